@@ -1,0 +1,198 @@
+"""The running app: start-up order, readiness and a clean shutdown.
+
+Start-up: HTTP first (so `/healthz` answers and `/readyz` says "starting"), then the database
+(embedded unless `DATABASE_URL`), migrations, coordination. Shutdown reverses it. Any failure
+stops start-up with one clear line (raised as `StartupError`).
+
+Usage::
+
+    await App(load_settings()).run()     # until SIGTERM/SIGINT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
+
+import psutil
+import uvicorn
+
+from bot import metrics
+from bot.config import Settings
+from bot.endpoints import Readiness, build_app
+from bot.logs import get_logger
+from storage.coordination import Coordination, CoordinationError, open_coordination
+from storage.database import Database
+from storage.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from storage.migration import upgrade
+
+log = get_logger(__name__)
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the app owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class StartupError(RuntimeError):
+    """Start-up cannot go on; the message is the one line shown to the operator."""
+
+
+def package_version() -> str:
+    try:
+        return version("larkops")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the HTTP port ourselves so that a taken port is a clear error, not an exit."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(
+            f"LARKOPS_HTTP_PORT: cannot listen on {host}:{port}: {exc.strerror}"
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def open_database(settings: Settings) -> tuple[Database, EmbeddedPostgres | None]:
+    """The configured server, or the embedded one under `$LARKOPS_HOME`."""
+    embedded: EmbeddedPostgres | None = None
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+    else:
+        embedded = EmbeddedPostgres(settings.home)
+        try:
+            url = await asyncio.to_thread(embedded.start)
+        except EmbeddedPostgresError as exc:
+            raise StartupError(f"embedded postgres: {exc}") from None
+    database = await Database.open(url)
+    try:
+        await database.ping()
+    except (TimeoutError, OSError) as exc:
+        await database.close()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.release)
+        where = "DATABASE_URL" if embedded is None else "embedded postgres"
+        raise StartupError(f"{where}: cannot connect: {exc}") from None
+    except Exception as exc:
+        await database.close()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.release)
+        raise StartupError(f"DATABASE_URL: {type(exc).__name__}: {exc}") from None
+    return database, embedded
+
+
+class App:
+    """One larkops process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.readiness = Readiness()
+        self.database: Database | None = None
+        self.embedded: EmbeddedPostgres | None = None
+        self.coordination: Coordination | None = None
+        self._server: uvicorn.Server | None = None
+        self._server_task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        began = time.monotonic()
+        metrics.BUILD.info({"version": package_version()})
+        metrics.READY.set(0)
+        await self._start_http()
+        self.database, self.embedded = await open_database(self.settings)
+        self.readiness.checks["database"] = self.database.ping
+        migrated = await upgrade(self.database)
+        log.info("database.ready", migrated=migrated, embedded=self.embedded is not None)
+        try:
+            self.coordination = await open_coordination(
+                self._redis_url(), self.settings.coordination.key_prefix
+            )
+        except CoordinationError as exc:
+            raise StartupError(f"REDIS_URL: {exc}") from None
+        self.readiness.checks["coordination"] = self.coordination.ping
+        if not self.settings.lark_configured:
+            log.warning("lark.not_configured", hint="set LARK_APP_ID and LARK_APP_SECRET")
+        self.readiness.started = True
+        metrics.READY.set(1)
+        metrics.STARTUP_SECONDS.set(time.time() - psutil.Process(os.getpid()).create_time())
+        log.info(
+            "app.started",
+            http=f"http://{self.settings.http_host}:{self.port}",
+            coordination=self.coordination.backend,
+            startup_ms=round((time.monotonic() - began) * 1000),
+        )
+
+    def _redis_url(self) -> str | None:
+        return self.settings.redis_url.get_secret_value() if self.settings.redis_url else None
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.servers:
+            return self.settings.http_port
+        sockets = self._server.servers[0].sockets
+        return int(sockets[0].getsockname()[1]) if sockets else self.settings.http_port
+
+    async def _start_http(self) -> None:
+        sock = bind_socket(self.settings.http_host, self.settings.http_port)
+        config = uvicorn.Config(
+            build_app(self.readiness),
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+        )
+        self._server = _HttpServer(config)
+        self._server_task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._server_task.done():
+                self._server_task.result()
+                raise StartupError("HTTP server stopped during start-up")
+            await asyncio.sleep(0.01)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Start, serve until SIGTERM/SIGINT, then shut down cleanly."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self.start()
+            await self._stop.wait()
+            log.info("app.stopping")
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        self.readiness.started = False
+        metrics.READY.set(0)
+        if self._server is not None and self._server_task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server_task, 10)
+        if self.coordination is not None:
+            await self.coordination.close()
+        if self.database is not None:
+            await self.database.close()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.release)
+        log.info("app.stopped")

@@ -1,0 +1,117 @@
+"""The `larkops` command.
+
+    larkops run              the bot (HTTP, database, migrations, coordination)
+    larkops migrate          upgrade the database to the newest schema
+    larkops config check     print the effective configuration, secrets masked
+
+Imports are deferred into each command so that commands which do not need the database or
+Lark start fast. Failures print one line to stderr: exit 2 for configuration, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from bot.config import ConfigError, load_settings
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"larkops: {message}", file=sys.stderr)
+    return code
+
+
+def _configure_logs(settings: Settings) -> None:
+    from bot.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
+
+
+def command_run(settings: Settings, _: argparse.Namespace) -> int:
+    from bot.app import App, StartupError
+
+    _configure_logs(settings)
+    try:
+        asyncio.run(App(settings).run())
+    except StartupError as exc:
+        return _fail(str(exc), EXIT_FAILURE)
+    return 0
+
+
+def command_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import StartupError, open_database
+    from storage.migration import current_revision, downgrade, upgrade
+
+    _configure_logs(settings)
+
+    async def migrate() -> str | None:
+        database, embedded = await open_database(settings)
+        try:
+            if args.downgrade:
+                await downgrade(database, args.downgrade)
+            else:
+                await upgrade(database, args.revision)
+            return await current_revision(database)
+        finally:
+            await database.close()
+            if embedded is not None:
+                await asyncio.to_thread(embedded.release)
+
+    try:
+        revision = asyncio.run(migrate())
+    except StartupError as exc:
+        return _fail(str(exc), EXIT_FAILURE)
+    print(f"database at revision {revision or 'base'}")
+    return 0
+
+
+def command_config_check(settings: Settings, _: argparse.Namespace) -> int:
+    json.dump(settings.masked(), sys.stdout, indent=2, ensure_ascii=False, sort_keys=True)
+    sys.stdout.write("\nconfiguration OK\n")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    from bot.app import package_version
+
+    root = argparse.ArgumentParser(prog="larkops", description="Chat-ops bot for Feishu/Lark")
+    root.add_argument("--version", action="version", version=f"larkops {package_version()}")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the bot")
+    run.set_defaults(handler=command_run)
+
+    migrate = commands.add_parser("migrate", help="migrate the database schema")
+    migrate.add_argument("--revision", default="head", help="upgrade to this revision")
+    migrate.add_argument("--downgrade", metavar="REV", help="downgrade to REV (e.g. base)")
+    migrate.set_defaults(handler=command_migrate)
+
+    config = commands.add_parser("config", help="configuration tools")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser("check", help="validate and print the configuration")
+    check.set_defaults(handler=command_config_check)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return _fail(f"configuration error: {exc}", EXIT_CONFIG)
+    code: int = args.handler(settings, args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""Configuration: environment variables, a `.env` file and the `LARKOPS_CONFIG` YAML file.
+
+Precedence, highest first: process environment, `.env` in the working directory, the YAML file
+named by `LARKOPS_CONFIG`, then the defaults below. Every name in the external contract of
+ARCHITECTURE.md is a field here, under exactly that environment name.
+
+Usage::
+
+    settings = load_settings()          # raises ConfigError with one readable line
+    print(settings.http_port)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+SECRET_MASK = "***"  # noqa: S105 - the mask, not a password
+
+
+class ConfigError(Exception):
+    """Invalid configuration: start-up stops with this one line, never a stack trace."""
+
+
+def _split_list(value: object) -> object:
+    """Accept `a,b , c` (environment) as well as a YAML list."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class CoordinationSettings(BaseModel):
+    """Structured settings for shared state (YAML `coordination:`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_prefix: str = Field(default="larkops", min_length=1, max_length=64)
+
+
+class Settings(BaseSettings):
+    """The whole effective configuration of one larkops process."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    lark_app_id: str = Field(default="", validation_alias="LARK_APP_ID")
+    lark_app_secret: SecretStr = Field(default=SecretStr(""), validation_alias="LARK_APP_SECRET")
+    lark_domain: str = Field(
+        default="https://open.feishu.cn",
+        validation_alias="LARK_DOMAIN",
+    )
+    database_url: SecretStr | None = Field(default=None, validation_alias="DATABASE_URL")
+    redis_url: SecretStr | None = Field(default=None, validation_alias="REDIS_URL")
+    home: Path = Field(default=Path("./.larkops"), validation_alias="LARKOPS_HOME")
+    config_file: Path | None = Field(default=None, validation_alias="LARKOPS_CONFIG")
+    approvers: CommaList = Field(default_factory=list, validation_alias="LARKOPS_APPROVERS")
+    alert_senders: CommaList = Field(
+        default_factory=list,
+        validation_alias="LARKOPS_ALERT_SENDERS",
+    )
+    alert_chat_id: str = Field(default="", validation_alias="LARKOPS_ALERT_CHAT_ID")
+    timezone: str = Field(default="Asia/Shanghai", validation_alias="LARKOPS_TIMEZONE")
+    http_host: str = Field(default="127.0.0.1", validation_alias="LARKOPS_HTTP_HOST")
+    http_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        validation_alias="LARKOPS_HTTP_PORT",
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", validation_alias="LARKOPS_LOG_FORMAT"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", validation_alias="LARKOPS_LOG_LEVEL"
+    )
+    llm_provider: Literal["rules", "openai", "anthropic"] = Field(
+        default="rules", validation_alias="LLM_PROVIDER"
+    )
+    llm_model: str = Field(default="", validation_alias="LLM_MODEL")
+    openai_api_key: SecretStr = Field(default=SecretStr(""), validation_alias="OPENAI_API_KEY")
+    openai_base_url: str = Field(default="", validation_alias="OPENAI_BASE_URL")
+    anthropic_api_key: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias="ANTHROPIC_API_KEY",
+    )
+    anthropic_base_url: str = Field(default="", validation_alias="ANTHROPIC_BASE_URL")
+    coordination: CoordinationSettings = Field(
+        default_factory=CoordinationSettings, validation_alias="LARKOPS_COORDINATION"
+    )
+
+    @field_validator("approvers", "alert_senders", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("lark_domain", "openai_base_url", "anthropic_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https:// (got {value!r})")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        scheme = value.get_secret_value().split("://", 1)[0]
+        if scheme.split("+", 1)[0] not in ("postgres", "postgresql"):
+            raise ValueError(f"must be a postgresql:// URL (got scheme {scheme!r})")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone (use an IANA name such as Asia/Shanghai)") from None
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            YamlSource(settings_cls, env_settings, dotenv_settings),
+        )
+
+    @property
+    def lark_configured(self) -> bool:
+        return bool(self.lark_app_id and self.lark_app_secret.get_secret_value())
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redactor."""
+        found: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                found.append(value.get_secret_value())
+        return found
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration as plain data, secrets replaced by a mask."""
+        data: dict[str, Any] = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            key = _env_name(field.validation_alias) or name
+            if isinstance(value, SecretStr):
+                data[key] = _mask(name, value.get_secret_value())
+            elif isinstance(value, BaseModel):
+                data[key] = value.model_dump(mode="json")
+            elif isinstance(value, Path):
+                data[key] = str(value)
+            else:
+                data[key] = value
+        return data
+
+
+def _env_name(alias: object) -> str | None:
+    return alias if isinstance(alias, str) else None
+
+
+def _mask(field: str, secret: str) -> str | None:
+    """Hide a secret; for URLs keep the shape and hide only the password."""
+    if not secret:
+        return None
+    if field.endswith("_url") and "://" in secret:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(secret)
+        if parts.password:
+            netloc = f"{parts.username or ''}:{SECRET_MASK}@{parts.hostname or ''}"
+            if parts.port:
+                netloc += f":{parts.port}"
+            return urlunsplit(parts._replace(netloc=netloc))
+        return secret
+    return SECRET_MASK
+
+
+class YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by `LARKOPS_CONFIG` (from the environment or `.env`)."""
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        env: PydanticBaseSettingsSource,
+        dotenv: PydanticBaseSettingsSource,
+    ) -> None:
+        super().__init__(settings_cls)
+        self._env = env
+        self._dotenv = dotenv
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def _path(self) -> Path | None:
+        raw = os.environ.get("LARKOPS_CONFIG")
+        if raw is None:
+            found = {str(k).upper(): v for k, v in self._dotenv().items()}
+            raw = found.get("LARKOPS_CONFIG")
+        return Path(raw) if raw else None
+
+    def __call__(self) -> dict[str, Any]:
+        path = self._path()
+        if path is None:
+            return {}
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"LARKOPS_CONFIG: cannot read {path}: {exc.strerror}") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"LARKOPS_CONFIG: {path} is not valid YAML{where}") from None
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"LARKOPS_CONFIG: {path} must hold a mapping at the top level")
+        return by_alias(data)
+
+
+def _describe(error: ValidationError) -> str:
+    """One line naming the setting and the problem."""
+    first = error.errors()[0]
+    location = [str(part) for part in first.get("loc", ())]
+    field = Settings.model_fields.get(location[0]) if location else None
+    name = (_env_name(field.validation_alias) if field is not None else None) or ".".join(location)
+    if field is not None and len(location) > 1:
+        name = ".".join([name, *location[1:]])
+    message = str(first.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    shown = first.get("input")
+    secret = field is not None and "Secret" in str(field.annotation)
+    if shown is not None and not isinstance(shown, dict | list) and not secret:
+        message = f"{message} (got {str(shown)!r})"
+    more = len(error.errors()) - 1
+    suffix = f"; and {more} more problem(s)" if more else ""
+    return f"{name}: {message}{suffix}"
+
+
+def by_alias(data: dict[Any, Any]) -> dict[str, Any]:
+    """Key settings by their environment names, accepting field names (`http_port`) too.
+
+    Field names are never read from the environment: `home` would otherwise pick up `$HOME`."""
+    aliases = {
+        name: _env_name(f.validation_alias) or name for name, f in Settings.model_fields.items()
+    }
+    return {aliases.get(str(key).lower(), str(key).upper()): value for key, value in data.items()}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning every validation problem into one `ConfigError` line.
+
+    `overrides` take field names or environment names and win over every other source."""
+    try:
+        return Settings(**by_alias(overrides))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None

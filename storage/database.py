@@ -1,0 +1,70 @@
+"""Database connection: one async SQLAlchemy engine (asyncpg) per process.
+
+`Database.open(url)` accepts any Postgres URL spelling (`postgres://`, `postgresql://`,
+`postgresql+asyncpg://`, `postgresql+psycopg://`) and hands each library the form it wants.
+
+Usage::
+
+    db = await Database.open("postgresql://postgres@127.0.0.1:5432/larkops")
+    async with db.session() as session:
+        ...
+    await db.close()
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def driver_url(url: str, driver: str) -> str:
+    """`url` with the SQLAlchemy driver set (`asyncpg`, `psycopg`) or removed (`""`)."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    name = f"postgresql+{driver}" if driver else "postgresql"
+    return parsed.set(drivername=name).render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class Database:
+    """The engine and session factory; cheap to pass around."""
+
+    url: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    @classmethod
+    async def open(cls, url: str, *, pool_size: int = 10) -> Database:
+        engine = create_async_engine(
+            driver_url(url, "asyncpg"),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={"server_settings": {"application_name": "larkops"}, "timeout": 10},
+        )
+        return cls(
+            url=url, engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False)
+        )
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,358 @@
+"""SQLAlchemy 2 models: Postgres is the source of truth for everything the bot knows.
+
+Status columns are plain text checked by constraints (not Postgres enums) so that adding a state
+is a one-line migration. Every timestamp is `timestamptz`, stored in UTC.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+EMBEDDING_DIMENSIONS = 384
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSONB,
+        list[Any]: JSONB,
+        uuid.UUID: UUID(as_uuid=True),
+    }
+
+
+def _status(name: str, *values: str) -> CheckConstraint:
+    allowed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{name} IN ({allowed})", name=name)
+
+
+class _Row:
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def _incident_fk(nullable: bool = False) -> Mapped[Any]:
+    return mapped_column(
+        BigInteger, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=nullable, index=True
+    )
+
+
+class InboundEvent(Base, _Row):
+    """Every event from Lark or a webhook, committed before it is acknowledged."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (
+        _status("status", "pending", "processing", "done", "failed", "ignored"),
+        Index(
+            "uq_inbound_events_message_id",
+            "message_id",
+            unique=True,
+            postgresql_where=text("message_id IS NOT NULL"),
+        ),
+        Index("ix_inbound_events_claim", "status", "id"),
+    )
+
+    event_id: Mapped[str] = mapped_column(Text, unique=True)
+    message_id: Mapped[str | None] = mapped_column(Text)
+    event_type: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, server_default="lark")
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    claimed_by: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    trace_id: Mapped[str | None] = mapped_column(Text)
+
+
+class Incident(Base, _Row):
+    """One problem, however many alerts fold into it; its run is a LangGraph thread."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        _status(
+            "status",
+            "open",
+            "diagnosing",
+            "awaiting_approval",
+            "remediating",
+            "resolved",
+            "escalated",
+            "suppressed",
+        ),
+        Index("ix_incidents_fingerprint_status", "fingerprint", "status"),
+        Index("ix_incidents_status_created", "status", "created_at"),
+    )
+
+    run_id: Mapped[uuid.UUID] = mapped_column(unique=True, server_default=func.gen_random_uuid())
+    fingerprint: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="open")
+    severity: Mapped[str] = mapped_column(Text, server_default="warning")
+    title: Mapped[str] = mapped_column(Text)
+    service: Mapped[str | None] = mapped_column(Text)
+    chat_id: Mapped[str | None] = mapped_column(Text)
+    card_message_id: Mapped[str | None] = mapped_column(Text)
+    labels: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    alert_count: Mapped[int] = mapped_column(Integer, server_default="1")
+    first_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    last_seen_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Alert(Base, _Row):
+    """One alert notification as received (firing or resolved)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        _status("status", "firing", "resolved"),
+        Index("ix_alerts_fingerprint_received", "fingerprint", "received_at"),
+    )
+
+    incident_id: Mapped[int | None] = _incident_fk(nullable=True)
+    source: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="firing")
+    title: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(Text, server_default="warning")
+    labels: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    annotations: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    raw: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class IncidentEvent(Base, _Row):
+    """The audit timeline: every decision, by whom, when."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (Index("ix_incident_events_incident_created", "incident_id", "created_at"),)
+
+    incident_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("incidents.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text, server_default="system")
+    message: Mapped[str] = mapped_column(Text, server_default="")
+    data: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    trace_id: Mapped[str | None] = mapped_column(Text)
+
+
+class Diagnosis(Base, _Row):
+    __tablename__ = "diagnoses"
+
+    incident_id: Mapped[int] = _incident_fk()
+    run_id: Mapped[uuid.UUID]
+    provider: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    hypotheses: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    evidence: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    next_checks: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    partial: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class Proposal(Base, _Row):
+    __tablename__ = "proposals"
+    __table_args__ = (
+        _status("risk", "low", "medium", "high", "critical"),
+        CheckConstraint(
+            "decision IS NULL OR decision IN ('auto', 'approve', 'refuse')", name="decision"
+        ),
+    )
+
+    incident_id: Mapped[int] = _incident_fk()
+    run_id: Mapped[uuid.UUID]
+    plugin: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    risk: Mapped[str] = mapped_column(Text)
+    rationale: Mapped[str] = mapped_column(Text, server_default="")
+    decision: Mapped[str | None] = mapped_column(Text)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Approval(Base, _Row):
+    """One approval gate of one run: the truth a button click is checked against."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        _status("status", "pending", "approved", "rejected", "expired", "cancelled"),
+        UniqueConstraint("run_id", "gate", "interrupt_id", name="uq_approvals_run_gate"),
+        Index(
+            "ix_approvals_pending_expiry",
+            "expires_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    run_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    incident_id: Mapped[int | None] = _incident_fk(nullable=True)
+    gate: Mapped[str] = mapped_column(Text)
+    interrupt_id: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    requester: Mapped[str | None] = mapped_column(Text)
+    allowed_approvers: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    required_approvals: Mapped[int] = mapped_column(Integer, server_default="1")
+    approvals: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    card_message_id: Mapped[str | None] = mapped_column(Text)
+
+
+class Execution(Base, _Row):
+    """A plugin run; (run id, step) is unique so a replayed step never acts twice."""
+
+    __tablename__ = "executions"
+    __table_args__ = (
+        _status("status", "running", "succeeded", "failed", "skipped"),
+        UniqueConstraint("run_id", "step", name="uq_executions_run_step"),
+    )
+
+    run_id: Mapped[uuid.UUID]
+    incident_id: Mapped[int | None] = _incident_fk(nullable=True)
+    step: Mapped[str] = mapped_column(Text)
+    plugin: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(Text, server_default="running")
+    dry_run: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    summary: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LlmTurn(Base, _Row):
+    """One model call: size, tokens, latency, cost and the tools it asked for (redacted)."""
+
+    __tablename__ = "llm_turns"
+    __table_args__ = (Index("ix_llm_turns_created", "created_at"),)
+
+    incident_id: Mapped[int | None] = _incident_fk(nullable=True)
+    run_id: Mapped[uuid.UUID | None]
+    conversation_id: Mapped[str | None] = mapped_column(Text, index=True)
+    purpose: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(Text)
+    prompt_chars: Mapped[int] = mapped_column(Integer, server_default="0")
+    prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    latency_ms: Mapped[int] = mapped_column(Integer, server_default="0")
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(12, 6), server_default="0")
+    tool_calls: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    request: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    response: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Knowledge(Base, _Row):
+    """Incident memory and runbooks, searchable by embedding similarity (pgvector)."""
+
+    __tablename__ = "knowledge"
+    __table_args__ = (
+        UniqueConstraint("kind", "source_id", name="uq_knowledge_kind_source"),
+        Index(
+            "ix_knowledge_embedding_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_ops={"embedding": "vector_cosine_ops"},
+        ),
+    )
+
+    kind: Mapped[str] = mapped_column(Text)
+    source_id: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", server_default=text("'{}'::jsonb"))
+    embedding_model: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[list[float]] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
+
+
+class Schedule(Base, _Row):
+    """A confirmed (or awaiting confirmation) scheduled job; the scheduler is rebuilt from it."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        _status("status", "pending", "active", "paused", "completed", "deleted"),
+        _status("kind", "once", "cron", "interval", "extended"),
+        Index("ix_schedules_status", "status"),
+    )
+
+    chat_id: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(Text)
+    source_text: Mapped[str] = mapped_column(Text)
+    task: Mapped[str] = mapped_column(Text)
+    action: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    timezone: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    spec: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    cron: Mapped[str | None] = mapped_column(Text)
+    run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    confirmed_by: Mapped[str | None] = mapped_column(Text)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class ScheduleRun(Base, _Row):
+    """One fire of a schedule; unique on (schedule, fire time) so it fires once anywhere."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (
+        _status("status", "running", "succeeded", "failed", "missed"),
+        UniqueConstraint("schedule_id", "fire_time", name="uq_schedule_runs_fire"),
+    )
+
+    schedule_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("schedules.id", ondelete="CASCADE")
+    )
+    fire_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(Text, server_default="running")
+    replica: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
