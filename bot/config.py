@@ -268,10 +268,9 @@ def _describe(error: ValidationError) -> str:
     """One line naming the setting and the problem."""
     first = error.errors()[0]
     location = [str(part) for part in first.get("loc", ())]
-    field = Settings.model_fields.get(location[0]) if location else None
-    name = (_env_name(field.validation_alias) if field is not None else None) or ".".join(location)
-    if field is not None and len(location) > 1:
-        name = ".".join([name, *location[1:]])
+    name = ".".join(location) or "configuration"
+    fields = {_env_name(f.validation_alias) or n: f for n, f in Settings.model_fields.items()}
+    field = fields.get(location[0]) if location else None
     message = str(first.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ")
     shown = first.get("input")

@@ -1,0 +1,1 @@
+"""Alembic migrations (run by `larkops migrate` and at `larkops run` start)."""

@@ -49,9 +49,9 @@ async def remember(
         "content": content,
         "embedding": _check(embedding),
         "embedding_model": model,
-        "meta": meta or {},
+        "metadata": meta or {},
     }
-    insertion = insert(Knowledge).values(**values)
+    insertion = insert(Knowledge.__table__).values(**values)
     upsert = insertion.on_conflict_do_update(
         constraint="uq_knowledge_kind_source",
         set_={key: insertion.excluded[key] for key in values if key not in ("kind", "source_id")},

@@ -73,7 +73,11 @@ class RedisCoordination(Coordination):
     async def connect(cls, url: str, prefix: str) -> RedisCoordination:
         client = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         coordination = cls(client, prefix)
-        await coordination.ping()
+        try:
+            await coordination.ping()
+        except CoordinationError:
+            await client.aclose()
+            raise
         return coordination
 
     def _key(self, kind: str, name: str) -> str:

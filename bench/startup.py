@@ -1,0 +1,98 @@
+"""Cold and warm start of `larkops run` to a 200 from /readyz, and memory after start.
+
+Prints figures (medians over several runs); asserts nothing. Goals from the foundation issue:
+warm start < 3 s, RSS < 250 MB.
+
+    .venv/bin/python bench/startup.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+LARKOPS = str(Path(sys.executable).parent / "larkops")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def one_start(home: Path) -> tuple[float, float, float]:
+    """Seconds to ready, bot RSS (MB), embedded postgres RSS (MB, all its processes)."""
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "LARKOPS_HOME": str(home),
+        "LARKOPS_HTTP_PORT": str(port),
+        "LARKOPS_LOG_FORMAT": "json",
+    }
+    began = time.perf_counter()
+    process = subprocess.Popen(
+        [LARKOPS, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"larkops exited with {process.returncode}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.01)
+        ready = time.perf_counter() - began
+        bot_rss = psutil.Process(process.pid).memory_info().rss / 2**20
+        pg_rss = 0.0
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            cmdline = proc.info["cmdline"] or []
+            if proc.info["name"] == "postgres" and str(home) in " ".join(cmdline):
+                pg_rss += proc.memory_info().rss / 2**20
+                pg_rss += sum(c.memory_info().rss for c in proc.children()) / 2**20
+        return ready, bot_rss, pg_rss
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="larkops-bench-")) / "home"
+    try:
+        cold, cold_rss, _ = one_start(home)
+        warm = [one_start(home) for _ in range(args.runs)]
+    finally:
+        shutil.rmtree(home.parent, ignore_errors=True)
+    times = [w[0] for w in warm]
+    rss = [w[1] for w in warm]
+    pg = [w[2] for w in warm]
+    print(f"cold start (initdb + migrate) to /readyz : {cold:6.2f} s")
+    print(
+        f"warm start to /readyz, median of {args.runs}     : {statistics.median(times):6.2f} s"
+        f"   (min {min(times):.2f}, max {max(times):.2f}; goal < 3 s)"
+    )
+    print(
+        f"bot RSS after ready, median            : {statistics.median(rss):6.1f} MB"
+        f"  (cold run {cold_rss:.1f} MB; goal < 250 MB)"
+    )
+    print(f"embedded postgres RSS (all processes)  : {statistics.median(pg):6.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Run `larkops` as a real process, the way an operator does, and talk to it over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+LARKOPS = str(Path(sys.executable).parent / "larkops")
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {key: os.environ[key] for key in ("PATH", "LANG", "TZ") if key in os.environ}
+    env["LARKOPS_LOG_FORMAT"] = "json"
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Bot:
+    """One `larkops run` process; stderr goes to a file so a test can read the log."""
+
+    home: Path
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    logfile: Path | None = None
+    _log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_ready: bool = True, timeout: float = 60) -> Bot:
+        self.logfile = self.home.parent / f"{self.home.name}-{self.port}-{time.time_ns()}.log"
+        self._log = self.logfile.open("wb")
+        env = base_env(LARKOPS_HOME=str(self.home), LARKOPS_HTTP_PORT=str(self.port), **self.env)
+        self.process = subprocess.Popen(
+            [LARKOPS, "run"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.home.parent,
+        )
+        if wait_ready:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> httpx.Response:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"larkops exited {self.process.returncode}:\n{self.log()}")
+            try:
+                response = httpx.get(f"{self.url}/readyz", timeout=2)
+                if response.status_code == 200:
+                    return response
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.logfile.read_text(encoding="utf-8", errors="replace") if self.logfile else ""
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout)
+        if self._log is not None:
+            self._log.close()
+        return code
+
+    def wait_exit(self, timeout: float = 60) -> int:
+        assert self.process is not None
+        code = self.process.wait(timeout)
+        if self._log is not None:
+            self._log.close()
+        return code
+
+
+def postmaster_pid(home: Path) -> int | None:
+    pidfile = home / "postgres" / "data" / "postmaster.pid"
+    try:
+        return int(pidfile.read_text(encoding="utf-8").splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still answers kill(0); read its state
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_gone(pid: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return False

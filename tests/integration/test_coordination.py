@@ -1,0 +1,161 @@
+"""One contract, two backends: memory and the real Redis behave the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from storage.coordination import Coordination, CoordinationError, open_coordination
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def coord(request: pytest.FixtureRequest) -> AsyncIterator[Coordination]:
+    if request.param == "memory":
+        backend = await open_coordination(None, "unused")
+        yield backend
+        await backend.close()
+        return
+    url: str = request.getfixturevalue("redis_url")
+    prefix = f"larkops-test-{uuid.uuid4().hex[:8]}"
+    backend = await open_coordination(url, prefix)
+    assert backend.backend == "redis"
+    yield backend
+    await backend.close()
+    client = aioredis.Redis.from_url(url)
+    async for key in client.scan_iter(match=f"{prefix}:*"):
+        await client.delete(key)
+    await client.aclose()
+
+
+async def test_first_seen_only_once_inside_window(coord: Coordination) -> None:
+    assert await coord.first_seen("alert:a", ttl=0.3) is True
+    assert await coord.first_seen("alert:a", ttl=0.3) is False
+    assert await coord.first_seen("alert:b", ttl=0.3) is True
+    await asyncio.sleep(0.4)
+    assert await coord.first_seen("alert:a", ttl=0.3) is True
+
+
+async def test_forget_ends_window(coord: Coordination) -> None:
+    assert await coord.first_seen("k", ttl=30) is True
+    await coord.forget("k")
+    assert await coord.first_seen("k", ttl=30) is True
+
+
+async def test_concurrent_first_seen_has_one_winner(coord: Coordination) -> None:
+    results = await asyncio.gather(*(coord.first_seen("storm", ttl=30) for _ in range(20)))
+    assert results.count(True) == 1
+
+
+async def test_lease_is_exclusive_until_released(coord: Coordination) -> None:
+    lease = await coord.acquire("leader", ttl=30)
+    assert lease is not None
+    assert await coord.acquire("leader", ttl=30) is None
+    assert await coord.release(lease) is True
+    again = await coord.acquire("leader", ttl=30)
+    assert again is not None
+    assert again.fence > lease.fence
+
+
+async def test_concurrent_acquire_has_one_winner(coord: Coordination) -> None:
+    leases = await asyncio.gather(*(coord.acquire("job:7", ttl=30) for _ in range(20)))
+    assert sum(lease is not None for lease in leases) == 1
+
+
+async def test_expired_lease_passes_on_and_old_holder_cannot_renew_or_release(
+    coord: Coordination,
+) -> None:
+    old = await coord.acquire("leader", ttl=0.2)
+    assert old is not None
+    await asyncio.sleep(0.3)
+    new = await coord.acquire("leader", ttl=30)
+    assert new is not None
+    assert new.fence > old.fence
+    assert await coord.renew(old, ttl=30) is False
+    assert await coord.release(old) is False
+    # the new holder is untouched by the old one's attempts
+    assert await coord.acquire("leader", ttl=30) is None
+    assert await coord.renew(new, ttl=30) is True
+
+
+async def test_renew_keeps_lease_alive(coord: Coordination) -> None:
+    lease = await coord.acquire("leader", ttl=0.3)
+    assert lease is not None
+    for _ in range(3):
+        await asyncio.sleep(0.15)
+        assert await coord.renew(lease, ttl=0.3) is True
+    assert await coord.acquire("leader", ttl=0.3) is None
+
+
+async def test_acquire_wait_gets_lease_when_released(coord: Coordination) -> None:
+    held = await coord.acquire("lock", ttl=30)
+    assert held is not None
+
+    async def release_soon() -> None:
+        await asyncio.sleep(0.1)
+        await coord.release(held)
+
+    waiter = asyncio.create_task(coord.acquire_wait("lock", ttl=30, patience=5))
+    await release_soon()
+    assert await waiter is not None
+    assert await coord.acquire_wait("lock", ttl=30, patience=0.1) is None
+
+
+async def test_token_bucket_allows_burst_then_asks_to_wait(coord: Coordination) -> None:
+    grants = [await coord.take("chat:oc_1", rate=10, burst=5) for _ in range(5)]
+    assert grants == [0.0] * 5
+    wait = await coord.take("chat:oc_1", rate=10, burst=5)
+    assert 0 < wait <= 0.1 + 1e-6
+    # another bucket is independent
+    assert await coord.take("chat:oc_2", rate=10, burst=5) == 0.0
+    await asyncio.sleep(wait + 0.02)
+    assert await coord.take("chat:oc_1", rate=10, burst=5) == 0.0
+
+
+async def test_token_bucket_refills_no_higher_than_burst(coord: Coordination) -> None:
+    assert await coord.take("app", rate=100, burst=3) == 0.0
+    await asyncio.sleep(0.2)  # would be 20 tokens without the cap
+    grants = [await coord.take("app", rate=100, burst=3) for _ in range(4)]
+    assert grants[:3] == [0.0, 0.0, 0.0]
+    assert grants[3] > 0
+
+
+async def test_throttle_paces_calls_to_the_rate(coord: Coordination) -> None:
+    waited = [await coord.throttle("paced", rate=20, burst=2) for _ in range(5)]
+    assert waited[:2] == [0.0, 0.0]
+    assert all(w > 0 for w in waited[2:])
+    assert sum(waited) >= 3 / 20 - 0.01
+
+
+async def test_invalid_bucket_arguments_are_refused(coord: Coordination) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        await coord.take("b", rate=0, burst=5)
+    with pytest.raises(ValueError, match="never fit"):
+        await coord.take("b", rate=1, burst=2, cost=3)
+
+
+async def test_redis_state_is_shared_between_replicas(redis_url: str) -> None:
+    prefix = f"larkops-test-{uuid.uuid4().hex[:8]}"
+    one = await open_coordination(redis_url, prefix)
+    two = await open_coordination(redis_url, prefix)
+    try:
+        assert await one.first_seen("fp", ttl=30) is True
+        assert await two.first_seen("fp", ttl=30) is False
+        lease = await one.acquire("scheduler", ttl=30)
+        assert lease is not None
+        assert await two.acquire("scheduler", ttl=30) is None
+        assert await two.release(lease) is True  # a lease is its token, wherever it is used
+        for _ in range(5):
+            assert await one.take("chat", rate=1, burst=5) == 0.0
+        assert await two.take("chat", rate=1, burst=5) > 0
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_unreachable_redis_is_a_clear_error() -> None:
+    with pytest.raises(CoordinationError, match="unreachable"):
+        await open_coordination("redis://127.0.0.1:1/0", "x")
