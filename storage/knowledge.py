@@ -42,19 +42,19 @@ async def remember(
     meta: dict[str, Any] | None = None,
 ) -> int:
     """Insert or replace the item (kind, source_id); returns its id."""
-    values = {
-        "kind": kind,
-        "source_id": source_id,
-        "title": title,
-        "content": content,
-        "embedding": _check(embedding),
-        "embedding_model": model,
-        "metadata": meta or {},
-    }
-    insertion = insert(Knowledge.__table__).values(**values)
+    insertion = insert(Knowledge).values(
+        kind=kind,
+        source_id=source_id,
+        title=title,
+        content=content,
+        embedding=_check(embedding),
+        embedding_model=model,
+        meta=meta or {},
+    )
+    replaced = ("title", "content", "embedding", "embedding_model", "metadata")  # column names
     upsert = insertion.on_conflict_do_update(
         constraint="uq_knowledge_kind_source",
-        set_={key: insertion.excluded[key] for key in values if key not in ("kind", "source_id")},
+        set_={column: insertion.excluded[column] for column in replaced},
     ).returning(Knowledge.id)
     return int((await session.execute(upsert)).scalar_one())
 
