@@ -22,11 +22,17 @@ from importlib.metadata import PackageNotFoundError, version
 
 import psutil
 import uvicorn
+from starlette.routing import BaseRoute
 
 from bot import metrics
+from bot.commands import root_router
 from bot.config import Settings
 from bot.endpoints import Readiness, build_app
+from bot.lark.runtime import LarkRuntime, LarkTarget
 from bot.logs import get_logger
+from bot.sandbox.emulator import LarkEmulator
+from bot.sandbox.webchat import webchat_routes
+from bot.signing import signing_key
 from storage.coordination import Coordination, CoordinationError, open_coordination
 from storage.database import Database
 from storage.embedded import EmbeddedPostgres, EmbeddedPostgresError
@@ -108,6 +114,8 @@ class App:
         self.database: Database | None = None
         self.embedded: EmbeddedPostgres | None = None
         self.coordination: Coordination | None = None
+        self.lark: LarkRuntime | None = None
+        self.emulator: LarkEmulator | None = None
         self._server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -128,8 +136,16 @@ class App:
         except CoordinationError as exc:
             raise StartupError(f"REDIS_URL: {exc}") from None
         self.readiness.checks["coordination"] = self.coordination.ping
-        if not self.settings.lark_configured:
-            log.warning("lark.not_configured", hint="set LARK_APP_ID and LARK_APP_SECRET")
+        self.lark = LarkRuntime(
+            self.settings,
+            self.database,
+            self.coordination,
+            self._lark_target(),
+            root_router(),
+            signing_key(self.settings),
+        )
+        self.readiness.lark = self.lark.state
+        self.lark.start()
         self.readiness.started = True
         metrics.READY.set(1)
         metrics.STARTUP_SECONDS.set(time.time() - psutil.Process(os.getpid()).create_time())
@@ -139,6 +155,21 @@ class App:
             coordination=self.coordination.backend,
             startup_ms=round((time.monotonic() - began) * 1000),
         )
+
+    def _lark_target(self) -> LarkTarget:
+        settings = self.settings
+        if self.emulator is None:
+            return LarkTarget(
+                settings.lark_app_id,
+                settings.lark_app_secret.get_secret_value(),
+                settings.lark_domain,
+            )
+        host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "") else settings.http_host  # noqa: S104
+        domain = f"http://{host}:{self.port}"
+        log.warning(
+            "lark.sandbox", hint="no LARK_APP_ID: chat with the bot at " + domain + "/sandbox"
+        )
+        return LarkTarget(self.emulator.app_id, self.emulator.app_secret, domain, sandbox=True)
 
     def _redis_url(self) -> str | None:
         return self.settings.redis_url.get_secret_value() if self.settings.redis_url else None
@@ -152,8 +183,12 @@ class App:
 
     async def _start_http(self) -> None:
         sock = bind_socket(self.settings.http_host, self.settings.http_port)
+        extra: list[BaseRoute] = []
+        if not self.settings.lark_configured:
+            self.emulator = LarkEmulator()
+            extra = [*self.emulator.routes(), *webchat_routes()]
         config = uvicorn.Config(
-            build_app(self.readiness),
+            build_app(self.readiness, extra),
             lifespan="off",
             log_config=None,
             access_log=False,
@@ -185,6 +220,8 @@ class App:
     async def stop(self) -> None:
         self.readiness.started = False
         metrics.READY.set(0)
+        if self.lark is not None:
+            await self.lark.stop()
         if self._server is not None and self._server_task is not None:
             self._server.should_exit = True
             with contextlib.suppress(Exception):

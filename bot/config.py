@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         default_factory=list,
         validation_alias="LARKOPS_ALERT_SENDERS",
     )
+    admins: CommaList = Field(default_factory=list, validation_alias="LARKOPS_ADMINS")
+    language: Literal["zh", "en"] = Field(default="zh", validation_alias="LARKOPS_LANGUAGE")
+    signing_key: SecretStr = Field(default=SecretStr(""), validation_alias="LARKOPS_SIGNING_KEY")
     alert_chat_id: str = Field(default="", validation_alias="LARKOPS_ALERT_CHAT_ID")
     timezone: str = Field(default="Asia/Shanghai", validation_alias="LARKOPS_TIMEZONE")
     http_host: str = Field(default="127.0.0.1", validation_alias="LARKOPS_HTTP_HOST")
@@ -113,7 +116,7 @@ class Settings(BaseSettings):
         default_factory=CoordinationSettings, validation_alias="LARKOPS_COORDINATION"
     )
 
-    @field_validator("approvers", "alert_senders", mode="before")
+    @field_validator("approvers", "alert_senders", "admins", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_list(value)

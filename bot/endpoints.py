@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import metrics
@@ -33,6 +33,7 @@ class Readiness:
     started: bool = False
     checks: dict[str, Check] = field(default_factory=dict)
     timeout: float = 2.0
+    lark: Callable[[], str] = lambda: "not started"
 
     async def report(self) -> tuple[bool, dict[str, str]]:
         results: dict[str, str] = {"startup": "ok" if self.started else "starting"}
@@ -88,13 +89,19 @@ class TraceMiddleware:
                 log.debug("http.request", path=scope.get("path"), status=status, ms=elapsed * 1e3)
 
 
-def build_app(readiness: Readiness) -> Starlette:
+def build_app(readiness: Readiness, extra_routes: list[BaseRoute] | None = None) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
         ready, results = await readiness.report()
-        body = {"status": "ok" if ready else "unavailable", "checks": results}
+        # the Lark connection is reported, not required: webhooks and the database keep working
+        # while it (re)connects, and Lark keeps undelivered events
+        body = {
+            "status": "ok" if ready else "unavailable",
+            "checks": results,
+            "lark": readiness.lark(),
+        }
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics_text(_: Request) -> Response:
@@ -105,6 +112,6 @@ def build_app(readiness: Readiness) -> Starlette:
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_text, methods=["GET"]),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=[*routes, *(extra_routes or [])])
     app.add_middleware(TraceMiddleware)
     return app

@@ -46,6 +46,10 @@ class Coordination(ABC):
         """True for the first call with `key` inside `ttl`; False for repeats in the window."""
 
     @abstractmethod
+    async def seen(self, key: str) -> bool:
+        """True while `key` is inside a window opened by `first_seen` (changes nothing)."""
+
+    @abstractmethod
     async def forget(self, key: str) -> None:
         """End a dedupe window early."""
 

@@ -35,6 +35,10 @@ class MemoryCoordination(Coordination):
                 self._windows = {k: v for k, v in self._windows.items() if v > now}
             return True
 
+    async def seen(self, key: str) -> bool:
+        async with self._guard:
+            return self._windows.get(key, 0.0) > self._now()
+
     async def forget(self, key: str) -> None:
         async with self._guard:
             self._windows.pop(key, None)

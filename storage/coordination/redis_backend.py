@@ -95,6 +95,12 @@ class RedisCoordination(Coordination):
         except RedisError as exc:
             raise CoordinationError(f"redis: {exc}") from exc
 
+    async def seen(self, key: str) -> bool:
+        try:
+            return bool(await self._redis.exists(self._key("seen", key)))
+        except RedisError as exc:
+            raise CoordinationError(f"redis: {exc}") from exc
+
     async def forget(self, key: str) -> None:
         try:
             await self._redis.delete(self._key("seen", key))

@@ -45,6 +45,15 @@ async def test_forget_ends_window(coord: Coordination) -> None:
     assert await coord.first_seen("k", ttl=30) is True
 
 
+async def test_seen_checks_without_opening_a_window(coord: Coordination) -> None:
+    assert await coord.seen("w") is False
+    assert await coord.seen("w") is False
+    assert await coord.first_seen("w", ttl=0.2) is True
+    assert await coord.seen("w") is True
+    await asyncio.sleep(0.3)
+    assert await coord.seen("w") is False
+
+
 async def test_concurrent_first_seen_has_one_winner(coord: Coordination) -> None:
     results = await asyncio.gather(*(coord.first_seen("storm", ttl=30) for _ in range(20)))
     assert results.count(True) == 1

@@ -1,0 +1,13 @@
+"""Feature routers of slash commands; `root_router` composes them."""
+
+from __future__ import annotations
+
+from bot.router import Router
+
+
+def root_router() -> Router:
+    from bot.commands.basics import router as basics
+
+    root = Router("root")
+    root.include_router(basics)
+    return root

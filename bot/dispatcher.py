@@ -1,0 +1,192 @@
+"""Routes one normalised event through the middleware chain to its handler.
+
+Messages: a command (text starting with `/` after the bot's mention) goes to its command
+handler; an unknown command gets a "did you mean"; other text addressed to the bot goes to the
+message handlers. Card actions: the value is verified (signature, version, known action) before
+any handler runs; a refusal is a toast and changes nothing.
+
+Unexpected errors are logged with the trace id and answered with that trace id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from bot.context import ActionResult, HandlerContext, Services, Toast
+from bot.errors import UserFacingError
+from bot.lark.events import MAX_TEXT, CardAction, MessageEvent
+from bot.logs import get_logger, new_trace_id, trace_context
+from bot.router import Router, call
+from bot.texts import texts
+from cards.actions import ActionRejected, unpack
+
+log = get_logger(__name__)
+
+Outcome = Literal["done", "ignored", "failed"]
+Next = Callable[[], Awaitable[Any]]
+Middleware = Callable[[HandlerContext, Next], Awaitable[Any]]
+IGNORED: Outcome = "ignored"
+# Slow work of a card action starts this long after the answer: Lark applies the callback's
+# card first, and a delayed update (card/update with the action token) must come after it.
+LATER_GRACE = 0.3
+
+
+class Dispatcher:
+    """The root router, the middleware chain and the services, bound together."""
+
+    def __init__(
+        self, router: Router, services: Services, middlewares: list[Middleware] | None = None
+    ) -> None:
+        self.router = router
+        self.services = services
+        self.middlewares = list(middlewares or [])
+        self.texts = texts(services.settings.language)
+        self._background: set[asyncio.Task[None]] = set()
+
+    def context(self, event: MessageEvent | CardAction) -> HandlerContext:
+        trace = new_trace_id()
+        return HandlerContext(event=event, services=self.services, texts=self.texts, trace_id=trace)
+
+    async def _chain(self, ctx: HandlerContext, final: Next) -> Any:
+        async def run(index: int) -> Any:
+            if index == len(self.middlewares):
+                return await final()
+            return await self.middlewares[index](ctx, lambda: run(index + 1))
+
+        with trace_context(ctx.trace_id, event_id=ctx.event.event_id, chat_id=ctx.chat_id):
+            return await run(0)
+
+    # messages ---------------------------------------------------------------------------
+
+    async def dispatch_message(self, event: MessageEvent) -> Outcome:
+        ctx = self.context(event)
+
+        async def final() -> Outcome:
+            return await self._message(ctx, event)
+
+        try:
+            outcome: Outcome = await self._chain(ctx, final)
+        except UserFacingError as exc:
+            await ctx.reply_text(str(exc))
+            return "done"
+        except Exception:
+            log.exception("handler.failed", event_type="message")
+            await ctx.reply_text(self.texts("error.unexpected", trace_id=ctx.trace_id))
+            return "failed"
+        return outcome
+
+    async def _message(self, ctx: HandlerContext, event: MessageEvent) -> Outcome:
+        if event.addressed_to_bot and event.unreadable:
+            await ctx.reply_text(self.texts("message.unreadable"))
+            return "done"
+        if event.addressed_to_bot and event.truncated:
+            await ctx.reply_text(self.texts("message.truncated", limit=MAX_TEXT))
+        if event.addressed_to_bot and event.command_text.startswith("/"):
+            return await self._command(ctx, event)
+        for spec in self.router.iter_messages():
+            if spec.accepts is None and not event.addressed_to_bot:
+                continue
+            if spec.accepts is not None and not spec.accepts(event):
+                continue
+            await call(spec.handler, spec.params, {"ctx": ctx, "event": event})
+            return "done"
+        if not event.addressed_to_bot:
+            return IGNORED
+        await ctx.reply_text(self.texts("chat.no_agent"))
+        return "done"
+
+    async def _command(self, ctx: HandlerContext, event: MessageEvent) -> Outcome:
+        name, _, args = event.command_text.partition(" ")
+        spec = self.router.find_command(name)
+        if spec is None:
+            await ctx.reply_text(self._unknown(name))
+            return "done"
+        if spec.roles and not spec.roles & ctx.roles:
+            await ctx.reply_text(self._denied(spec.roles))
+            return "done"
+        log.info("command", command=spec.name, user=ctx.user)
+        available = {"ctx": ctx, "event": event, "args": args.strip()}
+        await call(spec.handler, spec.params, available)
+        return "done"
+
+    def _unknown(self, name: str) -> str:
+        known = [n for spec in self.router.iter_commands() for n in (spec.name, *spec.aliases)]
+        close = difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.5)
+        shown = name if len(name) <= 40 else name[:40] + "…"
+        parts = [self.texts("unknown.command", command=shown)]
+        if close:
+            parts.append(self.texts("unknown.suggest", suggestions=" / ".join(close)))
+        parts.append(self.texts("unknown.see_help"))
+        return " ".join(parts)
+
+    def _denied(self, roles: frozenset[str]) -> str:
+        names = ", ".join(self.texts(f"role.{role}") for role in sorted(roles))
+        return self.texts("denied.role", roles=names)
+
+    # card actions -----------------------------------------------------------------------
+
+    async def dispatch_action(self, action: CardAction) -> ActionResult:
+        """Answer a button click from fast checks only; slow work goes to `result.later`."""
+        ctx = self.context(action)
+
+        async def final() -> ActionResult:
+            return await self._action(ctx, action)
+
+        try:
+            result: ActionResult | None = await self._chain(ctx, final)
+        except UserFacingError as exc:
+            return ActionResult(toast=Toast("error", str(exc)))
+        except Exception:
+            log.exception("handler.failed", event_type="card_action")
+            return ActionResult(
+                toast=Toast("error", self.texts("error.unexpected", trace_id=ctx.trace_id))
+            )
+        result = result or ActionResult(toast=Toast("info", self.texts("action.duplicate")))
+        if result.later is not None:
+            self._run_later(ctx, result.later)
+        return result
+
+    async def _action(self, ctx: HandlerContext, action: CardAction) -> ActionResult:
+        try:
+            payload = unpack(action.value, self.services.signing_key)
+        except ActionRejected as exc:
+            log.warning("card_action.rejected", reason=str(exc), operator=action.operator_open_id)
+            key = (
+                "action.forged"
+                if "signature" in str(exc) or "JSON" in str(exc)
+                else ("action.unknown")
+            )
+            return ActionResult(toast=Toast("error", self.texts(key)))
+        spec = self.router.find_action(type(payload))
+        if spec is None:
+            return ActionResult(toast=Toast("error", self.texts("action.unknown")))
+        if spec.roles and not spec.roles & ctx.roles:
+            return ActionResult(toast=Toast("error", self._denied(spec.roles)))
+        available = {"ctx": ctx, "event": action, "payload": payload}
+        result = await call(spec.handler, spec.params, available)
+        if not isinstance(result, ActionResult):
+            raise TypeError(
+                f"card action handler {spec.handler.__qualname__} must return ActionResult"
+            )
+        return result
+
+    def _run_later(self, ctx: HandlerContext, work: Callable[[], Awaitable[None]]) -> None:
+        async def run() -> None:
+            with trace_context(ctx.trace_id, event_id=ctx.event.event_id):
+                try:
+                    await asyncio.sleep(LATER_GRACE)
+                    await work()
+                except Exception:
+                    log.exception("card_action.later_failed")
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self, patience: float = 10.0) -> None:
+        """Wait for background work started by card actions (at shutdown)."""
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=patience)

@@ -1,0 +1,1 @@
+"""The Lark transport: long connection in, REST API out, events normalised in between."""

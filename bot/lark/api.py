@@ -1,0 +1,356 @@
+"""The outbound Lark client: official endpoints through `lark_oapi`, pointed at `LARK_DOMAIN`.
+
+- The tenant token is cached, refreshed ahead of expiry, and refreshed at once when Lark says it
+  is invalid (the call is then repeated once).
+- 5xx and rate-limit answers (HTTP 429 / code 99991400, honouring `x-ogw-ratelimit-reset`;
+  code 230020) are retried with backoff; other 4xx raise `LarkApiError` at once.
+- Sends and replies wait for a shared token bucket (per chat and per app, across replicas via
+  the coordination backend), so Lark's limits are not exceeded.
+- Every send carries the caller's idempotency `uuid`.
+
+`lark_oapi` is imported lazily (it costs seconds) in a worker thread, never on the event loop.
+
+Usage::
+
+    api = LarkApi(app_id, app_secret, "https://open.feishu.cn", coordination)
+    message_id = await api.send_text("oc_1", "hello", uuid=idempotency_key("evt", "reply"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from bot.logs import get_logger
+from storage.coordination import Coordination
+
+log = get_logger(__name__)
+
+TOKEN_ERRORS = frozenset({99991661, 99991663, 99991664, 99991665, 99991668, 99991677})
+RATE_LIMIT_CODES = frozenset({99991400, 230020})
+# per chat: a bucket of 1 refilled at 4/s never puts more than 5 sends in any second
+CHAT_RATE, CHAT_BURST = 4.0, 1
+APP_RATE, APP_BURST = 40.0, 10
+
+CALLS = Counter("larkops_lark_api_calls_total", "Lark REST calls", ["endpoint", "outcome"])
+CALL_SECONDS = Histogram("larkops_lark_api_seconds", "Lark REST call latency", ["endpoint"])
+THROTTLED = Counter("larkops_lark_throttled_seconds_total", "Seconds spent waiting for buckets")
+
+
+class LarkApiError(RuntimeError):
+    """Lark refused the call; `code` and `msg` are Lark's."""
+
+    def __init__(self, endpoint: str, status: int, code: int, msg: str) -> None:
+        super().__init__(f"{endpoint}: HTTP {status}, code {code}: {msg}")
+        self.endpoint, self.status, self.code, self.msg = endpoint, status, code, msg
+
+
+class LarkRetryable(LarkApiError):
+    """A transient refusal (5xx, rate limit); `retry_after` in seconds when Lark said."""
+
+    def __init__(self, endpoint: str, status: int, code: int, msg: str, retry_after: float | None):
+        super().__init__(endpoint, status, code, msg)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class BotInfo:
+    open_id: str
+    name: str
+
+
+def idempotency_key(*parts: str) -> str:
+    """A stable Lark `uuid` (≤ 50 chars) for "the reply to this event", "the card for that"."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
+
+
+def _import_sdk() -> Any:
+    return importlib.import_module("lark_oapi")
+
+
+class LarkApi:
+    """REST calls the bot makes. Safe to share between tasks."""
+
+    def __init__(
+        self,
+        app_id: str,
+        app_secret: str,
+        domain: str,
+        coordination: Coordination,
+        *,
+        max_attempts: int = 5,
+        timeout: float = 10.0,
+    ) -> None:
+        self.app_id = app_id
+        self._secret = app_secret
+        self._domain = domain.rstrip("/")
+        self._coordination = coordination
+        self._max_attempts = max_attempts
+        self._timeout = timeout
+        self._sdk: Any = None
+        self._client: Any = None
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._token_lock = asyncio.Lock()
+
+    async def _lark(self) -> tuple[Any, Any]:
+        if self._client is None:
+            sdk = await asyncio.to_thread(_import_sdk)
+            builder = sdk.Client.builder().app_id(self.app_id).app_secret(self._secret)
+            builder = builder.domain(self._domain).enable_set_token(True)
+            builder = builder.timeout(self._timeout).log_level(sdk.LogLevel.WARNING)
+            self._sdk, self._client = sdk, builder.build()
+        return self._sdk, self._client
+
+    async def warm_up(self) -> None:
+        """Import the SDK and fetch a token now rather than on the first reply."""
+        await self._lark()
+        await self._tenant_token()
+
+    # tokens -----------------------------------------------------------------------------
+
+    async def _tenant_token(self, *, force: bool = False) -> str:
+        async with self._token_lock:
+            if not force and self._token and time.monotonic() < self._token_expires:
+                return self._token
+            body = await self._retrying(
+                "auth.tenant_token",
+                "POST",
+                "/open-apis/auth/v3/tenant_access_token/internal",
+                body={"app_id": self.app_id, "app_secret": self._secret},
+                authorised=False,
+            )
+            token, expire = body.get("tenant_access_token"), body.get("expire")
+            if not isinstance(token, str) or not isinstance(expire, int):
+                raise LarkApiError("auth.tenant_token", 200, -1, "no token in the answer")
+            # refresh a tenth of the lifetime early (at most five minutes)
+            self._token = token
+            self._token_expires = time.monotonic() + expire - min(300.0, expire * 0.1)
+            return token
+
+    # one call ---------------------------------------------------------------------------
+
+    async def _once(
+        self,
+        endpoint: str,
+        method: str,
+        uri: str,
+        *,
+        body: dict[str, Any] | None,
+        queries: list[tuple[str, str]],
+        authorised: bool,
+        token: str | None,
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        sdk, client = await self._lark()
+        builder = sdk.BaseRequest.builder().http_method(getattr(sdk.HttpMethod, method)).uri(uri)
+        builder = builder.queries(queries)
+        if authorised:
+            builder = builder.token_types({sdk.AccessTokenType.TENANT})
+        if body is not None:
+            builder = builder.body(body)
+        option = sdk.RequestOption.builder()
+        if token is not None:
+            option = option.tenant_access_token(token)
+        started = time.perf_counter()
+        try:
+            response = await client.arequest(builder.build(), option.build())
+        except Exception as exc:  # connection refused, timeouts: transient
+            CALLS.labels(endpoint, "network").inc()
+            raise LarkRetryable(endpoint, 0, -1, f"{type(exc).__name__}: {exc}", None) from exc
+        finally:
+            CALL_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+        raw = response.raw
+        try:
+            data = json.loads(raw.content or b"{}")
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        headers = {str(k).lower(): str(v) for k, v in (raw.headers or {}).items()}
+        return int(raw.status_code), data, headers
+
+    def _classify(
+        self, endpoint: str, status: int, data: dict[str, Any], headers: dict[str, str]
+    ) -> None:
+        code = data.get("code")
+        code = code if isinstance(code, int) else (0 if 200 <= status < 300 else -1)
+        msg = str(data.get("msg") or "")
+        if status < 300 and code == 0:
+            CALLS.labels(endpoint, "ok").inc()
+            return
+        if status == 429 or code in RATE_LIMIT_CODES:
+            CALLS.labels(endpoint, "rate_limited").inc()
+            reset = headers.get("x-ogw-ratelimit-reset")
+            retry_after = float(reset) if reset and reset.replace(".", "", 1).isdigit() else None
+            raise LarkRetryable(endpoint, status, code, msg or "rate limited", retry_after)
+        if status >= 500:
+            CALLS.labels(endpoint, "server_error").inc()
+            raise LarkRetryable(endpoint, status, code, msg or "server error", None)
+        CALLS.labels(endpoint, "refused").inc()
+        raise LarkApiError(endpoint, status, code, msg or "refused")
+
+    async def _retrying(
+        self,
+        endpoint: str,
+        method: str,
+        uri: str,
+        *,
+        body: dict[str, Any] | None = None,
+        queries: list[tuple[str, str]] | None = None,
+        authorised: bool = True,
+        chat_id: str | None = None,
+    ) -> dict[str, Any]:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(LarkRetryable),
+            stop=stop_after_attempt(self._max_attempts),
+            wait=_backoff,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if authorised:
+                    await self._throttle(chat_id)
+                return await self._authorised_call(
+                    endpoint, method, uri, body, queries or [], authorised
+                )
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _authorised_call(
+        self,
+        endpoint: str,
+        method: str,
+        uri: str,
+        body: dict[str, Any] | None,
+        queries: list[tuple[str, str]],
+        authorised: bool,
+    ) -> dict[str, Any]:
+        token = await self._tenant_token() if authorised else None
+        status, data, headers = await self._once(
+            endpoint, method, uri, body=body, queries=queries, authorised=authorised, token=token
+        )
+        if authorised and data.get("code") in TOKEN_ERRORS:
+            log.info("lark.token_refused", endpoint=endpoint, code=data.get("code"))
+            token = await self._tenant_token(force=True)
+            status, data, headers = await self._once(
+                endpoint, method, uri, body=body, queries=queries, authorised=True, token=token
+            )
+        self._classify(endpoint, status, data, headers)
+        return data
+
+    async def _throttle(self, chat_id: str | None) -> None:
+        waited = await self._coordination.throttle(f"lark:app:{self.app_id}", APP_RATE, APP_BURST)
+        if chat_id:
+            waited += await self._coordination.throttle(
+                f"lark:chat:{chat_id}", CHAT_RATE, CHAT_BURST
+            )
+        if waited:
+            THROTTLED.inc(waited)
+
+    # the endpoints the bot uses ---------------------------------------------------------
+
+    async def bot_info(self) -> BotInfo:
+        data = await self._retrying("bot.info", "GET", "/open-apis/bot/v3/info")
+        bot = data.get("bot") if isinstance(data.get("bot"), dict) else {}
+        open_id = str((bot or {}).get("open_id") or "")
+        if not open_id:
+            raise LarkApiError("bot.info", 200, -1, "the answer has no bot.open_id")
+        return BotInfo(open_id=open_id, name=str((bot or {}).get("app_name") or ""))
+
+    async def send(self, chat_id: str, msg_type: str, content: dict[str, Any], *, uuid: str) -> str:
+        """Send to a chat; returns the message id (the same one for a repeated `uuid`)."""
+        data = await self._retrying(
+            "im.message.create",
+            "POST",
+            "/open-apis/im/v1/messages",
+            queries=[("receive_id_type", "chat_id")],
+            body={
+                "receive_id": chat_id,
+                "msg_type": msg_type,
+                "content": json.dumps(content, ensure_ascii=False),
+                "uuid": uuid,
+            },
+            chat_id=chat_id,
+        )
+        return _message_id(data, "im.message.create")
+
+    async def reply(
+        self,
+        message_id: str,
+        msg_type: str,
+        content: dict[str, Any],
+        *,
+        uuid: str,
+        chat_id: str,
+        in_thread: bool = False,
+    ) -> str:
+        """Reply to a message (in its thread when asked); returns the new message id."""
+        data = await self._retrying(
+            "im.message.reply",
+            "POST",
+            f"/open-apis/im/v1/messages/{message_id}/reply",
+            body={
+                "msg_type": msg_type,
+                "content": json.dumps(content, ensure_ascii=False),
+                "reply_in_thread": in_thread,
+                "uuid": uuid,
+            },
+            chat_id=chat_id,
+        )
+        return _message_id(data, "im.message.reply")
+
+    async def send_text(self, chat_id: str, text: str, *, uuid: str) -> str:
+        return await self.send(chat_id, "text", {"text": text}, uuid=uuid)
+
+    async def send_card(self, chat_id: str, card: dict[str, Any], *, uuid: str) -> str:
+        return await self.send(chat_id, "interactive", card, uuid=uuid)
+
+    async def patch_card(self, message_id: str, card: dict[str, Any]) -> None:
+        """Replace the card of an interactive message the bot sent."""
+        await self._retrying(
+            "im.message.patch",
+            "PATCH",
+            f"/open-apis/im/v1/messages/{message_id}",
+            body={"content": json.dumps(card, ensure_ascii=False)},
+        )
+
+    async def update_card(self, token: str, card: dict[str, Any]) -> None:
+        """Delayed update of a card with the token of a card action (valid 30 min, twice)."""
+        await self._retrying(
+            "interactive.card.update",
+            "POST",
+            "/open-apis/interactive/v1/card/update",
+            body={"token": token, "card": card},
+        )
+
+
+def _message_id(data: dict[str, Any], endpoint: str) -> str:
+    inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+    message_id = (inner or {}).get("message_id")
+    if not isinstance(message_id, str) or not message_id:
+        raise LarkApiError(endpoint, 200, -1, "the answer has no data.message_id")
+    return message_id
+
+
+_exponential = wait_exponential_jitter(initial=0.2, max=5.0)
+
+
+def _backoff(state: RetryCallState) -> float:
+    """Lark's own reset hint when it gave one, else exponential backoff with jitter."""
+    error = state.outcome.exception() if state.outcome is not None else None
+    if isinstance(error, LarkRetryable) and error.retry_after is not None:
+        return min(max(error.retry_after, 0.05), 30.0)
+    return float(_exponential(state))

@@ -1,0 +1,171 @@
+"""The Lark long connection: the official `lark_oapi.ws.Client`, in its own thread and loop.
+
+The SDK creates its event loop at import (`lark_oapi.ws.client.loop`) and runs handlers
+synchronously on it. So the client lives in a daemon thread that installs a fresh loop there
+before `start()`, and its handler only hands the raw event to the app loop
+(`run_coroutine_threadsafe`) and waits for the inbox's answer: the commit of a message event, or
+the response to a card action. If that fails or takes too long the handler raises, the SDK
+acknowledges with code 500, and Lark redelivers: nothing acknowledged is lost.
+
+The SDK reconnects by itself (its ClientConfig comes from the server); connection state is
+exported as the `larkops_lark_connected` gauge and `LongConnection.connected`.
+
+Usage::
+
+    connection = LongConnection(app_id, secret, domain, inbox.accept, loop)
+    connection.start()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+
+from bot.logs import get_logger
+
+log = get_logger(__name__)
+
+Accept = Callable[[bytes], Coroutine[Any, Any, dict[str, Any] | None]]
+HANDOFF_TIMEOUT = 2.8  # seconds: under Lark's 3-second ack deadline
+
+CONNECTED = Gauge("larkops_lark_connected", "1 while the Lark long connection is up")
+RECONNECTS = Counter("larkops_lark_reconnects_total", "Long-connection reconnect attempts")
+HANDOFF_FAILURES = Counter(
+    "larkops_lark_handoff_failures_total", "Events not acknowledged (commit failed or too slow)"
+)
+
+
+class _Handoff:
+    """What the SDK calls for every data frame (its `_do_without_validation` contract)."""
+
+    def __init__(self, accept: Accept, loop: asyncio.AbstractEventLoop) -> None:
+        self._accept = accept
+        self._loop = loop
+
+    def _do_without_validation(self, payload: bytes) -> Any:
+        future = asyncio.run_coroutine_threadsafe(self._accept(payload), self._loop)
+        try:
+            return future.result(timeout=HANDOFF_TIMEOUT)
+        except FutureTimeout:
+            future.cancel()
+            HANDOFF_FAILURES.inc()
+            log.error("lark.handoff_timeout", timeout=HANDOFF_TIMEOUT)
+            raise
+        except Exception as exc:
+            HANDOFF_FAILURES.inc()
+            log.error("lark.handoff_failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+
+
+def _finish(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what the SDK left running on its loop (ping loop, cache cron), then close it."""
+    with contextlib.suppress(Exception):
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+
+
+class LongConnection:
+    """One long connection to Lark (or the sandbox emulator) per process: the SDK keeps its
+    loop in a module global, so two clients in one process would share it."""
+
+    def __init__(
+        self,
+        app_id: str,
+        app_secret: str,
+        domain: str,
+        accept: Accept,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._app_id = app_id
+        self._secret = app_secret
+        self._domain = domain
+        self._handoff = _Handoff(accept, loop)
+        self._thread: threading.Thread | None = None
+        self._ws_loop: asyncio.AbstractEventLoop | None = None
+        self._client: Any = None
+        self._stopping = False
+        self.error: str | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and getattr(self._client, "_conn", None) is not None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="lark-long-connection", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._ws_loop = loop
+        try:
+            sdk = importlib.import_module("lark_oapi")
+            ws_client = importlib.import_module("lark_oapi.ws.client")
+            ws_client.__dict__["loop"] = loop  # the SDK captured another loop at import
+            logging.getLogger("Lark").setLevel(logging.WARNING)
+            client = sdk.ws.Client(
+                self._app_id,
+                self._secret,
+                event_handler=self._handoff,
+                domain=self._domain,
+                log_level=sdk.LogLevel.WARNING,
+                auto_reconnect=True,
+            )
+            client.on_reconnecting = self._on_reconnecting
+            client.on_reconnected = self._on_reconnected
+            self._client = client
+            log.info("lark.connecting", domain=self._domain)
+            loop.call_soon(self._watch)
+            client.start()  # runs the loop until stop()
+        except RuntimeError as exc:
+            if not self._stopping:
+                self.error = str(exc)
+                log.error("lark.connection_stopped", error=str(exc))
+        except Exception as exc:  # bad credentials and the like end the connection
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("lark.connection_failed", error=self.error)
+        finally:
+            CONNECTED.set(0)
+            _finish(loop)
+
+    def _watch(self) -> None:
+        """Keep the gauge in step with the SDK's connection (checked twice a second)."""
+        CONNECTED.set(1 if self.connected else 0)
+        if self._ws_loop is not None and not self._stopping:
+            self._ws_loop.call_later(0.5, self._watch)
+
+    def _on_reconnecting(self) -> None:
+        RECONNECTS.inc()
+        CONNECTED.set(0)
+        log.warning("lark.reconnecting")
+
+    def _on_reconnected(self) -> None:
+        CONNECTED.set(1)
+        log.info("lark.reconnected")
+
+    def stop(self, patience: float = 5.0) -> None:
+        """Close the socket and stop the thread's loop."""
+        self._stopping = True
+        loop, client = self._ws_loop, self._client
+        if loop is not None and loop.is_running():
+            if client is not None:
+                client._auto_reconnect = False
+                done = asyncio.run_coroutine_threadsafe(client._disconnect(), loop)
+                with contextlib.suppress(Exception):
+                    done.result(timeout=patience)
+            loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=patience)
+        CONNECTED.set(0)

@@ -1,0 +1,218 @@
+"""Inbound events: committed before they are acknowledged, then handled by workers.
+
+`accept` runs on the app loop for every event the long connection (or the sandbox) delivers:
+- a message event is committed to `inbound_events` (duplicates of event id or message id are
+  dropped) and a worker is woken; the frame is acknowledged only after the commit;
+- a card action is answered on the spot (Lark allows 3 s): verified, dispatched from fast
+  checks, recorded once handled;
+- a malformed envelope or an unknown event type is recorded as `ignored` with the reason and
+  acknowledged, so Lark does not redeliver it forever.
+
+Workers claim pending rows with `FOR UPDATE SKIP LOCKED`; a crash mid-handling leaves the row
+pending for the next worker (after a restart, or on another replica).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import socket
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+from bot.context import ActionResult, Toast
+from bot.dispatcher import Dispatcher
+from bot.errors import RetryLater
+from bot.lark.events import (
+    CardAction,
+    Envelope,
+    MalformedEvent,
+    MessageEvent,
+    normalise,
+    parse_envelope,
+)
+from bot.logs import get_logger
+from storage import inbound
+from storage.database import Database
+
+log = get_logger(__name__)
+
+HANDLED_TYPES = frozenset({"im.message.receive_v1"})
+CARD_DEADLINE = 2.5  # seconds of Lark's 3 we allow ourselves
+MAX_ATTEMPTS = 5
+
+EVENTS = Counter("larkops_inbound_events_total", "Inbound events", ["type", "outcome"])
+ACCEPT_SECONDS = Histogram(
+    "larkops_inbound_accept_seconds",
+    "From frame received to answer (commit, or card response)",
+    ["kind"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+
+class Inbox:
+    """The durable inbox and its workers."""
+
+    def __init__(
+        self, db: Database, dispatcher: Dispatcher, *, workers: int = 4, poll: float = 1.0
+    ) -> None:
+        self.db = db
+        self.dispatcher = dispatcher
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._wake = asyncio.Event()
+        self._poll = poll
+        self._count = workers
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    @property
+    def bot_open_id(self) -> str:
+        return self.dispatcher.services.bot.open_id
+
+    # accepting --------------------------------------------------------------------------
+
+    async def accept(
+        self, raw: bytes | dict[str, Any], source: str = "lark"
+    ) -> dict[str, Any] | None:
+        """Persist (or, for card actions, answer) one delivered event. Raises when the event
+        could not be committed: the transport then does not acknowledge it."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            envelope = parse_envelope(raw)
+        except MalformedEvent as exc:
+            await self._record_malformed(raw, str(exc), source)
+            return None
+        if envelope.event_type == "card.action.trigger":
+            response = await self._card_action(envelope, source)
+            ACCEPT_SECONDS.labels("card_action").observe(loop.time() - started)
+            return response
+        handled = envelope.event_type in HANDLED_TYPES
+        row = await inbound.record(
+            self.db,
+            event_id=envelope.event_id,
+            message_id=envelope.message_id,
+            event_type=envelope.event_type,
+            payload=envelope.body,
+            source=source,
+            status="pending" if handled else "ignored",
+            error=None if handled else "unsupported event type",
+        )
+        outcome = "duplicate" if row is None else ("queued" if handled else "unsupported")
+        EVENTS.labels(envelope.event_type, outcome).inc()
+        if row is None:
+            log.info("event.duplicate", event_id=envelope.event_id, message_id=envelope.message_id)
+        elif handled:
+            self._wake.set()
+        else:
+            log.warning("event.unsupported", event_type=envelope.event_type)
+        ACCEPT_SECONDS.labels("message").observe(loop.time() - started)
+        return None
+
+    async def _record_malformed(
+        self, raw: bytes | dict[str, Any], reason: str, source: str
+    ) -> None:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else repr(raw)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+        log.warning("event.malformed", reason=reason, size=len(text))
+        EVENTS.labels("malformed", "ignored").inc()
+        await inbound.record(
+            self.db,
+            event_id=f"malformed:{digest}",
+            event_type="malformed",
+            payload={"raw": text[:20_000]},
+            source=source,
+            status="ignored",
+            error=reason,
+        )
+
+    async def _card_action(self, envelope: Envelope, source: str) -> dict[str, Any]:
+        texts = self.dispatcher.texts
+        error: str | None
+        if await inbound.exists(self.db, envelope.event_id):
+            EVENTS.labels(envelope.event_type, "duplicate").inc()
+            return ActionResult(toast=Toast("info", texts("action.duplicate"))).response()
+        try:
+            action = normalise(envelope, self.bot_open_id)
+        except MalformedEvent as exc:
+            log.warning("card_action.malformed", reason=str(exc))
+            result = ActionResult(toast=Toast("error", texts("action.forged")))
+            status, error = "ignored", str(exc)
+        else:
+            assert isinstance(action, CardAction)
+            try:
+                async with asyncio.timeout(CARD_DEADLINE):
+                    result = await self.dispatcher.dispatch_action(action)
+                status, error = "done", None
+            except TimeoutError:
+                log.error("card_action.too_slow", deadline=CARD_DEADLINE)
+                result = ActionResult(toast=Toast("error", texts("action.too_slow")))
+                status, error = "failed", "handler exceeded the card deadline"
+        response = result.response()
+        await inbound.record(
+            self.db,
+            event_id=envelope.event_id,
+            event_type=envelope.event_type,
+            payload={**envelope.body, "response": response},
+            source=source,
+            status=status,
+            error=error,
+        )
+        EVENTS.labels(envelope.event_type, status).inc()
+        return response
+
+    # working ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._work(n)) for n in range(self._count)]
+        self._wake.set()  # pick up anything left pending by a previous run
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _work(self, number: int) -> None:
+        while not self._stopping:
+            try:
+                handled = await self.handle_one()
+            except Exception:
+                log.exception("inbox.worker_error", worker=number)
+                handled = False
+                await asyncio.sleep(self._poll)
+            if handled:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
+
+    async def handle_one(self) -> bool:
+        """Claim and handle the oldest pending event; False when there was none."""
+        async with inbound.claim(self.db, worker=self.worker_id) as row:
+            if row is None:
+                return False
+            try:
+                event = normalise(parse_envelope(row.payload), self.bot_open_id)
+                if isinstance(event, MessageEvent):
+                    row.status = await self.dispatcher.dispatch_message(event)
+                else:
+                    row.status, row.error = "ignored", "not handled by workers"
+            except MalformedEvent as exc:
+                log.warning("event.malformed", event_id=row.event_id, reason=str(exc))
+                row.status, row.error = "failed", str(exc)
+            except RetryLater as exc:
+                retry = row.attempts < MAX_ATTEMPTS
+                row.status, row.error = ("pending" if retry else "failed"), f"retry later: {exc}"
+            except Exception as exc:
+                log.exception("event.failed", event_id=row.event_id)
+                row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
+            EVENTS.labels(row.event_type, row.status).inc()
+            return True

@@ -1,0 +1,121 @@
+"""Everything Lark-facing in one running piece: API client, dispatcher, inbox, long connection.
+
+It starts in the background (importing the SDK costs seconds and must not hold up `/readyz`):
+learn the bot's own open_id (retrying while Lark is unreachable), start the inbox workers, then
+open the long connection. `state()` says where it is, for `/readyz` and `/ping`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.context import Services
+from bot.dispatcher import Dispatcher
+from bot.lark.api import LarkApi, LarkApiError, LarkRetryable
+from bot.lark.connection import LongConnection
+from bot.lark.inbox import Inbox
+from bot.logs import get_logger
+from bot.middleware import default_middlewares
+from bot.router import Router
+from storage.coordination import Coordination
+from storage.database import Database
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class LarkTarget:
+    """Where to connect: the real Lark (or Feishu) app, or the local sandbox."""
+
+    app_id: str
+    app_secret: str
+    domain: str
+    sandbox: bool = False
+
+
+class LarkRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        coordination: Coordination,
+        target: LarkTarget,
+        router: Router,
+        signing_key: bytes,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.coordination = coordination
+        self.target = target
+        self.router = router
+        self.signing_key = signing_key
+        self.api = LarkApi(target.app_id, target.app_secret, target.domain, coordination)
+        self.dispatcher: Dispatcher | None = None
+        self.inbox: Inbox | None = None
+        self.connection: LongConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._error: str | None = None
+
+    def state(self) -> str:
+        if self._error:
+            return f"error: {self._error}"
+        if self.connection is None:
+            return "starting"
+        if self.connection.error:
+            return f"error: {self.connection.error}"
+        return "connected" if self.connection.connected else "connecting"
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._start())
+
+    async def _start(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                bot = await self.api.bot_info()
+                break
+            except LarkRetryable as exc:
+                log.warning("lark.unreachable", error=str(exc), retry_in=delay)
+            except LarkApiError as exc:
+                # wrong credentials and the like: retrying will not help
+                self._error = str(exc)
+                log.error("lark.refused", error=str(exc))
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        log.info("lark.bot", open_id=bot.open_id, name=bot.name, sandbox=self.target.sandbox)
+        services = Services(
+            settings=self.settings,
+            db=self.db,
+            coordination=self.coordination,
+            api=self.api,
+            bot=bot,
+            signing_key=self.signing_key,
+            router=self.router,
+        )
+        self.dispatcher = Dispatcher(self.router, services, default_middlewares())
+        self.inbox = Inbox(self.db, self.dispatcher)
+        self.inbox.start()
+        self.connection = LongConnection(
+            self.target.app_id,
+            self.target.app_secret,
+            self.target.domain,
+            self.inbox.accept,
+            asyncio.get_running_loop(),
+        )
+        self.connection.start()
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.connection is not None:
+            await asyncio.to_thread(self.connection.stop)
+        if self.inbox is not None:
+            await self.inbox.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.drain()

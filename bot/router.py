@@ -1,0 +1,186 @@
+"""aiogram-style routers: one per feature module, composed with `include_router`.
+
+A handler names what it needs as parameters (checked once, at registration: an unknown name is
+a `TypeError` then, never a silent `None` later):
+
+- `ctx`     the `HandlerContext` (reply, texts, services, roles)
+- `event`   the `MessageEvent` or `CardAction`
+- `args`    for commands, the text after the command name
+- `payload` for card actions, the verified `ActionPayload`
+
+Command docstrings are the help text: first line Chinese, second line English.
+
+Usage::
+
+    router = Router("basics")
+
+    @router.command("/ping")
+    async def ping(ctx: HandlerContext) -> None:
+        \"\"\"检查机器人是否在线。
+        Check the bot is alive.\"\"\"
+        await ctx.reply_text("pong")
+
+    @router.card_action(Refresh)
+    async def refresh(payload: Refresh, ctx: HandlerContext) -> ActionResult: ...
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cards.actions import ActionPayload
+
+if TYPE_CHECKING:
+    from bot.lark.events import MessageEvent
+
+Handler = Callable[..., Awaitable[Any]]
+MessageFilter = Callable[["MessageEvent"], bool]
+INJECTABLE = frozenset({"ctx", "event", "args", "payload"})
+
+
+def _parameters(handler: Handler, allowed: frozenset[str]) -> tuple[str, ...]:
+    if not inspect.iscoroutinefunction(handler):
+        raise TypeError(f"handler {handler.__qualname__} must be `async def`")
+    names = tuple(inspect.signature(handler).parameters)
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise TypeError(
+            f"handler {handler.__qualname__} asks for {', '.join(unknown)}; "
+            f"it may ask for {', '.join(sorted(allowed))}"
+        )
+    return names
+
+
+def _summaries(handler: Handler) -> tuple[str, str]:
+    lines = [line.strip() for line in (inspect.getdoc(handler) or "").splitlines() if line.strip()]
+    if not lines:
+        raise TypeError(f"command handler {handler.__qualname__} needs a docstring (its help)")
+    return lines[0], lines[1] if len(lines) > 1 else lines[0]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    aliases: tuple[str, ...]
+    handler: Handler
+    params: tuple[str, ...]
+    summary_zh: str
+    summary_en: str
+    usage: str
+    roles: frozenset[str]
+
+    def summary(self, language: str) -> str:
+        return self.summary_en if language == "en" else self.summary_zh
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    payload: type[ActionPayload]
+    handler: Handler
+    params: tuple[str, ...]
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    handler: Handler
+    params: tuple[str, ...]
+    accepts: MessageFilter | None
+
+
+def _command_name(name: str) -> str:
+    if not name.startswith("/") or len(name) < 2 or " " in name:
+        raise ValueError(f"command {name!r} must look like /name")
+    return name.lower()
+
+
+@dataclass
+class Router:
+    """Handlers of one feature; `include_router` nests others (their handlers come after)."""
+
+    name: str
+    _commands: list[CommandSpec] = field(default_factory=list)
+    _actions: list[ActionSpec] = field(default_factory=list)
+    _messages: list[MessageSpec] = field(default_factory=list)
+    _children: list[Router] = field(default_factory=list)
+
+    def command(
+        self, name: str, *aliases: str, usage: str = "", roles: tuple[str, ...] = ()
+    ) -> Callable[[Handler], Handler]:
+        """Register a slash command (`/name`), optionally restricted to roles."""
+        names = (_command_name(name), *(_command_name(a) for a in aliases))
+
+        def register(handler: Handler) -> Handler:
+            params = _parameters(handler, frozenset({"ctx", "event", "args"}))
+            zh, en = _summaries(handler)
+            taken = {n for spec in self.iter_commands() for n in (spec.name, *spec.aliases)}
+            if taken & set(names):
+                raise ValueError(f"command {sorted(taken & set(names))} is already registered")
+            self._commands.append(
+                CommandSpec(names[0], names[1:], handler, params, zh, en, usage, frozenset(roles))
+            )
+            return handler
+
+        return register
+
+    def card_action(
+        self, payload: type[ActionPayload], *, roles: tuple[str, ...] = ()
+    ) -> Callable[[Handler], Handler]:
+        """Register the handler for buttons carrying `payload` (verified before the call)."""
+        if not payload.action:
+            raise TypeError(f"{payload.__name__} has no action name")
+
+        def register(handler: Handler) -> Handler:
+            params = _parameters(handler, frozenset({"ctx", "event", "payload"}))
+            self._actions.append(ActionSpec(payload, handler, params, frozenset(roles)))
+            return handler
+
+        return register
+
+    def message(self, accepts: MessageFilter | None = None) -> Callable[[Handler], Handler]:
+        """Register a handler for non-command messages (first whose filter accepts wins)."""
+
+        def register(handler: Handler) -> Handler:
+            params = _parameters(handler, frozenset({"ctx", "event"}))
+            self._messages.append(MessageSpec(handler, params, accepts))
+            return handler
+
+        return register
+
+    def include_router(self, router: Router) -> Router:
+        if router is self or router in self._children:
+            raise ValueError(f"router {router.name} is already included")
+        self._children.append(router)
+        return router
+
+    def _walk(self) -> Iterator[Router]:
+        yield self
+        for child in self._children:
+            yield from child._walk()
+
+    def iter_commands(self) -> Iterator[CommandSpec]:
+        for router in self._walk():
+            yield from router._commands
+
+    def find_command(self, name: str) -> CommandSpec | None:
+        name = name.lower()
+        return next((c for c in self.iter_commands() if name in (c.name, *c.aliases)), None)
+
+    def find_action(self, payload: type[ActionPayload]) -> ActionSpec | None:
+        for router in self._walk():
+            for spec in router._actions:
+                if spec.payload is payload:
+                    return spec
+        return None
+
+    def iter_messages(self) -> Iterator[MessageSpec]:
+        for router in self._walk():
+            yield from router._messages
+
+
+async def call(handler: Handler, params: tuple[str, ...], available: dict[str, Any]) -> Any:
+    """Call a handler with exactly the arguments it named."""
+    return await handler(**{name: available[name] for name in params})

@@ -1,0 +1,104 @@
+"""The durable inbox: every inbound event is committed here before it is acknowledged.
+
+`record` stores an event once (unique `event_id`; message events also unique `message_id`, so a
+redelivery under a new event id is still a duplicate). Workers `claim` the oldest pending row with
+`FOR UPDATE SKIP LOCKED` inside a transaction that stays open while the row is handled: if the
+process dies mid-way the transaction aborts, the row is pending again and the next worker (after
+a restart, or on another replica) handles it, once.
+
+Usage::
+
+    row_id = await record(db, event_id="e1", message_id="om_1", event_type="im.message.receive_v1",
+                          payload=raw_dict, source="lark")        # None when a duplicate
+    async with claim(db, worker="host-1") as row:                  # None when nothing is pending
+        if row is not None:
+            ...handle...
+            row.status = "done"
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from storage.database import Database
+from storage.models import InboundEvent
+
+
+async def record(
+    db: Database,
+    *,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    message_id: str | None = None,
+    source: str = "lark",
+    trace_id: str | None = None,
+    status: str = "pending",
+    error: str | None = None,
+) -> int | None:
+    """Insert the event; returns its row id, or None when it was already recorded."""
+    statement = (
+        insert(InboundEvent)
+        .values(
+            event_id=event_id,
+            message_id=message_id,
+            event_type=event_type,
+            payload=payload,
+            source=source,
+            trace_id=trace_id,
+            status=status,
+            error=error,
+        )
+        .on_conflict_do_nothing()
+        .returning(InboundEvent.id)
+    )
+    async with db.session() as session:
+        row_id = (await session.execute(statement)).scalar_one_or_none()
+    return int(row_id) if row_id is not None else None
+
+
+@asynccontextmanager
+async def claim(db: Database, *, worker: str) -> AsyncIterator[InboundEvent | None]:
+    """Lock the oldest pending event for the duration of the block.
+
+    Set `status` (and `error`) on the yielded row; leaving the block commits. When the block
+    raises, the transaction rolls back and the row stays pending for another try.
+    """
+    async with db.session() as session:
+        query = (
+            select(InboundEvent)
+            .where(InboundEvent.status == "pending")
+            .order_by(InboundEvent.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        row = (await session.execute(query)).scalar_one_or_none()
+        if row is None:
+            yield None
+            return
+        row.attempts += 1
+        row.claimed_by = worker
+        row.claimed_at = func.now()
+        yield row
+        if row.status in ("done", "failed", "ignored"):
+            row.handled_at = func.now()
+
+
+async def exists(db: Database, event_id: str) -> bool:
+    async with db.session() as session:
+        query = select(InboundEvent.id).where(InboundEvent.event_id == event_id)
+        found = await session.scalar(query)
+    return found is not None
+
+
+async def pending_count(db: Database) -> int:
+    async with db.session() as session:
+        count = await session.scalar(
+            text("SELECT count(*) FROM inbound_events WHERE status = 'pending'")
+        )
+    return int(count or 0)

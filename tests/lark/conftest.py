@@ -1,0 +1,76 @@
+"""Fixtures for Lark scenario tests: the emulator, and a bot connected to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.commands import root_router
+from bot.config import load_settings
+from bot.lark.runtime import LarkRuntime, LarkTarget
+from bot.router import Router
+from bot.sandbox.emulator import LarkEmulator
+from bot.sandbox.model import ClientConfig
+from bot.sandbox.server import serve_emulator
+from storage.coordination import MemoryCoordination
+from storage.database import Database
+from tests.lark.testbot import TestBot, wait_until
+
+SIGNING_KEY = b"k" * 32
+Factory = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_testbot(migrated_db: Database, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Start bots on demand: `await make_testbot(router=..., settings={...})`."""
+    stack = AsyncExitStack()
+
+    async def start(
+        *,
+        emulator: LarkEmulator | None = None,
+        base_url: str | None = None,
+        extra_router: Router | None = None,
+        settings: dict[str, Any] | None = None,
+        wait_connected: bool = True,
+    ) -> TestBot:
+        if emulator is None:
+            emulator = LarkEmulator(
+                ack_deadline=3.0,
+                client_config=ClientConfig(reconnect_interval=1, reconnect_nonce=0),
+            )
+        if base_url is None:
+            base_url = await stack.enter_async_context(serve_emulator(emulator))
+        options = {"home": str(tmp_path / "home"), **(settings or {})}
+        router = root_router()
+        if extra_router is not None:
+            router.include_router(extra_router)
+        runtime = LarkRuntime(
+            load_settings(**options),
+            migrated_db,
+            MemoryCoordination(),
+            LarkTarget(emulator.app_id, emulator.app_secret, base_url, sandbox=True),
+            router,
+            SIGNING_KEY,
+        )
+        runtime.start()
+        stack.push_async_callback(runtime.stop)
+        if wait_connected:
+            await wait_until(
+                lambda: runtime.state() == "connected" and emulator.connections > 0,
+                timeout=30,
+                what=f"the long connection (state {runtime.state()})",
+            )
+        return TestBot(emulator, runtime, migrated_db)
+
+    yield start
+    await stack.aclose()
+
+
+@pytest.fixture
+async def testbot(make_testbot: Factory) -> TestBot:
+    bot: TestBot = await make_testbot()
+    return bot
