@@ -40,6 +40,7 @@ class Dispatcher:
     def __init__(
         self, router: Router, services: Services, middlewares: list[Middleware] | None = None
     ) -> None:
+        router.check()
         self.router = router
         self.services = services
         self.middlewares = list(middlewares or [])

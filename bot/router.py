@@ -154,7 +154,25 @@ class Router:
         if router is self or router in self._children:
             raise ValueError(f"router {router.name} is already included")
         self._children.append(router)
+        try:
+            self.check()
+        except ValueError:
+            self._children.remove(router)
+            raise
         return router
+
+    def check(self) -> None:
+        """Refuse a tree where two handlers claim one command name or one button action."""
+        seen: set[str] = set()
+        for spec in self.iter_commands():
+            for name in (spec.name, *spec.aliases):
+                if name in seen:
+                    raise ValueError(f"command {name} is already registered")
+                seen.add(name)
+        actions = [spec.payload.action for r in self._walk() for spec in r._actions]
+        doubled = {a for a in actions if actions.count(a) > 1}
+        if doubled:
+            raise ValueError(f"button actions {sorted(doubled)} have two handlers")
 
     def _walk(self) -> Iterator[Router]:
         yield self

@@ -1,0 +1,165 @@
+"""The outbound client against the emulator: retries, limits, tokens and idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.lark.api import LarkApi, LarkApiError, idempotency_key
+from bot.sandbox.emulator import LarkEmulator
+from bot.sandbox.server import serve_emulator
+from storage.coordination import MemoryCoordination, open_coordination
+
+SEND = "/open-apis/im/v1/messages"
+
+
+@pytest.fixture
+async def lark() -> AsyncIterator[tuple[LarkEmulator, LarkApi]]:
+    emulator = LarkEmulator()
+    async with serve_emulator(emulator) as url:
+        api = LarkApi(emulator.app_id, emulator.app_secret, url, MemoryCoordination())
+        yield emulator, api
+
+
+def _calls(emulator: LarkEmulator, path: str) -> list[int]:
+    return [c.status for c in emulator.calls if c.path.startswith(path)]
+
+
+async def test_token_is_fetched_once_and_reused(lark: tuple[LarkEmulator, LarkApi]) -> None:
+    emulator, api = lark
+    for n in range(3):
+        await api.send_text("oc_ops", f"hello {n}", uuid=idempotency_key("t", str(n)))
+    assert len(_calls(emulator, "/open-apis/auth/v3/tenant_access_token")) == 1
+    texts = [m.text for m in emulator.transcript("oc_ops")]
+    assert texts == ["hello 0", "hello 1", "hello 2"]
+
+
+async def test_revoked_token_is_refreshed_at_once(lark: tuple[LarkEmulator, LarkApi]) -> None:
+    emulator, api = lark
+    await api.send_text("oc_ops", "before", uuid="u-before")
+    emulator.revoke_tokens()
+    await api.send_text("oc_ops", "after", uuid="u-after")
+    assert len(_calls(emulator, "/open-apis/auth/v3/tenant_access_token")) == 2
+    assert [m.text for m in emulator.transcript("oc_ops")] == ["before", "after"]
+
+
+async def test_same_uuid_sends_once(lark: tuple[LarkEmulator, LarkApi]) -> None:
+    emulator, api = lark
+    first = await api.send_text("oc_ops", "only once", uuid="same-uuid")
+    second = await api.send_text("oc_ops", "only once", uuid="same-uuid")
+    assert first == second
+    assert len(emulator.transcript("oc_ops")) == 1
+
+
+async def test_server_errors_are_retried(lark: tuple[LarkEmulator, LarkApi]) -> None:
+    emulator, api = lark
+    emulator.fail_next(SEND, status=503, code=1, count=2)
+    await api.send_text("oc_ops", "eventually", uuid="u-5xx")
+    assert _calls(emulator, SEND) == [503, 503, 200]
+    assert [m.text for m in emulator.transcript("oc_ops")] == ["eventually"]
+
+
+async def test_rate_limit_answers_are_retried_after_the_reset(
+    lark: tuple[LarkEmulator, LarkApi],
+) -> None:
+    emulator, api = lark
+    emulator.fail_next(
+        SEND, status=429, code=99991400, count=1, headers={"x-ogw-ratelimit-reset": "1"}
+    )
+    emulator.fail_next(SEND, status=400, code=230020, count=1)
+    started = time.monotonic()
+    await api.send_text("oc_ops", "patient", uuid="u-429")
+    assert time.monotonic() - started >= 0.95  # waited for the advertised reset
+    assert _calls(emulator, SEND) == [429, 400, 200]
+
+
+async def test_hopeless_client_errors_are_not_retried(lark: tuple[LarkEmulator, LarkApi]) -> None:
+    emulator, api = lark
+    with pytest.raises(LarkApiError) as caught:
+        await api.send_text("oc_nowhere", "lost", uuid="u-404")
+    assert caught.value.code != 0
+    assert len(_calls(emulator, SEND)) == 1
+    emulator.fail_next(SEND, status=400, code=230001, count=1)
+    with pytest.raises(LarkApiError, match="230001"):
+        await api.send_text("oc_ops", "bad", uuid="u-400")
+    assert len(_calls(emulator, SEND)) == 2
+
+
+async def test_giving_up_after_the_attempt_budget(lark: tuple[LarkEmulator, LarkApi]) -> None:
+    emulator, _ = lark
+    api = LarkApi(
+        emulator.app_id, emulator.app_secret, api_url(lark), MemoryCoordination(), max_attempts=3
+    )
+    emulator.fail_next(SEND, status=500, code=1, count=10)
+    with pytest.raises(LarkApiError, match="HTTP 500"):
+        await api.send_text("oc_ops", "never", uuid="u-never")
+    assert _calls(emulator, SEND) == [500, 500, 500]
+
+
+def api_url(lark: tuple[LarkEmulator, LarkApi]) -> str:
+    return lark[1]._domain
+
+
+async def test_burst_to_one_chat_stays_under_lark_limit(
+    lark: tuple[LarkEmulator, LarkApi],
+) -> None:
+    emulator, api = lark
+    await asyncio.gather(*(api.send_text("oc_ops", f"m{n}", uuid=f"burst-{n}") for n in range(12)))
+    # the shared bucket paced the sends: Lark never had to refuse one
+    assert set(_calls(emulator, SEND)) == {200}
+    assert len(emulator.transcript("oc_ops")) == 12
+
+
+async def test_two_replicas_share_the_chat_bucket(redis_url: str) -> None:
+    emulator = LarkEmulator()
+    prefix = f"larkops-test-{time.time_ns()}"
+    async with serve_emulator(emulator) as url:
+        one = LarkApi(
+            emulator.app_id, emulator.app_secret, url, await open_coordination(redis_url, prefix)
+        )
+        two = LarkApi(
+            emulator.app_id, emulator.app_secret, url, await open_coordination(redis_url, prefix)
+        )
+        await asyncio.gather(
+            *(
+                api.send_text("oc_ops", f"r{n}", uuid=f"replica-{n}")
+                for n, api in enumerate([one, two] * 6)
+            )
+        )
+    assert set(_calls(emulator, SEND)) == {200}
+    assert len(emulator.transcript("oc_ops")) == 12
+
+
+async def test_reply_patch_and_delayed_update(lark: tuple[LarkEmulator, LarkApi]) -> None:
+    emulator, api = lark
+    asked = emulator.post_message("oc_ops", "ou_alice", "hi", mention_bot=False)
+    reply_id = await api.reply(
+        asked.message_id,
+        "text",
+        {"text": "in thread"},
+        uuid="u-reply",
+        chat_id="oc_ops",
+        in_thread=True,
+    )
+    card_id = await api.send_card(
+        "oc_ops", {"schema": "2.0", "body": {"elements": []}}, uuid="u-card"
+    )
+    await api.patch_card(
+        card_id,
+        {
+            "schema": "2.0",
+            "header": {"title": {"tag": "plain_text", "content": "patched"}},
+            "body": {"elements": []},
+        },
+    )
+    messages = {m.message_id: m for m in emulator.transcript("oc_ops")}
+    assert messages[reply_id].parent_id == asked.message_id
+    assert messages[card_id].card is not None
+    assert messages[card_id].card["header"]["title"]["content"] == "patched"
+    with pytest.raises(LarkApiError):
+        await api.patch_card(reply_id, {"schema": "2.0"})  # a text message is no card
+    with pytest.raises(LarkApiError):
+        await api.update_card("c-not-a-token", {"schema": "2.0"})

@@ -1,0 +1,109 @@
+"""Routers refuse bad handlers when they are registered, not when a user hits them."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.commands import root_router
+from bot.router import Router
+from cards.actions import ActionPayload
+
+
+class Sample(ActionPayload, action="test.sample"):
+    n: int
+
+
+def test_unknown_parameter_is_an_error_at_registration() -> None:
+    router = Router("r")
+    with pytest.raises(TypeError, match="asks for db"):
+
+        @router.command("/x")
+        async def handler(ctx: object, db: object) -> None:
+            """说明。
+            Explain."""
+
+
+def test_payload_is_only_for_card_actions() -> None:
+    router = Router("r")
+    with pytest.raises(TypeError, match="payload"):
+
+        @router.command("/x")
+        async def handler(payload: object) -> None:
+            """说明。
+            Explain."""
+
+
+def test_command_needs_a_docstring_and_async() -> None:
+    router = Router("r")
+    with pytest.raises(TypeError, match="docstring"):
+
+        @router.command("/x")
+        async def undocumented() -> None:
+            pass
+
+    with pytest.raises(TypeError, match="async def"):
+        router.command("/y")(lambda: None)  # type: ignore[arg-type]
+
+
+def test_duplicate_commands_and_bad_names_are_refused() -> None:
+    root = root_router()
+    other = Router("other")
+
+    @other.command("/help")
+    async def again() -> None:
+        """重复。
+        Duplicate."""
+
+    with pytest.raises(ValueError, match="/help is already registered"):
+        root.include_router(other)
+    # the refused router was not kept
+    found = root.find_command("/help")
+    assert found is not None
+    assert found.handler is not again
+    # registered after inclusion: caught when the tree is checked (the dispatcher does it)
+    late = Router("late")
+    root.include_router(late)
+
+    @late.command("/whoami")
+    async def twice() -> None:
+        """重复。
+        Duplicate."""
+
+    with pytest.raises(ValueError, match="/whoami is already registered"):
+        root.check()
+
+    with pytest.raises(ValueError, match="must look like"):
+        Router("r").command("ping")
+
+
+def test_aliases_and_lookup_are_case_insensitive() -> None:
+    root = root_router()
+    found = root.find_command("/H")
+    assert found is not None
+    assert found.name == "/help"
+    assert root.find_command("/nope") is None
+
+
+def test_card_action_registration_checks_payload() -> None:
+    router = Router("r")
+
+    @router.card_action(Sample)
+    async def on_sample(payload: Sample) -> None:
+        return None
+
+    spec = router.find_action(Sample)
+    assert spec is not None
+    assert spec.params == ("payload",)
+
+    class Nameless(ActionPayload):
+        pass
+
+    with pytest.raises(TypeError, match="no action name"):
+        router.card_action(Nameless)
+
+
+def test_action_names_are_unique() -> None:
+    with pytest.raises(TypeError, match="already defined"):
+
+        class Again(ActionPayload, action="test.sample"):
+            pass
