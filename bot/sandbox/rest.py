@@ -1,0 +1,298 @@
+"""The REST side: long-connection endpoint, tokens, bot info, messages and card updates.
+
+Every request is recorded in `emulator.calls`; errors come back Lark-shaped, {"code","msg"}
+with the HTTP status Lark uses (see `guard.py` for the codes).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.sandbox.envelopes import content_text, new_id
+from bot.sandbox.gateway import WS_PATH
+from bot.sandbox.guard import LarkError
+from bot.sandbox.model import Chat
+from bot.sandbox.record import ApiCall, Duplicate, Message
+
+if TYPE_CHECKING:
+    from bot.sandbox.emulator import LarkEmulator
+
+FIELD_INVALID = 99992402  # 400: missing/invalid parameter
+BAD_CONTENT = 230001  # 400: content is not valid JSON of the msg_type's shape
+NOT_IN_CHAT = 230002  # 400: unknown chat / the bot is not in it
+MESSAGE_GONE = 230011  # 400: message not found (or recalled)
+NOT_PATCHABLE = 230054  # 400: only interactive messages sent by the bot can be patched
+APP_ID_INVALID = 10003  # 400: token request for another app
+SECRET_INVALID = 10014  # 400 (token) / 200 (ws endpoint): app secret invalid
+UUID_TTL = 3600.0
+MSG_TYPES = ("text", "post", "interactive")
+
+Handler = Callable[[Request, Any], Awaitable[dict[str, Any]]]
+
+
+def _secretless(body: Any) -> Any:
+    if isinstance(body, dict):
+        return {k: "***" if k in ("app_secret", "AppSecret") else v for k, v in body.items()}
+    return body
+
+
+class RestApi:
+    """Starlette routes answering like open.feishu.cn does."""
+
+    def __init__(self, emulator: LarkEmulator) -> None:
+        self.emulator = emulator
+        self._uuids: dict[str, tuple[str, float]] = {}
+
+    def routes(self) -> list[BaseRoute]:
+        """The REST routes (mount them at the application root)."""
+        msg = "/open-apis/im/v1/messages"
+        every = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        return [
+            Route("/callback/ws/endpoint", self._wrap(self.ws_endpoint, False), methods=["POST"]),
+            Route(
+                "/open-apis/auth/v3/tenant_access_token/internal",
+                self._wrap(self.tenant_token, False),
+                methods=["POST"],
+            ),
+            Route(
+                "/open-apis/auth/v3/app_access_token/internal",
+                self._wrap(self.app_token, False),
+                methods=["POST"],
+            ),
+            Route("/open-apis/bot/v3/info", self._wrap(self.bot_info), methods=["GET"]),
+            Route(msg, self._wrap(self.create_message), methods=["POST"]),
+            Route(msg + "/{message_id}/reply", self._wrap(self.reply_message), methods=["POST"]),
+            Route(msg + "/{message_id}", self._wrap(self.get_message), methods=["GET"]),
+            Route(msg + "/{message_id}", self._wrap(self.patch_message), methods=["PATCH"]),
+            Route(
+                "/open-apis/interactive/v1/card/update",
+                self._wrap(self.card_update),
+                methods=["POST"],
+            ),
+            Route("/open-apis/{rest:path}", self._wrap(self.not_found), methods=every),
+        ]
+
+    def _wrap(
+        self, handler: Handler, auth: bool = True
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            raw = await request.body()
+            try:
+                body: Any = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode(errors="replace")
+            path = request.url.path
+            guard = self.emulator.guard
+            status, headers = 200, {}
+            try:
+                guard.take_fault(path)
+                if path.startswith("/open-apis/"):
+                    guard.hit_app()
+                if auth:
+                    guard.check_token(request.headers.get("authorization"))
+                if raw and not isinstance(body, dict):
+                    raise LarkError(400, FIELD_INVALID, "request body is not a JSON object")
+                payload = await handler(request, body or {})
+            except LarkError as exc:
+                status, headers = exc.status, exc.headers
+                payload = {"code": exc.code, "msg": exc.msg}
+            code = payload.get("code")
+            self.emulator.calls.append(
+                ApiCall(
+                    request.method,
+                    path,
+                    dict(request.query_params),
+                    _secretless(body),
+                    status,
+                    code if isinstance(code, int) else None,
+                    time.time(),
+                )
+            )
+            return _lark_response(payload, status, headers)
+
+        return endpoint
+
+    async def ws_endpoint(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /callback/ws/endpoint`: hand out a WebSocket URL plus the ClientConfig."""
+        emu = self.emulator
+        if body.get("AppID") != emu.app_id or body.get("AppSecret") != emu.app_secret:
+            return {"code": SECRET_INVALID, "msg": "app id or app secret invalid", "data": None}
+        device_id, service_id = emu.gateway.open_ticket()
+        scheme = "wss" if request.url.scheme in ("https", "wss") else "ws"
+        host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+        url = f"{scheme}://{host}{WS_PATH}?device_id={device_id}&service_id={service_id}"
+        config = emu.client_config.to_json()
+        return {"code": 0, "msg": "ok", "data": {"URL": url, "ClientConfig": config}}
+
+    def _check_app(self, body: dict[str, Any]) -> None:
+        if body.get("app_id") != self.emulator.app_id:
+            raise LarkError(400, APP_ID_INVALID, "invalid param: app_id")
+        if body.get("app_secret") != self.emulator.app_secret:
+            raise LarkError(400, SECRET_INVALID, "app secret invalid")
+
+    async def tenant_token(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST .../tenant_access_token/internal`."""
+        self._check_app(body)
+        token = self.emulator.guard.issue_token()
+        expire = self.emulator.guard.token_ttl
+        return {"code": 0, "msg": "ok", "tenant_access_token": token, "expire": expire}
+
+    async def app_token(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST .../app_access_token/internal` (also returns a tenant token, as Lark does)."""
+        self._check_app(body)
+        token = self.emulator.guard.issue_token()
+        expire = self.emulator.guard.token_ttl
+        return {
+            "code": 0,
+            "msg": "ok",
+            "app_access_token": token,
+            "tenant_access_token": token,
+            "expire": expire,
+        }
+
+    async def bot_info(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`GET /open-apis/bot/v3/info`."""
+        bot = self.emulator.bot
+        info = {
+            "activate_status": 2,
+            "app_name": bot.name,
+            "avatar_url": "",
+            "ip_white_list": [],
+            "open_id": bot.open_id,
+        }
+        return {"code": 0, "msg": "ok", "bot": info}
+
+    async def create_message(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /open-apis/im/v1/messages?receive_id_type=chat_id|open_id`."""
+        id_type = request.query_params.get("receive_id_type")
+        receive_id = body.get("receive_id")
+        if id_type not in ("chat_id", "open_id") or not isinstance(receive_id, str):
+            raise LarkError(400, FIELD_INVALID, "field validation failed: receive_id(_type)")
+        chat = self.emulator.find_chat(receive_id, by_open_id=id_type == "open_id")
+        if chat is None:
+            raise LarkError(400, NOT_IN_CHAT, "Bot/User can NOT be out of the chat.")
+        return self._store(request, body, chat, None, False)
+
+    async def reply_message(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /open-apis/im/v1/messages/{message_id}/reply`."""
+        parent = self._message(request)
+        chat = self.emulator.chats[parent.chat_id]
+        return self._store(request, body, chat, parent, bool(body.get("reply_in_thread")))
+
+    def _message(self, request: Request) -> Message:
+        message = self.emulator.store.get(request.path_params["message_id"])
+        if message is None:
+            raise LarkError(400, MESSAGE_GONE, "The message was not found or has been recalled.")
+        return message
+
+    def _store(
+        self,
+        request: Request,
+        body: dict[str, Any],
+        chat: Chat,
+        parent: Message | None,
+        in_thread: bool,
+    ) -> dict[str, Any]:
+        emu = self.emulator
+        uuid = body.get("uuid")
+        if isinstance(uuid, str) and uuid:
+            seen = self._uuids.get(uuid)
+            previous = emu.store.get(seen[0]) if seen and seen[1] > time.time() else None
+            if previous is not None:
+                emu.duplicates.append(
+                    Duplicate(uuid, previous.message_id, request.url.path, time.time())
+                )
+                return {"code": 0, "msg": "success", "data": previous.to_lark(*emu.identity)}
+        msg_type, content = body.get("msg_type"), body.get("content")
+        if msg_type not in MSG_TYPES:
+            raise LarkError(400, FIELD_INVALID, "field validation failed: msg_type")
+        parsed = _parse_content(content)
+        emu.guard.hit_chat(chat.chat_id)
+        assert isinstance(content, str)
+        message = Message(
+            seq=emu.store.next_seq(),
+            message_id=new_id("om_"),
+            chat_id=chat.chat_id,
+            sender_id=emu.bot.open_id,
+            sender_name=emu.bot.name,
+            sender_type="bot",
+            msg_type=msg_type,
+            content=content,
+            text=content_text(msg_type, parsed),
+            uuid=uuid if isinstance(uuid, str) and uuid else None,
+        )
+        if msg_type == "interactive":
+            message.card, message.card_history = parsed, [parsed]
+        if parent is not None:
+            message.parent_id = parent.message_id
+            message.root_id = parent.root_id or parent.message_id
+            message.thread_id = parent.thread_id
+            if in_thread and not parent.thread_id:
+                parent.thread_id = message.thread_id = new_id("omt_", 8)
+        emu.store.add(message)
+        if message.uuid:
+            self._uuids[message.uuid] = (message.message_id, time.time() + UUID_TTL)
+        return {"code": 0, "msg": "success", "data": message.to_lark(*emu.identity)}
+
+    async def get_message(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`GET /open-apis/im/v1/messages/{message_id}`."""
+        message = self._message(request)
+        item = message.to_lark(*self.emulator.identity)
+        return {"code": 0, "msg": "success", "data": {"items": [item]}}
+
+    async def patch_message(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`PATCH /open-apis/im/v1/messages/{message_id}`: replace a bot card."""
+        message = self._message(request)
+        if message.msg_type != "interactive" or message.sender_type != "bot":
+            raise LarkError(
+                400, NOT_PATCHABLE, "only interactive messages sent by the bot can be updated"
+            )
+        message.set_card(_parse_content(body.get("content")))
+        self.emulator.store.touch()
+        return {"code": 0, "msg": "success", "data": {}}
+
+    async def card_update(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /open-apis/interactive/v1/card/update`: delayed update with a `c-` token."""
+        token, card = body.get("token"), body.get("card")
+        if not isinstance(token, str) or not isinstance(card, dict):
+            raise LarkError(400, FIELD_INVALID, "field validation failed: token, card")
+        message = self.emulator.store.get(self.emulator.guard.use_card_token(token))
+        if message is None:
+            raise LarkError(400, MESSAGE_GONE, "The message was not found or has been recalled.")
+        message.set_card({k: v for k, v in card.items() if k != "open_ids"})
+        self.emulator.store.touch()
+        return {"code": 0, "msg": "ok"}
+
+    async def not_found(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """Any other `/open-apis/...` path."""
+        raise LarkError(404, 404, "404 page not found")
+
+
+def _lark_response(payload: dict[str, Any], status: int, headers: dict[str, str]) -> Response:
+    """A JSON response whose header names are cased like Lark's gateway sends them (the SDK's
+    generic `Client.request` looks up "Content-Type" case-sensitively)."""
+    response = JSONResponse(payload, status_code=status, headers=headers)
+    response.raw_headers = [
+        (b"Content-Type" if name == b"content-type" else name, value)
+        for name, value in response.raw_headers
+    ]
+    response.raw_headers.append((b"X-Tt-Logid", new_id("", 16).encode()))
+    return response
+
+
+def _parse_content(content: Any) -> dict[str, Any]:
+    """A message `content` string as a JSON object; 230001 otherwise."""
+    try:
+        parsed = json.loads(content) if isinstance(content, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise LarkError(400, BAD_CONTENT, "invalid message content")
+    return parsed

@@ -1,0 +1,132 @@
+"""The sandbox control API (/sandbox/api) over HTTP, with the real SDK as the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import lark_oapi as lark
+import pytest
+
+from bot.sandbox import LarkEmulator
+from tests.sandbox.conftest import Connect
+from tests.sandbox.sdk import RecordingHandler, wait_until
+from tests.sandbox.test_cards import CLAIMED, send_card
+
+
+@pytest.fixture
+async def http(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"{base_url}/sandbox/api") as client:
+        yield client
+
+
+async def test_state(http: httpx.AsyncClient) -> None:
+    state = (await http.get("/state")).json()
+    assert state["bot"] == {"open_id": "ou_larkops_bot", "name": "larkops"}
+    assert {"open_id": "ou_alice", "name": "张三"} in state["users"]
+    chats = {c["chat_id"]: (c["name"], c["type"]) for c in state["chats"]}
+    assert chats["oc_ops"] == ("运维值班群", "group")
+    assert chats["oc_dev"] == ("研发群", "group")
+    assert chats["oc_p2p_alice"] == ("张三", "p2p")
+
+
+async def test_post_read_and_poll_messages(
+    emu: LarkEmulator, connect: Connect, rest: lark.Client, http: httpx.AsyncClient
+) -> None:
+    handler = RecordingHandler()
+    await connect(handler)
+
+    posted = await http.post(
+        "/chats/oc_ops/messages", json={"sender": "ou_alice", "text": "@larkops /help"}
+    )
+    plain = await http.post("/chats/oc_ops/messages", json={"sender": "ou_bob", "text": "收到"})
+    private = await http.post(
+        "/chats/oc_p2p_carol/messages", json={"sender": "ou_carol", "text": "hi"}
+    )
+    await wait_until(lambda: len(handler.payloads) == 3)
+
+    by_text = {json.loads(p["event"]["message"]["content"])["text"]: p for p in handler.payloads}
+    mentioned = by_text["@_user_1 /help"]["event"]["message"]
+    assert mentioned["message_id"] == posted.json()["message_id"]
+    assert mentioned["mentions"][0]["id"]["open_id"] == emu.bot.open_id
+    assert by_text["收到"]["event"]["message"]["mentions"] == []
+    assert by_text["hi"]["event"]["message"]["chat_type"] == "p2p"
+    assert plain.status_code == private.status_code == 200
+
+    first = (await http.get("/chats/oc_ops/messages")).json()
+    views = first["messages"]
+    assert [(m["text"], m["sender"]["name"], m["sender"]["type"]) for m in views] == [
+        ("@larkops /help", "张三", "user"),
+        ("收到", "李四", "user"),
+    ]
+    last_seq = views[-1]["seq"]
+
+    message_id = await send_card(rest)
+    newer = (await http.get("/chats/oc_ops/messages", params={"after": last_seq})).json()
+    [card_view] = newer["messages"]
+    assert (card_view["message_id"], card_view["sender"]["type"]) == (message_id, "bot")
+    assert card_view["card"]["header"]["title"]["content"] == "CPU 告警"
+
+    since = newer["now"]
+    await asyncio.sleep(0.01)
+    stored = emu.store.get(message_id)
+    assert stored is not None
+    stored.set_card(CLAIMED)
+    changed = (
+        await http.get("/chats/oc_ops/messages", params={"after": card_view["seq"], "since": since})
+    ).json()
+    assert [(m["message_id"], m["card"]) for m in changed["messages"]] == [(message_id, CLAIMED)]
+
+
+async def test_card_action(
+    emu: LarkEmulator, connect: Connect, rest: lark.Client, http: httpx.AsyncClient
+) -> None:
+    def respond(payload: dict[str, Any], count: int) -> dict[str, Any]:
+        assert payload["event"]["action"]["value"] == {"action": "ack"}
+        toast = {"type": "info", "content": "处理中"}
+        return {"toast": toast, "card": {"type": "raw", "data": CLAIMED}} if count == 1 else {}
+
+    await connect(RecordingHandler(respond))
+    message_id = await send_card(rest)
+
+    first = await http.post(
+        f"/messages/{message_id}/actions", json={"operator": "ou_bob", "value": {"action": "ack"}}
+    )
+    second = await http.post(
+        f"/messages/{message_id}/actions", json={"operator": "ou_bob", "value": {"action": "ack"}}
+    )
+
+    assert first.json() == {"toast": {"type": "info", "content": "处理中"}, "card_updated": True}
+    assert second.json() == {"toast": None, "card_updated": False}
+    stored = emu.store.get(message_id)
+    assert stored is not None
+    assert stored.card == CLAIMED
+
+
+async def test_control_errors(emu: LarkEmulator, http: httpx.AsyncClient) -> None:
+    text = emu.post_message("oc_ops", "ou_alice", "not a card")
+    cases = [
+        await http.get("/chats/oc_nowhere/messages"),
+        await http.get("/chats/oc_ops/messages", params={"after": "x"}),
+        await http.post("/chats/oc_nowhere/messages", json={"sender": "ou_alice", "text": "x"}),
+        await http.post("/chats/oc_ops/messages", json={"sender": "ou_zed", "text": "x"}),
+        await http.post("/chats/oc_ops/messages", json={"sender": "ou_alice", "text": " "}),
+        await http.post(f"/messages/{text.message_id}/actions", json={"operator": "ou_bob"}),
+        await http.post("/messages/om_missing/actions", json={"operator": "ou_bob"}),
+    ]
+    assert [c.status_code for c in cases] == [404, 400, 404, 400, 400, 404, 404]
+    assert all("error" in c.json() for c in cases)
+
+
+async def test_card_action_without_bot_times_out(
+    emu: LarkEmulator, rest: lark.Client, http: httpx.AsyncClient
+) -> None:
+    emu.ack_deadline, emu.max_deliveries = 0.1, 1
+    message_id = await send_card(rest)
+    answer = await http.post(
+        f"/messages/{message_id}/actions", json={"operator": "ou_alice", "value": "x"}
+    )
+    assert answer.status_code == 504
