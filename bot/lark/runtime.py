@@ -119,3 +119,4 @@ class LarkRuntime:
             await self.inbox.stop()
         if self.dispatcher is not None:
             await self.dispatcher.drain()
+        await self.api.close()

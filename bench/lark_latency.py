@@ -1,0 +1,193 @@
+"""Lark path latency: the bench process plays Lark (the emulator), `larkops run` is the bot.
+
+Measures, as the issue asks:
+- card-action ack latency (frame out → ack in, at the emulator) at 20 clicks/s: p50/p99;
+- message event in → reply sent (a trivial command, /whoami) at 50 events/s: p50/p99;
+- a 5× burst (250 events/s): every event answered exactly once, and the sustained rate.
+Prints figures; asserts nothing.
+
+    .venv/bin/python bench/lark_latency.py [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bot.sandbox.emulator import LarkEmulator
+from bot.sandbox.model import Chat
+from bot.sandbox.server import serve_emulator
+
+LARKOPS = str(Path(sys.executable).parent / "larkops")
+CHATS = [Chat(f"oc_bench_{n:03d}", f"bench {n}") for n in range(100)]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def paced(rate: float, count: int, action: object) -> None:
+    """Call `action(n)` `count` times, evenly spaced at `rate` per second."""
+    started = time.perf_counter()
+    for n in range(count):
+        delay = started + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        action(n)  # type: ignore[operator]
+
+
+async def wait_replies(emulator: LarkEmulator, asked: list[str], timeout: float) -> dict[str, int]:
+    """parent message id -> number of bot replies, once every asked message has one."""
+    deadline = time.monotonic() + timeout
+    wanted = set(asked)
+    while True:
+        replies: dict[str, int] = {}
+        for chat in CHATS:
+            for message in emulator.transcript(chat.chat_id):
+                if message.sender_type == "bot" and message.parent_id in wanted:
+                    replies[message.parent_id] = replies.get(message.parent_id, 0) + 1
+        if len(replies) == len(wanted) or time.monotonic() > deadline:
+            return replies
+        await asyncio.sleep(0.1)
+
+
+def reply_latencies(emulator: LarkEmulator, asked: dict[str, float]) -> list[float]:
+    """ms from the user message's creation to the bot reply's, per asked message."""
+    found: list[float] = []
+    for chat in CHATS:
+        for message in emulator.transcript(chat.chat_id):
+            if message.sender_type == "bot" and message.parent_id in asked:
+                found.append(message.created_at - asked[message.parent_id])
+    return found
+
+
+async def main(seconds: float) -> None:
+    emulator = LarkEmulator(chats=CHATS)
+    home = Path(tempfile.mkdtemp(prefix="larkops-bench-lark-"))
+    async with serve_emulator(emulator) as url:
+        env = {
+            "PATH": os.environ["PATH"],
+            "LARKOPS_HOME": str(home / "home"),
+            "LARKOPS_HTTP_PORT": str(free_port()),
+            "LARKOPS_LOG_FORMAT": "json",
+            "LARKOPS_LOG_LEVEL": "warning",
+            "LARK_APP_ID": emulator.app_id,
+            "LARK_APP_SECRET": emulator.app_secret,
+            "LARK_DOMAIN": url,
+        }
+        log = (home / "bot.log").open("wb")
+        bot = subprocess.Popen([LARKOPS, "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while emulator.connections == 0:
+                if bot.poll() is not None:
+                    raise SystemExit(f"larkops exited: {(home / 'bot.log').read_text()}")
+                await asyncio.sleep(0.05)
+            await warm_up(emulator)
+            await clicks(emulator, rate=20, count=int(20 * seconds))
+            await messages(emulator, rate=40, count=int(40 * seconds), label="40 events/s")
+            await messages(emulator, rate=50, count=int(50 * seconds), label="50 events/s")
+            await messages(emulator, rate=250, count=500, label="5x burst (250 events/s)")
+            refused = [c for c in emulator.calls if c.status in (429,) or c.code == 230020]
+            print(f"Lark rate-limit refusals seen by the emulator: {len(refused)}")
+            async with httpx.AsyncClient() as client:
+                metrics = (
+                    await client.get(f"http://127.0.0.1:{env['LARKOPS_HTTP_PORT']}/metrics")
+                ).text
+            rss = [
+                line
+                for line in metrics.splitlines()
+                if line.startswith("process_resident_memory_bytes")
+            ]
+            if rss:
+                print(f"bot RSS after the run: {float(rss[0].split()[1]) / 2**20:.0f} MB")
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            bot.wait(30)
+            log.close()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+async def warm_up(emulator: LarkEmulator) -> None:
+    for chat in CHATS[:5]:
+        await emulator.send_message(chat.chat_id, "ou_alice", "/whoami")
+    await asyncio.sleep(1.0)
+
+
+async def clicks(emulator: LarkEmulator, rate: float, count: int) -> None:
+    cards = []
+    for chat in CHATS[:20]:
+        await emulator.send_message(chat.chat_id, "ou_alice", "/ping")
+        cards.append(
+            await emulator.wait_for_bot_message(chat.chat_id, lambda m: m.card is not None, 10)
+        )
+    await asyncio.sleep(1.5)  # let the chats' send buckets refill
+    results: list[asyncio.Task[object]] = []
+
+    def click(n: int) -> None:
+        card = cards[n % len(cards)]
+        value = next(
+            b["behaviors"][0]["value"]
+            for b in card.card["body"]["elements"]  # type: ignore[index]
+            if b.get("tag") == "button"
+        )
+        results.append(asyncio.ensure_future(emulator.click(card.message_id, "ou_bob", value)))
+
+    await paced(rate, count, click)
+    done = [await r for r in results]
+    latencies = [r.latency_ms for r in done if r.latency_ms is not None]  # type: ignore[attr-defined]
+    toasts = sum(1 for r in done if r.toast)  # type: ignore[attr-defined]
+    print(
+        f"card-action ack at {rate:.0f} clicks/s ({count} clicks, {toasts} toasts): "
+        f"p50 {pct(latencies, 0.5):.1f} ms, p99 {pct(latencies, 0.99):.1f} ms "
+        f"(goal p99 < 50 ms; Lark allows 3000)"
+    )
+    await asyncio.sleep(2.0)
+
+
+async def messages(emulator: LarkEmulator, rate: float, count: int, label: str) -> None:
+    asked: dict[str, float] = {}
+
+    def send(n: int) -> None:
+        chat = CHATS[n % len(CHATS)]
+        message = emulator.post_message(chat.chat_id, "ou_alice", "/whoami")
+        asked[message.message_id] = message.created_at
+
+    started = time.perf_counter()
+    await paced(rate, count, send)
+    replies = await wait_replies(emulator, list(asked), timeout=120)
+    elapsed = time.perf_counter() - started
+    latencies = reply_latencies(emulator, asked)
+    missing = count - len(replies)
+    doubled = sum(1 for n in replies.values() if n > 1)
+    print(
+        f"message -> reply, {label}, {count} events: p50 {statistics.median(latencies):.0f} ms, "
+        f"p99 {pct(latencies, 0.99):.0f} ms; answered {len(replies)}/{count} "
+        f"(missing {missing}, answered twice {doubled}); "
+        f"sustained {len(replies) / elapsed:.1f} events/s"
+    )
+    await asyncio.sleep(2.0)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10)
+    asyncio.run(main(parser.parse_args().seconds))
