@@ -55,9 +55,9 @@ async def paced(rate: float, count: int, action: object) -> None:
         action(n)  # type: ignore[operator]
 
 
-async def wait_replies(emulator: LarkEmulator, asked: list[str], timeout: float) -> dict[str, int]:
+async def wait_replies(emulator: LarkEmulator, asked: list[str], patience: float) -> dict[str, int]:
     """parent message id -> number of bot replies, once every asked message has one."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience
     wanted = set(asked)
     while True:
         replies: dict[str, int] = {}
@@ -173,7 +173,7 @@ async def messages(emulator: LarkEmulator, rate: float, count: int, label: str) 
 
     started = time.perf_counter()
     await paced(rate, count, send)
-    replies = await wait_replies(emulator, list(asked), timeout=120)
+    replies = await wait_replies(emulator, list(asked), patience=120)
     elapsed = time.perf_counter() - started
     latencies = reply_latencies(emulator, asked)
     missing = count - len(replies)

@@ -1,11 +1,12 @@
 """The Lark long connection: the official `lark_oapi.ws.Client`, in its own thread and loop.
 
 The SDK creates its event loop at import (`lark_oapi.ws.client.loop`) and runs handlers
-synchronously on it. So the client lives in a daemon thread that installs a fresh loop there
-before `start()`, and its handler only hands the raw event to the app loop
-(`run_coroutine_threadsafe`) and waits for the inbox's answer: the commit of a message event, or
-the response to a card action. If that fails or takes too long the handler raises, the SDK
-acknowledges with code 500, and Lark redelivers: nothing acknowledged is lost.
+synchronously on it. So the client lives in a daemon thread with a fresh loop of its own (the
+module global is replaced by a per-thread `ThreadLoop` before `start()`), and its handler only
+hands the raw event to the app loop (`run_coroutine_threadsafe`) and waits for the inbox's
+answer: the commit of a message event, or the response to a card action. If that fails or
+takes too long the handler raises, the SDK acknowledges with code 500, and Lark redelivers:
+nothing acknowledged is lost.
 
 The SDK reconnects by itself (its ClientConfig comes from the server); connection state is
 exported as the `larkops_lark_connected` gauge and `LongConnection.connected`.
@@ -65,6 +66,22 @@ class _Handoff:
             raise
 
 
+class ThreadLoop:
+    """Stands in for `lark_oapi.ws.client.loop`: the calling thread's event loop.
+
+    The SDK keeps one loop in a module global; with this in its place every client uses the
+    loop of the thread it runs in, so several clients can share a process."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio.get_event_loop_policy().get_event_loop(), name)
+
+
+def install_thread_loop(ws_client: Any) -> None:
+    """Put a `ThreadLoop` in the SDK module (once; later calls change nothing)."""
+    if not isinstance(ws_client.__dict__.get("loop"), ThreadLoop):
+        ws_client.__dict__["loop"] = ThreadLoop()
+
+
 def _finish(loop: asyncio.AbstractEventLoop) -> None:
     """Cancel what the SDK left running on its loop (ping loop, cache cron), then close it."""
     with contextlib.suppress(Exception):
@@ -77,8 +94,7 @@ def _finish(loop: asyncio.AbstractEventLoop) -> None:
 
 
 class LongConnection:
-    """One long connection to Lark (or the sandbox emulator) per process: the SDK keeps its
-    loop in a module global, so two clients in one process would share it."""
+    """One long connection to Lark (or the sandbox emulator), in its own thread."""
 
     def __init__(
         self,
@@ -113,7 +129,7 @@ class LongConnection:
         try:
             sdk = importlib.import_module("lark_oapi")
             ws_client = importlib.import_module("lark_oapi.ws.client")
-            ws_client.__dict__["loop"] = loop  # the SDK captured another loop at import
+            install_thread_loop(ws_client)  # the SDK captured another loop at import
             logging.getLogger("Lark").setLevel(logging.WARNING)
             client = sdk.ws.Client(
                 self._app_id,

@@ -20,15 +20,9 @@ import lark_oapi as lark
 import lark_oapi.ws.client as ws_client
 from lark_oapi.core.token.manager import TokenManager
 
+from bot.lark.connection import install_thread_loop
 
-class _ThreadLoop:
-    """Stands in for `lark_oapi.ws.client.loop`: the current thread's event loop."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio.get_event_loop_policy().get_event_loop(), name)
-
-
-ws_client.loop = _ThreadLoop()  # type: ignore[assignment]
+install_thread_loop(ws_client)
 
 
 class RecordingHandler:
