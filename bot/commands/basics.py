@@ -65,7 +65,8 @@ def _ms(started: float) -> str:
 def _card(ctx: HandlerContext, figures: list[str]) -> dict[str, object]:
     say = ctx.texts
     zone = ZoneInfo(ctx.services.settings.timezone)
-    note = say("ping.measured_by", name=ctx.user, time=datetime.now(zone).strftime("%H:%M:%S"))
+    who = f"<at id={ctx.user}></at>"  # Lark shows the person's name
+    note = say("ping.measured_by", name=who, time=datetime.now(zone).strftime("%H:%M:%S"))
     refresh = ctx.sign(PingRefresh(chat_id=ctx.chat_id))
     return ping_card(say("ping.title"), figures, say("ping.refresh"), refresh, note)
 

@@ -35,7 +35,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from bot.logs import get_logger
@@ -333,7 +334,7 @@ def _message_id(data: dict[str, Any], endpoint: str) -> str:
     return message_id
 
 
-_exponential = wait_exponential_jitter(initial=0.2, max=5.0)
+_exponential = wait_exponential(multiplier=0.2, max=5.0) + wait_random(0, 0.2)
 
 
 def _backoff(state: RetryCallState) -> float:

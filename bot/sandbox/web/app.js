@@ -58,10 +58,18 @@
 
   // ---- markdown (safe subset) --------------------------------------------------------------
 
+  /** A person's display name (Lark renders <at id=…> as the name), else the id itself. */
+  function nameOf(id) {
+    if (id === "all") return "所有人";
+    const known = [state.bot, ...state.users].find((user) => user.open_id === id);
+    return known ? known.name : id;
+  }
+
   // Lark-specific inline tags become plain text before parsing; the result is still only text.
   function unLark(raw) {
     return String(raw)
-      .replace(/<at\s+(?:id|user_id|open_id|email)=["']?([^"'\s>]+)["']?\s*>\s*<\/at>/gi, "@$1")
+      .replace(/<at\s+(?:id|user_id|open_id|email)=["']?([^"'\s>]+)["']?\s*>\s*<\/at>/gi,
+        (_, id) => `@${nameOf(id)}`)
       .replace(/<font\b[^>]*>([\s\S]*?)<\/font>/gi, "$1")
       .replace(/<text_tag\b[^>]*>([\s\S]*?)<\/text_tag>/gi, "[$1]")
       .replace(/<br\s*\/?>/gi, "\n");
