@@ -190,6 +190,7 @@ class App:
         config = uvicorn.Config(
             build_app(self.readiness, extra),
             lifespan="off",
+            ws="websockets-sansio",
             log_config=None,
             access_log=False,
             server_header=False,

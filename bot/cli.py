@@ -1,6 +1,7 @@
 """The `larkops` command.
 
-    larkops run              the bot (HTTP, database, migrations, coordination)
+    larkops run              the bot; with no LARK_APP_ID it also serves the local Lark sandbox
+    larkops sandbox          the local Lark sandbox alone (emulator + web chat)
     larkops migrate          upgrade the database to the newest schema
     larkops config check     print the effective configuration, secrets masked
 
@@ -75,6 +76,42 @@ def command_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def command_sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    """The Lark emulator and its web chat alone, for bots configured with real-looking
+    credentials (`LARK_DOMAIN` pointed here), or several replicas sharing one sandbox."""
+    import signal
+
+    from bot.sandbox.emulator import LarkEmulator
+    from bot.sandbox.server import serve_emulator
+    from bot.sandbox.webchat import webchat_routes
+
+    _configure_logs(settings)
+
+    async def serve() -> None:
+        emulator = LarkEmulator()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        routes = webchat_routes()
+        async with serve_emulator(
+            emulator, host=args.host, port=args.port, extra_routes=routes
+        ) as url:
+            print(f"Lark sandbox: {url}  (web chat: {url}/sandbox)", flush=True)
+            print(
+                f"point a bot at it: LARK_APP_ID={emulator.app_id} "
+                f"LARK_APP_SECRET={emulator.app_secret} LARK_DOMAIN={url}",
+                flush=True,
+            )
+            await stop.wait()
+
+    try:
+        asyncio.run(serve())
+    except SystemExit:
+        return _fail(f"sandbox: cannot listen on {args.host}:{args.port}", EXIT_FAILURE)
+    return 0
+
+
 def command_config_check(settings: Settings, _: argparse.Namespace) -> int:
     json.dump(settings.masked(), sys.stdout, indent=2, ensure_ascii=False, sort_keys=True)
     sys.stdout.write("\nconfiguration OK\n")
@@ -95,6 +132,11 @@ def parser() -> argparse.ArgumentParser:
     migrate.add_argument("--revision", default="head", help="upgrade to this revision")
     migrate.add_argument("--downgrade", metavar="REV", help="downgrade to REV (e.g. base)")
     migrate.set_defaults(handler=command_migrate)
+
+    sandbox = commands.add_parser("sandbox", help="run the local Lark sandbox alone")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8090, help="default 8090")
+    sandbox.set_defaults(handler=command_sandbox)
 
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True)

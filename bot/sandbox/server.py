@@ -8,17 +8,22 @@ from collections.abc import AsyncIterator
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from bot.sandbox.emulator import LarkEmulator
 
 
 @contextlib.asynccontextmanager
 async def serve_emulator(
-    emulator: LarkEmulator, *, host: str = "127.0.0.1", port: int = 0
+    emulator: LarkEmulator,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    extra_routes: list[BaseRoute] | None = None,
 ) -> AsyncIterator[str]:
     """Serve the emulator with uvicorn (free port by default); yields `http://host:port`."""
     config = uvicorn.Config(
-        Starlette(routes=emulator.routes()),
+        Starlette(routes=[*emulator.routes(), *(extra_routes or [])]),
         host=host,
         port=port,
         log_level="warning",
