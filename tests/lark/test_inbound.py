@@ -230,3 +230,41 @@ async def test_pending_events_survive_a_restart(make_testbot: Any) -> None:
     assert reply.parent_id == result.message_id
     await second.expect_silence(within=1.0)
     await wait_until(lambda: _status(second, result.event_id, "done"), what="done row")
+
+
+async def test_crash_mid_handling_is_handled_once_after_restart(make_testbot: Any) -> None:
+    """The worker dies while handling (its transaction never commits): the next process
+    handles the event, and the user sees exactly one answer."""
+    import asyncio
+
+    calls: list[str] = []
+    entered = asyncio.Event()
+    slow = Router("slow")
+
+    @slow.command("/deploy")
+    async def deploy(ctx: Any) -> None:
+        """部署。
+        Deploy."""
+        calls.append(ctx.event.event_id)
+        if len(calls) == 1:
+            entered.set()
+            await asyncio.Event().wait()  # hangs until the "crash"
+        await ctx.reply_text("deployed once")
+
+    first: TestBot = await make_testbot(extra_router=slow)
+    result = await first.send("/deploy")
+    await asyncio.wait_for(entered.wait(), 10)
+    await first.runtime.stop()  # the process dies mid-handling
+    rows = await first.rows(
+        f"SELECT status, attempts FROM inbound_events WHERE event_id = '{result.event_id}'"
+    )
+    assert rows == [("pending", 0)]  # the claim rolled back with the dead transaction
+
+    second: TestBot = await make_testbot(
+        emulator=first.emulator, base_url=first.runtime.target.domain, extra_router=slow
+    )
+    reply = await second.expect_reply("deployed once", timeout=15)
+    assert reply.parent_id == result.message_id
+    await second.expect_silence(within=1.0)
+    assert calls == [result.event_id, result.event_id]
+    await wait_until(lambda: _status(second, result.event_id, "done"), what="done row")
