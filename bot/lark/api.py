@@ -148,11 +148,11 @@ class LarkApi:
         *,
         body: dict[str, Any] | None,
         queries: list[tuple[str, str]],
-        authorised: bool,
         token: str | None,
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """One HTTP exchange; `token` None for the endpoints that take none."""
         headers = {"Content-Type": "application/json; charset=utf-8"}
-        if authorised and token is not None:
+        if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         started = time.perf_counter()
         try:
@@ -229,13 +229,13 @@ class LarkApi:
     ) -> dict[str, Any]:
         token = await self._tenant_token() if authorised else None
         status, data, headers = await self._once(
-            endpoint, method, uri, body=body, queries=queries, authorised=authorised, token=token
+            endpoint, method, uri, body=body, queries=queries, token=token
         )
         if authorised and data.get("code") in TOKEN_ERRORS:
             log.info("lark.token_refused", endpoint=endpoint, code=data.get("code"))
             token = await self._tenant_token(force=True)
             status, data, headers = await self._once(
-                endpoint, method, uri, body=body, queries=queries, authorised=True, token=token
+                endpoint, method, uri, body=body, queries=queries, token=token
             )
         self._classify(endpoint, status, data, headers)
         return data

@@ -204,7 +204,7 @@ def _content_text(message_type: str, content: object, mentions: tuple[Mention, .
     if message_type == "post":
         return _post_text(data, mentions)
     if message_type == "interactive":
-        return _card_text(data)
+        return card_text(data)
     return ""
 
 
@@ -233,7 +233,7 @@ def _post_text(data: dict[str, Any], mentions: tuple[Mention, ...]) -> str:
     return "\n".join(lines)
 
 
-def _card_text(data: dict[str, Any]) -> str:
+def card_text(data: object) -> str:
     """Plain text of a card (alert bots post cards): every string under text-ish keys."""
     found: list[str] = []
 

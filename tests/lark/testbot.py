@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.lark.events import card_text
 from bot.lark.runtime import LarkRuntime
 from bot.sandbox.emulator import LarkEmulator
 from bot.sandbox.model import ClickResult, DeliveryResult
@@ -42,24 +43,6 @@ def card_buttons(card: dict[str, Any] | None) -> dict[str, Any]:
 
     walk(card)
     return found
-
-
-def card_text(card: dict[str, Any] | None) -> str:
-    parts: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "content" and isinstance(value, str):
-                    parts.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return "\n".join(parts)
 
 
 @dataclass
