@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from bot.lark.api import BotInfo, LarkApi, idempotency_key
 from bot.lark.events import CardAction, MessageEvent
 from bot.router import Router
-from bot.texts import Texts
 from cards.actions import ActionPayload, pack
+from cards.texts import Texts
 
 if TYPE_CHECKING:
     from bot.config import Settings

@@ -20,8 +20,8 @@ from bot.errors import UserFacingError
 from bot.lark.events import MAX_TEXT, CardAction, MessageEvent
 from bot.logs import get_logger, new_trace_id, trace_context
 from bot.router import Router, call
-from bot.texts import texts
 from cards.actions import ActionRejected, unpack
+from cards.texts import texts
 
 log = get_logger(__name__)
 

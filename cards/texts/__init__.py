@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from bot.texts import en, zh
+from cards.texts import en, zh
 
 Language = Literal["zh", "en"]
 _CATALOGUES: dict[str, Mapping[str, str]] = {"zh": zh.TEXTS, "en": en.TEXTS}
