@@ -131,7 +131,15 @@ class Incident(Base, _Row):
         DateTime(timezone=True), server_default=func.now()
     )
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(Text)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(Text)
+    resolved_note: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, server_default="generic")
+    summary: Mapped[str] = mapped_column(Text, server_default="")
+    # part of an alert storm: grouped on one summary card, its workflow started on request
+    storm: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    escalation_reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -306,6 +314,22 @@ class Knowledge(Base, _Row):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", server_default=text("'{}'::jsonb"))
     embedding_model: Mapped[str] = mapped_column(Text)
     embedding: Mapped[list[float]] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
+
+
+class Silence(Base, _Row):
+    """A maintenance window: alerts matching it are recorded but start nothing."""
+
+    __tablename__ = "silences"
+    __table_args__ = (Index("ix_silences_active", "ends_at"),)
+
+    chat_id: Mapped[str | None] = mapped_column(Text)
+    matcher: Mapped[str] = mapped_column(Text)  # as typed, for display
+    matchers: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    created_by: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Schedule(Base, _Row):

@@ -12,6 +12,7 @@ from storage.migration import current_revision, downgrade, head_revision, upgrad
 from storage.models import Base
 
 TABLES = {
+    "silences",
     "inbound_events",
     "incidents",
     "alerts",

@@ -1,0 +1,243 @@
+"""Incidents and what happens to them: the audit timeline, diagnoses, proposals, executions.
+
+Every change a person or the workflow makes is an `incident_events` row (`record_event`), with
+its payload redacted before it is stored.
+
+Usage::
+
+    incident = await get_incident(db, 42)
+    await record_event(db, 42, "workflow.diagnosed", message="disk full", data={...})
+    execution, fresh = await begin_execution(db, run_id, 42, "execute", "command", params)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from storage.database import Database
+from storage.models import Diagnosis, Execution, Incident, IncidentEvent, Proposal
+from storage.redaction import Redactor
+
+_redactor = Redactor()
+ACTIVE = ("open", "diagnosing", "awaiting_approval", "remediating")
+FINAL = ("resolved", "escalated")
+
+
+async def get_incident(db: Database, incident_id: int) -> Incident | None:
+    async with db.session() as session:
+        return await session.get(Incident, incident_id)
+
+
+async def get_by_run(db: Database, run_id: uuid.UUID | str) -> Incident | None:
+    key = uuid.UUID(str(run_id))
+    async with db.session() as session:
+        found = await session.scalar(select(Incident).where(Incident.run_id == key))
+    return found
+
+
+async def update_incident(db: Database, incident_id: int, **fields: Any) -> None:
+    async with db.session() as session:
+        await session.execute(update(Incident).where(Incident.id == incident_id).values(**fields))
+
+
+async def set_status(
+    db: Database, incident_id: int, status: str, *, only_if_active: bool = True, **fields: Any
+) -> bool:
+    """Move an incident to `status`; with `only_if_active` a final incident is left alone.
+    Returns whether the row changed."""
+    statement = update(Incident).where(Incident.id == incident_id)
+    if only_if_active:
+        statement = statement.where(Incident.status.in_(ACTIVE))
+    if status == "resolved":
+        fields.setdefault("resolved_at", func.now())
+    async with db.session() as session:
+        result = await session.execute(statement.values(status=status, **fields))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def record_event(
+    db: Database,
+    incident_id: int | None,
+    kind: str,
+    *,
+    actor: str = "system",
+    message: str = "",
+    data: dict[str, Any] | None = None,
+    trace_id: str | None = None,
+) -> None:
+    """Append to the audit timeline."""
+    async with db.session() as session:
+        session.add(
+            IncidentEvent(
+                incident_id=incident_id,
+                kind=kind,
+                actor=actor,
+                message=_redactor.text(message)[:4000],
+                data=_redactor.data(data or {}),
+                trace_id=trace_id,
+            )
+        )
+
+
+async def timeline(db: Database, incident_id: int, limit: int = 200) -> Sequence[IncidentEvent]:
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(IncidentEvent)
+            .where(IncidentEvent.incident_id == incident_id)
+            .order_by(IncidentEvent.created_at, IncidentEvent.id)
+            .limit(limit)
+        )
+        return rows.all()
+
+
+async def save_diagnosis(
+    db: Database, incident_id: int, run_id: str, diagnosis: dict[str, Any]
+) -> None:
+    async with db.session() as session:
+        session.add(
+            Diagnosis(
+                incident_id=incident_id,
+                run_id=uuid.UUID(run_id),
+                provider=str(diagnosis.get("provider", "rules")),
+                summary=str(diagnosis.get("summary", "")),
+                hypotheses=list(diagnosis.get("hypotheses", [])),
+                evidence=list(diagnosis.get("evidence", [])),
+                next_checks=list(diagnosis.get("next_checks", [])),
+                partial=bool(diagnosis.get("partial", False)),
+            )
+        )
+
+
+async def latest_diagnosis(db: Database, incident_id: int) -> Diagnosis | None:
+    async with db.session() as session:
+        found = await session.scalar(
+            select(Diagnosis)
+            .where(Diagnosis.incident_id == incident_id)
+            .order_by(Diagnosis.id.desc())
+            .limit(1)
+        )
+    return found
+
+
+async def save_proposal(
+    db: Database,
+    incident_id: int,
+    run_id: str,
+    *,
+    plugin: str,
+    params: dict[str, Any],
+    risk: str,
+    rationale: str,
+    decision: str | None = None,
+    decision_reason: str | None = None,
+) -> None:
+    async with db.session() as session:
+        session.add(
+            Proposal(
+                incident_id=incident_id,
+                run_id=uuid.UUID(run_id),
+                plugin=plugin,
+                params=params,
+                risk=risk,
+                rationale=rationale,
+                decision=decision,
+                decision_reason=decision_reason,
+            )
+        )
+
+
+async def latest_proposal(db: Database, incident_id: int) -> Proposal | None:
+    async with db.session() as session:
+        found = await session.scalar(
+            select(Proposal)
+            .where(Proposal.incident_id == incident_id)
+            .order_by(Proposal.id.desc())
+            .limit(1)
+        )
+    return found
+
+
+async def begin_execution(
+    db: Database,
+    run_id: str,
+    incident_id: int,
+    step: str,
+    plugin: str,
+    params: dict[str, Any],
+    *,
+    dry_run: bool = False,
+) -> tuple[Execution, bool]:
+    """Claim the step `(run_id, step)`: (row, True) when this call created it and must run the
+    plugin; (existing row, False) when an earlier attempt already started it: a replayed step
+    never acts twice."""
+    statement = (
+        insert(Execution)
+        .values(
+            run_id=uuid.UUID(run_id),
+            incident_id=incident_id,
+            step=step,
+            plugin=plugin,
+            params=params,
+            dry_run=dry_run,
+            status="running",
+        )
+        .on_conflict_do_nothing(constraint="uq_executions_run_step")
+        .returning(Execution.id)
+    )
+    async with db.session() as session:
+        created = (await session.execute(statement)).scalar_one_or_none()
+        row = await session.scalar(
+            select(Execution).where(Execution.run_id == uuid.UUID(run_id), Execution.step == step)
+        )
+    assert row is not None
+    return row, created is not None
+
+
+async def finish_execution(
+    db: Database,
+    execution_id: int,
+    *,
+    ok: bool,
+    summary: str,
+    output: str = "",
+    data: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    async with db.session() as session:
+        await session.execute(
+            update(Execution)
+            .where(Execution.id == execution_id)
+            .values(
+                status="succeeded" if ok else "failed",
+                summary=summary,
+                output=output,
+                data=data or {},
+                error=error,
+                finished_at=func.now(),
+            )
+        )
+
+
+async def executions(db: Database, incident_id: int) -> Sequence[Execution]:
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(Execution).where(Execution.incident_id == incident_id).order_by(Execution.id)
+        )
+        return rows.all()
+
+
+async def list_incidents(
+    db: Database, *, active_only: bool, limit: int = 20, chat_id: str | None = None
+) -> Sequence[Incident]:
+    query = select(Incident).order_by(Incident.last_seen_at.desc()).limit(limit)
+    if active_only:
+        query = query.where(Incident.status.in_(ACTIVE))
+    if chat_id is not None:
+        query = query.where(Incident.chat_id == chat_id)
+    async with db.session() as session:
+        return (await session.scalars(query)).all()

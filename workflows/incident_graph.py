@@ -1,0 +1,407 @@
+"""The incident workflow as a LangGraph graph.
+
+    ingest → triage → diagnose → send_diagnosis_card → await_diagnosis_approval ⏸
+      → propose → policy_evaluate → (auto) execute | (approve) send_proposal_card
+      → await_proposal_approval ⏸ → execute → verify → resolve | escalate
+
+Rules the graph keeps (each a lesson from a project with the same pipeline):
+- every approval gate is its own node with exactly one `interrupt()`; the card that asks for the
+  decision is sent by the node before it, so no side effect is repeated when a paused node
+  is re-entered on resume;
+- nodes return only the keys they change; routing functions read state and write nothing;
+- side effects are idempotent: gates are keyed by a token derived from (run, gate), messages
+  carry idempotency keys, and the remediation is claimed in `executions` (unique run + step),
+  so a crash and replay never acts twice;
+- the stored incident is re-read before proposing and executing: a fix is never proposed or run
+  for an incident that resolved meanwhile.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+from storage import approvals, incidents
+from storage.database import Database
+from storage.models import Alert
+from workflows.ports import JSON, Advisor, AlertFacts, Presenter
+
+GATE_NAMESPACE = uuid.UUID("4f1d2c56-9b1e-4a43-8d0e-5e8f6c7a9b10")
+NODES = (
+    "ingest",
+    "triage",
+    "diagnose",
+    "send_diagnosis_card",
+    "await_diagnosis_approval",
+    "propose",
+    "policy_evaluate",
+    "send_proposal_card",
+    "await_proposal_approval",
+    "execute",
+    "verify",
+    "resolve",
+    "escalate",
+)
+
+
+class IncidentState(TypedDict, total=False):
+    incident_id: int
+    run_id: str
+    alert: JSON
+    triage: str  # "continue" | "resolved"
+    diagnosis: JSON
+    diagnosis_token: str
+    diagnosis_decision: JSON
+    proposal: JSON | None
+    halted: str  # "resolved" when the incident resolved while the run was working
+    policy: JSON
+    proposal_token: str
+    proposal_decision: JSON
+    execution: JSON
+    verification: JSON
+    outcome: str
+    escalation_reason: str
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """Who may decide, for how long, and whether the requester may approve their own run."""
+
+    ttl: timedelta = timedelta(minutes=30)
+    approvers: tuple[str, ...] = ()
+    requester_may_approve: bool = False
+
+
+@dataclass
+class GraphDeps:
+    db: Database
+    advisor: Advisor
+    presenter: Presenter
+    gates: GatePolicy
+
+
+def gate_token(run_id: str, gate: str) -> str:
+    """The id of a gate's pause: the same on every replay of the run."""
+    return str(uuid.uuid5(GATE_NAMESPACE, f"{run_id}:{gate}"))
+
+
+def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
+    db, advisor, presenter = deps.db, deps.advisor, deps.presenter
+
+    async def ingest(state: IncidentState) -> IncidentState:
+        incident_id = state["incident_id"]
+        incident = await incidents.get_incident(db, incident_id)
+        if incident is None:
+            raise LookupError(f"incident {incident_id} does not exist")
+        latest: Alert | None = await _latest_alert(db, incident_id)
+        facts = AlertFacts(
+            title=incident.title,
+            severity=incident.severity,
+            labels=dict(incident.labels),
+            annotations=dict(latest.annotations) if latest is not None else {},
+            service=incident.service,
+        )
+        await incidents.record_event(
+            db, incident_id, "workflow.started", data={"run_id": state["run_id"]}
+        )
+        return {"alert": facts.to_json()}
+
+    async def triage(state: IncidentState) -> IncidentState:
+        incident = await incidents.get_incident(db, state["incident_id"])
+        if incident is None or incident.status in incidents.FINAL:
+            return {"triage": "resolved"}
+        await incidents.set_status(db, state["incident_id"], "diagnosing")
+        return {"triage": "continue"}
+
+    async def diagnose(state: IncidentState) -> IncidentState:
+        facts = AlertFacts.from_json(state["alert"])
+        found = await advisor.diagnose(
+            facts, incident_id=state["incident_id"], run_id=state["run_id"]
+        )
+        await incidents.save_diagnosis(db, state["incident_id"], state["run_id"], found)
+        await incidents.record_event(
+            db,
+            state["incident_id"],
+            "workflow.diagnosed",
+            message=str(found.get("summary", "")),
+            data={"provider": found.get("provider"), "partial": found.get("partial", False)},
+        )
+        return {"diagnosis": found}
+
+    async def open_gate(state: IncidentState, gate: str, required: int) -> str:
+        token = gate_token(state["run_id"], gate)
+        await approvals.open_gate(
+            db,
+            run_id=state["run_id"],
+            incident_id=state["incident_id"],
+            gate=gate,
+            token=token,
+            approvers=deps.gates.approvers,
+            required=required,
+            requester=None,
+            expires_at=datetime.now(UTC) + deps.gates.ttl,
+        )
+        await incidents.set_status(db, state["incident_id"], "awaiting_approval")
+        await incidents.record_event(
+            db, state["incident_id"], "gate.opened", data={"gate": gate, "required": required}
+        )
+        await presenter.show(state["incident_id"])
+        return token
+
+    async def send_diagnosis_card(state: IncidentState) -> IncidentState:
+        return {"diagnosis_token": await open_gate(state, "diagnosis", 1)}
+
+    async def await_diagnosis_approval(state: IncidentState) -> IncidentState:
+        decision = interrupt({"gate": "diagnosis", "token": state["diagnosis_token"]})
+        return {"diagnosis_decision": dict(decision)}
+
+    async def propose(state: IncidentState) -> IncidentState:
+        incident = await incidents.get_incident(db, state["incident_id"])
+        if incident is None or incident.status in incidents.FINAL:
+            return {"halted": "resolved"}
+        await incidents.set_status(db, state["incident_id"], "diagnosing")
+        facts = AlertFacts.from_json(state["alert"])
+        proposal = await advisor.propose(facts, state.get("diagnosis") or {})
+        await incidents.record_event(
+            db,
+            state["incident_id"],
+            "workflow.proposed" if proposal else "workflow.no_proposal",
+            message=str((proposal or {}).get("rationale", "")),
+            data={"plugin": (proposal or {}).get("plugin")},
+        )
+        return {"proposal": proposal}
+
+    async def policy_evaluate(state: IncidentState) -> IncidentState:
+        proposal = state.get("proposal") or {}
+        facts = AlertFacts.from_json(state["alert"])
+        decided = await advisor.evaluate(proposal, facts)
+        await incidents.save_proposal(
+            db,
+            state["incident_id"],
+            state["run_id"],
+            plugin=str(proposal.get("plugin", "")),
+            params=dict(proposal.get("params") or {}),
+            risk=str(decided.get("risk", "high")),
+            rationale=str(proposal.get("rationale", "")),
+            decision=str(decided.get("kind")),
+            decision_reason=str(decided.get("reason", "")),
+        )
+        await incidents.record_event(
+            db,
+            state["incident_id"],
+            "policy.decided",
+            message=str(decided.get("reason", "")),
+            data={"kind": decided.get("kind"), "risk": decided.get("risk")},
+        )
+        return {"policy": decided}
+
+    async def send_proposal_card(state: IncidentState) -> IncidentState:
+        required = int(state.get("policy", {}).get("required_approvals", 1) or 1)
+        return {"proposal_token": await open_gate(state, "proposal", required)}
+
+    async def await_proposal_approval(state: IncidentState) -> IncidentState:
+        decision = interrupt({"gate": "proposal", "token": state["proposal_token"]})
+        return {"proposal_decision": dict(decision)}
+
+    async def execute(state: IncidentState) -> IncidentState:
+        incident_id, run_id = state["incident_id"], state["run_id"]
+        incident = await incidents.get_incident(db, incident_id)
+        if incident is None or incident.status in incidents.FINAL:
+            return {"halted": "resolved"}
+        proposal = state.get("proposal") or {}
+        row, fresh = await incidents.begin_execution(
+            db,
+            run_id,
+            incident_id,
+            "execute",
+            str(proposal.get("plugin")),
+            dict(proposal.get("params") or {}),
+        )
+        if fresh:
+            await incidents.set_status(db, incident_id, "remediating")
+            await presenter.show(incident_id)
+            result = await advisor.execute(proposal, incident_id=incident_id, run_id=run_id)
+            await incidents.finish_execution(
+                db,
+                row.id,
+                ok=bool(result.get("ok")),
+                summary=str(result.get("summary", "")),
+                output=str(result.get("output", "")),
+                data=dict(result.get("data") or {}),
+            )
+        elif row.status == "running":
+            # an earlier attempt died while the remediation ran: never run it a second time
+            result = {
+                "ok": False,
+                "summary": "interrupted: outcome unknown, not run again",
+                "output": "",
+                "interrupted": True,
+            }
+            await incidents.finish_execution(
+                db, row.id, ok=False, summary=result["summary"], error="interrupted"
+            )
+        else:
+            result = {
+                "ok": row.status == "succeeded",
+                "summary": row.summary or "",
+                "output": row.output or "",
+            }
+        await incidents.record_event(
+            db,
+            incident_id,
+            "workflow.executed",
+            message=str(result.get("summary", "")),
+            data={"ok": result.get("ok"), "plugin": proposal.get("plugin")},
+        )
+        return {"execution": result}
+
+    async def verify(state: IncidentState) -> IncidentState:
+        facts = AlertFacts.from_json(state["alert"])
+        checked = await advisor.verify(facts, state.get("proposal") or {}, state["execution"])
+        await incidents.record_event(
+            db,
+            state["incident_id"],
+            "workflow.verified",
+            message=str(checked.get("summary", "")),
+            data={"ok": checked.get("ok")},
+        )
+        return {"verification": checked}
+
+    async def resolve(state: IncidentState) -> IncidentState:
+        incident_id = state["incident_id"]
+        await incidents.set_status(db, incident_id, "resolved")
+        await approvals.cancel_open(db, incident_id)
+        await incidents.record_event(db, incident_id, "workflow.resolved")
+        await presenter.show(incident_id)
+        return {"outcome": "resolved"}
+
+    async def escalate(state: IncidentState) -> IncidentState:
+        incident_id = state["incident_id"]
+        reason = escalation_reason(state)
+        await incidents.set_status(db, incident_id, "escalated", escalation_reason=reason)
+        await approvals.cancel_open(db, incident_id)
+        await incidents.record_event(db, incident_id, "workflow.escalated", message=reason)
+        await presenter.show(incident_id)
+        await presenter.escalate(incident_id, reason)
+        return {"outcome": "escalated", "escalation_reason": reason}
+
+    graph: StateGraph[IncidentState] = StateGraph(IncidentState)
+    for name, node in (
+        ("ingest", ingest),
+        ("triage", triage),
+        ("diagnose", diagnose),
+        ("send_diagnosis_card", send_diagnosis_card),
+        ("await_diagnosis_approval", await_diagnosis_approval),
+        ("propose", propose),
+        ("policy_evaluate", policy_evaluate),
+        ("send_proposal_card", send_proposal_card),
+        ("await_proposal_approval", await_proposal_approval),
+        ("execute", execute),
+        ("verify", verify),
+        ("resolve", resolve),
+        ("escalate", escalate),
+    ):
+        graph.add_node(name, node)
+    graph.add_edge(START, "ingest")
+    graph.add_edge("ingest", "triage")
+    graph.add_conditional_edges("triage", after_triage, ["diagnose", "resolve"])
+    graph.add_edge("diagnose", "send_diagnosis_card")
+    graph.add_edge("send_diagnosis_card", "await_diagnosis_approval")
+    graph.add_conditional_edges(
+        "await_diagnosis_approval", after_diagnosis_gate, ["propose", "resolve", "escalate"]
+    )
+    graph.add_conditional_edges(
+        "propose", after_propose, ["policy_evaluate", "resolve", "escalate"]
+    )
+    graph.add_conditional_edges(
+        "policy_evaluate", after_policy, ["execute", "send_proposal_card", "escalate"]
+    )
+    graph.add_edge("send_proposal_card", "await_proposal_approval")
+    graph.add_conditional_edges(
+        "await_proposal_approval", after_proposal_gate, ["execute", "resolve", "escalate"]
+    )
+    graph.add_conditional_edges("execute", after_execute, ["verify", "resolve", "escalate"])
+    graph.add_conditional_edges("verify", after_verify, ["resolve", "escalate"])
+    graph.add_edge("resolve", END)
+    graph.add_edge("escalate", END)
+    return graph
+
+
+# routing: read state, write nothing -------------------------------------------------------
+
+
+def after_triage(state: IncidentState) -> str:
+    return "resolve" if state.get("triage") == "resolved" else "diagnose"
+
+
+def _gate_route(decision: JSON | None, approved: str) -> str:
+    verdict = (decision or {}).get("decision")
+    if verdict == "approve":
+        return approved
+    return "resolve" if verdict == "resolved" else "escalate"
+
+
+def after_diagnosis_gate(state: IncidentState) -> str:
+    return _gate_route(state.get("diagnosis_decision"), "propose")
+
+
+def after_propose(state: IncidentState) -> str:
+    if state.get("halted") == "resolved":
+        return "resolve"
+    return "policy_evaluate" if state.get("proposal") else "escalate"
+
+
+def after_policy(state: IncidentState) -> str:
+    kind = (state.get("policy") or {}).get("kind")
+    return {"auto": "execute", "approve": "send_proposal_card"}.get(str(kind), "escalate")
+
+
+def after_proposal_gate(state: IncidentState) -> str:
+    return _gate_route(state.get("proposal_decision"), "execute")
+
+
+def after_execute(state: IncidentState) -> str:
+    if state.get("halted") == "resolved":
+        return "resolve"
+    return "verify" if (state.get("execution") or {}).get("ok") else "escalate"
+
+
+def after_verify(state: IncidentState) -> str:
+    return "resolve" if (state.get("verification") or {}).get("ok") else "escalate"
+
+
+def escalation_reason(state: IncidentState) -> str:
+    """Why the run is escalating, from what happened (a plain sentence for the card)."""
+    for gate in ("proposal", "diagnosis"):
+        decision = state.get(f"{gate}_decision")
+        if isinstance(decision, dict) and decision.get("decision") in ("reject", "timeout"):
+            if decision["decision"] == "timeout":
+                return f"{gate} approval timed out"
+            return f"{gate} rejected by {decision.get('by') or 'someone'}"
+    policy = state.get("policy") or {}
+    if policy.get("kind") == "refuse":
+        return f"policy refused the fix: {policy.get('reason', '')}".strip()
+    if "proposal" in state and not state.get("proposal"):
+        return "no known remediation for this alert"
+    execution = state.get("execution") or {}
+    if execution and not execution.get("ok"):
+        return f"remediation failed: {execution.get('summary', '')}".strip()
+    verification = state.get("verification") or {}
+    if verification and not verification.get("ok"):
+        return f"verification failed: {verification.get('summary', '')}".strip()
+    return "escalated"
+
+
+async def _latest_alert(db: Database, incident_id: int) -> Alert | None:
+    from sqlalchemy import select
+
+    async with db.session() as session:
+        found = await session.scalar(
+            select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id.desc()).limit(1)
+        )
+    return found
