@@ -6,8 +6,10 @@ next node starts.
 
 Recovery (`recover`) looks at every active incident: a run paused at a gate waits for its
 button; a run that stopped between nodes (the process died) is continued; a run whose
-checkpoint names a node this graph no longer has is not silently dropped: it is escalated
-with a clear reason and its buttons stop working (see `NODE_RENAMES` for the migration path).
+checkpoint names a node this graph no longer has is not silently dropped (LangGraph would
+report it as finished): it is escalated with a clear reason and its buttons stop working.
+Migration path for a renamed node: keep the old name registered (an alias node with the same
+function) until no run is paused there any more.
 
 Usage::
 
@@ -38,10 +40,6 @@ from workflows.incident_graph import NODES, GraphDeps, IncidentState, build_grap
 
 log = logging.getLogger(__name__)
 
-# A renamed node keeps paused runs working when the old name is mapped here (old -> new); the
-# checkpoint is then moved to the new node on recovery. Names neither known nor mapped are a
-# clear error for that run.
-NODE_RENAMES: dict[str, str] = {}
 RUN_LEASE = 600.0
 
 TRANSITIONS = Counter("larkops_workflow_runs_total", "Incident workflow advances", ["outcome"])
@@ -56,6 +54,7 @@ class RunManager:
     ) -> None:
         self.deps = deps
         self.coordination = coordination
+        self.checkpointer = checkpointer
         self.graph: CompiledStateGraph[IncidentState] = build_graph(deps).compile(
             checkpointer=checkpointer
         )
@@ -141,6 +140,10 @@ class RunManager:
                 self.start(incident.id, run_id)
                 continue
             unknown = [name for name in snapshot.next if name not in NODES]
+            if not snapshot.next and not snapshot.values.get("outcome"):
+                # LangGraph reports no next step for a run paused at a node this graph does not
+                # have: it would look finished while its incident waits forever
+                unknown = await self._unknown_nodes(run_id) or ["(unknown step)"]
             if unknown:
                 counts["orphaned"] += 1
                 await self._orphaned(incident.id, run_id, unknown)
@@ -155,13 +158,16 @@ class RunManager:
             log.info("workflow recovery: %s", counts)
         return counts
 
+    async def _unknown_nodes(self, run_id: str) -> list[str]:
+        """Nodes the run's checkpoint was headed for that this graph does not know."""
+        saved = await self.checkpointer.aget_tuple(self.config(run_id))
+        if saved is None:
+            return []
+        channels = saved.checkpoint.get("channel_versions", {})
+        targets = {c.removeprefix("branch:to:") for c in channels if c.startswith("branch:to:")}
+        return sorted(targets - set(NODES))
+
     async def _orphaned(self, incident_id: int, run_id: str, unknown: list[str]) -> None:
-        mapped = {name: NODE_RENAMES[name] for name in unknown if name in NODE_RENAMES}
-        if mapped and len(mapped) == len(unknown):
-            # the migration path: move the checkpoint onto the renamed node
-            for new in mapped.values():
-                await self.graph.aupdate_state(self.config(run_id), None, as_node=new)
-            return
         reason = (
             f"workflow changed: run {run_id} is paused at {', '.join(unknown)}, a step this "
             "version no longer has; handle this incident by hand"

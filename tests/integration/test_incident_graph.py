@@ -317,3 +317,36 @@ async def test_resolved_meanwhile_never_proposes(harness: Harness) -> None:
     await harness.click(run_id, "diagnosis", "ou_bob", "approve")
     assert await harness.status(incident_id) == ("resolved", None)
     assert "workflow.proposed" not in await _events(harness, incident_id)
+
+
+async def test_run_paused_at_a_renamed_node_is_escalated_not_orphaned(harness: Harness) -> None:
+    """An older version paused this run at `await_approval`, a node this version renamed."""
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import interrupt
+
+    from workflows.incident_graph import IncidentState
+
+    async def await_approval(state: IncidentState) -> IncidentState:
+        interrupt({"gate": "diagnosis", "token": "old-token"})
+        return {}
+
+    old: StateGraph[IncidentState] = StateGraph(IncidentState)
+    old.add_node("await_approval", await_approval)
+    old.add_edge(START, "await_approval")
+    old.add_edge("await_approval", END)
+    incident_id, run_id = await harness.incident()
+    await old.compile(checkpointer=harness.saver).ainvoke(
+        {"incident_id": incident_id, "run_id": run_id}, harness.manager.config(run_id)
+    )
+    from storage.incidents import set_status
+
+    await set_status(harness.db, incident_id, "awaiting_approval")
+
+    counts = await harness.rebuilt().recover()
+    assert counts["orphaned"] == 1
+    status, reason = await harness.status(incident_id)
+    assert status == "escalated"
+    assert reason is not None
+    assert "await_approval" in reason
+    assert "no longer has" in reason
+    assert "workflow.orphaned" in await _events(harness, incident_id)
