@@ -1,0 +1,322 @@
+"""The incident card: one card per incident, updated in place as its workflow moves on.
+
+The card always shows the alert (header with severity, title and status; facts; summary) and then
+each section the view carries, in workflow order: diagnosis, proposal, approval gate (placed after
+the section it decides on), execution, verification, escalation, resolution.
+
+Usage::
+
+    card = incident_card(view, say=texts("zh"), zone=ZoneInfo("Asia/Shanghai"))
+    # send with msg_type "interactive"; later states re-render and update the same message
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cards.basics import button, card, markdown, text
+from cards.markup import clock, fenced, fit, inline, mention, prose
+from cards.texts import Texts
+from cards.views import (
+    DiagnosisView,
+    EscalationView,
+    ExecutionView,
+    GateView,
+    IncidentView,
+    ProposalView,
+    VerificationView,
+)
+
+SEVERITIES = ("critical", "warning", "info")
+STATUSES = (
+    "open",
+    "diagnosing",
+    "awaiting_approval",
+    "executing",
+    "verifying",
+    "resolved",
+    "escalated",
+    "silenced",
+    "closed",
+)
+RISKS = ("low", "medium", "high", "critical")
+DECISIONS = ("auto", "approve", "refuse")
+SEVERITY_COLOURS = {"critical": "red", "warning": "orange", "info": "blue"}
+_STATUS_COLOURS = {"resolved": "green", "closed": "green", "escalated": "red", "silenced": "grey"}
+_FIRST_LABELS = ("instance", "host", "pod", "namespace", "deployment", "job", "cluster", "env")
+_SHOWN_ELSEWHERE = frozenset({"alertname", "severity", "service"})
+_MAX_LABELS = 6
+_MAX_ITEMS = 8
+_DAY = "%m-%d %H:%M"
+
+Elements = list[dict[str, Any]]
+
+
+def severity_name(severity: str, say: Texts) -> str:
+    """The reader's word for a severity (an unknown one is shown as it is, made safe)."""
+    return say(f"card.severity.{severity}") if severity in SEVERITIES else inline(severity, 32)
+
+
+def status_name(status: str, say: Texts) -> str:
+    """The reader's word for an incident status."""
+    return say(f"card.status.{status}") if status in STATUSES else inline(status, 32)
+
+
+def colour(severity: str, status: str) -> str:
+    """Header template: the status when it settles the matter, else the severity."""
+    return _STATUS_COLOURS.get(status) or SEVERITY_COLOURS.get(severity, "orange")
+
+
+def people(open_ids: tuple[str, ...], limit: int = 10) -> str:
+    """@-mentions of up to `limit` people, "—" for nobody."""
+    shown = " ".join(mention(open_id) for open_id in open_ids[:limit])
+    return shown + (f" +{len(open_ids) - limit}" if len(open_ids) > limit else "") or "—"
+
+
+def more(items: int, shown: int, say: Texts) -> list[str]:
+    """A "…and N more" line when a list was cut."""
+    return [say("card.more", count=items - shown)] if items > shown else []
+
+
+def incident_card(view: IncidentView, say: Texts, zone: ZoneInfo) -> dict[str, Any]:
+    """The whole incident as one Card JSON 2.0 (under 30 KB whatever the alert carried)."""
+    elements = _facts(view, say, zone)
+    if view.summary.strip():
+        elements.append(markdown(prose(view.summary, 1500, 15)))
+    gate = _gate(view.gate, say, zone) if view.gate else []
+    sections = [
+        _diagnosis(view.diagnosis, say) if view.diagnosis else [],
+        gate if view.gate and view.gate.gate == "diagnosis" else [],
+        _proposal(view.proposal, say) if view.proposal else [],
+        gate if view.gate and view.gate.gate == "proposal" else [],
+        _execution(view.execution, say, zone) if view.execution else [],
+        _verification(view.verification, say) if view.verification else [],
+        _escalation(view.escalation, say) if view.escalation else [],
+        _resolution(view, say),
+    ]
+    for section in sections:
+        if section:
+            elements += [{"tag": "hr"}, *section]
+    rejected = view.gate is not None and view.gate.status in ("rejected", "expired")
+    template = "grey" if rejected and view.status not in _STATUS_COLOURS else None
+    result = card(
+        say("card.incident.title", id=view.id, title=inline(view.title, 150)),
+        elements,
+        template=template or colour(view.severity, view.status),
+    )
+    subtitle = say(
+        "card.incident.subtitle",
+        severity=severity_name(view.severity, say),
+        status=status_name(view.status, say),
+    )
+    result["header"]["subtitle"] = text(inline(subtitle, 80))
+    return fit(result)
+
+
+def _fact(label: str, value: str) -> str:
+    return f"**{label}** {value}"
+
+
+def _facts(view: IncidentView, say: Texts, zone: ZoneInfo) -> Elements:
+    left = [
+        _fact(say("card.fact.service"), inline(view.service, 80) if view.service else "—"),
+        _fact(say("card.fact.source"), inline(view.source, 40)),
+        _fact(say("card.fact.count"), f"×{max(view.alert_count, 0)}"),
+    ]
+    right = [
+        _fact(say("card.fact.first_seen"), clock(view.first_seen, zone)),
+        _fact(say("card.fact.last_seen"), clock(view.last_seen, zone)),
+    ]
+    elements: Elements = [
+        {
+            "tag": "column_set",
+            "flex_mode": "bisect",
+            "columns": [
+                {"tag": "column", "width": "weighted", "weight": 1, "elements": [markdown(side)]}
+                for side in ("\n".join(left), "\n".join(right))
+            ],
+        }
+    ]
+    labels = _key_labels(view.labels)
+    if labels:
+        shown = " ".join(f"`{inline(k, 40)}={inline(v, 80)}`" for k, v in labels[:_MAX_LABELS])
+        hidden = len(labels) - _MAX_LABELS
+        suffix = f" +{hidden}" if hidden > 0 else ""
+        elements.append(markdown(_fact(say("card.fact.labels"), shown + suffix)))
+    return elements
+
+
+def _key_labels(labels: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Labels worth a glance: the usual locators first, then the rest by name."""
+    items = [(str(k), str(v)) for k, v in labels.items() if k not in _SHOWN_ELSEWHERE]
+    rank = {name: index for index, name in enumerate(_FIRST_LABELS)}
+    return sorted(items, key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
+
+
+def _bullets(title: str, lines: list[str]) -> str:
+    return "\n".join([f"**{title}**", *(f"- {line}" for line in lines)])
+
+
+def _diagnosis(diagnosis: DiagnosisView, say: Texts) -> Elements:
+    parts = [
+        f"**{say('card.diagnosis.heading', provider=inline(diagnosis.provider, 40))}**",
+        prose(diagnosis.summary, 1000, 10),
+    ]
+    elements: Elements = [markdown("\n".join(part for part in parts if part))]
+    if diagnosis.hypotheses:
+        lines = [
+            say(
+                "card.diagnosis.hypothesis",
+                cause=inline(h.cause, 200),
+                confidence=_percent(h.confidence),
+            )
+            for h in diagnosis.hypotheses[:5]
+        ]
+        lines += more(len(diagnosis.hypotheses), 5, say)
+        elements.append(markdown(_bullets(say("card.diagnosis.hypotheses"), lines)))
+    if diagnosis.evidence:
+        lines = [
+            say(
+                "card.diagnosis.evidence_line",
+                source=inline(e.source, 60),
+                text=inline(e.text, 300),
+            )
+            for e in diagnosis.evidence[:_MAX_ITEMS]
+        ]
+        lines += more(len(diagnosis.evidence), _MAX_ITEMS, say)
+        elements.append(markdown(_bullets(say("card.diagnosis.evidence"), lines)))
+    if diagnosis.next_checks:
+        lines = [inline(check, 200) for check in diagnosis.next_checks[:6]]
+        lines += more(len(diagnosis.next_checks), 6, say)
+        elements.append(markdown(_bullets(say("card.diagnosis.next_checks"), lines)))
+    if diagnosis.partial:
+        elements.append(markdown(say("card.diagnosis.partial"), size="notation"))
+    return elements
+
+
+def _percent(confidence: float) -> int:
+    if not math.isfinite(confidence):
+        return 0
+    return round(min(max(confidence, 0.0), 1.0) * 100)
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, str):
+        return inline(value, 200)
+    return inline(json.dumps(value, ensure_ascii=False, default=str), 200)
+
+
+def _proposal(proposal: ProposalView, say: Texts) -> Elements:
+    head = [
+        f"**{say('card.proposal.heading')}** {inline(proposal.title, 200)}",
+        _fact(say("card.proposal.plugin"), f"`{inline(proposal.plugin, 60)}`"),
+        _fact(say("card.proposal.risk"), _risk(proposal.risk, say)),
+    ]
+    elements: Elements = [markdown("\n".join(head))]
+    if proposal.params:
+        items = list(proposal.params.items())
+        lines = [f"{inline(k, 40)}: {_param(v)}" for k, v in items[:12]]
+        lines += more(len(items), 12, say)
+        elements.append(markdown(_bullets(say("card.proposal.params"), lines)))
+    if proposal.steps:
+        steps = [f"{n}. {inline(step, 300)}" for n, step in enumerate(proposal.steps[:10], 1)]
+        steps += more(len(proposal.steps), 10, say)
+        elements.append(markdown("\n".join([f"**{say('card.proposal.steps')}**", *steps])))
+    decision = proposal.decision if proposal.decision in DECISIONS else "none"
+    verdict = say(f"card.decision.{decision}")
+    if proposal.reason.strip():
+        verdict = f"{verdict} — {inline(proposal.reason, 300)}"
+    elements.append(markdown(_fact(say("card.proposal.decision"), verdict)))
+    if proposal.dry_run:
+        elements.append(markdown(say("card.dry_run"), size="notation"))
+    return elements
+
+
+def _risk(risk: str, say: Texts) -> str:
+    return say(f"card.risk.{risk}") if risk in RISKS else inline(risk, 20)
+
+
+def _gate(gate: GateView, say: Texts, zone: ZoneInfo) -> Elements:
+    elements: Elements = [markdown(f"**{say(f'card.gate.heading.{gate.gate}')}**")]
+    when = clock(gate.decided_at, zone, _DAY) if gate.decided_at else "—"
+    if gate.status == "pending":
+        lines = [say(f"card.gate.question.{gate.gate}")]
+        if gate.required > 1:
+            lines.append(say("card.gate.quorum", required=gate.required, count=len(gate.approvers)))
+            if gate.approvers:
+                lines.append(say("card.gate.approved_so_far", people=people(gate.approvers)))
+        elements.append(markdown("\n".join(lines)))
+        elements += _buttons(gate, say)
+        expires = clock(gate.expires_at, zone, "%H:%M")
+        elements.append(markdown(say("card.gate.expires", time=expires), size="notation"))
+    elif gate.status == "expired":
+        expired = clock(gate.expires_at, zone, _DAY)
+        elements.append(markdown(say("card.gate.expired", time=expired)))
+    else:
+        key = "card.gate.approved" if gate.status == "approved" else "card.gate.rejected"
+        elements.append(markdown(say(key, people=people(gate.approvers), time=when)))
+    return elements
+
+
+def _buttons(gate: GateView, say: Texts) -> Elements:
+    pairs = [
+        (say("card.gate.approve"), gate.approve_value, "primary"),
+        (say("card.gate.reject"), gate.reject_value, "danger"),
+    ]
+    columns = [
+        {"tag": "column", "width": "auto", "elements": [button(label, dict(value), kind=kind)]}
+        for label, value, kind in pairs
+        if value is not None
+    ]
+    return [{"tag": "column_set", "flex_mode": "none", "columns": columns}] if columns else []
+
+
+def _execution(execution: ExecutionView, say: Texts, zone: ZoneInfo) -> Elements:
+    key = "card.execution.ok" if execution.ok else "card.execution.failed"
+    lines = [
+        f"**{say('card.execution.heading')}**",
+        say(key, plugin=f"`{inline(execution.plugin, 60)}`"),
+        prose(execution.summary, 600, 6),
+    ]
+    elements: Elements = [markdown("\n".join(line for line in lines if line))]
+    if execution.output.strip():
+        elements.append(markdown(fenced(execution.output, 2500, 40)))
+    notes = []
+    if execution.dry_run:
+        notes.append(say("card.dry_run"))
+    if execution.finished_at:
+        notes.append(say("card.execution.finished", time=clock(execution.finished_at, zone)))
+    if notes:
+        elements.append(markdown(" · ".join(notes), size="notation"))
+    return elements
+
+
+def _verification(verification: VerificationView, say: Texts) -> Elements:
+    key = "card.verification.ok" if verification.ok else "card.verification.failed"
+    summary = inline(verification.summary, 400)
+    return [markdown(f"**{say('card.verification.heading')}**\n{say(key, summary=summary)}")]
+
+
+def _escalation(escalation: EscalationView, say: Texts) -> Elements:
+    lines = [
+        f"**{say('card.escalation.heading')}**",
+        say("card.escalation.reason", reason=inline(escalation.reason, 400)),
+    ]
+    if escalation.mentions:
+        lines.append(say("card.escalation.mentions", people=people(escalation.mentions)))
+    return [markdown("\n".join(lines))]
+
+
+def _resolution(view: IncidentView, say: Texts) -> Elements:
+    if view.status not in ("resolved", "closed") and not (view.resolved_note or view.resolved_by):
+        return []
+    lines = [f"**{say('card.resolved.heading')}**"]
+    if view.resolved_by:
+        lines.append(say("card.resolved.by", person=mention(view.resolved_by)))
+    if view.resolved_note and view.resolved_note.strip():
+        lines.append(say("card.resolved.note", note=prose(view.resolved_note, 500, 5)))
+    return [markdown("\n".join(lines))]

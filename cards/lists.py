@@ -1,0 +1,123 @@
+"""Cards that list things: an alert storm, an incident's timeline, incidents, silences.
+
+Usage::
+
+    say, zone = texts("en"), ZoneInfo("Asia/Shanghai")
+    incidents_card(rows, title=say("incidents.open_title"), say=say, zone=zone)
+    timeline_card(incident_view, entries, say=say, zone=zone)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cards.basics import card, markdown
+from cards.incident import colour, more, severity_name, status_name
+from cards.markup import clock, fit, inline, mention
+from cards.texts import Texts
+from cards.views import IncidentRow, IncidentView, SilenceView, StormView, TimelineEntry
+
+MAX_ROWS = 30
+MAX_GROUPS = 15
+MAX_ENTRIES = 40
+_SHORT = "%m-%d %H:%M"
+_ACTOR_ID = ("ou_", "on_", "u_")
+
+
+def storm_card(view: StormView, say: Texts, zone: ZoneInfo) -> dict[str, Any]:
+    """Many alerts arrived at once: how many, grouped by fingerprint, largest groups first."""
+    del zone  # the storm card shows no times; the parameter keeps every card call alike
+    summary = say(
+        "card.storm.summary",
+        total=view.total,
+        window=view.window_seconds,
+        groups=len(view.groups),
+    )
+    lines = []
+    for fingerprint, title, count in view.groups[:MAX_GROUPS]:
+        incident = view.incident_ids.get(fingerprint)
+        key = "card.storm.group" if incident is None else "card.storm.group_incident"
+        lines.append("- " + say(key, count=count, title=inline(title, 120), id=incident))
+    lines += more(len(view.groups), MAX_GROUPS, say)
+    elements = [markdown(summary)]
+    if lines:
+        elements.append(markdown("\n".join(lines)))
+    elements.append(markdown(say("card.storm.hint"), size="notation"))
+    template = "red" if view.total >= 50 else "orange"
+    return fit(card(say("card.storm.title"), elements, template=template))
+
+
+def timeline_card(
+    incident: IncidentView, entries: Sequence[TimelineEntry], say: Texts, zone: ZoneInfo
+) -> dict[str, Any]:
+    """What happened to one incident, oldest first (the latest entries when there are many)."""
+    ordered = sorted(entries, key=lambda entry: entry.at)
+    shown = ordered[-MAX_ENTRIES:]
+    lines = []
+    if len(ordered) > len(shown):
+        lines.append(say("card.timeline.omitted", count=len(ordered) - len(shown)))
+    for entry in shown:
+        line = say(
+            "card.timeline.entry",
+            time=clock(entry.at, zone, _SHORT),
+            kind=inline(entry.kind, 30),
+            actor=_actor(entry.actor),
+            message=inline(entry.message, 300),
+        )
+        lines.append(f"- {line}")
+    content = "\n".join(lines) if lines else say("card.timeline.empty")
+    title = say("card.timeline.title", id=incident.id, title=inline(incident.title, 120))
+    return fit(
+        card(title, [markdown(content)], template=colour(incident.severity, incident.status))
+    )
+
+
+def _actor(actor: str) -> str:
+    """An open_id becomes an @-mention (Lark shows the name); a name like "bot" stays text."""
+    return mention(actor) if actor.startswith(_ACTOR_ID) else inline(actor, 40)
+
+
+def incidents_card(
+    rows: Sequence[IncidentRow], title: str, say: Texts, zone: ZoneInfo
+) -> dict[str, Any]:
+    """A list of incidents under the caller's `title` (already in the reader's language)."""
+    lines = [
+        "- "
+        + say(
+            "card.incidents.row",
+            id=row.id,
+            severity=severity_name(row.severity, say),
+            title=inline(row.title, 120),
+            count=max(row.alert_count, 0),
+            status=status_name(row.status, say),
+            time=clock(row.last_seen, zone, _SHORT),
+        )
+        for row in rows[:MAX_ROWS]
+    ]
+    lines += more(len(rows), MAX_ROWS, say)
+    content = "\n".join(lines) if lines else say("card.incidents.empty")
+    worst = next(
+        (s for s in ("critical", "warning", "info") if any(r.severity == s for r in rows)), ""
+    )
+    template = colour(worst, "") if rows else "green"
+    return fit(card(inline(title, 120), [markdown(content)], template=template))
+
+
+def silences_card(rows: Sequence[SilenceView], say: Texts, zone: ZoneInfo) -> dict[str, Any]:
+    """The active silences: what each one matches, until when, and who made it."""
+    lines = [
+        "- "
+        + say(
+            "card.silences.row",
+            id=row.id,
+            matcher=f"`{inline(row.matcher, 160)}`",
+            until=clock(row.until, zone, _SHORT),
+            person=_actor(row.created_by),
+        )
+        for row in rows[:MAX_ROWS]
+    ]
+    lines += more(len(rows), MAX_ROWS, say)
+    content = "\n".join(lines) if lines else say("card.silences.empty")
+    return fit(card(say("card.silences.title"), [markdown(content)], template="grey"))

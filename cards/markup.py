@@ -1,0 +1,136 @@
+"""Untrusted text made safe for Lark card markdown, and the card size budget.
+
+Alert titles, labels, plugin output and model text are hostile: they may carry `<at id=all>`,
+`</font>`, `[click](https://evil)`, code fences, control characters or ten megabytes. Before any of
+it reaches a card it goes through one of these functions:
+
+- `inline(value, limit)`: one line (newlines folded), neutralised, capped;
+- `prose(value, limit, lines)`: several lines, neutralised, capped;
+- `fenced(value, limit)`: a code block whose content cannot close the fence.
+
+Neutralising maps `<`, `>`, `[`, `]` and backticks to look-alike characters (so no tag, mention or
+link can start), and breaks HTML entities (`&lt;` would otherwise decode to `<`). It never drops
+the reader's information: `a<b` still reads as `a＜b`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+LARK_CARD_LIMIT = 30_000  # bytes: Lark refuses cards above 30 KB
+CARD_BUDGET = 28_000  # what we aim under, leaving room for the caller's escaping and wrapping
+ELLIPSIS = "…"
+
+_LOOKALIKE = str.maketrans({"<": "＜", ">": "＞", "[": "［", "]": "］", "`": "ˋ"})
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]{1,32};)")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+_FENCE = re.compile(r"`{3,}|~{3,}")
+_OPEN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _visible(value: object, most: int) -> str:
+    """At most `most` characters of the text, without control characters (newlines and tabs
+    kept) or bidi overrides; the cut comes first, so megabytes of alert text cost nothing."""
+    raw = (value if isinstance(value, str) else str(value))[:most]
+    raw = raw.replace("\r\n", "\n").replace("\r", "\n")
+    raw = "".join(ch for ch in raw if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs"))
+    return _BIDI.sub("", raw)
+
+
+def cap(value: str, limit: int) -> str:
+    """`value` cut to at most `limit` characters, an ellipsis marking the cut."""
+    return value if len(value) <= limit else value[: max(limit - 1, 0)] + ELLIPSIS
+
+
+def neutral(value: str) -> str:
+    """`value` with no character that could open a tag, mention, link, code span or entity."""
+    return _ENTITY.sub("＆", value.translate(_LOOKALIKE))
+
+
+def inline(value: object, limit: int = 200) -> str:
+    """One line of untrusted text for markdown: whitespace folded, neutralised, capped."""
+    folded = " ".join(_visible(value, limit * 4).split())
+    return neutral(cap(folded, limit))
+
+
+def prose(value: object, limit: int = 1000, lines: int = 15) -> str:
+    """Several lines of untrusted text for markdown: neutralised, at most `lines` lines."""
+    kept = [" ".join(line.split()) for line in _visible(value, limit * 2).split("\n")]
+    kept = [line for line in kept if line]
+    text = "\n".join(kept[:lines]) + ("\n" + ELLIPSIS if len(kept) > lines else "")
+    return neutral(cap(text, limit))
+
+
+def fenced(value: object, limit: int = 3000, lines: int = 60) -> str:
+    """A fenced code block of untrusted output; nothing inside can end the fence early."""
+    body = _visible(value, limit * 2).expandtabs(4).split("\n")
+    shown = "\n".join(line.rstrip() for line in body[:lines])
+    if len(body) > lines:
+        shown += "\n" + ELLIPSIS
+    safe = _FENCE.sub(lambda m: "ˋ" * len(m.group()), cap(shown.strip("\n"), limit))
+    safe = _ENTITY.sub("＆", safe.replace("<", "＜").replace(">", "＞"))
+    return f"```\n{safe}\n```"
+
+
+def mention(open_id: str) -> str:
+    """`<at id=…></at>` (Lark shows the person's name) when `open_id` looks like an id."""
+    if _OPEN_ID.fullmatch(open_id):
+        return f"<at id={open_id}></at>"
+    return inline(open_id, 64)
+
+
+def clock(moment: datetime, zone: ZoneInfo, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """`moment` as the chat's wall clock."""
+    return moment.astimezone(zone).strftime(pattern)
+
+
+def size(card: dict[str, Any]) -> int:
+    """Bytes of the card as sent to Lark (UTF-8 JSON)."""
+    return len(json.dumps(card, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def fit(card: dict[str, Any], budget: int = CARD_BUDGET) -> dict[str, Any]:
+    """The card with its longest texts halved until it fits the budget (buttons untouched)."""
+    while size(card) > budget:
+        texts = list(_contents(card["body"]["elements"]))
+        if not texts:
+            break
+        holder = max(texts, key=lambda element: len(element["content"]))
+        content: str = holder["content"]
+        if len(content) < 64:
+            break
+        holder["content"] = _halve(content)
+    return card
+
+
+def _halve(content: str) -> str:
+    """The first half of a text, never ending inside a tag nor losing a code fence's end."""
+    if content.startswith("```\n") and content.endswith("\n```"):
+        inner = content[4:-4]
+        return f"```\n{inner[: len(inner) // 2]}{ELLIPSIS}\n```"
+    head = content[: len(content) // 2]
+    while "<" in head and (
+        head.rfind("<") > head.rfind(">")
+        or head.count("<at ") > head.count("</at>")
+        or head.count("<font") > head.count("</font>")
+    ):
+        head = head[: head.rfind("<")]
+    return head + ELLIPSIS
+
+
+def _contents(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for element in elements:
+        if element.get("tag") in ("markdown", "plain_text") and isinstance(
+            element.get("content"), str
+        ):
+            found.append(element)
+        for column in element.get("columns", ()):
+            found.extend(_contents(column.get("elements", [])))
+        found.extend(_contents(element.get("elements", [])))
+    return found

@@ -1,0 +1,174 @@
+"""What the incident cards show: frozen view models, filled by workflows, rendered by `cards`.
+
+Every datetime is timezone-aware; the card functions show it in the chat's zone. Text fields may
+carry hostile alert, plugin or model text: the card functions neutralise and cap it, so callers
+pass it as it is.
+
+Usage::
+
+    view = IncidentView(id=7, title="HighCPU", severity="critical", status="open", service="db",
+                        source="alertmanager", labels={"instance": "db-1"}, summary="CPU > 95%",
+                        alert_count=3, first_seen=t0, last_seen=t1)
+    card = incident_card(view, say=texts("zh"), zone=ZoneInfo("Asia/Shanghai"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Gate = Literal["diagnosis", "proposal"]
+GateStatus = Literal["pending", "approved", "rejected", "expired"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One observation; `source` is the plugin or tool call that produced it."""
+
+    source: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """A possible cause and how sure the diagnosis is of it (0..1)."""
+
+    cause: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class DiagnosisView:
+    """What the diagnosis found; `partial` when a step failed or the budget ran out."""
+
+    summary: str
+    hypotheses: tuple[Hypothesis, ...]
+    evidence: tuple[Evidence, ...]
+    next_checks: tuple[str, ...]
+    provider: str
+    partial: bool = False
+
+
+@dataclass(frozen=True)
+class ProposalView:
+    """A proposed remediation and the policy's verdict on it (`decision`: auto|approve|refuse)."""
+
+    plugin: str
+    title: str
+    params: Mapping[str, Any]
+    steps: tuple[str, ...]
+    risk: str
+    decision: str | None
+    reason: str
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class GateView:
+    """An approval gate; the button values are signed by the caller and sent back verbatim."""
+
+    gate: Gate
+    status: GateStatus
+    expires_at: datetime
+    required: int = 1
+    approvers: tuple[str, ...] = ()  # open_ids who approved so far / decided
+    decided_at: datetime | None = None
+    approve_value: Mapping[str, Any] | None = None
+    reject_value: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionView:
+    """The result of running the proposal (or of its dry run)."""
+
+    plugin: str
+    ok: bool
+    summary: str
+    output: str
+    dry_run: bool
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class VerificationView:
+    """Whether the fix held, checked after the execution."""
+
+    ok: bool
+    summary: str
+
+
+@dataclass(frozen=True)
+class EscalationView:
+    """Why people are needed, and whom to @-mention (open_ids)."""
+
+    reason: str
+    mentions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    """Everything one incident card shows; the sections that are `None` are left out."""
+
+    id: int
+    title: str
+    severity: str
+    status: str
+    service: str | None
+    source: str
+    labels: Mapping[str, str]
+    summary: str
+    alert_count: int
+    first_seen: datetime
+    last_seen: datetime
+    diagnosis: DiagnosisView | None = None
+    proposal: ProposalView | None = None
+    gate: GateView | None = None
+    execution: ExecutionView | None = None
+    verification: VerificationView | None = None
+    escalation: EscalationView | None = None
+    resolved_note: str | None = None
+    resolved_by: str | None = None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of an incident's audit timeline; `actor` is an open_id or a name like "bot"."""
+
+    at: datetime
+    kind: str
+    actor: str
+    message: str
+
+
+@dataclass(frozen=True)
+class StormView:
+    """Many alerts at once: `groups` are (fingerprint, title, count), largest first."""
+
+    window_seconds: int
+    total: int
+    groups: tuple[tuple[str, str, int], ...]
+    incident_ids: Mapping[str, int] = field(default_factory=dict)  # fingerprint -> incident id
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    """One incident in a list."""
+
+    id: int
+    title: str
+    severity: str
+    status: str
+    alert_count: int
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
+class SilenceView:
+    """One active silence."""
+
+    id: int
+    matcher: str
+    until: datetime
+    created_by: str
