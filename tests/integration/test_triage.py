@@ -1,0 +1,157 @@
+"""Triage on real Postgres: folding, storms, resolution, silences, concurrent deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import pytest
+from sqlalchemy import text
+
+from storage.database import Database
+from storage.models import Silence
+from workflows.intake.alert import ParsedAlert
+from workflows.silences import SilenceError, matches, parse_duration, parse_matcher
+from workflows.triage import Hooks, Triage, TriageSettings
+
+
+def alert(
+    name: str, *, status: Literal["firing", "resolved"] = "firing", instance: str = "db-1"
+) -> ParsedAlert:
+    return ParsedAlert(
+        source="alertmanager",
+        status=status,
+        title=name,
+        severity="warning",
+        labels={"alertname": name, "instance": instance},
+        annotations={},
+        starts_at=datetime.now(UTC),
+        ends_at=None,
+        fingerprint=f"fp-{name}-{instance}",
+        service="db",
+        summary="",
+        generator_url=None,
+        raw={},
+    )
+
+
+@dataclass
+class Calls:
+    new: list[int] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+    storms: list[str] = field(default_factory=list)
+
+    def hooks(self) -> Hooks:
+        async def new(i: int) -> None:
+            self.new.append(i)
+
+        async def changed(i: int) -> None:
+            self.changed.append(i)
+
+        async def resolved(i: int) -> None:
+            self.resolved.append(i)
+
+        async def storm(chat: str) -> None:
+            self.storms.append(chat)
+
+        return Hooks(new, changed, resolved, storm)
+
+
+async def _scalar(db: Database, sql: str) -> object:
+    async with db.engine.connect() as conn:
+        return (await conn.execute(text(sql))).scalar()
+
+
+async def test_repeats_fold_into_one_incident(migrated_db: Database) -> None:
+    calls = Calls()
+    triage = Triage(migrated_db, TriageSettings(), calls.hooks())
+    first = await triage.receive([alert("DiskFull")], "oc_ops")
+    again = await triage.receive([alert("DiskFull"), alert("DiskFull")], "oc_ops")
+    assert len(first.new) == 1
+    assert again.folded == first.new
+    assert calls.new == first.new
+    assert calls.changed == first.new
+    assert await _scalar(migrated_db, "SELECT alert_count FROM incidents") == 3
+    assert await _scalar(migrated_db, "SELECT count(*) FROM alerts") == 3
+
+
+async def test_alert_storm_makes_one_incident_per_fingerprint(migrated_db: Database) -> None:
+    calls = Calls()
+    triage = Triage(migrated_db, TriageSettings(storm_threshold=5), calls.hooks())
+    alerts = [alert(f"Alert{n % 20}") for n in range(1000)]
+    random.Random(7).shuffle(alerts)
+    deliveries = [alerts[i : i + 50] for i in range(0, 1000, 50)]
+    await asyncio.gather(*(triage.receive(batch, "oc_ops") for batch in deliveries))
+    assert await _scalar(migrated_db, "SELECT count(*) FROM incidents") == 20
+    assert await _scalar(migrated_db, "SELECT sum(alert_count) FROM incidents") == 1000
+    assert await _scalar(migrated_db, "SELECT count(*) FROM alerts") == 1000
+    # only the first few start workflows and cards; the rest are grouped on the storm card
+    assert len(calls.new) == 5
+    assert await _scalar(migrated_db, "SELECT count(*) FROM incidents WHERE storm") == 15
+    assert calls.storms
+    assert set(calls.storms) == {"oc_ops"}
+
+
+async def test_resolved_alert_closes_the_incident(migrated_db: Database) -> None:
+    calls = Calls()
+    triage = Triage(migrated_db, TriageSettings(), calls.hooks())
+    opened = await triage.receive([alert("Latency")], "oc_ops")
+    closed = await triage.receive([alert("Latency", status="resolved")], "oc_ops")
+    assert closed.resolved == opened.new
+    assert calls.resolved == opened.new
+    assert await _scalar(migrated_db, "SELECT status FROM incidents") == "resolved"
+    # a new firing after resolution opens a new incident
+    reopened = await triage.receive([alert("Latency")], "oc_ops")
+    assert reopened.new
+    assert reopened.new != opened.new
+
+
+async def test_resolution_during_a_running_fix_leaves_it_alone(migrated_db: Database) -> None:
+    triage = Triage(migrated_db, TriageSettings(), Calls().hooks())
+    opened = await triage.receive([alert("Latency")], "oc_ops")
+    async with migrated_db.session() as session:
+        await session.execute(text("UPDATE incidents SET status = 'remediating'"))
+    closed = await triage.receive([alert("Latency", status="resolved")], "oc_ops")
+    assert closed.resolved == []
+    assert opened.new
+    assert await _scalar(migrated_db, "SELECT status FROM incidents") == "remediating"
+
+
+async def test_silenced_alerts_start_nothing(migrated_db: Database) -> None:
+    calls = Calls()
+    triage = Triage(migrated_db, TriageSettings(), calls.hooks())
+    async with migrated_db.session() as session:
+        session.add(
+            Silence(
+                chat_id="oc_ops",
+                matcher="instance=~db-.*",
+                created_by="ou_a",
+                matchers={"terms": parse_matcher("instance=~db-.*")},
+                ends_at=datetime.now(UTC) + timedelta(hours=1),
+            )
+        )
+    outcome = await triage.receive([alert("X"), alert("Y", instance="web-1")], "oc_ops")
+    assert outcome.silenced == 1
+    assert len(outcome.new) == 1
+    # another chat is not silenced by it
+    other = await triage.receive([alert("X")], "oc_dev")
+    assert other.silenced == 0
+
+
+def test_matcher_syntax() -> None:
+    terms = parse_matcher('alertname=DiskFull,instance=~"db-.*",env!=dev')
+    assert matches(terms, {"alertname": "DiskFull", "instance": "db-2", "env": "prod"})
+    assert not matches(terms, {"alertname": "DiskFull", "instance": "web", "env": "prod"})
+    assert not matches(terms, {"alertname": "DiskFull", "instance": "db-2", "env": "dev"})
+    assert matches(parse_matcher("HighCPU"), {"alertname": "HighCPU"})
+    for bad in ("", "a=~(", "x y z = w"):
+        with pytest.raises(SilenceError):
+            parse_matcher(bad)
+    assert parse_duration("1h30m") == timedelta(hours=1, minutes=30)
+    for bad_duration in ("", "10x", "8d", "0m"):
+        with pytest.raises(SilenceError):
+            parse_duration(bad_duration)

@@ -1,0 +1,79 @@
+"""Maintenance windows: `/silence <matcher> <duration>` suppresses matching alerts.
+
+Matcher syntax (a subset of Alertmanager's): comma-separated `label=value`, `label!=value`,
+`label=~regex`, `label!~regex`; a bare word means `alertname=word`. Values may be quoted.
+Durations: `30m`, `2h`, `1d`, `1h30m` (at most 7 days).
+
+Usage::
+
+    matchers = parse_matcher('alertname=DiskFull,instance=~"db-.*"')
+    matches(matchers, {"alertname": "DiskFull", "instance": "db-1"})   # True
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+
+MAX_SILENCE = timedelta(days=7)
+_TERM = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+class SilenceError(ValueError):
+    """The matcher or the duration cannot be read; the message says why."""
+
+
+Matchers = list[list[str]]  # [label, op, value]; JSON-friendly for storage
+
+
+def parse_matcher(text: str) -> Matchers:
+    text = text.strip().strip("{}")
+    if not text or len(text) > 500:
+        raise SilenceError('a matcher is needed, e.g. alertname=DiskFull,instance=~"db-.*"')
+    found: Matchers = []
+    for term in text.split(","):
+        if not term.strip():
+            continue
+        match = _TERM.match(term)
+        if match is None:
+            if re.fullmatch(r"[A-Za-z0-9_.:-]{1,200}", term.strip()):
+                found.append(["alertname", "=", term.strip()])
+                continue
+            raise SilenceError(f"cannot read {term.strip()!r}; use label=value or label=~regex")
+        label, op, value = match.groups()
+        if op in ("=~", "!~"):
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise SilenceError(f"bad regex {value!r}: {exc}") from None
+        found.append([label, op, value])
+    if not found:
+        raise SilenceError("a matcher is needed")
+    return found
+
+
+def matches(matchers: Matchers, labels: Mapping[str, str]) -> bool:
+    for label, op, value in matchers:
+        actual = labels.get(label, "")
+        if op == "=" and actual != value:
+            return False
+        if op == "!=" and actual == value:
+            return False
+        if op == "=~" and re.fullmatch(value, actual) is None:
+            return False
+        if op == "!~" and re.fullmatch(value, actual) is not None:
+            return False
+    return True
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise SilenceError(f"cannot read the duration {text!r}; use e.g. 30m, 2h, 1d")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if duration <= timedelta(0) or duration > MAX_SILENCE:
+        raise SilenceError("a silence lasts between 1 second and 7 days")
+    return duration
