@@ -1,0 +1,123 @@
+"""Running one plugin safely: validate, bound the time, clean the result. Never raises.
+
+Usage::
+
+    result = await execute(registry, "http_check", PluginContext(), {"url": "https://x/healthz"})
+    if not result.ok:
+        print(result.summary)        # e.g. "invalid parameters: url: ..." or "timed out after 10s"
+
+`spec.timeout` is the hard limit: the run is cancelled after it (plugins with a finer limit of
+their own, like `command`'s per-template timeout, declare a little more so theirs fires first).
+Whatever the plugin returns (or raises), the caller gets a `PluginResult` whose summary, output,
+evidence and data went through the registry's `Redactor` and are size-capped: output to
+`OUTPUT_LIMIT` bytes of UTF-8, at most `EVIDENCE_LIMIT` evidence lines of `LINE_LIMIT` characters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from plugins.contract import InvalidParams, PluginContext, PluginResult, validate_params
+from plugins.registry import PluginRegistry
+from storage.redaction import Redactor
+
+OUTPUT_LIMIT = 8 * 1024
+SUMMARY_LIMIT = 500
+LINE_LIMIT = 1000
+EVIDENCE_LIMIT = 20
+DATA_LIMIT = 8 * 1024
+
+
+async def execute(
+    registry: PluginRegistry,
+    name: str,
+    ctx: PluginContext,
+    params: Mapping[str, Any] | BaseModel,
+) -> PluginResult:
+    """Run plugin `name` with `params` validated by its model; ok=False on any problem."""
+    plugin = registry.get(name)
+    if plugin is None:
+        return _refused(f"unknown plugin {name!r}", registry.redactor)
+    if not registry.is_enabled(name):
+        return _refused(f"plugin {name!r} is disabled", registry.redactor)
+    spec = plugin.spec
+    try:
+        model = validate_params(spec, params)
+    except InvalidParams as exc:
+        return _refused(f"invalid parameters: {exc}", registry.redactor)
+    if ctx.dry_run and spec.category == "remediation" and not spec.supports_dry_run:
+        return _refused(f"{name} does not support dry runs; nothing was run", registry.redactor)
+    try:
+        result = await asyncio.wait_for(plugin.run(ctx, model), spec.timeout)
+    except TimeoutError:
+        result = PluginResult(ok=False, summary=f"{name} timed out after {spec.timeout:g}s")
+    except Exception as exc:
+        result = PluginResult(ok=False, summary=f"{name} failed: {type(exc).__name__}: {exc}")
+    if not isinstance(result, PluginResult):
+        result = PluginResult(
+            ok=False, summary=f"{name} returned {type(result).__name__}, not a PluginResult"
+        )
+    return clean(result, registry.redactor)
+
+
+def clean(result: PluginResult, redactor: Redactor) -> PluginResult:
+    """Redact then cap every field of a result (redacting first: no secret is cut in half)."""
+    evidence = tuple(
+        cap_text(redactor.text(line), LINE_LIMIT) for line in result.evidence[:EVIDENCE_LIMIT]
+    )
+    if len(result.evidence) > EVIDENCE_LIMIT:
+        evidence += (f"… {len(result.evidence) - EVIDENCE_LIMIT} more evidence lines dropped",)
+    return PluginResult(
+        ok=bool(result.ok),
+        summary=cap_text(redactor.text(str(result.summary)), SUMMARY_LIMIT),
+        data=_capped_data(redactor.data(_plain(result.data))),
+        evidence=evidence,
+        output=cap_bytes(redactor.text(str(result.output)[: OUTPUT_LIMIT * 4]), OUTPUT_LIMIT),
+    )
+
+
+def cap_text(text: str, limit: int) -> str:
+    """At most `limit` characters, with an ellipsis when something was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def cap_bytes(text: str, limit: int) -> str:
+    """At most `limit` bytes of UTF-8 (marker included), never splitting a character."""
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    marker = f"\n… [{len(raw) - limit} more bytes cut]"
+    keep = raw[: max(0, limit - len(marker.encode()))]
+    return keep.decode(errors="ignore") + marker
+
+
+def _refused(reason: str, redactor: Redactor) -> PluginResult:
+    return PluginResult(ok=False, summary=cap_text(redactor.text(reason), SUMMARY_LIMIT))
+
+
+def _plain(data: Any, depth: int = 0) -> Any:
+    """JSON-shaped copy: mappings, lists, strings (capped), numbers, booleans, None."""
+    if depth > 8:
+        return "…"
+    if isinstance(data, str):
+        return cap_text(data, LINE_LIMIT)
+    if isinstance(data, bool | int | float) or data is None:
+        return data
+    if isinstance(data, Mapping):
+        return {str(k): _plain(v, depth + 1) for k, v in list(data.items())[:100]}
+    if isinstance(data, list | tuple):
+        return [_plain(v, depth + 1) for v in data[:100]]
+    return cap_text(str(data), LINE_LIMIT)
+
+
+def _capped_data(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {}
+    if len(json.dumps(data, ensure_ascii=False, default=str)) <= DATA_LIMIT:
+        return data
+    return {"truncated": True, "keys": sorted(data)[:50]}
