@@ -1,0 +1,93 @@
+"""Plain text out of the interactive cards alert bots post in Lark groups.
+
+Two forms arrive: the card JSON a bot *sent* (v1 `{"header": {"title": {"content": …}},
+"elements": [{"tag": "div", "text": {"tag": "lark_md", "content": …}}]}` or v2 with
+`"schema": "2.0"` and `"body": {"elements": …}`), and the simplified form Lark *delivers* in
+`im.message.receive_v1` (`{"title": "…", "elements": [[{"tag": "text", "text": "…"}, …], …]}`).
+The walk is iterative with node and depth caps, so a hostile, deeply nested card costs little.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+MAX_NODES = 5000
+MAX_DEPTH = 24
+MAX_CHARS = 64 * 1024
+
+_TEXT_KEYS = ("content", "text")
+_SKIPPED_KEYS = frozenset({"header", "config", "i18n_header", "card_link", "behaviors"})
+_INLINE_TAGS = frozenset({"text", "a", "at", "md", "emotion", "code_inline"})
+
+
+def card_lines(card: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """The card's header title and its text lines, in reading order."""
+    inner = card.get("card")
+    if isinstance(inner, Mapping):  # {"msg_type": "interactive", "card": {...}}
+        card = inner
+    return _title(card), _body_lines(card)
+
+
+def _title(card: Mapping[str, Any]) -> str:
+    header = card.get("header")
+    if isinstance(header, Mapping):
+        title = header.get("title")
+        if isinstance(title, Mapping):
+            content = title.get("content")
+            return content[:MAX_CHARS] if isinstance(content, str) else ""
+        if isinstance(title, str):
+            return title[:MAX_CHARS]
+    title = card.get("title")
+    return title[:MAX_CHARS] if isinstance(title, str) else ""
+
+
+def _body_lines(card: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    budget = MAX_CHARS
+    stack: list[tuple[object, int]] = [
+        (value, 1)
+        for key, value in reversed(list(card.items())[:64])
+        if key not in _SKIPPED_KEYS and key != "title"
+    ]
+    visited = 0
+    while stack and visited < MAX_NODES and budget > 0:
+        node, depth = stack.pop()
+        visited += 1
+        if depth > MAX_DEPTH:
+            continue
+        found: list[str] = []
+        if isinstance(node, list) and _is_inline_run(node):
+            found.append("".join(_inline_text(item) for item in node[:200]))
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in reversed(node[:200]))
+        elif isinstance(node, Mapping):
+            children: list[tuple[object, int]] = []
+            for key, value in list(node.items())[:64]:
+                if key in _TEXT_KEYS and isinstance(value, str):
+                    found.append(value)
+                elif key not in _SKIPPED_KEYS and isinstance(value, list | Mapping):
+                    children.append((value, depth + 1))
+            stack.extend(reversed(children))
+        for text in found:
+            text = text[:budget]
+            budget -= len(text)
+            lines.extend(text.splitlines())
+    return lines
+
+
+def _is_inline_run(node: list[object]) -> bool:
+    """The delivered form's paragraph: a list of {"tag": "text"|"a"|…, "text": …} pieces."""
+    return bool(node) and all(
+        isinstance(item, Mapping)
+        and item.get("tag") in _INLINE_TAGS
+        and isinstance(item.get("text", ""), str)
+        for item in node[:200]
+    )
+
+
+def _inline_text(item: object) -> str:
+    if isinstance(item, Mapping):
+        text = item.get("text") or item.get("user_name") or ""
+        return text if isinstance(text, str) else ""
+    return ""

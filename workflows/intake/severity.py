@@ -1,0 +1,90 @@
+"""Severity words from every alert source, normalised to critical / warning / info.
+
+Rules: P0/P1, critical, emergency, fatal, disaster, high, error, 紧急, 严重, 致命, 灾难 → critical;
+P2, warning, average, medium, minor, 警告, 一般, 重要, 次要 → warning; P3/P4, info, low, notice,
+提示, 信息, 通知 → info. Anything unknown or missing → warning (a human looks, nothing pages).
+
+Usage::
+
+    normalise_severity("P1")    # 'critical'
+    normalise_severity("提示")  # 'info'
+    normalise_severity("4")     # 'warning' (unknown)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from workflows.intake.alert import Severity
+
+DEFAULT_SEVERITY: Severity = "warning"
+
+# label/annotation keys that carry a severity, most specific first
+SEVERITY_KEYS = ("severity", "level", "priority", "urgency", "alert_level", "alertlevel")
+
+
+def _words(severity: Severity, words: str) -> dict[str, Severity]:
+    return dict.fromkeys(words.split(), severity)
+
+
+_WORDS: dict[str, Severity] = {
+    **_words(
+        "critical",
+        "critical crit emergency emerg fatal disaster page high error major p0 p1 sev0 sev1 s0 s1",
+    ),
+    **_words("warning", "warning warn average medium moderate minor p2 sev2 s2"),
+    **_words(
+        "info",
+        "info information informational notice low debug none ok p3 p4 p5 sev3 sev4 sev5 s3 s4",
+    ),
+}
+# CJK words are matched as substrings ("严重告警", "P1级-紧急"), most severe first
+_CJK: tuple[tuple[str, Severity], ...] = (
+    ("紧急", "critical"),
+    ("严重", "critical"),
+    ("致命", "critical"),
+    ("灾难", "critical"),
+    ("重大", "critical"),
+    ("警告", "warning"),
+    ("一般", "warning"),
+    ("重要", "warning"),
+    ("次要", "warning"),
+    ("提示", "info"),
+    ("信息", "info"),
+    ("通知", "info"),
+)
+_CJK_SINGLE: dict[str, Severity] = {"高": "critical", "中": "warning", "低": "info"}
+_TOKEN_RE = re.compile(r"[a-z]+\d*|\d+")
+_SEPARATORS_RE = re.compile(r"[\s_\-.]+")
+
+
+def normalise_severity(value: object) -> Severity:
+    """Map a severity word from any source to `critical`, `warning` or `info`."""
+    if not isinstance(value, str):
+        return DEFAULT_SEVERITY
+    word = value.strip().lower()[:64]
+    if not word:
+        return DEFAULT_SEVERITY
+    compact = _SEPARATORS_RE.sub("", word)
+    if compact in _WORDS:
+        return _WORDS[compact]
+    if word in _CJK_SINGLE:
+        return _CJK_SINGLE[word]
+    for cjk, severity in _CJK:
+        if cjk in word:
+            return severity
+    for token in _TOKEN_RE.findall(word):
+        if token in _WORDS:
+            return _WORDS[token]
+    return DEFAULT_SEVERITY
+
+
+def severity_word(*sources: Mapping[str, str]) -> str:
+    """The first non-empty severity-ish value found in `sources` (labels, then annotations)."""
+    for source in sources:
+        lowered = {key.lower(): value for key, value in source.items()}
+        for key in SEVERITY_KEYS:
+            if lowered.get(key):
+                return lowered[key]
+    return ""

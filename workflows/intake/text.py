@@ -1,0 +1,108 @@
+"""Cleaning untrusted alert text: invisible characters out, lengths capped, markup flattened.
+
+Alert text comes from other systems and from chat; it is hostile until cleaned. Cleaning removes
+control characters (C0/C1), format characters that change how text *looks* without being visible
+(bidi overrides, zero-width spaces, BOM) and lone surrogates, then caps the length. Text is never
+unescaped, evaluated or interpreted: `$(rm -rf /)` stays those eleven characters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+ELLIPSIS = "…"
+
+# C0/C1 controls except \t \n \r, Unicode format characters (Cf) and lone surrogates (Cs).
+_INVISIBLE = (
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    "\ud800-\udfff"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+)
+_INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]")
+_SPACES_RE = re.compile(r"\s+")
+_TRAILING_RE = re.compile(r"[ \t]+\n")
+_BLANK_RUN_RE = re.compile(r"\n{3,}")
+_BREAKS = str.maketrans({"\r": "\n", "\u2028": "\n", "\u2029": "\n", "\t": " "})
+
+# Lark markdown and the HTML-ish tags alert bots put into cards
+_TAG_RE = re.compile(r"</?(?:font|at|a|b|i|u|s|br|text_tag|strong|em|span)\b[^>]{0,200}>", re.I)
+_LINK_RE = re.compile(r"\[([^\[\]\n]{0,300})\]\((\S{1,2048}?)\)")
+_LINK_URL_RE = re.compile(r"\[[^\[\]\n]{0,300}\]\((\S{1,2048}?)\)")
+_EMPHASIS_RE = re.compile(r"\*\*|~~|`")
+_HEADING_RE = re.compile(r"^\s*(?:#{1,6}\s+|>\s*)+")
+_ITALIC_LINE_RE = re.compile(r"^\*(?!\s)(.+?)(?<!\s)\*$")
+
+_BIG_INT_BITS = 200
+
+
+def cap(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` characters, else its start and an ellipsis (total `limit`)."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - 1, 0)] + ELLIPSIS
+
+
+def as_text(value: object, limit: int) -> str:
+    """Any JSON-ish value as a string, never longer than about `limit` before cleaning.
+
+    Strings pass through; numbers and booleans print as JSON would; objects and lists become
+    compact JSON text (kept as data, not interpreted).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value[: limit * 2 + 64]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if value.bit_length() > _BIG_INT_BITS:
+            return f"<integer of {value.bit_length()} bits>"
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=repr)
+    except (TypeError, ValueError, RecursionError):
+        return f"<unreadable {type(value).__name__}>"
+    return text[: limit * 2 + 64]
+
+
+def strip_invisible(text: str) -> str:
+    """Remove control/format characters and lone surrogates; keep \\t, \\n and \\r."""
+    return _INVISIBLE_RE.sub("", text)
+
+
+def clean_line(value: object, limit: int) -> str:
+    """One line of text: invisible characters removed, whitespace collapsed, trimmed, capped."""
+    text = strip_invisible(as_text(value, limit))
+    return cap(_SPACES_RE.sub(" ", text).strip(), limit)
+
+
+def clean_block(value: object, limit: int) -> str:
+    """Multi-line text: line breaks kept (normalised to \\n), tabs to spaces, capped."""
+    text = strip_invisible(as_text(value, limit))
+    text = text.replace("\r\n", "\n").translate(_BREAKS)
+    text = _BLANK_RUN_RE.sub("\n\n", _TRAILING_RE.sub("\n", text))
+    return cap(text.strip(), limit)
+
+
+def link_url(line: str) -> str | None:
+    """The target of the first markdown link `[text](url)` in `line`, if any."""
+    found = _LINK_URL_RE.search(line)
+    return found.group(1) if found else None
+
+
+def plain_line(line: str) -> str:
+    """A markdown/Lark-markdown line as plain text: links to their text, emphasis and tags off."""
+    text = _TAG_RE.sub("", line)
+    text = _LINK_RE.sub(r"\1", text)
+    text = _HEADING_RE.sub("", text)
+    text = _EMPHASIS_RE.sub("", text).strip()
+    italic = _ITALIC_LINE_RE.match(text)
+    if italic:
+        text = italic.group(1)
+    return text.strip()

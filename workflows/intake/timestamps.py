@@ -1,0 +1,86 @@
+"""Alert timestamps to aware UTC datetimes, leniently (bad input means "unknown", not an error).
+
+Accepted: ISO 8601 / RFC 3339 with up to nanosecond fractions (Alertmanager, Grafana), Go's
+`time.Time` print form (`2024-05-01 10:00:00.123 +0800 CST`), `2024/05/01 10:00:00`, and epoch
+seconds or milliseconds as numbers. Go's zero time `0001-01-01T00:00:00Z` (Alertmanager's
+"not set") is None. A time without an offset is read in `naive_zone`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+
+# China has had no daylight saving time since 1991: a fixed offset is exact and needs no tzdata.
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+_MAX_LEN = 80
+_STAMP_RE = re.compile(
+    r"^(?P<y>\d{4})[-/](?P<mo>\d{1,2})[-/](?P<d>\d{1,2})"
+    r"(?:[T ]+(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d{1,12}))?)?)?"
+    r"\s*(?P<z>Z|[+-]\d{2}(?::?\d{2})?)?"
+    r"(?:\s+(?P<abbr>[A-Za-z]{2,5}))?$"
+)
+_EPOCH_MS_THRESHOLD = 100_000_000_000  # numbers above this are milliseconds
+_EPOCH_MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+def parse_timestamp(value: object, *, naive_zone: tzinfo = UTC) -> datetime | None:
+    """An aware UTC datetime for `value`, or None when it is missing, zero or unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return _from_epoch(float(value))
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or len(text) > _MAX_LEN:
+        return None
+    match = _STAMP_RE.match(text)
+    if not match:
+        return None
+    parts = match.groupdict()
+    if int(parts["y"]) <= 1:
+        return None  # Go's zero time: "not set"
+    zone = _zone(parts["z"], parts["abbr"], naive_zone)
+    if zone is None:
+        return None
+    fraction = (parts["f"] or "0")[:6].ljust(6, "0")
+    try:
+        stamp = datetime(
+            int(parts["y"]),
+            int(parts["mo"]),
+            int(parts["d"]),
+            int(parts["h"] or 0),
+            int(parts["mi"] or 0),
+            int(parts["s"] or 0),
+            int(fraction),
+            tzinfo=zone,
+        )
+        return stamp.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _zone(offset: str | None, abbreviation: str | None, naive_zone: tzinfo) -> tzinfo | None:
+    if offset == "Z":
+        return UTC
+    if offset:
+        sign = -1 if offset[0] == "-" else 1
+        digits = offset[1:].replace(":", "")
+        hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+        if hours > 23 or minutes > 59:
+            return None
+        return timezone(sign * timedelta(hours=hours, minutes=minutes))
+    if abbreviation and abbreviation.upper() in ("UTC", "GMT", "Z"):
+        return UTC
+    return naive_zone
+
+
+def _from_epoch(number: float) -> datetime | None:
+    if number != number or number <= 0:  # NaN or not a time
+        return None
+    seconds = number / 1000 if number > _EPOCH_MS_THRESHOLD else number
+    if seconds > _EPOCH_MAX_SECONDS:
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
