@@ -28,6 +28,8 @@ from bot import metrics
 from bot.commands import root_router
 from bot.config import Settings
 from bot.endpoints import Readiness, build_app
+from bot.incidents.advisor import build_advisor
+from bot.incidents.webhooks import WebhookSink, webhook_token
 from bot.lark.runtime import LarkRuntime, LarkTarget
 from bot.logs import get_logger
 from bot.sandbox.emulator import LarkEmulator
@@ -37,6 +39,7 @@ from storage.coordination import Coordination, CoordinationError, open_coordinat
 from storage.database import Database
 from storage.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from storage.migration import upgrade
+from workflows.checkpoint import CheckpointerError, open_checkpointer
 
 log = get_logger(__name__)
 
@@ -115,6 +118,8 @@ class App:
         self.embedded: EmbeddedPostgres | None = None
         self.coordination: Coordination | None = None
         self.lark: LarkRuntime | None = None
+        self.webhooks = WebhookSink(settings, webhook_token(settings))
+        self._resources = contextlib.AsyncExitStack()
         self.emulator: LarkEmulator | None = None
         self._server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -130,6 +135,10 @@ class App:
         migrated = await upgrade(self.database)
         log.info("database.ready", migrated=migrated, embedded=self.embedded is not None)
         try:
+            saver = await self._resources.enter_async_context(open_checkpointer(self.database.url))
+        except CheckpointerError as exc:
+            raise StartupError(f"workflow checkpointer: {exc}") from None
+        try:
             self.coordination = await open_coordination(
                 self._redis_url(), self.settings.coordination.key_prefix
             )
@@ -143,9 +152,13 @@ class App:
             self._lark_target(),
             root_router(),
             signing_key(self.settings),
+            checkpointer=saver,
+            advisor=build_advisor(self.settings, self.database),
         )
         self.readiness.lark = self.lark.state
         self.lark.start()
+        self.webhooks.db = self.database
+        self.webhooks.wake = self.lark.wake
         self.readiness.started = True
         metrics.READY.set(1)
         metrics.STARTUP_SECONDS.set(time.time() - psutil.Process(os.getpid()).create_time())
@@ -183,10 +196,10 @@ class App:
 
     async def _start_http(self) -> None:
         sock = bind_socket(self.settings.http_host, self.settings.http_port)
-        extra: list[BaseRoute] = []
+        extra: list[BaseRoute] = self.webhooks.routes()
         if not self.settings.lark_configured:
             self.emulator = LarkEmulator()
-            extra = [*self.emulator.routes(), *webchat_routes()]
+            extra += [*self.emulator.routes(), *webchat_routes()]
         config = uvicorn.Config(
             build_app(self.readiness, extra),
             lifespan="off",
@@ -223,6 +236,7 @@ class App:
         metrics.READY.set(0)
         if self.lark is not None:
             await self.lark.stop()
+        await self._resources.aclose()
         if self._server is not None and self._server_task is not None:
             self._server.should_exit = True
             with contextlib.suppress(Exception):

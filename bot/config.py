@@ -58,6 +58,17 @@ class CoordinationSettings(BaseModel):
     key_prefix: str = Field(default="larkops", min_length=1, max_length=64)
 
 
+class IncidentSettings(BaseModel):
+    """Structured settings for incidents (YAML `incidents:`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dedupe_window_minutes: int = Field(default=240, ge=1, le=7 * 24 * 60)
+    storm_threshold: int = Field(default=5, ge=2, le=1000)
+    storm_window_seconds: int = Field(default=120, ge=10, le=3600)
+    sources: dict[str, str] = Field(default_factory=dict)  # webhook source -> chat id
+
+
 class Settings(BaseSettings):
     """The whole effective configuration of one larkops process."""
 
@@ -112,6 +123,25 @@ class Settings(BaseSettings):
         validation_alias="ANTHROPIC_API_KEY",
     )
     anthropic_base_url: str = Field(default="", validation_alias="ANTHROPIC_BASE_URL")
+    approval_ttl_minutes: int = Field(
+        default=30, ge=1, le=24 * 60, validation_alias="LARKOPS_APPROVAL_TTL_MINUTES"
+    )
+    requester_may_approve: bool = Field(
+        default=False, validation_alias="LARKOPS_REQUESTER_MAY_APPROVE"
+    )
+    webhook_token: SecretStr = Field(
+        default=SecretStr(""), validation_alias="LARKOPS_WEBHOOK_TOKEN"
+    )
+    incidents: IncidentSettings = Field(
+        default_factory=IncidentSettings, validation_alias="LARKOPS_INCIDENTS"
+    )
+    # checked by `plugins` when the advisor is built (plugins.registry.PluginsConfig,
+    # plugins.policy.PolicyConfig, plugins.runbooks.RunbookConfig)
+    plugins: dict[str, Any] = Field(default_factory=dict, validation_alias="LARKOPS_PLUGINS")
+    policy: dict[str, Any] = Field(default_factory=dict, validation_alias="LARKOPS_POLICY")
+    runbooks: list[dict[str, Any]] = Field(
+        default_factory=list, validation_alias="LARKOPS_RUNBOOKS"
+    )
     coordination: CoordinationSettings = Field(
         default_factory=CoordinationSettings, validation_alias="LARKOPS_COORDINATION"
     )

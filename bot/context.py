@@ -18,6 +18,7 @@ from cards.texts import Texts
 
 if TYPE_CHECKING:
     from bot.config import Settings
+    from bot.incidents.desk import IncidentDesk
     from storage.coordination import Coordination
     from storage.database import Database
 
@@ -33,6 +34,7 @@ class Services:
     bot: BotInfo
     signing_key: bytes
     router: Router
+    desk: IncidentDesk | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from bot.logs import get_logger, new_trace_id, trace_context
 from bot.router import Router, call
 from cards.actions import ActionRejected, unpack
 from cards.texts import texts
+from storage import incidents
 
 log = get_logger(__name__)
 
@@ -155,6 +156,7 @@ class Dispatcher:
             payload = unpack(action.value, self.services.signing_key)
         except ActionRejected as exc:
             log.warning("card_action.rejected", reason=str(exc), operator=action.operator_open_id)
+            await self._audit_rejection(action, str(exc))
             key = (
                 "action.forged"
                 if "signature" in str(exc) or "JSON" in str(exc)
@@ -173,6 +175,18 @@ class Dispatcher:
                 f"card action handler {spec.handler.__qualname__} must return ActionResult"
             )
         return result
+
+    async def _audit_rejection(self, action: CardAction, reason: str) -> None:
+        """A refused button is part of the incident's record when the card is an incident's."""
+        incident = await incidents.by_card(self.services.db, action.message_id)
+        await incidents.record_event(
+            self.services.db,
+            incident.id if incident is not None else None,
+            "click.refused",
+            actor=action.operator_open_id,
+            message=reason,
+            data={"message_id": action.message_id, "reason": reason},
+        )
 
     def _run_later(self, ctx: HandlerContext, work: Callable[[], Awaitable[None]]) -> None:
         async def run() -> None:

@@ -33,6 +33,8 @@ from cards.views import (
 
 SEVERITIES = ("critical", "warning", "info")
 STATUSES = (
+    "remediating",
+    "suppressed",
     "open",
     "diagnosing",
     "awaiting_approval",
@@ -46,7 +48,13 @@ STATUSES = (
 RISKS = ("low", "medium", "high", "critical")
 DECISIONS = ("auto", "approve", "refuse")
 SEVERITY_COLOURS = {"critical": "red", "warning": "orange", "info": "blue"}
-_STATUS_COLOURS = {"resolved": "green", "closed": "green", "escalated": "red", "silenced": "grey"}
+_STATUS_COLOURS = {
+    "resolved": "green",
+    "closed": "green",
+    "escalated": "red",
+    "silenced": "grey",
+    "suppressed": "grey",
+}
 _FIRST_LABELS = ("instance", "host", "pod", "namespace", "deployment", "job", "cluster", "env")
 _SHOWN_ELSEWHERE = frozenset({"alertname", "severity", "service"})
 _MAX_LABELS = 6

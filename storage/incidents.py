@@ -40,6 +40,15 @@ async def get_by_run(db: Database, run_id: uuid.UUID | str) -> Incident | None:
     return found
 
 
+async def by_card(db: Database, message_id: str) -> Incident | None:
+    """The incident whose card is message `message_id`."""
+    if not message_id:
+        return None
+    async with db.session() as session:
+        found = await session.scalar(select(Incident).where(Incident.card_message_id == message_id))
+    return found
+
+
 async def update_incident(db: Database, incident_id: int, **fields: Any) -> None:
     async with db.session() as session:
         await session.execute(update(Incident).where(Incident.id == incident_id).values(**fields))

@@ -52,6 +52,7 @@ NODES = (
 class IncidentState(TypedDict, total=False):
     incident_id: int
     run_id: str
+    requester: str | None  # who asked for the run (may not approve it unless allowed)
     alert: JSON
     triage: str  # "continue" | "resolved"
     diagnosis: JSON
@@ -143,7 +144,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             token=token,
             approvers=deps.gates.approvers,
             required=required,
-            requester=None,
+            requester=None if deps.gates.requester_may_approve else state.get("requester"),
             expires_at=datetime.now(UTC) + deps.gates.ttl,
         )
         await incidents.set_status(db, state["incident_id"], "awaiting_approval")
@@ -379,10 +380,17 @@ def escalation_reason(state: IncidentState) -> str:
     """Why the run is escalating, from what happened (a plain sentence for the card)."""
     for gate in ("proposal", "diagnosis"):
         decision = state.get(f"{gate}_decision")
-        if isinstance(decision, dict) and decision.get("decision") in ("reject", "timeout"):
+        if isinstance(decision, dict) and decision.get("decision") in (
+            "reject",
+            "timeout",
+            "escalate",
+        ):
             if decision["decision"] == "timeout":
                 return f"{gate} approval timed out"
-            return f"{gate} rejected by {decision.get('by') or 'someone'}"
+            who = ", ".join(str(b) for b in decision.get("by") or []) or "someone"
+            if decision["decision"] == "escalate":
+                return f"escalated by hand by {who}"
+            return f"{gate} rejected by {who}"
     policy = state.get("policy") or {}
     if policy.get("kind") == "refuse":
         return f"policy refused the fix: {policy.get('reason', '')}".strip()

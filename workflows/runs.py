@@ -86,9 +86,13 @@ class RunManager:
         finally:
             await self.coordination.release(lease)
 
-    def start(self, incident_id: int, run_id: str) -> None:
+    def start(self, incident_id: int, run_id: str, *, requester: str | None = None) -> None:
         """Start the run in the background (it goes until its first gate)."""
-        initial: IncidentState = {"incident_id": incident_id, "run_id": run_id}
+        initial: IncidentState = {
+            "incident_id": incident_id,
+            "run_id": run_id,
+            "requester": requester,
+        }
         self._spawn(self._advance(run_id, initial), f"start {run_id}")
 
     async def run_now(self, incident_id: int, run_id: str) -> None:

@@ -162,6 +162,10 @@ class Triage:
             await session.execute(insert(Alert), [_alert_row(a, incident_id) for a in group])
 
     async def _storming(self, session: AsyncSession, chat_id: str) -> bool:
+        # one opening at a time per chat, so concurrent deliveries agree on the count
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"storm:{chat_id}"}
+        )
         since = datetime.now(UTC) - self.settings.storm_window
         recent = await session.scalar(
             select(func.count())

@@ -7,7 +7,9 @@ from bot.router import Router
 
 def root_router() -> Router:
     from bot.commands.basics import router as basics
+    from bot.commands.incidents import router as incidents
 
     root = Router("root")
     root.include_router(basics)
+    root.include_router(incidents)
     return root

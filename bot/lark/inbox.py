@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -40,6 +41,9 @@ from storage.database import Database
 
 log = get_logger(__name__)
 
+# (source, {"chat_id", "body"}) -> outcome status; handles webhook deliveries
+AlertSink = Callable[[str, dict[str, Any]], Awaitable[str]]
+
 HANDLED_TYPES = frozenset({"im.message.receive_v1"})
 CARD_DEADLINE = 2.5  # seconds of Lark's 3 we allow ourselves
 MAX_ATTEMPTS = 5
@@ -57,10 +61,17 @@ class Inbox:
     """The durable inbox and its workers."""
 
     def __init__(
-        self, db: Database, dispatcher: Dispatcher, *, workers: int = 4, poll: float = 1.0
+        self,
+        db: Database,
+        dispatcher: Dispatcher,
+        *,
+        workers: int = 4,
+        poll: float = 1.0,
+        alerts: AlertSink | None = None,
     ) -> None:
         self.db = db
         self.dispatcher = dispatcher
+        self.alerts = alerts
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
         self._poll = poll
@@ -166,6 +177,10 @@ class Inbox:
 
     # working ----------------------------------------------------------------------------
 
+    def wake(self) -> None:
+        """Something was committed: let a worker look now rather than at the next poll."""
+        self._wake.set()
+
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work(n)) for n in range(self._count)]
         self._wake.set()  # pick up anything left pending by a previous run
@@ -200,6 +215,12 @@ class Inbox:
             if row is None:
                 return False
             try:
+                if row.event_type.startswith("alert.") and self.alerts is not None:
+                    row.status = await self.alerts(
+                        row.event_type.removeprefix("alert."), row.payload
+                    )
+                    EVENTS.labels(row.event_type, row.status).inc()
+                    return True
                 event = normalise(parse_envelope(row.payload), self.bot_open_id)
                 if isinstance(event, MessageEvent):
                     row.status = await self.dispatcher.dispatch_message(event)

@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from bot.config import Settings
 from bot.context import Services
 from bot.dispatcher import Dispatcher
+from bot.incidents.desk import IncidentDesk
 from bot.lark.api import LarkApi, LarkApiError, LarkRetryable
 from bot.lark.connection import LongConnection
 from bot.lark.inbox import Inbox
@@ -22,6 +26,8 @@ from bot.middleware import default_middlewares
 from bot.router import Router
 from storage.coordination import Coordination
 from storage.database import Database
+from workflows.intake import WEBHOOK_PARSERS, AlertParseError
+from workflows.ports import Advisor
 
 log = get_logger(__name__)
 
@@ -45,6 +51,9 @@ class LarkRuntime:
         target: LarkTarget,
         router: Router,
         signing_key: bytes,
+        *,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
+        advisor: Advisor | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -52,6 +61,9 @@ class LarkRuntime:
         self.target = target
         self.router = router
         self.signing_key = signing_key
+        self.checkpointer = checkpointer
+        self.advisor = advisor
+        self.desk: IncidentDesk | None = None
         self.api = LarkApi(target.app_id, target.app_secret, target.domain, coordination)
         self.dispatcher: Dispatcher | None = None
         self.inbox: Inbox | None = None
@@ -87,6 +99,17 @@ class LarkRuntime:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
         log.info("lark.bot", open_id=bot.open_id, name=bot.name, sandbox=self.target.sandbox)
+        if self.checkpointer is not None and self.advisor is not None:
+            self.desk = IncidentDesk(
+                self.settings,
+                self.db,
+                self.coordination,
+                self.api,
+                self.checkpointer,
+                self.advisor,
+                self.signing_key,
+            )
+            await self.desk.start()
         services = Services(
             settings=self.settings,
             db=self.db,
@@ -95,9 +118,10 @@ class LarkRuntime:
             bot=bot,
             signing_key=self.signing_key,
             router=self.router,
+            desk=self.desk,
         )
         self.dispatcher = Dispatcher(self.router, services, default_middlewares())
-        self.inbox = Inbox(self.db, self.dispatcher)
+        self.inbox = Inbox(self.db, self.dispatcher, alerts=self._alerts)
         self.inbox.start()
         self.connection = LongConnection(
             self.target.app_id,
@@ -107,6 +131,24 @@ class LarkRuntime:
             asyncio.get_running_loop(),
         )
         self.connection.start()
+
+    async def _alerts(self, source: str, payload: dict[str, Any]) -> str:
+        """A webhook delivery from the inbox: parse it again and hand it to triage."""
+        if self.desk is None:
+            return "ignored"
+        parser = WEBHOOK_PARSERS.get(source)
+        if parser is None:
+            return "ignored"
+        try:
+            alerts = parser(payload.get("body") or {})
+        except AlertParseError:
+            return "ignored"
+        await self.desk.receive(alerts, str(payload.get("chat_id", "")))
+        return "done"
+
+    def wake(self) -> None:
+        if self.inbox is not None:
+            self.inbox.wake()
 
     async def stop(self) -> None:
         if self._task is not None and not self._task.done():
@@ -119,4 +161,6 @@ class LarkRuntime:
             await self.inbox.stop()
         if self.dispatcher is not None:
             await self.dispatcher.drain()
+        if self.desk is not None:
+            await self.desk.stop()
         await self.api.close()

@@ -184,7 +184,7 @@ async def test_rejection_at_each_gate_escalates(harness: Harness, gate: str) -> 
     if gate == "proposal":
         await harness.click(run_id, "diagnosis", "ou_bob", "approve")
     assert await harness.click(run_id, gate, "ou_carol", "reject")
-    assert await harness.status(incident_id) == ("escalated", f"{gate} rejected by ['ou_carol']")
+    assert await harness.status(incident_id) == ("escalated", f"{gate} rejected by ou_carol")
     assert harness.advisor.executed == []
     assert harness.presenter.escalations[-1][0] == incident_id
 

@@ -11,6 +11,7 @@ import pytest
 
 from bot.commands import root_router
 from bot.config import load_settings
+from bot.incidents.advisor import build_advisor
 from bot.lark.runtime import LarkRuntime, LarkTarget
 from bot.router import Router
 from bot.sandbox.emulator import LarkEmulator
@@ -19,13 +20,16 @@ from bot.sandbox.server import serve_emulator
 from storage.coordination import MemoryCoordination
 from storage.database import Database
 from tests.lark.testbot import TestBot, wait_until
+from workflows.checkpoint import open_checkpointer
 
 SIGNING_KEY = b"k" * 32
 Factory = Callable[..., Any]
 
 
 @pytest.fixture
-async def make_testbot(migrated_db: Database, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+async def make_testbot(
+    migrated_db: Database, fresh_db_url: str, tmp_path: Path
+) -> AsyncIterator[Callable[..., Any]]:
     """Start bots on demand: `await make_testbot(router=..., settings={...})`."""
     stack = AsyncExitStack()
 
@@ -36,6 +40,7 @@ async def make_testbot(migrated_db: Database, tmp_path: Path) -> AsyncIterator[C
         extra_router: Router | None = None,
         settings: dict[str, Any] | None = None,
         wait_connected: bool = True,
+        incidents: bool = False,
     ) -> TestBot:
         if emulator is None:
             emulator = LarkEmulator(
@@ -48,13 +53,21 @@ async def make_testbot(migrated_db: Database, tmp_path: Path) -> AsyncIterator[C
         router = root_router()
         if extra_router is not None:
             router.include_router(extra_router)
+        loaded = load_settings(**options)
+        checkpointer = advisor = None
+        if incidents:
+            checkpointer = await stack.enter_async_context(open_checkpointer(fresh_db_url))
+            advisor = build_advisor(loaded, migrated_db)
+            advisor.verify_interval = 0.2
         runtime = LarkRuntime(
-            load_settings(**options),
+            loaded,
             migrated_db,
             MemoryCoordination(),
             LarkTarget(emulator.app_id, emulator.app_secret, base_url, sandbox=True),
             router,
             SIGNING_KEY,
+            checkpointer=checkpointer,
+            advisor=advisor,
         )
         runtime.start()
         stack.push_async_callback(runtime.stop)

@@ -1,0 +1,302 @@
+"""Incidents in the chat: approval buttons, /incidents, /incident, /ack, /resolve, /escalate,
+/diagnose, /silence, /silences, and alert intake from alert bots' messages."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from bot.context import ActionResult, HandlerContext, Toast
+from bot.errors import UserFacingError
+from bot.incidents.desk import IncidentDesk
+from bot.lark.events import CardAction, MessageEvent
+from bot.router import Router
+from cards.gates import Approve, GateAction, Reject
+from cards.lists import incidents_card, silences_card, timeline_card
+from cards.views import IncidentRow, SilenceView, TimelineEntry
+from storage import approvals, incidents
+from storage.models import Silence
+from workflows.intake import parse_chat_message
+from workflows.silences import SilenceError, parse_duration, parse_matcher
+
+router = Router("incidents")
+
+
+def _desk(ctx: HandlerContext) -> IncidentDesk:
+    desk = ctx.services.desk
+    if desk is None:
+        raise UserFacingError("incidents are not available yet; try again in a moment")
+    return desk
+
+
+async def _audit(ctx: HandlerContext, incident_id: int, kind: str, **data: object) -> None:
+    await incidents.record_event(
+        ctx.services.db, incident_id, kind, actor=ctx.user, data=dict(data), trace_id=ctx.trace_id
+    )
+
+
+# approval buttons -----------------------------------------------------------------------
+
+
+async def _decide(
+    ctx: HandlerContext, event: CardAction, payload: GateAction, decision: str
+) -> ActionResult:
+    """Fast checks only (Lark allows 3 s); the workflow resumes afterwards."""
+    say, db, desk = ctx.texts, ctx.services.db, _desk(ctx)
+
+    async def refuse(reason: str, text: str) -> ActionResult:
+        await _audit(
+            ctx,
+            payload.incident_id,
+            "click.refused",
+            gate=payload.gate,
+            decision=decision,
+            reason=reason,
+        )
+        return ActionResult(toast=Toast("error", text))
+
+    if payload.exp < time.time():
+        return await refuse("expired", say("gate.expired"))
+    row = await approvals.find(db, payload.run_id, payload.gate, payload.interrupt_id)
+    if row is None or row.incident_id != payload.incident_id:
+        return await refuse("unknown gate", say("action.unknown"))
+    if row.status != "pending":
+        return await refuse(f"gate is {row.status}", say("gate.stale", status=row.status))
+    allowed = {
+        *ctx.services.settings.approvers,
+        *ctx.services.settings.admins,
+        *row.allowed_approvers,
+    }
+    if allowed and ctx.user not in allowed:
+        return await refuse("not an approver", say("gate.not_approver"))
+    if row.requester and row.requester == ctx.user and decision == "approve":
+        return await refuse("requester cannot approve", say("gate.own_request"))
+    claim = await approvals.claim(
+        db,
+        payload.run_id,
+        payload.gate,
+        payload.interrupt_id,
+        ctx.user,
+        "approve" if decision == "approve" else "reject",
+    )
+    if claim is None:
+        return await refuse("already decided or duplicate", say("gate.duplicate"))
+    await _audit(
+        ctx,
+        payload.incident_id,
+        "click.accepted",
+        gate=payload.gate,
+        decision=decision,
+        decided=claim.decided,
+    )
+    incident = await incidents.get_incident(db, payload.incident_id)
+    card = await desk.presenter.render(incident) if incident is not None else None
+    if not claim.decided:
+        have = len(claim.row.approvals)
+        return ActionResult(
+            toast=Toast("info", say("gate.partial", have=have, need=claim.row.required_approvals)),
+            card=card,
+        )
+
+    async def carry_on() -> None:
+        await desk.runs.resume(
+            payload.run_id, payload.interrupt_id, {"decision": decision, "by": [ctx.user]}
+        )
+
+    text = say("gate.approved") if decision == "approve" else say("gate.rejected")
+    return ActionResult(toast=Toast("success", text), card=card, later=carry_on)
+
+
+@router.card_action(Approve)
+async def approve(ctx: HandlerContext, event: CardAction, payload: Approve) -> ActionResult:
+    return await _decide(ctx, event, payload, "approve")
+
+
+@router.card_action(Reject)
+async def reject(ctx: HandlerContext, event: CardAction, payload: Reject) -> ActionResult:
+    return await _decide(ctx, event, payload, "reject")
+
+
+# commands -------------------------------------------------------------------------------
+
+
+def _incident_id(ctx: HandlerContext, args: str, command: str) -> int:
+    value = args.split(" ", 1)[0].lstrip("#")
+    if not value.isdigit() or len(value) > 12:
+        raise UserFacingError(ctx.texts("incident.usage_id", command=command))
+    return int(value)
+
+
+def _zone(ctx: HandlerContext) -> ZoneInfo:
+    return ZoneInfo(ctx.services.settings.timezone)
+
+
+@router.command("/incidents", usage="[open|all]")
+async def list_incidents(ctx: HandlerContext, args: str) -> None:
+    """列出进行中的事件（all 列出最近所有事件）。
+    List open incidents (all: recent ones too)."""
+    everything = args.strip().lower() == "all"
+    rows = await incidents.list_incidents(ctx.services.db, active_only=not everything)
+    if not rows:
+        await ctx.reply_text(ctx.texts("incidents.none"))
+        return
+    views = [
+        IncidentRow(r.id, r.title, r.severity, r.status, r.alert_count, r.last_seen_at)
+        for r in rows
+    ]
+    title = ctx.texts("incidents.title_all" if everything else "incidents.title_open")
+    await ctx.reply_card(incidents_card(views, title, ctx.texts, _zone(ctx)))
+
+
+@router.command("/incident", usage="<id>")
+async def show_incident(ctx: HandlerContext, args: str) -> None:
+    """显示事件的时间线。
+    Show an incident's timeline."""
+    incident_id = _incident_id(ctx, args, "/incident")
+    incident = await incidents.get_incident(ctx.services.db, incident_id)
+    if incident is None:
+        raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
+    view = await _desk(ctx).presenter.view(incident)
+    entries = [
+        TimelineEntry(e.created_at, e.kind, e.actor, e.message)
+        for e in await incidents.timeline(ctx.services.db, incident_id)
+    ]
+    await ctx.reply_card(timeline_card(view, entries, ctx.texts, _zone(ctx)))
+
+
+@router.command("/ack", usage="<id>")
+async def ack(ctx: HandlerContext, args: str) -> None:
+    """确认事件（表示有人在处理）。
+    Acknowledge an incident (someone is on it)."""
+    incident_id = _incident_id(ctx, args, "/ack")
+    db = ctx.services.db
+    incident = await incidents.get_incident(db, incident_id)
+    if incident is None:
+        raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
+    await incidents.update_incident(
+        db, incident_id, acknowledged_at=func.now(), acknowledged_by=ctx.user
+    )
+    await _audit(ctx, incident_id, "incident.acknowledged")
+    await _desk(ctx).presenter.show(incident_id)
+    await ctx.reply_text(
+        ctx.texts("incident.acked", id=incident_id, who=f'<at user_id="{ctx.user}"></at>')
+    )
+
+
+@router.command("/resolve", usage="<id> [note]", roles=("approver",))
+async def resolve(ctx: HandlerContext, args: str) -> None:
+    """手动将事件标记为已恢复。
+    Mark an incident resolved by hand."""
+    incident_id = _incident_id(ctx, args, "/resolve")
+    note = args.split(" ", 1)[1].strip() if " " in args else ""
+    incident = await incidents.get_incident(ctx.services.db, incident_id)
+    if incident is None:
+        raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
+    if not await _desk(ctx).resolve(incident_id, ctx.user, note):
+        raise UserFacingError(
+            ctx.texts("incident.already_closed", id=incident_id, status=incident.status)
+        )
+    await ctx.reply_text(ctx.texts("incident.resolved", id=incident_id))
+
+
+@router.command("/escalate", usage="<id>", roles=("approver",))
+async def escalate(ctx: HandlerContext, args: str) -> None:
+    """把事件升级给值班同学。
+    Escalate an incident to on-call."""
+    incident_id = _incident_id(ctx, args, "/escalate")
+    incident = await incidents.get_incident(ctx.services.db, incident_id)
+    if incident is None:
+        raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
+    if not await _desk(ctx).escalate(incident_id, ctx.user):
+        raise UserFacingError(
+            ctx.texts("incident.already_closed", id=incident_id, status=incident.status)
+        )
+    await ctx.reply_text(ctx.texts("incident.escalating", id=incident_id))
+
+
+@router.command("/diagnose", usage="<id>", roles=("approver",))
+async def diagnose(ctx: HandlerContext, args: str) -> None:
+    """为事件（例如告警风暴中的事件）启动诊断流程。
+    Start the workflow of an incident (e.g. one grouped in an alert storm)."""
+    incident_id = _incident_id(ctx, args, "/diagnose")
+    if not await _desk(ctx).diagnose(incident_id, requester=ctx.user):
+        raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
+    await ctx.reply_text(ctx.texts("incident.diagnosing", id=incident_id))
+
+
+@router.command("/silence", usage="<matcher> <duration> [reason]", roles=("approver",))
+async def silence(ctx: HandlerContext, args: str) -> None:
+    """静默匹配的告警一段时间（维护窗口）。
+    Silence matching alerts for a while (a maintenance window)."""
+    parts = args.split()
+    if len(parts) < 2:
+        raise UserFacingError(ctx.texts("silence.usage"))
+    try:
+        terms = parse_matcher(parts[0])
+        duration = parse_duration(parts[1])
+    except SilenceError as exc:
+        raise UserFacingError(ctx.texts("silence.error", reason=str(exc))) from None
+    until = datetime.now(UTC) + duration
+    async with ctx.services.db.session() as session:
+        row = Silence(
+            chat_id=ctx.chat_id,
+            matcher=parts[0],
+            matchers={"terms": terms},
+            reason=" ".join(parts[2:])[:500],
+            created_by=ctx.user,
+            ends_at=until,
+        )
+        session.add(row)
+        await session.flush()
+        silence_id = row.id
+    await incidents.record_event(
+        ctx.services.db,
+        None,
+        "silence.created",
+        actor=ctx.user,
+        message=parts[0],
+        data={"id": silence_id, "chat": ctx.chat_id},
+    )
+    shown = until.astimezone(_zone(ctx)).strftime("%m-%d %H:%M")
+    await ctx.reply_text(ctx.texts("silence.created", matcher=parts[0], until=shown, id=silence_id))
+
+
+@router.command("/silences")
+async def silences(ctx: HandlerContext) -> None:
+    """列出生效中的静默。
+    List active silences."""
+    async with ctx.services.db.session() as session:
+        rows = (
+            await session.scalars(
+                select(Silence)
+                .where(
+                    Silence.ends_at > func.now(),
+                    Silence.cancelled_at.is_(None),
+                    (Silence.chat_id.is_(None)) | (Silence.chat_id == ctx.chat_id),
+                )
+                .order_by(Silence.ends_at)
+            )
+        ).all()
+    if not rows:
+        await ctx.reply_text(ctx.texts("silences.none"))
+        return
+    views = [SilenceView(r.id, r.matcher, r.ends_at, r.created_by) for r in rows]
+    await ctx.reply_card(silences_card(views, ctx.texts, _zone(ctx)))
+
+
+# alert bots' messages --------------------------------------------------------------------
+
+
+def _from_alert_bot(event: MessageEvent) -> bool:
+    # other bots reach handlers only when they are configured alert senders (middleware)
+    return event.sender_type != "user"
+
+
+@router.message(_from_alert_bot)
+async def alert_message(ctx: HandlerContext, event: MessageEvent) -> None:
+    alerts = parse_chat_message(event.message_type, event.text, None)
+    if alerts:
+        await _desk(ctx).receive(alerts, event.chat_id)

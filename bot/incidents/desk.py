@@ -1,0 +1,144 @@
+"""The incident desk: triage, workflow runs and the Lark presenter, wired together.
+
+Alerts (from webhooks or alert bots in a chat) go through `receive`; a new incident gets its
+card at once and its workflow starts; repeats update the card; a resolved alert ends a paused
+workflow; a storm updates the chat's storm card. Clicks and commands use `decide`, `resolve`,
+`escalate` and `diagnose`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from bot.config import Settings
+from bot.incidents.presenter import LarkPresenter
+from bot.lark.api import LarkApi
+from bot.lark.patcher import CardPatcher
+from bot.logs import get_logger
+from storage import approvals, incidents
+from storage.coordination import Coordination
+from storage.database import Database
+from workflows.incident_graph import GatePolicy, GraphDeps
+from workflows.intake.alert import ParsedAlert
+from workflows.ports import Advisor
+from workflows.runs import RunManager
+from workflows.triage import Hooks, Triage, TriageOutcome, TriageSettings
+
+log = get_logger(__name__)
+
+
+class IncidentDesk:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        coordination: Coordination,
+        api: LarkApi,
+        checkpointer: BaseCheckpointSaver[Any],
+        advisor: Advisor,
+        signing_key: bytes,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.patcher = CardPatcher(api, coordination)
+        self.presenter = LarkPresenter(db, api, self.patcher, settings, signing_key)
+        gates = GatePolicy(
+            ttl=timedelta(minutes=settings.approval_ttl_minutes),
+            approvers=tuple(settings.approvers),
+            requester_may_approve=settings.requester_may_approve,
+        )
+        self.runs = RunManager(
+            GraphDeps(db, advisor, self.presenter, gates), checkpointer, coordination
+        )
+        config = settings.incidents
+        self.triage = Triage(
+            db,
+            TriageSettings(
+                dedupe_window=timedelta(minutes=config.dedupe_window_minutes),
+                storm_threshold=config.storm_threshold,
+                storm_window=timedelta(seconds=config.storm_window_seconds),
+            ),
+            Hooks(
+                on_new=self._opened,
+                on_changed=self.presenter.show,
+                on_resolved=self._resolved_by_alert,
+                on_storm=self.presenter.storm,
+            ),
+        )
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.runs.recover()
+        self._sweeper = asyncio.create_task(self.runs.sweep_forever())
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.runs.drain()
+        await self.patcher.drain()
+
+    async def receive(self, alerts: Sequence[ParsedAlert], chat_id: str) -> TriageOutcome:
+        return await self.triage.receive(alerts, chat_id)
+
+    async def _opened(self, incident_id: int) -> None:
+        await self.presenter.show(incident_id)
+        await self.diagnose(incident_id, requester=None)
+
+    async def diagnose(self, incident_id: int, *, requester: str | None) -> bool:
+        """Start the incident's workflow (storm incidents wait for this)."""
+        incident = await incidents.get_incident(self.db, incident_id)
+        if incident is None or incident.status in incidents.FINAL:
+            return False
+        if incident.storm:
+            await incidents.update_incident(self.db, incident_id, storm=False)
+        self.runs.start(incident_id, str(incident.run_id), requester=requester)
+        return True
+
+    async def _resolved_by_alert(self, incident_id: int) -> None:
+        await self._end_paused(incident_id, {"decision": "resolved", "by": ["alert"]})
+        await self.presenter.show(incident_id)
+
+    async def _end_paused(self, incident_id: int, decision: dict[str, Any]) -> None:
+        for gate in await approvals.cancel_open(self.db, incident_id):
+            await self.runs.resume(str(gate.run_id), gate.interrupt_id, decision, wait=False)
+
+    async def resolve(self, incident_id: int, who: str, note: str) -> bool:
+        changed = await incidents.set_status(
+            self.db, incident_id, "resolved", resolved_by=who, resolved_note=note[:500] or None
+        )
+        if changed:
+            await incidents.record_event(
+                self.db, incident_id, "incident.resolved_by_hand", actor=who, message=note
+            )
+            await self._end_paused(incident_id, {"decision": "resolved", "by": [who]})
+            await self.presenter.show(incident_id)
+        return changed
+
+    async def escalate(self, incident_id: int, who: str) -> bool:
+        incident = await incidents.get_incident(self.db, incident_id)
+        if incident is None or incident.status in incidents.FINAL:
+            return False
+        await incidents.record_event(self.db, incident_id, "incident.escalated_by_hand", actor=who)
+        paused = await approvals.cancel_open(self.db, incident_id)
+        if paused:
+            for gate in paused:
+                await self.runs.resume(
+                    str(gate.run_id),
+                    gate.interrupt_id,
+                    {"decision": "escalate", "by": [who]},
+                    wait=False,
+                )
+            return True
+        reason = f"escalated by hand by {who}"
+        await incidents.set_status(self.db, incident_id, "escalated", escalation_reason=reason)
+        await self.presenter.show(incident_id)
+        await self.presenter.escalate(incident_id, reason)
+        return True

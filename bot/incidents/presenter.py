@@ -1,0 +1,249 @@
+"""Shows incidents in Lark: one card per incident, rebuilt from the stored state every time.
+
+The card is a projection of the database (incident, latest diagnosis, proposal, gate,
+execution, verification, escalation), so any replica can redraw it and a replayed step draws
+the same card. The first `show` sends it (idempotency key per incident), later ones patch it
+in place through the `CardPatcher` (≤ 1 patch per card per second). Storm incidents share one
+summary card per chat.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.lark.api import LarkApi, idempotency_key
+from bot.lark.patcher import CardPatcher
+from cards.actions import pack
+from cards.gates import Approve, Reject
+from cards.incident import incident_card
+from cards.lists import storm_card
+from cards.texts import texts
+from cards.views import (
+    DiagnosisView,
+    EscalationView,
+    Evidence,
+    ExecutionView,
+    GateStatus,
+    GateView,
+    Hypothesis,
+    IncidentView,
+    ProposalView,
+    StormView,
+    VerificationView,
+)
+from storage import approvals, incidents
+from storage.database import Database
+from storage.models import Incident, IncidentEvent
+
+STORM_SPAN = timedelta(hours=1)
+
+
+class LarkPresenter:
+    """The `Presenter` the incident workflow talks to."""
+
+    def __init__(
+        self,
+        db: Database,
+        api: LarkApi,
+        patcher: CardPatcher,
+        settings: Settings,
+        signing_key: bytes,
+    ) -> None:
+        self.db = db
+        self.api = api
+        self.patcher = patcher
+        self.settings = settings
+        self.key = signing_key
+        self.say = texts(settings.language)
+        self.zone = ZoneInfo(settings.timezone)
+        self._storm_cards: dict[tuple[str, int], str] = {}
+
+    async def show(self, incident_id: int) -> None:
+        incident = await incidents.get_incident(self.db, incident_id)
+        if incident is None or not incident.chat_id:
+            return
+        if incident.storm and incident.card_message_id is None:
+            await self.storm(incident.chat_id)
+            return
+        card = await self.render(incident)
+        if incident.card_message_id:
+            self.patcher.update(incident.card_message_id, card)
+            return
+        message_id = await self.api.send_card(
+            incident.chat_id, card, uuid=idempotency_key("incident-card", str(incident.id))
+        )
+        await incidents.update_incident(self.db, incident.id, card_message_id=message_id)
+        await incidents.record_event(
+            self.db, incident.id, "card.sent", data={"message_id": message_id}
+        )
+
+    async def render(self, incident: Incident) -> dict[str, Any]:
+        return incident_card(await self.view(incident), self.say, self.zone)
+
+    async def view(self, incident: Incident) -> IncidentView:
+        diagnosis = await incidents.latest_diagnosis(self.db, incident.id)
+        proposal = await incidents.latest_proposal(self.db, incident.id)
+        gate = await approvals.latest(self.db, incident.id)
+        runs = [e for e in await incidents.executions(self.db, incident.id) if e.step == "execute"]
+        verified = await self._last_event(incident.id, "workflow.verified")
+        return IncidentView(
+            id=incident.id,
+            title=incident.title,
+            severity=incident.severity,
+            status=incident.status,
+            service=incident.service,
+            source=incident.source,
+            labels=dict(incident.labels),
+            summary=incident.summary,
+            alert_count=incident.alert_count,
+            first_seen=incident.first_seen_at,
+            last_seen=incident.last_seen_at,
+            diagnosis=_diagnosis(diagnosis) if diagnosis is not None else None,
+            proposal=_proposal(proposal) if proposal is not None else None,
+            gate=self._gate(gate, incident) if gate is not None else None,
+            execution=_execution(runs[-1]) if runs else None,
+            verification=VerificationView(
+                ok=bool(verified.data.get("ok")), summary=verified.message
+            )
+            if verified is not None
+            else None,
+            escalation=EscalationView(
+                reason=incident.escalation_reason or "", mentions=self.oncall()
+            )
+            if incident.status == "escalated"
+            else None,
+            resolved_note=incident.resolved_note,
+            resolved_by=incident.resolved_by,
+        )
+
+    def oncall(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*self.settings.approvers, *self.settings.admins]))
+
+    def _gate(self, row: Any, incident: Incident) -> GateView:
+        shown: dict[str, GateStatus] = {
+            "pending": "pending",
+            "approved": "approved",
+            "rejected": "rejected",
+        }
+        status: GateStatus = shown.get(row.status, "expired")  # cancelled gates read as closed
+        approve = reject = None
+        if row.status == "pending":
+            fields = {
+                "run_id": str(row.run_id),
+                "gate": row.gate,
+                "interrupt_id": row.interrupt_id,
+                "incident_id": incident.id,
+                "exp": int(row.expires_at.timestamp()),
+            }
+            approve = pack(Approve(**fields), self.key)
+            reject = pack(Reject(**fields), self.key)
+        approvers = tuple(a.get("open_id", "") for a in row.approvals)
+        if row.status == "rejected" and row.decided_by:
+            approvers = (row.decided_by,)
+        return GateView(
+            gate=row.gate,
+            status=status,
+            expires_at=row.expires_at,
+            required=row.required_approvals,
+            approvers=approvers,
+            decided_at=row.decided_at,
+            approve_value=approve,
+            reject_value=reject,
+        )
+
+    async def _last_event(self, incident_id: int, kind: str) -> IncidentEvent | None:
+        async with self.db.session() as session:
+            found = await session.scalar(
+                select(IncidentEvent)
+                .where(IncidentEvent.incident_id == incident_id, IncidentEvent.kind == kind)
+                .order_by(IncidentEvent.id.desc())
+                .limit(1)
+            )
+        return found
+
+    async def escalate(self, incident_id: int, reason: str) -> None:
+        incident = await incidents.get_incident(self.db, incident_id)
+        if incident is None or not incident.chat_id:
+            return
+        mentions = " ".join(f'<at user_id="{open_id}"></at>' for open_id in self.oncall())
+        text = self.say("incident.escalated", id=incident_id, reason=reason[:500])
+        content = {"text": f"{mentions} {text}".strip()}
+        key = idempotency_key("incident-escalation", str(incident_id))
+        if incident.card_message_id:
+            await self.api.reply(
+                incident.card_message_id, "text", content, uuid=key, chat_id=incident.chat_id
+            )
+        else:
+            await self.api.send(incident.chat_id, "text", content, uuid=key)
+        await incidents.record_event(
+            self.db, incident_id, "message.escalation", data={"mentions": list(self.oncall())}
+        )
+
+    async def storm(self, chat_id: str) -> None:
+        """Send or update the chat's storm card (one per chat per hour)."""
+        since = datetime.now(UTC) - STORM_SPAN
+        async with self.db.session() as session:
+            rows = (
+                await session.scalars(
+                    select(Incident)
+                    .where(Incident.chat_id == chat_id, Incident.storm, Incident.created_at > since)
+                    .order_by(Incident.alert_count.desc())
+                )
+            ).all()
+        if not rows:
+            return
+        view = StormView(
+            window_seconds=int(STORM_SPAN.total_seconds()),
+            total=sum(r.alert_count for r in rows),
+            groups=tuple((r.fingerprint, r.title, r.alert_count) for r in rows),
+            incident_ids={r.fingerprint: r.id for r in rows},
+        )
+        card = storm_card(view, self.say, self.zone)
+        bucket = int(time.time() // STORM_SPAN.total_seconds())
+        message_id = self._storm_cards.get((chat_id, bucket))
+        if message_id is not None:
+            self.patcher.update(message_id, card)
+            return
+        key = idempotency_key("storm-card", chat_id, str(bucket))
+        message_id = await self.api.send_card(chat_id, card, uuid=key)
+        self._storm_cards[(chat_id, bucket)] = message_id
+
+
+def _diagnosis(row: Any) -> DiagnosisView:
+    return DiagnosisView(
+        summary=row.summary,
+        hypotheses=tuple(Hypothesis(str(h[0]), float(h[1])) for h in row.hypotheses if len(h) == 2),
+        evidence=tuple(Evidence(str(e[0]), str(e[1])) for e in row.evidence if len(e) == 2),
+        next_checks=tuple(str(c) for c in row.next_checks),
+        provider=row.provider,
+        partial=row.partial,
+    )
+
+
+def _proposal(row: Any) -> ProposalView:
+    return ProposalView(
+        plugin=row.plugin,
+        title=row.rationale or row.plugin,
+        params=dict(row.params),
+        steps=(),
+        risk=row.risk,
+        decision=row.decision,
+        reason=row.decision_reason or "",
+    )
+
+
+def _execution(row: Any) -> ExecutionView:
+    return ExecutionView(
+        plugin=row.plugin,
+        ok=row.status == "succeeded",
+        summary=row.summary or ("…" if row.status == "running" else ""),
+        output=row.output or "",
+        dry_run=row.dry_run,
+        finished_at=row.finished_at,
+    )

@@ -1,0 +1,264 @@
+"""An alert's whole life through the emulator: the real graph, plugins, policy and Postgres.
+
+The remediation really acts: an allow-listed `touch` creates a file, and the local health
+endpoint the alert points at is healthy exactly when that file exists; verification checks it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from bot.lark.events import card_text
+from bot.sandbox.record import Message
+from tests.lark.testbot import TestBot, card_buttons, wait_until
+from workflows.intake import parse_generic
+
+APPROVE, REJECT = "批准", "拒绝"
+
+
+@pytest.fixture
+async def health(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
+    """http://127.0.0.1:PORT/health: 200 when `tmp_path/healthy-web` exists, else 503."""
+    marker = tmp_path / "healthy-web"
+
+    async def check(_: Request) -> PlainTextResponse:
+        return PlainTextResponse(
+            "ok" if marker.exists() else "down", status_code=200 if marker.exists() else 503
+        )
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=[Route("/health", check)]),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    await wait_until(lambda: server.started, what="the health server")
+    yield f"http://127.0.0.1:{port}/health", tmp_path
+    server.should_exit = True
+    await task
+
+
+def settings_for(state_dir: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "approvers": ["ou_bob", "ou_carol"],
+        "plugins": {
+            "settings": {
+                "command": {
+                    "templates": {
+                        "restart_web": {
+                            "argv": ["/usr/bin/touch", f"{state_dir}/healthy-{{service}}"],
+                            "params": {"service": "^[a-z]{1,20}$"},
+                            "risk": "medium",
+                            "timeout": 10,
+                            "title_zh": "重启 Web 服务",
+                            "title_en": "Restart the web service",
+                        }
+                    }
+                }
+            }
+        },
+        "runbooks": [
+            {
+                "name": "web-down",
+                "match": {"alertname": "WebDown"},
+                "diagnose": [
+                    {
+                        "plugin": "http_check",
+                        "params": {"url": "{annotations.url}"},
+                        "title_zh": "检查健康接口",
+                        "title_en": "Check the health endpoint",
+                    }
+                ],
+                "propose": {
+                    "plugin": "command",
+                    "params": {"template": "restart_web", "args": {"service": "{labels.service}"}},
+                    "title_zh": "重启 Web 服务",
+                    "title_en": "Restart the web service",
+                },
+                "verify": {"plugin": "http_check", "params": {"url": "{annotations.url}"}},
+            }
+        ],
+        **extra,
+    }
+
+
+async def fire(bot: TestBot, url: str, title: str = "WebDown") -> Message:
+    assert bot.runtime.desk is not None
+    alerts = parse_generic(
+        {
+            "title": title,
+            "severity": "critical",
+            "labels": {"alertname": title, "service": "web"},
+            "annotations": {"url": url, "summary": "web is down"},
+        }
+    )
+    await bot.runtime.desk.receive(alerts, "oc_ops")
+    return await bot.expect_reply(contains=title)
+
+
+async def card_with(bot: TestBot, card: Message, *needles: str, timeout: float = 15) -> Message:
+    """The incident card once it shows all `needles` (it is patched as the run goes)."""
+
+    def ready(message: Message) -> bool:
+        shown = card_text(message.card) + " ".join(card_buttons(message.card))
+        return message.message_id == card.message_id and all(n in shown for n in needles)
+
+    return await bot.emulator.wait_for_bot_message("oc_ops", ready, timeout)
+
+
+async def status(bot: TestBot) -> list[tuple[str, str | None]]:
+    return [tuple(r) for r in await bot.rows("SELECT status, escalation_reason FROM incidents")]
+
+
+async def test_alert_to_verified_fix(make_testbot: Any, health: tuple[str, Path]) -> None:
+    url, state = health
+    bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
+    card = await fire(bot, url)
+    diagnosed = await card_with(bot, card, "http_check", APPROVE)
+    click = await bot.click(diagnosed, APPROVE, user="ou_bob")
+    assert click.toast is not None
+    assert click.toast["type"] == "success"
+
+    proposed = await card_with(bot, card, "restart_web", APPROVE)
+    assert not (state / "healthy-web").exists()
+    click = await bot.click(proposed, APPROVE, user="ou_carol")
+    assert click.toast is not None
+    assert click.toast["type"] == "success"
+
+    await wait_until(lambda: _is(bot, "resolved"), timeout=20, what="resolution")
+    assert (state / "healthy-web").exists()  # the fix really ran, once
+    assert await bot.rows("SELECT plugin, status FROM executions WHERE step = 'execute'") == [
+        ("command", "succeeded")
+    ]
+    kinds = [r[0] for r in await bot.rows("SELECT kind FROM incident_events ORDER BY id")]
+    for expected in (
+        "incident.opened",
+        "workflow.diagnosed",
+        "click.accepted",
+        "policy.decided",
+        "workflow.executed",
+        "workflow.verified",
+        "workflow.resolved",
+    ):
+        assert expected in kinds
+
+
+async def _is(bot: TestBot, wanted: str) -> bool:
+    return [r[0] for r in await status(bot)] == [wanted]
+
+
+async def test_refused_clicks_change_nothing(make_testbot: Any, health: tuple[str, Path]) -> None:
+    url, state = health
+    bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
+    card = await fire(bot, url)
+    diagnosed = await card_with(bot, card, APPROVE)
+    value = card_buttons(diagnosed.card)[APPROVE]
+
+    outsider = await bot.click(diagnosed, APPROVE, user="ou_alice")  # not an approver
+    assert outsider.toast is not None
+    assert "审批人名单" in outsider.toast["content"]
+    forged = await bot.click(diagnosed, APPROVE, value={**value, "gate": "proposal"})
+    assert forged.toast is not None
+    assert forged.toast["type"] == "error"
+    assert await _is(bot, "awaiting_approval")
+
+    # two approvers at the same instant: exactly one decides
+    first, second = await asyncio.gather(
+        bot.click(diagnosed, APPROVE, user="ou_bob"), bot.click(diagnosed, APPROVE, user="ou_carol")
+    )
+    toasts = sorted([first.toast["type"], second.toast["type"]])  # type: ignore[index]
+    assert toasts == ["error", "success"]
+    # the same click again, later: stale
+    again = await bot.click(diagnosed, APPROVE, user="ou_bob", value=value)
+    assert again.toast is not None
+    assert again.toast["type"] == "error"
+    refused = await bot.rows("SELECT count(*) FROM incident_events WHERE kind = 'click.refused'")
+    assert refused == [(4,)]
+
+
+async def test_reject_escalates_and_mentions_on_call(
+    make_testbot: Any, health: tuple[str, Path]
+) -> None:
+    url, state = health
+    bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
+    card = await fire(bot, url)
+    diagnosed = await card_with(bot, card, REJECT)
+    click = await bot.click(diagnosed, REJECT, user="ou_carol")
+    assert click.toast is not None
+    assert click.toast["type"] == "success"
+    note = await bot.expect_reply(contains="已升级")
+    assert '<at user_id="ou_bob"></at>' in json.loads(note.content)["text"]
+    assert await status(bot) == [("escalated", "diagnosis rejected by ou_carol")]
+    assert not (state / "healthy-web").exists()
+
+
+async def test_resolved_alert_ends_a_paused_run(
+    make_testbot: Any, health: tuple[str, Path]
+) -> None:
+    url, state = health
+    bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
+    card = await fire(bot, url)
+    await card_with(bot, card, APPROVE)
+    assert bot.runtime.desk is not None
+    resolved = parse_generic(
+        {
+            "title": "WebDown",
+            "status": "resolved",
+            "labels": {"alertname": "WebDown", "service": "web"},
+            "annotations": {"url": url, "summary": "web is down"},
+        }
+    )
+    await bot.runtime.desk.receive(resolved, "oc_ops")
+    await wait_until(lambda: _is(bot, "resolved"), what="resolution by the alert")
+    final = await card_with(bot, card, "已恢复")
+    assert APPROVE not in card_buttons(final.card)
+    assert await bot.rows("SELECT count(*) FROM executions WHERE step = 'execute'") == [(0,)]
+
+
+async def test_incident_commands(make_testbot: Any, health: tuple[str, Path]) -> None:
+    url, state = health
+    bot: TestBot = await make_testbot(
+        settings=settings_for(state, admins=["ou_alice"]), incidents=True
+    )
+    card = await fire(bot, url)
+    await card_with(bot, card, APPROVE)
+    incident_id = (await bot.rows("SELECT id FROM incidents"))[0][0]
+    await bot.send("/incidents")
+    listed = await bot.expect_reply(contains="WebDown")
+    assert listed.card is not None
+    await bot.send(f"/incident {incident_id}")
+    timeline = await bot.expect_reply()
+    assert "incident.opened" in card_text(timeline.card) or "gate.opened" in card_text(
+        timeline.card
+    )
+    await bot.send(f"/ack {incident_id}")
+    assert f"#{incident_id}" in (await bot.expect_reply()).text
+    await bot.send("/silence alertname=WebDown 2h 维护")
+    assert "已静默" in (await bot.expect_reply()).text
+    await bot.send("/silences")
+    assert "WebDown" in card_text((await bot.expect_reply()).card)
+    await bot.send(f"/resolve {incident_id} 手动恢复")
+    assert f"#{incident_id}" in (await bot.expect_reply(contains="已恢复")).text
+    assert await status(bot) == [("resolved", None)]
+    await bot.send("/incident 99999")
+    assert "找不到" in (await bot.expect_reply()).text
+    await bot.send("/resolve abc")
+    assert "用法" in (await bot.expect_reply()).text
