@@ -67,6 +67,8 @@ class IncidentSettings(BaseModel):
     storm_threshold: int = Field(default=5, ge=2, le=1000)
     storm_window_seconds: int = Field(default=120, ge=10, le=3600)
     sources: dict[str, str] = Field(default_factory=dict)  # webhook source -> chat id
+    # chat id -> open_ids who may approve that chat's incidents (besides LARKOPS_APPROVERS)
+    approvers_by_chat: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):

@@ -19,7 +19,8 @@ Rules the graph keeps (each a lesson from a project with the same pipeline):
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
@@ -76,6 +77,11 @@ class GatePolicy:
     ttl: timedelta = timedelta(minutes=30)
     approvers: tuple[str, ...] = ()
     requester_may_approve: bool = False
+    by_chat: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def for_chat(self, chat_id: str | None) -> tuple[str, ...]:
+        """Everyone who may decide gates of incidents in `chat_id`."""
+        return tuple(dict.fromkeys([*self.approvers, *self.by_chat.get(chat_id or "", ())]))
 
 
 @dataclass
@@ -136,13 +142,14 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
 
     async def open_gate(state: IncidentState, gate: str, required: int) -> str:
         token = gate_token(state["run_id"], gate)
+        incident = await incidents.get_incident(db, state["incident_id"])
         await approvals.open_gate(
             db,
             run_id=state["run_id"],
             incident_id=state["incident_id"],
             gate=gate,
             token=token,
-            approvers=deps.gates.approvers,
+            approvers=deps.gates.for_chat(incident.chat_id if incident is not None else None),
             required=required,
             requester=None if deps.gates.requester_may_approve else state.get("requester"),
             expires_at=datetime.now(UTC) + deps.gates.ttl,

@@ -65,11 +65,8 @@ async def _decide(
         return await refuse("unknown gate", say("action.unknown"))
     if row.status != "pending":
         return await refuse(f"gate is {row.status}", say("gate.stale", status=row.status))
-    allowed = {
-        *ctx.services.settings.approvers,
-        *ctx.services.settings.admins,
-        *row.allowed_approvers,
-    }
+    # the gate's own list (global + this chat's approvers, fixed when it opened) and admins
+    allowed = {*ctx.services.settings.admins, *row.allowed_approvers}
     if allowed and ctx.user not in allowed:
         return await refuse("not an approver", say("gate.not_approver"))
     if row.requester and row.requester == ctx.user and decision == "approve":

@@ -52,6 +52,7 @@ class IncidentDesk:
             ttl=timedelta(minutes=settings.approval_ttl_minutes),
             approvers=tuple(settings.approvers),
             requester_may_approve=settings.requester_may_approve,
+            by_chat={c: tuple(ids) for c, ids in settings.incidents.approvers_by_chat.items()},
         )
         self.runs = RunManager(
             GraphDeps(db, advisor, self.presenter, gates), checkpointer, coordination
@@ -72,6 +73,11 @@ class IncidentDesk:
             ),
         )
         self._sweeper: asyncio.Task[None] | None = None
+        if not settings.approvers and not settings.admins:
+            log.warning(
+                "incidents.no_approvers",
+                hint="anyone in the chat may approve; set LARKOPS_APPROVERS",
+            )
 
     async def start(self) -> None:
         await self.runs.recover()

@@ -262,3 +262,75 @@ async def test_incident_commands(make_testbot: Any, health: tuple[str, Path]) ->
     assert "找不到" in (await bot.expect_reply()).text
     await bot.send("/resolve abc")
     assert "用法" in (await bot.expect_reply()).text
+
+
+async def test_storm_is_grouped_and_diagnosed_on_request(
+    make_testbot: Any, health: tuple[str, Path]
+) -> None:
+    _url, state = health
+    settings = settings_for(state, incidents={"storm_threshold": 2})
+    bot: TestBot = await make_testbot(settings=settings, incidents=True)
+    assert bot.runtime.desk is not None
+    batch = [
+        a
+        for n in range(5)
+        for a in parse_generic(
+            {"title": f"Disk{n}", "labels": {"alertname": f"Disk{n}", "host": f"db-{n}"}}
+        )
+    ]
+    await bot.runtime.desk.receive(batch, "oc_ops")
+    storm = await bot.expect_reply(contains="Disk4", timeout=15)
+    shown = card_text(storm.card)
+    assert all(f"Disk{n}" in shown for n in (2, 3, 4))
+    cards = [m for m in bot.emulator.transcript("oc_ops") if m.sender_type == "bot"]
+    assert len(cards) == 3  # two incident cards, then one storm card for the rest
+    stormed = [r[0] for r in await bot.rows("SELECT id FROM incidents WHERE storm ORDER BY id")]
+    assert len(stormed) == 3
+
+    # an approver starts one; they asked for it, so they may not approve it themselves
+    await bot.send(f"/diagnose {stormed[0]}", user="ou_bob")
+    assert f"#{stormed[0]}" in (await bot.expect_reply(contains="诊断")).text
+    card = await bot.expect_reply(contains="Disk2", timeout=15)
+    gated = await card_with(bot, card, APPROVE)
+    own = await bot.click(gated, APPROVE, user="ou_bob")
+    assert own.toast is not None
+    assert "自己发起" in own.toast["content"]
+    other = await bot.click(gated, APPROVE, user="ou_carol")
+    assert other.toast is not None
+    assert other.toast["type"] == "success"
+
+
+async def test_per_chat_approvers(make_testbot: Any, health: tuple[str, Path]) -> None:
+    url, state = health
+    settings = settings_for(state, incidents={"approvers_by_chat": {"oc_ops": ["ou_alice"]}})
+    bot: TestBot = await make_testbot(settings=settings, incidents=True)
+    card = await fire(bot, url)
+    gated = await card_with(bot, card, APPROVE)
+    click = await bot.click(gated, APPROVE, user="ou_alice")  # approver for this chat only
+    assert click.toast is not None
+    assert click.toast["type"] == "success"
+
+
+async def test_unanswered_gate_expires_and_escalates(
+    make_testbot: Any, health: tuple[str, Path]
+) -> None:
+    from datetime import timedelta
+
+    from workflows.incident_graph import GatePolicy
+
+    url, state = health
+    bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
+    assert bot.runtime.desk is not None
+    deps = bot.runtime.desk.runs.deps
+    deps.gates = GatePolicy(ttl=timedelta(seconds=1), approvers=deps.gates.approvers)
+    card = await fire(bot, url)
+    gated = await card_with(bot, card, APPROVE)
+    value = card_buttons(gated.card)[APPROVE]
+    note = await bot.expect_reply(contains="已升级", timeout=20)
+    assert "timed out" in json.loads(note.content)["text"]
+    late = await bot.click(gated, APPROVE, user="ou_bob", value=value)
+    assert late.toast is not None
+    assert late.toast["type"] == "error"
+    assert await status(bot) == [("escalated", "diagnosis approval timed out")]
+    final = await card_with(bot, card, "已升级")
+    assert APPROVE not in card_buttons(final.card)
