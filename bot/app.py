@@ -137,7 +137,7 @@ class App:
         try:
             saver = await self._resources.enter_async_context(open_checkpointer(self.database.url))
         except CheckpointerError as exc:
-            raise StartupError(f"workflow checkpointer: {exc}") from None
+            raise StartupError(f"workflow checkpointer: {exc}") from None  # never run on memory
         try:
             self.coordination = await open_coordination(
                 self._redis_url(), self.settings.coordination.key_prefix

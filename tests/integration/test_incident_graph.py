@@ -350,3 +350,26 @@ async def test_run_paused_at_a_renamed_node_is_escalated_not_orphaned(harness: H
     assert "await_approval" in reason
     assert "no longer has" in reason
     assert "workflow.orphaned" in await _events(harness, incident_id)
+
+
+async def test_checkpointer_that_cannot_be_set_up_stops_start_up() -> None:
+    """No silent fallback to an in-memory checkpointer."""
+    from workflows.checkpoint import CheckpointerError
+
+    with pytest.raises(CheckpointerError, match="cannot open the checkpoint pool"):
+        async with open_checkpointer("postgresql://nobody@127.0.0.1:1/none"):
+            pass
+
+
+async def test_checkpointer_writes_are_committed(harness: Harness, fresh_db_url: str) -> None:
+    """A paused run's checkpoint is visible to a brand-new connection (autocommit works)."""
+    import psycopg
+
+    incident_id, run_id = await harness.incident()
+    await harness.manager.run_now(incident_id, run_id)
+    with psycopg.connect(fresh_db_url) as conn:
+        count = conn.execute(
+            "SELECT count(*) FROM checkpoints WHERE thread_id = %s", (run_id,)
+        ).fetchone()
+    assert count is not None
+    assert count[0] > 0
