@@ -27,10 +27,11 @@ from typing import TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
+from plugins.contract import AlertContext
 from storage import approvals, incidents
 from storage.database import Database
 from storage.models import Alert
-from workflows.ports import JSON, Advisor, AlertFacts, Presenter
+from workflows.ports import JSON, Advisor, Presenter, alert_from_json, alert_json
 
 GATE_NAMESPACE = uuid.UUID("4f1d2c56-9b1e-4a43-8d0e-5e8f6c7a9b10")
 NODES = (
@@ -106,7 +107,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         if incident is None:
             raise LookupError(f"incident {incident_id} does not exist")
         latest: Alert | None = await _latest_alert(db, incident_id)
-        facts = AlertFacts(
+        facts = AlertContext(
             title=incident.title,
             severity=incident.severity,
             labels=dict(incident.labels),
@@ -116,7 +117,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         await incidents.record_event(
             db, incident_id, "workflow.started", data={"run_id": state["run_id"]}
         )
-        return {"alert": facts.to_json()}
+        return {"alert": alert_json(facts)}
 
     async def triage(state: IncidentState) -> IncidentState:
         incident = await incidents.get_incident(db, state["incident_id"])
@@ -126,7 +127,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         return {"triage": "continue"}
 
     async def diagnose(state: IncidentState) -> IncidentState:
-        facts = AlertFacts.from_json(state["alert"])
+        facts = alert_from_json(state["alert"])
         found = await advisor.diagnose(
             facts, incident_id=state["incident_id"], run_id=state["run_id"]
         )
@@ -173,7 +174,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         if incident is None or incident.status in incidents.FINAL:
             return {"halted": "resolved"}
         await incidents.set_status(db, state["incident_id"], "diagnosing")
-        facts = AlertFacts.from_json(state["alert"])
+        facts = alert_from_json(state["alert"])
         proposal = await advisor.propose(facts, state.get("diagnosis") or {})
         await incidents.record_event(
             db,
@@ -186,7 +187,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
 
     async def policy_evaluate(state: IncidentState) -> IncidentState:
         proposal = state.get("proposal") or {}
-        facts = AlertFacts.from_json(state["alert"])
+        facts = alert_from_json(state["alert"])
         decided = await advisor.evaluate(proposal, facts)
         await incidents.save_proposal(
             db,
@@ -269,7 +270,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         return {"execution": result}
 
     async def verify(state: IncidentState) -> IncidentState:
-        facts = AlertFacts.from_json(state["alert"])
+        facts = alert_from_json(state["alert"])
         checked = await advisor.verify(facts, state.get("proposal") or {}, state["execution"])
         await incidents.record_event(
             db,

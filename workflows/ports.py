@@ -1,5 +1,7 @@
 """What the incident workflow needs from the outside, as small protocols.
 
+The alert is a `plugins.contract.AlertContext` (the same data plugins and runbooks see).
+
 - `Advisor` diagnoses, proposes, judges (policy), executes and verifies. The `rules` advisor
   (runbooks + plugins + policy) implements it now; model-backed advisors later do the same.
 - `Presenter` shows an incident in its chat (one card, updated in place) and escalates. The
@@ -11,58 +13,50 @@ in the workflow's checkpoints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+from plugins.contract import AlertContext
 
 JSON = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class AlertFacts:
-    """The alert as the advisors see it (data, never instructions)."""
+def alert_json(alert: AlertContext) -> JSON:
+    """The alert as plain data (it is kept in the workflow's checkpoints)."""
+    return {
+        "title": alert.title,
+        "severity": alert.severity,
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "service": alert.service,
+    }
 
-    title: str
-    severity: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    service: str | None
 
-    def to_json(self) -> JSON:
-        return {
-            "title": self.title,
-            "severity": self.severity,
-            "labels": self.labels,
-            "annotations": self.annotations,
-            "service": self.service,
-        }
-
-    @classmethod
-    def from_json(cls, data: JSON) -> AlertFacts:
-        return cls(
-            title=str(data.get("title", "")),
-            severity=str(data.get("severity", "warning")),
-            labels={str(k): str(v) for k, v in dict(data.get("labels") or {}).items()},
-            annotations={str(k): str(v) for k, v in dict(data.get("annotations") or {}).items()},
-            service=data.get("service"),
-        )
+def alert_from_json(data: JSON) -> AlertContext:
+    return AlertContext(
+        title=str(data.get("title", "")),
+        severity=str(data.get("severity", "warning")),
+        labels={str(k): str(v) for k, v in dict(data.get("labels") or {}).items()},
+        annotations={str(k): str(v) for k, v in dict(data.get("annotations") or {}).items()},
+        service=data.get("service"),
+    )
 
 
 class Advisor(Protocol):
-    async def diagnose(self, alert: AlertFacts, *, incident_id: int, run_id: str) -> JSON:
+    async def diagnose(self, alert: AlertContext, *, incident_id: int, run_id: str) -> JSON:
         """{"summary", "hypotheses": [[cause, confidence]], "evidence": [[source, text]],
         "next_checks": [...], "provider", "partial"}"""
 
-    async def propose(self, alert: AlertFacts, diagnosis: JSON) -> JSON | None:
+    async def propose(self, alert: AlertContext, diagnosis: JSON) -> JSON | None:
         """{"plugin", "params", "title_zh", "title_en", "steps": [...], "rationale"} or None
         when no remediation is known."""
 
-    async def evaluate(self, proposal: JSON, alert: AlertFacts) -> JSON:
+    async def evaluate(self, proposal: JSON, alert: AlertContext) -> JSON:
         """{"kind": "auto"|"approve"|"refuse", "risk", "required_approvals", "reason"}"""
 
     async def execute(self, proposal: JSON, *, incident_id: int, run_id: str) -> JSON:
         """{"ok", "summary", "output", "data"} — runs the remediation once."""
 
-    async def verify(self, alert: AlertFacts, proposal: JSON, execution: JSON) -> JSON:
+    async def verify(self, alert: AlertContext, proposal: JSON, execution: JSON) -> JSON:
         """{"ok", "summary"}"""
 
 

@@ -25,17 +25,7 @@ from plugins.runbooks import (
 )
 from storage.database import Database
 from storage.models import Execution
-from workflows.ports import JSON, AlertFacts
-
-
-def _context(alert: AlertFacts) -> AlertContext:
-    return AlertContext(
-        title=alert.title,
-        severity=alert.severity,
-        labels=alert.labels,
-        annotations=alert.annotations,
-        service=alert.service,
-    )
+from workflows.ports import JSON
 
 
 class RulesAdvisor:
@@ -56,11 +46,10 @@ class RulesAdvisor:
         self.verify_attempts = verify_attempts
         self.verify_interval = verify_interval
 
-    async def diagnose(self, alert: AlertFacts, *, incident_id: int, run_id: str) -> JSON:
-        context = _context(alert)
-        ctx = PluginContext(alert=context, incident_id=incident_id, run_id=run_id)
+    async def diagnose(self, alert: AlertContext, *, incident_id: int, run_id: str) -> JSON:
+        ctx = PluginContext(alert=alert, incident_id=incident_id, run_id=run_id)
         found = await diagnose_with_rules(
-            self.book, self.registry, context, policy=self.policy, ctx=ctx
+            self.book, self.registry, alert, policy=self.policy, ctx=ctx
         )
         return {
             "summary": found.summary,
@@ -71,8 +60,8 @@ class RulesAdvisor:
             "partial": found.partial,
         }
 
-    async def propose(self, alert: AlertFacts, diagnosis: JSON) -> JSON | None:
-        proposal = await propose_with_rules(self.book, self.registry, _context(alert))
+    async def propose(self, alert: AlertContext, diagnosis: JSON) -> JSON | None:
+        proposal = await propose_with_rules(self.book, self.registry, alert)
         if proposal is None:
             return None
         return {
@@ -84,7 +73,7 @@ class RulesAdvisor:
             "rationale": proposal.rationale,
         }
 
-    async def evaluate(self, proposal: JSON, alert: AlertFacts) -> JSON:
+    async def evaluate(self, proposal: JSON, alert: AlertContext) -> JSON:
         name = str(proposal.get("plugin", ""))
         plugin = self.registry.get(name)
         if plugin is None or not self.registry.is_enabled(name):
@@ -98,7 +87,7 @@ class RulesAdvisor:
         decided = self.policy.evaluate(
             plugin.spec,
             params,
-            alert=_context(alert),
+            alert=alert,
             recent_executions=await self._recent(name, params),
         )
         return {
@@ -135,11 +124,11 @@ class RulesAdvisor:
             "data": dict(result.data),
         }
 
-    async def verify(self, alert: AlertFacts, proposal: JSON, execution: JSON) -> JSON:
+    async def verify(self, alert: AlertContext, proposal: JSON, execution: JSON) -> JSON:
         checked = await verify_with_rules(
             self.book,
             self.registry,
-            _context(alert),
+            alert,
             policy=self.policy,
             attempts=self.verify_attempts,
             interval=self.verify_interval,

@@ -20,12 +20,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
 import yaml
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
 from bot.lark.events import card_text
 from bot.sandbox.emulator import LarkEmulator
@@ -35,6 +30,7 @@ from bot.sandbox.server import serve_emulator
 from tests.conftest import free_port
 from tests.e2e.process import Bot
 from tests.lark.testbot import card_buttons, wait_until
+from tests.support.health import health_service
 
 TOKEN = "webhook-test-token"
 APPROVE = "批准"
@@ -71,21 +67,6 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     state.mkdir()
     marker = state / "healthy-web"
 
-    async def health(_: Request) -> PlainTextResponse:
-        return PlainTextResponse(
-            "ok" if marker.exists() else "down", status_code=200 if marker.exists() else 503
-        )
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            Starlette(routes=[Route("/health", health)]),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    task = asyncio.create_task(server.serve())
     emulator = LarkEmulator(client_config=ClientConfig(reconnect_interval=1, reconnect_nonce=0))
     slow = (
         f"import time,pathlib;pathlib.Path('{state}/runs.log').open('a').write('run\\n');"
@@ -117,7 +98,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         ],
     }
     (tmp_path / "larkops.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    async with serve_emulator(emulator) as lark_url:
+    async with health_service(marker) as health_url, serve_emulator(emulator) as lark_url:
         env = {
             "LARK_APP_ID": emulator.app_id,
             "LARK_APP_SECRET": emulator.app_secret,
@@ -126,11 +107,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             "LARKOPS_WEBHOOK_TOKEN": TOKEN,
             "LARKOPS_ALERT_CHAT_ID": "oc_ops",
         }
-        yield World(
-            emulator, lark_url, f"http://127.0.0.1:{port}/health", state, tmp_path / "home", env
-        )
-    server.should_exit = True
-    await task
+        yield World(emulator, lark_url, health_url, state, tmp_path / "home", env)
 
 
 async def connected(world: World, bot: Bot) -> None:

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from plugins.contract import AlertContext
 from storage import approvals
 from storage.coordination import MemoryCoordination
 from storage.database import Database
 from storage.models import Alert, Incident
 from workflows.checkpoint import open_checkpointer
 from workflows.incident_graph import GatePolicy, GraphDeps, gate_token
-from workflows.ports import JSON, AlertFacts
+from workflows.ports import JSON
 from workflows.runs import RunManager
 
 
@@ -33,7 +34,7 @@ class ScriptedAdvisor:
     verify_ok: bool = True
     executed: list[str] = field(default_factory=list)
 
-    async def diagnose(self, alert: AlertFacts, *, incident_id: int, run_id: str) -> JSON:
+    async def diagnose(self, alert: AlertContext, *, incident_id: int, run_id: str) -> JSON:
         return {
             "summary": f"diagnosed {alert.title}",
             "hypotheses": [["disk full", 0.8]],
@@ -42,7 +43,7 @@ class ScriptedAdvisor:
             "provider": "rules",
         }
 
-    async def propose(self, alert: AlertFacts, diagnosis: JSON) -> JSON | None:
+    async def propose(self, alert: AlertContext, diagnosis: JSON) -> JSON | None:
         if not self.proposal:
             return None
         return {
@@ -54,7 +55,7 @@ class ScriptedAdvisor:
             "rationale": "it helps",
         }
 
-    async def evaluate(self, proposal: JSON, alert: AlertFacts) -> JSON:
+    async def evaluate(self, proposal: JSON, alert: AlertContext) -> JSON:
         return {
             "kind": self.policy,
             "risk": "medium",
@@ -66,7 +67,7 @@ class ScriptedAdvisor:
         self.executed.append(run_id)
         return {"ok": self.execute_ok, "summary": "restarted", "output": "ok", "data": {}}
 
-    async def verify(self, alert: AlertFacts, proposal: JSON, execution: JSON) -> JSON:
+    async def verify(self, alert: AlertContext, proposal: JSON, execution: JSON) -> JSON:
         return {"ok": self.verify_ok, "summary": "healthy" if self.verify_ok else "still down"}
 
 

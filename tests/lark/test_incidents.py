@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
 from bot.lark.events import card_text
 from bot.sandbox.record import Message
 from tests.lark.testbot import TestBot, card_buttons, wait_until
+from tests.support.health import health_service
 from workflows.intake import parse_generic
 
 APPROVE, REJECT = "批准", "拒绝"
@@ -31,29 +26,8 @@ APPROVE, REJECT = "批准", "拒绝"
 @pytest.fixture
 async def health(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
     """http://127.0.0.1:PORT/health: 200 when `tmp_path/healthy-web` exists, else 503."""
-    marker = tmp_path / "healthy-web"
-
-    async def check(_: Request) -> PlainTextResponse:
-        return PlainTextResponse(
-            "ok" if marker.exists() else "down", status_code=200 if marker.exists() else 503
-        )
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            Starlette(routes=[Route("/health", check)]),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    await wait_until(lambda: server.started, what="the health server")
-    yield f"http://127.0.0.1:{port}/health", tmp_path
-    server.should_exit = True
-    await task
+    async with health_service(tmp_path / "healthy-web") as url:
+        yield url, tmp_path
 
 
 def settings_for(state_dir: Path, **extra: Any) -> dict[str, Any]:
