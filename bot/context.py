@@ -50,6 +50,9 @@ class ActionResult:
     toast: Toast | None = None
     card: dict[str, Any] | None = None
     later: Callable[[], Awaitable[None]] | None = None
+    # how long `later` waits after the answer: Lark applies the answer's card first, and a
+    # delayed update with the action token must come after it (see Dispatcher._run_later)
+    later_after: float = 0.3
 
     def response(self) -> dict[str, Any]:
         body: dict[str, Any] = {}

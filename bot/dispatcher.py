@@ -30,9 +30,6 @@ Outcome = Literal["done", "ignored", "failed"]
 Next = Callable[[], Awaitable[Any]]
 Middleware = Callable[[HandlerContext, Next], Awaitable[Any]]
 IGNORED: Outcome = "ignored"
-# Slow work of a card action starts this long after the answer: Lark applies the callback's
-# card first, and a delayed update (card/update with the action token) must come after it.
-LATER_GRACE = 0.3
 
 
 class Dispatcher:
@@ -148,7 +145,7 @@ class Dispatcher:
             )
         result = result or ActionResult(toast=Toast("info", self.texts("action.duplicate")))
         if result.later is not None:
-            self._run_later(ctx, result.later)
+            self._run_later(ctx, result.later, result.later_after)
         return result
 
     async def _action(self, ctx: HandlerContext, action: CardAction) -> ActionResult:
@@ -188,11 +185,13 @@ class Dispatcher:
             data={"message_id": action.message_id, "reason": reason},
         )
 
-    def _run_later(self, ctx: HandlerContext, work: Callable[[], Awaitable[None]]) -> None:
+    def _run_later(
+        self, ctx: HandlerContext, work: Callable[[], Awaitable[None]], after: float
+    ) -> None:
         async def run() -> None:
             with trace_context(ctx.trace_id, event_id=ctx.event.event_id):
                 try:
-                    await asyncio.sleep(LATER_GRACE)
+                    await asyncio.sleep(after)
                     await work()
                 except Exception:
                     log.exception("card_action.later_failed")

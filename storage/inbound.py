@@ -86,7 +86,7 @@ async def claim(db: Database, *, worker: str) -> AsyncIterator[InboundEvent | No
         row.claimed_at = func.now()
         yield row
         if row.status in ("done", "failed", "ignored"):
-            row.handled_at = func.now()
+            row.handled_at = func.clock_timestamp()  # now() would be the claim's start
 
 
 async def exists(db: Database, event_id: str) -> bool:

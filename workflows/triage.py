@@ -2,9 +2,9 @@
 
 For each batch of alerts (one webhook delivery, one chat message):
 - alerts matching an active silence are recorded and start nothing;
-- alerts are grouped by fingerprint; each group is handled in one transaction that holds an
-  advisory lock on the fingerprint, so replicas and concurrent deliveries never open two
-  incidents for one problem;
+- alerts are grouped by fingerprint; one transaction per delivery locks every fingerprint it
+  touches (advisory locks, taken in one order), so replicas and concurrent deliveries never
+  open two incidents for one problem;
 - a firing alert whose fingerprint has an active incident seen within the dedupe window is
   folded into it (count and last seen); otherwise it opens an incident;
 - a resolved alert closes the loop: the active incident is marked resolved (unless a fix is
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
@@ -79,15 +79,26 @@ class Triage:
                 silenced.append(alert)
             else:
                 groups[(alert.fingerprint, alert.status)].append(alert)
+        rows: list[dict[str, object]] = [_alert_row(a, None) for a in silenced]
+        outcome.silenced = len(silenced)
+        async with self.db.session() as session:
+            current = await self._lock_and_load(session, sorted({fp for fp, _ in groups}))
+            for (fingerprint, status), group in groups.items():
+                incident = current.get(fingerprint)
+                if status == "resolved":
+                    incident_id = await self._resolve(session, incident, group, outcome)
+                else:
+                    incident_id = await self._fire(session, incident, group, chat_id, outcome)
+                    opened = await session.get(Incident, incident_id)
+                    if incident is None and opened is not None:
+                        current[fingerprint] = opened  # a resolved group later in the batch
+                rows.extend(_alert_row(a, incident_id) for a in group)
+            if rows:
+                await session.execute(insert(Alert), rows)
+        for group in groups.values():
+            ALERTS.labels(group[0].source, group[0].status).inc(len(group))
         if silenced:
-            outcome.silenced = len(silenced)
-            await self._record(silenced, incident=None)
             ALERTS.labels(silenced[0].source, "silenced").inc(len(silenced))
-        for (_, status), group in groups.items():
-            if status == "resolved":
-                await self._resolve(group, chat_id, outcome)
-            else:
-                await self._fire(group, chat_id, outcome)
         await self._notify(outcome, chat_id)
         return outcome
 
@@ -102,67 +113,72 @@ class Triage:
             )
             return rows.all()
 
-    async def _record(self, alerts: Sequence[ParsedAlert], incident: int | None) -> None:
-        if not alerts:
-            return
-        async with self.db.session() as session:
-            await session.execute(insert(Alert), [_alert_row(a, incident) for a in alerts])
+    async def _lock_and_load(
+        self, session: AsyncSession, fingerprints: list[str]
+    ) -> dict[str, Incident]:
+        """Lock every fingerprint of the delivery (in one order, so deliveries never
+        deadlock), then load their active incidents."""
+        if not fingerprints:
+            return {}
+        await session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext(f) AS k "
+                "FROM unnest(CAST(:fps AS text[])) AS f ORDER BY k) AS keys"
+            ),
+            {"fps": fingerprints},
+        )
+        found = await session.scalars(
+            select(Incident)
+            .where(Incident.fingerprint.in_(fingerprints), Incident.status.in_(ACTIVE))
+            .order_by(Incident.id)
+            .with_for_update()
+        )
+        return {incident.fingerprint: incident for incident in found}
 
-    async def _fire(self, group: list[ParsedAlert], chat_id: str, outcome: TriageOutcome) -> None:
-        first, last = group[0], group[-1]
+    async def _fire(
+        self,
+        session: AsyncSession,
+        current: Incident | None,
+        group: list[ParsedAlert],
+        chat_id: str,
+        outcome: TriageOutcome,
+    ) -> int:
         window_start = datetime.now(UTC) - self.settings.dedupe_window
-        async with self.db.session() as session:
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(:fp))"), {"fp": first.fingerprint}
+        if current is not None and current.last_seen_at > window_start:
+            current.alert_count += len(group)
+            current.last_seen_at = func.now()
+            outcome.folded.append(current.id)
+            return current.id
+        last = group[-1]
+        storm = await self._storming(session, chat_id)
+        created = Incident(
+            fingerprint=last.fingerprint,
+            title=last.title,
+            severity=last.severity,
+            service=last.service,
+            chat_id=chat_id,
+            labels=dict(last.labels),
+            source=last.source,
+            summary=last.summary,
+            alert_count=len(group),
+            storm=storm,
+        )
+        session.add(created)
+        await session.flush()
+        (outcome.stormed if storm else outcome.new).append(created.id)
+        session.add(
+            IncidentEvent(
+                incident_id=created.id,
+                kind="incident.opened",
+                message=last.title,
+                data={"source": last.source, "storm": storm, "alerts": len(group)},
             )
-            current = await session.scalar(
-                select(Incident)
-                .where(
-                    Incident.fingerprint == first.fingerprint,
-                    Incident.status.in_(ACTIVE),
-                    Incident.last_seen_at > window_start,
-                )
-                .order_by(Incident.id.desc())
-                .limit(1)
-                .with_for_update()
-            )
-            if current is not None:
-                current.alert_count += len(group)
-                current.last_seen_at = func.now()
-                incident_id = current.id
-                outcome.folded.append(incident_id)
-                ALERTS.labels(first.source, "folded").inc(len(group))
-            else:
-                storm = await self._storming(session, chat_id)
-                created = Incident(
-                    fingerprint=first.fingerprint,
-                    title=last.title,
-                    severity=last.severity,
-                    service=last.service,
-                    chat_id=chat_id,
-                    labels=dict(last.labels),
-                    source=last.source,
-                    summary=last.summary,
-                    alert_count=len(group),
-                    storm=storm,
-                )
-                session.add(created)
-                await session.flush()
-                incident_id = created.id
-                (outcome.stormed if storm else outcome.new).append(incident_id)
-                session.add(
-                    IncidentEvent(
-                        incident_id=incident_id,
-                        kind="incident.opened",
-                        message=last.title,
-                        data={"source": last.source, "storm": storm, "alerts": len(group)},
-                    )
-                )
-                ALERTS.labels(first.source, "storm" if storm else "new").inc(len(group))
-            await session.execute(insert(Alert), [_alert_row(a, incident_id) for a in group])
+        )
+        return created.id
 
     async def _storming(self, session: AsyncSession, chat_id: str) -> bool:
-        # one opening at a time per chat, so concurrent deliveries agree on the count
+        # one opening at a time per chat, so concurrent deliveries agree on the count (taken
+        # after the fingerprint locks: whoever holds it holds all of its own already)
         await session.execute(
             text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"storm:{chat_id}"}
         )
@@ -175,38 +191,28 @@ class Triage:
         return int(recent or 0) >= self.settings.storm_threshold
 
     async def _resolve(
-        self, group: list[ParsedAlert], chat_id: str, outcome: TriageOutcome
-    ) -> None:
-        first = group[0]
-        async with self.db.session() as session:
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(:fp))"), {"fp": first.fingerprint}
-            )
-            current = await session.scalar(
-                select(Incident)
-                .where(Incident.fingerprint == first.fingerprint, Incident.status.in_(ACTIVE))
-                .order_by(Incident.id.desc())
-                .limit(1)
-                .with_for_update()
-            )
-            incident_id = current.id if current is not None else None
-            if current is not None and current.status != "remediating":
-                await session.execute(
-                    update(Incident)
-                    .where(Incident.id == current.id)
-                    .values(status="resolved", resolved_at=func.now(), resolved_by="alert")
+        self,
+        session: AsyncSession,
+        current: Incident | None,
+        group: list[ParsedAlert],
+        outcome: TriageOutcome,
+    ) -> int | None:
+        if current is None:
+            return None
+        if current.status != "remediating":  # a running fix finishes and verifies itself
+            current.status = "resolved"
+            current.resolved_at = func.now()
+            current.resolved_by = "alert"
+            session.add(
+                IncidentEvent(
+                    incident_id=current.id,
+                    kind="incident.resolved_by_alert",
+                    message=group[0].title,
+                    data={"source": group[0].source},
                 )
-                session.add(
-                    IncidentEvent(
-                        incident_id=current.id,
-                        kind="incident.resolved_by_alert",
-                        message=first.title,
-                        data={"source": first.source},
-                    )
-                )
-                outcome.resolved.append(current.id)
-            await session.execute(insert(Alert), [_alert_row(a, incident_id) for a in group])
-        ALERTS.labels(first.source, "resolved").inc(len(group))
+            )
+            outcome.resolved.append(current.id)
+        return current.id
 
     async def _notify(self, outcome: TriageOutcome, chat_id: str) -> None:
         for incident_id in outcome.new:

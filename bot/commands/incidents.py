@@ -104,7 +104,9 @@ async def _decide(
         )
 
     text = say("gate.approved") if decision == "approve" else say("gate.rejected")
-    return ActionResult(toast=Toast("success", text), card=card, later=carry_on)
+    # the next card reaches Lark as a patch from the resumed run (tens of ms of work later,
+    # through the per-card patcher), not as a token update: a short pause is enough
+    return ActionResult(toast=Toast("success", text), card=card, later=carry_on, later_after=0.05)
 
 
 @router.card_action(Approve)

@@ -71,10 +71,10 @@ class LarkPresenter:
         if incident.storm and incident.card_message_id is None:
             await self.storm(incident.chat_id)
             return
-        card = await self.render(incident)
         if incident.card_message_id:
-            self.patcher.update(incident.card_message_id, card)
+            self.patcher.update(incident.card_message_id, lambda: self._current(incident_id))
             return
+        card = await self.render(incident)
         message_id = await self.api.send_card(
             incident.chat_id, card, uuid=idempotency_key("incident-card", str(incident.id))
         )
@@ -82,6 +82,11 @@ class LarkPresenter:
         await incidents.record_event(
             self.db, incident.id, "card.sent", data={"message_id": message_id}
         )
+
+    async def _current(self, incident_id: int) -> dict[str, Any] | None:
+        """The card as the stored state is now (read when the patch is sent)."""
+        incident = await incidents.get_incident(self.db, incident_id)
+        return await self.render(incident) if incident is not None else None
 
     async def render(self, incident: Incident) -> dict[str, Any]:
         return incident_card(await self.view(incident), self.say, self.zone)
@@ -187,6 +192,18 @@ class LarkPresenter:
 
     async def storm(self, chat_id: str) -> None:
         """Send or update the chat's storm card (one per chat per hour)."""
+        bucket = int(time.time() // STORM_SPAN.total_seconds())
+        message_id = self._storm_cards.get((chat_id, bucket))
+        if message_id is not None:
+            self.patcher.update(message_id, lambda: self._storm_card(chat_id))
+            return
+        card = await self._storm_card(chat_id)
+        if card is None:
+            return
+        key = idempotency_key("storm-card", chat_id, str(bucket))
+        self._storm_cards[(chat_id, bucket)] = await self.api.send_card(chat_id, card, uuid=key)
+
+    async def _storm_card(self, chat_id: str) -> dict[str, Any] | None:
         since = datetime.now(UTC) - STORM_SPAN
         async with self.db.session() as session:
             rows = (
@@ -197,22 +214,14 @@ class LarkPresenter:
                 )
             ).all()
         if not rows:
-            return
+            return None
         view = StormView(
             window_seconds=int(STORM_SPAN.total_seconds()),
             total=sum(r.alert_count for r in rows),
             groups=tuple((r.fingerprint, r.title, r.alert_count) for r in rows),
             incident_ids={r.fingerprint: r.id for r in rows},
         )
-        card = storm_card(view, self.say, self.zone)
-        bucket = int(time.time() // STORM_SPAN.total_seconds())
-        message_id = self._storm_cards.get((chat_id, bucket))
-        if message_id is not None:
-            self.patcher.update(message_id, card)
-            return
-        key = idempotency_key("storm-card", chat_id, str(bucket))
-        message_id = await self.api.send_card(chat_id, card, uuid=key)
-        self._storm_cards[(chat_id, bucket)] = message_id
+        return storm_card(view, self.say, self.zone)
 
 
 def _diagnosis(row: Any) -> DiagnosisView:
