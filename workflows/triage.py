@@ -23,9 +23,10 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from prometheus_client import Counter
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
@@ -34,6 +35,13 @@ from storage.models import Alert, Incident, IncidentEvent, Silence
 from workflows.intake.alert import ParsedAlert
 from workflows.silences import matches
 
+ALERTS_TABLE = cast(Table, Alert.__table__)
+# every fold of one delivery in one statement
+_FOLD = text(
+    "UPDATE incidents AS i SET alert_count = i.alert_count + f.n, last_seen_at = now(), "
+    "updated_at = now() FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id, "
+    "unnest(CAST(:counts AS int[])) AS n) AS f WHERE i.id = f.id"
+)
 ALERTS = Counter("larkops_alerts_total", "Alerts received", ["source", "outcome"])
 
 Notify = Callable[[int], Awaitable[None]]
@@ -81,20 +89,27 @@ class Triage:
                 groups[(alert.fingerprint, alert.status)].append(alert)
         rows: list[dict[str, object]] = [_alert_row(a, None) for a in silenced]
         outcome.silenced = len(silenced)
+        folds: dict[int, int] = defaultdict(int)  # incident id -> alerts folded into it
         async with self.db.session() as session:
             current = await self._lock_and_load(session, sorted({fp for fp, _ in groups}))
             for (fingerprint, status), group in groups.items():
                 incident = current.get(fingerprint)
                 if status == "resolved":
                     incident_id = await self._resolve(session, incident, group, outcome)
+                elif incident is not None and incident.last_seen_at > self._window_start():
+                    incident_id = incident.id
+                    folds[incident_id] += len(group)
+                    outcome.folded.append(incident_id)
                 else:
-                    incident_id = await self._fire(session, incident, group, chat_id, outcome)
+                    incident_id = await self._open(session, group, chat_id, outcome)
                     opened = await session.get(Incident, incident_id)
-                    if incident is None and opened is not None:
+                    if opened is not None:
                         current[fingerprint] = opened  # a resolved group later in the batch
                 rows.extend(_alert_row(a, incident_id) for a in group)
+            if folds:
+                await session.execute(_FOLD, {"ids": list(folds), "counts": list(folds.values())})
             if rows:
-                await session.execute(insert(Alert), rows)
+                await session.execute(insert(ALERTS_TABLE), rows)  # Core: no ORM bookkeeping
         for group in groups.values():
             ALERTS.labels(group[0].source, group[0].status).inc(len(group))
         if silenced:
@@ -135,20 +150,12 @@ class Triage:
         )
         return {incident.fingerprint: incident for incident in found}
 
-    async def _fire(
-        self,
-        session: AsyncSession,
-        current: Incident | None,
-        group: list[ParsedAlert],
-        chat_id: str,
-        outcome: TriageOutcome,
+    def _window_start(self) -> datetime:
+        return datetime.now(UTC) - self.settings.dedupe_window
+
+    async def _open(
+        self, session: AsyncSession, group: list[ParsedAlert], chat_id: str, outcome: TriageOutcome
     ) -> int:
-        window_start = datetime.now(UTC) - self.settings.dedupe_window
-        if current is not None and current.last_seen_at > window_start:
-            current.alert_count += len(group)
-            current.last_seen_at = func.now()
-            outcome.folded.append(current.id)
-            return current.id
         last = group[-1]
         storm = await self._storming(session, chat_id)
         created = Incident(
