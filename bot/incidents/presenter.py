@@ -63,8 +63,13 @@ class LarkPresenter:
         self.say = texts(settings.language)
         self.zone = ZoneInfo(settings.timezone)
         self._storm_cards: dict[tuple[str, int], str] = {}
+        self._cards: dict[int, str] = {}  # incident id -> its card's message id (never changes)
 
     async def show(self, incident_id: int) -> None:
+        known = self._cards.get(incident_id)
+        if known is not None:  # the common case (alerts folding in): no query at all
+            self.patcher.update(known, lambda: self._current(incident_id))
+            return
         incident = await incidents.get_incident(self.db, incident_id)
         if incident is None or not incident.chat_id:
             return
@@ -72,6 +77,7 @@ class LarkPresenter:
             await self.storm(incident.chat_id)
             return
         if incident.card_message_id:
+            self._cards[incident_id] = incident.card_message_id
             self.patcher.update(incident.card_message_id, lambda: self._current(incident_id))
             return
         card = await self.render(incident)
@@ -79,6 +85,7 @@ class LarkPresenter:
             incident.chat_id, card, uuid=idempotency_key("incident-card", str(incident.id))
         )
         await incidents.update_incident(self.db, incident.id, card_message_id=message_id)
+        self._cards[incident.id] = message_id
         await incidents.record_event(
             self.db, incident.id, "card.sent", data={"message_id": message_id}
         )
