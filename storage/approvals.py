@@ -88,17 +88,6 @@ async def find(db: Database, run_id: str, gate: str, token: str) -> Approval | N
     return found
 
 
-async def latest(db: Database, incident_id: int) -> Approval | None:
-    async with db.session() as session:
-        found = await session.scalar(
-            select(Approval)
-            .where(Approval.incident_id == incident_id)
-            .order_by(Approval.id.desc())
-            .limit(1)
-        )
-    return found
-
-
 _APPROVE = text(
     """
     UPDATE approvals SET

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
-from storage.models import Diagnosis, Execution, Incident, IncidentEvent, Proposal
+from storage.models import Approval, Diagnosis, Execution, Incident, IncidentEvent, Proposal
 from storage.redaction import Redactor
 
 _redactor = Redactor()
@@ -122,17 +122,6 @@ async def save_diagnosis(
         )
 
 
-async def latest_diagnosis(db: Database, incident_id: int) -> Diagnosis | None:
-    async with db.session() as session:
-        found = await session.scalar(
-            select(Diagnosis)
-            .where(Diagnosis.incident_id == incident_id)
-            .order_by(Diagnosis.id.desc())
-            .limit(1)
-        )
-    return found
-
-
 async def save_proposal(
     db: Database,
     incident_id: int,
@@ -160,13 +149,14 @@ async def save_proposal(
         )
 
 
-async def latest_proposal(db: Database, incident_id: int) -> Proposal | None:
+PerIncident = TypeVar("PerIncident", Diagnosis, Proposal, Approval)
+
+
+async def latest(db: Database, model: type[PerIncident], incident_id: int) -> PerIncident | None:
+    """The incident's newest diagnosis, proposal or approval gate."""
     async with db.session() as session:
-        found = await session.scalar(
-            select(Proposal)
-            .where(Proposal.incident_id == incident_id)
-            .order_by(Proposal.id.desc())
-            .limit(1)
+        found: PerIncident | None = await session.scalar(
+            select(model).where(model.incident_id == incident_id).order_by(model.id.desc()).limit(1)
         )
     return found
 

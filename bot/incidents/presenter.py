@@ -37,9 +37,9 @@ from cards.views import (
     StormView,
     VerificationView,
 )
-from storage import approvals, incidents
+from storage import incidents
 from storage.database import Database
-from storage.models import Incident, IncidentEvent
+from storage.models import Approval, Diagnosis, Incident, IncidentEvent, Proposal
 
 STORM_SPAN = timedelta(hours=1)
 
@@ -99,9 +99,9 @@ class LarkPresenter:
         return incident_card(await self.view(incident), self.say, self.zone)
 
     async def view(self, incident: Incident) -> IncidentView:
-        diagnosis = await incidents.latest_diagnosis(self.db, incident.id)
-        proposal = await incidents.latest_proposal(self.db, incident.id)
-        gate = await approvals.latest(self.db, incident.id)
+        diagnosis = await incidents.latest(self.db, Diagnosis, incident.id)
+        proposal = await incidents.latest(self.db, Proposal, incident.id)
+        gate = await incidents.latest(self.db, Approval, incident.id)
         runs = [e for e in await incidents.executions(self.db, incident.id) if e.step == "execute"]
         verified = await self._last_event(incident.id, "workflow.verified")
         return IncidentView(
