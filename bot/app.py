@@ -28,7 +28,7 @@ from bot import metrics
 from bot.commands import root_router
 from bot.config import Settings
 from bot.endpoints import Readiness, build_app
-from bot.incidents.advisor import build_advisor
+from bot.incidents.advisor import build_advisor, build_memory, build_toolkit
 from bot.incidents.webhooks import WebhookSink, webhook_token
 from bot.lark.runtime import LarkRuntime, LarkTarget
 from bot.logs import get_logger
@@ -145,6 +145,8 @@ class App:
         except CoordinationError as exc:
             raise StartupError(f"REDIS_URL: {exc}") from None
         self.readiness.checks["coordination"] = self.coordination.ping
+        toolkit = build_toolkit(self.settings)
+        memory = build_memory(self.settings, self.database)
         self.lark = LarkRuntime(
             self.settings,
             self.database,
@@ -153,7 +155,11 @@ class App:
             root_router(),
             signing_key(self.settings),
             checkpointer=saver,
-            advisor=build_advisor(self.settings, self.database),
+            advisor=build_advisor(
+                self.settings, self.database, toolkit, self.coordination, memory=memory
+            ),
+            toolkit=toolkit,
+            memory=memory,
         )
         self.readiness.lark = self.lark.state
         self.lark.start()

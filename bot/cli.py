@@ -4,6 +4,7 @@
     larkops sandbox          the local Lark sandbox alone (emulator + web chat)
     larkops migrate          upgrade the database to the newest schema
     larkops config check     print the effective configuration, secrets masked
+    larkops schedule parse   read a schedule text (JSON lines on stdin); see bot.schedule_cli
 
 Imports are deferred into each command so that commands which do not need the database or
 Lark start fast. Failures print one line to stderr: exit 2 for configuration, 1 otherwise.
@@ -118,6 +119,12 @@ def command_config_check(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def command_schedule(_: Settings, args: argparse.Namespace) -> int:
+    from bot.schedule_cli import main as schedule_main
+
+    return schedule_main(args.schedule_args)
+
+
 def parser() -> argparse.ArgumentParser:
     from bot.app import package_version
 
@@ -142,11 +149,23 @@ def parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate and print the configuration")
     check.set_defaults(handler=command_config_check)
+
+    schedule = commands.add_parser(
+        "schedule", help="schedule tools: `larkops schedule parse TEXT --json`", add_help=False
+    )
+    schedule.add_argument("schedule_args", nargs=argparse.REMAINDER)
+    schedule.set_defaults(handler=command_schedule)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["schedule"]:
+        # fast path: no bot.app (Lark SDK, database), no settings validation up front
+        from bot.schedule_cli import main as schedule_main
+
+        return schedule_main(arguments[1:])
+    args = parser().parse_args(arguments)
     try:
         settings = load_settings()
     except ConfigError as exc:

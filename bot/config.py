@@ -71,6 +71,17 @@ class IncidentSettings(BaseModel):
     approvers_by_chat: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class SchedulingConfig(BaseModel):
+    """The `scheduling:` section: leader lease, missed-fire policy, retries of failed runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    missed: Literal["run_once", "skip"] = "run_once"
+    lease_seconds: float = Field(default=15.0, ge=3, le=300)
+    retries: int = Field(default=1, ge=0, le=5)
+    retry_delay_seconds: float = Field(default=30.0, ge=0, le=3600)
+
+
 class Settings(BaseSettings):
     """The whole effective configuration of one larkops process."""
 
@@ -141,6 +152,9 @@ class Settings(BaseSettings):
     # plugins.policy.PolicyConfig, plugins.runbooks.RunbookConfig)
     plugins: dict[str, Any] = Field(default_factory=dict, validation_alias="LARKOPS_PLUGINS")
     policy: dict[str, Any] = Field(default_factory=dict, validation_alias="LARKOPS_POLICY")
+    scheduling: SchedulingConfig = Field(default_factory=lambda: SchedulingConfig())
+    # checked by workflows.llm.guard.LlmConfig when the advisor is built
+    llm: dict[str, Any] = Field(default_factory=dict, validation_alias="LARKOPS_LLM")
     runbooks: list[dict[str, Any]] = Field(
         default_factory=list, validation_alias="LARKOPS_RUNBOOKS"
     )

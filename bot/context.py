@@ -19,8 +19,11 @@ from cards.texts import Texts
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.incidents.desk import IncidentDesk
+    from bot.operations import OperationsDesk
+    from bot.scheduling.desk import ScheduleDesk
     from storage.coordination import Coordination
     from storage.database import Database
+    from workflows.memory.recall import IncidentMemory
 
 
 @dataclass
@@ -35,6 +38,9 @@ class Services:
     signing_key: bytes
     router: Router
     desk: IncidentDesk | None = None
+    operations: OperationsDesk | None = None
+    memory: IncidentMemory | None = None
+    schedules: ScheduleDesk | None = None
 
 
 @dataclass(frozen=True)

@@ -201,8 +201,25 @@ def _diagnosis(diagnosis: DiagnosisView, say: Texts) -> Elements:
         lines = [inline(check, 200) for check in diagnosis.next_checks[:6]]
         lines += more(len(diagnosis.next_checks), 6, say)
         elements.append(markdown(_bullets(say("card.diagnosis.next_checks"), lines)))
+    if diagnosis.seen_before:
+        lines = [
+            say(
+                "card.diagnosis.seen_line",
+                id=seen.incident_id,
+                title=inline(seen.title, 120),
+                similarity=_percent(seen.similarity),
+                fix=inline(seen.fix or say("card.diagnosis.fix_unknown"), 160),
+            )
+            for seen in diagnosis.seen_before[:3]
+        ]
+        elements.append(markdown(_bullets(say("card.diagnosis.seen_before"), lines)))
+    notes = []
     if diagnosis.partial:
-        elements.append(markdown(say("card.diagnosis.partial"), size="notation"))
+        notes.append(say("card.diagnosis.partial"))
+    if diagnosis.note:
+        notes.append(say("card.diagnosis.note", note=inline(diagnosis.note, 300)))
+    if notes:
+        elements.append(markdown(" ".join(notes), size="notation"))
     return elements
 
 

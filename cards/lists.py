@@ -17,7 +17,14 @@ from cards.basics import card, markdown
 from cards.incident import colour, more, severity_name, status_name
 from cards.markup import clock, fit, inline, mention
 from cards.texts import Texts
-from cards.views import IncidentRow, IncidentView, SilenceView, StormView, TimelineEntry
+from cards.views import (
+    IncidentRow,
+    IncidentView,
+    SeenBefore,
+    SilenceView,
+    StormView,
+    TimelineEntry,
+)
 
 MAX_ROWS = 30
 MAX_GROUPS = 15
@@ -121,3 +128,22 @@ def silences_card(rows: Sequence[SilenceView], say: Texts, zone: ZoneInfo) -> di
     lines += more(len(rows), MAX_ROWS, say)
     content = "\n".join(lines) if lines else say("card.silences.empty")
     return fit(card(say("card.silences.title"), [markdown(content)], template="grey"))
+
+
+def similar_card(incident_id: int, rows: Sequence[SeenBefore], say: Texts) -> dict[str, Any]:
+    """Past incidents and notes like incident `incident_id`, closest first."""
+    lines = [
+        "- "
+        + say(
+            "card.diagnosis.seen_line",
+            id=row.incident_id,
+            title=inline(row.title, 120),
+            similarity=round(min(max(row.similarity, 0.0), 1.0) * 100),
+            fix=inline(row.fix or say("card.diagnosis.fix_unknown"), 200),
+        )
+        + (f" · {inline(row.outcome, 40)}" if row.outcome else "")
+        for row in rows[:MAX_ROWS]
+    ]
+    body = "\n".join(lines) if lines else say("memory.none")
+    elements = [markdown(body), markdown(say("memory.hint"), size="notation")]
+    return fit(card(say("memory.title", id=incident_id), elements))

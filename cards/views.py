@@ -49,6 +49,19 @@ class DiagnosisView:
     next_checks: tuple[str, ...]
     provider: str
     partial: bool = False
+    note: str = ""  # why it is partial, or why the model's diagnosis was not used
+    seen_before: tuple[SeenBefore, ...] = ()
+
+
+@dataclass(frozen=True)
+class SeenBefore:
+    """A similar past incident and what fixed it (from incident memory)."""
+
+    incident_id: int
+    title: str
+    similarity: float
+    fix: str | None = None
+    outcome: str | None = None
 
 
 @dataclass(frozen=True)

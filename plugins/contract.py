@@ -22,8 +22,10 @@ Usage::
 
 A parameter model may add two optional methods that the policy engine consults:
 `policy_risk() -> Risk` (risk that depends on the parameters, e.g. the `command` template's
-risk; it can only raise the declared risk) and `policy_target() -> str` (what a quota counts,
-e.g. `command:restart_service:service=web`).
+risk; it can only raise the declared risk), `policy_target() -> str` (what a quota counts,
+e.g. `command:restart_service:service=web`) and `policy_scope() -> dict[str, str]` (what the
+run touches, for the policy's target fences; keys among `SCOPE_KEYS`: `namespace` (Kubernetes),
+`host`, `service`, `url`, `target` (a configured connection name such as a Postgres target)).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ Risk = Literal["low", "medium", "high", "critical"]
 RISKS: tuple[Risk, ...] = ("low", "medium", "high", "critical")
 Category = Literal["diagnostic", "remediation"]
 CATEGORIES: tuple[Category, ...] = ("diagnostic", "remediation")
+ScopeKey = Literal["namespace", "host", "service", "url", "target"]
+SCOPE_KEYS: tuple[ScopeKey, ...] = ("namespace", "host", "service", "url", "target")
 
 
 def risk_rank(risk: str) -> int:

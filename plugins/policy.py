@@ -5,12 +5,19 @@ Effective risk = the highest of the plugin's declared risk, the risk its paramet
 can raise the risk, never lower it; an unknown hint is ignored.
 
 Decision, in order:
-1. refuse: the plugin is unknown or disabled in the registry, or its parameters are invalid;
-2. refuse: a parameter is outside its fence;
-3. refuse: the quota is used up (`recent_executions` on the same target in the last hour,
-   counted by the caller; `target_of` names the target);
-4. auto when the risk is at most `auto_max_risk` (critical never is); otherwise approve, with
-   `approvals` approvers (`critical_approvals`, at least 2, for critical risk).
+1. refuse: the plugin is unknown or disabled, or its parameters are invalid;
+2. refuse: a parameter is outside its fence, or what the run touches (`policy_scope()`) is
+   outside the target fences (`plugins.fences`);
+3. refuse: the per-target quota is used up (`recent_executions` on the same target in the last
+   hour, counted by the caller; `target_of` names the target);
+4. remediation only: refuse during a freeze; outside every change window refuse or ask for
+   approval (`outside_window`, see `plugins.windows`); in dry-run mode refuse a plugin that
+   cannot dry-run (the others run as dry runs);
+5. auto when the risk is at most `auto_max_risk` (critical never is) and, for remediation, the
+   global budget of automatic runs (`max_auto_per_hour`, `recent_auto` counted by the caller)
+   is not used up; otherwise approve, by `approvals` people (`critical_approvals`, at least 2,
+   for critical risk) from the list named for the plugin or the risk (else the chat's usual
+   approvers).
 
 Configuration (YAML `policy:`)::
 
@@ -18,30 +25,37 @@ Configuration (YAML `policy:`)::
       auto_max_risk: low             # low | medium | high | none
       approvals: 1
       critical_approvals: 2
+      approver_lists: {dba: [ou_dba1, ou_dba2], sre: [ou_sre1, ou_sre2, ou_sre3]}
+      approvers_by_risk: {high: sre, critical: sre}
+      approvers_by_plugin: {pg_vacuum: dba, pg_cancel_backend: dba}
       max_per_target_per_hour: 3     # 0: no quota
+      max_auto_per_hour: 20          # automatic remediation runs per hour, all targets; 0: none
+      dry_run: false                 # remediation only ever runs as a dry run
+      targets: {namespaces: ["prod-*"], services: [web, api], url_prefixes: ["https://"]}
       fences:                        # plugin -> dotted parameter path -> one rule kind each
-        http_check:
-          url: {prefixes: ["https://status.example.com/", "http://127.0.0.1:"]}
         command:
           template: {one_of: [restart_service]}
           args.service: {pattern: "web-[a-z0-9-]+"}
+      change_windows: [{days: [mon, tue, wed, thu, fri], start: "09:00", end: "18:00"}]
+      outside_window: approve        # approve | refuse
+      freezes: [{start: "2026-12-24T00:00:00+08:00", end: "2026-12-27T00:00:00+08:00"}]
 
-URL prefixes are compared as plain text: end a host prefix with `/` (or `:` for any port),
-otherwise `https://a.example` also admits `https://a.example.evil.net`.
+Reasons are written by `say`, the bot's text catalogue (`cards.texts.texts("zh")`): keys
+`policy.*` and `card.risk.*`. Without one, a reason is its key and values (for logs only).
 
 Usage::
 
-    engine = PolicyEngine(config, registry=registry)
+    engine = PolicyEngine(config, registry=registry, say=texts("zh"))
     decision = engine.evaluate(spec, {"url": "https://status.example.com/"}, alert=alert)
-    decision.kind, decision.required_approvals, decision.reason
+    decision.kind, decision.required_approvals, decision.approvers, decision.reason
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -56,49 +70,53 @@ from plugins.contract import (
     risk_rank,
     validate_params,
 )
+from plugins.fences import Fence, TargetFences, outside_parameter_fence, scope_of
 from plugins.registry import PluginRegistry
+from plugins.windows import ChangeWindow, Freeze, WindowState, window_state
 
 DecisionKind = Literal["auto", "approve", "refuse"]
+Say = Callable[..., str]
+
+
+def _plain(key: str, **values: object) -> str:
+    """A reason without a text catalogue: the key and its values."""
+    return " ".join([key, *(f"{name}={value}" for name, value in values.items())])
 
 
 @dataclass(frozen=True)
 class PolicyDecision:
-    """What may happen to one proposed plugin run, and why (the reason is shown on the card)."""
+    """What may happen to one proposed plugin run, and why (the reason is shown on the card).
+
+    `approvers` is the named list that must decide (empty: the chat's usual approvers);
+    `dry_run` says the run may only be a dry run. The rest explains the decision (/policy check).
+    """
 
     kind: DecisionKind
     risk: Risk
     required_approvals: int
     reason: str
+    code: str = ""
+    declared_risk: Risk = "low"
+    approver_list: str | None = None
+    approvers: tuple[str, ...] = ()
+    dry_run: bool = False
+    target: str = ""
+    scope: Mapping[str, str] = field(default_factory=dict)
+    window: str = ""
 
-
-class Fence(BaseModel):
-    """Allowed values of one parameter: exactly one of prefixes, one_of, pattern."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    prefixes: tuple[str, ...] | None = None
-    one_of: tuple[str, ...] | None = None
-    pattern: str | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Self:
-        kinds = [self.prefixes, self.one_of, self.pattern]
-        if sum(kind is not None for kind in kinds) != 1:
-            raise ValueError("a fence needs exactly one of prefixes, one_of, pattern")
-        if self.pattern is not None:
-            try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValueError(f"bad fence pattern: {exc}") from None
-        return self
-
-    def admits(self, value: str) -> bool:
-        """True when `value` is inside the fence."""
-        if self.prefixes is not None:
-            return any(value.startswith(prefix) for prefix in self.prefixes)
-        if self.one_of is not None:
-            return value in self.one_of
-        return self.pattern is not None and re.fullmatch(self.pattern, value) is not None
+    def as_json(self) -> dict[str, Any]:
+        """The decision as stored in workflow state and audit rows."""
+        return {
+            "kind": self.kind,
+            "risk": self.risk,
+            "required_approvals": self.required_approvals,
+            "reason": self.reason,
+            "code": self.code,
+            "approver_list": self.approver_list,
+            "approvers": list(self.approvers),
+            "dry_run": self.dry_run,
+            "target": self.target,
+        }
 
 
 class PolicyConfig(BaseModel):
@@ -109,8 +127,17 @@ class PolicyConfig(BaseModel):
     auto_max_risk: Risk | Literal["none"] = "low"
     approvals: int = Field(default=1, ge=1, le=10)
     critical_approvals: int = Field(default=2, ge=2, le=10)
+    approver_lists: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    approvers_by_risk: dict[Risk, str] = Field(default_factory=dict)
+    approvers_by_plugin: dict[str, str] = Field(default_factory=dict)
     max_per_target_per_hour: int = Field(default=3, ge=0)
+    max_auto_per_hour: int = Field(default=20, ge=0)
+    dry_run: bool = False
+    targets: TargetFences = Field(default_factory=TargetFences)
     fences: dict[str, dict[str, Fence]] = Field(default_factory=dict)
+    change_windows: tuple[ChangeWindow, ...] = ()
+    outside_window: Literal["approve", "refuse"] = "approve"
+    freezes: tuple[Freeze, ...] = ()
 
     @field_validator("auto_max_risk", mode="before")
     @classmethod
@@ -118,6 +145,17 @@ class PolicyConfig(BaseModel):
         if value == "critical":
             raise ValueError("critical risk always needs approval; use high at most")
         return value
+
+    @model_validator(mode="after")
+    def _lists_exist(self) -> Self:
+        named: list[str] = [*self.approvers_by_risk.values(), *self.approvers_by_plugin.values()]
+        for list_name in named:
+            members = self.approver_lists.get(list_name)
+            if members is None:
+                raise ValueError(f"approver list {list_name!r} is not in approver_lists")
+            if not members:
+                raise ValueError(f"approver list {list_name!r} is empty")
+        return self
 
 
 class PolicyEngine:
@@ -128,6 +166,7 @@ class PolicyEngine:
         config: PolicyConfig | Mapping[str, Any] | None = None,
         *,
         registry: PluginRegistry,
+        say: Say | None = None,
     ) -> None:
         self.config = (
             config
@@ -135,6 +174,7 @@ class PolicyEngine:
             else PolicyConfig.model_validate(config or {})
         )
         self._registry = registry
+        self._say: Say = say or _plain
 
     def evaluate(
         self,
@@ -144,52 +184,133 @@ class PolicyEngine:
         alert: AlertContext | None,
         risk_hint: str | None = None,
         recent_executions: int = 0,
+        recent_auto: int = 0,
+        now: datetime | None = None,
     ) -> PolicyDecision:
         """Decide for one run of `spec` with `params` about `alert` (informational for now)."""
-        del alert  # part of the contract for alert-based fences; none are defined yet
-        risk = spec.risk
-        registered = self._registry.get(spec.name)
+        del alert  # part of the contract for alert-based rules; none are defined yet
+        say, cfg, name = self._say, self.config, spec.name
+        registered = self._registry.get(name)
         if registered is None or registered.spec != spec:
-            return _refuse(risk, f"Plugin {spec.name} is not registered.")
-        if not self._registry.is_enabled(spec.name):
-            return _refuse(risk, f"Plugin {spec.name} is disabled.")
+            return self._refuse(spec, spec.risk, "unknown", plugin=name)
+        if not self._registry.is_enabled(name):
+            return self._refuse(spec, spec.risk, "disabled", plugin=name)
         try:
             model = validate_params(spec, params)
         except InvalidParams as exc:
-            return _refuse(risk, f"Invalid parameters for {spec.name}: {str(exc).rstrip('.')}.")
-        risk, raised_by = _effective_risk(spec.risk, model, risk_hint)
-        outside = self._outside_fence(spec.name, model)
-        if outside is not None:
-            return _refuse(risk, f"{outside} is outside the allowed values for {spec.name}.")
-        limit = self.config.max_per_target_per_hour
-        if limit and recent_executions >= limit:
-            return _refuse(
-                risk,
-                f"Quota used up: {recent_executions} runs on this target in the last hour "
-                f"(limit {limit}).",
+            return self._refuse(
+                spec, spec.risk, "invalid", plugin=name, problem=str(exc).rstrip(".")
             )
-        because = f" (raised from {spec.risk} by {raised_by})" if raised_by else ""
-        auto_max = self.config.auto_max_risk
-        if risk != "critical" and auto_max != "none" and risk_rank(risk) <= risk_rank(auto_max):
-            return PolicyDecision("auto", risk, 0, f"Risk {risk}{because}: runs automatically.")
-        needed = self.config.critical_approvals if risk == "critical" else self.config.approvals
-        people = "approver" if needed == 1 else "approvers"
-        return PolicyDecision(
-            "approve", risk, needed, f"Risk {risk}{because}: needs {needed} {people}."
+        risk, raised_by = _effective_risk(spec.risk, model, risk_hint)
+        target, scope = target_of(spec, model), scope_of(model)
+        facts: dict[str, Any] = {"target": target, "scope": scope}
+        outside = outside_parameter_fence(cfg.fences.get(name, {}), model)
+        if outside is not None:
+            return self._refuse(spec, risk, "fence", facts, path=outside, plugin=name)
+        violation = cfg.targets.violation(scope)
+        if violation is not None:
+            key, value = violation
+            return self._refuse(spec, risk, "scope", facts, kind=key, value=value)
+        limit = cfg.max_per_target_per_hour
+        if limit and recent_executions >= limit:
+            return self._refuse(spec, risk, "quota", facts, count=recent_executions, limit=limit)
+        remediation = spec.category == "remediation"
+        window = WindowState("open", "")
+        if remediation:
+            window = window_state(cfg.change_windows, cfg.freezes, now or datetime.now(UTC))
+            facts["window"] = window.detail
+            if window.kind == "frozen":
+                return self._refuse(spec, risk, "frozen", facts, detail=window.detail)
+            if window.kind == "outside" and cfg.outside_window == "refuse":
+                return self._refuse(spec, risk, "window", facts, detail=window.detail)
+            if cfg.dry_run and not spec.supports_dry_run:
+                return self._refuse(spec, risk, "no_dry_run", facts, plugin=name)
+        dry_run = remediation and cfg.dry_run
+        named = say(f"card.risk.{risk}")
+        because = (
+            say(
+                "policy.raised",
+                declared=say(f"card.risk.{spec.risk}"),
+                by=say(f"policy.by.{raised_by}"),
+            )
+            if raised_by
+            else ""
+        )
+        suffix = say("policy.dry_run") if dry_run else ""
+        auto_max = cfg.auto_max_risk
+        risk_allows = (
+            risk != "critical" and auto_max != "none" and risk_rank(risk) <= risk_rank(auto_max)
+        )
+        budget = cfg.max_auto_per_hour
+        budget_spent = remediation and budget > 0 and recent_auto >= budget
+        if risk_allows and window.kind == "open" and not budget_spent:
+            reason = say("policy.auto", risk=named, because=because) + suffix
+            return self._decision("auto", spec, risk, 0, reason, "auto", dry_run, facts)
+        needed = cfg.critical_approvals if risk == "critical" else cfg.approvals
+        list_name = cfg.approvers_by_plugin.get(name) or cfg.approvers_by_risk.get(risk)
+        members = cfg.approver_lists.get(list_name, ()) if list_name else ()
+        who = say("policy.from_list", name=list_name) if list_name else ""
+        people = say(
+            "policy.people.one" if needed == 1 else "policy.people.many", count=needed, who=who
+        )
+        if risk_allows and window.kind == "outside":
+            code, reason = "window_approve", say("policy.window_approve", detail=window.detail)
+        elif risk_allows and budget_spent:
+            code, reason = "budget_approve", say("policy.budget_approve", limit=budget)
+        else:
+            code, reason = "approve", say("policy.approve", risk=named, because=because)
+        return self._decision(
+            "approve",
+            spec,
+            risk,
+            needed,
+            f"{reason}{people}{suffix}",
+            code,
+            dry_run,
+            facts,
+            approver_list=list_name,
+            approvers=members,
         )
 
-    def _outside_fence(self, plugin: str, model: BaseModel) -> str | None:
-        fences = self.config.fences.get(plugin)
-        if not fences:
-            return None
-        values = model.model_dump(mode="json")
-        for path, fence in fences.items():
-            value = _lookup(values, path)
-            if not isinstance(value, str):
-                value = None if value is None else json.dumps(value, sort_keys=True)
-            if value is None or not fence.admits(value):
-                return path
-        return None
+    def _refuse(
+        self,
+        spec: PluginSpec,
+        risk: Risk,
+        code: str,
+        facts: Mapping[str, Any] | None = None,
+        **values: object,
+    ) -> PolicyDecision:
+        reason = self._say(f"policy.refuse.{code}", **values)
+        return self._decision("refuse", spec, risk, 0, reason, code, False, facts or {})
+
+    def _decision(
+        self,
+        kind: DecisionKind,
+        spec: PluginSpec,
+        risk: Risk,
+        needed: int,
+        reason: str,
+        code: str,
+        dry_run: bool,
+        facts: Mapping[str, Any],
+        *,
+        approver_list: str | None = None,
+        approvers: tuple[str, ...] = (),
+    ) -> PolicyDecision:
+        return PolicyDecision(
+            kind=kind,
+            risk=risk,
+            required_approvals=needed,
+            reason=reason,
+            code=code,
+            declared_risk=spec.risk,
+            approver_list=approver_list,
+            approvers=approvers,
+            dry_run=dry_run,
+            target=str(facts.get("target", "")),
+            scope=dict(facts.get("scope") or {}),
+            window=str(facts.get("window", "")),
+        )
 
 
 def target_of(spec: PluginSpec, params: BaseModel) -> str:
@@ -207,21 +328,9 @@ def _effective_risk(declared: Risk, model: BaseModel, hint: str | None) -> tuple
     if callable(method):
         reported = method()
         if reported in RISKS and risk_rank(reported) > risk_rank(risk):
-            risk, raised_by = reported, "its parameters"
+            risk, raised_by = reported, "params"
     if hint in RISKS:
         hinted: Risk = next(r for r in RISKS if r == hint)
         if risk_rank(hinted) > risk_rank(risk):
-            risk, raised_by = highest_risk(risk, hinted), "the hint"
+            risk, raised_by = highest_risk(risk, hinted), "hint"
     return risk, raised_by
-
-
-def _lookup(values: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(values, Mapping) or part not in values:
-            return None
-        values = values[part]
-    return values
-
-
-def _refuse(risk: Risk, reason: str) -> PolicyDecision:
-    return PolicyDecision("refuse", risk, 0, reason)

@@ -40,7 +40,7 @@ async def open_gate(
     db: Database,
     *,
     run_id: str,
-    incident_id: int,
+    incident_id: int | None,
     gate: str,
     token: str,
     approvers: Sequence[str],
@@ -139,12 +139,14 @@ async def claim(
     return Claim(row=row, decided=row.status != "pending")
 
 
-async def expire_due(db: Database) -> Sequence[Approval]:
-    """Close every pending gate past its expiry; returns them (each exactly once)."""
+async def expire_due(db: Database, *, incidents: bool = True) -> Sequence[Approval]:
+    """Close every pending gate past its expiry — incident gates, or (`incidents=False`) the
+    gates of chat-requested actions; returns them (each exactly once)."""
+    kind = Approval.incident_id.is_not(None) if incidents else Approval.incident_id.is_(None)
     async with db.session() as session:
         rows = await session.scalars(
             update(Approval)
-            .where(Approval.status == "pending", Approval.expires_at <= text("now()"))
+            .where(Approval.status == "pending", Approval.expires_at <= text("now()"), kind)
             .values(status="expired", decided_at=text("now()"))
             .returning(Approval)
         )

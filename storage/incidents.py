@@ -7,7 +7,6 @@ Usage::
 
     incident = await get_incident(db, 42)
     await record_event(db, 42, "workflow.diagnosed", message="disk full", data={...})
-    execution, fresh = await begin_execution(db, run_id, 42, "execute", "command", params)
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
 from storage.models import Approval, Diagnosis, Execution, Incident, IncidentEvent, Proposal
@@ -118,6 +116,11 @@ async def save_diagnosis(
                 evidence=list(diagnosis.get("evidence", [])),
                 next_checks=list(diagnosis.get("next_checks", [])),
                 partial=bool(diagnosis.get("partial", False)),
+                details={
+                    key: diagnosis[key]
+                    for key in ("partial_reason", "fallback", "similar", "tool_calls")
+                    if diagnosis.get(key)
+                },
             )
         )
 
@@ -159,67 +162,6 @@ async def latest(db: Database, model: type[PerIncident], incident_id: int) -> Pe
             select(model).where(model.incident_id == incident_id).order_by(model.id.desc()).limit(1)
         )
     return found
-
-
-async def begin_execution(
-    db: Database,
-    run_id: str,
-    incident_id: int,
-    step: str,
-    plugin: str,
-    params: dict[str, Any],
-    *,
-    dry_run: bool = False,
-) -> tuple[Execution, bool]:
-    """Claim the step `(run_id, step)`: (row, True) when this call created it and must run the
-    plugin; (existing row, False) when an earlier attempt already started it: a replayed step
-    never acts twice."""
-    statement = (
-        insert(Execution)
-        .values(
-            run_id=uuid.UUID(run_id),
-            incident_id=incident_id,
-            step=step,
-            plugin=plugin,
-            params=params,
-            dry_run=dry_run,
-            status="running",
-        )
-        .on_conflict_do_nothing(constraint="uq_executions_run_step")
-        .returning(Execution.id)
-    )
-    async with db.session() as session:
-        created = (await session.execute(statement)).scalar_one_or_none()
-        row = await session.scalar(
-            select(Execution).where(Execution.run_id == uuid.UUID(run_id), Execution.step == step)
-        )
-    assert row is not None
-    return row, created is not None
-
-
-async def finish_execution(
-    db: Database,
-    execution_id: int,
-    *,
-    ok: bool,
-    summary: str,
-    output: str = "",
-    data: dict[str, Any] | None = None,
-    error: str | None = None,
-) -> None:
-    async with db.session() as session:
-        await session.execute(
-            update(Execution)
-            .where(Execution.id == execution_id)
-            .values(
-                status="succeeded" if ok else "failed",
-                summary=summary,
-                output=output,
-                data=data or {},
-                error=error,
-                finished_at=func.now(),
-            )
-        )
 
 
 async def executions(db: Database, incident_id: int) -> Sequence[Execution]:

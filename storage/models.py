@@ -197,6 +197,8 @@ class Diagnosis(Base, _Row):
     evidence: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     next_checks: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     partial: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # why it is partial, why the model was not used, similar past incidents, the tool calls
+    details: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
 
 
 class Proposal(Base, _Row):
@@ -254,6 +256,8 @@ class Execution(Base, _Row):
     __table_args__ = (
         _status("status", "running", "succeeded", "failed", "skipped"),
         UniqueConstraint("run_id", "step", name="uq_executions_run_step"),
+        Index("ix_executions_target_created", "target", "created_at"),
+        Index("ix_executions_auto_created", "created_at", postgresql_where=text("auto")),
     )
 
     run_id: Mapped[uuid.UUID]
@@ -267,6 +271,43 @@ class Execution(Base, _Row):
     output: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # what the policy's per-target quota counts (`plugins.policy.target_of`), and whether the
+    # policy let it run without a person (the global budget of automatic runs counts these)
+    target: Mapped[str | None] = mapped_column(Text)
+    auto: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    requested_by: Mapped[str | None] = mapped_column(Text)
+
+
+class Action(Base, _Row):
+    """A plugin run asked for in the chat (`/run`); the run itself is an `Execution` row."""
+
+    __tablename__ = "actions"
+    __table_args__ = (
+        _status(
+            "status",
+            "pending",
+            "running",
+            "succeeded",
+            "failed",
+            "rejected",
+            "expired",
+            "refused",
+        ),
+        UniqueConstraint("run_id", name="uq_actions_run_id"),
+    )
+
+    run_id: Mapped[uuid.UUID]
+    chat_id: Mapped[str | None] = mapped_column(Text)
+    requester: Mapped[str] = mapped_column(Text)
+    plugin: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    risk: Mapped[str] = mapped_column(Text)
+    decision: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    summary: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    card_message_id: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

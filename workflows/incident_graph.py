@@ -28,7 +28,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
 from plugins.contract import AlertContext
-from storage import approvals, incidents
+from storage import approvals, executions, incidents
 from storage.database import Database
 from storage.models import Alert
 from workflows.ports import JSON, Advisor, Presenter, alert_from_json, alert_json
@@ -141,7 +141,9 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         )
         return {"diagnosis": found}
 
-    async def open_gate(state: IncidentState, gate: str, required: int) -> str:
+    async def open_gate(
+        state: IncidentState, gate: str, required: int, approvers: tuple[str, ...] = ()
+    ) -> str:
         token = gate_token(state["run_id"], gate)
         incident = await incidents.get_incident(db, state["incident_id"])
         await approvals.open_gate(
@@ -150,7 +152,9 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             incident_id=state["incident_id"],
             gate=gate,
             token=token,
-            approvers=deps.gates.for_chat(incident.chat_id if incident is not None else None),
+            # the policy's named list when it names one, else the chat's usual approvers
+            approvers=approvers
+            or deps.gates.for_chat(incident.chat_id if incident is not None else None),
             required=required,
             requester=None if deps.gates.requester_may_approve else state.get("requester"),
             expires_at=datetime.now(UTC) + deps.gates.ttl,
@@ -175,7 +179,12 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             return {"halted": "resolved"}
         await incidents.set_status(db, state["incident_id"], "diagnosing")
         facts = alert_from_json(state["alert"])
-        proposal = await advisor.propose(facts, state.get("diagnosis") or {})
+        proposal = await advisor.propose(
+            facts,
+            state.get("diagnosis") or {},
+            incident_id=state["incident_id"],
+            run_id=state["run_id"],
+        )
         await incidents.record_event(
             db,
             state["incident_id"],
@@ -210,8 +219,10 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         return {"policy": decided}
 
     async def send_proposal_card(state: IncidentState) -> IncidentState:
-        required = int(state.get("policy", {}).get("required_approvals", 1) or 1)
-        return {"proposal_token": await open_gate(state, "proposal", required)}
+        policy = state.get("policy") or {}
+        required = int(policy.get("required_approvals", 1) or 1)
+        named = tuple(str(person) for person in policy.get("approvers") or ())
+        return {"proposal_token": await open_gate(state, "proposal", required, named)}
 
     async def await_proposal_approval(state: IncidentState) -> IncidentState:
         decision = interrupt({"gate": "proposal", "token": state["proposal_token"]})
@@ -223,19 +234,26 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         if incident is None or incident.status in incidents.FINAL:
             return {"halted": "resolved"}
         proposal = state.get("proposal") or {}
-        row, fresh = await incidents.begin_execution(
+        policy = state.get("policy") or {}
+        dry_run = bool(policy.get("dry_run"))
+        row, fresh = await executions.begin_execution(
             db,
             run_id,
-            incident_id,
             "execute",
             str(proposal.get("plugin")),
             dict(proposal.get("params") or {}),
+            incident_id=incident_id,
+            target=str(policy.get("target") or "") or None,
+            auto=policy.get("kind") == "auto",
+            dry_run=dry_run,
         )
         if fresh:
             await incidents.set_status(db, incident_id, "remediating")
             await presenter.show(incident_id)
-            result = await advisor.execute(proposal, incident_id=incident_id, run_id=run_id)
-            await incidents.finish_execution(
+            result = await advisor.execute(
+                proposal, incident_id=incident_id, run_id=run_id, dry_run=dry_run
+            )
+            await executions.finish_execution(
                 db,
                 row.id,
                 ok=bool(result.get("ok")),
@@ -251,7 +269,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
                 "output": "",
                 "interrupted": True,
             }
-            await incidents.finish_execution(
+            await executions.finish_execution(
                 db, row.id, ok=False, summary=result["summary"], error="interrupted"
             )
         else:
@@ -283,18 +301,20 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
 
     async def resolve(state: IncidentState) -> IncidentState:
         incident_id = state["incident_id"]
+        # the audit line first: whoever sees the status change finds it in the timeline
+        await incidents.record_event(db, incident_id, "workflow.resolved")
         await incidents.set_status(db, incident_id, "resolved")
         await approvals.cancel_open(db, incident_id)
-        await incidents.record_event(db, incident_id, "workflow.resolved")
         await presenter.show(incident_id)
+        await advisor.remember(incident_id)
         return {"outcome": "resolved"}
 
     async def escalate(state: IncidentState) -> IncidentState:
         incident_id = state["incident_id"]
         reason = escalation_reason(state)
+        await incidents.record_event(db, incident_id, "workflow.escalated", message=reason)
         await incidents.set_status(db, incident_id, "escalated", escalation_reason=reason)
         await approvals.cancel_open(db, incident_id)
-        await incidents.record_event(db, incident_id, "workflow.escalated", message=reason)
         await presenter.show(incident_id)
         await presenter.escalate(incident_id, reason)
         return {"outcome": "escalated", "escalation_reason": reason}

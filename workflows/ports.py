@@ -13,6 +13,7 @@ in the workflow's checkpoints.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from plugins.contract import AlertContext
@@ -46,18 +47,30 @@ class Advisor(Protocol):
         """{"summary", "hypotheses": [[cause, confidence]], "evidence": [[source, text]],
         "next_checks": [...], "provider", "partial"}"""
 
-    async def propose(self, alert: AlertContext, diagnosis: JSON) -> JSON | None:
+    async def propose(
+        self,
+        alert: AlertContext,
+        diagnosis: JSON,
+        *,
+        incident_id: int | None = None,
+        run_id: str | None = None,
+    ) -> JSON | None:
         """{"plugin", "params", "title_zh", "title_en", "steps": [...], "rationale"} or None
         when no remediation is known."""
 
     async def evaluate(self, proposal: JSON, alert: AlertContext) -> JSON:
-        """{"kind": "auto"|"approve"|"refuse", "risk", "required_approvals", "reason"}"""
+        """`PolicyDecision.as_json()`: kind, risk, required_approvals, reason, approvers, target…"""
 
-    async def execute(self, proposal: JSON, *, incident_id: int, run_id: str) -> JSON:
-        """{"ok", "summary", "output", "data"} — runs the remediation once."""
+    async def execute(
+        self, proposal: JSON, *, incident_id: int, run_id: str, dry_run: bool = False
+    ) -> JSON:
+        """{"ok", "summary", "output", "data"} — runs the remediation once (or a dry run)."""
 
     async def verify(self, alert: AlertContext, proposal: JSON, execution: JSON) -> JSON:
         """{"ok", "summary"}"""
+
+    async def remember(self, incident_id: int) -> None:
+        """The incident is over: keep what was learnt (incident memory); never raises."""
 
 
 class Presenter(Protocol):
@@ -66,3 +79,28 @@ class Presenter(Protocol):
 
     async def escalate(self, incident_id: int, reason: str) -> None:
         """Tell the on-call people (a message that @-mentions them)."""
+
+
+class Recollection(Protocol):
+    """A similar past incident (or an operator's note about one)."""
+
+    @property
+    def incident_id(self) -> int | None: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def similarity(self) -> float: ...
+    @property
+    def fix(self) -> str | None: ...
+    @property
+    def outcome(self) -> str | None: ...
+
+
+class Memory(Protocol):
+    """Incident memory (`workflows.memory`): what was seen before, and what fixed it."""
+
+    async def similar(
+        self, query: int | str, limit: int = 5, exclude_incident: int | None = None
+    ) -> Sequence[Recollection]: ...
+
+    async def remember_incident(self, incident_id: int) -> int | None: ...

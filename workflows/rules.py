@@ -8,10 +8,8 @@ Usage::
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import logging
 from typing import Any
-
-from sqlalchemy import func, select
 
 from plugins.contract import AlertContext, PluginContext
 from plugins.execution import execute
@@ -24,8 +22,10 @@ from plugins.runbooks import (
     verify_with_rules,
 )
 from storage.database import Database
-from storage.models import Execution
-from workflows.ports import JSON
+from workflows.ports import JSON, Memory
+from workflows.verdicts import judge
+
+log = logging.getLogger(__name__)
 
 
 class RulesAdvisor:
@@ -38,6 +38,7 @@ class RulesAdvisor:
         *,
         verify_attempts: int = 3,
         verify_interval: float = 5.0,
+        memory: Memory | None = None,
     ) -> None:
         self.registry = registry
         self.policy = policy
@@ -45,8 +46,17 @@ class RulesAdvisor:
         self.db = db
         self.verify_attempts = verify_attempts
         self.verify_interval = verify_interval
+        self.memory = memory
 
-    async def diagnose(self, alert: AlertContext, *, incident_id: int, run_id: str) -> JSON:
+    async def diagnose(
+        self,
+        alert: AlertContext,
+        *,
+        incident_id: int,
+        run_id: str,
+        similar: list[dict[str, Any]] | None = None,
+    ) -> JSON:
+        """The runbook's diagnosis; `similar` when the caller already recalled them."""
         ctx = PluginContext(alert=alert, incident_id=incident_id, run_id=run_id)
         found = await diagnose_with_rules(
             self.book, self.registry, alert, policy=self.policy, ctx=ctx
@@ -58,9 +68,17 @@ class RulesAdvisor:
             "next_checks": list(found.next_checks),
             "provider": found.provider,
             "partial": found.partial,
+            "similar": similar if similar is not None else await self.recall(incident_id),
         }
 
-    async def propose(self, alert: AlertContext, diagnosis: JSON) -> JSON | None:
+    async def propose(
+        self,
+        alert: AlertContext,
+        diagnosis: JSON,
+        *,
+        incident_id: int | None = None,
+        run_id: str | None = None,
+    ) -> JSON | None:
         proposal = await propose_with_rules(self.book, self.registry, alert)
         if proposal is None:
             return None
@@ -76,44 +94,24 @@ class RulesAdvisor:
     async def evaluate(self, proposal: JSON, alert: AlertContext) -> JSON:
         name = str(proposal.get("plugin", ""))
         plugin = self.registry.get(name)
-        if plugin is None or not self.registry.is_enabled(name):
+        params = dict(proposal.get("params") or {})
+        if plugin is None:
             return {
                 "kind": "refuse",
                 "risk": "critical",
                 "required_approvals": 0,
-                "reason": f"plugin {name!r} is not enabled",
+                "reason": f"plugin {name!r} is not registered",
             }
-        params = dict(proposal.get("params") or {})
-        decided = self.policy.evaluate(
-            plugin.spec,
-            params,
-            alert=alert,
-            recent_executions=await self._recent(name, params),
+        hint = str(proposal.get("risk_hint") or "") or None  # a model's: may raise, never lower
+        decided = await judge(
+            self.db, self.policy, plugin.spec, params, alert=alert, risk_hint=hint
         )
-        return {
-            "kind": decided.kind,
-            "risk": decided.risk,
-            "required_approvals": decided.required_approvals,
-            "reason": decided.reason,
-        }
+        return decided.as_json()
 
-    async def _recent(self, plugin: str, params: dict[str, Any]) -> int:
-        """Executions of the same action in the last hour (for the per-target quota)."""
-        since = datetime.now(UTC) - timedelta(hours=1)
-        async with self.db.session() as session:
-            count = await session.scalar(
-                select(func.count())
-                .select_from(Execution)
-                .where(
-                    Execution.plugin == plugin,
-                    Execution.params == params,
-                    Execution.created_at > since,
-                )
-            )
-        return int(count or 0)
-
-    async def execute(self, proposal: JSON, *, incident_id: int, run_id: str) -> JSON:
-        ctx = PluginContext(incident_id=incident_id, run_id=run_id)
+    async def execute(
+        self, proposal: JSON, *, incident_id: int, run_id: str, dry_run: bool = False
+    ) -> JSON:
+        ctx = PluginContext(incident_id=incident_id, run_id=run_id, dry_run=dry_run)
         result = await execute(
             self.registry, str(proposal.get("plugin", "")), ctx, dict(proposal.get("params") or {})
         )
@@ -140,3 +138,34 @@ class RulesAdvisor:
                 "summary": "no verification step; relying on the fix's own result",
             }
         return {"ok": checked.ok, "summary": checked.summary}
+
+    async def recall(self, incident_id: int, limit: int = 3) -> list[dict[str, Any]]:
+        """Similar past incidents (for the card and the model); empty without memory."""
+        if self.memory is None:
+            return []
+        try:
+            found = await self.memory.similar(
+                incident_id, limit=limit, exclude_incident=incident_id
+            )
+        except Exception as exc:  # memory is a help, never a reason to stop a diagnosis
+            log.warning("memory: recall for incident %s failed: %s", incident_id, exc)
+            return []
+        return [
+            {
+                "incident_id": item.incident_id,
+                "title": item.title,
+                "similarity": round(float(item.similarity), 3),
+                "fix": item.fix,
+                "outcome": item.outcome,
+            }
+            for item in found
+            if item.incident_id is not None
+        ]
+
+    async def remember(self, incident_id: int) -> None:
+        if self.memory is None:
+            return
+        try:
+            await self.memory.remember_incident(incident_id)
+        except Exception as exc:
+            log.warning("memory: remembering incident %s failed: %s", incident_id, exc)

@@ -8,8 +8,14 @@ from bot.router import Router
 def root_router() -> Router:
     from bot.commands.basics import router as basics
     from bot.commands.incidents import router as incidents
+    from bot.commands.memory import router as memory
+    from bot.commands.plugins import router as plugins
+    from bot.commands.schedules import router as schedules
 
     root = Router("root")
     root.include_router(basics)
     root.include_router(incidents)
+    root.include_router(plugins)
+    root.include_router(memory)
+    root.include_router(schedules)  # last: its message handler takes any other @bot text
     return root

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -13,12 +15,14 @@ from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.incidents.desk import IncidentDesk
 from bot.lark.events import CardAction, MessageEvent
+from bot.operations import gate_buttons
 from bot.router import Router
 from cards.gates import Approve, GateAction, Reject
 from cards.lists import incidents_card, silences_card, timeline_card
+from cards.operations import action_card
 from cards.views import IncidentRow, SilenceView, TimelineEntry
 from storage import approvals, incidents
-from storage.models import Silence
+from storage.models import Approval, Silence
 from workflows.intake import parse_chat_message
 from workflows.silences import SilenceError, parse_duration, parse_matcher
 
@@ -32,7 +36,7 @@ def _desk(ctx: HandlerContext) -> IncidentDesk:
     return desk
 
 
-async def _audit(ctx: HandlerContext, incident_id: int, kind: str, **data: object) -> None:
+async def _audit(ctx: HandlerContext, incident_id: int | None, kind: str, **data: object) -> None:
     await incidents.record_event(
         ctx.services.db, incident_id, kind, actor=ctx.user, data=dict(data), trace_id=ctx.trace_id
     )
@@ -44,8 +48,8 @@ async def _audit(ctx: HandlerContext, incident_id: int, kind: str, **data: objec
 async def _decide(
     ctx: HandlerContext, event: CardAction, payload: GateAction, decision: str
 ) -> ActionResult:
-    """Fast checks only (Lark allows 3 s); the workflow resumes afterwards."""
-    say, db, desk = ctx.texts, ctx.services.db, _desk(ctx)
+    """Fast checks only (Lark allows 3 s); the workflow (or the action) carries on afterwards."""
+    say, db = ctx.texts, ctx.services.db
 
     async def refuse(reason: str, text: str) -> ActionResult:
         await _audit(
@@ -89,6 +93,9 @@ async def _decide(
         decision=decision,
         decided=claim.decided,
     )
+    if payload.incident_id is None:
+        return await _action_decided(ctx, claim, decision)
+    desk = _desk(ctx)
     incident = await incidents.get_incident(db, payload.incident_id)
     card = await desk.presenter.render(incident) if incident is not None else None
     if not claim.decided:
@@ -107,6 +114,47 @@ async def _decide(
     # the next card reaches Lark as a patch from the resumed run (tens of ms of work later,
     # through the per-card patcher), not as a token update: a short pause is enough
     return ActionResult(toast=Toast("success", text), card=card, later=carry_on, later_after=0.05)
+
+
+async def _action_decided(
+    ctx: HandlerContext, claim: approvals.Claim, decision: str
+) -> ActionResult:
+    """A click on a /run approval card: show it at once, run (or not) right after."""
+    say, operations = ctx.texts, ctx.services.operations
+    if operations is None:
+        raise UserFacingError(say("operations.unavailable"))
+    action = await operations.by_run(claim.row.run_id)
+    if action is None:
+        return ActionResult(toast=Toast("error", say("action.unknown")))
+    view = await operations.view(action.id)
+    zone = ZoneInfo(ctx.services.settings.timezone)
+    if not claim.decided:
+        have = len(claim.row.approvals)
+        return ActionResult(
+            toast=Toast("info", say("gate.partial", have=have, need=claim.row.required_approvals)),
+            card=action_card(view, say, zone, **_action_buttons(ctx, claim.row)) if view else None,
+        )
+    if view is not None:
+        status = "running" if decision == "approve" else "rejected"
+        view = replace(
+            view, status=status, decided_by=tuple(map(str, claim.row.approvals)) or (ctx.user,)
+        )
+
+    async def carry_on() -> None:
+        await operations.decided(claim.row, decision, ctx.user)
+
+    text = say("action.approved") if decision == "approve" else say("action.rejected")
+    return ActionResult(
+        toast=Toast("success", text),
+        card=action_card(view, say, zone) if view is not None else None,
+        later=carry_on,
+        later_after=0.05,
+    )
+
+
+def _action_buttons(ctx: HandlerContext, gate: Approval) -> dict[str, dict[str, Any]]:
+    """Signed Approve / Reject values for an action's gate."""
+    return gate_buttons(gate, ctx.services.signing_key)
 
 
 @router.card_action(Approve)

@@ -7,30 +7,129 @@ problem there is a `ConfigError` at start-up, naming the section.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import ValidationError
 
 from bot.config import ConfigError, Settings
+from bot.operations import Toolkit
+from cards.texts import texts
 from plugins.policy import PolicyEngine
 from plugins.registry import discover
 from plugins.runbooks import RunbookBook
+from storage.coordination import Coordination
+from storage.coordination.memory_backend import MemoryCoordination
 from storage.database import Database
+from storage.redaction import Redactor
+from workflows.llm.advisor import ModelAdvisor
+from workflows.llm.agent import DiagnosisAgent
+from workflows.llm.guard import LlmConfig, ModelGuard
+from workflows.llm.prompt import Scrubber
+from workflows.llm.providers import build_model
+from workflows.memory.embedding import build_embedder
+from workflows.memory.recall import IncidentMemory
+from workflows.ports import Advisor
 from workflows.rules import RulesAdvisor
 
+SECRET_KEY = re.compile(r"token|password|passwd|secret|api_?key", re.IGNORECASE)
 
-def build_advisor(settings: Settings, db: Database) -> RulesAdvisor:
+
+def build_toolkit(settings: Settings) -> Toolkit:
+    """Plugins, policy and runbooks from the configuration; ConfigError names the section."""
     try:
-        registry = discover(settings.plugins)
+        registry = discover(
+            settings.plugins,
+            redactor=Redactor(known=[*settings.secret_values(), *_secrets_in(settings.plugins)]),
+        )
     except (ValueError, ValidationError) as exc:
         raise ConfigError(f"plugins: {_first_line(exc)}") from None
     try:
-        policy = PolicyEngine(settings.policy, registry=registry)
+        policy = PolicyEngine(settings.policy, registry=registry, say=texts(settings.language))
     except (ValueError, ValidationError) as exc:
         raise ConfigError(f"policy: {_first_line(exc)}") from None
     try:
         book = RunbookBook.from_config(settings.runbooks, registry)
     except (ValueError, ValidationError) as exc:
         raise ConfigError(f"runbooks: {_first_line(exc)}") from None
-    return RulesAdvisor(registry, policy, book, db)
+    return Toolkit(registry, policy, book)
+
+
+def llm_config(settings: Settings) -> LlmConfig:
+    """The `llm:` section, checked; ConfigError names it."""
+    try:
+        return LlmConfig.model_validate(settings.llm)
+    except ValidationError as exc:
+        raise ConfigError(f"llm: {_first_line(exc)}") from None
+
+
+def build_memory(settings: Settings, db: Database) -> IncidentMemory:
+    """Incident memory with the configured embeddings (offline hashing by default)."""
+    config = llm_config(settings)
+    try:
+        embedder = build_embedder(
+            config.embeddings,
+            api_key=settings.openai_api_key.get_secret_value(),
+            model=config.embedding_model,
+            base_url=settings.openai_base_url or None,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"llm.embeddings: {_first_line(exc)}") from None
+    return IncidentMemory(db, embedder)
+
+
+def build_advisor(
+    settings: Settings,
+    db: Database,
+    toolkit: Toolkit | None = None,
+    coordination: Coordination | None = None,
+    *,
+    memory: IncidentMemory | None = None,
+    verify_interval: float = 5.0,
+) -> Advisor:
+    """The incident workflow's advisor: `rules`, or a model with rules behind it.
+
+    Both remember resolved incidents and recall similar ones (offline hashing embeddings by
+    default; `llm.embeddings: openai` uses the OpenAI-compatible endpoint). A bad `llm:`
+    section, an unknown provider or a missing key is a ConfigError at start-up."""
+    kit = toolkit or build_toolkit(settings)
+    config = llm_config(settings)
+    openai_key = settings.openai_api_key.get_secret_value()
+    try:
+        model = build_model(
+            settings.llm_provider,
+            settings.llm_model,
+            openai_api_key=openai_key,
+            openai_base_url=settings.openai_base_url or None,
+            anthropic_api_key=settings.anthropic_api_key.get_secret_value(),
+            anthropic_base_url=settings.anthropic_base_url or None,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"LLM_PROVIDER: {_first_line(exc)}") from None
+    memory = memory or build_memory(settings, db)
+    rules = RulesAdvisor(
+        kit.registry, kit.policy, kit.book, db, memory=memory, verify_interval=verify_interval
+    )
+    if model is None:
+        return rules
+    guard = ModelGuard(model, db, coordination or MemoryCoordination(), config)
+    scrub = Scrubber(
+        kit.registry.redactor, labels=config.redact_labels, patterns=config.redact_patterns
+    )
+    agent = DiagnosisAgent(guard, kit.registry, kit.policy, scrub, language=settings.language)
+    return ModelAdvisor(rules, guard, agent, scrub, language=settings.language)
+
+
+def _secrets_in(value: Any, key: str = "") -> list[str]:
+    """String values under secret-sounding keys of the plugin settings (tokens, passwords)."""
+    if isinstance(value, Mapping):
+        return [found for k, v in value.items() for found in _secrets_in(v, str(k))]
+    if isinstance(value, list | tuple):
+        return [found for item in value for found in _secrets_in(item, key)]
+    if isinstance(value, str) and SECRET_KEY.search(key):
+        return [value]
+    return []
 
 
 def _first_line(error: Exception) -> str:

@@ -126,6 +126,7 @@ class IncidentDesk:
             )
             await self._end_paused(incident_id, {"decision": "resolved", "by": [who]})
             await self.presenter.show(incident_id)
+            await self.runs.deps.advisor.remember(incident_id)
         return changed
 
     async def escalate(self, incident_id: int, who: str) -> bool:

@@ -34,6 +34,7 @@ from cards.views import (
     Hypothesis,
     IncidentView,
     ProposalView,
+    SeenBefore,
     StormView,
     VerificationView,
 )
@@ -232,6 +233,7 @@ class LarkPresenter:
 
 
 def _diagnosis(row: Any) -> DiagnosisView:
+    details = dict(row.details or {})
     return DiagnosisView(
         summary=row.summary,
         hypotheses=tuple(Hypothesis(str(h[0]), float(h[1])) for h in row.hypotheses if len(h) == 2),
@@ -239,6 +241,18 @@ def _diagnosis(row: Any) -> DiagnosisView:
         next_checks=tuple(str(c) for c in row.next_checks),
         provider=row.provider,
         partial=row.partial,
+        note=str(details.get("partial_reason") or details.get("fallback") or ""),
+        seen_before=tuple(
+            SeenBefore(
+                incident_id=int(item.get("incident_id", 0)),
+                title=str(item.get("title", "")),
+                similarity=float(item.get("similarity", 0.0)),
+                fix=item.get("fix"),
+                outcome=item.get("outcome"),
+            )
+            for item in details.get("similar") or []
+            if isinstance(item, dict)
+        ),
     )
 
 

@@ -23,10 +23,14 @@ from bot.lark.connection import LongConnection
 from bot.lark.inbox import Inbox
 from bot.logs import get_logger
 from bot.middleware import default_middlewares
+from bot.operations import OperationsDesk, Toolkit
 from bot.router import Router
+from bot.scheduling.wiring import Scheduling, build_scheduling
 from storage.coordination import Coordination
 from storage.database import Database
 from workflows.intake import WEBHOOK_PARSERS, AlertParseError
+from workflows.llm.advisor import ModelAdvisor
+from workflows.memory.recall import IncidentMemory
 from workflows.ports import Advisor
 
 log = get_logger(__name__)
@@ -54,6 +58,8 @@ class LarkRuntime:
         *,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         advisor: Advisor | None = None,
+        toolkit: Toolkit | None = None,
+        memory: IncidentMemory | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -64,6 +70,11 @@ class LarkRuntime:
         self.checkpointer = checkpointer
         self.advisor = advisor
         self.desk: IncidentDesk | None = None
+        self.toolkit = toolkit
+        self.memory = memory
+        self.operations: OperationsDesk | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.scheduling: Scheduling | None = None
         self.api = LarkApi(target.app_id, target.app_secret, target.domain, coordination)
         self.dispatcher: Dispatcher | None = None
         self.inbox: Inbox | None = None
@@ -110,6 +121,19 @@ class LarkRuntime:
                 self.signing_key,
             )
             await self.desk.start()
+        if self.toolkit is not None:
+            self.operations = OperationsDesk(self.settings, self.db, self.api, self.toolkit)
+            self._sweeper = asyncio.create_task(self.operations.sweep_forever())
+            self.scheduling = build_scheduling(
+                self.settings,
+                self.db,
+                self.coordination,
+                self.api,
+                self.operations,
+                self.signing_key,
+                agent=self.advisor.agent if isinstance(self.advisor, ModelAdvisor) else None,
+            )
+            await self.scheduling.service.start()
         services = Services(
             settings=self.settings,
             db=self.db,
@@ -119,6 +143,9 @@ class LarkRuntime:
             signing_key=self.signing_key,
             router=self.router,
             desk=self.desk,
+            operations=self.operations,
+            memory=self.memory,
+            schedules=self.scheduling.desk if self.scheduling is not None else None,
         )
         self.dispatcher = Dispatcher(self.router, services, default_middlewares())
         self.inbox = Inbox(self.db, self.dispatcher, alerts=self._alerts)
@@ -163,4 +190,12 @@ class LarkRuntime:
             await self.dispatcher.drain()
         if self.desk is not None:
             await self.desk.stop()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self.scheduling is not None:
+            await self.scheduling.stop()
+        if self.operations is not None:
+            await self.operations.drain()
         await self.api.close()

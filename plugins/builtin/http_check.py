@@ -79,6 +79,10 @@ class HttpCheckParams(BaseModel):
         """Quotas count checks per URL."""
         return f"http_check:{self.url}"
 
+    def policy_scope(self) -> dict[str, str]:
+        """The URL and its host, for the policy's target fences."""
+        return {"url": self.url, "host": httpx.URL(self.url).host}
+
 
 class HttpCheckPlugin:
     """Checks one HTTP(S) endpoint: status, optional body text, latency, TLS expiry."""

@@ -33,6 +33,7 @@ class ScriptedAdvisor:
     execute_ok: bool = True
     verify_ok: bool = True
     executed: list[str] = field(default_factory=list)
+    remembered: list[int] = field(default_factory=list)
 
     async def diagnose(self, alert: AlertContext, *, incident_id: int, run_id: str) -> JSON:
         return {
@@ -43,7 +44,14 @@ class ScriptedAdvisor:
             "provider": "rules",
         }
 
-    async def propose(self, alert: AlertContext, diagnosis: JSON) -> JSON | None:
+    async def propose(
+        self,
+        alert: AlertContext,
+        diagnosis: JSON,
+        *,
+        incident_id: int | None = None,
+        run_id: str | None = None,
+    ) -> JSON | None:
         if not self.proposal:
             return None
         return {
@@ -63,7 +71,12 @@ class ScriptedAdvisor:
             "reason": f"policy says {self.policy}",
         }
 
-    async def execute(self, proposal: JSON, *, incident_id: int, run_id: str) -> JSON:
+    async def remember(self, incident_id: int) -> None:
+        self.remembered.append(incident_id)
+
+    async def execute(
+        self, proposal: JSON, *, incident_id: int, run_id: str, dry_run: bool = False
+    ) -> JSON:
         self.executed.append(run_id)
         return {"ok": self.execute_ok, "summary": "restarted", "output": "ok", "data": {}}
 
@@ -293,13 +306,15 @@ async def test_paused_run_survives_a_restart(harness: Harness) -> None:
 
 
 async def test_remediation_interrupted_mid_run_is_not_repeated(harness: Harness) -> None:
-    from storage.incidents import begin_execution
+    from storage.executions import begin_execution
 
     harness.advisor.policy = "auto"
     incident_id, run_id = await harness.incident()
     await harness.manager.run_now(incident_id, run_id)
     # an earlier process claimed the step and died while the command ran
-    _, fresh = await begin_execution(harness.db, run_id, incident_id, "execute", "command", {})
+    _, fresh = await begin_execution(
+        harness.db, run_id, "execute", "command", {}, incident_id=incident_id
+    )
     assert fresh
     await harness.click(run_id, "diagnosis", "ou_bob", "approve")
     assert harness.advisor.executed == []

@@ -13,6 +13,7 @@ from storage.models import Base
 
 TABLES = {
     "silences",
+    "actions",
     "inbound_events",
     "incidents",
     "alerts",

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from cards.texts import texts
 from plugins import (
     AlertContext,
     PluginContext,
@@ -467,6 +468,7 @@ async def test_policy_keeps_diagnosis_inside_its_fences(
     engine = PolicyEngine(
         {"fences": {"http_check": {"url": {"prefixes": ["https://status.example.com/"]}}}},
         registry=registry,
+        say=texts("en"),
     )
     Handler.seen.clear()
     diagnosis = await diagnose_with_rules(book, registry, alert(url=f"{site}/ok"), policy=engine)

@@ -11,7 +11,7 @@ import pytest
 
 from bot.commands import root_router
 from bot.config import load_settings
-from bot.incidents.advisor import build_advisor
+from bot.incidents.advisor import build_advisor, build_memory, build_toolkit
 from bot.lark.runtime import LarkRuntime, LarkTarget
 from bot.router import Router
 from bot.sandbox.emulator import LarkEmulator
@@ -55,10 +55,13 @@ async def make_testbot(
             router.include_router(extra_router)
         loaded = load_settings(**options)
         checkpointer = advisor = None
+        toolkit = build_toolkit(loaded)
+        memory = build_memory(loaded, migrated_db)
         if incidents:
             checkpointer = await stack.enter_async_context(open_checkpointer(fresh_db_url))
-            advisor = build_advisor(loaded, migrated_db)
-            advisor.verify_interval = 0.2
+            advisor = build_advisor(
+                loaded, migrated_db, toolkit, memory=memory, verify_interval=0.2
+            )
         runtime = LarkRuntime(
             loaded,
             migrated_db,
@@ -68,6 +71,8 @@ async def make_testbot(
             SIGNING_KEY,
             checkpointer=checkpointer,
             advisor=advisor,
+            toolkit=toolkit,
+            memory=memory,
         )
         runtime.start()
         stack.push_async_callback(runtime.stop)

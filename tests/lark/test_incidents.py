@@ -263,7 +263,14 @@ async def test_storm_is_grouped_and_diagnosed_on_request(
 
     # an approver starts one; they asked for it, so they may not approve it themselves
     await bot.send(f"/diagnose {stormed[0]}", user="ou_bob")
-    assert f"#{stormed[0]}" in (await bot.expect_reply(contains="诊断")).text
+    # the answer and the run's first card race each other; either may come first
+    await wait_until(
+        lambda: any(
+            f"#{stormed[0]}" in m.text and "诊断" in m.text
+            for m in bot.emulator.transcript("oc_ops")
+        ),
+        what="the /diagnose answer",
+    )
     card = await bot.expect_reply(contains="Disk2", timeout=15)
     gated = await card_with(bot, card, APPROVE)
     own = await bot.click(gated, APPROVE, user="ou_bob")
@@ -308,3 +315,58 @@ async def test_unanswered_gate_expires_and_escalates(
     assert await status(bot) == [("escalated", "diagnosis approval timed out")]
     final = await card_with(bot, card, "已升级")
     assert APPROVE not in card_buttons(final.card)
+
+
+async def test_policy_names_who_approves_the_fix(
+    make_testbot: Any, health: tuple[str, Path]
+) -> None:
+    """The fix's gate takes its approvers from the policy's list for its risk, not the chat's."""
+    url, state = health
+    policy = {"approver_lists": {"leads": ["ou_carol"]}, "approvers_by_risk": {"medium": "leads"}}
+    bot: TestBot = await make_testbot(settings=settings_for(state, policy=policy), incidents=True)
+    card = await fire(bot, url)
+    diagnosed = await card_with(bot, card, "http_check", APPROVE)
+    await bot.click(diagnosed, APPROVE, user="ou_bob")  # the diagnosis gate: usual approvers
+    proposed = await card_with(bot, card, "restart_web", APPROVE)
+    assert "leads" in card_text(proposed.card)  # the reason names the list
+    value = card_buttons(proposed.card)[APPROVE]
+    refused = await bot.click(proposed, APPROVE, user="ou_bob", value=value)
+    assert refused.toast is not None
+    assert refused.toast["type"] == "error"
+    assert not (state / "healthy-web").exists()
+    accepted = await bot.click(proposed, APPROVE, user="ou_carol", value=value)
+    assert accepted.toast is not None
+    assert accepted.toast["type"] == "success"
+    await wait_until(lambda: _is(bot, "resolved"), timeout=20, what="resolution")
+    targets = await bot.rows("SELECT target, auto FROM executions WHERE step = 'execute'")
+    assert targets == [("command:restart_web:service=web", False)]
+
+
+async def test_a_resolved_incident_is_remembered_and_recalled(
+    make_testbot: Any, health: tuple[str, Path]
+) -> None:
+    """Fix an incident; the next one like it shows "seen before … fixed by"; notes are kept."""
+    url, state = health
+    bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
+    card = await fire(bot, url)
+    await bot.click(await card_with(bot, card, "http_check", APPROVE), APPROVE, user="ou_bob")
+    await bot.click(await card_with(bot, card, "restart_web", APPROVE), APPROVE, user="ou_carol")
+    await wait_until(lambda: _is(bot, "resolved"), timeout=20, what="resolution")
+    await wait_until(
+        lambda: _knowledge(bot, 1), timeout=10, what="the resolved incident to be remembered"
+    )
+    (state / "healthy-web").unlink()  # down again, a day later
+    await bot.send("/note 1 重启后要检查连接池是否恢复", user="ou_bob")
+    await bot.expect_reply("已为事件 #1 记下经验")
+    second = await fire(bot, url, title="WebDown")
+    shown = card_text((await card_with(bot, second, "以前见过")).card)
+    assert "#1" in shown
+    assert "restart_web" in shown
+    await bot.send("/similar 2")
+    listed = card_text((await bot.expect_reply("与事件 #2 相似")).card)
+    assert "#1" in listed
+    assert "连接池" in listed  # the operator's note is recalled too
+
+
+async def _knowledge(bot: TestBot, count: int) -> bool:
+    return await bot.rows("SELECT count(*) FROM knowledge WHERE kind = 'incident'") == [(count,)]

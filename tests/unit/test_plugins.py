@@ -139,17 +139,48 @@ def test_names_by_category_and_disable_enable() -> None:
 # --- discovery ----------------------------------------------------------------------------
 
 
+ALWAYS = [
+    "dns_resolve",
+    "host_disk",
+    "host_load",
+    "host_log_tail",
+    "host_memory",
+    "host_top",
+    "http_check",
+    "tcp_check",
+]
+
+
 def test_discover_builtins_command_only_with_templates() -> None:
-    assert discover().names() == ["http_check"]
+    assert discover().names() == ALWAYS
+    assert discover().names("remediation") == []
     templates = {"hello": {"argv": ["/bin/echo", "hello"]}}
     registry = discover({"settings": {"command": {"templates": templates}}})
-    assert registry.names() == ["command", "http_check"]
-    assert registry.names("diagnostic") == ["http_check"]
+    assert registry.names() == sorted([*ALWAYS, "command"])
+    assert registry.names("remediation") == ["command"]
+
+
+def test_server_plugins_only_with_targets() -> None:
+    registry = discover(
+        {
+            "settings": {
+                "postgres": {"targets": {"main": {"dsn": "postgresql://m:pw@db1:5432/app"}}},
+                "redis": {"targets": {"cache": {"url": "redis://cache1:6379/0"}}},
+                "prometheus": {"targets": {"prom": {"url": "http://prom:9090"}}},
+                "kubernetes": {},
+            }
+        }
+    )
+    names = set(registry.names())
+    assert {"pg_locks", "pg_vacuum", "redis_slowlog", "prom_query", "k8s_pods"} <= names
+    assert {"pg_cancel_backend", "pg_vacuum", "k8s_rollout_restart", "k8s_scale"} <= set(
+        registry.names("remediation")
+    )
 
 
 def test_discover_disables_by_config_and_refuses_unknown_names() -> None:
     registry = discover({"disabled": ["http_check"]})
-    assert registry.names() == []
+    assert "http_check" not in registry.names()
     assert registry.get("http_check") is not None
     with pytest.raises(ValueError, match="unknown plugin 'nope'"):
         discover({"disabled": ["nope"]})
@@ -183,7 +214,7 @@ async def test_discover_loads_a_plugin_directory(tmp_path: Path) -> None:
     (tmp_path / "greeter.py").write_text(PLUGIN_MODULE.replace("{default}", "greeter"))
     (tmp_path / "_private.py").write_text("raise RuntimeError('never imported')")
     registry = discover({"directory": str(tmp_path), "settings": {"greeter": {"greeting": "你好"}}})
-    assert registry.names() == ["greeter", "http_check"]
+    assert registry.names() == sorted([*ALWAYS, "greeter"])
     result = await execute(registry, "greeter", PluginContext(), {})
     assert (result.ok, result.summary) == (True, "你好")
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from cards.texts import texts
 from plugins import AlertContext, PluginRegistry, PluginSpec, PolicyEngine, discover, target_of
 from plugins.contract import validate_params
 
@@ -35,6 +36,10 @@ def restart(service: str = "web") -> dict[str, Any]:
 @pytest.fixture
 def registry() -> PluginRegistry:
     return discover({"settings": {"command": {"templates": TEMPLATES}}})
+
+
+def english_engine(config: Any, *, registry: PluginRegistry) -> PolicyEngine:
+    return PolicyEngine(config, registry=registry, say=texts("en"))
 
 
 def spec(registry: PluginRegistry, name: str) -> PluginSpec:
@@ -69,14 +74,14 @@ def test_decision_table(
     risk: str,
     approvals: int,
 ) -> None:
-    engine = PolicyEngine({}, registry=registry)
+    engine = english_engine({}, registry=registry)
     decision = engine.evaluate(spec(registry, plugin), params, alert=ALERT, risk_hint=hint)
     assert (decision.kind, decision.risk, decision.required_approvals) == (kind, risk, approvals)
     assert decision.reason.endswith(".")
 
 
 def test_reasons_say_why_the_risk_went_up(registry: PluginRegistry) -> None:
-    engine = PolicyEngine({}, registry=registry)
+    engine = english_engine({}, registry=registry)
     hinted = engine.evaluate(spec(registry, "http_check"), URL, alert=ALERT, risk_hint="high")
     assert hinted.reason == "Risk high (raised from low by the hint): needs 1 approver."
     templated = engine.evaluate(spec(registry, "command"), {"template": "failover_db"}, alert=ALERT)
@@ -89,24 +94,24 @@ def test_reasons_say_why_the_risk_went_up(registry: PluginRegistry) -> None:
 def test_auto_max_risk_is_configurable_but_critical_always_needs_people(
     registry: PluginRegistry,
 ) -> None:
-    relaxed = PolicyEngine({"auto_max_risk": "high"}, registry=registry)
+    relaxed = english_engine({"auto_max_risk": "high"}, registry=registry)
     command = spec(registry, "command")
     assert relaxed.evaluate(command, restart(), alert=ALERT).kind == "auto"
     critical = relaxed.evaluate(command, {"template": "failover_db"}, alert=ALERT)
     assert (critical.kind, critical.required_approvals) == ("approve", 2)
-    strict = PolicyEngine({"auto_max_risk": "none", "critical_approvals": 3}, registry=registry)
+    strict = english_engine({"auto_max_risk": "none", "critical_approvals": 3}, registry=registry)
     assert strict.evaluate(spec(registry, "http_check"), URL, alert=ALERT).kind == "approve"
     assert (
         strict.evaluate(command, {"template": "failover_db"}, alert=ALERT).required_approvals == 3
     )
     with pytest.raises(ValidationError, match="critical risk always needs approval"):
-        PolicyEngine({"auto_max_risk": "critical"}, registry=registry)
+        english_engine({"auto_max_risk": "critical"}, registry=registry)
     with pytest.raises(ValidationError):
-        PolicyEngine({"critical_approvals": 1}, registry=registry)
+        english_engine({"critical_approvals": 1}, registry=registry)
 
 
 def test_unknown_disabled_and_invalid_are_refused(registry: PluginRegistry) -> None:
-    engine = PolicyEngine({}, registry=registry)
+    engine = english_engine({}, registry=registry)
     command = spec(registry, "command")
     impostor = replace(command, risk="low")  # same name, a spec the registry never saw
     assert engine.evaluate(impostor, restart(), alert=ALERT).reason == (
@@ -127,7 +132,7 @@ def test_unknown_disabled_and_invalid_are_refused(registry: PluginRegistry) -> N
 
 
 def test_fences(registry: PluginRegistry) -> None:
-    engine = PolicyEngine(
+    engine = english_engine(
         {
             "fences": {
                 "http_check": {"url": {"prefixes": ["https://status.example.com/"]}},
@@ -156,11 +161,11 @@ def test_fences(registry: PluginRegistry) -> None:
         "template is outside the allowed values for command."
     )
     with pytest.raises(ValidationError, match="exactly one of"):
-        PolicyEngine({"fences": {"x": {"y": {}}}}, registry=registry)
+        english_engine({"fences": {"x": {"y": {}}}}, registry=registry)
 
 
 def test_quota_per_target(registry: PluginRegistry) -> None:
-    engine = PolicyEngine({"max_per_target_per_hour": 2}, registry=registry)
+    engine = english_engine({"max_per_target_per_hour": 2}, registry=registry)
     command = spec(registry, "command")
     assert engine.evaluate(command, restart(), alert=ALERT, recent_executions=1).kind == "approve"
     spent = engine.evaluate(command, restart(), alert=ALERT, recent_executions=2)
@@ -168,7 +173,7 @@ def test_quota_per_target(registry: PluginRegistry) -> None:
         "refuse",
         "Quota used up: 2 runs on this target in the last hour (limit 2).",
     )
-    unlimited = PolicyEngine({"max_per_target_per_hour": 0}, registry=registry)
+    unlimited = english_engine({"max_per_target_per_hour": 0}, registry=registry)
     assert unlimited.evaluate(command, restart(), alert=ALERT, recent_executions=99).kind == (
         "approve"
     )

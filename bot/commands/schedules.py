@@ -1,0 +1,224 @@
+"""Scheduled jobs in the chat: a sentence (or /schedule) → confirmation card → job; /jobs, /job.
+
+An @bot message that is not a command is read as a schedule; when it is not one the bot says
+what it can do. A clarifying question is answered by replying in the thread (with the bot
+mentioned): the reply is read together with the thread's first message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.context import ActionResult, HandlerContext, Toast
+from bot.errors import UserFacingError
+from bot.lark.events import CardAction, MessageEvent, normalise, parse_envelope
+from bot.router import Router
+from bot.scheduling.desk import Draft, ScheduleDesk, ScheduleRefused
+from cards.actions import ActionPayload
+from cards.schedules import RunView, confirm_card, edit_form_card, job_card, jobs_card
+from storage import schedules
+from storage.models import InboundEvent
+
+router = Router("schedules")
+
+
+class ScheduleButton(ActionPayload):
+    schedule_id: int
+    chat_id: str
+
+
+class ScheduleConfirm(ScheduleButton, action="schedule.confirm"):
+    """Make the pending job real."""
+
+
+class ScheduleEdit(ScheduleButton, action="schedule.edit"):
+    """Open the edit form."""
+
+
+class ScheduleCancel(ScheduleButton, action="schedule.cancel"):
+    """Drop the pending job."""
+
+
+class ScheduleEditSubmit(ScheduleButton, action="schedule.edit_submit"):
+    """The edit form's answer (in `form_value`)."""
+
+
+def _desk(ctx: HandlerContext) -> ScheduleDesk:
+    desk = ctx.services.schedules
+    if desk is None:
+        raise UserFacingError(ctx.texts("schedule.unavailable"))
+    return desk
+
+
+def _buttons(ctx: HandlerContext, schedule_id: int) -> dict[str, dict[str, Any]]:
+    chat = ctx.chat_id
+    return {
+        "confirm_value": ctx.sign(ScheduleConfirm(schedule_id=schedule_id, chat_id=chat)),
+        "edit_value": ctx.sign(ScheduleEdit(schedule_id=schedule_id, chat_id=chat)),
+        "cancel_value": ctx.sign(ScheduleCancel(schedule_id=schedule_id, chat_id=chat)),
+    }
+
+
+async def _answer(ctx: HandlerContext, draft: Draft) -> bool:
+    """Reply to a reading; False when the text was not a schedule at all."""
+    result = draft.result
+    if draft.schedule is not None:
+        view = _desk(ctx).view(draft.schedule, runs=3)
+        await ctx.reply_card(confirm_card(view, ctx.texts, **_buttons(ctx, draft.schedule.id)))
+        return True
+    if result.status == "clarify":
+        await ctx.reply_text(result.question or ctx.texts("schedule.clarify_generic"))
+        return True
+    return False
+
+
+@router.command("/schedule", "/remind", usage="<when> <what>")
+async def schedule(ctx: HandlerContext, args: str) -> None:
+    """用一句话创建定时任务，例如 /schedule 每个工作日早上9点检查服务器健康。
+    Create a scheduled job from a sentence, e.g. /schedule every Friday at 5pm check disk."""
+    if not args.strip():
+        raise UserFacingError(ctx.texts("schedule.usage"))
+    draft = await _desk(ctx).draft(ctx.chat_id, ctx.user, args)
+    if not await _answer(ctx, draft):
+        await ctx.reply_text(ctx.texts("schedule.not_a_schedule"))
+
+
+@router.message()
+async def sentence(ctx: HandlerContext, event: MessageEvent) -> None:
+    """An @bot message that is not a command: a schedule, an answer to a question, or chat."""
+    desk = ctx.services.schedules
+    text = event.command_text or event.text
+    if desk is not None:
+        original = await _thread_start(ctx, event)
+        if original:
+            combined = await desk.draft(ctx.chat_id, ctx.user, f"{original} {text}")
+            if await _answer(ctx, combined):
+                return
+        if await _answer(ctx, await desk.draft(ctx.chat_id, ctx.user, text)):
+            return
+    await ctx.reply_text(ctx.texts("chat.no_agent"))
+
+
+async def _thread_start(ctx: HandlerContext, event: MessageEvent) -> str:
+    """The text of the thread's first message, when this message answers in a thread."""
+    root = event.root_id or event.parent_id
+    if not root or root == event.message_id:
+        return ""
+    async with ctx.services.db.session() as session:
+        payload = await session.scalar(
+            select(InboundEvent.payload).where(InboundEvent.message_id == root)
+        )
+    if not isinstance(payload, dict):
+        return ""
+    try:
+        first = normalise(parse_envelope(payload), ctx.services.bot.open_id)
+    except ValueError:
+        return ""
+    if not isinstance(first, MessageEvent):
+        return ""
+    return first.command_text or first.text
+
+
+async def _changed(ctx: HandlerContext, payload: ScheduleButton, what: str) -> ActionResult:
+    if payload.chat_id != ctx.chat_id:
+        return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
+    desk = _desk(ctx)
+    try:
+        row = await desk.change(payload.schedule_id, ctx.user, what, ctx.chat_id)
+    except ScheduleRefused as exc:
+        return ActionResult(toast=Toast("error", str(exc)))
+    card = confirm_card(desk.view(row, runs=3), ctx.texts, **_buttons(ctx, row.id))
+    return ActionResult(
+        toast=Toast("success", ctx.texts(f"schedule.done.{what}", id=row.id)), card=card
+    )
+
+
+@router.card_action(ScheduleConfirm)
+async def confirm(ctx: HandlerContext, payload: ScheduleConfirm) -> ActionResult:
+    return await _changed(ctx, payload, "confirm")
+
+
+@router.card_action(ScheduleCancel)
+async def cancel(ctx: HandlerContext, payload: ScheduleCancel) -> ActionResult:
+    return await _changed(ctx, payload, "cancel")
+
+
+@router.card_action(ScheduleEdit)
+async def edit(ctx: HandlerContext, payload: ScheduleEdit) -> ActionResult:
+    if payload.chat_id != ctx.chat_id:
+        return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
+    desk = _desk(ctx)
+    try:
+        row = await desk.get(payload.schedule_id, ctx.chat_id)
+    except ScheduleRefused as exc:
+        return ActionResult(toast=Toast("error", str(exc)))
+    submit = ctx.sign(ScheduleEditSubmit(schedule_id=row.id, chat_id=ctx.chat_id))
+    return ActionResult(card=edit_form_card(desk.view(row), ctx.texts, submit_value=submit))
+
+
+@router.card_action(ScheduleEditSubmit)
+async def edit_submit(
+    ctx: HandlerContext, event: CardAction, payload: ScheduleEditSubmit
+) -> ActionResult:
+    if payload.chat_id != ctx.chat_id:
+        return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
+    form = event.form_value or {}
+    when, task = str(form.get("when", "")).strip(), str(form.get("task", "")).strip()
+    desk = _desk(ctx)
+    try:
+        draft = await desk.edit(payload.schedule_id, ctx.user, ctx.chat_id, when[:300], task[:300])
+    except ScheduleRefused as exc:
+        return ActionResult(toast=Toast("error", str(exc)))
+    if draft.schedule is None:
+        question = draft.result.question or ctx.texts("schedule.not_a_schedule")
+        return ActionResult(toast=Toast("warning", question[:200]))
+    view = desk.view(draft.schedule, runs=3)
+    card = confirm_card(view, ctx.texts, **_buttons(ctx, draft.schedule.id))
+    return ActionResult(toast=Toast("info", ctx.texts("schedule.edited")), card=card)
+
+
+@router.command("/jobs")
+async def jobs(ctx: HandlerContext) -> None:
+    """列出本群的定时任务（下次运行、上次结果）。
+    List this chat's scheduled jobs (next run, last result)."""
+    await ctx.reply_card(jobs_card(await _desk(ctx).jobs(ctx.chat_id), ctx.texts))
+
+
+@router.command("/job", usage="<id> | pause|resume|run|delete <id>")
+async def job(ctx: HandlerContext, args: str) -> None:
+    """查看或管理一个定时任务：/job 3、/job pause 3、/job run 3、/job delete 3。
+    Show or manage a job: /job 3, /job pause 3, /job resume 3, /job run 3, /job delete 3."""
+    words = args.split()
+    desk = _desk(ctx)
+    if len(words) == 1 and words[0].lstrip("#").isdigit():
+        row = await _get(desk, int(words[0].lstrip("#")), ctx.chat_id)
+        runs = [
+            RunView(
+                schedule_id=row.id,
+                task=row.task,
+                fire_time=run.fire_time,
+                ok=run.status == "succeeded",
+                summary=(run.error or run.output or run.status or "")[:200],
+            )
+            for run in await schedules.runs(ctx.services.db, row.id)
+        ]
+        await ctx.reply_card(job_card(desk.view(row), ctx.texts, runs))
+        return
+    if len(words) != 2 or words[0] not in ("pause", "resume", "run", "delete"):
+        raise UserFacingError(ctx.texts("schedule.job_usage"))
+    if not words[1].lstrip("#").isdigit():
+        raise UserFacingError(ctx.texts("schedule.job_usage"))
+    try:
+        row = await desk.change(int(words[1].lstrip("#")), ctx.user, words[0], ctx.chat_id)
+    except ScheduleRefused as exc:
+        raise UserFacingError(str(exc)) from None
+    await ctx.reply_text(ctx.texts(f"schedule.done.{words[0]}", id=row.id))
+
+
+async def _get(desk: ScheduleDesk, schedule_id: int, chat_id: str) -> Any:
+    try:
+        return await desk.get(schedule_id, chat_id)
+    except ScheduleRefused as exc:
+        raise UserFacingError(str(exc)) from None

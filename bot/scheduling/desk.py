@@ -1,0 +1,189 @@
+"""The chat side of scheduled jobs: from a sentence to a confirmed job, and its lifecycle.
+
+A message that reads as a schedule (or `/schedule <text>`) becomes a *pending* schedule and a
+confirmation card; only Confirm makes it active (and tells the scheduler at once). Edit opens
+a form (time expression, task) whose answer becomes a new confirmation; Cancel drops it. A
+clarifying question is answered by replying in the thread (mentioning the bot): the reply is read
+together with the original sentence. Only the creator or an admin may confirm, change, pause,
+resume, run or delete a job.
+
+Usage::
+
+    desk = ScheduleDesk(settings, db, operations, wake=service.wake)
+    draft = await desk.draft("oc_1", "ou_1", "每个工作日早上9点检查服务器健康并发到群里")
+    view = await desk.confirm(draft.schedule.id, "ou_1")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from bot.config import Settings
+from bot.operations import OperationsDesk
+from bot.scheduling.jobs import action_for, describe_action
+from cards.schedules import ScheduleView
+from cards.texts import Texts, texts
+from storage import schedules
+from storage.database import Database
+from storage.models import Schedule
+from workflows.schedule.compiler import cron_of, next_runs
+from workflows.schedule.parser import ParseResult, parse
+from workflows.schedule.spec import Once, from_json, to_json
+from workflows.schedule.wording import describe
+
+CHANGES = ("confirm", "cancel", "pause", "resume", "run", "delete")
+
+
+class ScheduleRefused(Exception):
+    """A change that may not be made; the message is for the chat."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a sentence became: a pending schedule, a question, or nothing."""
+
+    result: ParseResult
+    schedule: Schedule | None = None
+
+
+class ScheduleDesk:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        operations: OperationsDesk,
+        *,
+        wake: Callable[[], None] = lambda: None,
+        run_now: Callable[[Schedule], object] | None = None,
+        has_model: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.operations = operations
+        self.wake = wake
+        self.run_now = run_now
+        self.has_model = has_model
+        self.say: Texts = texts(settings.language)
+
+    def read(self, text: str, now: datetime | None = None) -> ParseResult:
+        return parse(text, now=now, timezone=self.settings.timezone)
+
+    async def draft(self, chat_id: str, user: str, text: str, *, task: str | None = None) -> Draft:
+        """Parse `text`; a scheduled reading becomes a pending schedule awaiting Confirm."""
+        result = self.read(text)
+        if result.status != "scheduled" or result.spec is None:
+            return Draft(result)
+        spec = result.spec
+        chosen_task = (task or result.task or "").strip() or text.strip()
+        plugins = set(self.operations.toolkit.registry.names())
+        action = action_for(chosen_task, plugins, has_model=self.has_model)
+        if action.get("type") == "plugin":
+            found = self.operations.toolkit.registry.get(str(action["plugin"]))
+            if found is not None and found.spec.category == "remediation":
+                action["type"] = "fix"  # never by the clock alone: each fire asks a person
+        now = datetime.now(UTC)
+        upcoming = next_runs(spec, now, 1)
+        row = await schedules.create(
+            self.db,
+            chat_id=chat_id,
+            created_by=user,
+            source_text=text,
+            task=chosen_task,
+            timezone=result.timezone,
+            kind=spec.kind,
+            spec=to_json(spec),
+            cron=cron_of(spec),
+            run_at=spec.at if isinstance(spec, Once) else None,
+            action=action,
+            next_run_at=upcoming[0] if upcoming else None,
+        )
+        return Draft(result, row)
+
+    def view(self, row: Schedule, *, runs: int = 5) -> ScheduleView:
+        spec = from_json(row.spec)
+        language = self.say.language
+        upcoming: list[datetime] = []
+        if row.status in ("pending", "active"):
+            upcoming = next_runs(spec, datetime.now(UTC), runs)
+        return ScheduleView(
+            id=row.id,
+            task=row.task,
+            rule=describe(spec, language),
+            timezone=row.timezone,
+            next_runs=tuple(upcoming),
+            action=describe_action(row.action or {}, self.say),
+            status=row.status,
+            created_by=row.created_by,
+            last_run=row.last_run_at,
+            source_text=row.source_text,
+        )
+
+    async def get(self, schedule_id: int, chat_id: str | None = None) -> Schedule:
+        row = await schedules.get(self.db, schedule_id)
+        if row is None or row.status == "deleted" or (chat_id and row.chat_id != chat_id):
+            raise ScheduleRefused(self.say("schedule.not_found", id=schedule_id))
+        return row
+
+    def _may_change(self, row: Schedule, user: str) -> None:
+        if user != row.created_by and user not in self.settings.admins:
+            raise ScheduleRefused(self.say("schedule.not_yours", id=row.id))
+
+    async def change(self, schedule_id: int, user: str, what: str, chat_id: str) -> Schedule:
+        """Confirm, cancel, pause, resume, run (now) or delete; ScheduleRefused says why not."""
+        row = await self.get(schedule_id, chat_id)
+        self._may_change(row, user)
+        moves = {
+            "confirm": ("active", ("pending",)),
+            "cancel": ("deleted", ("pending",)),
+            "pause": ("paused", ("active",)),
+            "resume": ("active", ("paused",)),
+            "delete": ("deleted", ("active", "paused", "pending")),
+        }
+        if what == "run":
+            if row.status not in ("active", "paused"):
+                raise ScheduleRefused(
+                    self.say("schedule.wrong_state", id=row.id, status=row.status)
+                )
+            if self.run_now is not None:
+                self.run_now(row)
+            return row
+        status, expect = moves[what]
+        extra: dict[str, object] = {}
+        if what == "confirm":
+            spec = from_json(row.spec)
+            upcoming = next_runs(spec, datetime.now(UTC), 1)
+            if not upcoming:
+                raise ScheduleRefused(self.say("schedule.passed", id=row.id))
+            extra = {"confirmed_by": user, "confirmed_at": datetime.now(UTC)}
+        if not await schedules.set_status(self.db, row.id, status, expect=expect, **extra):
+            raise ScheduleRefused(self.say("schedule.wrong_state", id=row.id, status=row.status))
+        self.wake()
+        refreshed = await schedules.get(self.db, row.id)
+        assert refreshed is not None
+        return refreshed
+
+    async def edit(self, schedule_id: int, user: str, chat_id: str, when: str, task: str) -> Draft:
+        """The form's answer: a new pending schedule replaces the old pending one."""
+        row = await self.get(schedule_id, chat_id)
+        self._may_change(row, user)
+        draft = await self.draft(chat_id, user, f"{when} {task}".strip(), task=task or None)
+        if draft.schedule is not None and row.status == "pending":
+            await schedules.set_status(self.db, row.id, "deleted", expect=("pending",))
+        return draft
+
+    async def jobs(self, chat_id: str) -> list[ScheduleView]:
+        views = []
+        for row in await schedules.live(self.db, chat_id):
+            view = self.view(row, runs=1)
+            last = await schedules.runs(self.db, row.id, limit=1)
+            if last:
+                view = replace(view, last_result=last[0].status)
+            views.append(view)
+        return views
+
+
+def local(moment: datetime, zone: str) -> datetime:
+    return moment.astimezone(ZoneInfo(zone))

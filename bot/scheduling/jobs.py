@@ -1,0 +1,317 @@
+"""What a scheduled job does, and how the chat hears of it.
+
+A job's `action` (stored with the schedule) is one of:
+
+- `{"type": "reminder"}`: post the task as a reminder;
+- `{"type": "checks", "steps": [{"plugin", "params"}, …]}`: run diagnostic plugins (each judged
+  by policy: fences and quotas hold for jobs too) and post their results;
+- `{"type": "fix", "plugin", "params"}`: a remediation — never run by the clock alone: each
+  fire posts the same approval card as `/run`, always needing a person;
+- `{"type": "incident_report", "hours": 24}`: a summary of the chat's incidents;
+- `{"type": "agent"}` (only with a model): the model investigates the task with the read-only
+  diagnostic tools, under policy, and its findings are posted.
+
+The action is chosen from the task text when the job is created (`action_for`): an explicit
+`/run <plugin> key=value …`, a URL (HTTP check), health/disk/memory/load words (host checks),
+an incident report; otherwise, with a model configured and no 提醒/remind in it, a read-only
+investigation by the model, else a reminder. A failed run is retried (`retries`, default 1, after
+`retry_delay` seconds) and then posted with a short analysis: the error pattern, the likely
+cause and a suggestion.
+
+Usage::
+
+    runner = JobRunner(settings, db, api, operations, signing_key)
+    await runner.run(schedule_row, run_row, late=False)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot.config import Settings
+from bot.lark.api import LarkApi, idempotency_key
+from bot.operations import OperationsDesk
+from bot.pairs import PairsError, parse_pairs
+from cards.schedules import RunView, run_card
+from cards.texts import Texts, texts
+from plugins.contract import AlertContext, PluginContext
+from plugins.execution import execute
+from storage import schedules
+from storage.database import Database
+from storage.models import Incident, Schedule, ScheduleRun
+from workflows.llm.agent import DiagnosisAgent
+
+URL = re.compile(r"https?://[^\s，。,;；'\"<>]+")
+HEALTH = ("健康", "巡检", "health", "status", "服务器状态")
+DISK = ("磁盘", "硬盘", "disk")
+MEMORY = ("内存", "memory")
+LOAD = ("负载", "cpu", "load")
+REPORT = ("告警报告", "事件报告", "告警汇总", "事件汇总", "incident report", "alert report")
+
+
+REMIND = ("提醒", "remind")
+
+
+def action_for(task: str, plugin_names: set[str], *, has_model: bool = False) -> dict[str, Any]:
+    """The action a task text asks for (see the module docstring)."""
+    lowered = task.lower()
+    command = re.search(r"/run\s+([a-z][a-z0-9_]*)\s*(.*)$", task)
+    if command and command.group(1) in plugin_names:
+        try:
+            params = parse_pairs(command.group(2))
+        except PairsError:
+            params = {}
+        return {"type": "plugin", "plugin": command.group(1), "params": params}
+    url = URL.search(task)
+    if url and "http_check" in plugin_names:
+        return {
+            "type": "checks",
+            "steps": [{"plugin": "http_check", "params": {"url": url.group(0)}}],
+        }
+    if any(word in lowered for word in REPORT):
+        return {
+            "type": "incident_report",
+            "hours": 24 * 7 if "周" in task or "week" in lowered else 24,
+        }
+    steps = []
+    if any(word in lowered for word in HEALTH):
+        steps = ["host_disk", "host_memory", "host_load"]
+    else:
+        for words, plugin in ((DISK, "host_disk"), (MEMORY, "host_memory"), (LOAD, "host_load")):
+            if any(word in lowered for word in words):
+                steps.append(plugin)
+    steps = [name for name in steps if name in plugin_names]
+    if steps:
+        return {"type": "checks", "steps": [{"plugin": name, "params": {}} for name in steps]}
+    if has_model and not any(word in lowered for word in REMIND):
+        return {"type": "agent"}  # a read-only investigation by the model
+    return {"type": "reminder"}
+
+
+def describe_action(action: Mapping[str, Any], say: Texts) -> str:
+    """The action in words, for the confirmation card."""
+    kind = action.get("type")
+    if kind == "checks":
+        names = ", ".join(str(step.get("plugin")) for step in action.get("steps") or [])
+        return say("schedule.action.checks", plugins=names)
+    if kind in ("plugin", "fix"):
+        return say("schedule.action.plugin", plugin=str(action.get("plugin")))
+    if kind == "incident_report":
+        return say("schedule.action.report", hours=action.get("hours", 24))
+    if kind == "agent":
+        return say("schedule.action.agent")
+    return say("schedule.action.reminder")
+
+
+@dataclass
+class Result:
+    ok: bool
+    summary: str
+    lines: tuple[str, ...] = ()
+    output: str = ""
+    card_posted: bool = False
+
+
+class JobRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        api: LarkApi,
+        operations: OperationsDesk,
+        *,
+        post_fix: Any = None,
+        agent: DiagnosisAgent | None = None,
+        retries: int = 1,
+        retry_delay: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.api = api
+        self.operations = operations
+        self.post_fix = post_fix  # async (schedule, action) -> None: posts an approval card
+        self.agent = agent  # the model's read-only agent, when a model is configured
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.say = texts(settings.language)
+
+    async def run(self, schedule: Schedule, run: ScheduleRun, late: bool) -> None:
+        action = dict(schedule.action or {})
+        attempts = 1 + max(0, int(action.get("retries", self.retries)))
+        result = Result(False, "not run")
+        for attempt in range(attempts):
+            result = await self._perform(schedule, action)
+            if result.ok or result.card_posted:
+                break
+            if attempt + 1 < attempts:
+                await asyncio.sleep(float(action.get("retry_delay", self.retry_delay)))
+        await schedules.finish_run(
+            self.db,
+            run.id,
+            ok=result.ok,
+            output="\n".join([result.summary, *result.lines])[:8000],
+            error=None if result.ok else result.summary[:500],
+        )
+        if result.card_posted:
+            return
+        view = RunView(
+            schedule_id=schedule.id,
+            task=schedule.task,
+            fire_time=run.fire_time,
+            ok=result.ok,
+            summary=result.summary,
+            lines=result.lines,
+            output=result.output,
+            late=late,
+            analysis=None if result.ok else analyse(result.summary, *result.lines),
+        )
+        card = run_card(view, schedule.timezone, self.say)
+        key = idempotency_key(f"schedule:{schedule.id}", "run", run.fire_time.isoformat())
+        await self.api.send_card(schedule.chat_id, card, uuid=key)
+
+    async def _perform(self, schedule: Schedule, action: Mapping[str, Any]) -> Result:
+        kind = action.get("type")
+        if kind == "checks":
+            return await self._checks(action)
+        if kind in ("plugin", "fix"):
+            plugin = self.operations.toolkit.registry.get(str(action.get("plugin")))
+            if plugin is not None and plugin.spec.category == "diagnostic":
+                step = {"plugin": plugin.spec.name, "params": action.get("params") or {}}
+                return await self._checks({"steps": [step]})
+            if self.post_fix is not None:
+                await self.post_fix(schedule, action)
+                return Result(True, self.say("schedule.fix_posted"), card_posted=True)
+            return Result(False, "no way to ask for approval")
+        if kind == "incident_report":
+            return await self._report(schedule.chat_id, int(action.get("hours", 24)))
+        if kind == "agent" and self.agent is not None:
+            return await self._investigate(schedule.task)
+        return Result(True, self.say("schedule.reminder", task=schedule.task))
+
+    async def _investigate(self, task: str) -> Result:
+        """The model looks into the task with the read-only diagnostic tools (under policy)."""
+        assert self.agent is not None
+        question = AlertContext(task[:300], "info", {}, {}, None)
+        outcome = await self.agent.diagnose(
+            question, incident_id=None, run_id=None, timeline=[], similar=[]
+        )
+        if outcome.findings is None:
+            return Result(False, outcome.reason or "the model gave no answer")
+        found = outcome.findings
+        lines = tuple(
+            [f"{h.cause} ({round(h.confidence * 100)}%)" for h in found.hypotheses]
+            + [e.text for e in found.evidence]
+            + [f"→ {check}" for check in found.next_checks]
+        )
+        return Result(True, found.summary, lines)
+
+    async def _checks(self, action: Mapping[str, Any]) -> Result:
+        toolkit = self.operations.toolkit
+        lines, outputs, ok = [], [], True
+        for step in action.get("steps") or []:
+            name, params = str(step.get("plugin")), dict(step.get("params") or {})
+            plugin = toolkit.registry.get(name)
+            if plugin is None or plugin.spec.category != "diagnostic":
+                ok = False
+                lines.append(f"{name}: not a diagnostic plugin")
+                continue
+            decision = toolkit.policy.evaluate(plugin.spec, params, alert=None)
+            if decision.kind != "auto":
+                ok = False
+                lines.append(f"{name}: {decision.reason}")
+                continue
+            result = await execute(toolkit.registry, name, PluginContext(), params)
+            ok = ok and result.ok
+            lines.append(("✅ " if result.ok else "❌ ") + f"{name}: {result.summary}")
+            if result.output:
+                outputs.append(result.output[:1000])
+        summary = self.say("schedule.checks_ok" if ok else "schedule.checks_failed")
+        return Result(ok, summary, tuple(lines), "\n".join(outputs)[:2000])
+
+    async def _report(self, chat_id: str, hours: int) -> Result:
+        since = datetime.now(UTC) - timedelta(hours=hours)
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    select(Incident.status, func.count())
+                    .where(Incident.chat_id == chat_id, Incident.first_seen_at >= since)
+                    .group_by(Incident.status)
+                )
+            ).all()
+            top = (
+                await session.execute(
+                    select(Incident.title, func.sum(Incident.alert_count))
+                    .where(Incident.chat_id == chat_id, Incident.first_seen_at >= since)
+                    .group_by(Incident.title)
+                    .order_by(func.sum(Incident.alert_count).desc())
+                    .limit(5)
+                )
+            ).all()
+        total = sum(int(count) for _, count in rows)
+        by_status = ", ".join(f"{status} {count}" for status, count in rows) or "—"
+        lines = tuple(f"×{int(count or 0)} {title}" for title, count in top)
+        summary = self.say("schedule.report", hours=hours, total=total, statuses=by_status)
+        return Result(True, summary, lines)
+
+
+PATTERNS: tuple[tuple[re.Pattern[str], str, str, str], ...] = (
+    (
+        re.compile(r"timed? ?out|超时", re.I),
+        "timeout",
+        "the target is slow or unreachable within the time limit",
+        "check the target's load and network path; raise the plugin's timeout if it is just slow",
+    ),
+    (
+        re.compile(r"refused|ECONNREFUSED|connection failed", re.I),
+        "connection refused",
+        "nothing listens on that address: the service is down or the port is wrong",
+        "check that the service runs and listens on that host and port",
+    ),
+    (
+        re.compile(r"name (or service )?not known|NXDOMAIN|could not resolve|nodename", re.I),
+        "DNS failure",
+        "the host name does not resolve",
+        "check the name and the resolver configuration",
+    ),
+    (
+        re.compile(r"permission|denied|forbidden|403|401", re.I),
+        "permission denied",
+        "the bot's credentials may not do this",
+        "grant the bot's account the needed role, or change the job",
+    ),
+    (
+        re.compile(r"\b5\d\d\b|status 5", re.I),
+        "server error (5xx)",
+        "the service answers but fails",
+        "look at the service's logs around the fire time",
+    ),
+    (
+        re.compile(r"outside|quota|refused by policy|not in the allow-list|fence", re.I),
+        "refused by policy",
+        "the policy does not allow this job's action on that target",
+        "check /policy check for the action, or change the job",
+    ),
+    (
+        re.compile(r"invalid parameters|does not match", re.I),
+        "invalid parameters",
+        "the job's parameters no longer pass the plugin's checks",
+        "edit the job with valid parameters",
+    ),
+)
+
+
+def analyse(*texts_: str) -> tuple[str, str, str]:
+    """(error pattern, likely cause, suggestion) for a failed run, by rules."""
+    joined = "\n".join(texts_)
+    for pattern, name, cause, suggestion in PATTERNS:
+        if pattern.search(joined):
+            return name, cause, suggestion
+    first = joined.strip().splitlines()[0] if joined.strip() else "unknown error"
+    return first[:120], "not recognised", "open /job for the run's output and check the target"

@@ -1,0 +1,294 @@
+"""The scheduler: one elected leader runs APScheduler; every fire happens once, anywhere.
+
+- **Leader**: the replica holding the `scheduler:leader` lease (Redis, or memory for one
+  process) runs an APScheduler 3 `AsyncIOScheduler` with an in-memory job store. It renews the
+  lease every third of its time to live; if a renewal fails it stops its scheduler at once, and
+  another replica takes over within one lease time.
+- **Source of truth**: the `schedules` table. The leader loads every active schedule when it
+  takes over and then follows changes: every `sync_every` seconds (and at once on `wake()`, which
+  the local chat commands call) it reloads the schedules changed since its last look.
+- **Once**: APScheduler tells us the scheduled fire time (`EVENT_JOB_SUBMITTED`); the fire is
+  claimed by inserting `(schedule_id, fire_time)` into `schedule_runs`, unique, so a fire runs
+  once even when two leaders overlap for a moment or a replica restarts. The lease's fencing
+  token is recorded with the run.
+- **Missed fires** (the bot was down): when a leader takes over it looks, per schedule, at the
+  fires between the last recorded run and now. `missed: run_once` (default) runs the latest of
+  them once, late, and records the others as `missed`; `missed: skip` records them all as
+  `missed`. Either way the chat is told. APScheduler's own short delays are absorbed by
+  `coalesce` and a misfire grace time (see `workflows.schedule.compiler`).
+
+Usage::
+
+    service = SchedulerService(db, coordination, triggers, run_job, report_missed, replica="a")
+    await service.start(); service.wake(); await service.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+
+from storage import schedules
+from storage.coordination import Coordination, Lease
+from storage.database import Database
+from storage.models import Schedule, ScheduleRun
+
+log = logging.getLogger(__name__)
+LEASE = "scheduler:leader"
+MAX_MISSED_ROWS = 100
+
+TriggerOf = Callable[[Schedule], BaseTrigger | None]
+RunJob = Callable[[Schedule, ScheduleRun, bool], Awaitable[None]]
+ReportMissed = Callable[[Schedule, int, bool], Awaitable[None]]
+
+
+class SchedulerService:
+    def __init__(
+        self,
+        db: Database,
+        coordination: Coordination,
+        trigger_of: TriggerOf,
+        run_job: RunJob,
+        report_missed: ReportMissed,
+        *,
+        replica: str,
+        lease_ttl: float = 15.0,
+        sync_every: float = 2.0,
+        missed: Literal["run_once", "skip"] = "run_once",
+        coalesce: bool = True,
+        misfire_grace: float = 300.0,
+    ) -> None:
+        self.db = db
+        self.coordination = coordination
+        self.trigger_of = trigger_of
+        self.run_job = run_job
+        self.report_missed = report_missed
+        self.replica = replica
+        self.lease_ttl = lease_ttl
+        self.sync_every = sync_every
+        self.missed = missed
+        self.coalesce = coalesce
+        self.misfire_grace = misfire_grace
+        self.lease: Lease | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._seen: datetime | None = None
+        self._applied: dict[int, tuple[datetime, str]] = {}
+
+    @property
+    def is_leader(self) -> bool:
+        return self.lease is not None and self._scheduler is not None
+
+    def jobs(self) -> int:
+        """Jobs in the in-memory store (0 when not the leader)."""
+        return len(self._scheduler.get_jobs()) if self._scheduler is not None else 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    def wake(self) -> None:
+        """Look at the schedules table now (a local change was made)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._stop_scheduler()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=10)
+        if self.lease is not None:
+            with contextlib.suppress(Exception):
+                await self.coordination.release(self.lease)
+            self.lease = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.lease = await self.coordination.acquire(LEASE, self.lease_ttl)
+                if self.lease is not None:
+                    await self._lead(self.lease)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler: leadership loop failed; retrying")
+            self._stop_scheduler()
+            self.lease = None
+            await asyncio.sleep(self.lease_ttl / 3)
+
+    async def _lead(self, lease: Lease) -> None:
+        log.info("scheduler: %s leads (fence %s)", self.replica, lease.fence)
+        scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": self.coalesce, "misfire_grace_time": int(self.misfire_grace)},
+        )
+        scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
+        scheduler.start()
+        self._scheduler, self._seen, self._applied = scheduler, None, {}
+        lost = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(lease, lost))
+        try:
+            await self._sync()
+            await self._catch_up()
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.sync_every)
+                self._wake.clear()
+                if not lost.is_set():
+                    await self._sync()
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _heartbeat(self, lease: Lease, lost: asyncio.Event) -> None:
+        """Renew the lease every third of its time, whatever else is going on; on failure stop
+        firing at once (another replica may already lead)."""
+        while True:
+            await asyncio.sleep(self.lease_ttl / 3)
+            try:
+                kept = await self.coordination.renew(lease, self.lease_ttl)
+            except Exception:
+                kept = False
+            if not kept:
+                log.warning("scheduler: %s lost the lease; stopping", self.replica)
+                self.lease = None
+                self._stop_scheduler()
+                lost.set()
+                self._wake.set()
+                return
+
+    def _stop_scheduler(self) -> None:
+        if self._scheduler is not None:
+            with contextlib.suppress(Exception):
+                self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+
+    async def _sync(self) -> None:
+        """Apply schedules changed since the last look to the job store."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        started = datetime.now(UTC)
+        moved: list[tuple[int, datetime | None]] = []
+        for row in await schedules.active_since(self.db, self._seen):
+            if self._applied.get(row.id) == (row.updated_at, row.status):
+                continue  # seen again only because of the look-back
+            self._applied[row.id] = (row.updated_at, row.status)
+            job_id = str(row.id)
+            if scheduler.get_job(job_id) is not None:
+                scheduler.remove_job(job_id)
+            if row.status != "active":
+                continue
+            trigger = self.trigger_of(row)
+            if trigger is None:
+                log.warning("scheduler: schedule %s has no usable trigger", row.id)
+                continue
+            scheduler.add_job(_noop, trigger, id=job_id, name=row.task[:80])
+            job = scheduler.get_job(job_id)
+            next_at = job.next_run_time if job is not None else None
+            if next_at != row.next_run_at:
+                moved.append((row.id, next_at))
+        await schedules.set_next_runs(self.db, moved)
+        # a change committed while we read may carry an earlier timestamp: look back a little
+        self._seen = started - timedelta(seconds=5)
+
+    def _submitted(self, event: JobSubmissionEvent) -> None:
+        times = list(event.scheduled_run_times or [])
+        if not times:
+            return
+        task = asyncio.get_running_loop().create_task(self._fire(int(event.job_id), times[-1]))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fire(self, schedule_id: int, fire_time: datetime, *, late: bool = False) -> None:
+        lease = self.lease
+        if lease is None:
+            return
+        row = await schedules.get(self.db, schedule_id)
+        if row is None or row.status != "active":
+            return
+        run = await schedules.claim_run(
+            self.db, schedule_id, fire_time, replica=f"{self.replica}#fence{lease.fence}"
+        )
+        if run is None:
+            return  # fired already (another replica, or before a restart)
+        if row.kind == "once":
+            await schedules.set_status(self.db, row.id, "completed", expect=("active",))
+        else:
+            self._refresh_next(row)
+        try:
+            await self.run_job(row, run, late)
+        except Exception as exc:
+            log.exception("scheduler: job of schedule %s failed", schedule_id)
+            await schedules.finish_run(self.db, run.id, ok=False, error=str(exc)[:500])
+
+    def _refresh_next(self, row: Schedule) -> None:
+        scheduler = self._scheduler
+        job = scheduler.get_job(str(row.id)) if scheduler is not None else None
+        if job is not None:
+            task = asyncio.get_running_loop().create_task(
+                schedules.set_next_runs(self.db, [(row.id, job.next_run_time)])
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _catch_up(self) -> None:
+        """Fires missed while no leader ran: run the latest once (or skip), record, report."""
+        now = datetime.now(UTC)
+        last = await schedules.last_fires(self.db)
+        for row in await schedules.live(self.db):
+            if row.status != "active":
+                continue
+            trigger = self.trigger_of(row)
+            if trigger is None:
+                continue
+            since = last.get(row.id) or row.confirmed_at
+            if since is None:
+                continue
+            missed = _fires_between(trigger, since, now - timedelta(seconds=self.misfire_grace))
+            if not missed:
+                continue
+            lease = self.lease
+            if lease is None:
+                return
+            replica = f"{self.replica}#fence{lease.fence}"
+            run_late = missed[-1] if self.missed == "run_once" else None
+            for fire_time in missed[-MAX_MISSED_ROWS:]:
+                if fire_time != run_late:
+                    await schedules.claim_run(
+                        self.db, row.id, fire_time, replica=replica, status="missed"
+                    )
+            await self.report_missed(row, len(missed), run_late is not None)
+            if run_late is not None:
+                await self._fire(row.id, run_late, late=True)
+
+
+def _fires_between(trigger: BaseTrigger, since: datetime, until: datetime) -> list[datetime]:
+    """Fire times in (since, until], at most a few hundred."""
+    fires: list[datetime] = []
+    previous: datetime | None = None
+    moment = since + timedelta(microseconds=1)
+    while len(fires) < 500:
+        following: Any = trigger.get_next_fire_time(previous, moment)
+        if following is None or following > until:
+            break
+        if following > since:
+            fires.append(following)
+        previous, moment = following, following + timedelta(microseconds=1)
+    return fires
+
+
+async def _noop() -> None:
+    """APScheduler needs a job function; the fire itself is handled on submission."""

@@ -1,0 +1,147 @@
+"""Builds the scheduling parts for a running bot: the job runner, the elected scheduler and the
+chat desk, and the small callbacks between them (missed-run reports, run-now, scheduled fixes).
+
+Usage::
+
+    parts = build_scheduling(settings, db, coordination, api, operations, signing_key)
+    await parts.service.start(); ...; await parts.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.triggers.base import BaseTrigger
+
+from bot.config import Settings
+from bot.lark.api import LarkApi, idempotency_key
+from bot.logs import get_logger
+from bot.operations import OperationsDesk, gate_buttons
+from bot.scheduling.desk import ScheduleDesk
+from bot.scheduling.jobs import JobRunner
+from bot.scheduling.leader import SchedulerService
+from cards.operations import action_card
+from cards.schedules import missed_card
+from storage import schedules
+from storage.coordination import Coordination
+from storage.database import Database
+from storage.models import Schedule
+from workflows.llm.agent import DiagnosisAgent
+from workflows.schedule.compiler import COALESCE, MISFIRE_GRACE_TIME, trigger_for
+from workflows.schedule.spec import SpecError, from_json
+
+log = get_logger(__name__)
+
+
+def trigger_of(row: Schedule) -> BaseTrigger | None:
+    """The row's trigger, or None when its stored spec no longer compiles."""
+    try:
+        return trigger_for(from_json(row.spec))
+    except (SpecError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class Scheduling:
+    runner: JobRunner
+    service: SchedulerService
+    desk: ScheduleDesk
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def stop(self) -> None:
+        await self.service.stop()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=10)
+
+
+def build_scheduling(
+    settings: Settings,
+    db: Database,
+    coordination: Coordination,
+    api: LarkApi,
+    operations: OperationsDesk,
+    signing_key: bytes,
+    agent: DiagnosisAgent | None = None,
+) -> Scheduling:
+    config = settings.scheduling
+    replica = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def post_fix(schedule: Schedule, action: dict[str, Any]) -> None:
+        outcome = await operations.request(
+            schedule.chat_id,
+            schedule.created_by,
+            str(action.get("plugin")),
+            dict(action.get("params") or {}),
+            force_approval=True,
+        )
+        view = await operations.view(outcome.action.id)
+        if view is None:
+            return
+        buttons = gate_buttons(outcome.gate, signing_key) if outcome.gate is not None else {}
+        card = action_card(view, runner.say, _zone(settings), **buttons)
+        key = idempotency_key(f"schedule:{schedule.id}", "fix", str(outcome.action.id))
+        message_id = await api.send_card(schedule.chat_id, card, uuid=key)
+        if outcome.gate is not None:
+            await operations.remember_card(outcome.action.id, message_id)
+
+    runner = JobRunner(
+        settings,
+        db,
+        api,
+        operations,
+        post_fix=post_fix,
+        agent=agent,
+        retries=config.retries,
+        retry_delay=config.retry_delay_seconds,
+    )
+
+    async def report_missed(row: Schedule, count: int, ran_late: bool) -> None:
+        card = missed_card(parts.desk.view(row, runs=1), count, ran_late, runner.say)
+        key = idempotency_key(
+            f"schedule:{row.id}", "missed", datetime.now(UTC).strftime("%Y%m%d%H")
+        )
+        try:
+            await api.send_card(row.chat_id, card, uuid=key)
+        except Exception as exc:
+            log.warning("schedule.missed_report_failed", schedule=row.id, error=str(exc))
+
+    service = SchedulerService(
+        db,
+        coordination,
+        trigger_of,
+        runner.run,
+        report_missed,
+        replica=replica,
+        lease_ttl=config.lease_seconds,
+        missed=config.missed,
+        coalesce=COALESCE,
+        misfire_grace=float(MISFIRE_GRACE_TIME),
+    )
+
+    def run_now(row: Schedule) -> None:
+        async def go() -> None:
+            fire = datetime.now(UTC).replace(microsecond=0)
+            run = await schedules.claim_run(db, row.id, fire, replica=f"{replica}#manual")
+            if run is not None:
+                await runner.run(row, run, False)
+
+        task = asyncio.create_task(go())
+        parts.tasks.add(task)
+        task.add_done_callback(parts.tasks.discard)
+
+    desk = ScheduleDesk(
+        settings, db, operations, wake=service.wake, run_now=run_now, has_model=agent is not None
+    )
+    parts = Scheduling(runner, service, desk)
+    return parts
+
+
+def _zone(settings: Settings) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(settings.timezone)

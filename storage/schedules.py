@@ -1,0 +1,201 @@
+"""Schedules and their runs: `schedules` is the truth the scheduler is rebuilt from, and a run is
+claimed by inserting `(schedule_id, fire_time)` — unique — so a fire happens once anywhere.
+
+Usage::
+
+    row = await create(db, chat_id="oc_1", created_by="ou_1", source_text="每天9点…", task="…",
+                       timezone="Asia/Shanghai", kind="cron", spec={...}, cron="0 9 * * *",
+                       run_at=None, action={...})
+    await set_status(db, row.id, "active", confirmed_by="ou_1")
+    run = await claim_run(db, row.id, fire_time, replica="host-1:123")   # None: already fired
+    await finish_run(db, run.id, ok=True, output="…")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from storage.database import Database
+from storage.models import Schedule, ScheduleRun
+
+LIVE = ("active", "paused")
+
+
+async def create(
+    db: Database,
+    *,
+    chat_id: str,
+    created_by: str,
+    source_text: str,
+    task: str,
+    timezone: str,
+    kind: str,
+    spec: dict[str, Any],
+    cron: str | None,
+    run_at: datetime | None,
+    action: dict[str, Any],
+    next_run_at: datetime | None,
+) -> Schedule:
+    """A schedule awaiting confirmation (status `pending`)."""
+    row = Schedule(
+        chat_id=chat_id,
+        created_by=created_by,
+        source_text=source_text[:2000],
+        task=task[:500],
+        timezone=timezone,
+        kind=kind,
+        spec=spec,
+        cron=cron,
+        run_at=run_at,
+        action=action,
+        status="pending",
+        next_run_at=next_run_at,
+    )
+    async with db.session() as session:
+        session.add(row)
+        await session.flush()
+        await session.refresh(row)
+    return row
+
+
+async def get(db: Database, schedule_id: int) -> Schedule | None:
+    async with db.session() as session:
+        return await session.get(Schedule, schedule_id)
+
+
+async def update_fields(db: Database, schedule_id: int, **values: Any) -> None:
+    async with db.session() as session:
+        await session.execute(
+            update(Schedule)
+            .where(Schedule.id == schedule_id)
+            .values(updated_at=func.now(), **values)
+        )
+
+
+async def set_status(
+    db: Database,
+    schedule_id: int,
+    status: str,
+    *,
+    expect: Sequence[str],
+    **values: Any,
+) -> bool:
+    """Move to `status` only from one of `expect`; True when this call changed it."""
+    async with db.session() as session:
+        changed = await session.scalar(
+            update(Schedule)
+            .where(Schedule.id == schedule_id, Schedule.status.in_(list(expect)))
+            .values(status=status, updated_at=func.now(), **values)
+            .returning(Schedule.id)
+        )
+    return changed is not None
+
+
+async def live(db: Database, chat_id: str | None = None) -> Sequence[Schedule]:
+    """Active and paused schedules (of one chat when given), oldest first."""
+    query = select(Schedule).where(Schedule.status.in_(LIVE)).order_by(Schedule.id)
+    if chat_id is not None:
+        query = query.where(Schedule.chat_id == chat_id)
+    async with db.session() as session:
+        return (await session.scalars(query)).all()
+
+
+async def active_since(db: Database, since: datetime | None) -> Sequence[Schedule]:
+    """Every schedule changed after `since` (all when None), whatever its status."""
+    query = select(Schedule).order_by(Schedule.id)
+    if since is not None:
+        query = query.where(Schedule.updated_at > since)
+    async with db.session() as session:
+        return (await session.scalars(query)).all()
+
+
+async def set_next_runs(db: Database, pairs: Sequence[tuple[int, datetime | None]]) -> None:
+    """Record when schedules fire next, in one statement, without touching `updated_at`
+    (the scheduler follows `updated_at`: its own bookkeeping must not look like a change)."""
+    if not pairs:
+        return
+    table = Schedule.__table__
+    assert isinstance(table, Table)
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("sid"))
+        .values(next_run_at=bindparam("next_at"), updated_at=table.c.updated_at)
+    )
+    async with db.session() as session:
+        await session.execute(
+            statement, [{"sid": sid, "next_at": next_at} for sid, next_at in pairs]
+        )
+
+
+async def claim_run(
+    db: Database, schedule_id: int, fire_time: datetime, *, replica: str, status: str = "running"
+) -> ScheduleRun | None:
+    """Claim the fire `(schedule_id, fire_time)`; None when some process already claimed it."""
+    statement = (
+        insert(ScheduleRun)
+        .values(schedule_id=schedule_id, fire_time=fire_time, status=status, replica=replica)
+        .on_conflict_do_nothing(constraint="uq_schedule_runs_fire")
+        .returning(ScheduleRun.id)
+    )
+    async with db.session() as session:
+        run_id = (await session.execute(statement)).scalar_one_or_none()
+        if run_id is None:
+            return None
+        await session.execute(
+            update(Schedule).where(Schedule.id == schedule_id).values(last_run_at=fire_time)
+        )
+        return await session.get(ScheduleRun, run_id)
+
+
+async def finish_run(
+    db: Database, run_id: int, *, ok: bool, output: str = "", error: str | None = None
+) -> None:
+    async with db.session() as session:
+        await session.execute(
+            update(ScheduleRun)
+            .where(ScheduleRun.id == run_id)
+            .values(
+                status="succeeded" if ok else "failed",
+                output=output[:8000],
+                error=error,
+                finished_at=func.now(),
+            )
+        )
+
+
+async def runs(db: Database, schedule_id: int, limit: int = 10) -> Sequence[ScheduleRun]:
+    """The latest runs of a schedule, newest first."""
+    async with db.session() as session:
+        return (
+            await session.scalars(
+                select(ScheduleRun)
+                .where(ScheduleRun.schedule_id == schedule_id)
+                .order_by(ScheduleRun.fire_time.desc())
+                .limit(limit)
+            )
+        ).all()
+
+
+async def last_fire(db: Database, schedule_id: int) -> datetime | None:
+    async with db.session() as session:
+        found: datetime | None = await session.scalar(
+            select(func.max(ScheduleRun.fire_time)).where(ScheduleRun.schedule_id == schedule_id)
+        )
+        return found
+
+
+async def last_fires(db: Database) -> dict[int, datetime]:
+    """Every live schedule's latest recorded fire time, in one query."""
+    async with db.session() as session:
+        rows = await session.execute(
+            select(ScheduleRun.schedule_id, func.max(ScheduleRun.fire_time))
+            .join(Schedule, Schedule.id == ScheduleRun.schedule_id)
+            .where(Schedule.status.in_(LIVE))
+            .group_by(ScheduleRun.schedule_id)
+        )
+        return {int(sid): fire for sid, fire in rows.all()}

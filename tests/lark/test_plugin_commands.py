@@ -1,0 +1,159 @@
+"""Plugins from the chat: /plugins, /plugin, /run (at once, by approval card, refused), /runbooks,
+/policy and /policy check — through the emulator, the real policy, plugins and Postgres."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from bot.lark.events import card_text
+from tests.lark.testbot import TestBot, card_buttons, wait_until
+from tests.support.health import health_service
+
+APPROVE, REJECT = "批准", "拒绝"
+
+
+def settings_for(state: Path, **policy: Any) -> dict[str, Any]:
+    return {
+        "approvers": ["ou_bob", "ou_carol"],
+        "plugins": {
+            "settings": {
+                "command": {
+                    "templates": {
+                        "make_marker": {
+                            "argv": ["/usr/bin/touch", f"{state}/marker-{{name}}"],
+                            "params": {"name": "^[a-z]{1,20}$"},
+                            "risk": "medium",
+                            "timeout": 10,
+                        }
+                    }
+                }
+            }
+        },
+        "policy": {
+            "approver_lists": {"leads": ["ou_carol"]},
+            "approvers_by_risk": {"high": "leads"},
+            **policy,
+        },
+    }
+
+
+async def started(make_testbot: Any, tmp_path: Path, **policy: Any) -> TestBot:
+    bot: TestBot = await make_testbot(settings=settings_for(tmp_path, **policy))
+    return bot
+
+
+async def test_catalogue_and_one_plugin(make_testbot: Any, tmp_path: Path) -> None:
+    bot = await started(make_testbot, tmp_path)
+    await bot.send("/plugins")
+    listing = card_text((await bot.expect_reply("插件")).card)
+    for name in ("http_check", "tcp_check", "dns_resolve", "host_disk", "command"):
+        assert name in listing
+    assert listing.index("诊断") < listing.index("修复")
+    await bot.send("/plugin tcp_check")
+    detail = card_text((await bot.expect_reply("tcp_check")).card)
+    assert "host" in detail
+    assert "port" in detail
+    assert "/run tcp_check host=… port=…" in detail
+    await bot.send("/plugin tcp_chek")
+    unknown = await bot.expect_reply("tcp_chek")
+    assert "tcp_check" in unknown.text  # suggests the close name
+
+
+async def test_diagnostic_runs_at_once(make_testbot: Any, tmp_path: Path) -> None:
+    bot = await started(make_testbot, tmp_path)
+    async with health_service(tmp_path / "up") as url:
+        (tmp_path / "up").touch()
+        await bot.send(f"/run http_check url={url}")
+        result = card_text((await bot.expect_reply("http_check")).card)
+    assert "200 as expected" in result
+    rows = await bot.rows("SELECT plugin, status, auto FROM executions")
+    assert rows == [("http_check", "succeeded", False)]
+    audit = await bot.rows("SELECT kind FROM incident_events WHERE incident_id IS NULL")
+    assert [kind for (kind,) in audit] == ["action.auto", "action.executed"]
+
+
+async def test_fix_waits_for_an_approver_and_runs_once(make_testbot: Any, tmp_path: Path) -> None:
+    bot = await started(make_testbot, tmp_path)
+    await bot.send("/run command template=make_marker args.name=web")
+    card = await bot.expect_reply("command")
+    value = card_buttons(card.card)[APPROVE]
+    assert not (tmp_path / "marker-web").exists()
+    own = await bot.click(card, APPROVE, user="ou_alice")  # the requester is no approver
+    assert own.toast is not None
+    assert own.toast["type"] == "error"
+    click = await bot.click(card, APPROVE, user="ou_bob")
+    assert click.toast is not None
+    assert click.toast["type"] == "success"
+    await wait_until(lambda: (tmp_path / "marker-web").exists(), what="the approved fix")
+    again = await bot.click(card, APPROVE, user="ou_carol", value=value)
+    assert again.toast is not None
+    assert again.toast["type"] == "error"
+    await wait_until(lambda: _status(bot, "succeeded"), what="the action to be marked succeeded")
+    assert await bot.rows("SELECT count(*) FROM executions") == [(1,)]
+    patched = next(m for m in bot.emulator.transcript(bot.chat) if m.message_id == card.message_id)
+    assert "ou_bob" in card_text(patched.card)
+    assert "command succeeded" in card_text(patched.card) or "成功" in card_text(patched.card)
+    assert APPROVE not in card_buttons(patched.card)
+
+
+async def _status(bot: TestBot, wanted: str) -> bool:
+    return await bot.rows("SELECT status FROM actions") == [(wanted,)]
+
+
+async def test_rejected_and_refused_runs_change_nothing(make_testbot: Any, tmp_path: Path) -> None:
+    bot = await started(make_testbot, tmp_path)
+    await bot.send("/run command template=make_marker args.name=api")
+    card = await bot.expect_reply("command")
+    await bot.click(card, REJECT, user="ou_bob")
+    await wait_until(lambda: _status(bot, "rejected"), what="the rejection")
+    await bot.send('/run command template=make_marker args.name="x; rm -rf /"')
+    refused = card_text((await bot.expect_reply("⛔")).card)
+    assert "does not match" in refused or "不匹配" in refused or "无效" in refused
+    assert "rm -rf" not in refused.split("```")[0]  # the reason never echoes the value
+    await bot.send("/run command template=rm_everything")
+    await bot.expect_reply("⛔")
+    await bot.send("/run command template=make_marker args.name=ok args.name=no")
+    assert "twice" in (await bot.expect_reply("参数")).text
+    assert not list(tmp_path.glob("marker-*"))
+    assert await bot.rows("SELECT count(*) FROM executions") == [(0,)]
+
+
+async def test_policy_card_and_check(make_testbot: Any, tmp_path: Path) -> None:
+    bot = await started(
+        make_testbot,
+        tmp_path,
+        max_per_target_per_hour=5,
+        targets={"hosts": ["127.0.0.1", "localhost"]},
+    )
+    await bot.send("/policy")
+    shown = card_text((await bot.expect_reply("当前策略")).card)
+    assert "leads (1)" in shown
+    assert "hosts: 127.0.0.1, localhost" in shown
+    await bot.send("/policy check tcp_check host=10.0.0.9 port=22")
+    check = card_text((await bot.expect_reply("策略检查")).card)
+    assert "10.0.0.9" in check
+    assert "不在策略允许的范围内" in check
+    await bot.send("/policy check command template=make_marker args.name=web")
+    gated = card_text((await bot.expect_reply("策略检查")).card)
+    assert "需要审批" in gated
+    assert "command:make_marker:name=web" in gated
+    assert await bot.rows("SELECT count(*) FROM actions") == [(0,)]  # a check runs nothing
+
+
+async def test_expired_action_gate_runs_nothing(make_testbot: Any, tmp_path: Path) -> None:
+    bot = await started(make_testbot, tmp_path)
+    await bot.send("/run command template=make_marker args.name=late")
+    card = await bot.expect_reply("command")
+    value = card_buttons(card.card)[APPROVE]
+    async with bot.db.engine.begin() as conn:
+        await conn.execute(text("UPDATE approvals SET expires_at = now() - interval '1 second'"))
+    assert bot.runtime.operations is not None
+    assert await bot.runtime.operations.sweep_expired() == 1
+    await wait_until(lambda: _status(bot, "expired"), what="the expiry")
+    click = await bot.click(card, APPROVE, user="ou_bob", value=value)
+    assert click.toast is not None
+    assert click.toast["type"] == "error"
+    assert not (tmp_path / "marker-late").exists()

@@ -1,0 +1,198 @@
+"""Scheduled jobs from the chat: a sentence → confirmation card → Confirm → the job fires and
+posts its result; clarify in the thread; only the creator changes a job; /jobs and /job."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from bot.lark.events import card_text
+from tests.lark.testbot import TestBot, card_buttons, wait_until
+from tests.support.fake_llm import FakeLLM, FakeTurn, fake_llm
+from workflows.schedule.spec import Once
+
+CONFIRM, EDIT, CANCEL = "确认", "修改", "取消"
+
+
+@pytest.fixture
+async def fake_model() -> AsyncIterator[tuple[FakeLLM, dict[str, Any]]]:
+    async with fake_llm() as fake:
+        yield (
+            fake,
+            {
+                "LLM_PROVIDER": "openai",
+                "LLM_MODEL": "gpt-test",
+                "OPENAI_API_KEY": "sk-test-0123456789",
+                "OPENAI_BASE_URL": f"{fake.base_url}/v1",
+            },
+        )
+
+
+async def _status(bot: TestBot, wanted: str) -> bool:
+    return await bot.rows("SELECT status FROM schedules ORDER BY id DESC LIMIT 1") == [(wanted,)]
+
+
+async def test_sentence_to_confirmed_job_that_fires(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot()
+    await bot.send("每个工作日早上9点检查服务器健康并发到群里")
+    card = await bot.expect_reply("新的定时任务")
+    shown = card_text(card.card)
+    assert "检查服务器健康" in shown
+    assert "09:00" in shown
+    assert "host_disk" in shown  # what it will do
+    assert await _status(bot, "pending")
+    other = await bot.click(card, CONFIRM, user="ou_bob")  # not the creator
+    assert other.toast is not None
+    assert other.toast["type"] == "error"
+    click = await bot.click(card, CONFIRM)
+    assert click.toast is not None
+    assert click.toast["type"] == "success"
+    assert await _status(bot, "active")
+    # make it due now: the leader picks the change up and fires it exactly once
+    (schedule_id,) = (await bot.rows("SELECT id FROM schedules"))[0]
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    spec = json.dumps(Once(soon, "Asia/Shanghai").to_json())
+    async with bot.db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE schedules SET spec = CAST(:s AS jsonb), kind = 'once', "
+                "updated_at = now() WHERE id = :i"
+            ),
+            {"s": spec, "i": schedule_id},
+        )
+    assert bot.runtime.scheduling is not None
+    bot.runtime.scheduling.service.wake()
+    result = await bot.expect_reply("定时任务 #", timeout=20)
+    assert "host_disk" in card_text(result.card)
+    runs = await bot.rows("SELECT status FROM schedule_runs")
+    assert len(runs) == 1
+    await wait_until(lambda: _status(bot, "completed"), what="the one-shot to complete")
+
+
+async def test_clarify_then_answer_in_the_thread(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot()
+    await bot.send("提醒我开会")
+    question = await bot.expect_reply()
+    assert question.text  # a question, not a guess
+    assert await bot.rows("SELECT count(*) FROM schedules") == [(0,)]
+    await bot.send("明天下午3点", parent_id=question.message_id)
+    card = await bot.expect_reply("新的定时任务")
+    assert "开会" in card_text(card.card)
+    assert "15:00" in card_text(card.card)
+
+
+async def test_cancel_and_job_commands(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot()
+    await bot.send("/schedule 每周五下午5点 检查磁盘使用率")
+    card = await bot.expect_reply("新的定时任务")
+    cancel_value = card_buttons(card.card)[CANCEL]
+    await bot.click(card, CANCEL)
+    assert await _status(bot, "deleted")
+    again = await bot.click(
+        card, CONFIRM, value=card_buttons(card.card).get(CONFIRM) or cancel_value
+    )
+    assert again.toast is not None
+    assert again.toast["type"] == "error"
+    await bot.send("/schedule 每天凌晨3点 提醒值班同学看备份")
+    card = await bot.expect_reply("新的定时任务")
+    await bot.click(card, CONFIRM)
+    (job_id,) = (await bot.rows("SELECT max(id) FROM schedules"))[0]
+    await bot.send("/jobs")
+    listed = card_text((await bot.expect_reply("定时任务")).card)
+    assert f"#{job_id}" in listed
+    assert "03:00" in listed
+    await bot.send(f"/job pause {job_id}", user="ou_bob")
+    assert "创建人" in (await bot.expect_reply()).text
+    await bot.send(f"/job pause {job_id}")
+    await bot.expect_reply("已暂停")
+    assert await _status(bot, "paused")
+    await bot.send(f"/job {job_id}")
+    assert "已暂停" in card_text((await bot.expect_reply(f"#{job_id}")).card)
+
+
+async def test_edit_form_makes_a_new_confirmation(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot()
+    await bot.send("/schedule 每天早上9点 检查磁盘")
+    card = await bot.expect_reply("新的定时任务")
+    form = await bot.click(card, EDIT)
+    assert form.toast is None or form.toast["type"] != "error"
+    submit = card_buttons(bot.emulator.store.get(card.message_id).card)["重新识别"]
+    result = await bot.emulator.click(
+        card.message_id,
+        bot.user,
+        submit,
+        form_value={"when": "每周五下午5点", "task": "检查内存"},
+    )
+    assert result.toast is not None
+    shown = card_text(bot.emulator.store.get(card.message_id).card)
+    assert "检查内存" in shown
+    assert "17:00" in shown
+    rows = await bot.rows("SELECT task, status FROM schedules ORDER BY id")
+    assert rows == [("检查磁盘", "deleted"), ("检查内存", "pending")]
+
+
+async def test_with_a_model_a_job_is_a_read_only_investigation(
+    make_testbot: Any, fake_model: Any
+) -> None:
+    fake, settings = fake_model
+    bot: TestBot = await make_testbot(settings=settings, incidents=True)
+    await bot.send("/schedule 每天早上9点 看看 checkout 服务为什么变慢")
+    card = await bot.expect_reply("新的定时任务")
+    assert "模型" in card_text(card.card)  # what it will do
+    await bot.click(card, CONFIRM)
+    fake.script(
+        FakeTurn(tool_calls=[("dns_resolve", {"name": "localhost"})]),
+        FakeTurn(
+            text=json.dumps(
+                {
+                    "summary": "checkout 的数据库连接池耗尽",
+                    "hypotheses": [{"cause": "连接泄漏", "confidence": 0.6}],
+                    "evidence": [],
+                    "next_checks": ["查看连接池指标"],
+                }
+            )
+        ),
+    )
+    await bot.send("/job run 1")
+    result = await bot.expect_reply("连接池耗尽", timeout=20)
+    assert "连接泄漏" in card_text(result.card)
+    offered = {t["function"]["name"] for t in fake.requests[0].body["tools"]}
+    assert "command" not in offered
+    assert "dns_resolve" in offered
+
+
+async def test_a_scheduled_fix_always_waits_for_a_person(make_testbot: Any, tmp_path: Any) -> None:
+    """Even when the policy would run the fix by itself, a fix fired by the clock asks first."""
+    settings = {
+        "approvers": ["ou_bob"],
+        "policy": {"auto_max_risk": "medium"},
+        "plugins": {
+            "settings": {
+                "command": {
+                    "templates": {
+                        "touch_marker": {
+                            "argv": ["/usr/bin/touch", f"{tmp_path}/marker"],
+                            "risk": "medium",
+                        }
+                    }
+                }
+            }
+        },
+    }
+    bot: TestBot = await make_testbot(settings=settings)
+    await bot.send("/schedule 每天凌晨2点 /run command template=touch_marker")
+    card = await bot.expect_reply("新的定时任务")
+    assert "审批" in card_text(card.card)  # it says it will ask
+    await bot.click(card, CONFIRM)
+    await bot.send("/job run 1")
+    approval = await bot.expect_reply("command", timeout=20)
+    assert "批准" in card_buttons(approval.card)
+    assert "总是需要人工审批" in card_text(approval.card)
+    assert not (tmp_path / "marker").exists()
+    await bot.click(approval, "批准", user="ou_bob")
+    await wait_until(lambda: (tmp_path / "marker").exists(), what="the approved fix")

@@ -1,0 +1,272 @@
+"""The guard around every model call: budgets, the shared rate limit, retries, and the record.
+
+Before a call: the incident's and the day's token budgets (summed from `llm_turns`, so they hold
+across replicas and restarts) and the shared token bucket (`Coordination.take`, so replicas
+share one rate). The call: retried with exponential backoff (tenacity) while the error is
+retryable (429, 5xx, timeouts) and the wall-clock deadline allows. After: one `llm_turns` row
+per attempt (prompt size, tokens, latency, cost estimate, tool calls, error) and metrics.
+Anything that stops the call is `ModelUnavailable`, with a reason a card can show; callers fall
+back to the `rules` result — the incident flow never waits on a dead or over-budget model.
+
+Configuration (YAML `llm:`)::
+
+    llm:
+      max_steps: 6              # tool-calling rounds per diagnosis
+      incident_tokens: 60000    # per incident, all calls together
+      daily_tokens: 2000000     # per day (UTC), all incidents and chats together
+      wall_seconds: 90          # per diagnosis, retries and tools included
+      request_timeout: 30       # per model request
+      retries: 3
+      rate_per_minute: 60       # model requests per minute, shared by all replicas
+      price_per_mtok_in: 0.15   # USD per million tokens, for the cost estimate
+      price_per_mtok_out: 0.60
+      redact_labels: [customer_email]
+      redact_patterns: ["1[3-9]\\d{9}"]
+
+Usage::
+
+    guard = ModelGuard(model, db, coordination, LlmConfig())
+    reply = await guard.complete(messages, tools=tools, purpose="diagnosis", incident_id=7,
+                                 deadline=time.monotonic() + 60)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, or_, select, text
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from storage.coordination import Coordination
+from storage.database import Database
+from storage.models import LlmTurn
+from workflows.llm.model import ChatModel, Message, ModelError, Reply, ToolSpec
+
+LLM_CALLS = Counter(
+    "larkops_llm_calls_total",
+    "Model calls by provider, purpose and outcome",
+    ["provider", "purpose", "outcome"],
+)
+LLM_TOKENS = Counter(
+    "larkops_llm_tokens_total", "Model tokens by provider and direction", ["provider", "direction"]
+)
+LLM_COST = Counter("larkops_llm_cost_usd_total", "Estimated model cost in USD", ["provider"])
+LLM_LATENCY = Histogram(
+    "larkops_llm_latency_seconds",
+    "Model call latency",
+    ["provider"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
+)
+
+
+DAY_REFRESH = 10.0  # seconds between sums of the day's tokens
+
+
+class LlmConfig(BaseModel):
+    """The `llm:` section of the configuration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_steps: int = Field(default=6, ge=1, le=20)
+    incident_tokens: int = Field(default=60_000, ge=1000)
+    daily_tokens: int = Field(default=2_000_000, ge=1000)
+    wall_seconds: float = Field(default=90.0, gt=0, le=600)
+    request_timeout: float = Field(default=30.0, gt=0, le=300)
+    retries: int = Field(default=3, ge=1, le=10)
+    rate_per_minute: float = Field(default=60.0, gt=0)
+    price_per_mtok_in: float = Field(default=0.0, ge=0)
+    price_per_mtok_out: float = Field(default=0.0, ge=0)
+    max_output_tokens: int = Field(default=1500, ge=100, le=16_000)
+    redact_labels: tuple[str, ...] = ()
+    redact_patterns: tuple[str, ...] = ()
+    embeddings: str = Field(default="hashing", pattern="^(hashing|openai)$")
+    embedding_model: str = "text-embedding-3-small"
+
+
+class ModelUnavailable(RuntimeError):
+    """The model cannot be used for this call: down, rate-limited for too long, over budget."""
+
+    def __init__(self, reason: str, *, code: str) -> None:
+        super().__init__(reason)
+        self.code = code  # budget_incident | budget_day | deadline | error | rate
+
+
+class ModelGuard:
+    def __init__(
+        self,
+        model: ChatModel,
+        db: Database,
+        coordination: Coordination,
+        config: LlmConfig,
+    ) -> None:
+        self.model = model
+        self.db = db
+        self.coordination = coordination
+        self.config = config
+        self._day: tuple[datetime, int] | None = None  # (day, tokens used) as last summed
+        self._day_at = 0.0
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        purpose: str,
+        incident_id: int | None = None,
+        run_id: str | None = None,
+        conversation_id: str | None = None,
+        deadline: float,
+    ) -> Reply:
+        """One guarded call; ModelUnavailable when it cannot (or should not) be made."""
+        await self._check_budgets(incident_id)
+        await self._wait_for_rate(deadline)
+        prompt_chars = sum(len(m.content) for m in messages)
+        attempts = AsyncRetrying(
+            retry=retry_if_exception(lambda e: isinstance(e, ModelError) and e.retryable),
+            stop=stop_after_attempt(self.config.retries),
+            wait=wait_exponential_jitter(multiplier=0.5, max=8.0),
+            reraise=False,
+        )
+        record = {
+            "incident_id": incident_id,
+            "run_id": run_id,
+            "conversation_id": conversation_id,
+            "purpose": purpose,
+            "prompt_chars": prompt_chars,
+        }
+        try:
+            async for attempt in attempts:
+                with attempt:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise ModelUnavailable(
+                            "the time for this diagnosis ran out", code="deadline"
+                        )
+                    timeout = min(self.config.request_timeout, left)
+                    started = time.monotonic()
+                    try:
+                        reply = await self.model.complete(
+                            messages,
+                            tools=tools,
+                            max_tokens=self.config.max_output_tokens,
+                            request_timeout=timeout,
+                        )
+                    except ModelError as exc:
+                        await self._record(record, started, None, error=str(exc)[:300])
+                        raise
+                    await self._record(record, started, reply)
+                    return reply
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            raise ModelUnavailable(f"the model failed: {last}", code="error") from None
+        except ModelError as exc:  # not retryable
+            raise ModelUnavailable(f"the model refused the request: {exc}", code="error") from None
+        raise ModelUnavailable("the model gave no answer", code="error")
+
+    async def usage(self, incident_id: int | None) -> tuple[int, int]:
+        """Tokens used by the incident (0 without one) and today (UTC), from `llm_turns`.
+
+        The day's total is summed at most every `DAY_REFRESH` seconds (it covers every replica's
+        calls, so it is a query, but summing a busy day on every call costs milliseconds); this
+        process's own calls are added in between."""
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        tokens = LlmTurn.prompt_tokens + LlmTurn.completion_tokens
+        fresh = (
+            self._day is not None
+            and self._day[0] == today
+            and time.monotonic() - self._day_at < DAY_REFRESH
+        )
+        mine = LlmTurn.incident_id == (incident_id if incident_id is not None else -1)
+        recent = LlmTurn.created_at >= today
+        if fresh and incident_id is None:
+            assert self._day is not None
+            return 0, self._day[1]
+        columns = [func.coalesce(func.sum(tokens).filter(mine), 0)]
+        condition = mine
+        if not fresh:
+            columns.append(func.coalesce(func.sum(tokens).filter(recent), 0))
+            condition = or_(mine, recent)
+        async with self.db.session() as session:
+            row = (await session.execute(select(*columns).where(condition))).one()
+        if not fresh:
+            self._day, self._day_at = (today, int(row[1] or 0)), time.monotonic()
+        assert self._day is not None
+        return int(row[0] or 0), self._day[1]
+
+    async def _check_budgets(self, incident_id: int | None) -> None:
+        incident_used, day_used = await self.usage(incident_id)
+        if incident_id is not None and incident_used >= self.config.incident_tokens:
+            raise ModelUnavailable(
+                f"the incident's token budget is used up ({incident_used} of "
+                f"{self.config.incident_tokens})",
+                code="budget_incident",
+            )
+        if day_used >= self.config.daily_tokens:
+            raise ModelUnavailable(
+                f"today's token budget is used up ({day_used} of {self.config.daily_tokens})",
+                code="budget_day",
+            )
+
+    async def _wait_for_rate(self, deadline: float) -> None:
+        rate = self.config.rate_per_minute / 60.0
+        burst = max(1, int(self.config.rate_per_minute // 6))
+        while True:
+            wait = await self.coordination.take(f"llm:{self.model.provider}", rate, burst)
+            if wait <= 0:
+                return
+            if time.monotonic() + wait > deadline:
+                raise ModelUnavailable("the shared model rate limit is exhausted", code="rate")
+            await asyncio.sleep(wait)
+
+    async def _record(
+        self, record: dict[str, Any], started: float, reply: Reply | None, *, error: str = ""
+    ) -> None:
+        elapsed = time.monotonic() - started
+        provider = self.model.provider
+        LLM_LATENCY.labels(provider).observe(elapsed)
+        LLM_CALLS.labels(provider, record["purpose"], "error" if reply is None else "ok").inc()
+        used_in = reply.usage.input_tokens if reply else 0
+        used_out = reply.usage.output_tokens if reply else 0
+        cost = (
+            used_in * self.config.price_per_mtok_in + used_out * self.config.price_per_mtok_out
+        ) / 1_000_000
+        if self._day is not None:
+            self._day = (self._day[0], self._day[1] + used_in + used_out)
+        LLM_TOKENS.labels(provider, "in").inc(used_in)
+        LLM_TOKENS.labels(provider, "out").inc(used_out)
+        LLM_COST.labels(provider).inc(cost)
+        calls = [{"id": c.id, "name": c.name} for c in reply.tool_calls] if reply else []
+        row = LlmTurn(
+            incident_id=record["incident_id"],
+            run_id=uuid.UUID(record["run_id"]) if record["run_id"] else None,
+            conversation_id=record["conversation_id"],
+            purpose=record["purpose"],
+            provider=provider,
+            model=self.model.model,
+            prompt_chars=record["prompt_chars"],
+            prompt_tokens=used_in,
+            completion_tokens=used_out,
+            latency_ms=round(elapsed * 1000),
+            cost_usd=Decimal(f"{cost:.6f}"),
+            tool_calls=calls,
+            response={"stop": reply.stop_reason, "chars": len(reply.text)} if reply else {},
+            error=error or None,
+        )
+        async with self.db.session() as session:
+            # accounting, not state: a turn may be lost in a crash, never waits for the disk
+            await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            session.add(row)

@@ -1,0 +1,380 @@
+"""The English grammar of times and dates: regex rules that turn "at 9am", "half past nine",
+"noon", "between 9am and 5pm", "tomorrow", "next Tuesday at 10", "on Dec 25", "in 2 hours",
+"tonight at 11" … into pieces (see `pieces`); repetition ("every weekday", "the second Tuesday
+of each month", "every 15 minutes"…) is in `en_repeats`.
+
+Bare numbers are hours only after "at"/"@" or before "o'clock" (so "restart web-3" and "logs
+older than 7 days" stay in the task); see `clock` for how hours are read.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from workflows.schedule.clock import EN_PERIODS
+from workflows.schedule.numerals import EN_NUMBER, EN_WORDS, number
+from workflows.schedule.pieces import (
+    After,
+    Clock,
+    DateOf,
+    DayShift,
+    Period,
+    Piece,
+    Span,
+    Unclear,
+    WeekdayDate,
+    rule,
+)
+from workflows.schedule.spec import (
+    WEEKDAYS,
+)
+
+NOCASE = re.IGNORECASE | re.ASCII
+"""English rules: any case; `\\b` and `\\w` are ASCII, so "每天9am检查" has word edges."""
+ADJECTIVE_GUARD = r"(?=\s*(?:$|[,.;:!?]|at\b|@|on\b|from\b|in\b|between\b|please\b|\d))"
+"""After daily/weekly/nightly…: only when not an adjective ("the daily report")."""
+DAY_NAMES = {
+    "mon": 0,
+    "tue": 1,
+    "wed": 2,
+    "thu": 3,
+    "fri": 4,
+    "sat": 5,
+    "sun": 6,
+}
+WEEKDAY = (
+    r"(?:mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:r(?:s(?:day)?)?)?|fri(?:day)?"
+    r"|sat(?:urday)?|sun(?:day)?)"
+)
+WEEKDAY_S = rf"{WEEKDAY}s?"
+FULL_WEEKDAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+MONTHS = {
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "may": 5,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+}
+MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+AND = r"\s*(?:,\s*(?:and\s+|&\s*)?|\s+and\s+|\s*&\s*|\s*/\s*|\s+or\s+)"
+RANGE = r"\s*(?:-|–|—|\bto\b|\bthrough\b|\bthru\b|\buntil\b|\btill\b)\s*"
+AT = r"(?:(?:at|@|by|around)\s+)?"
+MERIDIEM = r"(?P<ap{t}>[ap])\.?\s?m\b\.?"
+ORD = r"(?:\d{1,2}(?:st|nd|rd|th)|first|second|third|fourth|fifth|last)"
+
+
+def weekday_of(text: str) -> int:
+    return DAY_NAMES[text.lower()[:3]]
+
+
+def weekdays_in(text: str) -> tuple[str, ...]:
+    found = {weekday_of(item) for item in re.findall(WEEKDAY, text, NOCASE)}
+    return tuple(WEEKDAYS[index] for index in sorted(found))
+
+
+def clock_fragment(t: str) -> str:
+    """An English time of day (hour with am/pm, or HH:MM) with groups suffixed by `t`."""
+    return (
+        rf"(?:(?P<h{t}>\d{{1,2}})(?:[:.](?P<m{t}>\d{{2}}))?\s*{MERIDIEM.format(t=t)}"
+        rf"|(?P<hh{t}>\d{{1,2}}):(?P<mm{t}>\d{{2}})(?![\d:])"
+        rf"|(?P<bare{t}>\d{{1,2}})(?![\d:.]|\s*(?:%|min|hour|hr|day|week|month|year|[ap]\.?m\b)))"
+        rf"|(?P<word{t}>noon|midday|midnight)"
+    )
+
+
+def _meridiem(letter: str | None) -> Literal["am", "pm"] | None:
+    if letter is None:
+        return None
+    return "am" if letter.lower() == "a" else "pm"
+
+
+def _group(match: re.Match[str], name: str) -> str | None:
+    return match.group(name) if name in match.re.groupindex else None
+
+
+def clock_of(match: re.Match[str], t: str, bare_ok: bool) -> Clock | None:
+    """The Clock the fragment `t` matched (bare hours only when `bare_ok`), or None."""
+    names = [g + t for g in ("h", "m", "ap", "hh", "mm", "bare", "word")]
+    present = [g for g in names if _group(match, g) is not None]
+    if not present:
+        return None
+    start = min(match.start(g) for g in present)
+    end = max(match.end(g) for g in present)
+    word, hour, full = _group(match, "word" + t), _group(match, "h" + t), _group(match, "hh" + t)
+    if word is not None:
+        period = "midnight" if word.lower() == "midnight" else None
+        return Clock(start, end, 12, 0, "en", period=period)
+    if hour is not None:
+        meridiem = _meridiem(_group(match, "ap" + t) or "p")
+        minute = int(_group(match, "m" + t) or 0)
+        return Clock(start, end, int(hour), minute, "en", meridiem=meridiem)
+    if full is not None:
+        return Clock(start, end, int(full), int(_group(match, "mm" + t) or 0), "en")
+    bare = _group(match, "bare" + t)
+    if not bare_ok or bare is None:
+        return None
+    return Clock(start, end, int(bare), 0, "en", bare=True)
+
+
+@rule(
+    rf"\b{AT}(?:(?P<h>\d{{1,2}})(?:[:.](?P<m>\d{{2}}))?\s*{MERIDIEM.format(t='')}"
+    rf"|(?P<hh>\d{{1,2}}):(?P<mm>\d{{2}})(?![\d:])|(?P<oc>\d{{1,2}})\s*o'?clock\b)",
+    NOCASE,
+)
+def clock(match: re.Match[str]) -> list[Piece]:
+    if match.group("oc"):
+        return [Clock(match.start(), match.end(), int(match.group("oc")), 0, "en", bare=True)]
+    found = clock_of(match, "", bare_ok=False)
+    if found is None:
+        return []
+    return [Clock(match.start(), match.end(), found.hour, found.minute, "en", found.meridiem)]
+
+
+@rule(
+    r"\b(?:at|@)\s+(?P<bare>\d{1,2})(?![\d:.]|\s*(?:%|min|hour|hr|day|week|month|year|[ap]\.?m\b))",
+    NOCASE,
+)
+def bare_hour(match: re.Match[str]) -> list[Piece]:
+    return [Clock(match.start(), match.end(), int(match.group("bare")), 0, "en", bare=True)]
+
+
+HOUR_WORDS = "|".join(w for w, v in EN_WORDS.items() if 1 <= v <= 12 and w not in ("a", "an"))
+MINUTE_WORDS = {"o'clock": 0, "oclock": 0, "fifteen": 15, "thirty": 30, "forty-five": 45}
+
+
+@rule(
+    rf"\b(?:at|@)\s+(?P<w>{HOUR_WORDS})(?:\s+(?P<mw>o'?clock|fifteen|thirty|forty-five))?"
+    rf"(?:\s*(?P<ap>[ap])\.?m\b\.?)?",
+    NOCASE,
+)
+def word_hour(match: re.Match[str]) -> list[Piece]:
+    hour = EN_WORDS[match.group("w").lower()]
+    minute = MINUTE_WORDS.get((match.group("mw") or "").lower().replace("oclock", "o'clock"), 0)
+    meridiem = _meridiem(match.group("ap"))
+    bare = meridiem is None and match.group("mw") is None
+    return [Clock(match.start(), match.end(), hour, minute, "en", meridiem, bare=bare)]
+
+
+@rule(
+    rf"\b{AT}(?P<frac>half|(?:a\s+)?quarter)\s+(?P<rel>past|after|to)\s+(?P<h>\d{{1,2}}|{HOUR_WORDS})"
+    rf"(?:\s*(?P<ap>[ap])\.?m\b\.?)?",
+    NOCASE,
+)
+def fraction_hour(match: re.Match[str]) -> list[Piece]:
+    hour = number(match.group("h"))
+    if hour is None:
+        return []
+    minutes = 30 if match.group("frac").lower() == "half" else 15
+    if match.group("rel").lower() == "to":
+        if minutes == 30:
+            return []
+        hour, minutes = (hour - 1) % 24 or 12, 45
+    meridiem = _meridiem(match.group("ap"))
+    return [Clock(match.start(), match.end(), hour, minutes, "en", meridiem)]
+
+
+@rule(r"\b(?:at\s+)?(?:12\s*)?(?P<w>noon|midday|midnight)\b", NOCASE)
+def noon_midnight(match: re.Match[str]) -> list[Piece]:
+    return [Period(match.start(), match.end(), EN_PERIODS[match.group("w").lower()])]
+
+
+@rule(
+    r"\b(?:in\s+the\s+(?P<p>morning|afternoon|evening)|at\s+night|tonight"
+    r"|this\s+(?P<q>morning|afternoon|evening))\b",
+    NOCASE,
+)
+def period(match: re.Match[str]) -> list[Piece]:
+    text = match.group(0).lower()
+    word = match.group("p") or match.group("q")
+    if text == "tonight" or (word is not None and text.startswith("this")):
+        name = "evening" if text == "tonight" else EN_PERIODS[(word or "").lower()]
+        return [DayShift(match.start(), match.end(), 0), Period(match.start(), match.end(), name)]
+    name = "evening" if word is None else EN_PERIODS[word.lower()]
+    return [Period(match.start(), match.end(), name)]
+
+
+@rule(r"\b(?P<p>morning|afternoon|evening|night)s?\b", NOCASE)
+def bare_period(match: re.Match[str]) -> list[Piece]:
+    """tomorrow morning, Sunday night, weekday mornings."""
+    return [Period(match.start(), match.end(), EN_PERIODS[match.group("p").lower()])]
+
+
+def _window(match: re.Match[str], opened: bool) -> list[Piece]:
+    first = clock_of(match, "a", bare_ok=opened)
+    last = clock_of(match, "b", bare_ok=opened)
+    if first is None or last is None:
+        return []
+    return [Span(match.start(), match.end(), first, last)]
+
+
+@rule(
+    rf"\b(?:between|from)\s+(?:{clock_fragment('a')})\s*(?:and|to|until|till|through|-|–|—)"
+    rf"\s*(?:{clock_fragment('b')})",
+    NOCASE,
+)
+def window(match: re.Match[str]) -> list[Piece]:
+    """between 9am and 5pm, from 9 to 5 (bare hours allowed after between/from)."""
+    return _window(match, opened=True)
+
+
+@rule(
+    rf"\b(?:{clock_fragment('a')})\s*(?:-|–|—|to|until|till)\s*(?:{clock_fragment('b')})",
+    NOCASE,
+)
+def dash_window(match: re.Match[str]) -> list[Piece]:
+    """9am-5pm, 09:00 to 18:00 (never "9am and 6pm": two times)."""
+    return _window(match, opened=False)
+
+
+UNITS = {"min": 1, "m": 1, "hour": 60, "hr": 60, "h": 60, "day": 1440, "d": 1440}
+UNIT = r"(?P<u>minutes?|mins?|m|hours?|hrs?|h|days?|d|seconds?|secs?|s)\b"
+
+
+def unit_minutes(text: str) -> int | None:
+    lowered = text.lower()
+    for key in ("min", "hour", "hr", "day"):
+        if lowered.startswith(key):
+            return UNITS[key]
+    return UNITS.get(lowered)
+
+
+@rule(
+    r"\b(?P<w>today|tomorrow|tmrw|tmr|the\s+day\s+after\s+tomorrow|day\s+after\s+tomorrow)\b",
+    NOCASE,
+)
+def day_word(match: re.Match[str]) -> list[Piece]:
+    word = match.group("w").lower()
+    days = 0 if word == "today" else 2 if "after" in word else 1
+    return [DayShift(match.start(), match.end(), days)]
+
+
+@rule(
+    rf"\b(?:(?P<which>next|this|coming|this\s+coming|on)\s+)(?P<w>{WEEKDAY})\b(?!s)"
+    rf"|\b(?P<full>{FULL_WEEKDAY})\b(?!s)",
+    NOCASE,
+)
+def weekday_date(match: re.Match[str]) -> list[Piece]:
+    which = (match.group("which") or "").lower()
+    weekday = weekday_of(match.group("w") or match.group("full"))
+    week = 1 if which == "next" else 0 if which == "this" else None
+    return [WeekdayDate(match.start(), match.end(), weekday, week)]
+
+
+@rule(
+    rf"\b(?:on\s+)?(?:(?P<m>{MONTH})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?"
+    rf"|(?:the\s+)?(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m2>{MONTH})\b\.?)"
+    r"(?:,?\s+(?P<y>\d{4}))?\b",
+    NOCASE,
+)
+def month_day(match: re.Match[str]) -> list[Piece]:
+    month = MONTHS[(match.group("m") or match.group("m2")).lower()[:3]]
+    day = int(match.group("d") or match.group("d2"))
+    year = int(match.group("y")) if match.group("y") else None
+    return [DateOf(match.start(), match.end(), day, month, year)]
+
+
+@rule(r"\bon\s+the\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b", NOCASE)
+def ordinal_day(match: re.Match[str]) -> list[Piece]:
+    return [DateOf(match.start(), match.end(), int(match.group("d")))]
+
+
+@rule(
+    r"\b(?:in|after)\s+(?P<h>\d{1,2}|an?|one|two|three)\s*(?:hours?|hrs?|h)\s*(?:and\s+)?"
+    r"(?P<m>\d{1,2})\s*(?:minutes?|mins?|m)\b(?:\s+from\s+now)?",
+    NOCASE,
+)
+def relative_hours_minutes(match: re.Match[str]) -> list[Piece]:
+    """in 1 hour and 30 minutes, in 1h30m."""
+    hours = number(match.group("h")) or 0
+    minutes = int(match.group("m"))
+    if minutes >= 60:
+        return []
+    return [After(match.start(), match.end(), hours * 60 + minutes)]
+
+
+RELATIVE_UNIT = r"(?P<u>minutes?|mins?|m|hours?|hrs?|h|days?|weeks?)\b"
+
+
+@rule(
+    rf"\b(?:in|after)\s+(?P<n>an?\s+hour\s+and\s+a\s+half|half\s+an?|\d+(?:\.\d+)?|{EN_NUMBER})"
+    rf"\s*(?:{RELATIVE_UNIT})?(?:\s+from\s+now)?"
+    rf"|\b(?P<n2>\d+(?:\.\d+)?|{EN_NUMBER})\s*(?P<u2>minutes?|mins?|hours?|hrs?|days?|weeks?)"
+    r"\s+from\s+now\b",
+    NOCASE,
+)
+def relative(match: re.Match[str]) -> list[Piece]:
+    amount = (match.group("n") or match.group("n2")).lower()
+    unit_text = match.group("u") or match.group("u2")
+    if "hour and a half" in amount:
+        return [After(match.start(), match.end(), 90)]
+    if unit_text is None:
+        return []
+    unit = 10080 if unit_text.lower().startswith("week") else unit_minutes(unit_text)
+    if unit is None:
+        return []
+    value = 0.5 if amount.startswith("half") else None
+    if value is None:
+        value = float(amount) if amount[0].isdigit() else float(number(amount) or 0)
+    minutes = value * unit
+    if minutes <= 0 or minutes != int(minutes):
+        return []
+    if minutes >= 1440 and minutes % 1440 == 0:
+        return [DayShift(match.start(), match.end(), int(minutes // 1440))]
+    if minutes >= 1440:
+        return [Unclear(match.start(), match.end(), "vague", "when")]
+    return [After(match.start(), match.end(), int(minutes))]
+
+
+VAGUE = (
+    r"\b(?:in\s+a\s+(?:bit|while|few\s+(?:minutes|hours|days))|later(?:\s+today|\s+on)?|soon"
+    r"|sometime|at\s+some\s+point|next\s+week|next\s+month|this\s+weekend|next\s+weekend"
+    r"|end\s+of\s+(?:the\s+)?day|eod|cob|close\s+of\s+business"
+    r"|(?:during\s+)?(?:business|working|office)\s+hours|in\s+a\s+few)\b"
+)
+
+
+@rule(VAGUE, NOCASE)
+def vague(match: re.Match[str]) -> list[Piece]:
+    return [Unclear(match.start(), match.end(), "vague", "when")]
+
+
+RULES = [
+    clock,
+    bare_hour,
+    word_hour,
+    fraction_hour,
+    noon_midnight,
+    period,
+    bare_period,
+    window,
+    dash_window,
+    day_word,
+    weekday_date,
+    month_day,
+    ordinal_day,
+    relative,
+    relative_hours_minutes,
+    vague,
+]
+CUES = re.compile(
+    r"\b(?:remind|reminder|schedule\s+(?:a|an|the|it|this|that|my|our|me|us|to)|alarm"
+    r"|ping\s+me|notify\s+me|nudge\s+me|don't\s+forget)\b",
+    NOCASE,
+)
+"""Words asking for a schedule even when no time could be read (then: ask when)."""
+PAST = re.compile(r"\b(?:yesterday|last\s+(?:night|week|month|year)|ago|earlier\s+today)\b", NOCASE)
+QUESTION = re.compile(
+    r"\?|^\s*(?:why|what|how|who|which|when\s+(?:did|was|were|is)|is|are|was|were|did|does)\b",
+    NOCASE,
+)

@@ -1,0 +1,243 @@
+"""The English grammar of repetition: every day, daily, weekdays, weekends, "every Mon, Wed and
+Fri", "Monday through Friday", "on the 1st and 15th of every month", "the last day of every
+month", "the second Tuesday of each month", "every year on December 25", "every 15 minutes",
+"hourly", "every 2 days" … (see `en` for times and dates).
+"""
+
+from __future__ import annotations
+
+import re
+
+from workflows.schedule.clock import EN_PERIODS
+from workflows.schedule.dates import date_problem
+from workflows.schedule.en import (
+    ADJECTIVE_GUARD,
+    AND,
+    FULL_WEEKDAY,
+    MONTH,
+    MONTHS,
+    NOCASE,
+    ORD,
+    RANGE,
+    UNIT,
+    WEEKDAY,
+    WEEKDAY_S,
+    unit_minutes,
+    weekday_of,
+    weekdays_in,
+)
+from workflows.schedule.numerals import EN_NUMBER, number, ordinal
+from workflows.schedule.pieces import Period, Piece, Recur, Step, Unclear, rule
+from workflows.schedule.spec import (
+    WEEKDAYS,
+    WEEKEND,
+    WORKDAYS,
+    Daily,
+    MonthDays,
+    NthWeekdays,
+    Weekly,
+)
+
+
+@rule(rf"\b(?:every|each)\s+(?P<list>{WEEKDAY_S}(?:{AND}(?:on\s+)?{WEEKDAY_S})*)\b", NOCASE)
+def weekly(match: re.Match[str]) -> list[Piece]:
+    return [Recur(match.start(), match.end(), Weekly(weekdays_in(match.group("list"))))]
+
+
+@rule(
+    rf"\b(?:weekly\s+|on\s+)?(?P<list>{FULL_WEEKDAY}s(?:{AND}(?:on\s+)?{WEEKDAY}s?)*)\b"
+    rf"|\b(?:weekly\s+on|on)\s+(?P<many>{WEEKDAY}(?:{AND}{WEEKDAY})+)\b"
+    rf"|\b(?:weekly|every\s+week)\s+on\s+(?P<one>{WEEKDAY})\b"
+    rf"|\b(?P<bare>{WEEKDAY}(?:{AND}{WEEKDAY})+)\b",
+    NOCASE,
+)
+def plural_weekdays(match: re.Match[str]) -> list[Piece]:
+    text = match.group("list") or match.group("many") or match.group("one") or match.group("bare")
+    return [Recur(match.start(), match.end(), Weekly(weekdays_in(text)))]
+
+
+@rule(
+    rf"\b(?:every\s+(?:day\s+)?|each\s+)?(?:from\s+)?(?P<a>{WEEKDAY}){RANGE}(?P<b>{WEEKDAY})\b",
+    NOCASE,
+)
+def weekday_range(match: re.Match[str]) -> list[Piece]:
+    first, last = weekday_of(match.group("a")), weekday_of(match.group("b"))
+    if last < first:
+        return []
+    names = tuple(WEEKDAYS[index] for index in range(first, last + 1))
+    return [Recur(match.start(), match.end(), Weekly(names))]
+
+
+@rule(
+    r"\b(?:(?:every|each|on)\s+)?(?:week\s*days?|business\s+days?|working\s+days?|workdays?)\b",
+    NOCASE,
+)
+def workdays(match: re.Match[str]) -> list[Piece]:
+    return [Recur(match.start(), match.end(), Weekly(WORKDAYS))]
+
+
+@rule(r"\b(?:(?:every|each|on)\s+)?weekends?\b", NOCASE)
+def weekend(match: re.Match[str]) -> list[Piece]:
+    return [Recur(match.start(), match.end(), Weekly(WEEKEND))]
+
+
+@rule(
+    r"\b(?:every\s*day|each\s+day|every\s+single\s+day|once\s+a\s+day)\b"
+    rf"|\bdaily{ADJECTIVE_GUARD}",
+    NOCASE,
+)
+def daily(match: re.Match[str]) -> list[Piece]:
+    return [Recur(match.start(), match.end(), Daily())]
+
+
+@rule(
+    r"\b(?:every|each)\s+(?P<p>morning|afternoon|evening|night)\b"
+    rf"|\b(?P<n>nightly){ADJECTIVE_GUARD}",
+    NOCASE,
+)
+def daily_period(match: re.Match[str]) -> list[Piece]:
+    word = (match.group("p") or "night").lower()
+    name = EN_PERIODS[word]
+    return [Recur(match.start(), match.end(), Daily()), Period(match.start(), match.end(), name)]
+
+
+OF_EVERY_MONTH = r"\s+(?:day\s+)?of\s+(?:every|each|the|every\s+single)\s+month\b"
+EVERY_MONTH_ON = r"\b(?:(?:every|each)\s+month|monthly)\s+on\s+(?:the\s+)?"
+
+
+def _month_days(text: str) -> tuple[tuple[int, ...], bool] | None:
+    days: set[int] = set()
+    last = False
+    for item in re.findall(ORD, text, NOCASE):
+        value = ordinal(item)
+        if value == -1:
+            last = True
+        elif value is not None and 1 <= value <= 31:
+            days.add(value)
+        else:
+            return None
+    return tuple(sorted(days)), last
+
+
+@rule(
+    rf"\b(?:on\s+)?(?:the\s+|every\s+|each\s+)?(?P<list>{ORD}(?:\s+day)?(?:{AND}(?:the\s+)?{ORD}(?:\s+day)?)*)"
+    rf"{OF_EVERY_MONTH}"
+    rf"|{EVERY_MONTH_ON}(?P<list2>{ORD}(?:\s+day)?(?:{AND}(?:the\s+)?{ORD}(?:\s+day)?)*)"
+    rf"(?!\s+{WEEKDAY})"
+    r"|\b(?:at\s+)?(?:the\s+)?end\s+of\s+(?:every|each|the)\s+month\b",
+    NOCASE,
+)
+def month_days(match: re.Match[str]) -> list[Piece]:
+    text = match.group("list") or match.group("list2")
+    if text is None:
+        return [Recur(match.start(), match.end(), MonthDays((), True))]
+    found = _month_days(text)
+    if found is None:
+        return [Unclear(match.start(), match.end(), "impossible", "bad_day")]
+    days, last = found
+    if not days and not last:
+        return []
+    return [Recur(match.start(), match.end(), MonthDays(days, last))]
+
+
+NTH = r"(?:first|second|third|fourth|fifth|last|1st|2nd|3rd|4th|5th)"
+
+
+@rule(
+    rf"\b(?:on\s+)?(?:the\s+|every\s+|each\s+)?(?P<n>{NTH})(?:{AND}(?:the\s+)?(?P<n2>{NTH}))?"
+    rf"\s+(?P<w>{WEEKDAY})\s+of\s+(?:every|each|the)\s+month\b"
+    rf"|{EVERY_MONTH_ON}(?P<n3>{NTH})\s+(?P<w3>{WEEKDAY})\b",
+    NOCASE,
+)
+def nth_weekday(match: re.Match[str]) -> list[Piece]:
+    day = WEEKDAYS[weekday_of(match.group("w") or match.group("w3"))]
+    nths = {ordinal(match.group(g)) for g in ("n", "n2", "n3") if match.group(g)}
+    positions = tuple((n, day) for n in sorted(n for n in nths if n is not None))
+    if not positions:
+        return []
+    return [Recur(match.start(), match.end(), NthWeekdays(positions))]
+
+
+@rule(
+    rf"\b(?:(?:every\s+year|annually|yearly)\s+on\s+|every\s+)(?:the\s+)?"
+    rf"(?:(?P<m>{MONTH})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?"
+    rf"|(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m2>{MONTH}))\b",
+    NOCASE,
+)
+def yearly(match: re.Match[str]) -> list[Piece]:
+    month = MONTHS[(match.group("m") or match.group("m2")).lower()[:3]]
+    day = int(match.group("d") or match.group("d2"))
+    if date_problem(2024, month, day):
+        return [Unclear(match.start(), match.end(), "impossible", "bad_date", f"{month}/{day}")]
+    return [Recur(match.start(), match.end(), MonthDays((day,)), (month,))]
+
+
+@rule(
+    rf"\bevery\s+(?:(?P<n>\d+(?:\.\d+)?|{EN_NUMBER}|other|couple\s+of|few)\s*)?{UNIT}"
+    r"|\bevery\s+half(?:\s+an|-)?\s*hour\b|\bevery\s+quarter(?:\s+of\s+an|-)?\s*hour\b"
+    r"|\bhourly\b",
+    NOCASE,
+)
+def step(match: re.Match[str]) -> list[Piece]:
+    text = match.group(0).lower()
+    if "half" in text and match.group("u") is None:
+        return [Step(match.start(), match.end(), 30)]
+    if "quarter" in text and match.group("u") is None:
+        return [Step(match.start(), match.end(), 15)]
+    if text == "hourly":
+        return [Step(match.start(), match.end(), 60)]
+    amount = (match.group("n") or "").lower()
+    unit = unit_minutes(match.group("u"))
+    if unit is None:
+        return [Unclear(match.start(), match.end(), "unsupported", "too_often")]
+    if amount == "few":
+        return [Unclear(match.start(), match.end(), "vague", "how_often")]
+    if not amount and unit == 1440:
+        return []
+    value: float = 2 if amount == "other" or amount.startswith("couple") else 1
+    if amount and amount[0].isdigit():
+        value = float(amount)
+    elif amount not in ("", "other") and not amount.startswith("couple"):
+        value = float(number(amount) or 0)
+    minutes = value * unit
+    if minutes < 1 or minutes != int(minutes):
+        return [Unclear(match.start(), match.end(), "unsupported", "too_often")]
+    return [Step(match.start(), match.end(), int(minutes))]
+
+
+UNSUPPORTED = (
+    rf"\b(?:every\s+other\s+(?:week|{WEEKDAY})|bi-?weekly|fortnightly|every\s+(?:two|2|three|3)"
+    r"\s+weeks|quarterly|every\s+quarter|semi-?annually|on\s+holidays"
+    r"|(?:first|last)\s+(?:business|working)\s+day|except|excluding|but\s+not)\b"
+)
+
+
+@rule(UNSUPPORTED, NOCASE)
+def unsupported(match: re.Match[str]) -> list[Piece]:
+    return [Unclear(match.start(), match.end(), "unsupported", "unsupported")]
+
+
+@rule(
+    r"\b(?:every\s+week|every\s+month|every\s+year)\b"
+    rf"|\b(?:weekly|monthly|yearly|annually){ADJECTIVE_GUARD}",
+    NOCASE,
+)
+def which_day(match: re.Match[str]) -> list[Piece]:
+    return [Unclear(match.start(), match.end(), "vague", "which_day")]
+
+
+RULES = [
+    weekly,
+    plural_weekdays,
+    weekday_range,
+    workdays,
+    weekend,
+    daily,
+    daily_period,
+    month_days,
+    nth_weekday,
+    yearly,
+    step,
+    unsupported,
+    which_day,
+]

@@ -1,0 +1,145 @@
+"""The model as a fallback for schedule texts the rules cannot read.
+
+Only a rules result that is `clarify` because the text was *unreadable* or used an
+*unsupported* pattern goes to a model (`ParseResult.may_ask_model`); vague or ambiguous text
+keeps its question — a model must not guess what we refuse to guess. The text is redacted
+(`storage.redaction`) before it is sent. The model answers with a
+spec in our intermediate form (`spec.to_json`); the answer is accepted only when it validates
+(`from_json`), compiles to a trigger and yields a next fire time in the future. Otherwise, and
+on any model error, the rules' answer stands.
+
+Usage::
+
+    model = model_from_env(os.environ)            # None unless LLM_PROVIDER is openai/anthropic
+    result = await parse_with_model(text, now=now, timezone="Asia/Shanghai", model=model)
+    result.source                                  # "llm" when the model's answer was taken
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from workflows.schedule.compiler import next_runs
+from workflows.schedule.parser import DEFAULT_TIMEZONE, ParseResult, parse, zone_of
+from workflows.schedule.spec import Once, SpecError, from_json
+
+if TYPE_CHECKING:
+    from workflows.llm.model import ChatModel
+
+REQUEST_TIMEOUT = 20.0
+MAX_TOKENS = 600
+SYSTEM = """You turn one chat message into a schedule. Answer with one JSON object only.
+
+If the message asks for something to happen at a time you can determine exactly:
+{"status": "scheduled", "task": "<what to do, without the time words>", "spec": SPEC}
+Otherwise: {"status": "clarify", "question": "<one short question>"} or
+{"status": "not_schedule"}. Never guess a time that the message does not state.
+
+SPEC is one of (times "HH:MM" 24-hour, weekdays "mon".."sun", zone an IANA name):
+- one time:  {"form": "once", "timezone": Z, "at": "<ISO 8601 with offset>"}
+- fixed times on days: {"form": "calendar", "timezone": Z, "times": ["09:00", ...],
+    "days": {"type": "daily"} | {"type": "weekly", "weekdays": ["mon", ...]}
+          | {"type": "monthly", "days": [1, 15], "last": false}
+          | {"type": "nth", "positions": [[1, "mon"], [-1, "fri"]]},
+    "months": [] (or e.g. [12] for every December)}
+- a step: {"form": "every", "timezone": Z, "minutes": 30, "window": ["09:00", "18:00"] or null,
+    "weekdays": [] or ["mon", ...], "anchor": "<ISO 8601 first run>" or null}
+  (anchor is required when the step does not divide an hour, or a day in hours; day steps
+  use minutes = days * 1440 with the anchor at the first run's time of day).
+Use the zone given unless the message names another. The user message is JSON with the text,
+the current time and the zone."""
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+
+
+def model_from_env(env: Mapping[str, str]) -> ChatModel | None:
+    """The configured chat model (LLM_PROVIDER openai/anthropic with LLM_MODEL set), else None.
+
+    Reads LLM_PROVIDER, LLM_MODEL, OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY,
+    ANTHROPIC_BASE_URL. The SDK is imported only here, only when a model is configured."""
+    provider = env.get("LLM_PROVIDER", "rules").strip().lower()
+    name = env.get("LLM_MODEL", "").strip()
+    if provider not in ("openai", "anthropic") or not name:
+        return None
+    from workflows.llm.providers import build_model
+
+    try:
+        return build_model(
+            provider,
+            name,
+            openai_api_key=env.get("OPENAI_API_KEY", ""),
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            anthropic_api_key=env.get("ANTHROPIC_API_KEY", ""),
+            anthropic_base_url=env.get("ANTHROPIC_BASE_URL") or None,
+        )
+    except ValueError:
+        return None
+
+
+def _json_object(text: str) -> Any:
+    text = _FENCE.sub("", text.strip())
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        return json.loads(text[start : end + 1])
+    except ValueError:
+        return None
+
+
+def accept(answer: str, rules: ParseResult, now: datetime) -> ParseResult | None:
+    """The model's `answer` as a scheduled result, or None when it does not hold up."""
+    data = _json_object(answer)
+    if not isinstance(data, dict) or data.get("status") != "scheduled":
+        return None
+    raw = data.get("spec")
+    if not isinstance(raw, dict):
+        return None
+    raw = {"timezone": rules.timezone, **raw}
+    try:
+        spec = from_json(raw)
+        runs = next_runs(spec, now, 1)
+    except (SpecError, ValueError, TypeError, OverflowError):
+        return None
+    if not runs or (isinstance(spec, Once) and spec.at <= now):
+        return None
+    task = data.get("task")
+    task = task.strip() if isinstance(task, str) and task.strip() else rules.task
+    return ParseResult("scheduled", task, spec.timezone, rules.language, spec=spec, source="llm")
+
+
+async def parse_with_model(
+    text: str,
+    *,
+    now: datetime | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+    model: ChatModel | None = None,
+) -> ParseResult:
+    """The rules' reading of `text`, or the model's when the rules could not read it and the
+    model's answer compiles (see the module docstring)."""
+    rules = parse(text, now=now, timezone=timezone)
+    if model is None or not rules.may_ask_model:
+        return rules
+    from storage.redaction import Redactor
+    from workflows.llm.model import Message, ModelError
+
+    local_now = zone_of(now, rules.timezone)
+    request = {
+        "text": Redactor().text(text),
+        "now": local_now.isoformat(),
+        "timezone": rules.timezone,
+    }
+    messages = [
+        Message("system", SYSTEM),
+        Message("user", json.dumps(request, ensure_ascii=False)),
+    ]
+    try:
+        reply = await model.complete(
+            messages, max_tokens=MAX_TOKENS, request_timeout=REQUEST_TIMEOUT
+        )
+    except ModelError:
+        return rules
+    return accept(reply.text, rules, local_now) or rules

@@ -1,0 +1,174 @@
+"""Finding the time expression in a text.
+
+1. Every rule of every grammar (zones, numeric dates, Chinese, English) runs over the text; each
+   match that its handler accepts is a *candidate* (a span and its pieces).
+2. Candidates are kept longest first (then leftmost, then in rule order), never overlapping:
+   "每周一三五" beats "周一", "between 9am and 5pm" beats "9am".
+3. Kept candidates separated only by *glue* (spaces, punctuation, 的/在/和/提醒我/at/on/and …)
+   form one *cluster*: one time expression. The cluster with the most weight is the schedule;
+   a cluster holding only the missing half (a time of day when the main one has only days,
+   or the reverse) joins it. Other clusters stay in the task: in "每天9点检查3号机器" the
+   "3号" is part of the task, not a date.
+
+Usage::
+
+    found = scan("每天凌晨3点清理7天前的日志")
+    found.pieces            # (Recur(Daily), Clock(3, 0, period="dawn"))
+    found.spans             # [(0, 7)]: what the task loses
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from workflows.schedule import dates, en, en_repeats, zh, zh_repeats, zones
+from workflows.schedule.pieces import (
+    After,
+    Clock,
+    DateOf,
+    DayShift,
+    Period,
+    Piece,
+    Recur,
+    Rule,
+    Span,
+    Step,
+    Unclear,
+    WeekdayDate,
+    Zone,
+)
+
+RULES: list[Rule] = [
+    *zones.RULES,
+    *dates.RULES,
+    *zh.RULES,
+    *zh_repeats.RULES,
+    *en.RULES,
+    *en_repeats.RULES,
+]
+_WIDE = str.maketrans(
+    "０１２３４５６７８９：　點鐘後週時號個兩禮晝間鐘兒曆",
+    "0123456789: 点钟后周时号个两礼昼间钟儿历",
+)
+"""Full-width digits, colon and space as ASCII, and the traditional characters of time words as
+simplified ones (one character for one: spans stay valid for the original text)."""
+GLUE = re.compile(
+    r"(?:[\s,，、;；:：]|的|在|于|和|及|与|跟|并且|并|或|到|至|起|开始|从|都|也|再|还|就|是"
+    r"|提醒我|提醒|帮我|请|给我|叫我|记得|定时"
+    r"|\b(?:and|at|on|in|of|the|from|by|then|also|please|starting|remind\s+me)\b)*",
+    re.IGNORECASE,
+)
+CLOCKISH = (Clock, Period)
+DAYISH = (Recur, DayShift, WeekdayDate, DateOf)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    start: int
+    end: int
+    pieces: tuple[Piece, ...]
+    order: int
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The time expression found: its pieces (in text order), the spans the task loses, the
+    zones named anywhere, and every candidate (for tests and the "unreadable" check)."""
+
+    pieces: tuple[Piece, ...]
+    spans: tuple[tuple[int, int], ...]
+    zones: tuple[Zone, ...]
+    candidates: tuple[Candidate, ...]
+
+
+def normalise(text: str) -> str:
+    """The text the grammars read (see `_WIDE`); same length, so spans stay valid."""
+    return text.translate(_WIDE)
+
+
+def candidates(text: str) -> list[Candidate]:
+    """Every accepted match, then the non-overlapping best (see the module docstring)."""
+    found: list[Candidate] = []
+    for order, item in enumerate(RULES):
+        for match in item.pattern.finditer(text):
+            if match.end() <= match.start():
+                continue
+            pieces = item.handler(match)
+            if pieces:
+                found.append(Candidate(match.start(), match.end(), tuple(pieces), order))
+    found.sort(key=lambda c: (c.start - c.end, c.start, c.order))
+    used = [False] * len(text)
+    kept: list[Candidate] = []
+    for candidate in found:
+        if any(used[candidate.start : candidate.end]):
+            continue
+        for index in range(candidate.start, candidate.end):
+            used[index] = True
+        kept.append(candidate)
+    kept.sort(key=lambda c: c.start)
+    return kept
+
+
+def _clusters(text: str, kept: Sequence[Candidate]) -> list[list[Candidate]]:
+    groups: list[list[Candidate]] = []
+    for candidate in kept:
+        if groups and GLUE.fullmatch(text, groups[-1][-1].end, candidate.start):
+            groups[-1].append(candidate)
+        else:
+            groups.append([candidate])
+    return groups
+
+
+def _pieces(group: Sequence[Candidate]) -> list[Piece]:
+    return [piece for candidate in group for piece in candidate.pieces]
+
+
+def _weight(group: Sequence[Candidate]) -> int:
+    return sum(piece.weight for piece in _pieces(group))
+
+
+def _only(group: Sequence[Candidate], kinds: tuple[type[Piece], ...]) -> bool:
+    return all(isinstance(piece, kinds) for piece in _pieces(group))
+
+
+def _has(group: Sequence[Candidate], kinds: tuple[type[Piece], ...]) -> bool:
+    return any(isinstance(piece, kinds) for piece in _pieces(group))
+
+
+def _meaningful(group: Sequence[Candidate]) -> bool:
+    """A lone weak Chinese-numeral clock (两点, 一点) or a lone zone is no time expression."""
+    pieces = [piece for piece in _pieces(group) if not isinstance(piece, Zone)]
+    if not pieces:
+        return False
+    return not all(isinstance(piece, Clock) and piece.weak for piece in pieces)
+
+
+def scan(text: str) -> Scan:
+    """The main time expression of `text` (already `normalise`d)."""
+    kept = candidates(text)
+    found_zones = tuple(p for c in kept for p in c.pieces if isinstance(p, Zone))
+    groups = [group for group in _clusters(text, kept) if _meaningful(group)]
+    if not groups:
+        zone_spans = tuple((c.start, c.end) for c in kept if _only([c], (Zone,)))
+        return Scan((), zone_spans, found_zones, tuple(kept))
+    best = max(groups, key=_weight)  # max keeps the first of equals: the leftmost
+    chosen = [best]
+    for group in groups:
+        if group is best or _has(group, (Unclear,)):
+            continue
+        merged = [c for g in chosen for c in g]
+        clocks_missing = not _has(merged, (Clock, Period, Span, Step, After))
+        days_missing = not _has(merged, (*DAYISH, Step, After))
+        strong = not any(isinstance(p, Clock) and p.weak for p in _pieces(group))
+        adds_clock = clocks_missing and strong and _only(group, CLOCKISH)
+        adds_days = days_missing and _only(group, DAYISH) and _has(merged, (Clock,))
+        if adds_clock or adds_days:
+            chosen.append(group)
+    chosen.sort(key=lambda g: g[0].start)
+    pieces = tuple(p for g in chosen for c in g for p in c.pieces if not isinstance(p, Zone))
+    spans = [(g[0].start, g[-1].end) for g in chosen]
+    inside = {id(c) for g in chosen for c in g}
+    spans += [(c.start, c.end) for c in kept if _only([c], (Zone,)) and id(c) not in inside]
+    return Scan(pieces, tuple(sorted(spans)), found_zones, tuple(kept))

@@ -1,0 +1,184 @@
+"""Natural-language schedules, Chinese and English, read by rules (no model): the entry point.
+
+    result = parse("每个工作日早上9点检查服务器健康并发到群里",
+                   now=datetime(2026, 3, 2, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai")),
+                   timezone="Asia/Shanghai")
+    result.status       # "scheduled" | "clarify" | "not_schedule"
+    result.task         # "检查服务器健康并发到群里"
+    result.spec         # Calendar((09:00,), Weekly(mon…fri), "Asia/Shanghai")
+    result.contract(now)  # the JSON object of `larkops schedule parse --json`
+
+What is a schedule: a text whose time expression the rules read (see `lexer`, `reading`).
+Not a schedule: no time expression and no request for one (提醒/remind…), a question or a
+remark about the past without such a request ("昨天3点的告警是什么？"), a slash command other
+than /schedule. A request without a time (提醒我开会) or with a time we will not guess gets a
+question (`status` clarify) in the language of the text (any CJK character → Chinese).
+`reason` says why: vague | ambiguous | passed | impossible | conflict | no_time | unreadable |
+unsupported. Only unreadable and unsupported texts may go to a model (`fallback`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from workflows.schedule import en, zh
+from workflows.schedule.clock import EXACT_PERIODS
+from workflows.schedule.compiler import cron_of, next_runs
+from workflows.schedule.lexer import normalise, scan
+from workflows.schedule.pieces import Language, Period, Recur, Step
+from workflows.schedule.reading import Clarify, read
+from workflows.schedule.spec import Once, Spec, SpecError
+from workflows.schedule.task import task_of
+from workflows.schedule.wording import question
+from workflows.schedule.zones import known
+
+Status = Literal["scheduled", "clarify", "not_schedule"]
+Source = Literal["rules", "llm"]
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+COMMANDS = ("/schedule", "/remind", "/定时", "/提醒")
+"""Slash commands whose argument is a schedule text (others are not schedules)."""
+FALLBACK_REASONS = ("unreadable", "unsupported")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_TIMEISH = re.compile(
+    r"[点号]钟|(?:周|星期|礼拜)[一二三四五六日天]|每(?:天|日|周|星期|月|年|小时|分钟|隔|逢)"
+    r"|初[一二三四五六七八九十]|\b\d{1,2}\s*(?:am|pm)\b|o'?clock|\b(?:mondays?|tuesdays?"
+    r"|wednesdays?|thursdays?|fridays?|saturdays?|sundays?|tomorrow|tonight|noon|midnight"
+    r"|january|february|march|april|june|july|august|september|october|november|december"
+    r"|fortnight)\b",
+    re.IGNORECASE,
+)
+"""Time words that suggest a time expression the rules could not read (then: unreadable)."""
+_UNREAD = re.compile(
+    r"每逢|每隔|农历|阴历|初[一二三四五六七八九十]|双周|\bevery\s+other\b|\bfortnight|\bbiweekly\b",
+    re.IGNORECASE,
+)
+"""Left in the task after reading, these mean part of the time expression was not read."""
+
+
+def language_of(text: str) -> Language:
+    """`zh` when the text has any CJK character, else `en`."""
+    return "zh" if _CJK.search(text) else "en"
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """What a text asks for. `spec` is set when `status` is scheduled, `question` when clarify;
+    `timezone` is the zone used (one named in the text wins over the default)."""
+
+    status: Status
+    task: str | None
+    timezone: str
+    language: Language
+    spec: Spec | None = None
+    question: str | None = None
+    reason: str | None = None
+    source: Source = "rules"
+
+    @property
+    def may_ask_model(self) -> bool:
+        """Whether a model may try: the rules could not read (not: would not guess)."""
+        return self.status == "clarify" and self.reason in FALLBACK_REASONS
+
+    def contract(self, now: datetime, count: int = 5) -> dict[str, Any]:
+        """The JSON object of the `larkops schedule parse --json` contract."""
+        runs = [] if self.spec is None else next_runs(self.spec, now, count)
+        run_at = None
+        if isinstance(self.spec, Once):
+            run_at = runs[0].isoformat() if runs else None
+        return {
+            "status": self.status,
+            "task": self.task,
+            "timezone": self.timezone,
+            "cron": None if self.spec is None else cron_of(self.spec),
+            "run_at": run_at,
+            "next_runs": [run.isoformat() for run in runs],
+            "question": self.question,
+            "source": self.source,
+        }
+
+
+def _command(text: str) -> tuple[str, bool]:
+    """The text after a schedule slash command; False when it is another command."""
+    if not text.startswith("/"):
+        return text, True
+    head, _, rest = text.partition(" ")
+    if head.lower() in COMMANDS:
+        return rest.strip(), True
+    return text, False
+
+
+def zone_of(now: datetime | None, timezone: str) -> datetime:
+    """`now` (aware; naive means in `timezone`; None is the current time) in `timezone`."""
+    zone = ZoneInfo(timezone)
+    if now is None:
+        return datetime.now(zone)
+    if now.tzinfo is None:
+        return now.replace(tzinfo=zone)
+    return now.astimezone(zone)
+
+
+def parse(
+    text: str, *, now: datetime | None = None, timezone: str = DEFAULT_TIMEZONE
+) -> ParseResult:
+    """Read `text` at `now` (default: the current time) with `timezone` as the default zone."""
+    if not known(timezone):
+        raise ValueError(f"unknown time zone {timezone!r}")
+    original, is_schedule_text = _command(text.strip())
+    language = language_of(original)
+    if not original or not is_schedule_text:
+        return ParseResult("not_schedule", None, timezone, language, reason="not_schedule")
+    text = normalise(original)
+    found = scan(text)
+    names = sorted({zone.name for zone in found.zones})
+    zone_name = names[0] if names else timezone
+    task = task_of(original, found.spans)
+
+    def clarify(topic: str, reason: str, values: dict[str, str] | None = None) -> ParseResult:
+        ask = question(Clarify(topic, reason, values or {}), language, task)
+        return ParseResult("clarify", task, zone_name, language, question=ask, reason=reason)
+
+    if len(names) > 1:
+        return clarify("which_zone", "conflict", {"text": " / ".join(names)})
+    local_now = zone_of(now, zone_name)
+    asks = bool(zh.CUES.search(text) or en.CUES.search(text))
+    asks_nothing = bool(
+        zh.QUESTION.search(text) or en.QUESTION.search(text) or zh.PAST.search(text)
+    ) or bool(en.PAST.search(text))
+    pieces = found.pieces
+    vague_only = all(isinstance(p, Period) and p.name not in EXACT_PERIODS for p in pieces)
+    if vague_only:
+        if asks_nothing and not asks:
+            return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
+        if _TIMEISH.search(text):
+            return clarify("unreadable", "unreadable")
+        if asks:
+            return clarify("vague_period" if pieces else "no_time", "no_time", _period(pieces))
+        return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
+    if asks_nothing and not asks and not any(isinstance(p, Recur | Step) for p in pieces):
+        return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
+    if task is not None and _UNREAD.search(task):
+        return clarify("unreadable", "unreadable")
+    try:
+        reading = read(pieces, local_now)
+    except SpecError:  # out of range for a spec (a step over a year…)
+        return clarify("unsupported", "unsupported")
+    if isinstance(reading, Clarify):
+        return clarify(reading.topic, reading.reason, reading.values)
+    try:
+        first = next_runs(reading, local_now, 1)
+    except SpecError:
+        return clarify("unsupported", "unsupported")
+    if not first:
+        return clarify("bad_date", "impossible")
+    return ParseResult("scheduled", task, zone_name, language, spec=reading)
+
+
+def _period(pieces: tuple[object, ...]) -> dict[str, str]:
+    for piece in pieces:
+        if isinstance(piece, Period):
+            return {"period": piece.name}
+    return {}

@@ -1,0 +1,161 @@
+"""The pieces a grammar recognises in a text: each is a span of the text and what it means.
+
+The Chinese and English grammars (`zh`, `en`) turn matches into pieces; the lexer keeps the
+best non-overlapping ones; `reading` combines the pieces of one time expression into a spec.
+A grammar rule is a regex and a function from its match to pieces (an empty list rejects it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from workflows.schedule.spec import Days
+
+Language = Literal["zh", "en"]
+
+
+@dataclass(frozen=True)
+class Piece:
+    start: int
+    end: int
+
+    weight = 1
+    """How much of a time expression this is (picks the main expression in a text)."""
+
+
+@dataclass(frozen=True)
+class Recur(Piece):
+    """A recurrence of days: 每天, every weekday, 每月最后一天, the first Monday of each month."""
+
+    days: Days
+    months: tuple[int, ...] = ()
+
+    weight = 3
+
+
+@dataclass(frozen=True)
+class Step(Piece):
+    """Every N minutes (hours and days are converted): 每30分钟, every 2 hours, hourly."""
+
+    minutes: int
+
+    weight = 3
+
+
+@dataclass(frozen=True)
+class Clock(Piece):
+    """A time of day as written: `hour` as written (1–12 with a meridiem), `minute`.
+
+    `period` is one written right before it (下午3点); `bare` means no minutes and no
+    meridiem were written (`at 12`); `weak` marks Chinese-numeral hours that could be plain
+    words (有两点建议, 快一点) and count only beside another time piece."""
+
+    hour: int
+    minute: int
+    language: Language
+    meridiem: Literal["am", "pm"] | None = None
+    period: str | None = None
+    bare: bool = False
+    weak: bool = False
+
+    weight = 2
+
+
+@dataclass(frozen=True)
+class Span(Piece):
+    """A daily window: 9点到18点, between 9am and 5pm."""
+
+    first: Clock
+    last: Clock
+
+    weight = 3
+
+
+@dataclass(frozen=True)
+class Period(Piece):
+    """A part of the day: dawn, morning, noon, afternoon, dusk, evening, night, midnight."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class DayShift(Piece):
+    """Today (0), tomorrow (1), the day after (2)…"""
+
+    days: int
+
+    weight = 2
+
+
+@dataclass(frozen=True)
+class WeekdayDate(Piece):
+    """A weekday as a date: `week` None is the coming one, 0 this week, 1 next week."""
+
+    weekday: int
+    week: int | None = None
+
+    weight = 2
+
+
+@dataclass(frozen=True)
+class DateOf(Piece):
+    """A calendar date; `month` None is the coming day `day`, `year` None the coming one."""
+
+    day: int
+    month: int | None = None
+    year: int | None = None
+    next_month: bool = False
+
+    weight = 2
+
+
+@dataclass(frozen=True)
+class After(Piece):
+    """A delay from now: 30分钟后, in 2 hours."""
+
+    minutes: int
+
+    weight = 3
+
+
+@dataclass(frozen=True)
+class Zone(Piece):
+    """An explicit time zone: 北京时间, UTC, New York time."""
+
+    name: str
+
+    weight = 0
+
+
+@dataclass(frozen=True)
+class Unclear(Piece):
+    """Something we read but will not guess: `reason` is vague | ambiguous | unsupported |
+    impossible; `topic` names the question to ask (see `wording.question`)."""
+
+    reason: str
+    topic: str
+    detail: str = ""
+
+
+Handler = Callable[[re.Match[str]], list[Piece]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A regex and what its matches mean."""
+
+    pattern: re.Pattern[str]
+    handler: Handler
+    name: str = ""
+
+
+def rule(pattern: str, flags: int = 0) -> Callable[[Handler], Rule]:
+    """Decorate a handler into a `Rule` for `pattern`."""
+
+    def make(handler: Handler) -> Rule:
+        return Rule(re.compile(pattern, flags), handler, handler.__name__)
+
+    return make

@@ -1,0 +1,249 @@
+"""Everything the scheduler says in words, Chinese and English, in one place: the rule of a
+spec ("每个工作日 09:00", "every Friday at 17:00") and the clarifying questions.
+
+We generate the rule ourselves (cron-descriptor's zh_CN is incomplete and it cannot say "last
+day of the month" or "first Monday"). Usage::
+
+    describe(spec, "zh")    # "工作日 09:00–18:00 每 30 分钟"
+    question(clarify, "en", task="deploy")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from workflows.schedule.reading import Clarify
+from workflows.schedule.spec import (
+    WEEKDAYS,
+    WEEKEND,
+    WORKDAYS,
+    Daily,
+    Days,
+    Every,
+    MonthDays,
+    Once,
+    Spec,
+    TimeOfDay,
+    Weekly,
+)
+
+ZH_DAYS = dict(zip(WEEKDAYS, ("周一", "周二", "周三", "周四", "周五", "周六", "周日"), strict=True))
+EN_DAYS = dict(
+    zip(
+        WEEKDAYS,
+        ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+        strict=True,
+    )
+)
+ZH_NTH = {1: "第一个", 2: "第二个", 3: "第三个", 4: "第四个", 5: "第五个", -1: "最后一个"}
+EN_NTH = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", -1: "last"}
+EN_MONTHS: tuple[str, ...] = ("January", "February", "March", "April", "May", "June", "July")
+EN_MONTHS += ("August", "September", "October", "November", "December")
+EN_PERIODS = {"dawn": "the small hours", "morning": "the morning", "afternoon": "the afternoon"}
+EN_PERIODS.update({"dusk": "the evening", "evening": "the evening", "night": "the night"})
+ZH_PERIOD_WORDS = {"dawn": "凌晨", "morning": "早上", "afternoon": "下午", "dusk": "傍晚"}
+ZH_PERIOD_WORDS.update({"evening": "晚上", "night": "夜里"})
+ZH_EXAMPLES = {"dawn": "凌晨3点", "morning": "早上9点", "afternoon": "下午3点", "dusk": "傍晚6点"}
+ZH_EXAMPLES.update({"evening": "晚上8点", "night": "夜里11点"})
+EN_EXAMPLES = {"dawn": "3am", "morning": "9am", "afternoon": "3pm", "dusk": "6pm"}
+EN_EXAMPLES.update({"evening": "8pm", "night": "11pm"})
+
+
+def _en_list(items: Sequence[str]) -> str:
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _ordinal(value: int) -> str:
+    suffix = "th" if 10 <= value % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(value % 10, "th")
+    return f"{value}{suffix}"
+
+
+def _times(times: Sequence[TimeOfDay], language: str) -> str:
+    words = [str(time) for time in times]
+    return "、".join(words) if language == "zh" else _en_list(words)
+
+
+def _zh_days(days: Days, months: Sequence[int]) -> str:
+    if isinstance(days, Daily):
+        return "每天"
+    if isinstance(days, Weekly):
+        if days.weekdays == WORKDAYS:
+            return "每个工作日"
+        if days.weekdays == WEEKEND:
+            return "每周六、周日"
+        return "每" + "、".join(ZH_DAYS[d] for d in days.weekdays)
+    prefix = "每年" + "、".join(f"{m}月" for m in months) if months else "每月"
+    if isinstance(days, MonthDays):
+        parts = [f"{d}日" for d in days.days] + (["最后一天"] if days.last else [])
+        return prefix + "、".join(parts)
+    return prefix + "、".join(f"{ZH_NTH[n]}{ZH_DAYS[d]}" for n, d in days.positions)
+
+
+def _en_days(days: Days, months: Sequence[int]) -> str:
+    if isinstance(days, Daily):
+        return "every day"
+    if isinstance(days, Weekly):
+        if days.weekdays == WORKDAYS:
+            return "every weekday"
+        if days.weekdays == WEEKEND:
+            return "every Saturday and Sunday"
+        return "every " + _en_list([EN_DAYS[d] for d in days.weekdays])
+    scope = (
+        "of " + _en_list([EN_MONTHS[m - 1] for m in months]) + " every year"
+        if months
+        else "of every month"
+    )
+    if isinstance(days, MonthDays):
+        parts = [f"the {_ordinal(d)}" for d in days.days]
+        parts += ["the last day"] if days.last else []
+        return f"on {_en_list(parts)} {scope}"
+    parts = [f"the {EN_NTH[n]} {EN_DAYS[d]}" for n, d in days.positions]
+    return f"on {_en_list(parts)} {scope}"
+
+
+def _step(minutes: int, language: str) -> str:
+    if minutes % 1440 == 0:
+        count, zh_unit, en_unit = minutes // 1440, "天", "day"
+    elif minutes % 60 == 0:
+        count, zh_unit, en_unit = minutes // 60, "小时", "hour"
+    else:
+        count, zh_unit, en_unit = minutes, "分钟", "minute"
+    if language == "zh":
+        return f"每 {count} {zh_unit}" if count > 1 else f"每{zh_unit}"
+    return f"every {count} {en_unit}s" if count > 1 else f"every {en_unit}"
+
+
+def _every(spec: Every, language: str) -> str:
+    step = _step(spec.minutes, language)
+    if spec.anchor is not None and spec.minutes % 1440 == 0:
+        at = spec.anchor.strftime("%H:%M")
+        first = spec.anchor.strftime("%Y-%m-%d")
+        if language == "zh":
+            return f"{step} {at}（从 {first} 起）"
+        return f"{step} at {at} (from {first})"
+    if language == "zh":
+        days = ""
+        if spec.weekdays:
+            days = _zh_days(Weekly(spec.weekdays), ()).removeprefix("每个").removeprefix("每")
+        window = f"{spec.window.start}–{spec.window.end} " if spec.window else ""
+        return (f"{days} {window}{step}" if days else f"{window}{step}").strip()
+    parts = [step]
+    if spec.window is not None:
+        parts.append(f"from {spec.window.start} to {spec.window.end}")
+    if spec.weekdays:
+        parts.append(
+            "on weekdays"
+            if spec.weekdays == WORKDAYS
+            else _en_days(Weekly(spec.weekdays), ()).replace("every ", "on ")
+        )
+    return " ".join(parts)
+
+
+def describe(spec: Spec, language: str) -> str:
+    """The rule in words, `zh` or `en` (anything else: zh)."""
+    if isinstance(spec, Once):
+        moment = spec.at.strftime("%Y-%m-%d %H:%M")
+        return f"{moment}（一次）" if language != "en" else f"once, on {moment}"
+    if isinstance(spec, Every):
+        return _every(spec, "en" if language == "en" else "zh")
+    if language == "en":
+        return f"{_en_days(spec.days, spec.months)} at {_times(spec.times, 'en')}"
+    return f"{_zh_days(spec.days, spec.months)} {_times(spec.times, 'zh')}"
+
+
+# ---- questions ---------------------------------------------------------------------------------
+
+ZH_QUESTIONS = {
+    "what_time": "{task}具体在几点？例如“每天早上9点”“明天下午3点”。",
+    "no_time": "什么时候{task}？请给出时间，例如“明天上午10点”或“每个工作日9点”。",
+    "vague_period": "{period}具体是几点？例如“{example}”。",
+    "passed_today": "今天 {time} 已经过了：是明天 {time} 执行一次，还是每天 {time}？",
+    "passed_today_pm": "今天 {time} 已经过了：是下午{hour}点、明天 {time}，还是每天 {time}？",
+    "passed_date": "{date} {time} 已经过去了，请给一个将来的时间。",
+    "noon_or_midnight": "12 点是中午 12 点还是午夜 12 点？",
+    "am_or_pm": "{hour} 点是上午还是下午？",
+    "evening_small_hours": "晚上{hour}点是指今晚还是明天凌晨{hour}点？",
+    "day_month": "“{text}”是几月几日？请写成“4月5日”或“2026-04-05”。",
+    "bad_date": "这个日期不存在（{month}月{day}日），请确认日期。",
+    "bad_day": "每月没有这一天，请确认日期。",
+    "bad_time": "这个时间不存在，请确认几点几分。",
+    "bad_zone": "无法识别时区“{text}”，请写成“北京时间”或“UTC+8”。",
+    "which_zone": "“{text}”可以指多个时区，请写明城市，例如“北京时间”“芝加哥时间”。",
+    "short_month": "不是每个月都有 {day} 日：是每月最后一天，还是只在有 {day} 日的月份执行？",
+    "dst_gap": "{time} 因夏令时切换并不存在，请换一个时间。",
+    "one_time": "给了多个时间：是每天都在这些时间执行，还是只执行一次？请说明日期或“每天”。",
+    "conflict": "时间说法有冲突，请只给一个时间，例如“每周一上午10点”或“明天下午3点”。",
+    "which_day": "具体是哪一天？例如“每周一”“每月1号”。",
+    "when": "具体是什么时候？例如“30分钟后”“明天上午10点”。",
+    "how_often": "在这个时间段内多久执行一次？例如“每30分钟”。",
+    "too_often": "最短间隔是 1 分钟，请换一个间隔。",
+    "every_other_day": "“每隔N天”是每 N 天还是每 N+1 天？请写成“每2天”这样的说法。",
+    "unsupported": "这个周期我还不支持，请换一种说法，例如“每周一”“每月第一个周一”“每2小时”。",
+    "unreadable": "我没看懂其中的时间，请换一种说法，例如“每天9点”“每周五下午5点”“30分钟后”。",
+    "past": "这个时间已经过去了，请给一个将来的时间。",
+}
+EN_QUESTIONS = {
+    "what_time": 'At what time{should}? For example "every day at 9am" or "tomorrow at 3pm".',
+    "no_time": 'When should{quoted} run? Give a time, e.g. "tomorrow at 10am" or '
+    '"every weekday at 9:00".',
+    "vague_period": 'What time in {period}? For example "at {example}".',
+    "passed_today": "{time} today has already passed: do you mean tomorrow at {time}, or every "
+    "day at {time}?",
+    "passed_today_pm": "{time} today has already passed: do you mean {hour} pm today, tomorrow "
+    "at {time}, or every day at {time}?",
+    "passed_date": "{date} {time} is in the past; please give a time in the future.",
+    "noon_or_midnight": "Do you mean 12 noon or 12 midnight?",
+    "am_or_pm": "Is that {hour} am or {hour} pm?",
+    "evening_small_hours": "Do you mean {hour} tonight or {hour} am tomorrow?",
+    "day_month": 'Is {text} day/month or month/day? Please write the date as "April 5" or '
+    '"2026-04-05", and the time with am/pm.',
+    "bad_date": "That date does not exist ({month}/{day}); which date do you mean?",
+    "bad_day": "No month has that day; which day do you mean?",
+    "bad_time": "That time does not exist; which time do you mean?",
+    "bad_zone": 'I don\'t know the time zone "{text}"; try "UTC+8" or "London time".',
+    "which_zone": '"{text}" names several time zones; which city\'s time do you mean '
+    '(e.g. "Chicago time", "Beijing time")?',
+    "short_month": "Not every month has a {day}th: the last day of each month, or only the "
+    "months that have one?",
+    "dst_gap": "{time} does not exist (daylight saving time starts); please pick another time.",
+    "one_time": "Several times were given: every day at those times, or just once? Please say "
+    'which day, or "every day".',
+    "conflict": 'The times given conflict; please give one, e.g. "every Monday at 10am" or '
+    '"tomorrow at 3pm".',
+    "which_day": 'On which day? For example "every Monday" or "on the 1st of every month".',
+    "when": 'When exactly? For example "in 30 minutes" or "tomorrow at 10am".',
+    "how_often": 'How often within that window? For example "every 30 minutes".',
+    "too_often": "The shortest step is one minute; please pick another interval.",
+    "every_other_day": 'Every N days or every N+1 days? Please say "every 2 days".',
+    "unsupported": 'I can\'t schedule that pattern yet; try "every Monday", "the first Monday '
+    'of every month" or "every 2 hours".',
+    "unreadable": 'I couldn\'t read the time; try "every day at 9am", "every Friday at 5pm" '
+    'or "in 30 minutes".',
+    "past": "That time is in the past; please give a time in the future.",
+}
+
+
+def question(clarify: Clarify, language: str, task: str | None = None) -> str:
+    """The clarifying question for `clarify`, in `language` (zh or en)."""
+    values: dict[str, str] = dict(clarify.values)
+    period = values.get("period", "")
+    if language == "en":
+        values["task"] = f" {task}" if task else ""
+        values["should"] = f' should "{task}" run' if task else ""
+        values["quoted"] = f' "{task}"' if task else " it"
+        values["period"] = EN_PERIODS.get(period, "that part of the day")
+        values["example"] = EN_EXAMPLES.get(period, "9am")
+        template = EN_QUESTIONS.get(clarify.topic, EN_QUESTIONS["unreadable"])
+    else:
+        values["task"] = f"“{task}”" if task else ""
+        values["period"] = ZH_PERIOD_WORDS.get(period, "这个时段")
+        values["example"] = ZH_EXAMPLES.get(period, "早上9点")
+        template = ZH_QUESTIONS.get(clarify.topic, ZH_QUESTIONS["unreadable"])
+    return template.format_map(_Defaults(values))
+
+
+class _Defaults(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""

@@ -1,0 +1,269 @@
+"""The Chinese grammar of times and dates: regex rules that turn 早上9点, 九点半,
+两点十五, 十二点一刻, 今晚12点, 9点到18点, 明天, 下周一, 12月25日, 30分钟后,
+半小时后 … into pieces (see `pieces`); repetition (每天, 工作日, 每月最后一天,
+每30分钟…) is in `zh_repeats`.
+
+Numbers may be digits or Chinese numerals. Single-character parts of the day (早9点, 晚8点)
+are read only when they do not belong to 今晚/明早/每晚. See `clock` for how hours are read.
+"""
+
+from __future__ import annotations
+
+import re
+
+from workflows.schedule.clock import ZH_PERIODS
+from workflows.schedule.numerals import NUMBER, number
+from workflows.schedule.pieces import (
+    After,
+    Clock,
+    DateOf,
+    DayShift,
+    Period,
+    Piece,
+    Span,
+    Unclear,
+    WeekdayDate,
+    rule,
+)
+
+WEEK = "(?:周|星期|礼拜)"
+DAY_CHAR = "[一二三四五六日天1-7]"
+DAY = r"(?:[一二三四五六日天](?![点时分次遍回])|[1-7](?![点时:：\d分次遍回]))"
+EVERY = "(?:每(?:个|一个|一)?|每逢|逢)"
+JOIN = r"\s*(?:[、,，/和及与跟或]|以及)\s*"
+RANGE = r"\s*(?:到|至|~|～|-|—|–)\s*"
+_TWO_CHAR_PERIODS = "|".join(sorted((p for p in ZH_PERIODS if len(p) > 1), key=len, reverse=True))
+PERIOD = rf"(?:{_TWO_CHAR_PERIODS}|(?<![今明昨每])[早晚](?![上晨间饭餐点安]))"
+_NOT_MINUTE = "(?![个次条人台号天日月年周小秒钟位项份件]|[0-9])"
+
+
+def weekday_index(char: str) -> int:
+    """周一 → 0 … 周日/周天 → 6."""
+    if char.isdigit():
+        return (int(char) - 1) % 7
+    return "一二三四五六日".index("日" if char == "天" else char)
+
+
+def clock_fragment(tag: str) -> str:
+    """A Chinese time of day with named groups suffixed by `tag` (several in one regex)."""
+    return (
+        rf"(?:(?P<p{tag}>{PERIOD})\s*)?"
+        rf"(?:(?P<h{tag}>{NUMBER})\s*(?:点钟?|时(?![间候刻]))"
+        rf"(?:(?P<half{tag}>半)|(?P<qa{tag}>一刻)|(?P<qc{tag}>三刻)|(?P<whole{tag}>整)"
+        rf"|过?(?P<m{tag}>{NUMBER})(?:分(?!钟)|{_NOT_MINUTE}))?"
+        rf"|(?P<hh{tag}>\d{{1,2}})[:：](?P<mm{tag}>\d{{2}})(?!\d))"
+    )
+
+
+def _span(match: re.Match[str], groups: tuple[str, ...]) -> tuple[int, int]:
+    starts = [match.start(g) for g in groups if match.group(g) is not None]
+    ends = [match.end(g) for g in groups if match.group(g) is not None]
+    return min(starts), max(ends)
+
+
+WEAK_HOURS = ("一", "二", "两", "三", "几")
+"""Chinese-numeral hours that are often plain words (一点, 两点建议, 三点要求)."""
+
+
+def clock_of(match: re.Match[str], tag: str = "") -> Clock | None:
+    """The Clock the fragment `tag` matched, or None when its numbers are not a time."""
+    names = ("p", "h", "half", "qa", "qc", "whole", "m", "hh", "mm")
+    start, end = _span(match, tuple(name + tag for name in names))
+    period = match.group(f"p{tag}")
+    period_name = ZH_PERIODS.get(period) if period else None
+    if match.group(f"hh{tag}") is not None:
+        hours, minutes = int(match.group(f"hh{tag}")), int(match.group(f"mm{tag}"))
+        return Clock(start, end, hours, minutes, "zh", period=period_name)
+    written = match.group(f"h{tag}")
+    hour = number(written)
+    if hour is None:
+        return None
+    minute = 0
+    minutes_written = True
+    if match.group(f"half{tag}"):
+        minute = 30
+    elif match.group(f"qa{tag}"):
+        minute = 15
+    elif match.group(f"qc{tag}"):
+        minute = 45
+    elif match.group(f"m{tag}"):
+        value = number(match.group(f"m{tag}"))
+        if value is None:
+            return None
+        minute = value
+    elif not match.group(f"whole{tag}"):
+        minutes_written = False
+    strong_period = period is not None and len(period) > 1
+    weak = written in WEAK_HOURS and not (minutes_written or strong_period)
+    return Clock(start, end, hour, minute, "zh", period=period_name, weak=weak)
+
+
+@rule(clock_fragment(""))
+def clock(match: re.Match[str]) -> list[Piece]:
+    found = clock_of(match)
+    return [found] if found else []
+
+
+@rule(
+    rf"(?:从|在)?\s*(?:{clock_fragment('a')}|(?P<bare>\d{{1,2}})){RANGE}{clock_fragment('b')}"
+    r"\s*(?:之间|期间|以内|内|这段时间)?"
+)
+def window(match: re.Match[str]) -> list[Piece]:
+    last = clock_of(match, "b")
+    if last is None:
+        return []
+    if match.group("bare") is not None:
+        first: Clock | None = Clock(
+            match.start("bare"), match.end("bare"), int(match.group("bare")), 0, "zh"
+        )
+    else:
+        first = clock_of(match, "a")
+    if first is None:
+        return []
+    return [Span(match.start(), match.end(), first, last)]
+
+
+def amount_of(text: str | None) -> float | None:
+    if text is None:
+        return 1
+    if text == "半":
+        return 0.5
+    if text.endswith("个半"):
+        whole = number(text[:-2])
+        return None if whole is None else whole + 0.5
+    value = number(text)
+    return None if value is None else float(value)
+
+
+DAY_WORDS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "大后天": 3}
+DAY_PERIODS = {"今早": (0, "morning"), "明早": (1, "morning"), "今晚": (0, "evening")}
+DAY_PERIODS.update({"明晚": (1, "evening"), "今夜": (0, "evening"), "明夜": (1, "evening")})
+
+
+@rule(r"大后天|后天|今天|今日|明天|明日|今早|明早|今晚|明晚|今夜|明夜")
+def day_word(match: re.Match[str]) -> list[Piece]:
+    word = match.group(0)
+    if word in DAY_WORDS:
+        return [DayShift(match.start(), match.end(), DAY_WORDS[word])]
+    days, period = DAY_PERIODS[word]
+    return [
+        DayShift(match.start(), match.start() + 1, days),
+        Period(match.start() + 1, match.end(), period),
+    ]
+
+
+@rule(rf"(?<![每逢])(?P<which>下下个?|下个?|这个?|本|上个?)?{WEEK}(?P<w>{DAY_CHAR})(?![次遍回])")
+def weekday_date(match: re.Match[str]) -> list[Piece]:
+    which = match.group("which") or ""
+    weekday = weekday_index(match.group("w"))
+    if which.startswith("上"):
+        return [Unclear(match.start(), match.end(), "impossible", "past")]
+    week = 2 if which.startswith("下下") else 1 if which.startswith("下") else None
+    week = 0 if which.startswith(("这", "本")) else week
+    return [WeekdayDate(match.start(), match.end(), weekday, week)]
+
+
+@rule(
+    rf"(?:(?P<y>\d{{4}}|[零〇一二三四五六七八九]{{4}})\s*年\s*)?(?P<m>{NUMBER})\s*月(?:份)?\s*"
+    rf"(?P<d>{NUMBER})\s*[号日]"
+)
+def month_day(match: re.Match[str]) -> list[Piece]:
+    month, day = number(match.group("m")), number(match.group("d"))
+    year = number(match.group("y")) if match.group("y") else None
+    if month is None or day is None:
+        return []
+    return [DateOf(match.start(), match.end(), day, month, year)]
+
+
+@rule(rf"(?P<next>下个?月|这个?月|本月)(?:的)?\s*(?P<d>{NUMBER})\s*[号日]")
+def day_next_month(match: re.Match[str]) -> list[Piece]:
+    day = number(match.group("d"))
+    if day is None:
+        return []
+    following = match.group("next").startswith("下")
+    return [DateOf(match.start(), match.end(), day, next_month=following)]
+
+
+@rule(
+    rf"(?<![\d月第每])(?P<d>{NUMBER})\s*[号日]"
+    r"(?![机楼线库台服房柜位口端池盘卡区门车志报期常内前后来之子元])"
+)
+def bare_day(match: re.Match[str]) -> list[Piece]:
+    day = number(match.group("d"))
+    if day is None:
+        return []
+    return [DateOf(match.start(), match.end(), day)]
+
+
+RELATIVE_UNITS = {"分钟": 1, "分": 1, "小时": 60, "钟头": 60, "刻钟": 15}
+RELATIVE_UNITS.update({"天": 1440, "日": 1440, "周": 10080, "星期": 10080, "礼拜": 10080})
+
+
+@rule(
+    rf"(?:过\s*)?(?P<h>{NUMBER})\s*个?\s*(?:小时|钟头)\s*(?:零|又)?\s*(?P<m>{NUMBER})\s*分钟?"
+    r"\s*(?:后|以后|之后)"
+)
+def relative_hours_minutes(match: re.Match[str]) -> list[Piece]:
+    """1小时30分钟后, 两个小时零五分钟后."""
+    hours, minutes = number(match.group("h")), number(match.group("m"))
+    if hours is None or minutes is None or minutes >= 60 or hours * 60 + minutes >= 1440:
+        return []
+    return [After(match.start(), match.end(), hours * 60 + minutes)]
+
+
+@rule(
+    rf"(?:过\s*)?(?P<n>{NUMBER}|半|一个半|{NUMBER}个半|几)\s*个?\s*"
+    r"(?P<u>分钟|小时|钟头|刻钟|天|日|周|星期|礼拜)\s*(?:后|以后|之后)"
+    rf"|过\s*(?P<n2>{NUMBER}|半|几)\s*个?\s*(?P<u2>分钟|小时|钟头|刻钟)"
+)
+def relative(match: re.Match[str]) -> list[Piece]:
+    amount = match.group("n") or match.group("n2")
+    unit = match.group("u") or match.group("u2")
+    if amount == "几":
+        return [Unclear(match.start(), match.end(), "vague", "when")]
+    value = amount_of(amount)
+    if value is None:
+        return []
+    minutes = value * RELATIVE_UNITS[unit]
+    if minutes >= 1440 and minutes % 1440 == 0:
+        return [DayShift(match.start(), match.end(), int(minutes // 1440))]
+    if minutes != int(minutes) or minutes >= 1440:
+        return [Unclear(match.start(), match.end(), "vague", "when")]
+    return [After(match.start(), match.end(), int(minutes))]
+
+
+@rule(_TWO_CHAR_PERIODS)
+def period(match: re.Match[str]) -> list[Piece]:
+    return [Period(match.start(), match.end(), ZH_PERIODS[match.group(0)])]
+
+
+VAGUE = (
+    r"一会儿?|待会儿?|等会儿?|稍后|晚点|晚些时候|回头|过几天|改天|有空|抽空|尽快|月初|月中|年底|年初"
+    r"|[上下]班[前后时]|午饭[前后]|饭[前后]|睡[前觉]前?"
+    r"|这周末|本周末|下周末|下个?星期(?![一二三四五六日天1-7])|下周(?![一二三四五六日天1-7末])"
+    r"|下个?月(?!\d|[零〇一二两三四五六七八九十]|的|份)"
+)
+
+
+@rule(VAGUE)
+def vague(match: re.Match[str]) -> list[Piece]:
+    return [Unclear(match.start(), match.end(), "vague", "when")]
+
+
+RULES = [
+    clock,
+    window,
+    day_word,
+    weekday_date,
+    month_day,
+    day_next_month,
+    bare_day,
+    relative,
+    relative_hours_minutes,
+    period,
+    vague,
+]
+CUES = re.compile(r"提醒|定时|定期|闹钟|叫我|通知我|记得|别忘|日程|预约")
+"""Words asking for a schedule even when no time could be read (then: ask when)."""
+PAST = re.compile(r"昨天|前天|昨晚|上周|上个?月|刚才|去年")
+QUESTION = re.compile(r"[?？]|什么|吗|为什么|怎么|多少|哪些|哪个|是否|有没有|几点了")
