@@ -186,7 +186,7 @@ class OperationsDesk:
         action = await self.by_run(gate.run_id)
         if action is None:
             return
-        approvers = tuple(str(person) for person in gate.approvals) or (by,)
+        approvers = approvals.approvers_of(gate) or (by,)
         if decision == "approve":
             await self.run(action.id, by=approvers)
         else:
@@ -258,7 +258,7 @@ class OperationsDesk:
             reason=str(action.decision.get("reason", "")),
             status=action.status,
             required=gate.required_approvals if gate is not None else 0,
-            approvers=tuple(str(p) for p in gate.approvals) if gate is not None else (),
+            approvers=approvals.approvers_of(gate) if gate is not None else (),
             decided_by=decided_by,
             expires_at=gate.expires_at if gate is not None else None,
             summary=action.summary or "",

@@ -28,6 +28,11 @@ from storage.models import Approval
 Decision = Literal["approve", "reject"]
 
 
+def approvers_of(gate: Approval) -> tuple[str, ...]:
+    """The open_ids that approved a gate so far, in click order."""
+    return tuple(str(entry.get("open_id", "")) for entry in gate.approvals if entry)
+
+
 @dataclass(frozen=True)
 class Claim:
     """What one click did: `decided` when the gate is now closed (approved or rejected)."""

@@ -137,7 +137,7 @@ async def _action_decided(
     if view is not None:
         status = "running" if decision == "approve" else "rejected"
         view = replace(
-            view, status=status, decided_by=tuple(map(str, claim.row.approvals)) or (ctx.user,)
+            view, status=status, decided_by=approvals.approvers_of(claim.row) or (ctx.user,)
         )
 
     async def carry_on() -> None:

@@ -39,6 +39,7 @@ from cards.views import (
     VerificationView,
 )
 from storage import incidents
+from storage.approvals import approvers_of
 from storage.database import Database
 from storage.models import Approval, Diagnosis, Incident, IncidentEvent, Proposal
 
@@ -156,7 +157,7 @@ class LarkPresenter:
             }
             approve = pack(Approve(**fields), self.key)
             reject = pack(Reject(**fields), self.key)
-        approvers = tuple(a.get("open_id", "") for a in row.approvals)
+        approvers = approvers_of(row)
         if row.status == "rejected" and row.decided_by:
             approvers = (row.decided_by,)
         return GateView(

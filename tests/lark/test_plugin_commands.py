@@ -93,10 +93,22 @@ async def test_fix_waits_for_an_approver_and_runs_once(make_testbot: Any, tmp_pa
     assert again.toast["type"] == "error"
     await wait_until(lambda: _status(bot, "succeeded"), what="the action to be marked succeeded")
     assert await bot.rows("SELECT count(*) FROM executions") == [(1,)]
-    patched = next(m for m in bot.emulator.transcript(bot.chat) if m.message_id == card.message_id)
-    assert "ou_bob" in card_text(patched.card)
-    assert "command succeeded" in card_text(patched.card) or "成功" in card_text(patched.card)
-    assert APPROVE not in card_buttons(patched.card)
+
+    def patched() -> str:
+        message = next(
+            m for m in bot.emulator.transcript(bot.chat) if m.message_id == card.message_id
+        )
+        return card_text(message.card)
+
+    # the card is patched after the row is marked: wait for the patch, not for the row
+    await wait_until(
+        lambda: "command succeeded" in patched() or "成功" in patched(),
+        what="the card to show the result",
+    )
+    assert "<at id=ou_bob></at>" in patched()  # the approver as a mention, not a raw record
+    assert "open_id" not in patched()
+    last = next(m for m in bot.emulator.transcript(bot.chat) if m.message_id == card.message_id)
+    assert APPROVE not in card_buttons(last.card)
 
 
 async def _status(bot: TestBot, wanted: str) -> bool:
