@@ -17,6 +17,7 @@ from cards.actions import ActionPayload, pack
 from cards.texts import Texts
 
 if TYPE_CHECKING:
+    from bot.chat.desk import ChatDesk
     from bot.config import Settings
     from bot.incidents.desk import IncidentDesk
     from bot.operations import OperationsDesk
@@ -41,6 +42,7 @@ class Services:
     operations: OperationsDesk | None = None
     memory: IncidentMemory | None = None
     schedules: ScheduleDesk | None = None
+    chat: ChatDesk | None = None
 
 
 @dataclass(frozen=True)

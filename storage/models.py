@@ -421,3 +421,44 @@ class ScheduleRun(Base, _Row):
     output: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Conversation(Base, _Row):
+    """A thread of questions to the chat agent, keyed by the thread's first message.
+
+    `answering_message_id` is the answer card being streamed (cleared when the answer is
+    finished), so a restart can tell the chat that an answer was cut off."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("chat_id", "root_message_id", name="uq_conversations_root"),)
+
+    chat_id: Mapped[str] = mapped_column(Text)
+    root_message_id: Mapped[str] = mapped_column(Text)
+    started_by: Mapped[str] = mapped_column(Text)
+    questions: Mapped[int] = mapped_column(Integer, server_default="0")
+    answering_message_id: Mapped[str | None] = mapped_column(Text)
+    answering_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class ConversationMessage(Base, _Row):
+    """One message of a conversation, redacted: a question, a tool exchange or an answer."""
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq", name="uq_conversation_messages_seq"),
+        _status("role", "user", "assistant", "tool"),
+    )
+
+    conversation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text, server_default="")
+    tool_calls: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    tool_call_id: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(Text)  # the Lark message a question came in

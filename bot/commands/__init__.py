@@ -7,6 +7,7 @@ from bot.router import Router
 
 def root_router() -> Router:
     from bot.commands.basics import router as basics
+    from bot.commands.chat import router as chat
     from bot.commands.incidents import router as incidents
     from bot.commands.memory import router as memory
     from bot.commands.plugins import router as plugins
@@ -17,5 +18,6 @@ def root_router() -> Router:
     root.include_router(incidents)
     root.include_router(plugins)
     root.include_router(memory)
+    root.include_router(chat)  # thread follow-ups of conversations with the bot
     root.include_router(schedules)  # last: its message handler takes any other @bot text
     return root

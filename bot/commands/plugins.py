@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from bot.commands.incidents import _action_buttons
 from bot.context import HandlerContext
 from bot.errors import UserFacingError
-from bot.operations import OperationsDesk
+from bot.operations import OperationsDesk, Outcome
 from bot.pairs import PairsError, parse_pairs
 from bot.router import Router
 from cards.operations import (
@@ -118,11 +118,17 @@ async def run_plugin(ctx: HandlerContext, args: str) -> None:
     except PairsError as exc:
         raise UserFacingError(say("run.bad_pairs", reason=str(exc))) from None
     outcome = await ops.request(ctx.chat_id, ctx.user, spec.name, params, ctx.trace_id)
+    await post_action(ctx, outcome)
+
+
+async def post_action(ctx: HandlerContext, outcome: Outcome) -> str:
+    """The card of a requested run (with Approve / Reject while it waits); its message id."""
+    ops = _operations(ctx)
     view = await ops.view(outcome.action.id)
     assert view is not None
     zone = ZoneInfo(ctx.services.settings.timezone)
     buttons = _action_buttons(ctx, outcome.gate) if outcome.gate is not None else {}
-    message_id = await ctx.reply_card(action_card(view, say, zone, **buttons))
+    message_id = await ctx.reply_card(action_card(view, ctx.texts, zone, **buttons))
     if outcome.gate is not None:
         await ops.remember_card(outcome.action.id, message_id)
         current = await approvals.find(
@@ -130,6 +136,7 @@ async def run_plugin(ctx: HandlerContext, args: str) -> None:
         )
         if current is not None and current.status != "pending":
             await ops.refresh_card(outcome.action.id)  # decided while the card was on its way
+    return message_id
 
 
 @router.command("/runbooks")

@@ -7,6 +7,7 @@ mentioned): the reply is read together with the thread's first message.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -61,7 +62,7 @@ def _buttons(ctx: HandlerContext, schedule_id: int) -> dict[str, dict[str, Any]]
     }
 
 
-async def _answer(ctx: HandlerContext, draft: Draft) -> bool:
+async def post_draft(ctx: HandlerContext, draft: Draft) -> bool:
     """Reply to a reading; False when the text was not a schedule at all."""
     result = draft.result
     if draft.schedule is not None:
@@ -81,24 +82,58 @@ async def schedule(ctx: HandlerContext, args: str) -> None:
     if not args.strip():
         raise UserFacingError(ctx.texts("schedule.usage"))
     draft = await _desk(ctx).draft(ctx.chat_id, ctx.user, args)
-    if not await _answer(ctx, draft):
+    if not await post_draft(ctx, draft):
         await ctx.reply_text(ctx.texts("schedule.not_a_schedule"))
 
 
 @router.message()
 async def sentence(ctx: HandlerContext, event: MessageEvent) -> None:
-    """An @bot message that is not a command: a schedule, an answer to a question, or chat."""
+    """An @bot message that is not a command: a follow-up in a conversation with the bot, a
+    schedule (or the answer to a clarifying question), else a question for the chat agent."""
     desk = ctx.services.schedules
+    chat = ctx.services.chat
     text = event.command_text or event.text
+    if chat is not None and chat.has_model:
+        talk = await chat.conversation_of(event)
+        if talk is not None:
+            await chat.ask(ctx, event, talk)
+            return
+        if is_question(text):
+            await chat.ask(ctx, event)  # the agent can still offer a job card (create_job)
+            return
     if desk is not None:
         original = await _thread_start(ctx, event)
         if original:
             combined = await desk.draft(ctx.chat_id, ctx.user, f"{original} {text}")
-            if await _answer(ctx, combined):
+            if await post_draft(ctx, combined):
                 return
-        if await _answer(ctx, await desk.draft(ctx.chat_id, ctx.user, text)):
+        if await post_draft(ctx, await desk.draft(ctx.chat_id, ctx.user, text)):
             return
+    if chat is not None:
+        await chat.ask(ctx, event)
+        return
     await ctx.reply_text(ctx.texts("chat.no_agent"))
+
+
+_QUESTION_START = re.compile(
+    r"^(?:(?:什么|哪些|哪个|哪里|为什么|为啥|怎么|怎样|如何|是否|有没有|有什么|谁|多少|几个|能不能|"
+    r"请问|帮我(?:查|看|分析)|查一下|看一下|分析)"
+    r"|(?:what|which|why|how|who|when did|is|are|was|were|did|does|do|can|could|should|show|"
+    r"list|tell|explain)\b)",
+    re.IGNORECASE,
+)
+
+_QUESTION_INSIDE = re.compile(r"有什么|有哪些|有没有|为什么|为啥|怎么样|是不是|多少次")
+
+
+def is_question(text: str) -> bool:
+    """Whether a sentence asks something (rather than asks for a job): a question mark, a
+    question word at the start, or 吗/呢 at the end. "明天有什么任务？" is a question, not a
+    job for tomorrow."""
+    stripped = text.strip()
+    if stripped.endswith(("?", "？", "吗", "呢", "吗。", "呢。")):
+        return True
+    return bool(_QUESTION_START.match(stripped) or _QUESTION_INSIDE.search(stripped))
 
 
 async def _thread_start(ctx: HandlerContext, event: MessageEvent) -> str:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from sqlalchemy import func, select
 
+from bot.chat.desk import ChatDesk
 from bot.config import Settings
 from bot.context import Services
 from bot.dispatcher import Dispatcher
@@ -28,8 +30,11 @@ from bot.router import Router
 from bot.scheduling.wiring import Scheduling, build_scheduling
 from storage.coordination import Coordination
 from storage.database import Database
+from storage.models import InboundEvent
+from workflows.chat.agent import ChatAgent
 from workflows.intake import WEBHOOK_PARSERS, AlertParseError
 from workflows.llm.advisor import ModelAdvisor
+from workflows.llm.prompt import Scrubber
 from workflows.memory.recall import IncidentMemory
 from workflows.ports import Advisor
 
@@ -75,6 +80,7 @@ class LarkRuntime:
         self.operations: OperationsDesk | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.scheduling: Scheduling | None = None
+        self.chat: ChatDesk | None = None
         self.api = LarkApi(target.app_id, target.app_secret, target.domain, coordination)
         self.dispatcher: Dispatcher | None = None
         self.inbox: Inbox | None = None
@@ -147,6 +153,8 @@ class LarkRuntime:
             memory=self.memory,
             schedules=self.scheduling.desk if self.scheduling is not None else None,
         )
+        services.chat = self.chat = self._chat_desk()
+        await self.chat.recover()
         self.dispatcher = Dispatcher(self.router, services, default_middlewares())
         self.inbox = Inbox(self.db, self.dispatcher, alerts=self._alerts)
         self.inbox.start()
@@ -158,6 +166,53 @@ class LarkRuntime:
             asyncio.get_running_loop(),
         )
         self.connection.start()
+
+    def _chat_desk(self) -> ChatDesk:
+        """The chat agent's desk: with a model, questions are answered; without, it says
+        which commands help."""
+        advisor = self.advisor
+        agent, scrub = None, Scrubber(self.toolkit.registry.redactor if self.toolkit else None)
+        if isinstance(advisor, ModelAdvisor):
+            scrub = advisor.agent.scrub
+            agent = ChatAgent(
+                advisor.guard, language=self.settings.language, zone=self.settings.timezone
+            )
+        return ChatDesk(
+            self.settings, self.db, self.api, agent, self.toolkit, scrub, health=self.health
+        )
+
+    async def health(self) -> dict[str, Any]:
+        """What `/status` and the chat agent report: connection, queue, scheduler, model."""
+        async with self.db.session() as session:
+            pending = await session.scalar(
+                select(func.count())
+                .select_from(InboundEvent)
+                .where(InboundEvent.status == "pending")
+            )
+        service = self.scheduling.service if self.scheduling is not None else None
+        report: dict[str, Any] = {
+            "lark": self.state(),
+            "inbox_pending": int(pending or 0),
+            "coordination": self.coordination.backend,
+            "scheduler": None
+            if service is None
+            else {
+                "replica": service.replica,
+                "leader_here": service.is_leader,
+                "jobs_loaded": service.jobs(),
+            },
+            "model": "rules (none configured)",
+        }
+        if isinstance(self.advisor, ModelAdvisor):
+            guard = self.advisor.guard
+            _, today = await guard.usage(None)
+            report["model"] = {
+                "provider": self.advisor.provider,
+                "tokens_today": today,
+                "daily_budget": guard.config.daily_tokens,
+                "available": today < guard.config.daily_tokens,
+            }
+        return report
 
     async def _alerts(self, source: str, payload: dict[str, Any]) -> str:
         """A webhook delivery from the inbox: parse it again and hand it to triage."""
@@ -188,6 +243,8 @@ class LarkRuntime:
             await self.inbox.stop()
         if self.dispatcher is not None:
             await self.dispatcher.drain()
+        if self.chat is not None:
+            await self.chat.drain()
         if self.desk is not None:
             await self.desk.stop()
         if self._sweeper is not None:

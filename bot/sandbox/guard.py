@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 TOKEN_MISSING = 99991661  # 400: no / malformed Authorization header
 TOKEN_INVALID = 99991663  # 400: unknown, expired or revoked tenant_access_token
 APP_RATE_LIMITED = 99991400  # 429: per-app request rate (with x-ogw-ratelimit-* headers)
-CHAT_RATE_LIMITED = 230020  # 400: per-chat send rate
+CHAT_RATE_LIMITED = 230020  # 400: per-chat send rate (and per-message update rate)
+MESSAGE_UPDATE_LIMIT = 5  # updates of one message per second
 CARD_TOKEN_INVALID = 200740  # 400: card update token unknown, expired or used up
 
 CARD_TOKEN_TTL = 30 * 60.0
@@ -64,6 +65,7 @@ class Guard:
         self._faults: list[Fault] = []
         self._app_window: deque[float] = deque()
         self._chat_windows: dict[str, deque[float]] = {}
+        self._message_windows: dict[str, deque[float]] = {}
 
     def issue_token(self) -> str:
         """A new tenant_access_token valid for `token_ttl` seconds."""
@@ -157,6 +159,13 @@ class Guard:
         """Count one message sent into `chat_id`; raise 230020 when over the per-chat limit."""
         window = self._chat_windows.setdefault(chat_id, deque())
         if _hit(window, self.chat_rate_limit, time.monotonic()) is not None:
+            raise LarkError(400, CHAT_RATE_LIMITED, "This operation triggers the frequency limit.")
+
+    def hit_message(self, message_id: str) -> None:
+        """Count one update of a message; raise 230020 above `MESSAGE_UPDATE_LIMIT` a second
+        (Lark limits how often one message can be edited)."""
+        window = self._message_windows.setdefault(message_id, deque())
+        if _hit(window, MESSAGE_UPDATE_LIMIT, time.monotonic()) is not None:
             raise LarkError(400, CHAT_RATE_LIMITED, "This operation triggers the frequency limit.")
 
 

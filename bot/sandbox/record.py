@@ -32,6 +32,7 @@ class Message:
     text: str = ""
     card: dict[str, Any] | None = None
     card_history: list[dict[str, Any]] = field(default_factory=list)
+    card_times: list[float] = field(default_factory=list)  # time.monotonic() of each version
     parent_id: str = ""
     root_id: str = ""
     thread_id: str = ""
@@ -48,6 +49,7 @@ class Message:
         """Make `card` the current version (the old one stays in `card_history`)."""
         self.card = card
         self.card_history.append(card)
+        self.card_times.append(time.monotonic())
         self.content = json.dumps(card, ensure_ascii=False)
         self.updated_at = max(now_ms(), self.updated_at + 1)
 

@@ -254,6 +254,7 @@ class RestApi:
             raise LarkError(
                 400, NOT_PATCHABLE, "only interactive messages sent by the bot can be updated"
             )
+        self.emulator.guard.hit_message(message.message_id)
         message.set_card(_parse_content(body.get("content")))
         self.emulator.store.touch()
         return {"code": 0, "msg": "success", "data": {}}

@@ -7,7 +7,44 @@ TEXTS: dict[str, str] = {
     "unknown.command": "Unknown command `{command}`.",
     "unknown.suggest": "Did you mean {suggestions}?",
     "unknown.see_help": "Type /help to see every command.",
-    "chat.no_agent": "For now I only understand commands. Type /help to see what I can do.",
+    "chat.no_agent": (
+        "No model is configured, so I cannot answer free questions yet. Try /incidents for open "
+        "incidents, /jobs for scheduled jobs, /report for the alert report, /help for every "
+        'command; or schedule a job in a sentence, e.g. "every weekday at 9am check server '
+        'health".'
+    ),
+    "chat.title": "💬 larkops assistant",
+    "chat.thinking": "Thinking…",
+    "chat.using_tool": "🔧 Looking up: {tool}",
+    "chat.evidence": "**Evidence** (tools used for this answer)",
+    "chat.no_tools": "(no tool was used for this answer: check it yourself)",
+    "chat.degraded": "⚠️ The model is unavailable; the answer may be incomplete: {reason}",
+    "chat.budget": (
+        "⚠️ The model budget of this conversation or of today is used up. Ask again later, or "
+        "use the commands in /help."
+    ),
+    "chat.unavailable": (
+        "⚠️ The model is unavailable ({reason}). Meanwhile /incidents, /jobs and /status work."
+    ),
+    "chat.interrupted": "⚠️ The bot restarted and this answer was cut off. Please ask again.",
+    "chat.too_long": "This thread already has {count} questions; mention me again to start anew.",
+    "chat.busy": "I am still answering the previous question of this thread; one moment.",
+    "chat.card_posted": "A confirmation card was posted; nothing happens until someone confirms.",
+    "chat.confirm.title": "🤖 Suggested by the assistant (needs confirming)",
+    "chat.confirm.asked_by": "Asked by: {who}",
+    "chat.confirm.job": "Job #{id} ({task}): {change}",
+    "chat.confirm.diagnose": "Start the workflow of incident #{id} ({title})",
+    "chat.confirm.note": "The assistant suggested this from the conversation; it runs on Confirm.",
+    "chat.confirm.ok": "Confirm",
+    "chat.confirm.cancel": "Cancel",
+    "chat.confirm.done": "✅ Confirmed by {who} and done.",
+    "chat.confirm.cancelled": "Cancelled by {who}; nothing was done.",
+    "chat.confirm.failed": "❌ It failed: {reason}",
+    "chat.confirm.already": "This card was already decided.",
+    "chat.change.pause": "pause",
+    "chat.change.resume": "resume",
+    "chat.change.delete": "delete",
+    "chat.change.run": "run once now",
     "message.truncated": "That message was too long; only the first {limit} characters were read.",
     "message.unreadable": "I could not read the content of that message; nothing was done.",
     "incident.escalated": "Incident #{id} was escalated and needs on-call attention: {reason}",

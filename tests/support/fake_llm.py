@@ -63,6 +63,7 @@ class FakeTurn:
     input_tokens: int = 10
     output_tokens: int = 5
     stop: StopReason | None = None
+    pace: float = 0.0  # seconds between streamed events (a model writing at a readable speed)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class FakeLLM:
     def __init__(self) -> None:
         self.base_url = ""
         self.requests: list[FakeRequest] = []
+        self.first_text_at: list[float] = []  # time.monotonic() each stream sent its first text
         self._queue: deque[Scripted] = deque()
         self._closing = asyncio.Event()
         self._ids = 0
@@ -173,7 +175,7 @@ class FakeLLM:
         model = str(body.get("model", "fake-model"))
         if body.get("stream"):
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return _sse(self._openai_chunks(item, model, usage))
+            return _sse(self._openai_chunks(item, model, usage), item.pace, self.first_text_at)
         return JSONResponse(self._openai_completion(item, model))
 
     def _openai_error(self, failure: FakeFailure, key: str) -> Response:
@@ -251,7 +253,7 @@ class FakeLLM:
         assert isinstance(item, FakeTurn)
         model = str(body.get("model", "fake-model"))
         if body.get("stream"):
-            return _sse(self._anthropic_events(item, model))
+            return _sse(self._anthropic_events(item, model), item.pace, self.first_text_at)
         message = self._anthropic_message(item, model)
         message["content"] = self._anthropic_blocks(item)
         message["stop_reason"] = _anthropic_stop(item)
@@ -371,11 +373,17 @@ def _event(name: str, payload: Mapping[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(payload)}\n\n"
 
 
-def _sse(events: Iterator[str]) -> StreamingResponse:
+def _sse(
+    events: Iterator[str], pace: float = 0.0, first_text: list[float] | None = None
+) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
+        seen_text = False
         for event in events:
             yield event.encode()
-            await asyncio.sleep(0)
+            if not seen_text and first_text is not None and _carries_text(event):
+                seen_text = True
+                first_text.append(time.monotonic())
+            await asyncio.sleep(pace)
 
     return StreamingResponse(body(), media_type="text/event-stream")
 
@@ -412,3 +420,9 @@ def _failure_message(failure: FakeFailure, api_key: str) -> str:
 
 def _retry_headers(failure: FakeFailure) -> dict[str, str]:
     return {} if failure.retry_after is None else {"retry-after": f"{failure.retry_after:g}"}
+
+
+def _carries_text(event: str) -> bool:
+    """Whether an SSE event carries model text (an OpenAI content delta, an Anthropic
+    text_delta)."""
+    return '"text_delta"' in event or ('"content": "' in event and '"content": ""' not in event)

@@ -199,37 +199,52 @@ class DiagnosisAgent:
         outcome: AgentOutcome,
     ) -> str:
         """Run one diagnostic tool call under policy; the text the model gets back."""
-
-        def refused(reason: str) -> str:
-            outcome.calls.append(CallRecord(call.id, call.name, False, reason, ran=False))
-            return tool_result_text({"ok": False, "error": reason}, self.scrub)
-
-        plugin = self.registry.get(call.name)
-        if (
-            plugin is None
-            or not self.registry.is_enabled(call.name)
-            or plugin.spec.category != "diagnostic"
-        ):
-            return refused(f"there is no diagnostic tool named {call.name[:64]!r}")
-        if call.arguments is None:
-            return refused("the arguments were not a JSON object")
-        decision = self.policy.evaluate(plugin.spec, dict(call.arguments), alert=alert)
-        if decision.kind != "auto":
-            return refused(f"not run: {decision.reason}")
-        ctx = PluginContext(alert=alert, incident_id=incident_id, run_id=run_id)
-        result = await execute(self.registry, call.name, ctx, dict(call.arguments))
-        outcome.calls.append(CallRecord(call.id, call.name, result.ok, result.summary))
-        shown = {
-            "ok": result.ok,
-            "summary": result.summary,
-            "evidence": list(result.evidence),
-            "data": json.loads(json.dumps(dict(result.data), default=str))
-            if len(json.dumps(dict(result.data), default=str)) < 4000
-            else {"truncated": True},
-            "output": result.output[:2000],
-        }
-        return tool_result_text(shown, self.scrub)
+        record, text = await run_diagnostic(
+            self.registry, self.policy, self.scrub, call, alert, incident_id, run_id
+        )
+        outcome.calls.append(record)
+        return text
 
     @staticmethod
     def _known(outcome: AgentOutcome) -> dict[str, str]:
         return {call.id: call.tool for call in outcome.calls if call.ran}
+
+
+async def run_diagnostic(
+    registry: PluginRegistry,
+    policy: PolicyEngine,
+    scrub: Scrubber,
+    call: ToolCall,
+    alert: AlertContext | None,
+    incident_id: int | None = None,
+    run_id: str | None = None,
+) -> tuple[CallRecord, str]:
+    """Run a model's call of a diagnostic plugin, if it is one and policy lets it run by itself:
+    what came of it, and the (redacted, fenced) text the model gets back. A remediation plugin,
+    an unknown or disabled one, arguments that are not an object and anything policy would not
+    run automatically are refused without running."""
+
+    def refused(reason: str) -> tuple[CallRecord, str]:
+        record = CallRecord(call.id, call.name, False, reason, ran=False)
+        return record, tool_result_text({"ok": False, "error": reason}, scrub)
+
+    plugin = registry.get(call.name)
+    if plugin is None or not registry.is_enabled(call.name) or plugin.spec.category != "diagnostic":
+        return refused(f"there is no diagnostic tool named {call.name[:64]!r}")
+    if call.arguments is None:
+        return refused("the arguments were not a JSON object")
+    decision = policy.evaluate(plugin.spec, dict(call.arguments), alert=alert)
+    if decision.kind != "auto":
+        return refused(f"not run: {decision.reason}")
+    ctx = PluginContext(alert=alert, incident_id=incident_id, run_id=run_id)
+    result = await execute(registry, call.name, ctx, dict(call.arguments))
+    data = json.dumps(dict(result.data), default=str)
+    shown = {
+        "ok": result.ok,
+        "summary": result.summary,
+        "evidence": list(result.evidence),
+        "data": json.loads(data) if len(data) < 4000 else {"truncated": True},
+        "output": result.output[:2000],
+    }
+    record = CallRecord(call.id, call.name, result.ok, result.summary)
+    return record, tool_result_text(shown, scrub)

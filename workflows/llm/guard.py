@@ -13,6 +13,7 @@ Configuration (YAML `llm:`)::
     llm:
       max_steps: 6              # tool-calling rounds per diagnosis
       incident_tokens: 60000    # per incident, all calls together
+      conversation_tokens: 40000  # per chat conversation (thread), all questions together
       daily_tokens: 2000000     # per day (UTC), all incidents and chats together
       wall_seconds: 90          # per diagnosis, retries and tools included
       request_timeout: 30       # per model request
@@ -33,9 +34,10 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -54,7 +56,15 @@ from tenacity import (
 from storage.coordination import Coordination
 from storage.database import Database
 from storage.models import LlmTurn
-from workflows.llm.model import ChatModel, Message, ModelError, Reply, ToolSpec
+from workflows.llm.model import (
+    ChatModel,
+    Message,
+    ModelError,
+    Reply,
+    StreamEvent,
+    TextDelta,
+    ToolSpec,
+)
 
 LLM_CALLS = Counter(
     "larkops_llm_calls_total",
@@ -83,6 +93,7 @@ class LlmConfig(BaseModel):
 
     max_steps: int = Field(default=6, ge=1, le=20)
     incident_tokens: int = Field(default=60_000, ge=1000)
+    conversation_tokens: int = Field(default=40_000, ge=1000)
     daily_tokens: int = Field(default=2_000_000, ge=1000)
     wall_seconds: float = Field(default=90.0, gt=0, le=600)
     request_timeout: float = Field(default=30.0, gt=0, le=300)
@@ -176,6 +187,75 @@ class ModelGuard:
         except ModelError as exc:  # not retryable
             raise ModelUnavailable(f"the model refused the request: {exc}", code="error") from None
         raise ModelUnavailable("the model gave no answer", code="error")
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSpec] = (),
+        purpose: str,
+        conversation_id: str | None = None,
+        deadline: float,
+    ) -> AsyncIterator[StreamEvent]:
+        """One guarded, streamed call: TextDelta events, then one Done. Budgets (the day's and
+        the conversation's) and the rate limit hold as for `complete`; a failure is retried
+        (with backoff) only while no text has been shown, since shown text cannot be unsaid.
+        Raises ModelUnavailable."""
+        await self._check_budgets(None)
+        if conversation_id is not None:
+            used = await self.conversation_usage(conversation_id)
+            if used >= self.config.conversation_tokens:
+                raise ModelUnavailable(
+                    f"this conversation's token budget is used up ({used} of "
+                    f"{self.config.conversation_tokens})",
+                    code="budget_conversation",
+                )
+        await self._wait_for_rate(deadline)
+        record = {
+            "incident_id": None,
+            "run_id": None,
+            "conversation_id": conversation_id,
+            "purpose": purpose,
+            "prompt_chars": sum(len(m.content) for m in messages),
+        }
+        for attempt in range(1, self.config.retries + 1):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ModelUnavailable("the time for this answer ran out", code="deadline")
+            started, shown = time.monotonic(), False
+            try:
+                async for event in self.model.stream(
+                    messages,
+                    tools=tools,
+                    max_tokens=self.config.max_output_tokens,
+                    request_timeout=min(self.config.request_timeout, left),
+                ):
+                    if isinstance(event, TextDelta):
+                        shown = True
+                    else:
+                        await self._record(record, started, event.reply)
+                    yield event
+                return
+            except ModelError as exc:
+                await self._record(record, started, None, error=str(exc)[:300])
+                if not exc.retryable or shown or attempt == self.config.retries:
+                    raise ModelUnavailable(f"the model failed: {exc}", code="error") from None
+            pause = min(8.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random())  # noqa: S311
+            if time.monotonic() + pause > deadline:
+                raise ModelUnavailable("the time for this answer ran out", code="deadline")
+            await asyncio.sleep(pause)
+        raise ModelUnavailable("the model gave no answer", code="error")
+
+    async def conversation_usage(self, conversation_id: str) -> int:
+        """Tokens a conversation has used, from `llm_turns`."""
+        tokens = LlmTurn.prompt_tokens + LlmTurn.completion_tokens
+        async with self.db.session() as session:
+            used = await session.scalar(
+                select(func.coalesce(func.sum(tokens), 0)).where(
+                    LlmTurn.conversation_id == conversation_id
+                )
+            )
+        return int(used or 0)
 
     async def usage(self, incident_id: int | None) -> tuple[int, int]:
         """Tokens used by the incident (0 without one) and today (UTC), from `llm_turns`.

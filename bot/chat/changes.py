@@ -1,0 +1,199 @@
+"""The chat agent's change tools: each posts the card a person would get, and changes nothing.
+
+- `create_job`: the schedule's confirmation card (Confirm / Edit / Cancel), as `/schedule` does;
+- `change_job` (pause, resume, delete, run now) and `start_diagnosis`: a card with Confirm /
+  Cancel; the click does it, with the clicker's rights (a job's owner or an admin; an approver
+  for a diagnosis, as `/diagnose` requires);
+- `propose_remediation`: the same request `/run` makes, judged by the policy, except that a fix
+  the policy would run by itself waits for a person all the same (the asking person is the
+  requester, so someone else approves unless the policy says otherwise).
+
+The model is told what card was posted, never that anything happened.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.chat.toolbox import Data, Tool, ToolFailed, ToolScope
+from cards.actions import ActionPayload
+from cards.chat import SuggestionView, suggestion_card
+from storage import incidents
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobText(_Params):
+    text: str = Field(
+        min_length=2,
+        max_length=300,
+        description="when and what, as the person said it, e.g. '每个工作日早上9点检查服务器健康'",
+    )
+
+
+class JobChange(_Params):
+    job_id: int = Field(ge=1)
+    change: Literal["pause", "resume", "delete", "run"]
+
+
+class DiagnosisRequest(_Params):
+    incident_id: int = Field(ge=1)
+
+
+class RemediationRequest(_Params):
+    plugin: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Suggestion(ActionPayload):
+    """A change the agent suggested; only the chat it was posted in can decide it."""
+
+    kind: Literal["job", "diagnose"]
+    target: int
+    nonce: str  # shared by the card's two buttons: the card is decided once
+    change: str = ""
+    chat_id: str
+    asked_by: str
+
+
+class SuggestionConfirm(Suggestion, action="chat.confirm"):
+    """Do it."""
+
+
+class SuggestionCancel(Suggestion, action="chat.cancel"):
+    """Don't."""
+
+
+def _buttons(scope: ToolScope, **fields: Any) -> dict[str, dict[str, Any]]:
+    ctx = scope.ctx
+    common = {"chat_id": ctx.chat_id, "asked_by": ctx.user, "nonce": uuid.uuid4().hex, **fields}
+    return {
+        "confirm_value": ctx.sign(SuggestionConfirm(**common)),
+        "cancel_value": ctx.sign(SuggestionCancel(**common)),
+    }
+
+
+async def create_job(scope: ToolScope, q: JobText) -> tuple[Data, str]:
+    from bot.commands.schedules import post_draft  # the command module owns the card flow
+
+    desk = scope.ctx.services.schedules
+    if desk is None:
+        raise ToolFailed("scheduling is not available")
+    draft = await desk.draft(scope.ctx.chat_id, scope.ctx.user, q.text)
+    if draft.schedule is None:
+        if draft.result.status == "clarify":
+            raise ToolFailed(f"the time is unclear: {draft.result.question}")
+        raise ToolFailed("no schedule could be read from that text")
+    await post_draft(scope.ctx, draft)
+    data = {
+        "card": "schedule confirmation (Confirm / Edit / Cancel)",
+        "pending_job_id": draft.schedule.id,
+        "next_runs": [view.isoformat() for view in desk.view(draft.schedule, runs=3).next_runs],
+        "note": "the job exists only after someone clicks Confirm",
+    }
+    return data, f"posted a confirmation card for job #{draft.schedule.id}"
+
+
+async def change_job(scope: ToolScope, q: JobChange) -> tuple[Data, str]:
+    from bot.scheduling.desk import ScheduleRefused
+
+    desk = scope.ctx.services.schedules
+    if desk is None:
+        raise ToolFailed("scheduling is not available")
+    try:
+        row = await desk.get(q.job_id, scope.ctx.chat_id)
+    except ScheduleRefused as exc:
+        raise ToolFailed(str(exc)) from None
+    view = SuggestionView("job", row.id, row.task, scope.ctx.user, change=q.change)
+    buttons = _buttons(scope, kind="job", target=row.id, change=q.change)
+    scope.cards.append(
+        await scope.ctx.reply_card(suggestion_card(view, scope.ctx.texts, **buttons))
+    )
+    data = {"card": f"confirm {q.change} of job #{row.id}", "note": "nothing changes until Confirm"}
+    return data, f"posted a card to {q.change} job #{row.id}"
+
+
+async def start_diagnosis(scope: ToolScope, q: DiagnosisRequest) -> tuple[Data, str]:
+    row = await incidents.get_incident(scope.ctx.services.db, q.incident_id)
+    if row is None or row.chat_id != scope.ctx.chat_id:
+        raise ToolFailed(f"incident #{q.incident_id} is not an incident of this chat")
+    view = SuggestionView("diagnose", row.id, row.title, scope.ctx.user)
+    buttons = _buttons(scope, kind="diagnose", target=row.id)
+    scope.cards.append(
+        await scope.ctx.reply_card(suggestion_card(view, scope.ctx.texts, **buttons))
+    )
+    data = {"card": f"confirm the diagnosis of incident #{row.id}", "note": "an approver confirms"}
+    return data, f"posted a card to diagnose incident #{row.id}"
+
+
+async def propose_remediation(scope: ToolScope, q: RemediationRequest) -> tuple[Data, str]:
+    from bot.commands.plugins import post_action
+
+    ops = scope.ctx.services.operations
+    if ops is None:
+        raise ToolFailed("plugins are not available")
+    found = ops.toolkit.registry.get(q.plugin)
+    if found is None or not ops.toolkit.registry.is_enabled(q.plugin):
+        raise ToolFailed(f"there is no enabled plugin named {q.plugin[:64]!r}")
+    if found.spec.category != "remediation":
+        raise ToolFailed(f"{q.plugin} is a diagnostic check: call it as a tool instead")
+    outcome = await ops.request(
+        scope.ctx.chat_id,
+        scope.ctx.user,
+        q.plugin,
+        q.params,
+        scope.ctx.trace_id,
+        force_approval=True,
+    )
+    scope.cards.append(await post_action(scope.ctx, outcome))
+    decision = outcome.decision
+    data = {
+        "card": f"run #{outcome.action.id} of {q.plugin}",
+        "policy": decision.kind,
+        "reason": decision.reason,
+        "approvals_needed": decision.required_approvals,
+        "note": "refused: it will not run"
+        if decision.kind == "refuse"
+        else "it runs only after the approvals",
+    }
+    return data, f"{q.plugin}: policy {decision.kind}"
+
+
+CHANGE_TOOLS: tuple[Tool, ...] = (
+    Tool(
+        "create_job",
+        "Create a scheduled job from a sentence: posts the confirmation card (nothing runs "
+        "until someone confirms).",
+        JobText,
+        create_job,
+        changes=True,
+    ),
+    Tool(
+        "change_job",
+        "Pause, resume, delete or run now a job of this chat: posts a card to confirm.",
+        JobChange,
+        change_job,
+        changes=True,
+    ),
+    Tool(
+        "start_diagnosis",
+        "Start the diagnosis workflow of an incident of this chat: posts a card an approver "
+        "confirms.",
+        DiagnosisRequest,
+        start_diagnosis,
+        changes=True,
+    ),
+    Tool(
+        "propose_remediation",
+        "Propose a fix (a remediation plugin with parameters): posts the approval card, the "
+        "policy decides who must approve or refuses it.",
+        RemediationRequest,
+        propose_remediation,
+        changes=True,
+    ),
+)

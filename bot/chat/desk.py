@@ -1,0 +1,201 @@
+"""Questions to the bot: one conversation per thread, answered by the chat agent in the
+background, streamed into a card.
+
+A new @bot question opens a conversation keyed by its message; replying in that thread (with
+or without mentioning the bot) continues it. The question is checked and the answer card posted
+while the event is handled; the model's work then goes on in a task, so a slow model never
+holds up the chat's other events. A question seen twice (a redelivered event) is answered once.
+Without a model the bot says which commands can help; with a model that is down or over
+budget, the card says so. An answer cut off by a restart is marked as such by `recover`.
+
+Usage::
+
+    desk = ChatDesk(settings, db, api, agent, toolkit, scrub, health)
+    await desk.ask(ctx, event, question)        # from a message handler
+    await desk.recover(); await desk.drain()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from bot.chat.changes import CHANGE_TOOLS
+from bot.chat.stream import CardStream
+from bot.chat.toolbox import ChatToolbox, Data, ToolScope
+from bot.chat.tools import READ_TOOLS
+from bot.config import Settings
+from bot.context import HandlerContext
+from bot.lark.api import LarkApi, LarkApiError
+from bot.lark.events import MessageEvent
+from bot.logs import get_logger
+from bot.operations import Toolkit
+from cards.chat import AnswerView, Evidence, answer_card
+from cards.texts import texts
+from storage import conversations
+from storage.database import Database
+from storage.models import Conversation
+from workflows.chat.agent import ChatAgent, ChatOutcome
+from workflows.chat.prompt import to_messages, to_rows
+from workflows.llm.prompt import Scrubber
+
+log = get_logger(__name__)
+
+MAX_QUESTIONS = 30  # per conversation
+HISTORY_CHARS = 24_000  # of earlier messages in the prompt
+MAX_QUESTION = 2000  # characters of one question
+
+
+class ChatDesk:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        api: LarkApi,
+        agent: ChatAgent | None,
+        toolkit: Toolkit | None,
+        scrub: Scrubber,
+        health: Callable[[], Awaitable[Data]],
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.api = api
+        self.agent = agent
+        self.toolkit = toolkit
+        self.scrub = scrub
+        self.health = health
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._busy: set[int] = set()
+
+    @property
+    def has_model(self) -> bool:
+        return self.agent is not None
+
+    async def conversation_of(self, event: MessageEvent) -> Conversation | None:
+        """The conversation a thread reply continues, if it is in one."""
+        root = event.root_id
+        if not root or root == event.message_id:
+            return None
+        return await conversations.find(self.db, event.chat_id, root)
+
+    async def ask(
+        self, ctx: HandlerContext, event: MessageEvent, talk: Conversation | None = None
+    ) -> None:
+        """Answer `event` (a question), in its conversation or a new one."""
+        if self.agent is None:
+            await ctx.reply_text(ctx.texts("chat.no_agent"))
+            return
+        question = (event.command_text or event.text).strip()[:MAX_QUESTION]
+        if not question:
+            await ctx.reply_text(ctx.texts("chat.no_agent"))
+            return
+        if talk is None:
+            talk = await conversations.open_conversation(
+                self.db, event.chat_id, event.message_id, ctx.user
+            )
+        if await conversations.asked(self.db, talk.id, event.message_id):
+            return  # a redelivered event: answered (or being answered) already
+        if talk.questions >= MAX_QUESTIONS:
+            await ctx.reply_text(ctx.texts("chat.too_long", count=talk.questions))
+            return
+        if talk.id in self._busy:
+            await ctx.reply_text(ctx.texts("chat.busy"))
+            return
+        self._busy.add(talk.id)
+        try:
+            stream = CardStream(self.api, ctx.texts)
+            await stream.open(ctx.reply_card)
+            await conversations.set_answering(self.db, talk.id, stream.message_id)
+        except BaseException:
+            self._busy.discard(talk.id)
+            raise
+        task = asyncio.create_task(self._answer(ctx, talk, question, event.message_id, stream))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(
+        self,
+        ctx: HandlerContext,
+        talk: Conversation,
+        question: str,
+        message_id: str,
+        stream: CardStream,
+    ) -> None:
+        assert self.agent is not None
+        outcome = ChatOutcome()
+        try:
+            rows = await conversations.history(self.db, talk.id, max_chars=HISTORY_CHARS)
+            scope = ToolScope(ctx, self.health, [])
+            box = ChatToolbox(scope, READ_TOOLS + CHANGE_TOOLS, self.toolkit, self.scrub)
+            outcome = await self.agent.answer(
+                to_messages(rows),
+                self.scrub.text(question),
+                box,
+                stream,
+                conversation_id=str(talk.id),
+            )
+        except Exception as exc:
+            log.exception("chat.failed", conversation=talk.id)
+            outcome.degraded, outcome.code = f"{type(exc).__name__}", "error"
+        finally:
+            self._busy.discard(talk.id)
+        await self._finish(ctx, talk, outcome, message_id, stream)
+
+    async def _finish(
+        self,
+        ctx: HandlerContext,
+        talk: Conversation,
+        outcome: ChatOutcome,
+        message_id: str,
+        stream: CardStream,
+    ) -> None:
+        say = ctx.texts
+        note = ""
+        if outcome.code.startswith("budget"):
+            note = say("chat.budget")
+        elif outcome.degraded and not (outcome.answer or stream.written):
+            note = say("chat.unavailable", reason=outcome.degraded[:200])
+        elif outcome.degraded:
+            note = say("chat.degraded", reason=outcome.degraded[:200])
+        evidence = tuple(Evidence(c.name, c.summary, c.ok) for c in outcome.calls)
+        await stream.finish(evidence=evidence, note=note, text=outcome.answer)
+        rows = to_rows(outcome.messages) or [{"role": "user", "content": ""}]
+        rows[0]["message_id"] = message_id
+        if rows[-1]["role"] != "assistant" or rows[-1]["tool_calls"]:
+            # no answer: keep the exchange well-formed for the next question
+            rows = [rows[0], {"role": "assistant", "content": f"(no answer: {note})"}]
+            rows[0]["content"] = rows[0]["content"] or "(question)"
+        try:
+            await conversations.append(self.db, talk.id, rows)
+        finally:
+            await conversations.set_answering(self.db, talk.id, None)
+        log.info(
+            "chat.answered",
+            conversation=talk.id,
+            tools=[c.name for c in outcome.calls],
+            degraded=outcome.code or None,
+            patches=stream.patches,
+        )
+
+    async def recover(self) -> int:
+        """Mark answers cut off by a stopped process (older than a whole answer may take)."""
+        if self.agent is None:
+            return 0
+        wall = self.agent.guard.config.wall_seconds
+        say = texts(self.settings.language)
+        cut = await conversations.interrupted(self.db, timedelta(seconds=wall + 30))
+        for _, _, message_id in cut:
+            card = answer_card(AnswerView(done=True, note=say("chat.interrupted")), say)
+            with contextlib.suppress(LarkApiError):
+                await self.api.patch_card(message_id, card)
+        return len(cut)
+
+    async def drain(self, patience: float = 10.0) -> None:
+        """Let answers in progress finish (then cancel what is left)."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(list(self._tasks), timeout=patience)
+        for task in pending:
+            task.cancel()

@@ -1,0 +1,114 @@
+"""Talking to the bot: thread follow-ups of a conversation, and the cards its agent posts.
+
+An @bot question that is no command and no schedule reaches the chat agent through the
+schedules router's catch-all (see `bot.commands.schedules.sentence`); here are the replies in a
+conversation's thread that do not mention the bot, and the Confirm / Cancel buttons of the
+changes the agent suggested (decided with the clicker's own rights).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from bot.chat.changes import Suggestion, SuggestionCancel, SuggestionConfirm
+from bot.context import ActionResult, HandlerContext, Toast
+from bot.lark.events import MessageEvent
+from bot.router import Router
+from bot.scheduling.desk import ScheduleRefused
+from cards.chat import SuggestionView, suggestion_card
+from cards.markup import mention
+from storage import incidents
+
+router = Router("chat")
+
+
+def _follow_up(event: MessageEvent) -> bool:
+    """A person's reply in a thread, not mentioning the bot (those go the @bot way)."""
+    return bool(event.root_id) and not event.addressed_to_bot and event.sender_type == "user"
+
+
+@router.message(_follow_up)
+async def follow_up(ctx: HandlerContext, event: MessageEvent) -> None:
+    """A reply in a conversation's thread continues it; other thread replies are not ours."""
+    desk = ctx.services.chat
+    if desk is None or not desk.has_model:
+        return
+    talk = await desk.conversation_of(event)
+    if talk is not None:
+        await desk.ask(ctx, event, talk)
+
+
+async def _label(ctx: HandlerContext, payload: Suggestion) -> str:
+    if payload.kind == "job" and ctx.services.schedules is not None:
+        try:
+            return (await ctx.services.schedules.get(payload.target, payload.chat_id)).task
+        except ScheduleRefused:
+            return ""
+    incident = await incidents.get_incident(ctx.services.db, payload.target)
+    return incident.title if incident is not None else ""
+
+
+async def _decided(ctx: HandlerContext, payload: Suggestion, outcome: str) -> ActionResult:
+    view = SuggestionView(
+        payload.kind,
+        payload.target,
+        await _label(ctx, payload),
+        payload.asked_by,
+        change=payload.change,
+        outcome=outcome,
+    )
+    kind: Literal["error", "success"] = "error" if outcome.startswith("❌") else "success"
+    return ActionResult(toast=Toast(kind, outcome[:200]), card=suggestion_card(view, ctx.texts))
+
+
+DECIDED_FOR = 30 * 24 * 3600.0  # seconds a decided card stays decided
+
+
+async def _claim(ctx: HandlerContext, payload: Suggestion) -> bool:
+    """The first decision of a card wins; a replayed click finds it taken."""
+    return await ctx.services.coordination.first_seen(f"suggestion:{payload.nonce}", DECIDED_FOR)
+
+
+@router.card_action(SuggestionConfirm)
+async def confirm(ctx: HandlerContext, payload: SuggestionConfirm) -> ActionResult:
+    say = ctx.texts
+    if payload.chat_id != ctx.chat_id:
+        return ActionResult(toast=Toast("error", say("action.forged")))
+    if payload.kind == "diagnose" and "approver" not in ctx.roles:
+        return ActionResult(toast=Toast("error", say("denied.role", roles=say("role.approver"))))
+    if not await _claim(ctx, payload):
+        return ActionResult(toast=Toast("error", say("chat.confirm.already")))
+    try:
+        return await _confirm(ctx, payload)
+    except BaseException:
+        await ctx.services.coordination.forget(f"suggestion:{payload.nonce}")
+        raise
+
+
+async def _confirm(ctx: HandlerContext, payload: SuggestionConfirm) -> ActionResult:
+    say = ctx.texts
+    if payload.kind == "diagnose":
+        desk = ctx.services.desk
+        if desk is None or not await desk.diagnose(payload.target, requester=ctx.user):
+            return await _decided(
+                ctx, payload, say("chat.confirm.failed", reason=f"#{payload.target}")
+            )
+        return await _decided(ctx, payload, say("chat.confirm.done", who=mention(ctx.user)))
+    schedules = ctx.services.schedules
+    if schedules is None:
+        return ActionResult(toast=Toast("error", say("schedule.unavailable")))
+    try:
+        await schedules.change(payload.target, ctx.user, payload.change, ctx.chat_id)
+    except ScheduleRefused as exc:
+        await ctx.services.coordination.forget(f"suggestion:{payload.nonce}")
+        return ActionResult(toast=Toast("error", str(exc)))
+    return await _decided(ctx, payload, say("chat.confirm.done", who=mention(ctx.user)))
+
+
+@router.card_action(SuggestionCancel)
+async def cancel(ctx: HandlerContext, payload: SuggestionCancel) -> ActionResult:
+    if payload.chat_id != ctx.chat_id:
+        return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
+    if not await _claim(ctx, payload):
+        return ActionResult(toast=Toast("error", ctx.texts("chat.confirm.already")))
+    return await _decided(ctx, payload, ctx.texts("chat.confirm.cancelled", who=mention(ctx.user)))
