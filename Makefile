@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/agent.py
 	$(BIN)/python bench/schedule_parse.py
 	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/chat_stream.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info

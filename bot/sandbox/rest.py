@@ -230,6 +230,7 @@ class RestApi:
         )
         if msg_type == "interactive":
             message.card, message.card_history = parsed, [parsed]
+            message.card_times = [time.monotonic()]
         if parent is not None:
             message.parent_id = parent.message_id
             message.root_id = parent.root_id or parent.message_id

@@ -116,7 +116,8 @@ class FakeLLM:
     def __init__(self) -> None:
         self.base_url = ""
         self.requests: list[FakeRequest] = []
-        self.first_text_at: list[float] = []  # time.monotonic() each stream sent its first text
+        # (time.monotonic(), the SSE event) when each stream sent its first text
+        self.first_text: list[tuple[float, str]] = []
         self._queue: deque[Scripted] = deque()
         self._closing = asyncio.Event()
         self._ids = 0
@@ -175,7 +176,7 @@ class FakeLLM:
         model = str(body.get("model", "fake-model"))
         if body.get("stream"):
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return _sse(self._openai_chunks(item, model, usage), item.pace, self.first_text_at)
+            return _sse(self._openai_chunks(item, model, usage), item.pace, self.first_text)
         return JSONResponse(self._openai_completion(item, model))
 
     def _openai_error(self, failure: FakeFailure, key: str) -> Response:
@@ -253,7 +254,7 @@ class FakeLLM:
         assert isinstance(item, FakeTurn)
         model = str(body.get("model", "fake-model"))
         if body.get("stream"):
-            return _sse(self._anthropic_events(item, model), item.pace, self.first_text_at)
+            return _sse(self._anthropic_events(item, model), item.pace, self.first_text)
         message = self._anthropic_message(item, model)
         message["content"] = self._anthropic_blocks(item)
         message["stop_reason"] = _anthropic_stop(item)
@@ -374,7 +375,7 @@ def _event(name: str, payload: Mapping[str, Any]) -> str:
 
 
 def _sse(
-    events: Iterator[str], pace: float = 0.0, first_text: list[float] | None = None
+    events: Iterator[str], pace: float = 0.0, first_text: list[tuple[float, str]] | None = None
 ) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
         seen_text = False
@@ -382,7 +383,7 @@ def _sse(
             yield event.encode()
             if not seen_text and first_text is not None and _carries_text(event):
                 seen_text = True
-                first_text.append(time.monotonic())
+                first_text.append((time.monotonic(), event))
             await asyncio.sleep(pace)
 
     return StreamingResponse(body(), media_type="text/event-stream")
