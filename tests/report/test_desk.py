@@ -1,0 +1,80 @@
+"""The report desk: who may apply a suggestion, which windows `/report` accepts, and secrets in
+what the report shows (job errors, alert names) masked — on the real Postgres."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.commands.report import hours_of
+from bot.config import load_settings
+from bot.reports import ReportDesk
+from storage.database import Database
+from storage.models import Schedule, ScheduleRun
+from tests.report.seed import CHAT, seed_week
+from tests.unit.test_cards import shown
+
+
+@pytest.mark.parametrize(
+    ("args", "hours"),
+    [("", 168), ("7d", 168), ("24h", 24), ("30d", 720), ("720h", 720), (" 2D ", 48)],
+)
+def test_windows_it_reads(args: str, hours: int) -> None:
+    assert hours_of(args) == hours
+
+
+@pytest.mark.parametrize("args", ["31d", "0h", "721h", "7 d", "week", "-1d", "1w"])
+def test_windows_it_refuses(args: str) -> None:
+    assert hours_of(args) is None
+
+
+def test_who_may_apply(tmp_path: Path, migrated_db: Database) -> None:
+    open_door = ReportDesk(load_settings(home=str(tmp_path)), migrated_db, b"k" * 32)
+    assert open_door.may_apply("oc_ops", "ou_anyone")  # no approvers configured: like gates
+    settings = load_settings(
+        home=str(tmp_path),
+        approvers=["ou_bob"],
+        admins=["ou_root"],
+        incidents={"approvers_by_chat": {"oc_ops": ["ou_carol"]}},
+    )
+    desk = ReportDesk(settings, migrated_db, b"k" * 32)
+    assert [desk.may_apply("oc_ops", who) for who in ("ou_bob", "ou_carol", "ou_root")] == [
+        True,
+        True,
+        True,
+    ]
+    assert not desk.may_apply("oc_ops", "ou_alice")
+    assert not desk.may_apply("oc_other", "ou_carol")  # an approver of another chat only
+
+
+async def test_secrets_in_what_it_shows_are_masked(migrated_db: Database, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    await seed_week(migrated_db, now - timedelta(days=7) + timedelta(hours=1))
+    async with migrated_db.session() as session:
+        job = Schedule(
+            chat_id=CHAT,
+            created_by="ou_alice",
+            source_text="x",
+            task="check https://ops:hunter2hunter2@db.internal/health",
+            timezone="UTC",
+            kind="cron",
+            spec={},
+            status="active",
+        )
+        session.add(job)
+        await session.flush()
+        session.add(
+            ScheduleRun(
+                schedule_id=job.id,
+                fire_time=now - timedelta(hours=2),
+                status="failed",
+                error="401 with api_key=sk-live-0123456789abcdef0123",
+            )
+        )
+    desk = ReportDesk(load_settings(home=str(tmp_path)), migrated_db, b"k" * 32)
+    text = shown(await desk.report(CHAT, 168))
+    assert "db.internal" in text
+    assert "hunter2hunter2" not in text
+    assert "sk-live-0123456789abcdef0123" not in text
