@@ -1,0 +1,143 @@
+"""What is waiting, read from the database: inbox queue, runs in flight, gates open.
+
+These are cluster-wide figures (every replica reads the same tables, so every replica reports
+the same values: aggregate them with `max`, not `sum`). They are refreshed by one loop every
+few seconds per replica, never on the path of an event: three grouped counts over partial or
+status indexes (`ix_inbound_events_claim`, `ix_incidents_status_created`, the pending-approvals
+index).
+
+Usage::
+
+    backlog = await read_backlog(db)        # for /status
+    task = asyncio.create_task(watch_backlog(db))   # keeps the gauges fresh
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import Gauge
+from sqlalchemy import text
+
+from bot.logs import get_logger
+from storage.approvals import APPROVALS
+from storage.database import Database
+
+log = get_logger(__name__)
+
+REFRESH = 5.0  # seconds between reads
+
+# a row a worker is handling stays `pending` until its transaction commits: it counts here
+INBOUND_PENDING = Gauge(
+    "larkops_inbound_pending", "Inbox rows not handled yet (cluster-wide)", ["type"]
+)
+INBOUND_OLDEST = Gauge(
+    "larkops_inbound_oldest_pending_seconds",
+    "Age of the oldest inbox row not handled yet (0 when none; cluster-wide)",
+)
+RUNS_ACTIVE = Gauge(
+    "larkops_workflow_runs_active",
+    "Incident runs in progress (running) or paused at an approval gate (cluster-wide)",
+    ["state"],
+)
+APPROVALS_PENDING = Gauge(
+    "larkops_approvals_pending", "Approval gates waiting for a decision (cluster-wide)", ["gate"]
+)
+
+# the incident graph's two gates and the gate of a /run action: their series exist from the
+# start (at 0), so a first expiry shows in `increase()` and the panels have every gate
+GATES = ("diagnosis", "proposal", "action")
+for _gate in GATES:
+    APPROVALS_PENDING.labels(_gate)
+    for _outcome in ("approved", "rejected", "expired", "cancelled", "stale", "unauthorised"):
+        APPROVALS.labels(_gate, _outcome)
+
+_INBOX = text(
+    "SELECT event_type, count(*), "
+    "coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+    "FROM inbound_events WHERE status = 'pending' GROUP BY event_type"
+)
+# storm incidents wait for someone to ask for a diagnosis: no run yet
+_INCIDENTS = text(
+    "SELECT status, storm, count(*) FROM incidents "
+    "WHERE status IN ('open', 'diagnosing', 'awaiting_approval', 'remediating') "
+    "GROUP BY status, storm"
+)
+_GATES = text("SELECT gate, count(*) FROM approvals WHERE status = 'pending' GROUP BY gate")
+
+
+@dataclass(frozen=True)
+class Backlog:
+    inbox: Mapping[str, int] = field(default_factory=dict)  # pending inbound rows by type
+    oldest_seconds: float = 0.0  # age of the oldest pending row
+    runs: Mapping[str, int] = field(default_factory=dict)  # running / paused
+    incidents: int = 0  # active incidents, storms included
+    gates: Mapping[str, int] = field(default_factory=dict)  # pending approvals by gate
+
+    @property
+    def inbox_pending(self) -> int:
+        return sum(self.inbox.values())
+
+    @property
+    def gates_waiting(self) -> int:
+        return sum(self.gates.values())
+
+
+async def read_backlog(db: Database) -> Backlog:
+    async with db.session() as session:
+        inbox = (await session.execute(_INBOX)).all()
+        incidents = (await session.execute(_INCIDENTS)).all()
+        gates = (await session.execute(_GATES)).all()
+    runs = {"running": 0, "paused": 0}
+    for status, storm, count in incidents:
+        if not storm:
+            runs["paused" if status == "awaiting_approval" else "running"] += int(count)
+    return Backlog(
+        inbox={str(kind): int(count) for kind, count, _ in inbox},
+        oldest_seconds=max((float(age) for _, _, age in inbox), default=0.0),
+        runs=runs,
+        incidents=sum(int(count) for _, _, count in incidents),
+        gates={str(gate): int(count) for gate, count in gates},
+    )
+
+
+class _Labelled:
+    """A labelled gauge whose label values that vanish from a reading drop back to 0."""
+
+    def __init__(self, gauge: Gauge) -> None:
+        self.gauge = gauge
+        self.seen: set[str] = set()
+
+    def set(self, values: Mapping[str, int]) -> None:
+        for label in self.seen - set(values):
+            self.gauge.labels(label).set(0)
+        for label, value in values.items():
+            self.gauge.labels(label).set(value)
+        self.seen |= set(values)
+
+
+_PENDING, _RUNS, _GATES_OPEN = (
+    _Labelled(INBOUND_PENDING),
+    _Labelled(RUNS_ACTIVE),
+    _Labelled(APPROVALS_PENDING),
+)
+
+
+def publish(backlog: Backlog) -> None:
+    """Set the gauges from one reading."""
+    _PENDING.set(backlog.inbox)
+    INBOUND_OLDEST.set(backlog.oldest_seconds)
+    _RUNS.set(backlog.runs)
+    _GATES_OPEN.set(backlog.gates)
+
+
+async def watch_backlog(db: Database, every: float = REFRESH) -> None:
+    """Keep the gauges fresh until cancelled; a failed read keeps the last values."""
+    while True:
+        try:
+            publish(await read_backlog(db))
+        except Exception as exc:  # the database is down: readiness and its alert say so
+            log.warning("backlog.read_failed", error=str(exc)[:200])
+        await asyncio.sleep(every)

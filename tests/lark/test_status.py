@@ -1,0 +1,146 @@
+"""/status in the chat: the bot's own health on a card, the same figures the chat agent's
+`system_health` tool reads — through the emulator, with and without a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.lark.events import card_text
+from bot.lark.runtime import REPLICA
+from cards.status import StatusView, status_card
+from cards.texts import texts
+from tests.lark.test_chat_agent import answered, with_model
+from tests.lark.test_metrics import moved, scrape, value
+from tests.lark.testbot import TestBot, wait_until
+from tests.support.fake_llm import FakeLLM, FakeTurn, fake_llm
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeLLM]:
+    async with fake_llm() as server:
+        yield server
+
+
+async def test_status_shows_connection_queue_leader_and_model(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot(settings={"language": "en"})
+    assert bot.runtime.scheduling is not None
+    service = bot.runtime.scheduling.service
+    await wait_until(lambda: service.is_leader, what="the scheduler to lead")
+    await bot.send("/status")
+    shown = card_text((await bot.expect_reply("larkops status")).card)
+    for line in (
+        "larkops status: all good",
+        "Lark long connection: connected",
+        "Inbox queue: 0 pending",
+        "Database: ok",
+        "Coordination (memory): ok",
+        "Scheduler: this replica leads",
+        "Model: none configured (rules only)",
+        "Incidents: 0 active, 0 approvals waiting",
+        f"Replica {REPLICA}",
+    ):
+        assert line in shown, (line, shown)
+    # the chat agent's tool reads the same figures (once the /status row itself is done)
+    await wait_until(
+        lambda: _inbox_empty(bot), what="the inbox to be empty after /status was handled"
+    )
+    health = await bot.runtime.health()
+    assert health["lark"] == "connected"
+    assert health["scheduler"] == "here"
+    assert health["scheduler_holder"] == REPLICA
+    assert health["model_provider"] == "rules"
+    assert health["tokens_today"] is None
+    assert value(scrape(), "larkops_scheduler_leader") == 1
+    assert "/status" in {spec.name for spec in bot.runtime.router.iter_commands()}
+
+
+async def test_status_shows_the_model_budget_and_chat_answers_are_counted(
+    make_testbot: Any, tmp_path: Path, fake: FakeLLM
+) -> None:
+    settings = with_model(tmp_path, fake, daily_tokens=1000)
+    bot: TestBot = await make_testbot(settings=settings, incidents=True)
+    before = scrape()
+    await bot.send("/status")
+    shown = card_text((await bot.expect_reply("larkops 状态")).card)
+    assert "模型：openai:gpt-test，今日已用 0 / 1,000 tokens" in shown
+
+    fake.script(FakeTurn(text="一切正常，没有进行中的事件。", input_tokens=900, output_tokens=300))
+    await bot.send("服务器都健康吗？")
+    await answered(bot, await bot.expect_reply(), "一切正常")
+    await bot.send("/status")
+    shown = card_text((await bot.expect_reply("larkops 状态")).card)
+    assert "今日预算已用完（1,200 / 1,000 tokens）" in shown
+
+    await bot.send("那磁盘呢？")  # a new question, over the day's budget: no call is made
+    await answered(bot, await bot.expect_reply(), "额度已用完")
+    assert len(fake.requests) == 1
+    after = scrape()
+    assert moved(before, after, "larkops_chat_answers_total", outcome="answered") == 1
+    assert moved(before, after, "larkops_chat_answers_total", outcome="budget") == 1
+    refused = {"provider": "openai", "reason": "budget_day"}
+    assert moved(before, after, "larkops_llm_refusals_total", **refused) == 1
+    # the first streamed text reached the card once, and was timed
+    assert moved(before, after, "larkops_chat_first_text_seconds_count") == 1
+
+
+async def _inbox_empty(bot: TestBot) -> bool:
+    health = await bot.runtime.health()
+    return bool(health["inbox_pending"] == 0 and health["inbox_oldest_seconds"] == 0)
+
+
+def view(**changes: Any) -> StatusView:
+    base: dict[str, Any] = {
+        "lark": "connected",
+        "inbox_pending": 0,
+        "inbox_oldest_seconds": 0.0,
+        "database": "ok",
+        "coordination_backend": "redis",
+        "coordination": "ok",
+        "scheduler": "here",
+        "scheduler_holder": "pod-a:1",
+        "jobs_loaded": 3,
+        "model_provider": "anthropic",
+        "tokens_today": 1200,
+        "daily_budget": 2_000_000,
+        "incidents_active": 2,
+        "gates_waiting": 1,
+        "replica": "pod-a:1",
+        "version": "0.1.0",
+        "uptime_seconds": 3725.0,
+    }
+    return StatusView(**{**base, **changes})
+
+
+def test_status_card_in_both_languages_and_when_something_is_wrong() -> None:
+    zh = card_text(status_card(view(), texts("zh")))
+    assert "larkops 状态：一切正常" in zh
+    assert "已加载 3 个任务" in zh
+    assert "模型：anthropic，今日已用 1,200 / 2,000,000 tokens" in zh
+    assert "2 个进行中，1 个审批等待中" in zh
+    assert "已运行 1h 2m" in zh
+    degraded = view(
+        lark="error: <at id=all></at> refused",
+        inbox_pending=7,
+        inbox_oldest_seconds=125,
+        database="OSError: [Errno 111] refused",
+        scheduler="elsewhere",
+        scheduler_holder="",
+        tokens_today=None,
+        daily_budget=None,
+    )
+    card = status_card(degraded, texts("en"))
+    en = card_text(card)
+    assert card["header"]["template"] == "red"
+    assert "larkops status: needs attention" in en
+    assert "Inbox queue: 7 pending, oldest waiting 2m 5s" in en
+    assert "Database: not ok (OSError: ［Errno 111］ refused)" in en
+    assert "Scheduler: another replica leads (?)" in en
+    assert "Model: none configured (rules only)" in en
+    assert "<at id=all>" not in en  # untrusted text cannot mention everyone
+    backlog_only = status_card(view(inbox_pending=3, inbox_oldest_seconds=90), texts("en"))
+    assert backlog_only["header"]["template"] == "orange"
