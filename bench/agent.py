@@ -37,6 +37,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from figures import figure
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
@@ -431,6 +432,8 @@ async def main(args: argparse.Namespace) -> None:
         show("per diagnosis", totals)
         verdict = "meets" if statistics.median(steps) < 0.005 else "MISSES"
         print(f"  goal < 5 ms per step (median): {verdict}")
+        step_ms = ms(statistics.median(steps))
+        figure(6, "agent loop overhead per step, median", step_ms, "ms", "< 5", step_ms < 5)
         rest = ids[20 + args.diagnoses : 20 + 2 * args.diagnoses]
         await breakdown(agent, rest)
         if args.http:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from figures import figure
 from sqlalchemy import text
 
 from storage import approvals
@@ -55,17 +56,24 @@ class Scripted:
     async def diagnose(self, alert: Any, *, incident_id: int, run_id: str) -> dict[str, Any]:
         return {"summary": "disk full", "hypotheses": [["disk full", 0.8]], "provider": "rules"}
 
-    async def propose(self, alert: Any, diagnosis: Any) -> dict[str, Any]:
+    async def propose(
+        self, alert: Any, diagnosis: Any, *, incident_id: int | None = None, run_id: Any = None
+    ) -> dict[str, Any]:
         return {"plugin": "command", "params": {"template": "restart"}, "rationale": "helps"}
 
     async def evaluate(self, proposal: Any, alert: Any) -> dict[str, Any]:
         return {"kind": "approve", "risk": "medium", "required_approvals": 1, "reason": "ok"}
 
-    async def execute(self, proposal: Any, *, incident_id: int, run_id: str) -> dict[str, Any]:
+    async def execute(
+        self, proposal: Any, *, incident_id: int, run_id: str, dry_run: bool = False
+    ) -> dict[str, Any]:
         return {"ok": True, "summary": "restarted"}
 
     async def verify(self, alert: Any, proposal: Any, execution: Any) -> dict[str, Any]:
         return {"ok": True, "summary": "healthy"}
+
+    async def remember(self, incident_id: int) -> None:
+        return None
 
     async def show(self, incident_id: int) -> None:  # the presenter port, silent
         return None
@@ -187,7 +195,11 @@ async def resume_part(paused: int, samples: int, workers: int) -> None:
             f"+ resume "
             f"{med(list(resume)):.1f}; resume p90 {pct(list(resume), 0.9):.1f})"
         )
-    print(f"  ratio {totals[big] / totals[small]:.2f} (goal <= 1.2)")
+    ratio = totals[big] / totals[small]
+    print(f"  ratio {ratio:.2f} (goal <= 1.2)")
+    figure(4, "resume median, 10 paused runs", totals[small], "ms", "", None)
+    figure(4, f"resume median, {paused} paused runs", totals[big], "ms", "", None)
+    figure(4, f"resume latency ratio, {paused} vs 10 paused", ratio, "x", "<= 1.2", ratio <= 1.2)
 
 
 if __name__ == "__main__":

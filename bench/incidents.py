@@ -40,6 +40,7 @@ import httpx
 import psutil
 import psycopg
 import yaml
+from figures import figure
 from incident_resume import med, pct, resume_part  # bench/, next to this file
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -246,6 +247,16 @@ async def clicks(bot: Bot, emulator: LarkEmulator, health: str, count: int) -> N
         f"{len(cards) - len(shown)} never shown): p50 {pct(latencies, 0.5):.0f} ms, "
         f"p99 {pct(latencies, 0.99):.0f} ms (goal p99 < 300 ms); click ack p50 {med(acks):.0f} ms"
     )
+    p99 = pct(latencies, 0.99)
+    figure(4, "click -> next card (proposal gate) p99", p99, "ms", "< 300", p99 < 300)
+    figure(
+        4,
+        "clicks whose next card never showed",
+        len(cards) - len(shown),
+        "clicks",
+        "0",
+        len(cards) == len(shown),
+    )
     events = await bot.rows(
         "SELECT incident_id, kind, extract(epoch FROM created_at) FROM incident_events "
         "WHERE kind IN ('click.accepted', 'workflow.proposed', 'gate.opened') "
@@ -360,6 +371,9 @@ async def ingest(bot: Bot, seconds: float, clients: int, drain: float) -> None:
         f"deliveries, {waiting} alerts: committed + queued - sent = {rows + waiting - sent} "
         "(deliveries being handled are partly committed yet still pending)"
     )
+    rate, lost = (committed - base) / e2e, max(0, sent - rows - waiting)
+    figure(4, "alert ingest committed end to end", rate, "alerts/s", ">= 2000", rate >= 2000)
+    figure(4, "alerts lost (sent - committed - still queued)", lost, "alerts", "0", lost == 0)
 
 
 async def lark_parts(seconds: float, clients: int, count: int, drain: float, parts: str) -> None:

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
+from figures import figure
 
 from bot.sandbox.emulator import LarkEmulator
 from bot.sandbox.model import Chat
@@ -160,6 +161,9 @@ async def clicks(emulator: LarkEmulator, rate: float, count: int) -> None:
         f"p50 {pct(latencies, 0.5):.1f} ms, p99 {pct(latencies, 0.99):.1f} ms "
         f"(goal p99 < 50 ms; Lark allows 3000)"
     )
+    p50, p99 = pct(latencies, 0.5), pct(latencies, 0.99)
+    figure(3, f"card-action ack p50 at {rate:.0f} clicks/s", p50, "ms", "", None)
+    figure(3, f"card-action ack p99 at {rate:.0f} clicks/s", p99, "ms", "< 50", p99 < 50)
     await asyncio.sleep(2.0)
 
 
@@ -184,6 +188,13 @@ async def messages(emulator: LarkEmulator, rate: float, count: int, label: str) 
         f"(missing {missing}, answered twice {doubled}); "
         f"sustained {len(replies) / elapsed:.1f} events/s"
     )
+    if rate == 50:
+        p99 = pct(latencies, 0.99)
+        figure(3, "message in -> reply sent p99 at 50 events/s", p99, "ms", "< 150", p99 < 150)
+    if rate == 250:
+        figure(3, "sustained events/s, 5x burst", len(replies) / elapsed, "events/s", "", None)
+        figure(3, "events lost, 5x burst (250 events/s)", missing, "events", "0", missing == 0)
+        figure(3, "events answered twice, 5x burst", doubled, "events", "0", doubled == 0)
     await asyncio.sleep(2.0)
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from figures import figure  # noqa: E402
+
 from tests.schedule.test_corpus import corpus, problems  # noqa: E402
 from workflows.schedule.parser import parse  # noqa: E402
 
@@ -45,6 +47,8 @@ def accuracy() -> None:
     right = sum(t[0] for t in totals.values())
     count = sum(t[1] for t in totals.values())
     print(f"accuracy: {right}/{count} = {100 * right / count:.1f}% (goal >= 98%)")
+    share = 100 * right / count
+    figure(7, f"schedule parser accuracy ({count} utterances)", share, "%", ">= 98", share >= 98)
     for language, (ok, n) in sorted(totals.items()):
         print(f"  {language:5} {ok}/{n} = {100 * ok / n:.1f}%")
     for line in misses:
@@ -71,6 +75,7 @@ def timing(rounds: int) -> None:
             f"{label:17} per utterance: median {median:.3f} ms, p99 {p99:.3f} ms "
             f"({len(samples)} samples; goal < 2 ms)"
         )
+        figure(7, f"{label} per utterance, median", median, "ms", "< 2", median < 2)
 
 
 def cold(runs: int) -> None:
@@ -85,6 +90,8 @@ def cold(runs: int) -> None:
         f"cold `larkops schedule parse 每天9点 --json`: median {statistics.median(samples):.3f} s "
         f"over {runs} runs (goal < 1 s)"
     )
+    took = statistics.median(samples)
+    figure(7, "cold `larkops schedule parse --json`, median", took, "s", "< 1", took < 1)
 
 
 def main() -> None:

@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import shutil
 import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from figures import figure
 from sqlalchemy import insert
 
 from bot.scheduling.leader import SchedulerService
@@ -107,6 +109,7 @@ async def main() -> None:
             await asyncio.sleep(0.05)
         loaded = time.perf_counter() - began
         print(f"took over and loaded {service.jobs()} jobs in {loaded:.2f} s")
+        figure(7, f"takeover loading {service.jobs()} schedules", loaded, "s", "", None)
         deadline = starts + timedelta(seconds=args.window + 10)
         while len(lateness) < args.firing and datetime.now(UTC) < deadline:
             await asyncio.sleep(0.2)
@@ -122,8 +125,13 @@ async def main() -> None:
             f"median {statistics.median(lateness) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
             f"max {ordered[-1] * 1000:.0f} ms (goal p99 < 1000 ms)"
         )
+        late = p99 * 1000
+        figure(
+            7, f"fire lateness p99, {args.schedules} schedules", late, "ms", "< 1000", late < 1000
+        )
     finally:
         await asyncio.to_thread(server.release)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

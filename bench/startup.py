@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from figures import figure
 
 LARKOPS = str(Path(sys.executable).parent / "larkops")
 
@@ -109,6 +110,10 @@ def main() -> None:
         "   (the SDK import happens in the background, after /readyz)"
     )
     print(f"bot RSS with Lark connected, median    : {statistics.median(connected_rss):6.1f} MB")
+    warm_s, rss_mb = statistics.median(times), statistics.median(rss)
+    figure(2, "cold start to /readyz (initdb + migrate)", cold, "s", "", None)
+    figure(2, f"warm start to /readyz, median of {args.runs}", warm_s, "s", "< 3", warm_s < 3)
+    figure(2, "bot RSS after ready, median", rss_mb, "MB", "< 250", rss_mb < 250)
 
 
 if __name__ == "__main__":
