@@ -35,15 +35,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/startup.py
-	$(BIN)/python bench/lark_latency.py
-	$(BIN)/python bench/incidents.py
-	$(BIN)/python bench/policy.py
-	$(BIN)/python bench/memory.py
-	$(BIN)/python bench/agent.py
-	$(BIN)/python bench/schedule_parse.py
-	$(BIN)/python bench/scheduler.py
-	$(BIN)/python bench/chat_stream.py
+	$(BIN)/python bench/all.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info

@@ -30,6 +30,7 @@ from bot.config import Settings
 from bot.endpoints import Readiness, build_app
 from bot.incidents.advisor import build_advisor, build_memory, build_toolkit
 from bot.incidents.webhooks import WebhookSink, webhook_token
+from bot.janitor import Janitor
 from bot.lark.runtime import LarkRuntime, LarkTarget
 from bot.logs import get_logger
 from bot.sandbox.emulator import LarkEmulator
@@ -145,6 +146,10 @@ class App:
         except CoordinationError as exc:
             raise StartupError(f"REDIS_URL: {exc}") from None
         self.readiness.checks["coordination"] = self.coordination.ping
+        if self.settings.retention.enabled:  # stopped before the checkpointer closes
+            janitor = Janitor(self.settings.retention, self.database, saver, self.coordination)
+            janitor.start()
+            self._resources.push_async_callback(janitor.stop)
         toolkit = build_toolkit(self.settings)
         memory = build_memory(self.settings, self.database)
         self.lark = LarkRuntime(

@@ -3,6 +3,7 @@
     larkops run              the bot; with no LARK_APP_ID it also serves the local Lark sandbox
     larkops sandbox          the local Lark sandbox alone (emulator + web chat)
     larkops migrate          upgrade the database to the newest schema
+    larkops gc               one retention cleanup pass (`--dry-run` counts, `--json`)
     larkops config check     print the effective configuration, secrets masked
     larkops schedule parse   read a schedule text (JSON lines on stdin); see bot.schedule_cli
 
@@ -77,6 +78,57 @@ def command_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def command_gc(settings: Settings, args: argparse.Namespace) -> int:
+    """One retention cleanup pass (`retention:` section); prints rows per table."""
+    from bot.app import StartupError, open_database
+    from storage.migration import current_revision, head_revision
+    from workflows.checkpoint import CheckpointerError, open_checkpointer
+    from workflows.cleanup import CleanupReport, clean
+
+    _configure_logs(settings)
+
+    async def collect() -> CleanupReport:
+        database, embedded = await open_database(settings)
+        try:
+            revision, head = await current_revision(database), head_revision()
+            if revision != head:
+                raise StartupError(
+                    f"the database is at revision {revision or 'base'}, not {head}: "
+                    "run `larkops migrate` first"
+                )
+            try:
+                async with open_checkpointer(database.url, max_size=2) as saver:
+                    return await clean(database, saver, settings.retention, dry_run=args.dry_run)
+            except CheckpointerError as exc:
+                raise StartupError(f"workflow checkpointer: {exc}") from None
+        finally:
+            await database.close()
+            if embedded is not None:
+                await asyncio.to_thread(embedded.release)
+
+    try:
+        report = asyncio.run(collect())
+    except StartupError as exc:
+        return _fail(str(exc), EXIT_FAILURE)
+    if args.json:
+        json.dump(report.as_json(), sys.stdout, sort_keys=True)
+        sys.stdout.write("\n")
+        return 0
+    verb = "would delete" if report.dry_run else "deleted"
+    print(f"{'table':<24} {verb:>12} {'seconds':>8}")
+    for step in report.steps:
+        for n, (table, rows) in enumerate(step.rows.items()):
+            took = f"{step.seconds:8.3f}" if n == 0 else ""
+            print(f"{table:<24} {rows:>12} {took:>8}".rstrip())
+    print(f"{'total':<24} {report.total:>12} {report.seconds:8.3f}")
+    would = "would be " if report.dry_run else ""
+    print(
+        f"finished runs: {report.runs_deleted} {would}deleted, "
+        f"{report.runs_pruned} {would}pruned to their last checkpoint"
+    )
+    return 0
+
+
 def command_sandbox(settings: Settings, args: argparse.Namespace) -> int:
     """The Lark emulator and its web chat alone, for bots configured with real-looking
     credentials (`LARK_DOMAIN` pointed here), or several replicas sharing one sandbox."""
@@ -139,6 +191,11 @@ def parser() -> argparse.ArgumentParser:
     migrate.add_argument("--revision", default="head", help="upgrade to this revision")
     migrate.add_argument("--downgrade", metavar="REV", help="downgrade to REV (e.g. base)")
     migrate.set_defaults(handler=command_migrate)
+
+    gc = commands.add_parser("gc", help="delete what the retention periods no longer keep")
+    gc.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    gc.add_argument("--json", action="store_true", help="print one JSON object")
+    gc.set_defaults(handler=command_gc)
 
     sandbox = commands.add_parser("sandbox", help="run the local Lark sandbox alone")
     sandbox.add_argument("--host", default="127.0.0.1")

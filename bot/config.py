@@ -33,6 +33,10 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from bot.roles import RoleConfig
+from storage.retention import RetentionConfig
+from workflows.hygiene import HygieneRules
+
 SECRET_MASK = "***"  # noqa: S105 - the mask, not a password
 
 
@@ -80,6 +84,27 @@ class SchedulingConfig(BaseModel):
     lease_seconds: float = Field(default=15.0, ge=3, le=300)
     retries: int = Field(default=1, ge=0, le=5)
     retry_delay_seconds: float = Field(default=30.0, ge=0, le=3600)
+
+
+class AdvisorConfig(BaseModel):
+    """The `advisor:` section: the scheduled alert-hygiene report (`bot.scheduling.advisor`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    # standard cron of fixed times (Sunday 0) in LARKOPS_TIMEZONE: Mondays 10:00
+    cron: str = "0 10 * * 1"
+    days: int = Field(default=7, ge=1, le=30)
+    chats: tuple[str, ...] | None = None  # None: LARKOPS_ALERT_CHAT_ID when it is set
+    rules: HygieneRules = Field(default_factory=HygieneRules)
+
+    @field_validator("cron")
+    @classmethod
+    def _fixed_times(cls, value: str) -> str:
+        from bot.scheduling.advisor import calendar_of_cron
+
+        calendar_of_cron(value, "UTC")  # a SpecError (ValueError) says what is wrong
+        return value
 
 
 class Settings(BaseSettings):
@@ -153,6 +178,8 @@ class Settings(BaseSettings):
     plugins: dict[str, Any] = Field(default_factory=dict, validation_alias="LARKOPS_PLUGINS")
     policy: dict[str, Any] = Field(default_factory=dict, validation_alias="LARKOPS_POLICY")
     scheduling: SchedulingConfig = Field(default_factory=lambda: SchedulingConfig())
+    advisor: AdvisorConfig = Field(default_factory=lambda: AdvisorConfig())
+    retention: RetentionConfig = Field(default_factory=lambda: RetentionConfig())
     # checked by workflows.llm.guard.LlmConfig when the advisor is built
     llm: dict[str, Any] = Field(default_factory=dict, validation_alias="LARKOPS_LLM")
     runbooks: list[dict[str, Any]] = Field(
@@ -161,6 +188,8 @@ class Settings(BaseSettings):
     coordination: CoordinationSettings = Field(
         default_factory=CoordinationSettings, validation_alias="LARKOPS_COORDINATION"
     )
+    # YAML `roles:` (bot.roles); None: no section, everybody is an operator as before roles
+    roles: RoleConfig | None = Field(default=None, validation_alias="LARKOPS_ROLES")
 
     @field_validator("approvers", "alert_senders", "admins", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from bot.lark.api import BotInfo, LarkApi, idempotency_key
 from bot.lark.events import CardAction, MessageEvent
 from bot.router import Router
 from cards.actions import ActionPayload, pack
+from cards.status import StatusView
 from cards.texts import Texts
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class Services:
     memory: IncidentMemory | None = None
     schedules: ScheduleDesk | None = None
     chat: ChatDesk | None = None
+    status: Callable[[], Awaitable[StatusView]] | None = None  # what /status shows
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,15 @@ handler; an unknown command gets a "did you mean"; other text addressed to the b
 message handlers. Card actions: the value is verified (signature, version, known action) before
 any handler runs; a refusal is a toast and changes nothing.
 
-Unexpected errors are logged with the trace id and answered with that trace id.
+Roles (`bot.roles`): a command or button runs only when the sender's roles admit the least role
+it declares (`roles=("operator",)` admits approvers and admins too; nothing declared means
+viewer). A refused command gets `denied.role`; a refused click an error toast and a
+`click.refused` audit event. Message handlers check for themselves (alert bots have no role).
+
+Unexpected errors are logged with the trace id and answered with that trace id. Transient
+ones (`TRANSIENT`: Lark answering 5xx/429 beyond a call's retries, Redis unreachable) are not
+answered: the message goes back to the inbox and is handled again once they pass; a click that
+meets Redis down gets a toast saying so.
 """
 
 from __future__ import annotations
@@ -16,15 +24,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from bot.context import ActionResult, HandlerContext, Services, Toast
-from bot.errors import UserFacingError
+from bot.errors import RetryLater, UserFacingError
+from bot.lark.api import LarkRetryable
 from bot.lark.events import MAX_TEXT, CardAction, MessageEvent
 from bot.logs import get_logger, new_trace_id, trace_context
+from bot.roles import admits
 from bot.router import Router, call
 from cards.actions import ActionRejected, unpack
 from cards.texts import texts
 from storage import incidents
+from storage.approvals import APPROVALS
+from storage.coordination import CoordinationError
 
 log = get_logger(__name__)
+# failures that pass: a message that meets one goes back to the inbox and is tried again later
+TRANSIENT = (RetryLater, LarkRetryable, CoordinationError)
 
 Outcome = Literal["done", "ignored", "failed"]
 Next = Callable[[], Awaitable[Any]]
@@ -71,6 +85,8 @@ class Dispatcher:
         except UserFacingError as exc:
             await ctx.reply_text(str(exc))
             return "done"
+        except TRANSIENT:
+            raise  # Lark or Redis away for a while: the inbox keeps the event and tries again
         except Exception:
             log.exception("handler.failed", event_type="message")
             await ctx.reply_text(self.texts("error.unexpected", trace_id=ctx.trace_id))
@@ -103,7 +119,8 @@ class Dispatcher:
         if spec is None:
             await ctx.reply_text(self._unknown(name))
             return "done"
-        if spec.roles and not spec.roles & ctx.roles:
+        if not admits(ctx.roles, spec.roles):
+            log.info("command.denied", command=spec.name, user=ctx.user, roles=sorted(ctx.roles))
             await ctx.reply_text(self._denied(spec.roles))
             return "done"
         log.info("command", command=spec.name, user=ctx.user)
@@ -122,8 +139,9 @@ class Dispatcher:
         return " ".join(parts)
 
     def _denied(self, roles: frozenset[str]) -> str:
-        names = ", ".join(self.texts(f"role.{role}") for role in sorted(roles))
-        return self.texts("denied.role", roles=names)
+        """Names the least role (or roles) that would do; higher roles would too."""
+        names = ", ".join(self.texts(f"role.{role}") for role in sorted(roles or {"viewer"}))
+        return self.texts("denied.role", roles=names) + self.texts("denied.see_roles")
 
     # card actions -----------------------------------------------------------------------
 
@@ -138,6 +156,9 @@ class Dispatcher:
             result: ActionResult | None = await self._chain(ctx, final)
         except UserFacingError as exc:
             return ActionResult(toast=Toast("error", str(exc)))
+        except CoordinationError as exc:
+            log.warning("card_action.coordination_unavailable", error=str(exc))
+            return ActionResult(toast=Toast("error", self.texts("action.unavailable")))
         except Exception:
             log.exception("handler.failed", event_type="card_action")
             return ActionResult(
@@ -159,11 +180,18 @@ class Dispatcher:
                 if "signature" in str(exc) or "JSON" in str(exc)
                 else ("action.unknown")
             )
+            value = action.value
+            gate_button = isinstance(value, dict) and value.get("action") in ("approve", "reject")
+            if key == "action.forged" and gate_button:
+                APPROVALS.labels("unknown", "forged").inc()
             return ActionResult(toast=Toast("error", self.texts(key)))
         spec = self.router.find_action(type(payload))
         if spec is None:
             return ActionResult(toast=Toast("error", self.texts("action.unknown")))
-        if spec.roles and not spec.roles & ctx.roles:
+        if not admits(ctx.roles, spec.roles):
+            needed = ", ".join(sorted(spec.roles or {"viewer"}))
+            log.info("card_action.denied", action=payload.action, operator=ctx.user)
+            await self._audit_rejection(action, f"needs the role {needed}")
             return ActionResult(toast=Toast("error", self._denied(spec.roles)))
         available = {"ctx": ctx, "event": action, "payload": payload}
         result = await call(spec.handler, spec.params, available)

@@ -6,7 +6,9 @@
                    (replicas share the window through the coordination backend); the durable
                    inbox already refuses repeated event and message ids, this also covers
                    card actions and webhook deliveries
-3. `access`        the sender's roles, from configuration: admin, approver, member
+3. `access`        the sender's roles in this chat (`bot.roles`: viewer, operator, approver,
+                   admin, from configuration and Lark department/group membership); the
+                   dispatcher checks them against what each command and button declares
 
 Each is `async (ctx, call_next) -> result`.
 """
@@ -19,6 +21,8 @@ from bot.context import HandlerContext
 from bot.dispatcher import IGNORED, Middleware, Next
 from bot.lark.events import MessageEvent
 from bot.logs import get_logger
+from bot.roles import AccessControl
+from storage.coordination import CoordinationError
 
 log = get_logger(__name__)
 DEDUPE_WINDOW = 24 * 3600.0
@@ -38,27 +42,36 @@ async def ignore_bots(ctx: HandlerContext, call_next: Next) -> Any:
 
 async def dedupe(ctx: HandlerContext, call_next: Next) -> Any:
     """Drop an event that was already dispatched to the end. The mark is set only after the
-    handler returns, so an event whose handling was cut short by a crash is handled again."""
+    handler returns, so an event whose handling was cut short by a crash is handled again.
+
+    The mark is a second line: the durable inbox already refuses repeated event and message
+    ids and approvals are claimed atomically in Postgres. So while Redis is unreachable the
+    event goes on unchecked (and unmarked) rather than failing here."""
     coordination, key = ctx.services.coordination, f"dispatched:{ctx.event.event_id}"
-    if await coordination.seen(key):
+    try:
+        seen = await coordination.seen(key)
+    except CoordinationError as exc:
+        log.warning("event.dedupe_unavailable", event_id=ctx.event.event_id, error=str(exc))
+        seen = False
+    if seen:
         log.info("event.duplicate", event_id=ctx.event.event_id)
         return None if not isinstance(ctx.event, MessageEvent) else IGNORED
     result = await call_next()
-    await coordination.first_seen(key, DEDUPE_WINDOW)
+    try:
+        await coordination.first_seen(key, DEDUPE_WINDOW)
+    except CoordinationError as exc:
+        log.warning("event.dedupe_unavailable", event_id=ctx.event.event_id, error=str(exc))
     return result
 
 
-def roles_of(open_id: str, settings: Any) -> frozenset[str]:
-    roles = {"member"}
-    if open_id in settings.admins:
-        roles |= {"admin", "approver"}
-    if open_id in settings.approvers:
-        roles.add("approver")
-    return frozenset(roles)
-
-
 async def access(ctx: HandlerContext, call_next: Next) -> Any:
-    ctx.roles = roles_of(ctx.user, ctx.services.settings)
+    """Resolve the sender's roles here. Bots (alert senders) get what is granted to their
+    open_id and the default, without membership lookups."""
+    event = ctx.event
+    person = not isinstance(event, MessageEvent) or event.sender_type == "user"
+    control = AccessControl(ctx.services.settings, ctx.services.api)
+    found = await control.resolve(ctx.user, ctx.chat_id, lookups=person)
+    ctx.roles = found.roles
     return await call_next()
 
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 
 from plugins.contract import InvalidParams, PluginContext, PluginResult, validate_params
@@ -32,6 +34,21 @@ LINE_LIMIT = 1000
 EVIDENCE_LIMIT = 20
 DATA_LIMIT = 8 * 1024
 
+# result: ok | failed (the plugin said so) | timeout | error (raised, or returned no result) |
+# refused (disabled, invalid parameters, no dry run; plugin `unknown` for a name not registered);
+# a dry run that ran is dry_run_ok or dry_run_failed
+EXECUTIONS = Counter(
+    "larkops_plugin_executions_total",
+    "Plugin runs by plugin, category and result",
+    ["plugin", "category", "result"],
+)
+EXECUTION_SECONDS = Histogram(
+    "larkops_plugin_execution_seconds",
+    "Plugin run time (runs that started)",
+    ["plugin"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+)
+
 
 async def execute(
     registry: PluginRegistry,
@@ -41,27 +58,42 @@ async def execute(
 ) -> PluginResult:
     """Run plugin `name` with `params` validated by its model; ok=False on any problem."""
     plugin = registry.get(name)
-    if plugin is None:
+    if plugin is None:  # the name may be anyone's text: never a label
+        EXECUTIONS.labels("unknown", "unknown", "refused").inc()
         return _refused(f"unknown plugin {name!r}", registry.redactor)
-    if not registry.is_enabled(name):
-        return _refused(f"plugin {name!r} is disabled", registry.redactor)
     spec = plugin.spec
+    counted = EXECUTIONS.labels(spec.name, spec.category, "refused")
+    if not registry.is_enabled(name):
+        counted.inc()
+        return _refused(f"plugin {name!r} is disabled", registry.redactor)
     try:
         model = validate_params(spec, params)
     except InvalidParams as exc:
+        counted.inc()
         return _refused(f"invalid parameters: {exc}", registry.redactor)
     if ctx.dry_run and spec.category == "remediation" and not spec.supports_dry_run:
+        counted.inc()
         return _refused(f"{name} does not support dry runs; nothing was run", registry.redactor)
+    started = time.monotonic()
+    outcome = "error"
     try:
         result = await asyncio.wait_for(plugin.run(ctx, model), spec.timeout)
     except TimeoutError:
+        outcome = "timeout"
         result = PluginResult(ok=False, summary=f"{name} timed out after {spec.timeout:g}s")
     except Exception as exc:
         result = PluginResult(ok=False, summary=f"{name} failed: {type(exc).__name__}: {exc}")
-    if not isinstance(result, PluginResult):
-        result = PluginResult(
-            ok=False, summary=f"{name} returned {type(result).__name__}, not a PluginResult"
-        )
+    else:
+        if isinstance(result, PluginResult):
+            outcome = "ok" if result.ok else "failed"
+        else:
+            result = PluginResult(
+                ok=False, summary=f"{name} returned {type(result).__name__}, not a PluginResult"
+            )
+    if ctx.dry_run:  # a rehearsal (a proposal's preview, dry-run mode): nothing was changed
+        outcome = "dry_run_ok" if outcome == "ok" else "dry_run_failed"
+    EXECUTION_SECONDS.labels(spec.name).observe(time.monotonic() - started)
+    EXECUTIONS.labels(spec.name, spec.category, outcome).inc()
     return clean(result, registry.redactor)
 
 

@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
+from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from plugins.contract import (
@@ -76,6 +77,12 @@ from plugins.windows import ChangeWindow, Freeze, WindowState, window_state
 
 DecisionKind = Literal["auto", "approve", "refuse"]
 Say = Callable[..., str]
+# every decision the engine makes (incident fixes, /run, scheduled checks, the model's tool
+# calls, /policy check); `code` is why: auto, approve, window_approve, budget_approve, or the
+# refusal's reason (unknown, disabled, invalid, fence, scope, quota, frozen, window, no_dry_run)
+DECISIONS = Counter(
+    "larkops_policy_decisions_total", "Policy engine decisions", ["decision", "code"]
+)
 
 
 def _plain(key: str, **values: object) -> str:
@@ -297,6 +304,7 @@ class PolicyEngine:
         approver_list: str | None = None,
         approvers: tuple[str, ...] = (),
     ) -> PolicyDecision:
+        DECISIONS.labels(kind, code).inc()
         return PolicyDecision(
             kind=kind,
             risk=risk,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from prometheus_client import Counter
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
@@ -26,6 +27,13 @@ from storage.database import Database
 from storage.models import Approval
 
 Decision = Literal["approve", "reject"]
+
+# approved / rejected / expired / cancelled: gates closed (each once, here); stale / forged /
+# unauthorised: refused clicks (counted by the click handlers). `gate` is one of the gates the
+# code opens (diagnosis, proposal, action), or `unknown` for a forged button.
+APPROVALS = Counter(
+    "larkops_approvals_total", "Approval gates closed and clicks refused", ["gate", "outcome"]
+)
 
 
 def approvers_of(gate: Approval) -> tuple[str, ...]:
@@ -141,6 +149,8 @@ async def claim(
             return None
         row = await session.get(Approval, changed, populate_existing=True)
     assert row is not None
+    if row.status != "pending":
+        APPROVALS.labels(row.gate, row.status).inc()
     return Claim(row=row, decided=row.status != "pending")
 
 
@@ -155,7 +165,10 @@ async def expire_due(db: Database, *, incidents: bool = True) -> Sequence[Approv
             .values(status="expired", decided_at=text("now()"))
             .returning(Approval)
         )
-        return rows.all()
+        expired = rows.all()
+    for row in expired:
+        APPROVALS.labels(row.gate, "expired").inc()
+    return expired
 
 
 async def cancel_open(db: Database, incident_id: int) -> Sequence[Approval]:
@@ -167,4 +180,7 @@ async def cancel_open(db: Database, incident_id: int) -> Sequence[Approval]:
             .values(status="cancelled", decided_at=text("now()"))
             .returning(Approval)
         )
-        return rows.all()
+        cancelled = rows.all()
+    for row in cancelled:
+        APPROVALS.labels(row.gate, "cancelled").inc()
+    return cancelled

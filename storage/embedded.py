@@ -294,7 +294,11 @@ def _is_our_postmaster(pid: int, data: Path) -> bool:
 
 
 def _port_free(port: int) -> bool:
+    """Whether Postgres could listen on `port`: it binds with SO_REUSEADDR, so connections of
+    a server that just stopped (TIME_WAIT) do not count and a restart keeps its port (clients
+    holding the DSN reconnect to the same address)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

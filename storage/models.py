@@ -373,6 +373,23 @@ class Silence(Base, _Row):
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class DedupeOverride(Base, _Row):
+    """One fingerprint's own dedupe window (the report's `dedupe` suggestion); triage uses it
+    instead of the global `incidents.dedupe_window_minutes`."""
+
+    __tablename__ = "dedupe_overrides"
+    __table_args__ = (CheckConstraint("minutes BETWEEN 1 AND 10080", name="minutes"),)
+
+    fingerprint: Mapped[str] = mapped_column(Text, unique=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+    chat_id: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
 class Schedule(Base, _Row):
     """A confirmed (or awaiting confirmation) scheduled job; the scheduler is rebuilt from it."""
 

@@ -3,11 +3,15 @@
 The pool is opened with `autocommit=True, prepare_threshold=0, row_factory=dict_row`, as the
 saver needs (without autocommit its writes are never committed, and a project that missed it
 silently ran on memory). `open_checkpointer` runs the saver's own migrations and checks a
-round trip; any failure raises `CheckpointerError`: there is no in-memory fallback.
+round trip; any failure raises `CheckpointerError`: there is no in-memory fallback. The
+migrations run under a Postgres advisory lock: LangGraph's `setup()` is not safe to run twice at
+once, and replicas starting together on a new database would otherwise fail on a duplicate
+`checkpoint_migrations` key.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +25,24 @@ from storage.database import driver_url
 
 class CheckpointerError(RuntimeError):
     """The workflow checkpointer could not be set up; the app must not start."""
+
+
+async def _take_setup_lock(
+    conn: AsyncConnection[tuple[object, ...]], patience: float = 120
+) -> None:
+    """Hold the checkpoint-setup advisory lock on `conn`. Polled with short statements: a
+    session blocked in `pg_advisory_lock` would keep a snapshot open, and the saver's
+    `CREATE INDEX CONCURRENTLY` in the lock holder waits for every such snapshot (a deadlock
+    Postgres does not detect)."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while True:
+        cursor = await conn.execute("SELECT pg_try_advisory_lock(hashtext('larkops:checkpointer'))")
+        row = await cursor.fetchone()
+        if row is not None and row[0]:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise CheckpointerError("another process held the checkpoint set-up lock too long")
+        await asyncio.sleep(0.2)
 
 
 @asynccontextmanager
@@ -42,7 +64,9 @@ async def open_checkpointer(url: str, *, max_size: int = 10) -> AsyncIterator[As
     try:
         saver = AsyncPostgresSaver(pool)
         try:
-            await saver.setup()
+            async with await AsyncConnection.connect(conninfo, autocommit=True) as lock:
+                await _take_setup_lock(lock)
+                await saver.setup()  # the lock goes with the connection
             async with pool.connection() as conn:
                 cursor = await conn.execute("SELECT count(*) AS n FROM checkpoint_migrations")
                 row = await cursor.fetchone()

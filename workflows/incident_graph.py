@@ -19,13 +19,15 @@ Rules the graph keeps (each a lesson from a project with the same pipeline):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypedDict
+from typing import Protocol, TypedDict
 
+from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
+from prometheus_client import Counter
 
 from plugins.contract import AlertContext
 from storage import approvals, executions, incidents
@@ -49,6 +51,17 @@ NODES = (
     "resolve",
     "escalate",
 )
+# entered; then finished, failed (raised), or paused (an approval gate's interrupt); a gate node
+# is entered twice per pass: once to pause, once when resumed
+NODE_OUTCOMES = ("entered", "finished", "failed", "paused")
+NODE_TRANSITIONS = Counter(
+    "larkops_workflow_transitions_total",
+    "Incident graph nodes entered and left, by node and outcome",
+    ["node", "outcome"],
+)
+for _node in NODES:
+    for _outcome in NODE_OUTCOMES:
+        NODE_TRANSITIONS.labels(_node, _outcome)
 
 
 class IncidentState(TypedDict, total=False):
@@ -335,7 +348,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         ("resolve", resolve),
         ("escalate", escalate),
     ):
-        graph.add_node(name, node)
+        graph.add_node(name, measured(name, node))
     graph.add_edge(START, "ingest")
     graph.add_edge("ingest", "triage")
     graph.add_conditional_edges("triage", after_triage, ["diagnose", "resolve"])
@@ -359,6 +372,32 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
     graph.add_edge("resolve", END)
     graph.add_edge("escalate", END)
     return graph
+
+
+class Node(Protocol):
+    """A node of the graph (LangGraph passes the state by the name `state`)."""
+
+    def __call__(self, state: IncidentState) -> Awaitable[IncidentState]: ...
+
+
+def measured(name: str, node: Node) -> Node:
+    """`node`, counted in `larkops_workflow_transitions_total` as it is entered and left."""
+
+    async def run(state: IncidentState) -> IncidentState:
+        NODE_TRANSITIONS.labels(name, "entered").inc()
+        try:
+            changed = await node(state)
+        except GraphBubbleUp:  # interrupt(): the run pauses here until a decision
+            NODE_TRANSITIONS.labels(name, "paused").inc()
+            raise
+        except Exception:
+            NODE_TRANSITIONS.labels(name, "failed").inc()
+            raise
+        NODE_TRANSITIONS.labels(name, "finished").inc()
+        return changed
+
+    run.__name__ = run.__qualname__ = name
+    return run
 
 
 # routing: read state, write nothing -------------------------------------------------------

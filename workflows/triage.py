@@ -5,8 +5,9 @@ For each batch of alerts (one webhook delivery, one chat message):
 - alerts are grouped by fingerprint; one transaction per delivery locks every fingerprint it
   touches (advisory locks, taken in one order), so replicas and concurrent deliveries never
   open two incidents for one problem;
-- a firing alert whose fingerprint has an active incident seen within the dedupe window is
-  folded into it (count and last seen); otherwise it opens an incident;
+- a firing alert whose fingerprint has an active incident seen within the dedupe window (the
+  fingerprint's own from `dedupe_overrides` when one is set, else the global one) is folded
+  into it (count and last seen); otherwise it opens an incident;
 - a resolved alert closes the loop: the active incident is marked resolved (unless a fix is
   already running), its open gates are cancelled and its card updated;
 - when many distinct incidents open in one chat within the storm window, the newer ones are
@@ -19,10 +20,12 @@ update cards without this module knowing Lark.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import cast
 
 from prometheus_client import Counter
@@ -31,10 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.incidents import ACTIVE
-from storage.models import Alert, Incident, IncidentEvent, Silence
+from storage.models import Alert, DedupeOverride, Incident, IncidentEvent, Silence
 from workflows.intake.alert import ParsedAlert
 from workflows.silences import matches
 
+log = logging.getLogger(__name__)
 ALERTS_TABLE = cast(Table, Alert.__table__)
 # every fold of one delivery in one statement
 _FOLD = text(
@@ -92,11 +96,14 @@ class Triage:
         folds: dict[int, int] = defaultdict(int)  # incident id -> alerts folded into it
         async with self.db.session() as session:
             current = await self._lock_and_load(session, sorted({fp for fp, _ in groups}))
+            windows = await self._own_windows(session, list(current))
             for (fingerprint, status), group in groups.items():
                 incident = current.get(fingerprint)
                 if status == "resolved":
                     incident_id = await self._resolve(session, incident, group, outcome)
-                elif incident is not None and incident.last_seen_at > self._window_start():
+                elif incident is not None and incident.last_seen_at > self._window_start(
+                    windows.get(fingerprint)
+                ):
                     incident_id = incident.id
                     folds[incident_id] += len(group)
                     outcome.folded.append(incident_id)
@@ -150,8 +157,21 @@ class Triage:
         )
         return {incident.fingerprint: incident for incident in found}
 
-    def _window_start(self) -> datetime:
-        return datetime.now(UTC) - self.settings.dedupe_window
+    async def _own_windows(
+        self, session: AsyncSession, fingerprints: list[str]
+    ) -> dict[str, timedelta]:
+        """The fingerprints' own dedupe windows (set from the hygiene report), where set."""
+        if not fingerprints:
+            return {}
+        rows = await session.execute(
+            select(DedupeOverride.fingerprint, DedupeOverride.minutes).where(
+                DedupeOverride.fingerprint.in_(fingerprints)
+            )
+        )
+        return {fp: timedelta(minutes=minutes) for fp, minutes in rows.all()}
+
+    def _window_start(self, window: timedelta | None = None) -> datetime:
+        return datetime.now(UTC) - (window or self.settings.dedupe_window)
 
     async def _open(
         self, session: AsyncSession, group: list[ParsedAlert], chat_id: str, outcome: TriageOutcome
@@ -222,14 +242,23 @@ class Triage:
         return current.id
 
     async def _notify(self, outcome: TriageOutcome, chat_id: str) -> None:
-        for incident_id in outcome.new:
-            await self.hooks.on_new(incident_id)
-        for incident_id in dict.fromkeys(outcome.folded):
-            await self.hooks.on_changed(incident_id)
-        for incident_id in outcome.resolved:
-            await self.hooks.on_resolved(incident_id)
+        """Tell the bot. The delivery is committed by now, so a failing hook (Lark or Redis
+        away) must not fail it: handled again, its alerts would be counted twice. What a hook
+        missed is made up later: the workflow sweep starts or resumes runs nobody drives
+        (their first card with them), and the next change redraws the card."""
+        hooks = self.hooks
+        calls: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            *((f"on_new {i}", partial(hooks.on_new, i)) for i in outcome.new),
+            *((f"on_changed {i}", partial(hooks.on_changed, i)) for i in outcome.folded),
+            *((f"on_resolved {i}", partial(hooks.on_resolved, i)) for i in outcome.resolved),
+        ]
         if outcome.stormed:
-            await self.hooks.on_storm(chat_id)
+            calls.append((f"on_storm {chat_id}", partial(hooks.on_storm, chat_id)))
+        for what, call in dict(calls).items():  # each folded incident once
+            try:
+                await call()
+            except Exception:
+                log.exception("triage: %s failed; the delivery stays handled", what)
 
 
 def _labels(alert: ParsedAlert) -> dict[str, str]:

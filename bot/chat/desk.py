@@ -22,6 +22,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from prometheus_client import Counter
+
 from bot.chat.changes import CHANGE_TOOLS
 from bot.chat.stream import CardStream
 from bot.chat.toolbox import ChatToolbox, Data, ToolScope
@@ -32,6 +34,7 @@ from bot.lark.api import LarkApi, LarkApiError
 from bot.lark.events import MessageEvent
 from bot.logs import get_logger
 from bot.operations import Toolkit
+from bot.roles import admits
 from cards.chat import AnswerView, Evidence, answer_card
 from cards.texts import texts
 from storage import conversations
@@ -46,6 +49,11 @@ log = get_logger(__name__)
 MAX_QUESTIONS = 30  # per conversation
 HISTORY_CHARS = 24_000  # of earlier messages in the prompt
 MAX_QUESTION = 2000  # characters of one question
+ANSWERS = Counter(
+    "larkops_chat_answers_total",
+    "Chat questions finished: answered, degraded (partly), budget (over a budget), unavailable",
+    ["outcome"],
+)
 
 
 class ChatDesk:
@@ -128,7 +136,11 @@ class ChatDesk:
         try:
             rows = await conversations.history(self.db, talk.id, max_chars=HISTORY_CHARS)
             scope = ToolScope(ctx, self.health, [])
-            box = ChatToolbox(scope, READ_TOOLS + CHANGE_TOOLS, self.toolkit, self.scrub)
+            # a viewer's question is answered from the bot's data; running diagnostics and
+            # posting change cards is an operator's (as /run and /schedule are)
+            acting = admits(ctx.roles, ("operator",))
+            tools = READ_TOOLS + CHANGE_TOOLS if acting else READ_TOOLS
+            box = ChatToolbox(scope, tools, self.toolkit if acting else None, self.scrub)
             outcome = await self.agent.answer(
                 to_messages(rows),
                 self.scrub.text(question),
@@ -152,13 +164,14 @@ class ChatDesk:
         stream: CardStream,
     ) -> None:
         say = ctx.texts
-        note = ""
+        note, kind = "", "answered"
         if outcome.code.startswith("budget"):
-            note = say("chat.budget")
+            note, kind = say("chat.budget"), "budget"
         elif outcome.degraded and not (outcome.answer or stream.written):
-            note = say("chat.unavailable", reason=outcome.degraded[:200])
+            note, kind = say("chat.unavailable", reason=outcome.degraded[:200]), "unavailable"
         elif outcome.degraded:
-            note = say("chat.degraded", reason=outcome.degraded[:200])
+            note, kind = say("chat.degraded", reason=outcome.degraded[:200]), "degraded"
+        ANSWERS.labels(kind).inc()
         evidence = tuple(Evidence(c.name, c.summary, c.ok) for c in outcome.calls)
         await stream.finish(evidence=evidence, note=note, text=outcome.answer)
         rows = to_rows(outcome.messages) or [{"role": "user", "content": ""}]

@@ -21,6 +21,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prometheus_client import Histogram
+
 from bot.lark.api import LarkApi, LarkApiError
 from bot.logs import get_logger
 from cards.chat import AnswerView, Evidence, answer_card
@@ -29,6 +31,11 @@ from cards.texts import Texts
 log = get_logger(__name__)
 
 INTERVAL = 0.5  # seconds between patches after the first text
+FIRST_TEXT_SECONDS = Histogram(
+    "larkops_chat_first_text_seconds",
+    "From the model's first text to the first card patch that shows it",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
+)
 
 
 class CardStream:
@@ -41,6 +48,7 @@ class CardStream:
         self._parts: list[str] = []
         self._status = ""
         self._shown_text = False  # a patch with text has been sent
+        self._text_at: float | None = None  # when the first text came, until a patch shows it
         self._last = 0.0
         self._dirty = asyncio.Event()
         self._first_text = asyncio.Event()  # wakes the pump early for the first text
@@ -60,6 +68,8 @@ class CardStream:
 
     def text(self, delta: str) -> None:
         if delta:
+            if not self._parts:
+                self._text_at = time.monotonic()
             self._parts.append(delta)
             self._status = ""
             self._first_text.set()
@@ -101,6 +111,9 @@ class CardStream:
         try:
             await self.api.patch_card(self.message_id, card)
             self.patches += 1
+            if self._text_at is not None:
+                FIRST_TEXT_SECONDS.observe(time.monotonic() - self._text_at)
+                self._text_at = None
         except LarkApiError as exc:
             log.warning("chat.patch_failed", message_id=self.message_id, error=str(exc))
         self._last = time.monotonic()

@@ -11,13 +11,19 @@ def root_router() -> Router:
     from bot.commands.incidents import router as incidents
     from bot.commands.memory import router as memory
     from bot.commands.plugins import router as plugins
+    from bot.commands.report import router as report
+    from bot.commands.roles import router as roles
     from bot.commands.schedules import router as schedules
+    from bot.commands.status import router as status
 
     root = Router("root")
     root.include_router(basics)
     root.include_router(incidents)
     root.include_router(plugins)
     root.include_router(memory)
+    root.include_router(roles)
+    root.include_router(status)
     root.include_router(chat)  # thread follow-ups of conversations with the bot
+    root.include_router(report)
     root.include_router(schedules)  # last: its message handler takes any other @bot text
     return root

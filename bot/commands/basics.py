@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.lark.events import CardAction, MessageEvent
+from bot.roles import top_role
 from bot.router import Router
 from cards.actions import ActionPayload
 from cards.basics import ping_card
@@ -21,7 +22,7 @@ class PingRefresh(ActionPayload, action="ping.refresh"):
     chat_id: str
 
 
-@router.command("/help", "/h")
+@router.command("/help", "/h", roles=("viewer",))
 async def show_help(ctx: HandlerContext) -> None:
     """列出所有命令。
     List every command."""
@@ -34,12 +35,13 @@ async def show_help(ctx: HandlerContext) -> None:
     await ctx.reply_text("\n".join(lines))
 
 
-@router.command("/whoami")
+@router.command("/whoami", roles=("viewer",))
 async def whoami(ctx: HandlerContext) -> None:
     """显示你的 open_id 和角色。
     Show your open_id and roles."""
     say = ctx.texts
-    roles = ", ".join(say(f"role.{r}") for r in sorted(ctx.roles)) or say("role.none")
+    top = top_role(ctx.roles)  # the highest: it includes every lower one (see /roles)
+    roles = say(f"role.{top}") if top is not None else say("role.none")
     await ctx.reply_text(say("whoami.text", open_id=ctx.user, roles=roles, chat_id=ctx.chat_id))
 
 
@@ -71,7 +73,7 @@ def _card(ctx: HandlerContext, figures: list[str]) -> dict[str, object]:
     return ping_card(say("ping.title"), figures, say("ping.refresh"), refresh, note)
 
 
-@router.command("/ping")
+@router.command("/ping", roles=("viewer",))
 async def ping(ctx: HandlerContext) -> None:
     """检查机器人是否在线，并显示各环节延迟。
     Check the bot is alive and show latency figures."""
@@ -82,7 +84,7 @@ async def ping(ctx: HandlerContext) -> None:
     await ctx.reply_card(_card(ctx, figures))
 
 
-@router.card_action(PingRefresh)
+@router.card_action(PingRefresh, roles=("viewer",))
 async def refresh_ping(
     ctx: HandlerContext, event: CardAction, payload: PingRefresh
 ) -> ActionResult:

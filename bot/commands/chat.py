@@ -13,6 +13,7 @@ from typing import Literal
 from bot.chat.changes import Suggestion, SuggestionCancel, SuggestionConfirm
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.lark.events import MessageEvent
+from bot.roles import admits, refusal
 from bot.router import Router
 from bot.scheduling.desk import ScheduleRefused
 from cards.chat import SuggestionView, suggestion_card
@@ -31,7 +32,7 @@ def _follow_up(event: MessageEvent) -> bool:
 async def follow_up(ctx: HandlerContext, event: MessageEvent) -> None:
     """A reply in a conversation's thread continues it; other thread replies are not ours."""
     desk = ctx.services.chat
-    if desk is None or not desk.has_model:
+    if desk is None or not desk.has_model or not admits(ctx.roles, ("viewer",)):
         return
     talk = await desk.conversation_of(event)
     if talk is not None:
@@ -69,13 +70,13 @@ async def _claim(ctx: HandlerContext, payload: Suggestion) -> bool:
     return await ctx.services.coordination.first_seen(f"suggestion:{payload.nonce}", DECIDED_FOR)
 
 
-@router.card_action(SuggestionConfirm)
+@router.card_action(SuggestionConfirm, roles=("operator",))
 async def confirm(ctx: HandlerContext, payload: SuggestionConfirm) -> ActionResult:
     say = ctx.texts
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", say("action.forged")))
-    if payload.kind == "diagnose" and "approver" not in ctx.roles:
-        return ActionResult(toast=Toast("error", say("denied.role", roles=say("role.approver"))))
+    if payload.kind == "diagnose" and not admits(ctx.roles, ("approver",)):
+        return ActionResult(toast=Toast("error", refusal(say, "approver")))
     if not await _claim(ctx, payload):
         return ActionResult(toast=Toast("error", say("chat.confirm.already")))
     try:
@@ -98,14 +99,15 @@ async def _confirm(ctx: HandlerContext, payload: SuggestionConfirm) -> ActionRes
     if schedules is None:
         return ActionResult(toast=Toast("error", say("schedule.unavailable")))
     try:
-        await schedules.change(payload.target, ctx.user, payload.change, ctx.chat_id)
+        admin = admits(ctx.roles, ("admin",))
+        await schedules.change(payload.target, ctx.user, payload.change, ctx.chat_id, admin=admin)
     except ScheduleRefused as exc:
         await ctx.services.coordination.forget(f"suggestion:{payload.nonce}")
         return ActionResult(toast=Toast("error", str(exc)))
     return await _decided(ctx, payload, say("chat.confirm.done", who=mention(ctx.user)))
 
 
-@router.card_action(SuggestionCancel)
+@router.card_action(SuggestionCancel, roles=("operator",))
 async def cancel(ctx: HandlerContext, payload: SuggestionCancel) -> ActionResult:
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))

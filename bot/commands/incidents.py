@@ -16,6 +16,7 @@ from bot.errors import UserFacingError
 from bot.incidents.desk import IncidentDesk
 from bot.lark.events import CardAction, MessageEvent
 from bot.operations import gate_buttons
+from bot.roles import may_decide
 from bot.router import Router
 from cards.gates import Approve, GateAction, Reject
 from cards.lists import incidents_card, silences_card, timeline_card
@@ -27,6 +28,8 @@ from workflows.intake import parse_chat_message
 from workflows.silences import SilenceError, parse_duration, parse_matcher
 
 router = Router("incidents")
+# refusals of a click that came too late (every other refusal is a person who may not decide)
+STALE_CLICKS = frozenset({"expired", "unknown gate", "already decided or duplicate"})
 
 
 def _desk(ctx: HandlerContext) -> IncidentDesk:
@@ -52,6 +55,8 @@ async def _decide(
     say, db = ctx.texts, ctx.services.db
 
     async def refuse(reason: str, text: str) -> ActionResult:
+        stale = reason in STALE_CLICKS or reason.startswith("gate is")
+        approvals.APPROVALS.labels(payload.gate, "stale" if stale else "unauthorised").inc()
         await _audit(
             ctx,
             payload.incident_id,
@@ -69,9 +74,10 @@ async def _decide(
         return await refuse("unknown gate", say("action.unknown"))
     if row.status != "pending":
         return await refuse(f"gate is {row.status}", say("gate.stale", status=row.status))
-    # the gate's own list (global + this chat's approvers, fixed when it opened) and admins
-    allowed = {*ctx.services.settings.admins, *row.allowed_approvers}
-    if allowed and ctx.user not in allowed:
+    # the gate's own list (the policy's, or this chat's usual approvers, fixed when it opened),
+    # admins, and for a usual list anyone holding the approver role here (bot.roles)
+    listed = [str(person) for person in row.allowed_approvers]
+    if not may_decide(ctx.roles, ctx.user, listed, ctx.services.settings, ctx.chat_id):
         return await refuse("not an approver", say("gate.not_approver"))
     if row.requester and row.requester == ctx.user and decision == "approve":
         return await refuse("requester cannot approve", say("gate.own_request"))
@@ -157,12 +163,12 @@ def _action_buttons(ctx: HandlerContext, gate: Approval) -> dict[str, dict[str, 
     return gate_buttons(gate, ctx.services.signing_key)
 
 
-@router.card_action(Approve)
+@router.card_action(Approve, roles=("viewer",))  # the gate decides who (see _decide)
 async def approve(ctx: HandlerContext, event: CardAction, payload: Approve) -> ActionResult:
     return await _decide(ctx, event, payload, "approve")
 
 
-@router.card_action(Reject)
+@router.card_action(Reject, roles=("viewer",))
 async def reject(ctx: HandlerContext, event: CardAction, payload: Reject) -> ActionResult:
     return await _decide(ctx, event, payload, "reject")
 
@@ -181,7 +187,7 @@ def _zone(ctx: HandlerContext) -> ZoneInfo:
     return ZoneInfo(ctx.services.settings.timezone)
 
 
-@router.command("/incidents", usage="[open|all]")
+@router.command("/incidents", usage="[open|all]", roles=("viewer",))
 async def list_incidents(ctx: HandlerContext, args: str) -> None:
     """列出进行中的事件（all 列出最近所有事件）。
     List open incidents (all: recent ones too)."""
@@ -198,7 +204,7 @@ async def list_incidents(ctx: HandlerContext, args: str) -> None:
     await ctx.reply_card(incidents_card(views, title, ctx.texts, _zone(ctx)))
 
 
-@router.command("/incident", usage="<id>")
+@router.command("/incident", usage="<id>", roles=("viewer",))
 async def show_incident(ctx: HandlerContext, args: str) -> None:
     """显示事件的时间线。
     Show an incident's timeline."""
@@ -214,7 +220,7 @@ async def show_incident(ctx: HandlerContext, args: str) -> None:
     await ctx.reply_card(timeline_card(view, entries, ctx.texts, _zone(ctx)))
 
 
-@router.command("/ack", usage="<id>")
+@router.command("/ack", usage="<id>", roles=("operator",))
 async def ack(ctx: HandlerContext, args: str) -> None:
     """确认事件（表示有人在处理）。
     Acknowledge an incident (someone is on it)."""
@@ -311,7 +317,7 @@ async def silence(ctx: HandlerContext, args: str) -> None:
     await ctx.reply_text(ctx.texts("silence.created", matcher=parts[0], until=shown, id=silence_id))
 
 
-@router.command("/silences")
+@router.command("/silences", roles=("viewer",))
 async def silences(ctx: HandlerContext) -> None:
     """列出生效中的静默。
     List active silences."""

@@ -26,7 +26,7 @@ def _incident_id(ctx: HandlerContext, word: str, command: str) -> int:
     return int(word.lstrip("#"))
 
 
-@router.command("/similar", usage="<id>")
+@router.command("/similar", usage="<id>", roles=("viewer",))
 async def similar(ctx: HandlerContext, args: str) -> None:
     """列出与某个事件相似的历史事件及当时的处理方式。
     List past incidents like this one and what fixed them."""

@@ -67,7 +67,7 @@ def _plugin(ctx: HandlerContext, name: str) -> Plugin:
     raise UserFacingError(ctx.texts("plugin.unknown", name=name[:48]) + hint)
 
 
-@router.command("/plugins")
+@router.command("/plugins", roles=("viewer",))
 async def list_plugins(ctx: HandlerContext) -> None:
     """列出可用插件（诊断和修复）。
     List the plugins (diagnostics and fixes)."""
@@ -81,7 +81,7 @@ async def list_plugins(ctx: HandlerContext) -> None:
     await ctx.reply_card(plugins_card(rows, say))
 
 
-@router.command("/plugin", usage="<name>")
+@router.command("/plugin", usage="<name>", roles=("viewer",))
 async def show_plugin(ctx: HandlerContext, args: str) -> None:
     """查看一个插件：风险、参数和示例。
     Show one plugin: its risk, parameters and an example."""
@@ -104,7 +104,7 @@ async def show_plugin(ctx: HandlerContext, args: str) -> None:
     await ctx.reply_card(plugin_card(detail, say))
 
 
-@router.command("/run", usage="<plugin> key=value …")
+@router.command("/run", usage="<plugin> key=value …", roles=("operator",))
 async def run_plugin(ctx: HandlerContext, args: str) -> None:
     """运行插件：诊断立即执行，修复按策略自动执行或发审批卡片。
     Run a plugin: diagnostics run at once; fixes run as the policy says (auto or approval card)."""
@@ -139,7 +139,7 @@ async def post_action(ctx: HandlerContext, outcome: Outcome) -> str:
     return message_id
 
 
-@router.command("/runbooks")
+@router.command("/runbooks", roles=("viewer",))
 async def list_runbooks(ctx: HandlerContext) -> None:
     """列出运维手册（告警匹配 → 诊断 → 修复 → 验证）。
     List the runbooks (alert match → diagnose → fix → verify)."""
@@ -157,7 +157,7 @@ async def list_runbooks(ctx: HandlerContext) -> None:
     await ctx.reply_card(runbooks_card(rows, ctx.texts))
 
 
-@router.command("/policy", usage="[check <plugin> key=value …]")
+@router.command("/policy", usage="[check <plugin> key=value …]", roles=("viewer",))
 async def show_policy(ctx: HandlerContext, args: str) -> None:
     """查看生效的策略；/policy check 解释某个操作会如何被处理。
     Show the effective policy; /policy check explains what would happen to an action."""

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.lark.events import CardAction, MessageEvent, normalise, parse_envelope
+from bot.roles import admits, refusal
 from bot.router import Router
 from bot.scheduling.desk import Draft, ScheduleDesk, ScheduleRefused
 from cards.actions import ActionPayload
@@ -75,7 +76,7 @@ async def post_draft(ctx: HandlerContext, draft: Draft) -> bool:
     return False
 
 
-@router.command("/schedule", "/remind", usage="<when> <what>")
+@router.command("/schedule", "/remind", usage="<when> <what>", roles=("operator",))
 async def schedule(ctx: HandlerContext, args: str) -> None:
     """用一句话创建定时任务，例如 /schedule 每个工作日早上9点检查服务器健康。
     Create a scheduled job from a sentence, e.g. /schedule every Friday at 5pm check disk."""
@@ -89,7 +90,11 @@ async def schedule(ctx: HandlerContext, args: str) -> None:
 @router.message()
 async def sentence(ctx: HandlerContext, event: MessageEvent) -> None:
     """An @bot message that is not a command: a follow-up in a conversation with the bot, a
-    schedule (or the answer to a clarifying question), else a question for the chat agent."""
+    schedule (or the answer to a clarifying question), else a question for the chat agent.
+    Questions need a viewer, schedules an operator (as /schedule)."""
+    if not admits(ctx.roles, ("viewer",)):
+        await ctx.reply_text(refusal(ctx.texts, "viewer"))
+        return
     desk = ctx.services.schedules
     chat = ctx.services.chat
     text = event.command_text or event.text
@@ -101,6 +106,11 @@ async def sentence(ctx: HandlerContext, event: MessageEvent) -> None:
         if is_question(text):
             await chat.ask(ctx, event)  # the agent can still offer a job card (create_job)
             return
+    if desk is not None and not admits(ctx.roles, ("operator",)):
+        if desk.read(text).status != "not_schedule":  # a viewer's sentence is never drafted
+            await ctx.reply_text(refusal(ctx.texts, "operator"))
+            return
+        desk = None
     if desk is not None:
         original = await _thread_start(ctx, event)
         if original:
@@ -161,7 +171,7 @@ async def _changed(ctx: HandlerContext, payload: ScheduleButton, what: str) -> A
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
     desk = _desk(ctx)
     try:
-        row = await desk.change(payload.schedule_id, ctx.user, what, ctx.chat_id)
+        row = await desk.change(payload.schedule_id, ctx.user, what, ctx.chat_id, admin=_admin(ctx))
     except ScheduleRefused as exc:
         return ActionResult(toast=Toast("error", str(exc)))
     card = confirm_card(desk.view(row, runs=3), ctx.texts, **_buttons(ctx, row.id))
@@ -170,17 +180,17 @@ async def _changed(ctx: HandlerContext, payload: ScheduleButton, what: str) -> A
     )
 
 
-@router.card_action(ScheduleConfirm)
+@router.card_action(ScheduleConfirm, roles=("operator",))
 async def confirm(ctx: HandlerContext, payload: ScheduleConfirm) -> ActionResult:
     return await _changed(ctx, payload, "confirm")
 
 
-@router.card_action(ScheduleCancel)
+@router.card_action(ScheduleCancel, roles=("operator",))
 async def cancel(ctx: HandlerContext, payload: ScheduleCancel) -> ActionResult:
     return await _changed(ctx, payload, "cancel")
 
 
-@router.card_action(ScheduleEdit)
+@router.card_action(ScheduleEdit, roles=("operator",))
 async def edit(ctx: HandlerContext, payload: ScheduleEdit) -> ActionResult:
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
@@ -193,7 +203,7 @@ async def edit(ctx: HandlerContext, payload: ScheduleEdit) -> ActionResult:
     return ActionResult(card=edit_form_card(desk.view(row), ctx.texts, submit_value=submit))
 
 
-@router.card_action(ScheduleEditSubmit)
+@router.card_action(ScheduleEditSubmit, roles=("operator",))
 async def edit_submit(
     ctx: HandlerContext, event: CardAction, payload: ScheduleEditSubmit
 ) -> ActionResult:
@@ -203,7 +213,9 @@ async def edit_submit(
     when, task = str(form.get("when", "")).strip(), str(form.get("task", "")).strip()
     desk = _desk(ctx)
     try:
-        draft = await desk.edit(payload.schedule_id, ctx.user, ctx.chat_id, when[:300], task[:300])
+        draft = await desk.edit(
+            payload.schedule_id, ctx.user, ctx.chat_id, when[:300], task[:300], admin=_admin(ctx)
+        )
     except ScheduleRefused as exc:
         return ActionResult(toast=Toast("error", str(exc)))
     if draft.schedule is None:
@@ -214,14 +226,14 @@ async def edit_submit(
     return ActionResult(toast=Toast("info", ctx.texts("schedule.edited")), card=card)
 
 
-@router.command("/jobs")
+@router.command("/jobs", roles=("viewer",))
 async def jobs(ctx: HandlerContext) -> None:
     """列出本群的定时任务（下次运行、上次结果）。
     List this chat's scheduled jobs (next run, last result)."""
     await ctx.reply_card(jobs_card(await _desk(ctx).jobs(ctx.chat_id), ctx.texts))
 
 
-@router.command("/job", usage="<id> | pause|resume|run|delete <id>")
+@router.command("/job", usage="<id> | pause|resume|run|delete <id>", roles=("viewer",))
 async def job(ctx: HandlerContext, args: str) -> None:
     """查看或管理一个定时任务：/job 3、/job pause 3、/job run 3、/job delete 3。
     Show or manage a job: /job 3, /job pause 3, /job resume 3, /job run 3, /job delete 3."""
@@ -245,11 +257,19 @@ async def job(ctx: HandlerContext, args: str) -> None:
         raise UserFacingError(ctx.texts("schedule.job_usage"))
     if not words[1].lstrip("#").isdigit():
         raise UserFacingError(ctx.texts("schedule.job_usage"))
+    if not admits(ctx.roles, ("operator",)):  # looking is a viewer's, changing an operator's
+        raise UserFacingError(refusal(ctx.texts, "operator"))
     try:
-        row = await desk.change(int(words[1].lstrip("#")), ctx.user, words[0], ctx.chat_id)
+        number = int(words[1].lstrip("#"))
+        row = await desk.change(number, ctx.user, words[0], ctx.chat_id, admin=_admin(ctx))
     except ScheduleRefused as exc:
         raise UserFacingError(str(exc)) from None
     await ctx.reply_text(ctx.texts(f"schedule.done.{words[0]}", id=row.id))
+
+
+def _admin(ctx: HandlerContext) -> bool:
+    """Admins may change anyone's jobs (the desk also knows LARKOPS_ADMINS)."""
+    return admits(ctx.roles, ("admin",))
 
 
 async def _get(desk: ScheduleDesk, schedule_id: int, chat_id: str) -> Any:

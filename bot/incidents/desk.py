@@ -17,7 +17,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from bot.config import Settings
-from bot.incidents.presenter import LarkPresenter
+from bot.incidents.presenter import LarkPresenter, WorkflowPresenter
 from bot.lark.api import LarkApi
 from bot.lark.patcher import CardPatcher
 from bot.logs import get_logger
@@ -55,7 +55,9 @@ class IncidentDesk:
             by_chat={c: tuple(ids) for c, ids in settings.incidents.approvers_by_chat.items()},
         )
         self.runs = RunManager(
-            GraphDeps(db, advisor, self.presenter, gates), checkpointer, coordination
+            GraphDeps(db, advisor, WorkflowPresenter(self.presenter), gates),
+            checkpointer,
+            coordination,
         )
         config = settings.incidents
         self.triage = Triage(

@@ -47,7 +47,7 @@ STORM_SPAN = timedelta(hours=1)
 
 
 class LarkPresenter:
-    """The `Presenter` the incident workflow talks to."""
+    """Draws incident cards in Lark (the workflow talks to it through `WorkflowPresenter`)."""
 
     def __init__(
         self,
@@ -67,10 +67,12 @@ class LarkPresenter:
         self._storm_cards: dict[tuple[str, int], str] = {}
         self._cards: dict[int, str] = {}  # incident id -> its card's message id (never changes)
 
-    async def show(self, incident_id: int) -> None:
+    async def show(self, incident_id: int, *, wait: bool = False) -> None:
+        """Send the card, or queue an update of it; `wait`: until the update reached Lark
+        (the workflow's steps wait, see `WorkflowPresenter`)."""
         known = self._cards.get(incident_id)
         if known is not None:  # the common case (alerts folding in): no query at all
-            self.patcher.update(known, lambda: self._current(incident_id))
+            await self._patch(known, incident_id, wait)
             return
         incident = await incidents.get_incident(self.db, incident_id)
         if incident is None or not incident.chat_id:
@@ -80,7 +82,7 @@ class LarkPresenter:
             return
         if incident.card_message_id:
             self._cards[incident_id] = incident.card_message_id
-            self.patcher.update(incident.card_message_id, lambda: self._current(incident_id))
+            await self._patch(incident.card_message_id, incident_id, wait)
             return
         card = await self.render(incident)
         message_id = await self.api.send_card(
@@ -91,6 +93,12 @@ class LarkPresenter:
         await incidents.record_event(
             self.db, incident.id, "card.sent", data={"message_id": message_id}
         )
+
+    async def _patch(self, message_id: str, incident_id: int, wait: bool) -> None:
+        if wait:
+            await self.patcher.update_now(message_id, lambda: self._current(incident_id))
+        else:
+            self.patcher.update(message_id, lambda: self._current(incident_id))
 
     async def _current(self, incident_id: int) -> dict[str, Any] | None:
         """The card as the stored state is now (read when the patch is sent)."""
@@ -278,3 +286,23 @@ def _execution(row: Any) -> ExecutionView:
         dry_run=row.dry_run,
         finished_at=row.finished_at,
     )
+
+
+class WorkflowPresenter:
+    """The `Presenter` the incident workflow talks to: a step's card update has reached Lark
+    before the step ends (and is checkpointed), so a crash in between repeats the step and
+    the update rather than leaving the card behind the workflow (a gate without buttons, a
+    resolved incident shown as still working). Except the "fix running" view: it is drawn
+    between claiming the fix and running it, and waiting there would widen the window in
+    which a crash leaves a claimed fix that never ran (escalated as "outcome unknown")."""
+
+    def __init__(self, presenter: LarkPresenter) -> None:
+        self.presenter = presenter
+
+    async def show(self, incident_id: int) -> None:
+        incident = await incidents.get_incident(self.presenter.db, incident_id)
+        wait = incident is not None and incident.status != "remediating"
+        await self.presenter.show(incident_id, wait=wait)
+
+    async def escalate(self, incident_id: int, reason: str) -> None:
+        await self.presenter.escalate(incident_id, reason)

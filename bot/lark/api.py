@@ -12,6 +12,8 @@ The long connection still uses the official SDK (`bot.lark.connection`).
 - Sends and replies wait for a shared token bucket (per chat and per app, across replicas via
   the coordination backend), so Lark's limits are not exceeded.
 - Every send carries the caller's idempotency `uuid`.
+- Membership lookups for roles (a user's departments, a group's members) are cached in process
+  for ten minutes; a refusal (no contact permission, unknown user) for one minute.
 
 Usage::
 
@@ -25,8 +27,10 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from prometheus_client import Counter, Histogram
@@ -52,6 +56,9 @@ RATE_LIMIT_CODES = frozenset({99991400, 230020})
 # between a grant and the request reaching Lark (replicas, token refreshes, a busy loop).
 CHAT_RATE, CHAT_BURST = 4.5, 1  # messages into one chat
 APP_RATE, APP_BURST = 45.0, 1  # calls by the app
+DIRECTORY_TTL = 600.0  # seconds a department or group membership answer is reused
+REFUSED_TTL = 60.0  # seconds a refused lookup (no permission, unknown user) is not asked again
+MEMBER_PAGES = 50  # of 100 members: groups beyond 5,000 members are cut there
 
 CALLS = Counter("larkops_lark_api_calls_total", "Lark REST calls", ["endpoint", "outcome"])
 CALL_SECONDS = Histogram("larkops_lark_api_seconds", "Lark REST call latency", ["endpoint"])
@@ -113,6 +120,9 @@ class LarkApi:
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
+        # membership lookups (bot.roles): key -> (monotonic expiry, answer or Lark's refusal)
+        self.directory_ttl = DIRECTORY_TTL
+        self._directory: dict[tuple[str, str], tuple[float, frozenset[str] | LarkApiError]] = {}
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -202,10 +212,11 @@ class LarkApi:
         queries: list[tuple[str, str]] | None = None,
         authorised: bool = True,
         chat_id: str | None = None,
+        attempts: int | None = None,
     ) -> dict[str, Any]:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(LarkRetryable),
-            stop=stop_after_attempt(self._max_attempts),
+            stop=stop_after_attempt(attempts or self._max_attempts),
             wait=_backoff,
             reraise=True,
         )
@@ -315,6 +326,73 @@ class LarkApi:
             f"/open-apis/im/v1/messages/{message_id}",
             body={"content": json.dumps(card, ensure_ascii=False)},
         )
+
+    # membership, for roles (bot.roles) ----------------------------------------------------
+
+    async def user_departments(self, open_id: str) -> frozenset[str]:
+        """The open_department_ids of a user's departments (contact API), cached."""
+
+        async def ask() -> frozenset[str]:
+            data = await self._retrying(
+                "contact.user.get",
+                "GET",
+                f"/open-apis/contact/v3/users/{quote(open_id, safe='')}",
+                queries=[("user_id_type", "open_id"), ("department_id_type", "open_department_id")],
+                attempts=2,
+            )
+            inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+            user = (inner or {}).get("user")
+            found = user.get("department_ids") if isinstance(user, dict) else None
+            return frozenset(str(d) for d in found or () if isinstance(d, str))
+
+        return await self._remembered(("departments", open_id), ask)
+
+    async def chat_members(self, chat_id: str) -> frozenset[str]:
+        """The open_ids of a group's members (people, not bots), cached."""
+
+        async def ask() -> frozenset[str]:
+            members: set[str] = set()
+            token = ""
+            for _ in range(MEMBER_PAGES):
+                queries = [("member_id_type", "open_id"), ("page_size", "100")]
+                data = await self._retrying(
+                    "im.chat.members.get",
+                    "GET",
+                    f"/open-apis/im/v1/chats/{quote(chat_id, safe='')}/members",
+                    queries=[*queries, ("page_token", token)] if token else queries,
+                    attempts=2,
+                )
+                inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+                for item in (inner or {}).get("items") or ():
+                    if isinstance(item, dict) and isinstance(item.get("member_id"), str):
+                        members.add(item["member_id"])
+                token = str((inner or {}).get("page_token") or "")
+                if not (inner or {}).get("has_more") or not token:
+                    break
+            return frozenset(members)
+
+        return await self._remembered(("members", chat_id), ask)
+
+    async def _remembered(
+        self, key: tuple[str, str], ask: Callable[[], Awaitable[frozenset[str]]]
+    ) -> frozenset[str]:
+        now = time.monotonic()
+        hit = self._directory.get(key)
+        if hit is not None and hit[0] > now:
+            if isinstance(hit[1], LarkApiError):
+                raise hit[1]
+            return hit[1]
+        if len(self._directory) > 10_000:
+            self._directory.clear()
+        try:
+            answer = await ask()
+        except LarkRetryable:
+            raise  # transient: ask again next time
+        except LarkApiError as exc:
+            self._directory[key] = (now + REFUSED_TTL, exc)
+            raise
+        self._directory[key] = (time.monotonic() + self.directory_ttl, answer)
+        return answer
 
     async def update_card(self, token: str, card: dict[str, Any]) -> None:
         """Delayed update of a card with the token of a card action (valid 30 min, twice)."""

@@ -9,7 +9,9 @@
   acknowledged, so Lark does not redeliver it forever.
 
 Workers claim pending rows with `FOR UPDATE SKIP LOCKED`; a crash mid-handling leaves the row
-pending for the next worker (after a restart, or on another replica).
+pending for the next worker (after a restart, or on another replica). A transient failure (Lark
+answering 5xx/429 longer than a call retries, Redis unreachable, `RetryLater`) also leaves it
+pending: the worker pauses and the event is tried again, for up to `TRANSIENT_PATIENCE`.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import hashlib
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 
 from bot.context import ActionResult, Toast
-from bot.dispatcher import Dispatcher
-from bot.errors import RetryLater
+from bot.dispatcher import TRANSIENT, Dispatcher
 from bot.lark.events import (
     CardAction,
     Envelope,
@@ -47,6 +49,7 @@ AlertSink = Callable[[str, dict[str, Any]], Awaitable[str]]
 HANDLED_TYPES = frozenset({"im.message.receive_v1"})
 CARD_DEADLINE = 2.5  # seconds of Lark's 3 we allow ourselves
 MAX_ATTEMPTS = 5
+TRANSIENT_PATIENCE = timedelta(hours=1)  # how long an event is retried through a transient fault
 
 EVENTS = Counter("larkops_inbound_events_total", "Inbound events", ["type", "outcome"])
 ACCEPT_SECONDS = Histogram(
@@ -210,7 +213,8 @@ class Inbox:
                     await self._wake.wait()
 
     async def handle_one(self) -> bool:
-        """Claim and handle the oldest pending event; False when there was none."""
+        """Claim and handle the oldest pending event; False when there was none, or when it
+        met a transient failure (the worker then pauses before the next claim)."""
         async with inbound.claim(self.db, worker=self.worker_id) as row:
             if row is None:
                 return False
@@ -229,9 +233,16 @@ class Inbox:
             except MalformedEvent as exc:
                 log.warning("event.malformed", event_id=row.event_id, reason=str(exc))
                 row.status, row.error = "failed", str(exc)
-            except RetryLater as exc:
-                retry = row.attempts < MAX_ATTEMPTS
-                row.status, row.error = ("pending" if retry else "failed"), f"retry later: {exc}"
+            except TRANSIENT as exc:
+                # Lark answering 5xx/429 for a while, Redis away: keep the event and try it
+                # again after a pause (the handler runs again from the start, as after a crash)
+                waited = datetime.now(UTC) - row.created_at
+                retry = row.attempts < MAX_ATTEMPTS or waited < TRANSIENT_PATIENCE
+                row.status = "pending" if retry else "failed"
+                row.error = f"retry later: {type(exc).__name__}: {exc}"[:2000]
+                EVENTS.labels(row.event_type, "deferred" if retry else "failed").inc()
+                log.warning("event.deferred", event_id=row.event_id, error=row.error[:300])
+                return False  # the worker pauses before it claims again
             except Exception as exc:
                 log.exception("event.failed", event_id=row.event_id)
                 row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"[:2000]

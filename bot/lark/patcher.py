@@ -4,22 +4,31 @@ A burst of updates for one card (repeats of an alert folding into its incident) 
 patch a second carrying the latest card; the per-card bucket lives in the coordination
 backend, so replicas share it. The card is rendered when the patch is sent, not when the
 update is asked for, so a burst costs one rendering per second rather than one per update.
+An update that cannot go out because Lark keeps answering 5xx/429, or Redis or Postgres is
+away, is kept and tried again (backing off up to 30 s, for up to `PATIENCE`), so the card
+catches up once they are back; Lark's other refusals drop it with a warning.
+
+`update_now` waits until the update (or a newer one) has reached Lark: the incident workflow
+uses it, so a step that shows a gate ends only once the card shows it — a crash before that
+repeats the step, and with it the patch, instead of leaving a card without its buttons.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.lark.api import LarkApi, LarkApiError
+from bot.lark.api import LarkApi, LarkApiError, LarkRetryable
 from bot.logs import get_logger
 from storage.coordination import Coordination
 
 log = get_logger(__name__)
 
 Render = Callable[[], Awaitable[dict[str, Any] | None]]
+PATIENCE = 600.0  # seconds an update is retried while Lark, Redis or Postgres is away
 
 
 class CardPatcher:
@@ -28,6 +37,7 @@ class CardPatcher:
         self._coordination = coordination
         self._pending: dict[str, Render] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
 
     def update(self, message_id: str, render: Render) -> None:
         """Queue a new content for `message_id`: `render()` makes the card (None: nothing to
@@ -36,22 +46,74 @@ class CardPatcher:
         if message_id not in self._tasks:
             self._tasks[message_id] = asyncio.create_task(self._flush(message_id))
 
+    async def update_now(self, message_id: str, render: Render, patience: float = 30.0) -> bool:
+        """`update`, then wait until a patch with this content (or a newer one) went out:
+        True; False when it failed for good or took longer than `patience` (it stays queued)."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(message_id, []).append(done)
+        self.update(message_id, render)
+        try:
+            async with asyncio.timeout(patience):
+                return await asyncio.shield(done)
+        except TimeoutError:
+            return False
+
     async def _flush(self, message_id: str) -> None:
+        pause, gave_up_at = 1.0, time.monotonic() + PATIENCE
         try:
             while message_id in self._pending:
-                await self._coordination.throttle(f"card:{message_id}", rate=1.0, burst=1)
-                render = self._pending.pop(message_id)
+                render, waiting = self._pending[message_id], []
                 try:
+                    await self._coordination.throttle(f"card:{message_id}", rate=1.0, burst=1)
+                    render = self._pending.pop(message_id)
+                    waiting = self._waiters.pop(message_id, [])  # this render covers them
                     card = await render()
                     if card is not None:
                         await self._api.patch_card(message_id, card)
+                    pause, gave_up_at = 1.0, time.monotonic() + PATIENCE
+                    _settle(waiting, True)
                 except LarkApiError as exc:
-                    log.warning("card.patch_failed", message_id=message_id, error=str(exc))
+                    if not isinstance(exc, LarkRetryable) or time.monotonic() > gave_up_at:
+                        log.warning("card.patch_failed", message_id=message_id, error=str(exc))
+                        _settle(waiting, False)
+                        continue
+                    self._retry_later(message_id, render, waiting, exc)
+                except Exception as exc:  # Redis or Postgres away: the update waits for them
+                    if time.monotonic() > gave_up_at:
+                        log.warning("card.patch_failed", message_id=message_id, error=str(exc))
+                        self._pending.pop(message_id, None)
+                        _settle(waiting, False)
+                        continue
+                    self._retry_later(message_id, render, waiting, exc)
+                else:
+                    continue
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
         finally:
             self._tasks.pop(message_id, None)
+            if message_id not in self._pending:
+                _settle(self._waiters.pop(message_id, []), False)
+
+    def _retry_later(
+        self,
+        message_id: str,
+        render: Render,
+        waiting: list[asyncio.Future[bool]],
+        error: Exception,
+    ) -> None:
+        """Keep the update (a newer one queued meanwhile wins) for another try."""
+        self._pending.setdefault(message_id, render)
+        self._waiters.setdefault(message_id, []).extend(waiting)
+        log.info("card.patch_deferred", message_id=message_id, error=str(error)[:200])
 
     async def drain(self, patience: float = 10.0) -> None:
         if self._tasks:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(patience):
                     await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+
+def _settle(waiting: list[asyncio.Future[bool]], sent: bool) -> None:
+    for future in waiting:
+        if not future.done():
+            future.set_result(sent)

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import psutil
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from sqlalchemy import func, select
 
+from bot.backlog import Backlog, read_backlog, watch_backlog
 from bot.chat.desk import ChatDesk
 from bot.config import Settings
 from bot.context import Services
@@ -28,9 +34,9 @@ from bot.middleware import default_middlewares
 from bot.operations import OperationsDesk, Toolkit
 from bot.router import Router
 from bot.scheduling.wiring import Scheduling, build_scheduling
+from cards.status import StatusView
 from storage.coordination import Coordination
 from storage.database import Database
-from storage.models import InboundEvent
 from workflows.chat.agent import ChatAgent
 from workflows.intake import WEBHOOK_PARSERS, AlertParseError
 from workflows.llm.advisor import ModelAdvisor
@@ -39,6 +45,8 @@ from workflows.memory.recall import IncidentMemory
 from workflows.ports import Advisor
 
 log = get_logger(__name__)
+REPLICA = f"{socket.gethostname()}:{os.getpid()}"  # as the inbox workers and the scheduler say
+PROBE_TIMEOUT = 2.0  # seconds per dependency check of /status
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,7 @@ class LarkRuntime:
         self.inbox: Inbox | None = None
         self.connection: LongConnection | None = None
         self._task: asyncio.Task[None] | None = None
+        self._backlog: asyncio.Task[None] | None = None
         self._error: str | None = None
 
     def state(self) -> str:
@@ -99,6 +108,7 @@ class LarkRuntime:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._start())
+        self._backlog = asyncio.create_task(watch_backlog(self.db))
 
     async def _start(self) -> None:
         delay = 0.5
@@ -152,6 +162,7 @@ class LarkRuntime:
             operations=self.operations,
             memory=self.memory,
             schedules=self.scheduling.desk if self.scheduling is not None else None,
+            status=self.status,
         )
         services.chat = self.chat = self._chat_desk()
         await self.chat.recover()
@@ -182,37 +193,46 @@ class LarkRuntime:
         )
 
     async def health(self) -> dict[str, Any]:
-        """What `/status` and the chat agent report: connection, queue, scheduler, model."""
-        async with self.db.session() as session:
-            pending = await session.scalar(
-                select(func.count())
-                .select_from(InboundEvent)
-                .where(InboundEvent.status == "pending")
-            )
+        """What the chat agent's `system_health` tool reports: the `/status` figures as JSON."""
+        return (await self.status()).as_json()
+
+    async def status(self) -> StatusView:
+        """What `/status` shows: connection, queue, dependencies, scheduler, model, incidents."""
+        database = await _probe(self.db.ping)
+        coordination = await _probe(self.coordination.ping)
+        backlog = Backlog()
+        if database == "ok":
+            try:
+                backlog = await read_backlog(self.db)
+            except Exception as exc:
+                database = f"{type(exc).__name__}: {exc}"
         service = self.scheduling.service if self.scheduling is not None else None
-        report: dict[str, Any] = {
-            "lark": self.state(),
-            "inbox_pending": int(pending or 0),
-            "coordination": self.coordination.backend,
-            "scheduler": None
-            if service is None
-            else {
-                "replica": service.replica,
-                "leader_here": service.is_leader,
-                "jobs_loaded": service.jobs(),
-            },
-            "model": "rules (none configured)",
-        }
+        provider, today, budget = "rules", None, None
         if isinstance(self.advisor, ModelAdvisor):
             guard = self.advisor.guard
-            _, today = await guard.usage(None)
-            report["model"] = {
-                "provider": self.advisor.provider,
-                "tokens_today": today,
-                "daily_budget": guard.config.daily_tokens,
-                "available": today < guard.config.daily_tokens,
-            }
-        return report
+            provider, budget = self.advisor.provider, guard.config.daily_tokens
+            with contextlib.suppress(Exception):  # the database answer above says why
+                _, today = await guard.usage(None)
+        return StatusView(
+            lark=self.state(),
+            inbox_pending=backlog.inbox_pending,
+            inbox_oldest_seconds=round(backlog.oldest_seconds, 1),
+            database=database,
+            coordination_backend=self.coordination.backend,
+            coordination=coordination,
+            scheduler="off" if service is None else ("here" if service.is_leader else "elsewhere"),
+            # the lease holds a random token, not the holder's name: only "here" is known
+            scheduler_holder=service.replica if service is not None and service.is_leader else "",
+            jobs_loaded=service.jobs() if service is not None else 0,
+            model_provider=provider,
+            tokens_today=today,
+            daily_budget=budget,
+            incidents_active=backlog.incidents,
+            gates_waiting=backlog.gates_waiting,
+            replica=REPLICA,
+            version=_version(),
+            uptime_seconds=round(time.time() - psutil.Process(os.getpid()).create_time()),
+        )
 
     async def _alerts(self, source: str, payload: dict[str, Any]) -> str:
         """A webhook delivery from the inbox: parse it again and hand it to triage."""
@@ -233,10 +253,11 @@ class LarkRuntime:
             self.inbox.wake()
 
     async def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._backlog):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.connection is not None:
             await asyncio.to_thread(self.connection.stop)
         if self.inbox is not None:
@@ -256,3 +277,22 @@ class LarkRuntime:
         if self.operations is not None:
             await self.operations.drain()
         await self.api.close()
+
+
+async def _probe(check: Callable[[], Awaitable[None]]) -> str:
+    """`ok`, or why the dependency did not answer within `PROBE_TIMEOUT`."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            await check()
+    except TimeoutError:
+        return f"no answer within {PROBE_TIMEOUT:g}s"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return "ok"
+
+
+def _version() -> str:
+    try:
+        return version("larkops")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Coroutine, Iterable
+import random
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Literal
 
 from starlette.routing import BaseRoute, WebSocketRoute
@@ -45,7 +46,11 @@ log = logging.getLogger(__name__)
 
 
 class LarkEmulator:
-    """In-memory Lark tenant with one bot app, preset users and chats, and full recording."""
+    """In-memory Lark tenant with one bot app, preset users and chats, and full recording.
+
+    With several long connections open (replicas), each event goes to one of them at random,
+    as Lark does; `seed` makes the choices reproducible, `redelivery_delays` spaces the
+    redeliveries of unacknowledged events (see `bot.sandbox.gateway`)."""
 
     def __init__(
         self,
@@ -57,6 +62,8 @@ class LarkEmulator:
         tenant_key: str = "736588c9260f175d",
         ack_deadline: float = 3.0,
         max_deliveries: int = 4,
+        redelivery_delays: Sequence[float] = (),
+        seed: int | None = None,
         fragment_size: int = 65536,
         client_config: ClientConfig | None = None,
         users: Iterable[User] | None = None,
@@ -71,6 +78,7 @@ class LarkEmulator:
         self.bot = User(bot_open_id, bot_name)
         self.ack_deadline = ack_deadline
         self.max_deliveries = max_deliveries
+        self.redelivery_delays = tuple(redelivery_delays)
         self.fragment_size = fragment_size
         self.client_config = client_config or ClientConfig()
         self.users: dict[str, User] = {u.open_id: u for u in (users or DEFAULT_USERS)}
@@ -87,7 +95,8 @@ class LarkEmulator:
         self.guard = Guard(
             token_ttl=token_ttl, chat_rate_limit=chat_rate_limit, app_rate_limit=app_rate_limit
         )
-        self.gateway = Gateway(self)
+        # which connection gets each event: random like Lark, reproducible with a seed
+        self.gateway = Gateway(self, random.Random(seed))  # noqa: S311 - not a secret
         self._rest = RestApi(self)
         self._control = ControlApi(self)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -135,9 +144,13 @@ class LarkEmulator:
         code: int,
         count: int = 1,
         headers: dict[str, str] | None = None,
+        seconds: float | None = None,
     ) -> None:
-        """Answer the next `count` requests under `path_prefix` with this Lark error."""
-        self.guard.fail_next(path_prefix, status=status, code=code, count=count, headers=headers)
+        """Answer the next `count` requests under `path_prefix` with this Lark error (with
+        `seconds`: every request under it for that many seconds)."""
+        self.guard.fail_next(
+            path_prefix, status=status, code=code, count=count, headers=headers, seconds=seconds
+        )
 
     def revoke_tokens(self) -> None:
         """Invalidate every issued tenant token (next use gets 99991663)."""

@@ -1,9 +1,12 @@
 """The long-connection side: WebSocket sessions, ping/pong and at-least-once event delivery.
 
-Every event goes to one random live connection as data frame(s) of type "event" (split into
-`fragment_size` pieces); it is redelivered when no code-200 ack arrives within `ack_deadline` or
-the ack reports code 500, up to `max_deliveries` deliveries in total. Events emitted while no
-connection is up wait until one connects.
+Like Lark, every event (message or card action) goes to ONE live connection chosen at random
+(`random.Random(seed)`: a seeded emulator picks the same sequence of connection indexes every
+run) as data frame(s) of type "event" (split into `fragment_size` pieces). It is redelivered,
+again to a randomly chosen live connection, when no code-200 ack arrives within `ack_deadline`
+or the ack reports code 500, up to `max_deliveries` deliveries in total; `redelivery_delays`
+spaces the redeliveries (the n-th redelivery waits the n-th delay, the last one repeating; none:
+at once). Events emitted while no connection is up wait until one connects.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import binascii
 import contextlib
 import json
 import logging
+import random
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -36,6 +40,7 @@ class GatewaySettings(Protocol):
     client_config: ClientConfig
     ack_deadline: float
     max_deliveries: int
+    redelivery_delays: tuple[float, ...]
     fragment_size: int
     acks: list[AckRecord]
 
@@ -47,6 +52,7 @@ class Connection:
     conn_id: str
     service_id: int
     websocket: WebSocket
+    peer: str = ""  # the client's "host:port", to tell which process holds the connection
     connected_at: float = field(default_factory=time.time)
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     deliveries: int = 0
@@ -74,9 +80,11 @@ class _Attempt:
 class Gateway:
     """Accepts SDK WebSockets and delivers events to them."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, rng: random.Random | None = None) -> None:
         self.settings = settings
+        self.rng = rng or random.Random()  # noqa: S311 - picks a connection, not a secret
         self.connections: dict[str, Connection] = {}
+        self.history: dict[str, Connection] = {}  # every connection ever made, by id
         self.pings = 0
         self.frames_sent = 0
         self._tickets: dict[str, tuple[int, float]] = {}
@@ -107,8 +115,11 @@ class Gateway:
             await websocket.close(code=1008)
             return
         await websocket.accept()
-        conn = Connection(device_id, ticket[0], websocket)
+        client = websocket.client
+        peer = f"{client.host}:{client.port}" if client is not None else ""
+        conn = Connection(device_id, ticket[0], websocket, peer)
         self.connections[device_id] = conn
+        self.history[device_id] = conn
         self._connected.set()
         log.info("sandbox ws connected %s", device_id)
         try:
@@ -198,6 +209,10 @@ class Gateway:
         delivery_ids: list[str] = []
         try:
             while result.deliveries < self.settings.max_deliveries and not success.done():
+                if result.deliveries:
+                    await self._pause_before_redelivery(result.deliveries, success)
+                    if success.done():  # a late ack of an earlier delivery arrived meanwhile
+                        break
                 conn = await self._pick()
                 delivery_id = secrets.token_hex(16)
                 now = time.monotonic()
@@ -213,6 +228,7 @@ class Gateway:
                     self._forget(conn.conn_id)
                     continue
                 result.deliveries += 1
+                result.connections.append(conn.conn_id)
                 conn.deliveries += 1
                 await asyncio.wait(
                     {attempt.done, success}, timeout=deadline, return_when=asyncio.FIRST_COMPLETED
@@ -229,6 +245,12 @@ class Gateway:
         result.acks = [a for a in self.settings.acks if a.event_id == event_id]
         return result
 
+    async def _pause_before_redelivery(self, made: int, success: asyncio.Future[_Ack]) -> None:
+        delays = self.settings.redelivery_delays
+        if delays:
+            delay = delays[min(made, len(delays)) - 1]
+            await asyncio.wait({success}, timeout=max(0.0, delay))
+
     def _drop_attempts(self, delivery_ids: list[str]) -> None:
         for delivery_id in delivery_ids:
             self._attempts.pop(delivery_id, None)
@@ -240,7 +262,7 @@ class Gateway:
                 await self._connected.wait()
                 live = list(self.connections.values())
                 if live:
-                    return secrets.choice(live)
+                    return self.rng.choice(live)
                 self._connected.clear()
         finally:
             self._waiting -= 1

@@ -44,6 +44,7 @@ class Fault:
     remaining: int
     msg: str
     headers: dict[str, str] = field(default_factory=dict)
+    until: float | None = None  # time.monotonic() deadline of a timed fault (any count)
 
 
 @dataclass
@@ -119,8 +120,10 @@ class Guard:
         count: int = 1,
         headers: dict[str, str] | None = None,
         msg: str = "",
+        seconds: float | None = None,
     ) -> None:
-        """Answer the next `count` requests under `path_prefix` with this error.
+        """Answer the next `count` requests under `path_prefix` with this error — or, with
+        `seconds`, every such request for that long (an outage rather than a hiccup).
 
         A 429 without explicit headers gets x-ogw-ratelimit-limit / -reset like Lark's gateway.
         """
@@ -129,12 +132,19 @@ class Guard:
             extra.setdefault("x-ogw-ratelimit-limit", str(self.app_rate_limit))
             extra.setdefault("x-ogw-ratelimit-reset", "1")
         text = msg or ("request trigger frequency limit" if status == 429 else "internal error")
-        self._faults.append(Fault(path_prefix, status, code, count, text, extra))
+        until = time.monotonic() + seconds if seconds is not None else None
+        self._faults.append(Fault(path_prefix, status, code, count, text, extra, until))
 
     def take_fault(self, path: str) -> None:
         """Raise the first pending fault matching `path` (consuming one of its count)."""
+        now = time.monotonic()
+        self._faults = [f for f in self._faults if f.until is None or f.until > now]
         for fault in self._faults:
-            if path.startswith(fault.prefix) and fault.remaining > 0:
+            if not path.startswith(fault.prefix):
+                continue
+            if fault.until is not None:
+                raise LarkError(fault.status, fault.code, fault.msg, fault.headers)
+            if fault.remaining > 0:
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self._faults.remove(fault)

@@ -17,6 +17,7 @@ class User:
     name: str
     union_id: str = ""
     user_id: str = ""
+    departments: tuple[str, ...] = ()  # open_department_ids (the contact API's department_ids)
 
     def __post_init__(self) -> None:
         suffix = self.open_id.removeprefix("ou_")
@@ -32,12 +33,14 @@ class User:
 
 @dataclass(frozen=True)
 class Chat:
-    """A chat the bot is a member of; p2p chats name their one human `peer`."""
+    """A chat the bot is a member of; p2p chats name their one human `peer`. A group's
+    `members` (open_ids) are every tenant user unless given."""
 
     chat_id: str
     name: str
     chat_type: ChatType = "group"
     peer: str = ""
+    members: tuple[str, ...] | None = None
 
 
 DEFAULT_USERS: tuple[User, ...] = (
@@ -108,6 +111,7 @@ class DeliveryResult:
     response: Any = None
     latency_ms: float | None = None
     acks: list[AckRecord] = field(default_factory=list)
+    connections: list[str] = field(default_factory=list)  # the connection of each delivery
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The REST side: long-connection endpoint, tokens, bot info, messages and card updates.
+"""The REST side: long-connection endpoint, tokens, bot info, messages, card updates, and the
+membership lookups roles use (a user's departments, a group's members).
 
 Every request is recorded in `emulator.calls`; errors come back Lark-shaped, {"code","msg"}
 with the HTTP status Lark uses (see `guard.py` for the codes).
@@ -30,6 +31,7 @@ NOT_IN_CHAT = 230002  # 400: unknown chat / the bot is not in it
 MESSAGE_GONE = 230011  # 400: message not found (or recalled)
 NOT_PATCHABLE = 230054  # 400: only interactive messages sent by the bot can be patched
 APP_ID_INVALID = 10003  # 400: token request for another app
+USER_UNKNOWN = 41050  # 400: the user is not in the app's contact scope (or does not exist)
 SECRET_INVALID = 10014  # 400 (token) / 200 (ws endpoint): app secret invalid
 UUID_TTL = 3600.0
 MSG_TYPES = ("text", "post", "interactive")
@@ -75,6 +77,14 @@ class RestApi:
                 "/open-apis/interactive/v1/card/update",
                 self._wrap(self.card_update),
                 methods=["POST"],
+            ),
+            Route(
+                "/open-apis/contact/v3/users/{user_id}", self._wrap(self.get_user), methods=["GET"]
+            ),
+            Route(
+                "/open-apis/im/v1/chats/{chat_id}/members",
+                self._wrap(self.chat_members),
+                methods=["GET"],
             ),
             Route("/open-apis/{rest:path}", self._wrap(self.not_found), methods=every),
         ]
@@ -271,6 +281,56 @@ class RestApi:
         message.set_card({k: v for k, v in card.items() if k != "open_ids"})
         self.emulator.store.touch()
         return {"code": 0, "msg": "ok"}
+
+    async def get_user(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`GET /open-apis/contact/v3/users/{user_id}?user_id_type=open_id|user_id|union_id`."""
+        id_type = request.query_params.get("user_id_type", "open_id")
+        if id_type not in ("open_id", "user_id", "union_id"):
+            raise LarkError(400, FIELD_INVALID, "field validation failed: user_id_type")
+        wanted = request.path_params["user_id"]
+        user = next((u for u in self.emulator.users.values() if u.ids()[id_type] == wanted), None)
+        if user is None:
+            raise LarkError(400, USER_UNKNOWN, "no user authority error")
+        found = {**user.ids(), "name": user.name, "department_ids": list(user.departments)}
+        return {"code": 0, "msg": "success", "data": {"user": found}}
+
+    async def chat_members(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`GET /open-apis/im/v1/chats/{chat_id}/members`: the people of a chat, paged."""
+        emu = self.emulator
+        chat = emu.chats.get(request.path_params["chat_id"])
+        if chat is None:
+            raise LarkError(400, NOT_IN_CHAT, "Bot/User can NOT be out of the chat.")
+        id_type = request.query_params.get("member_id_type", "open_id")
+        size = request.query_params.get("page_size", "20")
+        start = request.query_params.get("page_token") or "0"
+        if id_type not in ("open_id", "user_id", "union_id") or not size.isdigit():
+            raise LarkError(400, FIELD_INVALID, "field validation failed: member_id_type")
+        if not start.isdigit():
+            raise LarkError(400, FIELD_INVALID, "field validation failed: page_token")
+        if chat.chat_type == "p2p":
+            people = [chat.peer]
+        else:
+            people = list(chat.members if chat.members is not None else emu.users)
+        users = [emu.users[p] for p in people if p in emu.users]
+        first, count = int(start), min(max(int(size), 1), 100)
+        page = users[first : first + count]
+        more = first + count < len(users)
+        items = [
+            {
+                "member_id_type": id_type,
+                "member_id": u.ids()[id_type],
+                "name": u.name,
+                "tenant_key": emu.tenant_key,
+            }
+            for u in page
+        ]
+        data = {
+            "items": items,
+            "page_token": str(first + count) if more else "",
+            "has_more": more,
+            "member_total": len(users),
+        }
+        return {"code": 0, "msg": "success", "data": data}
 
     async def not_found(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """Any other `/open-apis/...` path."""

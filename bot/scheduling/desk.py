@@ -127,14 +127,17 @@ class ScheduleDesk:
             raise ScheduleRefused(self.say("schedule.not_found", id=schedule_id))
         return row
 
-    def _may_change(self, row: Schedule, user: str) -> None:
-        if user != row.created_by and user not in self.settings.admins:
+    def _may_change(self, row: Schedule, user: str, admin: bool) -> None:
+        if user != row.created_by and not admin and user not in self.settings.admins:
             raise ScheduleRefused(self.say("schedule.not_yours", id=row.id))
 
-    async def change(self, schedule_id: int, user: str, what: str, chat_id: str) -> Schedule:
-        """Confirm, cancel, pause, resume, run (now) or delete; ScheduleRefused says why not."""
+    async def change(
+        self, schedule_id: int, user: str, what: str, chat_id: str, *, admin: bool = False
+    ) -> Schedule:
+        """Confirm, cancel, pause, resume, run (now) or delete; ScheduleRefused says why not.
+        `admin`: the user holds the admin role in the chat (bot.roles)."""
         row = await self.get(schedule_id, chat_id)
-        self._may_change(row, user)
+        self._may_change(row, user, admin)
         moves = {
             "confirm": ("active", ("pending",)),
             "cancel": ("deleted", ("pending",)),
@@ -165,10 +168,19 @@ class ScheduleDesk:
         assert refreshed is not None
         return refreshed
 
-    async def edit(self, schedule_id: int, user: str, chat_id: str, when: str, task: str) -> Draft:
+    async def edit(
+        self,
+        schedule_id: int,
+        user: str,
+        chat_id: str,
+        when: str,
+        task: str,
+        *,
+        admin: bool = False,
+    ) -> Draft:
         """The form's answer: a new pending schedule replaces the old pending one."""
         row = await self.get(schedule_id, chat_id)
-        self._may_change(row, user)
+        self._may_change(row, user, admin)
         draft = await self.draft(chat_id, user, f"{when} {task}".strip(), task=task or None)
         if draft.schedule is not None and row.status == "pending":
             await schedules.set_status(self.db, row.id, "deleted", expect=("pending",))

@@ -8,6 +8,8 @@ A job's `action` (stored with the schedule) is one of:
 - `{"type": "fix", "plugin", "params"}`: a remediation — never run by the clock alone: each
   fire posts the same approval card as `/run`, always needing a person;
 - `{"type": "incident_report", "hours": 24}`: a summary of the chat's incidents;
+- `{"type": "hygiene_report", "days": 7}`: the alert-hygiene report card with its suggestions
+  (the `advisor:` section keeps one such system job per configured chat; `post_report` posts it);
 - `{"type": "agent"}` (only with a model): the model investigates the task with the read-only
   diagnostic tools, under policy, and its findings are posted.
 
@@ -105,6 +107,8 @@ def describe_action(action: Mapping[str, Any], say: Texts) -> str:
         return say("schedule.action.plugin", plugin=str(action.get("plugin")))
     if kind == "incident_report":
         return say("schedule.action.report", hours=action.get("hours", 24))
+    if kind == "hygiene_report":
+        return say("report.job_action", days=action.get("days", 7))
     if kind == "agent":
         return say("schedule.action.agent")
     return say("schedule.action.reminder")
@@ -128,6 +132,7 @@ class JobRunner:
         operations: OperationsDesk,
         *,
         post_fix: Any = None,
+        post_report: Any = None,
         agent: DiagnosisAgent | None = None,
         retries: int = 1,
         retry_delay: float = 30.0,
@@ -137,6 +142,7 @@ class JobRunner:
         self.api = api
         self.operations = operations
         self.post_fix = post_fix  # async (schedule, action) -> None: posts an approval card
+        self.post_report = post_report  # async (schedule, days) -> None: posts the hygiene report
         self.agent = agent  # the model's read-only agent, when a model is configured
         self.retries = retries
         self.retry_delay = retry_delay
@@ -191,6 +197,9 @@ class JobRunner:
             return Result(False, "no way to ask for approval")
         if kind == "incident_report":
             return await self._report(schedule.chat_id, int(action.get("hours", 24)))
+        if kind == "hygiene_report" and self.post_report is not None:
+            await self.post_report(schedule, int(action.get("days", 7)))
+            return Result(True, self.say("report.job_posted"), card_posted=True)
         if kind == "agent" and self.agent is not None:
             return await self._investigate(schedule.task)
         return Result(True, self.say("schedule.reminder", task=schedule.task))

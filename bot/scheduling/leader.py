@@ -35,6 +35,8 @@ from typing import Any, Literal
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import select
 
 from storage import schedules
 from storage.coordination import Coordination, Lease
@@ -44,6 +46,15 @@ from storage.models import Schedule, ScheduleRun
 log = logging.getLogger(__name__)
 LEASE = "scheduler:leader"
 MAX_MISSED_ROWS = 100
+
+LEADER = Gauge("larkops_scheduler_leader", "1 while this replica leads the scheduler")
+LATENESS = Histogram(
+    "larkops_scheduler_fire_lateness_seconds",
+    "From a fire's scheduled time to its run starting (catch-up runs after downtime included)",
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0, 86400.0),
+)
+# succeeded | failed (as the run's row says afterwards) | missed (recorded, not run)
+SCHEDULE_RUNS = Counter("larkops_schedule_runs_total", "Schedule fires by outcome", ["outcome"])
 
 TriggerOf = Callable[[Schedule], BaseTrigger | None]
 RunJob = Callable[[Schedule, ScheduleRun, bool], Awaitable[None]]
@@ -136,6 +147,7 @@ class SchedulerService:
         scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
         scheduler.start()
         self._scheduler, self._seen, self._applied = scheduler, None, {}
+        LEADER.set(1)
         lost = asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat(lease, lost))
         try:
@@ -174,6 +186,7 @@ class SchedulerService:
             with contextlib.suppress(Exception):
                 self._scheduler.shutdown(wait=False)
             self._scheduler = None
+            LEADER.set(0)
 
     async def _sync(self) -> None:
         """Apply schedules changed since the last look to the job store."""
@@ -224,6 +237,7 @@ class SchedulerService:
         )
         if run is None:
             return  # fired already (another replica, or before a restart)
+        LATENESS.observe(max(0.0, (datetime.now(UTC) - fire_time).total_seconds()))
         if row.kind == "once":
             await schedules.set_status(self.db, row.id, "completed", expect=("active",))
         else:
@@ -233,6 +247,11 @@ class SchedulerService:
         except Exception as exc:
             log.exception("scheduler: job of schedule %s failed", schedule_id)
             await schedules.finish_run(self.db, run.id, ok=False, error=str(exc)[:500])
+        async with self.db.session() as session:
+            status = await session.scalar(
+                select(ScheduleRun.status).where(ScheduleRun.id == run.id)
+            )
+        SCHEDULE_RUNS.labels("succeeded" if status == "succeeded" else "failed").inc()
 
     def _refresh_next(self, row: Schedule) -> None:
         scheduler = self._scheduler
@@ -266,10 +285,10 @@ class SchedulerService:
             replica = f"{self.replica}#fence{lease.fence}"
             run_late = missed[-1] if self.missed == "run_once" else None
             for fire_time in missed[-MAX_MISSED_ROWS:]:
-                if fire_time != run_late:
-                    await schedules.claim_run(
-                        self.db, row.id, fire_time, replica=replica, status="missed"
-                    )
+                if fire_time != run_late and await schedules.claim_run(
+                    self.db, row.id, fire_time, replica=replica, status="missed"
+                ):
+                    SCHEDULE_RUNS.labels("missed").inc()
             await self.report_missed(row, len(missed), run_late is not None)
             if run_late is not None:
                 await self._fire(row.id, run_late, late=True)

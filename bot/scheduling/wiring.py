@@ -1,5 +1,7 @@
 """Builds the scheduling parts for a running bot: the job runner, the elected scheduler and the
-chat desk, and the small callbacks between them (missed-run reports, run-now, scheduled fixes).
+chat desk, and the small callbacks between them (missed-run reports, run-now, scheduled fixes,
+the hygiene report). It also keeps the advisor's system report jobs in line with the `advisor:`
+section (`bot.scheduling.advisor`), in the background at start-up.
 
 Usage::
 
@@ -22,6 +24,8 @@ from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
 from bot.logs import get_logger
 from bot.operations import OperationsDesk, gate_buttons
+from bot.reports import ReportDesk
+from bot.scheduling.advisor import ensure_reports
 from bot.scheduling.desk import ScheduleDesk
 from bot.scheduling.jobs import JobRunner
 from bot.scheduling.leader import SchedulerService
@@ -89,12 +93,32 @@ def build_scheduling(
         if outcome.gate is not None:
             await operations.remember_card(outcome.action.id, message_id)
 
+    reports = ReportDesk(
+        settings,
+        db,
+        signing_key,
+        book=operations.toolkit.book,
+        redactor=operations.toolkit.registry.redactor,
+        guard=agent.guard if agent is not None else None,
+        scrub=agent.scrub if agent is not None else None,
+    )
+
+    async def post_report(schedule: Schedule, days: int) -> None:
+        card = await reports.report(schedule.chat_id, days * 24)
+        minute = datetime.now(UTC).strftime("%Y%m%d%H%M")
+        await api.send_card(
+            schedule.chat_id,
+            card,
+            uuid=idempotency_key(f"schedule:{schedule.id}", "report", minute),
+        )
+
     runner = JobRunner(
         settings,
         db,
         api,
         operations,
         post_fix=post_fix,
+        post_report=post_report,
         agent=agent,
         retries=config.retries,
         retry_delay=config.retry_delay_seconds,
@@ -138,6 +162,17 @@ def build_scheduling(
         settings, db, operations, wake=service.wake, run_now=run_now, has_model=agent is not None
     )
     parts = Scheduling(runner, service, desk)
+
+    async def ensure_advisor() -> None:
+        try:
+            if await ensure_reports(settings, db):
+                service.wake()
+        except Exception as exc:  # the bot runs without the weekly report rather than not at all
+            log.warning("advisor.schedules_failed", error=str(exc))
+
+    task = asyncio.get_running_loop().create_task(ensure_advisor())
+    parts.tasks.add(task)
+    task.add_done_callback(parts.tasks.discard)
     return parts
 
 

@@ -456,6 +456,12 @@ def series(name: str, values: str, **labels: str) -> dict[str, str]:
 
 ACCEPT = "larkops_inbound_accept_seconds_bucket"
 API = "larkops_lark_api_calls_total"
+PENDING = "larkops_inbound_pending"
+OLDEST = "larkops_inbound_oldest_pending_seconds"
+LEADER = "larkops_scheduler_leader"
+APPROVALS = "larkops_approvals_total"
+PLUGINS = "larkops_plugin_executions_total"
+REFUSALS = "larkops_llm_refusals_total"
 HEALTHY = [
     series("up", "1x40"),
     series("larkops_ready", "1x40"),
@@ -464,6 +470,18 @@ HEALTHY = [
     series(ACCEPT, "0+20x40", kind="message", le="0.01"),
     series(ACCEPT, "0+20x40", kind="message", le="+Inf"),
     series(API, "0+50x40", endpoint="im.message.create", outcome="ok"),
+    series(PENDING, "0x40", type="im.message.receive_v1"),
+    series(OLDEST, "0x40"),
+    series(LEADER, "1x40"),
+    series(LEADER, "0x40", instance="b"),  # one leader among the replicas is right
+    series(APPROVALS, "0+1x40", gate="diagnosis", outcome="approved"),
+    series(APPROVALS, "0x40", gate="diagnosis", outcome="expired"),
+    series(PLUGINS, "0+5x40", plugin="http_check", category="diagnostic", result="ok"),
+    # a check that finds the problem it looks for is data, not a broken plugin
+    series(PLUGINS, "0+1x40", plugin="http_check", category="diagnostic", result="failed"),
+    series(PLUGINS, "0+1x40", plugin="command", category="remediation", result="ok"),
+    series(REFUSALS, "0x40", provider="openai", reason="budget_day"),
+    series(REFUSALS, "0+1x40", provider="openai", reason="rate"),  # pacing, not a budget
 ]
 SYMPTOMS = [
     series("larkops_lark_connected", "0x40"),
@@ -481,6 +499,14 @@ SYMPTOMS = [
         method="POST",
         status="401",
     ),
+    series(PENDING, "0+5x40", type="im.message.receive_v1"),  # 5 more each minute
+    series(OLDEST, "0+10x40"),  # past 60 s from minute 7
+    series(LEADER, "0x40"),
+    series(LEADER, "0x40", instance="b"),
+    series(APPROVALS, "0+1x40", gate="proposal", outcome="expired"),
+    series(PLUGINS, "0+1x40", plugin="command", category="remediation", result="error"),
+    series(PLUGINS, "0+1x40", plugin="command", category="remediation", result="failed"),
+    series(REFUSALS, "0+1x40", provider="openai", reason="budget_day"),
 ]
 # (minute, alert, labels each expected alert has beyond alertname); [] = must not fire
 FIRING: list[tuple[int, str, list[dict[str, str]]]] = [
@@ -494,6 +520,19 @@ FIRING: list[tuple[int, str, list[dict[str, str]]]] = [
     (15, "LarkopsEventAckSlow", [{"severity": "warning", "kind": "card_action"}]),
     (15, "LarkopsLarkApiErrors", [{"severity": "warning"}]),
     (15, "LarkopsWebhookUnauthorized", [{"severity": "warning"}]),
+    (6, "LarkopsInboxBacklog", []),
+    (15, "LarkopsInboxBacklog", [{"severity": "warning"}]),
+    (20, "LarkopsInboxGrowing", [{"severity": "warning"}]),
+    (1, "LarkopsNoSchedulerLeader", []),
+    (5, "LarkopsNoSchedulerLeader", [{"severity": "warning"}]),
+    (15, "LarkopsApprovalsExpiring", [{"severity": "warning", "gate": "proposal"}]),
+    (15, "LarkopsPluginErrors", [{"severity": "warning", "plugin": "command"}]),
+    (15, "LarkopsRemediationsFailing", [{"severity": "warning", "plugin": "command"}]),
+    (
+        15,
+        "LarkopsLlmBudgetRefusals",
+        [{"severity": "warning", "provider": "openai", "reason": "budget_day"}],
+    ),
 ]
 QUIET = (
     "LarkopsTargetDown",
@@ -506,6 +545,13 @@ QUIET = (
     "LarkopsEventAckSlow",
     "LarkopsLarkApiErrors",
     "LarkopsLarkApiRateLimited",
+    "LarkopsInboxBacklog",
+    "LarkopsInboxGrowing",
+    "LarkopsNoSchedulerLeader",
+    "LarkopsApprovalsExpiring",
+    "LarkopsPluginErrors",
+    "LarkopsRemediationsFailing",
+    "LarkopsLlmBudgetRefusals",
 )
 
 
@@ -537,6 +583,18 @@ def test_alerts_fire_on_their_symptoms_and_stay_quiet_when_healthy(tmp_path: Pat
                     "exp_alerts": [{"exp_labels": labels} for labels in expected],
                 }
                 for minute, name, expected in FIRING
+            ],
+        },
+        {
+            "name": "a bot that exposes no scheduler gauge has no leader",
+            "interval": "1m",
+            "input_series": [series("up", "1x10")],
+            "alert_rule_test": [
+                {
+                    "eval_time": "5m",
+                    "alertname": "LarkopsNoSchedulerLeader",
+                    "exp_alerts": [{"exp_labels": {"severity": "warning", "job": "larkops"}}],
+                }
             ],
         },
     ]

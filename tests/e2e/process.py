@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -79,6 +80,11 @@ class Bot:
         if self._log is not None:
             self._log.close()
         return code
+
+    async def astop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> int:
+        """`stop` without blocking the event loop: the emulator the bot may still be talking to
+        while it shuts down (a card update, the long connection's handshake) runs on it."""
+        return await asyncio.to_thread(self.stop, sig, timeout)
 
     def wait_exit(self, timeout: float = 60) -> int:
         assert self.process is not None

@@ -183,7 +183,7 @@ async def test_killed_while_paused_at_a_gate(world: World, gate: str) -> None:
         assert world.rows("SELECT count(*) FROM executions WHERE step = 'execute'") == [(1,)]
         assert world.rows("SELECT count(*) FROM incidents") == [(1,)]
     finally:
-        assert bot.stop() == 0
+        assert await bot.astop() == 0
 
 
 async def test_killed_while_the_fix_runs_is_not_run_twice(world: World) -> None:
@@ -212,7 +212,7 @@ async def test_killed_while_the_fix_runs_is_not_run_twice(world: World) -> None:
         await asyncio.sleep(5)  # the orphaned first run finishes; nothing starts another
         assert world.runs_logged() == 1
     finally:
-        assert bot.stop() == 0
+        assert await bot.astop() == 0
 
 
 async def test_webhook_refuses_bad_requests_and_dedupes(world: World) -> None:
@@ -243,4 +243,4 @@ async def test_webhook_refuses_bad_requests_and_dedupes(world: World) -> None:
             what="the incident",
         )
     finally:
-        assert bot.stop() == 0
+        assert await bot.astop() == 0

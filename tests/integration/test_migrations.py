@@ -26,6 +26,9 @@ TABLES = {
     "knowledge",
     "schedules",
     "schedule_runs",
+    "conversations",
+    "conversation_messages",
+    "dedupe_overrides",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from typing import Any
 
@@ -263,3 +264,44 @@ async def test_ws_handshake_needs_an_endpoint_ticket(base_url: str) -> None:
         async with websockets.connect(url, proxy=None):
             pass
     assert caught.value.response.status_code == 403
+
+
+async def test_each_event_goes_to_one_seeded_random_connection(
+    emu: LarkEmulator, connect: Connect
+) -> None:
+    emu.gateway.rng = random.Random(7)
+    first, second = RecordingHandler(), RecordingHandler()
+    await connect(first)
+    await connect(second)
+    order = list(emu.gateway.connections)
+    expected = random.Random(7)
+
+    results = [await emu.send_message("oc_ops", "ou_alice", f"/ping {i}") for i in range(12)]
+
+    assert [r.connections for r in results] == [[expected.choice(order)] for _ in results]
+    assert len(first.payloads) + len(second.payloads) == 12  # once each, never to both
+    assert first.payloads
+    assert second.payloads
+    peers = {c.peer for c in emu.gateway.connections.values()}
+    assert len(peers) == 2
+    assert all(p.startswith("127.0.0.1:") for p in peers)
+
+
+async def test_unacked_event_is_redelivered_after_the_configured_delay(
+    emu: LarkEmulator, connect: Connect
+) -> None:
+    times: list[float] = []
+
+    def flaky(payload: dict[str, Any], count: int) -> None:
+        times.append(time.monotonic())
+        if count == 1:
+            raise RuntimeError("not committed")
+
+    await connect(RecordingHandler(flaky))
+    emu.redelivery_delays = (0.4,)
+
+    result = await emu.send_message("oc_ops", "ou_alice", "/status")
+
+    assert (result.acked, result.deliveries) == (True, 2)
+    assert [a.code for a in result.acks] == [500, 200]
+    assert times[1] - times[0] >= 0.4

@@ -83,6 +83,13 @@ LLM_LATENCY = Histogram(
 )
 
 
+# calls not made: budget_incident, budget_day, budget_conversation, rate, deadline
+LLM_REFUSALS = Counter(
+    "larkops_llm_refusals_total",
+    "Model calls refused before they were made, by provider and reason",
+    ["provider", "reason"],
+)
+
 DAY_REFRESH = 10.0  # seconds between sums of the day's tokens
 
 
@@ -164,9 +171,7 @@ class ModelGuard:
                 with attempt:
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        raise ModelUnavailable(
-                            "the time for this diagnosis ran out", code="deadline"
-                        )
+                        raise self._refused("the time for this diagnosis ran out", "deadline")
                     timeout = min(self.config.request_timeout, left)
                     started = time.monotonic()
                     try:
@@ -205,10 +210,10 @@ class ModelGuard:
         if conversation_id is not None:
             used = await self.conversation_usage(conversation_id)
             if used >= self.config.conversation_tokens:
-                raise ModelUnavailable(
+                raise self._refused(
                     f"this conversation's token budget is used up ({used} of "
                     f"{self.config.conversation_tokens})",
-                    code="budget_conversation",
+                    "budget_conversation",
                 )
         await self._wait_for_rate(deadline)
         record = {
@@ -221,7 +226,7 @@ class ModelGuard:
         for attempt in range(1, self.config.retries + 1):
             left = deadline - time.monotonic()
             if left <= 0:
-                raise ModelUnavailable("the time for this answer ran out", code="deadline")
+                raise self._refused("the time for this answer ran out", "deadline")
             started, shown = time.monotonic(), False
             try:
                 async for event in self.model.stream(
@@ -242,7 +247,7 @@ class ModelGuard:
                     raise ModelUnavailable(f"the model failed: {exc}", code="error") from None
             pause = min(8.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random())  # noqa: S311
             if time.monotonic() + pause > deadline:
-                raise ModelUnavailable("the time for this answer ran out", code="deadline")
+                raise self._refused("the time for this answer ran out", "deadline")
             await asyncio.sleep(pause)
         raise ModelUnavailable("the model gave no answer", code="error")
 
@@ -290,16 +295,21 @@ class ModelGuard:
     async def _check_budgets(self, incident_id: int | None) -> None:
         incident_used, day_used = await self.usage(incident_id)
         if incident_id is not None and incident_used >= self.config.incident_tokens:
-            raise ModelUnavailable(
+            raise self._refused(
                 f"the incident's token budget is used up ({incident_used} of "
                 f"{self.config.incident_tokens})",
-                code="budget_incident",
+                "budget_incident",
             )
         if day_used >= self.config.daily_tokens:
-            raise ModelUnavailable(
+            raise self._refused(
                 f"today's token budget is used up ({day_used} of {self.config.daily_tokens})",
-                code="budget_day",
+                "budget_day",
             )
+
+    def _refused(self, reason: str, code: str) -> ModelUnavailable:
+        """The error for a call not made (counted by reason)."""
+        LLM_REFUSALS.labels(self.model.provider, code).inc()
+        return ModelUnavailable(reason, code=code)
 
     async def _wait_for_rate(self, deadline: float) -> None:
         rate = self.config.rate_per_minute / 60.0
@@ -309,7 +319,7 @@ class ModelGuard:
             if wait <= 0:
                 return
             if time.monotonic() + wait > deadline:
-                raise ModelUnavailable("the shared model rate limit is exhausted", code="rate")
+                raise self._refused("the shared model rate limit is exhausted", "rate")
             await asyncio.sleep(wait)
 
     async def _record(
