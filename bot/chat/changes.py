@@ -18,10 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.chat.toolbox import Data, Tool, ToolFailed, ToolScope
+from bot.chat.toolbox import Data, Tool, ToolFailed, ToolScope, own_incident
 from cards.actions import ActionPayload
 from cards.chat import SuggestionView, suggestion_card
-from storage import incidents
 
 
 class _Params(BaseModel):
@@ -111,22 +110,16 @@ async def change_job(scope: ToolScope, q: JobChange) -> tuple[Data, str]:
         raise ToolFailed(str(exc)) from None
     view = SuggestionView("job", row.id, row.task, scope.ctx.user, change=q.change)
     buttons = _buttons(scope, kind="job", target=row.id, change=q.change)
-    scope.cards.append(
-        await scope.ctx.reply_card(suggestion_card(view, scope.ctx.texts, **buttons))
-    )
+    await scope.ctx.reply_card(suggestion_card(view, scope.ctx.texts, **buttons))
     data = {"card": f"confirm {q.change} of job #{row.id}", "note": "nothing changes until Confirm"}
     return data, f"posted a card to {q.change} job #{row.id}"
 
 
 async def start_diagnosis(scope: ToolScope, q: DiagnosisRequest) -> tuple[Data, str]:
-    row = await incidents.get_incident(scope.ctx.services.db, q.incident_id)
-    if row is None or row.chat_id != scope.ctx.chat_id:
-        raise ToolFailed(f"incident #{q.incident_id} is not an incident of this chat")
+    row = await own_incident(scope, q.incident_id)
     view = SuggestionView("diagnose", row.id, row.title, scope.ctx.user)
     buttons = _buttons(scope, kind="diagnose", target=row.id)
-    scope.cards.append(
-        await scope.ctx.reply_card(suggestion_card(view, scope.ctx.texts, **buttons))
-    )
+    await scope.ctx.reply_card(suggestion_card(view, scope.ctx.texts, **buttons))
     data = {"card": f"confirm the diagnosis of incident #{row.id}", "note": "an approver confirms"}
     return data, f"posted a card to diagnose incident #{row.id}"
 
@@ -150,7 +143,7 @@ async def propose_remediation(scope: ToolScope, q: RemediationRequest) -> tuple[
         scope.ctx.trace_id,
         force_approval=True,
     )
-    scope.cards.append(await post_action(scope.ctx, outcome))
+    await post_action(scope.ctx, outcome)
     decision = outcome.decision
     data = {
         "card": f"run #{outcome.action.id} of {q.plugin}",

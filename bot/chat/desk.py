@@ -135,7 +135,7 @@ class ChatDesk:
         outcome = ChatOutcome()
         try:
             rows = await conversations.history(self.db, talk.id, max_chars=HISTORY_CHARS)
-            scope = ToolScope(ctx, self.health, [])
+            scope = ToolScope(ctx, self.health)
             # a viewer's question is answered from the bot's data; running diagnostics and
             # posting change cards is an operator's (as /run and /schedule are)
             acting = admits(ctx.roles, ("operator",))

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from storage import incidents
+from storage.models import Incident
 from workflows.chat.agent import ToolOutcome
 from workflows.llm.agent import run_diagnostic
 from workflows.llm.model import ToolCall, ToolSpec
@@ -41,11 +43,18 @@ class ToolScope:
 
     ctx: HandlerContext
     health: Callable[[], Awaitable[Data]]
-    cards: list[str]  # message ids of cards the change tools posted
 
 
 class ToolFailed(Exception):
     """A tool could not answer; the message goes to the model (and the evidence list)."""
+
+
+async def own_incident(scope: ToolScope, incident_id: int) -> Incident:
+    """An incident of the asking chat; ToolFailed for any other (or none)."""
+    row = await incidents.get_incident(scope.ctx.services.db, incident_id)
+    if row is None or row.chat_id != scope.ctx.chat_id:
+        raise ToolFailed(f"incident #{incident_id} is not an incident of this chat")
+    return row
 
 
 @dataclass(frozen=True)

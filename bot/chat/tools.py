@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from bot.chat.toolbox import Data, Tool, ToolFailed, ToolScope
+from bot.chat.toolbox import Data, Tool, ToolFailed, ToolScope, own_incident
 from bot.scheduling.jobs import analyse
 from storage import incidents
 from storage.incidents import ACTIVE
@@ -95,16 +95,9 @@ async def list_incidents(scope: ToolScope, q: IncidentQuery) -> tuple[Data, str]
     return {"incidents": found}, f"{len(found)} incident(s), {q.status}, last {q.hours} h"
 
 
-async def _own_incident(scope: ToolScope, incident_id: int) -> Incident:
-    row = await incidents.get_incident(scope.ctx.services.db, incident_id)
-    if row is None or row.chat_id != scope.ctx.chat_id:
-        raise ToolFailed(f"incident #{incident_id} is not an incident of this chat")
-    return row
-
-
 async def incident_detail(scope: ToolScope, q: IncidentRef) -> tuple[Data, str]:
     db = scope.ctx.services.db
-    row = await _own_incident(scope, q.incident_id)
+    row = await own_incident(scope, q.incident_id)
     events = await incidents.timeline(db, row.id, limit=30)
     diagnosis = await incidents.latest(db, Diagnosis, row.id)
     data = {
@@ -247,7 +240,7 @@ async def similar_incidents(scope: ToolScope, q: SimilarQuery) -> tuple[Data, st
     if memory is None:
         raise ToolFailed("incident memory is not available")
     if q.incident_id is not None:
-        await _own_incident(scope, q.incident_id)
+        await own_incident(scope, q.incident_id)
         found = await memory.similar(q.incident_id, limit=q.limit)
     elif q.text:
         found = await memory.similar(q.text, limit=q.limit)
