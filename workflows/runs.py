@@ -79,8 +79,11 @@ class RunManager:
         deps: GraphDeps,
         checkpointer: BaseCheckpointSaver[Any],
         coordination: Coordination,
+        *,
+        reclaim_after: float = RECLAIM_AFTER,
     ) -> None:
         self.deps = deps
+        self.reclaim_after = reclaim_after
         self.coordination = coordination
         self.checkpointer = checkpointer
         self.graph: CompiledStateGraph[IncidentState] = build_graph(deps).compile(
@@ -271,7 +274,7 @@ class RunManager:
     async def reclaim(self) -> int:
         """Take up the runs nobody drives (see the module docstring), each advanced in the
         background under its lease; how many were taken up."""
-        stale = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, RECLAIM_AFTER)
+        stale = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, self.reclaim_after)
         later = aliased(Approval)
         recent = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, RECENT_GATE)
         # a gate just opened: its step may have died before its pause was checkpointed
@@ -351,14 +354,18 @@ class RunManager:
 
         return plan
 
+    async def sweep(self) -> None:
+        """One round: expire due gates, then reclaim runs nobody drives."""
+        with contextlib.suppress(Exception):
+            await self.sweep_expired()
+        try:
+            await self.reclaim()
+        except Exception:
+            log.exception("workflow reclaim sweep failed")
+
     async def sweep_forever(self, every: float = 5.0) -> None:
         while True:
-            with contextlib.suppress(Exception):
-                await self.sweep_expired()
-            try:
-                await self.reclaim()
-            except Exception:
-                log.exception("workflow reclaim sweep failed")
+            await self.sweep()
             await asyncio.sleep(every)
 
     async def drain(self, patience: float = 30.0) -> None:

@@ -21,6 +21,7 @@ from bot.incidents.presenter import LarkPresenter, WorkflowPresenter
 from bot.lark.api import LarkApi
 from bot.lark.patcher import CardPatcher
 from bot.logs import get_logger
+from bot.timers import PRODUCTION, Timers
 from storage import approvals, incidents
 from storage.coordination import Coordination
 from storage.database import Database
@@ -43,8 +44,10 @@ class IncidentDesk:
         checkpointer: BaseCheckpointSaver[Any],
         advisor: Advisor,
         signing_key: bytes,
+        timers: Timers = PRODUCTION,
     ) -> None:
         self.settings = settings
+        self.timers = timers
         self.db = db
         self.patcher = CardPatcher(api, coordination)
         self.presenter = LarkPresenter(db, api, self.patcher, settings, signing_key)
@@ -58,6 +61,7 @@ class IncidentDesk:
             GraphDeps(db, advisor, WorkflowPresenter(self.presenter), gates),
             checkpointer,
             coordination,
+            reclaim_after=timers.reclaim_after,
         )
         config = settings.incidents
         self.triage = Triage(
@@ -83,7 +87,8 @@ class IncidentDesk:
 
     async def start(self) -> None:
         await self.runs.recover()
-        self._sweeper = asyncio.create_task(self.runs.sweep_forever())
+        if self.timers.sweep_every is not None:
+            self._sweeper = asyncio.create_task(self.runs.sweep_forever(self.timers.sweep_every))
 
     async def stop(self) -> None:
         if self._sweeper is not None:

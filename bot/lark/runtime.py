@@ -34,6 +34,7 @@ from bot.middleware import default_middlewares
 from bot.operations import OperationsDesk, Toolkit
 from bot.router import Router
 from bot.scheduling.wiring import Scheduling, build_scheduling
+from bot.timers import PRODUCTION, Timers
 from cards.status import StatusView
 from storage.coordination import Coordination
 from storage.database import Database
@@ -73,8 +74,10 @@ class LarkRuntime:
         advisor: Advisor | None = None,
         toolkit: Toolkit | None = None,
         memory: IncidentMemory | None = None,
+        timers: Timers = PRODUCTION,
     ) -> None:
         self.settings = settings
+        self.timers = timers
         self.db = db
         self.coordination = coordination
         self.target = target
@@ -108,7 +111,8 @@ class LarkRuntime:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._start())
-        self._backlog = asyncio.create_task(watch_backlog(self.db))
+        if self.timers.backlog_every is not None:
+            self._backlog = asyncio.create_task(watch_backlog(self.db, self.timers.backlog_every))
 
     async def _start(self) -> None:
         delay = 0.5
@@ -135,11 +139,15 @@ class LarkRuntime:
                 self.checkpointer,
                 self.advisor,
                 self.signing_key,
+                self.timers,
             )
             await self.desk.start()
         if self.toolkit is not None:
             self.operations = OperationsDesk(self.settings, self.db, self.api, self.toolkit)
-            self._sweeper = asyncio.create_task(self.operations.sweep_forever())
+            if self.timers.sweep_every is not None:
+                self._sweeper = asyncio.create_task(
+                    self.operations.sweep_forever(self.timers.sweep_every)
+                )
             self.scheduling = build_scheduling(
                 self.settings,
                 self.db,
@@ -247,6 +255,14 @@ class LarkRuntime:
             return "ignored"
         await self.desk.receive(alerts, str(payload.get("chat_id", "")))
         return "done"
+
+    async def sweep(self) -> None:
+        """One sweep round now (what the timers do every `sweep_every`): expired action
+        gates, expired incident gates, stranded runs."""
+        if self.operations is not None:
+            await self.operations.sweep_expired()
+        if self.desk is not None:
+            await self.desk.runs.sweep()
 
     def wake(self) -> None:
         if self.inbox is not None:

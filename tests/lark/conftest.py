@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,9 @@ from bot.router import Router
 from bot.sandbox.emulator import LarkEmulator
 from bot.sandbox.model import ClientConfig
 from bot.sandbox.server import serve_emulator
+from bot.timers import Timers
 from storage.coordination import MemoryCoordination
-from storage.database import Database
+from tests.conftest import World
 from tests.lark.testbot import TestBot, wait_until
 from workflows.checkpoint import open_checkpointer
 
@@ -27,11 +27,13 @@ Factory = Callable[..., Any]
 
 
 @pytest.fixture
-async def make_testbot(
-    migrated_db: Database, fresh_db_url: str, tmp_path: Path
-) -> AsyncIterator[Callable[..., Any]]:
-    """Start bots on demand: `await make_testbot(router=..., settings={...})`."""
+async def make_testbot(world: World) -> AsyncIterator[Callable[..., Any]]:
+    """Start bots on demand: `await make_testbot(router=..., settings={...})`.
+
+    Each bot lives in the test's own world (database, emulator, directory); its sweeps run only
+    when the test calls `await bot.sweep()` (`timers=` to change that)."""
     stack = AsyncExitStack()
+    migrated_db, fresh_db_url, tmp_path = world.db, world.db_url, world.tmp
 
     async def start(
         *,
@@ -41,6 +43,7 @@ async def make_testbot(
         settings: dict[str, Any] | None = None,
         wait_connected: bool = True,
         incidents: bool = False,
+        timers: Timers | None = None,
     ) -> TestBot:
         if emulator is None:
             emulator = LarkEmulator(
@@ -73,6 +76,7 @@ async def make_testbot(
             advisor=advisor,
             toolkit=toolkit,
             memory=memory,
+            timers=timers or Timers(sweep_every=None, backlog_every=None, reclaim_after=0.0),
         )
         runtime.start()
         stack.push_async_callback(runtime.stop)

@@ -303,11 +303,13 @@ async def test_unanswered_gate_expires_and_escalates(
     bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
     assert bot.runtime.desk is not None
     deps = bot.runtime.desk.runs.deps
-    deps.gates = GatePolicy(ttl=timedelta(seconds=1), approvers=deps.gates.approvers)
+    # the gate is due the moment it opens; the test's sweep (not a timer) expires it
+    deps.gates = GatePolicy(ttl=timedelta(0), approvers=deps.gates.approvers)
     card = await fire(bot, url)
     gated = await card_with(bot, card, APPROVE)
     value = card_buttons(gated.card)[APPROVE]
-    note = await bot.expect_reply(contains="已升级", timeout=20)
+    await bot.sweep()
+    note = await bot.expect_reply(contains="已升级")
     assert "timed out" in json.loads(note.content)["text"]
     late = await bot.click(gated, APPROVE, user="ou_bob", value=value)
     assert late.toast is not None

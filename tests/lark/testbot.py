@@ -11,8 +11,6 @@ by the inbox workers, dispatched, and answered through `LarkApi` (the SDK's REST
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +20,9 @@ from bot.sandbox.emulator import LarkEmulator
 from bot.sandbox.model import ClickResult, DeliveryResult
 from bot.sandbox.record import Message
 from storage.database import Database
+from tests.support.wait import wait_until
+
+__all__ = ["TestBot", "card_buttons", "wait_until"]
 
 
 def card_buttons(card: dict[str, Any] | None) -> dict[str, Any]:
@@ -101,20 +102,12 @@ class TestBot:
         chosen = buttons[label]
         return await self.emulator.click(message.message_id, user or self.user, chosen)
 
+    async def sweep(self) -> None:
+        """One sweep round now: expire due gates, reclaim stranded runs."""
+        await self.runtime.sweep()
+
     async def rows(self, sql: str) -> list[Any]:
         from sqlalchemy import text
 
         async with self.db.engine.connect() as conn:
             return list((await conn.execute(text(sql))).all())
-
-
-async def wait_until(condition: Any, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")

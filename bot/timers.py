@@ -1,0 +1,27 @@
+"""The periods of the bot's own background loops, in one place so tests can drive them.
+
+Production uses the defaults. A test bot passes `Timers(sweep_every=None)` and calls
+`LarkRuntime.sweep()` when it wants a sweep, instead of waiting one out; nothing then acts on a
+timer the test did not ask for.
+
+    runtime = LarkRuntime(..., timers=Timers(sweep_every=None))
+    await runtime.sweep()  # expire due gates, reclaim stranded runs: once, now
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Timers:
+    # seconds between two sweeps (gate expiry, action expiry, run reclaim); None: never on
+    # its own, only when `sweep()` is called
+    sweep_every: float | None = 5.0
+    # seconds between two readings of the queue/run/gate gauges; None: never
+    backlog_every: float | None = 5.0
+    # seconds an incident or a decided gate is left to its own worker before a sweep takes it
+    reclaim_after: float = 5.0
+
+
+PRODUCTION = Timers()
