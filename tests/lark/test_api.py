@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.lark.api import LarkApi, LarkApiError, idempotency_key
+from bot.lark.api import CHAT_RATE, LarkApi, LarkApiError, idempotency_key
 from bot.sandbox.emulator import LarkEmulator
 from bot.sandbox.server import serve_emulator
-from storage.coordination import MemoryCoordination, open_coordination
+from storage.coordination import Coordination, MemoryCoordination
+from tests.conftest import World
 
 SEND = "/open-apis/im/v1/messages"
 
@@ -103,25 +104,67 @@ def api_url(lark: tuple[LarkEmulator, LarkApi]) -> str:
     return lark[1]._domain
 
 
-async def test_burst_to_one_chat_stays_under_lark_limit(
-    lark: tuple[LarkEmulator, LarkApi],
-) -> None:
-    emulator, api = lark
-    await asyncio.gather(*(api.send_text("oc_ops", f"m{n}", uuid=f"burst-{n}") for n in range(12)))
-    # the shared bucket paced the sends: Lark never had to refuse one
-    assert set(_calls(emulator, SEND)) == {200}
-    assert len(emulator.transcript("oc_ops")) == 12
+class GrantLog:
+    """When a coordination's chat bucket granted tokens, bracketed by the caller's clock: a grant
+    happened after `start` and before `end` of the `take` call that returned 0."""
+
+    def __init__(self) -> None:
+        self.grants: list[tuple[float, float]] = []
+
+    def watch(self, coordination: Coordination, bucket: str) -> Coordination:
+        take = coordination.take
+
+        async def recorded(name: str, rate: float, burst: int, cost: int = 1) -> float:
+            start = time.monotonic()
+            delay = await take(name, rate, burst, cost)
+            if name == bucket and delay == 0:
+                self.grants.append((start, time.monotonic()))
+            return delay
+
+        coordination.take = recorded  # type: ignore[method-assign]
+        return coordination
+
+    def span(self) -> float:
+        """At least the time between the first and the last grant."""
+        return max(end for _, end in self.grants) - min(start for start, _ in self.grants)
 
 
-async def test_two_replicas_share_the_chat_bucket(redis_url: str) -> None:
-    emulator = LarkEmulator()
-    prefix = f"larkops-test-{time.time_ns()}"
+def _sent_once(emulator: LarkEmulator, texts: set[str]) -> None:
+    shown = [m.text for m in emulator.transcript("oc_ops")]
+    assert sorted(shown) == sorted(texts)  # every message once: none lost, none doubled
+
+
+async def test_burst_to_one_chat_is_paced_by_the_chat_bucket() -> None:
+    """12 messages at once into one chat leave at most CHAT_RATE a second: 12 grants of a
+    one-token bucket take at least 11 intervals, whatever the machine's scheduling does."""
+    emulator, grants = LarkEmulator(), GrantLog()
+    async with serve_emulator(emulator) as url:
+        coordination = grants.watch(MemoryCoordination(), "lark:chat:oc_ops")
+        api = LarkApi(emulator.app_id, emulator.app_secret, url, coordination)
+        await asyncio.gather(
+            *(api.send_text("oc_ops", f"m{n}", uuid=f"burst-{n}") for n in range(12))
+        )
+    _sent_once(emulator, {f"m{n}" for n in range(12)})
+    assert len(grants.grants) >= 12
+    assert grants.span() >= 11 / CHAT_RATE
+
+
+async def test_two_replicas_share_the_chat_bucket(world: World) -> None:
+    """Two replicas on one Redis pace one chat together: 12 messages sent half by each still
+    take 11 intervals of the chat's rate (with a bucket each they would take 5)."""
+    emulator, grants = LarkEmulator(), GrantLog()
     async with serve_emulator(emulator) as url:
         one = LarkApi(
-            emulator.app_id, emulator.app_secret, url, await open_coordination(redis_url, prefix)
+            emulator.app_id,
+            emulator.app_secret,
+            url,
+            grants.watch(await world.coordination(), "lark:chat:oc_ops"),
         )
         two = LarkApi(
-            emulator.app_id, emulator.app_secret, url, await open_coordination(redis_url, prefix)
+            emulator.app_id,
+            emulator.app_secret,
+            url,
+            grants.watch(await world.coordination(), "lark:chat:oc_ops"),
         )
         await asyncio.gather(
             *(
@@ -129,8 +172,9 @@ async def test_two_replicas_share_the_chat_bucket(redis_url: str) -> None:
                 for n, api in enumerate([one, two] * 6)
             )
         )
-    assert set(_calls(emulator, SEND)) == {200}
-    assert len(emulator.transcript("oc_ops")) == 12
+    _sent_once(emulator, {f"r{n}" for n in range(12)})
+    assert len(grants.grants) >= 12
+    assert grants.span() >= 11 / CHAT_RATE
 
 
 async def test_reply_patch_and_delayed_update(lark: tuple[LarkEmulator, LarkApi]) -> None:
