@@ -38,8 +38,10 @@ from plugins.builtin.http_check import HttpCheckPlugin
 from plugins.execution import OUTPUT_LIMIT
 from storage.redaction import MASK
 from tests.conftest import free_port
+from tests.support.wait import wait_until
 
 WORD = "^[a-z]{1,20}$"
+# a child that starts a grandchild and both nap: only the timeout's group kill ends them
 GRANDCHILD = (
     "import subprocess, time\n"
     "child = subprocess.Popen(['/bin/sleep', '30'])\n"
@@ -81,7 +83,7 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/fail":
             self._answer(500, b"boom: password=hunter22")
         elif self.path == "/slow":
-            time.sleep(3)
+            time.sleep(3)  # a slow site: the check's own timeout must give up first
             self._answer(200, b"late")
         elif self.path == "/redirect":
             self.send_response(302)
@@ -334,19 +336,18 @@ async def test_timeout_kills_the_whole_process_group(registry: PluginRegistry) -
     assert not result.ok
     assert "timed out" in result.summary
     grandchild = int(result.output.split()[0])
-    assert await gone(grandchild), "the grandchild sleep outlived the timeout"
+    await gone(grandchild, "the grandchild sleep to die with its process group")
 
 
 async def test_cancelling_a_run_kills_the_process(registry: PluginRegistry) -> None:
     task = asyncio.create_task(command(registry, "nap_long", seconds="731"))
-    await asyncio.sleep(0.3)
-    pids = sleeping("731")
-    assert pids, "the sleep should be running"
+    pids = await wait_until(lambda: sleeping("731"), what="our `sleep 731` running")
+    assert not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     for pid in pids:
-        assert await gone(pid)
+        await gone(pid, f"the cancelled run's sleep (pid {pid}) to end")
 
 
 async def test_output_is_capped(registry: PluginRegistry) -> None:
@@ -500,29 +501,30 @@ def openssl(*args: str | Path) -> None:
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
-async def gone(pid: int, within: float = 3.0) -> bool:
-    """True once `pid` no longer runs (absent, or a zombie waiting for init to reap it)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return True
-        if state in ("Z", "X"):
-            return True
-        await asyncio.sleep(0.05)
-    return False
+def ended(pid: int) -> bool:
+    """`pid` no longer runs (absent, or a zombie waiting for init to reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+async def gone(pid: int, what: str, within: float = 3.0) -> None:
+    await wait_until(lambda: ended(pid), within, what)
 
 
 def sleeping(seconds: str) -> list[int]:
+    """`/usr/bin/sleep <seconds>` processes started by this test process (not by another run)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        if argv[:2] == [b"/usr/bin/sleep", seconds.encode()]:
+        if argv[:2] == [b"/usr/bin/sleep", seconds.encode()] and parent == os.getpid():
             pids.append(int(entry.name))
     return pids

@@ -6,7 +6,6 @@ the real `AsyncPostgresSaver`, aged by moving their incident's last change back.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -21,11 +20,12 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from bot.config import ConfigError, load_settings
-from bot.janitor import Janitor
-from storage.coordination import MemoryCoordination
+from bot.janitor import LEASE, Janitor
+from storage.coordination import Lease, MemoryCoordination
 from storage.database import Database
 from storage.retention import RetentionConfig
 from tests.integration.test_incident_graph import Harness, RecordingPresenter, ScriptedAdvisor
+from tests.support.wait import wait_until
 from workflows.checkpoint import open_checkpointer
 from workflows.cleanup import CHECKPOINT_TABLES, clean
 from workflows.incident_graph import GatePolicy, GraphDeps
@@ -358,26 +358,63 @@ async def test_one_replica_runs_a_pass_per_interval_and_counts_it(migrated_db: D
     assert (REGISTRY.get_sample_value("larkops_gc_last_run_timestamp_seconds") or 0) > 0
 
 
+class Looks(MemoryCoordination):
+    """Memory coordination that counts a janitor's looks (its tries at the lease) and keeps
+    the leases it grants."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks = 0
+        self.granted: list[Lease] = []
+
+    async def acquire(self, name: str, ttl: float) -> Lease | None:
+        self.looks += 1
+        lease = await super().acquire(name, ttl)
+        if lease is not None:
+            self.granted.append(lease)
+        return lease
+
+
 async def test_the_scheduled_cleanup_runs_in_the_background_until_stopped(
     migrated_db: Database,
 ) -> None:
     await seed_rows(migrated_db)
-    janitor = Janitor(DEFAULTS, migrated_db, None, MemoryCoordination(), first_delay=0, poll=0.05)
+    coordination = Looks()
+    janitor = Janitor(DEFAULTS, migrated_db, None, coordination, first_delay=0, poll=0.05)
+
+    async def cleaned() -> bool:
+        return len(await ids(migrated_db, "inbound_events")) == 3
+
     janitor.start()
     try:
-        async with asyncio.timeout(30):
-            while len(await ids(migrated_db, "inbound_events")) != 3:
-                await asyncio.sleep(0.05)
+        await wait_until(cleaned, timeout=30, what="the background pass")
+        # it goes on looking, and finds the lease taken: one pass per interval
+        looked = coordination.looks
+        await wait_until(lambda: coordination.looks >= looked + 2, what="two more looks")
     finally:
         await janitor.stop()
     assert await ids(migrated_db, "conversations") != set()  # the pass ran to its end
+    assert len(coordination.granted) == 1
+    # free the lease: a janitor still running would clean this row at its next look
+    assert await coordination.release(coordination.granted[0]) is True
     await sql(
         migrated_db,
         "INSERT INTO inbound_events (event_id, event_type, payload, status, handled_at) "
         "VALUES ('late', 'x', '{}', 'done', now() - interval '30 days')",
     )
-    await asyncio.sleep(0.2)
-    assert len(await ids(migrated_db, "inbound_events")) == 4  # stopped: nothing runs any more
+    stopped_at = coordination.looks
+    # a witness janitor with the same poll (its lease held here, so it never cleans): once it
+    # has looked three times, the stopped one would have too
+    witness_coordination = Looks()
+    assert await witness_coordination.acquire(LEASE, 60) is not None
+    witness = Janitor(DEFAULTS, migrated_db, None, witness_coordination, first_delay=0, poll=0.05)
+    witness.start()
+    try:
+        await wait_until(lambda: witness_coordination.looks >= 1 + 3, what="three witness looks")
+    finally:
+        await witness.stop()
+    assert coordination.looks == stopped_at  # stopped: nothing runs any more
+    assert len(await ids(migrated_db, "inbound_events")) == 4
 
 
 def run_cli(*args: str, database_url: str, home: Path) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,6 @@ scheduler ran are run once late (or skipped) and reported."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,9 +12,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
 
 from bot.scheduling.leader import SchedulerService
-from storage.coordination import open_coordination
+from storage.coordination import Lease, open_coordination
 from storage.database import Database
 from storage.models import Schedule, ScheduleRun
+from tests.support.wait import wait_until
 
 
 async def _schedule(db: Database, *, confirmed_ago: timedelta = timedelta(0)) -> int:
@@ -58,6 +58,39 @@ def every(seconds: float, start: datetime | None = None) -> Any:
     return trigger_of
 
 
+def fires_of(recorder: Recorder, schedule_id: int) -> list[datetime]:
+    return [fire for _, sid, fire, _ in recorder.runs if sid == schedule_id]
+
+
+def record_acquires(service: SchedulerService) -> list[Lease | None]:
+    """What each of the service's attempts at the leader lease got (None: somebody held it)."""
+    got: list[Lease | None] = []
+    acquire = service.coordination.acquire
+
+    async def recorded(name: str, ttl: float) -> Lease | None:
+        lease = await acquire(name, ttl)
+        got.append(lease)
+        return lease
+
+    service.coordination.acquire = recorded  # type: ignore[method-assign]
+    return got
+
+
+def count_syncs(service: SchedulerService) -> list[int]:
+    """How often the leader has looked at the schedules table, as `[count]`. It looks once when
+    it takes over, catches up missed fires, then looks every `sync_every`: each look after the
+    first is a step of its loop, proof that the take-over is behind it."""
+    syncs = [0]
+    sync = service._sync
+
+    async def counted() -> None:
+        await sync()
+        syncs[0] += 1
+
+    service._sync = counted  # type: ignore[method-assign]
+    return syncs
+
+
 async def _service(
     db: Database, redis_url: str, prefix: str, who: str, recorder: Recorder, **options: Any
 ) -> SchedulerService:
@@ -81,13 +114,18 @@ async def test_two_schedulers_fire_each_run_once(migrated_db: Database, redis_ur
     prefix, recorder = f"t{uuid.uuid4().hex[:8]}:", Recorder()
     first = await _service(migrated_db, redis_url, prefix, "a", recorder)
     second = await _service(migrated_db, redis_url, prefix, "b", recorder)
+    tries = [record_acquires(first), record_acquires(second)]
     await first.start()
     await second.start()
-    await asyncio.sleep(5.5)
+    await wait_until(
+        lambda: len(fires_of(recorder, schedule_id)) >= 3, timeout=20, what="three fires"
+    )
     await first.stop()
     await second.stop()
-    fires = [fire for _, sid, fire, _ in recorder.runs if sid == schedule_id]
+    fires = fires_of(recorder, schedule_id)
     assert len(fires) >= 3
+    assert all(tries)  # both replicas asked for the lease ...
+    assert sum(lease is not None for got in tries for lease in got) == 1  # ... one got it
     assert len(fires) == len(set(fires))  # never the same fire twice
     assert len({who for who, *_ in recorder.runs}) == 1  # one leader did it all
     async with migrated_db.engine.connect() as conn:
@@ -102,21 +140,27 @@ async def test_a_dead_leader_is_replaced_within_the_lease(
     prefix, recorder = f"t{uuid.uuid4().hex[:8]}:", Recorder()
     leader = await _service(migrated_db, redis_url, prefix, "a", recorder)
     standby = await _service(migrated_db, redis_url, prefix, "b", recorder)
+    asked = record_acquires(standby)
     await leader.start()
-    await asyncio.sleep(1.0)
+    await wait_until(lambda: leader.is_leader, what="the first replica leading")
     await standby.start()
-    await asyncio.sleep(1.5)
+    # the standby asks again every third of the lease time; the renewed lease is never free
+    await wait_until(lambda: len(asked) >= 2, what="the standby asking twice for the lease")
+    assert not any(asked)
     assert leader.is_leader
     assert not standby.is_leader
     # the leader dies without a word: its task stops, its lease is left to expire
     assert leader._task is not None
     leader._task.cancel()
     leader._stop_scheduler()
-    died = asyncio.get_running_loop().time()
-    while not standby.is_leader:
-        await asyncio.sleep(0.1)
-        assert asyncio.get_running_loop().time() - died < 3.0 + 3.0, "no takeover in time"
-    await asyncio.sleep(2.5)
+    await wait_until(
+        lambda: standby.is_leader,
+        timeout=3.0 + 3.0,  # the lease runs out, then the standby's next ask gets it
+        what="the standby taking over within the lease time",
+    )
+    await wait_until(
+        lambda: any(who == "b" for who, *_ in recorder.runs), what="a fire by the new leader"
+    )
     await standby.stop()
     assert any(who == "b" for who, *_ in recorder.runs)
     fires = [fire for *_, fire, _ in recorder.runs]
@@ -131,8 +175,9 @@ async def test_missed_fires_run_once_late_and_are_reported(
     service = await _service(
         migrated_db, redis_url, prefix, "a", recorder, trigger_of=every(5), misfire_grace=1.0
     )
+    syncs = count_syncs(service)
     await service.start()
-    await asyncio.sleep(1.5)
+    await wait_until(lambda: syncs[0] >= 3, what="the leader syncing twice after its catch-up")
     await service.stop()
     late = [r for r in recorder.runs if r[3]]
     assert len(late) == 1  # only the latest missed fire, once, marked late
@@ -161,8 +206,9 @@ async def test_missed_fires_can_be_skipped(migrated_db: Database, redis_url: str
         misfire_grace=1.0,
         missed="skip",
     )
+    syncs = count_syncs(service)
     await service.start()
-    await asyncio.sleep(1.5)
+    await wait_until(lambda: syncs[0] >= 3, what="the leader syncing twice after its catch-up")
     await service.stop()
     assert [r for r in recorder.runs if r[3]] == []
     [(_, count, ran_late)] = recorder.missed

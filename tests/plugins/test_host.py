@@ -19,6 +19,7 @@ from plugins.builtin.logtail import HostLogTailParams, pattern_problem
 from plugins.contract import PluginContext, PluginResult
 from plugins.execution import execute
 from plugins.registry import PluginRegistry
+from tests.support.wait import wait_until_sync
 
 SECRET = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 
@@ -136,7 +137,13 @@ def cpu_burner() -> Iterator[subprocess.Popen[bytes]]:
     code = "while True: pass  # " + "x" * 150
     argv = [sys.executable, "-c", code, SECRET, "second-hidden", "third-hidden"]
     child = subprocess.Popen(argv)
-    time.sleep(0.2)
+    process = psutil.Process(child.pid)
+
+    def burning() -> bool:
+        # an interpreter starts in about 20 ms of CPU: 0.1 s means it is in the loop
+        return bool(sum(process.cpu_times()[:2]) >= 0.1)
+
+    wait_until_sync(burning, what="the child burning CPU")
     yield child
     child.kill()
     child.wait()

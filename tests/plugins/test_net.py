@@ -14,6 +14,7 @@ from plugins.contract import PluginContext, PluginResult
 from plugins.execution import execute
 from plugins.registry import PluginRegistry
 from tests.conftest import free_port
+from tests.support.wait import wait_until
 
 
 @pytest.fixture
@@ -29,15 +30,24 @@ async def run(registry: PluginRegistry, name: str, params: Mapping[str, Any]) ->
 
 
 class Listener:
-    """A real TCP server on 127.0.0.1 that counts accepted connections."""
+    """A real TCP server on 127.0.0.1 that records the connections it accepts."""
 
     def __init__(self) -> None:
-        self.accepted = 0
+        self.peers: list[Any] = []
         self.port = 0
 
     async def _accept(self, _: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.accepted += 1
+        self.peers.append(writer.get_extra_info("peername"))
         writer.close()
+
+    async def accepted(self) -> int:
+        """Connections made to it before this call, once every one of them is accepted: ours,
+        made last, is accepted after all of them (the accept queue is first in, first out)."""
+        _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        ours = writer.get_extra_info("sockname")
+        writer.close()
+        await wait_until(lambda: ours in self.peers, what="our own connection to be accepted")
+        return self.peers.index(ours)
 
 
 @pytest.fixture
@@ -64,8 +74,7 @@ async def test_tcp_check_connects_to_a_listening_port(
     assert f"127.0.0.1:{listener.port} accepts connections" in result.summary
     assert 0 < result.data["connect_ms"] < 1000
     assert result.data["address"] == "127.0.0.1"
-    await asyncio.sleep(0.05)
-    assert listener.accepted == 1
+    assert await listener.accepted() == 1
 
 
 async def test_tcp_check_by_name(registry: PluginRegistry, listener: Listener) -> None:
@@ -96,8 +105,7 @@ async def test_tcp_check_refuses_forbidden_addresses_without_connecting(
     assert not result.ok
     assert "link-local, multicast and unspecified addresses are not checked" in result.summary
     assert time.perf_counter() - started < 0.5
-    await asyncio.sleep(0.05)
-    assert listener.accepted == 0  # 0.0.0.0 would have reached the 127.0.0.1 listener
+    assert await listener.accepted() == 0  # 0.0.0.0 would have reached the 127.0.0.1 listener
 
 
 @pytest.mark.parametrize("port", [0, 65536, -1])

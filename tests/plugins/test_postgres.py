@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from plugins.contract import PluginContext, PluginResult, validate_params
 from plugins.execution import execute
 from plugins.registry import PluginRegistry
 from tests.conftest import free_port
+from tests.support.wait import wait_until
 
 
 @dataclass
@@ -102,13 +103,6 @@ async def pg(fresh_db_url: str) -> AsyncIterator[Pg]:
             default=str,
         )
         assert password not in dumped
-
-
-async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 async def _state(conn: asyncpg.Connection[asyncpg.Record], pid: int) -> Any:
@@ -267,18 +261,25 @@ async def test_long_queries_found_cancelled_and_terminated(pg: Pg) -> None:
     admin = await asyncpg.connect(pg.admin_dsn)
     victim = await asyncpg.connect(pg.app_dsn)
     doomed = await asyncpg.connect(pg.app_dsn)
+    witness = await asyncpg.connect(pg.app_dsn)
     larkops = await asyncpg.connect(pg.app_dsn, server_settings={"application_name": "larkops"})
     try:
-        vpid, dpid = victim.get_server_pid(), doomed.get_server_pid()
+        vpid, dpid, wpid = (c.get_server_pid() for c in (victim, doomed, witness))
         sleeping = asyncio.create_task(victim.fetchval("SELECT pg_sleep(30)"))
         dozing = asyncio.create_task(doomed.fetchval("SELECT pg_sleep(30) AS doze"))
+        watching = asyncio.create_task(witness.fetchval("SELECT pg_sleep(30) AS watch"))
 
-        async def both_running() -> bool:
-            rows = [await _state(admin, vpid), await _state(admin, dpid)]
-            return all(r is not None and r["state"] == "active" for r in rows)
+        async def all_running_for(seconds: float) -> bool:
+            ran = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])"
+                " AND state = 'active'"
+                " AND query_start <= clock_timestamp() - make_interval(secs => $2)",
+                [vpid, dpid, wpid],
+                seconds,
+            )
+            return bool(ran == 3)
 
-        await _until(both_running)
-        await asyncio.sleep(1.1)
+        await wait_until(lambda: all_running_for(1.0), what="the queries running for 1 s")
 
         found = await pg.run("pg_long_queries", {"min_seconds": 1})
         assert not found.ok
@@ -296,8 +297,13 @@ async def test_long_queries_found_cancelled_and_terminated(pg: Pg) -> None:
         assert preview.ok
         assert preview.summary.startswith(f"dry run: would cancel pid {vpid}")
         assert preview.data["dry_run"] is True
-        await asyncio.sleep(0.1)
+        # a cancel that lands (here, of the witness query) proves one had time to land: the
+        # victim's, had the dry run sent one, would have landed before it
+        assert await admin.fetchval("SELECT pg_cancel_backend($1)", wpid) is True
+        with pytest.raises(asyncpg.QueryCanceledError, match="due to user request"):
+            await asyncio.wait_for(watching, 5)
         assert not sleeping.done()
+        assert (await _state(admin, vpid))["state"] == "active"
 
         cancelled = await pg.run("pg_cancel_backend", {"pid": vpid})
         assert cancelled.ok, cancelled.summary
@@ -332,7 +338,7 @@ async def test_long_queries_found_cancelled_and_terminated(pg: Pg) -> None:
         assert "no backend with pid" in missing.summary
         assert await admin.fetchval("SELECT 1") == 1
     finally:
-        for conn in (victim, doomed, larkops, admin):
+        for conn in (victim, doomed, witness, larkops, admin):
             if not conn.is_closed():
                 conn.terminate()
 
@@ -356,7 +362,7 @@ async def test_locks_name_blocked_and_blocking_pids_and_lock_waits_time_out(pg: 
             row = await _state(admin, wpid)
             return row is not None and row["wait_event_type"] == "Lock"
 
-        await _until(blocked)
+        await wait_until(blocked, what="the waiter blocked on the lock")
         result = await pg.run("pg_locks", {})
         assert not result.ok
         [entry] = [b for b in result.data["blocked"] if b["pid"] == wpid]
@@ -409,7 +415,7 @@ async def test_bloat_found_and_vacuumed_away(pg: Pg) -> None:
             )
             return bool(dead and dead >= 15000)
 
-        await _until(counted)
+        await wait_until(counted, what="the dead rows counted")
         bloat = await pg.run("pg_bloat", {})
         assert not bloat.ok
         assert bloat.data["flagged"] == ["public.orders"]

@@ -70,7 +70,7 @@ class BrokenPlugin(SayPlugin):
 
 class SlowPlugin(SayPlugin):
     async def run(self, ctx: PluginContext, params: BaseModel) -> PluginResult:
-        await asyncio.sleep(30)
+        await asyncio.sleep(30)  # a plugin that hangs: its spec's timeout must cut it off
         raise AssertionError("not reached")
 
 
