@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from bot.context import ActionResult, HandlerContext, Services, Toast
-from bot.errors import RetryLater, UserFacingError
+from bot.errors import UserFacingError
 from bot.lark.api import LarkRetryable
 from bot.lark.events import MAX_TEXT, CardAction, MessageEvent
 from bot.logs import get_logger, new_trace_id, trace_context
@@ -38,7 +38,7 @@ from storage.coordination import CoordinationError
 
 log = get_logger(__name__)
 # failures that pass: a message that meets one goes back to the inbox and is tried again later
-TRANSIENT = (RetryLater, LarkRetryable, CoordinationError)
+TRANSIENT = (LarkRetryable, CoordinationError)
 
 Outcome = Literal["done", "ignored", "failed"]
 Next = Callable[[], Awaitable[Any]]

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 Handler = Callable[..., Awaitable[Any]]
 MessageFilter = Callable[["MessageEvent"], bool]
-INJECTABLE = frozenset({"ctx", "event", "args", "payload"})
 
 
 def _parameters(handler: Handler, allowed: frozenset[str]) -> tuple[str, ...]:

@@ -47,8 +47,6 @@ NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
 ENTRY_POINT_GROUP = "larkops.plugins"
 MAX_TIMEOUT = 3600.0
 
-PluginFactory = Callable[[Mapping[str, Any]], Plugin]
-
 
 class PluginsConfig(BaseModel):
     """The `plugins:` section of the configuration."""

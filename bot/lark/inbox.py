@@ -10,7 +10,7 @@
 
 Workers claim pending rows with `FOR UPDATE SKIP LOCKED`; a crash mid-handling leaves the row
 pending for the next worker (after a restart, or on another replica). A transient failure (Lark
-answering 5xx/429 longer than a call retries, Redis unreachable, `RetryLater`) also leaves it
+answering 5xx/429 longer than a call retries, Redis unreachable) also leaves it
 pending: the worker pauses and the event is tried again, for up to `TRANSIENT_PATIENCE`.
 """
 

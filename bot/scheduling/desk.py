@@ -34,8 +34,6 @@ from workflows.schedule.parser import ParseResult, parse
 from workflows.schedule.spec import Once, from_json, to_json
 from workflows.schedule.wording import describe
 
-CHANGES = ("confirm", "cancel", "pause", "resume", "run", "delete")
-
 
 class ScheduleRefused(Exception):
     """A change that may not be made; the message is for the chat."""

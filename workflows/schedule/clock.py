@@ -49,8 +49,6 @@ ZH_PERIODS = {
     "早": "morning",
     "晚": "evening",
 }
-ZH_PERIOD = "|".join(sorted(ZH_PERIODS, key=len, reverse=True))
-"""A regex fragment: one Chinese part of the day (single-character ones need a guard)."""
 
 EN_PERIODS = {
     "morning": "morning",
