@@ -8,7 +8,7 @@ claimed once per action, so a replayed click never runs anything twice.
 
 Usage::
 
-    desk = OperationsDesk(settings, db, api, toolkit)
+    desk = OperationsDesk(settings, db, api, toolkit, signing_key)
     outcome = await desk.request(chat_id, "ou_1", "pg_vacuum", {"table": "orders"}, trace_id)
     view = await desk.view(outcome.action.id)
 """
@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,8 +27,8 @@ from sqlalchemy import func, select, update
 from bot.config import Settings
 from bot.lark.api import LarkApi
 from bot.logs import get_logger
-from cards.actions import pack
-from cards.gates import Approve, Reject
+from bot.roles import gate_policy
+from cards.gates import gate_buttons
 from cards.operations import ActionView, action_card
 from cards.texts import texts
 from plugins.contract import PluginContext
@@ -41,6 +40,7 @@ from storage import approvals, executions
 from storage.database import Database
 from storage.incidents import record_event
 from storage.models import Action, Approval
+from workflows import gates
 from workflows.verdicts import judge
 
 log = get_logger(__name__)
@@ -66,11 +66,15 @@ class Outcome:
 
 
 class OperationsDesk:
-    def __init__(self, settings: Settings, db: Database, api: LarkApi, toolkit: Toolkit) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, api: LarkApi, toolkit: Toolkit, signing_key: bytes
+    ) -> None:
         self.settings = settings
+        self.signing_key = signing_key
         self.db = db
         self.api = api
         self.toolkit = toolkit
+        self.gates = gate_policy(settings)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def request(
@@ -111,17 +115,17 @@ class OperationsDesk:
         if decision.kind == "refuse":
             return Outcome(action, decision)
         if decision.kind == "approve":
-            gate = await approvals.open_gate(
+            gate = await gates.open_gate(
                 self.db,
+                self.gates,
                 run_id=str(action.run_id),
                 incident_id=None,
+                chat_id=chat_id,
                 gate=GATE,
                 token=str(action.run_id),
-                approvers=decision.approvers or self._approvers(chat_id),
+                named=decision.approvers,
                 required=decision.required_approvals,
-                requester=None if self.settings.requester_may_approve else requester,
-                expires_at=datetime.now(UTC)
-                + timedelta(minutes=self.settings.approval_ttl_minutes),
+                requester=requester,
             )
             return Outcome(action, decision, gate)
         await self.run(action.id, by=())
@@ -196,7 +200,7 @@ class OperationsDesk:
 
     async def sweep_expired(self) -> int:
         """Close expired action gates; their cards say so."""
-        expired = await approvals.expire_due(self.db, incidents=False)
+        expired = await gates.sweep(self.db, incident_gates=False)
         for gate in expired:
             action = await self.by_run(gate.run_id)
             if action is None:
@@ -228,8 +232,29 @@ class OperationsDesk:
         except Exception as exc:  # the row is the truth; a lost patch only delays the card
             log.warning("operations.patch_failed", action=action_id, error=str(exc))
 
-    async def remember_card(self, action_id: int, message_id: str) -> None:
-        await self._set(action_id, card_message_id=message_id)
+    async def post_card(
+        self, outcome: Outcome, send: Callable[[dict[str, Any]], Awaitable[str]]
+    ) -> str | None:
+        """Post a requested run's card through `send` (a reply, a message to a chat), with
+        Approve / Reject while it waits, and remember it so later states patch it; a gate
+        decided while the card was on its way gets its patch at once. The message id."""
+        view = await self.view(outcome.action.id)
+        if view is None:
+            return None
+        gate = outcome.gate
+        buttons = gate_buttons(gate, self.signing_key) if gate is not None else {}
+        zone = ZoneInfo(self.settings.timezone)
+        message_id = await send(action_card(view, texts(self.settings.language), zone, **buttons))
+        if gate is not None:
+            await self._set(outcome.action.id, card_message_id=message_id)
+            current = await approvals.find(self.db, str(gate.run_id), gate.gate, gate.interrupt_id)
+            if current is not None and current.status != "pending":
+                await self.refresh_card(outcome.action.id)
+        return message_id
+
+    def buttons(self, gate: Approval) -> dict[str, dict[str, Any]]:
+        """The signed Approve / Reject values of an action's pending gate."""
+        return gate_buttons(gate, self.signing_key)
 
     async def get(self, action_id: int) -> Action | None:
         async with self.db.session() as session:
@@ -277,10 +302,6 @@ class OperationsDesk:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def _approvers(self, chat_id: str) -> tuple[str, ...]:
-        by_chat = self.settings.incidents.approvers_by_chat.get(chat_id, [])
-        return tuple(dict.fromkeys([*self.settings.approvers, *by_chat]))
 
     def _is_remediation(self, plugin: str) -> bool:
         found = self.toolkit.registry.get(plugin)
@@ -346,18 +367,3 @@ class OperationsDesk:
             },
             trace_id=trace_id,
         )
-
-
-def gate_buttons(gate: Approval, key: bytes) -> dict[str, dict[str, Any]]:
-    """Signed Approve / Reject button values for an action's gate."""
-    fields = {
-        "run_id": str(gate.run_id),
-        "gate": gate.gate,
-        "interrupt_id": gate.interrupt_id,
-        "incident_id": None,
-        "exp": int(gate.expires_at.timestamp()),
-    }
-    return {
-        "approve_value": pack(Approve(**fields), key),
-        "reject_value": pack(Reject(**fields), key),
-    }

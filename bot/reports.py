@@ -13,7 +13,7 @@ approvers and the admins; anyone when none is configured) and leaves an audit ev
 
 Usage::
 
-    desk = ReportDesk(settings, db, signing_key, book=book, gates=gates, guard=g, scrub=s)
+    desk = ReportDesk(settings, db, signing_key, book=book, guard=g, scrub=s)
     card = await desk.report("oc_1", hours=168)
     done = await desk.apply(payload, "ou_1", trace_id)
 """
@@ -38,7 +38,6 @@ from storage.incidents import record_event
 from storage.redaction import Redactor
 from storage.reports import FingerprintFacts, HygieneFacts, hygiene_facts
 from workflows.hygiene import Suggestion, flapping, runbook_yaml, suggest, threshold_yaml
-from workflows.incident_graph import GatePolicy
 from workflows.llm.guard import ModelGuard
 from workflows.llm.prompt import Scrubber
 from workflows.llm.summary import word_report
@@ -121,7 +120,6 @@ class ReportDesk:
         signing_key: bytes,
         *,
         book: RunbookBook | None = None,
-        gates: GatePolicy | None = None,
         guard: ModelGuard | None = None,
         scrub: Scrubber | None = None,
         redactor: Redactor | None = None,
@@ -130,10 +128,6 @@ class ReportDesk:
         self.db = db
         self.signing_key = signing_key
         self.book = book
-        self.gates = gates or GatePolicy(
-            approvers=tuple(settings.approvers),
-            by_chat={c: tuple(ids) for c, ids in settings.incidents.approvers_by_chat.items()},
-        )
         self.guard = guard
         self.redactor = redactor or Redactor(known=settings.secret_values())
         self.scrub = scrub or Scrubber(self.redactor)
@@ -198,10 +192,6 @@ class ReportDesk:
             suggestions=tuple(rows),
             summary=summary,
         )
-
-    def may_apply(self, chat_id: str, user: str) -> bool:
-        allowed = {*self.settings.admins, *self.gates.for_chat(chat_id)}
-        return not allowed or user in allowed
 
     async def apply(self, payload: ReportConfirm, user: str, trace_id: str | None) -> Applied:
         """Apply a confirmed suggestion (the caller checked the chat, expiry and permission);

@@ -48,7 +48,7 @@ What each command and button needs (the least role; higher roles may too):
 Approval buttons (Approve / Reject on incident and `/run` gates, the report's suggestions) are
 let through by the dispatcher and decided by their handlers, as before: the gate's own list (the
 policy may name people who hold no other role), admins, and — when the gate names the chat's
-usual approvers — anyone holding the approver role here (`may_decide`, `approves`).
+usual approvers — anyone holding the approver role here (`workflows.gates.GatePolicy`).
 
 HTTP: there are no admin endpoints to guard. `/healthz`, `/readyz` and `/metrics` stay open
 (probes and scrapers), `/webhooks/<source>` needs its bearer token (`bot.incidents.webhooks`),
@@ -68,11 +68,13 @@ import asyncio
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from bot.logs import get_logger
+from workflows.approvers import Decider, GatePolicy
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -208,34 +210,22 @@ def refusal(say: Texts, role: Role) -> str:
     return say("denied.role", roles=say(f"role.{role}")) + say("denied.see_roles")
 
 
-def usual_approvers(settings: Settings, chat_id: str) -> frozenset[str]:
-    """The open_ids gates of this chat name when the policy names nobody."""
-    return frozenset([*settings.approvers, *settings.incidents.approvers_by_chat.get(chat_id, [])])
+def gate_policy(settings: Settings) -> GatePolicy:
+    """The approval rules of this configuration: the only place settings become them
+    (`workflows.gates` decides every click with them)."""
+    return GatePolicy(
+        ttl=timedelta(minutes=settings.approval_ttl_minutes),
+        approvers=tuple(settings.approvers),
+        requester_may_approve=settings.requester_may_approve,
+        by_chat={chat: tuple(ids) for chat, ids in settings.incidents.approvers_by_chat.items()},
+        admins=tuple(settings.admins),
+        roles_configured=settings.roles is not None,
+    )
 
 
-def approves(holding: Collection[str], settings: Settings, chat_id: str) -> bool:
-    """An approver of this chat: the approver role here; without a `roles:` section, as before
-    roles existed, anyone when the chat has no approver and there is no admin at all."""
-    if admits(holding, ("approver",)):
-        return True
-    return settings.roles is None and not settings.admins and not usual_approvers(settings, chat_id)
-
-
-def may_decide(
-    holding: Collection[str],
-    user: str,
-    listed: Collection[str],
-    settings: Settings,
-    chat_id: str,
-) -> bool:
-    """Whether `user` may decide a gate that names `listed`: named on it, an admin, or — when
-    the gate names the chat's usual approvers (or nobody) — an approver of the chat. A list the
-    policy named (different from the usual one) admits only its members and admins."""
-    if user in listed or admits(holding, ("admin",)):
-        return True
-    if listed and set(listed) != usual_approvers(settings, chat_id):
-        return False
-    return approves(holding, settings, chat_id)
+def decider(holding: Collection[str], user: str) -> Decider:
+    """The person `user` holding `holding` here, as a gate sees them."""
+    return Decider(user, admin=admits(holding, ("admin",)), approver=admits(holding, ("approver",)))
 
 
 @dataclass

@@ -58,6 +58,7 @@ async def open_gate(
     token: str,
     approvers: Sequence[str],
     required: int,
+    named: bool = False,
     requester: str | None,
     expires_at: datetime,
 ) -> Approval:
@@ -70,6 +71,7 @@ async def open_gate(
             gate=gate,
             interrupt_id=token,
             allowed_approvers=list(approvers),
+            approvers_named=named,
             required_approvals=required,
             requester=requester,
             expires_at=expires_at,

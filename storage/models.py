@@ -241,6 +241,9 @@ class Approval(Base, _Row):
     status: Mapped[str] = mapped_column(Text, server_default="pending")
     requester: Mapped[str | None] = mapped_column(Text)
     allowed_approvers: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    # True: the policy named `allowed_approvers` (only they and admins decide); False: they are
+    # the chat's usual approvers, and anyone holding the approver role there decides too
+    approvers_named: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     required_approvals: Mapped[int] = mapped_column(Integer, server_default="1")
     approvals: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     decided_by: Mapped[str | None] = mapped_column(Text)

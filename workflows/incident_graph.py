@@ -19,9 +19,8 @@ Rules the graph keeps (each a lesson from a project with the same pipeline):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Protocol, TypedDict
 
 from langgraph.errors import GraphBubbleUp
@@ -33,6 +32,8 @@ from plugins.contract import AlertContext
 from storage import approvals, executions, incidents
 from storage.database import Database
 from storage.models import Alert
+from workflows import gates
+from workflows.approvers import GatePolicy
 from workflows.ports import JSON, Advisor, Presenter, alert_from_json, alert_json
 
 GATE_NAMESPACE = uuid.UUID("4f1d2c56-9b1e-4a43-8d0e-5e8f6c7a9b10")
@@ -82,20 +83,6 @@ class IncidentState(TypedDict, total=False):
     verification: JSON
     outcome: str
     escalation_reason: str
-
-
-@dataclass(frozen=True)
-class GatePolicy:
-    """Who may decide, for how long, and whether the requester may approve their own run."""
-
-    ttl: timedelta = timedelta(minutes=30)
-    approvers: tuple[str, ...] = ()
-    requester_may_approve: bool = False
-    by_chat: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def for_chat(self, chat_id: str | None) -> tuple[str, ...]:
-        """Everyone who may decide gates of incidents in `chat_id`."""
-        return tuple(dict.fromkeys([*self.approvers, *self.by_chat.get(chat_id or "", ())]))
 
 
 @dataclass
@@ -159,18 +146,17 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
     ) -> str:
         token = gate_token(state["run_id"], gate)
         incident = await incidents.get_incident(db, state["incident_id"])
-        await approvals.open_gate(
+        await gates.open_gate(
             db,
+            deps.gates,
             run_id=state["run_id"],
             incident_id=state["incident_id"],
+            chat_id=incident.chat_id if incident is not None else None,
             gate=gate,
             token=token,
-            # the policy's named list when it names one, else the chat's usual approvers
-            approvers=approvers
-            or deps.gates.for_chat(incident.chat_id if incident is not None else None),
+            named=approvers,  # the policy's named list when it names one
             required=required,
-            requester=None if deps.gates.requester_may_approve else state.get("requester"),
-            expires_at=datetime.now(UTC) + deps.gates.ttl,
+            requester=state.get("requester"),
         )
         await incidents.set_status(db, state["incident_id"], "awaiting_approval")
         await incidents.record_event(

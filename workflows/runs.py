@@ -49,6 +49,7 @@ from storage import approvals, incidents
 from storage.approvals import approvers_of
 from storage.coordination import Coordination, Lease
 from storage.models import Approval, Incident
+from workflows import gates
 from workflows.incident_graph import NODES, GraphDeps, IncidentState, build_graph
 
 log = logging.getLogger(__name__)
@@ -260,7 +261,7 @@ class RunManager:
 
     async def sweep_expired(self) -> int:
         """Close gates past their expiry and resume their runs with a timeout."""
-        expired = await approvals.expire_due(self.deps.db)
+        expired = await gates.sweep(self.deps.db, incident_gates=True)
         for row in expired:
             if row.incident_id is not None:
                 await incidents.record_event(

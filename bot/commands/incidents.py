@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -15,21 +13,20 @@ from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.incidents.desk import IncidentDesk
 from bot.lark.events import CardAction, MessageEvent
-from bot.operations import gate_buttons
-from bot.roles import may_decide
+from bot.roles import decider, gate_policy
 from bot.router import Router
 from cards.gates import Approve, GateAction, Reject
 from cards.lists import incidents_card, silences_card, timeline_card
 from cards.operations import action_card
 from cards.views import IncidentRow, SilenceView, TimelineEntry
 from storage import approvals, incidents
-from storage.models import Approval, Silence
+from storage.models import Silence
+from workflows import gates
+from workflows.gates import Click, Decision
 from workflows.intake import parse_chat_message
 from workflows.silences import SilenceError, parse_duration, parse_matcher
 
 router = Router("incidents")
-# refusals of a click that came too late (every other refusal is a person who may not decide)
-STALE_CLICKS = frozenset({"expired", "unknown gate", "already decided or duplicate"})
 
 
 def _desk(ctx: HandlerContext) -> IncidentDesk:
@@ -48,57 +45,42 @@ async def _audit(ctx: HandlerContext, incident_id: int | None, kind: str, **data
 # approval buttons -----------------------------------------------------------------------
 
 
+_REFUSED_TEXT = {
+    "expired": "gate.expired",
+    "unknown": "action.unknown",
+    "duplicate": "gate.duplicate",
+    "not_approver": "gate.not_approver",
+    "own_request": "gate.own_request",
+}
+
+
 async def _decide(
-    ctx: HandlerContext, event: CardAction, payload: GateAction, decision: str
+    ctx: HandlerContext, event: CardAction, payload: GateAction, decision: Decision
 ) -> ActionResult:
-    """Fast checks only (Lark allows 3 s); the workflow (or the action) carries on afterwards."""
+    """Parse the click, let the gates decide, render the verdict (Lark allows 3 s; the
+    workflow or the action carries on afterwards)."""
     say, db = ctx.texts, ctx.services.db
-
-    async def refuse(reason: str, text: str) -> ActionResult:
-        stale = reason in STALE_CLICKS or reason.startswith("gate is")
-        approvals.APPROVALS.labels(payload.gate, "stale" if stale else "unauthorised").inc()
-        await _audit(
-            ctx,
-            payload.incident_id,
-            "click.refused",
-            gate=payload.gate,
-            decision=decision,
-            reason=reason,
-        )
-        return ActionResult(toast=Toast("error", text))
-
-    if payload.exp < time.time():
-        return await refuse("expired", say("gate.expired"))
-    row = await approvals.find(db, payload.run_id, payload.gate, payload.interrupt_id)
-    if row is None or row.incident_id != payload.incident_id:
-        return await refuse("unknown gate", say("action.unknown"))
-    if row.status != "pending":
-        return await refuse(f"gate is {row.status}", say("gate.stale", status=row.status))
-    # the gate's own list (the policy's, or this chat's usual approvers, fixed when it opened),
-    # admins, and for a usual list anyone holding the approver role here (bot.roles)
-    listed = [str(person) for person in row.allowed_approvers]
-    if not may_decide(ctx.roles, ctx.user, listed, ctx.services.settings, ctx.chat_id):
-        return await refuse("not an approver", say("gate.not_approver"))
-    if row.requester and row.requester == ctx.user and decision == "approve":
-        return await refuse("requester cannot approve", say("gate.own_request"))
-    claim = await approvals.claim(
-        db,
-        payload.run_id,
-        payload.gate,
-        payload.interrupt_id,
-        ctx.user,
-        "approve" if decision == "approve" else "reject",
-    )
-    if claim is None:
-        return await refuse("already decided or duplicate", say("gate.duplicate"))
-    await _audit(
-        ctx,
-        payload.incident_id,
-        "click.accepted",
+    click = Click(
+        run_id=payload.run_id,
         gate=payload.gate,
+        token=payload.interrupt_id,
+        incident_id=payload.incident_id,
         decision=decision,
-        decided=claim.decided,
+        expires=payload.exp,
     )
+    verdict = await gates.decide(
+        db,
+        gate_policy(ctx.services.settings),
+        click,
+        decider(ctx.roles, ctx.user),
+        ctx.chat_id,
+        trace_id=ctx.trace_id,
+    )
+    if verdict.refusal == "stale" and verdict.gate is not None:
+        return ActionResult(toast=Toast("error", say("gate.stale", status=verdict.gate.status)))
+    if verdict.refusal is not None or verdict.gate is None:
+        return ActionResult(toast=Toast("error", say(_REFUSED_TEXT[verdict.refusal or "unknown"])))
+    claim = approvals.Claim(verdict.gate, verdict.closed)
     if payload.incident_id is None:
         return await _action_decided(ctx, claim, decision)
     desk = _desk(ctx)
@@ -138,7 +120,7 @@ async def _action_decided(
         have = len(claim.row.approvals)
         return ActionResult(
             toast=Toast("info", say("gate.partial", have=have, need=claim.row.required_approvals)),
-            card=action_card(view, say, zone, **_action_buttons(ctx, claim.row)) if view else None,
+            card=action_card(view, say, zone, **operations.buttons(claim.row)) if view else None,
         )
     if view is not None:
         status = "running" if decision == "approve" else "rejected"
@@ -156,11 +138,6 @@ async def _action_decided(
         later=carry_on,
         later_after=0.05,
     )
-
-
-def _action_buttons(ctx: HandlerContext, gate: Approval) -> dict[str, dict[str, Any]]:
-    """Signed Approve / Reject values for an action's gate."""
-    return gate_buttons(gate, ctx.services.signing_key)
 
 
 @router.card_action(Approve, roles=("viewer",))  # the gate decides who (see _decide)

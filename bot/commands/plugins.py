@@ -10,9 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from bot.commands.incidents import _action_buttons
 from bot.context import HandlerContext
 from bot.errors import UserFacingError
 from bot.operations import OperationsDesk, Outcome
@@ -23,7 +21,6 @@ from cards.operations import (
     PluginDetail,
     PluginRow,
     RunbookRow,
-    action_card,
     plugin_card,
     plugins_card,
     policy_card,
@@ -33,7 +30,6 @@ from cards.operations import (
 from cards.texts import Texts
 from plugins.contract import Plugin, PluginSpec
 from plugins.policy import PolicyConfig, PolicyDecision
-from storage import approvals
 from workflows.verdicts import judge
 
 router = Router("plugins")
@@ -121,22 +117,9 @@ async def run_plugin(ctx: HandlerContext, args: str) -> None:
     await post_action(ctx, outcome)
 
 
-async def post_action(ctx: HandlerContext, outcome: Outcome) -> str:
-    """The card of a requested run (with Approve / Reject while it waits); its message id."""
-    ops = _operations(ctx)
-    view = await ops.view(outcome.action.id)
-    assert view is not None
-    zone = ZoneInfo(ctx.services.settings.timezone)
-    buttons = _action_buttons(ctx, outcome.gate) if outcome.gate is not None else {}
-    message_id = await ctx.reply_card(action_card(view, ctx.texts, zone, **buttons))
-    if outcome.gate is not None:
-        await ops.remember_card(outcome.action.id, message_id)
-        current = await approvals.find(
-            ctx.services.db, str(outcome.gate.run_id), outcome.gate.gate, outcome.gate.interrupt_id
-        )
-        if current is not None and current.status != "pending":
-            await ops.refresh_card(outcome.action.id)  # decided while the card was on its way
-    return message_id
+async def post_action(ctx: HandlerContext, outcome: Outcome) -> str | None:
+    """The card of a requested run, as a reply (`OperationsDesk.post_card`); its message id."""
+    return await _operations(ctx).post_card(outcome, ctx.reply_card)
 
 
 @router.command("/runbooks", roles=("viewer",))

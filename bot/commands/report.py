@@ -22,7 +22,7 @@ from bot.reports import (
     confirm_payload,
     row_of,
 )
-from bot.roles import approves
+from bot.roles import decider, gate_policy
 from bot.router import Router
 from cards.report import applied_card, confirm_card
 from storage.incidents import record_event
@@ -45,7 +45,6 @@ def _desk(ctx: HandlerContext) -> ReportDesk:
         services.signing_key,
         book=ops.toolkit.book if ops is not None else None,
         redactor=ops.toolkit.registry.redactor if ops is not None else None,
-        gates=desk.runs.deps.gates if desk is not None else None,
         guard=model.guard if model is not None else None,
         scrub=model.scrub if model is not None else None,
     )
@@ -92,7 +91,8 @@ async def _checked(
     """A refusal for a click from another chat or by someone who may not approve, else None."""
     if payload.chat_id != ctx.chat_id:
         return await _refuse(ctx, payload, "forged chat", "action.forged")
-    if not approves(ctx.roles, ctx.services.settings, ctx.chat_id):  # bot.roles
+    approver = decider(ctx.roles, ctx.user)
+    if not gate_policy(ctx.services.settings).approves(approver, ctx.chat_id):
         return await _refuse(ctx, payload, "not an approver", "report.toast.not_approver")
     return None
 

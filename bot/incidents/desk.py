@@ -21,11 +21,12 @@ from bot.incidents.presenter import LarkPresenter, WorkflowPresenter
 from bot.lark.api import LarkApi
 from bot.lark.patcher import CardPatcher
 from bot.logs import get_logger
+from bot.roles import gate_policy
 from bot.timers import PRODUCTION, Timers
 from storage import approvals, incidents
 from storage.coordination import Coordination
 from storage.database import Database
-from workflows.incident_graph import GatePolicy, GraphDeps
+from workflows.incident_graph import GraphDeps
 from workflows.intake.alert import ParsedAlert
 from workflows.ports import Advisor
 from workflows.runs import RunManager
@@ -51,12 +52,7 @@ class IncidentDesk:
         self.db = db
         self.patcher = CardPatcher(api, coordination)
         self.presenter = LarkPresenter(db, api, self.patcher, settings, signing_key)
-        gates = GatePolicy(
-            ttl=timedelta(minutes=settings.approval_ttl_minutes),
-            approvers=tuple(settings.approvers),
-            requester_may_approve=settings.requester_may_approve,
-            by_chat={c: tuple(ids) for c, ids in settings.incidents.approvers_by_chat.items()},
-        )
+        gates = gate_policy(settings)
         self.runs = RunManager(
             GraphDeps(db, advisor, WorkflowPresenter(self.presenter), gates),
             checkpointer,

@@ -19,8 +19,7 @@ from sqlalchemy import select
 from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
 from bot.lark.patcher import CardPatcher
-from cards.actions import pack
-from cards.gates import Approve, Reject
+from cards.gates import gate_buttons
 from cards.incident import incident_card
 from cards.lists import storm_card
 from cards.texts import texts
@@ -156,15 +155,8 @@ class LarkPresenter:
         status: GateStatus = shown.get(row.status, "expired")  # cancelled gates read as closed
         approve = reject = None
         if row.status == "pending":
-            fields = {
-                "run_id": str(row.run_id),
-                "gate": row.gate,
-                "interrupt_id": row.interrupt_id,
-                "incident_id": incident.id,
-                "exp": int(row.expires_at.timestamp()),
-            }
-            approve = pack(Approve(**fields), self.key)
-            reject = pack(Reject(**fields), self.key)
+            buttons = gate_buttons(row, self.key)
+            approve, reject = buttons["approve_value"], buttons["reject_value"]
         approvers = approvers_of(row)
         if row.status == "rejected" and row.decided_by:
             approvers = (row.decided_by,)

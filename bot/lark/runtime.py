@@ -143,7 +143,9 @@ class LarkRuntime:
             )
             await self.desk.start()
         if self.toolkit is not None:
-            self.operations = OperationsDesk(self.settings, self.db, self.api, self.toolkit)
+            self.operations = OperationsDesk(
+                self.settings, self.db, self.api, self.toolkit, self.signing_key
+            )
             if self.timers.sweep_every is not None:
                 self._sweeper = asyncio.create_task(
                     self.operations.sweep_forever(self.timers.sweep_every)

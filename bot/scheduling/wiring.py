@@ -23,13 +23,12 @@ from apscheduler.triggers.base import BaseTrigger
 from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
 from bot.logs import get_logger
-from bot.operations import OperationsDesk, gate_buttons
+from bot.operations import OperationsDesk
 from bot.reports import ReportDesk
 from bot.scheduling.advisor import ensure_reports
 from bot.scheduling.desk import ScheduleDesk
 from bot.scheduling.jobs import JobRunner
 from bot.scheduling.leader import SchedulerService
-from cards.operations import action_card
 from cards.schedules import missed_card
 from storage import schedules
 from storage.coordination import Coordination
@@ -83,15 +82,12 @@ def build_scheduling(
             dict(action.get("params") or {}),
             force_approval=True,
         )
-        view = await operations.view(outcome.action.id)
-        if view is None:
-            return
-        buttons = gate_buttons(outcome.gate, signing_key) if outcome.gate is not None else {}
-        card = action_card(view, runner.say, _zone(settings), **buttons)
         key = idempotency_key(f"schedule:{schedule.id}", "fix", str(outcome.action.id))
-        message_id = await api.send_card(schedule.chat_id, card, uuid=key)
-        if outcome.gate is not None:
-            await operations.remember_card(outcome.action.id, message_id)
+
+        async def send(card: dict[str, Any]) -> str:
+            return await api.send_card(schedule.chat_id, card, uuid=key)
+
+        await operations.post_card(outcome, send)
 
     reports = ReportDesk(
         settings,

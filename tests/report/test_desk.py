@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.commands.report import hours_of
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.reports import ReportDesk
+from bot.roles import AccessControl, decider, gate_policy
 from storage.database import Database
 from storage.models import Schedule, ScheduleRun
 from tests.report.seed import CHAT, seed_week
@@ -30,23 +31,30 @@ def test_windows_it_refuses(args: str) -> None:
     assert hours_of(args) is None
 
 
-def test_who_may_apply(tmp_path: Path, migrated_db: Database) -> None:
-    open_door = ReportDesk(load_settings(home=str(tmp_path)), migrated_db, b"k" * 32)
-    assert open_door.may_apply("oc_ops", "ou_anyone")  # no approvers configured: like gates
+async def test_who_may_apply(tmp_path: Path) -> None:
+    """The report's suggestions are applied by the chat's approvers, as gates are decided."""
+
+    async def may_apply(settings: Settings, chat: str, who: str) -> bool:
+        access = await AccessControl(settings, None).resolve(who, chat, lookups=False)
+        return gate_policy(settings).approves(decider(access.roles, who), chat)
+
+    open_door = load_settings(home=str(tmp_path))
+    assert await may_apply(open_door, "oc_ops", "ou_anyone")  # nobody configured: like gates
     settings = load_settings(
         home=str(tmp_path),
         approvers=["ou_bob"],
         admins=["ou_root"],
         incidents={"approvers_by_chat": {"oc_ops": ["ou_carol"]}},
     )
-    desk = ReportDesk(settings, migrated_db, b"k" * 32)
-    assert [desk.may_apply("oc_ops", who) for who in ("ou_bob", "ou_carol", "ou_root")] == [
+    assert [
+        await may_apply(settings, "oc_ops", who) for who in ("ou_bob", "ou_carol", "ou_root")
+    ] == [
         True,
         True,
         True,
     ]
-    assert not desk.may_apply("oc_ops", "ou_alice")
-    assert not desk.may_apply("oc_other", "ou_carol")  # an approver of another chat only
+    assert not await may_apply(settings, "oc_ops", "ou_alice")
+    assert not await may_apply(settings, "oc_other", "ou_carol")  # an approver of another chat only
 
 
 async def test_secrets_in_what_it_shows_are_masked(migrated_db: Database, tmp_path: Path) -> None:

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.roles import AccessControl, admits, approves, held, may_decide, top_role
+from bot.roles import AccessControl, admits, decider, gate_policy, held, top_role
+from storage.models import Approval
 
 
 class FakeDirectory:
-    """Departments per person and members per group, as Lark's contact and chat APIs answer."""
+    """Departments per person and members per group, as Lark's contact and chat APIs answer
+    (after `delay` seconds: a slow directory, which the lookup timeout must give up on)."""
 
     def __init__(
         self,
@@ -179,19 +181,31 @@ def test_a_member_that_is_no_id_is_refused_at_start_up() -> None:
 
 
 def test_who_may_decide_a_gate() -> None:
+    """Settings become gate rules in one place (`gate_policy`), roles a decider (`decider`)."""
+
+    def gate(listed: list[str], *, named: bool = False) -> Approval:
+        return Approval(allowed_approvers=listed, approvers_named=named)
+
+    def may(role: str, user: str, listed: list[str], config: Settings, named: bool = False) -> bool:
+        return gate_policy(config).may_decide(
+            gate(listed, named=named), decider(held(role), user), "oc_ops"
+        )
+
     legacy_open = settings()
-    assert may_decide(held("operator"), "ou_x", [], legacy_open, "oc_ops")  # nobody configured
-    assert approves(held("operator"), legacy_open, "oc_ops")
+    assert may("operator", "ou_x", [], legacy_open)  # nobody configured
+    assert gate_policy(legacy_open).approves(decider(held("operator"), "ou_x"), "oc_ops")
     legacy = settings(approvers=["ou_bob"], admins=["ou_carol"])
-    assert may_decide(held("approver"), "ou_bob", ["ou_bob"], legacy, "oc_ops")
-    assert may_decide(held("admin"), "ou_carol", ["ou_bob"], legacy, "oc_ops")
-    assert not may_decide(held("operator"), "ou_x", ["ou_bob"], legacy, "oc_ops")
-    assert not approves(held("operator"), legacy, "oc_ops")
+    assert may("approver", "ou_bob", ["ou_bob"], legacy)
+    assert may("admin", "ou_carol", ["ou_bob"], legacy)
+    assert not may("operator", "ou_x", ["ou_bob"], legacy)
+    assert not gate_policy(legacy).approves(decider(held("operator"), "ou_x"), "oc_ops")
     # with roles: the approver role decides gates naming the usual approvers (or nobody) ...
     config = settings(approvers=["ou_bob"], roles={"global": {"approver": ["dept:od-sre"]}})
-    assert may_decide(held("approver"), "ou_sre", ["ou_bob"], config, "oc_ops")
-    assert may_decide(held("approver"), "ou_sre", [], config, "oc_ops")
-    assert not may_decide(held("operator"), "ou_x", [], config, "oc_ops")
+    assert may("approver", "ou_sre", ["ou_bob"], config)
+    assert may("approver", "ou_sre", [], config)
+    assert not may("operator", "ou_x", [], config)
     # ... but a list the policy named admits only its members and admins
-    assert not may_decide(held("approver"), "ou_sre", ["ou_dba"], config, "oc_ops")
-    assert may_decide(held("viewer"), "ou_dba", ["ou_dba"], config, "oc_ops")
+    assert not may("approver", "ou_sre", ["ou_dba"], config, named=True)
+    assert not may("approver", "ou_sre", ["ou_bob"], config, named=True)  # even the usual list
+    assert may("viewer", "ou_dba", ["ou_dba"], config, named=True)
+    assert gate_policy(config).ttl.total_seconds() == 30 * 60
