@@ -25,10 +25,9 @@ import uvicorn
 from starlette.routing import BaseRoute
 
 from bot import metrics
-from bot.commands import root_router
+from bot.assembly import assemble
 from bot.config import Settings
 from bot.endpoints import Readiness, build_app
-from bot.incidents.advisor import build_advisor, build_memory, build_toolkit
 from bot.incidents.webhooks import WebhookSink, webhook_token
 from bot.janitor import Janitor
 from bot.lark.runtime import LarkRuntime, LarkTarget
@@ -150,21 +149,13 @@ class App:
             janitor = Janitor(self.settings.retention, self.database, saver, self.coordination)
             janitor.start()
             self._resources.push_async_callback(janitor.stop)
-        toolkit = build_toolkit(self.settings)
-        memory = build_memory(self.settings, self.database)
-        self.lark = LarkRuntime(
+        self.lark = assemble(
             self.settings,
             self.database,
             self.coordination,
             self._lark_target(),
-            root_router(),
             signing_key(self.settings),
             checkpointer=saver,
-            advisor=build_advisor(
-                self.settings, self.database, toolkit, self.coordination, memory=memory
-            ),
-            toolkit=toolkit,
-            memory=memory,
         )
         self.readiness.lark = self.lark.state
         self.lark.start()

@@ -22,6 +22,8 @@ class Timers:
     backlog_every: float | None = 5.0
     # seconds an incident or a decided gate is left to its own worker before a sweep takes it
     reclaim_after: float = 5.0
+    # seconds between two checks of a fix's verification
+    verify_every: float = 5.0
 
 
 PRODUCTION = Timers()

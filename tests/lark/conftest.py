@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.commands import root_router
+from bot.assembly import assemble
 from bot.config import load_settings
-from bot.incidents.advisor import build_advisor, build_memory, build_toolkit
-from bot.lark.runtime import LarkRuntime, LarkTarget
+from bot.lark.runtime import LarkTarget
 from bot.router import Router
 from bot.sandbox.emulator import LarkEmulator
 from bot.sandbox.model import ClientConfig
@@ -23,6 +22,8 @@ from tests.lark.testbot import TestBot, wait_until
 from workflows.checkpoint import open_checkpointer
 
 SIGNING_KEY = b"k" * 32
+# a test bot's sweeps and gauges run only when the test asks (`await bot.sweep()`)
+TEST_TIMERS = Timers(sweep_every=None, backlog_every=None, reclaim_after=0.0, verify_every=0.2)
 Factory = Callable[..., Any]
 
 
@@ -53,30 +54,18 @@ async def make_testbot(world: World) -> AsyncIterator[Callable[..., Any]]:
         if base_url is None:
             base_url = await stack.enter_async_context(serve_emulator(emulator))
         options = {"home": str(tmp_path / "home"), **(settings or {})}
-        router = root_router()
-        if extra_router is not None:
-            router.include_router(extra_router)
-        loaded = load_settings(**options)
-        checkpointer = advisor = None
-        toolkit = build_toolkit(loaded)
-        memory = build_memory(loaded, migrated_db)
+        checkpointer = None
         if incidents:
             checkpointer = await stack.enter_async_context(open_checkpointer(fresh_db_url))
-            advisor = build_advisor(
-                loaded, migrated_db, toolkit, memory=memory, verify_interval=0.2
-            )
-        runtime = LarkRuntime(
-            loaded,
+        runtime = assemble(
+            load_settings(**options),
             migrated_db,
             MemoryCoordination(),
             LarkTarget(emulator.app_id, emulator.app_secret, base_url, sandbox=True),
-            router,
             SIGNING_KEY,
             checkpointer=checkpointer,
-            advisor=advisor,
-            toolkit=toolkit,
-            memory=memory,
-            timers=timers or Timers(sweep_every=None, backlog_every=None, reclaim_after=0.0),
+            extra_router=extra_router,
+            timers=timers or TEST_TIMERS,
         )
         runtime.start()
         stack.push_async_callback(runtime.stop)
