@@ -40,6 +40,7 @@ from storage import approvals, executions
 from storage.database import Database
 from storage.incidents import record_event
 from storage.models import Action, Approval
+from storage.statuses import ActionStatus
 from workflows import gates
 from workflows.verdicts import judge
 
@@ -102,7 +103,12 @@ class OperationsDesk:
             decision = replace(
                 decision, kind="approve", required_approvals=1, reason=f"{decision.reason} {why}"
             )
-        status = {"auto": "running", "approve": "pending", "refuse": "refused"}[decision.kind]
+        opening: dict[str, ActionStatus] = {
+            "auto": "running",
+            "approve": "pending",
+            "refuse": "refused",
+        }
+        status = opening[decision.kind]
         action = await self._create(chat_id, requester, plugin, params, decision, status)
         await self._audit(
             action,
@@ -314,7 +320,7 @@ class OperationsDesk:
         plugin: str,
         params: Mapping[str, Any],
         decision: PolicyDecision,
-        status: str,
+        status: ActionStatus,
     ) -> Action:
         action = Action(
             run_id=uuid.uuid4(),

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
 from storage.models import InboundEvent
+from storage.statuses import InboundStatus
 
 
 async def record(
@@ -38,7 +39,7 @@ async def record(
     message_id: str | None = None,
     source: str = "lark",
     trace_id: str | None = None,
-    status: str = "pending",
+    status: InboundStatus = "pending",
     error: str | None = None,
 ) -> int | None:
     """Insert the event; returns its row id, or None when it was already recorded."""

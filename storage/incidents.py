@@ -17,13 +17,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
 
+from storage import statuses
 from storage.database import Database
 from storage.models import Approval, Diagnosis, Execution, Incident, IncidentEvent, Proposal
 from storage.redaction import Redactor
+from storage.statuses import IncidentStatus
 
 _redactor = Redactor()
-ACTIVE = ("open", "diagnosing", "awaiting_approval", "remediating")
-FINAL = ("resolved", "escalated")
+ACTIVE, FINAL = statuses.ACTIVE, statuses.FINAL
 
 
 async def get_incident(db: Database, incident_id: int) -> Incident | None:
@@ -53,7 +54,12 @@ async def update_incident(db: Database, incident_id: int, **fields: Any) -> None
 
 
 async def set_status(
-    db: Database, incident_id: int, status: str, *, only_if_active: bool = True, **fields: Any
+    db: Database,
+    incident_id: int,
+    status: IncidentStatus,
+    *,
+    only_if_active: bool = True,
+    **fields: Any,
 ) -> bool:
     """Move an incident to `status`; with `only_if_active` a final incident is left alone.
     Returns whether the row changed."""

@@ -30,6 +30,21 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from storage.statuses import (
+    ActionStatus,
+    AlertStatus,
+    ExecutionStatus,
+    GateStatus,
+    InboundStatus,
+    IncidentStatus,
+    Risk,
+    ScheduleKind,
+    ScheduleRunStatus,
+    ScheduleStatus,
+    TurnRole,
+    values,
+)
+
 EMBEDDING_DIMENSIONS = 384
 
 NAMING = {
@@ -71,7 +86,7 @@ class InboundEvent(Base, _Row):
 
     __tablename__ = "inbound_events"
     __table_args__ = (
-        _status("status", "pending", "processing", "done", "failed", "ignored"),
+        _status("status", *values(InboundStatus)),
         Index(
             "uq_inbound_events_message_id",
             "message_id",
@@ -86,7 +101,7 @@ class InboundEvent(Base, _Row):
     event_type: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text, server_default="lark")
     payload: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    status: Mapped[InboundStatus] = mapped_column(Text, server_default="pending")
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     claimed_by: Mapped[str | None] = mapped_column(Text)
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -100,23 +115,14 @@ class Incident(Base, _Row):
 
     __tablename__ = "incidents"
     __table_args__ = (
-        _status(
-            "status",
-            "open",
-            "diagnosing",
-            "awaiting_approval",
-            "remediating",
-            "resolved",
-            "escalated",
-            "suppressed",
-        ),
+        _status("status", *values(IncidentStatus)),
         Index("ix_incidents_fingerprint_status", "fingerprint", "status"),
         Index("ix_incidents_status_created", "status", "created_at"),
     )
 
     run_id: Mapped[uuid.UUID] = mapped_column(unique=True, server_default=func.gen_random_uuid())
     fingerprint: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(Text, server_default="open")
+    status: Mapped[IncidentStatus] = mapped_column(Text, server_default="open")
     severity: Mapped[str] = mapped_column(Text, server_default="warning")
     title: Mapped[str] = mapped_column(Text)
     service: Mapped[str | None] = mapped_column(Text)
@@ -150,14 +156,14 @@ class Alert(Base, _Row):
 
     __tablename__ = "alerts"
     __table_args__ = (
-        _status("status", "firing", "resolved"),
+        _status("status", *values(AlertStatus)),
         Index("ix_alerts_fingerprint_received", "fingerprint", "received_at"),
     )
 
     incident_id: Mapped[int | None] = _incident_fk(nullable=True)
     source: Mapped[str] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(Text, server_default="firing")
+    status: Mapped[AlertStatus] = mapped_column(Text, server_default="firing")
     title: Mapped[str] = mapped_column(Text)
     severity: Mapped[str] = mapped_column(Text, server_default="warning")
     labels: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
@@ -204,7 +210,7 @@ class Diagnosis(Base, _Row):
 class Proposal(Base, _Row):
     __tablename__ = "proposals"
     __table_args__ = (
-        _status("risk", "low", "medium", "high", "critical"),
+        _status("risk", *values(Risk)),
         CheckConstraint(
             "decision IS NULL OR decision IN ('auto', 'approve', 'refuse')", name="decision"
         ),
@@ -214,7 +220,7 @@ class Proposal(Base, _Row):
     run_id: Mapped[uuid.UUID]
     plugin: Mapped[str] = mapped_column(Text)
     params: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
-    risk: Mapped[str] = mapped_column(Text)
+    risk: Mapped[Risk] = mapped_column(Text)
     rationale: Mapped[str] = mapped_column(Text, server_default="")
     decision: Mapped[str | None] = mapped_column(Text)
     decision_reason: Mapped[str | None] = mapped_column(Text)
@@ -225,7 +231,7 @@ class Approval(Base, _Row):
 
     __tablename__ = "approvals"
     __table_args__ = (
-        _status("status", "pending", "approved", "rejected", "expired", "cancelled"),
+        _status("status", *values(GateStatus)),
         UniqueConstraint("run_id", "gate", "interrupt_id", name="uq_approvals_run_gate"),
         Index(
             "ix_approvals_pending_expiry",
@@ -238,7 +244,7 @@ class Approval(Base, _Row):
     incident_id: Mapped[int | None] = _incident_fk(nullable=True)
     gate: Mapped[str] = mapped_column(Text)
     interrupt_id: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    status: Mapped[GateStatus] = mapped_column(Text, server_default="pending")
     requester: Mapped[str | None] = mapped_column(Text)
     allowed_approvers: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     # True: the policy named `allowed_approvers` (only they and admins decide); False: they are
@@ -257,7 +263,7 @@ class Execution(Base, _Row):
 
     __tablename__ = "executions"
     __table_args__ = (
-        _status("status", "running", "succeeded", "failed", "skipped"),
+        _status("status", *values(ExecutionStatus)),
         UniqueConstraint("run_id", "step", name="uq_executions_run_step"),
         Index("ix_executions_target_created", "target", "created_at"),
         Index("ix_executions_auto_created", "created_at", postgresql_where=text("auto")),
@@ -268,7 +274,7 @@ class Execution(Base, _Row):
     step: Mapped[str] = mapped_column(Text)
     plugin: Mapped[str] = mapped_column(Text)
     params: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
-    status: Mapped[str] = mapped_column(Text, server_default="running")
+    status: Mapped[ExecutionStatus] = mapped_column(Text, server_default="running")
     dry_run: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     summary: Mapped[str | None] = mapped_column(Text)
     output: Mapped[str | None] = mapped_column(Text)
@@ -287,16 +293,7 @@ class Action(Base, _Row):
 
     __tablename__ = "actions"
     __table_args__ = (
-        _status(
-            "status",
-            "pending",
-            "running",
-            "succeeded",
-            "failed",
-            "rejected",
-            "expired",
-            "refused",
-        ),
+        _status("status", *values(ActionStatus)),
         UniqueConstraint("run_id", name="uq_actions_run_id"),
     )
 
@@ -305,9 +302,9 @@ class Action(Base, _Row):
     requester: Mapped[str] = mapped_column(Text)
     plugin: Mapped[str] = mapped_column(Text)
     params: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
-    risk: Mapped[str] = mapped_column(Text)
+    risk: Mapped[Risk] = mapped_column(Text)
     decision: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
-    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    status: Mapped[ActionStatus] = mapped_column(Text, server_default="pending")
     summary: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     card_message_id: Mapped[str | None] = mapped_column(Text)
@@ -398,8 +395,8 @@ class Schedule(Base, _Row):
 
     __tablename__ = "schedules"
     __table_args__ = (
-        _status("status", "pending", "active", "paused", "completed", "deleted"),
-        _status("kind", "once", "cron", "interval", "extended"),
+        _status("status", *values(ScheduleStatus)),
+        _status("kind", *values(ScheduleKind)),
         Index("ix_schedules_status", "status"),
     )
 
@@ -409,11 +406,11 @@ class Schedule(Base, _Row):
     task: Mapped[str] = mapped_column(Text)
     action: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     timezone: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(Text)
+    kind: Mapped[ScheduleKind] = mapped_column(Text)
     spec: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     cron: Mapped[str | None] = mapped_column(Text)
     run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    status: Mapped[ScheduleStatus] = mapped_column(Text, server_default="pending")
     next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     confirmed_by: Mapped[str | None] = mapped_column(Text)
@@ -428,7 +425,7 @@ class ScheduleRun(Base, _Row):
 
     __tablename__ = "schedule_runs"
     __table_args__ = (
-        _status("status", "running", "succeeded", "failed", "missed"),
+        _status("status", *values(ScheduleRunStatus)),
         UniqueConstraint("schedule_id", "fire_time", name="uq_schedule_runs_fire"),
     )
 
@@ -436,7 +433,7 @@ class ScheduleRun(Base, _Row):
         BigInteger, ForeignKey("schedules.id", ondelete="CASCADE")
     )
     fire_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(Text, server_default="running")
+    status: Mapped[ScheduleRunStatus] = mapped_column(Text, server_default="running")
     replica: Mapped[str | None] = mapped_column(Text)
     output: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
@@ -469,14 +466,14 @@ class ConversationMessage(Base, _Row):
     __tablename__ = "conversation_messages"
     __table_args__ = (
         UniqueConstraint("conversation_id", "seq", name="uq_conversation_messages_seq"),
-        _status("role", "user", "assistant", "tool"),
+        _status("role", *values(TurnRole)),
     )
 
     conversation_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("conversations.id", ondelete="CASCADE")
     )
     seq: Mapped[int] = mapped_column(Integer)
-    role: Mapped[str] = mapped_column(Text)
+    role: Mapped[TurnRole] = mapped_column(Text)
     content: Mapped[str] = mapped_column(Text, server_default="")
     tool_calls: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
     tool_call_id: Mapped[str | None] = mapped_column(Text)

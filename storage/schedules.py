@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
 from storage.models import Schedule, ScheduleRun
+from storage.statuses import ScheduleRunStatus, ScheduleStatus
 
 LIVE = ("active", "paused")
 
@@ -80,9 +81,9 @@ async def update_fields(db: Database, schedule_id: int, **values: Any) -> None:
 async def set_status(
     db: Database,
     schedule_id: int,
-    status: str,
+    status: ScheduleStatus,
     *,
-    expect: Sequence[str],
+    expect: Sequence[ScheduleStatus],
     **values: Any,
 ) -> bool:
     """Move to `status` only from one of `expect`; True when this call changed it."""
@@ -133,7 +134,12 @@ async def set_next_runs(db: Database, pairs: Sequence[tuple[int, datetime | None
 
 
 async def claim_run(
-    db: Database, schedule_id: int, fire_time: datetime, *, replica: str, status: str = "running"
+    db: Database,
+    schedule_id: int,
+    fire_time: datetime,
+    *,
+    replica: str,
+    status: ScheduleRunStatus = "running",
 ) -> ScheduleRun | None:
     """Claim the fire `(schedule_id, fire_time)`; None when some process already claimed it."""
     statement = (

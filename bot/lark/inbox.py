@@ -23,7 +23,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client import Counter, Histogram
 
@@ -40,11 +40,12 @@ from bot.lark.events import (
 from bot.logs import get_logger
 from storage import inbound
 from storage.database import Database
+from storage.statuses import InboundStatus
 
 log = get_logger(__name__)
 
 # (source, {"chat_id", "body"}) -> outcome status; handles webhook deliveries
-AlertSink = Callable[[str, dict[str, Any]], Awaitable[str]]
+AlertSink = Callable[[str, dict[str, Any]], Awaitable[Literal["done", "ignored"]]]
 
 HANDLED_TYPES = frozenset({"im.message.receive_v1"})
 CARD_DEADLINE = 2.5  # seconds of Lark's 3 we allow ourselves
@@ -146,6 +147,7 @@ class Inbox:
     async def _card_action(self, envelope: Envelope, source: str) -> dict[str, Any]:
         texts = self.dispatcher.texts
         error: str | None
+        status: InboundStatus
         if await inbound.exists(self.db, envelope.event_id):
             EVENTS.labels(envelope.event_type, "duplicate").inc()
             return ActionResult(toast=Toast("info", texts("action.duplicate"))).response()

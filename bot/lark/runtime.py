@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -244,7 +244,7 @@ class LarkRuntime:
             uptime_seconds=round(time.time() - psutil.Process(os.getpid()).create_time()),
         )
 
-    async def _alerts(self, source: str, payload: dict[str, Any]) -> str:
+    async def _alerts(self, source: str, payload: dict[str, Any]) -> Literal["done", "ignored"]:
         """A webhook delivery from the inbox: parse it again and hand it to triage."""
         if self.desk is None:
             return "ignored"

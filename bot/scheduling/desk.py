@@ -29,6 +29,7 @@ from cards.texts import Texts, texts
 from storage import schedules
 from storage.database import Database
 from storage.models import Schedule
+from storage.statuses import ScheduleStatus
 from workflows.schedule.compiler import cron_of, next_runs
 from workflows.schedule.parser import ParseResult, parse
 from workflows.schedule.spec import Once, from_json, to_json
@@ -136,7 +137,7 @@ class ScheduleDesk:
         `admin`: the user holds the admin role in the chat (bot.roles)."""
         row = await self.get(schedule_id, chat_id)
         self._may_change(row, user, admin)
-        moves = {
+        moves: dict[str, tuple[ScheduleStatus, tuple[ScheduleStatus, ...]]] = {
             "confirm": ("active", ("pending",)),
             "cancel": ("deleted", ("pending",)),
             "pause": ("paused", ("active",)),

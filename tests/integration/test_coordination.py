@@ -157,14 +157,14 @@ async def test_token_bucket_refills_no_higher_than_burst(coord: Coordination) ->
 
 
 async def test_throttle_paces_calls_to_the_rate(coord: Coordination) -> None:
+    """Five calls at 2/s with a burst of 2: the first two pass at once, the other three wait
+    for their tokens, so the calls take 1.5 s at least (unpaced they take milliseconds; no
+    machine is slow enough to take that long by itself, so this is the pacing, not the load)."""
     started = time.monotonic()
-    waited = [await coord.throttle("paced", rate=20, burst=2) for _ in range(5)]
+    waited = [await coord.throttle("paced", rate=2, burst=2) for _ in range(5)]
     took = time.monotonic() - started
     assert waited[:2] == [0.0, 0.0]
-    assert all(w > 0 for w in waited[2:])
-    # three tokens past the burst at 20/s: the calls took 0.15 s at least (the waits returned
-    # add up to less when a sleep overran on a busy machine: the next wait is shorter)
-    assert took >= 3 / 20 - 0.01
+    assert took >= 3 / 2 - 0.01
 
 
 async def test_invalid_bucket_arguments_are_refused(coord: Coordination) -> None:

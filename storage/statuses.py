@@ -1,0 +1,44 @@
+"""Every status (and other closed set of values) a row can hold: one `Literal` each.
+
+The models annotate their columns with these, the database's CHECK constraints are generated
+from them (`storage.models`), and `mypy --strict` refuses a comparison with a value outside the
+set, so a status the database never holds cannot be tested for.
+
+    from storage.statuses import GateStatus, values
+    values(GateStatus)   # ('pending', 'approved', 'rejected', 'expired', 'cancelled')
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+InboundStatus = Literal["pending", "processing", "done", "failed", "ignored"]
+IncidentStatus = Literal[
+    "open",
+    "diagnosing",
+    "awaiting_approval",
+    "remediating",
+    "resolved",
+    "escalated",
+    "suppressed",
+]
+AlertStatus = Literal["firing", "resolved"]
+Risk = Literal["low", "medium", "high", "critical"]
+GateStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
+ExecutionStatus = Literal["running", "succeeded", "failed", "skipped"]
+ActionStatus = Literal[
+    "pending", "running", "succeeded", "failed", "rejected", "expired", "refused"
+]
+ScheduleStatus = Literal["pending", "active", "paused", "completed", "deleted"]
+ScheduleKind = Literal["once", "cron", "interval", "extended"]
+ScheduleRunStatus = Literal["running", "succeeded", "failed", "missed"]
+TurnRole = Literal["user", "assistant", "tool"]
+
+# incidents someone still has to work on, and incidents that are over
+ACTIVE: tuple[IncidentStatus, ...] = ("open", "diagnosing", "awaiting_approval", "remediating")
+FINAL: tuple[IncidentStatus, ...] = ("resolved", "escalated")
+
+
+def values(literal: Any) -> tuple[str, ...]:
+    """The values of one of the Literals above, in their order."""
+    return tuple(str(value) for value in get_args(literal))
