@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.e2e.process import Bot
+from tests.support.wait import wait_until_sync
 
 try:
     from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
@@ -47,23 +47,26 @@ SANDBOX_APP = {"app_id": "cli_sandbox", "app_secret": "sandbox-secret"}
 
 def wait_lark_connected(bot: Bot, timeout: float = 60) -> None:
     """Poll /readyz until the bot's long connection to the (emulated) Lark is up."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        assert bot.process is not None
-        if bot.process.poll() is not None:
-            raise AssertionError(f"larkops exited {bot.process.returncode}:\n{bot.log()}")
+    process = bot.process
+    assert process is not None
+    last = [""]
+
+    def connected() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"larkops exited {process.returncode}:\n{bot.log()}")
         try:
             response = httpx.get(f"{bot.url}/readyz", timeout=2)
-            last = response.text
-            if response.json().get("lark") == "connected":
-                return
+            last[0] = response.text
+            return bool(response.json().get("lark") == "connected")
         except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError(
-        f"Lark not connected after {timeout}s (last /readyz: {last}):\n{bot.log()}"
-    )
+            return False
+
+    try:
+        wait_until_sync(connected, timeout, "the long connection to Lark")
+    except AssertionError as exc:
+        if process.poll() is not None:
+            raise
+        raise AssertionError(f"{exc} (last /readyz: {last[0]}):\n{bot.log()}") from None
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +134,7 @@ def card_message(page: Page, message_id: str) -> Locator:
     return page.locator(f'[data-testid="message"][data-message-id="{message_id}"]')
 
 
-def test_help_then_ping_card_refresh(page: Page) -> None:
+def test_help_then_ping_card_refresh(page: Page, sandbox_bot: Bot) -> None:
     shot(page, "01-loaded")
     expect(page.get_by_test_id("chat-select")).to_have_value("oc_ops")
 
@@ -164,10 +167,27 @@ def test_help_then_ping_card_refresh(page: Page) -> None:
     # action token) adds the Lark round trip; it must stay (not be overwritten by an older card)
     expect(card).not_to_have_attribute("data-updated-at", first_version or "", timeout=10_000)
     expect(card.get_by_test_id("card-body")).to_contain_text("Lark", timeout=10_000)
-    page.wait_for_timeout(1500)
+    # the toast came with the click's answer, so the callback's card was already stored: once
+    # the stored card has the Lark figure, the delayed update came last and nothing older is
+    # left to land; the page then shows that last version
+    final = wait_until_sync(
+        lambda: _stored_with_lark(sandbox_bot, message_id), 10, "the stored delayed update"
+    )
+    expect(card).to_have_attribute("data-updated-at", str(final["updated_at"]), timeout=10_000)
     expect(card.get_by_test_id("card-body")).to_contain_text("Lark")
     expect(card.get_by_test_id("card-button")).to_have_text("重新测量")
     shot(page, "05-card-updated")
+
+
+def _stored_with_lark(bot: Bot, message_id: str) -> dict[str, Any] | None:
+    """The emulator's stored message `message_id` once its card shows the Lark round trip."""
+    answer = httpx.get(f"{bot.url}/sandbox/api/chats/oc_ops/messages", timeout=5).json()
+    for message in answer["messages"]:
+        if message["message_id"] == message_id and "Lark" in json.dumps(
+            message["card"], ensure_ascii=False
+        ):
+            return dict(message)
+    return None
 
 
 def _bot_api(bot: Bot) -> httpx.Client:

@@ -14,6 +14,8 @@ from typing import IO
 
 import httpx
 
+from tests.support.wait import wait_until_sync
+
 LARKOPS = str(Path(sys.executable).parent / "larkops")
 
 
@@ -55,19 +57,25 @@ class Bot:
         return self
 
     def wait_ready(self, timeout: float = 60) -> httpx.Response:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"larkops exited {self.process.returncode}:\n{self.log()}")
+        process = self.process
+        assert process is not None
+
+        def ready() -> httpx.Response | None:
+            if process.poll() is not None:
+                raise AssertionError(f"larkops exited {process.returncode}:\n{self.log()}")
             try:
                 response = httpx.get(f"{self.url}/readyz", timeout=2)
-                if response.status_code == 200:
-                    return response
             except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"not ready after {timeout}s:\n{self.log()}")
+                return None
+            return response if response.status_code == 200 else None
+
+        try:
+            answer: httpx.Response = wait_until_sync(ready, timeout, "larkops /readyz 200")
+        except AssertionError as exc:
+            if process.poll() is not None:
+                raise
+            raise AssertionError(f"{exc}:\n{self.log()}") from None
+        return answer
 
     def log(self) -> str:
         return self.logfile.read_text(encoding="utf-8", errors="replace") if self.logfile else ""
@@ -116,9 +124,9 @@ def pid_alive(pid: int) -> bool:
 
 
 def wait_gone(pid: int, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
+    """True once `pid` has exited; False if it is still running after `timeout` seconds."""
+    try:
+        wait_until_sync(lambda: not pid_alive(pid), timeout, f"process {pid} to exit")
+    except AssertionError:
+        return False
+    return True

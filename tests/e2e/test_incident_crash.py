@@ -70,7 +70,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     emulator = LarkEmulator(client_config=ClientConfig(reconnect_interval=1, reconnect_nonce=0))
     slow = (
         f"import time,pathlib;pathlib.Path('{state}/runs.log').open('a').write('run\\n');"
-        f"time.sleep(4);pathlib.Path('{marker}').touch()"
+        f"time.sleep(4);pathlib.Path('{marker}').touch()"  # the fix's work takes 4 s
     )
     config = {
         "approvers": ["ou_bob", "ou_carol"],
@@ -209,8 +209,13 @@ async def test_killed_while_the_fix_runs_is_not_run_twice(world: World) -> None:
         )
         reason = world.rows("SELECT escalation_reason FROM incidents")[0][0]
         assert "not run again" in reason
-        await asyncio.sleep(5)  # the orphaned first run finishes; nothing starts another
+        # the orphaned first run (its own session: the SIGKILL did not reach it) finishes…
+        await wait_until(
+            lambda: (world.state / "healthy-web").exists(), timeout=30, what="the orphaned fix"
+        )
+        # …and nothing started another, nor recorded a second execution
         assert world.runs_logged() == 1
+        assert world.rows("SELECT count(*) FROM executions WHERE step = 'execute'") == [(1,)]
     finally:
         assert await bot.astop() == 0
 

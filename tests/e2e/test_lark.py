@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.e2e.process import LARKOPS, Bot, base_env
+from tests.support.wait import wait_until_sync
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def sandbox(tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _get(f"{url}/sandbox/api/state") is not None, "the sandbox")
+        wait_until_sync(lambda: _get(f"{url}/sandbox/api/state") is not None, 30, "the sandbox")
         yield url
     finally:
         process.terminate()
@@ -46,16 +46,6 @@ def _get(url: str) -> Any:
     return response.json() if response.status_code == 200 else None
 
 
-def _wait(condition: Any, what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _lark_state(bot: Bot) -> str:
     body = _get(f"{bot.url}/readyz") or {}
     return str(body.get("lark", ""))
@@ -69,7 +59,7 @@ def test_bot_with_credentials_talks_to_a_separate_sandbox(sandbox: str, tmp_path
     }
     bot = Bot(tmp_path / "home", free_port(), env=env).start()
     try:
-        _wait(lambda: _lark_state(bot) == "connected", "the long connection")
+        wait_until_sync(lambda: _lark_state(bot) == "connected", 30, "the long connection")
         # configured for a real app: the bot does not serve a sandbox of its own
         assert httpx.get(f"{bot.url}/sandbox").status_code == 404
         sent = httpx.post(
@@ -83,7 +73,7 @@ def test_bot_with_credentials_talks_to_a_separate_sandbox(sandbox: str, tmp_path
             bot_texts = [m["text"] for m in messages if m["sender"]["type"] == "bot"]
             return next((t for t in bot_texts if "ou_bob" in t), None)
 
-        assert "ou_bob" in _wait(reply, "the bot's reply")
+        assert "ou_bob" in wait_until_sync(reply, 30, "the bot's reply")
     finally:
         assert bot.stop() == 0
 
@@ -92,8 +82,8 @@ def test_wrong_credentials_are_reported_not_fatal(sandbox: str, tmp_path: Path) 
     env = {"LARK_APP_ID": "cli_sandbox", "LARK_APP_SECRET": "wrong-secret", "LARK_DOMAIN": sandbox}
     bot = Bot(tmp_path / "home", free_port(), env=env).start()
     try:
-        state = _wait(
-            lambda: _lark_state(bot).startswith("error") and _lark_state(bot), "the refusal"
+        state = wait_until_sync(
+            lambda: _lark_state(bot).startswith("error") and _lark_state(bot), 30, "the refusal"
         )
         assert "10014" in state
         assert "wrong-secret" not in bot.log()
@@ -106,7 +96,7 @@ def test_wrong_credentials_are_reported_not_fatal(sandbox: str, tmp_path: Path) 
 def test_run_without_credentials_serves_its_own_sandbox(tmp_path: Path) -> None:
     bot = Bot(tmp_path / "home", free_port()).start()
     try:
-        _wait(lambda: _lark_state(bot) == "connected", "the sandbox connection")
+        wait_until_sync(lambda: _lark_state(bot) == "connected", 30, "the sandbox connection")
         page = httpx.get(f"{bot.url}/sandbox")
         assert page.status_code == 200
         assert "larkops" in page.text

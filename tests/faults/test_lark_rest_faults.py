@@ -20,9 +20,9 @@ from tests.support.cluster import (
     rows,
     running,
     shows,
-    wait_for,
 )
 from tests.support.repair import alert
+from tests.support.wait import wait_until
 
 MESSAGES = "/open-apis/im/v1/messages"
 
@@ -65,7 +65,7 @@ async def test_lark_outage_delays_replies_and_card_updates_never_doubles_them(
             cards = incident_cards(emulator).get(int(found[0][0]), []) if found else []
             return next((c for c in cards if (approve_value(c) or {}).get("gate") == gate), None)
 
-        card = await wait_for(lambda: card_at("diagnosis"), 30, "the diagnosis gate")
+        card = await wait_until(lambda: card_at("diagnosis"), 30, "the diagnosis gate")
 
         # 5xx for 6 s (one call retries for ~3 s): the approved run's card patch and the
         # replies all fail for a while
@@ -74,8 +74,8 @@ async def test_lark_outage_delays_replies_and_card_updates_never_doubles_them(
         assert click.toast is not None
         assert click.toast["type"] == "success"
         await ask(stage, asked, 4)
-        await wait_for(lambda: card_at("proposal"), 40, "the card patched to the proposal gate")
-        await wait_for(lambda: len(replies(stage, asked)) == 4, 40, "every reply")
+        await wait_until(lambda: card_at("proposal"), 40, "the card patched to the proposal gate")
+        await wait_until(lambda: len(replies(stage, asked)) == 4, 40, "every reply")
         refused_5xx = refused(stage, 500)
         assert refused_5xx > 4
 
@@ -87,14 +87,14 @@ async def test_lark_outage_delays_replies_and_card_updates_never_doubles_them(
         assert click.toast is not None
         assert click.toast["type"] == "success"
         await ask(stage, asked, 3)
-        await wait_for(lambda: len(replies(stage, asked)) == len(asked), 40, "every reply")
+        await wait_until(lambda: len(replies(stage, asked)) == len(asked), 40, "every reply")
 
         async def resolved() -> bool:
             found = await rows(fresh_db_url, "SELECT status FROM incidents")
             return found == [("resolved",)]
 
-        await wait_for(resolved, 40, "the incident to resolve")
-        await wait_for(lambda: shows(card, "✅ 已恢复"), 30, "the card to show the resolution")
+        await wait_until(resolved, 40, "the incident to resolve")
+        await wait_until(lambda: shows(card, "✅ 已恢复"), 30, "the card to show the resolution")
         answered = replies(stage, asked)
         assert all(len(texts) == 1 for texts in answered.values()), answered  # once each
         assert all("ou_alice" in texts[0] for texts in answered.values()), answered  # answers

@@ -19,9 +19,9 @@ from tests.support.cluster import (
     rows,
     running,
     shows,
-    wait_for,
 )
 from tests.support.repair import alert
+from tests.support.wait import wait_until
 
 
 async def test_model_down_falls_back_to_rules_and_says_so(stage: Stage, fresh_db_url: str) -> None:
@@ -51,13 +51,13 @@ async def test_model_down_falls_back_to_rules_and_says_so(stage: Stage, fresh_db
                     await emulator.click(card.message_id, "ou_bob", value)
             return False
 
-        await wait_for(step, 90, "the incident to end")
+        await wait_until(step, 90, "the incident to end")
         status = await rows(fresh_db_url, "SELECT status FROM incidents")
         provider = await rows(fresh_db_url, "SELECT provider, details FROM diagnoses")
         assert status == [("resolved",)], status
         assert stage.board.runs()["web"] == 1
         card = next(iter(incident_cards(emulator).values()))[0]
-        await wait_for(lambda: shows(card, "✅ 已恢复"), 20, "the card to show the resolution")
+        await wait_until(lambda: shows(card, "✅ 已恢复"), 20, "the card to show the resolution")
 
         delivery = await emulator.send_message("oc_ops", "ou_alice", "web 为什么挂了？")
         assert delivery.acked
@@ -70,7 +70,7 @@ async def test_model_down_falls_back_to_rules_and_says_so(stage: Stage, fresh_db
                         return shown
             return ""
 
-        said = await wait_for(answer, 60, "the answer to the question")
+        said = await wait_until(answer, 60, "the answer to the question")
         assert "/incidents" in said
         assert "sk-test-model-down" not in said
         summary = await check_invariants(fresh_db_url, emulator, stage.board, {"web": 1})

@@ -21,13 +21,14 @@ from tests.support.cluster import (
     Replica,
     approve_value,
     check_invariants,
+    inbox_settled,
     incident_cards,
     rows,
     running,
     shows,
-    wait_for,
 )
 from tests.support.repair import alert
+from tests.support.wait import wait_until
 
 DOWN = 4.0
 
@@ -43,7 +44,7 @@ async def post_until_accepted(bot: Replica, body: dict[str, object]) -> list[int
         statuses.append(status)
         if status == 202:
             return statuses
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # the sender's retry interval (as Alertmanager's), not a wait
     raise AssertionError(f"webhook never accepted: {statuses}")
 
 
@@ -60,7 +61,9 @@ async def test_postgres_restart_loses_no_acknowledged_event(stage: Stage, tmp_pa
             await bot.start(emulator)
             stage.board.slow["web"] = 3.0  # its diagnosis is in flight when the database stops
             assert (await bot.post(alert(stage.board, "web"))).status_code == 202
-            await wait_for(lambda: rows(dsn, "SELECT 1 FROM incidents"), 20, "the incident to open")
+            await wait_until(
+                lambda: rows(dsn, "SELECT 1 FROM incidents"), 20, "the incident to open"
+            )
 
             deliveries: list[asyncio.Task[DeliveryResult]] = []
 
@@ -69,18 +72,24 @@ async def test_postgres_restart_loses_no_acknowledged_event(stage: Stage, tmp_pa
                     deliveries.append(
                         asyncio.create_task(emulator.send_message("oc_ops", "ou_alice", "/whoami"))
                     )
-                    await asyncio.sleep(0.25)
+                    await asyncio.sleep(0.25)  # the traffic's pace: 4 messages a second
 
             sender = asyncio.create_task(traffic(36))  # 9 s of messages
-            await asyncio.sleep(1.0)
+            # the database stops with messages flowing and the web diagnosis under way
+            await wait_until(
+                lambda: any(d.done() and d.result().acked for d in deliveries),
+                20,
+                "a message acknowledged before the outage",
+            )
+            await wait_until(lambda: stage.board.checks["web"], 20, "the web diagnosis's check")
             await asyncio.to_thread(server.release)  # the last holder leaves: it stops
             stopped = time.monotonic()
-            red = await wait_for(lambda: _red(bot), 10, "/readyz to report the database")
+            red = await wait_until(lambda: _red(bot), 10, "/readyz to report the database")
             webhook = asyncio.create_task(post_until_accepted(bot, alert(stage.board, "api")))
-            await asyncio.sleep(max(0.0, DOWN - (time.monotonic() - stopped)))
+            await asyncio.sleep(max(0.0, DOWN - (time.monotonic() - stopped)))  # the outage
             await asyncio.to_thread(server.start)  # same data directory and port
             try:
-                await wait_for(bot.ready, 30, "/readyz to turn green again")
+                await wait_until(bot.ready, 30, "/readyz to turn green again")
             except AssertionError:
                 print("DSN", dsn, server.dsn, await bot.readyz())
                 print(bot.log()[-5000:])
@@ -101,7 +110,7 @@ async def test_postgres_restart_loses_no_acknowledged_event(stage: Stage, tmp_pa
                         found[m.parent_id] = found.get(m.parent_id, 0) + 1
                 return found
 
-            await wait_for(lambda: len(answered()) == len(acked), 40, "every acked message")
+            await wait_until(lambda: len(answered()) == len(acked), 40, "every acked message")
             assert len(acked) == len(results), [r for r in results if not r.acked]
             stage.board.slow.clear()
 
@@ -118,13 +127,14 @@ async def test_postgres_restart_loses_no_acknowledged_event(stage: Stage, tmp_pa
                 return False
 
             for _ in range(2):
-                await wait_for(gate, 60, "the web incident's next gate")
-            await wait_for(
+                await wait_until(gate, 60, "the web incident's next gate")
+            await wait_until(
                 lambda: rows(dsn, "SELECT 1 FROM incidents WHERE status = 'resolved'"),
                 60,
                 "the interrupted incident to resolve",
             )
-            await asyncio.sleep(1.0)
+            # every event handled (none pending or in progress): nothing is left to answer again
+            await wait_until(lambda: inbox_settled(dsn), 30, "every inbound event handled")
             assert set(answered().values()) == {1}
             summary = await check_invariants(dsn, emulator, stage.board, {"web": 1, "api": 1})
             print(

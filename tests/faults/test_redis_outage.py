@@ -22,9 +22,9 @@ from tests.support.cluster import (
     rows,
     running,
     shows,
-    wait_for,
 )
 from tests.support.repair import alert
+from tests.support.wait import wait_until
 
 OUTAGE = 5.0
 
@@ -58,7 +58,7 @@ async def test_redis_outage_defers_work_and_loses_nothing(stage: Stage, fresh_db
                         return card
                 return None
 
-            card = await wait_for(lambda: card_of("web", "diagnosis"), 30, "the diagnosis gate")
+            card = await wait_until(lambda: card_of("web", "diagnosis"), 30, "the diagnosis gate")
 
             redis.stop()
             stopped = time.monotonic()
@@ -73,6 +73,17 @@ async def test_redis_outage_defers_work_and_loses_nothing(stage: Stage, fresh_db
             click = await emulator.click(card.message_id, "ou_bob", approve_value(card))
             assert click.toast is not None
             assert click.toast["type"] == "success", click.toast  # decided in Postgres
+            # a worker took a message and put it back for later: it met the outage
+            await wait_until(
+                lambda: rows(
+                    fresh_db_url,
+                    "SELECT 1 FROM inbound_events "
+                    "WHERE status = 'pending' AND error LIKE 'retry later%'",
+                ),
+                20,
+                "a message deferred",
+            )
+            # the outage lasts OUTAGE seconds: the fault, not a wait
             await asyncio.sleep(max(0.0, OUTAGE - (time.monotonic() - stopped)))
             waiting = (
                 await rows(
@@ -84,14 +95,14 @@ async def test_redis_outage_defers_work_and_loses_nothing(stage: Stage, fresh_db
             assert waiting >= len(asked)
 
             redis.start()
-            await wait_for(bot.ready, 20, "/readyz to turn green")
-            await wait_for(lambda: len(answers(stage, asked)) == len(asked), 40, "the answers")
-            await wait_for(lambda: card_of("api", "diagnosis"), 40, "the second alert's card")
+            await wait_until(bot.ready, 20, "/readyz to turn green")
+            await wait_until(lambda: len(answers(stage, asked)) == len(asked), 40, "the answers")
+            await wait_until(lambda: card_of("api", "diagnosis"), 40, "the second alert's card")
             # the click made during the outage is carried out now: the proposal gate shows
-            await wait_for(lambda: card_of("web", "proposal"), 40, "the approved run going on")
+            await wait_until(lambda: card_of("web", "proposal"), 40, "the approved run going on")
             click = await emulator.click(card.message_id, "ou_bob", approve_value(card))
             assert click.toast is not None
-            await wait_for(lambda: shows(card, "✅ 已恢复"), 40, "the incident resolved")
+            await wait_until(lambda: shows(card, "✅ 已恢复"), 40, "the incident resolved")
 
             replies = answers(stage, asked)
             assert all(len(texts) == 1 for texts in replies.values()), replies

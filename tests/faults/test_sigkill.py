@@ -27,9 +27,9 @@ from tests.support.cluster import (
     incident_cards,
     rows,
     running,
-    wait_for,
 )
 from tests.support.repair import alert
+from tests.support.wait import wait_until
 
 SEED = int(os.environ.get("LARKOPS_FAULT_SEED", "4242"))  # another seed: other kill moments
 ROUNDS = 3  # the first kills with an incident at every named point; the others at random
@@ -48,9 +48,12 @@ async def incident_of(dsn: str, service: str) -> tuple[int, str, str | None] | N
 async def click_gate(stage: Stage, dsn: str, service: str, kind: str | None = None) -> bool:
     """Click 批准 on the service's card if it offers it (for gate `kind`); True if clicked."""
     found = await incident_of(dsn, service)
-    if found is None:
-        return False
-    for card in incident_cards(stage.emulator).get(found[0], []):
+    return found is not None and await click_card(stage, found[0], kind)
+
+
+async def click_card(stage: Stage, incident: int, kind: str | None = None) -> bool:
+    """Click 批准 on the incident's card if it offers it (for gate `kind`); True if clicked."""
+    for card in incident_cards(stage.emulator).get(incident, []):
         value = approve_value(card)
         if value is not None and kind in (None, value["gate"]):
             await stage.emulator.click(card.message_id, "ou_bob", value)
@@ -60,14 +63,20 @@ async def click_gate(stage: Stage, dsn: str, service: str, kind: str | None = No
 
 async def drive(stage: Stage, dsn: str, service: str, timeout: float = 90) -> tuple[str, str]:
     """Approve every gate the incident shows until it ends; (status, escalation reason)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def ended() -> tuple[str, str] | None:
         found = await incident_of(dsn, service)
         if found is not None and found[1] in ("resolved", "escalated"):
             return found[1], found[2] or ""
-        if not await click_gate(stage, dsn, service):
-            await asyncio.sleep(0.3)
-    raise AssertionError(f"{service} did not end:\n{await describe(dsn)}")
+        if found is not None:
+            await click_card(stage, found[0])
+        return None
+
+    try:
+        outcome: tuple[str, str] = await wait_until(ended, timeout, f"{service} to end")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}:\n{await describe(dsn)}") from None
+    return outcome
 
 
 async def started(dsn: str, service: str) -> bool:
@@ -97,14 +106,14 @@ async def place_all(stage: Stage, bot: Replica, dsn: str, names: dict[str, str])
         answer = await bot.post(alert(board, names[point]))
         assert answer.status_code == 202, answer.text
     service = names["executing"]
-    await wait_for(lambda: click_gate(stage, dsn, service, "diagnosis"), 30, "diagnosis gate")
-    await wait_for(lambda: click_gate(stage, dsn, service, "proposal"), 30, "proposal gate")
-    await wait_for(lambda: board.runs()[service] == 1, 30, f"{service}'s fix to start")
-    await wait_for(lambda: gate_shown(stage, dsn, names["gate_open"]), 30, "an open gate")
+    await wait_until(lambda: click_gate(stage, dsn, service, "diagnosis"), 30, "diagnosis gate")
+    await wait_until(lambda: click_gate(stage, dsn, service, "proposal"), 30, "proposal gate")
+    await wait_until(lambda: board.runs()[service] == 1, 30, f"{service}'s fix to start")
+    await wait_until(lambda: gate_shown(stage, dsn, names["gate_open"]), 30, "an open gate")
     assert (await bot.post(alert(board, names["diagnosing"]))).status_code == 202
-    await wait_for(lambda: started(dsn, names["diagnosing"]), 30, "a diagnosis under way")
+    await wait_until(lambda: started(dsn, names["diagnosing"]), 30, "a diagnosis under way")
     service = names["approved"]
-    await wait_for(lambda: click_gate(stage, dsn, service, "diagnosis"), 30, "a click")
+    await wait_until(lambda: click_gate(stage, dsn, service, "diagnosis"), 30, "a click")
     assert (await bot.post(alert(board, names["committed"]))).status_code == 202
     await bot.kill()
     board.slow.clear()
@@ -120,7 +129,7 @@ async def click_through_and_kill(
         assert (await bot.post(alert(stage.board, service))).status_code == 202
     clickers = [asyncio.create_task(drive(stage, dsn, service)) for service in services]
     moment = rng.uniform(1.0, 6.0)
-    await asyncio.sleep(moment)
+    await asyncio.sleep(moment)  # the kill's seeded random moment: the fault, not a wait
     await bot.kill()
     for clicker in clickers:
         clicker.cancel()

@@ -13,7 +13,8 @@ import time
 
 from bot.sandbox.model import ClickResult, DeliveryResult
 from tests.faults.conftest import Stage
-from tests.support.cluster import rows, running, wait_for
+from tests.support.cluster import inbox_settled, rows, running
+from tests.support.wait import wait_until
 
 DROPS = 8
 
@@ -45,16 +46,20 @@ async def test_repeated_websocket_drops_lose_and_double_nothing(
                     clicks.append(
                         asyncio.create_task(emulator.click(ping.message_id, "ou_bob", button))
                     )
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # the traffic's pace
 
         flowing = asyncio.create_task(traffic())
         dropped = 0
         for _ in range(DROPS):
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)  # the fault's cadence: a drop a second
+            # the drop lands on a live socket (the SDK comes back about a second after the last)
+            await wait_until(lambda: emulator.connections > 0, 30, "the SDK to reconnect")
             for _ in range(3):  # in flight when the socket goes: delivered again
                 sends.append(
                     asyncio.create_task(emulator.send_message("oc_ops", "ou_alice", "/whoami"))
                 )
+            # the drop's moment, not a wait: these frames are on the wire and their acks (sent
+            # after a Postgres commit) not back yet
             await asyncio.sleep(0.003)
             dropped += await emulator.drop_connections()
         await flowing
@@ -70,9 +75,11 @@ async def test_repeated_websocket_drops_lose_and_double_nothing(
                     found[m.parent_id] = found.get(m.parent_id, 0) + 1
             return found
 
-        await wait_for(lambda: len(answers()) == len(asked), 40, "every answer")
-        await asyncio.sleep(1.0)
+        await wait_until(lambda: len(answers()) == len(asked), 40, "every answer")
+        # every event handled (none pending or in progress): nothing is left to answer again
+        await wait_until(lambda: inbox_settled(fresh_db_url), 30, "every inbound event handled")
         assert set(answers().values()) == {1}, answers()
+        assert dropped == DROPS
         assert all(r.acked for r in results)
         assert all(c.toast is not None for c in clicked), [c.delivery for c in clicked]
         stored = await rows(

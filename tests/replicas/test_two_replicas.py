@@ -28,13 +28,14 @@ from tests.support.cluster import (
     approve_value,
     check_invariants,
     describe,
+    inbox_settled,
     incident_cards,
     replica_env,
     rows,
     running,
-    wait_for,
 )
 from tests.support.repair import alert, bot_config, services, write_config
+from tests.support.wait import wait_until
 from workflows.schedule.spec import Once
 
 SEED = 20240609
@@ -57,6 +58,17 @@ def reminders(emulator: LarkEmulator) -> list[Message]:
     ]
 
 
+def probes_answered(emulator: LarkEmulator, probes: list[str]) -> bool:
+    """Each probe message has its one answer from the bot (whoever's worker took it)."""
+    answers = [
+        m.parent_id
+        for m in emulator.transcript("oc_ops")
+        if m.sender_id == emulator.bot.open_id and m.parent_id in probes
+    ]
+    assert len(answers) == len(set(answers)), f"a probe answered twice: {answers}"
+    return len(answers) == len(probes)
+
+
 async def leader(replicas: list[Replica]) -> Replica:
     """The replica whose log says it leads the scheduler."""
 
@@ -64,7 +76,7 @@ async def leader(replicas: list[Replica]) -> Replica:
         found = [r for r in replicas if "leads (fence" in r.log()]
         return found[0] if len(found) == 1 else None
 
-    found: Replica = await wait_for(find, 30, "a scheduler leader")
+    found: Replica = await wait_until(find, 30, "a scheduler leader")
     return found
 
 
@@ -146,7 +158,7 @@ async def test_two_replicas_lose_nothing_and_repeat_nothing(
 
                 async def gate(service: str, kind: str) -> tuple[str, dict[str, Any]]:
                     """The incident card of `service` once it offers 批准 for gate `kind`."""
-                    found_id = await wait_for(
+                    found_id = await wait_until(
                         lambda: rows(
                             fresh_db_url,
                             "SELECT id FROM incidents WHERE labels->>'service' = %s",
@@ -164,7 +176,7 @@ async def test_two_replicas_lose_nothing_and_repeat_nothing(
                                 return message.message_id, value
                         return None
 
-                    found: tuple[str, dict[str, Any]] = await wait_for(
+                    found: tuple[str, dict[str, Any]] = await wait_until(
                         offered, 60, f"{service}'s {kind} gate"
                     )
                     return found
@@ -186,7 +198,7 @@ async def test_two_replicas_lose_nothing_and_repeat_nothing(
                     await click(message_id, value, rng.choice(["ou_bob", "ou_carol"]))
                 message_id, value = await gate("web4", "proposal")
                 await click(message_id, value, "ou_bob")
-                await wait_for(lambda: board.runs()["web4"] == 1, 30, "web4's fix to start")
+                await wait_until(lambda: board.runs()["web4"] == 1, 30, "web4's fix to start")
                 web3, web3_value = await gate("web3", "diagnosis")
                 await click(web3, web3_value, "ou_carol")  # web3 is now diagnosing slowly
 
@@ -211,16 +223,35 @@ async def test_two_replicas_lose_nothing_and_repeat_nothing(
                     return bool(found[0][0] == len(WEBHOOK_SERVICES))
 
                 try:
-                    await wait_for(settled, 90, f"the survivor {survivor.name} to finish")
+                    await wait_until(settled, 90, f"the survivor {survivor.name} to finish")
                 except AssertionError:
                     print(await describe(fresh_db_url))
                     print(survivor.log()[-6000:])
                     raise
-                await wait_for(lambda: reminders(emulator), 40, "the scheduled reminder")
+                await wait_until(lambda: reminders(emulator), 40, "the scheduled reminder")
 
-                # the killed replica comes back and rejoins: it repeats nothing
+                # the killed replica comes back and rejoins: it repeats nothing. Its recovery ran
+                # before it connected; then it takes new work: a message over its own connection
+                # is answered, and nothing is left in the inbox
                 await first.start(emulator)
-                await asyncio.sleep(2)
+                probes: list[str] = []
+
+                async def taken_by(replica: Replica) -> bool:
+                    conn = replica.connection(emulator)
+                    delivery = await emulator.send_message("oc_ops", "ou_alice", "/whoami")
+                    assert delivery.acked, delivery
+                    probes.append(delivery.message_id)
+                    return conn is not None and conn in delivery.connections
+
+                await wait_until(
+                    lambda: taken_by(first), 30, f"a message taken by the restarted {first.name}"
+                )
+                await wait_until(
+                    lambda: probes_answered(emulator, probes), 30, "the answers to the probes"
+                )
+                await wait_until(
+                    lambda: inbox_settled(fresh_db_url), 30, "every inbound event handled"
+                )
 
                 summary = await check_invariants(fresh_db_url, emulator, board, sent)
                 outcome = dict(

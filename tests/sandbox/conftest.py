@@ -11,7 +11,8 @@ import lark_oapi as lark
 import pytest
 
 from bot.sandbox import ClientConfig, LarkEmulator, serve_emulator
-from tests.sandbox.sdk import SdkWsClient, rest_client, wait_until
+from tests.sandbox.sdk import SdkWsClient, rest_client
+from tests.support.wait import wait_until
 
 FAST = ClientConfig(reconnect_count=-1, reconnect_interval=1, reconnect_nonce=0, ping_interval=30)
 
@@ -52,7 +53,7 @@ def connect(emu: LarkEmulator, base_url: str, sdk_clients: list[SdkWsClient]) ->
         client = SdkWsClient(base_url, emu.app_id, emu.app_secret, handler).start()
         sdk_clients.append(client)
         expected = count if count is not None else len(sdk_clients)
-        await wait_until(lambda: emu.connections >= expected)
+        await wait_until(lambda: emu.connections >= expected, what="the SDK client to connect")
         return client
 
     return start

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -111,15 +110,6 @@ class SdkWsClient:
         finally:
             loop.call_soon_threadsafe(loop.stop)
             self._thread.join(5)
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll `condition` every 20 ms until true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 def rest_client(base_url: str, app_id: str, app_secret: str) -> lark.Client:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,9 +11,11 @@ import lark_oapi as lark
 import pytest
 
 from bot.sandbox import LarkEmulator
+from bot.sandbox.record import now_ms
 from tests.sandbox.conftest import Connect
-from tests.sandbox.sdk import RecordingHandler, wait_until
+from tests.sandbox.sdk import RecordingHandler
 from tests.sandbox.test_cards import CLAIMED, send_card
+from tests.support.wait import wait_until
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ async def test_post_read_and_poll_messages(
     private = await http.post(
         "/chats/oc_p2p_carol/messages", json={"sender": "ou_carol", "text": "hi"}
     )
-    await wait_until(lambda: len(handler.payloads) == 3)
+    await wait_until(lambda: len(handler.payloads) == 3, what="the three messages")
 
     by_text = {json.loads(p["event"]["message"]["content"])["text"]: p for p in handler.payloads}
     mentioned = by_text["@_user_1 /help"]["event"]["message"]
@@ -71,7 +72,8 @@ async def test_post_read_and_poll_messages(
     assert card_view["card"]["header"]["title"]["content"] == "CPU 告警"
 
     since = newer["now"]
-    await asyncio.sleep(0.01)
+    # an update in the very millisecond of `now` would not be "after" it
+    await wait_until(lambda: now_ms() > since, what="the clock to pass the poll's `now`")
     stored = emu.store.get(message_id)
     assert stored is not None
     stored.set_card(CLAIMED)

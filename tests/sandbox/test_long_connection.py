@@ -16,7 +16,8 @@ from lark_oapi.ws.exception import ClientException
 
 from bot.sandbox import ClientConfig, LarkEmulator
 from tests.sandbox.conftest import Connect
-from tests.sandbox.sdk import RecordingHandler, SdkWsClient, wait_until
+from tests.sandbox.sdk import RecordingHandler, SdkWsClient
+from tests.support.wait import wait_until
 
 
 async def test_sdk_receives_exact_envelope_and_acks(emu: LarkEmulator, connect: Connect) -> None:
@@ -175,8 +176,10 @@ async def test_handler_error_acks_500_and_is_redelivered(
 
     assert (result.acked, result.ack_code, result.deliveries) == (True, 200, 3)
     assert [a.code for a in result.acks] == [500, 500, 200]
-    await asyncio.sleep(0.3)
-    assert len(handler.payloads) == 3  # a good ack stops redelivery
+    # a good ack stops redelivery: the next thing the client gets is the next event
+    after = await emu.send_message("oc_ops", "ou_alice", "/status")
+    assert after.acked
+    assert handler.event_ids == [result.event_id] * 3 + [after.event_id]
 
 
 async def test_max_deliveries_is_respected(emu: LarkEmulator, connect: Connect) -> None:
@@ -190,8 +193,10 @@ async def test_max_deliveries_is_respected(emu: LarkEmulator, connect: Connect) 
     result = await emu.send_message("oc_ops", "ou_alice", "/status")
 
     assert (result.acked, result.ack_code, result.deliveries) == (False, 500, 3)
-    await asyncio.sleep(0.7)
-    assert len(handler.payloads) == 3
+    # no fourth delivery: the next thing the client gets is the next event (three times too)
+    after = await emu.send_message("oc_ops", "ou_alice", "/status")
+    assert (after.acked, after.deliveries) == (False, 3)
+    assert handler.event_ids == [result.event_id] * 3 + [after.event_id] * 3
 
 
 async def test_event_waits_while_disconnected_and_arrives_after_reconnect(

@@ -254,7 +254,7 @@ async def test_per_app_rate_limit(emu: LarkEmulator, base_url: str) -> None:
         ).json()["tenant_access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         answers = [await http.get("/open-apis/bot/v3/info", headers=auth) for _ in range(3)]
-        await asyncio.sleep(1.05)
+        await asyncio.sleep(1.05)  # the 1 s rate-limit window must pass: the behaviour under test
         after = await http.get("/open-apis/bot/v3/info", headers=auth)
         unknown = await http.get("/open-apis/im/v1/chats", headers=auth)
 

@@ -21,9 +21,8 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,7 @@ from bot.lark.events import card_text
 from bot.sandbox.emulator import LarkEmulator
 from bot.sandbox.record import Message
 from tests.e2e.process import Bot
+from tests.support.wait import wait_until, wait_until_sync
 
 if TYPE_CHECKING:
     from tests.support.repair import Services
@@ -50,20 +50,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-async def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll `condition` (sync or async) until truthy; its value, or AssertionError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 # Redis --------------------------------------------------------------------------------------
@@ -96,11 +82,14 @@ class RedisServer:
         log = (self.directory / "redis.log").open("ab")
         self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = time.monotonic() + timeout
-        while not self.answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.05)
+        process = self.process
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"redis-server exited {process.returncode}")
+            return self.answers()
+
+        wait_until_sync(up, timeout, f"redis-server on port {self.port}")
         return self
 
     def answers(self) -> bool:
@@ -158,7 +147,7 @@ class Replica:
         return self
 
     async def connected(self, emulator: LarkEmulator, timeout: float = 60) -> None:
-        await wait_for(
+        await wait_until(
             lambda: self.connection(emulator) is not None,
             timeout,
             f"{self.name}'s long connection\n{self.log()[-3000:]}",
@@ -259,6 +248,15 @@ async def running(*replicas: Replica) -> AsyncIterator[None]:
 async def rows(dsn: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         return list(await (await conn.execute(sql, args or None)).fetchall())
+
+
+async def inbox_settled(dsn: str) -> bool:
+    """True once no inbound event is pending or being handled: every message the bot took has
+    been dealt with, so none of them will be answered (again) later."""
+    left = await rows(
+        dsn, "SELECT count(*) FROM inbound_events WHERE status IN ('pending', 'processing')"
+    )
+    return bool(left[0][0] == 0)
 
 
 def incident_cards(emulator: LarkEmulator, chat: str = "oc_ops") -> dict[int, list[Message]]:

@@ -50,6 +50,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.support.wait import wait_until
+
 NO_SCRIPT_TEXT = "(no scripted reply)"
 StopReason = Literal["end", "tool_calls", "max_tokens"]
 
@@ -339,11 +341,14 @@ async def fake_llm() -> AsyncIterator[FakeLLM]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    def started() -> bool:
         if task.done():
             task.result()
             raise RuntimeError("the fake LLM server stopped during start-up")
-        await asyncio.sleep(0.01)
+        return bool(server.started)
+
+    await wait_until(started, 10, "the fake LLM server to serve")
     port = server.servers[0].sockets[0].getsockname()[1]
     fake.base_url = f"http://127.0.0.1:{port}"
     try:
@@ -384,7 +389,7 @@ def _sse(
             if not seen_text and first_text is not None and _carries_text(event):
                 seen_text = True
                 first_text.append((time.monotonic(), event))
-            await asyncio.sleep(pace)
+            await asyncio.sleep(pace)  # a model streams its tokens at a pace; not a wait
 
     return StreamingResponse(body(), media_type="text/event-stream")
 

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from tests.support.wait import wait_until
+
 
 @contextlib.asynccontextmanager
 async def health_service(marker: Path) -> AsyncIterator[str]:
@@ -35,10 +37,14 @@ async def health_service(marker: Path) -> AsyncIterator[str]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    def started() -> bool:
         if task.done():
             task.result()
-        await asyncio.sleep(0.01)
+            raise RuntimeError("the health endpoint stopped during start-up")
+        return bool(server.started)
+
+    await wait_until(started, 10, "the health endpoint to serve")
     try:
         yield f"http://127.0.0.1:{port}/health"
     finally:

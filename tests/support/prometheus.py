@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +29,7 @@ import uvicorn
 
 from bot.endpoints import Readiness, build_app
 from tests.conftest import free_port
+from tests.support.wait import wait_until_sync
 
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 READY_TIMEOUT = 15.0
@@ -71,11 +71,13 @@ def bot_metrics_server() -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="bot-metrics", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the bot metrics app did not start", pytrace=False)
-        time.sleep(0.01)
+
+    def started() -> bool:
+        if not thread.is_alive():
+            pytest.fail("the bot metrics app stopped during start-up", pytrace=False)
+        return bool(server.started)
+
+    wait_until_sync(started, 10, "the bot metrics app to serve")
     try:
         yield f"127.0.0.1:{port}"
     finally:
@@ -126,10 +128,10 @@ def running_prometheus(scrape: str, job: str = "larkops") -> Iterator[Prometheus
 
 def _wait_until_scraped(server: PrometheusServer) -> None:
     query = f'up{{job="{server.job}"}} == 1'
-    deadline = time.monotonic() + READY_TIMEOUT
-    last = "no answer yet"
+    last = ["no answer yet"]
     with httpx.Client(trust_env=False, timeout=2) as client:
-        while time.monotonic() < deadline:
+
+        def scraped() -> bool:
             if server.process.poll() is not None:
                 pytest.fail(
                     f"prometheus exited with {server.process.returncode}:\n{server.log_tail()}",
@@ -138,16 +140,16 @@ def _wait_until_scraped(server: PrometheusServer) -> None:
             try:
                 answer = client.get(f"{server.url}/api/v1/query", params={"query": query})
                 if answer.status_code == 200 and answer.json()["data"]["result"]:
-                    return
-                last = answer.text[:300]
+                    return True
+                last[0] = answer.text[:300]
             except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            time.sleep(0.2)
-    pytest.fail(
-        f"prometheus did not report {query} within {READY_TIMEOUT:g}s (last: {last})\n"
-        f"{server.log_tail()}",
-        pytrace=False,
-    )
+                last[0] = f"{type(exc).__name__}: {exc}"
+            return False
+
+        try:
+            wait_until_sync(scraped, READY_TIMEOUT, f"prometheus to report {query}")
+        except AssertionError as exc:
+            pytest.fail(f"{exc} (last: {last[0]})\n{server.log_tail()}", pytrace=False)
 
 
 @contextlib.contextmanager

@@ -21,16 +21,19 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from tests.support.cluster import free_port
+from tests.support.wait import wait_until
 
 
 @dataclass
 class Services:
     """`GET /health/<service>`: 200 while `<state>/healthy-<service>` exists, else 503;
-    `slow[service]` seconds of delay first (a diagnosis that takes a while)."""
+    `slow[service]` seconds of delay first (a diagnosis that takes a while). `checks` counts
+    the requests per service as they arrive (a check under way has been counted)."""
 
     state: Path
     slow: dict[str, float] = field(default_factory=dict)
     url: str = ""
+    checks: Counter[str] = field(default_factory=Counter)
 
     def healthy(self, service: str) -> bool:
         return (self.state / f"healthy-{service}").exists()
@@ -48,6 +51,8 @@ async def services(state: Path) -> AsyncIterator[Services]:
 
     async def health(request: Request) -> PlainTextResponse:
         service = request.path_params["service"]
+        board.checks[service] += 1
+        # the fake's latency (a slow service), not a wait for anything
         await asyncio.sleep(board.slow.get(service, 0.0))
         ok = board.healthy(service)
         return PlainTextResponse("ok" if ok else "down", status_code=200 if ok else 503)
@@ -62,10 +67,14 @@ async def services(state: Path) -> AsyncIterator[Services]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    def started() -> bool:
         if task.done():
             task.result()
-        await asyncio.sleep(0.01)
+            raise RuntimeError("the health endpoints stopped during start-up")
+        return bool(server.started)
+
+    await wait_until(started, 10, "the health endpoints to serve")
     board.url = f"http://127.0.0.1:{port}/health"
     try:
         yield board
@@ -80,7 +89,7 @@ state, service = pathlib.Path(sys.argv[1]), sys.argv[2]
 with (state / "runs.log").open("a") as log:
     log.write(service + chr(10))
 pause = state / f"fix-seconds-{service}"
-time.sleep(float(pause.read_text()) if pause.exists() else 0.0)
+time.sleep(float(pause.read_text()) if pause.exists() else 0.0)  # the fix's work takes this long
 (state / f"healthy-{service}").touch()
 """
 

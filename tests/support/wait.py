@@ -3,7 +3,8 @@
     await wait_until(lambda: bot.rows("SELECT ..."), what="the action row")
     wait_until_sync(server.answers, what="redis-server on its port")
 
-A condition is polled (sync or async) until it returns something truthy, which is returned;
+A condition is polled (sync or async; every `poll` seconds: make it longer for conditions
+that cost a query) until it returns something truthy, which is returned;
 past the deadline the test fails saying what it waited for. A bare `sleep` is never a way to
 let something happen: it is too short on a loaded machine and too long everywhere else.
 """
@@ -19,7 +20,11 @@ POLL = 0.02  # seconds between two looks at the condition
 
 
 async def wait_until(
-    condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+    condition: Callable[[], Any],
+    timeout: float = 10.0,
+    what: str = "condition",
+    *,
+    poll: float = POLL,
 ) -> Any:
     """Poll `condition` until truthy; its value, or AssertionError naming `what`."""
     deadline = time.monotonic() + timeout
@@ -31,11 +36,15 @@ async def wait_until(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(POLL)
+        await asyncio.sleep(poll)
 
 
 def wait_until_sync(
-    condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+    condition: Callable[[], Any],
+    timeout: float = 10.0,
+    what: str = "condition",
+    *,
+    poll: float = POLL,
 ) -> Any:
     """`wait_until` for code outside the event loop (subprocesses, threads, browsers)."""
     deadline = time.monotonic() + timeout
@@ -45,4 +54,4 @@ def wait_until_sync(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(POLL)
+        time.sleep(poll)
