@@ -175,11 +175,7 @@ class Dispatcher:
         except ActionRejected as exc:
             log.warning("card_action.rejected", reason=str(exc), operator=action.operator_open_id)
             await self._audit_rejection(action, str(exc))
-            key = (
-                "action.forged"
-                if "signature" in str(exc) or "JSON" in str(exc)
-                else ("action.unknown")
-            )
+            key = "action.forged" if exc.forged else "action.unknown"
             value = action.value
             gate_button = isinstance(value, dict) and value.get("action") in ("approve", "reject")
             if key == "action.forged" and gate_button:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -26,8 +26,21 @@ VERSION = 1
 _REGISTRY: dict[str, type[ActionPayload]] = {}
 
 
+Rejection = Literal["not_json", "bad_signature", "old_version", "unknown_action", "bad_fields"]
+FORGED: frozenset[Rejection] = frozenset({"not_json", "bad_signature"})
+
+
 class ActionRejected(ValueError):
-    """The button value is not one we signed (or no longer understand)."""
+    """The button value is not one we signed (or no longer understand); `reason` says which."""
+
+    def __init__(self, reason: Rejection, detail: str) -> None:
+        super().__init__(detail)
+        self.reason: Rejection = reason
+
+    @property
+    def forged(self) -> bool:
+        """Not a value we signed (as opposed to one we no longer understand)."""
+        return self.reason in FORGED
 
 
 class ActionPayload(BaseModel):
@@ -63,22 +76,23 @@ def unpack(value: object, key: bytes) -> ActionPayload:
         try:
             value = json.loads(value)
         except ValueError:
-            raise ActionRejected("button value is not a JSON object") from None
+            raise ActionRejected("not_json", "button value is not a JSON object") from None
     if not isinstance(value, dict):
-        raise ActionRejected("button value is not a JSON object")
+        raise ActionRejected("not_json", "button value is not a JSON object")
     fields = dict(value)
     signature = fields.pop("sig", None)
     if not isinstance(signature, str) or not hmac.compare_digest(
         signature, _signature(fields, key)
     ):
-        raise ActionRejected("button signature does not match")
+        raise ActionRejected("bad_signature", "button signature does not match")
     if fields.pop("v", None) != VERSION:
-        raise ActionRejected("button is from an older version of the bot")
+        raise ActionRejected("old_version", "button is from an older version of the bot")
     name = fields.pop("action", None)
     model = _REGISTRY.get(name) if isinstance(name, str) else None
     if model is None:
-        raise ActionRejected(f"unknown button action {name!r}")
+        raise ActionRejected("unknown_action", f"unknown button action {name!r}")
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
-        raise ActionRejected(f"button fields are invalid: {exc.errors()[0]['msg']}") from None
+        detail = f"button fields are invalid: {exc.errors()[0]['msg']}"
+        raise ActionRejected("bad_fields", detail) from None
