@@ -36,6 +36,7 @@ from pydantic_settings import (
 from bot.roles import RoleConfig
 from storage.retention import RetentionConfig
 from workflows.hygiene import HygieneRules
+from workflows.schedule.cron import calendar_of_cron
 
 SECRET_MASK = "***"  # noqa: S105 - the mask, not a password
 
@@ -101,8 +102,6 @@ class AdvisorConfig(BaseModel):
     @field_validator("cron")
     @classmethod
     def _fixed_times(cls, value: str) -> str:
-        from bot.scheduling.advisor import calendar_of_cron
-
         calendar_of_cron(value, "UTC")  # a SpecError (ValueError) says what is wrong
         return value
 

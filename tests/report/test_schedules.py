@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import text
 
 from bot.config import ConfigError, load_settings
-from bot.scheduling.advisor import calendar_of_cron, ensure_reports
+from bot.scheduling.advisor import ensure_reports
 from storage.database import Database
 from workflows.schedule.compiler import next_runs
+from workflows.schedule.cron import calendar_of_cron
 from workflows.schedule.spec import Daily, SpecError, TimeOfDay, Weekly
 
 
