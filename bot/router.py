@@ -104,6 +104,7 @@ class Router:
     _commands: list[CommandSpec] = field(default_factory=list)
     _actions: list[ActionSpec] = field(default_factory=list)
     _messages: list[MessageSpec] = field(default_factory=list)
+    _fallback: MessageSpec | None = None
     _children: list[Router] = field(default_factory=list)
 
     def command(
@@ -149,6 +150,20 @@ class Router:
 
         return register
 
+    def fallback(self) -> Callable[[Handler], Handler]:
+        """Register the handler of @bot text that no command and no message handler took
+        (one in the whole tree; it runs after every `message` handler, wherever it is)."""
+
+        def register(handler: Handler) -> Handler:
+            if self._fallback is not None:
+                raise ValueError(f"router {self.name} already has a fallback")
+            self._fallback = MessageSpec(
+                handler, _parameters(handler, frozenset({"ctx", "event"})), None
+            )
+            return handler
+
+        return register
+
     def include_router(self, router: Router) -> Router:
         if router is self or router in self._children:
             raise ValueError(f"router {router.name} is already included")
@@ -172,6 +187,9 @@ class Router:
         doubled = {a for a in actions if actions.count(a) > 1}
         if doubled:
             raise ValueError(f"button actions {sorted(doubled)} have two handlers")
+        fallbacks = [r.name for r in self._walk() if r._fallback is not None]
+        if len(fallbacks) > 1:
+            raise ValueError(f"routers {fallbacks} each have a fallback; one may")
 
     def _walk(self) -> Iterator[Router]:
         yield self
@@ -194,8 +212,12 @@ class Router:
         return None
 
     def iter_messages(self) -> Iterator[MessageSpec]:
+        """The message handlers in registration order, then the fallback."""
         for router in self._walk():
             yield from router._messages
+        for router in self._walk():
+            if router._fallback is not None:
+                yield router._fallback
 
 
 async def call(handler: Handler, params: tuple[str, ...], available: dict[str, Any]) -> Any:

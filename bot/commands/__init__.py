@@ -8,6 +8,7 @@ from bot.router import Router
 def root_router() -> Router:
     from bot.commands.basics import router as basics
     from bot.commands.chat import router as chat
+    from bot.commands.free_text import router as free_text
     from bot.commands.incidents import router as incidents
     from bot.commands.memory import router as memory
     from bot.commands.plugins import router as plugins
@@ -25,5 +26,6 @@ def root_router() -> Router:
     root.include_router(status)
     root.include_router(chat)  # thread follow-ups of conversations with the bot
     root.include_router(report)
-    root.include_router(schedules)  # last: its message handler takes any other @bot text
+    root.include_router(schedules)
+    root.include_router(free_text)  # the fallback: @bot text nothing else took
     return root

@@ -1,27 +1,20 @@
-"""Scheduled jobs in the chat: a sentence (or /schedule) → confirmation card → job; /jobs, /job.
-
-An @bot message that is not a command is read as a schedule; when it is not one the bot says
-what it can do. A clarifying question is answered by replying in the thread (with the bot
-mentioned): the reply is read together with the thread's first message.
+"""Scheduled jobs in the chat: /schedule (or a sentence, through `bot.commands.free_text`) →
+confirmation card → job; /jobs, /job, and the buttons of the cards.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
-
-from sqlalchemy import select
 
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
-from bot.lark.events import CardAction, MessageEvent, normalise, parse_envelope
+from bot.lark.events import CardAction
 from bot.roles import admits, refusal
 from bot.router import Router
 from bot.scheduling.desk import Draft, ScheduleDesk, ScheduleRefused
 from cards.actions import ActionPayload
 from cards.schedules import RunView, confirm_card, edit_form_card, job_card, jobs_card
 from storage import schedules
-from storage.models import InboundEvent
 
 router = Router("schedules")
 
@@ -85,85 +78,6 @@ async def schedule(ctx: HandlerContext, args: str) -> None:
     draft = await _desk(ctx).draft(ctx.chat_id, ctx.user, args)
     if not await post_draft(ctx, draft):
         await ctx.reply_text(ctx.texts("schedule.not_a_schedule"))
-
-
-@router.message()
-async def sentence(ctx: HandlerContext, event: MessageEvent) -> None:
-    """An @bot message that is not a command: a follow-up in a conversation with the bot, a
-    schedule (or the answer to a clarifying question), else a question for the chat agent.
-    Questions need a viewer, schedules an operator (as /schedule)."""
-    if not admits(ctx.roles, ("viewer",)):
-        await ctx.reply_text(refusal(ctx.texts, "viewer"))
-        return
-    desk = ctx.services.schedules
-    chat = ctx.services.chat
-    text = event.command_text or event.text
-    if chat is not None and chat.has_model:
-        talk = await chat.conversation_of(event)
-        if talk is not None:
-            await chat.ask(ctx, event, talk)
-            return
-        if is_question(text):
-            await chat.ask(ctx, event)  # the agent can still offer a job card (create_job)
-            return
-    if desk is not None and not admits(ctx.roles, ("operator",)):
-        if desk.read(text).status != "not_schedule":  # a viewer's sentence is never drafted
-            await ctx.reply_text(refusal(ctx.texts, "operator"))
-            return
-        desk = None
-    if desk is not None:
-        original = await _thread_start(ctx, event)
-        if original:
-            combined = await desk.draft(ctx.chat_id, ctx.user, f"{original} {text}")
-            if await post_draft(ctx, combined):
-                return
-        if await post_draft(ctx, await desk.draft(ctx.chat_id, ctx.user, text)):
-            return
-    if chat is not None:
-        await chat.ask(ctx, event)
-        return
-    await ctx.reply_text(ctx.texts("chat.no_agent"))
-
-
-_QUESTION_START = re.compile(
-    r"^(?:(?:什么|哪些|哪个|哪里|为什么|为啥|怎么|怎样|如何|是否|有没有|有什么|谁|多少|几个|能不能|"
-    r"请问|帮我(?:查|看|分析)|查一下|看一下|分析)"
-    r"|(?:what|which|why|how|who|when did|is|are|was|were|did|does|do|can|could|should|show|"
-    r"list|tell|explain)\b)",
-    re.IGNORECASE,
-)
-
-_QUESTION_INSIDE = re.compile(r"有什么|有哪些|有没有|为什么|为啥|怎么样|是不是|多少次")
-
-
-def is_question(text: str) -> bool:
-    """Whether a sentence asks something (rather than asks for a job): a question mark, a
-    question word at the start, or 吗/呢 at the end. "明天有什么任务？" is a question, not a
-    job for tomorrow."""
-    stripped = text.strip()
-    if stripped.endswith(("?", "？", "吗", "呢", "吗。", "呢。")):
-        return True
-    return bool(_QUESTION_START.match(stripped) or _QUESTION_INSIDE.search(stripped))
-
-
-async def _thread_start(ctx: HandlerContext, event: MessageEvent) -> str:
-    """The text of the thread's first message, when this message answers in a thread."""
-    root = event.root_id or event.parent_id
-    if not root or root == event.message_id:
-        return ""
-    async with ctx.services.db.session() as session:
-        payload = await session.scalar(
-            select(InboundEvent.payload).where(InboundEvent.message_id == root)
-        )
-    if not isinstance(payload, dict):
-        return ""
-    try:
-        first = normalise(parse_envelope(payload), ctx.services.bot.open_id)
-    except ValueError:
-        return ""
-    if not isinstance(first, MessageEvent):
-        return ""
-    return first.command_text or first.text
 
 
 async def _changed(ctx: HandlerContext, payload: ScheduleButton, what: str) -> ActionResult:

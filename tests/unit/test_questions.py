@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands.schedules import is_question
+from bot.commands.free_text import is_question
 
 QUESTIONS = [
     "最近有什么任务失败了？",

@@ -107,3 +107,33 @@ def test_action_names_are_unique() -> None:
 
         class Again(ActionPayload, action="test.sample"):
             pass
+
+
+def test_the_fallback_comes_after_every_message_handler_and_is_one() -> None:
+    first, last = Router("first"), Router("last")
+
+    @first.fallback()
+    async def anything(ctx: object) -> None:
+        pass
+
+    @last.message(lambda event: True)
+    async def alerts(ctx: object, event: object) -> None:
+        pass
+
+    root = Router("root")
+    root.include_router(first)
+    root.include_router(last)
+    assert [spec.handler for spec in root.iter_messages()] == [alerts, anything]
+    other = Router("other")
+
+    @other.fallback()
+    async def again(ctx: object) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="fallback"):
+        root.include_router(other)
+    with pytest.raises(ValueError, match="already has a fallback"):
+        first.fallback()(again)
+    # the bot's own tree: free text is its one fallback, after alert bots and conversations
+    handlers = [spec.handler.__module__ for spec in root_router().iter_messages()]
+    assert handlers[-1] == "bot.commands.free_text"

@@ -1,0 +1,102 @@
+"""Free text: the fallback for an @bot message that is not a command and that no message handler
+took (alert bots' messages and thread follow-ups of a conversation are taken before it).
+
+In this order: a follow-up in a conversation with the bot, or a question, goes to the chat agent
+(with a model); else the text is read as a schedule (a reply in a clarifying question's thread
+is read together with the thread's first message); else the chat agent answers, or, without a
+model, the bot says which commands help.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from bot.commands.schedules import post_draft
+from bot.context import HandlerContext
+from bot.lark.events import MessageEvent, normalise, parse_envelope
+from bot.roles import admits, refusal
+from bot.router import Router
+from storage.models import InboundEvent
+
+router = Router("free_text")
+
+
+@router.fallback()
+async def sentence(ctx: HandlerContext, event: MessageEvent) -> None:
+    """An @bot message that is not a command: a follow-up in a conversation with the bot, a
+    schedule (or the answer to a clarifying question), else a question for the chat agent.
+    Questions need a viewer, schedules an operator (as /schedule)."""
+    if not admits(ctx.roles, ("viewer",)):
+        await ctx.reply_text(refusal(ctx.texts, "viewer"))
+        return
+    desk = ctx.services.schedules
+    chat = ctx.services.chat
+    text = event.command_text or event.text
+    if chat is not None and chat.has_model:
+        talk = await chat.conversation_of(event)
+        if talk is not None:
+            await chat.ask(ctx, event, talk)
+            return
+        if is_question(text):
+            await chat.ask(ctx, event)  # the agent can still offer a job card (create_job)
+            return
+    if desk is not None and not admits(ctx.roles, ("operator",)):
+        if desk.read(text).status != "not_schedule":  # a viewer's sentence is never drafted
+            await ctx.reply_text(refusal(ctx.texts, "operator"))
+            return
+        desk = None
+    if desk is not None:
+        original = await _thread_start(ctx, event)
+        if original:
+            combined = await desk.draft(ctx.chat_id, ctx.user, f"{original} {text}")
+            if await post_draft(ctx, combined):
+                return
+        if await post_draft(ctx, await desk.draft(ctx.chat_id, ctx.user, text)):
+            return
+    if chat is not None:
+        await chat.ask(ctx, event)
+        return
+    await ctx.reply_text(ctx.texts("chat.no_agent"))
+
+
+_QUESTION_START = re.compile(
+    r"^(?:(?:什么|哪些|哪个|哪里|为什么|为啥|怎么|怎样|如何|是否|有没有|有什么|谁|多少|几个|能不能|"
+    r"请问|帮我(?:查|看|分析)|查一下|看一下|分析)"
+    r"|(?:what|which|why|how|who|when did|is|are|was|were|did|does|do|can|could|should|show|"
+    r"list|tell|explain)\b)",
+    re.IGNORECASE,
+)
+
+_QUESTION_INSIDE = re.compile(r"有什么|有哪些|有没有|为什么|为啥|怎么样|是不是|多少次")
+
+
+def is_question(text: str) -> bool:
+    """Whether a sentence asks something (rather than asks for a job): a question mark, a
+    question word at the start, or 吗/呢 at the end. "明天有什么任务？" is a question, not a
+    job for tomorrow."""
+    stripped = text.strip()
+    if stripped.endswith(("?", "？", "吗", "呢", "吗。", "呢。")):
+        return True
+    return bool(_QUESTION_START.match(stripped) or _QUESTION_INSIDE.search(stripped))
+
+
+async def _thread_start(ctx: HandlerContext, event: MessageEvent) -> str:
+    """The text of the thread's first message, when this message answers in a thread."""
+    root = event.root_id or event.parent_id
+    if not root or root == event.message_id:
+        return ""
+    async with ctx.services.db.session() as session:
+        payload = await session.scalar(
+            select(InboundEvent.payload).where(InboundEvent.message_id == root)
+        )
+    if not isinstance(payload, dict):
+        return ""
+    try:
+        first = normalise(parse_envelope(payload), ctx.services.bot.open_id)
+    except ValueError:
+        return ""
+    if not isinstance(first, MessageEvent):
+        return ""
+    return first.command_text or first.text
