@@ -62,7 +62,7 @@ _INBOX = text(
 # storm incidents wait for someone to ask for a diagnosis: no run yet
 _INCIDENTS = text(
     "SELECT status, storm, count(*) FROM incidents "
-    "WHERE status IN ('open', 'diagnosing', 'awaiting_approval', 'remediating') "
+    "WHERE status IN ('open', 'diagnosing', 'awaiting_approval', 'remediating', 'escalated') "
     "GROUP BY status, storm"
 )
 _GATES = text("SELECT gate, count(*) FROM approvals WHERE status = 'pending' GROUP BY gate")
@@ -92,7 +92,7 @@ async def read_backlog(db: Database) -> Backlog:
         gates = (await session.execute(_GATES)).all()
     runs = {"running": 0, "paused": 0}
     for status, storm, count in incidents:
-        if not storm:
+        if not storm and status != "escalated":  # an escalated incident's run has ended
             runs["paused" if status == "awaiting_approval" else "running"] += int(count)
     return Backlog(
         inbox={str(kind): int(count) for kind, count, _ in inbox},

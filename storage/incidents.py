@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 
 from storage import statuses
 from storage.database import Database
@@ -24,7 +24,7 @@ from storage.redaction import Redactor
 from storage.statuses import IncidentStatus
 
 _redactor = Redactor()
-ACTIVE, FINAL = statuses.ACTIVE, statuses.FINAL
+WORKFLOW, UNRESOLVED, FINAL = statuses.WORKFLOW, statuses.UNRESOLVED, statuses.FINAL
 
 
 async def get_incident(db: Database, incident_id: int) -> Incident | None:
@@ -57,20 +57,35 @@ async def set_status(
     db: Database,
     incident_id: int,
     status: IncidentStatus,
-    *,
-    only_if_active: bool = True,
     **fields: Any,
 ) -> bool:
-    """Move an incident to `status`; with `only_if_active` a final incident is left alone.
-    Returns whether the row changed."""
-    statement = update(Incident).where(Incident.id == incident_id)
-    if only_if_active:
-        statement = statement.where(Incident.status.in_(ACTIVE))
+    """Move an incident to `status` when the life cycle allows it from where it is
+    (`storage.statuses.MAY_MOVE`); returns whether the row changed."""
+    statement = update(Incident).where(
+        Incident.id == incident_id, Incident.status.in_(statuses.MAY_MOVE[status])
+    )
     if status == "resolved":
         fields.setdefault("resolved_at", func.now())
     async with db.session() as session:
         result = await session.execute(statement.values(status=status, **fields))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def acknowledge(db: Database, incident_id: int, who: str) -> str:
+    """Record the first acknowledgement (a person's /ack, approval or rejection) of an
+    incident: the earlier one stays. Returns who acknowledged it first ("" when no row)."""
+    statement = (
+        update(Incident)
+        .where(Incident.id == incident_id)
+        .values(
+            acknowledged_at=func.coalesce(Incident.acknowledged_at, func.now()),
+            acknowledged_by=func.coalesce(Incident.acknowledged_by, who),
+        )
+        .returning(Incident.acknowledged_by)
+    )
+    async with db.session() as session:
+        first = (await session.execute(statement)).scalar_one_or_none()
+    return str(first or "")
 
 
 async def record_event(
@@ -181,9 +196,16 @@ async def executions(db: Database, incident_id: int) -> Sequence[Execution]:
 async def list_incidents(
     db: Database, *, active_only: bool, limit: int = 20, chat_id: str | None = None
 ) -> Sequence[Incident]:
+    """The latest incidents; `active_only`: those not yet resolved, escalated ones first."""
     query = select(Incident).order_by(Incident.last_seen_at.desc()).limit(limit)
     if active_only:
-        query = query.where(Incident.status.in_(ACTIVE))
+        escalated_first = case((Incident.status == "escalated", 0), else_=1)
+        query = (
+            select(Incident)
+            .where(Incident.status.in_(UNRESOLVED))
+            .order_by(escalated_first, Incident.last_seen_at.desc())
+            .limit(limit)
+        )
     if chat_id is not None:
         query = query.where(Incident.chat_id == chat_id)
     async with db.session() as session:

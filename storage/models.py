@@ -373,6 +373,15 @@ class Silence(Base, _Row):
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class TriagedDelivery(Base, _Row):
+    """A delivery (webhook or alert-bot message) whose alerts triage has counted: triage
+    inserts it in its own transaction, so a delivery replayed after a crash is counted once."""
+
+    __tablename__ = "triaged_deliveries"
+
+    delivery: Mapped[str] = mapped_column(Text, unique=True)
+
+
 class DedupeOverride(Base, _Row):
     """One fingerprint's own dedupe window (the report's `dedupe` suggestion); triage uses it
     instead of the global `incidents.dedupe_window_minutes`."""

@@ -24,8 +24,9 @@ from sqlalchemy import CursorResult, text
 
 from storage.database import Database
 from storage.retention import RetentionConfig
+from storage.statuses import FINAL
 
-CLOSED = ("resolved", "escalated", "suppressed")
+CLOSED = FINAL  # an escalated incident still needs a person: its audit stays
 _CLOSED_SQL = ", ".join(f"'{status}'" for status in CLOSED)
 _HANDLED_SQL = "'done', 'ignored', 'failed'"  # never 'pending' or 'processing'
 
@@ -69,6 +70,14 @@ def rules(config: RetentionConfig) -> list[Rule]:
                 "inbound_events",
                 f"t.status IN ({_HANDLED_SQL}) "
                 f"AND coalesce(t.handled_at, t.created_at) < {cutoff()}",
+                {"days": config.inbound_days},
+            )
+        )
+        found.append(  # the record that a delivery was triaged goes with the delivery
+            Rule(
+                "triaged_deliveries",
+                "triaged_deliveries",
+                f"t.created_at < {cutoff()}",
                 {"days": config.inbound_days},
             )
         )

@@ -34,9 +34,26 @@ ScheduleKind = Literal["once", "cron", "interval", "extended"]
 ScheduleRunStatus = Literal["running", "succeeded", "failed", "missed"]
 TurnRole = Literal["user", "assistant", "tool"]
 
-# incidents someone still has to work on, and incidents that are over
-ACTIVE: tuple[IncidentStatus, ...] = ("open", "diagnosing", "awaiting_approval", "remediating")
-FINAL: tuple[IncidentStatus, ...] = ("resolved", "escalated")
+# The incident life cycle (README, "Incidents"):
+#
+#   open → diagnosing ⇄ awaiting_approval → remediating     the workflow has it (WORKFLOW)
+#     └──────────────┴──────────┴───────────┴─→ escalated   a person must act now
+#   any of these (escalated too) ─────────────→ resolved    over (FINAL)
+#
+# The workflow moves an incident between its own statuses and to escalated (a rejection, a
+# timeout, a failed fix) or resolved (a verified fix); the alert's recovery resolves it from
+# anywhere; approvers escalate (/escalate) a workflow incident and resolve (/resolve) any
+# unresolved one. Acknowledging (/ack, or the first approval or rejection of a gate) sets who
+# owns it without changing the status. `suppressed` is kept for old rows and never set.
+WORKFLOW: tuple[IncidentStatus, ...] = ("open", "diagnosing", "awaiting_approval", "remediating")
+UNRESOLVED: tuple[IncidentStatus, ...] = (*WORKFLOW, "escalated")
+FINAL: tuple[IncidentStatus, ...] = ("resolved", "suppressed")
+# where an incident may move to, from which statuses
+MAY_MOVE: dict[IncidentStatus, tuple[IncidentStatus, ...]] = {
+    **{status: WORKFLOW for status in WORKFLOW},
+    "escalated": WORKFLOW,
+    "resolved": UNRESOLVED,
+}
 
 
 def values(literal: Any) -> tuple[str, ...]:

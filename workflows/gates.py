@@ -121,6 +121,9 @@ async def decide(
     await incidents.record_event(
         db, incident_id, kind, actor=decider.open_id, data=data, trace_id=trace_id
     )
+    if verdict.refusal is None and incident_id is not None:
+        # the first person to decide a gate owns the incident from then on (MTTA counts it)
+        await incidents.acknowledge(db, incident_id, decider.open_id)
     return verdict
 
 

@@ -121,7 +121,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
 
     async def triage(state: IncidentState) -> IncidentState:
         incident = await incidents.get_incident(db, state["incident_id"])
-        if incident is None or incident.status in incidents.FINAL:
+        if incident is None or incident.status not in incidents.WORKFLOW:
             return {"triage": "resolved"}
         await incidents.set_status(db, state["incident_id"], "diagnosing")
         return {"triage": "continue"}
@@ -174,7 +174,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
 
     async def propose(state: IncidentState) -> IncidentState:
         incident = await incidents.get_incident(db, state["incident_id"])
-        if incident is None or incident.status in incidents.FINAL:
+        if incident is None or incident.status not in incidents.WORKFLOW:
             return {"halted": "resolved"}
         await incidents.set_status(db, state["incident_id"], "diagnosing")
         facts = alert_from_json(state["alert"])
@@ -230,7 +230,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
     async def execute(state: IncidentState) -> IncidentState:
         incident_id, run_id = state["incident_id"], state["run_id"]
         incident = await incidents.get_incident(db, incident_id)
-        if incident is None or incident.status in incidents.FINAL:
+        if incident is None or incident.status not in incidents.WORKFLOW:
             return {"halted": "resolved"}
         proposal = state.get("proposal") or {}
         policy = state.get("policy") or {}

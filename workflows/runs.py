@@ -207,7 +207,7 @@ class RunManager:
             active = (
                 await session.scalars(
                     select(Incident).where(
-                        Incident.status.in_(incidents.ACTIVE), Incident.storm.is_(False)
+                        Incident.status.in_(incidents.WORKFLOW), Incident.storm.is_(False)
                     )
                 )
             ).all()
@@ -297,7 +297,7 @@ class RunManager:
             found = (
                 await session.execute(
                     select(Incident.id, Incident.run_id).where(
-                        Incident.status.in_(incidents.ACTIVE),
+                        Incident.status.in_(incidents.WORKFLOW),
                         Incident.storm.is_(False),
                         Incident.created_at < stale,
                         or_(Incident.status != "awaiting_approval", decided, opening),

@@ -30,11 +30,19 @@ from typing import cast
 
 from prometheus_client import Counter
 from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
-from storage.incidents import ACTIVE
-from storage.models import Alert, DedupeOverride, Incident, IncidentEvent, Silence
+from storage.incidents import UNRESOLVED
+from storage.models import (
+    Alert,
+    DedupeOverride,
+    Incident,
+    IncidentEvent,
+    Silence,
+    TriagedDelivery,
+)
 from workflows.intake.alert import ParsedAlert
 from workflows.silences import matches
 
@@ -63,6 +71,7 @@ class TriageOutcome:
     new: list[int] = field(default_factory=list)
     folded: list[int] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
+    replayed: bool = False  # the delivery was counted before (a replay after a crash)
     stormed: list[int] = field(default_factory=list)
     silenced: int = 0
 
@@ -81,7 +90,12 @@ class Triage:
         self.settings = settings
         self.hooks = hooks
 
-    async def receive(self, alerts: Sequence[ParsedAlert], chat_id: str) -> TriageOutcome:
+    async def receive(
+        self, alerts: Sequence[ParsedAlert], chat_id: str, *, delivery: str | None = None
+    ) -> TriageOutcome:
+        """Count, fold, open and resolve in one transaction; `delivery` (the inbound event or
+        message id) makes a replayed delivery count once: it is recorded in that transaction,
+        and a delivery already recorded changes nothing (`outcome.replayed`)."""
         outcome = TriageOutcome()
         silences = await self._active_silences(chat_id)
         groups: dict[tuple[str, str], list[ParsedAlert]] = defaultdict(list)
@@ -95,6 +109,9 @@ class Triage:
         outcome.silenced = len(silenced)
         folds: dict[int, int] = defaultdict(int)  # incident id -> alerts folded into it
         async with self.db.session() as session:
+            if delivery is not None and not await _first_time(session, delivery):
+                outcome.replayed = True
+                return outcome
             current = await self._lock_and_load(session, sorted({fp for fp, _ in groups}))
             windows = await self._own_windows(session, list(current))
             for (fingerprint, status), group in groups.items():
@@ -151,7 +168,7 @@ class Triage:
         )
         found = await session.scalars(
             select(Incident)
-            .where(Incident.fingerprint.in_(fingerprints), Incident.status.in_(ACTIVE))
+            .where(Incident.fingerprint.in_(fingerprints), Incident.status.in_(UNRESOLVED))
             .order_by(Incident.id)
             .with_for_update()
         )
@@ -279,3 +296,15 @@ def _alert_row(alert: ParsedAlert, incident_id: int | None) -> dict[str, object]
         "ends_at": alert.ends_at,
         "raw": alert.raw,
     }
+
+
+async def _first_time(session: AsyncSession, delivery: str) -> bool:
+    """Record `delivery` in the triage transaction; False when it was recorded before (a
+    concurrent replay waits for the first transaction and then sees it)."""
+    recorded = await session.execute(
+        upsert(TriagedDelivery)
+        .values(delivery=delivery)
+        .on_conflict_do_nothing(index_elements=["delivery"])
+        .returning(TriagedDelivery.delivery)
+    )
+    return recorded.scalar_one_or_none() is not None

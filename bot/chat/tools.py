@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bot.chat.toolbox import Data, Tool, ToolFailed, ToolScope, own_incident
 from bot.scheduling.jobs import analyse
 from storage import incidents
-from storage.incidents import ACTIVE
+from storage.incidents import UNRESOLVED
 from storage.models import Diagnosis, Incident, Schedule, ScheduleRun
 
 MAX_ROWS = 20
@@ -84,7 +84,7 @@ async def list_incidents(scope: ToolScope, q: IncidentQuery) -> tuple[Data, str]
         .limit(q.limit)
     )
     if q.status == "active":
-        query = query.where(Incident.status.in_(ACTIVE))
+        query = query.where(Incident.status.in_(UNRESOLVED))
     elif q.status != "all":
         query = query.where(Incident.status == q.status)
     if q.service:

@@ -160,6 +160,13 @@ def _incident_id(ctx: HandlerContext, args: str, command: str) -> int:
     return int(value)
 
 
+def _closed(ctx: HandlerContext, incident_id: int, status: str) -> str:
+    """An incident that is over, in the reader's words."""
+    return ctx.texts(
+        "incident.already_closed", id=incident_id, status=ctx.texts(f"card.status.{status}")
+    )
+
+
 def _zone(ctx: HandlerContext) -> ZoneInfo:
     return ZoneInfo(ctx.services.settings.timezone)
 
@@ -206,9 +213,13 @@ async def ack(ctx: HandlerContext, args: str) -> None:
     incident = await incidents.get_incident(db, incident_id)
     if incident is None:
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
-    await incidents.update_incident(
-        db, incident_id, acknowledged_at=func.now(), acknowledged_by=ctx.user
-    )
+    if incident.status in incidents.FINAL:
+        raise UserFacingError(_closed(ctx, incident_id, incident.status))
+    first = await incidents.acknowledge(db, incident_id, ctx.user)
+    if first != ctx.user:
+        who = f'<at user_id="{first}"></at>' if first.startswith("ou_") else first
+        await ctx.reply_text(ctx.texts("incident.already_acked", id=incident_id, who=who))
+        return
     await _audit(ctx, incident_id, "incident.acknowledged")
     await _desk(ctx).presenter.show(incident_id)
     await ctx.reply_text(
@@ -226,9 +237,7 @@ async def resolve(ctx: HandlerContext, args: str) -> None:
     if incident is None:
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
     if not await _desk(ctx).resolve(incident_id, ctx.user, note):
-        raise UserFacingError(
-            ctx.texts("incident.already_closed", id=incident_id, status=incident.status)
-        )
+        raise UserFacingError(_closed(ctx, incident_id, incident.status))
     await ctx.reply_text(ctx.texts("incident.resolved", id=incident_id))
 
 
@@ -240,10 +249,10 @@ async def escalate(ctx: HandlerContext, args: str) -> None:
     incident = await incidents.get_incident(ctx.services.db, incident_id)
     if incident is None:
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
+    if incident.status == "escalated":
+        raise UserFacingError(ctx.texts("incident.already_escalated", id=incident_id))
     if not await _desk(ctx).escalate(incident_id, ctx.user):
-        raise UserFacingError(
-            ctx.texts("incident.already_closed", id=incident_id, status=incident.status)
-        )
+        raise UserFacingError(_closed(ctx, incident_id, incident.status))
     await ctx.reply_text(ctx.texts("incident.escalating", id=incident_id))
 
 
@@ -328,5 +337,5 @@ def _from_alert_bot(event: MessageEvent) -> bool:
 @router.message(_from_alert_bot)
 async def alert_message(ctx: HandlerContext, event: MessageEvent) -> None:
     alerts = parse_chat_message(event.message_type, event.text, None)
-    if alerts:
-        await _desk(ctx).receive(alerts, event.chat_id)
+    if alerts:  # the message id: a replay of the message after a crash counts once
+        await _desk(ctx).receive(alerts, event.chat_id, delivery=f"message:{event.message_id}")

@@ -94,8 +94,12 @@ class IncidentDesk:
         await self.runs.drain()
         await self.patcher.drain()
 
-    async def receive(self, alerts: Sequence[ParsedAlert], chat_id: str) -> TriageOutcome:
-        return await self.triage.receive(alerts, chat_id)
+    async def receive(
+        self, alerts: Sequence[ParsedAlert], chat_id: str, *, delivery: str | None = None
+    ) -> TriageOutcome:
+        """Triage a delivery's alerts; `delivery` (its inbound event or message id) makes a
+        replay after a crash count once."""
+        return await self.triage.receive(alerts, chat_id, delivery=delivery)
 
     async def _opened(self, incident_id: int) -> None:
         await self.presenter.show(incident_id)
@@ -104,7 +108,7 @@ class IncidentDesk:
     async def diagnose(self, incident_id: int, *, requester: str | None) -> bool:
         """Start the incident's workflow (storm incidents wait for this)."""
         incident = await incidents.get_incident(self.db, incident_id)
-        if incident is None or incident.status in incidents.FINAL:
+        if incident is None or incident.status not in incidents.WORKFLOW:
             return False
         if incident.storm:
             await incidents.update_incident(self.db, incident_id, storm=False)
@@ -134,7 +138,7 @@ class IncidentDesk:
 
     async def escalate(self, incident_id: int, who: str) -> bool:
         incident = await incidents.get_incident(self.db, incident_id)
-        if incident is None or incident.status in incidents.FINAL:
+        if incident is None or incident.status not in incidents.WORKFLOW:
             return False
         await incidents.record_event(self.db, incident_id, "incident.escalated_by_hand", actor=who)
         paused = await approvals.cancel_open(self.db, incident_id)

@@ -45,7 +45,8 @@ from storage.statuses import InboundStatus
 log = get_logger(__name__)
 
 # (source, {"chat_id", "body"}) -> outcome status; handles webhook deliveries
-AlertSink = Callable[[str, dict[str, Any]], Awaitable[Literal["done", "ignored"]]]
+# (source, payload, the delivery's event id) -> outcome
+AlertSink = Callable[[str, dict[str, Any], str], Awaitable[Literal["done", "ignored"]]]
 
 HANDLED_TYPES = frozenset({"im.message.receive_v1"})
 CARD_DEADLINE = 2.5  # seconds of Lark's 3 we allow ourselves
@@ -223,7 +224,7 @@ class Inbox:
             try:
                 if row.event_type.startswith("alert.") and self.alerts is not None:
                     row.status = await self.alerts(
-                        row.event_type.removeprefix("alert."), row.payload
+                        row.event_type.removeprefix("alert."), row.payload, row.event_id
                     )
                     EVENTS.labels(row.event_type, row.status).inc()
                     return True

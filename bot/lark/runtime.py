@@ -244,8 +244,11 @@ class LarkRuntime:
             uptime_seconds=round(time.time() - psutil.Process(os.getpid()).create_time()),
         )
 
-    async def _alerts(self, source: str, payload: dict[str, Any]) -> Literal["done", "ignored"]:
-        """A webhook delivery from the inbox: parse it again and hand it to triage."""
+    async def _alerts(
+        self, source: str, payload: dict[str, Any], event_id: str
+    ) -> Literal["done", "ignored"]:
+        """A webhook delivery from the inbox: parse it again and hand it to triage (which
+        counts a delivery once, replayed or not)."""
         if self.desk is None:
             return "ignored"
         parser = WEBHOOK_PARSERS.get(source)
@@ -255,7 +258,7 @@ class LarkRuntime:
             alerts = parser(payload.get("body") or {})
         except AlertParseError:
             return "ignored"
-        await self.desk.receive(alerts, str(payload.get("chat_id", "")))
+        await self.desk.receive(alerts, str(payload.get("chat_id", "")), delivery=event_id)
         return "done"
 
     async def sweep(self) -> None:

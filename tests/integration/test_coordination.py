@@ -149,11 +149,13 @@ async def test_token_bucket_allows_burst_then_asks_to_wait(coord: Coordination) 
 
 
 async def test_token_bucket_refills_no_higher_than_burst(coord: Coordination) -> None:
-    assert await coord.take("app", rate=100, burst=3) == 0.0
-    await asyncio.sleep(0.2)  # time to refill 20 tokens without the cap (the behaviour tested)
-    grants = [await coord.take("app", rate=100, burst=3) for _ in range(4)]
-    assert grants[:3] == [0.0, 0.0, 0.0]
-    assert grants[3] > 0
+    """Idle long enough for six tokens, a bucket of three holds three: a take of three passes,
+    the next take of three must wait (for 0.6 s less the time between the two calls, so only a
+    0.6 s stall between them could hide the cap)."""
+    assert await coord.take("app", rate=5, burst=3, cost=3) == 0.0
+    await asyncio.sleep(1.2)  # time to refill 6 tokens without the cap (the behaviour tested)
+    assert await coord.take("app", rate=5, burst=3, cost=3) == 0.0
+    assert await coord.take("app", rate=5, burst=3, cost=3) > 0
 
 
 async def test_throttle_paces_calls_to_the_rate(coord: Coordination) -> None:

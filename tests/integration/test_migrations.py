@@ -29,6 +29,7 @@ TABLES = {
     "conversations",
     "conversation_messages",
     "dedupe_overrides",
+    "triaged_deliveries",
 }
 
 

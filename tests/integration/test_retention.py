@@ -190,7 +190,8 @@ async def seed_rows(db: Database) -> dict[str, Any]:
     closed_long_ago = await incident("resolved", timedelta(days=400))
     suppressed_long_ago = await incident("suppressed", timedelta(days=400))
     still_open = await incident("open", timedelta(days=400))
-    closed_lately = await incident("escalated", timedelta(days=10))
+    closed_lately = await incident("resolved", timedelta(days=10))
+    escalated_long_ago = await incident("escalated", timedelta(days=400))  # a person must act
 
     async def event(incident_id: Any, created: timedelta) -> Any:
         return await one(
@@ -207,6 +208,7 @@ async def seed_rows(db: Database) -> dict[str, Any]:
     made["incident_events"] = {
         await event(still_open, timedelta(days=450)),
         await event(closed_lately, timedelta(days=450)),  # its timeline stays whole until it ages
+        await event(escalated_long_ago, timedelta(days=450)),  # not over: its timeline stays
         await event(None, timedelta(days=10)),
     }
 
@@ -301,6 +303,7 @@ async def test_rows_past_their_period_go_and_everything_else_stays(migrated_db: 
 
     expected = {
         "inbound_events": 254,
+        "triaged_deliveries": 0,
         "incident_events": 4,
         "llm_turns": 2,
         "schedule_runs": 6,
@@ -315,6 +318,7 @@ async def test_rows_past_their_period_go_and_everything_else_stays(migrated_db: 
     assert report.tables == expected
     assert [step.name for step in report.steps] == [
         "inbound_events",
+        "triaged_deliveries",
         "audit",
         "llm_turns",
         "schedule_runs",
@@ -469,6 +473,7 @@ async def test_larkops_gc_counts_then_deletes(
         "checkpoint_blobs": 0,
         "checkpoint_writes": 0,
         "inbound_events": 254,
+        "triaged_deliveries": 0,
         "incident_events": 4,
         "llm_turns": 2,
         "schedule_runs": 6,

@@ -79,6 +79,28 @@ async def test_repeats_fold_into_one_incident(migrated_db: Database) -> None:
     assert await _scalar(migrated_db, "SELECT count(*) FROM alerts") == 3
 
 
+async def test_a_replayed_delivery_counts_once(migrated_db: Database) -> None:
+    """The inbox marks a delivery done after triage committed; a crash in between replays it.
+    Triage records the delivery in its own transaction, so the replay (even a concurrent one)
+    changes nothing; another delivery of the same alerts still folds."""
+    calls = Calls()
+    triage = Triage(migrated_db, TriageSettings(), calls.hooks())
+    first = await triage.receive([alert("DiskFull"), alert("DiskFull")], "oc_ops", delivery="ev-1")
+    replays = await asyncio.gather(
+        *(triage.receive([alert("DiskFull")] * 2, "oc_ops", delivery="ev-1") for _ in range(3))
+    )
+    assert len(first.new) == 1
+    assert not first.replayed
+    assert all(r.replayed and not r.new and not r.folded for r in replays)
+    assert await _scalar(migrated_db, "SELECT alert_count FROM incidents") == 2
+    assert await _scalar(migrated_db, "SELECT count(*) FROM alerts") == 2
+    assert calls.new == first.new
+    assert calls.changed == []  # the replays showed nothing again
+    later = await triage.receive([alert("DiskFull")], "oc_ops", delivery="ev-2")
+    assert later.folded == first.new
+    assert await _scalar(migrated_db, "SELECT alert_count FROM incidents") == 3
+
+
 async def test_alert_storm_makes_one_incident_per_fingerprint(migrated_db: Database) -> None:
     calls = Calls()
     triage = Triage(migrated_db, TriageSettings(storm_threshold=5), calls.hooks())

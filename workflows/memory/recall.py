@@ -43,6 +43,10 @@ KINDS = ("incident", "note")
 NOTE_LIMIT = 2000  # characters of a note kept
 SNIPPET = 200  # characters of a recollection's snippet
 
+# what is remembered: how incidents ended, fixed or handed to people (an escalated incident is
+# remembered again when it is resolved)
+REMEMBERED = (*FINAL, "escalated")
+
 
 @dataclass(frozen=True)
 class Recollection:
@@ -189,7 +193,7 @@ async def _latest(session: AsyncSession, model: type[Row], incident_id: int) -> 
 
 async def _story(session: AsyncSession, incident_id: int) -> Story | None:
     incident = await session.get(Incident, incident_id)
-    if incident is None or incident.status not in FINAL:
+    if incident is None or incident.status not in REMEMBERED:
         return None
     execution = await session.scalar(
         select(Execution)
