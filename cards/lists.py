@@ -9,11 +9,11 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cards.basics import card, markdown
+from cards.basics import button, card, markdown
 from cards.incident import colour, more, severity_name, status_name
 from cards.markup import clock, fit, inline, mention
 from cards.texts import Texts
@@ -112,8 +112,14 @@ def incidents_card(
     return fit(card(inline(title, 120), [markdown(content)], template=template))
 
 
-def silences_card(rows: Sequence[SilenceView], say: Texts, zone: ZoneInfo) -> dict[str, Any]:
-    """The active silences: what each one matches, until when, and who made it."""
+def silences_card(
+    rows: Sequence[SilenceView],
+    say: Texts,
+    zone: ZoneInfo,
+    ends: Mapping[int, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The active silences: what each one matches, until when, and who made it; `ends`
+    (silence id → signed button value) adds a button that ends each one early."""
     lines = [
         "- "
         + say(
@@ -127,7 +133,21 @@ def silences_card(rows: Sequence[SilenceView], say: Texts, zone: ZoneInfo) -> di
     ]
     lines += more(len(rows), MAX_ROWS, say)
     content = "\n".join(lines) if lines else say("card.silences.empty")
-    return fit(card(say("card.silences.title"), [markdown(content)], template="grey"))
+    elements: list[dict[str, Any]] = [markdown(content)]
+    buttons = [
+        button(say("card.silences.end", id=row.id), dict(ends[row.id]))
+        for row in rows[:MAX_ROWS]
+        if ends and row.id in ends
+    ]
+    if buttons:
+        elements.append(
+            {
+                "tag": "column_set",
+                "flex_mode": "flow",
+                "columns": [{"tag": "column", "width": "auto", "elements": [b]} for b in buttons],
+            }
+        )
+    return fit(card(say("card.silences.title"), elements, template="grey"))
 
 
 def similar_card(incident_id: int, rows: Sequence[SeenBefore], say: Texts) -> dict[str, Any]:

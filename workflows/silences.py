@@ -1,7 +1,8 @@
 """Maintenance windows: `/silence <matcher> <duration>` suppresses matching alerts.
 
 Matcher syntax (a subset of Alertmanager's): comma-separated `label=value`, `label!=value`,
-`label=~regex`, `label!~regex`; a bare word means `alertname=word`. Values may be quoted.
+`label=~regex`, `label!~regex`; a bare word is refused (write `alertname=word`). Values may be
+quoted.
 Durations: `30m`, `2h`, `1d`, `1h30m` (at most 7 days).
 
 Usage::
@@ -15,14 +16,26 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Literal
 
 MAX_SILENCE = timedelta(days=7)
 _TERM = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
+SilenceProblem = Literal[
+    "no_matcher", "bare_word", "unreadable", "bad_regex", "bad_duration", "duration_range"
+]
+
+
 class SilenceError(ValueError):
-    """The matcher or the duration cannot be read; the message says why."""
+    """The matcher or the duration cannot be read: `code` says why (the chat words it from
+    `silence.error.<code>`), `values` what it is about; the message is for logs."""
+
+    def __init__(self, code: SilenceProblem, message: str, **values: str) -> None:
+        super().__init__(message)
+        self.code: SilenceProblem = code
+        self.values = values
 
 
 Matchers = list[list[str]]  # [label, op, value]; JSON-friendly for storage
@@ -31,7 +44,7 @@ Matchers = list[list[str]]  # [label, op, value]; JSON-friendly for storage
 def parse_matcher(text: str) -> Matchers:
     text = text.strip().strip("{}")
     if not text or len(text) > 500:
-        raise SilenceError('a matcher is needed, e.g. alertname=DiskFull,instance=~"db-.*"')
+        raise SilenceError("no_matcher", "a matcher is needed")
     found: Matchers = []
     for term in text.split(","):
         if not term.strip():
@@ -39,18 +52,18 @@ def parse_matcher(text: str) -> Matchers:
         match = _TERM.match(term)
         if match is None:
             if re.fullmatch(r"[A-Za-z0-9_.:-]{1,200}", term.strip()):
-                found.append(["alertname", "=", term.strip()])
-                continue
-            raise SilenceError(f"cannot read {term.strip()!r}; use label=value or label=~regex")
+                # a bare word is not read as alertname=word: say the syntax instead
+                raise SilenceError("bare_word", f"bare word {term.strip()!r}", term=term.strip())
+            raise SilenceError("unreadable", f"cannot read {term.strip()!r}", term=term.strip())
         label, op, value = match.groups()
         if op in ("=~", "!~"):
             try:
                 re.compile(value)
             except re.error as exc:
-                raise SilenceError(f"bad regex {value!r}: {exc}") from None
+                raise SilenceError("bad_regex", f"bad regex {value!r}: {exc}", term=value) from None
         found.append([label, op, value])
     if not found:
-        raise SilenceError("a matcher is needed")
+        raise SilenceError("no_matcher", "a matcher is needed")
     return found
 
 
@@ -71,9 +84,9 @@ def matches(matchers: Matchers, labels: Mapping[str, str]) -> bool:
 def parse_duration(text: str) -> timedelta:
     match = _DURATION.fullmatch(text.strip().lower())
     if not text.strip() or match is None or not any(match.groups()):
-        raise SilenceError(f"cannot read the duration {text!r}; use e.g. 30m, 2h, 1d")
+        raise SilenceError("bad_duration", f"cannot read the duration {text!r}", term=text)
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     if duration <= timedelta(0) or duration > MAX_SILENCE:
-        raise SilenceError("a silence lasts between 1 second and 7 days")
+        raise SilenceError("duration_range", "a silence lasts between 1 second and 7 days")
     return duration

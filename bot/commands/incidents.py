@@ -7,19 +7,18 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.incidents.desk import IncidentDesk
 from bot.lark.events import CardAction, MessageEvent
 from bot.roles import decider, gate_policy
 from bot.router import Router
+from cards.actions import ActionPayload
 from cards.gates import Approve, GateAction, Reject
 from cards.lists import incidents_card, silences_card, timeline_card
 from cards.operations import action_card
 from cards.views import IncidentRow, SilenceView, TimelineEntry
-from storage import approvals, incidents
+from storage import approvals, incidents, silences
 from storage.models import Silence
 from workflows import gates
 from workflows.gates import Click, Decision
@@ -277,7 +276,8 @@ async def silence(ctx: HandlerContext, args: str) -> None:
         terms = parse_matcher(parts[0])
         duration = parse_duration(parts[1])
     except SilenceError as exc:
-        raise UserFacingError(ctx.texts("silence.error", reason=str(exc))) from None
+        problem = ctx.texts(f"silence.error.{exc.code}", **exc.values)
+        raise UserFacingError(f"{problem}\n{ctx.texts('silence.usage')}") from None
     until = datetime.now(UTC) + duration
     async with ctx.services.db.session() as session:
         row = Silence(
@@ -303,27 +303,55 @@ async def silence(ctx: HandlerContext, args: str) -> None:
     await ctx.reply_text(ctx.texts("silence.created", matcher=parts[0], until=shown, id=silence_id))
 
 
+class SilenceEnd(ActionPayload, action="silence.end"):
+    """End a silence early (the button on /silences)."""
+
+    silence_id: int
+    chat_id: str
+
+
 @router.command("/silences", roles=("viewer",))
-async def silences(ctx: HandlerContext) -> None:
-    """列出生效中的静默。
-    List active silences."""
-    async with ctx.services.db.session() as session:
-        rows = (
-            await session.scalars(
-                select(Silence)
-                .where(
-                    Silence.ends_at > func.now(),
-                    Silence.cancelled_at.is_(None),
-                    (Silence.chat_id.is_(None)) | (Silence.chat_id == ctx.chat_id),
-                )
-                .order_by(Silence.ends_at)
-            )
-        ).all()
+async def list_silences(ctx: HandlerContext) -> None:
+    """列出生效中的静默（审批人可提前解除）。
+    List active silences (approvers may end them early)."""
+    rows = await silences.active(ctx.services.db, ctx.chat_id)
     if not rows:
         await ctx.reply_text(ctx.texts("silences.none"))
         return
     views = [SilenceView(r.id, r.matcher, r.ends_at, r.created_by) for r in rows]
-    await ctx.reply_card(silences_card(views, ctx.texts, _zone(ctx)))
+    ends = {r.id: ctx.sign(SilenceEnd(silence_id=r.id, chat_id=ctx.chat_id)) for r in rows}
+    await ctx.reply_card(silences_card(views, ctx.texts, _zone(ctx), ends))
+
+
+@router.command("/unsilence", usage="<id>", roles=("approver",))
+async def unsilence(ctx: HandlerContext, args: str) -> None:
+    """提前解除一条静默。
+    End a silence early."""
+    value = args.strip().lstrip("#")
+    if not value.isdigit() or len(value) > 12:
+        raise UserFacingError(ctx.texts("silence.unsilence_usage"))
+    ended = await silences.end(ctx.services.db, int(value), ctx.chat_id, by=ctx.user)
+    if ended is None:
+        raise UserFacingError(ctx.texts("silence.not_active", id=int(value)))
+    await ctx.reply_text(ctx.texts("silence.ended", id=ended.id, matcher=ended.matcher))
+
+
+@router.card_action(SilenceEnd, roles=("approver",))
+async def end_silence(ctx: HandlerContext, payload: SilenceEnd) -> ActionResult:
+    if payload.chat_id != ctx.chat_id:
+        return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
+    ended = await silences.end(ctx.services.db, payload.silence_id, ctx.chat_id, by=ctx.user)
+    if ended is None:
+        return ActionResult(
+            toast=Toast("error", ctx.texts("silence.not_active", id=payload.silence_id))
+        )
+    rows = await silences.active(ctx.services.db, ctx.chat_id)
+    views = [SilenceView(r.id, r.matcher, r.ends_at, r.created_by) for r in rows]
+    ends = {r.id: ctx.sign(SilenceEnd(silence_id=r.id, chat_id=ctx.chat_id)) for r in rows}
+    return ActionResult(
+        toast=Toast("success", ctx.texts("silence.toast.ended", id=ended.id)),
+        card=silences_card(views, ctx.texts, _zone(ctx), ends),
+    )
 
 
 # alert bots' messages --------------------------------------------------------------------

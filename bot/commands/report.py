@@ -27,6 +27,7 @@ from bot.router import Router
 from cards.report import applied_card, confirm_card
 from storage.incidents import record_event
 from workflows.llm.advisor import ModelAdvisor
+from workflows.silences import SilenceError
 
 router = Router("report")
 MAX_HOURS = 30 * 24
@@ -124,6 +125,10 @@ async def confirm(ctx: HandlerContext, payload: ReportConfirm) -> ActionResult:
         return await _refuse(ctx, payload, "already applied", "report.toast.done_already")
     try:
         done = await desk.apply(payload, ctx.user, ctx.trace_id)
+    except SilenceError as exc:
+        await ctx.services.coordination.forget(f"report:{payload.nonce}")
+        text = ctx.texts(f"silence.error.{exc.code}", **exc.values)
+        return ActionResult(toast=Toast("error", text))
     except ValueError as exc:
         await ctx.services.coordination.forget(f"report:{payload.nonce}")
         text = ctx.texts("report.toast.invalid", reason=str(exc)[:120])

@@ -169,10 +169,17 @@ def test_matcher_syntax() -> None:
     assert matches(terms, {"alertname": "DiskFull", "instance": "db-2", "env": "prod"})
     assert not matches(terms, {"alertname": "DiskFull", "instance": "web", "env": "prod"})
     assert not matches(terms, {"alertname": "DiskFull", "instance": "db-2", "env": "dev"})
-    assert matches(parse_matcher("HighCPU"), {"alertname": "HighCPU"})
-    for bad in ("", "a=~(", "x y z = w"):
-        with pytest.raises(SilenceError):
+    assert matches(parse_matcher("alertname=HighCPU"), {"alertname": "HighCPU"})
+    problems = {
+        "": "no_matcher",
+        "a=~(": "bad_regex",
+        "x y z = w": "unreadable",
+        "foo": "bare_word",
+    }
+    for bad, code in problems.items():
+        with pytest.raises(SilenceError) as caught:
             parse_matcher(bad)
+        assert caught.value.code == code
     assert parse_duration("1h30m") == timedelta(hours=1, minutes=30)
     for bad_duration in ("", "10x", "8d", "0m"):
         with pytest.raises(SilenceError):
