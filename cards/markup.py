@@ -30,7 +30,7 @@ _LOOKALIKE = str.maketrans({"<": "＜", ">": "＞", "[": "［", "]": "］", "`":
 _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]{1,32};)")
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f]")
 _FENCE = re.compile(r"`{3,}|~{3,}")
-_OPEN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_OPEN_ID = re.compile(r"ou_[A-Za-z0-9_-]{1,64}")
 
 
 def _visible(value: object, most: int) -> str:
@@ -78,7 +78,9 @@ def fenced(value: object, limit: int = 3000, lines: int = 60) -> str:
 
 
 def mention(open_id: str) -> str:
-    """`<at id=…></at>` (Lark shows the person's name) when `open_id` looks like an id."""
+    """`<at id=…></at>` (Lark shows the person's name) for a person's open_id (`ou_…`); any
+    other actor (`system`, `alert`, `scheduler`) is a word: Feishu refuses a whole card that
+    mentions something that is not a user (230099 / 100290)."""
     if _OPEN_ID.fullmatch(open_id):
         return f"<at id={open_id}></at>"
     return inline(open_id, 64)

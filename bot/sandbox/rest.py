@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.sandbox.cardcheck import CARD_INVALID, card_problem
 from bot.sandbox.envelopes import content_text, new_id
 from bot.sandbox.gateway import WS_PATH
 from bot.sandbox.guard import LarkError
@@ -224,6 +225,8 @@ class RestApi:
         if msg_type not in MSG_TYPES:
             raise LarkError(400, FIELD_INVALID, "field validation failed: msg_type")
         parsed = _parse_content(content)
+        if msg_type == "interactive":
+            _check_card(parsed)
         emu.guard.hit_chat(chat.chat_id)
         assert isinstance(content, str)
         message = Message(
@@ -266,7 +269,9 @@ class RestApi:
                 400, NOT_PATCHABLE, "only interactive messages sent by the bot can be updated"
             )
         self.emulator.guard.hit_message(message.message_id)
-        message.set_card(_parse_content(body.get("content")))
+        card = _parse_content(body.get("content"))
+        _check_card(card)
+        message.set_card(card)
         self.emulator.store.touch()
         return {"code": 0, "msg": "success", "data": {}}
 
@@ -278,7 +283,9 @@ class RestApi:
         message = self.emulator.store.get(self.emulator.guard.use_card_token(token))
         if message is None:
             raise LarkError(400, MESSAGE_GONE, "The message was not found or has been recalled.")
-        message.set_card({k: v for k, v in card.items() if k != "open_ids"})
+        shown = {k: v for k, v in card.items() if k != "open_ids"}
+        _check_card(shown)
+        message.set_card(shown)
         self.emulator.store.touch()
         return {"code": 0, "msg": "ok"}
 
@@ -347,6 +354,18 @@ def _lark_response(payload: dict[str, Any], status: int, headers: dict[str, str]
     ]
     response.raw_headers.append((b"X-Tt-Logid", new_id("", 16).encode()))
     return response
+
+
+def _check_card(card: dict[str, Any]) -> None:
+    """Refuse a card real Feishu would refuse (`bot.sandbox.cardcheck`), as it does."""
+    problem = card_problem(card)
+    if problem is not None:
+        sub, detail = problem
+        raise LarkError(
+            400,
+            CARD_INVALID,
+            f"Failed to create card content, ext=ErrCode: {sub}; ErrMsg: {detail}",
+        )
 
 
 def _parse_content(content: Any) -> dict[str, Any]:

@@ -45,8 +45,9 @@ ZONE = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2025, 3, 4, 1, 30, tzinfo=UTC)  # 09:30 in Shanghai
 APPROVE = {"action": "approve", "run_id": "r-7", "gate": "proposal", "v": 1, "sig": "a" * 32}
 REJECT = {"action": "reject", "run_id": "r-7", "gate": "proposal", "v": 1, "sig": "b" * 32}
-# Tags the local sandbox renders (bot/sandbox/web/app.js); real Lark renders them all too.
-SANDBOX_TAGS = {"markdown", "plain_text", "div", "hr", "column_set", "column", "button", "note"}
+# Tags the local sandbox renders (bot/sandbox/web/app.js) and schema 2.0 allows (`note` and `action`
+# are 1.0 components: Feishu refuses them in a 2.0 card, and so does the emulator).
+SANDBOX_TAGS = {"markdown", "plain_text", "div", "hr", "column_set", "column", "button"}
 
 NEW = IncidentView(
     id=42,

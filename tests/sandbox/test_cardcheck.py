@@ -1,0 +1,62 @@
+"""The emulator refuses what real Feishu refuses in a card (230099 with the sub-code), on send,
+reply, patch and delayed update, and stores nothing; the bot's own cards mention only people."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.lark.api import LarkApi, LarkApiError
+from bot.sandbox.emulator import LarkEmulator
+from bot.sandbox.server import serve_emulator
+from cards.markup import mention
+from storage.coordination import MemoryCoordination
+
+
+def card(*elements: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"schema": "2.0", "body": {"elements": list(elements)}, **extra}
+
+
+@pytest.fixture
+async def lark() -> AsyncIterator[tuple[LarkEmulator, LarkApi]]:
+    emulator = LarkEmulator()
+    async with serve_emulator(emulator) as url:
+        yield emulator, LarkApi(emulator.app_id, emulator.app_secret, url, MemoryCoordination())
+
+
+@pytest.mark.parametrize(
+    ("bad", "sub"),
+    [
+        (card({"tag": "markdown", "content": "by <at id=system></at>"}), "100290"),
+        (card({"tag": "markdown", "content": 'by <at user_id="alert"></at>'}), "100290"),
+        (card({"tag": "note", "elements": [{"tag": "plain_text", "content": "x"}]}), "200621"),
+        (card({"tag": "action", "actions": []}), "200621"),
+        ({"schema": "2.0", "elements": [{"tag": "markdown", "content": "x"}]}, "200621"),
+        (card({"tag": "markdown", "content": "x" * 31_000}), "200621"),
+    ],
+)
+async def test_cards_feishu_refuses_are_refused(
+    lark: tuple[LarkEmulator, LarkApi], bad: dict[str, Any], sub: str
+) -> None:
+    emulator, api = lark
+    with pytest.raises(LarkApiError, match=f"230099.*ErrCode: {sub}"):
+        await api.send_card("oc_ops", bad, uuid=f"bad-{sub}-{len(str(bad))}")
+    assert emulator.transcript("oc_ops") == []
+    good = await api.send_card(
+        "oc_ops",
+        card({"tag": "markdown", "content": "<at id=ou_bob></at> <at id=all></at>"}),
+        uuid="ok",
+    )
+    with pytest.raises(LarkApiError, match="230099"):
+        await api.patch_card(good, bad)
+    [kept] = emulator.transcript("oc_ops")
+    assert kept.card is not None
+    assert "ou_bob" in kept.card["body"]["elements"][0]["content"]
+
+
+def test_only_open_ids_become_mentions() -> None:
+    assert mention("ou_bob") == "<at id=ou_bob></at>"
+    for actor in ("system", "alert", "scheduler", "all", "dept:od-1"):
+        assert "<at" not in mention(actor), actor
