@@ -316,6 +316,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         await approvals.cancel_open(db, incident_id)
         await presenter.show(incident_id)
         await presenter.escalate(incident_id, reason)
+        await advisor.remember(incident_id)  # /similar finds it while people work on it
         return {"outcome": "escalated", "escalation_reason": reason}
 
     graph: StateGraph[IncidentState] = StateGraph(IncidentState)

@@ -70,7 +70,8 @@ class Advisor(Protocol):
         """{"ok", "summary"}"""
 
     async def remember(self, incident_id: int) -> None:
-        """The incident is over: keep what was learnt (incident memory); never raises."""
+        """The incident is escalated or over: keep what was learnt so far (incident memory;
+        remembering it again replaces the earlier entry); never raises."""
 
 
 class Presenter(Protocol):

@@ -118,6 +118,7 @@ class IncidentDesk:
     async def _resolved_by_alert(self, incident_id: int) -> None:
         await self._end_paused(incident_id, {"decision": "resolved", "by": ["alert"]})
         await self.presenter.show(incident_id)
+        await self.runs.deps.advisor.remember(incident_id)
 
     async def _end_paused(self, incident_id: int, decision: dict[str, Any]) -> None:
         for gate in await approvals.cancel_open(self.db, incident_id):
@@ -155,4 +156,5 @@ class IncidentDesk:
         await incidents.set_status(self.db, incident_id, "escalated", escalation_reason=reason)
         await self.presenter.show(incident_id)
         await self.presenter.escalate(incident_id, reason)
+        await self.runs.deps.advisor.remember(incident_id)
         return True

@@ -35,6 +35,8 @@ async def test_escalated_incidents_stay_listed_first_until_resolved(
     make_testbot: Any, health: tuple[str, Path]
 ) -> None:
     bot = await escalated_one(make_testbot, health)
+    remembered = await bot.rows("SELECT source_id FROM knowledge WHERE kind = 'incident'")
+    assert [row[0] for row in remembered] == ["1"]  # /similar finds it while it is escalated
     await bot.send("/incidents")
     listed = card_text((await bot.expect_reply(contains="未解决的事件")).card)
     assert "WebDown" in listed
