@@ -69,8 +69,8 @@ def timeline_card(
         line = say(
             "card.timeline.entry",
             time=clock(entry.at, zone, _SHORT),
-            kind=inline(entry.kind, 30),
-            actor=_actor(entry.actor),
+            kind=_kind(entry.kind, say),
+            actor=_actor(entry.actor, say),
             message=inline(entry.message, 300),
         )
         lines.append(f"- {line}")
@@ -81,9 +81,20 @@ def timeline_card(
     )
 
 
-def _actor(actor: str) -> str:
-    """An open_id becomes an @-mention (Lark shows the name); a name like "bot" stays text."""
-    return mention(actor) if actor.startswith(_ACTOR_ID) else inline(actor, 40)
+def _kind(kind: str, say: Texts) -> str:
+    """An audit kind in the reader's words (the code itself when it is one not worded yet)."""
+    key = f"card.timeline.kind.{kind}"
+    return say(key) if say.has(key) else inline(kind, 30)
+
+
+def _actor(actor: str, say: Texts | None = None) -> str:
+    """An open_id becomes an @-mention (Lark shows the name); `system`, `alert` and the like
+    are words in the reader's language."""
+    if actor.startswith(_ACTOR_ID):
+        return mention(actor)
+    if say is not None and say.has(f"card.actor.{actor}"):
+        return say(f"card.actor.{actor}")
+    return inline(actor, 40)
 
 
 def incidents_card(
@@ -127,7 +138,7 @@ def silences_card(
             id=row.id,
             matcher=f"`{inline(row.matcher, 160)}`",
             until=clock(row.until, zone, _SHORT),
-            person=_actor(row.created_by),
+            person=_actor(row.created_by, say),
         )
         for row in rows[:MAX_ROWS]
     ]

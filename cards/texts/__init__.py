@@ -28,6 +28,10 @@ class Texts:
         template = self._table.get(key) or zh.TEXTS[key]
         return template.format(**values) if values else template
 
+    def has(self, key: str) -> bool:
+        """Whether the catalogue words `key` (for codes that may be new, such as audit kinds)."""
+        return key in self._table or key in zh.TEXTS
+
 
 def texts(language: str) -> Texts:
     return Texts(language)
