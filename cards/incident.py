@@ -326,10 +326,31 @@ def _verification(verification: VerificationView, say: Texts) -> Elements:
     return [markdown(f"**{say('card.verification.heading')}**\n{say(key, summary=summary)}")]
 
 
+def escalation_cause(escalation: EscalationView, say: Texts) -> str:
+    """Why people are needed, in the reader's words (the stored sentence for an old row)."""
+    key = f"card.escalation.cause.{escalation.cause}"
+    if not escalation.cause or not say.has(key):
+        return inline(escalation.reason, 400)
+    values = dict(escalation.values)
+    if "gate" in values:
+        gate = values["gate"]
+        values["gate"] = (
+            say(f"card.gate.name.{gate}") if say.has(f"card.gate.name.{gate}") else gate
+        )
+    if "by" in values:
+        ids = tuple(part.strip() for part in values["by"].split(",") if part.strip())
+        someone = ids in ((), ("someone",))
+        values["by"] = say("card.actor.someone") if someone else people(ids)
+    for name in ("summary", "reason", "steps", "run"):
+        if name in values:
+            values[name] = inline(values[name], 300)
+    return say(key, **values)
+
+
 def _escalation(escalation: EscalationView, say: Texts) -> Elements:
     lines = [
         f"**{say('card.escalation.heading')}**",
-        say("card.escalation.reason", reason=inline(escalation.reason, 400)),
+        say("card.escalation.reason", reason=escalation_cause(escalation, say)),
     ]
     if escalation.mentions:
         lines.append(say("card.escalation.mentions", people=people(escalation.mentions)))

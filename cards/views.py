@@ -116,8 +116,10 @@ class VerificationView:
 class EscalationView:
     """Why people are needed, and whom to @-mention (open_ids)."""
 
-    reason: str
+    reason: str  # the stored English sentence: shown only when there is no cause code
     mentions: tuple[str, ...]
+    cause: str = ""  # workflows.escalation code ("gate_rejected", …), worded by the card
+    values: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,8 @@ class Incident(Base, _Row):
     )
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by: Mapped[str | None] = mapped_column(Text)
+    # why it was escalated, as a code with values the chat words (`workflows.escalation`)
+    escalation: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_by: Mapped[str | None] = mapped_column(Text)
     resolved_note: Mapped[str | None] = mapped_column(Text)

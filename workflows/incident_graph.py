@@ -34,6 +34,7 @@ from storage.database import Database
 from storage.models import Alert
 from workflows import gates
 from workflows.approvers import GatePolicy
+from workflows.escalation import INTERRUPTED, cause_of
 from workflows.ports import JSON, Advisor, Presenter, alert_from_json, alert_json
 
 GATE_NAMESPACE = uuid.UUID("4f1d2c56-9b1e-4a43-8d0e-5e8f6c7a9b10")
@@ -264,7 +265,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             # an earlier attempt died while the remediation ran: never run it a second time
             result = {
                 "ok": False,
-                "summary": "interrupted: outcome unknown, not run again",
+                "summary": INTERRUPTED,
                 "output": "",
                 "interrupted": True,
             }
@@ -310,9 +311,12 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
 
     async def escalate(state: IncidentState) -> IncidentState:
         incident_id = state["incident_id"]
-        reason = escalation_reason(state)
+        cause = cause_of(dict(state))
+        reason = cause.sentence()
         await incidents.record_event(db, incident_id, "workflow.escalated", message=reason)
-        await incidents.set_status(db, incident_id, "escalated", escalation_reason=reason)
+        await incidents.set_status(
+            db, incident_id, "escalated", escalation_reason=reason, escalation=cause.as_json()
+        )
         await approvals.cancel_open(db, incident_id)
         await presenter.show(incident_id)
         await presenter.escalate(incident_id, reason)
@@ -431,32 +435,8 @@ def after_verify(state: IncidentState) -> str:
 
 
 def escalation_reason(state: IncidentState) -> str:
-    """Why the run is escalating, from what happened (a plain sentence for the card)."""
-    for gate in ("proposal", "diagnosis"):
-        decision = state.get(f"{gate}_decision")
-        if isinstance(decision, dict) and decision.get("decision") in (
-            "reject",
-            "timeout",
-            "escalate",
-        ):
-            if decision["decision"] == "timeout":
-                return f"{gate} approval timed out"
-            who = ", ".join(str(b) for b in decision.get("by") or []) or "someone"
-            if decision["decision"] == "escalate":
-                return f"escalated by hand by {who}"
-            return f"{gate} rejected by {who}"
-    policy = state.get("policy") or {}
-    if policy.get("kind") == "refuse":
-        return f"policy refused the fix: {policy.get('reason', '')}".strip()
-    if "proposal" in state and not state.get("proposal"):
-        return "no known remediation for this alert"
-    execution = state.get("execution") or {}
-    if execution and not execution.get("ok"):
-        return f"remediation failed: {execution.get('summary', '')}".strip()
-    verification = state.get("verification") or {}
-    if verification and not verification.get("ok"):
-        return f"verification failed: {verification.get('summary', '')}".strip()
-    return "escalated"
+    """Why the run is escalating, as the stored English sentence (`workflows.escalation`)."""
+    return cause_of(dict(state)).sentence()
 
 
 async def _latest_alert(db: Database, incident_id: int) -> Alert | None:

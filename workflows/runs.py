@@ -50,6 +50,7 @@ from storage.approvals import approvers_of
 from storage.coordination import Coordination, Lease
 from storage.models import Approval, Incident
 from workflows import gates
+from workflows.escalation import Cause
 from workflows.incident_graph import NODES, GraphDeps, IncidentState, build_graph
 
 log = logging.getLogger(__name__)
@@ -248,13 +249,17 @@ class RunManager:
         return sorted(targets - set(NODES))
 
     async def _orphaned(self, incident_id: int, run_id: str, unknown: list[str]) -> None:
-        reason = (
-            f"workflow changed: run {run_id} is paused at {', '.join(unknown)}, a step this "
-            "version no longer has; handle this incident by hand"
-        )
+        cause = Cause("workflow_changed", {"run": run_id, "steps": ", ".join(unknown)})
+        reason = cause.sentence()
         log.error(reason)
         await approvals.cancel_open(self.deps.db, incident_id)
-        await incidents.set_status(self.deps.db, incident_id, "escalated", escalation_reason=reason)
+        await incidents.set_status(
+            self.deps.db,
+            incident_id,
+            "escalated",
+            escalation_reason=reason,
+            escalation=cause.as_json(),
+        )
         await incidents.record_event(self.deps.db, incident_id, "workflow.orphaned", message=reason)
         await self.deps.presenter.show(incident_id)
         await self.deps.presenter.escalate(incident_id, reason)

@@ -26,6 +26,7 @@ from bot.timers import PRODUCTION, Timers
 from storage import approvals, incidents
 from storage.coordination import Coordination
 from storage.database import Database
+from workflows.escalation import Cause
 from workflows.incident_graph import GraphDeps
 from workflows.intake.alert import ParsedAlert
 from workflows.ports import Advisor
@@ -152,8 +153,11 @@ class IncidentDesk:
                     wait=False,
                 )
             return True
-        reason = f"escalated by hand by {who}"
-        await incidents.set_status(self.db, incident_id, "escalated", escalation_reason=reason)
+        cause = Cause("by_hand", {"by": who})
+        reason = cause.sentence()
+        await incidents.set_status(
+            self.db, incident_id, "escalated", escalation_reason=reason, escalation=cause.as_json()
+        )
         await self.presenter.show(incident_id)
         await self.presenter.escalate(incident_id, reason)
         await self.runs.deps.advisor.remember(incident_id)

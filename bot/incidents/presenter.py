@@ -9,6 +9,7 @@ summary card per chat.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
 from bot.lark.patcher import CardPatcher
 from cards.gates import gate_buttons
-from cards.incident import incident_card
+from cards.incident import escalation_cause, incident_card
 from cards.lists import storm_card
 from cards.texts import texts
 from cards.views import (
@@ -135,7 +136,13 @@ class LarkPresenter:
             if verified is not None
             else None,
             escalation=EscalationView(
-                reason=incident.escalation_reason or "", mentions=self.oncall()
+                reason=incident.escalation_reason or "",
+                mentions=self.oncall(),
+                cause=str((incident.escalation or {}).get("code", "")),
+                values={
+                    str(k): str(v)
+                    for k, v in ((incident.escalation or {}).get("values") or {}).items()
+                },
             )
             if incident.status == "escalated"
             else None,
@@ -181,12 +188,25 @@ class LarkPresenter:
             )
         return found
 
+    def _cause(self, incident: Incident, reason: str) -> str:
+        """The escalation's cause in the chat's words (plain text: no mention markup)."""
+        stored = incident.escalation or {}
+        view = EscalationView(
+            reason=reason,
+            mentions=(),
+            cause=str(stored.get("code", "")),
+            values={str(k): str(v) for k, v in (stored.get("values") or {}).items()},
+        )
+        worded = escalation_cause(view, self.say)
+        return re.sub(r"<at id=([^>]+)></at>", r'<at user_id="\1"></at>', worded)
+
     async def escalate(self, incident_id: int, reason: str) -> None:
         incident = await incidents.get_incident(self.db, incident_id)
         if incident is None or not incident.chat_id:
             return
         mentions = " ".join(f'<at user_id="{open_id}"></at>' for open_id in self.oncall())
-        text = self.say("incident.escalated", id=incident_id, reason=reason[:500])
+        cause = self._cause(incident, reason)
+        text = self.say("incident.escalated", id=incident_id, reason=cause[:500])
         content = {"text": f"{mentions} {text}".strip()}
         key = idempotency_key("incident-escalation", str(incident_id))
         if incident.card_message_id:

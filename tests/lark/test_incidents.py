@@ -179,7 +179,13 @@ async def test_reject_escalates_and_mentions_on_call(
     assert click.toast is not None
     assert click.toast["type"] == "success"
     note = await bot.expect_reply(contains="已升级")
-    assert '<at user_id="ou_bob"></at>' in json.loads(note.content)["text"]
+    said = json.loads(note.content)["text"]
+    assert '<at user_id="ou_bob"></at>' in said
+    assert '<at user_id="ou_carol"></at> 拒绝了诊断' in said  # the cause in words, not English
+    escalated = await card_with(bot, card, "原因：")
+    shown = card_text(escalated.card)
+    assert "拒绝了诊断" in shown
+    assert "rejected" not in shown
     assert await status(bot) == [("escalated", "diagnosis rejected by ou_carol")]
     assert not (state / "healthy-web").exists()
 
@@ -310,7 +316,7 @@ async def test_unanswered_gate_expires_and_escalates(
     value = card_buttons(gated.card)[APPROVE]
     await bot.sweep()
     note = await bot.expect_reply(contains="已升级")
-    assert "timed out" in json.loads(note.content)["text"]
+    assert "诊断审批超时" in json.loads(note.content)["text"]  # the cause in words
     late = await bot.click(gated, APPROVE, user="ou_bob", value=value)
     assert late.toast is not None
     assert late.toast["type"] == "error"
