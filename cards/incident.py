@@ -169,20 +169,46 @@ def _bullets(title: str, lines: list[str]) -> str:
     return "\n".join([f"**{title}**", *(f"- {line}" for line in lines)])
 
 
+def _worded(code: Any, say: Texts) -> str | None:
+    """A finding given as {"code", "values"} in the reader's words; None when not one."""
+    if not isinstance(code, Mapping) or not say.has(f"card.finding.{code.get('code')}"):
+        return None
+    values = {str(k): str(v) for k, v in (code.get("values") or {}).items()}
+    if say.language == "zh" and values.get("step_zh"):
+        values["step"] = values["step_zh"]
+    values.pop("step_zh", None)
+    for name in ("runbook", "step"):
+        if name in values:
+            values[name] = (
+                f"`{inline(values[name], 80)}`" if name == "runbook" else inline(values[name], 80)
+            )
+    if "summary" in values:
+        values["summary"] = inline(values["summary"], 200)
+    if values.get("skipped", "0") != "0":
+        values["skipped"] = say("card.finding.skipped", count=values["skipped"])
+    else:
+        values["skipped"] = ""
+    return say(f"card.finding.{code.get('code')}", **values)
+
+
 def _diagnosis(diagnosis: DiagnosisView, say: Texts) -> Elements:
+    codes = diagnosis.codes or {}
+    summary = _worded(codes.get("summary"), say)
     parts = [
         f"**{say('card.diagnosis.heading', provider=inline(diagnosis.provider, 40))}**",
-        prose(diagnosis.summary, 1000, 10),
+        summary if summary is not None else prose(diagnosis.summary, 1000, 10),
     ]
     elements: Elements = [markdown("\n".join(part for part in parts if part))]
     if diagnosis.hypotheses:
+        worded = list(codes.get("hypotheses") or [])
         lines = [
             say(
                 "card.diagnosis.hypothesis",
-                cause=inline(h.cause, 200),
+                cause=(_worded(worded[n], say) if n < len(worded) else None)
+                or inline(h.cause, 200),
                 confidence=_percent(h.confidence),
             )
-            for h in diagnosis.hypotheses[:5]
+            for n, h in enumerate(diagnosis.hypotheses[:5])
         ]
         lines += more(len(diagnosis.hypotheses), 5, say)
         elements.append(markdown(_bullets(say("card.diagnosis.hypotheses"), lines)))

@@ -51,6 +51,9 @@ class DiagnosisView:
     partial: bool = False
     note: str = ""  # why it is partial, or why the model's diagnosis was not used
     seen_before: tuple[SeenBefore, ...] = ()
+    # the rules' summary and hypotheses as codes with values (plugins.outcome.Diagnosis.codes),
+    # worded by the card; a model's diagnosis has none and is shown as written
+    codes: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

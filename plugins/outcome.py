@@ -26,6 +26,9 @@ class Diagnosis:
     next_checks: tuple[str, ...]
     provider: str = "rules"
     partial: bool = False
+    # the summary and each hypothesis as a code with values, for the chat to word in its
+    # language: {"summary": {"code", "values"}, "hypotheses": [{"code", "values"} | None, …]}
+    codes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -194,6 +194,7 @@ async def diagnose_with_rules(
             hypotheses=(),
             evidence=(),
             next_checks=_hints(alert),
+            codes={"summary": {"code": "no_runbook", "values": {}}},
         )
     ctx = ctx or PluginContext(alert=alert)
     prepared = [_prepare(step, registry, alert, policy) for step in runbook.diagnose]
@@ -203,24 +204,33 @@ async def diagnose_with_rules(
     )
     evidence: list[tuple[str, str]] = []
     hypotheses: list[tuple[str, float]] = []
+    worded: list[dict[str, Any]] = []
     for (step, _params), result in zip(runnable, results, strict=True):
         lines = result.evidence[:4] or (result.summary,)
         evidence.extend((step.plugin, line) for line in lines)
         if not result.ok:
             hypotheses.append((f"{step.title} failed: {result.summary}", 0.7))
+            values = {"step": step.title, "step_zh": step.title_zh or step.title}
+            worded.append({"code": "step_failed", "values": {**values, "summary": result.summary}})
     skipped = [f"{step.title}: not run ({reason})" for step, _p, reason in prepared if reason]
     if runnable and not hypotheses:
         hypotheses.append(("Checks pass now; the alert may be transient or recovering.", 0.4))
+        worded.append({"code": "checks_pass", "values": {}})
     failed = sum(1 for result in results if not result.ok)
     summary = f"Runbook {runbook.name}: {failed} of {len(results)} checks failed"
     if skipped:
         summary += f", {len(skipped)} skipped"
+    counts = {"failed": str(failed), "total": str(len(results)), "skipped": str(len(skipped))}
     return Diagnosis(
         summary=summary + ".",
         hypotheses=tuple(hypotheses),
         evidence=tuple(evidence),
         next_checks=(*skipped, *_hints(alert)),
         partial=bool(skipped),
+        codes={
+            "summary": {"code": "runbook_checks", "values": {"runbook": runbook.name, **counts}},
+            "hypotheses": worded,
+        },
     )
 
 

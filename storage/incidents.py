@@ -139,7 +139,7 @@ async def save_diagnosis(
                 partial=bool(diagnosis.get("partial", False)),
                 details={
                     key: diagnosis[key]
-                    for key in ("partial_reason", "fallback", "similar", "tool_calls")
+                    for key in ("partial_reason", "fallback", "similar", "tool_calls", "codes")
                     if diagnosis.get(key)
                 },
             )

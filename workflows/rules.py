@@ -68,6 +68,7 @@ class RulesAdvisor:
             "next_checks": list(found.next_checks),
             "provider": found.provider,
             "partial": found.partial,
+            "codes": found.codes,
             "similar": similar if similar is not None else await self.recall(incident_id),
         }
 

@@ -263,6 +263,7 @@ def _diagnosis(row: Any) -> DiagnosisView:
         provider=row.provider,
         partial=row.partial,
         note=str(details.get("partial_reason") or details.get("fallback") or ""),
+        codes=dict(details.get("codes") or {}),
         seen_before=tuple(
             SeenBefore(
                 incident_id=int(item.get("incident_id", 0)),

@@ -107,6 +107,10 @@ async def test_alert_to_verified_fix(make_testbot: Any, health: tuple[str, Path]
     bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
     card = await fire(bot, url)
     diagnosed = await card_with(bot, card, "http_check", APPROVE)
+    shown = card_text(diagnosed.card)
+    assert "处置手册 `web-down`：1 项检查中 1 项失败" in shown  # the rules' findings in words
+    assert "检查健康接口失败" in shown
+    assert "checks failed" not in shown
     click = await bot.click(diagnosed, APPROVE, user="ou_bob")
     assert click.toast is not None
     assert click.toast["type"] == "success"
