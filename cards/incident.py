@@ -307,6 +307,8 @@ def _gate(gate: GateView, say: Texts, zone: ZoneInfo) -> Elements:
     elif gate.status == "expired":
         expired = clock(gate.expires_at, zone, _DAY)
         elements.append(markdown(say("card.gate.expired", time=expired)))
+    elif gate.status == "cancelled":
+        elements.append(markdown(say("card.gate.cancelled")))
     else:
         key = "card.gate.approved" if gate.status == "approved" else "card.gate.rejected"
         elements.append(markdown(say(key, people=people(gate.approvers), time=when)))
@@ -387,7 +389,9 @@ def _resolution(view: IncidentView, say: Texts) -> Elements:
     if view.status not in ("resolved", "closed") and not (view.resolved_note or view.resolved_by):
         return []
     lines = [f"**{say('card.resolved.heading')}**"]
-    if view.resolved_by:
+    if view.resolved_by == "alert":
+        lines.append(say("card.resolved.by_alert"))
+    elif view.resolved_by:
         lines.append(say("card.resolved.by", person=mention(view.resolved_by)))
     if view.resolved_note and view.resolved_note.strip():
         lines.append(say("card.resolved.note", note=prose(view.resolved_note, 500, 5)))

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 Gate = Literal["diagnosis", "proposal"]
-GateStatus = Literal["pending", "approved", "rejected", "expired"]
+GateStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
 
 
 @dataclass(frozen=True)

@@ -158,8 +158,12 @@ class LarkPresenter:
             "pending": "pending",
             "approved": "approved",
             "rejected": "rejected",
+            "expired": "expired",
+            # the incident ended (its alert recovered, someone resolved or escalated it)
+            # while the gate waited: closed without a decision, and without an expiry time
+            "cancelled": "cancelled",
         }
-        status: GateStatus = shown.get(row.status, "expired")  # cancelled gates read as closed
+        status: GateStatus = shown.get(row.status, "cancelled")
         approve = reject = None
         if row.status == "pending":
             buttons = gate_buttons(row, self.key)

@@ -104,3 +104,27 @@ async def test_the_first_decision_acknowledges_and_ack_keeps_it(
     assert "已确认事件 #2" in (await bot.expect_reply(contains="#2")).text
     rows = await bot.rows("SELECT acknowledged_by FROM incidents WHERE id = 2")
     assert rows[0][0] == "ou_bob"
+
+
+async def test_a_card_resolved_by_its_alert_says_so_and_shows_no_expiry(
+    make_testbot: Any, health: tuple[str, Path]
+) -> None:
+    url, state = health
+    bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
+    card = await fire(bot, url, "WebDown")
+    await card_with(bot, card, APPROVE)
+    assert bot.runtime.desk is not None
+    recovered = parse_generic(
+        {
+            "title": "WebDown",
+            "status": "resolved",
+            "labels": {"alertname": "WebDown", "service": "web"},
+        }
+    )
+    await bot.runtime.desk.receive(recovered, "oc_ops")
+    final = await card_with(bot, card, "告警已恢复")
+    shown = card_text(final.card)
+    assert "审批已取消" in shown
+    assert "过期" not in shown  # a cancelled gate has no expiry to show
+    assert "标记为已恢复" not in shown  # nobody marked it: the alert recovered
+    assert APPROVE not in shown
