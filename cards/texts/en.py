@@ -375,7 +375,7 @@ TEXTS: dict[str, str] = {
     "schedule.status_line.paused": "⏸ Job #{id} is paused.",
     "schedule.status_line.completed": "Job #{id} has run and is finished.",
     "schedule.status.pending": "awaiting confirmation",
-    "schedule.status.active": "active",
+    "schedule.status.active": "enabled",
     "schedule.status.paused": "paused",
     "schedule.status.completed": "finished",
     "schedule.status.deleted": "deleted",

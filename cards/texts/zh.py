@@ -367,7 +367,7 @@ TEXTS: dict[str, str] = {
     "schedule.status_line.paused": "⏸ 任务 #{id} 已暂停。",
     "schedule.status_line.completed": "任务 #{id} 已执行完毕。",
     "schedule.status.pending": "待确认",
-    "schedule.status.active": "运行中",
+    "schedule.status.active": "启用中",
     "schedule.status.paused": "已暂停",
     "schedule.status.completed": "已完成",
     "schedule.status.deleted": "已删除",
