@@ -178,10 +178,28 @@ class LongConnection:
         if loop is not None and loop.is_running():
             if client is not None:
                 client._auto_reconnect = False
-                done = asyncio.run_coroutine_threadsafe(client._disconnect(), loop)
+                done = asyncio.run_coroutine_threadsafe(_shut(client), loop)
                 with contextlib.suppress(Exception):
                     done.result(timeout=patience)
             loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=patience)
         CONNECTED.set(0)
+
+
+async def _shut(client: Any) -> None:
+    """Stop the SDK's own tasks (its receive and ping loops), retrieving what they raise, then
+    close the socket: a shutdown logs no ERROR and leaves no "Task exception was never
+    retrieved" (the receive loop would otherwise die on the close frame and log it)."""
+    me = asyncio.current_task()
+    # not the SDK's main wait (`_select`): `client.start()` runs the loop on it, and `stop()`
+    # ends that loop once this returns
+    others = [
+        task
+        for task in asyncio.all_tasks()
+        if task is not me and getattr(task.get_coro(), "__qualname__", "") != "_select"
+    ]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    await client._disconnect()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import pytest
+
 from tests.lark.testbot import TestBot, card_buttons, card_text
 
 
@@ -81,3 +86,16 @@ async def test_ping_card_and_refresh_button(testbot: TestBot) -> None:
     )
     assert len(updated.card_history) >= versions_before + 2
     assert any(c.path.endswith("/interactive/v1/card/update") for c in testbot.emulator.calls)
+
+
+async def test_stopping_logs_no_error(make_testbot: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A clean stop (Ctrl-C, a rolling restart) closes the long connection without an ERROR
+    from the SDK and without an unretrieved task exception."""
+    bot = await make_testbot()
+    await bot.send("/ping")
+    await bot.expect_reply()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        await bot.runtime.stop()
+    loud = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert loud == [], [r.getMessage() for r in loud]
