@@ -1,10 +1,12 @@
 """Incidents in the chat: approval buttons, /incidents, /incident, /ack, /resolve, /escalate,
-/diagnose, /silence, /silences, and alert intake from alert bots' messages."""
+/diagnose, /silence, /silences, /unsilence, and alert intake from alert bots' messages."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.context import ActionResult, HandlerContext, Toast
@@ -318,9 +320,7 @@ async def list_silences(ctx: HandlerContext) -> None:
     if not rows:
         await ctx.reply_text(ctx.texts("silences.none"))
         return
-    views = [SilenceView(r.id, r.matcher, r.ends_at, r.created_by) for r in rows]
-    ends = {r.id: ctx.sign(SilenceEnd(silence_id=r.id, chat_id=ctx.chat_id)) for r in rows}
-    await ctx.reply_card(silences_card(views, ctx.texts, _zone(ctx), ends))
+    await ctx.reply_card(_silences_card(ctx, rows))
 
 
 @router.command("/unsilence", usage="<id>", roles=("approver",))
@@ -346,12 +346,17 @@ async def end_silence(ctx: HandlerContext, payload: SilenceEnd) -> ActionResult:
             toast=Toast("error", ctx.texts("silence.not_active", id=payload.silence_id))
         )
     rows = await silences.active(ctx.services.db, ctx.chat_id)
-    views = [SilenceView(r.id, r.matcher, r.ends_at, r.created_by) for r in rows]
-    ends = {r.id: ctx.sign(SilenceEnd(silence_id=r.id, chat_id=ctx.chat_id)) for r in rows}
     return ActionResult(
         toast=Toast("success", ctx.texts("silence.toast.ended", id=ended.id)),
-        card=silences_card(views, ctx.texts, _zone(ctx), ends),
+        card=_silences_card(ctx, rows),
     )
+
+
+def _silences_card(ctx: HandlerContext, rows: Sequence[Silence]) -> dict[str, Any]:
+    """The chat's silences, each with its signed end button."""
+    views = [SilenceView(r.id, r.matcher, r.ends_at, r.created_by) for r in rows]
+    ends = {r.id: ctx.sign(SilenceEnd(silence_id=r.id, chat_id=ctx.chat_id)) for r in rows}
+    return silences_card(views, ctx.texts, _zone(ctx), ends)
 
 
 # alert bots' messages --------------------------------------------------------------------
