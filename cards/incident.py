@@ -177,11 +177,10 @@ def _worded(code: Any, say: Texts) -> str | None:
     if say.language == "zh" and values.get("step_zh"):
         values["step"] = values["step_zh"]
     values.pop("step_zh", None)
-    for name in ("runbook", "step"):
-        if name in values:
-            values[name] = (
-                f"`{inline(values[name], 80)}`" if name == "runbook" else inline(values[name], 80)
-            )
+    if "runbook" in values:
+        values["runbook"] = f"`{inline(values['runbook'], 80)}`"
+    if "step" in values:
+        values["step"] = inline(values["step"], 80)
     if "summary" in values:
         values["summary"] = inline(values["summary"], 200)
     if values.get("skipped", "0") != "0":

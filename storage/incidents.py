@@ -197,15 +197,11 @@ async def list_incidents(
     db: Database, *, active_only: bool, limit: int = 20, chat_id: str | None = None
 ) -> Sequence[Incident]:
     """The latest incidents; `active_only`: those not yet resolved, escalated ones first."""
-    query = select(Incident).order_by(Incident.last_seen_at.desc()).limit(limit)
+    query = select(Incident).limit(limit)
     if active_only:
         escalated_first = case((Incident.status == "escalated", 0), else_=1)
-        query = (
-            select(Incident)
-            .where(Incident.status.in_(UNRESOLVED))
-            .order_by(escalated_first, Incident.last_seen_at.desc())
-            .limit(limit)
-        )
+        query = query.where(Incident.status.in_(UNRESOLVED)).order_by(escalated_first)
+    query = query.order_by(Incident.last_seen_at.desc())
     if chat_id is not None:
         query = query.where(Incident.chat_id == chat_id)
     async with db.session() as session:

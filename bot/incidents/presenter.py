@@ -135,15 +135,7 @@ class LarkPresenter:
             )
             if verified is not None
             else None,
-            escalation=EscalationView(
-                reason=incident.escalation_reason or "",
-                mentions=self.oncall(),
-                cause=str((incident.escalation or {}).get("code", "")),
-                values={
-                    str(k): str(v)
-                    for k, v in ((incident.escalation or {}).get("values") or {}).items()
-                },
-            )
+            escalation=_escalation(incident, incident.escalation_reason or "", self.oncall())
             if incident.status == "escalated"
             else None,
             resolved_note=incident.resolved_note,
@@ -194,14 +186,7 @@ class LarkPresenter:
 
     def _cause(self, incident: Incident, reason: str) -> str:
         """The escalation's cause in the chat's words (plain text: no mention markup)."""
-        stored = incident.escalation or {}
-        view = EscalationView(
-            reason=reason,
-            mentions=(),
-            cause=str(stored.get("code", "")),
-            values={str(k): str(v) for k, v in (stored.get("values") or {}).items()},
-        )
-        worded = escalation_cause(view, self.say)
+        worded = escalation_cause(_escalation(incident, reason, ()), self.say)
         return re.sub(r"<at id=([^>]+)></at>", r'<at user_id="\1"></at>', worded)
 
     async def escalate(self, incident_id: int, reason: str) -> None:
@@ -255,6 +240,17 @@ class LarkPresenter:
             incident_ids={r.fingerprint: r.id for r in rows},
         )
         return storm_card(view, self.say, self.zone)
+
+
+def _escalation(incident: Incident, reason: str, mentions: tuple[str, ...]) -> EscalationView:
+    """The incident's escalation: its stored cause code and values, and the sentence."""
+    stored = incident.escalation or {}
+    return EscalationView(
+        reason=reason,
+        mentions=mentions,
+        cause=str(stored.get("code", "")),
+        values={str(k): str(v) for k, v in (stored.get("values") or {}).items()},
+    )
 
 
 def _diagnosis(row: Any) -> DiagnosisView:
