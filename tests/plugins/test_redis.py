@@ -2,7 +2,9 @@
 
 The plugins' URL carries a password (`default:<random>@`: accepted by a server whose default
 user has no password) so that every test can check it never appears in a result.
-`redis_slowlog` needs `slowlog-log-slower-than 0` for a moment; the old value is restored.
+`redis_slowlog` needs `slowlog-log-slower-than 0` for a moment: that setting and the slow log
+belong to the whole server, so that test runs against a private `redis-server` of its own
+(on the shared one, other workers' commands filled the log and pushed its entry out).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +25,7 @@ from plugins.contract import PluginContext, PluginResult, validate_params
 from plugins.execution import execute
 from plugins.registry import PluginRegistry
 from tests.conftest import free_port
+from tests.support.cluster import RedisServer
 
 DB = 13
 
@@ -45,6 +49,22 @@ class Rd:
 
 @pytest.fixture
 async def rd(redis_url: str) -> AsyncIterator[Rd]:
+    async for state in _rd(redis_url):
+        yield state
+
+
+@pytest.fixture
+async def private_rd(tmp_path: Path) -> AsyncIterator[Rd]:
+    """`rd` on a `redis-server` of this test's own: for server-wide settings and logs."""
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        async for state in _rd(server.url):
+            yield state
+    finally:
+        server.stop()
+
+
+async def _rd(redis_url: str) -> AsyncIterator[Rd]:
     parts = urlsplit(redis_url)
     password = parts.password or f"Pw-{uuid.uuid4().hex}"
     user = parts.username or "default"
@@ -179,7 +199,8 @@ async def test_info_summary_and_sections_show_real_figures(rd: Rd) -> None:
     assert clients.data["info"]["connected_clients"] >= 2
 
 
-async def test_slowlog_shows_a_real_command_with_values_hidden(rd: Rd) -> None:
+async def test_slowlog_shows_a_real_command_with_values_hidden(private_rd: Rd) -> None:
+    rd = private_rd
     key = f"{rd.prefix}{'k' * 150}"
     secret = "card-4111111111111111-" + "v" * 200
     old = str((await rd.client.config_get("slowlog-log-slower-than"))["slowlog-log-slower-than"])
