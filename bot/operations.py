@@ -1,14 +1,19 @@
-"""Plugin runs asked for in the chat (`/run`): judged by the same policy as an incident's fix.
+"""Plugin runs asked for in the chat (`/run`), by a scheduled job or through the chat agent:
+each a remediation run of the action graph (`workflows.action_graph`), judged by the same
+policy as an incident's fix, checkpointed and crash-safe like the incident workflow.
 
 A diagnostic run, or a remediation the policy lets run automatically, runs at once; a
 remediation that needs people gets an approval card (the same signed Approve / Reject buttons
 as an incident gate, with no incident id) and runs once the gate is decided; a refused one runs
 never. Every step is an `actions` row and an audit event; the run itself is an `executions` row
-claimed once per action, so a replayed click never runs anything twice.
+claimed once per action, so a replayed click or a crash never runs anything twice.
+
+This module is the graph's `ActionDesk`: the policy's judgement, the plugin run, the audit and
+the card.
 
 Usage::
 
-    desk = OperationsDesk(settings, db, api, toolkit, signing_key)
+    desk = OperationsDesk(settings, db, api, toolkit, signing_key, checkpointer, coordination)
     outcome = await desk.request(chat_id, "ou_1", "pg_vacuum", {"table": "orders"}, trace_id)
     view = await desk.view(outcome.action.id)
 """
@@ -22,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from bot.config import Settings
 from bot.lark.api import LarkApi
@@ -36,16 +41,16 @@ from plugins.execution import execute
 from plugins.policy import PolicyDecision, PolicyEngine
 from plugins.registry import PluginRegistry
 from plugins.runbooks import RunbookBook
-from storage import approvals, executions
+from storage import actions, approvals
+from storage.coordination import Coordination
 from storage.database import Database
 from storage.incidents import record_event
 from storage.models import Action, Approval
-from storage.statuses import ActionStatus
-from workflows import gates
+from workflows.action_graph import GATE, ActionDeps
+from workflows.action_runs import ActionRuns
 from workflows.verdicts import judge
 
 log = get_logger(__name__)
-GATE = "action"
 
 
 @dataclass(frozen=True)
@@ -59,24 +64,36 @@ class Toolkit:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a request did: the action row and the policy's decision."""
+    """What a request did so far: the action row (with the policy's decision) and its gate."""
 
     action: Action
-    decision: PolicyDecision
     gate: Approval | None = None
+
+    @property
+    def decision(self) -> dict[str, Any]:
+        """The policy's decision (`PolicyDecision.as_json`)."""
+        return dict(self.action.decision)
 
 
 class OperationsDesk:
     def __init__(
-        self, settings: Settings, db: Database, api: LarkApi, toolkit: Toolkit, signing_key: bytes
+        self,
+        settings: Settings,
+        db: Database,
+        api: LarkApi,
+        toolkit: Toolkit,
+        signing_key: bytes,
+        checkpointer: BaseCheckpointSaver[Any],
+        coordination: Coordination,
     ) -> None:
         self.settings = settings
         self.signing_key = signing_key
         self.db = db
         self.api = api
         self.toolkit = toolkit
-        self.gates = gate_policy(settings)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.runs = ActionRuns(
+            ActionDeps(db, self, gate_policy(settings)), checkpointer, coordination
+        )
 
     async def request(
         self,
@@ -88,13 +105,28 @@ class OperationsDesk:
         *,
         force_approval: bool = False,
     ) -> Outcome:
-        """Judge a run and act on the judgement: run now, open a gate, or refuse.
-        `force_approval` (scheduled fixes): a fix the policy would run by itself waits for a
-        person all the same."""
-        found = self.toolkit.registry.get(plugin)
-        assert found is not None, "the caller checks the plugin exists"
+        """Start the action's run and wait until it pauses at its gate or ends: it runs now,
+        waits for people, or is refused. `force_approval` (scheduled fixes): a fix the policy
+        would run by itself waits for a person all the same."""
+        assert self.toolkit.registry.get(plugin) is not None, "the caller checks the plugin"
+        action = await actions.create(
+            self.db, chat_id=chat_id, requester=requester, plugin=plugin, params=params
+        )
+        await self.runs.run(
+            action.id, str(action.run_id), force_approval=force_approval, trace_id=trace_id
+        )
+        current = await actions.get(self.db, action.id) or action
+        gate = await actions.gate_of(self.db, current, GATE)
+        return Outcome(current, gate)
+
+    async def judge(self, action: Action, *, force_approval: bool) -> tuple[dict[str, Any], bool]:
+        """The policy's decision on a requested run (`ActionDesk.judge`)."""
+        found = self.toolkit.registry.get(action.plugin)
+        if found is None:  # the plugin went away with a configuration change
+            refused = PolicyDecision("refuse", "high", 0, "unknown plugin", code="unknown_plugin")
+            return refused.as_json(), False
         spec = found.spec
-        decision = await judge(self.db, self.toolkit.policy, spec, params, alert=None)
+        decision = await judge(self.db, self.toolkit.policy, spec, dict(action.params), alert=None)
         if spec.category == "diagnostic" and decision.kind == "approve":
             # a read-only check never waits for people; fences, quotas and validity still apply
             decision = replace(decision, kind="auto", required_approvals=0)
@@ -103,123 +135,47 @@ class OperationsDesk:
             decision = replace(
                 decision, kind="approve", required_approvals=1, reason=f"{decision.reason} {why}"
             )
-        opening: dict[str, ActionStatus] = {
-            "auto": "running",
-            "approve": "pending",
-            "refuse": "refused",
-        }
-        status = opening[decision.kind]
-        action = await self._create(chat_id, requester, plugin, params, decision, status)
-        await self._audit(
-            action,
-            f"action.{decision.kind}",
-            requester,
-            decision.reason,
-            trace_id,
-            risk=decision.risk,
-        )
-        if decision.kind == "refuse":
-            return Outcome(action, decision)
-        if decision.kind == "approve":
-            gate = await gates.open_gate(
-                self.db,
-                self.gates,
-                run_id=str(action.run_id),
-                incident_id=None,
-                chat_id=chat_id,
-                gate=GATE,
-                token=str(action.run_id),
-                named=decision.approvers,
-                required=decision.required_approvals,
-                requester=requester,
-            )
-            return Outcome(action, decision, gate)
-        await self.run(action.id, by=())
-        refreshed = await self.get(action.id)
-        return Outcome(refreshed or action, decision)
+        return decision.as_json(), spec.category == "remediation"
 
-    async def run(self, action_id: int, *, by: tuple[str, ...]) -> None:
-        """Execute an approved (or automatic) action once; a second call does nothing."""
-        action = await self.get(action_id)
-        if action is None:
-            return
-        decision = action.decision
-        row, fresh = await executions.begin_execution(
-            self.db,
-            str(action.run_id),
-            "run",
-            action.plugin,
-            dict(action.params),
-            dry_run=bool(decision.get("dry_run")),
-            target=str(decision.get("target") or "") or None,
-            # the global budget counts remediation that ran without a person
-            auto=decision.get("kind") == "auto" and self._is_remediation(action.plugin),
-            requested_by=action.requester,
-        )
-        if not fresh:
-            return
-        await self._set(action.id, status="running")
-        ctx = PluginContext(dry_run=bool(decision.get("dry_run")), run_id=str(action.run_id))
+    async def execute(self, action: Action) -> dict[str, Any]:
+        """Run the action's plugin (`ActionDesk.execute`)."""
+        dry_run = bool(action.decision.get("dry_run"))
+        ctx = PluginContext(dry_run=dry_run, run_id=str(action.run_id))
         result = await execute(self.toolkit.registry, action.plugin, ctx, dict(action.params))
-        await executions.finish_execution(
-            self.db,
-            row.id,
-            ok=result.ok,
-            summary=result.summary,
-            output=result.output,
-            data=dict(result.data),
-        )
-        await self._set(
-            action.id,
-            status="succeeded" if result.ok else "failed",
-            summary=result.summary,
-            result={
-                "evidence": list(result.evidence),
-                "output": result.output,
-                "data": dict(result.data),
-                "by": list(by),
-            },
-            finished_at=func.now(),
-        )
-        await self._audit(
-            action,
-            "action.executed",
-            "system",
-            result.summary,
-            None,
-            ok=result.ok,
-            by=list(by),
-        )
+        return {
+            "ok": result.ok,
+            "summary": result.summary,
+            "output": result.output,
+            "evidence": list(result.evidence),
+            "data": dict(result.data),
+        }
+
+    async def show(self, action_id: int) -> None:
+        """`ActionDesk.show`: the card patched with the action's state."""
+        await self.refresh_card(action_id)
 
     async def decided(self, gate: Approval, decision: str, by: str) -> None:
-        """A gate of an action was closed by a click: run it (approve) or mark it rejected."""
-        action = await self.by_run(gate.run_id)
-        if action is None:
-            return
+        """A gate of an action was closed by a click: resume its run with the decision."""
         approvers = approvals.approvers_of(gate) or (by,)
-        if decision == "approve":
-            await self.run(action.id, by=approvers)
-        else:
-            await self._set(action.id, status="rejected", result={"by": [by]})
-            await self._audit(action, "action.rejected", by, "", None)
-        await self.refresh_card(action.id)
+        who = list(approvers) if decision == "approve" else [by]
+        await self.runs.resume(
+            str(gate.run_id), gate.interrupt_id, {"decision": decision, "by": who}
+        )
 
     async def sweep_expired(self) -> int:
-        """Close expired action gates; their cards say so."""
-        expired = await gates.sweep(self.db, incident_gates=False)
-        for gate in expired:
-            action = await self.by_run(gate.run_id)
-            if action is None:
-                continue
-            await self._set(action.id, status="expired")
-            await self._audit(action, "action.expired", "system", "", None)
-            await self.refresh_card(action.id)
-        return len(expired)
+        """Close expired action gates; their runs end as expired and their cards say so."""
+        count = await self.runs.sweep_expired()
+        await self.runs.drain()
+        return count
+
+    async def sweep(self) -> None:
+        """One round: expired gates, then runs nobody drives."""
+        await self.runs.sweep()
 
     async def sweep_forever(self, every: float = 5.0) -> None:
         while True:
             try:
-                await self.sweep_expired()
+                await self.runs.sweep()
             except Exception as exc:  # keep sweeping; the next round retries
                 log.warning("operations.sweep_failed", error=str(exc))
             await asyncio.sleep(every)
@@ -252,7 +208,7 @@ class OperationsDesk:
         zone = ZoneInfo(self.settings.timezone)
         message_id = await send(action_card(view, texts(self.settings.language), zone, **buttons))
         if gate is not None:
-            await self._set(outcome.action.id, card_message_id=message_id)
+            await actions.update(self.db, outcome.action.id, card_message_id=message_id)
             current = await approvals.find(self.db, str(gate.run_id), gate.gate, gate.interrupt_id)
             if current is not None and current.status != "pending":
                 await self.refresh_card(outcome.action.id)
@@ -263,18 +219,17 @@ class OperationsDesk:
         return gate_buttons(gate, self.signing_key)
 
     async def get(self, action_id: int) -> Action | None:
-        async with self.db.session() as session:
-            return await session.get(Action, action_id)
+        return await actions.get(self.db, action_id)
+
+    async def by_run(self, run_id: uuid.UUID) -> Action | None:
+        return await actions.by_run(self.db, run_id)
 
     async def view(self, action_id: int) -> ActionView | None:
         """The card's view of an action, with its gate when it has one."""
         action = await self.get(action_id)
         if action is None:
             return None
-        async with self.db.session() as session:
-            gate = await session.scalar(
-                select(Approval).where(Approval.run_id == action.run_id, Approval.gate == GATE)
-            )
+        gate = await actions.gate_of(self.db, action, GATE)
         plugin = self.toolkit.registry.get(action.plugin)
         result = dict(action.result or {})
         decided_by = tuple(str(p) for p in result.get("by") or ())
@@ -297,59 +252,13 @@ class OperationsDesk:
             output=str(result.get("output") or ""),
             dry_run=bool(action.decision.get("dry_run")),
             finished_at=action.finished_at,
+            interrupted=bool(result.get("interrupted")),
         )
 
     async def drain(self, patience: float = 10.0) -> None:
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=patience)
+        await self.runs.drain(patience)
 
-    def later(self, coroutine: Any) -> None:
-        """Run a follow-up in the background, keeping a reference until it ends."""
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _is_remediation(self, plugin: str) -> bool:
-        found = self.toolkit.registry.get(plugin)
-        return found is not None and found.spec.category == "remediation"
-
-    async def _create(
-        self,
-        chat_id: str,
-        requester: str,
-        plugin: str,
-        params: Mapping[str, Any],
-        decision: PolicyDecision,
-        status: ActionStatus,
-    ) -> Action:
-        action = Action(
-            run_id=uuid.uuid4(),
-            chat_id=chat_id,
-            requester=requester,
-            plugin=plugin,
-            params=dict(params),  # what runs; cards and the audit show it redacted
-            risk=decision.risk,
-            decision=decision.as_json(),
-            status=status,
-        )
-        async with self.db.session() as session:
-            session.add(action)
-            await session.flush()
-            await session.refresh(action)
-        return action
-
-    async def by_run(self, run_id: uuid.UUID) -> Action | None:
-        async with self.db.session() as session:
-            found: Action | None = await session.scalar(
-                select(Action).where(Action.run_id == run_id)
-            )
-            return found
-
-    async def _set(self, action_id: int, **values: Any) -> None:
-        async with self.db.session() as session:
-            await session.execute(update(Action).where(Action.id == action_id).values(**values))
-
-    async def _audit(
+    async def audit(
         self,
         action: Action,
         kind: str,

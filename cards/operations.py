@@ -87,6 +87,7 @@ class ActionView:
     dry_run: bool = False
     finished_at: datetime | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+    interrupted: bool = False  # a crash cut the run short: outcome unknown, not run again
 
 
 def risk_name(risk: str, say: Texts) -> str:
@@ -200,7 +201,8 @@ def action_card(
 
 def _result(view: ActionView, say: Texts, zone: ZoneInfo) -> list[dict[str, Any]]:
     key = "card.execution.ok" if view.status == "succeeded" else "card.execution.failed"
-    lines = [say(key, plugin=f"`{inline(view.plugin, 60)}`"), prose(view.summary, 600, 6)]
+    summary = say("action.interrupted") if view.interrupted else prose(view.summary, 600, 6)
+    lines = [say(key, plugin=f"`{inline(view.plugin, 60)}`"), summary]
     if view.decided_by:
         lines.append(say("action.approved_by", people=people(view.decided_by)))
     elements = [markdown("\n".join(line for line in lines if line))]

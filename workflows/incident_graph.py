@@ -29,13 +29,14 @@ from langgraph.types import interrupt
 from prometheus_client import Counter
 
 from plugins.contract import AlertContext
-from storage import approvals, executions, incidents
+from storage import approvals, incidents
 from storage.database import Database
 from storage.models import Alert
 from workflows import gates
 from workflows.approvers import GatePolicy
-from workflows.escalation import INTERRUPTED, cause_of
+from workflows.escalation import cause_of
 from workflows.ports import JSON, Advisor, Presenter, alert_from_json, alert_json
+from workflows.remediation import Step, run_once
 
 GATE_NAMESPACE = uuid.UUID("4f1d2c56-9b1e-4a43-8d0e-5e8f6c7a9b10")
 NODES = (
@@ -236,8 +237,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         proposal = state.get("proposal") or {}
         policy = state.get("policy") or {}
         dry_run = bool(policy.get("dry_run"))
-        row, fresh = await executions.begin_execution(
-            db,
+        step = Step(
             run_id,
             "execute",
             str(proposal.get("plugin")),
@@ -247,37 +247,17 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             auto=policy.get("kind") == "auto",
             dry_run=dry_run,
         )
-        if fresh:
+
+        async def starting() -> None:
             await incidents.set_status(db, incident_id, "remediating")
             await presenter.show(incident_id)
-            result = await advisor.execute(
+
+        async def act() -> JSON:
+            return await advisor.execute(
                 proposal, incident_id=incident_id, run_id=run_id, dry_run=dry_run
             )
-            await executions.finish_execution(
-                db,
-                row.id,
-                ok=bool(result.get("ok")),
-                summary=str(result.get("summary", "")),
-                output=str(result.get("output", "")),
-                data=dict(result.get("data") or {}),
-            )
-        elif row.status == "running":
-            # an earlier attempt died while the remediation ran: never run it a second time
-            result = {
-                "ok": False,
-                "summary": INTERRUPTED,
-                "output": "",
-                "interrupted": True,
-            }
-            await executions.finish_execution(
-                db, row.id, ok=False, summary=result["summary"], error="interrupted"
-            )
-        else:
-            result = {
-                "ok": row.status == "succeeded",
-                "summary": row.summary or "",
-                "output": row.output or "",
-            }
+
+        result = await run_once(db, step, act, starting=starting)
         await incidents.record_event(
             db,
             incident_id,

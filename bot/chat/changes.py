@@ -145,16 +145,17 @@ async def propose_remediation(scope: ToolScope, q: RemediationRequest) -> tuple[
     )
     await post_action(scope.ctx, outcome)
     decision = outcome.decision
+    kind = str(decision.get("kind", "refuse"))
     data = {
         "card": f"run #{outcome.action.id} of {q.plugin}",
-        "policy": decision.kind,
-        "reason": decision.reason,
-        "approvals_needed": decision.required_approvals,
+        "policy": kind,
+        "reason": str(decision.get("reason", "")),
+        "approvals_needed": int(decision.get("required_approvals") or 0),
         "note": "refused: it will not run"
-        if decision.kind == "refuse"
+        if kind == "refuse"
         else "it runs only after the approvals",
     }
-    return data, f"{q.plugin}: policy {decision.kind}"
+    return data, f"{q.plugin}: policy {kind}"
 
 
 CHANGE_TOOLS: tuple[Tool, ...] = (

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import psutil
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
 
 from bot.backlog import Backlog, read_backlog, watch_backlog
 from bot.chat.desk import ChatDesk
@@ -144,7 +145,15 @@ class LarkRuntime:
             await self.desk.start()
         if self.toolkit is not None:
             self.operations = OperationsDesk(
-                self.settings, self.db, self.api, self.toolkit, self.signing_key
+                self.settings,
+                self.db,
+                self.api,
+                self.toolkit,
+                self.signing_key,
+                # without incident workflows (a bot built for a test or a tool) the action runs
+                # keep their checkpoints in memory: crash safety needs the app's Postgres saver
+                self.checkpointer if self.checkpointer is not None else InMemorySaver(),
+                self.coordination,
             )
             if self.timers.sweep_every is not None:
                 self._sweeper = asyncio.create_task(
@@ -265,7 +274,8 @@ class LarkRuntime:
         """One sweep round now (what the timers do every `sweep_every`): expired action
         gates, expired incident gates, stranded runs."""
         if self.operations is not None:
-            await self.operations.sweep_expired()
+            await self.operations.sweep()
+            await self.operations.drain()
         if self.desk is not None:
             await self.desk.runs.sweep()
 

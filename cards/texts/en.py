@@ -299,6 +299,7 @@ TEXTS: dict[str, str] = {
     "action.status.rejected": "❌ Rejected by {people}; nothing was run.",
     "action.status.expired": "⌛ Nobody decided in time; nothing was run.",
     "action.status.refused": "⛔ Refused by policy; nothing was run.",
+    "action.interrupted": "⚠️ Cut short while running (the bot restarted): outcome unknown, it is not run again; check by hand.",
     "action.approved_by": "Approved by {people}",
     "action.approved": "Approved; running it now…",
     "action.rejected": "Rejected; nothing will run.",

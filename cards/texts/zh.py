@@ -291,6 +291,7 @@ TEXTS: dict[str, str] = {
     "action.status.rejected": "❌ {people} 已拒绝，未执行任何操作。",
     "action.status.expired": "⌛ 审批已过期，未执行任何操作。",
     "action.status.refused": "⛔ 策略拒绝，未执行任何操作。",
+    "action.interrupted": "⚠️ 执行中被中断（机器人重启），结果未知，不会重复执行，请人工确认。",
     "action.approved_by": "批准人：{people}",
     "action.approved": "已批准，正在执行…",
     "action.rejected": "已拒绝，不会执行。",

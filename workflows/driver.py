@@ -1,0 +1,257 @@
+"""Driving a checkpointed LangGraph run safely: one worker at a time, every step saved.
+
+Thread id = run id. Every advance happens under a lease on the run (coordination backend), so
+two replicas never drive one run at once; `durability="sync"` writes each checkpoint before the
+next node starts. The lease is short (`RUN_LEASE`) and renewed while the run advances, so the
+run of a replica that died is free again within that time; a worker that loses its lease to
+another stops advancing at once. Under the lease the run's checkpoint is read again before it
+is advanced (a `Plan`): a start, a resume or a continuation that another worker already made is
+skipped.
+
+The incident workflow (`workflows.runs.RunManager`) and the remediation runs of actions
+(`workflows.action_runs.ActionRuns`) are both driven this way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command, StateSnapshot
+from prometheus_client import Counter
+
+from storage import approvals
+from storage.approvals import approvers_of
+from storage.coordination import Coordination, Lease
+from storage.database import Database
+from storage.models import Approval
+
+log = logging.getLogger(__name__)
+
+RUN_LEASE = 15.0  # seconds (as the scheduler lease); renewed every third of it while held
+SKIP = object()  # a plan's answer: nothing to do (another worker already did it)
+
+TRANSITIONS = Counter("larkops_workflow_runs_total", "Incident workflow advances", ["outcome"])
+# what to feed the graph, decided under the lease from the run's current snapshot
+Plan = Callable[[StateSnapshot], Awaitable[Any]]
+
+
+class LeaseLost(RuntimeError):
+    """Another worker took the run's lease; this one stopped advancing it."""
+
+
+@dataclass
+class _Held:
+    lease: Lease
+    lost: bool = False
+
+
+class GraphDriver:
+    """Starts, resumes and continues runs of one compiled graph under their leases."""
+
+    def __init__(
+        self,
+        db: Database,
+        graph: CompiledStateGraph[Any],
+        nodes: Collection[str],
+        checkpointer: BaseCheckpointSaver[Any],
+        coordination: Coordination,
+    ) -> None:
+        self.db = db
+        self.graph = graph
+        self.nodes = frozenset(nodes)
+        self.checkpointer = checkpointer
+        self.coordination = coordination
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._backoff: dict[str, tuple[int, float]] = {}  # run id -> (failures, retry after)
+
+    @staticmethod
+    def config(run_id: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": run_id}}
+
+    def _spawn(self, work: Coroutine[Any, Any, object], what: str) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                TRANSITIONS.labels("error").inc()
+                log.exception("workflow %s failed", what)
+
+        task = asyncio.create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _advance(self, run_id: str, plan: Plan) -> bool:
+        """Take the run's lease (waiting for another worker to finish), then advance it as
+        `plan` says; False when the plan found nothing to do."""
+        lease = await self.coordination.acquire_wait(f"run:{run_id}", RUN_LEASE, patience=60)
+        if lease is None:
+            raise TimeoutError(f"run {run_id} is held by another worker")
+        return await self._advance_held(run_id, lease, plan)
+
+    async def _advance_held(self, run_id: str, lease: Lease, plan: Plan) -> bool:
+        held = _Held(lease)
+        task = asyncio.current_task()
+        assert task is not None
+        keeper = asyncio.create_task(self._keep(held, task))
+        try:
+            command = await plan(await self.graph.aget_state(self.config(run_id)))
+            if command is SKIP:
+                return False
+            await self.graph.ainvoke(command, self.config(run_id), durability="sync")
+            TRANSITIONS.labels("advanced").inc()
+            return True
+        except asyncio.CancelledError:
+            if not held.lost:
+                raise
+            task.uncancel()
+            raise LeaseLost(f"run {run_id}: another worker took the lease") from None
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            with contextlib.suppress(Exception):
+                await self.coordination.release(held.lease)
+
+    async def _keep(self, held: _Held, task: asyncio.Task[Any]) -> None:
+        """Renew the lease while the run advances. While the backend cannot be reached nobody
+        else can take it either, so keep going and take it again when it answers; if another
+        worker holds it by then, stop this one (it continues from the last checkpoint)."""
+        name = held.lease.name
+        while True:
+            await asyncio.sleep(RUN_LEASE / 3)
+            try:
+                if await self.coordination.renew(held.lease, RUN_LEASE):
+                    continue
+                again = await self.coordination.acquire(name, RUN_LEASE)
+            except Exception as exc:
+                log.warning("workflow lease %s not renewed (%s); retrying", name, exc)
+                continue
+            if again is not None:
+                held.lease = again
+                continue
+            log.error("workflow lease %s taken by another worker; stopping here", name)
+            held.lost = True
+            task.cancel()
+            return
+
+    async def pending_interrupt(self, run_id: str, token: str) -> str | None:
+        """LangGraph's id of the run's pause at gate `token` (None: not paused there)."""
+        snapshot = await self.graph.aget_state(self.config(run_id))
+        return paused_at(snapshot, token)
+
+    async def resume(
+        self, run_id: str, token: str, decision: dict[str, Any], *, wait: bool = True
+    ) -> bool:
+        """Resume the run paused at gate `token` with `decision`; False when it is not paused
+        there (already resumed, or another gate)."""
+
+        async def plan(snapshot: StateSnapshot) -> Any:
+            interrupt_id = paused_at(snapshot, token)  # under the lease: nobody else moves it
+            return SKIP if interrupt_id is None else Command(resume={interrupt_id: decision})
+
+        if wait:
+            # waits for a worker still finishing the step that opened the gate (its card may
+            # reach Lark a moment before the pause is checkpointed)
+            return await self._advance(run_id, plan)
+        if await self.pending_interrupt(run_id, token) is None:
+            return False
+        self._spawn(self._advance(run_id, plan), f"resume {run_id}")
+        return True
+
+    def continuation(self, initial: Mapping[str, Any]) -> Plan:
+        """The plan for a run nobody drives: start it (no checkpoint yet), continue it from its
+        last checkpoint, or resume it with the stored decision of the gate it is paused at;
+        nothing when it is finished, orphaned or still waiting for its button."""
+
+        async def plan(snapshot: StateSnapshot) -> Any:
+            if not snapshot.values and not snapshot.next:
+                return dict(initial)  # the process died before the first checkpoint
+            if not snapshot.next or any(name not in self.nodes for name in snapshot.next):
+                return SKIP  # finished, or orphaned
+            paused = [p for task in snapshot.tasks for p in task.interrupts]
+            if not paused:
+                return None  # between nodes: continue from the last checkpoint
+            value = paused[0].value if isinstance(paused[0].value, dict) else {}
+            run_id = str(initial.get("run_id"))
+            gate = await approvals.find(
+                self.db, run_id, str(value.get("gate")), str(value.get("token"))
+            )
+            if gate is None or gate.status == "pending":
+                return SKIP
+            return Command(resume={str(paused[0].id): decision_of(gate)})
+
+        return plan
+
+    async def take_up(self, stranded: list[tuple[str, Mapping[str, Any]]]) -> int:
+        """Continue each stranded run (run id, initial state) in the background under its
+        lease, skipping runs a live worker holds and runs backing off after failures; how
+        many were taken up."""
+        taken = 0
+        now = time.monotonic()
+        for run_id, initial in stranded:
+            if self._backoff.get(run_id, (0, 0.0))[1] > now:
+                continue
+            try:
+                lease = await self.coordination.acquire(f"run:{run_id}", RUN_LEASE)
+            except Exception as exc:  # Redis away: nobody advances anything; next sweep
+                log.warning("workflow reclaim paused: %s", exc)
+                break
+            if lease is None:
+                continue  # a live worker drives it
+            taken += 1
+            self._spawn(self._taken_up(run_id, lease, initial), f"reclaim {run_id}")
+        return taken
+
+    async def _taken_up(self, run_id: str, lease: Lease, initial: Mapping[str, Any]) -> None:
+        try:
+            if await self._advance_held(run_id, lease, self.continuation(initial)):
+                log.warning("workflow run %s reclaimed and advanced", run_id)
+            self._backoff.pop(run_id, None)
+        except Exception:
+            failures = self._backoff.get(run_id, (0, 0.0))[0] + 1
+            retry = time.monotonic() + min(300.0, 5.0 * 2 ** (failures - 1))
+            self._backoff[run_id] = (failures, retry)
+            log.exception("workflow run %s could not be reclaimed", run_id)
+
+    async def drain(self, patience: float = 30.0) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=patience)
+
+
+def fresh(initial: Mapping[str, Any]) -> Plan:
+    """Start the run unless it already has a checkpoint (another worker started it)."""
+
+    async def plan(snapshot: StateSnapshot) -> Any:
+        return dict(initial) if not snapshot.values and not snapshot.next else SKIP
+
+    return plan
+
+
+def paused_at(snapshot: StateSnapshot, token: str) -> str | None:
+    """LangGraph's id of the snapshot's pause at gate `token`, if it is paused there."""
+    for task in snapshot.tasks:
+        for pause in task.interrupts:
+            value = pause.value if isinstance(pause.value, dict) else {}
+            if value.get("token") == token:
+                return str(pause.id)
+    return None
+
+
+def decision_of(gate: Approval) -> dict[str, Any]:
+    """The resume value a decided gate stands for (as the click or the sweeper gave it)."""
+    if gate.status == "approved":
+        return {"decision": "approve", "by": list(approvers_of(gate))}
+    if gate.status == "rejected":
+        return {"decision": "reject", "by": [gate.decided_by] if gate.decided_by else []}
+    if gate.status == "expired":
+        return {"decision": "timeout", "by": []}
+    return {"decision": "escalate", "by": []}  # cancelled while the incident stayed open
