@@ -80,25 +80,53 @@ async def leader(replicas: list[Replica]) -> Replica:
     return found
 
 
+async def _is(value: Any, wanted: str) -> bool:
+    return bool(await value == wanted)
+
+
 def survivor_host(replica: Replica) -> str:
     """The scheduler's name for a replica: `host:pid`."""
     return f"{socket.gethostname()}:{replica.pid}"
 
 
-async def schedule_reminder(dsn: str, due: datetime) -> int:
+async def schedule_job(
+    dsn: str, due: datetime, task: str = TASK, action: dict[str, Any] | None = None
+) -> int:
+    """A confirmed one-shot job due at `due` (a reminder unless `action` says otherwise)."""
     spec = json.dumps(Once(due, "Asia/Shanghai").to_json())
     found = await rows(
         dsn,
         "INSERT INTO schedules (chat_id, created_by, source_text, task, action, timezone, kind, "
         "spec, status, confirmed_by, confirmed_at, next_run_at) VALUES ('oc_ops', 'ou_alice', "
-        "%s, %s, '{\"type\": \"reminder\"}', 'Asia/Shanghai', 'once', CAST(%s AS jsonb), "
+        "%s, %s, CAST(%s AS jsonb), 'Asia/Shanghai', 'once', CAST(%s AS jsonb), "
         "'active', 'ou_alice', now(), %s) RETURNING id",
-        TASK,
-        TASK,
+        task,
+        task,
+        json.dumps(action or {"type": "reminder"}),
         spec,
         due,
     )
     return int(found[0][0])
+
+
+def fix_card(emulator: LarkEmulator, service: str) -> tuple[str, dict[str, Any]] | None:
+    """The approval card of a requested fix (`/run`, a scheduled fix) for `service`."""
+    for message in emulator.transcript("oc_ops"):
+        value = approve_value(message) if message.card is not None else None
+        if (
+            value is not None
+            and value.get("gate") == "action"
+            and service in card_text(message.card)
+        ):
+            return message.message_id, value
+    return None
+
+
+async def action_status(dsn: str, service: str) -> str | None:
+    found = await rows(
+        dsn, "SELECT status FROM actions WHERE params->'args'->>'service' = %s", service
+    )
+    return str(found[0][0]) if found else None
 
 
 async def test_two_replicas_lose_nothing_and_repeat_nothing(
@@ -201,11 +229,21 @@ async def test_two_replicas_lose_nothing_and_repeat_nothing(
                 await wait_until(lambda: board.runs()["web4"] == 1, 30, "web4's fix to start")
                 web3, web3_value = await gate("web3", "diagnosis")
                 await click(web3, web3_value, "ou_carol")  # web3 is now diagnosing slowly
-
-                # a one-shot job due 3 s from now, and its scheduler's leader killed at once
-                schedule = await schedule_reminder(
-                    fresh_db_url, datetime.now(UTC) + timedelta(seconds=3)
+                # a fix asked for with /run, waiting at its gate when the leader dies
+                await emulator.send_message(
+                    "oc_ops", "ou_alice", "/run command template=restart args.service=run1"
                 )
+                run1 = await wait_until(lambda: fix_card(emulator, "run1"), 30, "run1's card")
+
+                # one-shot jobs due 3 s from now (a reminder, a fix), the leader killed at once
+                due = datetime.now(UTC) + timedelta(seconds=3)
+                schedule = await schedule_job(fresh_db_url, due)
+                fix_job = {
+                    "type": "fix",
+                    "plugin": "command",
+                    "params": {"template": "restart", "args": {"service": "sched1"}},
+                }
+                await schedule_job(fresh_db_url, due, "restart sched1", fix_job)
                 await first.kill()
                 print(f"injected: SIGKILL of replica {first.name} (the scheduler leader)")
 
@@ -229,6 +267,17 @@ async def test_two_replicas_lose_nothing_and_repeat_nothing(
                     print(survivor.log()[-6000:])
                     raise
                 await wait_until(lambda: reminders(emulator), 40, "the scheduled reminder")
+                # the fixes: /run's from before the kill and the scheduled one the survivor
+                # fired, each approved now and run once
+                await click(*run1, "ou_bob")
+                sched1 = await wait_until(lambda: fix_card(emulator, "sched1"), 40, "sched1")
+                await click(*sched1, "ou_carol")
+                for service in ("run1", "sched1"):
+                    await wait_until(
+                        lambda s=service: _is(action_status(fresh_db_url, s), "succeeded"),
+                        60,
+                        f"{service}'s fix",
+                    )
 
                 # the killed replica comes back and rejoins: it repeats nothing. Its recovery ran
                 # before it connected; then it takes new work: a message over its own connection
@@ -268,6 +317,7 @@ async def test_two_replicas_lose_nothing_and_repeat_nothing(
                 # the killed replica held it and it is escalated as "outcome unknown"
                 assert outcome["web4"] in ("resolved", "escalated"), outcome
                 assert board.runs()["web4"] == 1
+                assert board.runs()["run1"] == board.runs()["sched1"] == 1
                 fired = await rows(
                     fresh_db_url,
                     "SELECT replica, status FROM schedule_runs WHERE schedule_id = %s",
