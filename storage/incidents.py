@@ -112,6 +112,27 @@ async def record_event(
         )
 
 
+async def request_run(db: Database, incident_id: int, requester: str) -> None:
+    """Keep who asked for the incident's run (`/diagnose`) before it starts, so a run the
+    sweep has to start after a crash still knows its requester (who may not approve it)."""
+    await record_event(db, incident_id, "workflow.requested", actor=requester)
+
+
+async def run_requester(db: Database, incident_id: int) -> str | None:
+    """Who last asked for the incident's run, if anybody did."""
+    async with db.session() as session:
+        found: str | None = await session.scalar(
+            select(IncidentEvent.actor)
+            .where(
+                IncidentEvent.incident_id == incident_id,
+                IncidentEvent.kind == "workflow.requested",
+            )
+            .order_by(IncidentEvent.id.desc())
+            .limit(1)
+        )
+        return found
+
+
 async def timeline(db: Database, incident_id: int, limit: int = 200) -> Sequence[IncidentEvent]:
     async with db.session() as session:
         rows = await session.scalars(

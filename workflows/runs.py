@@ -183,16 +183,16 @@ class RunManager(GraphDriver):
                 )
             ).all()
         return await self.take_up(
-            [
-                (str(run), {"incident_id": incident_id, "run_id": str(run)})
-                for incident_id, run in found
-            ]
+            [(str(run), await self._initial(incident_id, str(run))) for incident_id, run in found]
         )
 
+    async def _initial(self, incident_id: int, run_id: str) -> IncidentState:
+        """The state a run starts from when the sweep has to start it: with its requester."""
+        requester = await incidents.run_requester(self.deps.db, incident_id)
+        return {"incident_id": incident_id, "run_id": run_id, "requester": requester}
+
     async def _reclaim(self, incident_id: int, run_id: str) -> None:
-        await self._advance(
-            run_id, self.continuation({"incident_id": incident_id, "run_id": run_id})
-        )
+        await self._advance(run_id, self.continuation(await self._initial(incident_id, run_id)))
 
     async def sweep(self) -> None:
         """One round: expire due gates, then reclaim runs nobody drives."""

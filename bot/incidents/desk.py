@@ -111,6 +111,8 @@ class IncidentDesk:
         incident = await incidents.get_incident(self.db, incident_id)
         if incident is None or incident.status not in incidents.WORKFLOW:
             return False
+        if requester is not None:  # first: a run the sweep must start keeps its requester
+            await incidents.request_run(self.db, incident_id, requester)
         if incident.storm:
             await incidents.update_incident(self.db, incident_id, storm=False)
         self.runs.start(incident_id, str(incident.run_id), requester=requester)

@@ -206,6 +206,7 @@ TEXTS: dict[str, str] = {
     "card.timeline.kind.incident.resolved_by_alert": "alert recovered",
     "card.timeline.kind.incident.resolved_by_hand": "resolved by hand",
     "card.timeline.kind.incident.escalated_by_hand": "escalated by hand",
+    "card.timeline.kind.workflow.requested": "run requested",
     "card.timeline.kind.workflow.started": "workflow started",
     "card.timeline.kind.workflow.diagnosed": "diagnosed",
     "card.timeline.kind.workflow.proposed": "fix proposed",

@@ -198,6 +198,7 @@ TEXTS: dict[str, str] = {
     "card.timeline.kind.incident.resolved_by_alert": "告警已恢复",
     "card.timeline.kind.incident.resolved_by_hand": "手动标记恢复",
     "card.timeline.kind.incident.escalated_by_hand": "手动升级",
+    "card.timeline.kind.workflow.requested": "请求开始处理",
     "card.timeline.kind.workflow.started": "开始处理",
     "card.timeline.kind.workflow.diagnosed": "诊断完成",
     "card.timeline.kind.workflow.proposed": "提出修复方案",

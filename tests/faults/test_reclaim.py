@@ -10,11 +10,14 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
-from storage import approvals
+from storage import approvals, incidents
 from storage.coordination import MemoryCoordination
 from storage.database import Database
 from tests.integration.test_incident_graph import Harness, RecordingPresenter, ScriptedAdvisor
+from workflows import gates
+from workflows.approvers import Decider
 from workflows.checkpoint import open_checkpointer
+from workflows.gates import Click
 from workflows.incident_graph import GatePolicy, GraphDeps, gate_token
 from workflows.ports import JSON
 from workflows.runs import RunManager
@@ -123,3 +126,19 @@ async def test_a_start_already_made_is_not_made_again(cluster: Harness) -> None:
             text("SELECT count(*) FROM incident_events WHERE kind = 'workflow.started'")
         )
     assert started == 1
+
+
+async def test_a_run_the_sweep_had_to_start_keeps_its_requester(cluster: Harness) -> None:
+    """/diagnose by the only approver, then the process died before the run's first
+    checkpoint: the sweep starts the run, and the approver still may not approve his own."""
+    incident_id, run_id = await cluster.incident()
+    await incidents.request_run(cluster.db, incident_id, "ou_bob")
+    await _age(cluster.db)
+    other = cluster.rebuilt()
+    assert await other.reclaim() == 1
+    await other.drain()
+    policy = GatePolicy(approvers=("ou_bob",))
+    click = Click(run_id, "diagnosis", gate_token(run_id, "diagnosis"), incident_id, "approve")
+    verdict = await gates.decide(cluster.db, policy, click, Decider("ou_bob", approver=True), None)
+    assert verdict.refusal == "own_request"
+    assert await _gates(cluster.db) == [("diagnosis", "pending")]
