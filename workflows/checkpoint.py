@@ -2,7 +2,8 @@
 
 The pool is opened with `autocommit=True, prepare_threshold=0, row_factory=dict_row`, as the
 saver needs (without autocommit its writes are never committed, and a project that missed it
-silently ran on memory). `open_checkpointer` runs the saver's own migrations and checks a
+silently ran on memory). Each connection is checked as it is taken from the pool, so the pool
+heals after a Postgres restart. `open_checkpointer` runs the saver's own migrations and checks a
 round trip; any failure raises `CheckpointerError`: there is no in-memory fallback. The
 migrations run under a Postgres advisory lock: LangGraph's `setup()` is not safe to run twice at
 once, and replicas starting together on a new database would otherwise fail on a duplicate
@@ -55,6 +56,9 @@ async def open_checkpointer(url: str, *, max_size: int = 10) -> AsyncIterator[As
         max_size=max_size,
         open=False,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        # a connection is checked as it leaves the pool: after a Postgres restart the first
+        # graph step gets a new one instead of failing and waiting for the sweep
+        check=AsyncConnectionPool.check_connection,
     )
     try:
         await pool.open(wait=True, timeout=15)
