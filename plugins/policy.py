@@ -52,7 +52,6 @@ Usage::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -322,12 +321,17 @@ class PolicyEngine:
 
 
 def target_of(spec: PluginSpec, params: BaseModel) -> str:
-    """What a quota counts for this run: the model's `policy_target()` or name + parameters."""
+    """What a quota counts for this run: the thing it acts on, whatever else its parameters say.
+    The model's `policy_target()` when it declares one; else what it touches
+    (`policy_scope()`: host, service, url, namespace, connection); else the plugin itself, so
+    runs of a plugin that says nothing about its target are all counted together."""
     method = getattr(params, "policy_target", None)
     if callable(method):
         return str(method())
-    dumped = json.dumps(params.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    return f"{spec.name}:{dumped}"
+    scope = scope_of(params)
+    if scope:
+        return "scope:" + ",".join(f"{k}={v}" for k, v in sorted(scope.items()))
+    return spec.name
 
 
 def _effective_risk(declared: Risk, model: BaseModel, hint: str | None) -> tuple[Risk, str]:

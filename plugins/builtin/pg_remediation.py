@@ -31,7 +31,8 @@ class CancelParams(PgParams):
         return "high" if self.mode == "terminate" else "medium"
 
     def policy_target(self) -> str:
-        return f"postgres:{self.target_name()}:pid={self.pid}"
+        """Quotas count runs per database, whichever session they cancel."""
+        return f"postgres:{self.target_name()}"
 
 
 class VacuumParams(PgParams):
@@ -58,7 +59,8 @@ class VacuumParams(PgParams):
         return schema or None, name
 
     def policy_target(self) -> str:
-        return f"postgres:{self.target_name()}:vacuum={self.table}"
+        """Quotas count runs per database, whichever table they vacuum."""
+        return f"postgres:{self.target_name()}"
 
 
 BACKEND_SQL = """

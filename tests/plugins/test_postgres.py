@@ -165,12 +165,12 @@ def test_specs_scope_and_quota_keys() -> None:
 
     cancel = validate_params(specs["pg_cancel_backend"], {"pid": "123"})
     assert cancel.policy_scope() == {"target": "main", "host": "db1.internal"}  # type: ignore[attr-defined]
-    assert cancel.policy_target() == "postgres:main:pid=123"  # type: ignore[attr-defined]
+    assert cancel.policy_target() == "postgres:main"  # type: ignore[attr-defined]
     assert cancel.policy_risk() == "medium"  # type: ignore[attr-defined]
     kill = validate_params(specs["pg_cancel_backend"], {"pid": 1, "mode": "terminate"})
     assert kill.policy_risk() == "high"  # type: ignore[attr-defined]
     vacuum = validate_params(specs["pg_vacuum"], {"table": "public.orders", "target": "replica"})
-    assert vacuum.policy_target() == "postgres:replica:vacuum=public.orders"  # type: ignore[attr-defined]
+    assert vacuum.policy_target() == "postgres:replica"  # type: ignore[attr-defined]
     scope = vacuum.policy_scope()  # type: ignore[attr-defined]
     assert scope == {"target": "replica", "host": "db2.internal,db3.internal"}
     bloat = validate_params(specs["pg_bloat"], {})

@@ -188,3 +188,17 @@ def test_quota_targets_name_what_is_acted_on(registry: PluginRegistry) -> None:
     assert target_of(http, validate_params(http, URL)) == (
         "http_check:https://status.example.com/health"
     )
+
+
+def test_quota_counts_runs_per_target_not_per_parameter_set(registry: PluginRegistry) -> None:
+    """Two runs on one target with different incidental parameters are one target's runs."""
+    disk = spec(registry, "host_disk")
+    first = target_of(disk, validate_params(disk, {"path": "/"}))
+    second = target_of(disk, validate_params(disk, {"path": "/var", "warn_percent": 80}))
+    assert first == second
+    assert first.startswith("scope:host=")
+    http = spec(registry, "http_check")
+    slow = {**URL, "timeout_s": 9, "method": "HEAD"}
+    assert target_of(http, validate_params(http, URL)) == target_of(
+        http, validate_params(http, slow)
+    )
