@@ -164,6 +164,13 @@ class App:
         self.readiness.started = True
         metrics.READY.set(1)
         metrics.STARTUP_SECONDS.set(time.time() - psutil.Process(os.getpid()).create_time())
+        if self.settings.lark_configured and not self.settings.fetch_allow:
+            log.warning(
+                "fetch.no_allow_list",
+                hint="LARKOPS_FETCH_ALLOW is not set: plugins will not connect to any host an "
+                "alert names (http_check, tcp_check) until it lists the hosts, host:port, URL "
+                "prefixes or networks they may reach",
+            )
         log.info(
             "app.started",
             http=f"http://{self.settings.http_host}:{self.port}",

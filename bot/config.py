@@ -132,6 +132,9 @@ class Settings(BaseSettings):
         validation_alias="LARKOPS_ALERT_SENDERS",
     )
     admins: CommaList = Field(default_factory=list, validation_alias="LARKOPS_ADMINS")
+    # hosts, host:port, URL prefixes or networks plugins may connect to when an alert, a chat or
+    # a model names the address (plugins.reach); enforced once Lark credentials are set
+    fetch_allow: CommaList = Field(default_factory=list, validation_alias="LARKOPS_FETCH_ALLOW")
     language: Literal["zh", "en"] = Field(default="zh", validation_alias="LARKOPS_LANGUAGE")
     signing_key: SecretStr = Field(default=SecretStr(""), validation_alias="LARKOPS_SIGNING_KEY")
     alert_chat_id: str = Field(default="", validation_alias="LARKOPS_ALERT_CHAT_ID")
@@ -190,7 +193,7 @@ class Settings(BaseSettings):
     # YAML `roles:` (bot.roles); None: no section, everybody is an operator as before roles
     roles: RoleConfig | None = Field(default=None, validation_alias="LARKOPS_ROLES")
 
-    @field_validator("approvers", "alert_senders", "admins", mode="before")
+    @field_validator("approvers", "alert_senders", "admins", "fetch_allow", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_list(value)

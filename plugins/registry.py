@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from plugins.builtin import builtin_plugins
 from plugins.contract import CATEGORIES, RISKS, Category, Plugin, PluginSpec
+from plugins.reach import Reach
 from storage.redaction import Redactor
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
@@ -62,8 +63,9 @@ class PluginsConfig(BaseModel):
 class PluginRegistry:
     """Registered plugins by name, each enabled or disabled."""
 
-    def __init__(self, *, redactor: Redactor | None = None) -> None:
+    def __init__(self, *, redactor: Redactor | None = None, reach: Reach | None = None) -> None:
         self.redactor = redactor or Redactor()
+        self.reach = reach or Reach()  # where plugins may connect (the fetch allow-list)
         self._plugins: dict[str, Plugin] = {}
         self._disabled: set[str] = set()
 
@@ -147,6 +149,7 @@ def discover(
     config: PluginsConfig | Mapping[str, Any] | None = None,
     *,
     redactor: Redactor | None = None,
+    reach: Reach | None = None,
 ) -> PluginRegistry:
     """Build a registry from built-ins, entry points and a plugin directory; fail fast.
 
@@ -156,8 +159,8 @@ def discover(
     cfg = (
         config if isinstance(config, PluginsConfig) else PluginsConfig.model_validate(config or {})
     )
-    registry = PluginRegistry(redactor=redactor)
-    for plugin in builtin_plugins(cfg.settings):
+    registry = PluginRegistry(redactor=redactor, reach=reach)
+    for plugin in builtin_plugins(cfg.settings, registry.reach):
         registry.register(plugin)
     if cfg.entry_points:
         for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):

@@ -30,6 +30,7 @@ from cards.operations import (
 from cards.texts import Texts
 from plugins.contract import Plugin, PluginSpec
 from plugins.policy import PolicyConfig, PolicyDecision
+from plugins.reach import Reach
 from workflows.verdicts import judge
 
 router = Router("plugins")
@@ -147,7 +148,9 @@ async def show_policy(ctx: HandlerContext, args: str) -> None:
     ops, say = _operations(ctx), ctx.texts
     words = args.strip().split(maxsplit=2)
     if not words:
-        await ctx.reply_card(policy_card(_policy_lines(ops.toolkit.policy.config, say), say))
+        lines = _policy_lines(ops.toolkit.policy.config, say)
+        lines.append((say("policy.card.reach"), _reach_line(ops.toolkit.registry.reach, say)))
+        await ctx.reply_card(policy_card(lines, say))
         return
     if words[0] != "check" or len(words) < 2:
         raise UserFacingError(say("policy.usage"))
@@ -187,6 +190,13 @@ def _check_lines(
     if decision.dry_run:
         lines.append((say("policy.check.dry_run"), say("yes")))
     return lines
+
+
+def _reach_line(reach: Reach, say: Texts) -> str:
+    """Where plugins may connect when an alert names the address (the fetch allow-list)."""
+    if reach.rules:
+        return ", ".join(reach.describe())
+    return say("policy.card.reach_open" if reach.open else "policy.card.reach_none")
 
 
 def _policy_lines(config: PolicyConfig, say: Texts) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from bot.config import ConfigError, Settings
 from bot.operations import Toolkit
 from cards.texts import texts
 from plugins.policy import PolicyEngine
+from plugins.reach import Reach
 from plugins.registry import discover
 from plugins.runbooks import RunbookBook
 from storage.coordination import Coordination
@@ -39,9 +40,14 @@ SECRET_KEY = re.compile(r"token|password|passwd|secret|api_?key", re.IGNORECASE)
 def build_toolkit(settings: Settings) -> Toolkit:
     """Plugins, policy and runbooks from the configuration; ConfigError names the section."""
     try:
+        reach = Reach.parse(settings.fetch_allow, enforced=settings.lark_configured)
+    except ValueError as exc:
+        raise ConfigError(f"LARKOPS_FETCH_ALLOW: {exc}") from None
+    try:
         registry = discover(
             settings.plugins,
             redactor=Redactor(known=[*settings.secret_values(), *_secrets_in(settings.plugins)]),
+            reach=reach,
         )
     except (ValueError, ValidationError) as exc:
         raise ConfigError(f"plugins: {_first_line(exc)}") from None

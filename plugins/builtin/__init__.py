@@ -16,14 +16,18 @@ from plugins.builtin import host, kubernetes, net, postgres, prometheus, redis_c
 from plugins.builtin.command import CommandPlugin
 from plugins.builtin.http_check import HttpCheckPlugin
 from plugins.contract import Plugin
+from plugins.reach import Reach
 
 FAMILIES = ("http_check", "net", "host", "command", "postgres", "redis", "prometheus", "kubernetes")
 
 
-def builtin_plugins(settings: Mapping[str, Mapping[str, Any]]) -> list[Plugin]:
-    """The built-in plugins, built from their settings (`plugins.settings.<family>`)."""
-    plugins: list[Plugin] = [HttpCheckPlugin.from_settings(settings.get("http_check", {}))]
-    plugins += net.create_plugins(settings.get("net", {}))
+def builtin_plugins(
+    settings: Mapping[str, Mapping[str, Any]], reach: Reach | None = None
+) -> list[Plugin]:
+    """The built-in plugins, built from their settings (`plugins.settings.<family>`); those
+    that connect where an alert says go only where `reach` allows."""
+    plugins: list[Plugin] = [HttpCheckPlugin.from_settings(settings.get("http_check", {}), reach)]
+    plugins += net.create_plugins(settings.get("net", {}), reach)
     plugins += host.create_plugins(settings.get("host", {}))
     command = settings.get("command", {})
     if command.get("templates"):

@@ -3,10 +3,9 @@
 Parameters: `url` (http/https only, no credentials, no spaces or backslashes), `method`
 (`GET`|`HEAD`), `expect_status` (default 200), `body_contains` (optional, GET only),
 `timeout_s` (default 5, at most 60, for the whole request). Redirects are not followed (a 301
-is reported as a 301) and proxy variables from the environment are ignored. Link-local
-addresses (the cloud metadata service at 169.254.169.254), multicast and unspecified addresses
-are refused, also when a host name resolves to one. Everything else an alert names is fetched:
-configure policy fences (`policy.fences.http_check.url.prefixes`) to confine it.
+is reported as a 301, so no redirect can lead past the allow-list) and proxy variables from the
+environment are ignored. What may be fetched is decided by `plugins.reach` (the fetch
+allow-list, `LARKOPS_FETCH_ALLOW`) after the host name is resolved.
 
 Result data: `status` (None when no answer), `latency_ms`, `tls_days_left` (https: days until
 the server certificate expires), `error` when the request failed. ok when the status (and the
@@ -19,7 +18,6 @@ internal services) on top of the public ones.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import ssl
 import time
 from collections.abc import Mapping
@@ -30,6 +28,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from plugins.contract import PluginContext, PluginResult, PluginSpec
+from plugins.reach import Reach, forbidden, refusal_text, resolve
 
 BODY_LIMIT = 256 * 1024
 SNIPPET_LIMIT = 2048
@@ -65,7 +64,7 @@ class HttpCheckParams(BaseModel):
             raise ValueError("credentials in URLs are not allowed")
         if port is not None and not 0 < port < 65536:
             raise ValueError("URL port is out of range")
-        if _forbidden(url.host):
+        if forbidden(url.host):
             raise ValueError("link-local, multicast and unspecified addresses are not checked")
         return value
 
@@ -101,13 +100,16 @@ class HttpCheckPlugin:
         description_en="Requests an HTTP(S) URL; checks status, body text, latency and TLS expiry",
     )
 
-    def __init__(self, ca_bundle: str | None = None) -> None:
+    def __init__(self, ca_bundle: str | None = None, reach: Reach | None = None) -> None:
+        self.reach = reach or Reach()
         self._tls = ssl.create_default_context(cafile=certifi.where())
         if ca_bundle:
             self._tls.load_verify_locations(cafile=ca_bundle)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> HttpCheckPlugin:
+    def from_settings(
+        cls, settings: Mapping[str, Any], reach: Reach | None = None
+    ) -> HttpCheckPlugin:
         """Build from `plugins.settings.http_check` (only `ca_bundle` is known)."""
         unknown = set(settings) - {"ca_bundle"}
         if unknown:
@@ -115,16 +117,18 @@ class HttpCheckPlugin:
         bundle = settings.get("ca_bundle")
         if bundle is not None and not isinstance(bundle, str):
             raise ValueError("http_check: ca_bundle must be a file path")
-        return cls(ca_bundle=bundle)
+        return cls(ca_bundle=bundle, reach=reach)
 
     async def run(self, ctx: PluginContext, params: BaseModel) -> PluginResult:
         """Request the URL once; never follows redirects."""
         assert isinstance(params, HttpCheckParams)
         target = f"{params.method} {params.url}"
         started = time.perf_counter()
-        blocked = await _resolves_to_forbidden(params.url)
-        if blocked:
-            return _failure(target, started, f"refused: the host resolves to {blocked}")
+        url = httpx.URL(params.url)
+        addresses = await resolve(url.host, url.port or (443 if url.scheme == "https" else 80))
+        refused = self.reach.refusal(params.url, addresses)
+        if refused:
+            return _failure(target, started, refusal_text(refused, url.host, addresses))
         try:
             status, body, tls_days = await self._request(params)
         except TimeoutError:
@@ -174,32 +178,6 @@ class HttpCheckPlugin:
                 encoding = response.encoding or "utf-8"
                 body = b"".join(chunks)[:BODY_LIMIT].decode(encoding, errors="replace")
                 return response.status_code, body, tls_days
-
-
-def _forbidden(address: str) -> bool:
-    """Link-local (cloud metadata at 169.254.169.254), multicast or unspecified."""
-    try:
-        ip = ipaddress.ip_address(address.strip("[]"))
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_link_local or ip.is_multicast or ip.is_unspecified
-
-
-async def _resolves_to_forbidden(raw_url: str) -> str | None:
-    """The first forbidden address the host resolves to (catches 2852039166 and DNS names)."""
-    url = httpx.URL(raw_url)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(url.host, port)
-    except OSError:
-        return None  # the request reports the resolution failure itself
-    for info in infos:
-        address = str(info[4][0])
-        if _forbidden(address):
-            return address
-    return None
 
 
 def _tls_days_left(response: httpx.Response) -> int | None:

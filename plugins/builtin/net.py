@@ -4,11 +4,11 @@ Both are diagnostic, low risk and read-only. Host names must be plain RFC 1123 n
 letters, digits, hyphens and dots, at most 253 characters); numeric shorthands that the C
 resolver would read as an address (`2852039166`, `0x7f.1`, `127.1`) are refused.
 
-`tcp_check` (`host`, `port`, `timeout_s` default 3, at most 30) resolves the host once, refuses
-link-local (cloud metadata at 169.254.169.254), multicast and unspecified addresses — also
-when a name resolves to one — and then connects to the resolved addresses (never resolving
-again), reporting the connect time. `dns_resolve` (`name`, `family` any|ipv4|ipv6, `timeout_s`
-default 5) asks the system resolver and lists the unique addresses and the time taken.
+`tcp_check` (`host`, `port`, `timeout_s` default 3, at most 30) resolves the host once, goes
+only where `plugins.reach` allows (the fetch allow-list, checked on the resolved addresses), and
+connects to the resolved addresses (never resolving again), reporting the connect time.
+`dns_resolve` (`name`, `family` any|ipv4|ipv6, `timeout_s` default 5) asks the system resolver
+and lists the unique addresses and the time taken.
 
 Usage::
 
@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from plugins.builtin.http_check import _forbidden
 from plugins.contract import Plugin, PluginContext, PluginResult, PluginSpec
+from plugins.reach import Reach, forbidden, refusal_text
 
 MAX_TIMEOUT = 30.0
 MAX_ADDRESSES = 32
@@ -72,7 +72,7 @@ def _check_host(value: str) -> str:
         if problem:
             raise ValueError(problem) from None
         return value
-    if _forbidden(str(ip)):
+    if forbidden(str(ip)):
         raise ValueError("link-local, multicast and unspecified addresses are not checked")
     return str(ip)
 
@@ -143,8 +143,12 @@ class TcpCheckPlugin:
         description_en="Connects to a TCP port; reports whether it accepts and the connect time",
     )
 
+    def __init__(self, reach: Reach | None = None) -> None:
+        self.reach = reach or Reach()
+
     async def run(self, ctx: PluginContext, params: BaseModel) -> PluginResult:
-        """Resolve once, refuse forbidden addresses, connect to each address until one accepts."""
+        """Resolve once, refuse what the allow-list does not allow, then connect to each
+        address until one accepts."""
         assert isinstance(params, TcpCheckParams)
         target = f"{params.host}:{params.port}"
         started = time.perf_counter()
@@ -157,9 +161,10 @@ class TcpCheckPlugin:
             )
         except socket.gaierror as exc:
             return _tcp_failure(target, started, f"cannot resolve {params.host}: {_gai(exc)}")
-        blocked = next((a for a in addresses if _forbidden(a)), None)
-        if blocked:
-            return _tcp_failure(target, started, f"refused: {params.host} resolves to {blocked}")
+        refused = self.reach.refusal(params.host, addresses, port=params.port)
+        if refused:
+            why = refusal_text(refused, params.host, addresses)
+            return _tcp_failure(target, started, why)
         errors: list[str] = []
         deadline = started + params.timeout_s
         for address in addresses:
@@ -254,11 +259,12 @@ class DnsResolvePlugin:
         )
 
 
-def create_plugins(settings: Mapping[str, Any]) -> list[Plugin]:
-    """`tcp_check` and `dns_resolve` (settings `plugins.settings.net`: none are known yet)."""
+def create_plugins(settings: Mapping[str, Any], reach: Reach | None = None) -> list[Plugin]:
+    """`tcp_check` and `dns_resolve` (settings `plugins.settings.net`: none are known yet);
+    `tcp_check` connects only where `reach` allows."""
     if settings:
         raise ValueError(f"net: unknown settings {', '.join(sorted(map(str, settings)))}")
-    return [TcpCheckPlugin(), DnsResolvePlugin()]
+    return [TcpCheckPlugin(reach), DnsResolvePlugin()]
 
 
 async def _resolve(host: str, port: int | None, family: int) -> list[str]:

@@ -74,6 +74,9 @@ def test_bot_with_credentials_talks_to_a_separate_sandbox(sandbox: str, tmp_path
             return next((t for t in bot_texts if "ou_bob" in t), None)
 
         assert "ou_bob" in wait_until_sync(reply, 30, "the bot's reply")
+        # a real app with no fetch allow-list: one clear warning at start-up
+        assert bot.log().count("fetch.no_allow_list") == 1
+        assert "LARKOPS_FETCH_ALLOW is not set" in bot.log()
     finally:
         assert bot.stop() == 0
 

@@ -144,6 +144,9 @@ async def test_policy_card_and_check(make_testbot: Any, tmp_path: Path) -> None:
     shown = card_text((await bot.expect_reply("当前策略")).card)
     assert "leads (1)" in shown
     assert "hosts: 127.0.0.1, localhost" in shown
+    # the sandbox's fetch default, and what to set with a real app
+    assert "可访问的地址" in shown
+    assert "本地沙箱：不限制" in shown
     await bot.send("/policy check tcp_check host=10.0.0.9 port=22")
     check = card_text((await bot.expect_reply("策略检查")).card)
     assert "10.0.0.9" in check

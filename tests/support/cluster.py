@@ -223,6 +223,8 @@ def replica_env(
         "LARKOPS_WEBHOOK_TOKEN": TOKEN,
         "LARKOPS_ALERT_CHAT_ID": "oc_ops",
         "LARKOPS_LOG_LEVEL": "info",
+        # the services under repair answer on 127.0.0.1: listed, as a real deployment would
+        "LARKOPS_FETCH_ALLOW": "127.0.0.1",
     }
     env.update(extra)
     return env
