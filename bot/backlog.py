@@ -51,7 +51,15 @@ APPROVALS_PENDING = Gauge(
 GATES = ("diagnosis", "proposal", "action")
 for _gate in GATES:
     APPROVALS_PENDING.labels(_gate)
-    for _outcome in ("approved", "rejected", "expired", "cancelled", "stale", "unauthorised"):
+    for _outcome in (
+        "approved",
+        "rejected",
+        "expired",
+        "cancelled",
+        "stale",
+        "unauthorised",
+        "role_denied",
+    ):
         APPROVALS.labels(_gate, _outcome)
 
 _INBOX = text(

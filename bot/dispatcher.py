@@ -188,6 +188,9 @@ class Dispatcher:
             needed = ", ".join(sorted(spec.roles or {"viewer"}))
             log.info("card_action.denied", action=payload.action, operator=ctx.user)
             await self._audit_rejection(action, f"needs the role {needed}")
+            gate = getattr(payload, "gate", None)
+            if payload.action in ("approve", "reject") and isinstance(gate, str):
+                APPROVALS.labels(gate, "role_denied").inc()
             return ActionResult(toast=Toast("error", self._denied(spec.roles)))
         available = {"ctx": ctx, "event": action, "payload": payload}
         result = await call(spec.handler, spec.params, available)

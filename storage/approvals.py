@@ -29,8 +29,9 @@ from storage.models import Approval
 Decision = Literal["approve", "reject"]
 
 # approved / rejected / expired / cancelled: gates closed (each once, here); stale / forged /
-# unauthorised: refused clicks (counted by the click handlers). `gate` is one of the gates the
-# code opens (diagnosis, proposal, action), or `unknown` for a forged button.
+# unauthorised: refused clicks (counted by the click handlers); role_denied: a click by someone
+# whose roles do not admit the button at all (counted by the dispatcher). `gate` is one of the
+# gates the code opens (diagnosis, proposal, action), or `unknown` for a forged button.
 APPROVALS = Counter(
     "larkops_approvals_total", "Approval gates closed and clicks refused", ["gate", "outcome"]
 )

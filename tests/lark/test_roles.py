@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from bot.lark.events import card_text
 from bot.sandbox.emulator import LarkEmulator
 from bot.sandbox.model import DEFAULT_CHATS, DEFAULT_USERS, Chat, ClientConfig, User
@@ -164,3 +166,22 @@ async def test_roles_shows_where_a_role_comes_from(make_testbot: Any, tmp_path: 
     assert "操作员：群 oc_oncall 的成员（roles.global）" in everywhere
     await bot.send("/roles", user="ou_alice")
     assert "你在本群的角色：**查看者**" in card_text((await bot.expect_reply("角色与权限")).card)
+
+
+async def test_a_click_denied_by_role_is_counted_and_changes_nothing(
+    make_testbot: Any, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path)
+    settings["roles"]["default"] = "none"  # ou_alice holds no role in any chat
+    bot: TestBot = await make_testbot(settings=settings)
+    await bot.send("/run command template=make_marker args.name=web", user="ou_bob")
+    card = await bot.expect_reply("command")
+    sample = {"gate": "action", "outcome": "role_denied"}
+    before = REGISTRY.get_sample_value("larkops_approvals_total", sample) or 0.0
+    click = await bot.click(card, APPROVE, user="ou_alice")
+    assert click.toast is not None
+    assert click.toast["type"] == "error"
+    assert DENIED in click.toast["content"]
+    assert REGISTRY.get_sample_value("larkops_approvals_total", sample) == before + 1
+    assert await bot.rows("SELECT status FROM approvals") == [("pending",)]
+    assert not (tmp_path / "marker-web").exists()
