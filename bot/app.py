@@ -35,6 +35,7 @@ from bot.logs import get_logger
 from bot.sandbox.emulator import LarkEmulator
 from bot.sandbox.webchat import webchat_routes
 from bot.signing import signing_key
+from storage import tracing
 from storage.coordination import Coordination, CoordinationError, open_coordination
 from storage.database import Database
 from storage.embedded import EmbeddedPostgres, EmbeddedPostgresError
@@ -127,6 +128,8 @@ class App:
 
     async def start(self) -> None:
         began = time.monotonic()
+        if tracing.setup(os.environ):  # OTEL_EXPORTER_OTLP_ENDPOINT and friends
+            log.info("tracing.on", service=os.environ.get("OTEL_SERVICE_NAME") or "larkops")
         metrics.BUILD.info({"version": package_version()})
         metrics.READY.set(0)
         await self._start_http()
@@ -256,4 +259,5 @@ class App:
             await self.database.close()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.release)
+        await asyncio.to_thread(tracing.shutdown)  # flushes the spans still buffered
         log.info("app.stopped")

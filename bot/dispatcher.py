@@ -27,12 +27,12 @@ from bot.context import ActionResult, HandlerContext, Services, Toast
 from bot.errors import UserFacingError
 from bot.lark.api import LarkRetryable
 from bot.lark.events import MAX_TEXT, CardAction, MessageEvent
-from bot.logs import get_logger, new_trace_id, trace_context
+from bot.logs import event_trace_id, get_logger, new_trace_id, trace_context
 from bot.roles import admits
 from bot.router import Router, call
 from cards.actions import ActionRejected, unpack
 from cards.texts import texts
-from storage import incidents
+from storage import incidents, tracing
 from storage.approvals import APPROVALS
 from storage.coordination import CoordinationError
 
@@ -60,7 +60,8 @@ class Dispatcher:
         self._background: set[asyncio.Task[None]] = set()
 
     def context(self, event: MessageEvent | CardAction) -> HandlerContext:
-        trace = new_trace_id()
+        # the event's own trace: its receipt, commit and dispatch share it (`bot.logs`)
+        trace = event_trace_id(event.event_id) if event.event_id else new_trace_id()
         return HandlerContext(event=event, services=self.services, texts=self.texts, trace_id=trace)
 
     async def _chain(self, ctx: HandlerContext, final: Next) -> Any:
@@ -69,7 +70,10 @@ class Dispatcher:
                 return await final()
             return await self.middlewares[index](ctx, lambda: run(index + 1))
 
-        with trace_context(ctx.trace_id, event_id=ctx.event.event_id, chat_id=ctx.chat_id):
+        with (
+            trace_context(ctx.trace_id, event_id=ctx.event.event_id, chat_id=ctx.chat_id),
+            tracing.span("dispatch", {"lark.chat_id": ctx.chat_id}),
+        ):
             return await run(0)
 
     # messages ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import metrics
 from bot.logs import get_logger, redactor, trace_context
+from storage import tracing
 
 log = get_logger(__name__)
 
@@ -67,7 +68,12 @@ class TraceMiddleware:
         started = time.perf_counter()
         status = 500
 
-        with trace_context(trace or None) as trace_id:
+        with (
+            trace_context(trace or None) as trace_id,
+            tracing.root_span(
+                "http.request", trace_id, {"http.method": scope.get("method", "")}
+            ) as current,
+        ):
 
             async def send_traced(message: Message) -> None:
                 nonlocal status
@@ -83,6 +89,8 @@ class TraceMiddleware:
             finally:
                 route = scope.get("route")
                 path = getattr(route, "path", "unmatched")
+                current.set_attribute("http.route", path)
+                current.set_attribute("http.status_code", status)
                 elapsed = time.perf_counter() - started
                 metrics.HTTP_REQUESTS.labels(path, scope.get("method", ""), str(status)).inc()
                 metrics.HTTP_SECONDS.labels(path).observe(elapsed)

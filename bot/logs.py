@@ -9,6 +9,7 @@ Usage::
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 import uuid
@@ -87,7 +88,20 @@ def configure_logging(
 
 
 def new_trace_id() -> str:
-    return uuid.uuid4().hex[:16]
+    """A new trace id: 32 hex digits, the OpenTelemetry trace id of its trace as it is."""
+    return uuid.uuid4().hex
+
+
+def event_trace_id(event_id: str) -> str:
+    """The trace id of an inbound event (or delivery): the same wherever and however often the
+    event is handled, so its receipt, its commit and its dispatch share one trace."""
+    return hashlib.sha256(f"larkops:{event_id}".encode()).hexdigest()[:32]
+
+
+def current_trace_id() -> str | None:
+    """The trace id bound to the log lines being written now, if any."""
+    found = structlog.contextvars.get_contextvars().get("trace_id")
+    return str(found) if found else None
 
 
 @contextmanager

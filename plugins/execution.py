@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from plugins.contract import InvalidParams, PluginContext, PluginResult, validate_params
 from plugins.registry import PluginRegistry
+from storage import tracing
 from storage.redaction import Redactor
 
 OUTPUT_LIMIT = 8 * 1024
@@ -76,22 +77,27 @@ async def execute(
         return _refused(f"{name} does not support dry runs; nothing was run", registry.redactor)
     started = time.monotonic()
     outcome = "error"
-    try:
-        result = await asyncio.wait_for(plugin.run(ctx, model), spec.timeout)
-    except TimeoutError:
-        outcome = "timeout"
-        result = PluginResult(ok=False, summary=f"{name} timed out after {spec.timeout:g}s")
-    except Exception as exc:
-        result = PluginResult(ok=False, summary=f"{name} failed: {type(exc).__name__}: {exc}")
-    else:
-        if isinstance(result, PluginResult):
-            outcome = "ok" if result.ok else "failed"
+    attributes = {"plugin.name": spec.name, "plugin.category": spec.category}
+    with tracing.span("plugin.run", attributes) as current:
+        try:
+            result = await asyncio.wait_for(plugin.run(ctx, model), spec.timeout)
+        except TimeoutError:
+            outcome = "timeout"
+            result = PluginResult(ok=False, summary=f"{name} timed out after {spec.timeout:g}s")
+        except Exception as exc:
+            result = PluginResult(ok=False, summary=f"{name} failed: {type(exc).__name__}: {exc}")
         else:
-            result = PluginResult(
-                ok=False, summary=f"{name} returned {type(result).__name__}, not a PluginResult"
-            )
-    if ctx.dry_run:  # a rehearsal (a proposal's preview, dry-run mode): nothing was changed
-        outcome = "dry_run_ok" if outcome == "ok" else "dry_run_failed"
+            if isinstance(result, PluginResult):
+                outcome = "ok" if result.ok else "failed"
+            else:
+                result = PluginResult(
+                    ok=False,
+                    summary=f"{name} returned {type(result).__name__}, not a PluginResult",
+                )
+        if ctx.dry_run:  # a rehearsal (a proposal's preview, dry-run mode): nothing was changed
+            outcome = "dry_run_ok" if outcome == "ok" else "dry_run_failed"
+        current.set_attribute("plugin.outcome", outcome)
+        current.set_attribute("plugin.dry_run", ctx.dry_run)
     EXECUTION_SECONDS.labels(spec.name).observe(time.monotonic() - started)
     EXECUTIONS.labels(spec.name, spec.category, outcome).inc()
     return clean(result, registry.redactor)

@@ -18,13 +18,15 @@ a LangGraph graph, checkpointed and driven like the incident workflow:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypedDict
 
+from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
-from storage import actions
+from storage import actions, tracing
 from storage.database import Database
 from storage.models import Action
 from storage.statuses import ActionStatus
@@ -50,6 +52,7 @@ class ActionState(TypedDict, total=False):
     execution: JSON  # {"ok", "summary", "output", "data", "interrupted"?}
     verified: bool
     outcome: ActionStatus
+    gate_trace: str  # the span that opened the gate (`storage.tracing.here`), for a link
 
 
 class ActionDesk(Protocol):
@@ -119,7 +122,7 @@ def build_action_graph(deps: ActionDeps) -> StateGraph[ActionState]:
             required=int(decision.get("required_approvals") or 1),
             requester=action.requester,
         )
-        return {"token": token}
+        return {"token": token, "gate_trace": tracing.here()}
 
     async def await_gate(state: ActionState) -> ActionState:
         decided = interrupt({"gate": GATE, "token": state["token"]})
@@ -198,7 +201,7 @@ def build_action_graph(deps: ActionDeps) -> StateGraph[ActionState]:
         ("verify", verify),
         ("finish", finish),
     ):
-        graph.add_node(name, node)
+        graph.add_node(name, traced(name, node))
     graph.add_edge(START, "judge")
     graph.add_conditional_edges("judge", after_judge, ["execute", "open_gate", "finish"])
     graph.add_edge("open_gate", "await_gate")
@@ -207,6 +210,30 @@ def build_action_graph(deps: ActionDeps) -> StateGraph[ActionState]:
     graph.add_edge("verify", "finish")
     graph.add_edge("finish", END)
     return graph
+
+
+class Node(Protocol):
+    """A node of the graph (LangGraph passes the state by the name `state`)."""
+
+    def __call__(self, state: ActionState) -> Awaitable[ActionState]: ...
+
+
+def traced(name: str, node: Node) -> Node:
+    """`node` as a span of the run's trace; the resumed gate links to the step that opened it."""
+
+    async def run(state: ActionState) -> ActionState:
+        opened = state.get("gate_trace", "") if name == "await_gate" else ""
+        attributes = {
+            "larkops.run_id": state.get("run_id"),
+            "larkops.action": state.get("action_id"),
+        }
+        with tracing.span(
+            f"action.{name}", attributes, links=(opened,) if opened else (), quiet=(GraphBubbleUp,)
+        ):
+            return await node(state)
+
+    run.__name__ = run.__qualname__ = name
+    return run
 
 
 # routing: read state, write nothing -------------------------------------------------------

@@ -29,7 +29,7 @@ from langgraph.types import interrupt
 from prometheus_client import Counter
 
 from plugins.contract import AlertContext
-from storage import approvals, incidents
+from storage import approvals, incidents, tracing
 from storage.database import Database
 from storage.models import Alert
 from workflows import gates
@@ -85,6 +85,7 @@ class IncidentState(TypedDict, total=False):
     verification: JSON
     outcome: str
     escalation_reason: str
+    gate_trace: str  # the span that opened the latest gate (`storage.tracing.here`), for a link
 
 
 @dataclass
@@ -168,7 +169,8 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         return token
 
     async def send_diagnosis_card(state: IncidentState) -> IncidentState:
-        return {"diagnosis_token": await open_gate(state, "diagnosis", 1)}
+        token = await open_gate(state, "diagnosis", 1)
+        return {"diagnosis_token": token, "gate_trace": tracing.here()}
 
     async def await_diagnosis_approval(state: IncidentState) -> IncidentState:
         decision = interrupt({"gate": "diagnosis", "token": state["diagnosis_token"]})
@@ -223,7 +225,8 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         policy = state.get("policy") or {}
         required = int(policy.get("required_approvals", 1) or 1)
         named = tuple(str(person) for person in policy.get("approvers") or ())
-        return {"proposal_token": await open_gate(state, "proposal", required, named)}
+        token = await open_gate(state, "proposal", required, named)
+        return {"proposal_token": token, "gate_trace": tracing.here()}
 
     async def await_proposal_approval(state: IncidentState) -> IncidentState:
         decision = interrupt({"gate": "proposal", "token": state["proposal_token"]})
@@ -356,14 +359,24 @@ def measured(name: str, node: Node) -> Node:
 
     async def run(state: IncidentState) -> IncidentState:
         NODE_TRANSITIONS.labels(name, "entered").inc()
-        try:
-            changed = await node(state)
-        except GraphBubbleUp:  # interrupt(): the run pauses here until a decision
-            NODE_TRANSITIONS.labels(name, "paused").inc()
-            raise
-        except Exception:
-            NODE_TRANSITIONS.labels(name, "failed").inc()
-            raise
+        # a resumed gate links back to the step that opened it: no span stays open meanwhile
+        opened = state.get("gate_trace", "") if name.startswith("await_") else ""
+        attributes = {
+            "larkops.run_id": state.get("run_id"),
+            "larkops.incident": state.get("incident_id"),
+        }
+        with tracing.span(
+            f"graph.{name}", attributes, links=(opened,) if opened else (), quiet=(GraphBubbleUp,)
+        ) as current:
+            try:
+                changed = await node(state)
+            except GraphBubbleUp:  # interrupt(): the run pauses here until a decision
+                NODE_TRANSITIONS.labels(name, "paused").inc()
+                current.set_attribute("graph.paused", True)
+                raise
+            except Exception:
+                NODE_TRANSITIONS.labels(name, "failed").inc()
+                raise
         NODE_TRANSITIONS.labels(name, "finished").inc()
         return changed
 

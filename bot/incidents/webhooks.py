@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.config import Settings
-from bot.logs import get_logger
+from bot.logs import current_trace_id, get_logger
 from storage import inbound
 from storage.database import Database
 from workflows.intake import WEBHOOK_PARSERS, AlertParseError
@@ -103,7 +103,8 @@ class WebhookSink:
             self.db,
             event_id=f"webhook:{digest[:40]}",
             event_type=f"alert.{source}",
-            payload={"chat_id": chat, "body": payload},
+            # the dispatch of the delivery continues the request's trace
+            payload={"chat_id": chat, "body": payload, "trace_id": current_trace_id()},
             source="webhook",
         )
         if row is None:

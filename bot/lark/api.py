@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from tenacity import (
     AsyncRetrying,
@@ -44,6 +45,7 @@ from tenacity import (
 )
 
 from bot.logs import get_logger
+from storage import tracing
 from storage.coordination import Coordination
 
 log = get_logger(__name__)
@@ -220,13 +222,17 @@ class LarkApi:
             wait=_backoff,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                if authorised:
-                    await self._throttle(chat_id)
-                return await self._authorised_call(
-                    endpoint, method, uri, body, queries or [], authorised
-                )
+        with tracing.span(
+            f"lark {endpoint}", {"http.method": method}, kind=SpanKind.CLIENT
+        ) as current:
+            async for attempt in retrying:
+                with attempt:
+                    current.set_attribute("lark.attempts", attempt.retry_state.attempt_number)
+                    if authorised:
+                        await self._throttle(chat_id)
+                    return await self._authorised_call(
+                        endpoint, method, uri, body, queries or [], authorised
+                    )
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _authorised_call(

@@ -37,9 +37,10 @@ from bot.lark.events import (
     normalise,
     parse_envelope,
 )
-from bot.logs import get_logger
-from storage import inbound
+from bot.logs import event_trace_id, get_logger, trace_context
+from storage import inbound, tracing
 from storage.database import Database
+from storage.models import InboundEvent
 from storage.statuses import InboundStatus
 
 log = get_logger(__name__)
@@ -102,21 +103,24 @@ class Inbox:
         except MalformedEvent as exc:
             await self._record_malformed(raw, str(exc), source)
             return None
-        if envelope.event_type == "card.action.trigger":
-            response = await self._card_action(envelope, source)
-            ACCEPT_SECONDS.labels("card_action").observe(loop.time() - started)
-            return response
-        handled = envelope.event_type in HANDLED_TYPES
-        row = await inbound.record(
-            self.db,
-            event_id=envelope.event_id,
-            message_id=envelope.message_id,
-            event_type=envelope.event_type,
-            payload=envelope.body,
-            source=source,
-            status="pending" if handled else "ignored",
-            error=None if handled else "unsupported event type",
-        )
+        trace_id = event_trace_id(envelope.event_id)
+        with tracing.root_span("lark.receive", trace_id, {"lark.event_type": envelope.event_type}):
+            if envelope.event_type == "card.action.trigger":
+                response = await self._card_action(envelope, source)
+                ACCEPT_SECONDS.labels("card_action").observe(loop.time() - started)
+                return response
+            handled = envelope.event_type in HANDLED_TYPES
+            with tracing.span("inbox.commit"):
+                row = await inbound.record(
+                    self.db,
+                    event_id=envelope.event_id,
+                    message_id=envelope.message_id,
+                    event_type=envelope.event_type,
+                    payload=envelope.body,
+                    source=source,
+                    status="pending" if handled else "ignored",
+                    error=None if handled else "unsupported event type",
+                )
         outcome = "duplicate" if row is None else ("queued" if handled else "unsupported")
         EVENTS.labels(envelope.event_type, outcome).inc()
         if row is None:
@@ -221,33 +225,42 @@ class Inbox:
         async with inbound.claim(self.db, worker=self.worker_id) as row:
             if row is None:
                 return False
-            try:
-                if row.event_type.startswith("alert.") and self.alerts is not None:
-                    row.status = await self.alerts(
-                        row.event_type.removeprefix("alert."), row.payload, row.event_id
-                    )
-                    EVENTS.labels(row.event_type, row.status).inc()
-                    return True
-                event = normalise(parse_envelope(row.payload), self.bot_open_id)
-                if isinstance(event, MessageEvent):
-                    row.status = await self.dispatcher.dispatch_message(event)
-                else:
-                    row.status, row.error = "ignored", "not handled by workers"
-            except MalformedEvent as exc:
-                log.warning("event.malformed", event_id=row.event_id, reason=str(exc))
-                row.status, row.error = "failed", str(exc)
-            except TRANSIENT as exc:
-                # Lark answering 5xx/429 for a while, Redis away: keep the event and try it
-                # again after a pause (the handler runs again from the start, as after a crash)
-                waited = datetime.now(UTC) - row.created_at
-                retry = row.attempts < MAX_ATTEMPTS or waited < TRANSIENT_PATIENCE
-                row.status = "pending" if retry else "failed"
-                row.error = f"retry later: {type(exc).__name__}: {exc}"[:2000]
-                EVENTS.labels(row.event_type, "deferred" if retry else "failed").inc()
-                log.warning("event.deferred", event_id=row.event_id, error=row.error[:300])
-                return False  # the worker pauses before it claims again
-            except Exception as exc:
-                log.exception("event.failed", event_id=row.event_id)
-                row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
-            EVENTS.labels(row.event_type, row.status).inc()
-            return True
+            trace_id = str(row.payload.get("trace_id") or "") or event_trace_id(row.event_id)
+            with (
+                trace_context(trace_id),
+                tracing.root_span("inbox.dispatch", trace_id, {"lark.event_type": row.event_type}),
+            ):
+                return await self._handle(row)
+
+    async def _handle(self, row: InboundEvent) -> bool:
+        """Handle one claimed event (see `handle_one`)."""
+        try:
+            if row.event_type.startswith("alert.") and self.alerts is not None:
+                row.status = await self.alerts(
+                    row.event_type.removeprefix("alert."), row.payload, row.event_id
+                )
+                EVENTS.labels(row.event_type, row.status).inc()
+                return True
+            event = normalise(parse_envelope(row.payload), self.bot_open_id)
+            if isinstance(event, MessageEvent):
+                row.status = await self.dispatcher.dispatch_message(event)
+            else:
+                row.status, row.error = "ignored", "not handled by workers"
+        except MalformedEvent as exc:
+            log.warning("event.malformed", event_id=row.event_id, reason=str(exc))
+            row.status, row.error = "failed", str(exc)
+        except TRANSIENT as exc:
+            # Lark answering 5xx/429 for a while, Redis away: keep the event and try it
+            # again after a pause (the handler runs again from the start, as after a crash)
+            waited = datetime.now(UTC) - row.created_at
+            retry = row.attempts < MAX_ATTEMPTS or waited < TRANSIENT_PATIENCE
+            row.status = "pending" if retry else "failed"
+            row.error = f"retry later: {type(exc).__name__}: {exc}"[:2000]
+            EVENTS.labels(row.event_type, "deferred" if retry else "failed").inc()
+            log.warning("event.deferred", event_id=row.event_id, error=row.error[:300])
+            return False  # the worker pauses before it claims again
+        except Exception as exc:
+            log.exception("event.failed", event_id=row.event_id)
+            row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
+        EVENTS.labels(row.event_type, row.status).inc()
+        return True

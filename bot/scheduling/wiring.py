@@ -22,7 +22,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
-from bot.logs import get_logger
+from bot.logs import event_trace_id, get_logger, trace_context
 from bot.operations import OperationsDesk
 from bot.reports import ReportDesk
 from bot.scheduling.advisor import ensure_reports
@@ -30,10 +30,10 @@ from bot.scheduling.desk import ScheduleDesk
 from bot.scheduling.jobs import JobRunner
 from bot.scheduling.leader import SchedulerService
 from cards.schedules import missed_card
-from storage import schedules
+from storage import schedules, tracing
 from storage.coordination import Coordination
 from storage.database import Database
-from storage.models import Schedule
+from storage.models import Schedule, ScheduleRun
 from workflows.llm.agent import DiagnosisAgent
 from workflows.schedule.compiler import COALESCE, MISFIRE_GRACE_TIME, trigger_for
 from workflows.schedule.spec import SpecError, from_json
@@ -130,11 +130,18 @@ def build_scheduling(
         except Exception as exc:
             log.warning("schedule.missed_report_failed", schedule=row.id, error=str(exc))
 
+    async def fire(row: Schedule, run: ScheduleRun, late: bool) -> None:
+        """One fire of a job: its own trace (the run's id names it), bound to its log lines."""
+        trace_id = event_trace_id(f"schedule-run:{run.id}")
+        attributes = {"larkops.schedule": row.id, "larkops.late": late}
+        with trace_context(trace_id), tracing.root_span("schedule.fire", trace_id, attributes):
+            await runner.run(row, run, late)
+
     service = SchedulerService(
         db,
         coordination,
         trigger_of,
-        runner.run,
+        fire,
         report_missed,
         replica=replica,
         lease_ttl=config.lease_seconds,
@@ -145,10 +152,10 @@ def build_scheduling(
 
     def run_now(row: Schedule) -> None:
         async def go() -> None:
-            fire = datetime.now(UTC).replace(microsecond=0)
-            run = await schedules.claim_run(db, row.id, fire, replica=f"{replica}#manual")
+            now = datetime.now(UTC).replace(microsecond=0)
+            run = await schedules.claim_run(db, row.id, now, replica=f"{replica}#manual")
             if run is not None:
-                await runner.run(row, run, False)
+                await fire(row, run, False)
 
         task = asyncio.create_task(go())
         parts.tasks.add(task)

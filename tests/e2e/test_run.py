@@ -72,7 +72,7 @@ def test_trace_id_is_returned_and_logged(home: Path) -> None:
     finally:
         assert bot.stop() == 0
     assert response.headers["x-trace-id"] == "req-42"
-    assert len(fresh.headers["x-trace-id"]) == 16
+    assert len(fresh.headers["x-trace-id"]) == 32  # the OpenTelemetry trace id as it is
     records = [json.loads(line) for line in bot.log().splitlines() if line.startswith("{")]
     assert any(r.get("event") == "http.request" and r.get("trace_id") == "req-42" for r in records)
     assert all("level" in r and "timestamp" in r for r in records)

@@ -53,9 +53,11 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from storage import tracing
 from storage.coordination import Coordination
 from storage.database import Database
 from storage.models import LlmTurn
+from storage.redaction import Redactor
 from workflows.llm.model import (
     ChatModel,
     Message,
@@ -75,6 +77,16 @@ LLM_TOKENS = Counter(
     "larkops_llm_tokens_total", "Model tokens by provider and direction", ["provider", "direction"]
 )
 LLM_COST = Counter("larkops_llm_cost_usd_total", "Estimated model cost in USD", ["provider"])
+_TRACE_REDACTOR = Redactor()  # prompts and outputs in traces (only when enabled): redacted
+
+
+def _content(messages: Sequence[Message]) -> str:
+    """The prompt for a trace, only when recording content is enabled."""
+    if not tracing.record_content():
+        return ""
+    return "\n\n".join(f"[{m.role}] {m.content}" for m in messages)
+
+
 LLM_LATENCY = Histogram(
     "larkops_llm_latency_seconds",
     "Model call latency",
@@ -165,10 +177,12 @@ class ModelGuard:
             "conversation_id": conversation_id,
             "purpose": purpose,
             "prompt_chars": prompt_chars,
+            "prompt": _content(messages),
         }
         try:
             async for attempt in attempts:
                 with attempt:
+                    record["attempt"] = attempt.retry_state.attempt_number
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise self._refused("the time for this diagnosis ran out", "deadline")
@@ -222,8 +236,10 @@ class ModelGuard:
             "conversation_id": conversation_id,
             "purpose": purpose,
             "prompt_chars": sum(len(m.content) for m in messages),
+            "prompt": _content(messages),
         }
         for attempt in range(1, self.config.retries + 1):
+            record["attempt"] = attempt
             left = deadline - time.monotonic()
             if left <= 0:
                 raise self._refused("the time for this answer ran out", "deadline")
@@ -322,6 +338,34 @@ class ModelGuard:
                 raise self._refused("the shared model rate limit is exhausted", "rate")
             await asyncio.sleep(wait)
 
+    def _trace(
+        self,
+        record: dict[str, Any],
+        elapsed: float,
+        reply: Reply | None,
+        used_in: int,
+        used_out: int,
+        cost: float,
+        error: str,
+    ) -> None:
+        """The call as a span of the current trace: model, tokens, cost, latency, attempt; the
+        prompt and the output only when explicitly enabled, and redacted."""
+        attributes: dict[str, str | int | float | bool | None] = {
+            "llm.provider": self.model.provider,
+            "llm.model": self.model.model,
+            "llm.purpose": str(record["purpose"]),
+            "llm.attempt": int(record.get("attempt", 1)),
+            "llm.tokens_in": used_in,
+            "llm.tokens_out": used_out,
+            "llm.cost_usd": round(cost, 6),
+            "llm.latency_ms": round(elapsed * 1000),
+            "llm.prompt_chars": int(record["prompt_chars"]),
+        }
+        if tracing.record_content():
+            attributes["llm.prompt"] = _TRACE_REDACTOR.text(str(record.get("prompt", "")))[:8000]
+            attributes["llm.output"] = _TRACE_REDACTOR.text(reply.text if reply else "")[:8000]
+        tracing.finished_span("llm.call", elapsed, attributes, failed=error)
+
     async def _record(
         self, record: dict[str, Any], started: float, reply: Reply | None, *, error: str = ""
     ) -> None:
@@ -339,6 +383,7 @@ class ModelGuard:
         LLM_TOKENS.labels(provider, "in").inc(used_in)
         LLM_TOKENS.labels(provider, "out").inc(used_out)
         LLM_COST.labels(provider).inc(cost)
+        self._trace(record, elapsed, reply, used_in, used_out, cost, error)
         calls = [{"id": c.id, "name": c.name} for c in reply.tool_calls] if reply else []
         row = LlmTurn(
             incident_id=record["incident_id"],
