@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine
@@ -30,6 +29,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
+from bot.lark import sdk
 from bot.logs import get_logger
 
 log = get_logger(__name__)
@@ -127,16 +127,15 @@ class LongConnection:
         asyncio.set_event_loop(loop)
         self._ws_loop = loop
         try:
-            sdk = importlib.import_module("lark_oapi")
-            ws_client = importlib.import_module("lark_oapi.ws.client")
+            ws_client = sdk.ws_client()  # not the SDK's ~140 MB of API modules
             install_thread_loop(ws_client)  # the SDK captured another loop at import
             logging.getLogger("Lark").setLevel(logging.WARNING)
-            client = sdk.ws.Client(
+            client = ws_client.Client(
                 self._app_id,
                 self._secret,
                 event_handler=self._handoff,
                 domain=self._domain,
-                log_level=sdk.LogLevel.WARNING,
+                log_level=sdk.log_level(ws_client).WARNING,
                 auto_reconnect=True,
             )
             client.on_reconnecting = self._on_reconnecting
