@@ -51,6 +51,11 @@ AlertSink = Callable[[str, dict[str, Any], str], Awaitable[Literal["done", "igno
 
 HANDLED_TYPES = frozenset({"im.message.receive_v1"})
 CARD_DEADLINE = 2.5  # seconds of Lark's 3 we allow ourselves
+# a commit in this process wakes the workers at once; the poll only picks up events another
+# process committed and left (it died, or handed them over), so an idle bot does not query
+IDLE_POLL = 15.0
+RETRY_PAUSE = 1.0  # seconds before claiming again after a transient failure
+Handled = Literal["handled", "idle", "deferred"]
 MAX_ATTEMPTS = 5
 TRANSIENT_PATIENCE = timedelta(hours=1)  # how long an event is retried through a transient fault
 
@@ -72,7 +77,8 @@ class Inbox:
         dispatcher: Dispatcher,
         *,
         workers: int = 4,
-        poll: float = 1.0,
+        poll: float = IDLE_POLL,
+        retry_pause: float = RETRY_PAUSE,
         alerts: AlertSink | None = None,
     ) -> None:
         self.db = db
@@ -81,6 +87,7 @@ class Inbox:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
         self._poll = poll
+        self._retry_pause = retry_pause
         self._count = workers
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -205,26 +212,33 @@ class Inbox:
                 await task
 
     async def _work(self, number: int) -> None:
+        """Claim until there is nothing to claim, then wait to be woken (a commit in this
+        process wakes the workers at once; `poll` only picks up what another process left)."""
         while not self._stopping:
+            # cleared before the claim: a commit during the claim leaves it set, so the wait
+            # below returns at once and the new event is not left for the next poll
+            self._wake.clear()
             try:
-                handled = await self.handle_one()
+                outcome = await self.handle_one()
             except Exception:
                 log.exception("inbox.worker_error", worker=number)
-                handled = False
-                await asyncio.sleep(self._poll)
-            if handled:
+                outcome = "deferred"
+            if outcome == "handled":
                 continue
-            self._wake.clear()
+            if outcome == "deferred":  # Lark or Redis away for a while: a short pause
+                await asyncio.sleep(self._retry_pause)
+                continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll):
                     await self._wake.wait()
 
-    async def handle_one(self) -> bool:
-        """Claim and handle the oldest pending event; False when there was none, or when it
-        met a transient failure (the worker then pauses before the next claim)."""
+    async def handle_one(self) -> Handled:
+        """Claim and handle the oldest pending event: `handled`, `idle` when there was none,
+        or `deferred` when it met a transient failure (the worker pauses before the next
+        claim)."""
         async with inbound.claim(self.db, worker=self.worker_id) as row:
             if row is None:
-                return False
+                return "idle"
             trace_id = str(row.payload.get("trace_id") or "") or event_trace_id(row.event_id)
             with (
                 trace_context(trace_id),
@@ -232,7 +246,7 @@ class Inbox:
             ):
                 return await self._handle(row)
 
-    async def _handle(self, row: InboundEvent) -> bool:
+    async def _handle(self, row: InboundEvent) -> Handled:
         """Handle one claimed event (see `handle_one`)."""
         try:
             if row.event_type.startswith("alert.") and self.alerts is not None:
@@ -240,7 +254,7 @@ class Inbox:
                     row.event_type.removeprefix("alert."), row.payload, row.event_id
                 )
                 EVENTS.labels(row.event_type, row.status).inc()
-                return True
+                return "handled"
             event = normalise(parse_envelope(row.payload), self.bot_open_id)
             if isinstance(event, MessageEvent):
                 row.status = await self.dispatcher.dispatch_message(event)
@@ -258,9 +272,9 @@ class Inbox:
             row.error = f"retry later: {type(exc).__name__}: {exc}"[:2000]
             EVENTS.labels(row.event_type, "deferred" if retry else "failed").inc()
             log.warning("event.deferred", event_id=row.event_id, error=row.error[:300])
-            return False  # the worker pauses before it claims again
+            return "deferred"  # the worker pauses before it claims again
         except Exception as exc:
             log.exception("event.failed", event_id=row.event_id)
             row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         EVENTS.labels(row.event_type, row.status).inc()
-        return True
+        return "handled"
