@@ -188,8 +188,10 @@ def test_trigger_kinds() -> None:
     window = Every(30, "UTC", Window(TimeOfDay(9, 30), TimeOfDay(17)))
     assert isinstance(trigger_for(window), OrTrigger)
     assert kind_of(window) == "extended"
-    aligned = Every(30, "UTC", Window(TimeOfDay(9), TimeOfDay(18)), WORKDAYS)
+    aligned = Every(30, "UTC", Window(TimeOfDay(9), TimeOfDay(17, 30)), WORKDAYS)
     assert cron_of(aligned) == "*/30 9-17 * * 1-5"
+    inclusive = Every(180, "UTC", Window(TimeOfDay(9), TimeOfDay(21)))  # both ends fire
+    assert cron_of(inclusive) == "0 9-21/3 * * *"
     assert kind_of(aligned) == "cron"
     assert cron_of(Every(120, "UTC")) == "0 */2 * * *"
     assert cron_of(Every(1, "UTC")) == "* * * * *"

@@ -42,9 +42,11 @@ Usage::
 
 from __future__ import annotations
 
+import calendar
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -55,20 +57,27 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from workflows.schedule.holidays import festival_date, festival_months, is_workday
 from workflows.schedule.spec import (
     MINUTES_PER_DAY,
     WEEKDAYS,
     Calendar,
     Daily,
+    Days,
+    Either,
     Every,
+    Festival,
     Kind,
     MonthDays,
+    MonthWorkday,
     NthWeekdays,
     Once,
     Spec,
     SpecError,
     TimeOfDay,
     Weekly,
+    WeekStep,
+    Workdays,
 )
 
 COALESCE = True
@@ -122,6 +131,68 @@ class DayStepTrigger(IntervalTrigger):  # type: ignore[misc]
             index += 1
 
 
+MAX_SKIPS = 5000
+"""Fires a day filter may pass over before it gives up (far more than a year of daily fires)."""
+
+
+class DayFilterTrigger(BaseTrigger):  # type: ignore[misc]
+    """The fires of `base` on the days `keep` accepts (working days, a festival, every other
+    week…): what no cron field can say."""
+
+    def __init__(self, base: BaseTrigger, keep: Callable[[date], bool]) -> None:
+        self.base = base
+        self.keep = keep
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        fire: datetime | None = self.base.get_next_fire_time(previous_fire_time, now)
+        for _ in range(MAX_SKIPS):
+            if fire is None or self.keep(fire.date()):
+                return fire
+            fire = self.base.get_next_fire_time(fire, fire)
+        return None
+
+
+def keeps(days: Days) -> Callable[[date], bool] | None:
+    """The day filter `days` needs on top of its cron fields, or None."""
+    if isinstance(days, Workdays):
+        return partial(is_workday, calendar=days.calendar)
+    if isinstance(days, MonthWorkday):
+        return partial(_month_workday, days)
+    if isinstance(days, WeekStep):
+        return partial(_in_week_step, days)
+    if isinstance(days, Festival):
+        return partial(_is_festival, days.name)
+    return None
+
+
+def _month_workday(days: MonthWorkday, day: date) -> bool:
+    if not is_workday(day, days.calendar):
+        return False
+    last = calendar.monthrange(day.year, day.month)[1]
+    month = [date(day.year, day.month, d) for d in range(1, last + 1)]
+    working = [d for d in month if is_workday(d, days.calendar)]
+    if not working:
+        return False
+    if days.nth == 1:
+        return day == working[0]
+    if days.nth == -1:
+        return day == working[-1]
+    target = date(day.year, day.month, min(days.near, last))
+    nearest = min(working, key=lambda d: (abs((d - target).days), d > target))
+    return day == nearest
+
+
+def _in_week_step(days: WeekStep, day: date) -> bool:
+    weeks = (day - days.start).days // 7
+    return weeks >= 0 and weeks % days.weeks == 0
+
+
+def _is_festival(name: str, day: date) -> bool:
+    return festival_date(name, day.year) == day
+
+
 def _wall(day: date, at: datetime, zone: Any) -> datetime:
     local = datetime.combine(day, at.timetz().replace(tzinfo=None), tzinfo=zone)
     return local.astimezone(UTC).astimezone(zone)
@@ -160,7 +231,7 @@ def _window_times(spec: Every) -> list[TimeOfDay]:
         start, end = spec.window.start.minutes, spec.window.end.minutes
         if end <= start:
             end += MINUTES_PER_DAY
-    found = {(minute % MINUTES_PER_DAY) for minute in range(start, end, spec.minutes)}
+    found = {(minute % MINUTES_PER_DAY) for minute in range(start, end + 1, spec.minutes)}
     return [TimeOfDay(m // 60, m % 60) for m in sorted(found)]
 
 
@@ -173,13 +244,19 @@ def _day_fields(spec: Calendar) -> dict[str, str]:
         fields["day"] = ",".join([*(str(d) for d in days.days), *(["last"] if days.last else [])])
     elif isinstance(days, NthWeekdays):
         fields["day"] = ",".join(f"{_POSITIONS[n]} {day}" for n, day in days.positions)
+    elif isinstance(days, WeekStep):
+        fields["day_of_week"] = ",".join(days.weekdays)
+    elif isinstance(days, MonthWorkday) and days.calendar == "mon-fri":
+        fields["day_of_week"] = "mon-fri"
+    elif isinstance(days, Festival):
+        fields["month"] = _list(festival_months(days.name))  # the filter picks the day
     if spec.months:
         fields["month"] = _list(spec.months)
     return fields
 
 
 def _uses_interval(spec: Every) -> bool:
-    if spec.window is not None or spec.weekdays:
+    if spec.window is not None or spec.weekdays or spec.workdays:
         return False
     if spec.minutes < 60:
         return 60 % spec.minutes != 0
@@ -205,8 +282,15 @@ def trigger_for(spec: Spec) -> BaseTrigger:
     if isinstance(spec, Once):
         return DateTrigger(run_date=spec.at.astimezone(zone), timezone=zone)
     if isinstance(spec, Calendar):
-        return _crons(_groups(spec.times), WallClockCronTrigger, zone, **_day_fields(spec))
-    if _uses_interval(spec):
+        groups = _groups(spec.times)
+        if isinstance(spec.days, Either):
+            halves = [Calendar(spec.times, spec.days.month_days, spec.timezone, spec.months)]
+            halves.append(Calendar(spec.times, spec.days.weekly, spec.timezone, spec.months))
+            return OrTrigger([trigger_for(half) for half in halves])
+        base = _crons(groups, WallClockCronTrigger, zone, **_day_fields(spec))
+        keep = keeps(spec.days)
+        return base if keep is None else DayFilterTrigger(base, keep)
+    if _uses_interval(spec) and not spec.workdays:
         if spec.anchor is None:
             raise SpecError(f"every {spec.minutes} minutes needs an anchor (the first fire)")
         anchor = spec.anchor.astimezone(zone)
@@ -216,6 +300,11 @@ def trigger_for(spec: Spec) -> BaseTrigger:
             )
         return IntervalTrigger(minutes=spec.minutes, start_date=anchor, timezone=zone)
     fields = {"day_of_week": ",".join(spec.weekdays)} if spec.weekdays else {}
+    if spec.workdays:
+        keep = partial(is_workday, calendar=spec.workdays)
+        return DayFilterTrigger(
+            _crons(_groups(_window_times(spec)), WallClockCronTrigger, zone), keep
+        )
     if spec.window is None and not spec.weekdays:
         if spec.minutes < 60:
             return CronTrigger(minute=f"*/{spec.minutes}", second=0, timezone=zone)
@@ -272,7 +361,7 @@ def cron_of(spec: Spec) -> str | None:
     if isinstance(spec, Once):
         return None
     if isinstance(spec, Every):
-        if _uses_interval(spec):
+        if _uses_interval(spec) or spec.workdays:
             return None
         if spec.window is None and not spec.weekdays:
             if spec.minutes < 60:
@@ -290,6 +379,9 @@ def cron_of(spec: Spec) -> str | None:
             dow = _cron_field([CRON_WEEKDAY[d] for d in days.weekdays], 0, 6, False)
         elif isinstance(days, MonthDays) and not days.last:
             dom = _cron_field(days.days, 1, 31, False)
+        elif isinstance(days, Either) and not days.month_days.last:
+            dom = _cron_field(days.month_days.days, 1, 31, False)
+            dow = _cron_field([CRON_WEEKDAY[d] for d in days.weekly.weekdays], 0, 6, False)
         elif not isinstance(days, Daily):
             return None
         months = _cron_field(spec.months, 1, 12, False) if spec.months else "*"

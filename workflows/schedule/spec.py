@@ -7,7 +7,8 @@ Three forms, each a frozen dataclass that keeps its IANA zone:
 - `Calendar(times, days, months, timezone)`: fixed times of day on matching days; `days` is
   `Daily()`, `Weekly(weekdays)`, `MonthDays(days, last)` or `NthWeekdays(positions)`.
 - `Every(minutes, window, weekdays, anchor, timezone)`: a fixed step, optionally only inside a
-  daily window (half-open: `09:00–18:00` every 30 min fires 09:00 … 17:30) and on some weekdays.
+  daily window (ends included: `09:00–18:00` every 30 min fires 09:00 … 18:00) and on some
+  weekdays, or only on working days.
 
 `spec.kind` is the `storage.models.Schedule.kind` of the trigger it compiles to: `once`,
 `cron` (one cron trigger that a standard 5-field cron also expresses), `interval` (an
@@ -26,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -119,7 +120,81 @@ class NthWeekdays:
                 raise SpecError(f"not an n-th weekday: {nth} {day}")
 
 
-Days = Daily | Weekly | MonthDays | NthWeekdays
+@dataclass(frozen=True)
+class Workdays:
+    """The working days of `calendar` (`cn`: the State Council's, with holidays off and the
+    调休 weekends on; `mon-fri`: Monday to Friday)."""
+
+    calendar: str = "cn"
+
+    def __post_init__(self) -> None:
+        if self.calendar not in ("cn", "mon-fri"):
+            raise SpecError(f"unknown working-day calendar {self.calendar!r}")
+
+
+@dataclass(frozen=True)
+class MonthWorkday:
+    """The first (`nth` 1) or last (`nth` -1) working day of the month, or (`near` 1–31) the
+    working day nearest that day without leaving the month (cron's `W`)."""
+
+    nth: int = 0
+    near: int = 0
+    calendar: str = "mon-fri"
+
+    def __post_init__(self) -> None:
+        Workdays(self.calendar)
+        if (self.nth in (1, -1)) == (1 <= self.near <= 31):
+            raise SpecError("give either nth (1 or -1) or near (1-31)")
+
+
+@dataclass(frozen=True)
+class WeekStep:
+    """These weekdays every `weeks` weeks, counted from the week of Monday `start`."""
+
+    weekdays: tuple[str, ...]
+    weeks: int
+    start: date
+
+    def __post_init__(self) -> None:
+        Weekly(self.weekdays)
+        if not 2 <= self.weeks <= 52:
+            raise SpecError("a week step is 2 to 52 weeks")
+        if self.start.weekday() != 0:
+            raise SpecError("the first week starts on a Monday")
+
+
+@dataclass(frozen=True)
+class Festival:
+    """The day of a festival each year (除夕, 春节, 中秋…, by the lunar calendar)."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        from workflows.schedule.holidays import FESTIVALS
+
+        if self.name not in FESTIVALS:
+            raise SpecError(f"unknown festival {self.name!r}")
+
+
+@dataclass(frozen=True)
+class Either:
+    """The days of the month `month_days` and also every weekday of `weekly` (cron's OR)."""
+
+    month_days: MonthDays
+    weekly: Weekly
+
+
+Days = (
+    Daily
+    | Weekly
+    | MonthDays
+    | NthWeekdays
+    | Workdays
+    | MonthWorkday
+    | WeekStep
+    | Festival
+    | Either
+)
 
 
 def _zone(name: str) -> None:
@@ -181,7 +256,8 @@ class Calendar:
 
 @dataclass(frozen=True)
 class Window:
-    """A daily window, half-open: `start` included, `end` excluded (crossing midnight allowed)."""
+    """A daily window, both ends included ("every 3 hours from 9am to 9pm" fires at 21:00);
+    crossing midnight allowed."""
 
     start: TimeOfDay
     end: TimeOfDay
@@ -203,9 +279,13 @@ class Every:
     window: Window | None = None
     weekdays: tuple[str, ...] = ()
     anchor: datetime | None = None
+    workdays: str = ""
+    """`cn` or `mon-fri`: only on that calendar's working days (then no `weekdays`)."""
 
     def __post_init__(self) -> None:
         _zone(self.timezone)
+        if self.workdays:
+            Workdays(self.workdays)
         if not 1 <= self.minutes <= MAX_STEP_MINUTES:
             raise SpecError("the step must be between 1 minute and a year")
         if self.weekdays:
@@ -237,7 +317,31 @@ def _days_json(days: Days) -> dict[str, Any]:
         return {"type": "weekly", "weekdays": list(days.weekdays)}
     if isinstance(days, MonthDays):
         return {"type": "monthly", "days": list(days.days), "last": days.last}
-    return {"type": "nth", "positions": [[nth, day] for nth, day in days.positions]}
+    if isinstance(days, NthWeekdays):
+        return {"type": "nth", "positions": [[nth, day] for nth, day in days.positions]}
+    if isinstance(days, Workdays):
+        return {"type": "workdays", "calendar": days.calendar}
+    if isinstance(days, MonthWorkday):
+        return {
+            "type": "month_workday",
+            "nth": days.nth,
+            "near": days.near,
+            "calendar": days.calendar,
+        }
+    if isinstance(days, WeekStep):
+        return {
+            "type": "week_step",
+            "weekdays": list(days.weekdays),
+            "weeks": days.weeks,
+            "start": days.start.isoformat(),
+        }
+    if isinstance(days, Festival):
+        return {"type": "festival", "name": days.name}
+    return {
+        "type": "either",
+        "month_days": _days_json(days.month_days),
+        "weekly": _days_json(days.weekly),
+    }
 
 
 def to_json(spec: Spec) -> dict[str, Any]:
@@ -262,6 +366,8 @@ def to_json(spec: Spec) -> dict[str, Any]:
             weekdays=list(spec.weekdays),
             anchor=None if spec.anchor is None else spec.anchor.isoformat(),
         )
+        if spec.workdays:
+            data["workdays"] = spec.workdays
     return data
 
 
@@ -321,6 +427,42 @@ def _days_from(data: object) -> Days:
                 raise SpecError("positions must be [n, weekday] pairs")
             positions.append((nth, day.lower()))
         return NthWeekdays(tuple(positions))
+    return _more_days(data, kind)
+
+
+def _word(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise SpecError(f"{key} must be a string")
+    return value
+
+
+def _whole(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SpecError(f"{key} must be a whole number")
+    return value
+
+
+def _more_days(data: Mapping[str, Any], kind: object) -> Days:
+    if kind == "workdays":
+        return Workdays(_word(data, "calendar"))
+    if kind == "month_workday":
+        return MonthWorkday(_whole(data, "nth"), _whole(data, "near"), _word(data, "calendar"))
+    if kind == "week_step":
+        try:
+            start = date.fromisoformat(_word(data, "start"))
+        except ValueError:
+            raise SpecError("start must be an ISO date") from None
+        weekdays = _strs(_list(data, "weekdays"), "weekdays")
+        return WeekStep(weekdays, _whole(data, "weeks"), start)
+    if kind == "festival":
+        return Festival(_word(data, "name"))
+    if kind == "either":
+        month_days, weekly = _days_from(data.get("month_days")), _days_from(data.get("weekly"))
+        if not isinstance(month_days, MonthDays) or not isinstance(weekly, Weekly):
+            raise SpecError("either needs monthly month_days and weekly weekdays")
+        return Either(month_days, weekly)
     raise SpecError(f"unknown days type {kind!r}")
 
 
@@ -354,7 +496,10 @@ def from_json(data: object) -> Spec:
             raw_anchor = data.get("anchor")
             anchor = None if raw_anchor is None else _instant(raw_anchor, "anchor")
             weekdays = _strs(_list(data, "weekdays"), "weekdays")
-            return Every(minutes, zone, window, weekdays, anchor)
+            workdays = data.get("workdays") or ""
+            if not isinstance(workdays, str):
+                raise SpecError("workdays must be cn or mon-fri")
+            return Every(minutes, zone, window, weekdays, anchor, workdays)
     except TypeError as exc:
         raise SpecError(str(exc)) from None
     raise SpecError(f"unknown form {form!r} (once, calendar or every)")

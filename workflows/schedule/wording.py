@@ -19,12 +19,18 @@ from workflows.schedule.spec import (
     WORKDAYS,
     Daily,
     Days,
+    Either,
     Every,
+    Festival,
     MonthDays,
+    MonthWorkday,
+    NthWeekdays,
     Once,
     Spec,
     TimeOfDay,
     Weekly,
+    WeekStep,
+    Workdays,
 )
 
 ZH_DAYS = dict(zip(WEEKDAYS, ("周一", "周二", "周三", "周四", "周五", "周六", "周日"), strict=True))
@@ -65,16 +71,62 @@ def _times(times: Sequence[TimeOfDay], language: str) -> str:
     return "、".join(words) if language == "zh" else _en_list(words)
 
 
+ZH_FESTIVALS = {"chuxi": "除夕", "chunjie": "春节", "yuanxiao": "元宵节", "duanwu": "端午节"}
+ZH_FESTIVALS.update({"qixi": "七夕", "zhongqiu": "中秋节", "chongyang": "重阳节", "laba": "腊八"})
+ZH_FESTIVALS.update(
+    {"yuandan": "元旦", "laodong": "劳动节", "guoqing": "国庆节", "qingming": "清明"}
+)
+EN_FESTIVALS = {"chuxi": "Chinese New Year's Eve", "chunjie": "Chinese New Year"}
+EN_FESTIVALS.update({"yuanxiao": "the Lantern Festival", "duanwu": "the Dragon Boat Festival"})
+EN_FESTIVALS.update({"qixi": "Qixi", "zhongqiu": "the Mid-Autumn Festival", "laba": "Laba"})
+EN_FESTIVALS.update({"chongyang": "the Double Ninth Festival", "yuandan": "New Year's Day"})
+EN_FESTIVALS.update({"laodong": "Labour Day", "guoqing": "National Day", "qingming": "Qingming"})
+
+
+def _zh_more(days: Days, prefix: str) -> str:
+    if isinstance(days, Workdays):
+        return "每个工作日（中国法定）" if days.calendar == "cn" else "每个工作日"
+    if isinstance(days, MonthWorkday):
+        if days.near:
+            return f"{prefix}离 {days.near} 日最近的工作日"
+        return prefix + ("第一个工作日" if days.nth == 1 else "最后一个工作日")
+    if isinstance(days, WeekStep):
+        return f"每 {days.weeks} 周的" + "、".join(ZH_DAYS[d] for d in days.weekdays)
+    if isinstance(days, Festival):
+        return "每年" + ZH_FESTIVALS[days.name]
+    assert isinstance(days, Either)
+    return _zh_days(days.month_days, ()) + "，以及" + _zh_days(days.weekly, ())
+
+
+def _en_more(days: Days, scope: str) -> str:
+    if isinstance(days, Workdays):
+        return "every working day (China)" if days.calendar == "cn" else "every weekday"
+    if isinstance(days, MonthWorkday):
+        if days.near:
+            return f"on the working day nearest the {_ordinal(days.near)} {scope}"
+        return f"on the {'first' if days.nth == 1 else 'last'} working day {scope}"
+    if isinstance(days, WeekStep):
+        names = _en_list([EN_DAYS[d] for d in days.weekdays])
+        return f"every {days.weeks} weeks on {names}"
+    if isinstance(days, Festival):
+        return f"every year on {EN_FESTIVALS[days.name]}"
+    assert isinstance(days, Either)
+    return _en_days(days.month_days, ()) + " and " + _en_days(days.weekly, ())
+
+
 def _zh_days(days: Days, months: Sequence[int]) -> str:
     if isinstance(days, Daily):
-        return "每天"
+        return "每年" + "、".join(f"{m}月" for m in months) + "每天" if months else "每天"
     if isinstance(days, Weekly):
         if days.weekdays == WORKDAYS:
             return "每个工作日"
         if days.weekdays == WEEKEND:
             return "每周六、周日"
-        return "每" + "、".join(ZH_DAYS[d] for d in days.weekdays)
+        names = "每" + "、".join(ZH_DAYS[d] for d in days.weekdays)
+        return "、".join(f"{m}月" for m in months) + "的" + names if months else names
     prefix = "每年" + "、".join(f"{m}月" for m in months) if months else "每月"
+    if not isinstance(days, MonthDays | NthWeekdays):
+        return _zh_more(days, prefix)
     if isinstance(days, MonthDays):
         parts = [f"{d}日" for d in days.days] + (["最后一天"] if days.last else [])
         return prefix + "、".join(parts)
@@ -82,19 +134,22 @@ def _zh_days(days: Days, months: Sequence[int]) -> str:
 
 
 def _en_days(days: Days, months: Sequence[int]) -> str:
+    only = " in " + _en_list([EN_MONTHS[m - 1] for m in months]) if months else ""
     if isinstance(days, Daily):
-        return "every day"
+        return "every day" + only
     if isinstance(days, Weekly):
         if days.weekdays == WORKDAYS:
-            return "every weekday"
+            return "every weekday" + only
         if days.weekdays == WEEKEND:
-            return "every Saturday and Sunday"
-        return "every " + _en_list([EN_DAYS[d] for d in days.weekdays])
+            return "every Saturday and Sunday" + only
+        return "every " + _en_list([EN_DAYS[d] for d in days.weekdays]) + only
     scope = (
         "of " + _en_list([EN_MONTHS[m - 1] for m in months]) + " every year"
         if months
         else "of every month"
     )
+    if not isinstance(days, MonthDays | NthWeekdays):
+        return _en_more(days, scope)
     if isinstance(days, MonthDays):
         parts = [f"the {_ordinal(d)}" for d in days.days]
         parts += ["the last day"] if days.last else []
@@ -147,7 +202,10 @@ def describe(spec: Spec, language: str) -> str:
         moment = spec.at.strftime("%Y-%m-%d %H:%M")
         return f"{moment}（一次）" if language != "en" else f"once, on {moment}"
     if isinstance(spec, Every):
-        return _every(spec, "en" if language == "en" else "zh")
+        rule = _every(spec, "en" if language == "en" else "zh")
+        if spec.workdays == "cn":
+            rule += " on working days (China)" if language == "en" else "（中国法定工作日）"
+        return rule
     if language == "en":
         return f"{_en_days(spec.days, spec.months)} at {_times(spec.times, 'en')}"
     return f"{_zh_days(spec.days, spec.months)} {_times(spec.times, 'zh')}"
