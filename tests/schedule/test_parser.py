@@ -102,7 +102,6 @@ CLARIFY = [
     "晚上1点上线",
     "at 5 CST",
     "每天北京时间9点和纽约时间10点",  # two zones
-    "每月1号和每周一上午9点",  # APScheduler would AND the days, cron would OR them: ask
 ]
 NOT_SCHEDULES = [
     "最近有什么任务失败了？",

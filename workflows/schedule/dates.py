@@ -56,6 +56,18 @@ def month_day_date(today: date, day: int, next_month: bool = False) -> date | No
     return date(year, month, day)
 
 
+def last_day(today: date, month: int | None, year: int | None, next_month: bool) -> date:
+    """The last day of `month` (None: this month, or the next with `next_month`) of `year`
+    (None: the coming one)."""
+    if month is None:
+        year, month = today.year, today.month
+        if next_month:
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    elif year is None:
+        year = today.year if month >= today.month else today.year + 1
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
 def calendar_date(today: date, month: int, day: int, year: int | None) -> date | None:
     """`month`/`day` in `year`, or (no year) the coming one: this year unless already past.
     None when it does not exist."""

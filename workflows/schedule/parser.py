@@ -77,6 +77,10 @@ class ParseResult:
     question: str | None = None
     reason: str | None = None
     source: Source = "rules"
+    options: tuple[Spec, ...] = ()
+    """For a question: the specs the answer may be (the card offers them as buttons)."""
+    workdays: str = "mon-fri"
+    """The calendar 工作日 / "workday" were read with (`cn` or `mon-fri`)."""
 
     @property
     def may_ask_model(self) -> bool:
@@ -121,14 +125,26 @@ def zone_of(now: datetime | None, timezone: str) -> datetime:
     return now.astimezone(zone)
 
 
+def workdays_for(timezone: str, language: str) -> str:
+    """The default working-day calendar: China's with the zone Asia/Shanghai or Chinese."""
+    return "cn" if timezone == DEFAULT_TIMEZONE or language == "zh" else "mon-fri"
+
+
 def parse(
-    text: str, *, now: datetime | None = None, timezone: str = DEFAULT_TIMEZONE
+    text: str,
+    *,
+    now: datetime | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+    workdays: str | None = None,
 ) -> ParseResult:
-    """Read `text` at `now` (default: the current time) with `timezone` as the default zone."""
+    """Read `text` at `now` (default: the current time) with `timezone` as the default zone;
+    工作日 / "workday" mean the working days of `workdays` (`cn`, `mon-fri`; None: the default
+    of `workdays_for`)."""
     if not known(timezone):
         raise ValueError(f"unknown time zone {timezone!r}")
     original, is_schedule_text = _command(text.strip())
     language = language_of(original)
+    calendar = workdays or workdays_for(timezone, language)
     if not original or not is_schedule_text:
         return ParseResult("not_schedule", None, timezone, language, reason="not_schedule")
     text = normalise(original)
@@ -137,9 +153,24 @@ def parse(
     zone_name = names[0] if names else timezone
     task = task_of(original, found.spans)
 
-    def clarify(topic: str, reason: str, values: dict[str, str] | None = None) -> ParseResult:
+    def clarify(
+        topic: str,
+        reason: str,
+        values: dict[str, str] | None = None,
+        options: tuple[Spec, ...] = (),
+    ) -> ParseResult:
         ask = question(Clarify(topic, reason, values or {}), language, task)
-        return ParseResult("clarify", task, zone_name, language, question=ask, reason=reason)
+        return ParseResult(
+            "clarify",
+            task,
+            zone_name,
+            language,
+            None,
+            ask,
+            reason,
+            options=options,
+            workdays=calendar,
+        )
 
     if len(names) > 1:
         return clarify("which_zone", "conflict", {"text": " / ".join(names)})
@@ -163,18 +194,18 @@ def parse(
     if task is not None and _UNREAD.search(task):
         return clarify("unreadable", "unreadable")
     try:
-        reading = read(pieces, local_now)
+        reading = read(pieces, local_now, calendar)
     except SpecError:  # out of range for a spec (a step over a year…)
         return clarify("unsupported", "unsupported")
     if isinstance(reading, Clarify):
-        return clarify(reading.topic, reading.reason, reading.values)
+        return clarify(reading.topic, reading.reason, reading.values, reading.options)
     try:
         first = next_runs(reading, local_now, 1)
     except SpecError:
         return clarify("unsupported", "unsupported")
     if not first:
         return clarify("bad_date", "impossible")
-    return ParseResult("scheduled", task, zone_name, language, spec=reading)
+    return ParseResult("scheduled", task, zone_name, language, spec=reading, workdays=calendar)
 
 
 def _period(pieces: tuple[object, ...]) -> dict[str, str]:

@@ -24,11 +24,17 @@ from zoneinfo import ZoneInfo
 
 from workflows.schedule import dates
 from workflows.schedule.clock import EXACT_PERIODS, Problem, Resolved, resolve
+from workflows.schedule.cycles import cycle_recur, either, on_calendar, with_months
+from workflows.schedule.holidays import festival_date
 from workflows.schedule.pieces import (
     After,
     Clock,
+    Cycle,
     DateOf,
     DayShift,
+    Feast,
+    Minute,
+    Months,
     Period,
     Piece,
     Recur,
@@ -50,7 +56,12 @@ from workflows.schedule.spec import (
     TimeOfDay,
     Weekly,
     Window,
+    Workdays,
 )
+
+PAST_DAYS = 183
+"""A month and day that passed at most this many days ago this year gets a question (next
+year's, or every year?); longer ago it is next year's (in December, 1月5日 is next January)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,8 @@ class Clarify:
     topic: str
     reason: str
     values: dict[str, str] = field(default_factory=dict)
+    options: tuple[Spec, ...] = ()
+    """What the answer may be, when we can list it (the card shows them as buttons)."""
 
 
 Reading = Spec | Clarify
@@ -200,11 +213,23 @@ def _date_of(piece: Piece, now: datetime) -> date | Clarify:
         return today + timedelta(days=piece.days)
     if isinstance(piece, WeekdayDate):
         return dates.weekday_date(today, piece.weekday, piece.week)
+    if isinstance(piece, Feast):
+        for candidate in (today.year, today.year + 1):
+            found_feast = festival_date(piece.name, candidate)
+            if found_feast is not None and found_feast >= today:
+                return found_feast
+        return Clarify("bad_date", "impossible")
     assert isinstance(piece, DateOf)
-    if piece.month is None:
+    year: int | None = piece.year
+    if piece.years_ahead is not None:
+        year = today.year + piece.years_ahead
+    found: date | None
+    if piece.last:
+        found = dates.last_day(today, piece.month, year, piece.next_month)
+    elif piece.month is None:
         found = dates.month_day_date(today, piece.day, piece.next_month)
     else:
-        found = dates.calendar_date(today, piece.month, piece.day, piece.year)
+        found = dates.calendar_date(today, piece.month, piece.day, year)
     if found is None:
         month = "" if piece.month is None else str(piece.month)
         return Clarify("bad_date", "impossible", {"month": month, "day": str(piece.day)})
@@ -229,9 +254,84 @@ def _once(day: date, time: Resolved, now: datetime, *, today_only: bool) -> Read
     return Once(moment, str(zone))
 
 
-def read(pieces: Sequence[Piece], now: datetime) -> Reading:
+def _hourly(
+    step: Step, minute: Minute, recurs: Sequence[Recur], spans: Sequence[Span], zone: str
+) -> Reading:
+    """Every N hours at a minute past ("every hour at quarter past", 每小时15分): fixed times."""
+    if step.minutes % 60 or MINUTES_PER_DAY % step.minutes or len(recurs) > 1 or len(spans) > 1:
+        return Clarify("unsupported", "unsupported")
+    start, end = 0, MINUTES_PER_DAY - 1
+    if spans:
+        window = _window(spans[0], [])
+        if isinstance(window, Clarify):
+            return window
+        start, end = window.start.minutes, window.end.minutes
+        if end <= start:
+            return Clarify("unsupported", "unsupported")
+    first = start - start % 60 + minute.minute
+    first += 60 if first < start else 0
+    times = tuple(
+        TimeOfDay(m // 60, m % 60) for m in range(first, end + 1, step.minutes) if m < 1440
+    )
+    if not times:
+        return Clarify("conflict", "conflict")
+    recur = recurs[0] if recurs else Recur(step.start, step.end, Daily())
+    if isinstance(recur.days, Workdays):
+        return Calendar(times, recur.days, zone, recur.months)
+    return _calendar(recur, [Resolved(t.hour, t.minute) for t in times], zone)
+
+
+def _small_hour(day: date | None, time: Resolved, now: datetime) -> Clarify:
+    """A bare 1–6 点 for a one-off: the small hours or the afternoon? Both, as options."""
+    options: list[Spec] = []
+    for hour in (time.hour, time.hour + 12):
+        at = Resolved(hour, time.minute)
+        for offset in range(2 if day is None else 1):
+            found = _once((day or now.date()) + timedelta(days=offset), at, now, today_only=False)
+            if isinstance(found, Once):
+                options.append(found)
+                break
+    return Clarify("am_or_pm", "ambiguous", {"hour": str(time.hour)}, tuple(options))
+
+
+def _past_this_year(piece: DateOf, time: Resolved, now: datetime) -> Clarify | None:
+    """A month and day without a year that passed lately this year: next year's, or yearly?"""
+    if piece.month is None or piece.year is not None or piece.years_ahead is not None:
+        return None
+    if piece.last or dates.date_problem(now.year, piece.month, piece.day):
+        return None
+    this_year = date(now.year, piece.month, piece.day)
+    if not timedelta(0) < now.date() - this_year <= timedelta(days=PAST_DAYS):
+        return None
+    zone = str(now.tzinfo)
+    options: list[Spec] = []
+    following = _once(this_year.replace(year=now.year + 1), time, now, today_only=False)
+    if isinstance(following, Once):
+        options.append(following)
+    at = (TimeOfDay(time.hour, time.minute),)
+    options.append(Calendar(at, MonthDays((piece.day,)), zone, (piece.month,)))
+    values = {"date": this_year.isoformat(), "time": f"{time.hour:02d}:{time.minute:02d}"}
+    return Clarify("past_this_year", "passed", values, tuple(options))
+
+
+def _span_once(span: Span, periods: Sequence[Period], day: date, now: datetime) -> Clarify:
+    """A range with no step (明天下午3点至8点): once at its start, or every hour in it?"""
+    window = _window(span, periods)
+    if isinstance(window, Clarify):
+        return window
+    start = Resolved(window.start.hour, window.start.minute)
+    once = _once(day, start, now, today_only=False)
+    options: tuple[Spec, ...] = (once,) if isinstance(once, Once) else ()
+    hourly = Every(60, str(now.tzinfo), window) if window.start.minute == 0 else None
+    if hourly is not None:
+        options += (hourly,)
+    values = {"start": str(window.start), "end": str(window.end)}
+    return Clarify("once_or_hourly", "vague", values, options)
+
+
+def read(pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri") -> Reading:
     """The spec the pieces of one time expression mean at `now` (aware, in the schedule's
-    zone), or the question to ask."""
+    zone), or the question to ask. `workdays` is the calendar 工作日 / "workday" mean."""
     for piece in pieces:
         if isinstance(piece, Unclear):
             return Clarify(piece.topic, piece.reason, {"text": piece.detail})
@@ -241,15 +341,41 @@ def read(pieces: Sequence[Piece], now: datetime) -> Reading:
     clocks = [p for p in pieces if isinstance(p, Clock)]
     periods = [p for p in pieces if isinstance(p, Period)]
     afters = [p for p in pieces if isinstance(p, After)]
-    days = [p for p in pieces if isinstance(p, DayShift | WeekdayDate | DateOf)]
+    cycles = [p for p in pieces if isinstance(p, Cycle)]
+    months = [p for p in pieces if isinstance(p, Months)]
+    minutes = [p for p in pieces if isinstance(p, Minute)]
+    days: list[Piece] = [
+        p for p in pieces if isinstance(p, DayShift | WeekdayDate | DateOf | Feast)
+    ]
     zone = str(now.tzinfo)
     if len(recurs) > 1 and len([r for r in recurs if not isinstance(r.days, Daily)]) == 1:
         recurs = [r for r in recurs if not isinstance(r.days, Daily)]  # 周一至周五每天18点
+    recurs = [Recur(r.start, r.end, on_calendar(r.days, workdays), r.months) for r in recurs]
+    recurs = either(recurs)
     if afters:
-        if len(afters) > 1 or recurs or steps or spans or clocks or days:
+        if len(afters) > 1 or recurs or steps or spans or clocks or days or cycles:
             return Clarify("conflict", "conflict")
         moment = (now.astimezone(UTC) + timedelta(minutes=afters[0].minutes)).astimezone(now.tzinfo)
         return Once(moment.replace(microsecond=0), zone)
+    if cycles:
+        if len(cycles) > 1 or steps:
+            return Clarify("conflict", "conflict")
+        found_recur = cycle_recur(cycles[0], recurs, days, now.date())
+        if isinstance(found_recur, tuple):
+            return Clarify(*found_recur)
+        recurs, days = [found_recur], []
+    if months:
+        if len(recurs) != 1:
+            return Clarify("conflict", "conflict")
+        limited = with_months(recurs[0], months)
+        if isinstance(limited, tuple):
+            return Clarify(*limited)
+        recurs = [limited]
+    if minutes and not clocks:
+        if len(minutes) > 1 or days:
+            return Clarify("conflict", "conflict")
+        step = steps[0] if steps else Step(minutes[0].start, minutes[0].end, 60)
+        return _hourly(step, minutes[0], recurs, spans, zone)
     times = _times(clocks, [] if steps and spans else periods)
     if isinstance(times, Clarify):
         return times
@@ -258,6 +384,10 @@ def read(pieces: Sequence[Piece], now: datetime) -> Reading:
             return Clarify("conflict", "conflict")
         return _step(steps[0], recurs, spans, times, periods, now)
     if spans:
+        if not recurs and len(days) <= 1 and not times:
+            day = now.date() if not days else _date_of(days[0], now)
+            if isinstance(day, date):
+                return _span_once(spans[0], periods, day, now)
         return Clarify("how_often", "vague")
     if not times:
         for piece in days:  # an impossible date is the first thing to say
@@ -271,18 +401,49 @@ def read(pieces: Sequence[Piece], now: datetime) -> Reading:
         return _calendar(recurs[0], times, zone)
     if len(times) > 1:
         return Clarify("one_time", "ambiguous")
-    if days:
-        if len({type(p) for p in days}) > 1 or len(days) > 1:
-            shifts = [p for p in days if isinstance(p, DayShift)]
-            if len(days) != 2 or len(shifts) != 1 or shifts[0].days != 0:
-                return Clarify("conflict", "conflict")
-            days = [p for p in days if not isinstance(p, DayShift)]
-        day = _date_of(days[0], now)
+    small = any(c.language == "zh" and c.bare and 1 <= c.hour <= 6 for c in clocks)
+    small = small and times[0].plain
+    return _one_off(days, times[0], now, small=small)
+
+
+def _one_off(days: list[Piece], time: Resolved, now: datetime, *, small: bool) -> Reading:
+    if not days:
+        if small:
+            return _small_hour(None, time, now)
+        return _once(now.date(), time, now, today_only=True)
+    if len(days) > 1:
+        shifts = [p for p in days if isinstance(p, DayShift) and p.days == 0]
+        days = [p for p in days if p not in shifts]
+    if len(days) == 2:
+        named = [p for p in days if isinstance(p, WeekdayDate)]
+        dated = [p for p in days if not isinstance(p, WeekdayDate)]
+        if len(named) != 1 or len(dated) != 1:
+            return Clarify("conflict", "conflict")
+        day = _date_of(dated[0], now)
         if isinstance(day, Clarify):
             return day
-        once = _once(day, times[0], now, today_only=False)
-        coming = isinstance(days[0], WeekdayDate) and days[0].week is None
-        if coming and isinstance(once, Clarify) and once.reason == "passed":
-            return _once(day + timedelta(days=7), times[0], now, today_only=False)
-        return once
-    return _once(now.date(), times[0], now, today_only=True)
+        if day.weekday() != named[0].weekday:
+            values = {"date": day.isoformat(), "weekday": WEEKDAYS[named[0].weekday]}
+            return Clarify("weekday_mismatch", "conflict", values)
+        days = dated
+    if len(days) != 1:
+        return Clarify("conflict", "conflict")
+    piece = days[0]
+    day = _date_of(piece, now)
+    if isinstance(day, Clarify):
+        return day
+    if isinstance(piece, DateOf):
+        past = _past_this_year(piece, time, now)
+        if past is not None:
+            return past
+    if small:
+        return _small_hour(day, time, now)
+    once = _once(day, time, now, today_only=False)
+    coming = isinstance(piece, WeekdayDate) and piece.week is None
+    if coming and isinstance(once, Clarify) and once.reason == "passed":
+        return _once(day + timedelta(days=7), time, now, today_only=False)
+    if isinstance(piece, Feast) and isinstance(once, Clarify) and once.reason == "passed":
+        following = festival_date(piece.name, day.year + 1)
+        if following is not None:
+            return _once(following, time, now, today_only=False)
+    return once

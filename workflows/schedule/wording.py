@@ -241,6 +241,9 @@ ZH_QUESTIONS = {
     "unsupported": "这个周期我还不支持，请换一种说法，例如“每周一”“每月第一个周一”“每2小时”。",
     "unreadable": "我没看懂其中的时间，请换一种说法，例如“每天9点”“每周五下午5点”“30分钟后”。",
     "past": "这个时间已经过去了，请给一个将来的时间。",
+    "past_this_year": "今年的 {date} 已经过了：是明年这一天 {time}，还是每年这一天 {time}？",
+    "weekday_mismatch": "{date} 并不是{weekday_zh}，请确认是哪一天。",
+    "once_or_hourly": "{start} 到 {end}：是在 {start} 执行一次，还是在这段时间内每小时一次？",
 }
 EN_QUESTIONS = {
     "what_time": 'At what time{should}? For example "every day at 9am" or "tomorrow at 3pm".',
@@ -280,6 +283,10 @@ EN_QUESTIONS = {
     "unreadable": 'I couldn\'t read the time; try "every day at 9am", "every Friday at 5pm" '
     'or "in 30 minutes".',
     "past": "That time is in the past; please give a time in the future.",
+    "past_this_year": "{date} has passed this year: next year at {time}, or every year at "
+    "{time}?",
+    "weekday_mismatch": "{date} is not a {weekday_en}; which day do you mean?",
+    "once_or_hourly": "{start} to {end}: once at {start}, or every hour in between?",
 }
 
 
@@ -287,6 +294,9 @@ def question(clarify: Clarify, language: str, task: str | None = None) -> str:
     """The clarifying question for `clarify`, in `language` (zh or en)."""
     values: dict[str, str] = dict(clarify.values)
     period = values.get("period", "")
+    if "weekday" in values:
+        values["weekday_zh"] = ZH_DAYS.get(values["weekday"], "")
+        values["weekday_en"] = EN_DAYS.get(values["weekday"], "")
     if language == "en":
         values["task"] = f" {task}" if task else ""
         values["should"] = f' should "{task}" run' if task else ""
