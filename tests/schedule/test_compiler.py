@@ -72,7 +72,7 @@ def fires(trigger: object, now: datetime, count: int) -> list[datetime]:
 
 
 def weekdays_at_nine() -> Calendar:
-    result = parse("每个工作日早上9点检查服务器健康", now=MONDAY, timezone="Asia/Shanghai")
+    result = parse("每周一到周五早上9点检查服务器健康", now=MONDAY, timezone="Asia/Shanghai")
     assert isinstance(result.spec, Calendar)
     return result.spec
 
@@ -374,13 +374,18 @@ def test_invalid_json_specs_are_refused(data: object) -> None:
 @pytest.mark.parametrize(
     ("text", "zh", "en"),
     [
-        ("每个工作日早上9点", "每个工作日 09:00", "every weekday at 09:00"),
+        ("周一到周五早上9点", "每个工作日 09:00", "every weekday at 09:00"),
+        (
+            "每个工作日早上9点",
+            "每个工作日（中国法定） 09:00",
+            "every working day (China) at 09:00",
+        ),
         ("every Friday at 5pm", "每周五 17:00", "every Friday at 17:00"),
         ("每月最后一天晚上11点", "每月最后一天 23:00", "on the last day of every month at 23:00"),
         (
             "工作日9点到18点每30分钟",
-            "工作日 09:00–18:00 每 30 分钟",
-            "every 30 minutes from 09:00 to 18:00 on weekdays",
+            "工作日（中国法定） 09:00–18:00 每 30 分钟",
+            "every 30 minutes from 09:00 to 18:00 on working days (China)",
         ),
         (
             "每周一三五上午10点",

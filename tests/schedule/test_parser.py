@@ -76,7 +76,8 @@ def test_next_runs_are_in_the_schedules_zone() -> None:
 
 
 def test_cron_only_when_standard_cron_says_it_exactly() -> None:
-    assert contract("每个工作日9点")["cron"] == "0 9 * * 1-5"
+    assert contract("周一到周五9点")["cron"] == "0 9 * * 1-5"
+    assert contract("每个工作日9点")["cron"] is None  # China's calendar: no cron says it
     assert contract("every Friday at 5pm")["cron"] == "0 17 * * 5"
     assert contract("每月1号和15号上午10点")["cron"] == "0 10 1,15 * *"
     for text in ("每月最后一天晚上11点", "每月第一个周一上午10点", "every 90 minutes", "明天9点"):

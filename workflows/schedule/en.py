@@ -13,7 +13,7 @@ import re
 from typing import Literal
 
 from workflows.schedule.clock import EN_PERIODS
-from workflows.schedule.numerals import EN_NUMBER, EN_WORDS, number
+from workflows.schedule.numerals import DAY_ORDINAL, EN_NUMBER, EN_WORDS, day_ordinal, number
 from workflows.schedule.pieces import (
     After,
     Clock,
@@ -21,14 +21,13 @@ from workflows.schedule.pieces import (
     DayShift,
     Period,
     Piece,
+    Recur,
     Span,
     Unclear,
     WeekdayDate,
     rule,
 )
-from workflows.schedule.spec import (
-    WEEKDAYS,
-)
+from workflows.schedule.spec import WEEKDAYS, MonthDays
 
 NOCASE = re.IGNORECASE | re.ASCII
 """English rules: any case; `\\b` and `\\w` are ASCII, so "每天9am检查" has word edges."""
@@ -284,9 +283,23 @@ def month_day(match: re.Match[str]) -> list[Piece]:
     return [DateOf(match.start(), match.end(), day, month, year)]
 
 
-@rule(r"\bon\s+the\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b", NOCASE)
+@rule(
+    rf"\b(?:on\s+)?the\s+(?P<list>{DAY_ORDINAL}(?:{AND}(?:the\s+)?{DAY_ORDINAL})*)\b"
+    rf"(?!\s+(?:day\s+)?of\b|\s+{WEEKDAY}|\s+(?:time|week|month|year|hour|minute|quarter)s?\b)"
+    r"|\bon\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b",
+    NOCASE,
+)
 def ordinal_day(match: re.Match[str]) -> list[Piece]:
-    return [DateOf(match.start(), match.end(), int(match.group("d")))]
+    """on the 20th, the thirteenth; a list (the 10th and 25th) repeats every month."""
+    if match.group("d"):
+        return [DateOf(match.start(), match.end(), int(match.group("d")))]
+    found = {day_ordinal(item) for item in re.findall(DAY_ORDINAL, match.group("list"), NOCASE)}
+    values = sorted(d for d in found if d is not None)
+    if not values or any(not 1 <= d <= 31 for d in values):
+        return []
+    if len(values) == 1:
+        return [DateOf(match.start(), match.end(), values[0])]
+    return [Recur(match.start(), match.end(), MonthDays(tuple(values)))]
 
 
 @rule(
@@ -306,11 +319,37 @@ def relative_hours_minutes(match: re.Match[str]) -> list[Piece]:
 RELATIVE_UNIT = r"(?P<u>minutes?|mins?|m|hours?|hrs?|h|days?|weeks?)\b"
 
 
+HALVES = rf"(?:an?|one|\d+|{EN_NUMBER})\s+and\s+a\s+half"
+QUARTER_HOUR = r"(?:a\s+)?quarter\s+(?:of\s+)?an?\s+hour|(?:a\s+)?quarter[\s-]hour"
+FROM_NOW = r"(?:from\s+now|later|hence|from\s+here)"
+
+
+@rule(
+    rf"\b(?P<q>{QUARTER_HOUR}|half\s+an?\s+hour|(?P<and>{HALVES})\s+hours?"
+    rf"|(?P<ah>an?|one|\d+|{EN_NUMBER})\s+hours?\s+and\s+a\s+half)\s+{FROM_NOW}\b"
+    rf"|\b(?:in|after)\s+(?P<q2>{QUARTER_HOUR}|(?P<and2>{HALVES})\s+hours?)\b",
+    NOCASE,
+)
+def relative_fraction(match: re.Match[str]) -> list[Piece]:
+    """a quarter of an hour from now, in two and a half hours, an hour and a half later."""
+    text = (match.group("q") or match.group("q2")).lower()
+    if "quarter" in text:
+        return [After(match.start(), match.end(), 15)]
+    if text.startswith("half"):
+        return [After(match.start(), match.end(), 30)]
+    whole = (match.group("and") or match.group("and2") or match.group("ah") or "").lower()
+    whole = whole.split()[0] if whole else "1"
+    hours = 1 if whole in ("a", "an") else (int(whole) if whole.isdigit() else number(whole))
+    if hours is None or hours > 23:
+        return []
+    return [After(match.start(), match.end(), hours * 60 + 30)]
+
+
 @rule(
     rf"\b(?:in|after)\s+(?P<n>an?\s+hour\s+and\s+a\s+half|half\s+an?|\d+(?:\.\d+)?|{EN_NUMBER})"
     rf"\s*(?:{RELATIVE_UNIT})?(?:\s+from\s+now)?"
     rf"|\b(?P<n2>\d+(?:\.\d+)?|{EN_NUMBER})\s*(?P<u2>minutes?|mins?|hours?|hrs?|days?|weeks?)"
-    r"\s+from\s+now\b",
+    rf"\s+{FROM_NOW}\b",
     NOCASE,
 )
 def relative(match: re.Match[str]) -> list[Piece]:
@@ -363,6 +402,7 @@ RULES = [
     weekday_date,
     month_day,
     ordinal_day,
+    relative_fraction,
     relative,
     relative_hours_minutes,
     vague,

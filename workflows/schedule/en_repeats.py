@@ -36,6 +36,7 @@ from workflows.schedule.spec import (
     MonthDays,
     NthWeekdays,
     Weekly,
+    Workdays,
 )
 
 
@@ -69,11 +70,14 @@ def weekday_range(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    r"\b(?:(?:every|each|on)\s+)?(?:week\s*days?|business\s+days?|working\s+days?|workdays?)\b",
+    r"\b(?:(?:every|each|on)\s+)?(?:(?P<week>week\s*days?)|business\s+days?|working\s+days?"
+    r"|work\s*days?)\b",
     NOCASE,
 )
 def workdays(match: re.Match[str]) -> list[Piece]:
-    return [Recur(match.start(), match.end(), Weekly(WORKDAYS))]
+    """weekdays: Monday to Friday; workdays, business days: the configured calendar's."""
+    days = Weekly(WORKDAYS) if match.group("week") else Workdays()
+    return [Recur(match.start(), match.end(), days)]
 
 
 @rule(r"\b(?:(?:every|each|on)\s+)?weekends?\b", NOCASE)

@@ -23,12 +23,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from workflows.schedule import dates, en, en_repeats, zh, zh_repeats, zones
+from workflows.schedule import dates, en, en_clock, en_repeats, feasts, zh, zh_repeats, zones
 from workflows.schedule.pieces import (
     After,
     Clock,
+    Cycle,
     DateOf,
     DayShift,
+    Feast,
+    Minute,
+    Months,
     Period,
     Piece,
     Recur,
@@ -46,7 +50,9 @@ RULES: list[Rule] = [
     *zh.RULES,
     *zh_repeats.RULES,
     *en.RULES,
+    *en_clock.RULES,
     *en_repeats.RULES,
+    *feasts.RULES,
 ]
 _WIDE = str.maketrans(
     "０１２３４５６７８９：　點鐘後週時號個兩禮晝間鐘兒曆",
@@ -60,8 +66,8 @@ GLUE = re.compile(
     r"|\b(?:and|at|on|in|of|the|from|by|then|also|please|starting|remind\s+me)\b)*",
     re.IGNORECASE,
 )
-CLOCKISH = (Clock, Period)
-DAYISH = (Recur, DayShift, WeekdayDate, DateOf)
+CLOCKISH = (Clock, Period, Minute)
+DAYISH = (Recur, DayShift, WeekdayDate, DateOf, Feast, Cycle, Months)
 
 
 @dataclass(frozen=True)

@@ -166,14 +166,17 @@ def _step(
     weekdays: tuple[str, ...] = ()
     if len(recurs) > 1 or len(spans) > 1:
         return Clarify("conflict", "conflict")
+    calendar = ""
     if recurs:
         days = recurs[0].days
         if isinstance(days, Weekly):
             weekdays = days.weekdays
-        elif not isinstance(days, Daily):
+        elif isinstance(days, Workdays):
+            calendar = days.calendar
+        elif not isinstance(days, Daily) or recurs[0].months:
             return Clarify("unsupported", "unsupported")
     if step.minutes >= MINUTES_PER_DAY and step.minutes % MINUTES_PER_DAY == 0:
-        if spans or weekdays or len(times) != 1:
+        if spans or weekdays or calendar or len(times) != 1:
             topic = "what_time" if not times else "unsupported"
             return Clarify(topic, "no_time" if not times else "unsupported")
         first = _next_wall(now, times[0])
@@ -188,13 +191,15 @@ def _step(
         if isinstance(found, Clarify):
             return found
         window = found
-        if weekdays and window.end <= window.start:
+        if (weekdays or calendar) and window.end <= window.start:
             return Clarify("unsupported", "unsupported")
     anchor = None
-    if window is None and not weekdays and not _aligned(step.minutes):
+    if calendar and window is None and not _aligned(step.minutes):
+        return Clarify("unsupported", "unsupported")
+    if window is None and not weekdays and not calendar and not _aligned(step.minutes):
         start = now.replace(second=0, microsecond=0)
         anchor = (start.astimezone(UTC) + timedelta(minutes=step.minutes)).astimezone(now.tzinfo)
-    return Every(step.minutes, zone, window, weekdays, anchor)
+    return Every(step.minutes, zone, window, weekdays, anchor, calendar)
 
 
 def _next_wall(now: datetime, time: Resolved) -> datetime | Clarify:

@@ -180,13 +180,16 @@ def _every(spec: Every, language: str) -> str:
         return f"{step} at {at} (from {first})"
     if language == "zh":
         days = ""
-        if spec.weekdays:
-            days = _zh_days(Weekly(spec.weekdays), ()).removeprefix("每个").removeprefix("每")
+        if spec.weekdays or spec.workdays:
+            chosen = Workdays(spec.workdays) if spec.workdays else Weekly(spec.weekdays)
+            days = _zh_days(chosen, ()).removeprefix("每个").removeprefix("每")
         window = f"{spec.window.start}–{spec.window.end} " if spec.window else ""
         return (f"{days} {window}{step}" if days else f"{window}{step}").strip()
     parts = [step]
     if spec.window is not None:
         parts.append(f"from {spec.window.start} to {spec.window.end}")
+    if spec.workdays:
+        parts.append("on working days (China)" if spec.workdays == "cn" else "on weekdays")
     if spec.weekdays:
         parts.append(
             "on weekdays"
@@ -202,10 +205,7 @@ def describe(spec: Spec, language: str) -> str:
         moment = spec.at.strftime("%Y-%m-%d %H:%M")
         return f"{moment}（一次）" if language != "en" else f"once, on {moment}"
     if isinstance(spec, Every):
-        rule = _every(spec, "en" if language == "en" else "zh")
-        if spec.workdays == "cn":
-            rule += " on working days (China)" if language == "en" else "（中国法定工作日）"
-        return rule
+        return _every(spec, "en" if language == "en" else "zh")
     if language == "en":
         return f"{_en_days(spec.days, spec.months)} at {_times(spec.times, 'en')}"
     return f"{_zh_days(spec.days, spec.months)} {_times(spec.times, 'zh')}"
@@ -283,8 +283,7 @@ EN_QUESTIONS = {
     "unreadable": 'I couldn\'t read the time; try "every day at 9am", "every Friday at 5pm" '
     'or "in 30 minutes".',
     "past": "That time is in the past; please give a time in the future.",
-    "past_this_year": "{date} has passed this year: next year at {time}, or every year at "
-    "{time}?",
+    "past_this_year": "{date} has passed this year: next year at {time}, or every year at {time}?",
     "weekday_mismatch": "{date} is not a {weekday_en}; which day do you mean?",
     "once_or_hourly": "{start} to {end}: once at {start}, or every hour in between?",
 }

@@ -18,6 +18,7 @@ from workflows.schedule.spec import (
     MonthDays,
     NthWeekdays,
     Weekly,
+    Workdays,
 )
 from workflows.schedule.zh import (
     DAY,
@@ -31,9 +32,11 @@ from workflows.schedule.zh import (
 )
 
 
-@rule(rf"(?<!非){EVERY}?(?:工作日|工作天)|{EVERY}?周一{RANGE}(?:周)?五(?![点时])")
+@rule(rf"(?<!非){EVERY}?(?P<work>工作日|工作天|上班日)|{EVERY}?周一{RANGE}(?:周)?五(?![点时])")
 def workdays(match: re.Match[str]) -> list[Piece]:
-    return [Recur(match.start(), match.end(), Weekly(WORKDAYS))]
+    """工作日: the configured calendar's working days; 周一到周五: Monday to Friday."""
+    days = Workdays() if match.group("work") else Weekly(WORKDAYS)
+    return [Recur(match.start(), match.end(), days)]
 
 
 @rule(rf"(?<![这本下上]){EVERY}?(?:周末|双休日)|{EVERY}{WEEK}六(?:和|、|,|，)?(?:{WEEK})?[日天]")

@@ -1,0 +1,97 @@
+"""Festivals and holidays named in a text, in either language: 除夕, 春节, 中秋, 国庆, 元旦…
+(their day from `holidays`, the lunar calendar where it fixes one), and the fixed-date ones
+English speakers name (Christmas, New Year's Eve, Halloween…). A one-off is the coming one;
+with 每年 / "every year" it repeats (see `cycles`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from workflows.schedule.pieces import DateOf, Feast, Piece, rule
+
+ZH_FEASTS = {
+    "除夕": "chuxi",
+    "大年三十": "chuxi",
+    "年三十": "chuxi",
+    "春节": "chunjie",
+    "大年初一": "chunjie",
+    "正月初一": "chunjie",
+    "元宵节": "yuanxiao",
+    "元宵": "yuanxiao",
+    "正月十五": "yuanxiao",
+    "端午节": "duanwu",
+    "端午": "duanwu",
+    "七夕节": "qixi",
+    "七夕": "qixi",
+    "中秋节": "zhongqiu",
+    "中秋": "zhongqiu",
+    "重阳节": "chongyang",
+    "重阳": "chongyang",
+    "腊八节": "laba",
+    "腊八": "laba",
+    "国庆节": "guoqing",
+    "国庆": "guoqing",
+    "元旦": "yuandan",
+    "劳动节": "laodong",
+    "五一劳动节": "laodong",
+    "清明节": "qingming",
+    "清明": "qingming",
+}
+EN_FEASTS = {
+    "chinese new year's eve": "chuxi",
+    "lunar new year's eve": "chuxi",
+    "chinese new year": "chunjie",
+    "lunar new year": "chunjie",
+    "spring festival": "chunjie",
+    "lantern festival": "yuanxiao",
+    "dragon boat festival": "duanwu",
+    "mid-autumn festival": "zhongqiu",
+    "mid autumn festival": "zhongqiu",
+    "moon festival": "zhongqiu",
+    "double ninth festival": "chongyang",
+    "qingming festival": "qingming",
+    "tomb-sweeping day": "qingming",
+}
+EN_DATES = {
+    "christmas eve": (12, 24),
+    "christmas day": (12, 25),
+    "christmas": (12, 25),
+    "xmas": (12, 25),
+    "new year's eve": (12, 31),
+    "new years eve": (12, 31),
+    "new year's day": (1, 1),
+    "new years day": (1, 1),
+    "halloween": (10, 31),
+    "valentine's day": (2, 14),
+    "valentines day": (2, 14),
+    "independence day": (7, 4),
+    "boxing day": (12, 26),
+}
+
+
+def _alternatives(words: Mapping[str, object]) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
+@rule(rf"(?:{_alternatives(ZH_FEASTS)})(?:那天|当天|这天)?(?![假期间前后])")
+def zh_feast(match: re.Match[str]) -> list[Piece]:
+    name = match.group(0).removesuffix("那天").removesuffix("当天").removesuffix("这天")
+    return [Feast(match.start(), match.end(), ZH_FEASTS[name])]
+
+
+@rule(
+    rf"\b(?:on\s+)?(?:the\s+)?(?P<w>{_alternatives(EN_FEASTS)}|{_alternatives(EN_DATES)})"
+    r"(?:\s+day)?\b(?!\s+(?:party|sale|holiday|break|week))",
+    re.IGNORECASE,
+)
+def en_feast(match: re.Match[str]) -> list[Piece]:
+    word = " ".join(match.group("w").lower().replace("’", "'").split())
+    if word in EN_FEASTS:
+        return [Feast(match.start(), match.end(), EN_FEASTS[word])]
+    month, day = EN_DATES[word]
+    return [DateOf(match.start(), match.end(), day, month)]
+
+
+RULES = [zh_feast, en_feast]
