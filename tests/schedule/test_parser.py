@@ -97,8 +97,10 @@ CLARIFY = [
     "at 12 call mom",
     "every day at 3 back up",  # English 3 without am/pm
     "今天上午9点开会",
-    "every other Tuesday at 10am",
-    "每隔两周的周三下午3点开会",
+    "3点开会",  # the small hours or the afternoon?
+    "明天下午3点至8点",  # once at 15:00, or every hour?
+    "monday the 13th at 9am",  # the coming 13th (2026-03-13) is a Friday
+    "3月1日上午10点",  # passed yesterday: next year's, or every year?
     "每月31号结账",
     "晚上1点上线",
     "at 5 CST",

@@ -126,9 +126,10 @@ def either(recurs: Sequence[Recur]) -> list[Recur]:
 
 
 def on_calendar(days: Days, calendar: str) -> Days:
-    """工作日 / "workday" read under the configured working-day calendar."""
+    """工作日 / "workday" read under the configured working-day calendar (the grammars write
+    `cn` for "the configured one")."""
     if isinstance(days, Workdays):
         return Weekly(WORKDAYS) if calendar == "mon-fri" else Workdays(calendar)
-    if isinstance(days, MonthWorkday):
+    if isinstance(days, MonthWorkday) and days.calendar == "cn":  # "working day": configured
         return MonthWorkday(days.nth, days.near, calendar)
     return days

@@ -110,4 +110,17 @@ def slash_date(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), reason, "day_month", match.group(0))]
 
 
-RULES = [iso_date, slash_date]
+@rule(
+    r"(?<![\d/.:\-])(?P<m>0[1-9]|1[0-2])-(?P<d>0[1-9]|[12]\d|3[01])(?![\d/.:\-])"
+    r"|(?<![\d/.:\-])(?P<m2>[1-9]|1[0-2])-(?P<d2>[1-9]|[12]\d|3[01])(?=\s+\d{1,2}:\d{2})"
+)
+def month_dash_day(match: re.Match[str]) -> list[Piece]:
+    """09-03, 9-3 21:15: month-day, as in ISO dates without the year."""
+    month, day = (
+        int(match.group("m") or match.group("m2")),
+        int(match.group("d") or match.group("d2")),
+    )
+    return [DateOf(match.start(), match.end(), day, month)]
+
+
+RULES = [iso_date, slash_date, month_dash_day]

@@ -7,6 +7,7 @@ month", "the second Tuesday of each month", "every year on December 25", "every 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from workflows.schedule.clock import EN_PERIODS
 from workflows.schedule.dates import date_problem
@@ -26,14 +27,15 @@ from workflows.schedule.en import (
     weekday_of,
     weekdays_in,
 )
-from workflows.schedule.numerals import EN_NUMBER, number, ordinal
-from workflows.schedule.pieces import Period, Piece, Recur, Step, Unclear, rule
+from workflows.schedule.numerals import DAY_ORDINAL, EN_NUMBER, day_ordinal, number, ordinal
+from workflows.schedule.pieces import Cycle, Months, Period, Piece, Recur, Step, Unclear, rule
 from workflows.schedule.spec import (
     WEEKDAYS,
     WEEKEND,
     WORKDAYS,
     Daily,
     MonthDays,
+    MonthWorkday,
     NthWeekdays,
     Weekly,
     Workdays,
@@ -209,11 +211,7 @@ def step(match: re.Match[str]) -> list[Piece]:
     return [Step(match.start(), match.end(), int(minutes))]
 
 
-UNSUPPORTED = (
-    rf"\b(?:every\s+other\s+(?:week|{WEEKDAY})|bi-?weekly|fortnightly|every\s+(?:two|2|three|3)"
-    r"\s+weeks|quarterly|every\s+quarter|semi-?annually|on\s+holidays"
-    r"|(?:first|last)\s+(?:business|working)\s+day|except|excluding|but\s+not)\b"
-)
+UNSUPPORTED = r"\b(?:on\s+holidays|except|excluding|but\s+not)\b"
 
 
 @rule(UNSUPPORTED, NOCASE)
@@ -221,13 +219,114 @@ def unsupported(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), "unsupported", "unsupported")]
 
 
+CYCLE_UNITS: dict[str, Literal["week", "month", "quarter", "year"]] = {
+    "week": "week",
+    "month": "month",
+    "quarter": "quarter",
+    "year": "year",
+}
+
+
 @rule(
-    r"\b(?:every\s+week|every\s+month|every\s+year)\b"
-    rf"|\b(?:weekly|monthly|yearly|annually){ADJECTIVE_GUARD}",
+    rf"\b(?:every|each)\s+(?P<n>other|second|\d+|{EN_NUMBER})\s+(?P<u>week|month|year)s?\b"
+    r"|\b(?P<bi>bi-?weekly|fortnightly|every\s+fortnight|each\s+fortnight|semi-?annually"
+    r"|twice\s+a\s+year|bi-?annually)\b"
+    r"|\b(?P<q>quarterly|every\s+quarter|each\s+quarter|once\s+a\s+quarter)\b"
+    r"|\b(?:every|each|once\s+a|once\s+every)\s+(?P<one>week|month|year)\b"
+    rf"|\b(?P<adj>weekly|monthly|yearly|annually){ADJECTIVE_GUARD}"
+    r"|\b(?P<after>weekly|monthly|yearly|annually|every\s+year|each\s+year)$",
     NOCASE,
 )
-def which_day(match: re.Match[str]) -> list[Piece]:
-    return [Unclear(match.start(), match.end(), "vague", "which_day")]
+def cycle(match: re.Match[str]) -> list[Piece]:
+    """every other week, biweekly, every 3 months, quarterly, every year, monthly…"""
+    start, end = match.start(), match.end()
+    if match.group("q"):
+        return [Cycle(start, end, "quarter")]
+    if match.group("bi"):
+        text = match.group("bi").lower()
+        if "annual" in text or "year" in text:
+            return [Cycle(start, end, "month", 6)]
+        return [Cycle(start, end, "week", 2)]
+    word = (match.group("one") or match.group("adj") or match.group("after") or "").lower()
+    if word:
+        unit = "year" if word.startswith(("year", "annual", "every", "each")) else word[:4]
+        unit = "month" if unit == "mont" else unit
+        return [Cycle(start, end, CYCLE_UNITS.get(unit, "year"))]
+    amount = match.group("n").lower()
+    count = 2 if amount in ("other", "second") else number(amount)
+    if count is None or count < 1:
+        return []
+    return [Cycle(start, end, CYCLE_UNITS[match.group("u").lower()], count)]
+
+
+@rule(rf"\b(?:every|each)\s+other\s+(?P<w>{WEEKDAY})\b", NOCASE)
+def other_weekday(match: re.Match[str]) -> list[Piece]:
+    """every other Monday: Mondays every two weeks."""
+    day = WEEKDAYS[weekday_of(match.group("w"))]
+    return [
+        Recur(match.start(), match.end(), Weekly((day,))),
+        Cycle(match.end(), match.end(), "week", 2),
+    ]
+
+
+@rule(
+    r"\b(?:(?:on|every|each)\s+)?(?:the\s+)?(?P<n>first|last)\s+(?P<k>week\s*day|business\s+day"
+    r"|working\s+day|work\s*day)(?:\s+of\s+(?:the|every|each)\s+month|\s+every\s+month)?\b"
+    r"|\b(?:(?:on|every|each)\s+)?(?:the\s+)?(?:(?:week\s*day|business\s+day|working\s+day)\s+"
+    rf"(?:nearest|closest)\s+(?:to\s+)?|(?:nearest|closest)\s+(?:week\s*day|business\s+day"
+    rf"|working\s+day)\s+to\s+)(?:the\s+)?(?P<near>{DAY_ORDINAL})"
+    r"(?:\s+of\s+(?:the|every|each)\s+month)?",
+    NOCASE,
+)
+def month_workday(match: re.Match[str]) -> list[Piece]:
+    """the last weekday of the month, first business day, the weekday nearest the 15th."""
+    near = match.group("near")
+    if near is not None:
+        day = day_ordinal(near)
+        if day is None or not 1 <= day <= 31:
+            return []
+        return [Recur(match.start(), match.end(), MonthWorkday(near=day))]
+    nth = 1 if match.group("n").lower() == "first" else -1
+    kind = match.group("k").lower().replace(" ", "")
+    calendar = "mon-fri" if kind == "weekday" else "cn"
+    return [Recur(match.start(), match.end(), MonthWorkday(nth=nth, calendar=calendar))]
+
+
+@rule(
+    rf"\b(?:on\s+)?the\s+(?P<n>{NTH})\s+(?P<w>{WEEKDAY})\b(?!\s+of\b)",
+    NOCASE,
+)
+def nth_weekday_alone(match: re.Match[str]) -> list[Piece]:
+    """the third Monday (of each month)."""
+    value = ordinal(match.group("n"))
+    if value is None:
+        return []
+    day = WEEKDAYS[weekday_of(match.group("w"))]
+    return [Recur(match.start(), match.end(), NthWeekdays(((value, day),)))]
+
+
+@rule(
+    rf"\b(?:only\s+)?(?:in|during)\s+(?P<ms>{MONTH}(?:{AND}{MONTH})*)\b(?!\.?\s*\d)"
+    rf"|\b(?:only\s+)?(?:in|during)\s+(?P<a>{MONTH}){RANGE}(?P<b>{MONTH})\b",
+    NOCASE,
+)
+def in_months(match: re.Match[str]) -> list[Piece]:
+    """only in December, in January and July, during March to May."""
+    if match.group("ms"):
+        found = {MONTHS[m.lower()[:3]] for m in re.findall(MONTH, match.group("ms"), NOCASE)}
+        return [Months(match.start(), match.end(), tuple(sorted(found)))]
+    first, last = MONTHS[match.group("a").lower()[:3]], MONTHS[match.group("b").lower()[:3]]
+    span = range(first, last + 1) if first <= last else [*range(first, 13), *range(1, last + 1)]
+    return [Months(match.start(), match.end(), tuple(sorted(span)))]
+
+
+@rule(
+    rf"\b(?:twice|(?P<n>{EN_NUMBER})\s+times)\s+(?:a|per|each|every)\s+day\b|\btwice\s+daily\b",
+    NOCASE,
+)
+def times_a_day(match: re.Match[str]) -> list[Piece]:
+    """twice a day (at 8am and 6pm): every day, at the times given."""
+    return [Recur(match.start(), match.end(), Daily())]
 
 
 RULES = [
@@ -243,5 +342,10 @@ RULES = [
     yearly,
     step,
     unsupported,
-    which_day,
+    cycle,
+    other_weekday,
+    month_workday,
+    nth_weekday_alone,
+    in_months,
+    times_a_day,
 ]

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from workflows.schedule import dates
 from workflows.schedule.clock import EXACT_PERIODS, Problem, Resolved, resolve
+from workflows.schedule.compiler import next_runs
 from workflows.schedule.cycles import cycle_recur, either, on_calendar, with_months
 from workflows.schedule.holidays import festival_date
 from workflows.schedule.pieces import (
@@ -55,6 +56,7 @@ from workflows.schedule.spec import (
     Spec,
     TimeOfDay,
     Weekly,
+    WeekStep,
     Window,
     Workdays,
 )
@@ -145,6 +147,19 @@ def _calendar(recur: Recur, times: Sequence[Resolved], zone: str) -> Reading:
         days = shifted
     clock_times = tuple(sorted({TimeOfDay(t.hour, t.minute) for t in times}))
     return Calendar(clock_times, days, zone, recur.months)
+
+
+def _first_week(reading: Reading, now: datetime) -> Reading:
+    """Every N weeks counts from the week of the first fire."""
+    if not isinstance(reading, Calendar) or not isinstance(reading.days, WeekStep):
+        return reading
+    weekly = Calendar(reading.times, Weekly(reading.days.weekdays), reading.timezone)
+    first = next_runs(weekly, now, 1)
+    if not first:
+        return reading
+    monday = first[0].date() - timedelta(days=first[0].weekday())
+    step = WeekStep(reading.days.weekdays, reading.days.weeks, monday)
+    return Calendar(reading.times, step, reading.timezone, reading.months)
 
 
 def _aligned(minutes: int) -> bool:
@@ -400,10 +415,14 @@ def read(pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri") -> R
             if isinstance(found, Clarify):
                 return found
         return Clarify("what_time", "no_time")
+    if recurs and days and all(isinstance(d, DateOf) and d.month is None for d in days):
+        month_days = tuple(sorted({d.day for d in days if isinstance(d, DateOf)}))
+        recurs = either([*recurs, Recur(days[0].start, days[0].end, MonthDays(month_days))])
+        days = []  # the 1st and every Monday: either day
     if recurs:
         if len(recurs) > 1 or days:
             return Clarify("conflict", "conflict")
-        return _calendar(recurs[0], times, zone)
+        return _first_week(_calendar(recurs[0], times, zone), now)
     if len(times) > 1:
         return Clarify("one_time", "ambiguous")
     small = any(c.language == "zh" and c.bare and 1 <= c.hour <= 6 for c in clocks)

@@ -95,7 +95,8 @@ def clock_of(match: re.Match[str], tag: str = "") -> Clock | None:
         minutes_written = False
     strong_period = period is not None and len(period) > 1
     weak = written in WEAK_HOURS and not (minutes_written or strong_period)
-    return Clock(start, end, hour, minute, "zh", period=period_name, weak=weak)
+    bare = period is None  # 3点开会: the small hours or the afternoon?
+    return Clock(start, end, hour, minute, "zh", period=period_name, bare=bare, weak=weak)
 
 
 @rule(clock_fragment(""))
@@ -163,16 +164,44 @@ def weekday_date(match: re.Match[str]) -> list[Piece]:
     return [WeekdayDate(match.start(), match.end(), weekday, week)]
 
 
-@rule(
-    rf"(?:(?P<y>\d{{4}}|[零〇一二三四五六七八九]{{4}})\s*年\s*)?(?P<m>{NUMBER})\s*月(?:份)?\s*"
-    rf"(?P<d>{NUMBER})\s*[号日]"
-)
+YEAR = r"(?:(?P<y>\d{4}|[零〇一二三四五六七八九]{4})\s*年|(?P<rel>今年|明年|后年))\s*(?:的)?\s*"
+YEARS_AHEAD = {"今年": 0, "明年": 1, "后年": 2}
+
+
+def _year(match: re.Match[str]) -> tuple[int | None, int | None]:
+    """(year, years ahead) of the `YEAR` fragment."""
+    if match.group("rel"):
+        return None, YEARS_AHEAD[match.group("rel")]
+    return (number(match.group("y")) if match.group("y") else None), None
+
+
+@rule(rf"(?:{YEAR})?(?P<m>{NUMBER})\s*月(?:份)?\s*(?P<d>{NUMBER})\s*[号日]")
 def month_day(match: re.Match[str]) -> list[Piece]:
     month, day = number(match.group("m")), number(match.group("d"))
-    year = number(match.group("y")) if match.group("y") else None
+    year, ahead = _year(match)
     if month is None or day is None:
         return []
-    return [DateOf(match.start(), match.end(), day, month, year)]
+    return [DateOf(match.start(), match.end(), day, month, year, years_ahead=ahead)]
+
+
+LAST = r"(?:的)?\s*(?:最后一天|最后1天|末日)"
+
+
+@rule(
+    rf"(?<!每)(?:{YEAR})?(?:(?P<m>{NUMBER})\s*月(?:份)?)?{LAST}|(?P<which>下个?月|这个?月|本月){LAST}"
+)
+def last_day(match: re.Match[str]) -> list[Piece]:
+    """2026年最后一天, 今年最后一天, 3月最后一天, 下个月最后一天."""
+    year, ahead = _year(match)
+    if not (match.group("which") or match.group("m") or match.group("y") or match.group("rel")):
+        return []
+    if match.group("which"):
+        following = match.group("which").startswith("下")
+        return [DateOf(match.start(), match.end(), 31, next_month=following, last=True)]
+    month = 12 if match.group("m") is None else number(match.group("m"))
+    if month is None or not 1 <= month <= 12:
+        return []
+    return [DateOf(match.start(), match.end(), 31, month, year, years_ahead=ahead, last=True)]
 
 
 @rule(rf"(?P<next>下个?月|这个?月|本月)(?:的)?\s*(?P<d>{NUMBER})\s*[号日]")
@@ -214,7 +243,7 @@ def relative_hours_minutes(match: re.Match[str]) -> list[Piece]:
 @rule(
     rf"(?:过\s*)?(?P<n>{NUMBER}|半|一个半|{NUMBER}个半|几)\s*个?\s*"
     r"(?P<u>分钟|小时|钟头|刻钟|天|日|周|星期|礼拜)\s*(?:后|以后|之后)"
-    rf"|过\s*(?P<n2>{NUMBER}|半|几)\s*个?\s*(?P<u2>分钟|小时|钟头|刻钟)"
+    rf"|过\s*(?P<n2>{NUMBER}|半|几)\s*个?\s*(?P<u2>分钟|小时|钟头|刻钟|天|周|星期|礼拜)"
 )
 def relative(match: re.Match[str]) -> list[Piece]:
     amount = match.group("n") or match.group("n2")
@@ -256,6 +285,7 @@ RULES = [
     day_word,
     weekday_date,
     month_day,
+    last_day,
     day_next_month,
     bare_day,
     relative,
