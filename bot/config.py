@@ -87,6 +87,18 @@ class SchedulingConfig(BaseModel):
     retry_delay_seconds: float = Field(default=30.0, ge=0, le=3600)
 
 
+class SchedulesConfig(BaseModel):
+    """The `schedules:` section: what 工作日 / "workday" mean in schedule sentences.
+
+    `workdays: cn` is China's State Council calendar (public holidays off, the adjusted working
+    weekends on); `mon-fri` Monday to Friday. Unset: `cn` when LARKOPS_TIMEZONE is
+    Asia/Shanghai or LARKOPS_LANGUAGE is zh, else `mon-fri` (`Settings.workdays`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workdays: Literal["cn", "mon-fri"] | None = None
+
+
 class AdvisorConfig(BaseModel):
     """The `advisor:` section: the scheduled alert-hygiene report (`bot.scheduling.advisor`)."""
 
@@ -177,6 +189,7 @@ class Settings(BaseSettings):
     plugins: dict[str, Any] = Field(default_factory=dict, validation_alias="LARKOPS_PLUGINS")
     policy: dict[str, Any] = Field(default_factory=dict, validation_alias="LARKOPS_POLICY")
     scheduling: SchedulingConfig = Field(default_factory=lambda: SchedulingConfig())
+    schedules: SchedulesConfig = Field(default_factory=lambda: SchedulesConfig())
     advisor: AdvisorConfig = Field(default_factory=lambda: AdvisorConfig())
     retention: RetentionConfig = Field(default_factory=lambda: RetentionConfig())
     # checked by workflows.llm.guard.LlmConfig when the advisor is built
@@ -189,6 +202,14 @@ class Settings(BaseSettings):
     )
     # YAML `roles:` (bot.roles); None: no section, everybody is an operator as before roles
     roles: RoleConfig | None = Field(default=None, validation_alias="LARKOPS_ROLES")
+
+    @property
+    def workdays(self) -> Literal["cn", "mon-fri"]:
+        """The working-day calendar of schedule sentences (see `SchedulesConfig`)."""
+        if self.schedules.workdays is not None:
+            return self.schedules.workdays
+        china = self.timezone == "Asia/Shanghai" or self.language == "zh"
+        return "cn" if china else "mon-fri"
 
     @field_validator("approvers", "alert_senders", "admins", mode="before")
     @classmethod

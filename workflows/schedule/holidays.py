@@ -18,6 +18,7 @@ Usage::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 from functools import cache
 from typing import Literal
@@ -49,6 +50,13 @@ def covered(year: int) -> bool:
     except NotImplementedError:
         return False
     return True
+
+
+def uncovered(calendar: str | None, years: Iterable[int]) -> tuple[int, ...]:
+    """The years among `years` whose State Council arrangement `calendar` needs but lacks."""
+    if calendar != "cn":
+        return ()
+    return tuple(sorted({year for year in years if not covered(year)}))
 
 
 @cache

@@ -503,3 +503,12 @@ def from_json(data: object) -> Spec:
     except TypeError as exc:
         raise SpecError(str(exc)) from None
     raise SpecError(f"unknown form {form!r} (once, calendar or every)")
+
+
+def workday_calendar(spec: Spec) -> str | None:
+    """The working-day calendar `spec` follows (`cn`, `mon-fri`), or None."""
+    if isinstance(spec, Every):
+        return spec.workdays or None
+    if isinstance(spec, Calendar) and isinstance(spec.days, Workdays | MonthWorkday):
+        return spec.days.calendar
+    return None
