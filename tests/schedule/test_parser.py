@@ -14,11 +14,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text as sql
 
+from storage.coordination import MemoryCoordination
+from storage.database import Database
 from tests.support.fake_llm import FakeLLM, FakeRaw, FakeTurn, fake_llm
+from workflows.llm.guard import LlmConfig, ModelGuard
 from workflows.llm.openai_chat import OpenAIChat
+from workflows.llm.prompt import Scrubber
 from workflows.schedule import Calendar, Every, Once, from_json, parse
-from workflows.schedule.fallback import accept, model_from_env, parse_with_model
+from workflows.schedule.fallback import accept, model_from_env, parse_guarded, parse_with_model
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)  # a Monday, 10:00
@@ -423,3 +428,24 @@ def test_parsing_imports_no_sdk_no_database_no_lark() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert done.stdout.strip() == "[]", done.stdout
+
+
+async def test_the_bots_fallback_goes_through_the_model_guard(
+    fake: FakeLLM, migrated_db: Database
+) -> None:
+    """Budgets, rate limit, the `llm_turns` record and the configured redaction, as every other
+    model call; the answer is taken only when it compiles."""
+    guard = ModelGuard(openai(fake), migrated_db, MemoryCoordination(), LlmConfig(retries=1))
+    scrub = Scrubber(patterns=[r"1[3-9]\d{9}"])
+    text = UNREADABLE + "，电话13812345678"
+    fake.script(answer(LLM_SPEC), FakeTurn(text="not json"))
+    result = await parse_guarded(text, now=NOW, timezone="Asia/Shanghai", guard=guard, scrub=scrub)
+    assert result.source == "llm"
+    assert result.contract(NOW)["next_runs"][0] == "2026-03-15T10:00:00+08:00"
+    assert "13812345678" not in str(fake.requests[0].body["messages"])
+    refused = await parse_guarded(text, now=NOW, timezone="Asia/Shanghai", guard=guard, scrub=scrub)
+    assert refused.source == "rules"
+    assert refused.status == "clarify"
+    async with migrated_db.engine.connect() as conn:
+        purposes = (await conn.execute(sql("SELECT purpose FROM llm_turns"))).all()
+    assert [p for (p,) in purposes] == ["schedule", "schedule"]
