@@ -120,6 +120,8 @@ def either(recurs: Sequence[Recur]) -> list[Recur]:
     week = next((r for r in recurs if isinstance(r.days, Weekly)), None)
     if month is None or week is None or month.months or week.months:
         return list(recurs)
+    if isinstance(month.days, MonthDays) and month.days.last:
+        return list(recurs)
     assert isinstance(month.days, MonthDays)
     assert isinstance(week.days, Weekly)
     return [Recur(month.start, week.end, Either(month.days, week.days))]

@@ -50,7 +50,7 @@ def weekly(match: re.Match[str]) -> list[Piece]:
 @rule(
     rf"\b(?:weekly\s+|on\s+)?(?P<list>{FULL_WEEKDAY}s(?:{AND}(?:on\s+)?{WEEKDAY}s?)*)\b"
     rf"|\b(?:weekly\s+on|on)\s+(?P<many>{WEEKDAY}(?:{AND}{WEEKDAY})+)\b"
-    rf"|\b(?:weekly|every\s+week)\s+on\s+(?P<one>{WEEKDAY})\b"
+    rf"|\b(?<!bi-)(?<!bi)(?:weekly|every\s+week)\s+on\s+(?P<one>{WEEKDAY})\b"
     rf"|\b(?P<bare>{WEEKDAY}(?:{AND}{WEEKDAY})+)\b",
     NOCASE,
 )
@@ -129,7 +129,7 @@ def _month_days(text: str) -> tuple[tuple[int, ...], bool] | None:
     rf"\b(?:on\s+)?(?:the\s+|every\s+|each\s+)?(?P<list>{ORD}(?:\s+day)?(?:{AND}(?:the\s+)?{ORD}(?:\s+day)?)*)"
     rf"{OF_EVERY_MONTH}"
     rf"|{EVERY_MONTH_ON}(?P<list2>{ORD}(?:\s+day)?(?:{AND}(?:the\s+)?{ORD}(?:\s+day)?)*)"
-    rf"(?!\s+{WEEKDAY})"
+    rf"(?!\s+(?:{WEEKDAY}|week\s*day|business|working|work\s*day))"
     r"|\b(?:at\s+)?(?:the\s+)?end\s+of\s+(?:every|each|the)\s+month\b",
     NOCASE,
 )

@@ -1,6 +1,7 @@
 """Festivals and holidays named in a text, in either language: 除夕, 春节, 中秋, 国庆, 元旦…
 (their day from `holidays`, the lunar calendar where it fixes one), and the fixed-date ones
-English speakers name (Christmas, New Year's Eve, Halloween…). A one-off is the coming one;
+English speakers name (Christmas, New Year's Eve, Halloween…); a date of one ("10-01 国庆")
+is the same day said twice. A one-off is the coming one;
 with 每年 / "every year" it repeats (see `cycles`).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from workflows.schedule.pieces import DateOf, Feast, Piece, rule
+from workflows.schedule.pieces import Feast, Piece, rule
 
 ZH_FEASTS = {
     "除夕": "chuxi",
@@ -54,21 +55,23 @@ EN_FEASTS = {
     "qingming festival": "qingming",
     "tomb-sweeping day": "qingming",
 }
-EN_DATES = {
-    "christmas eve": (12, 24),
-    "christmas day": (12, 25),
-    "christmas": (12, 25),
-    "xmas": (12, 25),
-    "new year's eve": (12, 31),
-    "new years eve": (12, 31),
-    "new year's day": (1, 1),
-    "new years day": (1, 1),
-    "halloween": (10, 31),
-    "valentine's day": (2, 14),
-    "valentines day": (2, 14),
-    "independence day": (7, 4),
-    "boxing day": (12, 26),
-}
+EN_FEASTS.update(
+    {
+        "christmas eve": "christmas_eve",
+        "christmas day": "christmas",
+        "christmas": "christmas",
+        "xmas": "christmas",
+        "new year's eve": "new_years_eve",
+        "new years eve": "new_years_eve",
+        "new year's day": "yuandan",
+        "new years day": "yuandan",
+        "halloween": "halloween",
+        "valentine's day": "valentines",
+        "valentines day": "valentines",
+        "independence day": "independence",
+        "boxing day": "boxing",
+    }
+)
 
 
 def _alternatives(words: Mapping[str, object]) -> str:
@@ -82,16 +85,13 @@ def zh_feast(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    rf"\b(?:on\s+)?(?:the\s+)?(?P<w>{_alternatives(EN_FEASTS)}|{_alternatives(EN_DATES)})"
+    rf"\b(?:on\s+)?(?:the\s+)?(?P<w>{_alternatives(EN_FEASTS)})"
     r"(?:\s+day)?\b(?!\s+(?:party|sale|holiday|break|week))",
     re.IGNORECASE,
 )
 def en_feast(match: re.Match[str]) -> list[Piece]:
     word = " ".join(match.group("w").lower().replace("’", "'").split())
-    if word in EN_FEASTS:
-        return [Feast(match.start(), match.end(), EN_FEASTS[word])]
-    month, day = EN_DATES[word]
-    return [DateOf(match.start(), match.end(), day, month)]
+    return [Feast(match.start(), match.end(), EN_FEASTS[word])]
 
 
 RULES = [zh_feast, en_feast]

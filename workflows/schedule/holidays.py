@@ -39,7 +39,9 @@ LUNAR = {
     "laba": (12, 8),
 }
 """Festivals of the lunar calendar: (month, day); day 0 is the month's last day."""
-SOLAR = {"yuandan": (1, 1), "laodong": (5, 1), "guoqing": (10, 1)}
+SOLAR = {"yuandan": (1, 1), "laodong": (5, 1), "guoqing": (10, 1), "christmas": (12, 25)}
+SOLAR.update({"christmas_eve": (12, 24), "new_years_eve": (12, 31), "halloween": (10, 31)})
+SOLAR.update({"valentines": (2, 14), "independence": (7, 4), "boxing": (12, 26)})
 FESTIVALS = (*LUNAR, *SOLAR, "qingming")
 
 

@@ -101,6 +101,11 @@ def _times(clocks: Sequence[Clock], periods: Sequence[Period]) -> list[Resolved]
             return Clarify("vague_period", "vague", {"period": periods[0].name})
         hour, minute, next_day = EXACT_PERIODS[exact[0].name]
         found.append(Resolved(hour, minute, next_day))
+    elif clocks and all(c.meridiem or c.period for c in clocks):
+        for period in periods:  # "at 8am, noon and 6pm": noon is a time of its own
+            if period.name in EXACT_PERIODS:
+                hour, minute, next_day = EXACT_PERIODS[period.name]
+                found.append(Resolved(hour, minute, next_day))
     return found
 
 
@@ -134,9 +139,16 @@ def _shift(days: Days) -> Days | None:
     return None
 
 
+def _short(days: Sequence[int], months: Sequence[int]) -> bool:
+    """Some month of `months` (none: every month) lacks one of `days` (February: 29 in leap
+    years only, so it counts as lacking it)."""
+    longest = {m: (29 if m == 2 else 30 if m in (4, 6, 9, 11) else 31) for m in range(1, 13)}
+    return any(day > longest[m] - (m == 2) for day in days for m in (months or range(1, 13)))
+
+
 def _calendar(recur: Recur, times: Sequence[Resolved], zone: str) -> Reading:
     days: Days = recur.days
-    if isinstance(days, MonthDays) and any(day >= 29 for day in days.days):
+    if isinstance(days, MonthDays) and _short(days.days, recur.months):
         return Clarify("short_month", "ambiguous", {"day": str(max(days.days))})
     if any(t.next_day for t in times):
         if not all(t.next_day for t in times):
@@ -438,6 +450,11 @@ def _one_off(days: list[Piece], time: Resolved, now: datetime, *, small: bool) -
     if len(days) > 1:
         shifts = [p for p in days if isinstance(p, DayShift) and p.days == 0]
         days = [p for p in days if p not in shifts]
+    dated = [p for p in days if not isinstance(p, WeekdayDate)]
+    if len(dated) > 1:
+        found = {str(_date_of(p, now)) for p in dated}
+        if len(found) == 1:  # 10-01 and 国庆: one day written twice
+            days = [p for p in days if p not in dated] + [dated[0]]
     if len(days) == 2:
         named = [p for p in days if isinstance(p, WeekdayDate)]
         dated = [p for p in days if not isinstance(p, WeekdayDate)]

@@ -81,6 +81,10 @@ EN_FESTIVALS.update({"yuanxiao": "the Lantern Festival", "duanwu": "the Dragon B
 EN_FESTIVALS.update({"qixi": "Qixi", "zhongqiu": "the Mid-Autumn Festival", "laba": "Laba"})
 EN_FESTIVALS.update({"chongyang": "the Double Ninth Festival", "yuandan": "New Year's Day"})
 EN_FESTIVALS.update({"laodong": "Labour Day", "guoqing": "National Day", "qingming": "Qingming"})
+EN_FESTIVALS.update({"christmas": "Christmas", "christmas_eve": "Christmas Eve"})
+EN_FESTIVALS.update({"new_years_eve": "New Year's Eve", "halloween": "Halloween"})
+EN_FESTIVALS.update({"valentines": "Valentine's Day", "independence": "July 4"})
+EN_FESTIVALS.update({"boxing": "Boxing Day"})
 
 
 def _zh_more(days: Days, prefix: str) -> str:
