@@ -58,7 +58,7 @@ def accuracy() -> None:
     for kind, (ok, n) in kinds.items():
         share = 100 * ok / n if n else 0.0
         print(f"  {kind:10} {ok}/{n} = {share:.1f}%")
-        figure(7, f"schedule parser accuracy, {kind} ({n})", share, "%", ">= 98", share >= 98)
+        figure(17, f"schedule parser accuracy, {kind} ({n})", share, "%", ">= 98", share >= 98)
     for line in misses:
         print(line)
 
