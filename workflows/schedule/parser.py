@@ -26,11 +26,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from workflows.schedule import en, zh
+from workflows.schedule.clarify import Clarify
 from workflows.schedule.clock import EXACT_PERIODS
 from workflows.schedule.compiler import cron_of, next_runs
 from workflows.schedule.lexer import normalise, scan
 from workflows.schedule.pieces import Language, Period, Recur, Step
-from workflows.schedule.reading import Clarify, read
+from workflows.schedule.reading import read
 from workflows.schedule.spec import Once, Spec, SpecError
 from workflows.schedule.task import task_of
 from workflows.schedule.wording import question

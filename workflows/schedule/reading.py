@@ -2,7 +2,7 @@
 
 Decisions (each one a corpus case):
 
-- Anything `Unclear` in the expression (4/5, 每月初, "every other Monday", CST…) → a question.
+- Anything `Unclear` in the expression (4/5, 每月初, CST…) → a question.
 - A delay (30分钟后, "in 2 hours") is a one-shot at now + the delay, in elapsed time (across a
   DST change too); it takes no other time.
 - A step (每30分钟, "every 2 hours") may have a daily window and weekdays; day steps (每隔一天,
@@ -13,20 +13,24 @@ Decisions (each one a corpus case):
 - A time alone (9点检查磁盘) is today; if that has passed we ask (tomorrow? every day?) —
   except 零点/midnight, which is always the coming one.
 - 每月29–31号 gets a question (not every month has them: the last day, or skip those months?).
+- A repetition written apart from its days (每两周 + 周三, "every year" + "July 4th"), months
+  named (3月的每周二), a day of the month beside a weekday (either day): see `cycles`.
+- Minutes past every hour ("every hour at quarter past", 每小时15分) are fixed times of day.
+- A range with no step (明天下午3点至8点) asks: once at its start, or every hour? (options)
+- One-off dates and their questions (a bare 1–6点, a weekday and a date that disagree, a month
+  and day that passed lately this year): see `moments`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from workflows.schedule import dates
+from workflows.schedule.clarify import Clarify, Reading
 from workflows.schedule.clock import EXACT_PERIODS, Problem, Resolved, resolve
 from workflows.schedule.compiler import next_runs
 from workflows.schedule.cycles import cycle_recur, either, on_calendar, with_months
-from workflows.schedule.holidays import festival_date
+from workflows.schedule.moments import date_of, instant_on, next_wall, one_off
 from workflows.schedule.pieces import (
     After,
     Clock,
@@ -60,26 +64,6 @@ from workflows.schedule.spec import (
     Window,
     Workdays,
 )
-
-PAST_DAYS = 183
-"""A month and day that passed at most this many days ago this year gets a question (next
-year's, or every year?); longer ago it is next year's (in December, 1月5日 is next January)."""
-
-
-@dataclass(frozen=True)
-class Clarify:
-    """A question is needed: `topic` names it (see `wording.question`), `reason` is vague |
-    ambiguous | unsupported | impossible | passed | conflict | no_time | unreadable, `values`
-    fill the question in."""
-
-    topic: str
-    reason: str
-    values: dict[str, str] = field(default_factory=dict)
-    options: tuple[Spec, ...] = ()
-    """What the answer may be, when we can list it (the card shows them as buttons)."""
-
-
-Reading = Spec | Clarify
 
 
 def _nearest_period(clock: Clock, periods: Sequence[Period]) -> str | None:
@@ -206,7 +190,7 @@ def _step(
         if spans or weekdays or calendar or len(times) != 1:
             topic = "what_time" if not times else "unsupported"
             return Clarify(topic, "no_time" if not times else "unsupported")
-        first = _next_wall(now, times[0])
+        first = next_wall(now, times[0])
         if isinstance(first, Clarify):
             return first
         return Every(step.minutes, zone, anchor=first)
@@ -227,63 +211,6 @@ def _step(
         start = now.replace(second=0, microsecond=0)
         anchor = (start.astimezone(UTC) + timedelta(minutes=step.minutes)).astimezone(now.tzinfo)
     return Every(step.minutes, zone, window, weekdays, anchor, calendar)
-
-
-def _next_wall(now: datetime, time: Resolved) -> datetime | Clarify:
-    zone = ZoneInfo(str(now.tzinfo))
-    for offset in range(3):
-        day = now.date() + timedelta(days=offset + (1 if time.next_day else 0))
-        moment = dates.wall_time(day, time.hour, time.minute, zone)
-        if moment is not None and moment > now:
-            return moment
-    return Clarify("dst_gap", "impossible")
-
-
-def _date_of(piece: Piece, now: datetime) -> date | Clarify:
-    today = now.date()
-    if isinstance(piece, DayShift):
-        return today + timedelta(days=piece.days)
-    if isinstance(piece, WeekdayDate):
-        return dates.weekday_date(today, piece.weekday, piece.week)
-    if isinstance(piece, Feast):
-        for candidate in (today.year, today.year + 1):
-            found_feast = festival_date(piece.name, candidate)
-            if found_feast is not None and found_feast >= today:
-                return found_feast
-        return Clarify("bad_date", "impossible")
-    assert isinstance(piece, DateOf)
-    year: int | None = piece.year
-    if piece.years_ahead is not None:
-        year = today.year + piece.years_ahead
-    found: date | None
-    if piece.last:
-        found = dates.last_day(today, piece.month, year, piece.next_month)
-    elif piece.month is None:
-        found = dates.month_day_date(today, piece.day, piece.next_month)
-    else:
-        found = dates.calendar_date(today, piece.month, piece.day, year)
-    if found is None:
-        month = "" if piece.month is None else str(piece.month)
-        return Clarify("bad_date", "impossible", {"month": month, "day": str(piece.day)})
-    return found
-
-
-def _once(day: date, time: Resolved, now: datetime, *, today_only: bool) -> Reading:
-    zone = ZoneInfo(str(now.tzinfo))
-    if time.next_day:
-        day += timedelta(days=1)
-    moment = dates.wall_time(day, time.hour, time.minute, zone)
-    clock = f"{time.hour:02d}:{time.minute:02d}"
-    if moment is None:
-        return Clarify("dst_gap", "impossible", {"time": f"{day.isoformat()} {clock}"})
-    if moment <= now:
-        if today_only and (time.hour, time.minute) == (0, 0):
-            return _once(day + timedelta(days=1), time, now, today_only=False)
-        topic = "passed_today" if today_only else "passed_date"
-        topic += "_pm" if today_only and time.plain and 1 <= time.hour <= 6 else ""
-        values = {"time": clock, "date": day.isoformat(), "hour": str(time.hour)}
-        return Clarify(topic, "passed", values)
-    return Once(moment, str(zone))
 
 
 def _hourly(
@@ -313,46 +240,13 @@ def _hourly(
     return _calendar(recur, [Resolved(t.hour, t.minute) for t in times], zone)
 
 
-def _small_hour(day: date | None, time: Resolved, now: datetime) -> Clarify:
-    """A bare 1–6 点 for a one-off: the small hours or the afternoon? Both, as options."""
-    options: list[Spec] = []
-    for hour in (time.hour, time.hour + 12):
-        at = Resolved(hour, time.minute)
-        for offset in range(2 if day is None else 1):
-            found = _once((day or now.date()) + timedelta(days=offset), at, now, today_only=False)
-            if isinstance(found, Once):
-                options.append(found)
-                break
-    return Clarify("am_or_pm", "ambiguous", {"hour": str(time.hour)}, tuple(options))
-
-
-def _past_this_year(piece: DateOf, time: Resolved, now: datetime) -> Clarify | None:
-    """A month and day without a year that passed lately this year: next year's, or yearly?"""
-    if piece.month is None or piece.year is not None or piece.years_ahead is not None:
-        return None
-    if piece.last or dates.date_problem(now.year, piece.month, piece.day):
-        return None
-    this_year = date(now.year, piece.month, piece.day)
-    if not timedelta(0) < now.date() - this_year <= timedelta(days=PAST_DAYS):
-        return None
-    zone = str(now.tzinfo)
-    options: list[Spec] = []
-    following = _once(this_year.replace(year=now.year + 1), time, now, today_only=False)
-    if isinstance(following, Once):
-        options.append(following)
-    at = (TimeOfDay(time.hour, time.minute),)
-    options.append(Calendar(at, MonthDays((piece.day,)), zone, (piece.month,)))
-    values = {"date": this_year.isoformat(), "time": f"{time.hour:02d}:{time.minute:02d}"}
-    return Clarify("past_this_year", "passed", values, tuple(options))
-
-
-def _span_once(span: Span, periods: Sequence[Period], day: date, now: datetime) -> Clarify:
+def _spanonce(span: Span, periods: Sequence[Period], day: date, now: datetime) -> Clarify:
     """A range with no step (明天下午3点至8点): once at its start, or every hour in it?"""
     window = _window(span, periods)
     if isinstance(window, Clarify):
         return window
     start = Resolved(window.start.hour, window.start.minute)
-    once = _once(day, start, now, today_only=False)
+    once = instant_on(day, start, now, today_only=False)
     options: tuple[Spec, ...] = (once,) if isinstance(once, Once) else ()
     hourly = Every(60, str(now.tzinfo), window) if window.start.minute == 0 else None
     if hourly is not None:
@@ -417,13 +311,13 @@ def read(pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri") -> R
         return _step(steps[0], recurs, spans, times, periods, now)
     if spans:
         if not recurs and len(days) <= 1 and not times:
-            day = now.date() if not days else _date_of(days[0], now)
+            day = now.date() if not days else date_of(days[0], now)
             if isinstance(day, date):
-                return _span_once(spans[0], periods, day, now)
+                return _spanonce(spans[0], periods, day, now)
         return Clarify("how_often", "vague")
     if not times:
         for piece in days:  # an impossible date is the first thing to say
-            found = _date_of(piece, now)
+            found = date_of(piece, now)
             if isinstance(found, Clarify):
                 return found
         return Clarify("what_time", "no_time")
@@ -439,52 +333,4 @@ def read(pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri") -> R
         return Clarify("one_time", "ambiguous")
     small = any(c.language == "zh" and c.bare and 1 <= c.hour <= 6 for c in clocks)
     small = small and times[0].plain
-    return _one_off(days, times[0], now, small=small)
-
-
-def _one_off(days: list[Piece], time: Resolved, now: datetime, *, small: bool) -> Reading:
-    if not days:
-        if small:
-            return _small_hour(None, time, now)
-        return _once(now.date(), time, now, today_only=True)
-    if len(days) > 1:
-        shifts = [p for p in days if isinstance(p, DayShift) and p.days == 0]
-        days = [p for p in days if p not in shifts]
-    dated = [p for p in days if not isinstance(p, WeekdayDate)]
-    if len(dated) > 1:
-        found = {str(_date_of(p, now)) for p in dated}
-        if len(found) == 1:  # 10-01 and 国庆: one day written twice
-            days = [p for p in days if p not in dated] + [dated[0]]
-    if len(days) == 2:
-        named = [p for p in days if isinstance(p, WeekdayDate)]
-        dated = [p for p in days if not isinstance(p, WeekdayDate)]
-        if len(named) != 1 or len(dated) != 1:
-            return Clarify("conflict", "conflict")
-        day = _date_of(dated[0], now)
-        if isinstance(day, Clarify):
-            return day
-        if day.weekday() != named[0].weekday:
-            values = {"date": day.isoformat(), "weekday": WEEKDAYS[named[0].weekday]}
-            return Clarify("weekday_mismatch", "conflict", values)
-        days = dated
-    if len(days) != 1:
-        return Clarify("conflict", "conflict")
-    piece = days[0]
-    day = _date_of(piece, now)
-    if isinstance(day, Clarify):
-        return day
-    if isinstance(piece, DateOf):
-        past = _past_this_year(piece, time, now)
-        if past is not None:
-            return past
-    if small:
-        return _small_hour(day, time, now)
-    once = _once(day, time, now, today_only=False)
-    coming = isinstance(piece, WeekdayDate) and piece.week is None
-    if coming and isinstance(once, Clarify) and once.reason == "passed":
-        return _once(day + timedelta(days=7), time, now, today_only=False)
-    if isinstance(piece, Feast) and isinstance(once, Clarify) and once.reason == "passed":
-        following = festival_date(piece.name, day.year + 1)
-        if following is not None:
-            return _once(following, time, now, today_only=False)
-    return once
+    return one_off(days, times[0], now, small=small)

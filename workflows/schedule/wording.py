@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from workflows.schedule.reading import Clarify
+from workflows.schedule.clarify import Clarify
 from workflows.schedule.spec import (
     WEEKDAYS,
     WEEKEND,
