@@ -5,7 +5,8 @@ Three forms, each a frozen dataclass that keeps its IANA zone:
 
 - `Once(at, timezone)`: one instant (`at` is aware, in the zone).
 - `Calendar(times, days, months, timezone)`: fixed times of day on matching days; `days` is
-  `Daily()`, `Weekly(weekdays)`, `MonthDays(days, last)` or `NthWeekdays(positions)`.
+  one of `days.Days` (every day, weekdays, days of the month, n-th weekdays, working days of a
+  calendar, a working day of the month, every N weeks, a festival, or either of two).
 - `Every(minutes, window, weekdays, anchor, timezone)`: a fixed step, optionally only inside a
   daily window (ends included: `09:00–18:00` every 30 min fires 09:00 … 18:00) and on some
   weekdays, or only on working days.
@@ -25,24 +26,66 @@ Weekdays are always names (`mon` … `sun`), never numbers. Usage::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from workflows.schedule.days import (
+    WEEKDAYS,
+    WEEKEND,
+    WORKDAYS,
+    Daily,
+    Days,
+    Either,
+    Festival,
+    MonthDays,
+    MonthWorkday,
+    NthWeekdays,
+    SpecError,
+    Weekly,
+    WeekStep,
+    Workdays,
+    days_from,
+    days_json,
+    list_of,
+    numbers,
+    words,
+)
+
+__all__ = [
+    "MINUTES_PER_DAY",
+    "WEEKDAYS",
+    "WEEKEND",
+    "WORKDAYS",
+    "Calendar",
+    "Daily",
+    "Days",
+    "Either",
+    "Every",
+    "Festival",
+    "Kind",
+    "MonthDays",
+    "MonthWorkday",
+    "NthWeekdays",
+    "Once",
+    "Spec",
+    "SpecError",
+    "TimeOfDay",
+    "WeekStep",
+    "Weekly",
+    "Window",
+    "Workdays",
+    "from_json",
+    "to_json",
+    "workday_calendar",
+]
+
 Kind = Literal["once", "cron", "interval", "extended"]
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-"""Weekday names in APScheduler's order (Monday first)."""
-WORKDAYS = WEEKDAYS[:5]
-WEEKEND = WEEKDAYS[5:]
 MINUTES_PER_DAY = 24 * 60
 MAX_STEP_MINUTES = 366 * MINUTES_PER_DAY
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
-
-
-class SpecError(ValueError):
-    """A spec that is not valid (bad field, unknown zone, impossible value)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -70,131 +113,6 @@ class TimeOfDay:
         if match is None:
             raise SpecError(f"a time of day must be 'HH:MM' (got {text!r})")
         return cls(int(match.group(1)), int(match.group(2)))
-
-
-@dataclass(frozen=True)
-class Daily:
-    """Every day."""
-
-
-@dataclass(frozen=True)
-class Weekly:
-    """On these weekdays (names, Monday first, no repeats)."""
-
-    weekdays: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if not self.weekdays or any(day not in WEEKDAYS for day in self.weekdays):
-            raise SpecError(f"weekdays must be names among {', '.join(WEEKDAYS)}")
-        if tuple(sorted(set(self.weekdays), key=WEEKDAYS.index)) != self.weekdays:
-            raise SpecError("weekdays must be sorted Monday first, without repeats")
-
-
-@dataclass(frozen=True)
-class MonthDays:
-    """On these days of the month (1–31, sorted), and/or on its last day."""
-
-    days: tuple[int, ...] = ()
-    last: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.days and not self.last:
-            raise SpecError("month days need at least one day or `last`")
-        if any(not 1 <= day <= 31 for day in self.days) or list(self.days) != sorted(
-            set(self.days)
-        ):
-            raise SpecError("days of the month must be sorted numbers 1-31 without repeats")
-
-
-@dataclass(frozen=True)
-class NthWeekdays:
-    """The n-th weekday(s) of the month: `((1, "mon"),)` is the first Monday, -1 the last."""
-
-    positions: tuple[tuple[int, str], ...]
-
-    def __post_init__(self) -> None:
-        if not self.positions:
-            raise SpecError("n-th weekdays need at least one position")
-        for nth, day in self.positions:
-            if nth not in (1, 2, 3, 4, 5, -1) or day not in WEEKDAYS:
-                raise SpecError(f"not an n-th weekday: {nth} {day}")
-
-
-@dataclass(frozen=True)
-class Workdays:
-    """The working days of `calendar` (`cn`: the State Council's, with holidays off and the
-    调休 weekends on; `mon-fri`: Monday to Friday)."""
-
-    calendar: str = "cn"
-
-    def __post_init__(self) -> None:
-        if self.calendar not in ("cn", "mon-fri"):
-            raise SpecError(f"unknown working-day calendar {self.calendar!r}")
-
-
-@dataclass(frozen=True)
-class MonthWorkday:
-    """The first (`nth` 1) or last (`nth` -1) working day of the month, or (`near` 1–31) the
-    working day nearest that day without leaving the month (cron's `W`)."""
-
-    nth: int = 0
-    near: int = 0
-    calendar: str = "mon-fri"
-
-    def __post_init__(self) -> None:
-        Workdays(self.calendar)
-        if (self.nth in (1, -1)) == (1 <= self.near <= 31):
-            raise SpecError("give either nth (1 or -1) or near (1-31)")
-
-
-@dataclass(frozen=True)
-class WeekStep:
-    """These weekdays every `weeks` weeks, counted from the week of Monday `start`."""
-
-    weekdays: tuple[str, ...]
-    weeks: int
-    start: date
-
-    def __post_init__(self) -> None:
-        Weekly(self.weekdays)
-        if not 2 <= self.weeks <= 52:
-            raise SpecError("a week step is 2 to 52 weeks")
-        if self.start.weekday() != 0:
-            raise SpecError("the first week starts on a Monday")
-
-
-@dataclass(frozen=True)
-class Festival:
-    """The day of a festival each year (除夕, 春节, 中秋…, by the lunar calendar)."""
-
-    name: str
-
-    def __post_init__(self) -> None:
-        from workflows.schedule.holidays import FESTIVALS
-
-        if self.name not in FESTIVALS:
-            raise SpecError(f"unknown festival {self.name!r}")
-
-
-@dataclass(frozen=True)
-class Either:
-    """The days of the month `month_days` and also every weekday of `weekly` (cron's OR)."""
-
-    month_days: MonthDays
-    weekly: Weekly
-
-
-Days = (
-    Daily
-    | Weekly
-    | MonthDays
-    | NthWeekdays
-    | Workdays
-    | MonthWorkday
-    | WeekStep
-    | Festival
-    | Either
-)
 
 
 def _zone(name: str) -> None:
@@ -310,40 +228,6 @@ Spec = Once | Calendar | Every
 # ---- JSON ------------------------------------------------------------------------------------
 
 
-def _days_json(days: Days) -> dict[str, Any]:
-    if isinstance(days, Daily):
-        return {"type": "daily"}
-    if isinstance(days, Weekly):
-        return {"type": "weekly", "weekdays": list(days.weekdays)}
-    if isinstance(days, MonthDays):
-        return {"type": "monthly", "days": list(days.days), "last": days.last}
-    if isinstance(days, NthWeekdays):
-        return {"type": "nth", "positions": [[nth, day] for nth, day in days.positions]}
-    if isinstance(days, Workdays):
-        return {"type": "workdays", "calendar": days.calendar}
-    if isinstance(days, MonthWorkday):
-        return {
-            "type": "month_workday",
-            "nth": days.nth,
-            "near": days.near,
-            "calendar": days.calendar,
-        }
-    if isinstance(days, WeekStep):
-        return {
-            "type": "week_step",
-            "weekdays": list(days.weekdays),
-            "weeks": days.weeks,
-            "start": days.start.isoformat(),
-        }
-    if isinstance(days, Festival):
-        return {"type": "festival", "name": days.name}
-    return {
-        "type": "either",
-        "month_days": _days_json(days.month_days),
-        "weekly": _days_json(days.weekly),
-    }
-
-
 def to_json(spec: Spec) -> dict[str, Any]:
     """The spec as plain JSON (also `spec.to_json()`): `form` selects the class, `kind` is
     informative (recomputed on load)."""
@@ -354,7 +238,7 @@ def to_json(spec: Spec) -> dict[str, Any]:
         data.update(
             form="calendar",
             times=[str(time) for time in spec.times],
-            days=_days_json(spec.days),
+            days=days_json(spec.days),
             months=list(spec.months),
         )
     else:
@@ -371,27 +255,6 @@ def to_json(spec: Spec) -> dict[str, Any]:
     return data
 
 
-def _list(data: Mapping[str, Any], key: str, default: Sequence[Any] = ()) -> list[Any]:
-    value = data.get(key, list(default))
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise SpecError(f"{key} must be a list")
-    return value
-
-
-def _ints(values: list[Any], key: str) -> tuple[int, ...]:
-    if any(not isinstance(value, int) or isinstance(value, bool) for value in values):
-        raise SpecError(f"{key} must hold whole numbers")
-    return tuple(values)
-
-
-def _strs(values: list[Any], key: str) -> tuple[str, ...]:
-    if any(not isinstance(value, str) for value in values):
-        raise SpecError(f"{key} must hold strings")
-    return tuple(value.lower() for value in values)
-
-
 def _instant(value: object, key: str) -> datetime:
     if not isinstance(value, str):
         raise SpecError(f"{key} must be an ISO 8601 string")
@@ -402,68 +265,6 @@ def _instant(value: object, key: str) -> datetime:
     if moment.tzinfo is None:
         raise SpecError(f"{key} needs a UTC offset")
     return moment
-
-
-def _days_from(data: object) -> Days:
-    if not isinstance(data, Mapping):
-        raise SpecError("days must be an object with a type")
-    kind = data.get("type")
-    if kind == "daily":
-        return Daily()
-    if kind == "weekly":
-        return Weekly(_strs(_list(data, "weekdays"), "weekdays"))
-    if kind == "monthly":
-        last = data.get("last", False)
-        if not isinstance(last, bool):
-            raise SpecError("last must be true or false")
-        return MonthDays(_ints(_list(data, "days"), "days"), last)
-    if kind == "nth":
-        positions: list[tuple[int, str]] = []
-        for item in _list(data, "positions"):
-            if not (isinstance(item, list) and len(item) == 2):
-                raise SpecError("positions must be [n, weekday] pairs")
-            nth, day = item
-            if not isinstance(nth, int) or not isinstance(day, str):
-                raise SpecError("positions must be [n, weekday] pairs")
-            positions.append((nth, day.lower()))
-        return NthWeekdays(tuple(positions))
-    return _more_days(data, kind)
-
-
-def _word(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str):
-        raise SpecError(f"{key} must be a string")
-    return value
-
-
-def _whole(data: Mapping[str, Any], key: str) -> int:
-    value = data.get(key, 0)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise SpecError(f"{key} must be a whole number")
-    return value
-
-
-def _more_days(data: Mapping[str, Any], kind: object) -> Days:
-    if kind == "workdays":
-        return Workdays(_word(data, "calendar"))
-    if kind == "month_workday":
-        return MonthWorkday(_whole(data, "nth"), _whole(data, "near"), _word(data, "calendar"))
-    if kind == "week_step":
-        try:
-            start = date.fromisoformat(_word(data, "start"))
-        except ValueError:
-            raise SpecError("start must be an ISO date") from None
-        weekdays = _strs(_list(data, "weekdays"), "weekdays")
-        return WeekStep(weekdays, _whole(data, "weeks"), start)
-    if kind == "festival":
-        return Festival(_word(data, "name"))
-    if kind == "either":
-        month_days, weekly = _days_from(data.get("month_days")), _days_from(data.get("weekly"))
-        if not isinstance(month_days, MonthDays) or not isinstance(weekly, Weekly):
-            raise SpecError("either needs monthly month_days and weekly weekdays")
-        return Either(month_days, weekly)
-    raise SpecError(f"unknown days type {kind!r}")
 
 
 def from_json(data: object) -> Spec:
@@ -480,14 +281,14 @@ def from_json(data: object) -> Spec:
             moment = _instant(data.get("at"), "at")
             return Once(moment.astimezone(ZoneInfo(zone)), zone)
         if form == "calendar":
-            times = tuple(sorted({TimeOfDay.parse(item) for item in _list(data, "times")}))
-            months = _ints(_list(data, "months"), "months")
-            return Calendar(times, _days_from(data.get("days")), zone, months)
+            times = tuple(sorted({TimeOfDay.parse(item) for item in list_of(data, "times")}))
+            months = numbers(list_of(data, "months"), "months")
+            return Calendar(times, days_from(data.get("days")), zone, months)
         if form == "every":
             minutes = data.get("minutes")
             if not isinstance(minutes, int) or isinstance(minutes, bool):
                 raise SpecError("minutes must be a whole number")
-            window_data = _list(data, "window")
+            window_data = list_of(data, "window")
             window = None
             if window_data:
                 if len(window_data) != 2:
@@ -495,7 +296,7 @@ def from_json(data: object) -> Spec:
                 window = Window(TimeOfDay.parse(window_data[0]), TimeOfDay.parse(window_data[1]))
             raw_anchor = data.get("anchor")
             anchor = None if raw_anchor is None else _instant(raw_anchor, "anchor")
-            weekdays = _strs(_list(data, "weekdays"), "weekdays")
+            weekdays = words(list_of(data, "weekdays"), "weekdays")
             workdays = data.get("workdays") or ""
             if not isinstance(workdays, str):
                 raise SpecError("workdays must be cn or mon-fri")
