@@ -23,7 +23,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from workflows.schedule import dates, en, en_clock, en_repeats, feasts, zh, zh_repeats, zones
+from workflows.schedule import (
+    dates,
+    en,
+    en_clock,
+    en_relative,
+    en_repeats,
+    feasts,
+    zh,
+    zh_repeats,
+    zones,
+)
 from workflows.schedule.pieces import (
     After,
     Clock,
@@ -50,6 +60,7 @@ RULES: list[Rule] = [
     *zh.RULES,
     *zh_repeats.RULES,
     *en.RULES,
+    *en_relative.RULES,
     *en_clock.RULES,
     *en_repeats.RULES,
     *feasts.RULES,
