@@ -118,9 +118,9 @@ class Festival:
     name: str
 
     def __post_init__(self) -> None:
-        from workflows.schedule.holidays import FESTIVALS
+        from workflows.schedule.holidays import is_festival
 
-        if self.name not in FESTIVALS:
+        if not is_festival(self.name):
             raise SpecError(f"unknown festival {self.name!r}")
 
 

@@ -259,12 +259,17 @@ def day_word(match: re.Match[str]) -> list[Piece]:
 
 @rule(
     rf"\b(?:(?P<which>next|this|coming|this\s+coming|on)\s+)(?P<w>{WEEKDAY})\b(?!s)"
+    rf"|\bnext\s+week\s+(?:on\s+)?(?P<nw>{WEEKDAY})\b(?!s)|\b(?P<wn>{WEEKDAY})\s+(?:of\s+)?next\s+week\b"
     rf"|\b(?P<full>{FULL_WEEKDAY})\b(?!s)",
     NOCASE,
 )
 def weekday_date(match: re.Match[str]) -> list[Piece]:
     which = (match.group("which") or "").lower()
-    weekday = weekday_of(match.group("w") or match.group("full"))
+    if match.group("nw") or match.group("wn"):
+        which = "next"
+    weekday = weekday_of(
+        match.group("w") or match.group("nw") or match.group("wn") or match.group("full")
+    )
     week = 1 if which == "next" else 0 if which == "this" else None
     return [WeekdayDate(match.start(), match.end(), weekday, week)]
 

@@ -18,6 +18,7 @@ Usage::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date, timedelta
 from functools import cache
@@ -43,6 +44,13 @@ SOLAR = {"yuandan": (1, 1), "laodong": (5, 1), "guoqing": (10, 1), "christmas": 
 SOLAR.update({"christmas_eve": (12, 24), "new_years_eve": (12, 31), "halloween": (10, 31)})
 SOLAR.update({"valentines": (2, 14), "independence": (7, 4), "boxing": (12, 26)})
 FESTIVALS = (*LUNAR, *SOLAR, "qingming")
+_LUNAR_DAY = re.compile(r"^lunar-(1[0-2]|[1-9])-([12]?\d|30)$")
+"""Any day of the lunar calendar: `lunar-8-15` (农历八月十五)."""
+
+
+def is_festival(name: str) -> bool:
+    """Whether `name` is a festival we know, or a day of the lunar calendar."""
+    return name in FESTIVALS or _LUNAR_DAY.match(name) is not None
 
 
 def covered(year: int) -> bool:
@@ -63,22 +71,26 @@ def uncovered(calendar: str | None, years: Iterable[int]) -> tuple[int, ...]:
 
 @cache
 def festival_date(name: str, year: int) -> date | None:
-    """The day of festival `name` in Gregorian `year` (除夕 of the lunar year that ends in it)."""
+    """The day of festival `name` in Gregorian `year` (除夕 and 腊月 of the lunar year that ends
+    in it), or None when it has none that year."""
     if name in SOLAR:
         month, day = SOLAR[name]
         return date(year, month, day)
     if name == "qingming":
         terms = chinese_calendar.get_solar_terms(date(year, 4, 1), date(year, 4, 10))
         return next((day for day, term in terms if term == "清明"), None)
-    month, day = LUNAR[name]
+    lunar = _LUNAR_DAY.match(name)
+    month, day = (int(lunar.group(1)), int(lunar.group(2))) if lunar else LUNAR[name]
     try:
         if name == "chuxi":
             start: date = LunarDate(year, 1, 1).to_solar_date()
             return start - timedelta(days=1)
         found: date = LunarDate(year, month, day).to_solar_date()
+        if found.year > year:  # 腊月 of the lunar year that ends in this Gregorian year
+            found = LunarDate(year - 1, month, day).to_solar_date()
     except ValueError:
         return None
-    return found
+    return found if found.year == year else None
 
 
 @cache

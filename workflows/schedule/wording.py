@@ -87,6 +87,20 @@ EN_FESTIVALS.update({"valentines": "Valentine's Day", "independence": "July 4"})
 EN_FESTIVALS.update({"boxing": "Boxing Day"})
 
 
+def _zh_festival(name: str) -> str:
+    if name.startswith("lunar-"):
+        _, month, day = name.split("-")
+        return f"农历{month}月{day}日"
+    return ZH_FESTIVALS.get(name, name)
+
+
+def _en_festival(name: str) -> str:
+    if name.startswith("lunar-"):
+        _, month, day = name.split("-")
+        return f"day {day} of lunar month {month}"
+    return EN_FESTIVALS.get(name, name)
+
+
 def _zh_more(days: Days, prefix: str) -> str:
     if isinstance(days, Workdays):
         return "每个工作日（中国法定）" if days.calendar == "cn" else "每个工作日"
@@ -97,7 +111,7 @@ def _zh_more(days: Days, prefix: str) -> str:
     if isinstance(days, WeekStep):
         return f"每 {days.weeks} 周的" + "、".join(ZH_DAYS[d] for d in days.weekdays)
     if isinstance(days, Festival):
-        return "每年" + ZH_FESTIVALS[days.name]
+        return "每年" + _zh_festival(days.name)
     assert isinstance(days, Either)
     return _zh_days(days.month_days, ()) + "，以及" + _zh_days(days.weekly, ())
 
@@ -113,7 +127,7 @@ def _en_more(days: Days, scope: str) -> str:
         names = _en_list([EN_DAYS[d] for d in days.weekdays])
         return f"every {days.weeks} weeks on {names}"
     if isinstance(days, Festival):
-        return f"every year on {EN_FESTIVALS[days.name]}"
+        return f"every year on {_en_festival(days.name)}"
     assert isinstance(days, Either)
     return _en_days(days.month_days, ()) + " and " + _en_days(days.weekly, ())
 

@@ -18,6 +18,7 @@ from workflows.schedule.pieces import (
     Clock,
     DateOf,
     DayShift,
+    Feast,
     Period,
     Piece,
     Span,
@@ -268,10 +269,38 @@ def period(match: re.Match[str]) -> list[Piece]:
 
 VAGUE = (
     r"一会儿?|待会儿?|等会儿?|稍后|晚点|晚些时候|回头|过几天|改天|有空|抽空|尽快|月初|月中|年底|年初"
-    r"|[上下]班[前后时]|午饭[前后]|饭[前后]|睡[前觉]前?"
+    r"|[上下]班[前后时]|午饭[前后]|饭[前后]|睡前|睡觉前"
     r"|这周末|本周末|下周末|下个?星期(?![一二三四五六日天1-7])|下周(?![一二三四五六日天1-7末])"
     r"|下个?月(?!\d|[零〇一二两三四五六七八九十]|的|份)"
 )
+
+
+@rule(rf"(?:下下?|这|本)个?{WEEK}{DAY_CHAR}\s*(?:到|至|~|～|-)\s*(?:{WEEK})?{DAY_CHAR}")
+def week_range(match: re.Match[str]) -> list[Piece]:
+    """下周一到周五: several days of one week (not a repetition, not one day): ask."""
+    return [Unclear(match.start(), match.end(), "vague", "when")]
+
+
+LUNAR_MONTH = rf"(?P<lm>正|冬|腊|{NUMBER})月"
+LUNAR_DAY = (
+    r"(?P<ld>初[一二三四五六七八九十]|十[一二三四五六七八九]|二十[一二三四五六七八九]?"
+    r"|廿[一二三四五六七八九]|三十|[十二]十)"
+)
+
+
+@rule(
+    rf"(?:农历|阴历)\s*{LUNAR_MONTH}\s*{LUNAR_DAY}"
+    rf"|(?P<named>腊|冬)月\s*{LUNAR_DAY.replace('ld', 'ld2')}"
+)
+def lunar_day(match: re.Match[str]) -> list[Piece]:
+    """农历八月十五, 腊月二十三: that day of the lunar calendar (the coming one, or yearly)."""
+    month_text = match.group("lm") or match.group("named")
+    month = {"正": 1, "冬": 11, "腊": 12}.get(month_text) or number(month_text)
+    day_text = (match.group("ld") or match.group("ld2")).replace("廿", "二十").removeprefix("初")
+    day = number(day_text)
+    if month is None or day is None or not (1 <= month <= 12 and 1 <= day <= 30):
+        return []
+    return [Feast(match.start(), match.end(), f"lunar-{month}-{day}")]
 
 
 @rule(VAGUE)
@@ -291,6 +320,8 @@ RULES = [
     relative,
     relative_hours_minutes,
     period,
+    week_range,
+    lunar_day,
     vague,
 ]
 CUES = re.compile(r"提醒|定时|定期|闹钟|叫我|通知我|记得|别忘|日程|预约")
