@@ -259,17 +259,18 @@ def day_word(match: re.Match[str]) -> list[Piece]:
 
 @rule(
     rf"\b(?:(?P<which>next|this|coming|this\s+coming|on)\s+)(?P<w>{WEEKDAY})\b(?!s)"
-    rf"|\bnext\s+week\s+(?:on\s+)?(?P<nw>{WEEKDAY})\b(?!s)|\b(?P<wn>{WEEKDAY})\s+(?:of\s+)?next\s+week\b"
-    rf"|\b(?P<full>{FULL_WEEKDAY})\b(?!s)",
+    rf"|\bnext\s+week\s+(?:on\s+)?(?P<nw>{WEEKDAY})\b(?!s)"
+    rf"|\b(?P<wn>{WEEKDAY})\s+(?:of\s+)?next\s+week\b"
+    rf"|\b(?P<full>{FULL_WEEKDAY})\b(?!s)"
+    r"|\b(?P<abbr>mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b\.?(?=\s*,?\s*(?:\d|at\b|@|noon))",
     NOCASE,
 )
 def weekday_date(match: re.Match[str]) -> list[Piece]:
     which = (match.group("which") or "").lower()
     if match.group("nw") or match.group("wn"):
         which = "next"
-    weekday = weekday_of(
-        match.group("w") or match.group("nw") or match.group("wn") or match.group("full")
-    )
+    written = match.group("w") or match.group("nw") or match.group("wn") or match.group("full")
+    weekday = weekday_of(written or match.group("abbr"))
     week = 1 if which == "next" else 0 if which == "this" else None
     return [WeekdayDate(match.start(), match.end(), weekday, week)]
 
@@ -285,6 +286,25 @@ def month_day(match: re.Match[str]) -> list[Piece]:
     day = int(match.group("d") or match.group("d2"))
     year = int(match.group("y")) if match.group("y") else None
     return [DateOf(match.start(), match.end(), day, month, year)]
+
+
+@rule(
+    rf"\b(?:on\s+)?(?:the\s+)?(?:(?P<d>{DAY_ORDINAL})(?:\s+day)?|(?P<last>last\s+day))\s+of\s+"
+    r"(?P<which>next|this|the\s+next|the\s+coming|the)\s+month\b(?!\s+(?:every|each))"
+    r"|\b(?:at\s+|by\s+)?(?:the\s+)?end\s+of\s+(?P<which2>next|this|the)\s+month\b"
+    r"|\b(?:at\s+|by\s+)?(?:the\s+)?end\s+of\s+month\b",
+    NOCASE,
+)
+def day_of_month(match: re.Match[str]) -> list[Piece]:
+    """the 3rd of next month, first day of next month, the last day of this month, end of month."""
+    which = (match.group("which") or match.group("which2") or "this").lower()
+    following = "next" in which or "coming" in which
+    if match.group("last") or match.group("d") is None:
+        return [DateOf(match.start(), match.end(), 31, next_month=following, last=True)]
+    day = day_ordinal(match.group("d"))
+    if day is None or not 1 <= day <= 31:
+        return []
+    return [DateOf(match.start(), match.end(), day, next_month=following)]
 
 
 @rule(
@@ -332,6 +352,7 @@ RULES = [
     day_word,
     weekday_date,
     month_day,
+    day_of_month,
     ordinal_day,
     vague,
 ]

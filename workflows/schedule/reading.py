@@ -195,7 +195,7 @@ def _step(
             return first
         return Every(step.minutes, zone, anchor=first)
     if times:
-        return Clarify("unsupported", "unsupported")
+        return _starting(step, times, recurs, spans, now)
     window = None
     if spans:
         found = _window(spans[0], periods)
@@ -211,6 +211,31 @@ def _step(
         start = now.replace(second=0, microsecond=0)
         anchor = (start.astimezone(UTC) + timedelta(minutes=step.minutes)).astimezone(now.tzinfo)
     return Every(step.minutes, zone, window, weekdays, anchor, calendar)
+
+
+def _starting(
+    step: Step,
+    times: Sequence[Resolved],
+    recurs: Sequence[Recur],
+    spans: Sequence[Span],
+    now: datetime,
+) -> Reading:
+    """A step from a time of day ("every two hours starting at 8am", 从8点开始每2小时): the
+    times it reaches in a day when the step divides one, else every step from the next 8:00."""
+    if len(times) != 1 or spans or times[0].next_day:
+        return Clarify("unsupported", "unsupported")
+    start = times[0].hour * 60 + times[0].minute
+    if MINUTES_PER_DAY % step.minutes == 0:
+        found = sorted({(start + n * step.minutes) % MINUTES_PER_DAY for n in range(1440)})
+        clock = [Resolved(m // 60, m % 60) for m in found]
+        recur = recurs[0] if recurs else Recur(step.start, step.end, Daily())
+        return _calendar(recur, clock, str(now.tzinfo))
+    if recurs:
+        return Clarify("unsupported", "unsupported")
+    first = next_wall(now, times[0])
+    if isinstance(first, Clarify):
+        return first
+    return Every(step.minutes, str(now.tzinfo), anchor=first)
 
 
 def _hourly(
