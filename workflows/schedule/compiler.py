@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from functools import partial
 from itertools import pairwise
 from typing import Any
@@ -203,7 +204,7 @@ def _crons(
     groups: list[tuple[tuple[int, ...], tuple[int, ...]]],
     cls: type[CronTrigger],
     zone: ZoneInfo,
-    **fields: str,
+    **fields: Any,
 ) -> BaseTrigger:
     triggers = [
         cls(hour=_list(hours), minute=_list(minutes), second=0, timezone=zone, **fields)
@@ -220,10 +221,15 @@ def trigger_for(spec: Spec) -> BaseTrigger:
     if isinstance(spec, Calendar):
         groups = _groups(spec.times)
         if isinstance(spec.days, Either):
-            halves = [Calendar(spec.times, spec.days.month_days, spec.timezone, spec.months)]
-            halves.append(Calendar(spec.times, spec.days.weekly, spec.timezone, spec.months))
+            halves = [
+                Calendar(spec.times, days, spec.timezone, spec.months, spec.start)
+                for days in (spec.days.month_days, spec.days.weekly)
+            ]
             return OrTrigger([trigger_for(half) for half in halves])
-        base = _crons(groups, WallClockCronTrigger, zone, **_day_fields(spec))
+        fields: dict[str, Any] = dict(_day_fields(spec))
+        if spec.start is not None:
+            fields["start_date"] = datetime.combine(spec.start, clock_time(0), tzinfo=zone)
+        base = _crons(groups, WallClockCronTrigger, zone, **fields)
         keep = keeps(spec.days)
         return base if keep is None else DayFilterTrigger(base, keep)
     if _uses_interval(spec) and not spec.workdays:
@@ -308,6 +314,8 @@ def cron_of(spec: Spec) -> str | None:
         weekdays = spec.weekdays or WEEKDAYS
         dom, dow, months = "*", _cron_field([CRON_WEEKDAY[d] for d in weekdays], 0, 6, False), "*"
     else:
+        if spec.start is not None:
+            return None  # no cron field says "from that day on"
         groups = _groups(spec.times)
         days = spec.days
         dom, dow = "*", "*"

@@ -24,6 +24,7 @@ Decisions (each one a corpus case):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from workflows.schedule.clarify import Clarify, Reading
@@ -156,6 +157,20 @@ def _first_week(reading: Reading, now: datetime) -> Reading:
     monday = first[0].date() - timedelta(days=first[0].weekday())
     step = WeekStep(reading.days.weekdays, reading.days.weeks, monday)
     return Calendar(reading.times, step, reading.timezone, reading.months)
+
+
+def _starting_on(recur: Recur, times: Sequence[Resolved], day: Piece, now: datetime) -> Reading:
+    """A repetition from a day on: 从明天开始每天9点, "starting next Monday, every weekday"."""
+    first = date_of(day, now)
+    if isinstance(first, Clarify):
+        return first
+    reading = _calendar(recur, times, str(now.tzinfo))
+    if not isinstance(reading, Calendar):
+        return reading
+    start = datetime.combine(first, datetime.min.time(), tzinfo=now.tzinfo)
+    reading = _first_week(reading, max(now, start))
+    assert isinstance(reading, Calendar)
+    return replace(reading, start=first) if first > now.date() else reading
 
 
 def _aligned(minutes: int) -> bool:
@@ -350,6 +365,8 @@ def read(pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri") -> R
         month_days = tuple(sorted({d.day for d in days if isinstance(d, DateOf)}))
         recurs = either([*recurs, Recur(days[0].start, days[0].end, MonthDays(month_days))])
         days = []  # the 1st and every Monday: either day
+    if recurs and len(days) == 1 and len(recurs) == 1:
+        return _starting_on(recurs[0], times, days[0], now)  # 从明天开始每天9点
     if recurs:
         if len(recurs) > 1 or days:
             return Clarify("conflict", "conflict")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -145,12 +145,14 @@ class Once:
 
 @dataclass(frozen=True)
 class Calendar:
-    """Fixed times of day on matching days (`months` empty: every month)."""
+    """Fixed times of day on matching days (`months` empty: every month), from the day
+    `start` on when it is set (从明天开始每天9点, "starting next Monday")."""
 
     times: tuple[TimeOfDay, ...]
     days: Days
     timezone: str
     months: tuple[int, ...] = ()
+    start: date | None = None
 
     def __post_init__(self) -> None:
         _zone(self.timezone)
@@ -241,6 +243,8 @@ def to_json(spec: Spec) -> dict[str, Any]:
             days=days_json(spec.days),
             months=list(spec.months),
         )
+        if spec.start is not None:
+            data["start"] = spec.start.isoformat()
     else:
         window = None if spec.window is None else [str(spec.window.start), str(spec.window.end)]
         data.update(
@@ -283,7 +287,14 @@ def from_json(data: object) -> Spec:
         if form == "calendar":
             times = tuple(sorted({TimeOfDay.parse(item) for item in list_of(data, "times")}))
             months = numbers(list_of(data, "months"), "months")
-            return Calendar(times, days_from(data.get("days")), zone, months)
+            start = data.get("start")
+            if start is not None and not isinstance(start, str):
+                raise SpecError("start must be an ISO date")
+            try:
+                first = None if start is None else date.fromisoformat(start)
+            except ValueError:
+                raise SpecError(f"start is not an ISO date: {start!r}") from None
+            return Calendar(times, days_from(data.get("days")), zone, months, first)
         if form == "every":
             minutes = data.get("minutes")
             if not isinstance(minutes, int) or isinstance(minutes, bool):

@@ -225,8 +225,10 @@ def describe(spec: Spec, language: str) -> str:
     if isinstance(spec, Every):
         return _every(spec, "en" if language == "en" else "zh")
     if language == "en":
-        return f"{_en_days(spec.days, spec.months)} at {_times(spec.times, 'en')}"
-    return f"{_zh_days(spec.days, spec.months)} {_times(spec.times, 'zh')}"
+        rule = f"{_en_days(spec.days, spec.months)} at {_times(spec.times, 'en')}"
+        return rule if spec.start is None else f"{rule} (from {spec.start.isoformat()})"
+    rule = f"{_zh_days(spec.days, spec.months)} {_times(spec.times, 'zh')}"
+    return rule if spec.start is None else f"{rule}（从 {spec.start.isoformat()} 起）"
 
 
 # ---- questions ---------------------------------------------------------------------------------
