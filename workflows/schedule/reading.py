@@ -280,17 +280,28 @@ def _hourly(
     return _calendar(recur, [Resolved(t.hour, t.minute) for t in times], zone)
 
 
-def _spanonce(span: Span, periods: Sequence[Period], day: date, now: datetime) -> Clarify:
-    """A range with no step (明天下午3点至8点): once at its start, or every hour in it?"""
+def _span_question(
+    span: Span, periods: Sequence[Period], now: datetime, day: date | None, recur: Recur | None
+) -> Clarify:
+    """A range with no step: once at its start, or every hour in it? For one day (明天下午3点至8点)
+    or on repeating days (每周三下午两点到四点: each Wednesday at 14:00, or hourly then?)."""
     window = _window(span, periods)
     if isinstance(window, Clarify):
         return window
     start = Resolved(window.start.hour, window.start.minute)
-    once = instant_on(day, start, now, today_only=False)
-    options: tuple[Spec, ...] = (once,) if isinstance(once, Once) else ()
-    hourly = Every(60, str(now.tzinfo), window) if window.start.minute == 0 else None
-    if hourly is not None:
-        options += (hourly,)
+    options: tuple[Spec, ...] = ()
+    weekdays: tuple[str, ...] = ()
+    if recur is not None:
+        at_start = _calendar(recur, [start], str(now.tzinfo))
+        options = (at_start,) if isinstance(at_start, Calendar) else ()
+        weekdays = recur.days.weekdays if isinstance(recur.days, Weekly) else ()
+        hourly_ok = isinstance(recur.days, Daily | Weekly) and not recur.months
+    else:
+        once = instant_on(day or now.date(), start, now, today_only=False)
+        options = (once,) if isinstance(once, Once) else ()
+        hourly_ok = True
+    if hourly_ok and window.start.minute == 0 and window.start < window.end:
+        options += (Every(60, str(now.tzinfo), window, weekdays),)
     values = {"start": str(window.start), "end": str(window.end)}
     return Clarify("once_or_hourly", "vague", values, options)
 
@@ -350,10 +361,12 @@ def read(pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri") -> R
             return Clarify("conflict", "conflict")
         return _step(steps[0], recurs, spans, times, periods, now)
     if spans:
+        if len(recurs) == 1 and not days and not times and len(spans) == 1:
+            return _span_question(spans[0], periods, now, None, recurs[0])
         if not recurs and len(days) <= 1 and not times:
             day = now.date() if not days else date_of(days[0], now)
             if isinstance(day, date):
-                return _spanonce(spans[0], periods, day, now)
+                return _span_question(spans[0], periods, now, day, None)
         return Clarify("how_often", "vague")
     if not times:
         for piece in days:  # an impossible date is the first thing to say
