@@ -211,6 +211,14 @@ def bare_period(match: re.Match[str]) -> list[Piece]:
 def _window(match: re.Match[str], opened: bool) -> list[Piece]:
     first = clock_of(match, "a", bare_ok=opened)
     last = clock_of(match, "b", bare_ok=opened)
+    if first is None and last is not None and last.meridiem is not None:
+        bare = clock_of(match, "a", bare_ok=True)  # 2-3pm: the first hour shares the pm
+        if bare is not None and 1 <= bare.hour <= 12:
+            later = bare.hour % 12 > last.hour % 12
+            meridiem: Literal["am", "pm"] = (
+                "am" if later and last.meridiem == "pm" else last.meridiem
+            )
+            first = Clock(bare.start, bare.end, bare.hour, bare.minute, "en", meridiem)
     if first is None or last is None:
         return []
     return [Span(match.start(), match.end(), first, last)]

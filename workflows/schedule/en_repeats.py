@@ -97,7 +97,7 @@ def daily(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    r"\b(?:every|each)\s+(?P<p>morning|afternoon|evening|night)\b"
+    r"\b(?:every|each)\s+(?P<p>morning|afternoon|evening|night|noon|midday|midnight)\b"
     rf"|\b(?P<n>nightly){ADJECTIVE_GUARD}",
     NOCASE,
 )
