@@ -83,4 +83,14 @@ def relative(match: re.Match[str]) -> list[Piece]:
     return [After(match.start(), match.end(), int(minutes))]
 
 
-RULES = [relative_fraction, relative, relative_hours_minutes]
+@rule(
+    rf"\b(?:in|after)\s+(?:\d+|{EN_NUMBER}|a\s+couple\s+of|a\s+few)\s+(?:months?|years?)\b"
+    rf"|\b(?:\d+|{EN_NUMBER})\s+(?:months?|years?)\s+(?:from\s+now|later)\b",
+    NOCASE,
+)
+def months_later(match: re.Match[str]) -> list[Piece]:
+    """in 3 months, a year from now: which day exactly? (ask)."""
+    return [Unclear(match.start(), match.end(), "vague", "when")]
+
+
+RULES = [relative_fraction, relative, relative_hours_minutes, months_later]

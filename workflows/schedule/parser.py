@@ -55,7 +55,8 @@ _TIMEISH = re.compile(
 """Time words that suggest a time expression the rules could not read (then: unreadable)."""
 _UNREAD = re.compile(
     r"每逢|每隔|农历|阴历|初[一二三四五六七八九十]|双周|\bevery\s+other\b|\bfortnight|\bbiweekly\b"
-    r"|(?<![\w.])\d{1,2}[-/]\d{1,2}(?![\w.])|\d{1,4}\s*年|\d{1,2}\s*月\s*\d{1,2}\s*[日号]"
+    r"|(?<![\dA-Za-z.])\d{1,2}[-/]\d{1,2}(?![\dA-Za-z.])|^\d{1,2}\.\d{1,2}(?![\d.])|\d{1,4}\s*年"
+    r"|\d{1,2}\s*月\s*\d{1,2}(?!\d)"
     r"|[一二三四五六七八九十]{1,2}月[一二三四五六七八九十]{1,3}[日号]|最后一天|(?:周|星期|礼拜)[一二三四五六日天]"
     r"|\b\d{1,2}(?:st|nd|rd|th)\b|\bthe\s+(?:\w+-)?(?:teenth|tieth|[a-z]*(?:fourth|fifth|sixth"
     r"|seventh|eighth|ninth|tenth|eleventh|twelfth))\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b"

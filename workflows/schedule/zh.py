@@ -176,7 +176,11 @@ def _year(match: re.Match[str]) -> tuple[int | None, int | None]:
     return (number(match.group("y")) if match.group("y") else None), None
 
 
-@rule(rf"(?:{YEAR})?(?P<m>{NUMBER})\s*月(?:份)?\s*(?P<d>{NUMBER})\s*[号日]")
+@rule(
+    rf"(?:{YEAR})?(?P<m>{NUMBER})\s*月(?:份)?\s*(?P<d>{NUMBER})\s*(?:[号日]|(?![\d号日个])"
+    r"(?=\s*(?:\d{1,2}[:：]\d{2}|\d{1,2}\s*[点时]|[零一二两三四五六七八九十]{1,3}\s*[点时]"
+    r"|[早上中下晚凌傍夜午]|\s|$)))"
+)
 def month_day(match: re.Match[str]) -> list[Piece]:
     month, day = number(match.group("m")), number(match.group("d"))
     year, ahead = _year(match)
@@ -303,6 +307,14 @@ def lunar_day(match: re.Match[str]) -> list[Piece]:
     return [Feast(match.start(), match.end(), f"lunar-{month}-{day}")]
 
 
+@rule(
+    rf"(?:过\s*)?(?:{NUMBER}|半|几)\s*个\s*月\s*(?:后|以后|之后)|(?:{NUMBER}|几)\s*年\s*(?:后|以后|之后)"
+)
+def months_later(match: re.Match[str]) -> list[Piece]:
+    """3个月后, 一年后: which day exactly? (ask)."""
+    return [Unclear(match.start(), match.end(), "vague", "when")]
+
+
 @rule(VAGUE)
 def vague(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), "vague", "when")]
@@ -322,6 +334,7 @@ RULES = [
     period,
     week_range,
     lunar_day,
+    months_later,
     vague,
 ]
 CUES = re.compile(r"提醒|定时|定期|闹钟|叫我|通知我|记得|别忘|日程|预约")
