@@ -270,7 +270,8 @@ def day_word(match: re.Match[str]) -> list[Piece]:
     rf"|\bnext\s+week\s+(?:on\s+)?(?P<nw>{WEEKDAY})\b(?!s)"
     rf"|\b(?P<wn>{WEEKDAY})\s+(?:of\s+)?next\s+week\b"
     rf"|\b(?P<full>{FULL_WEEKDAY})\b(?!s)"
-    r"|\b(?P<abbr>mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b\.?(?=\s*,?\s*(?:\d|at\b|@|noon))",
+    r"|\b(?P<abbr>mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b\.?"
+    rf"(?=\s*,?\s*(?:\d|at\b|@|noon|{MONTH}\b))",
     NOCASE,
 )
 def weekday_date(match: re.Match[str]) -> list[Piece]:

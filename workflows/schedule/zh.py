@@ -308,6 +308,23 @@ def lunar_day(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
+    r"(?P<p1>早上|早晨|上午|早)\s*(?:和|与|、|跟|及)?\s*(?P<p2>晚上|下午|傍晚|晚)\s*(?:各)?\s*"
+    rf"(?P<h>{NUMBER})\s*[点时](?:(?P<half>半)|(?P<m>{NUMBER})分?)?"
+)
+def two_periods(match: re.Match[str]) -> list[Piece]:
+    """早晚8点, 早上和晚上8点: the hour in both parts of the day."""
+    hour = number(match.group("h"))
+    minute = 30 if match.group("half") else number(match.group("m") or "0")
+    if hour is None or minute is None or not 1 <= hour <= 12 or minute > 59:
+        return []
+    first, second = ZH_PERIODS[match.group("p1")], ZH_PERIODS[match.group("p2")]
+    return [
+        Clock(match.start(), match.start("p2"), hour, minute, "zh", period=first),
+        Clock(match.start("p2"), match.end(), hour, minute, "zh", period=second),
+    ]
+
+
+@rule(
     rf"(?:过\s*)?(?:{NUMBER}|半|几)\s*个\s*月\s*(?:后|以后|之后)|(?:{NUMBER}|几)\s*年\s*(?:后|以后|之后)"
 )
 def months_later(match: re.Match[str]) -> list[Piece]:
@@ -335,6 +352,7 @@ RULES = [
     week_range,
     lunar_day,
     months_later,
+    two_periods,
     vague,
 ]
 CUES = re.compile(r"提醒|定时|定期|闹钟|叫我|通知我|记得|别忘|日程|预约")
