@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -40,7 +40,15 @@ from workflows.schedule import (
     trigger_for_cron,
 )
 from workflows.schedule.compiler import DayStepTrigger, WallClockCronTrigger
-from workflows.schedule.spec import WORKDAYS
+from workflows.schedule.spec import (
+    WORKDAYS,
+    Either,
+    Festival,
+    MonthWorkday,
+    WeekStep,
+    Workdays,
+    to_json,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -417,3 +425,31 @@ def test_describe(text: str, zh: str, en: str) -> None:
     assert result.spec is not None
     assert describe(result.spec, "zh") == zh
     assert describe(result.spec, "en") == en
+
+
+def test_new_day_kinds_round_trip_through_json_and_compile() -> None:
+    """Working days, a working day of the month, every N weeks, festivals, either day and a
+    start day are stored as JSON and read back into the same trigger."""
+    zone = "Asia/Shanghai"
+    nine = (TimeOfDay(9),)
+    specs = [
+        Calendar(nine, Workdays("cn"), zone),
+        Calendar(nine, MonthWorkday(nth=-1, calendar="cn"), zone),
+        Calendar(nine, MonthWorkday(near=15), zone),
+        Calendar(nine, WeekStep(("mon", "thu"), 2, date(2026, 3, 2)), zone),
+        Calendar(nine, Festival("zhongqiu"), zone),
+        Calendar(nine, Festival("lunar-12-23"), zone),
+        Calendar(nine, Either(MonthDays((1,)), Weekly(("mon",))), zone),
+        Calendar(nine, Daily(), zone, start=date(2026, 4, 1)),
+        Every(60, zone, Window(TimeOfDay(9), TimeOfDay(18)), workdays="cn"),
+    ]
+    now = datetime(2026, 3, 2, 10, tzinfo=SHANGHAI)
+    for spec in specs:
+        again = from_json(json.loads(json.dumps(to_json(spec))))
+        assert again == spec
+        assert next_runs(again, now, 3) == next_runs(spec, now, 3)
+        assert len(next_runs(spec, now, 3)) == 3, spec
+    start = next_runs(specs[7], now, 1)[0]
+    assert start.isoformat() == "2026-04-01T09:00:00+08:00"
+    assert cron_of(specs[7]) is None
+    assert cron_of(specs[6]) == "0 9 1 * 1"  # cron's OR of the day of month and the weekday

@@ -23,6 +23,7 @@ from workflows.llm.guard import LlmConfig, ModelGuard
 from workflows.llm.openai_chat import OpenAIChat
 from workflows.llm.prompt import Scrubber
 from workflows.schedule import Calendar, Every, Once, from_json, parse
+from workflows.schedule.compiler import next_runs
 from workflows.schedule.fallback import accept, model_from_env, parse_guarded, parse_with_model
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -449,3 +450,21 @@ async def test_the_bots_fallback_goes_through_the_model_guard(
     async with migrated_db.engine.connect() as conn:
         purposes = (await conn.execute(sql("SELECT purpose FROM llm_turns"))).all()
     assert [p for (p,) in purposes] == ["schedule", "schedule"]
+
+
+@pytest.mark.parametrize(
+    ("text", "firsts"),
+    [
+        ("3点开会", ["2026-03-03T03:00:00+08:00", "2026-03-02T15:00:00+08:00"]),
+        ("明天下午3点至8点", ["2026-03-03T15:00:00+08:00", "2026-03-02T15:00:00+08:00"]),
+        ("3月1日上午10点发通知", ["2027-03-01T10:00:00+08:00", "2027-03-01T10:00:00+08:00"]),
+        ("every Wednesday 2-4pm code review", ["2026-03-04T14:00:00+08:00"] * 2),
+    ],
+)
+def test_a_question_lists_the_schedules_it_may_mean(text: str, firsts: list[str]) -> None:
+    """Each option compiles; the card offers them as buttons (the first run of each shown)."""
+    result = parse(text, now=NOW, timezone="Asia/Shanghai")
+    assert result.status == "clarify"
+    assert result.question
+    runs = [next_runs(option, NOW, 1)[0].isoformat() for option in result.options]
+    assert runs == firsts
