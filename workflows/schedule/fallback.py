@@ -49,8 +49,12 @@ SPEC is one of (times "HH:MM" 24-hour, weekdays "mon".."sun", zone an IANA name)
 - fixed times on days: {"form": "calendar", "timezone": Z, "times": ["09:00", ...],
     "days": {"type": "daily"} | {"type": "weekly", "weekdays": ["mon", ...]}
           | {"type": "monthly", "days": [1, 15], "last": false}
-          | {"type": "nth", "positions": [[1, "mon"], [-1, "fri"]]},
-    "months": [] (or e.g. [12] for every December)}
+          | {"type": "nth", "positions": [[1, "mon"], [-1, "fri"]]}
+          | {"type": "workdays", "calendar": "cn" | "mon-fri"}
+          | {"type": "month_workday", "nth": 1 | -1, "near": 0, "calendar": "cn" | "mon-fri"}
+          | {"type": "week_step", "weekdays": ["fri"], "weeks": 2, "start": "<Monday, ISO date>"}
+          | {"type": "festival", "name": "chuxi" | "chunjie" | "zhongqiu" | "lunar-8-15" | ...},
+    "months": [] (or e.g. [12] for every December), "start": null or "<ISO date>"}
 - a step: {"form": "every", "timezone": Z, "minutes": 30, "window": ["09:00", "18:00"] or null,
     "weekdays": [] or ["mon", ...], "anchor": "<ISO 8601 first run>" or null}
   (anchor is required when the step does not divide an hour, or a day in hours; day steps
