@@ -20,6 +20,7 @@ from workflows.schedule.pieces import Cycle, DateOf, Feast, Months, Recur, Weekd
 from workflows.schedule.spec import (
     WEEKDAYS,
     WORKDAYS,
+    Daily,
     Days,
     Either,
     Festival,
@@ -135,3 +136,20 @@ def on_calendar(days: Days, calendar: str) -> Days:
     if isinstance(days, MonthWorkday) and days.calendar == "cn":  # "working day": configured
         return MonthWorkday(days.nth, days.near, calendar)
     return days
+
+
+def without_holidays(recurs: Sequence[Recur], stepping: bool) -> list[Recur] | None:
+    """节假日除外 / "except holidays": every day or every weekday becomes China's working days
+    (the only holiday calendar we have); None when the days cannot say it (every Monday…)."""
+    found: list[Recur] = []
+    for recur in recurs:
+        days = recur.days
+        plain = isinstance(days, Daily | Workdays) or (
+            isinstance(days, Weekly) and days.weekdays == WORKDAYS
+        )
+        if not plain:
+            return None
+        found.append(Recur(recur.start, recur.end, Workdays("cn"), recur.months))
+    if not found and stepping:
+        return []
+    return found if found else None

@@ -28,7 +28,17 @@ from workflows.schedule.en import (
     weekdays_in,
 )
 from workflows.schedule.numerals import DAY_ORDINAL, EN_NUMBER, day_ordinal, number, ordinal
-from workflows.schedule.pieces import Cycle, Months, Period, Piece, Recur, Step, Unclear, rule
+from workflows.schedule.pieces import (
+    Cycle,
+    Months,
+    Period,
+    Piece,
+    Recur,
+    SkipHolidays,
+    Step,
+    Unclear,
+    rule,
+)
 from workflows.schedule.spec import (
     WEEKDAYS,
     WEEKEND,
@@ -321,6 +331,35 @@ def in_months(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
+    rf"\b(?:on\s+)?(?:the\s+)?(?P<n>{NTH})\s+(?P<w>{WEEKDAY})\s+(?:of|in)\s+(?P<m>{MONTH})\b"
+    r"|\b(?:on\s+)?(?P<t>thanksgiving)(?:\s+day)?\b",
+    NOCASE,
+)
+def nth_weekday_of_month(match: re.Match[str]) -> list[Piece]:
+    """the last Friday of November, Thanksgiving (the fourth Thursday of November): yearly."""
+    if match.group("t"):
+        return [Recur(match.start(), match.end(), NthWeekdays(((4, "thu"),)), (11,))]
+    nth = ordinal(match.group("n"))
+    if nth is None:
+        return []
+    day = WEEKDAYS[weekday_of(match.group("w"))]
+    month = MONTHS[match.group("m").lower()[:3]]
+    return [Recur(match.start(), match.end(), NthWeekdays(((nth, day),)), (month,))]
+
+
+HOLIDAYS = (
+    r"\b(?:except|excluding|skipping|skip|but\s+not\s+on|not\s+on)\s+(?:public\s+|bank\s+"
+    r"|national\s+|statutory\s+)?holidays\b"
+)
+
+
+@rule(HOLIDAYS, NOCASE)
+def skip_holidays(match: re.Match[str]) -> list[Piece]:
+    """except holidays: only on the working days of China's calendar (see `cycles`)."""
+    return [SkipHolidays(match.start(), match.end())]
+
+
+@rule(
     rf"\b(?:twice|(?P<n>{EN_NUMBER})\s+times)\s+(?:a|per|each|every)\s+day\b|\btwice\s+daily\b",
     NOCASE,
 )
@@ -348,4 +387,6 @@ RULES = [
     nth_weekday_alone,
     in_months,
     times_a_day,
+    nth_weekday_of_month,
+    skip_holidays,
 ]

@@ -47,6 +47,7 @@ from workflows.schedule.pieces import (
     Piece,
     Recur,
     Rule,
+    SkipHolidays,
     Span,
     Step,
     Unclear,
@@ -78,6 +79,8 @@ GLUE = re.compile(
     re.IGNORECASE,
 )
 CLOCKISH = (Clock, Period, Minute)
+MODIFIERS = (SkipHolidays,)
+"""Pieces that change the main expression wherever they are written (节假日除外 in brackets)."""
 DAYISH = (Recur, DayShift, WeekdayDate, DateOf, Feast, Cycle, Months)
 
 
@@ -174,6 +177,9 @@ def scan(text: str) -> Scan:
     chosen = [best]
     for group in groups:
         if group is best or _has(group, (Unclear,)):
+            continue
+        if _only(group, MODIFIERS):
+            chosen.append(group)
             continue
         merged = [c for g in chosen for c in g]
         clocks_missing = not _has(merged, (Clock, Period, Span, Step, After))

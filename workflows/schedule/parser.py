@@ -60,7 +60,9 @@ _UNREAD = re.compile(
     r"|[一二三四五六七八九十]{1,2}月[一二三四五六七八九十]{1,3}[日号]|最后一天|(?:周|星期|礼拜)[一二三四五六日天]"
     r"|\b\d{1,2}(?:st|nd|rd|th)\b|\bthe\s+(?:\w+-)?(?:teenth|tieth|[a-z]*(?:fourth|fifth|sixth"
     r"|seventh|eighth|ninth|tenth|eleventh|twelfth))\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b"
-    r"|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b|\bend\s+of\s+(?:the\s+)?(?:month|week|year)\b",
+    r"|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b|\bend\s+of\s+(?:the\s+)?(?:month|week|year)\b"
+    r"|\b(?:january|february|march|april|june|july|august|september|october|november|december)\b"
+    r"|\bthe\s+last\b",
     re.IGNORECASE,
 )
 """Left in the task after reading, these mean part of the time expression was not read (a

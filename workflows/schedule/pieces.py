@@ -148,6 +148,13 @@ class Months(Piece):
 
 
 @dataclass(frozen=True)
+class SkipHolidays(Piece):
+    """节假日除外, "except holidays": only on the working days of China's calendar."""
+
+    weight = 1
+
+
+@dataclass(frozen=True)
 class Minute(Piece):
     """A minute past each hour: "at quarter past", "on the half hour", 每小时的15分."""
 

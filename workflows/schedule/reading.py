@@ -30,7 +30,13 @@ from datetime import UTC, date, datetime, timedelta
 from workflows.schedule.clarify import Clarify, Reading
 from workflows.schedule.clock import EXACT_PERIODS, Problem, Resolved, resolve
 from workflows.schedule.compiler import next_runs
-from workflows.schedule.cycles import cycle_recur, either, on_calendar, with_months
+from workflows.schedule.cycles import (
+    cycle_recur,
+    either,
+    on_calendar,
+    with_months,
+    without_holidays,
+)
 from workflows.schedule.moments import date_of, instant_on, next_wall, one_off
 from workflows.schedule.pieces import (
     After,
@@ -44,6 +50,7 @@ from workflows.schedule.pieces import (
     Period,
     Piece,
     Recur,
+    SkipHolidays,
     Span,
     Step,
     Unclear,
@@ -329,6 +336,11 @@ def read(pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri") -> R
         recurs = [r for r in recurs if not isinstance(r.days, Daily)]  # 周一至周五每天18点
     recurs = [Recur(r.start, r.end, on_calendar(r.days, workdays), r.months) for r in recurs]
     recurs = either(recurs)
+    if any(isinstance(p, SkipHolidays) for p in pieces):
+        skipping = without_holidays(recurs, bool(steps))
+        if skipping is None:
+            return Clarify("unsupported", "unsupported")
+        recurs = skipping
     if afters:
         if len(afters) > 1 or recurs or steps or spans or clocks or days or cycles:
             return Clarify("conflict", "conflict")

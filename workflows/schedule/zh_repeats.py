@@ -18,6 +18,7 @@ from workflows.schedule.pieces import (
     Period,
     Piece,
     Recur,
+    SkipHolidays,
     Step,
     Unclear,
     rule,
@@ -169,6 +170,15 @@ def on_the_hour(match: re.Match[str]) -> list[Piece]:
     return [Step(match.start(), match.end(), 60)]
 
 
+@rule(
+    r"[（(]?\s*(?:(?:法定)?节假日(?:除外|不提醒|不执行|跳过|休息)|(?:不含|不包括|跳过|避开|除了?)\s*(?:法定)?"
+    r"节假日(?:以外|之外|外)?|遇(?:到)?(?:法定)?节假日(?:不执行|跳过|暂停))\s*[）)]?"
+)
+def skip_holidays(match: re.Match[str]) -> list[Piece]:
+    """节假日除外, 不含节假日: only on the working days of China's calendar (see `cycles`)."""
+    return [SkipHolidays(match.start(), match.end())]
+
+
 UNSUPPORTED = r"单周|节假日|非工作日|法定假日|除了|除外|以外的|不包括"
 
 
@@ -301,4 +311,5 @@ RULES = [
     month_day_list,
     minute_of_hour,
     times_a_day,
+    skip_holidays,
 ]
