@@ -37,6 +37,7 @@ from bot.roles import RoleConfig
 from storage.retention import RetentionConfig
 from workflows.hygiene import HygieneRules
 from workflows.schedule.cron import calendar_of_cron
+from workflows.schedule.holidays import workdays_for
 
 SECRET_MASK = "***"  # noqa: S105 - the mask, not a password
 
@@ -208,8 +209,7 @@ class Settings(BaseSettings):
         """The working-day calendar of schedule sentences (see `SchedulesConfig`)."""
         if self.schedules.workdays is not None:
             return self.schedules.workdays
-        china = self.timezone == "Asia/Shanghai" or self.language == "zh"
-        return "cn" if china else "mon-fri"
+        return workdays_for(self.timezone, self.language)
 
     @field_validator("approvers", "alert_senders", "admins", mode="before")
     @classmethod

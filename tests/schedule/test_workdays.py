@@ -5,8 +5,12 @@ Friday and standard cron strings keep their meaning. Also the festivals of the l
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from bot.config import ConfigError, load_settings
 from cards.schedules import ScheduleView, confirm_card
 from cards.texts import texts
 from tests.unit.test_cards import shown
@@ -133,3 +137,16 @@ def test_festivals_follow_the_lunar_calendar() -> None:
     result = parse("每个工作日9点", now=now, timezone="Asia/Shanghai")
     assert isinstance(result.spec, Calendar)
     assert result.spec.days == Workdays("cn")
+
+
+def test_the_setting_defaults_to_china_for_shanghai_or_chinese(tmp_path: Path) -> None:
+    def workdays(**overrides: object) -> str:
+        return load_settings(home=str(tmp_path), **overrides).workdays
+
+    assert workdays() == "cn"  # Asia/Shanghai, zh
+    assert workdays(timezone="Europe/Berlin", language="en") == "mon-fri"
+    assert workdays(timezone="Europe/Berlin", language="zh") == "cn"
+    assert workdays(timezone="Asia/Shanghai", language="en") == "cn"
+    assert workdays(schedules={"workdays": "mon-fri"}) == "mon-fri"
+    with pytest.raises(ConfigError):
+        workdays(schedules={"workdays": "uk"})

@@ -53,6 +53,11 @@ def is_festival(name: str) -> bool:
     return name in FESTIVALS or _LUNAR_DAY.match(name) is not None
 
 
+def workdays_for(timezone: str, language: str) -> WorkdayCalendar:
+    """The default working-day calendar: China's with the zone Asia/Shanghai or Chinese."""
+    return "cn" if timezone == "Asia/Shanghai" or language == "zh" else "mon-fri"
+
+
 def covered(year: int) -> bool:
     """Whether the State Council's arrangement for `year` is known (shipped by the package)."""
     try:

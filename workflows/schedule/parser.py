@@ -29,6 +29,7 @@ from workflows.schedule import en, zh
 from workflows.schedule.clarify import Clarify
 from workflows.schedule.clock import EXACT_PERIODS
 from workflows.schedule.compiler import cron_of, next_runs
+from workflows.schedule.holidays import workdays_for
 from workflows.schedule.lexer import normalise, scan
 from workflows.schedule.pieces import Language, Period, Recur, Step
 from workflows.schedule.reading import read
@@ -133,11 +134,6 @@ def zone_of(now: datetime | None, timezone: str) -> datetime:
     if now.tzinfo is None:
         return now.replace(tzinfo=zone)
     return now.astimezone(zone)
-
-
-def workdays_for(timezone: str, language: str) -> str:
-    """The default working-day calendar: China's with the zone Asia/Shanghai or Chinese."""
-    return "cn" if timezone == DEFAULT_TIMEZONE or language == "zh" else "mon-fri"
 
 
 def parse(
