@@ -14,7 +14,7 @@ import re
 from typing import Literal
 
 from workflows.schedule.numerals import EN_WORDS, number
-from workflows.schedule.pieces import Clock, Minute, Period, Piece, Step, rule
+from workflows.schedule.pieces import Clock, DayShift, Minute, Period, Piece, Step, rule
 
 NOCASE = re.IGNORECASE | re.ASCII
 ONES = {w: v for w, v in EN_WORDS.items() if 1 <= v <= 9 and w not in ("a", "an")}
@@ -206,7 +206,28 @@ def early(match: re.Match[str]) -> list[Piece]:
     return [Period(match.start(), match.end(), "morning")]
 
 
+@rule(
+    r"\b(?:at\s+)?(?P<h>\d{1,2})(?::(?P<m>[0-5]\d))?\s+(?:in\s+the\s+(?P<p>morning|afternoon|evening)"
+    r"|(?P<n>at\s+night|tonight))\b",
+    NOCASE,
+)
+def hour_of_period(match: re.Match[str]) -> list[Piece]:
+    """9 in the morning, 7 in the evening, 11 at night."""
+    hour, minute = int(match.group("h")), int(match.group("m") or 0)
+    if not 1 <= hour <= 12:
+        return []
+    part = (match.group("p") or "").lower()
+    meridiem: Literal["am", "pm"] = "am" if part == "morning" else "pm"
+    if match.group("n") and hour == 12:
+        meridiem = "am"
+    pieces: list[Piece] = [Clock(match.start(), match.end(), hour, minute, "en", meridiem)]
+    if match.group("n") and "tonight" in match.group("n").lower():
+        pieces.insert(0, DayShift(match.start(), match.end(), 0))
+    return pieces
+
+
 RULES = [
+    hour_of_period,
     compact,
     military,
     dotted,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from workflows.schedule.pieces import Feast, Piece, rule
+from workflows.schedule.days import NthWeekdays
+from workflows.schedule.pieces import Feast, Piece, Recur, rule
 
 ZH_FEASTS = {
     "除夕": "chuxi",
@@ -39,7 +40,32 @@ ZH_FEASTS = {
     "五一劳动节": "laodong",
     "清明节": "qingming",
     "清明": "qingming",
+    "圣诞节": "christmas",
+    "圣诞": "christmas",
+    "平安夜": "christmas_eve",
+    "跨年夜": "new_years_eve",
+    "情人节": "valentines",
+    "万圣节": "halloween",
+    "三八妇女节": "womens_day",
+    "妇女节": "womens_day",
+    "植树节": "arbor_day",
+    "愚人节": "april_fools",
+    "五四青年节": "youth_day",
+    "青年节": "youth_day",
+    "六一儿童节": "childrens_day",
+    "儿童节": "childrens_day",
+    "六一": "childrens_day",
+    "建党节": "party_day",
+    "建军节": "army_day",
+    "教师节": "teachers_day",
+    "双十一": "singles_day",
+    "双11": "singles_day",
+    "光棍节": "singles_day",
+    "双十二": "double_twelve",
+    "双12": "double_twelve",
 }
+ZH_NTH_FEASTS = {"母亲节": ((2, "sun"), 5), "父亲节": ((3, "sun"), 6), "感恩节": ((4, "thu"), 11)}
+"""Festivals on the n-th weekday of a month (yearly)."""
 EN_FEASTS = {
     "chinese new year's eve": "chuxi",
     "lunar new year's eve": "chuxi",
@@ -94,4 +120,17 @@ def en_feast(match: re.Match[str]) -> list[Piece]:
     return [Feast(match.start(), match.end(), EN_FEASTS[word])]
 
 
-RULES = [zh_feast, en_feast]
+@rule(
+    rf"(?:{_alternatives(ZH_NTH_FEASTS)})(?:那天|当天|这天)?"
+    r"|\b(?:on\s+)?(?P<en>mother'?s\s+day|father'?s\s+day)\b",
+    re.IGNORECASE,
+)
+def nth_feast(match: re.Match[str]) -> list[Piece]:
+    """母亲节 (the second Sunday of May), 父亲节, 感恩节: yearly, on that weekday."""
+    word = (match.group("en") or "").lower()
+    name = "母亲节" if word.startswith("mother") else "父亲节" if word else match.group(0)[:3]
+    (nth, day), month = ZH_NTH_FEASTS[name]
+    return [Recur(match.start(), match.end(), NthWeekdays(((nth, day),)), (month,))]
+
+
+RULES = [zh_feast, en_feast, nth_feast]

@@ -43,6 +43,10 @@ LUNAR = {
 SOLAR = {"yuandan": (1, 1), "laodong": (5, 1), "guoqing": (10, 1), "christmas": (12, 25)}
 SOLAR.update({"christmas_eve": (12, 24), "new_years_eve": (12, 31), "halloween": (10, 31)})
 SOLAR.update({"valentines": (2, 14), "independence": (7, 4), "boxing": (12, 26)})
+SOLAR.update({"womens_day": (3, 8), "arbor_day": (3, 12), "april_fools": (4, 1)})
+SOLAR.update({"youth_day": (5, 4), "childrens_day": (6, 1), "party_day": (7, 1)})
+SOLAR.update({"army_day": (8, 1), "teachers_day": (9, 10), "singles_day": (11, 11)})
+SOLAR.update({"double_twelve": (12, 12)})
 FESTIVALS = (*LUNAR, *SOLAR, "qingming")
 _LUNAR_DAY = re.compile(r"^lunar-(1[0-2]|[1-9])-([12]?\d|30)$")
 """Any day of the lunar calendar: `lunar-8-15` (农历八月十五)."""

@@ -63,7 +63,7 @@ _UNREAD = re.compile(
     r"|seventh|eighth|ninth|tenth|eleventh|twelfth))\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b"
     r"|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b|\bend\s+of\s+(?:the\s+)?(?:month|week|year)\b"
     r"|\b(?:january|february|march|april|june|july|august|september|october|november|december)\b"
-    r"|\bthe\s+last\b",
+    r"|\bthe\s+last\b|^[\u4e00-\u9fff]{1,4}节$|节(?:那天|当天)",
     re.IGNORECASE,
 )
 """Left in the task after reading, these mean part of the time expression was not read (a

@@ -84,7 +84,11 @@ EN_FESTIVALS.update({"laodong": "Labour Day", "guoqing": "National Day", "qingmi
 EN_FESTIVALS.update({"christmas": "Christmas", "christmas_eve": "Christmas Eve"})
 EN_FESTIVALS.update({"new_years_eve": "New Year's Eve", "halloween": "Halloween"})
 EN_FESTIVALS.update({"valentines": "Valentine's Day", "independence": "July 4"})
-EN_FESTIVALS.update({"boxing": "Boxing Day"})
+EN_FESTIVALS.update({"boxing": "Boxing Day", "womens_day": "Women's Day (8 March)"})
+EN_FESTIVALS.update({"arbor_day": "Arbor Day (12 March)", "april_fools": "April Fools' Day"})
+EN_FESTIVALS.update({"youth_day": "Youth Day (4 May)", "childrens_day": "Children's Day (1 June)"})
+EN_FESTIVALS.update({"party_day": "1 July", "army_day": "1 August", "teachers_day": "10 September"})
+EN_FESTIVALS.update({"singles_day": "11 November", "double_twelve": "12 December"})
 
 
 def _zh_festival(name: str) -> str:

@@ -100,7 +100,7 @@ def clock_of(match: re.Match[str], tag: str = "") -> Clock | None:
     return Clock(start, end, hour, minute, "zh", period=period_name, bare=bare, weak=weak)
 
 
-@rule(clock_fragment(""))
+@rule(r"(?<!双)(?<!双十)" + clock_fragment(""))
 def clock(match: re.Match[str]) -> list[Piece]:
     found = clock_of(match)
     return [found] if found else []
