@@ -301,13 +301,17 @@ def month_day(match: re.Match[str]) -> list[Piece]:
     rf"\b(?:on\s+)?(?:the\s+)?(?:(?P<d>{DAY_ORDINAL})(?:\s+day)?|(?P<last>last\s+day))\s+of\s+"
     r"(?P<which>next|this|the\s+next|the\s+coming|the)\s+month\b(?!\s+(?:every|each))"
     r"|\b(?:at\s+|by\s+)?(?:the\s+)?end\s+of\s+(?P<which2>next|this|the)\s+month\b"
-    r"|\b(?:at\s+|by\s+)?(?:the\s+)?end\s+of\s+month\b",
+    r"|\b(?:at\s+|by\s+)?(?:the\s+)?end\s+of\s+month\b"
+    rf"|\bnext\s+month\s+on\s+the\s+(?P<nd>{DAY_ORDINAL})\b",
     NOCASE,
 )
 def day_of_month(match: re.Match[str]) -> list[Piece]:
     """the 3rd of next month, first day of next month, the last day of this month, end of month."""
     which = (match.group("which") or match.group("which2") or "this").lower()
     following = "next" in which or "coming" in which
+    if match.group("nd"):
+        nd = day_ordinal(match.group("nd"))
+        return [] if nd is None else [DateOf(match.start(), match.end(), nd, next_month=True)]
     if match.group("last") or match.group("d") is None:
         return [DateOf(match.start(), match.end(), 31, next_month=following, last=True)]
     day = day_ordinal(match.group("d"))

@@ -93,4 +93,18 @@ def months_later(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), "vague", "when")]
 
 
-RULES = [relative_fraction, relative, relative_hours_minutes, months_later]
+@rule(
+    rf"\b(?P<n>\d+|{EN_NUMBER})\s+(?P<u>days?|weeks?)\s+from\s+(?P<base>today|tomorrow|now)\b",
+    NOCASE,
+)
+def days_from(match: re.Match[str]) -> list[Piece]:
+    """a week from today, 3 days from tomorrow: a date (the time comes elsewhere)."""
+    amount = number(match.group("n"))
+    if amount is None or amount < 1:
+        return []
+    days = amount * (7 if match.group("u").lower().startswith("week") else 1)
+    days += 1 if match.group("base").lower() == "tomorrow" else 0
+    return [DayShift(match.start(), match.end(), days)]
+
+
+RULES = [relative_fraction, relative, relative_hours_minutes, months_later, days_from]

@@ -63,7 +63,10 @@ _UNREAD = re.compile(
     r"|seventh|eighth|ninth|tenth|eleventh|twelfth))\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b"
     r"|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b|\bend\s+of\s+(?:the\s+)?(?:month|week|year)\b"
     r"|\b(?:january|february|march|april|june|july|august|september|october|november|december)\b"
-    r"|\bthe\s+last\b|^[\u4e00-\u9fff]{1,4}节$|节(?:那天|当天)",
+    r"|\bthe\s+last\b|^[\u4e00-\u9fff]{1,4}节$|节(?:那天|当天)"
+    r"|\b(?:days?|weeks?|months?)\s+from\b|\bfrom\s+(?:today|tomorrow)\b"
+    r"|\b(?:minutes?|mins?|hours?|hrs?)\s+(?:before|after|earlier|prior)\b"
+    r"|(?:提)?前\s*(?:\d+|[一二两三四五六七八九十半]+)\s*个?(?:分钟|小时)",
     re.IGNORECASE,
 )
 """Left in the task after reading, these mean part of the time expression was not read (a
