@@ -363,6 +363,10 @@ def read(pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri") -> R
     if minutes and not clocks:
         if len(minutes) > 1 or days:
             return Clarify("conflict", "conflict")
+        if not steps and not recurs and not spans:  # "at the top of the hour": the next one
+            at = now.replace(minute=minutes[0].minute, second=0, microsecond=0)
+            at += timedelta(hours=1) if at <= now else timedelta(0)
+            return Once(at, zone)
         step = steps[0] if steps else Step(minutes[0].start, minutes[0].end, 60)
         return _hourly(step, minutes[0], recurs, spans, zone)
     times = _times(clocks, [] if steps and spans else periods)
@@ -397,7 +401,8 @@ def read(pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri") -> R
             return Clarify("conflict", "conflict")
         return _first_week(_calendar(recurs[0], times, zone), now)
     if len(times) > 1:
-        return Clarify("one_time", "ambiguous")
+        daily = _calendar(Recur(0, 0, Daily()), times, zone)  # the likelier answer: every day
+        return Clarify("one_time", "ambiguous", {}, (daily,) if isinstance(daily, Calendar) else ())
     small = any(c.language == "zh" and c.bare and 1 <= c.hour <= 6 for c in clocks)
     small = small and times[0].plain
     return one_off(days, times[0], now, small=small)
