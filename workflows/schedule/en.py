@@ -139,12 +139,19 @@ def clock(match: re.Match[str]) -> list[Piece]:
     return [Clock(match.start(), match.end(), found.hour, found.minute, "en", found.meridiem)]
 
 
-@rule(
-    r"\b(?:at|@)\s+(?P<bare>\d{1,2})(?![\d:.]|\s*(?:%|min|hour|hr|day|week|month|year|[ap]\.?m\b))",
-    NOCASE,
-)
+BARE = r"\d{1,2}(?![\d:.]|\s*(?:%|min|hour|hr|day|week|month|year|[ap]\.?m\b))"
+
+
+@rule(rf"\b(?:at|@)\s+(?P<bare>{BARE})(?P<more>(?:{AND}{BARE})*)", NOCASE)
 def bare_hour(match: re.Match[str]) -> list[Piece]:
-    return [Clock(match.start(), match.end(), int(match.group("bare")), 0, "en", bare=True)]
+    """at 9; at 9, 12 and 15 (several hours)."""
+    found: list[Piece] = [
+        Clock(match.start(), match.end("bare"), int(match.group("bare")), 0, "en", bare=True)
+    ]
+    for item in re.finditer(r"\d{1,2}", match.group("more") or ""):
+        start = match.start("more") + item.start()
+        found.append(Clock(start, start + len(item.group()), int(item.group()), 0, "en", bare=True))
+    return found
 
 
 HOUR_WORDS = "|".join(w for w, v in EN_WORDS.items() if 1 <= v <= 12 and w not in ("a", "an"))

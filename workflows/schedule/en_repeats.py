@@ -188,8 +188,14 @@ def yearly(match: re.Match[str]) -> list[Piece]:
     return [Recur(match.start(), match.end(), MonthDays((day,)), (month,))]
 
 
+STEP_ORDINALS = {"second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4}
+STEP_ORDINALS.update({"fifth": 5, "5th": 5, "sixth": 6, "6th": 6})
+STEP_ORDINAL = "|".join(STEP_ORDINALS)
+"""every second day, every 3rd week: a step of that many (not the n-th of something)."""
+
+
 @rule(
-    rf"\bevery\s+(?:(?P<n>\d+(?:\.\d+)?|{EN_NUMBER}|other|couple\s+of|few)\s*)?{UNIT}"
+    rf"\bevery\s+(?:(?P<n>\d+(?:\.\d+)?|{EN_NUMBER}|other|{STEP_ORDINAL}|couple\s+of|few)\s*)?{UNIT}"
     r"|\bevery\s+half(?:\s+an|-)?\s*hour\b|\bevery\s+quarter(?:\s+of\s+an|-)?\s*hour\b"
     r"|\bhourly\b",
     NOCASE,
@@ -211,7 +217,9 @@ def step(match: re.Match[str]) -> list[Piece]:
     if not amount and unit == 1440:
         return []
     value: float = 2 if amount == "other" or amount.startswith("couple") else 1
-    if amount and amount[0].isdigit():
+    if amount in STEP_ORDINALS:
+        value = STEP_ORDINALS[amount]
+    elif amount and amount[0].isdigit():
         value = float(amount)
     elif amount not in ("", "other") and not amount.startswith("couple"):
         value = float(number(amount) or 0)
@@ -238,7 +246,7 @@ CYCLE_UNITS: dict[str, Literal["week", "month", "quarter", "year"]] = {
 
 
 @rule(
-    rf"\b(?:every|each)\s+(?P<n>other|second|\d+|{EN_NUMBER})\s+(?P<u>week|month|year)s?\b"
+    rf"\b(?:every|each)\s+(?P<n>other|{STEP_ORDINAL}|\d+|{EN_NUMBER})\s+(?P<u>week|month|year)s?\b"
     r"|\b(?P<bi>bi-?weekly|fortnightly|every\s+fortnight|each\s+fortnight|semi-?annually"
     r"|twice\s+a\s+year|bi-?annually)\b"
     r"|\b(?P<q>quarterly|every\s+quarter|each\s+quarter|once\s+a\s+quarter)\b"
@@ -263,18 +271,17 @@ def cycle(match: re.Match[str]) -> list[Piece]:
         unit = "month" if unit == "mont" else unit
         return [Cycle(start, end, CYCLE_UNITS.get(unit, "year"))]
     amount = match.group("n").lower()
-    count = 2 if amount in ("other", "second") else number(amount)
+    count = 2 if amount == "other" else STEP_ORDINALS.get(amount) or number(amount)
     if count is None or count < 1:
         return []
     return [Cycle(start, end, CYCLE_UNITS[match.group("u").lower()], count)]
 
 
-@rule(rf"\b(?:every|each)\s+other\s+(?P<w>{WEEKDAY})\b", NOCASE)
+@rule(rf"\b(?:every|each)\s+other\s+(?P<w>{WEEKDAY_S}(?:{AND}(?:on\s+)?{WEEKDAY_S})*)\b", NOCASE)
 def other_weekday(match: re.Match[str]) -> list[Piece]:
-    """every other Monday: Mondays every two weeks."""
-    day = WEEKDAYS[weekday_of(match.group("w"))]
+    """every other Monday (and Thursday): those days every two weeks."""
     return [
-        Recur(match.start(), match.end(), Weekly((day,))),
+        Recur(match.start(), match.end(), Weekly(weekdays_in(match.group("w")))),
         Cycle(match.end(), match.end(), "week", 2),
     ]
 
