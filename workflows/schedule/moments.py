@@ -20,6 +20,7 @@ year's, or every year?); longer ago it is next year's (in December, 1月5日 is 
 
 
 def next_wall(now: datetime, time: Resolved) -> datetime | Clarify:
+    """The next instant after `now` that shows `time` on the wall clock."""
     zone = ZoneInfo(str(now.tzinfo))
     for offset in range(3):
         day = now.date() + timedelta(days=offset + (1 if time.next_day else 0))
@@ -30,6 +31,7 @@ def next_wall(now: datetime, time: Resolved) -> datetime | Clarify:
 
 
 def date_of(piece: Piece, now: datetime) -> date | Clarify:
+    """The date a day piece names at `now` (the coming one when no year or week is given)."""
     today = now.date()
     if isinstance(piece, DayShift):
         return today + timedelta(days=piece.days)
@@ -59,6 +61,8 @@ def date_of(piece: Piece, now: datetime) -> date | Clarify:
 
 
 def instant_on(day: date, time: Resolved, now: datetime, *, today_only: bool) -> Reading:
+    """`time` on `day` as a one-off, or the question when it does not exist or has passed
+    (`today_only`: no day was written, so the question offers tomorrow or every day)."""
     zone = ZoneInfo(str(now.tzinfo))
     if time.next_day:
         day += timedelta(days=1)
@@ -112,6 +116,8 @@ def past_this_year(piece: DateOf, time: Resolved, now: datetime) -> Clarify | No
 
 
 def one_off(days: list[Piece], time: Resolved, now: datetime, *, small: bool) -> Reading:
+    """A one-off at `time` on the day the `days` pieces name (today when none); `small`: a
+    bare 1–6点 that may be morning or afternoon."""
     if not days:
         if small:
             return small_hour(None, time, now)
