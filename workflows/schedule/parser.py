@@ -73,6 +73,14 @@ _UNREAD = re.compile(
 date or a weekday left behind would be a guess at another day: ask instead)."""
 
 
+DAYTIME = re.compile(
+    r"开会|会议|例会|站会|周会|晨会|面试|上课|下课|下班|上班|午饭|吃饭|拜访|见客户|打电话|评审|培训"
+    r"|\b(?:meeting|standup|stand-up|call|lunch|class|interview|review|sync)\b",
+    re.IGNORECASE,
+)
+"""Tasks people do by day: a bare 1–6点 for them may well be the afternoon (then we ask)."""
+
+
 def language_of(text: str) -> Language:
     """`zh` when the text has any CJK character, else `en`."""
     return "zh" if _CJK.search(text) else "en"
@@ -203,7 +211,8 @@ def parse(
     if task is not None and _UNREAD.search(task):
         return clarify("unreadable", "unreadable")
     try:
-        reading = read(pieces, local_now, calendar)
+        daytime = bool(DAYTIME.search(task or ""))
+        reading = read(pieces, local_now, calendar, daytime=daytime)
     except SpecError:  # out of range for a spec (a step over a year…)
         return clarify("unsupported", "unsupported")
     if isinstance(reading, Clarify):

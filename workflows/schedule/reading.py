@@ -166,6 +166,16 @@ def _first_week(reading: Reading, now: datetime) -> Reading:
     return Calendar(reading.times, step, reading.timezone, reading.months)
 
 
+def _small_hour_every(recur: Recur, time: Resolved, now: datetime) -> Clarify:
+    """每天3点开会: the small hours or the afternoon, every time? Both, as options."""
+    options: list[Spec] = []
+    for hour in (time.hour, time.hour + 12):
+        found = _first_week(_calendar(recur, [Resolved(hour, time.minute)], str(now.tzinfo)), now)
+        if isinstance(found, Calendar):
+            options.append(found)
+    return Clarify("am_or_pm", "ambiguous", {"hour": str(time.hour)}, tuple(options))
+
+
 def _starting_on(recur: Recur, times: Sequence[Resolved], day: Piece, now: datetime) -> Reading:
     """A repetition from a day on: 从明天开始每天9点, "starting next Monday, every weekday"."""
     first = date_of(day, now)
@@ -313,9 +323,12 @@ def _span_question(
     return Clarify("once_or_hourly", "vague", values, options)
 
 
-def read(pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri") -> Reading:
+def read(
+    pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri", *, daytime: bool = False
+) -> Reading:
     """The spec the pieces of one time expression mean at `now` (aware, in the schedule's
-    zone), or the question to ask. `workdays` is the calendar 工作日 / "workday" mean."""
+    zone), or the question to ask. `workdays` is the calendar 工作日 / "workday" mean;
+    `daytime`: the task is something people do by day (开会…), so a repeating bare 1–6点 asks."""
     for piece in pieces:
         if isinstance(piece, Unclear):
             return Clarify(piece.topic, piece.reason, {"text": piece.detail})
@@ -396,13 +409,15 @@ def read(pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri") -> R
         days = []  # the 1st and every Monday: either day
     if recurs and len(days) == 1 and len(recurs) == 1:
         return _starting_on(recurs[0], times, days[0], now)  # 从明天开始每天9点
+    small = any(c.language == "zh" and c.bare and 1 <= c.hour <= 6 for c in clocks)
+    small = small and len(times) == 1 and times[0].plain
     if recurs:
         if len(recurs) > 1 or days:
             return Clarify("conflict", "conflict")
+        if small and daytime:  # 每天3点开会: a meeting at 03:00 or 15:00?
+            return _small_hour_every(recurs[0], times[0], now)
         return _first_week(_calendar(recurs[0], times, zone), now)
     if len(times) > 1:
         daily = _calendar(Recur(0, 0, Daily()), times, zone)  # the likelier answer: every day
         return Clarify("one_time", "ambiguous", {}, (daily,) if isinstance(daily, Calendar) else ())
-    small = any(c.language == "zh" and c.bare and 1 <= c.hour <= 6 for c in clocks)
-    small = small and times[0].plain
     return one_off(days, times[0], now, small=small)
