@@ -104,10 +104,16 @@ def _alternatives(words: Mapping[str, object]) -> str:
     return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
 
 
-@rule(rf"(?:{_alternatives(ZH_FEASTS)})(?:那天|当天|这天)?(?![假期间前后])")
+@rule(
+    r"(?:(?P<y>\d{4})\s*年\s*(?:的)?|(?P<rel>今年|明年|后年)\s*(?:的)?)?"
+    rf"(?P<name>{_alternatives(ZH_FEASTS)})(?:那天|当天|这天)?(?![假期间前后])"
+)
 def zh_feast(match: re.Match[str]) -> list[Piece]:
-    name = match.group(0).removesuffix("那天").removesuffix("当天").removesuffix("这天")
-    return [Feast(match.start(), match.end(), ZH_FEASTS[name])]
+    """除夕, 中秋节当天, 2027年春节, 明年元旦."""
+    name = ZH_FEASTS[match.group("name")]
+    year = int(match.group("y")) if match.group("y") else None
+    ahead = {"今年": 0, "明年": 1, "后年": 2}.get(match.group("rel") or "")
+    return [Feast(match.start(), match.end(), name, year, ahead)]
 
 
 @rule(

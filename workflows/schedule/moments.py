@@ -37,6 +37,10 @@ def date_of(piece: Piece, now: datetime) -> date | Clarify:
         return today + timedelta(days=piece.days)
     if isinstance(piece, WeekdayDate):
         return dates.weekday_date(today, piece.weekday, piece.week)
+    if isinstance(piece, Feast) and (piece.year is not None or piece.years_ahead is not None):
+        in_year = piece.year if piece.year is not None else today.year + (piece.years_ahead or 0)
+        written = festival_date(piece.name, in_year)
+        return written if written is not None else Clarify("bad_date", "impossible")
     if isinstance(piece, Feast):
         for candidate in (today.year, today.year + 1):
             found_feast = festival_date(piece.name, candidate)

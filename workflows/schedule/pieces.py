@@ -118,9 +118,12 @@ class DateOf(Piece):
 
 @dataclass(frozen=True)
 class Feast(Piece):
-    """A festival's day (除夕, 中秋, Christmas…): `name` among `holidays.FESTIVALS`."""
+    """A festival's day (除夕, 中秋, Christmas…): `name` among `holidays.FESTIVALS`; in `year`
+    (2027年春节) or `years_ahead` (明年元旦: 1) when written, else the coming one."""
 
     name: str
+    year: int | None = None
+    years_ahead: int | None = None
 
     weight = 2
 

@@ -286,6 +286,18 @@ def minute_of_hour(match: re.Match[str]) -> list[Piece]:
     return [step, Minute(match.start(), match.end(), minute)]
 
 
+@rule(rf"(?P<n>{NUMBER}|半|一个半)\s*个?\s*(?P<u>分钟|小时|钟头)\s*(?:一次|一回)")
+def once_per(match: re.Match[str]) -> list[Piece]:
+    """一小时一次, 30分钟一次: a step."""
+    value = amount_of(match.group("n"))
+    if value is None:
+        return []
+    minutes = value * STEP_UNITS[match.group("u")]
+    if minutes != int(minutes) or minutes < 1:
+        return []
+    return [Step(match.start(), match.end(), int(minutes))]
+
+
 @rule(r"(?:每天|一天|每日)(?:[两二三四五]|\d)次")
 def times_a_day(match: re.Match[str]) -> list[Piece]:
     """每天两次 (at the times given)."""
@@ -312,4 +324,5 @@ RULES = [
     minute_of_hour,
     times_a_day,
     skip_holidays,
+    once_per,
 ]
