@@ -105,7 +105,12 @@ class ScheduleDesk:
         return Draft(result, row)
 
     async def choose(self, chat_id: str, user: str, text: str, spec: Spec, task: str) -> Schedule:
-        """A question's option was clicked: the job it names, created and confirmed at once."""
+        """A question's option was clicked: the job it names, created and confirmed at once
+        (a second click on the same option finds that job instead of making another)."""
+        stored = to_json(spec)
+        for row in await schedules.live(self.db, chat_id):
+            if row.spec == stored and row.source_text == text[:2000] and row.created_by == user:
+                return row
         row = await self._create(chat_id, user, text, spec, task)
         return await self.change(row.id, user, "confirm", chat_id)
 

@@ -214,7 +214,8 @@ async def test_an_unclear_hour_is_asked_with_buttons_and_a_click_makes_the_job(
     assert any("03:00" in label for label in labels)
     afternoon = next(label for label in labels if "15:00" in label)
     assert await bot.rows("SELECT count(*) FROM schedules") == [(0,)]  # nothing until a click
-    forged = dict(card_buttons(question.card)[afternoon])
+    chosen = dict(card_buttons(question.card)[afternoon])
+    forged = dict(chosen)
     forged["spec"] = forged["spec"].replace("15:00", "04:00")
     refused = await bot.click(question, afternoon, value=forged)
     assert refused.toast is not None
@@ -227,3 +228,7 @@ async def test_an_unclear_hour_is_asked_with_buttons_and_a_click_makes_the_job(
     assert spec["form"] == "once"
     assert datetime.fromisoformat(spec["at"]).hour == 15
     assert "15:00" in card_text(click.card)
+    again = await bot.click(question, afternoon, value=chosen)  # a double click: no second job
+    assert again.toast is not None
+    assert again.toast["type"] == "success"
+    assert await bot.rows("SELECT count(*) FROM schedules") == [(1,)]
