@@ -65,7 +65,9 @@ _UNREAD = re.compile(
     r"|\b(?:january|february|march|april|june|july|august|september|october|november|december)\b"
     r"|\bthe\s+last\b|^[\u4e00-\u9fff]{1,4}节$|节(?:那天|当天)"
     r"|\b(?:days?|weeks?|months?)\s+from\b|\bfrom\s+(?:today|tomorrow)\b"
-    r"|\b(?:minutes?|mins?|hours?|hrs?)\s+(?:before|after|earlier|prior)\b|\bevery\b"
+    r"|\b(?:minutes?|mins?|hours?|hrs?)\s+(?:before|after|earlier|prior)\b"
+    r"|\bevery\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?|other|second|third"
+    r"|fourth|fifth|\d+(?:st|nd|rd|th)?)\b"
     r"|(?:提)?前\s*(?:\d+|[一二两三四五六七八九十半]+)\s*个?(?:分钟|小时)",
     re.IGNORECASE,
 )
