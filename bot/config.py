@@ -37,6 +37,7 @@ from bot.roles import RoleConfig
 from storage.retention import RetentionConfig
 from workflows.hygiene import HygieneRules
 from workflows.schedule.cron import calendar_of_cron
+from workflows.schedule.holidays import workdays_for
 
 SECRET_MASK = "***"  # noqa: S105 - the mask, not a password
 
@@ -85,6 +86,18 @@ class SchedulingConfig(BaseModel):
     lease_seconds: float = Field(default=15.0, ge=3, le=300)
     retries: int = Field(default=1, ge=0, le=5)
     retry_delay_seconds: float = Field(default=30.0, ge=0, le=3600)
+
+
+class SchedulesConfig(BaseModel):
+    """The `schedules:` section: what 工作日 / "workday" mean in schedule sentences.
+
+    `workdays: cn` is China's State Council calendar (public holidays off, the adjusted working
+    weekends on); `mon-fri` Monday to Friday. Unset: `cn` when LARKOPS_TIMEZONE is
+    Asia/Shanghai or LARKOPS_LANGUAGE is zh, else `mon-fri` (`Settings.workdays`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workdays: Literal["cn", "mon-fri"] | None = None
 
 
 class AdvisorConfig(BaseModel):
@@ -180,6 +193,7 @@ class Settings(BaseSettings):
     plugins: dict[str, Any] = Field(default_factory=dict, validation_alias="LARKOPS_PLUGINS")
     policy: dict[str, Any] = Field(default_factory=dict, validation_alias="LARKOPS_POLICY")
     scheduling: SchedulingConfig = Field(default_factory=lambda: SchedulingConfig())
+    schedules: SchedulesConfig = Field(default_factory=lambda: SchedulesConfig())
     advisor: AdvisorConfig = Field(default_factory=lambda: AdvisorConfig())
     retention: RetentionConfig = Field(default_factory=lambda: RetentionConfig())
     # checked by workflows.llm.guard.LlmConfig when the advisor is built
@@ -192,6 +206,13 @@ class Settings(BaseSettings):
     )
     # YAML `roles:` (bot.roles); None: no section, everybody is an operator as before roles
     roles: RoleConfig | None = Field(default=None, validation_alias="LARKOPS_ROLES")
+
+    @property
+    def workdays(self) -> Literal["cn", "mon-fri"]:
+        """The working-day calendar of schedule sentences (see `SchedulesConfig`)."""
+        if self.schedules.workdays is not None:
+            return self.schedules.workdays
+        return workdays_for(self.timezone, self.language)
 
     @field_validator("approvers", "alert_senders", "admins", "fetch_allow", mode="before")
     @classmethod

@@ -64,6 +64,7 @@ def environment() -> dict[str, str]:
         }
     return {
         "LARKOPS_TIMEZONE": settings.timezone,
+        "SCHEDULES_WORKDAYS": settings.schedules.workdays or "",
         "LLM_PROVIDER": settings.llm_provider,
         "LLM_MODEL": settings.llm_model,
         "OPENAI_API_KEY": settings.openai_api_key.get_secret_value(),
@@ -96,8 +97,13 @@ class Reader:
         provider = self._env.get("LLM_PROVIDER", "rules").strip().lower()
         return provider in ("openai", "anthropic") and bool(self._env.get("LLM_MODEL", "").strip())
 
+    @property
+    def workdays(self) -> str | None:
+        """`schedules.workdays` of the configuration; None: the parser's default."""
+        return self._env.get("SCHEDULES_WORKDAYS") or None
+
     def read(self, text: str, now: datetime, zone: str) -> ParseResult:
-        result = parse(text, now=now, timezone=zone)
+        result = parse(text, now=now, timezone=zone, workdays=self.workdays)
         if not result.may_ask_model or not self.has_model:
             return result
         import asyncio
@@ -111,7 +117,9 @@ class Reader:
         if model is None:
             return rules
         try:
-            return await parse_with_model(text, now=now, timezone=zone, model=model)
+            return await parse_with_model(
+                text, now=now, timezone=zone, model=model, workdays=self.workdays
+            )
         finally:
             await model.aclose()
 

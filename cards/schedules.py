@@ -40,6 +40,18 @@ class ScheduleView:
     last_run: datetime | None = None
     last_result: str | None = None  # succeeded | failed | missed | running
     source_text: str = ""
+    calendar_gaps: tuple[int, ...] = ()  # years China's working-day calendar does not cover
+    by_model: bool = False  # the model read the time (the rules could not)
+
+
+@dataclass(frozen=True)
+class ChoiceView:
+    """One answer a question offers: the rule in words, its first run, the signed value."""
+
+    rule: str
+    first: datetime | None
+    timezone: str
+    value: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,11 @@ def _facts(view: ScheduleView, say: Texts, runs: int) -> list[str]:
     if view.next_runs:
         shown = ", ".join(_when(t, view.timezone) for t in view.next_runs[:runs])
         lines.append(say("schedule.facts.next", times=shown))
+    if view.calendar_gaps:
+        years = "、".join(str(y) for y in view.calendar_gaps)
+        lines.append(say("schedule.facts.calendar_gap", years=years))
+    if view.by_model:
+        lines.append(say("schedule.facts.by_model"))
     return lines
 
 
@@ -108,6 +125,17 @@ def confirm_card(
         elements.append(markdown(say(f"schedule.status_line.{view.status}", id=view.id)))
     template = {"pending": "blue", "active": "green"}.get(view.status, "grey")
     return fit(card(say("schedule.confirm.title"), elements, template=template))
+
+
+def choice_card(question: str, choices: Sequence[ChoiceView], say: Texts) -> dict[str, Any]:
+    """A question whose answers are buttons: a click creates the job it names."""
+    elements: list[dict[str, Any]] = [markdown(prose(question, 600, 6))]
+    for choice in choices:
+        first = _when(choice.first, choice.timezone) if choice.first else "—"
+        label = say("schedule.choose.option", rule=inline(choice.rule, 80), first=first)
+        elements.append(button(label, dict(choice.value), kind="default"))
+    elements.append(markdown(say("schedule.choose.hint"), size="notation"))
+    return fit(card(say("schedule.choose.title"), elements, template="orange"))
 
 
 def edit_form_card(

@@ -50,10 +50,11 @@ async def sentence(ctx: HandlerContext, event: MessageEvent) -> None:
     if desk is not None:
         original = await _thread_start(ctx, event)
         if original:
-            combined = await desk.draft(ctx.chat_id, ctx.user, f"{original} {text}")
-            if await post_draft(ctx, combined):
+            combined_text = f"{original} {text}"
+            combined = await desk.draft(ctx.chat_id, ctx.user, combined_text)
+            if await post_draft(ctx, combined, combined_text):
                 return
-        if await post_draft(ctx, await desk.draft(ctx.chat_id, ctx.user, text)):
+        if await post_draft(ctx, await desk.draft(ctx.chat_id, ctx.user, text), text):
             return
     if chat is not None:
         await chat.ask(ctx, event)

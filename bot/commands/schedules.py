@@ -4,6 +4,8 @@ confirmation card → job; /jobs, /job, and the buttons of the cards.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from typing import Any
 
 from bot.context import ActionResult, HandlerContext, Toast
@@ -13,8 +15,17 @@ from bot.roles import admits, refusal
 from bot.router import Router
 from bot.scheduling.desk import Draft, ScheduleDesk, ScheduleRefused
 from cards.actions import ActionPayload
-from cards.schedules import RunView, confirm_card, edit_form_card, job_card, jobs_card
+from cards.schedules import (
+    ChoiceView,
+    RunView,
+    choice_card,
+    confirm_card,
+    edit_form_card,
+    job_card,
+    jobs_card,
+)
 from storage import schedules
+from workflows.schedule.spec import SpecError, from_json, to_json
 
 router = Router("schedules")
 
@@ -40,6 +51,15 @@ class ScheduleEditSubmit(ScheduleButton, action="schedule.edit_submit"):
     """The edit form's answer (in `form_value`)."""
 
 
+class ScheduleChoose(ActionPayload, action="schedule.choose"):
+    """One option of a question (am or pm, once or every hour…): the job it names."""
+
+    chat_id: str
+    spec: str  # the spec's JSON (`workflows.schedule.to_json`), signed with the rest
+    task: str
+    text: str
+
+
 def _desk(ctx: HandlerContext) -> ScheduleDesk:
     desk = ctx.services.schedules
     if desk is None:
@@ -56,15 +76,38 @@ def _buttons(ctx: HandlerContext, schedule_id: int) -> dict[str, dict[str, Any]]
     }
 
 
-async def post_draft(ctx: HandlerContext, draft: Draft) -> bool:
-    """Reply to a reading; False when the text was not a schedule at all."""
+async def post_draft(ctx: HandlerContext, draft: Draft, text: str = "") -> bool:
+    """Reply to a reading; False when the text was not a schedule at all. A question whose
+    answers are known comes as a card with one button per answer."""
     result = draft.result
     if draft.schedule is not None:
         view = _desk(ctx).view(draft.schedule, runs=3)
+        view = replace(view, by_model=result.source == "llm")
         await ctx.reply_card(confirm_card(view, ctx.texts, **_buttons(ctx, draft.schedule.id)))
         return True
     if result.status == "clarify":
-        await ctx.reply_text(result.question or ctx.texts("schedule.clarify_generic"))
+        question = result.question or ctx.texts("schedule.clarify_generic")
+        choices = _desk(ctx).choices(result)
+        if not choices:
+            await ctx.reply_text(question)
+            return True
+        views = [
+            ChoiceView(
+                rule=rule,
+                first=first,
+                timezone=spec.timezone,
+                value=ctx.sign(
+                    ScheduleChoose(
+                        chat_id=ctx.chat_id,
+                        spec=json.dumps(to_json(spec), ensure_ascii=False),
+                        task=(result.task or "")[:300],
+                        text=text[:500],
+                    )
+                ),
+            )
+            for spec, rule, first in choices
+        ]
+        await ctx.reply_card(choice_card(question, views, ctx.texts))
         return True
     return False
 
@@ -76,7 +119,7 @@ async def schedule(ctx: HandlerContext, args: str) -> None:
     if not args.strip():
         raise UserFacingError(ctx.texts("schedule.usage"))
     draft = await _desk(ctx).draft(ctx.chat_id, ctx.user, args)
-    if not await post_draft(ctx, draft):
+    if not await post_draft(ctx, draft, args):
         await ctx.reply_text(ctx.texts("schedule.not_a_schedule"))
 
 
@@ -102,6 +145,23 @@ async def confirm(ctx: HandlerContext, payload: ScheduleConfirm) -> ActionResult
 @router.card_action(ScheduleCancel, roles=("operator",))
 async def cancel(ctx: HandlerContext, payload: ScheduleCancel) -> ActionResult:
     return await _changed(ctx, payload, "cancel")
+
+
+@router.card_action(ScheduleChoose, roles=("operator",))
+async def choose(ctx: HandlerContext, payload: ScheduleChoose) -> ActionResult:
+    """A question's option: the job it names is created and enabled; the card shows it."""
+    if payload.chat_id != ctx.chat_id:
+        return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
+    desk = _desk(ctx)
+    try:
+        spec = from_json(json.loads(payload.spec))
+        row = await desk.choose(ctx.chat_id, ctx.user, payload.text, spec, payload.task)
+    except (SpecError, ValueError) as exc:
+        return ActionResult(toast=Toast("error", str(exc)[:200]))
+    card = confirm_card(desk.view(row, runs=3), ctx.texts, **_buttons(ctx, row.id))
+    return ActionResult(
+        toast=Toast("success", ctx.texts("schedule.done.choose", id=row.id)), card=card
+    )
 
 
 @router.card_action(ScheduleEdit, roles=("operator",))

@@ -30,9 +30,12 @@ from storage import schedules
 from storage.database import Database
 from storage.models import Schedule
 from storage.statuses import ScheduleStatus
+from workflows.llm.guard import ModelGuard
+from workflows.llm.prompt import Scrubber
 from workflows.schedule.compiler import cron_of, next_runs
+from workflows.schedule.holidays import uncovered
 from workflows.schedule.parser import ParseResult, parse
-from workflows.schedule.spec import Once, from_json, to_json
+from workflows.schedule.spec import Once, Spec, from_json, to_json, workday_calendar
 from workflows.schedule.wording import describe
 
 
@@ -58,6 +61,8 @@ class ScheduleDesk:
         wake: Callable[[], None] = lambda: None,
         run_now: Callable[[Schedule], object] | None = None,
         has_model: bool = False,
+        guard: ModelGuard | None = None,
+        scrub: Scrubber | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -65,18 +70,52 @@ class ScheduleDesk:
         self.wake = wake
         self.run_now = run_now
         self.has_model = has_model
+        self.guard = guard
+        self.scrub = scrub
         self.say: Texts = texts(settings.language)
 
     def read(self, text: str, now: datetime | None = None) -> ParseResult:
-        return parse(text, now=now, timezone=self.settings.timezone)
+        """The rules' reading, with the configured working-day calendar."""
+        return parse(
+            text, now=now, timezone=self.settings.timezone, workdays=self.settings.workdays
+        )
+
+    async def understand(self, text: str) -> ParseResult:
+        """The rules' reading, or, when they cannot read the text, the model's through the
+        guard (accepted only when it compiles to a schedule with a future run)."""
+        if self.guard is None or self.scrub is None:
+            return self.read(text)
+        from workflows.schedule.fallback import parse_guarded
+
+        return await parse_guarded(
+            text,
+            now=datetime.now(UTC),
+            timezone=self.settings.timezone,
+            guard=self.guard,
+            scrub=self.scrub,
+            workdays=self.settings.workdays,
+        )
 
     async def draft(self, chat_id: str, user: str, text: str, *, task: str | None = None) -> Draft:
         """Parse `text`; a scheduled reading becomes a pending schedule awaiting Confirm."""
-        result = self.read(text)
+        result = await self.understand(text)
         if result.status != "scheduled" or result.spec is None:
             return Draft(result)
-        spec = result.spec
-        chosen_task = (task or result.task or "").strip() or text.strip()
+        row = await self._create(chat_id, user, text, result.spec, (task or result.task or ""))
+        return Draft(result, row)
+
+    async def choose(self, chat_id: str, user: str, text: str, spec: Spec, task: str) -> Schedule:
+        """A question's option was clicked: the job it names, created and confirmed at once
+        (a second click on the same option finds that job instead of making another)."""
+        stored = to_json(spec)
+        for row in await schedules.live(self.db, chat_id):
+            if row.spec == stored and row.source_text == text[:2000] and row.created_by == user:
+                return row
+        row = await self._create(chat_id, user, text, spec, task)
+        return await self.change(row.id, user, "confirm", chat_id)
+
+    async def _create(self, chat_id: str, user: str, text: str, spec: Spec, task: str) -> Schedule:
+        chosen_task = task.strip() or text.strip()
         plugins = set(self.operations.toolkit.registry.names())
         action = action_for(chosen_task, plugins, has_model=self.has_model)
         if action.get("type") == "plugin":
@@ -85,13 +124,13 @@ class ScheduleDesk:
                 action["type"] = "fix"  # never by the clock alone: each fire asks a person
         now = datetime.now(UTC)
         upcoming = next_runs(spec, now, 1)
-        row = await schedules.create(
+        return await schedules.create(
             self.db,
             chat_id=chat_id,
             created_by=user,
             source_text=text,
             task=chosen_task,
-            timezone=result.timezone,
+            timezone=spec.timezone,
             kind=spec.kind,
             spec=to_json(spec),
             cron=cron_of(spec),
@@ -99,14 +138,15 @@ class ScheduleDesk:
             action=action,
             next_run_at=upcoming[0] if upcoming else None,
         )
-        return Draft(result, row)
 
     def view(self, row: Schedule, *, runs: int = 5) -> ScheduleView:
         spec = from_json(row.spec)
         language = self.say.language
         upcoming: list[datetime] = []
+        now = datetime.now(UTC)
         if row.status in ("pending", "active"):
-            upcoming = next_runs(spec, datetime.now(UTC), runs)
+            upcoming = next_runs(spec, now, runs)
+        years = {now.astimezone(ZoneInfo(spec.timezone)).year, *(t.year for t in upcoming)}
         return ScheduleView(
             id=row.id,
             task=row.task,
@@ -118,7 +158,18 @@ class ScheduleDesk:
             created_by=row.created_by,
             last_run=row.last_run_at,
             source_text=row.source_text,
+            calendar_gaps=uncovered(workday_calendar(spec), years),
         )
+
+    def choices(self, result: ParseResult) -> list[tuple[Spec, str, datetime]]:
+        """A question's options: (spec, the rule in words, its first run)."""
+        now = datetime.now(UTC)
+        found = []
+        for spec in result.options:
+            upcoming = next_runs(spec, now, 1)
+            if upcoming:
+                found.append((spec, describe(spec, self.say.language), upcoming[0]))
+        return found
 
     async def get(self, schedule_id: int, chat_id: str | None = None) -> Schedule:
         row = await schedules.get(self.db, schedule_id)

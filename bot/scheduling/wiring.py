@@ -162,7 +162,14 @@ def build_scheduling(
         task.add_done_callback(parts.tasks.discard)
 
     desk = ScheduleDesk(
-        settings, db, operations, wake=service.wake, run_now=run_now, has_model=agent is not None
+        settings,
+        db,
+        operations,
+        wake=service.wake,
+        run_now=run_now,
+        has_model=agent is not None,
+        guard=agent.guard if agent is not None else None,
+        scrub=agent.scrub if agent is not None else None,
     )
     parts = Scheduling(runner, service, desk)
 

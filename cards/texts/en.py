@@ -375,6 +375,14 @@ TEXTS: dict[str, str] = {
     "schedule.facts.zone": "Time zone: {zone}",
     "schedule.facts.next": "Next runs: {times}",
     "schedule.facts.creator": "created by {person}",
+    "schedule.facts.calendar_gap": "⚠️ China's {years} holiday arrangement is not published "
+    "yet: statutory holidays are skipped, adjusted working weekends are not included; please "
+    "confirm again once it is.",
+    "schedule.facts.by_model": "(the time was read by the model; check the runs below)",
+    "schedule.choose.title": "⏰ Which time do you mean?",
+    "schedule.choose.hint": "Pick one: the job is created and enabled at once.",
+    "schedule.choose.option": "{rule} (first {first})",
+    "schedule.done.choose": "Job #{id} created at the time you picked",
     "schedule.status_line.active": "✅ Confirmed: job #{id} is scheduled.",
     "schedule.status_line.deleted": "Cancelled: nothing was scheduled.",
     "schedule.status_line.paused": "⏸ Job #{id} is paused.",

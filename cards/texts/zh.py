@@ -367,6 +367,13 @@ TEXTS: dict[str, str] = {
     "schedule.facts.zone": "时区：{zone}",
     "schedule.facts.next": "接下来：{times}",
     "schedule.facts.creator": "创建人 {person}",
+    "schedule.facts.calendar_gap": "⚠️ {years} 年的国务院放假安排尚未收录：法定节假日照常跳过，"
+    "调休上班的周末暂未计入，公布后请重新确认。",
+    "schedule.facts.by_model": "（时间由模型解读，请核对下面的执行时间）",
+    "schedule.choose.title": "⏰ 请选择执行时间",
+    "schedule.choose.hint": "点击一个选项即创建并启用该定时任务。",
+    "schedule.choose.option": "{rule}（首次 {first}）",
+    "schedule.done.choose": "已按所选时间创建任务 #{id}",
     "schedule.status_line.active": "✅ 已确认：定时任务 #{id} 已生效。",
     "schedule.status_line.deleted": "已取消，没有创建任务。",
     "schedule.status_line.paused": "⏸ 任务 #{id} 已暂停。",

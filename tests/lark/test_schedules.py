@@ -200,3 +200,35 @@ async def test_a_scheduled_fix_always_waits_for_a_person(make_testbot: Any, tmp_
     assert not (tmp_path / "marker").exists()
     await bot.click(approval, "批准", user="ou_bob")
     await wait_until(lambda: (tmp_path / "marker").exists(), what="the approved fix")
+
+
+async def test_an_unclear_hour_is_asked_with_buttons_and_a_click_makes_the_job(
+    make_testbot: Any,
+) -> None:
+    """3点开会: the small hours or the afternoon? Both are offered; a click enables the job."""
+    bot: TestBot = await make_testbot()
+    await bot.send("3点开会")
+    question = await bot.expect_reply("请选择执行时间")
+    labels = sorted(card_buttons(question.card))
+    assert len(labels) == 2
+    assert any("03:00" in label for label in labels)
+    afternoon = next(label for label in labels if "15:00" in label)
+    assert await bot.rows("SELECT count(*) FROM schedules") == [(0,)]  # nothing until a click
+    chosen = dict(card_buttons(question.card)[afternoon])
+    forged = dict(chosen)
+    forged["spec"] = forged["spec"].replace("15:00", "04:00")
+    refused = await bot.click(question, afternoon, value=forged)
+    assert refused.toast is not None
+    assert refused.toast["type"] == "error"
+    click = await bot.click(question, afternoon)
+    assert click.toast is not None
+    assert click.toast["type"] == "success"
+    assert await _status(bot, "active")
+    ((spec,),) = await bot.rows("SELECT spec FROM schedules")
+    assert spec["form"] == "once"
+    assert datetime.fromisoformat(spec["at"]).hour == 15
+    assert "15:00" in card_text(click.card)
+    again = await bot.click(question, afternoon, value=chosen)  # a double click: no second job
+    assert again.toast is not None
+    assert again.toast["type"] == "success"
+    assert await bot.rows("SELECT count(*) FROM schedules") == [(1,)]

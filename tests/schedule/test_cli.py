@@ -45,7 +45,7 @@ def objects(stdout: str) -> list[dict[str, Any]]:
 
 
 def test_one_text_one_object() -> None:
-    done = larkops("每个工作日早上9点检查服务器健康", "--now", NOW, "--json")
+    done = larkops("周一到周五早上9点检查服务器健康", "--now", NOW, "--json")
     assert done.returncode == 0, done.stderr
     [data] = objects(done.stdout)
     assert set(data) == KEYS
@@ -228,3 +228,21 @@ async def test_the_model_fallback_end_to_end() -> None:
     assert out[1]["source"] == "rules"
     assert out[2]["source"] == "rules"
     assert out[2]["status"] == "clarify"
+
+
+def test_workdays_follow_the_configured_calendar(tmp_path: Path) -> None:
+    """工作日 is China's calendar by default (no cron says it); `schedules.workdays: mon-fri` in
+    the configuration makes it Monday to Friday again."""
+    before_national_day = "2026-09-30T10:00:00+08:00"
+    done = larkops("每个工作日早上9点检查", "--now", before_national_day, "--json")
+    [data] = objects(done.stdout)
+    assert data["cron"] is None
+    assert data["next_runs"][0] == "2026-10-08T09:00:00+08:00"
+    config = tmp_path / "larkops.yaml"
+    config.write_text("schedules: {workdays: mon-fri}\n", encoding="utf-8")
+    done = larkops(
+        "每个工作日早上9点检查", "--now", before_national_day, "--json", LARKOPS_CONFIG=str(config)
+    )
+    [data] = objects(done.stdout)
+    assert data["cron"] == "0 9 * * 1-5"
+    assert data["next_runs"][0] == "2026-10-01T09:00:00+08:00"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -40,7 +40,15 @@ from workflows.schedule import (
     trigger_for_cron,
 )
 from workflows.schedule.compiler import DayStepTrigger, WallClockCronTrigger
-from workflows.schedule.spec import WORKDAYS
+from workflows.schedule.spec import (
+    WORKDAYS,
+    Either,
+    Festival,
+    MonthWorkday,
+    WeekStep,
+    Workdays,
+    to_json,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -72,7 +80,7 @@ def fires(trigger: object, now: datetime, count: int) -> list[datetime]:
 
 
 def weekdays_at_nine() -> Calendar:
-    result = parse("每个工作日早上9点检查服务器健康", now=MONDAY, timezone="Asia/Shanghai")
+    result = parse("每周一到周五早上9点检查服务器健康", now=MONDAY, timezone="Asia/Shanghai")
     assert isinstance(result.spec, Calendar)
     return result.spec
 
@@ -188,8 +196,10 @@ def test_trigger_kinds() -> None:
     window = Every(30, "UTC", Window(TimeOfDay(9, 30), TimeOfDay(17)))
     assert isinstance(trigger_for(window), OrTrigger)
     assert kind_of(window) == "extended"
-    aligned = Every(30, "UTC", Window(TimeOfDay(9), TimeOfDay(18)), WORKDAYS)
+    aligned = Every(30, "UTC", Window(TimeOfDay(9), TimeOfDay(17, 30)), WORKDAYS)
     assert cron_of(aligned) == "*/30 9-17 * * 1-5"
+    inclusive = Every(180, "UTC", Window(TimeOfDay(9), TimeOfDay(21)))  # both ends fire
+    assert cron_of(inclusive) == "0 9-21/3 * * *"
     assert kind_of(aligned) == "cron"
     assert cron_of(Every(120, "UTC")) == "0 */2 * * *"
     assert cron_of(Every(1, "UTC")) == "* * * * *"
@@ -372,13 +382,18 @@ def test_invalid_json_specs_are_refused(data: object) -> None:
 @pytest.mark.parametrize(
     ("text", "zh", "en"),
     [
-        ("每个工作日早上9点", "每个工作日 09:00", "every weekday at 09:00"),
+        ("周一到周五早上9点", "每个工作日 09:00", "every weekday at 09:00"),
+        (
+            "每个工作日早上9点",
+            "每个工作日（中国法定） 09:00",
+            "every working day (China) at 09:00",
+        ),
         ("every Friday at 5pm", "每周五 17:00", "every Friday at 17:00"),
         ("每月最后一天晚上11点", "每月最后一天 23:00", "on the last day of every month at 23:00"),
         (
             "工作日9点到18点每30分钟",
-            "工作日 09:00–18:00 每 30 分钟",
-            "every 30 minutes from 09:00 to 18:00 on weekdays",
+            "工作日（中国法定） 09:00–18:00 每 30 分钟",
+            "every 30 minutes from 09:00 to 18:00 on working days (China)",
         ),
         (
             "每周一三五上午10点",
@@ -410,3 +425,31 @@ def test_describe(text: str, zh: str, en: str) -> None:
     assert result.spec is not None
     assert describe(result.spec, "zh") == zh
     assert describe(result.spec, "en") == en
+
+
+def test_new_day_kinds_round_trip_through_json_and_compile() -> None:
+    """Working days, a working day of the month, every N weeks, festivals, either day and a
+    start day are stored as JSON and read back into the same trigger."""
+    zone = "Asia/Shanghai"
+    nine = (TimeOfDay(9),)
+    specs = [
+        Calendar(nine, Workdays("cn"), zone),
+        Calendar(nine, MonthWorkday(nth=-1, calendar="cn"), zone),
+        Calendar(nine, MonthWorkday(near=15), zone),
+        Calendar(nine, WeekStep(("mon", "thu"), 2, date(2026, 3, 2)), zone),
+        Calendar(nine, Festival("zhongqiu"), zone),
+        Calendar(nine, Festival("lunar-12-23"), zone),
+        Calendar(nine, Either(MonthDays((1,)), Weekly(("mon",))), zone),
+        Calendar(nine, Daily(), zone, start=date(2026, 4, 1)),
+        Every(60, zone, Window(TimeOfDay(9), TimeOfDay(18)), workdays="cn"),
+    ]
+    now = datetime(2026, 3, 2, 10, tzinfo=SHANGHAI)
+    for spec in specs:
+        again = from_json(json.loads(json.dumps(to_json(spec))))
+        assert again == spec
+        assert next_runs(again, now, 3) == next_runs(spec, now, 3)
+        assert len(next_runs(spec, now, 3)) == 3, spec
+    start = next_runs(specs[7], now, 1)[0]
+    assert start.isoformat() == "2026-04-01T09:00:00+08:00"
+    assert cron_of(specs[7]) is None
+    assert cron_of(specs[6]) == "0 9 1 * 1"  # cron's OR of the day of month and the weekday

@@ -62,12 +62,26 @@ def run_entry(entry: dict[str, Any]) -> dict[str, Any]:
     return parse(entry["text"], now=now, timezone=entry["tz"]).contract(now)
 
 
+CATEGORIES = ("core", "dates", "relative", "en_times", "recurrence", "workdays", "questions")
+
+
+def category(entry: dict[str, Any]) -> str:
+    """The kind of sentence (issue 17's items); `core` for the corpus of issue 7."""
+    return str(entry.get("category", "core"))
+
+
 def test_corpus_size() -> None:
     languages = [entry["lang"] for entry in corpus()]
-    assert len(languages) >= 150
-    assert languages.count("zh") >= 75
-    assert languages.count("en") >= 60
+    assert len(languages) >= 600
+    assert languages.count("zh") >= 250
+    assert languages.count("en") >= 250
     assert languages.count("mixed") >= 10
+    kinds = [category(entry) for entry in corpus()]
+    assert set(kinds) == set(CATEGORIES)
+    assert len(kinds) - kinds.count("core") >= len(kinds) / 2  # half in the styles of issue 17
+    for kind in CATEGORIES:
+        kind_languages = {e["lang"] for e in corpus() if category(e) == kind}
+        assert ({"en"} if kind == "en_times" else {"zh", "en"}) <= kind_languages, kind
     for entry in corpus():
         if entry["status"] == "scheduled":
             assert len(entry["runs"]) >= 3 or (entry["runs"] and "run_at" not in entry)

@@ -14,11 +14,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text as sql
 
+from storage.coordination import MemoryCoordination
+from storage.database import Database
 from tests.support.fake_llm import FakeLLM, FakeRaw, FakeTurn, fake_llm
+from workflows.llm.guard import LlmConfig, ModelGuard
 from workflows.llm.openai_chat import OpenAIChat
+from workflows.llm.prompt import Scrubber
 from workflows.schedule import Calendar, Every, Once, from_json, parse
-from workflows.schedule.fallback import accept, model_from_env, parse_with_model
+from workflows.schedule.compiler import next_runs
+from workflows.schedule.fallback import accept, model_from_env, parse_guarded, parse_with_model
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)  # a Monday, 10:00
@@ -76,7 +82,8 @@ def test_next_runs_are_in_the_schedules_zone() -> None:
 
 
 def test_cron_only_when_standard_cron_says_it_exactly() -> None:
-    assert contract("每个工作日9点")["cron"] == "0 9 * * 1-5"
+    assert contract("周一到周五9点")["cron"] == "0 9 * * 1-5"
+    assert contract("每个工作日9点")["cron"] is None  # China's calendar: no cron says it
     assert contract("every Friday at 5pm")["cron"] == "0 17 * * 5"
     assert contract("每月1号和15号上午10点")["cron"] == "0 10 1,15 * *"
     for text in ("每月最后一天晚上11点", "每月第一个周一上午10点", "every 90 minutes", "明天9点"):
@@ -96,13 +103,14 @@ CLARIFY = [
     "at 12 call mom",
     "every day at 3 back up",  # English 3 without am/pm
     "今天上午9点开会",
-    "every other Tuesday at 10am",
-    "每隔两周的周三下午3点开会",
+    "3点开会",  # the small hours or the afternoon?
+    "明天下午3点至8点",  # once at 15:00, or every hour?
+    "monday the 13th at 9am",  # the coming 13th (2026-03-13) is a Friday
+    "3月1日上午10点",  # passed yesterday: next year's, or every year?
     "每月31号结账",
     "晚上1点上线",
     "at 5 CST",
     "每天北京时间9点和纽约时间10点",  # two zones
-    "每月1号和每周一上午9点",  # APScheduler would AND the days, cron would OR them: ask
 ]
 NOT_SCHEDULES = [
     "最近有什么任务失败了？",
@@ -421,3 +429,42 @@ def test_parsing_imports_no_sdk_no_database_no_lark() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert done.stdout.strip() == "[]", done.stdout
+
+
+async def test_the_bots_fallback_goes_through_the_model_guard(
+    fake: FakeLLM, migrated_db: Database
+) -> None:
+    """Budgets, rate limit, the `llm_turns` record and the configured redaction, as every other
+    model call; the answer is taken only when it compiles."""
+    guard = ModelGuard(openai(fake), migrated_db, MemoryCoordination(), LlmConfig(retries=1))
+    scrub = Scrubber(patterns=[r"1[3-9]\d{9}"])
+    text = UNREADABLE + "，电话13812345678"
+    fake.script(answer(LLM_SPEC), FakeTurn(text="not json"))
+    result = await parse_guarded(text, now=NOW, timezone="Asia/Shanghai", guard=guard, scrub=scrub)
+    assert result.source == "llm"
+    assert result.contract(NOW)["next_runs"][0] == "2026-03-15T10:00:00+08:00"
+    assert "13812345678" not in str(fake.requests[0].body["messages"])
+    refused = await parse_guarded(text, now=NOW, timezone="Asia/Shanghai", guard=guard, scrub=scrub)
+    assert refused.source == "rules"
+    assert refused.status == "clarify"
+    async with migrated_db.engine.connect() as conn:
+        purposes = (await conn.execute(sql("SELECT purpose FROM llm_turns"))).all()
+    assert [p for (p,) in purposes] == ["schedule", "schedule"]
+
+
+@pytest.mark.parametrize(
+    ("text", "firsts"),
+    [
+        ("3点开会", ["2026-03-03T03:00:00+08:00", "2026-03-02T15:00:00+08:00"]),
+        ("明天下午3点至8点", ["2026-03-03T15:00:00+08:00", "2026-03-02T15:00:00+08:00"]),
+        ("3月1日上午10点发通知", ["2027-03-01T10:00:00+08:00", "2027-03-01T10:00:00+08:00"]),
+        ("every Wednesday 2-4pm code review", ["2026-03-04T14:00:00+08:00"] * 2),
+    ],
+)
+def test_a_question_lists_the_schedules_it_may_mean(text: str, firsts: list[str]) -> None:
+    """Each option compiles; the card offers them as buttons (the first run of each shown)."""
+    result = parse(text, now=NOW, timezone="Asia/Shanghai")
+    assert result.status == "clarify"
+    assert result.question
+    runs = [next_runs(option, NOW, 1)[0].isoformat() for option in result.options]
+    assert runs == firsts

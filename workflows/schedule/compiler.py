@@ -45,6 +45,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
+from functools import partial
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -55,20 +57,26 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from workflows.schedule.day_filters import DayFilterTrigger, keeps
+from workflows.schedule.holidays import festival_months, is_workday
 from workflows.schedule.spec import (
     MINUTES_PER_DAY,
     WEEKDAYS,
     Calendar,
     Daily,
+    Either,
     Every,
+    Festival,
     Kind,
     MonthDays,
+    MonthWorkday,
     NthWeekdays,
     Once,
     Spec,
     SpecError,
     TimeOfDay,
     Weekly,
+    WeekStep,
 )
 
 COALESCE = True
@@ -160,7 +168,7 @@ def _window_times(spec: Every) -> list[TimeOfDay]:
         start, end = spec.window.start.minutes, spec.window.end.minutes
         if end <= start:
             end += MINUTES_PER_DAY
-    found = {(minute % MINUTES_PER_DAY) for minute in range(start, end, spec.minutes)}
+    found = {(minute % MINUTES_PER_DAY) for minute in range(start, end + 1, spec.minutes)}
     return [TimeOfDay(m // 60, m % 60) for m in sorted(found)]
 
 
@@ -173,13 +181,19 @@ def _day_fields(spec: Calendar) -> dict[str, str]:
         fields["day"] = ",".join([*(str(d) for d in days.days), *(["last"] if days.last else [])])
     elif isinstance(days, NthWeekdays):
         fields["day"] = ",".join(f"{_POSITIONS[n]} {day}" for n, day in days.positions)
+    elif isinstance(days, WeekStep):
+        fields["day_of_week"] = ",".join(days.weekdays)
+    elif isinstance(days, MonthWorkday) and days.calendar == "mon-fri":
+        fields["day_of_week"] = "mon-fri"
+    elif isinstance(days, Festival):
+        fields["month"] = _list(festival_months(days.name))  # the filter picks the day
     if spec.months:
         fields["month"] = _list(spec.months)
     return fields
 
 
 def _uses_interval(spec: Every) -> bool:
-    if spec.window is not None or spec.weekdays:
+    if spec.window is not None or spec.weekdays or spec.workdays:
         return False
     if spec.minutes < 60:
         return 60 % spec.minutes != 0
@@ -190,7 +204,7 @@ def _crons(
     groups: list[tuple[tuple[int, ...], tuple[int, ...]]],
     cls: type[CronTrigger],
     zone: ZoneInfo,
-    **fields: str,
+    **fields: Any,
 ) -> BaseTrigger:
     triggers = [
         cls(hour=_list(hours), minute=_list(minutes), second=0, timezone=zone, **fields)
@@ -205,8 +219,20 @@ def trigger_for(spec: Spec) -> BaseTrigger:
     if isinstance(spec, Once):
         return DateTrigger(run_date=spec.at.astimezone(zone), timezone=zone)
     if isinstance(spec, Calendar):
-        return _crons(_groups(spec.times), WallClockCronTrigger, zone, **_day_fields(spec))
-    if _uses_interval(spec):
+        groups = _groups(spec.times)
+        if isinstance(spec.days, Either):
+            halves = [
+                Calendar(spec.times, days, spec.timezone, spec.months, spec.start)
+                for days in (spec.days.month_days, spec.days.weekly)
+            ]
+            return OrTrigger([trigger_for(half) for half in halves])
+        fields: dict[str, Any] = dict(_day_fields(spec))
+        if spec.start is not None:
+            fields["start_date"] = datetime.combine(spec.start, clock_time(0), tzinfo=zone)
+        base = _crons(groups, WallClockCronTrigger, zone, **fields)
+        keep = keeps(spec.days)
+        return base if keep is None else DayFilterTrigger(base, keep)
+    if _uses_interval(spec) and not spec.workdays:
         if spec.anchor is None:
             raise SpecError(f"every {spec.minutes} minutes needs an anchor (the first fire)")
         anchor = spec.anchor.astimezone(zone)
@@ -216,6 +242,11 @@ def trigger_for(spec: Spec) -> BaseTrigger:
             )
         return IntervalTrigger(minutes=spec.minutes, start_date=anchor, timezone=zone)
     fields = {"day_of_week": ",".join(spec.weekdays)} if spec.weekdays else {}
+    if spec.workdays:
+        keep = partial(is_workday, calendar=spec.workdays)
+        return DayFilterTrigger(
+            _crons(_groups(_window_times(spec)), WallClockCronTrigger, zone), keep
+        )
     if spec.window is None and not spec.weekdays:
         if spec.minutes < 60:
             return CronTrigger(minute=f"*/{spec.minutes}", second=0, timezone=zone)
@@ -272,7 +303,7 @@ def cron_of(spec: Spec) -> str | None:
     if isinstance(spec, Once):
         return None
     if isinstance(spec, Every):
-        if _uses_interval(spec):
+        if _uses_interval(spec) or spec.workdays:
             return None
         if spec.window is None and not spec.weekdays:
             if spec.minutes < 60:
@@ -283,6 +314,8 @@ def cron_of(spec: Spec) -> str | None:
         weekdays = spec.weekdays or WEEKDAYS
         dom, dow, months = "*", _cron_field([CRON_WEEKDAY[d] for d in weekdays], 0, 6, False), "*"
     else:
+        if spec.start is not None:
+            return None  # no cron field says "from that day on"
         groups = _groups(spec.times)
         days = spec.days
         dom, dow = "*", "*"
@@ -290,6 +323,9 @@ def cron_of(spec: Spec) -> str | None:
             dow = _cron_field([CRON_WEEKDAY[d] for d in days.weekdays], 0, 6, False)
         elif isinstance(days, MonthDays) and not days.last:
             dom = _cron_field(days.days, 1, 31, False)
+        elif isinstance(days, Either) and not days.month_days.last:
+            dom = _cron_field(days.month_days.days, 1, 31, False)
+            dow = _cron_field([CRON_WEEKDAY[d] for d in days.weekly.weekdays], 0, 6, False)
         elif not isinstance(days, Daily):
             return None
         months = _cron_field(spec.months, 1, 12, False) if spec.months else "*"

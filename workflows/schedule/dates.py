@@ -56,6 +56,18 @@ def month_day_date(today: date, day: int, next_month: bool = False) -> date | No
     return date(year, month, day)
 
 
+def last_day(today: date, month: int | None, year: int | None, next_month: bool) -> date:
+    """The last day of `month` (None: this month, or the next with `next_month`) of `year`
+    (None: the coming one)."""
+    if month is None:
+        year, month = today.year, today.month
+        if next_month:
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    elif year is None:
+        year = today.year if month >= today.month else today.year + 1
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
 def calendar_date(today: date, month: int, day: int, year: int | None) -> date | None:
     """`month`/`day` in `year`, or (no year) the coming one: this year unless already past.
     None when it does not exist."""
@@ -98,4 +110,24 @@ def slash_date(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), reason, "day_month", match.group(0))]
 
 
-RULES = [iso_date, slash_date]
+ZH_TIME_AHEAD = (
+    r"(?=\s*(?:\d{1,2}:\d{2}|\d{1,2}\s*[点时]|[零一二两三四五六七八九十]{1,3}\s*[点时]"
+    r"|[早上中下晚凌傍夜午]))"
+)
+"""A Chinese time of day comes next (so "6-3" / "6.3" before it is a date, not a score)."""
+
+
+@rule(
+    r"(?<![\d/.:\-])(?P<m>0[1-9]|1[0-2])-(?P<d>0[1-9]|[12]\d|3[01])(?![\d/.:\-])"
+    r"|(?<![\d/.:\-])(?P<m2>[1-9]|1[0-2])-(?P<d2>[1-9]|[12]\d|3[01])(?![\d/.:\-])"
+    rf"(?=\s+\d{{1,2}}:\d{{2}}|{ZH_TIME_AHEAD[3:-1]}|\s*[\u4e00-\u9fff]|\s*$)"
+    rf"|(?<![\d/.:\-\w])(?P<m3>[1-9]|1[0-2])\.(?P<d3>[1-9]|[12]\d|3[01])(?![\d/.:\-]){ZH_TIME_AHEAD}"
+)
+def month_dash_day(match: re.Match[str]) -> list[Piece]:
+    """09-03, 9-3 21:15, 6-3晚上7点, 6.3晚上7点: month-day, as in ISO dates without the year."""
+    month = int(match.group("m") or match.group("m2") or match.group("m3"))
+    day = int(match.group("d") or match.group("d2") or match.group("d3"))
+    return [DateOf(match.start(), match.end(), day, month)]
+
+
+RULES = [iso_date, slash_date, month_dash_day]

@@ -13,22 +13,20 @@ import re
 from typing import Literal
 
 from workflows.schedule.clock import EN_PERIODS
-from workflows.schedule.numerals import EN_NUMBER, EN_WORDS, number
+from workflows.schedule.numerals import DAY_ORDINAL, EN_WORDS, day_ordinal, number
 from workflows.schedule.pieces import (
-    After,
     Clock,
     DateOf,
     DayShift,
     Period,
     Piece,
+    Recur,
     Span,
     Unclear,
     WeekdayDate,
     rule,
 )
-from workflows.schedule.spec import (
-    WEEKDAYS,
-)
+from workflows.schedule.spec import WEEKDAYS, MonthDays
 
 NOCASE = re.IGNORECASE | re.ASCII
 """English rules: any case; `\\b` and `\\w` are ASCII, so "每天9am检查" has word edges."""
@@ -141,12 +139,19 @@ def clock(match: re.Match[str]) -> list[Piece]:
     return [Clock(match.start(), match.end(), found.hour, found.minute, "en", found.meridiem)]
 
 
-@rule(
-    r"\b(?:at|@)\s+(?P<bare>\d{1,2})(?![\d:.]|\s*(?:%|min|hour|hr|day|week|month|year|[ap]\.?m\b))",
-    NOCASE,
-)
+BARE = r"\d{1,2}(?![\d:.]|\s*(?:%|min|hour|hr|day|week|month|year|[ap]\.?m\b))"
+
+
+@rule(rf"\b(?:at|@)\s+(?P<bare>{BARE})(?P<more>(?:{AND}{BARE})*)", NOCASE)
 def bare_hour(match: re.Match[str]) -> list[Piece]:
-    return [Clock(match.start(), match.end(), int(match.group("bare")), 0, "en", bare=True)]
+    """at 9; at 9, 12 and 15 (several hours)."""
+    found: list[Piece] = [
+        Clock(match.start(), match.end("bare"), int(match.group("bare")), 0, "en", bare=True)
+    ]
+    for item in re.finditer(r"\d{1,2}", match.group("more") or ""):
+        start = match.start("more") + item.start()
+        found.append(Clock(start, start + len(item.group()), int(item.group()), 0, "en", bare=True))
+    return found
 
 
 HOUR_WORDS = "|".join(w for w, v in EN_WORDS.items() if 1 <= v <= 12 and w not in ("a", "an"))
@@ -213,6 +218,14 @@ def bare_period(match: re.Match[str]) -> list[Piece]:
 def _window(match: re.Match[str], opened: bool) -> list[Piece]:
     first = clock_of(match, "a", bare_ok=opened)
     last = clock_of(match, "b", bare_ok=opened)
+    if first is None and last is not None and last.meridiem is not None:
+        bare = clock_of(match, "a", bare_ok=True)  # 2-3pm: the first hour shares the pm
+        if bare is not None and 1 <= bare.hour <= 12:
+            later = bare.hour % 12 > last.hour % 12
+            meridiem: Literal["am", "pm"] = (
+                "am" if later and last.meridiem == "pm" else last.meridiem
+            )
+            first = Clock(bare.start, bare.end, bare.hour, bare.minute, "en", meridiem)
     if first is None or last is None:
         return []
     return [Span(match.start(), match.end(), first, last)]
@@ -261,12 +274,19 @@ def day_word(match: re.Match[str]) -> list[Piece]:
 
 @rule(
     rf"\b(?:(?P<which>next|this|coming|this\s+coming|on)\s+)(?P<w>{WEEKDAY})\b(?!s)"
-    rf"|\b(?P<full>{FULL_WEEKDAY})\b(?!s)",
+    rf"|\bnext\s+week\s+(?:on\s+)?(?P<nw>{WEEKDAY})\b(?!s)"
+    rf"|\b(?P<wn>{WEEKDAY})\s+(?:of\s+)?next\s+week\b"
+    rf"|\b(?P<full>{FULL_WEEKDAY})\b(?!s)"
+    r"|\b(?P<abbr>mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b\.?"
+    rf"(?=\s*,?\s*(?:\d|at\b|@|noon|{MONTH}\b))",
     NOCASE,
 )
 def weekday_date(match: re.Match[str]) -> list[Piece]:
     which = (match.group("which") or "").lower()
-    weekday = weekday_of(match.group("w") or match.group("full"))
+    if match.group("nw") or match.group("wn"):
+        which = "next"
+    written = match.group("w") or match.group("nw") or match.group("wn") or match.group("full")
+    weekday = weekday_of(written or match.group("abbr"))
     week = 1 if which == "next" else 0 if which == "this" else None
     return [WeekdayDate(match.start(), match.end(), weekday, week)]
 
@@ -284,56 +304,46 @@ def month_day(match: re.Match[str]) -> list[Piece]:
     return [DateOf(match.start(), match.end(), day, month, year)]
 
 
-@rule(r"\bon\s+the\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b", NOCASE)
+@rule(
+    rf"\b(?:on\s+)?(?:the\s+)?(?:(?P<d>{DAY_ORDINAL})(?:\s+day)?|(?P<last>last\s+day))\s+of\s+"
+    r"(?P<which>next|this|the\s+next|the\s+coming|the)\s+month\b(?!\s+(?:every|each))"
+    r"|\b(?:at\s+|by\s+)?(?:the\s+)?end\s+of\s+(?P<which2>next|this|the)\s+month\b"
+    r"|\b(?:at\s+|by\s+)?(?:the\s+)?end\s+of\s+month\b"
+    rf"|\bnext\s+month\s+on\s+the\s+(?P<nd>{DAY_ORDINAL})\b",
+    NOCASE,
+)
+def day_of_month(match: re.Match[str]) -> list[Piece]:
+    """the 3rd of next month, first day of next month, the last day of this month, end of month."""
+    which = (match.group("which") or match.group("which2") or "this").lower()
+    following = "next" in which or "coming" in which
+    if match.group("nd"):
+        nd = day_ordinal(match.group("nd"))
+        return [] if nd is None else [DateOf(match.start(), match.end(), nd, next_month=True)]
+    if match.group("last") or match.group("d") is None:
+        return [DateOf(match.start(), match.end(), 31, next_month=following, last=True)]
+    day = day_ordinal(match.group("d"))
+    if day is None or not 1 <= day <= 31:
+        return []
+    return [DateOf(match.start(), match.end(), day, next_month=following)]
+
+
+@rule(
+    rf"\b(?:on\s+)?the\s+(?P<list>{DAY_ORDINAL}(?:{AND}(?:the\s+)?{DAY_ORDINAL})*)\b"
+    rf"(?!\s+(?:day\s+)?of\b|\s+{WEEKDAY}|\s+(?:time|week|month|year|hour|minute|quarter)s?\b)"
+    r"|\bon\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b",
+    NOCASE,
+)
 def ordinal_day(match: re.Match[str]) -> list[Piece]:
-    return [DateOf(match.start(), match.end(), int(match.group("d")))]
-
-
-@rule(
-    r"\b(?:in|after)\s+(?P<h>\d{1,2}|an?|one|two|three)\s*(?:hours?|hrs?|h)\s*(?:and\s+)?"
-    r"(?P<m>\d{1,2})\s*(?:minutes?|mins?|m)\b(?:\s+from\s+now)?",
-    NOCASE,
-)
-def relative_hours_minutes(match: re.Match[str]) -> list[Piece]:
-    """in 1 hour and 30 minutes, in 1h30m."""
-    hours = number(match.group("h")) or 0
-    minutes = int(match.group("m"))
-    if minutes >= 60:
+    """on the 20th, the thirteenth; a list (the 10th and 25th) repeats every month."""
+    if match.group("d"):
+        return [DateOf(match.start(), match.end(), int(match.group("d")))]
+    found = {day_ordinal(item) for item in re.findall(DAY_ORDINAL, match.group("list"), NOCASE)}
+    values = sorted(d for d in found if d is not None)
+    if not values or any(not 1 <= d <= 31 for d in values):
         return []
-    return [After(match.start(), match.end(), hours * 60 + minutes)]
-
-
-RELATIVE_UNIT = r"(?P<u>minutes?|mins?|m|hours?|hrs?|h|days?|weeks?)\b"
-
-
-@rule(
-    rf"\b(?:in|after)\s+(?P<n>an?\s+hour\s+and\s+a\s+half|half\s+an?|\d+(?:\.\d+)?|{EN_NUMBER})"
-    rf"\s*(?:{RELATIVE_UNIT})?(?:\s+from\s+now)?"
-    rf"|\b(?P<n2>\d+(?:\.\d+)?|{EN_NUMBER})\s*(?P<u2>minutes?|mins?|hours?|hrs?|days?|weeks?)"
-    r"\s+from\s+now\b",
-    NOCASE,
-)
-def relative(match: re.Match[str]) -> list[Piece]:
-    amount = (match.group("n") or match.group("n2")).lower()
-    unit_text = match.group("u") or match.group("u2")
-    if "hour and a half" in amount:
-        return [After(match.start(), match.end(), 90)]
-    if unit_text is None:
-        return []
-    unit = 10080 if unit_text.lower().startswith("week") else unit_minutes(unit_text)
-    if unit is None:
-        return []
-    value = 0.5 if amount.startswith("half") else None
-    if value is None:
-        value = float(amount) if amount[0].isdigit() else float(number(amount) or 0)
-    minutes = value * unit
-    if minutes <= 0 or minutes != int(minutes):
-        return []
-    if minutes >= 1440 and minutes % 1440 == 0:
-        return [DayShift(match.start(), match.end(), int(minutes // 1440))]
-    if minutes >= 1440:
-        return [Unclear(match.start(), match.end(), "vague", "when")]
-    return [After(match.start(), match.end(), int(minutes))]
+    if len(values) == 1:
+        return [DateOf(match.start(), match.end(), values[0])]
+    return [Recur(match.start(), match.end(), MonthDays(tuple(values)))]
 
 
 VAGUE = (
@@ -362,9 +372,8 @@ RULES = [
     day_word,
     weekday_date,
     month_day,
+    day_of_month,
     ordinal_day,
-    relative,
-    relative_hours_minutes,
     vague,
 ]
 CUES = re.compile(

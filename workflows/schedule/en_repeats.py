@@ -7,6 +7,7 @@ month", "the second Tuesday of each month", "every year on December 25", "every 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from workflows.schedule.clock import EN_PERIODS
 from workflows.schedule.dates import date_problem
@@ -26,16 +27,28 @@ from workflows.schedule.en import (
     weekday_of,
     weekdays_in,
 )
-from workflows.schedule.numerals import EN_NUMBER, number, ordinal
-from workflows.schedule.pieces import Period, Piece, Recur, Step, Unclear, rule
+from workflows.schedule.numerals import DAY_ORDINAL, EN_NUMBER, day_ordinal, number, ordinal
+from workflows.schedule.pieces import (
+    Cycle,
+    Months,
+    Period,
+    Piece,
+    Recur,
+    SkipHolidays,
+    Step,
+    Unclear,
+    rule,
+)
 from workflows.schedule.spec import (
     WEEKDAYS,
     WEEKEND,
     WORKDAYS,
     Daily,
     MonthDays,
+    MonthWorkday,
     NthWeekdays,
     Weekly,
+    Workdays,
 )
 
 
@@ -47,7 +60,7 @@ def weekly(match: re.Match[str]) -> list[Piece]:
 @rule(
     rf"\b(?:weekly\s+|on\s+)?(?P<list>{FULL_WEEKDAY}s(?:{AND}(?:on\s+)?{WEEKDAY}s?)*)\b"
     rf"|\b(?:weekly\s+on|on)\s+(?P<many>{WEEKDAY}(?:{AND}{WEEKDAY})+)\b"
-    rf"|\b(?:weekly|every\s+week)\s+on\s+(?P<one>{WEEKDAY})\b"
+    rf"|\b(?<!bi-)(?<!bi)(?:weekly|every\s+week)\s+on\s+(?P<one>{WEEKDAY})\b"
     rf"|\b(?P<bare>{WEEKDAY}(?:{AND}{WEEKDAY})+)\b",
     NOCASE,
 )
@@ -69,11 +82,14 @@ def weekday_range(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    r"\b(?:(?:every|each|on)\s+)?(?:week\s*days?|business\s+days?|working\s+days?|workdays?)\b",
+    r"\b(?:(?:every|each|on)\s+)?(?:(?P<week>week\s*days?)|business\s+days?|working\s+days?"
+    r"|work\s*days?)\b",
     NOCASE,
 )
 def workdays(match: re.Match[str]) -> list[Piece]:
-    return [Recur(match.start(), match.end(), Weekly(WORKDAYS))]
+    """weekdays: Monday to Friday; workdays, business days: the configured calendar's."""
+    days = Weekly(WORKDAYS) if match.group("week") else Workdays()
+    return [Recur(match.start(), match.end(), days)]
 
 
 @rule(r"\b(?:(?:every|each|on)\s+)?weekends?\b", NOCASE)
@@ -91,7 +107,7 @@ def daily(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    r"\b(?:every|each)\s+(?P<p>morning|afternoon|evening|night)\b"
+    r"\b(?:every|each)\s+(?P<p>morning|afternoon|evening|night|noon|midday|midnight)\b"
     rf"|\b(?P<n>nightly){ADJECTIVE_GUARD}",
     NOCASE,
 )
@@ -123,7 +139,7 @@ def _month_days(text: str) -> tuple[tuple[int, ...], bool] | None:
     rf"\b(?:on\s+)?(?:the\s+|every\s+|each\s+)?(?P<list>{ORD}(?:\s+day)?(?:{AND}(?:the\s+)?{ORD}(?:\s+day)?)*)"
     rf"{OF_EVERY_MONTH}"
     rf"|{EVERY_MONTH_ON}(?P<list2>{ORD}(?:\s+day)?(?:{AND}(?:the\s+)?{ORD}(?:\s+day)?)*)"
-    rf"(?!\s+{WEEKDAY})"
+    rf"(?!\s+(?:{WEEKDAY}|week\s*day|business|working|work\s*day))"
     r"|\b(?:at\s+)?(?:the\s+)?end\s+of\s+(?:every|each|the)\s+month\b",
     NOCASE,
 )
@@ -172,8 +188,14 @@ def yearly(match: re.Match[str]) -> list[Piece]:
     return [Recur(match.start(), match.end(), MonthDays((day,)), (month,))]
 
 
+STEP_ORDINALS = {"second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4}
+STEP_ORDINALS.update({"fifth": 5, "5th": 5, "sixth": 6, "6th": 6})
+STEP_ORDINAL = "|".join(STEP_ORDINALS)
+"""every second day, every 3rd week: a step of that many (not the n-th of something)."""
+
+
 @rule(
-    rf"\bevery\s+(?:(?P<n>\d+(?:\.\d+)?|{EN_NUMBER}|other|couple\s+of|few)\s*)?{UNIT}"
+    rf"\bevery\s+(?:(?P<n>\d+(?:\.\d+)?|{EN_NUMBER}|other|{STEP_ORDINAL}|couple\s+of|few)\s*)?{UNIT}"
     r"|\bevery\s+half(?:\s+an|-)?\s*hour\b|\bevery\s+quarter(?:\s+of\s+an|-)?\s*hour\b"
     r"|\bhourly\b",
     NOCASE,
@@ -195,7 +217,9 @@ def step(match: re.Match[str]) -> list[Piece]:
     if not amount and unit == 1440:
         return []
     value: float = 2 if amount == "other" or amount.startswith("couple") else 1
-    if amount and amount[0].isdigit():
+    if amount in STEP_ORDINALS:
+        value = STEP_ORDINALS[amount]
+    elif amount and amount[0].isdigit():
         value = float(amount)
     elif amount not in ("", "other") and not amount.startswith("couple"):
         value = float(number(amount) or 0)
@@ -205,11 +229,7 @@ def step(match: re.Match[str]) -> list[Piece]:
     return [Step(match.start(), match.end(), int(minutes))]
 
 
-UNSUPPORTED = (
-    rf"\b(?:every\s+other\s+(?:week|{WEEKDAY})|bi-?weekly|fortnightly|every\s+(?:two|2|three|3)"
-    r"\s+weeks|quarterly|every\s+quarter|semi-?annually|on\s+holidays"
-    r"|(?:first|last)\s+(?:business|working)\s+day|except|excluding|but\s+not)\b"
-)
+UNSUPPORTED = r"\b(?:on\s+holidays|except|excluding|but\s+not)\b"
 
 
 @rule(UNSUPPORTED, NOCASE)
@@ -217,13 +237,142 @@ def unsupported(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), "unsupported", "unsupported")]
 
 
+CYCLE_UNITS: dict[str, Literal["week", "month", "quarter", "year"]] = {
+    "week": "week",
+    "month": "month",
+    "quarter": "quarter",
+    "year": "year",
+}
+
+
 @rule(
-    r"\b(?:every\s+week|every\s+month|every\s+year)\b"
-    rf"|\b(?:weekly|monthly|yearly|annually){ADJECTIVE_GUARD}",
+    rf"\b(?:every|each)\s+(?P<n>other|{STEP_ORDINAL}|\d+|{EN_NUMBER})\s+(?P<u>week|month|year)s?\b"
+    r"|\b(?P<bi>bi-?weekly|fortnightly|every\s+fortnight|each\s+fortnight|semi-?annually"
+    r"|twice\s+a\s+year|bi-?annually)\b"
+    r"|\b(?P<q>quarterly|every\s+quarter|each\s+quarter|once\s+a\s+quarter)\b"
+    r"|\b(?:every|each|once\s+a|once\s+every)\s+(?P<one>week|month|year)\b"
+    rf"|\b(?P<adj>weekly|monthly|yearly|annually){ADJECTIVE_GUARD}"
+    r"|\b(?P<after>weekly|monthly|yearly|annually|every\s+year|each\s+year)$",
     NOCASE,
 )
-def which_day(match: re.Match[str]) -> list[Piece]:
-    return [Unclear(match.start(), match.end(), "vague", "which_day")]
+def cycle(match: re.Match[str]) -> list[Piece]:
+    """every other week, biweekly, every 3 months, quarterly, every year, monthly…"""
+    start, end = match.start(), match.end()
+    if match.group("q"):
+        return [Cycle(start, end, "quarter")]
+    if match.group("bi"):
+        text = match.group("bi").lower()
+        if "annual" in text or "year" in text:
+            return [Cycle(start, end, "month", 6)]
+        return [Cycle(start, end, "week", 2)]
+    word = (match.group("one") or match.group("adj") or match.group("after") or "").lower()
+    if word:
+        unit = "year" if word.startswith(("year", "annual", "every", "each")) else word[:4]
+        unit = "month" if unit == "mont" else unit
+        return [Cycle(start, end, CYCLE_UNITS.get(unit, "year"))]
+    amount = match.group("n").lower()
+    count = 2 if amount == "other" else STEP_ORDINALS.get(amount) or number(amount)
+    if count is None or count < 1:
+        return []
+    return [Cycle(start, end, CYCLE_UNITS[match.group("u").lower()], count)]
+
+
+@rule(rf"\b(?:every|each)\s+other\s+(?P<w>{WEEKDAY_S}(?:{AND}(?:on\s+)?{WEEKDAY_S})*)\b", NOCASE)
+def other_weekday(match: re.Match[str]) -> list[Piece]:
+    """every other Monday (and Thursday): those days every two weeks."""
+    return [
+        Recur(match.start(), match.end(), Weekly(weekdays_in(match.group("w")))),
+        Cycle(match.end(), match.end(), "week", 2),
+    ]
+
+
+@rule(
+    r"\b(?:(?:on|every|each)\s+)?(?:the\s+)?(?P<n>first|last)\s+(?P<k>week\s*day|business\s+day"
+    r"|working\s+day|work\s*day)(?:\s+of\s+(?:the|every|each)\s+month|\s+every\s+month)?\b"
+    r"|\b(?:(?:on|every|each)\s+)?(?:the\s+)?(?:(?:week\s*day|business\s+day|working\s+day)\s+"
+    rf"(?:nearest|closest)\s+(?:to\s+)?|(?:nearest|closest)\s+(?:week\s*day|business\s+day"
+    rf"|working\s+day)\s+to\s+)(?:the\s+)?(?P<near>{DAY_ORDINAL})"
+    r"(?:\s+of\s+(?:the|every|each)\s+month)?",
+    NOCASE,
+)
+def month_workday(match: re.Match[str]) -> list[Piece]:
+    """the last weekday of the month, first business day, the weekday nearest the 15th."""
+    near = match.group("near")
+    if near is not None:
+        day = day_ordinal(near)
+        if day is None or not 1 <= day <= 31:
+            return []
+        return [Recur(match.start(), match.end(), MonthWorkday(near=day))]
+    nth = 1 if match.group("n").lower() == "first" else -1
+    kind = match.group("k").lower().replace(" ", "")
+    calendar = "mon-fri" if kind == "weekday" else "cn"
+    return [Recur(match.start(), match.end(), MonthWorkday(nth=nth, calendar=calendar))]
+
+
+@rule(
+    rf"\b(?:on\s+)?the\s+(?P<n>{NTH})\s+(?P<w>{WEEKDAY})\b(?!\s+of\b)",
+    NOCASE,
+)
+def nth_weekday_alone(match: re.Match[str]) -> list[Piece]:
+    """the third Monday (of each month)."""
+    value = ordinal(match.group("n"))
+    if value is None:
+        return []
+    day = WEEKDAYS[weekday_of(match.group("w"))]
+    return [Recur(match.start(), match.end(), NthWeekdays(((value, day),)))]
+
+
+@rule(
+    rf"\b(?:only\s+)?(?:in|during)\s+(?P<ms>{MONTH}(?:{AND}{MONTH})*)\b(?!\.?\s*\d)"
+    rf"|\b(?:only\s+)?(?:in|during)\s+(?P<a>{MONTH}){RANGE}(?P<b>{MONTH})\b",
+    NOCASE,
+)
+def in_months(match: re.Match[str]) -> list[Piece]:
+    """only in December, in January and July, during March to May."""
+    if match.group("ms"):
+        found = {MONTHS[m.lower()[:3]] for m in re.findall(MONTH, match.group("ms"), NOCASE)}
+        return [Months(match.start(), match.end(), tuple(sorted(found)))]
+    first, last = MONTHS[match.group("a").lower()[:3]], MONTHS[match.group("b").lower()[:3]]
+    span = range(first, last + 1) if first <= last else [*range(first, 13), *range(1, last + 1)]
+    return [Months(match.start(), match.end(), tuple(sorted(span)))]
+
+
+@rule(
+    rf"\b(?:on\s+)?(?:the\s+)?(?P<n>{NTH})\s+(?P<w>{WEEKDAY})\s+(?:of|in)\s+(?P<m>{MONTH})\b"
+    r"|\b(?:on\s+)?(?P<t>thanksgiving)(?:\s+day)?\b",
+    NOCASE,
+)
+def nth_weekday_of_month(match: re.Match[str]) -> list[Piece]:
+    """the last Friday of November, Thanksgiving (the fourth Thursday of November): yearly."""
+    if match.group("t"):
+        return [Recur(match.start(), match.end(), NthWeekdays(((4, "thu"),)), (11,))]
+    nth = ordinal(match.group("n"))
+    if nth is None:
+        return []
+    day = WEEKDAYS[weekday_of(match.group("w"))]
+    month = MONTHS[match.group("m").lower()[:3]]
+    return [Recur(match.start(), match.end(), NthWeekdays(((nth, day),)), (month,))]
+
+
+HOLIDAYS = (
+    r"\b(?:except|excluding|skipping|skip|but\s+not\s+on|not\s+on)\s+(?:public\s+|bank\s+"
+    r"|national\s+|statutory\s+)?holidays\b"
+)
+
+
+@rule(HOLIDAYS, NOCASE)
+def skip_holidays(match: re.Match[str]) -> list[Piece]:
+    """except holidays: only on the working days of China's calendar (see `cycles`)."""
+    return [SkipHolidays(match.start(), match.end())]
+
+
+@rule(
+    rf"\b(?:twice|(?P<n>{EN_NUMBER})\s+times)\s+(?:a|per|each|every)\s+day\b|\btwice\s+daily\b",
+    NOCASE,
+)
+def times_a_day(match: re.Match[str]) -> list[Piece]:
+    """twice a day (at 8am and 6pm): every day, at the times given."""
+    return [Recur(match.start(), match.end(), Daily())]
 
 
 RULES = [
@@ -239,5 +388,12 @@ RULES = [
     yearly,
     step,
     unsupported,
-    which_day,
+    cycle,
+    other_weekday,
+    month_workday,
+    nth_weekday_alone,
+    in_months,
+    times_a_day,
+    nth_weekday_of_month,
+    skip_holidays,
 ]

@@ -23,16 +23,31 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from workflows.schedule import dates, en, en_repeats, zh, zh_repeats, zones
+from workflows.schedule import (
+    dates,
+    en,
+    en_clock,
+    en_relative,
+    en_repeats,
+    feasts,
+    zh,
+    zh_repeats,
+    zones,
+)
 from workflows.schedule.pieces import (
     After,
     Clock,
+    Cycle,
     DateOf,
     DayShift,
+    Feast,
+    Minute,
+    Months,
     Period,
     Piece,
     Recur,
     Rule,
+    SkipHolidays,
     Span,
     Step,
     Unclear,
@@ -46,7 +61,10 @@ RULES: list[Rule] = [
     *zh.RULES,
     *zh_repeats.RULES,
     *en.RULES,
+    *en_relative.RULES,
+    *en_clock.RULES,
     *en_repeats.RULES,
+    *feasts.RULES,
 ]
 _WIDE = str.maketrans(
     "０１２３４５６７８９：　點鐘後週時號個兩禮晝間鐘兒曆",
@@ -60,8 +78,10 @@ GLUE = re.compile(
     r"|\b(?:and|at|on|in|of|the|from|by|then|also|please|starting|remind\s+me)\b)*",
     re.IGNORECASE,
 )
-CLOCKISH = (Clock, Period)
-DAYISH = (Recur, DayShift, WeekdayDate, DateOf)
+CLOCKISH = (Clock, Period, Minute)
+MODIFIERS = (SkipHolidays,)
+"""Pieces that change the main expression wherever they are written (节假日除外 in brackets)."""
+DAYISH = (Recur, DayShift, WeekdayDate, DateOf, Feast, Cycle, Months)
 
 
 @dataclass(frozen=True)
@@ -157,6 +177,9 @@ def scan(text: str) -> Scan:
     chosen = [best]
     for group in groups:
         if group is best or _has(group, (Unclear,)):
+            continue
+        if _only(group, MODIFIERS):
+            chosen.append(group)
             continue
         merged = [c for g in chosen for c in g]
         clocks_missing = not _has(merged, (Clock, Period, Span, Step, After))

@@ -54,6 +54,50 @@ EN_ORDINALS = {
     "fifth": 5,
     "last": -1,
 }
+_ORDINAL_UNITS = [
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+]
+_ORDINAL_TEENS = [
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+]
+DAY_ORDINALS: dict[str, int] = {word: n for n, word in enumerate(_ORDINAL_UNITS, 1)}
+DAY_ORDINALS.update({word: n for n, word in enumerate(_ORDINAL_TEENS, 10)})
+DAY_ORDINALS.update({"twentieth": 20, "thirtieth": 30})
+DAY_ORDINALS.update({f"twenty-{w}": 20 + n for w, n in list(DAY_ORDINALS.items()) if n < 10})
+DAY_ORDINALS.update({f"twenty {w}": 20 + n for w, n in list(DAY_ORDINALS.items()) if n < 10})
+DAY_ORDINALS.update({"thirty-first": 31, "thirty first": 31})
+DAY_ORDINAL = (
+    r"(?:\d{1,2}(?:st|nd|rd|th)|"
+    + "|".join(sorted((w.replace(" ", r"\s+") for w in DAY_ORDINALS), key=len, reverse=True))
+    + ")"
+)
+"""A regex fragment: a day of the month as an ordinal, "20th" or "twentieth"."""
+
+
+def day_ordinal(text: str) -> int | None:
+    """ "20th" 20, "twenty-first" 21, "thirteenth" 13; None when it is not one."""
+    lowered = " ".join(text.lower().split())
+    if lowered in DAY_ORDINALS:
+        return DAY_ORDINALS[lowered]
+    digits = lowered[:-2]
+    return int(digits) if digits.isdigit() and lowered[-2:] in ("st", "nd", "rd", "th") else None
 
 
 def _chinese(text: str) -> int | None:

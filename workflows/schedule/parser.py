@@ -26,11 +26,13 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from workflows.schedule import en, zh
+from workflows.schedule.clarify import Clarify
 from workflows.schedule.clock import EXACT_PERIODS
 from workflows.schedule.compiler import cron_of, next_runs
+from workflows.schedule.holidays import workdays_for
 from workflows.schedule.lexer import normalise, scan
 from workflows.schedule.pieces import Language, Period, Recur, Step
-from workflows.schedule.reading import Clarify, read
+from workflows.schedule.reading import read
 from workflows.schedule.spec import Once, Spec, SpecError
 from workflows.schedule.task import task_of
 from workflows.schedule.wording import question
@@ -53,10 +55,32 @@ _TIMEISH = re.compile(
 )
 """Time words that suggest a time expression the rules could not read (then: unreadable)."""
 _UNREAD = re.compile(
-    r"每逢|每隔|农历|阴历|初[一二三四五六七八九十]|双周|\bevery\s+other\b|\bfortnight|\bbiweekly\b",
+    r"每逢|每隔|农历|阴历|初[一二三四五六七八九十]|双周|\bevery\s+other\b|\bfortnight|\bbiweekly\b"
+    r"|(?<![\dA-Za-z.])\d{1,2}[-/]\d{1,2}(?![\dA-Za-z.])|^\d{1,2}\.\d{1,2}(?![\d.])|\d{1,4}\s*年"
+    r"|\d{1,2}\s*月\s*\d{1,2}(?!\d)"
+    r"|[一二三四五六七八九十]{1,2}月[一二三四五六七八九十]{1,3}[日号]|最后一天|(?:周|星期|礼拜)[一二三四五六日天]"
+    r"|\b\d{1,2}(?:st|nd|rd|th)\b|\bthe\s+(?:\w+-)?(?:teenth|tieth|[a-z]*(?:fourth|fifth|sixth"
+    r"|seventh|eighth|ninth|tenth|eleventh|twelfth))\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b"
+    r"|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b|\bend\s+of\s+(?:the\s+)?(?:month|week|year)\b"
+    r"|\b(?:january|february|march|april|june|july|august|september|october|november|december)\b"
+    r"|\bthe\s+last\b|^[\u4e00-\u9fff]{1,4}节$|节(?:那天|当天)"
+    r"|\b(?:days?|weeks?|months?)\s+from\b|\bfrom\s+(?:today|tomorrow)\b"
+    r"|\b(?:minutes?|mins?|hours?|hrs?)\s+(?:before|after|earlier|prior)\b"
+    r"|\bevery\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?|other|second|third"
+    r"|fourth|fifth|\d+(?:st|nd|rd|th)?)\b"
+    r"|(?:提)?前\s*(?:\d+|[一二两三四五六七八九十半]+)\s*个?(?:分钟|小时)",
     re.IGNORECASE,
 )
-"""Left in the task after reading, these mean part of the time expression was not read."""
+"""Left in the task after reading, these mean part of the time expression was not read (a
+date or a weekday left behind would be a guess at another day: ask instead)."""
+
+
+DAYTIME = re.compile(
+    r"开会|会议|例会|站会|周会|晨会|面试|上课|下课|下班|上班|午饭|吃饭|拜访|见客户|打电话|评审|培训"
+    r"|\b(?:meeting|standup|stand-up|call|lunch|class|interview|review|sync)\b",
+    re.IGNORECASE,
+)
+"""Tasks people do by day: a bare 1–6点 for them may well be the afternoon (then we ask)."""
 
 
 def language_of(text: str) -> Language:
@@ -77,6 +101,10 @@ class ParseResult:
     question: str | None = None
     reason: str | None = None
     source: Source = "rules"
+    options: tuple[Spec, ...] = ()
+    """For a question: the specs the answer may be (the card offers them as buttons)."""
+    workdays: str = "mon-fri"
+    """The calendar 工作日 / "workday" were read with (`cn` or `mon-fri`)."""
 
     @property
     def may_ask_model(self) -> bool:
@@ -122,13 +150,20 @@ def zone_of(now: datetime | None, timezone: str) -> datetime:
 
 
 def parse(
-    text: str, *, now: datetime | None = None, timezone: str = DEFAULT_TIMEZONE
+    text: str,
+    *,
+    now: datetime | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+    workdays: str | None = None,
 ) -> ParseResult:
-    """Read `text` at `now` (default: the current time) with `timezone` as the default zone."""
+    """Read `text` at `now` (default: the current time) with `timezone` as the default zone;
+    工作日 / "workday" mean the working days of `workdays` (`cn`, `mon-fri`; None: the default
+    of `workdays_for`)."""
     if not known(timezone):
         raise ValueError(f"unknown time zone {timezone!r}")
     original, is_schedule_text = _command(text.strip())
     language = language_of(original)
+    calendar = workdays or workdays_for(timezone, language)
     if not original or not is_schedule_text:
         return ParseResult("not_schedule", None, timezone, language, reason="not_schedule")
     text = normalise(original)
@@ -137,9 +172,24 @@ def parse(
     zone_name = names[0] if names else timezone
     task = task_of(original, found.spans)
 
-    def clarify(topic: str, reason: str, values: dict[str, str] | None = None) -> ParseResult:
+    def clarify(
+        topic: str,
+        reason: str,
+        values: dict[str, str] | None = None,
+        options: tuple[Spec, ...] = (),
+    ) -> ParseResult:
         ask = question(Clarify(topic, reason, values or {}), language, task)
-        return ParseResult("clarify", task, zone_name, language, question=ask, reason=reason)
+        return ParseResult(
+            "clarify",
+            task,
+            zone_name,
+            language,
+            None,
+            ask,
+            reason,
+            options=options,
+            workdays=calendar,
+        )
 
     if len(names) > 1:
         return clarify("which_zone", "conflict", {"text": " / ".join(names)})
@@ -163,18 +213,19 @@ def parse(
     if task is not None and _UNREAD.search(task):
         return clarify("unreadable", "unreadable")
     try:
-        reading = read(pieces, local_now)
+        daytime = bool(DAYTIME.search(task or ""))
+        reading = read(pieces, local_now, calendar, daytime=daytime)
     except SpecError:  # out of range for a spec (a step over a year…)
         return clarify("unsupported", "unsupported")
     if isinstance(reading, Clarify):
-        return clarify(reading.topic, reading.reason, reading.values)
+        return clarify(reading.topic, reading.reason, reading.values, reading.options)
     try:
         first = next_runs(reading, local_now, 1)
     except SpecError:
         return clarify("unsupported", "unsupported")
     if not first:
         return clarify("bad_date", "impossible")
-    return ParseResult("scheduled", task, zone_name, language, spec=reading)
+    return ParseResult("scheduled", task, zone_name, language, spec=reading, workdays=calendar)
 
 
 def _period(pieces: tuple[object, ...]) -> dict[str, str]:

@@ -108,8 +108,62 @@ class DateOf(Piece):
     month: int | None = None
     year: int | None = None
     next_month: bool = False
+    years_ahead: int | None = None
+    """0 this year (今年), 1 next year (明年); `year` None and this None: the coming one."""
+    last: bool = False
+    """The last day of the month (`day` is then ignored): 2026年最后一天, 下个月最后一天."""
 
     weight = 2
+
+
+@dataclass(frozen=True)
+class Feast(Piece):
+    """A festival's day (除夕, 中秋, Christmas…): `name` among `holidays.FESTIVALS`; in `year`
+    (2027年春节) or `years_ahead` (明年元旦: 1) when written, else the coming one."""
+
+    name: str
+    year: int | None = None
+    years_ahead: int | None = None
+
+    weight = 2
+
+
+@dataclass(frozen=True)
+class Cycle(Piece):
+    """A repetition whose days come from elsewhere in the text: every `count` `unit`s
+    (`week`, `month`, `quarter`, `year`), e.g. 每两周 + 周五, "every year" + "on July 4th"."""
+
+    unit: Literal["week", "month", "quarter", "year"]
+    count: int = 1
+    last: bool = False
+    """A quarter's last day (每季度最后一天) rather than its first month's days."""
+
+    weight = 2
+
+
+@dataclass(frozen=True)
+class Months(Piece):
+    """Only in these months: 3月的每周二, "only in December"."""
+
+    months: tuple[int, ...]
+
+    weight = 1
+
+
+@dataclass(frozen=True)
+class SkipHolidays(Piece):
+    """节假日除外, "except holidays": only on the working days of China's calendar."""
+
+    weight = 1
+
+
+@dataclass(frozen=True)
+class Minute(Piece):
+    """A minute past each hour: "at quarter past", "on the half hour", 每小时的15分."""
+
+    minute: int
+
+    weight = 1
 
 
 @dataclass(frozen=True)

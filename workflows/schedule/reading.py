@@ -2,7 +2,7 @@
 
 Decisions (each one a corpus case):
 
-- Anything `Unclear` in the expression (4/5, 每月初, "every other Monday", CST…) → a question.
+- Anything `Unclear` in the expression (4/5, 每月初, CST…) → a question.
 - A delay (30分钟后, "in 2 hours") is a one-shot at now + the delay, in elapsed time (across a
   DST change too); it takes no other time.
 - A step (每30分钟, "every 2 hours") may have a daily window and weekdays; day steps (每隔一天,
@@ -13,25 +13,44 @@ Decisions (each one a corpus case):
 - A time alone (9点检查磁盘) is today; if that has passed we ask (tomorrow? every day?) —
   except 零点/midnight, which is always the coming one.
 - 每月29–31号 gets a question (not every month has them: the last day, or skip those months?).
+- A repetition written apart from its days (每两周 + 周三, "every year" + "July 4th"), months
+  named (3月的每周二), a day of the month beside a weekday (either day): see `cycles`.
+- Minutes past every hour ("every hour at quarter past", 每小时15分) are fixed times of day.
+- A range with no step (明天下午3点至8点) asks: once at its start, or every hour? (options)
+- One-off dates and their questions (a bare 1–6点, a weekday and a date that disagree, a month
+  and day that passed lately this year): see `moments`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from workflows.schedule import dates
+from workflows.schedule.clarify import Clarify, Reading
 from workflows.schedule.clock import EXACT_PERIODS, Problem, Resolved, resolve
+from workflows.schedule.compiler import next_runs
+from workflows.schedule.cycles import (
+    cycle_recur,
+    either,
+    on_calendar,
+    with_months,
+    without_holidays,
+)
+from workflows.schedule.moments import date_of, instant_on, next_wall, one_off
 from workflows.schedule.pieces import (
     After,
     Clock,
+    Cycle,
     DateOf,
     DayShift,
+    Feast,
+    Minute,
+    Months,
     Period,
     Piece,
     Recur,
+    SkipHolidays,
     Span,
     Step,
     Unclear,
@@ -49,22 +68,10 @@ from workflows.schedule.spec import (
     Spec,
     TimeOfDay,
     Weekly,
+    WeekStep,
     Window,
+    Workdays,
 )
-
-
-@dataclass(frozen=True)
-class Clarify:
-    """A question is needed: `topic` names it (see `wording.question`), `reason` is vague |
-    ambiguous | unsupported | impossible | passed | conflict | no_time | unreadable, `values`
-    fill the question in."""
-
-    topic: str
-    reason: str
-    values: dict[str, str] = field(default_factory=dict)
-
-
-Reading = Spec | Clarify
 
 
 def _nearest_period(clock: Clock, periods: Sequence[Period]) -> str | None:
@@ -86,6 +93,11 @@ def _times(clocks: Sequence[Clock], periods: Sequence[Period]) -> list[Resolved]
             return Clarify("vague_period", "vague", {"period": periods[0].name})
         hour, minute, next_day = EXACT_PERIODS[exact[0].name]
         found.append(Resolved(hour, minute, next_day))
+    elif clocks and all(c.meridiem or c.period for c in clocks):
+        for period in periods:  # "at 8am, noon and 6pm": noon is a time of its own
+            if period.name in EXACT_PERIODS:
+                hour, minute, next_day = EXACT_PERIODS[period.name]
+                found.append(Resolved(hour, minute, next_day))
     return found
 
 
@@ -119,9 +131,16 @@ def _shift(days: Days) -> Days | None:
     return None
 
 
+def _short(days: Sequence[int], months: Sequence[int]) -> bool:
+    """Some month of `months` (none: every month) lacks one of `days` (February: 29 in leap
+    years only, so it counts as lacking it)."""
+    longest = {m: (29 if m == 2 else 30 if m in (4, 6, 9, 11) else 31) for m in range(1, 13)}
+    return any(day > longest[m] - (m == 2) for day in days for m in (months or range(1, 13)))
+
+
 def _calendar(recur: Recur, times: Sequence[Resolved], zone: str) -> Reading:
     days: Days = recur.days
-    if isinstance(days, MonthDays) and any(day >= 29 for day in days.days):
+    if isinstance(days, MonthDays) and _short(days.days, recur.months):
         return Clarify("short_month", "ambiguous", {"day": str(max(days.days))})
     if any(t.next_day for t in times):
         if not all(t.next_day for t in times):
@@ -132,6 +151,43 @@ def _calendar(recur: Recur, times: Sequence[Resolved], zone: str) -> Reading:
         days = shifted
     clock_times = tuple(sorted({TimeOfDay(t.hour, t.minute) for t in times}))
     return Calendar(clock_times, days, zone, recur.months)
+
+
+def _first_week(reading: Reading, now: datetime) -> Reading:
+    """Every N weeks counts from the week of the first fire."""
+    if not isinstance(reading, Calendar) or not isinstance(reading.days, WeekStep):
+        return reading
+    weekly = Calendar(reading.times, Weekly(reading.days.weekdays), reading.timezone)
+    first = next_runs(weekly, now, 1)
+    if not first:
+        return reading
+    monday = first[0].date() - timedelta(days=first[0].weekday())
+    step = WeekStep(reading.days.weekdays, reading.days.weeks, monday)
+    return Calendar(reading.times, step, reading.timezone, reading.months)
+
+
+def _small_hour_every(recur: Recur, time: Resolved, now: datetime) -> Clarify:
+    """每天3点开会: the small hours or the afternoon, every time? Both, as options."""
+    options: list[Spec] = []
+    for hour in (time.hour, time.hour + 12):
+        found = _first_week(_calendar(recur, [Resolved(hour, time.minute)], str(now.tzinfo)), now)
+        if isinstance(found, Calendar):
+            options.append(found)
+    return Clarify("am_or_pm", "ambiguous", {"hour": str(time.hour)}, tuple(options))
+
+
+def _starting_on(recur: Recur, times: Sequence[Resolved], day: Piece, now: datetime) -> Reading:
+    """A repetition from a day on: 从明天开始每天9点, "starting next Monday, every weekday"."""
+    first = date_of(day, now)
+    if isinstance(first, Clarify):
+        return first
+    reading = _calendar(recur, times, str(now.tzinfo))
+    if not isinstance(reading, Calendar):
+        return reading
+    start = datetime.combine(first, datetime.min.time(), tzinfo=now.tzinfo)
+    reading = _first_week(reading, max(now, start))
+    assert isinstance(reading, Calendar)
+    return replace(reading, start=first) if first > now.date() else reading
 
 
 def _aligned(minutes: int) -> bool:
@@ -153,85 +209,126 @@ def _step(
     weekdays: tuple[str, ...] = ()
     if len(recurs) > 1 or len(spans) > 1:
         return Clarify("conflict", "conflict")
+    calendar = ""
     if recurs:
         days = recurs[0].days
         if isinstance(days, Weekly):
             weekdays = days.weekdays
-        elif not isinstance(days, Daily):
+        elif isinstance(days, Workdays):
+            calendar = days.calendar
+        elif not isinstance(days, Daily) or recurs[0].months:
             return Clarify("unsupported", "unsupported")
     if step.minutes >= MINUTES_PER_DAY and step.minutes % MINUTES_PER_DAY == 0:
-        if spans or weekdays or len(times) != 1:
+        if spans or weekdays or calendar or len(times) != 1:
             topic = "what_time" if not times else "unsupported"
             return Clarify(topic, "no_time" if not times else "unsupported")
-        first = _next_wall(now, times[0])
+        first = next_wall(now, times[0])
         if isinstance(first, Clarify):
             return first
         return Every(step.minutes, zone, anchor=first)
     if times:
-        return Clarify("unsupported", "unsupported")
+        return _starting(step, times, recurs, spans, now)
     window = None
     if spans:
         found = _window(spans[0], periods)
         if isinstance(found, Clarify):
             return found
         window = found
-        if weekdays and window.end <= window.start:
+        if (weekdays or calendar) and window.end <= window.start:
             return Clarify("unsupported", "unsupported")
     anchor = None
-    if window is None and not weekdays and not _aligned(step.minutes):
+    if calendar and window is None and not _aligned(step.minutes):
+        return Clarify("unsupported", "unsupported")
+    if window is None and not weekdays and not calendar and not _aligned(step.minutes):
         start = now.replace(second=0, microsecond=0)
         anchor = (start.astimezone(UTC) + timedelta(minutes=step.minutes)).astimezone(now.tzinfo)
-    return Every(step.minutes, zone, window, weekdays, anchor)
+    return Every(step.minutes, zone, window, weekdays, anchor, calendar)
 
 
-def _next_wall(now: datetime, time: Resolved) -> datetime | Clarify:
-    zone = ZoneInfo(str(now.tzinfo))
-    for offset in range(3):
-        day = now.date() + timedelta(days=offset + (1 if time.next_day else 0))
-        moment = dates.wall_time(day, time.hour, time.minute, zone)
-        if moment is not None and moment > now:
-            return moment
-    return Clarify("dst_gap", "impossible")
+def _starting(
+    step: Step,
+    times: Sequence[Resolved],
+    recurs: Sequence[Recur],
+    spans: Sequence[Span],
+    now: datetime,
+) -> Reading:
+    """A step from a time of day ("every two hours starting at 8am", 从8点开始每2小时): the
+    times it reaches in a day when the step divides one, else every step from the next 8:00."""
+    if len(times) != 1 or spans or times[0].next_day:
+        return Clarify("unsupported", "unsupported")
+    start = times[0].hour * 60 + times[0].minute
+    if MINUTES_PER_DAY % step.minutes == 0:
+        found = sorted({(start + n * step.minutes) % MINUTES_PER_DAY for n in range(1440)})
+        clock = [Resolved(m // 60, m % 60) for m in found]
+        recur = recurs[0] if recurs else Recur(step.start, step.end, Daily())
+        return _calendar(recur, clock, str(now.tzinfo))
+    if recurs:
+        return Clarify("unsupported", "unsupported")
+    first = next_wall(now, times[0])
+    if isinstance(first, Clarify):
+        return first
+    return Every(step.minutes, str(now.tzinfo), anchor=first)
 
 
-def _date_of(piece: Piece, now: datetime) -> date | Clarify:
-    today = now.date()
-    if isinstance(piece, DayShift):
-        return today + timedelta(days=piece.days)
-    if isinstance(piece, WeekdayDate):
-        return dates.weekday_date(today, piece.weekday, piece.week)
-    assert isinstance(piece, DateOf)
-    if piece.month is None:
-        found = dates.month_day_date(today, piece.day, piece.next_month)
+def _hourly(
+    step: Step, minute: Minute, recurs: Sequence[Recur], spans: Sequence[Span], zone: str
+) -> Reading:
+    """Every N hours at a minute past ("every hour at quarter past", 每小时15分): fixed times."""
+    if step.minutes % 60 or MINUTES_PER_DAY % step.minutes or len(recurs) > 1 or len(spans) > 1:
+        return Clarify("unsupported", "unsupported")
+    start, end = 0, MINUTES_PER_DAY - 1
+    if spans:
+        window = _window(spans[0], [])
+        if isinstance(window, Clarify):
+            return window
+        start, end = window.start.minutes, window.end.minutes
+        if end <= start:
+            return Clarify("unsupported", "unsupported")
+    first = start - start % 60 + minute.minute
+    first += 60 if first < start else 0
+    times = tuple(
+        TimeOfDay(m // 60, m % 60) for m in range(first, end + 1, step.minutes) if m < 1440
+    )
+    if not times:
+        return Clarify("conflict", "conflict")
+    recur = recurs[0] if recurs else Recur(step.start, step.end, Daily())
+    if isinstance(recur.days, Workdays):
+        return Calendar(times, recur.days, zone, recur.months)
+    return _calendar(recur, [Resolved(t.hour, t.minute) for t in times], zone)
+
+
+def _span_question(
+    span: Span, periods: Sequence[Period], now: datetime, day: date | None, recur: Recur | None
+) -> Clarify:
+    """A range with no step: once at its start, or every hour in it? For one day (明天下午3点至8点)
+    or on repeating days (每周三下午两点到四点: each Wednesday at 14:00, or hourly then?)."""
+    window = _window(span, periods)
+    if isinstance(window, Clarify):
+        return window
+    start = Resolved(window.start.hour, window.start.minute)
+    options: tuple[Spec, ...] = ()
+    weekdays: tuple[str, ...] = ()
+    if recur is not None:
+        at_start = _calendar(recur, [start], str(now.tzinfo))
+        options = (at_start,) if isinstance(at_start, Calendar) else ()
+        weekdays = recur.days.weekdays if isinstance(recur.days, Weekly) else ()
+        hourly_ok = isinstance(recur.days, Daily | Weekly) and not recur.months
     else:
-        found = dates.calendar_date(today, piece.month, piece.day, piece.year)
-    if found is None:
-        month = "" if piece.month is None else str(piece.month)
-        return Clarify("bad_date", "impossible", {"month": month, "day": str(piece.day)})
-    return found
+        once = instant_on(day or now.date(), start, now, today_only=False)
+        options = (once,) if isinstance(once, Once) else ()
+        hourly_ok = True
+    if hourly_ok and window.start.minute == 0 and window.start < window.end:
+        options += (Every(60, str(now.tzinfo), window, weekdays),)
+    values = {"start": str(window.start), "end": str(window.end)}
+    return Clarify("once_or_hourly", "vague", values, options)
 
 
-def _once(day: date, time: Resolved, now: datetime, *, today_only: bool) -> Reading:
-    zone = ZoneInfo(str(now.tzinfo))
-    if time.next_day:
-        day += timedelta(days=1)
-    moment = dates.wall_time(day, time.hour, time.minute, zone)
-    clock = f"{time.hour:02d}:{time.minute:02d}"
-    if moment is None:
-        return Clarify("dst_gap", "impossible", {"time": f"{day.isoformat()} {clock}"})
-    if moment <= now:
-        if today_only and (time.hour, time.minute) == (0, 0):
-            return _once(day + timedelta(days=1), time, now, today_only=False)
-        topic = "passed_today" if today_only else "passed_date"
-        topic += "_pm" if today_only and time.plain and 1 <= time.hour <= 6 else ""
-        values = {"time": clock, "date": day.isoformat(), "hour": str(time.hour)}
-        return Clarify(topic, "passed", values)
-    return Once(moment, str(zone))
-
-
-def read(pieces: Sequence[Piece], now: datetime) -> Reading:
+def read(
+    pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri", *, daytime: bool = False
+) -> Reading:
     """The spec the pieces of one time expression mean at `now` (aware, in the schedule's
-    zone), or the question to ask."""
+    zone), or the question to ask. `workdays` is the calendar 工作日 / "workday" mean;
+    `daytime`: the task is something people do by day (开会…), so a repeating bare 1–6点 asks."""
     for piece in pieces:
         if isinstance(piece, Unclear):
             return Clarify(piece.topic, piece.reason, {"text": piece.detail})
@@ -241,15 +338,50 @@ def read(pieces: Sequence[Piece], now: datetime) -> Reading:
     clocks = [p for p in pieces if isinstance(p, Clock)]
     periods = [p for p in pieces if isinstance(p, Period)]
     afters = [p for p in pieces if isinstance(p, After)]
-    days = [p for p in pieces if isinstance(p, DayShift | WeekdayDate | DateOf)]
+    cycles = [p for p in pieces if isinstance(p, Cycle)]
+    months = [p for p in pieces if isinstance(p, Months)]
+    minutes = [p for p in pieces if isinstance(p, Minute)]
+    days: list[Piece] = [
+        p for p in pieces if isinstance(p, DayShift | WeekdayDate | DateOf | Feast)
+    ]
     zone = str(now.tzinfo)
     if len(recurs) > 1 and len([r for r in recurs if not isinstance(r.days, Daily)]) == 1:
         recurs = [r for r in recurs if not isinstance(r.days, Daily)]  # 周一至周五每天18点
+    recurs = [Recur(r.start, r.end, on_calendar(r.days, workdays), r.months) for r in recurs]
+    recurs = either(recurs)
+    if any(isinstance(p, SkipHolidays) for p in pieces):
+        skipping = without_holidays(recurs, bool(steps))
+        if skipping is None:
+            return Clarify("unsupported", "unsupported")
+        recurs = skipping
     if afters:
-        if len(afters) > 1 or recurs or steps or spans or clocks or days:
+        if len(afters) > 1 or recurs or steps or spans or clocks or days or cycles:
             return Clarify("conflict", "conflict")
         moment = (now.astimezone(UTC) + timedelta(minutes=afters[0].minutes)).astimezone(now.tzinfo)
         return Once(moment.replace(microsecond=0), zone)
+    if cycles:
+        if len(cycles) > 1 or steps:
+            return Clarify("conflict", "conflict")
+        found_recur = cycle_recur(cycles[0], recurs, days, now.date())
+        if isinstance(found_recur, tuple):
+            return Clarify(*found_recur)
+        recurs, days = [found_recur], []
+    if months:
+        if len(recurs) != 1:
+            return Clarify("conflict", "conflict")
+        limited = with_months(recurs[0], months)
+        if isinstance(limited, tuple):
+            return Clarify(*limited)
+        recurs = [limited]
+    if minutes and not clocks:
+        if len(minutes) > 1 or days:
+            return Clarify("conflict", "conflict")
+        if not steps and not recurs and not spans:  # "at the top of the hour": the next one
+            at = now.replace(minute=minutes[0].minute, second=0, microsecond=0)
+            at += timedelta(hours=1) if at <= now else timedelta(0)
+            return Once(at, zone)
+        step = steps[0] if steps else Step(minutes[0].start, minutes[0].end, 60)
+        return _hourly(step, minutes[0], recurs, spans, zone)
     times = _times(clocks, [] if steps and spans else periods)
     if isinstance(times, Clarify):
         return times
@@ -258,31 +390,34 @@ def read(pieces: Sequence[Piece], now: datetime) -> Reading:
             return Clarify("conflict", "conflict")
         return _step(steps[0], recurs, spans, times, periods, now)
     if spans:
+        if len(recurs) == 1 and not days and not times and len(spans) == 1:
+            return _span_question(spans[0], periods, now, None, recurs[0])
+        if not recurs and len(days) <= 1 and not times:
+            day = now.date() if not days else date_of(days[0], now)
+            if isinstance(day, date):
+                return _span_question(spans[0], periods, now, day, None)
         return Clarify("how_often", "vague")
     if not times:
         for piece in days:  # an impossible date is the first thing to say
-            found = _date_of(piece, now)
+            found = date_of(piece, now)
             if isinstance(found, Clarify):
                 return found
         return Clarify("what_time", "no_time")
+    if recurs and days and all(isinstance(d, DateOf) and d.month is None for d in days):
+        month_days = tuple(sorted({d.day for d in days if isinstance(d, DateOf)}))
+        recurs = either([*recurs, Recur(days[0].start, days[0].end, MonthDays(month_days))])
+        days = []  # the 1st and every Monday: either day
+    if recurs and len(days) == 1 and len(recurs) == 1:
+        return _starting_on(recurs[0], times, days[0], now)  # 从明天开始每天9点
+    small = any(c.language == "zh" and c.bare and 1 <= c.hour <= 6 for c in clocks)
+    small = small and len(times) == 1 and times[0].plain
     if recurs:
         if len(recurs) > 1 or days:
             return Clarify("conflict", "conflict")
-        return _calendar(recurs[0], times, zone)
+        if small and daytime:  # 每天3点开会: a meeting at 03:00 or 15:00?
+            return _small_hour_every(recurs[0], times[0], now)
+        return _first_week(_calendar(recurs[0], times, zone), now)
     if len(times) > 1:
-        return Clarify("one_time", "ambiguous")
-    if days:
-        if len({type(p) for p in days}) > 1 or len(days) > 1:
-            shifts = [p for p in days if isinstance(p, DayShift)]
-            if len(days) != 2 or len(shifts) != 1 or shifts[0].days != 0:
-                return Clarify("conflict", "conflict")
-            days = [p for p in days if not isinstance(p, DayShift)]
-        day = _date_of(days[0], now)
-        if isinstance(day, Clarify):
-            return day
-        once = _once(day, times[0], now, today_only=False)
-        coming = isinstance(days[0], WeekdayDate) and days[0].week is None
-        if coming and isinstance(once, Clarify) and once.reason == "passed":
-            return _once(day + timedelta(days=7), times[0], now, today_only=False)
-        return once
-    return _once(now.date(), times[0], now, today_only=True)
+        daily = _calendar(Recur(0, 0, Daily()), times, zone)  # the likelier answer: every day
+        return Clarify("one_time", "ambiguous", {}, (daily,) if isinstance(daily, Calendar) else ())
+    return one_off(days, times[0], now, small=small)

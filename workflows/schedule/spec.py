@@ -5,9 +5,11 @@ Three forms, each a frozen dataclass that keeps its IANA zone:
 
 - `Once(at, timezone)`: one instant (`at` is aware, in the zone).
 - `Calendar(times, days, months, timezone)`: fixed times of day on matching days; `days` is
-  `Daily()`, `Weekly(weekdays)`, `MonthDays(days, last)` or `NthWeekdays(positions)`.
+  one of `days.Days` (every day, weekdays, days of the month, n-th weekdays, working days of a
+  calendar, a working day of the month, every N weeks, a festival, or either of two).
 - `Every(minutes, window, weekdays, anchor, timezone)`: a fixed step, optionally only inside a
-  daily window (half-open: `09:00–18:00` every 30 min fires 09:00 … 17:30) and on some weekdays.
+  daily window (ends included: `09:00–18:00` every 30 min fires 09:00 … 18:00) and on some
+  weekdays, or only on working days.
 
 `spec.kind` is the `storage.models.Schedule.kind` of the trigger it compiles to: `once`,
 `cron` (one cron trigger that a standard 5-field cron also expresses), `interval` (an
@@ -24,24 +26,66 @@ Weekdays are always names (`mon` … `sun`), never numbers. Usage::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from workflows.schedule.days import (
+    WEEKDAYS,
+    WEEKEND,
+    WORKDAYS,
+    Daily,
+    Days,
+    Either,
+    Festival,
+    MonthDays,
+    MonthWorkday,
+    NthWeekdays,
+    SpecError,
+    Weekly,
+    WeekStep,
+    Workdays,
+    days_from,
+    days_json,
+    list_of,
+    numbers,
+    words,
+)
+
+__all__ = [
+    "MINUTES_PER_DAY",
+    "WEEKDAYS",
+    "WEEKEND",
+    "WORKDAYS",
+    "Calendar",
+    "Daily",
+    "Days",
+    "Either",
+    "Every",
+    "Festival",
+    "Kind",
+    "MonthDays",
+    "MonthWorkday",
+    "NthWeekdays",
+    "Once",
+    "Spec",
+    "SpecError",
+    "TimeOfDay",
+    "WeekStep",
+    "Weekly",
+    "Window",
+    "Workdays",
+    "from_json",
+    "to_json",
+    "workday_calendar",
+]
+
 Kind = Literal["once", "cron", "interval", "extended"]
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-"""Weekday names in APScheduler's order (Monday first)."""
-WORKDAYS = WEEKDAYS[:5]
-WEEKEND = WEEKDAYS[5:]
 MINUTES_PER_DAY = 24 * 60
 MAX_STEP_MINUTES = 366 * MINUTES_PER_DAY
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
-
-
-class SpecError(ValueError):
-    """A spec that is not valid (bad field, unknown zone, impossible value)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -69,57 +113,6 @@ class TimeOfDay:
         if match is None:
             raise SpecError(f"a time of day must be 'HH:MM' (got {text!r})")
         return cls(int(match.group(1)), int(match.group(2)))
-
-
-@dataclass(frozen=True)
-class Daily:
-    """Every day."""
-
-
-@dataclass(frozen=True)
-class Weekly:
-    """On these weekdays (names, Monday first, no repeats)."""
-
-    weekdays: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if not self.weekdays or any(day not in WEEKDAYS for day in self.weekdays):
-            raise SpecError(f"weekdays must be names among {', '.join(WEEKDAYS)}")
-        if tuple(sorted(set(self.weekdays), key=WEEKDAYS.index)) != self.weekdays:
-            raise SpecError("weekdays must be sorted Monday first, without repeats")
-
-
-@dataclass(frozen=True)
-class MonthDays:
-    """On these days of the month (1–31, sorted), and/or on its last day."""
-
-    days: tuple[int, ...] = ()
-    last: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.days and not self.last:
-            raise SpecError("month days need at least one day or `last`")
-        if any(not 1 <= day <= 31 for day in self.days) or list(self.days) != sorted(
-            set(self.days)
-        ):
-            raise SpecError("days of the month must be sorted numbers 1-31 without repeats")
-
-
-@dataclass(frozen=True)
-class NthWeekdays:
-    """The n-th weekday(s) of the month: `((1, "mon"),)` is the first Monday, -1 the last."""
-
-    positions: tuple[tuple[int, str], ...]
-
-    def __post_init__(self) -> None:
-        if not self.positions:
-            raise SpecError("n-th weekdays need at least one position")
-        for nth, day in self.positions:
-            if nth not in (1, 2, 3, 4, 5, -1) or day not in WEEKDAYS:
-                raise SpecError(f"not an n-th weekday: {nth} {day}")
-
-
-Days = Daily | Weekly | MonthDays | NthWeekdays
 
 
 def _zone(name: str) -> None:
@@ -152,12 +145,14 @@ class Once:
 
 @dataclass(frozen=True)
 class Calendar:
-    """Fixed times of day on matching days (`months` empty: every month)."""
+    """Fixed times of day on matching days (`months` empty: every month), from the day
+    `start` on when it is set (从明天开始每天9点, "starting next Monday")."""
 
     times: tuple[TimeOfDay, ...]
     days: Days
     timezone: str
     months: tuple[int, ...] = ()
+    start: date | None = None
 
     def __post_init__(self) -> None:
         _zone(self.timezone)
@@ -181,7 +176,8 @@ class Calendar:
 
 @dataclass(frozen=True)
 class Window:
-    """A daily window, half-open: `start` included, `end` excluded (crossing midnight allowed)."""
+    """A daily window, both ends included ("every 3 hours from 9am to 9pm" fires at 21:00);
+    crossing midnight allowed."""
 
     start: TimeOfDay
     end: TimeOfDay
@@ -203,9 +199,13 @@ class Every:
     window: Window | None = None
     weekdays: tuple[str, ...] = ()
     anchor: datetime | None = None
+    workdays: str = ""
+    """`cn` or `mon-fri`: only on that calendar's working days (then no `weekdays`)."""
 
     def __post_init__(self) -> None:
         _zone(self.timezone)
+        if self.workdays:
+            Workdays(self.workdays)
         if not 1 <= self.minutes <= MAX_STEP_MINUTES:
             raise SpecError("the step must be between 1 minute and a year")
         if self.weekdays:
@@ -230,16 +230,6 @@ Spec = Once | Calendar | Every
 # ---- JSON ------------------------------------------------------------------------------------
 
 
-def _days_json(days: Days) -> dict[str, Any]:
-    if isinstance(days, Daily):
-        return {"type": "daily"}
-    if isinstance(days, Weekly):
-        return {"type": "weekly", "weekdays": list(days.weekdays)}
-    if isinstance(days, MonthDays):
-        return {"type": "monthly", "days": list(days.days), "last": days.last}
-    return {"type": "nth", "positions": [[nth, day] for nth, day in days.positions]}
-
-
 def to_json(spec: Spec) -> dict[str, Any]:
     """The spec as plain JSON (also `spec.to_json()`): `form` selects the class, `kind` is
     informative (recomputed on load)."""
@@ -250,9 +240,11 @@ def to_json(spec: Spec) -> dict[str, Any]:
         data.update(
             form="calendar",
             times=[str(time) for time in spec.times],
-            days=_days_json(spec.days),
+            days=days_json(spec.days),
             months=list(spec.months),
         )
+        if spec.start is not None:
+            data["start"] = spec.start.isoformat()
     else:
         window = None if spec.window is None else [str(spec.window.start), str(spec.window.end)]
         data.update(
@@ -262,28 +254,9 @@ def to_json(spec: Spec) -> dict[str, Any]:
             weekdays=list(spec.weekdays),
             anchor=None if spec.anchor is None else spec.anchor.isoformat(),
         )
+        if spec.workdays:
+            data["workdays"] = spec.workdays
     return data
-
-
-def _list(data: Mapping[str, Any], key: str, default: Sequence[Any] = ()) -> list[Any]:
-    value = data.get(key, list(default))
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise SpecError(f"{key} must be a list")
-    return value
-
-
-def _ints(values: list[Any], key: str) -> tuple[int, ...]:
-    if any(not isinstance(value, int) or isinstance(value, bool) for value in values):
-        raise SpecError(f"{key} must hold whole numbers")
-    return tuple(values)
-
-
-def _strs(values: list[Any], key: str) -> tuple[str, ...]:
-    if any(not isinstance(value, str) for value in values):
-        raise SpecError(f"{key} must hold strings")
-    return tuple(value.lower() for value in values)
 
 
 def _instant(value: object, key: str) -> datetime:
@@ -296,32 +269,6 @@ def _instant(value: object, key: str) -> datetime:
     if moment.tzinfo is None:
         raise SpecError(f"{key} needs a UTC offset")
     return moment
-
-
-def _days_from(data: object) -> Days:
-    if not isinstance(data, Mapping):
-        raise SpecError("days must be an object with a type")
-    kind = data.get("type")
-    if kind == "daily":
-        return Daily()
-    if kind == "weekly":
-        return Weekly(_strs(_list(data, "weekdays"), "weekdays"))
-    if kind == "monthly":
-        last = data.get("last", False)
-        if not isinstance(last, bool):
-            raise SpecError("last must be true or false")
-        return MonthDays(_ints(_list(data, "days"), "days"), last)
-    if kind == "nth":
-        positions: list[tuple[int, str]] = []
-        for item in _list(data, "positions"):
-            if not (isinstance(item, list) and len(item) == 2):
-                raise SpecError("positions must be [n, weekday] pairs")
-            nth, day = item
-            if not isinstance(nth, int) or not isinstance(day, str):
-                raise SpecError("positions must be [n, weekday] pairs")
-            positions.append((nth, day.lower()))
-        return NthWeekdays(tuple(positions))
-    raise SpecError(f"unknown days type {kind!r}")
 
 
 def from_json(data: object) -> Spec:
@@ -338,14 +285,21 @@ def from_json(data: object) -> Spec:
             moment = _instant(data.get("at"), "at")
             return Once(moment.astimezone(ZoneInfo(zone)), zone)
         if form == "calendar":
-            times = tuple(sorted({TimeOfDay.parse(item) for item in _list(data, "times")}))
-            months = _ints(_list(data, "months"), "months")
-            return Calendar(times, _days_from(data.get("days")), zone, months)
+            times = tuple(sorted({TimeOfDay.parse(item) for item in list_of(data, "times")}))
+            months = numbers(list_of(data, "months"), "months")
+            start = data.get("start")
+            if start is not None and not isinstance(start, str):
+                raise SpecError("start must be an ISO date")
+            try:
+                first = None if start is None else date.fromisoformat(start)
+            except ValueError:
+                raise SpecError(f"start is not an ISO date: {start!r}") from None
+            return Calendar(times, days_from(data.get("days")), zone, months, first)
         if form == "every":
             minutes = data.get("minutes")
             if not isinstance(minutes, int) or isinstance(minutes, bool):
                 raise SpecError("minutes must be a whole number")
-            window_data = _list(data, "window")
+            window_data = list_of(data, "window")
             window = None
             if window_data:
                 if len(window_data) != 2:
@@ -353,8 +307,20 @@ def from_json(data: object) -> Spec:
                 window = Window(TimeOfDay.parse(window_data[0]), TimeOfDay.parse(window_data[1]))
             raw_anchor = data.get("anchor")
             anchor = None if raw_anchor is None else _instant(raw_anchor, "anchor")
-            weekdays = _strs(_list(data, "weekdays"), "weekdays")
-            return Every(minutes, zone, window, weekdays, anchor)
+            weekdays = words(list_of(data, "weekdays"), "weekdays")
+            workdays = data.get("workdays") or ""
+            if not isinstance(workdays, str):
+                raise SpecError("workdays must be cn or mon-fri")
+            return Every(minutes, zone, window, weekdays, anchor, workdays)
     except TypeError as exc:
         raise SpecError(str(exc)) from None
     raise SpecError(f"unknown form {form!r} (once, calendar or every)")
+
+
+def workday_calendar(spec: Spec) -> str | None:
+    """The working-day calendar `spec` follows (`cn`, `mon-fri`), or None."""
+    if isinstance(spec, Every):
+        return spec.workdays or None
+    if isinstance(spec, Calendar) and isinstance(spec.days, Workdays | MonthWorkday):
+        return spec.days.calendar
+    return None

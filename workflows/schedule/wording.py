@@ -12,19 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from workflows.schedule.reading import Clarify
+from workflows.schedule.clarify import Clarify
 from workflows.schedule.spec import (
     WEEKDAYS,
     WEEKEND,
     WORKDAYS,
     Daily,
     Days,
+    Either,
     Every,
+    Festival,
     MonthDays,
+    MonthWorkday,
+    NthWeekdays,
     Once,
     Spec,
     TimeOfDay,
     Weekly,
+    WeekStep,
+    Workdays,
 )
 
 ZH_DAYS = dict(zip(WEEKDAYS, ("周一", "周二", "周三", "周四", "周五", "周六", "周日"), strict=True))
@@ -65,16 +71,84 @@ def _times(times: Sequence[TimeOfDay], language: str) -> str:
     return "、".join(words) if language == "zh" else _en_list(words)
 
 
+ZH_FESTIVALS = {"chuxi": "除夕", "chunjie": "春节", "yuanxiao": "元宵节", "duanwu": "端午节"}
+ZH_FESTIVALS.update({"qixi": "七夕", "zhongqiu": "中秋节", "chongyang": "重阳节", "laba": "腊八"})
+ZH_FESTIVALS.update(
+    {"yuandan": "元旦", "laodong": "劳动节", "guoqing": "国庆节", "qingming": "清明"}
+)
+EN_FESTIVALS = {"chuxi": "Chinese New Year's Eve", "chunjie": "Chinese New Year"}
+EN_FESTIVALS.update({"yuanxiao": "the Lantern Festival", "duanwu": "the Dragon Boat Festival"})
+EN_FESTIVALS.update({"qixi": "Qixi", "zhongqiu": "the Mid-Autumn Festival", "laba": "Laba"})
+EN_FESTIVALS.update({"chongyang": "the Double Ninth Festival", "yuandan": "New Year's Day"})
+EN_FESTIVALS.update({"laodong": "Labour Day", "guoqing": "National Day", "qingming": "Qingming"})
+EN_FESTIVALS.update({"christmas": "Christmas", "christmas_eve": "Christmas Eve"})
+EN_FESTIVALS.update({"new_years_eve": "New Year's Eve", "halloween": "Halloween"})
+EN_FESTIVALS.update({"valentines": "Valentine's Day", "independence": "July 4"})
+EN_FESTIVALS.update({"boxing": "Boxing Day", "womens_day": "Women's Day (8 March)"})
+EN_FESTIVALS.update({"arbor_day": "Arbor Day (12 March)", "april_fools": "April Fools' Day"})
+EN_FESTIVALS.update({"youth_day": "Youth Day (4 May)", "childrens_day": "Children's Day (1 June)"})
+EN_FESTIVALS.update({"party_day": "1 July", "army_day": "1 August", "teachers_day": "10 September"})
+EN_FESTIVALS.update({"singles_day": "11 November", "double_twelve": "12 December"})
+
+
+def _zh_festival(name: str) -> str:
+    if name.startswith("lunar-"):
+        _, month, day = name.split("-")
+        return f"农历{month}月{day}日"
+    return ZH_FESTIVALS.get(name, name)
+
+
+def _en_festival(name: str) -> str:
+    if name.startswith("lunar-"):
+        _, month, day = name.split("-")
+        return f"day {day} of lunar month {month}"
+    return EN_FESTIVALS.get(name, name)
+
+
+def _zh_more(days: Days, prefix: str) -> str:
+    if isinstance(days, Workdays):
+        return "每个工作日（中国法定）" if days.calendar == "cn" else "每个工作日"
+    if isinstance(days, MonthWorkday):
+        if days.near:
+            return f"{prefix}离 {days.near} 日最近的工作日"
+        return prefix + ("第一个工作日" if days.nth == 1 else "最后一个工作日")
+    if isinstance(days, WeekStep):
+        return f"每 {days.weeks} 周的" + "、".join(ZH_DAYS[d] for d in days.weekdays)
+    if isinstance(days, Festival):
+        return "每年" + _zh_festival(days.name)
+    assert isinstance(days, Either)
+    return _zh_days(days.month_days, ()) + "，以及" + _zh_days(days.weekly, ())
+
+
+def _en_more(days: Days, scope: str) -> str:
+    if isinstance(days, Workdays):
+        return "every working day (China)" if days.calendar == "cn" else "every weekday"
+    if isinstance(days, MonthWorkday):
+        if days.near:
+            return f"on the working day nearest the {_ordinal(days.near)} {scope}"
+        return f"on the {'first' if days.nth == 1 else 'last'} working day {scope}"
+    if isinstance(days, WeekStep):
+        names = _en_list([EN_DAYS[d] for d in days.weekdays])
+        return f"every {days.weeks} weeks on {names}"
+    if isinstance(days, Festival):
+        return f"every year on {_en_festival(days.name)}"
+    assert isinstance(days, Either)
+    return _en_days(days.month_days, ()) + " and " + _en_days(days.weekly, ())
+
+
 def _zh_days(days: Days, months: Sequence[int]) -> str:
     if isinstance(days, Daily):
-        return "每天"
+        return "每年" + "、".join(f"{m}月" for m in months) + "每天" if months else "每天"
     if isinstance(days, Weekly):
         if days.weekdays == WORKDAYS:
             return "每个工作日"
         if days.weekdays == WEEKEND:
             return "每周六、周日"
-        return "每" + "、".join(ZH_DAYS[d] for d in days.weekdays)
+        names = "每" + "、".join(ZH_DAYS[d] for d in days.weekdays)
+        return "、".join(f"{m}月" for m in months) + "的" + names if months else names
     prefix = "每年" + "、".join(f"{m}月" for m in months) if months else "每月"
+    if not isinstance(days, MonthDays | NthWeekdays):
+        return _zh_more(days, prefix)
     if isinstance(days, MonthDays):
         parts = [f"{d}日" for d in days.days] + (["最后一天"] if days.last else [])
         return prefix + "、".join(parts)
@@ -82,19 +156,22 @@ def _zh_days(days: Days, months: Sequence[int]) -> str:
 
 
 def _en_days(days: Days, months: Sequence[int]) -> str:
+    only = " in " + _en_list([EN_MONTHS[m - 1] for m in months]) if months else ""
     if isinstance(days, Daily):
-        return "every day"
+        return "every day" + only
     if isinstance(days, Weekly):
         if days.weekdays == WORKDAYS:
-            return "every weekday"
+            return "every weekday" + only
         if days.weekdays == WEEKEND:
-            return "every Saturday and Sunday"
-        return "every " + _en_list([EN_DAYS[d] for d in days.weekdays])
+            return "every Saturday and Sunday" + only
+        return "every " + _en_list([EN_DAYS[d] for d in days.weekdays]) + only
     scope = (
         "of " + _en_list([EN_MONTHS[m - 1] for m in months]) + " every year"
         if months
         else "of every month"
     )
+    if not isinstance(days, MonthDays | NthWeekdays):
+        return _en_more(days, scope)
     if isinstance(days, MonthDays):
         parts = [f"the {_ordinal(d)}" for d in days.days]
         parts += ["the last day"] if days.last else []
@@ -125,13 +202,16 @@ def _every(spec: Every, language: str) -> str:
         return f"{step} at {at} (from {first})"
     if language == "zh":
         days = ""
-        if spec.weekdays:
-            days = _zh_days(Weekly(spec.weekdays), ()).removeprefix("每个").removeprefix("每")
+        if spec.weekdays or spec.workdays:
+            chosen = Workdays(spec.workdays) if spec.workdays else Weekly(spec.weekdays)
+            days = _zh_days(chosen, ()).removeprefix("每个").removeprefix("每")
         window = f"{spec.window.start}–{spec.window.end} " if spec.window else ""
         return (f"{days} {window}{step}" if days else f"{window}{step}").strip()
     parts = [step]
     if spec.window is not None:
         parts.append(f"from {spec.window.start} to {spec.window.end}")
+    if spec.workdays:
+        parts.append("on working days (China)" if spec.workdays == "cn" else "on weekdays")
     if spec.weekdays:
         parts.append(
             "on weekdays"
@@ -149,8 +229,10 @@ def describe(spec: Spec, language: str) -> str:
     if isinstance(spec, Every):
         return _every(spec, "en" if language == "en" else "zh")
     if language == "en":
-        return f"{_en_days(spec.days, spec.months)} at {_times(spec.times, 'en')}"
-    return f"{_zh_days(spec.days, spec.months)} {_times(spec.times, 'zh')}"
+        rule = f"{_en_days(spec.days, spec.months)} at {_times(spec.times, 'en')}"
+        return rule if spec.start is None else f"{rule} (from {spec.start.isoformat()})"
+    rule = f"{_zh_days(spec.days, spec.months)} {_times(spec.times, 'zh')}"
+    return rule if spec.start is None else f"{rule}（从 {spec.start.isoformat()} 起）"
 
 
 # ---- questions ---------------------------------------------------------------------------------
@@ -183,6 +265,9 @@ ZH_QUESTIONS = {
     "unsupported": "这个周期我还不支持，请换一种说法，例如“每周一”“每月第一个周一”“每2小时”。",
     "unreadable": "我没看懂其中的时间，请换一种说法，例如“每天9点”“每周五下午5点”“30分钟后”。",
     "past": "这个时间已经过去了，请给一个将来的时间。",
+    "past_this_year": "今年的 {date} 已经过了：是明年这一天 {time}，还是每年这一天 {time}？",
+    "weekday_mismatch": "{date} 并不是{weekday_zh}，请确认是哪一天。",
+    "once_or_hourly": "{start} 到 {end}：是在 {start} 执行一次，还是在这段时间内每小时一次？",
 }
 EN_QUESTIONS = {
     "what_time": 'At what time{should}? For example "every day at 9am" or "tomorrow at 3pm".',
@@ -222,6 +307,9 @@ EN_QUESTIONS = {
     "unreadable": 'I couldn\'t read the time; try "every day at 9am", "every Friday at 5pm" '
     'or "in 30 minutes".',
     "past": "That time is in the past; please give a time in the future.",
+    "past_this_year": "{date} has passed this year: next year at {time}, or every year at {time}?",
+    "weekday_mismatch": "{date} is not a {weekday_en}; which day do you mean?",
+    "once_or_hourly": "{start} to {end}: once at {start}, or every hour in between?",
 }
 
 
@@ -229,6 +317,9 @@ def question(clarify: Clarify, language: str, task: str | None = None) -> str:
     """The clarifying question for `clarify`, in `language` (zh or en)."""
     values: dict[str, str] = dict(clarify.values)
     period = values.get("period", "")
+    if "weekday" in values:
+        values["weekday_zh"] = ZH_DAYS.get(values["weekday"], "")
+        values["weekday_en"] = EN_DAYS.get(values["weekday"], "")
     if language == "en":
         values["task"] = f" {task}" if task else ""
         values["should"] = f' should "{task}" run' if task else ""

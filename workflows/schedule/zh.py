@@ -18,6 +18,7 @@ from workflows.schedule.pieces import (
     Clock,
     DateOf,
     DayShift,
+    Feast,
     Period,
     Piece,
     Span,
@@ -95,10 +96,11 @@ def clock_of(match: re.Match[str], tag: str = "") -> Clock | None:
         minutes_written = False
     strong_period = period is not None and len(period) > 1
     weak = written in WEAK_HOURS and not (minutes_written or strong_period)
-    return Clock(start, end, hour, minute, "zh", period=period_name, weak=weak)
+    bare = period is None  # 3点开会: the small hours or the afternoon?
+    return Clock(start, end, hour, minute, "zh", period=period_name, bare=bare, weak=weak)
 
 
-@rule(clock_fragment(""))
+@rule(r"(?<!双)(?<!双十)" + clock_fragment(""))
 def clock(match: re.Match[str]) -> list[Piece]:
     found = clock_of(match)
     return [found] if found else []
@@ -163,16 +165,48 @@ def weekday_date(match: re.Match[str]) -> list[Piece]:
     return [WeekdayDate(match.start(), match.end(), weekday, week)]
 
 
+YEAR = r"(?:(?P<y>\d{4}|[零〇一二三四五六七八九]{4})\s*年|(?P<rel>今年|明年|后年))\s*(?:的)?\s*"
+YEARS_AHEAD = {"今年": 0, "明年": 1, "后年": 2}
+
+
+def _year(match: re.Match[str]) -> tuple[int | None, int | None]:
+    """(year, years ahead) of the `YEAR` fragment."""
+    if match.group("rel"):
+        return None, YEARS_AHEAD[match.group("rel")]
+    return (number(match.group("y")) if match.group("y") else None), None
+
+
 @rule(
-    rf"(?:(?P<y>\d{{4}}|[零〇一二三四五六七八九]{{4}})\s*年\s*)?(?P<m>{NUMBER})\s*月(?:份)?\s*"
-    rf"(?P<d>{NUMBER})\s*[号日]"
+    rf"(?:{YEAR})?(?P<m>{NUMBER})\s*月(?:份)?\s*(?P<d>{NUMBER})\s*(?:[号日]|(?![\d号日个])"
+    r"(?=\s*(?:\d{1,2}[:：]\d{2}|\d{1,2}\s*[点时]|[零一二两三四五六七八九十]{1,3}\s*[点时]"
+    r"|[早上中下晚凌傍夜午]|\s|$)))"
 )
 def month_day(match: re.Match[str]) -> list[Piece]:
     month, day = number(match.group("m")), number(match.group("d"))
-    year = number(match.group("y")) if match.group("y") else None
+    year, ahead = _year(match)
     if month is None or day is None:
         return []
-    return [DateOf(match.start(), match.end(), day, month, year)]
+    return [DateOf(match.start(), match.end(), day, month, year, years_ahead=ahead)]
+
+
+LAST = r"(?:的)?\s*(?:最后一天|最后1天|末日)"
+
+
+@rule(
+    rf"(?<!每)(?:{YEAR})?(?:(?P<m>{NUMBER})\s*月(?:份)?)?{LAST}|(?P<which>下个?月|这个?月|本月){LAST}"
+)
+def last_day(match: re.Match[str]) -> list[Piece]:
+    """2026年最后一天, 今年最后一天, 3月最后一天, 下个月最后一天."""
+    year, ahead = _year(match)
+    if not (match.group("which") or match.group("m") or match.group("y") or match.group("rel")):
+        return []
+    if match.group("which"):
+        following = match.group("which").startswith("下")
+        return [DateOf(match.start(), match.end(), 31, next_month=following, last=True)]
+    month = 12 if match.group("m") is None else number(match.group("m"))
+    if month is None or not 1 <= month <= 12:
+        return []
+    return [DateOf(match.start(), match.end(), 31, month, year, years_ahead=ahead, last=True)]
 
 
 @rule(rf"(?P<next>下个?月|这个?月|本月)(?:的)?\s*(?P<d>{NUMBER})\s*[号日]")
@@ -214,7 +248,7 @@ def relative_hours_minutes(match: re.Match[str]) -> list[Piece]:
 @rule(
     rf"(?:过\s*)?(?P<n>{NUMBER}|半|一个半|{NUMBER}个半|几)\s*个?\s*"
     r"(?P<u>分钟|小时|钟头|刻钟|天|日|周|星期|礼拜)\s*(?:后|以后|之后)"
-    rf"|过\s*(?P<n2>{NUMBER}|半|几)\s*个?\s*(?P<u2>分钟|小时|钟头|刻钟)"
+    rf"|过\s*(?P<n2>{NUMBER}|半|几)\s*个?\s*(?P<u2>分钟|小时|钟头|刻钟|天|周|星期|礼拜)"
 )
 def relative(match: re.Match[str]) -> list[Piece]:
     amount = match.group("n") or match.group("n2")
@@ -239,10 +273,63 @@ def period(match: re.Match[str]) -> list[Piece]:
 
 VAGUE = (
     r"一会儿?|待会儿?|等会儿?|稍后|晚点|晚些时候|回头|过几天|改天|有空|抽空|尽快|月初|月中|年底|年初"
-    r"|[上下]班[前后时]|午饭[前后]|饭[前后]|睡[前觉]前?"
+    r"|[上下]班[前后时]|午饭[前后]|饭[前后]|睡前|睡觉前"
     r"|这周末|本周末|下周末|下个?星期(?![一二三四五六日天1-7])|下周(?![一二三四五六日天1-7末])"
     r"|下个?月(?!\d|[零〇一二两三四五六七八九十]|的|份)"
 )
+
+
+@rule(rf"(?:下下?|这|本)个?{WEEK}{DAY_CHAR}\s*(?:到|至|~|～|-)\s*(?:{WEEK})?{DAY_CHAR}")
+def week_range(match: re.Match[str]) -> list[Piece]:
+    """下周一到周五: several days of one week (not a repetition, not one day): ask."""
+    return [Unclear(match.start(), match.end(), "vague", "when")]
+
+
+LUNAR_MONTH = rf"(?P<lm>正|冬|腊|{NUMBER})月"
+LUNAR_DAY = (
+    r"(?P<ld>初[一二三四五六七八九十]|十[一二三四五六七八九]|二十[一二三四五六七八九]?"
+    r"|廿[一二三四五六七八九]|三十|[十二]十)"
+)
+
+
+@rule(
+    rf"(?:农历|阴历)\s*{LUNAR_MONTH}\s*{LUNAR_DAY}"
+    rf"|(?P<named>腊|冬)月\s*{LUNAR_DAY.replace('ld', 'ld2')}"
+)
+def lunar_day(match: re.Match[str]) -> list[Piece]:
+    """农历八月十五, 腊月二十三: that day of the lunar calendar (the coming one, or yearly)."""
+    month_text = match.group("lm") or match.group("named")
+    month = {"正": 1, "冬": 11, "腊": 12}.get(month_text) or number(month_text)
+    day_text = (match.group("ld") or match.group("ld2")).replace("廿", "二十").removeprefix("初")
+    day = number(day_text)
+    if month is None or day is None or not (1 <= month <= 12 and 1 <= day <= 30):
+        return []
+    return [Feast(match.start(), match.end(), f"lunar-{month}-{day}")]
+
+
+@rule(
+    r"(?P<p1>早上|早晨|上午|早)\s*(?:和|与|、|跟|及)?\s*(?P<p2>晚上|下午|傍晚|晚)\s*(?:各)?\s*"
+    rf"(?P<h>{NUMBER})\s*[点时](?:(?P<half>半)|(?P<m>{NUMBER})分?)?"
+)
+def two_periods(match: re.Match[str]) -> list[Piece]:
+    """早晚8点, 早上和晚上8点: the hour in both parts of the day."""
+    hour = number(match.group("h"))
+    minute = 30 if match.group("half") else number(match.group("m") or "0")
+    if hour is None or minute is None or not 1 <= hour <= 12 or minute > 59:
+        return []
+    first, second = ZH_PERIODS[match.group("p1")], ZH_PERIODS[match.group("p2")]
+    return [
+        Clock(match.start(), match.start("p2"), hour, minute, "zh", period=first),
+        Clock(match.start("p2"), match.end(), hour, minute, "zh", period=second),
+    ]
+
+
+@rule(
+    rf"(?:过\s*)?(?:{NUMBER}|半|几)\s*个\s*月\s*(?:后|以后|之后)|(?:{NUMBER}|几)\s*年\s*(?:后|以后|之后)"
+)
+def months_later(match: re.Match[str]) -> list[Piece]:
+    """3个月后, 一年后: which day exactly? (ask)."""
+    return [Unclear(match.start(), match.end(), "vague", "when")]
 
 
 @rule(VAGUE)
@@ -256,11 +343,16 @@ RULES = [
     day_word,
     weekday_date,
     month_day,
+    last_day,
     day_next_month,
     bare_day,
     relative,
     relative_hours_minutes,
     period,
+    week_range,
+    lunar_day,
+    months_later,
+    two_periods,
     vague,
 ]
 CUES = re.compile(r"提醒|定时|定期|闹钟|叫我|通知我|记得|别忘|日程|预约")

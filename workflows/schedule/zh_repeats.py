@@ -5,19 +5,34 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from workflows.schedule.clock import ZH_PERIODS
 from workflows.schedule.dates import date_problem
 from workflows.schedule.numerals import NUMBER, number
-from workflows.schedule.pieces import Period, Piece, Recur, Step, Unclear, rule
+from workflows.schedule.pieces import (
+    Cycle,
+    DateOf,
+    Minute,
+    Months,
+    Period,
+    Piece,
+    Recur,
+    SkipHolidays,
+    Step,
+    Unclear,
+    rule,
+)
 from workflows.schedule.spec import (
     WEEKDAYS,
     WEEKEND,
     WORKDAYS,
     Daily,
     MonthDays,
+    MonthWorkday,
     NthWeekdays,
     Weekly,
+    Workdays,
 )
 from workflows.schedule.zh import (
     DAY,
@@ -31,9 +46,11 @@ from workflows.schedule.zh import (
 )
 
 
-@rule(rf"(?<!非){EVERY}?(?:工作日|工作天)|{EVERY}?周一{RANGE}(?:周)?五(?![点时])")
+@rule(rf"(?<!非){EVERY}?(?P<work>工作日|工作天|上班日)|{EVERY}?周一{RANGE}(?:周)?五(?![点时])")
 def workdays(match: re.Match[str]) -> list[Piece]:
-    return [Recur(match.start(), match.end(), Weekly(WORKDAYS))]
+    """工作日: the configured calendar's working days; 周一到周五: Monday to Friday."""
+    days = Workdays() if match.group("work") else Weekly(WORKDAYS)
+    return [Recur(match.start(), match.end(), days)]
 
 
 @rule(rf"(?<![这本下上]){EVERY}?(?:周末|双休日)|{EVERY}{WEEK}六(?:和|、|,|，)?(?:{WEEK})?[日天]")
@@ -140,10 +157,8 @@ def step(match: re.Match[str]) -> list[Piece]:
     value = amount_of(amount)
     if value is None:
         return []
-    if unit in ("天", "日") and match.group("gap"):
-        if value != 1:
-            return [Unclear(match.start(), match.end(), "ambiguous", "every_other_day")]
-        value = 2
+    if unit in ("天", "日") and match.group("gap") and value == 1:
+        value = 2  # 每隔一天: every other day; 每隔3天: every 3 days
     minutes = value * STEP_UNITS[unit]
     if minutes != int(minutes) or minutes < 1:
         return [Unclear(match.start(), match.end(), "unsupported", "too_often")]
@@ -155,11 +170,16 @@ def on_the_hour(match: re.Match[str]) -> list[Piece]:
     return [Step(match.start(), match.end(), 60)]
 
 
-UNSUPPORTED = (
-    r"双周|隔周|单周|每(?:隔)?(?:两|二|2|三|3|四|4)个?(?:周|星期|礼拜)|每隔一(?:个)?(?:周|星期)"
-    r"|每个?季度|每半年|节假日|非工作日|法定假日|除了|除外|以外的|不包括"
-    rf"|{MONTH_PREFIX}(?:第一个|最后一个)工作日"
+@rule(
+    r"[（(]?\s*(?:(?:法定)?节假日(?:除外|不提醒|不执行|跳过|休息)|(?:不含|不包括|跳过|避开|除了?)\s*(?:法定)?"
+    r"节假日(?:以外|之外|外)?|遇(?:到)?(?:法定)?节假日(?:不执行|跳过|暂停))\s*[）)]?"
 )
+def skip_holidays(match: re.Match[str]) -> list[Piece]:
+    """节假日除外, 不含节假日: only on the working days of China's calendar (see `cycles`)."""
+    return [SkipHolidays(match.start(), match.end())]
+
+
+UNSUPPORTED = r"单周|节假日|非工作日|法定假日|除了|除外|以外的|不包括"
 
 
 @rule(UNSUPPORTED)
@@ -168,12 +188,120 @@ def unsupported(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    rf"{EVERY}(?:{WEEK}|月)(?:一次|一回)|{EVERY}{WEEK}(?!{DAY}|末|{DAY_CHAR}{RANGE}|的)"
-    r"|每(?:个|一个|一)?月(?!\s*(?:的|份)?\s*(?:\d|[零〇一二两三四五六七八九十]|第|最后|底|末|初|中))"
-    r"|每年(?!\s*(?:的)?\s*(?:\d|[零〇一二两三四五六七八九十]))"
+    r"每个?季度?(?:的)?(?P<qlast>最后一天|末|最后1天)"
+    rf"|(?P<two>双周|隔周)|每(?P<gap>隔)?\s*(?P<n>{NUMBER}|半)?\s*个?\s*"
+    rf"(?P<u>{WEEK}|月(?![底末初中份])|季度|季(?!度)|年)(?:一次|一回)?"
+    rf"(?:\s*(?:的|份的)?\s*(?P<d>{NUMBER})\s*[号日])?"
 )
-def which_day(match: re.Match[str]) -> list[Piece]:
-    return [Unclear(match.start(), match.end(), "vague", "which_day")]
+def cycle(match: re.Match[str]) -> list[Piece]:
+    """每两周, 隔周, 每隔一个月, 每三个月, 每季度, 每半年, 每年 (the days come elsewhere)."""
+    start, end = match.start(), match.end()
+    pieces: list[Piece] = []
+    if match.group("d"):
+        day = number(match.group("d"))
+        if day is None or not 1 <= day <= 31:
+            return []
+        end = match.start("d")
+        pieces = [DateOf(end, match.end(), day)]
+    if match.group("two"):
+        return [Cycle(start, end, "week", 2)]
+    if match.group("qlast"):
+        return [Cycle(start, end, "quarter", last=True)]
+    unit_text = match.group("u")
+    amount = match.group("n")
+    if amount == "半":
+        return [Cycle(start, end, "month", 6)] if unit_text == "年" else []
+    count = 1 if amount is None else number(amount)
+    if count is None or count < 1:
+        return []
+    if match.group("gap") and count == 1:
+        count = 2  # 每隔一周: every other week
+    if unit_text.startswith("季"):
+        return [Cycle(start, end, "quarter"), *pieces] if count == 1 else []
+    unit: Literal["week", "month", "year"] = (
+        "month" if unit_text == "月" else "year" if unit_text == "年" else "week"
+    )
+    if pieces and unit != "month":
+        return []
+    return [Cycle(start, end, unit, count), *pieces]
+
+
+@rule(r"每个?季度?(?:的)?(?:第一天|第1天|首日|初)|每年(?:的)?(?P<y>第一天|最后一天)")
+def quarter_or_year_edge(match: re.Match[str]) -> list[Piece]:
+    """每季度第一天, 每年的最后一天."""
+    if match.group("y") == "最后一天":
+        return [Recur(match.start(), match.end(), MonthDays((), True), (12,))]
+    if match.group("y"):
+        return [Recur(match.start(), match.end(), MonthDays((1,)), (1,))]
+    return [Recur(match.start(), match.end(), MonthDays((1,)), (1, 4, 7, 10))]
+
+
+@rule(rf"{MONTH_PREFIX}(?P<n>第一个|第1个|最后一个|最后1个)工作日")
+def month_workday(match: re.Match[str]) -> list[Piece]:
+    """每月第一个工作日, 每月最后一个工作日 (the configured working-day calendar)."""
+    nth = 1 if match.group("n").startswith("第") else -1
+    return [Recur(match.start(), match.end(), MonthWorkday(nth=nth, calendar="cn"))]
+
+
+@rule(
+    rf"(?:每年)?(?P<ms>{NUMBER}\s*月(?:(?:{JOIN}|{RANGE}){NUMBER}\s*月)*)(?:份)?"
+    r"(?:的|里|中|期间|内)?(?=\s*(?:每|的每|工作日|周末|周[一二三四五六日天]))"
+)
+def in_months(match: re.Match[str]) -> list[Piece]:
+    """3月的每周二, 12月每天, 3月和4月的工作日, 6月到8月的每周五."""
+    values = [number(text) for text in re.findall(NUMBER, match.group("ms"))]
+    if any(v is None or not 1 <= v <= 12 for v in values):
+        return []
+    months = [v for v in values if v is not None]
+    if re.search(RANGE, match.group("ms")) and len(months) == 2:
+        first, last = months
+        months = (
+            list(range(first, last + 1))
+            if first <= last
+            else [*range(first, 13), *range(1, last + 1)]
+        )
+    return [Months(match.start(), match.end(), tuple(sorted(set(months))))]
+
+
+@rule(
+    rf"(?<![\d月第每])(?P<list>{NUMBER}\s*[号日]?(?:{JOIN}{NUMBER}\s*[号日]?)+)\s*[号日]"
+    r"(?![机楼线库台服房柜位口端池盘卡区门车志报期常内前后来之子元])"
+)
+def month_day_list(match: re.Match[str]) -> list[Piece]:
+    """10号和25号: a list of days repeats every month."""
+    values = [number(text) for text in re.findall(NUMBER, match.group("list"))]
+    if any(v is None or not 1 <= v <= 31 for v in values):
+        return []
+    days = tuple(sorted({v for v in values if v is not None}))
+    return [Recur(match.start(), match.end(), MonthDays(days))]
+
+
+@rule(rf"每(?:个|一个)?(?:小时|钟头)(?:的)?\s*(?:第)?(?:(?P<m>{NUMBER})\s*分|(?P<half>半点|30分))")
+def minute_of_hour(match: re.Match[str]) -> list[Piece]:
+    """每小时的15分, 每小时半点."""
+    minute = 30 if match.group("half") else number(match.group("m") or "")
+    if minute is None or not 0 <= minute <= 59:
+        return []
+    step = Step(match.start(), match.end(), 60)
+    return [step, Minute(match.start(), match.end(), minute)]
+
+
+@rule(rf"(?P<n>{NUMBER}|半|一个半)\s*个?\s*(?P<u>分钟|小时|钟头)\s*(?:一次|一回)")
+def once_per(match: re.Match[str]) -> list[Piece]:
+    """一小时一次, 30分钟一次: a step."""
+    value = amount_of(match.group("n"))
+    if value is None:
+        return []
+    minutes = value * STEP_UNITS[match.group("u")]
+    if minutes != int(minutes) or minutes < 1:
+        return []
+    return [Step(match.start(), match.end(), int(minutes))]
+
+
+@rule(r"(?:每天|一天|每日)(?:[两二三四五]|\d)次")
+def times_a_day(match: re.Match[str]) -> list[Piece]:
+    """每天两次 (at the times given)."""
+    return [Recur(match.start(), match.end(), Daily())]
 
 
 RULES = [
@@ -188,5 +316,13 @@ RULES = [
     step,
     on_the_hour,
     unsupported,
-    which_day,
+    cycle,
+    quarter_or_year_edge,
+    month_workday,
+    in_months,
+    month_day_list,
+    minute_of_hour,
+    times_a_day,
+    skip_holidays,
+    once_per,
 ]
