@@ -4,6 +4,7 @@ Two forms arrive: the card JSON a bot *sent* (v1 `{"header": {"title": {"content
 "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": …}}]}` or v2 with
 `"schema": "2.0"` and `"body": {"elements": …}`), and the simplified form Lark *delivers* in
 `im.message.receive_v1` (`{"title": "…", "elements": [[{"tag": "text", "text": "…"}, …], …]}`).
+A divider (`hr`) is read as a `---` line, which separates alerts.
 The walk is iterative with node and depth caps, so a hostile, deeply nested card costs little.
 """
 
@@ -19,6 +20,7 @@ MAX_CHARS = 64 * 1024
 _TEXT_KEYS = ("content", "text")
 _SKIPPED_KEYS = frozenset({"header", "config", "i18n_header", "card_link", "behaviors"})
 _INLINE_TAGS = frozenset({"text", "a", "at", "md", "emotion", "code_inline"})
+DIVIDER = "---"  # a card's `hr`, kept as a line: it separates the alerts of a card
 
 
 def card_lines(card: Mapping[str, Any]) -> tuple[str, list[str]]:
@@ -61,6 +63,8 @@ def _body_lines(card: Mapping[str, Any]) -> list[str]:
             found.append("".join(_inline_text(item) for item in node[:200]))
         elif isinstance(node, list):
             stack.extend((item, depth + 1) for item in reversed(node[:200]))
+        elif isinstance(node, Mapping) and node.get("tag") == "hr":
+            found.append(DIVIDER)
         elif isinstance(node, Mapping):
             children: list[tuple[object, int]] = []
             for key, value in list(node.items())[:64]:

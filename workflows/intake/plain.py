@@ -1,0 +1,163 @@
+"""Alert texts in no known template: `key: value` lines, free text, one or many alerts per message.
+
+This reader covers the home-made and forwarder templates that print one field per line in any
+of the vocabularies of `workflows.intake.vocabulary` (Nightingale, WatchAlert, alertmanager-bot,
+DIY Feishu templates). A message is split into one block per alert:
+
+- at a separator line (`-----`, `--- Alert ---`, `==== 恢复通知 ====`, a card's `hr`), which is
+  never a title;
+- at a line that is only a state (`🔥 FIRING 🔥`, `RESOLVED`, `【恢复】`), which sets the state of
+  the block it opens;
+- where a key the block already has comes again (a second `告警名称:` or `级别状态:`).
+
+Each block is one alert. Its title is its alert-name field, else its first free line, else the
+message's first line. Its state: a declared state (`状态: 已恢复`, `级别状态: S2 Recovered`) first,
+then the block's state heading, then the wording of its title (then the message's first line),
+then a recovery time, then the rest of its text (`**告警描述:** 服务已恢复`). Negations such as
+未恢复 never count as a recovery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import tzinfo
+
+from workflows.intake.alert import Status
+from workflows.intake.alertmanager import status_of
+from workflows.intake.draft import AlertDraft
+from workflows.intake.fields import FieldSet, collect, inline_pairs, read_pair, well_known_key
+from workflows.intake.fingerprint import targets
+from workflows.intake.text import plain_line, separator_text
+from workflows.intake.timestamps import parse_timestamp
+from workflows.intake.vocabulary import normalise_key, route
+from workflows.intake.wording import heading_status, reads_firing, reads_resolved, state_of
+
+
+@dataclass
+class Block:
+    """The lines of one alert, and the state its heading announced."""
+
+    heading: Status | None = None
+    lines: list[str] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
+    has_fields: bool = False
+
+
+def split_blocks(lines: list[str]) -> list[Block]:
+    """The message's lines cut into one block per alert (see the module docstring)."""
+    blocks = [Block()]
+    for raw in lines:
+        current = blocks[-1]
+        divider = separator_text(raw)
+        plain = plain_line(raw)
+        heading = heading_status(raw, plain) if divider is None else None
+        if divider is not None or heading is not None:
+            announced = heading or (heading_status(divider, divider) if divider else None)
+            if current.has_fields or (current.lines and announced is not None):
+                blocks.append(Block(heading=announced))
+            elif announced is not None:
+                current.heading = announced
+            continue
+        pair = read_pair(plain)
+        if pair and pair[1]:
+            key = _identity_key(pair[0])
+            if key and key in current.keys:
+                blocks.append(Block(heading=None))
+                current = blocks[-1]
+            if key:
+                current.keys.add(key)
+            current.has_fields = True
+        current.lines.append(raw)
+    return [block for block in blocks if any(plain_line(line) for line in block.lines)]
+
+
+def read_plain(lines: list[str], zone: tzinfo) -> tuple[list[AlertDraft], bool]:
+    """Drafts for a plain alert text, and whether anything in it was understood (a field, a
+    `k=v` label or a state heading); a message with nothing understood is a fallback."""
+    blocks = split_blocks(lines) or [Block(lines=lines)]
+    header = _first_free_line(lines)
+    drafts: list[AlertDraft] = []
+    understood = False
+    for block in blocks:
+        draft, read = _read_block(block, header, zone)
+        drafts.append(draft)
+        understood = understood or read or block.heading is not None
+    return drafts, understood
+
+
+def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bool]:
+    fields = FieldSet(free_labels=True)
+    first = plain_line(block.lines[0]) if block.lines else header
+    opening = read_pair(first)
+    if opening and not well_known_key(opening[0]):  # "已恢复：磁盘快满了" is a title, not a field
+        free = [first, *collect(block.lines[1:], fields)]
+    else:
+        free = collect(block.lines, fields)
+    for line in free:
+        for key, value in inline_pairs(line):
+            fields.add(key, value)
+    understood = bool(fields.labels or fields.annotations or fields.status or fields.starts_at)
+    named = fields.labels.get("alertname", "")
+    title = named or (free[0] if free else header)
+    body = [line for line in free if line != title]
+    if not (block.has_fields or fields.labels) and body and not targets(title):  # name, message
+        found = targets(body[0])
+        if found:
+            fields.add_label("target", " ".join(found))
+    annotations = dict(fields.annotations)
+    if body and "description" not in annotations:
+        annotations["description"] = "\n".join(body)
+    ends_at = parse_timestamp(fields.ends_at, naive_zone=zone)
+    status = _status(block, title, header, body, fields, ended=ends_at is not None)
+    draft = AlertDraft(
+        source="text",
+        status=status,
+        title=title,
+        labels=fields.labels,
+        annotations=annotations,
+        starts_at=parse_timestamp(fields.starts_at, naive_zone=zone),
+        ends_at=ends_at,
+        generator_url=fields.url,
+        text_identity=True,
+    )
+    return draft, understood
+
+
+def _status(
+    block: Block, title: str, header: str, body: list[str], fields: FieldSet, *, ended: bool
+) -> Status:
+    """Declared state, heading, title wording, message header, end time, then the text."""
+    declared = status_of(fields.status) or (state_of(fields.status) if fields.status else None)
+    if declared:
+        return declared
+    if block.heading:
+        return block.heading
+    for line in (title, header):
+        if reads_resolved(line):
+            return "resolved"
+        if reads_firing(line):
+            return "firing"
+    if ended:
+        return "resolved"
+    text = "\n".join([*body, *fields.annotations.values()])
+    return "resolved" if reads_resolved(text) else "firing"
+
+
+def _identity_key(key: str) -> str:
+    """The name under which a repeated key starts a new alert: the key itself, or "alertname"
+    for any of its synonyms (告警名称 / 规则名称 / 报警类型…)."""
+    kind, name = route(key)
+    if kind == "label" and name == "alertname":
+        return "alertname"
+    if kind in ("annotation", "noise") and name not in ("source_fingerprint",):
+        return ""  # descriptions may repeat, and noise says nothing
+    return normalise_key(key)
+
+
+def _first_free_line(lines: list[str]) -> str:
+    """The message's first meaningful line (not a separator, not a bare state)."""
+    for raw in lines:
+        plain = plain_line(raw)
+        if plain and separator_text(raw) is None:
+            return plain
+    return ""

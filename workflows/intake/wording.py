@@ -1,0 +1,72 @@
+"""What alert text says about its state: firing or recovered, in words and in emoji.
+
+Recovered: 恢复, 已恢复, 恢复正常, 已解决, 服务已恢复, resolved, recovered, [OK], ✅ 🟢 💚 ✔.
+Firing: firing, alerting, problem, triggered, 告警中, 报警中, 触发, 故障, 异常, 🔥 🚨 ❗ 🔴 💔.
+Negations never count as a recovery: 未恢复, 没有恢复, 恢复失败, 恢复中, "not resolved".
+
+Usage::
+
+    reads_resolved("磁盘使用率告警已恢复")   # True
+    reads_resolved("磁盘使用率 未恢复")       # False
+    reads_firing("S2 Triggered")            # True
+"""
+
+from __future__ import annotations
+
+import re
+
+from workflows.intake.alert import Status
+
+RESOLVED_MARKS = "✅✔☑🟢💚🆗"
+FIRING_MARKS = "🔥🚨❗❌🔴💔🆘"
+
+_NEGATED_RE = re.compile(
+    r"(?i)未恢复|没有恢复|尚未恢复|未能恢复|无法恢复|不能恢复|未解决|待恢复|"
+    r"恢复失败|恢复中|恢复超时|自动恢复|"
+    r"not\s+(?:yet\s+)?(?:been\s+)?(?:resolved|recovered)|unresolved|unrecovered"
+)
+_FIRING_RE = re.compile(
+    r"(?i)\b(?:firing|alerting|problem|triggered)\b|告警中|报警中|触发|故障|异常|报警|告警"
+)
+_RECOVERED_RE = re.compile(r"(?i)已恢复|恢复正常|已解决|恢复|\bresolved\b|\brecovered\b|\[ok\]")
+# a line that is only a state, the heading of the alerts below it
+_HEADING_RE = re.compile(
+    r"(?i)^\[?(?:alerts?\s+)?(firing|resolved|recovered|triggered|alerting|problem|ok)"
+    r"(?:\s*[:：]?\s*\d+)?\]?$|^【?(告警|报警|告警中|报警中|恢复|已恢复|告警恢复|报警恢复|"
+    r"告警通知|恢复通知|告警触发)】?$"
+)
+
+
+def reads_resolved(text: str) -> bool:
+    """Whether free text announces a recovery (negations such as 未恢复 excluded)."""
+    if any(mark in text for mark in RESOLVED_MARKS):
+        return True
+    return _RECOVERED_RE.search(_NEGATED_RE.sub(" ", text)) is not None
+
+
+def reads_firing(text: str) -> bool:
+    """Whether free text announces a problem (firing, 告警中, 🔥…)."""
+    return any(mark in text for mark in FIRING_MARKS) or _FIRING_RE.search(text) is not None
+
+
+def heading_status(raw: str, plain: str) -> Status | None:
+    """The state a line announces when it is nothing but a state (`🔥 FIRING 🔥`, `RESOLVED`,
+    `Alerts Firing:`, `【恢复】`); None for any other line."""
+    match = _HEADING_RE.match(plain.rstrip(":：").strip())
+    if not match:
+        return None
+    word = (match.group(1) or match.group(2) or "").lower()
+    if word in ("resolved", "recovered", "ok") or "恢复" in word:
+        return "resolved"
+    if any(mark in raw for mark in RESOLVED_MARKS):
+        return "resolved"
+    return "firing"
+
+
+def state_of(text: str) -> Status | None:
+    """The state a short declared value means (`S2 Recovered`, `已恢复`, `firing`), or None."""
+    if reads_resolved(text):
+        return "resolved"
+    if reads_firing(text):
+        return "firing"
+    return None
