@@ -30,6 +30,10 @@ _HEADER_RE = re.compile(
 )
 _BOLD_RE = re.compile(r"^\*\*(?P<summary>.+?)\*\*\s*(?P<rest>.*)$")
 _SEVERITY_RE = re.compile(r"^(?P<severity>[A-Z][A-Z0-9_]{1,15})\b")
+# the same line as Lark's degraded render gives it, bold and link gone
+_FLAT_RE = re.compile(
+    r"^(?P<summary>.+?)(?:\s+(?P<rest>[A-Z][A-Z0-9_]{1,15}))?(?:\s+GeneratorURL)?$"
+)
 _SPAN_RE = re.compile(r"^(?P<start>.*?)\s*~\s*(?P<end>.*)$")
 _UNRESOLVED = "to be resolved"
 
@@ -63,14 +67,21 @@ def _blocks(lines: list[str]) -> list[list[str]]:
             blocks.append([])
         elif raw.strip():
             blocks[-1].append(raw)
-    return [block for block in blocks if any(plain_line(line) for line in block)]
+    blocks = [block for block in blocks if any(plain_line(line) for line in block)]
+    timed = [block for block in blocks if any(_span(line) for line in block)]
+    return timed or blocks  # a note after the last divider (`@所有人`) is not an alert
+
+
+def _span(raw: str) -> bool:
+    span = _SPAN_RE.match(plain_line(raw))
+    return bool(span and parse_timestamp(span["start"]))
 
 
 def _draft(block: list[str], name: str, placed: Status, zone: tzinfo) -> AlertDraft:
     first = block[0].strip()
-    bold = _BOLD_RE.match(first)
-    summary = plain_line(bold["summary"]) if bold else plain_line(first)
-    rest = plain_line(bold["rest"]) if bold else ""
+    read = _BOLD_RE.match(first) or _FLAT_RE.match(plain_line(first))
+    summary = plain_line(read["summary"]) if read else plain_line(first)
+    rest = plain_line(read["rest"] or "") if read else ""
     labels: dict[str, str] = {"alertname": name} if name else {}
     severity = _SEVERITY_RE.match(rest)
     if severity:

@@ -26,11 +26,18 @@ from workflows.intake.alert import Status
 from workflows.intake.alertmanager import status_of
 from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import FieldSet, collect, inline_pairs, read_pair, well_known_key
-from workflows.intake.fingerprint import targets
+from workflows.intake.fingerprint import IDENTITY_KEYS, targets
+from workflows.intake.severity import severity_of, severity_word
 from workflows.intake.text import plain_line, separator_text
 from workflows.intake.timestamps import parse_timestamp
 from workflows.intake.vocabulary import normalise_key, route
-from workflows.intake.wording import heading_status, reads_firing, reads_resolved, state_of
+from workflows.intake.wording import (
+    heading_status,
+    reads_firing,
+    reads_resolved,
+    state_of,
+    untagged,
+)
 
 
 @dataclass
@@ -68,7 +75,15 @@ def split_blocks(lines: list[str]) -> list[Block]:
                 current.keys.add(key)
             current.has_fields = True
         current.lines.append(raw)
-    return [block for block in blocks if any(plain_line(line) for line in block.lines)]
+    kept: list[Block] = []
+    for block in blocks:
+        if not any(plain_line(line) for line in block.lines):
+            continue
+        if kept and kept[-1].has_fields and not (block.has_fields or block.heading):
+            kept[-1].lines.extend(block.lines)  # a card's note, a footer: not an alert
+        else:
+            kept.append(block)
+    return kept
 
 
 def read_plain(lines: list[str], zone: tzinfo) -> tuple[list[AlertDraft], bool]:
@@ -98,17 +113,21 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
             fields.add(key, value)
     understood = bool(fields.labels or fields.annotations or fields.status or fields.starts_at)
     named = fields.labels.get("alertname", "")
-    title = named or (free[0] if free else header)
-    body = [line for line in free if line != title]
-    if not (block.has_fields or fields.labels) and body and not targets(title):  # name, message
+    heading = named or (free[0] if free else header)
+    title, tags = untagged(heading)
+    body = [line for line in free if line != heading]
+    if not _located(fields) and body and not targets(title):  # "NodeDown\nnode 10.0.0.1 down"
         found = targets(body[0])
         if found:
             fields.add_label("target", " ".join(found))
+    if not severity_word(fields.labels):  # "【 P1 报警中】- 主机CPU过高" names the level
+        level = next((word for word in (tags, untagged(header)[1]) if severity_of(word)), "")
+        fields.add_label("severity", level)
     annotations = dict(fields.annotations)
     if body and "description" not in annotations:
         annotations["description"] = "\n".join(body)
     ends_at = parse_timestamp(fields.ends_at, naive_zone=zone)
-    status = _status(block, title, header, body, fields, ended=ends_at is not None)
+    status = _status(block, heading, header, body, fields, ended=ends_at is not None)
     draft = AlertDraft(
         source="text",
         status=status,
@@ -143,6 +162,11 @@ def _status(
     return "resolved" if reads_resolved(text) else "firing"
 
 
+def _located(fields: FieldSet) -> bool:
+    """Whether the fields already say where the alert is (a host, instance, service…)."""
+    return any(key in IDENTITY_KEYS and key != "alertname" for key in fields.labels)
+
+
 def _identity_key(key: str) -> str:
     """The name under which a repeated key starts a new alert: the key itself, or "alertname"
     for any of its synonyms (告警名称 / 规则名称 / 报警类型…)."""
@@ -155,9 +179,13 @@ def _identity_key(key: str) -> str:
 
 
 def _first_free_line(lines: list[str]) -> str:
-    """The message's first meaningful line (not a separator, not a bare state)."""
+    """The message's first meaningful line (not a separator, a bare state or a field)."""
     for raw in lines:
         plain = plain_line(raw)
-        if plain and separator_text(raw) is None:
-            return plain
+        if not plain or separator_text(raw) is not None or heading_status(raw, plain):
+            continue
+        pair = read_pair(plain)
+        if pair and well_known_key(pair[0]):
+            continue
+        return plain
     return ""

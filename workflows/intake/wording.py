@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from workflows.intake.alert import Status
+from workflows.intake.severity import severity_of
 
 RESOLVED_MARKS = "✅✔☑🟢💚🆗"
 FIRING_MARKS = "🔥🚨❗❌🔴💔🆘"
@@ -61,6 +62,26 @@ def heading_status(raw: str, plain: str) -> Status | None:
     if any(mark in raw for mark in RESOLVED_MARKS):
         return "resolved"
     return "firing"
+
+
+_LEADING_TAG_RE = re.compile(r"^\s*(?:【([^【】]{0,40})】|\[([^\[\]]{0,40})\])\s*[-–—:：|]*\s*")
+
+
+def untagged(title: str) -> tuple[str, str]:
+    """A title without the state/level tags before it, and those tags' words:
+    `【 P1 报警中】- 主机CPU过高` → ("主机CPU过高", "P1 报警中"). A tag that is neither a state
+    nor a level (`[订单服务] 接口超时`) stays."""
+    rest, words = title, []
+    for _ in range(3):
+        match = _LEADING_TAG_RE.match(rest)
+        if not match:
+            break
+        tag = match.group(1) or match.group(2) or ""
+        if not (state_of(tag) or any(severity_of(word) for word in tag.split())):
+            break
+        words.append(tag.strip())
+        rest = rest[match.end() :]
+    return (rest.strip() or title), " ".join(words)
 
 
 def state_of(text: str) -> Status | None:
