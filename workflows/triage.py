@@ -115,9 +115,7 @@ class Triage:
             if delivery is not None and not await _first_time(session, delivery):
                 outcome.replayed = True
                 return outcome
-            current = await self._lock_and_load(
-                session, chat_id, sorted({fp for fp, _ in groups})
-            )
+            current = await self._lock_and_load(session, chat_id, sorted({fp for fp, _ in groups}))
             windows = await self._own_windows(session, list(current))
             for (fingerprint, status), group in groups.items():
                 incident = current.get(fingerprint)
