@@ -18,6 +18,7 @@ from typing import Any, Literal
 from starlette.routing import BaseRoute, WebSocketRoute
 
 from bot.sandbox.control import ControlApi
+from bot.sandbox.degraded import degraded_card
 from bot.sandbox.envelopes import (
     App,
     card_action_event,
@@ -236,6 +237,46 @@ class LarkEmulator:
             event_id=event_id,
             message_id=message_id,
             parent_id=parent_id,
+        )
+        return await self._deliver(envelope, message.message_id)
+
+    async def send_card(
+        self,
+        chat_id: str,
+        sender: str | User,
+        card: dict[str, Any],
+        *,
+        event_id: str | None = None,
+    ) -> DeliveryResult:
+        """Another app (an alert bot) posts `card` in a chat. As in Lark, the event carries
+        only the degraded render (`bot.sandbox.degraded`: the upgrade notice for a JSON 2.0
+        card); `GET /open-apis/im/v1/messages/:id?card_msg_content_type=user_card_content`
+        returns the card itself."""
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            raise ValueError(f"unknown chat {chat_id!r}")
+        author = self.user(sender)
+        rendered = degraded_card(card)
+        message = Message(
+            seq=self.store.next_seq(),
+            message_id=new_id("om_"),
+            chat_id=chat_id,
+            sender_id=author.open_id,
+            sender_name=author.name,
+            sender_type="bot",
+            msg_type="interactive",
+            content=json.dumps(rendered, ensure_ascii=False),
+            card=card,
+        )
+        self.store.add(message)
+        envelope = message_event(
+            App(self.app_id, self.tenant_key),
+            message,
+            author,
+            sender_type="app",
+            chat_type=chat.chat_type,
+            mentions=[],
+            event_id=event_id,
         )
         return await self._deliver(envelope, message.message_id)
 

@@ -43,6 +43,14 @@ from workflows.intake.wording import reads_firing, reads_resolved
 
 MAX_INPUT_CHARS = 64 * 1024
 MAX_LINES = 500
+# what Lark delivers instead of a card JSON 2.0 (and shows in old clients): not alert text
+UPGRADE_PLACEHOLDERS = frozenset(
+    {
+        "请升级至最新版本客户端，以查看内容",
+        "请升级至最新版本客户端,以查看内容",
+        "Please upgrade to the latest version of the client to view the content",
+    }
+)
 
 __all__ = ["fallback_alert", "parse_chat_message", "reads_resolved"]
 
@@ -126,6 +134,7 @@ def _message_lines(text: object, card: object) -> list[str]:
         body = text
     cleaned = unglue(clean_block(body[: MAX_INPUT_CHARS * 2], MAX_INPUT_CHARS))
     lines = [line.strip() for line in cleaned.split("\n")]
+    lines = [line for line in lines if plain_line(line) not in UPGRADE_PLACEHOLDERS]
     while lines and not plain_line(lines[0]):
         lines.pop(0)
     return lines[:MAX_LINES]

@@ -28,11 +28,14 @@ from workflows.intake.text import link_url, plain_line, separator_text
 from workflows.intake.timestamps import parse_timestamp
 
 MARKER_RE = re.compile(r"(?i)(?:prometheus|grafana)\s*[-_ ]?\s*(告警|恢复)(?:信息|通知)")
-# a marker that a template glued to the end of the previous alert: "…fast.****[Prometheus告警…"
+# a marker that a template glued to the end of the previous alert: "…fast.****[Prometheus告警…",
+# "…</font>[PROMETHEUS-告警信息]", or as Lark's degraded render gives it, markup gone:
+# "…节点离线Prometheus告警信息"
+_MARK = r"(?:prometheus|grafana)\s*[-_ ]?\s*(?:告警|恢复)(?:信息|通知)"
 _GLUED_RE = re.compile(
-    r"(?i)(?<=\S)((?:\*\*)?[\[【](?:prometheus|grafana)\s*[-_ ]?\s*(?:告警|恢复)(?:信息|通知))"
+    rf"(?i)(?<=\S)(?=\*\*[\[【]{_MARK})|(?<=[^\s*])(?=[\[【]{_MARK})"
+    rf"|(?<=[^\s*\[【#>A-Za-z\]()])(?={_MARK})"
 )
-# the silence link the templates end with, and the card's "PrometheusAlert" title/note
 _NOISE_RE = re.compile(r"屏蔽|静默|/silences?\b|^prometheusalert$", re.I)
 _LEFTOVER_RE = re.compile(r"^[\s\[\]【】()（）:：\-]+|[\s\[\]【】()（）:：\-]+$")
 
@@ -44,7 +47,7 @@ def has_marker(text: str) -> bool:
 
 def unglue(text: str) -> str:
     """`text` with every PrometheusAlert marker that follows other text moved to a new line."""
-    return _GLUED_RE.sub(r"\n\1", text)
+    return _GLUED_RE.sub("\n", text)
 
 
 def read_prometheusalert(lines: list[str], zone: tzinfo) -> list[AlertDraft]:
