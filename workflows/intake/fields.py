@@ -27,7 +27,7 @@ _PAIR_RE = re.compile(
     rf"^\s*(?:[-*•·]\s*)?(?P<key>{KEY_PATTERN})\s*(?:[:：]|\s=\s)\s*(?P<value>.*)$"
 )
 _INLINE_RE = re.compile(
-    r'(?<![\w.\-/=])([A-Za-z_][\w.\-]{0,63})=("[^"\n]{0,512}"|[^\s,;，；)）\]]{1,512})'
+    r'(?<![\w.\-/=])([A-Za-z_][\w.\-]{0,63})=("[^"\n]{0,512}"|[^\s,;，；)）\]"\']{1,512})'
 )
 _URL_RE = re.compile(r"https?://\S+")
 _PORT_RE = re.compile(r"^\d{1,5}\s*[:：]")

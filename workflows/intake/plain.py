@@ -127,7 +127,8 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
     if body and "description" not in annotations:
         annotations["description"] = "\n".join(body)
     ends_at = parse_timestamp(fields.ends_at, naive_zone=zone)
-    status = _status(block, heading, header, body, fields, ended=ends_at is not None)
+    marks = " ".join(raw for raw in block.lines if plain_line(raw) in (heading, header))
+    status = _status(block, f"{heading} {marks}", header, body, fields, ended=ends_at is not None)
     draft = AlertDraft(
         source="text",
         status=status,

@@ -55,15 +55,21 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "告警ip 报警ip 告警资源 报警资源 资源 对象 instance target monitortarget",
     ),
     **_table(
-        "label", "host", "主机 主机名 主机名称 主机ip 主机地址 服务器 服务器ip 机器 ip ip地址"
+        "label", "host", "主机 主机名 主机名称 主机ip 主机地址 服务器 服务器ip 机器 ip ip地址 host"
     ),
-    **_table("label", "node", "节点 节点名称 node"),
-    **_table("label", "service", "服务 服务名 服务名称 告警服务 报警服务 业务 业务名称 系统"),
-    **_table("label", "app", "应用 应用名 应用名称 告警应用"),
-    **_table("label", "project", "项目 项目名称 所属项目"),
-    **_table("label", "cluster", "集群 集群名称 告警集群 报警集群 所属集群 alarmcluster"),
-    **_table("label", "env", "环境 业务环境 所属环境 环境名称"),
-    **_table("label", "namespace", "命名空间 名称空间"),
+    **_table("label", "hostname", "hostname"),
+    **_table("label", "node", "节点 节点名称 节点ip node"),
+    **_table(
+        "label",
+        "service",
+        "服务 服务名 服务名称 所属服务 告警服务 报警服务 业务 业务名称 系统 service servicename",
+    ),
+    **_table("label", "app", "应用 应用名 应用名称 所属应用 告警应用 app application"),
+    **_table("label", "job", "job"),
+    **_table("label", "project", "项目 项目名称 所属项目 project"),
+    **_table("label", "cluster", "集群 集群名称 告警集群 报警集群 所属集群 alarmcluster cluster"),
+    **_table("label", "env", "环境 业务环境 所属环境 环境名称 env environment"),
+    **_table("label", "namespace", "命名空间 名称空间 namespace"),
     **_table("label", "pod", "容器组 pod名称 pod"),
     **_table("label", "container", "容器 容器名称"),
     **_table("tags", "tags", "监控指标 事件标签 标签列表 告警标签 报警标签 tags metrics"),
@@ -101,7 +107,7 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "结束时间 恢复时间 告警恢复时间 报警恢复时间 故障恢复时间 recoverytime endtime endsat "
         "ends_at ended",
     ),
-    **_table("status", "status", "状态 告警状态 报警状态 事件状态 status state"),
+    **_table("status", "status", "状态 告警状态 报警状态 事件状态 当前状态 status state"),
     **_table("url", "generator_url", "source generatorurl generator_url"),
     **_table(
         "noise",
