@@ -116,6 +116,8 @@ def _split_title(rest: str) -> tuple[str, list[tuple[str, str]]]:
         pairs = inline_pairs(parens["inner"])
         if pairs:
             return parens["head"], pairs
+        if not parens["head"]:  # "[FIRING:2]  (HighCPU prod)": no group labels, common values
+            return parens["inner"], []
     return rest, []
 
 

@@ -44,6 +44,20 @@ _STATE_WORDS_RE = re.compile(
 )
 
 
+_GLUED_KEY_RE = re.compile(r"(?<=\S)\*\*(?P<key>[^*\n]{1,32}?)(?:\*\*\s*[:：]|[:：]\s*\*\*)")
+
+
+def unglue_keys(text: str) -> str:
+    """`text` with a bold known key that a template glued to the previous line's end
+    (`[View data](…)**alertname**: X`) moved to a line of its own."""
+
+    def cut(match: re.Match[str]) -> str:
+        key = plain_line(match["key"])
+        return ("\n" if known_key(key) else "") + match.group(0)
+
+    return _GLUED_KEY_RE.sub(cut, text)
+
+
 def read_pair(line: str) -> tuple[str, str] | None:
     """`(key, value)` when `line` reads as `key: value`, `key：value` or `- key = value`."""
     match = _PAIR_RE.match(line)

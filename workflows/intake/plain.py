@@ -39,6 +39,10 @@ from workflows.intake.wording import (
     untagged,
 )
 
+_NOT_ALERT = ("annotation", "noise", "url")
+# identity labels that say what the alert is or where it belongs, not which target it is on
+_SCOPES = frozenset({"alertname", "env", "cluster", "project", "namespace", "region", "zone"})
+
 
 @dataclass
 class Block:
@@ -48,6 +52,7 @@ class Block:
     lines: list[str] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
     has_fields: bool = False
+    alert_like: bool = False  # a field that describes an alert (name, target, level, state…)
 
 
 def split_blocks(lines: list[str]) -> list[Block]:
@@ -74,12 +79,15 @@ def split_blocks(lines: list[str]) -> list[Block]:
             if key:
                 current.keys.add(key)
             current.has_fields = True
+            current.alert_like = current.alert_like or (
+                well_known_key(pair[0]) and route(pair[0])[0] not in _NOT_ALERT
+            )
         current.lines.append(raw)
     kept: list[Block] = []
     for block in blocks:
         if not any(plain_line(line) for line in block.lines):
             continue
-        if kept and kept[-1].has_fields and not (block.has_fields or block.heading):
+        if kept and kept[-1].alert_like and not (block.alert_like or block.heading):
             kept[-1].lines.extend(block.lines)  # a card's note, a footer: not an alert
         else:
             kept.append(block)
@@ -116,8 +124,12 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
     heading = named or (free[0] if free else header)
     title, tags = untagged(heading)
     body = [line for line in free if line != heading]
-    if not _located(fields) and body and not targets(title):  # "NodeDown\nnode 10.0.0.1 down"
-        found = targets(body[0])
+    if not _located(fields) and not targets(title):  # "NodeDown\n节点 10.0.0.1 宕机"
+        described = [
+            *body[:1],
+            *(fields.annotations.get(k, "") for k in ("summary", "description")),
+        ]
+        found = next((targets(text) for text in described if targets(text)), [])
         if found:
             fields.add_label("target", " ".join(found))
     if not severity_word(fields.labels):  # "【 P1 报警中】- 主机CPU过高" names the level
@@ -165,7 +177,7 @@ def _status(
 
 def _located(fields: FieldSet) -> bool:
     """Whether the fields already say where the alert is (a host, instance, service…)."""
-    return any(key in IDENTITY_KEYS and key != "alertname" for key in fields.labels)
+    return any(key in IDENTITY_KEYS and key not in _SCOPES for key in fields.labels)
 
 
 def _identity_key(key: str) -> str:

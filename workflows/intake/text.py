@@ -46,7 +46,7 @@ _DECORATION_RE = re.compile(f"[{_DECORATION}]")
 # Go's text/template prints a missing map key as "<no value>": the value is empty
 NO_VALUE_RE = re.compile(r"<no value>", re.I)
 # the edges of a line that only separates two alerts: "-----", "--- Alert ---", "—— 告警 2 ——"
-_SEPARATOR_EDGE = r"(?:[-=*_~]{3,}|[—–]{2,}|[·•]{3,})"
+_SEPARATOR_EDGE = r"(?:[-=*_~]{3,}|[—–]{2,}|[·•]{3,}|[\u2500-\u257f]{2,})"  # ━━━ ═══ ───
 _SEPARATOR_START_RE = re.compile(f"^{_SEPARATOR_EDGE}")
 _SEPARATOR_EDGES_RE = re.compile(f"^{_SEPARATOR_EDGE}|{_SEPARATOR_EDGE}$")
 
@@ -126,7 +126,7 @@ def plain_line(line: str) -> str:
 def separator_text(line: str) -> str | None:
     """The words of a line that only separates alerts (`-----` → "", `--- Alert ---` → "Alert",
     `==== 恢复通知 ====` → "恢复通知"), or None for any other line."""
-    text = _TAG_RE.sub("", line).strip()
+    text = _HEADING_RE.sub("", _TAG_RE.sub("", line)).strip()  # "> <font>=====</font>"
     if not _SEPARATOR_START_RE.match(text):
         return None
     inner = plain_line(_SEPARATOR_EDGES_RE.sub("", text))

@@ -51,7 +51,7 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "instance",
         "故障主机 故障主机ip 故障目标 故障实例 告警主机 告警主机ip 报警主机 报警主机ip 实例 "
         "实例地址 实例ip 告警实例 报警实例 告警对象 报警对象 监控对象 告警目标 报警目标 "
-        "监控目标 目标 目标地址 告警地址 报警地址 告警来源 故障节点 告警节点 报警节点 "
+        "监控目标 目标 目标地址 告警地址 报警地址 故障节点 告警节点 报警节点 "
         "告警ip 报警ip 告警资源 报警资源 资源 对象 instance target monitortarget",
     ),
     **_table(
@@ -71,13 +71,16 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
     **_table("label", "env", "环境 业务环境 所属环境 环境名称 env environment"),
     **_table("label", "namespace", "命名空间 名称空间 namespace"),
     **_table("label", "pod", "容器组 pod名称 pod"),
-    **_table("label", "container", "容器 容器名称"),
+    **_table("label", "container", "容器 容器名称 container"),
+    **_table("label", "component", "组件 组件名称 component"),
+    **_table("label", "team", "团队 责任团队 所属团队 负责团队 team"),
     **_table("tags", "tags", "监控指标 事件标签 标签列表 告警标签 报警标签 tags metrics"),
     **_table(
         "annotation",
         "description",
         "告警详情 报警详情 告警描述 报警描述 描述 详情 告警内容 报警内容 内容 故障描述 问题描述 "
-        "规则备注 策略备注 告警备注 备注 告警事件 报警事件 告警信息 报警信息 事件描述 "
+        "规则备注 策略备注 告警备注 备注 告警事件 报警事件 告警信息 报警信息 事件描述 详细描述 "
+        "详细信息 "
         "alarmdescription rulenote description desc details detail",
     ),
     **_table("annotation", "summary", "摘要 告警摘要 报警摘要 告警主题 报警主题 主题 summary"),
@@ -91,7 +94,7 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
     **_table("annotation", "threshold", "阈值 告警阈值 触发条件 threshold"),
     **_table("annotation", "runbook_url", "runbook_url runbook 处理手册 操作手册"),
     **_table("annotation", "silence_url", "silence"),
-    **_table("annotation", "dashboard_url", "dashboard 仪表盘"),
+    **_table("annotation", "dashboard_url", "dashboard 仪表盘 监控仪表盘 监控面板 dashboard_url"),
     **_table("annotation", "panel_url", "panel"),
     **_table("annotation", "source_fingerprint", "报警指纹 告警指纹 fingerprint"),
     **_table(
@@ -99,7 +102,7 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "starts_at",
         "开始时间 触发时间 告警时间 报警时间 发生时间 故障时间 首次触发 首次触发时间 "
         "首次告警时间 告警开始时间 报警开始时间 triggertime firsttriggertime starttime startsat "
-        "starts_at started",
+        "starts_at started srarttime",
     ),
     **_table(
         "ends",

@@ -33,8 +33,8 @@ _RECOVERED_RE = re.compile(r"(?i)已恢复|恢复正常|已解决|恢复|\bresol
 # a line that is only a state, the heading of the alerts below it
 _HEADING_RE = re.compile(
     r"(?i)^\[?(?:alerts?\s+)?(firing|resolved|recovered|triggered|alerting|problem|ok)"
-    r"(?:\s*[:：]?\s*\d+)?\]?$|^【?(告警|报警|告警中|报警中|恢复|已恢复|告警恢复|报警恢复|"
-    r"告警通知|恢复通知|告警触发)】?$"
+    r"(?:\s*[:：]?\s*\d+(?:\s*/\s*\d+)?)?\]?$|^【?(告警|报警|告警中|报警中|恢复|已恢复|"
+    r"告警恢复|报警恢复|告警通知|恢复通知|告警触发|告警信息|恢复信息|报警信息|故障恢复)】?$"
 )
 
 
