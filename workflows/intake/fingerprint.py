@@ -148,6 +148,7 @@ _HOST_RE = re.compile(
     r"(?<![\w.\-])[a-z][a-z0-9\-]*\d[a-z0-9\-]*(?:\.[a-z0-9\-]+)*(?::\d{1,5})?(?![\w\-])", re.I
 )
 _MAX_TARGETS = 4
+_TARGET_SCAN = 1000
 
 
 def identifying_labels(labels: Mapping[str, str]) -> dict[str, str]:
@@ -175,7 +176,9 @@ def normalise_title(title: str) -> str:
 
 
 def targets(text: str) -> list[str]:
-    """The IP addresses and host-like names `text` mentions (sorted, at most four)."""
+    """The IP addresses and host-like names `text` mentions (sorted, at most four; only its
+    first 1000 characters are looked at)."""
+    text = text[:_TARGET_SCAN]
     found = {match.lower() for match in _IP_RE.findall(text)}
     without_ips = _IP_RE.sub(" ", _DATETIME_RE.sub(" ", text))
     found |= {match.lower() for match in _HOST_RE.findall(without_ips) if len(match) > 2}

@@ -51,8 +51,8 @@ class Block:
     heading: Status | None = None
     lines: list[str] = field(default_factory=list)
     keys: set[str] = field(default_factory=set)
-    has_fields: bool = False
     alert_like: bool = False  # a field that describes an alert (name, target, level, state…)
+    named: bool = False  # opened by a heading or a separator with words ("--- Alert ---")
 
 
 def split_blocks(lines: list[str]) -> list[Block]:
@@ -65,33 +65,51 @@ def split_blocks(lines: list[str]) -> list[Block]:
         heading = heading_status(raw, plain) if divider is None else None
         if divider is not None or heading is not None:
             announced = heading or (heading_status(divider, divider) if divider else None)
-            if current.has_fields or (current.lines and announced is not None):
-                blocks.append(Block(heading=announced))
-            elif announced is not None:
-                current.heading = announced
+            named = bool(divider) or heading is not None
+            if _has_text(current):
+                blocks.append(Block(heading=announced, named=named))
+            else:
+                current.heading = current.heading or announced
+                current.named = current.named or named
             continue
         pair = read_pair(plain)
         if pair and pair[1]:
             key = _identity_key(pair[0])
             if key and key in current.keys:
-                blocks.append(Block(heading=None))
+                blocks.append(Block())
                 current = blocks[-1]
             if key:
                 current.keys.add(key)
-            current.has_fields = True
             current.alert_like = current.alert_like or (
                 well_known_key(pair[0]) and route(pair[0])[0] not in _NOT_ALERT
             )
         current.lines.append(raw)
+    return _joined([block for block in blocks if _has_text(block)])
+
+
+def _joined(blocks: list[Block]) -> list[Block]:
+    """Blocks that are not alerts joined to their neighbours: a header to the alert after it,
+    a card's note or a footer to the alert before it. Where no block has alert fields, text
+    alerts are apart only where a heading or a separator with words says so."""
+    fielded = any(block.alert_like for block in blocks)
     kept: list[Block] = []
+    prefix: list[str] = []
     for block in blocks:
-        if not any(plain_line(line) for line in block.lines):
-            continue
-        if kept and kept[-1].alert_like and not (block.alert_like or block.heading):
-            kept[-1].lines.extend(block.lines)  # a card's note, a footer: not an alert
-        else:
+        if block.alert_like or block.heading is not None or (not fielded and block.named):
+            block.lines[:0] = prefix
+            prefix = []
             kept.append(block)
+        elif kept:
+            kept[-1].lines.extend(block.lines)
+        else:
+            prefix.extend(block.lines)
+    if prefix:
+        kept.append(Block(lines=prefix))
     return kept
+
+
+def _has_text(block: Block) -> bool:
+    return any(plain_line(line) for line in block.lines)
 
 
 def read_plain(lines: list[str], zone: tzinfo) -> tuple[list[AlertDraft], bool]:
