@@ -103,6 +103,8 @@ class LarkRuntime:
     def state(self) -> str:
         if self._error:
             return f"error: {self._error}"
+        if self.settings.lark_event_delivery == "http" and self.inbox is not None:
+            return "http delivery"
         if self.connection is None:
             return "starting"
         if self.connection.error:
@@ -179,6 +181,9 @@ class LarkRuntime:
         self.dispatcher = Dispatcher(self.router, services, default_middlewares())
         self.inbox = Inbox(self.db, self.dispatcher, alerts=self._alerts)
         self.inbox.start()
+        if self.settings.lark_event_delivery == "http":
+            log.info("lark.http_delivery", paths=["/lark/events", "/lark/card"])
+            return  # Lark POSTs events to bot.lark.delivery, which hands them to the inbox
         self.connection = LongConnection(
             self.target.app_id,
             self.target.app_secret,

@@ -240,6 +240,25 @@ class LarkEmulator:
         )
         return await self._deliver(envelope, message.message_id)
 
+    def record_message(
+        self, chat_id: str, sender: str | User, text: str, *, mention_bot: bool = True
+    ) -> dict[str, Any]:
+        """Record a user's text message and return its `im.message.receive_v1` envelope without
+        delivering it (HTTP event delivery: the caller POSTs it to the bot's request URL)."""
+        _, envelope = self._user_message(
+            chat_id,
+            sender,
+            text,
+            mention_bot=mention_bot,
+            msg_type="text",
+            chat_type=None,
+            sender_type="user",
+            event_id=None,
+            message_id=None,
+            parent_id=None,
+        )
+        return envelope
+
     async def send_card(
         self,
         chat_id: str,
