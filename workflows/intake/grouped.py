@@ -9,8 +9,10 @@ and the many templates derived from it)::
 
 Blocks are cut at dividers (or blank lines when a card has none); the firing ones come first.
 A block's state is read from its time line (`TO BE RESOLVED`, or an end time), else from its
-place after the header's counts. Its title is its bold summary; its targets (addresses and host
-names from the summary, else the description) tell alerts of one group apart.
+place after the header's counts. Its title is the group's alert name (as the Alertmanager
+webhook's alerts are titled), else its bold summary, which is also its summary; its targets
+(addresses and host names from the summary, else the description) tell alerts of one group
+apart.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def _draft(block: list[str], name: str, placed: Status, zone: tzinfo) -> AlertDr
     return AlertDraft(
         source="alertmanager",
         status=status,
-        title=summary or name,
+        title=name or summary,
         labels=labels,
         annotations=annotations,
         starts_at=parse_timestamp(starts, naive_zone=zone),
