@@ -639,8 +639,9 @@ def test_state_markers_and_recovery_words_inside_fields() -> None:
         "text", "级别状态: S1 Recovered\n规则名称: 主机宕机\n报警主机: db-1", None
     )[0]
 
+    named = parse_chat_message("text", "告警名称: 磁盘使用率告警\n告警描述: 服务已恢复", None)
     assert firing.status == "firing"
-    assert marked.status == described.status == n9e.status == "resolved"
+    assert marked.status == described.status == n9e.status == named[0].status == "resolved"
     assert n9e.severity == "critical"  # S1, the state word is not part of the level
 
 

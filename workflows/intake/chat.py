@@ -40,7 +40,7 @@ from workflows.intake.plain import read_plain
 from workflows.intake.prometheusalert import has_marker, read_prometheusalert, unglue
 from workflows.intake.text import clean_block, clean_line, plain_line, separator_text
 from workflows.intake.timestamps import CHINA_STANDARD_TIME
-from workflows.intake.wording import reads_firing, reads_resolved
+from workflows.intake.wording import reads_resolved, stated
 
 MAX_INPUT_CHARS = 64 * 1024
 MAX_LINES = 500
@@ -110,10 +110,7 @@ def fallback_alert(message_type: str, text: str, title: str = "") -> ParsedAlert
     meaningful = [plain_line(line) for line in lines if separator_text(line) is None]
     first = next((line for line in meaningful if line), "")
     body = clean_block("\n".join(lines), MAX_INPUT_CHARS)
-    if reads_resolved(first) or (not reads_firing(first) and reads_resolved(body)):
-        status: Status = "resolved"
-    else:
-        status = "firing"
+    status: Status = stated(first) or ("resolved" if reads_resolved(body) else "firing")
     draft = AlertDraft(
         source="text",
         status=status,

@@ -31,13 +31,7 @@ from workflows.intake.severity import severity_of, severity_word
 from workflows.intake.text import plain_line, separator_text
 from workflows.intake.timestamps import parse_timestamp
 from workflows.intake.vocabulary import normalise_key, route
-from workflows.intake.wording import (
-    heading_status,
-    reads_firing,
-    reads_resolved,
-    state_of,
-    untagged,
-)
+from workflows.intake.wording import heading_status, reads_resolved, state_of, stated, untagged
 
 _NOT_ALERT = ("annotation", "noise", "url")
 # identity labels that say what the alert is or where it belongs, not which target it is on
@@ -157,8 +151,9 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
     if body and "description" not in annotations:
         annotations["description"] = "\n".join(body)
     ends_at = parse_timestamp(fields.ends_at, naive_zone=zone)
-    marks = " ".join(raw for raw in block.lines if plain_line(raw) in (heading, header))
-    status = _status(block, f"{heading} {marks}", header, body, fields, ended=ends_at is not None)
+    lines = [header] if named else [heading, header]  # an alert's name says nothing of its state
+    marks = [raw for raw in block.lines if plain_line(raw) in (heading, header)]
+    status = _status(block, lines, marks, body, fields, ended=ends_at is not None)
     draft = AlertDraft(
         source="text",
         status=status,
@@ -174,19 +169,26 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
 
 
 def _status(
-    block: Block, title: str, header: str, body: list[str], fields: FieldSet, *, ended: bool
+    block: Block,
+    lines: list[str],
+    marks: list[str],
+    body: list[str],
+    fields: FieldSet,
+    *,
+    ended: bool,
 ) -> Status:
-    """Declared state, heading, title wording, message header, end time, then the text."""
+    """A declared state, the block's heading, what its title and the message's header state
+    (`wording.stated`: emoji, state tags, words), an end time, then the rest of the text
+    (`告警描述: 服务已恢复`)."""
     declared = status_of(fields.status) or (state_of(fields.status) if fields.status else None)
     if declared:
         return declared
     if block.heading:
         return block.heading
-    for line in (title, header):
-        if reads_resolved(line):
-            return "resolved"
-        if reads_firing(line):
-            return "firing"
+    for line in [*marks, *lines]:
+        found = stated(line)
+        if found:
+            return found
     if ended:
         return "resolved"
     text = "\n".join([*body, *fields.annotations.values()])

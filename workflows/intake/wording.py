@@ -29,6 +29,7 @@ _NEGATED_RE = re.compile(
 _FIRING_RE = re.compile(
     r"(?i)\b(?:firing|alerting|problem|triggered)\b|告警中|报警中|触发|故障|异常|报警|告警"
 )
+_STRONG_FIRING_RE = re.compile(r"(?i)\b(?:firing|alerting|problem|triggered)\b|告警中|报警中")
 _RECOVERED_RE = re.compile(r"(?i)已恢复|恢复正常|已解决|恢复|\bresolved\b|\brecovered\b|\[ok\]")
 # a line that is only a state, the heading of the alerts below it
 _HEADING_RE = re.compile(
@@ -45,9 +46,23 @@ def reads_resolved(text: str) -> bool:
     return _RECOVERED_RE.search(_NEGATED_RE.sub(" ", text)) is not None
 
 
-def reads_firing(text: str) -> bool:
-    """Whether free text announces a problem (firing, 告警中, 🔥…)."""
-    return any(mark in text for mark in FIRING_MARKS) or _FIRING_RE.search(text) is not None
+def reads_firing(text: str, *, strong: bool = False) -> bool:
+    """Whether free text announces a problem (firing, 告警中, 🔥…). `strong`: only words that
+    state it (firing, triggered, 告警中, 报警中, 🔥), not words that merely name an alert
+    (告警, 异常, 故障: "CPU使用率告警" is a rule's name)."""
+    if any(mark in text for mark in FIRING_MARKS):
+        return True
+    found = (_STRONG_FIRING_RE if strong else _FIRING_RE).search(text)
+    return found is not None
+
+
+def marked(text: str) -> Status | None:
+    """The state an emoji marker beside a line gives (✅ resolved, 🔥 firing), if any."""
+    if any(mark in text for mark in RESOLVED_MARKS):
+        return "resolved"
+    if any(mark in text for mark in FIRING_MARKS):
+        return "firing"
+    return None
 
 
 def heading_status(raw: str, plain: str) -> Status | None:
@@ -91,3 +106,15 @@ def state_of(text: str) -> Status | None:
     if reads_firing(text):
         return "firing"
     return None
+
+
+def stated(line: str) -> Status | None:
+    """The state a title or header line states: its emoji (✅ 🔥), its state tags (【告警】,
+    [恢复]), its recovery words, or words that state a problem (firing, 告警中 — not 告警 or
+    异常, which name alerts: "CPU使用率告警"). None when it states none."""
+    found = marked(line) or state_of(untagged(line)[1])
+    if found:
+        return found
+    if reads_resolved(line):
+        return "resolved"
+    return "firing" if reads_firing(line, strong=True) else None
