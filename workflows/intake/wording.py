@@ -35,7 +35,7 @@ _RECOVERED_RE = re.compile(r"(?i)已恢复|恢复正常|已解决|恢复|\bresol
 _HEADING_RE = re.compile(
     r"(?i)^\[?(?:alerts?\s+)?(firing|resolved|recovered|triggered|alerting|problem|ok)"
     r"(?:\s*[:：]?\s*\d+(?:\s*/\s*\d+)?)?\]?$|^【?(告警|报警|告警中|报警中|恢复|已恢复|"
-    r"告警恢复|报警恢复|告警通知|恢复通知|告警触发|告警信息|恢复信息|报警信息|故障恢复)】?$"
+    r"告警恢复|报警恢复|恢复通知|告警触发|恢复信息|故障恢复)】?$"
 )
 
 
@@ -67,7 +67,8 @@ def marked(text: str) -> Status | None:
 
 def heading_status(raw: str, plain: str) -> Status | None:
     """The state a line announces when it is nothing but a state (`🔥 FIRING 🔥`, `RESOLVED`,
-    `Alerts Firing:`, `【恢复】`); None for any other line."""
+    `Alerts Firing:`, `【恢复】`, `恢复通知`); None for any other line. `告警通知` and `告警信息`
+    are not states: templates title recoveries with them too."""
     match = _HEADING_RE.match(plain.rstrip(":：").strip())
     if not match:
         return None
