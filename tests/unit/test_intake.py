@@ -657,3 +657,8 @@ def test_a_message_nothing_reads_is_a_fallback_alert_of_its_first_line() -> None
     assert fallback_alert("image", "", "无法读取的告警消息（image）").title == (
         "无法读取的告警消息（image）"
     )
+
+
+def test_mentions_before_an_alert_are_not_its_text() -> None:
+    [alert] = parse_chat_message("text", "@所有人 [FIRING:1] HighCPU (instance=a)", None)
+    assert (alert.title, alert.labels["instance"]) == ("HighCPU", "a")

@@ -26,6 +26,7 @@ Time by default: PrometheusAlert and most Feishu templates print Beijing time).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import tzinfo
 from typing import Any
@@ -44,6 +45,8 @@ from workflows.intake.wording import reads_resolved, stated
 
 MAX_INPUT_CHARS = 64 * 1024
 MAX_LINES = 500
+# @mentions at the start of a line ("@所有人 [FIRING:1] …", "<at id=all></at>"): not alert text
+_MENTIONS_RE = re.compile(r"^(?:\s*(?:@_user_\d+|@_all|@all|@所有人|@everyone)(?![\w-]))+")
 # what Lark delivers instead of a card JSON 2.0 (and shows in old clients): not alert text
 UPGRADE_PLACEHOLDERS = frozenset(
     {
@@ -131,7 +134,7 @@ def _message_lines(text: object, card: object) -> list[str]:
     if not body.strip() and isinstance(text, str):
         body = text
     cleaned = unglue_keys(unglue(clean_block(body[: MAX_INPUT_CHARS * 2], MAX_INPUT_CHARS)))
-    lines = [line.strip() for line in cleaned.split("\n")]
+    lines = [_MENTIONS_RE.sub("", line).strip() for line in cleaned.split("\n")]
     lines = [line for line in lines if plain_line(line) not in UPGRADE_PLACEHOLDERS]
     while lines and not plain_line(lines[0]):
         lines.pop(0)
