@@ -18,7 +18,9 @@ MAX_DEPTH = 24
 MAX_CHARS = 64 * 1024
 
 _TEXT_KEYS = ("content", "text")
-_SKIPPED_KEYS = frozenset({"header", "config", "i18n_header", "card_link", "behaviors"})
+# the card's own header is read first (title, then subtitle); a panel's header is text
+_TOP_SKIPPED = frozenset({"header", "config", "i18n_header", "card_link", "behaviors", "title"})
+_SKIPPED_KEYS = frozenset({"config", "card_link", "behaviors"})
 _INLINE_TAGS = frozenset({"text", "a", "at", "md", "emotion", "code_inline"})
 DIVIDER = "---"  # a card's `hr`, kept as a line: it separates the alerts of a card
 
@@ -28,7 +30,7 @@ def card_lines(card: Mapping[str, Any]) -> tuple[str, list[str]]:
     inner = card.get("card")
     if isinstance(inner, Mapping):  # {"msg_type": "interactive", "card": {...}}
         card = inner
-    return _title(card), _body_lines(card)
+    return _title(card), [*_subtitle(card), *_body_lines(card)]
 
 
 def _title(card: Mapping[str, Any]) -> str:
@@ -44,13 +46,18 @@ def _title(card: Mapping[str, Any]) -> str:
     return title[:MAX_CHARS] if isinstance(title, str) else ""
 
 
+def _subtitle(card: Mapping[str, Any]) -> list[str]:
+    header = card.get("header")
+    subtitle = header.get("subtitle") if isinstance(header, Mapping) else None
+    content = subtitle.get("content") if isinstance(subtitle, Mapping) else None
+    return content[:MAX_CHARS].splitlines() if isinstance(content, str) else []
+
+
 def _body_lines(card: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
     budget = MAX_CHARS
     stack: list[tuple[object, int]] = [
-        (value, 1)
-        for key, value in reversed(list(card.items())[:64])
-        if key not in _SKIPPED_KEYS and key != "title"
+        (value, 1) for key, value in reversed(list(card.items())[:64]) if key not in _TOP_SKIPPED
     ]
     visited = 0
     while stack and visited < MAX_NODES and budget > 0:
