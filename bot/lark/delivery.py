@@ -2,20 +2,20 @@
 
 Some tenants cannot use the long connection (store apps, private deployments, a proxy that
 blocks WebSocket). With `LARK_EVENT_DELIVERY=http` Lark POSTs events to `/lark/events` and card
-callbacks to `/lark/card` (each path takes both). A request is checked in this order, as the
-`lark_oapi` event dispatcher does; any failure answers 4xx and changes nothing:
+callbacks to `/lark/card` (each path takes both). Any failure answers 4xx and changes nothing:
 
-1. the body is a JSON object of at most 1 MiB (400);
-2. `{"encrypt": …}` is decrypted with `LARK_ENCRYPT_KEY`: AES-256-CBC, the key the SHA-256 of
-   the Encrypt Key, the IV the first 16 bytes, PKCS#7 padding (400; 401 when no key is set);
+1. the body is a JSON object of at most 1 MiB, read no further (400, 413);
+2. with `LARK_ENCRYPT_KEY`, a request signed in `X-Lark-Signature` (the hex SHA-256 of
+   `X-Lark-Request-Timestamp + X-Lark-Request-Nonce + Encrypt Key + body`) must match (401) and
+   be no older, nor newer, than `LARK_EVENT_MAX_AGE_SECONDS` (401: a replay); then
+   `{"encrypt": …}` is decrypted: AES-256-CBC, the key the SHA-256 of the Encrypt Key, the IV
+   the first 16 bytes, PKCS#7 padding (400). An unsigned request may only be the console's
+   url_verification, and every way one fails answers the same 401 (no padding oracle);
 3. with `LARK_VERIFICATION_TOKEN`, the token (`header.token`, or a url_verification's `token`)
    must match (401);
-4. a `url_verification` is answered `{"challenge": …}`;
-5. with `LARK_ENCRYPT_KEY`, `X-Lark-Signature` must be the hex SHA-256 of
-   `X-Lark-Request-Timestamp + X-Lark-Request-Nonce + Encrypt Key + body` (401), and the
-   timestamp within `LARK_EVENT_MAX_AGE_SECONDS` of now, either way (401: a replay or a forgery
-   with an old capture);
-6. the event is a schema 2.0 envelope with an event id and type (400).
+4. a `url_verification` is answered `{"challenge": …}` (as the `lark_oapi` dispatcher does,
+   before the signature is required);
+5. the event is a schema 2.0 envelope with an event id and type (400).
 
 Then it goes to the durable inbox exactly as a long-connection event does (`Inbox.accept`): a
 message is committed before the 200 (a failed commit answers 500 and Lark retries), a card
@@ -64,6 +64,9 @@ class Refused(Exception):
         self.reason = reason
 
 
+_UNSIGNED = Refused(401, "unsigned request")
+
+
 @dataclass(frozen=True)
 class Credentials:
     """What checks a request: the app's Encrypt Key and verification token ("" when unset),
@@ -107,16 +110,19 @@ def open_request(
     body: bytes, headers: dict[str, str], credentials: Credentials, *, now: float | None = None
 ) -> Opened:
     """The checked event of one request (`headers` lower-cased). Raises `Refused` for anything
-    forged, replayed or malformed."""
+    forged, replayed or malformed.
+
+    With an Encrypt Key, a signed request is authenticated before it is decrypted, and an
+    unsigned one may only be the console's url_verification: every way an unsigned request
+    fails answers the same 401, so nobody without the key learns anything from the answers
+    (no padding oracle)."""
     if len(body) > MAX_BODY:
         raise Refused(413, "body over 1 MiB")
     outer = _json_object(body)
-    if "encrypt" in outer:
-        if not credentials.encrypt_key:
-            raise Refused(401, "an encrypted event, and no LARK_ENCRYPT_KEY")
-        if not isinstance(outer["encrypt"], str):
-            raise Refused(400, "encrypt is not a string")
-        event = _json_object(decrypt(outer["encrypt"], credentials.encrypt_key))
+    if credentials.encrypt_key:
+        event = _authenticated(body, outer, headers, credentials, now)
+    elif "encrypt" in outer:
+        raise Refused(401, "an encrypted event, and no LARK_ENCRYPT_KEY")
     else:
         event = outer
     if credentials.verification_token:
@@ -126,13 +132,33 @@ def open_request(
         if not isinstance(challenge, str) or not challenge or len(challenge) > 512:
             raise Refused(400, "url_verification without a challenge")
         return Opened(challenge=challenge)
-    if credentials.encrypt_key:
-        _check_signature(body, headers, credentials, time.time() if now is None else now)
     try:
         parse_envelope(event)
     except MalformedEvent as exc:
         raise Refused(400, str(exc)) from None
     return Opened(event=event)
+
+
+def _authenticated(
+    body: bytes,
+    outer: dict[str, Any],
+    headers: dict[str, str],
+    credentials: Credentials,
+    now: float | None,
+) -> dict[str, Any]:
+    signed = all(headers.get(name) for name in (TIMESTAMP, NONCE, SIGNATURE))
+    if signed:
+        _check_signature(body, headers, credentials, time.time() if now is None else now)
+    encrypted = outer.get("encrypt")
+    try:
+        if not isinstance(encrypted, str):
+            raise Refused(400, "no encrypt field")  # Lark encrypts when an Encrypt Key is set
+        event = _json_object(decrypt(encrypted, credentials.encrypt_key))
+    except Refused as refused:
+        raise refused if signed else _UNSIGNED from None
+    if not signed and event.get("type") != "url_verification":
+        raise _UNSIGNED
+    return event
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
@@ -157,8 +183,6 @@ def _check_signature(
 ) -> None:
     timestamp, nonce = headers.get(TIMESTAMP, ""), headers.get(NONCE, "")
     given = headers.get(SIGNATURE, "")
-    if not (timestamp and nonce and given):
-        raise Refused(401, "unsigned request")
     wanted = signature(timestamp, nonce, credentials.encrypt_key, body)
     if not hmac.compare_digest(given.encode(), wanted.encode()):
         raise Refused(401, "wrong signature")
@@ -181,9 +205,9 @@ class HttpDelivery:
         ]
 
     async def receive(self, request: Request) -> Response:
-        body = await request.body()
         headers = {key.lower(): value for key, value in request.headers.items()}
         try:
+            body = await _capped_body(request)
             opened = open_request(body, headers, self.credentials)
         except Refused as refused:
             log.warning("lark.http_refused", status=refused.status, reason=refused.reason)
@@ -199,6 +223,18 @@ class HttpDelivery:
             log.exception("lark.http_commit_failed")
             return JSONResponse({"msg": "not recorded; retry"}, status_code=500)
         return JSONResponse(answer if answer is not None else {"msg": "success"})
+
+
+async def _capped_body(request: Request) -> bytes:
+    """The body, read no further than `MAX_BODY` (a bigger one is refused, not buffered)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Refused(413, "body over 1 MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def http_delivery(settings: Settings, inbox: Callable[[], Inbox | None]) -> list[BaseRoute]:

@@ -113,6 +113,26 @@ def test_a_replayed_request_is_refused_outside_the_window() -> None:
     assert refused.value.status == 401
 
 
+def test_unsigned_requests_all_fail_alike_so_nothing_leaks_about_the_key() -> None:
+    """Without a signature, a ciphertext that decrypts and one that does not get the same
+    answer: no padding oracle for someone without the Encrypt Key."""
+    valid = sealed(message_envelope(), KEY)
+    broken = json.dumps({"encrypt": json.loads(valid)["encrypt"][:-4] + "AAA="}).encode()
+    answers = set()
+    for body in (valid, broken, b'{"encrypt": "bm90IGEgY2lwaGVy"}', b'{"schema": "2.0"}'):
+        with pytest.raises(Refused) as refused:
+            open_request(body, {}, CREDENTIALS)
+        answers.add((refused.value.status, refused.value.reason))
+    assert answers == {(401, "unsigned request")}
+
+
+def test_a_body_over_a_mebibyte_is_refused() -> None:
+    body = b'{"encrypt": "' + b"A" * (1024 * 1024) + b'"}'
+    with pytest.raises(Refused) as refused:
+        open_request(body, {}, CREDENTIALS)
+    assert refused.value.status == 413
+
+
 def test_the_url_verification_challenge_is_answered_after_the_token_check() -> None:
     challenge = {"challenge": "c-42", "token": TOKEN, "type": "url_verification"}
     body = sealed(challenge, KEY)
