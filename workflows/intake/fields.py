@@ -30,6 +30,7 @@ _INLINE_RE = re.compile(
     r'(?<![\w.\-/=])([A-Za-z_][\w.\-]{0,63})=("[^"\n]{0,512}"|[^\s,;，；)）\]"\']{1,512})'
 )
 _URL_RE = re.compile(r"https?://\S+")
+_BARE_URL_RE = re.compile(r"^https?://\S+$")
 _PORT_RE = re.compile(r"^\d{1,5}\s*[:：]")
 _SECTIONS = {
     "labels": "labels",
@@ -116,6 +117,8 @@ class FieldSet:
         elif kind == "tags":
             for tag, tag_value in inline_pairs(value):
                 self.add_label(tag, tag_value)
+        elif kind == "annotation" and _BARE_URL_RE.match(value) and not name.endswith("_url"):
+            self.add_annotation(f"{name}_url", value)  # "报警详情: http://…" is a link, not text
         elif kind == "annotation":
             self.add_annotation(name, url if name.endswith("_url") and url else value)
         elif kind == "starts":

@@ -19,6 +19,7 @@ then a recovery time, then the rest of its text (`**告警描述:** 服务已恢
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
@@ -34,6 +35,7 @@ from workflows.intake.vocabulary import normalise_key, route
 from workflows.intake.wording import heading_status, reads_resolved, state_of, stated, untagged
 
 _NOT_ALERT = ("annotation", "noise", "url")
+_LEVEL_FIRST_RE = re.compile(r"^((?:S|P|SEV)\d)\b", re.I)  # "S1 - Triggered - cpu_busy"
 # identity labels that say what the alert is or where it belongs, not which target it is on
 _SCOPES = frozenset({"alertname", "env", "cluster", "project", "namespace", "region", "zone"})
 
@@ -144,9 +146,10 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
         found = next((targets(text) for text in described if targets(text)), [])
         if found:
             fields.add_label("target", " ".join(found))
-    if not severity_word(fields.labels):  # "【 P1 报警中】- 主机CPU过高" names the level
-        level = next((word for word in (tags, untagged(header)[1]) if severity_of(word)), "")
-        fields.add_label("severity", level)
+    if not severity_word(fields.labels):  # "【 P1 报警中】- X", "S1 - Triggered - X" name the level
+        leading = _LEVEL_FIRST_RE.match(header)
+        words = (tags, untagged(header)[1], leading.group(1) if leading else "")
+        fields.add_label("severity", next((word for word in words if severity_of(word)), ""))
     annotations = dict(fields.annotations)
     if body and "description" not in annotations:
         annotations["description"] = "\n".join(body)

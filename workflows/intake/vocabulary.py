@@ -37,7 +37,7 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "label",
         "alertname",
         "告警名称 报警名称 告警名 报警名 告警类型 报警类型 告警规则 报警规则 规则名称 规则名 "
-        "规则标题 告警标题 报警标题 告警项 报警项 监控项 告警策略 报警策略 策略名称 策略 "
+        "规则标题 告警标题 报警标题 告警项 报警项 监控项 策略名称 "
         "告警规则名称 事件名称 alertname alert_name alarmname rule_name rulename ruletitle rule",
     ),
     **_table(
@@ -52,10 +52,12 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "故障主机 故障主机ip 故障目标 故障实例 告警主机 告警主机ip 报警主机 报警主机ip 实例 "
         "实例地址 实例ip 告警实例 报警实例 告警对象 报警对象 监控对象 告警目标 报警目标 "
         "监控目标 目标 目标地址 告警地址 报警地址 故障节点 告警节点 报警节点 "
-        "告警ip 报警ip 告警资源 报警资源 资源 对象 instance target monitortarget",
+        "告警ip 报警ip 告警资源 报警资源 资源 对象 告警设备 报警设备 instance target monitortarget",
     ),
     **_table(
-        "label", "host", "主机 主机名 主机名称 主机ip 主机地址 服务器 服务器ip 机器 ip ip地址 host"
+        "label",
+        "host",
+        "主机 主机名 主机名称 主机ip 主机地址 服务器 服务器ip 机器 设备名称 ip ip地址 host",
     ),
     **_table("label", "hostname", "hostname"),
     **_table("label", "node", "节点 节点名称 节点ip node"),
@@ -74,13 +76,13 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
     **_table("label", "container", "容器 容器名称 container"),
     **_table("label", "component", "组件 组件名称 component"),
     **_table("label", "team", "团队 责任团队 所属团队 负责团队 team"),
-    **_table("tags", "tags", "监控指标 事件标签 标签列表 告警标签 报警标签 tags metrics"),
+    **_table("tags", "tags", "监控指标 事件标签 标签列表 告警标签 报警标签 指标标签 tags metrics"),
     **_table(
         "annotation",
         "description",
         "告警详情 报警详情 告警描述 报警描述 描述 详情 告警内容 报警内容 内容 故障描述 问题描述 "
         "规则备注 策略备注 告警备注 备注 告警事件 报警事件 告警信息 报警信息 事件描述 详细描述 "
-        "详细信息 "
+        "告警说明 报警说明 详细信息 "
         "alarmdescription rulenote description desc details detail",
     ),
     **_table("annotation", "summary", "摘要 告警摘要 报警摘要 告警主题 报警主题 主题 summary"),
@@ -117,7 +119,8 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "noise",
         "发送时间 通知时间 推送时间 持续时长 持续时间 距离首次告警 告警持续 值班人员 值班人 "
         "通知人 处理人 负责人 屏蔽 屏蔽1小时 静默 事件详情 查看详情 duration "
-        "故障中心 告警次数 报警次数 通知次数 sendingtime sendtime timesincefirstalert",
+        "故障中心 告警次数 报警次数 通知次数 认领报警 认领告警 "
+        "sendingtime sendtime timesincefirstalert",
     ),
 }
 # a Nightingale "级别状态" value carries both the level and the state: "S2 Triggered"
