@@ -646,7 +646,7 @@ def test_state_markers_and_recovery_words_inside_fields() -> None:
 
 
 def test_a_message_nothing_reads_is_a_fallback_alert_of_its_first_line() -> None:
-    text = "------\n线上好像出问题了 $(reboot)\n大家看一下"
+    text = "------\n线上好像出问题了 $(reboot)\n大家看一下 sk-hunter2hunter2hunter2"
     [alert] = parse_chat_message("text", text, None)
     [understood] = parse_chat_message("text", "磁盘快满了 host=db-1", None)
 
@@ -654,6 +654,7 @@ def test_a_message_nothing_reads_is_a_fallback_alert_of_its_first_line() -> None
     assert understood.understood
     assert alert.title == "线上好像出问题了 $(reboot)"  # kept as text, never run
     assert "大家看一下" in alert.summary
+    assert "hunter2" not in alert.summary + json.dumps(alert.raw)  # a secret-shaped word masked
     assert fallback_alert("image", "", "无法读取的告警消息（image）").title == (
         "无法读取的告警消息（image）"
     )

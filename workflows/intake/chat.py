@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from datetime import tzinfo
 from typing import Any
 
+from storage.redaction import Redactor
 from workflows.intake.alert import AlertParseError, ParsedAlert, Status
 from workflows.intake.bracketed import bracketed_state, has_label_sections, read_bracketed
 from workflows.intake.card import card_lines
@@ -43,6 +44,7 @@ from workflows.intake.text import clean_block, clean_line, plain_line, separator
 from workflows.intake.timestamps import CHINA_STANDARD_TIME
 from workflows.intake.wording import reads_resolved, stated
 
+_REDACTOR = Redactor()
 MAX_INPUT_CHARS = 64 * 1024
 MAX_LINES = 500
 # @mentions at the start of a line ("@所有人 [FIRING:1] …", "<at id=all></at>"): not alert text
@@ -107,12 +109,13 @@ def parse_chat_message(
 
 def fallback_alert(message_type: str, text: str, title: str = "") -> ParsedAlert:
     """The alert of a message the bot cannot read: titled with the text's first meaningful line
-    (or `title` when the text has none, e.g. an image), the text kept (cleaned, capped, inert)
-    as its description and summary, and marked `understood=False`."""
+    (or `title` when the text has none, e.g. an image), the text kept (cleaned, capped, inert,
+    secret-looking values masked) as its description and summary, and marked
+    `understood=False`."""
     lines = _message_lines(text, None)
     meaningful = [plain_line(line) for line in lines if separator_text(line) is None]
     first = next((line for line in meaningful if line), "")
-    body = clean_block("\n".join(lines), MAX_INPUT_CHARS)
+    body = _REDACTOR.text(clean_block("\n".join(lines), MAX_INPUT_CHARS))
     status: Status = stated(first) or ("resolved" if reads_resolved(body) else "firing")
     draft = AlertDraft(
         source="text",
