@@ -663,3 +663,21 @@ def test_a_message_nothing_reads_is_a_fallback_alert_of_its_first_line() -> None
 def test_mentions_before_an_alert_are_not_its_text() -> None:
     [alert] = parse_chat_message("text", "@所有人 [FIRING:1] HighCPU (instance=a)", None)
     assert (alert.title, alert.labels["instance"]) == ("HighCPU", "a")
+
+
+def test_a_card_from_a_card_template_is_read_from_its_variables() -> None:
+    card = {
+        "type": "template",
+        "data": {
+            "template_id": "AAqk1234",
+            "template_variable": {
+                "alert_name": "HostDown",
+                "instance": "10.0.0.9:9100",
+                "severity": "critical",
+                "status": "resolved",
+            },
+        },
+    }
+    [alert] = parse_chat_message("interactive", "", card)
+    assert (alert.title, alert.status, alert.severity) == ("HostDown", "resolved", "critical")
+    assert alert.labels["instance"] == "10.0.0.9:9100"

@@ -10,6 +10,7 @@ The walk is iterative with node and depth caps, so a hostile, deeply nested card
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,11 +27,36 @@ DIVIDER = "---"  # a card's `hr`, kept as a line: it separates the alerts of a c
 
 
 def card_lines(card: Mapping[str, Any]) -> tuple[str, list[str]]:
-    """The card's header title and its text lines, in reading order."""
+    """The card's header title and its text lines, in reading order.
+
+    A card built from a card template (`{"type": "template", "data": {"template_id": …,
+    "template_variable": {…}}}`) is read as one `name: value` line per variable; one sent as
+    `{"type": "card_json", "data": "<JSON>"}` as the card inside."""
     inner = card.get("card")
     if isinstance(inner, Mapping):  # {"msg_type": "interactive", "card": {...}}
         card = inner
+    data = card.get("data")
+    if card.get("type") == "card_json" and isinstance(data, str):
+        try:
+            decoded = json.loads(data[:MAX_CHARS])
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, Mapping):
+            card = decoded
+    elif card.get("type") == "template" and isinstance(data, Mapping):
+        return "", _template_lines(data.get("template_variable"))
     return _title(card), [*_subtitle(card), *_body_lines(card)]
+
+
+def _template_lines(variables: object) -> list[str]:
+    if not isinstance(variables, Mapping):
+        return []
+    lines = []
+    for name, value in list(variables.items())[:64]:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            text = str(value)[:4096]
+            lines.append(f"{name}: {text}" if "\n" not in text else f"{name}:\n{text}")
+    return lines
 
 
 def _title(card: Mapping[str, Any]) -> str:
