@@ -25,14 +25,15 @@ Text alerts (plain chat messages) have no trustworthy labels, so::
     fingerprint = sha256(canonical JSON of [source, normalised title, identity labels])[:16]
 
 where the normalised title is lower-cased with bracketed tags (`[FIRING:2]`, `【恢复】`), status
-words (resolved, firing, 恢复, 已恢复, 告警…), dates, times and all digits removed, and identity
-labels are only the well-known location keys found in the text (host, instance, service…;
-`IDENTITY_KEYS`). When no identity label was found, the targets named in the title stand in:
-IP addresses (with their port) and host-like names that carry a digit (`db-1`, `node03`,
-`web-2.example.com`), so "Instance 10.0.0.1:9100 down" and "Instance 10.0.0.2:9100 down" stay
-apart while a value such as "93%" never counts. So "磁盘快满了 93% host=db-1" and
-"已恢复: 磁盘快满了 host=db-1" share a fingerprint, while host=db-2 gets its own. Empty values
-(Go's `<no value>` is read as empty) are never part of a fingerprint.
+words (resolved, "is resolved", firing, 恢复, 已恢复, 告警…), dates, times and all digits
+removed, and identity labels are only the well-known location keys found in the text (host,
+instance, service…; `IDENTITY_KEYS`). When no identity label was found, the targets named in
+the title stand in: IP addresses (with their port) and host-like names that carry a digit
+(`db-1`, `node03`, `web-2.example.com`), so "Instance 10.0.0.1:9100 down" and
+"Instance 10.0.0.2:9100 down" stay apart while a value such as "93%" never counts. So
+"磁盘快满了 93% host=db-1" and "已恢复: 磁盘快满了 host=db-1" share a fingerprint, while
+host=db-2 gets its own. Empty values (Go's `<no value>` is read as empty) are never part of a
+fingerprint.
 
 A caller's own fingerprint (generic webhook `fingerprint` field) wins: 16 lowercase hex
 characters are used as they are, anything else is hashed (`override_fingerprint`).
@@ -138,7 +139,8 @@ _DATETIME_RE = re.compile(
     r"(?:\s*(?:Z|[+-]\d{2}:?\d{2}))?|\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
 )
 _STATUS_WORDS_RE = re.compile(
-    r"(?i)\b(?:resolved|recovered|firing|alerting|problem|ok|no\s*data)\b"
+    r"(?i)\b(?:(?:is|are|has|have|was|were|been)\s+)*"  # "HighCPU is resolved!"
+    r"(?:resolved|recovered|firing|alerting|triggered|problem|ok|no\s*data)\b"
     r"|已恢复|恢复正常|恢复|已解决|已消除|告警|报警"
 )
 _NON_WORD_RE = re.compile(r"[\W_]+")
