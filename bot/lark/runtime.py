@@ -2,7 +2,9 @@
 
 It starts in the background (importing the SDK costs seconds and must not hold up `/readyz`):
 learn the bot's own open_id (retrying while Lark is unreachable), start the inbox workers, then
-open the long connection. `state()` says where it is, for `/readyz` and `/ping`.
+open the long connection — or, with `LARK_EVENT_DELIVERY=http`, leave events to the request URLs
+of `bot.lark.delivery`, which hand them to the same inbox. `state()` says where it is, for
+`/readyz` and `/ping`.
 """
 
 from __future__ import annotations
