@@ -267,15 +267,26 @@ class LarkEmulator:
         *,
         event_id: str | None = None,
     ) -> DeliveryResult:
-        """Another app (an alert bot) posts `card` in a chat. As in Lark, the event carries
-        only the degraded render (`bot.sandbox.degraded`: the upgrade notice for a JSON 2.0
-        card); `GET /open-apis/im/v1/messages/:id?card_msg_content_type=user_card_content`
-        returns the card itself."""
+        """Another app (an alert bot) posts `card` in a chat; waits for the outcome. As in
+        Lark, the event carries only the degraded render (`bot.sandbox.degraded`: the upgrade
+        notice for a JSON 2.0 card); `GET /open-apis/im/v1/messages/:id?card_msg_content_type=
+        user_card_content` returns the card itself."""
+        message, envelope = self._card_message(chat_id, sender, card, event_id)
+        return await self._deliver(envelope, message.message_id)
+
+    def post_card(self, chat_id: str, sender: str | User, card: dict[str, Any]) -> Message:
+        """Like send_card but delivers in the background; returns the recorded message."""
+        message, envelope = self._card_message(chat_id, sender, card, None)
+        self._spawn(self._deliver(envelope, message.message_id))
+        return message
+
+    def _card_message(
+        self, chat_id: str, sender: str | User, card: dict[str, Any], event_id: str | None
+    ) -> tuple[Message, dict[str, Any]]:
         chat = self.chats.get(chat_id)
         if chat is None:
             raise ValueError(f"unknown chat {chat_id!r}")
         author = self.user(sender)
-        rendered = degraded_card(card)
         message = Message(
             seq=self.store.next_seq(),
             message_id=new_id("om_"),
@@ -284,7 +295,7 @@ class LarkEmulator:
             sender_name=author.name,
             sender_type="bot",
             msg_type="interactive",
-            content=json.dumps(rendered, ensure_ascii=False),
+            content=json.dumps(degraded_card(card), ensure_ascii=False),
             card=card,
         )
         self.store.add(message)
@@ -297,7 +308,7 @@ class LarkEmulator:
             mentions=[],
             event_id=event_id,
         )
-        return await self._deliver(envelope, message.message_id)
+        return message, envelope
 
     def post_message(
         self, chat_id: str, sender: str | User, text: str, *, mention_bot: bool = True
