@@ -681,3 +681,13 @@ def test_a_card_from_a_card_template_is_read_from_its_variables() -> None:
     [alert] = parse_chat_message("interactive", "", card)
     assert (alert.title, alert.status, alert.severity) == ("HostDown", "resolved", "critical")
     assert alert.labels["instance"] == "10.0.0.9:9100"
+
+
+def test_prometheusalert_without_external_url_or_level_or_description() -> None:
+    text = (
+        "**[Prometheus告警信息]()**\r\n*[HostDown]()*\r\n告警级别：<no value>\r\n"
+        "开始时间：2024-06-01T02:00:00Z\r\n故障主机IP：10.0.0.1:9100\r\n**<no value>**"
+    )
+    [alert] = parse_chat_message("text", text, None)
+    assert alert.labels == {"alertname": "HostDown", "instance": "10.0.0.1:9100"}
+    assert (alert.severity, alert.summary) == ("warning", "HostDown")

@@ -30,7 +30,7 @@ _BREAKS = str.maketrans({"\r": "\n", "\u2028": "\n", "\u2029": "\n", "\t": " "})
 
 # Lark markdown and the HTML-ish tags alert bots put into cards
 _TAG_RE = re.compile(r"</?(?:font|at|a|b|i|u|s|br|text_tag|strong|em|span)\b[^>]{0,200}>", re.I)
-_LINK_RE = re.compile(r"\[([^\[\]\n]{0,300})\]\((\S{1,2048}?)\)")
+_LINK_RE = re.compile(r"\[([^\[\]\n]{0,300})\]\((\S{0,2048}?)\)")  # "[x]()": no URL given
 _LINK_URL_RE = re.compile(r"\[[^\[\]\n]{0,300}\]\((\S{1,2048}?)\)")
 _EMPHASIS_RE = re.compile(r"\*\*|~~|`")
 _HEADING_RE = re.compile(r"^\s*(?:#{1,6}\s+|>\s*)+")
