@@ -691,3 +691,9 @@ def test_prometheusalert_without_external_url_or_level_or_description() -> None:
     [alert] = parse_chat_message("text", text, None)
     assert alert.labels == {"alertname": "HostDown", "instance": "10.0.0.1:9100"}
     assert (alert.severity, alert.summary) == ("warning", "HostDown")
+
+
+def test_a_go_map_of_labels_is_read_as_labels() -> None:
+    text = "告警名称: HostDown\n告警标签: map[alertname:HostDown instance:10.0.0.1:9100 job:node]"
+    [alert] = parse_chat_message("text", text, None)
+    assert alert.labels == {"alertname": "HostDown", "instance": "10.0.0.1:9100", "job": "node"}

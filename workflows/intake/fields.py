@@ -31,6 +31,7 @@ _INLINE_RE = re.compile(
 )
 _URL_RE = re.compile(r"https?://\S+")
 _BARE_URL_RE = re.compile(r"^https?://\S+$")
+_GO_MAP_ITEM_RE = re.compile(r"(?:^|\s)([A-Za-z_][\w.\-]{0,63}):(\S{1,512})")
 _PORT_RE = re.compile(r"^\d{1,5}\s*[:：]")
 _SECTIONS = {
     "labels": "labels",
@@ -80,6 +81,19 @@ def inline_pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def tag_pairs(value: str) -> list[tuple[str, str]]:
+    """The pairs of a tag list: `[ident=db-1 cpu=cpu-total]`, `["a=b","c=d"]`, or Go's print of
+    a map, `map[alertname:HostDown instance:10.0.0.1:9100]`."""
+    text = value.strip()
+    if text.startswith("map[") and text.endswith("]"):
+        return [
+            (key, item)
+            for key, item in _GO_MAP_ITEM_RE.findall(text[4:-1])
+            if key not in ("http", "https")
+        ]
+    return inline_pairs(text)
+
+
 def well_known_key(key: str) -> bool:
     """Whether `key` is a name alert texts use for a known field (alertname, 告警级别, host…)."""
     lowered = normalise_key(key)
@@ -115,7 +129,7 @@ class FieldSet:
         if kind == "label":
             self.add_label(name, value)
         elif kind == "tags":
-            for tag, tag_value in inline_pairs(value):
+            for tag, tag_value in tag_pairs(value):
                 self.add_label(tag, tag_value)
         elif kind == "annotation" and _BARE_URL_RE.match(value) and not name.endswith("_url"):
             self.add_annotation(f"{name}_url", value)  # "报警详情: http://…" is a link, not text

@@ -76,7 +76,11 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
     **_table("label", "container", "容器 容器名称 container"),
     **_table("label", "component", "组件 组件名称 component"),
     **_table("label", "team", "团队 责任团队 所属团队 负责团队 team"),
-    **_table("tags", "tags", "监控指标 事件标签 标签列表 告警标签 报警标签 指标标签 tags metrics"),
+    **_table(
+        "tags",
+        "tags",
+        "监控指标 事件标签 标签列表 告警标签 报警标签 指标标签 标签 tags metrics labels",
+    ),
     **_table(
         "annotation",
         "description",
