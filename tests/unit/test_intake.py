@@ -697,3 +697,9 @@ def test_a_go_map_of_labels_is_read_as_labels() -> None:
     text = "告警名称: HostDown\n告警标签: map[alertname:HostDown instance:10.0.0.1:9100 job:node]"
     [alert] = parse_chat_message("text", text, None)
     assert alert.labels == {"alertname": "HostDown", "instance": "10.0.0.1:9100", "job": "node"}
+
+
+def test_go_time_prints_are_read() -> None:
+    text = "告警名称: A\n主机: h\n开始时间: 2024-05-01 10:00:00.123 +0800 CST m=+12.345"
+    [alert] = parse_chat_message("text", text, None)
+    assert alert.starts_at == utc(2024, 5, 1, 2, 0, 0, 123000)
