@@ -370,6 +370,6 @@ def _from_alert_bot(event: MessageEvent) -> bool:
 @router.message(_from_alert_bot)
 async def alert_message(ctx: HandlerContext, event: MessageEvent) -> None:
     untitled = ctx.texts("incident.unreadable_alert", kind=event.message_type or "?")
-    alerts = await read_alert_message(ctx.services.api, event, untitled=untitled)
+    alerts = await read_alert_message(ctx.services.api, event, untitled=untitled, zone=_zone(ctx))
     if alerts:  # the message id: a replay of the message after a crash counts once
         await _desk(ctx).receive(alerts, event.chat_id, delivery=f"message:{event.message_id}")

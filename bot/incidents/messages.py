@@ -11,6 +11,8 @@ counted in `larkops_alert_parse_fallback_total{source}`, `source` being the send
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 from prometheus_client import Counter
 
 from bot.lark.api import LarkApi, LarkApiError
@@ -27,9 +29,10 @@ PARSE_FALLBACK = Counter(
 
 
 async def read_alert_message(
-    api: LarkApi, event: MessageEvent, *, untitled: str
+    api: LarkApi, event: MessageEvent, *, untitled: str, zone: tzinfo
 ) -> list[ParsedAlert]:
-    """The alerts of `event`; `untitled` titles the alert of a message without any text."""
+    """The alerts of `event`; `untitled` titles the alert of a message without any text; times
+    printed without an offset are read in `zone` (the configured time zone)."""
     card = event.card
     if event.message_type == "interactive":
         try:
@@ -37,7 +40,8 @@ async def read_alert_message(
         except LarkApiError as exc:
             log.info("alert.card_fetch_failed", message_id=event.message_id, error=str(exc))
     try:
-        alerts = parse_chat_message(event.message_type, event.whole_text or event.text, card)
+        text = event.whole_text or event.text
+        alerts = parse_chat_message(event.message_type, text, card, zone=zone)
     except AlertParseError:
         alerts = [fallback_alert(event.message_type, "", untitled)]
     unread = sum(not alert.understood for alert in alerts)
