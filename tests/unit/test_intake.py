@@ -703,3 +703,15 @@ def test_go_time_prints_are_read() -> None:
     text = "告警名称: A\n主机: h\n开始时间: 2024-05-01 10:00:00.123 +0800 CST m=+12.345"
     [alert] = parse_chat_message("text", text, None)
     assert alert.starts_at == utc(2024, 5, 1, 2, 0, 0, 123000)
+
+
+def test_english_key_lines_with_a_state_each() -> None:
+    text = (
+        "Status: firing\nAlert: HighCPU\nInstance: db-1\nSeverity: critical\n\n"
+        "Status: resolved\nAlert: HighMem\nInstance: db-2\nSeverity: warning"
+    )
+    alerts = parse_chat_message("text", text, None)
+    assert [(a.status, a.title, a.labels["instance"]) for a in alerts] == [
+        ("firing", "HighCPU", "db-1"),
+        ("resolved", "HighMem", "db-2"),
+    ]
