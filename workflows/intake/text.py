@@ -42,7 +42,6 @@ _DECORATION = (
     "\u3030\u303d\u3297\u3299\ufe0f\u200d\U0001f000-\U0001faff"
 )
 _DECORATION_EDGES_RE = re.compile(f"^[{_DECORATION}\\s]+|[{_DECORATION}\\s]+$")
-_DECORATION_RE = re.compile(f"[{_DECORATION}]")
 # Go's text/template prints a missing map key as "<no value>": the value is empty
 NO_VALUE_RE = re.compile(r"<no value>", re.I)
 # the edges of a line that only separates two alerts: "-----", "--- Alert ---", "—— 告警 2 ——"
@@ -133,13 +132,3 @@ def separator_text(line: str) -> str | None:
     if len(inner) > 24 or re.search(r"[:：=\[\]()]", inner):
         return None
     return inner
-
-
-def has_decoration(text: str, marks: str) -> bool:
-    """Whether `text` holds any of the emoji in `marks` (status markers such as ✅ or 🔥)."""
-    return any(mark in text for mark in marks)
-
-
-def undecorated(text: str) -> str:
-    """`text` without any emoji (for comparing words)."""
-    return _DECORATION_RE.sub("", text)
