@@ -589,7 +589,10 @@ def test_every_parsed_datetime_is_aware_utc() -> None:
 
 
 def test_go_no_value_is_empty_never_a_label_nor_part_of_a_fingerprint() -> None:
-    with_placeholder = "告警名称: 网关超时\n告警主机: gw-9\n告警级别: <no value>\n集群: <no value>"
+    with_placeholder = (
+        "告警名称: 网关超时\n告警主机: gw-9\n告警级别: <no value>\n集群: <no value>\n"
+        "环境: ${labels.env}\n应用: {{ .Labels.app }}"  # placeholders a forwarder did not fill
+    )
     without = "告警名称: 网关超时\n告警主机: gw-9"
     [alert] = parse_chat_message("text", with_placeholder, None)
     [plain] = parse_chat_message("text", without, None)

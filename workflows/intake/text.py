@@ -42,8 +42,9 @@ _DECORATION = (
     "\u3030\u303d\u3297\u3299\ufe0f\u200d\U0001f000-\U0001faff"
 )
 _DECORATION_EDGES_RE = re.compile(f"^[{_DECORATION}\\s]+|[{_DECORATION}\\s]+$")
-# Go's text/template prints a missing map key as "<no value>": the value is empty
-NO_VALUE_RE = re.compile(r"<no value>", re.I)
+# Go's text/template prints a missing map key as "<no value>", and a placeholder a forwarder
+# could not fill stays as written ("${labels.instance}", "{{ .Labels.pod }}"): the value is empty
+NO_VALUE_RE = re.compile(r"<no value>|\$\{[\w.\-]{1,64}\}|\{\{[^{}\n]{1,64}\}\}", re.I)
 # the edges of a line that only separates two alerts: "-----", "--- Alert ---", "—— 告警 2 ——"
 _SEPARATOR_EDGE = r"(?:[-=*_~]{3,}|[—–]{2,}|[·•]{3,}|[\u2500-\u257f]{2,})"  # ━━━ ═══ ───
 _SEPARATOR_START_RE = re.compile(f"^{_SEPARATOR_EDGE}")
@@ -111,7 +112,8 @@ def link_url(line: str) -> str | None:
 
 def plain_line(line: str) -> str:
     """A markdown/Lark-markdown line as plain text: links to their text, emphasis and tags off,
-    Go's `<no value>` and the emoji around the text gone."""
+    Go's `<no value>` (and unfilled `${…}` / `{{…}}` placeholders) and the emoji around the text
+    gone."""
     text = _TAG_RE.sub("", NO_VALUE_RE.sub("", line))
     text = _LINK_RE.sub(r"\1", text)
     text = _HEADING_RE.sub("", text)
