@@ -62,6 +62,7 @@ SCRIPTS = [
     Script("chat_stream", 8, quick=("--questions", "30")),
     Script("retention", 9, optional=True),
     Script("tracing", 20, quick=("--incidents", "40")),
+    Script("intake_corpus", 16),
 ]
 
 

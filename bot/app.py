@@ -30,6 +30,7 @@ from bot.config import Settings
 from bot.endpoints import Readiness, build_app
 from bot.incidents.webhooks import WebhookSink, webhook_token
 from bot.janitor import Janitor
+from bot.lark.delivery import http_delivery
 from bot.lark.runtime import LarkRuntime, LarkTarget
 from bot.logs import get_logger
 from bot.sandbox.emulator import LarkEmulator
@@ -209,6 +210,8 @@ class App:
     async def _start_http(self) -> None:
         sock = bind_socket(self.settings.http_host, self.settings.http_port)
         extra: list[BaseRoute] = self.webhooks.routes()
+        if self.settings.lark_event_delivery == "http" and self.settings.lark_configured:
+            extra += http_delivery(self.settings, lambda: self.lark.inbox if self.lark else None)
         if not self.settings.lark_configured:
             self.emulator = LarkEmulator()
             extra += [*self.emulator.routes(), *webchat_routes()]

@@ -25,6 +25,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -134,6 +135,17 @@ class Settings(BaseSettings):
     lark_domain: str = Field(
         default="https://open.feishu.cn",
         validation_alias="LARK_DOMAIN",
+    )
+    # how Lark delivers events: the long connection, or HTTP request URLs (bot.lark.delivery)
+    lark_event_delivery: Literal["websocket", "http"] = Field(
+        default="websocket", validation_alias="LARK_EVENT_DELIVERY"
+    )
+    lark_encrypt_key: SecretStr = Field(default=SecretStr(""), validation_alias="LARK_ENCRYPT_KEY")
+    lark_verification_token: SecretStr = Field(
+        default=SecretStr(""), validation_alias="LARK_VERIFICATION_TOKEN"
+    )
+    lark_event_max_age_seconds: int = Field(
+        default=300, ge=10, le=24 * 3600, validation_alias="LARK_EVENT_MAX_AGE_SECONDS"
     )
     database_url: SecretStr | None = Field(default=None, validation_alias="DATABASE_URL")
     redis_url: SecretStr | None = Field(default=None, validation_alias="REDIS_URL")
@@ -253,6 +265,19 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("unknown time zone (use an IANA name such as Asia/Shanghai)") from None
         return value
+
+    @model_validator(mode="after")
+    def _http_delivery_is_authenticated(self) -> Settings:
+        unauthenticated = not (
+            self.lark_encrypt_key.get_secret_value()
+            or self.lark_verification_token.get_secret_value()
+        )
+        if self.lark_event_delivery == "http" and unauthenticated:
+            raise ValueError(
+                "LARK_EVENT_DELIVERY=http needs LARK_ENCRYPT_KEY (better) or "
+                "LARK_VERIFICATION_TOKEN: anyone could post events otherwise"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -3,9 +3,12 @@
 For each batch of alerts (one webhook delivery, one chat message):
 - alerts matching an active silence are recorded and start nothing;
 - alerts are grouped by fingerprint; one transaction per delivery locks every fingerprint it
-  touches (advisory locks, taken in one order), so replicas and concurrent deliveries never
-  open two incidents for one problem;
-- a firing alert whose fingerprint has an active incident seen within the dedupe window (the
+  touches in the destination chat (advisory locks, taken in one order), so replicas and
+  concurrent deliveries never open two incidents for one problem;
+- dedupe is per destination chat: an alert posted in chat B never folds into (nor resolves) an
+  incident of chat A, so B's team sees its own incident;
+- a firing alert whose fingerprint has an active incident in the chat seen within the dedupe
+  window (the
   fingerprint's own from `dedupe_overrides` when one is set, else the global one) is folded
   into it (count and last seen); otherwise it opens an incident;
 - a resolved alert closes the loop: the active incident is marked resolved (unless a fix is
@@ -112,7 +115,7 @@ class Triage:
             if delivery is not None and not await _first_time(session, delivery):
                 outcome.replayed = True
                 return outcome
-            current = await self._lock_and_load(session, sorted({fp for fp, _ in groups}))
+            current = await self._lock_and_load(session, chat_id, sorted({fp for fp, _ in groups}))
             windows = await self._own_windows(session, list(current))
             for (fingerprint, status), group in groups.items():
                 incident = current.get(fingerprint)
@@ -153,22 +156,26 @@ class Triage:
             return rows.all()
 
     async def _lock_and_load(
-        self, session: AsyncSession, fingerprints: list[str]
+        self, session: AsyncSession, chat_id: str, fingerprints: list[str]
     ) -> dict[str, Incident]:
-        """Lock every fingerprint of the delivery (in one order, so deliveries never
-        deadlock), then load their active incidents."""
+        """Lock every fingerprint of the delivery in its chat (in one order, so deliveries
+        never deadlock), then load their active incidents in that chat."""
         if not fingerprints:
             return {}
         await session.execute(
             text(
-                "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext(f) AS k "
+                "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext(:chat || '/' || f) AS k "
                 "FROM unnest(CAST(:fps AS text[])) AS f ORDER BY k) AS keys"
             ),
-            {"fps": fingerprints},
+            {"fps": fingerprints, "chat": chat_id},
         )
         found = await session.scalars(
             select(Incident)
-            .where(Incident.fingerprint.in_(fingerprints), Incident.status.in_(UNRESOLVED))
+            .where(
+                Incident.fingerprint.in_(fingerprints),
+                Incident.chat_id == chat_id,
+                Incident.status.in_(UNRESOLVED),
+            )
             .order_by(Incident.id)
             .with_for_update()
         )

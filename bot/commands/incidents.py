@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.incidents.desk import IncidentDesk
+from bot.incidents.messages import read_alert_message
 from bot.lark.events import CardAction, MessageEvent
 from bot.roles import decider, gate_policy
 from bot.router import Router
@@ -24,7 +25,6 @@ from storage import approvals, incidents, silences
 from storage.models import Silence
 from workflows import gates
 from workflows.gates import Click, Decision
-from workflows.intake import parse_chat_message
 from workflows.silences import SilenceError, parse_duration, parse_matcher
 
 router = Router("incidents")
@@ -369,6 +369,7 @@ def _from_alert_bot(event: MessageEvent) -> bool:
 
 @router.message(_from_alert_bot)
 async def alert_message(ctx: HandlerContext, event: MessageEvent) -> None:
-    alerts = parse_chat_message(event.message_type, event.text, None)
+    untitled = ctx.texts("incident.unreadable_alert", kind=event.message_type or "?")
+    alerts = await read_alert_message(ctx.services.api, event, untitled=untitled, zone=_zone(ctx))
     if alerts:  # the message id: a replay of the message after a crash counts once
         await _desk(ctx).receive(alerts, event.chat_id, delivery=f"message:{event.message_id}")

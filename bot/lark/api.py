@@ -400,6 +400,31 @@ class LarkApi:
         self._directory[key] = (time.monotonic() + self.directory_ttl, answer)
         return answer
 
+    async def message_card(self, message_id: str) -> dict[str, Any]:
+        """The card of an interactive message as its sender wrote it (JSON 1.0 or 2.0), not
+        the degraded render events carry: `GET /open-apis/im/v1/messages/:message_id` with
+        `card_msg_content_type=user_card_content` (scope `im:message:readonly`). Raises
+        `LarkApiError` when Lark refuses or the answer holds no card."""
+        data = await self._retrying(
+            "im.message.get",
+            "GET",
+            f"/open-apis/im/v1/messages/{quote(message_id, safe='')}",
+            queries=[("card_msg_content_type", "user_card_content")],
+            attempts=2,
+        )
+        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+        items = (inner or {}).get("items")
+        item = items[0] if isinstance(items, list) and items else None
+        body = item.get("body") if isinstance(item, dict) else None
+        content = body.get("content") if isinstance(body, dict) else None
+        try:
+            card = json.loads(content) if isinstance(content, str) else None
+        except ValueError:
+            card = None
+        if not isinstance(card, dict):
+            raise LarkApiError("im.message.get", 200, -1, "the answer holds no card")
+        return card
+
     async def update_card(self, token: str, card: dict[str, Any]) -> None:
         """Delayed update of a card with the token of a card action (valid 30 min, twice)."""
         await self._retrying(

@@ -13,7 +13,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from workflows.intake.card import card_lines
+
 MAX_TEXT = 4000  # characters of a message the bot reads; the rest is cut (and the user told)
+MAX_ALERT_TEXT = 64 * 1024  # an alert bot's message is read whole, up to this many characters
 
 
 class MalformedEvent(ValueError):
@@ -60,6 +63,10 @@ class MessageEvent:
     parent_id: str = ""
     thread_id: str = ""
     create_time_ms: int = 0
+    # for alert bots: the text uncut (up to MAX_ALERT_TEXT) and, for a card, its content object
+    # as delivered (Lark's degraded render of another bot's card)
+    whole_text: str = ""
+    card: dict[str, Any] | None = None
 
     @property
     def addressed_to_bot(self) -> bool:
@@ -138,10 +145,14 @@ def _message(envelope: Envelope, bot_open_id: str) -> MessageEvent:
     mentions = tuple(_mentions(message.get("mentions")))
     message_type = _str(message, "message_type")
     unreadable = ""
+    card: dict[str, Any] | None = None
     try:
         raw_text = _content_text(message_type, message.get("content"), mentions)
+        if message_type == "interactive":
+            card = json.loads(message["content"])
     except MalformedEvent as exc:
         raw_text, unreadable = "", str(exc)
+    whole_text = raw_text[:MAX_ALERT_TEXT]
     truncated = len(raw_text) > MAX_TEXT
     raw_text = raw_text[:MAX_TEXT]
     names = {m.key: m for m in mentions}
@@ -173,6 +184,8 @@ def _message(envelope: Envelope, bot_open_id: str) -> MessageEvent:
         parent_id=_str(message, "parent_id"),
         thread_id=_str(message, "thread_id"),
         create_time_ms=int(create_time) if create_time.isdigit() else 0,
+        whole_text=whole_text,
+        card=card,
     )
 
 
@@ -234,22 +247,12 @@ def _post_text(data: dict[str, Any], mentions: tuple[Mention, ...]) -> str:
 
 
 def card_text(data: object) -> str:
-    """Plain text of a card (alert bots post cards): every string under text-ish keys."""
-    found: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("content", "text", "title") and isinstance(value, str):
-                    found.append(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(data)
-    return "\n".join(found)
+    """Plain text of a card, title first, read by the one card reader
+    (`workflows.intake.card`): a card as sent, as fetched, or Lark's degraded render."""
+    if not isinstance(data, dict):
+        return ""
+    title, lines = card_lines(data)
+    return "\n".join([title, *lines] if title else lines)
 
 
 def _card_action(envelope: Envelope) -> CardAction:

@@ -2,7 +2,9 @@
 
 It starts in the background (importing the SDK costs seconds and must not hold up `/readyz`):
 learn the bot's own open_id (retrying while Lark is unreachable), start the inbox workers, then
-open the long connection. `state()` says where it is, for `/readyz` and `/ping`.
+open the long connection — or, with `LARK_EVENT_DELIVERY=http`, leave events to the request URLs
+of `bot.lark.delivery`, which hand them to the same inbox. `state()` says where it is, for
+`/readyz` and `/ping`.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class LarkRuntime:
     def state(self) -> str:
         if self._error:
             return f"error: {self._error}"
+        if self.settings.lark_event_delivery == "http" and self.inbox is not None:
+            return "http delivery"
         if self.connection is None:
             return "starting"
         if self.connection.error:
@@ -188,6 +192,9 @@ class LarkRuntime:
         self.dispatcher = Dispatcher(self.router, services, default_middlewares())
         self.inbox = Inbox(self.db, self.dispatcher, alerts=self._alerts)
         self.inbox.start()
+        if self.settings.lark_event_delivery == "http":
+            log.info("lark.http_delivery", paths=["/lark/events", "/lark/card"])
+            return  # Lark POSTs events to bot.lark.delivery, which hands them to the inbox
         self.connection = LongConnection(
             self.target.app_id,
             self.target.app_secret,

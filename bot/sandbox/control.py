@@ -30,7 +30,8 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 class ControlApi:
-    """Routes to read the tenant, read/post chat messages and click card buttons."""
+    """Routes to read the tenant, read/post chat messages, post an alert bot's card and click
+    card buttons."""
 
     def __init__(self, emulator: LarkEmulator) -> None:
         self.emulator = emulator
@@ -41,6 +42,7 @@ class ControlApi:
             Route(f"{PREFIX}/state", self.state, methods=["GET"]),
             Route(f"{PREFIX}/chats/{{chat_id}}/messages", self.messages, methods=["GET"]),
             Route(f"{PREFIX}/chats/{{chat_id}}/messages", self.post, methods=["POST"]),
+            Route(f"{PREFIX}/chats/{{chat_id}}/cards", self.post_card, methods=["POST"]),
             Route(f"{PREFIX}/messages/{{message_id}}/actions", self.action, methods=["POST"]),
         ]
 
@@ -100,6 +102,22 @@ class ControlApi:
         message = emu.post_message(
             chat.chat_id, sender, text, mention_bot=mentioned and chat.chat_type == "group"
         )
+        return JSONResponse({"message_id": message.message_id})
+
+    async def post_card(self, request: Request) -> Response:
+        """`POST /chats/{id}/cards` {"sender","card"}: another app (an alert bot) posts a card,
+        delivered to the bot in the background as Lark delivers it (`LarkEmulator.post_card`)."""
+        emu = self.emulator
+        chat = emu.chats.get(request.path_params["chat_id"])
+        body = await _body(request)
+        sender, card = body.get("sender"), body.get("card")
+        if chat is None:
+            return _error(404, "unknown chat")
+        if not isinstance(sender, str) or sender not in emu.users:
+            return _error(400, "sender must be the open_id of a sandbox user")
+        if not isinstance(card, dict):
+            return _error(400, "card must be a card JSON object")
+        message = emu.post_card(chat.chat_id, sender, card)
         return JSONResponse({"message_id": message.message_id})
 
     async def action(self, request: Request) -> Response:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from starlette.routing import BaseRoute, WebSocketRoute
 
 from bot.sandbox.control import ControlApi
+from bot.sandbox.degraded import degraded_card
 from bot.sandbox.envelopes import (
     App,
     card_action_event,
@@ -238,6 +239,76 @@ class LarkEmulator:
             parent_id=parent_id,
         )
         return await self._deliver(envelope, message.message_id)
+
+    def record_message(
+        self, chat_id: str, sender: str | User, text: str, *, mention_bot: bool = True
+    ) -> dict[str, Any]:
+        """Record a user's text message and return its `im.message.receive_v1` envelope without
+        delivering it (HTTP event delivery: the caller POSTs it to the bot's request URL)."""
+        _, envelope = self._user_message(
+            chat_id,
+            sender,
+            text,
+            mention_bot=mention_bot,
+            msg_type="text",
+            chat_type=None,
+            sender_type="user",
+            event_id=None,
+            message_id=None,
+            parent_id=None,
+        )
+        return envelope
+
+    async def send_card(
+        self,
+        chat_id: str,
+        sender: str | User,
+        card: dict[str, Any],
+        *,
+        event_id: str | None = None,
+    ) -> DeliveryResult:
+        """Another app (an alert bot) posts `card` in a chat; waits for the outcome. As in
+        Lark, the event carries only the degraded render (`bot.sandbox.degraded`: the upgrade
+        notice for a JSON 2.0 card); `GET /open-apis/im/v1/messages/:id?card_msg_content_type=
+        user_card_content` returns the card itself."""
+        message, envelope = self._card_message(chat_id, sender, card, event_id)
+        return await self._deliver(envelope, message.message_id)
+
+    def post_card(self, chat_id: str, sender: str | User, card: dict[str, Any]) -> Message:
+        """Like send_card but delivers in the background; returns the recorded message."""
+        message, envelope = self._card_message(chat_id, sender, card, None)
+        self._spawn(self._deliver(envelope, message.message_id))
+        return message
+
+    def _card_message(
+        self, chat_id: str, sender: str | User, card: dict[str, Any], event_id: str | None
+    ) -> tuple[Message, dict[str, Any]]:
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            raise ValueError(f"unknown chat {chat_id!r}")
+        author = self.user(sender)
+        message = Message(
+            seq=self.store.next_seq(),
+            message_id=new_id("om_"),
+            chat_id=chat_id,
+            sender_id=author.open_id,
+            sender_name=author.name,
+            sender_type="bot",
+            msg_type="interactive",
+            content=json.dumps(degraded_card(card), ensure_ascii=False),
+            card=card,
+        )
+        self.store.add(message)
+        envelope = message_event(
+            App(self.app_id, self.tenant_key),
+            message,
+            author,
+            sender_type="app",
+            chat_type=chat.chat_type,
+            mentions=[],
+            event_id=event_id,
+        )
+        return message, envelope
 
     def post_message(
         self, chat_id: str, sender: str | User, text: str, *, mention_bot: bool = True

@@ -256,9 +256,13 @@ class RestApi:
         return {"code": 0, "msg": "success", "data": message.to_lark(*emu.identity)}
 
     async def get_message(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        """`GET /open-apis/im/v1/messages/{message_id}`."""
+        """`GET /open-apis/im/v1/messages/{message_id}`; with
+        `card_msg_content_type=user_card_content` a card comes as its sender wrote it."""
         message = self._message(request)
         item = message.to_lark(*self.emulator.identity)
+        wanted = request.query_params.get("card_msg_content_type")
+        if wanted == "user_card_content" and message.card is not None:
+            item["body"] = {"content": json.dumps(message.card, ensure_ascii=False)}
         return {"code": 0, "msg": "success", "data": {"items": [item]}}
 
     async def patch_message(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:

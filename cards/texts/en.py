@@ -59,6 +59,7 @@ TEXTS: dict[str, str] = {
     "incidents.none": "No incidents.",
     "incidents.title_open": "Unresolved incidents (escalated first)",
     "incidents.title_all": "Recent incidents",
+    "incident.unreadable_alert": "Unreadable alert message ({kind})",
     "incident.not_found": "Incident #{id} was not found.",
     "incident.usage_id": "Usage: {command} <incident id>",
     "incident.acked": "Incident #{id} acknowledged ({who}).",

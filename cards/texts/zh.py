@@ -53,6 +53,7 @@ TEXTS: dict[str, str] = {
     "incidents.none": "当前没有事件。",
     "incidents.title_open": "未解决的事件（已升级的在前）",
     "incidents.title_all": "最近的事件",
+    "incident.unreadable_alert": "无法读取的告警消息（{kind}）",
     "incident.not_found": "找不到事件 #{id}。",
     "incident.usage_id": "用法：{command} <事件编号>",
     "incident.acked": "已确认事件 #{id}（{who}）。",

@@ -79,6 +79,25 @@ async def test_repeats_fold_into_one_incident(migrated_db: Database) -> None:
     assert await _scalar(migrated_db, "SELECT count(*) FROM alerts") == 3
 
 
+async def test_dedupe_is_per_destination_chat(migrated_db: Database) -> None:
+    """The same alert posted in two chats is two incidents: chat B's team sees its own, and a
+    recovery in chat B closes B's incident, not A's."""
+    calls = Calls()
+    triage = Triage(migrated_db, TriageSettings(), calls.hooks())
+    in_a = await triage.receive([alert("DiskFull")], "oc_team_a")
+    in_b = await triage.receive([alert("DiskFull")], "oc_team_b")
+    again_in_b = await triage.receive([alert("DiskFull")], "oc_team_b")
+    assert len(in_a.new) == len(in_b.new) == 1
+    assert in_a.new != in_b.new
+    assert again_in_b.folded == in_b.new
+    resolved_in_b = await triage.receive([alert("DiskFull", status="resolved")], "oc_team_b")
+    assert resolved_in_b.resolved == in_b.new
+    statuses = await _scalar(
+        migrated_db, "SELECT string_agg(chat_id || '=' || status, ',' ORDER BY id) FROM incidents"
+    )
+    assert statuses == "oc_team_a=open,oc_team_b=resolved"
+
+
 async def test_a_replayed_delivery_counts_once(migrated_db: Database) -> None:
     """The inbox marks a delivery done after triage committed; a crash in between replays it.
     Triage records the delivery in its own transaction, so the replay (even a concurrent one)

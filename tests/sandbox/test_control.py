@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -132,3 +133,33 @@ async def test_card_action_without_bot_times_out(
         f"/messages/{message_id}/actions", json={"operator": "ou_alice", "value": "x"}
     )
     assert answer.status_code == 504
+
+
+async def test_another_apps_card_is_delivered_degraded_and_fetched_whole(
+    emu: LarkEmulator, rest: lark.Client, http: httpx.AsyncClient
+) -> None:
+    """As in Lark: the event carries a degraded render (a JSON 2.0 card only the upgrade
+    notice), and the card itself comes from GET …/messages/:id with user_card_content."""
+    card = {
+        "schema": "2.0",
+        "header": {"title": {"tag": "plain_text", "content": "【报警中】磁盘满"}},
+        "body": {"elements": [{"tag": "markdown", "content": "**报警主机:** db-1"}]},
+    }
+    posted = await http.post("/chats/oc_ops/cards", json={"sender": "ou_carol", "card": card})
+    message_id = posted.json()["message_id"]
+
+    async def fetch(content_type: str | None) -> Any:
+        builder = lark.im.v1.GetMessageRequest.builder().message_id(message_id)
+        if content_type:
+            builder = builder.card_msg_content_type(content_type)
+        answer = await asyncio.to_thread(rest.im.v1.message.get, builder.build())
+        assert answer.success(), answer.msg
+        return json.loads(answer.data.items[0].body.content)
+
+    assert await fetch("user_card_content") == card
+    assert await fetch(None) == {
+        "title": "",
+        "elements": [[{"tag": "text", "text": "请升级至最新版本客户端，以查看内容"}]],
+    }
+    refused = await http.post("/chats/oc_ops/cards", json={"sender": "ou_carol", "card": "x"})
+    assert refused.status_code == 400

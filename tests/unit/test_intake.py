@@ -16,6 +16,7 @@ from workflows.intake import (
     WEBHOOK_PARSERS,
     AlertParseError,
     ParsedAlert,
+    fallback_alert,
     normalise_severity,
     parse_alertmanager,
     parse_chat_message,
@@ -582,3 +583,138 @@ def test_every_parsed_datetime_is_aware_utc() -> None:
     stamps = [s for a in alerts for s in (a.starts_at, a.ends_at) if s is not None]
     assert len(stamps) >= 7
     assert all(stamp.utcoffset() is not None and stamp.tzinfo is UTC for stamp in stamps)
+
+
+# --- chat: what every forwarder's message must give ---------------------------------------------
+
+
+def test_go_no_value_is_empty_never_a_label_nor_part_of_a_fingerprint() -> None:
+    with_placeholder = (
+        "告警名称: 网关超时\n告警主机: gw-9\n告警级别: <no value>\n集群: <no value>\n"
+        "环境: ${labels.env}\n应用: {{ .Labels.app }}"  # placeholders a forwarder did not fill
+    )
+    without = "告警名称: 网关超时\n告警主机: gw-9"
+    [alert] = parse_chat_message("text", with_placeholder, None)
+    [plain] = parse_chat_message("text", without, None)
+
+    assert "<no value>" not in json.dumps(alert.labels, ensure_ascii=False)
+    assert alert.severity == "warning"
+    assert alert.fingerprint == plain.fingerprint
+
+
+def test_a_message_yields_one_alert_per_alert_whatever_its_title_says() -> None:
+    text = (
+        "[FIRING:1] HighCPU\nLabels:\n - alertname = HighCPU\n - instance = a:9100\n"
+        "Labels:\n - alertname = HighCPU\n - instance = b:9100\n"
+    )
+    alerts = parse_chat_message("text", text, None)
+    assert [a.labels["instance"] for a in alerts] == ["a:9100", "b:9100"]
+    assert alerts[0].fingerprint != alerts[1].fingerprint
+
+
+def test_a_separator_line_is_never_a_title() -> None:
+    text = "--- Alert ---\n磁盘空间不足 host=db-1\n--- Alert ---\n内存不足 host=db-2"
+    titles = [a.title for a in parse_chat_message("text", text, None)]
+    assert titles == ["磁盘空间不足 host=db-1", "内存不足 host=db-2"]
+
+
+def test_keys_behind_an_emoji_or_bold_over_their_value_are_read() -> None:
+    card = {
+        "header": {"title": {"content": "【 P1 报警中】- 主机CPU过高 🔥"}},
+        "elements": [
+            {"tag": "div", "text": {"content": "**🖥 报警主机：**\n10.2.0.7:9100"}},
+            {"tag": "div", "text": {"content": "**首次触发**\n2024-06-04 09:00:00"}},
+        ],
+    }
+    [alert] = parse_chat_message("interactive", "", card)
+    assert (alert.title, alert.status, alert.severity) == ("主机CPU过高", "firing", "critical")
+    assert alert.labels["instance"] == "10.2.0.7:9100"
+    assert alert.starts_at == utc(2024, 6, 4, 1)
+
+
+def test_state_markers_and_recovery_words_inside_fields() -> None:
+    firing = parse_chat_message("text", "🔥 主机宕机\n报警主机: db-1", None)[0]
+    marked = parse_chat_message("text", "✅ 主机宕机\n报警主机: db-1", None)[0]
+    described = parse_chat_message(
+        "text", "告警名称: 主机宕机\n告警描述: 服务已恢复\n报警主机: db-1", None
+    )[0]
+    n9e = parse_chat_message(
+        "text", "级别状态: S1 Recovered\n规则名称: 主机宕机\n报警主机: db-1", None
+    )[0]
+
+    named = parse_chat_message("text", "告警名称: 磁盘使用率告警\n告警描述: 服务已恢复", None)
+    assert firing.status == "firing"
+    assert marked.status == described.status == n9e.status == named[0].status == "resolved"
+    assert n9e.severity == "critical"  # S1, the state word is not part of the level
+
+
+def test_a_message_nothing_reads_is_a_fallback_alert_of_its_first_line() -> None:
+    text = "------\n线上好像出问题了 $(reboot)\n大家看一下 sk-hunter2hunter2hunter2"
+    [alert] = parse_chat_message("text", text, None)
+    [understood] = parse_chat_message("text", "磁盘快满了 host=db-1", None)
+
+    assert not alert.understood
+    assert understood.understood
+    assert alert.title == "线上好像出问题了 $(reboot)"  # kept as text, never run
+    assert "大家看一下" in alert.summary
+    assert "hunter2" not in alert.summary + json.dumps(alert.raw)  # a secret-shaped word masked
+    assert fallback_alert("image", "", "无法读取的告警消息（image）").title == (
+        "无法读取的告警消息（image）"
+    )
+
+
+def test_mentions_before_an_alert_are_not_its_text() -> None:
+    [alert] = parse_chat_message("text", "@所有人 [FIRING:1] HighCPU (instance=a)", None)
+    assert (alert.title, alert.labels["instance"]) == ("HighCPU", "a")
+
+
+def test_a_card_from_a_card_template_is_read_from_its_variables() -> None:
+    card = {
+        "type": "template",
+        "data": {
+            "template_id": "AAqk1234",
+            "template_variable": {
+                "alert_name": "HostDown",
+                "instance": "10.0.0.9:9100",
+                "severity": "critical",
+                "status": "resolved",
+            },
+        },
+    }
+    [alert] = parse_chat_message("interactive", "", card)
+    assert (alert.title, alert.status, alert.severity) == ("HostDown", "resolved", "critical")
+    assert alert.labels["instance"] == "10.0.0.9:9100"
+
+
+def test_prometheusalert_without_external_url_or_level_or_description() -> None:
+    text = (
+        "**[Prometheus告警信息]()**\r\n*[HostDown]()*\r\n告警级别：<no value>\r\n"
+        "开始时间：2024-06-01T02:00:00Z\r\n故障主机IP：10.0.0.1:9100\r\n**<no value>**"
+    )
+    [alert] = parse_chat_message("text", text, None)
+    assert alert.labels == {"alertname": "HostDown", "instance": "10.0.0.1:9100"}
+    assert (alert.severity, alert.summary) == ("warning", "HostDown")
+
+
+def test_a_go_map_of_labels_is_read_as_labels() -> None:
+    text = "告警名称: HostDown\n告警标签: map[alertname:HostDown instance:10.0.0.1:9100 job:node]"
+    [alert] = parse_chat_message("text", text, None)
+    assert alert.labels == {"alertname": "HostDown", "instance": "10.0.0.1:9100", "job": "node"}
+
+
+def test_go_time_prints_are_read() -> None:
+    text = "告警名称: A\n主机: h\n开始时间: 2024-05-01 10:00:00.123 +0800 CST m=+12.345"
+    [alert] = parse_chat_message("text", text, None)
+    assert alert.starts_at == utc(2024, 5, 1, 2, 0, 0, 123000)
+
+
+def test_english_key_lines_with_a_state_each() -> None:
+    text = (
+        "Status: firing\nAlert: HighCPU\nInstance: db-1\nSeverity: critical\n\n"
+        "Status: resolved\nAlert: HighMem\nInstance: db-2\nSeverity: warning"
+    )
+    alerts = parse_chat_message("text", text, None)
+    assert [(a.status, a.title, a.labels["instance"]) for a in alerts] == [
+        ("firing", "HighCPU", "db-1"),
+        ("resolved", "HighMem", "db-2"),
+    ]

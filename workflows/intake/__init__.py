@@ -6,8 +6,11 @@ and raises only `AlertParseError` (a `ValueError`) when nothing usable is found.
 - `parse_alertmanager(payload)`: Alertmanager webhook, version 4;
 - `parse_grafana(payload)`: Grafana unified alerting and legacy alert webhooks;
 - `parse_generic(payload)`: our documented JSON shape (see `workflows.intake.generic`);
-- `parse_chat_message(message_type, text, card)`: Alertmanager/Grafana texts, PrometheusAlert
-  templates, alert cards and plain text posted in a Lark group.
+- `parse_chat_message(message_type, text, card)`: Alertmanager/Grafana texts, PrometheusAlert,
+  Nightingale, WatchAlert, alertmanager-bot and alertmanager-webhook-feishu templates, alert
+  cards and plain text posted in a Lark group;
+- `fallback_alert(message_type, text, title)`: the alert of a message nothing could be read
+  from (`understood=False`).
 
 Fingerprints and the volatile labels they ignore: `workflows.intake.fingerprint`.
 
@@ -25,7 +28,7 @@ from typing import Any
 
 from workflows.intake.alert import AlertParseError, ParsedAlert, Severity, Status
 from workflows.intake.alertmanager import parse_alertmanager
-from workflows.intake.chat import parse_chat_message
+from workflows.intake.chat import fallback_alert, parse_chat_message
 from workflows.intake.fingerprint import VOLATILE_LABELS
 from workflows.intake.generic import parse_generic
 from workflows.intake.grafana import parse_grafana
@@ -47,6 +50,7 @@ __all__ = [
     "Severity",
     "Status",
     "WebhookParser",
+    "fallback_alert",
     "normalise_severity",
     "parse_alertmanager",
     "parse_chat_message",

@@ -49,3 +49,5 @@ class ParsedAlert:
     summary: str  # <= 2000 chars
     generator_url: str | None  # http(s) only
     raw: dict[str, Any]  # the original item, JSON-safe, <= 16 KiB serialised
+    # False for a chat message the bot could not read: an alert of its first line and its text
+    understood: bool = True

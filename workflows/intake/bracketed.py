@@ -6,7 +6,9 @@
     [Alerting] CPU alert / [OK] CPU alert / [No Data] …   legacy Grafana
 
 Bodies may list alerts in the default templates' form; each `Labels:` section starts one alert,
-and `**Firing**` / `**Resolved**` headings set the status of the alerts below them::
+and `**Firing**` / `**Resolved**` headings set the status of the alerts below them. Such a body
+is read the same under any first line (a custom title such as "Alerts firing: 2" or
+"告警通知"), whose wording then gives the state of alerts before any heading::
 
     Labels:
      - alertname = HighCPU
@@ -24,9 +26,10 @@ from datetime import tzinfo
 
 from workflows.intake.alert import Status
 from workflows.intake.draft import AlertDraft
-from workflows.intake.fields import FieldSet, collect, inline_pairs
+from workflows.intake.fields import FieldSet, collect, inline_pairs, read_pair, section_of
 from workflows.intake.text import plain_line
 from workflows.intake.timestamps import parse_timestamp
+from workflows.intake.wording import state_of
 
 _STATE_RE = re.compile(
     r"^\[(?P<state>FIRING|RESOLVED)(?:\s*:\s*\d+)?(?:\s*,\s*RESOLVED\s*:\s*\d+)?\]\s*(?P<rest>.*)$",
@@ -65,11 +68,23 @@ def bracketed_state(first_line: str) -> tuple[Status, str, bool] | None:
     return None
 
 
+def has_label_sections(lines: list[str]) -> bool:
+    """Whether the text lists alerts as `Labels:` sections of bulleted `- key = value` items."""
+    for index, raw in enumerate(lines[:-1]):
+        if section_of(plain_line(raw)) == "labels":
+            item = lines[index + 1].lstrip()
+            if item.startswith(("-", "*", "•")) and read_pair(plain_line(item)):
+                return True
+    return False
+
+
 def read_bracketed(lines: list[str], zone: tzinfo) -> list[AlertDraft]:
-    """Drafts for a bracketed alert text (`lines[0]` must satisfy `bracketed_state`)."""
+    """Drafts for a bracketed alert text, or for any text with `Labels:` sections (then the
+    first line's wording gives the state: "Alerts resolved: 2" is resolved)."""
     opened = bracketed_state(lines[0])
     if opened is None:
-        return []
+        first = plain_line(lines[0])
+        opened = (state_of(first) or "firing", first, False)
     status, rest, legacy = opened
     source = "grafana" if legacy or _GRAFANA_HINT_RE.search("\n".join(lines)) else "alertmanager"
     title, title_labels = _split_title(rest)
@@ -101,6 +116,8 @@ def _split_title(rest: str) -> tuple[str, list[tuple[str, str]]]:
         pairs = inline_pairs(parens["inner"])
         if pairs:
             return parens["head"], pairs
+        if not parens["head"]:  # "[FIRING:2]  (HighCPU prod)": no group labels, common values
+            return parens["inner"], []
     return rest, []
 
 

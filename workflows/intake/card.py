@@ -4,11 +4,13 @@ Two forms arrive: the card JSON a bot *sent* (v1 `{"header": {"title": {"content
 "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": …}}]}` or v2 with
 `"schema": "2.0"` and `"body": {"elements": …}`), and the simplified form Lark *delivers* in
 `im.message.receive_v1` (`{"title": "…", "elements": [[{"tag": "text", "text": "…"}, …], …]}`).
+A divider (`hr`) is read as a `---` line, which separates alerts.
 The walk is iterative with node and depth caps, so a hostile, deeply nested card costs little.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,16 +19,44 @@ MAX_DEPTH = 24
 MAX_CHARS = 64 * 1024
 
 _TEXT_KEYS = ("content", "text")
-_SKIPPED_KEYS = frozenset({"header", "config", "i18n_header", "card_link", "behaviors"})
+# the card's own header is read first (title, then subtitle); a panel's header is text
+_TOP_SKIPPED = frozenset({"header", "config", "i18n_header", "card_link", "behaviors", "title"})
+_SKIPPED_KEYS = frozenset({"config", "card_link", "behaviors"})
 _INLINE_TAGS = frozenset({"text", "a", "at", "md", "emotion", "code_inline"})
+DIVIDER = "---"  # a card's `hr`, kept as a line: it separates the alerts of a card
 
 
 def card_lines(card: Mapping[str, Any]) -> tuple[str, list[str]]:
-    """The card's header title and its text lines, in reading order."""
+    """The card's header title and its text lines, in reading order.
+
+    A card built from a card template (`{"type": "template", "data": {"template_id": …,
+    "template_variable": {…}}}`) is read as one `name: value` line per variable; one sent as
+    `{"type": "card_json", "data": "<JSON>"}` as the card inside."""
     inner = card.get("card")
     if isinstance(inner, Mapping):  # {"msg_type": "interactive", "card": {...}}
         card = inner
-    return _title(card), _body_lines(card)
+    data = card.get("data")
+    if card.get("type") == "card_json" and isinstance(data, str):
+        try:
+            decoded = json.loads(data[:MAX_CHARS])
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, Mapping):
+            card = decoded
+    elif card.get("type") == "template" and isinstance(data, Mapping):
+        return "", _template_lines(data.get("template_variable"))
+    return _title(card), [*_subtitle(card), *_body_lines(card)]
+
+
+def _template_lines(variables: object) -> list[str]:
+    if not isinstance(variables, Mapping):
+        return []
+    lines = []
+    for name, value in list(variables.items())[:64]:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            text = str(value)[:4096]
+            lines.append(f"{name}: {text}" if "\n" not in text else f"{name}:\n{text}")
+    return lines
 
 
 def _title(card: Mapping[str, Any]) -> str:
@@ -42,13 +72,18 @@ def _title(card: Mapping[str, Any]) -> str:
     return title[:MAX_CHARS] if isinstance(title, str) else ""
 
 
+def _subtitle(card: Mapping[str, Any]) -> list[str]:
+    header = card.get("header")
+    subtitle = header.get("subtitle") if isinstance(header, Mapping) else None
+    content = subtitle.get("content") if isinstance(subtitle, Mapping) else None
+    return content[:MAX_CHARS].splitlines() if isinstance(content, str) else []
+
+
 def _body_lines(card: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
     budget = MAX_CHARS
     stack: list[tuple[object, int]] = [
-        (value, 1)
-        for key, value in reversed(list(card.items())[:64])
-        if key not in _SKIPPED_KEYS and key != "title"
+        (value, 1) for key, value in reversed(list(card.items())[:64]) if key not in _TOP_SKIPPED
     ]
     visited = 0
     while stack and visited < MAX_NODES and budget > 0:
@@ -61,6 +96,8 @@ def _body_lines(card: Mapping[str, Any]) -> list[str]:
             found.append("".join(_inline_text(item) for item in node[:200]))
         elif isinstance(node, list):
             stack.extend((item, depth + 1) for item in reversed(node[:200]))
+        elif isinstance(node, Mapping) and node.get("tag") == "hr":
+            found.append(DIVIDER)
         elif isinstance(node, Mapping):
             children: list[tuple[object, int]] = []
             for key, value in list(node.items())[:64]:

@@ -2,14 +2,22 @@
 
 Formats, tried in this order:
 
-1. PrometheusAlert templates (`[Prometheus告警信息]`, `[PROMETHEUS-恢复信息]`, `Grafana告警信息`)
+1. PrometheusAlert templates (`[Prometheus告警信息]`, `[PROMETHEUS-恢复信息]`, `Grafana告警信息`),
+   one alert per marker even when the template runs them together on one line
    → source "prometheusalert" (`workflows.intake.prometheusalert`);
 2. a first line opening with a state tag, `[FIRING:2] …`, `[RESOLVED] …`, `[Alerting] …`,
-   `[OK] …` → source "alertmanager" or "grafana" (`workflows.intake.bracketed`);
-3. anything else is a plain text alert, source "text": the first line is the title, `key: value`
-   lines and `key=value` tokens become labels/annotations, and it is resolved when it reads as a
-   recovery (恢复, 已恢复, 已解决, resolved, recovered, [OK]; "未恢复", "恢复失败", "not
-   resolved" do not count) — the title decides first, the body only when the title is neutral.
+   `[OK] …`, or any text listing `Labels:` sections (Alertmanager's and Grafana's default
+   bodies under a custom title such as "Alerts firing: 2") → source "alertmanager" or "grafana"
+   (`workflows.intake.bracketed`);
+3. a card titled with its counts, `thing_dead [2] Firing [1] Resolved`, one block per alert
+   (alertmanager-webhook-feishu) → source "alertmanager" (`workflows.intake.grouped`);
+4. anything else is a plain text alert, source "text" (`workflows.intake.plain`): `key: value`
+   lines in any of the known vocabularies, one alert per block.
+
+A plain text in which nothing was understood (no field, no label, no state) is a *fallback*:
+its alert is titled with the message's first meaningful line, keeps the message's text as its
+summary, and is marked `understood=False` so the bot counts it
+(`larkops_alert_parse_fallback_total`).
 
 Cards: the header title is read as the first line, then the card's text. Input is capped at
 64 KiB and 500 lines before parsing. Times without an offset are read in `zone` (China Standard
@@ -23,26 +31,34 @@ from collections.abc import Mapping
 from datetime import tzinfo
 from typing import Any
 
+from storage.redaction import Redactor
 from workflows.intake.alert import AlertParseError, ParsedAlert, Status
-from workflows.intake.alertmanager import status_of
-from workflows.intake.bracketed import bracketed_state, read_bracketed
+from workflows.intake.bracketed import bracketed_state, has_label_sections, read_bracketed
 from workflows.intake.card import card_lines
 from workflows.intake.draft import AlertDraft
-from workflows.intake.fields import FieldSet, collect, inline_pairs, read_pair, well_known_key
-from workflows.intake.prometheusalert import has_marker, read_prometheusalert
-from workflows.intake.text import clean_block, clean_line, plain_line
-from workflows.intake.timestamps import CHINA_STANDARD_TIME, parse_timestamp
+from workflows.intake.fields import unglue_keys
+from workflows.intake.grouped import group_counts, read_grouped
+from workflows.intake.plain import read_plain
+from workflows.intake.prometheusalert import has_marker, read_prometheusalert, unglue
+from workflows.intake.text import clean_block, clean_line, plain_line, separator_text
+from workflows.intake.timestamps import CHINA_STANDARD_TIME
+from workflows.intake.wording import reads_resolved, stated
 
+_REDACTOR = Redactor()
 MAX_INPUT_CHARS = 64 * 1024
 MAX_LINES = 500
-
-_NEGATED_RE = re.compile(
-    r"(?i)未恢复|没有恢复|尚未恢复|未能恢复|无法恢复|不能恢复|未解决|待恢复|"
-    r"恢复失败|恢复中|恢复超时|自动恢复|"
-    r"not\s+(?:yet\s+)?(?:been\s+)?(?:resolved|recovered)|unresolved|unrecovered"
+# @mentions at the start of a line ("@所有人 [FIRING:1] …", "<at id=all></at>"): not alert text
+_MENTIONS_RE = re.compile(r"^(?:\s*(?:@_user_\d+|@_all|@all|@所有人|@everyone)(?![\w-]))+")
+# what Lark delivers instead of a card JSON 2.0 (and shows in old clients): not alert text
+UPGRADE_PLACEHOLDERS = frozenset(
+    {
+        "请升级至最新版本客户端，以查看内容",
+        "请升级至最新版本客户端,以查看内容",
+        "Please upgrade to the latest version of the client to view the content",
+    }
 )
-_FIRING_RE = re.compile(r"(?i)\b(?:firing|alerting|problem)\b|告警中|触发|故障|异常|报警")
-_RECOVERED_RE = re.compile(r"(?i)已恢复|恢复正常|已解决|恢复|\bresolved\b|\brecovered\b|\[ok\]")
+
+__all__ = ["fallback_alert", "parse_chat_message", "reads_resolved"]
 
 
 def parse_chat_message(
@@ -71,20 +87,46 @@ def parse_chat_message(
         "text": "\n".join(lines),
         "card": card,
     }
-    if has_marker("\n".join(lines[:MAX_LINES])):
+    understood = True
+    drafts: list[AlertDraft]
+    if has_marker("\n".join(lines)):
         drafts = read_prometheusalert(lines, zone)
-    elif bracketed_state(lines[0]):
+    elif bracketed_state(lines[0]) or has_label_sections(lines):
         drafts = read_bracketed(lines, zone)
+    elif group_counts(lines[0]):
+        drafts = read_grouped(lines, zone)
     else:
-        drafts = [_read_plain(lines, zone)]
+        drafts, understood = read_plain(lines, zone)
+    if not drafts:
+        drafts, understood = read_plain(lines, zone)
     for draft in drafts:
         draft.raw = raw
-    return [draft.finish() for draft in drafts]
+    alerts = [draft.finish() for draft in drafts]
+    if understood:
+        return alerts
+    return [fallback_alert(message_type, "\n".join(lines), alerts[0].title)]
 
 
-def reads_resolved(text: str) -> bool:
-    """Whether free text announces a recovery (negations such as 未恢复 excluded)."""
-    return _RECOVERED_RE.search(_NEGATED_RE.sub(" ", text)) is not None
+def fallback_alert(message_type: str, text: str, title: str = "") -> ParsedAlert:
+    """The alert of a message the bot cannot read: titled with the text's first meaningful line
+    (or `title` when the text has none, e.g. an image), the text kept (cleaned, capped, inert,
+    secret-looking values masked) as its description and summary, and marked
+    `understood=False`."""
+    lines = _message_lines(text, None)
+    meaningful = [plain_line(line) for line in lines if separator_text(line) is None]
+    first = next((line for line in meaningful if line), "")
+    body = _REDACTOR.text(clean_block("\n".join(lines), MAX_INPUT_CHARS))
+    status: Status = stated(first) or ("resolved" if reads_resolved(body) else "firing")
+    draft = AlertDraft(
+        source="text",
+        status=status,
+        title=first or title,
+        annotations={"description": body} if body else {},
+        text_identity=True,
+        raw={"message_type": message_type, "text": body},
+        understood=False,
+    )
+    return draft.finish()
 
 
 def _message_lines(text: object, card: object) -> list[str]:
@@ -94,52 +136,9 @@ def _message_lines(text: object, card: object) -> list[str]:
         body = "\n".join([title, *lines]) if title else "\n".join(lines)
     if not body.strip() and isinstance(text, str):
         body = text
-    cleaned = clean_block(body[: MAX_INPUT_CHARS * 2], MAX_INPUT_CHARS)
-    lines = [line.strip() for line in cleaned.split("\n")]
-    while lines and not lines[0]:
+    cleaned = unglue_keys(unglue(clean_block(body[: MAX_INPUT_CHARS * 2], MAX_INPUT_CHARS)))
+    lines = [_MENTIONS_RE.sub("", line).strip() for line in cleaned.split("\n")]
+    lines = [line for line in lines if plain_line(line) not in UPGRADE_PLACEHOLDERS]
+    while lines and not plain_line(lines[0]):
         lines.pop(0)
     return lines[:MAX_LINES]
-
-
-def _read_plain(lines: list[str], zone: tzinfo) -> AlertDraft:
-    fields = FieldSet(free_labels=True)
-    first = plain_line(lines[0])
-    opening = read_pair(first)
-    if opening and not well_known_key(opening[0]):  # "已恢复：磁盘快满了" is a title, not a field
-        free = [first, *collect(lines[1:], fields)]
-    else:
-        free = collect(lines, fields)
-    for line in free:
-        for key, value in inline_pairs(line):
-            fields.add(key, value)
-    named = fields.labels.get("alertname", "")
-    title = named if named and first not in free[:1] else (free[0] if free else first)
-    body = [line for line in free if line != title]
-    annotations = dict(fields.annotations)
-    if body and "description" not in annotations:
-        annotations["description"] = "\n".join(body)
-    return AlertDraft(
-        source="text",
-        status=_plain_status(title, body, fields.status),
-        title=title,
-        labels=fields.labels,
-        annotations=annotations,
-        starts_at=parse_timestamp(fields.starts_at, naive_zone=zone),
-        ends_at=parse_timestamp(fields.ends_at, naive_zone=zone),
-        generator_url=fields.url,
-        text_identity=True,
-    )
-
-
-def _plain_status(title: str, body: list[str], status_field: str) -> Status:
-    """Declared status first, then the title's wording, then the rest of the text."""
-    declared = status_of(status_field)
-    if declared:
-        return declared
-    if status_field and reads_resolved(status_field):
-        return "resolved"
-    if reads_resolved(title):
-        return "resolved"
-    if _FIRING_RE.search(title):
-        return "firing"
-    return "resolved" if reads_resolved("\n".join(body)) else "firing"

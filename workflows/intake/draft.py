@@ -101,6 +101,7 @@ class AlertDraft:
     fingerprint: object = None
     text_identity: bool = False
     raw: object = None
+    understood: bool = True
 
     def finish(self) -> ParsedAlert:
         """The clean, capped `ParsedAlert` for this draft."""
@@ -124,6 +125,7 @@ class AlertDraft:
             summary=_summary(annotations, title),
             generator_url=http_url(self.generator_url),
             raw=cap_raw(self.raw),
+            understood=self.understood,
         )
 
     def _fingerprint(self, title: str, labels: Mapping[str, str]) -> str:

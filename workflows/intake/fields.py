@@ -1,10 +1,10 @@
 """`key: value` lines and inline `key=value` tokens from alert texts, routed to alert fields.
 
-Alert bots write the same facts under many names. Chinese keys used by PrometheusAlert and
-common Feishu templates map to Prometheus-style names (告警名称 → alertname, 告警级别 → severity,
-故障主机/故障主机IP → instance, 开始时间 → start time, 告警详情 → description…). Other keys that
-look like label names (ASCII identifiers) become labels, anything else an annotation. Keys are
-never evaluated; values stay text.
+Alert bots write the same facts under many names; `workflows.intake.vocabulary` maps them to
+Prometheus-style names (告警名称 → alertname, 报警等级 → severity, 实例地址 → instance…). Keys may
+be bold, bulleted, quoted or behind an emoji (`**🖥 报警主机:**`); a known key whose value is empty
+takes the next line as its value (cards put name and value on two lines). Go's `<no value>` is an
+empty value. Keys are never evaluated; values stay text.
 """
 
 from __future__ import annotations
@@ -12,72 +12,52 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from workflows.intake.fingerprint import IDENTITY_KEYS
 from workflows.intake.severity import SEVERITY_KEYS
 from workflows.intake.text import link_url, plain_line
-
-Kind = Literal["label", "annotation", "starts", "ends", "status", "url"]
+from workflows.intake.vocabulary import LEVEL_STATUS_KEYS, known_key, normalise_key, route
 
 MAX_FIELDS = 64
-KEY_PATTERN = r"[A-Za-z_\u3400-\u9fff][\w.\-/\u3400-\u9fff]{0,63}"
+_WORD = r"[\w.\-/\u3400-\u9fff]"
+# up to three words: "告警级别", "Rule Name", "Trigger time value"
+KEY_PATTERN = rf"[A-Za-z_\u3400-\u9fff]{_WORD}{{0,31}}(?: {_WORD}{{1,31}}){{0,2}}"
 
 _PAIR_RE = re.compile(
     rf"^\s*(?:[-*•·]\s*)?(?P<key>{KEY_PATTERN})\s*(?:[:：]|\s=\s)\s*(?P<value>.*)$"
 )
 _INLINE_RE = re.compile(
-    r'(?<![\w.\-/=])([A-Za-z_][\w.\-]{0,63})=("[^"\n]{0,512}"|[^\s,;，；)）]{1,512})'
+    r'(?<![\w.\-/=])([A-Za-z_][\w.\-]{0,63})=("[^"\n]{0,512}"|[^\s,;，；)）\]"\']{1,512})'
 )
 _URL_RE = re.compile(r"https?://\S+")
+_BARE_URL_RE = re.compile(r"^https?://\S+$")
+_GO_MAP_ITEM_RE = re.compile(r"(?:^|\s)([A-Za-z_][\w.\-]{0,63}):(\S{1,512})")
 _PORT_RE = re.compile(r"^\d{1,5}\s*[:：]")
-_LABEL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _SECTIONS = {
     "labels": "labels",
     "标签": "labels",
     "annotations": "annotations",
     "注释": "annotations",
+    "附加信息": "annotations",
 }
 _BULLETS = ("-", "*", "•", "·")
+_STATE_WORDS_RE = re.compile(
+    r"(?i)\b(?:triggered|recovered|firing|resolved)\b|已恢复|恢复|告警中|报警中|已触发|触发"
+)
 
 
-def _table(kind: Kind, name: str, keys: str) -> dict[str, tuple[Kind, str]]:
-    return dict.fromkeys(keys.split(), (kind, name))
+_GLUED_KEY_RE = re.compile(r"(?<=\S)\*\*(?P<key>[^*\n]{1,32}?)(?:\*\*\s*[:：]|[:：]\s*\*\*)")
 
 
-_CANONICAL: dict[str, tuple[Kind, str]] = {
-    **_table(
-        "label", "alertname", "告警名称 告警名 告警类型 告警规则 规则名称 规则名 告警项 监控项"
-    ),
-    **_table("label", "severity", "告警级别 级别 告警等级 等级 严重程度 严重级别 优先级"),
-    **_table("label", "instance", "故障主机 故障主机ip 故障目标 告警主机 实例 故障实例 告警实例"),
-    **_table("label", "host", "主机 主机名 主机ip 服务器"),
-    **_table("label", "service", "服务 服务名 服务名称 告警服务"),
-    **_table("label", "app", "应用 应用名 应用名称"),
-    **_table("label", "project", "项目 项目名称"),
-    **_table("label", "cluster", "集群 集群名称"),
-    **_table("label", "env", "环境"),
-    **_table("label", "namespace", "命名空间"),
-    **_table("label", "container", "容器"),
-    **_table(
-        "annotation",
-        "description",
-        "告警详情 告警描述 描述 详情 告警内容 内容 故障描述 description desc details detail",
-    ),
-    **_table("annotation", "summary", "摘要 告警摘要 告警主题 summary"),
-    **_table("annotation", "message", "message"),
-    **_table("annotation", "value", "当前值 触发值 value current_value"),
-    **_table("annotation", "runbook_url", "runbook_url runbook 处理手册"),
-    **_table("annotation", "silence_url", "silence"),
-    **_table("annotation", "dashboard_url", "dashboard"),
-    **_table("annotation", "panel_url", "panel"),
-    **_table(
-        "starts", "starts_at", "开始时间 触发时间 告警时间 发生时间 故障时间 startsat starts_at"
-    ),
-    **_table("ends", "ends_at", "结束时间 恢复时间 endsat ends_at"),
-    **_table("status", "status", "状态 告警状态 status state"),
-    **_table("url", "generator_url", "source generatorurl generator_url"),
-}
+def unglue_keys(text: str) -> str:
+    """`text` with a bold known key that a template glued to the previous line's end
+    (`[View data](…)**alertname**: X`) moved to a line of its own."""
+
+    def cut(match: re.Match[str]) -> str:
+        key = plain_line(match["key"])
+        return ("\n" if known_key(key) else "") + match.group(0)
+
+    return _GLUED_KEY_RE.sub(cut, text)
 
 
 def read_pair(line: str) -> tuple[str, str] | None:
@@ -88,6 +68,8 @@ def read_pair(line: str) -> tuple[str, str] | None:
     key, value = match.group("key"), match.group("value").strip()
     if value.startswith("//") or key.lower() in ("http", "https") or _PORT_RE.match(value):
         return None  # a URL, or "db-1:9100: 93.2" (host:port, not a key)
+    if " " in key and not known_key(key):
+        return None  # "CPU on db-1: 93%" is a sentence; "Rule Name: x" is a known key
     return key, value
 
 
@@ -99,18 +81,23 @@ def inline_pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def route(key: str) -> tuple[Kind, str]:
-    """Where a text key goes: its kind and canonical name."""
-    known = _CANONICAL.get(key.lower())
-    if known:
-        return known
-    return ("label", key) if _LABEL_NAME_RE.match(key) else ("annotation", key)
+def tag_pairs(value: str) -> list[tuple[str, str]]:
+    """The pairs of a tag list: `[ident=db-1 cpu=cpu-total]`, `["a=b","c=d"]`, or Go's print of
+    a map, `map[alertname:HostDown instance:10.0.0.1:9100]`."""
+    text = value.strip()
+    if text.startswith("map[") and text.endswith("]"):
+        return [
+            (key, item)
+            for key, item in _GO_MAP_ITEM_RE.findall(text[4:-1])
+            if key not in ("http", "https")
+        ]
+    return inline_pairs(text)
 
 
 def well_known_key(key: str) -> bool:
     """Whether `key` is a name alert texts use for a known field (alertname, 告警级别, host…)."""
-    lowered = key.lower()
-    return lowered in _CANONICAL or lowered in IDENTITY_KEYS or lowered in SEVERITY_KEYS
+    lowered = normalise_key(key)
+    return known_key(key) or lowered in IDENTITY_KEYS or lowered in SEVERITY_KEYS
 
 
 @dataclass
@@ -119,6 +106,8 @@ class FieldSet:
 
     `free_labels`: unknown label-like keys become labels (plain text) or annotations (formats
     whose fingerprint uses labels, where a `cpu: 91%` line must not split an incident).
+    `seen` holds the canonical names set so far (a block reader starts a new alert when a name
+    comes again).
     """
 
     free_labels: bool = True
@@ -132,10 +121,18 @@ class FieldSet:
     def add(self, key: str, value: str, *, url: str | None = None) -> None:
         """Route `key: value`; `url` is the line's link target, for link-valued keys."""
         kind, name = route(key)
+        if normalise_key(key) in LEVEL_STATUS_KEYS:  # Nightingale: "S2 Triggered"
+            self.status = self.status or value
+            value = _STATE_WORDS_RE.sub(" ", value).strip()
         if kind == "label" and not self.free_labels and not well_known_key(key):
             kind = "annotation"
         if kind == "label":
             self.add_label(name, value)
+        elif kind == "tags":
+            for tag, tag_value in tag_pairs(value):
+                self.add_label(tag, tag_value)
+        elif kind == "annotation" and _BARE_URL_RE.match(value) and not name.endswith("_url"):
+            self.add_annotation(f"{name}_url", value)  # "报警详情: http://…" is a link, not text
         elif kind == "annotation":
             self.add_annotation(name, url if name.endswith("_url") and url else value)
         elif kind == "starts":
@@ -144,7 +141,7 @@ class FieldSet:
             self.ends_at = self.ends_at or value
         elif kind == "status":
             self.status = self.status or value
-        else:
+        elif kind == "url":
             self.url = self.url or url or value
 
     def add_label(self, key: str, value: str) -> None:
@@ -163,13 +160,22 @@ class FieldSet:
             self.annotations[key] = value
 
 
+def section_of(line: str) -> str:
+    """`labels` / `annotations` when a (plain) line opens such a section (`Labels:`), else ""."""
+    pair = read_pair(line)
+    if pair and not pair[1]:
+        return _SECTIONS.get(normalise_key(pair[0]), "")
+    return ""
+
+
 def collect(lines: Iterable[str], fields: FieldSet) -> list[str]:
     """Fill `fields` from the `key: value` lines and `Labels:`/`Annotations:` sections of
     `lines` (markdown allowed); return the other, free-text lines as plain text.
 
-    A bold key with an empty value (`**告警级别：**`) takes the next line as its value (cards
-    often put a field's name and value on two lines); other empty fields are dropped. Items of
-    a section are bulleted `- key = value` lines.
+    A key with an empty value takes the next line as its value when it is bold
+    (`**告警级别：**`) or a known key (`报警主机：`): cards often put a field's name and value on
+    two lines. Other empty fields are dropped. Items of a section are bulleted `- key = value`
+    lines (or, after 附加信息, any `key: value` line).
     """
     free: list[str] = []
     section = ""
@@ -180,8 +186,15 @@ def collect(lines: Iterable[str], fields: FieldSet) -> list[str]:
             section = pending = ""
             continue
         pair = read_pair(line)
-        if pair and not pair[1] and pair[0].lower() in _SECTIONS:
-            section, pending = _SECTIONS[pair[0].lower()], ""
+        opened = section_of(line)
+        if opened:
+            section, pending = opened, ""
+            continue
+        if section and pair and pair[1] and not well_known_key(pair[0]):
+            if section == "labels":
+                fields.add_label(*pair)
+            else:
+                fields.add_annotation(*pair)
             continue
         if section and pair and raw.lstrip().startswith(_BULLETS):
             if section == "labels":
@@ -193,8 +206,10 @@ def collect(lines: Iterable[str], fields: FieldSet) -> list[str]:
         if pair and pair[1]:
             fields.add(*pair, url=link_url(raw))
             pending = ""
-        elif pair:  # an empty field; a bold one ("**告警级别：**") has its value on the next line
-            pending = pair[0] if "**" in raw else ""
+        elif pair:  # an empty field: its value may be on the next line
+            pending = pair[0] if "**" in raw or known_key(pair[0]) else ""
+        elif "**" in raw and known_key(line):  # "**报警主机**" over its value
+            pending = line
         elif pending:
             fields.add(pending, line, url=link_url(raw))
             pending = ""

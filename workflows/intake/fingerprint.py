@@ -25,10 +25,15 @@ Text alerts (plain chat messages) have no trustworthy labels, so::
     fingerprint = sha256(canonical JSON of [source, normalised title, identity labels])[:16]
 
 where the normalised title is lower-cased with bracketed tags (`[FIRING:2]`, `【恢复】`), status
-words (resolved, firing, 恢复, 已恢复, 告警…), dates, times and all digits removed, and identity
-labels are only the well-known location keys found in the text (host, instance, service…;
-`IDENTITY_KEYS`). So "磁盘快满了 93% host=db-1" and "已恢复: 磁盘快满了 host=db-1" share a
-fingerprint, while host=db-2 gets its own.
+words (resolved, "is resolved", firing, 恢复, 已恢复, 告警…), dates, times and all digits
+removed, and identity labels are only the well-known location keys found in the text (host,
+instance, service…; `IDENTITY_KEYS`). When no identity label was found, the targets named in
+the title stand in: IP addresses (with their port) and host-like names that carry a digit
+(`db-1`, `node03`, `web-2.example.com`), so "Instance 10.0.0.1:9100 down" and
+"Instance 10.0.0.2:9100 down" stay apart while a value such as "93%" never counts. So
+"磁盘快满了 93% host=db-1" and "已恢复: 磁盘快满了 host=db-1" share a fingerprint, while
+host=db-2 gets its own. Empty values (Go's `<no value>` is read as empty) are never part of a
+fingerprint.
 
 A caller's own fingerprint (generic webhook `fingerprint` field) wins: 16 lowercase hex
 characters are used as they are, anything else is hashed (`override_fingerprint`).
@@ -111,6 +116,20 @@ IDENTITY_KEYS: frozenset[str] = frozenset(
         "mountpoint",
         "db",
         "database",
+        "ident",
+        "target",
+        "target_ident",
+        "node_name",
+        "pod_name",
+        "host_ip",
+        "hostip",
+        "instance_name",
+        "region",
+        "zone",
+        "topic",
+        "queue",
+        "url",
+        "domain",
     }
 )
 
@@ -120,10 +139,18 @@ _DATETIME_RE = re.compile(
     r"(?:\s*(?:Z|[+-]\d{2}:?\d{2}))?|\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
 )
 _STATUS_WORDS_RE = re.compile(
-    r"(?i)\b(?:resolved|recovered|firing|alerting|problem|ok|no\s*data)\b"
+    r"(?i)\b(?:(?:is|are|has|have|was|were|been)\s+)*"  # "HighCPU is resolved!"
+    r"(?:resolved|recovered|firing|alerting|triggered|problem|ok|no\s*data)\b"
     r"|已恢复|恢复正常|恢复|已解决|已消除|告警|报警"
 )
 _NON_WORD_RE = re.compile(r"[\W_]+")
+_IP_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.])")
+# a name with a letter first and a digit somewhere: db-1, node03, web-2.example.com (not P1, S2)
+_HOST_RE = re.compile(
+    r"(?<![\w.\-])[a-z][a-z0-9\-]*\d[a-z0-9\-]*(?:\.[a-z0-9\-]+)*(?::\d{1,5})?(?![\w\-])", re.I
+)
+_MAX_TARGETS = 4
+_TARGET_SCAN = 1000
 
 
 def identifying_labels(labels: Mapping[str, str]) -> dict[str, str]:
@@ -150,11 +177,23 @@ def normalise_title(title: str) -> str:
     return _NON_WORD_RE.sub(" ", text).strip()
 
 
+def targets(text: str) -> list[str]:
+    """The IP addresses and host-like names `text` mentions (sorted, at most four; only its
+    first 1000 characters are looked at)."""
+    text = text[:_TARGET_SCAN]
+    found = {match.lower() for match in _IP_RE.findall(text)}
+    without_ips = _IP_RE.sub(" ", _DATETIME_RE.sub(" ", text))
+    found |= {match.lower() for match in _HOST_RE.findall(without_ips) if len(match) > 2}
+    return sorted(found)[:_MAX_TARGETS]
+
+
 def text_fingerprint(source: str, title: str, labels: Mapping[str, str]) -> str:
     """The fingerprint of a text alert (see the module docstring)."""
     identity = sorted(
         (key, value) for key, value in labels.items() if value and key.lower() in IDENTITY_KEYS
     )
+    if not any(key != "alertname" for key, _ in identity):
+        identity.extend(("target", target) for target in targets(title))
     return _digest([source, normalise_title(title), identity])
 
 

@@ -9,9 +9,11 @@
     故障主机IP：10.0.0.12:9100
     **磁盘 / 使用率超过 90%**
 
-One message may hold several alerts (the template ranges over them): each `…告警信息` /
-`…恢复信息` marker starts one; 恢复 means resolved. The first free line after the marker is the
-alert name unless a 告警名称 line gives it; other free lines form the description.
+One message may hold several alerts (the template ranges over them, `split=false`): each
+`…告警信息` / `…恢复信息` marker starts one, also where the template runs them together on one
+line (`**…filling up fast.****[Prometheus告警信息](…)**`); 恢复 means resolved. The first free
+line after the marker is the alert name unless a 告警名称 line gives it; other free lines form the
+description. A level the alert lacks prints as Go's `<no value>`: an empty level.
 """
 
 from __future__ import annotations
@@ -22,11 +24,18 @@ from datetime import tzinfo
 from workflows.intake.alert import Status
 from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import FieldSet, collect
-from workflows.intake.text import link_url, plain_line
+from workflows.intake.text import link_url, plain_line, separator_text
 from workflows.intake.timestamps import parse_timestamp
 
-MARKER_RE = re.compile(r"(?i)(?:prometheus|grafana)\s*[-_ ]?\s*(告警|恢复)信息")
-# the silence link the templates end with, and the card's "PrometheusAlert" title/note
+MARKER_RE = re.compile(r"(?i)(?:prometheus|grafana)\s*[-_ ]?\s*(告警|恢复)(?:信息|通知)")
+# a marker that a template glued to the end of the previous alert: "…fast.****[Prometheus告警…",
+# "…</font>[PROMETHEUS-告警信息]", or as Lark's degraded render gives it, markup gone:
+# "…节点离线Prometheus告警信息"
+_MARK = r"(?:prometheus|grafana)\s*[-_ ]?\s*(?:告警|恢复)(?:信息|通知)"
+_GLUED_RE = re.compile(
+    rf"(?i)(?<=\S)(?=\*\*[\[【]{_MARK})|(?<=[^\s*])(?=[\[【]{_MARK})"
+    rf"|(?<=[^\s*\[【#>A-Za-z\]()])(?={_MARK})"
+)
 _NOISE_RE = re.compile(r"屏蔽|静默|/silences?\b|^prometheusalert$", re.I)
 _LEFTOVER_RE = re.compile(r"^[\s\[\]【】()（）:：\-]+|[\s\[\]【】()（）:：\-]+$")
 
@@ -34,6 +43,11 @@ _LEFTOVER_RE = re.compile(r"^[\s\[\]【】()（）:：\-]+|[\s\[\]【】()（）
 def has_marker(text: str) -> bool:
     """Whether `text` looks like a PrometheusAlert template message."""
     return MARKER_RE.search(text) is not None
+
+
+def unglue(text: str) -> str:
+    """`text` with every PrometheusAlert marker that follows other text moved to a new line."""
+    return _GLUED_RE.sub("\n", text)
 
 
 def read_prometheusalert(lines: list[str], zone: tzinfo) -> list[AlertDraft]:
@@ -59,7 +73,7 @@ def _draft(block: list[str], shared: FieldSet, zone: tzinfo) -> AlertDraft:
     fields = FieldSet(free_labels=False)
     after_marker = _LEFTOVER_RE.sub("", plain_line(MARKER_RE.sub(" ", marker_line)))
     free = collect(([after_marker] if after_marker else []) + block[1:], fields)
-    free = [line for line in free if not _NOISE_RE.search(line)]
+    free = [line for line in free if not _NOISE_RE.search(line) and separator_text(line) is None]
     for key, value in shared.labels.items():
         fields.add_label(key, value)
     for key, value in shared.annotations.items():

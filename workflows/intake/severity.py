@@ -61,11 +61,16 @@ _SEPARATORS_RE = re.compile(r"[\s_\-.]+")
 
 def normalise_severity(value: object) -> Severity:
     """Map a severity word from any source to `critical`, `warning` or `info`."""
+    return severity_of(value) or DEFAULT_SEVERITY
+
+
+def severity_of(value: object) -> Severity | None:
+    """The severity a word names, or None when it names none (see `normalise_severity`)."""
     if not isinstance(value, str):
-        return DEFAULT_SEVERITY
+        return None
     word = value.strip().lower()[:64]
     if not word:
-        return DEFAULT_SEVERITY
+        return None
     compact = _SEPARATORS_RE.sub("", word)
     if compact in _WORDS:
         return _WORDS[compact]
@@ -77,7 +82,7 @@ def normalise_severity(value: object) -> Severity:
     for token in _TOKEN_RE.findall(word):
         if token in _WORDS:
             return _WORDS[token]
-    return DEFAULT_SEVERITY
+    return None
 
 
 def severity_word(*sources: Mapping[str, str]) -> str:

@@ -30,11 +30,25 @@ _BREAKS = str.maketrans({"\r": "\n", "\u2028": "\n", "\u2029": "\n", "\t": " "})
 
 # Lark markdown and the HTML-ish tags alert bots put into cards
 _TAG_RE = re.compile(r"</?(?:font|at|a|b|i|u|s|br|text_tag|strong|em|span)\b[^>]{0,200}>", re.I)
-_LINK_RE = re.compile(r"\[([^\[\]\n]{0,300})\]\((\S{1,2048}?)\)")
+_LINK_RE = re.compile(r"\[([^\[\]\n]{0,300})\]\((\S{0,2048}?)\)")  # "[x]()": no URL given
 _LINK_URL_RE = re.compile(r"\[[^\[\]\n]{0,300}\]\((\S{1,2048}?)\)")
 _EMPHASIS_RE = re.compile(r"\*\*|~~|`")
 _HEADING_RE = re.compile(r"^\s*(?:#{1,6}\s+|>\s*)+")
 _ITALIC_LINE_RE = re.compile(r"^\*(?!\s)(.+?)(?<!\s)\*$")
+# pictographs, dingbats, arrows, geometric shapes and their joiners/variation selectors: the
+# decoration templates put before a key ("🖥 报警主机") or around a title ("🔥 FIRING 🔥")
+_DECORATION = (
+    "\u2190-\u21ff\u2300-\u23ff\u2460-\u24ff\u25a0-\u27bf\u2900-\u297f\u2b00-\u2bff"
+    "\u3030\u303d\u3297\u3299\ufe0f\u200d\U0001f000-\U0001faff"
+)
+_DECORATION_EDGES_RE = re.compile(f"^[{_DECORATION}\\s]+|[{_DECORATION}\\s]+$")
+# Go's text/template prints a missing map key as "<no value>", and a placeholder a forwarder
+# could not fill stays as written ("${labels.instance}", "{{ .Labels.pod }}"): the value is empty
+NO_VALUE_RE = re.compile(r"<no value>|\$\{[\w.\-]{1,64}\}|\{\{[^{}\n]{1,64}\}\}", re.I)
+# the edges of a line that only separates two alerts: "-----", "--- Alert ---", "—— 告警 2 ——"
+_SEPARATOR_EDGE = r"(?:[-=*_~]{3,}|[—–]{2,}|[·•]{3,}|[\u2500-\u257f]{2,})"  # ━━━ ═══ ───
+_SEPARATOR_START_RE = re.compile(f"^{_SEPARATOR_EDGE}")
+_SEPARATOR_EDGES_RE = re.compile(f"^{_SEPARATOR_EDGE}|{_SEPARATOR_EDGE}$")
 
 _BIG_INT_BITS = 200
 
@@ -97,12 +111,26 @@ def link_url(line: str) -> str | None:
 
 
 def plain_line(line: str) -> str:
-    """A markdown/Lark-markdown line as plain text: links to their text, emphasis and tags off."""
-    text = _TAG_RE.sub("", line)
+    """A markdown/Lark-markdown line as plain text: links to their text, emphasis and tags off,
+    Go's `<no value>` (and unfilled `${…}` / `{{…}}` placeholders) and the emoji around the text
+    gone."""
+    text = _TAG_RE.sub("", NO_VALUE_RE.sub("", line))
     text = _LINK_RE.sub(r"\1", text)
     text = _HEADING_RE.sub("", text)
     text = _EMPHASIS_RE.sub("", text).strip()
     italic = _ITALIC_LINE_RE.match(text)
     if italic:
         text = italic.group(1)
-    return text.strip()
+    return _DECORATION_EDGES_RE.sub("", text).strip()
+
+
+def separator_text(line: str) -> str | None:
+    """The words of a line that only separates alerts (`-----` → "", `--- Alert ---` → "Alert",
+    `==== 恢复通知 ====` → "恢复通知"), or None for any other line."""
+    text = _HEADING_RE.sub("", _TAG_RE.sub("", line)).strip()  # "> <font>=====</font>"
+    if not _SEPARATOR_START_RE.match(text):
+        return None
+    inner = plain_line(_SEPARATOR_EDGES_RE.sub("", text))
+    if len(inner) > 24 or re.search(r"[:：=\[\]()]", inner):
+        return None
+    return inner

@@ -1,7 +1,8 @@
 """Alert timestamps to aware UTC datetimes, leniently (bad input means "unknown", not an error).
 
 Accepted: ISO 8601 / RFC 3339 with up to nanosecond fractions (Alertmanager, Grafana), Go's
-`time.Time` print form (`2024-05-01 10:00:00.123 +0800 CST`), `2024/05/01 10:00:00`, and epoch
+`time.Time` print form (`2024-05-01 10:00:00.123 +0800 CST`, also with its `m=+1.5` monotonic
+reading), `2024/05/01 10:00:00`, and epoch
 seconds or milliseconds as numbers. Go's zero time `0001-01-01T00:00:00Z` (Alertmanager's
 "not set") is None. A time without an offset is read in `naive_zone`.
 """
@@ -19,7 +20,8 @@ _STAMP_RE = re.compile(
     r"^(?P<y>\d{4})[-/](?P<mo>\d{1,2})[-/](?P<d>\d{1,2})"
     r"(?:[T ]+(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d{1,12}))?)?)?"
     r"\s*(?P<z>Z|[+-]\d{2}(?::?\d{2})?)?"
-    r"(?:\s+(?P<abbr>[A-Za-z]{2,5}))?$"
+    r"(?:\s+(?P<abbr>[A-Za-z]{2,5}))?"
+    r"(?:\s+m=[+-]\d{1,12}\.\d{1,12})?$"  # Go's monotonic clock reading, printed by time.Now()
 )
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # numbers above this are milliseconds
 _EPOCH_MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z

@@ -1,0 +1,138 @@
+"""Alert bots posting into a group, as Lark really delivers their messages.
+
+Another bot's card reaches us only as a degraded render (a JSON 2.0 card as nothing but the
+upgrade notice); the bot fetches the card itself and falls back to the render when it cannot.
+A message no template reads still opens an incident, and is counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import REGISTRY
+
+from bot.sandbox.degraded import UPGRADE_NOTICE, degraded_card
+from tests.lark.testbot import TestBot, wait_until
+
+SENDER = "ou_carol"  # a configured alert sender (an app in the chat)
+
+WATCHALERT_V2 = {
+    "schema": "2.0",
+    "config": {"width_mode": "fill"},
+    "header": {
+        "template": "red",
+        "title": {"tag": "plain_text", "content": "【报警中】- WatchAlert 业务系统 🔥"},
+    },
+    "body": {
+        "elements": [
+            {
+                "tag": "markdown",
+                "content": "**🤖 报警类型:** 订单库连接数过高\n**📌 报警等级:** P1\n"
+                "**🖥 报警主机:** 10.9.0.3:3306\n**🕘 开始时间:** 2024-06-04 09:00:00\n"
+                "**📝 报警事件:** 连接数 4980/5000",
+            },
+            {"tag": "hr"},
+            {"tag": "markdown", "content": "🧑‍💻 WatchAlert - 运维团队"},
+        ]
+    },
+}
+PROMETHEUSALERT_V1 = {
+    "config": {"wide_screen_mode": True},
+    "header": {"template": "red", "title": {"tag": "plain_text", "content": "PrometheusAlert"}},
+    "elements": [
+        {
+            "tag": "div",
+            "text": {
+                "tag": "lark_md",
+                "content": "**[Prometheus告警信息](http://prom:9090/graph)**\n*[HostDown](http://am:9093)*\n"
+                "告警级别：critical\n故障主机IP：10.9.1.1:9100\n**节点离线**"
+                "**[Prometheus告警信息](http://prom:9090/graph)**\n*[HostDown](http://am:9093)*\n"
+                "告警级别：critical\n故障主机IP：10.9.1.2:9100\n**节点离线**",
+            },
+        },
+        {"tag": "hr"},
+        {"tag": "note", "elements": [{"tag": "lark_md", "content": "PrometheusAlert"}]},
+    ],
+}
+
+
+async def _alert_bot(make_testbot: Any) -> TestBot:
+    bot: TestBot = await make_testbot(settings={"alert_senders": [SENDER]}, incidents=True)
+    return bot
+
+
+async def _incidents(bot: TestBot, count: int) -> list[Any]:
+    sql = "SELECT title, labels, summary, chat_id, source FROM incidents ORDER BY id"
+    return list(
+        await wait_until(
+            lambda: _at_least(bot, sql, count), timeout=15, what=f"{count} incident(s)"
+        )
+    )
+
+
+async def _at_least(bot: TestBot, sql: str, count: int) -> list[Any] | None:
+    rows = await bot.rows(sql)
+    return rows if len(rows) >= count else None
+
+
+def _fallbacks() -> float:
+    value = REGISTRY.get_sample_value("larkops_alert_parse_fallback_total", {"source": SENDER})
+    return value or 0.0
+
+
+def test_a_card_json_2_arrives_as_the_upgrade_notice_only() -> None:
+    assert degraded_card(WATCHALERT_V2) == {
+        "title": "",
+        "elements": [[{"tag": "text", "text": UPGRADE_NOTICE}]],
+    }
+    rendered = degraded_card(PROMETHEUSALERT_V1)
+    assert rendered["title"] == "PrometheusAlert"
+    assert [{"tag": "a", "text": "HostDown", "href": "http://am:9093"}] in [
+        [run for run in paragraph if run["tag"] == "a"] for paragraph in rendered["elements"]
+    ]
+
+
+async def test_a_card_json_2_is_read_from_the_card_fetched(make_testbot: Any) -> None:
+    bot = await _alert_bot(make_testbot)
+    before = _fallbacks()
+    await bot.emulator.send_card(bot.chat, SENDER, WATCHALERT_V2)
+    [incident] = await _incidents(bot, 1)
+    assert incident.title == "订单库连接数过高"
+    assert incident.labels["instance"] == "10.9.0.3:3306"
+    assert _fallbacks() == before
+
+
+async def test_the_delivered_render_is_read_when_the_card_cannot_be_fetched(
+    make_testbot: Any,
+) -> None:
+    bot = await _alert_bot(make_testbot)
+    bot.emulator.fail_next("/open-apis/im/v1/messages/", status=400, code=230002)
+    await bot.emulator.send_card(bot.chat, SENDER, PROMETHEUSALERT_V1)
+    incidents = await _incidents(bot, 2)
+    assert [row.labels["instance"] for row in incidents] == ["10.9.1.1:9100", "10.9.1.2:9100"]
+    assert {row.title for row in incidents} == {"HostDown"}
+
+
+async def test_an_unreadable_message_still_opens_an_incident_and_is_counted(
+    make_testbot: Any,
+) -> None:
+    bot = await _alert_bot(make_testbot)
+    before = _fallbacks()
+    text = "------\n线上好像出问题了，请值班同学看一下 $(reboot)\n（来自自建脚本）"
+    await bot.send(text, user=SENDER, sender_type="app", mention_bot=False)
+    [incident] = await _incidents(bot, 1)
+    assert incident.title == "线上好像出问题了，请值班同学看一下 $(reboot)"
+    assert "（来自自建脚本）" in incident.summary  # the raw text kept, inert
+    assert _fallbacks() == before + 1
+
+
+async def test_a_card_json_2_that_cannot_be_fetched_opens_an_untitled_incident(
+    make_testbot: Any,
+) -> None:
+    bot = await _alert_bot(make_testbot)
+    before = _fallbacks()
+    bot.emulator.fail_next("/open-apis/im/v1/messages/", status=400, code=230002)
+    await bot.emulator.send_card(bot.chat, SENDER, WATCHALERT_V2)
+    [incident] = await _incidents(bot, 1)
+    assert incident.title == "无法读取的告警消息（interactive）"
+    assert _fallbacks() == before + 1

@@ -1,0 +1,108 @@
+"""What real forwarders post into a Feishu group, read as the alerts they are.
+
+The corpus in `tests/fixtures/forwarders/` is ours, written in the shapes PrometheusAlert,
+Nightingale, WatchAlert, alertmanager-bot, alertmanager-webhook-feishu, Grafana and home-made
+Chinese templates produce (text, post, cards as sent and as Lark delivers them). Each message
+lists the alerts it must yield (state, title, severity, labels that must be there, start time);
+each pair says whether two alerts are the same alert (a firing and its recovery) or not (two
+targets). A message that is only a title and a line is expected to be a fallback (counted as
+unreadable) that still opens, and resolves, its incident. `bench/intake_corpus.py` scores the
+same corpus with `problems` and `pair_problem`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workflows.intake import ParsedAlert, parse_chat_message
+
+CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "forwarders"
+
+
+def forwarders() -> dict[str, dict[str, Any]]:
+    """Every forwarder's corpus file, by forwarder name."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(CORPUS.glob("*.json")):
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        found[data["forwarder"]] = data
+    return found
+
+
+def messages() -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, data in forwarders().items():
+        for message in data["messages"]:
+            yield name, message
+
+
+def read(message: dict[str, Any]) -> list[ParsedAlert]:
+    return parse_chat_message(message["message_type"], message["text"], message["card"])
+
+
+def problems(message: dict[str, Any], alerts: list[ParsedAlert]) -> list[str]:
+    """What is wrong in `alerts` against the message's expected alerts (empty: all right)."""
+    expected: list[dict[str, Any]] = message["alerts"]
+    if len(alerts) != len(expected):
+        return [f"{len(alerts)} alerts, expected {len(expected)}"]
+    found: list[str] = []
+    for index, (want, got) in enumerate(zip(expected, alerts, strict=True)):
+        for key in ("status", "title", "severity"):
+            if getattr(got, key) != want[key]:
+                found.append(f"#{index} {key} {getattr(got, key)!r} != {want[key]!r}")
+        for key, value in want["labels"].items():
+            if got.labels.get(key) != value:
+                found.append(f"#{index} label {key} {got.labels.get(key)!r} != {value!r}")
+        if "starts_at" in want and got.starts_at != datetime.fromisoformat(want["starts_at"]):
+            found.append(f"#{index} starts_at {got.starts_at} != {want['starts_at']}")
+        if got.understood == want.get("fallback", False):
+            found.append(f"#{index} understood={got.understood}, expected the opposite")
+        if "<no value>" in json.dumps(got.labels, ensure_ascii=False):
+            found.append(f"#{index} <no value> in labels")
+    return found
+
+
+def pair_problem(data: dict[str, Any], pair: dict[str, Any]) -> str:
+    """What is wrong with one fingerprint pair ("" when right)."""
+    by_id = {message["id"]: message for message in data["messages"]}
+    prints = []
+    for ref in (pair["a"], pair["b"]):
+        message_id, index = ref.split("#")
+        alerts = read(by_id[message_id])
+        if int(index) >= len(alerts):
+            return f"{ref}: no such alert"
+        prints.append(alerts[int(index)].fingerprint)
+    if (prints[0] == prints[1]) != pair["same"]:
+        relation = "share" if pair["same"] else "differ"
+        return f"{pair['a']} and {pair['b']} should {relation} a fingerprint"
+    return ""
+
+
+@pytest.mark.parametrize(
+    "message",
+    [pytest.param(message, id=f"{name}/{message['id']}") for name, message in messages()],
+)
+def test_forwarder_message_yields_its_alerts(message: dict[str, Any]) -> None:
+    assert problems(message, read(message)) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "pair"),
+    [
+        pytest.param(data, pair, id=f"{name}/{pair['a']}~{pair['b']}")
+        for name, data in forwarders().items()
+        for pair in data["pairs"]
+    ],
+)
+def test_forwarder_fingerprint_pairs(data: dict[str, Any], pair: dict[str, Any]) -> None:
+    assert pair_problem(data, pair) == ""
+
+
+def test_every_forwarder_has_a_recovery_pair_and_a_two_target_pair() -> None:
+    for name, data in forwarders().items():
+        kinds = {pair["same"] for pair in data["pairs"]}
+        assert kinds == {True, False} or name == "alertmanager-bot", name

@@ -1,0 +1,227 @@
+"""Alert texts in no known template: `key: value` lines, free text, one or many alerts per message.
+
+This reader covers the home-made and forwarder templates that print one field per line in any
+of the vocabularies of `workflows.intake.vocabulary` (Nightingale, WatchAlert, alertmanager-bot,
+DIY Feishu templates). A message is split into one block per alert:
+
+- at a separator line (`-----`, `--- Alert ---`, `==== 恢复通知 ====`, a card's `hr`), which is
+  never a title;
+- at a line that is only a state (`🔥 FIRING 🔥`, `RESOLVED`, `【恢复】`), which sets the state of
+  the block it opens;
+- where a key the block already has comes again (a second `告警名称:` or `级别状态:`).
+
+Each block is one alert. Its title is its alert-name field, else its first free line, else the
+message's first line. Its state: a declared state (`状态: 已恢复`, `级别状态: S2 Recovered`) first,
+then the block's state heading, then the wording of its title (then the message's first line),
+then a recovery time, then the rest of its text (`**告警描述:** 服务已恢复`). Negations such as
+未恢复 never count as a recovery.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import tzinfo
+
+from workflows.intake.alert import Status
+from workflows.intake.alertmanager import status_of
+from workflows.intake.draft import AlertDraft
+from workflows.intake.fields import FieldSet, collect, inline_pairs, read_pair, well_known_key
+from workflows.intake.fingerprint import IDENTITY_KEYS, targets
+from workflows.intake.severity import severity_of, severity_word
+from workflows.intake.text import plain_line, separator_text
+from workflows.intake.timestamps import parse_timestamp
+from workflows.intake.vocabulary import normalise_key, route
+from workflows.intake.wording import heading_status, reads_resolved, state_of, stated, untagged
+
+_NOT_ALERT = ("annotation", "noise", "url")
+_LEVEL_FIRST_RE = re.compile(r"^((?:S|P|SEV)\d)\b", re.I)  # "S1 - Triggered - cpu_busy"
+# identity labels that say what the alert is or where it belongs, not which target it is on
+_SCOPES = frozenset({"alertname", "env", "cluster", "project", "namespace", "region", "zone"})
+
+
+@dataclass
+class Block:
+    """The lines of one alert, and the state its heading announced."""
+
+    heading: Status | None = None
+    lines: list[str] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
+    alert_like: bool = False  # a field that describes an alert (name, target, level, state…)
+    named: bool = False  # opened by a heading or a separator with words ("--- Alert ---")
+
+
+def split_blocks(lines: list[str]) -> list[Block]:
+    """The message's lines cut into one block per alert (see the module docstring)."""
+    blocks = [Block()]
+    for raw in lines:
+        current = blocks[-1]
+        divider = separator_text(raw)
+        plain = plain_line(raw)
+        heading = heading_status(raw, plain) if divider is None else None
+        if divider is not None or heading is not None:
+            announced = heading or (heading_status(divider, divider) if divider else None)
+            named = bool(divider) or heading is not None
+            if _has_text(current):
+                blocks.append(Block(heading=announced, named=named))
+            else:
+                current.heading = current.heading or announced
+                current.named = current.named or named
+            continue
+        pair = read_pair(plain)
+        if pair and pair[1]:
+            key = _identity_key(pair[0])
+            if key and key in current.keys:
+                blocks.append(Block())
+                current = blocks[-1]
+            if key:
+                current.keys.add(key)
+            current.alert_like = current.alert_like or (
+                well_known_key(pair[0]) and route(pair[0])[0] not in _NOT_ALERT
+            )
+        current.lines.append(raw)
+    return _joined([block for block in blocks if _has_text(block)])
+
+
+def _joined(blocks: list[Block]) -> list[Block]:
+    """Blocks that are not alerts joined to their neighbours: a header to the alert after it,
+    a card's note or a footer to the alert before it. Where no block has alert fields, text
+    alerts are apart only where a heading or a separator with words says so."""
+    fielded = any(block.alert_like for block in blocks)
+    kept: list[Block] = []
+    prefix: list[str] = []
+    for block in blocks:
+        if block.alert_like or block.heading is not None or (not fielded and block.named):
+            block.lines[:0] = prefix
+            prefix = []
+            kept.append(block)
+        elif kept:
+            kept[-1].lines.extend(block.lines)
+        else:
+            prefix.extend(block.lines)
+    if prefix:
+        kept.append(Block(lines=prefix))
+    return kept
+
+
+def _has_text(block: Block) -> bool:
+    return any(plain_line(line) for line in block.lines)
+
+
+def read_plain(lines: list[str], zone: tzinfo) -> tuple[list[AlertDraft], bool]:
+    """Drafts for a plain alert text, and whether anything in it was understood (a field, a
+    `k=v` label or a state heading); a message with nothing understood is a fallback."""
+    blocks = split_blocks(lines) or [Block(lines=lines)]
+    header = _first_free_line(lines)
+    drafts: list[AlertDraft] = []
+    understood = False
+    for block in blocks:
+        draft, read = _read_block(block, header, zone)
+        drafts.append(draft)
+        understood = understood or read or block.heading is not None
+    return drafts, understood
+
+
+def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bool]:
+    fields = FieldSet(free_labels=True)
+    first = plain_line(block.lines[0]) if block.lines else header
+    opening = read_pair(first)
+    if opening and not well_known_key(opening[0]):  # "已恢复：磁盘快满了" is a title, not a field
+        free = [first, *collect(block.lines[1:], fields)]
+    else:
+        free = collect(block.lines, fields)
+    for line in free:
+        for key, value in inline_pairs(line):
+            fields.add(key, value)
+    understood = bool(fields.labels or fields.annotations or fields.status or fields.starts_at)
+    named = fields.labels.get("alertname", "")
+    heading = named or (free[0] if free else header)
+    title, tags = untagged(heading)
+    body = [line for line in free if line != heading]
+    if not _located(fields) and not targets(title):  # "NodeDown\n节点 10.0.0.1 宕机"
+        described = [
+            *body[:1],
+            *(fields.annotations.get(k, "") for k in ("summary", "description")),
+        ]
+        found = next((targets(text) for text in described if targets(text)), [])
+        if found:
+            fields.add_label("target", " ".join(found))
+    if not severity_word(fields.labels):  # "【 P1 报警中】- X", "S1 - Triggered - X" name the level
+        leading = _LEVEL_FIRST_RE.match(header)
+        words = (tags, untagged(header)[1], leading.group(1) if leading else "")
+        fields.add_label("severity", next((word for word in words if severity_of(word)), ""))
+    annotations = dict(fields.annotations)
+    if body and "description" not in annotations:
+        annotations["description"] = "\n".join(body)
+    ends_at = parse_timestamp(fields.ends_at, naive_zone=zone)
+    lines = [header] if named else [heading, header]  # an alert's name says nothing of its state
+    marks = [raw for raw in block.lines if plain_line(raw) in (heading, header)]
+    status = _status(block, lines, marks, body, fields, ended=ends_at is not None)
+    draft = AlertDraft(
+        source="text",
+        status=status,
+        title=title,
+        labels=fields.labels,
+        annotations=annotations,
+        starts_at=parse_timestamp(fields.starts_at, naive_zone=zone),
+        ends_at=ends_at,
+        generator_url=fields.url,
+        text_identity=True,
+    )
+    return draft, understood
+
+
+def _status(
+    block: Block,
+    lines: list[str],
+    marks: list[str],
+    body: list[str],
+    fields: FieldSet,
+    *,
+    ended: bool,
+) -> Status:
+    """A declared state, the block's heading, what its title and the message's header state
+    (`wording.stated`: emoji, state tags, words), an end time, then the rest of the text
+    (`告警描述: 服务已恢复`)."""
+    declared = status_of(fields.status) or (state_of(fields.status) if fields.status else None)
+    if declared:
+        return declared
+    if block.heading:
+        return block.heading
+    for line in [*marks, *lines]:
+        found = stated(line)
+        if found:
+            return found
+    if ended:
+        return "resolved"
+    text = "\n".join([*body, *fields.annotations.values()])
+    return "resolved" if reads_resolved(text) else "firing"
+
+
+def _located(fields: FieldSet) -> bool:
+    """Whether the fields already say where the alert is (a host, instance, service…)."""
+    return any(key in IDENTITY_KEYS and key not in _SCOPES for key in fields.labels)
+
+
+def _identity_key(key: str) -> str:
+    """The name under which a repeated key starts a new alert: the key itself, or "alertname"
+    for any of its synonyms (告警名称 / 规则名称 / 报警类型…)."""
+    kind, name = route(key)
+    if kind == "label" and name == "alertname":
+        return "alertname"
+    if kind in ("annotation", "noise") and name not in ("source_fingerprint",):
+        return ""  # descriptions may repeat, and noise says nothing
+    return normalise_key(key)
+
+
+def _first_free_line(lines: list[str]) -> str:
+    """The message's first meaningful line (not a separator, a bare state or a field)."""
+    for raw in lines:
+        plain = plain_line(raw)
+        if not plain or separator_text(raw) is not None or heading_status(raw, plain):
+            continue
+        pair = read_pair(plain)
+        if pair and well_known_key(pair[0]):
+            continue
+        return plain
+    return ""

@@ -1,0 +1,121 @@
+"""What alert text says about its state: firing or recovered, in words and in emoji.
+
+Recovered: 恢复, 已恢复, 恢复正常, 已解决, 服务已恢复, resolved, recovered, [OK], ✅ 🟢 💚 ✔.
+Firing: firing, alerting, problem, triggered, 告警中, 报警中, 触发, 故障, 异常, 🔥 🚨 ❗ 🔴 💔.
+Negations never count as a recovery: 未恢复, 没有恢复, 恢复失败, 恢复中, "not resolved".
+
+Usage::
+
+    reads_resolved("磁盘使用率告警已恢复")   # True
+    reads_resolved("磁盘使用率 未恢复")       # False
+    reads_firing("S2 Triggered")            # True
+"""
+
+from __future__ import annotations
+
+import re
+
+from workflows.intake.alert import Status
+from workflows.intake.severity import severity_of
+
+RESOLVED_MARKS = "✅✔☑🟢💚🆗"
+FIRING_MARKS = "🔥🚨❗❌🔴💔🆘"
+
+_NEGATED_RE = re.compile(
+    r"(?i)未恢复|没有恢复|尚未恢复|未能恢复|无法恢复|不能恢复|未解决|待恢复|"
+    r"恢复失败|恢复中|恢复超时|自动恢复|"
+    r"not\s+(?:yet\s+)?(?:been\s+)?(?:resolved|recovered)|unresolved|unrecovered"
+)
+_FIRING_RE = re.compile(
+    r"(?i)\b(?:firing|alerting|problem|triggered)\b|告警中|报警中|触发|故障|异常|报警|告警"
+)
+_STRONG_FIRING_RE = re.compile(r"(?i)\b(?:firing|alerting|problem|triggered)\b|告警中|报警中")
+_RECOVERED_RE = re.compile(r"(?i)已恢复|恢复正常|已解决|恢复|\bresolved\b|\brecovered\b|\[ok\]")
+# a line that is only a state, the heading of the alerts below it
+_HEADING_RE = re.compile(
+    r"(?i)^\[?(?:alerts?\s+)?(firing|resolved|recovered|triggered|alerting|problem|ok)"
+    r"(?:\s*[:：]?\s*\d+(?:\s*/\s*\d+)?)?\]?$|^【?(告警|报警|告警中|报警中|恢复|已恢复|"
+    r"告警恢复|报警恢复|恢复通知|告警触发|恢复信息|故障恢复)】?$"
+)
+
+
+def reads_resolved(text: str) -> bool:
+    """Whether free text announces a recovery (negations such as 未恢复 excluded)."""
+    if any(mark in text for mark in RESOLVED_MARKS):
+        return True
+    return _RECOVERED_RE.search(_NEGATED_RE.sub(" ", text)) is not None
+
+
+def reads_firing(text: str, *, strong: bool = False) -> bool:
+    """Whether free text announces a problem (firing, 告警中, 🔥…). `strong`: only words that
+    state it (firing, triggered, 告警中, 报警中, 🔥), not words that merely name an alert
+    (告警, 异常, 故障: "CPU使用率告警" is a rule's name)."""
+    if any(mark in text for mark in FIRING_MARKS):
+        return True
+    found = (_STRONG_FIRING_RE if strong else _FIRING_RE).search(text)
+    return found is not None
+
+
+def marked(text: str) -> Status | None:
+    """The state an emoji marker beside a line gives (✅ resolved, 🔥 firing), if any."""
+    if any(mark in text for mark in RESOLVED_MARKS):
+        return "resolved"
+    if any(mark in text for mark in FIRING_MARKS):
+        return "firing"
+    return None
+
+
+def heading_status(raw: str, plain: str) -> Status | None:
+    """The state a line announces when it is nothing but a state (`🔥 FIRING 🔥`, `RESOLVED`,
+    `Alerts Firing:`, `【恢复】`, `恢复通知`); None for any other line. `告警通知` and `告警信息`
+    are not states: templates title recoveries with them too."""
+    match = _HEADING_RE.match(plain.rstrip(":：").strip())
+    if not match:
+        return None
+    word = (match.group(1) or match.group(2) or "").lower()
+    if word in ("resolved", "recovered", "ok") or "恢复" in word:
+        return "resolved"
+    if any(mark in raw for mark in RESOLVED_MARKS):
+        return "resolved"
+    return "firing"
+
+
+_LEADING_TAG_RE = re.compile(r"^\s*(?:【([^【】]{0,40})】|\[([^\[\]]{0,40})\])\s*[-–—:：|]*\s*")
+
+
+def untagged(title: str) -> tuple[str, str]:
+    """A title without the state/level tags before it, and those tags' words:
+    `【 P1 报警中】- 主机CPU过高` → ("主机CPU过高", "P1 报警中"). A tag that is neither a state
+    nor a level (`[订单服务] 接口超时`) stays."""
+    rest, words = title, []
+    for _ in range(3):
+        match = _LEADING_TAG_RE.match(rest)
+        if not match:
+            break
+        tag = match.group(1) or match.group(2) or ""
+        if not (state_of(tag) or any(severity_of(word) for word in tag.split())):
+            break
+        words.append(tag.strip())
+        rest = rest[match.end() :]
+    return (rest.strip() or title), " ".join(words)
+
+
+def state_of(text: str) -> Status | None:
+    """The state a short declared value means (`S2 Recovered`, `已恢复`, `firing`), or None."""
+    if reads_resolved(text):
+        return "resolved"
+    if reads_firing(text):
+        return "firing"
+    return None
+
+
+def stated(line: str) -> Status | None:
+    """The state a title or header line states: its emoji (✅ 🔥), its state tags (【告警】,
+    [恢复]), its recovery words, or words that state a problem (firing, 告警中 — not 告警 or
+    异常, which name alerts: "CPU使用率告警"). None when it states none."""
+    found = marked(line) or state_of(untagged(line)[1])
+    if found:
+        return found
+    if reads_resolved(line):
+        return "resolved"
+    return "firing" if reads_firing(line, strong=True) else None
