@@ -18,8 +18,9 @@ class Timers:
     # seconds between two sweeps (gate expiry, action expiry, run reclaim); None: never on
     # its own, only when `sweep()` is called
     sweep_every: float | None = 5.0
-    # seconds between two readings of the queue/run/gate gauges; None: never
-    backlog_every: float | None = 5.0
+    # seconds between two readings of the queue/run/gate gauges (cluster-wide figures for
+    # dashboards and alert rules that look at minutes); None: never
+    backlog_every: float | None = 15.0
     # seconds an incident or a decided gate is left to its own worker before a sweep takes it
     reclaim_after: float = 5.0
     # seconds between two checks of a fix's verification

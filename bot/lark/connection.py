@@ -36,6 +36,7 @@ log = get_logger(__name__)
 
 Accept = Callable[[bytes], Coroutine[Any, Any, dict[str, Any] | None]]
 HANDOFF_TIMEOUT = 2.8  # seconds: under Lark's 3-second ack deadline
+WATCH_EVERY = 5.0  # seconds between two readings of the connection for its gauge
 
 CONNECTED = Gauge("larkops_lark_connected", "1 while the Lark long connection is up")
 RECONNECTS = Counter("larkops_lark_reconnects_total", "Long-connection reconnect attempts")
@@ -156,10 +157,11 @@ class LongConnection:
             _finish(loop)
 
     def _watch(self) -> None:
-        """Keep the gauge in step with the SDK's connection (checked twice a second)."""
+        """Keep the gauge in step with the SDK's connection (reconnects set it at once through
+        the SDK's callbacks; this catches the first connect and a silent drop)."""
         CONNECTED.set(1 if self.connected else 0)
         if self._ws_loop is not None and not self._stopping:
-            self._ws_loop.call_later(0.5, self._watch)
+            self._ws_loop.call_later(WATCH_EVERY, self._watch)
 
     def _on_reconnecting(self) -> None:
         RECONNECTS.inc()
