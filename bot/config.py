@@ -191,6 +191,11 @@ class Settings(BaseSettings):
     approval_ttl_minutes: int = Field(
         default=30, ge=1, le=24 * 60, validation_alias="LARKOPS_APPROVAL_TTL_MINUTES"
     )
+    # hours a draft, a question, a confirmation card or a request waits for its click before it
+    # expires (its buttons then answer 已过期)
+    pending_ttl_hours: float = Field(
+        default=24.0, gt=0, le=24 * 30, validation_alias="LARKOPS_PENDING_TTL_HOURS"
+    )
     requester_may_approve: bool = Field(
         default=False, validation_alias="LARKOPS_REQUESTER_MAY_APPROVE"
     )

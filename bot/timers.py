@@ -25,6 +25,9 @@ class Timers:
     reclaim_after: float = 5.0
     # seconds between two checks of a fix's verification
     verify_every: float = 5.0
+    # seconds between two expiries of what waited too long for a click (drafts); None: never
+    # on its own, only in `sweep()`
+    expire_every: float | None = 600.0
 
 
 PRODUCTION = Timers()

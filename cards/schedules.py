@@ -42,6 +42,7 @@ class ScheduleView:
     source_text: str = ""
     calendar_gaps: tuple[int, ...] = ()  # years China's working-day calendar does not cover
     by_model: bool = False  # the model read the time (the rules could not)
+    pending_hours: int = 24  # how long a draft waits for its confirmation
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,8 @@ def confirm_card(
             )
         )
     else:
-        elements.append(markdown(say(f"schedule.status_line.{view.status}", id=view.id)))
+        line = say(f"schedule.status_line.{view.status}", id=view.id, hours=view.pending_hours)
+        elements.append(markdown(line))
     template = {"pending": "blue", "active": "green"}.get(view.status, "grey")
     return fit(card(say("schedule.confirm.title"), elements, template=template))
 

@@ -14,7 +14,7 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, select, update
@@ -95,6 +95,18 @@ async def set_status(
             .returning(Schedule.id)
         )
     return changed is not None
+
+
+async def expire_drafts(db: Database, older_than: timedelta) -> list[int]:
+    """Expire the drafts (status `pending`) made more than `older_than` ago; their ids."""
+    async with db.session() as session:
+        found = await session.scalars(
+            update(Schedule)
+            .where(Schedule.status == "pending", Schedule.created_at < func.now() - older_than)
+            .values(status="expired", updated_at=func.now())
+            .returning(Schedule.id)
+        )
+        return list(found.all())
 
 
 async def live(db: Database, chat_id: str | None = None) -> Sequence[Schedule]:

@@ -29,7 +29,7 @@ ExecutionStatus = Literal["running", "succeeded", "failed", "skipped"]
 ActionStatus = Literal[
     "pending", "running", "succeeded", "failed", "rejected", "expired", "refused"
 ]
-ScheduleStatus = Literal["pending", "active", "paused", "completed", "deleted"]
+ScheduleStatus = Literal["pending", "active", "paused", "completed", "deleted", "expired"]
 ScheduleKind = Literal["once", "cron", "interval", "extended"]
 ScheduleRunStatus = Literal["running", "succeeded", "failed", "missed"]
 TurnRole = Literal["user", "assistant", "tool"]

@@ -13,7 +13,7 @@ from bot.errors import UserFacingError
 from bot.lark.events import CardAction
 from bot.roles import admits, refusal
 from bot.router import Router
-from bot.scheduling.desk import Draft, ScheduleDesk, ScheduleRefused
+from bot.scheduling.desk import Draft, DraftExpired, ScheduleDesk, ScheduleRefused
 from cards.actions import ActionPayload
 from cards.schedules import (
     ChoiceView,
@@ -129,6 +129,9 @@ async def _changed(ctx: HandlerContext, payload: ScheduleButton, what: str) -> A
     desk = _desk(ctx)
     try:
         row = await desk.change(payload.schedule_id, ctx.user, what, ctx.chat_id, admin=_admin(ctx))
+    except DraftExpired as exc:  # the card says so, without its buttons
+        card = confirm_card(desk.view(exc.row), ctx.texts, **_buttons(ctx, exc.row.id))
+        return ActionResult(toast=Toast("error", str(exc)), card=card)
     except ScheduleRefused as exc:
         return ActionResult(toast=Toast("error", str(exc)))
     card = confirm_card(desk.view(row, runs=3), ctx.texts, **_buttons(ctx, row.id))
@@ -171,6 +174,10 @@ async def edit(ctx: HandlerContext, payload: ScheduleEdit) -> ActionResult:
     desk = _desk(ctx)
     try:
         row = await desk.get(payload.schedule_id, ctx.chat_id)
+        await desk.refuse_expired(row)
+    except DraftExpired as exc:
+        card = confirm_card(desk.view(exc.row), ctx.texts, **_buttons(ctx, exc.row.id))
+        return ActionResult(toast=Toast("error", str(exc)), card=card)
     except ScheduleRefused as exc:
         return ActionResult(toast=Toast("error", str(exc)))
     submit = ctx.sign(ScheduleEditSubmit(schedule_id=row.id, chat_id=ctx.chat_id))

@@ -93,6 +93,7 @@ class LarkRuntime:
         self.memory = memory
         self.operations: OperationsDesk | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._expirer: asyncio.Task[None] | None = None
         self.scheduling: Scheduling | None = None
         self.chat: ChatDesk | None = None
         self.api = LarkApi(target.app_id, target.app_secret, target.domain, coordination)
@@ -173,6 +174,8 @@ class LarkRuntime:
                 agent=self.advisor.agent if isinstance(self.advisor, ModelAdvisor) else None,
             )
             await self.scheduling.service.start()
+            if self.timers.expire_every is not None:
+                self._expirer = asyncio.create_task(self._expire_forever(self.timers.expire_every))
         services = Services(
             settings=self.settings,
             db=self.db,
@@ -278,13 +281,29 @@ class LarkRuntime:
         return "done"
 
     async def sweep(self) -> None:
-        """One sweep round now (what the timers do every `sweep_every`): expired action
-        gates, expired incident gates, stranded runs."""
+        """One sweep round now (what the timers do every `sweep_every` and `expire_every`):
+        expired action gates, expired incident gates, stranded runs, expired drafts."""
         if self.operations is not None:
             await self.operations.sweep()
             await self.operations.drain()
         if self.desk is not None:
             await self.desk.runs.sweep()
+        await self.expire_pending()
+
+    async def expire_pending(self) -> None:
+        """Nothing waits for a click forever: drafts nobody confirmed in time expire."""
+        if self.scheduling is not None:
+            expired = await self.scheduling.desk.expire_drafts()
+            if expired:
+                log.info("pending.expired", drafts=expired)
+
+    async def _expire_forever(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.expire_pending()
+            except Exception as exc:  # the next round tries again
+                log.warning("pending.expire_failed", error=str(exc)[:200])
 
     def wake(self) -> None:
         if self.inbox is not None:
@@ -306,10 +325,11 @@ class LarkRuntime:
             await self.chat.drain()
         if self.desk is not None:
             await self.desk.stop()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for loop in (self._sweeper, self._expirer):
+            if loop is not None:
+                loop.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
         if self.scheduling is not None:
             await self.scheduling.stop()
         if self.operations is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
@@ -41,6 +41,14 @@ from workflows.schedule.wording import describe
 
 class ScheduleRefused(Exception):
     """A change that may not be made; the message is for the chat."""
+
+
+class DraftExpired(ScheduleRefused):
+    """A click on a draft nobody confirmed in time (`LARKOPS_PENDING_TTL_HOURS`)."""
+
+    def __init__(self, message: str, row: Schedule) -> None:
+        super().__init__(message)
+        self.row = row
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,7 @@ class ScheduleDesk:
             last_run=row.last_run_at,
             source_text=row.source_text,
             calendar_gaps=uncovered(workday_calendar(spec), years),
+            pending_hours=round(self.settings.pending_ttl_hours),
         )
 
     def choices(self, result: ParseResult) -> list[tuple[Spec, str, datetime]]:
@@ -188,6 +197,7 @@ class ScheduleDesk:
         `admin`: the user holds the admin role in the chat (bot.roles)."""
         row = await self.get(schedule_id, chat_id)
         self._may_change(row, user, admin)
+        await self.refuse_expired(row)
         moves: dict[str, tuple[ScheduleStatus, tuple[ScheduleStatus, ...]]] = {
             "confirm": ("active", ("pending",)),
             "cancel": ("deleted", ("pending",)),
@@ -212,11 +222,29 @@ class ScheduleDesk:
                 raise ScheduleRefused(self.say("schedule.passed", id=row.id))
             extra = {"confirmed_by": user, "confirmed_at": datetime.now(UTC)}
         if not await schedules.set_status(self.db, row.id, status, expect=expect, **extra):
-            raise ScheduleRefused(self.say("schedule.wrong_state", id=row.id, status=row.status))
+            status_words = self.say(f"schedule.status.{row.status}")
+            raise ScheduleRefused(self.say("schedule.wrong_state", id=row.id, status=status_words))
         self.wake()
         refreshed = await schedules.get(self.db, row.id)
         assert refreshed is not None
         return refreshed
+
+    @property
+    def pending_ttl(self) -> timedelta:
+        return timedelta(hours=self.settings.pending_ttl_hours)
+
+    async def expire_drafts(self) -> list[int]:
+        """Expire the drafts nobody confirmed within the pending time (the sweep)."""
+        return await schedules.expire_drafts(self.db, self.pending_ttl)
+
+    async def refuse_expired(self, row: Schedule) -> None:
+        """A draft past its time is expired now (if the sweep has not yet) and refused."""
+        stale = row.status == "pending" and row.created_at < datetime.now(UTC) - self.pending_ttl
+        if stale:
+            await schedules.set_status(self.db, row.id, "expired", expect=("pending",))
+        if stale or row.status == "expired":
+            current = await schedules.get(self.db, row.id) or row
+            raise DraftExpired(self.say("pending.expired"), current)
 
     async def edit(
         self,
@@ -231,6 +259,7 @@ class ScheduleDesk:
         """The form's answer: a new pending schedule replaces the old pending one."""
         row = await self.get(schedule_id, chat_id)
         self._may_change(row, user, admin)
+        await self.refuse_expired(row)
         draft = await self.draft(chat_id, user, f"{when} {task}".strip(), task=task or None)
         if draft.schedule is not None and row.status == "pending":
             await schedules.set_status(self.db, row.id, "deleted", expect=("pending",))

@@ -232,3 +232,56 @@ async def test_an_unclear_hour_is_asked_with_buttons_and_a_click_makes_the_job(
     assert again.toast is not None
     assert again.toast["type"] == "success"
     assert await bot.rows("SELECT count(*) FROM schedules") == [(1,)]
+
+
+async def test_a_draft_nobody_confirms_expires_and_its_buttons_say_so(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot(settings={"pending_ttl_hours": 2})
+    await bot.send("每天早上9点检查磁盘")
+    first = await bot.expect_reply("新的定时任务")
+    buttons = card_buttons(first.card)
+    await bot.send("每天下午6点检查磁盘")
+    second = await bot.expect_reply("新的定时任务")
+    # the first was drafted three hours ago, the second just now
+    await _age_drafts(bot, "3 hours", "WHERE id = (SELECT min(id) FROM schedules)")
+    await bot.runtime.sweep()
+    statuses = await bot.rows("SELECT id, status FROM schedules ORDER BY id")
+    assert [row[1] for row in statuses] == ["expired", "pending"]
+    late = await bot.click(first, CONFIRM)
+    assert late.toast is not None
+    assert late.toast["type"] == "error"
+    assert "已过期" in late.toast["content"]
+    assert late.card is not None
+    shown = card_text(late.card)
+    assert "已过期" in shown
+    assert "2 小时内无人确认" in shown
+    assert CONFIRM not in card_buttons(late.card)
+    edit = await bot.click(first, EDIT, value=buttons[EDIT])  # the old card's button
+    assert edit.toast is not None
+    assert "已过期" in edit.toast["content"]
+    assert await bot.rows("SELECT status FROM schedules ORDER BY id") == [
+        ("expired",),
+        ("pending",),
+    ]
+    fine = await bot.click(second, CONFIRM)  # the fresh draft still works
+    assert fine.toast is not None
+    assert fine.toast["type"] == "success"
+
+
+async def test_a_draft_past_its_time_is_refused_even_before_the_sweep(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot(settings={"pending_ttl_hours": 1})
+    await bot.send("每天早上9点检查磁盘")
+    card = await bot.expect_reply("新的定时任务")
+    await _age_drafts(bot, "2 hours")
+    late = await bot.click(card, CONFIRM)
+    assert late.toast is not None
+    assert "已过期" in late.toast["content"]
+    assert await bot.rows("SELECT status FROM schedules") == [("expired",)]
+    assert await bot.rows("SELECT count(*) FROM schedule_runs") == [(0,)]
+
+
+async def _age_drafts(bot: TestBot, age: str, where: str = "") -> None:
+    """Make drafts look `age` old (as if made that long ago)."""
+    async with bot.db.engine.begin() as conn:
+        await conn.execute(
+            text(f"UPDATE schedules SET created_at = now() - interval '{age}' {where}")
+        )
