@@ -12,16 +12,15 @@ Usage::
     batch_id = await open_batch(db, key="diagnosis:…", purpose="diagnosis", incident_id=7,
                                 brief={...}, deadline_at=when,
                                 members=[("gpt", "openai", "gpt-4o")])
-    attempt = await claim(db, batch_id, "gpt", replica="r1", lease_seconds=70)
-    if attempt is not None:
-        await finish(db, batch_id, "gpt", attempt, Outcome("answered", answer={...}))
-    await expire(db, batch_id)          # the deadline passed: what is left is timed_out
-    merged = await close(db, batch_id, merged={...})
+    claimed = await claim(db, batch_id, ["gpt"], replica="r1", lease_seconds=70)
+    if "gpt" in claimed:
+        await finish(db, batch_id, "gpt", claimed["gpt"], Outcome("answered", answer={...}))
+    merged, rows = await conclude(db, batch_id, merge)  # what is left is timed_out
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -59,9 +58,13 @@ async def open_batch(
     brief: dict[str, Any],
     deadline_at: datetime,
     members: Sequence[tuple[str, str, str]],
-) -> int:
-    """The batch of `key` (made with one pending task per (member, provider, model) when it
-    does not exist yet): its id. A second call with the same key changes nothing."""
+    replica: str | None = None,
+    lease_seconds: float = 0.0,
+) -> tuple[int, dict[str, int]]:
+    """The batch of `key`, made with one task per (member, provider, model) when it does not
+    exist yet — pending, or already claimed by `replica` when one is given (one transaction
+    fewer on the way to the models). (its id, {member: attempt} claimed here). A second call
+    with the same key changes nothing and claims nothing."""
     async with db.session() as session:
         made = await session.scalar(
             insert(CouncilBatch)
@@ -78,28 +81,38 @@ async def open_batch(
         if made is None:
             found = await session.scalar(select(CouncilBatch.id).where(CouncilBatch.key == key))
             assert found is not None
-            return int(found)
+            return int(found), {}
+        claimed: dict[str, Any] = {}
+        if replica is not None:
+            lease = func.now() + func.make_interval(0, 0, 0, 0, 0, 0, lease_seconds)
+            claimed = {
+                "status": "running",
+                "attempt": 1,
+                "claimed_by": replica,
+                "lease_until": lease,
+            }
         rows = [
-            {"batch_id": made, "member": name, "provider": provider, "model": model}
+            {"batch_id": made, "member": name, "provider": provider, "model": model, **claimed}
             for name, provider, model in members
         ]
         if rows:
-            await session.execute(insert(CouncilTask).values(rows).on_conflict_do_nothing())
-        return int(made)
+            await session.execute(insert(CouncilTask).values(rows))
+        return int(made), ({name: 1 for name, _, _ in members} if replica is not None else {})
 
 
 async def claim(
-    db: Database, batch_id: int, member: str, *, replica: str, lease_seconds: float
-) -> int | None:
-    """Take the member's task when it is pending or its lease ran out: the claim's attempt
-    number, or None when another replica holds it or it is final."""
+    db: Database, batch_id: int, members: Sequence[str], *, replica: str, lease_seconds: float
+) -> dict[str, int]:
+    """Take those of the members' tasks that are pending or whose lease ran out, in one
+    statement: {member: the claim's attempt number}. A task another replica holds, or a final
+    one, is not taken."""
     lease = func.now() + func.make_interval(0, 0, 0, 0, 0, 0, lease_seconds)
     async with db.session() as session:
-        attempt = await session.scalar(
+        rows = await session.execute(
             update(CouncilTask)
             .where(
                 CouncilTask.batch_id == batch_id,
-                CouncilTask.member == member,
+                CouncilTask.member.in_(list(members)),
                 or_(
                     CouncilTask.status == "pending",
                     and_(CouncilTask.status == "running", CouncilTask.lease_until < func.now()),
@@ -111,9 +124,9 @@ async def claim(
                 claimed_by=replica,
                 lease_until=lease,
             )
-            .returning(CouncilTask.attempt)
+            .returning(CouncilTask.member, CouncilTask.attempt)
         )
-    return None if attempt is None else int(attempt)
+        return {str(member): int(attempt) for member, attempt in rows.all()}
 
 
 async def finish(db: Database, batch_id: int, member: str, attempt: int, outcome: Outcome) -> bool:
@@ -144,17 +157,34 @@ async def finish(db: Database, batch_id: int, member: str, attempt: int, outcome
     return done is not None
 
 
-async def expire(db: Database, batch_id: int) -> int:
-    """The deadline passed: every task not yet final becomes `timed_out` (a late answer is then
-    refused by `finish`). How many."""
+async def conclude(
+    db: Database, batch_id: int, merge: Callable[[Sequence[CouncilTask]], dict[str, Any]]
+) -> tuple[dict[str, Any], list[CouncilTask]]:
+    """End the batch in one transaction: every task not yet final becomes `timed_out` (a late
+    answer is then refused by `finish`), and `merge(tasks)` is stored as its merged answer
+    unless another replica stored one first. (merged answer, tasks)."""
     async with db.session() as session:
-        ended = await session.execute(
+        await session.execute(
             update(CouncilTask)
             .where(CouncilTask.batch_id == batch_id, CouncilTask.status.in_(("pending", "running")))
             .values(status="timed_out", finished_at=func.now(), lease_until=None)
-            .returning(CouncilTask.id)
         )
-        return len(ended.all())
+        rows = list(
+            await session.scalars(
+                select(CouncilTask).where(CouncilTask.batch_id == batch_id).order_by(CouncilTask.id)
+            )
+        )
+        merged = await session.scalar(
+            update(CouncilBatch)
+            .where(CouncilBatch.id == batch_id, CouncilBatch.status == "running")
+            .values(status="done", merged=merge(rows), finished_at=func.now())
+            .returning(CouncilBatch.merged)
+        )
+        if merged is None:
+            merged = await session.scalar(
+                select(CouncilBatch.merged).where(CouncilBatch.id == batch_id)
+            )
+    return dict(merged or {}), rows
 
 
 async def tasks(db: Database, batch_id: int) -> list[CouncilTask]:
@@ -171,20 +201,6 @@ async def batch(db: Database, batch_id: int) -> CouncilBatch:
         row = await session.get(CouncilBatch, batch_id)
         assert row is not None
         return row
-
-
-async def close(db: Database, batch_id: int, merged: dict[str, Any]) -> dict[str, Any]:
-    """Store the merged answer once: the batch's merged answer (the first one stored wins)."""
-    async with db.session() as session:
-        await session.execute(
-            update(CouncilBatch)
-            .where(CouncilBatch.id == batch_id, CouncilBatch.status == "running")
-            .values(status="done", merged=merged, finished_at=func.now())
-        )
-        stored = await session.scalar(
-            select(CouncilBatch.merged).where(CouncilBatch.id == batch_id)
-        )
-    return dict(stored or {})
 
 
 async def stale(db: Database, *, limit: int = 20) -> list[int]:

@@ -265,7 +265,7 @@ async def test_a_task_whose_replica_died_mid_call_is_run_again_and_counted_once(
     council, _ = build(migrated_db, fakes, replica="replica-b")
     from datetime import UTC, datetime, timedelta
 
-    batch_id = await store.open_batch(
+    batch_id, _ = await store.open_batch(
         migrated_db,
         key="diagnosis:died",
         purpose="question",
@@ -274,7 +274,10 @@ async def test_a_task_whose_replica_died_mid_call_is_run_again_and_counted_once(
         deadline_at=datetime.now(UTC) + timedelta(seconds=30),
         members=[(s.name, s.provider, s.model) for s in council.seats.values()],
     )
-    first = await store.claim(migrated_db, batch_id, "gpt", replica="replica-a", lease_seconds=0)
+    claimed = await store.claim(
+        migrated_db, batch_id, ["gpt"], replica="replica-a", lease_seconds=0
+    )
+    first = claimed["gpt"]
     assert first == 1
     fakes["gpt"].script(answer("disk full", ("disk full", 0.9)))
     fakes["claude"].script(answer("disk full", ("disk full", 0.7)))
@@ -312,7 +315,7 @@ async def test_the_sweep_finishes_a_batch_whose_caller_is_gone(
     council, _ = build(migrated_db, fakes)
     from datetime import UTC, datetime, timedelta
 
-    batch_id = await store.open_batch(
+    batch_id, _ = await store.open_batch(
         migrated_db,
         key="question:orphan",
         purpose="question",
@@ -321,8 +324,7 @@ async def test_the_sweep_finishes_a_batch_whose_caller_is_gone(
         deadline_at=datetime.now(UTC) + timedelta(seconds=30),
         members=[(s.name, s.provider, s.model) for s in council.seats.values()],
     )
-    for name in ("gpt", "claude"):
-        await store.claim(migrated_db, batch_id, name, replica="gone", lease_seconds=0)
+    await store.claim(migrated_db, batch_id, ["gpt", "claude"], replica="gone", lease_seconds=0)
     for fake in fakes.values():
         fake.script(answer("slow disk", ("slow disk", 0.5)))
 

@@ -66,6 +66,9 @@ class Seat:
         return self.agent.guard.model.model
 
 
+_Fresh = tuple[Mapping[str, Any], int | None, float, dict[str, int]]
+
+
 @dataclass(frozen=True)
 class Verdict:
     """A council's result: the merged view (`consensus.merge`) and each member's task."""
@@ -128,7 +131,8 @@ class Council:
             "similar": list(similar),
             "run_id": run_id,
         }
-        batch_id = await store.open_batch(
+        deadline = time.monotonic() + self.seconds
+        batch_id, claimed = await store.open_batch(
             self.db,
             key=key,
             purpose=purpose,
@@ -136,8 +140,12 @@ class Council:
             brief=brief,
             deadline_at=datetime.now(UTC) + timedelta(seconds=self.seconds),
             members=[(seat.name, seat.provider, seat.model) for seat in chosen],
+            replica=self.replica,
+            lease_seconds=self.seconds + LEASE_MARGIN,
         )
-        return await self._work(batch_id)
+        if not claimed:  # it existed: finish it as the sweep would
+            return await self._work(batch_id)
+        return await self._work(batch_id, fresh=(brief, incident_id, deadline, claimed))
 
     async def sweep(self) -> int:
         """Finish batches whose caller is gone: re-run tasks whose lease ran out (before the
@@ -148,55 +156,71 @@ class Council:
             done += 1
         return done
 
-    async def _work(self, batch_id: int) -> Verdict:
-        row = await store.batch(self.db, batch_id)
-        if row.status == "done":
-            return self._verdict(batch_id, dict(row.merged), await store.tasks(self.db, batch_id))
-        brief = dict(row.brief)
-        left = (row.deadline_at - datetime.now(UTC)).total_seconds()
-        deadline = time.monotonic() + left
+    async def _work(self, batch_id: int, fresh: _Fresh | None = None) -> Verdict:
+        """Run what can be run of the batch until every task is final or the deadline; merge.
+        `fresh`: the batch was just made here with these claims (nothing to read first)."""
+        claimed: dict[str, int] = {}
+        if fresh is None:
+            row = await store.batch(self.db, batch_id)
+            if row.status == "done":
+                rows = await store.tasks(self.db, batch_id)
+                return self._verdict(batch_id, dict(row.merged), rows)
+            brief: Mapping[str, Any] = dict(row.brief)
+            incident_id = row.incident_id
+            deadline = time.monotonic() + (row.deadline_at - datetime.now(UTC)).total_seconds()
+        else:
+            brief, incident_id, deadline, claimed = fresh
         mine: dict[str, asyncio.Task[None]] = {}
         try:
             while True:
-                open_tasks = [
-                    t for t in await store.tasks(self.db, batch_id) if t.status not in store.FINAL
-                ]
+                if claimed and not mine:
+                    open_tasks = list(claimed)  # just made and claimed here: nothing to read
+                else:
+                    open_tasks = [
+                        t.member
+                        for t in await store.tasks(self.db, batch_id)
+                        if t.status not in store.FINAL
+                    ]
+                    wanted = [m for m in open_tasks if m in self.seats and m not in mine]
+                    left = deadline - time.monotonic()
+                    claimed = {}
+                    if wanted and left > 0:
+                        claimed = await store.claim(
+                            self.db,
+                            batch_id,
+                            wanted,
+                            replica=self.replica,
+                            lease_seconds=left + LEASE_MARGIN,
+                        )
                 left = deadline - time.monotonic()
                 if not open_tasks or left <= 0:
                     break
-                for task in open_tasks:
-                    seat = self.seats.get(task.member)
-                    if seat is None or task.member in mine:
-                        continue
-                    attempt = await store.claim(
-                        self.db,
-                        batch_id,
-                        task.member,
-                        replica=self.replica,
-                        lease_seconds=left + LEASE_MARGIN,
-                    )
-                    if attempt is not None:
-                        mine[task.member] = asyncio.create_task(
-                            self._run(batch_id, seat, attempt, brief, row.incident_id, deadline)
+                for member, attempt in claimed.items():
+                    mine[member] = asyncio.create_task(
+                        self._run(
+                            batch_id, self.seats[member], attempt, brief, incident_id, deadline
                         )
-                running = [t for t in mine.values() if not t.done()]
-                theirs = len(open_tasks) > len(running)
-                if not running and not theirs:
+                    )
+                running = [job for job in mine.values() if not job.done()]
+                theirs = [m for m in open_tasks if m not in mine or mine[m].done()]
+                if not theirs:
+                    # every open task runs here: wait for them all, or the deadline
+                    await asyncio.wait(running, timeout=left)
                     continue
-                wait = min(POLL, left) if theirs or not running else left
+                # another replica holds a task: look again shortly (its lease may run out)
                 if running:
-                    await asyncio.wait(running, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(
+                        running, timeout=min(POLL, left), return_when=asyncio.FIRST_COMPLETED
+                    )
                 else:
-                    await asyncio.sleep(wait)  # another replica's task: look again shortly
+                    await asyncio.sleep(min(POLL, left))
         finally:
             for job in mine.values():
                 job.cancel()
             for job in mine.values():
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
-        await store.expire(self.db, batch_id)
-        rows = await store.tasks(self.db, batch_id)
-        merged = await store.close(self.db, batch_id, self._merged(rows))
+        merged, rows = await store.conclude(self.db, batch_id, self._merged)
         return self._verdict(batch_id, merged, rows)
 
     async def _run(
