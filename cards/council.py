@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cards.basics import markdown, text
+from cards.basics import card, markdown, text
 from cards.markup import inline, prose
 from cards.texts import Texts
 from cards.views import CouncilHypothesis, CouncilSeatView, CouncilView, Hypothesis
@@ -105,6 +105,34 @@ def _panel(seat: CouncilSeatView, say: Texts) -> dict[str, Any]:
         "padding": "8px 8px 8px 8px",
         "elements": [markdown("\n".join(lines))],
     }
+
+
+def ask_card(
+    question: str,
+    members: list[str],
+    view: CouncilView | None,
+    say: Texts,
+    *,
+    seconds: float,
+    summary: str = "",
+) -> dict[str, Any]:
+    """The card of an `/ask`: while the models think (`view` None), then their merged answer
+    with a fold-out per model."""
+    elements = [markdown(say("council.ask.question", question=inline(question, 300)))]
+    if view is None:
+        asking = say(
+            "council.ask.asking", models=_names(tuple(members), say), seconds=round(seconds)
+        )
+        elements.append(markdown(asking))
+        return card(say("council.ask.title"), elements, template="wathet")
+    if summary:
+        elements.append(markdown(prose(summary, 1000, 10)))
+    if view.answered:
+        elements += council_causes(view, say)
+    else:
+        elements.append(markdown(say("council.ask.none")))
+    elements += council_panels(view, say)
+    return card(say("council.ask.title"), elements, template="blue" if view.answered else "grey")
 
 
 def council_view(data: object) -> CouncilView | None:

@@ -94,6 +94,7 @@ def build_advisor(
     coordination: Coordination | None = None,
     *,
     memory: IncidentMemory | None = None,
+    council: Council | None = None,
     verify_interval: float = 5.0,
 ) -> Advisor:
     """The incident workflow's advisor: `rules`, or a model with rules behind it.
@@ -123,7 +124,7 @@ def build_advisor(
     scrub = Scrubber(
         kit.registry.redactor, labels=config.redact_labels, patterns=config.redact_patterns
     )
-    council = build_council(settings, db, kit, shared, scrub)
+    council = council or build_council(settings, db, kit, shared)
     if model is None and council is None:
         return rules
     if model is None:
@@ -138,13 +139,17 @@ def build_advisor(
 
 
 def build_council(
-    settings: Settings, db: Database, kit: Toolkit, coordination: Coordination, scrub: Scrubber
+    settings: Settings, db: Database, kit: Toolkit, coordination: Coordination | None = None
 ) -> Council | None:
     """The council of `llm.council` (None without one): each member its own model, guard and
     agent. A member without a key, or a provider that cannot work, is a ConfigError."""
     config = llm_config(settings)
     if not config.council:
         return None
+    coordination = coordination or MemoryCoordination()
+    scrub = Scrubber(
+        kit.registry.redactor, labels=config.redact_labels, patterns=config.redact_patterns
+    )
     seats = []
     for member in config.council:
         try:

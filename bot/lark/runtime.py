@@ -42,6 +42,7 @@ from storage.database import Database
 from workflows.chat.agent import ChatAgent
 from workflows.intake import WEBHOOK_PARSERS, AlertParseError
 from workflows.llm.advisor import ModelAdvisor
+from workflows.llm.council import Council
 from workflows.llm.prompt import Scrubber
 from workflows.memory.recall import IncidentMemory
 from workflows.ports import Advisor
@@ -75,9 +76,11 @@ class LarkRuntime:
         advisor: Advisor | None = None,
         toolkit: Toolkit | None = None,
         memory: IncidentMemory | None = None,
+        council: Council | None = None,
         timers: Timers = PRODUCTION,
     ) -> None:
         self.settings = settings
+        self.council = council
         self.timers = timers
         self.db = db
         self.coordination = coordination
@@ -91,6 +94,7 @@ class LarkRuntime:
         self.memory = memory
         self.operations: OperationsDesk | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._council_sweeper: asyncio.Task[None] | None = None
         self.scheduling: Scheduling | None = None
         self.chat: ChatDesk | None = None
         self.api = LarkApi(target.app_id, target.app_secret, target.domain, coordination)
@@ -143,6 +147,10 @@ class LarkRuntime:
                 self.timers,
             )
             await self.desk.start()
+        if self.council is not None and self.timers.sweep_every is not None:
+            self._council_sweeper = asyncio.create_task(
+                self.council.sweep_forever(self.timers.sweep_every)
+            )
         if self.toolkit is not None:
             self.operations = OperationsDesk(
                 self.settings,
@@ -182,6 +190,7 @@ class LarkRuntime:
             memory=self.memory,
             schedules=self.scheduling.desk if self.scheduling is not None else None,
             status=self.status,
+            council=self.council,
         )
         services.chat = self.chat = self._chat_desk()
         await self.chat.recover()
@@ -278,6 +287,8 @@ class LarkRuntime:
             await self.operations.drain()
         if self.desk is not None:
             await self.desk.runs.sweep()
+        if self.council is not None:
+            await self.council.sweep()
 
     def wake(self) -> None:
         if self.inbox is not None:
@@ -299,6 +310,10 @@ class LarkRuntime:
             await self.chat.drain()
         if self.desk is not None:
             await self.desk.stop()
+        if self._council_sweeper is not None:
+            self._council_sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._council_sweeper
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -156,6 +156,15 @@ class Council:
             done += 1
         return done
 
+    async def sweep_forever(self, every: float) -> None:
+        """`sweep` every `every` seconds (every replica runs one)."""
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # keep sweeping; the next round retries
+                log.exception("council sweep failed")
+            await asyncio.sleep(every)
+
     async def _work(self, batch_id: int, fresh: _Fresh | None = None) -> Verdict:
         """Run what can be run of the batch until every task is final or the deadline; merge.
         `fresh`: the batch was just made here with these claims (nothing to read first)."""
