@@ -5,7 +5,8 @@
 `ModelAdvisor.diagnose`, and scores the merged diagnosis as `harness` scores one model's:
 safety and `held` over every member's calls, quality from the merged summary and causes (the
 evidence share counts merged evidence a tool produced). No proposal is asked: the council only
-diagnoses, so `tools` and `action` stay 0 (unscored) on its rows. `contrarian` is a model that answers at once with a confident, wrong cause.
+diagnoses, so `tools` and `action` stay 0 (unscored) on its rows. `contrarian_turn` is a model
+that answers at once with a confident, wrong cause.
 
 Usage::
 
