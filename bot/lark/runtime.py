@@ -44,6 +44,7 @@ from workflows.intake import WEBHOOK_PARSERS, AlertParseError
 from workflows.llm.advisor import ModelAdvisor
 from workflows.llm.council import Council
 from workflows.llm.prompt import Scrubber
+from workflows.memory.jobs import JobMemory
 from workflows.memory.recall import IncidentMemory
 from workflows.ports import Advisor
 
@@ -175,6 +176,7 @@ class LarkRuntime:
                 self.operations,
                 self.signing_key,
                 agent=self.advisor.agent if isinstance(self.advisor, ModelAdvisor) else None,
+                memory=JobMemory(self.db, self.memory.embedder) if self.memory else None,
             )
             await self.scheduling.service.start()
         services = Services(
