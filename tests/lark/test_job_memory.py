@@ -20,6 +20,7 @@ from bot.lark.events import card_text
 from storage import schedules
 from storage.models import Schedule
 from tests.lark.testbot import TestBot
+from tests.support.fake_llm import FakeTurn, fake_llm
 from workflows.schedule.spec import Once
 
 
@@ -148,3 +149,33 @@ async def test_a_job_remembers_its_failures_its_recovery_and_shows_its_trend(
         ("1:4", "true"),
         ("2:5", "false"),
     ]
+
+
+async def test_a_model_words_the_history_and_its_garbage_is_left_out(make_testbot: Any) -> None:
+    async with fake_llm() as fake:
+        settings = {
+            "LLM_PROVIDER": "openai",
+            "LLM_MODEL": "gpt-test",
+            "OPENAI_API_KEY": "sk-test-0123456789",
+            "OPENAI_BASE_URL": f"{fake.base_url}/v1",
+            "llm": {"retries": 1},
+        }
+        bot: TestBot = await make_testbot(settings=settings, incidents=True)
+        port = closed_port()
+        first = await job(bot, "检查 db-2 的数据库端口", port)
+        now = datetime.now(UTC).replace(microsecond=0)
+        shown = await fire(bot, first, now - timedelta(days=1))
+        assert fake.requests == []  # nothing to word without a history
+
+        fake.script(FakeTurn(text="db-2 的端口从昨天起连续两次无法连接，之前没有恢复过。"))
+        shown = await fire(bot, first, now)
+        assert "db-2 的端口从昨天起连续两次无法连接" in shown
+        assert "第2次连续失败" in shown  # the facts stay beside the words
+        sent = json.dumps(fake.requests[0].body, ensure_ascii=False)
+        assert '<data kind=\\"job_history\\">' in sent  # the facts go fenced, as data
+        assert "sk-test-0123456789" not in sent
+
+        fake.script(FakeTurn(text="```rm -rf /``` see https://evil.example"))
+        shown = await fire(bot, first, now + timedelta(minutes=1))
+        assert "evil.example" not in shown
+        assert "第3次连续失败" in shown

@@ -374,3 +374,44 @@ async def test_a_council_needs_two_models_and_distinct_names() -> None:
     with pytest.raises(ValidationError, match="same name"):
         LlmConfig(council=[one, one])  # type: ignore[list-item]
     assert LlmConfig().council == ()
+
+
+def test_the_council_is_built_from_the_llm_section_and_its_mistakes_are_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from bot.config import ConfigError, load_settings
+    from bot.incidents.advisor import build_council, build_toolkit
+
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "LOCAL_KEY", "LLM_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    members = [
+        {"name": "gpt", "provider": "openai", "model": "gpt-4o-mini"},
+        {"name": "claude", "provider": "anthropic", "model": "claude-x"},
+        {
+            "name": "local",
+            "provider": "openai",
+            "model": "qwen",
+            "base_url": "http://127.0.0.1:9/v1",
+            "api_key_env": "LOCAL_KEY",
+            "incident_tokens": 5000,
+        },
+    ]
+    plain = load_settings()
+    assert build_council(plain, None, build_toolkit(plain)) is None  # type: ignore[arg-type]
+
+    missing = load_settings(llm={"council": members}, OPENAI_API_KEY="sk-0123456789")
+    with pytest.raises(ConfigError, match=r"^llm\.council\.claude: ANTHROPIC_API_KEY is empty"):
+        build_council(missing, None, build_toolkit(missing))  # type: ignore[arg-type]
+
+    monkeypatch.setenv("LOCAL_KEY", "sk-local-123456")
+    ready = load_settings(
+        llm={"council": members},
+        OPENAI_API_KEY="sk-0123456789",
+        ANTHROPIC_API_KEY="sk-ant-0123456789",
+    )
+    council = build_council(ready, None, build_toolkit(ready))  # type: ignore[arg-type]
+    assert council is not None
+    assert council.names == ("gpt", "claude", "local")
+    local = council.seats["local"].agent.guard
+    assert (local.model.provider, local.model.model, local.model_tokens) == ("openai", "qwen", 5000)
