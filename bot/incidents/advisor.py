@@ -162,7 +162,17 @@ def build_council(
             "price_per_mtok_out": member.price_per_mtok_out,
         }
         own = config.model_copy(update={k: v for k, v in prices.items() if v is not None})
-        guard = ModelGuard(model, db, coordination, own, model_tokens=member.incident_tokens)
+        # a member with its own address (a local server) has its own rate; the others share
+        # their provider's with the main model
+        rate_key = f"llm:{member.provider}@{member.base_url}" if member.base_url else None
+        guard = ModelGuard(
+            model,
+            db,
+            coordination,
+            own,
+            model_tokens=member.incident_tokens,
+            rate_key=rate_key,
+        )
         agent = DiagnosisAgent(guard, kit.registry, kit.policy, scrub, language=settings.language)
         seats.append(Seat(member.name, agent))
     return Council(db, seats, scrub, seconds=config.council_seconds)

@@ -415,3 +415,6 @@ def test_the_council_is_built_from_the_llm_section_and_its_mistakes_are_named(
     assert council.names == ("gpt", "claude", "local")
     local = council.seats["local"].agent.guard
     assert (local.model.provider, local.model.model, local.model_tokens) == ("openai", "qwen", 5000)
+    # a local server has its own rate limit; the others share their provider's
+    assert local.rate_key == "llm:openai@http://127.0.0.1:9/v1"
+    assert council.seats["gpt"].agent.guard.rate_key == "llm:openai"

@@ -100,8 +100,10 @@ DAY_REFRESH = 10.0  # seconds between sums of the day's tokens
 
 class CouncilMember(BaseModel):
     """One model of the council. Its key is the provider's (`OPENAI_API_KEY`,
-    `ANTHROPIC_API_KEY`) unless `api_key_env` names another variable; `incident_tokens` is its
-    own budget per incident (the incident's budget holds for all models together)."""
+    `ANTHROPIC_API_KEY`) unless `api_key_env` names another variable; its address is `base_url`,
+    else the provider's (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`, else the official API), and a
+    member with its own `base_url` has its own rate limit. `incident_tokens` is its own budget per
+    incident (the incident's budget holds for all models together)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -165,12 +167,15 @@ class ModelGuard:
         config: LlmConfig,
         *,
         model_tokens: int | None = None,
+        rate_key: str | None = None,
     ) -> None:
         self.model = model
         self.db = db
         self.coordination = coordination
         self.config = config
         self.model_tokens = model_tokens  # this model's own budget per incident (a council's)
+        # the shared token bucket: one per provider, unless the model is served elsewhere
+        self.rate_key = rate_key or f"llm:{model.provider}"
         self._day: tuple[datetime, int] | None = None  # (day, tokens used) as last summed
         self._day_at = 0.0
 
@@ -372,7 +377,7 @@ class ModelGuard:
         rate = self.config.rate_per_minute / 60.0
         burst = max(1, int(self.config.rate_per_minute // 6))
         while True:
-            wait = await self.coordination.take(f"llm:{self.model.provider}", rate, burst)
+            wait = await self.coordination.take(self.rate_key, rate, burst)
             if wait <= 0:
                 return
             if time.monotonic() + wait > deadline:
