@@ -20,7 +20,7 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -127,6 +127,39 @@ async def claim(
             .returning(CouncilTask.member, CouncilTask.attempt)
         )
         return {str(member): int(attempt) for member, attempt in rows.all()}
+
+
+async def renew(
+    db: Database,
+    batch_id: int,
+    attempts: Mapping[str, int],
+    *,
+    replica: str,
+    lease_seconds: float,
+) -> int:
+    """Extend the leases of the tasks this replica still runs (each under its claim's attempt):
+    how many were extended. A replica that stops renewing (killed, frozen) loses its tasks
+    `lease_seconds` later."""
+    if not attempts:
+        return 0
+    lease = func.now() + func.make_interval(0, 0, 0, 0, 0, 0, lease_seconds)
+    mine = [
+        and_(CouncilTask.member == member, CouncilTask.attempt == attempt)
+        for member, attempt in attempts.items()
+    ]
+    async with db.session() as session:
+        renewed = await session.execute(
+            update(CouncilTask)
+            .where(
+                CouncilTask.batch_id == batch_id,
+                CouncilTask.status == "running",
+                CouncilTask.claimed_by == replica,
+                or_(*mine),
+            )
+            .values(lease_until=lease)
+            .returning(CouncilTask.id)
+        )
+        return len(renewed.all())
 
 
 async def finish(db: Database, batch_id: int, member: str, attempt: int, outcome: Outcome) -> bool:

@@ -5,6 +5,8 @@ redaction."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +26,7 @@ from storage.coordination import MemoryCoordination
 from storage.database import Database
 from storage.redaction import Redactor
 from tests.support.fake_llm import FakeDelay, FakeLLM, FakeRaw, FakeTurn, fake_llm
+from tests.support.wait import wait_until
 from workflows.llm.advisor import ModelAdvisor
 from workflows.llm.agent import DiagnosisAgent
 from workflows.llm.anthropic_chat import AnthropicChat
@@ -59,6 +62,7 @@ def build(
     seconds: float = 30.0,
     replica: str = "replica-b",
     model_tokens: int | None = None,
+    lease_seconds: float = 15.0,
     **config: Any,
 ) -> tuple[Council, Scrubber]:
     registry = discover({})
@@ -83,7 +87,10 @@ def build(
         )
         for name, model in models(fakes).items()
     ]
-    return Council(db, seats, scrub, seconds=seconds, replica=replica), scrub
+    council = Council(
+        db, seats, scrub, seconds=seconds, replica=replica, lease_seconds=lease_seconds
+    )
+    return council, scrub
 
 
 def advisor_for(db: Database, council: Council, scrub: Scrubber) -> ModelAdvisor:
@@ -307,6 +314,55 @@ async def test_a_task_whose_replica_died_mid_call_is_run_again_and_counted_once(
     again = await council.convene(key="diagnosis:died", purpose="question", alert=alert())
     assert again.merged == verdict.merged
     assert sum(len(fake.requests) for fake in fakes.values()) == 3
+
+
+async def test_a_replica_killed_mid_call_loses_its_task_to_another_before_the_deadline(
+    migrated_db: Database, fakes: dict[str, FakeLLM]
+) -> None:
+    """Replica A asks the three models; two answer, gpt is slow, and A dies mid-call (its
+    process stops: no renewal, no result). Its lease runs out and replica B, continuing the run,
+    asks gpt again: the result holds every model once, gpt's from B."""
+    a, _ = build(migrated_db, fakes, replica="replica-a", lease_seconds=1.0)
+    b, _ = build(migrated_db, fakes, replica="replica-b", lease_seconds=1.0)
+    fakes["gpt"].script(
+        FakeDelay(60, then=answer("late", ("never shown", 0.9))),
+        answer("disk full", ("disk full", 0.8)),
+    )
+    fakes["claude"].script(answer("disk full", ("disk full", 0.7)))
+    fakes["qwen"].script(answer("disk full", ("disk full", 0.6)))
+
+    async def answered() -> bool:
+        async with migrated_db.engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT count(*) FROM council_tasks WHERE status = 'answered'")
+            )
+            return rows.scalar_one() == 2 and len(fakes["gpt"].requests) == 1
+
+    dying = asyncio.create_task(
+        a.convene(key="diagnosis:killed", purpose="question", alert=alert())
+    )
+    await wait_until(answered, 20, "claude and qwen to answer while gpt is slow")
+    dying.cancel()  # replica A is gone mid-call
+    with contextlib.suppress(asyncio.CancelledError):
+        await dying
+
+    verdict = await b.convene(key="diagnosis:killed", purpose="question", alert=alert())
+
+    assert [m["status"] for m in verdict.members] == ["answered"] * 3
+    assert verdict.merged["hypotheses"][0]["support"] == ["gpt", "claude", "qwen"]
+    assert "never shown" not in json.dumps(verdict.merged)
+    async with migrated_db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT member, attempt, claimed_by FROM council_tasks ORDER BY id")
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("gpt", 2, "replica-b"),
+        ("claude", 1, "replica-a"),
+        ("qwen", 1, "replica-a"),
+    ]
+    assert len(fakes["gpt"].requests) == 2
 
 
 async def test_the_sweep_finishes_a_batch_whose_caller_is_gone(

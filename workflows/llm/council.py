@@ -43,7 +43,9 @@ from workflows.llm.prompt import Scrubber
 
 log = logging.getLogger(__name__)
 
-LEASE_MARGIN = 10.0  # seconds a claim outlives the deadline (the call cannot: it is cancelled)
+# seconds a claim lasts unless renewed (every third of it, while the call runs): a replica killed
+# mid-call loses its tasks this long after, well within a council's deadline
+LEASE = 15.0
 POLL = 0.25  # seconds between looks at tasks another replica runs
 # The council's deadline cancels what is still out; a member's own deadline comes a little later,
 # so a slow model is `timed_out` (cut off by the council), not `failed` (by its own timeout).
@@ -91,6 +93,7 @@ class Council:
         *,
         seconds: float,
         replica: str | None = None,
+        lease_seconds: float = LEASE,
     ) -> None:
         if len(seats) < 2:
             raise ValueError("a council needs at least two models")
@@ -98,6 +101,7 @@ class Council:
         self.seats = {seat.name: seat for seat in seats}
         self.scrub = scrub
         self.seconds = seconds
+        self.lease = lease_seconds
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     @property
@@ -141,7 +145,7 @@ class Council:
             deadline_at=datetime.now(UTC) + timedelta(seconds=self.seconds),
             members=[(seat.name, seat.provider, seat.model) for seat in chosen],
             replica=self.replica,
-            lease_seconds=self.seconds + LEASE_MARGIN,
+            lease_seconds=self.lease,
         )
         if not claimed:  # it existed: finish it as the sweep would
             return await self._work(batch_id)
@@ -180,6 +184,8 @@ class Council:
         else:
             brief, incident_id, deadline, claimed = fresh
         mine: dict[str, asyncio.Task[None]] = {}
+        attempts: dict[str, int] = {}
+        renewed = time.monotonic()
         try:
             while True:
                 if claimed and not mine:
@@ -191,38 +197,44 @@ class Council:
                         if t.status not in store.FINAL
                     ]
                     wanted = [m for m in open_tasks if m in self.seats and m not in mine]
-                    left = deadline - time.monotonic()
                     claimed = {}
-                    if wanted and left > 0:
+                    if wanted and deadline > time.monotonic():
                         claimed = await store.claim(
                             self.db,
                             batch_id,
                             wanted,
                             replica=self.replica,
-                            lease_seconds=left + LEASE_MARGIN,
+                            lease_seconds=self.lease,
                         )
                 left = deadline - time.monotonic()
                 if not open_tasks or left <= 0:
                     break
                 for member, attempt in claimed.items():
+                    attempts[member] = attempt
                     mine[member] = asyncio.create_task(
                         self._run(
                             batch_id, self.seats[member], attempt, brief, incident_id, deadline
                         )
                     )
-                running = [job for job in mine.values() if not job.done()]
-                theirs = [m for m in open_tasks if m not in mine or mine[m].done()]
-                if not theirs:
-                    # every open task runs here: wait for them all, or the deadline
-                    await asyncio.wait(running, timeout=left)
-                    continue
-                # another replica holds a task: look again shortly (its lease may run out)
+                running = {m: job for m, job in mine.items() if not job.done()}
+                if running and time.monotonic() - renewed >= self.lease / 3:
+                    held = {m: attempts[m] for m in running}
+                    await store.renew(
+                        self.db, batch_id, held, replica=self.replica, lease_seconds=self.lease
+                    )
+                    renewed = time.monotonic()
+                theirs = [m for m in open_tasks if m not in running]
+                # every open task runs here: wait for them, renewing their leases; another
+                # replica holds one: look again shortly (its lease may run out)
+                wait = min(left, self.lease / 3) if not theirs else min(left, POLL)
                 if running:
                     await asyncio.wait(
-                        running, timeout=min(POLL, left), return_when=asyncio.FIRST_COMPLETED
+                        running.values(),
+                        timeout=wait,
+                        return_when=asyncio.FIRST_COMPLETED if theirs else asyncio.ALL_COMPLETED,
                     )
                 else:
-                    await asyncio.sleep(min(POLL, left))
+                    await asyncio.sleep(wait)
         finally:
             for job in mine.values():
                 job.cancel()
