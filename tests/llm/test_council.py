@@ -474,3 +474,29 @@ def test_the_council_is_built_from_the_llm_section_and_its_mistakes_are_named(
     # a local server has its own rate limit; the others share their provider's
     assert local.rate_key == "llm:openai@http://127.0.0.1:9/v1"
     assert council.seats["gpt"].agent.guard.rate_key == "llm:openai"
+
+
+async def test_the_incident_budget_holds_for_the_council_as_a_whole(
+    migrated_db: Database, fakes: dict[str, FakeLLM]
+) -> None:
+    council, _ = build(migrated_db, fakes, incident_tokens=1000)
+    incident_id = await incident(migrated_db)
+    for fake in fakes.values():
+        fake.script(answer("disk", ("disk", 0.5)))  # 250 tokens each, 750 together
+    first = await council.convene(
+        key="diagnosis:a", purpose="diagnosis", alert=alert(), incident_id=incident_id
+    )
+    assert first.merged["answered"] == 3
+    for fake in fakes.values():
+        fake.script(answer("disk", ("disk", 0.5)))
+    await council.convene(
+        key="diagnosis:b", purpose="diagnosis", alert=alert(), incident_id=incident_id
+    )
+
+    third = await council.convene(
+        key="diagnosis:c", purpose="diagnosis", alert=alert(), incident_id=incident_id
+    )
+
+    assert [m["status"] for m in third.members] == ["failed"] * 3
+    assert all("incident's token budget" in m["error"] for m in third.members)
+    assert sum(len(fake.requests) for fake in fakes.values()) == 6
