@@ -7,6 +7,7 @@ Usage::
     back = await recovered_after(db, schedule_id, failed_at)         # the next success, or None
     async with db.session() as session:
         rows = await runs_like(session, vector, schedule_id=3, targets=["db-2"], failed=True)
+        await forget_beyond(session, 3, keep=200)                    # the job's 200 newest stay
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,6 +55,17 @@ async def recovered_after(db: Database, schedule_id: int, after: datetime) -> da
             .limit(1)
         )
         return found
+
+
+async def forget_beyond(session: AsyncSession, schedule_id: int, *, keep: int) -> int:
+    """Keep only the job's `keep` newest remembered runs (its memory stays bounded, and so does
+    the share of the knowledge index incidents are recalled through): how many were forgotten."""
+    mine = (Knowledge.kind == KIND, Knowledge.meta.contains({"schedule_id": schedule_id}))
+    newest = select(Knowledge.id).where(*mine).order_by(Knowledge.id.desc()).limit(keep)
+    gone = await session.execute(
+        delete(Knowledge).where(*mine, Knowledge.id.not_in(newest)).returning(Knowledge.id)
+    )
+    return len(gone.all())
 
 
 async def runs_like(

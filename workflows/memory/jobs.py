@@ -39,6 +39,7 @@ TARGET_KEYS = ("host", "instance", "target", "namespace", "deployment", "service
 _HOST = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*-\d+\b", re.IGNORECASE)
 TREND = 20  # runs shown in a job's trend
 SEEN = 3  # past runs recalled for a new one
+KEEP = 200  # remembered runs per job: the oldest beyond go
 FAILED_MARK = "❌"
 MIN_SIMILARITY = 0.3
 INCIDENT_FIX_SIMILARITY = 0.5
@@ -103,9 +104,10 @@ def finding(ok: bool, summary: str, lines: Sequence[str]) -> str:
 
 
 class JobMemory:
-    def __init__(self, db: Database, embedder: Embedder) -> None:
+    def __init__(self, db: Database, embedder: Embedder, *, keep: int = KEEP) -> None:
         self.db = db
         self.embedder = embedder
+        self.keep = keep
 
     async def remember(
         self,
@@ -117,7 +119,7 @@ class JobMemory:
         lines: Sequence[str],
         targets: Sequence[str],
     ) -> int:
-        """Keep one finished run; its knowledge id."""
+        """Keep one finished run (and only the job's `keep` newest); its knowledge id."""
         found = finding(ok, summary, lines)
         document = "\n".join(
             [clip(redact(schedule.task), 300), found, *(clip(redact(x), 300) for x in lines[:12])]
@@ -132,7 +134,7 @@ class JobMemory:
             "finding": found,
         }
         async with self.db.session() as session:
-            return await remember(
+            kept = await remember(
                 session,
                 kind=job_history.KIND,
                 source_id=f"{schedule.id}:{run.id}",
@@ -142,6 +144,8 @@ class JobMemory:
                 model=self.embedder.name,
                 meta=meta,
             )
+            await job_history.forget_beyond(session, schedule.id, keep=self.keep)
+            return kept
 
     async def before(self, schedule: Schedule, targets: Sequence[str]) -> JobHistory:
         """The job's streak, trend and the relevant past runs, before it runs again."""
