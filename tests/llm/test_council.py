@@ -204,10 +204,13 @@ async def test_three_models_are_asked_and_their_answers_merged_on_the_card(
     assert {m["status"] for m in members.values()} == {"answered"}
     assert members["claude"]["tokens_in"] == 200
     assert members["gpt"]["cost_usd"] == pytest.approx((200 * 1 + 50 * 2) / 1e6)
-    # each model asked once, with the secret redacted from every prompt
+    # each model asked once, with the secret redacted from every prompt and from the batch
     for fake in fakes.values():
         assert len(fake.requests) == 1
         assert SECRET not in json.dumps(fake.requests[0].body)
+    async with migrated_db.engine.connect() as conn:
+        stored = await conn.execute(text("SELECT brief::text, merged::text FROM council_batches"))
+        assert SECRET not in json.dumps([tuple(row) for row in stored.all()])
 
     card = card_of(diagnosis)
     assert card_problem(card) is None

@@ -123,16 +123,17 @@ class Council:
         """Ask every member (or the named ones) and merge; the batch of `key` is found again
         when it exists (a run continued by another replica)."""
         chosen = [self.seats[name] for name in (members or self.names) if name in self.seats]
+        scrub = self.scrub  # stored redacted, as each model would see it
         brief = {
             "alert": {
-                "title": alert.title,
-                "severity": alert.severity,
-                "labels": dict(alert.labels),
-                "annotations": dict(alert.annotations),
-                "service": alert.service,
+                "title": scrub.text(alert.title),
+                "severity": scrub.text(alert.severity),
+                "labels": scrub.labels_of(alert.labels),
+                "annotations": scrub.labels_of(alert.annotations),
+                "service": scrub.text(alert.service) if alert.service else None,
             },
-            "timeline": list(timeline),
-            "similar": list(similar),
+            "timeline": [scrub.text(line) for line in timeline],
+            "similar": [scrub.text(line) for line in similar],
             "run_id": run_id,
         }
         deadline = time.monotonic() + self.seconds
