@@ -15,7 +15,7 @@ Usage::
     claimed = await claim(db, batch_id, ["gpt"], replica="r1", lease_seconds=70)
     if "gpt" in claimed:
         await finish(db, batch_id, "gpt", claimed["gpt"], Outcome("answered", answer={...}))
-    merged, rows = await conclude(db, batch_id, merge)  # what is left is timed_out
+    ended = await conclude(db, batch_id, merge)   # what is left is timed_out; ended.merged
 """
 
 from __future__ import annotations
@@ -190,18 +190,29 @@ async def finish(db: Database, batch_id: int, member: str, attempt: int, outcome
     return done is not None
 
 
+@dataclass(frozen=True)
+class Concluded:
+    """A batch's end: its merged answer, its tasks, and how many this call timed out."""
+
+    merged: dict[str, Any]
+    tasks: list[CouncilTask]
+    timed_out: int
+
+
 async def conclude(
     db: Database, batch_id: int, merge: Callable[[Sequence[CouncilTask]], dict[str, Any]]
-) -> tuple[dict[str, Any], list[CouncilTask]]:
+) -> Concluded:
     """End the batch in one transaction: every task not yet final becomes `timed_out` (a late
     answer is then refused by `finish`), and `merge(tasks)` is stored as its merged answer
-    unless another replica stored one first. (merged answer, tasks)."""
+    unless another replica stored one first."""
     async with db.session() as session:
-        await session.execute(
+        ended = await session.execute(
             update(CouncilTask)
             .where(CouncilTask.batch_id == batch_id, CouncilTask.status.in_(("pending", "running")))
             .values(status="timed_out", finished_at=func.now(), lease_until=None)
+            .returning(CouncilTask.id)
         )
+        timed_out = len(ended.all())
         rows = list(
             await session.scalars(
                 select(CouncilTask).where(CouncilTask.batch_id == batch_id).order_by(CouncilTask.id)
@@ -217,7 +228,7 @@ async def conclude(
             merged = await session.scalar(
                 select(CouncilBatch.merged).where(CouncilBatch.id == batch_id)
             )
-    return dict(merged or {}), rows
+    return Concluded(dict(merged or {}), rows, timed_out)
 
 
 async def tasks(db: Database, batch_id: int) -> list[CouncilTask]:

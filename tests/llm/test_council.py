@@ -115,6 +115,14 @@ def answer(summary: str, *causes: tuple[str, float]) -> FakeTurn:
     return FakeTurn(text=json.dumps(body), input_tokens=200, output_tokens=50)
 
 
+def ended(outcome: str) -> float:
+    """larkops_council_tasks_total for one outcome."""
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value("larkops_council_tasks_total", {"outcome": outcome})
+    return value or 0.0
+
+
 def alert() -> AlertContext:
     return AlertContext(
         "DbDown on db-1",
@@ -236,6 +244,8 @@ async def test_a_slow_and_a_broken_model_do_not_hold_the_answer(
     fakes["gpt"].script(answer("The disk is full.", ("disk full", 0.9)))
     fakes["claude"].script(FakeDelay(60, then=answer("late", ("disk full", 0.9))))
     fakes["qwen"].script(FakeRaw("<html>502 bad gateway</html>"))
+    outcomes = ("answered", "failed", "timed_out")
+    before = {o: ended(o) for o in outcomes}
 
     verdict = await council.convene(key="question:slow", purpose="question", alert=alert())
 
@@ -246,6 +256,7 @@ async def test_a_slow_and_a_broken_model_do_not_hold_the_answer(
     assert verdict.merged["answered"] == 1
     assert verdict.merged["asked"] == 3
     assert verdict.merged["hypotheses"][0]["support"] == ["gpt"]
+    assert {o: ended(o) - before[o] for o in outcomes} == dict.fromkeys(outcomes, 1.0)
     # the late answer cannot change the stored result: the task is over
     assert not await store.finish(
         migrated_db, verdict.batch_id, "claude", 1, store.Outcome("answered")

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
+
 from plugins.contract import AlertContext
 from storage import council as store
 from storage.database import Database
@@ -42,6 +44,13 @@ from workflows.llm.consensus import Answer, merge
 from workflows.llm.prompt import Scrubber
 
 log = logging.getLogger(__name__)
+
+# counted once per task, by the replica whose result (or deadline) ended it
+COUNCIL_TASKS = Counter(
+    "larkops_council_tasks_total",
+    "Council tasks by how they ended: answered, failed (an error, garbage, a budget), timed_out",
+    ["outcome"],
+)
 
 # seconds a claim lasts unless renewed (every third of it, while the call runs): a replica killed
 # mid-call loses its tasks this long after, well within a council's deadline
@@ -242,8 +251,9 @@ class Council:
             for job in mine.values():
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
-        merged, rows = await store.conclude(self.db, batch_id, self._merged)
-        return self._verdict(batch_id, merged, rows)
+        ended = await store.conclude(self.db, batch_id, self._merged)
+        COUNCIL_TASKS.labels("timed_out").inc(ended.timed_out)
+        return self._verdict(batch_id, ended.merged, ended.tasks)
 
     async def _run(
         self,
@@ -292,7 +302,8 @@ class Council:
             answer=self._answer(outcome),
             error=None if outcome.findings else (outcome.reason or "no answer")[:300],
         )
-        await store.finish(self.db, batch_id, seat.name, attempt, result)
+        if await store.finish(self.db, batch_id, seat.name, attempt, result):
+            COUNCIL_TASKS.labels(result.status).inc()
 
     def _answer(self, outcome: AgentOutcome) -> dict[str, Any]:
         """A member's findings as stored: redacted, tool calls named."""
