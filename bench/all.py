@@ -63,6 +63,7 @@ SCRIPTS = [
     Script("retention", 9, optional=True),
     Script("tracing", 20, quick=("--incidents", "40")),
     Script("intake_corpus", 16),
+    Script("council", 20, quick=("--rounds", "4")),
 ]
 
 

@@ -16,7 +16,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from bot.commands import root_router
 from bot.config import Settings
-from bot.incidents.advisor import build_advisor, build_memory, build_toolkit
+from bot.incidents.advisor import build_advisor, build_council, build_memory, build_toolkit
 from bot.lark.runtime import LarkRuntime, LarkTarget
 from bot.router import Router
 from bot.timers import PRODUCTION, Timers
@@ -41,10 +41,17 @@ def assemble(
         router.include_router(extra_router)
     toolkit = build_toolkit(settings)
     memory = build_memory(settings, db)
+    council = build_council(settings, db, toolkit, coordination)
     advisor = None
     if checkpointer is not None:
         advisor = build_advisor(
-            settings, db, toolkit, coordination, memory=memory, verify_interval=timers.verify_every
+            settings,
+            db,
+            toolkit,
+            coordination,
+            memory=memory,
+            council=council,
+            verify_interval=timers.verify_every,
         )
     return LarkRuntime(
         settings,
@@ -57,5 +64,6 @@ def assemble(
         advisor=advisor,
         toolkit=toolkit,
         memory=memory,
+        council=council,
         timers=timers,
     )

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from bot.scheduling.desk import ScheduleDesk
     from storage.coordination import Coordination
     from storage.database import Database
+    from workflows.llm.council import Council
     from workflows.memory.recall import IncidentMemory
 
 
@@ -44,6 +45,7 @@ class Services:
     memory: IncidentMemory | None = None
     schedules: ScheduleDesk | None = None
     chat: ChatDesk | None = None
+    council: Council | None = None  # the council of models (`llm.council`), when configured
     status: Callable[[], Awaitable[StatusView]] | None = None  # what /status shows
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cards.basics import button, card, markdown, text
+from cards.council import council_causes, council_panels
 from cards.markup import clock, fenced, fit, inline, mention, prose
 from cards.texts import Texts
 from cards.views import (
@@ -198,7 +199,9 @@ def _diagnosis(diagnosis: DiagnosisView, say: Texts) -> Elements:
         summary if summary is not None else prose(diagnosis.summary, 1000, 10),
     ]
     elements: Elements = [markdown("\n".join(part for part in parts if part))]
-    if diagnosis.hypotheses:
+    if diagnosis.council is not None:
+        elements += council_causes(diagnosis.council, say)
+    elif diagnosis.hypotheses:
         worded = list(codes.get("hypotheses") or [])
         lines = [
             say(
@@ -245,6 +248,8 @@ def _diagnosis(diagnosis: DiagnosisView, say: Texts) -> Elements:
         notes.append(say("card.diagnosis.note", note=inline(diagnosis.note, 300)))
     if notes:
         elements.append(markdown(" ".join(notes), size="notation"))
+    if diagnosis.council is not None:
+        elements += council_panels(diagnosis.council, say)
     return elements
 
 

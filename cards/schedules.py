@@ -23,6 +23,7 @@ from cards.texts import Texts
 
 MAX_JOBS = 30
 _WHEN = "%Y-%m-%d %H:%M %Z"
+SPARKS = "▁▂▃▄▅▆▇█"
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,38 @@ class RunView:
     output: str = ""
     late: bool = False
     analysis: tuple[str, str, str] | None = None  # (error pattern, likely cause, suggestion)
+    memory: RunMemoryView | None = None  # what the job's past says (job memory)
+
+
+@dataclass(frozen=True)
+class PastRunView:
+    """A remembered run of this or another job, recalled for this one."""
+
+    fire_time: datetime
+    text: str
+    targets: tuple[str, ...] = ()
+    similarity: float = 0.0
+    recovered_at: datetime | None = None  # a past failure: when its job next succeeded
+    fix: str | None = None  # a past failure: the fix of a similar remembered incident
+
+
+@dataclass(frozen=True)
+class RunMemoryView:
+    """A run's context from the job's history. `streak`: failures in a row, this one included
+    when it failed; the failures it ended when it succeeded."""
+
+    streak: int = 0
+    seen: tuple[PastRunView, ...] = ()
+    similar_failures: tuple[PastRunView, ...] = ()
+    worded: str = ""  # a model's wording of the history, when one is configured
+
+
+@dataclass(frozen=True)
+class TrendView:
+    """One of a job's latest runs, for its trend line."""
+
+    ok: bool
+    seconds: float | None = None
 
 
 def _when(moment: datetime, zone: str) -> str:
@@ -174,14 +207,22 @@ def edit_form_card(
     return fit(card(say("schedule.form.title"), [form]))
 
 
-def job_card(view: ScheduleView, say: Texts, runs: Sequence[RunView]) -> dict[str, Any]:
-    """`/job <id>`: the rule, the next fires and the latest runs."""
+def job_card(
+    view: ScheduleView,
+    say: Texts,
+    runs: Sequence[RunView],
+    trend: Sequence[TrendView] = (),
+) -> dict[str, Any]:
+    """`/job <id>`: the rule, the next fires, the trend of its latest runs (oldest first) and
+    the latest runs."""
     lines = [
         f"**#{view.id}** · {say(f'schedule.status.{view.status}')} · "
         + say("schedule.facts.creator", person=people((view.created_by,))),
         *_facts(view, say, 5),
     ]
     elements = [markdown("\n".join(lines))]
+    if trend:
+        elements.append(markdown(trend_text(trend, say)))
     if runs:
         rows = [
             say(
@@ -230,6 +271,10 @@ def run_card(view: RunView, zone: str, say: Texts) -> dict[str, Any]:
     if view.late:
         lines.append(say("schedule.late", time=_when(view.fire_time, zone)))
     elements = [markdown("\n".join(line for line in lines if line))]
+    if view.memory is not None:
+        remembered = _remembered(view.memory, view, zone, say)
+        if remembered:
+            elements.append(markdown("\n".join(remembered)))
     if view.lines:
         bullets = [f"- {inline(line, 300)}" for line in view.lines[:12]]
         bullets += more(len(view.lines), 12, say)
@@ -244,6 +289,7 @@ def run_card(view: RunView, zone: str, say: Texts) -> dict[str, Any]:
                         say("schedule.analysis.pattern", text=inline(pattern, 200)),
                         say("schedule.analysis.cause", text=inline(cause, 300)),
                         say("schedule.analysis.suggestion", text=inline(suggestion, 300)),
+                        *_similar_failures(view, zone, say),
                     ]
                 )
             )
@@ -258,3 +304,92 @@ def missed_card(view: ScheduleView, count: int, ran_late: bool, say: Texts) -> d
     key = "schedule.missed_ran" if ran_late else "schedule.missed_skipped"
     elements = [markdown(say(key, count=count, task=inline(view.task, 200)))]
     return fit(card(say("schedule.missed_title", id=view.id), elements, template="orange"))
+
+
+def trend_text(trend: Sequence[TrendView], say: Texts) -> str:
+    """A job's latest runs on one line: a ✅/❌ strip and the success rate, then a sparkline
+    of how long they ran."""
+    strip = "".join("✅" if point.ok else "❌" for point in trend)
+    rate = round(100 * sum(point.ok for point in trend) / len(trend))
+    lines = [say("job.trend", count=len(trend), strip=strip, rate=rate)]
+    known = [point.seconds for point in trend if point.seconds is not None]
+    if known:
+        low, high = min(known), max(known)
+        span = (high - low) or 1.0
+        spark = "".join(
+            " "
+            if point.seconds is None
+            else SPARKS[min(len(SPARKS) - 1, int((point.seconds - low) / span * len(SPARKS)))]
+            for point in trend
+        )
+        lines.append(say("job.trend.duration", spark=spark, longest=f"{high:.1f}"))
+    return "\n".join(lines)
+
+
+def ago(moment: datetime, now: datetime, zone: str, say: Texts) -> str:
+    """When `moment` was, seen from `now`, in the zone: 今天/昨天/周二/上周二 09:00, or a date."""
+    here, then = now.astimezone(ZoneInfo(zone)), moment.astimezone(ZoneInfo(zone))
+    time = then.strftime("%H:%M")
+    days = (here.date() - then.date()).days
+    weekday = say(f"job.weekday.{then.weekday()}")
+    if days == 0:
+        return say("job.when.today", time=time)
+    if days == 1:
+        return say("job.when.yesterday", time=time)
+    week, last = here.isocalendar()[:2], then.isocalendar()[:2]
+    if 0 < days < 7 and week == last:
+        return say("job.when.weekday", weekday=weekday, time=time)
+    if (
+        0 < days < 14
+        and (here.date().toordinal() - here.weekday()) - (then.date().toordinal() - then.weekday())
+        == 7
+    ):
+        return say("job.when.last_week", weekday=weekday, time=time)
+    return say("job.when.date", date=then.strftime("%Y-%m-%d"), time=time)
+
+
+def _remembered(memory: RunMemoryView, view: RunView, zone: str, say: Texts) -> list[str]:
+    lines: list[str] = []
+    if memory.worded:
+        lines.append(prose(memory.worded, 500, 4))
+    if not view.ok and memory.streak >= 2:
+        lines.append(say("job.memory.streak", count=memory.streak))
+    if view.ok and memory.streak >= 1:
+        lines.append(say("job.memory.recovered", count=memory.streak))
+    for seen in memory.seen[:3]:
+        targets = ", ".join(inline(t, 60) for t in seen.targets[:3])
+        lines.append(
+            "- "
+            + say(
+                "job.memory.seen",
+                when=ago(seen.fire_time, view.fire_time, zone, say),
+                targets=f" {targets}" if targets else "",
+                text=inline(seen.text, 200),
+            )
+        )
+    return [f"**{say('job.memory.heading')}**", *lines] if lines else []
+
+
+def _similar_failures(view: RunView, zone: str, say: Texts) -> list[str]:
+    if view.memory is None or not view.memory.similar_failures:
+        return []
+    lines = [f"**{say('job.memory.similar')}**"]
+    for past in view.memory.similar_failures[:3]:
+        outcome = (
+            say("job.memory.recovered_at", when=ago(past.recovered_at, view.fire_time, zone, say))
+            if past.recovered_at is not None
+            else say("job.memory.not_recovered")
+        )
+        lines.append(
+            "- "
+            + say(
+                "job.memory.failure_line",
+                when=ago(past.fire_time, view.fire_time, zone, say),
+                similarity=round(past.similarity * 100),
+                text=inline(past.text, 200),
+                outcome=outcome,
+            )
+        )
+        if past.fix:
+            lines.append("  " + say("job.memory.fix", fix=inline(past.fix, 200)))
+    return lines

@@ -54,6 +54,45 @@ class DiagnosisView:
     # the rules' summary and hypotheses as codes with values (plugins.outcome.Diagnosis.codes),
     # worded by the card; a model's diagnosis has none and is shown as written
     codes: Mapping[str, Any] = field(default_factory=dict)
+    council: CouncilView | None = None  # a council's diagnosis: who supports what, each model
+
+
+@dataclass(frozen=True)
+class CouncilHypothesis:
+    """A cause the council merged: the members behind it and those who answered otherwise."""
+
+    cause: str
+    confidence: float
+    support: tuple[str, ...]
+    against: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CouncilSeatView:
+    """One model's part: `status` is pending | running | answered | failed | timed_out."""
+
+    name: str
+    model: str
+    status: str
+    latency_ms: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    summary: str = ""
+    hypotheses: tuple[Hypothesis, ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class CouncilView:
+    """A council's merged view: `agreement` is the share of answering models behind the
+    leading cause (0..1)."""
+
+    agreement: float
+    answered: int
+    asked: int
+    hypotheses: tuple[CouncilHypothesis, ...]
+    members: tuple[CouncilSeatView, ...]
 
 
 @dataclass(frozen=True)

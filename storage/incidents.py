@@ -160,7 +160,14 @@ async def save_diagnosis(
                 partial=bool(diagnosis.get("partial", False)),
                 details={
                     key: diagnosis[key]
-                    for key in ("partial_reason", "fallback", "similar", "tool_calls", "codes")
+                    for key in (
+                        "partial_reason",
+                        "fallback",
+                        "similar",
+                        "tool_calls",
+                        "codes",
+                        "council",
+                    )
                     if diagnosis.get(key)
                 },
             )

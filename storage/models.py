@@ -33,6 +33,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from storage.statuses import (
     ActionStatus,
     AlertStatus,
+    CouncilBatchStatus,
+    CouncilPurpose,
+    CouncilTaskStatus,
     ExecutionStatus,
     GateStatus,
     InboundStatus,
@@ -490,3 +493,58 @@ class ConversationMessage(Base, _Row):
     tool_call_id: Mapped[str | None] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(Text)  # the Lark message a question came in
+
+
+class CouncilBatch(Base, _Row):
+    """One question put to a council of models: a diagnosis (keyed by its run) or an `/ask`.
+
+    `key` makes it once per run (a run re-tried by another replica finds its batch again);
+    `brief` is what each model is asked (so any replica can run a task again); `merged` is the
+    combined answer once every task is final or the deadline passed."""
+
+    __tablename__ = "council_batches"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_council_batches_key"),
+        _status("purpose", *values(CouncilPurpose)),
+        _status("status", *values(CouncilBatchStatus)),
+    )
+
+    key: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[CouncilPurpose] = mapped_column(Text)
+    incident_id: Mapped[int | None] = _incident_fk(nullable=True)
+    brief: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    status: Mapped[CouncilBatchStatus] = mapped_column(Text, server_default="running")
+    deadline_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    merged: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CouncilTask(Base, _Row):
+    """One model's part of a batch: claimed under a lease, answered exactly once.
+
+    `attempt` counts claims and fences the result: only the latest claimant may finish it."""
+
+    __tablename__ = "council_tasks"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "member", name="uq_council_tasks_member"),
+        _status("status", *values(CouncilTaskStatus)),
+        Index("ix_council_tasks_lease", "status", "lease_until"),
+    )
+
+    batch_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("council_batches.id", ondelete="CASCADE")
+    )
+    member: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(Text)
+    status: Mapped[CouncilTaskStatus] = mapped_column(Text, server_default="pending")
+    attempt: Mapped[int] = mapped_column(Integer, server_default="0")
+    claimed_by: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    latency_ms: Mapped[int] = mapped_column(Integer, server_default="0")
+    prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(12, 6), server_default="0")
+    answer: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -33,6 +33,11 @@ ScheduleStatus = Literal["pending", "active", "paused", "completed", "deleted", 
 ScheduleKind = Literal["once", "cron", "interval", "extended"]
 ScheduleRunStatus = Literal["running", "succeeded", "failed", "missed"]
 TurnRole = Literal["user", "assistant", "tool"]
+CouncilPurpose = Literal["diagnosis", "question"]
+CouncilBatchStatus = Literal["running", "done"]
+# pending → running (claimed, with a lease) → answered | failed | timed_out; a running task whose
+# lease ran out is claimed again (its first claimant's late result is refused)
+CouncilTaskStatus = Literal["pending", "running", "answered", "failed", "timed_out"]
 
 # The incident life cycle (README, "Incidents"):
 #

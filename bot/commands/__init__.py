@@ -8,6 +8,7 @@ from bot.router import Router
 def root_router() -> Router:
     from bot.commands.basics import router as basics
     from bot.commands.chat import router as chat
+    from bot.commands.council import router as council
     from bot.commands.free_text import router as free_text
     from bot.commands.incidents import router as incidents
     from bot.commands.memory import router as memory
@@ -22,6 +23,7 @@ def root_router() -> Router:
     root.include_router(incidents)
     root.include_router(plugins)
     root.include_router(memory)
+    root.include_router(council)
     root.include_router(roles)
     root.include_router(status)
     root.include_router(chat)  # thread follow-ups of conversations with the bot

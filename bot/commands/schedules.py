@@ -18,13 +18,14 @@ from cards.actions import ActionPayload
 from cards.schedules import (
     ChoiceView,
     RunView,
+    TrendView,
     choice_card,
     confirm_card,
     edit_form_card,
     job_card,
     jobs_card,
 )
-from storage import schedules
+from storage import job_history, schedules
 from workflows.schedule.spec import SpecError, from_json, to_json
 
 router = Router("schedules")
@@ -232,7 +233,17 @@ async def job(ctx: HandlerContext, args: str) -> None:
             )
             for run in await schedules.runs(ctx.services.db, row.id)
         ]
-        await ctx.reply_card(job_card(desk.view(row), ctx.texts, runs))
+        finished = await job_history.latest_finished(ctx.services.db, row.id)
+        trend = [
+            TrendView(
+                ok=run.status == "succeeded",
+                seconds=(run.finished_at - run.created_at).total_seconds()
+                if run.finished_at
+                else None,
+            )
+            for run in reversed(finished)
+        ]
+        await ctx.reply_card(job_card(desk.view(row), ctx.texts, runs, trend))
         return
     if len(words) != 2 or words[0] not in ("pause", "resume", "run", "delete"):
         raise UserFacingError(ctx.texts("schedule.job_usage"))

@@ -7,6 +7,7 @@ problem there is a `ConfigError` at start-up, naming the section.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +27,8 @@ from storage.database import Database
 from storage.redaction import Redactor
 from workflows.llm.advisor import ModelAdvisor
 from workflows.llm.agent import DiagnosisAgent
-from workflows.llm.guard import LlmConfig, ModelGuard
+from workflows.llm.council import Council, Seat
+from workflows.llm.guard import CouncilMember, LlmConfig, ModelGuard
 from workflows.llm.prompt import Scrubber
 from workflows.llm.providers import build_model
 from workflows.memory.embedding import build_embedder
@@ -92,6 +94,7 @@ def build_advisor(
     coordination: Coordination | None = None,
     *,
     memory: IncidentMemory | None = None,
+    council: Council | None = None,
     verify_interval: float = 5.0,
 ) -> Advisor:
     """The incident workflow's advisor: `rules`, or a model with rules behind it.
@@ -117,14 +120,80 @@ def build_advisor(
     rules = RulesAdvisor(
         kit.registry, kit.policy, kit.book, db, memory=memory, verify_interval=verify_interval
     )
-    if model is None:
-        return rules
-    guard = ModelGuard(model, db, coordination or MemoryCoordination(), config)
+    shared = coordination or MemoryCoordination()
     scrub = Scrubber(
         kit.registry.redactor, labels=config.redact_labels, patterns=config.redact_patterns
     )
-    agent = DiagnosisAgent(guard, kit.registry, kit.policy, scrub, language=settings.language)
-    return ModelAdvisor(rules, guard, agent, scrub, language=settings.language)
+    council = council or build_council(settings, db, kit, shared)
+    if model is None and council is None:
+        return rules
+    if model is None:
+        assert council is not None  # the first member makes proposals
+        agent = next(iter(council.seats.values())).agent
+    else:
+        guard = ModelGuard(model, db, shared, config)
+        agent = DiagnosisAgent(guard, kit.registry, kit.policy, scrub, language=settings.language)
+    return ModelAdvisor(
+        rules, agent.guard, agent, scrub, language=settings.language, council=council
+    )
+
+
+def build_council(
+    settings: Settings, db: Database, kit: Toolkit, coordination: Coordination | None = None
+) -> Council | None:
+    """The council of `llm.council` (None without one): each member its own model, guard and
+    agent. A member without a key, or a provider that cannot work, is a ConfigError."""
+    config = llm_config(settings)
+    if not config.council:
+        return None
+    coordination = coordination or MemoryCoordination()
+    scrub = Scrubber(
+        kit.registry.redactor, labels=config.redact_labels, patterns=config.redact_patterns
+    )
+    seats = []
+    for member in config.council:
+        try:
+            model = build_model(member.provider, member.model, **_member_keys(settings, member))
+        except ValueError as exc:
+            raise ConfigError(f"llm.council.{member.name}: {_first_line(exc)}") from None
+        assert model is not None
+        prices = {
+            "price_per_mtok_in": member.price_per_mtok_in,
+            "price_per_mtok_out": member.price_per_mtok_out,
+        }
+        own = config.model_copy(update={k: v for k, v in prices.items() if v is not None})
+        # a member with its own address (a local server) has its own rate; the others share
+        # their provider's with the main model
+        rate_key = f"llm:{member.provider}@{member.base_url}" if member.base_url else None
+        guard = ModelGuard(
+            model,
+            db,
+            coordination,
+            own,
+            model_tokens=member.incident_tokens,
+            rate_key=rate_key,
+        )
+        agent = DiagnosisAgent(guard, kit.registry, kit.policy, scrub, language=settings.language)
+        seats.append(Seat(member.name, agent))
+    return Council(db, seats, scrub, seconds=config.council_seconds)
+
+
+def _member_keys(settings: Settings, member: CouncilMember) -> dict[str, Any]:
+    """The key and address a council member's SDK gets."""
+    named = os.environ.get(member.api_key_env, "") if member.api_key_env else None
+    if member.provider == "openai":
+        return {
+            "openai_api_key": settings.openai_api_key.get_secret_value()
+            if named is None
+            else named,
+            "openai_base_url": member.base_url or settings.openai_base_url or None,
+        }
+    return {
+        "anthropic_api_key": (
+            settings.anthropic_api_key.get_secret_value() if named is None else named
+        ),
+        "anthropic_base_url": member.base_url or settings.anthropic_base_url or None,
+    }
 
 
 def _secrets_in(value: Any, key: str = "") -> list[str]:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
 from bot.lark.patcher import CardPatcher
+from cards.council import council_view
 from cards.gates import gate_buttons
 from cards.incident import escalation_cause, incident_card
 from cards.lists import storm_card
@@ -264,6 +265,7 @@ def _diagnosis(row: Any) -> DiagnosisView:
         partial=row.partial,
         note=str(details.get("partial_reason") or details.get("fallback") or ""),
         codes=dict(details.get("codes") or {}),
+        council=council_view(details.get("council")),
         seen_before=tuple(
             SeenBefore(
                 incident_id=int(item.get("incident_id", 0)),

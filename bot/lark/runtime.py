@@ -44,7 +44,9 @@ from storage.database import Database
 from workflows.chat.agent import ChatAgent
 from workflows.intake import WEBHOOK_PARSERS, AlertParseError
 from workflows.llm.advisor import ModelAdvisor
+from workflows.llm.council import Council
 from workflows.llm.prompt import Scrubber
+from workflows.memory.jobs import JobMemory
 from workflows.memory.recall import IncidentMemory
 from workflows.ports import Advisor
 
@@ -77,9 +79,11 @@ class LarkRuntime:
         advisor: Advisor | None = None,
         toolkit: Toolkit | None = None,
         memory: IncidentMemory | None = None,
+        council: Council | None = None,
         timers: Timers = PRODUCTION,
     ) -> None:
         self.settings = settings
+        self.council = council
         self.timers = timers
         self.db = db
         self.coordination = coordination
@@ -94,6 +98,7 @@ class LarkRuntime:
         self.operations: OperationsDesk | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._expirer: asyncio.Task[None] | None = None
+        self._council_sweeper: asyncio.Task[None] | None = None
         self.scheduling: Scheduling | None = None
         self.chat: ChatDesk | None = None
         self.api = LarkApi(target.app_id, target.app_secret, target.domain, coordination)
@@ -148,6 +153,10 @@ class LarkRuntime:
                 self.timers,
             )
             await self.desk.start()
+        if self.council is not None and self.timers.sweep_every is not None:
+            self._council_sweeper = asyncio.create_task(
+                self.council.sweep_forever(self.timers.sweep_every)
+            )
         if self.toolkit is not None:
             self.operations = OperationsDesk(
                 self.settings,
@@ -172,6 +181,7 @@ class LarkRuntime:
                 self.operations,
                 self.signing_key,
                 agent=self.advisor.agent if isinstance(self.advisor, ModelAdvisor) else None,
+                memory=JobMemory(self.db, self.memory.embedder) if self.memory else None,
             )
             await self.scheduling.service.start()
             if self.timers.expire_every is not None:
@@ -189,6 +199,7 @@ class LarkRuntime:
             memory=self.memory,
             schedules=self.scheduling.desk if self.scheduling is not None else None,
             status=self.status,
+            council=self.council,
         )
         services.chat = self.chat = self._chat_desk()
         await self.chat.recover()
@@ -288,6 +299,8 @@ class LarkRuntime:
             await self.operations.drain()
         if self.desk is not None:
             await self.desk.runs.sweep()
+        if self.council is not None:
+            await self.council.sweep()
         await self.expire_pending()
 
     async def expire_pending(self) -> None:
@@ -325,7 +338,7 @@ class LarkRuntime:
             await self.chat.drain()
         if self.desk is not None:
             await self.desk.stop()
-        for loop in (self._sweeper, self._expirer):
+        for loop in (self._council_sweeper, self._sweeper, self._expirer):
             if loop is not None:
                 loop.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -20,6 +20,12 @@ investigation by the model, else a reminder. A failed run is retried (`retries`,
 `retry_delay` seconds) and then posted with a short analysis: the error pattern, the likely
 cause and a suggestion.
 
+With job memory (`workflows.memory.jobs`), before a job runs its history is recalled — the
+failure streak and past runs of the job or its targets that found something — and shown on the
+run's card (an agent job's model also gets it); every finished run is remembered; a failure's
+analysis cites similar past failures, when they recovered and a similar incident's fix. A model,
+when configured, words the history in a sentence; without one the card lists it.
+
 Usage::
 
     runner = JobRunner(settings, db, api, operations, signing_key)
@@ -41,7 +47,8 @@ from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
 from bot.operations import OperationsDesk
 from bot.pairs import PairsError, parse_pairs
-from cards.schedules import RunView, run_card
+from bot.scheduling.history import Outcome, keep, recall
+from cards.schedules import RunMemoryView, RunView, run_card
 from cards.texts import Texts, texts
 from plugins.contract import AlertContext, PluginContext
 from plugins.execution import execute
@@ -49,6 +56,7 @@ from storage import schedules
 from storage.database import Database
 from storage.models import Incident, Schedule, ScheduleRun
 from workflows.llm.agent import DiagnosisAgent
+from workflows.memory.jobs import JobHistory, JobMemory, targets_of
 
 URL = re.compile(r"https?://[^\s，。,;；'\"<>]+")
 HEALTH = ("健康", "巡检", "health", "status", "服务器状态")
@@ -134,6 +142,7 @@ class JobRunner:
         post_fix: Any = None,
         post_report: Any = None,
         agent: DiagnosisAgent | None = None,
+        memory: JobMemory | None = None,
         retries: int = 1,
         retry_delay: float = 30.0,
     ) -> None:
@@ -144,16 +153,19 @@ class JobRunner:
         self.post_fix = post_fix  # async (schedule, action) -> None: posts an approval card
         self.post_report = post_report  # async (schedule, days) -> None: posts the hygiene report
         self.agent = agent  # the model's read-only agent, when a model is configured
+        self.memory = memory  # job memory: every run kept, history recalled before the next
         self.retries = retries
         self.retry_delay = retry_delay
         self.say = texts(settings.language)
 
     async def run(self, schedule: Schedule, run: ScheduleRun, late: bool) -> None:
         action = dict(schedule.action or {})
+        targets = targets_of(action, schedule.task)
+        history = await self._history(schedule, targets)
         attempts = 1 + max(0, int(action.get("retries", self.retries)))
         result = Result(False, "not run")
         for attempt in range(attempts):
-            result = await self._perform(schedule, action)
+            result = await self._perform(schedule, action, history)
             if result.ok or result.card_posted:
                 break
             if attempt + 1 < attempts:
@@ -167,6 +179,7 @@ class JobRunner:
         )
         if result.card_posted:
             return
+        memory = await self._remember(schedule, run, result, targets, history)
         view = RunView(
             schedule_id=schedule.id,
             task=schedule.task,
@@ -177,12 +190,37 @@ class JobRunner:
             output=result.output,
             late=late,
             analysis=None if result.ok else analyse(result.summary, *result.lines),
+            memory=memory,
         )
         card = run_card(view, schedule.timezone, self.say)
         key = idempotency_key(f"schedule:{schedule.id}", "run", run.fire_time.isoformat())
         await self.api.send_card(schedule.chat_id, card, uuid=key)
 
-    async def _perform(self, schedule: Schedule, action: Mapping[str, Any]) -> Result:
+    async def _history(self, schedule: Schedule, targets: list[str]) -> JobHistory | None:
+        return await recall(self.memory, schedule, targets)
+
+    async def _remember(
+        self,
+        schedule: Schedule,
+        run: ScheduleRun,
+        result: Result,
+        targets: list[str],
+        history: JobHistory | None,
+    ) -> RunMemoryView | None:
+        return await keep(
+            self.memory,
+            schedule,
+            run,
+            Outcome(result.ok, result.summary, result.lines),
+            targets,
+            history,
+            agent=self.agent,
+            language=self.settings.language,
+        )
+
+    async def _perform(
+        self, schedule: Schedule, action: Mapping[str, Any], history: JobHistory | None = None
+    ) -> Result:
         kind = action.get("type")
         if kind == "checks":
             return await self._checks(action)
@@ -201,15 +239,24 @@ class JobRunner:
             await self.post_report(schedule, int(action.get("days", 7)))
             return Result(True, self.say("report.job_posted"), card_posted=True)
         if kind == "agent" and self.agent is not None:
-            return await self._investigate(schedule.task)
+            return await self._investigate(schedule.task, history)
         return Result(True, self.say("schedule.reminder", task=schedule.task))
 
-    async def _investigate(self, task: str) -> Result:
-        """The model looks into the task with the read-only diagnostic tools (under policy)."""
+    async def _investigate(self, task: str, history: JobHistory | None = None) -> Result:
+        """The model looks into the task with the read-only diagnostic tools (under policy),
+        told what the job's past runs found."""
         assert self.agent is not None
         question = AlertContext(task[:300], "info", {}, {}, None)
+        similar = []
+        if history is not None:
+            if history.streak:
+                similar.append(f"the last {history.streak} run(s) of this job failed")
+            similar += [
+                f"{p.fire_time:%Y-%m-%d %H:%M} {', '.join(p.targets)}: {p.text}"
+                for p in history.seen
+            ]
         outcome = await self.agent.diagnose(
-            question, incident_id=None, run_id=None, timeline=[], similar=[]
+            question, incident_id=None, run_id=None, timeline=[], similar=similar
         )
         if outcome.findings is None:
             return Result(False, outcome.reason or "the model gave no answer")

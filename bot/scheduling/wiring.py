@@ -35,6 +35,7 @@ from storage.coordination import Coordination
 from storage.database import Database
 from storage.models import Schedule, ScheduleRun
 from workflows.llm.agent import DiagnosisAgent
+from workflows.memory.jobs import JobMemory
 from workflows.schedule.compiler import COALESCE, MISFIRE_GRACE_TIME, trigger_for
 from workflows.schedule.spec import SpecError, from_json
 
@@ -70,6 +71,7 @@ def build_scheduling(
     operations: OperationsDesk,
     signing_key: bytes,
     agent: DiagnosisAgent | None = None,
+    memory: JobMemory | None = None,
 ) -> Scheduling:
     config = settings.scheduling
     replica = f"{socket.gethostname()}:{os.getpid()}"
@@ -116,6 +118,7 @@ def build_scheduling(
         post_fix=post_fix,
         post_report=post_report,
         agent=agent,
+        memory=memory,
         retries=config.retries,
         retry_delay=config.retry_delay_seconds,
     )

@@ -413,11 +413,17 @@ class RecordingAgent(DiagnosisAgent):
         run_id: str | None,
         timeline: list[str],
         similar: list[str],
+        deadline: float | None = None,
     ) -> AgentOutcome:
         self.recorder.phase = "agent"
         try:
             self.last = await super().diagnose(
-                alert, incident_id=incident_id, run_id=run_id, timeline=timeline, similar=similar
+                alert,
+                incident_id=incident_id,
+                run_id=run_id,
+                timeline=timeline,
+                similar=similar,
+                deadline=deadline,
             )
         finally:
             self.recorder.phase = "rules"

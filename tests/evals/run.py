@@ -25,6 +25,7 @@ from pathlib import Path
 from storage.database import Database
 from storage.embedded import EmbeddedPostgres
 from storage.migration import upgrade
+from tests.evals.council import contrarian_turn, run_council
 from tests.evals.harness import Scenario, Score, ScriptedModel, load_scenarios, run_scenario
 from tests.support.fake_llm import fake_llm
 from workflows.llm.model import ChatModel
@@ -80,7 +81,7 @@ def row(scenario: Scenario, score: Score) -> list[str]:
     elif score.fallback:
         fix = "- (rules fallback)"
     return [
-        scenario.name,
+        score.scenario,
         scenario.kind,
         scenario.language,
         f"{score.tools:.2f}",
@@ -146,18 +147,55 @@ async def evaluate(args: argparse.Namespace, scenarios: list[Scenario]) -> None:
                 f"transcripts through the fake {api} server (tests.support.fake_llm).\n"
                 "Scores below grade the scripts, not a model; tokens are estimated (4 chars).\n"
             )
-            async with fake_llm() as fake:
-                for scenario in scenarios:
-                    fake.clear()
-                    inner = scripted_client(api, fake.base_url)
-                    scripted = ScriptedModel(inner, fake, scenario)
-                    results.append((scenario, await run_scenario(scenario, scripted, db)))
-                    await inner.aclose()
+            if args.council:
+                results = await compare(scenarios, db)
+            else:
+                results = await replay(api, scenarios, db)
         await db.close()
     finally:
         await asyncio.to_thread(server.release)
         shutil.rmtree(home, ignore_errors=True)
     show(results, args.verbose)
+
+
+async def replay(api: str, scenarios: list[Scenario], db: Database) -> list[tuple[Scenario, Score]]:
+    results: list[tuple[Scenario, Score]] = []
+    async with fake_llm() as fake:
+        for scenario in scenarios:
+            fake.clear()
+            inner = scripted_client(api, fake.base_url)
+            scripted = ScriptedModel(inner, fake, scenario)
+            results.append((scenario, await run_scenario(scenario, scripted, db)))
+            await inner.aclose()
+    return results
+
+
+async def compare(scenarios: list[Scenario], db: Database) -> list[tuple[Scenario, Score]]:
+    """Per scenario: the scripted model alone, a contrarian alone (sure of a wrong cause), and
+    the council of the script over OpenAI, the script over Anthropic and the contrarian. The
+    council rows have no proposal (it only diagnoses): their action is not scored."""
+    results: list[tuple[Scenario, Score]] = []
+    async with fake_llm() as a, fake_llm() as b, fake_llm() as c:
+        for scenario in scenarios:
+            for fake in (a, b, c):
+                fake.clear()
+            alone = await run_scenario(
+                scenario, ScriptedModel(scripted_client("openai", a.base_url), a, scenario), db
+            )
+            c.script(contrarian_turn())
+            contrarian = await run_scenario(scenario, scripted_client("openai", c.base_url), db)
+            contrarian.scenario = f"{scenario.name}+contrarian"
+            for fake in (a, b, c):
+                fake.clear()
+            c.script(contrarian_turn())
+            members = {
+                "a": ScriptedModel(scripted_client("openai", a.base_url), a, scenario),
+                "b": ScriptedModel(scripted_client("anthropic", b.base_url), b, scenario),
+                "c": scripted_client("openai", c.base_url),
+            }
+            together = await run_council(scenario, members, db)
+            results += [(scenario, alone), (scenario, contrarian), (scenario, together)]
+    return results
 
 
 def scripted_client(api: str, base_url: str) -> ChatModel:
@@ -176,6 +214,11 @@ def main() -> None:
     parser.add_argument("--model", help="model name (default: $LLM_MODEL, else a small one)")
     parser.add_argument("--scenario", action="append", help="run only this one (repeatable)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each score's notes")
+    parser.add_argument(
+        "--council",
+        action="store_true",
+        help="scripted only: each model alone beside a council of three (issue 20)",
+    )
     args = parser.parse_args()
     every = load_scenarios()
     unknown = [name for name in args.scenario or () if name not in every]

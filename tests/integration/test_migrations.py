@@ -30,6 +30,8 @@ TABLES = {
     "conversation_messages",
     "dedupe_overrides",
     "triaged_deliveries",
+    "council_batches",
+    "council_tasks",
 }
 
 

@@ -8,9 +8,13 @@ which is validated by the plugin's parameter model and then judged by policy lik
 action (its risk hint can raise the risk, never lower it). Execution and verification are the
 rules advisor's.
 
+With a council (`llm.council`, two or more models) the diagnosis asks every model in parallel
+(`workflows.llm.council`) and shows the merged view; it falls back to rules only when no model
+answered. Proposals stay with the main model.
+
 Usage::
 
-    advisor = ModelAdvisor(rules, guard, agent, scrub, language="zh")
+    advisor = ModelAdvisor(rules, guard, agent, scrub, language="zh", council=council)
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from plugins.contract import AlertContext, InvalidParams, validate_params
 from storage import incidents
 from workflows.llm.agent import AgentOutcome, DiagnosisAgent
+from workflows.llm.council import Council, Verdict
 from workflows.llm.findings import AnswerError, parse_suggestion
 from workflows.llm.guard import ModelGuard, ModelUnavailable
 from workflows.llm.prompt import Scrubber, proposal_messages
@@ -39,12 +44,14 @@ class ModelAdvisor:
         scrub: Scrubber,
         *,
         language: str = "zh",
+        council: Council | None = None,
     ) -> None:
         self.rules = rules
         self.guard = guard
         self.agent = agent
         self.scrub = scrub
         self.language = language
+        self.council = council
 
     @property
     def provider(self) -> str:
@@ -58,16 +65,31 @@ class ModelAdvisor:
             f"fixed by: {s.get('fix') or 'unknown'}; outcome: {s.get('outcome') or 'unknown'}"
             for s in similar
         ]
-        outcome = await self.agent.diagnose(
-            alert, incident_id=incident_id, run_id=run_id, timeline=timeline, similar=notes
-        )
-        if outcome.findings is None:
-            fallback = await self.rules.diagnose(
-                alert, incident_id=incident_id, run_id=run_id, similar=similar
+        if self.council is not None:
+            verdict = await self.council.convene(
+                key=f"diagnosis:{run_id}",
+                purpose="diagnosis",
+                alert=alert,
+                incident_id=incident_id,
+                run_id=run_id,
+                timeline=timeline,
+                similar=notes,
             )
-            fallback["fallback"] = outcome.reason or "the model gave no diagnosis"
-            return fallback
-        return self._as_json(outcome, similar)
+            if verdict.answered:
+                return council_json(verdict, similar)
+            reason = "no model of the council answered"
+        else:
+            outcome = await self.agent.diagnose(
+                alert, incident_id=incident_id, run_id=run_id, timeline=timeline, similar=notes
+            )
+            if outcome.findings is not None:
+                return self._as_json(outcome, similar)
+            reason = outcome.reason or "the model gave no diagnosis"
+        fallback = await self.rules.diagnose(
+            alert, incident_id=incident_id, run_id=run_id, similar=similar
+        )
+        fallback["fallback"] = reason
+        return fallback
 
     async def propose(
         self,
@@ -169,6 +191,29 @@ class ModelAdvisor:
             "tool_calls": [[c.tool, c.ok] for c in outcome.calls],
             "similar": json.loads(json.dumps(similar, default=str)),
         }
+
+
+def council_json(verdict: Verdict, similar: list[dict[str, Any]]) -> JSON:
+    """A council's verdict as a diagnosis: the merged view, each member under `council`."""
+    merged = dict(verdict.merged)
+    answered, asked = int(merged.get("answered", 0)), int(merged.get("asked", 0))
+    return {
+        "summary": str(merged.get("summary", "")),
+        "hypotheses": [[h["cause"], h["confidence"]] for h in merged.get("hypotheses") or []],
+        "evidence": list(merged.get("evidence") or []),
+        "next_checks": list(merged.get("next_checks") or []),
+        "provider": "council",
+        "partial": answered < asked,
+        "council": {
+            "agreement": merged.get("agreement", 0.0),
+            "confidence": merged.get("confidence", 0.0),
+            "answered": answered,
+            "asked": asked,
+            "hypotheses": list(merged.get("hypotheses") or []),
+            "members": [dict(member) for member in verdict.members],
+        },
+        "similar": json.loads(json.dumps(similar, default=str)),
+    }
 
 
 def _deadline(guard: ModelGuard) -> float:

@@ -57,6 +57,8 @@ class AgentOutcome:
     reason: str = ""
     steps: int = 0
     calls: list[CallRecord] = field(default_factory=list)
+    tokens_in: int = 0  # what the model's answers cost, all rounds together
+    tokens_out: int = 0
 
 
 class DiagnosisAgent:
@@ -102,9 +104,12 @@ class DiagnosisAgent:
         run_id: str | None,
         timeline: list[str],
         similar: list[str],
+        deadline: float | None = None,
     ) -> AgentOutcome:
+        """The model's diagnosis within `deadline` (a `time.monotonic()` instant; by default
+        `wall_seconds` from now)."""
         config = self.guard.config
-        deadline = time.monotonic() + config.wall_seconds
+        until = time.monotonic() + config.wall_seconds if deadline is None else deadline
         messages = diagnosis_messages(
             alert, timeline=timeline, similar=similar, scrub=self.scrub, language=self.language
         )
@@ -119,9 +124,11 @@ class DiagnosisAgent:
                 purpose="diagnosis",
                 incident_id=incident_id,
                 run_id=run_id,
-                deadline=deadline,
+                deadline=until,
             )
             outcome.steps += 1  # a round the model actually answered
+            outcome.tokens_in += reply.usage.input_tokens
+            outcome.tokens_out += reply.usage.output_tokens
             return reply
 
         stop_reason = ""

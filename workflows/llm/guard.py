@@ -23,6 +23,11 @@ Configuration (YAML `llm:`)::
       price_per_mtok_out: 0.60
       redact_labels: [customer_email]
       redact_patterns: ["1[3-9]\\d{9}"]
+      council:                  # two or more: every diagnosis asks them all (workflows.llm.council)
+        - {name: gpt, provider: openai, model: gpt-4o-mini}
+        - {name: claude, provider: anthropic, model: claude-3-5-haiku-latest}
+        - {name: qwen, provider: openai, model: qwen2.5:7b, base_url: "http://127.0.0.1:11434/v1"}
+      council_seconds: 60       # a council's deadline: a slow or dead model is left out after it
 
 Usage::
 
@@ -40,10 +45,10 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client import Counter, Histogram
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, or_, select, text
 from tenacity import (
     AsyncRetrying,
@@ -95,7 +100,7 @@ LLM_LATENCY = Histogram(
 )
 
 
-# calls not made: budget_incident, budget_day, budget_conversation, rate, deadline
+# calls not made: budget_incident, budget_model, budget_day, budget_conversation, rate, deadline
 LLM_REFUSALS = Counter(
     "larkops_llm_refusals_total",
     "Model calls refused before they were made, by provider and reason",
@@ -103,6 +108,25 @@ LLM_REFUSALS = Counter(
 )
 
 DAY_REFRESH = 10.0  # seconds between sums of the day's tokens
+
+
+class CouncilMember(BaseModel):
+    """One model of the council. Its key is the provider's (`OPENAI_API_KEY`,
+    `ANTHROPIC_API_KEY`) unless `api_key_env` names another variable; its address is `base_url`,
+    else the provider's (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`, else the official API), and a
+    member with its own `base_url` has its own rate limit. `incident_tokens` is its own budget per
+    incident (the incident's budget holds for all models together)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$")
+    provider: Literal["openai", "anthropic"]
+    model: str = Field(min_length=1, max_length=200)
+    base_url: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]{0,63}$")
+    incident_tokens: int = Field(default=20_000, ge=1000)
+    price_per_mtok_in: float | None = Field(default=None, ge=0)
+    price_per_mtok_out: float | None = Field(default=None, ge=0)
 
 
 class LlmConfig(BaseModel):
@@ -125,6 +149,17 @@ class LlmConfig(BaseModel):
     redact_patterns: tuple[str, ...] = ()
     embeddings: str = Field(default="hashing", pattern="^(hashing|openai)$")
     embedding_model: str = "text-embedding-3-small"
+    council: tuple[CouncilMember, ...] = ()
+    council_seconds: float = Field(default=60.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _council_names(self) -> LlmConfig:
+        names = [member.name for member in self.council]
+        if len(set(names)) != len(names):
+            raise ValueError("council: two members have the same name")
+        if len(names) == 1:
+            raise ValueError("council: a council needs at least two models")
+        return self
 
 
 class ModelUnavailable(RuntimeError):
@@ -132,7 +167,7 @@ class ModelUnavailable(RuntimeError):
 
     def __init__(self, reason: str, *, code: str) -> None:
         super().__init__(reason)
-        self.code = code  # budget_incident | budget_day | deadline | error | rate
+        self.code = code  # budget_incident | budget_model | budget_day | deadline | error | rate
 
 
 class ModelGuard:
@@ -142,11 +177,17 @@ class ModelGuard:
         db: Database,
         coordination: Coordination,
         config: LlmConfig,
+        *,
+        model_tokens: int | None = None,
+        rate_key: str | None = None,
     ) -> None:
         self.model = model
         self.db = db
         self.coordination = coordination
         self.config = config
+        self.model_tokens = model_tokens  # this model's own budget per incident (a council's)
+        # the shared token bucket: one per provider, unless the model is served elsewhere
+        self.rate_key = rate_key or f"llm:{model.provider}"
         self._day: tuple[datetime, int] | None = None  # (day, tokens used) as last summed
         self._day_at = 0.0
 
@@ -308,6 +349,19 @@ class ModelGuard:
         assert self._day is not None
         return int(row[0] or 0), self._day[1]
 
+    async def model_usage(self, incident_id: int) -> int:
+        """Tokens this model (provider and name) has used for the incident, from `llm_turns`."""
+        tokens = LlmTurn.prompt_tokens + LlmTurn.completion_tokens
+        async with self.db.session() as session:
+            used = await session.scalar(
+                select(func.coalesce(func.sum(tokens), 0)).where(
+                    LlmTurn.incident_id == incident_id,
+                    LlmTurn.provider == self.model.provider,
+                    LlmTurn.model == self.model.model,
+                )
+            )
+        return int(used or 0)
+
     async def _check_budgets(self, incident_id: int | None) -> None:
         incident_used, day_used = await self.usage(incident_id)
         if incident_id is not None and incident_used >= self.config.incident_tokens:
@@ -316,6 +370,14 @@ class ModelGuard:
                 f"{self.config.incident_tokens})",
                 "budget_incident",
             )
+        if incident_id is not None and self.model_tokens is not None:
+            used = await self.model_usage(incident_id)
+            if used >= self.model_tokens:
+                raise self._refused(
+                    f"this model's token budget for the incident is used up ({used} of "
+                    f"{self.model_tokens})",
+                    "budget_model",
+                )
         if day_used >= self.config.daily_tokens:
             raise self._refused(
                 f"today's token budget is used up ({day_used} of {self.config.daily_tokens})",
@@ -331,7 +393,7 @@ class ModelGuard:
         rate = self.config.rate_per_minute / 60.0
         burst = max(1, int(self.config.rate_per_minute // 6))
         while True:
-            wait = await self.coordination.take(f"llm:{self.model.provider}", rate, burst)
+            wait = await self.coordination.take(self.rate_key, rate, burst)
             if wait <= 0:
                 return
             if time.monotonic() + wait > deadline:
