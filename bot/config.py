@@ -25,6 +25,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -36,6 +37,8 @@ from pydantic_settings import (
 from bot.roles import RoleConfig
 from storage.retention import RetentionConfig
 from workflows.hygiene import HygieneRules
+from workflows.oncall.escalation_policy import EscalationConfig
+from workflows.oncall.rotation import OncallConfig
 from workflows.schedule.cron import calendar_of_cron
 
 SECRET_MASK = "***"  # noqa: S105 - the mask, not a password
@@ -189,6 +192,9 @@ class Settings(BaseSettings):
     )
     # YAML `roles:` (bot.roles); None: no section, everybody is an operator as before roles
     roles: RoleConfig | None = Field(default=None, validation_alias="LARKOPS_ROLES")
+    # YAML `oncall:` and `escalation:` (workflows.oncall); without `escalation:` nobody is paged
+    oncall: OncallConfig = Field(default_factory=lambda: OncallConfig())
+    escalation: EscalationConfig = Field(default_factory=lambda: EscalationConfig())
 
     @field_validator("approvers", "alert_senders", "admins", mode="before")
     @classmethod
@@ -229,6 +235,13 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("unknown time zone (use an IANA name such as Asia/Shanghai)") from None
         return value
+
+    @model_validator(mode="after")
+    def _paged_schedules_exist(self) -> Settings:
+        unknown = sorted(self.escalation.schedules() - set(self.oncall.schedules))
+        if unknown:
+            raise ValueError(f"escalation pages oncall:{unknown[0]}, a schedule oncall: lacks")
+        return self
 
     @classmethod
     def settings_customise_sources(

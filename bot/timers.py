@@ -24,6 +24,9 @@ class Timers:
     reclaim_after: float = 5.0
     # seconds between two checks of a fix's verification
     verify_every: float = 5.0
+    # seconds between two looks for due paging steps and shift changes (on-call); None: only
+    # in `sweep()`. Paging lateness stays under this (bench/escalation.py: goal < 2 s)
+    page_every: float | None = 0.5
 
 
 PRODUCTION = Timers()

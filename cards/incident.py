@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from cards.basics import button, card, markdown, text
 from cards.markup import clock, fenced, fit, inline, mention, prose
+from cards.paging import paging_section
 from cards.texts import Texts
 from cards.views import (
     DiagnosisView,
@@ -104,6 +105,7 @@ def incident_card(view: IncidentView, say: Texts, zone: ZoneInfo) -> dict[str, A
         _execution(view.execution, say, zone) if view.execution else [],
         _verification(view.verification, say) if view.verification else [],
         _escalation(view.escalation, say) if view.escalation else [],
+        paging_section(view.paging, say, zone) if view.paging else [],
         _resolution(view, say),
     ]
     for section in sections:

@@ -148,6 +148,46 @@ class IncidentView:
     escalation: EscalationView | None = None
     resolved_note: str | None = None
     resolved_by: str | None = None
+    paging: PagingView | None = None
+
+
+@dataclass(frozen=True)
+class PageLine:
+    """One paging step: `status` pending | firing | done | cancelled; once fired, the
+    `channel` that reached `people` (None: none did) and the channels Lark refused, as
+    (channel, reason code) pairs (`workflows.oncall.paging.Refusal`)."""
+
+    step: int
+    level: int
+    status: str
+    due_at: datetime
+    fired_at: datetime | None = None
+    channel: str | None = None
+    people: tuple[str, ...] = ()
+    refused: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PagingView:
+    """An incident's paging: its steps, who acknowledged it, and the signed Ack button's
+    value while there is something to acknowledge."""
+
+    lines: tuple[PageLine, ...]
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    ack_value: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class OncallView:
+    """Who is on call in one schedule now, and the next hand-off (None: no change ahead)."""
+
+    schedule: str
+    people: tuple[str, ...]
+    until: datetime | None
+    next_people: tuple[str, ...] = ()
+    next_at: datetime | None = None
+    override: bool = False
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,9 @@ ScheduleStatus = Literal["pending", "active", "paused", "completed", "deleted"]
 ScheduleKind = Literal["once", "cron", "interval", "extended"]
 ScheduleRunStatus = Literal["running", "succeeded", "failed", "missed"]
 TurnRole = Literal["user", "assistant", "tool"]
+# a paging step's timer: waiting for its due time, taken by a replica, fired, or not needed
+# (acknowledged or resolved first)
+PageStatus = Literal["pending", "firing", "done", "cancelled"]
 
 # The incident life cycle (README, "Incidents"):
 #

@@ -216,13 +216,11 @@ async def ack(ctx: HandlerContext, args: str) -> None:
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
     if incident.status in incidents.FINAL:
         raise UserFacingError(_closed(ctx, incident_id, incident.status))
-    first = await incidents.acknowledge(db, incident_id, ctx.user)
+    first = await _desk(ctx).acknowledge(incident_id, ctx.user, trace_id=ctx.trace_id)
     if first != ctx.user:
         who = f'<at user_id="{first}"></at>' if first.startswith("ou_") else first
         await ctx.reply_text(ctx.texts("incident.already_acked", id=incident_id, who=who))
         return
-    await _audit(ctx, incident_id, "incident.acknowledged")
-    await _desk(ctx).presenter.show(incident_id)
     await ctx.reply_text(
         ctx.texts("incident.acked", id=incident_id, who=f'<at user_id="{ctx.user}"></at>')
     )

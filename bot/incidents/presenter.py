@@ -23,6 +23,7 @@ from bot.lark.patcher import CardPatcher
 from cards.gates import gate_buttons
 from cards.incident import escalation_cause, incident_card
 from cards.lists import storm_card
+from cards.paging import ack_value
 from cards.texts import texts
 from cards.views import (
     DiagnosisView,
@@ -33,15 +34,17 @@ from cards.views import (
     GateView,
     Hypothesis,
     IncidentView,
+    PageLine,
+    PagingView,
     ProposalView,
     SeenBefore,
     StormView,
     VerificationView,
 )
-from storage import incidents
+from storage import incidents, pages, war_rooms
 from storage.approvals import approvers_of
 from storage.database import Database
-from storage.models import Approval, Diagnosis, Incident, IncidentEvent, Proposal
+from storage.models import Approval, Diagnosis, Incident, IncidentEvent, Page, Proposal
 
 STORM_SPAN = timedelta(hours=1)
 
@@ -71,8 +74,9 @@ class LarkPresenter:
         """Send the card, or queue an update of it; `wait`: until the update reached Lark
         (the workflow's steps wait, see `WorkflowPresenter`)."""
         known = self._cards.get(incident_id)
-        if known is not None:  # the common case (alerts folding in): no query at all
+        if known is not None:  # the common case (alerts folding in): one query, for a war room
             await self._patch(known, incident_id, wait)
+            await self._war_room(incident_id)
             return
         incident = await incidents.get_incident(self.db, incident_id)
         if incident is None or not incident.chat_id:
@@ -83,6 +87,7 @@ class LarkPresenter:
         if incident.card_message_id:
             self._cards[incident_id] = incident.card_message_id
             await self._patch(incident.card_message_id, incident_id, wait)
+            await self._war_room(incident_id)
             return
         card = await self.render(incident)
         message_id = await self.api.send_card(
@@ -93,6 +98,12 @@ class LarkPresenter:
         await incidents.record_event(
             self.db, incident.id, "card.sent", data={"message_id": message_id}
         )
+
+    async def _war_room(self, incident_id: int) -> None:
+        """The same card in the incident's war room, when it has one (`bot.oncall.war_room`)."""
+        room = await war_rooms.of_incident(self.db, incident_id)
+        if room is not None and room.card_message_id:
+            await self._patch(room.card_message_id, incident_id, False)
 
     async def _patch(self, message_id: str, incident_id: int, wait: bool) -> None:
         if wait:
@@ -140,6 +151,20 @@ class LarkPresenter:
             else None,
             resolved_note=incident.resolved_note,
             resolved_by=incident.resolved_by,
+            paging=await self._paging(incident) if self.settings.escalation.policies else None,
+        )
+
+    async def _paging(self, incident: Incident) -> PagingView | None:
+        """The incident's paging steps, and its Ack button while it is not acknowledged."""
+        rows = await pages.of_incident(self.db, incident.id)
+        if not rows:
+            return None
+        open_ = incident.acknowledged_at is None and incident.status not in incidents.FINAL
+        return PagingView(
+            lines=tuple(_page_line(row) for row in rows),
+            acknowledged_by=incident.acknowledged_by,
+            acknowledged_at=incident.acknowledged_at,
+            ack_value=ack_value(incident.id, self.key) if open_ else None,
         )
 
     def oncall(self) -> tuple[str, ...]:
@@ -250,6 +275,26 @@ def _escalation(incident: Incident, reason: str, mentions: tuple[str, ...]) -> E
         mentions=mentions,
         cause=str(stored.get("code", "")),
         values={str(k): str(v) for k, v in (stored.get("values") or {}).items()},
+    )
+
+
+def _page_line(row: Page) -> PageLine:
+    outcome = dict(row.outcome or {})
+    refused = tuple(
+        (str(r.get("channel", "")), str(r.get("reason", "")))
+        for r in outcome.get("refused") or []
+        if isinstance(r, dict)
+    )
+    channel = outcome.get("channel")
+    return PageLine(
+        step=row.step,
+        level=row.level,
+        status=row.status,
+        due_at=row.due_at,
+        fired_at=row.fired_at,
+        channel=str(channel) if channel else None,
+        people=tuple(str(p) for p in outcome.get("people") or []),
+        refused=refused,
     )
 
 

@@ -327,6 +327,63 @@ class LarkApi:
             body={"content": json.dumps(card, ensure_ascii=False)},
         )
 
+    async def send_direct(
+        self, open_id: str, msg_type: str, content: dict[str, Any], *, uuid: str
+    ) -> str:
+        """Send to a person (the bot's one-to-one chat with them); returns the message id."""
+        data = await self._retrying(
+            "im.message.create",
+            "POST",
+            "/open-apis/im/v1/messages",
+            queries=[("receive_id_type", "open_id")],
+            body={
+                "receive_id": open_id,
+                "msg_type": msg_type,
+                "content": json.dumps(content, ensure_ascii=False),
+                "uuid": uuid,
+            },
+            chat_id=open_id,
+        )
+        return _message_id(data, "im.message.create")
+
+    async def urgent(self, kind: str, message_id: str, open_ids: list[str]) -> list[str]:
+        """Lark's urgent notice (加急) of a bot message for these people: `kind` is
+        `urgent_app`, `urgent_sms` or `urgent_phone`. Returns the open_ids Lark could not
+        reach (not in the chat); a refusal (quota, permission, the group forbids it) raises
+        `LarkApiError` with Lark's code."""
+        data = await self._retrying(
+            f"im.message.{kind}",
+            "PATCH",
+            f"/open-apis/im/v1/messages/{quote(message_id, safe='')}/{kind}",
+            queries=[("user_id_type", "open_id")],
+            body={"user_id_list": list(open_ids)},
+            attempts=2,
+        )
+        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+        invalid = (inner or {}).get("invalid_user_id_list") or []
+        return [str(item) for item in invalid if isinstance(item, str)]
+
+    async def create_chat(self, name: str, open_ids: list[str], *, uuid: str) -> str:
+        """Create a private group with these people and the bot (its manager); returns the
+        chat id (the same one for a repeated `uuid`)."""
+        data = await self._retrying(
+            "im.chat.create",
+            "POST",
+            "/open-apis/im/v1/chats",
+            queries=[("user_id_type", "open_id"), ("set_bot_manager", "true"), ("uuid", uuid)],
+            body={
+                "name": name[:60],
+                "user_id_list": list(open_ids),
+                "chat_mode": "group",
+                "chat_type": "private",
+            },
+        )
+        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+        chat_id = (inner or {}).get("chat_id")
+        if not isinstance(chat_id, str) or not chat_id:
+            raise LarkApiError("im.chat.create", 200, -1, "the answer has no data.chat_id")
+        return chat_id
+
     # membership, for roles (bot.roles) ----------------------------------------------------
 
     async def user_departments(self, open_id: str) -> frozenset[str]:

@@ -272,12 +272,13 @@ class LarkRuntime:
 
     async def sweep(self) -> None:
         """One sweep round now (what the timers do every `sweep_every`): expired action
-        gates, expired incident gates, stranded runs."""
+        gates, expired incident gates, stranded runs; and due paging steps."""
         if self.operations is not None:
             await self.operations.sweep()
             await self.operations.drain()
         if self.desk is not None:
             await self.desk.runs.sweep()
+            await self.desk.pager.sweep()  # due paging steps (`Timers.page_every` otherwise)
 
     def wake(self) -> None:
         if self.inbox is not None:

@@ -39,6 +39,7 @@ from bot.sandbox.model import (
     User,
     p2p_chat,
 )
+from bot.sandbox.paging import Paging
 from bot.sandbox.record import ApiCall, Duplicate, Message, ToastRecord, Transcript
 from bot.sandbox.rest import RestApi
 
@@ -92,6 +93,7 @@ class LarkEmulator:
         self.duplicates: list[Duplicate] = []
         self.toasts: list[ToastRecord] = []
         self.store = Transcript()
+        self.paging = Paging()  # urgent notices and created groups (`bot.sandbox.paging`)
         self.guard = Guard(
             token_ttl=token_ttl, chat_rate_limit=chat_rate_limit, app_rate_limit=app_rate_limit
         )

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.sandbox import paging
 from bot.sandbox.cardcheck import CARD_INVALID, card_problem
 from bot.sandbox.envelopes import content_text, new_id
 from bot.sandbox.gateway import WS_PATH
@@ -87,6 +88,8 @@ class RestApi:
                 self._wrap(self.chat_members),
                 methods=["GET"],
             ),
+            Route(msg + "/{message_id}/{kind}", self._wrap(self.urgent), methods=["PATCH"]),
+            Route("/open-apis/im/v1/chats", self._wrap(self.create_chat), methods=["POST"]),
             Route("/open-apis/{rest:path}", self._wrap(self.not_found), methods=every),
         ]
 
@@ -338,6 +341,15 @@ class RestApi:
             "member_total": len(users),
         }
         return {"code": 0, "msg": "success", "data": data}
+
+    async def urgent(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`PATCH .../messages/{message_id}/urgent_app|urgent_sms|urgent_phone`
+        (`bot.sandbox.paging`)."""
+        return await paging.urgent(self.emulator, request, body)
+
+    async def create_chat(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /open-apis/im/v1/chats` (`bot.sandbox.paging`)."""
+        return await paging.create_chat(self.emulator, request, body)
 
     async def not_found(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """Any other `/open-apis/...` path."""

@@ -30,6 +30,10 @@ TABLES = {
     "conversation_messages",
     "dedupe_overrides",
     "triaged_deliveries",
+    "pages",
+    "oncall_overrides",
+    "oncall_handoffs",
+    "war_rooms",
 }
 
 

@@ -1,0 +1,148 @@
+"""The emulator's paging side: urgent notices (加急) and group creation.
+
+- `PATCH /open-apis/im/v1/messages/{message_id}/urgent_app|urgent_sms|urgent_phone
+  ?user_id_type=open_id` with `{"user_id_list": [...]}`: only a message the bot sent; people not
+  in its chat come back in `invalid_user_id_list`. Refusals as Feishu answers them (HTTP 400):
+  the tenant's urgent quota used up (`URGENT_QUOTA`), the app without the channel's scope
+  (`SCOPE_MISSING`), a group where members may not send urgent notices (`URGENT_FORBIDDEN`).
+- `POST /open-apis/im/v1/chats?user_id_type=open_id[&uuid=…]`: a private group with the listed
+  people and the bot; a repeated `uuid` gets the same group.
+
+    emulator.paging.quota["urgent_phone"] = 0          # the next phone call is refused
+    emulator.paging.revoke("urgent_sms")               # the app lacks the SMS scope
+    emulator.paging.urgents                            # every urgent notice that got through
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+
+from bot.sandbox.envelopes import new_id
+from bot.sandbox.guard import LarkError
+from bot.sandbox.model import Chat
+
+if TYPE_CHECKING:
+    from bot.sandbox.emulator import LarkEmulator
+
+URGENT_KINDS = ("urgent_app", "urgent_sms", "urgent_phone")
+URGENT_QUOTA = 230024  # 400: "Reach the upper limit of urgent message" (quota used up)
+URGENT_FORBIDDEN = 230027  # 400: the group lets only its owner/managers send urgent notices
+SCOPE_MISSING = 99991672  # 400: the app has not been granted the scope of this channel
+FIELD_INVALID = 99992402
+MESSAGE_GONE = 230011
+NOT_BOT_MESSAGE = 230054
+_SCOPES = {
+    "urgent_app": "im:message.urgent",
+    "urgent_sms": "im:message.urgent:sms",
+    "urgent_phone": "im:message.urgent:phone",
+}
+
+
+@dataclass(frozen=True)
+class Urgent:
+    """One urgent notice that got through."""
+
+    kind: str
+    message_id: str
+    chat_id: str
+    open_ids: tuple[str, ...]
+    at: float
+
+
+@dataclass
+class Paging:
+    """What the tenant allows and what was sent."""
+
+    # notices left per kind (Feishu counts SMS and phone against the tenant's paid quota)
+    quota: dict[str, int] = field(
+        default_factory=lambda: {"urgent_app": 10_000, "urgent_sms": 100, "urgent_phone": 100}
+    )
+    scopes: set[str] = field(default_factory=lambda: set(URGENT_KINDS))
+    urgents: list[Urgent] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)  # chat ids of the groups made
+    _uuids: dict[str, str] = field(default_factory=dict)
+
+    def revoke(self, kind: str) -> None:
+        """The app loses the scope of `kind` (its next notice is refused)."""
+        self.scopes.discard(kind)
+
+    def to(self, open_id: str) -> list[Urgent]:
+        """The urgent notices that reached `open_id`."""
+        return [u for u in self.urgents if open_id in u.open_ids]
+
+
+async def urgent(emulator: LarkEmulator, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    kind = request.path_params["kind"]
+    paging = emulator.paging
+    if kind not in URGENT_KINDS:
+        raise LarkError(404, 404, "404 page not found")
+    if request.query_params.get("user_id_type") not in ("open_id", "user_id", "union_id"):
+        raise LarkError(400, FIELD_INVALID, "field validation failed: user_id_type")
+    wanted = body.get("user_id_list")
+    if not isinstance(wanted, list) or not wanted or len(wanted) > 200:
+        raise LarkError(400, FIELD_INVALID, "field validation failed: user_id_list")
+    message = emulator.store.get(request.path_params["message_id"])
+    if message is None:
+        raise LarkError(400, MESSAGE_GONE, "The message was not found or has been recalled.")
+    if message.sender_type != "bot":
+        raise LarkError(400, NOT_BOT_MESSAGE, "only messages sent by the bot can be urgent")
+    if kind not in paging.scopes:
+        scope = _SCOPES[kind]
+        raise LarkError(
+            400,
+            SCOPE_MISSING,
+            f"Access denied. One of the following scopes is required: [{scope}].",
+        )
+    chat = emulator.chats[message.chat_id]
+    if not chat.urgent_allowed:
+        raise LarkError(400, URGENT_FORBIDDEN, "Lack of necessary permissions.")
+    if paging.quota.get(kind, 0) < len(wanted):
+        raise LarkError(400, URGENT_QUOTA, "Reach the upper limit of urgent message.")
+    members = set(chat.members if chat.members is not None else emulator.users)
+    if chat.chat_type == "p2p":
+        members = {chat.peer}
+    reached = tuple(str(w) for w in wanted if w in members)
+    invalid = [str(w) for w in wanted if w not in members]
+    if reached:
+        paging.quota[kind] -= len(reached)
+        paging.urgents.append(Urgent(kind, message.message_id, chat.chat_id, reached, time.time()))
+    return {"code": 0, "msg": "success", "data": {"invalid_user_id_list": invalid}}
+
+
+async def create_chat(
+    emulator: LarkEmulator, request: Request, body: dict[str, Any]
+) -> dict[str, Any]:
+    paging = emulator.paging
+    uuid = request.query_params.get("uuid") or ""
+    if uuid and uuid in paging._uuids:
+        chat = emulator.chats[paging._uuids[uuid]]
+        return {"code": 0, "msg": "success", "data": _chat_data(chat, emulator)}
+    name, people = body.get("name"), body.get("user_id_list") or []
+    if not isinstance(name, str) or not name.strip() or not isinstance(people, list):
+        raise LarkError(400, FIELD_INVALID, "field validation failed: name, user_id_list")
+    if len(people) > 50:  # Feishu invites at most 50 people at creation
+        raise LarkError(400, FIELD_INVALID, "field validation failed: user_id_list")
+    members = tuple(str(p) for p in people if p in emulator.users)
+    chat = Chat(new_id("oc_"), name[:60], "group", members=members)
+    emulator.chats[chat.chat_id] = chat
+    paging.created.append(chat.chat_id)
+    if uuid:
+        paging._uuids[uuid] = chat.chat_id
+    return {"code": 0, "msg": "success", "data": _chat_data(chat, emulator)}
+
+
+def _chat_data(chat: Chat, emulator: LarkEmulator) -> dict[str, Any]:
+    return {
+        "chat_id": chat.chat_id,
+        "name": chat.name,
+        "chat_mode": "group",
+        "chat_type": "private",
+        "owner_id": emulator.bot.open_id,
+        "owner_id_type": "open_id",
+        "tenant_key": emulator.tenant_key,
+        "urgent_setting": "all_members" if chat.urgent_allowed else "only_owner",
+    }

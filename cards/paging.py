@@ -1,0 +1,112 @@
+"""On-call on cards: the incident card's paging section with its Ack button, and `/oncall`.
+
+The Ack button's callback value carries `"action": "ack"` and the incident id, signed like every
+button (`cards.actions.pack`).
+
+    value = ack_value(incident_id, key)             # the signed Ack button value
+    elements = paging_section(view.paging, say, zone)
+    card = oncall_card([OncallView("primary", ("ou_bob",), until)], say, zone)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cards.actions import ActionPayload, pack
+from cards.basics import button, card, markdown
+from cards.markup import clock, inline, mention
+from cards.texts import Texts
+from cards.views import OncallView, PageLine, PagingView
+
+_TIME = "%m-%d %H:%M"
+_CHANNELS = ("chat", "direct", "urgent_app", "urgent_sms", "urgent_phone")
+_REASONS = ("quota", "permission", "forbidden", "not_in_chat", "no_card", "nobody", "failed")
+
+
+class Ack(ActionPayload, action="ack"):
+    """Acknowledge an incident: someone is on it, its paging stops."""
+
+    incident_id: int
+
+
+def ack_value(incident_id: int, key: bytes) -> dict[str, Any]:
+    """The signed value of an incident's Ack button: the one place it is made."""
+    return pack(Ack(incident_id=incident_id), key)
+
+
+def people(open_ids: Sequence[str], say: Texts) -> str:
+    return " ".join(mention(p) for p in open_ids[:10]) or say("oncall.nobody")
+
+
+def channel_name(channel: str, say: Texts) -> str:
+    return say(f"card.paging.channel.{channel}") if channel in _CHANNELS else inline(channel, 20)
+
+
+def reason_name(reason: str, say: Texts) -> str:
+    return say(f"card.paging.reason.{reason}") if reason in _REASONS else inline(reason, 40)
+
+
+def _line(line: PageLine, say: Texts, zone: ZoneInfo) -> list[str]:
+    if line.status in ("pending", "firing"):
+        return [say("card.paging.pending", level=line.level, time=clock(line.due_at, zone, _TIME))]
+    if line.status == "cancelled":
+        return [say("card.paging.cancelled", level=line.level)]
+    when = clock(line.fired_at or line.due_at, zone, _TIME)
+    lines = [
+        say(
+            "card.paging.refused",
+            channel=channel_name(channel, say),
+            reason=reason_name(reason, say),
+        )
+        for channel, reason in line.refused
+    ]
+    if line.channel is None:
+        return [say("card.paging.unreached", level=line.level, time=when), *lines]
+    sent = say(
+        "card.paging.sent",
+        level=line.level,
+        time=when,
+        channel=channel_name(line.channel, say),
+        people=people(line.people, say),
+    )
+    return [sent, *lines]
+
+
+def paging_section(view: PagingView, say: Texts, zone: ZoneInfo) -> list[dict[str, Any]]:
+    """The incident card's paging steps, who acknowledged, and the Ack button."""
+    lines = [f"**{say('card.paging.heading')}**"]
+    for line in view.lines[:12]:
+        worded = _line(line, say, zone)
+        lines += [f"- {worded[0]}", *(f"  - {more}" for more in worded[1:])]
+    if view.acknowledged_by:
+        when = clock(view.acknowledged_at, zone, _TIME) if view.acknowledged_at else "—"
+        lines.append(say("card.paging.acked", person=mention(view.acknowledged_by), time=when))
+    elements: list[dict[str, Any]] = [markdown("\n".join(lines))]
+    if view.ack_value is not None:
+        elements.append(button(say("card.paging.ack"), dict(view.ack_value), kind="primary"))
+    return elements
+
+
+def oncall_card(views: Sequence[OncallView], say: Texts, zone: ZoneInfo) -> dict[str, Any]:
+    """Who is on call in each schedule, until when, and who takes over next."""
+    elements: list[dict[str, Any]] = []
+    for view in views:
+        name = f"`{inline(view.schedule, 60)}`"
+        mark = say("oncall.override_mark") if view.override else ""
+        now = people(view.people, say) + mark
+        lines = [say("oncall.now", schedule=name, people=now)]
+        if view.next_at is not None:
+            lines.append(
+                say(
+                    "oncall.next",
+                    people=people(view.next_people, say),
+                    time=clock(view.next_at, zone, _TIME),
+                )
+            )
+        else:
+            lines.append(say("oncall.no_next"))
+        elements.append(markdown("\n".join(lines)))
+    elements.append(markdown(say("oncall.hint"), size="notation"))
+    return card(say("oncall.title"), elements, template="blue")

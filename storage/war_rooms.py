@@ -1,0 +1,52 @@
+"""War rooms: the Lark group made for an incident, once per incident.
+
+room = await claim(db, incident_id, by="ou_alice")   # None: another click made it first
+await opened(db, incident_id, chat_id="oc_…", card_message_id="om_…")
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from storage.database import Database
+from storage.models import WarRoom
+
+
+async def of_incident(db: Database, incident_id: int) -> WarRoom | None:
+    async with db.session() as session:
+        found: WarRoom | None = await session.scalar(
+            select(WarRoom).where(WarRoom.incident_id == incident_id)
+        )
+    return found
+
+
+async def claim(db: Database, incident_id: int, *, by: str) -> bool:
+    """Reserve the incident's war room; False when it has one (or one is being made)."""
+    statement = (
+        insert(WarRoom)
+        .values(incident_id=incident_id, created_by=by)
+        .on_conflict_do_nothing(index_elements=["incident_id"])
+        .returning(WarRoom.id)
+    )
+    async with db.session() as session:
+        return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def release(db: Database, incident_id: int) -> None:
+    """Forget a reservation whose group could not be made (so it may be tried again)."""
+    async with db.session() as session:
+        await session.execute(
+            WarRoom.__table__.delete().where(  # type: ignore[attr-defined]
+                WarRoom.incident_id == incident_id, WarRoom.chat_id.is_(None)
+            )
+        )
+
+
+async def opened(db: Database, incident_id: int, *, chat_id: str, card_message_id: str) -> None:
+    async with db.session() as session:
+        await session.execute(
+            update(WarRoom)
+            .where(WarRoom.incident_id == incident_id)
+            .values(chat_id=chat_id, card_message_id=card_message_id)
+        )

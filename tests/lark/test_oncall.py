@@ -1,0 +1,246 @@
+"""On-call through the emulator: the issue's configuration as written, paging through its
+levels (durable timers fired by sweeps), Ack and /ack stopping it, refused urgent calls falling
+to the next channel, /oncall, /warroom, and two replicas firing each step once.
+
+Due times come from the database: a test moves a step's due time into the past instead of
+waiting for it, then sweeps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.lark.events import card_text
+from bot.sandbox.record import Message
+from tests.lark.testbot import TestBot, card_buttons, wait_until
+from workflows.intake import parse_generic
+
+LEAD = "ou_carol"  # the issue's `ou_lead`
+ACK = "认领"
+
+
+def contract(**extra: Any) -> dict[str, Any]:
+    """The issue's "checked from outside" configuration (the lead is a tenant member here)."""
+    return {
+        "approvers": ["ou_carol"],
+        "oncall": {
+            "schedules": {
+                "primary": {
+                    "layers": [
+                        {"users": ["ou_alice", "ou_bob"], "shift": "daily", "handoff": "09:00"}
+                    ]
+                }
+            }
+        },
+        "escalation": {
+            "policies": {
+                "default": [
+                    {"after": "0m", "notify": ["oncall:primary"], "via": ["chat"]},
+                    {"after": "1m", "notify": ["oncall:primary"], "via": ["urgent_app"]},
+                    {"after": "3m", "notify": [LEAD], "via": ["urgent_app", "direct"]},
+                ]
+            }
+        },
+        **extra,
+    }
+
+
+def on_call_now() -> tuple[str, str]:
+    """(on call now, on call next) of the contract's daily rotation, counted by hand: day 0
+    (from 2024-01-01 09:00 Shanghai) is ou_alice's."""
+    local = datetime.now(ZoneInfo("Asia/Shanghai"))
+    day = local.date() if local.hour >= 9 else local.date() - timedelta(days=1)
+    index = (day - date(2024, 1, 1)).days
+    people = ("ou_alice", "ou_bob")
+    return people[index % 2], people[(index + 1) % 2]
+
+
+async def fire(bot: TestBot, title: str = "DiskFull", severity: str = "critical") -> Message:
+    assert bot.runtime.desk is not None
+    alerts = parse_generic(
+        {"title": title, "severity": severity, "labels": {"alertname": title, "host": "db-1"}}
+    )
+    await bot.runtime.desk.receive(alerts, "oc_ops")
+    return await bot.expect_reply(contains=title)
+
+
+async def due_now(bot: TestBot, step: int) -> None:
+    """Step `step` of every incident is due now (as if its wait had passed)."""
+    async with bot.db.session() as session:
+        from sqlalchemy import text
+
+        await session.execute(
+            text("UPDATE pages SET due_at = now() - interval '1 second' WHERE step = :s"),
+            {"s": step},
+        )
+
+
+def urgent_calls(bot: TestBot, kind: str = "urgent_app") -> list[Any]:
+    return [c for c in bot.emulator.calls if c.method == "PATCH" and c.path.endswith(f"/{kind}")]
+
+
+async def card_now(bot: TestBot, card: Message) -> Message:
+    found = bot.emulator.store.get(card.message_id)
+    assert found is not None
+    return found
+
+
+async def shows(bot: TestBot, card: Message, *needles: str) -> Message:
+    def ready(message: Message) -> bool:
+        shown = card_text(message.card) + " ".join(card_buttons(message.card))
+        return message.message_id == card.message_id and all(n in shown for n in needles)
+
+    return await bot.emulator.wait_for_bot_message("oc_ops", ready, 10)
+
+
+async def kinds(bot: TestBot) -> list[str]:
+    return [r[0] for r in await bot.rows("SELECT kind FROM incident_events ORDER BY id")]
+
+
+async def test_paging_climbs_the_levels_until_the_ack_button(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot(settings=contract(), incidents=True)
+    oncall, _ = on_call_now()
+    card = await fire(bot)
+
+    await bot.sweep()  # level 1 (after 0m): the on-call person is mentioned in the chat
+    first = await bot.expect_reply(contains="尚未认领")
+    assert f'<at user_id="{oncall}"></at>' in json.loads(first.content)["text"]
+    assert urgent_calls(bot) == []
+
+    await bot.sweep()  # a minute has not passed: nothing more
+    assert urgent_calls(bot) == []
+    await due_now(bot, 2)
+    await bot.sweep()  # level 2: an urgent_app call for the on-call person on the card
+    [call] = urgent_calls(bot)
+    assert call.path == f"/open-apis/im/v1/messages/{card.message_id}/urgent_app"
+    assert call.query == {"user_id_type": "open_id"}
+    assert call.body == {"user_id_list": [oncall]}
+    assert [u.open_ids for u in bot.emulator.paging.urgents] == [(oncall,)]
+    paged = await shows(bot, card, "应用内加急", ACK)
+
+    click = await bot.click(paged, ACK, user="ou_bob")
+    assert click.toast is not None
+    assert click.toast["type"] == "success"
+    assert ACK not in card_buttons(click.card)
+    await due_now(bot, 3)
+    await bot.sweep()  # level 3 would page the lead: acknowledged, so nobody
+    assert len(urgent_calls(bot)) == 1
+    assert bot.emulator.paging.to(LEAD) == []
+    assert await bot.rows("SELECT step, status FROM pages ORDER BY step") == [
+        (1, "done"),
+        (2, "done"),
+        (3, "cancelled"),
+    ]
+    assert await bot.rows("SELECT acknowledged_by FROM incidents") == [("ou_bob",)]
+    seen = await kinds(bot)
+    assert seen.count("page.sent") == 2
+    assert "page.stopped" in seen
+    assert "incident.acknowledged" in seen
+    acked = await shows(bot, card, "已认领")
+    assert ACK not in card_buttons(acked.card)
+
+
+async def test_a_refused_urgent_call_falls_to_the_next_channel_and_ack_stops(
+    make_testbot: Any,
+) -> None:
+    bot: TestBot = await make_testbot(settings=contract(), incidents=True)
+    bot.emulator.paging.quota["urgent_app"] = 0  # the tenant's urgent quota is used up
+    card = await fire(bot)
+    await due_now(bot, 3)
+    await bot.sweep()  # levels 1 and 3 are due: level 3 tries urgent_app, then a direct message
+    direct = await bot.expect_reply(chat="oc_p2p_carol", contains="请处理事件 #")
+    assert "/ack" in direct.text
+    assert bot.emulator.paging.urgents == []
+    refused = await shows(bot, card, "应用内加急未送达（加急额度已用完）", "私聊")
+    assert "→ <at id=ou_carol></at>" in card_text(refused.card)
+    [(outcome,)] = await bot.rows("SELECT outcome FROM pages WHERE step = 3")
+    assert outcome["channel"] == "direct"
+    assert outcome["refused"] == [{"channel": "urgent_app", "reason": "quota"}]
+
+    await bot.send("/ack 1", user="ou_alice")
+    await bot.expect_reply(contains="已确认事件 #1")
+    await due_now(bot, 2)
+    await bot.sweep()
+    assert await bot.rows("SELECT step, status FROM pages ORDER BY step") == [
+        (1, "done"),
+        (2, "cancelled"),
+        (3, "done"),
+    ]
+    assert [c.code for c in urgent_calls(bot)] == [230024]  # the refused one, nothing since
+
+
+async def test_oncall_names_who_and_the_next_handoff(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot(settings=contract(), incidents=True)
+    now, after = on_call_now()
+    await bot.send("/oncall")
+    reply = await bot.expect_reply(contains="当前值班")
+    shown = card_text(reply.card)
+    assert f"当前值班：<at id={now}></at>" in shown
+    assert f"09:00，由 <at id={after}></at> 接班" in shown
+
+    await bot.send("/oncall override ou_carol 2h", user="ou_alice")
+    await bot.expect_reply(contains="值班，至")
+    await bot.send("/oncall primary")
+    shown = card_text((await bot.expect_reply(contains="当前值班")).card)
+    assert "当前值班：<at id=ou_carol></at>（临时替班）" in shown
+    assert f"由 <at id={now}></at> 接班" in shown  # the rotation resumes when it ends
+
+
+async def test_warroom_makes_a_group_with_the_card(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot(settings=contract(), incidents=True)
+    oncall, _ = on_call_now()
+    await fire(bot)
+    await bot.send("/warroom 1", user="ou_alice")
+    await bot.expect_reply(contains="作战群")
+    [create] = [c for c in bot.emulator.calls if c.path == "/open-apis/im/v1/chats"]
+    assert create.method == "POST"
+    [room] = bot.emulator.paging.created
+    members = set(bot.emulator.chats[room].members or ())
+    assert {oncall, "ou_carol", "ou_alice"} <= members  # on call, approver, presser
+    posted = await bot.expect_reply(chat=room, contains="DiskFull")
+    assert posted.msg_type == "interactive"
+    await bot.send("/warroom 1", user="ou_bob")
+    await bot.expect_reply(contains="已有作战群")
+    assert len(bot.emulator.paging.created) == 1
+
+
+async def test_steps_survive_a_restart_and_two_replicas_fire_each_once(
+    make_testbot: Any,
+) -> None:
+    first: TestBot = await make_testbot(settings=contract(), incidents=True)
+    await fire(first)
+    await first.sweep()
+    await first.runtime.stop()  # the replica that planned the steps is gone
+    base = first.runtime.target.domain
+    replicas = [
+        await make_testbot(
+            emulator=first.emulator, base_url=base, settings=contract(), incidents=True
+        )
+        for _ in range(2)
+    ]
+    await due_now(first, 2)
+    await due_now(first, 3)
+    await asyncio.gather(*(r.sweep() for r in replicas), *(r.sweep() for r in replicas))
+    await wait_until(lambda: _all_fired(first), timeout=10, what="every step fired")
+    assert len(urgent_calls(first)) == 2  # level 2 and level 3, once each
+    assert await first.rows("SELECT step, status, attempts FROM pages ORDER BY step") == [
+        (1, "done", 1),
+        (2, "done", 1),
+        (3, "done", 1),
+    ]
+
+
+async def _all_fired(bot: TestBot) -> bool:
+    return await bot.rows("SELECT count(*) FROM pages WHERE status = 'done'") == [(3,)]
+
+
+async def test_without_escalation_nothing_is_paged(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot(settings={"approvers": ["ou_carol"]}, incidents=True)
+    card = await fire(bot)
+    await bot.sweep()
+    assert await bot.rows("SELECT count(*) FROM pages") == [(0,)]
+    assert ACK not in card_buttons((await card_now(bot, card)).card)
+    assert datetime.now(UTC)  # the card is as before issue 18
