@@ -23,6 +23,7 @@ from bot.incidents.presenter import LarkPresenter, WorkflowPresenter
 from bot.lark.api import LarkApi
 from bot.lark.patcher import CardPatcher
 from bot.logs import get_logger
+from bot.oncall.handoffs import Handoffs
 from bot.oncall.pager import Pager
 from bot.oncall.roster import Roster
 from bot.roles import gate_policy
@@ -67,6 +68,7 @@ class IncidentDesk:
         self.roster = Roster(settings, db, api)
         replica = f"{socket.gethostname()}:{os.getpid()}"
         self.pager = Pager(settings, db, api, self.presenter, self.roster, replica=replica)
+        self.handoffs = Handoffs(settings, db, api, self.roster)
         self._pager_loop: asyncio.Task[None] | None = None
         config = settings.incidents
         self.triage = Triage(
@@ -94,8 +96,10 @@ class IncidentDesk:
         await self.runs.recover()
         if self.timers.sweep_every is not None:
             self._sweeper = asyncio.create_task(self.runs.sweep_forever(self.timers.sweep_every))
-        if self.timers.page_every is not None and self.pager.enabled:
-            self._pager_loop = asyncio.create_task(self.pager.run(self.timers.page_every))
+        if self.timers.page_every is not None and (self.pager.enabled or self.roster.schedules):
+            self._pager_loop = asyncio.create_task(
+                self.pager.run(self.timers.page_every, also=self.handoffs.sweep)
+            )
 
     async def stop(self) -> None:
         for loop in (self._sweeper, self._pager_loop):
@@ -128,6 +132,11 @@ class IncidentDesk:
             await incidents.update_incident(self.db, incident_id, storm=False)
         self.runs.start(incident_id, str(incident.run_id), requester=requester)
         return True
+
+    async def on_call(self) -> None:
+        """One round of on-call timers: due paging steps, then shift changes to announce."""
+        await self.pager.sweep()
+        await self.handoffs.sweep()
 
     async def acknowledge(self, incident_id: int, who: str, *, trace_id: str | None = None) -> str:
         """`who` is on it (/ack, the card's Ack button): the first acknowledgement stays, its

@@ -278,7 +278,7 @@ class LarkRuntime:
             await self.operations.drain()
         if self.desk is not None:
             await self.desk.runs.sweep()
-            await self.desk.pager.sweep()  # due paging steps (`Timers.page_every` otherwise)
+            await self.desk.on_call()  # paging steps, shift changes (`Timers.page_every` else)
 
     def wake(self) -> None:
         if self.inbox is not None:

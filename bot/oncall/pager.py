@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import Counter, Histogram
 
@@ -38,6 +40,7 @@ from workflows.oncall.paging import Refusal, chain, reason_of
 
 log = get_logger(__name__)
 PARALLEL = 16  # incidents paged at once by one replica (Lark's app limit paces the calls)
+ALSO_EVERY = 20.0  # seconds between two looks for shift changes (they are minutes apart)
 
 PAGES = Counter("larkops_pages_total", "Paging steps fired", ["channel", "outcome"])
 LATENESS = Histogram(
@@ -119,11 +122,16 @@ class Pager:
         await asyncio.gather(*(fire_all(steps) for steps in by_incident.values()))
         return len(claimed)
 
-    async def run(self, every: float) -> None:
-        """Sweep every `every` seconds, and at once when `plan` wrote a step."""
+    async def run(self, every: float, also: Callable[[], Awaitable[object]] | None = None) -> None:
+        """Sweep every `every` seconds, and at once after `wake`; `also` (shift changes) runs
+        after each sweep, at most every `ALSO_EVERY` seconds."""
+        last = 0.0
         while True:
             try:
                 await self.sweep()
+                if also is not None and time.monotonic() - last >= ALSO_EVERY:
+                    last = time.monotonic()
+                    await also()
             except Exception:
                 log.exception("page.sweep_failed")
             self._wake.clear()

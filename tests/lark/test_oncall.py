@@ -244,3 +244,29 @@ async def test_without_escalation_nothing_is_paged(make_testbot: Any) -> None:
     assert await bot.rows("SELECT count(*) FROM pages") == [(0,)]
     assert ACK not in card_buttons((await card_now(bot, card)).card)
     assert datetime.now(UTC)  # the card is as before issue 18
+
+
+async def test_a_shift_change_is_announced_once_with_the_open_incidents(make_testbot: Any) -> None:
+    zone = ZoneInfo("Asia/Shanghai")
+    changed = datetime.now(zone) - timedelta(minutes=2)  # a shift began two minutes ago
+    layer = {
+        "users": ["ou_alice", "ou_bob"],
+        "shift": "24h",
+        "handoff": changed.strftime("%H:%M"),
+        "start": changed.date().isoformat(),
+    }
+    settings = contract()
+    settings["oncall"]["schedules"]["primary"] = {"layers": [layer], "chat": "oc_ops"}
+    bot: TestBot = await make_testbot(settings=settings, incidents=True)
+    await fire(bot, "DiskFull")
+    await bot.sweep()
+    said = await bot.expect_reply(contains="值班交接")
+    text = json.loads(said.content)["text"]
+    assert '（primary）：<at user_id="ou_alice"></at> 接班' in text
+    assert '上一班：<at user_id="ou_bob"></at>' in text
+    assert "#1 DiskFull" in text
+    await bot.sweep()
+    await bot.sweep()
+    assert await bot.rows("SELECT schedule, people FROM oncall_handoffs") == [
+        ("primary", ["ou_alice"])
+    ]
