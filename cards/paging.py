@@ -18,7 +18,7 @@ from cards.actions import ActionPayload, pack
 from cards.basics import button, card, markdown
 from cards.markup import clock, inline, mention
 from cards.texts import Texts
-from cards.views import OncallView, PageLine, PagingView
+from cards.views import OncallView, PageLine, PagingView, SwapView
 
 _TIME = "%m-%d %H:%M"
 _CHANNELS = ("chat", "direct", "urgent_app", "urgent_sms", "urgent_phone")
@@ -29,6 +29,75 @@ class Ack(ActionPayload, action="ack"):
     """Acknowledge an incident: someone is on it, its paging stops."""
 
     incident_id: int
+
+
+class SwapAnswer(ActionPayload):
+    """The answer to a shift swap (the times are epoch seconds; `exp`: when asking ends)."""
+
+    schedule: str
+    asker: str
+    other: str
+    mine_from: int
+    mine_to: int
+    theirs_from: int
+    theirs_to: int
+
+
+class SwapAccept(SwapAnswer, action="oncall.swap.accept"):
+    """The other person agrees: two overrides make the swap."""
+
+
+class SwapDecline(SwapAnswer, action="oncall.swap.decline"):
+    """The other person declines: nothing changes."""
+
+
+def swap_values(view: SwapView, key: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The signed Accept / Decline values of a swap card."""
+    fields: dict[str, Any] = {
+        "schedule": view.schedule,
+        "asker": view.asker,
+        "other": view.other,
+        "mine_from": int(view.mine[0].timestamp()),
+        "mine_to": int(view.mine[1].timestamp()),
+        "theirs_from": int(view.theirs[0].timestamp()),
+        "theirs_to": int(view.theirs[1].timestamp()),
+    }
+    return pack(SwapAccept(**fields), key), pack(SwapDecline(**fields), key)
+
+
+def swap_card(
+    view: SwapView, say: Texts, zone: ZoneInfo, values: tuple[dict[str, Any], dict[str, Any]] | None
+) -> dict[str, Any]:
+    """The swap request, with Accept / Decline while it is asked (for `other` to press)."""
+    ask = say(
+        "oncall.swap.ask",
+        asker=mention(view.asker),
+        other=mention(view.other),
+        mine_from=clock(view.mine[0], zone, _TIME),
+        mine_to=clock(view.mine[1], zone, _TIME),
+        theirs_from=clock(view.theirs[0], zone, _TIME),
+        theirs_to=clock(view.theirs[1], zone, _TIME),
+    )
+    elements: list[dict[str, Any]] = [markdown(ask)]
+    if view.status == "asked" and values is not None:
+        accept, decline = values
+        elements.append(
+            {
+                "tag": "column_set",
+                "flex_mode": "none",
+                "columns": [
+                    {"tag": "column", "width": "auto", "elements": [b]}
+                    for b in (
+                        button(say("oncall.swap.accept"), accept, kind="primary"),
+                        button(say("oncall.swap.decline"), decline),
+                    )
+                ],
+            }
+        )
+    elif view.status in ("accepted", "declined"):
+        elements.append(markdown(say(f"oncall.swap.{view.status}", other=mention(view.other))))
+    title = say("oncall.swap.title", schedule=inline(view.schedule, 60))
+    return card(title, elements, template="green" if view.status == "accepted" else "blue")
 
 
 def ack_value(incident_id: int, key: bytes) -> dict[str, Any]:

@@ -191,6 +191,19 @@ class OncallView:
 
 
 @dataclass(frozen=True)
+class SwapView:
+    """A proposed shift swap: `other` covers `asker` over `mine`, `asker` covers `other` over
+    `theirs`; `status` asked | accepted | declined."""
+
+    schedule: str
+    asker: str
+    other: str
+    mine: tuple[datetime, datetime]
+    theirs: tuple[datetime, datetime]
+    status: str = "asked"
+
+
+@dataclass(frozen=True)
 class TimelineEntry:
     """One line of an incident's audit timeline; `actor` is an open_id or a name like "bot"."""
 

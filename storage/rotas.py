@@ -28,7 +28,18 @@ async def add_override(
     by: str,
     reason: str = "",
 ) -> int:
+    """Add an override (the same one again is not added twice); its id."""
     async with db.session() as session:
+        same = await session.scalar(
+            select(OncallOverride.id).where(
+                OncallOverride.schedule == schedule,
+                OncallOverride.user_id == user,
+                OncallOverride.starts_at == starts,
+                OncallOverride.ends_at == ends,
+            )
+        )
+        if same is not None:
+            return int(same)
         row = OncallOverride(
             schedule=schedule,
             user_id=user,

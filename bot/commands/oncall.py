@@ -1,5 +1,6 @@
-"""On-call in the chat: /oncall (who, until when, who next), /oncall override, /warroom, and
-the incident card's Ack button (the same acknowledgement as /ack)."""
+"""On-call in the chat: /oncall (who, until when, who next), /oncall override, /oncall swap
+(confirmed by the other person on a card), /warroom, and the incident card's Ack button (the
+same acknowledgement as /ack)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,16 @@ from bot.oncall.roster import Roster
 from bot.oncall.war_room import open_war_room
 from bot.router import Router
 from cards.markup import mention
-from cards.paging import Ack, oncall_card
-from cards.views import OncallView
+from cards.paging import (
+    Ack,
+    SwapAccept,
+    SwapAnswer,
+    SwapDecline,
+    oncall_card,
+    swap_card,
+    swap_values,
+)
+from cards.views import OncallView, SwapView
 from storage import incidents, rotas
 from workflows.oncall.rotation import clock
 from workflows.oncall.spans import span
@@ -73,13 +82,18 @@ async def _view(roster: Roster, name: str) -> OncallView:
     )
 
 
-@router.command("/oncall", usage="[schedule] | override <who> <length|HH:MM>", roles=("viewer",))
+@router.command(
+    "/oncall", usage="[schedule] | override <who> <length|HH:MM> | swap <who>", roles=("viewer",)
+)
 async def oncall(ctx: HandlerContext, args: str) -> None:
-    """查看当前值班人和下一次交接；override 临时替班。
-    Who is on call now and the next hand-off; override to cover for a while."""
+    """查看当前值班人和下一次交接；override 临时替班；swap 与他人换班。
+    Who is on call now and the next hand-off; override to cover; swap to trade shifts."""
     words = args.split()
     if words and words[0].lower() == "override":
         await _override(ctx, words[1:])
+        return
+    if words and words[0].lower() == "swap":
+        await _swap(ctx, words[1:])
         return
     roster = _roster(ctx)
     if len(words) > 1:
@@ -126,6 +140,79 @@ async def _override(ctx: HandlerContext, words: list[str]) -> None:
     await ctx.reply_text(
         ctx.texts("oncall.override_done", person=mention(person), schedule=name, until=shown)
     )
+
+
+async def _swap(ctx: HandlerContext, words: list[str]) -> None:
+    """/oncall swap <who> [schedule]: offer the rest of your shift for their next one."""
+    roster = _roster(ctx)
+    if len(words) not in (1, 2):
+        raise UserFacingError(ctx.texts("oncall.usage"))
+    other = _person(ctx, words[0])
+    if other is None or other == ctx.user:
+        raise UserFacingError(ctx.texts("oncall.usage"))
+    name = _schedule(ctx, roster, words[1] if len(words) == 2 else None)
+    now = await roster.now(name)
+    if ctx.user not in now.people or now.until is None:
+        raise UserFacingError(ctx.texts("oncall.swap.not_on_call", schedule=name))
+    theirs = await roster.next_shift(name, other)
+    if theirs is None:
+        raise UserFacingError(
+            ctx.texts("oncall.swap.no_shift", other=mention(other), schedule=name)
+        )
+    mine = (datetime.now(UTC).replace(microsecond=0), now.until)
+    view = SwapView(name, ctx.user, other, mine, theirs)
+    zone = ZoneInfo(ctx.services.settings.timezone)
+    await ctx.reply_card(
+        swap_card(view, ctx.texts, zone, swap_values(view, ctx.services.signing_key))
+    )
+
+
+def _swap_view(payload: SwapAnswer, status: str) -> SwapView:
+    def at(epoch: int) -> datetime:
+        return datetime.fromtimestamp(epoch, UTC)
+
+    return SwapView(
+        payload.schedule,
+        payload.asker,
+        payload.other,
+        (at(payload.mine_from), at(payload.mine_to)),
+        (at(payload.theirs_from), at(payload.theirs_to)),
+        status,
+    )
+
+
+async def _answer(ctx: HandlerContext, payload: SwapAnswer, accept: bool) -> ActionResult:
+    """Only the person asked may answer, and only before the offered shift is over."""
+    say = ctx.texts
+    if ctx.user != payload.other:
+        return ActionResult(toast=Toast("error", say("oncall.swap.only_other")))
+    view = _swap_view(payload, "accepted" if accept else "declined")
+    if datetime.now(UTC) >= view.mine[1] or payload.schedule not in _roster(ctx).schedules:
+        return ActionResult(toast=Toast("error", say("oncall.swap.expired")))
+    if accept:
+        db = ctx.services.db
+        reason = f"swap with {payload.asker}"
+        await rotas.add_override(
+            db, payload.schedule, payload.other, *view.mine, by=ctx.user, reason=reason
+        )
+        await rotas.add_override(
+            db, payload.schedule, payload.asker, *view.theirs, by=ctx.user, reason=reason
+        )
+    zone = ZoneInfo(ctx.services.settings.timezone)
+    return ActionResult(
+        toast=Toast("success" if accept else "info", say(f"oncall.swap.toast_{view.status}")),
+        card=swap_card(view, say, zone, None),
+    )
+
+
+@router.card_action(SwapAccept, roles=("viewer",))  # the person asked decides (see _answer)
+async def swap_accept(ctx: HandlerContext, payload: SwapAccept) -> ActionResult:
+    return await _answer(ctx, payload, accept=True)
+
+
+@router.card_action(SwapDecline, roles=("viewer",))
+async def swap_decline(ctx: HandlerContext, payload: SwapDecline) -> ActionResult:
+    return await _answer(ctx, payload, accept=False)
 
 
 @router.command("/warroom", usage="<id>", roles=("operator",))

@@ -22,6 +22,7 @@ from workflows.oncall.rotation import Rota, Standing, Watch, expand, next_handof
 
 log = get_logger(__name__)
 LOOKUP_SECONDS = 2.0
+MAX_SHIFTS = 60  # hand-offs looked through for someone's next shift
 
 
 class Roster:
@@ -75,6 +76,24 @@ class Roster:
         return next_handoff(
             rota, await self.members(rota), await self.overrides(name, rota), moment, self.zone
         )
+
+    async def next_shift(
+        self, name: str, person: str, at: datetime | None = None
+    ) -> tuple[datetime, datetime] | None:
+        """The next stretch after `at` during which `person` is on call (None: none ahead
+        within the arithmetic's look-ahead)."""
+        rota = self.schedules[name]
+        members, standing = await self.members(rota), await self.overrides(name, rota)
+        moment = at or datetime.now(UTC)
+        for _ in range(MAX_SHIFTS):
+            ahead = next_handoff(rota, members, standing, moment, self.zone)
+            if ahead is None:
+                return None
+            moment, watch = ahead
+            if person in watch.people:
+                after = next_handoff(rota, members, standing, moment, self.zone)
+                return (moment, after[0]) if after else None
+        return None
 
     async def people(self, targets: Sequence[str], at: datetime | None = None) -> tuple[str, ...]:
         """The open_ids a level's `notify` names now, each once."""

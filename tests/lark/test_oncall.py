@@ -270,3 +270,28 @@ async def test_a_shift_change_is_announced_once_with_the_open_incidents(make_tes
     assert await bot.rows("SELECT schedule, people FROM oncall_handoffs") == [
         ("primary", ["ou_alice"])
     ]
+
+
+async def test_a_swap_needs_the_other_persons_confirmation(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot(settings=contract(), incidents=True)
+    now, after = on_call_now()
+    await bot.send(f"/oncall swap {now}", user=after)  # not on call: nothing to offer
+    await bot.expect_reply(contains="你现在没有在 primary 值班")
+    await bot.send(f"/oncall swap {after}", user=now)
+    asked = await bot.expect_reply(contains="想和")
+    assert {"同意换班", "不同意"} <= set(card_buttons(asked.card))
+
+    refused = await bot.click(asked, "同意换班", user="ou_carol")  # not the person asked
+    assert refused.toast is not None
+    assert refused.toast["type"] == "error"
+    assert await bot.rows("SELECT count(*) FROM oncall_overrides") == [(0,)]
+
+    accepted = await bot.click(asked, "同意换班", user=after)
+    assert accepted.toast is not None
+    assert accepted.toast["type"] == "success"
+    assert "同意换班" not in card_buttons(accepted.card)
+    rows = await bot.rows("SELECT user_id FROM oncall_overrides ORDER BY starts_at")
+    assert [r[0] for r in rows] == [after, now]  # they cover my shift, I cover their next
+    await bot.send("/oncall")
+    shown = card_text((await bot.expect_reply(contains="当前值班")).card)
+    assert f"当前值班：<at id={after}></at>（临时替班）" in shown
