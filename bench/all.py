@@ -61,6 +61,7 @@ SCRIPTS = [
     ),
     Script("chat_stream", 8, quick=("--questions", "30")),
     Script("retention", 9, optional=True),
+    Script("escalation", 18, quick=("--incidents", "200")),
 ]
 
 

@@ -107,6 +107,7 @@ class IncidentDesk:
                 loop.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await loop
+        await self.pager.drain()
         await self.runs.drain()
         await self.patcher.drain()
 

@@ -40,6 +40,7 @@ from workflows.oncall.paging import Refusal, chain, reason_of
 
 log = get_logger(__name__)
 PARALLEL = 16  # incidents paged at once by one replica (Lark's app limit paces the calls)
+MAX_IN_FLIGHT = 5000  # steps taken and not yet fired, beyond which a replica takes no more
 ALSO_EVERY = 20.0  # seconds between two looks for shift changes (they are minutes apart)
 
 PAGES = Counter("larkops_pages_total", "Paging steps fired", ["channel", "outcome"])
@@ -69,6 +70,8 @@ class Pager:
         self.replica = replica
         self.say = texts(settings.language)
         self._wake = asyncio.Event()
+        self._room = asyncio.Semaphore(PARALLEL)
+        self._firing: set[asyncio.Task[None]] = set()
 
     @property
     def enabled(self) -> bool:
@@ -99,9 +102,12 @@ class Pager:
             )
         return stopped
 
-    async def sweep(self) -> int:
-        """Fire every due step now (steps of one incident in order); how many were taken."""
-        if not self.enabled:
+    async def sweep(self, *, wait: bool = True) -> int:
+        """Take every due step and fire it (the steps of one incident in order, `PARALLEL`
+        incidents at a time); how many were taken. `wait` False: return once they are
+        taken, firing goes on in the background (the loop: Lark's rate limit paces a burst
+        of pages, and the next due steps must not wait behind it)."""
+        if not self.enabled or len(self._firing) >= MAX_IN_FLIGHT:
             return 0
         claimed = await pages.claim_due(self.db, self.replica)
         by_incident: dict[int, list[Page]] = defaultdict(list)
@@ -109,18 +115,25 @@ class Pager:
             if page.claimed_at is not None and page.attempts == 1:
                 LATENESS.observe(max((page.claimed_at - page.due_at).total_seconds(), 0.0))
             by_incident[page.incident_id].append(page)
-        room = asyncio.Semaphore(PARALLEL)
-
-        async def fire_all(steps: list[Page]) -> None:
-            async with room:
-                for page in steps:
-                    try:
-                        await self._fire(page)
-                    except Exception:  # the row stays `firing`; a later sweep takes it again
-                        log.exception("page.failed", incident=page.incident_id, step=page.step)
-
-        await asyncio.gather(*(fire_all(steps) for steps in by_incident.values()))
+        tasks = [asyncio.create_task(self._fire_all(steps)) for steps in by_incident.values()]
+        for task in tasks:
+            self._firing.add(task)
+            task.add_done_callback(self._firing.discard)
+        if wait:
+            await asyncio.gather(*tasks)
         return len(claimed)
+
+    async def _fire_all(self, steps: list[Page]) -> None:
+        async with self._room:
+            for page in steps:
+                try:
+                    await self._fire(page)
+                except Exception:  # the row stays `firing`; a later sweep takes it again
+                    log.exception("page.failed", incident=page.incident_id, step=page.step)
+
+    async def drain(self) -> None:
+        """Wait for the steps being fired (shutdown, tests)."""
+        await asyncio.gather(*list(self._firing), return_exceptions=True)
 
     async def run(self, every: float, also: Callable[[], Awaitable[object]] | None = None) -> None:
         """Sweep every `every` seconds, and at once after `wake`; `also` (shift changes) runs
@@ -128,7 +141,7 @@ class Pager:
         last = 0.0
         while True:
             try:
-                await self.sweep()
+                await self.sweep(wait=False)
                 if also is not None and time.monotonic() - last >= ALSO_EVERY:
                     last = time.monotonic()
                     await also()
