@@ -558,3 +558,5 @@ class WarRoom(Base, _Row):
     chat_id: Mapped[str | None] = mapped_column(Text)
     card_message_id: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(Text)
+    # the summary posted to the alert chat once the incident was resolved
+    summary_message_id: Mapped[str | None] = mapped_column(Text)

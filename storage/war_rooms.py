@@ -6,7 +6,7 @@ await opened(db, incident_id, chat_id="oc_…", card_message_id="om_…")
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
@@ -37,9 +37,7 @@ async def release(db: Database, incident_id: int) -> None:
     """Forget a reservation whose group could not be made (so it may be tried again)."""
     async with db.session() as session:
         await session.execute(
-            WarRoom.__table__.delete().where(  # type: ignore[attr-defined]
-                WarRoom.incident_id == incident_id, WarRoom.chat_id.is_(None)
-            )
+            delete(WarRoom).where(WarRoom.incident_id == incident_id, WarRoom.chat_id.is_(None))
         )
 
 
@@ -49,4 +47,25 @@ async def opened(db: Database, incident_id: int, *, chat_id: str, card_message_i
             update(WarRoom)
             .where(WarRoom.incident_id == incident_id)
             .values(chat_id=chat_id, card_message_id=card_message_id)
+        )
+
+
+async def claim_summary(db: Database, incident_id: int) -> bool:
+    """Take the right to post the room's summary (once, whichever replica asks first)."""
+    statement = (
+        update(WarRoom)
+        .where(WarRoom.incident_id == incident_id, WarRoom.summary_message_id.is_(None))
+        .values(summary_message_id="")
+        .returning(WarRoom.id)
+    )
+    async with db.session() as session:
+        return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def summarised(db: Database, incident_id: int, message_id: str) -> None:
+    async with db.session() as session:
+        await session.execute(
+            update(WarRoom)
+            .where(WarRoom.incident_id == incident_id)
+            .values(summary_message_id=message_id)
         )

@@ -102,8 +102,38 @@ class LarkPresenter:
     async def _war_room(self, incident_id: int) -> None:
         """The same card in the incident's war room, when it has one (`bot.oncall.war_room`)."""
         room = await war_rooms.of_incident(self.db, incident_id)
-        if room is not None and room.card_message_id:
-            await self._patch(room.card_message_id, incident_id, False)
+        if room is None or not room.card_message_id:
+            return
+        await self._patch(room.card_message_id, incident_id, False)
+        incident = await incidents.get_incident(self.db, incident_id)
+        if incident is None or incident.status != "resolved" or room.summary_message_id is not None:
+            return
+        if await war_rooms.claim_summary(self.db, incident_id):  # once, whichever replica
+            await self._summary(incident)
+
+    async def _summary(self, incident: Incident) -> None:
+        """The war room's outcome, said back in the alert chat."""
+        ended = incident.resolved_at or incident.updated_at
+        minutes = max(round((ended - incident.created_at).total_seconds() / 60), 1)
+        acked = incident.acknowledged_by
+        text = self.say(
+            "warroom.summary",
+            id=incident.id,
+            title=incident.title[:100],
+            minutes=minutes,
+            acked=f'<at user_id="{acked}"></at>' if acked else self.say("oncall.nobody"),
+        )
+        key = idempotency_key("war-room-summary", str(incident.id))
+        content = {"text": text}
+        if incident.card_message_id and incident.chat_id:
+            sent = await self.api.reply(
+                incident.card_message_id, "text", content, uuid=key, chat_id=incident.chat_id
+            )
+        elif incident.chat_id:
+            sent = await self.api.send(incident.chat_id, "text", content, uuid=key)
+        else:
+            return
+        await war_rooms.summarised(self.db, incident.id, sent)
 
     async def _patch(self, message_id: str, incident_id: int, wait: bool) -> None:
         if wait:

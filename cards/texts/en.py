@@ -106,6 +106,7 @@ TEXTS: dict[str, str] = {
     "warroom.exists": "Incident #{id} already has a war room.",
     "warroom.failed": "Could not create the war room: {reason}",
     "warroom.welcome": "This is the war room of incident #{id}; its card is kept in sync with the alert chat.",
+    "warroom.summary": '✅ Incident #{id} "{title}" is resolved after about {minutes} min; acknowledged by {acked}. The war room can be closed.',
     "card.timeline.kind.page.sent": "On-call paged",
     "card.timeline.kind.page.stopped": "Escalation stopped",
     "card.timeline.kind.warroom.opened": "War room created",

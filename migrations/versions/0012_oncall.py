@@ -107,6 +107,7 @@ def upgrade() -> None:
         sa.Column("chat_id", sa.Text(), nullable=True),
         sa.Column("card_message_id", sa.Text(), nullable=True),
         sa.Column("created_by", sa.Text(), nullable=False),
+        sa.Column("summary_message_id", sa.Text(), nullable=True),
         *_row(),
         sa.ForeignKeyConstraint(
             ["incident_id"],

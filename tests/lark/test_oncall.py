@@ -192,7 +192,7 @@ async def test_oncall_names_who_and_the_next_handoff(make_testbot: Any) -> None:
 async def test_warroom_makes_a_group_with_the_card(make_testbot: Any) -> None:
     bot: TestBot = await make_testbot(settings=contract(), incidents=True)
     oncall, _ = on_call_now()
-    await fire(bot)
+    card = await fire(bot)
     await bot.send("/warroom 1", user="ou_alice")
     await bot.expect_reply(contains="作战群")
     [create] = [c for c in bot.emulator.calls if c.path == "/open-apis/im/v1/chats"]
@@ -205,6 +205,23 @@ async def test_warroom_makes_a_group_with_the_card(make_testbot: Any) -> None:
     await bot.send("/warroom 1", user="ou_bob")
     await bot.expect_reply(contains="已有作战群")
     assert len(bot.emulator.paging.created) == 1
+
+    # the card is the same in both chats: Ack in the war room shows in the alert chat too
+    await bot.sweep()
+    in_room = await bot.emulator.wait_for_bot_message(
+        room, lambda m: ACK in card_buttons(m.card), 10
+    )
+    click = await bot.click(in_room, ACK, user=oncall)
+    assert click.toast is not None
+    assert click.toast["type"] == "success"
+    await shows(bot, card, "已认领")
+    # resolved: a summary goes back to the alert chat, once
+    await bot.send("/resolve 1 disk cleaned", user="ou_carol")
+    summary = await bot.expect_reply(contains="已恢复，历时约")
+    assert f'<at user_id="{oncall}"></at>' in json.loads(summary.content)["text"]
+    await bot.send("/incident 1")
+    await bot.expect_reply(contains="创建作战群")
+    assert await bot.rows("SELECT count(*) FROM war_rooms WHERE summary_message_id <> ''") == [(1,)]
 
 
 async def test_steps_survive_a_restart_and_two_replicas_fire_each_once(
