@@ -430,6 +430,37 @@ class LarkApi:
 
         return await self._remembered(("members", chat_id), ask)
 
+    async def department_members(self, department_id: str) -> frozenset[str]:
+        """The open_ids of a department's direct members (contact API), cached."""
+
+        async def ask() -> frozenset[str]:
+            members: set[str] = set()
+            token = ""
+            for _ in range(MEMBER_PAGES):
+                queries = [
+                    ("department_id", department_id),
+                    ("department_id_type", "open_department_id"),
+                    ("user_id_type", "open_id"),
+                    ("page_size", "50"),
+                ]
+                data = await self._retrying(
+                    "contact.user.find_by_department",
+                    "GET",
+                    "/open-apis/contact/v3/users/find_by_department",
+                    queries=[*queries, ("page_token", token)] if token else queries,
+                    attempts=2,
+                )
+                inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+                for item in (inner or {}).get("items") or ():
+                    if isinstance(item, dict) and isinstance(item.get("open_id"), str):
+                        members.add(item["open_id"])
+                token = str((inner or {}).get("page_token") or "")
+                if not (inner or {}).get("has_more") or not token:
+                    break
+            return frozenset(members)
+
+        return await self._remembered(("department", department_id), ask)
+
     async def _remembered(
         self, key: tuple[str, str], ask: Callable[[], Awaitable[frozenset[str]]]
     ) -> frozenset[str]:

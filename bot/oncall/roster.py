@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.logs import get_logger
-from bot.roles import Directory
 from storage import rotas
 from storage.database import Database
 from workflows.oncall.rotation import Rota, Standing, Watch, expand, next_handoff, on_call, standing
@@ -25,8 +25,16 @@ LOOKUP_SECONDS = 2.0
 MAX_SHIFTS = 60  # hand-offs looked through for someone's next shift
 
 
+class Members(Protocol):
+    """Lark's member lists (`bot.lark.api.LarkApi` is one)."""
+
+    async def chat_members(self, chat_id: str) -> frozenset[str]: ...
+
+    async def department_members(self, department_id: str) -> frozenset[str]: ...
+
+
 class Roster:
-    def __init__(self, settings: Settings, db: Database, directory: Directory) -> None:
+    def __init__(self, settings: Settings, db: Database, directory: Members) -> None:
         self.settings = settings
         self.db = db
         self.directory = directory
@@ -37,17 +45,17 @@ class Roster:
         return self.settings.oncall.schedules
 
     async def _group(self, entry: str) -> frozenset[str]:
-        """The members of a `chat:` entry (a `dept:` entry: its members are not listed by
-        the contact API the bot uses, so it pages nobody and says so in the log)."""
+        """The members of a `chat:` or `dept:` entry (nobody when Lark does not say: the
+        lookup is logged, the schedule goes on with the people it has)."""
+        kind, key = entry.split(":", 1)
         try:
-            if entry.startswith("chat:"):
-                async with asyncio.timeout(LOOKUP_SECONDS):
-                    return await self.directory.chat_members(entry.removeprefix("chat:"))
+            async with asyncio.timeout(LOOKUP_SECONDS):
+                if kind == "chat":
+                    return await self.directory.chat_members(key)
+                return await self.directory.department_members(key)
         except Exception as exc:
             log.warning("oncall.lookup_failed", entry=entry, error=str(exc)[:300])
             return frozenset()
-        log.warning("oncall.department_not_listed", entry=entry)
-        return frozenset()
 
     async def members(self, rota: Rota) -> list[tuple[str, ...]]:
         """Each layer's people in rotation order."""
@@ -102,7 +110,7 @@ class Roster:
             if target.startswith("oncall:"):
                 name = target.removeprefix("oncall:")
                 group = (await self.now(name, at)).people if name in self.schedules else ()
-            elif target.startswith("chat:"):
+            elif target.startswith(("chat:", "dept:")):
                 group = tuple(sorted(await self._group(target)))
             else:
                 group = (target,)

@@ -7,6 +7,8 @@
   (`SCOPE_MISSING`), a group where members may not send urgent notices (`URGENT_FORBIDDEN`).
 - `POST /open-apis/im/v1/chats?user_id_type=open_id[&uuid=…]`: a private group with the listed
   people and the bot; a repeated `uuid` gets the same group.
+- `GET /open-apis/contact/v3/users/find_by_department?department_id=…`: a department's direct
+  members (schedules may rotate through a `dept:`), paged.
 
     emulator.paging.quota["urgent_phone"] = 0          # the next phone call is refused
     emulator.paging.revoke("urgent_sms")               # the app lacks the SMS scope
@@ -146,3 +148,20 @@ def _chat_data(chat: Chat, emulator: LarkEmulator) -> dict[str, Any]:
         "tenant_key": emulator.tenant_key,
         "urgent_setting": "all_members" if chat.urgent_allowed else "only_owner",
     }
+
+
+async def department_users(
+    emulator: LarkEmulator, request: Request, body: dict[str, Any]
+) -> dict[str, Any]:
+    wanted = request.query_params.get("department_id") or ""
+    size = request.query_params.get("page_size", "10")
+    start = request.query_params.get("page_token") or "0"
+    if not wanted or not size.isdigit() or not start.isdigit():
+        raise LarkError(400, FIELD_INVALID, "field validation failed: department_id")
+    users = [u for u in emulator.users.values() if wanted in u.departments]
+    first, count = int(start), min(max(int(size), 1), 50)
+    page = users[first : first + count]
+    more = first + count < len(users)
+    items = [{**u.ids(), "name": u.name, "department_ids": list(u.departments)} for u in page]
+    data = {"items": items, "has_more": more, "page_token": str(first + count) if more else ""}
+    return {"code": 0, "msg": "success", "data": data}

@@ -81,6 +81,11 @@ class RestApi:
                 methods=["POST"],
             ),
             Route(
+                "/open-apis/contact/v3/users/find_by_department",
+                self._wrap(self.department_users),
+                methods=["GET"],
+            ),
+            Route(
                 "/open-apis/contact/v3/users/{user_id}", self._wrap(self.get_user), methods=["GET"]
             ),
             Route(
@@ -341,6 +346,10 @@ class RestApi:
             "member_total": len(users),
         }
         return {"code": 0, "msg": "success", "data": data}
+
+    async def department_users(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`GET /open-apis/contact/v3/users/find_by_department` (`bot.sandbox.paging`)."""
+        return await paging.department_users(self.emulator, request, body)
 
     async def urgent(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """`PATCH .../messages/{message_id}/urgent_app|urgent_sms|urgent_phone`

@@ -312,3 +312,25 @@ async def test_a_swap_needs_the_other_persons_confirmation(make_testbot: Any) ->
     await bot.send("/oncall")
     shown = card_text((await bot.expect_reply(contains="当前值班")).card)
     assert f"当前值班：<at id={after}></at>（临时替班）" in shown
+
+
+async def test_a_layer_can_rotate_through_a_department(make_testbot: Any) -> None:
+    from bot.sandbox.emulator import LarkEmulator
+    from bot.sandbox.model import ClientConfig, User
+
+    emulator = LarkEmulator(
+        users=[
+            User("ou_alice", "张三", departments=("od-sre",)),
+            User("ou_bob", "李四", departments=("od-sre",)),
+            User("ou_carol", "王五"),
+        ],
+        client_config=ClientConfig(reconnect_interval=1, reconnect_nonce=0),
+    )
+    settings = contract()
+    settings["oncall"]["schedules"]["primary"]["layers"][0]["users"] = ["dept:od-sre"]
+    bot: TestBot = await make_testbot(emulator=emulator, settings=settings, incidents=True)
+    now, after = on_call_now()  # the department's members in open_id order: alice, bob
+    await bot.send("/oncall")
+    shown = card_text((await bot.expect_reply(contains="当前值班")).card)
+    assert f"当前值班：<at id={now}></at>" in shown
+    assert f"由 <at id={after}></at> 接班" in shown

@@ -2,9 +2,9 @@
 
 A policy is an ordered list of levels; level n fires `after` the incident opened unless someone
 acknowledged it first, notifies its `notify` targets (`oncall:<schedule>`: whoever is on call
-then; an open_id; `chat:<chat_id>`: the members of a group) and tries its `via` channels in
-order until one reaches them (`workflows.oncall.paging`). After the last level, `repeat` more
-rounds of it follow, `repeat_every` apart, until someone acknowledges.
+then; an open_id; `chat:<chat_id>` / `dept:<id>`: the members of a group or department) and
+tries its `via` channels in order until one reaches them (`workflows.oncall.paging`). After the
+last level, `repeat` more rounds of it follow, `repeat_every` apart, until someone acknowledges.
 
 Which policy: `chats.<chat_id>`, else `severities.<severity>`, else `default` ("none" in either
 map: no paging for those incidents).
@@ -33,13 +33,14 @@ Channel = Literal["chat", "direct", "urgent_app", "urgent_sms", "urgent_phone"]
 URGENT: frozenset[Channel] = frozenset({"urgent_app", "urgent_sms", "urgent_phone"})
 NONE = "none"  # as a policy name in `chats` / `severities`: do not page
 _ID = r"[A-Za-z0-9_-]{1,64}"
-_TARGET = re.compile(rf"(oncall:[A-Za-z0-9_.-]{{1,64}}|ou_{_ID}|chat:oc_{_ID})")
+_TARGET = re.compile(rf"(oncall:[A-Za-z0-9_.-]{{1,64}}|ou_{_ID}|chat:oc_{_ID}|dept:{_ID})")
 
 
 def _target(value: str) -> str:
     if not _TARGET.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a target: use oncall:<schedule>, an open_id (ou_…) or chat:<chat_id>"
+            f"{value!r} is not a target: use oncall:<schedule>, an open_id (ou_…), "
+            "chat:<chat_id> or dept:<open_department_id>"
         )
     return value
 
