@@ -2,8 +2,9 @@
 
 `plan` writes every step of an incident's policy when it opens (idempotent). Any replica calls
 `claim_due`: one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING` moves due
-rows to `firing`, so two replicas never take the same row. `finish` records what the step did.
-A row left `firing` by a replica that died is taken again after `STALE_AFTER` (at most
+rows to `firing`, so two replicas never take the same row; a step whose incident has no card yet
+waits for it (its urgent notices go on the card), at most `CARD_GRACE`. `finish` records what
+the step did. A row left `firing` by a replica that died is taken again after `STALE_AFTER` (at most
 `MAX_ATTEMPTS` times): a page may then repeat, it is never lost. `cancel` ends the pending steps
 of an acknowledged or resolved incident.
 
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
@@ -27,6 +28,7 @@ from storage.models import Incident, Page
 
 STALE_AFTER = timedelta(minutes=2)  # a `firing` row older than this lost its replica
 MAX_ATTEMPTS = 3
+CARD_GRACE = timedelta(seconds=10)
 BATCH = 200
 
 
@@ -61,11 +63,17 @@ async def plan(
 async def claim_due(db: Database, replica: str, limit: int = BATCH) -> list[Page]:
     """Take the steps due now (and stale `firing` ones), oldest due first."""
     stale = func.now() - STALE_AFTER
+    # an urgent notice goes on the incident's card: a step waits for the card to be sent
+    # (a storm incident has none: after CARD_GRACE it fires without)
+    carded = exists().where(
+        Incident.id == Page.incident_id,
+        or_(Incident.card_message_id.is_not(None), Incident.created_at < func.now() - CARD_GRACE),
+    )
     chosen = (
         select(Page.id)
         .where(
             or_(
-                and_(Page.status == "pending", Page.due_at <= func.now()),
+                and_(Page.status == "pending", Page.due_at <= func.now(), carded),
                 and_(
                     Page.status == "firing",
                     Page.claimed_at < stale,

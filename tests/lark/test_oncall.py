@@ -334,3 +334,42 @@ async def test_a_layer_can_rotate_through_a_department(make_testbot: Any) -> Non
     shown = card_text((await bot.expect_reply(contains="当前值班")).card)
     assert f"当前值班：<at id={now}></at>" in shown
     assert f"由 <at id={after}></at> 接班" in shown
+
+
+async def test_paging_fires_on_its_own_without_anyone_in_the_chat(make_testbot: Any) -> None:
+    from bot.timers import Timers
+
+    settings = contract()
+    settings["escalation"]["policies"]["default"] = [
+        {"after": "0s", "notify": ["oncall:primary"], "via": ["urgent_app"]}
+    ]
+    timers = Timers(sweep_every=None, backlog_every=None, reclaim_after=0.0, page_every=0.05)
+    bot: TestBot = await make_testbot(settings=settings, incidents=True, timers=timers)
+    oncall, _ = on_call_now()
+    await fire(bot)  # nobody sweeps, types or clicks from here on
+    await wait_until(lambda: bot.emulator.paging.to(oncall), timeout=10, what="the urgent call")
+
+
+async def test_an_ack_on_one_replica_stops_the_next_level_on_the_other(
+    make_testbot: Any,
+) -> None:
+    one: TestBot = await make_testbot(settings=contract(), incidents=True)
+    other: TestBot = await make_testbot(
+        emulator=one.emulator,
+        base_url=one.runtime.target.domain,
+        settings=contract(),
+        incidents=True,
+    )
+    await fire(one)
+    await one.sweep()
+    assert other.runtime.desk is not None
+    await other.runtime.desk.acknowledge(1, "ou_bob")  # on the other replica
+    await due_now(one, 2)
+    await due_now(one, 3)
+    await one.sweep()
+    assert urgent_calls(one) == []
+    assert await one.rows("SELECT step, status FROM pages ORDER BY step") == [
+        (1, "done"),
+        (2, "cancelled"),
+        (3, "cancelled"),
+    ]
