@@ -183,3 +183,29 @@ def test_bad_shapes_are_refused() -> None:
             Layer(users=("ou_a",), **bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="person or group"):
         Layer(users=("alice",))
+
+
+def test_a_holiday_layer_follows_chinas_calendar_with_make_up_work_days() -> None:
+    rota = Rota(
+        layers=(
+            Layer(users=("ou_a",), shift="weekly"),
+            Layer(users=("ou_h",), shift="weekly", days="offdays"),
+        ),
+        holidays=(date(2026, 10, 1), date(2026, 10, 2)),
+        workdays=(date(2026, 10, 10),),  # a Saturday worked (调休)
+    )
+    members = [("ou_a",), ("ou_h",)]
+
+    def who(day: date) -> str:
+        at = datetime.combine(day, time(12, 0), tzinfo=SHANGHAI)
+        return on_call(rota, members, [], at, SHANGHAI).people[0]
+
+    assert who(date(2026, 9, 30)) == "ou_a"  # a Wednesday
+    assert who(date(2026, 10, 1)) == "ou_h"  # National Day, a Thursday
+    assert who(date(2026, 10, 10)) == "ou_a"  # a Saturday worked
+    assert who(date(2026, 10, 11)) == "ou_h"  # a Sunday
+    start = datetime(2026, 9, 30, 12, 0, tzinfo=SHANGHAI)
+    when, after = next_handoff(rota, members, [], start, SHANGHAI) or (None, None)
+    assert when == datetime(2026, 10, 1, 0, 0, tzinfo=SHANGHAI)
+    assert after is not None
+    assert after.people == ("ou_h",)

@@ -3,7 +3,9 @@
 A schedule (`Rota`) has ordered layers; a layer rotates through its `users`, one shift each, and
 hands over at `handoff` (local time in its zone). Shifts are `daily`, `weekly`, `monthly`, `<n>d`
 (calendar days) or `<n>h` (hours of elapsed time). A layer with `hours: "09:00-21:00"` covers
-only that part of each day (follow-the-sun: give each region a layer in its own zone). Later
+only that part of each day (follow-the-sun: give each region a layer in its own zone); one with
+`days: offdays` only weekends and the schedule's `holidays` less its make-up `workdays` (China's
+calendar: a holiday layer). Later
 layers win over earlier ones where they cover; an override (`Cover`: the configuration's or one
 made with `/oncall override`) wins over every layer, the newest first.
 
@@ -75,6 +77,9 @@ class Layer(BaseModel):
     zone: str | None = None  # None: the schedule's, else LARKOPS_TIMEZONE
     start: date = date(2024, 1, 1)  # the first user's first shift starts here at `handoff`
     hours: str | None = None  # "09:00-21:00": the part of each day this layer covers
+    # which days it covers: all, work days or days off (weekends and the schedule's holidays,
+    # less its make-up work days: China's calendar, where a holiday layer may differ)
+    days: Literal["all", "workdays", "offdays"] = "all"
 
     @field_validator("shift")
     @classmethod
@@ -145,6 +150,14 @@ class Rota(BaseModel):
     overrides: tuple[Cover, ...] = ()
     zone: str | None = None
     chat: str | None = None  # where hand-off messages go (else LARKOPS_ALERT_CHAT_ID)
+    holidays: tuple[date, ...] = ()  # days off besides weekends (国务院 each year's holidays)
+    workdays: tuple[date, ...] = ()  # weekend days that are work days (调休)
+
+    def day_off(self, day: date) -> bool:
+        """Whether `day` is a day off in this schedule's calendar."""
+        if day in self.workdays:
+            return False
+        return day.weekday() >= 5 or day in self.holidays
 
     @field_validator("zone")
     @classmethod
@@ -152,6 +165,9 @@ class Rota(BaseModel):
         if value is not None:
             zone_named(value)
         return value
+
+
+_PLAIN = Rota(layers=(Layer(users=("ou_nobody",)),))  # a calendar without holidays
 
 
 class OncallConfig(BaseModel):
@@ -232,8 +248,13 @@ def shift_at(layer: Layer, zone: ZoneInfo, at: datetime) -> Shift:
     )
 
 
-def covers(layer: Layer, zone: ZoneInfo, at: datetime) -> bool:
-    """Whether `at` is within the layer's daily hours (always, without `hours`)."""
+def covers(layer: Layer, zone: ZoneInfo, at: datetime, rota: Rota | None = None) -> bool:
+    """Whether `at` is on a day the layer covers (its local calendar day: `days`, with the
+    schedule's holidays) and within its daily hours (always, without `hours`)."""
+    if layer.days != "all":
+        off = (rota or _PLAIN).day_off(at.astimezone(zone).date())
+        if off != (layer.days == "offdays"):
+            return False
     window = layer.window()
     if window is None or window[0] == window[1]:
         return True
@@ -275,7 +296,7 @@ def on_call(
         layer = rota.layers[number]
         here = _zone_of(layer, rota, zone)
         people = members[number] if number < len(members) else ()
-        if not people or not covers(layer, here, at):
+        if not people or not covers(layer, here, at, rota):
             continue
         shift = shift_at(layer, here, at)
         return Watch((people[shift.index % len(people)],), number, shift.starts, shift.ends)
@@ -290,10 +311,12 @@ def _edges(
     for layer in rota.layers:
         here = _zone_of(layer, rota, zone)
         found.append(shift_at(layer, here, at).ends)
+        local = at.astimezone(here).date()
+        if layer.days != "all":  # the day changes at local midnight
+            found += [_at(local + timedelta(days=n), time(0, 0), here) for n in (1, 2)]
         window = layer.window()
         if window is None:
             continue
-        local = at.astimezone(here).date()
         for offset in (-1, 0, 1, 2):
             day = local + timedelta(days=offset)
             found += [m for m in (_at(day, window[0], here), _at(day, window[1], here)) if m > at]
