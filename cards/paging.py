@@ -100,6 +100,17 @@ def swap_card(
     return card(title, elements, template="green" if view.status == "accepted" else "blue")
 
 
+class WarRoomOpen(ActionPayload, action="warroom.open"):
+    """Make the incident's war room (the card's 建群 button; the same as /warroom)."""
+
+    incident_id: int
+
+
+def war_room_value(incident_id: int, key: bytes) -> dict[str, Any]:
+    """The signed value of an incident's 建群 button."""
+    return pack(WarRoomOpen(incident_id=incident_id), key)
+
+
 def ack_value(incident_id: int, key: bytes) -> dict[str, Any]:
     """The signed value of an incident's Ack button: the one place it is made."""
     return pack(Ack(incident_id=incident_id), key)
@@ -153,8 +164,17 @@ def paging_section(view: PagingView, say: Texts, zone: ZoneInfo) -> list[dict[st
         when = clock(view.acknowledged_at, zone, _TIME) if view.acknowledged_at else "—"
         lines.append(say("card.paging.acked", person=mention(view.acknowledged_by), time=when))
     elements: list[dict[str, Any]] = [markdown("\n".join(lines))]
-    if view.ack_value is not None:
-        elements.append(button(say("card.paging.ack"), dict(view.ack_value), kind="primary"))
+    pressed = [
+        button(label, dict(value), kind=kind)
+        for label, value, kind in (
+            (say("card.paging.ack"), view.ack_value, "primary"),
+            (say("card.paging.war_room"), view.room_value, "default"),
+        )
+        if value is not None
+    ]
+    if pressed:
+        columns = [{"tag": "column", "width": "auto", "elements": [b]} for b in pressed]
+        elements.append({"tag": "column_set", "flex_mode": "none", "columns": columns})
     return elements
 
 

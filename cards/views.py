@@ -169,13 +169,14 @@ class PageLine:
 
 @dataclass(frozen=True)
 class PagingView:
-    """An incident's paging: its steps, who acknowledged it, and the signed Ack button's
-    value while there is something to acknowledge."""
+    """An incident's paging: its steps, who acknowledged it, the signed Ack button's value
+    while there is something to acknowledge, and the war-room button's."""
 
     lines: tuple[PageLine, ...]
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
     ack_value: Mapping[str, Any] | None = None
+    room_value: Mapping[str, Any] | None = None  # the 建群 button, while it has no war room
 
 
 @dataclass(frozen=True)

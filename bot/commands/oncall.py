@@ -12,7 +12,6 @@ from bot.errors import UserFacingError
 from bot.incidents.desk import IncidentDesk
 from bot.lark.events import MessageEvent
 from bot.oncall.roster import Roster
-from bot.oncall.war_room import open_war_room
 from bot.router import Router
 from cards.markup import mention
 from cards.paging import (
@@ -20,6 +19,7 @@ from cards.paging import (
     SwapAccept,
     SwapAnswer,
     SwapDecline,
+    WarRoomOpen,
     oncall_card,
     swap_card,
     swap_values,
@@ -225,7 +225,7 @@ async def warroom(ctx: HandlerContext, args: str) -> None:
     incident = await incidents.get_incident(ctx.services.db, int(value))
     if incident is None:
         raise UserFacingError(ctx.texts("incident.not_found", id=int(value)))
-    room = await open_war_room(_desk(ctx), incident, by=ctx.user)
+    room = await _desk(ctx).war_rooms.open(incident, by=ctx.user)
     if room.error:
         raise UserFacingError(ctx.texts("warroom.failed", reason=room.error))
     if not room.created:
@@ -258,3 +258,21 @@ async def ack_button(ctx: HandlerContext, payload: Ack) -> ActionResult:
     else:
         toast = Toast("success", ctx.texts("ack.done", id=incident.id))
     return ActionResult(toast=toast, card=card)
+
+
+@router.card_action(WarRoomOpen, roles=("operator",))
+async def war_room_button(ctx: HandlerContext, payload: WarRoomOpen) -> ActionResult:
+    """The card's 建群 button: the same as /warroom."""
+    desk = _desk(ctx)
+    incident = await incidents.get_incident(ctx.services.db, payload.incident_id)
+    if incident is None:
+        return ActionResult(
+            toast=Toast("error", ctx.texts("incident.not_found", id=payload.incident_id))
+        )
+    room = await desk.war_rooms.open(incident, by=ctx.user)
+    if room.error:
+        return ActionResult(toast=Toast("error", ctx.texts("warroom.failed", reason=room.error)))
+    key = "warroom.toast_created" if room.created else "warroom.exists"
+    current = await incidents.get_incident(ctx.services.db, incident.id)
+    card = await desk.presenter.render(current) if current is not None else None
+    return ActionResult(toast=Toast("success", ctx.texts(key, id=incident.id)), card=card)

@@ -26,6 +26,7 @@ from bot.logs import get_logger
 from bot.oncall.handoffs import Handoffs
 from bot.oncall.pager import Pager
 from bot.oncall.roster import Roster
+from bot.oncall.war_room import WarRooms
 from bot.roles import gate_policy
 from bot.timers import PRODUCTION, Timers
 from storage import approvals, incidents, pages
@@ -69,6 +70,7 @@ class IncidentDesk:
         replica = f"{socket.gethostname()}:{os.getpid()}"
         self.pager = Pager(settings, db, api, self.presenter, self.roster, replica=replica)
         self.handoffs = Handoffs(settings, db, api, self.roster)
+        self.war_rooms = WarRooms(settings, db, api, self.presenter, self.roster)
         self._pager_loop: asyncio.Task[None] | None = None
         config = settings.incidents
         self.triage = Triage(
@@ -122,6 +124,11 @@ class IncidentDesk:
         await self.pager.plan(incident_id)  # before the card: the card shows the plan
         await self.presenter.show(incident_id)
         self.pager.wake()
+        incident = await incidents.get_incident(self.db, incident_id)
+        if incident is not None and self.war_rooms.wanted(incident):
+            room = await self.war_rooms.open(incident, by="system")
+            if room.error:
+                log.warning("warroom.failed", incident=incident_id, error=room.error)
         await self.diagnose(incident_id, requester=None)
 
     async def diagnose(self, incident_id: int, *, requester: str | None) -> bool:

@@ -23,7 +23,7 @@ from bot.lark.patcher import CardPatcher
 from cards.gates import gate_buttons
 from cards.incident import escalation_cause, incident_card
 from cards.lists import storm_card
-from cards.paging import ack_value
+from cards.paging import ack_value, war_room_value
 from cards.texts import texts
 from cards.views import (
     DiagnosisView,
@@ -189,12 +189,15 @@ class LarkPresenter:
         rows = await pages.of_incident(self.db, incident.id)
         if not rows:
             return None
-        open_ = incident.acknowledged_at is None and incident.status not in incidents.FINAL
+        over = incident.status in incidents.FINAL
+        open_ = incident.acknowledged_at is None and not over
+        roomless = not over and await war_rooms.of_incident(self.db, incident.id) is None
         return PagingView(
             lines=tuple(_page_line(row) for row in rows),
             acknowledged_by=incident.acknowledged_by,
             acknowledged_at=incident.acknowledged_at,
             ack_value=ack_value(incident.id, self.key) if open_ else None,
+            room_value=war_room_value(incident.id, self.key) if roomless else None,
         )
 
     def oncall(self) -> tuple[str, ...]:

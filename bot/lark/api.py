@@ -363,6 +363,12 @@ class LarkApi:
         invalid = (inner or {}).get("invalid_user_id_list") or []
         return [str(item) for item in invalid if isinstance(item, str)]
 
+    async def pin(self, message_id: str) -> None:
+        """Pin a message in its chat (`POST /open-apis/im/v1/pins`)."""
+        await self._retrying(
+            "im.pin.create", "POST", "/open-apis/im/v1/pins", body={"message_id": message_id}
+        )
+
     async def create_chat(self, name: str, open_ids: list[str], *, uuid: str) -> str:
         """Create a private group with these people and the bot (its manager); returns the
         chat id (the same one for a repeated `uuid`)."""

@@ -7,6 +7,7 @@
   (`SCOPE_MISSING`), a group where members may not send urgent notices (`URGENT_FORBIDDEN`).
 - `POST /open-apis/im/v1/chats?user_id_type=open_id[&uuid=…]`: a private group with the listed
   people and the bot; a repeated `uuid` gets the same group.
+- `POST /open-apis/im/v1/pins` with `{"message_id": …}`: pin a message in its chat.
 - `GET /open-apis/contact/v3/users/find_by_department?department_id=…`: a department's direct
   members (schedules may rotate through a `dept:`), paged.
 
@@ -66,6 +67,7 @@ class Paging:
     scopes: set[str] = field(default_factory=lambda: set(URGENT_KINDS))
     urgents: list[Urgent] = field(default_factory=list)
     created: list[str] = field(default_factory=list)  # chat ids of the groups made
+    pins: list[str] = field(default_factory=list)  # message ids pinned, in order
     _uuids: dict[str, str] = field(default_factory=dict)
 
     def revoke(self, kind: str) -> None:
@@ -165,3 +167,18 @@ async def department_users(
     items = [{**u.ids(), "name": u.name, "department_ids": list(u.departments)} for u in page]
     data = {"items": items, "has_more": more, "page_token": str(first + count) if more else ""}
     return {"code": 0, "msg": "success", "data": data}
+
+
+async def pin(emulator: LarkEmulator, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    message = emulator.store.get(str(body.get("message_id") or ""))
+    if message is None:
+        raise LarkError(400, MESSAGE_GONE, "The message was not found or has been recalled.")
+    emulator.paging.pins.append(message.message_id)
+    pin = {
+        "message_id": message.message_id,
+        "chat_id": message.chat_id,
+        "operator_id": emulator.bot.open_id,
+        "operator_id_type": "open_id",
+        "create_time": str(int(time.time() * 1000)),
+    }
+    return {"code": 0, "msg": "success", "data": {"pin": pin}}

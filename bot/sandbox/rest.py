@@ -95,6 +95,7 @@ class RestApi:
             ),
             Route(msg + "/{message_id}/{kind}", self._wrap(self.urgent), methods=["PATCH"]),
             Route("/open-apis/im/v1/chats", self._wrap(self.create_chat), methods=["POST"]),
+            Route("/open-apis/im/v1/pins", self._wrap(self.pin), methods=["POST"]),
             Route("/open-apis/{rest:path}", self._wrap(self.not_found), methods=every),
         ]
 
@@ -355,6 +356,10 @@ class RestApi:
         """`PATCH .../messages/{message_id}/urgent_app|urgent_sms|urgent_phone`
         (`bot.sandbox.paging`)."""
         return await paging.urgent(self.emulator, request, body)
+
+    async def pin(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /open-apis/im/v1/pins` (`bot.sandbox.paging`)."""
+        return await paging.pin(self.emulator, request, body)
 
     async def create_chat(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """`POST /open-apis/im/v1/chats` (`bot.sandbox.paging`)."""

@@ -107,6 +107,8 @@ TEXTS: dict[str, str] = {
     "warroom.failed": "Could not create the war room: {reason}",
     "warroom.welcome": "This is the war room of incident #{id}; its card is kept in sync with the alert chat.",
     "warroom.summary": '✅ Incident #{id} "{title}" is resolved after about {minutes} min; acknowledged by {acked}. The war room can be closed.',
+    "card.paging.war_room": "War room",
+    "warroom.toast_created": "War room created for incident #{id}",
     "card.timeline.kind.page.sent": "On-call paged",
     "card.timeline.kind.page.stopped": "Escalation stopped",
     "card.timeline.kind.warroom.opened": "War room created",

@@ -101,6 +101,8 @@ TEXTS: dict[str, str] = {
     "warroom.failed": "创建作战群失败：{reason}",
     "warroom.welcome": "这是事件 #{id} 的作战群，事件卡片会与告警群保持同步。",
     "warroom.summary": "✅ 事件 #{id}「{title}」已恢复，历时约 {minutes} 分钟；认领人：{acked}。作战群可以解散了。",
+    "card.paging.war_room": "建群",
+    "warroom.toast_created": "已为事件 #{id} 创建作战群",
     "card.timeline.kind.page.sent": "值班通知",
     "card.timeline.kind.page.stopped": "停止升级",
     "card.timeline.kind.warroom.opened": "创建作战群",

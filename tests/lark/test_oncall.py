@@ -373,3 +373,23 @@ async def test_an_ack_on_one_replica_stops_the_next_level_on_the_other(
         (2, "cancelled"),
         (3, "cancelled"),
     ]
+
+
+async def test_the_card_button_and_the_severity_open_war_rooms(make_testbot: Any) -> None:
+    settings = contract()
+    settings["escalation"]["war_room_at"] = "critical"
+    bot: TestBot = await make_testbot(settings=settings, incidents=True)
+    await fire(bot, "DiskFull", "critical")  # critical: a war room at once
+    await wait_until(lambda: bot.emulator.paging.pins, timeout=10, what="the pinned card")
+    [room] = bot.emulator.paging.created
+    assert bot.emulator.store.get(bot.emulator.paging.pins[0]).chat_id == room  # type: ignore[union-attr]
+
+    card = await fire(bot, "CacheSlow", "warning")  # below: a war room on request
+    await bot.sweep()
+    shown = await shows(bot, card, "建群")
+    click = await bot.click(shown, "建群", user="ou_bob")
+    assert click.toast is not None
+    assert click.toast["type"] == "success"
+    assert len(bot.emulator.paging.created) == 2
+    assert "建群" not in card_buttons(click.card)
+    assert await bot.rows("SELECT count(*) FROM war_rooms WHERE chat_id IS NOT NULL") == [(2,)]

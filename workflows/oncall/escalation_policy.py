@@ -92,6 +92,8 @@ class EscalationConfig(BaseModel):
     severities: dict[str, str] = Field(default_factory=dict)
     repeat: int = Field(default=0, ge=0, le=20)
     repeat_every: str = "5m"
+    # incidents at or above this severity get a war room when they open (None: on request)
+    war_room_at: Literal["critical", "warning", "info"] | None = None
 
     @field_validator("repeat_every")
     @classmethod
