@@ -12,6 +12,7 @@ from bot.errors import UserFacingError
 from bot.incidents.desk import IncidentDesk
 from bot.lark.events import MessageEvent
 from bot.oncall.roster import Roster
+from bot.roles import admits, refusal
 from bot.router import Router
 from cards.markup import mention
 from cards.paging import (
@@ -89,6 +90,9 @@ async def oncall(ctx: HandlerContext, args: str) -> None:
     """查看当前值班人和下一次交接；override 临时替班；swap 与他人换班。
     Who is on call now and the next hand-off; override to cover; swap to trade shifts."""
     words = args.split()
+    changing = bool(words) and words[0].lower() in ("override", "swap")
+    if changing and not admits(ctx.roles, ("operator",)):  # looking is a viewer's
+        raise UserFacingError(refusal(ctx.texts, "operator"))
     if words and words[0].lower() == "override":
         await _override(ctx, words[1:])
         return

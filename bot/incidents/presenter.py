@@ -193,7 +193,7 @@ class LarkPresenter:
         open_ = incident.acknowledged_at is None and not over
         roomless = not over and await war_rooms.of_incident(self.db, incident.id) is None
         return PagingView(
-            lines=tuple(_page_line(row) for row in rows),
+            lines=tuple(_page_line(row, settled=not open_) for row in rows),
             acknowledged_by=incident.acknowledged_by,
             acknowledged_at=incident.acknowledged_at,
             ack_value=ack_value(incident.id, self.key) if open_ else None,
@@ -311,7 +311,9 @@ def _escalation(incident: Incident, reason: str, mentions: tuple[str, ...]) -> E
     )
 
 
-def _page_line(row: Page) -> PageLine:
+def _page_line(row: Page, *, settled: bool) -> PageLine:
+    """One paging step as the card shows it (a step still waiting for an incident that was
+    acknowledged or resolved will not fire: shown as cancelled)."""
     outcome = dict(row.outcome or {})
     refused = tuple(
         (str(r.get("channel", "")), str(r.get("reason", "")))
@@ -322,7 +324,7 @@ def _page_line(row: Page) -> PageLine:
     return PageLine(
         step=row.step,
         level=row.level,
-        status=row.status,
+        status="cancelled" if settled and row.status == "pending" else row.status,
         due_at=row.due_at,
         fired_at=row.fired_at,
         channel=str(channel) if channel else None,

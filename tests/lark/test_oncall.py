@@ -393,3 +393,13 @@ async def test_the_card_button_and_the_severity_open_war_rooms(make_testbot: Any
     assert len(bot.emulator.paging.created) == 2
     assert "建群" not in card_buttons(click.card)
     assert await bot.rows("SELECT count(*) FROM war_rooms WHERE chat_id IS NOT NULL") == [(2,)]
+
+
+async def test_only_operators_change_the_schedule(make_testbot: Any) -> None:
+    settings = contract(roles={"default": "viewer", "global": {"operator": ["ou_alice"]}})
+    bot: TestBot = await make_testbot(settings=settings, incidents=True)
+    await bot.send("/oncall override ou_carol 2h", user="ou_bob")  # a viewer
+    await bot.expect_reply(contains="没有执行此操作的权限")
+    await bot.send("/oncall", user="ou_bob")  # looking is allowed
+    await bot.expect_reply(contains="当前值班")
+    assert await bot.rows("SELECT count(*) FROM oncall_overrides") == [(0,)]
