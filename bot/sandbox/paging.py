@@ -27,6 +27,7 @@ from starlette.requests import Request
 from bot.sandbox.envelopes import new_id
 from bot.sandbox.guard import LarkError
 from bot.sandbox.model import Chat
+from bot.sandbox.record import now_ms
 
 if TYPE_CHECKING:
     from bot.sandbox.emulator import LarkEmulator
@@ -114,6 +115,8 @@ async def urgent(emulator: LarkEmulator, request: Request, body: dict[str, Any])
     if reached:
         paging.quota[kind] -= len(reached)
         paging.urgents.append(Urgent(kind, message.message_id, chat.chat_id, reached, time.time()))
+        message.updated_at = max(now_ms(), message.updated_at + 1)  # the web chat redraws it
+        emulator.store.touch()
     return {"code": 0, "msg": "success", "data": {"invalid_user_id_list": invalid}}
 
 

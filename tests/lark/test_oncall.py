@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
+
 from bot.lark.events import card_text
 from bot.sandbox.record import Message
 from tests.lark.testbot import TestBot, card_buttons, wait_until
@@ -120,6 +122,11 @@ async def test_paging_climbs_the_levels_until_the_ack_button(make_testbot: Any) 
     assert call.body == {"user_id_list": [oncall]}
     assert [u.open_ids for u in bot.emulator.paging.urgents] == [(oncall,)]
     paged = await shows(bot, card, "应用内加急", ACK)
+    async with httpx.AsyncClient(base_url=bot.runtime.target.domain) as web:  # the web chat
+        shown = (await web.get("/sandbox/api/chats/oc_ops/messages")).json()["messages"]
+    [marked] = [m for m in shown if m["urgent"]]
+    assert marked["message_id"] == card.message_id
+    assert marked["urgent"] == [{"kind": "urgent_app", "open_ids": [oncall]}]
 
     click = await bot.click(paged, ACK, user="ou_bob")
     assert click.toast is not None
