@@ -39,6 +39,7 @@ from storage.retention import RetentionConfig
 from workflows.hygiene import HygieneRules
 from workflows.oncall.escalation_policy import EscalationConfig
 from workflows.oncall.rotation import OncallConfig
+from workflows.postmortem import PostmortemConfig
 from workflows.schedule.cron import calendar_of_cron
 
 SECRET_MASK = "***"  # noqa: S105 - the mask, not a password
@@ -195,6 +196,7 @@ class Settings(BaseSettings):
     # YAML `oncall:` and `escalation:` (workflows.oncall); without `escalation:` nobody is paged
     oncall: OncallConfig = Field(default_factory=lambda: OncallConfig())
     escalation: EscalationConfig = Field(default_factory=lambda: EscalationConfig())
+    postmortems: PostmortemConfig = Field(default_factory=lambda: PostmortemConfig())
 
     @field_validator("approvers", "alert_senders", "admins", mode="before")
     @classmethod

@@ -396,4 +396,6 @@ def _resolution(view: IncidentView, say: Texts) -> Elements:
         lines.append(say("card.resolved.by", person=mention(view.resolved_by)))
     if view.resolved_note and view.resolved_note.strip():
         lines.append(say("card.resolved.note", note=prose(view.resolved_note, 500, 5)))
+    if view.postmortem_url and view.postmortem_url.startswith("https://"):
+        lines.append(say("card.resolved.postmortem", url=view.postmortem_url))
     return [markdown("\n".join(lines))]

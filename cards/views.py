@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 Gate = Literal["diagnosis", "proposal"]
+ActionCode = Literal["check", "runbook", "faster_ack", "verify"]  # a postmortem's action items
 GateStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
 
 
@@ -149,6 +150,7 @@ class IncidentView:
     resolved_note: str | None = None
     resolved_by: str | None = None
     paging: PagingView | None = None
+    postmortem_url: str | None = None  # the draft postmortem's document
 
 
 @dataclass(frozen=True)
@@ -244,3 +246,47 @@ class SilenceView:
     matcher: str
     until: datetime
     created_by: str
+
+
+@dataclass(frozen=True)
+class PostmortemEntry:
+    """One timeline entry: when, its audit kind, who, and its message as stored."""
+
+    at: datetime
+    kind: str
+    actor: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PostmortemView:
+    """A postmortem's facts (`workflows.postmortem.draft`); `actions` are (code, subject)
+    pairs the document words (`cards.postmortem`)."""
+
+    incident_id: int
+    title: str
+    severity: str
+    service: str | None
+    opened: datetime
+    resolved: datetime | None
+    acknowledged: datetime | None
+    acknowledged_by: str | None
+    resolved_by: str | None
+    note: str | None
+    alerts: int
+    timeline: tuple[PostmortemEntry, ...]
+    diagnosis: str
+    hypotheses: tuple[tuple[str, float], ...]
+    evidence: tuple[tuple[str, str], ...]
+    fix: tuple[str, str] | None  # (plugin, summary) of the fix that ran
+    verified: bool | None
+    similar: tuple[tuple[int, str, str], ...]  # (incident id, title, what fixed it)
+    actions: tuple[tuple[ActionCode, str], ...]
+
+    @property
+    def mtta(self) -> timedelta | None:
+        return self.acknowledged - self.opened if self.acknowledged else None
+
+    @property
+    def mttr(self) -> timedelta | None:
+        return self.resolved - self.opened if self.resolved else None

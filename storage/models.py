@@ -560,3 +560,17 @@ class WarRoom(Base, _Row):
     created_by: Mapped[str] = mapped_column(Text)
     # the summary posted to the alert chat once the incident was resolved
     summary_message_id: Mapped[str | None] = mapped_column(Text)
+
+
+class Postmortem(Base, _Row):
+    """The draft postmortem of a resolved incident: the Feishu document it was published as
+    (`drafts`: how many times it was generated)."""
+
+    __tablename__ = "postmortems"
+
+    incident_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("incidents.id", ondelete="CASCADE"), unique=True
+    )
+    document_id: Mapped[str | None] = mapped_column(Text)
+    drafts: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_by: Mapped[str] = mapped_column(Text)

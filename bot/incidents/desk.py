@@ -19,6 +19,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from bot.config import Settings
+from bot.incidents.postmortems import Postmortems
 from bot.incidents.presenter import LarkPresenter, WorkflowPresenter
 from bot.lark.api import LarkApi
 from bot.lark.patcher import CardPatcher
@@ -71,6 +72,7 @@ class IncidentDesk:
         self.pager = Pager(settings, db, api, self.presenter, self.roster, replica=replica)
         self.handoffs = Handoffs(settings, db, api, self.roster)
         self.war_rooms = WarRooms(settings, db, api, self.presenter, self.roster)
+        self.postmortems = Postmortems(settings, db, api, self.presenter)
         self._pager_loop: asyncio.Task[None] | None = None
         config = settings.incidents
         self.triage = Triage(
@@ -98,9 +100,11 @@ class IncidentDesk:
         await self.runs.recover()
         if self.timers.sweep_every is not None:
             self._sweeper = asyncio.create_task(self.runs.sweep_forever(self.timers.sweep_every))
-        if self.timers.page_every is not None and (self.pager.enabled or self.roster.schedules):
+        on_call = self.pager.enabled or bool(self.roster.schedules)
+        wanted = on_call or self.settings.postmortems.enabled
+        if self.timers.page_every is not None and wanted:
             self._pager_loop = asyncio.create_task(
-                self.pager.run(self.timers.page_every, also=self.handoffs.sweep)
+                self.pager.run(self.timers.page_every, also=self._now_and_then)
             )
 
     async def stop(self) -> None:
@@ -142,9 +146,15 @@ class IncidentDesk:
         return True
 
     async def on_call(self) -> None:
-        """One round of on-call timers: due paging steps, then shift changes to announce."""
+        """One round of on-call timers: due paging steps, shift changes to announce,
+        postmortems to draft."""
         await self.pager.sweep()
+        await self._now_and_then()
+
+    async def _now_and_then(self) -> None:
+        """The slower on-call timers (the pager's loop runs them every `ALSO_EVERY`)."""
         await self.handoffs.sweep()
+        await self.postmortems.sweep()
 
     async def acknowledge(self, incident_id: int, who: str, *, trace_id: str | None = None) -> str:
         """`who` is on it (/ack, the card's Ack button): the first acknowledgement stays, its

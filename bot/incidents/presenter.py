@@ -41,7 +41,7 @@ from cards.views import (
     StormView,
     VerificationView,
 )
-from storage import incidents, pages, war_rooms
+from storage import incidents, pages, postmortems, war_rooms
 from storage.approvals import approvers_of
 from storage.database import Database
 from storage.models import Approval, Diagnosis, Incident, IncidentEvent, Page, Proposal
@@ -182,7 +182,17 @@ class LarkPresenter:
             resolved_note=incident.resolved_note,
             resolved_by=incident.resolved_by,
             paging=await self._paging(incident) if self.settings.escalation.policies else None,
+            postmortem_url=await self._postmortem(incident),
         )
+
+    async def _postmortem(self, incident: Incident) -> str | None:
+        """The link to the incident's postmortem draft, once it has one."""
+        if incident.status != "resolved":
+            return None
+        found = await postmortems.of_incident(self.db, incident.id)
+        if found is None or not found.document_id:
+            return None
+        return self.settings.postmortems.url.format(document_id=found.document_id)
 
     async def _paging(self, incident: Incident) -> PagingView | None:
         """The incident's paging steps, and its Ack button while it is not acknowledged."""

@@ -390,6 +390,33 @@ class LarkApi:
             raise LarkApiError("im.chat.create", 200, -1, "the answer has no data.chat_id")
         return chat_id
 
+    async def create_document(self, title: str, *, folder_token: str = "") -> str:
+        """A new Feishu document (docx); returns its document_id."""
+        body: dict[str, Any] = {"title": title[:800]}
+        if folder_token:
+            body["folder_token"] = folder_token
+        data = await self._retrying(
+            "docx.document.create", "POST", "/open-apis/docx/v1/documents", body=body
+        )
+        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+        document = (inner or {}).get("document")
+        found = document.get("document_id") if isinstance(document, dict) else None
+        if not isinstance(found, str) or not found:
+            raise LarkApiError("docx.document.create", 200, -1, "the answer has no document_id")
+        return found
+
+    async def add_blocks(self, document_id: str, blocks: list[dict[str, Any]]) -> None:
+        """Append blocks to a document's body, 50 a call (Lark's most per request)."""
+        path = f"/open-apis/docx/v1/documents/{quote(document_id, safe='')}"
+        for start in range(0, len(blocks), 50):
+            await self._retrying(
+                "docx.block.children.create",
+                "POST",
+                f"{path}/blocks/{quote(document_id, safe='')}/children",
+                queries=[("document_revision_id", "-1")],
+                body={"children": blocks[start : start + 50], "index": -1},
+            )
+
     # membership, for roles (bot.roles) ----------------------------------------------------
 
     async def user_departments(self, open_id: str) -> frozenset[str]:

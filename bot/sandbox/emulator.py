@@ -18,6 +18,7 @@ from typing import Any, Literal
 from starlette.routing import BaseRoute, WebSocketRoute
 
 from bot.sandbox.control import ControlApi
+from bot.sandbox.documents import Documents
 from bot.sandbox.envelopes import (
     App,
     card_action_event,
@@ -94,6 +95,7 @@ class LarkEmulator:
         self.toasts: list[ToastRecord] = []
         self.store = Transcript()
         self.paging = Paging()  # urgent notices and created groups (`bot.sandbox.paging`)
+        self.documents = Documents()  # docx documents (`bot.sandbox.documents`)
         self.guard = Guard(
             token_ttl=token_ttl, chat_rate_limit=chat_rate_limit, app_rate_limit=app_rate_limit
         )

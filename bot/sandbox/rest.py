@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.sandbox import paging
+from bot.sandbox import documents, paging
 from bot.sandbox.cardcheck import CARD_INVALID, card_problem
 from bot.sandbox.envelopes import content_text, new_id
 from bot.sandbox.gateway import WS_PATH
@@ -96,6 +96,12 @@ class RestApi:
             Route(msg + "/{message_id}/{kind}", self._wrap(self.urgent), methods=["PATCH"]),
             Route("/open-apis/im/v1/chats", self._wrap(self.create_chat), methods=["POST"]),
             Route("/open-apis/im/v1/pins", self._wrap(self.pin), methods=["POST"]),
+            Route("/open-apis/docx/v1/documents", self._wrap(self.document), methods=["POST"]),
+            Route(
+                "/open-apis/docx/v1/documents/{document_id}/blocks/{block_id}/children",
+                self._wrap(self.blocks),
+                methods=["POST"],
+            ),
             Route("/open-apis/{rest:path}", self._wrap(self.not_found), methods=every),
         ]
 
@@ -356,6 +362,14 @@ class RestApi:
         """`PATCH .../messages/{message_id}/urgent_app|urgent_sms|urgent_phone`
         (`bot.sandbox.paging`)."""
         return await paging.urgent(self.emulator, request, body)
+
+    async def document(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /open-apis/docx/v1/documents` (`bot.sandbox.documents`)."""
+        return await documents.create(self.emulator, request, body)
+
+    async def blocks(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST .../documents/{document_id}/blocks/{block_id}/children`."""
+        return await documents.children(self.emulator, request, body)
 
     async def pin(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """`POST /open-apis/im/v1/pins` (`bot.sandbox.paging`)."""

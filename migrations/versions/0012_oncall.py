@@ -1,4 +1,5 @@
-"""On-call: paging steps as durable timers, schedule overrides, announced hand-offs and war rooms.
+"""On-call: paging steps as durable timers, schedule overrides, announced hand-offs, war rooms
+and postmortem drafts.
 
 Revision ID: 0012
 Revises: 0009
@@ -119,9 +120,27 @@ def upgrade() -> None:
         sa.UniqueConstraint("incident_id", name=op.f("uq_war_rooms_incident_id")),
     )
 
+    op.create_table(
+        "postmortems",
+        sa.Column("incident_id", sa.BigInteger(), nullable=False),
+        sa.Column("document_id", sa.Text(), nullable=True),
+        sa.Column("drafts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("created_by", sa.Text(), nullable=False),
+        *_row(),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_postmortems_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_postmortems")),
+        sa.UniqueConstraint("incident_id", name=op.f("uq_postmortems_incident_id")),
+    )
+
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_table("postmortems")
     op.drop_table("war_rooms")
     op.drop_table("oncall_handoffs")
     op.drop_index("ix_oncall_overrides_schedule_ends", table_name="oncall_overrides")

@@ -34,6 +34,7 @@ TABLES = {
     "oncall_overrides",
     "oncall_handoffs",
     "war_rooms",
+    "postmortems",
 }
 
 

@@ -1,0 +1,83 @@
+"""The emulator's documents (docx): create a document, append blocks to its body.
+
+- `POST /open-apis/docx/v1/documents` with `{"title", "folder_token"?}`.
+- `POST /open-apis/docx/v1/documents/{document_id}/blocks/{block_id}/children` with
+  `{"children": [...], "index": -1}`: at most 50 blocks a call, only to the root block here.
+
+    emulator.documents.docs["doxcn…"].blocks        # what the bot wrote, in order
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+
+from bot.sandbox.envelopes import new_id
+from bot.sandbox.guard import LarkError
+
+if TYPE_CHECKING:
+    from bot.sandbox.emulator import LarkEmulator
+
+FIELD_INVALID = 99992402
+DOCUMENT_GONE = 1770002  # 400: document not found
+BLOCK_TYPES = {2: "text", 3: "heading1", 4: "heading2", 12: "bullet", 13: "ordered"}
+
+
+@dataclass
+class Document:
+    document_id: str
+    title: str
+    folder_token: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    revision: int = 1
+
+    def text(self) -> str:
+        """The document's words, one block a line (mentions as their open_id)."""
+        lines = []
+        for block in self.blocks:
+            kind = BLOCK_TYPES.get(block.get("block_type", 0), "")
+            parts = []
+            for element in (block.get(kind) or {}).get("elements") or []:
+                run = element.get("text_run") or {}
+                person = element.get("mention_user") or {}
+                parts.append(str(run.get("content") or person.get("user_id") or ""))
+            lines.append("".join(parts))
+        return "\n".join(lines)
+
+
+@dataclass
+class Documents:
+    docs: dict[str, Document] = field(default_factory=dict)
+
+
+async def create(emulator: LarkEmulator, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    title = body.get("title", "")
+    if not isinstance(title, str) or len(title) > 800:
+        raise LarkError(400, FIELD_INVALID, "field validation failed: title")
+    document = Document(new_id("doxcn", 22), title, str(body.get("folder_token") or ""))
+    emulator.documents.docs[document.document_id] = document
+    found = {"document_id": document.document_id, "revision_id": 1, "title": title}
+    return {"code": 0, "msg": "success", "data": {"document": found}}
+
+
+async def children(
+    emulator: LarkEmulator, request: Request, body: dict[str, Any]
+) -> dict[str, Any]:
+    document = emulator.documents.docs.get(request.path_params["document_id"])
+    if document is None or request.path_params["block_id"] != document.document_id:
+        raise LarkError(400, DOCUMENT_GONE, "document not found")
+    blocks = body.get("children")
+    if not isinstance(blocks, list) or not blocks or len(blocks) > 50:
+        raise LarkError(400, FIELD_INVALID, "field validation failed: children")
+    for block in blocks:
+        code = block.get("block_type") if isinstance(block, dict) else None
+        kind = BLOCK_TYPES.get(code, "") if isinstance(code, int) else ""
+        if not kind or not isinstance(block.get(kind), dict):
+            raise LarkError(400, FIELD_INVALID, "field validation failed: block_type")
+    document.blocks += blocks
+    document.revision += 1
+    made = [{**b, "block_id": new_id("doxcn", 22)} for b in blocks]
+    data = {"children": made, "document_revision_id": document.revision}
+    return {"code": 0, "msg": "success", "data": data}
