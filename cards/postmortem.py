@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cards.actions import ActionPayload, pack
+from cards.basics import button, card, markdown
 from cards.incident import severity_name
 from cards.lists import kind_name
-from cards.markup import clock
+from cards.markup import clock, inline, mention
 from cards.report import span
 from cards.texts import Texts
-from cards.views import PostmortemView
+from cards.views import PostmortemView, TasksView
 
 _TIME = "%m-%d %H:%M:%S"
 MAX_ENTRIES = 200  # timeline entries in one document (the API takes 50 blocks a call)
@@ -118,3 +120,33 @@ def postmortem_blocks(found: PostmortemView, say: Texts, zone: ZoneInfo) -> list
     if not found.actions:
         blocks.append(_block("text", _run(say("pm.no_actions"))))
     return blocks
+
+
+class TasksConfirm(ActionPayload, action="postmortem.tasks"):
+    """An approver confirms a postmortem's action items: they become Feishu tasks."""
+
+    incident_id: int
+
+
+def tasks_value(incident_id: int, key: bytes) -> dict[str, Any]:
+    return pack(TasksConfirm(incident_id=incident_id), key)
+
+
+def action_text(code: str, subject: str, say: Texts) -> str:
+    return say(f"pm.action.{code}", subject=subject[:200])
+
+
+def tasks_card(view: TasksView, say: Texts, confirm: dict[str, Any] | None) -> dict[str, Any]:
+    """The action items, who will own them, and the confirm button (until confirmed)."""
+    lines = [f"- {inline(action_text(code, subject, say), 300)}" for code, subject in view.actions]
+    owner = mention(view.owner) if view.owner else say("oncall.nobody")
+    elements: list[dict[str, Any]] = [
+        markdown("\n".join([say("pm.tasks.intro", owner=owner), *lines[:10]]))
+    ]
+    if view.by is not None:
+        elements.append(markdown(say("pm.tasks.made", count=view.made, person=mention(view.by))))
+    elif confirm is not None:
+        elements.append(button(say("pm.tasks.confirm"), confirm, kind="primary"))
+        elements.append(markdown(say("pm.tasks.who"), size="notation"))
+    title = say("pm.tasks.title", id=view.incident_id, title=inline(view.title, 100))
+    return card(title, elements, template="green" if view.by else "blue")

@@ -290,3 +290,16 @@ class PostmortemView:
     @property
     def mttr(self) -> timedelta | None:
         return self.resolved - self.opened if self.resolved else None
+
+
+@dataclass(frozen=True)
+class TasksView:
+    """A postmortem's action items offered as Feishu tasks: `owner` is assigned them;
+    `made` counts the tasks once someone (`by`) confirmed."""
+
+    incident_id: int
+    title: str
+    actions: tuple[tuple[ActionCode, str], ...]
+    owner: str | None
+    by: str | None = None
+    made: int = 0

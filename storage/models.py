@@ -574,3 +574,6 @@ class Postmortem(Base, _Row):
     document_id: Mapped[str | None] = mapped_column(Text)
     drafts: Mapped[int] = mapped_column(Integer, server_default="0")
     created_by: Mapped[str] = mapped_column(Text)
+    # who confirmed the action items as Feishu tasks, and the tasks' guids
+    tasks_by: Mapped[str | None] = mapped_column(Text)
+    tasks: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))

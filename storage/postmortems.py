@@ -60,3 +60,29 @@ async def waiting(db: Database, within: timedelta, limit: int = 20) -> Sequence[
             .limit(limit)
         )
         return rows.all()
+
+
+async def claim_tasks(db: Database, incident_id: int, *, by: str) -> bool:
+    """Take the confirmation of the action items (once: False when someone confirmed)."""
+    statement = (
+        update(Postmortem)
+        .where(Postmortem.incident_id == incident_id, Postmortem.tasks_by.is_(None))
+        .values(tasks_by=by)
+        .returning(Postmortem.id)
+    )
+    async with db.session() as session:
+        return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def tasks_made(db: Database, incident_id: int, guids: list[str]) -> None:
+    async with db.session() as session:
+        await session.execute(
+            update(Postmortem).where(Postmortem.incident_id == incident_id).values(tasks=guids)
+        )
+
+
+async def release_tasks(db: Database, incident_id: int) -> None:
+    async with db.session() as session:
+        await session.execute(
+            update(Postmortem).where(Postmortem.incident_id == incident_id).values(tasks_by=None)
+        )

@@ -1,11 +1,13 @@
-"""/postmortem <id>: draft a resolved incident's postmortem (again) as a Feishu document."""
+"""/postmortem <id>: draft a resolved incident's postmortem (again) as a Feishu document; the
+button that makes its action items Feishu tasks (an approver confirms)."""
 
 from __future__ import annotations
 
-from bot.context import HandlerContext
+from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.lark.api import LarkApiError
 from bot.router import Router
+from cards.postmortem import TasksConfirm, tasks_card
 from storage import incidents
 
 router = Router("postmortems")
@@ -29,3 +31,21 @@ async def postmortem(ctx: HandlerContext, args: str) -> None:
     except LarkApiError as exc:
         raise UserFacingError(ctx.texts("postmortem.failed", reason=exc.msg[:200])) from None
     await ctx.reply_text(ctx.texts("postmortem.done", id=incident.id, url=url))
+
+
+@router.card_action(TasksConfirm, roles=("approver",))
+async def confirm_tasks(ctx: HandlerContext, payload: TasksConfirm) -> ActionResult:
+    desk = ctx.services.desk
+    if desk is None:
+        return ActionResult(toast=Toast("error", ctx.texts("action.unknown")))
+    try:
+        made = await desk.postmortems.make_tasks(payload.incident_id, by=ctx.user)
+    except LarkApiError as exc:
+        text = ctx.texts("postmortem.failed", reason=exc.msg[:200])
+        return ActionResult(toast=Toast("error", text))
+    if made is None:
+        return ActionResult(toast=Toast("info", ctx.texts("pm.tasks.already")))
+    return ActionResult(
+        toast=Toast("success", ctx.texts("pm.tasks.done", count=made.made)),
+        card=tasks_card(made, ctx.texts, None),
+    )

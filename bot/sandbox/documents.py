@@ -1,8 +1,10 @@
-"""The emulator's documents (docx): create a document, append blocks to its body.
+"""The emulator's documents (docx) and tasks (task v2).
 
 - `POST /open-apis/docx/v1/documents` with `{"title", "folder_token"?}`.
 - `POST /open-apis/docx/v1/documents/{document_id}/blocks/{block_id}/children` with
   `{"children": [...], "index": -1}`: at most 50 blocks a call, only to the root block here.
+- `POST /open-apis/task/v2/tasks?user_id_type=open_id` with `{"summary", "members",
+  "client_token"}`: a task; a repeated `client_token` gets the same task.
 
     emulator.documents.docs["doxcn…"].blocks        # what the bot wrote, in order
 """
@@ -47,9 +49,18 @@ class Document:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Task:
+    guid: str
+    summary: str
+    description: str
+    assignees: tuple[str, ...]
+
+
 @dataclass
 class Documents:
     docs: dict[str, Document] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)  # by client_token
 
 
 async def create(emulator: LarkEmulator, request: Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -81,3 +92,27 @@ async def children(
     made = [{**b, "block_id": new_id("doxcn", 22)} for b in blocks]
     data = {"children": made, "document_revision_id": document.revision}
     return {"code": 0, "msg": "success", "data": data}
+
+
+async def create_task(
+    emulator: LarkEmulator, request: Request, body: dict[str, Any]
+) -> dict[str, Any]:
+    summary, members = body.get("summary"), body.get("members") or []
+    if not isinstance(summary, str) or not summary.strip() or not isinstance(members, list):
+        raise LarkError(400, FIELD_INVALID, "field validation failed: summary")
+    token = str(body.get("client_token") or new_id("", 16))
+    task = emulator.documents.tasks.get(token)
+    if task is None:
+        assignees = tuple(
+            str(m.get("id"))
+            for m in members
+            if isinstance(m, dict) and m.get("role") == "assignee" and m.get("id") in emulator.users
+        )
+        task = Task(new_id("", 32), summary, str(body.get("description") or ""), assignees)
+        emulator.documents.tasks[token] = task
+    found = {
+        "guid": task.guid,
+        "summary": task.summary,
+        "members": [{"id": a, "type": "user", "role": "assignee"} for a in task.assignees],
+    }
+    return {"code": 0, "msg": "success", "data": {"task": found}}

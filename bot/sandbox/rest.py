@@ -97,6 +97,7 @@ class RestApi:
             Route("/open-apis/im/v1/chats", self._wrap(self.create_chat), methods=["POST"]),
             Route("/open-apis/im/v1/pins", self._wrap(self.pin), methods=["POST"]),
             Route("/open-apis/docx/v1/documents", self._wrap(self.document), methods=["POST"]),
+            Route("/open-apis/task/v2/tasks", self._wrap(self.task), methods=["POST"]),
             Route(
                 "/open-apis/docx/v1/documents/{document_id}/blocks/{block_id}/children",
                 self._wrap(self.blocks),
@@ -366,6 +367,10 @@ class RestApi:
     async def document(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """`POST /open-apis/docx/v1/documents` (`bot.sandbox.documents`)."""
         return await documents.create(self.emulator, request, body)
+
+    async def task(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /open-apis/task/v2/tasks` (`bot.sandbox.documents`)."""
+        return await documents.create_task(self.emulator, request, body)
 
     async def blocks(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """`POST .../documents/{document_id}/blocks/{block_id}/children`."""

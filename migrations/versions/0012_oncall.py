@@ -126,6 +126,13 @@ def upgrade() -> None:
         sa.Column("document_id", sa.Text(), nullable=True),
         sa.Column("drafts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_by", sa.Text(), nullable=False),
+        sa.Column("tasks_by", sa.Text(), nullable=True),
+        sa.Column(
+            "tasks",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'[]'::jsonb"),
+            nullable=False,
+        ),
         *_row(),
         sa.ForeignKeyConstraint(
             ["incident_id"],

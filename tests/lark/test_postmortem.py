@@ -10,7 +10,7 @@ from cards.lists import kind_name
 from cards.report import span
 from cards.texts import texts
 from tests.lark.test_oncall import contract, fire, shows
-from tests.lark.testbot import TestBot, wait_until
+from tests.lark.testbot import TestBot, card_buttons, wait_until
 
 
 async def test_a_resolved_incident_gets_a_postmortem_draft_that_follows_its_timeline(
@@ -56,7 +56,7 @@ async def test_a_resolved_incident_gets_a_postmortem_draft_that_follows_its_time
     linked = await shows(bot, card, "复盘草稿")
     assert f"https://feishu.cn/docx/{document.document_id}" in card_text(linked.card)
     await bot.send("/postmortem 1", user="ou_bob")  # drafted again, as a new document
-    again = await bot.expect_reply(contains="复盘草稿")
+    again = await bot.expect_reply(contains="已生成事件 #1 的复盘草稿")
     assert len(bot.emulator.documents.docs) == 2
     assert await bot.rows("SELECT drafts FROM postmortems") == [(2,)]
     newest = next(d for d in bot.emulator.documents.docs if d != document.document_id)
@@ -67,3 +67,36 @@ async def _settled(bot: TestBot) -> bool:
     """The workflow waits for people (at a gate, or escalated): nothing moves by itself."""
     [(status,)] = await bot.rows("SELECT status FROM incidents")
     return bool(status in ("awaiting_approval", "escalated"))
+
+
+async def test_an_approver_turns_the_action_items_into_feishu_tasks(make_testbot: Any) -> None:
+    settings = contract(postmortems={"enabled": True})
+    bot: TestBot = await make_testbot(settings=settings, incidents=True)
+    await fire(bot, "DiskFull")
+    await wait_until(lambda: _settled(bot), timeout=20, what="the workflow to wait for people")
+    await bot.send("/ack 1", user="ou_alice")
+    await bot.send("/resolve 1", user="ou_carol")
+    await bot.expect_reply(contains="已恢复")
+    await bot.sweep()
+    offer = await bot.expect_reply(contains="改进项")
+    assert "为「DiskFull」编写处置手册" in card_text(offer.card)
+    offered = [line[2:] for line in card_text(offer.card).splitlines() if line.startswith("- ")]
+    value = card_buttons(offer.card)["创建飞书任务"]
+
+    refused = await bot.click(offer, "创建飞书任务", user="ou_bob")  # not an approver
+    assert refused.toast is not None
+    assert refused.toast["type"] == "error"
+    assert bot.emulator.documents.tasks == {}
+    made = await bot.click(offer, "创建飞书任务", user="ou_carol")
+    assert made.toast is not None
+    assert made.toast["type"] == "success"
+    tasks = list(bot.emulator.documents.tasks.values())
+    assert [t.summary for t in tasks] == offered  # each item of the card, once
+    assert "为「DiskFull」编写处置手册" in offered
+    assert all(t.assignees == ("ou_alice",) for t in tasks)  # who acknowledged it owns them
+    again = await bot.click(offer, "创建飞书任务", user="ou_carol", value=value)
+    assert again.toast is not None
+    assert again.toast["type"] == "info"
+    assert len(bot.emulator.documents.tasks) == len(offered)
+    [(guids,)] = await bot.rows("SELECT tasks FROM postmortems")
+    assert guids == [t.guid for t in tasks]
