@@ -12,6 +12,8 @@ The long connection still uses the official SDK (`bot.lark.connection`).
 - Sends and replies wait for a shared token bucket (per chat and per app, across replicas via
   the coordination backend), so Lark's limits are not exceeded.
 - Every send carries the caller's idempotency `uuid`.
+- Urgent notices, groups, pins, documents and tasks come from `bot.lark.collaboration`; the
+  exceptions live in `bot.lark.errors` (and are importable from here as before).
 - Membership lookups for roles (a user's departments, a group's members) are cached in process
   for ten minutes; a refusal (no contact permission, unknown user) for one minute.
 
@@ -43,6 +45,9 @@ from tenacity import (
     wait_random,
 )
 
+from bot.lark.collaboration import Collaboration
+from bot.lark.errors import LarkApiError as LarkApiError
+from bot.lark.errors import LarkRetryable as LarkRetryable
 from bot.logs import get_logger
 from storage.coordination import Coordination
 
@@ -65,22 +70,6 @@ CALL_SECONDS = Histogram("larkops_lark_api_seconds", "Lark REST call latency", [
 THROTTLED = Counter("larkops_lark_throttled_seconds_total", "Seconds spent waiting for buckets")
 
 
-class LarkApiError(RuntimeError):
-    """Lark refused the call; `code` and `msg` are Lark's."""
-
-    def __init__(self, endpoint: str, status: int, code: int, msg: str) -> None:
-        super().__init__(f"{endpoint}: HTTP {status}, code {code}: {msg}")
-        self.endpoint, self.status, self.code, self.msg = endpoint, status, code, msg
-
-
-class LarkRetryable(LarkApiError):
-    """A transient refusal (5xx, rate limit); `retry_after` in seconds when Lark said."""
-
-    def __init__(self, endpoint: str, status: int, code: int, msg: str, retry_after: float | None):
-        super().__init__(endpoint, status, code, msg)
-        self.retry_after = retry_after
-
-
 @dataclass(frozen=True)
 class BotInfo:
     open_id: str
@@ -92,7 +81,7 @@ def idempotency_key(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
 
 
-class LarkApi:
+class LarkApi(Collaboration):
     """REST calls the bot makes. Safe to share between tasks."""
 
     def __init__(
@@ -345,102 +334,6 @@ class LarkApi:
             chat_id=open_id,
         )
         return _message_id(data, "im.message.create")
-
-    async def urgent(self, kind: str, message_id: str, open_ids: list[str]) -> list[str]:
-        """Lark's urgent notice (加急) of a bot message for these people: `kind` is
-        `urgent_app`, `urgent_sms` or `urgent_phone`. Returns the open_ids Lark could not
-        reach (not in the chat); a refusal (quota, permission, the group forbids it) raises
-        `LarkApiError` with Lark's code."""
-        data = await self._retrying(
-            f"im.message.{kind}",
-            "PATCH",
-            f"/open-apis/im/v1/messages/{quote(message_id, safe='')}/{kind}",
-            queries=[("user_id_type", "open_id")],
-            body={"user_id_list": list(open_ids)},
-            attempts=2,
-        )
-        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
-        invalid = (inner or {}).get("invalid_user_id_list") or []
-        return [str(item) for item in invalid if isinstance(item, str)]
-
-    async def pin(self, message_id: str) -> None:
-        """Pin a message in its chat (`POST /open-apis/im/v1/pins`)."""
-        await self._retrying(
-            "im.pin.create", "POST", "/open-apis/im/v1/pins", body={"message_id": message_id}
-        )
-
-    async def create_chat(self, name: str, open_ids: list[str], *, uuid: str) -> str:
-        """Create a private group with these people and the bot (its manager); returns the
-        chat id (the same one for a repeated `uuid`)."""
-        data = await self._retrying(
-            "im.chat.create",
-            "POST",
-            "/open-apis/im/v1/chats",
-            queries=[("user_id_type", "open_id"), ("set_bot_manager", "true"), ("uuid", uuid)],
-            body={
-                "name": name[:60],
-                "user_id_list": list(open_ids),
-                "chat_mode": "group",
-                "chat_type": "private",
-            },
-        )
-        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
-        chat_id = (inner or {}).get("chat_id")
-        if not isinstance(chat_id, str) or not chat_id:
-            raise LarkApiError("im.chat.create", 200, -1, "the answer has no data.chat_id")
-        return chat_id
-
-    async def create_document(self, title: str, *, folder_token: str = "") -> str:
-        """A new Feishu document (docx); returns its document_id."""
-        body: dict[str, Any] = {"title": title[:800]}
-        if folder_token:
-            body["folder_token"] = folder_token
-        data = await self._retrying(
-            "docx.document.create", "POST", "/open-apis/docx/v1/documents", body=body
-        )
-        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
-        document = (inner or {}).get("document")
-        found = document.get("document_id") if isinstance(document, dict) else None
-        if not isinstance(found, str) or not found:
-            raise LarkApiError("docx.document.create", 200, -1, "the answer has no document_id")
-        return found
-
-    async def add_blocks(self, document_id: str, blocks: list[dict[str, Any]]) -> None:
-        """Append blocks to a document's body, 50 a call (Lark's most per request)."""
-        path = f"/open-apis/docx/v1/documents/{quote(document_id, safe='')}"
-        for start in range(0, len(blocks), 50):
-            await self._retrying(
-                "docx.block.children.create",
-                "POST",
-                f"{path}/blocks/{quote(document_id, safe='')}/children",
-                queries=[("document_revision_id", "-1")],
-                body={"children": blocks[start : start + 50], "index": -1},
-            )
-
-    async def create_task(
-        self, summary: str, description: str, assignees: list[str], *, uuid: str
-    ) -> str:
-        """A Feishu task (task v2) assigned to these people; returns its guid (the same one
-        for a repeated `uuid`)."""
-        members = [{"id": person, "type": "user", "role": "assignee"} for person in assignees]
-        data = await self._retrying(
-            "task.v2.task.create",
-            "POST",
-            "/open-apis/task/v2/tasks",
-            queries=[("user_id_type", "open_id")],
-            body={
-                "summary": summary[:3000],
-                "description": description[:3000],
-                "members": members,
-                "client_token": uuid,
-            },
-        )
-        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
-        task = (inner or {}).get("task")
-        guid = task.get("guid") if isinstance(task, dict) else None
-        if not isinstance(guid, str) or not guid:
-            raise LarkApiError("task.v2.task.create", 200, -1, "the answer has no task.guid")
-        return guid
 
     # membership, for roles (bot.roles) ----------------------------------------------------
 
