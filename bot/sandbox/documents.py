@@ -11,13 +11,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
 
 from bot.sandbox.envelopes import new_id
 from bot.sandbox.guard import LarkError
+from bot.sandbox.paging import Handler, bound
 
 if TYPE_CHECKING:
     from bot.sandbox.emulator import LarkEmulator
@@ -116,3 +119,13 @@ async def create_task(
         "members": [{"id": a, "type": "user", "role": "assignee"} for a in task.assignees],
     }
     return {"code": 0, "msg": "success", "data": {"task": found}}
+
+
+def routes(emulator: LarkEmulator, wrap: Callable[[Handler], Any]) -> list[BaseRoute]:
+    """The routes of this module (the REST side mounts them before its catch-all)."""
+    blocks = "/open-apis/docx/v1/documents/{document_id}/blocks/{block_id}/children"
+    return [
+        Route("/open-apis/docx/v1/documents", wrap(bound(emulator, create)), methods=["POST"]),
+        Route(blocks, wrap(bound(emulator, children)), methods=["POST"]),
+        Route("/open-apis/task/v2/tasks", wrap(bound(emulator, create_task)), methods=["POST"]),
+    ]

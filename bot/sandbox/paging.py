@@ -19,10 +19,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
 
 from bot.sandbox.envelopes import new_id
 from bot.sandbox.guard import LarkError
@@ -185,3 +187,34 @@ async def pin(emulator: LarkEmulator, request: Request, body: dict[str, Any]) ->
         "create_time": str(int(time.time() * 1000)),
     }
     return {"code": 0, "msg": "success", "data": {"pin": pin}}
+
+
+Endpoint = Callable[["LarkEmulator", Request, Any], Awaitable[dict[str, Any]]]
+Handler = Callable[[Request, Any], Awaitable[dict[str, Any]]]
+
+
+def bound(emulator: LarkEmulator, endpoint: Endpoint) -> Handler:
+    """`endpoint` as a REST handler of this emulator (for `RestApi._wrap`)."""
+
+    async def answer(request: Request, body: Any) -> dict[str, Any]:
+        return await endpoint(emulator, request, body)
+
+    return answer
+
+
+def routes(emulator: LarkEmulator, wrap: Callable[[Handler], Any]) -> list[BaseRoute]:
+    """The routes of this module (the REST side mounts them before its catch-all)."""
+    return [
+        Route(
+            "/open-apis/im/v1/messages/{message_id}/{kind}",
+            wrap(bound(emulator, urgent)),
+            methods=["PATCH"],
+        ),
+        Route("/open-apis/im/v1/chats", wrap(bound(emulator, create_chat)), methods=["POST"]),
+        Route("/open-apis/im/v1/pins", wrap(bound(emulator, pin)), methods=["POST"]),
+        Route(
+            "/open-apis/contact/v3/users/find_by_department",
+            wrap(bound(emulator, department_users)),
+            methods=["GET"],
+        ),
+    ]

@@ -1,5 +1,7 @@
 """The REST side: long-connection endpoint, tokens, bot info, messages, card updates, and the
-membership lookups roles use (a user's departments, a group's members).
+membership lookups roles use (a user's departments, a group's members). Urgent notices, groups,
+pins and department members are in `bot.sandbox.paging`, documents and tasks in
+`bot.sandbox.documents` (their routes are mounted here).
 
 Every request is recorded in `emulator.calls`; errors come back Lark-shaped, {"code","msg"}
 with the HTTP status Lark uses (see `guard.py` for the codes).
@@ -80,11 +82,9 @@ class RestApi:
                 self._wrap(self.card_update),
                 methods=["POST"],
             ),
-            Route(
-                "/open-apis/contact/v3/users/find_by_department",
-                self._wrap(self.department_users),
-                methods=["GET"],
-            ),
+            # paging, groups, documents, tasks (before /users/{user_id}: find_by_department)
+            *paging.routes(self.emulator, self._wrap),
+            *documents.routes(self.emulator, self._wrap),
             Route(
                 "/open-apis/contact/v3/users/{user_id}", self._wrap(self.get_user), methods=["GET"]
             ),
@@ -92,16 +92,6 @@ class RestApi:
                 "/open-apis/im/v1/chats/{chat_id}/members",
                 self._wrap(self.chat_members),
                 methods=["GET"],
-            ),
-            Route(msg + "/{message_id}/{kind}", self._wrap(self.urgent), methods=["PATCH"]),
-            Route("/open-apis/im/v1/chats", self._wrap(self.create_chat), methods=["POST"]),
-            Route("/open-apis/im/v1/pins", self._wrap(self.pin), methods=["POST"]),
-            Route("/open-apis/docx/v1/documents", self._wrap(self.document), methods=["POST"]),
-            Route("/open-apis/task/v2/tasks", self._wrap(self.task), methods=["POST"]),
-            Route(
-                "/open-apis/docx/v1/documents/{document_id}/blocks/{block_id}/children",
-                self._wrap(self.blocks),
-                methods=["POST"],
             ),
             Route("/open-apis/{rest:path}", self._wrap(self.not_found), methods=every),
         ]
@@ -354,35 +344,6 @@ class RestApi:
             "member_total": len(users),
         }
         return {"code": 0, "msg": "success", "data": data}
-
-    async def department_users(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        """`GET /open-apis/contact/v3/users/find_by_department` (`bot.sandbox.paging`)."""
-        return await paging.department_users(self.emulator, request, body)
-
-    async def urgent(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        """`PATCH .../messages/{message_id}/urgent_app|urgent_sms|urgent_phone`
-        (`bot.sandbox.paging`)."""
-        return await paging.urgent(self.emulator, request, body)
-
-    async def document(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        """`POST /open-apis/docx/v1/documents` (`bot.sandbox.documents`)."""
-        return await documents.create(self.emulator, request, body)
-
-    async def task(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        """`POST /open-apis/task/v2/tasks` (`bot.sandbox.documents`)."""
-        return await documents.create_task(self.emulator, request, body)
-
-    async def blocks(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        """`POST .../documents/{document_id}/blocks/{block_id}/children`."""
-        return await documents.children(self.emulator, request, body)
-
-    async def pin(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        """`POST /open-apis/im/v1/pins` (`bot.sandbox.paging`)."""
-        return await paging.pin(self.emulator, request, body)
-
-    async def create_chat(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        """`POST /open-apis/im/v1/chats` (`bot.sandbox.paging`)."""
-        return await paging.create_chat(self.emulator, request, body)
 
     async def not_found(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """Any other `/open-apis/...` path."""
