@@ -410,3 +410,32 @@ async def test_only_operators_change_the_schedule(make_testbot: Any) -> None:
     await bot.send("/oncall", user="ou_bob")  # looking is allowed
     await bot.expect_reply(contains="当前值班")
     assert await bot.rows("SELECT count(*) FROM oncall_overrides") == [(0,)]
+
+
+async def test_approvals_in_the_war_room_resume_the_incident(
+    make_testbot: Any, tmp_path: Any
+) -> None:
+    from tests.lark.test_incidents import card_with, settings_for
+    from tests.lark.test_incidents import fire as fire_web
+    from tests.support.health import health_service
+
+    async with health_service(tmp_path / "healthy-web") as url:
+        settings = settings_for(
+            tmp_path, **{k: v for k, v in contract().items() if k != "approvers"}
+        )
+        bot: TestBot = await make_testbot(settings=settings, incidents=True)
+        card = await fire_web(bot, url)
+        await card_with(bot, card, "批准")  # the diagnosis gate
+        await bot.send("/warroom 1", user="ou_alice")
+        await bot.expect_reply(contains="作战群")
+        [room] = bot.emulator.paging.created
+        in_room = await bot.emulator.wait_for_bot_message(
+            room, lambda m: "批准" in card_buttons(m.card), 10
+        )
+        click = await bot.click(in_room, "批准", user="ou_bob")  # an approver, in the war room
+        assert click.toast is not None
+        assert click.toast["type"] == "success"
+        await card_with(bot, card, "restart_web", "批准")  # the alert chat's card moved on
+        await bot.emulator.wait_for_bot_message(  # and the war room's with it
+            room, lambda m: "restart_web" in card_text(m.card), 15
+        )
