@@ -560,6 +560,7 @@ class WarRoom(Base, _Row):
     created_by: Mapped[str] = mapped_column(Text)
     # the summary posted to the alert chat once the incident was resolved
     summary_message_id: Mapped[str | None] = mapped_column(Text)
+    dissolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Postmortem(Base, _Row):

@@ -6,11 +6,14 @@ await opened(db, incident_id, chat_id="oc_…", card_message_id="om_…")
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
-from storage.models import WarRoom
+from storage.models import Incident, WarRoom
 
 
 async def of_incident(db: Database, incident_id: int) -> WarRoom | None:
@@ -69,3 +72,32 @@ async def summarised(db: Database, incident_id: int, message_id: str) -> None:
             .where(WarRoom.incident_id == incident_id)
             .values(summary_message_id=message_id)
         )
+
+
+async def to_dissolve(db: Database, after: timedelta) -> Sequence[WarRoom]:
+    """Rooms whose incident was resolved longer than `after` ago, not yet dissolved."""
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(WarRoom)
+            .join(Incident, Incident.id == WarRoom.incident_id)
+            .where(
+                WarRoom.chat_id.is_not(None),
+                WarRoom.dissolved_at.is_(None),
+                Incident.status == "resolved",
+                Incident.resolved_at < func.now() - after,
+            )
+            .limit(20)
+        )
+        return rows.all()
+
+
+async def claim_dissolve(db: Database, room_id: int) -> bool:
+    """Take the dissolving of a room (once, whichever replica asks first)."""
+    statement = (
+        update(WarRoom)
+        .where(WarRoom.id == room_id, WarRoom.dissolved_at.is_(None))
+        .values(dissolved_at=func.now())
+        .returning(WarRoom.id)
+    )
+    async with db.session() as session:
+        return (await session.execute(statement)).scalar_one_or_none() is not None

@@ -101,7 +101,7 @@ class IncidentDesk:
         if self.timers.sweep_every is not None:
             self._sweeper = asyncio.create_task(self.runs.sweep_forever(self.timers.sweep_every))
         on_call = self.pager.enabled or bool(self.roster.schedules)
-        wanted = on_call or self.settings.postmortems.enabled
+        wanted = on_call or self.settings.postmortems.enabled or self.war_rooms.dissolving
         if self.timers.page_every is not None and wanted:
             self._pager_loop = asyncio.create_task(
                 self.pager.run(self.timers.page_every, also=self._now_and_then)
@@ -155,6 +155,7 @@ class IncidentDesk:
         """The slower on-call timers (the pager's loop runs them every `ALSO_EVERY`)."""
         await self.handoffs.sweep()
         await self.postmortems.sweep()
+        await self.war_rooms.dissolve_old()
 
     async def acknowledge(self, incident_id: int, who: str, *, trace_id: str | None = None) -> str:
         """`who` is on it (/ack, the card's Ack button): the first acknowledgement stays, its

@@ -126,3 +126,9 @@ class Collaboration:
         if not isinstance(guid, str) or not guid:
             raise LarkApiError("task.v2.task.create", 200, -1, "the answer has no task.guid")
         return guid
+
+    async def dissolve_chat(self, chat_id: str) -> None:
+        """Dissolve a group the bot owns (`DELETE /open-apis/im/v1/chats/:chat_id`)."""
+        await self._retrying(
+            "im.chat.delete", "DELETE", f"/open-apis/im/v1/chats/{quote(chat_id, safe='')}"
+        )

@@ -6,7 +6,8 @@ incident card there and pins it. The presenter keeps that card in sync with the 
 (`LarkPresenter._war_room`), so its buttons (approvals, Ack) work in either chat, and says the
 outcome back in the alert chat once the incident is resolved. A second request for the same
 incident gets the existing room. Incidents at or above `escalation.war_room_at` get one when
-they open; others by `/warroom <id>` or the card's 建群 button.
+they open; others by `/warroom <id>` or the card's 建群 button. With
+`escalation.war_room_days` a room is dissolved that many days after its incident was resolved.
 
     rooms = WarRooms(settings, db, api, presenter, roster)
     room = await rooms.open(incident, by="ou_alice")      # WarRoomOutcome(...)
@@ -15,6 +16,7 @@ they open; others by `/warroom <id>` or the card's 建群 button.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.config import Settings
 from bot.incidents.presenter import LarkPresenter
@@ -57,6 +59,10 @@ class WarRooms:
         self.presenter = presenter
         self.roster = roster
 
+    @property
+    def dissolving(self) -> bool:
+        return self.settings.escalation.war_room_days is not None
+
     def wanted(self, incident: Incident) -> bool:
         """Whether the incident gets a war room when it opens (`escalation.war_room_at`)."""
         floor = self.settings.escalation.war_room_at
@@ -98,3 +104,19 @@ class WarRooms:
         )
         await self.presenter.show(incident.id)  # the alert chat's card loses its 建群 button
         return WarRoomOutcome(chat_id, name, people, created=True)
+
+    async def dissolve_old(self) -> int:
+        """Dissolve the rooms of incidents resolved `escalation.war_room_days` ago; how many."""
+        days = self.settings.escalation.war_room_days
+        if days is None:
+            return 0
+        done = 0
+        for room in await war_rooms.to_dissolve(self.db, timedelta(days=days)):
+            if not room.chat_id or not await war_rooms.claim_dissolve(self.db, room.id):
+                continue
+            try:
+                await self.api.dissolve_chat(room.chat_id)
+                done += 1
+            except LarkApiError as exc:  # someone else owns it now, or it is gone: leave it
+                log.warning("warroom.dissolve_refused", chat=room.chat_id, msg=exc.msg[:200])
+        return done

@@ -7,6 +7,7 @@
   (`SCOPE_MISSING`), a group where members may not send urgent notices (`URGENT_FORBIDDEN`).
 - `POST /open-apis/im/v1/chats?user_id_type=open_id[&uuid=…]`: a private group with the listed
   people and the bot; a repeated `uuid` gets the same group.
+- `DELETE /open-apis/im/v1/chats/{chat_id}`: dissolve a group the bot made.
 - `POST /open-apis/im/v1/pins` with `{"message_id": …}`: pin a message in its chat.
 - `GET /open-apis/contact/v3/users/find_by_department?department_id=…`: a department's direct
   members (schedules may rotate through a `dept:`), paged.
@@ -41,6 +42,7 @@ SCOPE_MISSING = 99991672  # 400: the app has not been granted the scope of this 
 FIELD_INVALID = 99992402
 MESSAGE_GONE = 230011
 NOT_BOT_MESSAGE = 230054
+NOT_OWNER = 232014  # 400: only the group's owner may dissolve it
 _SCOPES = {
     "urgent_app": "im:message.urgent",
     "urgent_sms": "im:message.urgent:sms",
@@ -71,6 +73,7 @@ class Paging:
     urgents: list[Urgent] = field(default_factory=list)
     created: list[str] = field(default_factory=list)  # chat ids of the groups made
     pins: list[str] = field(default_factory=list)  # message ids pinned, in order
+    dissolved: list[str] = field(default_factory=list)  # chat ids of the groups dissolved
     _uuids: dict[str, str] = field(default_factory=dict)
 
     def revoke(self, kind: str) -> None:
@@ -174,6 +177,17 @@ async def department_users(
     return {"code": 0, "msg": "success", "data": data}
 
 
+async def dissolve(
+    emulator: LarkEmulator, request: Request, body: dict[str, Any]
+) -> dict[str, Any]:
+    chat_id = request.path_params["chat_id"]
+    if chat_id not in emulator.paging.created:  # only the groups the bot owns
+        raise LarkError(400, NOT_OWNER, "The operator is not the owner of the chat.")
+    emulator.chats.pop(chat_id, None)
+    emulator.paging.dissolved.append(chat_id)
+    return {"code": 0, "msg": "success", "data": {}}
+
+
 async def pin(emulator: LarkEmulator, request: Request, body: dict[str, Any]) -> dict[str, Any]:
     message = emulator.store.get(str(body.get("message_id") or ""))
     if message is None:
@@ -211,6 +225,9 @@ def routes(emulator: LarkEmulator, wrap: Callable[[Handler], Any]) -> list[BaseR
             methods=["PATCH"],
         ),
         Route("/open-apis/im/v1/chats", wrap(bound(emulator, create_chat)), methods=["POST"]),
+        Route(
+            "/open-apis/im/v1/chats/{chat_id}", wrap(bound(emulator, dissolve)), methods=["DELETE"]
+        ),
         Route("/open-apis/im/v1/pins", wrap(bound(emulator, pin)), methods=["POST"]),
         Route(
             "/open-apis/contact/v3/users/find_by_department",

@@ -109,6 +109,7 @@ def upgrade() -> None:
         sa.Column("card_message_id", sa.Text(), nullable=True),
         sa.Column("created_by", sa.Text(), nullable=False),
         sa.Column("summary_message_id", sa.Text(), nullable=True),
+        sa.Column("dissolved_at", sa.DateTime(timezone=True), nullable=True),
         *_row(),
         sa.ForeignKeyConstraint(
             ["incident_id"],

@@ -439,3 +439,27 @@ async def test_approvals_in_the_war_room_resume_the_incident(
         await bot.emulator.wait_for_bot_message(  # and the war room's with it
             room, lambda m: "restart_web" in card_text(m.card), 15
         )
+
+
+async def test_a_war_room_is_dissolved_days_after_its_incident_was_resolved(
+    make_testbot: Any,
+) -> None:
+    settings = contract()
+    settings["escalation"]["war_room_days"] = 3
+    bot: TestBot = await make_testbot(settings=settings, incidents=True)
+    await fire(bot)
+    await bot.send("/warroom 1", user="ou_alice")
+    await bot.expect_reply(contains="作战群")
+    [room] = bot.emulator.paging.created
+    await bot.send("/resolve 1", user="ou_carol")
+    await bot.expect_reply(contains="已恢复")
+    await bot.sweep()
+    assert bot.emulator.paging.dissolved == []  # resolved just now: kept
+    async with bot.db.session() as session:
+        from sqlalchemy import text
+
+        await session.execute(text("UPDATE incidents SET resolved_at = now() - interval '4 days'"))
+    await bot.sweep()
+    await bot.sweep()
+    assert bot.emulator.paging.dissolved == [room]  # once
+    assert room not in bot.emulator.chats

@@ -94,6 +94,8 @@ class EscalationConfig(BaseModel):
     repeat_every: str = "5m"
     # incidents at or above this severity get a war room when they open (None: on request)
     war_room_at: Literal["critical", "warning", "info"] | None = None
+    # days after its incident was resolved that a war room is dissolved (None: kept)
+    war_room_days: int | None = Field(default=None, ge=1, le=365)
 
     @field_validator("repeat_every")
     @classmethod
