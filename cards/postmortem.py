@@ -67,6 +67,11 @@ def postmortem_blocks(found: PostmortemView, say: Texts, zone: ZoneInfo) -> list
                 )
             ),
         ),
+        *(
+            [_block("text", _run(found.worded[:1000])), _block("text", _run(say("pm.model_note")))]
+            if found.worded
+            else []
+        ),
         _block(
             "bullet",
             _run(

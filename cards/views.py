@@ -282,6 +282,7 @@ class PostmortemView:
     verified: bool | None
     similar: tuple[tuple[int, str, str], ...]  # (incident id, title, what fixed it)
     actions: tuple[tuple[ActionCode, str], ...]
+    worded: str = ""  # a model's summary of these facts (only when a model is configured)
 
     @property
     def mtta(self) -> timedelta | None:

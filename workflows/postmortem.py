@@ -99,3 +99,22 @@ def _actions(
     if found.fix is not None and found.verified is None:
         items.append(("verify", found.fix[0]))
     return tuple(items)
+
+
+def facts_of(found: PostmortemView) -> dict[str, Any]:
+    """What a model may word (`workflows.llm.summary.word_postmortem`): the facts only."""
+    return {
+        "title": found.title,
+        "severity": found.severity,
+        "service": found.service,
+        "alerts": found.alerts,
+        "opened": found.opened.isoformat(),
+        "resolved": found.resolved.isoformat() if found.resolved else None,
+        "minutes_to_acknowledge": round(found.mtta.total_seconds() / 60) if found.mtta else None,
+        "minutes_to_resolve": round(found.mttr.total_seconds() / 60) if found.mttr else None,
+        "diagnosis": found.diagnosis[:500],
+        "fix": {"plugin": found.fix[0], "summary": found.fix[1][:300]} if found.fix else None,
+        "verified": found.verified,
+        "note": found.note,
+        "timeline": [e.kind for e in found.timeline[:60]],
+    }

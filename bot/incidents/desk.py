@@ -14,6 +14,7 @@ import os
 import socket
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -36,6 +37,8 @@ from storage.database import Database
 from workflows.escalation import Cause
 from workflows.incident_graph import GraphDeps
 from workflows.intake.alert import ParsedAlert
+from workflows.llm.advisor import ModelAdvisor
+from workflows.llm.summary import word_postmortem
 from workflows.ports import Advisor
 from workflows.runs import RunManager
 from workflows.triage import Hooks, Triage, TriageOutcome, TriageSettings
@@ -72,7 +75,12 @@ class IncidentDesk:
         self.pager = Pager(settings, db, api, self.presenter, self.roster, replica=replica)
         self.handoffs = Handoffs(settings, db, api, self.roster)
         self.war_rooms = WarRooms(settings, db, api, self.presenter, self.roster)
-        self.postmortems = Postmortems(settings, db, api, self.presenter)
+        words = None
+        if isinstance(advisor, ModelAdvisor):  # the model only words the summary
+            words = partial(
+                word_postmortem, advisor.guard, advisor.scrub, language=settings.language
+            )
+        self.postmortems = Postmortems(settings, db, api, self.presenter, words)
         self._pager_loop: asyncio.Task[None] | None = None
         config = settings.incidents
         self.triage = Triage(

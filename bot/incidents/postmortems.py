@@ -3,7 +3,8 @@
 With `postmortems: {enabled: true}` every resolved incident gets one (each sweep looks for
 incidents resolved in the last day without one; the first replica to claim it drafts it);
 `/postmortem <id>` drafts it again, as a new document. The draft is the structured template of
-`workflows.postmortem`, worded by `cards.postmortem`.
+`workflows.postmortem`, worded by `cards.postmortem`; with a model configured, the model words
+its opening summary from the facts (`workflows.llm.summary.word_postmortem`), nothing else.
 
     postmortems = Postmortems(settings, db, api, presenter)
     url = await postmortems.publish(incident_id, by="ou_alice")
@@ -11,7 +12,10 @@ incidents resolved in the last day without one; the first replica to claim it dr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from bot.config import Settings
 from bot.incidents.presenter import LarkPresenter
@@ -28,7 +32,9 @@ from cards.views import PostmortemView, TasksView
 from storage import incidents, postmortems
 from storage.database import Database
 from storage.models import Diagnosis, Incident
-from workflows.postmortem import draft
+from workflows.postmortem import draft, facts_of
+
+Words = Callable[[Mapping[str, Any]], Awaitable[str | None]]
 
 log = get_logger(__name__)
 RECENT = timedelta(days=1)
@@ -36,8 +42,14 @@ RECENT = timedelta(days=1)
 
 class Postmortems:
     def __init__(
-        self, settings: Settings, db: Database, api: LarkApi, presenter: LarkPresenter
+        self,
+        settings: Settings,
+        db: Database,
+        api: LarkApi,
+        presenter: LarkPresenter,
+        words: Words | None = None,
     ) -> None:
+        self.words = words  # a model's wording of the summary (None: the template alone)
         self.settings = settings
         self.config = settings.postmortems
         self.db = db
@@ -69,6 +81,8 @@ class Postmortems:
             raise LookupError(incident_id)
         await postmortems.claim(self.db, incident_id, by=by)
         found = await self._draft(incident)
+        if self.words is not None:
+            found = replace(found, worded=await self.words(facts_of(found)) or "")
         say, zone = self.presenter.say, self.presenter.zone
         document = await self.api.create_document(
             postmortem_title(found, say), folder_token=self.config.folder_token

@@ -154,6 +154,7 @@ TEXTS: dict[str, str] = {
     "pm.tasks.done": "{count} Feishu tasks created",
     "pm.tasks.already": "These action items are tasks already.",
     "card.timeline.kind.postmortem.tasks": "Action items made tasks",
+    "pm.model_note": "(The paragraph above was worded by a model from the facts below; the facts are what count.)",
     "card.timeline.kind.page.sent": "On-call paged",
     "card.timeline.kind.page.stopped": "Escalation stopped",
     "card.timeline.kind.warroom.opened": "War room created",

@@ -100,3 +100,37 @@ async def test_an_approver_turns_the_action_items_into_feishu_tasks(make_testbot
     assert len(bot.emulator.documents.tasks) == len(offered)
     [(guids,)] = await bot.rows("SELECT tasks FROM postmortems")
     assert guids == [t.guid for t in tasks]
+
+
+async def test_with_a_model_it_words_the_summary_and_nothing_else(make_testbot: Any) -> None:
+    import json
+
+    from tests.support.fake_llm import FakeTurn, fake_llm
+
+    worded = "数据库主机磁盘写满触发告警，值班同学认领后清理了日志，服务随即恢复。"
+    async with fake_llm() as fake:
+        diagnosis = {"summary": "磁盘写满", "hypotheses": [], "evidence": [], "next_checks": []}
+        fake.script(FakeTurn(text=json.dumps(diagnosis)), FakeTurn(text=worded))
+        settings = contract(
+            postmortems={"enabled": True},
+            LLM_PROVIDER="openai",
+            LLM_MODEL="gpt-test",
+            OPENAI_API_KEY="sk-test-0123456789",
+            OPENAI_BASE_URL=f"{fake.base_url}/v1",
+        )
+        bot: TestBot = await make_testbot(settings=settings, incidents=True)
+        await fire(bot, "DiskFull")
+        await wait_until(lambda: _settled(bot), timeout=20, what="the workflow to wait for people")
+        await bot.send("/resolve 1 logs cleaned", user="ou_carol")
+        await bot.expect_reply(contains="已恢复")
+        await bot.sweep()
+        [document] = bot.emulator.documents.docs.values()
+        lines = document.text().splitlines()
+        assert worded in lines
+        assert texts("zh")("pm.model_note") in lines
+        assert "恢复备注：logs cleaned" in lines  # the facts are still the template's
+        purposes = [r[0] for r in await bot.rows("SELECT purpose FROM llm_turns ORDER BY id")]
+        assert purposes[-1] == "postmortem"
+        asked = json.dumps(fake.requests[-1].body, ensure_ascii=False)
+        assert "DiskFull" in asked
+        assert "sk-test-0123456789" not in asked
