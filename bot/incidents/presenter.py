@@ -75,8 +75,9 @@ class LarkPresenter:
         (the workflow's steps wait, see `WorkflowPresenter`)."""
         known = self._cards.get(incident_id)
         if known is not None:  # the common case (alerts folding in): one query, for a war room
-            await self._patch(known, incident_id, wait)
+            # the war room first: a step waiting for its card must end right as it shows
             await self._war_room(incident_id)
+            await self._patch(known, incident_id, wait)
             return
         incident = await incidents.get_incident(self.db, incident_id)
         if incident is None or not incident.chat_id:
@@ -86,8 +87,8 @@ class LarkPresenter:
             return
         if incident.card_message_id:
             self._cards[incident_id] = incident.card_message_id
-            await self._patch(incident.card_message_id, incident_id, wait)
             await self._war_room(incident_id)
+            await self._patch(incident.card_message_id, incident_id, wait)
             return
         card = await self.render(incident)
         message_id = await self.api.send_card(
