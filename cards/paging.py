@@ -10,7 +10,7 @@ button (`cards.actions.pack`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -152,6 +152,33 @@ def _line(line: PageLine, say: Texts, zone: ZoneInfo) -> list[str]:
         people=people(line.people, say),
     )
     return [sent, *lines]
+
+
+def page_event(data: Mapping[str, Any], say: Texts) -> str:
+    """A `page.sent` timeline entry in words: the level, who was reached how, what Lark refused
+    (its stored data: `bot.oncall.pager.Pager._fire`)."""
+    level = data.get("level", "?")
+    reached = [str(p) for p in data.get("people") or []]
+    channel = data.get("channel")
+    if channel:
+        text = say(
+            "card.paging.event",
+            level=level,
+            channel=channel_name(str(channel), say),
+            people="、".join(reached) or say("oncall.nobody"),  # plain: the timeline escapes markup
+        )
+    else:
+        text = say("card.paging.event_unreached", level=level)
+    refused = [
+        say(
+            "card.paging.refused",
+            channel=channel_name(str(r.get("channel", "")), say),
+            reason=reason_name(str(r.get("reason", "")), say),
+        )
+        for r in data.get("refused") or []
+        if isinstance(r, Mapping)
+    ]
+    return "；".join([text, *refused]) if say.language == "zh" else "; ".join([text, *refused])
 
 
 def paging_section(view: PagingView, say: Texts, zone: ZoneInfo) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from cards.actions import ActionPayload
 from cards.gates import Approve, GateAction, Reject
 from cards.lists import incidents_card, silences_card, timeline_card
 from cards.operations import action_card
+from cards.paging import page_event
 from cards.views import IncidentRow, SilenceView, TimelineEntry
 from storage import approvals, incidents, silences
 from storage.models import Silence
@@ -199,7 +200,12 @@ async def show_incident(ctx: HandlerContext, args: str) -> None:
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
     view = await _desk(ctx).presenter.view(incident)
     entries = [
-        TimelineEntry(e.created_at, e.kind, e.actor, e.message)
+        TimelineEntry(
+            e.created_at,
+            e.kind,
+            e.actor,
+            page_event(e.data, ctx.texts) if e.kind == "page.sent" else e.message,
+        )
         for e in await incidents.timeline(ctx.services.db, incident_id)
     ]
     await ctx.reply_card(timeline_card(view, entries, ctx.texts, _zone(ctx)))

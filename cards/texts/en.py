@@ -155,6 +155,8 @@ TEXTS: dict[str, str] = {
     "pm.tasks.already": "These action items are tasks already.",
     "card.timeline.kind.postmortem.tasks": "Action items made tasks",
     "pm.model_note": "(The paragraph above was worded by a model from the facts below; the facts are what count.)",
+    "card.paging.event": "level {level}: {channel} → {people}",
+    "card.paging.event_unreached": "level {level}: nobody could be reached",
     "card.timeline.kind.page.sent": "On-call paged",
     "card.timeline.kind.page.stopped": "Escalation stopped",
     "card.timeline.kind.warroom.opened": "War room created",

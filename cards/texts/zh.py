@@ -149,6 +149,8 @@ TEXTS: dict[str, str] = {
     "pm.tasks.already": "这些改进项已经创建过任务了。",
     "card.timeline.kind.postmortem.tasks": "改进项已建为任务",
     "pm.model_note": "（上面这段由模型根据本文的事实撰写，事实以下文为准。）",
+    "card.paging.event": "第 {level} 级：{channel} → {people}",
+    "card.paging.event_unreached": "第 {level} 级：没有通知到任何人",
     "card.timeline.kind.page.sent": "值班通知",
     "card.timeline.kind.page.stopped": "停止升级",
     "card.timeline.kind.warroom.opened": "创建作战群",

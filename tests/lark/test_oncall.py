@@ -148,6 +148,10 @@ async def test_paging_climbs_the_levels_until_the_ack_button(make_testbot: Any) 
     assert "incident.acknowledged" in seen
     acked = await shows(bot, card, "已认领")
     assert ACK not in card_buttons(acked.card)
+    await bot.send("/incident 1")
+    timeline = card_text((await bot.expect_reply(contains="时间线")).card)
+    assert f"值班通知 · 系统：第 2 级：应用内加急 → {oncall}" in timeline
+    assert "停止升级" in timeline
 
 
 async def test_a_refused_urgent_call_falls_to_the_next_channel_and_ack_stops(
