@@ -187,6 +187,8 @@ class Pager:
         """Page `people` through `channel`: None when it went out, else why not."""
         if not people and channel != "chat":
             return "nobody"
+        if channel == "chat" and not incident.chat_id:  # a webhook alert with no chat
+            return "failed"
         try:
             if channel == "chat":
                 await self._mention(incident, people, page)
