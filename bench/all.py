@@ -64,6 +64,7 @@ SCRIPTS = [
     Script("tracing", 20, quick=("--incidents", "40")),
     Script("intake_corpus", 16),
     Script("council", 20, quick=("--rounds", "4")),
+    Script("escalation", 18, quick=("--incidents", "200")),
 ]
 
 

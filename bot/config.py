@@ -37,6 +37,9 @@ from pydantic_settings import (
 from bot.roles import RoleConfig
 from storage.retention import RetentionConfig
 from workflows.hygiene import HygieneRules
+from workflows.oncall.escalation_policy import EscalationConfig
+from workflows.oncall.rotation import OncallConfig
+from workflows.postmortem import PostmortemConfig
 from workflows.schedule.cron import calendar_of_cron
 from workflows.schedule.holidays import workdays_for
 
@@ -223,6 +226,10 @@ class Settings(BaseSettings):
     )
     # YAML `roles:` (bot.roles); None: no section, everybody is an operator as before roles
     roles: RoleConfig | None = Field(default=None, validation_alias="LARKOPS_ROLES")
+    # YAML `oncall:` and `escalation:` (workflows.oncall); without `escalation:` nobody is paged
+    oncall: OncallConfig = Field(default_factory=lambda: OncallConfig())
+    escalation: EscalationConfig = Field(default_factory=lambda: EscalationConfig())
+    postmortems: PostmortemConfig = Field(default_factory=lambda: PostmortemConfig())
 
     @property
     def workdays(self) -> Literal["cn", "mon-fri"]:
@@ -282,6 +289,13 @@ class Settings(BaseSettings):
                 "LARK_EVENT_DELIVERY=http needs LARK_ENCRYPT_KEY (better) or "
                 "LARK_VERIFICATION_TOKEN: anyone could post events otherwise"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _paged_schedules_exist(self) -> Settings:
+        unknown = sorted(self.escalation.schedules() - set(self.oncall.schedules))
+        if unknown:
+            raise ValueError(f"escalation pages oncall:{unknown[0]}, a schedule oncall: lacks")
         return self
 
     @classmethod

@@ -28,6 +28,9 @@ class Timers:
     # seconds between two expiries of what waited too long for a click (drafts); None: never
     # on its own, only in `sweep()`
     expire_every: float | None = 600.0
+    # seconds between two looks for due paging steps and shift changes (on-call); None: only
+    # in `sweep()`. Paging lateness stays under this (bench/escalation.py: goal < 2 s)
+    page_every: float | None = 0.5
 
 
 PRODUCTION = Timers()

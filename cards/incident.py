@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from cards.basics import button, card, markdown, text
 from cards.council import council_causes, council_panels
 from cards.markup import clock, fenced, fit, inline, mention, prose
+from cards.paging import paging_section
 from cards.texts import Texts
 from cards.views import (
     DiagnosisView,
@@ -105,6 +106,7 @@ def incident_card(view: IncidentView, say: Texts, zone: ZoneInfo) -> dict[str, A
         _execution(view.execution, say, zone) if view.execution else [],
         _verification(view.verification, say) if view.verification else [],
         _escalation(view.escalation, say) if view.escalation else [],
+        paging_section(view.paging, say, zone) if view.paging else [],
         _resolution(view, say),
     ]
     for section in sections:
@@ -399,4 +401,6 @@ def _resolution(view: IncidentView, say: Texts) -> Elements:
         lines.append(say("card.resolved.by", person=mention(view.resolved_by)))
     if view.resolved_note and view.resolved_note.strip():
         lines.append(say("card.resolved.note", note=prose(view.resolved_note, 500, 5)))
+    if view.postmortem_url and view.postmortem_url.startswith("https://"):
+        lines.append(say("card.resolved.postmortem", url=view.postmortem_url))
     return [markdown("\n".join(lines))]

@@ -81,10 +81,13 @@ def timeline_card(
     )
 
 
-def _kind(kind: str, say: Texts) -> str:
+def kind_name(kind: str, say: Texts) -> str:
     """An audit kind in the reader's words (the code itself when it is one not worded yet)."""
     key = f"card.timeline.kind.{kind}"
     return say(key) if say.has(key) else inline(kind, 30)
+
+
+_kind = kind_name
 
 
 def _actor(actor: str, say: Texts | None = None) -> str:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 Gate = Literal["diagnosis", "proposal"]
+ActionCode = Literal["check", "runbook", "faster_ack", "verify"]  # a postmortem's action items
 GateStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
 
 
@@ -187,6 +188,61 @@ class IncidentView:
     escalation: EscalationView | None = None
     resolved_note: str | None = None
     resolved_by: str | None = None
+    paging: PagingView | None = None
+    postmortem_url: str | None = None  # the draft postmortem's document
+
+
+@dataclass(frozen=True)
+class PageLine:
+    """One paging step: `status` pending | firing | done | cancelled; once fired, the
+    `channel` that reached `people` (None: none did) and the channels Lark refused, as
+    (channel, reason code) pairs (`workflows.oncall.paging.Refusal`)."""
+
+    step: int
+    level: int
+    status: str
+    due_at: datetime
+    fired_at: datetime | None = None
+    channel: str | None = None
+    people: tuple[str, ...] = ()
+    refused: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PagingView:
+    """An incident's paging: its steps, who acknowledged it, the signed Ack button's value
+    while there is something to acknowledge, and the war-room button's."""
+
+    lines: tuple[PageLine, ...]
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    ack_value: Mapping[str, Any] | None = None
+    room_value: Mapping[str, Any] | None = None  # the 建群 button, while it has no war room
+
+
+@dataclass(frozen=True)
+class OncallView:
+    """Who is on call in one schedule now, and the next hand-off (None: no change ahead)."""
+
+    schedule: str
+    people: tuple[str, ...]
+    until: datetime | None
+    next_people: tuple[str, ...] = ()
+    next_at: datetime | None = None
+    override: bool = False
+
+
+@dataclass(frozen=True)
+class SwapView:
+    """A proposed shift swap: `other` covers `asker` over `mine`, `asker` covers `other` over
+    `theirs`; `status` asked | accepted | declined."""
+
+    schedule: str
+    asker: str
+    other: str
+    mine: tuple[datetime, datetime]
+    theirs: tuple[datetime, datetime]
+    status: str = "asked"
 
 
 @dataclass(frozen=True)
@@ -229,3 +285,61 @@ class SilenceView:
     matcher: str
     until: datetime
     created_by: str
+
+
+@dataclass(frozen=True)
+class PostmortemEntry:
+    """One timeline entry: when, its audit kind, who, and its message as stored."""
+
+    at: datetime
+    kind: str
+    actor: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PostmortemView:
+    """A postmortem's facts (`workflows.postmortem.draft`); `actions` are (code, subject)
+    pairs the document words (`cards.postmortem`)."""
+
+    incident_id: int
+    title: str
+    severity: str
+    service: str | None
+    opened: datetime
+    resolved: datetime | None
+    acknowledged: datetime | None
+    acknowledged_by: str | None
+    resolved_by: str | None
+    note: str | None
+    alerts: int
+    timeline: tuple[PostmortemEntry, ...]
+    diagnosis: str
+    hypotheses: tuple[tuple[str, float], ...]
+    evidence: tuple[tuple[str, str], ...]
+    fix: tuple[str, str] | None  # (plugin, summary) of the fix that ran
+    verified: bool | None
+    similar: tuple[tuple[int, str, str], ...]  # (incident id, title, what fixed it)
+    actions: tuple[tuple[ActionCode, str], ...]
+    worded: str = ""  # a model's summary of these facts (only when a model is configured)
+
+    @property
+    def mtta(self) -> timedelta | None:
+        return self.acknowledged - self.opened if self.acknowledged else None
+
+    @property
+    def mttr(self) -> timedelta | None:
+        return self.resolved - self.opened if self.resolved else None
+
+
+@dataclass(frozen=True)
+class TasksView:
+    """A postmortem's action items offered as Feishu tasks: `owner` is assigned them;
+    `made` counts the tasks once someone (`by`) confirmed."""
+
+    incident_id: int
+    title: str
+    actions: tuple[tuple[ActionCode, str], ...]
+    owner: str | None
+    by: str | None = None
+    made: int = 0

@@ -40,6 +40,7 @@ from storage.statuses import (
     GateStatus,
     InboundStatus,
     IncidentStatus,
+    PageStatus,
     Risk,
     ScheduleKind,
     ScheduleRunStatus,
@@ -548,3 +549,90 @@ class CouncilTask(Base, _Row):
     answer: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Page(Base, _Row):
+    """One step of an incident's paging (`workflows.oncall.escalation_policy.Step`): a durable
+    timer. Every replica claims due rows with `FOR UPDATE SKIP LOCKED`, so each fires once."""
+
+    __tablename__ = "pages"
+    __table_args__ = (
+        _status("status", *values(PageStatus)),
+        UniqueConstraint("incident_id", "step", name="uq_pages_incident_step"),
+        Index("ix_pages_due", "due_at", postgresql_where=text("status = 'pending'")),
+    )
+
+    incident_id: Mapped[int] = _incident_fk()
+    policy: Mapped[str] = mapped_column(Text)
+    step: Mapped[int] = mapped_column(Integer)
+    level: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[PageStatus] = mapped_column(Text, server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    claimed_by: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # who was paged, through which channel, which channels Lark refused and why
+    outcome: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+
+
+class OncallOverride(Base, _Row):
+    """Someone covering a schedule for a while (`/oncall override`, an accepted swap)."""
+
+    __tablename__ = "oncall_overrides"
+    __table_args__ = (Index("ix_oncall_overrides_schedule_ends", "schedule", "ends_at"),)
+
+    schedule: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+
+
+class OncallHandoff(Base, _Row):
+    """A shift change announced in the chat; unique per (schedule, instant), so once."""
+
+    __tablename__ = "oncall_handoffs"
+    __table_args__ = (
+        UniqueConstraint("schedule", "handoff_at", name="uq_oncall_handoffs_schedule_at"),
+    )
+
+    schedule: Mapped[str] = mapped_column(Text)
+    handoff_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    chat_id: Mapped[str] = mapped_column(Text)
+    people: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    message_id: Mapped[str | None] = mapped_column(Text)
+
+
+class WarRoom(Base, _Row):
+    """The Lark group made for an incident (`/warroom`), and the incident's card in it."""
+
+    __tablename__ = "war_rooms"
+
+    incident_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("incidents.id", ondelete="CASCADE"), unique=True
+    )
+    chat_id: Mapped[str | None] = mapped_column(Text)
+    card_message_id: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(Text)
+    # the summary posted to the alert chat once the incident was resolved
+    summary_message_id: Mapped[str | None] = mapped_column(Text)
+    dissolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Postmortem(Base, _Row):
+    """The draft postmortem of a resolved incident: the Feishu document it was published as
+    (`drafts`: how many times it was generated)."""
+
+    __tablename__ = "postmortems"
+
+    incident_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("incidents.id", ondelete="CASCADE"), unique=True
+    )
+    document_id: Mapped[str | None] = mapped_column(Text)
+    drafts: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_by: Mapped[str] = mapped_column(Text)
+    # who confirmed the action items as Feishu tasks, and the tasks' guids
+    tasks_by: Mapped[str | None] = mapped_column(Text)
+    tasks: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))

@@ -38,6 +38,9 @@ CouncilBatchStatus = Literal["running", "done"]
 # pending → running (claimed, with a lease) → answered | failed | timed_out; a running task whose
 # lease ran out is claimed again (its first claimant's late result is refused)
 CouncilTaskStatus = Literal["pending", "running", "answered", "failed", "timed_out"]
+# a paging step's timer: waiting for its due time, taken by a replica, fired, or not needed
+# (acknowledged or resolved first)
+PageStatus = Literal["pending", "firing", "done", "cancelled"]
 
 # The incident life cycle (README, "Incidents"):
 #

@@ -12,7 +12,9 @@ def root_router() -> Router:
     from bot.commands.free_text import router as free_text
     from bot.commands.incidents import router as incidents
     from bot.commands.memory import router as memory
+    from bot.commands.oncall import router as oncall
     from bot.commands.plugins import router as plugins
+    from bot.commands.postmortems import router as postmortems
     from bot.commands.report import router as report
     from bot.commands.roles import router as roles
     from bot.commands.schedules import router as schedules
@@ -21,6 +23,8 @@ def root_router() -> Router:
     root = Router("root")
     root.include_router(basics)
     root.include_router(incidents)
+    root.include_router(oncall)
+    root.include_router(postmortems)
     root.include_router(plugins)
     root.include_router(memory)
     root.include_router(council)

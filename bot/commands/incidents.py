@@ -20,6 +20,7 @@ from cards.actions import ActionPayload
 from cards.gates import Approve, GateAction, Reject
 from cards.lists import incidents_card, silences_card, timeline_card
 from cards.operations import action_card
+from cards.paging import page_event
 from cards.views import IncidentRow, SilenceView, TimelineEntry
 from storage import approvals, incidents, silences
 from storage.models import Silence
@@ -199,7 +200,12 @@ async def show_incident(ctx: HandlerContext, args: str) -> None:
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
     view = await _desk(ctx).presenter.view(incident)
     entries = [
-        TimelineEntry(e.created_at, e.kind, e.actor, e.message)
+        TimelineEntry(
+            e.created_at,
+            e.kind,
+            e.actor,
+            page_event(e.data, ctx.texts) if e.kind == "page.sent" else e.message,
+        )
         for e in await incidents.timeline(ctx.services.db, incident_id)
     ]
     await ctx.reply_card(timeline_card(view, entries, ctx.texts, _zone(ctx)))
@@ -216,13 +222,11 @@ async def ack(ctx: HandlerContext, args: str) -> None:
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
     if incident.status in incidents.FINAL:
         raise UserFacingError(_closed(ctx, incident_id, incident.status))
-    first = await incidents.acknowledge(db, incident_id, ctx.user)
+    first = await _desk(ctx).acknowledge(incident_id, ctx.user, trace_id=ctx.trace_id)
     if first != ctx.user:
         who = f'<at user_id="{first}"></at>' if first.startswith("ou_") else first
         await ctx.reply_text(ctx.texts("incident.already_acked", id=incident_id, who=who))
         return
-    await _audit(ctx, incident_id, "incident.acknowledged")
-    await _desk(ctx).presenter.show(incident_id)
     await ctx.reply_text(
         ctx.texts("incident.acked", id=incident_id, who=f'<at user_id="{ctx.user}"></at>')
     )

@@ -10,25 +10,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from bot.config import Settings
+from bot.incidents.postmortems import Postmortems
 from bot.incidents.presenter import LarkPresenter, WorkflowPresenter
 from bot.lark.api import LarkApi
 from bot.lark.patcher import CardPatcher
 from bot.logs import get_logger
+from bot.oncall.handoffs import Handoffs
+from bot.oncall.pager import Pager
+from bot.oncall.roster import Roster
+from bot.oncall.war_room import WarRooms
 from bot.roles import gate_policy
 from bot.timers import PRODUCTION, Timers
-from storage import approvals, incidents
+from storage import approvals, incidents, pages
 from storage.coordination import Coordination
 from storage.database import Database
 from workflows.escalation import Cause
 from workflows.incident_graph import GraphDeps
 from workflows.intake.alert import ParsedAlert
+from workflows.llm.advisor import ModelAdvisor
+from workflows.llm.summary import word_postmortem
 from workflows.ports import Advisor
 from workflows.runs import RunManager
 from workflows.triage import Hooks, Triage, TriageOutcome, TriageSettings
@@ -60,6 +70,18 @@ class IncidentDesk:
             coordination,
             reclaim_after=timers.reclaim_after,
         )
+        self.roster = Roster(settings, db, api)
+        replica = f"{socket.gethostname()}:{os.getpid()}"
+        self.pager = Pager(settings, db, api, self.presenter, self.roster, replica=replica)
+        self.handoffs = Handoffs(settings, db, api, self.roster)
+        self.war_rooms = WarRooms(settings, db, api, self.presenter, self.roster)
+        words = None
+        if isinstance(advisor, ModelAdvisor):  # the model only words the summary
+            words = partial(
+                word_postmortem, advisor.guard, advisor.scrub, language=settings.language
+            )
+        self.postmortems = Postmortems(settings, db, api, self.presenter, words)
+        self._pager_loop: asyncio.Task[None] | None = None
         config = settings.incidents
         self.triage = Triage(
             db,
@@ -86,12 +108,20 @@ class IncidentDesk:
         await self.runs.recover()
         if self.timers.sweep_every is not None:
             self._sweeper = asyncio.create_task(self.runs.sweep_forever(self.timers.sweep_every))
+        on_call = self.pager.enabled or bool(self.roster.schedules)
+        wanted = on_call or self.settings.postmortems.enabled or self.war_rooms.dissolving
+        if self.timers.page_every is not None and wanted:
+            self._pager_loop = asyncio.create_task(
+                self.pager.run(self.timers.page_every, also=self._now_and_then)
+            )
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for loop in (self._sweeper, self._pager_loop):
+            if loop is not None:
+                loop.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
+        await self.pager.drain()
         await self.runs.drain()
         await self.patcher.drain()
 
@@ -103,7 +133,14 @@ class IncidentDesk:
         return await self.triage.receive(alerts, chat_id, delivery=delivery)
 
     async def _opened(self, incident_id: int) -> None:
+        await self.pager.plan(incident_id)  # before the card: the card shows the plan
         await self.presenter.show(incident_id)
+        self.pager.wake()
+        incident = await incidents.get_incident(self.db, incident_id)
+        if incident is not None and self.war_rooms.wanted(incident):
+            room = await self.war_rooms.open(incident, by="system")
+            if room.error:
+                log.warning("warroom.failed", incident=incident_id, error=room.error)
         await self.diagnose(incident_id, requester=None)
 
     async def diagnose(self, incident_id: int, *, requester: str | None) -> bool:
@@ -118,12 +155,37 @@ class IncidentDesk:
         self.runs.start(incident_id, str(incident.run_id), requester=requester)
         return True
 
+    async def on_call(self) -> None:
+        """One round of on-call timers: due paging steps, shift changes to announce,
+        postmortems to draft."""
+        await self.pager.sweep()
+        await self._now_and_then()
+
+    async def _now_and_then(self) -> None:
+        """The slower on-call timers (the pager's loop runs them every `ALSO_EVERY`)."""
+        await self.handoffs.sweep()
+        await self.postmortems.sweep()
+        await self.war_rooms.dissolve_old()
+
+    async def acknowledge(self, incident_id: int, who: str, *, trace_id: str | None = None) -> str:
+        """`who` is on it (/ack, the card's Ack button): the first acknowledgement stays, its
+        paging stops, the card says who. Returns who acknowledged first."""
+        first = await incidents.acknowledge(self.db, incident_id, who)
+        if first == who:
+            await incidents.record_event(
+                self.db, incident_id, "incident.acknowledged", actor=who, trace_id=trace_id
+            )
+            await self.pager.stop(incident_id, who)
+            await self.presenter.show(incident_id)
+        return first
+
     async def _resolved_by_alert(self, incident_id: int) -> None:
         await self._end_paused(incident_id, {"decision": "resolved", "by": ["alert"]})
         await self.presenter.show(incident_id)
         await self.runs.deps.advisor.remember(incident_id)
 
     async def _end_paused(self, incident_id: int, decision: dict[str, Any]) -> None:
+        await pages.cancel(self.db, incident_id)  # nobody needs paging for it any more
         for gate in await approvals.cancel_open(self.db, incident_id):
             await self.runs.resume(str(gate.run_id), gate.interrupt_id, decision, wait=False)
 

@@ -24,6 +24,7 @@ from cards.council import council_view
 from cards.gates import gate_buttons
 from cards.incident import escalation_cause, incident_card
 from cards.lists import storm_card
+from cards.paging import ack_value, war_room_value
 from cards.texts import texts
 from cards.views import (
     DiagnosisView,
@@ -34,15 +35,17 @@ from cards.views import (
     GateView,
     Hypothesis,
     IncidentView,
+    PageLine,
+    PagingView,
     ProposalView,
     SeenBefore,
     StormView,
     VerificationView,
 )
-from storage import incidents
+from storage import incidents, pages, postmortems, war_rooms
 from storage.approvals import approvers_of
 from storage.database import Database
-from storage.models import Approval, Diagnosis, Incident, IncidentEvent, Proposal
+from storage.models import Approval, Diagnosis, Incident, IncidentEvent, Page, Proposal
 
 STORM_SPAN = timedelta(hours=1)
 
@@ -72,7 +75,9 @@ class LarkPresenter:
         """Send the card, or queue an update of it; `wait`: until the update reached Lark
         (the workflow's steps wait, see `WorkflowPresenter`)."""
         known = self._cards.get(incident_id)
-        if known is not None:  # the common case (alerts folding in): no query at all
+        if known is not None:  # the common case (alerts folding in): one query, for a war room
+            # the war room first: a step waiting for its card must end right as it shows
+            await self._war_room(incident_id)
             await self._patch(known, incident_id, wait)
             return
         incident = await incidents.get_incident(self.db, incident_id)
@@ -83,6 +88,7 @@ class LarkPresenter:
             return
         if incident.card_message_id:
             self._cards[incident_id] = incident.card_message_id
+            await self._war_room(incident_id)
             await self._patch(incident.card_message_id, incident_id, wait)
             return
         card = await self.render(incident)
@@ -94,6 +100,42 @@ class LarkPresenter:
         await incidents.record_event(
             self.db, incident.id, "card.sent", data={"message_id": message_id}
         )
+
+    async def _war_room(self, incident_id: int) -> None:
+        """The same card in the incident's war room, when it has one (`bot.oncall.war_room`)."""
+        room = await war_rooms.of_incident(self.db, incident_id)
+        if room is None or not room.card_message_id:
+            return
+        await self._patch(room.card_message_id, incident_id, False)
+        incident = await incidents.get_incident(self.db, incident_id)
+        if incident is None or incident.status != "resolved" or room.summary_message_id is not None:
+            return
+        if await war_rooms.claim_summary(self.db, incident_id):  # once, whichever replica
+            await self._summary(incident)
+
+    async def _summary(self, incident: Incident) -> None:
+        """The war room's outcome, said back in the alert chat."""
+        ended = incident.resolved_at or incident.updated_at
+        minutes = max(round((ended - incident.created_at).total_seconds() / 60), 1)
+        acked = incident.acknowledged_by
+        text = self.say(
+            "warroom.summary",
+            id=incident.id,
+            title=incident.title[:100],
+            minutes=minutes,
+            acked=f'<at user_id="{acked}"></at>' if acked else self.say("oncall.nobody"),
+        )
+        key = idempotency_key("war-room-summary", str(incident.id))
+        content = {"text": text}
+        if incident.card_message_id and incident.chat_id:
+            sent = await self.api.reply(
+                incident.card_message_id, "text", content, uuid=key, chat_id=incident.chat_id
+            )
+        elif incident.chat_id:
+            sent = await self.api.send(incident.chat_id, "text", content, uuid=key)
+        else:
+            return
+        await war_rooms.summarised(self.db, incident.id, sent)
 
     async def _patch(self, message_id: str, incident_id: int, wait: bool) -> None:
         if wait:
@@ -141,6 +183,33 @@ class LarkPresenter:
             else None,
             resolved_note=incident.resolved_note,
             resolved_by=incident.resolved_by,
+            paging=await self._paging(incident) if self.settings.escalation.policies else None,
+            postmortem_url=await self._postmortem(incident),
+        )
+
+    async def _postmortem(self, incident: Incident) -> str | None:
+        """The link to the incident's postmortem draft, once it has one."""
+        if incident.status != "resolved":
+            return None
+        found = await postmortems.of_incident(self.db, incident.id)
+        if found is None or not found.document_id:
+            return None
+        return self.settings.postmortems.url.format(document_id=found.document_id)
+
+    async def _paging(self, incident: Incident) -> PagingView | None:
+        """The incident's paging steps, and its Ack button while it is not acknowledged."""
+        rows = await pages.of_incident(self.db, incident.id)
+        if not rows:
+            return None
+        over = incident.status in incidents.FINAL
+        open_ = incident.acknowledged_at is None and not over
+        roomless = not over and await war_rooms.of_incident(self.db, incident.id) is None
+        return PagingView(
+            lines=tuple(_page_line(row, settled=not open_) for row in rows),
+            acknowledged_by=incident.acknowledged_by,
+            acknowledged_at=incident.acknowledged_at,
+            ack_value=ack_value(incident.id, self.key) if open_ else None,
+            room_value=war_room_value(incident.id, self.key) if roomless else None,
         )
 
     def oncall(self) -> tuple[str, ...]:
@@ -251,6 +320,28 @@ def _escalation(incident: Incident, reason: str, mentions: tuple[str, ...]) -> E
         mentions=mentions,
         cause=str(stored.get("code", "")),
         values={str(k): str(v) for k, v in (stored.get("values") or {}).items()},
+    )
+
+
+def _page_line(row: Page, *, settled: bool) -> PageLine:
+    """One paging step as the card shows it (a step still waiting for an incident that was
+    acknowledged or resolved will not fire: shown as cancelled)."""
+    outcome = dict(row.outcome or {})
+    refused = tuple(
+        (str(r.get("channel", "")), str(r.get("reason", "")))
+        for r in outcome.get("refused") or []
+        if isinstance(r, dict)
+    )
+    channel = outcome.get("channel")
+    return PageLine(
+        step=row.step,
+        level=row.level,
+        status="cancelled" if settled and row.status == "pending" else row.status,
+        due_at=row.due_at,
+        fired_at=row.fired_at,
+        channel=str(channel) if channel else None,
+        people=tuple(str(p) for p in outcome.get("people") or []),
+        refused=refused,
     )
 
 

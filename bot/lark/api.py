@@ -12,6 +12,8 @@ The long connection still uses the official SDK (`bot.lark.connection`).
 - Sends and replies wait for a shared token bucket (per chat and per app, across replicas via
   the coordination backend), so Lark's limits are not exceeded.
 - Every send carries the caller's idempotency `uuid`.
+- Urgent notices, groups, pins, documents and tasks come from `bot.lark.collaboration`; the
+  exceptions live in `bot.lark.errors` (and are importable from here as before).
 - Membership lookups for roles (a user's departments, a group's members) are cached in process
   for ten minutes; a refusal (no contact permission, unknown user) for one minute.
 
@@ -44,6 +46,9 @@ from tenacity import (
     wait_random,
 )
 
+from bot.lark.collaboration import Collaboration
+from bot.lark.errors import LarkApiError as LarkApiError
+from bot.lark.errors import LarkRetryable as LarkRetryable
 from bot.logs import get_logger
 from storage import tracing
 from storage.coordination import Coordination
@@ -67,22 +72,6 @@ CALL_SECONDS = Histogram("larkops_lark_api_seconds", "Lark REST call latency", [
 THROTTLED = Counter("larkops_lark_throttled_seconds_total", "Seconds spent waiting for buckets")
 
 
-class LarkApiError(RuntimeError):
-    """Lark refused the call; `code` and `msg` are Lark's."""
-
-    def __init__(self, endpoint: str, status: int, code: int, msg: str) -> None:
-        super().__init__(f"{endpoint}: HTTP {status}, code {code}: {msg}")
-        self.endpoint, self.status, self.code, self.msg = endpoint, status, code, msg
-
-
-class LarkRetryable(LarkApiError):
-    """A transient refusal (5xx, rate limit); `retry_after` in seconds when Lark said."""
-
-    def __init__(self, endpoint: str, status: int, code: int, msg: str, retry_after: float | None):
-        super().__init__(endpoint, status, code, msg)
-        self.retry_after = retry_after
-
-
 @dataclass(frozen=True)
 class BotInfo:
     open_id: str
@@ -94,7 +83,7 @@ def idempotency_key(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
 
 
-class LarkApi:
+class LarkApi(Collaboration):
     """REST calls the bot makes. Safe to share between tasks."""
 
     def __init__(
@@ -333,6 +322,25 @@ class LarkApi:
             body={"content": json.dumps(card, ensure_ascii=False)},
         )
 
+    async def send_direct(
+        self, open_id: str, msg_type: str, content: dict[str, Any], *, uuid: str
+    ) -> str:
+        """Send to a person (the bot's one-to-one chat with them); returns the message id."""
+        data = await self._retrying(
+            "im.message.create",
+            "POST",
+            "/open-apis/im/v1/messages",
+            queries=[("receive_id_type", "open_id")],
+            body={
+                "receive_id": open_id,
+                "msg_type": msg_type,
+                "content": json.dumps(content, ensure_ascii=False),
+                "uuid": uuid,
+            },
+            chat_id=open_id,
+        )
+        return _message_id(data, "im.message.create")
+
     # membership, for roles (bot.roles) ----------------------------------------------------
 
     async def user_departments(self, open_id: str) -> frozenset[str]:
@@ -378,6 +386,37 @@ class LarkApi:
             return frozenset(members)
 
         return await self._remembered(("members", chat_id), ask)
+
+    async def department_members(self, department_id: str) -> frozenset[str]:
+        """The open_ids of a department's direct members (contact API), cached."""
+
+        async def ask() -> frozenset[str]:
+            members: set[str] = set()
+            token = ""
+            for _ in range(MEMBER_PAGES):
+                queries = [
+                    ("department_id", department_id),
+                    ("department_id_type", "open_department_id"),
+                    ("user_id_type", "open_id"),
+                    ("page_size", "50"),
+                ]
+                data = await self._retrying(
+                    "contact.user.find_by_department",
+                    "GET",
+                    "/open-apis/contact/v3/users/find_by_department",
+                    queries=[*queries, ("page_token", token)] if token else queries,
+                    attempts=2,
+                )
+                inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+                for item in (inner or {}).get("items") or ():
+                    if isinstance(item, dict) and isinstance(item.get("open_id"), str):
+                        members.add(item["open_id"])
+                token = str((inner or {}).get("page_token") or "")
+                if not (inner or {}).get("has_more") or not token:
+                    break
+            return frozenset(members)
+
+        return await self._remembered(("department", department_id), ask)
 
     async def _remembered(
         self, key: tuple[str, str], ask: Callable[[], Awaitable[frozenset[str]]]

@@ -292,13 +292,15 @@ class LarkRuntime:
         return "done"
 
     async def sweep(self) -> None:
-        """One sweep round now (what the timers do every `sweep_every` and `expire_every`):
-        expired action gates, expired incident gates, stranded runs, expired drafts."""
+        """One sweep round now (what the timers do every `sweep_every`, `expire_every` and
+        `page_every`): expired action gates, expired incident gates, stranded runs, expired
+        drafts, due paging steps."""
         if self.operations is not None:
             await self.operations.sweep()
             await self.operations.drain()
         if self.desk is not None:
             await self.desk.runs.sweep()
+            await self.desk.on_call()  # paging steps, shift changes (`Timers.page_every` else)
         if self.council is not None:
             await self.council.sweep()
         await self.expire_pending()

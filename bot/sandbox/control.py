@@ -72,8 +72,13 @@ class ControlApi:
         except ValueError:
             return _error(400, "after and since must be integers")
         now = now_ms()
+        urgent: dict[str, list[dict[str, Any]]] = {}
+        for notice in self.emulator.paging.urgents:  # 加急 shown on the message, as Lark does
+            urgent.setdefault(notice.message_id, []).append(
+                {"kind": notice.kind, "open_ids": list(notice.open_ids)}
+            )
         picked = [
-            m.to_view()
+            {**m.to_view(), "urgent": urgent.get(m.message_id, [])}
             for m in self.emulator.transcript(chat_id)
             if m.seq > after or (since >= 0 and m.updated_at > since)
         ]

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 
 from bot.sandbox.control import ControlApi
 from bot.sandbox.degraded import degraded_card
+from bot.sandbox.documents import Documents
 from bot.sandbox.envelopes import (
     App,
     card_action_event,
@@ -40,6 +41,7 @@ from bot.sandbox.model import (
     User,
     p2p_chat,
 )
+from bot.sandbox.paging import Paging
 from bot.sandbox.record import ApiCall, Duplicate, Message, ToastRecord, Transcript
 from bot.sandbox.rest import RestApi
 
@@ -93,6 +95,8 @@ class LarkEmulator:
         self.duplicates: list[Duplicate] = []
         self.toasts: list[ToastRecord] = []
         self.store = Transcript()
+        self.paging = Paging()  # urgent notices and created groups (`bot.sandbox.paging`)
+        self.documents = Documents()  # docx documents (`bot.sandbox.documents`)
         self.guard = Guard(
             token_ttl=token_ttl, chat_rate_limit=chat_rate_limit, app_rate_limit=app_rate_limit
         )

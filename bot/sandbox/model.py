@@ -41,6 +41,7 @@ class Chat:
     chat_type: ChatType = "group"
     peer: str = ""
     members: tuple[str, ...] | None = None
+    urgent_allowed: bool = True  # the group lets every member send urgent notices (加急)
 
 
 DEFAULT_USERS: tuple[User, ...] = (

@@ -1,5 +1,7 @@
 """The REST side: long-connection endpoint, tokens, bot info, messages, card updates, and the
-membership lookups roles use (a user's departments, a group's members).
+membership lookups roles use (a user's departments, a group's members). Urgent notices, groups,
+pins and department members are in `bot.sandbox.paging`, documents and tasks in
+`bot.sandbox.documents` (their routes are mounted here).
 
 Every request is recorded in `emulator.calls`; errors come back Lark-shaped, {"code","msg"}
 with the HTTP status Lark uses (see `guard.py` for the codes).
@@ -16,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.sandbox import documents, paging
 from bot.sandbox.cardcheck import CARD_INVALID, card_problem
 from bot.sandbox.envelopes import content_text, new_id
 from bot.sandbox.gateway import WS_PATH
@@ -79,6 +82,9 @@ class RestApi:
                 self._wrap(self.card_update),
                 methods=["POST"],
             ),
+            # paging, groups, documents, tasks (before /users/{user_id}: find_by_department)
+            *paging.routes(self.emulator, self._wrap),
+            *documents.routes(self.emulator, self._wrap),
             Route(
                 "/open-apis/contact/v3/users/{user_id}", self._wrap(self.get_user), methods=["GET"]
             ),

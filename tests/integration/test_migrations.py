@@ -32,6 +32,11 @@ TABLES = {
     "triaged_deliveries",
     "council_batches",
     "council_tasks",
+    "pages",
+    "oncall_overrides",
+    "oncall_handoffs",
+    "war_rooms",
+    "postmortems",
 }
 
 

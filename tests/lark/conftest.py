@@ -24,7 +24,12 @@ from workflows.checkpoint import open_checkpointer
 SIGNING_KEY = b"k" * 32
 # a test bot's sweeps and gauges run only when the test asks (`await bot.sweep()`)
 TEST_TIMERS = Timers(
-    sweep_every=None, backlog_every=None, reclaim_after=0.0, verify_every=0.2, expire_every=None
+    sweep_every=None,
+    backlog_every=None,
+    reclaim_after=0.0,
+    verify_every=0.2,
+    expire_every=None,
+    page_every=None,
 )
 Factory = Callable[..., Any]
 

@@ -395,7 +395,27 @@
     else if (message.msg_type === "text" || message.msg_type === "post")
       node.append(el("div", { cls: "bubble", text: message.text || "", attrs: { "data-testid": "message-text" } }));
     else node.append(el("div", { cls: "bubble unknown", text: `[${message.msg_type}] ${message.text || ""}` }));
+    for (const notice of asList(message.urgent)) {
+      const who = asList(notice.open_ids).map(nameOf).join("、");
+      const kind = URGENT_KINDS[notice.kind] || notice.kind;
+      node.append(el("div", { cls: "urgent", text: `🔔 ${kind} → ${who}`, attrs: { "data-testid": "urgent" } }));
+    }
     return node;
+  }
+
+  const URGENT_KINDS = { urgent_app: "应用内加急", urgent_sms: "短信加急", urgent_phone: "电话加急" };
+
+  /** Groups the bot made (war rooms) appear in the chat list. */
+  async function refreshChats() {
+    try {
+      const data = await api("/state");
+      const chats = asList(data.chats);
+      if (chats.length === state.chats.length) return;
+      state.chats = chats;
+      fillSelect($("chat-select"), state.chats, "chat_id", state.chat);
+    } catch (error) {
+      // the next round tries again
+    }
   }
 
   /** Merge a poll answer into the list: append new messages, replace changed ones. */
@@ -593,6 +613,7 @@
     document.body.dataset.ready = "true";
     chooseChat(chat);
     setInterval(poll, POLL_MS);
+    setInterval(refreshChats, 5000);
   }
 
   document.addEventListener("DOMContentLoaded", () => {

@@ -1,0 +1,282 @@
+"""On-call in the chat: /oncall (who, until when, who next), /oncall override, /oncall swap
+(confirmed by the other person on a card), /warroom, and the incident card's Ack button (the
+same acknowledgement as /ack)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.context import ActionResult, HandlerContext, Toast
+from bot.errors import UserFacingError
+from bot.incidents.desk import IncidentDesk
+from bot.lark.events import MessageEvent
+from bot.oncall.roster import Roster
+from bot.roles import admits, refusal
+from bot.router import Router
+from cards.markup import mention
+from cards.paging import (
+    Ack,
+    SwapAccept,
+    SwapAnswer,
+    SwapDecline,
+    WarRoomOpen,
+    oncall_card,
+    swap_card,
+    swap_values,
+)
+from cards.views import OncallView, SwapView
+from storage import incidents, rotas
+from workflows.oncall.rotation import clock
+from workflows.oncall.spans import span
+
+router = Router("oncall")
+MAX_OVERRIDE = timedelta(days=31)
+
+
+def _desk(ctx: HandlerContext) -> IncidentDesk:
+    desk = ctx.services.desk
+    if desk is None:
+        raise UserFacingError("incidents are not available yet; try again in a moment")
+    return desk
+
+
+def _roster(ctx: HandlerContext) -> Roster:
+    roster = _desk(ctx).roster
+    if not roster.schedules:
+        raise UserFacingError(ctx.texts("oncall.none"))
+    return roster
+
+
+def _schedule(ctx: HandlerContext, roster: Roster, name: str | None) -> str:
+    """The schedule named, or the only one / the first one configured."""
+    names = list(roster.schedules)
+    if name is None:
+        return names[0]
+    if name not in roster.schedules:
+        raise UserFacingError(ctx.texts("oncall.unknown", name=name, names=", ".join(names)))
+    return name
+
+
+def _person(ctx: HandlerContext, token: str) -> str | None:
+    """An open_id typed as such, or an @mention of someone (not the bot)."""
+    if token.startswith("ou_"):
+        return token
+    event = ctx.event
+    if isinstance(event, MessageEvent):
+        for found in event.mentions:
+            if found.key == token or f"@{found.name}" == token:
+                return found.open_id
+    return None
+
+
+async def _view(roster: Roster, name: str) -> OncallView:
+    now = await roster.now(name)
+    ahead = await roster.next(name)
+    return OncallView(
+        schedule=name,
+        people=now.people,
+        until=now.until,
+        next_people=ahead[1].people if ahead else (),
+        next_at=ahead[0] if ahead else None,
+        override=bool(now.people) and now.layer is None,
+    )
+
+
+@router.command(
+    "/oncall", usage="[schedule] | override <who> <length|HH:MM> | swap <who>", roles=("viewer",)
+)
+async def oncall(ctx: HandlerContext, args: str) -> None:
+    """查看当前值班人和下一次交接；override 临时替班；swap 与他人换班。
+    Who is on call now and the next hand-off; override to cover; swap to trade shifts."""
+    words = args.split()
+    changing = bool(words) and words[0].lower() in ("override", "swap")
+    if changing and not admits(ctx.roles, ("operator",)):  # looking is a viewer's
+        raise UserFacingError(refusal(ctx.texts, "operator"))
+    if words and words[0].lower() == "override":
+        await _override(ctx, words[1:])
+        return
+    if words and words[0].lower() == "swap":
+        await _swap(ctx, words[1:])
+        return
+    roster = _roster(ctx)
+    if len(words) > 1:
+        raise UserFacingError(ctx.texts("oncall.usage"))
+    names = [_schedule(ctx, roster, words[0])] if words else list(roster.schedules)
+    views = [await _view(roster, name) for name in names]
+    zone = ZoneInfo(ctx.services.settings.timezone)
+    await ctx.reply_card(oncall_card(views, ctx.texts, zone))
+
+
+def _until(ctx: HandlerContext, text: str, zone: ZoneInfo) -> datetime:
+    """The end of an override: a length (`2h`) from now, or a time of day (`18:00`, the next
+    one)."""
+    now = datetime.now(UTC)
+    try:
+        if ":" in text:
+            local = now.astimezone(zone)
+            end = datetime.combine(local.date(), clock(text), tzinfo=zone)
+            end = end if end > local else end + timedelta(days=1)
+            return end.astimezone(UTC)
+        length = span(text)
+    except ValueError:
+        raise UserFacingError(ctx.texts("oncall.bad_length", text=text[:40])) from None
+    if length > MAX_OVERRIDE:
+        raise UserFacingError(ctx.texts("oncall.bad_length", text=text[:40]))
+    return now + length
+
+
+async def _override(ctx: HandlerContext, words: list[str]) -> None:
+    """/oncall override <who> <length|HH:MM> [schedule]."""
+    roster = _roster(ctx)
+    if len(words) not in (2, 3):
+        raise UserFacingError(ctx.texts("oncall.usage"))
+    person = _person(ctx, words[0])
+    if person is None:
+        raise UserFacingError(ctx.texts("oncall.usage"))
+    name = _schedule(ctx, roster, words[2] if len(words) == 3 else None)
+    zone = ZoneInfo(ctx.services.settings.timezone)
+    until = _until(ctx, words[1], zone)
+    await rotas.add_override(
+        ctx.services.db, name, person, datetime.now(UTC), until, by=ctx.user, reason="override"
+    )
+    shown = until.astimezone(zone).strftime("%m-%d %H:%M")
+    await ctx.reply_text(
+        ctx.texts("oncall.override_done", person=mention(person), schedule=name, until=shown)
+    )
+
+
+async def _swap(ctx: HandlerContext, words: list[str]) -> None:
+    """/oncall swap <who> [schedule]: offer the rest of your shift for their next one."""
+    roster = _roster(ctx)
+    if len(words) not in (1, 2):
+        raise UserFacingError(ctx.texts("oncall.usage"))
+    other = _person(ctx, words[0])
+    if other is None or other == ctx.user:
+        raise UserFacingError(ctx.texts("oncall.usage"))
+    name = _schedule(ctx, roster, words[1] if len(words) == 2 else None)
+    now = await roster.now(name)
+    if ctx.user not in now.people or now.until is None:
+        raise UserFacingError(ctx.texts("oncall.swap.not_on_call", schedule=name))
+    theirs = await roster.next_shift(name, other)
+    if theirs is None:
+        raise UserFacingError(
+            ctx.texts("oncall.swap.no_shift", other=mention(other), schedule=name)
+        )
+    mine = (datetime.now(UTC).replace(microsecond=0), now.until)
+    view = SwapView(name, ctx.user, other, mine, theirs)
+    zone = ZoneInfo(ctx.services.settings.timezone)
+    await ctx.reply_card(
+        swap_card(view, ctx.texts, zone, swap_values(view, ctx.services.signing_key))
+    )
+
+
+def _swap_view(payload: SwapAnswer, status: str) -> SwapView:
+    def at(epoch: int) -> datetime:
+        return datetime.fromtimestamp(epoch, UTC)
+
+    return SwapView(
+        payload.schedule,
+        payload.asker,
+        payload.other,
+        (at(payload.mine_from), at(payload.mine_to)),
+        (at(payload.theirs_from), at(payload.theirs_to)),
+        status,
+    )
+
+
+async def _answer(ctx: HandlerContext, payload: SwapAnswer, accept: bool) -> ActionResult:
+    """Only the person asked may answer, and only before the offered shift is over."""
+    say = ctx.texts
+    if ctx.user != payload.other:
+        return ActionResult(toast=Toast("error", say("oncall.swap.only_other")))
+    view = _swap_view(payload, "accepted" if accept else "declined")
+    if datetime.now(UTC) >= view.mine[1] or payload.schedule not in _roster(ctx).schedules:
+        return ActionResult(toast=Toast("error", say("oncall.swap.expired")))
+    if accept:
+        db = ctx.services.db
+        reason = f"swap with {payload.asker}"
+        await rotas.add_override(
+            db, payload.schedule, payload.other, *view.mine, by=ctx.user, reason=reason
+        )
+        await rotas.add_override(
+            db, payload.schedule, payload.asker, *view.theirs, by=ctx.user, reason=reason
+        )
+    zone = ZoneInfo(ctx.services.settings.timezone)
+    return ActionResult(
+        toast=Toast("success" if accept else "info", say(f"oncall.swap.toast_{view.status}")),
+        card=swap_card(view, say, zone, None),
+    )
+
+
+@router.card_action(SwapAccept, roles=("viewer",))  # the person asked decides (see _answer)
+async def swap_accept(ctx: HandlerContext, payload: SwapAccept) -> ActionResult:
+    return await _answer(ctx, payload, accept=True)
+
+
+@router.card_action(SwapDecline, roles=("viewer",))
+async def swap_decline(ctx: HandlerContext, payload: SwapDecline) -> ActionResult:
+    return await _answer(ctx, payload, accept=False)
+
+
+@router.command("/warroom", usage="<id>", roles=("operator",))
+async def warroom(ctx: HandlerContext, args: str) -> None:
+    """为事件创建作战群（值班人、审批人和你），并把事件卡片发到群里。
+    Create a war-room group for an incident (on-call, approvers and you) with its card."""
+    value = args.split(" ", 1)[0].lstrip("#")
+    if not value.isdigit() or len(value) > 12:
+        raise UserFacingError(ctx.texts("incident.usage_id", command="/warroom"))
+    incident = await incidents.get_incident(ctx.services.db, int(value))
+    if incident is None:
+        raise UserFacingError(ctx.texts("incident.not_found", id=int(value)))
+    room = await _desk(ctx).war_rooms.open(incident, by=ctx.user)
+    if room.error:
+        raise UserFacingError(ctx.texts("warroom.failed", reason=room.error))
+    if not room.created:
+        await ctx.reply_text(ctx.texts("warroom.exists", id=incident.id))
+        return
+    people = " ".join(mention(p) for p in room.people)
+    await ctx.reply_text(
+        ctx.texts("warroom.created", id=incident.id, name=room.name, people=people)
+    )
+
+
+@router.card_action(Ack, roles=("operator",))
+async def ack_button(ctx: HandlerContext, payload: Ack) -> ActionResult:
+    """The card's Ack button: the same acknowledgement as /ack."""
+    desk = _desk(ctx)
+    incident = await incidents.get_incident(ctx.services.db, payload.incident_id)
+    if incident is None:
+        return ActionResult(
+            toast=Toast("error", ctx.texts("incident.not_found", id=payload.incident_id))
+        )
+    if incident.status in incidents.FINAL:
+        status = ctx.texts(f"card.status.{incident.status}")
+        text = ctx.texts("incident.already_closed", id=incident.id, status=status)
+        return ActionResult(toast=Toast("error", text))
+    first = await desk.acknowledge(incident.id, ctx.user, trace_id=ctx.trace_id)
+    current = await incidents.get_incident(ctx.services.db, incident.id)
+    card = await desk.presenter.render(current) if current is not None else None
+    if first != ctx.user:
+        toast = Toast("info", ctx.texts("ack.already", id=incident.id))
+    else:
+        toast = Toast("success", ctx.texts("ack.done", id=incident.id))
+    return ActionResult(toast=toast, card=card)
+
+
+@router.card_action(WarRoomOpen, roles=("operator",))
+async def war_room_button(ctx: HandlerContext, payload: WarRoomOpen) -> ActionResult:
+    """The card's 建群 button: the same as /warroom."""
+    desk = _desk(ctx)
+    incident = await incidents.get_incident(ctx.services.db, payload.incident_id)
+    if incident is None:
+        return ActionResult(
+            toast=Toast("error", ctx.texts("incident.not_found", id=payload.incident_id))
+        )
+    room = await desk.war_rooms.open(incident, by=ctx.user)
+    if room.error:
+        return ActionResult(toast=Toast("error", ctx.texts("warroom.failed", reason=room.error)))
+    key = "warroom.toast_created" if room.created else "warroom.exists"
+    current = await incidents.get_incident(ctx.services.db, incident.id)
+    card = await desk.presenter.render(current) if current is not None else None
+    return ActionResult(toast=Toast("success", ctx.texts(key, id=incident.id)), card=card)

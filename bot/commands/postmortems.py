@@ -1,0 +1,51 @@
+"""/postmortem <id>: draft a resolved incident's postmortem (again) as a Feishu document; the
+button that makes its action items Feishu tasks (an approver confirms)."""
+
+from __future__ import annotations
+
+from bot.context import ActionResult, HandlerContext, Toast
+from bot.errors import UserFacingError
+from bot.lark.api import LarkApiError
+from bot.router import Router
+from cards.postmortem import TasksConfirm, tasks_card
+from storage import incidents
+
+router = Router("postmortems")
+
+
+@router.command("/postmortem", usage="<id>", roles=("operator",))
+async def postmortem(ctx: HandlerContext, args: str) -> None:
+    """为已恢复的事件生成复盘草稿（飞书文档），并链接到事件卡片。
+    Draft a resolved incident's postmortem as a Feishu document, linked on its card."""
+    value = args.split(" ", 1)[0].lstrip("#")
+    if not value.isdigit() or len(value) > 12:
+        raise UserFacingError(ctx.texts("incident.usage_id", command="/postmortem"))
+    incident = await incidents.get_incident(ctx.services.db, int(value))
+    desk = ctx.services.desk
+    if incident is None or desk is None:
+        raise UserFacingError(ctx.texts("incident.not_found", id=int(value)))
+    if incident.status != "resolved":
+        raise UserFacingError(ctx.texts("postmortem.not_resolved", id=incident.id))
+    try:
+        url = await desk.postmortems.publish(incident.id, by=ctx.user)
+    except LarkApiError as exc:
+        raise UserFacingError(ctx.texts("postmortem.failed", reason=exc.msg[:200])) from None
+    await ctx.reply_text(ctx.texts("postmortem.done", id=incident.id, url=url))
+
+
+@router.card_action(TasksConfirm, roles=("approver",))
+async def confirm_tasks(ctx: HandlerContext, payload: TasksConfirm) -> ActionResult:
+    desk = ctx.services.desk
+    if desk is None:
+        return ActionResult(toast=Toast("error", ctx.texts("action.unknown")))
+    try:
+        made = await desk.postmortems.make_tasks(payload.incident_id, by=ctx.user)
+    except LarkApiError as exc:
+        text = ctx.texts("postmortem.failed", reason=exc.msg[:200])
+        return ActionResult(toast=Toast("error", text))
+    if made is None:
+        return ActionResult(toast=Toast("info", ctx.texts("pm.tasks.already")))
+    return ActionResult(
+        toast=Toast("success", ctx.texts("pm.tasks.done", count=made.made)),
+        card=tasks_card(made, ctx.texts, None),
+    )

@@ -1,0 +1,83 @@
+"""Shift changes said in the chat: who takes over, until when, and the open incidents handed over.
+
+Each sweep looks, per schedule, for a change of hands in the last `RECENT` (the rotation's, an
+override starting or ending); the first replica to record it (`storage.rotas.claim_handoff`,
+unique per schedule and instant) posts it to the schedule's `chat` (else
+`LARKOPS_ALERT_CHAT_ID`). A bot that was down longer than `RECENT` does not announce a shift that
+began long ago.
+
+    handoffs = Handoffs(settings, db, api, roster)
+    await handoffs.sweep()
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.config import Settings
+from bot.lark.api import LarkApi, idempotency_key
+from bot.oncall.roster import Roster
+from cards.texts import texts
+from storage import incidents, rotas
+from storage.database import Database
+
+RECENT = timedelta(minutes=10)
+
+
+class Handoffs:
+    def __init__(self, settings: Settings, db: Database, api: LarkApi, roster: Roster) -> None:
+        self.settings = settings
+        self.db = db
+        self.api = api
+        self.roster = roster
+        self.say = texts(settings.language)
+        self.zone = ZoneInfo(settings.timezone)
+
+    async def sweep(self, now: datetime | None = None) -> int:
+        """Announce the shift changes of the last `RECENT` not yet announced; how many."""
+        if not self.settings.oncall.handoff_messages:
+            return 0
+        moment = now or datetime.now(UTC)
+        said = 0
+        for name, rota in self.roster.schedules.items():
+            chat = rota.chat or self.settings.alert_chat_id
+            if not chat:
+                continue
+            change = await self.roster.next(name, moment - RECENT)
+            if change is None or change[0] > moment:
+                continue
+            at, watch = change
+            before = await self.roster.now(name, at - timedelta(seconds=1))
+            handoff = await rotas.claim_handoff(self.db, name, at, chat, watch.people)
+            if handoff is None:
+                continue
+            text = self._text(name, watch.people, watch.until, before.people)
+            text += "\n" + await self._open(chat)
+            uuid = idempotency_key("handoff", name, at.isoformat())
+            message_id = await self.api.send(chat, "text", {"text": text}, uuid=uuid)
+            await rotas.announced(self.db, handoff, message_id)
+            said += 1
+        return said
+
+    def _text(
+        self,
+        name: str,
+        people: tuple[str, ...],
+        until: datetime | None,
+        before: tuple[str, ...],
+    ) -> str:
+        shown = " ".join(f'<at user_id="{p}"></at>' for p in people) or self.say("oncall.nobody")
+        end = until.astimezone(self.zone).strftime("%m-%d %H:%M") if until else "—"
+        text = self.say("oncall.handoff", schedule=name, people=shown, until=end)
+        if before:
+            previous = " ".join(f'<at user_id="{p}"></at>' for p in before)
+            text += " " + self.say("oncall.handoff_from", people=previous)
+        return text
+
+    async def _open(self, chat: str) -> str:
+        rows = await incidents.list_incidents(self.db, active_only=True, chat_id=chat)
+        if not rows:
+            return self.say("oncall.handoff_none")
+        shown = "、".join(f"#{r.id} {r.title[:60]}" for r in rows[:10])
+        return self.say("oncall.handoff_open", incidents=shown)

@@ -1,0 +1,122 @@
+"""Who is on call: the configured schedules with their groups looked up in Lark and the
+overrides made in the chat, fed to the rotation arithmetic (`workflows.oncall.rotation`).
+
+    roster = Roster(settings, db, api)
+    watch = await roster.now("primary")                 # Watch(people=("ou_bob",), ...)
+    people = await roster.people(["oncall:primary", "ou_lead"])
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bot.config import Settings
+from bot.logs import get_logger
+from storage import rotas
+from storage.database import Database
+from workflows.oncall.rotation import Rota, Standing, Watch, expand, next_handoff, on_call, standing
+
+log = get_logger(__name__)
+LOOKUP_SECONDS = 2.0
+MAX_SHIFTS = 60  # hand-offs looked through for someone's next shift
+
+
+class Members(Protocol):
+    """Lark's member lists (`bot.lark.api.LarkApi` is one)."""
+
+    async def chat_members(self, chat_id: str) -> frozenset[str]: ...
+
+    async def department_members(self, department_id: str) -> frozenset[str]: ...
+
+
+class Roster:
+    def __init__(self, settings: Settings, db: Database, directory: Members) -> None:
+        self.settings = settings
+        self.db = db
+        self.directory = directory
+        self.zone = ZoneInfo(settings.timezone)
+
+    @property
+    def schedules(self) -> dict[str, Rota]:
+        return self.settings.oncall.schedules
+
+    async def _group(self, entry: str) -> frozenset[str]:
+        """The members of a `chat:` or `dept:` entry (nobody when Lark does not say: the
+        lookup is logged, the schedule goes on with the people it has)."""
+        kind, key = entry.split(":", 1)
+        try:
+            async with asyncio.timeout(LOOKUP_SECONDS):
+                if kind == "chat":
+                    return await self.directory.chat_members(key)
+                return await self.directory.department_members(key)
+        except Exception as exc:
+            log.warning("oncall.lookup_failed", entry=entry, error=str(exc)[:300])
+            return frozenset()
+
+    async def members(self, rota: Rota) -> list[tuple[str, ...]]:
+        """Each layer's people in rotation order."""
+        entries = {u for layer in rota.layers for u in layer.users if ":" in u}
+        found = {entry: await self._group(entry) for entry in sorted(entries)}
+        return [expand(layer.users, found) for layer in rota.layers]
+
+    async def overrides(self, name: str, rota: Rota) -> list[Standing]:
+        """The configuration's overrides, then the chat's, oldest first (the newest wins)."""
+        made = await rotas.overrides(self.db, name)
+        return [
+            *standing(rota, self.zone),
+            *(Standing(r.user_id, r.starts_at, r.ends_at) for r in made),
+        ]
+
+    async def now(self, name: str, at: datetime | None = None) -> Watch:
+        rota = self.schedules[name]
+        moment = at or datetime.now(UTC)
+        return on_call(
+            rota, await self.members(rota), await self.overrides(name, rota), moment, self.zone
+        )
+
+    async def next(self, name: str, at: datetime | None = None) -> tuple[datetime, Watch] | None:
+        rota = self.schedules[name]
+        moment = at or datetime.now(UTC)
+        return next_handoff(
+            rota, await self.members(rota), await self.overrides(name, rota), moment, self.zone
+        )
+
+    async def next_shift(
+        self, name: str, person: str, at: datetime | None = None
+    ) -> tuple[datetime, datetime] | None:
+        """The next stretch after `at` during which `person` is on call (None: none ahead
+        within the arithmetic's look-ahead)."""
+        rota = self.schedules[name]
+        members, standing = await self.members(rota), await self.overrides(name, rota)
+        moment = at or datetime.now(UTC)
+        for _ in range(MAX_SHIFTS):
+            ahead = next_handoff(rota, members, standing, moment, self.zone)
+            if ahead is None:
+                return None
+            moment, watch = ahead
+            if person in watch.people:
+                after = next_handoff(rota, members, standing, moment, self.zone)
+                return (moment, after[0]) if after else None
+        return None
+
+    async def people(self, targets: Sequence[str], at: datetime | None = None) -> tuple[str, ...]:
+        """The open_ids a level's `notify` names now, each once."""
+        found: list[str] = []
+        for target in targets:
+            if target.startswith("oncall:"):
+                name = target.removeprefix("oncall:")
+                group = (await self.now(name, at)).people if name in self.schedules else ()
+            elif target.startswith(("chat:", "dept:")):
+                group = tuple(sorted(await self._group(target)))
+            else:
+                group = (target,)
+            found += [person for person in group if person not in found]
+        return tuple(found)
+
+    async def on_call_anywhere(self) -> tuple[str, ...]:
+        """Everybody on call now in some schedule."""
+        return await self.people([f"oncall:{name}" for name in self.schedules])
