@@ -47,11 +47,24 @@ log = get_logger(__name__)
 
 
 class _HttpServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the app owns SIGTERM/SIGINT."""
+    """uvicorn without its own signal handling (the app owns SIGTERM/SIGINT) and without its
+    tick: uvicorn wakes ten times a second to refresh its Date header and look at
+    `should_exit`; this one sleeps until `stop()` (the Date header is left out)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit = asyncio.Event()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def main_loop(self) -> None:
+        await self._exit.wait()
+
+    def stop(self) -> None:
+        self.should_exit = True
+        self._exit.set()
 
 
 class StartupError(RuntimeError):
@@ -116,7 +129,7 @@ class App:
         self.webhooks = WebhookSink(settings, webhook_token(settings))
         self._resources = contextlib.AsyncExitStack()
         self.emulator: LarkEmulator | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _HttpServer | None = None
         self._server_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
@@ -215,6 +228,7 @@ class App:
             log_config=None,
             access_log=False,
             server_header=False,
+            date_header=False,  # no tick refreshes it (see _HttpServer)
         )
         self._server = _HttpServer(config)
         self._server_task = asyncio.create_task(self._server.serve(sockets=[sock]))
@@ -246,7 +260,7 @@ class App:
             await self.lark.stop()
         await self._resources.aclose()
         if self._server is not None and self._server_task is not None:
-            self._server.should_exit = True
+            self._server.stop()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server_task, 10)
         if self.coordination is not None:

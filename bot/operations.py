@@ -46,6 +46,7 @@ from storage.coordination import Coordination
 from storage.database import Database
 from storage.incidents import record_event
 from storage.models import Action, Approval
+from storage.notices import paced
 from workflows.action_graph import GATE, ActionDeps
 from workflows.action_runs import ActionRuns
 from workflows.verdicts import judge
@@ -172,13 +173,17 @@ class OperationsDesk:
         """One round: expired gates, then runs nobody drives."""
         await self.runs.sweep()
 
-    async def sweep_forever(self, every: float = 5.0) -> None:
-        while True:
+    async def sweep_forever(self, every: float = 5.0, changed: asyncio.Event | None = None) -> None:
+        """`sweep` every `every` seconds while actions are in flight; with none, after the next
+        change of an action or gate (`changed`), or a minute."""
+
+        async def round_() -> None:
             try:
                 await self.runs.sweep()
             except Exception as exc:  # keep sweeping; the next round retries
                 log.warning("operations.sweep_failed", error=str(exc))
-            await asyncio.sleep(every)
+
+        await paced(round_, lambda: actions.in_flight(self.db), every=every, changed=changed)
 
     async def refresh_card(self, action_id: int) -> None:
         """Patch the action's card with its current state (no buttons once decided)."""

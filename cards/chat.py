@@ -7,7 +7,7 @@ used are listed as the evidence, and a degraded answer says why.
 Usage::
 
     answer_card(AnswerView(text="…", tools=("list_incidents",), done=True), say)
-    suggestion_card(SuggestionView(kind="job", target=3, ...), say, zone=zone, confirm_value=..., ...)
+    suggestion_card(SuggestionView(kind="job", target=3, ...), say, zone=zone, confirm_value=...)
 """
 
 from __future__ import annotations

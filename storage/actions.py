@@ -125,3 +125,10 @@ async def stranded(
     )
     async with db.session() as session:
         return [(int(a), r) for a, r in (await session.execute(query)).all()]
+
+
+async def in_flight(db: Database) -> bool:
+    """Whether a sweep may have work: an action not yet finished."""
+    query = select(select(Action.id).where(Action.status.in_(UNFINISHED)).exists())
+    async with db.session() as session:
+        return bool(await session.scalar(query))

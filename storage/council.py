@@ -266,3 +266,10 @@ async def stale(db: Database, *, limit: int = 20) -> list[int]:
             .limit(limit)
         )
         return [int(row) for row in rows]
+
+
+async def in_flight(db: Database) -> bool:
+    """Whether a sweep may have work: a batch still running."""
+    query = select(select(CouncilBatch.id).where(CouncilBatch.status == "running").exists())
+    async with db.session() as session:
+        return bool(await session.scalar(query))

@@ -234,3 +234,13 @@ async def list_incidents(
         query = query.where(Incident.chat_id == chat_id)
     async with db.session() as session:
         return (await session.scalars(query)).all()
+
+
+async def in_flight(db: Database) -> bool:
+    """Whether a sweep may have work: an incident inside its workflow, or a pending gate."""
+    query = select(
+        select(Incident.id).where(Incident.status.in_(WORKFLOW)).exists()
+        | select(Approval.id).where(Approval.status == "pending").exists()
+    )
+    async with db.session() as session:
+        return bool(await session.scalar(query))

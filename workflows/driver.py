@@ -24,6 +24,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import START
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
 from prometheus_client import Counter
@@ -67,7 +68,8 @@ class GraphDriver:
     ) -> None:
         self.db = db
         self.graph = graph
-        self.nodes = frozenset(nodes)
+        # a run killed after its input's checkpoint and before its first step waits at START
+        self.nodes: frozenset[str] = frozenset(nodes) | {START}
         self.checkpointer = checkpointer
         self.coordination = coordination
         self._tasks: set[asyncio.Task[None]] = set()

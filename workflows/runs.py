@@ -36,6 +36,7 @@ from sqlalchemy.orm import aliased
 from storage import approvals, incidents
 from storage.coordination import Coordination
 from storage.models import Approval, Incident
+from storage.notices import paced
 from workflows import gates
 from workflows.driver import GraphDriver, fresh
 from workflows.escalation import Cause
@@ -93,7 +94,7 @@ class RunManager(GraphDriver):
                 counts["continued"] += 1
                 self._spawn(self._reclaim(incident.id, run_id), f"recover {run_id}")
                 continue
-            unknown = [name for name in snapshot.next if name not in NODES]
+            unknown = [name for name in snapshot.next if name not in self.nodes]
             if not snapshot.next and not snapshot.values.get("outcome"):
                 # LangGraph reports no next step for a run paused at a node this graph does not
                 # have: it would look finished while its incident waits forever
@@ -119,7 +120,7 @@ class RunManager(GraphDriver):
             return []
         channels = saved.checkpoint.get("channel_versions", {})
         targets = {c.removeprefix("branch:to:") for c in channels if c.startswith("branch:to:")}
-        return sorted(targets - set(NODES))
+        return sorted(targets - self.nodes)
 
     async def _orphaned(self, incident_id: int, run_id: str, unknown: list[str]) -> None:
         cause = Cause("workflow_changed", {"run": run_id, "steps": ", ".join(unknown)})
@@ -203,7 +204,9 @@ class RunManager(GraphDriver):
         except Exception:
             log.exception("workflow reclaim sweep failed")
 
-    async def sweep_forever(self, every: float = 5.0) -> None:
-        while True:
-            await self.sweep()
-            await asyncio.sleep(every)
+    async def sweep_forever(self, every: float = 5.0, changed: asyncio.Event | None = None) -> None:
+        """`sweep` every `every` seconds while incidents are in flight; with nothing in flight,
+        after the next opened incident or gate change (`changed`), or a minute."""
+        await paced(
+            self.sweep, lambda: incidents.in_flight(self.deps.db), every=every, changed=changed
+        )

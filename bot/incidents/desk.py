@@ -104,10 +104,14 @@ class IncidentDesk:
                 hint="anyone in the chat may approve; set LARKOPS_APPROVERS",
             )
 
-    async def start(self) -> None:
+    async def start(self, changed: asyncio.Event | None = None) -> None:
+        """Recover, then sweep (every `Timers.sweep_every` while work is in flight; with none,
+        when `changed` says an incident opened or a gate changed)."""
         await self.runs.recover()
         if self.timers.sweep_every is not None:
-            self._sweeper = asyncio.create_task(self.runs.sweep_forever(self.timers.sweep_every))
+            self._sweeper = asyncio.create_task(
+                self.runs.sweep_forever(self.timers.sweep_every, changed)
+            )
         on_call = self.pager.enabled or bool(self.roster.schedules)
         wanted = on_call or self.settings.postmortems.enabled or self.war_rooms.dissolving
         if self.timers.page_every is not None and wanted:

@@ -41,6 +41,7 @@ from bot.version import package_version
 from cards.status import StatusView
 from storage.coordination import Coordination
 from storage.database import Database
+from storage.notices import Notices
 from workflows.chat.agent import ChatAgent
 from workflows.intake import WEBHOOK_PARSERS, AlertParseError
 from workflows.llm.advisor import ModelAdvisor
@@ -108,6 +109,8 @@ class LarkRuntime:
         self._task: asyncio.Task[None] | None = None
         self._backlog: asyncio.Task[None] | None = None
         self._error: str | None = None
+        # changes in Postgres wake the loops (only with loops on their own: `Timers.sweep_every`)
+        self.notices: Notices | None = None
 
     def state(self) -> str:
         if self._error:
@@ -141,6 +144,9 @@ class LarkRuntime:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
         log.info("lark.bot", open_id=bot.open_id, name=bot.name, sandbox=self.target.sandbox)
+        if self.timers.sweep_every is not None:
+            self.notices = Notices(self.db.url)
+            await self.notices.start()
         if self.checkpointer is not None and self.advisor is not None:
             self.desk = IncidentDesk(
                 self.settings,
@@ -152,10 +158,12 @@ class LarkRuntime:
                 self.signing_key,
                 self.timers,
             )
-            await self.desk.start()
+            await self.desk.start(self._changed("incidents", "approvals"))
         if self.council is not None and self.timers.sweep_every is not None:
             self._council_sweeper = asyncio.create_task(
-                self.council.sweep_forever(self.timers.sweep_every)
+                self.council.sweep_forever(
+                    self.timers.sweep_every, self._changed("council_batches")
+                )
             )
         if self.toolkit is not None:
             self.operations = OperationsDesk(
@@ -171,7 +179,9 @@ class LarkRuntime:
             )
             if self.timers.sweep_every is not None:
                 self._sweeper = asyncio.create_task(
-                    self.operations.sweep_forever(self.timers.sweep_every)
+                    self.operations.sweep_forever(
+                        self.timers.sweep_every, self._changed("actions", "approvals")
+                    )
                 )
             self.scheduling = build_scheduling(
                 self.settings,
@@ -183,6 +193,8 @@ class LarkRuntime:
                 agent=self.advisor.agent if isinstance(self.advisor, ModelAdvisor) else None,
                 memory=JobMemory(self.db, self.memory.embedder) if self.memory else None,
             )
+            if self.notices is not None:
+                self.scheduling.service.follow(self.notices)
             await self.scheduling.service.start()
             if self.timers.expire_every is not None:
                 self._expirer = asyncio.create_task(self._expire_forever(self.timers.expire_every))
@@ -320,6 +332,10 @@ class LarkRuntime:
             except Exception as exc:  # the next round tries again
                 log.warning("pending.expire_failed", error=str(exc)[:200])
 
+    def _changed(self, *tables: str) -> asyncio.Event | None:
+        """An event set when one of `tables` changes; None without notices (fixed periods)."""
+        return self.notices.event(*tables) if self.notices is not None else None
+
     def wake(self) -> None:
         if self.inbox is not None:
             self.inbox.wake()
@@ -349,6 +365,8 @@ class LarkRuntime:
             await self.scheduling.stop()
         if self.operations is not None:
             await self.operations.drain()
+        if self.notices is not None:
+            await self.notices.stop()
         await self.api.close()
 
 

@@ -42,6 +42,7 @@ from storage import schedules
 from storage.coordination import Coordination, Lease
 from storage.database import Database
 from storage.models import Schedule, ScheduleRun
+from storage.notices import QUIET, Notices
 
 log = logging.getLogger(__name__)
 LEASE = "scheduler:leader"
@@ -110,6 +111,12 @@ class SchedulerService:
     def wake(self) -> None:
         """Look at the schedules table now (a local change was made)."""
         self._wake.set()
+
+    def follow(self, notices: Notices) -> None:
+        """A change of the schedules table (by any replica) wakes the sync; the periodic look
+        stays only as a safety net for a lost notification."""
+        notices.on_change(("schedules",), self.wake)
+        self.sync_every = QUIET
 
     async def stop(self) -> None:
         if self._task is not None:

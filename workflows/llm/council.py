@@ -38,6 +38,7 @@ from plugins.contract import AlertContext
 from storage import council as store
 from storage.database import Database
 from storage.models import CouncilTask
+from storage.notices import paced
 from storage.statuses import CouncilPurpose
 from workflows.llm.agent import AgentOutcome, DiagnosisAgent
 from workflows.llm.consensus import Answer, merge
@@ -170,14 +171,17 @@ class Council:
             done += 1
         return done
 
-    async def sweep_forever(self, every: float) -> None:
-        """`sweep` every `every` seconds (every replica runs one)."""
-        while True:
+    async def sweep_forever(self, every: float, changed: asyncio.Event | None = None) -> None:
+        """`sweep` every `every` seconds while a batch runs (every replica runs one); with
+        none, after the next batch change (`changed`), or a minute."""
+
+        async def round_() -> None:
             try:
                 await self.sweep()
             except Exception:  # keep sweeping; the next round retries
                 log.exception("council sweep failed")
-            await asyncio.sleep(every)
+
+        await paced(round_, lambda: store.in_flight(self.db), every=every, changed=changed)
 
     async def _work(self, batch_id: int, fresh: _Fresh | None = None) -> Verdict:
         """Run what can be run of the batch until every task is final or the deadline; merge.
