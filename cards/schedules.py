@@ -173,6 +173,42 @@ def choice_card(question: str, choices: Sequence[ChoiceView], say: Texts) -> dic
     return fit(card(say("schedule.choose.title"), elements, template="orange"))
 
 
+@dataclass(frozen=True)
+class AbilitiesView:
+    """What a scheduled job can do here, for a task the bot could not map."""
+
+    task: str
+    diagnostics: tuple[str, ...] = ()
+    runbooks: tuple[str, ...] = ()
+    has_model: bool = False
+
+
+def unable_card(view: AbilitiesView, say: Texts) -> dict[str, Any]:
+    """A task the bot cannot do: no job was made; what a job can do instead."""
+    lines = [
+        say("schedule.unable", task=inline(view.task, 200)),
+        "",
+        f"**{say('schedule.abilities.title')}**",
+        "- " + say("schedule.abilities.report"),
+        "- " + say("schedule.abilities.reminder"),
+    ]
+    if view.diagnostics:
+        shown = ", ".join(inline(name, 40) for name in view.diagnostics[:20])
+        lines.append("- " + say("schedule.abilities.checks", plugins=shown))
+    lines.append("- " + say("schedule.abilities.url"))
+    if view.runbooks:
+        shown = ", ".join(inline(name, 60) for name in view.runbooks[:10])
+        lines.append("- " + say("schedule.abilities.runbooks", runbooks=shown))
+    lines.append("- " + say("schedule.abilities.run"))
+    if view.has_model:
+        lines.append("- " + say("schedule.abilities.agent"))
+    elements = [
+        markdown("\n".join(lines)),
+        markdown(say("schedule.abilities.hint"), size="notation"),
+    ]
+    return fit(card(say("schedule.unable_title"), elements, template="orange"))
+
+
 def edit_form_card(
     view: ScheduleView, say: Texts, *, submit_value: dict[str, Any]
 ) -> dict[str, Any]:

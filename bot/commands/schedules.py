@@ -16,6 +16,7 @@ from bot.router import Router
 from bot.scheduling.desk import Draft, DraftExpired, ScheduleDesk, ScheduleRefused
 from cards.actions import ActionPayload
 from cards.schedules import (
+    AbilitiesView,
     ChoiceView,
     RunView,
     TrendView,
@@ -24,6 +25,7 @@ from cards.schedules import (
     edit_form_card,
     job_card,
     jobs_card,
+    unable_card,
 )
 from storage import job_history, schedules
 from workflows.schedule.spec import SpecError, from_json, to_json
@@ -81,6 +83,16 @@ async def post_draft(ctx: HandlerContext, draft: Draft, text: str = "") -> bool:
     """Reply to a reading; False when the text was not a schedule at all. A question whose
     answers are known comes as a card with one button per answer."""
     result = draft.result
+    if draft.unable is not None:
+        abilities = _desk(ctx).abilities
+        unable = AbilitiesView(
+            task=draft.unable,
+            diagnostics=tuple(abilities.diagnostics()),
+            runbooks=tuple(abilities.runbooks),
+            has_model=abilities.has_model,
+        )
+        await ctx.reply_card(unable_card(unable, ctx.texts))
+        return True
     if draft.schedule is not None:
         view = _desk(ctx).view(draft.schedule, runs=3)
         view = replace(view, by_model=result.source == "llm")
