@@ -5,6 +5,7 @@ confirmation card → job; /jobs, /job, and the buttons of the cards.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +24,7 @@ from cards.schedules import (
     choice_card,
     confirm_card,
     edit_form_card,
+    expired_choice_card,
     job_card,
     jobs_card,
     unable_card,
@@ -61,6 +63,7 @@ class ScheduleChoose(ActionPayload, action="schedule.choose"):
     spec: str  # the spec's JSON (`workflows.schedule.to_json`), signed with the rest
     task: str
     text: str
+    asked: int = 0  # when the question was asked (Unix seconds); 0 on cards older than expiry
 
 
 def _desk(ctx: HandlerContext) -> ScheduleDesk:
@@ -115,12 +118,14 @@ async def post_draft(ctx: HandlerContext, draft: Draft, text: str = "") -> bool:
                         spec=json.dumps(to_json(spec), ensure_ascii=False),
                         task=(result.task or "")[:300],
                         text=text[:500],
+                        asked=int(time.time()),
                     )
                 ),
             )
             for spec, rule, first in choices
         ]
-        await ctx.reply_card(choice_card(question, views, ctx.texts))
+        hours = _desk(ctx).pending_hours
+        await ctx.reply_card(choice_card(question, views, ctx.texts, expires_hours=hours))
         return True
     return False
 
@@ -169,6 +174,9 @@ async def choose(ctx: HandlerContext, payload: ScheduleChoose) -> ActionResult:
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
     desk = _desk(ctx)
+    if payload.asked and desk.question_expired(payload.asked):
+        card = expired_choice_card(payload.text, desk.pending_hours, ctx.texts)
+        return ActionResult(toast=Toast("error", ctx.texts("pending.expired")), card=card)
     try:
         spec = from_json(json.loads(payload.spec))
         row = await desk.choose(ctx.chat_id, ctx.user, payload.text, spec, payload.task)

@@ -116,8 +116,10 @@ class ScheduleDesk:
             return Draft(result, unable=chosen)  # no use asking the time of what cannot be done
         if result.status != "scheduled" or result.spec is None:
             return Draft(result)
-        if self.action(chosen or text.strip(), text, user, result.spec) is None:
-            return Draft(result, unable=chosen or text.strip())
+        if not chosen:
+            return Draft(result, unable="")  # a time and nothing to do: say what a job can do
+        if self.action(chosen, text, user, result.spec) is None:
+            return Draft(result, unable=chosen)
         row = await self._create(chat_id, user, text, result.spec, chosen)
         return Draft(result, row)
 
@@ -255,6 +257,17 @@ class ScheduleDesk:
     @property
     def pending_ttl(self) -> timedelta:
         return timedelta(hours=self.settings.pending_ttl_hours)
+
+    @property
+    def pending_hours(self) -> int:
+        """The pending time in whole hours, as cards say it."""
+        return max(1, round(self.settings.pending_ttl_hours))
+
+    def question_expired(self, asked: float | datetime) -> bool:
+        """Whether a clarifying question asked at `asked` (Unix seconds or a time) went
+        unanswered past the pending time (`LARKOPS_PENDING_TTL_HOURS`)."""
+        when = asked if isinstance(asked, datetime) else datetime.fromtimestamp(asked, UTC)
+        return when < datetime.now(UTC) - self.pending_ttl
 
     async def expire_drafts(self) -> list[int]:
         """Expire the drafts nobody confirmed within the pending time (the sweep)."""

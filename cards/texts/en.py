@@ -724,4 +724,6 @@ TEXTS: dict[str, str] = {
     "schedule.choose.expires": "Unanswered, this question expires in {hours} h.",
     "schedule.choose.expired": "⌛ Expired: nobody chose within {hours} h; no job was made. Send the sentence again.",
     "schedule.clarify_expired": "This question has expired (unanswered for {hours} h); send the whole sentence again.",
+    "schedule.facts.source": "You said: {text}",
+    "schedule.unable_no_task": "That names a time but not what to do, so no job was made.",
 }

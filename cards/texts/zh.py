@@ -715,4 +715,6 @@ TEXTS: dict[str, str] = {
     "schedule.choose.expires": "{hours} 小时内未选择，这个问题将过期。",
     "schedule.choose.expired": "⌛ 已过期：{hours} 小时内没有选择，没有创建任务。请重新发送这句话。",
     "schedule.clarify_expired": "这个问题已过期（{hours} 小时内没有回答），请重新发送完整的一句话。",
+    "schedule.facts.source": "原话：{text}",
+    "schedule.unable_no_task": "这句话只说了时间，没有说要做什么，所以没有创建任务。",
 }

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from bot.commands.schedules import ScheduleChoose
 from bot.lark.events import card_text
+from cards.actions import pack, unpack
 from tests.lark.testbot import TestBot, card_buttons, wait_until
 from tests.support.fake_llm import FakeLLM, FakeTurn, fake_llm
 from workflows.schedule.spec import Once
@@ -350,4 +352,42 @@ async def test_a_task_the_bot_cannot_do_is_asked_not_echoed(make_testbot: Any) -
     for ability in ("周报", "提醒我", "host_disk", "/run"):
         assert ability in shown
     assert card_buttons(answer.card) == {}
+    assert await bot.rows("SELECT count(*) FROM schedules") == [(0,)]
+
+
+async def test_an_unanswered_question_expires_and_its_buttons_say_so(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot(settings={"pending_ttl_hours": 2})
+    await bot.send("3点开会")
+    question = await bot.expect_reply("请选择执行时间")
+    assert "2 小时内未选择，这个问题将过期" in card_text(question.card)
+    afternoon = next(label for label in card_buttons(question.card) if "15:00" in label)
+    fresh = unpack(card_buttons(question.card)[afternoon], bot.runtime.signing_key)
+    assert isinstance(fresh, ScheduleChoose)
+    asked_3h_ago = fresh.model_copy(update={"asked": fresh.asked - 3 * 3600})
+    late = await bot.click(question, afternoon, value=pack(asked_3h_ago, bot.runtime.signing_key))
+    assert late.toast is not None
+    assert late.toast["type"] == "error"
+    assert late.toast["content"] == "已过期"
+    assert late.card is not None
+    assert "已过期：2 小时内没有选择" in card_text(late.card)
+    assert card_buttons(late.card) == {}
+    assert await bot.rows("SELECT count(*) FROM schedules") == [(0,)]
+
+
+async def test_an_answer_to_an_expired_question_is_not_read_with_it(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot(settings={"pending_ttl_hours": 1})
+    asked = await bot.send("提醒我开会")
+    question = await bot.expect_reply()
+    assert question.text
+    async with bot.db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE inbound_events SET created_at = now() - interval '2 hours' "
+                "WHERE message_id = :m"
+            ),
+            {"m": asked.message_id},
+        )
+    await bot.send("明天下午3点", parent_id=question.message_id)
+    answer = await bot.expect_reply("已过期")
+    assert "1 小时内没有回答" in answer.text
     assert await bot.rows("SELECT count(*) FROM schedules") == [(0,)]
