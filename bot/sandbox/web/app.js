@@ -580,7 +580,32 @@
     poll();
   }
 
+  // ---- the demo service (alert → diagnosis → approve → fix → verify) --------------------------
+
+  async function refreshDemo() {
+    try {
+      const data = await api("/demo");
+      $("demo").hidden = false;
+      const healthy = Boolean(data && data.healthy);
+      $("demo-state").textContent = healthy ? "正常" : "故障";
+      $("demo-state").dataset.healthy = String(healthy);
+    } catch (_) {
+      $("demo").hidden = true;
+    }
+  }
+
+  async function breakDemo() {
+    try {
+      await api("/demo/break", {});
+      showToast({ type: "info", content: "演示服务已弄坏：告警机器人正在运维值班群里发告警" });
+      await refreshDemo();
+    } catch (error) {
+      showToast({ type: "error", content: `操作失败: ${error.message}` });
+    }
+  }
+
   function bindControls() {
+    $("demo-break").addEventListener("click", breakDemo);
     $("composer").addEventListener("submit", sendText);
     $("input").addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) sendText(event);
@@ -614,6 +639,8 @@
     chooseChat(chat);
     setInterval(poll, POLL_MS);
     setInterval(refreshChats, 5000);
+    refreshDemo();
+    setInterval(refreshDemo, 2000);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
