@@ -4,8 +4,9 @@ verify → 已恢复, with nothing to configure.
 `larkops run` without Lark credentials (the sandbox) gets, unless the configuration says
 otherwise:
 
-- users beside 张三 (ou_alice, an operator): 李四 (ou_bob) an approver, 王五 (ou_carol) an admin,
-  and 告警机器人 (ou_alertbot), an alert bot listed in `LARKOPS_ALERT_SENDERS`;
+- people with roles (when the configuration names no approvers, admins or alert senders): 张三
+  (ou_alice) an operator, 李四 (ou_bob) an approver, 王五 (ou_carol) an admin, and 告警机器人
+  (ou_alertbot), an alert bot listed in `LARKOPS_ALERT_SENDERS` (the page shows each role);
 - a small demo service served by the sandbox itself: `GET /sandbox/demo/healthz` answers 200
   while the file `$LARKOPS_HOME/sandbox/demo/healthy` exists, 503 once it is gone;
   `POST /sandbox/api/demo/break` removes it and has 告警机器人 post the alert
@@ -33,20 +34,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.config import Settings
-from bot.sandbox.model import User
+from bot.sandbox.model import DEFAULT_USERS, User
 
 if TYPE_CHECKING:
     from bot.sandbox.emulator import LarkEmulator
 
 ALERT_BOT = User("ou_alertbot", "告警机器人")
 APPROVER, ADMIN = "ou_bob", "ou_carol"
-# the preset users, each named with the role the demo gives them
-SANDBOX_USERS: tuple[User, ...] = (
-    User("ou_alice", "张三（操作员）"),
-    User(APPROVER, "李四（审批人）"),
-    User(ADMIN, "王五（管理员）"),
-    ALERT_BOT,
-)
+SANDBOX_USERS: tuple[User, ...] = (*DEFAULT_USERS, ALERT_BOT)
+# the roles the demo gives them (the page shows them beside the names)
+ROLES = {"ou_alice": "操作员", APPROVER: "审批人", ADMIN: "管理员", ALERT_BOT.open_id: "告警机器人"}
 ALERT_CHAT = "oc_ops"
 ALERT_NAME = "DemoServiceDown"
 RUNBOOK = "demo-service"
@@ -66,6 +63,7 @@ class DemoService:
             self.marker.parent.mkdir(parents=True, exist_ok=True)
             self.marker.touch()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.roles: dict[str, str] = {}  # the demo's roles, when the configuration had none
 
     @property
     def healthy(self) -> bool:
@@ -81,6 +79,7 @@ class DemoService:
                 "admins": [ADMIN],
                 "alert_senders": [ALERT_BOT.open_id],
             }
+            self.roles = dict(ROLES)
         plugins = dict(settings.plugins)
         configured = dict(plugins.get("settings") or {})
         command = dict(configured.get("command") or {})
@@ -117,7 +116,7 @@ class DemoService:
             return PlainTextResponse("demo service is broken", status_code=503)
 
         async def state(request: Request) -> Response:
-            return JSONResponse({"healthy": self.healthy, "url": self.url})
+            return JSONResponse({"healthy": self.healthy, "url": self.url, "roles": self.roles})
 
         async def broken(request: Request) -> Response:
             self.marker.unlink(missing_ok=True)
@@ -126,7 +125,7 @@ class DemoService:
                     ALERT_CHAT, ALERT_BOT, self.alert(), mention_bot=False, sender_type="app"
                 )
             )
-            return JSONResponse({"healthy": False, "url": self.url})
+            return JSONResponse({"healthy": False, "url": self.url, "roles": self.roles})
 
         return [
             Route(HEALTH_PATH, health, methods=["GET", "HEAD"]),

@@ -587,6 +587,12 @@
       const data = await api("/demo");
       $("demo").hidden = false;
       const healthy = Boolean(data && data.healthy);
+      const roles = (data && data.roles) || {};
+      for (const option of $("user-select").options) {
+        const user = state.users.find((u) => u.open_id === option.value);
+        const role = roles[option.value];
+        if (user && role) option.textContent = `${user.name}（${role}）`;
+      }
       $("demo-state").textContent = healthy ? "正常" : "故障";
       $("demo-state").dataset.healthy = String(healthy);
     } catch (_) {
