@@ -50,15 +50,22 @@ class ChatHistory:
         self.store.restore(messages)
         return len(messages)
 
-    def save(self) -> None:
+    def snapshot(self) -> str:
+        """The chats as the file keeps them (taken on the event loop, where they change)."""
         kept = [
             {key: value for key, value in asdict(message).items() if key in _FIELDS}
             for message in self.store.messages()
         ]
+        return json.dumps({"messages": kept}, ensure_ascii=False)
+
+    def write(self, snapshot: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"messages": kept}, ensure_ascii=False), encoding="utf-8")
+        temporary.write_text(snapshot, encoding="utf-8")
         os.replace(temporary, self.path)
+
+    def save(self) -> None:
+        self.write(self.snapshot())
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._keep())
@@ -68,8 +75,8 @@ class ChatHistory:
             await self.store.changed()
             await asyncio.sleep(SAVE_EVERY)  # gathers a burst of changes into one write
             try:
-                await asyncio.to_thread(self.save)
-            except OSError as exc:
+                await asyncio.to_thread(self.write, self.snapshot())
+            except (OSError, TypeError, ValueError) as exc:
                 log.warning("sandbox history not saved: %s", exc)
 
     async def stop(self) -> None:
@@ -77,8 +84,10 @@ class ChatHistory:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        with contextlib.suppress(OSError):
+        try:
             self.save()
+        except (OSError, TypeError, ValueError) as exc:
+            log.warning("sandbox history not saved at shutdown: %s", exc)
 
 
 def _message(item: dict[str, Any]) -> Message:
