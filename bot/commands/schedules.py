@@ -180,7 +180,7 @@ async def choose(ctx: HandlerContext, payload: ScheduleChoose) -> ActionResult:
     try:
         spec = from_json(json.loads(payload.spec))
         row = await desk.choose(ctx.chat_id, ctx.user, payload.text, spec, payload.task)
-    except (SpecError, ValueError) as exc:
+    except (SpecError, ValueError, ScheduleRefused) as exc:
         return ActionResult(toast=Toast("error", str(exc)[:200]))
     card = confirm_card(desk.view(row, runs=3), ctx.texts, **_buttons(ctx, row.id))
     return ActionResult(
