@@ -224,7 +224,7 @@ class App:
             host = self.settings.http_host
             host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
             self.demo = DemoService(self.settings.home, int(sock.getsockname()[1]), host)
-            self.history = ChatHistory(self.emulator.store, self.settings.home)
+            self.history = ChatHistory(self.emulator, self.settings.home)
             kept = self.history.load()
             if kept:
                 log.info("sandbox.history", messages=kept, path=str(self.history.path))

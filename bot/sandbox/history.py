@@ -7,7 +7,7 @@ chats change, and once more at shutdown.
 
 Usage::
 
-    history = ChatHistory(emulator.store, settings.home)
+    history = ChatHistory(emulator, settings.home)
     history.load()
     history.start(); ...; await history.stop()
 """
@@ -21,9 +21,12 @@ import logging
 import os
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.sandbox.record import Message, Transcript
+from bot.sandbox.record import Message
+
+if TYPE_CHECKING:
+    from bot.sandbox.emulator import LarkEmulator
 
 log = logging.getLogger(__name__)
 SAVE_EVERY = 0.5  # seconds between writes while the chats change
@@ -31,8 +34,9 @@ _FIELDS = {f.name for f in fields(Message)} - {"card_history", "card_times"}
 
 
 class ChatHistory:
-    def __init__(self, store: Transcript, home: Path) -> None:
-        self.store = store
+    def __init__(self, emulator: LarkEmulator, home: Path) -> None:
+        self.emulator = emulator
+        self.store = emulator.store
         self.path = home / "sandbox" / "chats.json"
         self._task: asyncio.Task[None] | None = None
 
@@ -47,7 +51,7 @@ class ChatHistory:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("sandbox history %s unreadable, starting empty: %s", self.path, exc)
             return 0
-        self.store.restore(messages)
+        self.emulator.restore(messages)
         return len(messages)
 
     def snapshot(self) -> str:

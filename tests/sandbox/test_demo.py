@@ -64,11 +64,11 @@ async def test_chat_history_comes_back_after_a_restart(tmp_path: Path) -> None:
     said = first.post_message("oc_ops", "ou_alice", "/help", mention_bot=True)
     card: dict[str, Any] = {"schema": "2.0", "body": {"elements": [{"tag": "hr"}]}}
     shown = first.post_card("oc_ops", "ou_alertbot", card)
-    ChatHistory(first.store, tmp_path).save()
+    ChatHistory(first, tmp_path).save()
     await first.aclose()
 
     second = LarkEmulator(users=SANDBOX_USERS)
-    assert ChatHistory(second.store, tmp_path).load() == 2
+    assert ChatHistory(second, tmp_path).load() == 2
     kept = second.transcript("oc_ops")
     assert [m.message_id for m in kept] == [said.message_id, shown.message_id]
     assert kept[1].card == card
@@ -79,4 +79,4 @@ async def test_chat_history_comes_back_after_a_restart(tmp_path: Path) -> None:
 def test_an_unreadable_history_starts_empty(tmp_path: Path) -> None:
     (tmp_path / "sandbox").mkdir()
     (tmp_path / "sandbox" / "chats.json").write_text("{not json", encoding="utf-8")
-    assert ChatHistory(LarkEmulator().store, tmp_path).load() == 0
+    assert ChatHistory(LarkEmulator(), tmp_path).load() == 0
