@@ -299,7 +299,9 @@ def test_cards_render_safely(page: Page, sandbox_bot: Bot) -> None:
 def _incident_card(page: Page, number: int) -> Locator:
     """The incident card whose title is `#number DemoServiceDown` (the original, not a copy)."""
     return page.locator(BOT_MESSAGE).filter(
-        has=page.get_by_test_id("card-title").filter(has_text=f"#{number} DemoServiceDown")
+        has=page.get_by_test_id("card-title").filter(
+            has_text=re.compile(rf"^#{number} DemoServiceDown$")
+        )
     )
 
 
