@@ -104,8 +104,9 @@ async def post_draft(ctx: HandlerContext, draft: Draft, text: str = "") -> bool:
     if result.status == "clarify":
         question = result.question or ctx.texts("schedule.clarify_generic")
         choices = _desk(ctx).choices(result)
-        if not choices:
-            await ctx.reply_text(question)
+        if not choices:  # answered in its thread, until it expires
+            hours = _desk(ctx).pending_hours
+            await ctx.reply_text(f"{question} {ctx.texts('schedule.clarify_expires', hours=hours)}")
             return True
         views = [
             ChoiceView(

@@ -726,4 +726,5 @@ TEXTS: dict[str, str] = {
     "schedule.clarify_expired": "This question has expired (unanswered for {hours} h); send the whole sentence again.",
     "schedule.facts.source": "You said: {text}",
     "schedule.unable_no_task": "That names a time but not what to do, so no job was made.",
+    "schedule.clarify_expires": "(reply in this thread within {hours} h)",
 }

@@ -717,4 +717,5 @@ TEXTS: dict[str, str] = {
     "schedule.clarify_expired": "这个问题已过期（{hours} 小时内没有回答），请重新发送完整的一句话。",
     "schedule.facts.source": "原话：{text}",
     "schedule.unable_no_task": "这句话只说了时间，没有说要做什么，所以没有创建任务。",
+    "schedule.clarify_expires": "（请在本话题中回复，{hours} 小时内有效）",
 }

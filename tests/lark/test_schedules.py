@@ -378,7 +378,7 @@ async def test_an_answer_to_an_expired_question_is_not_read_with_it(make_testbot
     bot: TestBot = await make_testbot(settings={"pending_ttl_hours": 1})
     asked = await bot.send("提醒我开会")
     question = await bot.expect_reply()
-    assert question.text
+    assert "1 小时内有效" in question.text  # the question says how long it waits
     async with bot.db.engine.begin() as conn:
         await conn.execute(
             text(
