@@ -65,6 +65,8 @@ SCRIPTS = [
     Script("intake_corpus", 16),
     Script("council", 20, quick=("--rounds", "4")),
     Script("escalation", 18, quick=("--incidents", "200")),
+    Script("idle", 22, quick=("--seconds", "20")),
+    Script("cli_start", 22, quick=("--runs", "3")),
 ]
 
 

@@ -18,7 +18,6 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
-from importlib.metadata import PackageNotFoundError, version
 
 import psutil
 import uvicorn
@@ -38,6 +37,7 @@ from bot.sandbox.emulator import LarkEmulator
 from bot.sandbox.history import ChatHistory
 from bot.sandbox.webchat import webchat_routes
 from bot.signing import signing_key
+from bot.version import package_version
 from storage import tracing
 from storage.coordination import Coordination, CoordinationError, open_coordination
 from storage.database import Database
@@ -58,13 +58,6 @@ class _HttpServer(uvicorn.Server):
 
 class StartupError(RuntimeError):
     """Start-up cannot go on; the message is the one line shown to the operator."""
-
-
-def package_version() -> str:
-    try:
-        return version("larkops")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -20,8 +20,6 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.config import ConfigError, load_settings
-
 if TYPE_CHECKING:
     from bot.config import Settings
 
@@ -178,7 +176,7 @@ def command_schedule(_: Settings, args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from bot.app import package_version
+    from bot.version import package_version
 
     root = argparse.ArgumentParser(prog="larkops", description="Chat-ops bot for Feishu/Lark")
     root.add_argument("--version", action="version", version=f"larkops {package_version()}")
@@ -223,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return schedule_main(arguments[1:])
     args = parser().parse_args(arguments)
+    # after parsing: `--version` and `--help` answer without reading the configuration
+    from bot.config import ConfigError, load_settings
+
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -40,8 +40,6 @@ from workflows.hygiene import HygieneRules
 from workflows.oncall.escalation_policy import EscalationConfig
 from workflows.oncall.rotation import OncallConfig
 from workflows.postmortem import PostmortemConfig
-from workflows.schedule.cron import calendar_of_cron
-from workflows.schedule.holidays import workdays_for
 
 SECRET_MASK = "***"  # noqa: S105 - the mask, not a password
 
@@ -119,6 +117,8 @@ class AdvisorConfig(BaseModel):
     @field_validator("cron")
     @classmethod
     def _fixed_times(cls, value: str) -> str:
+        from workflows.schedule.cron import calendar_of_cron  # the parser loads only if needed
+
         calendar_of_cron(value, "UTC")  # a SpecError (ValueError) says what is wrong
         return value
 
@@ -236,6 +236,8 @@ class Settings(BaseSettings):
         """The working-day calendar of schedule sentences (see `SchedulesConfig`)."""
         if self.schedules.workdays is not None:
             return self.schedules.workdays
+        from workflows.schedule.holidays import workdays_for  # not at import: the CLI starts fast
+
         return workdays_for(self.timezone, self.language)
 
     @field_validator("approvers", "alert_senders", "admins", "fetch_allow", mode="before")

@@ -7,16 +7,18 @@ used are listed as the evidence, and a degraded answer says why.
 Usage::
 
     answer_card(AnswerView(text="…", tools=("list_incidents",), done=True), say)
-    suggestion_card(SuggestionView(kind="job", target=3, ...), say, confirm_value=..., ...)
+    suggestion_card(SuggestionView(kind="job", target=3, ...), say, zone=zone, confirm_value=..., ...)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cards.basics import button, card, markdown
-from cards.markup import fit, inline, mention, prose
+from cards.markup import clock, fit, inline, mention, prose
 from cards.texts import Texts
 
 MAX_ANSWER = 6000
@@ -70,13 +72,15 @@ class SuggestionView:
     label: str  # the job's task or the incident's title
     asked_by: str
     change: str = ""
-    outcome: str = ""  # empty while open; then the done/cancelled/failed line
+    outcome: str = ""  # empty while open; then the done/cancelled/failed/expired line
+    expires_at: datetime | None = None  # while open: when its buttons stop working
 
 
 def suggestion_card(
     view: SuggestionView,
     say: Texts,
     *,
+    zone: ZoneInfo,
     confirm_value: dict[str, Any] | None = None,
     cancel_value: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -96,7 +100,11 @@ def suggestion_card(
     if view.outcome:
         elements.append(markdown(view.outcome))
     else:
-        elements.append(markdown(say("chat.confirm.note"), size="notation"))
+        note = say("chat.confirm.note")
+        if view.expires_at is not None:
+            until = clock(view.expires_at, zone, "%Y-%m-%d %H:%M")
+            note += "\n" + say("chat.confirm.until", time=until)
+        elements.append(markdown(note, size="notation"))
         if confirm_value is not None and cancel_value is not None:
             elements.append(
                 {

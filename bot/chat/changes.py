@@ -13,8 +13,11 @@ The model is told what card was posted, never that anything happened.
 
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,6 +61,11 @@ class Suggestion(ActionPayload):
     change: str = ""
     chat_id: str
     asked_by: str
+    exp: float = 0.0  # epoch seconds after which the card is void (older cards have none: void)
+
+    def expired(self, now: float | None = None) -> bool:
+        """Nothing waits for a click forever (`LARKOPS_PENDING_TTL_HOURS`)."""
+        return self.exp <= (time.time() if now is None else now)
 
 
 class SuggestionConfirm(Suggestion, action="chat.confirm"):
@@ -68,13 +76,29 @@ class SuggestionCancel(Suggestion, action="chat.cancel"):
     """Don't."""
 
 
-def _buttons(scope: ToolScope, **fields: Any) -> dict[str, dict[str, Any]]:
+def _buttons(scope: ToolScope, view: SuggestionView) -> dict[str, dict[str, Any]]:
     ctx = scope.ctx
-    common = {"chat_id": ctx.chat_id, "asked_by": ctx.user, "nonce": uuid.uuid4().hex, **fields}
+    assert view.expires_at is not None
+    common = {
+        "chat_id": ctx.chat_id,
+        "asked_by": ctx.user,
+        "nonce": uuid.uuid4().hex,
+        "exp": view.expires_at.timestamp(),
+        "kind": view.kind,
+        "target": view.target,
+        "change": view.change,
+    }
     return {
         "confirm_value": ctx.sign(SuggestionConfirm(**common)),
         "cancel_value": ctx.sign(SuggestionCancel(**common)),
     }
+
+
+def _view(scope: ToolScope, kind: str, target: int, label: str, change: str = "") -> SuggestionView:
+    """An open suggestion card, void after `LARKOPS_PENDING_TTL_HOURS`."""
+    ttl = timedelta(hours=scope.ctx.services.settings.pending_ttl_hours)
+    expires = datetime.now(UTC) + ttl
+    return SuggestionView(kind, target, label, scope.ctx.user, change=change, expires_at=expires)
 
 
 async def create_job(scope: ToolScope, q: JobText) -> tuple[Data, str]:
@@ -112,18 +136,20 @@ async def change_job(scope: ToolScope, q: JobChange) -> tuple[Data, str]:
         row = await desk.get(q.job_id, scope.ctx.chat_id)
     except ScheduleRefused as exc:
         raise ToolFailed(str(exc)) from None
-    view = SuggestionView("job", row.id, row.task, scope.ctx.user, change=q.change)
-    buttons = _buttons(scope, kind="job", target=row.id, change=q.change)
-    await scope.ctx.reply_card(suggestion_card(view, scope.ctx.texts, **buttons))
+    view = _view(scope, "job", row.id, row.task, change=q.change)
+    buttons = _buttons(scope, view)
+    zone = ZoneInfo(scope.ctx.services.settings.timezone)
+    await scope.ctx.reply_card(suggestion_card(view, scope.ctx.texts, zone=zone, **buttons))
     data = {"card": f"confirm {q.change} of job #{row.id}", "note": "nothing changes until Confirm"}
     return data, f"posted a card to {q.change} job #{row.id}"
 
 
 async def start_diagnosis(scope: ToolScope, q: DiagnosisRequest) -> tuple[Data, str]:
     row = await own_incident(scope, q.incident_id)
-    view = SuggestionView("diagnose", row.id, row.title, scope.ctx.user)
-    buttons = _buttons(scope, kind="diagnose", target=row.id)
-    await scope.ctx.reply_card(suggestion_card(view, scope.ctx.texts, **buttons))
+    view = _view(scope, "diagnose", row.id, row.title)
+    buttons = _buttons(scope, view)
+    zone = ZoneInfo(scope.ctx.services.settings.timezone)
+    await scope.ctx.reply_card(suggestion_card(view, scope.ctx.texts, zone=zone, **buttons))
     data = {"card": f"confirm the diagnosis of incident #{row.id}", "note": "an approver confirms"}
     return data, f"posted a card to diagnose incident #{row.id}"
 

@@ -9,6 +9,7 @@ changes the agent suggested (decided with the clicker's own rights).
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from bot.chat.changes import Suggestion, SuggestionCancel, SuggestionConfirm
 from bot.context import ActionResult, HandlerContext, Toast
@@ -58,8 +59,18 @@ async def _decided(ctx: HandlerContext, payload: Suggestion, outcome: str) -> Ac
         change=payload.change,
         outcome=outcome,
     )
-    kind: Literal["error", "success"] = "error" if outcome.startswith("❌") else "success"
-    return ActionResult(toast=Toast(kind, outcome[:200]), card=suggestion_card(view, ctx.texts))
+    kind: Literal["error", "success"] = "error" if outcome.startswith(("❌", "⌛")) else "success"
+    zone = ZoneInfo(ctx.services.settings.timezone)
+    return ActionResult(
+        toast=Toast(kind, outcome[:200]), card=suggestion_card(view, ctx.texts, zone=zone)
+    )
+
+
+async def _expired(ctx: HandlerContext, payload: Suggestion) -> ActionResult:
+    """A click after the card's time: nothing is done, and the card says why (no buttons)."""
+    hours = round(ctx.services.settings.pending_ttl_hours)
+    result = await _decided(ctx, payload, ctx.texts("chat.confirm.expired", hours=hours))
+    return ActionResult(toast=Toast("error", ctx.texts("pending.expired")), card=result.card)
 
 
 DECIDED_FOR = 30 * 24 * 3600.0  # seconds a decided card stays decided
@@ -77,6 +88,8 @@ async def confirm(ctx: HandlerContext, payload: SuggestionConfirm) -> ActionResu
         return ActionResult(toast=Toast("error", say("action.forged")))
     if payload.kind == "diagnose" and not admits(ctx.roles, ("approver",)):
         return ActionResult(toast=Toast("error", refusal(say, "approver")))
+    if payload.expired():
+        return await _expired(ctx, payload)
     if not await _claim(ctx, payload):
         return ActionResult(toast=Toast("error", say("chat.confirm.already")))
     try:
@@ -111,6 +124,8 @@ async def _confirm(ctx: HandlerContext, payload: SuggestionConfirm) -> ActionRes
 async def cancel(ctx: HandlerContext, payload: SuggestionCancel) -> ActionResult:
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
+    if payload.expired():
+        return await _expired(ctx, payload)
     if not await _claim(ctx, payload):
         return ActionResult(toast=Toast("error", ctx.texts("chat.confirm.already")))
     return await _decided(ctx, payload, ctx.texts("chat.confirm.cancelled", who=mention(ctx.user)))

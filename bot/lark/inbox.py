@@ -54,6 +54,7 @@ CARD_DEADLINE = 2.5  # seconds of Lark's 3 we allow ourselves
 # a commit in this process wakes the workers at once; the poll only picks up events another
 # process committed and left (it died, or handed them over), so an idle bot does not query
 IDLE_POLL = 15.0
+STOP_GRACE = 5.0  # seconds a stopping worker may take to finish the event it holds
 RETRY_PAUSE = 1.0  # seconds before claiming again after a transient failure
 Handled = Literal["handled", "idle", "deferred"]
 MAX_ATTEMPTS = 5
@@ -203,9 +204,15 @@ class Inbox:
         self._wake.set()  # pick up anything left pending by a previous run
 
     async def stop(self) -> None:
+        """Let each worker finish the event it holds (a claim is a transaction: cancelling it
+        half-way leaves asyncpg closing a connection under a cancel, which it logs as an error),
+        and cancel only a worker still busy after `STOP_GRACE`."""
         self._stopping = True
         self._wake.set()
-        for task in self._tasks:
+        if not self._tasks:
+            return
+        _, busy = await asyncio.wait(self._tasks, timeout=STOP_GRACE)
+        for task in busy:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):

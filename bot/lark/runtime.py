@@ -16,7 +16,6 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
 import psutil
@@ -38,6 +37,7 @@ from bot.operations import OperationsDesk, Toolkit
 from bot.router import Router
 from bot.scheduling.wiring import Scheduling, build_scheduling
 from bot.timers import PRODUCTION, Timers
+from bot.version import package_version
 from cards.status import StatusView
 from storage.coordination import Coordination
 from storage.database import Database
@@ -270,7 +270,7 @@ class LarkRuntime:
             incidents_active=backlog.incidents,
             gates_waiting=backlog.gates_waiting,
             replica=REPLICA,
-            version=_version(),
+            version=package_version(),
             uptime_seconds=round(time.time() - psutil.Process(os.getpid()).create_time()),
         )
 
@@ -362,10 +362,3 @@ async def _probe(check: Callable[[], Awaitable[None]]) -> str:
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"[:200]
     return "ok"
-
-
-def _version() -> str:
-    try:
-        return version("larkops")
-    except PackageNotFoundError:
-        return "0+unknown"

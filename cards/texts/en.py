@@ -40,6 +40,8 @@ TEXTS: dict[str, str] = {
     "chat.confirm.done": "✅ Confirmed by {who} and done.",
     "chat.confirm.cancelled": "Cancelled by {who}; nothing was done.",
     "chat.confirm.failed": "❌ It failed: {reason}",
+    "chat.confirm.until": "Confirm before {time}; after that the card is void.",
+    "chat.confirm.expired": "⌛ Expired: nobody confirmed this card within {hours} h; nothing was done. Ask again.",
     "chat.confirm.already": "This card was already decided.",
     "chat.change.pause": "pause",
     "chat.change.resume": "resume",

@@ -34,6 +34,8 @@ TEXTS: dict[str, str] = {
     "chat.confirm.done": "✅ 已由 {who} 确认并执行。",
     "chat.confirm.cancelled": "已由 {who} 取消，未执行任何操作。",
     "chat.confirm.failed": "❌ 执行失败：{reason}",
+    "chat.confirm.until": "请在 {time} 前确认，逾期作废。",
+    "chat.confirm.expired": "⌛ 已过期：这张卡片在 {hours} 小时内无人确认，未执行任何操作。请重新提问。",
     "chat.confirm.already": "这张卡片已经处理过了。",
     "chat.change.pause": "暂停",
     "chat.change.resume": "恢复",

@@ -15,9 +15,12 @@ from typing import Any
 
 import pytest
 
+from bot.chat.changes import SuggestionConfirm
 from bot.lark.events import card_text
 from bot.sandbox.record import Message
+from cards.actions import pack
 from storage.models import Incident
+from tests.lark.conftest import SIGNING_KEY
 from tests.lark.test_plugin_commands import settings_for as plugin_settings
 from tests.lark.testbot import TestBot, card_buttons, wait_until
 from tests.support.fake_llm import FakeFailure, FakeLLM, FakeTurn, fake_llm
@@ -271,3 +274,33 @@ async def test_without_a_model_the_bot_points_at_commands(make_testbot: Any) -> 
     reply = await bot.expect_reply()
     assert "/jobs" in reply.text
     assert "/help" in reply.text
+
+
+async def test_a_suggestion_nobody_confirms_in_time_expires(
+    make_testbot: Any, tmp_path: Path, fake: FakeLLM
+) -> None:
+    """An agent's confirmation card names its deadline (LARKOPS_PENDING_TTL_HOURS); a click
+    after it answers 已过期, does nothing and leaves a card without buttons that says so."""
+    bot = await start(make_testbot, tmp_path, fake)
+    await bot.send("每天早上9点检查服务器健康")
+    await bot.click(await bot.expect_reply("新的定时任务"), "确认")
+    ((job_id,),) = await bot.rows("SELECT id FROM schedules")
+    fake.script(
+        FakeTurn(tool_calls=[("change_job", {"job_id": job_id, "change": "pause"})]),
+        FakeTurn(text="已发出暂停任务的确认卡片。"),
+    )
+    await bot.send("先暂停这个任务")
+    await bot.expect_reply()
+    pause = await bot.expect_reply("助手建议的操作")
+    assert "前确认，逾期作废" in card_text(pause.card)
+    fields = {k: v for k, v in card_buttons(pause.card)["确认"].items() if k not in ("v", "sig")}
+    fields.pop("action")
+    # the same card as it would be clicked a day later: its deadline has passed
+    late = pack(SuggestionConfirm(**{**fields, "exp": fields["exp"] - 25 * 3600}), SIGNING_KEY)
+    clicked = await bot.click(pause, "确认", value=late)
+    assert clicked.toast is not None
+    assert (clicked.toast["type"], clicked.toast["content"]) == ("error", "已过期")
+    assert clicked.card is not None
+    assert "已过期" in card_text(clicked.card)
+    assert card_buttons(clicked.card) == {}
+    assert await bot.rows("SELECT status FROM schedules") == [("active",)]

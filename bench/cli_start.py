@@ -1,0 +1,59 @@
+"""Issue 22 item 5: the CLI paths that do not need the app start in under half a second.
+
+Each command is run as a fresh process (`larkops …`, the installed entry point) several times;
+the median wall time to exit is printed beside the 0.5 s goal. Nothing is asserted.
+
+    .venv/bin/python bench/cli_start.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from figures import figure
+
+LARKOPS = str(Path(sys.executable).parent / "larkops")
+GOAL = 0.5
+
+COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("--version",),
+    ("config", "check"),
+    ("schedule", "parse", "每个工作日早上9点检查服务器健康", "--json"),
+    ("apikey", "list"),
+)
+
+
+def once(command: tuple[str, ...], env: dict[str, str]) -> float | None:
+    started = time.perf_counter()
+    done = subprocess.run([LARKOPS, *command], env=env, capture_output=True, check=False)
+    took = time.perf_counter() - started
+    return took if done.returncode == 0 else None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "LARKOPS_HOME": home}
+        for command in COMMANDS:
+            times = [once(command, env) for _ in range(args.runs)]
+            if any(t is None for t in times):
+                print(f"larkops {' '.join(command)}: not available here (exit ≠ 0), not measured")
+                continue
+            median = statistics.median(t for t in times if t is not None)
+            name = f"larkops {command[0]}{' ' + command[1] if command[0] != '--version' else ''}"
+            print(f"{name}: median {median:.3f} s over {args.runs} runs (goal < {GOAL} s)")
+            figure(22, f"{name} start to exit", median, "s", f"< {GOAL}", median < GOAL)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
