@@ -7,7 +7,8 @@ A job's `action` (stored with the schedule) is one of:
   by policy: fences and quotas hold for jobs too) and post their results;
 - `{"type": "fix", "plugin", "params"}`: a remediation — never run by the clock alone: each
   fire posts the same approval card as `/run`, always needing a person;
-- `{"type": "incident_report", "hours": 24}`: a summary of the chat's incidents;
+- `{"type": "incident_report", "hours": 24}`: a summary of the chat's incidents (jobs made before
+  report sentences became the hygiene report);
 - `{"type": "hygiene_report", "days": 7}`: the alert-hygiene report card with its suggestions
   (the `advisor:` section keeps one such system job per configured chat; `post_report` posts it);
 - `{"type": "agent"}` (only with a model): the model investigates the task with the read-only
