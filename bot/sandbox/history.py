@@ -2,8 +2,8 @@
 `larkops run` shows the same chats (and their cards, whose buttons still work: the signing key is
 kept in `$LARKOPS_HOME` too).
 
-The file is written whole (to a temporary file, then renamed) at most twice a second while the
-chats change, and once more at shutdown.
+The newest 5,000 messages are kept. The file is written whole (to a temporary file, then
+renamed) at most twice a second while the chats change, and once more at shutdown.
 
 Usage::
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SAVE_EVERY = 0.5  # seconds between writes while the chats change
+KEEP = 5000  # the newest messages kept (a sandbox, not an archive)
 _FIELDS = {f.name for f in fields(Message)} - {"card_history", "card_times"}
 
 
@@ -58,7 +59,7 @@ class ChatHistory:
         """The chats as the file keeps them (taken on the event loop, where they change)."""
         kept = [
             {key: value for key, value in asdict(message).items() if key in _FIELDS}
-            for message in self.store.messages()
+            for message in self.store.messages()[-KEEP:]
         ]
         return json.dumps({"messages": kept}, ensure_ascii=False)
 
