@@ -43,7 +43,7 @@ ALERT_BOT = User("ou_alertbot", "告警机器人")
 APPROVER, ADMIN = "ou_bob", "ou_carol"
 SANDBOX_USERS: tuple[User, ...] = (*DEFAULT_USERS, ALERT_BOT)
 # the roles the demo gives them (the page shows them beside the names)
-ROLES = {"ou_alice": "操作员", APPROVER: "审批人", ADMIN: "管理员", ALERT_BOT.open_id: "告警机器人"}
+ROLES = {"ou_alice": "操作员", APPROVER: "审批人", ADMIN: "管理员"}
 ALERT_CHAT = "oc_ops"
 ALERT_NAME = "DemoServiceDown"
 RUNBOOK = "demo-service"
@@ -116,7 +116,7 @@ class DemoService:
             return PlainTextResponse("demo service is broken", status_code=503)
 
         async def state(request: Request) -> Response:
-            return JSONResponse({"healthy": self.healthy, "url": self.url, "roles": self.roles})
+            return JSONResponse(self._state())
 
         async def broken(request: Request) -> Response:
             self.marker.unlink(missing_ok=True)
@@ -125,13 +125,18 @@ class DemoService:
                     ALERT_CHAT, ALERT_BOT, self.alert(), mention_bot=False, sender_type="app"
                 )
             )
-            return JSONResponse({"healthy": False, "url": self.url, "roles": self.roles})
+            return JSONResponse(self._state())
 
         return [
             Route(HEALTH_PATH, health, methods=["GET", "HEAD"]),
             Route(API, state, methods=["GET"]),
             Route(f"{API}/break", broken, methods=["POST"]),
         ]
+
+    def _state(self) -> dict[str, Any]:
+        """The page's view: health, the people's roles, and the bots (not people to pick)."""
+        bots = [ALERT_BOT.open_id]
+        return {"healthy": self.healthy, "url": self.url, "roles": self.roles, "bots": bots}
 
     def alert(self) -> str:
         """The alert 告警机器人 posts, as Alertmanager's default text reads."""

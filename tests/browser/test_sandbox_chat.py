@@ -327,6 +327,7 @@ def test_the_readme_demo_end_to_end_and_after_a_restart(
         users = page.get_by_test_id("user-select")
         expect(users.locator("option[value=ou_bob]")).to_have_text("李四（审批人）")
         expect(users.locator("option[value=ou_carol]")).to_have_text("王五（管理员）")
+        expect(users.locator("option[value=ou_alertbot]")).to_have_count(0)  # it only alerts
         shot(page, "demo-01-ready")
 
         began = time.monotonic()

@@ -588,6 +588,12 @@
       $("demo").hidden = false;
       const healthy = Boolean(data && data.healthy);
       const roles = (data && data.roles) || {};
+      const bots = new Set(asList(data && data.bots));
+      for (const option of [...$("user-select").options, ...$("chat-select").options]) {
+        const peer = state.chats.find((c) => c.chat_id === option.value);
+        const bot = bots.has(option.value) || (peer && isP2p(peer) && [...bots].some((b) => peer.chat_id === `oc_p2p_${b.replace(/^ou_/, "")}`));
+        if (bot) option.remove();  // the alert bot posts alerts; nobody types as it
+      }
       for (const option of $("user-select").options) {
         const user = state.users.find((u) => u.open_id === option.value);
         const role = roles[option.value];
