@@ -32,7 +32,9 @@ from bot.janitor import Janitor
 from bot.lark.delivery import http_delivery
 from bot.lark.runtime import LarkRuntime, LarkTarget
 from bot.logs import get_logger
+from bot.sandbox.demo import SANDBOX_USERS, DemoService
 from bot.sandbox.emulator import LarkEmulator
+from bot.sandbox.history import ChatHistory
 from bot.sandbox.webchat import webchat_routes
 from bot.signing import signing_key
 from bot.version import package_version
@@ -129,6 +131,8 @@ class App:
         self.webhooks = WebhookSink(settings, webhook_token(settings))
         self._resources = contextlib.AsyncExitStack()
         self.emulator: LarkEmulator | None = None
+        self.demo: DemoService | None = None  # the sandbox's demo service, runbook and people
+        self.history: ChatHistory | None = None  # the sandbox's chats, kept in LARKOPS_HOME
         self._server: _HttpServer | None = None
         self._server_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -155,6 +159,8 @@ class App:
         except CoordinationError as exc:
             raise StartupError(f"REDIS_URL: {exc}") from None
         self.readiness.checks["coordination"] = self.coordination.ping
+        if self.demo is not None:
+            self.settings = self.demo.settings(self.settings)
         if self.settings.retention.enabled:  # stopped before the checkpointer closes
             janitor = Janitor(self.settings.retention, self.database, saver, self.coordination)
             janitor.start()
@@ -201,6 +207,7 @@ class App:
         log.warning(
             "lark.sandbox", hint="no LARK_APP_ID: chat with the bot at " + domain + "/sandbox"
         )
+        print(f"larkops sandbox: {domain}/sandbox", flush=True)  # a plain line, whatever the logs
         return LarkTarget(self.emulator.app_id, self.emulator.app_secret, domain, sandbox=True)
 
     def _redis_url(self) -> str | None:
@@ -219,8 +226,16 @@ class App:
         if self.settings.lark_event_delivery == "http" and self.settings.lark_configured:
             extra += http_delivery(self.settings, lambda: self.lark.inbox if self.lark else None)
         if not self.settings.lark_configured:
-            self.emulator = LarkEmulator()
-            extra += [*self.emulator.routes(), *webchat_routes()]
+            self.emulator = LarkEmulator(users=SANDBOX_USERS)
+            host = self.settings.http_host
+            host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            self.demo = DemoService(self.settings.home, int(sock.getsockname()[1]), host)
+            self.history = ChatHistory(self.emulator, self.settings.home)
+            kept = self.history.load()
+            if kept:
+                log.info("sandbox.history", messages=kept, path=str(self.history.path))
+            self.history.start()
+            extra += [*self.emulator.routes(), *self.demo.routes(self.emulator), *webchat_routes()]
         config = uvicorn.Config(
             build_app(self.readiness, extra),
             lifespan="off",
@@ -258,6 +273,10 @@ class App:
         metrics.READY.set(0)
         if self.lark is not None:
             await self.lark.stop()
+        if self.demo is not None:
+            await self.demo.aclose()
+        if self.history is not None:
+            await self.history.stop()
         await self._resources.aclose()
         if self._server is not None and self._server_task is not None:
             self._server.stop()

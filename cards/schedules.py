@@ -162,15 +162,68 @@ def confirm_card(
     return fit(card(say("schedule.confirm.title"), elements, template=template))
 
 
-def choice_card(question: str, choices: Sequence[ChoiceView], say: Texts) -> dict[str, Any]:
-    """A question whose answers are buttons: a click creates the job it names."""
+def choice_card(
+    question: str, choices: Sequence[ChoiceView], say: Texts, *, expires_hours: int | None = None
+) -> dict[str, Any]:
+    """A question whose answers are buttons: a click creates the job it names. Unanswered, it
+    expires after `expires_hours` (the card says so)."""
     elements: list[dict[str, Any]] = [markdown(prose(question, 600, 6))]
     for choice in choices:
         first = _when(choice.first, choice.timezone) if choice.first else "—"
         label = say("schedule.choose.option", rule=inline(choice.rule, 80), first=first)
         elements.append(button(label, dict(choice.value), kind="default"))
-    elements.append(markdown(say("schedule.choose.hint"), size="notation"))
+    hint = say("schedule.choose.hint")
+    if expires_hours is not None:
+        hint += " " + say("schedule.choose.expires", hours=expires_hours)
+    elements.append(markdown(hint, size="notation"))
     return fit(card(say("schedule.choose.title"), elements, template="orange"))
+
+
+def expired_choice_card(sentence: str, hours: int, say: Texts) -> dict[str, Any]:
+    """A question nobody answered in time: it says so, and has no buttons left."""
+    elements = [
+        markdown(say("schedule.facts.source", text=inline(sentence, 300))),
+        markdown(say("schedule.choose.expired", hours=hours)),
+    ]
+    return fit(card(say("schedule.choose.title"), elements, template="grey"))
+
+
+@dataclass(frozen=True)
+class AbilitiesView:
+    """What a scheduled job can do here, for a task the bot could not map."""
+
+    task: str
+    diagnostics: tuple[str, ...] = ()
+    runbooks: tuple[str, ...] = ()
+    has_model: bool = False
+
+
+def unable_card(view: AbilitiesView, say: Texts) -> dict[str, Any]:
+    """A task the bot cannot do: no job was made; what a job can do instead."""
+    lines = [
+        say("schedule.unable", task=inline(view.task, 200))
+        if view.task
+        else say("schedule.unable_no_task"),
+        "",
+        f"**{say('schedule.abilities.title')}**",
+        "- " + say("schedule.abilities.report"),
+        "- " + say("schedule.abilities.reminder"),
+    ]
+    if view.diagnostics:
+        shown = ", ".join(inline(name, 40) for name in view.diagnostics[:20])
+        lines.append("- " + say("schedule.abilities.checks", plugins=shown))
+    lines.append("- " + say("schedule.abilities.url"))
+    if view.runbooks:
+        shown = ", ".join(inline(name, 60) for name in view.runbooks[:10])
+        lines.append("- " + say("schedule.abilities.runbooks", runbooks=shown))
+    lines.append("- " + say("schedule.abilities.run"))
+    if view.has_model:
+        lines.append("- " + say("schedule.abilities.agent"))
+    elements = [
+        markdown("\n".join(lines)),
+        markdown(say("schedule.abilities.hint"), size="notation"),
+    ]
+    return fit(card(say("schedule.unable_title"), elements, template="orange"))
 
 
 def edit_form_card(

@@ -109,6 +109,10 @@ async def create_job(scope: ToolScope, q: JobText) -> tuple[Data, str]:
         raise ToolFailed("scheduling is not available")
     draft = await desk.draft(scope.ctx.chat_id, scope.ctx.user, q.text)
     if draft.schedule is None:
+        if draft.unable is not None:
+            raise ToolFailed(
+                "a scheduled job cannot do that task (reports, reminders, checks only)"
+            )
         if draft.result.status == "clarify":
             raise ToolFailed(f"the time is unclear: {draft.result.question}")
         raise ToolFailed("no schedule could be read from that text")

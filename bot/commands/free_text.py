@@ -10,6 +10,7 @@ model, the bot says which commands help.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -48,13 +49,18 @@ async def sentence(ctx: HandlerContext, event: MessageEvent) -> None:
             return
         desk = None
     if desk is not None:
-        original = await _thread_start(ctx, event)
-        if original:
+        original, asked = await _thread_start(ctx, event)
+        expired = asked is not None and desk.question_expired(asked)
+        if original and not expired:
             combined_text = f"{original} {text}"
             combined = await desk.draft(ctx.chat_id, ctx.user, combined_text)
             if await post_draft(ctx, combined, combined_text):
                 return
-        if await post_draft(ctx, await desk.draft(ctx.chat_id, ctx.user, text), text):
+        alone = await desk.draft(ctx.chat_id, ctx.user, text)
+        if original and expired and alone.schedule is None:
+            await ctx.reply_text(ctx.texts("schedule.clarify_expired", hours=desk.pending_hours))
+            return  # the question expired: its answer is not read with it
+        if await post_draft(ctx, alone, text):
             return
     if chat is not None:
         await chat.ask(ctx, event)
@@ -83,21 +89,26 @@ def is_question(text: str) -> bool:
     return bool(_QUESTION_START.match(stripped) or _QUESTION_INSIDE.search(stripped))
 
 
-async def _thread_start(ctx: HandlerContext, event: MessageEvent) -> str:
-    """The text of the thread's first message, when this message answers in a thread."""
+async def _thread_start(ctx: HandlerContext, event: MessageEvent) -> tuple[str, datetime | None]:
+    """The text of the thread's first message and when it came, when this message answers in
+    a thread (the question it asked expires after the pending time)."""
     root = event.root_id or event.parent_id
     if not root or root == event.message_id:
-        return ""
+        return "", None
     async with ctx.services.db.session() as session:
-        payload = await session.scalar(
-            select(InboundEvent.payload).where(InboundEvent.message_id == root)
-        )
-    if not isinstance(payload, dict):
-        return ""
+        found = (
+            await session.execute(
+                select(InboundEvent.payload, InboundEvent.created_at).where(
+                    InboundEvent.message_id == root
+                )
+            )
+        ).first()
+    if found is None or not isinstance(found[0], dict):
+        return "", None
     try:
-        first = normalise(parse_envelope(payload), ctx.services.bot.open_id)
+        first = normalise(parse_envelope(found[0]), ctx.services.bot.open_id)
     except ValueError:
-        return ""
+        return "", None
     if not isinstance(first, MessageEvent):
-        return ""
-    return first.command_text or first.text
+        return "", None
+    return first.command_text or first.text, found[1]

@@ -209,6 +209,8 @@ async def show_incident(ctx: HandlerContext, args: str) -> None:
         for e in await incidents.timeline(ctx.services.db, incident_id)
     ]
     await ctx.reply_card(timeline_card(view, entries, ctx.texts, _zone(ctx)))
+    if view.gate is not None and view.gate.status == "pending":  # its buttons again, to decide
+        await ctx.reply_card(await _desk(ctx).presenter.render(incident))
 
 
 @router.command("/ack", usage="<id>", roles=("operator",))

@@ -5,6 +5,7 @@ confirmation card → job; /jobs, /job, and the buttons of the cards.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -16,14 +17,17 @@ from bot.router import Router
 from bot.scheduling.desk import Draft, DraftExpired, ScheduleDesk, ScheduleRefused
 from cards.actions import ActionPayload
 from cards.schedules import (
+    AbilitiesView,
     ChoiceView,
     RunView,
     TrendView,
     choice_card,
     confirm_card,
     edit_form_card,
+    expired_choice_card,
     job_card,
     jobs_card,
+    unable_card,
 )
 from storage import job_history, schedules
 from workflows.schedule.spec import SpecError, from_json, to_json
@@ -59,6 +63,7 @@ class ScheduleChoose(ActionPayload, action="schedule.choose"):
     spec: str  # the spec's JSON (`workflows.schedule.to_json`), signed with the rest
     task: str
     text: str
+    asked: int = 0  # when the question was asked (Unix seconds); 0 on cards older than expiry
 
 
 def _desk(ctx: HandlerContext) -> ScheduleDesk:
@@ -81,6 +86,16 @@ async def post_draft(ctx: HandlerContext, draft: Draft, text: str = "") -> bool:
     """Reply to a reading; False when the text was not a schedule at all. A question whose
     answers are known comes as a card with one button per answer."""
     result = draft.result
+    if draft.unable is not None:
+        abilities = _desk(ctx).abilities
+        unable = AbilitiesView(
+            task=draft.unable,
+            diagnostics=tuple(abilities.diagnostics()),
+            runbooks=tuple(abilities.runbooks),
+            has_model=abilities.has_model,
+        )
+        await ctx.reply_card(unable_card(unable, ctx.texts))
+        return True
     if draft.schedule is not None:
         view = _desk(ctx).view(draft.schedule, runs=3)
         view = replace(view, by_model=result.source == "llm")
@@ -89,8 +104,9 @@ async def post_draft(ctx: HandlerContext, draft: Draft, text: str = "") -> bool:
     if result.status == "clarify":
         question = result.question or ctx.texts("schedule.clarify_generic")
         choices = _desk(ctx).choices(result)
-        if not choices:
-            await ctx.reply_text(question)
+        if not choices:  # answered in its thread, until it expires
+            hours = _desk(ctx).pending_hours
+            await ctx.reply_text(f"{question} {ctx.texts('schedule.clarify_expires', hours=hours)}")
             return True
         views = [
             ChoiceView(
@@ -103,12 +119,14 @@ async def post_draft(ctx: HandlerContext, draft: Draft, text: str = "") -> bool:
                         spec=json.dumps(to_json(spec), ensure_ascii=False),
                         task=(result.task or "")[:300],
                         text=text[:500],
+                        asked=int(time.time()),
                     )
                 ),
             )
             for spec, rule, first in choices
         ]
-        await ctx.reply_card(choice_card(question, views, ctx.texts))
+        hours = _desk(ctx).pending_hours
+        await ctx.reply_card(choice_card(question, views, ctx.texts, expires_hours=hours))
         return True
     return False
 
@@ -157,10 +175,13 @@ async def choose(ctx: HandlerContext, payload: ScheduleChoose) -> ActionResult:
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
     desk = _desk(ctx)
+    if payload.asked and desk.question_expired(payload.asked):
+        card = expired_choice_card(payload.text, desk.pending_hours, ctx.texts)
+        return ActionResult(toast=Toast("error", ctx.texts("pending.expired")), card=card)
     try:
         spec = from_json(json.loads(payload.spec))
         row = await desk.choose(ctx.chat_id, ctx.user, payload.text, spec, payload.task)
-    except (SpecError, ValueError) as exc:
+    except (SpecError, ValueError, ScheduleRefused) as exc:
         return ActionResult(toast=Toast("error", str(exc)[:200]))
     card = confirm_card(desk.view(row, runs=3), ctx.texts, **_buttons(ctx, row.id))
     return ActionResult(

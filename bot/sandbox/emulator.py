@@ -121,6 +121,13 @@ class LarkEmulator:
         socket = WebSocketRoute(WS_PATH, self.gateway.serve)
         return [*self._rest.routes(), socket, *self._control.routes()]
 
+    def restore(self, messages: list[Message]) -> None:
+        """Put back the messages of an earlier run (a restarted sandbox), their send `uuid`s
+        still deduplicated."""
+        self.store.restore(messages)
+        for message in messages:
+            self._rest.remember(message)
+
     def transcript(self, chat_id: str) -> list[Message]:
         """The chat's messages (users' and the bot's) in order."""
         return self.store.chat(chat_id)

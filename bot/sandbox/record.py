@@ -164,6 +164,23 @@ class Transcript:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    async def changed(self) -> None:
+        """Return at the next change (a new message or a card update)."""
+        await self._changed.wait()
+
+    def messages(self) -> list[Message]:
+        """Every message, oldest first."""
+        return sorted(self._by_id.values(), key=lambda message: message.seq)
+
+    def restore(self, messages: list[Message]) -> None:
+        """Put back messages kept from an earlier run (their ids and order kept)."""
+        for message in sorted(messages, key=lambda m: m.seq):
+            if message.message_id not in self._by_id:
+                self._by_id[message.message_id] = message
+                self._by_chat.setdefault(message.chat_id, []).append(message)
+            self._seq = max(self._seq, message.seq)
+        self.touch()
+
     async def wait_for(self, chat_id: str, predicate: Callable[[Message], bool]) -> Message:
         """The first message of the chat matching `predicate` (bound it with asyncio.timeout)."""
         while True:

@@ -261,6 +261,13 @@ class RestApi:
             self._uuids[message.uuid] = (message.message_id, time.time() + UUID_TTL)
         return {"code": 0, "msg": "success", "data": message.to_lark(*emu.identity)}
 
+    def remember(self, message: Message) -> None:
+        """A kept message's `uuid` (a restarted sandbox) refuses a resend for the rest of its
+        hour, as Lark's does."""
+        expires = message.created_at / 1000 + UUID_TTL
+        if message.uuid and expires > time.time():
+            self._uuids[message.uuid] = (message.message_id, expires)
+
     async def get_message(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """`GET /open-apis/im/v1/messages/{message_id}`; with
         `card_msg_content_type=user_card_content` a card comes as its sender wrote it."""

@@ -19,11 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.operations import OperationsDesk
-from bot.scheduling.jobs import action_for, describe_action
+from bot.scheduling.jobs import describe_action
+from bot.scheduling.kinds import Abilities, abilities_of, job_for
 from cards.schedules import ScheduleView
 from cards.texts import Texts, texts
 from storage import schedules
@@ -53,10 +55,12 @@ class DraftExpired(ScheduleRefused):
 
 @dataclass(frozen=True)
 class Draft:
-    """What a sentence became: a pending schedule, a question, or nothing."""
+    """What a sentence became: a pending schedule, a question, or nothing. `unable`: the task
+    the bot cannot do (no job was made; the chat is told what it can do)."""
 
     result: ParseResult
     schedule: Schedule | None = None
+    unable: str | None = None
 
 
 class ScheduleDesk:
@@ -107,10 +111,34 @@ class ScheduleDesk:
     async def draft(self, chat_id: str, user: str, text: str, *, task: str | None = None) -> Draft:
         """Parse `text`; a scheduled reading becomes a pending schedule awaiting Confirm."""
         result = await self.understand(text)
+        chosen = (task or result.task or "").strip()
+        if result.status == "clarify" and chosen and self.action(chosen, text, user) is None:
+            return Draft(result, unable=chosen)  # no use asking the time of what cannot be done
         if result.status != "scheduled" or result.spec is None:
             return Draft(result)
-        row = await self._create(chat_id, user, text, result.spec, (task or result.task or ""))
+        if not chosen:
+            return Draft(result, unable="")  # a time and nothing to do: say what a job can do
+        if self.action(chosen, text, user, result.spec) is None:
+            return Draft(result, unable=chosen)
+        row = await self._create(chat_id, user, text, result.spec, chosen)
         return Draft(result, row)
+
+    @property
+    def abilities(self) -> Abilities:
+        """What a job can do here (plugins, runbooks, a model)."""
+        return abilities_of(self.operations.toolkit, has_model=self.has_model)
+
+    def action(
+        self, task: str, text: str, user: str, spec: Spec | None = None
+    ) -> dict[str, Any] | None:
+        """The job's action for `task` (`bot.scheduling.kinds.job_for`), None when the bot
+        cannot do it."""
+        period = None
+        if spec is not None:
+            upcoming = next_runs(spec, datetime.now(UTC), 2)
+            if len(upcoming) == 2:
+                period = max(1, round((upcoming[1] - upcoming[0]).total_seconds() / 86400))
+        return job_for(task, text, self.abilities, asker=user, period_days=period)
 
     async def choose(self, chat_id: str, user: str, text: str, spec: Spec, task: str) -> Schedule:
         """A question's option was clicked: the job it names, created and confirmed at once
@@ -124,12 +152,9 @@ class ScheduleDesk:
 
     async def _create(self, chat_id: str, user: str, text: str, spec: Spec, task: str) -> Schedule:
         chosen_task = task.strip() or text.strip()
-        plugins = set(self.operations.toolkit.registry.names())
-        action = action_for(chosen_task, plugins, has_model=self.has_model)
-        if action.get("type") == "plugin":
-            found = self.operations.toolkit.registry.get(str(action["plugin"]))
-            if found is not None and found.spec.category == "remediation":
-                action["type"] = "fix"  # never by the clock alone: each fire asks a person
+        action = self.action(chosen_task, text, user, spec)
+        if action is None:
+            raise ScheduleRefused(self.say("schedule.unable", task=chosen_task[:200]))
         now = datetime.now(UTC)
         upcoming = next_runs(spec, now, 1)
         return await schedules.create(
@@ -232,6 +257,17 @@ class ScheduleDesk:
     @property
     def pending_ttl(self) -> timedelta:
         return timedelta(hours=self.settings.pending_ttl_hours)
+
+    @property
+    def pending_hours(self) -> int:
+        """The pending time in whole hours, as cards say it."""
+        return max(1, round(self.settings.pending_ttl_hours))
+
+    def question_expired(self, asked: float | datetime) -> bool:
+        """Whether a clarifying question asked at `asked` (Unix seconds or a time) went
+        unanswered past the pending time (`LARKOPS_PENDING_TTL_HOURS`)."""
+        when = asked if isinstance(asked, datetime) else datetime.fromtimestamp(asked, UTC)
+        return when < datetime.now(UTC) - self.pending_ttl
 
     async def expire_drafts(self) -> list[int]:
         """Expire the drafts nobody confirmed within the pending time (the sweep)."""

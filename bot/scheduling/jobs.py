@@ -7,18 +7,20 @@ A job's `action` (stored with the schedule) is one of:
   by policy: fences and quotas hold for jobs too) and post their results;
 - `{"type": "fix", "plugin", "params"}`: a remediation — never run by the clock alone: each
   fire posts the same approval card as `/run`, always needing a person;
-- `{"type": "incident_report", "hours": 24}`: a summary of the chat's incidents;
+- `{"type": "incident_report", "hours": 24}`: a summary of the chat's incidents (jobs made before
+  report sentences became the hygiene report);
 - `{"type": "hygiene_report", "days": 7}`: the alert-hygiene report card with its suggestions
   (the `advisor:` section keeps one such system job per configured chat; `post_report` posts it);
 - `{"type": "agent"}` (only with a model): the model investigates the task with the read-only
   diagnostic tools, under policy, and its findings are posted.
 
-The action is chosen from the task text when the job is created (`action_for`): an explicit
-`/run <plugin> key=value …`, a URL (HTTP check), health/disk/memory/load words (host checks),
-an incident report; otherwise, with a model configured and no 提醒/remind in it, a read-only
-investigation by the model, else a reminder. A failed run is retried (`retries`, default 1, after
-`retry_delay` seconds) and then posted with a short analysis: the error pattern, the likely
-cause and a suggestion.
+- `{"type": "reminder", "mention": [open_id, …]}`: a text message reminding of the task, with
+  @-mentions of the people named (the asker of 提醒我…).
+
+The action is chosen from the task text when the job is created, in one place:
+`bot.scheduling.kinds.job_for` (a task it cannot map makes no job). A failed run is retried
+(`retries`, default 1, after `retry_delay` seconds) and then posted with a short analysis: the
+error pattern, the likely cause and a suggestion.
 
 With job memory (`workflows.memory.jobs`), before a job runs its history is recalled — the
 failure streak and past runs of the job or its targets that found something — and shown on the
@@ -40,13 +42,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
 from bot.operations import OperationsDesk
-from bot.pairs import PairsError, parse_pairs
 from bot.scheduling.history import Outcome, keep, recall
 from cards.schedules import RunMemoryView, RunView, run_card
 from cards.texts import Texts, texts
@@ -57,52 +59,6 @@ from storage.database import Database
 from storage.models import Incident, Schedule, ScheduleRun
 from workflows.llm.agent import DiagnosisAgent
 from workflows.memory.jobs import JobHistory, JobMemory, targets_of
-
-URL = re.compile(r"https?://[^\s，。,;；'\"<>]+")
-HEALTH = ("健康", "巡检", "health", "status", "服务器状态")
-DISK = ("磁盘", "硬盘", "disk")
-MEMORY = ("内存", "memory")
-LOAD = ("负载", "cpu", "load")
-REPORT = ("告警报告", "事件报告", "告警汇总", "事件汇总", "incident report", "alert report")
-
-
-REMIND = ("提醒", "remind")
-
-
-def action_for(task: str, plugin_names: set[str], *, has_model: bool = False) -> dict[str, Any]:
-    """The action a task text asks for (see the module docstring)."""
-    lowered = task.lower()
-    command = re.search(r"/run\s+([a-z][a-z0-9_]*)\s*(.*)$", task)
-    if command and command.group(1) in plugin_names:
-        try:
-            params = parse_pairs(command.group(2))
-        except PairsError:
-            params = {}
-        return {"type": "plugin", "plugin": command.group(1), "params": params}
-    url = URL.search(task)
-    if url and "http_check" in plugin_names:
-        return {
-            "type": "checks",
-            "steps": [{"plugin": "http_check", "params": {"url": url.group(0)}}],
-        }
-    if any(word in lowered for word in REPORT):
-        return {
-            "type": "incident_report",
-            "hours": 24 * 7 if "周" in task or "week" in lowered else 24,
-        }
-    steps = []
-    if any(word in lowered for word in HEALTH):
-        steps = ["host_disk", "host_memory", "host_load"]
-    else:
-        for words, plugin in ((DISK, "host_disk"), (MEMORY, "host_memory"), (LOAD, "host_load")):
-            if any(word in lowered for word in words):
-                steps.append(plugin)
-    steps = [name for name in steps if name in plugin_names]
-    if steps:
-        return {"type": "checks", "steps": [{"plugin": name, "params": {}} for name in steps]}
-    if has_model and not any(word in lowered for word in REMIND):
-        return {"type": "agent"}  # a read-only investigation by the model
-    return {"type": "reminder"}
 
 
 def describe_action(action: Mapping[str, Any], say: Texts) -> str:
@@ -119,6 +75,8 @@ def describe_action(action: Mapping[str, Any], say: Texts) -> str:
         return say("report.job_action", days=action.get("days", 7))
     if kind == "agent":
         return say("schedule.action.agent")
+    if action.get("mention"):
+        return say("schedule.action.remind_asker")
     return say("schedule.action.reminder")
 
 
@@ -160,6 +118,9 @@ class JobRunner:
 
     async def run(self, schedule: Schedule, run: ScheduleRun, late: bool) -> None:
         action = dict(schedule.action or {})
+        if action.get("type", "reminder") == "reminder":
+            await self._remind(schedule, run, action, late)
+            return
         targets = targets_of(action, schedule.task)
         history = await self._history(schedule, targets)
         attempts = 1 + max(0, int(action.get("retries", self.retries)))
@@ -195,6 +156,20 @@ class JobRunner:
         card = run_card(view, schedule.timezone, self.say)
         key = idempotency_key(f"schedule:{schedule.id}", "run", run.fire_time.isoformat())
         await self.api.send_card(schedule.chat_id, card, uuid=key)
+
+    async def _remind(
+        self, schedule: Schedule, run: ScheduleRun, action: Mapping[str, Any], late: bool
+    ) -> None:
+        """A reminder is a text message that @-mentions the people it names (the asker of
+        提醒我…), so Lark notifies them."""
+        people = [str(p) for p in action.get("mention") or [] if str(p).startswith("ou_")]
+        words = self.say("schedule.reminder", task=schedule.task)
+        if late:
+            words += " " + self.say("schedule.reminder_late", time=_local(run.fire_time, schedule))
+        mentions = " ".join(f'<at user_id="{person}"></at>' for person in people)
+        key = idempotency_key(f"schedule:{schedule.id}", "remind", run.fire_time.isoformat())
+        await self.api.send_text(schedule.chat_id, f"{mentions} {words}".strip(), uuid=key)
+        await schedules.finish_run(self.db, run.id, ok=True, output=words[:8000], error=None)
 
     async def _history(self, schedule: Schedule, targets: list[str]) -> JobHistory | None:
         return await recall(self.memory, schedule, targets)
@@ -240,7 +215,7 @@ class JobRunner:
             return Result(True, self.say("report.job_posted"), card_posted=True)
         if kind == "agent" and self.agent is not None:
             return await self._investigate(schedule.task, history)
-        return Result(True, self.say("schedule.reminder", task=schedule.task))
+        return Result(False, self.say("schedule.cannot_run"))
 
     async def _investigate(self, task: str, history: JobHistory | None = None) -> Result:
         """The model looks into the task with the read-only diagnostic tools (under policy),
@@ -361,6 +336,10 @@ PATTERNS: tuple[tuple[re.Pattern[str], str, str, str], ...] = (
         "edit the job with valid parameters",
     ),
 )
+
+
+def _local(moment: datetime, schedule: Schedule) -> str:
+    return moment.astimezone(ZoneInfo(schedule.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 def analyse(*texts_: str) -> tuple[str, str, str]:

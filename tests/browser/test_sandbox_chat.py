@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -293,3 +294,96 @@ def test_cards_render_safely(page: Page, sandbox_bot: Bot) -> None:
     assert page.locator('[data-testid="message-list"] img').count() == 0
     assert page.locator('[data-testid="message-list"] script').count() == 0
     assert page.evaluate("window.__xss") is None
+
+
+def _incident_card(page: Page, number: int) -> Locator:
+    """The incident card whose title is `#number DemoServiceDown` (the original, not a copy)."""
+    return page.locator(BOT_MESSAGE).filter(
+        has=page.get_by_test_id("card-title").filter(
+            has_text=re.compile(rf"^#{number} DemoServiceDown$")
+        )
+    )
+
+
+def test_the_readme_demo_end_to_end_and_after_a_restart(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The README's demo, as written: break the demo service, the alert bot's alert becomes an
+    incident, 李四 approves the diagnosis and the fix, the fix really repairs the service and the
+    card says 已恢复 — in under a minute. Then a restart keeps the chats, and /incident shows a
+    pending gate's buttons again."""
+    bot = Bot(tmp_path_factory.mktemp("demo") / "home", free_port()).start()
+    context = browser.new_context(viewport={"width": 1100, "height": 1400}, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        wait_lark_connected(bot)
+        # JSON logs (the test's LARKOPS_LOG_FORMAT), and the URL still on a plain line of its own
+        assert f"larkops sandbox: {bot.url}/sandbox" in bot.log().splitlines()
+        page.goto(f"{bot.url}/sandbox")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        expect(page.get_by_test_id("demo-state")).to_have_text("正常")
+        users = page.get_by_test_id("user-select")
+        expect(users.locator("option[value=ou_bob]")).to_have_text("李四（审批人）")
+        expect(users.locator("option[value=ou_carol]")).to_have_text("王五（管理员）")
+        expect(users.locator("option[value=ou_alertbot]")).to_have_count(0)  # it only alerts
+        shot(page, "demo-01-ready")
+
+        began = time.monotonic()
+        page.get_by_test_id("demo-break").click()  # step 2
+        expect(page.get_by_test_id("demo-state")).to_have_text("故障")
+        alert = page.locator('[data-testid="message"][data-sender-type="bot"]').filter(
+            has_text="[FIRING:1] DemoServiceDown"
+        )
+        expect(alert).to_have_count(1, timeout=15_000)
+        card = _incident_card(page, 1)  # step 3: the diagnosis and its gate
+        expect(card.get_by_test_id("card-body")).to_contain_text("确认诊断", timeout=30_000)
+        expect(card.get_by_test_id("card-body")).to_contain_text("503")
+        shot(page, "demo-02-diagnosis")
+
+        users.select_option("ou_bob")  # step 4: 李四 approves the diagnosis
+        card.get_by_test_id("card-button").filter(has_text="批准").click()
+        expect(card.get_by_test_id("card-body")).to_contain_text("执行修复", timeout=30_000)
+        expect(card.get_by_test_id("card-body")).to_contain_text("repair_demo")
+        shot(page, "demo-03-fix-proposed")
+
+        card.get_by_test_id("card-button").filter(has_text="批准").click()  # step 5: the fix
+        expect(card.get_by_test_id("card-body")).to_contain_text("已恢复", timeout=60_000)
+        expect(card.get_by_test_id("card-header")).to_have_attribute("data-template", "green")
+        took = time.monotonic() - began
+        assert took < 60, f"alert → 已恢复 took {took:.1f} s"
+        expect(page.get_by_test_id("demo-state")).to_have_text("正常", timeout=10_000)
+        assert httpx.get(f"{bot.url}/sandbox/demo/healthz").status_code == 200  # really repaired
+        shot(page, "demo-04-resolved")
+        print(f"README demo: alert → 已恢复 in {took:.1f} s")
+
+        page.get_by_test_id("demo-break").click()  # a second incident, left at its gate
+        expect(_incident_card(page, 2).get_by_test_id("card-body")).to_contain_text(
+            "确认诊断", timeout=30_000
+        )
+
+        bot.stop()  # step 6: a restart keeps the chats
+        bot.start()
+        wait_lark_connected(bot)
+        page.reload()
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        expect(_incident_card(page, 1).get_by_test_id("card-body")).to_contain_text("已恢复")
+        expect(_incident_card(page, 2).get_by_test_id("card-body")).to_contain_text("确认诊断")
+        expect(page.get_by_test_id("demo-state")).to_have_text("故障")
+        shot(page, "demo-05-after-restart")
+
+        users.select_option("ou_bob")
+        send(page, "/incident 2")  # the pending gate again, with its buttons
+        expect(_incident_card(page, 2)).to_have_count(2, timeout=15_000)
+        copy = _incident_card(page, 2).last
+        copy.get_by_test_id("card-button").filter(has_text="批准").click()
+        toast = page.get_by_test_id("toast").filter(has_text="已批准")
+        expect(toast.last).to_have_attribute("data-type", "success", timeout=10_000)
+        original = _incident_card(page, 2).first
+        expect(original.get_by_test_id("card-body")).to_contain_text("执行修复", timeout=30_000)
+        shot(page, "demo-06-gate-again")
+        assert not errors, f"browser errors: {errors}"
+    finally:
+        context.close()
+        bot.stop()

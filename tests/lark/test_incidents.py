@@ -233,6 +233,8 @@ async def test_incident_commands(make_testbot: Any, health: tuple[str, Path]) ->
     shown = card_text(timeline.card)
     assert "事件创建 · 系统" in shown  # audit kinds and actors in words, not codes
     assert "incident.opened" not in shown
+    again = await bot.expect_reply()  # its gate is pending: the card with its buttons again
+    assert APPROVE in card_buttons(again.card)
     await bot.send(f"/ack {incident_id}")
     assert f"#{incident_id}" in (await bot.expect_reply()).text
     await bot.send("/silence alertname=WebDown 2h 维护")

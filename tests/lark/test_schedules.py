@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from bot.commands.schedules import ScheduleChoose
 from bot.lark.events import card_text
+from cards.actions import pack, unpack
 from tests.lark.testbot import TestBot, card_buttons, wait_until
 from tests.support.fake_llm import FakeLLM, FakeTurn, fake_llm
 from workflows.schedule.spec import Once
@@ -285,3 +287,107 @@ async def _age_drafts(bot: TestBot, age: str, where: str = "") -> None:
         await conn.execute(
             text(f"UPDATE schedules SET created_at = now() - interval '{age}' {where}")
         )
+
+
+async def _due_now(bot: TestBot, schedule_id: int) -> None:
+    """Make a confirmed job fire two seconds from now, once, and tell the scheduler."""
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    spec = json.dumps(Once(soon, "Asia/Shanghai").to_json())
+    async with bot.db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE schedules SET spec = CAST(:s AS jsonb), kind = 'once', updated_at = now() "
+                "WHERE id = :i"
+            ),
+            {"s": spec, "i": schedule_id},
+        )
+    assert bot.runtime.scheduling is not None
+    bot.runtime.scheduling.service.wake()
+
+
+async def test_the_weekly_report_sentence_is_the_advisor_report_over_7_days(
+    make_testbot: Any,
+) -> None:
+    bot: TestBot = await make_testbot()
+    await bot.send("每周五下午5点发周报")
+    card = await bot.expect_reply("新的定时任务")
+    shown = card_text(card.card)
+    assert "发送最近 7 天的告警健康报告" in shown
+    assert "发送提醒" not in shown
+    await bot.click(card, CONFIRM)
+    ((schedule_id, action),) = await bot.rows("SELECT id, action FROM schedules")
+    assert action == {"type": "hygiene_report", "days": 7}
+    await _due_now(bot, schedule_id)
+    report = await bot.expect_reply("告警健康报告 · 最近", timeout=20)
+    assert "7" in card_text(report.card)
+    await bot.send("/jobs")
+    listed = card_text((await bot.expect_reply("定时任务")).card)
+    assert "运行中" not in listed
+
+
+async def test_a_reminder_for_me_mentions_whoever_asked(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot()
+    await bot.send("明天下午3点提醒我发版", user="ou_bob")
+    card = await bot.expect_reply("新的定时任务")
+    assert "@ 提出提醒的人" in card_text(card.card)
+    await bot.click(card, CONFIRM, user="ou_bob")
+    ((schedule_id,),) = await bot.rows("SELECT id FROM schedules")
+    await _due_now(bot, schedule_id)
+    reminder = await bot.expect_reply("提醒：发版", timeout=20)
+    assert reminder.msg_type == "text"
+    assert "ou_bob" in reminder.content  # <at user_id="ou_bob">: Lark notifies the asker
+
+    async def recorded() -> bool:
+        return await bot.rows("SELECT status FROM schedule_runs") == [("succeeded",)]
+
+    await wait_until(recorded, what="the reminder's run to be recorded")
+
+
+async def test_a_task_the_bot_cannot_do_is_asked_not_echoed(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot()
+    await bot.send("每天凌晨3点清理7天前的日志")
+    answer = await bot.expect_reply("这个任务我做不了")
+    shown = card_text(answer.card)
+    assert "清理7天前的日志" in shown
+    for ability in ("周报", "提醒我", "host_disk", "/run"):
+        assert ability in shown
+    assert card_buttons(answer.card) == {}
+    assert await bot.rows("SELECT count(*) FROM schedules") == [(0,)]
+
+
+async def test_an_unanswered_question_expires_and_its_buttons_say_so(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot(settings={"pending_ttl_hours": 2})
+    await bot.send("3点开会")
+    question = await bot.expect_reply("请选择执行时间")
+    assert "2 小时内未选择，这个问题将过期" in card_text(question.card)
+    afternoon = next(label for label in card_buttons(question.card) if "15:00" in label)
+    fresh = unpack(card_buttons(question.card)[afternoon], bot.runtime.signing_key)
+    assert isinstance(fresh, ScheduleChoose)
+    asked_3h_ago = fresh.model_copy(update={"asked": fresh.asked - 3 * 3600})
+    late = await bot.click(question, afternoon, value=pack(asked_3h_ago, bot.runtime.signing_key))
+    assert late.toast is not None
+    assert late.toast["type"] == "error"
+    assert late.toast["content"] == "已过期"
+    assert late.card is not None
+    assert "已过期：2 小时内没有选择" in card_text(late.card)
+    assert card_buttons(late.card) == {}
+    assert await bot.rows("SELECT count(*) FROM schedules") == [(0,)]
+
+
+async def test_an_answer_to_an_expired_question_is_not_read_with_it(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot(settings={"pending_ttl_hours": 1})
+    asked = await bot.send("提醒我开会")
+    question = await bot.expect_reply()
+    assert "1 小时内有效" in question.text  # the question says how long it waits
+    async with bot.db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE inbound_events SET created_at = now() - interval '2 hours' "
+                "WHERE message_id = :m"
+            ),
+            {"m": asked.message_id},
+        )
+    await bot.send("明天下午3点", parent_id=question.message_id)
+    answer = await bot.expect_reply("已过期")
+    assert "1 小时内没有回答" in answer.text
+    assert await bot.rows("SELECT count(*) FROM schedules") == [(0,)]

@@ -580,7 +580,44 @@
     poll();
   }
 
+  // ---- the demo service (alert → diagnosis → approve → fix → verify) --------------------------
+
+  async function refreshDemo() {
+    try {
+      const data = await api("/demo");
+      $("demo").hidden = false;
+      const healthy = Boolean(data && data.healthy);
+      const roles = (data && data.roles) || {};
+      const bots = new Set(asList(data && data.bots));
+      for (const option of [...$("user-select").options, ...$("chat-select").options]) {
+        const peer = state.chats.find((c) => c.chat_id === option.value);
+        const bot = bots.has(option.value) || (peer && isP2p(peer) && [...bots].some((b) => peer.chat_id === `oc_p2p_${b.replace(/^ou_/, "")}`));
+        if (bot) option.remove();  // the alert bot posts alerts; nobody types as it
+      }
+      for (const option of $("user-select").options) {
+        const user = state.users.find((u) => u.open_id === option.value);
+        const role = roles[option.value];
+        if (user && role) option.textContent = `${user.name}（${role}）`;
+      }
+      $("demo-state").textContent = healthy ? "正常" : "故障";
+      $("demo-state").dataset.healthy = String(healthy);
+    } catch (_) {
+      $("demo").hidden = true;
+    }
+  }
+
+  async function breakDemo() {
+    try {
+      await api("/demo/break", {});
+      showToast({ type: "info", content: "演示服务已弄坏：告警机器人正在运维值班群里发告警" });
+      await refreshDemo();
+    } catch (error) {
+      showToast({ type: "error", content: `操作失败: ${error.message}` });
+    }
+  }
+
   function bindControls() {
+    $("demo-break").addEventListener("click", breakDemo);
     $("composer").addEventListener("submit", sendText);
     $("input").addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) sendText(event);
@@ -614,6 +651,8 @@
     chooseChat(chat);
     setInterval(poll, POLL_MS);
     setInterval(refreshChats, 5000);
+    refreshDemo();
+    setInterval(refreshDemo, 2000);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
