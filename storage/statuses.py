@@ -41,6 +41,10 @@ CouncilTaskStatus = Literal["pending", "running", "answered", "failed", "timed_o
 # a paging step's timer: waiting for its due time, taken by a replica, fired, or not needed
 # (acknowledged or resolved first)
 PageStatus = Literal["pending", "firing", "done", "cancelled"]
+# a silence: in force (`active`, until it ends or is ended early), or a request that needs
+# another approver's confirmation (`pending`: one matching every alert, or over 24 h) that was
+# turned down or that nobody decided in time
+SilenceStatus = Literal["active", "pending", "rejected", "expired"]
 
 # The incident life cycle (README, "Incidents"):
 #

@@ -95,6 +95,7 @@ class IncidentDesk:
                 on_changed=self.presenter.show,
                 on_resolved=self._resolved_by_alert,
                 on_storm=self.presenter.storm,
+                on_caught=self.presenter.caught,
             ),
         )
         self._sweeper: asyncio.Task[None] | None = None
