@@ -130,6 +130,7 @@ class RunManager(GraphDriver):
             self.deps.db,
             incident_id,
             "escalated",
+            by="workflow",
             escalation_reason=reason,
             escalation=cause.as_json(),
         )

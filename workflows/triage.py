@@ -46,6 +46,7 @@ from storage.models import (
     IncidentEvent,
     TriagedDelivery,
 )
+from storage.statuses import may_move
 from workflows.intake.alert import ParsedAlert
 from workflows.silences import matches
 
@@ -252,7 +253,8 @@ class Triage:
     ) -> int | None:
         if current is None:
             return None
-        if current.status != "remediating":  # a running fix finishes and verifies itself
+        # a running fix finishes and verifies itself (the life cycle, `storage.statuses.MOVES`)
+        if may_move(current.status, "resolved", "alert"):
             current.status = "resolved"
             current.resolved_at = func.now()
             current.resolved_by = "alert"
