@@ -96,6 +96,10 @@ async def test_the_first_decision_acknowledges_and_ack_keeps_it(
         "SELECT id, acknowledged_by, acknowledged_at IS NOT NULL FROM incidents ORDER BY id"
     )
     assert [tuple(row) for row in rows] == [(1, "ou_carol", True), (2, None, False)]
+    await bot.send("/report 24h")
+    report = card_text((await bot.expect_reply(contains="告警健康报告")).card)
+    assert "（1 个事件被确认）" in report  # the rejection counts for MTTA
+    assert "MTTA（响应）中位数 —" not in report
     await bot.send("/ack 1", user="ou_bob")
     assert "已由" in (await bot.expect_reply(contains="#1")).text
     rows = await bot.rows("SELECT acknowledged_by FROM incidents WHERE id = 1")
