@@ -96,7 +96,8 @@ async def list_incidents(scope: ToolScope, q: IncidentQuery) -> tuple[Data, str]
     async with scope.ctx.services.db.session() as session:
         rows = (await session.scalars(query)).all()
     found = [_incident_row(row) for row in rows]
-    return {"incidents": found}, f"{len(found)} incident(s), {q.status}, last {q.hours} h"
+    window = "unresolved" if q.status == "active" else f"{q.status}, last {q.hours} h"
+    return {"incidents": found}, f"{len(found)} incident(s), {window}"
 
 
 async def incident_detail(scope: ToolScope, q: IncidentRef) -> tuple[Data, str]:

@@ -366,6 +366,7 @@ async def test_run_paused_at_a_renamed_node_is_escalated_not_orphaned(harness: H
     assert "await_approval" in reason
     assert "no longer has" in reason
     assert "workflow.orphaned" in await _events(harness, incident_id)
+    assert harness.advisor.remembered == [incident_id]  # /similar finds it
 
 
 async def test_checkpointer_that_cannot_be_set_up_stops_start_up() -> None:

@@ -37,6 +37,8 @@ async def test_escalated_incidents_stay_listed_first_until_resolved(
     bot = await escalated_one(make_testbot, health)
     remembered = await bot.rows("SELECT source_id FROM knowledge WHERE kind = 'incident'")
     assert [row[0] for row in remembered] == ["1"]  # /similar finds it while it is escalated
+    await bot.send("/similar 2")
+    assert "WebDown" in card_text((await bot.expect_reply(contains="#2")).card)
     await bot.send("/incidents")
     listed = card_text((await bot.expect_reply(contains="未解决的事件")).card)
     assert "WebDown" in listed
@@ -51,6 +53,8 @@ async def test_escalated_incidents_stay_listed_first_until_resolved(
     rows = await bot.rows("SELECT status, resolved_by FROM incidents WHERE id = 1")
     assert [tuple(row) for row in rows] == [("resolved", "ou_bob")]
 
+    await bot.send("/similar 2")  # and once it is resolved
+    assert "WebDown" in card_text((await bot.expect_reply(contains="#2")).card)
     await bot.send("/incidents")
     listed = card_text((await bot.expect_reply(contains="未解决的事件")).card)
     assert "WebDown" not in listed
