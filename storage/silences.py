@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.approvals import APPROVALS
 from storage.database import Database
 from storage.incidents import record_event
 from storage.models import Silence
@@ -160,14 +161,18 @@ async def expire_requests(db: Database, ttl: timedelta, *, only: int | None = No
                 .returning(Silence.id)
             )
         ).all()
-        await session.execute(
+        gates = await session.execute(
             text(
                 "UPDATE approvals SET status = 'expired', decided_at = now() "
                 "WHERE status = 'pending' AND run_id IN "
-                "(SELECT run_id FROM silences WHERE id = ANY(CAST(:ids AS bigint[])))"
+                "(SELECT run_id FROM silences WHERE id = ANY(CAST(:ids AS bigint[]))) "
+                "RETURNING id"
             ),
             {"ids": list(expired)},
         )
+        closed = len(gates.all())
+    if closed:
+        APPROVALS.labels(GATE, "expired").inc(closed)
     return list(expired)
 
 
