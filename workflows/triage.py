@@ -119,8 +119,13 @@ class Triage:
                 continue
             silenced.append(alert)
             caught[holding.id] += 1
-            if alert.severity == "critical" and alert.status == "firing":
-                outcome.caught.append((holding.id, alert.title))
+            held = (holding.id, alert.title)
+            if (
+                alert.severity == "critical"
+                and alert.status == "firing"
+                and held not in outcome.caught
+            ):
+                outcome.caught.append(held)
         rows: list[dict[str, object]] = [_alert_row(a, None) for a in silenced]
         outcome.silenced = len(silenced)
         folds: dict[int, int] = defaultdict(int)  # incident id -> alerts folded into it

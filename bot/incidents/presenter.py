@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -281,9 +280,11 @@ class LarkPresenter:
         )
 
     async def caught(self, chat_id: str, silence_id: int, title: str) -> None:
-        """One line in the chat: a critical alert was held back by silence `silence_id`."""
+        """One line in the chat: a critical alert was held back by silence `silence_id`; once
+        an hour per silence and alert (a repeat within the hour is the same message to Lark)."""
         text = self.say("silence.caught", id=silence_id, title=inline(title, 120))
-        key = idempotency_key("silence-caught", chat_id, str(silence_id), uuid.uuid4().hex)
+        hour = str(int(time.time() // 3600))
+        key = idempotency_key("silence-caught", chat_id, str(silence_id), title, hour)
         await self.api.send(chat_id, "text", {"text": text}, uuid=key)
 
     async def storm(self, chat_id: str) -> None:
