@@ -78,7 +78,7 @@ async def acknowledge(db: Database, incident_id: int, who: str) -> str:
     incident: the earlier one stays. Returns who acknowledged it first ("" when no row)."""
     statement = (
         update(Incident)
-        .where(Incident.id == incident_id)
+        .where(Incident.id == incident_id, Incident.status.in_(UNRESOLVED))  # may_acknowledge
         .values(
             acknowledged_at=func.coalesce(Incident.acknowledged_at, func.now()),
             acknowledged_by=func.coalesce(Incident.acknowledged_by, who),

@@ -80,6 +80,12 @@ def may_move(current: IncidentStatus, to: IncidentStatus, by: Mover) -> bool:
     return current in MOVES.get((to, by), ())
 
 
+def may_acknowledge(current: IncidentStatus) -> bool:
+    """Whether an incident may be acknowledged (an operator's /ack or Ack button, or a gate
+    decision): while it is not yet resolved, escalated ones too."""
+    return current in UNRESOLVED
+
+
 def values(literal: Any) -> tuple[str, ...]:
     """The values of one of the Literals above, in their order."""
     return tuple(str(value) for value in get_args(literal))

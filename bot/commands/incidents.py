@@ -24,6 +24,7 @@ from cards.paging import page_event
 from cards.views import IncidentRow, SilenceRequestView, SilenceView, TimelineEntry
 from storage import approvals, incidents, silences
 from storage.models import Silence
+from storage.statuses import may_acknowledge
 from workflows import gates
 from workflows.approvers import GatePolicy
 from workflows.gates import Click, Decision
@@ -223,7 +224,7 @@ async def ack(ctx: HandlerContext, args: str) -> None:
     incident = await incidents.get_incident(db, incident_id)
     if incident is None:
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
-    if incident.status in incidents.FINAL:
+    if not may_acknowledge(incident.status):
         raise UserFacingError(_closed(ctx, incident_id, incident.status))
     first = await _desk(ctx).acknowledge(incident_id, ctx.user, trace_id=ctx.trace_id)
     if first != ctx.user:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage.statuses import FINAL, UNRESOLVED, WORKFLOW, may_move
+from storage.statuses import FINAL, UNRESOLVED, WORKFLOW, may_acknowledge, may_move
 
 
 def test_the_workflow_moves_among_its_own_statuses_and_out() -> None:
@@ -39,3 +39,10 @@ def test_nothing_leaves_a_final_status(final: str) -> None:
     for by in ("workflow", "alert", "approver"):
         for to in (*UNRESOLVED, "resolved"):
             assert not may_move(final, to, by)  # type: ignore[arg-type]
+
+
+def test_an_unresolved_incident_may_be_acknowledged_escalated_too() -> None:
+    for status in UNRESOLVED:
+        assert may_acknowledge(status)
+    for status in FINAL:
+        assert not may_acknowledge(status)
