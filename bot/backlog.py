@@ -46,9 +46,10 @@ APPROVALS_PENDING = Gauge(
     "larkops_approvals_pending", "Approval gates waiting for a decision (cluster-wide)", ["gate"]
 )
 
-# the incident graph's two gates and the gate of a /run action: their series exist from the
-# start (at 0), so a first expiry shows in `increase()` and the panels have every gate
-GATES = ("diagnosis", "proposal", "action")
+# the incident graph's two gates, the gate of a /run action and a silence request's: their
+# series exist from the start (at 0), so a first expiry shows in `increase()` and the panels
+# have every gate
+GATES = ("diagnosis", "proposal", "action", "silence")
 for _gate in GATES:
     APPROVALS_PENDING.labels(_gate)
     for _outcome in (

@@ -38,7 +38,8 @@ class Readiness:
 
     async def report(self) -> tuple[bool, dict[str, str]]:
         results: dict[str, str] = {"startup": "ok" if self.started else "starting"}
-        for name, check in self.checks.items():
+        # a copy: start-up adds checks while a probe may be waiting on one
+        for name, check in list(self.checks.items()):
             try:
                 await asyncio.wait_for(check(), self.timeout)
                 results[name] = "ok"

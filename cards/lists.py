@@ -21,6 +21,7 @@ from cards.views import (
     IncidentRow,
     IncidentView,
     SeenBefore,
+    SilenceRequestView,
     SilenceView,
     StormView,
     TimelineEntry,
@@ -142,6 +143,7 @@ def silences_card(
             matcher=f"`{inline(row.matcher, 160)}`",
             until=clock(row.until, zone, _SHORT),
             person=_actor(row.created_by, say),
+            caught=row.caught,
         )
         for row in rows[:MAX_ROWS]
     ]
@@ -162,6 +164,56 @@ def silences_card(
             }
         )
     return fit(card(say("card.silences.title"), elements, template="grey"))
+
+
+def silence_request_card(
+    view: SilenceRequestView,
+    say: Texts,
+    zone: ZoneInfo,
+    buttons: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A silence waiting for another approver (with `buttons`: the gate's signed
+    `approve_value` / `reject_value`), or what became of it: in force, rejected, expired."""
+    facts = say(
+        "card.silence_request.facts",
+        matcher=f"`{inline(view.matcher, 160)}`",
+        duration=inline(view.duration, 20),
+        person=_actor(view.requested_by, say),
+    )
+    lines = [facts]
+    if view.reason:
+        lines.append(say("card.silence_request.reason", reason=inline(view.reason, 300)))
+    lines += [say(f"card.silence_request.why.{code}") for code in view.why]
+    elements: list[dict[str, Any]] = [markdown("\n".join(lines))]
+    decided = _actor(view.decided_by, say) if view.decided_by else "—"
+    outcome = say(
+        f"card.silence_request.{view.status}",
+        hours=view.ttl_hours,
+        person=decided,
+        until=clock(view.until, zone, _SHORT),
+    )
+    elements.append(markdown(outcome))
+    if view.status == "pending" and buttons:
+        elements.append(
+            {
+                "tag": "column_set",
+                "flex_mode": "flow",
+                "columns": [
+                    {"tag": "column", "width": "auto", "elements": [b]}
+                    for b in (
+                        button(
+                            say("card.gate.approve"), dict(buttons["approve_value"]), kind="primary"
+                        ),
+                        button(
+                            say("card.gate.reject"), dict(buttons["reject_value"]), kind="danger"
+                        ),
+                    )
+                ],
+            }
+        )
+    template = {"pending": "orange", "active": "grey", "rejected": "grey", "expired": "grey"}
+    title = say(f"card.silence_request.title.{view.status}", id=view.id)
+    return fit(card(title, elements, template=template.get(view.status, "grey")))
 
 
 def similar_card(incident_id: int, rows: Sequence[SeenBefore], say: Texts) -> dict[str, Any]:

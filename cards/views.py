@@ -285,6 +285,23 @@ class SilenceView:
     matcher: str
     until: datetime
     created_by: str
+    caught: int = 0  # alerts it held back
+
+
+@dataclass(frozen=True)
+class SilenceRequestView:
+    """A silence that needs another approver's confirmation, and what became of it."""
+
+    id: int
+    matcher: str
+    duration: str  # as typed
+    reason: str
+    requested_by: str
+    why: tuple[str, ...]  # `workflows.silences.Breadth` codes
+    status: str  # `storage.statuses.SilenceStatus`
+    until: datetime
+    ttl_hours: int
+    decided_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -157,14 +157,22 @@ async def claim(
     return Claim(row=row, decided=row.status != "pending")
 
 
-async def expire_due(db: Database, *, incidents: bool = True) -> Sequence[Approval]:
+async def expire_due(
+    db: Database, *, incidents: bool = True, besides: Sequence[str] = ()
+) -> Sequence[Approval]:
     """Close every pending gate past its expiry — incident gates, or (`incidents=False`) the
-    gates of chat-requested actions; returns them (each exactly once)."""
+    gates of chat-requested actions — except those named in `besides` (their owner expires
+    them); returns them (each exactly once)."""
     kind = Approval.incident_id.is_not(None) if incidents else Approval.incident_id.is_(None)
     async with db.session() as session:
         rows = await session.scalars(
             update(Approval)
-            .where(Approval.status == "pending", Approval.expires_at <= text("now()"), kind)
+            .where(
+                Approval.status == "pending",
+                Approval.expires_at <= text("now()"),
+                kind,
+                Approval.gate.not_in(besides or ("",)),
+            )
             .values(status="expired", decided_at=text("now()"))
             .returning(Approval)
         )

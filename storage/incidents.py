@@ -21,7 +21,7 @@ from storage import statuses
 from storage.database import Database
 from storage.models import Approval, Diagnosis, Execution, Incident, IncidentEvent, Proposal
 from storage.redaction import Redactor
-from storage.statuses import IncidentStatus
+from storage.statuses import IncidentStatus, Mover
 
 _redactor = Redactor()
 WORKFLOW, UNRESOLVED, FINAL = statuses.WORKFLOW, statuses.UNRESOLVED, statuses.FINAL
@@ -57,12 +57,14 @@ async def set_status(
     db: Database,
     incident_id: int,
     status: IncidentStatus,
+    *,
+    by: Mover,
     **fields: Any,
 ) -> bool:
-    """Move an incident to `status` when the life cycle allows it from where it is
-    (`storage.statuses.MAY_MOVE`); returns whether the row changed."""
+    """Move an incident to `status` when the life cycle lets `by` move it there from where it
+    is (`storage.statuses.MOVES`); returns whether the row changed."""
     statement = update(Incident).where(
-        Incident.id == incident_id, Incident.status.in_(statuses.MAY_MOVE[status])
+        Incident.id == incident_id, Incident.status.in_(statuses.MOVES.get((status, by), ()))
     )
     if status == "resolved":
         fields.setdefault("resolved_at", func.now())
@@ -76,7 +78,7 @@ async def acknowledge(db: Database, incident_id: int, who: str) -> str:
     incident: the earlier one stays. Returns who acknowledged it first ("" when no row)."""
     statement = (
         update(Incident)
-        .where(Incident.id == incident_id)
+        .where(Incident.id == incident_id, Incident.status.in_(UNRESOLVED))  # may_acknowledge
         .values(
             acknowledged_at=func.coalesce(Incident.acknowledged_at, func.now()),
             acknowledged_by=func.coalesce(Incident.acknowledged_by, who),

@@ -45,6 +45,7 @@ from storage.statuses import (
     ScheduleKind,
     ScheduleRunStatus,
     ScheduleStatus,
+    SilenceStatus,
     TurnRole,
     values,
 )
@@ -367,7 +368,10 @@ class Silence(Base, _Row):
     """A maintenance window: alerts matching it are recorded but start nothing."""
 
     __tablename__ = "silences"
-    __table_args__ = (Index("ix_silences_active", "ends_at"),)
+    __table_args__ = (
+        Index("ix_silences_active", "ends_at"),
+        _status("status", *values(SilenceStatus)),
+    )
 
     chat_id: Mapped[str | None] = mapped_column(Text)
     matcher: Mapped[str] = mapped_column(Text)  # as typed, for display
@@ -377,6 +381,11 @@ class Silence(Base, _Row):
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[SilenceStatus] = mapped_column(Text, server_default="active")
+    # the confirmation gate of a request (`approvals.run_id`); None for a silence in force at once
+    run_id: Mapped[uuid.UUID | None] = mapped_column()
+    caught: Mapped[int] = mapped_column(Integer, server_default="0")  # alerts it held back
+    decided_by: Mapped[str | None] = mapped_column(Text)  # who confirmed or rejected a request
 
 
 class TriagedDelivery(Base, _Row):

@@ -41,27 +41,49 @@ CouncilTaskStatus = Literal["pending", "running", "answered", "failed", "timed_o
 # a paging step's timer: waiting for its due time, taken by a replica, fired, or not needed
 # (acknowledged or resolved first)
 PageStatus = Literal["pending", "firing", "done", "cancelled"]
+# a silence: in force (`active`, until it ends or is ended early), or a request that needs
+# another approver's confirmation (`pending`: one matching every alert, or over 24 h) that was
+# turned down or that nobody decided in time
+SilenceStatus = Literal["active", "pending", "rejected", "expired"]
 
-# The incident life cycle (README, "Incidents"):
+# The incident life cycle (README, "Incidents"): the one place that says who may move an
+# incident to which status, from where.
 #
 #   open → diagnosing ⇄ awaiting_approval → remediating     the workflow has it (WORKFLOW)
 #     └──────────────┴──────────┴───────────┴─→ escalated   a person must act now
 #   any of these (escalated too) ─────────────→ resolved    over (FINAL)
 #
-# The workflow moves an incident between its own statuses and to escalated (a rejection, a
-# timeout, a failed fix) or resolved (a verified fix); the alert's recovery resolves it from
-# anywhere; approvers escalate (/escalate) a workflow incident and resolve (/resolve) any
-# unresolved one. Acknowledging (/ack, or the first approval or rejection of a gate) sets who
-# owns it without changing the status. `suppressed` is kept for old rows and never set.
+# Acknowledging (/ack, the Ack button, or the first approval or rejection of a gate) sets who
+# owns an incident without changing its status (`storage.incidents.acknowledge`): an
+# unresolved incident may be acknowledged once, by an operator. `suppressed` is kept for old
+# rows and never set.
 WORKFLOW: tuple[IncidentStatus, ...] = ("open", "diagnosing", "awaiting_approval", "remediating")
 UNRESOLVED: tuple[IncidentStatus, ...] = (*WORKFLOW, "escalated")
 FINAL: tuple[IncidentStatus, ...] = ("resolved", "suppressed")
-# where an incident may move to, from which statuses
-MAY_MOVE: dict[IncidentStatus, tuple[IncidentStatus, ...]] = {
-    **{status: WORKFLOW for status in WORKFLOW},
-    "escalated": WORKFLOW,
-    "resolved": UNRESOLVED,
+# who moves an incident: its workflow run, its alert (the recovery), or a person holding the
+# approver role (/escalate, /resolve)
+Mover = Literal["workflow", "alert", "approver"]
+# (to, by whom) → the statuses it may come from; a move not listed is refused
+MOVES: dict[tuple[IncidentStatus, Mover], tuple[IncidentStatus, ...]] = {
+    **{(status, "workflow"): WORKFLOW for status in WORKFLOW},
+    ("escalated", "workflow"): WORKFLOW,  # a rejected or expired gate, a failed or unknown fix
+    ("resolved", "workflow"): WORKFLOW,  # a verified fix
+    ("escalated", "approver"): WORKFLOW,  # /escalate (an escalated one already is)
+    ("resolved", "approver"): UNRESOLVED,  # /resolve, escalated incidents too
+    # the alert's recovery, except while a fix runs: it finishes and verifies itself
+    ("resolved", "alert"): tuple(s for s in UNRESOLVED if s != "remediating"),
 }
+
+
+def may_move(current: IncidentStatus, to: IncidentStatus, by: Mover) -> bool:
+    """Whether `by` may move an incident from `current` to `to`."""
+    return current in MOVES.get((to, by), ())
+
+
+def may_acknowledge(current: IncidentStatus) -> bool:
+    """Whether an incident may be acknowledged (an operator's /ack or Ack button, or a gate
+    decision): while it is not yet resolved, escalated ones too."""
+    return current in UNRESOLVED
 
 
 def values(literal: Any) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from storage import approvals, incidents
+from storage import approvals, incidents, silences
 from storage.database import Database
 from storage.models import Approval
 from workflows.approvers import Decider, GatePolicy
@@ -158,4 +158,5 @@ async def _judge(
 async def sweep(db: Database, *, incident_gates: bool) -> Sequence[Approval]:
     """Close every pending gate past its expiry (of incidents, or of chat-requested actions);
     each is returned exactly once, for its owner to carry on."""
-    return await approvals.expire_due(db, incidents=incident_gates)
+    # a silence request waits for its own time and is expired with it (`silences.expire_requests`)
+    return await approvals.expire_due(db, incidents=incident_gates, besides=(silences.GATE,))

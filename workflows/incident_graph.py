@@ -126,7 +126,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         incident = await incidents.get_incident(db, state["incident_id"])
         if incident is None or incident.status not in incidents.WORKFLOW:
             return {"triage": "resolved"}
-        await incidents.set_status(db, state["incident_id"], "diagnosing")
+        await incidents.set_status(db, state["incident_id"], "diagnosing", by="workflow")
         return {"triage": "continue"}
 
     async def diagnose(state: IncidentState) -> IncidentState:
@@ -161,7 +161,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             required=required,
             requester=state.get("requester"),
         )
-        await incidents.set_status(db, state["incident_id"], "awaiting_approval")
+        await incidents.set_status(db, state["incident_id"], "awaiting_approval", by="workflow")
         await incidents.record_event(
             db, state["incident_id"], "gate.opened", data={"gate": gate, "required": required}
         )
@@ -180,7 +180,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         incident = await incidents.get_incident(db, state["incident_id"])
         if incident is None or incident.status not in incidents.WORKFLOW:
             return {"halted": "resolved"}
-        await incidents.set_status(db, state["incident_id"], "diagnosing")
+        await incidents.set_status(db, state["incident_id"], "diagnosing", by="workflow")
         facts = alert_from_json(state["alert"])
         proposal = await advisor.propose(
             facts,
@@ -252,7 +252,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         )
 
         async def starting() -> None:
-            await incidents.set_status(db, incident_id, "remediating")
+            await incidents.set_status(db, incident_id, "remediating", by="workflow")
             await presenter.show(incident_id)
 
         async def act() -> JSON:
@@ -286,7 +286,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         incident_id = state["incident_id"]
         # the audit line first: whoever sees the status change finds it in the timeline
         await incidents.record_event(db, incident_id, "workflow.resolved")
-        await incidents.set_status(db, incident_id, "resolved")
+        await incidents.set_status(db, incident_id, "resolved", by="workflow")
         await approvals.cancel_open(db, incident_id)
         await presenter.show(incident_id)
         await advisor.remember(incident_id)
@@ -298,7 +298,12 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         reason = cause.sentence()
         await incidents.record_event(db, incident_id, "workflow.escalated", message=reason)
         await incidents.set_status(
-            db, incident_id, "escalated", escalation_reason=reason, escalation=cause.as_json()
+            db,
+            incident_id,
+            "escalated",
+            by="workflow",
+            escalation_reason=reason,
+            escalation=cause.as_json(),
         )
         await approvals.cancel_open(db, incident_id)
         await presenter.show(incident_id)

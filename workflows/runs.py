@@ -131,12 +131,14 @@ class RunManager(GraphDriver):
             self.deps.db,
             incident_id,
             "escalated",
+            by="workflow",
             escalation_reason=reason,
             escalation=cause.as_json(),
         )
         await incidents.record_event(self.deps.db, incident_id, "workflow.orphaned", message=reason)
         await self.deps.presenter.show(incident_id)
         await self.deps.presenter.escalate(incident_id, reason)
+        await self.deps.advisor.remember(incident_id)  # /similar finds every escalated one
 
     async def sweep_expired(self) -> int:
         """Close gates past their expiry and resume their runs with a timeout."""

@@ -19,9 +19,15 @@ from datetime import timedelta
 from typing import Literal
 
 MAX_SILENCE = timedelta(days=7)
+CONFIRM_OVER = timedelta(hours=24)  # longer silences need another approver's confirmation
+# label values no real matcher should match all of: a term that does, matches every alert
+_PROBES = ("WebDown", "db-7:9100", "prod", "x", "告警 1", "a.b/c-d_e")
 _TERM = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
+
+# why a silence needs another approver's confirmation before it is in force
+Breadth = Literal["everything", "long"]
 
 SilenceProblem = Literal[
     "no_matcher", "bare_word", "unreadable", "bad_regex", "bad_duration", "duration_range"
@@ -90,3 +96,19 @@ def parse_duration(text: str) -> timedelta:
     if duration <= timedelta(0) or duration > MAX_SILENCE:
         raise SilenceError("duration_range", "a silence lasts between 1 second and 7 days")
     return duration
+
+
+def catches_everything(matchers: Matchers) -> bool:
+    """Whether the matchers hold back (nearly) every alert: each term matches any value, as
+    `alertname=~".*"`, `env!=""` or only negative terms do."""
+    return all(all(matches([term], {term[0]: probe}) for probe in _PROBES) for term in matchers)
+
+
+def needs_confirmation(matchers: Matchers, duration: timedelta) -> list[Breadth]:
+    """Why this silence needs another approver's confirmation (empty: it does not)."""
+    why: list[Breadth] = []
+    if catches_everything(matchers):
+        why.append("everything")
+    if duration > CONFIRM_OVER:
+        why.append("long")
+    return why

@@ -36,6 +36,7 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import silences
 from storage.database import Database
 from storage.incidents import UNRESOLVED
 from storage.models import (
@@ -43,9 +44,9 @@ from storage.models import (
     DedupeOverride,
     Incident,
     IncidentEvent,
-    Silence,
     TriagedDelivery,
 )
+from storage.statuses import may_move
 from workflows.intake.alert import ParsedAlert
 from workflows.silences import matches
 
@@ -77,6 +78,8 @@ class TriageOutcome:
     replayed: bool = False  # the delivery was counted before (a replay after a crash)
     stormed: list[int] = field(default_factory=list)
     silenced: int = 0
+    # critical alerts a silence held back: (silence id, alert title), each said in the chat
+    caught: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -85,6 +88,8 @@ class Hooks:
     on_changed: Notify  # refresh the incident's card
     on_resolved: Notify  # the alert resolved: end a paused workflow
     on_storm: Callable[[str], Awaitable[None]]  # refresh the chat's storm card
+    # a critical alert held back by a silence: (chat, silence id, alert title) → a notice
+    on_caught: Callable[[str, int, str], Awaitable[None]] | None = None
 
 
 class Triage:
@@ -100,14 +105,27 @@ class Triage:
         message id) makes a replayed delivery count once: it is recorded in that transaction,
         and a delivery already recorded changes nothing (`outcome.replayed`)."""
         outcome = TriageOutcome()
-        silences = await self._active_silences(chat_id)
+        in_force = await silences.active(self.db, chat_id)
         groups: dict[tuple[str, str], list[ParsedAlert]] = defaultdict(list)
         silenced: list[ParsedAlert] = []
+        caught: dict[int, int] = defaultdict(int)  # silence id -> alerts it held back
         for alert in alerts:
-            if any(matches(s.matchers.get("terms", []), _labels(alert)) for s in silences):
-                silenced.append(alert)
-            else:
+            holding = next(
+                (s for s in in_force if matches(s.matchers.get("terms", []), _labels(alert))),
+                None,
+            )
+            if holding is None:
                 groups[(alert.fingerprint, alert.status)].append(alert)
+                continue
+            silenced.append(alert)
+            caught[holding.id] += 1
+            held = (holding.id, alert.title)
+            if (
+                alert.severity == "critical"
+                and alert.status == "firing"
+                and held not in outcome.caught
+            ):
+                outcome.caught.append(held)
         rows: list[dict[str, object]] = [_alert_row(a, None) for a in silenced]
         outcome.silenced = len(silenced)
         folds: dict[int, int] = defaultdict(int)  # incident id -> alerts folded into it
@@ -137,23 +155,13 @@ class Triage:
                 await session.execute(_FOLD, {"ids": list(folds), "counts": list(folds.values())})
             if rows:
                 await session.execute(insert(ALERTS_TABLE), rows)  # Core: no ORM bookkeeping
+            await silences.count_caught(session, caught)
         for group in groups.values():
             ALERTS.labels(group[0].source, group[0].status).inc(len(group))
         if silenced:
             ALERTS.labels(silenced[0].source, "silenced").inc(len(silenced))
         await self._notify(outcome, chat_id)
         return outcome
-
-    async def _active_silences(self, chat_id: str) -> Sequence[Silence]:
-        async with self.db.session() as session:
-            rows = await session.scalars(
-                select(Silence).where(
-                    Silence.ends_at > func.now(),
-                    Silence.cancelled_at.is_(None),
-                    (Silence.chat_id.is_(None)) | (Silence.chat_id == chat_id),
-                )
-            )
-            return rows.all()
 
     async def _lock_and_load(
         self, session: AsyncSession, chat_id: str, fingerprints: list[str]
@@ -250,7 +258,8 @@ class Triage:
     ) -> int | None:
         if current is None:
             return None
-        if current.status != "remediating":  # a running fix finishes and verifies itself
+        # a running fix finishes and verifies itself (the life cycle, `storage.statuses.MOVES`)
+        if may_move(current.status, "resolved", "alert"):
             current.status = "resolved"
             current.resolved_at = func.now()
             current.resolved_by = "alert"
@@ -278,6 +287,11 @@ class Triage:
         ]
         if outcome.stormed:
             calls.append((f"on_storm {chat_id}", partial(hooks.on_storm, chat_id)))
+        if hooks.on_caught is not None:
+            calls += [
+                (f"on_caught {i}", partial(hooks.on_caught, chat_id, silence_id, title))
+                for i, (silence_id, title) in enumerate(outcome.caught)
+            ]
         for what, call in dict(calls).items():  # each folded incident once
             try:
                 await call()

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import case, select
 
 from bot.chat.toolbox import Data, Tool, ToolFailed, ToolScope, own_incident
 from bot.scheduling.jobs import analyse
@@ -28,7 +28,12 @@ class _Params(BaseModel):
 class IncidentQuery(_Params):
     status: Literal["active", "resolved", "escalated", "all"] = "active"
     service: str | None = Field(default=None, max_length=120, description="exact service name")
-    hours: int = Field(default=24, ge=1, le=24 * 90, description="look back this many hours")
+    hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 90,
+        description="look back this many hours (not for active: unresolved ones are all shown)",
+    )
     limit: int = Field(default=10, ge=1, le=MAX_ROWS)
 
 
@@ -77,22 +82,22 @@ def _incident_row(row: Incident) -> Data:
 
 
 async def list_incidents(scope: ToolScope, q: IncidentQuery) -> tuple[Data, str]:
-    query = (
-        select(Incident)
-        .where(Incident.chat_id == scope.ctx.chat_id, Incident.last_seen_at >= _since(q.hours))
-        .order_by(Incident.last_seen_at.desc())
-        .limit(q.limit)
-    )
-    if q.status == "active":
-        query = query.where(Incident.status.in_(UNRESOLVED))
-    elif q.status != "all":
-        query = query.where(Incident.status == q.status)
+    query = select(Incident).where(Incident.chat_id == scope.ctx.chat_id).limit(q.limit)
+    if q.status == "active":  # as /incidents: every one not yet resolved, escalated first
+        escalated_first = case((Incident.status == "escalated", 0), else_=1)
+        query = query.where(Incident.status.in_(UNRESOLVED)).order_by(escalated_first)
+    else:
+        query = query.where(Incident.last_seen_at >= _since(q.hours))
+        if q.status != "all":
+            query = query.where(Incident.status == q.status)
+    query = query.order_by(Incident.last_seen_at.desc())
     if q.service:
         query = query.where(Incident.service == q.service)
     async with scope.ctx.services.db.session() as session:
         rows = (await session.scalars(query)).all()
     found = [_incident_row(row) for row in rows]
-    return {"incidents": found}, f"{len(found)} incident(s), {q.status}, last {q.hours} h"
+    window = "unresolved" if q.status == "active" else f"{q.status}, last {q.hours} h"
+    return {"incidents": found}, f"{len(found)} incident(s), {window}"
 
 
 async def incident_detail(scope: ToolScope, q: IncidentRef) -> tuple[Data, str]:
@@ -268,7 +273,9 @@ async def system_health(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
 READ_TOOLS: tuple[Tool, ...] = (
     Tool(
         "list_incidents",
-        "Incidents of this chat, newest first, by status, service and time window.",
+        "Incidents of this chat. status=active: every one not yet resolved (escalated ones "
+        "first: a person must act), whatever its age; resolved, escalated or all: newest "
+        "first within the time window.",
         IncidentQuery,
         list_incidents,
     ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,16 +17,18 @@ from bot.lark.events import CardAction, MessageEvent
 from bot.roles import decider, gate_policy
 from bot.router import Router
 from cards.actions import ActionPayload
-from cards.gates import Approve, GateAction, Reject
-from cards.lists import incidents_card, silences_card, timeline_card
+from cards.gates import Approve, GateAction, Reject, gate_buttons
+from cards.lists import incidents_card, silence_request_card, silences_card, timeline_card
 from cards.operations import action_card
 from cards.paging import page_event
-from cards.views import IncidentRow, SilenceView, TimelineEntry
+from cards.views import IncidentRow, SilenceRequestView, SilenceView, TimelineEntry
 from storage import approvals, incidents, silences
 from storage.models import Silence
+from storage.statuses import may_acknowledge
 from workflows import gates
+from workflows.approvers import GatePolicy
 from workflows.gates import Click, Decision
-from workflows.silences import SilenceError, parse_duration, parse_matcher
+from workflows.silences import SilenceError, needs_confirmation, parse_duration, parse_matcher
 
 router = Router("incidents")
 
@@ -78,6 +80,8 @@ async def _decide(
         ctx.chat_id,
         trace_id=ctx.trace_id,
     )
+    if payload.gate == silences.GATE and payload.incident_id is None:
+        return await _silence_decided(ctx, payload, verdict, decision)
     if verdict.refusal == "stale" and verdict.gate is not None:
         return ActionResult(toast=Toast("error", say("gate.stale", status=verdict.gate.status)))
     if verdict.refusal is not None or verdict.gate is None:
@@ -222,7 +226,7 @@ async def ack(ctx: HandlerContext, args: str) -> None:
     incident = await incidents.get_incident(db, incident_id)
     if incident is None:
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
-    if incident.status in incidents.FINAL:
+    if not may_acknowledge(incident.status):
         raise UserFacingError(_closed(ctx, incident_id, incident.status))
     first = await _desk(ctx).acknowledge(incident_id, ctx.user, trace_id=ctx.trace_id)
     if first != ctx.user:
@@ -275,8 +279,9 @@ async def diagnose(ctx: HandlerContext, args: str) -> None:
 
 @router.command("/silence", usage="<matcher> <duration> [reason]", roles=("approver",))
 async def silence(ctx: HandlerContext, args: str) -> None:
-    """静默匹配的告警一段时间（维护窗口）。
-    Silence matching alerts for a while (a maintenance window)."""
+    """静默匹配的告警一段时间（维护窗口）；匹配所有告警或超过 24 小时的静默需另一位审批人确认。
+    Silence matching alerts for a while (a maintenance window); one matching every alert or
+    over 24 h needs another approver's confirmation."""
     parts = args.split()
     if len(parts) < 2:
         raise UserFacingError(ctx.texts("silence.usage"))
@@ -286,29 +291,107 @@ async def silence(ctx: HandlerContext, args: str) -> None:
     except SilenceError as exc:
         problem = ctx.texts(f"silence.error.{exc.code}", **exc.values)
         raise UserFacingError(f"{problem}\n{ctx.texts('silence.usage')}") from None
-    until = datetime.now(UTC) + duration
-    async with ctx.services.db.session() as session:
-        row = Silence(
-            chat_id=ctx.chat_id,
-            matcher=parts[0],
-            matchers={"terms": terms},
-            reason=" ".join(parts[2:])[:500],
-            created_by=ctx.user,
-            ends_at=until,
-        )
-        session.add(row)
-        await session.flush()
-        silence_id = row.id
-    await incidents.record_event(
-        ctx.services.db,
-        None,
-        "silence.created",
-        actor=ctx.user,
-        message=parts[0],
-        data={"id": silence_id, "chat": ctx.chat_id},
+    db, why = ctx.services.db, needs_confirmation(terms, duration)
+    row = await silences.create(
+        db,
+        chat_id=ctx.chat_id,
+        matcher=parts[0],
+        terms=terms,
+        reason=" ".join(parts[2:]),
+        by=ctx.user,
+        duration=duration,
+        confirm=bool(why),
     )
-    shown = until.astimezone(_zone(ctx)).strftime("%m-%d %H:%M")
-    await ctx.reply_text(ctx.texts("silence.created", matcher=parts[0], until=shown, id=silence_id))
+    if not why:
+        shown = row.ends_at.astimezone(_zone(ctx)).strftime("%m-%d %H:%M")
+        await ctx.reply_text(ctx.texts("silence.created", matcher=parts[0], until=shown, id=row.id))
+        return
+    assert row.run_id is not None
+    gate = await gates.open_gate(
+        db,
+        _silence_gates(ctx),
+        run_id=str(row.run_id),
+        incident_id=None,
+        chat_id=ctx.chat_id,
+        gate=silences.GATE,
+        token=str(row.id),
+        required=1,
+        requester=ctx.user,
+    )
+    buttons = gate_buttons(gate, ctx.services.signing_key)
+    await ctx.reply_card(_request_card(ctx, row, buttons))
+
+
+def _silence_gates(ctx: HandlerContext) -> GatePolicy:
+    """The gate rules, for a silence request: decided by an approver other than the
+    requester, waiting as long as any pending request (LARKOPS_PENDING_TTL_HOURS)."""
+    return replace(
+        gate_policy(ctx.services.settings),
+        ttl=timedelta(hours=ctx.services.settings.pending_ttl_hours),
+        requester_may_approve=False,
+    )
+
+
+def _request_card(
+    ctx: HandlerContext, row: Silence, buttons: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    terms = row.matchers.get("terms", [])
+    length = row.ends_at - row.starts_at
+    hours = round(ctx.services.settings.pending_ttl_hours)
+    view = SilenceRequestView(
+        id=row.id,
+        matcher=row.matcher,
+        duration=_length(length),
+        reason=row.reason,
+        requested_by=row.created_by,
+        why=tuple(needs_confirmation(terms, length)),
+        status=row.status,
+        until=row.ends_at,
+        ttl_hours=hours,
+        decided_by=row.decided_by,
+    )
+    return silence_request_card(view, ctx.texts, _zone(ctx), buttons)
+
+
+def _length(length: timedelta) -> str:
+    """A silence's length as /silence reads it (`2d`, `1h30m`)."""
+    seconds = int(length.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    units = zip((days, hours, minutes, seconds), "dhms", strict=True)
+    return "".join(f"{n}{unit}" for n, unit in units if n) or "0m"
+
+
+async def _silence_decided(
+    ctx: HandlerContext, payload: GateAction, verdict: gates.Verdict, decision: Decision
+) -> ActionResult:
+    """A click on a silence request's card: confirmed or rejected by another approver, or
+    too late (已过期: the card says so, without its buttons)."""
+    say, db = ctx.texts, ctx.services.db
+    row = await silences.by_run(db, payload.run_id)
+    if row is None or row.chat_id != ctx.chat_id:
+        return ActionResult(toast=Toast("error", say("action.unknown")))
+    late = verdict.refusal == "expired" or (
+        verdict.refusal == "stale" and verdict.gate is not None and verdict.gate.status == "expired"
+    )
+    if late or row.status == "expired":
+        await silences.expire_requests(db, timedelta(0), only=row.id)
+        current = await silences.get(db, row.id) or row
+        return ActionResult(
+            toast=Toast("error", say("pending.expired")), card=_request_card(ctx, current)
+        )
+    if verdict.refusal is not None:
+        return ActionResult(
+            toast=Toast("error", say(_REFUSED_TEXT.get(verdict.refusal, "gate.duplicate")))
+        )
+    decided = await silences.decide_request(db, row.id, approve=decision == "approve", by=ctx.user)
+    if decided is None:
+        return ActionResult(toast=Toast("error", say("gate.duplicate")))
+    key = "silence.toast.confirmed" if decision == "approve" else "silence.toast.rejected"
+    return ActionResult(
+        toast=Toast("success", say(key, id=row.id)), card=_request_card(ctx, decided)
+    )
 
 
 class SilenceEnd(ActionPayload, action="silence.end"):
@@ -360,7 +443,7 @@ async def end_silence(ctx: HandlerContext, payload: SilenceEnd) -> ActionResult:
 
 def _silences_card(ctx: HandlerContext, rows: Sequence[Silence]) -> dict[str, Any]:
     """The chat's silences, each with its signed end button."""
-    views = [SilenceView(r.id, r.matcher, r.ends_at, r.created_by) for r in rows]
+    views = [SilenceView(r.id, r.matcher, r.ends_at, r.created_by, r.caught) for r in rows]
     ends = {r.id: ctx.sign(SilenceEnd(silence_id=r.id, chat_id=ctx.chat_id)) for r in rows}
     return silences_card(views, ctx.texts, _zone(ctx), ends)
 

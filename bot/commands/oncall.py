@@ -27,6 +27,7 @@ from cards.paging import (
 )
 from cards.views import OncallView, SwapView
 from storage import incidents, rotas
+from storage.statuses import may_acknowledge
 from workflows.oncall.rotation import clock
 from workflows.oncall.spans import span
 
@@ -250,7 +251,7 @@ async def ack_button(ctx: HandlerContext, payload: Ack) -> ActionResult:
         return ActionResult(
             toast=Toast("error", ctx.texts("incident.not_found", id=payload.incident_id))
         )
-    if incident.status in incidents.FINAL:
+    if not may_acknowledge(incident.status):
         status = ctx.texts(f"card.status.{incident.status}")
         text = ctx.texts("incident.already_closed", id=incident.id, status=status)
         return ActionResult(toast=Toast("error", text))

@@ -34,6 +34,7 @@ from bot.timers import PRODUCTION, Timers
 from storage import approvals, incidents, pages
 from storage.coordination import Coordination
 from storage.database import Database
+from storage.statuses import may_move
 from workflows.escalation import Cause
 from workflows.incident_graph import GraphDeps
 from workflows.intake.alert import ParsedAlert
@@ -95,6 +96,7 @@ class IncidentDesk:
                 on_changed=self.presenter.show,
                 on_resolved=self._resolved_by_alert,
                 on_storm=self.presenter.storm,
+                on_caught=self.presenter.caught,
             ),
         )
         self._sweeper: asyncio.Task[None] | None = None
@@ -195,7 +197,12 @@ class IncidentDesk:
 
     async def resolve(self, incident_id: int, who: str, note: str) -> bool:
         changed = await incidents.set_status(
-            self.db, incident_id, "resolved", resolved_by=who, resolved_note=note[:500] or None
+            self.db,
+            incident_id,
+            "resolved",
+            by="approver",
+            resolved_by=who,
+            resolved_note=note[:500] or None,
         )
         if changed:
             await incidents.record_event(
@@ -208,7 +215,7 @@ class IncidentDesk:
 
     async def escalate(self, incident_id: int, who: str) -> bool:
         incident = await incidents.get_incident(self.db, incident_id)
-        if incident is None or incident.status not in incidents.WORKFLOW:
+        if incident is None or not may_move(incident.status, "escalated", "approver"):
             return False
         await incidents.record_event(self.db, incident_id, "incident.escalated_by_hand", actor=who)
         paused = await approvals.cancel_open(self.db, incident_id)
@@ -224,7 +231,12 @@ class IncidentDesk:
         cause = Cause("by_hand", {"by": who})
         reason = cause.sentence()
         await incidents.set_status(
-            self.db, incident_id, "escalated", escalation_reason=reason, escalation=cause.as_json()
+            self.db,
+            incident_id,
+            "escalated",
+            by="approver",
+            escalation_reason=reason,
+            escalation=cause.as_json(),
         )
         await self.presenter.show(incident_id)
         await self.presenter.escalate(incident_id, reason)

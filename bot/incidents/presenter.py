@@ -24,6 +24,7 @@ from cards.council import council_view
 from cards.gates import gate_buttons
 from cards.incident import escalation_cause, incident_card
 from cards.lists import storm_card
+from cards.markup import inline
 from cards.paging import ack_value, war_room_value
 from cards.texts import texts
 from cards.views import (
@@ -277,6 +278,14 @@ class LarkPresenter:
         await incidents.record_event(
             self.db, incident_id, "message.escalation", data={"mentions": list(self.oncall())}
         )
+
+    async def caught(self, chat_id: str, silence_id: int, title: str) -> None:
+        """One line in the chat: a critical alert was held back by silence `silence_id`; once
+        an hour per silence and alert (a repeat within the hour is the same message to Lark)."""
+        text = self.say("silence.caught", id=silence_id, title=inline(title, 120))
+        hour = str(int(time.time() // 3600))
+        key = idempotency_key("silence-caught", chat_id, str(silence_id), title, hour)
+        await self.api.send(chat_id, "text", {"text": text}, uuid=key)
 
     async def storm(self, chat_id: str) -> None:
         """Send or update the chat's storm card (one per chat per hour)."""

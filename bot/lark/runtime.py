@@ -16,6 +16,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 import psutil
@@ -39,6 +40,7 @@ from bot.scheduling.wiring import Scheduling, build_scheduling
 from bot.timers import PRODUCTION, Timers
 from bot.version import package_version
 from cards.status import StatusView
+from storage import silences
 from storage.coordination import Coordination
 from storage.database import Database
 from storage.notices import Notices
@@ -318,11 +320,16 @@ class LarkRuntime:
         await self.expire_pending()
 
     async def expire_pending(self) -> None:
-        """Nothing waits for a click forever: drafts nobody confirmed in time expire."""
+        """Nothing waits for a click forever: drafts and silence requests nobody confirmed in
+        time expire."""
         if self.scheduling is not None:
             expired = await self.scheduling.desk.expire_drafts()
             if expired:
                 log.info("pending.expired", drafts=expired)
+        ttl = timedelta(hours=self.settings.pending_ttl_hours)
+        requests = await silences.expire_requests(self.db, ttl)
+        if requests:
+            log.info("pending.expired", silences=requests)
 
     async def _expire_forever(self, every: float) -> None:
         while True:

@@ -33,6 +33,8 @@ class Bot:
     home: Path
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    # its own process group, as a shell's foreground job: Ctrl-C is SIGINT to the whole group
+    own_group: bool = False
     process: subprocess.Popen[bytes] | None = None
     logfile: Path | None = None
     _log: IO[bytes] | None = None
@@ -51,6 +53,7 @@ class Bot:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=self.home.parent,
+            start_new_session=self.own_group,
         )
         if wait_ready:
             self.wait_ready(timeout)
@@ -93,6 +96,13 @@ class Bot:
         """`stop` without blocking the event loop: the emulator the bot may still be talking to
         while it shuts down (a card update, the long connection's handshake) runs on it."""
         return await asyncio.to_thread(self.stop, sig, timeout)
+
+    def ctrl_c(self, timeout: float = 30) -> int:
+        """What Ctrl-C in a terminal does: SIGINT to every process of the group."""
+        assert self.process is not None
+        assert self.own_group
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.wait_exit(timeout)
 
     def wait_exit(self, timeout: float = 60) -> int:
         assert self.process is not None

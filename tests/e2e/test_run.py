@@ -102,6 +102,35 @@ def test_sigterm_stops_cleanly_and_data_survives_restart(home: Path) -> None:
         assert second.stop() == 0
 
 
+def test_ctrl_c_with_work_in_flight_stops_without_an_error(home: Path) -> None:
+    """Ctrl-C while incidents are being diagnosed: the bot stops cleanly, logging no ERROR and
+    no task exception nobody retrieved."""
+    bot = Bot(home, free_port(), own_group=True).start()
+    token = (home / "webhook.token").read_text(encoding="utf-8").strip()
+    for n in range(3):
+        alert = {
+            "title": f"WebDown{n}",
+            "severity": "critical",
+            "labels": {"alertname": f"WebDown{n}"},
+            "annotations": {"url": f"{bot.url}/healthz"},
+        }
+        answer = httpx.post(
+            f"{bot.url}/webhooks/generic?chat=oc_ops",
+            json=alert,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 202
+    code = bot.ctrl_c()
+    log = bot.log()
+    assert code == 0, log[-6000:]
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    loud = [r for r in records if r.get("level") in ("error", "critical")]
+    assert loud == [], json.dumps(loud, ensure_ascii=False, indent=1)
+    assert "never retrieved" not in log
+    assert "Traceback" not in log
+    assert "app.stopped" in log
+
+
 def test_second_run_on_same_home_shares_the_server(home: Path) -> None:
     first = Bot(home, free_port()).start()
     second = Bot(home, free_port()).start()

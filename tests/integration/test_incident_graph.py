@@ -329,7 +329,7 @@ async def test_resolved_meanwhile_never_proposes(harness: Harness) -> None:
 
     incident_id, run_id = await harness.incident()
     await harness.manager.run_now(incident_id, run_id)
-    await set_status(harness.db, incident_id, "resolved")
+    await set_status(harness.db, incident_id, "resolved", by="alert")
     await harness.click(run_id, "diagnosis", "ou_bob", "approve")
     assert await harness.status(incident_id) == ("resolved", None)
     assert "workflow.proposed" not in await _events(harness, incident_id)
@@ -356,7 +356,7 @@ async def test_run_paused_at_a_renamed_node_is_escalated_not_orphaned(harness: H
     )
     from storage.incidents import set_status
 
-    await set_status(harness.db, incident_id, "awaiting_approval")
+    await set_status(harness.db, incident_id, "awaiting_approval", by="workflow")
 
     counts = await harness.rebuilt().recover()
     assert counts["orphaned"] == 1
@@ -366,6 +366,7 @@ async def test_run_paused_at_a_renamed_node_is_escalated_not_orphaned(harness: H
     assert "await_approval" in reason
     assert "no longer has" in reason
     assert "workflow.orphaned" in await _events(harness, incident_id)
+    assert harness.advisor.remembered == [incident_id]  # /similar finds it
 
 
 async def test_checkpointer_that_cannot_be_set_up_stops_start_up() -> None:

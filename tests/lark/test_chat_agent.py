@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +305,26 @@ async def test_a_suggestion_nobody_confirms_in_time_expires(
     assert "已过期" in card_text(clicked.card)
     assert card_buttons(clicked.card) == {}
     assert await bot.rows("SELECT status FROM schedules") == [("active",)]
+
+
+async def test_the_agent_sees_every_unresolved_incident_escalated_first(
+    make_testbot: Any, tmp_path: Path, fake: FakeLLM
+) -> None:
+    """The agent's `list_incidents` agrees with /incidents: every incident not yet resolved,
+    escalated ones first, however long ago their alert was last seen."""
+    bot = await start(make_testbot, tmp_path, fake)
+    long_ago = datetime.now(UTC) - timedelta(days=3)
+    await seed_incident(bot, "磁盘写满", status="escalated", last_seen_at=long_ago)
+    await seed_incident(bot, "接口变慢")
+    await seed_incident(bot, "早已恢复", status="resolved")
+    fake.script(
+        FakeTurn(tool_calls=[("list_incidents", {"status": "active"})]),
+        FakeTurn(text="有两个未解决的事件。"),
+    )
+    await bot.send("现在有哪些没解决的事件？")
+    await answered(bot, await bot.expect_reply(), "两个未解决")
+    result = requests_text(fake, 1)
+    assert "磁盘写满" in result
+    assert "接口变慢" in result
+    assert "早已恢复" not in result
+    assert result.index("磁盘写满") < result.index("接口变慢")

@@ -37,6 +37,8 @@ async def test_escalated_incidents_stay_listed_first_until_resolved(
     bot = await escalated_one(make_testbot, health)
     remembered = await bot.rows("SELECT source_id FROM knowledge WHERE kind = 'incident'")
     assert [row[0] for row in remembered] == ["1"]  # /similar finds it while it is escalated
+    await bot.send("/similar 2")
+    assert "WebDown" in card_text((await bot.expect_reply(contains="#2")).card)
     await bot.send("/incidents")
     listed = card_text((await bot.expect_reply(contains="未解决的事件")).card)
     assert "WebDown" in listed
@@ -51,6 +53,8 @@ async def test_escalated_incidents_stay_listed_first_until_resolved(
     rows = await bot.rows("SELECT status, resolved_by FROM incidents WHERE id = 1")
     assert [tuple(row) for row in rows] == [("resolved", "ou_bob")]
 
+    await bot.send("/similar 2")  # and once it is resolved
+    assert "WebDown" in card_text((await bot.expect_reply(contains="#2")).card)
     await bot.send("/incidents")
     listed = card_text((await bot.expect_reply(contains="未解决的事件")).card)
     assert "WebDown" not in listed
@@ -96,6 +100,10 @@ async def test_the_first_decision_acknowledges_and_ack_keeps_it(
         "SELECT id, acknowledged_by, acknowledged_at IS NOT NULL FROM incidents ORDER BY id"
     )
     assert [tuple(row) for row in rows] == [(1, "ou_carol", True), (2, None, False)]
+    await bot.send("/report 24h")
+    report = card_text((await bot.expect_reply(contains="告警健康报告")).card)
+    assert "（1 个事件被确认）" in report  # the rejection counts for MTTA
+    assert "MTTA（响应）中位数 —" not in report
     await bot.send("/ack 1", user="ou_bob")
     assert "已由" in (await bot.expect_reply(contains="#1")).text
     rows = await bot.rows("SELECT acknowledged_by FROM incidents WHERE id = 1")

@@ -77,3 +77,109 @@ async def test_the_button_on_silences_ends_one(make_testbot: Any) -> None:
     assert set(card_buttons(ended.card)) == {"解除 #2"}
     rows = await bot.rows("SELECT id FROM silences WHERE cancelled_at IS NOT NULL")
     assert [row[0] for row in rows] == [1]
+
+
+APPROVERS = {"roles": {"default": "viewer", "global": {"approver": ["ou_bob", "ou_carol"]}}}
+
+
+def critical(title: str = "WebDown") -> Any:
+    return parse_generic(
+        {"title": title, "severity": "critical", "labels": {"alertname": title, "env": "prod"}}
+    )
+
+
+async def test_a_silence_of_everything_or_over_a_day_needs_another_approver(
+    make_testbot: Any,
+) -> None:
+    bot: TestBot = await make_testbot(settings=APPROVERS, incidents=True)
+    assert bot.runtime.desk is not None
+    await bot.send('/silence alertname=~".*" 2h 全部维护', user="ou_bob")
+    request = await bot.expect_reply(contains="需要另一位审批人确认")
+    shown = card_text(request.card)
+    assert "匹配所有告警" in shown
+    assert set(card_buttons(request.card)) >= {"批准", "拒绝"}
+    # not in force before someone else confirms it
+    assert (await bot.runtime.desk.receive(web_down(), "oc_ops")).silenced == 0
+    own = await bot.click(request, "批准", user="ou_bob")
+    assert own.toast is not None
+    assert own.toast["type"] == "error"
+    assert "不能审批自己发起的操作" in own.toast["content"]
+    viewer = await bot.click(request, "批准", user="ou_alice")
+    assert viewer.toast is not None
+    assert viewer.toast["type"] == "error"
+    confirmed = await bot.click(request, "批准", user="ou_carol")
+    assert confirmed.toast is not None
+    assert confirmed.toast["type"] == "success"
+    assert confirmed.card is not None
+    assert "已生效" in card_text(confirmed.card)
+    assert "批准" not in card_buttons(confirmed.card)
+    caught = await bot.runtime.desk.receive(
+        parse_generic({"title": "DiskFull", "labels": {"alertname": "DiskFull"}}), "oc_ops"
+    )
+    assert caught.silenced == 1
+
+    await bot.send("/silence alertname=DiskFull 2d 迁移", user="ou_bob")
+    long = await bot.expect_reply(contains="需要另一位审批人确认")
+    assert "超过 24 小时" in card_text(long.card)
+    rejected = await bot.click(long, "拒绝", user="ou_carol")
+    assert rejected.toast is not None
+    assert rejected.toast["type"] == "success"
+    assert rejected.card is not None
+    assert "已拒绝" in card_text(rejected.card)
+    rows = await bot.rows("SELECT id, status FROM silences ORDER BY id")
+    assert [tuple(row) for row in rows] == [(1, "active"), (2, "rejected")]
+    audit = await bot.rows(
+        "SELECT kind, actor FROM incident_events WHERE kind LIKE 'silence.%' ORDER BY id"
+    )
+    assert [tuple(row) for row in audit] == [
+        ("silence.requested", "ou_bob"),
+        ("silence.confirmed", "ou_carol"),
+        ("silence.requested", "ou_bob"),
+        ("silence.rejected", "ou_carol"),
+    ]
+
+
+async def test_a_silence_request_nobody_decides_expires(make_testbot: Any) -> None:
+    bot: TestBot = await make_testbot(settings={**APPROVERS, "pending_ttl_hours": 2})
+    await bot.send("/silence env=prod 3d", user="ou_bob")
+    request = await bot.expect_reply(contains="需要另一位审批人确认")
+    async with bot.db.session() as session:
+        from sqlalchemy import text
+
+        await session.execute(
+            text("UPDATE silences SET created_at = created_at - interval '3 hours'")
+        )
+        await session.execute(
+            text("UPDATE approvals SET expires_at = expires_at - interval '3 hours'")
+        )
+    await bot.runtime.sweep()
+    assert await bot.rows("SELECT status FROM silences") == [("expired",)]
+    late = await bot.click(request, "批准", user="ou_carol")
+    assert late.toast is not None
+    assert late.toast["type"] == "error"
+    assert "已过期" in late.toast["content"]
+    assert late.card is not None
+    shown = card_text(late.card)
+    assert "已过期" in shown
+    assert "2 小时内无人确认" in shown
+    assert "批准" not in card_buttons(late.card)
+    assert await bot.rows("SELECT status FROM silences") == [("expired",)]
+
+
+async def test_caught_alerts_are_counted_and_a_critical_one_leaves_a_notice(
+    make_testbot: Any,
+) -> None:
+    bot: TestBot = await make_testbot(settings=SETTINGS, incidents=True)
+    assert bot.runtime.desk is not None
+    await bot.send("/silence alertname=WebDown 2h 维护", user="ou_bob")
+    await bot.expect_reply(contains="编号 1")
+    await bot.runtime.desk.receive(web_down(), "oc_ops")  # a warning: counted, no notice
+    await bot.runtime.desk.receive(critical(), "oc_ops")
+    notice = await bot.expect_reply(contains="已被静默 #1 拦截")
+    assert "WebDown" in notice.text
+    assert "\n" not in notice.text.strip()  # one line
+    await bot.runtime.desk.receive(critical(), "oc_ops")  # the same again within the hour
+    await bot.expect_silence()  # the warning and the repeat left none
+    await bot.send("/silences")
+    listed = card_text((await bot.expect_reply(contains="WebDown")).card)
+    assert "已拦截 3 条" in listed

@@ -21,7 +21,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cards.incident import incident_card
-from cards.lists import incidents_card, silences_card, storm_card, timeline_card
+from cards.lists import (
+    incidents_card,
+    silence_request_card,
+    silences_card,
+    storm_card,
+    timeline_card,
+)
 from cards.markup import LARK_CARD_LIMIT
 from cards.texts import Texts, texts
 from cards.views import (
@@ -34,6 +40,7 @@ from cards.views import (
     IncidentRow,
     IncidentView,
     ProposalView,
+    SilenceRequestView,
     SilenceView,
     StormView,
     TimelineEntry,
@@ -247,7 +254,19 @@ ROWS = (
     IncidentRow(43, "orders API 5xx", "critical", "escalated", 27, T0 + timedelta(minutes=5)),
     IncidentRow(44, "certificate expires in 9 days", "info", "open", 1, T0 - timedelta(days=1)),
 )
-SILENCES = (SilenceView(7, "alertname=DiskFull,env=staging", T0 + timedelta(hours=4), "ou_bob"),)
+SILENCES = (SilenceView(7, "alertname=DiskFull,env=staging", T0 + timedelta(hours=4), "ou_bob", 3),)
+REQUEST = SilenceRequestView(
+    id=8,
+    matcher='alertname=~".*"',
+    duration="2d",
+    reason="机房迁移",
+    requested_by="ou_bob",
+    why=("everything", "long"),
+    status="pending",
+    until=T0 + timedelta(days=2),
+    ttl_hours=24,
+)
+REQUEST_BUTTONS = {"approve_value": {"action": "approve"}, "reject_value": {"action": "reject"}}
 STORM = StormView(
     window_seconds=60,
     total=212,
@@ -271,6 +290,15 @@ CARDS: dict[str, Render] = {
     "incidents-empty": lambda say: incidents_card((), "Open incidents", say, ZONE),
     "silences": lambda say: silences_card(SILENCES, say, ZONE),
     "silences-empty": lambda say: silences_card((), say, ZONE),
+    "silence-request": lambda say: silence_request_card(REQUEST, say, ZONE, REQUEST_BUTTONS),
+    **{
+        f"silence-request-{status}": (
+            lambda say, status=status: silence_request_card(
+                replace(REQUEST, status=status, decided_by="ou_carol"), say, ZONE
+            )
+        )
+        for status in ("active", "rejected", "expired")
+    },
 }
 
 
