@@ -182,7 +182,10 @@ class LongConnection:
                 done = asyncio.run_coroutine_threadsafe(_shut(client), loop)
                 with contextlib.suppress(Exception):
                     done.result(timeout=patience)
-            loop.call_soon_threadsafe(loop.stop)
+            # the loop may have ended (and been closed) on its own once `_shut` ended the SDK's
+            # tasks: nothing is left to stop then
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=patience)
         CONNECTED.set(0)
