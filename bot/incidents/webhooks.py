@@ -104,7 +104,12 @@ class WebhookSink:
             event_id=f"webhook:{digest[:40]}",
             event_type=f"alert.{source}",
             # the dispatch of the delivery continues the request's trace
-            payload={"chat_id": chat, "body": payload, "trace_id": current_trace_id()},
+            # the alerts as parsed here: the inbox does not parse the body again
+            payload={
+                "chat_id": chat,
+                "alerts": [alert.as_json() for alert in alerts],
+                "trace_id": current_trace_id(),
+            },
             source="webhook",
         )
         if row is None:

@@ -45,7 +45,7 @@ from storage.coordination import Coordination
 from storage.database import Database
 from storage.notices import Notices
 from workflows.chat.agent import ChatAgent
-from workflows.intake import WEBHOOK_PARSERS, AlertParseError
+from workflows.intake import WEBHOOK_PARSERS, AlertParseError, ParsedAlert
 from workflows.llm.advisor import ModelAdvisor
 from workflows.llm.council import Council
 from workflows.llm.prompt import Scrubber
@@ -291,16 +291,14 @@ class LarkRuntime:
     async def _alerts(
         self, source: str, payload: dict[str, Any], event_id: str
     ) -> Literal["done", "ignored"]:
-        """A webhook delivery from the inbox: parse it again and hand it to triage (which
-        counts a delivery once, replayed or not)."""
+        """A webhook delivery from the inbox: its alerts as the webhook parsed them (a row kept
+        by an earlier version has the body instead: parsed now), handed to triage (which counts
+        a delivery once, replayed or not)."""
         if self.desk is None:
             return "ignored"
-        parser = WEBHOOK_PARSERS.get(source)
-        if parser is None:
-            return "ignored"
         try:
-            alerts = parser(payload.get("body") or {})
-        except AlertParseError:
+            alerts = _delivered_alerts(source, payload)
+        except (AlertParseError, ValueError, TypeError, KeyError):
             return "ignored"
         await self.desk.receive(alerts, str(payload.get("chat_id", "")), delivery=event_id)
         return "done"
@@ -387,3 +385,13 @@ async def _probe(check: Callable[[], Awaitable[None]]) -> str:
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"[:200]
     return "ok"
+
+
+def _delivered_alerts(source: str, payload: dict[str, Any]) -> list[ParsedAlert]:
+    kept = payload.get("alerts")
+    if isinstance(kept, list):
+        return [ParsedAlert.from_json(item) for item in kept]
+    parser = WEBHOOK_PARSERS.get(source)
+    if parser is None:
+        raise AlertParseError(f"no parser for {source!r}")
+    return parser(payload.get("body") or {})

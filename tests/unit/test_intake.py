@@ -718,3 +718,36 @@ def test_english_key_lines_with_a_state_each() -> None:
         ("firing", "HighCPU", "db-1"),
         ("resolved", "HighMem", "db-2"),
     ]
+
+
+# --- parsed once: what the inbox keeps of a webhook delivery ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("alertmanager", "alertmanager_firing.json"),
+        ("alertmanager", "alertmanager_resolved.json"),
+        ("grafana", "grafana_legacy_alerting.json"),
+        ("grafana", "grafana_unified.json"),
+        ("generic", "generic_alerts.json"),
+        ("generic", "hostile_generic.json"),
+    ],
+)
+def test_a_delivery_kept_as_parsed_alerts_is_the_same_alerts(source: str, name: str) -> None:
+    """The webhook stores its parsed alerts as JSON; the inbox rebuilds exactly those alerts
+    (times, labels, raw item) without parsing the body again."""
+    from bot.lark.runtime import _delivered_alerts
+
+    parsed = WEBHOOK_PARSERS[source](fixture(name))
+    kept = json.loads(json.dumps({"alerts": [alert.as_json() for alert in parsed]}))
+    assert _delivered_alerts(source, kept) == parsed
+    # a row an earlier version kept (the body) is parsed as before
+    assert _delivered_alerts(source, {"body": fixture(name)}) == parsed
+
+
+def test_a_kept_alert_that_is_not_one_is_refused() -> None:
+    from bot.lark.runtime import _delivered_alerts
+
+    with pytest.raises((KeyError, TypeError, ValueError)):
+        _delivered_alerts("generic", {"alerts": [{"title": "no status, no fingerprint"}]})

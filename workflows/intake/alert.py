@@ -7,7 +7,7 @@ item. Nothing in it is ever interpreted (no shell, no template, no markup) by in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -51,3 +51,21 @@ class ParsedAlert:
     raw: dict[str, Any]  # the original item, JSON-safe, <= 16 KiB serialised
     # False for a chat message the bot could not read: an alert of its first line and its text
     understood: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        """The alert as JSON (times as ISO 8601): what the inbox keeps of a webhook delivery,
+        so the payload is parsed once, at the door."""
+        data = asdict(self)
+        for key in ("starts_at", "ends_at"):
+            moment = data[key]
+            data[key] = moment.isoformat() if moment is not None else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ParsedAlert:
+        """The alert `as_json` kept (ValueError/TypeError/KeyError when it is not one)."""
+        fields = dict(data)
+        for key in ("starts_at", "ends_at"):
+            moment = fields.get(key)
+            fields[key] = datetime.fromisoformat(moment) if moment is not None else None
+        return cls(**fields)
