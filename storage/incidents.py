@@ -234,3 +234,17 @@ async def list_incidents(
         query = query.where(Incident.chat_id == chat_id)
     async with db.session() as session:
         return (await session.scalars(query)).all()
+
+
+async def page(
+    db: Database, *, statuses: Sequence[str] = (), before: int | None = None, limit: int = 50
+) -> Sequence[Incident]:
+    """Incidents newest first (by id), of these statuses, older than the id `before` (the
+    REST API's pages)."""
+    query = select(Incident).order_by(Incident.id.desc()).limit(limit)
+    if statuses:
+        query = query.where(Incident.status.in_(list(statuses)))
+    if before is not None:
+        query = query.where(Incident.id < before)
+    async with db.session() as session:
+        return (await session.scalars(query)).all()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot import decisions
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.incidents.desk import IncidentDesk
@@ -96,9 +97,7 @@ async def _decide(
         )
 
     async def carry_on() -> None:
-        await desk.runs.resume(
-            payload.run_id, payload.interrupt_id, {"decision": decision, "by": [ctx.user]}
-        )
+        await decisions.resume(ctx.services, claim.row, decision, ctx.user)
 
     text = say("gate.approved") if decision == "approve" else say("gate.rejected")
     # the next card reaches Lark as a patch from the resumed run (tens of ms of work later,
@@ -131,7 +130,7 @@ async def _action_decided(
         )
 
     async def carry_on() -> None:
-        await operations.decided(claim.row, decision, ctx.user)
+        await decisions.resume(ctx.services, claim.row, decision, ctx.user)
 
     text = say("action.approved") if decision == "approve" else say("action.rejected")
     return ActionResult(
@@ -285,26 +284,16 @@ async def silence(ctx: HandlerContext, args: str) -> None:
         problem = ctx.texts(f"silence.error.{exc.code}", **exc.values)
         raise UserFacingError(f"{problem}\n{ctx.texts('silence.usage')}") from None
     until = datetime.now(UTC) + duration
-    async with ctx.services.db.session() as session:
-        row = Silence(
-            chat_id=ctx.chat_id,
-            matcher=parts[0],
-            matchers={"terms": terms},
-            reason=" ".join(parts[2:])[:500],
-            created_by=ctx.user,
-            ends_at=until,
-        )
-        session.add(row)
-        await session.flush()
-        silence_id = row.id
-    await incidents.record_event(
+    row = await silences.create(
         ctx.services.db,
-        None,
-        "silence.created",
-        actor=ctx.user,
-        message=parts[0],
-        data={"id": silence_id, "chat": ctx.chat_id},
+        chat_id=ctx.chat_id,
+        matcher=parts[0],
+        terms=list(terms),
+        reason=" ".join(parts[2:]),
+        by=ctx.user,
+        until=until,
     )
+    silence_id = row.id
     shown = until.astimezone(_zone(ctx)).strftime("%m-%d %H:%M")
     await ctx.reply_text(ctx.texts("silence.created", matcher=parts[0], until=shown, id=silence_id))
 
