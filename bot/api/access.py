@@ -24,9 +24,10 @@ import hmac
 import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from bot.logs import current_trace_id, get_logger
 from bot.roles import AccessControl, Role, admits
@@ -176,21 +177,27 @@ async def _limit(services: Services, bucket: str, rate: float, burst: int) -> No
         )
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    return request.headers.get("x-api-key") or None
+# declared so that the OpenAPI document says how to authenticate (each route takes one of them)
+_BEARER = HTTPBearer(auto_error=False, description="an API key: `lko_…`")
+_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="the same key")
+_COOKIE = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="the console's session (CSRF: X-CSRF-Token)"
+)
 
 
-async def caller(request: Request) -> Caller:
+async def caller(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+    header: Annotated[str | None, Depends(_HEADER)],
+    cookie: Annotated[str | None, Depends(_COOKIE)],
+) -> Caller:
     """The dependency every route takes: authenticated, rate-limited, CSRF-checked."""
     services = running(request)
     config, say = services.settings.api, texts(services.settings.language)
     address = backend_of(request).client_of(request)
     await _limit(services, f"api:ip:{address}", config.ip_rate, config.ip_burst)
     trace = current_trace_id()
-    key = _bearer(request)
+    key = bearer.credentials.strip() if bearer is not None else header
     if key is not None:
         row = await api_keys.verify(services.db, key)
         if row is None:
@@ -199,7 +206,7 @@ async def caller(request: Request) -> Caller:
             )
         await _limit(services, f"api:key:{row.prefix}", config.key_rate, config.key_burst)
         return Caller(row.owner, f"key:{row.prefix}", services, trace)
-    token = request.cookies.get(SESSION_COOKIE)
+    token = cookie
     if not token:
         raise ApiError(
             401,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from bot.api.access import ApiError, Caller, caller
 from bot.api.schemas import (
+    CHAT_ID,
     PluginOut,
     PolicyCheckIn,
     PolicyOut,
@@ -39,7 +40,7 @@ def _operations(who: Caller) -> OperationsDesk:
 @router.get("/silences", response_model=list[SilenceOut], tags=["silences"])
 async def list_silences(
     who: Annotated[Caller, Depends(caller)],
-    chat_id: Annotated[str | None, Query(max_length=128)] = None,
+    chat_id: Annotated[str | None, Query(pattern=CHAT_ID)] = None,
 ) -> list[SilenceOut]:
     """Silences in force (of one chat: its own and global ones)."""
     await who.need("viewer", chat_id)
@@ -160,7 +161,7 @@ async def check_policy(
 async def report(
     who: Annotated[Caller, Depends(caller)],
     period: Annotated[str, Query(max_length=8, examples=["7d"])] = "7d",
-    chat_id: Annotated[str | None, Query(max_length=128)] = None,
+    chat_id: Annotated[str | None, Query(pattern=CHAT_ID)] = None,
 ) -> dict[str, Any]:
     """The alert-hygiene report's figures over `period` (`24h`, `7d`, at most `30d`), with its
     suggestions."""

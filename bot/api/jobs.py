@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 
 from bot.api.access import ApiError, Caller, caller
-from bot.api.schemas import JobCreated, JobIn, JobOut, ParseIn, ParseOut
+from bot.api.schemas import CHAT_ID, JobCreated, JobIn, JobOut, ParseIn, ParseOut
 from bot.roles import admits
 from bot.schedule_cli import Reader, answer, environment_of
 from bot.scheduling.desk import ScheduleDesk, ScheduleRefused
@@ -51,7 +51,7 @@ def _refused(exc: ScheduleRefused) -> ApiError:
 @router.get("/jobs", response_model=list[JobOut])
 async def list_jobs(
     who: Annotated[Caller, Depends(caller)],
-    chat_id: Annotated[str | None, Query(max_length=128)] = None,
+    chat_id: Annotated[str | None, Query(pattern=CHAT_ID)] = None,
 ) -> list[JobOut]:
     """Active and paused jobs (of one chat), with their next runs."""
     await who.need("viewer", chat_id)

@@ -3,15 +3,26 @@ from these). Rows become bodies here and nowhere else."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from storage.approvals import approvers_of
 from storage.models import Approval, Incident, IncidentEvent, Schedule, Silence
 
-Text = Field(max_length=2000)
+CHAT_ID = r"^[A-Za-z0-9_-]{1,128}$"  # Lark chat ids (oc_…)
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
+Words = Annotated[str, AfterValidator(_no_nul)]
+ChatId = Annotated[str, Field(pattern=CHAT_ID)]
 
 
 class Problem(BaseModel):
@@ -19,7 +30,10 @@ class Problem(BaseModel):
 
     error: str
     message: str
-    needs: str | None = None
+    needs: str | None = Field(default=None, description="the least role that would do")
+    details: list[dict[str, Any]] | None = Field(
+        default=None, description="what does not read (422)"
+    )
 
 
 class IncidentOut(BaseModel):
@@ -152,13 +166,13 @@ class Acknowledged(BaseModel):
 
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(default="", max_length=500)
+    note: Words = Field(default="", max_length=500)
 
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "reject"]
-    comment: str | None = Field(default=None, max_length=1000)
+    comment: Words | None = Field(default=None, max_length=1000)
 
 
 class DecisionOut(BaseModel):
@@ -169,9 +183,9 @@ class DecisionOut(BaseModel):
 
 
 class ParseIn(BaseModel):
-    text: str = Field(max_length=2000)
-    now: str | None = Field(default=None, max_length=64, description="ISO 8601")
-    tz: str | None = Field(default=None, max_length=64, description="IANA zone")
+    text: Words = Field(max_length=2000)
+    now: Words | None = Field(default=None, max_length=64, description="ISO 8601")
+    tz: Words | None = Field(default=None, max_length=64, description="IANA zone")
 
 
 class ParseOut(BaseModel):
@@ -224,8 +238,8 @@ class JobOut(BaseModel):
 
 class JobIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=2000, description="when and what, as said")
-    chat_id: str = Field(min_length=1, max_length=128, description="where its results go")
+    text: Words = Field(min_length=1, max_length=2000, description="when and what, as said")
+    chat_id: ChatId = Field(description="where its results go")
 
 
 class JobCreated(BaseModel):
@@ -257,10 +271,10 @@ class SilenceOut(BaseModel):
 
 class SilenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    chat_id: str = Field(min_length=1, max_length=128)
-    matcher: str = Field(min_length=1, max_length=500, examples=["alertname=DiskFull"])
-    duration: str = Field(min_length=1, max_length=16, examples=["2h"])
-    reason: str = Field(default="", max_length=500)
+    chat_id: ChatId
+    matcher: Words = Field(min_length=1, max_length=500, examples=["alertname=DiskFull"])
+    duration: Words = Field(min_length=1, max_length=16, examples=["2h"])
+    reason: Words = Field(default="", max_length=500)
 
 
 class PluginOut(BaseModel):
@@ -291,13 +305,18 @@ class PolicyOut(BaseModel):
 
 class PolicyCheckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    plugin: str = Field(min_length=1, max_length=64)
+    plugin: Words = Field(min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "\\u0000" in json.dumps(value):
+            raise ValueError("NUL characters are not allowed")
+        return value
 
 
 class ChatIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(min_length=1, max_length=2000)
-    chat_id: str | None = Field(
-        default=None, max_length=128, description="whose incidents and jobs it may see"
-    )
+    question: Words = Field(min_length=1, max_length=2000)
+    chat_id: ChatId | None = Field(default=None, description="whose incidents and jobs it may see")
