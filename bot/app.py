@@ -29,6 +29,7 @@ from bot.api import api_routes
 from bot.api.access import Backend
 from bot.assembly import assemble
 from bot.config import Settings
+from bot.console import console_routes
 from bot.endpoints import Readiness, build_app
 from bot.incidents.webhooks import WebhookSink, webhook_token
 from bot.janitor import Janitor
@@ -127,11 +128,12 @@ class App:
             janitor = Janitor(self.settings.retention, self.database, saver, self.coordination)
             janitor.start()
             self._resources.push_async_callback(janitor.stop)
+        self.api.target = self._lark_target()
         self.lark = assemble(
             self.settings,
             self.database,
             self.coordination,
-            self._lark_target(),
+            self.api.target,
             signing_key(self.settings),
             checkpointer=saver,
         )
@@ -183,7 +185,11 @@ class App:
 
     async def _start_http(self) -> None:
         sock = bind_socket(self.settings.http_host, self.settings.http_port)
-        extra: list[BaseRoute] = [*self.webhooks.routes(), *api_routes(self.api)]
+        extra: list[BaseRoute] = [
+            *self.webhooks.routes(),
+            *api_routes(self.api),
+            *console_routes(self.api),
+        ]
         if self.settings.lark_event_delivery == "http" and self.settings.lark_configured:
             extra += http_delivery(self.settings, lambda: self.lark.inbox if self.lark else None)
         if not self.settings.lark_configured:

@@ -118,6 +118,9 @@ class ApiConfig(BaseModel):
     ip_rate: float = Field(default=50.0, gt=0, le=100_000)
     ip_burst: int = Field(default=150, ge=1, le=1_000_000)
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # the console's address as people reach it (e.g. https://ops.example.com): the Feishu
+    # sign-in's redirect_uri, and Secure cookies when https; unset: taken from each request
+    public_url: str = Field(default="", max_length=300, pattern=r"^(https?://[^\s]+)?$")
 
 
 class AdvisorConfig(BaseModel):

@@ -248,3 +248,26 @@ async def page(
         query = query.where(Incident.id < before)
     async with db.session() as session:
         return (await session.scalars(query)).all()
+
+
+async def audit_log(
+    db: Database,
+    *,
+    kind: str | None = None,
+    actor: str | None = None,
+    incident_id: int | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> Sequence[IncidentEvent]:
+    """The audit timeline newest first, filtered: `kind` is a prefix (`api.`, `click.`)."""
+    query = select(IncidentEvent).order_by(IncidentEvent.id.desc()).limit(limit)
+    if kind:
+        query = query.where(IncidentEvent.kind.startswith(kind, autoescape=True))
+    if actor:
+        query = query.where(IncidentEvent.actor == actor)
+    if incident_id is not None:
+        query = query.where(IncidentEvent.incident_id == incident_id)
+    if before is not None:
+        query = query.where(IncidentEvent.id < before)
+    async with db.session() as session:
+        return (await session.scalars(query)).all()

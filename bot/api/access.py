@@ -37,6 +37,7 @@ from storage.coordination import CoordinationError
 
 if TYPE_CHECKING:
     from bot.context import Services
+    from bot.lark.runtime import LarkTarget
     from storage.changes import ChangeFeed
 
 log = get_logger(__name__)
@@ -75,6 +76,7 @@ class Backend:
 
     services: Callable[[], Services | None]
     feed: ChangeFeed | None = None
+    target: LarkTarget | None = None  # the Lark app (the console signs in with it)
     # tests and the bench may fix the client address (no proxy headers are trusted)
     client_of: Callable[[Request], str] = field(
         default=lambda request: request.client.host if request.client else "unknown"

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from bot.api.access import ApiError, Caller, caller
 from bot.api.schemas import (
     CHAT_ID,
+    EventOut,
     PluginOut,
     PolicyCheckIn,
     PolicyOut,
@@ -22,7 +23,7 @@ from bot.api.schemas import (
 from bot.commands.report import hours_of
 from bot.operations import OperationsDesk
 from bot.reports import report_desk
-from storage import silences
+from storage import incidents, silences
 from workflows.silences import SilenceError, parse_duration, parse_matcher
 from workflows.verdicts import judge
 
@@ -179,3 +180,26 @@ async def report(
     }
     data: dict[str, Any] = json.loads(json.dumps(body, default=str))
     return data
+
+
+@router.get("/audit", response_model=list[EventOut], tags=["audit"])
+async def audit(
+    who: Annotated[Caller, Depends(caller)],
+    kind: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]*$")] = None,
+    actor: Annotated[str | None, Query(max_length=128, pattern=CHAT_ID)] = None,
+    incident_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[EventOut]:
+    """The audit timeline, newest first: `kind` is a prefix (`api.`, `click.`), `actor` an
+    open_id; page with `before` (the last id seen)."""
+    await who.need("viewer", None)
+    rows = await incidents.audit_log(
+        who.services.db,
+        kind=kind,
+        actor=actor,
+        incident_id=incident_id,
+        before=before,
+        limit=limit,
+    )
+    return [EventOut.of(row) for row in rows]

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 
 from bot.api import api_routes
 from bot.api.access import Backend
+from bot.console import console_routes
 from bot.endpoints import Readiness, build_app
 from storage import api_keys
 from storage.changes import ChangeFeed
@@ -85,10 +86,12 @@ async def make_api(
         await wait_until(lambda: bot.runtime.services is not None, what="the bot's services")
         feed = ChangeFeed(world.db_url)
         stack.push_async_callback(feed.close)
-        backend = Backend(lambda: bot.runtime.services, feed)
+        backend = Backend(lambda: bot.runtime.services, feed, bot.runtime.target)
         stack.push_async_callback(backend.drain)
         url = await stack.enter_async_context(
-            serve(build_app(Readiness(started=True), api_routes(backend)))
+            serve(
+                build_app(Readiness(started=True), [*api_routes(backend), *console_routes(backend)])
+            )
         )
         api = Api(bot, url, backend)
 
