@@ -65,6 +65,11 @@ SCRIPTS = [
     Script("intake_corpus", 16),
     Script("council", 20, quick=("--rounds", "4")),
     Script("escalation", 18, quick=("--incidents", "200")),
+    Script(
+        "api",
+        19,
+        quick=("--incidents", "10000", "--seconds", "5", "--alerts", "10"),
+    ),
 ]
 
 
