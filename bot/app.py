@@ -69,7 +69,9 @@ def package_version() -> str:
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind the HTTP port ourselves so that a taken port is a clear error, not an exit."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # accepted connections inherit it (without, keep-alive answers wait ~40 ms for an ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Row
 
 from storage.approvals import approvers_of
 from storage.models import Approval, Incident, IncidentEvent, Schedule, Silence
@@ -56,7 +57,8 @@ class IncidentOut(BaseModel):
     escalation_reason: str | None
 
     @classmethod
-    def of(cls, row: Incident) -> IncidentOut:
+    def of(cls, row: Incident | Row[Any]) -> IncidentOut:
+        """From an ORM row or a plain row of the incidents table (the list's)."""
         return cls(
             id=row.id,
             title=row.title,
