@@ -323,3 +323,42 @@ async def _stored(world: World) -> str:
     async with world.db.engine.connect() as conn:
         rows = (await conn.execute(text("SELECT * FROM api_keys"))).all()
     return repr(rows)
+
+
+async def test_a_critical_fix_needs_two_approvers_and_not_its_requester(
+    make_api: Any, tmp_path: Path
+) -> None:
+    from tests.lark.test_plugin_commands import settings_for as plugin_settings
+
+    settings = plugin_settings(tmp_path)
+    template = settings["plugins"]["settings"]["command"]["templates"]["make_marker"]
+    template["risk"] = "critical"
+    settings["approvers"] = ["ou_alice", "ou_bob", "ou_carol"]
+    api: Api = await make_api(settings=settings)
+    await api.bot.send("/run command template=make_marker args.name=web", user="ou_alice")
+    card = await api.bot.expect_reply(contains="make_marker")
+    alice, bob, carol = [await api.as_user(who) for who in ("ou_alice", "ou_bob", "ou_carol")]
+    gates = (await alice.get("/gates", params={"status": "pending"})).json()
+    assert len(gates) == 1
+    gate = gates[0]
+    assert gate["required_approvals"] == 2
+    assert gate["requester"] == "ou_alice"
+    assert gate["chat_id"] == "oc_ops"
+    own = await alice.post(f"/gates/{gate['id']}/decision", json={"decision": "approve"})
+    assert own.status_code == 403
+    assert own.json()["error"] == "own_request"
+    first = await bob.post(f"/gates/{gate['id']}/decision", json={"decision": "approve"})
+    assert first.status_code == 200
+    assert (first.json()["decided"], first.json()["approvals"]) == (False, 1)
+    again = await bob.post(f"/gates/{gate['id']}/decision", json={"decision": "approve"})
+    assert again.status_code == 409  # the same person cannot count twice
+    second = await carol.post(f"/gates/{gate['id']}/decision", json={"decision": "approve"})
+    assert second.status_code == 200
+    assert second.json()["decided"] is True
+    # the fix ran (once) and the Feishu card says so, as after two clicks
+    await wait_until(lambda: (tmp_path / "marker-web").exists(), timeout=15, what="the fix")
+    await api.bot.emulator.wait_for_bot_message(
+        "oc_ops",
+        lambda m: m.message_id == card.message_id and "ou_carol" in json.dumps(m.card),
+        15,
+    )
