@@ -67,6 +67,11 @@ SCRIPTS = [
     Script("escalation", 18, quick=("--incidents", "200")),
     Script("idle", 22, quick=("--seconds", "20")),
     Script("cli_start", 22, quick=("--runs", "3")),
+    Script(
+        "api",
+        19,
+        quick=("--incidents", "10000", "--seconds", "5", "--alerts", "10"),
+    ),
 ]
 
 

@@ -24,8 +24,11 @@ import uvicorn
 from starlette.routing import BaseRoute
 
 from bot import metrics
+from bot.api import api_routes
+from bot.api.access import Backend
 from bot.assembly import assemble
 from bot.config import Settings
+from bot.console import console_routes
 from bot.endpoints import Readiness, build_app
 from bot.incidents.webhooks import WebhookSink, webhook_token
 from bot.janitor import Janitor
@@ -37,11 +40,13 @@ from bot.sandbox.emulator import LarkEmulator
 from bot.sandbox.history import ChatHistory
 from bot.sandbox.webchat import webchat_routes
 from bot.signing import signing_key
+from bot.startup import StartupError, open_database
 from bot.version import package_version
 from storage import tracing
+from storage.changes import ChangeFeed
 from storage.coordination import Coordination, CoordinationError, open_coordination
 from storage.database import Database
-from storage.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from storage.embedded import EmbeddedPostgres
 from storage.migration import upgrade
 from workflows.checkpoint import CheckpointerError, open_checkpointer
 
@@ -69,14 +74,12 @@ class _HttpServer(uvicorn.Server):
         self._exit.set()
 
 
-class StartupError(RuntimeError):
-    """Start-up cannot go on; the message is the one line shown to the operator."""
-
-
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind the HTTP port ourselves so that a taken port is a clear error, not an exit."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # accepted connections inherit it (without, keep-alive answers wait ~40 ms for an ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -90,34 +93,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def open_database(settings: Settings) -> tuple[Database, EmbeddedPostgres | None]:
-    """The configured server, or the embedded one under `$LARKOPS_HOME`."""
-    embedded: EmbeddedPostgres | None = None
-    if settings.database_url is not None:
-        url = settings.database_url.get_secret_value()
-    else:
-        embedded = EmbeddedPostgres(settings.home)
-        try:
-            url = await asyncio.to_thread(embedded.start)
-        except EmbeddedPostgresError as exc:
-            raise StartupError(f"embedded postgres: {exc}") from None
-    database = await Database.open(url)
-    try:
-        await database.ping()
-    except (TimeoutError, OSError) as exc:
-        await database.close()
-        if embedded is not None:
-            await asyncio.to_thread(embedded.release)
-        where = "DATABASE_URL" if embedded is None else "embedded postgres"
-        raise StartupError(f"{where}: cannot connect: {exc}") from None
-    except Exception as exc:
-        await database.close()
-        if embedded is not None:
-            await asyncio.to_thread(embedded.release)
-        raise StartupError(f"DATABASE_URL: {type(exc).__name__}: {exc}") from None
-    return database, embedded
-
-
 class App:
     """One larkops process."""
 
@@ -129,6 +104,7 @@ class App:
         self.coordination: Coordination | None = None
         self.lark: LarkRuntime | None = None
         self.webhooks = WebhookSink(settings, webhook_token(settings))
+        self.api = Backend(lambda: self.lark.services if self.lark is not None else None)
         self._resources = contextlib.AsyncExitStack()
         self.emulator: LarkEmulator | None = None
         self.demo: DemoService | None = None  # the sandbox's demo service, runbook and people
@@ -146,6 +122,7 @@ class App:
         await self._start_http()
         self.database, self.embedded = await open_database(self.settings)
         self.readiness.checks["database"] = self.database.ping
+        self.api.feed = ChangeFeed(self.database.url)
         migrated = await upgrade(self.database)
         log.info("database.ready", migrated=migrated, embedded=self.embedded is not None)
         try:
@@ -165,11 +142,12 @@ class App:
             janitor = Janitor(self.settings.retention, self.database, saver, self.coordination)
             janitor.start()
             self._resources.push_async_callback(janitor.stop)
+        self.api.target = self._lark_target()
         self.lark = assemble(
             self.settings,
             self.database,
             self.coordination,
-            self._lark_target(),
+            self.api.target,
             signing_key(self.settings),
             checkpointer=saver,
         )
@@ -222,7 +200,11 @@ class App:
 
     async def _start_http(self) -> None:
         sock = bind_socket(self.settings.http_host, self.settings.http_port)
-        extra: list[BaseRoute] = self.webhooks.routes()
+        extra: list[BaseRoute] = [
+            *self.webhooks.routes(),
+            *api_routes(self.api),
+            *console_routes(self.api),
+        ]
         if self.settings.lark_event_delivery == "http" and self.settings.lark_configured:
             extra += http_delivery(self.settings, lambda: self.lark.inbox if self.lark else None)
         if not self.settings.lark_configured:
@@ -271,12 +253,15 @@ class App:
     async def stop(self) -> None:
         self.readiness.started = False
         metrics.READY.set(0)
+        await self.api.drain()
         if self.lark is not None:
             await self.lark.stop()
         if self.demo is not None:
             await self.demo.aclose()
         if self.history is not None:
             await self.history.stop()
+        if self.api.feed is not None:
+            await self.api.feed.close()
         await self._resources.aclose()
         if self._server is not None and self._server_task is not None:
             self._server.stop()

@@ -6,6 +6,7 @@
     larkops gc               one retention cleanup pass (`--dry-run` counts, `--json`)
     larkops config check     print the effective configuration, secrets masked
     larkops schedule parse   read a schedule text (JSON lines on stdin); see bot.schedule_cli
+    larkops apikey           create, list and revoke REST API keys; see bot.apikey_cli
 
 Imports are deferred into each command so that commands which do not need the database or
 Lark start fast. Failures print one line to stderr: exit 2 for configuration, 1 otherwise.
@@ -39,7 +40,8 @@ def _configure_logs(settings: Settings) -> None:
 
 
 def command_run(settings: Settings, _: argparse.Namespace) -> int:
-    from bot.app import App, StartupError
+    from bot.app import App
+    from bot.startup import StartupError
 
     _configure_logs(settings)
     try:
@@ -50,7 +52,7 @@ def command_run(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def command_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import StartupError, open_database
+    from bot.startup import StartupError, open_database
     from storage.migration import current_revision, downgrade, upgrade
 
     _configure_logs(settings)
@@ -78,7 +80,7 @@ def command_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def command_gc(settings: Settings, args: argparse.Namespace) -> int:
     """One retention cleanup pass (`retention:` section); prints rows per table."""
-    from bot.app import StartupError, open_database
+    from bot.startup import StartupError, open_database
     from storage.migration import current_revision, head_revision
     from workflows.checkpoint import CheckpointerError, open_checkpointer
     from workflows.cleanup import CleanupReport, clean
@@ -210,6 +212,11 @@ def parser() -> argparse.ArgumentParser:
     )
     schedule.add_argument("schedule_args", nargs=argparse.REMAINDER)
     schedule.set_defaults(handler=command_schedule)
+
+    apikey = commands.add_parser(
+        "apikey", help="REST API keys: `larkops apikey create|list|revoke`", add_help=False
+    )
+    apikey.add_argument("apikey_args", nargs=argparse.REMAINDER)
     return root
 
 
@@ -220,6 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.schedule_cli import main as schedule_main
 
         return schedule_main(arguments[1:])
+    if arguments[:1] == ["apikey"]:
+        # fast path too: the database only (no Lark SDK, no HTTP app)
+        from bot.apikey_cli import main as apikey_main
+
+        return apikey_main(arguments[1:])
     args = parser().parse_args(arguments)
     # after parsing: `--version` and `--help` answer without reading the configuration
     from bot.config import ConfigError, load_settings

@@ -102,6 +102,25 @@ class SchedulesConfig(BaseModel):
     workdays: Literal["cn", "mon-fri"] | None = None
 
 
+class ApiConfig(BaseModel):
+    """The `api:` section: the REST API's rate limits and the console's sessions (`bot.api`).
+
+    Limits are token buckets shared by every replica (the coordination backend): `key_rate`
+    requests per second per API key or signed-in user (bursts up to `key_burst`), `ip_rate` per
+    client address, counted before anyone is known (so guessing keys is slow too)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key_rate: float = Field(default=20.0, gt=0, le=100_000)
+    key_burst: int = Field(default=60, ge=1, le=1_000_000)
+    ip_rate: float = Field(default=50.0, gt=0, le=100_000)
+    ip_burst: int = Field(default=150, ge=1, le=1_000_000)
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # the console's address as people reach it (e.g. https://ops.example.com): the Feishu
+    # sign-in's redirect_uri, and Secure cookies when https; unset: taken from each request
+    public_url: str = Field(default="", max_length=300, pattern=r"^(https?://[^\s]+)?$")
+
+
 class AdvisorConfig(BaseModel):
     """The `advisor:` section: the scheduled alert-hygiene report (`bot.scheduling.advisor`)."""
 
@@ -215,6 +234,7 @@ class Settings(BaseSettings):
     scheduling: SchedulingConfig = Field(default_factory=lambda: SchedulingConfig())
     schedules: SchedulesConfig = Field(default_factory=lambda: SchedulesConfig())
     advisor: AdvisorConfig = Field(default_factory=lambda: AdvisorConfig())
+    api: ApiConfig = Field(default_factory=lambda: ApiConfig())
     retention: RetentionConfig = Field(default_factory=lambda: RetentionConfig())
     # checked by workflows.llm.guard.LlmConfig when the advisor is built
     llm: dict[str, Any] = Field(default_factory=dict, validation_alias="LARKOPS_LLM")

@@ -30,11 +30,14 @@ import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workflows.schedule.parser import DEFAULT_TIMEZONE, ParseResult, parse, zone_of
 from workflows.schedule.wording import describe
 from workflows.schedule.zones import known
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 EXIT_USAGE = 2
 LLM_KEYS = (
@@ -62,6 +65,11 @@ def environment() -> dict[str, str]:
         return {key: value for key, value in os.environ.items() if key in LLM_KEYS} | {
             "LARKOPS_TIMEZONE": os.environ.get("LARKOPS_TIMEZONE", DEFAULT_TIMEZONE)
         }
+    return environment_of(settings)
+
+
+def environment_of(settings: Settings) -> dict[str, str]:
+    """The keys `Reader` reads, from loaded settings (the REST API has them already)."""
     return {
         "LARKOPS_TIMEZONE": settings.timezone,
         "SCHEDULES_WORKDAYS": settings.schedules.workdays or "",
@@ -110,6 +118,13 @@ class Reader:
 
         return asyncio.run(self._ask(text, now, zone, result))
 
+    async def aread(self, text: str, now: datetime, zone: str) -> ParseResult:
+        """`read` inside a running event loop (the REST API)."""
+        result = parse(text, now=now, timezone=zone, workdays=self.workdays)
+        if not result.may_ask_model or not self.has_model:
+            return result
+        return await self._ask(text, now, zone, result)
+
     async def _ask(self, text: str, now: datetime, zone: str, rules: ParseResult) -> ParseResult:
         from workflows.schedule.fallback import model_from_env, parse_with_model
 
@@ -146,6 +161,12 @@ def request(line: str, now: str | None, zone: str) -> tuple[str, datetime, str]:
         raise LineError("not JSON") from None
     if not isinstance(data, dict):
         raise LineError("not a JSON object")
+    return fields(data, now, zone)
+
+
+def fields(data: Mapping[str, Any], now: str | None, zone: str) -> tuple[str, datetime, str]:
+    """(text, now, zone) of one request object `{"text", "now"?, "tz"?}`; LineError when it
+    is not one."""
     text = data.get("text")
     if not isinstance(text, str):
         raise LineError("no string 'text'")
@@ -159,6 +180,17 @@ def request(line: str, now: str | None, zone: str) -> tuple[str, datetime, str]:
         return text, moment(line_now, line_zone), line_zone
     except ValueError as exc:
         raise LineError(str(exc)) from None
+
+
+async def answer(reader: Reader, data: Mapping[str, Any], zone: str) -> dict[str, Any]:
+    """The `--json` object of one request `{"text", "now"?, "tz"?}`, exactly as a stdin line
+    of `larkops schedule parse --json` gets it (`POST /api/v1/schedules/parse` answers this)."""
+    try:
+        text, now, line_zone = fields(data, None, zone)
+    except LineError as exc:
+        return error_object(zone, str(exc))
+    result = await reader.aread(text, now, line_zone)
+    return result.contract(now)
 
 
 def human(result: ParseResult, data: Mapping[str, Any]) -> str:

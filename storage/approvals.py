@@ -24,7 +24,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
-from storage.models import Approval
+from storage.models import Action, Approval, Incident
 
 Decision = Literal["approve", "reject"]
 
@@ -195,3 +195,35 @@ async def cancel_open(db: Database, incident_id: int) -> Sequence[Approval]:
     for row in cancelled:
         APPROVALS.labels(row.gate, "cancelled").inc()
     return cancelled
+
+
+async def get(db: Database, gate_id: int) -> Approval | None:
+    async with db.session() as session:
+        return await session.get(Approval, gate_id)
+
+
+async def listing(
+    db: Database,
+    *,
+    status: str | None = None,
+    incident_id: int | None = None,
+    limit: int = 100,
+) -> Sequence[Approval]:
+    """Gates, newest first (of one status, of one incident)."""
+    query = select(Approval).order_by(Approval.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Approval.status == status)
+    if incident_id is not None:
+        query = query.where(Approval.incident_id == incident_id)
+    async with db.session() as session:
+        return (await session.scalars(query)).all()
+
+
+async def chat_of(db: Database, gate: Approval) -> str | None:
+    """The chat a gate belongs to: its incident's, or its action's (`/run`, a job's fix)."""
+    async with db.session() as session:
+        if gate.incident_id is not None:
+            return await session.scalar(
+                select(Incident.chat_id).where(Incident.id == gate.incident_id)
+            )
+        return await session.scalar(select(Action.chat_id).where(Action.run_id == gate.run_id))

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Row, case, func, select, update
 
 from storage import statuses
 from storage.database import Database
@@ -246,3 +246,42 @@ async def in_flight(db: Database) -> bool:
     )
     async with db.session() as session:
         return bool(await session.scalar(query))
+
+
+async def page(
+    db: Database, *, statuses: Sequence[str] = (), before: int | None = None, limit: int = 50
+) -> Sequence[Row[Any]]:
+    """Incidents newest first (by id), of these statuses, older than the id `before` (the
+    REST API's pages): plain rows with the incident's columns as attributes (no ORM objects:
+    this is the API's busiest read)."""
+    table = Incident.__table__
+    query = select(table).order_by(table.c.id.desc()).limit(limit)
+    if statuses:
+        query = query.where(table.c.status.in_(list(statuses)))
+    if before is not None:
+        query = query.where(table.c.id < before)
+    async with db.engine.connect() as conn:
+        return (await conn.execute(query)).all()
+
+
+async def audit_log(
+    db: Database,
+    *,
+    kind: str | None = None,
+    actor: str | None = None,
+    incident_id: int | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> Sequence[IncidentEvent]:
+    """The audit timeline newest first, filtered: `kind` is a prefix (`api.`, `click.`)."""
+    query = select(IncidentEvent).order_by(IncidentEvent.id.desc()).limit(limit)
+    if kind:
+        query = query.where(IncidentEvent.kind.startswith(kind, autoescape=True))
+    if actor:
+        query = query.where(IncidentEvent.actor == actor)
+    if incident_id is not None:
+        query = query.where(IncidentEvent.incident_id == incident_id)
+    if before is not None:
+        query = query.where(IncidentEvent.id < before)
+    async with db.session() as session:
+        return (await session.scalars(query)).all()

@@ -645,3 +645,31 @@ class Postmortem(Base, _Row):
     # who confirmed the action items as Feishu tasks, and the tasks' guids
     tasks_by: Mapped[str | None] = mapped_column(Text)
     tasks: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+
+
+class ApiKey(Base, _Row):
+    """A key of the REST API (`larkops apikey create`): it acts as its owner, with the
+    owner's roles. Only a hash of the secret is kept; `prefix` names the key in lists and
+    in the audit timeline."""
+
+    __tablename__ = "api_keys"
+
+    name: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(Text)  # the open_id it acts as
+    prefix: Mapped[str] = mapped_column(Text, unique=True)
+    secret_hash: Mapped[str] = mapped_column(Text)  # sha256 of the whole key, hex
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConsoleSession(Base, _Row):
+    """A console sign-in (Feishu OAuth): the cookie carries the token, the row its hash."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index("ix_console_sessions_expires", "expires_at"),)
+
+    token_hash: Mapped[str] = mapped_column(Text, unique=True)
+    open_id: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text, server_default="")
+    csrf: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -33,6 +33,7 @@ _TOKEN_SHAPES = re.compile(
     r"|gh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens
     r"|xox[abpr]-[A-Za-z0-9-]{10,}"  # Slack tokens
     r"|AKIA[0-9A-Z]{16}"  # AWS access key ids
+    r"|lko_[a-z0-9]{8}_[a-z0-9]{32}"  # larkops REST API keys (storage.api_keys)
     r"|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"  # JWTs
     r"|(?:t|u)-[A-Za-z0-9_.-]{30,})"  # Lark tenant/user access tokens
 )

@@ -43,6 +43,28 @@ async def active(db: Database, chat_id: str) -> Sequence[Silence]:
         return rows.all()
 
 
+async def in_force(db: Database, chat_id: str | None = None) -> Sequence[Silence]:
+    """The silences in force: of one chat (its own and global ones), or of every chat."""
+    if chat_id is not None:
+        return await active(db, chat_id)
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(Silence)
+            .where(
+                Silence.status == "active",
+                Silence.ends_at > func.now(),
+                Silence.cancelled_at.is_(None),
+            )
+            .order_by(Silence.ends_at)
+        )
+        return rows.all()
+
+
+async def get(db: Database, silence_id: int) -> Silence | None:
+    async with db.session() as session:
+        return await session.get(Silence, silence_id)
+
+
 async def end(db: Database, silence_id: int, chat_id: str, *, by: str) -> Silence | None:
     """End a silence in force in `chat_id` now; the ended row, or None when there is none
     (unknown, another chat's, already ended). Recorded in the audit timeline."""
@@ -102,11 +124,6 @@ async def create(
         data={"id": row.id, "chat": chat_id},
     )
     return row
-
-
-async def get(db: Database, silence_id: int) -> Silence | None:
-    async with db.session() as session:
-        return await session.get(Silence, silence_id)
 
 
 async def by_run(db: Database, run_id: uuid.UUID | str) -> Silence | None:

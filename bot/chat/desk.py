@@ -40,7 +40,7 @@ from cards.texts import texts
 from storage import conversations
 from storage.database import Database
 from storage.models import Conversation
-from workflows.chat.agent import ChatAgent, ChatOutcome
+from workflows.chat.agent import ChatAgent, ChatOutcome, Listener
 from workflows.chat.prompt import to_messages, to_rows
 from workflows.llm.prompt import Scrubber
 
@@ -135,16 +135,10 @@ class ChatDesk:
         outcome = ChatOutcome()
         try:
             rows = await conversations.history(self.db, talk.id, max_chars=HISTORY_CHARS)
-            scope = ToolScope(ctx, self.health)
-            # a viewer's question is answered from the bot's data; running diagnostics and
-            # posting change cards is an operator's (as /run and /schedule are)
-            acting = admits(ctx.roles, ("operator",))
-            tools = READ_TOOLS + CHANGE_TOOLS if acting else READ_TOOLS
-            box = ChatToolbox(scope, tools, self.toolkit if acting else None, self.scrub)
             outcome = await self.agent.answer(
                 to_messages(rows),
                 self.scrub.text(question),
-                box,
+                self._toolbox(ctx),
                 stream,
                 conversation_id=str(talk.id),
             )
@@ -154,6 +148,39 @@ class ChatDesk:
         finally:
             self._busy.discard(talk.id)
         await self._finish(ctx, talk, outcome, message_id, stream)
+
+    def _toolbox(self, ctx: HandlerContext) -> ChatToolbox:
+        """The asker's tools: a viewer's question is answered from the bot's data; running
+        diagnostics and posting change cards is an operator's (as /run and /schedule are)."""
+        acting = admits(ctx.roles, ("operator",))
+        tools = READ_TOOLS + CHANGE_TOOLS if acting else READ_TOOLS
+        return ChatToolbox(
+            ToolScope(ctx, self.health), tools, self.toolkit if acting else None, self.scrub
+        )
+
+    async def answer_once(
+        self, ctx: HandlerContext, question: str, listener: Listener, conversation_id: str
+    ) -> ChatOutcome:
+        """One question from outside a Lark thread (the REST API, the console): the same
+        agent, tools, budgets and rule (changes are cards posted in `ctx`'s chat for people
+        to confirm, never actions), streamed to `listener`. Without a model: `code`
+        `no_agent`."""
+        if self.agent is None:
+            return ChatOutcome(code="no_agent")
+        try:
+            outcome = await self.agent.answer(
+                [],
+                self.scrub.text(question.strip()[:MAX_QUESTION]),
+                self._toolbox(ctx),
+                listener,
+                conversation_id=conversation_id,
+            )
+        except Exception as exc:
+            log.exception("chat.failed", conversation=conversation_id)
+            outcome = ChatOutcome(degraded=type(exc).__name__, code="error")
+        kind = "budget" if outcome.code.startswith("budget") else "answered"
+        ANSWERS.labels("unavailable" if outcome.degraded and not outcome.answer else kind).inc()
+        return outcome
 
     async def _finish(
         self,

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot import decisions
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.incidents.desk import IncidentDesk
@@ -100,9 +101,7 @@ async def _decide(
         )
 
     async def carry_on() -> None:
-        await desk.runs.resume(
-            payload.run_id, payload.interrupt_id, {"decision": decision, "by": [ctx.user]}
-        )
+        await decisions.resume(ctx.services, claim.row, decision, ctx.user)
 
     text = say("gate.approved") if decision == "approve" else say("gate.rejected")
     # the next card reaches Lark as a patch from the resumed run (tens of ms of work later,
@@ -135,7 +134,7 @@ async def _action_decided(
         )
 
     async def carry_on() -> None:
-        await operations.decided(claim.row, decision, ctx.user)
+        await decisions.resume(ctx.services, claim.row, decision, ctx.user)
 
     text = say("action.approved") if decision == "approve" else say("action.rejected")
     return ActionResult(

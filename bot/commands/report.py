@@ -20,13 +20,13 @@ from bot.reports import (
     ReportDesk,
     ReportSuggest,
     confirm_payload,
+    report_desk,
     row_of,
 )
 from bot.roles import decider, gate_policy
 from bot.router import Router
 from cards.report import applied_card, confirm_card
 from storage.incidents import record_event
-from workflows.llm.advisor import ModelAdvisor
 from workflows.silences import SilenceError
 
 router = Router("report")
@@ -36,19 +36,7 @@ DONE_TTL = 2 * 24 * 3600.0  # seconds a confirmation's nonce is remembered (it e
 
 
 def _desk(ctx: HandlerContext) -> ReportDesk:
-    services = ctx.services
-    desk, ops = services.desk, services.operations
-    advisor = desk.runs.deps.advisor if desk is not None else None
-    model = advisor if isinstance(advisor, ModelAdvisor) else None
-    return ReportDesk(
-        services.settings,
-        services.db,
-        services.signing_key,
-        book=ops.toolkit.book if ops is not None else None,
-        redactor=ops.toolkit.registry.redactor if ops is not None else None,
-        guard=model.guard if model is not None else None,
-        scrub=model.scrub if model is not None else None,
-    )
+    return report_desk(ctx.services)
 
 
 def hours_of(args: str) -> int | None:

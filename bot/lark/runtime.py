@@ -104,6 +104,7 @@ class LarkRuntime:
         self._council_sweeper: asyncio.Task[None] | None = None
         self.scheduling: Scheduling | None = None
         self.chat: ChatDesk | None = None
+        self.services: Services | None = None  # once started (the REST API uses them)
         self.api = LarkApi(target.app_id, target.app_secret, target.domain, coordination)
         self.dispatcher: Dispatcher | None = None
         self.inbox: Inbox | None = None
@@ -217,6 +218,7 @@ class LarkRuntime:
         )
         services.chat = self.chat = self._chat_desk()
         await self.chat.recover()
+        self.services = services
         self.dispatcher = Dispatcher(self.router, services, default_middlewares())
         self.inbox = Inbox(self.db, self.dispatcher, alerts=self._alerts)
         self.inbox.start()

@@ -44,6 +44,7 @@ from bot.sandbox.model import (
 from bot.sandbox.paging import Paging
 from bot.sandbox.record import ApiCall, Duplicate, Message, ToastRecord, Transcript
 from bot.sandbox.rest import RestApi
+from bot.sandbox.signin import SignIns
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class LarkEmulator:
     ) -> None:
         self.app_id = app_id
         self.app_secret = app_secret
+        self.sign_ins = SignIns()  # Feishu sign-in (bot.sandbox.signin)
         self.tenant_key = tenant_key
         self.bot = User(bot_open_id, bot_name)
         self.ack_deadline = ack_deadline

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.sandbox import documents, paging
+from bot.sandbox import documents, paging, signin
 from bot.sandbox.cardcheck import CARD_INVALID, card_problem
 from bot.sandbox.envelopes import content_text, new_id
 from bot.sandbox.gateway import WS_PATH
@@ -85,6 +85,7 @@ class RestApi:
             # paging, groups, documents, tasks (before /users/{user_id}: find_by_department)
             *paging.routes(self.emulator, self._wrap),
             *documents.routes(self.emulator, self._wrap),
+            *signin.routes(self.emulator),  # Feishu sign-in (OAuth) for the console
             Route(
                 "/open-apis/contact/v3/users/{user_id}", self._wrap(self.get_user), methods=["GET"]
             ),

@@ -42,14 +42,19 @@ from workflows.schedule.wording import describe
 
 
 class ScheduleRefused(Exception):
-    """A change that may not be made; the message is for the chat."""
+    """A change that may not be made; the message is for the chat, `code` says why
+    (`not_found`, `not_yours`, `wrong_state`, `passed`, `expired`)."""
+
+    def __init__(self, message: str, code: str = "refused") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class DraftExpired(ScheduleRefused):
     """A click on a draft nobody confirmed in time (`LARKOPS_PENDING_TTL_HOURS`)."""
 
     def __init__(self, message: str, row: Schedule) -> None:
-        super().__init__(message)
+        super().__init__(message, "expired")
         self.row = row
 
 
@@ -208,12 +213,12 @@ class ScheduleDesk:
     async def get(self, schedule_id: int, chat_id: str | None = None) -> Schedule:
         row = await schedules.get(self.db, schedule_id)
         if row is None or row.status == "deleted" or (chat_id and row.chat_id != chat_id):
-            raise ScheduleRefused(self.say("schedule.not_found", id=schedule_id))
+            raise ScheduleRefused(self.say("schedule.not_found", id=schedule_id), "not_found")
         return row
 
     def _may_change(self, row: Schedule, user: str, admin: bool) -> None:
         if user != row.created_by and not admin and user not in self.settings.admins:
-            raise ScheduleRefused(self.say("schedule.not_yours", id=row.id))
+            raise ScheduleRefused(self.say("schedule.not_yours", id=row.id), "not_yours")
 
     async def change(
         self, schedule_id: int, user: str, what: str, chat_id: str, *, admin: bool = False
@@ -233,7 +238,7 @@ class ScheduleDesk:
         if what == "run":
             if row.status not in ("active", "paused"):
                 raise ScheduleRefused(
-                    self.say("schedule.wrong_state", id=row.id, status=row.status)
+                    self.say("schedule.wrong_state", id=row.id, status=row.status), "wrong_state"
                 )
             if self.run_now is not None:
                 self.run_now(row)
@@ -244,11 +249,12 @@ class ScheduleDesk:
             spec = from_json(row.spec)
             upcoming = next_runs(spec, datetime.now(UTC), 1)
             if not upcoming:
-                raise ScheduleRefused(self.say("schedule.passed", id=row.id))
+                raise ScheduleRefused(self.say("schedule.passed", id=row.id), "passed")
             extra = {"confirmed_by": user, "confirmed_at": datetime.now(UTC)}
         if not await schedules.set_status(self.db, row.id, status, expect=expect, **extra):
             status_words = self.say(f"schedule.status.{row.status}")
-            raise ScheduleRefused(self.say("schedule.wrong_state", id=row.id, status=status_words))
+            words = self.say("schedule.wrong_state", id=row.id, status=status_words)
+            raise ScheduleRefused(words, "wrong_state")
         self.wake()
         refreshed = await schedules.get(self.db, row.id)
         assert refreshed is not None

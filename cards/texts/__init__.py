@@ -28,6 +28,12 @@ class Texts:
         template = self._table.get(key) or zh.TEXTS[key]
         return template.format(**values) if values else template
 
+    def block(self, *prefixes: str) -> dict[str, str]:
+        """Every key starting with one of `prefixes`, in this language (the console's script
+        gets its words this way)."""
+        keys = [key for key in zh.TEXTS if key.startswith(prefixes)]
+        return {key: self(key) for key in keys}
+
     def has(self, key: str) -> bool:
         """Whether the catalogue words `key` (for codes that may be new, such as audit kinds)."""
         return key in self._table or key in zh.TEXTS

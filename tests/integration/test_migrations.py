@@ -13,6 +13,8 @@ from storage.models import Base
 
 TABLES = {
     "silences",
+    "api_keys",
+    "console_sessions",
     "actions",
     "inbound_events",
     "incidents",

@@ -24,6 +24,7 @@ from storage.redaction import MASK, Redactor
         ("key sk-ant-api03-AAAAAAAAAAAAAAAAAAAA used", "api03-AAAAAAAA"),
         ("aws AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
         ("X-Lark-Secret=whatever-value", "whatever-value"),
+        ("curl -H 'Bearer lko_ab12cd34_0123456789abcdefghij0123456789ab'", "0123456789abcdef"),
     ],
 )
 def test_credential_shapes_are_masked(raw: str, leaked: str) -> None:

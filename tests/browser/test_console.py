@@ -1,0 +1,123 @@
+"""The console in headless Debian Chromium against a real `larkops run` in sandbox mode: sign in
+with Feishu (the emulator's authorize page), watch an alert appear on the board without
+reloading, approve its gate and see the Feishu card change in the sandbox, make a job from a
+sentence (previewed first), and ask the agent.
+
+Screenshots of the steps go to tests/artifacts/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import yaml
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.test_sandbox_chat import ARTIFACTS, browser, wait_lark_connected
+from tests.conftest import free_port
+from tests.e2e.process import Bot
+from tests.lark.test_incidents import settings_for
+from tests.support.wait import wait_until_sync
+
+__all__ = ["browser"]
+TOKEN = "console-test-token"
+
+
+@pytest.fixture(scope="module")
+def console_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
+    """`larkops run` in sandbox mode with a runbook whose diagnosis asks for approval."""
+    where = tmp_path_factory.mktemp("console")
+    config = settings_for(where)
+    config.pop("approvers")
+    (where / "larkops.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    env = {
+        "LARKOPS_CONFIG": str(where / "larkops.yaml"),
+        "LARKOPS_APPROVERS": "ou_bob,ou_carol",
+        "LARKOPS_WEBHOOK_TOKEN": TOKEN,
+        "LARKOPS_ALERT_CHAT_ID": "oc_ops",
+    }
+    bot = Bot(where / "home", free_port(), env=env).start()
+    try:
+        wait_lark_connected(bot)
+        yield bot
+    finally:
+        bot.stop()
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=ARTIFACTS / f"console-{name}.png", full_page=True)
+
+
+def card_texts(bot: Bot) -> list[str]:
+    answer = httpx.get(f"{bot.url}/sandbox/api/chats/oc_ops/messages", timeout=5).json()
+    return [json.dumps(m.get("card") or {}, ensure_ascii=False) for m in answer["messages"]]
+
+
+def test_sign_in_watch_approve_schedule_and_ask(browser: Browser, console_bot: Bot) -> None:
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{console_bot.url}/console")
+        page.locator("#signin").click()
+        page.locator("a.user", has_text="李四").click()  # ou_bob, an approver
+        expect(page.locator(".me")).to_contain_text("李四")
+        expect(page.locator("#live")).to_contain_text("实时", timeout=10_000)
+        shot(page, "01-board")
+
+        # an alert arrives: the board shows it without a reload
+        alert = {
+            "title": "WebDown",
+            "severity": "critical",
+            "labels": {"alertname": "WebDown", "service": "web"},
+            "annotations": {"url": "http://127.0.0.1:9/health", "summary": "web is down"},
+        }
+        posted = httpx.post(
+            f"{console_bot.url}/webhooks/generic",
+            json=alert,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert posted.status_code == 202
+        row = page.locator("#board tbody tr", has_text="WebDown")
+        expect(row).to_have_count(1, timeout=15_000)
+        shot(page, "02-alert-on-board")
+
+        # its gate, approved from the console, changes the Feishu card in the sandbox
+        row.locator("a").click()
+        approve = page.locator(".gate button.approve")
+        expect(approve).to_be_visible(timeout=30_000)
+        shot(page, "03-incident")
+        before = card_texts(console_bot)
+        assert not any("restart_web" in card for card in before)
+        approve.click()
+        wait_until_sync(
+            lambda: any("restart_web" in card for card in card_texts(console_bot)),
+            30,
+            "the Feishu card proposing the fix",
+        )
+        expect(page.locator(".gate button.approve")).to_be_visible(timeout=30_000)  # next gate
+        shot(page, "04-approved")
+
+        # a job from a sentence: previewed, then created
+        page.goto(f"{console_bot.url}/console/jobs")
+        page.locator("#newjob input[name=text]").fill("每天早上9点检查服务器健康")
+        page.locator("#newjob button").click()
+        expect(page.locator("#preview li")).to_have_count(5, timeout=10_000)
+        page.locator("#confirm").click()
+        expect(page.locator("#jobs tr[data-job]")).to_have_count(1, timeout=10_000)
+        shot(page, "05-job")
+
+        # the agent (no model here: it says which commands help)
+        page.goto(f"{console_bot.url}/console/chat?lang=en")
+        page.locator("#ask input[name=question]").fill("which incidents are open?")
+        page.locator("#ask button").click()
+        expect(page.locator("#answer")).not_to_be_empty(timeout=15_000)
+        shot(page, "06-chat")
+    finally:
+        shot(page, "final")
+        context.close()
+    assert not errors, f"browser errors: {errors}"
