@@ -199,6 +199,12 @@ async def test_silences_made_and_ended_by_approvers(make_api: Any, tmp_path: Pat
     assert [s["id"] for s in (await alice.get("/silences")).json()] == [silence["id"]]
     bare = await bob.post("/silences", json={**body, "matcher": "DiskFull"})
     assert bare.status_code == 422
+    # a silence of every alert, or over 24 h, is decided on its card by a second approver
+    for broad in ({"matcher": 'alertname=~".*"'}, {"duration": "3d"}):
+        refused = await bob.post("/silences", json={**body, **broad})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == "needs_confirmation"
+        assert "/silence" in refused.json()["message"]
     ended = await bob.delete(f"/silences/{silence['id']}")
     assert ended.status_code == 200
     assert (await bob.delete(f"/silences/{silence['id']}")).status_code == 409
