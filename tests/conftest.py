@@ -26,6 +26,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+import structlog
 
 from storage.coordination import Coordination, open_coordination
 from storage.database import Database
@@ -154,6 +155,25 @@ class World:
     async def coordination(self) -> Coordination:
         """A real Redis coordination under this test's prefix (closed by the caller)."""
         return await open_coordination(self.redis_url, self.prefix)
+
+
+@pytest.fixture(autouse=True)
+def _plain_tracebacks() -> None:
+    """Log lines as structlog prints them by default, but tracebacks without their frames'
+    locals: rendering the locals of a failing handler (settings, routers) took seconds on a
+    loaded machine and held up the reply a test was waiting for. The app configures its own
+    logging (`bot.logs`), which never prints locals."""
+    if not structlog.is_configured():
+        structlog.configure(
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.StackInfoRenderer(),
+                structlog.dev.set_exc_info,
+                structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
+                structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+            ]
+        )
 
 
 @pytest.fixture

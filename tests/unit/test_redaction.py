@@ -79,3 +79,27 @@ def test_log_lines_are_json_with_trace_id_and_no_secrets(
     assert second["trace_id"] == "trace-abc"
     assert "pw9999" not in second["event"]
     assert "trace_id" not in third
+
+
+def test_console_tracebacks_print_no_locals(capsys: pytest.CaptureFixture[str]) -> None:
+    """The console renderer runs after the redactor: a traceback that printed its frames'
+    locals would show a token held in a variable as it is."""
+    configure_logging("info", "console")
+    try:
+        log = get_logger("test")
+
+        def fail() -> None:
+            token = "local-token-0123456789"
+            raise RuntimeError(f"failed after {len(token)} characters")
+
+        try:
+            fail()
+        except RuntimeError:
+            log.exception("handler.failed")
+        err = capsys.readouterr().err
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
+    assert "handler.failed" in err
+    assert "RuntimeError" in err
+    assert "local-token-0123456789" not in err
