@@ -40,7 +40,7 @@ from plugins.contract import PluginContext
 from plugins.execution import execute
 from plugins.policy import PolicyDecision, PolicyEngine
 from plugins.registry import PluginRegistry
-from plugins.runbooks import RunbookBook
+from plugins.runbooks import RunbookBook, finding_of
 from storage import actions, approvals
 from storage.coordination import Coordination
 from storage.database import Database
@@ -148,6 +148,7 @@ class OperationsDesk:
             "output": result.output,
             "evidence": list(result.evidence),
             "data": dict(result.data),
+            "finding": finding_of(result),
         }
 
     async def show(self, action_id: int) -> None:
@@ -253,6 +254,7 @@ class OperationsDesk:
             dry_run=bool(action.decision.get("dry_run")),
             finished_at=action.finished_at,
             interrupted=bool(result.get("interrupted")),
+            finding=dict(result.get("finding") or {}),
         )
 
     async def drain(self, patience: float = 10.0) -> None:

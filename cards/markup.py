@@ -58,6 +58,13 @@ def inline(value: object, limit: int = 200) -> str:
     return neutral(cap(folded, limit))
 
 
+def code(value: object, limit: int = 300) -> str:
+    """One line of a tool's own words (a plugin's summary or evidence) as a code span: shown
+    verbatim, plainly data rather than the bot's sentence; nothing inside can end the span."""
+    text = inline(value, limit).replace("ˋ", "'")
+    return f"`{text}`" if text else ""
+
+
 def prose(value: object, limit: int = 1000, lines: int = 15) -> str:
     """Several lines of untrusted text for markdown: neutralised, at most `lines` lines."""
     kept = [" ".join(line.split()) for line in _visible(value, limit * 2).split("\n")]

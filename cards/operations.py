@@ -19,8 +19,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cards.basics import button, card, markdown
-from cards.incident import more, people
-from cards.markup import clock, fenced, fit, inline, prose
+from cards.incident import more, people, reported
+from cards.markup import clock, code, fenced, fit, inline
 from cards.texts import Texts
 
 RISKS = ("low", "medium", "high", "critical")
@@ -88,6 +88,7 @@ class ActionView:
     finished_at: datetime | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
     interrupted: bool = False  # a crash cut the run short: outcome unknown, not run again
+    finding: Mapping[str, Any] = field(default_factory=dict)  # the summary as {"code", "values"}
 
 
 def risk_name(risk: str, say: Texts) -> str:
@@ -201,13 +202,15 @@ def action_card(
 
 def _result(view: ActionView, say: Texts, zone: ZoneInfo) -> list[dict[str, Any]]:
     key = "card.execution.ok" if view.status == "succeeded" else "card.execution.failed"
-    summary = say("action.interrupted") if view.interrupted else prose(view.summary, 600, 6)
+    summary = (
+        say("action.interrupted") if view.interrupted else reported(view.finding, view.summary, say)
+    )
     lines = [say(key, plugin=f"`{inline(view.plugin, 60)}`"), summary]
     if view.decided_by:
         lines.append(say("action.approved_by", people=people(view.decided_by)))
     elements = [markdown("\n".join(line for line in lines if line))]
     if view.evidence:
-        bullets = [f"- {inline(line, 300)}" for line in view.evidence[:12]]
+        bullets = [f"- {code(line, 300)}" for line in view.evidence[:12]]
         bullets += more(len(view.evidence), 12, say)
         elements.append(markdown("\n".join(bullets)))
     if view.output.strip():

@@ -145,6 +145,7 @@ class ExecutionView:
     output: str
     dry_run: bool
     finished_at: datetime | None
+    finding: Mapping[str, Any] = field(default_factory=dict)  # the summary as {"code", "values"}
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class VerificationView:
 
     ok: bool
     summary: str
+    finding: Mapping[str, Any] = field(default_factory=dict)  # the summary as {"code", "values"}
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,7 @@ class TimelineEntry:
     kind: str
     actor: str
     message: str
+    data: Mapping[str, Any] = field(default_factory=dict)  # the event's codes and values
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,11 @@ def clean(result: PluginResult, redactor: Redactor) -> PluginResult:
         data=_capped_data(redactor.data(_plain(result.data))),
         evidence=evidence,
         output=cap_bytes(redactor.text(str(result.output)[: OUTPUT_LIMIT * 4]), OUTPUT_LIMIT),
+        code=str(result.code or "")[:64],
+        values={
+            str(k)[:64]: cap_text(redactor.text(str(v)), LINE_LIMIT)
+            for k, v in list(dict(result.values or {}).items())[:16]
+        },
     )
 
 

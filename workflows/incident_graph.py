@@ -140,7 +140,11 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             state["incident_id"],
             "workflow.diagnosed",
             message=str(found.get("summary", "")),
-            data={"provider": found.get("provider"), "partial": found.get("partial", False)},
+            data={
+                "provider": found.get("provider"),
+                "partial": found.get("partial", False),
+                "codes": found.get("codes") or {},
+            },
         )
         return {"diagnosis": found}
 
@@ -278,7 +282,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             state["incident_id"],
             "workflow.verified",
             message=str(checked.get("summary", "")),
-            data={"ok": checked.get("ok")},
+            data={"ok": checked.get("ok"), "finding": checked.get("finding") or {}},
         )
         return {"verification": checked}
 
@@ -296,7 +300,9 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         incident_id = state["incident_id"]
         cause = cause_of(dict(state))
         reason = cause.sentence()
-        await incidents.record_event(db, incident_id, "workflow.escalated", message=reason)
+        await incidents.record_event(
+            db, incident_id, "workflow.escalated", message=reason, data={"cause": cause.as_json()}
+        )
         await incidents.set_status(
             db, incident_id, "escalated", escalation_reason=reason, escalation=cause.as_json()
         )

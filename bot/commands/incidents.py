@@ -79,7 +79,8 @@ async def _decide(
         trace_id=ctx.trace_id,
     )
     if verdict.refusal == "stale" and verdict.gate is not None:
-        return ActionResult(toast=Toast("error", say("gate.stale", status=verdict.gate.status)))
+        status = say(f"card.gate.status.{verdict.gate.status}")
+        return ActionResult(toast=Toast("error", say("gate.stale", status=status)))
     if verdict.refusal is not None or verdict.gate is None:
         return ActionResult(toast=Toast("error", say(_REFUSED_TEXT[verdict.refusal or "unknown"])))
     claim = approvals.Claim(verdict.gate, verdict.closed)
@@ -205,6 +206,7 @@ async def show_incident(ctx: HandlerContext, args: str) -> None:
             e.kind,
             e.actor,
             page_event(e.data, ctx.texts) if e.kind == "page.sent" else e.message,
+            dict(e.data or {}),
         )
         for e in await incidents.timeline(ctx.services.db, incident_id)
     ]

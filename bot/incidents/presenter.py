@@ -174,7 +174,9 @@ class LarkPresenter:
             gate=self._gate(gate, incident) if gate is not None else None,
             execution=_execution(runs[-1]) if runs else None,
             verification=VerificationView(
-                ok=bool(verified.data.get("ok")), summary=verified.message
+                ok=bool(verified.data.get("ok")),
+                summary=verified.message,
+                finding=dict(verified.data.get("finding") or {}),
             )
             if verified is not None
             else None,
@@ -391,6 +393,7 @@ def _execution(row: Any) -> ExecutionView:
         output=row.output or "",
         dry_run=row.dry_run,
         finished_at=row.finished_at,
+        finding=dict((row.data or {}).get("finding") or {}),
     )
 
 

@@ -15,7 +15,7 @@ from bot.lark.events import card_text
 from tests.lark.test_incidents import card_with, settings_for
 from tests.lark.testbot import TestBot, card_buttons, wait_until
 from tests.support.health import health_service
-from tests.support.language import english
+from tests.support.language import STATUS_WORDS, english
 from workflows.intake import parse_generic
 
 APPROVE, REJECT = "批准", "拒绝"
@@ -66,7 +66,7 @@ COMMANDS = [
     "/plugin http_check",
     "/runbooks",
     "/policy",
-    "/policy check command template=restart_web",
+    "/policy check host_disk",
     "/run host_disk",
     "/report 24h",
     "/jobs",
@@ -116,6 +116,7 @@ async def test_a_day_in_a_chinese_chat_has_no_english_sentence(
 
     values = {text for payload in sent for text in values_of(payload)}
     values |= {command for command in COMMANDS} | {url, "ou_alice"}
+    values -= STATUS_WORDS  # a payload's "status": "resolved" is no licence to print the code
     leaked: list[tuple[str, list[str]]] = []
     for message in bot.emulator.transcript("oc_ops"):
         if message.sender_type != "bot":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+MIN_RUN = 2  # two English words in a row are already a phrase in a Chinese chat
 _FENCE = re.compile(r"```.*?```", re.DOTALL)
 _SPAN = re.compile(r"`[^`\n]*`")
 _TAG = re.compile(r"<[^<>\n]*>")
@@ -86,7 +87,7 @@ def english(text: str, values: Iterable[str] = ()) -> list[str]:
             if chunk.strip(_EDGE).endswith("(s"):
                 found.append(chunk)  # "mount(s)": English plural wording
             continue
-        if len(run) >= 3:
+        if len(run) >= MIN_RUN:
             found.append(" ".join(run))
         elif len(run) == 1 and run[0].strip(_EDGE).lower() in STATUS_WORDS:
             found.append(run[0])

@@ -409,7 +409,7 @@ def test_diagnosis_shows_confidence_evidence_sources_and_partial_note() -> None:
     text = shown(incident_card(STATES["diagnosed-pending-gate"], texts("en"), ZONE))
     assert "autovacuum on a bloated table (80%)" in text
     assert "noisy neighbour (15%)" in text
-    assert "command:top: postgres: autovacuum worker 97% CPU" in text
+    assert "command:top: `postgres: autovacuum worker 97% CPU`" in text  # the tool's own words
     assert "Partial diagnosis" in text
 
 
@@ -477,5 +477,5 @@ def test_storm_names_groups_and_their_incidents() -> None:
 
 def test_timeline_mentions_people_and_keeps_bot_names_as_text() -> None:
     text = shown(timeline_card(RESOLVED, ENTRIES, texts("en"), ZONE))
-    assert "09:44 · approval · <at id=ou_alice></at>: approved the restart" in text
-    assert "09:32 · diagnosis · bot: rules: autovacuum 80%" in text
+    assert "09:44:00 · approval · <at id=ou_alice></at>: approved the restart" in text
+    assert "09:32:00 · diagnosis · bot: rules: autovacuum 80%" in text

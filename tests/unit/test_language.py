@@ -81,7 +81,7 @@ def test_the_detector_finds_what_the_issue_saw() -> None:
         ("Runbook default: http check of annotations.url: 0 of 1 checks failed.", "Runbook"),
         ("检查：Checks pass now; the alert may be transient or recovering.", "Checks pass now"),
         ("原因：diagnosis rejected by ou_alice", "diagnosis rejected by"),
-        ("1 mount(s) below 90%", "mount(s) below"),
+        ("1 mount(s) below 90%", "mount(s)"),
         ("无法创建静默：bad regex '['", "bad regex"),
         ("已结束（escalated 1, resolved 2）", "escalated"),
         ("09:30 · incident.opened · system", "incident.opened"),
