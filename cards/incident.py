@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -98,6 +99,11 @@ def incident_card(view: IncidentView, say: Texts, zone: ZoneInfo) -> dict[str, A
     elements = _facts(view, say, zone)
     if view.summary.strip():
         elements.append(markdown(prose(view.summary, 1500, 15)))
+    if view.gate is not None and view.gate.status == "pending" and view.status in _OVER:
+        # the incident ended while its gate waited: nothing to decide, no deadline to show
+        view = replace(
+            view, gate=replace(view.gate, status="cancelled", approve_value=None, reject_value=None)
+        )
     gate = _gate(view.gate, say, zone) if view.gate else []
     sections = [
         _diagnosis(view.diagnosis, say) if view.diagnosis else [],
@@ -106,6 +112,7 @@ def incident_card(view: IncidentView, say: Texts, zone: ZoneInfo) -> dict[str, A
         gate if view.gate and view.gate.gate == "proposal" else [],
         _execution(view.execution, say, zone) if view.execution else [],
         _verification(view.verification, say) if view.verification else [],
+        _no_runbook(view, say),
         _escalation(view.escalation, say) if view.escalation else [],
         paging_section(view.paging, say, zone) if view.paging else [],
         _resolution(view, say),
@@ -127,6 +134,19 @@ def incident_card(view: IncidentView, say: Texts, zone: ZoneInfo) -> dict[str, A
     )
     result["header"]["subtitle"] = text(inline(subtitle, 80))
     return fit(result)
+
+
+_OVER = frozenset({"resolved", "closed", "suppressed"})
+
+
+def _no_runbook(view: IncidentView, say: Texts) -> Elements:
+    """No runbook matched: no gate, and what people can do instead."""
+    codes = view.diagnosis.codes if view.diagnosis is not None else None
+    summary = (codes or {}).get("summary")
+    unknown = isinstance(summary, Mapping) and summary.get("code") == "no_runbook"
+    if not unknown or view.gate is not None or view.status in _OVER:
+        return []
+    return [markdown(say("card.no_runbook", id=view.id))]
 
 
 def _fact(label: str, value: str) -> str:

@@ -251,7 +251,7 @@ async def test_incident_commands(make_testbot: Any, health: tuple[str, Path]) ->
 async def test_storm_is_grouped_and_diagnosed_on_request(
     make_testbot: Any, health: tuple[str, Path]
 ) -> None:
-    _url, state = health
+    url, state = health
     settings = settings_for(state, incidents={"storm_threshold": 2})
     bot: TestBot = await make_testbot(settings=settings, incidents=True)
     assert bot.runtime.desk is not None
@@ -259,7 +259,11 @@ async def test_storm_is_grouped_and_diagnosed_on_request(
         a
         for n in range(5)
         for a in parse_generic(
-            {"title": f"Disk{n}", "labels": {"alertname": f"Disk{n}", "host": f"db-{n}"}}
+            {
+                "title": f"Disk{n}",
+                "labels": {"alertname": f"Disk{n}", "host": f"db-{n}"},
+                "annotations": {"url": url},  # the default runbook knows it: a gate follows
+            }
         )
     ]
     await bot.runtime.desk.receive(batch, "oc_ops")
