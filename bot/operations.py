@@ -37,7 +37,7 @@ from cards.gates import gate_buttons
 from cards.operations import ActionView, action_card
 from cards.texts import texts
 from plugins.contract import PluginContext
-from plugins.execution import execute
+from plugins.execution import call_of, execute
 from plugins.policy import PolicyDecision, PolicyEngine
 from plugins.registry import PluginRegistry
 from plugins.runbooks import RunbookBook, finding_of
@@ -255,6 +255,7 @@ class OperationsDesk:
             finished_at=action.finished_at,
             interrupted=bool(result.get("interrupted")),
             finding=dict(result.get("finding") or {}),
+            call=tuple(call_of(self.toolkit.registry, action.plugin, dict(action.params))),
         )
 
     async def drain(self, patience: float = 10.0) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -308,7 +309,9 @@ def _proposal(proposal: ProposalView, say: Texts) -> Elements:
         _fact(say("card.proposal.risk"), _risk(proposal.risk, say)),
     ]
     elements: Elements = [markdown("\n".join(head))]
-    if proposal.params:
+    if proposal.call:
+        elements.append(markdown(command_line(proposal.call, proposal.params, say)))
+    elif proposal.params:
         items = list(proposal.params.items())
         lines = [f"{inline(k, 40)}: {_param(v)}" for k, v in items[:12]]
         lines += more(len(items), 12, say)
@@ -325,6 +328,16 @@ def _proposal(proposal: ProposalView, say: Texts) -> Elements:
     if proposal.dry_run:
         elements.append(markdown(say("card.dry_run"), size="notation"))
     return elements
+
+
+def command_line(call: tuple[str, ...], params: Mapping[str, Any], say: Texts) -> str:
+    """The exact argv a fix runs, as a shell would read it (and the allow-listed template it
+    comes from), instead of its parameters."""
+    heading = f"**{say('card.proposal.call')}**"
+    template = params.get("template")
+    if isinstance(template, str) and template:
+        heading += f" {markup_code(template, 60)}"
+    return f"{heading}\n{fenced(shlex.join(call), 1500, 10)}"
 
 
 def _risk(risk: str, say: Texts) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cards.basics import button, card, markdown
-from cards.incident import more, people, reported
+from cards.incident import command_line, more, people, reported
 from cards.markup import clock, code, fenced, fit, inline
 from cards.texts import Texts
 
@@ -88,6 +88,7 @@ class ActionView:
     finished_at: datetime | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
     interrupted: bool = False  # a crash cut the run short: outcome unknown, not run again
+    call: tuple[str, ...] = ()  # the exact argv the fix runs, when it runs a command line
     finding: Mapping[str, Any] = field(default_factory=dict)  # the summary as {"code", "values"}
 
 
@@ -174,7 +175,8 @@ def action_card(
         say("action.facts.decision", decision=say(f"card.decision.{view.decision}"))
         + (f" — {inline(view.reason, 300)}" if view.reason else ""),
     ]
-    elements = [markdown("\n".join(head)), markdown(fenced(params, 1500, 20))]
+    shown = command_line(view.call, view.params, say) if view.call else fenced(params, 1500, 20)
+    elements = [markdown("\n".join(head)), markdown(shown)]
     if view.status == "pending":
         lines = [say("action.pending", required=view.required)]
         if view.approvers:

@@ -119,6 +119,7 @@ class ProposalView:
     decision: str | None
     reason: str
     dry_run: bool = False
+    call: tuple[str, ...] = ()  # the exact argv the fix runs, when it runs a command line
 
 
 @dataclass(frozen=True)

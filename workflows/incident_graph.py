@@ -230,7 +230,11 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             state["incident_id"],
             "policy.decided",
             message=str(decided.get("reason", "")),
-            data={"kind": decided.get("kind"), "risk": decided.get("risk")},
+            data={
+                "kind": decided.get("kind"),
+                "risk": decided.get("risk"),
+                "call": list(decided.get("call") or []),
+            },
         )
         return {"policy": decided}
 

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from plugins.contract import AlertContext, PluginContext
-from plugins.execution import execute
+from plugins.execution import call_of, execute
 from plugins.policy import PolicyEngine
 from plugins.registry import PluginRegistry
 from plugins.runbooks import (
@@ -108,7 +108,7 @@ class RulesAdvisor:
         decided = await judge(
             self.db, self.policy, plugin.spec, params, alert=alert, risk_hint=hint
         )
-        return decided.as_json()
+        return {**decided.as_json(), "call": call_of(self.registry, name, params)}
 
     async def execute(
         self, proposal: JSON, *, incident_id: int, run_id: str, dry_run: bool = False

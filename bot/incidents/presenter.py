@@ -157,6 +157,8 @@ class LarkPresenter:
         gate = await incidents.latest(self.db, Approval, incident.id)
         runs = [e for e in await incidents.executions(self.db, incident.id) if e.step == "execute"]
         verified = await self._last_event(incident.id, "workflow.verified")
+        decided = await self._last_event(incident.id, "policy.decided")
+        call = tuple(str(part) for part in (decided.data.get("call") or [])) if decided else ()
         return IncidentView(
             id=incident.id,
             title=incident.title,
@@ -170,7 +172,7 @@ class LarkPresenter:
             first_seen=incident.first_seen_at,
             last_seen=incident.last_seen_at,
             diagnosis=_diagnosis(diagnosis) if diagnosis is not None else None,
-            proposal=_proposal(proposal) if proposal is not None else None,
+            proposal=_proposal(proposal, call) if proposal is not None else None,
             gate=self._gate(gate, incident) if gate is not None else None,
             execution=_execution(runs[-1]) if runs else None,
             verification=VerificationView(
@@ -373,8 +375,9 @@ def _diagnosis(row: Any) -> DiagnosisView:
     )
 
 
-def _proposal(row: Any) -> ProposalView:
+def _proposal(row: Any, call: tuple[str, ...] = ()) -> ProposalView:
     return ProposalView(
+        call=call,
         plugin=row.plugin,
         title=row.rationale or row.plugin,
         params=dict(row.params),

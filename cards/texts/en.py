@@ -757,4 +757,5 @@ TEXTS: dict[str, str] = {
     "card.finding.no_verify_step": "no verification step; relying on the fix's own result",
     "card.no_runbook": "**🧭 No runbook for this alert**\nNo runbook matches this alert: the bot will not act on it and there is nothing to approve. You can:\n- run a diagnostic or a fix by hand with `/run <plugin> key=value` (`/plugins` lists them)\n- hand it to on-call with `/escalate {id}`\n- close it with `/resolve {id}` once it is handled",
     "card.timeline.kind.workflow.no_runbook": "no runbook",
+    "card.proposal.call": "Command line to run",
 }

@@ -748,4 +748,5 @@ TEXTS: dict[str, str] = {
     "card.finding.no_verify_step": "没有验证步骤，以修复本身的结果为准",
     "card.no_runbook": "**🧭 未找到处置方案**\n没有处置手册匹配这个告警，机器人不会自动处理，也没有需要审批的操作。你可以：\n- 用 `/run <插件> key=value` 手动诊断或修复（`/plugins` 查看可用插件）\n- 用 `/escalate {id}` 交给值班同学\n- 处理完后用 `/resolve {id}` 关闭",
     "card.timeline.kind.workflow.no_runbook": "未找到处置方案",
+    "card.proposal.call": "将执行的命令",
 }

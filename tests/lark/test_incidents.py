@@ -116,6 +116,9 @@ async def test_alert_to_verified_fix(make_testbot: Any, health: tuple[str, Path]
     assert click.toast["type"] == "success"
 
     proposed = await card_with(bot, card, "restart_web", APPROVE)
+    shown = card_text(proposed.card)
+    assert f"/usr/bin/touch {state}/healthy-web" in shown  # the exact argv, not a JSON
+    assert '"template"' not in shown
     assert not (state / "healthy-web").exists()
     click = await bot.click(proposed, APPROVE, user="ou_carol")
     assert click.toast is not None
