@@ -138,7 +138,7 @@ def test_status_card_in_both_languages_and_when_something_is_wrong() -> None:
     assert card["header"]["template"] == "red"
     assert "larkops status: needs attention" in en
     assert "Inbox queue: 7 pending, oldest waiting 2m 5s" in en
-    assert "Database: not ok (OSError: ［Errno 111］ refused)" in en
+    assert "Database: not ok (OSError: [Errno 111] refused)" in en
     assert "Scheduler: another replica leads (?)" in en
     assert "Model: none configured (rules only)" in en
     assert "<at id=all>" not in en  # untrusted text cannot mention everyone
