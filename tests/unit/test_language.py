@@ -11,7 +11,11 @@ from typing import Any
 
 import pytest
 
+from cards.incident import incident_card
 from cards.texts import Texts, texts
+from cards.views import DiagnosisView, Evidence, Hypothesis, IncidentView
+from plugins.runbooks import RunbookBook, diagnose_with_rules
+from tests.evals.harness import Recorder, build_registry, load_scenarios
 from tests.report import test_cards as report_cards
 from tests.support.language import english
 from tests.unit import test_cards as incident_cards
@@ -110,4 +114,45 @@ def test_chinese_cards_have_no_english_of_their_own(
     card = render(texts("zh"))
     found = [(text, english(text, values)) for text in shown(card)]
     leaked = [(text, bits) for text, bits in found if bits]
+    assert not leaked, json.dumps(leaked, ensure_ascii=False, indent=1)
+
+
+SCENARIOS = load_scenarios()
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+async def test_eval_scenarios_diagnosed_by_the_rules_read_chinese(name: str) -> None:
+    """Each recorded incident of tests/evals/scenarios, diagnosed by the rules provider over its
+    recorded plugin outputs (the runbooks it configures, or none), on a Chinese card."""
+    scenario = SCENARIOS[name]
+    registry = build_registry(scenario, Recorder())
+    book = RunbookBook.from_config(scenario.runbooks, registry)
+    alert = scenario.alert.context()
+    found = await diagnose_with_rules(book, registry, alert)
+    view = IncidentView(
+        id=7,
+        title=alert.title,
+        severity=alert.severity,
+        status="open",
+        service=alert.service,
+        source="alertmanager",
+        labels=dict(alert.labels),
+        summary=alert.annotations.get("summary", ""),
+        alert_count=1,
+        first_seen=incident_cards.T0,
+        last_seen=incident_cards.T0,
+        diagnosis=DiagnosisView(
+            summary=found.summary,
+            hypotheses=tuple(Hypothesis(c, p) for c, p in found.hypotheses),
+            evidence=tuple(Evidence(s, t) for s, t in found.evidence),
+            next_checks=found.next_checks,
+            provider=found.provider,
+            partial=found.partial,
+            codes=found.codes,
+        ),
+    )
+    values = set(leaves(scenario.model_dump())) | set(alert.annotations.values())
+    card = incident_card(view, texts("zh"), incident_cards.ZONE)
+    leaked = [(text, english(text, values)) for text in shown(card)]
+    leaked = [(text, bits) for text, bits in leaked if bits]
     assert not leaked, json.dumps(leaked, ensure_ascii=False, indent=1)
