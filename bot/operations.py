@@ -243,6 +243,7 @@ class OperationsDesk:
             risk=action.risk,
             decision=str(action.decision.get("kind", "refuse")),
             reason=str(action.decision.get("reason", "")),
+            detail=str(action.decision.get("detail") or ""),
             status=action.status,
             required=gate.required_approvals if gate is not None else 0,
             approvers=approvals.approvers_of(gate) if gate is not None else (),

@@ -89,6 +89,7 @@ class ActionView:
     data: Mapping[str, Any] = field(default_factory=dict)
     interrupted: bool = False  # a crash cut the run short: outcome unknown, not run again
     call: tuple[str, ...] = ()  # the exact argv the fix runs, when it runs a command line
+    detail: str = ""  # the technical detail of a refusal (shown as code)
     finding: Mapping[str, Any] = field(default_factory=dict)  # the summary as {"code", "values"}
 
 
@@ -173,7 +174,8 @@ def action_card(
         say("action.facts.requester", person=people((view.requester,))),
         say("action.facts.risk", risk=risk_name(view.risk, say)),
         say("action.facts.decision", decision=say(f"card.decision.{view.decision}"))
-        + (f" — {inline(view.reason, 300)}" if view.reason else ""),
+        + (f" — {inline(view.reason, 300)}" if view.reason else "")
+        + (f" {code(view.detail, 300)}" if view.detail else ""),
     ]
     shown = command_line(view.call, view.params, say) if view.call else fenced(params, 1500, 20)
     elements = [markdown("\n".join(head)), markdown(shown)]
@@ -286,10 +288,14 @@ def policy_check_card(
     decision: str,
     lines: Sequence[tuple[str, str]],
     say: Texts,
+    detail: str = "",
 ) -> dict[str, Any]:
-    """Why the policy would decide what it decides for one hypothetical run."""
+    """Why the policy would decide what it decides for one hypothetical run (`detail`: the
+    validator's own words, shown as code)."""
     shown = json.dumps(dict(params), ensure_ascii=False, sort_keys=True, default=str)
     body = [f"- **{inline(label, 60)}**: {inline(value, 400)}" for label, value in lines]
+    if detail:
+        body.append(f"- **{say('policy.check.detail')}**: {code(detail, 400)}")
     elements = [markdown(fenced(shown, 1000, 10)), markdown("\n".join(body))]
     elements.append(markdown(say("policy.check.hypothetical"), size="notation"))
     template = {"auto": "green", "approve": "orange", "refuse": "red"}.get(decision, "blue")

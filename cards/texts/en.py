@@ -420,7 +420,7 @@ TEXTS: dict[str, str] = {
     "policy.dry_run": " Dry-run mode: nothing will be changed.",
     "policy.refuse.unknown": "Plugin {plugin} is not registered.",
     "policy.refuse.disabled": "Plugin {plugin} is disabled.",
-    "policy.refuse.invalid": "Invalid parameters for {plugin}: {problem}.",
+    "policy.refuse.invalid": "Invalid parameters for {plugin}.",
     "policy.refuse.fence": "{path} is outside the allowed values for {plugin}.",
     "policy.refuse.scope": "The {kind} {value} is outside the policy's target fences.",
     "policy.refuse.quota": "Quota used up: {count} runs on this target in the last hour (limit {limit}).",
@@ -758,4 +758,5 @@ TEXTS: dict[str, str] = {
     "card.no_runbook": "**🧭 No runbook for this alert**\nNo runbook matches this alert: the bot will not act on it and there is nothing to approve. You can:\n- run a diagnostic or a fix by hand with `/run <plugin> key=value` (`/plugins` lists them)\n- hand it to on-call with `/escalate {id}`\n- close it with `/resolve {id}` once it is handled",
     "card.timeline.kind.workflow.no_runbook": "no runbook",
     "card.proposal.call": "Command line to run",
+    "policy.check.detail": "Detail",
 }

@@ -412,7 +412,7 @@ TEXTS: dict[str, str] = {
     "policy.dry_run": "演练模式：不会做任何改动。",
     "policy.refuse.unknown": "插件 {plugin} 未注册。",
     "policy.refuse.disabled": "插件 {plugin} 已停用。",
-    "policy.refuse.invalid": "{plugin} 的参数无效：{problem}。",
+    "policy.refuse.invalid": "{plugin} 的参数无效。",
     "policy.refuse.fence": "{plugin} 的参数 {path} 不在允许范围内。",
     "policy.refuse.scope": "目标 {kind}={value} 不在策略允许的范围内。",
     "policy.refuse.quota": "配额已用完：该目标最近一小时已执行 {count} 次（上限 {limit}）。",
@@ -749,4 +749,5 @@ TEXTS: dict[str, str] = {
     "card.no_runbook": "**🧭 未找到处置方案**\n没有处置手册匹配这个告警，机器人不会自动处理，也没有需要审批的操作。你可以：\n- 用 `/run <插件> key=value` 手动诊断或修复（`/plugins` 查看可用插件）\n- 用 `/escalate {id}` 交给值班同学\n- 处理完后用 `/resolve {id}` 关闭",
     "card.timeline.kind.workflow.no_runbook": "未找到处置方案",
     "card.proposal.call": "将执行的命令",
+    "policy.check.detail": "细节",
 }

@@ -67,6 +67,7 @@ COMMANDS = [
     "/runbooks",
     "/policy",
     "/policy check host_disk",
+    "/policy check command template=restart_web service=web",
     "/run host_disk",
     "/report 24h",
     "/jobs",
