@@ -408,7 +408,7 @@ def _prepare(
     if policy is not None and plugin is not None:
         decision = policy.evaluate(plugin.spec, params, alert=alert)
         if decision.kind != "auto":
-            return step, params, f"policy: {decision.reason}"
+            return step, params, f"policy: {decision.reason} {decision.detail}".rstrip()
     return step, params, None
 
 
