@@ -111,6 +111,11 @@ async def test_a_day_in_a_chinese_chat_has_no_english_sentence(
     await fire({**disk, "status": "resolved"})
     await wait_until(lambda: _status(bot, 2, "resolved"), timeout=20, what="incident 2 resolved")
 
+    # an alert no runbook knows: the card says what people can do
+    await fire({"title": "QueueStuck", "severity": "warning", "labels": {"queue": "mail"}})
+    stuck = await bot.expect_reply(contains="QueueStuck")
+    await card_with(bot, stuck, "未找到处置方案")
+
     for command in COMMANDS:
         await bot.send(command, user="ou_bob")
         await bot.expect_reply()
