@@ -206,7 +206,12 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             state["incident_id"],
             "workflow.proposed" if proposal else "workflow.no_proposal",
             message=str((proposal or {}).get("rationale", "")),
-            data={"plugin": (proposal or {}).get("plugin")},
+            data={
+                "plugin": (proposal or {}).get("plugin"),
+                # the title people read, in both languages (the rationale is the rules' own)
+                "title_zh": (proposal or {}).get("title_zh"),
+                "title_en": (proposal or {}).get("title_en"),
+            },
         )
         return {"proposal": proposal}
 

@@ -158,6 +158,8 @@ class LarkPresenter:
         runs = [e for e in await incidents.executions(self.db, incident.id) if e.step == "execute"]
         verified = await self._last_event(incident.id, "workflow.verified")
         decided = await self._last_event(incident.id, "policy.decided")
+        proposed = await self._last_event(incident.id, "workflow.proposed")
+        named = proposed.data.get(f"title_{self.say.language}") if proposed else None
         call = tuple(str(part) for part in (decided.data.get("call") or [])) if decided else ()
         return IncidentView(
             id=incident.id,
@@ -172,7 +174,7 @@ class LarkPresenter:
             first_seen=incident.first_seen_at,
             last_seen=incident.last_seen_at,
             diagnosis=_diagnosis(diagnosis) if diagnosis is not None else None,
-            proposal=_proposal(proposal, call) if proposal is not None else None,
+            proposal=_proposal(proposal, call, str(named or "")) if proposal is not None else None,
             gate=self._gate(gate, incident) if gate is not None else None,
             execution=_execution(runs[-1]) if runs else None,
             verification=VerificationView(
@@ -375,11 +377,11 @@ def _diagnosis(row: Any) -> DiagnosisView:
     )
 
 
-def _proposal(row: Any, call: tuple[str, ...] = ()) -> ProposalView:
+def _proposal(row: Any, call: tuple[str, ...] = (), title: str = "") -> ProposalView:
     return ProposalView(
         call=call,
         plugin=row.plugin,
-        title=row.rationale or row.plugin,
+        title=title or row.rationale or row.plugin,
         params=dict(row.params),
         steps=(),
         risk=row.risk,

@@ -118,6 +118,8 @@ async def test_alert_to_verified_fix(make_testbot: Any, health: tuple[str, Path]
     proposed = await card_with(bot, card, "restart_web", APPROVE)
     shown = card_text(proposed.card)
     assert f"/usr/bin/touch {state}/healthy-web" in shown  # the exact argv, not a JSON
+    assert "重启 Web 服务" in shown  # the runbook's title in the chat's language
+    assert "matched on" not in shown
     assert '"template"' not in shown
     assert not (state / "healthy-web").exists()
     click = await bot.click(proposed, APPROVE, user="ou_carol")
