@@ -178,7 +178,7 @@ class Dispatcher:
             payload = unpack(action.value, self.services.signing_key)
         except ActionRejected as exc:
             log.warning("card_action.rejected", reason=str(exc), operator=action.operator_open_id)
-            await self._audit_rejection(action, str(exc))
+            await self._audit_rejection(action, exc.reason, str(exc))
             key = "action.forged" if exc.forged else "action.unknown"
             value = action.value
             gate_button = isinstance(value, dict) and value.get("action") in ("approve", "reject")
@@ -191,7 +191,7 @@ class Dispatcher:
         if not admits(ctx.roles, spec.roles):
             needed = ", ".join(sorted(spec.roles or {"viewer"}))
             log.info("card_action.denied", action=payload.action, operator=ctx.user)
-            await self._audit_rejection(action, f"needs the role {needed}")
+            await self._audit_rejection(action, "role", f"needs the role {needed}", needs=needed)
             gate = getattr(payload, "gate", None)
             if payload.action in ("approve", "reject") and isinstance(gate, str):
                 APPROVALS.labels(gate, "role_denied").inc()
@@ -204,7 +204,9 @@ class Dispatcher:
             )
         return result
 
-    async def _audit_rejection(self, action: CardAction, reason: str) -> None:
+    async def _audit_rejection(
+        self, action: CardAction, reason: str, message: str, **values: str
+    ) -> None:
         """A refused button is part of the incident's record when the card is an incident's."""
         incident = await incidents.by_card(self.services.db, action.message_id)
         await incidents.record_event(
@@ -212,8 +214,8 @@ class Dispatcher:
             incident.id if incident is not None else None,
             "click.refused",
             actor=action.operator_open_id,
-            message=reason,
-            data={"message_id": action.message_id, "reason": reason},
+            message=message,  # the log's sentence; the timeline words the reason code
+            data={"message_id": action.message_id, "reason": reason, **values},
         )
 
     def _run_later(

@@ -37,10 +37,10 @@ from cards.gates import gate_buttons
 from cards.operations import ActionView, action_card
 from cards.texts import texts
 from plugins.contract import PluginContext
-from plugins.execution import execute
+from plugins.execution import call_of, execute
 from plugins.policy import PolicyDecision, PolicyEngine
 from plugins.registry import PluginRegistry
-from plugins.runbooks import RunbookBook
+from plugins.runbooks import RunbookBook, finding_of
 from storage import actions, approvals
 from storage.coordination import Coordination
 from storage.database import Database
@@ -149,6 +149,7 @@ class OperationsDesk:
             "output": result.output,
             "evidence": list(result.evidence),
             "data": dict(result.data),
+            "finding": finding_of(result),
         }
 
     async def show(self, action_id: int) -> None:
@@ -247,6 +248,7 @@ class OperationsDesk:
             risk=action.risk,
             decision=str(action.decision.get("kind", "refuse")),
             reason=str(action.decision.get("reason", "")),
+            detail=str(action.decision.get("detail") or ""),
             status=action.status,
             required=gate.required_approvals if gate is not None else 0,
             approvers=approvals.approvers_of(gate) if gate is not None else (),
@@ -258,6 +260,8 @@ class OperationsDesk:
             dry_run=bool(action.decision.get("dry_run")),
             finished_at=action.finished_at,
             interrupted=bool(result.get("interrupted")),
+            finding=dict(result.get("finding") or {}),
+            call=tuple(call_of(self.toolkit.registry, action.plugin, dict(action.params))),
         )
 
     async def drain(self, patience: float = 10.0) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from cards.markup import plain
+
 
 def text(content: str) -> dict[str, Any]:
-    return {"tag": "plain_text", "content": content}
+    """A plain_text field (no markdown): neutralised values show as their own characters."""
+    return {"tag": "plain_text", "content": plain(content)}
 
 
 def markdown(content: str, *, size: str | None = None) -> dict[str, Any]:

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from cards.basics import button, card, markdown, text
 from cards.council import council_causes, council_panels
 from cards.markup import clock, fenced, fit, inline, mention, prose
+from cards.markup import code as markup_code
 from cards.paging import paging_section
 from cards.texts import Texts
 from cards.views import (
@@ -97,6 +100,11 @@ def incident_card(view: IncidentView, say: Texts, zone: ZoneInfo) -> dict[str, A
     elements = _facts(view, say, zone)
     if view.summary.strip():
         elements.append(markdown(prose(view.summary, 1500, 15)))
+    if view.gate is not None and view.gate.status == "pending" and view.status in _OVER:
+        # the incident ended while its gate waited: nothing to decide, no deadline to show
+        view = replace(
+            view, gate=replace(view.gate, status="cancelled", approve_value=None, reject_value=None)
+        )
     gate = _gate(view.gate, say, zone) if view.gate else []
     sections = [
         _diagnosis(view.diagnosis, say) if view.diagnosis else [],
@@ -105,6 +113,7 @@ def incident_card(view: IncidentView, say: Texts, zone: ZoneInfo) -> dict[str, A
         gate if view.gate and view.gate.gate == "proposal" else [],
         _execution(view.execution, say, zone) if view.execution else [],
         _verification(view.verification, say) if view.verification else [],
+        _no_runbook(view, say),
         _escalation(view.escalation, say) if view.escalation else [],
         paging_section(view.paging, say, zone) if view.paging else [],
         _resolution(view, say),
@@ -126,6 +135,19 @@ def incident_card(view: IncidentView, say: Texts, zone: ZoneInfo) -> dict[str, A
     )
     result["header"]["subtitle"] = text(inline(subtitle, 80))
     return fit(result)
+
+
+_OVER = frozenset({"resolved", "closed", "suppressed"})
+
+
+def _no_runbook(view: IncidentView, say: Texts) -> Elements:
+    """No runbook matched: no gate, and what people can do instead."""
+    codes = view.diagnosis.codes if view.diagnosis is not None else None
+    summary = (codes or {}).get("summary")
+    unknown = isinstance(summary, Mapping) and summary.get("code") == "no_runbook"
+    if not unknown or view.gate is not None or view.status in _OVER:
+        return []
+    return [markdown(say("card.no_runbook", id=view.id))]
 
 
 def _fact(label: str, value: str) -> str:
@@ -172,20 +194,29 @@ def _bullets(title: str, lines: list[str]) -> str:
     return "\n".join([f"**{title}**", *(f"- {line}" for line in lines)])
 
 
-def _worded(code: Any, say: Texts) -> str | None:
+def reported(found: Mapping[str, Any] | None, summary: str, say: Texts) -> str:
+    """A plugin's summary in the reader's words when it came with a code, else its own line
+    as a code span (a tool's words, not the bot's)."""
+    return finding(found, say) or markup_code(summary, 400)
+
+
+def finding(code: Any, say: Texts) -> str | None:
     """A finding given as {"code", "values"} in the reader's words; None when not one."""
     if not isinstance(code, Mapping) or not say.has(f"card.finding.{code.get('code')}"):
         return None
-    values = {str(k): str(v) for k, v in (code.get("values") or {}).items()}
-    if say.language == "zh" and values.get("step_zh"):
-        values["step"] = values["step_zh"]
-    values.pop("step_zh", None)
-    if "runbook" in values:
-        values["runbook"] = f"`{inline(values['runbook'], 80)}`"
-    if "step" in values:
-        values["step"] = inline(values["step"], 80)
-    if "summary" in values:
-        values["summary"] = inline(values["summary"], 200)
+    given = {str(k): str(v) for k, v in (code.get("values") or {}).items()}
+    if say.language == "zh" and given.get("step_zh"):
+        given["step"] = given["step_zh"]
+    given.pop("step_zh", None)
+    # every value is untrusted text: neutralised, and a tool's own words shown as code
+    values = {key: inline(value, 300) for key, value in given.items()}
+    if "runbook" in given:
+        values["runbook"] = markup_code(given["runbook"], 80)
+    if "summary" in given:
+        nested = code.get("finding")
+        values["summary"] = finding(nested, say) or markup_code(given["summary"], 200)
+    if "reason" in given:
+        values["reason"] = markup_code(given["reason"], 200)
     if values.get("skipped", "0") != "0":
         values["skipped"] = say("card.finding.skipped", count=values["skipped"])
     else:
@@ -195,7 +226,7 @@ def _worded(code: Any, say: Texts) -> str | None:
 
 def _diagnosis(diagnosis: DiagnosisView, say: Texts) -> Elements:
     codes = diagnosis.codes or {}
-    summary = _worded(codes.get("summary"), say)
+    summary = finding(codes.get("summary"), say)
     parts = [
         f"**{say('card.diagnosis.heading', provider=inline(diagnosis.provider, 40))}**",
         summary if summary is not None else prose(diagnosis.summary, 1000, 10),
@@ -208,7 +239,7 @@ def _diagnosis(diagnosis: DiagnosisView, say: Texts) -> Elements:
         lines = [
             say(
                 "card.diagnosis.hypothesis",
-                cause=(_worded(worded[n], say) if n < len(worded) else None)
+                cause=(finding(worded[n], say) if n < len(worded) else None)
                 or inline(h.cause, 200),
                 confidence=_percent(h.confidence),
             )
@@ -221,14 +252,18 @@ def _diagnosis(diagnosis: DiagnosisView, say: Texts) -> Elements:
             say(
                 "card.diagnosis.evidence_line",
                 source=inline(e.source, 60),
-                text=inline(e.text, 300),
+                text=markup_code(e.text, 300),
             )
             for e in diagnosis.evidence[:_MAX_ITEMS]
         ]
         lines += more(len(diagnosis.evidence), _MAX_ITEMS, say)
         elements.append(markdown(_bullets(say("card.diagnosis.evidence"), lines)))
     if diagnosis.next_checks:
-        lines = [inline(check, 200) for check in diagnosis.next_checks[:6]]
+        coded = list(codes.get("next_checks") or [])
+        lines = [
+            (finding(coded[n], say) if n < len(coded) else None) or inline(check, 200)
+            for n, check in enumerate(diagnosis.next_checks[:6])
+        ]
         lines += more(len(diagnosis.next_checks), 6, say)
         elements.append(markdown(_bullets(say("card.diagnosis.next_checks"), lines)))
     if diagnosis.seen_before:
@@ -274,7 +309,9 @@ def _proposal(proposal: ProposalView, say: Texts) -> Elements:
         _fact(say("card.proposal.risk"), _risk(proposal.risk, say)),
     ]
     elements: Elements = [markdown("\n".join(head))]
-    if proposal.params:
+    if proposal.call:
+        elements.append(markdown(command_line(proposal.call, proposal.params, say)))
+    elif proposal.params:
         items = list(proposal.params.items())
         lines = [f"{inline(k, 40)}: {_param(v)}" for k, v in items[:12]]
         lines += more(len(items), 12, say)
@@ -291,6 +328,16 @@ def _proposal(proposal: ProposalView, say: Texts) -> Elements:
     if proposal.dry_run:
         elements.append(markdown(say("card.dry_run"), size="notation"))
     return elements
+
+
+def command_line(call: tuple[str, ...], params: Mapping[str, Any], say: Texts) -> str:
+    """The exact argv a fix runs, as a shell would read it (and the allow-listed template it
+    comes from), instead of its parameters."""
+    heading = f"**{say('card.proposal.call')}**"
+    template = params.get("template")
+    if isinstance(template, str) and template:
+        heading += f" {markup_code(template, 60)}"
+    return f"{heading}\n{fenced(shlex.join(call), 1500, 10)}"
 
 
 def _risk(risk: str, say: Texts) -> str:
@@ -339,7 +386,7 @@ def _execution(execution: ExecutionView, say: Texts, zone: ZoneInfo) -> Elements
     lines = [
         f"**{say('card.execution.heading')}**",
         say(key, plugin=f"`{inline(execution.plugin, 60)}`"),
-        prose(execution.summary, 600, 6),
+        reported(execution.finding, execution.summary, say),
     ]
     elements: Elements = [markdown("\n".join(line for line in lines if line))]
     if execution.output.strip():
@@ -356,16 +403,22 @@ def _execution(execution: ExecutionView, say: Texts, zone: ZoneInfo) -> Elements
 
 def _verification(verification: VerificationView, say: Texts) -> Elements:
     key = "card.verification.ok" if verification.ok else "card.verification.failed"
-    summary = inline(verification.summary, 400)
+    summary = reported(verification.finding, verification.summary, say)
     return [markdown(f"**{say('card.verification.heading')}**\n{say(key, summary=summary)}")]
 
 
 def escalation_cause(escalation: EscalationView, say: Texts) -> str:
     """Why people are needed, in the reader's words (the stored sentence for an old row)."""
-    key = f"card.escalation.cause.{escalation.cause}"
-    if not escalation.cause or not say.has(key):
-        return inline(escalation.reason, 400)
-    values = dict(escalation.values)
+    return cause_words(escalation.cause, escalation.values, escalation.reason, say)
+
+
+def cause_words(cause: str | None, given: Mapping[str, str], fallback: str, say: Texts) -> str:
+    """An escalation cause code with its values in the reader's words (`fallback`, the stored
+    sentence, when the code is missing or unknown)."""
+    key = f"card.escalation.cause.{cause}"
+    if not cause or not say.has(key):
+        return inline(fallback, 400)
+    values = {str(k): str(v) for k, v in given.items()}
     if "gate" in values:
         gate = values["gate"]
         values["gate"] = (
@@ -375,9 +428,11 @@ def escalation_cause(escalation: EscalationView, say: Texts) -> str:
         ids = tuple(part.strip() for part in values["by"].split(",") if part.strip())
         someone = ids in ((), ("someone",))
         values["by"] = say("card.actor.someone") if someone else people(ids)
-    for name in ("summary", "reason", "steps", "run"):
+    for name in ("reason", "steps", "run"):
         if name in values:
             values[name] = inline(values[name], 300)
+    if "summary" in values:  # a plugin's own line
+        values["summary"] = markup_code(values["summary"], 300)
     return say(key, **values)
 
 

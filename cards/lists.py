@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cards.basics import button, card, markdown
-from cards.incident import colour, more, severity_name, status_name
+from cards.incident import cause_words, colour, finding, more, severity_name, status_name
 from cards.markup import clock, fit, inline, mention
 from cards.texts import Texts
 from cards.views import (
@@ -31,6 +31,7 @@ MAX_ROWS = 30
 MAX_GROUPS = 15
 MAX_ENTRIES = 40
 _SHORT = "%m-%d %H:%M"
+_SECONDS = "%m-%d %H:%M:%S"
 _ACTOR_ID = ("ou_", "on_", "u_")
 
 
@@ -69,10 +70,10 @@ def timeline_card(
     for entry in shown:
         line = say(
             "card.timeline.entry",
-            time=clock(entry.at, zone, _SHORT),
+            time=clock(entry.at, zone, _SECONDS),
             kind=_kind(entry.kind, say),
             actor=_actor(entry.actor, say),
-            message=inline(entry.message, 300),
+            message=event_words(entry.kind, entry.message, entry.data, say),
         )
         lines.append(f"- {line}")
     content = "\n".join(lines) if lines else say("card.timeline.empty")
@@ -80,6 +81,54 @@ def timeline_card(
     return fit(
         card(title, [markdown(content)], template=colour(incident.severity, incident.status))
     )
+
+
+def event_words(kind: str, message: str, data: Mapping[str, Any], say: Texts) -> str:
+    """What an audit event says, in the reader's words: its codes and values when it has them
+    (a refused click's reason, a decision, a finding, a cause), else its stored message."""
+    words = _event_words(kind, data, say)
+    return words if words is not None else inline(message, 300)
+
+
+def _event_words(kind: str, data: Mapping[str, Any], say: Texts) -> str | None:
+    gate = str(data.get("gate") or "")
+    gate_name = say(f"card.gate.name.{gate}") if say.has(f"card.gate.name.{gate}") else ""
+    if kind == "click.refused":
+        reason = str(data.get("reason") or "")
+        key = f"timeline.refused.{reason}"
+        if say.has(key):
+            return say(key, needs=inline(str(data.get("needs", "")), 60))
+        return say("timeline.refused.other", reason=inline(reason, 80)) if reason else None
+    if kind == "click.accepted":
+        decision = str(data.get("decision") or "")
+        key = f"timeline.decision.{decision}"
+        return say(key, gate=gate_name) if say.has(key) else None
+    if kind == "workflow.diagnosed":
+        codes = data.get("codes")
+        return finding(codes.get("summary"), say) if isinstance(codes, Mapping) else None
+    if kind == "workflow.escalated":
+        cause = data.get("cause")
+        if isinstance(cause, Mapping) and cause.get("code"):
+            values = cause.get("values")
+            given = values if isinstance(values, Mapping) else {}
+            return cause_words(str(cause["code"]), given, "", say)
+        return None
+    if kind == "gate.opened" and gate_name:
+        return say("timeline.gate_opened", gate=gate_name)
+    if kind in ("workflow.executed", "workflow.verified") and "ok" in data:
+        key = f"timeline.{kind.split('.')[1]}.{'ok' if data.get('ok') else 'failed'}"
+        return say(key, plugin=inline(str(data.get("plugin") or ""), 60))
+    if kind in ("workflow.proposed", "workflow.no_proposal"):
+        plugin = str(data.get("plugin") or "")
+        return say("timeline.proposed", plugin=inline(plugin, 60)) if plugin else ""
+    if kind == "policy.decided":
+        decided = str(data.get("kind") or "")
+        key = f"timeline.policy.{decided}"
+        if say.has(key):
+            risk = str(data.get("risk") or "")
+            named = say(f"card.risk.{risk}") if say.has(f"card.risk.{risk}") else inline(risk, 20)
+            return say(key, risk=named)
+    return None
 
 
 def kind_name(kind: str, say: Texts) -> str:
@@ -216,6 +265,12 @@ def silence_request_card(
     return fit(card(title, elements, template=template.get(view.status, "grey")))
 
 
+def _outcome(outcome: str, say: Texts) -> str:
+    """How a remembered incident ended (`escalated`, `verified`, `resolved`) in words."""
+    key = f"memory.outcome.{outcome}"
+    return say(key) if say.has(key) else inline(outcome, 40)
+
+
 def similar_card(incident_id: int, rows: Sequence[SeenBefore], say: Texts) -> dict[str, Any]:
     """Past incidents and notes like incident `incident_id`, closest first."""
     lines = [
@@ -227,7 +282,7 @@ def similar_card(incident_id: int, rows: Sequence[SeenBefore], say: Texts) -> di
             similarity=round(min(max(row.similarity, 0.0), 1.0) * 100),
             fix=inline(row.fix or say("card.diagnosis.fix_unknown"), 200),
         )
-        + (f" · {inline(row.outcome, 40)}" if row.outcome else "")
+        + (f" · {_outcome(row.outcome, say)}" if row.outcome else "")
         for row in rows[:MAX_ROWS]
     ]
     body = "\n".join(lines) if lines else say("memory.none")

@@ -8,9 +8,11 @@ it reaches a card it goes through one of these functions:
 - `prose(value, limit, lines)`: several lines, neutralised, capped;
 - `fenced(value, limit)`: a code block whose content cannot close the fence.
 
-Neutralising maps `<`, `>`, `[`, `]` and backticks to look-alike characters (so no tag, mention or
-link can start), and breaks HTML entities (`&lt;` would otherwise decode to `<`). It never drops
-the reader's information: `a<b` still reads as `a＜b`.
+Neutralising escapes `&`, `<`, `>`, `[`, `]` and backticks as the numeric character references the
+card markdown format documents for showing them (`&#60;` shows `<`): no tag, mention, link or code
+span can start, and the reader sees exactly the characters sent (`[FIRING]`, `a->b`, `a<b`), not
+look-alikes. `&` is escaped first, so an entity in the text (`&lt;`) shows as typed. Plain-text
+fields (header titles, button labels: no markdown there) take the text back with `plain`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ LARK_CARD_LIMIT = 30_000  # bytes: Lark refuses cards above 30 KB
 CARD_BUDGET = 28_000  # what we aim under, leaving room for the caller's escaping and wrapping
 ELLIPSIS = "…"
 
-_LOOKALIKE = str.maketrans({"<": "＜", ">": "＞", "[": "［", "]": "］", "`": "ˋ"})
+_ESCAPES = {"&": "&#38;", "<": "&#60;", ">": "&#62;", "[": "&#91;", "]": "&#93;", "`": "&#96;"}
+_ESCAPED = re.compile("|".join(re.escape(code) for code in _ESCAPES.values()))
+_UNESCAPE = {code: char for char, code in _ESCAPES.items()}
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]{1,32};)")
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f]")
 _FENCE = re.compile(r"`{3,}|~{3,}")
@@ -48,14 +53,30 @@ def cap(value: str, limit: int) -> str:
 
 
 def neutral(value: str) -> str:
-    """`value` with no character that could open a tag, mention, link, code span or entity."""
-    return _ENTITY.sub("＆", value.translate(_LOOKALIKE))
+    """`value` with every character that could open a tag, mention, link, code span or entity
+    escaped for card markdown (it still shows as itself)."""
+    return "".join(_ESCAPES.get(ch, ch) for ch in value)
+
+
+def plain(value: str) -> str:
+    """Text neutralised for markdown, back as the characters it shows (for plain_text, which
+    has no references to escape with): only a `<` that could open a tag (`<at`, `</a`) stays
+    inert, as `＜`; `->`, `a < b` and `[FIRING]` read as sent."""
+    shown = _ESCAPED.sub(lambda m: _UNESCAPE[m.group()], value)
+    return _TAG_START.sub("＜", shown)
 
 
 def inline(value: object, limit: int = 200) -> str:
     """One line of untrusted text for markdown: whitespace folded, neutralised, capped."""
     folded = " ".join(_visible(value, limit * 4).split())
     return neutral(cap(folded, limit))
+
+
+def code(value: object, limit: int = 300) -> str:
+    """One line of a tool's own words (a plugin's summary or evidence) as a code span: shown
+    verbatim, plainly data rather than the bot's sentence; nothing inside can end the span."""
+    text = inline(value, limit)
+    return f"`{text}`" if text else ""
 
 
 def prose(value: object, limit: int = 1000, lines: int = 15) -> str:

@@ -19,8 +19,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cards.basics import button, card, markdown
-from cards.incident import more, people
-from cards.markup import clock, fenced, fit, inline, prose
+from cards.incident import command_line, more, people, reported
+from cards.markup import clock, code, fenced, fit, inline
 from cards.texts import Texts
 
 RISKS = ("low", "medium", "high", "critical")
@@ -88,6 +88,9 @@ class ActionView:
     finished_at: datetime | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
     interrupted: bool = False  # a crash cut the run short: outcome unknown, not run again
+    call: tuple[str, ...] = ()  # the exact argv the fix runs, when it runs a command line
+    detail: str = ""  # the technical detail of a refusal (shown as code)
+    finding: Mapping[str, Any] = field(default_factory=dict)  # the summary as {"code", "values"}
 
 
 def risk_name(risk: str, say: Texts) -> str:
@@ -171,9 +174,11 @@ def action_card(
         say("action.facts.requester", person=people((view.requester,))),
         say("action.facts.risk", risk=risk_name(view.risk, say)),
         say("action.facts.decision", decision=say(f"card.decision.{view.decision}"))
-        + (f" — {inline(view.reason, 300)}" if view.reason else ""),
+        + (f" — {inline(view.reason, 300)}" if view.reason else "")
+        + (f" {code(view.detail, 300)}" if view.detail else ""),
     ]
-    elements = [markdown("\n".join(head)), markdown(fenced(params, 1500, 20))]
+    shown = command_line(view.call, view.params, say) if view.call else fenced(params, 1500, 20)
+    elements = [markdown("\n".join(head)), markdown(shown)]
     if view.status == "pending":
         lines = [say("action.pending", required=view.required)]
         if view.approvers:
@@ -201,13 +206,15 @@ def action_card(
 
 def _result(view: ActionView, say: Texts, zone: ZoneInfo) -> list[dict[str, Any]]:
     key = "card.execution.ok" if view.status == "succeeded" else "card.execution.failed"
-    summary = say("action.interrupted") if view.interrupted else prose(view.summary, 600, 6)
+    summary = (
+        say("action.interrupted") if view.interrupted else reported(view.finding, view.summary, say)
+    )
     lines = [say(key, plugin=f"`{inline(view.plugin, 60)}`"), summary]
     if view.decided_by:
         lines.append(say("action.approved_by", people=people(view.decided_by)))
     elements = [markdown("\n".join(line for line in lines if line))]
     if view.evidence:
-        bullets = [f"- {inline(line, 300)}" for line in view.evidence[:12]]
+        bullets = [f"- {code(line, 300)}" for line in view.evidence[:12]]
         bullets += more(len(view.evidence), 12, say)
         elements.append(markdown("\n".join(bullets)))
     if view.output.strip():
@@ -281,10 +288,14 @@ def policy_check_card(
     decision: str,
     lines: Sequence[tuple[str, str]],
     say: Texts,
+    detail: str = "",
 ) -> dict[str, Any]:
-    """Why the policy would decide what it decides for one hypothetical run."""
+    """Why the policy would decide what it decides for one hypothetical run (`detail`: the
+    validator's own words, shown as code)."""
     shown = json.dumps(dict(params), ensure_ascii=False, sort_keys=True, default=str)
     body = [f"- **{inline(label, 60)}**: {inline(value, 400)}" for label, value in lines]
+    if detail:
+        body.append(f"- **{say('policy.check.detail')}**: {code(detail, 400)}")
     elements = [markdown(fenced(shown, 1000, 10)), markdown("\n".join(body))]
     elements.append(markdown(say("policy.check.hypothetical"), size="notation"))
     template = {"auto": "green", "approve": "orange", "refuse": "red"}.get(decision, "blue")

@@ -119,6 +119,7 @@ class ProposalView:
     decision: str | None
     reason: str
     dry_run: bool = False
+    call: tuple[str, ...] = ()  # the exact argv the fix runs, when it runs a command line
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class ExecutionView:
     output: str
     dry_run: bool
     finished_at: datetime | None
+    finding: Mapping[str, Any] = field(default_factory=dict)  # the summary as {"code", "values"}
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ class VerificationView:
 
     ok: bool
     summary: str
+    finding: Mapping[str, Any] = field(default_factory=dict)  # the summary as {"code", "values"}
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,7 @@ class TimelineEntry:
     kind: str
     actor: str
     message: str
+    data: Mapping[str, Any] = field(default_factory=dict)  # the event's codes and values
 
 
 @dataclass(frozen=True)

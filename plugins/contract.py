@@ -104,6 +104,10 @@ class PluginResult:
     data: Mapping[str, Any] = field(default_factory=dict)
     evidence: tuple[str, ...] = ()
     output: str = ""
+    # the summary as a code with values (`card.finding.<code>`), for the chat to word in its
+    # language; `summary` stays the plugin's own line (logs, models, plugins without codes)
+    code: str = ""
+    values: Mapping[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable

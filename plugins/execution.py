@@ -116,6 +116,11 @@ def clean(result: PluginResult, redactor: Redactor) -> PluginResult:
         data=_capped_data(redactor.data(_plain(result.data))),
         evidence=evidence,
         output=cap_bytes(redactor.text(str(result.output)[: OUTPUT_LIMIT * 4]), OUTPUT_LIMIT),
+        code=str(result.code or "")[:64],
+        values={
+            str(k)[:64]: cap_text(redactor.text(str(v)), LINE_LIMIT)
+            for k, v in list(dict(result.values or {}).items())[:16]
+        },
     )
 
 
@@ -159,3 +164,21 @@ def _capped_data(data: Any) -> dict[str, Any]:
     if len(json.dumps(data, ensure_ascii=False, default=str)) <= DATA_LIMIT:
         return data
     return {"truncated": True, "keys": sorted(data)[:50]}
+
+
+def call_of(registry: PluginRegistry, name: str, params: Mapping[str, Any]) -> list[str]:
+    """The exact command line a fix would run (a plugin whose parameters render an argv,
+    like `command`'s templates), for the approver to read; empty when the plugin is unknown,
+    the parameters invalid, or the plugin runs no command line."""
+    plugin = registry.get(name)
+    if plugin is None:
+        return []
+    try:
+        model = validate_params(plugin.spec, dict(params))
+    except InvalidParams:
+        return []
+    render = getattr(model, "argv", None)
+    if not callable(render):
+        return []
+    argv = render()
+    return [registry.redactor.text(str(part)) for part in argv] if isinstance(argv, list) else []

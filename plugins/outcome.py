@@ -50,3 +50,4 @@ class Verification:
     ok: bool
     summary: str
     evidence: tuple[tuple[str, str], ...] = field(default=())
+    finding: dict[str, Any] = field(default_factory=dict)  # {"code", "values"} of the summary

@@ -53,7 +53,7 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
@@ -109,6 +109,9 @@ class PolicyDecision:
     target: str = ""
     scope: Mapping[str, str] = field(default_factory=dict)
     window: str = ""
+    # the technical detail of a refusal (a parameter validator's message), shown verbatim as
+    # code beside the worded reason
+    detail: str = ""
 
     def as_json(self) -> dict[str, Any]:
         """The decision as stored in workflow state and audit rows."""
@@ -118,6 +121,7 @@ class PolicyDecision:
             "required_approvals": self.required_approvals,
             "reason": self.reason,
             "code": self.code,
+            "detail": self.detail,
             "approver_list": self.approver_list,
             "approvers": list(self.approvers),
             "dry_run": self.dry_run,
@@ -205,7 +209,11 @@ class PolicyEngine:
             model = validate_params(spec, params)
         except InvalidParams as exc:
             return self._refuse(
-                spec, spec.risk, "invalid", plugin=name, problem=str(exc).rstrip(".")
+                spec,
+                spec.risk,
+                "invalid",
+                verbatim=str(exc).rstrip("."),
+                plugin=name,
             )
         risk, raised_by = _effective_risk(spec.risk, model, risk_hint)
         target, scope = target_of(spec, model), scope_of(model)
@@ -284,10 +292,13 @@ class PolicyEngine:
         risk: Risk,
         code: str,
         facts: Mapping[str, Any] | None = None,
+        *,
+        verbatim: str = "",
         **values: object,
     ) -> PolicyDecision:
         reason = self._say(f"policy.refuse.{code}", **values)
-        return self._decision("refuse", spec, risk, 0, reason, code, False, facts or {})
+        decided = self._decision("refuse", spec, risk, 0, reason, code, False, facts or {})
+        return replace(decided, detail=verbatim) if verbatim else decided
 
     def _decision(
         self,

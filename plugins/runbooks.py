@@ -46,7 +46,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from plugins.alertfields import MissingField, field_value, fill, template_problem
 from plugins.builtin.command import CommandPlugin
-from plugins.contract import AlertContext, InvalidParams, PluginContext, validate_params
+from plugins.contract import (
+    AlertContext,
+    InvalidParams,
+    PluginContext,
+    PluginResult,
+    validate_params,
+)
 from plugins.execution import execute
 from plugins.outcome import Diagnosis, Proposal, Verification
 from plugins.policy import PolicyEngine
@@ -168,7 +174,7 @@ def default_runbooks(registry: PluginRegistry) -> list[Runbook]:
         )
         books.append(
             Runbook(
-                name=f"default: http check of {key}",
+                name=f"default-http-check:{key}",
                 match={key: r"https?://\S+"},
                 diagnose=(check,),
                 propose=restart,
@@ -194,7 +200,10 @@ async def diagnose_with_rules(
             hypotheses=(),
             evidence=(),
             next_checks=_hints(alert),
-            codes={"summary": {"code": "no_runbook", "values": {}}},
+            codes={
+                "summary": {"code": "no_runbook", "values": {}},
+                "next_checks": _hint_codes(alert),
+            },
         )
     ctx = ctx or PluginContext(alert=alert)
     prepared = [_prepare(step, registry, alert, policy) for step in runbook.diagnose]
@@ -211,8 +220,26 @@ async def diagnose_with_rules(
         if not result.ok:
             hypotheses.append((f"{step.title} failed: {result.summary}", 0.7))
             values = {"step": step.title, "step_zh": step.title_zh or step.title}
-            worded.append({"code": "step_failed", "values": {**values, "summary": result.summary}})
+            worded.append(
+                {
+                    "code": "step_failed",
+                    "values": {**values, "summary": result.summary},
+                    "finding": finding_of(result),
+                }
+            )
     skipped = [f"{step.title}: not run ({reason})" for step, _p, reason in prepared if reason]
+    skipped_codes = [
+        {
+            "code": "step_skipped",
+            "values": {
+                "step": step.title,
+                "step_zh": step.title_zh or step.title,
+                "reason": reason,
+            },
+        }
+        for step, _p, reason in prepared
+        if reason
+    ]
     if runnable and not hypotheses:
         hypotheses.append(("Checks pass now; the alert may be transient or recovering.", 0.4))
         worded.append({"code": "checks_pass", "values": {}})
@@ -230,6 +257,7 @@ async def diagnose_with_rules(
         codes={
             "summary": {"code": "runbook_checks", "values": {"runbook": runbook.name, **counts}},
             "hypotheses": worded,
+            "next_checks": [*skipped_codes, *_hint_codes(alert)],
         },
     )
 
@@ -291,7 +319,12 @@ async def verify_with_rules(
     step = runbook.verify
     _step, params, reason = _prepare(step, registry, alert, policy)
     if reason is not None:
-        return Verification(ok=False, summary=f"{step.title}: not run ({reason})")
+        values = {"step": step.title, "step_zh": step.title_zh or step.title, "reason": reason}
+        return Verification(
+            ok=False,
+            summary=f"{step.title}: not run ({reason})",
+            finding={"code": "step_skipped", "values": values},
+        )
     ctx = ctx or PluginContext(alert=alert)
     for attempt in range(max(1, attempts)):
         if attempt:
@@ -300,7 +333,16 @@ async def verify_with_rules(
         if result.ok:
             break
     evidence = tuple((step.plugin, line) for line in result.evidence[:4] or (result.summary,))
-    return Verification(ok=result.ok, summary=result.summary, evidence=evidence)
+    return Verification(
+        ok=result.ok, summary=result.summary, evidence=evidence, finding=finding_of(result)
+    )
+
+
+def finding_of(result: PluginResult) -> dict[str, Any]:
+    """A result's summary as {"code", "values"} (empty when the plugin gave no code)."""
+    if not result.code:
+        return {}
+    return {"code": result.code, "values": {str(k): str(v) for k, v in result.values.items()}}
 
 
 def _load(config: RunbookConfig, registry: PluginRegistry) -> Runbook:
@@ -366,8 +408,20 @@ def _prepare(
     if policy is not None and plugin is not None:
         decision = policy.evaluate(plugin.spec, params, alert=alert)
         if decision.kind != "auto":
-            return step, params, f"policy: {decision.reason}"
+            return step, params, f"policy: {decision.reason} {decision.detail}".rstrip()
     return step, params, None
+
+
+def _hint_codes(alert: AlertContext) -> list[dict[str, Any]]:
+    """The hints of `_hints` as codes with values, for the chat to word in its language."""
+    codes: list[dict[str, Any]] = []
+    for key, _phrase in ANNOTATION_HINTS:
+        value = alert.annotations.get(key)
+        if value:
+            text = " ".join(value.split())
+            text = text[:300] + ("…" if len(text) > 300 else "")
+            codes.append({"code": f"hint_{key}", "values": {"text": text}})
+    return codes or [{"code": "hint_look_around", "values": {}}]
 
 
 def _hints(alert: AlertContext) -> tuple[str, ...]:

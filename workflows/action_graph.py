@@ -170,6 +170,7 @@ def build_action_graph(deps: ActionDeps) -> StateGraph[ActionState]:
                     "evidence": list(execution.get("evidence") or ()),
                     "output": str(execution.get("output", "")),
                     "data": dict(execution.get("data") or {}),
+                    "finding": dict(execution.get("finding") or {}),
                     "by": by,
                     "interrupted": bool(execution.get("interrupted")),
                 },

@@ -140,7 +140,11 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             state["incident_id"],
             "workflow.diagnosed",
             message=str(found.get("summary", "")),
-            data={"provider": found.get("provider"), "partial": found.get("partial", False)},
+            data={
+                "provider": found.get("provider"),
+                "partial": found.get("partial", False),
+                "codes": found.get("codes") or {},
+            },
         )
         return {"diagnosis": found}
 
@@ -149,6 +153,8 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
     ) -> str:
         token = gate_token(state["run_id"], gate)
         incident = await incidents.get_incident(db, state["incident_id"])
+        if incident is not None and incident.status in incidents.FINAL:
+            return ""  # resolved meanwhile (by its alert or a person): nobody is asked
         await gates.open_gate(
             db,
             deps.gates,
@@ -161,7 +167,14 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             required=required,
             requester=state.get("requester"),
         )
-        await incidents.set_status(db, state["incident_id"], "awaiting_approval", by="workflow")
+        if not await incidents.set_status(
+            db, state["incident_id"], "awaiting_approval", by="workflow"
+        ):
+            now = await incidents.get_incident(db, state["incident_id"])
+            if now is not None and now.status in incidents.FINAL:
+                # resolved between the look and the gate: the gate is withdrawn, never shown
+                await approvals.cancel_open(db, state["incident_id"])
+                return ""
         await incidents.record_event(
             db, state["incident_id"], "gate.opened", data={"gate": gate, "required": required}
         )
@@ -173,6 +186,8 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         return {"diagnosis_token": token, "gate_trace": tracing.here()}
 
     async def await_diagnosis_approval(state: IncidentState) -> IncidentState:
+        if not state["diagnosis_token"]:  # no gate was opened: the incident is over
+            return {"diagnosis_decision": {"decision": "resolved", "by": []}}
         decision = interrupt({"gate": "diagnosis", "token": state["diagnosis_token"]})
         return {"diagnosis_decision": dict(decision)}
 
@@ -193,7 +208,12 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             state["incident_id"],
             "workflow.proposed" if proposal else "workflow.no_proposal",
             message=str((proposal or {}).get("rationale", "")),
-            data={"plugin": (proposal or {}).get("plugin")},
+            data={
+                "plugin": (proposal or {}).get("plugin"),
+                # the title people read, in both languages (the rationale is the rules' own)
+                "title_zh": (proposal or {}).get("title_zh"),
+                "title_en": (proposal or {}).get("title_en"),
+            },
         )
         return {"proposal": proposal}
 
@@ -217,7 +237,11 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             state["incident_id"],
             "policy.decided",
             message=str(decided.get("reason", "")),
-            data={"kind": decided.get("kind"), "risk": decided.get("risk")},
+            data={
+                "kind": decided.get("kind"),
+                "risk": decided.get("risk"),
+                "call": list(decided.get("call") or []),
+            },
         )
         return {"policy": decided}
 
@@ -229,6 +253,8 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         return {"proposal_token": token, "gate_trace": tracing.here()}
 
     async def await_proposal_approval(state: IncidentState) -> IncidentState:
+        if not state["proposal_token"]:  # no gate was opened: the incident is over
+            return {"proposal_decision": {"decision": "resolved", "by": []}}
         decision = interrupt({"gate": "proposal", "token": state["proposal_token"]})
         return {"proposal_decision": dict(decision)}
 
@@ -278,7 +304,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             state["incident_id"],
             "workflow.verified",
             message=str(checked.get("summary", "")),
-            data={"ok": checked.get("ok")},
+            data={"ok": checked.get("ok"), "finding": checked.get("finding") or {}},
         )
         return {"verification": checked}
 
@@ -292,11 +318,22 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         await advisor.remember(incident_id)
         return {"outcome": "resolved"}
 
+    async def no_runbook(state: IncidentState) -> IncidentState:
+        """No runbook knows this alert: nothing to approve. The incident waits, open, for a
+        person (its card says what can be done: `/run`, `/escalate`); paging goes on."""
+        incident_id = state["incident_id"]
+        await incidents.record_event(db, incident_id, "workflow.no_runbook")
+        await incidents.set_status(db, incident_id, "open", by="workflow")
+        await presenter.show(incident_id)
+        return {"outcome": "no_runbook"}
+
     async def escalate(state: IncidentState) -> IncidentState:
         incident_id = state["incident_id"]
         cause = cause_of(dict(state))
         reason = cause.sentence()
-        await incidents.record_event(db, incident_id, "workflow.escalated", message=reason)
+        await incidents.record_event(
+            db, incident_id, "workflow.escalated", message=reason, data={"cause": cause.as_json()}
+        )
         await incidents.set_status(
             db,
             incident_id,
@@ -326,12 +363,13 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         ("verify", verify),
         ("resolve", resolve),
         ("escalate", escalate),
+        ("no_runbook", no_runbook),
     ):
         graph.add_node(name, measured(name, node))
     graph.add_edge(START, "ingest")
     graph.add_edge("ingest", "triage")
     graph.add_conditional_edges("triage", after_triage, ["diagnose", "resolve"])
-    graph.add_edge("diagnose", "send_diagnosis_card")
+    graph.add_conditional_edges("diagnose", after_diagnose, ["send_diagnosis_card", "no_runbook"])
     graph.add_edge("send_diagnosis_card", "await_diagnosis_approval")
     graph.add_conditional_edges(
         "await_diagnosis_approval", after_diagnosis_gate, ["propose", "resolve", "escalate"]
@@ -349,6 +387,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
     graph.add_conditional_edges("execute", after_execute, ["verify", "resolve", "escalate"])
     graph.add_conditional_edges("verify", after_verify, ["resolve", "escalate"])
     graph.add_edge("resolve", END)
+    graph.add_edge("no_runbook", END)
     graph.add_edge("escalate", END)
     return graph
 
@@ -394,6 +433,14 @@ def measured(name: str, node: Node) -> Node:
 
 def after_triage(state: IncidentState) -> str:
     return "resolve" if state.get("triage") == "resolved" else "diagnose"
+
+
+def after_diagnose(state: IncidentState) -> str:
+    """No gate when no runbook matched: there is nothing the bot could go on to do."""
+    codes = (state.get("diagnosis") or {}).get("codes") or {}
+    summary = codes.get("summary") if isinstance(codes, dict) else None
+    unknown = isinstance(summary, dict) and summary.get("code") == "no_runbook"
+    return "no_runbook" if unknown else "send_diagnosis_card"
 
 
 def _gate_route(decision: JSON | None, approved: str) -> str:

@@ -12,12 +12,13 @@ import logging
 from typing import Any
 
 from plugins.contract import AlertContext, PluginContext
-from plugins.execution import execute
+from plugins.execution import call_of, execute
 from plugins.policy import PolicyEngine
 from plugins.registry import PluginRegistry
 from plugins.runbooks import (
     RunbookBook,
     diagnose_with_rules,
+    finding_of,
     propose_with_rules,
     verify_with_rules,
 )
@@ -107,7 +108,7 @@ class RulesAdvisor:
         decided = await judge(
             self.db, self.policy, plugin.spec, params, alert=alert, risk_hint=hint
         )
-        return decided.as_json()
+        return {**decided.as_json(), "call": call_of(self.registry, name, params)}
 
     async def execute(
         self, proposal: JSON, *, incident_id: int, run_id: str, dry_run: bool = False
@@ -116,11 +117,12 @@ class RulesAdvisor:
         result = await execute(
             self.registry, str(proposal.get("plugin", "")), ctx, dict(proposal.get("params") or {})
         )
+        found = finding_of(result)
         return {
             "ok": result.ok,
             "summary": result.summary,
             "output": result.output,
-            "data": dict(result.data),
+            "data": {**dict(result.data), **({"finding": found} if found else {})},
         }
 
     async def verify(self, alert: AlertContext, proposal: JSON, execution: JSON) -> JSON:
@@ -137,8 +139,9 @@ class RulesAdvisor:
             return {
                 "ok": bool(execution.get("ok")),
                 "summary": "no verification step; relying on the fix's own result",
+                "finding": {"code": "no_verify_step", "values": {}},
             }
-        return {"ok": checked.ok, "summary": checked.summary}
+        return {"ok": checked.ok, "summary": checked.summary, "finding": checked.finding}
 
     async def recall(self, incident_id: int, limit: int = 3) -> list[dict[str, Any]]:
         """Similar past incidents (for the card and the model); empty without memory."""

@@ -52,11 +52,14 @@ from workflows.silences import matches
 
 log = logging.getLogger(__name__)
 ALERTS_TABLE = cast(Table, Alert.__table__)
-# every fold of one delivery in one statement
+# every fold of one delivery in one statement; the card shows the latest alert's summary (its
+# current value), not the first one's
 _FOLD = text(
     "UPDATE incidents AS i SET alert_count = i.alert_count + f.n, last_seen_at = now(), "
+    "summary = COALESCE(NULLIF(f.s, ''), i.summary), "
     "updated_at = now() FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id, "
-    "unnest(CAST(:counts AS int[])) AS n) AS f WHERE i.id = f.id"
+    "unnest(CAST(:counts AS int[])) AS n, unnest(CAST(:summaries AS text[])) AS s) AS f "
+    "WHERE i.id = f.id"
 )
 ALERTS = Counter("larkops_alerts_total", "Alerts received", ["source", "outcome"])
 
@@ -129,6 +132,7 @@ class Triage:
         rows: list[dict[str, object]] = [_alert_row(a, None) for a in silenced]
         outcome.silenced = len(silenced)
         folds: dict[int, int] = defaultdict(int)  # incident id -> alerts folded into it
+        latest: dict[int, str] = {}  # incident id -> the summary of its latest folded alert
         async with self.db.session() as session:
             if delivery is not None and not await _first_time(session, delivery):
                 outcome.replayed = True
@@ -144,6 +148,7 @@ class Triage:
                 ):
                     incident_id = incident.id
                     folds[incident_id] += len(group)
+                    latest[incident_id] = group[-1].summary or ""
                     outcome.folded.append(incident_id)
                 else:
                     incident_id = await self._open(session, group, chat_id, outcome)
@@ -152,7 +157,11 @@ class Triage:
                         current[fingerprint] = opened  # a resolved group later in the batch
                 rows.extend(_alert_row(a, incident_id) for a in group)
             if folds:
-                await session.execute(_FOLD, {"ids": list(folds), "counts": list(folds.values())})
+                summaries = [latest.get(incident_id, "") for incident_id in folds]
+                await session.execute(
+                    _FOLD,
+                    {"ids": list(folds), "counts": list(folds.values()), "summaries": summaries},
+                )
             if rows:
                 await session.execute(insert(ALERTS_TABLE), rows)  # Core: no ORM bookkeeping
             await silences.count_caught(session, caught)

@@ -84,7 +84,8 @@ async def _decide(
     if payload.gate == silences.GATE and payload.incident_id is None:
         return await _silence_decided(ctx, payload, verdict, decision)
     if verdict.refusal == "stale" and verdict.gate is not None:
-        return ActionResult(toast=Toast("error", say("gate.stale", status=verdict.gate.status)))
+        status = say(f"card.gate.status.{verdict.gate.status}")
+        return ActionResult(toast=Toast("error", say("gate.stale", status=status)))
     if verdict.refusal is not None or verdict.gate is None:
         return ActionResult(toast=Toast("error", say(_REFUSED_TEXT[verdict.refusal or "unknown"])))
     claim = approvals.Claim(verdict.gate, verdict.closed)
@@ -208,6 +209,7 @@ async def show_incident(ctx: HandlerContext, args: str) -> None:
             e.kind,
             e.actor,
             page_event(e.data, ctx.texts) if e.kind == "page.sent" else e.message,
+            dict(e.data or {}),
         )
         for e in await incidents.timeline(ctx.services.db, incident_id)
     ]

@@ -161,7 +161,8 @@ async def show_policy(ctx: HandlerContext, args: str) -> None:
         raise UserFacingError(say("run.bad_pairs", reason=str(exc))) from None
     decision = await judge(ctx.services.db, ops.toolkit.policy, spec, params, alert=None)
     lines = _check_lines(spec, decision, ops, say)
-    await ctx.reply_card(policy_check_card(spec.name, params, decision.kind, lines, say))
+    card = policy_check_card(spec.name, params, decision.kind, lines, say, decision.detail)
+    await ctx.reply_card(card)
 
 
 def _check_lines(

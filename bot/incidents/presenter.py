@@ -158,6 +158,10 @@ class LarkPresenter:
         gate = await incidents.latest(self.db, Approval, incident.id)
         runs = [e for e in await incidents.executions(self.db, incident.id) if e.step == "execute"]
         verified = await self._last_event(incident.id, "workflow.verified")
+        decided = await self._last_event(incident.id, "policy.decided")
+        proposed = await self._last_event(incident.id, "workflow.proposed")
+        named = proposed.data.get(f"title_{self.say.language}") if proposed else None
+        call = tuple(str(part) for part in (decided.data.get("call") or [])) if decided else ()
         return IncidentView(
             id=incident.id,
             title=incident.title,
@@ -171,11 +175,13 @@ class LarkPresenter:
             first_seen=incident.first_seen_at,
             last_seen=incident.last_seen_at,
             diagnosis=_diagnosis(diagnosis) if diagnosis is not None else None,
-            proposal=_proposal(proposal) if proposal is not None else None,
+            proposal=_proposal(proposal, call, str(named or "")) if proposal is not None else None,
             gate=self._gate(gate, incident) if gate is not None else None,
             execution=_execution(runs[-1]) if runs else None,
             verification=VerificationView(
-                ok=bool(verified.data.get("ok")), summary=verified.message
+                ok=bool(verified.data.get("ok")),
+                summary=verified.message,
+                finding=dict(verified.data.get("finding") or {}),
             )
             if verified is not None
             else None,
@@ -380,10 +386,11 @@ def _diagnosis(row: Any) -> DiagnosisView:
     )
 
 
-def _proposal(row: Any) -> ProposalView:
+def _proposal(row: Any, call: tuple[str, ...] = (), title: str = "") -> ProposalView:
     return ProposalView(
+        call=call,
         plugin=row.plugin,
-        title=row.rationale or row.plugin,
+        title=title or row.rationale or row.plugin,
         params=dict(row.params),
         steps=(),
         risk=row.risk,
@@ -400,6 +407,7 @@ def _execution(row: Any) -> ExecutionView:
         output=row.output or "",
         dry_run=row.dry_run,
         finished_at=row.finished_at,
+        finding=dict((row.data or {}).get("finding") or {}),
     )
 
 

@@ -1,54 +1,115 @@
 """What real Feishu refuses in a card, refused the same way by the emulator.
 
 Sending, replying with or updating an interactive message whose card breaks these rules is
-answered `400 / 230099` ("Failed to create card content") with the sub-code in `ext`, and
-nothing is stored:
+answered `400 / 230099` ("Failed to create card content") with the sub-code in `ext` (as
+`ext=ErrCode: 11310; ErrMsg: card table number over limit` for too many tables), and nothing
+is stored:
 
 - a mention (`<at id=…>`, `<at user_id=…>`, `<at open_id=…>`) of something that is not a
   person's open_id (`ou_…`) or `all`: sub-code 100290, as Feishu answers a card that mentions
   `system` or `alert`;
-- in a schema 2.0 card, the 1.0 components 2.0 removed (`note`, `action`), a body without an
-  `elements` list, or `elements` at the card's root instead of under `body`;
-- a card larger than 30 KB.
+- in a schema 2.0 card (sub-code 200621): the 1.0 components 2.0 removed (`note`, `action`), a
+  body without an `elements` list, `elements` (or any other key) at the card's root instead of
+  under `body` (the root holds only `schema`, `config`, `card_link`, `header`, `body`), a body
+  property 2.0 does not have, a `form` anywhere but directly in `body.elements` (forms live at
+  the root, never nested, never inside another form);
+- a card larger than 30 KB: `400 / 230025`, the message content is too long (no sub-code).
 
-    problem = card_problem(card)   # None, or (sub-code, what is wrong)
+    problem = card_problem(card)   # None, or CardProblem(code, sub-code or 0, message)
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 CARD_INVALID = 230099
+TOO_LONG = 230025
 BAD_MENTION = 100290
-BAD_STRUCTURE = 200621  # the emulator's sub-code for a structure 2.0 does not accept
+BAD_STRUCTURE = 200621  # the sub-code for a structure 2.0 does not accept
 MAX_BYTES = 30 * 1024
 REMOVED_IN_V2 = frozenset({"note", "action"})
+ROOT_KEYS = frozenset({"schema", "config", "card_link", "header", "body"})
+BODY_KEYS = frozenset(
+    {
+        "elements",
+        "direction",
+        "padding",
+        "horizontal_spacing",
+        "horizontal_align",
+        "vertical_spacing",
+        "vertical_align",
+    }
+)
 _MENTION = re.compile(r"""<at\s+(?:id|user_id|open_id)\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE)
 _PERSON = re.compile(r"ou_[A-Za-z0-9_-]{1,64}")
 
 
-def card_problem(card: dict[str, Any]) -> tuple[int, str] | None:
-    """The first rule `card` breaks, as (sub-code, message), or None."""
+@dataclass(frozen=True)
+class CardProblem:
+    """Why Feishu refuses a card: the response code, the card sub-code (0: none), the text."""
+
+    code: int
+    sub: int
+    message: str
+
+    def response(self) -> str:
+        """The `msg` of Feishu's answer."""
+        if self.code == CARD_INVALID:
+            return f"Failed to create card content, ext=ErrCode: {self.sub}; ErrMsg: {self.message}"
+        return self.message
+
+
+def card_problem(card: dict[str, Any]) -> CardProblem | None:
+    """The first rule `card` breaks, or None."""
     encoded = json.dumps(card, ensure_ascii=False)
     if len(encoded.encode("utf-8")) > MAX_BYTES:
-        return BAD_STRUCTURE, f"card content exceeds {MAX_BYTES} bytes"
+        return CardProblem(TOO_LONG, 0, f"The message content is too long (over {MAX_BYTES} bytes)")
     for found in _MENTION.finditer(encoded.replace('\\"', '"')):
         person = found.group(1)
         if person != "all" and not _PERSON.fullmatch(person):
-            return BAD_MENTION, f"invalid at id: {person!r} is not a user's open_id"
+            return _invalid(BAD_MENTION, f"invalid at id: {person!r} is not a user's open_id")
     if card.get("schema") != "2.0":
         return None
-    if "elements" in card:
-        return BAD_STRUCTURE, "schema 2.0 puts elements under body, not at the root"
+    stray = sorted(set(card) - ROOT_KEYS)
+    if stray:
+        return _invalid(BAD_STRUCTURE, f"schema 2.0 has no card property {stray[0]!r} at the root")
     body = card.get("body")
     if not isinstance(body, dict) or not isinstance(body.get("elements"), list):
-        return BAD_STRUCTURE, "schema 2.0 needs body.elements"
+        return _invalid(BAD_STRUCTURE, "schema 2.0 needs body.elements")
+    extra = sorted(set(body) - BODY_KEYS)
+    if extra:
+        return _invalid(BAD_STRUCTURE, f"schema 2.0 has no body property {extra[0]!r}")
     removed = _removed_tag(body["elements"])
     if removed:
-        return BAD_STRUCTURE, f"cards of schema 2.0 no longer support the tag {removed!r}"
+        return _invalid(BAD_STRUCTURE, f"cards of schema 2.0 no longer support the tag {removed!r}")
+    for element in body["elements"]:
+        if isinstance(element, dict) and _nested_form(element.get("elements")):
+            return _invalid(BAD_STRUCTURE, "a form must be at the root of body.elements")
+        if isinstance(element, dict) and element.get("tag") != "form" and _nested_form(element):
+            return _invalid(BAD_STRUCTURE, "a form must be at the root of body.elements")
     return None
+
+
+def _invalid(sub: int, message: str) -> CardProblem:
+    return CardProblem(CARD_INVALID, sub, message)
+
+
+def _nested_form(node: Any) -> bool:
+    """Whether a `form` is inside `node` (its own tag not counted)."""
+    children: list[Any] = []
+    if isinstance(node, dict):
+        children = [v for k, v in node.items() if k != "tag"]
+    elif isinstance(node, list):
+        children = list(node)
+    for child in children:
+        if isinstance(child, dict) and child.get("tag") == "form":
+            return True
+        if isinstance(child, (dict, list)) and _nested_form(child):
+            return True
+    return False
 
 
 def _removed_tag(node: Any) -> str | None:

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.sandbox import documents, paging, signin
-from bot.sandbox.cardcheck import CARD_INVALID, card_problem
+from bot.sandbox.cardcheck import card_problem
 from bot.sandbox.envelopes import content_text, new_id
 from bot.sandbox.gateway import WS_PATH
 from bot.sandbox.guard import LarkError
@@ -378,12 +378,7 @@ def _check_card(card: dict[str, Any]) -> None:
     """Refuse a card real Feishu would refuse (`bot.sandbox.cardcheck`), as it does."""
     problem = card_problem(card)
     if problem is not None:
-        sub, detail = problem
-        raise LarkError(
-            400,
-            CARD_INVALID,
-            f"Failed to create card content, ext=ErrCode: {sub}; ErrMsg: {detail}",
-        )
+        raise LarkError(400, problem.code, problem.response())
 
 
 def _parse_content(content: Any) -> dict[str, Any]:

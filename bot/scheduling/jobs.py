@@ -50,6 +50,7 @@ from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
 from bot.operations import OperationsDesk
 from bot.scheduling.history import Outcome, keep, recall
+from cards.incident import status_name
 from cards.schedules import RunMemoryView, RunView, run_card
 from cards.texts import Texts, texts
 from plugins.contract import AlertContext, PluginContext
@@ -286,7 +287,8 @@ class JobRunner:
                 )
             ).all()
         total = sum(int(count) for _, count in rows)
-        by_status = ", ".join(f"{status} {count}" for status, count in rows) or "—"
+        worded = [(status_name(str(status), self.say), count) for status, count in rows]
+        by_status = ", ".join(f"{name} {count}" for name, count in worded) or "—"
         lines = tuple(f"×{int(count or 0)} {title}" for title, count in top)
         summary = self.say("schedule.report", hours=hours, total=total, statuses=by_status)
         return Result(True, summary, lines)

@@ -146,13 +146,23 @@ class HostDiskPlugin:
         if full:
             names = ", ".join(r["path"] for r in full)
             summary = f"over {params.warn_percent:g}% (space or inodes): {names}"
+            code, values = "disk_full", {"warn": f"{params.warn_percent:g}", "paths": names}
         else:
             worst = max(rows, key=lambda r: r["percent"])
             summary = (
                 f"{len(rows)} mount(s) below {params.warn_percent:g}%; "
                 f"fullest {worst['path']} at {worst['percent']:g}%"
             )
+            code = "disk_ok"
+            values = {
+                "count": str(len(rows)),
+                "warn": f"{params.warn_percent:g}",
+                "path": str(worst["path"]),
+                "percent": f"{worst['percent']:g}",
+            }
         return PluginResult(
+            code=code,
+            values=values,
             ok=not full,
             summary=summary,
             data={"mounts": _fit(rows), "warn_percent": params.warn_percent},

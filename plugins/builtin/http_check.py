@@ -149,7 +149,14 @@ class HttpCheckPlugin:
             evidence.append(f"TLS certificate expires in {tls_days} days")
         evidence.extend(problems)
         summary = f"{target}: " + ("; ".join(problems) if problems else f"{status} as expected")
+        code, values = "http_ok", {"target": target, "status": str(status)}
+        if status != params.expect_status:
+            code, values = "http_status", {**values, "expected": str(params.expect_status)}
+        elif problems:
+            code, values = "http_body", {**values, "text": str(params.body_contains)}
         return PluginResult(
+            code=code,
+            values=values,
             ok=not problems,
             summary=summary,
             data=data,
@@ -198,6 +205,8 @@ def _failure(target: str, started: float, reason: str) -> PluginResult:
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
     return PluginResult(
         ok=False,
+        code="http_no_answer",
+        values={"target": target, "reason": reason},
         summary=f"{target}: {reason}",
         data={"status": None, "latency_ms": latency_ms, "error": reason},
         evidence=(f"{target} → no answer: {reason}",),

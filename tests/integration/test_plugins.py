@@ -391,7 +391,7 @@ async def test_rules_diagnose_propose_verify(registry: PluginRegistry, site: str
     engine = PolicyEngine({}, registry=registry)
     firing = alert(service="web", url=f"{site}/fail")
     diagnosis = await diagnose_with_rules(book, registry, firing, policy=engine)
-    assert diagnosis.summary == "Runbook default: http check of labels.url: 1 of 1 checks failed."
+    assert diagnosis.summary == "Runbook default-http-check:labels.url: 1 of 1 checks failed."
     assert diagnosis.hypotheses == (
         (f"Check the URL failed: GET {site}/fail: status 500, expected 200", 0.7),
     )

@@ -116,6 +116,11 @@ async def test_alert_to_verified_fix(make_testbot: Any, health: tuple[str, Path]
     assert click.toast["type"] == "success"
 
     proposed = await card_with(bot, card, "restart_web", APPROVE)
+    shown = card_text(proposed.card)
+    assert f"/usr/bin/touch {state}/healthy-web" in shown  # the exact argv, not a JSON
+    assert "重启 Web 服务" in shown  # the runbook's title in the chat's language
+    assert "matched on" not in shown
+    assert '"template"' not in shown
     assert not (state / "healthy-web").exists()
     click = await bot.click(proposed, APPROVE, user="ou_carol")
     assert click.toast is not None
@@ -253,7 +258,7 @@ async def test_incident_commands(make_testbot: Any, health: tuple[str, Path]) ->
 async def test_storm_is_grouped_and_diagnosed_on_request(
     make_testbot: Any, health: tuple[str, Path]
 ) -> None:
-    _url, state = health
+    url, state = health
     settings = settings_for(state, incidents={"storm_threshold": 2})
     bot: TestBot = await make_testbot(settings=settings, incidents=True)
     assert bot.runtime.desk is not None
@@ -261,7 +266,11 @@ async def test_storm_is_grouped_and_diagnosed_on_request(
         a
         for n in range(5)
         for a in parse_generic(
-            {"title": f"Disk{n}", "labels": {"alertname": f"Disk{n}", "host": f"db-{n}"}}
+            {
+                "title": f"Disk{n}",
+                "labels": {"alertname": f"Disk{n}", "host": f"db-{n}"},
+                "annotations": {"url": url},  # the default runbook knows it: a gate follows
+            }
         )
     ]
     await bot.runtime.desk.receive(batch, "oc_ops")

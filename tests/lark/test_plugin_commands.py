@@ -68,7 +68,7 @@ async def test_diagnostic_runs_at_once(make_testbot: Any, tmp_path: Path) -> Non
         (tmp_path / "up").touch()
         await bot.send(f"/run http_check url={url}")
         result = card_text((await bot.expect_reply("http_check")).card)
-    assert "200 as expected" in result
+    assert "返回 200，符合预期" in result  # the plugin's finding in the chat's words
     rows = await bot.rows("SELECT plugin, status, auto FROM executions")
     assert rows == [("http_check", "succeeded", False)]
     audit = await bot.rows("SELECT kind FROM incident_events WHERE incident_id IS NULL")

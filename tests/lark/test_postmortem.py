@@ -64,9 +64,11 @@ async def test_a_resolved_incident_gets_a_postmortem_draft_that_follows_its_time
 
 
 async def _settled(bot: TestBot) -> bool:
-    """The workflow waits for people (at a gate, or escalated): nothing moves by itself."""
+    """The workflow waits for people (at a gate, escalated, or open with no runbook to follow):
+    nothing moves by itself."""
     [(status,)] = await bot.rows("SELECT status FROM incidents")
-    return bool(status in ("awaiting_approval", "escalated"))
+    unknown = await bot.rows("SELECT 1 FROM incident_events WHERE kind = 'workflow.no_runbook'")
+    return bool(status in ("awaiting_approval", "escalated") or (status == "open" and unknown))
 
 
 async def test_an_approver_turns_the_action_items_into_feishu_tasks(make_testbot: Any) -> None:

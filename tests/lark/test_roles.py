@@ -75,7 +75,7 @@ async def test_a_viewer_reads_and_an_operator_acts(make_testbot: Any, tmp_path: 
         assert "操作员" in refused
         assert "/roles" in refused
         await bot.send(f"/run http_check url={url}", user="ou_bob")
-        assert "200 as expected" in card_text((await bot.expect_reply("http_check")).card)
+        assert "返回 200，符合预期" in card_text((await bot.expect_reply("http_check")).card)
     await bot.send("/run command template=make_marker args.name=web", user="ou_alice")
     assert DENIED in (await bot.expect_reply()).text
     await bot.send(f"/schedule {JOB}", user="ou_alice")

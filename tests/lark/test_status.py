@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -138,9 +139,10 @@ def test_status_card_in_both_languages_and_when_something_is_wrong() -> None:
     assert card["header"]["template"] == "red"
     assert "larkops status: needs attention" in en
     assert "Inbox queue: 7 pending, oldest waiting 2m 5s" in en
-    assert "Database: not ok (OSError: ［Errno 111］ refused)" in en
+    assert "Database: not ok (OSError: [Errno 111] refused)" in en
     assert "Scheduler: another replica leads (?)" in en
     assert "Model: none configured (rules only)" in en
-    assert "<at id=all>" not in en  # untrusted text cannot mention everyone
+    assert "<at id=all>" not in json.dumps(card)  # untrusted text cannot mention everyone
+    assert "<at id=all></at> refused" in en  # yet reads as it was
     backlog_only = status_card(view(inbox_pending=3, inbox_oldest_seconds=90), texts("en"))
     assert backlog_only["header"]["template"] == "orange"

@@ -28,7 +28,15 @@ from cards.report import (
     span,
 )
 from cards.texts import Texts, texts
-from tests.unit.test_cards import SANDBOX_TAGS, SNAPSHOTS, buttons, sent_size, shown, walk
+from tests.unit.test_cards import (
+    SANDBOX_TAGS,
+    SNAPSHOTS,
+    buttons,
+    marked,
+    sent_size,
+    shown,
+    walk,
+)
 from workflows.hygiene import runbook_yaml, threshold_yaml
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -170,9 +178,8 @@ def test_hostile_alert_names_mention_nobody_and_link_nowhere() -> None:
         report_card(view, texts("zh"), ZONE),
         confirm_card(row, texts("zh"), confirm_value=CONFIRM, cancel_value=CANCEL),
     ):
-        text = shown(card)
-        assert "<at" not in text
-        assert "](" not in text
+        assert "<at" not in shown(card)  # nowhere, plain_text included
+        assert "](" not in marked(card)  # no link where links render
         assert sent_size(card) < LARK_CARD_LIMIT
 
 

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.lark.events import card_text
+from bot.sandbox.cardcheck import card_problem
 from cards.incident import incident_card
 from cards.lists import (
     incidents_card,
@@ -323,6 +325,12 @@ def buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
     return [element for element in walk(card["body"]) if element["tag"] == "button"]
 
 
+def marked(card: dict[str, Any]) -> str:
+    """The markdown of a card (where links, mentions and code spans render); plain_text fields
+    (header, button labels) render nothing."""
+    return "\n".join(e["content"] for e in walk(card["body"]) if e["tag"] == "markdown")
+
+
 def shown(card: dict[str, Any]) -> str:
     """All the text a reader sees, header included."""
     header = card["header"]
@@ -355,6 +363,7 @@ def test_cards_are_shared_json2_with_only_tags_the_sandbox_renders(
     assert card["header"]["title"]["tag"] == "plain_text"
     assert {element["tag"] for element in walk(card["body"])} <= SANDBOX_TAGS
     assert sent_size(card) < LARK_CARD_LIMIT
+    assert card_problem(card) is None  # what real Feishu (and the strict emulator) accepts
 
 
 def test_pending_gate_buttons_send_back_exactly_the_given_values() -> None:
@@ -437,7 +446,7 @@ def test_diagnosis_shows_confidence_evidence_sources_and_partial_note() -> None:
     text = shown(incident_card(STATES["diagnosed-pending-gate"], texts("en"), ZONE))
     assert "autovacuum on a bloated table (80%)" in text
     assert "noisy neighbour (15%)" in text
-    assert "command:top: postgres: autovacuum worker 97% CPU" in text
+    assert "command:top: `postgres: autovacuum worker 97% CPU`" in text  # the tool's own words
     assert "Partial diagnosis" in text
 
 
@@ -455,9 +464,9 @@ def test_hostile_text_neither_mentions_nor_links_nor_breaks_the_card() -> None:
     text = shown(card)
     # the only tags are the mention of the one valid open_id
     assert re.findall(r"<[^>]*>", text) == ["<at id=ou_carol>", "</at>"]
-    outside_code = re.sub(r"```\n.*?\n```", "", text, flags=re.DOTALL)
+    outside_code = re.sub(r"```\n.*?\n```", "", marked(card), flags=re.DOTALL)
     assert "[" not in outside_code  # no link; inside the code block links do not render
-    assert "&lt;" not in text
+    assert "&lt;" not in marked(card)  # an entity in the text shows as typed (&#38;lt;)
     assert "id=all" in text  # still readable as data
     assert "\x00" not in json.dumps(card)
     assert "\u202e" not in text
@@ -505,5 +514,15 @@ def test_storm_names_groups_and_their_incidents() -> None:
 
 def test_timeline_mentions_people_and_keeps_bot_names_as_text() -> None:
     text = shown(timeline_card(RESOLVED, ENTRIES, texts("en"), ZONE))
-    assert "09:44 · approval · <at id=ou_alice></at>: approved the restart" in text
-    assert "09:32 · diagnosis · bot: rules: autovacuum 80%" in text
+    assert "09:44:00 · approval · <at id=ou_alice></at>: approved the restart" in text
+    assert "09:32:00 · diagnosis · bot: rules: autovacuum 80%" in text
+
+
+def test_normal_text_is_escaped_for_markdown_not_disfigured() -> None:
+    view = replace(NEW, title="[FIRING:1] CPU -> db-1", summary="load [5m] -> 97% <b>")
+    card = incident_card(view, texts("zh"), ZONE)
+    assert card["header"]["title"]["content"] == "#42 [FIRING:1] CPU -> db-1"
+    assert "&#91;5m&#93; -&#62; 97% &#60;b&#62;" in marked(card)  # the documented escapes
+    assert "［" not in json.dumps(card, ensure_ascii=False)
+    assert "-＞" not in json.dumps(card, ensure_ascii=False)
+    assert "load [5m] -> 97% <b>" in card_text(card)  # what a reader of the card sees

@@ -441,7 +441,7 @@ def test_runbook_matching_is_first_match_with_full_regexes() -> None:
     only_label_url = replace(no_url, labels={"url": "https://a.example/"})
     fallback = book.match(only_label_url)
     assert fallback is not None
-    assert fallback.name == "default: http check of labels.url"
+    assert fallback.name == "default-http-check:labels.url"
     assert RunbookBook.from_config([], registry, defaults=False).match(ALERT) is None
 
 

@@ -119,13 +119,12 @@ def test_unknown_disabled_and_invalid_are_refused(registry: PluginRegistry) -> N
     )
     hostile = engine.evaluate(command, restart("web; rm -rf /"), alert=ALERT)
     assert hostile.kind == "refuse"
-    assert hostile.reason == (
-        "Invalid parameters for command: argument 'service' does not match its allowed pattern."
-    )
-    assert "rm -rf" not in hostile.reason
+    assert hostile.reason == "Invalid parameters for command."
+    assert hostile.detail == "argument 'service' does not match its allowed pattern"
+    assert "rm -rf" not in hostile.reason + hostile.detail
     unlisted = engine.evaluate(command, {"template": "rm_everything"}, alert=ALERT)
     assert unlisted.kind == "refuse"
-    assert "not in the allow-list" in unlisted.reason
+    assert "not in the allow-list" in unlisted.detail
     registry.disable("command")
     disabled = engine.evaluate(command, restart(), alert=ALERT)
     assert (disabled.kind, disabled.reason) == ("refuse", "Plugin command is disabled.")

@@ -10,6 +10,7 @@ The walk is iterative with node and depth caps, so a hostile, deeply nested card
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -102,7 +103,9 @@ def _body_lines(card: Mapping[str, Any]) -> list[str]:
             children: list[tuple[object, int]] = []
             for key, value in list(node.items())[:64]:
                 if key in _TEXT_KEYS and isinstance(value, str):
-                    found.append(value)
+                    # markdown shows `&#91;` as `[`: read what the reader sees
+                    markup = node.get("tag") in ("markdown", "lark_md")
+                    found.append(html.unescape(value) if markup else value)
                 elif key not in _SKIPPED_KEYS and isinstance(value, list | Mapping):
                     children.append((value, depth + 1))
             stack.extend(reversed(children))

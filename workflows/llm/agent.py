@@ -242,7 +242,7 @@ async def run_diagnostic(
         return refused("the arguments were not a JSON object")
     decision = policy.evaluate(plugin.spec, dict(call.arguments), alert=alert)
     if decision.kind != "auto":
-        return refused(f"not run: {decision.reason}")
+        return refused(f"not run: {decision.reason} {decision.detail}".rstrip())
     ctx = PluginContext(alert=alert, incident_id=incident_id, run_id=run_id)
     result = await execute(registry, call.name, ctx, dict(call.arguments))
     data = json.dumps(dict(result.data), default=str)

@@ -75,6 +75,17 @@
       .replace(/<br\s*\/?>/gi, "\n");
   }
 
+  /** The characters card markdown shows for its numeric and named character references
+   * (`&#91;` is `[`): decoded as text is inserted, after the markdown was parsed. */
+  const NAMED = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: "\u00a0" };
+  function decode(text) {
+    return String(text).replace(/&(#\d{1,7}|#x[0-9a-f]{1,6}|[a-z]{2,6});/gi, (whole, code) => {
+      if (code[0] !== "#") return NAMED[code.toLowerCase()] ?? whole;
+      const point = code[1].toLowerCase() === "x" ? parseInt(code.slice(2), 16) : parseInt(code.slice(1), 10);
+      return point > 0 && point <= 0x10ffff ? String.fromCodePoint(point) : whole;
+    });
+  }
+
   const INLINE =
     /\*\*([^*]+?)\*\*|`([^`]+?)`|~~([^~]+?)~~|\[([^\]]+?)\]\(([^)\s]+?)\)|(?<![\w*])\*([^*\s](?:[^*]*?[^*\s])?)\*(?![\w*])/g;
 
@@ -82,10 +93,10 @@
   function inline(text, parent) {
     let last = 0;
     for (const match of text.matchAll(INLINE)) {
-      if (match.index > last) parent.append(text.slice(last, match.index));
+      if (match.index > last) parent.append(decode(text.slice(last, match.index)));
       const [, bold, code, strike, linkText, href, italic] = match;
       if (bold !== undefined) parent.append(inline(bold, el("strong")));
-      else if (code !== undefined) parent.append(el("code", { text: code }));
+      else if (code !== undefined) parent.append(el("code", { text: decode(code) }));
       else if (strike !== undefined) parent.append(inline(strike, el("del")));
       else if (linkText !== undefined) {
         if (/^https?:\/\//i.test(href)) {
@@ -95,7 +106,7 @@
       } else if (italic !== undefined) parent.append(inline(italic, el("em")));
       last = match.index + match[0].length;
     }
-    if (last < text.length) parent.append(text.slice(last));
+    if (last < text.length) parent.append(decode(text.slice(last)));
     return parent;
   }
 

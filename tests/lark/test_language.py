@@ -1,0 +1,145 @@
+"""A Chinese chat reads Chinese: every card (every version of it), every reply and every toast
+the bot sends over a day of incidents, commands and clicks carries no English of its own —
+only code, names, labels, commands and the values it was given (tests/support/language.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.lark.events import card_text
+from tests.lark.test_incidents import card_with, settings_for
+from tests.lark.testbot import TestBot, card_buttons, wait_until
+from tests.support.health import health_service
+from tests.support.language import STATUS_WORDS, english
+from workflows.intake import parse_generic
+
+APPROVE, REJECT = "批准", "拒绝"
+
+
+@pytest.fixture
+async def health(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
+    async with health_service(tmp_path / "healthy-web") as url:
+        yield url, tmp_path
+
+
+def alert(title: str, url: str, status: str = "firing", **annotations: str) -> dict[str, Any]:
+    return {
+        "title": title,
+        "severity": "critical",
+        "status": status,
+        "labels": {"alertname": title.split()[0], "service": "web", "instance": "web-3:9100"},
+        "annotations": {"url": url, "summary": "web is down", **annotations},
+    }
+
+
+def values_of(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield key
+            yield from values_of(value)
+            if isinstance(value, str):
+                yield f"{key}={value}"
+    elif isinstance(node, list):
+        for item in node:
+            yield from values_of(item)
+
+
+COMMANDS = [
+    "/help",
+    "/whoami",
+    "/incidents",
+    "/incidents all",
+    "/incident 1",
+    "/incident 2",
+    "/similar 1",
+    '/silence alertname=~"[" 2h',
+    "/silence alertname=Maintenance 2h 例行维护",
+    "/silences",
+    "/plugins",
+    "/plugin http_check",
+    "/runbooks",
+    "/policy",
+    "/policy check host_disk",
+    "/policy check command template=restart_web service=web",
+    "/run host_disk",
+    "/report 24h",
+    "/jobs",
+    "/roles",
+    "/resolve 1 已修复",
+    "/incident 1",
+    "/nosuchcommand",
+]
+
+
+async def test_a_day_in_a_chinese_chat_has_no_english_sentence(
+    make_testbot: Any, health: tuple[str, Path]
+) -> None:
+    url, state = health
+    bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
+    assert bot.runtime.desk is not None
+    sent: list[dict[str, Any]] = []
+    toasts: list[str] = []
+
+    async def fire(payload: dict[str, Any]) -> None:
+        sent.append(payload)
+        assert bot.runtime.desk is not None
+        await bot.runtime.desk.receive(parse_generic(payload), "oc_ops")
+
+    # a web outage: diagnosed, its diagnosis rejected (escalated), a late and a stranger's click
+    await fire(alert("WebDown", url))
+    card = await bot.expect_reply(contains="WebDown")
+    diagnosed = await card_with(bot, card, "http_check", APPROVE)
+    approve = card_buttons(diagnosed.card)[APPROVE]
+    stranger = await bot.click(diagnosed, APPROVE, user="ou_alice")
+    rejected = await bot.click(diagnosed, REJECT, user="ou_bob")
+    late = await bot.click(diagnosed, APPROVE, user="ou_carol", value=approve)
+    toasts += [json.dumps(c.toast, ensure_ascii=False) for c in (stranger, rejected, late)]
+    await wait_until(lambda: _status(bot, 1, "escalated"), timeout=20, what="incident 1 escalated")
+
+    # a disk alert no runbook knows, folded twice, then resolved by its alert
+    disk = alert("DiskFull on web-3", url, value="91%")
+    await fire(disk)
+    await bot.expect_reply(contains="DiskFull")
+    await fire({**disk, "annotations": {**disk["annotations"], "value": "97%"}})
+    await fire({**disk, "status": "resolved"})
+    await wait_until(lambda: _status(bot, 2, "resolved"), timeout=20, what="incident 2 resolved")
+
+    # an alert no runbook knows: the card says what people can do
+    await fire({"title": "QueueStuck", "severity": "warning", "labels": {"queue": "mail"}})
+    stuck = await bot.expect_reply(contains="QueueStuck")
+    await card_with(bot, stuck, "未找到处置方案")
+
+    for command in COMMANDS:
+        await bot.send(command, user="ou_bob")
+        await bot.expect_reply()
+
+    values = {text for payload in sent for text in values_of(payload)}
+    values |= {command for command in COMMANDS} | {url, "ou_alice"}
+    values -= STATUS_WORDS  # a payload's "status": "resolved" is no licence to print the code
+    leaked: list[tuple[str, list[str]]] = []
+    for message in bot.emulator.transcript("oc_ops"):
+        if message.sender_type != "bot":
+            continue
+        versions = message.card_history or ([message.card] if message.card else [])
+        for text in [message.text, *(card_text(v) for v in versions)]:
+            text += " " + " ".join(label for v in versions for label in card_buttons(v))
+            found = english(text, values)
+            if found:
+                leaked.append((text, found))
+    for toast in toasts:
+        found = english(toast, values | {"success", "error", "info", "warning", "type", "content"})
+        if found:
+            leaked.append((toast, found))
+    assert not leaked, json.dumps(leaked, ensure_ascii=False, indent=1)
+
+
+async def _status(bot: TestBot, incident: int, wanted: str) -> bool:
+    rows = await bot.rows(f"SELECT status FROM incidents WHERE id = {incident}")
+    return bool(rows) and rows[0][0] == wanted

@@ -1,0 +1,95 @@
+"""Finds English the bot wrote into a Chinese chat.
+
+    english(text, values=("HighCPU on db-1", ...))   # -> ["diagnosis rejected by", ...]
+
+What is not the bot's own wording is taken out first: code blocks and code spans, tags
+(`<at id=…></at>`, `<font …>`), links, and the user values given (alert titles, labels,
+names, commands the scenario typed or sent). What is left is English when it has
+
+- a run of three or more English words (letters only, not an identifier: no digits, `_`,
+  `.`, `/`, `=`; not an acronym like `CPU`; not CamelCase like `HighCPU`), punctuation such as
+  `,` `;` `:` `(s)` between them allowed — "1 mount(s) below 90%", "Checks pass now; the alert";
+- a catalogue-like code outside a code span: `incident.opened`, `gate.approved`;
+- a closed-set status word standing alone (`escalated 1, resolved 2`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+MIN_RUN = 2  # two English words in a row are already a phrase in a Chinese chat
+_FENCE = re.compile(r"```.*?```", re.DOTALL)
+_SPAN = re.compile(r"`[^`\n]*`")
+_TAG = re.compile(r"<[^<>\n]*>")
+_LINK = re.compile(r"https?://\S+")
+_OPEN_ID = re.compile(r"\b(?:ou|oc|om|cli)_[A-Za-z0-9_-]+")
+_WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?(?:\(s\))?")
+_EDGE = ".,;:!?()\"'"
+_CODE = re.compile(r"(?<![\w./-])[a-z]+(?:_[a-z]+)*\.[a-z]+(?:_[a-z]+)*(?![\w/.-])")
+STATUS_WORDS = frozenset(
+    {
+        "open",
+        "acknowledged",
+        "diagnosing",
+        "awaiting_approval",
+        "remediating",
+        "verifying",
+        "escalated",
+        "resolved",
+        "firing",
+        "approved",
+        "rejected",
+        "expired",
+        "cancelled",
+        "succeeded",
+        "failed",
+        "skipped",
+        "paused",
+        "active",
+        "pending",
+    }
+)
+
+
+def _strip(text: str, values: Iterable[str]) -> str:
+    text = _FENCE.sub(" \x00 ", text)
+    text = _SPAN.sub(" \x00 ", text)
+    text = _TAG.sub(" \x00 ", text)
+    text = _LINK.sub(" \x00 ", text)
+    for value in sorted({v for v in values if v and len(v) > 1}, key=len, reverse=True):
+        text = text.replace(value, " \x00 ")
+    return _OPEN_ID.sub(" \x00 ", text)
+
+
+def _is_word(chunk: str) -> bool:
+    bare = chunk.strip(_EDGE)
+    if bare.endswith("(s"):
+        bare += ")"
+    if not bare or not _WORD.fullmatch(bare):
+        return False
+    letters = bare.replace("(s)", "").replace("'", "")
+    if len(letters) > 1 and letters.isupper():
+        return False  # an acronym: CPU, HTTP, MTTA
+    return not any(ch.isupper() for ch in letters[1:])  # CamelCase is a name: HighCPU
+
+
+def english(text: str, values: Iterable[str] = ()) -> list[str]:
+    """The English in `text` outside code, tags, links and the given user values."""
+    plain = _strip(text, values)
+    found = [m.group() for m in _CODE.finditer(plain)]
+    # any character outside ASCII (Chinese, fullwidth punctuation, ·) ends a run
+    spaced = "".join(ch if ord(ch) < 128 else " \x00 " for ch in plain)
+    run: list[str] = []
+    for chunk in [*spaced.split(), "\x00"]:
+        if _is_word(chunk):
+            run.append(chunk)
+            if chunk.strip(_EDGE).endswith("(s"):
+                found.append(chunk)  # "mount(s)": English plural wording
+            continue
+        if len(run) >= MIN_RUN:
+            found.append(" ".join(run))
+        elif len(run) == 1 and run[0].strip(_EDGE).lower() in STATUS_WORDS:
+            found.append(run[0])
+        run = []
+    return found

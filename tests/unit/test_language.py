@@ -1,0 +1,158 @@
+"""Every card the bot renders, in Chinese, carries no English of the bot's own: only code,
+names, labels and the other values it was given (see tests/support/language.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from cards.incident import incident_card
+from cards.texts import Texts, texts
+from cards.views import DiagnosisView, Evidence, Hypothesis, IncidentView
+from plugins.runbooks import RunbookBook, diagnose_with_rules
+from tests.evals.harness import Recorder, build_registry, load_scenarios
+from tests.report import test_cards as report_cards
+from tests.support.language import english
+from tests.unit import test_cards as incident_cards
+from tests.unit import test_council_cards as council_cards
+
+REGISTRIES: tuple[ModuleType, ...] = (incident_cards, council_cards, report_cards)
+# values the card tests pass inline: a list title, and a model's summary (model text is a value)
+INLINE = {"Open incidents", "A calm week."}
+
+
+def leaves(node: Any, seen: set[int] | None = None) -> Iterator[str]:
+    """Every string inside `node` (dataclasses, mappings, sequences): the values a test gave."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, str):
+        yield node
+        for line in node.splitlines():
+            yield line.strip()
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for item in dataclasses.fields(node):
+            yield from leaves(getattr(node, item.name), seen)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from leaves(key, seen)
+            yield from leaves(value, seen)
+            if isinstance(key, str) and isinstance(value, str):
+                yield f"{key}={value}"
+    elif isinstance(node, (list, tuple, set, frozenset)):
+        for item in node:
+            yield from leaves(item, seen)
+
+
+def given(module: ModuleType) -> set[str]:
+    """The values a card test module feeds its cards."""
+    return INLINE | {
+        text
+        for name, value in vars(module).items()
+        if name.isupper() and not callable(value)
+        for text in leaves(value)
+    }
+
+
+def shown(card: dict[str, Any]) -> Iterator[str]:
+    """Every string a reader sees on a card (contents, titles, button labels)."""
+    if isinstance(card, dict):
+        for key, value in card.items():
+            if key == "content" and isinstance(value, str):
+                yield value
+            elif key not in ("behaviors", "value"):
+                yield from shown(value)
+    elif isinstance(card, list):
+        for item in card:
+            yield from shown(item)
+
+
+CASES: list[tuple[str, Callable[[Texts], dict[str, Any]], set[str]]] = [
+    (f"{module.__name__.rsplit('.', 2)[-2]}:{name}", render, given(module))
+    for module in REGISTRIES
+    for name, render in module.CARDS.items()
+]
+
+
+def test_the_detector_finds_what_the_issue_saw() -> None:
+    for sentence, caught in [
+        ("Runbook default: http check of annotations.url: 0 of 1 checks failed.", "Runbook"),
+        ("检查：Checks pass now; the alert may be transient or recovering.", "Checks pass now"),
+        ("原因：diagnosis rejected by ou_alice", "diagnosis rejected by"),
+        ("1 mount(s) below 90%", "mount(s)"),
+        ("无法创建静默：bad regex '['", "bad regex"),
+        ("已结束（escalated 1, resolved 2）", "escalated"),
+        ("09:30 · incident.opened · system", "incident.opened"),
+    ]:
+        found = english(sentence)
+        assert any(caught in piece for piece in found), (sentence, found)
+
+
+def test_the_detector_leaves_code_names_labels_and_values_alone() -> None:
+    for fine in [
+        "事件 #42 HighCPU on db-1 已恢复",  # with the title given below
+        "用 `/run http_check url=https://x` 再查一次",
+        "```\nPermission denied while renaming the log\n```",
+        "<at id=ou_bob></at> 批准了 · CPU 使用率 97%",
+        "标签 alertname=DiskFull,env=staging；插件 host_disk",
+        "[FIRING:1] Disk -> web-3",
+        "告警 OK，服务 orders-db",
+    ]:
+        assert english(fine, values=("HighCPU on db-1",)) == [], fine
+
+
+@pytest.mark.parametrize(("name", "render", "values"), CASES, ids=[c[0] for c in CASES])
+def test_chinese_cards_have_no_english_of_their_own(
+    name: str, render: Callable[[Texts], dict[str, Any]], values: set[str]
+) -> None:
+    card = render(texts("zh"))
+    found = [(text, english(text, values)) for text in shown(card)]
+    leaked = [(text, bits) for text, bits in found if bits]
+    assert not leaked, json.dumps(leaked, ensure_ascii=False, indent=1)
+
+
+SCENARIOS = load_scenarios()
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+async def test_eval_scenarios_diagnosed_by_the_rules_read_chinese(name: str) -> None:
+    """Each recorded incident of tests/evals/scenarios, diagnosed by the rules provider over its
+    recorded plugin outputs (the runbooks it configures, or none), on a Chinese card."""
+    scenario = SCENARIOS[name]
+    registry = build_registry(scenario, Recorder())
+    book = RunbookBook.from_config(scenario.runbooks, registry)
+    alert = scenario.alert.context()
+    found = await diagnose_with_rules(book, registry, alert)
+    view = IncidentView(
+        id=7,
+        title=alert.title,
+        severity=alert.severity,
+        status="open",
+        service=alert.service,
+        source="alertmanager",
+        labels=dict(alert.labels),
+        summary=alert.annotations.get("summary", ""),
+        alert_count=1,
+        first_seen=incident_cards.T0,
+        last_seen=incident_cards.T0,
+        diagnosis=DiagnosisView(
+            summary=found.summary,
+            hypotheses=tuple(Hypothesis(c, p) for c, p in found.hypotheses),
+            evidence=tuple(Evidence(s, t) for s, t in found.evidence),
+            next_checks=found.next_checks,
+            provider=found.provider,
+            partial=found.partial,
+            codes=found.codes,
+        ),
+    )
+    values = set(leaves(scenario.model_dump())) | set(alert.annotations.values())
+    card = incident_card(view, texts("zh"), incident_cards.ZONE)
+    leaked = [(text, english(text, values)) for text in shown(card)]
+    leaked = [(text, bits) for text, bits in leaked if bits]
+    assert not leaked, json.dumps(leaked, ensure_ascii=False, indent=1)
