@@ -1,8 +1,9 @@
 """Changes in Postgres wake the loops that wait for them (LISTEN/NOTIFY), so a bot with nothing
 to do does not look every few seconds (issue 22).
 
-Triggers (migration 0013) notify `larkops_<table>` after a statement changes `schedules`,
-`approvals`, `actions` or `council_batches`, or opens an incident. `Notices` keeps one asyncpg
+Row triggers (migration 0013) notify `larkops_<table>` when a row of `schedules`, `approvals`,
+`actions` or `council_batches` changes, or an incident is opened (a statement that changes no
+row notifies nobody). `Notices` keeps one asyncpg
 connection listening and runs each subscriber's callback (an `asyncio.Event.set`, a `wake()`).
 When that connection drops, every subscriber is called (a change may have been missed while it
 was away) and it connects again with a growing pause; a loop waiting on a change therefore also

@@ -300,7 +300,8 @@ class LarkRuntime:
             return "ignored"
         try:
             alerts = _delivered_alerts(source, payload)
-        except (AlertParseError, ValueError, TypeError, KeyError):
+        except (AlertParseError, ValueError, TypeError, KeyError) as exc:
+            log.warning("alerts.unreadable_delivery", event_id=event_id, error=str(exc)[:200])
             return "ignored"
         await self.desk.receive(alerts, str(payload.get("chat_id", "")), delivery=event_id)
         return "done"
