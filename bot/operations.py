@@ -21,6 +21,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -105,13 +106,25 @@ class OperationsDesk:
         trace_id: str | None = None,
         *,
         force_approval: bool = False,
+        key: str | None = None,
     ) -> Outcome:
         """Start the action's run and wait until it pauses at its gate or ends: it runs now,
         waits for people, or is refused. `force_approval` (scheduled fixes): a fix the policy
-        would run by itself waits for a person all the same."""
+        would run by itself waits for a person all the same. `key` (the inbound event that
+        asked): the same request made again (a delivery replayed after a crash) is the same
+        action, never a second one; its run is left to the sweep if it was cut short."""
         assert self.toolkit.registry.get(plugin) is not None, "the caller checks the plugin"
+        run_id = _run_of(key, plugin, params) if key is not None else None
+        known = await actions.by_run(self.db, run_id) if run_id is not None else None
+        if known is not None:
+            return Outcome(known, await actions.gate_of(self.db, known, GATE))
         action = await actions.create(
-            self.db, chat_id=chat_id, requester=requester, plugin=plugin, params=params
+            self.db,
+            chat_id=chat_id,
+            requester=requester,
+            plugin=plugin,
+            params=params,
+            run_id=run_id,
         )
         await self.runs.run(
             action.id, str(action.run_id), force_approval=force_approval, trace_id=trace_id
@@ -291,3 +304,9 @@ class OperationsDesk:
             },
             trace_id=trace_id,
         )
+
+
+def _run_of(key: str, plugin: str, params: Mapping[str, Any]) -> uuid.UUID:
+    """The run id of the action `key` asked for (one per event, plugin and parameters)."""
+    what = json.dumps([key, plugin, dict(params)], sort_keys=True, default=str)
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"larkops:action:{what}")

@@ -172,6 +172,7 @@ async def propose_remediation(scope: ToolScope, q: RemediationRequest) -> tuple[
         q.params,
         scope.ctx.trace_id,
         force_approval=True,
+        key=scope.ctx.event.event_id,
     )
     await post_action(scope.ctx, outcome)
     decision = outcome.decision

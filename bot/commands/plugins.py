@@ -114,7 +114,9 @@ async def run_plugin(ctx: HandlerContext, args: str) -> None:
         params = parse_pairs(rest)
     except PairsError as exc:
         raise UserFacingError(say("run.bad_pairs", reason=str(exc))) from None
-    outcome = await ops.request(ctx.chat_id, ctx.user, spec.name, params, ctx.trace_id)
+    outcome = await ops.request(
+        ctx.chat_id, ctx.user, spec.name, params, ctx.trace_id, key=ctx.event.event_id
+    )
     await post_action(ctx, outcome)
 
 

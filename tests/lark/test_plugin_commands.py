@@ -172,3 +172,39 @@ async def test_expired_action_gate_runs_nothing(make_testbot: Any, tmp_path: Pat
     assert click.toast is not None
     assert click.toast["type"] == "error"
     assert not (tmp_path / "marker-late").exists()
+
+
+async def test_a_replayed_run_request_is_the_same_action(make_testbot: Any, tmp_path: Path) -> None:
+    """A /run delivery handled again (a crash after its card, before its inbox row was done)
+    asks for the same action: no second action, no second card, no second approval."""
+    bot = await started(make_testbot, tmp_path)
+    sent = await bot.send("/run command template=make_marker args.name=web")
+    card = await bot.expect_reply("command")
+    await wait_until(lambda: _status(bot, "pending"), what="the action at its gate")
+    await wait_until(lambda: _inbound_status(bot, sent.event_id, "done"), what="the delivery")
+    # the delivery is claimed again, as the inbox does with a row a dead process left (a
+    # crash after the handler, before the inbox row and the dispatch mark were written)
+    await bot.runtime.coordination.forget(f"dispatched:{sent.event_id}")
+    async with bot.db.session() as session:
+        await session.execute(
+            text("UPDATE inbound_events SET status = 'pending' WHERE event_id = :id"),
+            {"id": sent.event_id},
+        )
+    bot.runtime.wake()
+    await wait_until(
+        lambda: _inbound_status(bot, sent.event_id, "done"), what="the delivery handled again"
+    )
+    assert await bot.rows("SELECT count(*) FROM actions") == [(1,)]
+    cards = [m for m in bot.emulator.transcript(bot.chat) if m.card is not None]
+    assert [m.message_id for m in cards] == [card.message_id]
+    await bot.click(card, APPROVE, user="ou_bob")
+    await wait_until(lambda: _status(bot, "succeeded"), what="the one action to run")
+    assert await bot.rows("SELECT count(*) FROM executions") == [(1,)]
+
+
+async def _inbound_status(bot: TestBot, event_id: str, wanted: str) -> bool:
+    async with bot.db.session() as session:
+        found = await session.scalar(
+            text("SELECT status FROM inbound_events WHERE event_id = :id"), {"id": event_id}
+        )
+    return found == wanted
