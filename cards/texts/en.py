@@ -893,4 +893,11 @@ TEXTS: dict[str, str] = {
     "card.finding.tcp_failed": "`{target}` refuses or does not answer: {reason}",
     "card.finding.dns_ok": "`{name}` resolves to `{addresses}` ({ms} ms)",
     "card.finding.dns_failed": "`{name}` does not resolve: {reason}",
+    "card.finding.prom_series": "`{target}` query `{query}`: {count} series (`{kind}`), the first `{first}`",
+    "card.finding.prom_empty": "`{target}` query `{query}`: no data",
+    "card.finding.prom_empty_expected": "`{target}` query `{query}`: no data, where some was expected",
+    "card.finding.prom_range_series": "`{target}` query `{query}` over {minutes} min: {count} series, {points} points, the first `{first}`",
+    "card.finding.prom_range_empty": "`{target}` query `{query}` over {minutes} min: no data",
+    "card.finding.prom_range_empty_expected": "`{target}` query `{query}` over {minutes} min: no data, where some was expected",
+    "card.finding.prom_failed": "`{target}` query `{query}` failed: {reason}",
 }

@@ -884,4 +884,11 @@ TEXTS: dict[str, str] = {
     "card.finding.tcp_failed": "`{target}` 无法连接：{reason}",
     "card.finding.dns_ok": "`{name}` 解析为 `{addresses}`（{ms} ms）",
     "card.finding.dns_failed": "`{name}` 无法解析：{reason}",
+    "card.finding.prom_series": "`{target}` 查询 `{query}`：{count} 条序列（`{kind}`），第一条 `{first}`",
+    "card.finding.prom_empty": "`{target}` 查询 `{query}`：没有数据",
+    "card.finding.prom_empty_expected": "`{target}` 查询 `{query}`：没有数据，但应当有",
+    "card.finding.prom_range_series": "`{target}` 查询 `{query}`（最近 {minutes} 分钟）：{count} 条序列、{points} 个点，第一条 `{first}`",
+    "card.finding.prom_range_empty": "`{target}` 查询 `{query}`（最近 {minutes} 分钟）：没有数据",
+    "card.finding.prom_range_empty_expected": "`{target}` 查询 `{query}`（最近 {minutes} 分钟）：没有数据，但应当有",
+    "card.finding.prom_failed": "`{target}` 查询 `{query}` 失败：{reason}",
 }
