@@ -900,4 +900,13 @@ TEXTS: dict[str, str] = {
     "card.finding.prom_range_empty": "`{target}` query `{query}` over {minutes} min: no data",
     "card.finding.prom_range_empty_expected": "`{target}` query `{query}` over {minutes} min: no data, where some was expected",
     "card.finding.prom_failed": "`{target}` query `{query}` failed: {reason}",
+    "card.finding.redis_failed": "`{plugin}` failed on `{target}`: {reason}",
+    "card.finding.redis_info_section": "`{target}`: INFO `{section}` ({count} fields)",
+    "card.finding.redis_info": "`{target}`: Redis {version} (`{role}`), {clients} clients, {used} used (max {max}), {evicted} keys evicted, hit ratio {hit}",
+    "card.finding.redis_info_problem": "`{target}`: persistence failing (`{problems}`); Redis {version} (`{role}`), {clients} clients, {used} used (max {max})",
+    "card.finding.redis_slowlog": "`{target}`: {count} slow-log entries, the slowest {us} µs: `{command}`",
+    "card.finding.redis_slowlog_empty": "`{target}`: the slow log is empty",
+    "card.finding.redis_memory": "`{target}`: {used} used, {ratio} of {max}; peak {peak}, fragmentation {fragmentation}, {evicted} keys evicted",
+    "card.finding.redis_memory_unlimited": "`{target}`: {used} used, no maxmemory; peak {peak}, fragmentation {fragmentation}, {evicted} keys evicted",
+    "card.finding.redis_memory_high": "`{target}`: {used} used, {ratio} of {max}, above the warning ratio {warn}; {evicted} keys evicted",
 }

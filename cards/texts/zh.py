@@ -891,4 +891,13 @@ TEXTS: dict[str, str] = {
     "card.finding.prom_range_empty": "`{target}` 查询 `{query}`（最近 {minutes} 分钟）：没有数据",
     "card.finding.prom_range_empty_expected": "`{target}` 查询 `{query}`（最近 {minutes} 分钟）：没有数据，但应当有",
     "card.finding.prom_failed": "`{target}` 查询 `{query}` 失败：{reason}",
+    "card.finding.redis_failed": "`{plugin}` 在 `{target}` 上执行失败：{reason}",
+    "card.finding.redis_info_section": "`{target}`：INFO `{section}`（{count} 项）",
+    "card.finding.redis_info": "`{target}`：Redis {version}（`{role}`），{clients} 个连接，内存已用 {used}（上限 {max}），已淘汰 {evicted} 个键，命中率 {hit}",
+    "card.finding.redis_info_problem": "`{target}`：持久化出错（`{problems}`）；Redis {version}（`{role}`），{clients} 个连接，内存已用 {used}（上限 {max}）",
+    "card.finding.redis_slowlog": "`{target}`：慢日志 {count} 条，最慢 {us} µs：`{command}`",
+    "card.finding.redis_slowlog_empty": "`{target}`：慢日志为空",
+    "card.finding.redis_memory": "`{target}`：内存已用 {used}，占上限 {max} 的 {ratio}；峰值 {peak}，碎片率 {fragmentation}，已淘汰 {evicted} 个键",
+    "card.finding.redis_memory_unlimited": "`{target}`：内存已用 {used}，未设置 maxmemory 上限；峰值 {peak}，碎片率 {fragmentation}，已淘汰 {evicted} 个键",
+    "card.finding.redis_memory_high": "`{target}`：内存已用 {used}，占上限 {max} 的 {ratio}，超过告警比例 {warn}；已淘汰 {evicted} 个键",
 }
