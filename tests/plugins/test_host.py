@@ -48,7 +48,9 @@ def registry(logs: Path) -> PluginRegistry:
 
 
 async def run(registry: PluginRegistry, name: str, params: Mapping[str, Any]) -> PluginResult:
-    return await execute(registry, name, PluginContext(), params)
+    result = await execute(registry, name, PluginContext(), params)
+    worded(result)  # every result, refusals included, reads in Chinese without English
+    return result
 
 
 def test_plugins_settings_and_scope(tmp_path: Path) -> None:
@@ -240,6 +242,7 @@ async def test_log_tail_plain_and_filters(registry: PluginRegistry, logs: Path) 
     none = await run(registry, "host_log_tail", {"path": path, "contains": "no such text"})
     assert none.ok
     assert none.summary == f"{path}: no lines containing 'no such text' among the last 300"
+    assert worded(none) == f"`{path}`：最近 300 行中没有包含 `no such text` 的日志"
     assert none.output == ""
 
 
@@ -297,6 +300,7 @@ async def test_log_tail_refuses_fifo_and_directories(registry: PluginRegistry, l
     result = await run(registry, "host_log_tail", {"path": str(fifo)})
     assert time.perf_counter() - started < 1
     assert result.summary == f"refused: {fifo} is a FIFO; only regular files are read"
+    assert worded(result).startswith(f"未读取 `{fifo}`：")
     (logs / "sub").mkdir()
     result = await run(registry, "host_log_tail", {"path": str(logs / "sub")})
     assert result.summary == f"refused: {logs / 'sub'} is a directory; only regular files are read"

@@ -87,8 +87,7 @@ async def run(
     registry: PluginRegistry, plugin: str, /, dry_run: bool = False, **params: Any
 ) -> PluginResult:
     result = await execute(registry, plugin, PluginContext(dry_run=dry_run), params)
-    if not result.summary.startswith("invalid parameters: "):
-        worded(result)  # every result a plugin wrote reads in Chinese, without English
+    worded(result)  # every result, refusals included, reads in Chinese without English
     return result
 
 
