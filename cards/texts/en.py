@@ -992,4 +992,5 @@ TEXTS: dict[str, str] = {
     "card.finding.plugin_timeout": "`{plugin}` timed out after {seconds} s",
     "card.finding.plugin_crashed": "`{plugin}` failed: {reason}",
     "card.finding.plugin_bad_result": "`{plugin}` returned no valid result",
+    "schedule.check_line": "{mark} {plugin}: {text}",
 }

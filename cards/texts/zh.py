@@ -983,4 +983,5 @@ TEXTS: dict[str, str] = {
     "card.finding.plugin_timeout": "`{plugin}` 超过 {seconds} 秒未完成",
     "card.finding.plugin_crashed": "`{plugin}` 出错：{reason}",
     "card.finding.plugin_bad_result": "`{plugin}` 没有返回有效结果",
+    "schedule.check_line": "{mark} {plugin}：{text}",
 }
