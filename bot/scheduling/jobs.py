@@ -259,7 +259,7 @@ class JobRunner:
             if plugin is None or plugin.spec.category != "diagnostic":
                 ok = False
                 lines.append(f"{name}: not a diagnostic plugin")
-                findings.append({})
+                findings.append({"code": "not_diagnostic", "values": {}, "plugin": name})
                 continue
             decision = toolkit.policy.evaluate(plugin.spec, params, alert=None)
             if decision.kind != "auto":

@@ -993,4 +993,5 @@ TEXTS: dict[str, str] = {
     "card.finding.plugin_crashed": "`{plugin}` failed: {reason}",
     "card.finding.plugin_bad_result": "`{plugin}` returned no valid result",
     "schedule.check_line": "{mark} {plugin}: {text}",
+    "card.finding.not_diagnostic": "not a diagnostic plugin; not run",
 }

@@ -984,4 +984,5 @@ TEXTS: dict[str, str] = {
     "card.finding.plugin_crashed": "`{plugin}` 出错：{reason}",
     "card.finding.plugin_bad_result": "`{plugin}` 没有返回有效结果",
     "schedule.check_line": "{mark} {plugin}：{text}",
+    "card.finding.not_diagnostic": "不是诊断插件，未执行",
 }
