@@ -10,15 +10,15 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from cards.basics import button, card, markdown, text
-from cards.incident import more, people
-from cards.markup import fenced, fit, inline, prose
+from cards.incident import finding, more, people
+from cards.markup import code, fenced, fit, inline, prose
 from cards.texts import Texts
 
 MAX_JOBS = 30
@@ -66,6 +66,7 @@ class RunView:
     ok: bool
     summary: str
     lines: tuple[str, ...] = ()
+    findings: tuple[Mapping[str, Any], ...] = ()  # per line, a plugin's {"code", "values", …}
     output: str = ""
     late: bool = False
     analysis: tuple[str, str, str] | None = None  # (error pattern, likely cause, suggestion)
@@ -329,7 +330,11 @@ def run_card(view: RunView, zone: str, say: Texts) -> dict[str, Any]:
         if remembered:
             elements.append(markdown("\n".join(remembered)))
     if view.lines:
-        bullets = [f"- {inline(line, 300)}" for line in view.lines[:12]]
+        found = list(view.findings)
+        bullets = [
+            f"- {_check_line(line, found[n] if n < len(found) else {}, say)}"
+            for n, line in enumerate(view.lines[:12])
+        ]
         bullets += more(len(view.lines), 12, say)
         elements.append(markdown("\n".join(bullets)))
     if view.analysis is not None:
@@ -446,3 +451,13 @@ def _similar_failures(view: RunView, zone: str, say: Texts) -> list[str]:
         if past.fix:
             lines.append("  " + say("job.memory.fix", fix=inline(past.fix, 200)))
     return lines
+
+
+def _check_line(line: str, found: Mapping[str, Any], say: Texts) -> str:
+    """One check of a job's run: the plugin's finding in the reader's words when it came with
+    a code, else its own line."""
+    worded = finding(found, say) if found else None
+    if worded is None:
+        return inline(line, 300)
+    mark = "✅" if found.get("ok") else "❌"
+    return say("schedule.check_line", mark=mark, plugin=code(found.get("plugin"), 60), text=worded)

@@ -18,7 +18,16 @@ Usage::
 
         async def run(self, ctx: PluginContext, params: BaseModel) -> PluginResult:
             assert isinstance(params, Ping)
-            return PluginResult(ok=True, summary=f"{params.host} answers")
+            return PluginResult(
+                ok=True,
+                summary=f"{params.host} answers",  # logs and models read this line
+                code="ping_ok",  # people read `card.finding.ping_ok` of cards/texts, zh and en
+                values={"host": params.host},
+            )
+
+Every built-in plugin gives each result a code (`tests/support/language.worded` checks that
+both catalogues word it and that the Chinese has no English of its own); a plugin without
+codes is shown by its summary, as a tool's words in a code span.
 
 A parameter model may add two optional methods that the policy engine consults:
 `policy_risk() -> Risk` (risk that depends on the parameters, e.g. the `command` template's

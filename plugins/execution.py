@@ -61,20 +61,22 @@ async def execute(
     plugin = registry.get(name)
     if plugin is None:  # the name may be anyone's text: never a label
         EXECUTIONS.labels("unknown", "unknown", "refused").inc()
-        return _refused(f"unknown plugin {name!r}", registry.redactor)
+        return _refused(f"unknown plugin {name!r}", registry.redactor, "plugin_unknown", name)
     spec = plugin.spec
     counted = EXECUTIONS.labels(spec.name, spec.category, "refused")
     if not registry.is_enabled(name):
         counted.inc()
-        return _refused(f"plugin {name!r} is disabled", registry.redactor)
+        return _refused(f"plugin {name!r} is disabled", registry.redactor, "plugin_disabled", name)
     try:
         model = validate_params(spec, params)
     except InvalidParams as exc:
         counted.inc()
-        return _refused(f"invalid parameters: {exc}", registry.redactor)
+        text = f"invalid parameters: {exc}"
+        return _refused(text, registry.redactor, "plugin_invalid", name, str(exc))
     if ctx.dry_run and spec.category == "remediation" and not spec.supports_dry_run:
         counted.inc()
-        return _refused(f"{name} does not support dry runs; nothing was run", registry.redactor)
+        text = f"{name} does not support dry runs; nothing was run"
+        return _refused(text, registry.redactor, "plugin_no_dry_run", name)
     started = time.monotonic()
     outcome = "error"
     attributes = {"plugin.name": spec.name, "plugin.category": spec.category}
@@ -83,9 +85,20 @@ async def execute(
             result = await asyncio.wait_for(plugin.run(ctx, model), spec.timeout)
         except TimeoutError:
             outcome = "timeout"
-            result = PluginResult(ok=False, summary=f"{name} timed out after {spec.timeout:g}s")
+            result = PluginResult(
+                ok=False,
+                summary=f"{name} timed out after {spec.timeout:g}s",
+                code="plugin_timeout",
+                values={"plugin": name, "seconds": f"{spec.timeout:g}"},
+            )
         except Exception as exc:
-            result = PluginResult(ok=False, summary=f"{name} failed: {type(exc).__name__}: {exc}")
+            reason = f"{type(exc).__name__}: {exc}"
+            result = PluginResult(
+                ok=False,
+                summary=f"{name} failed: {reason}",
+                code="plugin_crashed",
+                values={"plugin": name, "reason": reason},
+            )
         else:
             if isinstance(result, PluginResult):
                 outcome = "ok" if result.ok else "failed"
@@ -93,6 +106,8 @@ async def execute(
                 result = PluginResult(
                     ok=False,
                     summary=f"{name} returned {type(result).__name__}, not a PluginResult",
+                    code="plugin_bad_result",
+                    values={"plugin": name},
                 )
         if ctx.dry_run:  # a rehearsal (a proposal's preview, dry-run mode): nothing was changed
             outcome = "dry_run_ok" if outcome == "ok" else "dry_run_failed"
@@ -139,8 +154,20 @@ def cap_bytes(text: str, limit: int) -> str:
     return keep.decode(errors="ignore") + marker
 
 
-def _refused(reason: str, redactor: Redactor) -> PluginResult:
-    return PluginResult(ok=False, summary=cap_text(redactor.text(reason), SUMMARY_LIMIT))
+def _refused(
+    reason: str, redactor: Redactor, code: str, name: str, detail: str = ""
+) -> PluginResult:
+    """A run refused before it started; `code` and the plugin's name (and the validator's
+    `detail`) word it in the chat's language."""
+    values = {"plugin": cap_text(redactor.text(name), 64)}
+    if detail:
+        values["reason"] = cap_text(redactor.text(detail), SUMMARY_LIMIT)
+    return PluginResult(
+        ok=False,
+        summary=cap_text(redactor.text(reason), SUMMARY_LIMIT),
+        code=code,
+        values=values,
+    )
 
 
 def _plain(data: Any, depth: int = 0) -> Any:

@@ -55,6 +55,7 @@ from cards.schedules import RunMemoryView, RunView, run_card
 from cards.texts import Texts, texts
 from plugins.contract import AlertContext, PluginContext
 from plugins.execution import execute
+from plugins.runbooks import finding_of
 from storage import schedules
 from storage.database import Database
 from storage.models import Incident, Schedule, ScheduleRun
@@ -88,6 +89,9 @@ class Result:
     lines: tuple[str, ...] = ()
     output: str = ""
     card_posted: bool = False
+    # per line, the plugin's finding ({"code", "values", "plugin", "ok"}, {} when none), for
+    # the card to word in the chat's language; `lines` stay the plugins' own (history, rules)
+    findings: tuple[Mapping[str, Any], ...] = ()
 
 
 class JobRunner:
@@ -149,6 +153,7 @@ class JobRunner:
             ok=result.ok,
             summary=result.summary,
             lines=result.lines,
+            findings=result.findings,
             output=result.output,
             late=late,
             analysis=None if result.ok else analyse(result.summary, *result.lines),
@@ -247,25 +252,30 @@ class JobRunner:
     async def _checks(self, action: Mapping[str, Any]) -> Result:
         toolkit = self.operations.toolkit
         lines, outputs, ok = [], [], True
+        findings: list[Mapping[str, Any]] = []
         for step in action.get("steps") or []:
             name, params = str(step.get("plugin")), dict(step.get("params") or {})
             plugin = toolkit.registry.get(name)
             if plugin is None or plugin.spec.category != "diagnostic":
                 ok = False
                 lines.append(f"{name}: not a diagnostic plugin")
+                findings.append({"code": "not_diagnostic", "values": {}, "plugin": name})
                 continue
             decision = toolkit.policy.evaluate(plugin.spec, params, alert=None)
             if decision.kind != "auto":
                 ok = False
                 lines.append(f"{name}: {decision.reason}")
+                findings.append({})
                 continue
             result = await execute(toolkit.registry, name, PluginContext(), params)
             ok = ok and result.ok
             lines.append(("✅ " if result.ok else "❌ ") + f"{name}: {result.summary}")
+            findings.append({**finding_of(result), "plugin": name, "ok": result.ok})
             if result.output:
                 outputs.append(result.output[:1000])
         summary = self.say("schedule.checks_ok" if ok else "schedule.checks_failed")
-        return Result(ok, summary, tuple(lines), "\n".join(outputs)[:2000])
+        output = "\n".join(outputs)[:2000]
+        return Result(ok, summary, tuple(lines), output, findings=tuple(findings))
 
     async def _report(self, chat_id: str, hours: int) -> Result:
         since = datetime.now(UTC) - timedelta(hours=hours)

@@ -115,11 +115,15 @@ class CommandPlugin:
         template = self.templates[params.template]
         problems = template.problems(params.args)  # the model checked; check again, cheaply
         if problems:
-            return PluginResult(ok=False, summary="; ".join(problems))
+            reason = "; ".join(problems)
+            values = {"template": template.name, "reason": reason}
+            return PluginResult(ok=False, summary=reason, code="command_refused", values=values)
         argv = template.render(params.args)
         shown = shlex.join(argv)
         if ctx.dry_run:
             return PluginResult(
+                code="command_dry",
+                values={"template": template.name, "argv": shown},
                 ok=True,
                 summary=f"dry run: would run {shown}",
                 data={"argv": argv, "dry_run": True},
@@ -141,7 +145,17 @@ class CommandPlugin:
             summary = f"{template.name}: exit 0"
         else:
             summary = f"{template.name}: exit {exit_code}"
+        code = (
+            "command_timeout" if timed_out else "command_ok" if exit_code == 0 else "command_exit"
+        )
+        values = {
+            "template": template.name,
+            "exit": str(exit_code),
+            "seconds": f"{template.timeout:g}",
+        }
         return PluginResult(
+            code=code,
+            values=values,
             ok=exit_code == 0 and not timed_out,
             summary=summary,
             data=data,

@@ -131,7 +131,12 @@ class HostDiskPlugin:
         try:
             rows = await asyncio.to_thread(lambda: [_disk_row(p) for p in paths])
         except OSError as exc:
-            return PluginResult(ok=False, summary=f"cannot stat {exc.filename}: {exc.strerror}")
+            return PluginResult(
+                ok=False,
+                summary=f"cannot stat {exc.filename}: {exc.strerror}",
+                code="host_unreadable",
+                values={"path": str(exc.filename), "reason": str(exc.strerror)},
+            )
         full = [
             r
             for r in rows
@@ -216,7 +221,22 @@ class HostMemoryPlugin:
         )
         high = mem.percent > params.warn_percent
         summary = f"{line} (over {params.warn_percent:g}%)" if high else line
-        return PluginResult(ok=not high, summary=summary, data=data, evidence=(line,))
+        values = {
+            "percent": f"{mem.percent:g}",
+            "available": format_size(mem.available),
+            "total": format_size(mem.total),
+            "swap": f"{swap.percent:g}",
+            "swap_total": format_size(swap.total),
+            "warn": f"{params.warn_percent:g}",
+        }
+        return PluginResult(
+            ok=not high,
+            summary=summary,
+            data=data,
+            evidence=(line,),
+            code="memory_high" if high else "memory_ok",
+            values=values,
+        )
 
 
 class HostLoadPlugin:
@@ -250,7 +270,20 @@ class HostLoadPlugin:
         )
         high = loads[0] / cpus > params.warn_ratio
         summary = f"{line} (over {params.warn_ratio:g} per CPU)" if high else line
-        return PluginResult(ok=not high, summary=summary, data=data, evidence=(line,))
+        values = {
+            "loads": " ".join(f"{value:.2f}" for value in loads),
+            "cpus": str(cpus),
+            "ratio": f"{per_cpu[0]:.2f}",
+            "warn": f"{params.warn_ratio:g}",
+        }
+        return PluginResult(
+            ok=not high,
+            summary=summary,
+            data=data,
+            evidence=(line,),
+            code="load_high" if high else "load_ok",
+            values=values,
+        )
 
 
 class HostTopPlugin:
@@ -278,7 +311,12 @@ class HostTopPlugin:
             for r in top
         ]
         first = f"; top: {top[0]['name']} (pid {top[0]['pid']})" if top else ""
+        values: dict[str, str] = {"count": str(len(rows))}
+        if top:
+            values |= {"name": str(top[0]["name"]), "pid": str(top[0]["pid"])}
         return PluginResult(
+            code=f"top_{params.by}" if top else "top_none",
+            values=values,
             ok=True,
             summary=f"{len(rows)} processes by {params.by}{first}",
             data={"by": params.by, "processes": _fit(top), "process_count": len(rows)},

@@ -220,6 +220,8 @@ class Rollout:
     failed: bool
     message: str
     data: dict[str, Any]
+    code: str = "rollout_done"  # the message as a catalogue code (`card.finding.<code>`)
+    counts: tuple[int, int] = (0, 0)  # the two numbers a waiting message names
 
 
 def rollout(deployment: V1Deployment) -> Rollout:
@@ -251,19 +253,26 @@ def rollout(deployment: V1Deployment) -> Rollout:
         ],
     }
     failed = bool(progressing and progressing.reason == "ProgressDeadlineExceeded")
+    counts = (0, 0)
     if generation > observed:
-        message = "waiting for the new generation to be observed by the controller"
+        code, message = (
+            "rollout_unobserved",
+            ("waiting for the new generation to be observed by the controller"),
+        )
     elif failed:
-        message = "rollout failed: progress deadline exceeded"
+        code, message = "rollout_failed", "rollout failed: progress deadline exceeded"
     elif updated < desired:
+        code, counts = "rollout_updating", (updated, desired)
         message = f"waiting: {updated} of {desired} new replicas updated"
     elif total > updated:
+        code, counts = "rollout_terminating", (total - updated, 0)
         message = f"waiting: {total - updated} old replicas pending termination"
     elif available < updated:
+        code, counts = "rollout_available", (available, updated)
         message = f"waiting: {available} of {updated} updated replicas available"
     else:
         return Rollout(True, False, "successfully rolled out", data)
-    return Rollout(False, failed, message, data)
+    return Rollout(False, failed, message, data, code, counts)
 
 
 REVISION = "deployment.kubernetes.io/revision"

@@ -135,6 +135,8 @@ class PodDescribePlugin(KubePlugin):
             )
         verdict = "healthy" if state.healthy else "unhealthy"
         return PluginResult(
+            code="pod_healthy" if state.healthy else "pod_unhealthy",
+            values={"pod": f"{params.namespace}/{params.pod}", "problem": problem.lstrip(": ")},
             ok=state.healthy,
             summary=f"pod {params.namespace}/{params.pod} is {verdict}{problem}",
             data=fit(
@@ -212,17 +214,31 @@ class PodLogsPlugin(KubePlugin):
             source += f" container {params.container}"
         if params.previous:
             source += " (previous instance)"
+        pod = f"{params.namespace}/{params.pod}"
+        values = {
+            "pod": pod + (f" {params.container}" if params.container else ""),
+            "fetched": str(fetched),
+            "matched": str(len(lines)),
+            "text": str(params.contains),
+        }
         if params.contains is not None:
             matched = f"{len(lines)} of the last {fetched} log lines"
             summary = f"{matched} of {source} contain {params.contains!r}"
+            found = "kube_log_matched"
         elif fetched:
             summary = f"last {fetched} log lines of {source}"
+            found = "kube_log_lines"
         else:
             summary = f"the log of {source} is empty"
+            found = "kube_log_empty"
+        if params.previous:
+            found += "_previous"
         output = "\n".join(kept)
         if dropped:
             output = f"… {dropped} earlier lines omitted\n{output}"
         return PluginResult(
+            code=found,
+            values=values,
             ok=True,
             summary=summary,
             data={
@@ -292,15 +308,22 @@ class EventsPlugin(KubePlugin):
         warnings = [row for row in rows if row["type"] == "Warning"]
         where = params.namespace + (f" for {params.name}" if params.name else "")
         kind = "events" if params.include_normal else "warning events"
+        place = params.namespace + (f"/{params.name}" if params.name else "")
+        values = {"where": place, "count": str(len(events)), "top": ""}
+        code = "kube_events" if params.include_normal else "kube_warnings"
         if not rows:
             summary = f"no {kind} in {where}"
+            code += "_none"
         else:
             reasons: dict[str, int] = {}
             for row in warnings or rows:
                 reasons[row["reason"]] = reasons.get(row["reason"], 0) + row["count"]
             top = ", ".join(f"{r} ×{n}" for r, n in sorted(reasons.items(), key=lambda x: -x[1]))
             summary = f"{plural(len(events), kind.removesuffix('s'))} in {where}: {top}"
+            values["top"] = top
         return PluginResult(
+            code=code,
+            values=values,
             ok=not warnings,
             summary=summary,
             data=fit({"namespace": params.namespace, "total": len(events), "events": rows[:15]}),

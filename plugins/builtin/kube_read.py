@@ -59,7 +59,9 @@ class KubePlugin:
         try:
             return await self.clients.guarded(params.target_name(), what, work)
         except KubeError as exc:
-            return PluginResult(ok=False, summary=str(exc))
+            return PluginResult(
+                ok=False, summary=str(exc), code="kube_failed", values={"reason": str(exc)}
+            )
 
     def _timeout(self) -> float:
         return self.clients.request_timeout
@@ -119,12 +121,20 @@ class PodsPlugin(KubePlugin):
             "unhealthy": [s.name for s in bad][:SHOWN_PODS],
             "pods": [s.row() for s in states[:SHOWN_PODS]],
         }
+        values = {"scope": scope, "total": str(len(states)), "bad": str(len(bad))}
         if not states:
-            return PluginResult(ok=False, summary=f"no pods found in {scope}", data=fit(data))
+            return PluginResult(
+                ok=False,
+                summary=f"no pods found in {scope}",
+                data=fit(data),
+                code="pods_none",
+                values=values,
+            )
         if bad:
             named = "; ".join(_trouble(s) for s in bad[:3])
             more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
             summary = f"{len(bad)} of {len(states)} pods in {scope} unhealthy: {named}{more}"
+            values["pods"] = named + (f" (+{len(bad) - 3})" if len(bad) > 3 else "")
         else:
             summary = f"all {len(states)} pods in {scope} are running and ready"
         table = [f"{'NAME':40} {'READY':6} {'STATUS':26} {'RESTARTS':8} {'AGE':6} NODE"]
@@ -133,6 +143,8 @@ class PodsPlugin(KubePlugin):
             for s in states
         ]
         return PluginResult(
+            code="pods_unhealthy" if bad else "pods_ok",
+            values=values,
             ok=not bad,
             summary=summary,
             data=fit(data),
@@ -209,7 +221,14 @@ class RolloutStatusPlugin(KubePlugin):
             f"condition {c['type']}={c['status']} {c['reason']}".rstrip()
             for c in data["conditions"]
         ]
+        first, second = state.counts
         return PluginResult(
+            code=state.code,
+            values={
+                "name": f"{params.namespace}/{params.deployment}",
+                "first": str(first),
+                "second": str(second),
+            },
             ok=state.complete,
             summary=f"{name}: {state.message}",
             data=fit({**data, "complete": state.complete, "failed": state.failed}),

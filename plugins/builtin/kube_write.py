@@ -135,8 +135,11 @@ class RolloutRestartPlugin(_Remediation):
         before = current.metadata.generation if current.metadata else None
         after = patched.metadata.generation if patched.metadata else None
         data = {"patch": patch, "dry_run": dry_run, "generation": after, "restarted_at": now}
+        values = {"name": f"{params.namespace}/{params.deployment}", "patch": shown}
         if dry_run:
             return PluginResult(
+                code="kube_restart_dry",
+                values=values,
                 ok=True,
                 summary=f"dry run: would patch {name} with {shown}; {DRY_NOTE}",
                 data=data,
@@ -144,6 +147,8 @@ class RolloutRestartPlugin(_Remediation):
                 output=shown,
             )
         return PluginResult(
+            code="kube_restarted",
+            values=values,
             ok=True,
             summary=f"restarted {name}: pods are being replaced by a rolling update",
             data=data,
@@ -186,8 +191,15 @@ class ScalePlugin(_Remediation):
         )
         current = scale.spec.replicas if scale.spec and scale.spec.replicas is not None else 0
         data: dict[str, Any] = {"from": current, "to": params.replicas, "dry_run": dry_run}
+        values = {
+            "name": f"{params.namespace}/{params.deployment}",
+            "from": str(current),
+            "to": str(params.replicas),
+        }
         if current == params.replicas:
             return PluginResult(
+                code="kube_scale_same",
+                values=values,
                 ok=True,
                 summary=f"{name} already has {current} replicas; nothing changed",
                 data={**data, "changed": False},
@@ -201,6 +213,8 @@ class ScalePlugin(_Remediation):
         move = f"from {current} to {params.replicas} replicas"
         if dry_run:
             return PluginResult(
+                code="kube_scale_dry",
+                values=values,
                 ok=True,
                 summary=f"dry run: would scale {name} {move} (patch {shown}); {DRY_NOTE}",
                 data=data,
@@ -208,6 +222,8 @@ class ScalePlugin(_Remediation):
                 output=shown,
             )
         return PluginResult(
+            code="kube_scaled",
+            values=values,
             ok=True,
             summary=f"scaled {name} {move}",
             data=data,
@@ -285,8 +301,17 @@ class RollbackPlugin(_Remediation):
             "to_images": after,
             "dry_run": dry_run,
         }
+        values = {
+            "name": f"{params.namespace}/{params.deployment}",
+            "from": str(current),
+            "to": str(wanted),
+            "before": _shown(before),
+            "after": _shown(after),
+        }
         if template == api.sanitize_for_serialization(deployment.spec.template):
             return PluginResult(
+                code="kube_rollback_same",
+                values=values,
                 ok=True,
                 summary=f"{name} already runs the template of revision {wanted}; nothing changed",
                 data={**data, "changed": False},
@@ -300,6 +325,8 @@ class RollbackPlugin(_Remediation):
         data.update(changed=not dry_run, patch_paths=["/spec/template"])
         if dry_run:
             return PluginResult(
+                code="kube_rollback_dry",
+                values=values,
                 ok=True,
                 summary=f"dry run: would roll back {name} {move}; {DRY_NOTE}",
                 data=data,
@@ -307,6 +334,8 @@ class RollbackPlugin(_Remediation):
                 output=output,
             )
         return PluginResult(
+            code="kube_rolled_back",
+            values=values,
             ok=True,
             summary=f"rolled back {name} {move}",
             data=data,

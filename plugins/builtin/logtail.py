@@ -199,19 +199,19 @@ def tail_log(log_dirs: Sequence[str], params: HostLogTailParams) -> PluginResult
     if not any(real == d or real.startswith(d.rstrip("/") + "/") for d in log_dirs):
         where = params.path if real == params.path else f"{params.path} (resolves to {real})"
         allowed = ", ".join(log_dirs)
-        return _refuse(f"{where} is outside the allowed log directories ({allowed})")
+        return _refuse(params.path, f"{where} is outside the allowed log directories ({allowed})")
     try:
         before = os.stat(real)
         if not stat.S_ISREG(before.st_mode):
             kind = _FILE_KINDS.get(stat.S_IFMT(before.st_mode), "not a regular file")
-            return _refuse(f"{params.path} is {kind}; only regular files are read")
+            return _refuse(params.path, f"{params.path} is {kind}; only regular files are read")
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
-        return _refuse(f"cannot open {params.path}: {exc.strerror}")
+        return _refuse(params.path, f"cannot open {params.path}: {exc.strerror}")
     try:
         after = os.fstat(fd)
         if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
-            return _refuse(f"{params.path} changed while it was opened; try again")
+            return _refuse(params.path, f"{params.path} changed while it was opened; try again")
         size = after.st_size
         start = max(0, size - TAIL_BYTES)
         raw = _read_range(fd, start, size)
@@ -240,7 +240,26 @@ def tail_log(log_dirs: Sequence[str], params: HostLogTailParams) -> PluginResult
     }
     read = f"read the last {format_size(size - start)} of {format_size(size)}"
     evidence = [f"{read}; {scanned} lines scanned", *(line[:300] for line in matched[-5:])]
-    return PluginResult(ok=True, summary=summary, data=data, evidence=tuple(evidence), output=text)
+    code = "log_lines" if matched else "log_none"
+    if params.contains is not None:
+        code += "_containing"
+    elif params.pattern is not None:
+        code += "_matching"
+    values = {
+        "path": params.path,
+        "count": str(len(matched)),
+        "scanned": str(scanned),
+        "text": str(params.contains if params.contains is not None else params.pattern),
+    }
+    return PluginResult(
+        ok=True,
+        summary=summary,
+        data=data,
+        evidence=tuple(evidence),
+        output=text,
+        code=code + ("_stopped" if stopped else ""),
+        values=values,
+    )
 
 
 def _read_range(fd: int, start: int, end: int) -> bytes:
@@ -298,5 +317,11 @@ def _newest_fitting(lines: list[str]) -> tuple[str, int]:
     return "\n".join(head + kept[::-1]), hidden
 
 
-def _refuse(reason: str) -> PluginResult:
-    return PluginResult(ok=False, summary=f"refused: {reason}", data={"error": reason})
+def _refuse(path: str, reason: str) -> PluginResult:
+    return PluginResult(
+        ok=False,
+        summary=f"refused: {reason}",
+        data={"error": reason},
+        code="log_refused",
+        values={"path": path, "reason": reason},
+    )

@@ -187,6 +187,8 @@ class TcpCheckPlugin:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
             return PluginResult(
+                code="tcp_ok",
+                values={"target": target, "ms": f"{connect_ms:g}", "address": address},
                 ok=True,
                 summary=f"{target} accepts connections ({connect_ms:g} ms to {address})",
                 data={
@@ -242,6 +244,8 @@ class DnsResolvePlugin:
         if reason is not None:
             data["error"] = reason
             return PluginResult(
+                code="dns_failed",
+                values={"name": params.name, "reason": reason},
                 ok=False,
                 summary=f"{params.name} does not resolve: {reason}",
                 data=data,
@@ -252,6 +256,8 @@ class DnsResolvePlugin:
             )
         shown = ", ".join(addresses[:8]) + (" …" if len(addresses) > 8 else "")
         return PluginResult(
+            code="dns_ok",
+            values={"name": params.name, "addresses": shown, "ms": f"{elapsed_ms:g}"},
             ok=True,
             summary=f"{params.name} resolves to {shown} ({elapsed_ms:g} ms)",
             data=data,
@@ -296,6 +302,8 @@ def _tcp_failure(
 ) -> PluginResult:
     elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
     return PluginResult(
+        code="tcp_failed",
+        values={"target": target, "reason": reason},
         ok=False,
         summary=f"{target}: {reason}",
         data={"addresses": addresses or [], "elapsed_ms": elapsed_ms, "error": reason},

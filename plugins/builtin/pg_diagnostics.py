@@ -98,7 +98,16 @@ class PgConnections(PgPlugin):
         if not ok:
             summary += f", above the warning ratio {params.warn_ratio:.0%}"
         states = ", ".join(f"{k}={v}" for k, v in top["state"].items())
+        values = {
+            "target": run.target,
+            "total": str(total),
+            "max": str(maximum),
+            "ratio": f"{ratio:.0%}",
+            "warn": f"{params.warn_ratio:.0%}",
+        }
         return PluginResult(
+            code="pg_connections" if ok else "pg_connections_high",
+            values=values,
             ok=ok,
             summary=summary,
             data={
@@ -172,7 +181,17 @@ class PgLongQueries(PgPlugin):
             )
         else:
             summary = f"{run.target}: no queries over {params.min_seconds}s"
+        values = {"target": run.target, "seconds": f"{params.min_seconds:g}"}
+        if queries:
+            values |= {
+                "count": str(len(queries)),
+                "pid": str(queries[0]["pid"]),
+                "state": str(queries[0]["state"]),
+                "longest": f"{queries[0]['seconds']:g}",
+            }
         return PluginResult(
+            code="pg_long_queries" if queries else "pg_long_none",
+            values=values,
             ok=not queries,
             summary=summary,
             data={"target": run.target, "min_seconds": params.min_seconds, "queries": queries},
@@ -261,7 +280,12 @@ class PgLocks(PgPlugin):
             )
         else:
             summary = f"{run.target}: no session is waiting on a lock"
+        values = {"target": run.target, "count": str(len(blocked))}
+        if blocked:
+            values["roots"] = ", ".join(str(pid) for pid in roots or blocker_pids)
         return PluginResult(
+            code="pg_locks" if blocked else "pg_locks_none",
+            values=values,
             ok=not blocked,
             summary=summary,
             data={
@@ -333,7 +357,16 @@ class PgBloat(PgPlugin):
             summary = f"{run.target}: no table above {params.max_dead_ratio:.0%} dead rows"
         else:
             summary = f"{run.target}: no user tables"
+        code = "pg_bloat" if flagged else ("pg_bloat_none" if tables else "pg_no_tables")
+        values = {
+            "target": run.target,
+            "count": str(len(flagged)),
+            "tables": ", ".join(flagged),
+            "ratio": f"{params.max_dead_ratio:.0%}",
+        }
         return PluginResult(
+            code=code,
+            values=values,
             ok=not flagged,
             summary=summary,
             data={"target": run.target, "estimate": True, "tables": tables, "flagged": flagged},

@@ -104,7 +104,7 @@ class PgCancelBackend(PgPlugin):
         row = await run.conn.fetchrow(BACKEND_SQL, params.pid)
         verb = params.mode
         if row is None:
-            return _refused(run, f"no backend with pid {params.pid}")
+            return _refused(run, f"no backend with pid {params.pid}", "missing", params.pid)
         backend = {
             "pid": row["pid"],
             "user": row["usename"],
@@ -115,18 +115,29 @@ class PgCancelBackend(PgPlugin):
             "seconds": None if row["seconds"] is None else round(row["seconds"], 1),
             "query": shorten(row["query"]),
         }
-        reason = _protected(row)
-        if reason:
-            return _refused(run, f"pid {params.pid} is {reason}; not touched", backend)
-        shown = (
-            f"pid {params.pid} ({backend['user']}@{backend['database']}, {backend['state']}, "
-            f"{backend['seconds']}s): {backend['query']}"
-        )
+        protected = _protected(row)
+        if protected:
+            kind, reason = protected
+            text = f"pid {params.pid} is {reason}; not touched"
+            return _refused(run, text, kind, params.pid, backend)
+        who = f"{backend['user']}@{backend['database']}, {backend['state']}, {backend['seconds']}s"
+        shown = f"pid {params.pid} ({who}): {backend['query']}"
+        values = {
+            "target": run.target,
+            "pid": str(params.pid),
+            "who": who,
+            "query": str(backend["query"]),
+        }
         data: dict[str, Any] = {"target": run.target, "mode": verb, "backend": backend}
         if ctx.dry_run:
             summary = f"dry run: would {verb} {shown} on {run.target}"
             return PluginResult(
-                ok=True, summary=summary, data={**data, "dry_run": True}, evidence=(summary,)
+                code=f"pg_{verb}_dry",
+                values=values,
+                ok=True,
+                summary=summary,
+                data={**data, "dry_run": True},
+                evidence=(summary,),
             )
         args: tuple[Any, ...] = (params.pid, row["backend_start"])
         if verb == "terminate":
@@ -135,13 +146,21 @@ class PgCancelBackend(PgPlugin):
         done = "terminated" if verb == "terminate" else "cancelled"
         if signalled is None:
             summary = f"{run.target}: pid {params.pid} went away before it could be {done}"
-            return PluginResult(ok=False, summary=summary, data={**data, "signalled": None})
+            return PluginResult(
+                code="pg_backend_gone",
+                values=values,
+                ok=False,
+                summary=summary,
+                data={**data, "signalled": None},
+            )
         summary = (
             f"{run.target}: {done} {shown}"
             if signalled
             else f"{run.target}: pg_{verb}_backend({params.pid}) returned false"
         )
         return PluginResult(
+            code=f"pg_{done}" if signalled else f"pg_{verb}_false",
+            values=values,
             ok=bool(signalled),
             summary=summary,
             data={**data, "signalled": bool(signalled)},
@@ -149,24 +168,31 @@ class PgCancelBackend(PgPlugin):
         )
 
 
-def _protected(row: Any) -> str | None:
-    """Why a backend must not be signalled, or None."""
+def _protected(row: Any) -> tuple[str, str] | None:
+    """Why a backend must not be signalled (a code's suffix and a sentence), or None."""
     if row["ours"]:
-        return "this larkops session"
+        return "ours", "this larkops session"
     if row["backend_type"] != "client backend":
-        return f"a {row['backend_type']} process, not a client backend"
+        return "not_client", f"a {row['backend_type']} process, not a client backend"
     if row["superuser"]:
-        return "a superuser session"
+        return "superuser", "a superuser session"
     if row["replication"]:
-        return "a replication role's session"
+        return "replication", "a replication role's session"
     if row["application_name"].startswith("larkops"):
-        return "another larkops session"
+        return "larkops", "another larkops session"
     return None
 
 
-def _refused(run: PgRun, reason: str, backend: dict[str, Any] | None = None) -> PluginResult:
+def _refused(
+    run: PgRun, reason: str, kind: str, pid: int, backend: dict[str, Any] | None = None
+) -> PluginResult:
     summary = f"{run.target}: refused: {reason}"
+    values = {"target": run.target, "pid": str(pid)}
+    if backend is not None:
+        values["backend_type"] = str(backend["backend_type"])
     return PluginResult(
+        code=f"pg_refused_{kind}",
+        values=values,
         ok=False,
         summary=summary,
         data={"target": run.target, "refused": reason, "backend": backend},
@@ -213,7 +239,12 @@ class PgVacuum(PgPlugin):
         if not found:
             summary = f"{run.target}: no table {params.table} in the target's database"
             return PluginResult(
-                ok=False, summary=summary, data={"target": run.target}, evidence=(summary,)
+                code="pg_vacuum_no_table",
+                values={"target": run.target, "table": params.table},
+                ok=False,
+                summary=summary,
+                data={"target": run.target},
+                evidence=(summary,),
             )
         oid, qualified = found[0]["oid"], str(found[0]["qualified"])
         statement = f"VACUUM (ANALYZE) {qualified}"
@@ -228,6 +259,8 @@ class PgVacuum(PgPlugin):
         if ctx.dry_run:
             summary = f"dry run: would run {statement} on {run.target} ({dead_before} dead rows)"
             return PluginResult(
+                code="pg_vacuum_dry",
+                values={"target": run.target, "statement": statement, "dead": str(dead_before)},
                 ok=True,
                 summary=summary,
                 data={**data, "dry_run": True},
@@ -252,7 +285,17 @@ class PgVacuum(PgPlugin):
         evidence = [f"ran {statement}", summary, *run.notices]
         if ok and dead_after and dead_before is not None and dead_after >= dead_before:
             evidence.append("dead rows remain: an old transaction may be holding back cleanup")
+        values = {
+            "target": run.target,
+            "statement": statement,
+            "ms": str(duration_ms),
+            "before": str(dead_before),
+            "after": str(dead_after),
+            "reason": skipped[0] if skipped else "",
+        }
         return PluginResult(
+            code="pg_vacuum_done" if ok else "pg_vacuum_skipped",
+            values=values,
             ok=ok,
             summary=summary,
             data={

@@ -201,7 +201,12 @@ class PgPlugin:
             conn = await self._connect(dsn)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             reason = scrub(describe_error(exc, self.settings), dsn)
-            return PluginResult(ok=False, summary=f"{where}: cannot connect: {reason}")
+            return PluginResult(
+                ok=False,
+                summary=f"{where}: cannot connect: {reason}",
+                code="pg_unreachable",
+                values={"plugin": self.name, "target": target, "reason": reason},
+            )
         run = PgRun(conn=conn, target=target, settings=self.settings)
         conn.add_log_listener(lambda _conn, message: _note(run, message))
         finished = False
@@ -213,6 +218,8 @@ class PgPlugin:
             finished = True
             reason = scrub(describe_error(exc, self.settings), dsn)
             return PluginResult(
+                code="pg_failed",
+                values={"plugin": self.name, "target": target, "reason": reason},
                 ok=False,
                 summary=f"{where}: {reason}",
                 data={"target": target, "error": reason},

@@ -243,8 +243,9 @@ class PromQueryPlugin:
             form["time"] = f"{evaluation_time(params.time, time.time()):.3f}"
         answer = await self.client.get(name, "/api/v1/query", form, params.timeout_s)
         label = f"{name}: {_short(params.query)}"
+        values: dict[str, str] = {"target": name, "query": _cut(params.query)}
         if answer.data is None:
-            return _scrub(_api_failure(label, answer), self.client.secrets)
+            return _scrub(_api_failure(label, answer, values), self.client.secrets)
         kind = str(answer.data.get("resultType"))
         raw = answer.data.get("result")
         rows: list[dict[str, Any]]
@@ -271,8 +272,17 @@ class PromQueryPlugin:
             "warnings": list(answer.warnings),
         }
         output = "\n".join(_row_line(r) for r in shown)
+        values |= {"kind": kind, "count": str(len(rows))}
+        if shown:
+            values["first"] = _row_line(shown[0])
         result = PluginResult(
-            ok=ok, summary=summary, data=data, evidence=tuple(evidence), output=output
+            ok=ok,
+            summary=summary,
+            data=data,
+            evidence=tuple(evidence),
+            output=output,
+            code="prom_series" if rows else ("prom_empty" if ok else "prom_empty_expected"),
+            values=values,
         )
         return _scrub(result, self.client.secrets)
 
@@ -300,8 +310,13 @@ class PromRangePlugin:
         }
         answer = await self.client.get(name, "/api/v1/query_range", form, params.timeout_s)
         label = f"{name}: {_short(params.query)} over {params.minutes}m"
+        values: dict[str, str] = {
+            "target": name,
+            "query": _cut(params.query),
+            "minutes": str(params.minutes),
+        }
         if answer.data is None:
-            return _scrub(_api_failure(label, answer), self.client.secrets)
+            return _scrub(_api_failure(label, answer, values), self.client.secrets)
         raw = answer.data.get("result")
         rows = [_range_row(s) for s in raw] if isinstance(raw, list) else []
         shown = rows[:RANGE_SERIES]
@@ -322,8 +337,18 @@ class PromRangePlugin:
             "warnings": list(answer.warnings),
         }
         output = "\n".join(_row_line(r) for r in shown)
+        values |= {"count": str(len(rows)), "points": str(points)}
+        if shown:
+            values["first"] = _row_line(shown[0])
+        code = "prom_range_series" if rows else "prom_range_empty"
         result = PluginResult(
-            ok=ok, summary=summary, data=data, evidence=tuple(evidence), output=output
+            ok=ok,
+            summary=summary,
+            data=data,
+            evidence=tuple(evidence),
+            output=output,
+            code=code if ok else "prom_range_empty_expected",
+            values=values,
         )
         return _scrub(result, self.client.secrets)
 
@@ -429,12 +454,18 @@ def _row_line(row: Mapping[str, Any]) -> str:
 
 
 def _short(query: str) -> str:
-    return repr(query if len(query) <= 120 else query[:119] + "…")
+    return repr(_cut(query))
 
 
-def _api_failure(label: str, answer: _Answer) -> PluginResult:
+def _cut(query: str) -> str:
+    return query if len(query) <= 120 else query[:119] + "…"
+
+
+def _api_failure(label: str, answer: _Answer, values: Mapping[str, str]) -> PluginResult:
     reason = answer.error or "unknown error"
     return PluginResult(
+        code="prom_failed",
+        values={**values, "reason": reason},
         ok=False,
         summary=f"{label} failed: {reason}",
         data={"error": reason, "warnings": list(answer.warnings)},
@@ -472,4 +503,6 @@ def _scrub(result: PluginResult, secrets: tuple[str, ...]) -> PluginResult:
         data=clean(result.data),
         evidence=tuple(clean(list(result.evidence))),
         output=clean(result.output),
+        code=result.code,
+        values=clean(result.values),
     )

@@ -184,6 +184,8 @@ class RedisPlugin:
         except (RedisError, OSError) as exc:
             reason = _scrub(f"{type(exc).__name__}: {exc}", url)
             return PluginResult(
+                code="redis_failed",
+                values={"plugin": self.name, "target": target, "reason": reason},
                 ok=False,
                 summary=f"{self.name} on {target}: {reason}",
                 data={"target": target, "error": reason},
@@ -210,6 +212,8 @@ class RedisInfo(RedisPlugin):
             lines = [f"{k}:{_flat(v)}" for k, v in section.items()]
             summary = f"{target}: INFO {params.section} ({len(section)} fields)"
             return PluginResult(
+                code="redis_info_section",
+                values={"target": target, "section": params.section, "count": str(len(section))},
                 ok=True,
                 summary=summary,
                 data={"target": target, "section": params.section, "info": section},
@@ -231,7 +235,20 @@ class RedisInfo(RedisPlugin):
         )
         if problems:
             summary += "; " + "; ".join(problems)
+        values = {
+            "target": target,
+            "version": str(facts["version"]),
+            "role": str(facts["role"]),
+            "clients": str(facts["connected_clients"]),
+            "used": str(facts["used_memory_human"]),
+            "max": str(facts["maxmemory_human"]) if facts["maxmemory"] else "∞",
+            "evicted": str(facts["evicted_keys"]),
+            "hit": "—" if facts["hit_ratio"] is None else hit,
+            "problems": "; ".join(problems),
+        }
         return PluginResult(
+            code="redis_info_problem" if problems else "redis_info",
+            values=values,
             ok=not problems,
             summary=summary,
             data={"target": target, **facts},
@@ -289,9 +306,19 @@ class RedisSlowlog(RedisPlugin):
                 f"{target}: {len(entries)} slow-log {'entry' if len(entries) == 1 else 'entries'}; "
                 f"slowest {slowest['duration_us']} µs: " + " ".join(slowest["command"])
             )
+            code = "redis_slowlog"
+            values = {
+                "target": target,
+                "count": str(len(entries)),
+                "us": str(slowest["duration_us"]),
+                "command": " ".join(slowest["command"]),
+            }
         else:
             summary = f"{target}: the slow log is empty"
+            code, values = "redis_slowlog_empty", {"target": target}
         return PluginResult(
+            code=code,
+            values=values,
             ok=True,
             summary=summary,
             data={"target": target, "entries": entries},
@@ -363,7 +390,20 @@ class RedisMemory(RedisPlugin):
         if not ok:
             summary += f"; above the warning ratio {params.warn_ratio:.0%}"
         keys = ", ".join(f"{db}: {v.get('keys')} keys" for db, v in databases.items())
+        values = {
+            "target": target,
+            "used": str(data["used_memory_human"]),
+            "max": str(data["maxmemory_human"]),
+            "ratio": "" if ratio is None else f"{ratio:.0%}",
+            "peak": str(data["used_memory_peak_human"]),
+            "fragmentation": str(data["fragmentation_ratio"]),
+            "evicted": str(data["evicted_keys"]),
+            "warn": f"{params.warn_ratio:.0%}",
+        }
+        code = "redis_memory" if ratio is not None else "redis_memory_unlimited"
         return PluginResult(
+            code=code if ok else "redis_memory_high",
+            values=values,
             ok=ok,
             summary=summary,
             data=data,

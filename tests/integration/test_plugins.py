@@ -38,6 +38,7 @@ from plugins.builtin.http_check import HttpCheckPlugin
 from plugins.execution import OUTPUT_LIMIT
 from storage.redaction import MASK
 from tests.conftest import free_port
+from tests.support.language import worded
 from tests.support.wait import wait_until
 
 WORD = "^[a-z]{1,20}$"
@@ -265,7 +266,9 @@ async def command(
     registry: PluginRegistry, template: str, dry_run: bool = False, **args: str
 ) -> Any:
     params = {"template": template, "args": args}
-    return await execute(registry, "command", PluginContext(dry_run=dry_run), params)
+    result = await execute(registry, "command", PluginContext(dry_run=dry_run), params)
+    worded(result)  # every result, refusals included, reads in Chinese without English
+    return result
 
 
 async def test_command_runs_an_allow_listed_template(registry: PluginRegistry) -> None:
@@ -274,6 +277,7 @@ async def test_command_runs_an_allow_listed_template(registry: PluginRegistry) -
     assert result.output == "hello\n"
     assert result.data["argv"] == ["/bin/echo", "hello"]
     assert result.data["exit_code"] == 0
+    assert worded(result) == "`say` 执行成功（退出码 0）"
     failed = await command(registry, "fail")
     assert (failed.ok, failed.summary, failed.output) == (False, "fail: exit 3", "nope\n")
 
@@ -328,6 +332,7 @@ async def test_timeout_kills_the_process(registry: PluginRegistry) -> None:
     assert time.monotonic() - started < 5
     assert not result.ok
     assert result.summary == "nap: timed out after 0.5s; process group killed"
+    assert worded(result) == "`nap` 超过 0.5 秒未结束，已终止其进程组"
     assert result.data["exit_code"] is None
 
 
@@ -374,6 +379,7 @@ async def test_dry_run_runs_nothing(registry: PluginRegistry) -> None:
     result = await command(registry, "touch", dry_run=True, path=str(target))
     assert result.ok
     assert result.summary == f"dry run: would run /usr/bin/touch {target}"
+    assert worded(result) == f"演练：将执行 `/usr/bin/touch {target}`"
     assert result.data["argv"] == ["/usr/bin/touch", str(target)]
     assert not target.exists()
 

@@ -102,6 +102,7 @@ async def test_a_job_remembers_its_failures_its_recovery_and_shows_its_trend(
     assert "连续失败" not in shown
     assert "也出现过" not in shown
     assert "connection refused" in shown  # the rules' analysis
+    assert f"❌ `tcp_check`：`127.0.0.1:{port}` 无法连接：" in shown  # the check, in Chinese
 
     shown = await fire(bot, first, yesterday)
     assert "第2次连续失败" in shown
@@ -126,6 +127,7 @@ async def test_a_job_remembers_its_failures_its_recovery_and_shows_its_trend(
         )
     shown = await fire(bot, first, now + timedelta(minutes=1))
     assert "此前连续失败 3 次，本次已恢复" in shown
+    assert f"✅ `tcp_check`：`127.0.0.1:{listener}` 可以连接" in shown
     assert f"今天 {local(now):%H:%M} 127.0.0.1, db-2 也出现过：tcp_check" in shown
 
     # another job fails the same way: its analysis cites the first job's failures and recovery

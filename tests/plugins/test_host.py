@@ -19,6 +19,7 @@ from plugins.builtin.logtail import HostLogTailParams, pattern_problem
 from plugins.contract import PluginContext, PluginResult
 from plugins.execution import execute
 from plugins.registry import PluginRegistry
+from tests.support.language import worded
 from tests.support.wait import wait_until_sync
 
 SECRET = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
@@ -47,7 +48,9 @@ def registry(logs: Path) -> PluginRegistry:
 
 
 async def run(registry: PluginRegistry, name: str, params: Mapping[str, Any]) -> PluginResult:
-    return await execute(registry, name, PluginContext(), params)
+    result = await execute(registry, name, PluginContext(), params)
+    worded(result)  # every result, refusals included, reads in Chinese without English
+    return result
 
 
 def test_plugins_settings_and_scope(tmp_path: Path) -> None:
@@ -97,9 +100,12 @@ async def test_host_disk_all_mounts_and_threshold(registry: PluginRegistry) -> N
     strict = await run(registry, "host_disk", {"path": "/", "warn_percent": 0.0001})
     assert not strict.ok
     assert strict.summary == "over 0.0001% (space or inodes): /"
+    assert worded(strict).startswith("超过 0.0001%")
+    assert "个挂载点" in worded(result) or "超过" in worded(result)
     missing = await run(registry, "host_disk", {"path": "/no/such/mount"})
     assert not missing.ok
     assert missing.summary == "cannot stat /no/such/mount: No such file or directory"
+    assert worded(missing).startswith("无法读取")
     relative = await run(registry, "host_disk", {"path": "tmp"})
     assert relative.summary == "invalid parameters: path: path must be absolute"
 
@@ -115,6 +121,8 @@ async def test_host_memory_matches_psutil(registry: PluginRegistry) -> None:
     strict = await run(registry, "host_memory", {"warn_percent": 0.01})
     assert not strict.ok
     assert strict.summary.endswith("(over 0.01%)")
+    assert "超过 0.01%" in worded(strict)
+    assert worded(result).startswith(f"内存已用 {result.data['percent']:g}%")
     assert (await run(registry, "host_memory", {"warn_percent": 101})).summary.startswith(
         "invalid parameters: warn_percent:"
     )
@@ -130,6 +138,9 @@ async def test_host_load_matches_os(registry: PluginRegistry) -> None:
     assert result.ok == (result.data["load1"] / cpus <= 2.0)
     assert result.summary.startswith(f"load {result.data['load1']:.2f} ")
     assert f"on {cpus} CPU(s)" in result.summary
+    assert f"（{cpus} 个 CPU" in worded(result)
+    strict = await run(registry, "host_load", {"warn_ratio": 0.0001})
+    assert ("超过每个 CPU 0.0001" in worded(strict)) == (not strict.ok)
 
 
 @pytest.fixture
@@ -179,6 +190,7 @@ async def test_host_top_finds_a_cpu_burning_child(
     assert SECRET not in text  # the third kept argument is masked by the registry's redactor
     cpu = [r["cpu_percent"] for r in rows]
     assert cpu == sorted(cpu, reverse=True)
+    assert "CPU 占用最高的是" in worded(result)
 
 
 async def test_host_top_by_memory_includes_this_process(registry: PluginRegistry) -> None:
@@ -193,6 +205,7 @@ async def test_host_top_by_memory_includes_this_process(registry: PluginRegistry
     if os.getpid() in pids:
         row = next(r for r in rows if r["pid"] == os.getpid())
         assert abs(row["rss_bytes"] - own) < 64 * 1024 * 1024
+    assert "内存占用最高的是" in worded(result)
     limit = await run(registry, "host_top", {"limit": 51})
     assert limit.summary.startswith("invalid parameters: limit:")
 
@@ -229,6 +242,7 @@ async def test_log_tail_plain_and_filters(registry: PluginRegistry, logs: Path) 
     none = await run(registry, "host_log_tail", {"path": path, "contains": "no such text"})
     assert none.ok
     assert none.summary == f"{path}: no lines containing 'no such text' among the last 300"
+    assert worded(none) == f"`{path}`：最近 300 行中没有包含 `no such text` 的日志"
     assert none.output == ""
 
 
@@ -286,6 +300,7 @@ async def test_log_tail_refuses_fifo_and_directories(registry: PluginRegistry, l
     result = await run(registry, "host_log_tail", {"path": str(fifo)})
     assert time.perf_counter() - started < 1
     assert result.summary == f"refused: {fifo} is a FIFO; only regular files are read"
+    assert worded(result).startswith(f"未读取 `{fifo}`：")
     (logs / "sub").mkdir()
     result = await run(registry, "host_log_tail", {"path": str(logs / "sub")})
     assert result.summary == f"refused: {logs / 'sub'} is a directory; only regular files are read"

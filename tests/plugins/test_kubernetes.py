@@ -23,6 +23,7 @@ from plugins.execution import execute
 from plugins.registry import PluginRegistry
 from tests.conftest import free_port
 from tests.support.kubeapi import REVISION, FakeKube
+from tests.support.language import worded
 
 NS = "prod"
 IMAGE_1 = "registry.example.com/web:1.0"
@@ -85,13 +86,21 @@ def registry(cluster: Cluster) -> PluginRegistry:
 async def run(
     registry: PluginRegistry, plugin: str, /, dry_run: bool = False, **params: Any
 ) -> PluginResult:
-    return await execute(registry, plugin, PluginContext(dry_run=dry_run), params)
+    result = await execute(registry, plugin, PluginContext(dry_run=dry_run), params)
+    worded(result)  # every result, refusals included, reads in Chinese without English
+    return result
 
 
 def everything(result: PluginResult) -> str:
     """All text a user could see in a result."""
     return json.dumps(
-        [result.summary, result.output, list(result.evidence), dict(result.data)],
+        [
+            result.summary,
+            result.output,
+            list(result.evidence),
+            dict(result.data),
+            dict(result.values),
+        ],
         ensure_ascii=False,
         default=str,
     )
@@ -104,6 +113,7 @@ async def test_pods_of_a_healthy_deployment(registry: PluginRegistry, kube: Fake
     result = await run(registry, "k8s_pods", namespace=NS, deployment="web")
     assert result.ok, result.summary
     assert result.summary == "all 3 pods in prod (app=web) are running and ready"
+    assert worded(result) == "`prod (app=web)` 中的 3 个 Pod 都在运行且就绪"
     assert result.data["total"] == 3
     assert {row["ready"] for row in result.data["pods"]} == {"1/1"}
     pod_list = [r for r in kube.requests if r.path == "/api/v1/namespaces/prod/pods"]
@@ -245,6 +255,7 @@ async def test_events_are_warnings_only_by_default(
     loud = await run(registry, "k8s_events", namespace=NS, name="web-x")
     assert not loud.ok
     assert loud.summary == "1 warning event in prod for web-x: FailedScheduling ×3"
+    assert worded(loud) == "`prod/web-x` 中有 1 个告警事件：`FailedScheduling ×3`"
     assert kube.requests[-1].query["fieldSelector"] == "type=Warning,involvedObject.name=web-x"
 
     everything_ = await run(registry, "k8s_events", namespace=NS, include_normal=True)
@@ -256,6 +267,7 @@ async def test_rollout_status(registry: PluginRegistry, kube: FakeKube) -> None:
     result = await run(registry, "k8s_rollout_status", namespace=NS, deployment="web")
     assert result.ok
     assert result.summary == "deployment prod/web: successfully rolled out"
+    assert worded(result) == "Deployment `prod/web` 发布完成"
     assert result.data["images"] == {"app": IMAGE_1}
     assert result.data["revision"] == "1"
     assert "replicas: 3 desired, 3 updated, 3 ready, 3 available" in result.evidence
@@ -343,6 +355,7 @@ async def test_scale_within_bounds(registry: PluginRegistry, kube: FakeKube) -> 
     result = await run(registry, "k8s_scale", namespace=NS, deployment="web", replicas=5)
     assert result.ok, result.summary
     assert result.summary == "scaled deployment prod/web from 3 to 5 replicas"
+    assert worded(result) == "已把 `prod/web` 从 3 个副本调整为 5 个"
     [patch] = kube.mutations
     assert patch.path == "/apis/apps/v1/namespaces/prod/deployments/web/scale"
     assert patch.body == {"spec": {"replicas": 5}}

@@ -14,6 +14,7 @@ from plugins.contract import PluginContext, PluginResult
 from plugins.execution import execute
 from plugins.registry import PluginRegistry
 from tests.conftest import free_port
+from tests.support.language import worded
 from tests.support.wait import wait_until
 
 
@@ -72,6 +73,7 @@ async def test_tcp_check_connects_to_a_listening_port(
     result = await run(registry, "tcp_check", {"host": "127.0.0.1", "port": listener.port})
     assert result.ok, result.summary
     assert f"127.0.0.1:{listener.port} accepts connections" in result.summary
+    assert worded(result).startswith(f"`127.0.0.1:{listener.port}` 可以连接")
     assert 0 < result.data["connect_ms"] < 1000
     assert result.data["address"] == "127.0.0.1"
     assert await listener.accepted() == 1
@@ -87,6 +89,7 @@ async def test_tcp_check_closed_port_is_refused(registry: PluginRegistry) -> Non
     port = free_port()
     result = await run(registry, "tcp_check", {"host": "127.0.0.1", "port": port})
     assert not result.ok
+    assert worded(result).startswith(f"`127.0.0.1:{port}` 无法连接：")
     assert result.summary == (
         f"127.0.0.1:{port}: 127.0.0.1: connection refused (nothing listens on that port)"
     )
@@ -135,6 +138,7 @@ async def test_dns_resolve_localhost(registry: PluginRegistry) -> None:
     assert result.data["addresses"] == ["127.0.0.1"]
     assert result.data["elapsed_ms"] >= 0
     assert result.summary.startswith("localhost resolves to 127.0.0.1 (")
+    assert worded(result).startswith("`localhost` 解析为 `127.0.0.1`")
     assert result.evidence == ("localhost → 127.0.0.1",)
 
 
@@ -150,6 +154,7 @@ async def test_dns_resolve_nxdomain_is_a_readable_failure(registry: PluginRegist
     result = await run(registry, "dns_resolve", {"name": "nonexistent.invalid"})
     assert not result.ok
     assert result.summary.startswith("nonexistent.invalid does not resolve: ")
+    assert worded(result).startswith("`nonexistent.invalid` 无法解析：")
     assert result.data["addresses"] == []
     assert "NXDOMAIN" in result.summary or "resolver" in result.summary
 
@@ -158,6 +163,7 @@ async def test_tcp_check_unresolvable_name(registry: PluginRegistry) -> None:
     result = await run(registry, "tcp_check", {"host": "nonexistent.invalid", "port": 80})
     assert not result.ok
     assert result.summary.startswith("nonexistent.invalid:80: cannot resolve nonexistent.invalid")
+    assert "无法连接" in worded(result)
 
 
 HOSTILE_NAMES = [

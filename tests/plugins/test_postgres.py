@@ -24,6 +24,7 @@ from plugins.contract import PluginContext, PluginResult, validate_params
 from plugins.execution import execute
 from plugins.registry import PluginRegistry
 from tests.conftest import free_port
+from tests.support.language import worded
 from tests.support.wait import wait_until
 
 
@@ -99,7 +100,13 @@ async def pg(fresh_db_url: str) -> AsyncIterator[Pg]:
     # the password never leaves a plugin, whatever happened in the test
     for result in state.results:
         dumped = json.dumps(
-            [result.summary, result.output, list(result.evidence), dict(result.data)],
+            [
+                result.summary,
+                result.output,
+                list(result.evidence),
+                dict(result.data),
+                dict(result.values),
+            ],
             default=str,
         )
         assert password not in dumped
@@ -235,6 +242,8 @@ async def test_unreachable_target_is_a_readable_failure_without_the_password() -
     assert not result.ok
     assert result.summary.startswith("pg_connections on main: cannot connect:")
     assert "Sekr1t-pw" not in json.dumps([result.summary, dict(result.data), result.evidence])
+    assert "Sekr1t-pw" not in json.dumps(dict(result.values))
+    assert worded(result).startswith("`pg_connections` 无法连接 `main`：")
 
 
 # --- diagnostics and remediations on real situations ---------------------------------------
@@ -249,9 +258,11 @@ async def test_connections_counts_real_sessions(pg: Pg) -> None:
         assert result.data["by_user"][pg.app] == 3
         assert result.data["total"] >= 4  # three app sessions and ours
         assert result.summary.startswith("main: ")
+        assert worded(result).startswith(f"`main`：{result.data['total']}/200 个连接")
         crowded = await pg.run("pg_connections", {"warn_ratio": 0.01})
         assert not crowded.ok
         assert "above the warning ratio 1%" in crowded.summary
+        assert worded(crowded).endswith("超过告警比例 1%")
     finally:
         for conn in others:
             await conn.close()
@@ -292,11 +303,14 @@ async def test_long_queries_found_cancelled_and_terminated(pg: Pg) -> None:
         quiet = await pg.run("pg_long_queries", {"min_seconds": 600})
         assert quiet.ok
         assert quiet.summary == "main: no queries over 600s"
+        assert worded(quiet) == "`main`：没有超过 600 秒的查询"
+        assert "条查询超过 1 秒；最久的是 pid" in worded(found)
 
         preview = await pg.run("pg_cancel_backend", {"pid": vpid}, dry_run=True)
         assert preview.ok
         assert preview.summary.startswith(f"dry run: would cancel pid {vpid}")
         assert preview.data["dry_run"] is True
+        assert worded(preview).startswith(f"演练：将取消 `main` 上 pid {vpid} 的当前查询")
         # a cancel that lands (here, of the witness query) proves one had time to land: the
         # victim's, had the dry run sent one, would have landed before it
         assert await admin.fetchval("SELECT pg_cancel_backend($1)", wpid) is True
@@ -308,6 +322,7 @@ async def test_long_queries_found_cancelled_and_terminated(pg: Pg) -> None:
         cancelled = await pg.run("pg_cancel_backend", {"pid": vpid})
         assert cancelled.ok, cancelled.summary
         assert cancelled.data["signalled"] is True
+        assert worded(cancelled).startswith(f"`main`：已取消 pid {vpid} 的当前查询")
         with pytest.raises(asyncpg.QueryCanceledError, match="due to user request"):
             await asyncio.wait_for(sleeping, 5)
         assert await victim.fetchval("SELECT 1") == 1  # cancel keeps the session
@@ -315,6 +330,7 @@ async def test_long_queries_found_cancelled_and_terminated(pg: Pg) -> None:
         terminated = await pg.run("pg_cancel_backend", {"pid": dpid, "mode": "terminate"})
         assert terminated.ok, terminated.summary
         assert terminated.summary.startswith(f"main: terminated pid {dpid}")
+        assert worded(terminated).startswith(f"`main`：已终止 pid {dpid} 的会话")
         with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError)):
             await asyncio.wait_for(dozing, 5)
         assert await _state(admin, dpid) is None
@@ -324,18 +340,22 @@ async def test_long_queries_found_cancelled_and_terminated(pg: Pg) -> None:
         refused = await pg.run("pg_cancel_backend", {"pid": super_pid})
         assert not refused.ok
         assert "a superuser session; not touched" in refused.summary
+        assert worded(refused) == f"`main`：pid {super_pid} 是超级用户会话，不予处理"
         worker = await admin.fetchval(
             "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'"
         )
         refused = await pg.run("pg_cancel_backend", {"pid": worker, "mode": "terminate"})
         assert not refused.ok
         assert "a checkpointer process" in refused.summary
+        assert "是 `checkpointer` 进程而非客户端会话" in worded(refused)
         refused = await pg.run("pg_cancel_backend", {"pid": larkops.get_server_pid()})
         assert not refused.ok
         assert "another larkops session" in refused.summary
+        assert "是另一个 larkops 会话" in worded(refused)
         missing = await pg.run("pg_cancel_backend", {"pid": 2**31 - 1})
         assert not missing.ok
         assert "no backend with pid" in missing.summary
+        assert worded(missing).startswith("`main`：没有 pid 为")
         assert await admin.fetchval("SELECT 1") == 1
     finally:
         for conn in (victim, doomed, witness, larkops, admin):
@@ -376,6 +396,7 @@ async def test_locks_name_blocked_and_blocking_pids_and_lock_waits_time_out(pg: 
         assert "LOCK TABLE accounts" in blocker["query"]
         assert result.data["root_blockers"] == [hpid]
         assert f"root blockers pid {hpid}" in result.summary
+        assert worded(result).endswith(f"根阻塞进程 pid {hpid}")
         assert (await pg.run("pg_locks", {"min_wait_seconds": 3600})).ok
 
         # the same lock makes VACUUM wait: the session's lock_timeout ends it, readably
@@ -385,6 +406,7 @@ async def test_locks_name_blocked_and_blocking_pids_and_lock_waits_time_out(pg: 
         assert time.monotonic() - started < 5
         assert not stuck.ok
         assert stuck.summary.startswith("pg_vacuum on main: lock timeout (0.5s)"), stuck.summary
+        assert worded(stuck).startswith("`pg_vacuum` 在 `main` 上执行失败：")
         # and statement_timeout when the lock wait is allowed to be longer than the statement
         slow = pg.registry(lock_timeout_s=30, statement_timeout_s=0.5)
         stuck = await pg.run("pg_vacuum", {"table": "public.accounts"}, registry=slow)
@@ -425,24 +447,29 @@ async def test_bloat_found_and_vacuumed_away(pg: Pg) -> None:
         assert orders["estimated_bloat_bytes"] > 0
         assert orders["last_vacuum"] is None
         assert bloat.data["estimate"] is True
+        assert worded(bloat) == "`main`：1 张表死行过多：`public.orders`"
 
         preview = await pg.run("pg_vacuum", {"table": "orders"}, dry_run=True)
         assert preview.ok
         assert preview.summary.startswith("dry run: would run VACUUM (ANALYZE) public.orders")
         assert preview.output == "VACUUM (ANALYZE) public.orders"
+        assert worded(preview).startswith("演练：将在 `main` 上执行 `VACUUM (ANALYZE) public.")
 
         denied = await pg.run("pg_vacuum", {"table": "orders"}, registry=pg.registry(pg.ro_dsn))
         assert not denied.ok
         assert "was skipped" in denied.summary
+        assert "被跳过" in worded(denied)
 
         vacuumed = await pg.run("pg_vacuum", {"table": "public.orders"})
         assert vacuumed.ok, vacuumed.summary
         assert vacuumed.data["dead_rows_before"] >= 15000
         assert vacuumed.data["dead_rows_after"] == 0
         assert "dead rows" in vacuumed.summary
+        assert worded(vacuumed).endswith(" → 0")
 
         after = await pg.run("pg_bloat", {})
         assert after.ok, after.summary
+        assert "没有死行比例超过" in worded(after)
         [orders] = [t for t in after.data["tables"] if t["table"] == "public.orders"]
         assert orders["dead_rows"] == 0
         assert orders["last_vacuum"] is not None
@@ -450,6 +477,7 @@ async def test_bloat_found_and_vacuumed_away(pg: Pg) -> None:
         missing = await pg.run("pg_vacuum", {"table": "public.nothing_here"})
         assert not missing.ok
         assert "no table public.nothing_here" in missing.summary
+        assert worded(missing) == "`main`：数据库中没有表 `public.nothing_here`"
     finally:
         await app.close()
         await admin.close()

@@ -13,6 +13,7 @@ from plugins.contract import PluginContext, PluginResult
 from plugins.execution import execute
 from plugins.registry import PluginRegistry
 from tests.conftest import free_port
+from tests.support.language import worded
 from tests.support.prometheus import (
     PrometheusServer,
     bearer_proxy,
@@ -68,6 +69,8 @@ async def test_up_is_one_for_the_bot_job(prom: Setup) -> None:
     assert series["labels"]["__name__"] == "up"
     assert result.summary.startswith("main: 'up{job=\"larkops\"}' → vector with 1 series; up{")
     assert result.evidence[0].endswith("= 1.0")
+    assert worded(result).startswith("`main` 查询 `up{job=")
+    assert "：1 条序列（`vector`），第一条 `up{" in worded(result)
 
 
 async def test_the_bot_metrics_are_scraped(prom: Setup) -> None:
@@ -94,6 +97,7 @@ async def test_bad_promql_reports_the_parse_error(prom: Setup) -> None:
     assert result.summary.startswith("main: 'up{' failed: bad_data: ")
     assert "parse error" in result.summary
     assert "parse error" in result.data["error"]
+    assert worded(result).startswith("`main` 查询 `up{` 失败：")
 
 
 async def test_empty_result_fails_only_when_asked(prom: Setup) -> None:
@@ -101,9 +105,14 @@ async def test_empty_result_fails_only_when_asked(prom: Setup) -> None:
     relaxed = await run(prom, "prom_query", query)
     assert relaxed.ok
     assert relaxed.data["series_count"] == 0
+    assert worded(relaxed).endswith("：没有数据")
     strict = await run(prom, "prom_query", {**query, "expect_nonempty": True})
     assert not strict.ok
     assert strict.summary.endswith("(expected a non-empty result)")
+    assert worded(strict).endswith("没有数据，但应当有")
+    ranged = await run(prom, "prom_range", {**query, "minutes": 5, "expect_nonempty": True})
+    assert not ranged.ok
+    assert worded(ranged).endswith("（最近 5 分钟）：没有数据，但应当有")
 
 
 async def test_range_returns_points(prom: Setup) -> None:
@@ -115,6 +124,7 @@ async def test_range_returns_points(prom: Setup) -> None:
     assert series["points"] >= 1
     assert series["min"] == series["max"] == series["last"] == series["avg"] == 1.0
     assert "1 series" in result.summary
+    assert f"（最近 1 分钟）：1 条序列、{series['points']} 个点" in worded(result)
     assert result.evidence[0].endswith(f"avg 1.0 ({series['points']} points)")
 
 
@@ -138,6 +148,7 @@ async def test_bearer_token_is_sent_and_never_shown(prom: Setup) -> None:
     ranged = await run(prom, "prom_range", {"target": "wrong", "query": "up", "minutes": 5})
     assert not ranged.ok
     assert WRONG not in repr(ranged)
+    assert "Bearer ***" in worded(ranged)
 
 
 async def test_unreachable_target_is_readable(prom: Setup) -> None:

@@ -26,6 +26,7 @@ from plugins.execution import execute
 from plugins.registry import PluginRegistry
 from tests.conftest import free_port
 from tests.support.cluster import RedisServer
+from tests.support.language import worded
 
 DB = 13
 
@@ -80,7 +81,13 @@ async def _rd(redis_url: str) -> AsyncIterator[Rd]:
         await client.aclose()
     for result in state.results:
         dumped = json.dumps(
-            [result.summary, result.output, list(result.evidence), dict(result.data)],
+            [
+                result.summary,
+                result.output,
+                list(result.evidence),
+                dict(result.data),
+                dict(result.values),
+            ],
             default=str,
         )
         assert password not in dumped
@@ -173,6 +180,8 @@ async def test_unreachable_target_is_a_readable_failure_without_the_password() -
     assert not result.ok
     assert result.summary.startswith("redis_info on cache: ConnectionError")
     assert "Sekr1t-pw" not in json.dumps([result.summary, dict(result.data), result.evidence])
+    assert "Sekr1t-pw" not in json.dumps(dict(result.values))
+    assert worded(result).startswith("`redis_info` 在 `cache` 上执行失败：")
 
 
 async def test_info_summary_and_sections_show_real_figures(rd: Rd) -> None:
@@ -189,12 +198,14 @@ async def test_info_summary_and_sections_show_real_figures(rd: Rd) -> None:
     )
     assert result.data["rdb_last_bgsave_status"] == server["rdb_last_bgsave_status"]
     assert result.summary.startswith(f"cache: Redis {server['redis_version']} {server['role']}")
+    assert worded(result).startswith(f"`cache`：Redis {server['redis_version']}（`")
 
     keyspace = await rd.run("redis_info", {"section": "keyspace"})
     assert keyspace.ok
     assert keyspace.data["info"][f"db{DB}"]["keys"] >= 1
     assert keyspace.data["info"][f"db{DB}"]["expires"] >= 1
     assert f"db{DB}:keys=" in keyspace.output
+    assert worded(keyspace).startswith("`cache`：INFO `keyspace`（")
     clients = await rd.run("redis_info", {"section": "clients"})
     assert clients.data["info"]["connected_clients"] >= 2
 
@@ -225,6 +236,8 @@ async def test_slowlog_shows_a_real_command_with_values_hidden(private_rd: Rd) -
     assert entry["client_addr"].startswith("127.0.0.1:")
     assert entry["time"].endswith("+00:00")
     assert "card-4111" not in json.dumps([result.summary, result.evidence, dict(result.data)])
+    assert "card-4111" not in json.dumps(dict(result.values))
+    assert "条，最慢" in worded(result)
     latest = await rd.run("redis_slowlog", {"count": 1})
     assert len(latest.data["entries"]) == 1
 
@@ -246,4 +259,6 @@ async def test_memory_reports_real_usage_keyspace_and_doctor(rd: Rd) -> None:
         assert result.ok
         assert result.data["used_ratio"] is None
         assert "(no maxmemory)" in result.summary
+        assert "未设置 maxmemory 上限" in worded(result)
     assert result.summary.startswith("cache: ")
+    assert worded(result).startswith("`cache`：内存已用 ")

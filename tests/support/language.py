@@ -18,6 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from cards.incident import finding
+from cards.texts import en, texts
+from plugins.contract import PluginResult
+
 MIN_RUN = 2  # two English words in a row are already a phrase in a Chinese chat
 _FENCE = re.compile(r"```.*?```", re.DOTALL)
 _SPAN = re.compile(r"`[^`\n]*`")
@@ -93,3 +97,19 @@ def english(text: str, values: Iterable[str] = ()) -> list[str]:
             found.append(run[0])
         run = []
     return found
+
+
+def worded(result: PluginResult) -> str:
+    """A plugin result's finding as a Chinese card words it, checked on the way: it has a code
+    that both catalogues word with its values, and the Chinese words carry no English beyond
+    those values (a tool's words, shown as code). The Chinese line is returned."""
+    assert result.code, f"no code for {result.summary!r}"
+    key = f"card.finding.{result.code}"
+    assert key in en.TEXTS, key
+    found = {"code": result.code, "values": dict(result.values)}
+    assert finding(found, texts("en")), key
+    line = finding(found, texts("zh"))
+    assert line is not None, key
+    values = [str(value) for value in result.values.values()]
+    assert english(line, values) == [], (line, english(line, values))
+    return line

@@ -31,6 +31,7 @@ from cards.lists import (
     timeline_card,
 )
 from cards.markup import LARK_CARD_LIMIT
+from cards.schedules import RunView, run_card
 from cards.texts import Texts, texts
 from cards.views import (
     DiagnosisView,
@@ -276,6 +277,35 @@ STORM = StormView(
     incident_ids={"f1": 50},
 )
 
+# a scheduled checks job's run: each check as the plugin's own line and its coded finding
+RUN = RunView(
+    schedule_id=3,
+    task="检查 db-2 的端口",
+    fire_time=T0,
+    ok=False,
+    summary="❌ 2/3",
+    lines=(
+        "❌ tcp_check: 127.0.0.1:5432: connection refused (nothing listens on that port)",
+        "✅ dns_resolve: db-2 resolves to 10.0.0.7 (1.2 ms)",
+        "command: not a diagnostic plugin",
+    ),
+    findings=(
+        {
+            "code": "tcp_failed",
+            "values": {"target": "127.0.0.1:5432", "reason": "connection refused"},
+            "plugin": "tcp_check",
+            "ok": False,
+        },
+        {
+            "code": "dns_ok",
+            "values": {"name": "db-2", "addresses": "10.0.0.7", "ms": "1.2"},
+            "plugin": "dns_resolve",
+            "ok": True,
+        },
+        {"code": "not_diagnostic", "values": {}, "plugin": "command"},
+    ),
+)
+
 Render = Callable[[Texts], dict[str, Any]]
 
 
@@ -286,6 +316,7 @@ def incident(view: IncidentView) -> Render:
 CARDS: dict[str, Render] = {
     **{f"incident-{name}": incident(view) for name, view in STATES.items()},
     "storm": lambda say: storm_card(STORM, say, ZONE),
+    "schedule-run-checks": lambda say: run_card(RUN, "Asia/Shanghai", say),
     "timeline": lambda say: timeline_card(RESOLVED, ENTRIES, say, ZONE),
     "timeline-empty": lambda say: timeline_card(NEW, (), say, ZONE),
     "incidents": lambda say: incidents_card(ROWS, "Open incidents", say, ZONE),
@@ -526,3 +557,12 @@ def test_normal_text_is_escaped_for_markdown_not_disfigured() -> None:
     assert "［" not in json.dumps(card, ensure_ascii=False)
     assert "-＞" not in json.dumps(card, ensure_ascii=False)
     assert "load [5m] -> 97% <b>" in card_text(card)  # what a reader of the card sees
+
+
+def test_a_checks_run_words_each_check_in_the_chat_language() -> None:
+    zh = marked(run_card(RUN, "Asia/Shanghai", texts("zh")))
+    assert "❌ `tcp_check`：`127.0.0.1:5432` 无法连接：`connection refused`" in zh
+    assert "✅ `dns_resolve`：`db-2` 解析为 `10.0.0.7`（1.2 ms）" in zh
+    assert "❌ `command`：不是诊断插件，未执行" in zh
+    en = marked(run_card(RUN, "Asia/Shanghai", texts("en")))
+    assert "✅ `dns_resolve`: `db-2` resolves to `10.0.0.7` (1.2 ms)" in en
