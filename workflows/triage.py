@@ -29,38 +29,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import cast
 
 from prometheus_client import Counter
-from sqlalchemy import Table, func, insert, select, text
-from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import silences
+from storage import silences, triage
 from storage.database import Database
-from storage.incidents import UNRESOLVED
-from storage.models import (
-    Alert,
-    DedupeOverride,
-    Incident,
-    IncidentEvent,
-    TriagedDelivery,
-)
+from storage.models import Incident
 from storage.statuses import may_move
 from workflows.intake.alert import ParsedAlert
 from workflows.silences import matches
 
 log = logging.getLogger(__name__)
-ALERTS_TABLE = cast(Table, Alert.__table__)
-# every fold of one delivery in one statement; the card shows the latest alert's summary (its
-# current value), not the first one's
-_FOLD = text(
-    "UPDATE incidents AS i SET alert_count = i.alert_count + f.n, last_seen_at = now(), "
-    "summary = COALESCE(NULLIF(f.s, ''), i.summary), "
-    "updated_at = now() FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id, "
-    "unnest(CAST(:counts AS int[])) AS n, unnest(CAST(:summaries AS text[])) AS s) AS f "
-    "WHERE i.id = f.id"
-)
 ALERTS = Counter("larkops_alerts_total", "Alerts received", ["source", "outcome"])
 
 Notify = Callable[[int], Awaitable[None]]
@@ -134,11 +114,11 @@ class Triage:
         folds: dict[int, int] = defaultdict(int)  # incident id -> alerts folded into it
         latest: dict[int, str] = {}  # incident id -> the summary of its latest folded alert
         async with self.db.session() as session:
-            if delivery is not None and not await _first_time(session, delivery):
+            if delivery is not None and not await triage.first_time(session, delivery):
                 outcome.replayed = True
                 return outcome
-            current = await self._lock_and_load(session, chat_id, sorted({fp for fp, _ in groups}))
-            windows = await self._own_windows(session, list(current))
+            current = await triage.lock_and_load(session, chat_id, sorted({fp for fp, _ in groups}))
+            windows = await triage.dedupe_windows(session, list(current))
             for (fingerprint, status), group in groups.items():
                 incident = current.get(fingerprint)
                 if status == "resolved":
@@ -151,19 +131,12 @@ class Triage:
                     latest[incident_id] = group[-1].summary or ""
                     outcome.folded.append(incident_id)
                 else:
-                    incident_id = await self._open(session, group, chat_id, outcome)
-                    opened = await session.get(Incident, incident_id)
-                    if opened is not None:
-                        current[fingerprint] = opened  # a resolved group later in the batch
+                    opened = await self._open(session, group, chat_id, outcome)
+                    incident_id = opened.id
+                    current[fingerprint] = opened  # a resolved group later in the batch
                 rows.extend(_alert_row(a, incident_id) for a in group)
-            if folds:
-                summaries = [latest.get(incident_id, "") for incident_id in folds]
-                await session.execute(
-                    _FOLD,
-                    {"ids": list(folds), "counts": list(folds.values()), "summaries": summaries},
-                )
-            if rows:
-                await session.execute(insert(ALERTS_TABLE), rows)  # Core: no ORM bookkeeping
+            await triage.fold(session, folds, latest)
+            await triage.record_alerts(session, rows)
             await silences.count_caught(session, caught)
         for group in groups.values():
             ALERTS.labels(group[0].source, group[0].status).inc(len(group))
@@ -172,54 +145,18 @@ class Triage:
         await self._notify(outcome, chat_id)
         return outcome
 
-    async def _lock_and_load(
-        self, session: AsyncSession, chat_id: str, fingerprints: list[str]
-    ) -> dict[str, Incident]:
-        """Lock every fingerprint of the delivery in its chat (in one order, so deliveries
-        never deadlock), then load their active incidents in that chat."""
-        if not fingerprints:
-            return {}
-        await session.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext(:chat || '/' || f) AS k "
-                "FROM unnest(CAST(:fps AS text[])) AS f ORDER BY k) AS keys"
-            ),
-            {"fps": fingerprints, "chat": chat_id},
-        )
-        found = await session.scalars(
-            select(Incident)
-            .where(
-                Incident.fingerprint.in_(fingerprints),
-                Incident.chat_id == chat_id,
-                Incident.status.in_(UNRESOLVED),
-            )
-            .order_by(Incident.id)
-            .with_for_update()
-        )
-        return {incident.fingerprint: incident for incident in found}
-
-    async def _own_windows(
-        self, session: AsyncSession, fingerprints: list[str]
-    ) -> dict[str, timedelta]:
-        """The fingerprints' own dedupe windows (set from the hygiene report), where set."""
-        if not fingerprints:
-            return {}
-        rows = await session.execute(
-            select(DedupeOverride.fingerprint, DedupeOverride.minutes).where(
-                DedupeOverride.fingerprint.in_(fingerprints)
-            )
-        )
-        return {fp: timedelta(minutes=minutes) for fp, minutes in rows.all()}
-
     def _window_start(self, window: timedelta | None = None) -> datetime:
         return datetime.now(UTC) - (window or self.settings.dedupe_window)
 
     async def _open(
         self, session: AsyncSession, group: list[ParsedAlert], chat_id: str, outcome: TriageOutcome
-    ) -> int:
+    ) -> Incident:
         last = group[-1]
-        storm = await self._storming(session, chat_id)
-        created = Incident(
+        openings = await triage.openings_within(session, chat_id, self.settings.storm_window)
+        storm = openings >= self.settings.storm_threshold
+        created = await triage.open_incident(
+            session,
+            {"source": last.source, "storm": storm, "alerts": len(group)},
             fingerprint=last.fingerprint,
             title=last.title,
             severity=last.severity,
@@ -231,32 +168,8 @@ class Triage:
             alert_count=len(group),
             storm=storm,
         )
-        session.add(created)
-        await session.flush()
         (outcome.stormed if storm else outcome.new).append(created.id)
-        session.add(
-            IncidentEvent(
-                incident_id=created.id,
-                kind="incident.opened",
-                message=last.title,
-                data={"source": last.source, "storm": storm, "alerts": len(group)},
-            )
-        )
-        return created.id
-
-    async def _storming(self, session: AsyncSession, chat_id: str) -> bool:
-        # one opening at a time per chat, so concurrent deliveries agree on the count (taken
-        # after the fingerprint locks: whoever holds it holds all of its own already)
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"storm:{chat_id}"}
-        )
-        since = datetime.now(UTC) - self.settings.storm_window
-        recent = await session.scalar(
-            select(func.count())
-            .select_from(Incident)
-            .where(Incident.chat_id == chat_id, Incident.created_at > since)
-        )
-        return int(recent or 0) >= self.settings.storm_threshold
+        return created
 
     async def _resolve(
         self,
@@ -269,17 +182,7 @@ class Triage:
             return None
         # a running fix finishes and verifies itself (the life cycle, `storage.statuses.MOVES`)
         if may_move(current.status, "resolved", "alert"):
-            current.status = "resolved"
-            current.resolved_at = func.now()
-            current.resolved_by = "alert"
-            session.add(
-                IncidentEvent(
-                    incident_id=current.id,
-                    kind="incident.resolved_by_alert",
-                    message=group[0].title,
-                    data={"source": group[0].source},
-                )
-            )
+            triage.resolve_by_alert(session, current, group[0].title, group[0].source)
             outcome.resolved.append(current.id)
         return current.id
 
@@ -326,15 +229,3 @@ def _alert_row(alert: ParsedAlert, incident_id: int | None) -> dict[str, object]
         "ends_at": alert.ends_at,
         "raw": alert.raw,
     }
-
-
-async def _first_time(session: AsyncSession, delivery: str) -> bool:
-    """Record `delivery` in the triage transaction; False when it was recorded before (a
-    concurrent replay waits for the first transaction and then sees it)."""
-    recorded = await session.execute(
-        upsert(TriagedDelivery)
-        .values(delivery=delivery)
-        .on_conflict_do_nothing(index_elements=["delivery"])
-        .returning(TriagedDelivery.delivery)
-    )
-    return recorded.scalar_one_or_none() is not None
