@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import Gauge
-from sqlalchemy import text
 
 from bot.logs import get_logger
 from storage.approvals import APPROVALS
+from storage.backlog import read_waiting
 from storage.database import Database
 
 log = get_logger(__name__)
@@ -63,19 +63,6 @@ for _gate in GATES:
     ):
         APPROVALS.labels(_gate, _outcome)
 
-_INBOX = text(
-    "SELECT event_type, count(*), "
-    "coalesce(extract(epoch FROM now() - min(created_at)), 0) "
-    "FROM inbound_events WHERE status = 'pending' GROUP BY event_type"
-)
-# storm incidents wait for someone to ask for a diagnosis: no run yet
-_INCIDENTS = text(
-    "SELECT status, storm, count(*) FROM incidents "
-    "WHERE status IN ('open', 'diagnosing', 'awaiting_approval', 'remediating', 'escalated') "
-    "GROUP BY status, storm"
-)
-_GATES = text("SELECT gate, count(*) FROM approvals WHERE status = 'pending' GROUP BY gate")
-
 
 @dataclass(frozen=True)
 class Backlog:
@@ -95,20 +82,18 @@ class Backlog:
 
 
 async def read_backlog(db: Database) -> Backlog:
-    async with db.session() as session:
-        inbox = (await session.execute(_INBOX)).all()
-        incidents = (await session.execute(_INCIDENTS)).all()
-        gates = (await session.execute(_GATES)).all()
+    waiting = await read_waiting(db)
+    inbox, incidents, gates = waiting.inbox, waiting.incidents, waiting.gates
     runs = {"running": 0, "paused": 0}
     for status, storm, count in incidents:
         if not storm and status != "escalated":  # an escalated incident's run has ended
-            runs["paused" if status == "awaiting_approval" else "running"] += int(count)
+            runs["paused" if status == "awaiting_approval" else "running"] += count
     return Backlog(
-        inbox={str(kind): int(count) for kind, count, _ in inbox},
-        oldest_seconds=max((float(age) for _, _, age in inbox), default=0.0),
+        inbox={kind: count for kind, count, _ in inbox},
+        oldest_seconds=max((age for _, _, age in inbox), default=0.0),
         runs=runs,
-        incidents=sum(int(count) for _, _, count in incidents),
-        gates={str(gate): int(count) for gate, count in gates},
+        incidents=sum(count for _, _, count in incidents),
+        gates=dict(gates),
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -103,3 +104,16 @@ async def pending_count(db: Database) -> int:
             text("SELECT count(*) FROM inbound_events WHERE status = 'pending'")
         )
     return int(count or 0)
+
+
+async def by_message(db: Database, message_id: str) -> tuple[Any, datetime] | None:
+    """The recorded payload of message `message_id` and when it came, or None."""
+    async with db.session() as session:
+        found = (
+            await session.execute(
+                select(InboundEvent.payload, InboundEvent.created_at).where(
+                    InboundEvent.message_id == message_id
+                )
+            )
+        ).first()
+    return None if found is None else (found[0], found[1])

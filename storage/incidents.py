@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, case, func, select, update
+from sqlalchemy import Row, case, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from storage import statuses
 from storage.database import Database
-from storage.models import Approval, Diagnosis, Execution, Incident, IncidentEvent, Proposal
+from storage.models import Alert, Approval, Diagnosis, Execution, Incident, IncidentEvent, Proposal
 from storage.redaction import Redactor
 from storage.statuses import IncidentStatus, Mover
 
@@ -236,6 +238,89 @@ async def list_incidents(
         query = query.where(Incident.chat_id == chat_id)
     async with db.session() as session:
         return (await session.scalars(query)).all()
+
+
+async def of_chat(
+    db: Database,
+    chat_id: str,
+    *,
+    status: str,
+    since: datetime,
+    service: str | None = None,
+    limit: int = 10,
+) -> Sequence[Incident]:
+    """A chat's incidents, newest seen first: `status` "active" (every one not yet resolved,
+    escalated first, `since` not applied), "all" (seen since `since`) or one status (seen
+    since `since`); of one `service` when given."""
+    query = select(Incident).where(Incident.chat_id == chat_id).limit(limit)
+    if status == "active":
+        escalated_first = case((Incident.status == "escalated", 0), else_=1)
+        query = query.where(Incident.status.in_(UNRESOLVED)).order_by(escalated_first)
+    else:
+        query = query.where(Incident.last_seen_at >= since)
+        if status != "all":
+            query = query.where(Incident.status == status)
+    query = query.order_by(Incident.last_seen_at.desc())
+    if service:
+        query = query.where(Incident.service == service)
+    async with db.session() as session:
+        return (await session.scalars(query)).all()
+
+
+async def in_workflow(db: Database) -> Sequence[Incident]:
+    """Incidents inside their workflow whose run was started (storm ones wait for /diagnose)."""
+    async with db.session() as session:
+        found = await session.scalars(
+            select(Incident).where(Incident.status.in_(WORKFLOW), Incident.storm.is_(False))
+        )
+        return found.all()
+
+
+async def unattended_runs(
+    db: Database, *, stale_after: float, recent_gate: float
+) -> list[tuple[int, uuid.UUID]]:
+    """(incident id, run id) of runs nobody may be driving: inside their workflow, not storm,
+    older than `stale_after` seconds, and either not waiting at a gate, or their latest gate
+    was decided more than `stale_after` seconds ago, or a gate opened between `recent_gate`
+    and `stale_after` seconds ago (its step may have died before its pause was checkpointed)."""
+    stale = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, stale_after)
+    later = aliased(Approval)
+    recent = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, recent_gate)
+    opening = exists().where(
+        Approval.incident_id == Incident.id,
+        Approval.run_id == Incident.run_id,
+        Approval.status == "pending",
+        Approval.created_at > recent,
+        Approval.created_at < stale,
+    )
+    decided = exists().where(
+        Approval.incident_id == Incident.id,
+        Approval.run_id == Incident.run_id,
+        Approval.status != "pending",
+        Approval.decided_at < stale,
+        ~exists().where(later.incident_id == Approval.incident_id, later.id > Approval.id),
+    )
+    async with db.session() as session:
+        found = (
+            await session.execute(
+                select(Incident.id, Incident.run_id).where(
+                    Incident.status.in_(WORKFLOW),
+                    Incident.storm.is_(False),
+                    Incident.created_at < stale,
+                    or_(Incident.status != "awaiting_approval", decided, opening),
+                )
+            )
+        ).all()
+    return [(incident_id, run_id) for incident_id, run_id in found]
+
+
+async def latest_alert(db: Database, incident_id: int) -> Alert | None:
+    """The incident's latest alert (the one its diagnosis works from), or None."""
+    async with db.session() as session:
+        found = await session.scalar(
+            select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id.desc()).limit(1)
+        )
+    return found
 
 
 async def in_flight(db: Database) -> bool:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.knowledge import nearest_among
-from storage.models import Knowledge, ScheduleRun
+from storage.models import Knowledge, Schedule, ScheduleRun
 
 KIND = "job_run"
 
@@ -55,6 +55,50 @@ async def recovered_after(db: Database, schedule_id: int, after: datetime) -> da
             .limit(1)
         )
         return found
+
+
+async def runs_of_chat(
+    db: Database,
+    chat_id: str,
+    *,
+    since: datetime,
+    job_id: int | None = None,
+    status: str = "all",
+    limit: int = 10,
+) -> list[tuple[ScheduleRun, str]]:
+    """The chat's job runs fired since `since`, newest first, with their job's task: of one
+    job when `job_id` is given, of one status unless `status` is "all"."""
+    query = (
+        select(ScheduleRun, Schedule.task)
+        .join(Schedule, Schedule.id == ScheduleRun.schedule_id)
+        .where(Schedule.chat_id == chat_id, ScheduleRun.fire_time >= since)
+        .order_by(ScheduleRun.fire_time.desc())
+        .limit(limit)
+    )
+    if job_id is not None:
+        query = query.where(Schedule.id == job_id)
+    if status != "all":
+        query = query.where(ScheduleRun.status == status)
+    async with db.session() as session:
+        return [(run, task) for run, task in (await session.execute(query)).all()]
+
+
+async def latest_failure(db: Database, chat_id: str, job_id: int) -> tuple[ScheduleRun, str] | None:
+    """The latest failed run of the chat's job `job_id`, with the job's task, or None."""
+    query = (
+        select(ScheduleRun, Schedule.task)
+        .join(Schedule, Schedule.id == ScheduleRun.schedule_id)
+        .where(
+            Schedule.id == job_id,
+            Schedule.chat_id == chat_id,
+            ScheduleRun.status == "failed",
+        )
+        .order_by(ScheduleRun.fire_time.desc())
+        .limit(1)
+    )
+    async with db.session() as session:
+        found = (await session.execute(query)).first()
+    return None if found is None else (found[0], found[1])
 
 
 async def forget_beyond(session: AsyncSession, schedule_id: int, *, keep: int) -> int:

@@ -14,10 +14,10 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
@@ -217,3 +217,60 @@ async def last_fires(db: Database) -> dict[int, datetime]:
             .group_by(ScheduleRun.schedule_id)
         )
         return {int(sid): fire for sid, fire in rows.all()}
+
+
+async def reconcile_system(
+    db: Database,
+    *,
+    kind: str,
+    chats: Sequence[str],
+    wanted: dict[str, Any],
+    next_run_at: datetime | None,
+    source_text: str,
+    by: str,
+) -> bool:
+    """Make the live system jobs of action type `kind` (created by `by`) match: one per chat
+    of `chats` with the `wanted` columns (updated where they differ, created active where
+    missing), none for other chats (deleted). Under one advisory lock, so replicas starting
+    together agree. True when anything changed."""
+    changed = False
+    async with db.session() as session:
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('larkops:advisor'))"))
+        rows = await session.scalars(
+            select(Schedule)
+            .where(
+                Schedule.created_by == by,
+                Schedule.status.in_(LIVE),
+                Schedule.action["type"].astext == kind,
+            )
+            .order_by(Schedule.id)
+        )
+        kept: set[str] = set()
+        for row in rows.all():
+            if row.chat_id not in chats or row.chat_id in kept:
+                row.status = "deleted"
+                changed = True
+                continue
+            kept.add(row.chat_id)
+            if any(getattr(row, name) != value for name, value in wanted.items()):
+                for name, value in wanted.items():
+                    setattr(row, name, value)
+                row.next_run_at = next_run_at
+                changed = True
+        for chat_id in chats:
+            if chat_id in kept:
+                continue
+            session.add(
+                Schedule(
+                    chat_id=chat_id,
+                    created_by=by,
+                    source_text=source_text,
+                    status="active",
+                    next_run_at=next_run_at,
+                    confirmed_by=by,
+                    confirmed_at=datetime.now(UTC),
+                    **wanted,
+                )
+            )
+            changed = True
+    return changed

@@ -109,7 +109,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         incident = await incidents.get_incident(db, incident_id)
         if incident is None:
             raise LookupError(f"incident {incident_id} does not exist")
-        latest: Alert | None = await _latest_alert(db, incident_id)
+        latest: Alert | None = await incidents.latest_alert(db, incident_id)
         facts = AlertContext(
             title=incident.title,
             severity=incident.severity,
@@ -482,13 +482,3 @@ def after_verify(state: IncidentState) -> str:
 def escalation_reason(state: IncidentState) -> str:
     """Why the run is escalating, as the stored English sentence (`workflows.escalation`)."""
     return cause_of(dict(state)).sentence()
-
-
-async def _latest_alert(db: Database, incident_id: int) -> Alert | None:
-    from sqlalchemy import select
-
-    async with db.session() as session:
-        found = await session.scalar(
-            select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id.desc()).limit(1)
-        )
-    return found

@@ -30,12 +30,9 @@ import logging
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from sqlalchemy import exists, func, or_, select
-from sqlalchemy.orm import aliased
 
 from storage import approvals, incidents
 from storage.coordination import Coordination
-from storage.models import Approval, Incident
 from storage.notices import paced
 from workflows import gates
 from workflows.driver import GraphDriver, fresh
@@ -78,14 +75,7 @@ class RunManager(GraphDriver):
     async def recover(self) -> dict[str, int]:
         """Continue runs that a dead process left between nodes; report what was found."""
         counts = {"paused": 0, "continued": 0, "orphaned": 0, "finished": 0}
-        async with self.deps.db.session() as session:
-            active = (
-                await session.scalars(
-                    select(Incident).where(
-                        Incident.status.in_(incidents.WORKFLOW), Incident.storm.is_(False)
-                    )
-                )
-            ).all()
+        active = await incidents.in_workflow(self.deps.db)
         for incident in active:
             run_id = str(incident.run_id)
             snapshot = await self.graph.aget_state(self.config(run_id))
@@ -156,35 +146,9 @@ class RunManager(GraphDriver):
     async def reclaim(self) -> int:
         """Take up the runs nobody drives (see the module docstring), each advanced in the
         background under its lease; how many were taken up."""
-        stale = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, self.reclaim_after)
-        later = aliased(Approval)
-        recent = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, RECENT_GATE)
-        # a gate just opened: its step may have died before its pause was checkpointed
-        opening = exists().where(
-            Approval.incident_id == Incident.id,
-            Approval.run_id == Incident.run_id,
-            Approval.status == "pending",
-            Approval.created_at > recent,
-            Approval.created_at < stale,
+        found = await incidents.unattended_runs(
+            self.deps.db, stale_after=self.reclaim_after, recent_gate=RECENT_GATE
         )
-        decided = exists().where(
-            Approval.incident_id == Incident.id,
-            Approval.run_id == Incident.run_id,
-            Approval.status != "pending",
-            Approval.decided_at < stale,
-            ~exists().where(later.incident_id == Approval.incident_id, later.id > Approval.id),
-        )
-        async with self.deps.db.session() as session:
-            found = (
-                await session.execute(
-                    select(Incident.id, Incident.run_id).where(
-                        Incident.status.in_(incidents.WORKFLOW),
-                        Incident.storm.is_(False),
-                        Incident.created_at < stale,
-                        or_(Incident.status != "awaiting_approval", decided, opening),
-                    )
-                )
-            ).all()
         return await self.take_up(
             [(str(run), await self._initial(incident_id, str(run))) for incident_id, run in found]
         )

@@ -10,13 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import case, select
 
 from bot.chat.toolbox import Data, Tool, ToolFailed, ToolScope, own_incident
 from bot.scheduling.jobs import analyse
-from storage import incidents
-from storage.incidents import UNRESOLVED
-from storage.models import Diagnosis, Incident, Schedule, ScheduleRun
+from storage import incidents, job_history
+from storage.models import Diagnosis, Incident
 
 MAX_ROWS = 20
 
@@ -82,19 +80,14 @@ def _incident_row(row: Incident) -> Data:
 
 
 async def list_incidents(scope: ToolScope, q: IncidentQuery) -> tuple[Data, str]:
-    query = select(Incident).where(Incident.chat_id == scope.ctx.chat_id).limit(q.limit)
-    if q.status == "active":  # as /incidents: every one not yet resolved, escalated first
-        escalated_first = case((Incident.status == "escalated", 0), else_=1)
-        query = query.where(Incident.status.in_(UNRESOLVED)).order_by(escalated_first)
-    else:
-        query = query.where(Incident.last_seen_at >= _since(q.hours))
-        if q.status != "all":
-            query = query.where(Incident.status == q.status)
-    query = query.order_by(Incident.last_seen_at.desc())
-    if q.service:
-        query = query.where(Incident.service == q.service)
-    async with scope.ctx.services.db.session() as session:
-        rows = (await session.scalars(query)).all()
+    rows = await incidents.of_chat(
+        scope.ctx.services.db,
+        scope.ctx.chat_id,
+        status=q.status,
+        since=_since(q.hours),
+        service=q.service,
+        limit=q.limit,
+    )
     found = [_incident_row(row) for row in rows]
     window = "unresolved" if q.status == "active" else f"{q.status}, last {q.hours} h"
     return {"incidents": found}, f"{len(found)} incident(s), {window}"
@@ -148,19 +141,14 @@ async def list_jobs(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
 
 
 async def list_job_runs(scope: ToolScope, q: RunQuery) -> tuple[Data, str]:
-    query = (
-        select(ScheduleRun, Schedule.task)
-        .join(Schedule, Schedule.id == ScheduleRun.schedule_id)
-        .where(Schedule.chat_id == scope.ctx.chat_id, ScheduleRun.fire_time >= _since(q.hours))
-        .order_by(ScheduleRun.fire_time.desc())
-        .limit(q.limit)
+    rows = await job_history.runs_of_chat(
+        scope.ctx.services.db,
+        scope.ctx.chat_id,
+        since=_since(q.hours),
+        job_id=q.job_id,
+        status=q.status,
+        limit=q.limit,
     )
-    if q.job_id is not None:
-        query = query.where(Schedule.id == q.job_id)
-    if q.status != "all":
-        query = query.where(ScheduleRun.status == q.status)
-    async with scope.ctx.services.db.session() as session:
-        rows = (await session.execute(query)).all()
     runs = [
         {
             "job_id": run.schedule_id,
@@ -176,19 +164,7 @@ async def list_job_runs(scope: ToolScope, q: RunQuery) -> tuple[Data, str]:
 
 
 async def analyze_failed_run(scope: ToolScope, q: JobRef) -> tuple[Data, str]:
-    query = (
-        select(ScheduleRun, Schedule.task)
-        .join(Schedule, Schedule.id == ScheduleRun.schedule_id)
-        .where(
-            Schedule.id == q.job_id,
-            Schedule.chat_id == scope.ctx.chat_id,
-            ScheduleRun.status == "failed",
-        )
-        .order_by(ScheduleRun.fire_time.desc())
-        .limit(1)
-    )
-    async with scope.ctx.services.db.session() as session:
-        found = (await session.execute(query)).first()
+    found = await job_history.latest_failure(scope.ctx.services.db, scope.ctx.chat_id, q.job_id)
     if found is None:
         raise ToolFailed(f"job #{q.job_id} of this chat has no failed run")
     run, task = found

@@ -12,14 +12,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import select
-
 from bot.commands.schedules import post_draft
 from bot.context import HandlerContext
 from bot.lark.events import MessageEvent, normalise, parse_envelope
 from bot.roles import admits, refusal
 from bot.router import Router
-from storage.models import InboundEvent
+from storage import inbound
 
 router = Router("free_text")
 
@@ -95,14 +93,7 @@ async def _thread_start(ctx: HandlerContext, event: MessageEvent) -> tuple[str, 
     root = event.root_id or event.parent_id
     if not root or root == event.message_id:
         return "", None
-    async with ctx.services.db.session() as session:
-        found = (
-            await session.execute(
-                select(InboundEvent.payload, InboundEvent.created_at).where(
-                    InboundEvent.message_id == root
-                )
-            )
-        ).first()
+    found = await inbound.by_message(ctx.services.db, root)
     if found is None or not isinstance(found[0], dict):
         return "", None
     try:

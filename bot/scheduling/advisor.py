@@ -24,13 +24,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
-
 from bot.config import Settings
 from cards.texts import texts
+from storage import schedules
 from storage.database import Database
-from storage.models import Schedule
-from storage.schedules import LIVE
 from workflows.schedule.compiler import cron_of, next_runs
 from workflows.schedule.cron import calendar_of_cron
 from workflows.schedule.spec import to_json
@@ -62,44 +59,12 @@ async def ensure_reports(settings: Settings, db: Database) -> bool:
         "task": texts(settings.language)("report.job_task", days=config.days),
     }
     upcoming = next_runs(spec, datetime.now(UTC), 1)
-    changed = False
-    async with db.session() as session:
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('larkops:advisor'))"))
-        rows = await session.scalars(
-            select(Schedule)
-            .where(
-                Schedule.created_by == SYSTEM,
-                Schedule.status.in_(LIVE),
-                Schedule.action["type"].astext == KIND,
-            )
-            .order_by(Schedule.id)
-        )
-        kept: set[str] = set()
-        for row in rows.all():
-            if row.chat_id not in chats or row.chat_id in kept:
-                row.status = "deleted"
-                changed = True
-                continue
-            kept.add(row.chat_id)
-            if any(getattr(row, name) != value for name, value in wanted.items()):
-                for name, value in wanted.items():
-                    setattr(row, name, value)
-                row.next_run_at = upcoming[0] if upcoming else None
-                changed = True
-        for chat_id in chats:
-            if chat_id in kept:
-                continue
-            session.add(
-                Schedule(
-                    chat_id=chat_id,
-                    created_by=SYSTEM,
-                    source_text=f"advisor: {config.cron}",
-                    status="active",
-                    next_run_at=upcoming[0] if upcoming else None,
-                    confirmed_by=SYSTEM,
-                    confirmed_at=datetime.now(UTC),
-                    **wanted,
-                )
-            )
-            changed = True
-    return changed
+    return await schedules.reconcile_system(
+        db,
+        kind=KIND,
+        chats=chats,
+        wanted=wanted,
+        next_run_at=upcoming[0] if upcoming else None,
+        source_text=f"advisor: {config.cron}",
+        by=SYSTEM,
+    )

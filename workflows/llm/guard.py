@@ -49,7 +49,6 @@ from typing import Any, Literal
 
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, or_, select, text
 from tenacity import (
     AsyncRetrying,
     RetryError,
@@ -58,7 +57,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from storage import tracing
+from storage import llm_turns, tracing
 from storage.coordination import Coordination
 from storage.database import Database
 from storage.models import LlmTurn
@@ -310,14 +309,7 @@ class ModelGuard:
 
     async def conversation_usage(self, conversation_id: str) -> int:
         """Tokens a conversation has used, from `llm_turns`."""
-        tokens = LlmTurn.prompt_tokens + LlmTurn.completion_tokens
-        async with self.db.session() as session:
-            used = await session.scalar(
-                select(func.coalesce(func.sum(tokens), 0)).where(
-                    LlmTurn.conversation_id == conversation_id
-                )
-            )
-        return int(used or 0)
+        return await llm_turns.conversation_tokens(self.db, conversation_id)
 
     async def usage(self, incident_id: int | None) -> tuple[int, int]:
         """Tokens used by the incident (0 without one) and today (UTC), from `llm_turns`.
@@ -326,41 +318,27 @@ class ModelGuard:
         calls, so it is a query, but summing a busy day on every call costs milliseconds); this
         process's own calls are added in between."""
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        tokens = LlmTurn.prompt_tokens + LlmTurn.completion_tokens
         fresh = (
             self._day is not None
             and self._day[0] == today
             and time.monotonic() - self._day_at < DAY_REFRESH
         )
-        mine = LlmTurn.incident_id == (incident_id if incident_id is not None else -1)
-        recent = LlmTurn.created_at >= today
         if fresh and incident_id is None:
             assert self._day is not None
             return 0, self._day[1]
-        columns = [func.coalesce(func.sum(tokens).filter(mine), 0)]
-        condition = mine
-        if not fresh:
-            columns.append(func.coalesce(func.sum(tokens).filter(recent), 0))
-            condition = or_(mine, recent)
-        async with self.db.session() as session:
-            row = (await session.execute(select(*columns).where(condition))).one()
-        if not fresh:
-            self._day, self._day_at = (today, int(row[1] or 0)), time.monotonic()
+        mine, day = await llm_turns.incident_and_day_tokens(
+            self.db, incident_id, None if fresh else today
+        )
+        if day is not None:
+            self._day, self._day_at = (today, day), time.monotonic()
         assert self._day is not None
-        return int(row[0] or 0), self._day[1]
+        return mine, self._day[1]
 
     async def model_usage(self, incident_id: int) -> int:
         """Tokens this model (provider and name) has used for the incident, from `llm_turns`."""
-        tokens = LlmTurn.prompt_tokens + LlmTurn.completion_tokens
-        async with self.db.session() as session:
-            used = await session.scalar(
-                select(func.coalesce(func.sum(tokens), 0)).where(
-                    LlmTurn.incident_id == incident_id,
-                    LlmTurn.provider == self.model.provider,
-                    LlmTurn.model == self.model.model,
-                )
-            )
-        return int(used or 0)
+        return await llm_turns.model_tokens(
+            self.db, incident_id, self.model.provider, self.model.model
+        )
 
     async def _check_budgets(self, incident_id: int | None) -> None:
         incident_used, day_used = await self.usage(incident_id)
@@ -463,7 +441,4 @@ class ModelGuard:
             response={"stop": reply.stop_reason, "chars": len(reply.text)} if reply else {},
             error=error or None,
         )
-        async with self.db.session() as session:
-            # accounting, not state: a turn may be lost in a crash, never waits for the disk
-            await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            session.add(row)
+        await llm_turns.record(self.db, row)
