@@ -274,3 +274,12 @@ async def reconcile_system(
             )
             changed = True
     return changed
+
+
+async def run_status(db: Database, run_id: int) -> str | None:
+    """The status a run is recorded with, or None without the run."""
+    async with db.session() as session:
+        found: str | None = await session.scalar(
+            select(ScheduleRun.status).where(ScheduleRun.id == run_id)
+        )
+    return found

@@ -21,6 +21,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from storage import checkpoints
 from storage.database import driver_url
 
 
@@ -37,9 +38,7 @@ async def _take_setup_lock(
     Postgres does not detect)."""
     deadline = asyncio.get_running_loop().time() + patience
     while True:
-        cursor = await conn.execute("SELECT pg_try_advisory_lock(hashtext('larkops:checkpointer'))")
-        row = await cursor.fetchone()
-        if row is not None and row[0]:
+        if await checkpoints.try_setup_lock(conn):
             return
         if asyncio.get_running_loop().time() > deadline:
             raise CheckpointerError("another process held the checkpoint set-up lock too long")
@@ -72,9 +71,8 @@ async def open_checkpointer(url: str, *, max_size: int = 10) -> AsyncIterator[As
                 await _take_setup_lock(lock)
                 await saver.setup()  # the lock goes with the connection
             async with pool.connection() as conn:
-                cursor = await conn.execute("SELECT count(*) AS n FROM checkpoint_migrations")
-                row = await cursor.fetchone()
-            if row is None or int(row["n"]) == 0:
+                applied = await checkpoints.migrations_applied(conn)
+            if applied == 0:
                 raise CheckpointerError("the checkpoint tables are empty after setup")
         except CheckpointerError:
             raise

@@ -15,8 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
 from bot.lark.patcher import CardPatcher
@@ -46,7 +44,7 @@ from cards.views import (
 from storage import incidents, pages, postmortems, war_rooms
 from storage.approvals import approvers_of
 from storage.database import Database
-from storage.models import Approval, Diagnosis, Incident, IncidentEvent, Page, Proposal
+from storage.models import Approval, Diagnosis, Incident, Page, Proposal
 
 STORM_SPAN = timedelta(hours=1)
 
@@ -157,9 +155,9 @@ class LarkPresenter:
         proposal = await incidents.latest(self.db, Proposal, incident.id)
         gate = await incidents.latest(self.db, Approval, incident.id)
         runs = [e for e in await incidents.executions(self.db, incident.id) if e.step == "execute"]
-        verified = await self._last_event(incident.id, "workflow.verified")
-        decided = await self._last_event(incident.id, "policy.decided")
-        proposed = await self._last_event(incident.id, "workflow.proposed")
+        verified = await incidents.last_event(self.db, incident.id, "workflow.verified")
+        decided = await incidents.last_event(self.db, incident.id, "policy.decided")
+        proposed = await incidents.last_event(self.db, incident.id, "workflow.proposed")
         named = proposed.data.get(f"title_{self.say.language}") if proposed else None
         call = tuple(str(part) for part in (decided.data.get("call") or [])) if decided else ()
         return IncidentView(
@@ -251,16 +249,6 @@ class LarkPresenter:
             reject_value=reject,
         )
 
-    async def _last_event(self, incident_id: int, kind: str) -> IncidentEvent | None:
-        async with self.db.session() as session:
-            found = await session.scalar(
-                select(IncidentEvent)
-                .where(IncidentEvent.incident_id == incident_id, IncidentEvent.kind == kind)
-                .order_by(IncidentEvent.id.desc())
-                .limit(1)
-            )
-        return found
-
     def _cause(self, incident: Incident, reason: str) -> str:
         """The escalation's cause in the chat's words (plain text: no mention markup)."""
         worded = escalation_cause(_escalation(incident, reason, ()), self.say)
@@ -308,14 +296,7 @@ class LarkPresenter:
 
     async def _storm_card(self, chat_id: str) -> dict[str, Any] | None:
         since = datetime.now(UTC) - STORM_SPAN
-        async with self.db.session() as session:
-            rows = (
-                await session.scalars(
-                    select(Incident)
-                    .where(Incident.chat_id == chat_id, Incident.storm, Incident.created_at > since)
-                    .order_by(Incident.alert_count.desc())
-                )
-            ).all()
+        rows = await incidents.storm_since(self.db, chat_id, since)
         if not rows:
             return None
         view = StormView(

@@ -36,7 +36,6 @@ from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import select
 
 from storage import schedules
 from storage.coordination import Coordination, Lease
@@ -254,10 +253,7 @@ class SchedulerService:
         except Exception as exc:
             log.exception("scheduler: job of schedule %s failed", schedule_id)
             await schedules.finish_run(self.db, run.id, ok=False, error=str(exc)[:500])
-        async with self.db.session() as session:
-            status = await session.scalar(
-                select(ScheduleRun.status).where(ScheduleRun.id == run.id)
-            )
+        status = await schedules.run_status(self.db, run.id)
         SCHEDULE_RUNS.labels("succeeded" if status == "succeeded" else "failed").inc()
 
     def _refresh_next(self, row: Schedule) -> None:

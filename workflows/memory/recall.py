@@ -17,25 +17,14 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Integer, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from storage import incidents, memories
 from storage.database import Database
 from storage.incidents import FINAL
 from storage.knowledge import nearest_among, remember
-from storage.models import (
-    Alert,
-    Diagnosis,
-    Execution,
-    Incident,
-    IncidentEvent,
-    Knowledge,
-    Proposal,
-)
+from storage.models import Knowledge
 from workflows.memory.document import ENDINGS, Story, clip, describe, lesson, redact
 from workflows.memory.embedding import Embedder
 
@@ -72,10 +61,17 @@ class IncidentMemory:
     async def remember_incident(self, incident_id: int) -> int | None:
         """Store (or refresh) the memory of a finished incident; returns its knowledge id, or
         None when the incident does not exist or is not finished (resolved or escalated)."""
-        async with self.db.session() as session:
-            story = await _story(session, incident_id)
-        if story is None:
+        rows = await memories.story_rows(self.db, incident_id, statuses=REMEMBERED, endings=ENDINGS)
+        if rows is None:
             return None
+        story = Story(
+            incident=rows.incident,
+            alert=rows.alert,
+            diagnosis=rows.diagnosis,
+            proposal=rows.proposal,
+            execution=rows.execution,
+            events=rows.events,
+        )
         document, essence = story.document(), story.essence()
         [vector] = await self.embedder.embed([essence])
         meta = {
@@ -106,36 +102,21 @@ class IncidentMemory:
         note = redact(text.strip())[:NOTE_LIMIT]
         if not note:
             raise ValueError("an empty note")
-        async with self.db.session() as session:
-            incident = await session.get(Incident, incident_id)
-            if incident is None:
-                raise LookupError(f"incident {incident_id} does not exist")
-            title = clip(redact(incident.title), 300)
-            service = incident.service or ""
+        incident = await incidents.get_incident(self.db, incident_id)
+        if incident is None:
+            raise LookupError(f"incident {incident_id} does not exist")
+        title = clip(redact(incident.title), 300)
+        service = incident.service or ""
         [vector] = await self.embedder.embed([f"{title}\n{redact(service)}\n{note}"])
-        async with self.db.session() as session:
-            # the incident's row lock numbers its notes one at a time
-            await session.scalar(
-                select(Incident.id).where(Incident.id == incident_id).with_for_update()
-            )
-            prefix = f"{incident_id}:"
-            number = await session.scalar(
-                select(
-                    func.coalesce(
-                        func.max(func.split_part(Knowledge.source_id, ":", 2).cast(Integer)), 0
-                    )
-                ).where(Knowledge.kind == "note", Knowledge.source_id.startswith(prefix))
-            )
-            return await remember(
-                session,
-                kind="note",
-                source_id=f"{prefix}{int(number or 0) + 1}",
-                title=title,
-                content=note,
-                embedding=vector,
-                model=self.embedder.name,
-                meta={"incident_id": incident_id, "author": author},
-            )
+        return await memories.remember_note(
+            self.db,
+            incident_id,
+            title=title,
+            content=note,
+            embedding=vector,
+            model=self.embedder.name,
+            meta={"incident_id": incident_id, "author": author},
+        )
 
     async def similar(
         self,
@@ -148,11 +129,10 @@ class IncidentMemory:
         labels and alert text, even while it is open; itself excluded) or to a text."""
         excluded = set() if exclude_incident is None else {exclude_incident}
         if isinstance(query, int):
-            async with self.db.session() as session:
-                incident = await session.get(Incident, query)
-                if incident is None:
-                    return []
-                text = "\n".join(describe(incident, await _latest(session, Alert, query)))
+            pair = await memories.with_latest_alert(self.db, query)
+            if pair is None:
+                return []
+            text = "\n".join(describe(*pair))
             excluded.add(query)
         else:
             text = redact(query)  # an embedding service is outside the process
@@ -178,41 +158,4 @@ def _recollection(item: Knowledge, distance: float) -> Recollection:
         outcome=meta.get("outcome"),
         kind=item.kind,
         snippet=snippet,
-    )
-
-
-Row = TypeVar("Row", Alert, Diagnosis, Proposal)
-
-
-async def _latest(session: AsyncSession, model: type[Row], incident_id: int) -> Row | None:
-    found: Row | None = await session.scalar(
-        select(model).where(model.incident_id == incident_id).order_by(model.id.desc()).limit(1)
-    )
-    return found
-
-
-async def _story(session: AsyncSession, incident_id: int) -> Story | None:
-    incident = await session.get(Incident, incident_id)
-    if incident is None or incident.status not in REMEMBERED:
-        return None
-    execution = await session.scalar(
-        select(Execution)
-        .where(Execution.incident_id == incident_id, Execution.dry_run.is_(False))
-        .order_by(Execution.id.desc())
-        .limit(1)
-    )
-    events: Sequence[IncidentEvent] = (
-        await session.scalars(
-            select(IncidentEvent)
-            .where(IncidentEvent.incident_id == incident_id, IncidentEvent.kind.in_(ENDINGS))
-            .order_by(IncidentEvent.id)
-        )
-    ).all()
-    return Story(
-        incident=incident,
-        alert=await _latest(session, Alert, incident_id),
-        diagnosis=await _latest(session, Diagnosis, incident_id),
-        proposal=await _latest(session, Proposal, incident_id),
-        execution=execution,
-        events=events,
     )
