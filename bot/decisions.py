@@ -18,6 +18,7 @@ from bot.logs import get_logger
 from cards.operations import action_card
 from cards.texts import texts
 from storage.models import Approval
+from workflows.payloads import gate_decision
 
 if TYPE_CHECKING:
     from bot.context import Services
@@ -30,7 +31,7 @@ async def resume(services: Services, gate: Approval, decision: str, user: str) -
     if gate.incident_id is not None:
         if services.desk is not None:
             await services.desk.runs.resume(
-                str(gate.run_id), gate.interrupt_id, {"decision": decision, "by": [user]}
+                str(gate.run_id), gate.interrupt_id, gate_decision(decision, [user])
             )
         return
     if services.operations is not None:

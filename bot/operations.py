@@ -50,6 +50,7 @@ from storage.models import Action, Approval
 from storage.notices import paced
 from workflows.action_graph import GATE, ActionDeps
 from workflows.action_runs import ActionRuns
+from workflows.payloads import ExecutionResult, gate_decision
 from workflows.verdicts import judge
 
 log = get_logger(__name__)
@@ -151,7 +152,7 @@ class OperationsDesk:
             )
         return decision.as_json(), spec.category == "remediation"
 
-    async def execute(self, action: Action) -> dict[str, Any]:
+    async def execute(self, action: Action) -> ExecutionResult:
         """Run the action's plugin (`ActionDesk.execute`)."""
         dry_run = bool(action.decision.get("dry_run"))
         ctx = PluginContext(dry_run=dry_run, run_id=str(action.run_id))
@@ -173,9 +174,7 @@ class OperationsDesk:
         """A gate of an action was closed by a click: resume its run with the decision."""
         approvers = approvals.approvers_of(gate) or (by,)
         who = list(approvers) if decision == "approve" else [by]
-        await self.runs.resume(
-            str(gate.run_id), gate.interrupt_id, {"decision": decision, "by": who}
-        )
+        await self.runs.resume(str(gate.run_id), gate.interrupt_id, gate_decision(decision, who))
 
     async def sweep_expired(self) -> int:
         """Close expired action gates; their runs end as expired and their cards say so."""

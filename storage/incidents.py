@@ -12,7 +12,7 @@ Usage::
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -149,7 +149,7 @@ async def timeline(db: Database, incident_id: int, limit: int = 200) -> Sequence
 
 
 async def save_diagnosis(
-    db: Database, incident_id: int, run_id: str, diagnosis: dict[str, Any]
+    db: Database, incident_id: int, run_id: str, diagnosis: Mapping[str, Any]
 ) -> None:
     async with db.session() as session:
         session.add(

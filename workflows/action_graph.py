@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Any, Literal, Protocol, TypedDict, cast
 
 from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
@@ -32,6 +32,7 @@ from storage.models import Action
 from storage.statuses import ActionStatus
 from workflows import gates
 from workflows.approvers import GatePolicy
+from workflows.payloads import ExecutionResult, GateDecision, GatePause, PolicyVerdict
 from workflows.ports import JSON
 from workflows.remediation import Step, run_once
 
@@ -45,11 +46,11 @@ class ActionState(TypedDict, total=False):
     run_id: str
     force_approval: bool  # a scheduled fix: a person decides even what the policy would run
     trace_id: str | None
-    decision: JSON  # the policy's decision (`PolicyDecision.as_json`), as stored on the action
+    decision: PolicyVerdict  # the policy's decision, as stored on the action
     remediation: bool  # the plugin changes something (the auto budget counts its auto runs)
     token: str
-    gate_decision: JSON  # {"decision": "approve" | "reject" | "timeout", "by": [...]}
-    execution: JSON  # {"ok", "summary", "output", "data", "interrupted"?}
+    gate_decision: GateDecision
+    execution: ExecutionResult
     verified: bool
     outcome: ActionStatus
     gate_trace: str  # the span that opened the gate (`storage.tracing.here`), for a link
@@ -62,7 +63,7 @@ class ActionDesk(Protocol):
     async def judge(self, action: Action, *, force_approval: bool) -> tuple[JSON, bool]:
         """The policy's decision on the action (as JSON), and whether the plugin is a fix."""
 
-    async def execute(self, action: Action) -> JSON:
+    async def execute(self, action: Action) -> ExecutionResult:
         """Run the plugin: {"ok", "summary", "output", "evidence", "data"}."""
 
     async def audit(
@@ -104,11 +105,11 @@ def build_action_graph(deps: ActionDeps) -> StateGraph[ActionState]:
             await desk.audit(
                 action, f"action.{kind}", action.requester, reason, state.get("trace_id"), risk=risk
             )
-        return {"decision": stored, "remediation": remediation}
+        return {"decision": cast(PolicyVerdict, stored), "remediation": remediation}
 
     async def open_gate(state: ActionState) -> ActionState:
         action = await load(state)
-        decision = state.get("decision") or {}
+        decision = _decision(state)
         token = state["run_id"]  # a run has one gate; its token is the run id (button values)
         await gates.open_gate(
             db,
@@ -125,12 +126,12 @@ def build_action_graph(deps: ActionDeps) -> StateGraph[ActionState]:
         return {"token": token, "gate_trace": tracing.here()}
 
     async def await_gate(state: ActionState) -> ActionState:
-        decided = interrupt({"gate": GATE, "token": state["token"]})
-        return {"gate_decision": dict(decided)}
+        decided = interrupt(GatePause(gate=GATE, token=state["token"]))
+        return {"gate_decision": cast(GateDecision, dict(decided))}
 
     async def execute(state: ActionState) -> ActionState:
         action = await load(state)
-        decision = state.get("decision") or {}
+        decision = _decision(state)
         step = Step(
             state["run_id"],
             "run",
@@ -147,18 +148,18 @@ def build_action_graph(deps: ActionDeps) -> StateGraph[ActionState]:
             if action.card_message_id:
                 await desk.show(action.id)
 
-        async def act() -> JSON:
+        async def act() -> ExecutionResult:
             return await desk.execute(action)
 
         return {"execution": await run_once(db, step, act, starting=starting)}
 
     async def verify(state: ActionState) -> ActionState:
-        return {"verified": bool((state.get("execution") or {}).get("ok"))}
+        return {"verified": bool(_execution(state).get("ok"))}
 
     async def finish(state: ActionState) -> ActionState:
         action = await load(state)
         outcome = outcome_of(state)
-        by = [str(p) for p in (state.get("gate_decision") or {}).get("by") or ()]
+        by = [str(p) for p in _gate(state).get("by") or ()]
         execution = state.get("execution")
         if execution is not None:
             await actions.finish(
@@ -237,16 +238,29 @@ def traced(name: str, node: Node) -> Node:
     return run
 
 
+# the state's payloads as their types: a missing one reads as empty, as before
+def _decision(state: ActionState) -> PolicyVerdict:
+    return state.get("decision") or cast(PolicyVerdict, {})
+
+
+def _execution(state: ActionState) -> ExecutionResult:
+    return state.get("execution") or cast(ExecutionResult, {})
+
+
+def _gate(state: ActionState) -> GateDecision:
+    return state.get("gate_decision") or cast(GateDecision, {})
+
+
 # routing: read state, write nothing -------------------------------------------------------
 
 
 def after_judge(state: ActionState) -> str:
-    kind = (state.get("decision") or {}).get("kind")
+    kind = _decision(state).get("kind")
     return {"auto": "execute", "approve": "open_gate"}.get(str(kind), "finish")
 
 
 def after_gate(state: ActionState) -> str:
-    approved = (state.get("gate_decision") or {}).get("decision") == "approve"
+    approved = _gate(state).get("decision") == "approve"
     return "execute" if approved else "finish"
 
 
@@ -254,7 +268,7 @@ def outcome_of(state: ActionState) -> ActionStatus:
     """The action's final status, from what happened in its run."""
     if "execution" in state:
         return "succeeded" if state.get("verified") else "failed"
-    if (state.get("decision") or {}).get("kind") not in ("auto", "approve"):
+    if _decision(state).get("kind") not in ("auto", "approve"):
         return "refused"
-    decided = (state.get("gate_decision") or {}).get("decision")
+    decided = _gate(state).get("decision")
     return "rejected" if decided == "reject" else "expired"

@@ -34,6 +34,7 @@ from storage.approvals import approvers_of
 from storage.coordination import Coordination, Lease
 from storage.database import Database
 from storage.models import Approval
+from workflows.payloads import GateDecision
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class GraphDriver:
         return paused_at(snapshot, token)
 
     async def resume(
-        self, run_id: str, token: str, decision: dict[str, Any], *, wait: bool = True
+        self, run_id: str, token: str, decision: GateDecision, *, wait: bool = True
     ) -> bool:
         """Resume the run paused at gate `token` with `decision`; False when it is not paused
         there (already resumed, or another gate)."""
@@ -248,7 +249,7 @@ def paused_at(snapshot: StateSnapshot, token: str) -> str | None:
     return None
 
 
-def decision_of(gate: Approval) -> dict[str, Any]:
+def decision_of(gate: Approval) -> GateDecision:
     """The resume value a decided gate stands for (as the click or the sweeper gave it)."""
     if gate.status == "approved":
         return {"decision": "approve", "by": list(approvers_of(gate))}

@@ -7,6 +7,7 @@ the plain English sentence kept in `incidents.escalation_reason` for logs and th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -54,7 +55,7 @@ class Cause:
         return {"code": self.code, "values": dict(self.values)}
 
 
-def cause_of(state: dict[str, Any]) -> Cause:
+def cause_of(state: Mapping[str, Any]) -> Cause:
     """Why a run is escalating, from what happened in it."""
     for gate in ("proposal", "diagnosis"):
         decision = state.get(f"{gate}_decision")

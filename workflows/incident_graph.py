@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Protocol, TypedDict
+from typing import Any, Protocol, TypedDict, cast
 
 from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
@@ -35,7 +35,17 @@ from storage.models import Alert
 from workflows import gates
 from workflows.approvers import GatePolicy
 from workflows.escalation import cause_of
-from workflows.ports import JSON, Advisor, Presenter, alert_from_json, alert_json
+from workflows.payloads import (
+    AlertFacts,
+    Diagnosis,
+    ExecutionResult,
+    GateDecision,
+    GatePause,
+    PolicyVerdict,
+    Proposal,
+    Verification,
+)
+from workflows.ports import Advisor, Presenter, alert_from_json, alert_json
 from workflows.remediation import Step, run_once
 
 GATE_NAMESPACE = uuid.UUID("4f1d2c56-9b1e-4a43-8d0e-5e8f6c7a9b10")
@@ -71,18 +81,18 @@ class IncidentState(TypedDict, total=False):
     incident_id: int
     run_id: str
     requester: str | None  # who asked for the run (may not approve it unless allowed)
-    alert: JSON
+    alert: AlertFacts
     triage: str  # "continue" | "resolved"
-    diagnosis: JSON
+    diagnosis: Diagnosis
     diagnosis_token: str
-    diagnosis_decision: JSON
-    proposal: JSON | None
+    diagnosis_decision: GateDecision
+    proposal: Proposal | None
     halted: str  # "resolved" when the incident resolved while the run was working
-    policy: JSON
+    policy: PolicyVerdict
     proposal_token: str
-    proposal_decision: JSON
-    execution: JSON
-    verification: JSON
+    proposal_decision: GateDecision
+    execution: ExecutionResult
+    verification: Verification
     outcome: str
     escalation_reason: str
     gate_trace: str  # the span that opened the latest gate (`storage.tracing.here`), for a link
@@ -188,8 +198,8 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
     async def await_diagnosis_approval(state: IncidentState) -> IncidentState:
         if not state["diagnosis_token"]:  # no gate was opened: the incident is over
             return {"diagnosis_decision": {"decision": "resolved", "by": []}}
-        decision = interrupt({"gate": "diagnosis", "token": state["diagnosis_token"]})
-        return {"diagnosis_decision": dict(decision)}
+        decision = interrupt(GatePause(gate="diagnosis", token=state["diagnosis_token"]))
+        return {"diagnosis_decision": _decision(decision)}
 
     async def propose(state: IncidentState) -> IncidentState:
         incident = await incidents.get_incident(db, state["incident_id"])
@@ -199,7 +209,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         facts = alert_from_json(state["alert"])
         proposal = await advisor.propose(
             facts,
-            state.get("diagnosis") or {},
+            _diagnosis(state),
             incident_id=state["incident_id"],
             run_id=state["run_id"],
         )
@@ -207,18 +217,18 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             db,
             state["incident_id"],
             "workflow.proposed" if proposal else "workflow.no_proposal",
-            message=str((proposal or {}).get("rationale", "")),
+            message=str(proposal.get("rationale", "")) if proposal else "",
             data={
-                "plugin": (proposal or {}).get("plugin"),
+                "plugin": proposal.get("plugin") if proposal else None,
                 # the title people read, in both languages (the rationale is the rules' own)
-                "title_zh": (proposal or {}).get("title_zh"),
-                "title_en": (proposal or {}).get("title_en"),
+                "title_zh": proposal.get("title_zh") if proposal else None,
+                "title_en": proposal.get("title_en") if proposal else None,
             },
         )
         return {"proposal": proposal}
 
     async def policy_evaluate(state: IncidentState) -> IncidentState:
-        proposal = state.get("proposal") or {}
+        proposal = _proposal(state)
         facts = alert_from_json(state["alert"])
         decided = await advisor.evaluate(proposal, facts)
         await incidents.save_proposal(
@@ -246,7 +256,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         return {"policy": decided}
 
     async def send_proposal_card(state: IncidentState) -> IncidentState:
-        policy = state.get("policy") or {}
+        policy = _policy(state)
         required = int(policy.get("required_approvals", 1) or 1)
         named = tuple(str(person) for person in policy.get("approvers") or ())
         token = await open_gate(state, "proposal", required, named)
@@ -255,16 +265,16 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
     async def await_proposal_approval(state: IncidentState) -> IncidentState:
         if not state["proposal_token"]:  # no gate was opened: the incident is over
             return {"proposal_decision": {"decision": "resolved", "by": []}}
-        decision = interrupt({"gate": "proposal", "token": state["proposal_token"]})
-        return {"proposal_decision": dict(decision)}
+        decision = interrupt(GatePause(gate="proposal", token=state["proposal_token"]))
+        return {"proposal_decision": _decision(decision)}
 
     async def execute(state: IncidentState) -> IncidentState:
         incident_id, run_id = state["incident_id"], state["run_id"]
         incident = await incidents.get_incident(db, incident_id)
         if incident is None or incident.status not in incidents.WORKFLOW:
             return {"halted": "resolved"}
-        proposal = state.get("proposal") or {}
-        policy = state.get("policy") or {}
+        proposal = _proposal(state)
+        policy = _policy(state)
         dry_run = bool(policy.get("dry_run"))
         step = Step(
             run_id,
@@ -281,7 +291,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
             await incidents.set_status(db, incident_id, "remediating", by="workflow")
             await presenter.show(incident_id)
 
-        async def act() -> JSON:
+        async def act() -> ExecutionResult:
             return await advisor.execute(
                 proposal, incident_id=incident_id, run_id=run_id, dry_run=dry_run
             )
@@ -298,7 +308,7 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
 
     async def verify(state: IncidentState) -> IncidentState:
         facts = alert_from_json(state["alert"])
-        checked = await advisor.verify(facts, state.get("proposal") or {}, state["execution"])
+        checked = await advisor.verify(facts, _proposal(state), state["execution"])
         await incidents.record_event(
             db,
             state["incident_id"],
@@ -428,6 +438,24 @@ def measured(name: str, node: Node) -> Node:
     return run
 
 
+# the state's payloads as their types: a missing one reads as empty, as before
+def _diagnosis(state: IncidentState) -> Diagnosis:
+    return state.get("diagnosis") or cast(Diagnosis, {})
+
+
+def _proposal(state: IncidentState) -> Proposal:
+    return state.get("proposal") or cast(Proposal, {})
+
+
+def _policy(state: IncidentState) -> PolicyVerdict:
+    return state.get("policy") or cast(PolicyVerdict, {})
+
+
+def _decision(resumed: Any) -> GateDecision:
+    """The value a gate's pause was resumed with (`GateDecision`), as a fresh dict."""
+    return cast(GateDecision, dict(resumed))
+
+
 # routing: read state, write nothing -------------------------------------------------------
 
 
@@ -437,14 +465,14 @@ def after_triage(state: IncidentState) -> str:
 
 def after_diagnose(state: IncidentState) -> str:
     """No gate when no runbook matched: there is nothing the bot could go on to do."""
-    codes = (state.get("diagnosis") or {}).get("codes") or {}
+    codes = _diagnosis(state).get("codes") or {}
     summary = codes.get("summary") if isinstance(codes, dict) else None
     unknown = isinstance(summary, dict) and summary.get("code") == "no_runbook"
     return "no_runbook" if unknown else "send_diagnosis_card"
 
 
-def _gate_route(decision: JSON | None, approved: str) -> str:
-    verdict = (decision or {}).get("decision")
+def _gate_route(decision: GateDecision | None, approved: str) -> str:
+    verdict = decision.get("decision") if decision else None
     if verdict == "approve":
         return approved
     return "resolve" if verdict == "resolved" else "escalate"
@@ -461,7 +489,7 @@ def after_propose(state: IncidentState) -> str:
 
 
 def after_policy(state: IncidentState) -> str:
-    kind = (state.get("policy") or {}).get("kind")
+    kind = (_policy(state)).get("kind")
     return {"auto": "execute", "approve": "send_proposal_card"}.get(str(kind), "escalate")
 
 
@@ -472,11 +500,13 @@ def after_proposal_gate(state: IncidentState) -> str:
 def after_execute(state: IncidentState) -> str:
     if state.get("halted") == "resolved":
         return "resolve"
-    return "verify" if (state.get("execution") or {}).get("ok") else "escalate"
+    execution = state.get("execution")
+    return "verify" if execution and execution.get("ok") else "escalate"
 
 
 def after_verify(state: IncidentState) -> str:
-    return "resolve" if (state.get("verification") or {}).get("ok") else "escalate"
+    verification = state.get("verification")
+    return "resolve" if verification and verification.get("ok") else "escalate"
 
 
 def escalation_reason(state: IncidentState) -> str:

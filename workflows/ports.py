@@ -7,8 +7,8 @@ The alert is a `plugins.contract.AlertContext` (the same data plugins and runboo
 - `Presenter` shows an incident in its chat (one card, updated in place) and escalates. The
   bot implements it over Lark; graphs never import `bot`.
 
-Everything crossing these protocols is plain data (dicts of JSON values), because it is kept
-in the workflow's checkpoints.
+Everything crossing these protocols is plain data (TypedDicts of JSON values,
+`workflows.payloads`), because it is kept in the workflow's checkpoints.
 """
 
 from __future__ import annotations
@@ -17,11 +17,19 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from plugins.contract import AlertContext
+from workflows.payloads import (
+    AlertFacts,
+    Diagnosis,
+    ExecutionResult,
+    PolicyVerdict,
+    Proposal,
+    Verification,
+)
 
 JSON = dict[str, Any]
 
 
-def alert_json(alert: AlertContext) -> JSON:
+def alert_json(alert: AlertContext) -> AlertFacts:
     """The alert as plain data (it is kept in the workflow's checkpoints)."""
     return {
         "title": alert.title,
@@ -32,7 +40,7 @@ def alert_json(alert: AlertContext) -> JSON:
     }
 
 
-def alert_from_json(data: JSON) -> AlertContext:
+def alert_from_json(data: AlertFacts) -> AlertContext:
     return AlertContext(
         title=str(data.get("title", "")),
         severity=str(data.get("severity", "warning")),
@@ -43,31 +51,30 @@ def alert_from_json(data: JSON) -> AlertContext:
 
 
 class Advisor(Protocol):
-    async def diagnose(self, alert: AlertContext, *, incident_id: int, run_id: str) -> JSON:
-        """{"summary", "hypotheses": [[cause, confidence]], "evidence": [[source, text]],
-        "next_checks": [...], "provider", "partial"}"""
+    async def diagnose(
+        self, alert: AlertContext, *, incident_id: int, run_id: str
+    ) -> Diagnosis: ...
 
     async def propose(
         self,
         alert: AlertContext,
-        diagnosis: JSON,
+        diagnosis: Diagnosis,
         *,
         incident_id: int | None = None,
         run_id: str | None = None,
-    ) -> JSON | None:
-        """{"plugin", "params", "title_zh", "title_en", "steps": [...], "rationale"} or None
-        when no remediation is known."""
+    ) -> Proposal | None:
+        """None when no remediation is known."""
 
-    async def evaluate(self, proposal: JSON, alert: AlertContext) -> JSON:
-        """`PolicyDecision.as_json()`: kind, risk, required_approvals, reason, approvers, target…"""
+    async def evaluate(self, proposal: Proposal, alert: AlertContext) -> PolicyVerdict: ...
 
     async def execute(
-        self, proposal: JSON, *, incident_id: int, run_id: str, dry_run: bool = False
-    ) -> JSON:
-        """{"ok", "summary", "output", "data"} — runs the remediation once (or a dry run)."""
+        self, proposal: Proposal, *, incident_id: int, run_id: str, dry_run: bool = False
+    ) -> ExecutionResult:
+        """Runs the remediation once (or a dry run)."""
 
-    async def verify(self, alert: AlertContext, proposal: JSON, execution: JSON) -> JSON:
-        """{"ok", "summary"}"""
+    async def verify(
+        self, alert: AlertContext, proposal: Proposal, execution: ExecutionResult
+    ) -> Verification: ...
 
     async def remember(self, incident_id: int) -> None:
         """The incident is escalated or over: keep what was learnt so far (incident memory;

@@ -21,7 +21,7 @@ from typing import Any
 from storage import executions
 from storage.database import Database
 from workflows.escalation import INTERRUPTED
-from workflows.ports import JSON
+from workflows.payloads import ExecutionResult
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,10 @@ class Step:
 async def run_once(
     db: Database,
     step: Step,
-    act: Callable[[], Awaitable[JSON]],
+    act: Callable[[], Awaitable[ExecutionResult]],
     *,
     starting: Callable[[], Awaitable[None]] | None = None,
-) -> JSON:
+) -> ExecutionResult:
     """Run `act` (the plugin) unless an earlier attempt of this run already started it; the
     result as `{"ok", "summary", "output", "data"}`, with `"interrupted": True` when an earlier
     attempt died mid-run. `starting` is called once, just before the plugin starts."""

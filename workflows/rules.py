@@ -9,7 +9,7 @@ Usage::
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from plugins.contract import AlertContext, PluginContext
 from plugins.execution import call_of, execute
@@ -23,7 +23,14 @@ from plugins.runbooks import (
     verify_with_rules,
 )
 from storage.database import Database
-from workflows.ports import JSON, Memory
+from workflows.payloads import (
+    Diagnosis,
+    ExecutionResult,
+    PolicyVerdict,
+    Proposal,
+    Verification,
+)
+from workflows.ports import Memory
 from workflows.verdicts import judge
 
 log = logging.getLogger(__name__)
@@ -56,7 +63,7 @@ class RulesAdvisor:
         incident_id: int,
         run_id: str,
         similar: list[dict[str, Any]] | None = None,
-    ) -> JSON:
+    ) -> Diagnosis:
         """The runbook's diagnosis; `similar` when the caller already recalled them."""
         ctx = PluginContext(alert=alert, incident_id=incident_id, run_id=run_id)
         found = await diagnose_with_rules(
@@ -76,11 +83,11 @@ class RulesAdvisor:
     async def propose(
         self,
         alert: AlertContext,
-        diagnosis: JSON,
+        diagnosis: Diagnosis,
         *,
         incident_id: int | None = None,
         run_id: str | None = None,
-    ) -> JSON | None:
+    ) -> Proposal | None:
         proposal = await propose_with_rules(self.book, self.registry, alert)
         if proposal is None:
             return None
@@ -93,7 +100,7 @@ class RulesAdvisor:
             "rationale": proposal.rationale,
         }
 
-    async def evaluate(self, proposal: JSON, alert: AlertContext) -> JSON:
+    async def evaluate(self, proposal: Proposal, alert: AlertContext) -> PolicyVerdict:
         name = str(proposal.get("plugin", ""))
         plugin = self.registry.get(name)
         params = dict(proposal.get("params") or {})
@@ -108,11 +115,13 @@ class RulesAdvisor:
         decided = await judge(
             self.db, self.policy, plugin.spec, params, alert=alert, risk_hint=hint
         )
-        return {**decided.as_json(), "call": call_of(self.registry, name, params)}
+        verdict = cast(PolicyVerdict, decided.as_json())
+        verdict["call"] = call_of(self.registry, name, params)
+        return verdict
 
     async def execute(
-        self, proposal: JSON, *, incident_id: int, run_id: str, dry_run: bool = False
-    ) -> JSON:
+        self, proposal: Proposal, *, incident_id: int, run_id: str, dry_run: bool = False
+    ) -> ExecutionResult:
         ctx = PluginContext(incident_id=incident_id, run_id=run_id, dry_run=dry_run)
         result = await execute(
             self.registry, str(proposal.get("plugin", "")), ctx, dict(proposal.get("params") or {})
@@ -125,7 +134,9 @@ class RulesAdvisor:
             "data": {**dict(result.data), **({"finding": found} if found else {})},
         }
 
-    async def verify(self, alert: AlertContext, proposal: JSON, execution: JSON) -> JSON:
+    async def verify(
+        self, alert: AlertContext, proposal: Proposal, execution: ExecutionResult
+    ) -> Verification:
         checked = await verify_with_rules(
             self.book,
             self.registry,

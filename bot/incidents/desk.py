@@ -40,6 +40,7 @@ from workflows.incident_graph import GraphDeps
 from workflows.intake.alert import ParsedAlert
 from workflows.llm.advisor import ModelAdvisor
 from workflows.llm.summary import word_postmortem
+from workflows.payloads import GateDecision
 from workflows.ports import Advisor
 from workflows.runs import RunManager
 from workflows.triage import Hooks, Triage, TriageOutcome, TriageSettings
@@ -190,7 +191,7 @@ class IncidentDesk:
         await self.presenter.show(incident_id)
         await self.runs.deps.advisor.remember(incident_id)
 
-    async def _end_paused(self, incident_id: int, decision: dict[str, Any]) -> None:
+    async def _end_paused(self, incident_id: int, decision: GateDecision) -> None:
         await pages.cancel(self.db, incident_id)  # nobody needs paging for it any more
         for gate in await approvals.cancel_open(self.db, incident_id):
             await self.runs.resume(str(gate.run_id), gate.interrupt_id, decision, wait=False)

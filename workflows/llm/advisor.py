@@ -29,7 +29,13 @@ from workflows.llm.council import Council, Verdict
 from workflows.llm.findings import AnswerError, parse_suggestion
 from workflows.llm.guard import ModelGuard, ModelUnavailable
 from workflows.llm.prompt import Scrubber, proposal_messages
-from workflows.ports import JSON
+from workflows.payloads import (
+    Diagnosis,
+    ExecutionResult,
+    PolicyVerdict,
+    Proposal,
+    Verification,
+)
 from workflows.rules import RulesAdvisor
 
 TIMELINE_ENTRIES = 12
@@ -57,7 +63,7 @@ class ModelAdvisor:
     def provider(self) -> str:
         return f"{self.guard.model.provider}:{self.guard.model.model}"
 
-    async def diagnose(self, alert: AlertContext, *, incident_id: int, run_id: str) -> JSON:
+    async def diagnose(self, alert: AlertContext, *, incident_id: int, run_id: str) -> Diagnosis:
         similar = await self.rules.recall(incident_id)
         timeline = await self._timeline(incident_id)
         notes = [
@@ -94,11 +100,11 @@ class ModelAdvisor:
     async def propose(
         self,
         alert: AlertContext,
-        diagnosis: JSON,
+        diagnosis: Diagnosis,
         *,
         incident_id: int | None = None,
         run_id: str | None = None,
-    ) -> JSON | None:
+    ) -> Proposal | None:
         from_runbook = await self.rules.propose(alert, diagnosis)
         if from_runbook is not None:
             return from_runbook
@@ -152,17 +158,19 @@ class ModelAdvisor:
             "source": self.provider,
         }
 
-    async def evaluate(self, proposal: JSON, alert: AlertContext) -> JSON:
+    async def evaluate(self, proposal: Proposal, alert: AlertContext) -> PolicyVerdict:
         return await self.rules.evaluate(proposal, alert)
 
     async def execute(
-        self, proposal: JSON, *, incident_id: int, run_id: str, dry_run: bool = False
-    ) -> JSON:
+        self, proposal: Proposal, *, incident_id: int, run_id: str, dry_run: bool = False
+    ) -> ExecutionResult:
         return await self.rules.execute(
             proposal, incident_id=incident_id, run_id=run_id, dry_run=dry_run
         )
 
-    async def verify(self, alert: AlertContext, proposal: JSON, execution: JSON) -> JSON:
+    async def verify(
+        self, alert: AlertContext, proposal: Proposal, execution: ExecutionResult
+    ) -> Verification:
         return await self.rules.verify(alert, proposal, execution)
 
     async def remember(self, incident_id: int) -> None:
@@ -173,7 +181,7 @@ class ModelAdvisor:
         recent = list(events)[-TIMELINE_ENTRIES:]
         return [f"{e.created_at:%H:%M:%S} {e.kind} {e.actor}: {e.message}"[:300] for e in recent]
 
-    def _as_json(self, outcome: AgentOutcome, similar: list[dict[str, Any]]) -> JSON:
+    def _as_json(self, outcome: AgentOutcome, similar: list[dict[str, Any]]) -> Diagnosis:
         assert outcome.findings is not None
         tools = {call.id: call.tool for call in outcome.calls}
         found = outcome.findings
@@ -193,7 +201,7 @@ class ModelAdvisor:
         }
 
 
-def council_json(verdict: Verdict, similar: list[dict[str, Any]]) -> JSON:
+def council_json(verdict: Verdict, similar: list[dict[str, Any]]) -> Diagnosis:
     """A council's verdict as a diagnosis: the merged view, each member under `council`."""
     merged = dict(verdict.merged)
     answered, asked = int(merged.get("answered", 0)), int(merged.get("asked", 0))
