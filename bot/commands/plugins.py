@@ -43,6 +43,11 @@ def _operations(ctx: HandlerContext) -> OperationsDesk:
     return operations
 
 
+def bad_pairs(exc: PairsError, say: Texts) -> str:
+    """Why the `key=value` arguments could not be read, in the chat's words."""
+    return say("run.bad_pairs", reason=say(f"pairs.{exc.reason}", **exc.values))
+
+
 def _title(spec: PluginSpec, say: Texts) -> str:
     return spec.title_en if say.language == "en" else spec.title_zh
 
@@ -113,7 +118,7 @@ async def run_plugin(ctx: HandlerContext, args: str) -> None:
     try:
         params = parse_pairs(rest)
     except PairsError as exc:
-        raise UserFacingError(say("run.bad_pairs", reason=str(exc))) from None
+        raise UserFacingError(bad_pairs(exc, say)) from None
     outcome = await ops.request(
         ctx.chat_id, ctx.user, spec.name, params, ctx.trace_id, key=ctx.event.event_id
     )
@@ -160,7 +165,7 @@ async def show_policy(ctx: HandlerContext, args: str) -> None:
     try:
         params = parse_pairs(words[2] if len(words) > 2 else "")
     except PairsError as exc:
-        raise UserFacingError(say("run.bad_pairs", reason=str(exc))) from None
+        raise UserFacingError(bad_pairs(exc, say)) from None
     decision = await judge(ctx.services.db, ops.toolkit.policy, spec, params, alert=None)
     lines = _check_lines(spec, decision, ops, say)
     card = policy_check_card(spec.name, params, decision.kind, lines, say, decision.detail)
