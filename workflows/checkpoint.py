@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection
@@ -24,9 +25,19 @@ from psycopg_pool import AsyncConnectionPool
 from storage import checkpoints
 from storage.database import driver_url
 
+# why the checkpointer could not be set up
+Failure = Literal["pool", "lock", "setup", "empty"]
+
 
 class CheckpointerError(RuntimeError):
-    """The workflow checkpointer could not be set up; the app must not start."""
+    """The workflow checkpointer could not be set up; the app must not start. `reason` says
+    which part failed: the pool would not open, another process held the set-up lock too
+    long, the saver's migrations failed, or they left no record; the message (for the
+    operator's log) says more."""
+
+    def __init__(self, reason: Failure, message: str) -> None:
+        super().__init__(message)
+        self.reason: Failure = reason
 
 
 async def _take_setup_lock(
@@ -41,7 +52,9 @@ async def _take_setup_lock(
         if await checkpoints.try_setup_lock(conn):
             return
         if asyncio.get_running_loop().time() > deadline:
-            raise CheckpointerError("another process held the checkpoint set-up lock too long")
+            raise CheckpointerError(
+                "lock", "another process held the checkpoint set-up lock too long"
+            )
         await asyncio.sleep(0.2)
 
 
@@ -63,7 +76,7 @@ async def open_checkpointer(url: str, *, max_size: int = 10) -> AsyncIterator[As
         await pool.open(wait=True, timeout=15)
     except Exception as exc:
         await pool.close()
-        raise CheckpointerError(f"cannot open the checkpoint pool: {exc}") from exc
+        raise CheckpointerError("pool", f"cannot open the checkpoint pool: {exc}") from exc
     try:
         saver = AsyncPostgresSaver(pool)
         try:
@@ -73,11 +86,11 @@ async def open_checkpointer(url: str, *, max_size: int = 10) -> AsyncIterator[As
             async with pool.connection() as conn:
                 applied = await checkpoints.migrations_applied(conn)
             if applied == 0:
-                raise CheckpointerError("the checkpoint tables are empty after setup")
+                raise CheckpointerError("empty", "the checkpoint tables are empty after setup")
         except CheckpointerError:
             raise
         except Exception as exc:
-            raise CheckpointerError(f"cannot set up the checkpoint tables: {exc}") from exc
+            raise CheckpointerError("setup", f"cannot set up the checkpoint tables: {exc}") from exc
         yield saver
     finally:
         await pool.close()

@@ -43,7 +43,7 @@ def _job(desk: ScheduleDesk, row: Schedule) -> JobOut:
 
 
 def _refused(exc: ScheduleRefused) -> ApiError:
-    code = getattr(exc, "code", "refused")
+    code = exc.code
     needs = "admin" if code == "not_yours" else None
     return ApiError(_STATUS.get(code, 409), code, str(exc), needs=needs)
 

@@ -178,7 +178,7 @@ class ChatDesk:
         except Exception as exc:
             log.exception("chat.failed", conversation=conversation_id)
             outcome = ChatOutcome(degraded=type(exc).__name__, code="error")
-        kind = "budget" if outcome.code.startswith("budget") else "answered"
+        kind = "budget" if outcome.over_budget else "answered"
         ANSWERS.labels("unavailable" if outcome.degraded and not outcome.answer else kind).inc()
         return outcome
 
@@ -192,7 +192,7 @@ class ChatDesk:
     ) -> None:
         say = ctx.texts
         note, kind = "", "answered"
-        if outcome.code.startswith("budget"):
+        if outcome.over_budget:
             note, kind = say("chat.budget"), "budget"
         elif outcome.degraded and not (outcome.answer or stream.written):
             note, kind = say("chat.unavailable", reason=outcome.degraded[:200]), "unavailable"

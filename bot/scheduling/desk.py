@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
@@ -40,14 +40,17 @@ from workflows.schedule.parser import ParseResult, parse
 from workflows.schedule.spec import Once, Spec, from_json, to_json, workday_calendar
 from workflows.schedule.wording import describe
 
+# why a change to a job may not be made ("refused": the task cannot be run as a job)
+Refusal = Literal["refused", "not_found", "not_yours", "wrong_state", "passed", "expired"]
+
 
 class ScheduleRefused(Exception):
-    """A change that may not be made; the message is for the chat, `code` says why
-    (`not_found`, `not_yours`, `wrong_state`, `passed`, `expired`)."""
+    """A change that may not be made; the message is for the chat (already worded), `code`
+    says why."""
 
-    def __init__(self, message: str, code: str = "refused") -> None:
+    def __init__(self, message: str, code: Refusal = "refused") -> None:
         super().__init__(message)
-        self.code = code
+        self.code: Refusal = code
 
 
 class DraftExpired(ScheduleRefused):

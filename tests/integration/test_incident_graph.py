@@ -373,9 +373,10 @@ async def test_checkpointer_that_cannot_be_set_up_stops_start_up() -> None:
     """No silent fallback to an in-memory checkpointer."""
     from workflows.checkpoint import CheckpointerError
 
-    with pytest.raises(CheckpointerError, match="cannot open the checkpoint pool"):
+    with pytest.raises(CheckpointerError, match="cannot open the checkpoint pool") as caught:
         async with open_checkpointer("postgresql://nobody@127.0.0.1:1/none"):
             pass
+    assert caught.value.reason == "pool"
 
 
 async def test_checkpointer_writes_are_committed(harness: Harness, fresh_db_url: str) -> None:

@@ -19,11 +19,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from workflows.chat.prompt import FINAL_NUDGE, system_message
-from workflows.llm.guard import ModelGuard, ModelUnavailable
+from workflows.llm.guard import BUDGETS, ModelGuard, ModelUnavailable, Unavailability
 from workflows.llm.model import Message, Reply, TextDelta, ToolCall, ToolSpec
 
 MAX_CALLS_PER_STEP = 4
@@ -59,13 +59,23 @@ class UsedTool:
     ok: bool
 
 
+# why an answer is missing or incomplete: the model's unavailability, the step limit, a
+# failure of the bot ("error"), or no agent configured; "" when it is whole
+ChatCode = Unavailability | Literal["steps", "no_agent", ""]
+
+
 @dataclass
 class ChatOutcome:
     answer: str = ""
     calls: list[UsedTool] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)  # the question and all that followed
-    degraded: str = ""  # why the answer is missing or incomplete
-    code: str = ""  # ModelUnavailable.code, or "steps"
+    degraded: str = ""  # why the answer is missing or incomplete (English, for logs)
+    code: ChatCode = ""
+
+    @property
+    def over_budget(self) -> bool:
+        """The model was not asked: a token budget is used up."""
+        return self.code in BUDGETS
 
 
 class ChatAgent:

@@ -161,12 +161,30 @@ class LlmConfig(BaseModel):
         return self
 
 
-class ModelUnavailable(RuntimeError):
-    """The model cannot be used for this call: down, rate-limited for too long, over budget."""
+# why a call was not made (each counted in `larkops_llm_refusals_total`)
+Refusal = Literal[
+    "budget_conversation", "budget_incident", "budget_model", "budget_day", "deadline", "rate"
+]
+Unavailability = Refusal | Literal["error"]  # "error": the model failed
+BUDGETS: tuple[Refusal, ...] = (
+    "budget_conversation",
+    "budget_incident",
+    "budget_model",
+    "budget_day",
+)
 
-    def __init__(self, reason: str, *, code: str) -> None:
+
+class ModelUnavailable(RuntimeError):
+    """The model cannot be used for this call: down, rate-limited for too long, over budget.
+    `code` says which; the message (English, with the figures) is for logs and the trace."""
+
+    def __init__(self, reason: str, *, code: Unavailability) -> None:
         super().__init__(reason)
-        self.code = code  # budget_incident | budget_model | budget_day | deadline | error | rate
+        self.code: Unavailability = code
+
+    @property
+    def over_budget(self) -> bool:
+        return self.code in BUDGETS
 
 
 class ModelGuard:
@@ -362,7 +380,7 @@ class ModelGuard:
                 "budget_day",
             )
 
-    def _refused(self, reason: str, code: str) -> ModelUnavailable:
+    def _refused(self, reason: str, code: Refusal) -> ModelUnavailable:
         """The error for a call not made (counted by reason)."""
         LLM_REFUSALS.labels(self.model.provider, code).inc()
         return ModelUnavailable(reason, code=code)
