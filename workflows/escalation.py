@@ -78,7 +78,8 @@ def cause_of(state: Mapping[str, Any]) -> Cause:
     execution = state.get("execution") or {}
     if execution and not execution.get("ok"):
         summary = str(execution.get("summary", ""))
-        if summary == INTERRUPTED:
+        # the flag says it; the summary is how runs checkpointed by an earlier version said it
+        if execution.get("interrupted") or summary == INTERRUPTED:
             return Cause("fix_interrupted")
         return Cause("fix_failed", {"summary": summary})
     verification = state.get("verification") or {}

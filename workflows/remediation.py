@@ -80,9 +80,12 @@ async def run_once(
             db, row.id, ok=False, summary=INTERRUPTED, error="interrupted"
         )
         return {"ok": False, "summary": INTERRUPTED, "output": "", "interrupted": True}
-    return {
+    ended: ExecutionResult = {
         "ok": row.status == "succeeded",
         "summary": row.summary or "",
         "output": row.output or "",
         "data": dict(row.data or {}),
     }
+    if row.error == "interrupted":  # an earlier attempt found it cut short
+        ended["interrupted"] = True
+    return ended

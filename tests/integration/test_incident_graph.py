@@ -19,6 +19,7 @@ from storage.database import Database
 from storage.models import Alert, Incident
 from workflows.checkpoint import open_checkpointer
 from workflows.incident_graph import GatePolicy, GraphDeps, gate_token
+from workflows.payloads import ExecutionResult
 from workflows.ports import JSON
 from workflows.runs import RunManager
 
@@ -322,6 +323,32 @@ async def test_remediation_interrupted_mid_run_is_not_repeated(harness: Harness)
     assert status == "escalated"
     assert reason is not None
     assert "not run again" in reason
+
+
+async def test_a_fix_cut_short_says_so_on_every_later_attempt(harness: Harness) -> None:
+    """The step's result carries the `interrupted` flag, not only the first time it is found
+    cut short: an attempt after that one reads it from the execution row, and the escalation
+    cause comes from the flag, never from the summary's words."""
+    from storage.executions import begin_execution
+    from workflows.escalation import cause_of
+    from workflows.remediation import Step, run_once
+
+    incident_id, run_id = await harness.incident()
+    _, fresh = await begin_execution(
+        harness.db, run_id, "execute", "command", {}, incident_id=incident_id
+    )
+    assert fresh  # an earlier process claimed the step and died while the command ran
+
+    async def act() -> ExecutionResult:
+        raise AssertionError("a fix cut short is never run again")
+
+    step = Step(run_id, "execute", "command", {}, incident_id=incident_id)
+    first = await run_once(harness.db, step, act)
+    again = await run_once(harness.db, step, act)
+    assert first.get("interrupted") is True
+    assert again.get("interrupted") is True
+    assert cause_of({"execution": {**again, "summary": "anything"}}).code == "fix_interrupted"
+    assert cause_of({"execution": {"ok": False, "summary": "disk full"}}).code == "fix_failed"
 
 
 async def test_resolved_meanwhile_never_proposes(harness: Harness) -> None:
