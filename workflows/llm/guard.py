@@ -45,7 +45,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal, NotRequired, TypedDict
 
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -187,6 +187,18 @@ class ModelUnavailable(RuntimeError):
         return self.code in BUDGETS
 
 
+class CallRecord(TypedDict):
+    """One model call as it is recorded (`llm_turns`) and traced."""
+
+    incident_id: int | None
+    run_id: str | None
+    conversation_id: str | None
+    purpose: str
+    prompt_chars: int
+    prompt: str  # for the trace only (redacted there), never stored
+    attempt: NotRequired[int]
+
+
 class ModelGuard:
     def __init__(
         self,
@@ -229,7 +241,7 @@ class ModelGuard:
             wait=wait_exponential_jitter(multiplier=0.5, max=8.0),
             reraise=False,
         )
-        record = {
+        record: CallRecord = {
             "incident_id": incident_id,
             "run_id": run_id,
             "conversation_id": conversation_id,
@@ -288,7 +300,7 @@ class ModelGuard:
                     "budget_conversation",
                 )
         await self._wait_for_rate(deadline)
-        record = {
+        record: CallRecord = {
             "incident_id": None,
             "run_id": None,
             "conversation_id": conversation_id,
@@ -398,7 +410,7 @@ class ModelGuard:
 
     def _trace(
         self,
-        record: dict[str, Any],
+        record: CallRecord,
         elapsed: float,
         reply: Reply | None,
         used_in: int,
@@ -425,7 +437,7 @@ class ModelGuard:
         tracing.finished_span("llm.call", elapsed, attributes, failed=error)
 
     async def _record(
-        self, record: dict[str, Any], started: float, reply: Reply | None, *, error: str = ""
+        self, record: CallRecord, started: float, reply: Reply | None, *, error: str = ""
     ) -> None:
         elapsed = time.monotonic() - started
         provider = self.model.provider
