@@ -200,7 +200,7 @@ class Concluded:
 
 
 async def conclude(
-    db: Database, batch_id: int, merge: Callable[[Sequence[CouncilTask]], dict[str, Any]]
+    db: Database, batch_id: int, merge: Callable[[Sequence[CouncilTask]], Mapping[str, Any]]
 ) -> Concluded:
     """End the batch in one transaction: every task not yet final becomes `timed_out` (a late
     answer is then refused by `finish`), and `merge(tasks)` is stored as its merged answer

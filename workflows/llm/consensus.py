@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 SAME = 0.4
 MAX_HYPOTHESES = 5
@@ -62,7 +62,30 @@ def similarity(left: set[str], right: set[str]) -> float:
     return len(left & right) / len(left | right)
 
 
-def merge(answers: Sequence[Answer], *, asked: int) -> dict[str, Any]:
+class Hypothesis(TypedDict):
+    """A merged cause: its confidence, the members behind it and those who said otherwise."""
+
+    cause: str
+    confidence: float
+    support: list[str]
+    against: list[str]
+
+
+class CouncilView(TypedDict):
+    """The council's merged view, as stored on its batch (`council_batches.merged`)."""
+
+    summary: str
+    hypotheses: list[Hypothesis]
+    disputed: list[str]
+    agreement: float
+    confidence: float
+    answered: int
+    asked: int
+    evidence: list[list[str]]
+    next_checks: list[str]
+
+
+def merge(answers: Sequence[Answer], *, asked: int) -> CouncilView:
     """The council's merged view (see the module docstring) of the models that answered.
 
     `agreement` is the share of answering models behind the leading hypothesis (0 without
@@ -84,7 +107,7 @@ def merge(answers: Sequence[Answer], *, asked: int) -> dict[str, Any]:
     ranked = sorted(groups, key=lambda g: (-len(g.confidences), -sum(g.confidences.values())))[
         :MAX_HYPOTHESES
     ]
-    hypotheses: list[dict[str, Any]] = [
+    hypotheses: list[Hypothesis] = [
         {
             "cause": group.cause,
             # mean confidence of its supporters × their share = sum / answering models

@@ -41,7 +41,7 @@ from storage.models import CouncilTask
 from storage.notices import paced
 from storage.statuses import CouncilPurpose
 from workflows.llm.agent import AgentOutcome, DiagnosisAgent
-from workflows.llm.consensus import Answer, merge
+from workflows.llm.consensus import Answer, CouncilView, merge
 from workflows.llm.prompt import Scrubber
 
 log = logging.getLogger(__name__)
@@ -327,7 +327,7 @@ class Council:
         }
 
     @staticmethod
-    def _merged(rows: Sequence[CouncilTask]) -> dict[str, Any]:
+    def _merged(rows: Sequence[CouncilTask]) -> CouncilView:
         answers = [
             Answer(
                 member=row.member,
