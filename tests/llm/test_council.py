@@ -506,6 +506,10 @@ async def test_the_incident_budget_holds_for_the_council_as_a_whole(
     await council.convene(
         key="diagnosis:b", purpose="diagnosis", alert=alert(), incident_id=incident_id
     )
+    # the second round starts under the budget (750 of 1000); its members check it as they
+    # call, at the same moment, so one that starts after another has answered may be refused
+    before_third = sum(len(fake.requests) for fake in fakes.values())
+    assert 4 <= before_third <= 6
 
     third = await council.convene(
         key="diagnosis:c", purpose="diagnosis", alert=alert(), incident_id=incident_id
@@ -513,4 +517,5 @@ async def test_the_incident_budget_holds_for_the_council_as_a_whole(
 
     assert [m["status"] for m in third.members] == ["failed"] * 3
     assert all("incident's token budget" in m["error"] for m in third.members)
-    assert sum(len(fake.requests) for fake in fakes.values()) == 6
+    # over the budget, no member calls its model at all
+    assert sum(len(fake.requests) for fake in fakes.values()) == before_third
