@@ -139,11 +139,12 @@ class JobRunner:
                 break
             if attempt + 1 < attempts:
                 await asyncio.sleep(float(action.get("retry_delay", self.retry_delay)))
+        detail = str(((result.outcome or {}).get("values") or {}).get("detail", ""))
         await schedules.finish_run(
             self.db,
             run.id,
             ok=result.ok,
-            output="\n".join([result.summary, *result.lines])[:8000],
+            output="\n".join([result.summary, *result.lines, *([detail] if detail else [])])[:8000],
             error=None if result.ok else result.summary[:500],
         )
         if result.card_posted:
@@ -220,7 +221,7 @@ class JobRunner:
             if self.post_fix is not None:
                 await self.post_fix(schedule, action)
                 return Result(True, self.say("schedule.fix_posted"), card_posted=True)
-            return _undone("no_approval_path", "no way to ask for approval")
+            return self._undone("no_approval_path")
         if kind == "incident_report":
             return await self._report(schedule.chat_id, int(action.get("hours", 24)))
         if kind == "hygiene_report" and self.post_report is not None:
@@ -228,7 +229,7 @@ class JobRunner:
             return Result(True, self.say("report.job_posted"), card_posted=True)
         if kind == "agent" and self.agent is not None:
             return await self._investigate(schedule.task, history)
-        return _undone("cannot_run", "this kind of job cannot run with this configuration")
+        return self._undone("cannot_run")
 
     async def _investigate(self, task: str, history: JobHistory | None = None) -> Result:
         """The model looks into the task with the read-only diagnostic tools (under policy),
@@ -248,8 +249,7 @@ class JobRunner:
         )
         if outcome.findings is None:
             # the agent's reason is technical detail (the card shows it as code, beside words)
-            detail = outcome.reason[:300]
-            return _undone("model_no_answer", detail or "the model gave no answer", detail=detail)
+            return self._undone("model_no_answer", detail=outcome.reason[:300])
         found = outcome.findings
         lines = tuple(
             [f"{h.cause} ({round(h.confidence * 100)}%)" for h in found.hypotheses]
@@ -257,6 +257,12 @@ class JobRunner:
             + [f"→ {check}" for check in found.next_checks]
         )
         return Result(True, found.summary, lines)
+
+    def _undone(self, code: str, detail: str = "") -> Result:
+        """A run that could not be done: its summary in the chat's words (stored, and shown on
+        /job), the card words `schedule.outcome.<code>` with the technical `detail` as code."""
+        summary = self.say(f"schedule.outcome.{code}", detail="").strip()
+        return Result(False, summary, outcome={"code": code, "values": {"detail": detail}})
 
     async def _checks(self, action: Mapping[str, Any]) -> Result:
         toolkit = self.operations.toolkit
@@ -327,12 +333,6 @@ PATTERNS: tuple[tuple[re.Pattern[str], FailureKind], ...] = (
     ),
     (re.compile(r"invalid parameters|does not match", re.I), "invalid_params"),
 )
-
-
-def _undone(code: str, summary: str, **values: str) -> Result:
-    """A run that could not be done: `summary` is stored, the card words
-    `schedule.outcome.<code>` with `values`."""
-    return Result(False, summary, outcome={"code": code, "values": values})
 
 
 def _local(moment: datetime, schedule: Schedule) -> str:
