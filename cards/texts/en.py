@@ -1029,4 +1029,9 @@ TEXTS: dict[str, str] = {
     "card.silences.pending_row": "#{id} {matcher} · for {duration} · asked by {person} · expires {expires} unless confirmed",
     "report.toast.needs_confirmation": "This silence matches every alert or lasts over 24 hours: another approver must confirm it before it holds.",
     # --- end h15 block ---
+    # --- h15 (issue 15, rest): findings of plugins that give no code of their own ---
+    "card.finding.no_findings": "`{plugin}` found nothing abnormal",
+    "card.finding.remediation_dry": "dry run: `{plugin}` can run; nothing was changed",
+    "card.finding.remediation_done": "`{plugin}` ran",
+    # --- end h15 block ---
 }

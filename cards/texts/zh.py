@@ -1020,4 +1020,9 @@ TEXTS: dict[str, str] = {
     "card.silences.pending_row": "#{id} {matcher} · 时长 {duration} · 发起人 {person} · {expires} 前无人确认则过期",
     "report.toast.needs_confirmation": "这个静默匹配所有告警或超过 24 小时，需要另一位审批人确认后才生效。",
     # --- end h15 block ---
+    # --- h15 (issue 15, rest): findings of plugins that give no code of their own ---
+    "card.finding.no_findings": "`{plugin}` 未发现异常",
+    "card.finding.remediation_dry": "演练：`{plugin}` 可以执行，没有做任何改动",
+    "card.finding.remediation_done": "`{plugin}` 已执行",
+    # --- end h15 block ---
 }
