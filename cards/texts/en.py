@@ -1034,4 +1034,14 @@ TEXTS: dict[str, str] = {
     "card.finding.remediation_dry": "dry run: `{plugin}` can run; nothing was changed",
     "card.finding.remediation_done": "`{plugin}` ran",
     # --- end h15 block ---
+    # --- h15 (issue 15, rest): the chat answer's evidence and degraded notes, from codes ---
+    "chat.evidence_line": "{mark} {tool}: {text}",
+    "card.finding.tool_bad_arguments": "the arguments of `{plugin}` were not a JSON object; not run",
+    "card.finding.tool_not_auto": "`{plugin}` was not run by itself: {why}",
+    "chat.why.steps": "the step limit for tool calls was reached",
+    "chat.why.error": "the model call failed",
+    "chat.why.deadline": "the time limit ran out",
+    "chat.why.rate": "the model is being called too often (rate limited)",
+    "chat.why.unknown": "the model did not answer normally",
+    # --- end h15 block ---
 }

@@ -1025,4 +1025,14 @@ TEXTS: dict[str, str] = {
     "card.finding.remediation_dry": "演练：`{plugin}` 可以执行，没有做任何改动",
     "card.finding.remediation_done": "`{plugin}` 已执行",
     # --- end h15 block ---
+    # --- h15 (issue 15, rest): the chat answer's evidence and degraded notes, from codes ---
+    "chat.evidence_line": "{mark} {tool}：{text}",
+    "card.finding.tool_bad_arguments": "`{plugin}` 的参数不是 JSON 对象，未执行",
+    "card.finding.tool_not_auto": "`{plugin}` 未自动执行：{why}",
+    "chat.why.steps": "已达到工具调用的步数上限",
+    "chat.why.error": "模型调用出错",
+    "chat.why.deadline": "超过了等待时限",
+    "chat.why.rate": "模型调用过于频繁，已限流",
+    "chat.why.unknown": "模型没有正常答复",
+    # --- end h15 block ---
 }
