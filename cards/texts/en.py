@@ -1044,4 +1044,10 @@ TEXTS: dict[str, str] = {
     "chat.why.rate": "the model is being called too often (rate limited)",
     "chat.why.unknown": "the model did not answer normally",
     # --- end h15 block ---
+    # --- h15 (issue 15, rest): why a runbook step was not run, from codes ---
+    "card.finding.skip_unavailable": "plugin `{plugin}` is not available",
+    "card.finding.skip_missing": "the alert has no `{field}`",
+    "card.finding.skip_invalid": "parameters rejected: `{detail}`",
+    "card.finding.skip_policy": "policy: {why}",
+    # --- end h15 block ---
 }

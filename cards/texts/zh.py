@@ -1035,4 +1035,10 @@ TEXTS: dict[str, str] = {
     "chat.why.rate": "模型调用过于频繁，已限流",
     "chat.why.unknown": "模型没有正常答复",
     # --- end h15 block ---
+    # --- h15 (issue 15, rest): why a runbook step was not run, from codes ---
+    "card.finding.skip_unavailable": "插件 `{plugin}` 不可用",
+    "card.finding.skip_missing": "告警里没有 `{field}`",
+    "card.finding.skip_invalid": "参数被拒绝：`{detail}`",
+    "card.finding.skip_policy": "策略：{why}",
+    # --- end h15 block ---
 }
