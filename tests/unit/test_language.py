@@ -213,6 +213,7 @@ async def test_a_rules_diagnosis_over_real_plugins_reads_chinese() -> None:
         {"plugin": "host_memory", "params": {"warn_percent": 0.01}},
         {"plugin": "host_load", "params": {}},
         {"plugin": "dns_resolve", "params": {"name": "localhost"}},
+        {"plugin": "tcp_check", "params": {"host": "{labels.db}", "port": 5432}},  # no such label
     ]
     for step in steps:
         step["title_zh"], step["title_en"] = f"检查 {step['plugin']}", step["plugin"]
@@ -250,6 +251,7 @@ async def test_a_rules_diagnosis_over_real_plugins_reads_chinese() -> None:
     text = "\n".join(shown(card))
     assert "检查 host_disk失败：超过 0.0001%" in text
     assert f"检查 tcp_check失败：`127.0.0.1:{closed}` 无法连接" in text
+    assert "检查 tcp_check未执行（告警里没有 `labels.db`）" in text  # why, from its code
     values = {alert.title, *labels.values(), *(s["title_zh"] for s in steps)}
     leaked = [(line, english(line, values)) for line in shown(card)]
     leaked = [(line, bits) for line, bits in leaked if bits]
