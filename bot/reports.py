@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
+from bot.incidents import silencing
 from cards.actions import ActionPayload, pack
+from cards.gates import gate_buttons
 from cards.report import JobRow, NoisyRow, ReportView, SuggestionRow, report_card
 from cards.texts import texts
 from plugins.contract import AlertContext
@@ -84,6 +86,9 @@ class Applied:
 
     silence_id: int | None = None
     until: datetime | None = None
+    # a silence that needs another approver (of every alert, or over 24 h): its request card,
+    # shown in place of the suggestion, whose buttons the other approver clicks
+    request: dict[str, Any] | None = None
 
 
 def row_of(
@@ -214,24 +219,36 @@ class ReportDesk:
             summary=summary,
         )
 
-    async def apply(self, payload: ReportConfirm, user: str, trace_id: str | None) -> Applied:
+    async def apply(
+        self, payload: ReportConfirm, user: str, trace_id: str | None, *, message_id: str = ""
+    ) -> Applied:
         """Apply a confirmed suggestion (the caller checked the chat, expiry and permission);
-        ValueError (SilenceError) when its parameters do not read."""
+        ValueError (SilenceError) when its parameters do not read. `message_id`: the card
+        clicked, which shows a silence request when one needs another approver."""
         params, done = dict(payload.params), Applied()
         if payload.kind == "silence":
             matcher = str(params.get("matcher", ""))
             terms = parse_matcher(matcher)
-            until = datetime.now(UTC) + parse_duration(str(params.get("duration", "")))
-            silence_id = await advice.create_silence(
+            duration = parse_duration(str(params.get("duration", "")))
+            # the same rule, gate and card as /silence (a broad or long one waits for another
+            # approver)
+            asked = await silencing.ask(
                 self.db,
+                self.settings,
                 chat_id=payload.chat_id,
                 matcher=matcher,
                 terms=terms,
-                ends_at=until,
+                duration=duration,
                 reason=self.say("report.reason"),
-                created_by=user,
+                by=user,
             )
-            done = Applied(silence_id, until)
+            silence = asked.silence
+            request = None
+            if asked.gate is not None:
+                buttons = gate_buttons(asked.gate, self.signing_key)
+                request = silencing.request_card(silence, self.settings, self.say, buttons)
+                await silencing.shown(self.db, silence, message_id)
+            done = Applied(silence.id, silence.ends_at, request)
         elif payload.kind == "dedupe":
             minutes = int(params.get("minutes", 0))
             if not 1 <= minutes <= 7 * 24 * 60:

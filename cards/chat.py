@@ -12,13 +12,15 @@ Usage::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from cards.basics import button, card, markdown
-from cards.markup import clock, fit, inline, mention, prose
+from cards.incident import reported
+from cards.markup import clock, code, fit, inline, mention, prose
 from cards.texts import Texts
 
 MAX_ANSWER = 6000
@@ -30,6 +32,9 @@ class Evidence:
     tool: str
     summary: str
     ok: bool = True
+    # a plugin's summary as {"code", "values"}: worded in the reader's language; without one,
+    # the summary is the tool's own words (shown as code)
+    finding: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,9 @@ def answer_card(view: AnswerView, say: Texts) -> dict[str, Any]:
         lines = [say("chat.evidence")] if view.evidence else [say("chat.no_tools")]
         for item in view.evidence[:MAX_EVIDENCE]:
             mark = "✅" if item.ok else "⚠️"
-            lines.append(f"- {mark} {inline(item.tool, 60)}: {inline(item.summary, 160)}")
+            text = reported(item.finding, item.summary, say)
+            line = say("chat.evidence_line", mark=mark, tool=code(item.tool, 60), text=text)
+            lines.append(f"- {line}")
         if len(view.evidence) > MAX_EVIDENCE:
             lines.append(f"- … +{len(view.evidence) - MAX_EVIDENCE}")
         elements.append(markdown("\n".join(lines), size="notation"))

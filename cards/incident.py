@@ -215,8 +215,8 @@ def finding(code: Any, say: Texts) -> str | None:
     if "summary" in given:
         nested = code.get("finding")
         values["summary"] = finding(nested, say) or markup_code(given["summary"], 200)
-    if "reason" in given:
-        values["reason"] = markup_code(given["reason"], 200)
+    if "reason" in given:  # why a step was skipped: from its code, else the tool's words
+        values["reason"] = finding(code.get("why"), say) or markup_code(given["reason"], 200)
     if values.get("skipped", "0") != "0":
         values["skipped"] = say("card.finding.skipped", count=values["skipped"])
     else:
@@ -248,13 +248,14 @@ def _diagnosis(diagnosis: DiagnosisView, say: Texts) -> Elements:
         lines += more(len(diagnosis.hypotheses), 5, say)
         elements.append(markdown(_bullets(say("card.diagnosis.hypotheses"), lines)))
     if diagnosis.evidence:
+        coded = list(codes.get("evidence") or [])
         lines = [
             say(
                 "card.diagnosis.evidence_line",
                 source=inline(e.source, 60),
-                text=markup_code(e.text, 300),
+                text=reported(coded[n] if n < len(coded) else None, e.text, say),
             )
-            for e in diagnosis.evidence[:_MAX_ITEMS]
+            for n, e in enumerate(diagnosis.evidence[:_MAX_ITEMS])
         ]
         lines += more(len(diagnosis.evidence), _MAX_ITEMS, say)
         elements.append(markdown(_bullets(say("card.diagnosis.evidence"), lines)))

@@ -20,6 +20,7 @@ from cards.texts import Texts
 from cards.views import (
     IncidentRow,
     IncidentView,
+    PendingSilenceView,
     SeenBefore,
     SilenceRequestView,
     SilenceView,
@@ -181,9 +182,11 @@ def silences_card(
     say: Texts,
     zone: ZoneInfo,
     ends: Mapping[int, dict[str, Any]] | None = None,
+    pending: Sequence[PendingSilenceView] = (),
 ) -> dict[str, Any]:
     """The active silences: what each one matches, until when, and who made it; `ends`
-    (silence id → signed button value) adds a button that ends each one early."""
+    (silence id → signed button value) adds a button that ends each one early. `pending`:
+    requests awaiting another approver's confirmation, who asked and when each expires."""
     lines = [
         "- "
         + say(
@@ -199,6 +202,21 @@ def silences_card(
     lines += more(len(rows), MAX_ROWS, say)
     content = "\n".join(lines) if lines else say("card.silences.empty")
     elements: list[dict[str, Any]] = [markdown(content)]
+    if pending:
+        waiting = [
+            "- "
+            + say(
+                "card.silences.pending_row",
+                id=item.id,
+                matcher=f"`{inline(item.matcher, 160)}`",
+                duration=inline(item.duration, 20),
+                person=_actor(item.requested_by, say),
+                expires=clock(item.expires_at, zone, _SHORT),
+            )
+            for item in pending[:MAX_ROWS]
+        ]
+        waiting += more(len(pending), MAX_ROWS, say)
+        elements.append(markdown("\n".join([f"**{say('card.silences.pending')}**", *waiting])))
     buttons = [
         button(say("card.silences.end", id=row.id), dict(ends[row.id]))
         for row in rows[:MAX_ROWS]

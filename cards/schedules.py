@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from cards.basics import button, card, markdown, text
@@ -56,6 +56,29 @@ class ChoiceView:
     value: dict[str, Any]
 
 
+# the kinds of error a failed run's analysis recognises (`schedule.analysis.<kind>.*`)
+FailureKind = Literal[
+    "timeout",
+    "refused",
+    "dns",
+    "permission",
+    "server_error",
+    "policy",
+    "invalid_params",
+    "unknown",
+]
+
+
+@dataclass(frozen=True)
+class FailureView:
+    """A failed run's analysis: the kind of error (its pattern, likely cause and suggestion
+    are worded by the catalogue), and for an `unknown` one the error's first line (shown as
+    the tool's own words)."""
+
+    kind: FailureKind
+    text: str = ""
+
+
 @dataclass(frozen=True)
 class RunView:
     """One run of a job and what came of it."""
@@ -69,8 +92,10 @@ class RunView:
     findings: tuple[Mapping[str, Any], ...] = ()  # per line, a plugin's {"code", "values", …}
     output: str = ""
     late: bool = False
-    analysis: tuple[str, str, str] | None = None  # (error pattern, likely cause, suggestion)
+    analysis: FailureView | None = None  # a failure's kind of error
     memory: RunMemoryView | None = None  # what the job's past says (job memory)
+    # a run that could not be done: {"code", "values"} worded by `schedule.outcome.<code>`
+    outcome: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -321,7 +346,7 @@ def run_card(view: RunView, zone: str, say: Texts) -> dict[str, Any]:
         id=view.schedule_id,
         task=inline(view.task, 120),
     )
-    lines = [prose(view.summary, 800, 8)]
+    lines = [_outcome(view.outcome, say) or prose(view.summary, 800, 8)]
     if view.late:
         lines.append(say("schedule.late", time=_when(view.fire_time, zone)))
     elements = [markdown("\n".join(line for line in lines if line))]
@@ -338,15 +363,19 @@ def run_card(view: RunView, zone: str, say: Texts) -> dict[str, Any]:
         bullets += more(len(view.lines), 12, say)
         elements.append(markdown("\n".join(bullets)))
     if view.analysis is not None:
-        pattern, cause, suggestion = view.analysis
+        kind = view.analysis.kind
+        pattern = say(f"schedule.analysis.{kind}.pattern", text=code(view.analysis.text, 200))
         elements.append(
             markdown(
                 "\n".join(
                     [
                         f"**{say('schedule.analysis')}**",
-                        say("schedule.analysis.pattern", text=inline(pattern, 200)),
-                        say("schedule.analysis.cause", text=inline(cause, 300)),
-                        say("schedule.analysis.suggestion", text=inline(suggestion, 300)),
+                        say("schedule.analysis.pattern", text=pattern),
+                        say("schedule.analysis.cause", text=say(f"schedule.analysis.{kind}.cause")),
+                        say(
+                            "schedule.analysis.suggestion",
+                            text=say(f"schedule.analysis.{kind}.suggestion"),
+                        ),
                         *_similar_failures(view, zone, say),
                     ]
                 )
@@ -451,6 +480,17 @@ def _similar_failures(view: RunView, zone: str, say: Texts) -> list[str]:
         if past.fix:
             lines.append("  " + say("job.memory.fix", fix=inline(past.fix, 200)))
     return lines
+
+
+def _outcome(outcome: Mapping[str, Any] | None, say: Texts) -> str | None:
+    """Why a run could not be done, in the reader's words (None: not such a run)."""
+    if not outcome or not say.has(f"schedule.outcome.{outcome.get('code')}"):
+        return None
+    values = {str(k): str(v) for k, v in (outcome.get("values") or {}).items()}
+    detail = values.get("detail", "")
+    # the technical detail (a model's or tool's own words) is shown as code after the words
+    values["detail"] = say("schedule.outcome.detail", detail=code(detail, 300)) if detail else ""
+    return say(f"schedule.outcome.{outcome.get('code')}", **values)
 
 
 def _check_line(line: str, found: Mapping[str, Any], say: Texts) -> str:

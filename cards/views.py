@@ -293,6 +293,17 @@ class SilenceView:
 
 
 @dataclass(frozen=True)
+class PendingSilenceView:
+    """A silence request still awaiting another approver (listed on /silences)."""
+
+    id: int
+    matcher: str
+    duration: str  # as /silence reads it
+    requested_by: str
+    expires_at: datetime  # when it expires unconfirmed
+
+
+@dataclass(frozen=True)
 class SilenceRequestView:
     """A silence that needs another approver's confirmation, and what became of it."""
 

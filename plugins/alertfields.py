@@ -22,7 +22,11 @@ SUSPICIOUS = re.compile(r"\{[A-Za-z_][A-Za-z0-9_.]*\}")
 
 
 class MissingField(ValueError):
-    """The alert lacks a field a step needs."""
+    """The alert lacks a field a step needs (`field`: its name)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"the alert has no {field}")
+        self.field = field
 
 
 def field_value(alert: AlertContext, name: str) -> str | None:
@@ -72,5 +76,5 @@ def fill(value: Any, alert: AlertContext) -> Any:
 def _required(alert: AlertContext, name: str) -> str:
     value = field_value(alert, name)
     if not value:
-        raise MissingField(f"the alert has no {name}")
+        raise MissingField(name)
     return value

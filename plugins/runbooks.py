@@ -206,17 +206,22 @@ async def diagnose_with_rules(
             },
         )
     ctx = ctx or PluginContext(alert=alert)
-    prepared = [_prepare(step, registry, alert, policy) for step in runbook.diagnose]
-    runnable = [(step, params) for step, params, reason in prepared if reason is None]
+    prepared = [_prepared(step, registry, alert, policy) for step in runbook.diagnose]
+    runnable = [(step, params) for step, params, why in prepared if why is None]
     results = await asyncio.gather(
         *(execute(registry, step.plugin, ctx, params) for step, params in runnable)
     )
     evidence: list[tuple[str, str]] = []
+    # per evidence line, the plugin's finding when the line is its summary ({} for its own
+    # evidence lines, which are data shown as code)
+    evidence_codes: list[dict[str, Any]] = []
     hypotheses: list[tuple[str, float]] = []
     worded: list[dict[str, Any]] = []
     for (step, _params), result in zip(runnable, results, strict=True):
         lines = result.evidence[:4] or (result.summary,)
         evidence.extend((step.plugin, line) for line in lines)
+        coded = finding_of(result) if not result.evidence else {}
+        evidence_codes.extend(coded for _line in lines)
         if not result.ok:
             hypotheses.append((f"{step.title} failed: {result.summary}", 0.7))
             values = {"step": step.title, "step_zh": step.title_zh or step.title}
@@ -227,18 +232,19 @@ async def diagnose_with_rules(
                     "finding": finding_of(result),
                 }
             )
-    skipped = [f"{step.title}: not run ({reason})" for step, _p, reason in prepared if reason]
+    skipped = [f"{step.title}: not run ({_why_text(why)})" for step, _p, why in prepared if why]
     skipped_codes = [
         {
             "code": "step_skipped",
             "values": {
                 "step": step.title,
                 "step_zh": step.title_zh or step.title,
-                "reason": reason,
+                "reason": _why_text(why),
             },
+            "why": why,
         }
-        for step, _p, reason in prepared
-        if reason
+        for step, _p, why in prepared
+        if why
     ]
     if runnable and not hypotheses:
         hypotheses.append(("Checks pass now; the alert may be transient or recovering.", 0.4))
@@ -258,6 +264,7 @@ async def diagnose_with_rules(
             "summary": {"code": "runbook_checks", "values": {"runbook": runbook.name, **counts}},
             "hypotheses": worded,
             "next_checks": [*skipped_codes, *_hint_codes(alert)],
+            "evidence": evidence_codes,
         },
     )
 
@@ -317,13 +324,14 @@ async def verify_with_rules(
     if runbook is None or runbook.verify is None:
         return None
     step = runbook.verify
-    _step, params, reason = _prepare(step, registry, alert, policy)
-    if reason is not None:
+    _step, params, why = _prepared(step, registry, alert, policy)
+    if why is not None:
+        reason = _why_text(why)
         values = {"step": step.title, "step_zh": step.title_zh or step.title, "reason": reason}
         return Verification(
             ok=False,
             summary=f"{step.title}: not run ({reason})",
-            finding={"code": "step_skipped", "values": values},
+            finding={"code": "step_skipped", "values": values, "why": why},
         )
     ctx = ctx or PluginContext(alert=alert)
     for attempt in range(max(1, attempts)):
@@ -385,30 +393,58 @@ def _step(config: StepConfig) -> Step:
 def _fill_and_validate(
     step: Step, registry: PluginRegistry, alert: AlertContext
 ) -> tuple[dict[str, Any] | None, str | None]:
+    params, why = _filled(step, registry, alert)
+    return params, _why_text(why)
+
+
+def _filled(
+    step: Step, registry: PluginRegistry, alert: AlertContext
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The step's parameters filled from the alert and validated, or why not as a code with
+    values (`card.finding.<code>`)."""
     plugin = registry.get(step.plugin)
     if plugin is None or not registry.is_enabled(step.plugin):
-        return None, f"plugin {step.plugin} is not available"
+        return None, {"code": "skip_unavailable", "values": {"plugin": step.plugin}}
     try:
         params: dict[str, Any] = fill(dict(step.params), alert)
         validate_params(plugin.spec, params)
     except MissingField as exc:
-        return None, str(exc)
+        return None, {"code": "skip_missing", "values": {"field": exc.field}}
     except InvalidParams as exc:
-        return None, f"parameters rejected: {exc}"
+        return None, {"code": "skip_invalid", "values": {"detail": str(exc)}}
     return params, None
 
 
-def _prepare(
+_WHY = {
+    "skip_unavailable": "plugin {plugin} is not available",
+    "skip_missing": "the alert has no {field}",
+    "skip_invalid": "parameters rejected: {detail}",
+    "skip_policy": "policy: {why} {detail}",
+}
+
+
+def _why_text(why: dict[str, Any] | None) -> str | None:
+    """A skip's code as the plugin layer's own line (logs, models, `next_checks`)."""
+    if why is None:
+        return None
+    return _WHY[why["code"]].format(**why["values"]).rstrip()
+
+
+def _prepared(
     step: Step, registry: PluginRegistry, alert: AlertContext, policy: PolicyEngine | None
-) -> tuple[Step, dict[str, Any], str | None]:
-    params, reason = _fill_and_validate(step, registry, alert)
-    if params is None or reason is not None:
-        return step, {}, reason or "no parameters"
+) -> tuple[Step, dict[str, Any], dict[str, Any] | None]:
+    """The step ready to run, or why it is skipped as a code with values."""
+    params, why = _filled(step, registry, alert)
+    if params is None or why is not None:
+        return step, {}, why or {"code": "skip_invalid", "values": {"detail": "no parameters"}}
     plugin = registry.get(step.plugin)
     if policy is not None and plugin is not None:
         decision = policy.evaluate(plugin.spec, params, alert=alert)
         if decision.kind != "auto":
-            return step, params, f"policy: {decision.reason} {decision.detail}".rstrip()
+            # the policy's reason is worded in the chat's language already (its technical
+            # detail stays in the plugin layer's own line)
+            values = {"why": decision.reason, "detail": decision.detail}
+            return step, params, {"code": "skip_policy", "values": values}
     return step, params, None
 
 

@@ -4,6 +4,7 @@ those in force in a chat, ending one early, and counting what they held back (al
 row = await create(db, chat_id="oc_ops", matcher="alertname=X", terms=[...], reason="",
                    by="ou_bob", duration=timedelta(hours=2))
 rows = await active(db, "oc_ops")
+waiting = await pending(db, "oc_ops")      # requests awaiting another approver
 ended = await end(db, 3, "oc_ops", by="ou_bob")   # None: no such active silence here
 """
 
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.approvals import APPROVALS
 from storage.database import Database
 from storage.incidents import record_event
-from storage.models import Silence
+from storage.models import Approval, Silence
 
 GATE = "silence"  # the gate (`approvals.gate`) of a silence request's confirmation
 
@@ -39,6 +40,17 @@ async def active(db: Database, chat_id: str) -> Sequence[Silence]:
     async with db.session() as session:
         rows = await session.scalars(
             select(Silence).where(*_in_force(chat_id)).order_by(Silence.ends_at)
+        )
+        return rows.all()
+
+
+async def pending(db: Database, chat_id: str) -> Sequence[Silence]:
+    """The chat's requests still awaiting another approver's confirmation, oldest first."""
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(Silence)
+            .where(Silence.status == "pending", Silence.chat_id == chat_id)
+            .order_by(Silence.created_at)
         )
         return rows.all()
 
@@ -191,6 +203,33 @@ async def expire_requests(db: Database, ttl: timedelta, *, only: int | None = No
     if closed:
         APPROVALS.labels(GATE, "expired").inc(closed)
     return list(expired)
+
+
+async def remember_card(db: Database, run_id: uuid.UUID, message_id: str) -> None:
+    """The message showing a request's card, kept on its confirmation gate."""
+    async with db.session() as session:
+        await session.execute(
+            text("UPDATE approvals SET card_message_id = :m WHERE run_id = :r AND gate = :g"),
+            {"m": message_id, "r": run_id, "g": GATE},
+        )
+
+
+async def cards_of(db: Database, ids: Sequence[int]) -> list[tuple[Silence, str]]:
+    """The requests `ids` with the message showing each one's card (those that have one)."""
+    if not ids:
+        return []
+    async with db.session() as session:
+        found = await session.execute(
+            select(Silence, Approval.card_message_id)
+            .join(Approval, Approval.run_id == Silence.run_id)
+            .where(
+                Silence.id.in_(list(ids)),
+                Approval.gate == GATE,
+                Approval.card_message_id.is_not(None),
+            )
+            .order_by(Silence.id)
+        )
+        return [(row, str(message)) for row, message in found.all()]
 
 
 async def count_caught(session: AsyncSession, caught: Mapping[int, int]) -> None:

@@ -1,8 +1,10 @@
 """Maintenance windows: `/silence <matcher> <duration>` suppresses matching alerts.
 
 Matcher syntax (a subset of Alertmanager's): comma-separated `label=value`, `label!=value`,
-`label=~regex`, `label!~regex`; a bare word is refused (write `alertname=word`). Values may be
-quoted.
+`label=~regex`, `label!~regex`, optionally in braces; a bare word is refused (write
+`alertname=word`). Values may be quoted. `{}` (no term) matches every alert, as in Alertmanager;
+such a silence, like any other that matches every alert (`matches_everything`), needs another
+approver's confirmation.
 Durations: `30m`, `2h`, `1d`, `1h30m` (at most 7 days).
 
 Usage::
@@ -20,7 +22,7 @@ from typing import Literal
 
 MAX_SILENCE = timedelta(days=7)
 CONFIRM_OVER = timedelta(hours=24)  # longer silences need another approver's confirmation
-# label values no real matcher should match all of: a term that does, matches every alert
+# label values no selective regex matches all of: a regex term that does, matches every alert
 _PROBES = ("WebDown", "db-7:9100", "prod", "x", "告警 1", "a.b/c-d_e")
 _TERM = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -48,7 +50,14 @@ Matchers = list[list[str]]  # [label, op, value]; JSON-friendly for storage
 
 
 def parse_matcher(text: str) -> Matchers:
-    text = text.strip().strip("{}")
+    """The terms of a matcher; `{}` is the empty matcher (every alert)."""
+    braced = text.strip()
+    if braced.startswith("{") and braced.endswith("}"):
+        inside = braced[1:-1].strip()
+        if not inside:
+            return []  # `{}`: written as matching everything, and confirmed as such
+        braced = inside
+    text = braced
     if not text or len(text) > 500:
         raise SilenceError("no_matcher", "a matcher is needed")
     found: Matchers = []
@@ -98,16 +107,30 @@ def parse_duration(text: str) -> timedelta:
     return duration
 
 
-def catches_everything(matchers: Matchers) -> bool:
-    """Whether the matchers hold back (nearly) every alert: each term matches any value, as
-    `alertname=~".*"`, `env!=""` or only negative terms do."""
-    return all(all(matches([term], {term[0]: probe}) for probe in _PROBES) for term in matchers)
+def matches_everything(matchers: Matchers) -> bool:
+    """Whether the matchers hold back (nearly) every alert: no term picks alerts out. The one
+    place this is decided (`/silence`, the report's suggestions, the API all ask it).
+
+    A term picks alerts out when it asks for a value (`label=value`, not `label=""`) or a
+    regex that some ordinary value fails (`instance=~"db-.*"`, not `.*` or `.+`). `{}` has no
+    term; a negative term (`env!=staging`, `alertname!~"^$"`) keeps every alert but a few;
+    `label=""` keeps every alert without the label: none of them picks alerts out."""
+    return not any(_picks_out(term) for term in matchers)
+
+
+def _picks_out(term: list[str]) -> bool:
+    label, op, value = term
+    if op == "=":
+        return value != ""
+    if op == "=~":
+        return not all(matches([term], {label: probe}) for probe in _PROBES)
+    return False
 
 
 def needs_confirmation(matchers: Matchers, duration: timedelta) -> list[Breadth]:
     """Why this silence needs another approver's confirmation (empty: it does not)."""
     why: list[Breadth] = []
-    if catches_everything(matchers):
+    if matches_everything(matchers):
         why.append("everything")
     if duration > CONFIRM_OVER:
         why.append("long")

@@ -194,12 +194,17 @@ class ChatDesk:
         note, kind = "", "answered"
         if outcome.over_budget:
             note, kind = say("chat.budget"), "budget"
-        elif outcome.degraded and not (outcome.answer or stream.written):
-            note, kind = say("chat.unavailable", reason=outcome.degraded[:200]), "unavailable"
         elif outcome.degraded:
-            note, kind = say("chat.degraded", reason=outcome.degraded[:200]), "degraded"
+            # why, in the reader's words from the code; the technical reason goes to the log
+            log.info("chat.degraded", code=outcome.code, reason=outcome.degraded[:200])
+            why = f"chat.why.{outcome.code}"
+            reason = say(why) if say.has(why) else say("chat.why.unknown")
+            if not (outcome.answer or stream.written):
+                note, kind = say("chat.unavailable", reason=reason), "unavailable"
+            else:
+                note, kind = say("chat.degraded", reason=reason), "degraded"
         ANSWERS.labels(kind).inc()
-        evidence = tuple(Evidence(c.name, c.summary, c.ok) for c in outcome.calls)
+        evidence = tuple(Evidence(c.name, c.summary, c.ok, c.finding) for c in outcome.calls)
         await stream.finish(evidence=evidence, note=note, text=outcome.answer)
         rows = to_rows(outcome.messages) or [{"role": "user", "content": ""}]
         rows[0]["message_id"] = message_id

@@ -97,7 +97,7 @@ class ChatToolbox:
             record, text = await run_diagnostic(
                 self.toolkit.registry, self.toolkit.policy, self.scrub, call, alert=None
             )
-            return ToolOutcome(text, record.summary[:300], record.ok and record.ran)
+            return ToolOutcome(text, record.summary[:300], record.ok and record.ran, record.finding)
         if call.arguments is None:
             return self._refused("the arguments were not a JSON object")
         try:

@@ -168,7 +168,8 @@ async def analyze_failed_run(scope: ToolScope, q: JobRef) -> tuple[Data, str]:
     if found is None:
         raise ToolFailed(f"job #{q.job_id} of this chat has no failed run")
     run, task = found
-    pattern, cause, suggestion = analyse(run.error or "", run.output or "")
+    failure, say = analyse(run.error or "", run.output or ""), scope.ctx.texts
+    pattern = say(f"schedule.analysis.{failure.kind}.pattern", text=failure.text)
     data = {
         "job_id": q.job_id,
         "task": task,
@@ -176,10 +177,10 @@ async def analyze_failed_run(scope: ToolScope, q: JobRef) -> tuple[Data, str]:
         "error": (run.error or "")[:1000],
         "output": (run.output or "")[:1000],
         "pattern": pattern,
-        "likely_cause": cause,
-        "suggestion": suggestion,
+        "likely_cause": say(f"schedule.analysis.{failure.kind}.cause"),
+        "suggestion": say(f"schedule.analysis.{failure.kind}.suggestion"),
     }
-    return data, f"job #{q.job_id} failed run: {pattern}"
+    return data, say("schedule.analysis.evidence", id=q.job_id, pattern=pattern)
 
 
 async def list_plugins(scope: ToolScope, q: NoParams) -> tuple[Data, str]:

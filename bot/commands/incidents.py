@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from bot import decisions
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
+from bot.incidents import silencing
 from bot.incidents.desk import IncidentDesk
 from bot.incidents.messages import read_alert_message
 from bot.lark.events import CardAction, MessageEvent
@@ -19,17 +20,16 @@ from bot.roles import decider, gate_policy
 from bot.router import Router
 from cards.actions import ActionPayload
 from cards.gates import Approve, GateAction, Reject, gate_buttons
-from cards.lists import incidents_card, silence_request_card, silences_card, timeline_card
+from cards.lists import incidents_card, silences_card, timeline_card
 from cards.operations import action_card
 from cards.paging import page_event
-from cards.views import IncidentRow, SilenceRequestView, SilenceView, TimelineEntry
+from cards.views import IncidentRow, SilenceView, TimelineEntry
 from storage import approvals, incidents, silences
 from storage.models import Silence
 from storage.statuses import may_acknowledge
 from workflows import gates
-from workflows.approvers import GatePolicy
 from workflows.gates import Click, Decision
-from workflows.silences import SilenceError, needs_confirmation, parse_duration, parse_matcher
+from workflows.silences import SilenceError, parse_duration, parse_matcher
 
 router = Router("incidents")
 
@@ -292,76 +292,25 @@ async def silence(ctx: HandlerContext, args: str) -> None:
     except SilenceError as exc:
         problem = ctx.texts(f"silence.error.{exc.code}", **exc.values)
         raise UserFacingError(f"{problem}\n{ctx.texts('silence.usage')}") from None
-    db, why = ctx.services.db, needs_confirmation(terms, duration)
-    row = await silences.create(
-        db,
+    settings = ctx.services.settings
+    asked = await silencing.ask(
+        ctx.services.db,
+        settings,
         chat_id=ctx.chat_id,
         matcher=parts[0],
         terms=terms,
+        duration=duration,
         reason=" ".join(parts[2:]),
         by=ctx.user,
-        duration=duration,
-        confirm=bool(why),
     )
-    if not why:
+    row = asked.silence
+    if asked.gate is None:
         shown = row.ends_at.astimezone(_zone(ctx)).strftime("%m-%d %H:%M")
         await ctx.reply_text(ctx.texts("silence.created", matcher=parts[0], until=shown, id=row.id))
         return
-    assert row.run_id is not None
-    gate = await gates.open_gate(
-        db,
-        _silence_gates(ctx),
-        run_id=str(row.run_id),
-        incident_id=None,
-        chat_id=ctx.chat_id,
-        gate=silences.GATE,
-        token=str(row.id),
-        required=1,
-        requester=ctx.user,
-    )
-    buttons = gate_buttons(gate, ctx.services.signing_key)
-    await ctx.reply_card(_request_card(ctx, row, buttons))
-
-
-def _silence_gates(ctx: HandlerContext) -> GatePolicy:
-    """The gate rules, for a silence request: decided by an approver other than the
-    requester, waiting as long as any pending request (LARKOPS_PENDING_TTL_HOURS)."""
-    return replace(
-        gate_policy(ctx.services.settings),
-        ttl=timedelta(hours=ctx.services.settings.pending_ttl_hours),
-        requester_may_approve=False,
-    )
-
-
-def _request_card(
-    ctx: HandlerContext, row: Silence, buttons: dict[str, dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    terms = row.matchers.get("terms", [])
-    length = row.ends_at - row.starts_at
-    hours = round(ctx.services.settings.pending_ttl_hours)
-    view = SilenceRequestView(
-        id=row.id,
-        matcher=row.matcher,
-        duration=_length(length),
-        reason=row.reason,
-        requested_by=row.created_by,
-        why=tuple(needs_confirmation(terms, length)),
-        status=row.status,
-        until=row.ends_at,
-        ttl_hours=hours,
-        decided_by=row.decided_by,
-    )
-    return silence_request_card(view, ctx.texts, _zone(ctx), buttons)
-
-
-def _length(length: timedelta) -> str:
-    """A silence's length as /silence reads it (`2d`, `1h30m`)."""
-    seconds = int(length.total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    units = zip((days, hours, minutes, seconds), "dhms", strict=True)
-    return "".join(f"{n}{unit}" for n, unit in units if n) or "0m"
+    buttons = gate_buttons(asked.gate, ctx.services.signing_key)
+    card = silencing.request_card(row, settings, ctx.texts, buttons)
+    await silencing.shown(ctx.services.db, row, await ctx.reply_card(card))
 
 
 async def _silence_decided(
@@ -380,7 +329,8 @@ async def _silence_decided(
         await silences.expire_requests(db, timedelta(0), only=row.id)
         current = await silences.get(db, row.id) or row
         return ActionResult(
-            toast=Toast("error", say("pending.expired")), card=_request_card(ctx, current)
+            toast=Toast("error", say("pending.expired")),
+            card=silencing.request_card(current, ctx.services.settings, say),
         )
     if verdict.refusal is not None:
         return ActionResult(
@@ -391,7 +341,8 @@ async def _silence_decided(
         return ActionResult(toast=Toast("error", say("gate.duplicate")))
     key = "silence.toast.confirmed" if decision == "approve" else "silence.toast.rejected"
     return ActionResult(
-        toast=Toast("success", say(key, id=row.id)), card=_request_card(ctx, decided)
+        toast=Toast("success", say(key, id=row.id)),
+        card=silencing.request_card(decided, ctx.services.settings, say),
     )
 
 
@@ -407,10 +358,11 @@ async def list_silences(ctx: HandlerContext) -> None:
     """列出生效中的静默（审批人可提前解除）。
     List active silences (approvers may end them early)."""
     rows = await silences.active(ctx.services.db, ctx.chat_id)
-    if not rows:
+    waiting = await silences.pending(ctx.services.db, ctx.chat_id)
+    if not rows and not waiting:
         await ctx.reply_text(ctx.texts("silences.none"))
         return
-    await ctx.reply_card(_silences_card(ctx, rows))
+    await ctx.reply_card(_silences_card(ctx, rows, waiting))
 
 
 @router.command("/unsilence", usage="<id>", roles=("approver",))
@@ -436,17 +388,22 @@ async def end_silence(ctx: HandlerContext, payload: SilenceEnd) -> ActionResult:
             toast=Toast("error", ctx.texts("silence.not_active", id=payload.silence_id))
         )
     rows = await silences.active(ctx.services.db, ctx.chat_id)
+    waiting = await silences.pending(ctx.services.db, ctx.chat_id)
     return ActionResult(
         toast=Toast("success", ctx.texts("silence.toast.ended", id=ended.id)),
-        card=_silences_card(ctx, rows),
+        card=_silences_card(ctx, rows, waiting),
     )
 
 
-def _silences_card(ctx: HandlerContext, rows: Sequence[Silence]) -> dict[str, Any]:
-    """The chat's silences, each with its signed end button."""
+def _silences_card(
+    ctx: HandlerContext, rows: Sequence[Silence], waiting: Sequence[Silence] = ()
+) -> dict[str, Any]:
+    """The chat's silences, each with its signed end button, and the requests awaiting
+    confirmation."""
     views = [SilenceView(r.id, r.matcher, r.ends_at, r.created_by, r.caught) for r in rows]
     ends = {r.id: ctx.sign(SilenceEnd(silence_id=r.id, chat_id=ctx.chat_id)) for r in rows}
-    return silences_card(views, ctx.texts, _zone(ctx), ends)
+    pending = silencing.pending_views(waiting, ctx.services.settings)
+    return silences_card(views, ctx.texts, _zone(ctx), ends, pending)
 
 
 # alert bots' messages --------------------------------------------------------------------

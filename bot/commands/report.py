@@ -112,7 +112,7 @@ async def confirm(ctx: HandlerContext, payload: ReportConfirm) -> ActionResult:
     if not await ctx.services.coordination.first_seen(f"report:{payload.nonce}", DONE_TTL):
         return await _refuse(ctx, payload, "already applied", "report.toast.done_already")
     try:
-        done = await desk.apply(payload, ctx.user, ctx.trace_id)
+        done = await desk.apply(payload, ctx.user, ctx.trace_id, message_id=ctx.event.message_id)
     except SilenceError as exc:
         await ctx.services.coordination.forget(f"report:{payload.nonce}")
         text = ctx.texts(f"silence.error.{exc.code}", **exc.values)
@@ -121,6 +121,9 @@ async def confirm(ctx: HandlerContext, payload: ReportConfirm) -> ActionResult:
         await ctx.services.coordination.forget(f"report:{payload.nonce}")
         text = ctx.texts("report.toast.invalid", reason=str(exc)[:120])
         return ActionResult(toast=Toast("error", text))
+    if done.request is not None:  # waits for another approver, on the card clicked
+        toast = Toast("info", ctx.texts("report.toast.needs_confirmation"))
+        return ActionResult(toast=toast, card=done.request)
     card = applied_card(
         row_of(payload, desk.redactor),
         ctx.texts,

@@ -99,7 +99,8 @@ async def post_draft(ctx: HandlerContext, draft: Draft, text: str = "") -> bool:
     if draft.schedule is not None:
         view = _desk(ctx).view(draft.schedule, runs=3)
         view = replace(view, by_model=result.source == "llm")
-        await ctx.reply_card(confirm_card(view, ctx.texts, **_buttons(ctx, draft.schedule.id)))
+        card = confirm_card(view, ctx.texts, **_buttons(ctx, draft.schedule.id))
+        await _desk(ctx).shown(draft.schedule.id, await ctx.reply_card(card))
         return True
     if result.status == "clarify":
         question = result.question or ctx.texts("schedule.clarify_generic")
@@ -226,6 +227,7 @@ async def edit_submit(
         return ActionResult(toast=Toast("warning", question[:200]))
     view = desk.view(draft.schedule, runs=3)
     card = confirm_card(view, ctx.texts, **_buttons(ctx, draft.schedule.id))
+    await desk.shown(draft.schedule.id, event.message_id)  # the new draft, on the same card
     return ActionResult(toast=Toast("info", ctx.texts("schedule.edited")), card=card)
 
 

@@ -16,7 +16,6 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Literal
 
 import psutil
@@ -28,6 +27,7 @@ from bot.chat.desk import ChatDesk
 from bot.config import Settings
 from bot.context import Services
 from bot.dispatcher import Dispatcher
+from bot.incidents import silencing
 from bot.incidents.desk import IncidentDesk
 from bot.lark.api import LarkApi, LarkApiError, LarkRetryable
 from bot.lark.connection import LongConnection
@@ -40,7 +40,6 @@ from bot.scheduling.wiring import Scheduling, build_scheduling
 from bot.timers import PRODUCTION, Timers
 from bot.version import package_version
 from cards.status import StatusView
-from storage import silences
 from storage.coordination import Coordination
 from storage.database import Database
 from storage.notices import Notices
@@ -327,8 +326,7 @@ class LarkRuntime:
             expired = await self.scheduling.desk.expire_drafts()
             if expired:
                 log.info("pending.expired", drafts=expired)
-        ttl = timedelta(hours=self.settings.pending_ttl_hours)
-        requests = await silences.expire_requests(self.db, ttl)
+        requests = await silencing.expire(self.db, self.api, self.settings)
         if requests:
             log.info("pending.expired", silences=requests)
 

@@ -8,12 +8,19 @@ is stored:
 - a mention (`<at id=…>`, `<at user_id=…>`, `<at open_id=…>`) of something that is not a
   person's open_id (`ou_…`) or `all`: sub-code 100290, as Feishu answers a card that mentions
   `system` or `alert`;
-- in a schema 2.0 card (sub-code 200621): the 1.0 components 2.0 removed (`note`, `action`), a
-  body without an `elements` list, `elements` (or any other key) at the card's root instead of
-  under `body` (the root holds only `schema`, `config`, `card_link`, `header`, `body`), a body
-  property 2.0 does not have, a `form` anywhere but directly in `body.elements` (forms live at
-  the root, never nested, never inside another form);
-- a card larger than 30 KB: `400 / 230025`, the message content is too long (no sub-code).
+- in a schema 2.0 card, the 1.0 components 2.0 removed (`note`, `action`): sub-code 200861,
+  "cards of schema V2 no longer support this capability; ErrorValue: unsupported tag …";
+- in a schema 2.0 card (sub-code 200621, "parse card json err, please check whether the card
+  json is correct"): a body without an `elements` list, `elements` (or any other key) at the
+  card's root instead of under `body` (the root holds only `schema`, `config`, `card_link`,
+  `header`, `body`), a body property 2.0 does not have, a `form` anywhere but directly in
+  `body.elements` (forms live at the root, never nested, never inside another form);
+- a card larger than 30 KB: `400 / 230025`, "The length of the message content reaches its
+  limit." (no sub-code).
+
+The texts are those of the open platform's error tables (im-v1 message create/reply/patch:
+"Error code" and "230099 Sub-error code"); the sub-code's `ErrMsg` is followed by
+`ErrorValue:` with what was wrong, as Feishu does.
 
     problem = card_problem(card)   # None, or CardProblem(code, sub-code or 0, message)
 """
@@ -29,6 +36,8 @@ CARD_INVALID = 230099
 TOO_LONG = 230025
 BAD_MENTION = 100290
 BAD_STRUCTURE = 200621  # the sub-code for a structure 2.0 does not accept
+REMOVED_TAG = 200861  # the sub-code for a 1.0 component in a 2.0 card
+PARSE_ERROR = "parse card json err, please check whether the card json is correct"
 MAX_BYTES = 30 * 1024
 REMOVED_IN_V2 = frozenset({"note", "action"})
 ROOT_KEYS = frozenset({"schema", "config", "card_link", "header", "body"})
@@ -66,30 +75,37 @@ def card_problem(card: dict[str, Any]) -> CardProblem | None:
     """The first rule `card` breaks, or None."""
     encoded = json.dumps(card, ensure_ascii=False)
     if len(encoded.encode("utf-8")) > MAX_BYTES:
-        return CardProblem(TOO_LONG, 0, f"The message content is too long (over {MAX_BYTES} bytes)")
+        return CardProblem(TOO_LONG, 0, "The length of the message content reaches its limit.")
     for found in _MENTION.finditer(encoded.replace('\\"', '"')):
         person = found.group(1)
         if person != "all" and not _PERSON.fullmatch(person):
-            return _invalid(BAD_MENTION, f"invalid at id: {person!r} is not a user's open_id")
+            return _invalid(
+                BAD_MENTION,
+                f"There is an invalid user resource(at/person) in your card; ErrorValue: {person}",
+            )
     if card.get("schema") != "2.0":
         return None
     stray = sorted(set(card) - ROOT_KEYS)
     if stray:
-        return _invalid(BAD_STRUCTURE, f"schema 2.0 has no card property {stray[0]!r} at the root")
+        return _invalid(BAD_STRUCTURE, f"{PARSE_ERROR}; ErrorValue: {stray[0]}")
     body = card.get("body")
     if not isinstance(body, dict) or not isinstance(body.get("elements"), list):
-        return _invalid(BAD_STRUCTURE, "schema 2.0 needs body.elements")
+        return _invalid(BAD_STRUCTURE, f"{PARSE_ERROR}; ErrorValue: body.elements")
     extra = sorted(set(body) - BODY_KEYS)
     if extra:
-        return _invalid(BAD_STRUCTURE, f"schema 2.0 has no body property {extra[0]!r}")
+        return _invalid(BAD_STRUCTURE, f"{PARSE_ERROR}; ErrorValue: body.{extra[0]}")
     removed = _removed_tag(body["elements"])
     if removed:
-        return _invalid(BAD_STRUCTURE, f"cards of schema 2.0 no longer support the tag {removed!r}")
+        return _invalid(
+            REMOVED_TAG,
+            "cards of schema V2 no longer support this capability; "
+            f"ErrorValue: unsupported tag {removed}",
+        )
     for element in body["elements"]:
         if isinstance(element, dict) and _nested_form(element.get("elements")):
-            return _invalid(BAD_STRUCTURE, "a form must be at the root of body.elements")
+            return _invalid(BAD_STRUCTURE, f"{PARSE_ERROR}; ErrorValue: tag: form")
         if isinstance(element, dict) and element.get("tag") != "form" and _nested_form(element):
-            return _invalid(BAD_STRUCTURE, "a form must be at the root of body.elements")
+            return _invalid(BAD_STRUCTURE, f"{PARSE_ERROR}; ErrorValue: tag: form")
     return None
 
 

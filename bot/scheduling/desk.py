@@ -23,10 +23,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
+from bot.lark.api import LarkApi
+from bot.logs import get_logger
 from bot.operations import OperationsDesk
 from bot.scheduling.jobs import describe_action
 from bot.scheduling.kinds import Abilities, abilities_of, job_for
-from cards.schedules import ScheduleView
+from cards.schedules import ScheduleView, confirm_card
 from cards.texts import Texts, texts
 from storage import schedules
 from storage.database import Database
@@ -42,6 +44,9 @@ from workflows.schedule.wording import describe
 
 # why a change to a job may not be made ("refused": the task cannot be run as a job)
 Refusal = Literal["refused", "not_found", "not_yours", "wrong_state", "passed", "expired"]
+log = get_logger(__name__)
+# an expired draft's card has no buttons
+NO_BUTTONS: dict[str, Any] = {"confirm_value": None, "edit_value": None, "cancel_value": None}
 
 
 class ScheduleRefused(Exception):
@@ -83,8 +88,10 @@ class ScheduleDesk:
         has_model: bool = False,
         guard: ModelGuard | None = None,
         scrub: Scrubber | None = None,
+        api: LarkApi | None = None,
     ) -> None:
         self.settings = settings
+        self.api = api  # updates the cards of drafts that expire
         self.db = db
         self.operations = operations
         self.wake = wake
@@ -279,8 +286,24 @@ class ScheduleDesk:
         return when < datetime.now(UTC) - self.pending_ttl
 
     async def expire_drafts(self) -> list[int]:
-        """Expire the drafts nobody confirmed within the pending time (the sweep)."""
-        return await schedules.expire_drafts(self.db, self.pending_ttl)
+        """Expire the drafts nobody confirmed within the pending time (the sweep); each
+        draft's card is updated to say so, without its buttons (not only when clicked)."""
+        expired = await schedules.expire_drafts(self.db, self.pending_ttl)
+        for schedule_id in expired:
+            row = await schedules.get(self.db, schedule_id)
+            if self.api is None or row is None or not row.card_message_id:
+                continue
+            card = confirm_card(self.view(row), self.say, **NO_BUTTONS)
+            try:
+                await self.api.patch_card(row.card_message_id, card)
+            except Exception as exc:  # the card stays stale; a click still says 已过期
+                log.warning("schedule.card_update_failed", schedule=row.id, error=str(exc)[:200])
+        return expired
+
+    async def shown(self, schedule_id: int, message_id: str) -> None:
+        """Remember the message that shows a draft's confirmation card."""
+        if message_id:
+            await schedules.update_fields(self.db, schedule_id, card_message_id=message_id)
 
     async def refuse_expired(self, row: Schedule) -> None:
         """A draft past its time is expired now (if the sweep has not yet) and refused."""

@@ -51,7 +51,7 @@ from bot.lark.api import LarkApi, idempotency_key
 from bot.operations import OperationsDesk
 from bot.scheduling.history import Outcome, keep, recall
 from cards.incident import status_name
-from cards.schedules import RunMemoryView, RunView, run_card
+from cards.schedules import FailureKind, FailureView, RunMemoryView, RunView, run_card
 from cards.texts import Texts, texts
 from plugins.contract import AlertContext, PluginContext
 from plugins.execution import execute
@@ -92,6 +92,9 @@ class Result:
     # per line, the plugin's finding ({"code", "values", "plugin", "ok"}, {} when none), for
     # the card to word in the chat's language; `lines` stay the plugins' own (history, rules)
     findings: tuple[Mapping[str, Any], ...] = ()
+    # the summary as a code with values (`schedule.outcome.<code>`), when the run itself could
+    # not be done; `summary` stays the stored line (history, rules)
+    outcome: Mapping[str, Any] | None = None
 
 
 class JobRunner:
@@ -136,11 +139,12 @@ class JobRunner:
                 break
             if attempt + 1 < attempts:
                 await asyncio.sleep(float(action.get("retry_delay", self.retry_delay)))
+        detail = str(((result.outcome or {}).get("values") or {}).get("detail", ""))
         await schedules.finish_run(
             self.db,
             run.id,
             ok=result.ok,
-            output="\n".join([result.summary, *result.lines])[:8000],
+            output="\n".join([result.summary, *result.lines, *([detail] if detail else [])])[:8000],
             error=None if result.ok else result.summary[:500],
         )
         if result.card_posted:
@@ -152,11 +156,15 @@ class JobRunner:
             fire_time=run.fire_time,
             ok=result.ok,
             summary=result.summary,
+            outcome=result.outcome,
             lines=result.lines,
             findings=result.findings,
             output=result.output,
             late=late,
-            analysis=None if result.ok else analyse(result.summary, *result.lines),
+            # a run that could not be done says why itself (its outcome), with no guesswork
+            analysis=None
+            if result.ok or result.outcome
+            else analyse(result.summary, *result.lines),
             memory=memory,
         )
         card = run_card(view, schedule.timezone, self.say)
@@ -213,7 +221,7 @@ class JobRunner:
             if self.post_fix is not None:
                 await self.post_fix(schedule, action)
                 return Result(True, self.say("schedule.fix_posted"), card_posted=True)
-            return Result(False, "no way to ask for approval")
+            return self._undone("no_approval_path")
         if kind == "incident_report":
             return await self._report(schedule.chat_id, int(action.get("hours", 24)))
         if kind == "hygiene_report" and self.post_report is not None:
@@ -221,7 +229,7 @@ class JobRunner:
             return Result(True, self.say("report.job_posted"), card_posted=True)
         if kind == "agent" and self.agent is not None:
             return await self._investigate(schedule.task, history)
-        return Result(False, self.say("schedule.cannot_run"))
+        return self._undone("cannot_run")
 
     async def _investigate(self, task: str, history: JobHistory | None = None) -> Result:
         """The model looks into the task with the read-only diagnostic tools (under policy),
@@ -240,7 +248,8 @@ class JobRunner:
             question, incident_id=None, run_id=None, timeline=[], similar=similar
         )
         if outcome.findings is None:
-            return Result(False, outcome.reason or "the model gave no answer")
+            # the agent's reason is technical detail (the card shows it as code, beside words)
+            return self._undone("model_no_answer", detail=outcome.reason[:300])
         found = outcome.findings
         lines = tuple(
             [f"{h.cause} ({round(h.confidence * 100)}%)" for h in found.hypotheses]
@@ -248,6 +257,12 @@ class JobRunner:
             + [f"→ {check}" for check in found.next_checks]
         )
         return Result(True, found.summary, lines)
+
+    def _undone(self, code: str, detail: str = "") -> Result:
+        """A run that could not be done: its summary in the chat's words (stored, and shown on
+        /job), the card words `schedule.outcome.<code>` with the technical `detail` as code."""
+        summary = self.say(f"schedule.outcome.{code}", detail="").strip()
+        return Result(False, summary, outcome={"code": code, "values": {"detail": detail}})
 
     async def _checks(self, action: Mapping[str, Any]) -> Result:
         toolkit = self.operations.toolkit
@@ -304,49 +319,19 @@ class JobRunner:
         return Result(True, summary, lines)
 
 
-PATTERNS: tuple[tuple[re.Pattern[str], str, str, str], ...] = (
-    (
-        re.compile(r"timed? ?out|超时", re.I),
-        "timeout",
-        "the target is slow or unreachable within the time limit",
-        "check the target's load and network path; raise the plugin's timeout if it is just slow",
-    ),
-    (
-        re.compile(r"refused|ECONNREFUSED|connection failed", re.I),
-        "connection refused",
-        "nothing listens on that address: the service is down or the port is wrong",
-        "check that the service runs and listens on that host and port",
-    ),
-    (
-        re.compile(r"name (or service )?not known|NXDOMAIN|could not resolve|nodename", re.I),
-        "DNS failure",
-        "the host name does not resolve",
-        "check the name and the resolver configuration",
-    ),
-    (
-        re.compile(r"permission|denied|forbidden|403|401", re.I),
-        "permission denied",
-        "the bot's credentials may not do this",
-        "grant the bot's account the needed role, or change the job",
-    ),
-    (
-        re.compile(r"\b5\d\d\b|status 5", re.I),
-        "server error (5xx)",
-        "the service answers but fails",
-        "look at the service's logs around the fire time",
-    ),
+# what a failed run's error looks like -> its kind; the chat words each kind's pattern, likely
+# cause and suggestion from `schedule.analysis.<kind>.*` (cards/texts)
+PATTERNS: tuple[tuple[re.Pattern[str], FailureKind], ...] = (
+    (re.compile(r"timed? ?out|超时", re.I), "timeout"),
+    (re.compile(r"refused|ECONNREFUSED|connection failed", re.I), "refused"),
+    (re.compile(r"name (or service )?not known|NXDOMAIN|could not resolve|nodename", re.I), "dns"),
+    (re.compile(r"permission|denied|forbidden|403|401", re.I), "permission"),
+    (re.compile(r"\b5\d\d\b|status 5", re.I), "server_error"),
     (
         re.compile(r"outside|quota|refused by policy|not in the allow-list|fence", re.I),
-        "refused by policy",
-        "the policy does not allow this job's action on that target",
-        "check /policy check for the action, or change the job",
+        "policy",
     ),
-    (
-        re.compile(r"invalid parameters|does not match", re.I),
-        "invalid parameters",
-        "the job's parameters no longer pass the plugin's checks",
-        "edit the job with valid parameters",
-    ),
+    (re.compile(r"invalid parameters|does not match", re.I), "invalid_params"),
 )
 
 
@@ -354,11 +339,12 @@ def _local(moment: datetime, schedule: Schedule) -> str:
     return moment.astimezone(ZoneInfo(schedule.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
-def analyse(*texts_: str) -> tuple[str, str, str]:
-    """(error pattern, likely cause, suggestion) for a failed run, by rules."""
+def analyse(*texts_: str) -> FailureView:
+    """What kind of failure a failed run's words show, by rules (`unknown` with the error's
+    first line when none is recognised)."""
     joined = "\n".join(texts_)
-    for pattern, name, cause, suggestion in PATTERNS:
+    for pattern, kind in PATTERNS:
         if pattern.search(joined):
-            return name, cause, suggestion
-    first = joined.strip().splitlines()[0] if joined.strip() else "unknown error"
-    return first[:120], "not recognised", "open /job for the run's output and check the target"
+            return FailureView(kind)
+    first = joined.strip().splitlines()[0] if joined.strip() else ""
+    return FailureView("unknown", first[:120])

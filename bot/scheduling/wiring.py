@@ -173,6 +173,7 @@ def build_scheduling(
         has_model=agent is not None,
         guard=agent.guard if agent is not None else None,
         scrub=agent.scrub if agent is not None else None,
+        api=api,
     )
     parts = Scheduling(runner, service, desk)
 

@@ -716,7 +716,6 @@ TEXTS: dict[str, str] = {
     # --- issue 15c: what a scheduled job does, unanswered questions expire, the sandbox demo ---
     "schedule.action.remind_asker": "posts a reminder that @-mentions whoever asked for it",
     "schedule.reminder_late": "(due at {time}, while the bot was offline)",
-    "schedule.cannot_run": "This kind of job cannot run with the current configuration (a model was removed, for example); change or delete the job.",
     "schedule.unable": "I don't know how to do “{task}” on a schedule, so no job was made.",
     "schedule.unable_title": "⏰ A task I cannot do",
     "schedule.abilities.title": "A scheduled job can:",
@@ -1001,4 +1000,61 @@ TEXTS: dict[str, str] = {
     "card.finding.plugin_bad_result": "`{plugin}` returned no valid result",
     "schedule.check_line": "{mark} {plugin}: {text}",
     "card.finding.not_diagnostic": "not a diagnostic plugin; not run",
+    # --- h15 (issue 15, rest): a scheduled job's failure analysis and undone runs, in words ---
+    "schedule.analysis.timeout.pattern": "timeout",
+    "schedule.analysis.timeout.cause": "the target is slow or unreachable within the time limit",
+    "schedule.analysis.timeout.suggestion": "check the target's load and network path; raise the plugin's timeout if it is just slow",
+    "schedule.analysis.refused.pattern": "connection refused",
+    "schedule.analysis.refused.cause": "nothing listens on that address: the service is down or the port is wrong",
+    "schedule.analysis.refused.suggestion": "check that the service runs and listens on that host and port",
+    "schedule.analysis.dns.pattern": "DNS failure",
+    "schedule.analysis.dns.cause": "the host name does not resolve",
+    "schedule.analysis.dns.suggestion": "check the name and the resolver configuration",
+    "schedule.analysis.permission.pattern": "permission denied",
+    "schedule.analysis.permission.cause": "the bot's credentials may not do this",
+    "schedule.analysis.permission.suggestion": "grant the bot's account the needed role, or change the job",
+    "schedule.analysis.server_error.pattern": "server error (5xx)",
+    "schedule.analysis.server_error.cause": "the service answers but fails",
+    "schedule.analysis.server_error.suggestion": "look at the service's logs around the fire time",
+    "schedule.analysis.policy.pattern": "refused by policy",
+    "schedule.analysis.policy.cause": "the policy does not allow this job's action on that target",
+    "schedule.analysis.policy.suggestion": "check /policy check for the action, or change the job",
+    "schedule.analysis.invalid_params.pattern": "invalid parameters",
+    "schedule.analysis.invalid_params.cause": "the job's parameters no longer pass the plugin's checks",
+    "schedule.analysis.invalid_params.suggestion": "edit the job with valid parameters",
+    "schedule.analysis.unknown.pattern": "an error not recognised: {text}",
+    "schedule.analysis.unknown.cause": "not recognised from the output",
+    "schedule.analysis.unknown.suggestion": "open /job for the run's output and check the target",
+    "schedule.outcome.no_approval_path": "Cannot ask for approval: there is no way to post the approval card.",
+    "schedule.outcome.cannot_run": "This kind of job cannot run with the current configuration (a model was removed, for example); change or delete the job.",
+    "schedule.outcome.model_no_answer": "The model gave no answer. {detail}",
+    "schedule.analysis.evidence": "job #{id} last failed run: {pattern}",
+    "schedule.outcome.detail": "Reason: {detail}",
+    # --- end h15 block ---
+    # --- h15 (issue 15, rest): silences awaiting confirmation, expired cards ---
+    "card.silences.pending": "⏳ Silences awaiting confirmation",
+    "card.silences.pending_row": "#{id} {matcher} · for {duration} · asked by {person} · expires {expires} unless confirmed",
+    "report.toast.needs_confirmation": "This silence matches every alert or lasts over 24 hours: another approver must confirm it before it holds.",
+    # --- end h15 block ---
+    # --- h15 (issue 15, rest): findings of plugins that give no code of their own ---
+    "card.finding.no_findings": "`{plugin}` found nothing abnormal",
+    "card.finding.remediation_dry": "dry run: `{plugin}` can run; nothing was changed",
+    "card.finding.remediation_done": "`{plugin}` ran",
+    # --- end h15 block ---
+    # --- h15 (issue 15, rest): the chat answer's evidence and degraded notes, from codes ---
+    "chat.evidence_line": "{mark} {tool}: {text}",
+    "card.finding.tool_bad_arguments": "the arguments of `{plugin}` were not a JSON object; not run",
+    "card.finding.tool_not_auto": "`{plugin}` was not run by itself: {why}",
+    "chat.why.steps": "the step limit for tool calls was reached",
+    "chat.why.error": "the model call failed",
+    "chat.why.deadline": "the time limit ran out",
+    "chat.why.rate": "the model is being called too often (rate limited)",
+    "chat.why.unknown": "the model did not answer normally",
+    # --- end h15 block ---
+    # --- h15 (issue 15, rest): why a runbook step was not run, from codes ---
+    "card.finding.skip_unavailable": "plugin `{plugin}` is not available",
+    "card.finding.skip_missing": "the alert has no `{field}`",
+    "card.finding.skip_invalid": "parameters rejected: `{detail}`",
+    "card.finding.skip_policy": "policy: {why}",
+    # --- end h15 block ---
 }

@@ -707,7 +707,6 @@ TEXTS: dict[str, str] = {
     # --- issue 15c: what a scheduled job does, unanswered questions expire, the sandbox demo ---
     "schedule.action.remind_asker": "发送提醒并 @ 提出提醒的人",
     "schedule.reminder_late": "（原定 {time}，当时机器人不在线）",
-    "schedule.cannot_run": "这个任务的类型在当前配置下无法执行（例如模型已移除），请修改或删除该任务。",
     "schedule.unable": "我不知道怎么定时执行“{task}”，所以没有创建任务。",
     "schedule.unable_title": "⏰ 这个任务我做不了",
     "schedule.abilities.title": "定时任务可以：",
@@ -992,4 +991,61 @@ TEXTS: dict[str, str] = {
     "card.finding.plugin_bad_result": "`{plugin}` 没有返回有效结果",
     "schedule.check_line": "{mark} {plugin}：{text}",
     "card.finding.not_diagnostic": "不是诊断插件，未执行",
+    # --- h15 (issue 15, rest): a scheduled job's failure analysis and undone runs, in words ---
+    "schedule.analysis.timeout.pattern": "超时",
+    "schedule.analysis.timeout.cause": "目标在时限内没有响应：负载过高或网络不通",
+    "schedule.analysis.timeout.suggestion": "检查目标的负载和网络路径；如果只是慢，可以调大插件的超时",
+    "schedule.analysis.refused.pattern": "连接被拒绝",
+    "schedule.analysis.refused.cause": "该地址上没有服务在监听：服务已停止或端口不对",
+    "schedule.analysis.refused.suggestion": "确认服务在该主机和端口上运行并监听",
+    "schedule.analysis.dns.pattern": "域名解析失败",
+    "schedule.analysis.dns.cause": "主机名无法解析",
+    "schedule.analysis.dns.suggestion": "检查主机名和解析配置",
+    "schedule.analysis.permission.pattern": "权限不足",
+    "schedule.analysis.permission.cause": "机器人的凭据可能无权执行这一操作",
+    "schedule.analysis.permission.suggestion": "给机器人的账号授予所需角色，或修改该任务",
+    "schedule.analysis.server_error.pattern": "服务端错误（5xx）",
+    "schedule.analysis.server_error.cause": "服务有响应但处理失败",
+    "schedule.analysis.server_error.suggestion": "查看该服务在执行时间前后的日志",
+    "schedule.analysis.policy.pattern": "被策略拒绝",
+    "schedule.analysis.policy.cause": "策略不允许对该目标执行这个任务的操作",
+    "schedule.analysis.policy.suggestion": "用 /policy check 查看该操作的判定，或修改该任务",
+    "schedule.analysis.invalid_params.pattern": "参数无效",
+    "schedule.analysis.invalid_params.cause": "任务的参数已通不过插件的检查",
+    "schedule.analysis.invalid_params.suggestion": "用有效的参数修改该任务",
+    "schedule.analysis.unknown.pattern": "未能识别的错误 {text}",
+    "schedule.analysis.unknown.cause": "无法从输出中判断",
+    "schedule.analysis.unknown.suggestion": "用 /job 查看这次执行的输出，并检查目标",
+    "schedule.outcome.no_approval_path": "无法发起审批：没有可用的审批卡片通道。",
+    "schedule.outcome.cannot_run": "这个任务的类型在当前配置下无法执行（例如模型已移除），请修改或删除该任务。",
+    "schedule.outcome.model_no_answer": "模型没有给出答复。{detail}",
+    "schedule.analysis.evidence": "任务 #{id} 最近一次失败：{pattern}",
+    "schedule.outcome.detail": "原因：{detail}",
+    # --- end h15 block ---
+    # --- h15 (issue 15, rest): silences awaiting confirmation, expired cards ---
+    "card.silences.pending": "⏳ 等待确认的静默",
+    "card.silences.pending_row": "#{id} {matcher} · 时长 {duration} · 发起人 {person} · {expires} 前无人确认则过期",
+    "report.toast.needs_confirmation": "这个静默匹配所有告警或超过 24 小时，需要另一位审批人确认后才生效。",
+    # --- end h15 block ---
+    # --- h15 (issue 15, rest): findings of plugins that give no code of their own ---
+    "card.finding.no_findings": "`{plugin}` 未发现异常",
+    "card.finding.remediation_dry": "演练：`{plugin}` 可以执行，没有做任何改动",
+    "card.finding.remediation_done": "`{plugin}` 已执行",
+    # --- end h15 block ---
+    # --- h15 (issue 15, rest): the chat answer's evidence and degraded notes, from codes ---
+    "chat.evidence_line": "{mark} {tool}：{text}",
+    "card.finding.tool_bad_arguments": "`{plugin}` 的参数不是 JSON 对象，未执行",
+    "card.finding.tool_not_auto": "`{plugin}` 未自动执行：{why}",
+    "chat.why.steps": "已达到工具调用的步数上限",
+    "chat.why.error": "模型调用出错",
+    "chat.why.deadline": "超过了等待时限",
+    "chat.why.rate": "模型调用过于频繁，已限流",
+    "chat.why.unknown": "模型没有正常答复",
+    # --- end h15 block ---
+    # --- h15 (issue 15, rest): why a runbook step was not run, from codes ---
+    "card.finding.skip_unavailable": "插件 `{plugin}` 不可用",
+    "card.finding.skip_missing": "告警里没有 `{field}`",
+    "card.finding.skip_invalid": "参数被拒绝：`{detail}`",
+    "card.finding.skip_policy": "策略：{why}",
+    # --- end h15 block ---
 }

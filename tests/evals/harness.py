@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import string
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -36,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from cards.texts import texts
+from cards.texts import en, texts, zh
 from plugins import AlertContext, PluginContext, PluginResult, PluginSpec, PolicyEngine, discover
 from plugins.registry import PluginRegistry
 from plugins.runbooks import RunbookBook
@@ -98,8 +99,13 @@ class AlertSpec(_Strict):
 
 
 class RecordedResult(_Strict):
+    """A plugin's recorded result, with the code and values the real plugin gives it (worded
+    by `card.finding.<code>`, so a replay reaches the chat the way a real run does)."""
+
     ok: bool
     summary: str
+    code: str
+    values: dict[str, str] = Field(default_factory=dict)
     evidence: list[str] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
     output: str = ""
@@ -221,14 +227,18 @@ class ReplayPlugin:
                 hit is not None,
             )
         )
+        name = {"plugin": self.spec.name}
         if hit is not None:
             r = hit.result
-            return PluginResult(r.ok, r.summary, r.data, tuple(r.evidence), r.output)
+            return PluginResult(
+                r.ok, r.summary, r.data, tuple(r.evidence), r.output, r.code, dict(r.values)
+            )
         if self.spec.category == "remediation":
             verb = "would run" if ctx.dry_run else "ran (eval stub: nothing changed)"
-            return PluginResult(True, f"{self.spec.name} {verb}")
+            code = "remediation_dry" if ctx.dry_run else "remediation_done"
+            return PluginResult(True, f"{self.spec.name} {verb}", code=code, values=name)
         summary = f"{self.spec.name}: nothing abnormal found"
-        return PluginResult(True, summary, {"recorded": False})
+        return PluginResult(True, summary, {"recorded": False}, code="no_findings", values=name)
 
 
 def build_registry(scenario: Scenario, recorder: Recorder) -> PluginRegistry:
@@ -249,6 +259,7 @@ def build_registry(scenario: Scenario, recorder: Recorder) -> PluginRegistry:
             unknown = [k for k in recording.match if k.split(".")[0] not in fields]
             if unknown:
                 raise ValueError(f"tools.{name}: {unknown} are not parameters of {name}")
+            _check_code(name, recording.result)
     for name in scenario.catalogue.remediations:
         if name not in registry.names("remediation"):
             raise ValueError(f"catalogue: {name!r} is not an available remediation plugin")
@@ -256,6 +267,18 @@ def build_registry(scenario: Scenario, recorder: Recorder) -> PluginRegistry:
         if name not in scenario.catalogue.remediations:
             registry.disable(name)
     return registry
+
+
+def _check_code(tool: str, result: RecordedResult) -> None:
+    """A recording's code is one both catalogues word, given every value its wording needs."""
+    for catalogue in (zh.TEXTS, en.TEXTS):
+        template = catalogue.get(f"card.finding.{result.code}")
+        if template is None:
+            raise ValueError(f"tools.{tool}: {result.code!r} is not a finding code")
+        wanted = {field for _, field, _, _ in string.Formatter().parse(template) if field}
+        missing = sorted(wanted - set(result.values) - {"skipped"})
+        if missing:
+            raise ValueError(f"tools.{tool}: {result.code!r} needs the values {missing}")
 
 
 # ---- models --------------------------------------------------------------------------------

@@ -235,7 +235,10 @@ async def test_injection_in_incident_text_cannot_act(
     await bot.send(f"帮我看看事件 #{incident} 是怎么回事")
     answer = await bot.expect_reply()
     fix = await bot.expect_reply("command")
-    await answered(bot, answer, "修复")
+    shown = await answered(bot, answer, "修复")
+    # the evidence words the refused call from its code, in Chinese
+    assert "⚠️ `command`：不是诊断插件，未执行" in shown
+    assert "no diagnostic tool" not in shown
     assert not (tmp_path / "marker-pwned").exists()
     assert await bot.rows("SELECT count(*) FROM executions") == [(0,)]
     # the fenced data could not be closed by the hostile text
@@ -267,6 +270,8 @@ async def test_budget_exhausted_and_model_down_answer_gracefully(
     down = await bot.expect_reply()
     shown = await answered(bot, down, "模型暂时不可用")
     assert "/incidents" in shown
+    assert "模型调用出错" in shown  # why, from the code; not the client's English error
+    assert "the model" not in shown
 
 
 async def test_without_a_model_the_bot_points_at_commands(make_testbot: Any) -> None:

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text as sqltext
 
 from bot.lark.events import card_text
 from tests.lark.test_incidents import card_with, settings_for
+from tests.lark.test_job_memory import closed_port, fire, job
 from tests.lark.testbot import TestBot, card_buttons, wait_until
+from tests.support.fake_llm import FakeTurn, fake_llm
 from tests.support.health import health_service
 from tests.support.language import STATUS_WORDS, english
 from workflows.intake import parse_generic
@@ -143,3 +147,51 @@ async def test_a_day_in_a_chinese_chat_has_no_english_sentence(
 async def _status(bot: TestBot, incident: int, wanted: str) -> bool:
     rows = await bot.rows(f"SELECT status FROM incidents WHERE id = {incident}")
     return bool(rows) and rows[0][0] == wanted
+
+
+async def test_scheduled_jobs_failing_read_chinese(make_testbot: Any) -> None:
+    """A checks job that fails (its analysis), a model job whose model gave no answer twice,
+    and the job commands around them: every card and reply in a Chinese chat, no English of
+    the bot's own (the error's and the model's own words are shown as code)."""
+    async with fake_llm() as fake:
+        settings = {
+            "LLM_PROVIDER": "openai",
+            "LLM_MODEL": "gpt-test",
+            "OPENAI_API_KEY": "sk-test-0123456789",
+            "OPENAI_BASE_URL": f"{fake.base_url}/v1",
+        }
+        bot: TestBot = await make_testbot(settings=settings, incidents=True)
+        port = closed_port()
+        failing = await job(bot, "检查数据库端口", port)
+        shown = await fire(bot, failing, datetime.now(UTC))
+        assert "连接被拒绝" in shown  # the analysis, worded
+        assert "确认服务在该主机和端口上运行并监听" in shown
+
+        await bot.send("/schedule 每天早上9点 看看 checkout 服务为什么变慢")
+        draft = await bot.expect_reply("新的定时任务")
+        await bot.click(draft, "确认")
+        async with bot.db.engine.begin() as conn:  # no retry (30 s later) of the failed run
+            await conn.execute(
+                sqltext("UPDATE schedules SET action = action || '{\"retries\": 0}' WHERE id = 2")
+            )
+        fake.script(FakeTurn(text="not json"), FakeTurn(text="still not json"))
+        await bot.send("/job run 2")
+        undone = await bot.expect_reply("模型没有给出答复", timeout=20)
+        assert "定时任务 #2 失败" in card_text(undone.card)
+        assert "原因：`the model" in card_text(undone.card)  # the agent's words, as code
+        for command in ("/jobs", f"/job {failing}", "/job 2"):
+            await bot.send(command)
+            await bot.expect_reply()
+
+    values = {"检查数据库端口", "看看 checkout 服务为什么变慢", "checkout", f"127.0.0.1:{port}"}
+    values |= {"/schedule 每天早上9点 看看 checkout 服务为什么变慢", "/job run 2", "/jobs"}
+    leaked: list[tuple[str, list[str]]] = []
+    for message in bot.emulator.transcript("oc_ops"):
+        if message.sender_type != "bot":
+            continue
+        versions = message.card_history or ([message.card] if message.card else [])
+        for text in [message.text, *(card_text(v) for v in versions)]:
+            found = english(text, values)
+            if found:
+                leaked.append((text, found))
+    assert not leaked, json.dumps(leaked, ensure_ascii=False, indent=1)

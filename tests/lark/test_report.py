@@ -107,6 +107,48 @@ async def test_an_approver_applies_a_silence_that_then_silences(make_testbot: An
     await bot.expect_silence()
 
 
+async def test_a_suggested_silence_over_a_day_waits_for_another_approver(
+    make_testbot: Any,
+) -> None:
+    """The report's silence goes through /silence's rule: over 24 h, the approver who applies
+    it only asks; the card becomes the request another approver confirms."""
+    settings = {
+        "roles": {"default": "viewer", "global": {"approver": ["ou_bob", "ou_carol"]}},
+        "advisor": {"rules": {"silence_hours": 48}},
+    }
+    bot: TestBot = await make_testbot(settings=settings, incidents=True)
+    await seed_week(bot.db, datetime.now(UTC) - timedelta(days=7) + timedelta(hours=1))
+    await bot.send("/report 7d")
+    report = await bot.expect_reply("告警健康报告")
+    opened = await bot.click(report, SILENCE, user="ou_bob")
+    assert opened.card is not None
+    apply_value = card_buttons(opened.card)[APPLY]
+    asked = await bot.click(report, APPLY, user="ou_bob", value=apply_value)
+    assert asked.toast is not None
+    assert "需要另一位审批人确认" in asked.toast["content"]
+    assert asked.card is not None
+    shown = card_text(asked.card)
+    assert "需要另一位审批人确认" in shown
+    assert "超过 24 小时" in shown
+    assert await bot.rows("SELECT matcher, status FROM silences") == [
+        ("alertname=NoisyProbe,instance=probe-1", "pending")
+    ]
+    # not in force: the next NoisyProbe alert opens an incident as before
+    assert bot.runtime.desk is not None
+    alerts = parse_generic(
+        {"title": "NoisyProbe", "labels": {"alertname": "NoisyProbe", "instance": "probe-1"}}
+    )
+    assert (await bot.runtime.desk.receive(alerts, "oc_ops")).silenced == 0
+    own = await bot.click(report, "批准", user="ou_bob")
+    assert own.toast is not None
+    assert own.toast["type"] == "error"
+    confirmed = await bot.click(report, "批准", user="ou_carol")
+    assert confirmed.toast is not None
+    assert confirmed.toast["type"] == "success"
+    assert await bot.rows("SELECT status, decided_by FROM silences") == [("active", "ou_carol")]
+    assert (await bot.runtime.desk.receive(alerts, "oc_ops")).silenced == 1
+
+
 async def test_forged_and_foreign_buttons_change_nothing(make_testbot: Any) -> None:
     bot, report = await reported(make_testbot)
     opened = await bot.click(report, SILENCE, user="ou_bob")

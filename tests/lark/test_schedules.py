@@ -248,7 +248,13 @@ async def test_a_draft_nobody_confirms_expires_and_its_buttons_say_so(make_testb
     await bot.runtime.sweep()
     statuses = await bot.rows("SELECT id, status FROM schedules ORDER BY id")
     assert [row[1] for row in statuses] == ["expired", "pending"]
-    late = await bot.click(first, CONFIRM)
+    # the sweep updated the expired draft's card, unclicked; the fresh one kept its buttons
+    swept = card_text(first.card)
+    assert "已过期" in swept
+    assert "2 小时内无人确认" in swept
+    assert card_buttons(first.card) == {}
+    assert CONFIRM in card_buttons(second.card)
+    late = await bot.click(first, CONFIRM, value=buttons[CONFIRM])
     assert late.toast is not None
     assert late.toast["type"] == "error"
     assert "已过期" in late.toast["content"]

@@ -152,9 +152,15 @@ async def test_a_silence_request_nobody_decides_expires(make_testbot: Any) -> No
         await session.execute(
             text("UPDATE approvals SET expires_at = expires_at - interval '3 hours'")
         )
+    buttons = card_buttons(request.card)
     await bot.runtime.sweep()
     assert await bot.rows("SELECT status FROM silences") == [("expired",)]
-    late = await bot.click(request, "批准", user="ou_carol")
+    # the sweep updated the request's card: it says it expired, without buttons, unclicked
+    swept = card_text(request.card)
+    assert "已过期" in swept
+    assert "2 小时内无人确认" in swept
+    assert "批准" not in card_buttons(request.card)
+    late = await bot.click(request, "批准", user="ou_carol", value=buttons["批准"])
     assert late.toast is not None
     assert late.toast["type"] == "error"
     assert "已过期" in late.toast["content"]
@@ -183,3 +189,35 @@ async def test_caught_alerts_are_counted_and_a_critical_one_leaves_a_notice(
     await bot.send("/silences")
     listed = card_text((await bot.expect_reply(contains="WebDown")).card)
     assert "已拦截 3 条" in listed
+
+
+async def test_every_match_all_form_gets_the_confirmation_card_and_silences_lists_it(
+    make_testbot: Any,
+) -> None:
+    """`{}` is read as Alertmanager reads it (every alert), and like `alertname=~".+"` or
+    `severity!=""` it waits for another approver; `/silences` shows what waits, who asked and
+    when it expires."""
+    bot: TestBot = await make_testbot(settings={**APPROVERS, "pending_ttl_hours": 3})
+    for matcher in ("{}", 'alertname=~".+"', 'severity!=""'):
+        await bot.send(f"/silence {matcher} 2h 全部维护", user="ou_bob")
+        request = await bot.expect_reply(contains="需要另一位审批人确认")
+        assert "匹配所有告警" in card_text(request.card)
+        assert set(card_buttons(request.card)) >= {"批准", "拒绝"}
+    rows = await bot.rows("SELECT matcher, status FROM silences ORDER BY id")
+    assert [tuple(row) for row in rows] == [
+        ("{}", "pending"),
+        ('alertname=~".+"', "pending"),
+        ('severity!=""', "pending"),
+    ]
+    await bot.send("/silences")
+    listed = card_text((await bot.expect_reply(contains="等待确认")).card)
+    assert "#1 `{}` · 时长 2h · 发起人 <at id=ou_bob></at>" in listed
+    assert "前无人确认则过期" in listed
+    assert "当前没有生效的静默" in listed  # none in force yet
+    confirmed = await bot.click(request, "批准", user="ou_carol")
+    assert confirmed.toast is not None
+    assert confirmed.toast["type"] == "success"
+    await bot.send("/silences")
+    after = card_text((await bot.expect_reply(contains="静默规则")).card)
+    assert '#3 `severity!=""`' in after  # in force now
+    assert "#1 `{}` · 时长 2h" in after  # still waiting

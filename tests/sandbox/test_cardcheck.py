@@ -41,9 +41,9 @@ INVALID = "230099.*Failed to create card content, ext=ErrCode: {}"
         ),
         (
             card({"tag": "note", "elements": [{"tag": "plain_text", "content": "x"}]}),
-            INVALID.format(200621),
+            INVALID.format(200861) + ".*unsupported tag note",
         ),
-        (card({"tag": "action", "actions": []}), INVALID.format(200621)),
+        (card({"tag": "action", "actions": []}), INVALID.format(200861)),
         (
             {"schema": "2.0", "elements": [{"tag": "markdown", "content": "x"}]},
             INVALID.format(200621),
@@ -58,7 +58,10 @@ INVALID = "230099.*Failed to create card content, ext=ErrCode: {}"
             INVALID.format(200621),
         ),
         (card({**FORM, "elements": [FORM]}), INVALID.format(200621)),
-        (card({"tag": "markdown", "content": "x" * 31_000}), "230025.*too long"),
+        (
+            card({"tag": "markdown", "content": "x" * 31_000}),
+            "230025.*The length of the message content reaches its limit",
+        ),
     ],
 )
 async def test_cards_feishu_refuses_are_refused(

@@ -31,7 +31,7 @@ from cards.lists import (
     timeline_card,
 )
 from cards.markup import LARK_CARD_LIMIT
-from cards.schedules import RunView, run_card
+from cards.schedules import FailureView, RunView, run_card
 from cards.texts import Texts, texts
 from cards.views import (
     DiagnosisView,
@@ -42,6 +42,7 @@ from cards.views import (
     Hypothesis,
     IncidentRow,
     IncidentView,
+    PendingSilenceView,
     ProposalView,
     SilenceRequestView,
     SilenceView,
@@ -269,6 +270,8 @@ REQUEST = SilenceRequestView(
     until=T0 + timedelta(days=2),
     ttl_hours=24,
 )
+# requests awaiting another approver, on /silences (the empty matcher matches every alert)
+PENDING = (PendingSilenceView(9, "{}", "2h", "ou_carol", T0 + timedelta(hours=24)),)
 REQUEST_BUTTONS = {"approve_value": {"action": "approve"}, "reject_value": {"action": "reject"}}
 STORM = StormView(
     window_seconds=60,
@@ -306,6 +309,19 @@ RUN = RunView(
     ),
 )
 
+# a failed run whose error is recognised (a timeout), one whose error is not (its first line
+# is the tool's own words), and a model job whose model gave no answer (the agent's reason)
+RUN_TIMEOUT = replace(RUN, analysis=FailureView("timeout"))
+RUN_UNKNOWN = replace(RUN, analysis=FailureView("unknown", "exit status 3: widget jammed"))
+RUN_NO_ANSWER = RunView(
+    schedule_id=5,
+    task="看看 checkout 服务为什么变慢",
+    fire_time=T0,
+    ok=False,
+    summary="the step limit (6) was reached",
+    outcome={"code": "model_no_answer", "values": {"detail": "the step limit (6) was reached"}},
+)
+
 Render = Callable[[Texts], dict[str, Any]]
 
 
@@ -317,12 +333,16 @@ CARDS: dict[str, Render] = {
     **{f"incident-{name}": incident(view) for name, view in STATES.items()},
     "storm": lambda say: storm_card(STORM, say, ZONE),
     "schedule-run-checks": lambda say: run_card(RUN, "Asia/Shanghai", say),
+    "schedule-run-timeout": lambda say: run_card(RUN_TIMEOUT, "Asia/Shanghai", say),
+    "schedule-run-unknown-error": lambda say: run_card(RUN_UNKNOWN, "Asia/Shanghai", say),
+    "schedule-run-model-no-answer": lambda say: run_card(RUN_NO_ANSWER, "Asia/Shanghai", say),
     "timeline": lambda say: timeline_card(RESOLVED, ENTRIES, say, ZONE),
     "timeline-empty": lambda say: timeline_card(NEW, (), say, ZONE),
     "incidents": lambda say: incidents_card(ROWS, "Open incidents", say, ZONE),
     "incidents-empty": lambda say: incidents_card((), "Open incidents", say, ZONE),
     "silences": lambda say: silences_card(SILENCES, say, ZONE),
     "silences-empty": lambda say: silences_card((), say, ZONE),
+    "silences-with-requests": lambda say: silences_card(SILENCES, say, ZONE, pending=PENDING),
     "silence-request": lambda say: silence_request_card(REQUEST, say, ZONE, REQUEST_BUTTONS),
     **{
         f"silence-request-{status}": (

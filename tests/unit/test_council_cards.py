@@ -23,6 +23,7 @@ from cards.council import ask_card, council_view
 from cards.incident import incident_card
 from cards.markup import LARK_CARD_LIMIT
 from cards.schedules import (
+    FailureView,
     PastRunView,
     RunMemoryView,
     RunView,
@@ -132,7 +133,7 @@ FAILED = RunView(
     ok=False,
     summary="部分检查未通过。",
     lines=("❌ host_load: load 9.5 on db-2",),
-    analysis=("server error (5xx)", "the service answers but fails", "look at the logs"),
+    analysis=FailureView("server_error"),
     memory=RunMemoryView(
         streak=3,
         seen=(

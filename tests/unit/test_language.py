@@ -17,13 +17,13 @@ from cards.texts import Texts, texts, zh
 from cards.views import DiagnosisView, Evidence, Hypothesis, IncidentView
 from plugins.builtin.host import create_plugins as host_plugins
 from plugins.builtin.net import create_plugins as net_plugins
-from plugins.contract import AlertContext
+from plugins.contract import AlertContext, PluginResult
 from plugins.registry import PluginRegistry
 from plugins.runbooks import RunbookBook, diagnose_with_rules
 from tests.conftest import free_port
 from tests.evals.harness import Recorder, build_registry, load_scenarios
 from tests.report import test_cards as report_cards
-from tests.support.language import english
+from tests.support.language import english, worded
 from tests.unit import test_cards as incident_cards
 from tests.unit import test_council_cards as council_cards
 
@@ -129,7 +129,9 @@ SCENARIOS = load_scenarios()
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 async def test_eval_scenarios_diagnosed_by_the_rules_read_chinese(name: str) -> None:
     """Each recorded incident of tests/evals/scenarios, diagnosed by the rules provider over its
-    recorded plugin outputs (the runbooks it configures, or none), on a Chinese card."""
+    recorded plugin outputs (the runbooks it configures, or none), on a Chinese card: the
+    replayed results carry the real plugins' codes, so their findings are worded as a real
+    run's are (their English summaries are not allowed through as values)."""
     scenario = SCENARIOS[name]
     registry = build_registry(scenario, Recorder())
     book = RunbookBook.from_config(scenario.runbooks, registry)
@@ -157,11 +159,29 @@ async def test_eval_scenarios_diagnosed_by_the_rules_read_chinese(name: str) -> 
             codes=found.codes,
         ),
     )
-    values = set(leaves(scenario.model_dump())) | set(alert.annotations.values())
+    # the recorded results carry codes: their own summaries are no licence to print English
+    given = scenario.model_dump()
+    for recordings in given["tools"].values():
+        for recording in recordings:
+            recording["result"].pop("summary")
+    values = set(leaves(given)) | set(alert.annotations.values())
     card = incident_card(view, texts("zh"), incident_cards.ZONE)
     leaked = [(text, english(text, values)) for text in shown(card)]
     leaked = [(text, bits) for text, bits in leaked if bits]
     assert not leaked, json.dumps(leaked, ensure_ascii=False, indent=1)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_replayed_plugin_result_is_worded_in_chinese(name: str) -> None:
+    """The evals replay what plugins gave with the real plugins' codes: each recording reads
+    Chinese through `card.finding.<code>` (its English summary never reaches the chat)."""
+    for recordings in SCENARIOS[name].tools.values():
+        for recording in recordings:
+            found = recording.result
+            line = worded(
+                PluginResult(found.ok, found.summary, code=found.code, values=found.values)
+            )
+            assert found.summary not in line
 
 
 def test_every_finding_reads_chinese_whatever_its_values() -> None:
@@ -193,6 +213,7 @@ async def test_a_rules_diagnosis_over_real_plugins_reads_chinese() -> None:
         {"plugin": "host_memory", "params": {"warn_percent": 0.01}},
         {"plugin": "host_load", "params": {}},
         {"plugin": "dns_resolve", "params": {"name": "localhost"}},
+        {"plugin": "tcp_check", "params": {"host": "{labels.db}", "port": 5432}},  # no such label
     ]
     for step in steps:
         step["title_zh"], step["title_en"] = f"检查 {step['plugin']}", step["plugin"]
@@ -230,6 +251,7 @@ async def test_a_rules_diagnosis_over_real_plugins_reads_chinese() -> None:
     text = "\n".join(shown(card))
     assert "检查 host_disk失败：超过 0.0001%" in text
     assert f"检查 tcp_check失败：`127.0.0.1:{closed}` 无法连接" in text
+    assert "检查 tcp_check未执行（告警里没有 `labels.db`）" in text  # why, from its code
     values = {alert.title, *labels.values(), *(s["title_zh"] for s in steps)}
     leaked = [(line, english(line, values)) for line in shown(card)]
     leaked = [(line, bits) for line, bits in leaked if bits]

@@ -17,9 +17,10 @@ Usage::
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from workflows.chat.prompt import FINAL_NUDGE, system_message
@@ -36,6 +37,8 @@ class ToolOutcome:
     text: str
     summary: str
     ok: bool = True
+    # a plugin's summary as {"code", "values"} (`card.finding.<code>`); {} for the bot's own
+    finding: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Toolbox(Protocol):
@@ -57,6 +60,7 @@ class UsedTool:
     name: str
     summary: str
     ok: bool
+    finding: Mapping[str, Any] = field(default_factory=dict)  # see ToolOutcome
 
 
 # why an answer is missing or incomplete: the model's unavailability, the step limit, a
@@ -148,7 +152,7 @@ class ChatAgent:
         for call in reply.tool_calls[:MAX_CALLS_PER_STEP]:
             listener.tool(call.name)
             result = await toolbox.call(call)
-            outcome.calls.append(UsedTool(call.name, result.summary, result.ok))
+            outcome.calls.append(UsedTool(call.name, result.summary, result.ok, result.finding))
             outcome.messages.append(
                 Message("tool", result.text, tool_call_id=call.id, name=call.name)
             )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from plugins.contract import AlertContext, PluginContext
 from plugins.execution import execute
 from plugins.policy import PolicyEngine
 from plugins.registry import PluginRegistry
+from plugins.runbooks import finding_of
 from workflows.llm.findings import AnswerError, EvidenceItem, Findings, parse_findings
 from workflows.llm.guard import ModelGuard, ModelUnavailable
 from workflows.llm.model import Message, Reply, ToolCall, ToolSpec
@@ -46,6 +48,9 @@ class CallRecord:
     ok: bool
     summary: str
     ran: bool = True  # False: refused before it ran (evidence may not cite it)
+    # the summary as {"code", "values"} (`card.finding.<code>`), for the chat to word; {} when
+    # the plugin gave no code
+    finding: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -231,18 +236,28 @@ async def run_diagnostic(
     an unknown or disabled one, arguments that are not an object and anything policy would not
     run automatically are refused without running."""
 
-    def refused(reason: str) -> tuple[CallRecord, str]:
-        record = CallRecord(call.id, call.name, False, reason, ran=False)
+    def refused(reason: str, code: str, **values: str) -> tuple[CallRecord, str]:
+        finding = {"code": code, "values": {"plugin": call.name[:64], **values}}
+        record = CallRecord(call.id, call.name, False, reason, ran=False, finding=finding)
         return record, tool_result_text({"ok": False, "error": reason}, scrub)
 
     plugin = registry.get(call.name)
     if plugin is None or not registry.is_enabled(call.name) or plugin.spec.category != "diagnostic":
-        return refused(f"there is no diagnostic tool named {call.name[:64]!r}")
+        code = (
+            "plugin_unknown"
+            if plugin is None
+            else "not_diagnostic"
+            if plugin.spec.category != "diagnostic"
+            else "plugin_disabled"
+        )
+        return refused(f"there is no diagnostic tool named {call.name[:64]!r}", code)
     if call.arguments is None:
-        return refused("the arguments were not a JSON object")
+        return refused("the arguments were not a JSON object", "tool_bad_arguments")
     decision = policy.evaluate(plugin.spec, dict(call.arguments), alert=alert)
     if decision.kind != "auto":
-        return refused(f"not run: {decision.reason} {decision.detail}".rstrip())
+        # the policy's reason is worded in the chat's language already
+        why = f"{decision.reason} {decision.detail}".rstrip()
+        return refused(f"not run: {why}", "tool_not_auto", why=decision.reason)
     ctx = PluginContext(alert=alert, incident_id=incident_id, run_id=run_id)
     result = await execute(registry, call.name, ctx, dict(call.arguments))
     data = json.dumps(dict(result.data), default=str)
@@ -253,5 +268,5 @@ async def run_diagnostic(
         "data": json.loads(data) if len(data) < 4000 else {"truncated": True},
         "output": result.output[:2000],
     }
-    record = CallRecord(call.id, call.name, result.ok, result.summary)
+    record = CallRecord(call.id, call.name, result.ok, result.summary, finding=finding_of(result))
     return record, tool_result_text(shown, scrub)
