@@ -219,6 +219,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--alerts", type=int, default=30)
+    parser.add_argument("--profile", default="", help="run the bot under cProfile, to this file")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="larkops-bench-api-"))
@@ -244,8 +245,10 @@ async def main() -> None:
             "LARKOPS_LOG_LEVEL": "warning",
             "LARK_APP_ID": "",
         }
-        larkops = Path(sys.executable).parent / "larkops"
-        bot = subprocess.Popen([str(larkops), "run"], env=env, stdout=subprocess.DEVNULL)
+        command = [str(Path(sys.executable).parent / "larkops"), "run"]
+        if args.profile:  # where the bot's time goes: read with `python -m pstats PATH`
+            command = [sys.executable, "-m", "cProfile", "-o", args.profile, "-m", "bot.cli", "run"]
+        bot = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits

@@ -226,6 +226,7 @@ class App:
             access_log=False,
             server_header=False,
             date_header=False,  # no tick refreshes it (see _HttpServer)
+            proxy_headers=False,  # only LARKOPS_TRUSTED_PROXIES are believed (bot.api.proxies)
         )
         self._server = _HttpServer(config)
         self._server_task = asyncio.create_task(self._server.serve(sockets=[sock]))
