@@ -32,6 +32,7 @@ from workflows.gates import Click
 router = APIRouter(tags=["incidents"])
 Id = Annotated[int, Path(ge=1, le=2**62)]
 StatusFilter = Literal[IncidentStatus, "active"]
+_COLUMNS = tuple(IncidentOut.model_fields)  # what a listed incident shows: no more is read
 GateFilter = Literal["pending", "approved", "rejected", "expired", "cancelled"]
 # a refused decision: HTTP status and code (the words are the card's own)
 _REFUSED = {
@@ -72,14 +73,12 @@ async def list_incidents(
     for value in status or ():
         wanted.update(UNRESOLVED if value == "active" else (value,))
     rows = await incidents.page(
-        who.services.db, statuses=sorted(wanted), before=before, limit=limit
+        who.services.db, _COLUMNS, statuses=sorted(wanted), before=before, limit=limit
     )
-    last = rows[-1].id if len(rows) == limit else None
+    last = rows[-1]["id"] if len(rows) == limit else None
     # the API's busiest answer: the rows are read into the schema once, in pydantic's core,
     # and written as JSON from there (FastAPI would check the model again, then encode it)
-    page = IncidentPage.model_validate(
-        {"incidents": rows, "next_before": last}, from_attributes=True
-    )
+    page = IncidentPage.model_validate({"incidents": rows, "next_before": last})
     return Response(page.model_dump_json(), media_type="application/json")
 
 
