@@ -108,6 +108,20 @@ def cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
+def database_cpu_seconds(data: Path) -> float:
+    """The embedded Postgres's CPU: its postmaster and every backend (its children)."""
+    try:
+        postmaster = psutil.Process(int((data / "postmaster.pid").read_text().split()[0]))
+        total = 0.0
+        for process in [postmaster, *postmaster.children()]:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+    except (OSError, ValueError, psutil.Error):
+        return float("nan")
+
+
 class Connection:
     """One kept-alive HTTP/1.1 connection speaking just enough of the protocol: the load
     generator must cost far less than the server it measures (httpx costs ~15 ms a request)."""
@@ -143,9 +157,10 @@ class Run:
     errors: int
     cpu_ms: float  # the bot's CPU per request
     own_ms: float  # this load generator's
+    database_ms: float  # the database's (backends that lived through the run)
 
 
-async def load(port: int, key: str, rate: float, seconds: float, server: int) -> Run:
+async def load(port: int, key: str, rate: float, seconds: float, server: int, data: Path) -> Run:
     """One run: requests leave at a fixed rate whether or not earlier ones have answered
     (open loop); a request's latency counts from when it was due to leave."""
     pool: asyncio.Queue[Connection] = asyncio.Queue()
@@ -167,6 +182,7 @@ async def load(port: int, key: str, rate: float, seconds: float, server: int) ->
 
     total = int(rate * seconds)
     server_cpu, own_cpu = cpu_seconds(server), cpu_seconds(os.getpid())
+    database_cpu = database_cpu_seconds(data)
     start = time.perf_counter()
     tasks = []
     for n in range(total):
@@ -185,42 +201,47 @@ async def load(port: int, key: str, rate: float, seconds: float, server: int) ->
         errors=errors,
         cpu_ms=(cpu_seconds(server) - server_cpu) / total * 1000,
         own_ms=(cpu_seconds(os.getpid()) - own_cpu) / total * 1000,
+        database_ms=(database_cpu_seconds(data) - database_cpu) / total * 1000,
     )
     print(
         f"  {total} requests sent in {sent:.1f} s, answered in {took:.1f} s "
         f"({run.rate:.0f}/s, offered {rate:g}/s): p50 {run.p50:.1f} ms, p99 {run.p99:.1f} ms, "
         f"max {max(latencies):.1f} ms, errors {errors}; CPU per request: the bot "
-        f"{run.cpu_ms:.2f} ms, this load generator {run.own_ms:.2f} ms"
+        f"{run.cpu_ms:.2f} ms, Postgres {run.database_ms:.2f} ms, this load generator "
+        f"{run.own_ms:.2f} ms"
     )
     return run
 
 
-async def measure(port: int, key: str, args: argparse.Namespace, server: int) -> None:
+async def measure(port: int, key: str, args: argparse.Namespace, server: int, data: Path) -> None:
     """A warm-up, then `--runs` runs; the figures are the runs' medians."""
-    await load(port, key, min(args.rate, 50.0), 2.0, server)  # imports, caches, connections
+    await load(port, key, min(args.rate, 50.0), 2.0, server, data)  # imports, caches, connections
     if args.profile:
         os.kill(server, signal.SIGUSR1)
     runs = []
     for n in range(args.runs):
         print(f"run {n + 1}/{args.runs}:")
-        runs.append(await load(port, key, args.rate, args.seconds, server))
+        runs.append(await load(port, key, args.rate, args.seconds, server, data))
     if args.profile:
         os.kill(server, signal.SIGUSR2)
     p50 = statistics.median(run.p50 for run in runs)
     p99 = statistics.median(run.p99 for run in runs)
     achieved = statistics.median(run.rate for run in runs)
     cpu = statistics.median(run.cpu_ms for run in runs)
+    database = statistics.median(run.database_ms for run in runs)
     errors = sum(run.errors for run in runs)
     rate = args.rate
     print(
         f"GET /api/v1/incidents at {rate:g}/s offered, median of {len(runs)} runs: "
         f"{achieved:.0f}/s achieved, p50 {p50:.1f} ms, p99 {p99:.1f} ms, errors {errors}, "
-        f"the bot's CPU {cpu:.2f} ms a request (2 cores, shared with whatever else runs)"
+        f"CPU a request: the bot {cpu:.2f} ms, Postgres {database:.2f} ms (2 cores, shared "
+        "with whatever else runs)"
     )
     figure(19, f"GET /incidents p50 at {rate:g} req/s", p50, "ms", "", None)
     figure(19, f"GET /incidents p99 at {rate:g} req/s", p99, "ms", "< 50", p99 < 50)
     figure(19, "GET /incidents achieved rate", achieved, "req/s", f">= {rate:g}", None)
     figure(19, "GET /incidents bot CPU per request", cpu, "ms", "", None)
+    figure(19, "GET /incidents Postgres CPU per request", database, "ms", "", None)
     figure(19, "GET /incidents errors", errors, "requests", "0", errors == 0)
 
 
@@ -312,7 +333,7 @@ async def main() -> None:
             base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits
         ) as client:
             await wait_ready(client, key)
-            await measure(port, key, args, bot.pid)
+            await measure(port, key, args, bot.pid, server.data)
             await stream(client, key, args.alerts)
     finally:
         if bot is not None:
