@@ -50,9 +50,11 @@ class Keyring:
         self._notices: asyncio.Queue[dict[str, Any]] | None = None
         self._subscription: contextlib.AsyncExitStack | None = None
         self._undo = api_keys.on_revoke(self.forget)
+        self._forgotten = 0  # revocations heard so far: a check that spans one keeps nothing
 
     def forget(self, prefix: str) -> None:
         """The key with this prefix no longer works (revoked, deleted, changed)."""
+        self._forgotten += 1
         for digest, known in list(self._known.items()):
             if known.holder.prefix == prefix:
                 del self._known[digest]
@@ -65,11 +67,13 @@ class Keyring:
         known = self._known.get(digest)
         if known is None or known.until < now or not trusted:
             self._known.pop(digest, None)
+            heard = self._forgotten
             found = await api_keys.holder(db, key)
             if found is None:
                 return None
             known = _Known(found, now + KEEP, now - 2 * api_keys.TOUCH_EVERY.total_seconds())
-            if trusted:
+            # a revocation heard while the row was read may be this key's: believe it once
+            if trusted and heard == self._forgotten:
                 if len(self._known) >= MOST:
                     self._known.clear()
                 self._known[digest] = known
@@ -96,6 +100,7 @@ class Keyring:
             self._known.clear()  # what was checked before listening may since be revoked
         notices = self._notices
         if notices.full():  # the feed drops the oldest notice of a full queue
+            self._forgotten += 1
             self._known.clear()
         while not notices.empty():
             change = notices.get_nowait()
@@ -103,6 +108,7 @@ class Keyring:
             if kind == "api_key":
                 self.forget(str(change.get("prefix", "")))
             elif kind == "reset":  # the listening connection was lost: listen anew
+                self._forgotten += 1
                 self._known.clear()
                 await self.close()
                 return False

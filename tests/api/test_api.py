@@ -82,6 +82,33 @@ async def test_a_key_revoked_elsewhere_fails_on_the_next_request(
     assert revoked.json()["error"] == "bad_key"
 
 
+async def test_a_revocation_lost_in_a_flood_of_changes_still_counts(
+    make_api: Any, tmp_path: Path
+) -> None:
+    api: Api = await make_api(settings=_settings(tmp_path))
+    key = await api.key("ou_alice")
+    client = api.client(key)
+    assert (await client.get("/incidents")).status_code == 200  # known to this process now
+    assert api.backend.feed is not None
+    async with api.backend.feed.subscribe() as notices:
+        other = await asyncpg.connect(driver_url(api.bot.db.url, ""))
+        try:
+            await other.execute(
+                "UPDATE api_keys SET revoked_at = now() WHERE prefix = $1", key.split("_")[1]
+            )
+            # so many changes after it that a waiting queue drops the revocation's notice
+            last = await other.fetchval(
+                "WITH made AS (INSERT INTO incidents (fingerprint, title, chat_id, severity) "
+                "SELECT md5(g::text), 'flood', 'oc_ops', 'info' FROM generate_series(1, 300) g "
+                "RETURNING id) SELECT max(id) FROM made"
+            )
+        finally:
+            await other.close()
+        while (await asyncio.wait_for(notices.get(), 10)).get("id") != last:
+            pass  # every notice has reached this process (the newest is never dropped)
+    assert (await client.get("/incidents")).status_code == 401
+
+
 async def test_a_key_acts_with_its_owners_roles_never_more(make_api: Any, tmp_path: Path) -> None:
     async with health_service(tmp_path / "healthy-web") as url:
         api: Api = await make_api(settings=_settings(tmp_path), incidents=True)
