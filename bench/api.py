@@ -108,18 +108,22 @@ def cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
-def database_cpu_seconds(data: Path) -> float:
-    """The embedded Postgres's CPU: its postmaster and every backend (its children)."""
-    try:
+def database_cpu(data: Path) -> dict[int, float]:
+    """The embedded Postgres's CPU by process: its postmaster and every backend."""
+    found: dict[int, float] = {}
+    with contextlib.suppress(OSError, ValueError, psutil.Error):
         postmaster = psutil.Process(int((data / "postmaster.pid").read_text().split()[0]))
-        total = 0.0
         for process in [postmaster, *postmaster.children()]:
             with contextlib.suppress(psutil.Error):
                 times = process.cpu_times()
-                total += times.user + times.system
-        return total
-    except (OSError, ValueError, psutil.Error):
-        return float("nan")
+                found[process.pid] = times.user + times.system
+    return found
+
+
+def database_cpu_since(data: Path, before: dict[int, float]) -> float:
+    """CPU seconds the database spent since `before` (in processes that still run)."""
+    now = database_cpu(data)
+    return sum(spent - before.get(pid, 0.0) for pid, spent in now.items())
 
 
 class Connection:
@@ -157,7 +161,7 @@ class Run:
     errors: int
     cpu_ms: float  # the bot's CPU per request
     own_ms: float  # this load generator's
-    database_ms: float  # the database's (backends that lived through the run)
+    database_ms: float  # the database's (its processes still running at the end)
 
 
 async def load(port: int, key: str, rate: float, seconds: float, server: int, data: Path) -> Run:
@@ -182,7 +186,7 @@ async def load(port: int, key: str, rate: float, seconds: float, server: int, da
 
     total = int(rate * seconds)
     server_cpu, own_cpu = cpu_seconds(server), cpu_seconds(os.getpid())
-    database_cpu = database_cpu_seconds(data)
+    database_before = database_cpu(data)
     start = time.perf_counter()
     tasks = []
     for n in range(total):
@@ -201,7 +205,7 @@ async def load(port: int, key: str, rate: float, seconds: float, server: int, da
         errors=errors,
         cpu_ms=(cpu_seconds(server) - server_cpu) / total * 1000,
         own_ms=(cpu_seconds(os.getpid()) - own_cpu) / total * 1000,
-        database_ms=(database_cpu_seconds(data) - database_cpu) / total * 1000,
+        database_ms=database_cpu_since(data, database_before) / total * 1000,
     )
     print(
         f"  {total} requests sent in {sent:.1f} s, answered in {took:.1f} s "
