@@ -12,6 +12,7 @@ Usage::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -182,6 +183,11 @@ class Settings(BaseSettings):
     # hosts, host:port, URL prefixes or networks plugins may connect to when an alert, a chat or
     # a model names the address (plugins.reach); enforced once Lark credentials are set
     fetch_allow: CommaList = Field(default_factory=list, validation_alias="LARKOPS_FETCH_ALLOW")
+    # reverse proxies (addresses or networks) whose X-Forwarded-For / X-Real-IP and
+    # X-Forwarded-Proto are believed (bot.api.proxies); empty: none, the peer is the client
+    trusted_proxies: CommaList = Field(
+        default_factory=list, validation_alias="LARKOPS_TRUSTED_PROXIES"
+    )
     language: Literal["zh", "en"] = Field(default="zh", validation_alias="LARKOPS_LANGUAGE")
     signing_key: SecretStr = Field(default=SecretStr(""), validation_alias="LARKOPS_SIGNING_KEY")
     alert_chat_id: str = Field(default="", validation_alias="LARKOPS_ALERT_CHAT_ID")
@@ -260,10 +266,24 @@ class Settings(BaseSettings):
 
         return workdays_for(self.timezone, self.language)
 
-    @field_validator("approvers", "alert_senders", "admins", "fetch_allow", mode="before")
+    @field_validator(
+        "approvers", "alert_senders", "admins", "fetch_allow", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an address or a network (10.0.0.5, 10.0.0.0/8, ::1)"
+                ) from None
+        return value
 
     @field_validator("lark_domain", "openai_base_url", "anthropic_base_url")
     @classmethod

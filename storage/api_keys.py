@@ -6,8 +6,13 @@ audit timeline, the secret (32 characters) is known only to whoever holds the ke
 keeps sha256 of the whole key.
 
     made = await create(db, name="ci", owner="ou_alice")     # made.key: print it once
-    row = await verify(db, made.key)                         # None: unknown, forged, revoked
+    who = await holder(db, made.key)                         # None: unknown, forged, revoked
     await revoke(db, "ab12cd34")
+
+The API does not read this table on every request: `bot.api.keyring` keeps what `holder`
+found (and `touch`es a key at most every `TOUCH_EVERY`), and forgets a key when it is revoked:
+at once in this process (`on_revoke`), and in every other one by the database's change notice
+(migration 0020).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import hashlib
 import hmac
 import secrets
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +35,25 @@ _ALPHABET = string.ascii_lowercase + string.digits
 PREFIX_LENGTH = 8
 SECRET_LENGTH = 32
 TOUCH_EVERY = timedelta(seconds=60)  # last_used_at is written at most this often per key
+
+
+# what a revocation in this process tells this process's keyrings (the prefix revoked)
+_revoked_here: set[Callable[[str], None]] = set()
+
+
+def on_revoke(listener: Callable[[str], None]) -> Callable[[], None]:
+    """Call `listener(prefix)` when a key is revoked in this process; returns the undo."""
+    _revoked_here.add(listener)
+    return lambda: _revoked_here.discard(listener)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who a live key is: what the API needs of it on every request."""
+
+    id: int
+    prefix: str
+    owner: str  # the open_id it acts as
 
 
 @dataclass(frozen=True)
@@ -78,31 +102,39 @@ async def revoke(db: Database, prefix: str) -> ApiKey | None:
     """Revoke the key with this prefix (or `lko_<prefix>…`); None when no live key has it."""
     wanted = prefix.removeprefix(f"{SCHEME}_").split("_")[0]
     async with db.session() as session:
-        return await session.scalar(
+        row = await session.scalar(
             update(ApiKey)
             .where(ApiKey.prefix == wanted, ApiKey.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC))
             .returning(ApiKey)
         )
+    for listener in list(_revoked_here):
+        listener(wanted)
+    return row
 
 
-async def verify(db: Database, key: str) -> ApiKey | None:
-    """The live key row of `key`, its last use noted; None when it is malformed, unknown,
-    forged (the hash differs) or revoked."""
+async def holder(db: Database, key: str) -> Holder | None:
+    """Who `key` is when it is live; None when it is malformed, unknown, forged (the hash
+    differs) or revoked. Reads one row; notes nothing (`touch` does)."""
     prefix = prefix_of(key)
     if prefix is None:
         return None
-    async with db.session() as session:
-        row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    table = ApiKey.__table__
+    query = select(table.c.id, table.c.owner, table.c.secret_hash, table.c.revoked_at).where(
+        table.c.prefix == prefix
+    )
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(query)).first()
     if row is None or not hmac.compare_digest(row.secret_hash, digest(key)):
         return None
     if row.revoked_at is not None:
         return None
-    now = datetime.now(UTC)
-    if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
-        async with db.session() as session:
-            await session.execute(
-                update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now)
-            )
-        row.last_used_at = now
-    return row
+    return Holder(int(row.id), prefix, str(row.owner))
+
+
+async def touch(db: Database, key_id: int) -> None:
+    """Note that the key was used now (callers do it at most every `TOUCH_EVERY`)."""
+    async with db.session() as session:
+        await session.execute(
+            update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=datetime.now(UTC))
+        )

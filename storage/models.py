@@ -123,6 +123,7 @@ class Incident(Base, _Row):
         _status("status", *values(IncidentStatus)),
         Index("ix_incidents_fingerprint_status", "fingerprint", "status"),
         Index("ix_incidents_status_created", "status", "created_at"),
+        Index("ix_incidents_status_id", "status", "id"),  # the REST API's list by status
     )
 
     run_id: Mapped[uuid.UUID] = mapped_column(unique=True, server_default=func.gen_random_uuid())

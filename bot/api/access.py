@@ -10,8 +10,12 @@ incident's, the gate's, the job's or the silence's chat, or — for what belongs
 - a session's state-changing request without its CSRF token (`X-CSRF-Token`) → 403
 - a role that does not admit the request → 403 naming the least role that would
 - too many requests → 429 with `Retry-After`: a token bucket per client address (before the
-  caller is known, so guessing keys is slow too) and one per key or signed-in person, shared by
-  every replica through the coordination backend
+  caller is known, so guessing keys is slow too; behind `LARKOPS_TRUSTED_PROXIES` the address
+  they forward, `bot.api.proxies`) and one per key or signed-in person, shared by every
+  replica through the coordination backend
+
+A key is read from the database once and then known in this process until it is revoked
+(`bot.api.keyring`): a request costs no query for its key, a revoked key fails at once.
 
 Every change is recorded in the audit timeline by `Caller.audit`, with the person as the actor
 and `via` naming the key (`key:<prefix>`) or `console`.
@@ -29,10 +33,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from bot.api.keyring import Keyring
+from bot.api.proxies import Proxies
 from bot.logs import current_trace_id, get_logger
 from bot.roles import AccessControl, Role, admits
 from cards.texts import Texts, texts
-from storage import api_keys, console_sessions, incidents
+from storage import console_sessions, incidents
 from storage.coordination import CoordinationError
 
 if TYPE_CHECKING:
@@ -77,10 +83,7 @@ class Backend:
     services: Callable[[], Services | None]
     feed: ChangeFeed | None = None
     target: LarkTarget | None = None  # the Lark app (the console signs in with it)
-    # tests and the bench may fix the client address (no proxy headers are trusted)
-    client_of: Callable[[Request], str] = field(
-        default=lambda request: request.client.host if request.client else "unknown"
-    )
+    keyring: Keyring = field(default_factory=Keyring)  # the keys this process has checked
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def later(self, work: Coroutine[Any, Any, None]) -> None:
@@ -97,8 +100,10 @@ class Backend:
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self, patience: float = 10.0) -> None:
+        """At stop: the work that follows answers ends, the keyring stops listening."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=patience)
+        await self.keyring.stop()
 
 
 def backend_of(request: Request) -> Backend:
@@ -194,20 +199,21 @@ async def caller(
     cookie: Annotated[str | None, Depends(_COOKIE)],
 ) -> Caller:
     """The dependency every route takes: authenticated, rate-limited, CSRF-checked."""
-    services = running(request)
-    config, say = services.settings.api, texts(services.settings.language)
-    address = backend_of(request).client_of(request)
+    services, backend = running(request), backend_of(request)
+    settings = services.settings
+    config, say = settings.api, texts(settings.language)
+    address = Proxies.of(tuple(settings.trusted_proxies)).client(request)
     await _limit(services, f"api:ip:{address}", config.ip_rate, config.ip_burst)
     trace = current_trace_id()
     key = bearer.credentials.strip() if bearer is not None else header
     if key is not None:
-        row = await api_keys.verify(services.db, key)
-        if row is None:
+        holder = await backend.keyring.holder(services.db, key, backend.feed)
+        if holder is None:
             raise ApiError(
                 401, "bad_key", say("api.bad_key"), headers={"WWW-Authenticate": "Bearer"}
             )
-        await _limit(services, f"api:key:{row.prefix}", config.key_rate, config.key_burst)
-        return Caller(row.owner, f"key:{row.prefix}", services, trace)
+        await _limit(services, f"api:key:{holder.prefix}", config.key_rate, config.key_burst)
+        return Caller(holder.owner, f"key:{holder.prefix}", services, trace)
     token = cookie
     if not token:
         raise ApiError(

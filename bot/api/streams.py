@@ -26,6 +26,7 @@ SSE: dict[int | str, dict[str, Any]] = {
 }
 HEARTBEAT = 15.0  # seconds between keep-alive comments on a quiet stream
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+STREAMED = frozenset({"incident", "gate", "job", "reset"})  # not the feed's other notices
 
 
 def event(name: str, data: Any) -> str:
@@ -126,6 +127,7 @@ async def changes(
                         return
                     yield ": keep-alive\n\n"
                     continue
-                yield event(str(change.get("kind", "change")), change)
+                if change.get("kind") in STREAMED:
+                    yield event(str(change["kind"]), change)
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers=HEADERS)

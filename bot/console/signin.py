@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.api.access import CSRF_HEADER, SESSION_COOKIE, Backend
+from bot.api.proxies import Proxies
 from bot.logs import get_logger
 from cards.texts import texts
 from storage import console_sessions
@@ -56,12 +57,19 @@ def accounts_domain(domain: str) -> str:
 
 
 def base_url(backend: Backend, request: Request) -> str:
+    """The console's address as people reach it: `api.public_url`, else this request's (with
+    the scheme a trusted proxy says the browser used)."""
     services = backend.services()
-    configured = services.settings.api.public_url if services is not None else ""
-    return (configured or str(request.base_url)).rstrip("/")
+    if services is None:
+        return str(request.base_url).rstrip("/")
+    if services.settings.api.public_url:
+        return services.settings.api.public_url.rstrip("/")
+    scheme = Proxies.of(tuple(services.settings.trusted_proxies)).scheme(request)
+    return str(request.base_url.replace(scheme=scheme)).rstrip("/")
 
 
 def secure(backend: Backend, request: Request) -> bool:
+    """Whether cookies are Secure: the console is reached over https."""
     return base_url(backend, request).startswith("https://")
 
 

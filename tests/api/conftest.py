@@ -37,6 +37,7 @@ async def serve(app: ASGIApp) -> AsyncIterator[str]:
         port=0,
         log_level="warning",
         lifespan="off",
+        proxy_headers=False,  # as `larkops run`: bot.api.proxies decides
         timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)

@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from bot.lark.events import card_text
+from storage.database import driver_url
 from tests.api.conftest import Api
 from tests.conftest import World
 from tests.lark.test_incidents import card_with, fire, settings_for
@@ -48,6 +51,62 @@ async def test_no_key_a_bad_key_or_a_revoked_key_is_401(make_api: Any, tmp_path:
     document = (await anonymous.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.")
     assert "/incidents/{incident_id}/ack" in document["paths"]
+
+
+async def test_a_key_revoked_elsewhere_fails_on_the_next_request(
+    make_api: Any, tmp_path: Path
+) -> None:
+    api: Api = await make_api(settings=_settings(tmp_path))
+    key = await api.key("ou_alice")
+    client = api.client(key)
+    assert (await client.get("/incidents")).status_code == 200  # known to this process now
+    first = (await api.bot.rows("SELECT last_used_at FROM api_keys"))[0][0]
+    assert first is not None
+    assert (await client.get("/incidents")).status_code == 200
+    # its last use is noted at most once a minute, not on every request
+    assert (await api.bot.rows("SELECT last_used_at FROM api_keys"))[0][0] == first
+    assert api.backend.feed is not None
+    async with api.backend.feed.subscribe() as notices:
+        # `larkops apikey revoke` or another replica: another connection, none of this code
+        other = await asyncpg.connect(driver_url(api.bot.db.url, ""))
+        try:
+            await other.execute(
+                "UPDATE api_keys SET revoked_at = now() WHERE prefix = $1", key.split("_")[1]
+            )
+        finally:
+            await other.close()
+        while (await asyncio.wait_for(notices.get(), 10)).get("kind") != "api_key":
+            pass  # the database's notice has reached this process
+    revoked = await client.get("/incidents")
+    assert revoked.status_code == 401
+    assert revoked.json()["error"] == "bad_key"
+
+
+async def test_a_revocation_lost_in_a_flood_of_changes_still_counts(
+    make_api: Any, tmp_path: Path
+) -> None:
+    api: Api = await make_api(settings=_settings(tmp_path))
+    key = await api.key("ou_alice")
+    client = api.client(key)
+    assert (await client.get("/incidents")).status_code == 200  # known to this process now
+    assert api.backend.feed is not None
+    async with api.backend.feed.subscribe() as notices:
+        other = await asyncpg.connect(driver_url(api.bot.db.url, ""))
+        try:
+            await other.execute(
+                "UPDATE api_keys SET revoked_at = now() WHERE prefix = $1", key.split("_")[1]
+            )
+            # so many changes after it that a waiting queue drops the revocation's notice
+            last = await other.fetchval(
+                "WITH made AS (INSERT INTO incidents (fingerprint, title, chat_id, severity) "
+                "SELECT md5(g::text), 'flood', 'oc_ops', 'info' FROM generate_series(1, 300) g "
+                "RETURNING id) SELECT max(id) FROM made"
+            )
+        finally:
+            await other.close()
+        while (await asyncio.wait_for(notices.get(), 10)).get("id") != last:
+            pass  # every notice has reached this process (the newest is never dropped)
+    assert (await client.get("/incidents")).status_code == 401
 
 
 async def test_a_key_acts_with_its_owners_roles_never_more(make_api: Any, tmp_path: Path) -> None:
