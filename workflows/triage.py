@@ -1,10 +1,11 @@
 """Triage: parsed alerts become incidents, folded, silenced or grouped into a storm.
 
-For each batch of alerts (one webhook delivery, one chat message):
+For each delivery of alerts (one webhook request, one chat message), or a batch of them that
+the inbox workers claimed together (`receive_batch`: the same outcome as one after the other):
 - alerts matching an active silence are recorded and start nothing;
-- alerts are grouped by fingerprint; one transaction per delivery locks every fingerprint it
-  touches in the destination chat (advisory locks, taken in one order), so replicas and
-  concurrent deliveries never open two incidents for one problem;
+- alerts are grouped by fingerprint; one transaction per batch locks every fingerprint it
+  touches in its destination chat (advisory locks, taken in one order), so replicas and
+  concurrent batches never open two incidents for one problem;
 - dedupe is per destination chat: an alert posted in chat B never folds into (nor resolves) an
   incident of chat A, so B's team sees its own incident;
 - a firing alert whose fingerprint has an active incident in the chat seen within the dedupe
@@ -29,38 +30,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import cast
 
 from prometheus_client import Counter
-from sqlalchemy import Table, func, insert, select, text
-from sqlalchemy.dialects.postgresql import insert as upsert
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import alerts as alerts_db
 from storage import silences
 from storage.database import Database
 from storage.incidents import UNRESOLVED
-from storage.models import (
-    Alert,
-    DedupeOverride,
-    Incident,
-    IncidentEvent,
-    TriagedDelivery,
-)
+from storage.models import DedupeOverride, Incident, IncidentEvent, Silence
 from storage.statuses import may_move
 from workflows.intake.alert import ParsedAlert
 from workflows.silences import matches
 
 log = logging.getLogger(__name__)
-ALERTS_TABLE = cast(Table, Alert.__table__)
-# every fold of one delivery in one statement; the card shows the latest alert's summary (its
-# current value), not the first one's
-_FOLD = text(
-    "UPDATE incidents AS i SET alert_count = i.alert_count + f.n, last_seen_at = now(), "
-    "summary = COALESCE(NULLIF(f.s, ''), i.summary), "
-    "updated_at = now() FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id, "
-    "unnest(CAST(:counts AS int[])) AS n, unnest(CAST(:summaries AS text[])) AS s) AS f "
-    "WHERE i.id = f.id"
-)
 ALERTS = Counter("larkops_alerts_total", "Alerts received", ["source", "outcome"])
 
 Notify = Callable[[int], Awaitable[None]]
@@ -95,6 +79,30 @@ class Hooks:
     on_caught: Callable[[str, int, str], Awaitable[None]] | None = None
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery's alerts: a webhook request (its inbound event id) or an alert bot's chat
+    message (`message:<id>`); `id` None: not protected against replays."""
+
+    alerts: Sequence[ParsedAlert]
+    chat_id: str
+    id: str | None = None
+
+
+@dataclass
+class _Batch:
+    """What one triage transaction knows while it goes through its deliveries in order."""
+
+    current: dict[tuple[str, str], Incident]  # (chat, fingerprint) -> its active incident
+    windows: dict[str, timedelta]
+    seen: set[int] = field(default_factory=set)  # incidents opened or folded into just now
+    recent: dict[str, int] = field(default_factory=dict)  # chat -> incidents opened lately
+    storms: list[str] = field(default_factory=list)  # chats whose storm card must change
+    folds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    latest: dict[int, str] = field(default_factory=dict)  # incident -> latest fold's summary
+    rows: list[dict[str, object]] = field(default_factory=list)
+
+
 class Triage:
     def __init__(self, db: Database, settings: TriageSettings, hooks: Hooks) -> None:
         self.db = db
@@ -107,12 +115,64 @@ class Triage:
         """Count, fold, open and resolve in one transaction; `delivery` (the inbound event or
         message id) makes a replayed delivery count once: it is recorded in that transaction,
         and a delivery already recorded changes nothing (`outcome.replayed`)."""
+        return await self.receive_batch([Delivery(alerts, chat_id, delivery)])
+
+    async def receive_batch(self, deliveries: Sequence[Delivery]) -> TriageOutcome:
+        """Triage many deliveries in one transaction, with the incidents, counts and storm
+        decisions that `receive` of each in turn would give: per chat the deliveries are
+        taken in their order (chats are independent), every statement covers the batch
+        (one lock statement, one fold UPDATE per batch however often an incident repeats,
+        one INSERT of the alerts), and each hook is called once per incident."""
         outcome = TriageOutcome()
-        in_force = await silences.active(self.db, chat_id)
-        groups: dict[tuple[str, str], list[ParsedAlert]] = defaultdict(list)
-        silenced: list[ParsedAlert] = []
+        chats = sorted({d.chat_id for d in deliveries})
+        in_force = {chat: await silences.active(self.db, chat) for chat in chats}
         caught: dict[int, int] = defaultdict(int)  # silence id -> alerts it held back
-        for alert in alerts:
+        async with self.db.session() as session:
+            fresh = await alerts_db.first_times(session, [d.id for d in deliveries if d.id])
+            todo = [d for d in deliveries if d.id is None or d.id in fresh]
+            outcome.replayed = len(todo) < len(deliveries)
+            grouped: list[tuple[str, dict[tuple[str, str], list[ParsedAlert]]]] = []
+            silenced: list[ParsedAlert] = []
+            notices: list[tuple[str, int, str]] = []  # (chat, silence id, title) to say
+            for delivery in todo:
+                groups = self._sort(delivery, in_force[delivery.chat_id], silenced, caught)
+                grouped.append((delivery.chat_id, groups))
+                for silence_id, title in self._critical(delivery, in_force[delivery.chat_id]):
+                    if (silence_id, title) not in outcome.caught:
+                        outcome.caught.append((silence_id, title))
+                        notices.append((delivery.chat_id, silence_id, title))
+            keys = sorted({(chat, fp) for chat, groups in grouped for fp, _ in groups})
+            batch = _Batch(*await self._lock_and_load(session, keys))
+            batch.rows.extend(_alert_row(a, None) for a in silenced)
+            outcome.silenced = len(silenced)
+            # chats in one order: the storm locks are taken in it (no deadlock between batches)
+            for chat in chats:
+                for _, groups in (g for g in grouped if g[0] == chat):
+                    for kind, group in groups.items():
+                        await self._triage(session, batch, chat, kind, group, outcome)
+            await alerts_db.fold(
+                session, {i: (n, batch.latest.get(i, "")) for i, n in batch.folds.items()}
+            )
+            await alerts_db.insert_rows(session, batch.rows)
+            await silences.count_caught(session, caught)
+        for _, groups in grouped:
+            for group in groups.values():
+                ALERTS.labels(group[0].source, group[0].status).inc(len(group))
+        if silenced:
+            ALERTS.labels(silenced[0].source, "silenced").inc(len(silenced))
+        await self._notify(outcome, batch.storms, notices)
+        return outcome
+
+    def _sort(
+        self,
+        delivery: Delivery,
+        in_force: Sequence[Silence],
+        silenced: list[ParsedAlert],
+        caught: dict[int, int],
+    ) -> dict[tuple[str, str], list[ParsedAlert]]:
+        """The delivery's alerts by (fingerprint, status); the silenced ones set aside."""
+        groups: dict[tuple[str, str], list[ParsedAlert]] = defaultdict(list)
+        for alert in delivery.alerts:
             holding = next(
                 (s for s in in_force if matches(s.matchers.get("terms", []), _labels(alert))),
                 None,
@@ -122,81 +182,78 @@ class Triage:
                 continue
             silenced.append(alert)
             caught[holding.id] += 1
-            held = (holding.id, alert.title)
-            if (
-                alert.severity == "critical"
-                and alert.status == "firing"
-                and held not in outcome.caught
-            ):
-                outcome.caught.append(held)
-        rows: list[dict[str, object]] = [_alert_row(a, None) for a in silenced]
-        outcome.silenced = len(silenced)
-        folds: dict[int, int] = defaultdict(int)  # incident id -> alerts folded into it
-        latest: dict[int, str] = {}  # incident id -> the summary of its latest folded alert
-        async with self.db.session() as session:
-            if delivery is not None and not await _first_time(session, delivery):
-                outcome.replayed = True
-                return outcome
-            current = await self._lock_and_load(session, chat_id, sorted({fp for fp, _ in groups}))
-            windows = await self._own_windows(session, list(current))
-            for (fingerprint, status), group in groups.items():
-                incident = current.get(fingerprint)
-                if status == "resolved":
-                    incident_id = await self._resolve(session, incident, group, outcome)
-                elif incident is not None and incident.last_seen_at > self._window_start(
-                    windows.get(fingerprint)
-                ):
-                    incident_id = incident.id
-                    folds[incident_id] += len(group)
-                    latest[incident_id] = group[-1].summary or ""
-                    outcome.folded.append(incident_id)
-                else:
-                    incident_id = await self._open(session, group, chat_id, outcome)
-                    opened = await session.get(Incident, incident_id)
-                    if opened is not None:
-                        current[fingerprint] = opened  # a resolved group later in the batch
-                rows.extend(_alert_row(a, incident_id) for a in group)
-            if folds:
-                summaries = [latest.get(incident_id, "") for incident_id in folds]
-                await session.execute(
-                    _FOLD,
-                    {"ids": list(folds), "counts": list(folds.values()), "summaries": summaries},
-                )
-            if rows:
-                await session.execute(insert(ALERTS_TABLE), rows)  # Core: no ORM bookkeeping
-            await silences.count_caught(session, caught)
-        for group in groups.values():
-            ALERTS.labels(group[0].source, group[0].status).inc(len(group))
-        if silenced:
-            ALERTS.labels(silenced[0].source, "silenced").inc(len(silenced))
-        await self._notify(outcome, chat_id)
-        return outcome
+        return groups
+
+    @staticmethod
+    def _critical(delivery: Delivery, in_force: Sequence[Silence]) -> list[tuple[int, str]]:
+        """(silence id, title) of each critical firing alert a silence holds back."""
+        held = []
+        for alert in delivery.alerts:
+            if alert.severity != "critical" or alert.status != "firing":
+                continue
+            holding = next(
+                (s for s in in_force if matches(s.matchers.get("terms", []), _labels(alert))),
+                None,
+            )
+            if holding is not None:
+                held.append((holding.id, alert.title))
+        return held
+
+    async def _triage(
+        self,
+        session: AsyncSession,
+        batch: _Batch,
+        chat_id: str,
+        kind: tuple[str, str],
+        group: list[ParsedAlert],
+        outcome: TriageOutcome,
+    ) -> None:
+        """One delivery's alerts of one (fingerprint, status): resolve, fold or open."""
+        fingerprint, status = kind
+        key = (chat_id, fingerprint)
+        incident = batch.current.get(key)
+        incident_id: int | None
+        if status == "resolved":
+            incident_id = await self._resolve(session, incident, group, outcome)
+            if incident is not None and incident.status == "resolved":
+                del batch.current[key]  # a firing later in the batch opens a new one
+        elif incident is not None and (
+            incident.id in batch.seen
+            or incident.last_seen_at > self._window_start(batch.windows.get(fingerprint))
+        ):
+            incident_id = incident.id
+            batch.folds[incident_id] += len(group)
+            if group[-1].summary:
+                batch.latest[incident_id] = group[-1].summary
+            batch.seen.add(incident_id)
+            outcome.folded.append(incident_id)
+        else:
+            opened = await self._open(session, batch, group, chat_id, outcome)
+            batch.current[key] = opened
+            batch.seen.add(opened.id)
+            incident_id = opened.id
+        batch.rows.extend(_alert_row(a, incident_id) for a in group)
 
     async def _lock_and_load(
-        self, session: AsyncSession, chat_id: str, fingerprints: list[str]
-    ) -> dict[str, Incident]:
-        """Lock every fingerprint of the delivery in its chat (in one order, so deliveries
-        never deadlock), then load their active incidents in that chat."""
-        if not fingerprints:
-            return {}
-        await session.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext(:chat || '/' || f) AS k "
-                "FROM unnest(CAST(:fps AS text[])) AS f ORDER BY k) AS keys"
-            ),
-            {"fps": fingerprints, "chat": chat_id},
-        )
+        self, session: AsyncSession, keys: list[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], Incident], dict[str, timedelta]]:
+        """Lock every (chat, fingerprint) of the batch (in one order, so batches never
+        deadlock), then load their active incidents and the fingerprints' own windows."""
+        if not keys:
+            return {}, {}
+        await alerts_db.lock_fingerprints(session, keys)
+        fingerprints = sorted({fp for _, fp in keys})
         found = await session.scalars(
             select(Incident)
             .where(
-                Incident.fingerprint.in_(fingerprints),
-                Incident.chat_id == chat_id,
+                tuple_(Incident.chat_id, Incident.fingerprint).in_(keys),
                 Incident.status.in_(UNRESOLVED),
             )
-            .order_by(Incident.id)
+            .order_by(Incident.id)  # the newest active one of a fingerprint wins
             .with_for_update()
         )
-        return {incident.fingerprint: incident for incident in found}
+        current = {(i.chat_id or "", i.fingerprint): i for i in found}
+        return current, await self._own_windows(session, fingerprints)
 
     async def _own_windows(
         self, session: AsyncSession, fingerprints: list[str]
@@ -215,10 +272,15 @@ class Triage:
         return datetime.now(UTC) - (window or self.settings.dedupe_window)
 
     async def _open(
-        self, session: AsyncSession, group: list[ParsedAlert], chat_id: str, outcome: TriageOutcome
-    ) -> int:
+        self,
+        session: AsyncSession,
+        batch: _Batch,
+        group: list[ParsedAlert],
+        chat_id: str,
+        outcome: TriageOutcome,
+    ) -> Incident:
         last = group[-1]
-        storm = await self._storming(session, chat_id)
+        storm = await self._storming(session, batch, chat_id)
         created = Incident(
             fingerprint=last.fingerprint,
             title=last.title,
@@ -234,6 +296,8 @@ class Triage:
         session.add(created)
         await session.flush()
         (outcome.stormed if storm else outcome.new).append(created.id)
+        if storm and chat_id not in batch.storms:
+            batch.storms.append(chat_id)
         session.add(
             IncidentEvent(
                 incident_id=created.id,
@@ -242,21 +306,23 @@ class Triage:
                 data={"source": last.source, "storm": storm, "alerts": len(group)},
             )
         )
-        return created.id
+        return created
 
-    async def _storming(self, session: AsyncSession, chat_id: str) -> bool:
-        # one opening at a time per chat, so concurrent deliveries agree on the count (taken
-        # after the fingerprint locks: whoever holds it holds all of its own already)
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"storm:{chat_id}"}
-        )
-        since = datetime.now(UTC) - self.settings.storm_window
-        recent = await session.scalar(
-            select(func.count())
-            .select_from(Incident)
-            .where(Incident.chat_id == chat_id, Incident.created_at > since)
-        )
-        return int(recent or 0) >= self.settings.storm_threshold
+    async def _storming(self, session: AsyncSession, batch: _Batch, chat_id: str) -> bool:
+        """Whether this opening is part of a storm; counted once per chat and batch (under the
+        chat's storm lock), then kept up to date as the batch opens more."""
+        recent = batch.recent.get(chat_id)
+        if recent is None:
+            await alerts_db.lock_storm(session, chat_id)
+            since = datetime.now(UTC) - self.settings.storm_window
+            counted = await session.scalar(
+                select(func.count())
+                .select_from(Incident)
+                .where(Incident.chat_id == chat_id, Incident.created_at > since)
+            )
+            recent = int(counted or 0)
+        batch.recent[chat_id] = recent + 1
+        return recent >= self.settings.storm_threshold
 
     async def _resolve(
         self,
@@ -283,7 +349,9 @@ class Triage:
             outcome.resolved.append(current.id)
         return current.id
 
-    async def _notify(self, outcome: TriageOutcome, chat_id: str) -> None:
+    async def _notify(
+        self, outcome: TriageOutcome, storms: list[str], caught: list[tuple[str, int, str]]
+    ) -> None:
         """Tell the bot. The delivery is committed by now, so a failing hook (Lark or Redis
         away) must not fail it: handled again, its alerts would be counted twice. What a hook
         missed is made up later: the workflow sweep starts or resumes runs nobody drives
@@ -294,12 +362,11 @@ class Triage:
             *((f"on_changed {i}", partial(hooks.on_changed, i)) for i in outcome.folded),
             *((f"on_resolved {i}", partial(hooks.on_resolved, i)) for i in outcome.resolved),
         ]
-        if outcome.stormed:
-            calls.append((f"on_storm {chat_id}", partial(hooks.on_storm, chat_id)))
+        calls += [(f"on_storm {chat}", partial(hooks.on_storm, chat)) for chat in storms]
         if hooks.on_caught is not None:
             calls += [
-                (f"on_caught {i}", partial(hooks.on_caught, chat_id, silence_id, title))
-                for i, (silence_id, title) in enumerate(outcome.caught)
+                (f"on_caught {i}", partial(hooks.on_caught, chat, silence_id, title))
+                for i, (chat, silence_id, title) in enumerate(caught)
             ]
         for what, call in dict(calls).items():  # each folded incident once
             try:
@@ -326,15 +393,3 @@ def _alert_row(alert: ParsedAlert, incident_id: int | None) -> dict[str, object]
         "ends_at": alert.ends_at,
         "raw": alert.raw,
     }
-
-
-async def _first_time(session: AsyncSession, delivery: str) -> bool:
-    """Record `delivery` in the triage transaction; False when it was recorded before (a
-    concurrent replay waits for the first transaction and then sees it)."""
-    recorded = await session.execute(
-        upsert(TriagedDelivery)
-        .values(delivery=delivery)
-        .on_conflict_do_nothing(index_elements=["delivery"])
-        .returning(TriagedDelivery.delivery)
-    )
-    return recorded.scalar_one_or_none() is not None
