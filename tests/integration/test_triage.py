@@ -261,6 +261,7 @@ async def test_a_batch_triages_as_its_deliveries_one_by_one(migrated_db: Databas
     )
     # a replay of the whole batch (a worker died before marking it done) counts nothing
     again = await batch.receive_batch(deliveries)
-    assert again.replayed and not (again.new or again.folded or again.resolved)
+    assert again.replayed
+    assert again.new + again.folded + again.resolved == []
     assert await _incidents(migrated_db, "b/") == expected
     assert outcome.folded
