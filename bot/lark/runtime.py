@@ -52,6 +52,7 @@ from workflows.llm.prompt import Scrubber
 from workflows.memory.jobs import JobMemory
 from workflows.memory.recall import IncidentMemory
 from workflows.ports import Advisor
+from workflows.triage import Delivery
 
 log = get_logger(__name__)
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"  # as the inbox workers and the scheduler say
@@ -291,20 +292,27 @@ class LarkRuntime:
         )
 
     async def _alerts(
-        self, source: str, payload: dict[str, Any], event_id: str
-    ) -> Literal["done", "ignored"]:
-        """A webhook delivery from the inbox: its alerts as the webhook parsed them (a row kept
-        by an earlier version has the body instead: parsed now), handed to triage (which counts
-        a delivery once, replayed or not)."""
+        self, claimed: list[tuple[str, dict[str, Any], str]]
+    ) -> list[Literal["done", "ignored"]]:
+        """Webhook deliveries from the inbox, claimed together: their alerts as the webhook
+        parsed them (a row kept by an earlier version has the body instead: parsed now),
+        triaged in one transaction (which counts a delivery once, replayed or not)."""
         if self.desk is None:
-            return "ignored"
-        try:
-            alerts = _delivered_alerts(source, payload)
-        except (AlertParseError, ValueError, TypeError, KeyError) as exc:
-            log.warning("alerts.unreadable_delivery", event_id=event_id, error=str(exc)[:200])
-            return "ignored"
-        await self.desk.receive(alerts, str(payload.get("chat_id", "")), delivery=event_id)
-        return "done"
+            return ["ignored"] * len(claimed)
+        outcomes: list[Literal["done", "ignored"]] = []
+        deliveries = []
+        for source, payload, event_id in claimed:
+            try:
+                alerts = _delivered_alerts(source, payload)
+            except (AlertParseError, ValueError, TypeError, KeyError) as exc:
+                log.warning("alerts.unreadable_delivery", event_id=event_id, error=str(exc)[:200])
+                outcomes.append("ignored")
+                continue
+            deliveries.append(Delivery(alerts, str(payload.get("chat_id", "")), event_id))
+            outcomes.append("done")
+        if deliveries:
+            await self.desk.receive_batch(deliveries)
+        return outcomes
 
     async def sweep(self) -> None:
         """One sweep round now (what the timers do every `sweep_every`, `expire_every` and
