@@ -110,6 +110,7 @@ class LarkRuntime:
         self.dispatcher: Dispatcher | None = None
         self.inbox: Inbox | None = None
         self.connection: LongConnection | None = None
+        self.listen = True  # open the long connection (an intake process does not)
         self._task: asyncio.Task[None] | None = None
         self._backlog: asyncio.Task[None] | None = None
         self._error: str | None = None
@@ -226,6 +227,8 @@ class LarkRuntime:
         if self.settings.lark_event_delivery == "http":
             log.info("lark.http_delivery", paths=["/lark/events", "/lark/card"])
             return  # Lark POSTs events to bot.lark.delivery, which hands them to the inbox
+        if not self.listen:
+            return  # the main process holds the long connection (`bot.workers`)
         self.connection = LongConnection(
             self.target.app_id,
             self.target.app_secret,
