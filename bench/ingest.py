@@ -110,17 +110,28 @@ class Bot:
         port = (self.home / "home" / "postgres" / "port").read_text().strip()
         return f"postgresql://postgres@127.0.0.1:{port}/larkops"
 
-    def cpu(self) -> float:
-        """CPU seconds so far of the bot's processes and its Postgres (live processes)."""
+    def cpu(self) -> tuple[float, float, float]:
+        """CPU seconds so far of the main process, the intake processes and Postgres (live
+        processes)."""
         pidfile = self.home / "home" / "postgres" / "data" / "postmaster.pid"
         server = psutil.Process(int(pidfile.read_text().split()[0]))
         bot = psutil.Process(self.proc.pid)
-        total = 0.0
-        for proc in [server, *server.children(recursive=True), bot, *bot.children(True)]:
+
+        def used(processes: list[psutil.Process]) -> float:
+            total = 0.0
+            for proc in processes:
+                with contextlib.suppress(psutil.Error):
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+            return total
+
+        postgres = used([server, *server.children(recursive=True)])
+        intake = []
+        for child in bot.children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                total += times.user + times.system
-        return total
+                if "bot.cli" in child.cmdline():
+                    intake.append(child)
+        return used([bot]), used(intake), postgres
 
     async def ready(self) -> bool:
         try:
@@ -196,7 +207,8 @@ async def throughput(bot: Bot, chat: str, alerts: int, clients: int) -> dict[str
             await asyncio.sleep(0.02)
             done = await counted(bot, chat)
         e2e = time.monotonic() - began
-        cpu = bot.cpu() - cpu0
+        spent = [b - a for a, b in zip(cpu0, bot.cpu(), strict=True)]
+        cpu = sum(spent)
     rows = await bot.one(
         "SELECT count(*) FROM alerts a JOIN incidents i ON i.id = a.incident_id "
         "WHERE i.chat_id = %s",
@@ -210,12 +222,16 @@ async def throughput(bot: Bot, chat: str, alerts: int, clients: int) -> dict[str
         "lost": sent - (done - base),
         "rows_off": rows - (sent + len(POOL)),
         "incidents": opened,
+        "main": 1000 * spent[0] / max(1, done - base),
+        "intake": 1000 * spent[1] / max(1, done - base),
+        "postgres": 1000 * spent[2] / max(1, done - base),
     }
     print(
         f"  run {chat}: {sent} alerts, HTTP {result['http']:.0f}/s, end to end "
         f"{result['e2e']:.0f}/s ({e2e:.1f} s), CPU {result['cpu_per_1000']:.2f} s per 1,000 "
-        f"alerts; counted {done - base}/{sent}, alert rows {rows}/{sent + len(POOL)}, "
-        f"incidents {opened}/{len(POOL)}",
+        f"alerts (main {result['main']:.2f}, intake {result['intake']:.2f}, Postgres "
+        f"{result['postgres']:.2f}); counted {done - base}/{sent}, alert rows "
+        f"{rows}/{sent + len(POOL)}, incidents {opened}/{len(POOL)}",
         flush=True,
     )
     return result
