@@ -170,6 +170,8 @@ class App:
         if self.workers > 1:
             self.intake = Intake(self.workers, database_url=self.database.url, port=self.port)
             await self.intake.start()
+        if self.intake_of is not None:
+            log.info("intake.ready", pid=os.getpid())
         self.readiness.started = True
         metrics.READY.set(1)
         metrics.STARTUP_SECONDS.set(time.time() - psutil.Process(os.getpid()).create_time())
