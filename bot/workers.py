@@ -1,8 +1,9 @@
 """Intake processes: `larkops run --workers N` puts more than one core to work in an alert storm.
 
-One Python process is one core. With `--workers N` (default: the number of cores, at most
-`MOST`) the main process starts N - 1 intake processes once its database is migrated: each is a
-replica of the bot on this machine (`docs/architecture.md`, Replicas) that
+One Python process is one core. With `--workers N` (default: the cores it may use, a
+container's CPU limit counted, at most `MOST`) the main process starts N - 1 intake processes
+once its database is migrated: each is a replica of the bot on this machine (see
+`docs/architecture.md`, Replicas) that
 
 - takes requests on the same HTTP port (each process binds it with `SO_REUSEPORT`; the kernel
   spreads the connections over them), so webhook deliveries are parsed, committed to the inbox
@@ -30,9 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.config import Settings
 from bot.logs import get_logger
@@ -42,6 +45,7 @@ log = get_logger(__name__)
 MOST = 4  # the default at most: beyond this Postgres, not Python, is the bottleneck
 RESTART_PAUSE = (1.0, 30.0)  # seconds before starting a process that exited again: first, most
 STOP_GRACE = 20.0  # seconds an intake process may take to finish what it holds
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,7 @@ class Plan:
 
 def plan(settings: Settings, asked: int | None, cores: int | None = None) -> Plan:
     """How many processes `larkops run --workers` runs (and why fewer than asked)."""
-    cores = cores if cores is not None else (os.cpu_count() or 1)
-    count = asked if asked is not None else min(cores, MOST)
+    count = asked if asked is not None else min(cores or usable_cores(), MOST)
     if count <= 1:
         return Plan(1)
     if not settings.lark_configured:
@@ -61,6 +64,22 @@ def plan(settings: Settings, asked: int | None, cores: int | None = None) -> Pla
     if settings.redis_url is None:
         return Plan(1, "no_redis")
     return Plan(count)
+
+
+def usable_cores(quota: Path = CPU_MAX) -> int:
+    """The cores this process may use: those it may run on, fewer under a cgroup CPU limit
+    (a container's `cpus:` or a pod's `limits.cpu`, which `os.cpu_count()` does not see)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    try:
+        limit, period = quota.read_text(encoding="utf-8").split()[:2]
+    except (OSError, ValueError):
+        return cores
+    if limit == "max":
+        return cores
+    with contextlib.suppress(ValueError, ZeroDivisionError):
+        return max(1, min(cores, math.ceil(int(limit) / int(period))))
+    return cores
 
 
 class Intake:
