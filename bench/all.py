@@ -67,6 +67,7 @@ SCRIPTS = [
     Script("escalation", 18, quick=("--incidents", "200")),
     Script("idle", 22, quick=("--seconds", "20")),
     Script("cli_start", 22, quick=("--runs", "3")),
+    Script("ingest", 22, quick=("--alerts", "10000", "--runs", "3", "--seconds", "5")),
     Script(
         "api",
         19,

@@ -43,6 +43,7 @@ from bot.sandbox.webchat import webchat_routes
 from bot.signing import signing_key
 from bot.startup import StartupError, open_database
 from bot.version import package_version
+from bot.workers import Intake, watch_parent
 from storage import tracing
 from storage.changes import ChangeFeed
 from storage.coordination import Coordination, CoordinationError, open_coordination
@@ -75,13 +76,17 @@ class _HttpServer(uvicorn.Server):
         self._exit.set()
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind the HTTP port ourselves so that a taken port is a clear error, not an exit."""
+def bind_socket(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    """Bind the HTTP port ourselves so that a taken port is a clear error, not an exit;
+    `shared`: with `SO_REUSEPORT`, as every process of `larkops run --workers` binds it (the
+    kernel spreads connections over them, `bot.workers`)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
     # accepted connections inherit it (without, keep-alive answers wait ~40 ms for an ACK)
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -95,10 +100,16 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 class App:
-    """One larkops process."""
+    """One larkops process: the main one, which starts `workers - 1` intake processes, or
+    (`intake_of`: the pipe from the main process) one of them (`bot.workers`)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, workers: int = 1, intake_of: int | None = None
+    ) -> None:
         self.settings = settings
+        self.workers = workers
+        self.intake_of = intake_of
+        self.intake: Intake | None = None
         self.readiness = Readiness()
         self.database: Database | None = None
         self.embedded: EmbeddedPostgres | None = None
@@ -153,9 +164,15 @@ class App:
             checkpointer=saver,
         )
         self.readiness.lark = self.lark.state
+        self.lark.listen = self.intake_of is None  # the main process holds the long connection
         self.lark.start()
         self.webhooks.db = self.database
         self.webhooks.wake = self.lark.wake
+        if self.workers > 1:
+            self.intake = Intake(self.workers, database_url=self.database.url, port=self.port)
+            await self.intake.start()
+        if self.intake_of is not None:
+            log.info("intake.ready", pid=os.getpid())
         self.readiness.started = True
         # what start-up built lives as long as the process: the collector stops scanning it
         # (each full collection walked every import's objects; GET /api/v1/incidents spent
@@ -204,7 +221,8 @@ class App:
         return int(sockets[0].getsockname()[1]) if sockets else self.settings.http_port
 
     async def _start_http(self) -> None:
-        sock = bind_socket(self.settings.http_host, self.settings.http_port)
+        shared = self.workers > 1 or self.intake_of is not None
+        sock = bind_socket(self.settings.http_host, self.settings.http_port, shared=shared)
         extra: list[BaseRoute] = [
             *self.webhooks.routes(),
             *api_routes(self.api),
@@ -249,6 +267,8 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        if self.intake_of is not None:
+            watch_parent(self.intake_of, self._stop)
         try:
             await self.start()
             await self._stop.wait()
@@ -259,6 +279,8 @@ class App:
     async def stop(self) -> None:
         self.readiness.started = False
         metrics.READY.set(0)
+        if self.intake is not None:  # first: they use this process's (embedded) Postgres
+            await self.intake.stop()
         await self.api.drain()
         if self.lark is not None:
             await self.lark.stop()

@@ -39,13 +39,25 @@ def _configure_logs(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format, settings.secret_values())
 
 
-def command_run(settings: Settings, _: argparse.Namespace) -> int:
+def command_run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import App
+    from bot.logs import get_logger
     from bot.startup import StartupError
+    from bot.workers import plan
 
     _configure_logs(settings)
+    processes = plan(settings, args.workers) if args.intake_of is None else None
+    if processes is not None and processes.reason is not None:
+        # a warning only when asked for by hand; by default one process is the usual case
+        say = get_logger("bot.workers").warning if args.workers else get_logger("bot.workers").info
+        say("intake.one_process", asked=args.workers, reason=processes.reason)
+    app = App(
+        settings,
+        workers=processes.count if processes is not None else 1,
+        intake_of=args.intake_of,
+    )
     try:
-        asyncio.run(App(settings).run())
+        asyncio.run(app.run())
     except StartupError as exc:
         return _fail(str(exc), EXIT_FAILURE)
     return 0
@@ -185,6 +197,15 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the bot")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes taking webhooks and inbox work (default: the number of cores, at "
+        "most 4; more than one needs REDIS_URL, and the sandbox is one process)",
+    )
+    run.add_argument("--intake-of", type=int, default=None, help=argparse.SUPPRESS)
     run.set_defaults(handler=command_run)
 
     migrate = commands.add_parser("migrate", help="migrate the database schema")

@@ -30,6 +30,8 @@ from storage.database import Database
 from storage.models import InboundEvent
 from storage.statuses import InboundStatus
 
+ALERT_PREFIX = "alert."  # the event type of a webhook delivery: alert.<source>
+
 
 async def record(
     db: Database,
@@ -71,24 +73,52 @@ async def claim(db: Database, *, worker: str) -> AsyncIterator[InboundEvent | No
     Set `status` (and `error`) on the yielded row; leaving the block commits. When the block
     raises, the transaction rolls back and the row stays pending for another try.
     """
+    async with claim_batch(db, worker=worker, alerts=1) as rows:
+        yield rows[0] if rows else None
+
+
+@asynccontextmanager
+async def claim_batch(
+    db: Database, *, worker: str, alerts: int
+) -> AsyncIterator[list[InboundEvent]]:
+    """Lock the oldest pending event, and when it is an alert delivery (`alert.<source>`) up to
+    `alerts - 1` more pending alert deliveries with it (oldest first; rows another worker holds
+    are skipped), for the duration of the block: an empty list when nothing is pending. Set
+    each row's `status` as with `claim`."""
     async with db.session() as session:
-        query = (
+        oldest = (
             select(InboundEvent)
             .where(InboundEvent.status == "pending")
             .order_by(InboundEvent.id)
             .limit(1)
             .with_for_update(skip_locked=True)
         )
-        row = (await session.execute(query)).scalar_one_or_none()
-        if row is None:
-            yield None
+        first = (await session.execute(oldest)).scalar_one_or_none()
+        if first is None:
+            yield []
             return
-        row.attempts += 1
-        row.claimed_by = worker
-        row.claimed_at = func.now()
-        yield row
-        if row.status in ("done", "failed", "ignored"):
-            row.handled_at = func.clock_timestamp()  # now() would be the claim's start
+        rows = [first]
+        if alerts > 1 and first.event_type.startswith(ALERT_PREFIX):
+            more = (
+                select(InboundEvent)
+                .where(
+                    InboundEvent.status == "pending",
+                    InboundEvent.event_type.startswith(ALERT_PREFIX),
+                    InboundEvent.id > first.id,
+                )
+                .order_by(InboundEvent.id)
+                .limit(alerts - 1)
+                .with_for_update(skip_locked=True)
+            )
+            rows += (await session.scalars(more)).all()
+        for row in rows:
+            row.attempts += 1
+            row.claimed_by = worker
+            row.claimed_at = func.now()
+        yield rows
+        for row in rows:
+            if row.status in ("done", "failed", "ignored"):
+                row.handled_at = func.clock_timestamp()  # now() would be the claim's start
 
 
 async def exists(db: Database, event_id: str) -> bool:

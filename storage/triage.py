@@ -1,23 +1,24 @@
-"""The statements of one triage transaction (`workflows.triage`): lock a delivery's
-fingerprints, load their active incidents, fold, open, resolve and record its alerts.
+"""The statements of one triage transaction (`workflows.triage`): replay marks, locks, the
+active incidents, folds, openings, resolutions and alert rows, each one round trip for a whole
+batch of deliveries.
 
-Every function takes the triage transaction's session, so a delivery is counted, folded and
+Every function takes the triage transaction's session, so a batch is counted, folded and
 opened all or nothing::
 
     async with db.session() as session:
-        if not await first_time(session, delivery):
-            return  # a replay
-        current = await lock_and_load(session, "oc_ops", ["fp1", "fp2"])
-        await fold(session, {current["fp1"].id: 3}, {current["fp1"].id: "disk 91%"})
+        fresh = await first_times(session, ["webhook:ab12", "webhook:cd34"])   # not replays
+        current = await lock_and_load(session, [("oc_ops", "fp-1"), ("oc_ops", "fp-2")])
+        await fold(session, {7: (3, "value 0.93")})       # incident 7: +3 alerts, new summary
+        await record_alerts(session, rows)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,8 +26,8 @@ from storage.incidents import UNRESOLVED
 from storage.models import Alert, DedupeOverride, Incident, IncidentEvent, TriagedDelivery
 
 ALERTS_TABLE = cast(Table, Alert.__table__)
-# every fold of one delivery in one statement; the card shows the latest alert's summary (its
-# current value), not the first one's
+# every fold of a batch in one statement; the card shows the latest alert's summary (its current
+# value), not the first one's
 _FOLD = text(
     "UPDATE incidents AS i SET alert_count = i.alert_count + f.n, last_seen_at = now(), "
     "summary = COALESCE(NULLIF(f.s, ''), i.summary), "
@@ -34,44 +35,51 @@ _FOLD = text(
     "unnest(CAST(:counts AS int[])) AS n, unnest(CAST(:summaries AS text[])) AS s) AS f "
     "WHERE i.id = f.id"
 )
+# every (chat, fingerprint) of a batch, in one order (the keys'), so batches never deadlock
 _LOCK_FINGERPRINTS = text(
-    "SELECT pg_advisory_xact_lock(k) FROM (SELECT hashtext(:chat || '/' || f) AS k "
-    "FROM unnest(CAST(:fps AS text[])) AS f ORDER BY k) AS keys"
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtext(c || '/' || f) AS k "
+    "FROM unnest(CAST(:chats AS text[]), CAST(:fps AS text[])) AS t(c, f) ORDER BY k) AS keys"
 )
 _LOCK_KEY = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 
 
-async def first_time(session: AsyncSession, delivery: str) -> bool:
-    """Record `delivery` in the triage transaction; False when it was recorded before (a
-    concurrent replay waits for the first transaction and then sees it)."""
+async def first_times(session: AsyncSession, deliveries: Collection[str]) -> set[str]:
+    """Record `deliveries` in the triage transaction; returns those recorded now (the others
+    were counted before: replays). A concurrent replay waits for the first transaction, then
+    sees it."""
+    if not deliveries:
+        return set()
     recorded = await session.execute(
         upsert(TriagedDelivery)
-        .values(delivery=delivery)
+        .values([{"delivery": d} for d in deliveries])
         .on_conflict_do_nothing(index_elements=["delivery"])
         .returning(TriagedDelivery.delivery)
     )
-    return recorded.scalar_one_or_none() is not None
+    return set(recorded.scalars())
 
 
 async def lock_and_load(
-    session: AsyncSession, chat_id: str, fingerprints: Sequence[str]
-) -> dict[str, Incident]:
-    """Lock every fingerprint of the delivery in its chat (in one order, so deliveries never
-    deadlock), then load their active incidents in that chat, locked for update."""
-    if not fingerprints:
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Incident]:
+    """Lock every (chat, fingerprint) of the batch (in one order, so batches never deadlock),
+    then load their active incidents, locked for update: (chat, fingerprint) -> incident (the
+    newest active one of a fingerprint wins)."""
+    if not keys:
         return {}
-    await session.execute(_LOCK_FINGERPRINTS, {"fps": list(fingerprints), "chat": chat_id})
+    await session.execute(
+        _LOCK_FINGERPRINTS,
+        {"chats": [chat for chat, _ in keys], "fps": [fp for _, fp in keys]},
+    )
     found = await session.scalars(
         select(Incident)
         .where(
-            Incident.fingerprint.in_(fingerprints),
-            Incident.chat_id == chat_id,
+            tuple_(Incident.chat_id, Incident.fingerprint).in_(list(keys)),
             Incident.status.in_(UNRESOLVED),
         )
         .order_by(Incident.id)
         .with_for_update()
     )
-    return {incident.fingerprint: incident for incident in found}
+    return {(incident.chat_id or "", incident.fingerprint): incident for incident in found}
 
 
 async def dedupe_windows(
@@ -135,23 +143,21 @@ def resolve_by_alert(session: AsyncSession, incident: Incident, title: str, sour
     )
 
 
-async def fold(
-    session: AsyncSession, counts: Mapping[int, int], summaries: Mapping[int, str]
-) -> None:
-    """Add `counts[id]` alerts to each incident, seen now, showing its latest summary."""
-    if not counts:
-        return
-    await session.execute(
-        _FOLD,
-        {
-            "ids": list(counts),
-            "counts": list(counts.values()),
-            "summaries": [summaries.get(incident_id, "") for incident_id in counts],
-        },
-    )
+async def fold(session: AsyncSession, folds: Mapping[int, tuple[int, str]]) -> None:
+    """Incident id -> (alerts folded into it, its latest non-empty summary or ""): each gets
+    the alerts added, seen now, showing that summary."""
+    if folds:
+        await session.execute(
+            _FOLD,
+            {
+                "ids": list(folds),
+                "counts": [n for n, _ in folds.values()],
+                "summaries": [summary for _, summary in folds.values()],
+            },
+        )
 
 
 async def record_alerts(session: AsyncSession, rows: Sequence[Mapping[str, object]]) -> None:
-    """Insert the delivery's alert rows (Core: no ORM bookkeeping)."""
+    """Insert the batch's alert rows (Core: no ORM bookkeeping)."""
     if rows:
         await session.execute(insert(ALERTS_TABLE), list(rows))

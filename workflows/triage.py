@@ -1,10 +1,11 @@
 """Triage: parsed alerts become incidents, folded, silenced or grouped into a storm.
 
-For each batch of alerts (one webhook delivery, one chat message):
+For each delivery of alerts (one webhook request, one chat message), or a batch of them that
+the inbox workers claimed together (`receive_batch`: the same outcome as one after the other):
 - alerts matching an active silence are recorded and start nothing;
-- alerts are grouped by fingerprint; one transaction per delivery locks every fingerprint it
-  touches in the destination chat (advisory locks, taken in one order), so replicas and
-  concurrent deliveries never open two incidents for one problem;
+- alerts are grouped by fingerprint; one transaction per batch locks every fingerprint it
+  touches in its destination chat (advisory locks, taken in one order), so replicas and
+  concurrent batches never open two incidents for one problem;
 - dedupe is per destination chat: an alert posted in chat B never folds into (nor resolves) an
   incident of chat A, so B's team sees its own incident;
 - a firing alert whose fingerprint has an active incident in the chat seen within the dedupe
@@ -33,9 +34,10 @@ from functools import partial
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import silences, triage
+from storage import silences
+from storage import triage as store
 from storage.database import Database
-from storage.models import Incident
+from storage.models import Incident, Silence
 from storage.statuses import may_move
 from workflows.intake.alert import ParsedAlert
 from workflows.silences import matches
@@ -75,6 +77,30 @@ class Hooks:
     on_caught: Callable[[str, int, str], Awaitable[None]] | None = None
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery's alerts: a webhook request (its inbound event id) or an alert bot's chat
+    message (`message:<id>`); `id` None: not protected against replays."""
+
+    alerts: Sequence[ParsedAlert]
+    chat_id: str
+    id: str | None = None
+
+
+@dataclass
+class _Batch:
+    """What one triage transaction knows while it goes through its deliveries in order."""
+
+    current: dict[tuple[str, str], Incident]  # (chat, fingerprint) -> its active incident
+    windows: dict[str, timedelta]
+    seen: set[int] = field(default_factory=set)  # incidents opened or folded into just now
+    recent: dict[str, int] = field(default_factory=dict)  # chat -> incidents opened lately
+    storms: list[str] = field(default_factory=list)  # chats whose storm card must change
+    folds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    latest: dict[int, str] = field(default_factory=dict)  # incident -> latest fold's summary
+    rows: list[dict[str, object]] = field(default_factory=list)
+
+
 class Triage:
     def __init__(self, db: Database, settings: TriageSettings, hooks: Hooks) -> None:
         self.db = db
@@ -87,12 +113,64 @@ class Triage:
         """Count, fold, open and resolve in one transaction; `delivery` (the inbound event or
         message id) makes a replayed delivery count once: it is recorded in that transaction,
         and a delivery already recorded changes nothing (`outcome.replayed`)."""
+        return await self.receive_batch([Delivery(alerts, chat_id, delivery)])
+
+    async def receive_batch(self, deliveries: Sequence[Delivery]) -> TriageOutcome:
+        """Triage many deliveries in one transaction, with the incidents, counts and storm
+        decisions that `receive` of each in turn would give: per chat the deliveries are
+        taken in their order (chats are independent), every statement covers the batch
+        (one lock statement, one fold UPDATE per batch however often an incident repeats,
+        one INSERT of the alerts), and each hook is called once per incident."""
         outcome = TriageOutcome()
-        in_force = await silences.active(self.db, chat_id)
-        groups: dict[tuple[str, str], list[ParsedAlert]] = defaultdict(list)
-        silenced: list[ParsedAlert] = []
+        chats = sorted({d.chat_id for d in deliveries})
+        in_force = {chat: await silences.active(self.db, chat) for chat in chats}
         caught: dict[int, int] = defaultdict(int)  # silence id -> alerts it held back
-        for alert in alerts:
+        async with self.db.session() as session:
+            fresh = await store.first_times(session, [d.id for d in deliveries if d.id])
+            todo = [d for d in deliveries if d.id is None or d.id in fresh]
+            outcome.replayed = len(todo) < len(deliveries)
+            grouped: list[tuple[str, dict[tuple[str, str], list[ParsedAlert]]]] = []
+            silenced: list[ParsedAlert] = []
+            notices: list[tuple[str, int, str]] = []  # (chat, silence id, title) to say
+            for delivery in todo:
+                groups = self._sort(delivery, in_force[delivery.chat_id], silenced, caught)
+                grouped.append((delivery.chat_id, groups))
+                for silence_id, title in self._critical(delivery, in_force[delivery.chat_id]):
+                    if (silence_id, title) not in outcome.caught:
+                        outcome.caught.append((silence_id, title))
+                        notices.append((delivery.chat_id, silence_id, title))
+            keys = sorted({(chat, fp) for chat, groups in grouped for fp, _ in groups})
+            batch = _Batch(*await self._lock_and_load(session, keys))
+            batch.rows.extend(_alert_row(a, None) for a in silenced)
+            outcome.silenced = len(silenced)
+            # chats in one order: the storm locks are taken in it (no deadlock between batches)
+            for chat in chats:
+                for _, groups in (g for g in grouped if g[0] == chat):
+                    for kind, group in groups.items():
+                        await self._triage(session, batch, chat, kind, group, outcome)
+            await store.fold(
+                session, {i: (n, batch.latest.get(i, "")) for i, n in batch.folds.items()}
+            )
+            await store.record_alerts(session, batch.rows)
+            await silences.count_caught(session, caught)
+        for _, groups in grouped:
+            for group in groups.values():
+                ALERTS.labels(group[0].source, group[0].status).inc(len(group))
+        if silenced:
+            ALERTS.labels(silenced[0].source, "silenced").inc(len(silenced))
+        await self._notify(outcome, batch.storms, notices)
+        return outcome
+
+    def _sort(
+        self,
+        delivery: Delivery,
+        in_force: Sequence[Silence],
+        silenced: list[ParsedAlert],
+        caught: dict[int, int],
+    ) -> dict[tuple[str, str], list[ParsedAlert]]:
+        """The delivery's alerts by (fingerprint, status); the silenced ones set aside."""
+        groups: dict[tuple[str, str], list[ParsedAlert]] = defaultdict(list)
+        for alert in delivery.alerts:
             holding = next(
                 (s for s in in_force if matches(s.matchers.get("terms", []), _labels(alert))),
                 None,
@@ -102,59 +180,80 @@ class Triage:
                 continue
             silenced.append(alert)
             caught[holding.id] += 1
-            held = (holding.id, alert.title)
-            if (
-                alert.severity == "critical"
-                and alert.status == "firing"
-                and held not in outcome.caught
-            ):
-                outcome.caught.append(held)
-        rows: list[dict[str, object]] = [_alert_row(a, None) for a in silenced]
-        outcome.silenced = len(silenced)
-        folds: dict[int, int] = defaultdict(int)  # incident id -> alerts folded into it
-        latest: dict[int, str] = {}  # incident id -> the summary of its latest folded alert
-        async with self.db.session() as session:
-            if delivery is not None and not await triage.first_time(session, delivery):
-                outcome.replayed = True
-                return outcome
-            current = await triage.lock_and_load(session, chat_id, sorted({fp for fp, _ in groups}))
-            windows = await triage.dedupe_windows(session, list(current))
-            for (fingerprint, status), group in groups.items():
-                incident = current.get(fingerprint)
-                if status == "resolved":
-                    incident_id = await self._resolve(session, incident, group, outcome)
-                elif incident is not None and incident.last_seen_at > self._window_start(
-                    windows.get(fingerprint)
-                ):
-                    incident_id = incident.id
-                    folds[incident_id] += len(group)
-                    latest[incident_id] = group[-1].summary or ""
-                    outcome.folded.append(incident_id)
-                else:
-                    opened = await self._open(session, group, chat_id, outcome)
-                    incident_id = opened.id
-                    current[fingerprint] = opened  # a resolved group later in the batch
-                rows.extend(_alert_row(a, incident_id) for a in group)
-            await triage.fold(session, folds, latest)
-            await triage.record_alerts(session, rows)
-            await silences.count_caught(session, caught)
-        for group in groups.values():
-            ALERTS.labels(group[0].source, group[0].status).inc(len(group))
-        if silenced:
-            ALERTS.labels(silenced[0].source, "silenced").inc(len(silenced))
-        await self._notify(outcome, chat_id)
-        return outcome
+        return groups
+
+    @staticmethod
+    def _critical(delivery: Delivery, in_force: Sequence[Silence]) -> list[tuple[int, str]]:
+        """(silence id, title) of each critical firing alert a silence holds back."""
+        held = []
+        for alert in delivery.alerts:
+            if alert.severity != "critical" or alert.status != "firing":
+                continue
+            holding = next(
+                (s for s in in_force if matches(s.matchers.get("terms", []), _labels(alert))),
+                None,
+            )
+            if holding is not None:
+                held.append((holding.id, alert.title))
+        return held
+
+    async def _triage(
+        self,
+        session: AsyncSession,
+        batch: _Batch,
+        chat_id: str,
+        kind: tuple[str, str],
+        group: list[ParsedAlert],
+        outcome: TriageOutcome,
+    ) -> None:
+        """One delivery's alerts of one (fingerprint, status): resolve, fold or open."""
+        fingerprint, status = kind
+        key = (chat_id, fingerprint)
+        incident = batch.current.get(key)
+        incident_id: int | None
+        if status == "resolved":
+            incident_id = await self._resolve(session, incident, group, outcome)
+            if incident is not None and incident.status == "resolved":
+                del batch.current[key]  # a firing later in the batch opens a new one
+        elif incident is not None and (
+            incident.id in batch.seen
+            or incident.last_seen_at > self._window_start(batch.windows.get(fingerprint))
+        ):
+            incident_id = incident.id
+            batch.folds[incident_id] += len(group)
+            if group[-1].summary:
+                batch.latest[incident_id] = group[-1].summary
+            batch.seen.add(incident_id)
+            outcome.folded.append(incident_id)
+        else:
+            opened = await self._open(session, batch, group, chat_id, outcome)
+            batch.current[key] = opened
+            batch.seen.add(opened.id)
+            incident_id = opened.id
+        batch.rows.extend(_alert_row(a, incident_id) for a in group)
+
+    async def _lock_and_load(
+        self, session: AsyncSession, keys: list[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], Incident], dict[str, timedelta]]:
+        """Lock every (chat, fingerprint) of the batch and load their active incidents, and the
+        fingerprints' own dedupe windows."""
+        current = await store.lock_and_load(session, keys)
+        return current, await store.dedupe_windows(session, sorted({fp for _, fp in keys}))
 
     def _window_start(self, window: timedelta | None = None) -> datetime:
         return datetime.now(UTC) - (window or self.settings.dedupe_window)
 
     async def _open(
-        self, session: AsyncSession, group: list[ParsedAlert], chat_id: str, outcome: TriageOutcome
+        self,
+        session: AsyncSession,
+        batch: _Batch,
+        group: list[ParsedAlert],
+        chat_id: str,
+        outcome: TriageOutcome,
     ) -> Incident:
         last = group[-1]
-        openings = await triage.openings_within(session, chat_id, self.settings.storm_window)
-        storm = openings >= self.settings.storm_threshold
-        created = await triage.open_incident(
+        storm = await self._storming(session, batch, chat_id)
+        created = await store.open_incident(
             session,
             {"source": last.source, "storm": storm, "alerts": len(group)},
             fingerprint=last.fingerprint,
@@ -169,7 +268,18 @@ class Triage:
             storm=storm,
         )
         (outcome.stormed if storm else outcome.new).append(created.id)
+        if storm and chat_id not in batch.storms:
+            batch.storms.append(chat_id)
         return created
+
+    async def _storming(self, session: AsyncSession, batch: _Batch, chat_id: str) -> bool:
+        """Whether this opening is part of a storm; counted once per chat and batch (under the
+        chat's storm lock), then kept up to date as the batch opens more."""
+        recent = batch.recent.get(chat_id)
+        if recent is None:
+            recent = await store.openings_within(session, chat_id, self.settings.storm_window)
+        batch.recent[chat_id] = recent + 1
+        return recent >= self.settings.storm_threshold
 
     async def _resolve(
         self,
@@ -182,11 +292,13 @@ class Triage:
             return None
         # a running fix finishes and verifies itself (the life cycle, `storage.statuses.MOVES`)
         if may_move(current.status, "resolved", "alert"):
-            triage.resolve_by_alert(session, current, group[0].title, group[0].source)
+            store.resolve_by_alert(session, current, group[0].title, group[0].source)
             outcome.resolved.append(current.id)
         return current.id
 
-    async def _notify(self, outcome: TriageOutcome, chat_id: str) -> None:
+    async def _notify(
+        self, outcome: TriageOutcome, storms: list[str], caught: list[tuple[str, int, str]]
+    ) -> None:
         """Tell the bot. The delivery is committed by now, so a failing hook (Lark or Redis
         away) must not fail it: handled again, its alerts would be counted twice. What a hook
         missed is made up later: the workflow sweep starts or resumes runs nobody drives
@@ -197,12 +309,11 @@ class Triage:
             *((f"on_changed {i}", partial(hooks.on_changed, i)) for i in outcome.folded),
             *((f"on_resolved {i}", partial(hooks.on_resolved, i)) for i in outcome.resolved),
         ]
-        if outcome.stormed:
-            calls.append((f"on_storm {chat_id}", partial(hooks.on_storm, chat_id)))
+        calls += [(f"on_storm {chat}", partial(hooks.on_storm, chat)) for chat in storms]
         if hooks.on_caught is not None:
             calls += [
-                (f"on_caught {i}", partial(hooks.on_caught, chat_id, silence_id, title))
-                for i, (silence_id, title) in enumerate(outcome.caught)
+                (f"on_caught {i}", partial(hooks.on_caught, chat, silence_id, title))
+                for i, (chat, silence_id, title) in enumerate(caught)
             ]
         for what, call in dict(calls).items():  # each folded incident once
             try:

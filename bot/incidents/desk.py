@@ -43,7 +43,7 @@ from workflows.llm.summary import word_postmortem
 from workflows.payloads import GateDecision
 from workflows.ports import Advisor
 from workflows.runs import RunManager
-from workflows.triage import Hooks, Triage, TriageOutcome, TriageSettings
+from workflows.triage import Delivery, Hooks, Triage, TriageOutcome, TriageSettings
 
 log = get_logger(__name__)
 
@@ -138,6 +138,11 @@ class IncidentDesk:
         """Triage a delivery's alerts; `delivery` (its inbound event or message id) makes a
         replay after a crash count once."""
         return await self.triage.receive(alerts, chat_id, delivery=delivery)
+
+    async def receive_batch(self, deliveries: Sequence[Delivery]) -> TriageOutcome:
+        """Triage many deliveries in one transaction (the inbox claims a storm's webhook
+        deliveries together), with the outcome of each in turn."""
+        return await self.triage.receive_batch(deliveries)
 
     async def _opened(self, incident_id: int) -> None:
         await self.pager.plan(incident_id)  # before the card: the card shows the plan

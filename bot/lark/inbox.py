@@ -45,9 +45,11 @@ from storage.statuses import InboundStatus
 
 log = get_logger(__name__)
 
-# (source, {"chat_id", "body"}) -> outcome status; handles webhook deliveries
-# (source, payload, the delivery's event id) -> outcome
-AlertSink = Callable[[str, dict[str, Any], str], Awaitable[Literal["done", "ignored"]]]
+# webhook deliveries claimed together: [(source, payload, the delivery's event id)] -> the
+# outcome of each, in order (their alerts are triaged in one transaction)
+AlertSink = Callable[
+    [list[tuple[str, dict[str, Any], str]]], Awaitable[list[Literal["done", "ignored"]]]
+]
 
 HANDLED_TYPES = frozenset({"im.message.receive_v1"})
 CARD_DEADLINE = 2.5  # seconds of Lark's 3 we allow ourselves
@@ -56,6 +58,9 @@ CARD_DEADLINE = 2.5  # seconds of Lark's 3 we allow ourselves
 IDLE_POLL = 15.0
 STOP_GRACE = 5.0  # seconds a stopping worker may take to finish the event it holds
 RETRY_PAUSE = 1.0  # seconds before claiming again after a transient failure
+# webhook deliveries one worker claims and triages together in a storm (one transaction; at
+# Alertmanager's usual 50 alerts a delivery, about 1,000 alerts)
+ALERT_BATCH = 20
 Handled = Literal["handled", "idle", "deferred"]
 MAX_ATTEMPTS = 5
 TRANSIENT_PATIENCE = timedelta(hours=1)  # how long an event is retried through a transient fault
@@ -240,28 +245,71 @@ class Inbox:
                     await self._wake.wait()
 
     async def handle_one(self) -> Handled:
-        """Claim and handle the oldest pending event: `handled`, `idle` when there was none,
-        or `deferred` when it met a transient failure (the worker pauses before the next
+        """Claim and handle the oldest pending event (with the alert deliveries pending after
+        it, when it is one: triaged together): `handled`, `idle` when there was none, or
+        `deferred` when it met a transient failure (the worker pauses before the next
         claim)."""
-        async with inbound.claim(self.db, worker=self.worker_id) as row:
-            if row is None:
+        batch = ALERT_BATCH if self.alerts is not None else 1
+        async with inbound.claim_batch(self.db, worker=self.worker_id, alerts=batch) as rows:
+            if not rows:
                 return "idle"
+            row = rows[0]
             trace_id = str(row.payload.get("trace_id") or "") or event_trace_id(row.event_id)
             with (
                 trace_context(trace_id),
                 tracing.root_span("inbox.dispatch", trace_id, {"lark.event_type": row.event_type}),
             ):
+                if self.alerts is not None and row.event_type.startswith(inbound.ALERT_PREFIX):
+                    return await self._handle_alerts(rows)
                 return await self._handle(row)
+
+    async def _handle_alerts(self, rows: list[InboundEvent]) -> Handled:
+        """Alert deliveries claimed together: triaged in one go; when that fails for another
+        reason than a transient one, each is tried alone, so one bad delivery fails alone."""
+        assert self.alerts is not None
+        try:
+            outcomes = await self.alerts(
+                [
+                    (row.event_type.removeprefix(inbound.ALERT_PREFIX), row.payload, row.event_id)
+                    for row in rows
+                ]
+            )
+        except TRANSIENT as exc:
+            for row in rows:
+                self._defer(row, exc)
+            return "deferred"
+        except Exception as exc:
+            if len(rows) > 1:
+                log.warning("alerts.batch_failed", deliveries=len(rows), error=str(exc)[:200])
+                outcome: Handled = "handled"
+                for row in rows:
+                    if await self._handle_alerts([row]) == "deferred":
+                        outcome = "deferred"
+                return outcome
+            log.exception("event.failed", event_id=rows[0].event_id)
+            rows[0].status, rows[0].error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
+            EVENTS.labels(rows[0].event_type, "failed").inc()
+            return "handled"
+        for row, status in zip(rows, outcomes, strict=True):
+            row.status = status
+            EVENTS.labels(row.event_type, status).inc()
+        return "handled"
+
+    def _defer(self, row: InboundEvent, exc: Exception) -> bool:
+        """Lark answering 5xx/429 for a while, Redis away: keep the event to try it again after
+        a pause (the handler runs again from the start, as after a crash). False when it has
+        been tried long enough: it failed."""
+        waited = datetime.now(UTC) - row.created_at
+        retry = row.attempts < MAX_ATTEMPTS or waited < TRANSIENT_PATIENCE
+        row.status = "pending" if retry else "failed"
+        row.error = f"retry later: {type(exc).__name__}: {exc}"[:2000]
+        EVENTS.labels(row.event_type, "deferred" if retry else "failed").inc()
+        log.warning("event.deferred", event_id=row.event_id, error=row.error[:300])
+        return retry
 
     async def _handle(self, row: InboundEvent) -> Handled:
         """Handle one claimed event (see `handle_one`)."""
         try:
-            if row.event_type.startswith("alert.") and self.alerts is not None:
-                row.status = await self.alerts(
-                    row.event_type.removeprefix("alert."), row.payload, row.event_id
-                )
-                EVENTS.labels(row.event_type, row.status).inc()
-                return "handled"
             event = normalise(parse_envelope(row.payload), self.bot_open_id)
             if isinstance(event, MessageEvent):
                 row.status = await self.dispatcher.dispatch_message(event)
@@ -271,14 +319,7 @@ class Inbox:
             log.warning("event.malformed", event_id=row.event_id, reason=str(exc))
             row.status, row.error = "failed", str(exc)
         except TRANSIENT as exc:
-            # Lark answering 5xx/429 for a while, Redis away: keep the event and try it
-            # again after a pause (the handler runs again from the start, as after a crash)
-            waited = datetime.now(UTC) - row.created_at
-            retry = row.attempts < MAX_ATTEMPTS or waited < TRANSIENT_PATIENCE
-            row.status = "pending" if retry else "failed"
-            row.error = f"retry later: {type(exc).__name__}: {exc}"[:2000]
-            EVENTS.labels(row.event_type, "deferred" if retry else "failed").inc()
-            log.warning("event.deferred", event_id=row.event_id, error=row.error[:300])
+            self._defer(row, exc)
             return "deferred"  # the worker pauses before it claims again
         except Exception as exc:
             log.exception("event.failed", event_id=row.event_id)

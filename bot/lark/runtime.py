@@ -51,6 +51,7 @@ from workflows.llm.prompt import Scrubber
 from workflows.memory.jobs import JobMemory
 from workflows.memory.recall import IncidentMemory
 from workflows.ports import Advisor
+from workflows.triage import Delivery
 
 log = get_logger(__name__)
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"  # as the inbox workers and the scheduler say
@@ -108,6 +109,7 @@ class LarkRuntime:
         self.dispatcher: Dispatcher | None = None
         self.inbox: Inbox | None = None
         self.connection: LongConnection | None = None
+        self.listen = True  # open the long connection (an intake process does not)
         self._task: asyncio.Task[None] | None = None
         self._backlog: asyncio.Task[None] | None = None
         self._error: str | None = None
@@ -224,6 +226,8 @@ class LarkRuntime:
         if self.settings.lark_event_delivery == "http":
             log.info("lark.http_delivery", paths=["/lark/events", "/lark/card"])
             return  # Lark POSTs events to bot.lark.delivery, which hands them to the inbox
+        if not self.listen:
+            return  # the main process holds the long connection (`bot.workers`)
         self.connection = LongConnection(
             self.target.app_id,
             self.target.app_secret,
@@ -290,20 +294,27 @@ class LarkRuntime:
         )
 
     async def _alerts(
-        self, source: str, payload: dict[str, Any], event_id: str
-    ) -> Literal["done", "ignored"]:
-        """A webhook delivery from the inbox: its alerts as the webhook parsed them (a row kept
-        by an earlier version has the body instead: parsed now), handed to triage (which counts
-        a delivery once, replayed or not)."""
+        self, claimed: list[tuple[str, dict[str, Any], str]]
+    ) -> list[Literal["done", "ignored"]]:
+        """Webhook deliveries from the inbox, claimed together: their alerts as the webhook
+        parsed them (a row kept by an earlier version has the body instead: parsed now),
+        triaged in one transaction (which counts a delivery once, replayed or not)."""
         if self.desk is None:
-            return "ignored"
-        try:
-            alerts = _delivered_alerts(source, payload)
-        except (AlertParseError, ValueError, TypeError, KeyError) as exc:
-            log.warning("alerts.unreadable_delivery", event_id=event_id, error=str(exc)[:200])
-            return "ignored"
-        await self.desk.receive(alerts, str(payload.get("chat_id", "")), delivery=event_id)
-        return "done"
+            return ["ignored"] * len(claimed)
+        outcomes: list[Literal["done", "ignored"]] = []
+        deliveries = []
+        for source, payload, event_id in claimed:
+            try:
+                alerts = _delivered_alerts(source, payload)
+            except (AlertParseError, ValueError, TypeError, KeyError) as exc:
+                log.warning("alerts.unreadable_delivery", event_id=event_id, error=str(exc)[:200])
+                outcomes.append("ignored")
+                continue
+            deliveries.append(Delivery(alerts, str(payload.get("chat_id", "")), event_id))
+            outcomes.append("done")
+        if deliveries:
+            await self.desk.receive_batch(deliveries)
+        return outcomes
 
     async def sweep(self) -> None:
         """One sweep round now (what the timers do every `sweep_every`, `expire_every` and

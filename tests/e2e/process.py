@@ -33,6 +33,7 @@ class Bot:
     home: Path
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()  # after `larkops run`
     # its own process group, as a shell's foreground job: Ctrl-C is SIGINT to the whole group
     own_group: bool = False
     process: subprocess.Popen[bytes] | None = None
@@ -48,7 +49,7 @@ class Bot:
         self._log = self.logfile.open("wb")
         env = base_env(LARKOPS_HOME=str(self.home), LARKOPS_HTTP_PORT=str(self.port), **self.env)
         self.process = subprocess.Popen(
-            [LARKOPS, "run"],
+            [LARKOPS, "run", *self.args],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

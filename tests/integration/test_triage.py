@@ -15,7 +15,7 @@ from storage.database import Database
 from storage.models import Silence
 from workflows.intake.alert import ParsedAlert
 from workflows.silences import SilenceError, matches, parse_duration, parse_matcher
-from workflows.triage import Hooks, Triage, TriageSettings
+from workflows.triage import Delivery, Hooks, Triage, TriageSettings
 
 
 def alert(
@@ -203,3 +203,65 @@ def test_matcher_syntax() -> None:
     for bad_duration in ("", "10x", "8d", "0m"):
         with pytest.raises(SilenceError):
             parse_duration(bad_duration)
+
+
+def _interleaved(prefix: str, seed: int) -> list[Delivery]:
+    """Deliveries to three chats: repeats, resolutions, re-openings and a storm of new
+    fingerprints, interleaved as a busy Alertmanager sends them."""
+    rng = random.Random(seed)
+    deliveries = []
+    for n in range(60):
+        alerts = []
+        for _ in range(rng.randint(1, 8)):
+            name = f"Alert{rng.randint(0, 12 if n < 40 else 30)}"
+            status: Literal["firing", "resolved"] = "resolved" if rng.random() < 0.15 else "firing"
+            alerts.append(alert(name, status=status, instance=f"db-{rng.randint(1, 2)}"))
+        chat = f"{prefix}oc_{rng.choice(['ops', 'db', 'web'])}"
+        deliveries.append(Delivery(alerts, chat, f"{prefix}ev-{n}"))
+    return deliveries
+
+
+async def _incidents(db: Database, prefix: str) -> list[tuple[object, ...]]:
+    """Each chat's incidents in the order they opened, with what triage decided for them."""
+    async with db.engine.connect() as conn:
+        found = await conn.execute(
+            text(
+                "SELECT substr(i.chat_id, length(:p) + 1), i.fingerprint, i.status, i.alert_count,"
+                " i.storm, (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id), "
+                "row_number() OVER (PARTITION BY i.chat_id ORDER BY i.id) "
+                "FROM incidents i WHERE i.chat_id LIKE :p || '%' ORDER BY i.chat_id, i.id"
+            ),
+            {"p": prefix},
+        )
+        return [tuple(row) for row in found]
+
+
+async def test_a_batch_triages_as_its_deliveries_one_by_one(migrated_db: Database) -> None:
+    """The inbox hands triage many deliveries at once: the incidents, their alert counts,
+    resolutions and storm decisions are those of the deliveries fed one at a time, and each
+    incident's card is refreshed once for the batch however often it repeats."""
+    settings = TriageSettings(storm_threshold=6)
+    one_by_one, batched = Calls(), Calls()
+    single = Triage(migrated_db, settings, one_by_one.hooks())
+    for delivery in _interleaved("a/", 3):
+        await single.receive(delivery.alerts, delivery.chat_id, delivery=delivery.id)
+    batch = Triage(migrated_db, settings, batched.hooks())
+    deliveries = _interleaved("b/", 3)
+    outcome = await batch.receive_batch(deliveries)
+    expected = await _incidents(migrated_db, "a/")
+    assert len(expected) > 20  # the mix opened, resolved and reopened, and stormed
+    assert {row[2] for row in expected} == {"open", "resolved"}
+    assert any(row[4] for row in expected)
+    assert await _incidents(migrated_db, "b/") == expected
+    assert len(batched.new) == len(one_by_one.new)
+    assert len(batched.resolved) == len(one_by_one.resolved)
+    assert len(batched.changed) == len(set(batched.changed))  # each card once per batch
+    assert sorted(c.removeprefix("b/") for c in batched.storms) == sorted(
+        {c.removeprefix("a/") for c in one_by_one.storms}
+    )
+    # a replay of the whole batch (a worker died before marking it done) counts nothing
+    again = await batch.receive_batch(deliveries)
+    assert again.replayed
+    assert again.new + again.folded + again.resolved == []
+    assert await _incidents(migrated_db, "b/") == expected
+    assert outcome.folded

@@ -140,7 +140,9 @@ class Replica:
         return bool(self.bot and self.bot.process and self.bot.process.poll() is None)
 
     async def start(self, emulator: LarkEmulator | None = None) -> Replica:
-        self.bot = Bot(self.home, free_port(), env=self.env)
+        # a replica here stands for one machine's one process (several processes on one machine:
+        # tests/replicas/test_intake_workers.py)
+        self.bot = Bot(self.home, free_port(), env=self.env, args=("--workers", "1"))
         await asyncio.to_thread(self.bot.start, True, 90)
         if emulator is not None:
             await self.connected(emulator)

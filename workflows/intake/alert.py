@@ -7,7 +7,7 @@ item. Nothing in it is ever interpreted (no shell, no template, no markup) by in
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -55,7 +55,9 @@ class ParsedAlert:
     def as_json(self) -> dict[str, Any]:
         """The alert as JSON (times as ISO 8601): what the inbox keeps of a webhook delivery,
         so the payload is parsed once, at the door."""
-        data = asdict(self)
+        # a shallow copy (no `asdict`: it deep-copies `raw`, the most costly part of an alert
+        # storm's intake); the result is only ever serialised
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         for key in ("starts_at", "ends_at"):
             moment = data[key]
             data[key] = moment.isoformat() if moment is not None else None
