@@ -288,6 +288,7 @@ class LarkRuntime:
             replica=REPLICA,
             version=package_version(),
             uptime_seconds=round(time.time() - psutil.Process(os.getpid()).create_time()),
+            send_backlog=self.api.outbox.backlog,
         )
 
     async def _alerts(
