@@ -220,7 +220,11 @@ class Inbox:
 
     async def _work(self, number: int) -> None:
         """Claim until there is nothing to claim, then wait to be woken (a commit in this
-        process wakes the workers at once; `poll` only picks up what another process left)."""
+        process wakes the workers at once; `poll` only picks up what another process left).
+        One worker polls (an idle bot makes one claim per `poll`, not one per worker); an
+        event it finds wakes the others, which drain the rest with it."""
+        poll = self._poll if number == 0 else None
+        polled = False  # the last wait ended by the poll: what is found was left elsewhere
         while not self._stopping:
             # cleared before the claim: a commit during the claim leaves it set, so the wait
             # below returns at once and the new event is not left for the next poll
@@ -231,13 +235,18 @@ class Inbox:
                 log.exception("inbox.worker_error", worker=number)
                 outcome = "deferred"
             if outcome == "handled":
+                if polled:
+                    self._wake.set()  # more may have been left: the idle workers help
                 continue
             if outcome == "deferred":  # Lark or Redis away for a while: a short pause
                 await asyncio.sleep(self._retry_pause)
                 continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll):
+            polled = False
+            try:
+                async with asyncio.timeout(poll):
                     await self._wake.wait()
+            except TimeoutError:
+                polled = True
 
     async def handle_one(self) -> Handled:
         """Claim and handle the oldest pending event: `handled`, `idle` when there was none,
