@@ -12,7 +12,7 @@ The long connection still uses the official SDK (`bot.lark.connection`).
 - Sends and replies wait for a shared token bucket (per chat and per app, across replicas via
   the coordination backend), so Lark's limits are not exceeded; above them they queue in order
   (`bot.lark.outbox`: one chat's messages one after another, the app's calls in arrival order,
-  a rate-limit refusal retried for up to ten minutes), and the queue's length is a gauge.
+  a rate-limit refusal retried for up to a minute), and the queue's length is a gauge.
 - Every send carries the caller's idempotency `uuid`.
 - Urgent notices, groups, pins, documents and tasks come from `bot.lark.collaboration`; the
   exceptions live in `bot.lark.errors` (and are importable from here as before).

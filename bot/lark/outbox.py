@@ -30,7 +30,9 @@ SEND_BACKLOG = Gauge(
     "larkops_lark_send_backlog",
     "Messages this process is waiting to send to Lark (queued behind its rate limits, retried)",
 )
-RATE_LIMITED_PATIENCE = 600.0  # seconds a message refused for the rate keeps being retried
+# seconds a message refused for the rate keeps being retried in its turn (Lark's resets are a
+# second or two); beyond, it fails like any refusal (an inbox event is then tried again later)
+RATE_LIMITED_PATIENCE = 60.0
 
 
 class Outbox:
