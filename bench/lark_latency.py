@@ -12,14 +12,17 @@ Prints figures; asserts nothing.
 
     .venv/bin/python bench/lark_latency.py [--seconds 10] [--profile bot.prof]
 
-`--profile` runs the bot under cProfile (its event loop's thread) and writes the stats there
-when it stops (`python -m pstats bot.prof`): where the CPU per reply goes.
+`--profile` runs the bot under cProfile (its event loop's thread; wall-clock times) and writes
+the stats there when it stops (`python -m pstats bot.prof`); `--why` runs it under
+bench/wakeups.py and prints the CPU time of each kind of event-loop callback during the 40
+events/s phase (thread CPU time: meaningful on a busy machine too).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -89,7 +92,10 @@ def reply_latencies(emulator: LarkEmulator, asked: dict[str, float]) -> list[flo
     return found
 
 
-async def main(seconds: float, profile: str) -> None:
+PROBE = str(Path(__file__).with_name("wakeups.py"))
+
+
+async def main(seconds: float, profile: str, why: bool) -> None:
     emulator = LarkEmulator(chats=CHATS)
     home = Path(tempfile.mkdtemp(prefix="larkops-bench-lark-"))
     async with serve_emulator(emulator) as url:
@@ -105,8 +111,14 @@ async def main(seconds: float, profile: str) -> None:
         }
         log = (home / "bot.log").open("wb")
         command = [LARKOPS, "run"]
-        if profile:
+        if profile and not why:
             command = [sys.executable, "-m", "cProfile", "-o", profile, LARKOPS, "run"]
+        if why:
+            command = [sys.executable, PROBE, "run"]
+            env["LARKOPS_BENCH_WAKEUPS"] = str(home / "wakeups.json")
+            if profile:  # the 40 events/s phase only, in thread CPU time
+                env["LARKOPS_BENCH_PROFILE"] = profile
+                command = [sys.executable, PROBE, "run"]
         bot = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             while emulator.connections == 0:
@@ -116,7 +128,11 @@ async def main(seconds: float, profile: str) -> None:
             await warm_up(emulator)
             await clicks(emulator, rate=20, count=int(20 * seconds))
             process = psutil.Process(bot.pid)
+            if why:
+                process.send_signal(signal.SIGUSR1)
             await messages(emulator, process, 40, int(40 * seconds), "40 events/s")
+            if why:
+                await callbacks(process, home / "wakeups.json", int(40 * seconds))
             await messages(emulator, process, 50, int(50 * seconds), "50 events/s")
             await messages(emulator, process, 250, 500, "5x burst (250 events/s)")
             refused = [c for c in emulator.calls if c.status in (429,) or c.code == 230020]
@@ -177,6 +193,22 @@ async def clicks(emulator: LarkEmulator, rate: float, count: int) -> None:
     figure(3, f"card-action ack p50 at {rate:.0f} clicks/s", p50, "ms", "", None)
     figure(3, f"card-action ack p99 at {rate:.0f} clicks/s", p99, "ms", "< 50", p99 < 50)
     await asyncio.sleep(2.0)
+
+
+async def callbacks(process: psutil.Process, report: Path, replies: int) -> None:
+    """What the bot's loops ran during the phase, by CPU time (bench/wakeups.py)."""
+    process.send_signal(signal.SIGUSR2)
+    for _ in range(100):
+        if report.exists():
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    rows = json.loads(report.read_text())["callbacks"]
+    total = sum(row["cpu"] for row in rows)
+    print(f"event-loop callbacks: {total * 1000 / replies:.2f} ms of CPU per reply; the most:")
+    for row in sorted(rows, key=lambda r: -r["cpu"])[:20]:
+        share = row["cpu"] * 1000 / replies
+        print(f"  {share:6.2f} ms/reply {row['runs']:6d} runs  {row['what']}")
 
 
 def cpu(process: psutil.Process) -> float:
@@ -244,7 +276,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--profile", default="", help="write the bot's cProfile stats here")
+    parser.add_argument("--why", action="store_true", help="CPU per kind of loop callback")
     arguments = parser.parse_args()
-    asyncio.run(
-        main(arguments.seconds, str(Path(arguments.profile).resolve()) if arguments.profile else "")
-    )
+    profile = str(Path(arguments.profile).resolve()) if arguments.profile else ""
+    asyncio.run(main(arguments.seconds, profile, arguments.why))

@@ -3,7 +3,9 @@
 Every callback an asyncio loop runs (in any thread) is counted with its CPU time, by what it
 runs (a task's coroutine, a timer's function). SIGUSR1 starts a window (counters to zero),
 SIGUSR2 writes the window's counts and the process's threads (native id -> name) as JSON to
-the file named by the environment variable `LARKOPS_BENCH_WAKEUPS`.
+the file named by the environment variable `LARKOPS_BENCH_WAKEUPS`. With
+`LARKOPS_BENCH_PROFILE` set, the window is also profiled (cProfile, thread CPU time, the main
+thread: the bot's event loop) and the stats written there.
 
     LARKOPS_BENCH_WAKEUPS=/tmp/w.json python bench/wakeups.py run
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio.events
 import collections
+import cProfile
 import json
 import os
 import signal
@@ -20,6 +23,7 @@ import threading
 import time
 from typing import Any
 
+PROFILE = cProfile.Profile(time.thread_time)
 COUNTS: collections.Counter[str] = collections.Counter()
 SECONDS: collections.Counter[str] = collections.Counter()
 
@@ -60,9 +64,14 @@ def _counted(self: asyncio.events.Handle) -> None:
 def _start(*_: object) -> None:
     COUNTS.clear()
     SECONDS.clear()
+    if os.environ.get("LARKOPS_BENCH_PROFILE"):
+        PROFILE.enable()
 
 
 def _dump(*_: object) -> None:
+    if os.environ.get("LARKOPS_BENCH_PROFILE"):
+        PROFILE.disable()
+        PROFILE.dump_stats(os.environ["LARKOPS_BENCH_PROFILE"])
     report = {
         "callbacks": [
             {"what": key, "runs": runs, "cpu": SECONDS[key]} for key, runs in COUNTS.most_common()
