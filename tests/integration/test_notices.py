@@ -8,10 +8,13 @@ stream listen on one connection."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+from pathlib import Path
 
 from sqlalchemy import text
 
 from storage.changes import ChangeFeed
+from storage.models import Incident
 from storage.notices import Notices, paced
 from tests.conftest import World
 from tests.support.wait import wait_until
@@ -143,3 +146,18 @@ async def test_the_loops_and_the_event_stream_share_one_listening_connection(
     finally:
         await notices.stop()
         await feed.close()
+
+
+def test_every_incident_column_either_notifies_or_is_an_alerts_repeat() -> None:
+    """A column added to incidents must be named in the feed's trigger (or be one that an
+    alert's repeat changes, or one that never changes), or its changes would reach nobody."""
+    [path] = Path(__file__).parents[2].glob("migrations/versions/*_one_change_feed.py")
+    spec = importlib.util.spec_from_file_location("one_change_feed", path)
+    assert spec is not None
+    assert spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    repeat = {"alert_count", "last_seen_at", "summary", "updated_at"}
+    fixed = {"id", "run_id", "fingerprint", "first_seen_at", "created_at"}
+    columns = {column.name for column in Incident.__table__.columns}
+    assert columns == set(migration.WATCHED_COLUMNS) | repeat | fixed
