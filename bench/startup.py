@@ -1,7 +1,8 @@
 """Cold and warm start of `larkops run` to a 200 from /readyz, and memory after start.
 
 Prints figures (medians over several runs); asserts nothing. Goals from the foundation issue:
-warm start < 3 s, RSS < 250 MB.
+warm start < 3 s, RSS < 250 MB; from issue 22: Lark (the sandbox mode's emulator) connected
+≤ 2 s after start, RSS with Lark connected ≤ 160 MB.
 
     .venv/bin/python bench/startup.py [--runs 5]
 """
@@ -114,6 +115,9 @@ def main() -> None:
     figure(2, "cold start to /readyz (initdb + migrate)", cold, "s", "", None)
     figure(2, f"warm start to /readyz, median of {args.runs}", warm_s, "s", "< 3", warm_s < 3)
     figure(2, "bot RSS after ready, median", rss_mb, "MB", "< 250", rss_mb < 250)
+    linked, linked_rss = statistics.median(connected), statistics.median(connected_rss)
+    figure(22, "warm start to Lark connected, median", linked, "s", "≤ 2", linked <= 2)
+    figure(22, "bot RSS with Lark connected, median", linked_rss, "MB", "≤ 160", linked_rss <= 160)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.config import ConfigError, Settings, load_settings
 from bot.startup import StartupError, open_database
 from storage import api_keys
 from storage.database import Database
-from storage.migration import current_revision, head_revision
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -45,13 +46,19 @@ def _when(moment: datetime | None) -> str | None:
 async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     database, embedded = await open_database(settings)
     try:
-        revision, head = await current_revision(database), head_revision()
-        if revision != head:
-            raise StartupError(
-                f"the database is at revision {revision or 'base'}, not {head}: "
-                "run `larkops migrate` first"
-            )
-        return await work(database)
+        try:
+            return await work(database)
+        except SQLAlchemyError:
+            # Alembic (a tenth of a second to import) only to say why: the schema is behind
+            from storage.migration import current_revision, head_revision
+
+            revision, head = await current_revision(database), head_revision()
+            if revision != head:
+                raise StartupError(
+                    f"the database is at revision {revision or 'base'}, not {head}: "
+                    "run `larkops migrate` first"
+                ) from None
+            raise
     finally:
         await database.close()
         if embedded is not None:

@@ -134,7 +134,7 @@ class App:
         await self._start_http()
         self.database, self.embedded = await open_database(self.settings)
         self.readiness.checks["database"] = self.database.ping
-        self.api.feed = ChangeFeed(self.database.url)
+        self.api.feed = ChangeFeed.shared(self.database.url)  # the loops listen on it too
         migrated = await upgrade(self.database)
         log.info("database.ready", migrated=migrated, embedded=self.embedded is not None)
         try:

@@ -1,15 +1,16 @@
 """What is waiting, read from the database: inbox queue, runs in flight, gates open.
 
 These are cluster-wide figures (every replica reads the same tables, so every replica reports
-the same values: aggregate them with `max`, not `sum`). They are refreshed by one loop every
-few seconds per replica, never on the path of an event: three grouped counts over partial or
+the same values: aggregate them with `max`, not `sum`). They are refreshed by one loop per
+replica (every few seconds while the inbox has rows waiting, else after an incident or a gate
+changes, or a minute), never on the path of an event: three grouped counts over partial or
 status indexes (`ix_inbound_events_claim`, `ix_incidents_status_created`, the pending-approvals
 index).
 
 Usage::
 
     backlog = await read_backlog(db)        # for /status
-    task = asyncio.create_task(watch_backlog(db))   # keeps the gauges fresh
+    task = asyncio.create_task(watch_backlog(db, changed=changed))   # keeps the gauges fresh
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.logs import get_logger
 from storage.approvals import APPROVALS
 from storage.backlog import read_waiting
 from storage.database import Database
+from storage.notices import paced
 
 log = get_logger(__name__)
 
@@ -127,11 +129,27 @@ def publish(backlog: Backlog) -> None:
     _GATES_OPEN.set(backlog.gates)
 
 
-async def watch_backlog(db: Database, every: float = REFRESH) -> None:
-    """Keep the gauges fresh until cancelled; a failed read keeps the last values."""
-    while True:
+async def watch_backlog(
+    db: Database, every: float = REFRESH, changed: asyncio.Event | None = None
+) -> None:
+    """Keep the gauges fresh until cancelled; a failed read keeps the last values. With
+    `changed` (set when an incident or a gate changes) a reading with nothing in the inbox is
+    followed by the next change, or a minute (`storage.notices.QUIET`), not `every` seconds:
+    the inbox's age grows only while something waits in it."""
+    waiting = True
+
+    async def read() -> None:
+        nonlocal waiting
         try:
-            publish(await read_backlog(db))
+            backlog = await read_backlog(db)
         except Exception as exc:  # the database is down: readiness and its alert say so
             log.warning("backlog.read_failed", error=str(exc)[:200])
-        await asyncio.sleep(every)
+            waiting = True
+            return
+        publish(backlog)
+        waiting = backlog.inbox_pending > 0
+
+    async def busy() -> bool:
+        return waiting
+
+    await paced(read, busy, every=every, changed=changed)

@@ -39,6 +39,7 @@ class StatusView:
     replica: str
     version: str
     uptime_seconds: float
+    send_backlog: int = 0  # messages this replica waits to send (Lark's rate limits)
 
     @property
     def healthy(self) -> bool:
@@ -108,6 +109,7 @@ def status_card(view: StatusView, say: Texts) -> dict[str, Any]:
             pending=view.inbox_pending,
             age=duration(view.inbox_oldest_seconds) if view.inbox_pending else "-",
         ),
+        say("status.sends", waiting=view.send_backlog),
         say("status.database", state=_state(view.database, say)),
         say(
             "status.coordination",

@@ -12,7 +12,7 @@ keeps sha256 of the whole key.
 The API does not read this table on every request: `bot.api.keyring` keeps what `holder`
 found (and `touch`es a key at most every `TOUCH_EVERY`), and forgets a key when it is revoked:
 at once in this process (`on_revoke`), and in every other one by the database's change notice
-(migration 0020).
+(migration 0018).
 """
 
 from __future__ import annotations

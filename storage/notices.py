@@ -1,13 +1,14 @@
 """Changes in Postgres wake the loops that wait for them (LISTEN/NOTIFY), so a bot with nothing
 to do does not look every few seconds (issue 22).
 
-Row triggers (migration 0013) notify `larkops_<table>` when a row of `schedules`, `approvals`,
-`actions` or `council_batches` changes, or an incident is opened (a statement that changes no
-row notifies nobody). `Notices` keeps one asyncpg
-connection listening and runs each subscriber's callback (an `asyncio.Event.set`, a `wake()`).
-When that connection drops, every subscriber is called (a change may have been missed while it
-was away) and it connects again with a growing pause; a loop waiting on a change therefore also
-keeps its own longest wait (`rest`), which bounds what a lost notification can delay.
+The loops follow tables (`schedules`, `approvals`, `actions`, `council_batches`, `incidents`:
+opened, or changed other than by an alert's repeat); the changes come from the process's one
+`storage.changes.ChangeFeed` (channel `larkops_changes`, migration 0017), which also feeds the
+REST API's event stream: one listening connection per process. `Notices` runs each
+subscriber's callback (an `asyncio.Event.set`, a `wake()`) after a change of a table it
+follows, and whenever the feed's connection dropped (a change may have been missed); a loop
+waiting on a change therefore also keeps its own longest wait (`rest`), which bounds what a
+lost notification can delay. A statement that changes no row notifies nobody.
 
     notices = Notices(db.url)
     changed = notices.event("approvals", "incidents")
@@ -22,31 +23,27 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-import asyncpg
-import structlog
+from storage.changes import KINDS, ChangeFeed
 
-from storage.database import driver_url
-
-log = structlog.get_logger(__name__)
-
-TABLES = ("schedules", "approvals", "actions", "council_batches", "incidents")
-PREFIX = "larkops_"
-RECONNECT_MAX = 30.0  # seconds between two tries at most while Postgres is away
+TABLES = tuple(KINDS)
 
 
 class Notices:
     def __init__(self, url: str) -> None:
-        self.url = driver_url(url, "")
-        self._subscribers: dict[str, list[Callable[[], None]]] = {t: [] for t in TABLES}
-        self._task: asyncio.Task[None] | None = None
-        self._connected = asyncio.Event()
+        try:
+            self.feed = ChangeFeed.shared(url)
+        except RuntimeError:  # no running loop: a feed of its own
+            self.feed = ChangeFeed(url)
+        self._callbacks: list[Callable[[], None]] = []
+        self._started = False
 
     def on_change(self, tables: tuple[str, ...], callback: Callable[[], None]) -> None:
         """Call `callback` (in the event loop) after each change of one of `tables`."""
         for table in tables:
-            if table not in self._subscribers:
+            if table not in KINDS:
                 raise ValueError(f"no notifications for table {table!r}; see TABLES")
-            self._subscribers[table].append(callback)
+        self.feed.on_change(tuple(KINDS[table] for table in tables), callback)
+        self._callbacks.append(callback)
 
     def event(self, *tables: str) -> asyncio.Event:
         """An event set by each change of one of `tables` (the waiter clears it)."""
@@ -55,60 +52,21 @@ class Notices:
         return changed
 
     async def start(self) -> None:
-        """Listen in the background; returns once listening (or after the first failure: a
-        listener that cannot connect yet keeps trying, the loops keep their longest wait)."""
-        self._task = asyncio.create_task(self._listen())
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(10):
-                await self._connected.wait()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def _everyone(self) -> None:
-        for callbacks in self._subscribers.values():
-            for callback in callbacks:
-                callback()
-
-    def _notified(self, _: object, __: int, channel: str, ___: object) -> None:
-        for callback in self._subscribers.get(channel.removeprefix(PREFIX), ()):
+        """Listen (through the process's feed); returns once listening (or after the first
+        failure: the feed keeps trying, the loops keep their longest wait). Every subscriber
+        is called once: whatever changed before it listened."""
+        if not self._started:
+            self._started = True
+            await self.feed.open()
+        for callback in self._callbacks:
             callback()
 
-    async def _listen(self) -> None:
-        pause = 0.5
-        while True:
-            connection: asyncpg.Connection | None = None
-            try:
-                connection = await asyncpg.connect(self.url)
-                lost = asyncio.Event()
-                connection.add_termination_listener(_setter(lost))
-                for table in TABLES:
-                    await connection.add_listener(PREFIX + table, self._notified)
-                self._connected.set()
-                pause = 0.5
-                self._everyone()  # whatever changed while nobody listened
-                await lost.wait()
-                log.warning("notices.lost")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Postgres away: the loops fall back on their longest wait
-                log.warning("notices.unavailable", error=str(exc)[:200], retry_in=pause)
-                self._connected.set()
-            finally:
-                if connection is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(connection.close(timeout=2))
-            self._everyone()
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RECONNECT_MAX)
-
-
-def _setter(event: asyncio.Event) -> Callable[[object], None]:
-    return lambda _: event.set()
+    async def stop(self) -> None:
+        for callback in self._callbacks:
+            self.feed.forget(callback)
+        if self._started:
+            self._started = False
+            await self.feed.release()
 
 
 async def rest(changed: asyncio.Event | None, longest: float) -> None:

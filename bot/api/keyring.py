@@ -3,7 +3,7 @@ here for `KEEP` seconds, so a request costs no query for its key.
 
 A revoked key fails on the very next request, on every replica:
 - revoked in this process (`storage.api_keys.revoke`): the keyring is told at once;
-- revoked elsewhere (`larkops apikey revoke`, another replica): migration 0020's trigger sends
+- revoked elsewhere (`larkops apikey revoke`, another replica): migration 0018's trigger sends
   a change notice (`storage.changes.ChangeFeed`), and every request first reads the notices
   that have arrived;
 - while the notices cannot be trusted — no feed, its connection lost (`reset`), or so many

@@ -10,7 +10,9 @@ The long connection still uses the official SDK (`bot.lark.connection`).
 - 5xx and rate-limit answers (HTTP 429 / code 99991400, honouring `x-ogw-ratelimit-reset`;
   code 230020) are retried with backoff; other 4xx raise `LarkApiError` at once.
 - Sends and replies wait for a shared token bucket (per chat and per app, across replicas via
-  the coordination backend), so Lark's limits are not exceeded.
+  the coordination backend), so Lark's limits are not exceeded; above them they queue in order
+  (`bot.lark.outbox`: one chat's messages one after another, the app's calls in arrival order,
+  a rate-limit refusal retried for up to a minute), and the queue's length is a gauge.
 - Every send carries the caller's idempotency `uuid`.
 - Urgent notices, groups, pins, documents and tasks come from `bot.lark.collaboration`; the
   exceptions live in `bot.lark.errors` (and are importable from here as before).
@@ -41,7 +43,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
-    stop_after_attempt,
     wait_exponential,
     wait_random,
 )
@@ -49,6 +50,7 @@ from tenacity import (
 from bot.lark.collaboration import Collaboration
 from bot.lark.errors import LarkApiError as LarkApiError
 from bot.lark.errors import LarkRetryable as LarkRetryable
+from bot.lark.outbox import RATE_LIMITED_PATIENCE, Outbox
 from bot.logs import get_logger
 from storage import tracing
 from storage.coordination import Coordination
@@ -56,7 +58,8 @@ from storage.coordination import Coordination
 log = get_logger(__name__)
 
 TOKEN_ERRORS = frozenset({99991661, 99991663, 99991664, 99991665, 99991668, 99991677})
-RATE_LIMIT_CODES = frozenset({99991400, 230020})
+APP_RATE_LIMITED = 99991400
+RATE_LIMIT_CODES = frozenset({APP_RATE_LIMITED, 230020})
 # Lark allows 5 messages/s into one chat and 50 calls/s per app, counted over any second.
 # A bucket of one token spaces grants at least 1/rate apart (a bigger burst would allow
 # burst + rate in one second), and pacing at 90% of the limit leaves ~110 ms for the jitter
@@ -111,6 +114,7 @@ class LarkApi(Collaboration):
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
+        self.outbox = Outbox()  # the order of sends, and how many wait
         # membership lookups (bot.roles): key -> (monotonic expiry, answer or Lark's refusal)
         self.directory_ttl = DIRECTORY_TTL
         self._directory: dict[tuple[str, str], tuple[float, frozenset[str] | LarkApiError]] = {}
@@ -186,6 +190,8 @@ class LarkApi(Collaboration):
             CALLS.labels(endpoint, "rate_limited").inc()
             reset = headers.get("x-ogw-ratelimit-reset")
             retry_after = float(reset) if reset and reset.replace(".", "", 1).isdigit() else None
+            if status == 429 or code == APP_RATE_LIMITED:  # the app's limit: everybody waits
+                self.outbox.pause(retry_after or 1.0)
             raise LarkRetryable(endpoint, status, code, msg or "rate limited", retry_after)
         if status >= 500:
             CALLS.labels(endpoint, "server_error").inc()
@@ -205,9 +211,29 @@ class LarkApi(Collaboration):
         chat_id: str | None = None,
         attempts: int | None = None,
     ) -> dict[str, Any]:
+        if chat_id is None:
+            return await self._attempts(
+                endpoint, method, uri, body, queries or [], authorised, None, attempts
+            )
+        async with self.outbox.turn(chat_id):  # a message: after the chat's earlier ones
+            return await self._attempts(
+                endpoint, method, uri, body, queries or [], authorised, chat_id, attempts
+            )
+
+    async def _attempts(
+        self,
+        endpoint: str,
+        method: str,
+        uri: str,
+        body: dict[str, Any] | None,
+        queries: list[tuple[str, str]],
+        authorised: bool,
+        chat_id: str | None,
+        attempts: int | None,
+    ) -> dict[str, Any]:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(LarkRetryable),
-            stop=stop_after_attempt(attempts or self._max_attempts),
+            stop=_stop_after(attempts or self._max_attempts),
             wait=_backoff,
             reraise=True,
         )
@@ -220,7 +246,7 @@ class LarkApi(Collaboration):
                     if authorised:
                         await self._throttle(chat_id)
                     return await self._authorised_call(
-                        endpoint, method, uri, body, queries or [], authorised
+                        endpoint, method, uri, body, queries, authorised
                     )
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
@@ -247,11 +273,14 @@ class LarkApi(Collaboration):
         return data
 
     async def _throttle(self, chat_id: str | None) -> None:
-        waited = await self._coordination.throttle(f"lark:app:{self.app_id}", APP_RATE, APP_BURST)
-        if chat_id:
+        waited = 0.0
+        if chat_id:  # the chat's bucket first: the app's turn is not held while it refills
             waited += await self._coordination.throttle(
                 f"lark:chat:{chat_id}", CHAT_RATE, CHAT_BURST
             )
+        waited += await self.outbox.grant(
+            lambda: self._coordination.throttle(f"lark:app:{self.app_id}", APP_RATE, APP_BURST)
+        )
         if waited:
             THROTTLED.inc(waited)
 
@@ -483,6 +512,25 @@ def _message_id(data: dict[str, Any], endpoint: str) -> str:
 
 
 _exponential = wait_exponential(multiplier=0.2, max=5.0) + wait_random(0, 0.2)
+
+
+def _rate_limited(error: BaseException | None) -> bool:
+    return isinstance(error, LarkRetryable) and (
+        error.status == 429 or error.code in RATE_LIMIT_CODES
+    )
+
+
+def _stop_after(attempts: int) -> Callable[[RetryCallState], bool]:
+    """Give up after `attempts` failures; a refusal for the rate is retried for up to
+    `RATE_LIMITED_PATIENCE` seconds instead (the message waits its turn, it is not lost)."""
+
+    def stop(state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if _rate_limited(error):
+            return (state.seconds_since_start or 0.0) >= RATE_LIMITED_PATIENCE
+        return state.attempt_number >= attempts
+
+    return stop
 
 
 def _backoff(state: RetryCallState) -> float:

@@ -91,7 +91,9 @@ class Inbox:
         self.dispatcher = dispatcher
         self.alerts = alerts
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        self._wake = asyncio.Event()
+        # one release per event committed here: each wakes one worker for one claim (waking
+        # every worker for every event made the idle ones claim nothing, four claims an event)
+        self._signals = asyncio.Semaphore(0)
         self._poll = poll
         self._retry_pause = retry_pause
         self._count = workers
@@ -139,7 +141,7 @@ class Inbox:
         if row is None:
             log.info("event.duplicate", event_id=envelope.event_id, message_id=envelope.message_id)
         elif handled:
-            self._wake.set()
+            self._signals.release()
         else:
             log.warning("event.unsupported", event_type=envelope.event_type)
         ACCEPT_SECONDS.labels("message").observe(loop.time() - started)
@@ -202,18 +204,19 @@ class Inbox:
 
     def wake(self) -> None:
         """Something was committed: let a worker look now rather than at the next poll."""
-        self._wake.set()
+        self._signals.release()
 
     def start(self) -> None:
+        # each worker first drains what a previous run left pending
         self._tasks = [asyncio.create_task(self._work(n)) for n in range(self._count)]
-        self._wake.set()  # pick up anything left pending by a previous run
 
     async def stop(self) -> None:
         """Let each worker finish the event it holds (a claim is a transaction: cancelling it
         half-way leaves asyncpg closing a connection under a cancel, which it logs as an error),
         and cancel only a worker still busy after `STOP_GRACE`."""
         self._stopping = True
-        self._wake.set()
+        for _ in self._tasks:
+            self._signals.release()
         if not self._tasks:
             return
         _, busy = await asyncio.wait(self._tasks, timeout=STOP_GRACE)
@@ -224,25 +227,30 @@ class Inbox:
                 await task
 
     async def _work(self, number: int) -> None:
-        """Claim until there is nothing to claim, then wait to be woken (a commit in this
-        process wakes the workers at once; `poll` only picks up what another process left)."""
+        """Wait for a signal (an event committed in this process), claim once, and so on; after
+        a poll (only worker 0 polls, so an idle bot makes one claim per `poll`, not one per
+        worker) claim until there is nothing left: those events were left by another process."""
+        poll = self._poll if number == 0 else None
+        draining = True  # at start: whatever a previous run left
         while not self._stopping:
-            # cleared before the claim: a commit during the claim leaves it set, so the wait
-            # below returns at once and the new event is not left for the next poll
-            self._wake.clear()
+            if not draining:
+                try:
+                    async with asyncio.timeout(poll):
+                        await self._signals.acquire()
+                except TimeoutError:
+                    draining = True
+                if self._stopping:
+                    return
             try:
                 outcome = await self.handle_one()
             except Exception:
                 log.exception("inbox.worker_error", worker=number)
                 outcome = "deferred"
-            if outcome == "handled":
-                continue
             if outcome == "deferred":  # Lark or Redis away for a while: a short pause
                 await asyncio.sleep(self._retry_pause)
+                draining = True  # and the event is claimed again
                 continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll):
-                    await self._wake.wait()
+            draining = draining and outcome == "handled"
 
     async def handle_one(self) -> Handled:
         """Claim and handle the oldest pending event (with the alert deliveries pending after

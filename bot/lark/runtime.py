@@ -129,10 +129,17 @@ class LarkRuntime:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._start())
-        if self.timers.backlog_every is not None:
-            self._backlog = asyncio.create_task(watch_backlog(self.db, self.timers.backlog_every))
 
     async def _start(self) -> None:
+        if self.timers.sweep_every is not None:
+            self.notices = Notices(self.db.url)
+            await self.notices.start()
+        if self.timers.backlog_every is not None:
+            self._backlog = asyncio.create_task(
+                watch_backlog(
+                    self.db, self.timers.backlog_every, self._changed("incidents", "approvals")
+                )
+            )
         delay = 0.5
         while True:
             try:
@@ -148,9 +155,6 @@ class LarkRuntime:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
         log.info("lark.bot", open_id=bot.open_id, name=bot.name, sandbox=self.target.sandbox)
-        if self.timers.sweep_every is not None:
-            self.notices = Notices(self.db.url)
-            await self.notices.start()
         if self.checkpointer is not None and self.advisor is not None:
             self.desk = IncidentDesk(
                 self.settings,
@@ -291,6 +295,7 @@ class LarkRuntime:
             replica=REPLICA,
             version=package_version(),
             uptime_seconds=round(time.time() - psutil.Process(os.getpid()).create_time()),
+            send_backlog=self.api.outbox.backlog,
         )
 
     async def _alerts(

@@ -135,6 +135,10 @@ class Guard:
         until = time.monotonic() + seconds if seconds is not None else None
         self._faults.append(Fault(path_prefix, status, code, count, text, extra, until))
 
+    def clear_faults(self) -> None:
+        """End every injected fault (an outage is over)."""
+        self._faults.clear()
+
     def take_fault(self, path: str) -> None:
         """Raise the first pending fault matching `path` (consuming one of its count)."""
         now = time.monotonic()

@@ -686,6 +686,7 @@ TEXTS: dict[str, str] = {
     "status.lark.connecting": "connecting…",
     "status.lark.starting": "starting…",
     "status.inbox": "Inbox queue: {pending} pending, oldest waiting {age}",
+    "status.sends": "Messages waiting to be sent (Lark's rate limits): {waiting}",
     "status.database": "Database: {state}",
     "status.coordination": "Coordination ({backend}): {state}",
     "status.scheduler.here": "Scheduler: this replica leads, {jobs} jobs loaded",

@@ -677,6 +677,7 @@ TEXTS: dict[str, str] = {
     "status.lark.connecting": "连接中…",
     "status.lark.starting": "启动中…",
     "status.inbox": "收件队列：{pending} 条待处理，最早的已等待 {age}",
+    "status.sends": "等待发送的消息（飞书频率限制）：{waiting} 条",
     "status.database": "数据库：{state}",
     "status.coordination": "协调后端（{backend}）：{state}",
     "status.scheduler.here": "调度器：本副本为主，已加载 {jobs} 个任务",

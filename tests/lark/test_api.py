@@ -10,6 +10,7 @@ import pytest
 
 from bot.lark.api import CHAT_RATE, LarkApi, LarkApiError, idempotency_key
 from bot.sandbox.emulator import LarkEmulator
+from bot.sandbox.model import Chat
 from bot.sandbox.server import serve_emulator
 from storage.coordination import Coordination, MemoryCoordination
 from tests.conftest import World
@@ -207,3 +208,44 @@ async def test_reply_patch_and_delayed_update(lark: tuple[LarkEmulator, LarkApi]
         await api.patch_card(reply_id, {"schema": "2.0"})  # a text message is no card
     with pytest.raises(LarkApiError):
         await api.update_card("c-not-a-token", {"schema": "2.0"})
+
+
+async def test_a_burst_above_the_app_limit_arrives_whole_and_in_order() -> None:
+    """72 replies asked for at once into 18 chats (above Lark's 50 messages/s per app): all
+    arrive, once, each chat's in the order they were asked for."""
+    chats = [Chat(f"oc_room{n}", f"room {n}") for n in range(18)]
+    emulator = LarkEmulator(chats=chats)
+    async with serve_emulator(emulator) as url:
+        api = LarkApi(emulator.app_id, emulator.app_secret, url, MemoryCoordination())
+        await asyncio.gather(
+            *(
+                api.send_text(chat.chat_id, f"{chat.chat_id} #{n}", uuid=f"{chat.chat_id}-{n}")
+                for n in range(4)
+                for chat in chats
+            )
+        )
+        assert api.outbox.backlog == 0
+    for chat in chats:
+        shown = [m.text for m in emulator.transcript(chat.chat_id)]
+        assert shown == [f"{chat.chat_id} #{n}" for n in range(4)]
+
+
+async def test_refused_for_the_apps_rate_messages_are_retried_in_order_not_lost() -> None:
+    """Lark refusing the app for its rate (99991400: six refusals injected, and a limit of 10
+    calls/s under the bot's 45/s pacing): every message still arrives, each chat's in order."""
+    chats = [Chat(f"oc_room{n}", f"room {n}") for n in range(6)]
+    emulator = LarkEmulator(chats=chats, app_rate_limit=10)
+    emulator.fail_next(SEND, status=429, code=99991400, count=6)
+    async with serve_emulator(emulator) as url:
+        api = LarkApi(emulator.app_id, emulator.app_secret, url, MemoryCoordination())
+        await asyncio.gather(
+            *(
+                api.send_text(chat.chat_id, f"{chat.chat_id} #{n}", uuid=f"{chat.chat_id}-{n}")
+                for n in range(4)
+                for chat in chats
+            )
+        )
+    assert _calls(emulator, SEND).count(429) >= 6
+    for chat in chats:
+        shown = [m.text for m in emulator.transcript(chat.chat_id)]
+        assert shown == [f"{chat.chat_id} #{n}" for n in range(4)]

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -38,6 +39,7 @@ async def test_status_shows_connection_queue_leader_and_model(make_testbot: Any)
         "larkops status: all good",
         "Lark long connection: connected",
         "Inbox queue: 0 pending",
+        "Messages waiting to be sent (Lark's rate limits): 0",
         "Database: ok",
         "Coordination (memory): ok",
         "Scheduler: this replica leads",
@@ -146,3 +148,34 @@ def test_status_card_in_both_languages_and_when_something_is_wrong() -> None:
     assert "<at id=all></at> refused" in en  # yet reads as it was
     backlog_only = status_card(view(inbox_pending=3, inbox_oldest_seconds=90), texts("en"))
     assert backlog_only["header"]["template"] == "orange"
+
+
+async def test_status_shows_the_messages_waiting_for_lark_until_they_are_sent(
+    make_testbot: Any,
+) -> None:
+    """While Lark refuses the app for its rate (99991400), the bot's messages wait in order,
+    and `/status` and the metrics say how many; once Lark takes them again they all arrive, in
+    the order they were sent."""
+    bot: TestBot = await make_testbot(settings={"language": "en"})
+    api = bot.runtime.api
+    bot.emulator.fail_next("/open-apis/im/v1/messages", status=429, code=99991400, seconds=120)
+    sends = [
+        asyncio.create_task(api.send_text(bot.chat, f"queued {n}", uuid=f"queued-{n}"))
+        for n in range(8)
+    ]
+    try:
+        await wait_until(lambda: api.outbox.backlog == 8, what="eight messages waiting")
+        view = await bot.runtime.status()
+        assert view.send_backlog == 8
+        shown = card_text(status_card(view, texts("en")))
+        assert "Messages waiting to be sent (Lark's rate limits): 8" in shown
+        assert "等待发送的消息（飞书频率限制）：8 条" in card_text(status_card(view, texts("zh")))
+        assert value(scrape(), "larkops_lark_send_backlog") >= 8  # this process's, all bots
+        bot.emulator.guard.clear_faults()
+        await asyncio.gather(*sends)
+    finally:
+        bot.emulator.guard.clear_faults()
+        await asyncio.gather(*sends, return_exceptions=True)
+    sent = [m.text for m in bot.emulator.transcript(bot.chat) if m.text.startswith("queued")]
+    assert sent == [f"queued {n}" for n in range(8)]
+    assert (await bot.runtime.status()).send_backlog == 0

@@ -6,8 +6,8 @@ Without the index a rare status is found by walking the whole primary key backwa
 (`?status=escalated` read 4,851 rows to answer 50 with 100,000 incidents, 1 % escalated;
 a status nobody has, every row); with it, the 50 rows and no more.
 
-Revision ID: 0020
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-07
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = "0020"
-down_revision: str | Sequence[str] | None = "0016"
+revision: str = "0018"
+down_revision: str | Sequence[str] | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
