@@ -128,8 +128,6 @@ async def incident_detail(scope: ToolScope, q: IncidentRef) -> tuple[Data, str]:
 
 async def list_jobs(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
     desk = scope.ctx.services.schedules
-    if desk is None:
-        raise ToolFailed("scheduling is not available")
     views = await desk.jobs(scope.ctx.chat_id)
     jobs = [
         {
@@ -242,8 +240,6 @@ async def list_runbooks(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
 
 async def similar_incidents(scope: ToolScope, q: SimilarQuery) -> tuple[Data, str]:
     memory = scope.ctx.services.memory
-    if memory is None:
-        raise ToolFailed("incident memory is not available")
     if q.incident_id is not None:
         await own_incident(scope, q.incident_id)
         found = await memory.similar(q.incident_id, limit=q.limit)
