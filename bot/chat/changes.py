@@ -154,8 +154,6 @@ async def propose_remediation(scope: ToolScope, q: RemediationRequest) -> tuple[
     from bot.commands.plugins import post_action
 
     ops = scope.ctx.services.operations
-    if ops is None:
-        raise ToolFailed("plugins are not available")
     found = ops.toolkit.registry.get(q.plugin)
     if found is None or not ops.toolkit.registry.is_enabled(q.plugin):
         raise ToolFailed(f"there is no enabled plugin named {q.plugin[:64]!r}")

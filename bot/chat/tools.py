@@ -206,8 +206,6 @@ async def analyze_failed_run(scope: ToolScope, q: JobRef) -> tuple[Data, str]:
 
 async def list_plugins(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
     ops = scope.ctx.services.operations
-    if ops is None:
-        raise ToolFailed("plugins are not available")
     registry = ops.toolkit.registry
     plugins = [
         {
@@ -224,8 +222,6 @@ async def list_plugins(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
 
 async def list_runbooks(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
     ops = scope.ctx.services.operations
-    if ops is None:
-        raise ToolFailed("runbooks are not available")
     books = [
         {
             "name": book.name,

@@ -27,7 +27,7 @@ from cards.paging import (
     swap_values,
 )
 from cards.views import OncallView, SwapView
-from storage import incidents, rotas
+from storage import incidents
 from workflows.oncall.rotation import clock
 from workflows.oncall.spans import span
 
@@ -130,9 +130,7 @@ async def _override(ctx: HandlerContext, roster: Roster, words: list[str]) -> No
     name = _schedule(ctx, roster, words[2] if len(words) == 3 else None)
     zone = ZoneInfo(ctx.services.settings.timezone)
     until = _until(ctx, words[1], zone)
-    await rotas.add_override(
-        ctx.services.db, name, person, datetime.now(UTC), until, by=ctx.user, reason="override"
-    )
+    await roster.override(name, person, until, by=ctx.user)
     shown = until.astimezone(zone).strftime("%m-%d %H:%M")
     await ctx.reply_text(
         ctx.texts("oncall.override_done", person=mention(person), schedule=name, until=shown)
@@ -177,25 +175,22 @@ def _swap_view(payload: SwapAnswer, status: str) -> SwapView:
     )
 
 
+_SWAP_REFUSED = {
+    "only_other": "oncall.swap.only_other",
+    "expired": "oncall.swap.expired",
+    "no_schedules": "oncall.none",
+}
+
+
 async def _answer(
     ctx: HandlerContext, payload: SwapAnswer, accept: bool, desk: IncidentDesk
 ) -> ActionResult:
-    """Only the person asked may answer, and only before the offered shift is over."""
+    """The roster decides whether the answer counts (`Roster.answer_swap`); the card says it."""
     say = ctx.texts
-    if ctx.user != payload.other:
-        return ActionResult(toast=Toast("error", say("oncall.swap.only_other")))
     view = _swap_view(payload, "accepted" if accept else "declined")
-    if datetime.now(UTC) >= view.mine[1] or payload.schedule not in _roster(ctx, desk).schedules:
-        return ActionResult(toast=Toast("error", say("oncall.swap.expired")))
-    if accept:
-        db = ctx.services.db
-        reason = f"swap with {payload.asker}"
-        await rotas.add_override(
-            db, payload.schedule, payload.other, *view.mine, by=ctx.user, reason=reason
-        )
-        await rotas.add_override(
-            db, payload.schedule, payload.asker, *view.theirs, by=ctx.user, reason=reason
-        )
+    refusal = await desk.roster.answer_swap(view, ctx.user, accept=accept)
+    if refusal is not None:
+        return ActionResult(toast=Toast("error", say(_SWAP_REFUSED[refusal])))
     zone = ZoneInfo(ctx.services.settings.timezone)
     return ActionResult(
         toast=Toast("success" if accept else "info", say(f"oncall.swap.toast_{view.status}")),

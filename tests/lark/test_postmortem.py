@@ -77,6 +77,9 @@ async def test_an_approver_turns_the_action_items_into_feishu_tasks(make_testbot
     await fire(bot, "DiskFull")
     await wait_until(lambda: _settled(bot), timeout=20, what="the workflow to wait for people")
     await bot.send("/ack 1", user="ou_alice")
+    # the inbox's workers take messages in parallel: a /resolve handled first would leave
+    # nobody acknowledged to own the tasks
+    await bot.expect_reply(contains="已确认事件 #1")
     await bot.send("/resolve 1", user="ou_carol")
     await bot.expect_reply(contains="已恢复")
     await bot.sweep()
