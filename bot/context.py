@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bot.lark.api import BotInfo, LarkApi, idempotency_key
 from bot.lark.events import CardAction, MessageEvent
-from bot.router import Router
 from cards.actions import ActionPayload, pack
 from cards.status import StatusView
 from cards.texts import Texts
@@ -22,6 +21,8 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.incidents.desk import IncidentDesk
     from bot.operations import OperationsDesk
+    from bot.reports import ReportDesk
+    from bot.router import Router
     from bot.scheduling.desk import ScheduleDesk
     from storage.coordination import Coordination
     from storage.database import Database
@@ -31,7 +32,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class Services:
-    """Long-lived things handlers use; built once by the app."""
+    """Long-lived things handlers use; built once, by `bot.assembly.assemble`.
+
+    A handler names any of them as a parameter (`desk: IncidentDesk`) and gets it (`bot.router`).
+    Each exists in every running bot, except those in `OPTIONAL`."""
 
     settings: Settings
     db: Database
@@ -40,13 +44,19 @@ class Services:
     bot: BotInfo
     signing_key: bytes
     router: Router
-    desk: IncidentDesk | None = None
-    operations: OperationsDesk | None = None
-    memory: IncidentMemory | None = None
-    schedules: ScheduleDesk | None = None
-    chat: ChatDesk | None = None
+    desk: IncidentDesk
+    operations: OperationsDesk
+    memory: IncidentMemory
+    schedules: ScheduleDesk
+    chat: ChatDesk
+    reports: ReportDesk  # the alert-hygiene report (/report, its buttons, the REST API)
+    status: Callable[[], Awaitable[StatusView]]  # what /status shows
     council: Council | None = None  # the council of models (`llm.council`), when configured
-    status: Callable[[], Awaitable[StatusView]] | None = None  # what /status shows
+
+
+# the services the configuration may leave out, and the text a handler naming one answers with
+# when it is missing (the dispatcher says it, so no handler checks for None)
+OPTIONAL: dict[str, str] = {"council": "council.ask.unavailable"}
 
 
 @dataclass(frozen=True)

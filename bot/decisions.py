@@ -29,24 +29,19 @@ log = get_logger(__name__)
 async def resume(services: Services, gate: Approval, decision: str, user: str) -> None:
     """A decided gate: its run (an incident's workflow or an action's) goes on."""
     if gate.incident_id is not None:
-        if services.desk is not None:
-            await services.desk.runs.resume(
-                str(gate.run_id), gate.interrupt_id, gate_decision(decision, [user])
-            )
+        await services.desk.runs.resume(
+            str(gate.run_id), gate.interrupt_id, gate_decision(decision, [user])
+        )
         return
-    if services.operations is not None:
-        await services.operations.decided(gate, decision, user)
+    await services.operations.decided(gate, decision, user)
 
 
 async def show_partial(services: Services, gate: Approval) -> None:
     """A gate with approvals still missing: the card in the chat shows the ones so far."""
     if gate.incident_id is not None:
-        if services.desk is not None:
-            await services.desk.presenter.show(gate.incident_id)
+        await services.desk.presenter.show(gate.incident_id)
         return
     operations = services.operations
-    if operations is None:
-        return
     action = await operations.by_run(gate.run_id)
     if action is None or not action.card_message_id:
         return

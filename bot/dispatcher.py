@@ -10,6 +10,10 @@ it declares (`roles=("operator",)` admits approvers and admins too; nothing decl
 viewer). A refused command gets `denied.role`; a refused click an error toast and a
 `click.refused` audit event. Message handlers check for themselves (alert bots have no role).
 
+Handlers get what they name (`Dispatcher.arguments`): the event's parts and the services; one
+that names a service the configuration leaves out (the model council) gets its refusal here, as
+a reply or an error toast, and is not called.
+
 Unexpected errors are logged with the trace id and answered with that trace id. Transient
 ones (`TRANSIENT`: Lark answering 5xx/429 beyond a call's retries, Redis unreachable) are not
 answered: the message goes back to the inbox and is handled again once they pass; a click that
@@ -23,7 +27,7 @@ import difflib
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from bot.context import ActionResult, HandlerContext, Services, Toast
+from bot.context import OPTIONAL, ActionResult, HandlerContext, Services, Toast
 from bot.errors import UserFacingError
 from bot.lark.api import LarkRetryable
 from bot.lark.events import MAX_TEXT, CardAction, MessageEvent
@@ -63,6 +67,18 @@ class Dispatcher:
         # the event's own trace: its receipt, commit and dispatch share it (`bot.logs`)
         trace = event_trace_id(event.event_id) if event.event_id else new_trace_id()
         return HandlerContext(event=event, services=self.services, texts=self.texts, trace_id=trace)
+
+    def arguments(self, params: tuple[str, ...], **given: Any) -> dict[str, Any]:
+        """What a handler named: the event's parts, else the service of that name. A service the
+        configuration leaves out (`OPTIONAL`) is refused here, in the reader's words, before
+        the handler runs; so no handler checks for None."""
+        values: dict[str, Any] = {}
+        for name in params:
+            value = given[name] if name in given else getattr(self.services, name)
+            if value is None:
+                raise UserFacingError(self.texts(OPTIONAL[name]))
+            values[name] = value
+        return values
 
     async def _chain(self, ctx: HandlerContext, final: Next) -> Any:
         async def run(index: int) -> Any:
@@ -110,7 +126,7 @@ class Dispatcher:
                 continue
             if spec.accepts is not None and not spec.accepts(event):
                 continue
-            await call(spec.handler, spec.params, {"ctx": ctx, "event": event})
+            await call(spec.handler, spec.params, self.arguments(spec.params, ctx=ctx, event=event))
             return "done"
         if not event.addressed_to_bot:
             return IGNORED
@@ -128,7 +144,7 @@ class Dispatcher:
             await ctx.reply_text(self._denied(spec.roles))
             return "done"
         log.info("command", command=spec.name, user=ctx.user)
-        available = {"ctx": ctx, "event": event, "args": args.strip()}
+        available = self.arguments(spec.params, ctx=ctx, event=event, args=args.strip())
         await call(spec.handler, spec.params, available)
         return "done"
 
@@ -196,7 +212,7 @@ class Dispatcher:
             if payload.action in ("approve", "reject") and isinstance(gate, str):
                 APPROVALS.labels(gate, "role_denied").inc()
             return ActionResult(toast=Toast("error", self._denied(spec.roles)))
-        available = {"ctx": ctx, "event": action, "payload": payload}
+        available = self.arguments(spec.params, ctx=ctx, event=action, payload=payload)
         result = await call(spec.handler, spec.params, available)
         if not isinstance(result, ActionResult):
             raise TypeError(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
@@ -44,9 +44,6 @@ from workflows.llm.guard import ModelGuard
 from workflows.llm.prompt import Scrubber
 from workflows.llm.summary import word_report
 from workflows.silences import parse_duration, parse_matcher
-
-if TYPE_CHECKING:
-    from bot.context import Services
 
 CONFIRM_TTL = timedelta(hours=1)
 
@@ -118,24 +115,6 @@ def confirm_payload(payload: ReportSuggestion) -> ReportConfirm:
     fields = payload.model_dump()
     expires = int((datetime.now(UTC) + CONFIRM_TTL).timestamp())
     return ReportConfirm(**fields, nonce=uuid.uuid4().hex, exp=expires)
-
-
-def report_desk(services: Services) -> ReportDesk:
-    """The report desk of the running bot (its runbooks, redactor and model, when any)."""
-    from workflows.llm.advisor import ModelAdvisor
-
-    desk, ops = services.desk, services.operations
-    advisor = desk.runs.deps.advisor if desk is not None else None
-    model = advisor if isinstance(advisor, ModelAdvisor) else None
-    return ReportDesk(
-        services.settings,
-        services.db,
-        services.signing_key,
-        book=ops.toolkit.book if ops is not None else None,
-        redactor=ops.toolkit.registry.redactor if ops is not None else None,
-        guard=model.guard if model is not None else None,
-        scrub=model.scrub if model is not None else None,
-    )
 
 
 class ReportDesk:

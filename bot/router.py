@@ -3,34 +3,44 @@
 A handler names what it needs as parameters (checked once, at registration: an unknown name is
 a `TypeError` then, never a silent `None` later):
 
-- `ctx`     the `HandlerContext` (reply, texts, services, roles)
+- `ctx`     the `HandlerContext` (reply, texts, roles, signing)
 - `event`   the `MessageEvent` or `CardAction`
 - `args`    for commands, the text after the command name
 - `payload` for card actions, the verified `ActionPayload`
+- any service of `bot.context.Services` by its field name: `desk` (the `IncidentDesk`),
+  `operations`, `schedules`, `chat`, `memory`, `council`, `status`, `db`, `api`, `settings`,
+  `coordination`, `signing_key`, `router`, `bot`
+
+The dispatcher passes each service as it was built by `bot.assembly.assemble`; a service the
+configuration leaves out (`Services.council` without `llm.council`) is answered once, by the
+dispatcher, and the handler is not called. A handler does three things: parse its arguments,
+call a desk, render the result (a card from `cards/`, a text from the catalogue).
 
 Command docstrings are the help text: first line Chinese, second line English.
 
 Usage::
 
-    router = Router("basics")
+    router = Router("incidents")
 
-    @router.command("/ping")
-    async def ping(ctx: HandlerContext) -> None:
-        \"\"\"检查机器人是否在线。
-        Check the bot is alive.\"\"\"
-        await ctx.reply_text("pong")
+    @router.command("/incidents", usage="[open|all]", roles=("viewer",))
+    async def list_incidents(ctx: HandlerContext, args: str, db: Database) -> None:
+        \"\"\"列出进行中的事件。
+        List open incidents.\"\"\"
+        rows = await incidents.list_incidents(db, active_only=args != "all")
+        await ctx.reply_card(incidents_card(rows, ctx.texts))
 
-    @router.card_action(Refresh)
-    async def refresh(payload: Refresh, ctx: HandlerContext) -> ActionResult: ...
+    @router.card_action(Ack, roles=("operator",))
+    async def ack(ctx: HandlerContext, payload: Ack, desk: IncidentDesk) -> ActionResult: ...
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from bot.context import Services
 from cards.actions import ActionPayload
 
 if TYPE_CHECKING:
@@ -38,17 +48,18 @@ if TYPE_CHECKING:
 
 Handler = Callable[..., Awaitable[Any]]
 MessageFilter = Callable[["MessageEvent"], bool]
+SERVICES = frozenset(f.name for f in fields(Services))  # what a handler may name besides
 
 
-def _parameters(handler: Handler, allowed: frozenset[str]) -> tuple[str, ...]:
+def _parameters(handler: Handler, given: frozenset[str]) -> tuple[str, ...]:
     if not inspect.iscoroutinefunction(handler):
         raise TypeError(f"handler {handler.__qualname__} must be `async def`")
     names = tuple(inspect.signature(handler).parameters)
-    unknown = [name for name in names if name not in allowed]
+    unknown = [name for name in names if name not in given | SERVICES]
     if unknown:
         raise TypeError(
             f"handler {handler.__qualname__} asks for {', '.join(unknown)}; "
-            f"it may ask for {', '.join(sorted(allowed))}"
+            f"it may ask for {', '.join(sorted(given))} or a service: {', '.join(sorted(SERVICES))}"
         )
     return names
 
@@ -221,5 +232,5 @@ class Router:
 
 
 async def call(handler: Handler, params: tuple[str, ...], available: dict[str, Any]) -> Any:
-    """Call a handler with exactly the arguments it named."""
+    """Call a handler with exactly the arguments it named (`Dispatcher.arguments` finds them)."""
     return await handler(**{name: available[name] for name in params})

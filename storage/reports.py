@@ -226,3 +226,35 @@ def _jobs(chat_id: str, since: datetime, until: datetime) -> Any:
         .order_by(failures.desc(), Schedule.id)
         .limit(MAX_JOBS)
     )
+
+
+@dataclass(frozen=True)
+class ChatDigest:
+    """A scheduled report job's figures: the chat's incidents first seen since a moment, by
+    status, and its noisiest titles (title, alerts) — up to five, the noisiest first."""
+
+    by_status: list[tuple[str, int]]
+    noisiest: list[tuple[str, int]]
+
+
+async def chat_digest(db: Database, chat_id: str, since: datetime) -> ChatDigest:
+    recent = (Incident.chat_id == chat_id, Incident.first_seen_at >= since)
+    async with db.session() as session:
+        rows = (
+            await session.execute(
+                select(Incident.status, func.count()).where(*recent).group_by(Incident.status)
+            )
+        ).all()
+        top = (
+            await session.execute(
+                select(Incident.title, func.sum(Incident.alert_count))
+                .where(*recent)
+                .group_by(Incident.title)
+                .order_by(func.sum(Incident.alert_count).desc())
+                .limit(5)
+            )
+        ).all()
+    return ChatDigest(
+        [(str(status), int(count)) for status, count in rows],
+        [(str(title), int(count or 0)) for title, count in top],
+    )

@@ -20,21 +20,12 @@ from bot.api.schemas import (
     SilenceOut,
 )
 from bot.commands.report import hours_of
-from bot.operations import OperationsDesk
-from bot.reports import report_desk
 from storage import incidents, silences
 from workflows.silences import SilenceError, needs_confirmation, parse_duration, parse_matcher
 from workflows.verdicts import judge
 
 router = APIRouter()
 Id = Annotated[int, Path(ge=1, le=2**62)]
-
-
-def _operations(who: Caller) -> OperationsDesk:
-    ops = who.services.operations
-    if ops is None:
-        raise ApiError(503, "starting", who.say("api.starting"), headers={"Retry-After": "2"})
-    return ops
 
 
 @router.get("/silences", response_model=list[SilenceOut], tags=["silences"])
@@ -93,7 +84,7 @@ async def end_silence(silence_id: Id, who: Annotated[Caller, Depends(caller)]) -
 async def list_plugins(who: Annotated[Caller, Depends(caller)]) -> list[PluginOut]:
     """The plugin catalogue: diagnostics and fixes, with their risk and parameters."""
     await who.need("viewer", None)
-    registry = _operations(who).toolkit.registry
+    registry = who.services.operations.toolkit.registry
     english = who.services.settings.language == "en"
     found = []
     for name in registry.names(include_disabled=True):
@@ -130,7 +121,7 @@ async def list_runbooks(who: Annotated[Caller, Depends(caller)]) -> list[Runbook
             propose=book.propose.plugin if book.propose else None,
             verify=book.verify.plugin if book.verify else None,
         )
-        for book in _operations(who).toolkit.book.runbooks
+        for book in who.services.operations.toolkit.book.runbooks
     ]
 
 
@@ -138,7 +129,7 @@ async def list_runbooks(who: Annotated[Caller, Depends(caller)]) -> list[Runbook
 async def show_policy(who: Annotated[Caller, Depends(caller)]) -> PolicyOut:
     """The effective policy, and where plugins may connect."""
     await who.need("viewer", None)
-    toolkit = _operations(who).toolkit
+    toolkit = who.services.operations.toolkit
     reach = toolkit.registry.reach
     return PolicyOut(
         policy=toolkit.policy.config.model_dump(mode="json"),
@@ -152,7 +143,7 @@ async def check_policy(
 ) -> dict[str, Any]:
     """What the policy would decide for one run, without running it (as `/policy check`)."""
     await who.need("viewer", None)
-    toolkit = _operations(who).toolkit
+    toolkit = who.services.operations.toolkit
     plugin = toolkit.registry.get(body.plugin)
     if plugin is None:
         raise ApiError(404, "not_found", who.say("api.no_plugin", name=body.plugin[:64]))
@@ -173,7 +164,7 @@ async def report(
     hours = hours_of(period)
     if hours is None:
         raise ApiError(422, "bad_period", who.say("api.bad_period"))
-    desk = report_desk(who.services)
+    desk = who.services.reports
     facts = await desk.facts(who.chat(chat_id), hours)
     found = desk.suggestions(facts)
     body = {

@@ -21,7 +21,7 @@ from bot.api.schemas import (
     IncidentPage,
     ResolveIn,
 )
-from bot.incidents.desk import IncidentDesk
+from bot.incidents.desk import IncidentRefused
 from bot.roles import decider, gate_policy
 from storage import approvals, incidents
 from storage.models import Diagnosis, Incident
@@ -43,13 +43,6 @@ _REFUSED = {
     "not_approver": (403, "gate.not_approver"),
     "own_request": (403, "gate.own_request"),
 }
-
-
-def _desk(who: Caller) -> IncidentDesk:
-    desk = who.services.desk
-    if desk is None:
-        raise ApiError(503, "starting", who.say("api.starting"), headers={"Retry-After": "2"})
-    return desk
 
 
 async def _incident(who: Caller, incident_id: int) -> Incident:
@@ -114,18 +107,26 @@ async def ack(incident_id: Id, who: Annotated[Caller, Depends(caller)]) -> Ackno
     """Someone is on it (as `/ack`): paging stops, the card says who (operators)."""
     row = await _incident(who, incident_id)
     await who.need("operator", row.chat_id)
-    if row.status in incidents.FINAL:
-        raise ApiError(409, "closed", _closed(who, row))
-    first = await _desk(who).acknowledge(incident_id, who.open_id, trace_id=who.trace_id)
+    try:
+        first = await who.services.desk.acknowledge(incident_id, who.open_id, trace_id=who.trace_id)
+    except IncidentRefused as exc:
+        raise _refused(who, exc) from None
     await who.audit(incident_id, "api.incident.ack", first=first)
     return Acknowledged(
         incident=IncidentOut.of(await _incident(who, incident_id)), acknowledged_by=first
     )
 
 
-def _closed(who: Caller, row: Incident) -> str:
-    status = who.say(f"card.status.{row.status}")
-    return who.say("incident.already_closed", id=row.id, status=status)
+def _refused(who: Caller, exc: IncidentRefused) -> ApiError:
+    """The desk's refusal as the API answers it (404 or 409, with the reason's code)."""
+    if exc.reason == "not_found":
+        return ApiError(404, "not_found", who.say("api.no_incident", id=exc.incident_id))
+    if exc.reason == "escalated":
+        text = who.say("incident.already_escalated", id=exc.incident_id)
+        return ApiError(409, "escalated", text)
+    status = who.say(f"card.status.{exc.status}")
+    text = who.say("incident.already_closed", id=exc.incident_id, status=status)
+    return ApiError(409, "closed", text)
 
 
 @router.post("/incidents/{incident_id}/resolve", response_model=IncidentOut)
@@ -136,8 +137,10 @@ async def resolve(
     row = await _incident(who, incident_id)
     await who.need("approver", row.chat_id)
     note = body.note if body is not None else ""
-    if not await _desk(who).resolve(incident_id, who.open_id, note):
-        raise ApiError(409, "closed", _closed(who, row))
+    try:
+        await who.services.desk.resolve(incident_id, who.open_id, note)
+    except IncidentRefused as exc:
+        raise _refused(who, exc) from None
     await who.audit(incident_id, "api.incident.resolve", note)
     return IncidentOut.of(await _incident(who, incident_id))
 
@@ -147,10 +150,10 @@ async def escalate(incident_id: Id, who: Annotated[Caller, Depends(caller)]) -> 
     """Escalate to on-call by hand (as `/escalate`, approvers)."""
     row = await _incident(who, incident_id)
     await who.need("approver", row.chat_id)
-    if row.status == "escalated":
-        raise ApiError(409, "escalated", who.say("incident.already_escalated", id=incident_id))
-    if not await _desk(who).escalate(incident_id, who.open_id):
-        raise ApiError(409, "closed", _closed(who, row))
+    try:
+        await who.services.desk.escalate(incident_id, who.open_id)
+    except IncidentRefused as exc:
+        raise _refused(who, exc) from None
     await who.audit(incident_id, "api.incident.escalate")
     return IncidentOut.of(await _incident(who, incident_id))
 

@@ -30,13 +30,6 @@ async def parse(body: ParseIn, who: Annotated[Caller, Depends(caller)]) -> dict[
     return await answer(Reader(env), body.model_dump(), env["LARKOPS_TIMEZONE"])
 
 
-def _desk(who: Caller) -> ScheduleDesk:
-    desk = who.services.schedules
-    if desk is None:
-        raise ApiError(503, "starting", who.say("api.starting"), headers={"Retry-After": "2"})
-    return desk
-
-
 def _job(desk: ScheduleDesk, row: Schedule) -> JobOut:
     view = desk.view(row)
     return JobOut.of(row, view.rule, list(view.next_runs))
@@ -55,7 +48,7 @@ async def list_jobs(
 ) -> list[JobOut]:
     """Active and paused jobs (of one chat), with their next runs."""
     await who.need("viewer", chat_id)
-    desk = _desk(who)
+    desk = who.services.schedules
     return [_job(desk, row) for row in await schedules.live(who.services.db, chat_id)]
 
 
@@ -64,7 +57,7 @@ async def create_job(body: JobIn, who: Annotated[Caller, Depends(caller)]) -> Jo
     """A job from a sentence, confirmed at once (operators of the chat). A sentence that does
     not read as a schedule, or needs a question answered, is 422 with the reading."""
     roles = await who.need("operator", body.chat_id)
-    desk = _desk(who)
+    desk = who.services.schedules
     draft = await desk.draft(body.chat_id, who.open_id, body.text)
     reading = ParseOut.model_validate(draft.result.contract(datetime.now(UTC)))
     if draft.schedule is None:
@@ -81,7 +74,7 @@ async def create_job(body: JobIn, who: Annotated[Caller, Depends(caller)]) -> Jo
 
 
 async def _change(who: Caller, job_id: int, what: str) -> JobOut:
-    desk = _desk(who)
+    desk = who.services.schedules
     row = await schedules.get(who.services.db, job_id)
     if row is None or row.status == "deleted":
         raise ApiError(404, "not_found", who.say("schedule.not_found", id=job_id))

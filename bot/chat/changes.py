@@ -105,8 +105,6 @@ async def create_job(scope: ToolScope, q: JobText) -> tuple[Data, str]:
     from bot.commands.schedules import post_draft  # the command module owns the card flow
 
     desk = scope.ctx.services.schedules
-    if desk is None:
-        raise ToolFailed("scheduling is not available")
     draft = await desk.draft(scope.ctx.chat_id, scope.ctx.user, q.text)
     if draft.schedule is None:
         if draft.unable is not None:
@@ -130,8 +128,6 @@ async def change_job(scope: ToolScope, q: JobChange) -> tuple[Data, str]:
     from bot.scheduling.desk import ScheduleRefused
 
     desk = scope.ctx.services.schedules
-    if desk is None:
-        raise ToolFailed("scheduling is not available")
     try:
         row = await desk.get(q.job_id, scope.ctx.chat_id)
     except ScheduleRefused as exc:
@@ -158,8 +154,6 @@ async def propose_remediation(scope: ToolScope, q: RemediationRequest) -> tuple[
     from bot.commands.plugins import post_action
 
     ops = scope.ctx.services.operations
-    if ops is None:
-        raise ToolFailed("plugins are not available")
     found = ops.toolkit.registry.get(q.plugin)
     if found is None or not ops.toolkit.registry.is_enabled(q.plugin):
         raise ToolFailed(f"there is no enabled plugin named {q.plugin[:64]!r}")

@@ -121,8 +121,6 @@ async def incident_detail(scope: ToolScope, q: IncidentRef) -> tuple[Data, str]:
 
 async def list_jobs(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
     desk = scope.ctx.services.schedules
-    if desk is None:
-        raise ToolFailed("scheduling is not available")
     views = await desk.jobs(scope.ctx.chat_id)
     jobs = [
         {
@@ -185,8 +183,6 @@ async def analyze_failed_run(scope: ToolScope, q: JobRef) -> tuple[Data, str]:
 
 async def list_plugins(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
     ops = scope.ctx.services.operations
-    if ops is None:
-        raise ToolFailed("plugins are not available")
     registry = ops.toolkit.registry
     plugins = [
         {
@@ -203,8 +199,6 @@ async def list_plugins(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
 
 async def list_runbooks(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
     ops = scope.ctx.services.operations
-    if ops is None:
-        raise ToolFailed("runbooks are not available")
     books = [
         {
             "name": book.name,
@@ -219,8 +213,6 @@ async def list_runbooks(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
 
 async def similar_incidents(scope: ToolScope, q: SimilarQuery) -> tuple[Data, str]:
     memory = scope.ctx.services.memory
-    if memory is None:
-        raise ToolFailed("incident memory is not available")
     if q.incident_id is not None:
         await own_incident(scope, q.incident_id)
         found = await memory.similar(q.incident_id, limit=q.limit)

@@ -12,11 +12,13 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.chat.changes import Suggestion, SuggestionCancel, SuggestionConfirm
+from bot.chat.desk import ChatDesk
 from bot.context import ActionResult, HandlerContext, Toast
+from bot.incidents.desk import IncidentDesk
 from bot.lark.events import MessageEvent
 from bot.roles import admits, refusal
 from bot.router import Router
-from bot.scheduling.desk import ScheduleRefused
+from bot.scheduling.desk import ScheduleDesk, ScheduleRefused
 from cards.chat import SuggestionView, suggestion_card
 from cards.markup import mention
 from storage import incidents
@@ -30,18 +32,17 @@ def _follow_up(event: MessageEvent) -> bool:
 
 
 @router.message(_follow_up)
-async def follow_up(ctx: HandlerContext, event: MessageEvent) -> None:
+async def follow_up(ctx: HandlerContext, event: MessageEvent, chat: ChatDesk) -> None:
     """A reply in a conversation's thread continues it; other thread replies are not ours."""
-    desk = ctx.services.chat
-    if desk is None or not desk.has_model or not admits(ctx.roles, ("viewer",)):
+    if not chat.has_model or not admits(ctx.roles, ("viewer",)):
         return
-    talk = await desk.conversation_of(event)
+    talk = await chat.conversation_of(event)
     if talk is not None:
-        await desk.ask(ctx, event, talk)
+        await chat.ask(ctx, event, talk)
 
 
 async def _label(ctx: HandlerContext, payload: Suggestion) -> str:
-    if payload.kind == "job" and ctx.services.schedules is not None:
+    if payload.kind == "job":
         try:
             return (await ctx.services.schedules.get(payload.target, payload.chat_id)).task
         except ScheduleRefused:
@@ -82,7 +83,9 @@ async def _claim(ctx: HandlerContext, payload: Suggestion) -> bool:
 
 
 @router.card_action(SuggestionConfirm, roles=("operator",))
-async def confirm(ctx: HandlerContext, payload: SuggestionConfirm) -> ActionResult:
+async def confirm(
+    ctx: HandlerContext, payload: SuggestionConfirm, desk: IncidentDesk, schedules: ScheduleDesk
+) -> ActionResult:
     say = ctx.texts
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", say("action.forged")))
@@ -93,24 +96,22 @@ async def confirm(ctx: HandlerContext, payload: SuggestionConfirm) -> ActionResu
     if not await _claim(ctx, payload):
         return ActionResult(toast=Toast("error", say("chat.confirm.already")))
     try:
-        return await _confirm(ctx, payload)
+        return await _confirm(ctx, payload, desk, schedules)
     except BaseException:
         await ctx.services.coordination.forget(f"suggestion:{payload.nonce}")
         raise
 
 
-async def _confirm(ctx: HandlerContext, payload: SuggestionConfirm) -> ActionResult:
+async def _confirm(
+    ctx: HandlerContext, payload: SuggestionConfirm, desk: IncidentDesk, schedules: ScheduleDesk
+) -> ActionResult:
     say = ctx.texts
     if payload.kind == "diagnose":
-        desk = ctx.services.desk
-        if desk is None or not await desk.diagnose(payload.target, requester=ctx.user):
+        if not await desk.diagnose(payload.target, requester=ctx.user):
             return await _decided(
                 ctx, payload, say("chat.confirm.failed", reason=f"#{payload.target}")
             )
         return await _decided(ctx, payload, say("chat.confirm.done", who=mention(ctx.user)))
-    schedules = ctx.services.schedules
-    if schedules is None:
-        return ActionResult(toast=Toast("error", say("schedule.unavailable")))
     try:
         admin = admits(ctx.roles, ("admin",))
         await schedules.change(payload.target, ctx.user, payload.change, ctx.chat_id, admin=admin)

@@ -14,13 +14,6 @@ router = Router("council")
 MAX_QUESTION = 300
 
 
-def _council(ctx: HandlerContext) -> Council:
-    council = ctx.services.council
-    if council is None:
-        raise UserFacingError(ctx.texts("council.ask.unavailable"))
-    return council
-
-
 def _members(ctx: HandlerContext, council: Council, args: str) -> tuple[list[str], str]:
     """The members named by the first word (`gpt,claude`), else all of them; the question."""
     first, _, rest = args.strip().partition(" ")
@@ -38,10 +31,10 @@ def _members(ctx: HandlerContext, council: Council, args: str) -> tuple[list[str
 
 
 @router.command("/ask", usage="[model,model…] <question>", roles=("operator",))
-async def ask(ctx: HandlerContext, args: str) -> None:
+async def ask(ctx: HandlerContext, args: str, council: Council) -> None:
     """同时询问多个模型（模型会审），合并它们的回答并显示分歧。
-    Ask several models at once (the council) and see their merged answer and disagreements."""
-    council = _council(ctx)
+    Ask several models at once (the council) and see their merged answer and disagreements.
+    Without `llm.council` the dispatcher answers (`bot.context.OPTIONAL`)."""
     members, question = _members(ctx, council, args)
     if not question:
         raise UserFacingError(ctx.texts("council.ask.usage"))

@@ -12,28 +12,30 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from bot.chat.desk import ChatDesk
 from bot.commands.schedules import post_draft
 from bot.context import HandlerContext
 from bot.lark.events import MessageEvent, normalise, parse_envelope
 from bot.roles import admits, refusal
 from bot.router import Router
+from bot.scheduling.desk import ScheduleDesk
 from storage import inbound
 
 router = Router("free_text")
 
 
 @router.fallback()
-async def sentence(ctx: HandlerContext, event: MessageEvent) -> None:
+async def sentence(
+    ctx: HandlerContext, event: MessageEvent, chat: ChatDesk, schedules: ScheduleDesk
+) -> None:
     """An @bot message that is not a command: a follow-up in a conversation with the bot, a
     schedule (or the answer to a clarifying question), else a question for the chat agent.
     Questions need a viewer, schedules an operator (as /schedule)."""
     if not admits(ctx.roles, ("viewer",)):
         await ctx.reply_text(refusal(ctx.texts, "viewer"))
         return
-    desk = ctx.services.schedules
-    chat = ctx.services.chat
     text = event.command_text or event.text
-    if chat is not None and chat.has_model:
+    if chat.has_model:
         talk = await chat.conversation_of(event)
         if talk is not None:
             await chat.ask(ctx, event, talk)
@@ -41,29 +43,33 @@ async def sentence(ctx: HandlerContext, event: MessageEvent) -> None:
         if is_question(text):
             await chat.ask(ctx, event)  # the agent can still offer a job card (create_job)
             return
-    if desk is not None and not admits(ctx.roles, ("operator",)):
-        if desk.read(text).status != "not_schedule":  # a viewer's sentence is never drafted
-            await ctx.reply_text(refusal(ctx.texts, "operator"))
+    if admits(ctx.roles, ("operator",)):
+        if await _schedule(ctx, event, schedules, text):
             return
-        desk = None
-    if desk is not None:
-        original, asked = await _thread_start(ctx, event)
-        expired = asked is not None and desk.question_expired(asked)
-        if original and not expired:
-            combined_text = f"{original} {text}"
-            combined = await desk.draft(ctx.chat_id, ctx.user, combined_text)
-            if await post_draft(ctx, combined, combined_text):
-                return
-        alone = await desk.draft(ctx.chat_id, ctx.user, text)
-        if original and expired and alone.schedule is None:
-            await ctx.reply_text(ctx.texts("schedule.clarify_expired", hours=desk.pending_hours))
-            return  # the question expired: its answer is not read with it
-        if await post_draft(ctx, alone, text):
-            return
-    if chat is not None:
-        await chat.ask(ctx, event)
+    elif schedules.read(text).status != "not_schedule":  # a viewer's sentence is never drafted
+        await ctx.reply_text(refusal(ctx.texts, "operator"))
         return
-    await ctx.reply_text(ctx.texts("chat.no_agent"))
+    await chat.ask(ctx, event)  # without a model, it says which commands help
+
+
+async def _schedule(
+    ctx: HandlerContext, event: MessageEvent, schedules: ScheduleDesk, text: str
+) -> bool:
+    """The text read as a schedule (with the thread's first message, when it answers a
+    clarifying question in time); False when it is none."""
+    original, asked = await _thread_start(ctx, event)
+    expired = asked is not None and schedules.question_expired(asked)
+    if original and not expired:
+        combined_text = f"{original} {text}"
+        combined = await schedules.draft(ctx.chat_id, ctx.user, combined_text)
+        if await post_draft(ctx, combined, combined_text):
+            return True
+    alone = await schedules.draft(ctx.chat_id, ctx.user, text)
+    if original and expired and alone.schedule is None:
+        hours = schedules.pending_hours
+        await ctx.reply_text(ctx.texts("schedule.clarify_expired", hours=hours))
+        return True  # the question expired: its answer is not read with it
+    return await post_draft(ctx, alone, text)
 
 
 _QUESTION_START = re.compile(

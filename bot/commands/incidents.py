@@ -13,9 +13,10 @@ from bot import decisions
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.incidents import silencing
-from bot.incidents.desk import IncidentDesk
+from bot.incidents.desk import IncidentDesk, IncidentRefused
 from bot.incidents.messages import read_alert_message
-from bot.lark.events import CardAction, MessageEvent
+from bot.lark.events import MessageEvent
+from bot.operations import OperationsDesk
 from bot.roles import decider, gate_policy
 from bot.router import Router
 from cards.actions import ActionPayload
@@ -23,28 +24,15 @@ from cards.gates import Approve, GateAction, Reject, gate_buttons
 from cards.lists import incidents_card, silences_card, timeline_card
 from cards.operations import action_card
 from cards.paging import page_event
+from cards.texts import Texts
 from cards.views import IncidentRow, SilenceView, TimelineEntry
 from storage import approvals, incidents, silences
 from storage.models import Silence
-from storage.statuses import may_acknowledge
 from workflows import gates
 from workflows.gates import Click, Decision
 from workflows.silences import SilenceError, parse_duration, parse_matcher
 
 router = Router("incidents")
-
-
-def _desk(ctx: HandlerContext) -> IncidentDesk:
-    desk = ctx.services.desk
-    if desk is None:
-        raise UserFacingError("incidents are not available yet; try again in a moment")
-    return desk
-
-
-async def _audit(ctx: HandlerContext, incident_id: int | None, kind: str, **data: object) -> None:
-    await incidents.record_event(
-        ctx.services.db, incident_id, kind, actor=ctx.user, data=dict(data), trace_id=ctx.trace_id
-    )
 
 
 # approval buttons -----------------------------------------------------------------------
@@ -60,7 +48,11 @@ _REFUSED_TEXT = {
 
 
 async def _decide(
-    ctx: HandlerContext, event: CardAction, payload: GateAction, decision: Decision
+    ctx: HandlerContext,
+    payload: GateAction,
+    decision: Decision,
+    desk: IncidentDesk,
+    operations: OperationsDesk,
 ) -> ActionResult:
     """Parse the click, let the gates decide, render the verdict (Lark allows 3 s; the
     workflow or the action carries on afterwards)."""
@@ -90,8 +82,7 @@ async def _decide(
         return ActionResult(toast=Toast("error", say(_REFUSED_TEXT[verdict.refusal or "unknown"])))
     claim = approvals.Claim(verdict.gate, verdict.closed)
     if payload.incident_id is None:
-        return await _action_decided(ctx, claim, decision)
-    desk = _desk(ctx)
+        return await _action_decided(ctx, claim, decision, operations)
     incident = await incidents.get_incident(db, payload.incident_id)
     card = await desk.presenter.render(incident) if incident is not None else None
     if not claim.decided:
@@ -111,12 +102,10 @@ async def _decide(
 
 
 async def _action_decided(
-    ctx: HandlerContext, claim: approvals.Claim, decision: str
+    ctx: HandlerContext, claim: approvals.Claim, decision: str, operations: OperationsDesk
 ) -> ActionResult:
     """A click on a /run approval card: show it at once, run (or not) right after."""
-    say, operations = ctx.texts, ctx.services.operations
-    if operations is None:
-        raise UserFacingError(say("operations.unavailable"))
+    say = ctx.texts
     action = await operations.by_run(claim.row.run_id)
     if action is None:
         return ActionResult(toast=Toast("error", say("action.unknown")))
@@ -147,13 +136,17 @@ async def _action_decided(
 
 
 @router.card_action(Approve, roles=("viewer",))  # the gate decides who (see _decide)
-async def approve(ctx: HandlerContext, event: CardAction, payload: Approve) -> ActionResult:
-    return await _decide(ctx, event, payload, "approve")
+async def approve(
+    ctx: HandlerContext, payload: Approve, desk: IncidentDesk, operations: OperationsDesk
+) -> ActionResult:
+    return await _decide(ctx, payload, "approve", desk, operations)
 
 
 @router.card_action(Reject, roles=("viewer",))
-async def reject(ctx: HandlerContext, event: CardAction, payload: Reject) -> ActionResult:
-    return await _decide(ctx, event, payload, "reject")
+async def reject(
+    ctx: HandlerContext, payload: Reject, desk: IncidentDesk, operations: OperationsDesk
+) -> ActionResult:
+    return await _decide(ctx, payload, "reject", desk, operations)
 
 
 # commands -------------------------------------------------------------------------------
@@ -166,11 +159,14 @@ def _incident_id(ctx: HandlerContext, args: str, command: str) -> int:
     return int(value)
 
 
-def _closed(ctx: HandlerContext, incident_id: int, status: str) -> str:
-    """An incident that is over, in the reader's words."""
-    return ctx.texts(
-        "incident.already_closed", id=incident_id, status=ctx.texts(f"card.status.{status}")
-    )
+def refused(say: Texts, exc: IncidentRefused) -> str:
+    """Why the desk refused, in the reader's words (/ack, /resolve, /escalate, the Ack button)."""
+    if exc.reason == "not_found":
+        return say("incident.not_found", id=exc.incident_id)
+    if exc.reason == "escalated":
+        return say("incident.already_escalated", id=exc.incident_id)
+    status = say(f"card.status.{exc.status}")
+    return say("incident.already_closed", id=exc.incident_id, status=status)
 
 
 def _zone(ctx: HandlerContext) -> ZoneInfo:
@@ -195,14 +191,14 @@ async def list_incidents(ctx: HandlerContext, args: str) -> None:
 
 
 @router.command("/incident", usage="<id>", roles=("viewer",))
-async def show_incident(ctx: HandlerContext, args: str) -> None:
+async def show_incident(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """显示事件的时间线。
     Show an incident's timeline."""
     incident_id = _incident_id(ctx, args, "/incident")
     incident = await incidents.get_incident(ctx.services.db, incident_id)
     if incident is None:
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
-    view = await _desk(ctx).presenter.view(incident)
+    view = await desk.presenter.view(incident)
     entries = [
         TimelineEntry(
             e.created_at,
@@ -215,21 +211,18 @@ async def show_incident(ctx: HandlerContext, args: str) -> None:
     ]
     await ctx.reply_card(timeline_card(view, entries, ctx.texts, _zone(ctx)))
     if view.gate is not None and view.gate.status == "pending":  # its buttons again, to decide
-        await ctx.reply_card(await _desk(ctx).presenter.render(incident))
+        await ctx.reply_card(await desk.presenter.render(incident))
 
 
 @router.command("/ack", usage="<id>", roles=("operator",))
-async def ack(ctx: HandlerContext, args: str) -> None:
+async def ack(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """确认事件（表示有人在处理）。
     Acknowledge an incident (someone is on it)."""
     incident_id = _incident_id(ctx, args, "/ack")
-    db = ctx.services.db
-    incident = await incidents.get_incident(db, incident_id)
-    if incident is None:
-        raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
-    if not may_acknowledge(incident.status):
-        raise UserFacingError(_closed(ctx, incident_id, incident.status))
-    first = await _desk(ctx).acknowledge(incident_id, ctx.user, trace_id=ctx.trace_id)
+    try:
+        first = await desk.acknowledge(incident_id, ctx.user, trace_id=ctx.trace_id)
+    except IncidentRefused as exc:
+        raise UserFacingError(refused(ctx.texts, exc)) from None
     if first != ctx.user:
         who = f'<at user_id="{first}"></at>' if first.startswith("ou_") else first
         await ctx.reply_text(ctx.texts("incident.already_acked", id=incident_id, who=who))
@@ -240,40 +233,36 @@ async def ack(ctx: HandlerContext, args: str) -> None:
 
 
 @router.command("/resolve", usage="<id> [note]", roles=("approver",))
-async def resolve(ctx: HandlerContext, args: str) -> None:
+async def resolve(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """手动将事件标记为已恢复。
     Mark an incident resolved by hand."""
     incident_id = _incident_id(ctx, args, "/resolve")
     note = args.split(" ", 1)[1].strip() if " " in args else ""
-    incident = await incidents.get_incident(ctx.services.db, incident_id)
-    if incident is None:
-        raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
-    if not await _desk(ctx).resolve(incident_id, ctx.user, note):
-        raise UserFacingError(_closed(ctx, incident_id, incident.status))
+    try:
+        await desk.resolve(incident_id, ctx.user, note)
+    except IncidentRefused as exc:
+        raise UserFacingError(refused(ctx.texts, exc)) from None
     await ctx.reply_text(ctx.texts("incident.resolved", id=incident_id))
 
 
 @router.command("/escalate", usage="<id>", roles=("approver",))
-async def escalate(ctx: HandlerContext, args: str) -> None:
+async def escalate(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """把事件升级给值班同学。
     Escalate an incident to on-call."""
     incident_id = _incident_id(ctx, args, "/escalate")
-    incident = await incidents.get_incident(ctx.services.db, incident_id)
-    if incident is None:
-        raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
-    if incident.status == "escalated":
-        raise UserFacingError(ctx.texts("incident.already_escalated", id=incident_id))
-    if not await _desk(ctx).escalate(incident_id, ctx.user):
-        raise UserFacingError(_closed(ctx, incident_id, incident.status))
+    try:
+        await desk.escalate(incident_id, ctx.user)
+    except IncidentRefused as exc:
+        raise UserFacingError(refused(ctx.texts, exc)) from None
     await ctx.reply_text(ctx.texts("incident.escalating", id=incident_id))
 
 
 @router.command("/diagnose", usage="<id>", roles=("approver",))
-async def diagnose(ctx: HandlerContext, args: str) -> None:
+async def diagnose(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """为事件（例如告警风暴中的事件）启动诊断流程。
     Start the workflow of an incident (e.g. one grouped in an alert storm)."""
     incident_id = _incident_id(ctx, args, "/diagnose")
-    if not await _desk(ctx).diagnose(incident_id, requester=ctx.user):
+    if not await desk.diagnose(incident_id, requester=ctx.user):
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
     await ctx.reply_text(ctx.texts("incident.diagnosing", id=incident_id))
 
@@ -415,8 +404,8 @@ def _from_alert_bot(event: MessageEvent) -> bool:
 
 
 @router.message(_from_alert_bot)
-async def alert_message(ctx: HandlerContext, event: MessageEvent) -> None:
+async def alert_message(ctx: HandlerContext, event: MessageEvent, desk: IncidentDesk) -> None:
     untitled = ctx.texts("incident.unreadable_alert", kind=event.message_type or "?")
     alerts = await read_alert_message(ctx.services.api, event, untitled=untitled, zone=_zone(ctx))
     if alerts:  # the message id: a replay of the message after a crash counts once
-        await _desk(ctx).receive(alerts, event.chat_id, delivery=f"message:{event.message_id}")
+        await desk.receive(alerts, event.chat_id, delivery=f"message:{event.message_id}")

@@ -13,13 +13,6 @@ from workflows.memory.recall import IncidentMemory
 router = Router("memory")
 
 
-def _memory(ctx: HandlerContext) -> IncidentMemory:
-    memory = ctx.services.memory
-    if memory is None:
-        raise UserFacingError(ctx.texts("memory.unavailable"))
-    return memory
-
-
 def _incident_id(ctx: HandlerContext, word: str, command: str) -> int:
     if not word.lstrip("#").isdigit():
         raise UserFacingError(ctx.texts("incident.usage_id", command=command))
@@ -27,14 +20,14 @@ def _incident_id(ctx: HandlerContext, word: str, command: str) -> int:
 
 
 @router.command("/similar", usage="<id>", roles=("viewer",))
-async def similar(ctx: HandlerContext, args: str) -> None:
+async def similar(ctx: HandlerContext, args: str, memory: IncidentMemory) -> None:
     """列出与某个事件相似的历史事件及当时的处理方式。
     List past incidents like this one and what fixed them."""
     words = args.split()
     if not words:
         raise UserFacingError(ctx.texts("incident.usage_id", command="/similar"))
     incident_id = _incident_id(ctx, words[0], "/similar")
-    found = await _memory(ctx).similar(incident_id, limit=5)
+    found = await memory.similar(incident_id, limit=5)
     rows = [
         SeenBefore(
             incident_id=item.incident_id or 0,
@@ -49,7 +42,7 @@ async def similar(ctx: HandlerContext, args: str) -> None:
 
 
 @router.command("/note", usage="<id> <text>", roles=("approver",))
-async def note(ctx: HandlerContext, args: str) -> None:
+async def note(ctx: HandlerContext, args: str, memory: IncidentMemory) -> None:
     """为事件添加一条经验记录，之后相似事件会看到它。
     Add a note to an incident; similar incidents will show it."""
     words = args.split(maxsplit=1)
@@ -57,7 +50,7 @@ async def note(ctx: HandlerContext, args: str) -> None:
         raise UserFacingError(ctx.texts("memory.note_usage"))
     incident_id = _incident_id(ctx, words[0], "/note")
     try:
-        await _memory(ctx).add_note(incident_id, ctx.user, words[1])
+        await memory.add_note(incident_id, ctx.user, words[1])
     except LookupError:
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id)) from None
     except ValueError:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.commands.incidents import refused
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
-from bot.incidents.desk import IncidentDesk
+from bot.incidents.desk import IncidentDesk, IncidentRefused
 from bot.lark.events import MessageEvent
 from bot.oncall.roster import Roster
 from bot.roles import admits, refusal
@@ -26,8 +27,7 @@ from cards.paging import (
     swap_values,
 )
 from cards.views import OncallView, SwapView
-from storage import incidents, rotas
-from storage.statuses import may_acknowledge
+from storage import incidents
 from workflows.oncall.rotation import clock
 from workflows.oncall.spans import span
 
@@ -35,15 +35,8 @@ router = Router("oncall")
 MAX_OVERRIDE = timedelta(days=31)
 
 
-def _desk(ctx: HandlerContext) -> IncidentDesk:
-    desk = ctx.services.desk
-    if desk is None:
-        raise UserFacingError("incidents are not available yet; try again in a moment")
-    return desk
-
-
-def _roster(ctx: HandlerContext) -> Roster:
-    roster = _desk(ctx).roster
+def _roster(ctx: HandlerContext, desk: IncidentDesk) -> Roster:
+    roster = desk.roster
     if not roster.schedules:
         raise UserFacingError(ctx.texts("oncall.none"))
     return roster
@@ -87,7 +80,7 @@ async def _view(roster: Roster, name: str) -> OncallView:
 @router.command(
     "/oncall", usage="[schedule] | override <who> <length|HH:MM> | swap <who>", roles=("viewer",)
 )
-async def oncall(ctx: HandlerContext, args: str) -> None:
+async def oncall(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """查看当前值班人和下一次交接；override 临时替班；swap 与他人换班。
     Who is on call now and the next hand-off; override to cover; swap to trade shifts."""
     words = args.split()
@@ -95,12 +88,12 @@ async def oncall(ctx: HandlerContext, args: str) -> None:
     if changing and not admits(ctx.roles, ("operator",)):  # looking is a viewer's
         raise UserFacingError(refusal(ctx.texts, "operator"))
     if words and words[0].lower() == "override":
-        await _override(ctx, words[1:])
+        await _override(ctx, _roster(ctx, desk), words[1:])
         return
     if words and words[0].lower() == "swap":
-        await _swap(ctx, words[1:])
+        await _swap(ctx, _roster(ctx, desk), words[1:])
         return
-    roster = _roster(ctx)
+    roster = _roster(ctx, desk)
     if len(words) > 1:
         raise UserFacingError(ctx.texts("oncall.usage"))
     names = [_schedule(ctx, roster, words[0])] if words else list(roster.schedules)
@@ -127,9 +120,8 @@ def _until(ctx: HandlerContext, text: str, zone: ZoneInfo) -> datetime:
     return now + length
 
 
-async def _override(ctx: HandlerContext, words: list[str]) -> None:
+async def _override(ctx: HandlerContext, roster: Roster, words: list[str]) -> None:
     """/oncall override <who> <length|HH:MM> [schedule]."""
-    roster = _roster(ctx)
     if len(words) not in (2, 3):
         raise UserFacingError(ctx.texts("oncall.usage"))
     person = _person(ctx, words[0])
@@ -138,18 +130,15 @@ async def _override(ctx: HandlerContext, words: list[str]) -> None:
     name = _schedule(ctx, roster, words[2] if len(words) == 3 else None)
     zone = ZoneInfo(ctx.services.settings.timezone)
     until = _until(ctx, words[1], zone)
-    await rotas.add_override(
-        ctx.services.db, name, person, datetime.now(UTC), until, by=ctx.user, reason="override"
-    )
+    await roster.override(name, person, until, by=ctx.user)
     shown = until.astimezone(zone).strftime("%m-%d %H:%M")
     await ctx.reply_text(
         ctx.texts("oncall.override_done", person=mention(person), schedule=name, until=shown)
     )
 
 
-async def _swap(ctx: HandlerContext, words: list[str]) -> None:
+async def _swap(ctx: HandlerContext, roster: Roster, words: list[str]) -> None:
     """/oncall swap <who> [schedule]: offer the rest of your shift for their next one."""
-    roster = _roster(ctx)
     if len(words) not in (1, 2):
         raise UserFacingError(ctx.texts("oncall.usage"))
     other = _person(ctx, words[0])
@@ -186,23 +175,22 @@ def _swap_view(payload: SwapAnswer, status: str) -> SwapView:
     )
 
 
-async def _answer(ctx: HandlerContext, payload: SwapAnswer, accept: bool) -> ActionResult:
-    """Only the person asked may answer, and only before the offered shift is over."""
+_SWAP_REFUSED = {
+    "only_other": "oncall.swap.only_other",
+    "expired": "oncall.swap.expired",
+    "no_schedules": "oncall.none",
+}
+
+
+async def _answer(
+    ctx: HandlerContext, payload: SwapAnswer, accept: bool, desk: IncidentDesk
+) -> ActionResult:
+    """The roster decides whether the answer counts (`Roster.answer_swap`); the card says it."""
     say = ctx.texts
-    if ctx.user != payload.other:
-        return ActionResult(toast=Toast("error", say("oncall.swap.only_other")))
     view = _swap_view(payload, "accepted" if accept else "declined")
-    if datetime.now(UTC) >= view.mine[1] or payload.schedule not in _roster(ctx).schedules:
-        return ActionResult(toast=Toast("error", say("oncall.swap.expired")))
-    if accept:
-        db = ctx.services.db
-        reason = f"swap with {payload.asker}"
-        await rotas.add_override(
-            db, payload.schedule, payload.other, *view.mine, by=ctx.user, reason=reason
-        )
-        await rotas.add_override(
-            db, payload.schedule, payload.asker, *view.theirs, by=ctx.user, reason=reason
-        )
+    refusal = await desk.roster.answer_swap(view, ctx.user, accept=accept)
+    if refusal is not None:
+        return ActionResult(toast=Toast("error", say(_SWAP_REFUSED[refusal])))
     zone = ZoneInfo(ctx.services.settings.timezone)
     return ActionResult(
         toast=Toast("success" if accept else "info", say(f"oncall.swap.toast_{view.status}")),
@@ -211,17 +199,19 @@ async def _answer(ctx: HandlerContext, payload: SwapAnswer, accept: bool) -> Act
 
 
 @router.card_action(SwapAccept, roles=("viewer",))  # the person asked decides (see _answer)
-async def swap_accept(ctx: HandlerContext, payload: SwapAccept) -> ActionResult:
-    return await _answer(ctx, payload, accept=True)
+async def swap_accept(ctx: HandlerContext, payload: SwapAccept, desk: IncidentDesk) -> ActionResult:
+    return await _answer(ctx, payload, True, desk)
 
 
 @router.card_action(SwapDecline, roles=("viewer",))
-async def swap_decline(ctx: HandlerContext, payload: SwapDecline) -> ActionResult:
-    return await _answer(ctx, payload, accept=False)
+async def swap_decline(
+    ctx: HandlerContext, payload: SwapDecline, desk: IncidentDesk
+) -> ActionResult:
+    return await _answer(ctx, payload, False, desk)
 
 
 @router.command("/warroom", usage="<id>", roles=("operator",))
-async def warroom(ctx: HandlerContext, args: str) -> None:
+async def warroom(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """为事件创建作战群（值班人、审批人和你），并把事件卡片发到群里。
     Create a war-room group for an incident (on-call, approvers and you) with its card."""
     value = args.split(" ", 1)[0].lstrip("#")
@@ -230,7 +220,7 @@ async def warroom(ctx: HandlerContext, args: str) -> None:
     incident = await incidents.get_incident(ctx.services.db, int(value))
     if incident is None:
         raise UserFacingError(ctx.texts("incident.not_found", id=int(value)))
-    room = await _desk(ctx).war_rooms.open(incident, by=ctx.user)
+    room = await desk.war_rooms.open(incident, by=ctx.user)
     if room.error:
         raise UserFacingError(ctx.texts("warroom.failed", reason=room.error))
     if not room.created:
@@ -243,32 +233,27 @@ async def warroom(ctx: HandlerContext, args: str) -> None:
 
 
 @router.card_action(Ack, roles=("operator",))
-async def ack_button(ctx: HandlerContext, payload: Ack) -> ActionResult:
+async def ack_button(ctx: HandlerContext, payload: Ack, desk: IncidentDesk) -> ActionResult:
     """The card's Ack button: the same acknowledgement as /ack."""
-    desk = _desk(ctx)
-    incident = await incidents.get_incident(ctx.services.db, payload.incident_id)
-    if incident is None:
-        return ActionResult(
-            toast=Toast("error", ctx.texts("incident.not_found", id=payload.incident_id))
-        )
-    if not may_acknowledge(incident.status):
-        status = ctx.texts(f"card.status.{incident.status}")
-        text = ctx.texts("incident.already_closed", id=incident.id, status=status)
-        return ActionResult(toast=Toast("error", text))
-    first = await desk.acknowledge(incident.id, ctx.user, trace_id=ctx.trace_id)
-    current = await incidents.get_incident(ctx.services.db, incident.id)
+    number = payload.incident_id
+    try:
+        first = await desk.acknowledge(number, ctx.user, trace_id=ctx.trace_id)
+    except IncidentRefused as exc:
+        return ActionResult(toast=Toast("error", refused(ctx.texts, exc)))
+    current = await incidents.get_incident(ctx.services.db, number)
     card = await desk.presenter.render(current) if current is not None else None
     if first != ctx.user:
-        toast = Toast("info", ctx.texts("ack.already", id=incident.id))
+        toast = Toast("info", ctx.texts("ack.already", id=number))
     else:
-        toast = Toast("success", ctx.texts("ack.done", id=incident.id))
+        toast = Toast("success", ctx.texts("ack.done", id=number))
     return ActionResult(toast=toast, card=card)
 
 
 @router.card_action(WarRoomOpen, roles=("operator",))
-async def war_room_button(ctx: HandlerContext, payload: WarRoomOpen) -> ActionResult:
+async def war_room_button(
+    ctx: HandlerContext, payload: WarRoomOpen, desk: IncidentDesk
+) -> ActionResult:
     """The card's 建群 button: the same as /warroom."""
-    desk = _desk(ctx)
     incident = await incidents.get_incident(ctx.services.db, payload.incident_id)
     if incident is None:
         return ActionResult(

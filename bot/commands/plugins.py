@@ -36,13 +36,6 @@ from workflows.verdicts import judge
 router = Router("plugins")
 
 
-def _operations(ctx: HandlerContext) -> OperationsDesk:
-    operations = ctx.services.operations
-    if operations is None:
-        raise UserFacingError(ctx.texts("operations.unavailable"))
-    return operations
-
-
 def bad_pairs(exc: PairsError, say: Texts) -> str:
     """Why the `key=value` arguments could not be read, in the chat's words."""
     return say("run.bad_pairs", reason=say(f"pairs.{exc.reason}", **exc.values))
@@ -57,9 +50,9 @@ def _row(ops: OperationsDesk, spec: PluginSpec, say: Texts) -> PluginRow:
     return PluginRow(spec.name, _title(spec, say), spec.category, spec.risk, enabled)
 
 
-def _plugin(ctx: HandlerContext, name: str) -> Plugin:
+def _plugin(ctx: HandlerContext, ops: OperationsDesk, name: str) -> Plugin:
     """The named plugin, or a user-facing error that suggests close names."""
-    registry = _operations(ctx).toolkit.registry
+    registry = ops.toolkit.registry
     found = registry.get(name)
     if found is not None:
         return found
@@ -70,10 +63,10 @@ def _plugin(ctx: HandlerContext, name: str) -> Plugin:
 
 
 @router.command("/plugins", roles=("viewer",))
-async def list_plugins(ctx: HandlerContext) -> None:
+async def list_plugins(ctx: HandlerContext, operations: OperationsDesk) -> None:
     """列出可用插件（诊断和修复）。
     List the plugins (diagnostics and fixes)."""
-    ops, say = _operations(ctx), ctx.texts
+    ops, say = operations, ctx.texts
     registry = ops.toolkit.registry
     rows = [
         _row(ops, found.spec, say)
@@ -84,14 +77,14 @@ async def list_plugins(ctx: HandlerContext) -> None:
 
 
 @router.command("/plugin", usage="<name>", roles=("viewer",))
-async def show_plugin(ctx: HandlerContext, args: str) -> None:
+async def show_plugin(ctx: HandlerContext, args: str, operations: OperationsDesk) -> None:
     """查看一个插件：风险、参数和示例。
     Show one plugin: its risk, parameters and an example."""
-    ops, say = _operations(ctx), ctx.texts
+    ops, say = operations, ctx.texts
     name = args.strip().split(maxsplit=1)[0] if args.strip() else ""
     if not name:
         raise UserFacingError(say("plugin.usage"))
-    spec = _plugin(ctx, name).spec
+    spec = _plugin(ctx, ops, name).spec
     params = _param_rows(spec)
     example = " ".join([f"/run {spec.name}", *(f"{p.name}=…" for p in params if p.required)])
     detail = PluginDetail(
@@ -107,14 +100,14 @@ async def show_plugin(ctx: HandlerContext, args: str) -> None:
 
 
 @router.command("/run", usage="<plugin> key=value …", roles=("operator",))
-async def run_plugin(ctx: HandlerContext, args: str) -> None:
+async def run_plugin(ctx: HandlerContext, args: str, operations: OperationsDesk) -> None:
     """运行插件：诊断立即执行，修复按策略自动执行或发审批卡片。
     Run a plugin: diagnostics run at once; fixes run as the policy says (auto or approval card)."""
-    ops, say = _operations(ctx), ctx.texts
+    ops, say = operations, ctx.texts
     name, _, rest = args.strip().partition(" ")
     if not name:
         raise UserFacingError(say("run.usage"))
-    spec = _plugin(ctx, name).spec
+    spec = _plugin(ctx, ops, name).spec
     try:
         params = parse_pairs(rest)
     except PairsError as exc:
@@ -127,14 +120,13 @@ async def run_plugin(ctx: HandlerContext, args: str) -> None:
 
 async def post_action(ctx: HandlerContext, outcome: Outcome) -> str | None:
     """The card of a requested run, as a reply (`OperationsDesk.post_card`); its message id."""
-    return await _operations(ctx).post_card(outcome, ctx.reply_card)
+    return await ctx.services.operations.post_card(outcome, ctx.reply_card)
 
 
 @router.command("/runbooks", roles=("viewer",))
-async def list_runbooks(ctx: HandlerContext) -> None:
+async def list_runbooks(ctx: HandlerContext, operations: OperationsDesk) -> None:
     """列出运维手册（告警匹配 → 诊断 → 修复 → 验证）。
     List the runbooks (alert match → diagnose → fix → verify)."""
-    ops = _operations(ctx)
     rows = [
         RunbookRow(
             name=book.name,
@@ -143,16 +135,16 @@ async def list_runbooks(ctx: HandlerContext) -> None:
             propose=book.propose.plugin if book.propose else None,
             verify=book.verify.plugin if book.verify else None,
         )
-        for book in ops.toolkit.book.runbooks
+        for book in operations.toolkit.book.runbooks
     ]
     await ctx.reply_card(runbooks_card(rows, ctx.texts))
 
 
 @router.command("/policy", usage="[check <plugin> key=value …]", roles=("viewer",))
-async def show_policy(ctx: HandlerContext, args: str) -> None:
+async def show_policy(ctx: HandlerContext, args: str, operations: OperationsDesk) -> None:
     """查看生效的策略；/policy check 解释某个操作会如何被处理。
     Show the effective policy; /policy check explains what would happen to an action."""
-    ops, say = _operations(ctx), ctx.texts
+    ops, say = operations, ctx.texts
     words = args.strip().split(maxsplit=2)
     if not words:
         lines = _policy_lines(ops.toolkit.policy.config, say)
@@ -161,7 +153,7 @@ async def show_policy(ctx: HandlerContext, args: str) -> None:
         return
     if words[0] != "check" or len(words) < 2:
         raise UserFacingError(say("policy.usage"))
-    spec = _plugin(ctx, words[1]).spec
+    spec = _plugin(ctx, ops, words[1]).spec
     try:
         params = parse_pairs(words[2] if len(words) > 2 else "")
     except PairsError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
+from bot.incidents.desk import IncidentDesk
 from bot.lark.api import LarkApiError
 from bot.router import Router
 from cards.postmortem import TasksConfirm, tasks_card
@@ -14,15 +15,14 @@ router = Router("postmortems")
 
 
 @router.command("/postmortem", usage="<id>", roles=("operator",))
-async def postmortem(ctx: HandlerContext, args: str) -> None:
+async def postmortem(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """为已恢复的事件生成复盘草稿（飞书文档），并链接到事件卡片。
     Draft a resolved incident's postmortem as a Feishu document, linked on its card."""
     value = args.split(" ", 1)[0].lstrip("#")
     if not value.isdigit() or len(value) > 12:
         raise UserFacingError(ctx.texts("incident.usage_id", command="/postmortem"))
     incident = await incidents.get_incident(ctx.services.db, int(value))
-    desk = ctx.services.desk
-    if incident is None or desk is None:
+    if incident is None:
         raise UserFacingError(ctx.texts("incident.not_found", id=int(value)))
     if incident.status != "resolved":
         raise UserFacingError(ctx.texts("postmortem.not_resolved", id=incident.id))
@@ -34,10 +34,9 @@ async def postmortem(ctx: HandlerContext, args: str) -> None:
 
 
 @router.card_action(TasksConfirm, roles=("approver",))
-async def confirm_tasks(ctx: HandlerContext, payload: TasksConfirm) -> ActionResult:
-    desk = ctx.services.desk
-    if desk is None:
-        return ActionResult(toast=Toast("error", ctx.texts("action.unknown")))
+async def confirm_tasks(
+    ctx: HandlerContext, payload: TasksConfirm, desk: IncidentDesk
+) -> ActionResult:
     try:
         made = await desk.postmortems.make_tasks(payload.incident_id, by=ctx.user)
     except LarkApiError as exc:

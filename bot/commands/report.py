@@ -20,7 +20,6 @@ from bot.reports import (
     ReportDesk,
     ReportSuggest,
     confirm_payload,
-    report_desk,
     row_of,
 )
 from bot.roles import decider, gate_policy
@@ -35,10 +34,6 @@ _WINDOW = re.compile(r"^(\d{1,3})([dh])$")
 DONE_TTL = 2 * 24 * 3600.0  # seconds a confirmation's nonce is remembered (it expires sooner)
 
 
-def _desk(ctx: HandlerContext) -> ReportDesk:
-    return report_desk(ctx.services)
-
-
 def hours_of(args: str) -> int | None:
     """`7d` / `24h` (default 7 days) as hours, at most 30 days; None when it does not read."""
     text = args.strip().lower() or "7d"
@@ -50,13 +45,13 @@ def hours_of(args: str) -> int | None:
 
 
 @router.command("/report", usage="[7d|24h|30d]", roles=("viewer",))
-async def report(ctx: HandlerContext, args: str) -> None:
+async def report(ctx: HandlerContext, args: str, reports: ReportDesk) -> None:
     """告警健康报告：告警量、最吵和抖动的告警、MTTA/MTTR、超时审批、自动修复、失败任务和建议。
     Alert hygiene: volume, noisy and flapping alerts, MTTA/MTTR, timeouts, fixes, suggestions."""
     hours = hours_of(args)
     if hours is None:
         raise UserFacingError(ctx.texts("report.usage"))
-    await ctx.reply_card(await _desk(ctx).report(ctx.chat_id, hours))
+    await ctx.reply_card(await reports.report(ctx.chat_id, hours))
 
 
 async def _refuse(
@@ -74,9 +69,7 @@ async def _refuse(
     return ActionResult(toast=Toast("error", ctx.texts(key)))
 
 
-async def _checked(
-    ctx: HandlerContext, payload: ReportButton, desk: ReportDesk
-) -> ActionResult | None:
+async def _checked(ctx: HandlerContext, payload: ReportButton) -> ActionResult | None:
     """A refusal for a click from another chat or by someone who may not approve, else None."""
     if payload.chat_id != ctx.chat_id:
         return await _refuse(ctx, payload, "forged chat", "action.forged")
@@ -87,13 +80,14 @@ async def _checked(
 
 
 @router.card_action(ReportSuggest)
-async def suggestion(ctx: HandlerContext, payload: ReportSuggest) -> ActionResult:
-    desk = _desk(ctx)
-    refused = await _checked(ctx, payload, desk)
+async def suggestion(
+    ctx: HandlerContext, payload: ReportSuggest, reports: ReportDesk
+) -> ActionResult:
+    refused = await _checked(ctx, payload)
     if refused is not None:
         return refused
     card = confirm_card(
-        row_of(payload, desk.redactor),
+        row_of(payload, reports.redactor),
         ctx.texts,
         confirm_value=ctx.sign(confirm_payload(payload)),
         cancel_value=ctx.sign(ReportCancel(chat_id=payload.chat_id, hours=payload.hours)),
@@ -102,9 +96,8 @@ async def suggestion(ctx: HandlerContext, payload: ReportSuggest) -> ActionResul
 
 
 @router.card_action(ReportConfirm)
-async def confirm(ctx: HandlerContext, payload: ReportConfirm) -> ActionResult:
-    desk = _desk(ctx)
-    refused = await _checked(ctx, payload, desk)
+async def confirm(ctx: HandlerContext, payload: ReportConfirm, reports: ReportDesk) -> ActionResult:
+    refused = await _checked(ctx, payload)
     if refused is not None:
         return refused
     if payload.exp < time.time():
@@ -112,7 +105,7 @@ async def confirm(ctx: HandlerContext, payload: ReportConfirm) -> ActionResult:
     if not await ctx.services.coordination.first_seen(f"report:{payload.nonce}", DONE_TTL):
         return await _refuse(ctx, payload, "already applied", "report.toast.done_already")
     try:
-        done = await desk.apply(payload, ctx.user, ctx.trace_id, message_id=ctx.event.message_id)
+        done = await reports.apply(payload, ctx.user, ctx.trace_id, message_id=ctx.event.message_id)
     except SilenceError as exc:
         await ctx.services.coordination.forget(f"report:{payload.nonce}")
         text = ctx.texts(f"silence.error.{exc.code}", **exc.values)
@@ -125,9 +118,9 @@ async def confirm(ctx: HandlerContext, payload: ReportConfirm) -> ActionResult:
         toast = Toast("info", ctx.texts("report.toast.needs_confirmation"))
         return ActionResult(toast=toast, card=done.request)
     card = applied_card(
-        row_of(payload, desk.redactor),
+        row_of(payload, reports.redactor),
         ctx.texts,
-        desk.zone,
+        reports.zone,
         person=ctx.user,
         silence_id=done.silence_id,
         until=done.until,
@@ -137,10 +130,9 @@ async def confirm(ctx: HandlerContext, payload: ReportConfirm) -> ActionResult:
 
 
 @router.card_action(ReportCancel)
-async def cancel(ctx: HandlerContext, payload: ReportCancel) -> ActionResult:
-    desk = _desk(ctx)
-    refused = await _checked(ctx, payload, desk)
+async def cancel(ctx: HandlerContext, payload: ReportCancel, reports: ReportDesk) -> ActionResult:
+    refused = await _checked(ctx, payload)
     if refused is not None:
         return refused
-    card = await desk.report(ctx.chat_id, payload.hours, words=False)
+    card = await reports.report(ctx.chat_id, payload.hours, words=False)
     return ActionResult(toast=Toast("info", ctx.texts("report.toast.cancelled")), card=card)

@@ -29,7 +29,8 @@ from cards.schedules import (
     jobs_card,
     unable_card,
 )
-from storage import job_history, schedules
+from storage import job_history
+from storage.schedules import runs as schedule_runs
 from workflows.schedule.spec import SpecError, from_json, to_json
 
 router = Router("schedules")
@@ -66,13 +67,6 @@ class ScheduleChoose(ActionPayload, action="schedule.choose"):
     asked: int = 0  # when the question was asked (Unix seconds); 0 on cards older than expiry
 
 
-def _desk(ctx: HandlerContext) -> ScheduleDesk:
-    desk = ctx.services.schedules
-    if desk is None:
-        raise UserFacingError(ctx.texts("schedule.unavailable"))
-    return desk
-
-
 def _buttons(ctx: HandlerContext, schedule_id: int) -> dict[str, dict[str, Any]]:
     chat = ctx.chat_id
     return {
@@ -85,9 +79,9 @@ def _buttons(ctx: HandlerContext, schedule_id: int) -> dict[str, dict[str, Any]]
 async def post_draft(ctx: HandlerContext, draft: Draft, text: str = "") -> bool:
     """Reply to a reading; False when the text was not a schedule at all. A question whose
     answers are known comes as a card with one button per answer."""
-    result = draft.result
+    result, desk = draft.result, ctx.services.schedules
     if draft.unable is not None:
-        abilities = _desk(ctx).abilities
+        abilities = desk.abilities
         unable = AbilitiesView(
             task=draft.unable,
             diagnostics=tuple(abilities.diagnostics()),
@@ -97,16 +91,16 @@ async def post_draft(ctx: HandlerContext, draft: Draft, text: str = "") -> bool:
         await ctx.reply_card(unable_card(unable, ctx.texts))
         return True
     if draft.schedule is not None:
-        view = _desk(ctx).view(draft.schedule, runs=3)
+        view = desk.view(draft.schedule, runs=3)
         view = replace(view, by_model=result.source == "llm")
         card = confirm_card(view, ctx.texts, **_buttons(ctx, draft.schedule.id))
-        await _desk(ctx).shown(draft.schedule.id, await ctx.reply_card(card))
+        await desk.shown(draft.schedule.id, await ctx.reply_card(card))
         return True
     if result.status == "clarify":
         question = result.question or ctx.texts("schedule.clarify_generic")
-        choices = _desk(ctx).choices(result)
+        choices = desk.choices(result)
         if not choices:  # answered in its thread, until it expires
-            hours = _desk(ctx).pending_hours
+            hours = desk.pending_hours
             await ctx.reply_text(f"{question} {ctx.texts('schedule.clarify_expires', hours=hours)}")
             return True
         views = [
@@ -126,98 +120,104 @@ async def post_draft(ctx: HandlerContext, draft: Draft, text: str = "") -> bool:
             )
             for spec, rule, first in choices
         ]
-        hours = _desk(ctx).pending_hours
+        hours = desk.pending_hours
         await ctx.reply_card(choice_card(question, views, ctx.texts, expires_hours=hours))
         return True
     return False
 
 
 @router.command("/schedule", "/remind", usage="<when> <what>", roles=("operator",))
-async def schedule(ctx: HandlerContext, args: str) -> None:
+async def schedule(ctx: HandlerContext, args: str, schedules: ScheduleDesk) -> None:
     """用一句话创建定时任务，例如 /schedule 每个工作日早上9点检查服务器健康。
     Create a scheduled job from a sentence, e.g. /schedule every Friday at 5pm check disk."""
     if not args.strip():
         raise UserFacingError(ctx.texts("schedule.usage"))
-    draft = await _desk(ctx).draft(ctx.chat_id, ctx.user, args)
+    draft = await schedules.draft(ctx.chat_id, ctx.user, args)
     if not await post_draft(ctx, draft, args):
         await ctx.reply_text(ctx.texts("schedule.not_a_schedule"))
 
 
-async def _changed(ctx: HandlerContext, payload: ScheduleButton, what: str) -> ActionResult:
+async def _changed(
+    ctx: HandlerContext, payload: ScheduleButton, what: str, schedules: ScheduleDesk
+) -> ActionResult:
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
-    desk = _desk(ctx)
     try:
-        row = await desk.change(payload.schedule_id, ctx.user, what, ctx.chat_id, admin=_admin(ctx))
+        row = await schedules.change(
+            payload.schedule_id, ctx.user, what, ctx.chat_id, admin=_admin(ctx)
+        )
     except DraftExpired as exc:  # the card says so, without its buttons
-        card = confirm_card(desk.view(exc.row), ctx.texts, **_buttons(ctx, exc.row.id))
+        card = confirm_card(schedules.view(exc.row), ctx.texts, **_buttons(ctx, exc.row.id))
         return ActionResult(toast=Toast("error", str(exc)), card=card)
     except ScheduleRefused as exc:
         return ActionResult(toast=Toast("error", str(exc)))
-    card = confirm_card(desk.view(row, runs=3), ctx.texts, **_buttons(ctx, row.id))
+    card = confirm_card(schedules.view(row, runs=3), ctx.texts, **_buttons(ctx, row.id))
     return ActionResult(
         toast=Toast("success", ctx.texts(f"schedule.done.{what}", id=row.id)), card=card
     )
 
 
 @router.card_action(ScheduleConfirm, roles=("operator",))
-async def confirm(ctx: HandlerContext, payload: ScheduleConfirm) -> ActionResult:
-    return await _changed(ctx, payload, "confirm")
+async def confirm(
+    ctx: HandlerContext, payload: ScheduleConfirm, schedules: ScheduleDesk
+) -> ActionResult:
+    return await _changed(ctx, payload, "confirm", schedules)
 
 
 @router.card_action(ScheduleCancel, roles=("operator",))
-async def cancel(ctx: HandlerContext, payload: ScheduleCancel) -> ActionResult:
-    return await _changed(ctx, payload, "cancel")
+async def cancel(
+    ctx: HandlerContext, payload: ScheduleCancel, schedules: ScheduleDesk
+) -> ActionResult:
+    return await _changed(ctx, payload, "cancel", schedules)
 
 
 @router.card_action(ScheduleChoose, roles=("operator",))
-async def choose(ctx: HandlerContext, payload: ScheduleChoose) -> ActionResult:
+async def choose(
+    ctx: HandlerContext, payload: ScheduleChoose, schedules: ScheduleDesk
+) -> ActionResult:
     """A question's option: the job it names is created and enabled; the card shows it."""
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
-    desk = _desk(ctx)
-    if payload.asked and desk.question_expired(payload.asked):
-        card = expired_choice_card(payload.text, desk.pending_hours, ctx.texts)
+    if payload.asked and schedules.question_expired(payload.asked):
+        card = expired_choice_card(payload.text, schedules.pending_hours, ctx.texts)
         return ActionResult(toast=Toast("error", ctx.texts("pending.expired")), card=card)
     try:
         spec = from_json(json.loads(payload.spec))
-        row = await desk.choose(ctx.chat_id, ctx.user, payload.text, spec, payload.task)
+        row = await schedules.choose(ctx.chat_id, ctx.user, payload.text, spec, payload.task)
     except (SpecError, ValueError, ScheduleRefused) as exc:
         return ActionResult(toast=Toast("error", str(exc)[:200]))
-    card = confirm_card(desk.view(row, runs=3), ctx.texts, **_buttons(ctx, row.id))
+    card = confirm_card(schedules.view(row, runs=3), ctx.texts, **_buttons(ctx, row.id))
     return ActionResult(
         toast=Toast("success", ctx.texts("schedule.done.choose", id=row.id)), card=card
     )
 
 
 @router.card_action(ScheduleEdit, roles=("operator",))
-async def edit(ctx: HandlerContext, payload: ScheduleEdit) -> ActionResult:
+async def edit(ctx: HandlerContext, payload: ScheduleEdit, schedules: ScheduleDesk) -> ActionResult:
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
-    desk = _desk(ctx)
     try:
-        row = await desk.get(payload.schedule_id, ctx.chat_id)
-        await desk.refuse_expired(row)
+        row = await schedules.get(payload.schedule_id, ctx.chat_id)
+        await schedules.refuse_expired(row)
     except DraftExpired as exc:
-        card = confirm_card(desk.view(exc.row), ctx.texts, **_buttons(ctx, exc.row.id))
+        card = confirm_card(schedules.view(exc.row), ctx.texts, **_buttons(ctx, exc.row.id))
         return ActionResult(toast=Toast("error", str(exc)), card=card)
     except ScheduleRefused as exc:
         return ActionResult(toast=Toast("error", str(exc)))
     submit = ctx.sign(ScheduleEditSubmit(schedule_id=row.id, chat_id=ctx.chat_id))
-    return ActionResult(card=edit_form_card(desk.view(row), ctx.texts, submit_value=submit))
+    return ActionResult(card=edit_form_card(schedules.view(row), ctx.texts, submit_value=submit))
 
 
 @router.card_action(ScheduleEditSubmit, roles=("operator",))
 async def edit_submit(
-    ctx: HandlerContext, event: CardAction, payload: ScheduleEditSubmit
+    ctx: HandlerContext, event: CardAction, payload: ScheduleEditSubmit, schedules: ScheduleDesk
 ) -> ActionResult:
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
     form = event.form_value or {}
     when, task = str(form.get("when", "")).strip(), str(form.get("task", "")).strip()
-    desk = _desk(ctx)
     try:
-        draft = await desk.edit(
+        draft = await schedules.edit(
             payload.schedule_id, ctx.user, ctx.chat_id, when[:300], task[:300], admin=_admin(ctx)
         )
     except ScheduleRefused as exc:
@@ -225,27 +225,26 @@ async def edit_submit(
     if draft.schedule is None:
         question = draft.result.question or ctx.texts("schedule.not_a_schedule")
         return ActionResult(toast=Toast("warning", question[:200]))
-    view = desk.view(draft.schedule, runs=3)
+    view = schedules.view(draft.schedule, runs=3)
     card = confirm_card(view, ctx.texts, **_buttons(ctx, draft.schedule.id))
-    await desk.shown(draft.schedule.id, event.message_id)  # the new draft, on the same card
+    await schedules.shown(draft.schedule.id, event.message_id)  # the new draft, on the same card
     return ActionResult(toast=Toast("info", ctx.texts("schedule.edited")), card=card)
 
 
 @router.command("/jobs", roles=("viewer",))
-async def jobs(ctx: HandlerContext) -> None:
+async def jobs(ctx: HandlerContext, schedules: ScheduleDesk) -> None:
     """列出本群的定时任务（下次运行、上次结果）。
     List this chat's scheduled jobs (next run, last result)."""
-    await ctx.reply_card(jobs_card(await _desk(ctx).jobs(ctx.chat_id), ctx.texts))
+    await ctx.reply_card(jobs_card(await schedules.jobs(ctx.chat_id), ctx.texts))
 
 
 @router.command("/job", usage="<id> | pause|resume|run|delete <id>", roles=("viewer",))
-async def job(ctx: HandlerContext, args: str) -> None:
+async def job(ctx: HandlerContext, args: str, schedules: ScheduleDesk) -> None:
     """查看或管理一个定时任务：/job 3、/job pause 3、/job run 3、/job delete 3。
     Show or manage a job: /job 3, /job pause 3, /job resume 3, /job run 3, /job delete 3."""
     words = args.split()
-    desk = _desk(ctx)
     if len(words) == 1 and words[0].lstrip("#").isdigit():
-        row = await _get(desk, int(words[0].lstrip("#")), ctx.chat_id)
+        row = await _get(schedules, int(words[0].lstrip("#")), ctx.chat_id)
         runs = [
             RunView(
                 schedule_id=row.id,
@@ -254,7 +253,7 @@ async def job(ctx: HandlerContext, args: str) -> None:
                 ok=run.status == "succeeded",
                 summary=(run.error or run.output or run.status or "")[:200],
             )
-            for run in await schedules.runs(ctx.services.db, row.id)
+            for run in await schedule_runs(ctx.services.db, row.id)
         ]
         finished = await job_history.latest_finished(ctx.services.db, row.id)
         trend = [
@@ -266,7 +265,7 @@ async def job(ctx: HandlerContext, args: str) -> None:
             )
             for run in reversed(finished)
         ]
-        await ctx.reply_card(job_card(desk.view(row), ctx.texts, runs, trend))
+        await ctx.reply_card(job_card(schedules.view(row), ctx.texts, runs, trend))
         return
     if len(words) != 2 or words[0] not in ("pause", "resume", "run", "delete"):
         raise UserFacingError(ctx.texts("schedule.job_usage"))
@@ -276,7 +275,7 @@ async def job(ctx: HandlerContext, args: str) -> None:
         raise UserFacingError(refusal(ctx.texts, "operator"))
     try:
         number = int(words[1].lstrip("#"))
-        row = await desk.change(number, ctx.user, words[0], ctx.chat_id, admin=_admin(ctx))
+        row = await schedules.change(number, ctx.user, words[0], ctx.chat_id, admin=_admin(ctx))
     except ScheduleRefused as exc:
         raise UserFacingError(str(exc)) from None
     await ctx.reply_text(ctx.texts(f"schedule.done.{words[0]}", id=row.id))
@@ -287,8 +286,8 @@ def _admin(ctx: HandlerContext) -> bool:
     return admits(ctx.roles, ("admin",))
 
 
-async def _get(desk: ScheduleDesk, schedule_id: int, chat_id: str) -> Any:
+async def _get(schedules: ScheduleDesk, schedule_id: int, chat_id: str) -> Any:
     try:
-        return await desk.get(schedule_id, chat_id)
+        return await schedules.get(schedule_id, chat_id)
     except ScheduleRefused as exc:
         raise UserFacingError(str(exc)) from None

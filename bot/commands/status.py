@@ -6,23 +6,20 @@ what a person sees here and what the agent answers agree.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from bot.context import HandlerContext
-from bot.errors import UserFacingError
 from bot.router import Router
-from cards.status import status_card
+from cards.status import StatusView, status_card
 
 router = Router("status")
 
 
 @router.command("/status")
-async def show_status(ctx: HandlerContext) -> None:
+async def show_status(ctx: HandlerContext, status: Callable[[], Awaitable[StatusView]]) -> None:
     """显示机器人的运行状态：连接、队列、数据库、调度器、模型与进行中的事件。
     Show the bot's health: connection, queue, database, scheduler, model and open incidents."""
-    status = ctx.services.status
-    if status is None:
-        raise UserFacingError(ctx.texts("status.unavailable"))
     view = await status()
     # this /status message is itself an inbox row until its handler returns: not a backlog
     view = replace(view, inbox_pending=max(0, view.inbox_pending - 1))

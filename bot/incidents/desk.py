@@ -15,7 +15,7 @@ import socket
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
@@ -34,7 +34,7 @@ from bot.timers import PRODUCTION, Timers
 from storage import approvals, incidents, pages
 from storage.coordination import Coordination
 from storage.database import Database
-from storage.statuses import may_move
+from storage.statuses import may_acknowledge, may_move
 from workflows.escalation import Cause
 from workflows.incident_graph import GraphDeps
 from workflows.intake.alert import ParsedAlert
@@ -46,6 +46,18 @@ from workflows.runs import RunManager
 from workflows.triage import Delivery, Hooks, Triage, TriageOutcome, TriageSettings
 
 log = get_logger(__name__)
+Refusal = Literal["not_found", "closed", "escalated"]
+
+
+class IncidentRefused(Exception):
+    """What a person asked of an incident cannot be done: no such incident, it is over
+    (`status` says how), or it is escalated already."""
+
+    def __init__(self, reason: Refusal, incident_id: int, status: str = "") -> None:
+        super().__init__(f"incident #{incident_id}: {reason}")
+        self.reason = reason
+        self.incident_id = incident_id
+        self.status = status
 
 
 class IncidentDesk:
@@ -180,8 +192,14 @@ class IncidentDesk:
         await self.war_rooms.dissolve_old()
 
     async def acknowledge(self, incident_id: int, who: str, *, trace_id: str | None = None) -> str:
-        """`who` is on it (/ack, the card's Ack button): the first acknowledgement stays, its
-        paging stops, the card says who. Returns who acknowledged first."""
+        """`who` is on it (/ack, the card's Ack button, the REST API): the first acknowledgement
+        stays, its paging stops, the card says who. Returns who acknowledged first;
+        `IncidentRefused` when there is no such incident or it is over."""
+        incident = await incidents.get_incident(self.db, incident_id)
+        if incident is None:
+            raise IncidentRefused("not_found", incident_id)
+        if not may_acknowledge(incident.status):
+            raise IncidentRefused("closed", incident_id, incident.status)
         first = await incidents.acknowledge(self.db, incident_id, who)
         if first == who:
             await incidents.record_event(
@@ -201,7 +219,9 @@ class IncidentDesk:
         for gate in await approvals.cancel_open(self.db, incident_id):
             await self.runs.resume(str(gate.run_id), gate.interrupt_id, decision, wait=False)
 
-    async def resolve(self, incident_id: int, who: str, note: str) -> bool:
+    async def resolve(self, incident_id: int, who: str, note: str) -> None:
+        """An approver resolves by hand (/resolve, the REST API): a paused workflow ends;
+        `IncidentRefused` when there is no such incident or it is over."""
         changed = await incidents.set_status(
             self.db,
             incident_id,
@@ -210,19 +230,29 @@ class IncidentDesk:
             resolved_by=who,
             resolved_note=note[:500] or None,
         )
-        if changed:
-            await incidents.record_event(
-                self.db, incident_id, "incident.resolved_by_hand", actor=who, message=note
-            )
-            await self._end_paused(incident_id, {"decision": "resolved", "by": [who]})
-            await self.presenter.show(incident_id)
-            await self.runs.deps.advisor.remember(incident_id)
-        return changed
+        if not changed:
+            incident = await incidents.get_incident(self.db, incident_id)
+            if incident is None:
+                raise IncidentRefused("not_found", incident_id)
+            raise IncidentRefused("closed", incident_id, incident.status)
+        await incidents.record_event(
+            self.db, incident_id, "incident.resolved_by_hand", actor=who, message=note
+        )
+        await self._end_paused(incident_id, {"decision": "resolved", "by": [who]})
+        await self.presenter.show(incident_id)
+        await self.runs.deps.advisor.remember(incident_id)
 
-    async def escalate(self, incident_id: int, who: str) -> bool:
+    async def escalate(self, incident_id: int, who: str) -> None:
+        """An approver escalates by hand (/escalate, the REST API): a paused workflow ends
+        escalated, else the incident is; `IncidentRefused` when there is no such incident, it
+        is escalated already, or it is over."""
         incident = await incidents.get_incident(self.db, incident_id)
-        if incident is None or not may_move(incident.status, "escalated", "approver"):
-            return False
+        if incident is None:
+            raise IncidentRefused("not_found", incident_id)
+        if incident.status == "escalated":
+            raise IncidentRefused("escalated", incident_id, incident.status)
+        if not may_move(incident.status, "escalated", "approver"):
+            raise IncidentRefused("closed", incident_id, incident.status)
         await incidents.record_event(self.db, incident_id, "incident.escalated_by_hand", actor=who)
         paused = await approvals.cancel_open(self.db, incident_id)
         if paused:
@@ -233,7 +263,7 @@ class IncidentDesk:
                     {"decision": "escalate", "by": [who]},
                     wait=False,
                 )
-            return True
+            return
         cause = Cause("by_hand", {"by": who})
         reason = cause.sentence()
         await incidents.set_status(
@@ -247,4 +277,3 @@ class IncidentDesk:
         await self.presenter.show(incident_id)
         await self.presenter.escalate(incident_id, reason)
         await self.runs.deps.advisor.remember(incident_id)
-        return True

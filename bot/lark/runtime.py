@@ -1,6 +1,7 @@
 """Everything Lark-facing in one running piece: API client, dispatcher, inbox, long connection.
 
-It starts in the background (importing the SDK costs seconds and must not hold up `/readyz`):
+`bot.assembly.assemble` builds the services (`Desks`); the runtime only starts, runs and stops
+them. It starts in the background (importing the SDK costs seconds and must not hold up `/readyz`):
 learn the bot's own open_id (retrying while Lark is unreachable), start the inbox workers, then
 open the long connection — or, with `LARK_EVENT_DELIVERY=http`, leave events to the request URLs
 of `bot.lark.delivery`, which hand them to the same inbox. `state()` says where it is, for
@@ -19,8 +20,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import psutil
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.memory import InMemorySaver
 
 from bot.backlog import Backlog, read_backlog, watch_backlog
 from bot.chat.desk import ChatDesk
@@ -35,20 +34,18 @@ from bot.lark.inbox import Inbox
 from bot.logs import get_logger
 from bot.middleware import default_middlewares
 from bot.operations import OperationsDesk, Toolkit
+from bot.reports import ReportDesk
 from bot.router import Router
-from bot.scheduling.wiring import Scheduling, build_scheduling
+from bot.scheduling.wiring import Scheduling
 from bot.timers import PRODUCTION, Timers
 from bot.version import package_version
 from cards.status import StatusView
 from storage.coordination import Coordination
 from storage.database import Database
 from storage.notices import Notices
-from workflows.chat.agent import ChatAgent
 from workflows.intake import WEBHOOK_PARSERS, AlertParseError, ParsedAlert
 from workflows.llm.advisor import ModelAdvisor
 from workflows.llm.council import Council
-from workflows.llm.prompt import Scrubber
-from workflows.memory.jobs import JobMemory
 from workflows.memory.recall import IncidentMemory
 from workflows.ports import Advisor
 from workflows.triage import Delivery
@@ -68,7 +65,25 @@ class LarkTarget:
     sandbox: bool = False
 
 
+@dataclass(frozen=True)
+class Desks:
+    """The services the runtime starts and stops, built by `bot.assembly.assemble`."""
+
+    api: LarkApi
+    toolkit: Toolkit
+    advisor: Advisor
+    memory: IncidentMemory
+    council: Council | None  # `llm.council`, when configured
+    desk: IncidentDesk
+    operations: OperationsDesk
+    scheduling: Scheduling
+    chat: ChatDesk
+    reports: ReportDesk
+
+
 class LarkRuntime:
+    """Starts, runs and stops what `bot.assembly.assemble` built; it builds nothing itself."""
+
     def __init__(
         self,
         settings: Settings,
@@ -77,35 +92,30 @@ class LarkRuntime:
         target: LarkTarget,
         router: Router,
         signing_key: bytes,
-        *,
-        checkpointer: BaseCheckpointSaver[Any] | None = None,
-        advisor: Advisor | None = None,
-        toolkit: Toolkit | None = None,
-        memory: IncidentMemory | None = None,
-        council: Council | None = None,
+        desks: Desks,
         timers: Timers = PRODUCTION,
     ) -> None:
         self.settings = settings
-        self.council = council
         self.timers = timers
         self.db = db
         self.coordination = coordination
         self.target = target
         self.router = router
         self.signing_key = signing_key
-        self.checkpointer = checkpointer
-        self.advisor = advisor
-        self.desk: IncidentDesk | None = None
-        self.toolkit = toolkit
-        self.memory = memory
-        self.operations: OperationsDesk | None = None
+        self.api = desks.api
+        self.toolkit = desks.toolkit
+        self.advisor = desks.advisor
+        self.memory = desks.memory
+        self.council = desks.council
+        self.desk = desks.desk
+        self.operations = desks.operations
+        self.scheduling = desks.scheduling
+        self.chat = desks.chat
+        self.reports = desks.reports
         self._sweeper: asyncio.Task[None] | None = None
         self._expirer: asyncio.Task[None] | None = None
         self._council_sweeper: asyncio.Task[None] | None = None
-        self.scheduling: Scheduling | None = None
-        self.chat: ChatDesk | None = None
         self.services: Services | None = None  # once started (the REST API uses them)
-        self.api = LarkApi(target.app_id, target.app_secret, target.domain, coordination)
         self.dispatcher: Dispatcher | None = None
         self.inbox: Inbox | None = None
         self.connection: LongConnection | None = None
@@ -155,57 +165,25 @@ class LarkRuntime:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
         log.info("lark.bot", open_id=bot.open_id, name=bot.name, sandbox=self.target.sandbox)
-        if self.checkpointer is not None and self.advisor is not None:
-            self.desk = IncidentDesk(
-                self.settings,
-                self.db,
-                self.coordination,
-                self.api,
-                self.checkpointer,
-                self.advisor,
-                self.signing_key,
-                self.timers,
-            )
-            await self.desk.start(self._changed("incidents", "approvals"))
-        if self.council is not None and self.timers.sweep_every is not None:
-            self._council_sweeper = asyncio.create_task(
-                self.council.sweep_forever(
-                    self.timers.sweep_every, self._changed("council_batches")
+        await self.desk.start(self._changed("incidents", "approvals"))
+        if self.timers.sweep_every is not None:
+            self._sweeper = asyncio.create_task(
+                self.operations.sweep_forever(
+                    self.timers.sweep_every, self._changed("actions", "approvals")
                 )
             )
-        if self.toolkit is not None:
-            self.operations = OperationsDesk(
-                self.settings,
-                self.db,
-                self.api,
-                self.toolkit,
-                self.signing_key,
-                # without incident workflows (a bot built for a test or a tool) the action runs
-                # keep their checkpoints in memory: crash safety needs the app's Postgres saver
-                self.checkpointer if self.checkpointer is not None else InMemorySaver(),
-                self.coordination,
-            )
-            if self.timers.sweep_every is not None:
-                self._sweeper = asyncio.create_task(
-                    self.operations.sweep_forever(
-                        self.timers.sweep_every, self._changed("actions", "approvals")
+            if self.council is not None:
+                self._council_sweeper = asyncio.create_task(
+                    self.council.sweep_forever(
+                        self.timers.sweep_every, self._changed("council_batches")
                     )
                 )
-            self.scheduling = build_scheduling(
-                self.settings,
-                self.db,
-                self.coordination,
-                self.api,
-                self.operations,
-                self.signing_key,
-                agent=self.advisor.agent if isinstance(self.advisor, ModelAdvisor) else None,
-                memory=JobMemory(self.db, self.memory.embedder) if self.memory else None,
-            )
-            if self.notices is not None:
-                self.scheduling.service.follow(self.notices)
-            await self.scheduling.service.start()
-            if self.timers.expire_every is not None:
-                self._expirer = asyncio.create_task(self._expire_forever(self.timers.expire_every))
+        if self.notices is not None:
+            self.scheduling.service.follow(self.notices)
+        await self.scheduling.start()
+        if self.timers.expire_every is not None:
+            self._expirer = asyncio.create_task(self._expire_forever(self.timers.expire_every))
+        await self.chat.recover()
         services = Services(
             settings=self.settings,
             db=self.db,
@@ -217,12 +195,12 @@ class LarkRuntime:
             desk=self.desk,
             operations=self.operations,
             memory=self.memory,
-            schedules=self.scheduling.desk if self.scheduling is not None else None,
+            schedules=self.scheduling.desk,
+            chat=self.chat,
+            reports=self.reports,
             status=self.status,
             council=self.council,
         )
-        services.chat = self.chat = self._chat_desk()
-        await self.chat.recover()
         self.services = services
         self.dispatcher = Dispatcher(self.router, services, default_middlewares())
         self.inbox = Inbox(self.db, self.dispatcher, alerts=self._alerts)
@@ -241,20 +219,6 @@ class LarkRuntime:
         )
         self.connection.start()
 
-    def _chat_desk(self) -> ChatDesk:
-        """The chat agent's desk: with a model, questions are answered; without, it says
-        which commands help."""
-        advisor = self.advisor
-        agent, scrub = None, Scrubber(self.toolkit.registry.redactor if self.toolkit else None)
-        if isinstance(advisor, ModelAdvisor):
-            scrub = advisor.agent.scrub
-            agent = ChatAgent(
-                advisor.guard, language=self.settings.language, zone=self.settings.timezone
-            )
-        return ChatDesk(
-            self.settings, self.db, self.api, agent, self.toolkit, scrub, health=self.health
-        )
-
     async def health(self) -> dict[str, Any]:
         """What the chat agent's `system_health` tool reports: the `/status` figures as JSON."""
         return (await self.status()).as_json()
@@ -269,7 +233,7 @@ class LarkRuntime:
                 backlog = await read_backlog(self.db)
             except Exception as exc:
                 database = f"{type(exc).__name__}: {exc}"
-        service = self.scheduling.service if self.scheduling is not None else None
+        service = self.scheduling.service
         provider, today, budget = "rules", None, None
         if isinstance(self.advisor, ModelAdvisor):
             guard = self.advisor.guard
@@ -283,10 +247,10 @@ class LarkRuntime:
             database=database,
             coordination_backend=self.coordination.backend,
             coordination=coordination,
-            scheduler="off" if service is None else ("here" if service.is_leader else "elsewhere"),
+            scheduler="here" if service.is_leader else "elsewhere",
             # the lease holds a random token, not the holder's name: only "here" is known
-            scheduler_holder=service.replica if service is not None and service.is_leader else "",
-            jobs_loaded=service.jobs() if service is not None else 0,
+            scheduler_holder=service.replica if service.is_leader else "",
+            jobs_loaded=service.jobs(),
             model_provider=provider,
             tokens_today=today,
             daily_budget=budget,
@@ -304,8 +268,6 @@ class LarkRuntime:
         """Webhook deliveries from the inbox, claimed together: their alerts as the webhook
         parsed them (a row kept by an earlier version has the body instead: parsed now),
         triaged in one transaction (which counts a delivery once, replayed or not)."""
-        if self.desk is None:
-            return ["ignored"] * len(claimed)
         outcomes: list[Literal["done", "ignored"]] = []
         deliveries = []
         for source, payload, event_id in claimed:
@@ -325,12 +287,10 @@ class LarkRuntime:
         """One sweep round now (what the timers do every `sweep_every`, `expire_every` and
         `page_every`): expired action gates, expired incident gates, stranded runs, expired
         drafts, due paging steps."""
-        if self.operations is not None:
-            await self.operations.sweep()
-            await self.operations.drain()
-        if self.desk is not None:
-            await self.desk.runs.sweep()
-            await self.desk.on_call()  # paging steps, shift changes (`Timers.page_every` else)
+        await self.operations.sweep()
+        await self.operations.drain()
+        await self.desk.runs.sweep()
+        await self.desk.on_call()  # paging steps, shift changes (`Timers.page_every` else)
         if self.council is not None:
             await self.council.sweep()
         await self.expire_pending()
@@ -338,10 +298,9 @@ class LarkRuntime:
     async def expire_pending(self) -> None:
         """Nothing waits for a click forever: drafts and silence requests nobody confirmed in
         time expire."""
-        if self.scheduling is not None:
-            expired = await self.scheduling.desk.expire_drafts()
-            if expired:
-                log.info("pending.expired", drafts=expired)
+        expired = await self.scheduling.desk.expire_drafts()
+        if expired:
+            log.info("pending.expired", drafts=expired)
         requests = await silencing.expire(self.db, self.api, self.settings)
         if requests:
             log.info("pending.expired", silences=requests)
@@ -374,19 +333,15 @@ class LarkRuntime:
             await self.inbox.stop()
         if self.dispatcher is not None:
             await self.dispatcher.drain()
-        if self.chat is not None:
-            await self.chat.drain()
-        if self.desk is not None:
-            await self.desk.stop()
+        await self.chat.drain()
+        await self.desk.stop()
         for loop in (self._council_sweeper, self._sweeper, self._expirer):
             if loop is not None:
                 loop.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await loop
-        if self.scheduling is not None:
-            await self.scheduling.stop()
-        if self.operations is not None:
-            await self.operations.drain()
+        await self.scheduling.stop()
+        await self.operations.drain()
         if self.notices is not None:
             await self.notices.stop()
         await self.api.close()

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.logs import get_logger
+from cards.views import SwapView
 from storage import rotas
 from storage.database import Database
 from workflows.oncall.rotation import Rota, Standing, Watch, expand, next_handoff, on_call, standing
@@ -33,6 +34,11 @@ class Members(Protocol):
     async def department_members(self, department_id: str) -> frozenset[str]: ...
 
 
+# why a swap's answer changes nothing: not the person asked, the offered shift is over (or its
+# schedule gone), or no schedule is configured at all
+SwapRefusal = Literal["only_other", "expired", "no_schedules"]
+
+
 class Roster:
     def __init__(self, settings: Settings, db: Database, directory: Members) -> None:
         self.settings = settings
@@ -43,6 +49,31 @@ class Roster:
     @property
     def schedules(self) -> dict[str, Rota]:
         return self.settings.oncall.schedules
+
+    async def override(self, name: str, person: str, until: datetime, *, by: str) -> None:
+        """`person` covers the schedule `name` from now until `until` (/oncall override)."""
+        now = datetime.now(UTC)
+        await rotas.add_override(self.db, name, person, now, until, by=by, reason="override")
+
+    async def answer_swap(self, swap: SwapView, by: str, *, accept: bool) -> SwapRefusal | None:
+        """The answer to a swap offer (the card's Accept / Decline): only the person asked may
+        give it, and only before the offered shift is over. Accepted, two overrides make the
+        swap: each takes the other's shift."""
+        if by != swap.other:
+            return "only_other"
+        if not self.schedules:
+            return "no_schedules"
+        if datetime.now(UTC) >= swap.mine[1] or swap.schedule not in self.schedules:
+            return "expired"
+        if accept:
+            reason = f"swap with {swap.asker}"
+            await rotas.add_override(
+                self.db, swap.schedule, swap.other, *swap.mine, by=by, reason=reason
+            )
+            await rotas.add_override(
+                self.db, swap.schedule, swap.asker, *swap.theirs, by=by, reason=reason
+            )
+        return None
 
     async def _group(self, entry: str) -> frozenset[str]:
         """The members of a `chat:` or `dept:` entry (nobody when Lark does not say: the

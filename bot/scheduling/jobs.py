@@ -44,8 +44,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-
 from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
 from bot.operations import OperationsDesk
@@ -56,9 +54,9 @@ from cards.texts import Texts, texts
 from plugins.contract import AlertContext, PluginContext
 from plugins.execution import execute
 from plugins.runbooks import finding_of
-from storage import schedules
+from storage import reports, schedules
 from storage.database import Database
-from storage.models import Incident, Schedule, ScheduleRun
+from storage.models import Schedule, ScheduleRun
 from workflows.llm.agent import DiagnosisAgent
 from workflows.memory.jobs import JobHistory, JobMemory, targets_of
 
@@ -294,27 +292,11 @@ class JobRunner:
 
     async def _report(self, chat_id: str, hours: int) -> Result:
         since = datetime.now(UTC) - timedelta(hours=hours)
-        async with self.db.session() as session:
-            rows = (
-                await session.execute(
-                    select(Incident.status, func.count())
-                    .where(Incident.chat_id == chat_id, Incident.first_seen_at >= since)
-                    .group_by(Incident.status)
-                )
-            ).all()
-            top = (
-                await session.execute(
-                    select(Incident.title, func.sum(Incident.alert_count))
-                    .where(Incident.chat_id == chat_id, Incident.first_seen_at >= since)
-                    .group_by(Incident.title)
-                    .order_by(func.sum(Incident.alert_count).desc())
-                    .limit(5)
-                )
-            ).all()
-        total = sum(int(count) for _, count in rows)
-        worded = [(status_name(str(status), self.say), count) for status, count in rows]
+        digest = await reports.chat_digest(self.db, chat_id, since)
+        total = sum(count for _, count in digest.by_status)
+        worded = [(status_name(status, self.say), count) for status, count in digest.by_status]
         by_status = ", ".join(f"{name} {count}" for name, count in worded) or "—"
-        lines = tuple(f"×{int(count or 0)} {title}" for title, count in top)
+        lines = tuple(f"×{count} {title}" for title, count in digest.noisiest)
         summary = self.say("schedule.report", hours=hours, total=total, statuses=by_status)
         return Result(True, summary, lines)
 

@@ -1,12 +1,12 @@
 """Builds the scheduling parts for a running bot: the job runner, the elected scheduler and the
 chat desk, and the small callbacks between them (missed-run reports, run-now, scheduled fixes,
-the hygiene report). It also keeps the advisor's system report jobs in line with the `advisor:`
-section (`bot.scheduling.advisor`), in the background at start-up.
+the hygiene report). Started, it also keeps the advisor's system report jobs in line with the
+`advisor:` section (`bot.scheduling.advisor`), in the background.
 
 Usage::
 
-    parts = build_scheduling(settings, db, coordination, api, operations, signing_key)
-    await parts.service.start(); ...; await parts.stop()
+    parts = build_scheduling(settings, db, coordination, api, operations, reports)
+    await parts.start(); ...; await parts.stop()
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,7 +56,27 @@ class Scheduling:
     runner: JobRunner
     service: SchedulerService
     desk: ScheduleDesk
+    settings: Settings
+    db: Database
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def start(self) -> None:
+        """Elect the scheduler; keep the advisor's report jobs in line, in the background."""
+        self.spawn(self._ensure_advisor())
+        await self.service.start()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background (`stop` waits for it)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _ensure_advisor(self) -> None:
+        try:
+            if await ensure_reports(self.settings, self.db):
+                self.service.wake()
+        except Exception as exc:  # the bot runs without the weekly report rather than not at all
+            log.warning("advisor.schedules_failed", error=str(exc))
 
     async def stop(self) -> None:
         await self.service.stop()
@@ -69,7 +90,7 @@ def build_scheduling(
     coordination: Coordination,
     api: LarkApi,
     operations: OperationsDesk,
-    signing_key: bytes,
+    reports: ReportDesk,
     agent: DiagnosisAgent | None = None,
     memory: JobMemory | None = None,
 ) -> Scheduling:
@@ -90,16 +111,6 @@ def build_scheduling(
             return await api.send_card(schedule.chat_id, card, uuid=key)
 
         await operations.post_card(outcome, send)
-
-    reports = ReportDesk(
-        settings,
-        db,
-        signing_key,
-        book=operations.toolkit.book,
-        redactor=operations.toolkit.registry.redactor,
-        guard=agent.guard if agent is not None else None,
-        scrub=agent.scrub if agent is not None else None,
-    )
 
     async def post_report(schedule: Schedule, days: int) -> None:
         card = await reports.report(schedule.chat_id, days * 24)
@@ -160,9 +171,7 @@ def build_scheduling(
             if run is not None:
                 await fire(row, run, False)
 
-        task = asyncio.create_task(go())
-        parts.tasks.add(task)
-        task.add_done_callback(parts.tasks.discard)
+        parts.spawn(go())
 
     desk = ScheduleDesk(
         settings,
@@ -175,18 +184,7 @@ def build_scheduling(
         scrub=agent.scrub if agent is not None else None,
         api=api,
     )
-    parts = Scheduling(runner, service, desk)
-
-    async def ensure_advisor() -> None:
-        try:
-            if await ensure_reports(settings, db):
-                service.wake()
-        except Exception as exc:  # the bot runs without the weekly report rather than not at all
-            log.warning("advisor.schedules_failed", error=str(exc))
-
-    task = asyncio.get_running_loop().create_task(ensure_advisor())
-    parts.tasks.add(task)
-    task.add_done_callback(parts.tasks.discard)
+    parts = Scheduling(runner, service, desk, settings, db)
     return parts
 
 

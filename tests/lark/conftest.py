@@ -39,7 +39,9 @@ async def make_testbot(world: World) -> AsyncIterator[Callable[..., Any]]:
     """Start bots on demand: `await make_testbot(router=..., settings={...})`.
 
     Each bot lives in the test's own world (database, emulator, directory); its sweeps run only
-    when the test calls `await bot.sweep()` (`timers=` to change that)."""
+    when the test calls `await bot.sweep()` (`timers=` to change that). It is built as the app is
+    (`bot.assembly.assemble`), with every desk; `incidents=True` gives it the app's Postgres
+    checkpointer (crash recovery, other replicas), else its runs are checkpointed in memory."""
     stack = AsyncExitStack()
     migrated_db, fresh_db_url, tmp_path = world.db, world.db_url, world.tmp
 

@@ -136,3 +136,17 @@ async def test_a_card_json_2_that_cannot_be_fetched_opens_an_untitled_incident(
     [incident] = await _incidents(bot, 1)
     assert incident.title == "无法读取的告警消息（interactive）"
     assert _fallbacks() == before + 1
+
+
+async def test_a_bot_without_the_apps_checkpointer_opens_incidents_all_the_same(
+    make_testbot: Any,
+) -> None:
+    """A bot built as tests and tools build it (no Postgres checkpointer: runs checkpointed in
+    memory) has the app's desks: an alert bot's message opens an incident and posts its card."""
+    bot: TestBot = await make_testbot(settings={"alert_senders": [SENDER]})
+    text = "------\n订单库连接数过高，请值班同学看一下\n（来自自建脚本）"
+    await bot.send(text, user=SENDER, sender_type="app", mention_bot=False)
+    [incident] = await _incidents(bot, 1)
+    assert incident.title == "订单库连接数过高，请值班同学看一下"
+    card = await bot.expect_reply(incident.title, timeout=15)
+    assert card.card is not None

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Iterator
+from dataclasses import fields
+
 import pytest
 
 from bot.commands import root_router
-from bot.router import Router
+from bot.context import OPTIONAL, Services
+from bot.router import Handler, Router
 from cards.actions import ActionPayload
 
 
@@ -15,12 +20,41 @@ class Sample(ActionPayload, action="test.sample"):
 
 def test_unknown_parameter_is_an_error_at_registration() -> None:
     router = Router("r")
-    with pytest.raises(TypeError, match="asks for db"):
+    with pytest.raises(TypeError, match="asks for database"):
 
         @router.command("/x")
-        async def handler(ctx: object, db: object) -> None:
+        async def handler(ctx: object, database: object) -> None:
             """说明。
             Explain."""
+
+
+def test_a_handler_may_name_any_service() -> None:
+    router = Router("r")
+
+    @router.command("/x")
+    async def handler(ctx: object, args: str, desk: object, council: object) -> None:
+        """说明。
+        Explain."""
+
+    spec = router.find_command("/x")
+    assert spec is not None
+    assert spec.params == ("ctx", "args", "desk", "council")
+
+
+def test_service_parameters_have_the_type_of_their_service() -> None:
+    """A handler's `desk: IncidentDesk` is what `Services.desk` holds (the dispatcher passes
+    it by name; mypy cannot see that call), and only optional services may be None."""
+    declared = {f.name: str(f.type) for f in fields(Services)}
+    wrong = []
+    for handler in _handlers(root_router()):
+        for name, parameter in inspect.signature(handler).parameters.items():
+            if name in declared:
+                expected = declared[name].removesuffix(" | None")
+                if parameter.annotation != expected:
+                    wrong.append(f"{handler.__qualname__}({name}: {parameter.annotation})")
+    assert wrong == []
+    optional = {name for name, kind in declared.items() if kind.endswith("| None")}
+    assert optional == set(OPTIONAL)
 
 
 def test_payload_is_only_for_card_actions() -> None:
@@ -137,3 +171,10 @@ def test_the_fallback_comes_after_every_message_handler_and_is_one() -> None:
     # the bot's own tree: free text is its one fallback, after alert bots and conversations
     handlers = [spec.handler.__module__ for spec in root_router().iter_messages()]
     assert handlers[-1] == "bot.commands.free_text"
+
+
+def _handlers(router: Router) -> Iterator[Handler]:
+    yield from (spec.handler for spec in router.iter_commands())
+    yield from (spec.handler for spec in router.iter_messages())
+    for child in router._walk():
+        yield from (spec.handler for spec in child._actions)
