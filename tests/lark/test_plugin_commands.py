@@ -128,7 +128,7 @@ async def test_rejected_and_refused_runs_change_nothing(make_testbot: Any, tmp_p
     await bot.send("/run command template=rm_everything")
     await bot.expect_reply("⛔")
     await bot.send("/run command template=make_marker args.name=ok args.name=no")
-    assert "twice" in (await bot.expect_reply("参数")).text
+    assert "args.name 重复给出" in (await bot.expect_reply("参数")).text
     assert not list(tmp_path.glob("marker-*"))
     assert await bot.rows("SELECT count(*) FROM executions") == [(0,)]
 
