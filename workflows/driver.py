@@ -178,6 +178,8 @@ class GraphDriver:
         async def plan(snapshot: StateSnapshot) -> Any:
             if not snapshot.values and not snapshot.next:
                 return dict(initial)  # the process died before the first checkpoint
+            if between_steps(snapshot):
+                return None  # the last step's writes are saved: go on from them
             if not snapshot.next or any(name not in self.nodes for name in snapshot.next):
                 return SKIP  # finished, or orphaned
             paused = [p for task in snapshot.tasks for p in task.interrupts]
@@ -228,6 +230,13 @@ class GraphDriver:
     async def drain(self, patience: float = 30.0) -> None:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=patience)
+
+
+def between_steps(snapshot: StateSnapshot) -> bool:
+    """The process died after a step's writes were saved and before the checkpoint that ends
+    the step: LangGraph reports no next step (the step has its writes) but still has the task,
+    while a finished run, or one paused at a step this graph does not have, has neither."""
+    return not snapshot.next and bool(snapshot.tasks)
 
 
 def fresh(initial: Mapping[str, Any]) -> Plan:

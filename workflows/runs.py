@@ -35,7 +35,7 @@ from storage import approvals, incidents
 from storage.coordination import Coordination
 from storage.notices import paced
 from workflows import gates
-from workflows.driver import GraphDriver, fresh
+from workflows.driver import GraphDriver, between_steps, fresh
 from workflows.escalation import Cause
 from workflows.incident_graph import NODES, GraphDeps, IncidentState, build_graph
 
@@ -85,14 +85,15 @@ class RunManager(GraphDriver):
                 self._spawn(self._reclaim(incident.id, run_id), f"recover {run_id}")
                 continue
             unknown = [name for name in snapshot.next if name not in self.nodes]
-            if not snapshot.next and not snapshot.values.get("outcome"):
+            ended = not snapshot.next and not between_steps(snapshot)
+            if ended and not snapshot.values.get("outcome"):
                 # LangGraph reports no next step for a run paused at a node this graph does not
                 # have: it would look finished while its incident waits forever
                 unknown = await self._unknown_nodes(run_id) or ["(unknown step)"]
             if unknown:
                 counts["orphaned"] += 1
                 await self._orphaned(incident.id, run_id, unknown)
-            elif not snapshot.next:
+            elif ended:
                 counts["finished"] += 1
             elif any(task.interrupts for task in snapshot.tasks):
                 counts["paused"] += 1  # a gate decided but not resumed: `reclaim` resumes it

@@ -396,6 +396,44 @@ async def test_run_paused_at_a_renamed_node_is_escalated_not_orphaned(harness: H
     assert harness.advisor.remembered == [incident_id]  # /similar finds it
 
 
+class Killed(Exception):
+    """The process dies here (SIGKILL), as far as the run's checkpoints can tell."""
+
+
+async def test_a_run_killed_between_a_steps_writes_and_its_checkpoint_goes_on(
+    harness: Harness,
+) -> None:
+    """The process died after a step's writes were saved and before the checkpoint that ends
+    the step. LangGraph then reports no next step (the step has its writes), though the run is
+    not finished: recovery continues it, where it used to escalate the incident as paused at
+    "(unknown step)" (seen under load in the SIGKILL suite)."""
+    incident_id, run_id = await harness.incident()
+    real = harness.saver.aput
+
+    async def dying(config: Any, checkpoint: Any, metadata: Any, versions: Any) -> Any:
+        if metadata.get("step") == 2:  # the checkpoint after `triage`, whose writes are saved
+            raise Killed
+        return await real(config, checkpoint, metadata, versions)
+
+    harness.saver.aput = dying
+    with pytest.raises(Killed):
+        await harness.manager.run_now(incident_id, run_id)
+    harness.saver.aput = real
+    snapshot = await harness.manager.graph.aget_state(harness.manager.config(run_id))
+    assert snapshot.next == ()  # what LangGraph reports at that moment
+    assert [task.name for task in snapshot.tasks] == ["triage"]
+
+    manager = harness.rebuilt()
+    counts = await manager.recover()
+    await manager.drain()
+
+    assert counts == {"paused": 0, "continued": 1, "orphaned": 0, "finished": 0}
+    assert await harness.status(incident_id) == ("awaiting_approval", None)  # diagnosis gate
+    events = await _events(harness, incident_id)
+    assert "workflow.orphaned" not in events
+    assert events.count("workflow.diagnosed") == 1
+
+
 async def test_checkpointer_that_cannot_be_set_up_stops_start_up() -> None:
     """No silent fallback to an in-memory checkpointer."""
     from workflows.checkpoint import CheckpointerError
