@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import socket
 import time
 from datetime import UTC, datetime, timedelta
@@ -69,12 +70,27 @@ def probes_answered(emulator: LarkEmulator, probes: list[str]) -> bool:
     return len(answers) == len(probes)
 
 
+def _leading_fence(log: str) -> int | None:
+    """The fence a replica's log says it leads the scheduler with now (None: it does not: it
+    never led, or its last word on the lease is that it lost it)."""
+    lines = [
+        line for line in log.splitlines() if "leads (fence" in line or "lost the lease" in line
+    ]
+    if not lines or "lost the lease" in lines[-1]:
+        return None
+    found = re.search(r"leads \(fence (\d+)\)", lines[-1])
+    return int(found.group(1)) if found else None
+
+
 async def leader(replicas: list[Replica]) -> Replica:
-    """The replica whose log says it leads the scheduler."""
+    """The replica that leads the scheduler now: the one whose log says it leads with the
+    newest fence (under load a lease may change hands early, and both logs say "leads")."""
 
     def find() -> Replica | None:
-        found = [r for r in replicas if "leads (fence" in r.log()]
-        return found[0] if len(found) == 1 else None
+        leading = [(fence, r) for r in replicas if (fence := _leading_fence(r.log())) is not None]
+        if not leading:
+            return None
+        return max(leading, key=lambda pair: pair[0])[1]
 
     found: Replica = await wait_until(find, 30, "a scheduler leader")
     return found
