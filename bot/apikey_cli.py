@@ -5,9 +5,10 @@
     larkops apikey revoke ab12cd34                        # the prefix (or the whole key)
 
 A key acts as its owner (an open_id), with the owner's roles and never more. The key is shown
-once; only its hash is stored. Only the configuration, the database and `storage.api_keys` are
-imported (not the Lark SDK, not the HTTP app), so these answer fast. Exit 2 for bad arguments
-or configuration, 1 when the database cannot be reached or the key is unknown.
+once; only its hash is stored. Only the configuration, asyncpg and `storage.api_keys` are
+imported (not the Lark SDK, not the HTTP app, not SQLAlchemy), so these answer fast. Exit 2
+for bad arguments or configuration, 1 when the database cannot be reached or the key is
+unknown.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
+import asyncpg
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.startup import StartupError, open_database
+from bot.startup import StartupError, connect_failure, database_url
 from storage import api_keys
-from storage.database import Database
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 OPEN_ID = re.compile(r"ou_[A-Za-z0-9_-]{1,64}")
+# the spellings `storage.database.driver_url` accepts, as asyncpg wants them (without SQLAlchemy)
+_SCHEME = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://")
 T = TypeVar("T")
 
 
@@ -43,29 +45,43 @@ def _when(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment is not None else None
 
 
-async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    database, embedded = await open_database(settings)
+async def _with_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    url, embedded = await database_url(settings)
     try:
         try:
-            return await work(database)
-        except SQLAlchemyError:
-            # Alembic (a tenth of a second to import) only to say why: the schema is behind
+            conn = await asyncpg.connect(
+                _SCHEME.sub("postgresql://", url, count=1),
+                timeout=10,
+                server_settings={"application_name": "larkops"},
+            )
+        except Exception as exc:
+            raise connect_failure(exc, embedded) from None
+        try:
+            return await work(conn)
+        except asyncpg.PostgresError:
+            # SQLAlchemy and Alembic only to say why: the schema is behind
+            from storage.database import Database
             from storage.migration import current_revision, head_revision
 
-            revision, head = await current_revision(database), head_revision()
+            database = await Database.open(url, pool_size=1)
+            try:
+                revision, head = await current_revision(database), head_revision()
+            finally:
+                await database.close()
             if revision != head:
                 raise StartupError(
                     f"the database is at revision {revision or 'base'}, not {head}: "
                     "run `larkops migrate` first"
                 ) from None
             raise
+        finally:
+            await conn.close()
     finally:
-        await database.close()
         if embedded is not None:
             await asyncio.to_thread(embedded.release)
 
 
-def _row(row: Any) -> dict[str, Any]:
+def _row(row: api_keys.KeyRow) -> dict[str, Any]:
     return {
         "prefix": row.prefix,
         "name": row.name,

@@ -6,39 +6,50 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
-from storage.database import Database
 from storage.embedded import EmbeddedPostgres, EmbeddedPostgresError
+
+if TYPE_CHECKING:
+    from storage.database import Database
 
 
 class StartupError(RuntimeError):
     """Start-up cannot go on; the message is the one line shown to the operator."""
 
 
+async def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """The configured server's URL, or the embedded one's under `$LARKOPS_HOME` (started)."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value(), None
+    embedded = EmbeddedPostgres(settings.home)
+    try:
+        return await asyncio.to_thread(embedded.start), embedded
+    except EmbeddedPostgresError as exc:
+        raise StartupError(f"embedded postgres: {exc}") from None
+
+
+def connect_failure(exc: Exception, embedded: EmbeddedPostgres | None) -> StartupError:
+    """The one line for a database that did not answer the first statement."""
+    if isinstance(exc, (TimeoutError, OSError)):
+        where = "DATABASE_URL" if embedded is None else "embedded postgres"
+        return StartupError(f"{where}: cannot connect: {exc}")
+    return StartupError(f"DATABASE_URL: {type(exc).__name__}: {exc}")
+
+
 async def open_database(settings: Settings) -> tuple[Database, EmbeddedPostgres | None]:
     """The configured server, or the embedded one under `$LARKOPS_HOME`."""
-    embedded: EmbeddedPostgres | None = None
-    if settings.database_url is not None:
-        url = settings.database_url.get_secret_value()
-    else:
-        embedded = EmbeddedPostgres(settings.home)
-        try:
-            url = await asyncio.to_thread(embedded.start)
-        except EmbeddedPostgresError as exc:
-            raise StartupError(f"embedded postgres: {exc}") from None
+    # SQLAlchemy takes half a second to import: `larkops apikey` does without it (issue 22)
+    from storage.database import Database
+
+    url, embedded = await database_url(settings)
     database = await Database.open(url)
     try:
         await database.ping()
-    except (TimeoutError, OSError) as exc:
-        await database.close()
-        if embedded is not None:
-            await asyncio.to_thread(embedded.release)
-        where = "DATABASE_URL" if embedded is None else "embedded postgres"
-        raise StartupError(f"{where}: cannot connect: {exc}") from None
     except Exception as exc:
         await database.close()
         if embedded is not None:
             await asyncio.to_thread(embedded.release)
-        raise StartupError(f"DATABASE_URL: {type(exc).__name__}: {exc}") from None
+        raise connect_failure(exc, embedded) from None
     return database, embedded

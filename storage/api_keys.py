@@ -13,6 +13,10 @@ The API does not read this table on every request: `bot.api.keyring` keeps what 
 found (and `touch`es a key at most every `TOUCH_EVERY`), and forgets a key when it is revoked:
 at once in this process (`on_revoke`), and in every other one by the database's change notice
 (migration 0018).
+
+Each function takes the app's `Database` or a bare asyncpg connection (what `larkops apikey`
+opens: SQLAlchemy and the ORM models take most of a second to import, issue 22 item 5), and
+runs its one statement on the asyncpg connection either way.
 """
 
 from __future__ import annotations
@@ -21,14 +25,16 @@ import hashlib
 import hmac
 import secrets
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+import asyncpg
 
-from storage.database import Database
-from storage.models import ApiKey
+if TYPE_CHECKING:
+    from storage.database import Database
 
 SCHEME = "lko"
 _ALPHABET = string.ascii_lowercase + string.digits
@@ -57,9 +63,40 @@ class Holder:
 
 
 @dataclass(frozen=True)
+class KeyRow:
+    """A row of `api_keys` without its hash: what lists and revocations show."""
+
+    id: int
+    prefix: str
+    name: str
+    owner: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Made:
-    row: ApiKey
+    row: KeyRow
     key: str  # the whole key: shown once, never stored
+
+
+def _key_row(record: Any) -> KeyRow:
+    """A `KeyRow` from a record that holds its columns (the statements below name them)."""
+    return KeyRow(**{name: record[name] for name in KeyRow.__dataclass_fields__})
+
+
+@asynccontextmanager
+async def _connection(db: Database | asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """The asyncpg connection to run a statement on (each statement commits by itself)."""
+    if isinstance(db, asyncpg.Connection):
+        yield db
+        return
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert isinstance(driver, asyncpg.Connection), "storage.database opens asyncpg"
+        yield driver
 
 
 def _random(length: int) -> str:
@@ -83,58 +120,65 @@ def prefix_of(key: str) -> str | None:
     return prefix
 
 
-async def create(db: Database, *, name: str, owner: str) -> Made:
+async def create(db: Database | asyncpg.Connection, *, name: str, owner: str) -> Made:
     prefix = _random(PREFIX_LENGTH)
     key = f"{SCHEME}_{prefix}_{_random(SECRET_LENGTH)}"
-    async with db.session() as session:
-        row = ApiKey(name=name, owner=owner, prefix=prefix, secret_hash=digest(key))
-        session.add(row)
-        await session.flush()
-    return Made(row, key)
+    async with _connection(db) as conn:
+        record = await conn.fetchrow(
+            "INSERT INTO api_keys (name, owner, prefix, secret_hash) VALUES ($1, $2, $3, $4) "
+            "RETURNING id, prefix, name, owner, created_at, last_used_at, revoked_at",
+            name,
+            owner,
+            prefix,
+            digest(key),
+        )
+    return Made(_key_row(record), key)
 
 
-async def listing(db: Database) -> Sequence[ApiKey]:
-    async with db.session() as session:
-        return (await session.scalars(select(ApiKey).order_by(ApiKey.id))).all()
+async def listing(db: Database | asyncpg.Connection) -> Sequence[KeyRow]:
+    async with _connection(db) as conn:
+        records = await conn.fetch(
+            "SELECT id, prefix, name, owner, created_at, last_used_at, revoked_at "
+            "FROM api_keys ORDER BY id"
+        )
+    return [_key_row(record) for record in records]
 
 
-async def revoke(db: Database, prefix: str) -> ApiKey | None:
+async def revoke(db: Database | asyncpg.Connection, prefix: str) -> KeyRow | None:
     """Revoke the key with this prefix (or `lko_<prefix>…`); None when no live key has it."""
     wanted = prefix.removeprefix(f"{SCHEME}_").split("_")[0]
-    async with db.session() as session:
-        row = await session.scalar(
-            update(ApiKey)
-            .where(ApiKey.prefix == wanted, ApiKey.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
-            .returning(ApiKey)
+    async with _connection(db) as conn:
+        record = await conn.fetchrow(
+            "UPDATE api_keys SET revoked_at = $2 WHERE prefix = $1 AND revoked_at IS NULL "
+            "RETURNING id, prefix, name, owner, created_at, last_used_at, revoked_at",
+            wanted,
+            datetime.now(UTC),
         )
     for listener in list(_revoked_here):
         listener(wanted)
-    return row
+    return _key_row(record) if record is not None else None
 
 
-async def holder(db: Database, key: str) -> Holder | None:
+async def holder(db: Database | asyncpg.Connection, key: str) -> Holder | None:
     """Who `key` is when it is live; None when it is malformed, unknown, forged (the hash
     differs) or revoked. Reads one row; notes nothing (`touch` does)."""
     prefix = prefix_of(key)
     if prefix is None:
         return None
-    table = ApiKey.__table__
-    query = select(table.c.id, table.c.owner, table.c.secret_hash, table.c.revoked_at).where(
-        table.c.prefix == prefix
-    )
-    async with db.engine.connect() as conn:
-        row = (await conn.execute(query)).first()
-    if row is None or not hmac.compare_digest(row.secret_hash, digest(key)):
+    async with _connection(db) as conn:
+        row = await conn.fetchrow(
+            "SELECT id, owner, secret_hash, revoked_at FROM api_keys WHERE prefix = $1", prefix
+        )
+    if row is None or not hmac.compare_digest(row["secret_hash"], digest(key)):
         return None
-    if row.revoked_at is not None:
+    if row["revoked_at"] is not None:
         return None
-    return Holder(int(row.id), prefix, str(row.owner))
+    return Holder(int(row["id"]), prefix, str(row["owner"]))
 
 
-async def touch(db: Database, key_id: int) -> None:
+async def touch(db: Database | asyncpg.Connection, key_id: int) -> None:
     """Note that the key was used now (callers do it at most every `TOUCH_EVERY`)."""
-    async with db.session() as session:
-        await session.execute(
-            update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=datetime.now(UTC))
+    async with _connection(db) as conn:
+        await conn.execute(
+            "UPDATE api_keys SET last_used_at = $2 WHERE id = $1", key_id, datetime.now(UTC)
         )
