@@ -10,7 +10,8 @@ each, drawn from 40 fingerprints) to `/webhooks/alertmanager` in a chat of its o
    machine than the rate) and a loss check (alerts rows, counts, one incident per fingerprint).
 2. Latency: for `--seconds`, repeats arrive at `--rate` alerts/s; meanwhile, every 0.25 s an
    alert of a new problem goes to one of eight chats; the time from its POST to its incident
-   card in the emulator (p50/p99; goal p99 < 1 s).
+   card in the emulator (p50/p99; goal p99 < 1 s), and from its POST to its incident row
+   (`created_at`, the start of the transaction that made it): intake's share of the wait.
 
     .venv/bin/python bench/ingest.py [--workers 2] [--alerts 30000] [--runs 3] [--rate 500]
 """
