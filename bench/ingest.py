@@ -10,7 +10,8 @@ each, drawn from 40 fingerprints) to `/webhooks/alertmanager` in a chat of its o
    machine than the rate) and a loss check (alerts rows, counts, one incident per fingerprint).
 2. Latency: for `--seconds`, repeats arrive at `--rate` alerts/s; meanwhile, every 0.25 s an
    alert of a new problem goes to one of eight chats; the time from its POST to its incident
-   card in the emulator (p50/p99; goal p99 < 1 s).
+   card in the emulator (p50/p99; goal p99 < 1 s), and from its POST to its incident row
+   (`created_at`, the start of the transaction that made it): intake's share of the wait.
 
     .venv/bin/python bench/ingest.py [--workers 2] [--alerts 30000] [--runs 3] [--rate 500]
 """
@@ -159,6 +160,10 @@ class Bot:
             row = await (await conn.execute(query, args or None)).fetchone()
             return row[0] if row else None
 
+    async def rows(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+            return list(await (await conn.execute(query, args or None)).fetchall())
+
 
 def delivery(rng: random.Random, pool: list[tuple[str, str]]) -> bytes:
     picked = [rng.choice(pool) for _ in range(SIZE)]
@@ -247,6 +252,7 @@ async def latency(bot: Bot, emulator: LarkEmulator, rate: float, seconds: float)
     rng = random.Random(11)
     chat = RUN_CHATS[-1].chat_id
     posted: dict[str, tuple[str, float]] = {}  # title -> (chat, time posted)
+    wall: dict[str, float] = {}  # title -> wall-clock time posted (to compare with Postgres)
     async with httpx.AsyncClient(timeout=60) as client:
         await bot.post(client, notification([alert(labels(*p), {}) for p in POOL]), chat)
         await asyncio.sleep(3)
@@ -266,6 +272,7 @@ async def latency(bot: Bot, emulator: LarkEmulator, rate: float, seconds: float)
                 target = PROBE_CHATS[n % len(PROBE_CHATS)].chat_id
                 body = notification([alert(labels(title, "10.9.9.9:80"), {})])
                 posted[title] = (target, time.monotonic())
+                wall[title] = time.time()
                 asyncio.get_running_loop().create_task(bot.post(client, body, target))
                 n += 1
                 await asyncio.sleep(0.25)
@@ -282,6 +289,18 @@ async def latency(bot: Bot, emulator: LarkEmulator, rate: float, seconds: float)
                     shown[title] = message.card_times[0]
                     break
         await asyncio.sleep(0.1)
+    opened = await bot.rows(
+        "SELECT title, extract(epoch FROM created_at)::float FROM incidents WHERE title LIKE %s",
+        "%ProbeDown%",
+    )
+    to_row = [
+        1000 * (float(at) - wall[t]) for name, at in opened for t in wall if t in str(name).split()
+    ]
+    if to_row:  # where the time goes: before the incident exists (intake) or after (the card)
+        print(
+            f"  latency: alert -> incident row p50 {pct(to_row, 0.5):.0f} ms, "
+            f"p99 {pct(to_row, 0.99):.0f} ms ({len(to_row)} incidents)"
+        )
     if bot.failed:
         print(f"  latency: {bot.failed} POSTs failed at the connection (over capacity)")
     missing = len(posted) - len(shown)

@@ -12,7 +12,8 @@ The long connection still uses the official SDK (`bot.lark.connection`).
 - Sends and replies wait for a shared token bucket (per chat and per app, across replicas via
   the coordination backend), so Lark's limits are not exceeded; above them they queue in order
   (`bot.lark.outbox`: one chat's messages one after another, the app's calls in arrival order,
-  a rate-limit refusal retried for up to a minute), and the queue's length is a gauge.
+  a rate-limit refusal retried for up to a minute), and the queue's length is a gauge. A
+  `background` card patch (a refresh nobody waits for) takes the app's turn after the others.
 - Every send carries the caller's idempotency `uuid`.
 - Urgent notices, groups, pins, documents and tasks come from `bot.lark.collaboration`; the
   exceptions live in `bot.lark.errors` (and are importable from here as before).
@@ -210,10 +211,11 @@ class LarkApi(Collaboration):
         authorised: bool = True,
         chat_id: str | None = None,
         attempts: int | None = None,
+        background: bool = False,
     ) -> dict[str, Any]:
         if chat_id is None:
             return await self._attempts(
-                endpoint, method, uri, body, queries or [], authorised, None, attempts
+                endpoint, method, uri, body, queries or [], authorised, None, attempts, background
             )
         async with self.outbox.turn(chat_id):  # a message: after the chat's earlier ones
             return await self._attempts(
@@ -230,6 +232,7 @@ class LarkApi(Collaboration):
         authorised: bool,
         chat_id: str | None,
         attempts: int | None,
+        background: bool = False,
     ) -> dict[str, Any]:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(LarkRetryable),
@@ -244,7 +247,7 @@ class LarkApi(Collaboration):
                 with attempt:
                     current.set_attribute("lark.attempts", attempt.retry_state.attempt_number)
                     if authorised:
-                        await self._throttle(chat_id)
+                        await self._throttle(chat_id, background)
                     return await self._authorised_call(
                         endpoint, method, uri, body, queries, authorised
                     )
@@ -272,14 +275,15 @@ class LarkApi(Collaboration):
         self._classify(endpoint, status, data, headers)
         return data
 
-    async def _throttle(self, chat_id: str | None) -> None:
+    async def _throttle(self, chat_id: str | None, background: bool = False) -> None:
         waited = 0.0
         if chat_id:  # the chat's bucket first: the app's turn is not held while it refills
             waited += await self._coordination.throttle(
                 f"lark:chat:{chat_id}", CHAT_RATE, CHAT_BURST
             )
         waited += await self.outbox.grant(
-            lambda: self._coordination.throttle(f"lark:app:{self.app_id}", APP_RATE, APP_BURST)
+            lambda: self._coordination.throttle(f"lark:app:{self.app_id}", APP_RATE, APP_BURST),
+            background=background,
         )
         if waited:
             THROTTLED.inc(waited)
@@ -342,13 +346,17 @@ class LarkApi(Collaboration):
     async def send_card(self, chat_id: str, card: dict[str, Any], *, uuid: str) -> str:
         return await self.send(chat_id, "interactive", card, uuid=uuid)
 
-    async def patch_card(self, message_id: str, card: dict[str, Any]) -> None:
-        """Replace the card of an interactive message the bot sent."""
+    async def patch_card(
+        self, message_id: str, card: dict[str, Any], *, background: bool = False
+    ) -> None:
+        """Replace the card of an interactive message the bot sent; a `background` patch (a
+        refresh nobody waits for) waits for the app's turn until no other call does."""
         await self._retrying(
             "im.message.patch",
             "PATCH",
             f"/open-apis/im/v1/messages/{message_id}",
             body={"content": json.dumps(card, ensure_ascii=False)},
+            background=background,
         )
 
     async def send_direct(

@@ -8,6 +8,10 @@ An update that cannot go out because Lark keeps answering 5xx/429, or Redis or P
 away, is kept and tried again (backing off up to 30 s, for up to `PATIENCE`), so the card
 catches up once they are back; Lark's other refusals drop it with a warning.
 
+A patch nobody waits for (a refresh showing a newer count) is a background call: it takes the
+app's turn after the sends and the awaited patches (`bot.lark.outbox`), so when the app is busy
+a card's refreshes fold together for longer, and the last one still goes out.
+
 `update_now` waits until the update (or a newer one) has reached Lark: the incident workflow
 uses it, so a step that shows a gate ends only once the card shows it — a crash before that
 repeats the step, and with it the patch, instead of leaving a card without its buttons.
@@ -69,7 +73,7 @@ class CardPatcher:
                     waiting = self._waiters.pop(message_id, [])  # this render covers them
                     card = await render()
                     if card is not None:
-                        await self._api.patch_card(message_id, card)
+                        await self._api.patch_card(message_id, card, background=not waiting)
                     pause, gave_up_at = 1.0, time.monotonic() + PATIENCE
                     _settle(waiting, True)
                 except LarkApiError as exc:

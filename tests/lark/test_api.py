@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from bot.lark.api import CHAT_RATE, LarkApi, LarkApiError, idempotency_key
+from bot.lark.outbox import BACKGROUND_SHARE, Outbox
+from bot.lark.patcher import CardPatcher
 from bot.sandbox.emulator import LarkEmulator
 from bot.sandbox.model import Chat
 from bot.sandbox.server import serve_emulator
 from storage.coordination import Coordination, MemoryCoordination
 from tests.conftest import World
+from tests.support.wait import wait_until
 
 SEND = "/open-apis/im/v1/messages"
 
@@ -249,3 +253,103 @@ async def test_refused_for_the_apps_rate_messages_are_retried_in_order_not_lost(
     for chat in chats:
         shown = [m.text for m in emulator.transcript(chat.chat_id)]
         assert shown == [f"{chat.chat_id} #{n}" for n in range(4)]
+
+
+def _count_card(count: int) -> dict[str, Any]:
+    title = {"tag": "plain_text", "content": f"x{count}"}
+    return {"schema": "2.0", "header": {"title": title}, "body": {"elements": []}}
+
+
+async def test_a_new_incidents_card_goes_before_the_queued_refreshes_of_repeats() -> None:
+    """30 incident cards wait to be refreshed (their alerts repeat) while the app's turn is
+    held; a new incident's card asked for after them is sent before any of them, and every
+    refreshed card ends showing its latest count."""
+    chats = [Chat(f"oc_room{n}", f"room {n}") for n in range(31)]
+    emulator = LarkEmulator(chats=chats)
+    coordination, held = MemoryCoordination(), asyncio.Event()
+    holding = False
+    take = coordination.take
+
+    async def gated(name: str, rate: float, burst: int, cost: int = 1) -> float:
+        if holding and name.startswith("lark:app:"):
+            await held.wait()  # the app's turn is held until the test lets it go
+        return await take(name, rate, burst, cost)
+
+    coordination.take = gated  # type: ignore[method-assign]
+    async with serve_emulator(emulator) as url:
+        api = LarkApi(emulator.app_id, emulator.app_secret, url, coordination)
+        patcher = CardPatcher(api, coordination)
+        cards = [
+            await api.send_card(chat.chat_id, _count_card(1), uuid=f"card-{chat.chat_id}")
+            for chat in chats[:30]
+        ]
+        holding = True
+        counts = dict.fromkeys(cards, 1)
+
+        def repeat(card_id: str) -> None:
+            counts[card_id] += 1
+            seen = counts[card_id]
+
+            async def render() -> dict[str, Any]:
+                return _count_card(seen)
+
+            patcher.update(card_id, render)
+
+        for card_id in cards:
+            repeat(card_id)
+        # one refresh holds the app's turn, the 29 others wait behind it
+        await wait_until(lambda: api.outbox.waiting == (0, 29), what="29 refreshes waiting")
+        new = asyncio.create_task(api.send_card(chats[30].chat_id, _count_card(1), uuid="card-new"))
+        await wait_until(lambda: api.outbox.waiting == (1, 29), what="the new card waiting")
+        for card_id in cards:  # more repeats while they wait: their cards must catch up
+            repeat(card_id)
+            repeat(card_id)
+        held.set()
+        new_id = await new
+        await patcher.drain(patience=30.0)
+    calls = [c for c in emulator.calls if c.path.startswith(SEND) and c.status == 200]
+    after_hold = calls[30:]  # the 30 first cards were sent before the hold
+    assert after_hold[0].method == "PATCH"  # the refresh that held the turn
+    assert after_hold[1].method == "POST"  # then the new incident's card, before the others
+    assert after_hold[1].body["uuid"] == "card-new"
+    assert [c.method for c in after_hold[2:]].count("POST") == 0
+    messages = {m.message_id: m for m in emulator.transcript(chats[30].chat_id)}
+    assert new_id in messages
+    for chat, card_id in zip(chats[:30], cards, strict=True):
+        shown = {m.message_id: m for m in emulator.transcript(chat.chat_id)}[card_id].card
+        assert shown is not None
+        assert shown["header"]["title"]["content"] == f"x{counts[card_id]}" == "x4"
+
+
+async def test_refreshes_still_get_a_share_of_the_apps_turns_and_a_cancelled_wait_frees_it() -> (
+    None
+):
+    """Under a steady queue of sends a waiting refresh is not starved: it gets one turn in
+    BACKGROUND_SHARE; a call cancelled while it waits leaves the queue without a trace."""
+    outbox, order, held, holding = Outbox(), list[str](), asyncio.Event(), asyncio.Event()
+
+    async def call(name: str, background: bool = False) -> None:
+        async def take() -> float:
+            if name == "holder":
+                holding.set()
+                await held.wait()
+            order.append(name)
+            return 0.0
+
+        await outbox.grant(take, background=background)
+
+    holder = asyncio.create_task(call("holder"))
+    await holding.wait()
+    refresh = asyncio.create_task(call("refresh", background=True))
+    sends = [asyncio.create_task(call(f"send{n}")) for n in range(BACKGROUND_SHARE + 2)]
+    cancelled = asyncio.create_task(call("cancelled"))
+    await wait_until(lambda: outbox.waiting == (BACKGROUND_SHARE + 3, 1), what="the queue")
+    cancelled.cancel()
+    await wait_until(lambda: outbox.waiting == (BACKGROUND_SHARE + 2, 1), what="the cancel")
+    held.set()
+    await asyncio.gather(holder, refresh, *sends)
+    first = [f"send{n}" for n in range(BACKGROUND_SHARE - 1)]
+    rest = [f"send{n}" for n in range(BACKGROUND_SHARE - 1, BACKGROUND_SHARE + 2)]
+    assert order == ["holder", *first, "refresh", *rest]
+    assert outbox.waiting == (0, 0)
+    await outbox.grant(lambda: asyncio.sleep(0, 0.0))  # the turn is free again
