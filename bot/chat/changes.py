@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.chat.toolbox import Data, Tool, ToolFailed, ToolScope, own_incident
+from bot.chat.toolbox import Data, Said, Tool, ToolFailed, ToolScope, own_incident
 from cards.actions import ActionPayload
 from cards.chat import SuggestionView, suggestion_card
 
@@ -101,7 +101,7 @@ def _view(scope: ToolScope, kind: str, target: int, label: str, change: str = ""
     return SuggestionView(kind, target, label, scope.ctx.user, change=change, expires_at=expires)
 
 
-async def create_job(scope: ToolScope, q: JobText) -> tuple[Data, str]:
+async def create_job(scope: ToolScope, q: JobText) -> tuple[Data, Said]:
     from bot.commands.schedules import post_draft  # the command module owns the card flow
 
     desk = scope.ctx.services.schedules
@@ -121,10 +121,10 @@ async def create_job(scope: ToolScope, q: JobText) -> tuple[Data, str]:
         "next_runs": [view.isoformat() for view in desk.view(draft.schedule, runs=3).next_runs],
         "note": "the job exists only after someone clicks Confirm",
     }
-    return data, f"posted a confirmation card for job #{draft.schedule.id}"
+    return data, Said("tool_job_card", id=draft.schedule.id)
 
 
-async def change_job(scope: ToolScope, q: JobChange) -> tuple[Data, str]:
+async def change_job(scope: ToolScope, q: JobChange) -> tuple[Data, Said]:
     from bot.scheduling.desk import ScheduleRefused
 
     desk = scope.ctx.services.schedules
@@ -137,20 +137,20 @@ async def change_job(scope: ToolScope, q: JobChange) -> tuple[Data, str]:
     zone = ZoneInfo(scope.ctx.services.settings.timezone)
     await scope.ctx.reply_card(suggestion_card(view, scope.ctx.texts, zone=zone, **buttons))
     data = {"card": f"confirm {q.change} of job #{row.id}", "note": "nothing changes until Confirm"}
-    return data, f"posted a card to {q.change} job #{row.id}"
+    return data, Said(f"tool_job_{q.change}_card", id=row.id)
 
 
-async def start_diagnosis(scope: ToolScope, q: DiagnosisRequest) -> tuple[Data, str]:
+async def start_diagnosis(scope: ToolScope, q: DiagnosisRequest) -> tuple[Data, Said]:
     row = await own_incident(scope, q.incident_id)
     view = _view(scope, "diagnose", row.id, row.title)
     buttons = _buttons(scope, view)
     zone = ZoneInfo(scope.ctx.services.settings.timezone)
     await scope.ctx.reply_card(suggestion_card(view, scope.ctx.texts, zone=zone, **buttons))
     data = {"card": f"confirm the diagnosis of incident #{row.id}", "note": "an approver confirms"}
-    return data, f"posted a card to diagnose incident #{row.id}"
+    return data, Said("tool_diagnosis_card", id=row.id)
 
 
-async def propose_remediation(scope: ToolScope, q: RemediationRequest) -> tuple[Data, str]:
+async def propose_remediation(scope: ToolScope, q: RemediationRequest) -> tuple[Data, Said]:
     from bot.commands.plugins import post_action
 
     ops = scope.ctx.services.operations
@@ -180,7 +180,7 @@ async def propose_remediation(scope: ToolScope, q: RemediationRequest) -> tuple[
         if kind == "refuse"
         else "it runs only after the approvals",
     }
-    return data, f"{q.plugin}: policy {kind}"
+    return data, Said(f"tool_remediation_{kind}", plugin=q.plugin)
 
 
 CHANGE_TOOLS: tuple[Tool, ...] = (

@@ -2,7 +2,8 @@
 change tools that only post cards.
 
 A tool is a name, a description, a pydantic parameter model (its JSON schema is what the model
-sees) and a coroutine returning (data for the model, one-line summary for the evidence list).
+sees) and a coroutine returning (data for the model, what it did as a `Said` code and values,
+worded in the chat's language on the evidence list).
 Arguments are validated before anything runs; every result goes back to the model redacted and
 fenced as data. A call of a plugin goes through `run_diagnostic`: only enabled diagnostic
 plugins that the policy would run by itself ever run.
@@ -17,7 +18,7 @@ Usage::
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -57,12 +58,31 @@ async def own_incident(scope: ToolScope, incident_id: int) -> Incident:
     return row
 
 
+class Said:
+    """What a tool did, as a code and its values: the evidence list words it in the chat's
+    language (`card.finding.<code>`); `line()` is the same for logs.
+
+        Said("tool_jobs", count=3)
+    """
+
+    def __init__(self, code: str, **values: Any) -> None:
+        self.code = code
+        self.values: Mapping[str, Any] = values
+
+    def as_finding(self) -> dict[str, Any]:
+        return {"code": self.code, "values": dict(self.values)}
+
+    def line(self) -> str:
+        shown = ", ".join(f"{key}={value}" for key, value in self.values.items())
+        return f"{self.code} ({shown})" if shown else self.code
+
+
 @dataclass(frozen=True)
 class Tool:
     name: str
     description: str
     params: type[BaseModel]
-    run: Callable[[ToolScope, Any], Awaitable[tuple[Data, str]]]
+    run: Callable[[ToolScope, Any], Awaitable[tuple[Data, Said]]]
     changes: bool = False  # posts a card for people instead of reading
 
 
@@ -107,11 +127,12 @@ class ChatToolbox:
             where = ".".join(str(part) for part in first["loc"]) or "arguments"
             return self._refused(f"invalid arguments ({where}: {first['msg']})")
         try:
-            data, summary = await tool.run(self.scope, params)
+            data, found = await tool.run(self.scope, params)
         except ToolFailed as exc:
             return self._refused(str(exc))
         shown = json.loads(json.dumps(data, default=str, ensure_ascii=False))
-        return ToolOutcome(tool_result_text({"ok": True, **shown}, self.scrub), summary[:300])
+        text = tool_result_text({"ok": True, **shown}, self.scrub)
+        return ToolOutcome(text, found.line()[:300], finding=found.as_finding())
 
     def _refused(self, reason: str) -> ToolOutcome:
         return ToolOutcome(

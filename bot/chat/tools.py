@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.chat.toolbox import Data, Tool, ToolFailed, ToolScope, own_incident
+from bot.chat.toolbox import Data, Said, Tool, ToolFailed, ToolScope, own_incident
 from bot.scheduling.jobs import analyse
 from storage import incidents, job_history
 from storage.models import Diagnosis, Incident
@@ -79,7 +79,7 @@ def _incident_row(row: Incident) -> Data:
     }
 
 
-async def list_incidents(scope: ToolScope, q: IncidentQuery) -> tuple[Data, str]:
+async def list_incidents(scope: ToolScope, q: IncidentQuery) -> tuple[Data, Said]:
     rows = await incidents.of_chat(
         scope.ctx.services.db,
         scope.ctx.chat_id,
@@ -89,11 +89,10 @@ async def list_incidents(scope: ToolScope, q: IncidentQuery) -> tuple[Data, str]
         limit=q.limit,
     )
     found = [_incident_row(row) for row in rows]
-    window = "unresolved" if q.status == "active" else f"{q.status}, last {q.hours} h"
-    return {"incidents": found}, f"{len(found)} incident(s), {window}"
+    return {"incidents": found}, Said(f"tool_incidents_{q.status}", count=len(found), hours=q.hours)
 
 
-async def incident_detail(scope: ToolScope, q: IncidentRef) -> tuple[Data, str]:
+async def incident_detail(scope: ToolScope, q: IncidentRef) -> tuple[Data, Said]:
     db = scope.ctx.services.db
     row = await own_incident(scope, q.incident_id)
     events = await incidents.timeline(db, row.id, limit=30)
@@ -116,10 +115,10 @@ async def incident_detail(scope: ToolScope, q: IncidentRef) -> tuple[Data, str]:
             "partial": diagnosis.partial,
         },
     }
-    return data, f"incident #{row.id} ({row.status}), {len(events)} timeline entries"
+    return data, Said("tool_incident", id=row.id, entries=len(events))
 
 
-async def list_jobs(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
+async def list_jobs(scope: ToolScope, q: NoParams) -> tuple[Data, Said]:
     desk = scope.ctx.services.schedules
     views = await desk.jobs(scope.ctx.chat_id)
     jobs = [
@@ -135,10 +134,10 @@ async def list_jobs(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
         }
         for v in views
     ]
-    return {"jobs": jobs}, f"{len(jobs)} job(s)"
+    return {"jobs": jobs}, Said("tool_jobs", count=len(jobs))
 
 
-async def list_job_runs(scope: ToolScope, q: RunQuery) -> tuple[Data, str]:
+async def list_job_runs(scope: ToolScope, q: RunQuery) -> tuple[Data, Said]:
     rows = await job_history.runs_of_chat(
         scope.ctx.services.db,
         scope.ctx.chat_id,
@@ -158,10 +157,10 @@ async def list_job_runs(scope: ToolScope, q: RunQuery) -> tuple[Data, str]:
         }
         for run, task in rows
     ]
-    return {"runs": runs}, f"{len(runs)} run(s), {q.status}, last {q.hours} h"
+    return {"runs": runs}, Said(f"tool_runs_{q.status}", count=len(runs), hours=q.hours)
 
 
-async def analyze_failed_run(scope: ToolScope, q: JobRef) -> tuple[Data, str]:
+async def analyze_failed_run(scope: ToolScope, q: JobRef) -> tuple[Data, Said]:
     found = await job_history.latest_failure(scope.ctx.services.db, scope.ctx.chat_id, q.job_id)
     if found is None:
         raise ToolFailed(f"job #{q.job_id} of this chat has no failed run")
@@ -178,10 +177,10 @@ async def analyze_failed_run(scope: ToolScope, q: JobRef) -> tuple[Data, str]:
         "likely_cause": say(f"schedule.analysis.{failure.kind}.cause"),
         "suggestion": say(f"schedule.analysis.{failure.kind}.suggestion"),
     }
-    return data, say("schedule.analysis.evidence", id=q.job_id, pattern=pattern)
+    return data, Said("tool_failure_analysis", id=q.job_id, pattern=pattern)
 
 
-async def list_plugins(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
+async def list_plugins(scope: ToolScope, q: NoParams) -> tuple[Data, Said]:
     ops = scope.ctx.services.operations
     registry = ops.toolkit.registry
     plugins = [
@@ -194,10 +193,10 @@ async def list_plugins(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
         }
         for spec in registry.specs()
     ]
-    return {"plugins": plugins}, f"{len(plugins)} plugin(s)"
+    return {"plugins": plugins}, Said("tool_plugins", count=len(plugins))
 
 
-async def list_runbooks(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
+async def list_runbooks(scope: ToolScope, q: NoParams) -> tuple[Data, Said]:
     ops = scope.ctx.services.operations
     books = [
         {
@@ -208,10 +207,10 @@ async def list_runbooks(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
         }
         for book in ops.toolkit.book.runbooks
     ]
-    return {"runbooks": books}, f"{len(books)} runbook(s)"
+    return {"runbooks": books}, Said("tool_runbooks", count=len(books))
 
 
-async def similar_incidents(scope: ToolScope, q: SimilarQuery) -> tuple[Data, str]:
+async def similar_incidents(scope: ToolScope, q: SimilarQuery) -> tuple[Data, Said]:
     memory = scope.ctx.services.memory
     if q.incident_id is not None:
         await own_incident(scope, q.incident_id)
@@ -231,12 +230,13 @@ async def similar_incidents(scope: ToolScope, q: SimilarQuery) -> tuple[Data, st
         }
         for s in found
     ]
-    return {"similar": seen}, f"{len(seen)} similar"
+    return {"similar": seen}, Said("tool_similar", count=len(seen))
 
 
-async def system_health(scope: ToolScope, q: NoParams) -> tuple[Data, str]:
+async def system_health(scope: ToolScope, q: NoParams) -> tuple[Data, Said]:
     health = await scope.health()
-    return health, f"lark {health.get('lark', '?')}, inbox {health.get('inbox_pending', '?')}"
+    lark, pending = health.get("lark", "?"), health.get("inbox_pending", "?")
+    return health, Said("tool_health", lark=lark, pending=pending)
 
 
 READ_TOOLS: tuple[Tool, ...] = (

@@ -105,6 +105,11 @@ async def test_question_uses_tools_and_streams_a_grounded_answer(
     shown = await answered(bot, card, "已持续一段时间")
     assert "list_incidents" in shown
     assert "incident_detail" in shown
+    # what each of the bot's own tools did, in the chat's words (not the tool's English)
+    assert "未结束的事件 1 个" in shown
+    assert f"事件 #{first}：" in shown
+    assert "incident(s)" not in shown
+    assert "timeline entries" not in shown
     # grounded: the tool result the model got names our incident, not the other chat's
     second = requests_text(fake, 1)
     assert "checkout p99 延迟过高" in second
