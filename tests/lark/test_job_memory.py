@@ -89,6 +89,12 @@ def local(moment: datetime) -> datetime:
     return moment.astimezone(ZoneInfo("Asia/Shanghai"))
 
 
+def day_of(moment: datetime, seen_at: datetime) -> str:
+    """How a card shown at `seen_at` names the day of `moment` (a minute later may be past
+    midnight in Shanghai)."""
+    return "今天" if local(moment).date() == local(seen_at).date() else "昨天"
+
+
 async def test_a_job_remembers_its_failures_its_recovery_and_shows_its_trend(
     make_testbot: Any, listener: int
 ) -> None:
@@ -125,16 +131,19 @@ async def test_a_job_remembers_its_failures_its_recovery_and_shows_its_trend(
             text("UPDATE schedules SET action = CAST(:a AS jsonb) WHERE id = :i"),
             {"a": json.dumps(fixed), "i": first},
         )
-    shown = await fire(bot, first, now + timedelta(minutes=1))
+    recovered = now + timedelta(minutes=1)
+    shown = await fire(bot, first, recovered)
     assert "此前连续失败 3 次，本次已恢复" in shown
     assert f"✅ `tcp_check`：`127.0.0.1:{listener}` 可以连接" in shown
-    assert f"今天 {local(now):%H:%M} 127.0.0.1, db-2 也出现过：tcp_check" in shown
+    day = day_of(now, recovered)
+    assert f"{day} {local(now):%H:%M} 127.0.0.1, db-2 也出现过：tcp_check" in shown
 
     # another job fails the same way: its analysis cites the first job's failures and recovery
     second = await job(bot, "每小时检查 db-2 端口", port)
-    shown = await fire(bot, second, now + timedelta(minutes=2))
+    later = now + timedelta(minutes=2)
+    shown = await fire(bot, second, later)
     assert "相似的历史失败" in shown
-    assert f"今天 {local(now + timedelta(minutes=1)):%H:%M} 已恢复" in shown
+    assert f"{day_of(recovered, later)} {local(recovered):%H:%M} 已恢复" in shown
 
     await bot.send(f"/job {first}")
     card = await bot.expect_reply("趋势")
