@@ -118,8 +118,9 @@ async def changes(
         async with feed.subscribe() as queue:
             yield ": connected\n\n"
             while (left := until - loop.time()) > 0:
-                try:
-                    change = await asyncio.wait_for(queue.get(), min(HEARTBEAT, left))
+                try:  # not wait_for: it can swallow a cancel (a client gone) in Python 3.11
+                    async with asyncio.timeout(min(HEARTBEAT, left)):
+                        change = await queue.get()
                 except TimeoutError:
                     if await request.is_disconnected():
                         return

@@ -99,8 +99,9 @@ class CardStream:
             if delay > 0 and not (self._first_text.is_set() and not self._shown_text):
                 # wait out the interval, unless the first text arrives meanwhile
                 wake = self._first_text if not self._shown_text else asyncio.Event()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), delay)
+                with contextlib.suppress(TimeoutError):  # not wait_for: it can swallow a cancel
+                    async with asyncio.timeout(delay):
+                        await wake.wait()
             self._dirty.clear()
             async with self._sending:
                 self._shown_text = self._shown_text or bool(self._parts)

@@ -160,8 +160,12 @@ class SchedulerService:
             await self._sync()
             await self._catch_up()
             while not lost.is_set():
+                # `asyncio.timeout`, not `wait_for`: Python 3.11's `wait_for` returns instead of
+                # raising when it is cancelled as the wake-up arrives, so a `stop()` at that
+                # moment was lost and waited for ever (seen once in CI)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.sync_every)
+                    async with asyncio.timeout(self.sync_every):
+                        await self._wake.wait()
                 self._wake.clear()
                 if not lost.is_set():
                     await self._sync()
