@@ -18,6 +18,7 @@ from cards.views import DiagnosisView, Evidence, Hypothesis, IncidentView
 from plugins.builtin.host import create_plugins as host_plugins
 from plugins.builtin.net import create_plugins as net_plugins
 from plugins.contract import AlertContext, PluginResult
+from plugins.outcome import Diagnosis
 from plugins.registry import PluginRegistry
 from plugins.runbooks import RunbookBook, diagnose_with_rules
 from tests.conftest import free_port
@@ -123,6 +124,32 @@ def test_chinese_cards_have_no_english_of_their_own(
     assert not leaked, json.dumps(leaked, ensure_ascii=False, indent=1)
 
 
+def diagnosed(alert: AlertContext, found: Diagnosis, summary: str) -> IncidentView:
+    """Incident #7 of `alert`, open, with the rules' diagnosis `found` on its card."""
+    return IncidentView(
+        id=7,
+        title=alert.title,
+        severity=alert.severity,
+        status="open",
+        service=alert.service,
+        source="alertmanager",
+        labels=dict(alert.labels),
+        summary=summary,
+        alert_count=1,
+        first_seen=incident_cards.T0,
+        last_seen=incident_cards.T0,
+        diagnosis=DiagnosisView(
+            summary=found.summary,
+            hypotheses=tuple(Hypothesis(c, p) for c, p in found.hypotheses),
+            evidence=tuple(Evidence(s, t) for s, t in found.evidence),
+            next_checks=found.next_checks,
+            provider=found.provider,
+            partial=found.partial,
+            codes=found.codes,
+        ),
+    )
+
+
 SCENARIOS = load_scenarios()
 
 
@@ -137,28 +164,7 @@ async def test_eval_scenarios_diagnosed_by_the_rules_read_chinese(name: str) -> 
     book = RunbookBook.from_config(scenario.runbooks, registry)
     alert = scenario.alert.context()
     found = await diagnose_with_rules(book, registry, alert)
-    view = IncidentView(
-        id=7,
-        title=alert.title,
-        severity=alert.severity,
-        status="open",
-        service=alert.service,
-        source="alertmanager",
-        labels=dict(alert.labels),
-        summary=alert.annotations.get("summary", ""),
-        alert_count=1,
-        first_seen=incident_cards.T0,
-        last_seen=incident_cards.T0,
-        diagnosis=DiagnosisView(
-            summary=found.summary,
-            hypotheses=tuple(Hypothesis(c, p) for c, p in found.hypotheses),
-            evidence=tuple(Evidence(s, t) for s, t in found.evidence),
-            next_checks=found.next_checks,
-            provider=found.provider,
-            partial=found.partial,
-            codes=found.codes,
-        ),
-    )
+    view = diagnosed(alert, found, alert.annotations.get("summary", ""))
     # the recorded results carry codes: their own summaries are no licence to print English
     given = scenario.model_dump()
     for recordings in given["tools"].values():
@@ -225,28 +231,7 @@ async def test_a_rules_diagnosis_over_real_plugins_reads_chinese() -> None:
     labels = {"alertname": "DiskFull", "instance": "web-3"}
     alert = AlertContext("DiskFull on web-3", "warning", labels, {}, "web")
     found = await diagnose_with_rules(book, registry, alert)
-    view = IncidentView(
-        id=7,
-        title=alert.title,
-        severity=alert.severity,
-        status="open",
-        service=alert.service,
-        source="alertmanager",
-        labels=labels,
-        summary="",
-        alert_count=1,
-        first_seen=incident_cards.T0,
-        last_seen=incident_cards.T0,
-        diagnosis=DiagnosisView(
-            summary=found.summary,
-            hypotheses=tuple(Hypothesis(c, p) for c, p in found.hypotheses),
-            evidence=tuple(Evidence(s, t) for s, t in found.evidence),
-            next_checks=found.next_checks,
-            provider=found.provider,
-            partial=found.partial,
-            codes=found.codes,
-        ),
-    )
+    view = diagnosed(alert, found, "")
     card = incident_card(view, texts("zh"), incident_cards.ZONE)
     text = "\n".join(shown(card))
     assert "检查 host_disk失败：超过 0.0001%" in text
