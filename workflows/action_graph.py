@@ -1,30 +1,34 @@
 """The remediation run of an action (`/run`, a scheduled fix, a fix the chat agent proposed) as
 a LangGraph graph, checkpointed and driven like the incident workflow:
 
-    judge → (auto) execute | (approve) open_gate → await_gate ⏸ → execute | (refuse) finish
-    execute → verify → finish
+    remediate → finish
 
-- `judge` asks the policy once and keeps its decision on the action (a replay keeps the first);
-- `open_gate` opens the approval gate through `workflows.gates` (who may decide is decided
-  there); the card that shows it is posted by whoever asked for the run, and later states
-  patch it (`ActionDesk.show`);
-- `await_gate` is the gate's one `interrupt()`; a click, the expiry sweep or a reclaim resumes
-  it with the decision;
-- `execute` runs the plugin at most once per action (`workflows.remediation.run_once`): a crash
-  while it ran is reported as interrupted, outcome unknown, never run again;
-- `verify` judges the run from the plugin's own result (an action has no alert to check again);
-- `finish` writes the final status, audits it and patches the card.
+`remediate` is the remediation subgraph every run shares (`workflows.remediation`: policy →
+gate ⏸ → execute → verify), with this graph's `ActionRemedy`:
+- the policy (`judge`) is asked once and its decision kept on the action (a replay keeps the
+  first); a scheduled fix is always put to a person;
+- the gate is opened through `workflows.gates` (who may decide is decided there); the card
+  that shows it is posted by whoever asked for the run, and later states patch it
+  (`ActionDesk.show`); a click, the expiry sweep or a reclaim resumes it with the decision;
+- the plugin runs at most once per action (`workflows.remediation.run_once`): a crash while it
+  ran is reported as interrupted, outcome unknown, never run again;
+- verifying it judges the plugin's own result (an action has no alert to check again).
+`finish` writes the final status, audits it and patches the card.
+
+The steps keep their spans' names (`action.judge`, `action.await_gate`, ...), and the names
+they had as nodes of this graph stay nodes (`LEGACY`), so a run an earlier version
+checkpointed at one of them goes on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypedDict, cast
+from typing import Any, Literal, Protocol, TypedDict, TypeVar, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import interrupt
 
 from storage import actions, tracing
 from storage.database import Database
@@ -32,12 +36,35 @@ from storage.models import Action
 from storage.statuses import ActionStatus
 from workflows import gates
 from workflows.approvers import GatePolicy
-from workflows.payloads import ExecutionResult, GateDecision, GatePause, PolicyVerdict
+from workflows.payloads import (
+    ExecutionResult,
+    GateDecision,
+    PolicyVerdict,
+    RemediationState,
+    Verification,
+)
 from workflows.ports import JSON
-from workflows.remediation import Step, run_once
+from workflows.remediation import (
+    Node,
+    RemediationStep,
+    Step,
+    await_decision,
+    build_remediation,
+)
 
 GATE = "action"
-NODES = ("judge", "open_gate", "await_gate", "execute", "verify", "finish")
+# the remediation subgraph's steps by the names they had as nodes of this graph (span names)
+LABELS = {
+    "policy": "judge",
+    "open_gate": "open_gate",
+    "await_gate": "await_gate",
+    "execute": "execute",
+    "verify": "verify",
+}
+# nodes of the graph before the remediation subgraph, where runs it checkpointed may stand:
+# they go on in `remediate` (the gate's pause is answered in its own node)
+LEGACY = ("judge", "open_gate", "await_gate", "execute", "verify")
+NODES = ("remediate", *LEGACY, "finish")
 Kind = Literal["auto", "approve", "refuse"]
 
 
@@ -81,80 +108,113 @@ class ActionDeps:
     gates: GatePolicy
 
 
+@dataclass
+class ActionRemedy:
+    """The remediation of an action (`workflows.remediation.Remedy`), through its desk."""
+
+    deps: ActionDeps
+    gate: str = GATE
+
+    async def load(self, state: RemediationState) -> Action:
+        action_id = state["subject"]["action_id"]
+        action = await actions.get(self.deps.db, action_id)
+        if action is None:
+            raise LookupError(f"action {action_id} does not exist")
+        return action
+
+    async def judge(self, state: RemediationState) -> tuple[PolicyVerdict, bool]:
+        action, subject = await self.load(state), state["subject"]
+        decision, remediation = await self.deps.desk.judge(
+            action, force_approval=bool(subject.get("force_approval"))
+        )
+        stored, fresh = await actions.record_decision(
+            self.deps.db, action.id, decision, risk=decision.get("risk", "high")
+        )
+        if fresh:
+            kind = stored.get("kind")
+            reason = str(stored.get("reason", ""))
+            await self.deps.desk.audit(
+                action,
+                f"action.{kind}",
+                action.requester,
+                reason,
+                subject.get("trace_id"),
+                risk=stored.get("risk"),
+            )
+        return cast(PolicyVerdict, stored), remediation
+
+    async def open_gate(self, state: RemediationState) -> str:
+        action, verdict = await self.load(state), _verdict(state)
+        token = state["run_id"]  # a run has one gate; its token is the run id (button values)
+        await gates.open_gate(
+            self.deps.db,
+            self.deps.gates,
+            run_id=state["run_id"],
+            incident_id=None,
+            chat_id=action.chat_id,
+            gate=GATE,
+            token=token,
+            named=tuple(str(p) for p in verdict.get("approvers") or ()),
+            required=int(verdict.get("required_approvals") or 1),
+            requester=action.requester,
+        )
+        return token
+
+    async def halted(self, state: RemediationState) -> bool:
+        return False  # an action ends only by its run
+
+    async def step(self, state: RemediationState) -> Step:
+        action, verdict = await self.load(state), _verdict(state)
+        return Step(
+            state["run_id"],
+            "run",
+            action.plugin,
+            dict(action.params),
+            dry_run=bool(verdict.get("dry_run")),
+            target=str(verdict.get("target") or "") or None,
+            auto=verdict.get("kind") == "auto" and bool(state.get("fix")),
+            requested_by=action.requester,
+        )
+
+    async def starting(self, state: RemediationState) -> None:
+        action = await self.load(state)
+        await actions.update(self.deps.db, action.id, status="running")
+        if action.card_message_id:
+            await self.deps.desk.show(action.id)
+
+    async def act(self, state: RemediationState) -> ExecutionResult:
+        return await self.deps.desk.execute(await self.load(state))
+
+    async def executed(self, state: RemediationState, result: ExecutionResult) -> None:
+        return None  # audited as the run finishes
+
+    async def verify(self, state: RemediationState) -> Verification:
+        execution = state["execution"]
+        return {"ok": bool(execution.get("ok")), "summary": str(execution.get("summary", ""))}
+
+    def node(self, name: str, step: RemediationStep) -> RemediationStep:
+        return traced(LABELS[name], step)
+
+
 def build_action_graph(deps: ActionDeps) -> StateGraph[ActionState]:
     db, desk = deps.db, deps.desk
+    remediation = build_remediation(db, ActionRemedy(deps)).compile()
+
+    async def remediate(state: ActionState, config: RunnableConfig) -> ActionState:
+        """The remediation subgraph, from where the run stands, under this run's config."""
+        done = await remediation.ainvoke(handed(state), config)
+        return kept(cast(RemediationState, done))
+
+    async def await_gate(state: ActionState) -> ActionState:
+        """A run an earlier version paused at this node: the pause is answered here, the
+        remediation goes on from the decision."""
+        return {"gate_decision": await_decision(GATE, state["token"])}
 
     async def load(state: ActionState) -> Action:
         action = await actions.get(db, state["action_id"])
         if action is None:
             raise LookupError(f"action {state['action_id']} does not exist")
         return action
-
-    async def judge(state: ActionState) -> ActionState:
-        action = await load(state)
-        decision, remediation = await desk.judge(
-            action, force_approval=bool(state.get("force_approval"))
-        )
-        stored, fresh = await actions.record_decision(
-            db, action.id, decision, risk=decision.get("risk", "high")
-        )
-        if fresh:
-            kind = stored.get("kind")
-            reason = str(stored.get("reason", ""))
-            risk = stored.get("risk")
-            await desk.audit(
-                action, f"action.{kind}", action.requester, reason, state.get("trace_id"), risk=risk
-            )
-        return {"decision": cast(PolicyVerdict, stored), "remediation": remediation}
-
-    async def open_gate(state: ActionState) -> ActionState:
-        action = await load(state)
-        decision = _decision(state)
-        token = state["run_id"]  # a run has one gate; its token is the run id (button values)
-        await gates.open_gate(
-            db,
-            deps.gates,
-            run_id=state["run_id"],
-            incident_id=None,
-            chat_id=action.chat_id,
-            gate=GATE,
-            token=token,
-            named=tuple(str(p) for p in decision.get("approvers") or ()),
-            required=int(decision.get("required_approvals") or 1),
-            requester=action.requester,
-        )
-        return {"token": token, "gate_trace": tracing.here()}
-
-    async def await_gate(state: ActionState) -> ActionState:
-        decided = interrupt(GatePause(gate=GATE, token=state["token"]))
-        return {"gate_decision": cast(GateDecision, dict(decided))}
-
-    async def execute(state: ActionState) -> ActionState:
-        action = await load(state)
-        decision = _decision(state)
-        step = Step(
-            state["run_id"],
-            "run",
-            action.plugin,
-            dict(action.params),
-            dry_run=bool(decision.get("dry_run")),
-            target=str(decision.get("target") or "") or None,
-            auto=decision.get("kind") == "auto" and bool(state.get("remediation")),
-            requested_by=action.requester,
-        )
-
-        async def starting() -> None:
-            await actions.update(db, action.id, status="running")
-            if action.card_message_id:
-                await desk.show(action.id)
-
-        async def act() -> ExecutionResult:
-            return await desk.execute(action)
-
-        return {"execution": await run_once(db, step, act, starting=starting)}
-
-    async def verify(state: ActionState) -> ActionState:
-        return {"verified": bool(_execution(state).get("ok"))}
 
     async def finish(state: ActionState) -> ActionState:
         action = await load(state)
@@ -195,39 +255,32 @@ def build_action_graph(deps: ActionDeps) -> StateGraph[ActionState]:
         return {"outcome": outcome}
 
     graph: StateGraph[ActionState] = StateGraph(ActionState)
-    for name, node in (
-        ("judge", judge),
-        ("open_gate", open_gate),
-        ("await_gate", await_gate),
-        ("execute", execute),
-        ("verify", verify),
-        ("finish", finish),
-    ):
-        graph.add_node(name, traced(name, node))
-    graph.add_edge(START, "judge")
-    graph.add_conditional_edges("judge", after_judge, ["execute", "open_gate", "finish"])
-    graph.add_edge("open_gate", "await_gate")
-    graph.add_conditional_edges("await_gate", after_gate, ["execute", "finish"])
-    graph.add_edge("execute", "verify")
-    graph.add_edge("verify", "finish")
+    for name in ("remediate", *LEGACY):
+        if name != "await_gate":
+            graph.add_node(name, remediate)
+            graph.add_edge(name, "finish")
+    graph.add_node("await_gate", traced("await_gate", await_gate))
+    graph.add_node("finish", traced("finish", finish))
+    graph.add_edge(START, "remediate")
+    graph.add_edge("await_gate", "remediate")
     graph.add_edge("finish", END)
     return graph
 
 
-class Node(Protocol):
-    """A node of the graph (LangGraph passes the state by the name `state`)."""
-
-    def __call__(self, state: ActionState) -> Awaitable[ActionState]: ...
+S = TypeVar("S", ActionState, RemediationState)
 
 
-def traced(name: str, node: Node) -> Node:
-    """`node` as a span of the run's trace; the resumed gate links to the step that opened it."""
+def traced(name: str, node: Node[S]) -> Node[S]:
+    """`node` (of this graph, or a step of its remediation) as a span of the run's trace; the
+    resumed gate links to the step that opened it."""
 
-    async def run(state: ActionState) -> ActionState:
-        opened = state.get("gate_trace", "") if name == "await_gate" else ""
+    async def run(state: S) -> S:
+        view = cast(Mapping[str, Any], state)
+        opened = str(view.get("gate_trace", "")) if name == "await_gate" else ""
+        subject = cast(Mapping[str, Any], view.get("subject") or view)
         attributes = {
-            "larkops.run_id": state.get("run_id"),
-            "larkops.action": state.get("action_id"),
+            "larkops.run_id": view.get("run_id"),
+            "larkops.action": subject.get("action_id"),
         }
         with tracing.span(
             f"action.{name}", attributes, links=(opened,) if opened else (), quiet=(GraphBubbleUp,)
@@ -238,30 +291,63 @@ def traced(name: str, node: Node) -> Node:
     return run
 
 
+def handed(state: ActionState) -> RemediationState:
+    """What the remediation is handed: the action, and how far an earlier version of the
+    graph got with its steps (the state keys it wrote)."""
+    run: RemediationState = {
+        "run_id": state["run_id"],
+        "subject": {
+            "action_id": state["action_id"],
+            "force_approval": bool(state.get("force_approval")),
+            "trace_id": state.get("trace_id"),
+        },
+    }
+    if "decision" in state:
+        run["verdict"] = state["decision"]
+    if "remediation" in state:
+        run["fix"] = state["remediation"]
+    if "token" in state:
+        run["token"] = state["token"]
+    if "gate_decision" in state:
+        run["decision"] = state["gate_decision"]
+    if "execution" in state:
+        run["execution"] = state["execution"]
+    if "verified" in state:
+        run["verification"] = {"ok": state["verified"], "summary": ""}
+    return run
+
+
+def kept(done: RemediationState) -> ActionState:
+    """The remediation's outcome under this graph's state keys."""
+    changed: ActionState = {}
+    if "verdict" in done:
+        changed["decision"] = done["verdict"]
+    if "fix" in done:
+        changed["remediation"] = done["fix"]
+    if "token" in done:
+        changed["token"] = done["token"]
+    if "decision" in done:
+        changed["gate_decision"] = done["decision"]
+    if "execution" in done:
+        changed["execution"] = done["execution"]
+    if "verification" in done:
+        changed["verified"] = bool(done["verification"].get("ok"))
+    if "gate_trace" in done:
+        changed["gate_trace"] = done["gate_trace"]
+    return changed
+
+
 # the state's payloads as their types: a missing one reads as empty, as before
 def _decision(state: ActionState) -> PolicyVerdict:
     return state.get("decision") or cast(PolicyVerdict, {})
 
 
-def _execution(state: ActionState) -> ExecutionResult:
-    return state.get("execution") or cast(ExecutionResult, {})
+def _verdict(state: RemediationState) -> PolicyVerdict:
+    return state.get("verdict") or cast(PolicyVerdict, {})
 
 
 def _gate(state: ActionState) -> GateDecision:
     return state.get("gate_decision") or cast(GateDecision, {})
-
-
-# routing: read state, write nothing -------------------------------------------------------
-
-
-def after_judge(state: ActionState) -> str:
-    kind = _decision(state).get("kind")
-    return {"auto": "execute", "approve": "open_gate"}.get(str(kind), "finish")
-
-
-def after_gate(state: ActionState) -> str:
-    approved = _gate(state).get("decision") == "approve"
-    return "execute" if approved else "finish"
 
 
 def outcome_of(state: ActionState) -> ActionStatus:

@@ -1,8 +1,15 @@
 """The incident workflow as a LangGraph graph.
 
     ingest → triage → diagnose → send_diagnosis_card → await_diagnosis_approval ⏸
-      → propose → policy_evaluate → (auto) execute | (approve) send_proposal_card
-      → await_proposal_approval ⏸ → execute → verify → resolve | escalate
+      → propose → remediate → resolve | escalate
+
+`remediate` is the remediation subgraph every run shares (`workflows.remediation`: policy →
+gate ⏸ → execute → verify), with this graph's `IncidentRemedy`: the policy judges the proposal,
+the proposal card is the incident's card, a fix is not run for an incident that resolved
+meanwhile, and verifying it checks the alert again. Its steps keep the names they had as nodes
+of this graph in the metric and the traces (`policy_evaluate`, `send_proposal_card`,
+`await_proposal_approval`, `execute`, `verify`); those names also stay nodes of the graph, so a
+run an earlier version checkpointed at one of them goes on (`LEGACY`).
 
 Rules the graph keeps (each a lesson from a project with the same pipeline):
 - every approval gate is its own node with exactly one `interrupt()`; the card that asks for the
@@ -19,13 +26,13 @@ Rules the graph keeps (each a lesson from a project with the same pipeline):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict, cast
+from typing import Any, TypedDict, TypeVar, cast
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphBubbleUp
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import interrupt
 from prometheus_client import Counter
 
 from plugins.contract import AlertContext
@@ -40,13 +47,19 @@ from workflows.payloads import (
     Diagnosis,
     ExecutionResult,
     GateDecision,
-    GatePause,
     PolicyVerdict,
     Proposal,
+    RemediationState,
     Verification,
 )
 from workflows.ports import Advisor, Presenter, alert_from_json, alert_json
-from workflows.remediation import Step, run_once
+from workflows.remediation import (
+    Node,
+    RemediationStep,
+    Step,
+    await_decision,
+    build_remediation,
+)
 
 GATE_NAMESPACE = uuid.UUID("4f1d2c56-9b1e-4a43-8d0e-5e8f6c7a9b10")
 NODES = (
@@ -75,6 +88,20 @@ NODE_TRANSITIONS = Counter(
 for _node in NODES:
     for _outcome in NODE_OUTCOMES:
         NODE_TRANSITIONS.labels(_node, _outcome)
+# the remediation subgraph's steps by the names they had as nodes of this graph (the metric's
+# labels, the spans' names)
+LABELS = {
+    "policy": "policy_evaluate",
+    "open_gate": "send_proposal_card",
+    "await_gate": "await_proposal_approval",
+    "execute": "execute",
+    "verify": "verify",
+}
+# nodes of the graph before the remediation subgraph, where runs it checkpointed may stand:
+# they go on in `remediate` (the proposal gate's pause is answered in its own node)
+LEGACY = ("policy_evaluate", "send_proposal_card", "await_proposal_approval", "execute", "verify")
+# every node of the graph (a run's checkpoint names one of them, or the run is orphaned)
+GRAPH_NODES = (*dict.fromkeys((*NODES, "no_runbook", "remediate", *LEGACY)),)
 
 
 class IncidentState(TypedDict, total=False):
@@ -161,45 +188,22 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
     async def open_gate(
         state: IncidentState, gate: str, required: int, approvers: tuple[str, ...] = ()
     ) -> str:
-        token = gate_token(state["run_id"], gate)
-        incident = await incidents.get_incident(db, state["incident_id"])
-        if incident is not None and incident.status in incidents.FINAL:
-            return ""  # resolved meanwhile (by its alert or a person): nobody is asked
-        await gates.open_gate(
-            db,
-            deps.gates,
-            run_id=state["run_id"],
-            incident_id=state["incident_id"],
-            chat_id=incident.chat_id if incident is not None else None,
-            gate=gate,
-            token=token,
-            named=approvers,  # the policy's named list when it names one
-            required=required,
-            requester=state.get("requester"),
+        return await open_incident_gate(
+            deps,
+            state["run_id"],
+            state["incident_id"],
+            state.get("requester"),
+            gate,
+            required,
+            approvers,
         )
-        if not await incidents.set_status(
-            db, state["incident_id"], "awaiting_approval", by="workflow"
-        ):
-            now = await incidents.get_incident(db, state["incident_id"])
-            if now is not None and now.status in incidents.FINAL:
-                # resolved between the look and the gate: the gate is withdrawn, never shown
-                await approvals.cancel_open(db, state["incident_id"])
-                return ""
-        await incidents.record_event(
-            db, state["incident_id"], "gate.opened", data={"gate": gate, "required": required}
-        )
-        await presenter.show(state["incident_id"])
-        return token
 
     async def send_diagnosis_card(state: IncidentState) -> IncidentState:
         token = await open_gate(state, "diagnosis", 1)
         return {"diagnosis_token": token, "gate_trace": tracing.here()}
 
     async def await_diagnosis_approval(state: IncidentState) -> IncidentState:
-        if not state["diagnosis_token"]:  # no gate was opened: the incident is over
-            return {"diagnosis_decision": {"decision": "resolved", "by": []}}
-        decision = interrupt(GatePause(gate="diagnosis", token=state["diagnosis_token"]))
-        return {"diagnosis_decision": _decision(decision)}
+        return {"diagnosis_decision": await_decision("diagnosis", state["diagnosis_token"])}
 
     async def propose(state: IncidentState) -> IncidentState:
         incident = await incidents.get_incident(db, state["incident_id"])
@@ -227,96 +231,17 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         )
         return {"proposal": proposal}
 
-    async def policy_evaluate(state: IncidentState) -> IncidentState:
-        proposal = _proposal(state)
-        facts = alert_from_json(state["alert"])
-        decided = await advisor.evaluate(proposal, facts)
-        await incidents.save_proposal(
-            db,
-            state["incident_id"],
-            state["run_id"],
-            plugin=str(proposal.get("plugin", "")),
-            params=dict(proposal.get("params") or {}),
-            risk=str(decided.get("risk", "high")),
-            rationale=str(proposal.get("rationale", "")),
-            decision=str(decided.get("kind")),
-            decision_reason=str(decided.get("reason", "")),
-        )
-        await incidents.record_event(
-            db,
-            state["incident_id"],
-            "policy.decided",
-            message=str(decided.get("reason", "")),
-            data={
-                "kind": decided.get("kind"),
-                "risk": decided.get("risk"),
-                "call": list(decided.get("call") or []),
-            },
-        )
-        return {"policy": decided}
+    remediation = build_remediation(db, IncidentRemedy(deps)).compile()
 
-    async def send_proposal_card(state: IncidentState) -> IncidentState:
-        policy = _policy(state)
-        required = int(policy.get("required_approvals", 1) or 1)
-        named = tuple(str(person) for person in policy.get("approvers") or ())
-        token = await open_gate(state, "proposal", required, named)
-        return {"proposal_token": token, "gate_trace": tracing.here()}
+    async def remediate(state: IncidentState, config: RunnableConfig) -> IncidentState:
+        """The remediation subgraph, from where the run stands, under this run's config."""
+        done = await remediation.ainvoke(handed(state), config)
+        return kept(cast(RemediationState, done))
 
     async def await_proposal_approval(state: IncidentState) -> IncidentState:
-        if not state["proposal_token"]:  # no gate was opened: the incident is over
-            return {"proposal_decision": {"decision": "resolved", "by": []}}
-        decision = interrupt(GatePause(gate="proposal", token=state["proposal_token"]))
-        return {"proposal_decision": _decision(decision)}
-
-    async def execute(state: IncidentState) -> IncidentState:
-        incident_id, run_id = state["incident_id"], state["run_id"]
-        incident = await incidents.get_incident(db, incident_id)
-        if incident is None or incident.status not in incidents.WORKFLOW:
-            return {"halted": "resolved"}
-        proposal = _proposal(state)
-        policy = _policy(state)
-        dry_run = bool(policy.get("dry_run"))
-        step = Step(
-            run_id,
-            "execute",
-            str(proposal.get("plugin")),
-            dict(proposal.get("params") or {}),
-            incident_id=incident_id,
-            target=str(policy.get("target") or "") or None,
-            auto=policy.get("kind") == "auto",
-            dry_run=dry_run,
-        )
-
-        async def starting() -> None:
-            await incidents.set_status(db, incident_id, "remediating", by="workflow")
-            await presenter.show(incident_id)
-
-        async def act() -> ExecutionResult:
-            return await advisor.execute(
-                proposal, incident_id=incident_id, run_id=run_id, dry_run=dry_run
-            )
-
-        result = await run_once(db, step, act, starting=starting)
-        await incidents.record_event(
-            db,
-            incident_id,
-            "workflow.executed",
-            message=str(result.get("summary", "")),
-            data={"ok": result.get("ok"), "plugin": proposal.get("plugin")},
-        )
-        return {"execution": result}
-
-    async def verify(state: IncidentState) -> IncidentState:
-        facts = alert_from_json(state["alert"])
-        checked = await advisor.verify(facts, _proposal(state), state["execution"])
-        await incidents.record_event(
-            db,
-            state["incident_id"],
-            "workflow.verified",
-            message=str(checked.get("summary", "")),
-            data={"ok": checked.get("ok"), "finding": checked.get("finding") or {}},
-        )
-        return {"verification": checked}
+        """A run an earlier version paused at this node: the pause is answered here, the
+        remediation goes on from the decision."""
+        return {"proposal_decision": await_decision("proposal", state["proposal_token"])}
 
     async def resolve(state: IncidentState) -> IncidentState:
         incident_id = state["incident_id"]
@@ -366,16 +291,15 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
         ("send_diagnosis_card", send_diagnosis_card),
         ("await_diagnosis_approval", await_diagnosis_approval),
         ("propose", propose),
-        ("policy_evaluate", policy_evaluate),
-        ("send_proposal_card", send_proposal_card),
         ("await_proposal_approval", await_proposal_approval),
-        ("execute", execute),
-        ("verify", verify),
         ("resolve", resolve),
         ("escalate", escalate),
         ("no_runbook", no_runbook),
     ):
         graph.add_node(name, measured(name, node))
+    for name in ("remediate", *LEGACY):
+        if name != "await_proposal_approval":
+            graph.add_node(name, remediate)
     graph.add_edge(START, "ingest")
     graph.add_edge("ingest", "triage")
     graph.add_conditional_edges("triage", after_triage, ["diagnose", "resolve"])
@@ -384,40 +308,33 @@ def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
     graph.add_conditional_edges(
         "await_diagnosis_approval", after_diagnosis_gate, ["propose", "resolve", "escalate"]
     )
-    graph.add_conditional_edges(
-        "propose", after_propose, ["policy_evaluate", "resolve", "escalate"]
-    )
-    graph.add_conditional_edges(
-        "policy_evaluate", after_policy, ["execute", "send_proposal_card", "escalate"]
-    )
-    graph.add_edge("send_proposal_card", "await_proposal_approval")
-    graph.add_conditional_edges(
-        "await_proposal_approval", after_proposal_gate, ["execute", "resolve", "escalate"]
-    )
-    graph.add_conditional_edges("execute", after_execute, ["verify", "resolve", "escalate"])
-    graph.add_conditional_edges("verify", after_verify, ["resolve", "escalate"])
+    graph.add_conditional_edges("propose", after_propose, ["remediate", "resolve", "escalate"])
+    graph.add_edge("await_proposal_approval", "remediate")
+    for name in ("remediate", *LEGACY):
+        if name != "await_proposal_approval":
+            graph.add_conditional_edges(name, after_remediation, ["resolve", "escalate"])
     graph.add_edge("resolve", END)
     graph.add_edge("no_runbook", END)
     graph.add_edge("escalate", END)
     return graph
 
 
-class Node(Protocol):
-    """A node of the graph (LangGraph passes the state by the name `state`)."""
-
-    def __call__(self, state: IncidentState) -> Awaitable[IncidentState]: ...
+S = TypeVar("S", IncidentState, RemediationState)
 
 
-def measured(name: str, node: Node) -> Node:
-    """`node`, counted in `larkops_workflow_transitions_total` as it is entered and left."""
+def measured(name: str, node: Node[S]) -> Node[S]:
+    """`node` (of this graph, or a step of its remediation), counted in
+    `larkops_workflow_transitions_total` as it is entered and left, and traced as a span."""
 
-    async def run(state: IncidentState) -> IncidentState:
+    async def run(state: S) -> S:
         NODE_TRANSITIONS.labels(name, "entered").inc()
+        view = cast(Mapping[str, Any], state)
         # a resumed gate links back to the step that opened it: no span stays open meanwhile
-        opened = state.get("gate_trace", "") if name.startswith("await_") else ""
+        opened = str(view.get("gate_trace", "")) if name.startswith("await_") else ""
+        subject = cast(Mapping[str, Any], view.get("subject") or view)
         attributes = {
-            "larkops.run_id": state.get("run_id"),
-            "larkops.incident": state.get("incident_id"),
+            "larkops.run_id": view.get("run_id"),
+            "larkops.incident": subject.get("incident_id"),
         }
         with tracing.span(
             f"graph.{name}", attributes, links=(opened,) if opened else (), quiet=(GraphBubbleUp,)
@@ -438,6 +355,206 @@ def measured(name: str, node: Node) -> Node:
     return run
 
 
+async def open_incident_gate(
+    deps: GraphDeps,
+    run_id: str,
+    incident_id: int,
+    requester: str | None,
+    gate: str,
+    required: int,
+    approvers: tuple[str, ...] = (),
+) -> str:
+    """Open the incident's gate and show it on its card; the gate's token, "" when the incident
+    is over (resolved by its alert or a person): nobody is asked."""
+    db = deps.db
+    token = gate_token(run_id, gate)
+    incident = await incidents.get_incident(db, incident_id)
+    if incident is not None and incident.status in incidents.FINAL:
+        return ""
+    await gates.open_gate(
+        db,
+        deps.gates,
+        run_id=run_id,
+        incident_id=incident_id,
+        chat_id=incident.chat_id if incident is not None else None,
+        gate=gate,
+        token=token,
+        named=approvers,  # the policy's named list when it names one
+        required=required,
+        requester=requester,
+    )
+    if not await incidents.set_status(db, incident_id, "awaiting_approval", by="workflow"):
+        now = await incidents.get_incident(db, incident_id)
+        if now is not None and now.status in incidents.FINAL:
+            # resolved between the look and the gate: the gate is withdrawn, never shown
+            await approvals.cancel_open(db, incident_id)
+            return ""
+    await incidents.record_event(
+        db, incident_id, "gate.opened", data={"gate": gate, "required": required}
+    )
+    await deps.presenter.show(incident_id)
+    return token
+
+
+@dataclass
+class IncidentRemedy:
+    """The remediation of an incident (`workflows.remediation.Remedy`): the policy judges the
+    proposal for its alert, the proposal gate is shown on the incident's card, the fix is not
+    run once the incident resolved, and the alert is checked again to verify it."""
+
+    deps: GraphDeps
+    gate: str = "proposal"
+
+    async def judge(self, state: RemediationState) -> tuple[PolicyVerdict, bool]:
+        db, subject = self.deps.db, state["subject"]
+        incident_id, proposal = subject["incident_id"], subject["proposal"]
+        decided = await self.deps.advisor.evaluate(proposal, alert_from_json(subject["alert"]))
+        await incidents.save_proposal(
+            db,
+            incident_id,
+            state["run_id"],
+            plugin=str(proposal.get("plugin", "")),
+            params=dict(proposal.get("params") or {}),
+            risk=str(decided.get("risk", "high")),
+            rationale=str(proposal.get("rationale", "")),
+            decision=str(decided.get("kind")),
+            decision_reason=str(decided.get("reason", "")),
+        )
+        await incidents.record_event(
+            db,
+            incident_id,
+            "policy.decided",
+            message=str(decided.get("reason", "")),
+            data={
+                "kind": decided.get("kind"),
+                "risk": decided.get("risk"),
+                "call": list(decided.get("call") or []),
+            },
+        )
+        return decided, True  # a proposal for an incident is a fix
+
+    async def open_gate(self, state: RemediationState) -> str:
+        verdict, subject = _verdict(state), state["subject"]
+        required = int(verdict.get("required_approvals", 1) or 1)
+        named = tuple(str(person) for person in verdict.get("approvers") or ())
+        return await open_incident_gate(
+            self.deps,
+            state["run_id"],
+            subject["incident_id"],
+            subject.get("requester"),
+            self.gate,
+            required,
+            named,
+        )
+
+    async def halted(self, state: RemediationState) -> bool:
+        incident = await incidents.get_incident(self.deps.db, state["subject"]["incident_id"])
+        return incident is None or incident.status not in incidents.WORKFLOW
+
+    async def step(self, state: RemediationState) -> Step:
+        verdict, subject = _verdict(state), state["subject"]
+        proposal = subject["proposal"]
+        return Step(
+            state["run_id"],
+            "execute",
+            str(proposal.get("plugin")),
+            dict(proposal.get("params") or {}),
+            incident_id=subject["incident_id"],
+            target=str(verdict.get("target") or "") or None,
+            auto=verdict.get("kind") == "auto",
+            dry_run=bool(verdict.get("dry_run")),
+        )
+
+    async def starting(self, state: RemediationState) -> None:
+        incident_id = state["subject"]["incident_id"]
+        await incidents.set_status(self.deps.db, incident_id, "remediating", by="workflow")
+        await self.deps.presenter.show(incident_id)
+
+    async def act(self, state: RemediationState) -> ExecutionResult:
+        subject = state["subject"]
+        return await self.deps.advisor.execute(
+            subject["proposal"],
+            incident_id=subject["incident_id"],
+            run_id=state["run_id"],
+            dry_run=bool(_verdict(state).get("dry_run")),
+        )
+
+    async def executed(self, state: RemediationState, result: ExecutionResult) -> None:
+        subject = state["subject"]
+        await incidents.record_event(
+            self.deps.db,
+            subject["incident_id"],
+            "workflow.executed",
+            message=str(result.get("summary", "")),
+            data={"ok": result.get("ok"), "plugin": subject["proposal"].get("plugin")},
+        )
+
+    async def verify(self, state: RemediationState) -> Verification:
+        subject = state["subject"]
+        checked = await self.deps.advisor.verify(
+            alert_from_json(subject["alert"]), subject["proposal"], state["execution"]
+        )
+        await incidents.record_event(
+            self.deps.db,
+            subject["incident_id"],
+            "workflow.verified",
+            message=str(checked.get("summary", "")),
+            data={"ok": checked.get("ok"), "finding": checked.get("finding") or {}},
+        )
+        return checked
+
+    def node(self, name: str, step: RemediationStep) -> RemediationStep:
+        return measured(LABELS[name], step)
+
+
+def handed(state: IncidentState) -> RemediationState:
+    """What the remediation is handed: the incident, and how far an earlier version of the
+    graph got with its steps (the state keys it wrote)."""
+    run: RemediationState = {
+        "run_id": state["run_id"],
+        "subject": {
+            "incident_id": state["incident_id"],
+            "requester": state.get("requester"),
+            "alert": state["alert"],
+            "proposal": _proposal(state),
+        },
+    }
+    if "policy" in state:
+        run["verdict"], run["fix"] = state["policy"], True
+    if "proposal_token" in state:
+        run["token"] = state["proposal_token"]
+    if "proposal_decision" in state:
+        run["decision"] = state["proposal_decision"]
+    if "halted" in state:
+        run["halted"] = state["halted"]
+    if "execution" in state:
+        run["execution"] = state["execution"]
+    if "verification" in state:
+        run["verification"] = state["verification"]
+    return run
+
+
+def kept(done: RemediationState) -> IncidentState:
+    """The remediation's outcome under this graph's state keys (`workflows.escalation.cause_of`
+    and the API read them)."""
+    changed: IncidentState = {}
+    if "verdict" in done:
+        changed["policy"] = done["verdict"]
+    if "token" in done:
+        changed["proposal_token"] = done["token"]
+    if "decision" in done:
+        changed["proposal_decision"] = done["decision"]
+    if "halted" in done:
+        changed["halted"] = done["halted"]
+    if "execution" in done:
+        changed["execution"] = done["execution"]
+    if "verification" in done:
+        changed["verification"] = done["verification"]
+    if "gate_trace" in done:
+        changed["gate_trace"] = done["gate_trace"]
+    return changed
+
+
 # the state's payloads as their types: a missing one reads as empty, as before
 def _diagnosis(state: IncidentState) -> Diagnosis:
     return state.get("diagnosis") or cast(Diagnosis, {})
@@ -451,9 +568,8 @@ def _policy(state: IncidentState) -> PolicyVerdict:
     return state.get("policy") or cast(PolicyVerdict, {})
 
 
-def _decision(resumed: Any) -> GateDecision:
-    """The value a gate's pause was resumed with (`GateDecision`), as a fresh dict."""
-    return cast(GateDecision, dict(resumed))
+def _verdict(state: RemediationState) -> PolicyVerdict:
+    return state.get("verdict") or cast(PolicyVerdict, {})
 
 
 # routing: read state, write nothing -------------------------------------------------------
@@ -485,26 +601,15 @@ def after_diagnosis_gate(state: IncidentState) -> str:
 def after_propose(state: IncidentState) -> str:
     if state.get("halted") == "resolved":
         return "resolve"
-    return "policy_evaluate" if state.get("proposal") else "escalate"
+    return "remediate" if state.get("proposal") else "escalate"
 
 
-def after_policy(state: IncidentState) -> str:
-    kind = (_policy(state)).get("kind")
-    return {"auto": "execute", "approve": "send_proposal_card"}.get(str(kind), "escalate")
-
-
-def after_proposal_gate(state: IncidentState) -> str:
-    return _gate_route(state.get("proposal_decision"), "execute")
-
-
-def after_execute(state: IncidentState) -> str:
+def after_remediation(state: IncidentState) -> str:
     if state.get("halted") == "resolved":
         return "resolve"
-    execution = state.get("execution")
-    return "verify" if execution and execution.get("ok") else "escalate"
-
-
-def after_verify(state: IncidentState) -> str:
+    if "execution" not in state:  # refused by the policy, or not approved at its gate
+        approve = _policy(state).get("kind") == "approve"
+        return _gate_route(state.get("proposal_decision"), "escalate") if approve else "escalate"
     verification = state.get("verification")
     return "resolve" if verification and verification.get("ok") else "escalate"
 

@@ -8,7 +8,9 @@ and write of a key. Keys are never renamed: a checkpoint outlives a deploy.
 - `GateDecision`: the value a run resumes with (a click, the expiry sweep, a person ending the
   incident or escalating it, its alert resolving);
 - `AlertFacts`, `Diagnosis`, `Proposal`, `PolicyVerdict`, `ExecutionResult`, `Verification`:
-  what the `Advisor` (`workflows.ports`) returns at each step of the incident graph.
+  what the `Advisor` (`workflows.ports`) returns at each step of the incident graph;
+- `Subject`, `RemediationState`: what the remediation subgraph (`workflows.remediation`) is
+  handed by the run it is part of, and what it keeps.
 
 Usage::
 
@@ -121,3 +123,32 @@ class Verification(TypedDict, total=False):
     ok: Required[bool]
     summary: Required[str]
     finding: dict[str, Any]
+
+
+class Subject(TypedDict, total=False):
+    """What a remediation works on, as the run it is part of hands it in: an incident (its
+    alert and the proposal for it) or an action (`/run`, a scheduled fix, an agent's proposal:
+    the action row holds the plugin call)."""
+
+    incident_id: int
+    action_id: int
+    requester: str | None  # who asked for the run (may not approve it unless allowed)
+    alert: AlertFacts
+    proposal: Proposal
+    force_approval: bool  # a scheduled fix: a person decides even what the policy would run
+    trace_id: str | None
+
+
+class RemediationState(TypedDict, total=False):
+    """The remediation subgraph's state: policy → gate → execute → verify."""
+
+    run_id: str
+    subject: Subject
+    verdict: PolicyVerdict  # the policy's decision
+    fix: bool  # the plugin changes something (the auto budget counts its auto runs)
+    token: str  # the gate's token; "" when no gate was opened (the incident is over)
+    decision: GateDecision  # how the gate was decided
+    halted: str  # "resolved" when the incident resolved before the fix ran
+    execution: ExecutionResult
+    verification: Verification
+    gate_trace: str  # the span that opened the gate (`storage.tracing.here`), for a link

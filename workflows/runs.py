@@ -37,7 +37,7 @@ from storage.notices import paced
 from workflows import gates
 from workflows.driver import GraphDriver, between_steps, fresh
 from workflows.escalation import Cause
-from workflows.incident_graph import NODES, GraphDeps, IncidentState, build_graph
+from workflows.incident_graph import GRAPH_NODES, GraphDeps, IncidentState, build_graph
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class RunManager(GraphDriver):
         reclaim_after: float = RECLAIM_AFTER,
     ) -> None:
         graph = build_graph(deps).compile(checkpointer=checkpointer)
-        super().__init__(deps.db, graph, NODES, checkpointer, coordination)
+        super().__init__(deps.db, graph, GRAPH_NODES, checkpointer, coordination)
         self.deps = deps
         self.reclaim_after = reclaim_after
 
