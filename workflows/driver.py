@@ -182,19 +182,28 @@ class GraphDriver:
                 return None  # the last step's writes are saved: go on from them
             if not snapshot.next or any(name not in self.nodes for name in snapshot.next):
                 return SKIP  # finished, or orphaned
-            paused = [p for task in snapshot.tasks for p in task.interrupts]
-            if not paused:
+            if not any(task.interrupts for task in snapshot.tasks):
                 return None  # between nodes: continue from the last checkpoint
-            value = paused[0].value if isinstance(paused[0].value, dict) else {}
-            run_id = str(initial.get("run_id"))
-            gate = await approvals.find(
-                self.db, run_id, str(value.get("gate")), str(value.get("token"))
-            )
-            if gate is None or gate.status == "pending":
-                return SKIP
-            return Command(resume={str(paused[0].id): decision_of(gate)})
+            decided = await self.decided(str(initial.get("run_id")), snapshot)
+            return SKIP if decided is None else decided
 
         return plan
+
+    async def decided(self, run_id: str, snapshot: StateSnapshot) -> Command[Any] | None:
+        """The resume for the gate the run is paused at, from the gate's stored decision; None
+        while it waits for its button. A run whose remediation subgraph was resumed and then
+        died inside it (mid-execute) still shows the pause it was resumed from: its gate is
+        decided, and resuming it again goes on inside the subgraph from its last checkpoint."""
+        paused = [p for task in snapshot.tasks for p in task.interrupts]
+        if not paused:
+            return None
+        value = paused[0].value if isinstance(paused[0].value, dict) else {}
+        gate = await approvals.find(
+            self.db, run_id, str(value.get("gate")), str(value.get("token"))
+        )
+        if gate is None or gate.status == "pending":
+            return None
+        return Command(resume={str(paused[0].id): decision_of(gate)})
 
     async def take_up(self, stranded: list[tuple[str, Mapping[str, Any]]]) -> int:
         """Continue each stranded run (run id, initial state) in the background under its

@@ -95,8 +95,10 @@ class RunManager(GraphDriver):
                 await self._orphaned(incident.id, run_id, unknown)
             elif ended:
                 counts["finished"] += 1
-            elif any(task.interrupts for task in snapshot.tasks):
-                counts["paused"] += 1  # a gate decided but not resumed: `reclaim` resumes it
+            elif await self.decided(run_id, snapshot) is None and any(
+                task.interrupts for task in snapshot.tasks
+            ):
+                counts["paused"] += 1  # waits for its button
             else:
                 counts["continued"] += 1
                 self._spawn(self._reclaim(incident.id, run_id), f"recover {run_id}")

@@ -18,6 +18,7 @@ from storage.coordination import MemoryCoordination
 from storage.database import Database
 from storage.models import Alert, Incident
 from workflows.checkpoint import open_checkpointer
+from workflows.escalation import INTERRUPTED
 from workflows.incident_graph import GatePolicy, GraphDeps, gate_token
 from workflows.payloads import ExecutionResult
 from workflows.ports import JSON
@@ -323,6 +324,40 @@ async def test_remediation_interrupted_mid_run_is_not_repeated(harness: Harness)
     assert status == "escalated"
     assert reason is not None
     assert "not run again" in reason
+
+
+async def test_a_run_that_died_inside_its_remediation_is_recovered_on_start(
+    harness: Harness,
+) -> None:
+    """Approved, then the process died while the fix ran (inside the remediation subgraph).
+    The run still shows the pause it was resumed from; its gate is decided, so a restart
+    continues it at once (not counted as waiting for a button): the fix is not run again."""
+    incident_id, run_id = await harness.incident()
+    await harness.manager.run_now(incident_id, run_id)
+    await harness.click(run_id, "diagnosis", "ou_bob", "approve")
+    started = asyncio.Event()
+    ran = harness.advisor.execute
+
+    async def dies(proposal: Any, **kwargs: Any) -> ExecutionResult:
+        started.set()
+        await asyncio.Event().wait()  # until the process is gone
+        return await ran(proposal, **kwargs)
+
+    harness.advisor.execute = dies  # type: ignore[method-assign]
+    clicked = asyncio.create_task(harness.click(run_id, "proposal", "ou_bob", "approve"))
+    await started.wait()
+    clicked.cancel()  # the process dies: nothing after this point is written
+    with pytest.raises(asyncio.CancelledError):
+        await clicked
+    harness.advisor.execute = ran  # type: ignore[method-assign]
+
+    restarted = harness.rebuilt()
+    assert await restarted.recover() == {"paused": 0, "continued": 1, "orphaned": 0, "finished": 0}
+    await restarted.drain()
+    status, reason = await harness.status(incident_id)
+    assert status == "escalated"
+    assert reason == f"remediation failed: {INTERRUPTED}"
+    assert harness.advisor.executed == []  # the fix ran only in the process that died
 
 
 async def test_a_fix_cut_short_says_so_on_every_later_attempt(harness: Harness) -> None:
