@@ -469,6 +469,44 @@ async def test_a_run_killed_between_a_steps_writes_and_its_checkpoint_goes_on(
     assert events.count("workflow.diagnosed") == 1
 
 
+async def test_a_run_killed_after_its_remediation_ended_goes_on_to_resolve(
+    harness: Harness,
+) -> None:
+    """The remediation subgraph saved its last checkpoint (the fix verified), then the process
+    died before the run's own checkpoint after `remediate`. Recovery re-enters `remediate`:
+    the subgraph hands back what it ended with, nothing runs again, the incident resolves."""
+    harness.advisor.policy = "auto"
+    incident_id, run_id = await harness.incident()
+    real = harness.saver.aput
+    verified = False
+
+    async def dying(config: Any, checkpoint: Any, metadata: Any, versions: Any) -> Any:
+        nonlocal verified
+        inside = config["configurable"].get("checkpoint_ns", "") != ""
+        if inside and "verification" in checkpoint["channel_values"]:
+            verified = True
+        elif verified and not inside:
+            raise Killed  # the run's checkpoint after `remediate` is never written
+        return await real(config, checkpoint, metadata, versions)
+
+    await harness.manager.run_now(incident_id, run_id)
+    harness.saver.aput = dying
+    with pytest.raises(Killed):
+        await harness.click(run_id, "diagnosis", "ou_bob", "approve")
+    harness.saver.aput = real
+    assert verified
+    assert harness.advisor.executed == [run_id]
+
+    manager = harness.rebuilt()
+    assert (await manager.recover())["continued"] == 1
+    await manager.drain()
+    assert await harness.status(incident_id) == ("resolved", None)
+    assert harness.advisor.executed == [run_id]  # once
+    events = await _events(harness, incident_id)
+    assert events.count("workflow.executed") == 1
+    assert events.count("workflow.verified") == 1
+
+
 async def test_checkpointer_that_cannot_be_set_up_stops_start_up() -> None:
     """No silent fallback to an in-memory checkpointer."""
     from workflows.checkpoint import CheckpointerError
