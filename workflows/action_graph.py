@@ -50,6 +50,7 @@ from workflows.remediation import (
     Step,
     await_decision,
     build_remediation,
+    verdict_of,
 )
 
 GATE = "action"
@@ -144,7 +145,7 @@ class ActionRemedy:
         return cast(PolicyVerdict, stored), remediation
 
     async def open_gate(self, state: RemediationState) -> str:
-        action, verdict = await self.load(state), _verdict(state)
+        action, verdict = await self.load(state), verdict_of(state)
         token = state["run_id"]  # a run has one gate; its token is the run id (button values)
         await gates.open_gate(
             self.deps.db,
@@ -164,7 +165,7 @@ class ActionRemedy:
         return False  # an action ends only by its run
 
     async def step(self, state: RemediationState) -> Step:
-        action, verdict = await self.load(state), _verdict(state)
+        action, verdict = await self.load(state), verdict_of(state)
         return Step(
             state["run_id"],
             "run",
@@ -340,10 +341,6 @@ def kept(done: RemediationState) -> ActionState:
 # the state's payloads as their types: a missing one reads as empty, as before
 def _decision(state: ActionState) -> PolicyVerdict:
     return state.get("decision") or cast(PolicyVerdict, {})
-
-
-def _verdict(state: RemediationState) -> PolicyVerdict:
-    return state.get("verdict") or cast(PolicyVerdict, {})
 
 
 def _gate(state: ActionState) -> GateDecision:

@@ -59,6 +59,7 @@ from workflows.remediation import (
     Step,
     await_decision,
     build_remediation,
+    verdict_of,
 )
 
 GATE_NAMESPACE = uuid.UUID("4f1d2c56-9b1e-4a43-8d0e-5e8f6c7a9b10")
@@ -434,7 +435,7 @@ class IncidentRemedy:
         return decided, True  # a proposal for an incident is a fix
 
     async def open_gate(self, state: RemediationState) -> str:
-        verdict, subject = _verdict(state), state["subject"]
+        verdict, subject = verdict_of(state), state["subject"]
         required = int(verdict.get("required_approvals", 1) or 1)
         named = tuple(str(person) for person in verdict.get("approvers") or ())
         return await open_incident_gate(
@@ -452,7 +453,7 @@ class IncidentRemedy:
         return incident is None or incident.status not in incidents.WORKFLOW
 
     async def step(self, state: RemediationState) -> Step:
-        verdict, subject = _verdict(state), state["subject"]
+        verdict, subject = verdict_of(state), state["subject"]
         proposal = subject["proposal"]
         return Step(
             state["run_id"],
@@ -476,7 +477,7 @@ class IncidentRemedy:
             subject["proposal"],
             incident_id=subject["incident_id"],
             run_id=state["run_id"],
-            dry_run=bool(_verdict(state).get("dry_run")),
+            dry_run=bool(verdict_of(state).get("dry_run")),
         )
 
     async def executed(self, state: RemediationState, result: ExecutionResult) -> None:
@@ -566,10 +567,6 @@ def _proposal(state: IncidentState) -> Proposal:
 
 def _policy(state: IncidentState) -> PolicyVerdict:
     return state.get("policy") or cast(PolicyVerdict, {})
-
-
-def _verdict(state: RemediationState) -> PolicyVerdict:
-    return state.get("verdict") or cast(PolicyVerdict, {})
 
 
 # routing: read state, write nothing -------------------------------------------------------

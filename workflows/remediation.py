@@ -240,8 +240,13 @@ def entry(state: RemediationState) -> str:
     return "policy"
 
 
+def verdict_of(state: RemediationState) -> PolicyVerdict:
+    """The policy's decision (empty before it was asked)."""
+    return state.get("verdict") or cast(PolicyVerdict, {})
+
+
 def after_policy(state: RemediationState) -> str:
-    kind = (state.get("verdict") or cast(PolicyVerdict, {})).get("kind")
+    kind = verdict_of(state).get("kind")
     return {"auto": "execute", "approve": "open_gate"}.get(str(kind), END)
 
 
