@@ -63,22 +63,32 @@ SELECT
   (SELECT count(*) FROM checkpoint_writes WHERE thread_id = ANY(:threads))
 """
 # the rows `aprune(..., strategy="keep_latest")` removes: everything but each namespace's latest
-# checkpoint, its writes and the blobs it references
+# checkpoint, its writes and the blobs it references; and the whole namespace of a subgraph
+# called from a node (its name has the task id after a ":", as the remediation subgraph's) once
+# the root checkpoint it started from is saved and is not the root's latest any more
 _UNKEPT_ROWS = """
 WITH latest AS (
-  SELECT DISTINCT ON (thread_id, checkpoint_ns) thread_id, checkpoint_ns, checkpoint_id, checkpoint
+  SELECT DISTINCT ON (thread_id, checkpoint_ns)
+    thread_id, checkpoint_ns, checkpoint_id, checkpoint, metadata -> 'parents' ->> '' AS root
   FROM checkpoints WHERE thread_id = ANY(:threads)
-  ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC)
+  ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC),
+kept AS (
+  SELECT * FROM latest l WHERE NOT (
+    position(':' IN l.checkpoint_ns) > 0
+    AND EXISTS (SELECT 1 FROM checkpoints r WHERE r.thread_id = l.thread_id
+        AND r.checkpoint_ns = '' AND r.checkpoint_id = l.root)
+    AND l.root IS DISTINCT FROM (SELECT h.checkpoint_id FROM latest h
+        WHERE h.thread_id = l.thread_id AND h.checkpoint_ns = '')))
 SELECT
   (SELECT count(*) FROM checkpoints c WHERE c.thread_id = ANY(:threads) AND NOT EXISTS (
-      SELECT 1 FROM latest l WHERE l.thread_id = c.thread_id
+      SELECT 1 FROM kept l WHERE l.thread_id = c.thread_id
         AND l.checkpoint_ns = c.checkpoint_ns AND l.checkpoint_id = c.checkpoint_id)),
   (SELECT count(*) FROM checkpoint_blobs b WHERE b.thread_id = ANY(:threads) AND NOT EXISTS (
-      SELECT 1 FROM latest l WHERE l.thread_id = b.thread_id
+      SELECT 1 FROM kept l WHERE l.thread_id = b.thread_id
         AND l.checkpoint_ns = b.checkpoint_ns
         AND l.checkpoint -> 'channel_versions' ->> b.channel = b.version)),
   (SELECT count(*) FROM checkpoint_writes w WHERE w.thread_id = ANY(:threads) AND NOT EXISTS (
-      SELECT 1 FROM latest l WHERE l.thread_id = w.thread_id
+      SELECT 1 FROM kept l WHERE l.thread_id = w.thread_id
         AND l.checkpoint_ns = w.checkpoint_ns AND l.checkpoint_id = w.checkpoint_id))
 """
 

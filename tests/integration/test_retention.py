@@ -140,7 +140,8 @@ async def test_checkpoints_of_finished_runs_go_and_of_active_or_paused_runs_stay
     # the paused runs still work: the waiting one goes on to its next gate
     assert await harness.click(waiting_run, "diagnosis", "ou_bob", "approve")
     snapshot = await harness.manager.graph.aget_state(harness.manager.config(waiting_run))
-    assert snapshot.next == ("await_proposal_approval",)
+    assert snapshot.next == ("remediate",)  # paused at the proposal gate of its remediation
+    assert [p.value["gate"] for t in snapshot.tasks for p in t.interrupts] == ["proposal"]
 
     again = await clean(db, harness.saver, DEFAULTS)
     assert (again.runs_deleted, again.runs_pruned, again.total) == (0, 0, 0)
