@@ -144,3 +144,42 @@ async def test_a_model_call_is_a_span_with_its_figures_and_content_only_when_ask
     assert "AKIAIOSFODNN7EXAMPLE" not in prompt
     assert "disk full" in output
     assert "sk-live-abcdef0123456789" not in output
+
+
+async def test_the_remediation_steps_keep_their_spans_and_metric_labels(
+    harness: Harness, spans: InMemorySpanExporter
+) -> None:
+    """The remediation subgraph's steps are traced and counted under the names they had as
+    nodes of the incident graph, with the incident on every span."""
+    from workflows.incident_graph import NODE_TRANSITIONS
+
+    def count(node: str, outcome: str) -> float:
+        return float(NODE_TRANSITIONS.labels(node, outcome)._value.get())
+
+    steps = (
+        "policy_evaluate",
+        "send_proposal_card",
+        "await_proposal_approval",
+        "execute",
+        "verify",
+    )
+    before = {(s, o): count(s, o) for s in steps for o in ("entered", "finished", "paused")}
+    incident_id, run_id = await harness.incident()
+    await harness.manager.run_now(incident_id, run_id)
+    assert await harness.click(run_id, "diagnosis", "ou_bob", "approve")
+    assert await harness.click(run_id, "proposal", "ou_bob", "approve")
+
+    for step in steps:
+        for span in named(spans, f"graph.{step}"):
+            assert span.attributes.get("larkops.incident") == incident_id, step
+            assert span.attributes.get("larkops.run_id") == run_id, step
+    paused, resumed = named(spans, "graph.await_proposal_approval")
+    assert paused.attributes.get("graph.paused") is True
+    (opened,) = named(spans, "graph.send_proposal_card")
+    assert [link.context.span_id for link in resumed.links] == [opened.context.span_id]
+    delta = {key: count(*key) - value for key, value in before.items()}
+    for step in steps:
+        gate = step == "await_proposal_approval"
+        assert delta[(step, "entered")] == (2 if gate else 1), step
+        assert delta[(step, "finished")] == 1, step
+        assert delta[(step, "paused")] == (1 if gate else 0), step
