@@ -26,6 +26,7 @@ from storage import actions
 from storage.coordination import MemoryCoordination
 from storage.database import Database
 from storage.models import Action
+from tests.fixtures.paused_runs.make import TABLES, Advisor, Presenter
 from workflows import gates
 from workflows.action_graph import GATE, ActionDeps
 from workflows.action_runs import ActionRuns
@@ -35,8 +36,6 @@ from workflows.escalation import INTERRUPTED
 from workflows.incident_graph import GraphDeps, gate_token
 from workflows.payloads import ExecutionResult, gate_decision
 from workflows.runs import RunManager
-
-from ..fixtures.paused_runs.make import TABLES, Advisor, Presenter
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "paused_runs" / "runs.json"
 POLICY = GatePolicy(approvers=("ou_bob",))
