@@ -49,7 +49,10 @@ def head_revision() -> str:
         revision, down = names.get("revision"), names.get("down_revision")
         if isinstance(revision, str):
             revisions.add(revision)
-            parents.update([down] if isinstance(down, str) else down or ())
+            if isinstance(down, str):
+                parents.add(down)
+            elif isinstance(down, (tuple, list)):  # a merge revision
+                parents.update(str(name) for name in down)
     heads = revisions - parents
     assert len(heads) == 1, f"migrations/versions has {len(heads)} heads: {sorted(heads)}"
     return heads.pop()
@@ -59,8 +62,10 @@ def _assignments(script: Path) -> dict[str, object]:
     """The module-level constants a migration script assigns (`revision = "0018"` …)."""
     found: dict[str, object] = {}
     for node in ast.parse(script.read_text(encoding="utf-8")).body:
-        target = node.target if isinstance(node, ast.AnnAssign) else None
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target: ast.expr | None = None
+        if isinstance(node, ast.AnnAssign):
+            target = node.target
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]
         value = getattr(node, "value", None)
         if isinstance(target, ast.Name) and value is not None:
