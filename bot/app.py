@@ -58,9 +58,9 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 # seconds start-up waits for the long connection before it builds the rest (`Gateway.connected`):
-# a handshake takes a few hundred milliseconds; a Lark that does not answer is retried by the
-# SDK while start-up goes on
-CONNECT_PATIENCE = 3.0
+# a handshake takes a few hundred milliseconds, and the desks' imports would share the interpreter
+# with it; a Lark slower than that is left to connect while start-up goes on
+CONNECT_PATIENCE = 1.0
 
 
 # what `_start_desks` builds the bot from: imported after the gateway opened

@@ -66,10 +66,9 @@ class Gateway:
     async def connected(self, patience: float) -> None:
         """Wait, at most `patience` seconds, until the long connection is up or has failed.
 
-        The app imports the rest of the bot after this, on the event loop's thread: a second
-        in which the loop answers nothing. Waiting first lets the handshake through (the
-        sandbox's emulator answers it on this loop; the SDK's thread needs the interpreter
-        too), and it costs no CPU: the loop is idle meanwhile."""
+        The app imports the rest of the bot after this: a second of CPU on a thread that shares
+        the interpreter with the SDK's. Waiting first lets the handshake through without that
+        contention, and costs no CPU: the loop is idle meanwhile."""
         connection = self.connection
         if connection is None:
             return
