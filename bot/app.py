@@ -6,8 +6,9 @@ Start-up: HTTP first (so `/healthz` answers and `/readyz` says "starting"), then
 then is the rest of the bot imported and built: coordination, the workflows' checkpointer, the
 desks and their graphs, the scheduler, the REST API and the console (`_start_desks`). Those
 imports are most of the start-up's CPU (langgraph, langchain_core and langsmith, FastAPI, the
-model SDKs' glue); this module imports none of them, so Lark is connected about a second
-sooner, and the events that arrive meanwhile are handled once the desks are ready (issue 22).
+model SDKs' glue); this module imports none of them, and `_start_desks` imports them on a
+thread while the loop goes on answering. So Lark is connected about a second sooner, and the
+events that arrive meanwhile are handled once the desks are ready (issue 22).
 Shutdown reverses it. Any failure stops start-up with one clear line (`StartupError`).
 
 Usage::
