@@ -5,7 +5,8 @@ app (`bot.app.App`) and for the tests (`tests/lark/conftest.py`) alike.
     runtime.start()
 
 What differs between them is passed in, never rebuilt: the database, the coordination backend,
-where Lark is, the checkpointer, extra routers and the timers. Every desk exists in every bot
+where Lark is, the checkpointer, extra routers, the timers, and the gateway when the app has
+opened it already (`bot.lark.gateway`). Every desk exists in every bot
 (the incident, operations, schedule and chat desks, incident memory); only the model council
 (`llm.council`) is optional by configuration, and a handler that names it meets one reply when it
 is missing (`bot.dispatcher`). `bot.lark.runtime.LarkRuntime` only starts and stops them.
@@ -24,6 +25,7 @@ from bot.config import Settings
 from bot.incidents.advisor import build_advisor, build_council, build_memory, build_toolkit
 from bot.incidents.desk import IncidentDesk
 from bot.lark.api import LarkApi
+from bot.lark.gateway import Gateway
 from bot.lark.runtime import Desks, LarkRuntime, LarkTarget
 from bot.operations import OperationsDesk
 from bot.reports import ReportDesk
@@ -48,6 +50,7 @@ def assemble(
     checkpointer: BaseCheckpointSaver[Any] | None,
     extra_router: Router | None = None,
     timers: Timers = PRODUCTION,
+    gateway: Gateway | None = None,
 ) -> LarkRuntime:
     """The Lark-facing runtime with every service it needs (not started).
 
@@ -109,6 +112,6 @@ def assemble(
         api, toolkit, advisor, memory, council, desk, operations, scheduling, chat, reports
     )
     runtime = LarkRuntime(
-        settings, db, coordination, target, router, signing_key, desks, timers=timers
+        settings, db, coordination, target, router, signing_key, desks, timers, gateway
     )
     return runtime

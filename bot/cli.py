@@ -40,19 +40,11 @@ def _configure_logs(settings: Settings) -> None:
 
 
 def command_run(settings: Settings, args: argparse.Namespace) -> int:
-    import gc
+    from bot.startup import StartupError, paused_collection
 
-    # The app's imports make a quarter of a million objects that live as long as the process; the
-    # collector walked them again and again as they arrived: a fifth of the imports' CPU, which
-    # is most of the time to "Lark connected" (issue 22). They leave next to no cyclic garbage
-    # (+2 MB peak); `App.start` freezes them once started.
-    gc.disable()
-    try:
+    with paused_collection():
         from bot.app import App
-    finally:
-        gc.enable()
     from bot.logs import get_logger
-    from bot.startup import StartupError
     from bot.workers import plan
 
     _configure_logs(settings)

@@ -1,7 +1,8 @@
 """HTTP endpoints: liveness, readiness and metrics (alert webhooks join them later).
 
 `/healthz` answers while the process lives; `/readyz` only when start-up has finished and the
-database (and Redis, when configured) answer; `/metrics` is the Prometheus text format.
+database (and Redis, when configured) answer; `/metrics` is the Prometheus text format. Routes
+that need the whole bot (the REST API, the console) join once start-up has built it (`Later`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import metrics
@@ -98,7 +99,47 @@ class TraceMiddleware:
                 log.debug("http.request", path=scope.get("path"), status=status, ms=elapsed * 1e3)
 
 
-def build_app(readiness: Readiness, extra_routes: list[BaseRoute] | None = None) -> Starlette:
+class Later:
+    """Routes that join the app once start-up has built what they need: the REST API and the
+    console import most of the bot, which `larkops run` loads after the Lark connection opens
+    (issue 22). Until then a request that no route answers waits for them (`patience`) and is
+    then routed again; for a path nobody serves, 404 as usual."""
+
+    def __init__(self, patience: float = 30.0) -> None:
+        self.patience = patience
+        self._joined = asyncio.Event()
+        self._app: Starlette | None = None
+
+    def bind(self, app: Starlette) -> None:
+        """Be the app's last route: it gets what no route before it matched."""
+        self._app = app
+        app.router.routes.append(Mount("", app=self._unmatched))
+
+    def join(self, routes: list[BaseRoute]) -> None:
+        assert self._app is not None, "Later.bind first"
+        table = self._app.router.routes
+        table[len(table) - 1 : len(table) - 1] = routes  # before the catch-all
+        self._joined.set()
+
+    async def _unmatched(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self._app is not None
+        if self._joined.is_set():
+            await self._app.router.not_found(scope, receive, send)
+            return
+        try:
+            async with asyncio.timeout(self.patience):
+                await self._joined.wait()
+        except TimeoutError:
+            if scope["type"] == "http":
+                starting = JSONResponse({"status": "starting"}, 503, {"Retry-After": "2"})
+                await starting(scope, receive, send)
+            return  # a websocket not accepted is closed by the server
+        await self._app.router(scope, receive, send)
+
+
+def build_app(
+    readiness: Readiness, extra_routes: list[BaseRoute] | None = None, later: Later | None = None
+) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -122,5 +163,7 @@ def build_app(readiness: Readiness, extra_routes: list[BaseRoute] | None = None)
         Route("/metrics", metrics_text, methods=["GET"]),
     ]
     app = Starlette(routes=[*routes, *(extra_routes or [])])
+    if later is not None:
+        later.bind(app)
     app.add_middleware(TraceMiddleware)
     return app

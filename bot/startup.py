@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
@@ -13,6 +16,21 @@ from storage.embedded import EmbeddedPostgres, EmbeddedPostgresError
 
 if TYPE_CHECKING:
     from storage.database import Database
+
+
+@contextlib.contextmanager
+def paused_collection() -> Iterator[None]:
+    """No garbage collection while the app's modules are imported.
+
+    The imports make a quarter of a million objects that live as long as the process; the
+    collector walked them again and again as they arrived: a fifth of the imports' CPU, which is
+    most of the time to "Lark connected" (issue 22). They leave next to no cyclic garbage (+2 MB
+    peak); `App.start` freezes them once started."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class StartupError(RuntimeError):

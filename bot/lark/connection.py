@@ -120,6 +120,10 @@ class LongConnection:
         return self._client is not None and getattr(self._client, "_conn", None) is not None
 
     def start(self) -> None:
+        # the SDK is imported here, on the caller's thread, not in the connection's: the app
+        # goes on importing its own modules meanwhile (`bot.lark.gateway`), and two threads
+        # importing at once can meet each other's half-initialised modules
+        sdk.ws_client()
         self._thread = threading.Thread(target=self._run, name="lark-long-connection", daemon=True)
         self._thread.start()
 

@@ -8,6 +8,10 @@
 - a malformed envelope or an unknown event type is recorded as `ignored` with the reason and
   acknowledged, so Lark does not redeliver it forever.
 
+The inbox accepts from the first moment of start-up, before the desks exist (`bot.lark.gateway`):
+message events are committed and wait for the workers, which start once `serve` hands the inbox
+its dispatcher; a card action waits for that within its deadline.
+
 Workers claim pending rows with `FOR UPDATE SKIP LOCKED`; a crash mid-handling leaves the row
 pending for the next worker (after a restart, or on another replica). A transient failure (Lark
 answering 5xx/429 longer than a call retries, Redis unreachable) also leaves it
@@ -80,7 +84,7 @@ class Inbox:
     def __init__(
         self,
         db: Database,
-        dispatcher: Dispatcher,
+        dispatcher: Dispatcher | None = None,
         *,
         workers: int = 4,
         poll: float = IDLE_POLL,
@@ -88,8 +92,11 @@ class Inbox:
         alerts: AlertSink | None = None,
     ) -> None:
         self.db = db
-        self.dispatcher = dispatcher
+        self._dispatcher = dispatcher
         self.alerts = alerts
+        self._served = asyncio.Event()  # set once there is a dispatcher
+        if dispatcher is not None:
+            self._served.set()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         # one release per event committed here: each wakes one worker for one claim (waking
         # every worker for every event made the idle ones claim nothing, four claims an event)
@@ -101,8 +108,21 @@ class Inbox:
         self._stopping = False
 
     @property
+    def dispatcher(self) -> Dispatcher:
+        assert self._dispatcher is not None, "the inbox is not served yet"
+        return self._dispatcher
+
+    @property
     def bot_open_id(self) -> str:
         return self.dispatcher.services.bot.open_id
+
+    def serve(self, dispatcher: Dispatcher, alerts: AlertSink | None = None) -> None:
+        """The desks are ready: card actions waiting are dispatched; `start` starts the
+        workers, which first handle what was committed while the bot was starting."""
+        self._dispatcher = dispatcher
+        if alerts is not None:
+            self.alerts = alerts
+        self._served.set()
 
     # accepting --------------------------------------------------------------------------
 
@@ -121,7 +141,11 @@ class Inbox:
         trace_id = event_trace_id(envelope.event_id)
         with tracing.root_span("lark.receive", trace_id, {"lark.event_type": envelope.event_type}):
             if envelope.event_type == "card.action.trigger":
-                response = await self._card_action(envelope, source)
+                # a click during start-up waits for the dispatcher, within the same deadline;
+                # past it, TimeoutError: not acknowledged, Lark tells the user it failed
+                async with asyncio.timeout_at(started + CARD_DEADLINE):
+                    await self._served.wait()
+                response = await self._card_action(envelope, source, started + CARD_DEADLINE)
                 ACCEPT_SECONDS.labels("card_action").observe(loop.time() - started)
                 return response
             handled = envelope.event_type in HANDLED_TYPES
@@ -164,7 +188,9 @@ class Inbox:
             error=reason,
         )
 
-    async def _card_action(self, envelope: Envelope, source: str) -> dict[str, Any]:
+    async def _card_action(
+        self, envelope: Envelope, source: str, deadline: float
+    ) -> dict[str, Any]:
         texts = self.dispatcher.texts
         error: str | None
         status: InboundStatus
@@ -180,7 +206,7 @@ class Inbox:
         else:
             assert isinstance(action, CardAction)
             try:
-                async with asyncio.timeout(CARD_DEADLINE):
+                async with asyncio.timeout_at(deadline):  # `CARD_DEADLINE` after it arrived
                     result = await self.dispatcher.dispatch_action(action)
                 status, error = "done", None
             except TimeoutError:

@@ -1,11 +1,12 @@
 """Everything Lark-facing in one running piece: API client, dispatcher, inbox, long connection.
 
 `bot.assembly.assemble` builds the services (`Desks`); the runtime only starts, runs and stops
-them. It starts in the background (importing the SDK costs seconds and must not hold up `/readyz`):
-learn the bot's own open_id (retrying while Lark is unreachable), start the inbox workers, then
-open the long connection — or, with `LARK_EVENT_DELIVERY=http`, leave events to the request URLs
-of `bot.lark.delivery`, which hand them to the same inbox. `state()` says where it is, for
-`/readyz` and `/ping`.
+them. Events come in through the gateway (`bot.lark.gateway`: the inbox and the long connection,
+or with `LARK_EVENT_DELIVERY=http` the request URLs of `bot.lark.delivery`), which the app opens
+before it builds the desks; a runtime given none opens its own first thing. It starts in the
+background: learn the bot's own open_id (retrying while Lark is unreachable), start the desks,
+then serve the inbox, whose workers handle what was committed meanwhile. `state()` says where
+it is, for `/readyz` and `/ping`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bot.incidents import silencing
 from bot.incidents.desk import IncidentDesk
 from bot.lark.api import LarkApi, LarkApiError, LarkRetryable
 from bot.lark.connection import LongConnection
+from bot.lark.gateway import Gateway, LarkTarget
 from bot.lark.inbox import Inbox
 from bot.logs import get_logger
 from bot.middleware import default_middlewares
@@ -55,14 +57,7 @@ REPLICA = f"{socket.gethostname()}:{os.getpid()}"  # as the inbox workers and th
 PROBE_TIMEOUT = 2.0  # seconds per dependency check of /status
 
 
-@dataclass(frozen=True)
-class LarkTarget:
-    """Where to connect: the real Lark (or Feishu) app, or the local sandbox."""
-
-    app_id: str
-    app_secret: str
-    domain: str
-    sandbox: bool = False
+__all__ = ["Desks", "LarkRuntime", "LarkTarget"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +89,7 @@ class LarkRuntime:
         signing_key: bytes,
         desks: Desks,
         timers: Timers = PRODUCTION,
+        gateway: Gateway | None = None,
     ) -> None:
         self.settings = settings
         self.timers = timers
@@ -117,30 +113,34 @@ class LarkRuntime:
         self._council_sweeper: asyncio.Task[None] | None = None
         self.services: Services | None = None  # once started (the REST API uses them)
         self.dispatcher: Dispatcher | None = None
-        self.inbox: Inbox | None = None
-        self.connection: LongConnection | None = None
-        self.listen = True  # open the long connection (an intake process does not)
+        self.gateway = gateway  # opened by the app already, or by `_start`
+        self.listen = True  # a gateway of its own holds the long connection
         self._task: asyncio.Task[None] | None = None
         self._backlog: asyncio.Task[None] | None = None
         self._error: str | None = None
         # changes in Postgres wake the loops (only with loops on their own: `Timers.sweep_every`)
         self.notices: Notices | None = None
 
+    @property
+    def inbox(self) -> Inbox | None:
+        return self.gateway.inbox if self.gateway is not None else None
+
+    @property
+    def connection(self) -> LongConnection | None:
+        return self.gateway.connection if self.gateway is not None else None
+
     def state(self) -> str:
         if self._error:
             return f"error: {self._error}"
-        if self.settings.lark_event_delivery == "http" and self.inbox is not None:
-            return "http delivery"
-        if self.connection is None:
-            return "starting"
-        if self.connection.error:
-            return f"error: {self.connection.error}"
-        return "connected" if self.connection.connected else "connecting"
+        return self.gateway.state() if self.gateway is not None else "starting"
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._start())
 
     async def _start(self) -> None:
+        if self.gateway is None:  # events are taken from now on, handled once served
+            self.gateway = Gateway(self.settings, self.db, self.target, listen=self.listen)
+            self.gateway.open()
         if self.timers.sweep_every is not None:
             self.notices = Notices(self.db.url)
             await self.notices.start()
@@ -203,21 +203,11 @@ class LarkRuntime:
         )
         self.services = services
         self.dispatcher = Dispatcher(self.router, services, default_middlewares())
-        self.inbox = Inbox(self.db, self.dispatcher, alerts=self._alerts)
-        self.inbox.start()
+        assert self.gateway is not None
+        self.gateway.inbox.serve(self.dispatcher, alerts=self._alerts)
+        self.gateway.inbox.start()
         if self.settings.lark_event_delivery == "http":
             log.info("lark.http_delivery", paths=["/lark/events", "/lark/card"])
-            return  # Lark POSTs events to bot.lark.delivery, which hands them to the inbox
-        if not self.listen:
-            return  # the main process holds the long connection (`bot.workers`)
-        self.connection = LongConnection(
-            self.target.app_id,
-            self.target.app_secret,
-            self.target.domain,
-            self.inbox.accept,
-            asyncio.get_running_loop(),
-        )
-        self.connection.start()
 
     async def health(self) -> dict[str, Any]:
         """What the chat agent's `system_health` tool reports: the `/status` figures as JSON."""
@@ -318,8 +308,8 @@ class LarkRuntime:
         return self.notices.event(*tables) if self.notices is not None else None
 
     def wake(self) -> None:
-        if self.inbox is not None:
-            self.inbox.wake()
+        if self.gateway is not None:
+            self.gateway.wake()
 
     async def stop(self) -> None:
         for task in (self._task, self._backlog):
@@ -327,10 +317,8 @@ class LarkRuntime:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if self.connection is not None:
-            await asyncio.to_thread(self.connection.stop)
-        if self.inbox is not None:
-            await self.inbox.stop()
+        if self.gateway is not None:
+            await self.gateway.close()
         if self.dispatcher is not None:
             await self.dispatcher.drain()
         await self.chat.drain()

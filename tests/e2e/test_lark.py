@@ -81,6 +81,44 @@ def test_bot_with_credentials_talks_to_a_separate_sandbox(sandbox: str, tmp_path
         assert bot.stop() == 0
 
 
+def test_a_message_sent_once_lark_is_connected_is_answered_though_start_up_goes_on(
+    sandbox: str, tmp_path: Path
+) -> None:
+    """The long connection opens before the bot's desks are built (issue 22): what is sent as
+    soon as it is up waits in the inbox and is answered once they are."""
+    env = {
+        "LARK_APP_ID": "cli_sandbox",
+        "LARK_APP_SECRET": "sandbox-secret",
+        "LARK_DOMAIN": sandbox,
+    }
+    bot = Bot(tmp_path / "home", free_port(), env=env).start(wait_ready=False)
+    try:
+
+        def connected() -> bool:
+            try:  # /readyz says where Lark is while it still answers 503 "starting"
+                body = httpx.get(f"{bot.url}/readyz", timeout=5).json()
+            except httpx.HTTPError:
+                return False
+            return bool(body.get("lark") == "connected")
+
+        wait_until_sync(connected, 60, "the long connection")
+        sent = httpx.post(
+            f"{sandbox}/sandbox/api/chats/oc_ops/messages",
+            json={"sender": "ou_carol", "text": "@larkops /whoami"},
+        )
+        assert sent.status_code == 200
+
+        def reply() -> Any:
+            messages = (_get(f"{sandbox}/sandbox/api/chats/oc_ops/messages") or {})["messages"]
+            bot_texts = [m["text"] for m in messages if m["sender"]["type"] == "bot"]
+            return next((t for t in bot_texts if "ou_carol" in t), None)
+
+        assert "ou_carol" in wait_until_sync(reply, 60, "the bot's reply")
+        assert bot.wait_ready().status_code == 200
+    finally:
+        assert bot.stop() == 0
+
+
 def test_wrong_credentials_are_reported_not_fatal(sandbox: str, tmp_path: Path) -> None:
     env = {"LARK_APP_ID": "cli_sandbox", "LARK_APP_SECRET": "wrong-secret", "LARK_DOMAIN": sandbox}
     bot = Bot(tmp_path / "home", free_port(), env=env).start()
