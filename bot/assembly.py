@@ -78,6 +78,7 @@ def assemble(
         settings,
         db,
         signing_key,
+        coordination,
         book=toolkit.book,
         redactor=toolkit.registry.redactor,
         guard=agent.guard if agent is not None else None,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from prometheus_client import Counter
 
@@ -31,13 +31,13 @@ from bot.chat.tools import READ_TOOLS
 from bot.config import Settings
 from bot.context import HandlerContext
 from bot.lark.api import LarkApi, LarkApiError
-from bot.lark.events import MessageEvent
+from bot.lark.events import MessageEvent, normalise, parse_envelope
 from bot.logs import get_logger
 from bot.operations import Toolkit
 from bot.roles import admits
 from cards.chat import AnswerView, Evidence, answer_card
 from cards.texts import texts
-from storage import conversations
+from storage import conversations, inbound
 from storage.database import Database
 from storage.models import Conversation
 from workflows.chat.agent import ChatAgent, ChatOutcome, Listener
@@ -87,6 +87,24 @@ class ChatDesk:
         if not root or root == event.message_id:
             return None
         return await conversations.find(self.db, event.chat_id, root)
+
+    async def thread_start(self, event: MessageEvent, bot_id: str) -> tuple[str, datetime | None]:
+        """The text of the thread's first message and when it came, when `event` answers in
+        a thread (a clarifying question's answer is read with it); `bot_id`: the bot's open_id,
+        whose mention the text leaves out. ("", None) when it is no reply or not found."""
+        root = event.root_id or event.parent_id
+        if not root or root == event.message_id:
+            return "", None
+        found = await inbound.by_message(self.db, root)
+        if found is None or not isinstance(found[0], dict):
+            return "", None
+        try:
+            first = normalise(parse_envelope(found[0]), bot_id)
+        except ValueError:
+            return "", None
+        if not isinstance(first, MessageEvent):
+            return "", None
+        return first.command_text or first.text, found[1]
 
     async def ask(
         self, ctx: HandlerContext, event: MessageEvent, talk: Conversation | None = None

@@ -12,6 +12,7 @@ from bot.commands.report import hours_of
 from bot.config import Settings, load_settings
 from bot.reports import ReportDesk
 from bot.roles import AccessControl, decider, gate_policy
+from storage.coordination import MemoryCoordination
 from storage.database import Database
 from storage.models import Schedule, ScheduleRun
 from tests.report.seed import CHAT, seed_week
@@ -81,7 +82,9 @@ async def test_secrets_in_what_it_shows_are_masked(migrated_db: Database, tmp_pa
                 error="401 with api_key=sk-live-0123456789abcdef0123",
             )
         )
-    desk = ReportDesk(load_settings(home=str(tmp_path)), migrated_db, b"k" * 32)
+    desk = ReportDesk(
+        load_settings(home=str(tmp_path)), migrated_db, b"k" * 32, MemoryCoordination()
+    )
     text = shown(await desk.report(CHAT, 168))
     assert "db.internal" in text
     assert "hunter2hunter2" not in text
