@@ -141,7 +141,8 @@ async def reject(
 # commands -------------------------------------------------------------------------------
 
 
-def _incident_id(ctx: HandlerContext, args: str, command: str) -> int:
+def incident_id_of(ctx: HandlerContext, args: str, command: str) -> int:
+    """The incident number a command names first (`7` or `#7`), else its usage."""
     value = args.split(" ", 1)[0].lstrip("#")
     if not value.isdigit() or len(value) > 12:
         raise UserFacingError(ctx.texts("incident.usage_id", command=command))
@@ -181,7 +182,7 @@ async def list_incidents(ctx: HandlerContext, args: str, desk: IncidentDesk) -> 
 async def show_incident(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """显示事件的时间线。
     Show an incident's timeline."""
-    incident_id = _incident_id(ctx, args, "/incident")
+    incident_id = incident_id_of(ctx, args, "/incident")
     try:
         incident = await desk.incident(incident_id)
     except IncidentRefused as exc:
@@ -206,7 +207,7 @@ async def show_incident(ctx: HandlerContext, args: str, desk: IncidentDesk) -> N
 async def ack(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """确认事件（表示有人在处理）。
     Acknowledge an incident (someone is on it)."""
-    incident_id = _incident_id(ctx, args, "/ack")
+    incident_id = incident_id_of(ctx, args, "/ack")
     try:
         first = await desk.acknowledge(incident_id, ctx.user, trace_id=ctx.trace_id)
     except IncidentRefused as exc:
@@ -224,7 +225,7 @@ async def ack(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
 async def resolve(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """手动将事件标记为已恢复。
     Mark an incident resolved by hand."""
-    incident_id = _incident_id(ctx, args, "/resolve")
+    incident_id = incident_id_of(ctx, args, "/resolve")
     note = args.split(" ", 1)[1].strip() if " " in args else ""
     try:
         await desk.resolve(incident_id, ctx.user, note)
@@ -237,7 +238,7 @@ async def resolve(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
 async def escalate(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """把事件升级给值班同学。
     Escalate an incident to on-call."""
-    incident_id = _incident_id(ctx, args, "/escalate")
+    incident_id = incident_id_of(ctx, args, "/escalate")
     try:
         await desk.escalate(incident_id, ctx.user)
     except IncidentRefused as exc:
@@ -249,7 +250,7 @@ async def escalate(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
 async def diagnose(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """为事件（例如告警风暴中的事件）启动诊断流程。
     Start the workflow of an incident (e.g. one grouped in an alert storm)."""
-    incident_id = _incident_id(ctx, args, "/diagnose")
+    incident_id = incident_id_of(ctx, args, "/diagnose")
     if not await desk.diagnose(incident_id, requester=ctx.user):
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
     await ctx.reply_text(ctx.texts("incident.diagnosing", id=incident_id))

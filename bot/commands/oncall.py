@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.commands.incidents import refused
+from bot.commands.incidents import incident_id_of, refused
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.incidents.desk import IncidentDesk, IncidentRefused
@@ -210,11 +210,8 @@ async def swap_decline(
 async def warroom(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """为事件创建作战群（值班人、审批人和你），并把事件卡片发到群里。
     Create a war-room group for an incident (on-call, approvers and you) with its card."""
-    value = args.split(" ", 1)[0].lstrip("#")
-    if not value.isdigit() or len(value) > 12:
-        raise UserFacingError(ctx.texts("incident.usage_id", command="/warroom"))
     try:
-        incident = await desk.incident(int(value))
+        incident = await desk.incident(incident_id_of(ctx, args, "/warroom"))
     except IncidentRefused as exc:
         raise UserFacingError(refused(ctx.texts, exc)) from None
     room = await desk.war_rooms.open(incident, by=ctx.user)

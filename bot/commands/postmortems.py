@@ -3,7 +3,7 @@ button that makes its action items Feishu tasks (an approver confirms)."""
 
 from __future__ import annotations
 
-from bot.commands.incidents import refused
+from bot.commands.incidents import incident_id_of, refused
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.incidents.desk import IncidentDesk, IncidentRefused
@@ -18,10 +18,7 @@ router = Router("postmortems")
 async def postmortem(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """为已恢复的事件生成复盘草稿（飞书文档），并链接到事件卡片。
     Draft a resolved incident's postmortem as a Feishu document, linked on its card."""
-    value = args.split(" ", 1)[0].lstrip("#")
-    if not value.isdigit() or len(value) > 12:
-        raise UserFacingError(ctx.texts("incident.usage_id", command="/postmortem"))
-    incident_id = int(value)
+    incident_id = incident_id_of(ctx, args, "/postmortem")
     try:
         url = await desk.postmortem(incident_id, by=ctx.user)
     except IncidentRefused as exc:
