@@ -1,7 +1,7 @@
 """Talking to the bot: thread follow-ups of a conversation, and the cards its agent posts.
 
 An @bot question that is no command and no schedule reaches the chat agent through the
-schedules router's catch-all (see `bot.commands.schedules.sentence`); here are the replies in a
+router's one fallback (`bot.commands.free_text.sentence`); here are the replies in a
 conversation's thread that do not mention the bot, and the Confirm / Cancel buttons of the
 changes the agent suggested (decided with the clicker's own rights).
 """

@@ -190,13 +190,13 @@ class IncidentDesk:
         click: Click,
         roles: frozenset[str],
         user: str,
-        chat_id: str,
+        chat_id: str | None,
         *,
         trace_id: str | None = None,
     ) -> Verdict:
         """A click on a gate's button (an incident's, a `/run` or scheduled fix's, a silence
-        request's): the gates service decides it under the configured rules, for the clicker
-        with their roles in the chat."""
+        request's) or its decision through the REST API: the gates service decides it under
+        the configured rules, for the clicker with their roles in the gate's chat."""
         policy = self.runs.deps.gates
         return await gates.decide(
             self.db, policy, click, decider(roles, user), chat_id, trace_id=trace_id
