@@ -79,17 +79,13 @@ async def _expired(
     return ActionResult(toast=Toast("error", ctx.texts("pending.expired")), card=result.card)
 
 
-DECIDED_FOR = 30 * 24 * 3600.0  # seconds a decided card stays decided
-
-
-async def _claim(ctx: HandlerContext, payload: Suggestion) -> bool:
-    """The first decision of a card wins; a replayed click finds it taken."""
-    return await ctx.services.coordination.first_seen(f"suggestion:{payload.nonce}", DECIDED_FOR)
-
-
 @router.card_action(SuggestionConfirm, roles=("operator",))
 async def confirm(
-    ctx: HandlerContext, payload: SuggestionConfirm, desk: IncidentDesk, schedules: ScheduleDesk
+    ctx: HandlerContext,
+    payload: SuggestionConfirm,
+    desk: IncidentDesk,
+    schedules: ScheduleDesk,
+    chat: ChatDesk,
 ) -> ActionResult:
     say = ctx.texts
     if payload.chat_id != ctx.chat_id:
@@ -98,17 +94,21 @@ async def confirm(
         return ActionResult(toast=Toast("error", refusal(say, "approver")))
     if payload.expired():
         return await _expired(ctx, payload, desk, schedules)
-    if not await _claim(ctx, payload):
+    if not await chat.claim(payload.nonce):
         return ActionResult(toast=Toast("error", say("chat.confirm.already")))
     try:
-        return await _confirm(ctx, payload, desk, schedules)
+        return await _confirm(ctx, payload, desk, schedules, chat)
     except BaseException:
-        await ctx.services.coordination.forget(f"suggestion:{payload.nonce}")
+        await chat.release(payload.nonce)
         raise
 
 
 async def _confirm(
-    ctx: HandlerContext, payload: SuggestionConfirm, desk: IncidentDesk, schedules: ScheduleDesk
+    ctx: HandlerContext,
+    payload: SuggestionConfirm,
+    desk: IncidentDesk,
+    schedules: ScheduleDesk,
+    chat: ChatDesk,
 ) -> ActionResult:
     say = ctx.texts
     if payload.kind == "diagnose":
@@ -121,7 +121,7 @@ async def _confirm(
         admin = admits(ctx.roles, ("admin",))
         await schedules.change(payload.target, ctx.user, payload.change, ctx.chat_id, admin=admin)
     except ScheduleRefused as exc:
-        await ctx.services.coordination.forget(f"suggestion:{payload.nonce}")
+        await chat.release(payload.nonce)
         return ActionResult(toast=Toast("error", str(exc)))
     done = say("chat.confirm.done", who=mention(ctx.user))
     return await _decided(ctx, payload, done, desk, schedules)
@@ -129,13 +129,17 @@ async def _confirm(
 
 @router.card_action(SuggestionCancel, roles=("operator",))
 async def cancel(
-    ctx: HandlerContext, payload: SuggestionCancel, desk: IncidentDesk, schedules: ScheduleDesk
+    ctx: HandlerContext,
+    payload: SuggestionCancel,
+    desk: IncidentDesk,
+    schedules: ScheduleDesk,
+    chat: ChatDesk,
 ) -> ActionResult:
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
     if payload.expired():
         return await _expired(ctx, payload, desk, schedules)
-    if not await _claim(ctx, payload):
+    if not await chat.claim(payload.nonce):
         return ActionResult(toast=Toast("error", ctx.texts("chat.confirm.already")))
     cancelled = ctx.texts("chat.confirm.cancelled", who=mention(ctx.user))
     return await _decided(ctx, payload, cancelled, desk, schedules)
