@@ -81,6 +81,7 @@ def assemble(
         settings,
         db,
         signing_key,
+        coordination,
         book=toolkit.book,
         redactor=toolkit.registry.redactor,
         guard=agent.guard if agent is not None else None,
@@ -107,7 +108,7 @@ def assemble(
     if model is not None:
         scrub = model.agent.scrub
         talker = ChatAgent(model.guard, language=settings.language, zone=settings.timezone)
-    chat = ChatDesk(settings, db, api, talker, toolkit, scrub, health=health)
+    chat = ChatDesk(settings, db, api, coordination, talker, toolkit, scrub, health=health)
     desks = Desks(
         api, toolkit, advisor, memory, council, desk, operations, scheduling, chat, reports
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 from bot.lark.api import BotInfo, LarkApi, idempotency_key
 from bot.lark.events import CardAction, MessageEvent
@@ -20,8 +21,10 @@ if TYPE_CHECKING:
     from bot.chat.desk import ChatDesk
     from bot.config import Settings
     from bot.incidents.desk import IncidentDesk
+    from bot.latency import Latency
     from bot.operations import OperationsDesk
     from bot.reports import ReportDesk
+    from bot.roles import AccessControl
     from bot.router import Router
     from bot.scheduling.desk import ScheduleDesk
     from storage.coordination import Coordination
@@ -50,6 +53,8 @@ class Services:
     schedules: ScheduleDesk
     chat: ChatDesk
     reports: ReportDesk  # the alert-hygiene report (/report, its buttons, the REST API)
+    access: AccessControl  # who holds which role where (the roles middleware, /roles)
+    latency: Latency  # the backends' round trips (/ping)
     status: Callable[[], Awaitable[StatusView]]  # what /status shows
     council: Council | None = None  # the council of models (`llm.council`), when configured
 
@@ -103,6 +108,12 @@ class HandlerContext:
     @property
     def chat_id(self) -> str:
         return self.event.chat_id
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The configured time zone, in which cards and replies show times (as `texts` is the
+        configured language): handlers render with it and never read the settings."""
+        return ZoneInfo(self.services.settings.timezone)
 
     def sign(self, payload: ActionPayload) -> dict[str, Any]:
         """The signed callback value for a button."""

@@ -21,7 +21,6 @@ from bot.context import HandlerContext
 from bot.dispatcher import IGNORED, Middleware, Next
 from bot.lark.events import MessageEvent
 from bot.logs import get_logger
-from bot.roles import AccessControl
 from storage.coordination import CoordinationError
 
 log = get_logger(__name__)
@@ -69,8 +68,7 @@ async def access(ctx: HandlerContext, call_next: Next) -> Any:
     open_id and the default, without membership lookups."""
     event = ctx.event
     person = not isinstance(event, MessageEvent) or event.sender_type == "user"
-    control = AccessControl(ctx.services.settings, ctx.services.api)
-    found = await control.resolve(ctx.user, ctx.chat_id, lookups=person)
+    found = await ctx.services.access.resolve(ctx.user, ctx.chat_id, lookups=person)
     ctx.roles = found.roles
     return await call_next()
 

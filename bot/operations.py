@@ -37,7 +37,7 @@ from bot.roles import gate_policy
 from cards.gates import gate_buttons
 from cards.operations import ActionView, action_card
 from cards.texts import texts
-from plugins.contract import PluginContext
+from plugins.contract import PluginContext, PluginSpec
 from plugins.execution import call_of, execute
 from plugins.policy import PolicyDecision, PolicyEngine
 from plugins.registry import PluginRegistry
@@ -241,6 +241,11 @@ class OperationsDesk:
 
     async def by_run(self, run_id: uuid.UUID) -> Action | None:
         return await actions.by_run(self.db, run_id)
+
+    async def explain(self, spec: PluginSpec, params: Mapping[str, Any]) -> PolicyDecision:
+        """What the policy would decide on a run of `spec` with `params` now, its quotas
+        counted (`/policy check`); nothing is run or recorded."""
+        return await judge(self.db, self.toolkit.policy, spec, params, alert=None)
 
     async def view(self, action_id: int) -> ActionView | None:
         """The card's view of an action, with its gate when it has one."""

@@ -13,28 +13,34 @@ approvers and the admins; anyone when none is configured) and leaves an audit ev
 
 Usage::
 
-    desk = ReportDesk(settings, db, signing_key, book=book, guard=g, scrub=s)
+    desk = ReportDesk(settings, db, signing_key, coordination, book=book, guard=g, scrub=s)
     card = await desk.report("oc_1", hours=168)
-    done = await desk.apply(payload, "ou_1", trace_id)
+    done = await desk.confirm(payload, Clicker("oc_1", "ou_1", roles), trace_id)
+
+Whether a click on the report's buttons counts is decided here too (`admit`, `confirm`): from
+the report's own chat, by an approver of it, before the confirmation expires, once. A refused
+click is audited (`click.refused`) and raises `ReportRefused` with its code.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
-from bot.incidents import silencing
+from bot.incidents.silencing import Silencing
+from bot.roles import decider, gate_policy
 from cards.actions import ActionPayload, pack
-from cards.gates import gate_buttons
 from cards.report import JobRow, NoisyRow, ReportView, SuggestionRow, report_card
 from cards.texts import texts
 from plugins.contract import AlertContext
 from plugins.runbooks import RunbookBook
 from storage import advice
+from storage.coordination import Coordination
 from storage.database import Database
 from storage.incidents import record_event
 from storage.redaction import Redactor
@@ -46,6 +52,34 @@ from workflows.llm.summary import word_report
 from workflows.silences import parse_duration, parse_matcher
 
 CONFIRM_TTL = timedelta(hours=1)
+DONE_TTL = 2 * 24 * 3600.0  # seconds a confirmation's nonce is remembered (it expires sooner)
+
+# why a click on the report's buttons is refused, and the reason its audit event gives
+Refusal = Literal["forged", "not_approver", "expired", "done_already"]
+_AUDITED: dict[Refusal, str] = {
+    "forged": "forged chat",
+    "not_approver": "not an approver",
+    "expired": "expired",
+    "done_already": "already applied",
+}
+
+
+class ReportRefused(Exception):
+    """A click on the report's buttons that counts for nothing: from another chat, by
+    someone who may not approve there, too late, or a second Confirm."""
+
+    def __init__(self, code: Refusal) -> None:
+        super().__init__(_AUDITED[code])
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Clicker:
+    """Who clicked, where: the chat of the card, the person and their roles in it."""
+
+    chat_id: str
+    user: str
+    roles: frozenset[str]
 
 
 class ReportButton(ActionPayload):
@@ -123,6 +157,7 @@ class ReportDesk:
         settings: Settings,
         db: Database,
         signing_key: bytes,
+        coordination: Coordination,
         *,
         book: RunbookBook | None = None,
         guard: ModelGuard | None = None,
@@ -132,6 +167,8 @@ class ReportDesk:
         self.settings = settings
         self.db = db
         self.signing_key = signing_key
+        self.coordination = coordination  # remembers the confirmations applied (`confirm`)
+        self.silencing = Silencing(settings, db, signing_key)
         self.book = book
         self.guard = guard
         self.redactor = redactor or Redactor(known=settings.secret_values())
@@ -198,10 +235,52 @@ class ReportDesk:
             summary=summary,
         )
 
+    async def admit(self, payload: ReportButton, who: Clicker, trace_id: str | None) -> None:
+        """A click on the report's buttons counts when it comes from the report's own chat, by
+        an approver of it (the chat's incident approvers and the admins; anyone when none is
+        configured); else `ReportRefused`, audited."""
+        if payload.chat_id != who.chat_id:
+            await self._refuse(payload, "forged", who, trace_id)
+        if not gate_policy(self.settings).approves(decider(who.roles, who.user), who.chat_id):
+            await self._refuse(payload, "not_approver", who, trace_id)
+
+    async def confirm(
+        self, payload: ReportConfirm, who: Clicker, trace_id: str | None, *, message_id: str = ""
+    ) -> Applied:
+        """A Confirm click: admitted (`admit`), in time, and the first of its card, the
+        suggestion is applied (`apply`); else `ReportRefused`, audited. When its parameters do
+        not read (ValueError, SilenceError), the card may be confirmed again."""
+        await self.admit(payload, who, trace_id)
+        if payload.exp < time.time():
+            await self._refuse(payload, "expired", who, trace_id)
+        key = f"report:{payload.nonce}"
+        if not await self.coordination.first_seen(key, DONE_TTL):
+            await self._refuse(payload, "done_already", who, trace_id)
+        try:
+            return await self.apply(payload, who.user, trace_id, message_id=message_id)
+        except ValueError:
+            await self.coordination.forget(key)
+            raise
+
+    async def _refuse(
+        self, payload: ReportButton, code: Refusal, who: Clicker, trace_id: str | None
+    ) -> None:
+        reason = _AUDITED[code]
+        await record_event(
+            self.db,
+            None,
+            "click.refused",
+            actor=who.user,
+            message=reason,
+            data={"report": payload.action, "chat_id": payload.chat_id, "reason": reason},
+            trace_id=trace_id,
+        )
+        raise ReportRefused(code)
+
     async def apply(
         self, payload: ReportConfirm, user: str, trace_id: str | None, *, message_id: str = ""
     ) -> Applied:
-        """Apply a confirmed suggestion (the caller checked the chat, expiry and permission);
+        """Apply a confirmed suggestion (`confirm` checked the chat, expiry and permission);
         ValueError (SilenceError) when its parameters do not read. `message_id`: the card
         clicked, which shows a silence request when one needs another approver."""
         params, done = dict(payload.params), Applied()
@@ -211,9 +290,7 @@ class ReportDesk:
             duration = parse_duration(str(params.get("duration", "")))
             # the same rule, gate and card as /silence (a broad or long one waits for another
             # approver)
-            asked = await silencing.ask(
-                self.db,
-                self.settings,
+            asked = await self.silencing.ask(
                 chat_id=payload.chat_id,
                 matcher=matcher,
                 terms=terms,
@@ -224,9 +301,8 @@ class ReportDesk:
             silence = asked.silence
             request = None
             if asked.gate is not None:
-                buttons = gate_buttons(asked.gate, self.signing_key)
-                request = silencing.request_card(silence, self.settings, self.say, buttons)
-                await silencing.shown(self.db, silence, message_id)
+                request = self.silencing.card(silence, self.say, asked.gate)
+                await self.silencing.shown(silence, message_id)
             done = Applied(silence.id, silence.ends_at, request)
         elif payload.kind == "dedupe":
             minutes = int(params.get("minutes", 0))

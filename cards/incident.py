@@ -35,31 +35,14 @@ from cards.views import (
     ProposalView,
     VerificationView,
 )
+from storage.statuses import FINAL, IncidentStatus, values
 
 SEVERITIES = ("critical", "warning", "info")
-STATUSES = (
-    "remediating",
-    "suppressed",
-    "open",
-    "diagnosing",
-    "awaiting_approval",
-    "executing",
-    "verifying",
-    "resolved",
-    "escalated",
-    "silenced",
-    "closed",
-)
+STATUSES = values(IncidentStatus)  # the statuses an incident row may hold, nothing else
 RISKS = ("low", "medium", "high", "critical")
 DECISIONS = ("auto", "approve", "refuse")
 SEVERITY_COLOURS = {"critical": "red", "warning": "orange", "info": "blue"}
-_STATUS_COLOURS = {
-    "resolved": "green",
-    "closed": "green",
-    "escalated": "red",
-    "silenced": "grey",
-    "suppressed": "grey",
-}
+_STATUS_COLOURS = {"resolved": "green", "escalated": "red", "suppressed": "grey"}
 _FIRST_LABELS = ("instance", "host", "pod", "namespace", "deployment", "job", "cluster", "env")
 _SHOWN_ELSEWHERE = frozenset({"alertname", "severity", "service"})
 _MAX_LABELS = 6
@@ -137,7 +120,7 @@ def incident_card(view: IncidentView, say: Texts, zone: ZoneInfo) -> dict[str, A
     return fit(result)
 
 
-_OVER = frozenset({"resolved", "closed", "suppressed"})
+_OVER = frozenset(FINAL)
 
 
 def _no_runbook(view: IncidentView, say: Texts) -> Elements:
@@ -448,7 +431,7 @@ def _escalation(escalation: EscalationView, say: Texts) -> Elements:
 
 
 def _resolution(view: IncidentView, say: Texts) -> Elements:
-    if view.status not in ("resolved", "closed") and not (view.resolved_note or view.resolved_by):
+    if view.status != "resolved" and not (view.resolved_note or view.resolved_by):
         return []
     lines = [f"**{say('card.resolved.heading')}**"]
     if view.resolved_by == "alert":

@@ -1,5 +1,6 @@
 """Incidents and their gates over the REST API: read, acknowledge, resolve, escalate, and
-decide a gate through the same gates service as a card click (`workflows.gates.decide`)."""
+decide a gate through the same gates service as a card click (`IncidentDesk.decide`, over
+`workflows.gates.decide`)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,9 @@ from bot.api.schemas import (
     ResolveIn,
 )
 from bot.incidents.desk import IncidentRefused
-from bot.roles import decider, gate_policy
 from storage import approvals, incidents
 from storage.models import Diagnosis, Incident
 from storage.statuses import UNRESOLVED, IncidentStatus
-from workflows import gates
 from workflows.gates import Click
 
 router = APIRouter(tags=["incidents"])
@@ -192,14 +191,7 @@ async def decide(
         incident_id=row.incident_id,
         decision=body.decision,
     )
-    verdict = await gates.decide(
-        db,
-        gate_policy(services.settings),
-        click,
-        decider(roles, who.open_id),
-        chat_id,
-        trace_id=who.trace_id,
-    )
+    verdict = await services.desk.decide(click, roles, who.open_id, chat_id, trace_id=who.trace_id)
     await who.audit(
         row.incident_id,
         "api.gate.decision",

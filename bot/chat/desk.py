@@ -10,7 +10,7 @@ budget, the card says so. An answer cut off by a restart is marked as such by `r
 
 Usage::
 
-    desk = ChatDesk(settings, db, api, agent, toolkit, scrub, health)
+    desk = ChatDesk(settings, db, api, coordination, agent, toolkit, scrub, health)
     await desk.ask(ctx, event, question)        # from a message handler
     await desk.recover(); await desk.drain()
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from prometheus_client import Counter
 
@@ -31,13 +31,14 @@ from bot.chat.tools import READ_TOOLS
 from bot.config import Settings
 from bot.context import HandlerContext
 from bot.lark.api import LarkApi, LarkApiError
-from bot.lark.events import MessageEvent
+from bot.lark.events import MessageEvent, normalise, parse_envelope
 from bot.logs import get_logger
 from bot.operations import Toolkit
 from bot.roles import admits
 from cards.chat import AnswerView, Evidence, answer_card
 from cards.texts import texts
-from storage import conversations
+from storage import conversations, inbound
+from storage.coordination import Coordination
 from storage.database import Database
 from storage.models import Conversation
 from workflows.chat.agent import ChatAgent, ChatOutcome, Listener
@@ -49,6 +50,7 @@ log = get_logger(__name__)
 MAX_QUESTIONS = 30  # per conversation
 HISTORY_CHARS = 24_000  # of earlier messages in the prompt
 MAX_QUESTION = 2000  # characters of one question
+DECIDED_FOR = 30 * 24 * 3600.0  # seconds a suggestion's decided card stays decided
 ANSWERS = Counter(
     "larkops_chat_answers_total",
     "Chat questions finished: answered, degraded (partly), budget (over a budget), unavailable",
@@ -62,6 +64,7 @@ class ChatDesk:
         settings: Settings,
         db: Database,
         api: LarkApi,
+        coordination: Coordination,
         agent: ChatAgent | None,
         toolkit: Toolkit | None,
         scrub: Scrubber,
@@ -70,6 +73,7 @@ class ChatDesk:
         self.settings = settings
         self.db = db
         self.api = api
+        self.coordination = coordination  # who decided a suggestion's card first (`claim`)
         self.agent = agent
         self.toolkit = toolkit
         self.scrub = scrub
@@ -87,6 +91,34 @@ class ChatDesk:
         if not root or root == event.message_id:
             return None
         return await conversations.find(self.db, event.chat_id, root)
+
+    async def claim(self, nonce: str) -> bool:
+        """Whether this is the first decision of a suggestion's card (Confirm or Cancel): the
+        first wins, a replayed or second click finds it taken."""
+        return await self.coordination.first_seen(f"suggestion:{nonce}", DECIDED_FOR)
+
+    async def release(self, nonce: str) -> None:
+        """A decision that did nothing (refused, or failed on the way): the card may be
+        decided again."""
+        await self.coordination.forget(f"suggestion:{nonce}")
+
+    async def thread_start(self, event: MessageEvent, bot_id: str) -> tuple[str, datetime | None]:
+        """The text of the thread's first message and when it came, when `event` answers in
+        a thread (a clarifying question's answer is read with it); `bot_id`: the bot's open_id,
+        whose mention the text leaves out. ("", None) when it is no reply or not found."""
+        root = event.root_id or event.parent_id
+        if not root or root == event.message_id:
+            return "", None
+        found = await inbound.by_message(self.db, root)
+        if found is None or not isinstance(found[0], dict):
+            return "", None
+        try:
+            first = normalise(parse_envelope(found[0]), bot_id)
+        except ValueError:
+            return "", None
+        if not isinstance(first, MessageEvent):
+            return "", None
+        return first.command_text or first.text, found[1]
 
     async def ask(
         self, ctx: HandlerContext, event: MessageEvent, talk: Conversation | None = None

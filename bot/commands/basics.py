@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.lark.events import CardAction, MessageEvent
+from bot.latency import Latency
 from bot.roles import top_role
 from bot.router import Router
 from cards.actions import ActionPayload
@@ -45,59 +45,47 @@ async def whoami(ctx: HandlerContext) -> None:
     await ctx.reply_text(say("whoami.text", open_id=ctx.user, roles=roles, chat_id=ctx.chat_id))
 
 
-async def _local_figures(ctx: HandlerContext) -> list[str]:
-    say, services = ctx.texts, ctx.services
+async def _local_figures(ctx: HandlerContext, latency: Latency) -> list[str]:
+    say = ctx.texts
     figures: list[str] = []
     if isinstance(ctx.event, MessageEvent) and ctx.event.create_time_ms:
         delivery = max(0, round(time.time() * 1000) - ctx.event.create_time_ms)
         figures.append(say("ping.event_latency", ms=delivery))
-    started = time.perf_counter()
-    await services.db.ping()
-    figures.append(say("ping.database", ms=_ms(started)))
-    started = time.perf_counter()
-    await services.coordination.ping()
-    figures.append(say("ping.coordination", backend=services.coordination.backend, ms=_ms(started)))
+    figures.append(say("ping.database", ms=await latency.database()))
+    coordination = await latency.coordinator()
+    figures.append(say("ping.coordination", backend=latency.backend, ms=coordination))
     return figures
-
-
-def _ms(started: float) -> str:
-    return f"{(time.perf_counter() - started) * 1000:.1f}"
 
 
 def _card(ctx: HandlerContext, figures: list[str]) -> dict[str, object]:
     say = ctx.texts
-    zone = ZoneInfo(ctx.services.settings.timezone)
     who = f"<at id={ctx.user}></at>"  # Lark shows the person's name
-    note = say("ping.measured_by", name=who, time=datetime.now(zone).strftime("%H:%M:%S"))
+    note = say("ping.measured_by", name=who, time=datetime.now(ctx.zone).strftime("%H:%M:%S"))
     refresh = ctx.sign(PingRefresh(chat_id=ctx.chat_id))
     return ping_card(say("ping.title"), figures, say("ping.refresh"), refresh, note)
 
 
 @router.command("/ping", roles=("viewer",))
-async def ping(ctx: HandlerContext) -> None:
+async def ping(ctx: HandlerContext, latency: Latency) -> None:
     """检查机器人是否在线，并显示各环节延迟。
     Check the bot is alive and show latency figures."""
-    figures = await _local_figures(ctx)
-    started = time.perf_counter()
-    await ctx.services.api.bot_info()
-    figures.append(ctx.texts("ping.lark", ms=_ms(started)))
+    figures = await _local_figures(ctx, latency)
+    figures.append(ctx.texts("ping.lark", ms=await latency.lark()))
     await ctx.reply_card(_card(ctx, figures))
 
 
 @router.card_action(PingRefresh, roles=("viewer",))
 async def refresh_ping(
-    ctx: HandlerContext, event: CardAction, payload: PingRefresh
+    ctx: HandlerContext, event: CardAction, payload: PingRefresh, latency: Latency
 ) -> ActionResult:
     """Fast figures now; the Lark round trip is measured afterwards and the card updated with
     the action's token (the delayed-update path)."""
     if payload.chat_id != event.chat_id:
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
-    figures = await _local_figures(ctx)
+    figures = await _local_figures(ctx, latency)
 
     async def measure_lark() -> None:
-        started = time.perf_counter()
-        await ctx.services.api.bot_info()
-        complete = [*figures, ctx.texts("ping.lark", ms=_ms(started))]
+        complete = [*figures, ctx.texts("ping.lark", ms=await latency.lark())]
         await ctx.services.api.update_card(event.token, _card(ctx, complete))
 
     return ActionResult(

@@ -1,7 +1,7 @@
 """Talking to the bot: thread follow-ups of a conversation, and the cards its agent posts.
 
 An @bot question that is no command and no schedule reaches the chat agent through the
-schedules router's catch-all (see `bot.commands.schedules.sentence`); here are the replies in a
+router's one fallback (`bot.commands.free_text.sentence`); here are the replies in a
 conversation's thread that do not mention the bot, and the Confirm / Cancel buttons of the
 changes the agent suggested (decided with the clicker's own rights).
 """
@@ -9,19 +9,17 @@ changes the agent suggested (decided with the clicker's own rights).
 from __future__ import annotations
 
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from bot.chat.changes import Suggestion, SuggestionCancel, SuggestionConfirm
 from bot.chat.desk import ChatDesk
 from bot.context import ActionResult, HandlerContext, Toast
-from bot.incidents.desk import IncidentDesk
+from bot.incidents.desk import IncidentDesk, IncidentRefused
 from bot.lark.events import MessageEvent
 from bot.roles import admits, refusal
 from bot.router import Router
 from bot.scheduling.desk import ScheduleDesk, ScheduleRefused
 from cards.chat import SuggestionView, suggestion_card
 from cards.markup import mention
-from storage import incidents
 
 router = Router("chat")
 
@@ -41,50 +39,53 @@ async def follow_up(ctx: HandlerContext, event: MessageEvent, chat: ChatDesk) ->
         await chat.ask(ctx, event, talk)
 
 
-async def _label(ctx: HandlerContext, payload: Suggestion) -> str:
-    if payload.kind == "job":
-        try:
-            return (await ctx.services.schedules.get(payload.target, payload.chat_id)).task
-        except ScheduleRefused:
-            return ""
-    incident = await incidents.get_incident(ctx.services.db, payload.target)
-    return incident.title if incident is not None else ""
+async def _label(payload: Suggestion, desk: IncidentDesk, schedules: ScheduleDesk) -> str:
+    """What the suggestion is about: the job's task, or the incident's title."""
+    try:
+        if payload.kind == "job":
+            return (await schedules.get(payload.target, payload.chat_id)).task
+        return (await desk.incident(payload.target)).title
+    except (ScheduleRefused, IncidentRefused):
+        return ""
 
 
-async def _decided(ctx: HandlerContext, payload: Suggestion, outcome: str) -> ActionResult:
+async def _decided(
+    ctx: HandlerContext,
+    payload: Suggestion,
+    outcome: str,
+    desk: IncidentDesk,
+    schedules: ScheduleDesk,
+) -> ActionResult:
     view = SuggestionView(
         payload.kind,
         payload.target,
-        await _label(ctx, payload),
+        await _label(payload, desk, schedules),
         payload.asked_by,
         change=payload.change,
         outcome=outcome,
     )
     kind: Literal["error", "success"] = "error" if outcome.startswith(("❌", "⌛")) else "success"
-    zone = ZoneInfo(ctx.services.settings.timezone)
     return ActionResult(
-        toast=Toast(kind, outcome[:200]), card=suggestion_card(view, ctx.texts, zone=zone)
+        toast=Toast(kind, outcome[:200]), card=suggestion_card(view, ctx.texts, zone=ctx.zone)
     )
 
 
-async def _expired(ctx: HandlerContext, payload: Suggestion) -> ActionResult:
+async def _expired(
+    ctx: HandlerContext, payload: Suggestion, desk: IncidentDesk, schedules: ScheduleDesk
+) -> ActionResult:
     """A click after the card's time: nothing is done, and the card says why (no buttons)."""
-    hours = round(ctx.services.settings.pending_ttl_hours)
-    result = await _decided(ctx, payload, ctx.texts("chat.confirm.expired", hours=hours))
+    expired = ctx.texts("chat.confirm.expired", hours=schedules.pending_hours)
+    result = await _decided(ctx, payload, expired, desk, schedules)
     return ActionResult(toast=Toast("error", ctx.texts("pending.expired")), card=result.card)
-
-
-DECIDED_FOR = 30 * 24 * 3600.0  # seconds a decided card stays decided
-
-
-async def _claim(ctx: HandlerContext, payload: Suggestion) -> bool:
-    """The first decision of a card wins; a replayed click finds it taken."""
-    return await ctx.services.coordination.first_seen(f"suggestion:{payload.nonce}", DECIDED_FOR)
 
 
 @router.card_action(SuggestionConfirm, roles=("operator",))
 async def confirm(
-    ctx: HandlerContext, payload: SuggestionConfirm, desk: IncidentDesk, schedules: ScheduleDesk
+    ctx: HandlerContext,
+    payload: SuggestionConfirm,
+    desk: IncidentDesk,
+    schedules: ScheduleDesk,
+    chat: ChatDesk,
 ) -> ActionResult:
     say = ctx.texts
     if payload.chat_id != ctx.chat_id:
@@ -92,41 +93,53 @@ async def confirm(
     if payload.kind == "diagnose" and not admits(ctx.roles, ("approver",)):
         return ActionResult(toast=Toast("error", refusal(say, "approver")))
     if payload.expired():
-        return await _expired(ctx, payload)
-    if not await _claim(ctx, payload):
+        return await _expired(ctx, payload, desk, schedules)
+    if not await chat.claim(payload.nonce):
         return ActionResult(toast=Toast("error", say("chat.confirm.already")))
     try:
-        return await _confirm(ctx, payload, desk, schedules)
+        return await _confirm(ctx, payload, desk, schedules, chat)
     except BaseException:
-        await ctx.services.coordination.forget(f"suggestion:{payload.nonce}")
+        await chat.release(payload.nonce)
         raise
 
 
 async def _confirm(
-    ctx: HandlerContext, payload: SuggestionConfirm, desk: IncidentDesk, schedules: ScheduleDesk
+    ctx: HandlerContext,
+    payload: SuggestionConfirm,
+    desk: IncidentDesk,
+    schedules: ScheduleDesk,
+    chat: ChatDesk,
 ) -> ActionResult:
     say = ctx.texts
     if payload.kind == "diagnose":
         if not await desk.diagnose(payload.target, requester=ctx.user):
-            return await _decided(
-                ctx, payload, say("chat.confirm.failed", reason=f"#{payload.target}")
-            )
-        return await _decided(ctx, payload, say("chat.confirm.done", who=mention(ctx.user)))
+            failed = say("chat.confirm.failed", reason=f"#{payload.target}")
+            return await _decided(ctx, payload, failed, desk, schedules)
+        done = say("chat.confirm.done", who=mention(ctx.user))
+        return await _decided(ctx, payload, done, desk, schedules)
     try:
         admin = admits(ctx.roles, ("admin",))
         await schedules.change(payload.target, ctx.user, payload.change, ctx.chat_id, admin=admin)
     except ScheduleRefused as exc:
-        await ctx.services.coordination.forget(f"suggestion:{payload.nonce}")
+        await chat.release(payload.nonce)
         return ActionResult(toast=Toast("error", str(exc)))
-    return await _decided(ctx, payload, say("chat.confirm.done", who=mention(ctx.user)))
+    done = say("chat.confirm.done", who=mention(ctx.user))
+    return await _decided(ctx, payload, done, desk, schedules)
 
 
 @router.card_action(SuggestionCancel, roles=("operator",))
-async def cancel(ctx: HandlerContext, payload: SuggestionCancel) -> ActionResult:
+async def cancel(
+    ctx: HandlerContext,
+    payload: SuggestionCancel,
+    desk: IncidentDesk,
+    schedules: ScheduleDesk,
+    chat: ChatDesk,
+) -> ActionResult:
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
     if payload.expired():
-        return await _expired(ctx, payload)
-    if not await _claim(ctx, payload):
+        return await _expired(ctx, payload, desk, schedules)
+    if not await chat.claim(payload.nonce):
         return ActionResult(toast=Toast("error", ctx.texts("chat.confirm.already")))
-    return await _decided(ctx, payload, ctx.texts("chat.confirm.cancelled", who=mention(ctx.user)))
+    cancelled = ctx.texts("chat.confirm.cancelled", who=mention(ctx.user))
+    return await _decided(ctx, payload, cancelled, desk, schedules)

@@ -15,18 +15,22 @@ from datetime import datetime
 from bot.chat.desk import ChatDesk
 from bot.commands.schedules import post_draft
 from bot.context import HandlerContext
-from bot.lark.events import MessageEvent, normalise, parse_envelope
+from bot.lark.api import BotInfo
+from bot.lark.events import MessageEvent
 from bot.roles import admits, refusal
 from bot.router import Router
 from bot.scheduling.desk import ScheduleDesk
-from storage import inbound
 
 router = Router("free_text")
 
 
 @router.fallback()
 async def sentence(
-    ctx: HandlerContext, event: MessageEvent, chat: ChatDesk, schedules: ScheduleDesk
+    ctx: HandlerContext,
+    event: MessageEvent,
+    chat: ChatDesk,
+    schedules: ScheduleDesk,
+    bot: BotInfo,
 ) -> None:
     """An @bot message that is not a command: a follow-up in a conversation with the bot, a
     schedule (or the answer to a clarifying question), else a question for the chat agent.
@@ -44,7 +48,8 @@ async def sentence(
             await chat.ask(ctx, event)  # the agent can still offer a job card (create_job)
             return
     if admits(ctx.roles, ("operator",)):
-        if await _schedule(ctx, event, schedules, text):
+        original, asked = await chat.thread_start(event, bot.open_id)
+        if await _schedule(ctx, schedules, text, original, asked):
             return
     elif schedules.read(text).status != "not_schedule":  # a viewer's sentence is never drafted
         await ctx.reply_text(refusal(ctx.texts, "operator"))
@@ -53,11 +58,14 @@ async def sentence(
 
 
 async def _schedule(
-    ctx: HandlerContext, event: MessageEvent, schedules: ScheduleDesk, text: str
+    ctx: HandlerContext,
+    schedules: ScheduleDesk,
+    text: str,
+    original: str,
+    asked: datetime | None,
 ) -> bool:
-    """The text read as a schedule (with the thread's first message, when it answers a
-    clarifying question in time); False when it is none."""
-    original, asked = await _thread_start(ctx, event)
+    """The text read as a schedule (with the thread's first message, `original`, when it
+    answers a clarifying question asked at `asked` in time); False when it is none."""
     expired = asked is not None and schedules.question_expired(asked)
     if original and not expired:
         combined_text = f"{original} {text}"
@@ -91,21 +99,3 @@ def is_question(text: str) -> bool:
     if stripped.endswith(("?", "？", "吗", "呢", "吗。", "呢。")):
         return True
     return bool(_QUESTION_START.match(stripped) or _QUESTION_INSIDE.search(stripped))
-
-
-async def _thread_start(ctx: HandlerContext, event: MessageEvent) -> tuple[str, datetime | None]:
-    """The text of the thread's first message and when it came, when this message answers in
-    a thread (the question it asked expires after the pending time)."""
-    root = event.root_id or event.parent_id
-    if not root or root == event.message_id:
-        return "", None
-    found = await inbound.by_message(ctx.services.db, root)
-    if found is None or not isinstance(found[0], dict):
-        return "", None
-    try:
-        first = normalise(parse_envelope(found[0]), ctx.services.bot.open_id)
-    except ValueError:
-        return "", None
-    if not isinstance(first, MessageEvent):
-        return "", None
-    return first.command_text or first.text, found[1]

@@ -5,28 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot import decisions
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
-from bot.incidents import silencing
 from bot.incidents.desk import IncidentDesk, IncidentRefused
 from bot.incidents.messages import read_alert_message
+from bot.incidents.silencing import Silencing
 from bot.lark.events import MessageEvent
 from bot.operations import OperationsDesk
-from bot.roles import decider, gate_policy
 from bot.router import Router
 from cards.actions import ActionPayload
-from cards.gates import Approve, GateAction, Reject, gate_buttons
+from cards.gates import Approve, GateAction, Reject
 from cards.lists import incidents_card, silences_card, timeline_card
 from cards.operations import action_card
 from cards.paging import page_event
 from cards.texts import Texts
-from cards.views import IncidentRow, SilenceView, TimelineEntry
-from storage import approvals, incidents, silences
+from cards.views import IncidentRow, PendingSilenceView, SilenceView, TimelineEntry
+from storage import approvals, silences
 from storage.models import Silence
 from workflows import gates
 from workflows.gates import Click, Decision
@@ -56,7 +53,7 @@ async def _decide(
 ) -> ActionResult:
     """Parse the click, let the gates decide, render the verdict (Lark allows 3 s; the
     workflow or the action carries on afterwards)."""
-    say, db = ctx.texts, ctx.services.db
+    say = ctx.texts
     click = Click(
         run_id=payload.run_id,
         gate=payload.gate,
@@ -65,16 +62,9 @@ async def _decide(
         decision=decision,
         expires=payload.exp,
     )
-    verdict = await gates.decide(
-        db,
-        gate_policy(ctx.services.settings),
-        click,
-        decider(ctx.roles, ctx.user),
-        ctx.chat_id,
-        trace_id=ctx.trace_id,
-    )
+    verdict = await desk.decide(click, ctx.roles, ctx.user, ctx.chat_id, trace_id=ctx.trace_id)
     if payload.gate == silences.GATE and payload.incident_id is None:
-        return await _silence_decided(ctx, payload, verdict, decision)
+        return await _silence_decided(ctx, payload, verdict, decision, desk.silencing)
     if verdict.refusal == "stale" and verdict.gate is not None:
         status = say(f"card.gate.status.{verdict.gate.status}")
         return ActionResult(toast=Toast("error", say("gate.stale", status=status)))
@@ -83,8 +73,7 @@ async def _decide(
     claim = approvals.Claim(verdict.gate, verdict.closed)
     if payload.incident_id is None:
         return await _action_decided(ctx, claim, decision, operations)
-    incident = await incidents.get_incident(db, payload.incident_id)
-    card = await desk.presenter.render(incident) if incident is not None else None
+    card = await desk.card(payload.incident_id)
     if not claim.decided:
         have = len(claim.row.approvals)
         return ActionResult(
@@ -110,7 +99,7 @@ async def _action_decided(
     if action is None:
         return ActionResult(toast=Toast("error", say("action.unknown")))
     view = await operations.view(action.id)
-    zone = ZoneInfo(ctx.services.settings.timezone)
+    zone = ctx.zone
     if not claim.decided:
         have = len(claim.row.approvals)
         return ActionResult(
@@ -152,7 +141,8 @@ async def reject(
 # commands -------------------------------------------------------------------------------
 
 
-def _incident_id(ctx: HandlerContext, args: str, command: str) -> int:
+def incident_id_of(ctx: HandlerContext, args: str, command: str) -> int:
+    """The incident number a command names first (`7` or `#7`), else its usage."""
     value = args.split(" ", 1)[0].lstrip("#")
     if not value.isdigit() or len(value) > 12:
         raise UserFacingError(ctx.texts("incident.usage_id", command=command))
@@ -165,20 +155,18 @@ def refused(say: Texts, exc: IncidentRefused) -> str:
         return say("incident.not_found", id=exc.incident_id)
     if exc.reason == "escalated":
         return say("incident.already_escalated", id=exc.incident_id)
+    if exc.reason == "not_resolved":
+        return say("postmortem.not_resolved", id=exc.incident_id)
     status = say(f"card.status.{exc.status}")
     return say("incident.already_closed", id=exc.incident_id, status=status)
 
 
-def _zone(ctx: HandlerContext) -> ZoneInfo:
-    return ZoneInfo(ctx.services.settings.timezone)
-
-
 @router.command("/incidents", usage="[open|all]", roles=("viewer",))
-async def list_incidents(ctx: HandlerContext, args: str) -> None:
+async def list_incidents(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """列出进行中的事件（all 列出最近所有事件）。
     List open incidents (all: recent ones too)."""
     everything = args.strip().lower() == "all"
-    rows = await incidents.list_incidents(ctx.services.db, active_only=not everything)
+    rows = await desk.listing(everything=everything)
     if not rows:
         await ctx.reply_text(ctx.texts("incidents.none"))
         return
@@ -187,17 +175,18 @@ async def list_incidents(ctx: HandlerContext, args: str) -> None:
         for r in rows
     ]
     title = ctx.texts("incidents.title_all" if everything else "incidents.title_open")
-    await ctx.reply_card(incidents_card(views, title, ctx.texts, _zone(ctx)))
+    await ctx.reply_card(incidents_card(views, title, ctx.texts, ctx.zone))
 
 
 @router.command("/incident", usage="<id>", roles=("viewer",))
 async def show_incident(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """显示事件的时间线。
     Show an incident's timeline."""
-    incident_id = _incident_id(ctx, args, "/incident")
-    incident = await incidents.get_incident(ctx.services.db, incident_id)
-    if incident is None:
-        raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
+    incident_id = incident_id_of(ctx, args, "/incident")
+    try:
+        incident = await desk.incident(incident_id)
+    except IncidentRefused as exc:
+        raise UserFacingError(refused(ctx.texts, exc)) from None
     view = await desk.presenter.view(incident)
     entries = [
         TimelineEntry(
@@ -207,9 +196,9 @@ async def show_incident(ctx: HandlerContext, args: str, desk: IncidentDesk) -> N
             page_event(e.data, ctx.texts) if e.kind == "page.sent" else e.message,
             dict(e.data or {}),
         )
-        for e in await incidents.timeline(ctx.services.db, incident_id)
+        for e in await desk.timeline(incident_id)
     ]
-    await ctx.reply_card(timeline_card(view, entries, ctx.texts, _zone(ctx)))
+    await ctx.reply_card(timeline_card(view, entries, ctx.texts, ctx.zone))
     if view.gate is not None and view.gate.status == "pending":  # its buttons again, to decide
         await ctx.reply_card(await desk.presenter.render(incident))
 
@@ -218,7 +207,7 @@ async def show_incident(ctx: HandlerContext, args: str, desk: IncidentDesk) -> N
 async def ack(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """确认事件（表示有人在处理）。
     Acknowledge an incident (someone is on it)."""
-    incident_id = _incident_id(ctx, args, "/ack")
+    incident_id = incident_id_of(ctx, args, "/ack")
     try:
         first = await desk.acknowledge(incident_id, ctx.user, trace_id=ctx.trace_id)
     except IncidentRefused as exc:
@@ -236,7 +225,7 @@ async def ack(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
 async def resolve(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """手动将事件标记为已恢复。
     Mark an incident resolved by hand."""
-    incident_id = _incident_id(ctx, args, "/resolve")
+    incident_id = incident_id_of(ctx, args, "/resolve")
     note = args.split(" ", 1)[1].strip() if " " in args else ""
     try:
         await desk.resolve(incident_id, ctx.user, note)
@@ -249,7 +238,7 @@ async def resolve(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
 async def escalate(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """把事件升级给值班同学。
     Escalate an incident to on-call."""
-    incident_id = _incident_id(ctx, args, "/escalate")
+    incident_id = incident_id_of(ctx, args, "/escalate")
     try:
         await desk.escalate(incident_id, ctx.user)
     except IncidentRefused as exc:
@@ -261,14 +250,14 @@ async def escalate(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
 async def diagnose(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """为事件（例如告警风暴中的事件）启动诊断流程。
     Start the workflow of an incident (e.g. one grouped in an alert storm)."""
-    incident_id = _incident_id(ctx, args, "/diagnose")
+    incident_id = incident_id_of(ctx, args, "/diagnose")
     if not await desk.diagnose(incident_id, requester=ctx.user):
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id))
     await ctx.reply_text(ctx.texts("incident.diagnosing", id=incident_id))
 
 
 @router.command("/silence", usage="<matcher> <duration> [reason]", roles=("approver",))
-async def silence(ctx: HandlerContext, args: str) -> None:
+async def silence(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """静默匹配的告警一段时间（维护窗口）；匹配所有告警或超过 24 小时的静默需另一位审批人确认。
     Silence matching alerts for a while (a maintenance window); one matching every alert or
     over 24 h needs another approver's confirmation."""
@@ -281,10 +270,7 @@ async def silence(ctx: HandlerContext, args: str) -> None:
     except SilenceError as exc:
         problem = ctx.texts(f"silence.error.{exc.code}", **exc.values)
         raise UserFacingError(f"{problem}\n{ctx.texts('silence.usage')}") from None
-    settings = ctx.services.settings
-    asked = await silencing.ask(
-        ctx.services.db,
-        settings,
+    asked = await desk.silencing.ask(
         chat_id=ctx.chat_id,
         matcher=parts[0],
         terms=terms,
@@ -294,44 +280,39 @@ async def silence(ctx: HandlerContext, args: str) -> None:
     )
     row = asked.silence
     if asked.gate is None:
-        shown = row.ends_at.astimezone(_zone(ctx)).strftime("%m-%d %H:%M")
+        shown = row.ends_at.astimezone(ctx.zone).strftime("%m-%d %H:%M")
         await ctx.reply_text(ctx.texts("silence.created", matcher=parts[0], until=shown, id=row.id))
         return
-    buttons = gate_buttons(asked.gate, ctx.services.signing_key)
-    card = silencing.request_card(row, settings, ctx.texts, buttons)
-    await silencing.shown(ctx.services.db, row, await ctx.reply_card(card))
+    card = desk.silencing.card(row, ctx.texts, asked.gate)
+    await desk.silencing.shown(row, await ctx.reply_card(card))
 
 
 async def _silence_decided(
-    ctx: HandlerContext, payload: GateAction, verdict: gates.Verdict, decision: Decision
+    ctx: HandlerContext,
+    payload: GateAction,
+    verdict: gates.Verdict,
+    decision: Decision,
+    silencing: Silencing,
 ) -> ActionResult:
     """A click on a silence request's card: confirmed or rejected by another approver, or
     too late (已过期: the card says so, without its buttons)."""
-    say, db = ctx.texts, ctx.services.db
-    row = await silences.by_run(db, payload.run_id)
-    if row is None or row.chat_id != ctx.chat_id:
+    say = ctx.texts
+    clicked = await silencing.decided(payload.run_id, ctx.chat_id, verdict, decision, by=ctx.user)
+    row = clicked.silence
+    if clicked.outcome == "unknown" or row is None:
         return ActionResult(toast=Toast("error", say("action.unknown")))
-    late = verdict.refusal == "expired" or (
-        verdict.refusal == "stale" and verdict.gate is not None and verdict.gate.status == "expired"
-    )
-    if late or row.status == "expired":
-        await silences.expire_requests(db, timedelta(0), only=row.id)
-        current = await silences.get(db, row.id) or row
+    if clicked.outcome == "late":
         return ActionResult(
-            toast=Toast("error", say("pending.expired")),
-            card=silencing.request_card(current, ctx.services.settings, say),
+            toast=Toast("error", say("pending.expired")), card=silencing.card(row, say)
         )
-    if verdict.refusal is not None:
-        return ActionResult(
-            toast=Toast("error", say(_REFUSED_TEXT.get(verdict.refusal, "gate.duplicate")))
-        )
-    decided = await silences.decide_request(db, row.id, approve=decision == "approve", by=ctx.user)
-    if decided is None:
+    if clicked.outcome == "refused":
+        key = _REFUSED_TEXT.get(clicked.refusal or "", "gate.duplicate")
+        return ActionResult(toast=Toast("error", say(key)))
+    if clicked.outcome == "taken":
         return ActionResult(toast=Toast("error", say("gate.duplicate")))
-    key = "silence.toast.confirmed" if decision == "approve" else "silence.toast.rejected"
     return ActionResult(
-        toast=Toast("success", say(key, id=row.id)),
-        card=silencing.request_card(decided, ctx.services.settings, say),
+        toast=Toast("success", say(f"silence.toast.{clicked.outcome}", id=row.id)),
+        card=silencing.card(row, say),
     )
 
 
@@ -343,11 +324,10 @@ class SilenceEnd(ActionPayload, action="silence.end"):
 
 
 @router.command("/silences", roles=("viewer",))
-async def list_silences(ctx: HandlerContext) -> None:
+async def list_silences(ctx: HandlerContext, desk: IncidentDesk) -> None:
     """列出生效中的静默（审批人可提前解除）。
     List active silences (approvers may end them early)."""
-    rows = await silences.active(ctx.services.db, ctx.chat_id)
-    waiting = await silences.pending(ctx.services.db, ctx.chat_id)
+    rows, waiting = await desk.silencing.of_chat(ctx.chat_id)
     if not rows and not waiting:
         await ctx.reply_text(ctx.texts("silences.none"))
         return
@@ -355,29 +335,28 @@ async def list_silences(ctx: HandlerContext) -> None:
 
 
 @router.command("/unsilence", usage="<id>", roles=("approver",))
-async def unsilence(ctx: HandlerContext, args: str) -> None:
+async def unsilence(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """提前解除一条静默。
     End a silence early."""
     value = args.strip().lstrip("#")
     if not value.isdigit() or len(value) > 12:
         raise UserFacingError(ctx.texts("silence.unsilence_usage"))
-    ended = await silences.end(ctx.services.db, int(value), ctx.chat_id, by=ctx.user)
+    ended = await desk.silencing.end(int(value), ctx.chat_id, by=ctx.user)
     if ended is None:
         raise UserFacingError(ctx.texts("silence.not_active", id=int(value)))
     await ctx.reply_text(ctx.texts("silence.ended", id=ended.id, matcher=ended.matcher))
 
 
 @router.card_action(SilenceEnd, roles=("approver",))
-async def end_silence(ctx: HandlerContext, payload: SilenceEnd) -> ActionResult:
+async def end_silence(ctx: HandlerContext, payload: SilenceEnd, desk: IncidentDesk) -> ActionResult:
     if payload.chat_id != ctx.chat_id:
         return ActionResult(toast=Toast("error", ctx.texts("action.forged")))
-    ended = await silences.end(ctx.services.db, payload.silence_id, ctx.chat_id, by=ctx.user)
+    ended = await desk.silencing.end(payload.silence_id, ctx.chat_id, by=ctx.user)
     if ended is None:
         return ActionResult(
             toast=Toast("error", ctx.texts("silence.not_active", id=payload.silence_id))
         )
-    rows = await silences.active(ctx.services.db, ctx.chat_id)
-    waiting = await silences.pending(ctx.services.db, ctx.chat_id)
+    rows, waiting = await desk.silencing.of_chat(ctx.chat_id)
     return ActionResult(
         toast=Toast("success", ctx.texts("silence.toast.ended", id=ended.id)),
         card=_silences_card(ctx, rows, waiting),
@@ -385,14 +364,13 @@ async def end_silence(ctx: HandlerContext, payload: SilenceEnd) -> ActionResult:
 
 
 def _silences_card(
-    ctx: HandlerContext, rows: Sequence[Silence], waiting: Sequence[Silence] = ()
+    ctx: HandlerContext, rows: Sequence[Silence], pending: Sequence[PendingSilenceView] = ()
 ) -> dict[str, Any]:
     """The chat's silences, each with its signed end button, and the requests awaiting
     confirmation."""
     views = [SilenceView(r.id, r.matcher, r.ends_at, r.created_by, r.caught) for r in rows]
     ends = {r.id: ctx.sign(SilenceEnd(silence_id=r.id, chat_id=ctx.chat_id)) for r in rows}
-    pending = silencing.pending_views(waiting, ctx.services.settings)
-    return silences_card(views, ctx.texts, _zone(ctx), ends, pending)
+    return silences_card(views, ctx.texts, ctx.zone, ends, pending)
 
 
 # alert bots' messages --------------------------------------------------------------------
@@ -406,6 +384,6 @@ def _from_alert_bot(event: MessageEvent) -> bool:
 @router.message(_from_alert_bot)
 async def alert_message(ctx: HandlerContext, event: MessageEvent, desk: IncidentDesk) -> None:
     untitled = ctx.texts("incident.unreadable_alert", kind=event.message_type or "?")
-    alerts = await read_alert_message(ctx.services.api, event, untitled=untitled, zone=_zone(ctx))
+    alerts = await read_alert_message(ctx.services.api, event, untitled=untitled, zone=ctx.zone)
     if alerts:  # the message id: a replay of the message after a crash counts once
         await desk.receive(alerts, event.chat_id, delivery=f"message:{event.message_id}")

@@ -7,7 +7,6 @@ from bot.errors import UserFacingError
 from bot.router import Router
 from cards.lists import similar_card
 from cards.views import SeenBefore
-from storage.incidents import record_event
 from workflows.memory.recall import IncidentMemory
 
 router = Router("memory")
@@ -50,17 +49,9 @@ async def note(ctx: HandlerContext, args: str, memory: IncidentMemory) -> None:
         raise UserFacingError(ctx.texts("memory.note_usage"))
     incident_id = _incident_id(ctx, words[0], "/note")
     try:
-        await memory.add_note(incident_id, ctx.user, words[1])
+        await memory.add_note(incident_id, ctx.user, words[1], trace_id=ctx.trace_id)
     except LookupError:
         raise UserFacingError(ctx.texts("incident.not_found", id=incident_id)) from None
     except ValueError:
         raise UserFacingError(ctx.texts("memory.note_usage")) from None
-    await record_event(
-        ctx.services.db,
-        incident_id,
-        "memory.note",
-        actor=ctx.user,
-        message=words[1][:300],
-        trace_id=ctx.trace_id,
-    )
     await ctx.reply_text(ctx.texts("memory.noted", id=incident_id))

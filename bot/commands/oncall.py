@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.commands.incidents import refused
+from bot.commands.incidents import incident_id_of, refused
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.incidents.desk import IncidentDesk, IncidentRefused
@@ -27,7 +27,6 @@ from cards.paging import (
     swap_values,
 )
 from cards.views import OncallView, SwapView
-from storage import incidents
 from workflows.oncall.rotation import clock
 from workflows.oncall.spans import span
 
@@ -98,8 +97,7 @@ async def oncall(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
         raise UserFacingError(ctx.texts("oncall.usage"))
     names = [_schedule(ctx, roster, words[0])] if words else list(roster.schedules)
     views = [await _view(roster, name) for name in names]
-    zone = ZoneInfo(ctx.services.settings.timezone)
-    await ctx.reply_card(oncall_card(views, ctx.texts, zone))
+    await ctx.reply_card(oncall_card(views, ctx.texts, ctx.zone))
 
 
 def _until(ctx: HandlerContext, text: str, zone: ZoneInfo) -> datetime:
@@ -128,7 +126,7 @@ async def _override(ctx: HandlerContext, roster: Roster, words: list[str]) -> No
     if person is None:
         raise UserFacingError(ctx.texts("oncall.usage"))
     name = _schedule(ctx, roster, words[2] if len(words) == 3 else None)
-    zone = ZoneInfo(ctx.services.settings.timezone)
+    zone = ctx.zone
     until = _until(ctx, words[1], zone)
     await roster.override(name, person, until, by=ctx.user)
     shown = until.astimezone(zone).strftime("%m-%d %H:%M")
@@ -155,9 +153,8 @@ async def _swap(ctx: HandlerContext, roster: Roster, words: list[str]) -> None:
         )
     mine = (datetime.now(UTC).replace(microsecond=0), now.until)
     view = SwapView(name, ctx.user, other, mine, theirs)
-    zone = ZoneInfo(ctx.services.settings.timezone)
     await ctx.reply_card(
-        swap_card(view, ctx.texts, zone, swap_values(view, ctx.services.signing_key))
+        swap_card(view, ctx.texts, ctx.zone, swap_values(view, ctx.services.signing_key))
     )
 
 
@@ -191,10 +188,9 @@ async def _answer(
     refusal = await desk.roster.answer_swap(view, ctx.user, accept=accept)
     if refusal is not None:
         return ActionResult(toast=Toast("error", say(_SWAP_REFUSED[refusal])))
-    zone = ZoneInfo(ctx.services.settings.timezone)
     return ActionResult(
         toast=Toast("success" if accept else "info", say(f"oncall.swap.toast_{view.status}")),
-        card=swap_card(view, say, zone, None),
+        card=swap_card(view, say, ctx.zone, None),
     )
 
 
@@ -214,12 +210,10 @@ async def swap_decline(
 async def warroom(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """为事件创建作战群（值班人、审批人和你），并把事件卡片发到群里。
     Create a war-room group for an incident (on-call, approvers and you) with its card."""
-    value = args.split(" ", 1)[0].lstrip("#")
-    if not value.isdigit() or len(value) > 12:
-        raise UserFacingError(ctx.texts("incident.usage_id", command="/warroom"))
-    incident = await incidents.get_incident(ctx.services.db, int(value))
-    if incident is None:
-        raise UserFacingError(ctx.texts("incident.not_found", id=int(value)))
+    try:
+        incident = await desk.incident(incident_id_of(ctx, args, "/warroom"))
+    except IncidentRefused as exc:
+        raise UserFacingError(refused(ctx.texts, exc)) from None
     room = await desk.war_rooms.open(incident, by=ctx.user)
     if room.error:
         raise UserFacingError(ctx.texts("warroom.failed", reason=room.error))
@@ -240,8 +234,7 @@ async def ack_button(ctx: HandlerContext, payload: Ack, desk: IncidentDesk) -> A
         first = await desk.acknowledge(number, ctx.user, trace_id=ctx.trace_id)
     except IncidentRefused as exc:
         return ActionResult(toast=Toast("error", refused(ctx.texts, exc)))
-    current = await incidents.get_incident(ctx.services.db, number)
-    card = await desk.presenter.render(current) if current is not None else None
+    card = await desk.card(number)
     if first != ctx.user:
         toast = Toast("info", ctx.texts("ack.already", id=number))
     else:
@@ -254,15 +247,13 @@ async def war_room_button(
     ctx: HandlerContext, payload: WarRoomOpen, desk: IncidentDesk
 ) -> ActionResult:
     """The card's 建群 button: the same as /warroom."""
-    incident = await incidents.get_incident(ctx.services.db, payload.incident_id)
-    if incident is None:
-        return ActionResult(
-            toast=Toast("error", ctx.texts("incident.not_found", id=payload.incident_id))
-        )
+    try:
+        incident = await desk.incident(payload.incident_id)
+    except IncidentRefused as exc:
+        return ActionResult(toast=Toast("error", refused(ctx.texts, exc)))
     room = await desk.war_rooms.open(incident, by=ctx.user)
     if room.error:
         return ActionResult(toast=Toast("error", ctx.texts("warroom.failed", reason=room.error)))
     key = "warroom.toast_created" if room.created else "warroom.exists"
-    current = await incidents.get_incident(ctx.services.db, incident.id)
-    card = await desk.presenter.render(current) if current is not None else None
+    card = await desk.card(incident.id)
     return ActionResult(toast=Toast("success", ctx.texts(key, id=incident.id)), card=card)

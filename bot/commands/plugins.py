@@ -31,7 +31,6 @@ from cards.texts import Texts
 from plugins.contract import Plugin, PluginSpec
 from plugins.policy import PolicyConfig, PolicyDecision
 from plugins.reach import Reach
-from workflows.verdicts import judge
 
 router = Router("plugins")
 
@@ -158,7 +157,7 @@ async def show_policy(ctx: HandlerContext, args: str, operations: OperationsDesk
         params = parse_pairs(words[2] if len(words) > 2 else "")
     except PairsError as exc:
         raise UserFacingError(bad_pairs(exc, say)) from None
-    decision = await judge(ctx.services.db, ops.toolkit.policy, spec, params, alert=None)
+    decision = await ops.explain(spec, params)
     lines = _check_lines(spec, decision, ops, say)
     card = policy_check_card(spec.name, params, decision.kind, lines, say, decision.detail)
     await ctx.reply_card(card)

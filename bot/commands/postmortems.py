@@ -3,13 +3,13 @@ button that makes its action items Feishu tasks (an approver confirms)."""
 
 from __future__ import annotations
 
+from bot.commands.incidents import incident_id_of, refused
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
-from bot.incidents.desk import IncidentDesk
+from bot.incidents.desk import IncidentDesk, IncidentRefused
 from bot.lark.api import LarkApiError
 from bot.router import Router
 from cards.postmortem import TasksConfirm, tasks_card
-from storage import incidents
 
 router = Router("postmortems")
 
@@ -18,19 +18,14 @@ router = Router("postmortems")
 async def postmortem(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """为已恢复的事件生成复盘草稿（飞书文档），并链接到事件卡片。
     Draft a resolved incident's postmortem as a Feishu document, linked on its card."""
-    value = args.split(" ", 1)[0].lstrip("#")
-    if not value.isdigit() or len(value) > 12:
-        raise UserFacingError(ctx.texts("incident.usage_id", command="/postmortem"))
-    incident = await incidents.get_incident(ctx.services.db, int(value))
-    if incident is None:
-        raise UserFacingError(ctx.texts("incident.not_found", id=int(value)))
-    if incident.status != "resolved":
-        raise UserFacingError(ctx.texts("postmortem.not_resolved", id=incident.id))
+    incident_id = incident_id_of(ctx, args, "/postmortem")
     try:
-        url = await desk.postmortems.publish(incident.id, by=ctx.user)
+        url = await desk.postmortem(incident_id, by=ctx.user)
+    except IncidentRefused as exc:
+        raise UserFacingError(refused(ctx.texts, exc)) from None
     except LarkApiError as exc:
         raise UserFacingError(ctx.texts("postmortem.failed", reason=exc.msg[:200])) from None
-    await ctx.reply_text(ctx.texts("postmortem.done", id=incident.id, url=url))
+    await ctx.reply_text(ctx.texts("postmortem.done", id=incident_id, url=url))
 
 
 @router.card_action(TasksConfirm, roles=("approver",))

@@ -9,29 +9,26 @@ click by someone who may not approve gets an error toast and changes nothing.
 from __future__ import annotations
 
 import re
-import time
 
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.reports import (
-    ReportButton,
+    Clicker,
     ReportCancel,
     ReportConfirm,
     ReportDesk,
+    ReportRefused,
     ReportSuggest,
     confirm_payload,
     row_of,
 )
-from bot.roles import decider, gate_policy
 from bot.router import Router
 from cards.report import applied_card, confirm_card
-from storage.incidents import record_event
 from workflows.silences import SilenceError
 
 router = Router("report")
 MAX_HOURS = 30 * 24
 _WINDOW = re.compile(r"^(\d{1,3})([dh])$")
-DONE_TTL = 2 * 24 * 3600.0  # seconds a confirmation's nonce is remembered (it expires sooner)
 
 
 def hours_of(args: str) -> int | None:
@@ -54,38 +51,30 @@ async def report(ctx: HandlerContext, args: str, reports: ReportDesk) -> None:
     await ctx.reply_card(await reports.report(ctx.chat_id, hours))
 
 
-async def _refuse(
-    ctx: HandlerContext, payload: ReportButton, reason: str, key: str
-) -> ActionResult:
-    await record_event(
-        ctx.services.db,
-        None,
-        "click.refused",
-        actor=ctx.user,
-        message=reason,
-        data={"report": payload.action, "chat_id": payload.chat_id, "reason": reason},
-        trace_id=ctx.trace_id,
-    )
-    return ActionResult(toast=Toast("error", ctx.texts(key)))
+_REFUSED_TEXT = {
+    "forged": "action.forged",
+    "not_approver": "report.toast.not_approver",
+    "expired": "report.toast.expired",
+    "done_already": "report.toast.done_already",
+}
 
 
-async def _checked(ctx: HandlerContext, payload: ReportButton) -> ActionResult | None:
-    """A refusal for a click from another chat or by someone who may not approve, else None."""
-    if payload.chat_id != ctx.chat_id:
-        return await _refuse(ctx, payload, "forged chat", "action.forged")
-    approver = decider(ctx.roles, ctx.user)
-    if not gate_policy(ctx.services.settings).approves(approver, ctx.chat_id):
-        return await _refuse(ctx, payload, "not an approver", "report.toast.not_approver")
-    return None
+def _refused(ctx: HandlerContext, exc: ReportRefused) -> ActionResult:
+    return ActionResult(toast=Toast("error", ctx.texts(_REFUSED_TEXT[exc.code])))
+
+
+def _clicker(ctx: HandlerContext) -> Clicker:
+    return Clicker(ctx.chat_id, ctx.user, ctx.roles)
 
 
 @router.card_action(ReportSuggest)
 async def suggestion(
     ctx: HandlerContext, payload: ReportSuggest, reports: ReportDesk
 ) -> ActionResult:
-    refused = await _checked(ctx, payload)
-    if refused is not None:
-        return refused
+    try:
+        await reports.admit(payload, _clicker(ctx), ctx.trace_id)
+    except ReportRefused as exc:
+        return _refused(ctx, exc)
     card = confirm_card(
         row_of(payload, reports.redactor),
         ctx.texts,
@@ -97,21 +86,15 @@ async def suggestion(
 
 @router.card_action(ReportConfirm)
 async def confirm(ctx: HandlerContext, payload: ReportConfirm, reports: ReportDesk) -> ActionResult:
-    refused = await _checked(ctx, payload)
-    if refused is not None:
-        return refused
-    if payload.exp < time.time():
-        return await _refuse(ctx, payload, "expired", "report.toast.expired")
-    if not await ctx.services.coordination.first_seen(f"report:{payload.nonce}", DONE_TTL):
-        return await _refuse(ctx, payload, "already applied", "report.toast.done_already")
+    message_id = ctx.event.message_id
     try:
-        done = await reports.apply(payload, ctx.user, ctx.trace_id, message_id=ctx.event.message_id)
+        done = await reports.confirm(payload, _clicker(ctx), ctx.trace_id, message_id=message_id)
+    except ReportRefused as exc:
+        return _refused(ctx, exc)
     except SilenceError as exc:
-        await ctx.services.coordination.forget(f"report:{payload.nonce}")
         text = ctx.texts(f"silence.error.{exc.code}", **exc.values)
         return ActionResult(toast=Toast("error", text))
     except ValueError as exc:
-        await ctx.services.coordination.forget(f"report:{payload.nonce}")
         text = ctx.texts("report.toast.invalid", reason=str(exc)[:120])
         return ActionResult(toast=Toast("error", text))
     if done.request is not None:  # waits for another approver, on the card clicked
@@ -131,8 +114,9 @@ async def confirm(ctx: HandlerContext, payload: ReportConfirm, reports: ReportDe
 
 @router.card_action(ReportCancel)
 async def cancel(ctx: HandlerContext, payload: ReportCancel, reports: ReportDesk) -> ActionResult:
-    refused = await _checked(ctx, payload)
-    if refused is not None:
-        return refused
+    try:
+        await reports.admit(payload, _clicker(ctx), ctx.trace_id)
+    except ReportRefused as exc:
+        return _refused(ctx, exc)
     card = await reports.report(ctx.chat_id, payload.hours, words=False)
     return ActionResult(toast=Toast("info", ctx.texts("report.toast.cancelled")), card=card)

@@ -16,12 +16,11 @@ def _row(grant: Grant) -> GrantRow:
 
 
 @router.command("/roles", roles=(EVERYONE,))
-async def show_roles(ctx: HandlerContext) -> None:
+async def show_roles(ctx: HandlerContext, access: AccessControl) -> None:
     """查看你在本群的角色及来源，以及本群和全局的授权。
     Show your role in this chat and where it comes from, and this chat's and the global grants."""
-    control = AccessControl(ctx.services.settings, ctx.services.api)
-    found = await control.resolve(ctx.user, ctx.chat_id)
-    grants = control.grants(ctx.chat_id)
+    found = await access.resolve(ctx.user, ctx.chat_id)
+    grants = access.grants(ctx.chat_id)
     view = RolesView(
         chat_id=ctx.chat_id,
         role=found.role,
@@ -29,6 +28,6 @@ async def show_roles(ctx: HandlerContext) -> None:
         here=tuple(_row(g) for g in grants if g.chat_id is not None),
         everywhere=tuple(_row(g) for g in grants if g.chat_id is None),
         failed=found.failed,
-        configured=control.configured,
+        configured=access.configured,
     )
     await ctx.reply_card(roles_card(view, ctx.texts))

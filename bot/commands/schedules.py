@@ -29,8 +29,6 @@ from cards.schedules import (
     jobs_card,
     unable_card,
 )
-from storage import job_history
-from storage.schedules import runs as schedule_runs
 from workflows.schedule.spec import SpecError, from_json, to_json
 
 router = Router("schedules")
@@ -245,6 +243,7 @@ async def job(ctx: HandlerContext, args: str, schedules: ScheduleDesk) -> None:
     words = args.split()
     if len(words) == 1 and words[0].lstrip("#").isdigit():
         row = await _get(schedules, int(words[0].lstrip("#")), ctx.chat_id)
+        latest, finished = await schedules.history(row.id)
         runs = [
             RunView(
                 schedule_id=row.id,
@@ -253,9 +252,8 @@ async def job(ctx: HandlerContext, args: str, schedules: ScheduleDesk) -> None:
                 ok=run.status == "succeeded",
                 summary=(run.error or run.output or run.status or "")[:200],
             )
-            for run in await schedule_runs(ctx.services.db, row.id)
+            for run in latest
         ]
-        finished = await job_history.latest_finished(ctx.services.db, row.id)
         trend = [
             TrendView(
                 ok=run.status == "succeeded",

@@ -3,7 +3,8 @@
 Alerts (from webhooks or alert bots in a chat) go through `receive`; a new incident gets its
 card at once and its workflow starts; repeats update the card; a resolved alert ends a paused
 workflow; a storm updates the chat's storm card. Clicks and commands use `decide`, `resolve`,
-`escalate` and `diagnose`.
+`escalate` and `diagnose`; they read incidents through `incident`, `listing`, `timeline` and
+`card`, and refusals are `IncidentRefused` with an enumerated reason.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from bot.config import Settings
 from bot.incidents.postmortems import Postmortems
 from bot.incidents.presenter import LarkPresenter, WorkflowPresenter
+from bot.incidents.silencing import Silencing
 from bot.lark.api import LarkApi
 from bot.lark.patcher import CardPatcher
 from bot.logs import get_logger
@@ -29,13 +31,16 @@ from bot.oncall.handoffs import Handoffs
 from bot.oncall.pager import Pager
 from bot.oncall.roster import Roster
 from bot.oncall.war_room import WarRooms
-from bot.roles import gate_policy
+from bot.roles import decider, gate_policy
 from bot.timers import PRODUCTION, Timers
 from storage import approvals, incidents, pages
 from storage.coordination import Coordination
 from storage.database import Database
+from storage.models import Incident, IncidentEvent
 from storage.statuses import may_acknowledge, may_move
+from workflows import gates
 from workflows.escalation import Cause
+from workflows.gates import Click, Verdict
 from workflows.incident_graph import GraphDeps
 from workflows.intake.alert import ParsedAlert
 from workflows.llm.advisor import ModelAdvisor
@@ -46,12 +51,12 @@ from workflows.runs import RunManager
 from workflows.triage import Delivery, Hooks, Triage, TriageOutcome, TriageSettings
 
 log = get_logger(__name__)
-Refusal = Literal["not_found", "closed", "escalated"]
+Refusal = Literal["not_found", "closed", "escalated", "not_resolved"]
 
 
 class IncidentRefused(Exception):
     """What a person asked of an incident cannot be done: no such incident, it is over
-    (`status` says how), or it is escalated already."""
+    (`status` says how), it is escalated already, or (a postmortem) it is not resolved yet."""
 
     def __init__(self, reason: Refusal, incident_id: int, status: str = "") -> None:
         super().__init__(f"incident #{incident_id}: {reason}")
@@ -77,9 +82,9 @@ class IncidentDesk:
         self.db = db
         self.patcher = CardPatcher(api, coordination)
         self.presenter = LarkPresenter(db, api, self.patcher, settings, signing_key)
-        gates = gate_policy(settings)
+        policy = gate_policy(settings)
         self.runs = RunManager(
-            GraphDeps(db, advisor, WorkflowPresenter(self.presenter), gates),
+            GraphDeps(db, advisor, WorkflowPresenter(self.presenter), policy),
             checkpointer,
             coordination,
             reclaim_after=timers.reclaim_after,
@@ -95,6 +100,7 @@ class IncidentDesk:
                 word_postmortem, advisor.guard, advisor.scrub, language=settings.language
             )
         self.postmortems = Postmortems(settings, db, api, self.presenter, words)
+        self.silencing = Silencing(settings, db, signing_key)
         self._pager_loop: asyncio.Task[None] | None = None
         config = settings.incidents
         self.triage = Triage(
@@ -178,6 +184,51 @@ class IncidentDesk:
             await incidents.update_incident(self.db, incident_id, storm=False)
         self.runs.start(incident_id, str(incident.run_id), requester=requester)
         return True
+
+    async def decide(
+        self,
+        click: Click,
+        roles: frozenset[str],
+        user: str,
+        chat_id: str | None,
+        *,
+        trace_id: str | None = None,
+    ) -> Verdict:
+        """A click on a gate's button (an incident's, a `/run` or scheduled fix's, a silence
+        request's) or its decision through the REST API: the gates service decides it under
+        the configured rules, for the clicker with their roles in the gate's chat."""
+        policy = self.runs.deps.gates
+        return await gates.decide(
+            self.db, policy, click, decider(roles, user), chat_id, trace_id=trace_id
+        )
+
+    async def incident(self, incident_id: int) -> Incident:
+        """The incident; `IncidentRefused` (`not_found`) when there is none."""
+        incident = await incidents.get_incident(self.db, incident_id)
+        if incident is None:
+            raise IncidentRefused("not_found", incident_id)
+        return incident
+
+    async def listing(self, *, everything: bool) -> Sequence[Incident]:
+        """The open incidents (`everything`: recent closed ones too), for `/incidents`."""
+        return await incidents.list_incidents(self.db, active_only=not everything)
+
+    async def timeline(self, incident_id: int) -> Sequence[IncidentEvent]:
+        return await incidents.timeline(self.db, incident_id)
+
+    async def card(self, incident_id: int) -> dict[str, Any] | None:
+        """The incident's card as it stands now (its buttons included); None when there is
+        no such incident."""
+        incident = await incidents.get_incident(self.db, incident_id)
+        return await self.presenter.render(incident) if incident is not None else None
+
+    async def postmortem(self, incident_id: int, *, by: str) -> str:
+        """Draft a resolved incident's postmortem (again) by hand (`/postmortem`); its URL.
+        `IncidentRefused` when there is no such incident or it is not resolved."""
+        incident = await self.incident(incident_id)
+        if incident.status != "resolved":
+            raise IncidentRefused("not_resolved", incident_id, incident.status)
+        return await self.postmortems.publish(incident.id, by=by)
 
     async def on_call(self) -> None:
         """One round of on-call timers: due paging steps, shift changes to announce,

@@ -6,12 +6,17 @@ expiry (the sweep updates the card when nobody confirmed in time).
 
 Usage::
 
-    asked = await ask(db, settings, chat_id="oc_1", matcher="{}", terms=[],
-                      duration=timedelta(hours=2), reason="", by="ou_bob")
-    if asked.gate is not None:      # waits for another approver
-        message_id = await post(request_card(asked.silence, settings, say, buttons))
-        await shown(db, asked.silence, message_id)
+    silencing = Silencing(settings, db, signing_key)
+    asked = await silencing.ask(chat_id="oc_1", matcher="{}", terms=[],
+                                duration=timedelta(hours=2), reason="", by="ou_bob")
+    if asked.gate is not None:      # waits for another approver (the card has its buttons)
+        message_id = await post(silencing.card(asked.silence, say, asked.gate))
+        await silencing.shown(asked.silence, message_id)
+    clicked = await silencing.decided(run_id, "oc_1", verdict, "approve", by="ou_carol")
     await expire(db, api, settings)  # the sweep: expired requests' cards say so
+
+What a click on a request's card comes to is decided here too (`Silencing.decided`): the
+chat's commands and buttons get rows and codes back.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.lark.api import LarkApi
 from bot.logs import get_logger
 from bot.roles import gate_policy
+from cards.gates import gate_buttons
 from cards.lists import silence_request_card
 from cards.texts import Texts, texts
 from cards.views import PendingSilenceView, SilenceRequestView
@@ -34,6 +40,7 @@ from storage.database import Database
 from storage.models import Approval, Silence
 from workflows import gates
 from workflows.approvers import GatePolicy
+from workflows.gates import Decision, Refusal, Verdict
 from workflows.silences import Matchers, needs_confirmation
 
 log = get_logger(__name__)
@@ -56,47 +63,6 @@ def gate_rules(settings: Settings) -> GatePolicy:
         ttl=timedelta(hours=settings.pending_ttl_hours),
         requester_may_approve=False,
     )
-
-
-async def ask(
-    db: Database,
-    settings: Settings,
-    *,
-    chat_id: str,
-    matcher: str,
-    terms: Matchers,
-    duration: timedelta,
-    reason: str,
-    by: str,
-) -> Asked:
-    """Make the silence: in force now, or (when it needs confirmation) a pending request with
-    its confirmation gate. Audited (`silence.created` / `silence.requested`)."""
-    why = needs_confirmation(terms, duration)
-    row = await silences.create(
-        db,
-        chat_id=chat_id,
-        matcher=matcher,
-        terms=terms,
-        reason=reason,
-        by=by,
-        duration=duration,
-        confirm=bool(why),
-    )
-    if not why:
-        return Asked(row)
-    assert row.run_id is not None
-    gate = await gates.open_gate(
-        db,
-        gate_rules(settings),
-        run_id=str(row.run_id),
-        incident_id=None,
-        chat_id=chat_id,
-        gate=silences.GATE,
-        token=str(row.id),
-        required=1,
-        requester=by,
-    )
-    return Asked(row, gate)
 
 
 def request_card(
@@ -139,12 +105,6 @@ def pending_views(rows: Sequence[Silence], settings: Settings) -> list[PendingSi
     ]
 
 
-async def shown(db: Database, row: Silence, message_id: str) -> None:
-    """Remember the message that shows the request's card (the sweep updates it)."""
-    if row.run_id is not None and message_id:
-        await silences.remember_card(db, row.run_id, message_id)
-
-
 async def expire(db: Database, api: LarkApi, settings: Settings) -> list[int]:
     """Requests nobody confirmed within the pending time expire; each card that showed one
     is updated to say so (without its buttons). Their ids."""
@@ -167,3 +127,112 @@ def length_of(length: timedelta) -> str:
     minutes, seconds = divmod(rest, 60)
     units = zip((days, hours, minutes, seconds), "dhms", strict=True)
     return "".join(f"{n}{unit}" for n, unit in units if n) or "0m"
+
+
+# what a click on a request's card came to: confirmed or rejected now; `unknown` (no request
+# of this chat), `late` (the request expired: the card says so), `refused` (the gates refused
+# the click: `Clicked.refusal` says why), `taken` (decided by someone else first)
+ClickOutcome = Literal["confirmed", "rejected", "unknown", "late", "refused", "taken"]
+
+
+@dataclass(frozen=True)
+class Clicked:
+    """A request's card clicked: what it came to, the request as it stands, and the gates'
+    refusal when there is one."""
+
+    outcome: ClickOutcome
+    silence: Silence | None = None
+    refusal: Refusal | None = None
+
+
+class Silencing:
+    """The chat's silences, bound to the database and the settings: what `/silence`,
+    `/silences`, `/unsilence` and the buttons of a request's card call."""
+
+    def __init__(self, settings: Settings, db: Database, signing_key: bytes) -> None:
+        self.settings = settings
+        self.db = db
+        self.signing_key = signing_key
+
+    async def ask(
+        self,
+        *,
+        chat_id: str,
+        matcher: str,
+        terms: Matchers,
+        duration: timedelta,
+        reason: str,
+        by: str,
+    ) -> Asked:
+        """Make the silence: in force now, or (when it needs confirmation) a pending request
+        with its confirmation gate. Audited (`silence.created` / `silence.requested`)."""
+        why = needs_confirmation(terms, duration)
+        row = await silences.create(
+            self.db,
+            chat_id=chat_id,
+            matcher=matcher,
+            terms=terms,
+            reason=reason,
+            by=by,
+            duration=duration,
+            confirm=bool(why),
+        )
+        if not why:
+            return Asked(row)
+        assert row.run_id is not None
+        gate = await gates.open_gate(
+            self.db,
+            gate_rules(self.settings),
+            run_id=str(row.run_id),
+            incident_id=None,
+            chat_id=chat_id,
+            gate=silences.GATE,
+            token=str(row.id),
+            required=1,
+            requester=by,
+        )
+        return Asked(row, gate)
+
+    def card(self, row: Silence, say: Texts, gate: Approval | None = None) -> dict[str, Any]:
+        """A request's card; with `gate`, the gate's signed Confirm / Reject buttons."""
+        buttons = gate_buttons(gate, self.signing_key) if gate is not None else None
+        return request_card(row, self.settings, say, buttons)
+
+    async def shown(self, row: Silence, message_id: str) -> None:
+        """Remember the message that shows the request's card (the sweep updates it)."""
+        if row.run_id is not None and message_id:
+            await silences.remember_card(self.db, row.run_id, message_id)
+
+    async def of_chat(self, chat_id: str) -> tuple[Sequence[Silence], list[PendingSilenceView]]:
+        """The chat's silences in force, and its requests still waiting (for `/silences`)."""
+        rows = await silences.active(self.db, chat_id)
+        waiting = await silences.pending(self.db, chat_id)
+        return rows, pending_views(waiting, self.settings)
+
+    async def end(self, silence_id: int, chat_id: str, *, by: str) -> Silence | None:
+        """End a silence of the chat early; None when it is not in force there."""
+        return await silences.end(self.db, silence_id, chat_id, by=by)
+
+    async def decided(
+        self, run_id: str, chat_id: str, verdict: Verdict, decision: Decision, *, by: str
+    ) -> Clicked:
+        """What a Confirm / Reject click on a request's card comes to, once the gates gave
+        their verdict: a late click expires the request at once (its card says 已过期)."""
+        row = await silences.by_run(self.db, run_id)
+        if row is None or row.chat_id != chat_id:
+            return Clicked("unknown")
+        late = verdict.refusal == "expired" or (
+            verdict.refusal == "stale"
+            and verdict.gate is not None
+            and verdict.gate.status == "expired"
+        )
+        if late or row.status == "expired":
+            await silences.expire_requests(self.db, timedelta(0), only=row.id)
+            return Clicked("late", await silences.get(self.db, row.id) or row)
+        if verdict.refusal is not None:
+            return Clicked("refused", row, verdict.refusal)
+        approve = decision == "approve"
+        decided = await silences.decide_request(self.db, row.id, approve=approve, by=by)
+        if decided is None:
+            return Clicked("taken", row)
+        return Clicked("confirmed" if approve else "rejected", decided)

@@ -33,10 +33,12 @@ from bot.lark.api import LarkApi, LarkApiError, LarkRetryable
 from bot.lark.connection import LongConnection
 from bot.lark.gateway import Gateway, LarkTarget
 from bot.lark.inbox import Inbox
+from bot.latency import Latency
 from bot.logs import get_logger
 from bot.middleware import default_middlewares
 from bot.operations import OperationsDesk, Toolkit
 from bot.reports import ReportDesk
+from bot.roles import AccessControl
 from bot.router import Router
 from bot.scheduling.wiring import Scheduling
 from bot.timers import PRODUCTION, Timers
@@ -198,6 +200,8 @@ class LarkRuntime:
             schedules=self.scheduling.desk,
             chat=self.chat,
             reports=self.reports,
+            access=AccessControl(self.settings, self.api),
+            latency=Latency(self.db, self.coordination, self.api),
             status=self.status,
             council=self.council,
         )

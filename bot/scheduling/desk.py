@@ -16,7 +16,7 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -30,9 +30,9 @@ from bot.scheduling.jobs import describe_action
 from bot.scheduling.kinds import Abilities, abilities_of, job_for
 from cards.schedules import ScheduleView, confirm_card
 from cards.texts import Texts, texts
-from storage import schedules
+from storage import job_history, schedules
 from storage.database import Database
-from storage.models import Schedule
+from storage.models import Schedule, ScheduleRun
 from storage.statuses import ScheduleStatus
 from workflows.llm.guard import ModelGuard
 from workflows.llm.prompt import Scrubber
@@ -332,6 +332,12 @@ class ScheduleDesk:
         if draft.schedule is not None and row.status == "pending":
             await schedules.set_status(self.db, row.id, "deleted", expect=("pending",))
         return draft
+
+    async def history(self, schedule_id: int) -> tuple[Sequence[ScheduleRun], list[ScheduleRun]]:
+        """A job's latest runs (newest first, for `/job <id>`), and its latest finished ones
+        (for the trend of how long they took)."""
+        runs = await schedules.runs(self.db, schedule_id)
+        return runs, await job_history.latest_finished(self.db, schedule_id)
 
     async def jobs(self, chat_id: str) -> list[ScheduleView]:
         views = []

@@ -63,6 +63,21 @@ async def test_a_resolved_incident_gets_a_postmortem_draft_that_follows_its_time
     assert newest in again.text
 
 
+async def test_a_postmortem_waits_for_the_incident_to_be_resolved(make_testbot: Any) -> None:
+    """The desk refuses to draft one for an incident still open, or for none at all: the
+    reply says why, and no document is made."""
+    bot: TestBot = await make_testbot(settings=contract(), incidents=True)
+    await fire(bot, "DiskFull")
+    await wait_until(lambda: _settled(bot), timeout=20, what="the workflow to wait for people")
+    await bot.send("/postmortem 1", user="ou_bob")
+    reply = await bot.expect_reply(contains="#1")
+    assert reply.text == texts("zh")("postmortem.not_resolved", id=1)
+    await bot.send("/postmortem #42", user="ou_bob")
+    assert (await bot.expect_reply()).text == texts("zh")("incident.not_found", id=42)
+    assert bot.emulator.documents.docs == {}
+    assert await bot.rows("SELECT count(*) FROM postmortems") == [(0,)]
+
+
 async def _settled(bot: TestBot) -> bool:
     """The workflow waits for people (at a gate, escalated, or open with no runbook to follow):
     nothing moves by itself."""

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from bot.lark.events import card_text
 from bot.reports import ReportConfirm
 from cards.actions import pack
+from cards.texts import texts
 from tests.lark.conftest import SIGNING_KEY
 from tests.lark.testbot import TestBot, card_buttons, wait_until
 from tests.report.seed import seed_week
@@ -93,6 +94,7 @@ async def test_an_approver_applies_a_silence_that_then_silences(make_testbot: An
     again = await bot.click(report, APPLY, user="ou_bob", value=apply_value)  # a replay
     assert again.toast is not None
     assert again.toast["type"] == "error"
+    assert again.toast["content"] == texts("zh")("report.toast.done_already")
     assert await count(bot, "SELECT count(*) FROM silences") == 1
 
     # the next NoisyProbe alert is recorded and starts nothing

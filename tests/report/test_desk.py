@@ -3,17 +3,27 @@ what the report shows (job errors, alert names) masked — on the real Postgres.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.commands.report import hours_of
 from bot.config import Settings, load_settings
-from bot.reports import ReportDesk
+from bot.reports import (
+    Clicker,
+    ReportConfirm,
+    ReportDesk,
+    ReportRefused,
+    ReportSuggest,
+    confirm_payload,
+)
 from bot.roles import AccessControl, decider, gate_policy
+from storage.coordination import MemoryCoordination
 from storage.database import Database
-from storage.models import Schedule, ScheduleRun
+from storage.models import IncidentEvent, Schedule, ScheduleRun
 from tests.report.seed import CHAT, seed_week
 from tests.unit.test_cards import shown
 
@@ -81,8 +91,73 @@ async def test_secrets_in_what_it_shows_are_masked(migrated_db: Database, tmp_pa
                 error="401 with api_key=sk-live-0123456789abcdef0123",
             )
         )
-    desk = ReportDesk(load_settings(home=str(tmp_path)), migrated_db, b"k" * 32)
+    desk = ReportDesk(
+        load_settings(home=str(tmp_path)), migrated_db, b"k" * 32, MemoryCoordination()
+    )
     text = shown(await desk.report(CHAT, 168))
     assert "db.internal" in text
     assert "hunter2hunter2" not in text
     assert "sk-live-0123456789abcdef0123" not in text
+
+
+def _confirmation(chat_id: str = CHAT, **params: str | int) -> ReportConfirm:
+    suggestion = ReportSuggest(
+        chat_id=chat_id,
+        hours=168,
+        kind="dedupe",
+        fingerprint="fp-noisy",
+        alertname="NoisyProbe",
+        reason="noisy",
+        weight=3,
+        params=dict(params) or {"minutes": 60},
+    )
+    return confirm_payload(suggestion)
+
+
+async def test_a_confirmation_counts_once_in_its_chat_in_time(
+    migrated_db: Database, tmp_path: Path
+) -> None:
+    """The report desk decides whether a Confirm counts: its own chat, an approver there (anyone
+    when none is configured), before it expires, once; each refusal has its code and is audited
+    with its reason. One whose parameters do not read may be confirmed again."""
+    desk = ReportDesk(
+        load_settings(home=str(tmp_path)), migrated_db, b"k" * 32, MemoryCoordination()
+    )
+    here = Clicker(CHAT, "ou_bob", frozenset({"viewer"}))
+
+    async def refusal(payload: ReportConfirm, who: Clicker = here) -> str:
+        with pytest.raises(ReportRefused) as refused:
+            await desk.confirm(payload, who, "trace-1")
+        return refused.value.code
+
+    payload = _confirmation()
+    assert await refusal(payload, Clicker("oc_elsewhere", "ou_bob", frozenset())) == "forged"
+    late = payload.model_copy(update={"exp": int(time.time()) - 1})
+    assert await refusal(late) == "expired"
+    assert (await desk.confirm(payload, here, "trace-1")).silence_id is None
+    assert await refusal(payload) == "done_already"
+
+    unreadable = _confirmation(minutes=0)
+    with pytest.raises(ValueError, match="out of range"):
+        await desk.confirm(unreadable, here, "trace-1")
+    with pytest.raises(ValueError, match="out of range"):  # not "done already": it did nothing
+        await desk.confirm(unreadable, here, "trace-1")
+
+    async with migrated_db.session() as session:
+        rows = await session.execute(
+            select(IncidentEvent.message, IncidentEvent.data["reason"].astext)
+            .where(IncidentEvent.kind == "click.refused")
+            .order_by(IncidentEvent.id)
+        )
+        audited = [tuple(row) for row in rows]
+    reasons = ["forged chat", "expired", "already applied"]
+    assert audited == [(reason, reason) for reason in reasons]
+
+
+async def test_only_the_chats_approvers_may_confirm(migrated_db: Database, tmp_path: Path) -> None:
+    settings = load_settings(home=str(tmp_path), approvers=["ou_alice"])
+    desk = ReportDesk(settings, migrated_db, b"k" * 32, MemoryCoordination())
+    with pytest.raises(ReportRefused) as refused:
+        await desk.admit(_confirmation(), Clicker(CHAT, "ou_bob", frozenset({"operator"})), None)
+    assert refused.value.code == "not_approver"
+    await desk.admit(_confirmation(), Clicker(CHAT, "ou_alice", frozenset({"approver"})), None)

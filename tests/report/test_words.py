@@ -72,8 +72,10 @@ async def test_the_model_only_words_the_report(
 ) -> None:
     await seed_week(migrated_db, datetime.now(UTC) - timedelta(days=8))
     settings = load_settings(home=str(tmp_path))
-    plain = ReportDesk(settings, migrated_db, b"k" * 32)
-    worded = ReportDesk(settings, migrated_db, b"k" * 32, guard=guard_for(fake, migrated_db))
+    plain = ReportDesk(settings, migrated_db, b"k" * 32, MemoryCoordination())
+    worded = ReportDesk(
+        settings, migrated_db, b"k" * 32, MemoryCoordination(), guard=guard_for(fake, migrated_db)
+    )
     fake.script(FakeTurn(text=CALM), FakeFailure(status=500))
     with_words = await worded.report(CHAT, 24 * 30)
     assert CALM in shown(with_words)

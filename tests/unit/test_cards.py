@@ -116,10 +116,10 @@ PROPOSED = replace(
 )
 APPROVED = replace(
     PROPOSED,
-    status="executing",
+    status="remediating",
     gate=replace(GATE, status="approved", approvers=("ou_alice",), decided_at=DECIDED),
 )
-EXECUTED = replace(APPROVED, status="verifying", execution=OK_RUN)
+EXECUTED = replace(APPROVED, execution=OK_RUN)  # remediating still, until verified
 VERIFIED = replace(
     EXECUTED, verification=VerificationView(ok=True, summary="health check 200 in 40 ms")
 )
@@ -140,7 +140,7 @@ STATES: dict[str, IncidentView] = {
     ),
     "proposal-auto": replace(
         NEW,
-        status="executing",
+        status="remediating",
         diagnosis=DIAGNOSIS,
         proposal=replace(PROPOSAL, risk="low", decision="auto", reason="low risk runs itself."),
     ),

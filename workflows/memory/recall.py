@@ -95,10 +95,12 @@ class IncidentMemory:
                 meta=meta,
             )
 
-    async def add_note(self, incident_id: int, author: str, text: str) -> int:
-        """Keep an operator's note about an incident (redacted, at most 2000 characters);
-        returns its knowledge id. Raises LookupError when the incident does not exist and
-        ValueError when the note is empty."""
+    async def add_note(
+        self, incident_id: int, author: str, text: str, *, trace_id: str | None = None
+    ) -> int:
+        """Keep an operator's note about an incident (redacted, at most 2000 characters) and
+        put it on the incident's timeline (`memory.note`); returns its knowledge id. Raises
+        LookupError when the incident does not exist and ValueError when the note is empty."""
         note = redact(text.strip())[:NOTE_LIMIT]
         if not note:
             raise ValueError("an empty note")
@@ -108,7 +110,7 @@ class IncidentMemory:
         title = clip(redact(incident.title), 300)
         service = incident.service or ""
         [vector] = await self.embedder.embed([f"{title}\n{redact(service)}\n{note}"])
-        return await memories.remember_note(
+        kept = await memories.remember_note(
             self.db,
             incident_id,
             title=title,
@@ -117,6 +119,15 @@ class IncidentMemory:
             model=self.embedder.name,
             meta={"incident_id": incident_id, "author": author},
         )
+        await incidents.record_event(
+            self.db,
+            incident_id,
+            "memory.note",
+            actor=author,
+            message=text[:300],
+            trace_id=trace_id,
+        )
+        return kept
 
     async def similar(
         self,
