@@ -13,11 +13,13 @@ Usage::
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +27,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+# a connection back in the pool for longer than this is pinged before it is handed out; one
+# used more recently is only checked for a closed socket (asyncpg sees the server go away). A
+# ping is a transaction of its own (BEGIN, ";", ROLLBACK): pinging every checkout made it four
+# round trips and two transactions per query, most of the statements of an alert storm (issue 22)
+PING_IDLE = 2.0
+_RETURNED = "larkops_returned_at"
 
 
 def driver_url(url: str, driver: str) -> str:
@@ -48,10 +58,11 @@ class Database:
             driver_url(url, "asyncpg"),
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
             pool_recycle=1800,
             connect_args={"server_settings": {"application_name": "larkops"}, "timeout": 10},
         )
+        event.listen(engine.sync_engine.pool, "checkin", _returned)
+        event.listen(engine.sync_engine.pool, "checkout", _checked_out)
         return cls(
             url=url, engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False)
         )
@@ -68,3 +79,23 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _returned(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_RETURNED] = time.monotonic()
+
+
+def _checked_out(
+    dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+) -> None:
+    """Pre-ping, cheaply: a closed connection, or one idle long enough to have been dropped
+    unseen, is replaced (the pool retries with a fresh one on `DisconnectionError`)."""
+    if record.driver_connection is None or record.driver_connection.is_closed():
+        raise exc.DisconnectionError("connection closed")
+    returned = record.info.get(_RETURNED)
+    if returned is not None and time.monotonic() - returned < PING_IDLE:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as error:
+        raise exc.DisconnectionError(f"ping failed: {error}") from error
