@@ -62,7 +62,7 @@ async def lock_and_load(
     session: AsyncSession, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], Incident]:
     """Lock every (chat, fingerprint) of the batch (in one order, so batches never deadlock),
-    then load their active incidents, locked for update: (chat, fingerprint) -> incident (the
+    then load their active incidents, locked against other writers (FOR NO KEY UPDATE): (chat, fingerprint) -> incident (the
     newest active one of a fingerprint wins)."""
     if not keys:
         return {}
@@ -77,7 +77,10 @@ async def lock_and_load(
             Incident.status.in_(UNRESOLVED),
         )
         .order_by(Incident.id)
-        .with_for_update()
+        # not FOR UPDATE: that lock also holds up every insert that references the incident
+        # (its alerts' and events' foreign key checks take KEY SHARE), so a run writing its
+        # incident's events waited for whole storm batches
+        .with_for_update(key_share=True)
     )
     return {(incident.chat_id or "", incident.fingerprint): incident for incident in found}
 
