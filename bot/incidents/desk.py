@@ -36,6 +36,7 @@ from storage.coordination import Coordination
 from storage.database import Database
 from storage.statuses import may_acknowledge, may_move
 from workflows.escalation import Cause
+from workflows.follow_ups import FollowUps
 from workflows.incident_graph import GraphDeps
 from workflows.intake.alert import ParsedAlert
 from workflows.llm.advisor import ModelAdvisor
@@ -112,6 +113,8 @@ class IncidentDesk:
                 on_caught=self.presenter.caught,
             ),
         )
+        # the inbox's deliveries: their cards and runs follow without holding up intake
+        self.follow_ups = FollowUps(self.triage.notify, self.presenter.show)
         self._sweeper: asyncio.Task[None] | None = None
         if not settings.approvers and not settings.admins:
             log.warning(
@@ -140,6 +143,7 @@ class IncidentDesk:
                 loop.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await loop
+        await self.follow_ups.drain()
         await self.pager.drain()
         await self.runs.drain()
         await self.patcher.drain()
@@ -151,10 +155,17 @@ class IncidentDesk:
         replay after a crash count once."""
         return await self.triage.receive(alerts, chat_id, delivery=delivery)
 
-    async def receive_batch(self, deliveries: Sequence[Delivery]) -> TriageOutcome:
+    async def receive_batch(
+        self, deliveries: Sequence[Delivery], *, wait: bool = True
+    ) -> TriageOutcome:
         """Triage many deliveries in one transaction (the inbox claims a storm's webhook
-        deliveries together), with the outcome of each in turn."""
-        return await self.triage.receive_batch(deliveries)
+        deliveries together), with the outcome of each in turn. `wait` False (the inbox):
+        return once they are committed; new incidents' cards and runs, and the refreshes of
+        the cards they folded into, follow in the background (`follow_ups`)."""
+        outcome = await self.triage.receive_batch(deliveries, notify=wait)
+        if not wait:
+            self.follow_ups.add(outcome)
+        return outcome
 
     async def _opened(self, incident_id: int) -> None:
         await self.pager.plan(incident_id)  # before the card: the card shows the plan
