@@ -81,5 +81,7 @@ async def test_intake_does_not_wait_for_cards_and_folds_refreshes(migrated_db: D
     assert bot.told.count(("refreshed", opened)) == 1
     assert follow_ups.pending == 0
     async with migrated_db.engine.connect() as conn:
-        counts = dict((await conn.execute(text("SELECT title, alert_count FROM incidents"))).all())
+        counts: dict[str, int] = dict(
+            (await conn.execute(text("SELECT title, alert_count FROM incidents"))).all()
+        )
     assert counts == {"DiskFull": 4, "NodeDown": 4}
