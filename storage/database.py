@@ -13,6 +13,7 @@ Usage::
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -88,14 +89,28 @@ def _returned(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
 def _checked_out(
     dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
 ) -> None:
-    """Pre-ping, cheaply: a closed connection, or one idle long enough to have been dropped
-    unseen, is replaced (the pool retries with a fresh one on `DisconnectionError`)."""
-    if record.driver_connection is None or record.driver_connection.is_closed():
+    """Pre-ping, cheaply: a closed connection is replaced (the pool retries with a fresh one
+    on `DisconnectionError`); one idle long enough to have been dropped unseen, or whose
+    server said something while it was idle (a terminated backend's FATAL, its end of
+    file, not yet read by the event loop), is pinged first."""
+    driver = record.driver_connection
+    if driver is None or driver.is_closed():
         raise exc.DisconnectionError("connection closed")
     returned = record.info.get(_RETURNED)
-    if returned is not None and time.monotonic() - returned < PING_IDLE:
+    if returned is not None and time.monotonic() - returned < PING_IDLE and not _spoke(driver):
         return
     try:
         dbapi_connection.ping()
     except Exception as error:
         raise exc.DisconnectionError(f"ping failed: {error}") from error
+
+
+def _spoke(driver: Any) -> bool:
+    """Whether the server sent anything the connection has not read (an idle connection's
+    server only does so to say it is going away); True when that cannot be told."""
+    try:
+        sock = driver._transport.get_extra_info("socket")  # asyncpg keeps no public accessor
+        readable, _, _ = select.select([sock.fileno()], [], [], 0)
+    except Exception:
+        return True
+    return bool(readable)
