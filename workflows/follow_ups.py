@@ -67,12 +67,17 @@ class FollowUps:
         """Outcomes being told and cards waiting for a refresh."""
         return len(self._tasks) + len(self._changed)
 
-    async def drain(self, patience: float = 10.0) -> None:
-        """Let what was added finish (on stop), for up to `patience` seconds."""
+    async def drain(self, patience: float = 5.0) -> None:
+        """Let what was added finish (on stop) for up to `patience` seconds, then cancel the
+        rest: the sweep of the next start makes it up, as after a crash."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(patience):
                 while self._tasks:
                     await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        late = list(self._tasks)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def _tell(self, outcome: TriageOutcome) -> None:
         try:
