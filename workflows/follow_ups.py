@@ -50,6 +50,7 @@ class FollowUps:
         self._changed: dict[int, None] = {}  # incidents whose card wants a refresh, in order
         self._opening: dict[int, int] = {}  # incident -> its outcomes still being told here
         self._refresher: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def add(self, outcome: TriageOutcome) -> None:
         """Follow `outcome` up in the background (returns at once)."""
@@ -74,6 +75,7 @@ class FollowUps:
             async with asyncio.timeout(patience):
                 while self._tasks:
                     await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        self._stopping = True  # what is cancelled now starts nothing more
         late = list(self._tasks)
         for task in late:
             task.cancel()
@@ -90,6 +92,8 @@ class FollowUps:
             self._wake()  # repeats that came while the card was being sent
 
     def _wake(self) -> None:
+        if self._stopping:
+            return
         if self._refresher is None and any(i not in self._opening for i in self._changed):
             self._refresher = self._spawn(self._refresh_all())
 
