@@ -13,8 +13,6 @@ Usage::
 
 from __future__ import annotations
 
-import select
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,13 +27,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
-
-# a connection back in the pool for longer than this is pinged before it is handed out; one
-# used more recently is only checked for a closed socket (asyncpg sees the server go away). A
-# ping is a transaction of its own (BEGIN, ";", ROLLBACK): pinging every checkout made it four
-# round trips and two transactions per query, most of the statements of an alert storm (issue 22)
-PING_IDLE = 2.0
-_RETURNED = "larkops_returned_at"
+from sqlalchemy.util import await_
 
 
 def driver_url(url: str, driver: str) -> str:
@@ -62,7 +54,6 @@ class Database:
             pool_recycle=1800,
             connect_args={"server_settings": {"application_name": "larkops"}, "timeout": 10},
         )
-        event.listen(engine.sync_engine.pool, "checkin", _returned)
         event.listen(engine.sync_engine.pool, "checkout", _checked_out)
         return cls(
             url=url, engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False)
@@ -82,35 +73,21 @@ class Database:
         await self.engine.dispose()
 
 
-def _returned(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-    record.info[_RETURNED] = time.monotonic()
-
-
 def _checked_out(
     dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
 ) -> None:
-    """Pre-ping, cheaply: a closed connection is replaced (the pool retries with a fresh one
-    on `DisconnectionError`); one idle long enough to have been dropped unseen, or whose
-    server said something while it was idle (a terminated backend's FATAL, its end of
-    file, not yet read by the event loop), is pinged first."""
+    """Pre-ping, cheaply: replace a connection whose server is gone (the pool retries with a
+    fresh one on `DisconnectionError`). SQLAlchemy's `pool_pre_ping` is a transaction of its
+    own (BEGIN, ";", ROLLBACK), three round trips and a transaction more for every session:
+    half the statements Postgres ran in an alert storm (issue 22). An empty statement is one
+    round trip outside any transaction, and still fails on a connection whose server went
+    away, also when asyncpg has read the backend's FATAL but not yet its end of file (a
+    restart, `pg_terminate_backend`; checking for a recently used connection's closed socket
+    alone missed that under load)."""
     driver = record.driver_connection
     if driver is None or driver.is_closed():
         raise exc.DisconnectionError("connection closed")
-    returned = record.info.get(_RETURNED)
-    if returned is not None and time.monotonic() - returned < PING_IDLE and not _spoke(driver):
-        return
     try:
-        dbapi_connection.ping()
+        await_(driver.fetchrow(";"))
     except Exception as error:
         raise exc.DisconnectionError(f"ping failed: {error}") from error
-
-
-def _spoke(driver: Any) -> bool:
-    """Whether the server sent anything the connection has not read (an idle connection's
-    server only does so to say it is going away); True when that cannot be told."""
-    try:
-        sock = driver._transport.get_extra_info("socket")  # asyncpg keeps no public accessor
-        readable, _, _ = select.select([sock.fileno()], [], [], 0)
-    except Exception:
-        return True
-    return bool(readable)
