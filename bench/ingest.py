@@ -175,6 +175,14 @@ def delivery(rng: random.Random, pool: list[tuple[str, str]]) -> bytes:
     )
 
 
+async def commits(bot: Bot) -> int:
+    """Transactions committed in the bot's database so far (each of the bench's own queries is
+    one of them)."""
+    return int(
+        await bot.one("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+    )
+
+
 async def counted(bot: Bot, chat: str) -> int:
     return int(
         await bot.one(
@@ -200,8 +208,10 @@ async def throughput(bot: Bot, chat: str, alerts: int, clients: int) -> dict[str
         ):
             await asyncio.sleep(0.2)
         bodies = [delivery(rng, POOL) for _ in range(alerts // SIZE)]
+        deliveries = len(bodies)
         base = await counted(bot, chat)
         sent = 0
+        committed = await commits(bot)
         cpu0, began = bot.cpu(), time.monotonic()
 
         async def client_loop() -> None:
@@ -212,12 +222,14 @@ async def throughput(bot: Bot, chat: str, alerts: int, clients: int) -> dict[str
 
         await asyncio.gather(*(client_loop() for _ in range(clients)))
         http_s = time.monotonic() - began
-        done = base
+        done, polls = base, 0
         while done - base < sent and time.monotonic() - began < 300:
             await asyncio.sleep(0.02)
             done = await counted(bot, chat)
+            polls += 1
         e2e = time.monotonic() - began
         spent = [b - a for a, b in zip(cpu0, bot.cpu(), strict=True)]
+        committed = await commits(bot) - committed - polls - 1  # not the bench's own
         cpu = sum(spent)
     rows = await bot.one(
         "SELECT count(*) FROM alerts a JOIN incidents i ON i.id = a.incident_id "
@@ -230,6 +242,7 @@ async def throughput(bot: Bot, chat: str, alerts: int, clients: int) -> dict[str
         "http": sent / http_s,
         "cpu_per_1000": 1000 * cpu / max(1, done - base),
         "lost": sent - (done - base),
+        "commits_per_delivery": committed / max(1, deliveries),
         "rows_off": rows - (sent + len(POOL)),
         "incidents": opened,
         "main": 1000 * spent[0] / max(1, done - base),
@@ -240,7 +253,8 @@ async def throughput(bot: Bot, chat: str, alerts: int, clients: int) -> dict[str
         f"  run {chat}: {sent} alerts, HTTP {result['http']:.0f}/s, end to end "
         f"{result['e2e']:.0f}/s ({e2e:.1f} s), CPU {result['cpu_per_1000']:.2f} s per 1,000 "
         f"alerts (main {result['main']:.2f}, intake {result['intake']:.2f}, Postgres "
-        f"{result['postgres']:.2f}); counted {done - base}/{sent}, alert rows "
+        f"{result['postgres']:.2f}); {result['commits_per_delivery']:.1f} commits per delivery "
+        f"of {SIZE}; counted {done - base}/{sent}, alert rows "
         f"{rows}/{sent + len(POOL)}, incidents {opened}/{len(POOL)}",
         flush=True,
     )
@@ -339,6 +353,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 22, "alert ingest end to end (median)", rate, "alerts/s", ">= 3000", rate >= 3000
             )
             figure(22, "alert ingest CPU per 1,000 alerts", cpu, "CPU s", "", None)
+            per_delivery = statistics.median(r["commits_per_delivery"] for r in runs)
+            figure(22, "alert ingest commits per delivery", per_delivery, "commits", "", None)
             figure(22, "alerts lost or counted twice", lost, "alerts", "0", lost == 0)
             if args.seconds > 0:
                 waits = await latency(bot, emulator, args.rate, args.seconds)

@@ -30,6 +30,10 @@ from storage.notices import paced
 log = get_logger(__name__)
 
 REFRESH = 5.0  # seconds between reads
+# a reading a change asked for comes this long after the previous one at the soonest: in an
+# alert storm every incident's card, run and status changes, and each change was a reading
+# (three statements) in every process, six a second
+LEAST_GAP = 1.0
 
 # a row a worker is handling stays `pending` until its transaction commits: it counts here
 INBOUND_PENDING = Gauge(
@@ -135,11 +139,16 @@ async def watch_backlog(
     """Keep the gauges fresh until cancelled; a failed read keeps the last values. With
     `changed` (set when an incident or a gate changes) a reading with nothing in the inbox is
     followed by the next change, or a minute (`storage.notices.QUIET`), not `every` seconds:
-    the inbox's age grows only while something waits in it."""
+    the inbox's age grows only while something waits in it; changes in a burst make one
+    reading a `LEAST_GAP`."""
     waiting = True
+    clock = asyncio.get_running_loop().time
+    last = -LEAST_GAP
 
     async def read() -> None:
-        nonlocal waiting
+        nonlocal waiting, last
+        await asyncio.sleep(max(0.0, last + LEAST_GAP - clock()))
+        last = clock()
         try:
             backlog = await read_backlog(db)
         except Exception as exc:  # the database is down: readiness and its alert say so

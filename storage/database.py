@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.util import await_
 
 
 def driver_url(url: str, driver: str) -> str:
@@ -48,10 +51,10 @@ class Database:
             driver_url(url, "asyncpg"),
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
             pool_recycle=1800,
             connect_args={"server_settings": {"application_name": "larkops"}, "timeout": 10},
         )
+        event.listen(engine.sync_engine.pool, "checkout", _checked_out)
         return cls(
             url=url, engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False)
         )
@@ -68,3 +71,23 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _checked_out(
+    dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+) -> None:
+    """Pre-ping, cheaply: replace a connection whose server is gone (the pool retries with a
+    fresh one on `DisconnectionError`). SQLAlchemy's `pool_pre_ping` is a transaction of its
+    own (BEGIN, ";", ROLLBACK), three round trips and a transaction more for every session:
+    half the statements Postgres ran in an alert storm (issue 22). An empty statement is one
+    round trip outside any transaction, and still fails on a connection whose server went
+    away, also when asyncpg has read the backend's FATAL but not yet its end of file (a
+    restart, `pg_terminate_backend`; checking for a recently used connection's closed socket
+    alone missed that under load)."""
+    driver = record.driver_connection
+    if driver is None or driver.is_closed():
+        raise exc.DisconnectionError("connection closed")
+    try:
+        await_(driver.fetchrow(";"))
+    except Exception as error:
+        raise exc.DisconnectionError(f"ping failed: {error}") from error

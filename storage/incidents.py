@@ -323,18 +323,6 @@ async def latest_alert(db: Database, incident_id: int) -> Alert | None:
     return found
 
 
-async def last_event(db: Database, incident_id: int, kind: str) -> IncidentEvent | None:
-    """The incident's newest event of `kind`, or None."""
-    async with db.session() as session:
-        found = await session.scalar(
-            select(IncidentEvent)
-            .where(IncidentEvent.incident_id == incident_id, IncidentEvent.kind == kind)
-            .order_by(IncidentEvent.id.desc())
-            .limit(1)
-        )
-    return found
-
-
 async def storm_since(db: Database, chat_id: str, since: datetime) -> Sequence[Incident]:
     """The chat's storm incidents opened after `since`, those with the most alerts first."""
     async with db.session() as session:

@@ -14,11 +14,12 @@ opened all or nothing::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, text, tuple_
+from sqlalchemy import Table, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +27,20 @@ from storage.incidents import UNRESOLVED
 from storage.models import Alert, DedupeOverride, Incident, IncidentEvent, TriagedDelivery
 
 ALERTS_TABLE = cast(Table, Alert.__table__)
+ALERT_COLUMNS = (
+    "incident_id",
+    "source",
+    "fingerprint",
+    "status",
+    "title",
+    "severity",
+    "labels",
+    "annotations",
+    "starts_at",
+    "ends_at",
+    "raw",
+)
+JSON_COLUMNS = frozenset({"labels", "annotations", "raw"})
 # every fold of a batch in one statement; the card shows the latest alert's summary (its current
 # value), not the first one's
 _FOLD = text(
@@ -62,8 +77,8 @@ async def lock_and_load(
     session: AsyncSession, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], Incident]:
     """Lock every (chat, fingerprint) of the batch (in one order, so batches never deadlock),
-    then load their active incidents, locked for update: (chat, fingerprint) -> incident (the
-    newest active one of a fingerprint wins)."""
+    then load their active incidents, locked against other writers (FOR NO KEY UPDATE):
+    (chat, fingerprint) -> incident (the newest active one of a fingerprint wins)."""
     if not keys:
         return {}
     await session.execute(
@@ -77,7 +92,10 @@ async def lock_and_load(
             Incident.status.in_(UNRESOLVED),
         )
         .order_by(Incident.id)
-        .with_for_update()
+        # not FOR UPDATE: that lock also holds up every insert that references the incident
+        # (its alerts' and events' foreign key checks take KEY SHARE), so a run writing its
+        # incident's events waited for whole storm batches
+        .with_for_update(key_share=True)
     )
     return {(incident.chat_id or "", incident.fingerprint): incident for incident in found}
 
@@ -158,6 +176,21 @@ async def fold(session: AsyncSession, folds: Mapping[int, tuple[int, str]]) -> N
 
 
 async def record_alerts(session: AsyncSession, rows: Sequence[Mapping[str, object]]) -> None:
-    """Insert the batch's alert rows (Core: no ORM bookkeeping)."""
-    if rows:
-        await session.execute(insert(ALERTS_TABLE), list(rows))
+    """Copy the batch's alert rows in (`COPY`, in the triage transaction): one statement for
+    the whole batch, where an `INSERT` of many rows was one execution per row (the triage
+    holds its fingerprints' locks meanwhile)."""
+    if not rows:
+        return
+    connection = await (await session.connection()).get_raw_connection()
+    driver: Any = connection.driver_connection  # the asyncpg connection of the session
+    await driver.copy_records_to_table(
+        ALERTS_TABLE.name,
+        columns=ALERT_COLUMNS,
+        records=[
+            tuple(
+                json.dumps(row[column]) if column in JSON_COLUMNS else row[column]
+                for column in ALERT_COLUMNS
+            )
+            for row in rows
+        ],
+    )

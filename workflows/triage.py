@@ -65,6 +65,8 @@ class TriageOutcome:
     silenced: int = 0
     # critical alerts a silence held back: (silence id, alert title), each said in the chat
     caught: list[tuple[int, str]] = field(default_factory=list)
+    storms: list[str] = field(default_factory=list)  # chats whose storm card must change
+    notices: list[tuple[str, int, str]] = field(default_factory=list)  # (chat, silence, title)
 
 
 @dataclass
@@ -115,12 +117,15 @@ class Triage:
         and a delivery already recorded changes nothing (`outcome.replayed`)."""
         return await self.receive_batch([Delivery(alerts, chat_id, delivery)])
 
-    async def receive_batch(self, deliveries: Sequence[Delivery]) -> TriageOutcome:
+    async def receive_batch(
+        self, deliveries: Sequence[Delivery], *, notify: bool = True
+    ) -> TriageOutcome:
         """Triage many deliveries in one transaction, with the incidents, counts and storm
         decisions that `receive` of each in turn would give: per chat the deliveries are
         taken in their order (chats are independent), every statement covers the batch
         (one lock statement, one fold UPDATE per batch however often an incident repeats,
-        one INSERT of the alerts), and each hook is called once per incident."""
+        one INSERT of the alerts), and each hook is called once per incident. `notify`
+        False: the hooks are left to the caller (`notify` with the outcome)."""
         outcome = TriageOutcome()
         chats = sorted({d.chat_id for d in deliveries})
         in_force = {chat: await silences.active(self.db, chat) for chat in chats}
@@ -131,7 +136,7 @@ class Triage:
             outcome.replayed = len(todo) < len(deliveries)
             grouped: list[tuple[str, dict[tuple[str, str], list[ParsedAlert]]]] = []
             silenced: list[ParsedAlert] = []
-            notices: list[tuple[str, int, str]] = []  # (chat, silence id, title) to say
+            notices = outcome.notices  # (chat, silence id, title) to say
             for delivery in todo:
                 groups = self._sort(delivery, in_force[delivery.chat_id], silenced, caught)
                 grouped.append((delivery.chat_id, groups))
@@ -158,7 +163,9 @@ class Triage:
                 ALERTS.labels(group[0].source, group[0].status).inc(len(group))
         if silenced:
             ALERTS.labels(silenced[0].source, "silenced").inc(len(silenced))
-        await self._notify(outcome, batch.storms, notices)
+        outcome.storms = batch.storms
+        if notify:
+            await self.notify(outcome)
         return outcome
 
     def _sort(
@@ -296,9 +303,7 @@ class Triage:
             outcome.resolved.append(current.id)
         return current.id
 
-    async def _notify(
-        self, outcome: TriageOutcome, storms: list[str], caught: list[tuple[str, int, str]]
-    ) -> None:
+    async def notify(self, outcome: TriageOutcome) -> None:
         """Tell the bot. The delivery is committed by now, so a failing hook (Lark or Redis
         away) must not fail it: handled again, its alerts would be counted twice. What a hook
         missed is made up later: the workflow sweep starts or resumes runs nobody drives
@@ -309,11 +314,11 @@ class Triage:
             *((f"on_changed {i}", partial(hooks.on_changed, i)) for i in outcome.folded),
             *((f"on_resolved {i}", partial(hooks.on_resolved, i)) for i in outcome.resolved),
         ]
-        calls += [(f"on_storm {chat}", partial(hooks.on_storm, chat)) for chat in storms]
+        calls += [(f"on_storm {chat}", partial(hooks.on_storm, chat)) for chat in outcome.storms]
         if hooks.on_caught is not None:
             calls += [
                 (f"on_caught {i}", partial(hooks.on_caught, chat, silence_id, title))
-                for i, (chat, silence_id, title) in enumerate(caught)
+                for i, (chat, silence_id, title) in enumerate(outcome.notices)
             ]
         for what, call in dict(calls).items():  # each folded incident once
             try:

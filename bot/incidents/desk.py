@@ -40,6 +40,7 @@ from storage.models import Incident, IncidentEvent
 from storage.statuses import may_acknowledge, may_move
 from workflows import gates
 from workflows.escalation import Cause
+from workflows.follow_ups import FollowUps
 from workflows.gates import Click, Verdict
 from workflows.incident_graph import GraphDeps
 from workflows.intake.alert import ParsedAlert
@@ -118,6 +119,8 @@ class IncidentDesk:
                 on_caught=self.presenter.caught,
             ),
         )
+        # the inbox's deliveries: their cards and runs follow without holding up intake
+        self.follow_ups = FollowUps(self.triage.notify, self.presenter.show)
         self._sweeper: asyncio.Task[None] | None = None
         if not settings.approvers and not settings.admins:
             log.warning(
@@ -146,6 +149,7 @@ class IncidentDesk:
                 loop.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await loop
+        await self.follow_ups.drain()
         await self.pager.drain()
         await self.runs.drain()
         await self.patcher.drain()
@@ -157,10 +161,17 @@ class IncidentDesk:
         replay after a crash count once."""
         return await self.triage.receive(alerts, chat_id, delivery=delivery)
 
-    async def receive_batch(self, deliveries: Sequence[Delivery]) -> TriageOutcome:
+    async def receive_batch(
+        self, deliveries: Sequence[Delivery], *, wait: bool = True
+    ) -> TriageOutcome:
         """Triage many deliveries in one transaction (the inbox claims a storm's webhook
-        deliveries together), with the outcome of each in turn."""
-        return await self.triage.receive_batch(deliveries)
+        deliveries together), with the outcome of each in turn. `wait` False (the inbox):
+        return once they are committed; new incidents' cards and runs, and the refreshes of
+        the cards they folded into, follow in the background (`follow_ups`)."""
+        outcome = await self.triage.receive_batch(deliveries, notify=wait)
+        if not wait:
+            self.follow_ups.add(outcome)
+        return outcome
 
     async def _opened(self, incident_id: int) -> None:
         await self.pager.plan(incident_id)  # before the card: the card shows the plan

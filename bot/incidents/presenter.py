@@ -41,10 +41,11 @@ from cards.views import (
     StormView,
     VerificationView,
 )
-from storage import incidents, pages, postmortems, war_rooms
+from storage import incidents, war_rooms
 from storage.approvals import approvers_of
 from storage.database import Database
-from storage.models import Approval, Diagnosis, Incident, Page, Proposal
+from storage.incident_cards import CardRows, card_rows
+from storage.models import Incident, Page
 
 STORM_SPAN = timedelta(hours=1)
 
@@ -144,20 +145,29 @@ class LarkPresenter:
 
     async def _current(self, incident_id: int) -> dict[str, Any] | None:
         """The card as the stored state is now (read when the patch is sent)."""
-        incident = await incidents.get_incident(self.db, incident_id)
-        return await self.render(incident) if incident is not None else None
+        rows = await self._rows(incident_id)
+        if rows is None:
+            return None
+        return incident_card(self._view(rows.incident, rows), self.say, self.zone)
 
     async def render(self, incident: Incident) -> dict[str, Any]:
         return incident_card(await self.view(incident), self.say, self.zone)
 
     async def view(self, incident: Incident) -> IncidentView:
-        diagnosis = await incidents.latest(self.db, Diagnosis, incident.id)
-        proposal = await incidents.latest(self.db, Proposal, incident.id)
-        gate = await incidents.latest(self.db, Approval, incident.id)
-        runs = [e for e in await incidents.executions(self.db, incident.id) if e.step == "execute"]
-        verified = await incidents.last_event(self.db, incident.id, "workflow.verified")
-        decided = await incidents.last_event(self.db, incident.id, "policy.decided")
-        proposed = await incidents.last_event(self.db, incident.id, "workflow.proposed")
+        return self._view(incident, await self._rows(incident.id))
+
+    async def _rows(self, incident_id: int) -> CardRows | None:
+        """What the card shows, in one statement (`storage.incident_cards`)."""
+        return await card_rows(self.db, incident_id, paging=bool(self.settings.escalation.policies))
+
+    def _view(self, incident: Incident, rows: CardRows | None) -> IncidentView:
+        diagnosis = rows.diagnosis if rows else None
+        proposal = rows.proposal if rows else None
+        gate = rows.gate if rows else None
+        execution = rows.execution if rows else None
+        verified = rows.verified if rows else None
+        decided = rows.decided if rows else None
+        proposed = rows.proposed if rows else None
         named = proposed.data.get(f"title_{self.say.language}") if proposed else None
         call = tuple(str(part) for part in (decided.data.get("call") or [])) if decided else ()
         return IncidentView(
@@ -175,7 +185,7 @@ class LarkPresenter:
             diagnosis=_diagnosis(diagnosis) if diagnosis is not None else None,
             proposal=_proposal(proposal, call, str(named or "")) if proposal is not None else None,
             gate=self._gate(gate, incident) if gate is not None else None,
-            execution=_execution(runs[-1]) if runs else None,
+            execution=_execution(execution) if execution is not None else None,
             verification=VerificationView(
                 ok=bool(verified.data.get("ok")),
                 summary=verified.message,
@@ -188,29 +198,28 @@ class LarkPresenter:
             else None,
             resolved_note=incident.resolved_note,
             resolved_by=incident.resolved_by,
-            paging=await self._paging(incident) if self.settings.escalation.policies else None,
-            postmortem_url=await self._postmortem(incident),
+            paging=self._paging(incident, rows) if self.settings.escalation.policies else None,
+            postmortem_url=self._postmortem(incident, rows),
         )
 
-    async def _postmortem(self, incident: Incident) -> str | None:
+    def _postmortem(self, incident: Incident, rows: CardRows | None) -> str | None:
         """The link to the incident's postmortem draft, once it has one."""
-        if incident.status != "resolved":
+        if incident.status != "resolved" or rows is None:
             return None
-        found = await postmortems.of_incident(self.db, incident.id)
+        found = rows.postmortem
         if found is None or not found.document_id:
             return None
         return self.settings.postmortems.url.format(document_id=found.document_id)
 
-    async def _paging(self, incident: Incident) -> PagingView | None:
+    def _paging(self, incident: Incident, rows: CardRows | None) -> PagingView | None:
         """The incident's paging steps, and its Ack button while it is not acknowledged."""
-        rows = await pages.of_incident(self.db, incident.id)
-        if not rows:
+        if rows is None or not rows.pages:
             return None
         over = incident.status in incidents.FINAL
         open_ = incident.acknowledged_at is None and not over
-        roomless = not over and await war_rooms.of_incident(self.db, incident.id) is None
+        roomless = not over and rows.war_room is None
         return PagingView(
-            lines=tuple(_page_line(row, settled=not open_) for row in rows),
+            lines=tuple(_page_line(row, settled=not open_) for row in rows.pages),
             acknowledged_by=incident.acknowledged_by,
             acknowledged_at=incident.acknowledged_at,
             ack_value=ack_value(incident.id, self.key) if open_ else None,

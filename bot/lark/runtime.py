@@ -261,7 +261,8 @@ class LarkRuntime:
     ) -> list[Literal["done", "ignored"]]:
         """Webhook deliveries from the inbox, claimed together: their alerts as the webhook
         parsed them (a row kept by an earlier version has the body instead: parsed now),
-        triaged in one transaction (which counts a delivery once, replayed or not)."""
+        triaged in one transaction (which counts a delivery once, replayed or not); what
+        follows (cards, runs) does not hold up the next claim."""
         outcomes: list[Literal["done", "ignored"]] = []
         deliveries = []
         for source, payload, event_id in claimed:
@@ -274,7 +275,7 @@ class LarkRuntime:
             deliveries.append(Delivery(alerts, str(payload.get("chat_id", "")), event_id))
             outcomes.append("done")
         if deliveries:
-            await self.desk.receive_batch(deliveries)
+            await self.desk.receive_batch(deliveries, wait=False)
         return outcomes
 
     async def sweep(self) -> None:

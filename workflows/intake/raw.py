@@ -73,6 +73,8 @@ class _Walk:
         self.chars += len(value) + 4
         if self.chars > RAW_LIMIT:
             raise _TooBig
+        if value.isprintable():  # NUL and surrogates are not: nothing to remove
+            return value
         return _UNSTORABLE_RE.sub("", value)
 
 

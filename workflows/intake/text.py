@@ -87,6 +87,8 @@ def as_text(value: object, limit: int) -> str:
 
 def strip_invisible(text: str) -> str:
     """Remove control/format characters and lone surrogates; keep \\t, \\n and \\r."""
+    if text.isprintable():  # none of them is printable: nothing to remove (most labels)
+        return text
     return _INVISIBLE_RE.sub("", text)
 
 
