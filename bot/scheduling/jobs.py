@@ -114,7 +114,7 @@ class JobRunner:
         self.db = db
         self.api = api
         self.operations = operations
-        self.post_fix = post_fix  # async (schedule, action) -> None: posts an approval card
+        self.post_fix = post_fix  # async (schedule, action, fire_time): posts an approval card
         self.post_report = post_report  # async (schedule, days) -> None: posts the hygiene report
         self.agent = agent  # the model's read-only agent, when a model is configured
         self.memory = memory  # job memory: every run kept, history recalled before the next
@@ -132,7 +132,7 @@ class JobRunner:
         attempts = 1 + max(0, int(action.get("retries", self.retries)))
         result = Result(False, "not run")
         for attempt in range(attempts):
-            result = await self._perform(schedule, action, history)
+            result = await self._perform(schedule, action, history, run.fire_time)
             if result.ok or result.card_posted:
                 break
             if attempt + 1 < attempts:
@@ -206,7 +206,11 @@ class JobRunner:
         )
 
     async def _perform(
-        self, schedule: Schedule, action: Mapping[str, Any], history: JobHistory | None = None
+        self,
+        schedule: Schedule,
+        action: Mapping[str, Any],
+        history: JobHistory | None = None,
+        fire_time: datetime | None = None,
     ) -> Result:
         kind = action.get("type")
         if kind == "checks":
@@ -217,7 +221,7 @@ class JobRunner:
                 step = {"plugin": plugin.spec.name, "params": action.get("params") or {}}
                 return await self._checks({"steps": [step]})
             if self.post_fix is not None:
-                await self.post_fix(schedule, action)
+                await self.post_fix(schedule, action, fire_time)
                 return Result(True, self.say("schedule.fix_posted"), card_posted=True)
             return self._undone("no_approval_path")
         if kind == "incident_report":

@@ -97,13 +97,19 @@ def build_scheduling(
     config = settings.scheduling
     replica = f"{socket.gethostname()}:{os.getpid()}"
 
-    async def post_fix(schedule: Schedule, action: dict[str, Any]) -> None:
+    async def post_fix(
+        schedule: Schedule, action: dict[str, Any], fire_time: datetime | None
+    ) -> None:
+        # one firing is one action: a firing run again (its replica died before the card was
+        # posted) finds the action it asked for and posts its card, never a second action
+        firing = fire_time.isoformat() if fire_time is not None else None
         outcome = await operations.request(
             schedule.chat_id,
             schedule.created_by,
             str(action.get("plugin")),
             dict(action.get("params") or {}),
             force_approval=True,
+            key=f"schedule:{schedule.id}:{firing}" if firing is not None else None,
         )
         key = idempotency_key(f"schedule:{schedule.id}", "fix", str(outcome.action.id))
 

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
 from bot.lark.events import card_text
+from storage import schedules
+from storage.models import Schedule
 from tests.lark.testbot import TestBot, card_buttons, wait_until
 from tests.support.health import health_service
+from workflows.schedule.spec import Once
 
 APPROVE, REJECT = "批准", "拒绝"
 
@@ -208,3 +212,47 @@ async def _inbound_status(bot: TestBot, event_id: str, wanted: str) -> bool:
             text("SELECT status FROM inbound_events WHERE event_id = :id"), {"id": event_id}
         )
     return found == wanted
+
+
+async def test_a_scheduled_fix_fired_again_is_the_same_action(
+    make_testbot: Any, tmp_path: Path
+) -> None:
+    """A scheduled fix whose firing runs again (its replica died after asking for the fix,
+    before the card was posted or the run was finished) asks for the same action: one action,
+    one approval card, one run once approved."""
+    bot = await started(make_testbot, tmp_path)
+    later = datetime.now(UTC) + timedelta(days=300)
+    row = await schedules.create(
+        bot.db,
+        chat_id=bot.chat,
+        created_by="ou_alice",
+        source_text="每天早上重启 web",
+        task="重启 web",
+        timezone="Asia/Shanghai",
+        kind="once",
+        spec=Once(later, "Asia/Shanghai").to_json(),
+        cron=None,
+        run_at=later,
+        action={
+            "type": "fix",
+            "plugin": "command",
+            "params": {"template": "make_marker", "args": {"name": "web"}},
+        },
+        next_run_at=later,
+    )
+    async with bot.db.session() as session:
+        schedule = await session.get(Schedule, row.id)
+    assert schedule is not None
+    run = await schedules.claim_run(bot.db, row.id, later, replica="test")
+    assert run is not None
+    runner = bot.runtime.scheduling.runner
+    await runner.run(schedule, run, False)
+    await wait_until(lambda: _status(bot, "pending"), what="the fix at its gate")
+    await runner.run(schedule, run, False)  # the same firing, run again
+    assert await bot.rows("SELECT count(*) FROM actions") == [(1,)]
+    cards = [m for m in bot.emulator.transcript(bot.chat) if m.card is not None]
+    assert len(cards) == 1, [card_text(m.card) for m in cards]
+    await bot.click(cards[0], APPROVE, user="ou_bob")
+    await wait_until(lambda: _status(bot, "succeeded"), what="the one action to run")
+    assert await bot.rows("SELECT count(*) FROM executions") == [(1,)]
+    assert (tmp_path / "marker-web").exists()
