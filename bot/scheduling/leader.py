@@ -46,6 +46,7 @@ from storage.notices import QUIET, Notices
 log = logging.getLogger(__name__)
 LEASE = "scheduler:leader"
 MAX_MISSED_ROWS = 100
+STOP_PATIENCE = 10.0  # seconds stop() waits for the leader loop to end
 
 LEADER = Gauge("larkops_scheduler_leader", "1 while this replica leads the scheduler")
 LATENESS = Histogram(
@@ -91,6 +92,7 @@ class SchedulerService:
         self.lease: Lease | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False  # set by stop(): the loops end even if a cancellation is lost
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen: datetime | None = None
@@ -105,6 +107,7 @@ class SchedulerService:
         return len(self._scheduler.get_jobs()) if self._scheduler is not None else 0
 
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run())
 
     def wake(self) -> None:
@@ -118,10 +121,16 @@ class SchedulerService:
         self.sync_every = QUIET
 
     async def stop(self) -> None:
+        # the flag, not the cancellation alone, ends the loops: a cancellation that arrives while
+        # the leader reads the database can be absorbed below it (seen under load: the loop
+        # went on leading, "cancelling" for ever, and stop() never returned)
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            done, _ = await asyncio.wait([self._task], timeout=STOP_PATIENCE)
+            if not done:
+                log.warning("scheduler: %s did not stop within %s s", self.replica, STOP_PATIENCE)
         self._stop_scheduler()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=10)
@@ -131,7 +140,7 @@ class SchedulerService:
             self.lease = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 self.lease = await self.coordination.acquire(LEASE, self.lease_ttl)
                 if self.lease is not None:
@@ -142,7 +151,8 @@ class SchedulerService:
                 log.exception("scheduler: leadership loop failed; retrying")
             self._stop_scheduler()
             self.lease = None
-            await asyncio.sleep(self.lease_ttl / 3)
+            if not self._stopping:
+                await asyncio.sleep(self.lease_ttl / 3)
 
     async def _lead(self, lease: Lease) -> None:
         log.info("scheduler: %s leads (fence %s)", self.replica, lease.fence)
@@ -159,7 +169,7 @@ class SchedulerService:
         try:
             await self._sync()
             await self._catch_up()
-            while not lost.is_set():
+            while not lost.is_set() and not self._stopping:
                 # `asyncio.timeout`, not `wait_for`: Python 3.11's `wait_for` returns instead of
                 # raising when it is cancelled as the wake-up arrives, so a `stop()` at that
                 # moment was lost and waited for ever (seen once in CI)
@@ -167,7 +177,7 @@ class SchedulerService:
                     async with asyncio.timeout(self.sync_every):
                         await self._wake.wait()
                 self._wake.clear()
-                if not lost.is_set():
+                if not lost.is_set() and not self._stopping:
                     await self._sync()
         finally:
             heartbeat.cancel()
