@@ -73,14 +73,12 @@ from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from bot.logs import get_logger
 from workflows.approvers import Decider, GatePolicy
 
 if TYPE_CHECKING:
     from bot.config import Settings
     from cards.texts import Texts
 
-log = get_logger(__name__)
 
 Role = Literal["viewer", "operator", "approver", "admin"]
 DefaultRole = Literal["none", "viewer", "operator"]
@@ -307,6 +305,12 @@ class AccessControl:
                     return await directory.user_departments(key)
                 return await directory.chat_members(key)
         except Exception as exc:  # fail closed: the grant is not given, the handler still runs
-            log.warning("roles.lookup_failed", member=member, key=key, error=str(exc)[:300])
+            # the logger is imported here: `bot.config` imports this module, and the CLI's
+            # `config check`, `schedule parse` and `apikey` start faster without structlog
+            from bot.logs import get_logger
+
+            get_logger(__name__).warning(
+                "roles.lookup_failed", member=member, key=key, error=str(exc)[:300]
+            )
             asked.failed.append(member)
             return frozenset()

@@ -1,7 +1,8 @@
 """The CLI paths that need no app start fast (issue 22 item 5; timed by bench/cli_start.py):
 they answer without loading the app, the Lark SDK, the database layer or the workflows'
-graph library, whose imports alone take seconds. `larkops apikey` talks to the database
-through asyncpg alone: not SQLAlchemy, not the ORM models."""
+graph library, whose imports alone take seconds, or structlog (0.1 s with its dev renderer).
+`larkops apikey` talks to the database through asyncpg alone: not SQLAlchemy, not the ORM
+models."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from tests.conftest import World
 
 # packages (any module under them) and the app's own entry module
-HEAVY = ("lark_oapi", "sqlalchemy", "langgraph", "asyncpg", "openai", "anthropic")
+HEAVY = ("lark_oapi", "sqlalchemy", "langgraph", "asyncpg", "openai", "anthropic", "structlog")
 APP = "bot.app"
 
 PROBE = """
