@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from bot.config import Settings
-from bot.lark.api import LarkApi
+from bot.lark.api import LarkApi, idempotency_key
 from bot.logs import get_logger
 from bot.roles import gate_policy
 from cards.gates import gate_buttons
@@ -54,6 +54,9 @@ from workflows.payloads import ExecutionResult, gate_decision
 from workflows.verdicts import judge
 
 log = get_logger(__name__)
+# an action's gate open this long without a card was left by a process that died before posting
+# it (the requester posts it within a second or two): the sweep posts it to the action's chat
+UNSEEN_AFTER = 30.0
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,37 @@ class OperationsDesk:
         return count
 
     async def sweep(self) -> None:
-        """One round: expired gates, then runs nobody drives."""
+        """One round: expired gates, runs nobody drives, then gates nobody can see."""
         await self.runs.sweep()
+        await self.post_unseen()
+
+    async def post_unseen(self) -> int:
+        """Post the card of each action waiting at a gate whose card was never posted (its
+        requester died in between: a scheduled fix's replica, a chat turn): a gate nobody can
+        see would only expire. How many were posted."""
+        posted = 0
+        for action_id in await actions.unseen(self.db, older_than=UNSEEN_AFTER, gate=GATE):
+            if not await actions.claim_card(self.db, action_id):
+                continue  # another replica posts it
+            action = await self.get(action_id)
+            gate = await actions.gate_of(self.db, action, GATE) if action is not None else None
+            if action is None or gate is None or not action.chat_id:
+                continue  # nowhere to post it: it waits for its expiry, as before
+            chat_id = action.chat_id
+            key = idempotency_key(f"action:{action_id}", "card", str(gate.interrupt_id))
+
+            async def send(card: dict[str, Any], chat_id: str = chat_id, key: str = key) -> str:
+                return await self.api.send_card(chat_id, card, uuid=key)
+
+            try:
+                await self.post_card(Outcome(action, gate), send)
+            except Exception as exc:  # the next sweep tries again
+                log.warning("operations.unseen_post_failed", action=action_id, error=str(exc))
+                await actions.release_card(self.db, action_id)
+                continue
+            log.info("operations.unseen_posted", action=action_id)
+            posted += 1
+        return posted
 
     async def sweep_forever(self, every: float = 5.0, changed: asyncio.Event | None = None) -> None:
         """`sweep` every `every` seconds while actions are in flight; with none, after the next
@@ -192,7 +224,7 @@ class OperationsDesk:
 
         async def round_() -> None:
             try:
-                await self.runs.sweep()
+                await self.sweep()
             except Exception as exc:  # keep sweeping; the next round retries
                 log.warning("operations.sweep_failed", error=str(exc))
 

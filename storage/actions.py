@@ -127,6 +127,47 @@ async def stranded(
         return [(int(a), r) for a, r in (await session.execute(query)).all()]
 
 
+async def unseen(db: Database, *, older_than: float, gate: str) -> list[int]:
+    """Actions waiting at a pending gate opened more than `older_than` seconds ago whose card
+    was never posted (whoever asked died between opening the gate and posting its card)."""
+    before = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than)
+    waiting = exists().where(
+        Approval.run_id == Action.run_id,
+        Approval.gate == gate,
+        Approval.status == "pending",
+        Approval.created_at < before,
+    )
+    query = select(Action.id).where(
+        Action.status == "pending", Action.card_message_id.is_(None), waiting
+    )
+    async with db.session() as session:
+        return [int(found) for found in (await session.scalars(query)).all()]
+
+
+async def claim_card(db: Database, action_id: int) -> bool:
+    """Take the posting of an unseen action's card (one replica posts it): True when taken.
+    The claim is an empty message id, replaced by the posted card's (`release_card` else)."""
+    statement = (
+        sql_update(Action)
+        .where(Action.id == action_id, Action.card_message_id.is_(None))
+        .values(card_message_id="")
+        .returning(Action.id)
+    )
+    async with db.session() as session:
+        return (await session.scalar(statement)) is not None
+
+
+async def release_card(db: Database, action_id: int) -> None:
+    """Give up a claim whose card could not be posted: the next sweep tries again."""
+    statement = (
+        sql_update(Action)
+        .where(Action.id == action_id, Action.card_message_id == "")
+        .values(card_message_id=None)
+    )
+    async with db.session() as session:
+        await session.execute(statement)
+
+
 async def in_flight(db: Database) -> bool:
     """Whether a sweep may have work: an action not yet finished."""
     query = select(select(Action.id).where(Action.status.in_(UNFINISHED)).exists())

@@ -256,3 +256,31 @@ async def test_a_scheduled_fix_fired_again_is_the_same_action(
     await wait_until(lambda: _status(bot, "succeeded"), what="the one action to run")
     assert await bot.rows("SELECT count(*) FROM executions") == [(1,)]
     assert (tmp_path / "marker-web").exists()
+
+
+async def test_a_fix_whose_card_was_never_posted_is_shown_by_the_sweep(
+    make_testbot: Any, tmp_path: Path
+) -> None:
+    """A fix asked for by a process that died before posting its card (a scheduled fix's
+    replica) waits at a gate nobody can see: the sweep posts its card to the chat once, and the
+    approval runs it once."""
+    bot = await started(make_testbot, tmp_path)
+    ops = bot.runtime.operations
+    params = {"template": "make_marker", "args": {"name": "db"}}
+    outcome = await ops.request(bot.chat, "ou_alice", "command", params, force_approval=True)
+    assert outcome.gate is not None  # the gate is open; no card was posted (the asker died)
+    await bot.runtime.sweep()
+    assert not [m for m in bot.emulator.transcript(bot.chat) if m.card is not None]
+    async with bot.db.session() as session:  # the gate has waited longer than a requester would
+        await session.execute(
+            text("UPDATE approvals SET created_at = now() - interval '5 minutes'")
+        )
+    await bot.runtime.sweep()
+    await bot.runtime.sweep()  # a second round posts nothing more
+    cards = [m for m in bot.emulator.transcript(bot.chat) if m.card is not None]
+    assert len(cards) == 1, [card_text(m.card) for m in cards]
+    assert APPROVE in card_buttons(cards[0].card)
+    await bot.click(cards[0], APPROVE, user="ou_bob")
+    await wait_until(lambda: _status(bot, "succeeded"), what="the fix to run")
+    assert await bot.rows("SELECT count(*) FROM executions") == [(1,)]
+    assert (tmp_path / "marker-db").exists()
