@@ -96,8 +96,13 @@ async def test_a_message_sent_before_the_desks_exist_is_answered_once_they_are(
     assert sent.acked  # committed, though nothing can handle it yet
     bot = TestBot(starting.emulator, starting.build(), starting.world.db)
     assert "ou_alice" in (await bot.expect_reply("ou_alice", timeout=30)).text
-    rows = await bot.rows(f"SELECT status FROM inbound_events WHERE event_id = '{sent.event_id}'")
-    assert rows == [("done",)]
+    query = f"SELECT status FROM inbound_events WHERE event_id = '{sent.event_id}'"
+
+    async def handled() -> bool:
+        return await bot.rows(query) == [("done",)]
+
+    # the reply is sent inside the handler; the row is marked done just after it returns
+    await wait_until(handled, what="the delivery marked done after its reply")
 
 
 async def test_a_click_during_start_up_waits_for_the_desks_and_is_answered(
