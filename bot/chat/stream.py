@@ -80,15 +80,18 @@ class CardStream:
         self._dirty.set()
 
     async def finish(self, *, evidence: tuple[Evidence, ...], note: str, text: str = "") -> None:
-        """The finished answer (`text` replaces what streamed when given)."""
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-        if text:
-            self._parts = [text]
-        view = AnswerView(text=self.written, done=True, evidence=evidence, note=note)
+        """The finished answer (`text` replaces what streamed when given).
+
+        A patch in flight is let finish first, never cancelled: Lark may apply a request whose
+        caller gave up after the finished card, which would leave people with a partial one."""
         async with self._sending:
+            if self._pump is not None:
+                self._pump.cancel()  # it is not patching: this holds `_sending`
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._pump
+            if text:
+                self._parts = [text]
+            view = AnswerView(text=self.written, done=True, evidence=evidence, note=note)
             await asyncio.sleep(max(0.0, self._last + self.interval - time.monotonic()))
             await self._patch(answer_card(view, self.say))
 

@@ -166,6 +166,11 @@ class LarkEmulator:
             path_prefix, status=status, code=code, count=count, headers=headers, seconds=seconds
         )
 
+    def hold_next(self, path_prefix: str, seconds: float) -> None:
+        """Let the next request under `path_prefix` take effect only `seconds` after it
+        arrived (a slow Lark); a client that gives up meanwhile does not stop it."""
+        self.guard.hold_next(path_prefix, seconds)
+
     def revoke_tokens(self) -> None:
         """Invalidate every issued tenant token (next use gets 99991663)."""
         self.guard.revoke_tokens()

@@ -64,6 +64,8 @@ class Guard:
         self._tokens: dict[str, float] = {}
         self._card_tokens: dict[str, _CardToken] = {}
         self._faults: list[Fault] = []
+        self._holds: list[tuple[str, float]] = []  # (path prefix, seconds) of slow answers
+        self.holding = 0  # requests being held now
         self._app_window: deque[float] = deque()
         self._chat_windows: dict[str, deque[float]] = {}
         self._message_windows: dict[str, deque[float]] = {}
@@ -138,6 +140,20 @@ class Guard:
     def clear_faults(self) -> None:
         """End every injected fault (an outage is over)."""
         self._faults.clear()
+        self._holds.clear()
+
+    def hold_next(self, path_prefix: str, seconds: float) -> None:
+        """Hold the next request under `path_prefix` for `seconds` after it has arrived, before
+        it takes effect (a slow answer, as Lark's are under load)."""
+        self._holds.append((path_prefix, seconds))
+
+    def take_hold(self, path: str) -> float:
+        """How long to hold this request (consuming the first matching hold), 0 for none."""
+        for index, (prefix, seconds) in enumerate(self._holds):
+            if path.startswith(prefix):
+                del self._holds[index]
+                return seconds
+        return 0.0
 
     def take_fault(self, path: str) -> None:
         """Raise the first pending fault matching `path` (consuming one of its count)."""

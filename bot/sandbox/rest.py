@@ -9,6 +9,7 @@ with the HTTP status Lark uses (see `guard.py` for the codes).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -109,6 +110,13 @@ class RestApi:
             path = request.url.path
             guard = self.emulator.guard
             status, headers = 200, {}
+            hold = guard.take_hold(path)
+            if hold:
+                guard.holding += 1
+                try:
+                    await asyncio.sleep(hold)
+                finally:
+                    guard.holding -= 1
             try:
                 guard.take_fault(path)
                 if path.startswith("/open-apis/"):
