@@ -15,7 +15,6 @@ Lark start fast. Failures print one line to stderr: exit 2 for configuration, 1 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -40,6 +39,8 @@ def _configure_logs(settings: Settings) -> None:
 
 
 def command_run(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
     from bot.startup import StartupError, paused_collection
 
     with paused_collection():
@@ -66,6 +67,8 @@ def command_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def command_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
     from bot.startup import StartupError, open_database
     from storage.migration import current_revision, downgrade, upgrade
 
@@ -94,6 +97,8 @@ def command_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def command_gc(settings: Settings, args: argparse.Namespace) -> int:
     """One retention cleanup pass (`retention:` section); prints rows per table."""
+    import asyncio
+
     from bot.startup import StartupError, open_database
     from storage.migration import current_revision, head_revision
     from workflows.checkpoint import CheckpointerError, open_checkpointer
@@ -146,6 +151,7 @@ def command_gc(settings: Settings, args: argparse.Namespace) -> int:
 def command_sandbox(settings: Settings, args: argparse.Namespace) -> int:
     """The Lark emulator and its web chat alone, for bots configured with real-looking
     credentials (`LARK_DOMAIN` pointed here), or several replicas sharing one sandbox."""
+    import asyncio
     import signal
 
     from bot.sandbox.emulator import LarkEmulator

@@ -13,12 +13,11 @@ Usage::
 from __future__ import annotations
 
 import ipaddress
-import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,13 +27,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import (
-    BaseSettings,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic.fields import FieldInfo
 
+from bot.config_sources import ConfigError as ConfigError
+from bot.config_sources import (
+    config_path,
+    dotenv_file,
+    environment,
+    merged,
+    yaml_file,
+)
 from bot.roles import RoleConfig
 from storage.retention import RetentionConfig
 from workflows.hygiene import HygieneRules
@@ -45,10 +47,6 @@ from workflows.postmortem import PostmortemConfig
 SECRET_MASK = "***"  # noqa: S105 - the mask, not a password
 
 
-class ConfigError(Exception):
-    """Invalid configuration: start-up stops with this one line, never a stack trace."""
-
-
 def _split_list(value: object) -> object:
     """Accept `a,b , c` (environment) as well as a YAML list."""
     if isinstance(value, str):
@@ -56,7 +54,8 @@ def _split_list(value: object) -> object:
     return value
 
 
-CommaList = Annotated[list[str], NoDecode]
+PLAIN = "plain"  # a list given as `a,b` in the environment, not as JSON
+CommaList = Annotated[list[str], PLAIN]
 
 
 class CoordinationSettings(BaseModel):
@@ -143,15 +142,10 @@ class AdvisorConfig(BaseModel):
         return value
 
 
-class Settings(BaseSettings):
-    """The whole effective configuration of one larkops process."""
+class Settings(BaseModel):
+    """The whole effective configuration of one larkops process (built by `load_settings`)."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        case_sensitive=False,
-    )
+    model_config = ConfigDict(extra="ignore", validate_by_name=True, validate_by_alias=True)
 
     lark_app_id: str = Field(default="", validation_alias="LARK_APP_ID")
     lark_app_secret: SecretStr = Field(default=SecretStr(""), validation_alias="LARK_APP_SECRET")
@@ -340,22 +334,6 @@ class Settings(BaseSettings):
             raise ValueError(f"escalation pages oncall:{unknown[0]}, a schedule oncall: lacks")
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (
-            init_settings,
-            env_settings,
-            dotenv_settings,
-            YamlSource(settings_cls, env_settings, dotenv_settings),
-        )
-
     @property
     def lark_configured(self) -> bool:
         return bool(self.lark_app_id and self.lark_app_secret.get_secret_value())
@@ -407,50 +385,6 @@ def _mask(field: str, secret: str) -> str | None:
     return SECRET_MASK
 
 
-class YamlSource(PydanticBaseSettingsSource):
-    """Reads the YAML file named by `LARKOPS_CONFIG` (from the environment or `.env`)."""
-
-    def __init__(
-        self,
-        settings_cls: type[BaseSettings],
-        env: PydanticBaseSettingsSource,
-        dotenv: PydanticBaseSettingsSource,
-    ) -> None:
-        super().__init__(settings_cls)
-        self._env = env
-        self._dotenv = dotenv
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def _path(self) -> Path | None:
-        raw = os.environ.get("LARKOPS_CONFIG")
-        if raw is None:
-            found = {str(k).upper(): v for k, v in self._dotenv().items()}
-            raw = found.get("LARKOPS_CONFIG")
-        return Path(raw) if raw else None
-
-    def __call__(self) -> dict[str, Any]:
-        path = self._path()
-        if path is None:
-            return {}
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"LARKOPS_CONFIG: cannot read {path}: {exc.strerror}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"LARKOPS_CONFIG: {path} is not valid YAML{where}") from None
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"LARKOPS_CONFIG: {path} must hold a mapping at the top level")
-        return by_alias(data)
-
-
 def _describe(error: ValidationError) -> str:
     """One line naming the setting and the problem."""
     first = error.errors()[0]
@@ -483,7 +417,32 @@ def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning every validation problem into one `ConfigError` line.
 
     `overrides` take field names or environment names and win over every other source."""
+    names = _environment_names()
+    given = by_alias(overrides)
+    env, dotenv = environment(names), dotenv_file(names)
+    from_yaml = by_alias(yaml_file(config_path(given, env, dotenv)))
     try:
-        return Settings(**by_alias(overrides))
+        return Settings.model_validate(merged(given, env, dotenv, from_yaml))
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+
+
+def _environment_names() -> dict[str, bool]:
+    """Every setting's environment name, and whether its value there is JSON. A setting with
+    no environment name (a YAML section such as `oncall:`) is not read from the environment."""
+    return {
+        name: _structured(field)
+        for field in Settings.model_fields.values()
+        if (name := _env_name(field.validation_alias))
+    }
+
+
+def _structured(field: FieldInfo) -> bool:
+    if PLAIN in field.metadata:
+        return False
+    kinds = get_args(field.annotation) if get_origin(field.annotation) in (Union, UnionType) else ()
+    for kind in kinds or (field.annotation,):
+        origin = get_origin(kind) or kind
+        if origin in (dict, list) or (isinstance(origin, type) and issubclass(origin, BaseModel)):
+            return True
+    return False

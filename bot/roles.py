@@ -64,7 +64,6 @@ Usage::
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
@@ -299,6 +298,8 @@ class AccessControl:
         directory = asked.directory
         if directory is None:
             return frozenset()
+        import asyncio  # here: `bot.config` imports this module; the light CLI paths run no loop
+
         try:
             async with asyncio.timeout(LOOKUP_SECONDS):
                 if kind == "departments":

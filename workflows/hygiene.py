@@ -34,7 +34,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.silences import SilenceError, parse_matcher
@@ -199,6 +198,8 @@ def _reads_back(term: str) -> list[list[str]] | None:
 
 def runbook_yaml(key: str, value: str) -> str:
     """A runbook skeleton matching exactly `key == value` (paste under `runbooks:`)."""
+    import yaml  # here: `bot.config` imports this module, and the light CLI paths need no YAML
+
     slug = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:60] or "recurring-alert"
     book = {
         "name": slug,
@@ -214,6 +215,8 @@ def runbook_yaml(key: str, value: str) -> str:
 
 def threshold_yaml(alertname: str, for_: str) -> str:
     """The change to the alert rule (paste into the Prometheus rule that defines it)."""
+    import yaml
+
     rule = {"alert": alertname, "for": for_}
     body = yaml.safe_dump([rule], allow_unicode=True, sort_keys=False, width=200)
     return (

@@ -16,7 +16,19 @@ import pytest
 from tests.conftest import World
 
 # packages (any module under them) and the app's own entry module
-HEAVY = ("lark_oapi", "sqlalchemy", "langgraph", "asyncpg", "openai", "anthropic", "structlog")
+HEAVY = (
+    "lark_oapi",
+    "sqlalchemy",
+    "langgraph",
+    "asyncpg",
+    "openai",
+    "anthropic",
+    "structlog",
+    # bot.config reads the environment itself: pydantic-settings imports asyncio, argparse and
+    # importlib's resources (about a fifth of `config check`); YAML only when a file is named
+    "pydantic_settings",
+    "yaml",
+)
 APP = "bot.app"
 
 PROBE = """
@@ -56,6 +68,12 @@ def test_cli_paths_without_the_app_load_none_of_it(argv: tuple[str, ...]) -> Non
     result = run(*argv)
     assert result["code"] in (0, None), result
     assert result["heavy"] == [], f"larkops {' '.join(argv)} imported {result['heavy']}"
+
+
+def test_config_check_runs_no_event_loop_machinery() -> None:
+    result = run("config", "check", heavy=("asyncio",))
+    assert result["code"] in (0, None), result
+    assert result["heavy"] == [], result
 
 
 def test_version_names_the_package() -> None:

@@ -219,3 +219,50 @@ def test_cli_invalid_config_is_one_line_without_traceback(tmp_path: Path) -> Non
         assert done.stderr.count("\n") == 1
         assert done.stderr.startswith("larkops: configuration error: LARKOPS_HTTP_PORT:")
         assert "Traceback" not in done.stderr
+
+
+def test_structured_setting_from_the_environment_is_json_merged_with_yaml(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "larkops.yaml"
+    config.write_text("llm:\n  retries: 2\n  wall_seconds: 40\n", encoding="utf-8")
+    monkeypatch.setenv("LARKOPS_CONFIG", str(config))
+    monkeypatch.setenv("larkops_llm", '{"retries": 5}')  # names match without regard to case
+    s = load_settings()
+    assert s.llm == {"retries": 5, "wall_seconds": 40}  # key by key, the environment winning
+
+
+def test_structured_setting_that_is_not_json_names_the_setting_not_the_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LARKOPS_ROLES", "admins=ou_secret_admin")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("LARKOPS_ROLES: the value in the environment is not JSON")
+    assert "ou_secret_admin" not in message
+    assert "\n" not in message
+
+
+def test_yaml_sections_are_not_read_from_same_named_environment_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `api:`, `oncall:` … have no environment name: a stray $API or $ONCALL is someone else's
+    monkeypatch.setenv("API", "http://localhost:9000")
+    monkeypatch.setenv("ONCALL", "alice")
+    s = load_settings()
+    assert s.oncall.schedules == {}
+
+
+def test_dotenv_values_are_read_as_written(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "# team settings\nexport LARKOPS_APPROVERS=ou_a, ou_b\n"
+        "LARKOPS_ALERT_CHAT_ID='oc_quoted'  # the alert group\n"
+        'LARKOPS_LLM={"retries": 4}\n',
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    s = load_settings()
+    assert s.approvers == ["ou_a", "ou_b"]
+    assert s.alert_chat_id == "oc_quoted"
+    assert s.llm == {"retries": 4}
