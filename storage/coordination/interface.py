@@ -20,6 +20,8 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+WAIT_STEP, WAIT_STEP_MAX = 0.05, 0.4  # seconds between asks of `acquire_wait`
+
 
 class CoordinationError(RuntimeError):
     """The coordination backend is unreachable or misbehaving."""
@@ -85,13 +87,17 @@ class Coordination(ABC):
     async def close(self) -> None: ...
 
     async def acquire_wait(self, name: str, ttl: float, patience: float) -> Lease | None:
-        """`acquire`, retrying for up to `patience` seconds."""
+        """`acquire`, retrying for up to `patience` seconds: at once after 50 ms, then less
+        and less often (at most every `WAIT_STEP_MAX` s). A run's lease is held for a whole
+        step, seconds in a storm; asking 20 times a second cost a few % of the bot's CPU."""
         deadline = time.monotonic() + patience
+        step = WAIT_STEP
         while True:
             lease = await self.acquire(name, ttl)
             if lease is not None or time.monotonic() >= deadline:
                 return lease
-            await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            await asyncio.sleep(min(step, max(0.0, deadline - time.monotonic())))
+            step = min(WAIT_STEP_MAX, step * 2)
 
     async def throttle(self, bucket: str, rate: float, burst: int, cost: int = 1) -> float:
         """Wait until the bucket grants `cost` tokens; returns the seconds waited."""
