@@ -117,6 +117,23 @@ def mention(open_id: str) -> str:
     return inline(open_id, 64)
 
 
+def unmention(card: dict[str, Any], person: str) -> dict[str, Any]:
+    """The card with every mention of `person` as their id in words, the rest untouched: what
+    is sent again when Feishu refuses a card for mentioning someone it does not know."""
+    tag, word = mention(person), inline(person, 64)
+    return _replaced(card, tag, word) if tag != word else card
+
+
+def _replaced(node: Any, old: str, new: str) -> Any:
+    if isinstance(node, str):
+        return node.replace(old, new)
+    if isinstance(node, dict):
+        return {key: _replaced(value, old, new) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_replaced(item, old, new) for item in node]
+    return node
+
+
 def clock(moment: datetime, zone: ZoneInfo, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
     """`moment` as the chat's wall clock."""
     return moment.astimezone(zone).strftime(pattern)
