@@ -323,11 +323,7 @@ class RestApi:
     def _check_card(self, card: dict[str, Any]) -> None:
         """Refuse a card real Feishu would refuse (`bot.sandbox.cardcheck`), as it does: the
         people it may mention are the tenant's users (by open_id or user_id) and the bot."""
-        emu = self.emulator
-        people = {emu.bot.open_id}
-        for user in emu.users.values():
-            people.update((user.open_id, user.user_id))
-        problem = card_problem(card, people)
+        problem = card_problem(card, self.emulator.people())
         if problem is not None:
             raise LarkError(400, problem.code, problem.response())
 
