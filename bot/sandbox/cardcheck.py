@@ -28,7 +28,8 @@ pages ("230099 Sub-error code" table) or of real answers quoted in public code:
   other than `schema`, `config`, `card_link`, `header`, `body` (so no root `elements` and no
   `i18n_elements`), a body without an `elements` list or with a property 2.0 does not have, a
   header or config property 2.0 does not have, a header `template` that is not one of its
-  colours, a `form` anywhere but directly in `body.elements`;
+  colours, a button `type` / `size` / `width` that is not one of the button's, a `form`
+  anywhere but directly in `body.elements`;
 - a card larger than 30 KB: `400 / 230025`, "The length of the message content reaches its
   limit." (no sub-code).
 
@@ -103,6 +104,21 @@ TEMPLATES = frozenset(
         "default",
     }
 )
+BUTTON_TYPES = frozenset(
+    {
+        "default",
+        "primary",
+        "danger",
+        "text",
+        "primary_text",
+        "danger_text",
+        "primary_filled",
+        "danger_filled",
+        "laser",
+    }
+)
+BUTTON_SIZES = frozenset({"tiny", "small", "medium", "large"})
+_PIXELS = re.compile(r"[1-9][0-9]*px")
 PICKERS = frozenset({"select_person", "multi_select_person"})
 _MENTION = re.compile(
     r"""<at\s+(id|ids|user_id|open_id|email)\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE
@@ -184,7 +200,23 @@ def _v2_problem(card: dict[str, Any]) -> CardProblem | None:
             )
         if node.get("tag") == "form" and path.count("[") > 1:
             return _parse_error("tag: form")
+        if node.get("tag") == "button" and _bad_button(node):
+            return _parse_error(f"{path}: {_bad_button(node)}")
     return None
+
+
+def _bad_button(node: dict[str, Any]) -> str:
+    """The button property whose value 2.0 does not have (its type, size or width), or ""."""
+    width = node.get("width", "default")
+    if node.get("type", "default") not in BUTTON_TYPES:
+        return f"type {node.get('type')}"
+    if node.get("size", "medium") not in BUTTON_SIZES:
+        return f"size {node.get('size')}"
+    if width not in ("default", "fill") and not (
+        isinstance(width, str) and _PIXELS.fullmatch(width)
+    ):
+        return f"width {width}"
+    return ""
 
 
 def _mention_problem(card: dict[str, Any], people: Collection[str] | None) -> CardProblem | None:

@@ -138,6 +138,8 @@ def button(name: str) -> dict[str, Any]:
         (card(md("x"), config={"wide_screen_mode": True}), INVALID.format(200621)),
         (card(md("x"), header={"title": md("t"), "template": "gray"}), INVALID.format(200621)),
         (card(md("x"), header={"title": md("t"), "color": "red"}), INVALID.format(200621)),
+        (card(button("a") | {"type": "warning"}), INVALID.format(200621) + ".*type warning"),
+        (card(button("a") | {"width": "100%"}), INVALID.format(200621) + ".*width 100%"),
         (
             card(
                 {"tag": "column_set", "columns": [{"tag": "column", "elements": [{"tag": "note"}]}]}
@@ -187,11 +189,13 @@ async def test_what_feishu_accepts_is_accepted(lark: tuple[LarkEmulator, Raw]) -
         card(md("\n\n".join([TABLE] * 5)), md(fenced)),
         card(*[md("x")] * 200),
         card({"tag": "img", "img_key": "img_v3_02ab_x"}, button("a"), button("b")),
+        card(button("a") | {"type": "primary_filled", "size": "small", "width": "120px"}),
         card({"tag": "person", "user_id": "ou_carol"}),
     ]
+    chats = ("oc_ops", "oc_dev")  # under the per-chat rate limit
     for index, good in enumerate(accepted):
-        await api.send_card("oc_ops", good, uuid=f"good-{index}")
-    assert len(emulator.transcript("oc_ops")) == len(accepted)
+        await api.send_card(chats[index % 2], good, uuid=f"good-{index}")
+    assert sum(len(emulator.transcript(chat)) for chat in chats) == len(accepted)
 
 
 async def test_text_and_post_over_their_size_are_refused(
