@@ -8,11 +8,13 @@ it reaches a card it goes through one of these functions:
 - `prose(value, limit, lines)`: several lines, neutralised, capped;
 - `fenced(value, limit)`: a code block whose content cannot close the fence.
 
-Neutralising escapes `&`, `<`, `>`, `[`, `]` and backticks as the numeric character references the
-card markdown format documents for showing them (`&#60;` shows `<`): no tag, mention, link or code
-span can start, and the reader sees exactly the characters sent (`[FIRING]`, `a->b`, `a<b`), not
-look-alikes. `&` is escaped first, so an entity in the text (`&lt;`) shows as typed. Plain-text
-fields (header titles, button labels: no markdown there) take the text back with `plain`.
+Neutralising escapes `&`, `<`, `>`, `[`, `]`, `|` and backticks as the numeric character references
+the card markdown format documents for showing them (`&#60;` shows `<`): no tag, mention, link,
+code span or table can start, and the reader sees exactly the characters sent (`[FIRING]`,
+`a->b`, `a<b`, `a | b`), not look-alikes. (A table matters: Feishu refuses a whole card that draws
+more than 5, 230099 / 11310 "card table number over limit", and models answer in tables.) `&` is
+escaped first, so an entity in the text (`&lt;`) shows as typed. Plain-text fields (header
+titles, button labels: no markdown there) take the text back with `plain`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ LARK_CARD_LIMIT = 30_000  # bytes: Lark refuses cards above 30 KB
 CARD_BUDGET = 28_000  # what we aim under, leaving room for the caller's escaping and wrapping
 ELLIPSIS = "…"
 
-_ESCAPES = {"&": "&#38;", "<": "&#60;", ">": "&#62;", "[": "&#91;", "]": "&#93;", "`": "&#96;"}
+_ESCAPES = {
+    "&": "&#38;",
+    "<": "&#60;",
+    ">": "&#62;",
+    "[": "&#91;",
+    "]": "&#93;",
+    "`": "&#96;",
+    "|": "&#124;",
+}
 _ESCAPED = re.compile("|".join(re.escape(code) for code in _ESCAPES.values()))
 _UNESCAPE = {code: char for char, code in _ESCAPES.items()}
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
@@ -53,8 +63,8 @@ def cap(value: str, limit: int) -> str:
 
 
 def neutral(value: str) -> str:
-    """`value` with every character that could open a tag, mention, link, code span or entity
-    escaped for card markdown (it still shows as itself)."""
+    """`value` with every character that could open a tag, mention, link, code span, table or
+    entity escaped for card markdown (it still shows as itself)."""
     return "".join(_ESCAPES.get(ch, ch) for ch in value)
 
 
@@ -105,6 +115,23 @@ def mention(open_id: str) -> str:
     if _OPEN_ID.fullmatch(open_id):
         return f"<at id={open_id}></at>"
     return inline(open_id, 64)
+
+
+def unmention(card: dict[str, Any], person: str) -> dict[str, Any]:
+    """The card with every mention of `person` as their id in words, the rest untouched: what
+    is sent again when Feishu refuses a card for mentioning someone it does not know."""
+    tag, word = mention(person), inline(person, 64)
+    return _replaced(card, tag, word) if tag != word else card
+
+
+def _replaced(node: Any, old: str, new: str) -> Any:
+    if isinstance(node, str):
+        return node.replace(old, new)
+    if isinstance(node, dict):
+        return {key: _replaced(value, old, new) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_replaced(item, old, new) for item in node]
+    return node
 
 
 def clock(moment: datetime, zone: ZoneInfo, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:

@@ -12,6 +12,7 @@ from bot.roles import top_role
 from bot.router import Router
 from cards.actions import ActionPayload
 from cards.basics import ping_card
+from cards.markup import mention
 
 router = Router("basics")
 
@@ -59,8 +60,9 @@ async def _local_figures(ctx: HandlerContext, latency: Latency) -> list[str]:
 
 def _card(ctx: HandlerContext, figures: list[str]) -> dict[str, object]:
     say = ctx.texts
-    who = f"<at id={ctx.user}></at>"  # Lark shows the person's name
-    note = say("ping.measured_by", name=who, time=datetime.now(ctx.zone).strftime("%H:%M:%S"))
+    note = say(
+        "ping.measured_by", name=mention(ctx.user), time=datetime.now(ctx.zone).strftime("%H:%M:%S")
+    )
     refresh = ctx.sign(PingRefresh(chat_id=ctx.chat_id))
     return ping_card(say("ping.title"), figures, say("ping.refresh"), refresh, note)
 

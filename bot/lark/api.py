@@ -15,6 +15,8 @@ The long connection still uses the official SDK (`bot.lark.connection`).
   a rate-limit refusal retried for up to a minute), and the queue's length is a gauge. A
   `background` card patch (a refresh nobody waits for) takes the app's turn after the others.
 - Every send carries the caller's idempotency `uuid`.
+- A card Feishu refuses for mentioning someone who is no user of the tenant is sent again with
+  that person as a word (`bot.lark.strangers`).
 - Urgent notices, groups, pins, documents and tasks come from `bot.lark.collaboration`; the
   exceptions live in `bot.lark.errors` (and are importable from here as before).
 - Membership lookups for roles (a user's departments, a group's members) are cached in process
@@ -52,6 +54,7 @@ from bot.lark.collaboration import Collaboration
 from bot.lark.errors import LarkApiError as LarkApiError
 from bot.lark.errors import LarkRetryable as LarkRetryable
 from bot.lark.outbox import RATE_LIMITED_PATIENCE, Outbox
+from bot.lark.strangers import despite_strangers
 from bot.logs import get_logger
 from storage import tracing
 from storage.coordination import Coordination
@@ -300,20 +303,24 @@ class LarkApi(Collaboration):
 
     async def send(self, chat_id: str, msg_type: str, content: dict[str, Any], *, uuid: str) -> str:
         """Send to a chat; returns the message id (the same one for a repeated `uuid`)."""
-        data = await self._retrying(
-            "im.message.create",
-            "POST",
-            "/open-apis/im/v1/messages",
-            queries=[("receive_id_type", "chat_id")],
-            body={
-                "receive_id": chat_id,
-                "msg_type": msg_type,
-                "content": json.dumps(content, ensure_ascii=False),
-                "uuid": uuid,
-            },
-            chat_id=chat_id,
-        )
-        return _message_id(data, "im.message.create")
+
+        async def once(sent: dict[str, Any]) -> str:
+            data = await self._retrying(
+                "im.message.create",
+                "POST",
+                "/open-apis/im/v1/messages",
+                queries=[("receive_id_type", "chat_id")],
+                body={
+                    "receive_id": chat_id,
+                    "msg_type": msg_type,
+                    "content": json.dumps(sent, ensure_ascii=False),
+                    "uuid": uuid,
+                },
+                chat_id=chat_id,
+            )
+            return _message_id(data, "im.message.create")
+
+        return await despite_strangers(msg_type, content, once)
 
     async def reply(
         self,
@@ -326,19 +333,23 @@ class LarkApi(Collaboration):
         in_thread: bool = False,
     ) -> str:
         """Reply to a message (in its thread when asked); returns the new message id."""
-        data = await self._retrying(
-            "im.message.reply",
-            "POST",
-            f"/open-apis/im/v1/messages/{message_id}/reply",
-            body={
-                "msg_type": msg_type,
-                "content": json.dumps(content, ensure_ascii=False),
-                "reply_in_thread": in_thread,
-                "uuid": uuid,
-            },
-            chat_id=chat_id,
-        )
-        return _message_id(data, "im.message.reply")
+
+        async def once(sent: dict[str, Any]) -> str:
+            data = await self._retrying(
+                "im.message.reply",
+                "POST",
+                f"/open-apis/im/v1/messages/{message_id}/reply",
+                body={
+                    "msg_type": msg_type,
+                    "content": json.dumps(sent, ensure_ascii=False),
+                    "reply_in_thread": in_thread,
+                    "uuid": uuid,
+                },
+                chat_id=chat_id,
+            )
+            return _message_id(data, "im.message.reply")
+
+        return await despite_strangers(msg_type, content, once)
 
     async def send_text(self, chat_id: str, text: str, *, uuid: str) -> str:
         return await self.send(chat_id, "text", {"text": text}, uuid=uuid)
@@ -351,32 +362,40 @@ class LarkApi(Collaboration):
     ) -> None:
         """Replace the card of an interactive message the bot sent; a `background` patch (a
         refresh nobody waits for) waits for the app's turn until no other call does."""
-        await self._retrying(
-            "im.message.patch",
-            "PATCH",
-            f"/open-apis/im/v1/messages/{message_id}",
-            body={"content": json.dumps(card, ensure_ascii=False)},
-            background=background,
-        )
+
+        async def once(sent: dict[str, Any]) -> None:
+            await self._retrying(
+                "im.message.patch",
+                "PATCH",
+                f"/open-apis/im/v1/messages/{message_id}",
+                body={"content": json.dumps(sent, ensure_ascii=False)},
+                background=background,
+            )
+
+        await despite_strangers("interactive", card, once)
 
     async def send_direct(
         self, open_id: str, msg_type: str, content: dict[str, Any], *, uuid: str
     ) -> str:
         """Send to a person (the bot's one-to-one chat with them); returns the message id."""
-        data = await self._retrying(
-            "im.message.create",
-            "POST",
-            "/open-apis/im/v1/messages",
-            queries=[("receive_id_type", "open_id")],
-            body={
-                "receive_id": open_id,
-                "msg_type": msg_type,
-                "content": json.dumps(content, ensure_ascii=False),
-                "uuid": uuid,
-            },
-            chat_id=open_id,
-        )
-        return _message_id(data, "im.message.create")
+
+        async def once(sent: dict[str, Any]) -> str:
+            data = await self._retrying(
+                "im.message.create",
+                "POST",
+                "/open-apis/im/v1/messages",
+                queries=[("receive_id_type", "open_id")],
+                body={
+                    "receive_id": open_id,
+                    "msg_type": msg_type,
+                    "content": json.dumps(sent, ensure_ascii=False),
+                    "uuid": uuid,
+                },
+                chat_id=open_id,
+            )
+            return _message_id(data, "im.message.create")
+
+        return await despite_strangers(msg_type, content, once)
 
     # membership, for roles (bot.roles) ----------------------------------------------------
 

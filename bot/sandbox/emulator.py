@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from starlette.routing import BaseRoute, WebSocketRoute
 
+from bot.sandbox.cardcheck import card_problem
 from bot.sandbox.control import ControlApi
 from bot.sandbox.degraded import degraded_card
 from bot.sandbox.documents import Documents
@@ -107,6 +108,13 @@ class LarkEmulator:
         self._rest = RestApi(self)
         self._control = ControlApi(self)
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    def people(self) -> set[str]:
+        """The ids a card may mention: the users' open_ids and user_ids, and the bot's."""
+        found = {self.bot.open_id}
+        for user in self.users.values():
+            found.update((user.open_id, user.user_id))
+        return found
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -391,6 +399,9 @@ class LarkEmulator:
         response = result.response if isinstance(result.response, dict) else {}
         toast = response.get("toast") if isinstance(response.get("toast"), dict) else None
         card = _callback_card(response.get("card"))
+        problem = card_problem(card, self.people()) if card is not None else None
+        if problem is not None:  # Feishu keeps the card as it was
+            card = None
         if card is not None:
             message.set_card(card)
             self.store.touch()
@@ -404,7 +415,8 @@ class LarkEmulator:
                     result.acks[-1].at if result.acks else 0.0,
                 )
             )
-        return ClickResult(toast, card, result.latency_ms, result.response, result)
+        refused = problem.response() if problem else ""
+        return ClickResult(toast, card, result.latency_ms, result.response, result, refused)
 
     async def wait_for_bot_message(
         self,

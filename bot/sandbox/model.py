@@ -117,10 +117,12 @@ class DeliveryResult:
 
 @dataclass
 class ClickResult:
-    """The outcome of a card click: the callback's toast and card (both optional)."""
+    """The outcome of a card click: the callback's toast and card (both optional); a card real
+    Feishu would refuse is not shown (`card` None) and `refused` says why (`cardcheck`)."""
 
     toast: dict[str, Any] | None
     card: dict[str, Any] | None
     latency_ms: float | None
     raw: Any
     delivery: DeliveryResult
+    refused: str = ""

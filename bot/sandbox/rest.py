@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.sandbox import documents, paging, signin
-from bot.sandbox.cardcheck import card_problem
+from bot.sandbox.cardcheck import TOO_LONG, card_problem
 from bot.sandbox.envelopes import content_text, new_id
 from bot.sandbox.gateway import WS_PATH
 from bot.sandbox.guard import LarkError
@@ -40,6 +40,9 @@ USER_UNKNOWN = 41050  # 400: the user is not in the app's contact scope (or does
 SECRET_INVALID = 10014  # 400 (token) / 200 (ws endpoint): app secret invalid
 UUID_TTL = 3600.0
 MSG_TYPES = ("text", "post", "interactive")
+# bytes of `content` Feishu takes (im-v1 message create: text 150 KB, post and card 30 KB; a
+# card's limit is judged by `cardcheck`), answered 230025 above
+CONTENT_LIMITS = {"text": 150 * 1024, "post": 30 * 1024}
 
 Handler = Callable[[Request, Any], Awaitable[dict[str, Any]]]
 
@@ -240,10 +243,12 @@ class RestApi:
         if msg_type not in MSG_TYPES:
             raise LarkError(400, FIELD_INVALID, "field validation failed: msg_type")
         parsed = _parse_content(content)
-        if msg_type == "interactive":
-            _check_card(parsed)
-        emu.guard.hit_chat(chat.chat_id)
         assert isinstance(content, str)
+        if msg_type == "interactive":
+            self._check_card(parsed)
+        elif len(content.encode()) > CONTENT_LIMITS[msg_type]:
+            raise LarkError(400, TOO_LONG, "The length of the message content reaches its limit.")
+        emu.guard.hit_chat(chat.chat_id)
         message = Message(
             seq=emu.store.next_seq(),
             message_id=new_id("om_"),
@@ -296,7 +301,7 @@ class RestApi:
             )
         self.emulator.guard.hit_message(message.message_id)
         card = _parse_content(body.get("content"))
-        _check_card(card)
+        self._check_card(card)
         message.set_card(card)
         self.emulator.store.touch()
         return {"code": 0, "msg": "success", "data": {}}
@@ -310,10 +315,17 @@ class RestApi:
         if message is None:
             raise LarkError(400, MESSAGE_GONE, "The message was not found or has been recalled.")
         shown = {k: v for k, v in card.items() if k != "open_ids"}
-        _check_card(shown)
+        self._check_card(shown)
         message.set_card(shown)
         self.emulator.store.touch()
         return {"code": 0, "msg": "ok"}
+
+    def _check_card(self, card: dict[str, Any]) -> None:
+        """Refuse a card real Feishu would refuse (`bot.sandbox.cardcheck`), as it does: the
+        people it may mention are the tenant's users (by open_id or user_id) and the bot."""
+        problem = card_problem(card, self.emulator.people())
+        if problem is not None:
+            raise LarkError(400, problem.code, problem.response())
 
     async def get_user(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """`GET /open-apis/contact/v3/users/{user_id}?user_id_type=open_id|user_id|union_id`."""
@@ -380,13 +392,6 @@ def _lark_response(payload: dict[str, Any], status: int, headers: dict[str, str]
     ]
     response.raw_headers.append((b"X-Tt-Logid", new_id("", 16).encode()))
     return response
-
-
-def _check_card(card: dict[str, Any]) -> None:
-    """Refuse a card real Feishu would refuse (`bot.sandbox.cardcheck`), as it does."""
-    problem = card_problem(card)
-    if problem is not None:
-        raise LarkError(400, problem.code, problem.response())
 
 
 def _parse_content(content: Any) -> dict[str, Any]:

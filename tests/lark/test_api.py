@@ -358,3 +358,26 @@ async def test_refreshes_still_get_a_share_of_the_apps_turns_and_a_cancelled_wai
 
     async with asyncio.timeout(10):  # the turn is free again: granted without waiting
         assert await outbox.grant(at_once) == 0.0
+
+
+async def test_a_card_mentioning_strangers_still_reaches_the_chat(
+    lark: tuple[LarkEmulator, LarkApi],
+) -> None:
+    """Feishu refuses a whole card that mentions an id which is no user of the tenant (230099 /
+    100290, naming the id): the card goes again with each stranger as a word; other refusals
+    stand and a text message's `<at>` is left as it is."""
+    emulator, api = lark
+
+    def card(content: str) -> dict[str, Any]:
+        return {"schema": "2.0", "body": {"elements": [{"tag": "markdown", "content": content}]}}
+
+    people = "<at id=ou_bob></at> <at id=ou_lead></at> <at id=ou_gone></at>"
+    message_id = await api.send_card("oc_ops", card(f"on call: {people}"), uuid="strangers")
+    [sent] = emulator.transcript("oc_ops")
+    assert sent.card == card("on call: <at id=ou_bob></at> ou_lead ou_gone")
+    await api.patch_card(message_id, card("acked by <at id=ou_left></at>"))
+    assert sent.card == card("acked by ou_left")
+    with pytest.raises(LarkApiError, match="ErrCode: 200621"):
+        await api.send_card("oc_ops", card(people) | {"elements": []}, uuid="broken")
+    refused = [c.code for c in emulator.calls if c.path == "/open-apis/im/v1/messages"]
+    assert refused == [230099, 230099, 0, 230099]

@@ -160,7 +160,9 @@ async def test_roles_shows_where_a_role_comes_from(make_testbot: Any, tmp_path: 
     assert "审批人：部门 od-sre 的成员（roles.global）" in yours
     assert "查看者：所有人（roles.default）" in yours
     assert "本群（oc_ops）的授权" in here
-    assert "审批人：<at id=ou_lead></at>（roles.chats.oc_ops）" in here
+    # ou_lead is no user of the tenant: Feishu refuses a card mentioning them (230099 / 100290),
+    # so the card is sent again with the id as a word instead of being lost
+    assert "审批人：ou_lead（roles.chats.oc_ops）" in here
     assert "全局授权" in everywhere
     assert "审批人：<at id=ou_carol></at>（roles.global）" in everywhere
     assert "操作员：群 oc_oncall 的成员（roles.global）" in everywhere

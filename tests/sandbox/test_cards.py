@@ -132,3 +132,38 @@ async def test_delayed_update_with_token_twice_then_refused(
     assert message is not None
     assert message.card == CARD
     assert message.card_history == [CARD, CLAIMED, CARD]
+
+
+async def test_a_callback_card_feishu_refuses_leaves_the_card_as_it_was(
+    emu: LarkEmulator, connect: Connect, rest: lark.Client
+) -> None:
+    """The card a callback answers with is judged like a sent one: one that mentions a name
+    instead of a person is not shown (230099 / 100290), the toast still is."""
+    by_name = {
+        "schema": "2.0",
+        "body": {"elements": [{"tag": "markdown", "content": "<at id=李四></at>"}]},
+    }
+
+    def on_click(data: P2CardActionTrigger) -> P2CardActionTriggerResponse:
+        return P2CardActionTriggerResponse(
+            {
+                "toast": {"type": "success", "content": "已认领"},
+                "card": {"type": "raw", "data": by_name},
+            }
+        )
+
+    handler = (
+        lark.EventDispatcherHandler.builder("", "")
+        .register_p2_card_action_trigger(on_click)
+        .build()
+    )
+    await connect(handler)
+    message_id = await send_card(rest)
+    result = await emu.click(message_id, "ou_bob", {"action": "ack"})
+    assert result.toast == {"type": "success", "content": "已认领"}
+    assert result.card is None
+    assert "ErrCode: 100290" in result.refused
+    assert "ErrorValue: 李四" in result.refused
+    message = emu.store.get(message_id)
+    assert message is not None
+    assert message.card_history == [CARD]

@@ -22,6 +22,7 @@ import pytest
 
 from bot.lark.events import card_text
 from bot.sandbox.cardcheck import card_problem
+from cards.chat import AnswerView, answer_card
 from cards.incident import incident_card
 from cards.lists import (
     incidents_card,
@@ -530,6 +531,18 @@ def test_hostile_text_neither_mentions_nor_links_nor_breaks_the_card() -> None:
         APPROVE,
         REJECT,
     ]
+
+
+def test_tables_in_model_and_alert_text_do_not_get_the_card_refused() -> None:
+    """Models answer with markdown tables and forwarders paste them into alerts; Feishu draws
+    at most 5 tables in a card and refuses the whole card above (230099 / 11310 "card table
+    number over limit"). Untrusted text draws none: its `|` shows as itself."""
+    table = "| host | p99 |\n|------|----:|\n| db-1 | 870ms |"
+    answer = answer_card(AnswerView(text="\n\n".join([table] * 8), done=True), texts("en"))
+    alert = incident_card(replace(NEW, summary="\n".join(["|a|b|\n|-|-|"] * 6)), texts("en"), ZONE)
+    for card in (answer, alert):
+        assert card_problem(card) is None
+    assert "| host | p99 |" in card_text(answer)  # what a reader of the card sees
 
 
 def test_wide_characters_are_trimmed_to_fit_but_buttons_and_fences_survive() -> None:
