@@ -40,7 +40,7 @@ from workflows.intake.fields import unglue_keys
 from workflows.intake.grouped import group_counts, read_grouped
 from workflows.intake.plain import read_plain
 from workflows.intake.prometheusalert import has_marker, read_prometheusalert, unglue
-from workflows.intake.text import clean_block, clean_line, plain_line, separator_text
+from workflows.intake.text import clean_block, clean_line, plain_line, separator_text, title_line
 from workflows.intake.timestamps import CHINA_STANDARD_TIME
 from workflows.intake.wording import reads_resolved, stated
 
@@ -114,7 +114,7 @@ def fallback_alert(message_type: str, text: str, title: str = "") -> ParsedAlert
     `understood=False`."""
     lines = _message_lines(text, None)
     meaningful = [plain_line(line) for line in lines if separator_text(line) is None]
-    first = next((line for line in meaningful if line), "")
+    first = title_line(meaningful)
     body = _REDACTOR.text(clean_block("\n".join(lines), MAX_INPUT_CHARS))
     status: Status = stated(first) or ("resolved" if reads_resolved(body) else "firing")
     draft = AlertDraft(

@@ -20,8 +20,9 @@ from workflows.intake.vocabulary import LEVEL_STATUS_KEYS, known_key, normalise_
 
 MAX_FIELDS = 64
 _WORD = r"[\w.\-/\u3400-\u9fff]"
-# up to three words: "告警级别", "Rule Name", "Trigger time value"
-KEY_PATTERN = rf"[A-Za-z_\u3400-\u9fff]{_WORD}{{0,31}}(?: {_WORD}{{1,31}}){{0,2}}"
+# up to three words and a qualifier: "告警级别", "Rule Name", "Trigger time value", "Time (UTC)"
+_QUALIFIER = r"(?: ?[(（][^()（）:：\n]{1,24}[)）])?"  # "Time (UTC)", "告警时间（北京）"
+KEY_PATTERN = rf"[A-Za-z_\u3400-\u9fff]{_WORD}{{0,31}}(?: {_WORD}{{1,31}}){{0,2}}{_QUALIFIER}"
 
 _PAIR_RE = re.compile(
     rf"^\s*(?:[-*•·]\s*)?(?P<key>{KEY_PATTERN})\s*(?:[:：]|\s=\s)\s*(?P<value>.*)$"

@@ -50,6 +50,9 @@ _SEPARATOR_EDGE = r"(?:[-=*_~]{3,}|[—–]{2,}|[·•]{3,}|[\u2500-\u257f]{2,})
 _SEPARATOR_START_RE = re.compile(f"^{_SEPARATOR_EDGE}")
 _SEPARATOR_EDGES_RE = re.compile(f"^{_SEPARATOR_EDGE}|{_SEPARATOR_EDGE}$")
 
+# a line that only introduces the text below it: "Apache SkyWalking Alarm:", "告警内容："
+_CAPTION_RE = re.compile(r"^[^:：\n]{1,60}[:：]$")
+
 _BIG_INT_BITS = 200
 
 
@@ -136,3 +139,11 @@ def separator_text(line: str) -> str | None:
     if len(inner) > 24 or re.search(r"[:：=\[\]()]", inner):
         return None
     return inner
+
+
+def title_line(lines: list[str]) -> str:
+    """The first of `lines` (plain text) that can title an alert: not empty, and not a caption
+    that only introduces the next line (`Apache SkyWalking Alarm:` over the alarm's message),
+    unless nothing else is left."""
+    found = [line for line in lines if line]
+    return next((line for line in found if not _CAPTION_RE.match(line)), found[0] if found else "")

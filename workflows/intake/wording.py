@@ -80,14 +80,25 @@ def heading_status(raw: str, plain: str) -> Status | None:
     return "firing"
 
 
+# a whole declared value or tag that is a state only on its own: "[Up]", "状态: 正常", "[ALERT]"
+_TAG_STATES: dict[str, Status] = {
+    **dict.fromkeys(("up", "ok", "normal", "正常", "已恢复", "恢复"), "resolved"),
+    **dict.fromkeys(
+        ("down", "alert", "alarm", "active", "pending", "异常", "告警", "报警", "警报"), "firing"
+    ),
+}
+# the name of the system before a title's state tag: "UptimeKuma Alert: [Down] 订单API"
+_SENDER_RE = re.compile(r"^[^:：\[\]【】\n]{1,40}[:：]\s*(?=[\[【])")
 _LEADING_TAG_RE = re.compile(r"^\s*(?:【([^【】]{0,40})】|\[([^\[\]]{0,40})\])\s*[-–—:：|]*\s*")
 
 
 def untagged(title: str) -> tuple[str, str]:
     """A title without the state/level tags before it, and those tags' words:
     `【 P1 报警中】- 主机CPU过高` → ("主机CPU过高", "P1 报警中"). A tag that is neither a state
-    nor a level (`[订单服务] 接口超时`) stays."""
-    rest, words = title, []
+    nor a level (`[订单服务] 接口超时`) stays. A sender's name before the tags goes with them
+    (`UptimeKuma Alert: [Down] 订单API` → ("订单API", "Down"))."""
+    sender = _SENDER_RE.match(title)
+    rest, words = (title[sender.end() :] if sender else title), []
     for _ in range(3):
         match = _LEADING_TAG_RE.match(rest)
         if not match:
@@ -97,11 +108,17 @@ def untagged(title: str) -> tuple[str, str]:
             break
         words.append(tag.strip())
         rest = rest[match.end() :]
+    if not words:  # "Kibana告警: [生产] 错误日志激增": no state tag, the title stays whole
+        return title, ""
     return (rest.strip() or title), " ".join(words)
 
 
 def state_of(text: str) -> Status | None:
-    """The state a short declared value means (`S2 Recovered`, `已恢复`, `firing`), or None."""
+    """The state a short declared value or tag means (`S2 Recovered`, `已恢复`, `firing`, a
+    monitor's `Up`/`Down`, `ALERT`, `正常`), or None."""
+    word = _TAG_STATES.get(text.strip().lower())
+    if word:
+        return word
     if reads_resolved(text):
         return "resolved"
     if reads_firing(text):
