@@ -4,7 +4,8 @@ Two forms arrive: the card JSON a bot *sent* (v1 `{"header": {"title": {"content
 "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": …}}]}` or v2 with
 `"schema": "2.0"` and `"body": {"elements": …}`), and the simplified form Lark *delivers* in
 `im.message.receive_v1` (`{"title": "…", "elements": [[{"tag": "text", "text": "…"}, …], …]}`).
-A divider (`hr`) is read as a `---` line, which separates alerts.
+A divider (`hr`) is read as a `---` line, which separates alerts; buttons, menus and inputs are
+not read (their words are actions, not the alert).
 The walk is iterative with node and depth caps, so a hostile, deeply nested card costs little.
 """
 
@@ -24,6 +25,21 @@ _TEXT_KEYS = ("content", "text")
 _TOP_SKIPPED = frozenset({"header", "config", "i18n_header", "card_link", "behaviors", "title"})
 _SKIPPED_KEYS = frozenset({"config", "card_link", "behaviors"})
 _INLINE_TAGS = frozenset({"text", "a", "at", "md", "emotion", "code_inline"})
+# what a reader clicks or fills in ("查看详情", "屏蔽1小时", a select's options): not alert text
+_CONTROL_TAGS = frozenset(
+    {
+        "button",
+        "overflow",
+        "select_static",
+        "multi_select_static",
+        "select_person",
+        "multi_select_person",
+        "date_picker",
+        "picker_time",
+        "picker_datetime",
+        "input",
+    }
+)
 DIVIDER = "---"  # a card's `hr`, kept as a line: it separates the alerts of a card
 
 
@@ -99,6 +115,8 @@ def _body_lines(card: Mapping[str, Any]) -> list[str]:
             stack.extend((item, depth + 1) for item in reversed(node[:200]))
         elif isinstance(node, Mapping) and node.get("tag") == "hr":
             found.append(DIVIDER)
+        elif isinstance(node, Mapping) and node.get("tag") in _CONTROL_TAGS:
+            continue
         elif isinstance(node, Mapping):
             children: list[tuple[object, int]] = []
             for key, value in list(node.items())[:64]:

@@ -36,7 +36,7 @@ from workflows.intake.alert import AlertParseError, ParsedAlert, Status
 from workflows.intake.bracketed import bracketed_state, has_label_sections, read_bracketed
 from workflows.intake.card import card_lines
 from workflows.intake.draft import AlertDraft
-from workflows.intake.fields import unglue_keys
+from workflows.intake.fields import unglue_keys, unpipe
 from workflows.intake.grouped import group_counts, read_grouped
 from workflows.intake.plain import read_plain
 from workflows.intake.prometheusalert import has_marker, read_prometheusalert, unglue
@@ -137,7 +137,11 @@ def _message_lines(text: object, card: object) -> list[str]:
     if not body.strip() and isinstance(text, str):
         body = text
     cleaned = unglue_keys(unglue(clean_block(body[: MAX_INPUT_CHARS * 2], MAX_INPUT_CHARS)))
-    lines = [_MENTIONS_RE.sub("", line).strip() for line in cleaned.split("\n")]
+    lines = [
+        piece
+        for line in cleaned.split("\n")
+        for piece in unpipe(_MENTIONS_RE.sub("", line).strip())
+    ]
     lines = [line for line in lines if plain_line(line) not in UPGRADE_PLACEHOLDERS]
     while lines and not plain_line(lines[0]):
         lines.pop(0)

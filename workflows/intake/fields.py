@@ -61,6 +61,29 @@ def unglue_keys(text: str) -> str:
     return _GLUED_KEY_RE.sub(cut, text)
 
 
+_PIPE_RE = re.compile(r"\s+[|｜]\s+")
+_LEAD_RE = re.compile(r"^\s*(?:(?P<number>\[\d{1,3}\]|\d{1,3}[.、)）])|(?P<tag>【[^【】]{1,40}】|\[[^\[\]]{1,40}\]))\s*")
+
+
+def unpipe(line: str) -> list[str]:
+    """A shell script's one-line alert, `【告警】主机: web-1 | 告警: 磁盘满 | 级别: 严重`, as one line
+    per field (a leading tag on a line of its own, a leading number `[1]`/`1.` dropped); any
+    other line as it is. Every piece must read as `key: value`, one of them a known key."""
+    pieces = _PIPE_RE.split(line, maxsplit=MAX_FIELDS)
+    if len(pieces) < 2:
+        return [line]
+    lead = _LEAD_RE.match(pieces[0])
+    head = [lead["tag"]] if lead and lead["tag"] else []
+    if lead:
+        pieces[0] = pieces[0][lead.end() :]
+    pairs = [read_pair(plain_line(piece)) for piece in pieces]
+    if not all(pair and pair[1] for pair in pairs):
+        return [line]
+    if not any(pair and well_known_key(pair[0]) for pair in pairs):
+        return [line]
+    return [*head, *(piece.strip() for piece in pieces)]
+
+
 def read_pair(line: str) -> tuple[str, str] | None:
     """`(key, value)` when `line` reads as `key: value`, `key：value` or `- key = value`."""
     match = _PAIR_RE.match(line)

@@ -126,7 +126,8 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
     fields = FieldSet(free_labels=True)
     first = plain_line(block.lines[0]) if block.lines else header
     opening = read_pair(first)
-    if opening and not well_known_key(opening[0]):  # "已恢复：磁盘快满了" is a title, not a field
+    # "已恢复：磁盘快满了" and "Alert: disk full" are titles, not fields
+    if opening and (not well_known_key(opening[0]) or untagged(first)[1]):
         free = [first, *collect(block.lines[1:], fields)]
     else:
         free = collect(block.lines, fields)

@@ -89,6 +89,7 @@ _TAG_STATES: dict[str, Status] = {
 }
 # the name of the system before a title's state tag: "UptimeKuma Alert: [Down] 订单API"
 _SENDER_RE = re.compile(r"^[^:：\[\]【】\n]{1,40}[:：]\s*(?=[\[【])")
+_STATE_PREFIX_RE = re.compile(r"^([A-Za-z\u4e00-\u9fff ]{1,16})[:：]\s*(?=\S)")
 _LEADING_TAG_RE = re.compile(r"^\s*(?:【([^【】]{0,40})】|\[([^\[\]]{0,40})\])\s*[-–—:：|]*\s*")
 
 
@@ -96,9 +97,14 @@ def untagged(title: str) -> tuple[str, str]:
     """A title without the state/level tags before it, and those tags' words:
     `【 P1 报警中】- 主机CPU过高` → ("主机CPU过高", "P1 报警中"). A tag that is neither a state
     nor a level (`[订单服务] 接口超时`) stays. A sender's name before the tags goes with them
-    (`UptimeKuma Alert: [Down] 订单API` → ("订单API", "Down"))."""
+    (`UptimeKuma Alert: [Down] 订单API` → ("订单API", "Down")), and so does a state written as
+    a key (`Resolved: KafkaLag`, `ALERT: disk full on db-3`, `告警恢复：磁盘快满了`)."""
     sender = _SENDER_RE.match(title)
     rest, words = (title[sender.end() :] if sender else title), []
+    prefix = _STATE_PREFIX_RE.match(rest)
+    if prefix and _pure_state(prefix.group(1)):  # "RECOVERED: disk usage on db-3"
+        words.append(prefix.group(1).strip())
+        rest = rest[prefix.end() :]
     for _ in range(3):
         match = _LEADING_TAG_RE.match(rest)
         if not match:
@@ -111,6 +117,11 @@ def untagged(title: str) -> tuple[str, str]:
     if not words:  # "Kibana告警: [生产] 错误日志激增": no state tag, the title stays whole
         return title, ""
     return (rest.strip() or title), " ".join(words)
+
+
+def _pure_state(word: str) -> Status | None:
+    """The state a word means when it is nothing but a state (`Resolved`, `ALERT`, `告警恢复`)."""
+    return _TAG_STATES.get(word.strip().lower()) or heading_status(word, word)
 
 
 def state_of(text: str) -> Status | None:
