@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from workflows.intake.fingerprint import IDENTITY_KEYS
 from workflows.intake.severity import SEVERITY_KEYS
 from workflows.intake.text import link_url, plain_line
-from workflows.intake.vocabulary import LEVEL_STATUS_KEYS, known_key, normalise_key, route
+from workflows.intake.vocabulary import LEVEL_STATUS_KEYS, key_zone, known_key, normalise_key, route
 
 MAX_FIELDS = 64
 _WORD = r"[\w.\-/\u3400-\u9fff]"
@@ -62,13 +62,15 @@ def unglue_keys(text: str) -> str:
 
 
 _PIPE_RE = re.compile(r"\s+[|｜]\s+")
-_LEAD_RE = re.compile(r"^\s*(?:(?P<number>\[\d{1,3}\]|\d{1,3}[.、)）])|(?P<tag>【[^【】]{1,40}】|\[[^\[\]]{1,40}\]))\s*")
+_LEAD_RE = re.compile(
+    r"^\s*(?:(?P<number>\[\d{1,3}\]|\d{1,3}[.、)）])|(?P<tag>【[^【】]{1,40}】|\[[^\[\]]{1,40}\]))\s*"
+)
 
 
 def unpipe(line: str) -> list[str]:
-    """A shell script's one-line alert, `【告警】主机: web-1 | 告警: 磁盘满 | 级别: 严重`, as one line
-    per field (a leading tag on a line of its own, a leading number `[1]`/`1.` dropped); any
-    other line as it is. Every piece must read as `key: value`, one of them a known key."""
+    """A shell script's one-line alert, `【告警】主机: web-1 | 告警: 磁盘满 | 级别: 严重`, as one
+    line per field (a leading tag on a line of its own, a leading number `[1]`/`1.` dropped);
+    any other line as it is. Every piece must read as `key: value`, one a known key."""
     pieces = _PIPE_RE.split(line, maxsplit=MAX_FIELDS)
     if len(pieces) < 2:
         return [line]
@@ -160,9 +162,9 @@ class FieldSet:
         elif kind == "annotation":
             self.add_annotation(name, url if name.endswith("_url") and url else value)
         elif kind == "starts":
-            self.starts_at = self.starts_at or value
+            self.starts_at = self.starts_at or _zoned(value, key)
         elif kind == "ends":
-            self.ends_at = self.ends_at or value
+            self.ends_at = self.ends_at or _zoned(value, key)
         elif kind == "status":
             self.status = self.status or value
         elif kind == "url":
@@ -182,6 +184,12 @@ class FieldSet:
                 self.annotations[key] += "\n" + value
         elif len(self.annotations) < MAX_FIELDS:
             self.annotations[key] = value
+
+
+def _zoned(value: str, key: str) -> str:
+    """A time with the zone its key names ("Time (UTC): 02:00" is 02:00 UTC) written after it."""
+    zone = key_zone(key)
+    return f"{value} {zone.upper()}" if zone and value else value
 
 
 def section_of(line: str) -> str:

@@ -27,6 +27,7 @@ Kind = Literal["label", "annotation", "tags", "starts", "ends", "status", "url",
 _LABEL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _SPACES_RE = re.compile(r"\s+")
 _QUALIFIER_RE = re.compile(r"\s*[(（][^()（）]{1,24}[)）]$")
+_ZONE_QUALIFIER_RE = re.compile(r"^[(（](?:UTC|GMT)(?:[+-]\d{1,2}(?::?\d{2})?)?[)）]$", re.I)
 _RECOVERY_PREFIX = "恢复"
 
 
@@ -164,6 +165,14 @@ def route(key: str) -> tuple[Kind, str]:
 def known_key(key: str) -> bool:
     """Whether the table knows `key` (告警级别, 报警主机, summary…)."""
     return _lookup(key) is not None
+
+
+def key_zone(key: str) -> str:
+    """The time zone a key's qualifier names, as the text after a time would say it ("Time
+    (UTC)" → "(UTC)", "告警时间(UTC+8)" → "(UTC+8)"), or ""."""
+    found = _QUALIFIER_RE.search(key)
+    text = found.group(0).strip() if found else ""
+    return text if _ZONE_QUALIFIER_RE.match(text) else ""
 
 
 def _lookup(key: str) -> tuple[Kind, str] | None:
