@@ -2,8 +2,8 @@
 
 Rules: P0/P1, critical, emergency, fatal, disaster, high, error, 紧急, 严重, 致命, 灾难, 一级 →
 critical; P2, warning, average, medium, minor, 警告, 一般, 重要, 次要, 二级 → warning; P3/P4, info,
-low, notice, 提示, 信息, 通知, 三级 → info. Anything unknown or missing → warning (a human looks,
-nothing pages).
+low, notice, 提示, 信息, 通知, 提醒, 三级 → info (高危/中危/低危 likewise). Anything unknown or
+missing → warning (a human looks, nothing pages).
 
 Usage::
 
@@ -47,6 +47,10 @@ _CJK: tuple[tuple[str, Severity], ...] = (
     ("致命", "critical"),
     ("灾难", "critical"),
     ("重大", "critical"),
+    ("高危", "critical"),
+    ("中危", "warning"),
+    ("低危", "info"),
+    ("提醒", "info"),
     ("一级", "critical"),  # Nightingale's 一级告警 / 二级告警 / 三级告警 (S1 / S2 / S3)
     ("1级", "critical"),
     ("二级", "warning"),

@@ -1,6 +1,7 @@
 """What alert text says about its state: firing or recovered, in words and in emoji.
 
-Recovered: 恢复, 已恢复, 恢复正常, 已解决, 服务已恢复, resolved, recovered, [OK], ✅ 🟢 💚 ✔.
+Recovered: 恢复, 已恢复, 恢复正常, 已解决, 告警解除, 已消除, 服务已恢复, resolved, recovered, [OK],
+✅ 🟢 💚 ✔.
 Firing: firing, alerting, problem, triggered, 告警中, 报警中, 触发, 故障, 异常, 🔥 🚨 ❗ 🔴 💔.
 Negations never count as a recovery: 未恢复, 没有恢复, 恢复失败, 恢复中, "not resolved".
 
@@ -23,14 +24,16 @@ FIRING_MARKS = "🔥🚨❗❌🔴💔🆘"
 
 _NEGATED_RE = re.compile(
     r"(?i)未恢复|没有恢复|尚未恢复|未能恢复|无法恢复|不能恢复|未解决|待恢复|"
-    r"恢复失败|恢复中|恢复超时|自动恢复|"
+    r"恢复失败|恢复中|恢复超时|自动恢复|未解除|未消除|"
     r"not\s+(?:yet\s+)?(?:been\s+)?(?:resolved|recovered)|unresolved|unrecovered"
 )
 _FIRING_RE = re.compile(
     r"(?i)\b(?:firing|alerting|problem|triggered)\b|告警中|报警中|触发|故障|异常|报警|告警"
 )
 _STRONG_FIRING_RE = re.compile(r"(?i)\b(?:firing|alerting|problem|triggered)\b|告警中|报警中")
-_RECOVERED_RE = re.compile(r"(?i)已恢复|恢复正常|已解决|恢复|\bresolved\b|\brecovered\b|\[ok\]")
+_RECOVERED_RE = re.compile(
+    r"(?i)已恢复|恢复正常|已解决|恢复|告警解除|报警解除|告警消除|报警消除|已解除|已消除|\bresolved\b|\brecovered\b|\[ok\]"
+)
 # a line that is only a state, the heading of the alerts below it
 _HEADING_RE = re.compile(
     r"(?i)^\[?(?:alerts?\s+)?(firing|resolved|recovered|triggered|alerting|problem|ok)"
@@ -82,9 +85,13 @@ def heading_status(raw: str, plain: str) -> Status | None:
 
 # a whole declared value or tag that is a state only on its own: "[Up]", "状态: 正常", "[ALERT]"
 _TAG_STATES: dict[str, Status] = {
-    **dict.fromkeys(("up", "ok", "normal", "正常", "已恢复", "恢复"), "resolved"),
     **dict.fromkeys(
-        ("down", "alert", "alarm", "active", "pending", "异常", "告警", "报警", "警报"), "firing"
+        ("up", "ok", "normal", "closed", "inactive", "正常", "已恢复", "恢复", "已关闭", "已解决"),
+        "resolved",
+    ),
+    **dict.fromkeys(
+        ("down", "alert", "alarm", "active", "pending", "nodata", "异常", "告警", "报警", "警报"),
+        "firing",
     ),
 }
 # the name of the system before a title's state tag: "UptimeKuma Alert: [Down] 订单API"
