@@ -64,18 +64,24 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
     **_table(
         "label",
         "host",
-        "主机 主机名 主机名称 主机ip 主机地址 服务器 服务器ip 机器 设备名称 ip ip地址 host",
+        "主机 主机名 主机名称 主机信息 主机ip 主机地址 服务器 服务器ip 机器 设备名称 ip ip地址 "
+        "host",
     ),
     **_table("label", "hostname", "hostname"),
     **_table("label", "node", "节点 节点名称 节点ip node"),
     **_table(
         "label",
         "service",
-        "服务 服务名 服务名称 所属服务 告警服务 报警服务 业务 业务名称 系统 service servicename",
+        "服务 服务名 服务名称 服务信息 所属服务 告警服务 报警服务 故障服务 业务 业务名称 系统 "
+        "service servicename",
     ),
-    **_table("label", "app", "应用 应用名 应用名称 所属应用 告警应用 app application"),
+    **_table(
+        "label",
+        "app",
+        "应用 应用名 应用名称 应用信息 所属应用 告警应用 报警应用 故障应用 app application",
+    ),
     **_table("label", "job", "job"),
-    **_table("label", "project", "项目 项目名称 所属项目 project"),
+    **_table("label", "project", "项目 项目名称 所属项目 平台 平台信息 project"),
     **_table("label", "cluster", "集群 集群名称 告警集群 报警集群 所属集群 alarmcluster cluster"),
     **_table("label", "env", "环境 业务环境 所属环境 环境名称 env environment"),
     **_table("label", "namespace", "命名空间 名称空间 namespace"),
