@@ -35,6 +35,8 @@ _LINK_URL_RE = re.compile(r"\[[^\[\]\n]{0,300}\]\((\S{1,2048}?)\)")
 _EMPHASIS_RE = re.compile(r"\*\*|~~|`")
 _HEADING_RE = re.compile(r"^\s*(?:#{1,6}\s+|>\s*)+")
 _ITALIC_LINE_RE = re.compile(r"^\*(?!\s)(.+?)(?<!\s)\*$")
+# a key in italics, Slack-style templates' "*Alert:* HighCPU", "• *instance:* `web-1`"
+_ITALIC_KEY_RE = re.compile(r"^(\s*(?:[-•·]\s*)?)\*(?![\s*])([^*\n]{1,40}?[:：])\*(?!\*)")
 # pictographs, dingbats, arrows, geometric shapes and their joiners/variation selectors: the
 # decoration templates put before a key ("🖥 报警主机") or around a title ("🔥 FIRING 🔥")
 _DECORATION = (
@@ -122,7 +124,7 @@ def plain_line(line: str) -> str:
     text = _TAG_RE.sub("", NO_VALUE_RE.sub("", line))
     text = _LINK_RE.sub(r"\1", text)
     text = _HEADING_RE.sub("", text)
-    text = _EMPHASIS_RE.sub("", text).strip()
+    text = _ITALIC_KEY_RE.sub(r"\1\2", _EMPHASIS_RE.sub("", text)).strip()
     italic = _ITALIC_LINE_RE.match(text)
     if italic:
         text = italic.group(1)

@@ -28,6 +28,9 @@ _LABEL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _SPACES_RE = re.compile(r"\s+")
 _QUALIFIER_RE = re.compile(r"\s*[(（][^()（）]{1,24}[)）]$")
 _ZONE_QUALIFIER_RE = re.compile(r"^[(（](?:UTC|GMT)(?:[+-]\d{1,2}(?::?\d{2})?)?[)）]$", re.I)
+_NUMBER_RE = re.compile(
+    r"(?:\s+#?|#|(?<=[\u3400-\u9fff]))\d{1,3}$"
+)  # "Alert 1", "告警2": the n-th of a list
 _RECOVERY_PREFIX = "恢复"
 
 
@@ -150,9 +153,9 @@ LEVEL_STATUS_KEYS = frozenset({"级别状态", "告警级别状态", "levelstatu
 
 
 def normalise_key(key: str) -> str:
-    """A key as the table spells it: lower-cased, spaces and a trailing qualifier out
-    ("Time (UTC)" → "time", "告警时间（北京）" → "告警时间")."""
-    return _SPACES_RE.sub("", _QUALIFIER_RE.sub("", key)).lower()
+    """A key as the table spells it: lower-cased, spaces, a trailing qualifier and a list
+    number out ("Time (UTC)" → "time", "告警时间（北京）" → "告警时间", "Alert 2" → "alert")."""
+    return _SPACES_RE.sub("", _NUMBER_RE.sub("", _QUALIFIER_RE.sub("", key))).lower()
 
 
 def route(key: str) -> tuple[Kind, str]:
