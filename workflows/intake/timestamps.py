@@ -2,10 +2,10 @@
 
 Accepted: ISO 8601 / RFC 3339 with up to nanosecond fractions (Alertmanager, Grafana), Go's
 `time.Time` print form (`2024-05-01 10:00:00.123 +0800 CST`, also with its `m=+1.5` monotonic
-reading), `2024/05/01 10:00:00`, Zabbix's `2024.05.01 10:00:00`, a zone written after the time
-(`2024-05-01 10:00:00 (UTC+08:00)`, `… (UTC)`), and epoch
-seconds or milliseconds as numbers. Go's zero time `0001-01-01T00:00:00Z` (Alertmanager's
-"not set") is None. A time without an offset is read in `naive_zone`.
+reading), `2024/05/01 10:00:00`, Zabbix's `2024.05.01 10:00:00`, `2024年05月01日 10:00:00`, a
+zone written after the time (`2024-05-01 10:00:00 (UTC+08:00)`, `… (UTC)`), and epoch seconds
+or milliseconds as numbers or as 10/13 digits of text. Go's zero time `0001-01-01T00:00:00Z`
+(Alertmanager's "not set") is None. A time without an offset is read in `naive_zone`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ _STAMP_RE = re.compile(
     r"(?:\s+m=[+-]\d{1,12}\.\d{1,12})?"  # Go's monotonic clock reading, printed by time.Now()
     r"(?:\s*[(（](?:UTC|GMT)(?P<qz>[+-]\d{1,2}(?::?\d{2})?)?[)）])?$"  # "(UTC+08:00)", "(UTC)"
 )
+_CJK_DATE_RE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})[日号]\s*")  # 2024年06月03日 10:00
+_EPOCH_TEXT_RE = re.compile(r"^\d{10}(?:\d{3})?$")
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # numbers above this are milliseconds
 _EPOCH_MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 
@@ -40,7 +42,9 @@ def parse_timestamp(value: object, *, naive_zone: tzinfo = UTC) -> datetime | No
     text = value.strip()
     if not text or len(text) > _MAX_LEN:
         return None
-    match = _STAMP_RE.match(text)
+    if _EPOCH_TEXT_RE.match(text):  # "1717380000" / "1717380000000" printed as text
+        return _from_epoch(float(text))
+    match = _STAMP_RE.match(_CJK_DATE_RE.sub(r"\1-\2-\3 ", text).strip())
     if not match:
         return None
     parts = match.groupdict()
