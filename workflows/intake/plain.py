@@ -29,10 +29,17 @@ from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import FieldSet, collect, inline_pairs, read_pair, well_known_key
 from workflows.intake.fingerprint import IDENTITY_KEYS, targets
 from workflows.intake.severity import severity_of, severity_word
-from workflows.intake.text import plain_line, separator_text, title_line
+from workflows.intake.text import is_caption, plain_line, separator_text, title_line
 from workflows.intake.timestamps import parse_timestamp
 from workflows.intake.vocabulary import normalise_key, route
-from workflows.intake.wording import heading_status, reads_resolved, state_of, stated, untagged
+from workflows.intake.wording import (
+    caption_state,
+    heading_status,
+    reads_resolved,
+    state_of,
+    stated,
+    untagged,
+)
 
 _NOT_ALERT = ("annotation", "noise", "url")
 _LEVEL_FIRST_RE = re.compile(r"^((?:S|P|SEV)\d)\b", re.I)  # "S1 - Triggered - cpu_busy"
@@ -139,6 +146,8 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
     heading = named or title_line(free) or header
     title, tags = untagged(heading)
     understood = understood or bool(tags)  # "【告警】磁盘满", "[Down] 订单API": a state or a level
+    captions = [line for line in free if line != heading and is_caption(line)]
+    understood = understood or any(caption_state(line) for line in captions[:1])  # "… Alarm:"
     body = [line for line in free if line != heading]
     if not _located(fields) and not targets(title):  # "NodeDown\n节点 10.0.0.1 宕机"
         described = [

@@ -148,4 +148,9 @@ def title_line(lines: list[str]) -> str:
     that only introduces the next line (`Apache SkyWalking Alarm:` over the alarm's message),
     unless nothing else is left."""
     found = [line for line in lines if line]
-    return next((line for line in found if not _CAPTION_RE.match(line)), found[0] if found else "")
+    return next((line for line in found if not is_caption(line)), found[0] if found else "")
+
+
+def is_caption(line: str) -> bool:
+    """Whether a (plain) line only introduces the lines after it: "Apache SkyWalking Alarm:"."""
+    return _CAPTION_RE.match(line) is not None

@@ -126,6 +126,13 @@ def untagged(title: str) -> tuple[str, str]:
     return (rest.strip() or title), " ".join(words)
 
 
+def caption_state(caption: str) -> Status | None:
+    """The state a caption's last word states ("Apache SkyWalking Alarm:" firing, "… Alarm
+    Recovered:" resolved, "Prometheus 告警：" firing), or None."""
+    words = caption.rstrip(":：").split()
+    return _pure_state(words[-1]) if words else None
+
+
 def _pure_state(word: str) -> Status | None:
     """The state a word means when it is nothing but a state (`Resolved`, `ALERT`, `告警恢复`)."""
     return _TAG_STATES.get(word.strip().lower()) or heading_status(word, word)
