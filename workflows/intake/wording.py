@@ -32,7 +32,8 @@ _FIRING_RE = re.compile(
 )
 _STRONG_FIRING_RE = re.compile(r"(?i)\b(?:firing|alerting|problem|triggered)\b|告警中|报警中")
 _RECOVERED_RE = re.compile(
-    r"(?i)已恢复|恢复正常|已解决|恢复|告警解除|报警解除|告警消除|报警消除|已解除|已消除|\bresolved\b|\brecovered\b|\[ok\]"
+    r"(?i)已恢复|恢复正常|已解决|恢复|告警解除|报警解除|告警消除|报警消除|已解除|已消除|"
+    r"\bresolved\b|\brecovered\b|\[ok\]"
 )
 # a line that is only a state, the heading of the alerts below it
 _HEADING_RE = re.compile(
