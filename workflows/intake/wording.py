@@ -97,7 +97,10 @@ _TAG_STATES: dict[str, Status] = {
 }
 # the name of the system before a title's state tag: "UptimeKuma Alert: [Down] 订单API"
 _SENDER_RE = re.compile(r"^[^:：\[\]【】\n]{1,40}[:：]\s*(?=[\[【])")
-_STATE_PREFIX_RE = re.compile(r"^([A-Za-z\u4e00-\u9fff ]{1,16})[:：]\s*(?=\S)")
+# "Resolved: X", and Zabbix's recovery subject "Resolved in 1h 5m 0s: X"
+_STATE_PREFIX_RE = re.compile(
+    r"^([A-Za-z\u4e00-\u9fff ]{1,16}?)(?:\s+in\s+(?:\d{1,4}[wdhms]\s*){1,5})?[:：]\s*(?=\S)"
+)
 _LEADING_TAG_RE = re.compile(r"^\s*(?:【([^【】]{0,40})】|\[([^\[\]]{0,40})\])\s*[-–—:：|]*\s*")
 
 
