@@ -68,7 +68,7 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "label",
         "host",
         "主机 主机名 主机名称 主机信息 主机ip 主机地址 服务器 服务器ip 机器 设备名称 ip ip地址 "
-        "host",
+        "ipaddress server host",
     ),
     **_table("label", "hostname", "hostname"),
     **_table("label", "node", "节点 节点名称 节点ip node"),
@@ -114,7 +114,11 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "当前值 触发值 触发时值 当前数值 监控值 告警值 报警值 triggervalue triggertimevalue value "
         "current_value operationaldata",
     ),
-    **_table("annotation", "threshold", "阈值 告警阈值 触发条件 threshold"),
+    **_table(
+        "annotation",
+        "threshold",
+        "阈值 告警阈值 触发阈值 阀值 告警阀值 触发阀值 触发条件 threshold",
+    ),
     **_table("annotation", "runbook_url", "runbook_url runbook 处理手册 操作手册"),
     **_table("annotation", "silence_url", "silence"),
     **_table("annotation", "dashboard_url", "dashboard 仪表盘 监控仪表盘 监控面板 dashboard_url"),
@@ -125,7 +129,7 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "starts_at",
         "开始时间 触发时间 告警时间 报警时间 发生时间 故障时间 首次触发 首次触发时间 "
         "首次告警时间 告警开始时间 报警开始时间 triggertime firsttriggertime starttime startsat "
-        "starts_at started srarttime time firedat firetime problemstarted",
+        "starts_at started srarttime time firedat firetime triggeredat problemstarted",
     ),
     **_table(
         "ends",
