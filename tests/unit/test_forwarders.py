@@ -4,12 +4,12 @@ The corpus in `tests/fixtures/forwarders/` is ours, written in the shapes Promet
 Nightingale, WatchAlert, alertmanager-bot, alertmanager-webhook-feishu, Grafana, Uptime Kuma,
 Zabbix, SkyWalking, Tencent Cloud and Aliyun monitoring, ElastAlert/Kibana, shell scripts and
 home-made Chinese templates produce (text, post, cards 1.0 and 2.0 as sent and as Lark delivers
-them), with ordinary chat that only mentions 告警 (read as a fallback, never as fields). Each message
-lists the alerts it must yield (state, title, severity, labels that must be there, start time);
-each pair says whether two alerts are the same alert (a firing and its recovery) or not (two
-targets). A message that is only a title and a line is expected to be a fallback (counted as
-unreadable) that still opens, and resolves, its incident. `bench/intake_corpus.py` scores the
-same corpus with `problems` and `pair_problem`.
+them), with ordinary chat that only mentions 告警 (read as a fallback, never as fields). Each
+message lists the alerts it must yield (state, title, severity, labels that must be there,
+start time); each pair says whether two alerts are the same alert (a firing and its recovery)
+or not (two targets). A message that is only a title and a line is expected to be a fallback
+(counted as unreadable) that still opens, and resolves, its incident. `bench/intake_corpus.py`
+scores the same corpus with `problems` and `pair_problem`.
 """
 
 from __future__ import annotations
