@@ -1,8 +1,9 @@
 """Forwarder messages read right: our corpus of what alert forwarders post into Feishu.
 
 For every forwarder of `tests/fixtures/forwarders/` (PrometheusAlert, Nightingale, WatchAlert,
-alertmanager-bot, alertmanager-webhook-feishu, Grafana custom titles, home-made Chinese
-templates), judged as `tests/unit/test_forwarders.py` judges them:
+alertmanager-bot, alertmanager-webhook-feishu, Grafana custom titles, Uptime Kuma, Zabbix,
+SkyWalking, cloud monitors, shell scripts, card layouts, home-made Chinese templates), judged as
+`tests/unit/test_forwarders.py` judges them:
 
 1. the share of messages parsed with every field right (the number of alerts, and each alert's
    state, title, severity, expected labels and start time; understood, no `<no value>`).

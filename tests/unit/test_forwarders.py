@@ -1,13 +1,15 @@
 """What real forwarders post into a Feishu group, read as the alerts they are.
 
 The corpus in `tests/fixtures/forwarders/` is ours, written in the shapes PrometheusAlert,
-Nightingale, WatchAlert, alertmanager-bot, alertmanager-webhook-feishu, Grafana and home-made
-Chinese templates produce (text, post, cards as sent and as Lark delivers them). Each message
-lists the alerts it must yield (state, title, severity, labels that must be there, start time);
-each pair says whether two alerts are the same alert (a firing and its recovery) or not (two
-targets). A message that is only a title and a line is expected to be a fallback (counted as
-unreadable) that still opens, and resolves, its incident. `bench/intake_corpus.py` scores the
-same corpus with `problems` and `pair_problem`.
+Nightingale, WatchAlert, alertmanager-bot, alertmanager-webhook-feishu, Grafana, Uptime Kuma,
+Zabbix, SkyWalking, Tencent Cloud and Aliyun monitoring, ElastAlert/Kibana, shell scripts and
+home-made Chinese templates produce (text, post, cards 1.0 and 2.0 as sent and as Lark delivers
+them), with ordinary chat that only mentions 告警 (read as a fallback, never as fields). Each
+message lists the alerts it must yield (state, title, severity, labels that must be there,
+start time); each pair says whether two alerts are the same alert (a firing and its recovery)
+or not (two targets). A message that is only a title and a line is expected to be a fallback
+(counted as unreadable) that still opens, and resolves, its incident. `bench/intake_corpus.py`
+scores the same corpus with `problems` and `pair_problem`.
 """
 
 from __future__ import annotations
@@ -106,3 +108,51 @@ def test_every_forwarder_has_a_recovery_pair_and_a_two_target_pair() -> None:
     for name, data in forwarders().items():
         kinds = {pair["same"] for pair in data["pairs"]}
         assert kinds == {True, False} or name == "alertmanager-bot", name
+
+
+HOSTILE = "\x00\x1b[31m\u202e\u200b $(rm -rf /) `id` ; reboot #"
+
+
+def test_hostile_shell_script_lines_stay_inert_and_capped() -> None:
+    """The pipe-separated, tagged and captioned forms read hostile text as text: one alert per
+    numbered line, nothing invisible kept, nothing longer than its cap."""
+    pipes = " | ".join(f"k{i}: {HOSTILE}" for i in range(5000))
+    numbered = "\n".join(f"[{i}] 主机: web-{i} | 告警: {HOSTILE} | 级别: 严重" for i in range(600))
+    for text in (
+        f"【告警】主机: {HOSTILE} | 告警: 磁盘满 | 级别: 严重 | " + pipes,
+        numbered,
+        f"Apache SkyWalking Alarm: \n {HOSTILE * 5000}",
+        f"UptimeKuma Alert: [Down] {HOSTILE}\nTime ({HOSTILE}): 2024-06-03 02:00:00",
+    ):
+        alerts = parse_chat_message("text", text, None)
+        assert 1 <= len(alerts) <= 500
+        for alert in alerts:
+            assert len(alert.title) <= 200
+            assert not {"\x00", "\x1b", "\u202e", "\u200b"} & set(alert.title)
+            assert not any({"\x00", "\u202e"} & set(value) for value in alert.labels.values())
+    first = parse_chat_message("text", f"【告警】主机: {HOSTILE} | 告警: 磁盘满 | 级别: 严重", None)
+    assert first[0].labels["host"] == "[31m $(rm -rf /) id ; reboot #"  # literal, never run
+    assert first[0].severity == "critical"
+
+
+def test_card_controls_are_not_alert_text_even_deeply_nested() -> None:
+    """Buttons, menus and inputs carry actions, not alert text, at any depth of a card."""
+    button = {"tag": "button", "text": {"tag": "plain_text", "content": "屏蔽1小时"}}
+    nested: dict[str, object] = {"tag": "column_set", "columns": [{"elements": [button]}]}
+    card = {
+        "header": {"title": {"tag": "plain_text", "content": "✅ Resolved: KafkaLag"}},
+        "elements": [
+            {"tag": "markdown", "content": "**Cluster:** kafka-prod"},
+            nested,
+            {"tag": "overflow", "options": [{"text": {"content": "认领"}}]},
+            {"tag": "input", "placeholder": {"content": "备注"}},
+        ],
+    }
+    [alert] = parse_chat_message("interactive", "", card)
+    assert (alert.title, alert.status, alert.labels) == (
+        "KafkaLag",
+        "resolved",
+        {"cluster": "kafka-prod"},
+    )
+    read = alert.raw["text"] + alert.summary + json.dumps(alert.annotations, ensure_ascii=False)
+    assert not [word for word in ("屏蔽1小时", "认领", "备注") if word in read]

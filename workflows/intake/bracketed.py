@@ -3,6 +3,7 @@
     [FIRING:2] HighCPU (instance=a job=b)          Alertmanager-style subject (k=v labels)
     [FIRING:1, RESOLVED:1] HighCPU infra (db-1)    Grafana's default title (values only)
     [RESOLVED] HighCPU (instance=a job=b)
+    [ALERT] / [PROBLEM] / [Down] … and [RECOVERED] / [Up] …   home-made English subjects
     [Alerting] CPU alert / [OK] CPU alert / [No Data] …   legacy Grafana
 
 Bodies may list alerts in the default templates' form; each `Labels:` section starts one alert,
@@ -31,8 +32,11 @@ from workflows.intake.text import plain_line
 from workflows.intake.timestamps import parse_timestamp
 from workflows.intake.wording import state_of
 
+# English state tags (their words: `wording.state_of`); Chinese tags (【告警】, [恢复]) are read
+# by the plain reader, so a firing and its recovery always meet the same reader
 _STATE_RE = re.compile(
-    r"^\[(?P<state>FIRING|RESOLVED)(?:\s*:\s*\d+)?(?:\s*,\s*RESOLVED\s*:\s*\d+)?\]\s*(?P<rest>.*)$",
+    r"^\[(?P<state>FIRING|RESOLVED|RECOVERED|TRIGGERED|PROBLEM|ALERT|ALARM|DOWN|UP)"
+    r"(?:\s*:\s*\d+)?(?:\s*,\s*RESOLVED\s*:\s*\d+)?\]\s*(?P<rest>.*)$",
     re.I,
 )
 _LEGACY_RE = re.compile(r"^\[(?P<state>Alerting|OK|No\s*Data)\]\s*(?P<rest>.*)$", re.I)
@@ -60,8 +64,7 @@ def bracketed_state(first_line: str) -> tuple[Status, str, bool] | None:
     line = plain_line(first_line)
     match = _STATE_RE.match(line)
     if match:
-        status: Status = "firing" if match["state"].lower() == "firing" else "resolved"
-        return status, match["rest"], False
+        return state_of(match["state"]) or "firing", match["rest"], False
     match = _LEGACY_RE.match(line)
     if match:
         return ("resolved" if match["state"].lower() == "ok" else "firing"), match["rest"], True

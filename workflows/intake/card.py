@@ -4,7 +4,9 @@ Two forms arrive: the card JSON a bot *sent* (v1 `{"header": {"title": {"content
 "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": …}}]}` or v2 with
 `"schema": "2.0"` and `"body": {"elements": …}`), and the simplified form Lark *delivers* in
 `im.message.receive_v1` (`{"title": "…", "elements": [[{"tag": "text", "text": "…"}, …], …]}`).
-A divider (`hr`) is read as a `---` line, which separates alerts.
+A card written per language (`i18n_elements`, a title's `i18n`) is read in one language, Chinese
+first. A divider (`hr`) is read as a `---` line, which separates alerts; buttons, menus and
+inputs are not read (their words are actions, not the alert).
 The walk is iterative with node and depth caps, so a hostile, deeply nested card costs little.
 """
 
@@ -24,6 +26,22 @@ _TEXT_KEYS = ("content", "text")
 _TOP_SKIPPED = frozenset({"header", "config", "i18n_header", "card_link", "behaviors", "title"})
 _SKIPPED_KEYS = frozenset({"config", "card_link", "behaviors"})
 _INLINE_TAGS = frozenset({"text", "a", "at", "md", "emotion", "code_inline"})
+# what a reader clicks or fills in ("查看详情", "屏蔽1小时", a select's options): not alert text
+_CONTROL_TAGS = frozenset(
+    {
+        "button",
+        "overflow",
+        "select_static",
+        "multi_select_static",
+        "select_person",
+        "multi_select_person",
+        "date_picker",
+        "picker_time",
+        "picker_datetime",
+        "input",
+    }
+)
+_LOCALES = ("zh_cn", "zh_hk", "zh_tw", "en_us", "ja_jp")
 DIVIDER = "---"  # a card's `hr`, kept as a line: it separates the alerts of a card
 
 
@@ -46,7 +64,22 @@ def card_lines(card: Mapping[str, Any]) -> tuple[str, list[str]]:
             card = decoded
     elif card.get("type") == "template" and isinstance(data, Mapping):
         return "", _template_lines(data.get("template_variable"))
+    localised = _one_locale(card.get("i18n_elements"))
+    if localised is not None:  # the same alert in each language: read it once
+        card = {key: value for key, value in card.items() if key != "i18n_elements"}
+        card["elements"] = localised
     return _title(card), [*_subtitle(card), *_body_lines(card)]
+
+
+def _one_locale(texts: object) -> object:
+    """The Chinese (else the first) version of a card part written per language
+    (`{"zh_cn": …, "en_us": …}`), or None when `texts` is not one."""
+    if not isinstance(texts, Mapping) or not texts:
+        return None
+    for locale in _LOCALES:
+        if locale in texts:
+            return texts[locale]
+    return next(iter(texts.values()))
 
 
 def _template_lines(variables: object) -> list[str]:
@@ -66,6 +99,8 @@ def _title(card: Mapping[str, Any]) -> str:
         title = header.get("title")
         if isinstance(title, Mapping):
             content = title.get("content")
+            if not content:  # {"content": "", "i18n": {"zh_cn": "…"}} (or "i18n_content")
+                content = _one_locale(title.get("i18n") or title.get("i18n_content"))
             return content[:MAX_CHARS] if isinstance(content, str) else ""
         if isinstance(title, str):
             return title[:MAX_CHARS]
@@ -99,6 +134,8 @@ def _body_lines(card: Mapping[str, Any]) -> list[str]:
             stack.extend((item, depth + 1) for item in reversed(node[:200]))
         elif isinstance(node, Mapping) and node.get("tag") == "hr":
             found.append(DIVIDER)
+        elif isinstance(node, Mapping) and node.get("tag") in _CONTROL_TAGS:
+            continue
         elif isinstance(node, Mapping):
             children: list[tuple[object, int]] = []
             for key, value in list(node.items())[:64]:

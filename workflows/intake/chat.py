@@ -36,11 +36,11 @@ from workflows.intake.alert import AlertParseError, ParsedAlert, Status
 from workflows.intake.bracketed import bracketed_state, has_label_sections, read_bracketed
 from workflows.intake.card import card_lines
 from workflows.intake.draft import AlertDraft
-from workflows.intake.fields import unglue_keys
+from workflows.intake.fields import unglue_keys, unpipe
 from workflows.intake.grouped import group_counts, read_grouped
 from workflows.intake.plain import read_plain
 from workflows.intake.prometheusalert import has_marker, read_prometheusalert, unglue
-from workflows.intake.text import clean_block, clean_line, plain_line, separator_text
+from workflows.intake.text import clean_block, clean_line, plain_line, separator_text, title_line
 from workflows.intake.timestamps import CHINA_STANDARD_TIME
 from workflows.intake.wording import reads_resolved, stated
 
@@ -114,7 +114,7 @@ def fallback_alert(message_type: str, text: str, title: str = "") -> ParsedAlert
     `understood=False`."""
     lines = _message_lines(text, None)
     meaningful = [plain_line(line) for line in lines if separator_text(line) is None]
-    first = next((line for line in meaningful if line), "")
+    first = title_line(meaningful)
     body = _REDACTOR.text(clean_block("\n".join(lines), MAX_INPUT_CHARS))
     status: Status = stated(first) or ("resolved" if reads_resolved(body) else "firing")
     draft = AlertDraft(
@@ -137,7 +137,11 @@ def _message_lines(text: object, card: object) -> list[str]:
     if not body.strip() and isinstance(text, str):
         body = text
     cleaned = unglue_keys(unglue(clean_block(body[: MAX_INPUT_CHARS * 2], MAX_INPUT_CHARS)))
-    lines = [_MENTIONS_RE.sub("", line).strip() for line in cleaned.split("\n")]
+    lines = [
+        piece
+        for line in cleaned.split("\n")
+        for piece in unpipe(_MENTIONS_RE.sub("", line).strip())
+    ]
     lines = [line for line in lines if plain_line(line) not in UPGRADE_PLACEHOLDERS]
     while lines and not plain_line(lines[0]):
         lines.pop(0)

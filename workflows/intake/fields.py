@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from workflows.intake.fingerprint import IDENTITY_KEYS
 from workflows.intake.severity import SEVERITY_KEYS
 from workflows.intake.text import link_url, plain_line
-from workflows.intake.vocabulary import LEVEL_STATUS_KEYS, known_key, normalise_key, route
+from workflows.intake.vocabulary import LEVEL_STATUS_KEYS, key_zone, known_key, normalise_key, route
 
 MAX_FIELDS = 64
 _WORD = r"[\w.\-/\u3400-\u9fff]"
-# up to three words: "告警级别", "Rule Name", "Trigger time value"
-KEY_PATTERN = rf"[A-Za-z_\u3400-\u9fff]{_WORD}{{0,31}}(?: {_WORD}{{1,31}}){{0,2}}"
+# up to three words and a qualifier: "告警级别", "Rule Name", "Trigger time value", "Time (UTC)"
+_QUALIFIER = r"(?: ?[(（][^()（）:：\n]{1,24}[)）])?"  # "Time (UTC)", "告警时间（北京）"
+KEY_PATTERN = rf"[A-Za-z_\u3400-\u9fff]{_WORD}{{0,31}}(?: {_WORD}{{1,31}}){{0,2}}{_QUALIFIER}"
 
 _PAIR_RE = re.compile(
     rf"^\s*(?:[-*•·]\s*)?(?P<key>{KEY_PATTERN})\s*(?:[:：]|\s=\s)\s*(?P<value>.*)$"
@@ -58,6 +59,31 @@ def unglue_keys(text: str) -> str:
         return ("\n" if known_key(key) else "") + match.group(0)
 
     return _GLUED_KEY_RE.sub(cut, text)
+
+
+_PIPE_RE = re.compile(r"\s+[|｜]\s+")
+_LEAD_RE = re.compile(
+    r"^\s*(?:(?P<number>\[\d{1,3}\]|\d{1,3}[.、)）])|(?P<tag>【[^【】]{1,40}】|\[[^\[\]]{1,40}\]))\s*"
+)
+
+
+def unpipe(line: str) -> list[str]:
+    """A shell script's one-line alert, `【告警】主机: web-1 | 告警: 磁盘满 | 级别: 严重`, as one
+    line per field (a leading tag on a line of its own, a leading number `[1]`/`1.` dropped);
+    any other line as it is. Every piece must read as `key: value`, one a known key."""
+    pieces = _PIPE_RE.split(line, maxsplit=MAX_FIELDS)
+    if len(pieces) < 2:
+        return [line]
+    lead = _LEAD_RE.match(pieces[0])
+    head = [lead["tag"]] if lead and lead["tag"] else []
+    if lead:
+        pieces[0] = pieces[0][lead.end() :]
+    pairs = [read_pair(plain_line(piece)) for piece in pieces]
+    if not all(pair and pair[1] for pair in pairs):
+        return [line]
+    if not any(pair and well_known_key(pair[0]) for pair in pairs):
+        return [line]
+    return [*head, *(piece.strip() for piece in pieces)]
 
 
 def read_pair(line: str) -> tuple[str, str] | None:
@@ -136,9 +162,9 @@ class FieldSet:
         elif kind == "annotation":
             self.add_annotation(name, url if name.endswith("_url") and url else value)
         elif kind == "starts":
-            self.starts_at = self.starts_at or value
+            self.starts_at = self.starts_at or _zoned(value, key)
         elif kind == "ends":
-            self.ends_at = self.ends_at or value
+            self.ends_at = self.ends_at or _zoned(value, key)
         elif kind == "status":
             self.status = self.status or value
         elif kind == "url":
@@ -158,6 +184,12 @@ class FieldSet:
                 self.annotations[key] += "\n" + value
         elif len(self.annotations) < MAX_FIELDS:
             self.annotations[key] = value
+
+
+def _zoned(value: str, key: str) -> str:
+    """A time with the zone its key names ("Time (UTC): 02:00" is 02:00 UTC) written after it."""
+    zone = key_zone(key)
+    return f"{value} {zone.upper()}" if zone and value else value
 
 
 def section_of(line: str) -> str:

@@ -25,7 +25,7 @@ Text alerts (plain chat messages) have no trustworthy labels, so::
     fingerprint = sha256(canonical JSON of [source, normalised title, identity labels])[:16]
 
 where the normalised title is lower-cased with bracketed tags (`[FIRING:2]`, `【恢复】`), status
-words (resolved, "is resolved", firing, 恢复, 已恢复, 告警…), dates, times and all digits
+words (resolved, "is resolved", firing, 恢复, 已恢复, 解除, 告警…), dates, times and all digits
 removed, and identity labels are only the well-known location keys found in the text (host,
 instance, service…; `IDENTITY_KEYS`). When no identity label was found, the targets named in
 the title stand in: IP addresses (with their port) and host-like names that carry a digit
@@ -141,7 +141,7 @@ _DATETIME_RE = re.compile(
 _STATUS_WORDS_RE = re.compile(
     r"(?i)\b(?:(?:is|are|has|have|was|were|been)\s+)*"  # "HighCPU is resolved!"
     r"(?:resolved|recovered|firing|alerting|triggered|problem|ok|no\s*data)\b"
-    r"|已恢复|恢复正常|恢复|已解决|已消除|告警|报警"
+    r"|已恢复|恢复正常|恢复|已解决|已消除|解除|消除|告警|报警"
 )
 _NON_WORD_RE = re.compile(r"[\W_]+")
 _IP_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.])")

@@ -29,10 +29,17 @@ from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import FieldSet, collect, inline_pairs, read_pair, well_known_key
 from workflows.intake.fingerprint import IDENTITY_KEYS, targets
 from workflows.intake.severity import severity_of, severity_word
-from workflows.intake.text import plain_line, separator_text
+from workflows.intake.text import is_caption, plain_line, separator_text, title_line
 from workflows.intake.timestamps import parse_timestamp
 from workflows.intake.vocabulary import normalise_key, route
-from workflows.intake.wording import heading_status, reads_resolved, state_of, stated, untagged
+from workflows.intake.wording import (
+    caption_state,
+    heading_status,
+    reads_resolved,
+    state_of,
+    stated,
+    untagged,
+)
 
 _NOT_ALERT = ("annotation", "noise", "url")
 _LEVEL_FIRST_RE = re.compile(r"^((?:S|P|SEV)\d)\b", re.I)  # "S1 - Triggered - cpu_busy"
@@ -126,7 +133,8 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
     fields = FieldSet(free_labels=True)
     first = plain_line(block.lines[0]) if block.lines else header
     opening = read_pair(first)
-    if opening and not well_known_key(opening[0]):  # "已恢复：磁盘快满了" is a title, not a field
+    # "已恢复：磁盘快满了" and "Alert: disk full" are titles, not fields
+    if opening and (not well_known_key(opening[0]) or untagged(first)[1]):
         free = [first, *collect(block.lines[1:], fields)]
     else:
         free = collect(block.lines, fields)
@@ -135,8 +143,11 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
             fields.add(key, value)
     understood = bool(fields.labels or fields.annotations or fields.status or fields.starts_at)
     named = fields.labels.get("alertname", "")
-    heading = named or (free[0] if free else header)
+    heading = named or title_line(free) or header
     title, tags = untagged(heading)
+    understood = understood or bool(tags)  # "【告警】磁盘满", "[Down] 订单API": a state or a level
+    captions = [line for line in free if line != heading and is_caption(line)]
+    understood = understood or any(caption_state(line) for line in captions[:1])  # "… Alarm:"
     body = [line for line in free if line != heading]
     if not _located(fields) and not targets(title):  # "NodeDown\n节点 10.0.0.1 宕机"
         described = [
@@ -215,7 +226,9 @@ def _identity_key(key: str) -> str:
 
 
 def _first_free_line(lines: list[str]) -> str:
-    """The message's first meaningful line (not a separator, a bare state or a field)."""
+    """The message's first meaningful line (not a separator, a bare state, a field or a
+    caption over the line after it)."""
+    free = []
     for raw in lines:
         plain = plain_line(raw)
         if not plain or separator_text(raw) is not None or heading_status(raw, plain):
@@ -223,5 +236,5 @@ def _first_free_line(lines: list[str]) -> str:
         pair = read_pair(plain)
         if pair and well_known_key(pair[0]):
             continue
-        return plain
-    return ""
+        free.append(plain)
+    return title_line(free)

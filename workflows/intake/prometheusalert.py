@@ -27,7 +27,11 @@ from workflows.intake.fields import FieldSet, collect
 from workflows.intake.text import link_url, plain_line, separator_text
 from workflows.intake.timestamps import parse_timestamp
 
-MARKER_RE = re.compile(r"(?i)(?:prometheus|grafana)\s*[-_ ]?\s*(告警|恢复)(?:信息|通知)")
+# a bracketed marker may name its environment: "[PROMETHEUS-告警信息-测试线](…)" (part of it)
+MARKER_RE = re.compile(
+    r"(?i)(?:prometheus|grafana)\s*[-_ ]?\s*(告警|恢复)(?:信息|通知)"
+    r"(?:[-_][^\[\]【】()\s]{1,16}(?=[\]】]))?"
+)
 # a marker that a template glued to the end of the previous alert: "…fast.****[Prometheus告警…",
 # "…</font>[PROMETHEUS-告警信息]", or as Lark's degraded render gives it, markup gone:
 # "…节点离线Prometheus告警信息"

@@ -1,8 +1,9 @@
 """Severity words from every alert source, normalised to critical / warning / info.
 
-Rules: P0/P1, critical, emergency, fatal, disaster, high, error, 紧急, 严重, 致命, 灾难 → critical;
-P2, warning, average, medium, minor, 警告, 一般, 重要, 次要 → warning; P3/P4, info, low, notice,
-提示, 信息, 通知 → info. Anything unknown or missing → warning (a human looks, nothing pages).
+Rules: P0/P1, critical, emergency, fatal, disaster, high, error, 紧急, 严重, 致命, 灾难, 一级 →
+critical; P2, warning, average, medium, minor, 警告, 一般, 重要, 次要, 二级 → warning; P3/P4, info,
+low, notice, 提示, 信息, 通知, 提醒, 三级 → info (高危/中危/低危 likewise). Anything unknown or
+missing → warning (a human looks, nothing pages).
 
 Usage::
 
@@ -46,6 +47,17 @@ _CJK: tuple[tuple[str, Severity], ...] = (
     ("致命", "critical"),
     ("灾难", "critical"),
     ("重大", "critical"),
+    ("高危", "critical"),
+    ("中危", "warning"),
+    ("低危", "info"),
+    ("提醒", "info"),
+    ("一级", "critical"),  # Nightingale's 一级告警 / 二级告警 / 三级告警 (S1 / S2 / S3)
+    ("1级", "critical"),
+    ("二级", "warning"),
+    ("2级", "warning"),
+    ("三级", "info"),
+    ("3级", "info"),
+    ("四级", "info"),
     ("警告", "warning"),
     ("一般", "warning"),
     ("重要", "warning"),

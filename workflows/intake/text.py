@@ -35,6 +35,8 @@ _LINK_URL_RE = re.compile(r"\[[^\[\]\n]{0,300}\]\((\S{1,2048}?)\)")
 _EMPHASIS_RE = re.compile(r"\*\*|~~|`")
 _HEADING_RE = re.compile(r"^\s*(?:#{1,6}\s+|>\s*)+")
 _ITALIC_LINE_RE = re.compile(r"^\*(?!\s)(.+?)(?<!\s)\*$")
+# a key in italics, Slack-style templates' "*Alert:* HighCPU", "• *instance:* `web-1`"
+_ITALIC_KEY_RE = re.compile(r"^(\s*(?:[-•·]\s*)?)\*(?![\s*])([^*\n]{1,40}?[:：])\*(?!\*)")
 # pictographs, dingbats, arrows, geometric shapes and their joiners/variation selectors: the
 # decoration templates put before a key ("🖥 报警主机") or around a title ("🔥 FIRING 🔥")
 _DECORATION = (
@@ -49,6 +51,9 @@ NO_VALUE_RE = re.compile(r"<no value>|\$\{[\w.\-]{1,64}\}|\{\{[^{}\n]{1,64}\}\}"
 _SEPARATOR_EDGE = r"(?:[-=*_~]{3,}|[—–]{2,}|[·•]{3,}|[\u2500-\u257f]{2,})"  # ━━━ ═══ ───
 _SEPARATOR_START_RE = re.compile(f"^{_SEPARATOR_EDGE}")
 _SEPARATOR_EDGES_RE = re.compile(f"^{_SEPARATOR_EDGE}|{_SEPARATOR_EDGE}$")
+
+# a line that only introduces the text below it: "Apache SkyWalking Alarm:", "告警内容："
+_CAPTION_RE = re.compile(r"^[^:：\n]{1,60}[:：]$")
 
 _BIG_INT_BITS = 200
 
@@ -119,7 +124,7 @@ def plain_line(line: str) -> str:
     text = _TAG_RE.sub("", NO_VALUE_RE.sub("", line))
     text = _LINK_RE.sub(r"\1", text)
     text = _HEADING_RE.sub("", text)
-    text = _EMPHASIS_RE.sub("", text).strip()
+    text = _ITALIC_KEY_RE.sub(r"\1\2", _EMPHASIS_RE.sub("", text)).strip()
     italic = _ITALIC_LINE_RE.match(text)
     if italic:
         text = italic.group(1)
@@ -136,3 +141,16 @@ def separator_text(line: str) -> str | None:
     if len(inner) > 24 or re.search(r"[:：=\[\]()]", inner):
         return None
     return inner
+
+
+def title_line(lines: list[str]) -> str:
+    """The first of `lines` (plain text) that can title an alert: not empty, and not a caption
+    that only introduces the next line (`Apache SkyWalking Alarm:` over the alarm's message),
+    unless nothing else is left."""
+    found = [line for line in lines if line]
+    return next((line for line in found if not is_caption(line)), found[0] if found else "")
+
+
+def is_caption(line: str) -> bool:
+    """Whether a (plain) line only introduces the lines after it: "Apache SkyWalking Alarm:"."""
+    return _CAPTION_RE.match(line) is not None

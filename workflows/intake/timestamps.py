@@ -2,9 +2,10 @@
 
 Accepted: ISO 8601 / RFC 3339 with up to nanosecond fractions (Alertmanager, Grafana), Go's
 `time.Time` print form (`2024-05-01 10:00:00.123 +0800 CST`, also with its `m=+1.5` monotonic
-reading), `2024/05/01 10:00:00`, and epoch
-seconds or milliseconds as numbers. Go's zero time `0001-01-01T00:00:00Z` (Alertmanager's
-"not set") is None. A time without an offset is read in `naive_zone`.
+reading), `2024/05/01 10:00:00`, Zabbix's `2024.05.01 10:00:00`, `2024年05月01日 10:00:00`, a
+zone written after the time (`2024-05-01 10:00:00 (UTC+08:00)`, `… (UTC)`), and epoch seconds
+or milliseconds as numbers or as 10/13 digits of text. Go's zero time `0001-01-01T00:00:00Z`
+(Alertmanager's "not set") is None. A time without an offset is read in `naive_zone`.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 _MAX_LEN = 80
 _STAMP_RE = re.compile(
-    r"^(?P<y>\d{4})[-/](?P<mo>\d{1,2})[-/](?P<d>\d{1,2})"
+    r"^(?P<y>\d{4})(?P<sep>[-/.])(?P<mo>\d{1,2})(?P=sep)(?P<d>\d{1,2})"
     r"(?:[T ]+(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d{1,12}))?)?)?"
     r"\s*(?P<z>Z|[+-]\d{2}(?::?\d{2})?)?"
     r"(?:\s+(?P<abbr>[A-Za-z]{2,5}))?"
-    r"(?:\s+m=[+-]\d{1,12}\.\d{1,12})?$"  # Go's monotonic clock reading, printed by time.Now()
+    r"(?:\s+m=[+-]\d{1,12}\.\d{1,12})?"  # Go's monotonic clock reading, printed by time.Now()
+    r"(?:\s*[(（](?:UTC|GMT)(?P<qz>[+-]\d{1,2}(?::?\d{2})?)?[)）])?$"  # "(UTC+08:00)", "(UTC)"
 )
+_CJK_DATE_RE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})[日号]\s*")  # 2024年06月03日 10:00
+_EPOCH_TEXT_RE = re.compile(r"^\d{10}(?:\d{3})?$")
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # numbers above this are milliseconds
 _EPOCH_MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 
@@ -38,13 +42,17 @@ def parse_timestamp(value: object, *, naive_zone: tzinfo = UTC) -> datetime | No
     text = value.strip()
     if not text or len(text) > _MAX_LEN:
         return None
-    match = _STAMP_RE.match(text)
+    if _EPOCH_TEXT_RE.match(text):  # "1717380000" / "1717380000000" printed as text
+        return _from_epoch(float(text))
+    match = _STAMP_RE.match(_CJK_DATE_RE.sub(r"\1-\2-\3 ", text).strip())
     if not match:
         return None
     parts = match.groupdict()
     if int(parts["y"]) <= 1:
         return None  # Go's zero time: "not set"
-    zone = _zone(parts["z"], parts["abbr"], naive_zone)
+    qualified = match.group(0).rstrip().endswith((")", "）"))
+    offset = parts["z"] or (_padded(parts["qz"]) if parts["qz"] else "Z" if qualified else None)
+    zone = _zone(offset, parts["abbr"], naive_zone)
     if zone is None:
         return None
     fraction = (parts["f"] or "0")[:6].ljust(6, "0")
@@ -62,6 +70,12 @@ def parse_timestamp(value: object, *, naive_zone: tzinfo = UTC) -> datetime | No
         return stamp.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
+
+
+def _padded(offset: str) -> str:
+    """ "+8" → "+08", "+8:00" → "+08:00": the offset form `_zone` reads."""
+    hours, _, minutes = offset[1:].partition(":")
+    return f"{offset[0]}{hours.zfill(2)}{':' + minutes if minutes else ''}"
 
 
 def _zone(offset: str | None, abbreviation: str | None, naive_zone: tzinfo) -> tzinfo | None:

@@ -26,6 +26,12 @@ Kind = Literal["label", "annotation", "tags", "starts", "ends", "status", "url",
 
 _LABEL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _SPACES_RE = re.compile(r"\s+")
+_QUALIFIER_RE = re.compile(r"\s*[(（][^()（）]{1,24}[)）]$")
+_ZONE_QUALIFIER_RE = re.compile(r"^[(（](?:UTC|GMT)(?:[+-]\d{1,2}(?::?\d{2})?)?[)）]$", re.I)
+_NUMBER_RE = re.compile(
+    r"(?:\s+#?|#|(?<=[\u3400-\u9fff]))\d{1,3}$"
+)  # "Alert 1", "告警2": the n-th of a list
+_RECOVERY_PREFIX = "恢复"
 
 
 def _table(kind: Kind, name: str, keys: str) -> dict[str, tuple[Kind, str]]:
@@ -38,13 +44,16 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "alertname",
         "告警名称 报警名称 告警名 报警名 告警类型 报警类型 告警规则 报警规则 规则名称 规则名 "
         "规则标题 告警标题 报警标题 告警项 报警项 监控项 策略名称 告警规则名称 事件名称 "
+        "告警 报警 告警策略 策略 策略名 监控项目 规则 problemname eventname triggername trigger "
+        "alertrule alarmrule policy policyname "
         "alertname alert_name alert alarmname rule_name rulename ruletitle rule",
     ),
     **_table(
         "label",
         "severity",
         "告警级别 报警级别 级别 告警等级 报警等级 等级 严重程度 严重级别 严重性 优先级 "
-        "告警优先级 事件级别 级别状态 告警级别状态 levelstatus severity",
+        "告警优先级 事件级别 级别状态 告警级别状态 levelstatus severity 严重度 告警严重度 "
+        "alertlevel alarmlevel",
     ),
     **_table(
         "label",
@@ -52,23 +61,30 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "故障主机 故障主机ip 故障目标 故障实例 告警主机 告警主机ip 报警主机 报警主机ip 实例 "
         "实例地址 实例ip 告警实例 报警实例 告警对象 报警对象 监控对象 告警目标 报警目标 "
         "监控目标 目标 目标地址 告警地址 报警地址 故障节点 告警节点 报警节点 "
-        "告警ip 报警ip 告警资源 报警资源 资源 对象 告警设备 报警设备 instance target monitortarget",
+        "告警ip 报警ip 告警资源 报警资源 资源 对象 告警设备 报警设备 instance target monitortarget "
+        "实例名称 实例名 实例id 资源名称 资源id 告警资源名称 监控实例 instancename resource",
     ),
     **_table(
         "label",
         "host",
-        "主机 主机名 主机名称 主机ip 主机地址 服务器 服务器ip 机器 设备名称 ip ip地址 host",
+        "主机 主机名 主机名称 主机信息 主机ip 主机地址 服务器 服务器ip 机器 设备名称 ip ip地址 "
+        "ipaddress server host",
     ),
     **_table("label", "hostname", "hostname"),
     **_table("label", "node", "节点 节点名称 节点ip node"),
     **_table(
         "label",
         "service",
-        "服务 服务名 服务名称 所属服务 告警服务 报警服务 业务 业务名称 系统 service servicename",
+        "服务 服务名 服务名称 服务信息 所属服务 告警服务 报警服务 故障服务 业务 业务名称 系统 "
+        "service servicename",
     ),
-    **_table("label", "app", "应用 应用名 应用名称 所属应用 告警应用 app application"),
+    **_table(
+        "label",
+        "app",
+        "应用 应用名 应用名称 应用信息 所属应用 告警应用 报警应用 故障应用 app application",
+    ),
     **_table("label", "job", "job"),
-    **_table("label", "project", "项目 项目名称 所属项目 project"),
+    **_table("label", "project", "项目 项目名称 所属项目 平台 平台信息 project"),
     **_table("label", "cluster", "集群 集群名称 告警集群 报警集群 所属集群 alarmcluster cluster"),
     **_table("label", "env", "环境 业务环境 所属环境 环境名称 env environment"),
     **_table("label", "namespace", "命名空间 名称空间 namespace"),
@@ -87,6 +103,7 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "告警详情 报警详情 告警描述 报警描述 描述 详情 告警内容 报警内容 内容 故障描述 问题描述 "
         "规则备注 策略备注 告警备注 备注 告警事件 报警事件 告警信息 报警信息 事件描述 详细描述 "
         "告警说明 报警说明 详细信息 "
+        "告警原因 报警原因 故障原因 reason "
         "alarmdescription rulenote description desc details detail",
     ),
     **_table("annotation", "summary", "摘要 告警摘要 报警摘要 告警主题 报警主题 主题 summary"),
@@ -95,9 +112,13 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "annotation",
         "value",
         "当前值 触发值 触发时值 当前数值 监控值 告警值 报警值 triggervalue triggertimevalue value "
-        "current_value",
+        "current_value operationaldata",
     ),
-    **_table("annotation", "threshold", "阈值 告警阈值 触发条件 threshold"),
+    **_table(
+        "annotation",
+        "threshold",
+        "阈值 告警阈值 触发阈值 阀值 告警阀值 触发阀值 触发条件 threshold",
+    ),
     **_table("annotation", "runbook_url", "runbook_url runbook 处理手册 操作手册"),
     **_table("annotation", "silence_url", "silence"),
     **_table("annotation", "dashboard_url", "dashboard 仪表盘 监控仪表盘 监控面板 dashboard_url"),
@@ -108,15 +129,19 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "starts_at",
         "开始时间 触发时间 告警时间 报警时间 发生时间 故障时间 首次触发 首次触发时间 "
         "首次告警时间 告警开始时间 报警开始时间 triggertime firsttriggertime starttime startsat "
-        "starts_at started srarttime",
+        "starts_at started srarttime time firedat firetime triggeredat problemstarted",
     ),
     **_table(
         "ends",
         "ends_at",
         "结束时间 恢复时间 告警恢复时间 报警恢复时间 故障恢复时间 recoverytime endtime endsat "
-        "ends_at ended",
+        "ends_at ended resolvedat recoveredat resolvedtime",
     ),
-    **_table("status", "status", "状态 告警状态 报警状态 事件状态 当前状态 status state"),
+    **_table(
+        "status",
+        "status",
+        "状态 告警状态 报警状态 事件状态 当前状态 status state alertstatus alarmstatus",
+    ),
     **_table("url", "generator_url", "source generatorurl generator_url"),
     **_table(
         "noise",
@@ -124,7 +149,7 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "发送时间 通知时间 推送时间 持续时长 持续时间 距离首次告警 告警持续 值班人员 值班人 "
         "通知人 处理人 负责人 屏蔽 屏蔽1小时 静默 事件详情 查看详情 duration "
         "故障中心 告警次数 报警次数 通知次数 认领报警 认领告警 "
-        "sendingtime sendtime timesincefirstalert",
+        "sendingtime sendtime timesincefirstalert ping problemduration",
     ),
 }
 # a Nightingale "级别状态" value carries both the level and the state: "S2 Triggered"
@@ -132,16 +157,19 @@ LEVEL_STATUS_KEYS = frozenset({"级别状态", "告警级别状态", "levelstatu
 
 
 def normalise_key(key: str) -> str:
-    """A key as the table spells it: lower-cased, spaces out."""
-    return _SPACES_RE.sub("", key).lower()
+    """A key as the table spells it: lower-cased, spaces, a trailing qualifier and a list
+    number out ("Time (UTC)" → "time", "告警时间（北京）" → "告警时间", "Alert 2" → "alert")."""
+    return _SPACES_RE.sub("", _NUMBER_RE.sub("", _QUALIFIER_RE.sub("", key))).lower()
 
 
 def route(key: str) -> tuple[Kind, str]:
     """Where a text key goes: its kind and canonical name.
 
-    Unknown keys that look like label names (ASCII identifiers) are labels, others annotations.
+    A recovery message's key names the same fact as its alert's (恢复主机 is 告警主机, 恢复级别
+    告警级别), except its times. Unknown keys that look like label names (ASCII identifiers) are
+    labels, others annotations.
     """
-    known = _CANONICAL.get(normalise_key(key))
+    known = _lookup(key)
     if known:
         return known
     return ("label", key) if _LABEL_NAME_RE.match(key) else ("annotation", key)
@@ -149,4 +177,20 @@ def route(key: str) -> tuple[Kind, str]:
 
 def known_key(key: str) -> bool:
     """Whether the table knows `key` (告警级别, 报警主机, summary…)."""
-    return normalise_key(key) in _CANONICAL
+    return _lookup(key) is not None
+
+
+def key_zone(key: str) -> str:
+    """The time zone a key's qualifier names, as the text after a time would say it ("Time
+    (UTC)" → "(UTC)", "告警时间(UTC+8)" → "(UTC+8)"), or ""."""
+    found = _QUALIFIER_RE.search(key)
+    text = found.group(0).strip() if found else ""
+    return text if _ZONE_QUALIFIER_RE.match(text) else ""
+
+
+def _lookup(key: str) -> tuple[Kind, str] | None:
+    name = normalise_key(key)
+    known = _CANONICAL.get(name)
+    if known is None and name.startswith(_RECOVERY_PREFIX):
+        known = _CANONICAL.get("告警" + name[len(_RECOVERY_PREFIX) :])
+    return known

@@ -1,6 +1,7 @@
 """What alert text says about its state: firing or recovered, in words and in emoji.
 
-Recovered: 恢复, 已恢复, 恢复正常, 已解决, 服务已恢复, resolved, recovered, [OK], ✅ 🟢 💚 ✔.
+Recovered: 恢复, 已恢复, 恢复正常, 已解决, 告警解除, 已消除, 服务已恢复, resolved, recovered, [OK],
+✅ 🟢 💚 ✔.
 Firing: firing, alerting, problem, triggered, 告警中, 报警中, 触发, 故障, 异常, 🔥 🚨 ❗ 🔴 💔.
 Negations never count as a recovery: 未恢复, 没有恢复, 恢复失败, 恢复中, "not resolved".
 
@@ -23,14 +24,17 @@ FIRING_MARKS = "🔥🚨❗❌🔴💔🆘"
 
 _NEGATED_RE = re.compile(
     r"(?i)未恢复|没有恢复|尚未恢复|未能恢复|无法恢复|不能恢复|未解决|待恢复|"
-    r"恢复失败|恢复中|恢复超时|自动恢复|"
+    r"恢复失败|恢复中|恢复超时|自动恢复|未解除|未消除|"
     r"not\s+(?:yet\s+)?(?:been\s+)?(?:resolved|recovered)|unresolved|unrecovered"
 )
 _FIRING_RE = re.compile(
     r"(?i)\b(?:firing|alerting|problem|triggered)\b|告警中|报警中|触发|故障|异常|报警|告警"
 )
 _STRONG_FIRING_RE = re.compile(r"(?i)\b(?:firing|alerting|problem|triggered)\b|告警中|报警中")
-_RECOVERED_RE = re.compile(r"(?i)已恢复|恢复正常|已解决|恢复|\bresolved\b|\brecovered\b|\[ok\]")
+_RECOVERED_RE = re.compile(
+    r"(?i)已恢复|恢复正常|已解决|恢复|告警解除|报警解除|告警消除|报警消除|已解除|已消除|"
+    r"\bresolved\b|\brecovered\b|\[ok\]"
+)
 # a line that is only a state, the heading of the alerts below it
 _HEADING_RE = re.compile(
     r"(?i)^\[?(?:alerts?\s+)?(firing|resolved|recovered|triggered|alerting|problem|ok)"
@@ -80,14 +84,38 @@ def heading_status(raw: str, plain: str) -> Status | None:
     return "firing"
 
 
+# a whole declared value or tag that is a state only on its own: "[Up]", "状态: 正常", "[ALERT]"
+_TAG_STATES: dict[str, Status] = {
+    **dict.fromkeys(
+        ("up", "ok", "normal", "closed", "inactive", "正常", "已恢复", "恢复", "已关闭", "已解决"),
+        "resolved",
+    ),
+    **dict.fromkeys(
+        ("down", "alert", "alarm", "active", "pending", "nodata", "异常", "告警", "报警", "警报"),
+        "firing",
+    ),
+}
+# the name of the system before a title's state tag: "UptimeKuma Alert: [Down] 订单API"
+_SENDER_RE = re.compile(r"^[^:：\[\]【】\n]{1,40}[:：]\s*(?=[\[【])")
+# "Resolved: X", and Zabbix's recovery subject "Resolved in 1h 5m 0s: X"
+_STATE_PREFIX_RE = re.compile(
+    r"^([A-Za-z\u4e00-\u9fff ]{1,16}?)(?:\s+in\s+(?:\d{1,4}[wdhms]\s*){1,5})?[:：]\s*(?=\S)"
+)
 _LEADING_TAG_RE = re.compile(r"^\s*(?:【([^【】]{0,40})】|\[([^\[\]]{0,40})\])\s*[-–—:：|]*\s*")
 
 
 def untagged(title: str) -> tuple[str, str]:
     """A title without the state/level tags before it, and those tags' words:
     `【 P1 报警中】- 主机CPU过高` → ("主机CPU过高", "P1 报警中"). A tag that is neither a state
-    nor a level (`[订单服务] 接口超时`) stays."""
-    rest, words = title, []
+    nor a level (`[订单服务] 接口超时`) stays. A sender's name before the tags goes with them
+    (`UptimeKuma Alert: [Down] 订单API` → ("订单API", "Down")), and so does a state written as
+    a key (`Resolved: KafkaLag`, `ALERT: disk full on db-3`, `告警恢复：磁盘快满了`)."""
+    sender = _SENDER_RE.match(title)
+    rest, words = (title[sender.end() :] if sender else title), []
+    prefix = _STATE_PREFIX_RE.match(rest)
+    if prefix and _pure_state(prefix.group(1)):  # "RECOVERED: disk usage on db-3"
+        words.append(prefix.group(1).strip())
+        rest = rest[prefix.end() :]
     for _ in range(3):
         match = _LEADING_TAG_RE.match(rest)
         if not match:
@@ -97,11 +125,29 @@ def untagged(title: str) -> tuple[str, str]:
             break
         words.append(tag.strip())
         rest = rest[match.end() :]
+    if not words:  # "Kibana告警: [生产] 错误日志激增": no state tag, the title stays whole
+        return title, ""
     return (rest.strip() or title), " ".join(words)
 
 
+def caption_state(caption: str) -> Status | None:
+    """The state a caption's last word states ("Apache SkyWalking Alarm:" firing, "… Alarm
+    Recovered:" resolved, "Prometheus 告警：" firing), or None."""
+    words = caption.rstrip(":：").split()
+    return _pure_state(words[-1]) if words else None
+
+
+def _pure_state(word: str) -> Status | None:
+    """The state a word means when it is nothing but a state (`Resolved`, `ALERT`, `告警恢复`)."""
+    return _TAG_STATES.get(word.strip().lower()) or heading_status(word, word)
+
+
 def state_of(text: str) -> Status | None:
-    """The state a short declared value means (`S2 Recovered`, `已恢复`, `firing`), or None."""
+    """The state a short declared value or tag means (`S2 Recovered`, `已恢复`, `firing`, a
+    monitor's `Up`/`Down`, `ALERT`, `正常`), or None."""
+    word = _TAG_STATES.get(text.strip().lower())
+    if word:
+        return word
     if reads_resolved(text):
         return "resolved"
     if reads_firing(text):
