@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from workflows.schedule import (
     dates,
     en,
+    ends,
     en_clock,
     en_relative,
     en_repeats,
@@ -51,6 +52,7 @@ from workflows.schedule.pieces import (
     Span,
     Step,
     Unclear,
+    Until,
     WeekdayDate,
     Zone,
 )
@@ -58,6 +60,7 @@ from workflows.schedule.pieces import (
 RULES: list[Rule] = [
     *zones.RULES,
     *dates.RULES,
+    *ends.RULES,  # before zh: 下周每天 is a bounded week, not the vague 下周
     *zh.RULES,
     *zh_repeats.RULES,
     *en.RULES,
@@ -79,8 +82,9 @@ GLUE = re.compile(
     re.IGNORECASE,
 )
 CLOCKISH = (Clock, Period, Minute)
-MODIFIERS = (SkipHolidays,)
-"""Pieces that change the main expression wherever they are written (节假日除外 in brackets)."""
+MODIFIERS = (SkipHolidays, Until)
+"""Pieces that change the main expression wherever they are written (节假日除外 in brackets,
+"…，到月底为止" after the task)."""
 DAYISH = (Recur, DayShift, WeekdayDate, DateOf, Feast, Cycle, Months)
 
 

@@ -158,6 +158,18 @@ class SkipHolidays(Piece):
 
 
 @dataclass(frozen=True)
+class Until(Piece):
+    """The last day of a repetition: a day piece (到12月31日为止, 到月底, "until Dec 31"), or a
+    length from the first fire (持续一周: `days` 7, "for a month": `months` 1)."""
+
+    target: Piece | None = None
+    days: int = 0
+    months: int = 0
+
+    weight = 1
+
+
+@dataclass(frozen=True)
 class Minute(Piece):
     """A minute past each hour: "at quarter past", "on the half hour", 每小时的15分."""
 

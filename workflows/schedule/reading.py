@@ -37,6 +37,7 @@ from workflows.schedule.cycles import (
     with_months,
     without_holidays,
 )
+from workflows.schedule.until import bounded
 from workflows.schedule.moments import date_of, instant_on, next_wall, one_off
 from workflows.schedule.pieces import (
     After,
@@ -54,6 +55,7 @@ from workflows.schedule.pieces import (
     Span,
     Step,
     Unclear,
+    Until,
     WeekdayDate,
 )
 from workflows.schedule.spec import (
@@ -323,12 +325,30 @@ def _span_question(
     return Clarify("once_or_hourly", "vague", values, options)
 
 
+def _month_day(piece: Piece) -> bool:
+    """A day of any month (每周一和1号: either day), not 下个月1号 (a start: 从下个月1号开始)."""
+    return isinstance(piece, DateOf) and piece.month is None and not piece.next_month
+
+
 def read(
     pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri", *, daytime: bool = False
 ) -> Reading:
     """The spec the pieces of one time expression mean at `now` (aware, in the schedule's
     zone), or the question to ask. `workdays` is the calendar 工作日 / "workday" mean;
-    `daytime`: the task is something people do by day (开会…), so a repeating bare 1–6点 asks."""
+    `daytime`: the task is something people do by day (开会…), so a repeating bare 1–6点 asks.
+    An end (到12月31日为止, 持续一周) bounds the repetition the other pieces mean."""
+    ends = [p for p in pieces if isinstance(p, Until)]
+    reading = _read([p for p in pieces if not isinstance(p, Until)], now, workdays, daytime)
+    if not ends or isinstance(reading, Clarify):
+        return reading
+    if len(ends) > 1 or isinstance(reading, Once):
+        return Clarify("conflict", "conflict")
+    if isinstance(reading, Every):
+        return Clarify("end_unsupported", "unsupported")
+    return bounded(reading, ends[0], now)
+
+
+def _read(pieces: Sequence[Piece], now: datetime, workdays: str, daytime: bool) -> Reading:
     for piece in pieces:
         if isinstance(piece, Unclear):
             return Clarify(piece.topic, piece.reason, {"text": piece.detail})
@@ -403,7 +423,7 @@ def read(
             if isinstance(found, Clarify):
                 return found
         return Clarify("what_time", "no_time")
-    if recurs and days and all(isinstance(d, DateOf) and d.month is None for d in days):
+    if recurs and days and all(_month_day(d) for d in days):
         month_days = tuple(sorted({d.day for d in days if isinstance(d, DateOf)}))
         recurs = either([*recurs, Recur(days[0].start, days[0].end, MonthDays(month_days))])
         days = []  # the 1st and every Monday: either day
