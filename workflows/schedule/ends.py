@@ -141,7 +141,7 @@ def en_until(match: re.Match[str]) -> list[Piece]:
 
 @rule(r"\b(?:starting|from|beginning)\s+(?:(?P<w>next\s+week)|next\s+month)(?:\s+on)?\b", NOCASE)
 def en_start(match: re.Match[str]) -> list[Piece]:
-    """"starting next week": next Monday; "from next month": the 1st of next month."""
+    """ "starting next week": next Monday; "from next month": the 1st of next month."""
     if match.group("w"):
         return [WeekdayDate(match.start(), match.end(), 0, 1)]
     return [DateOf(match.start(), match.end(), 1, next_month=True)]

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from workflows.schedule import (
     dates,
     en,
-    ends,
     en_clock,
     en_relative,
     en_repeats,
+    ends,
     feasts,
     zh,
     zh_repeats,

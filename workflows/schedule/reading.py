@@ -37,7 +37,6 @@ from workflows.schedule.cycles import (
     with_months,
     without_holidays,
 )
-from workflows.schedule.until import bounded
 from workflows.schedule.moments import date_of, instant_on, next_wall, one_off
 from workflows.schedule.pieces import (
     After,
@@ -74,6 +73,7 @@ from workflows.schedule.spec import (
     Window,
     Workdays,
 )
+from workflows.schedule.until import bounded
 
 
 def _nearest_period(clock: Clock, periods: Sequence[Period]) -> str | None:
