@@ -52,8 +52,12 @@ from workflows.schedule.spec import (
 )
 
 
-@rule(rf"\b(?:every|each)\s+(?P<list>{WEEKDAY_S}(?:{AND}(?:on\s+)?{WEEKDAY_S})*)\b", NOCASE)
+@rule(
+    rf"\b(?:every|each)\s+(?P<list>{WEEKDAY_S}(?:(?:{AND}|\s+)(?:on\s+)?{WEEKDAY_S}\b)*)\b",
+    NOCASE,
+)
 def weekly(match: re.Match[str]) -> list[Piece]:
+    """every Monday, each Tue and Thu, every monday wednesday friday (a list with spaces)."""
     return [Recur(match.start(), match.end(), Weekly(weekdays_in(match.group("list"))))]
 
 

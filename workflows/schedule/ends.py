@@ -13,7 +13,8 @@ import re
 
 from workflows.schedule.en import MONTH, MONTHS, NOCASE
 from workflows.schedule.numerals import NUMBER, number
-from workflows.schedule.pieces import DateOf, DayShift, Piece, Until, WeekdayDate, rule
+from workflows.schedule.pieces import DateOf, DayShift, Piece, Recur, Until, WeekdayDate, rule
+from workflows.schedule.spec import WEEKDAYS, Weekly
 from workflows.schedule.zh import DAY_CHAR, WEEK, weekday_index
 
 _ZH_UNITS = {"天": 1, "日": 1, "周": 7, "星期": 7, "礼拜": 7, "月": 0}
@@ -108,6 +109,23 @@ def zh_scope(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
+    rf"(?P<which>下下?|这|本)\s*个?\s*{WEEK}(?P<a>{DAY_CHAR})\s*(?:到|至|~|～|-)\s*(?:{WEEK})?"
+    rf"(?P<b>{DAY_CHAR})(?:\s*每天)?"
+)
+def zh_week_days(match: re.Match[str]) -> list[Piece]:
+    """下周一到周五: each of those days of that one week (from the first, up to the last)."""
+    start, end = match.start(), match.end()
+    first, last = weekday_index(match.group("a")), weekday_index(match.group("b"))
+    if last <= first:
+        return []
+    week = _which_week(match.group("which"))
+    names = WEEKDAYS[first : last + 1]
+    starts: list[Piece] = [WeekdayDate(start, end, first, week)] if week else []
+    recur = Recur(start, end, Weekly(names))
+    return [*starts, recur, Until(start, end, WeekdayDate(start, end, last, week))]
+
+
+@rule(
     r"\b(?:until|till|til|through|thru|up\s+to|ending(?:\s+on)?)\s+(?:"
     rf"(?P<m>{MONTH})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y>\d{{4}}))?"
     rf"|(?:the\s+)?(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m2>{MONTH})\b\.?"
@@ -147,4 +165,4 @@ def en_start(match: re.Match[str]) -> list[Piece]:
     return [DateOf(match.start(), match.end(), 1, next_month=True)]
 
 
-RULES = [zh_until, zh_scope, en_until, en_start]
+RULES = [zh_until, zh_scope, zh_week_days, en_until, en_start]

@@ -49,6 +49,7 @@ from workflows.schedule.pieces import (
     Recur,
     Rule,
     SkipHolidays,
+    SkipWeekends,
     Span,
     Step,
     Unclear,
@@ -82,7 +83,7 @@ GLUE = re.compile(
     re.IGNORECASE,
 )
 CLOCKISH = (Clock, Period, Minute)
-MODIFIERS = (SkipHolidays, Until)
+MODIFIERS = (SkipHolidays, SkipWeekends, Until)
 """Pieces that change the main expression wherever they are written (节假日除外 in brackets,
 "…，到月底为止" after the task)."""
 DAYISH = (Recur, DayShift, WeekdayDate, DateOf, Feast, Cycle, Months)

@@ -68,7 +68,10 @@ _UNREAD = re.compile(
     r"|\b(?:minutes?|mins?|hours?|hrs?)\s+(?:before|after|earlier|prior)\b"
     r"|\bevery\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?|other|second|third"
     r"|fourth|fifth|\d+(?:st|nd|rd|th)?)\b"
-    r"|(?:提)?前\s*(?:\d+|[一二两三四五六七八九十半]+)\s*个?(?:分钟|小时)",
+    r"|(?:提)?前\s*(?:\d+|[一二两三四五六七八九十半]+)\s*个?(?:分钟|小时)"
+    r"|顺延|(?:节假日|周末|双休日?|调休)\s*(?:除外|不|跳过|休息|照常|也|正常|暂停)"
+    r"|每(?:个|一个)?(?:交易|休息|假|节假|非工作|营业|上班|值班|发薪|结算|开盘)日"
+    r"|直到|为止|截止|截至|持续\s*(?:\d|[一二两三四五六七八九十半])|\buntil\b|\btill\b",
     re.IGNORECASE,
 )
 """Left in the task after reading, these mean part of the time expression was not read (a
@@ -129,8 +132,14 @@ class ParseResult:
         }
 
 
+_ADDRESS = re.compile(r"^@[^\s@]+\s+")
+"""Mentions the text starts with (@bot, Feishu's @_user_1): who is addressed, not the task."""
+
+
 def _command(text: str) -> tuple[str, bool]:
-    """The text after a schedule slash command; False when it is another command."""
+    """The text after leading mentions and a schedule slash command; False when it is another
+    command."""
+    text = _ADDRESS.sub("", text)
     if not text.startswith("/"):
         return text, True
     head, _, rest = text.partition(" ")

@@ -170,6 +170,13 @@ class Until(Piece):
 
 
 @dataclass(frozen=True)
+class SkipWeekends(Piece):
+    """周末除外, 除了双休: every day becomes Monday to Friday."""
+
+    weight = 1
+
+
+@dataclass(frozen=True)
 class Minute(Piece):
     """A minute past each hour: "at quarter past", "on the half hour", 每小时的15分."""
 

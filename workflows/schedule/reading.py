@@ -36,6 +36,7 @@ from workflows.schedule.cycles import (
     on_calendar,
     with_months,
     without_holidays,
+    without_weekends,
 )
 from workflows.schedule.moments import date_of, instant_on, next_wall, one_off
 from workflows.schedule.pieces import (
@@ -51,6 +52,7 @@ from workflows.schedule.pieces import (
     Piece,
     Recur,
     SkipHolidays,
+    SkipWeekends,
     Span,
     Step,
     Unclear,
@@ -369,6 +371,11 @@ def _read(pieces: Sequence[Piece], now: datetime, workdays: str, daytime: bool) 
         recurs = [r for r in recurs if not isinstance(r.days, Daily)]  # 周一至周五每天18点
     recurs = [Recur(r.start, r.end, on_calendar(r.days, workdays), r.months) for r in recurs]
     recurs = either(recurs)
+    if any(isinstance(p, SkipWeekends) for p in pieces):
+        weekdays = without_weekends(recurs, bool(steps))
+        if weekdays is None:
+            return Clarify("unsupported", "unsupported")
+        recurs = weekdays
     if any(isinstance(p, SkipHolidays) for p in pieces):
         skipping = without_holidays(recurs, bool(steps))
         if skipping is None:

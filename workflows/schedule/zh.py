@@ -279,12 +279,6 @@ VAGUE = (
 )
 
 
-@rule(rf"(?:下下?|这|本)个?{WEEK}{DAY_CHAR}\s*(?:到|至|~|～|-)\s*(?:{WEEK})?{DAY_CHAR}")
-def week_range(match: re.Match[str]) -> list[Piece]:
-    """下周一到周五: several days of one week (not a repetition, not one day): ask."""
-    return [Unclear(match.start(), match.end(), "vague", "when")]
-
-
 LUNAR_MONTH = rf"(?P<lm>正|冬|腊|{NUMBER})月"
 LUNAR_DAY = (
     r"(?P<ld>初[一二三四五六七八九十]|十[一二三四五六七八九]|二十[一二三四五六七八九]?"
@@ -349,7 +343,6 @@ RULES = [
     relative,
     relative_hours_minutes,
     period,
-    week_range,
     lunar_day,
     months_later,
     two_periods,

@@ -19,6 +19,7 @@ from workflows.schedule.pieces import (
     Piece,
     Recur,
     SkipHolidays,
+    SkipWeekends,
     Step,
     Unclear,
     rule,
@@ -170,16 +171,32 @@ def on_the_hour(match: re.Match[str]) -> list[Piece]:
     return [Step(match.start(), match.end(), 60)]
 
 
+_AND = r"\s*(?:和|及|与|、|或|跟|/)\s*"
+_OFF = rf"(?:(?:周末|双休日?|休息日){_AND})?(?:法定)?节假日(?:{_AND}(?:周末|双休日?))?"
+_WEEKEND = r"(?:周末|双休日?|周六日|周六周日|周六、周日|星期六日)"
+_SKIP = r"(?:除外|不提醒|不执行|不发|不用发?|跳过|休息|暂停)"
+_EXCEPT = r"(?:不含|不包括|跳过|避开|除去|除了?)"
+
+
 @rule(
-    r"[（(]?\s*(?:(?:法定)?节假日(?:除外|不提醒|不执行|跳过|休息)|(?:不含|不包括|跳过|避开|除了?)\s*(?:法定)?"
-    r"节假日(?:以外|之外|外)?|遇(?:到)?(?:法定)?节假日(?:不执行|跳过|暂停))\s*[）)]?"
+    rf"[（(]?\s*(?:{_OFF}{_SKIP}|{_EXCEPT}\s*{_OFF}(?:以外|之外|外)?|遇(?:到)?{_OFF}{_SKIP})\s*[）)]?"
+    r"|[（(]\s*(?:含|包括|包含)?\s*(?:调休|补班)(?:日|上班日?)?[^（()）]{0,6}[）)]"
+    r"|[（(]\s*(?:按|以)?\s*(?:国家|国务院)?\s*法定(?:节假日|工作日|日历)?(?:安排|为准)?\s*[）)]"
+    r"|调休(?:上班|补班)日?(?:也|照常|正常)?(?:要)?(?:执行|上班|提醒|运行|发)"
 )
 def skip_holidays(match: re.Match[str]) -> list[Piece]:
-    """节假日除外, 不含节假日: only on the working days of China's calendar (see `cycles`)."""
+    """节假日除外, 不含节假日, 周末和节假日不执行, (含调休), 调休上班日也执行: only on the working
+    days of China's calendar (see `cycles`)."""
     return [SkipHolidays(match.start(), match.end())]
 
 
-UNSUPPORTED = r"单周|节假日|非工作日|法定假日|除了|除外|以外的|不包括"
+@rule(rf"[（(]?\s*(?:{_WEEKEND}{_SKIP}|{_EXCEPT}\s*{_WEEKEND}(?:以外|之外|外)?)\s*[）)]?")
+def skip_weekends(match: re.Match[str]) -> list[Piece]:
+    """周末除外, 除了周末, 跳过双休: Monday to Friday (每天9点，周末除外)."""
+    return [SkipWeekends(match.start(), match.end())]
+
+
+UNSUPPORTED = r"单周|顺延|节假日|非工作日|法定假日|除了|除外|以外的|不包括"
 
 
 @rule(UNSUPPORTED)
@@ -324,5 +341,6 @@ RULES = [
     minute_of_hour,
     times_a_day,
     skip_holidays,
+    skip_weekends,
     once_per,
 ]
