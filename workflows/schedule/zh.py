@@ -106,6 +106,28 @@ def clock(match: re.Match[str]) -> list[Piece]:
     return [found] if found else []
 
 
+_BEFORE = rf"(?:(?P<q>一刻)|(?P<m>{NUMBER})\s*分钟?)"
+
+
+@rule(
+    rf"(?:(?P<p>{PERIOD})\s*)?(?:差\s*{_BEFORE}\s*(?P<h>{NUMBER})\s*点"
+    rf"|(?P<h2>{NUMBER})\s*点\s*差\s*{_BEFORE.replace('<q>', '<q2>').replace('<m>', '<m2>')})"
+)
+def minutes_to(match: re.Match[str]) -> list[Piece]:
+    """差五分十点, 十点差一刻: minutes before the hour (09:55, 09:45)."""
+    hour = number(match.group("h") or match.group("h2"))
+    written = match.group("m") or match.group("m2")
+    minutes = 15 if match.group("q") or match.group("q2") else number(written or "")
+    if hour is None or minutes is None or not 1 <= minutes <= 59 or not 1 <= hour <= 24:
+        return []
+    if hour == 1:  # 差五分一点: 00:55 or 12:55?
+        return [Unclear(match.start(), match.end(), "ambiguous", "noon_or_midnight")]
+    period = match.group("p")
+    name = ZH_PERIODS.get(period) if period else None
+    found = Clock(match.start(), match.end(), hour - 1, 60 - minutes, "zh", period=name)
+    return [found]
+
+
 @rule(
     rf"(?:从|在)?\s*(?:{clock_fragment('a')}|(?P<bare>\d{{1,2}})){RANGE}{clock_fragment('b')}"
     r"\s*(?:之间|期间|以内|内|这段时间)?"
@@ -194,14 +216,16 @@ LAST = r"(?:的)?\s*(?:最后一天|最后1天|末日)"
 
 @rule(
     rf"(?<!每)(?:{YEAR})?(?:(?P<m>{NUMBER})\s*月(?:份)?)?{LAST}|(?P<which>下个?月|这个?月|本月){LAST}"
+    r"|(?<![每个])(?P<end>(?:下个?|这个?|本)?月(?:底|末))(?![班])"
 )
 def last_day(match: re.Match[str]) -> list[Piece]:
-    """2026年最后一天, 今年最后一天, 3月最后一天, 下个月最后一天."""
+    """2026年最后一天, 今年最后一天, 3月最后一天, 下个月最后一天, 月底, 下个月底."""
     year, ahead = _year(match)
-    if not (match.group("which") or match.group("m") or match.group("y") or match.group("rel")):
+    which = match.group("which") or match.group("end")
+    if not (which or match.group("m") or match.group("y") or match.group("rel")):
         return []
-    if match.group("which"):
-        following = match.group("which").startswith("下")
+    if which:
+        following = which.startswith("下")
         return [DateOf(match.start(), match.end(), 31, next_month=following, last=True)]
     month = 12 if match.group("m") is None else number(match.group("m"))
     if month is None or not 1 <= month <= 12:
@@ -333,6 +357,7 @@ def vague(match: re.Match[str]) -> list[Piece]:
 
 RULES = [
     clock,
+    minutes_to,
     window,
     day_word,
     weekday_date,

@@ -253,10 +253,11 @@ def quarter_or_year_edge(match: re.Match[str]) -> list[Piece]:
     return [Recur(match.start(), match.end(), MonthDays((1,)), (1, 4, 7, 10))]
 
 
-@rule(rf"{MONTH_PREFIX}(?P<n>第一个|第1个|最后一个|最后1个)工作日")
+@rule(rf"{MONTH_PREFIX}(?P<n>第一个|第1个|首个|头一个|最后一个|最后1个|末个)\s*工作日")
 def month_workday(match: re.Match[str]) -> list[Piece]:
-    """每月第一个工作日, 每月最后一个工作日 (the configured working-day calendar)."""
-    nth = 1 if match.group("n").startswith("第") else -1
+    """每月第一个工作日, 每月首个工作日, 每月最后一个工作日 (the configured working-day
+    calendar)."""
+    nth = -1 if match.group("n").startswith(("最", "末")) else 1
     return [Recur(match.start(), match.end(), MonthWorkday(nth=nth, calendar="cn"))]
 
 
