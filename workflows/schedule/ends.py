@@ -165,4 +165,5 @@ def en_start(match: re.Match[str]) -> list[Piece]:
     return [DateOf(match.start(), match.end(), 1, next_month=True)]
 
 
-RULES = [zh_until, zh_scope, zh_week_days, en_until, en_start]
+ZH_RULES = [zh_until, zh_scope, zh_week_days]
+EN_RULES = [en_until, en_start]

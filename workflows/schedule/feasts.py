@@ -137,6 +137,3 @@ def nth_feast(match: re.Match[str]) -> list[Piece]:
     name = "母亲节" if word.startswith("mother") else "父亲节" if word else match.group(0)[:3]
     (nth, day), month = ZH_NTH_FEASTS[name]
     return [Recur(match.start(), match.end(), NthWeekdays(((nth, day),)), (month,))]
-
-
-RULES = [zh_feast, en_feast, nth_feast]
