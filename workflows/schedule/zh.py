@@ -106,6 +106,16 @@ def clock(match: re.Match[str]) -> list[Piece]:
     return [found] if found else []
 
 
+@rule(
+    r"(?<=[上午晚早晨里天日号一二三四五六末])\s*(?P<h>[01]?\d|2[0-3])[.．](?P<m>[0-5]\d)(?![\d.])"
+)
+def dotted(match: re.Match[str]) -> list[Piece]:
+    """每天9.30, 早上8.45: a dot for the colon, right after a day or a part of the day (not in
+    a version number: 升级到1.20)."""
+    hour, minute = int(match.group("h")), int(match.group("m"))
+    return [Clock(match.start("h"), match.end(), hour, minute, "zh")]
+
+
 _BEFORE = rf"(?:(?P<q>一刻)|(?P<m>{NUMBER})\s*分钟?)"
 
 
@@ -358,6 +368,7 @@ def vague(match: re.Match[str]) -> list[Piece]:
 RULES = [
     clock,
     minutes_to,
+    dotted,
     window,
     day_word,
     weekday_date,

@@ -62,10 +62,10 @@ def weekend(match: re.Match[str]) -> list[Piece]:
 @rule(
     rf"(?<![下这本上])(?:{EVERY})?{WEEK}(?P<a>{DAY_CHAR}){RANGE}{WEEK}?(?P<b>{DAY})"
     rf"|{EVERY}{WEEK}(?:的)?{WEEK}?(?P<list>{DAY}(?:(?:{JOIN})?{WEEK}?{DAY})*)"
-    rf"|(?<![下这本上每逢]){WEEK}(?P<bare>{DAY}(?:(?:{JOIN})?{WEEK}{DAY})+)"
+    rf"|(?<![下这本上每逢]){WEEK}(?P<bare>{DAY}(?:(?:{JOIN})?{WEEK}{DAY})+|{DAY}(?:(?:{JOIN})?{DAY})+)"
 )
 def weekly(match: re.Match[str]) -> list[Piece]:
-    """每周一三五, 每周二到周四, and a bare list 周二周四 / 周二和周四 (a list of days repeats:
+    """每周一三五, 每周二到周四, and a bare list 周二周四 / 周二和周四 / 周一三五 (a list of days repeats:
     there is no one-shot on several days)."""
     days_text = match.group("list") or match.group("bare")
     if days_text is not None:
@@ -96,7 +96,7 @@ def daily_period(match: re.Match[str]) -> list[Piece]:
 
 
 MONTH_PREFIX = rf"{EVERY}月(?:的|份的)?\s*"
-LAST_DAY = "(?:最后一天|月底|月末|底|末)"
+LAST_DAY = "(?:最后一天|最后1天|月底|月末|底|末)"
 
 
 @rule(
