@@ -65,8 +65,8 @@ def weekend(match: re.Match[str]) -> list[Piece]:
     rf"|(?<![下这本上每逢]){WEEK}(?P<bare>{DAY}(?:(?:{JOIN})?{WEEK}{DAY})+|{DAY}(?:(?:{JOIN})?{DAY})+)"
 )
 def weekly(match: re.Match[str]) -> list[Piece]:
-    """每周一三五, 每周二到周四, and a bare list 周二周四 / 周二和周四 / 周一三五 (a list of days repeats:
-    there is no one-shot on several days)."""
+    """每周一三五, 每周二到周四, and a bare list 周二周四 / 周二和周四 / 周一三五 (a list of days
+    repeats: there is no one-shot on several days)."""
     days_text = match.group("list") or match.group("bare")
     if days_text is not None:
         chars = re.findall(DAY_CHAR, days_text)
