@@ -64,7 +64,7 @@ RULES: list[Rule] = [
     *dates.RULES,
     *scripted("zh", ends.ZH_RULES),  # before zh: 下周每天 is a bounded week, not the vague 下周
     *scripted("en", ends.EN_RULES),
-    *scripted("zh", zh.RULES, besides=(zh.clock, zh.window)),
+    *scripted("zh", zh.RULES, besides=(zh.clock, zh.window, zh.dotted)),
     *scripted("zh", zh_repeats.RULES),
     *scripted("en", en.RULES, besides=(en.clock, en.bare_hour, en.dash_window)),
     *scripted("en", en_relative.RULES),

@@ -69,7 +69,8 @@ _UNREAD = (
         r"|顺延|(?:节假日|周末|双休日?|调休)\s*(?:除外|不|跳过|休息|照常|也|正常|暂停)"
         r"|每(?:个|一个)?(?:交易|休息|假|节假|非工作|营业|上班|值班|发薪|结算|开盘)日"
         r"|每个?(?:月|季度?|年)(?:的)?(?:首|头|第|最后|倒数|末|初|中)"
-        r"|直到|为止|截止|截至|持续\s*(?:\d|[一二两三四五六七八九十半])",
+        r"|直到|为止|截止|截至|持续\s*(?:\d|[一二两三四五六七八九十半])"
+        r"|(?:工作|上班|办公|营业|值班)(?:时间|时段)",
         script="zh",
     ),
     Lazy(
@@ -82,7 +83,8 @@ _UNREAD = (
         r"|\bthe\s+last\b|\b(?:days?|weeks?|months?)\s+from\b|\bfrom\s+(?:today|tomorrow)\b"
         r"|\b(?:minutes?|mins?|hours?|hrs?)\s+(?:before|after|earlier|prior)\b"
         r"|\bevery\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?|other|second|third"
-        r"|fourth|fifth|\d+(?:st|nd|rd|th)?)\b|\b(?:first|last)\s+day\s+of\b|\buntil\b|\btill\b",
+        r"|fourth|fifth|\d+(?:st|nd|rd|th)?)\b|\b(?:first|last)\s+day\s+of\b|\buntil\b|\btill\b"
+        r"|\b(?:business|working|work|office)\s+hours\b",
         re.IGNORECASE,
         "en",
     ),

@@ -327,6 +327,12 @@ def _span_question(
     return Clarify("once_or_hourly", "vague", values, options)
 
 
+def _listed_after(day: Piece, recur: Recur) -> bool:
+    """A plain weekday written after a repetition (每周一9点和周五18点) is one more day of it, not
+    the day it starts (从周五开始每周一9点, 下周一开始每天9点)."""
+    return isinstance(day, WeekdayDate) and day.week is None and day.start > recur.start
+
+
 def _month_day(piece: Piece) -> bool:
     """A day of any month (每周一和1号: either day), not 下个月1号 (a start: 从下个月1号开始)."""
     return isinstance(piece, DateOf) and piece.month is None and not piece.next_month
@@ -435,6 +441,8 @@ def _read(pieces: Sequence[Piece], now: datetime, workdays: str, daytime: bool) 
         recurs = either([*recurs, Recur(days[0].start, days[0].end, MonthDays(month_days))])
         days = []  # the 1st and every Monday: either day
     if recurs and len(days) == 1 and len(recurs) == 1:
+        if _listed_after(days[0], recurs[0]):  # 每周一早上9点和周五下午6点: not a start
+            return Clarify("conflict", "conflict")
         return _starting_on(recurs[0], times, days[0], now)  # 从明天开始每天9点
     small = any(c.language == "zh" and c.bare and 1 <= c.hour <= 6 for c in clocks)
     small = small and len(times) == 1 and times[0].plain

@@ -294,7 +294,9 @@ def month_day_list(match: re.Match[str]) -> list[Piece]:
     return [Recur(match.start(), match.end(), MonthDays(days))]
 
 
-@rule(rf"每(?:个|一个)?(?:小时|钟头)(?:的)?\s*(?:第)?(?:(?P<m>{NUMBER})\s*分|(?P<half>半点|30分))")
+@rule(
+    rf"每(?:个|一个)?(?:小时|钟头)(?:的)?\s*(?:第)?(?:(?P<m>{NUMBER})\s*分钟?|(?P<half>半点|30分钟?))"
+)
 def minute_of_hour(match: re.Match[str]) -> list[Piece]:
     """每小时的15分, 每小时半点."""
     minute = 30 if match.group("half") else number(match.group("m") or "")
