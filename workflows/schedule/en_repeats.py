@@ -36,6 +36,7 @@ from workflows.schedule.pieces import (
     Piece,
     Recur,
     SkipHolidays,
+    SkipWeekends,
     Step,
     Unclear,
     rule,
@@ -395,6 +396,16 @@ def skip_holidays(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
+    r"\b(?:except|excluding|skipping|skip|but\s+not\s+on|not\s+on|no)\s+(?:on\s+)?weekends?\b"
+    r"|\b(?:weekdays|week\s+days)\s+only\b",
+    NOCASE,
+)
+def skip_weekends(match: re.Match[str]) -> list[Piece]:
+    """except weekends, skip weekends, weekdays only: every day becomes Monday to Friday."""
+    return [SkipWeekends(match.start(), match.end())]
+
+
+@rule(
     rf"\b(?:twice|(?P<n>{EN_NUMBER})\s+times)\s+(?:a|per|each|every)\s+day\b|\btwice\s+daily\b",
     NOCASE,
 )
@@ -425,4 +436,5 @@ RULES = [
     times_a_day,
     nth_weekday_of_month,
     skip_holidays,
+    skip_weekends,
 ]

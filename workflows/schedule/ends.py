@@ -126,7 +126,7 @@ def zh_week_days(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    r"\b(?:until|till|til|through|thru|up\s+to|ending(?:\s+on)?)\s+(?:"
+    r"\b(?:until|till|til|through|thru|up\s+to|ending(?:\s+on)?|to)\s+(?:"
     rf"(?P<m>{MONTH})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y>\d{{4}}))?"
     rf"|(?:the\s+)?(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m2>{MONTH})\b\.?"
     r"|(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?(?P<eo>month|year)"
@@ -165,5 +165,25 @@ def en_start(match: re.Match[str]) -> list[Piece]:
     return [DateOf(match.start(), match.end(), 1, next_month=True)]
 
 
+_AFTER_DAYS = re.compile(r"(?:\b(?:days?|weekdays?|workdays?|[ap]m)|\d)\s*$", NOCASE)
+
+
+@rule(r"\b(?:(?:of|for|during)\s+)?(?P<which>this|next)\s+(?P<u>week|month)\b", NOCASE)
+def en_scope(match: re.Match[str]) -> list[Piece]:
+    """ "every day this week", "every weekday next month": those days of that week or month."""
+    start, end = match.start(), match.end()
+    ahead = (match.group("which") or match.group("which2")).lower() == "next"
+    month = (match.group("u") or match.group("u2")).lower() == "month"
+    first: list[Piece] = []
+    if ahead:
+        first = [DateOf(start, end, 1, next_month=True) if month else WeekdayDate(start, end, 0, 1)]
+    last: Piece = (
+        DateOf(start, end, 31, next_month=ahead, last=True)
+        if month
+        else WeekdayDate(start, end, 6, int(ahead))
+    )
+    return [*first, Until(start, end, last)]
+
+
 ZH_RULES = [zh_until, zh_scope, zh_week_days]
-EN_RULES = [en_until, en_start]
+EN_RULES = [en_until, en_start, en_scope]

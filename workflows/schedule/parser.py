@@ -84,7 +84,8 @@ _UNREAD = (
         r"|\b(?:minutes?|mins?|hours?|hrs?)\s+(?:before|after|earlier|prior)\b"
         r"|\bevery\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?|other|second|third"
         r"|fourth|fifth|\d+(?:st|nd|rd|th)?)\b|\b(?:first|last)\s+day\s+of\b|\buntil\b|\btill\b"
-        r"|\b(?:business|working|work|office)\s+hours\b",
+        r"|\b(?:business|working|work|office)\s+hours\b|\bweekends?\b"
+        r"|\b(?:jan|feb|apr|jun|jul|aug|sept?|oct|nov|dec)\.?\s+\d",
         re.IGNORECASE,
         "en",
     ),

@@ -327,6 +327,12 @@ def _span_question(
     return Clarify("once_or_hourly", "vague", values, options)
 
 
+def _apart(recurs: Sequence[Recur], clocks: Sequence[Clock]) -> bool:
+    """A time of day written between two repetitions: each has its own (not 周一至周五每天18点)."""
+    first, last = min(r.start for r in recurs), max(r.start for r in recurs)
+    return any(first < clock.start < last for clock in clocks)
+
+
 def _listed_after(day: Piece, recur: Recur) -> bool:
     """A plain weekday written after a repetition (每周一9点和周五18点) is one more day of it, not
     the day it starts (从周五开始每周一9点, 下周一开始每天9点)."""
@@ -374,6 +380,8 @@ def _read(pieces: Sequence[Piece], now: datetime, workdays: str, daytime: bool) 
     ]
     zone = str(now.tzinfo)
     if len(recurs) > 1 and len([r for r in recurs if not isinstance(r.days, Daily)]) == 1:
+        if _apart(recurs, clocks):  # "every day at 9am and every friday at 5pm": two rules
+            return Clarify("conflict", "conflict")
         recurs = [r for r in recurs if not isinstance(r.days, Daily)]  # 周一至周五每天18点
     recurs = [Recur(r.start, r.end, on_calendar(r.days, workdays), r.months) for r in recurs]
     recurs = either(recurs)
