@@ -12,8 +12,18 @@ from __future__ import annotations
 import re
 
 from workflows.schedule.en import MONTH, MONTHS, NOCASE
+from workflows.schedule.feasts import ZH_FEASTS, alternatives
 from workflows.schedule.numerals import NUMBER, number
-from workflows.schedule.pieces import DateOf, DayShift, Piece, Recur, Until, WeekdayDate, rule
+from workflows.schedule.pieces import (
+    DateOf,
+    DayShift,
+    Feast,
+    Piece,
+    Recur,
+    Until,
+    WeekdayDate,
+    rule,
+)
 from workflows.schedule.spec import WEEKDAYS, Weekly
 from workflows.schedule.zh import DAY_CHAR, WEEK, weekday_index
 
@@ -45,7 +55,7 @@ def _which_week(which: str) -> int | None:
     rf"(?:(?P<y>\d{{4}})\s*年)?(?P<m>{NUMBER})\s*月\s*(?P<d>{NUMBER})\s*[日号]?"
     r"|(?P<which_m>这个?|本|下个?)?(?P<me>月底|月末)|(?P<ye>(?:今)?年底|年末)"
     rf"|(?P<which_w>下下个?|下个?|这个?|本)?{WEEK}(?P<w>{DAY_CHAR})"
-    r"|(?P<shift>明天|后天))"
+    r"|(?P<shift>明天|后天)|(?P<feast>" + alternatives(ZH_FEASTS) + r"|过年)(?:那天|当天)?)"
     r"\s*(?P<post>为止|止|结束|截止)?"
     rf"|(?:持续|连续|为期|共)\s*(?P<n>{NUMBER}|半)\s*个?\s*(?P<u>天|日|周|星期|礼拜|月)"
 )
@@ -72,6 +82,9 @@ def zh_until(match: re.Match[str]) -> list[Piece]:
             return []
         which = _which_week(match.group("which_w") or "")
         target = WeekdayDate(start, end, weekday_index(match.group("w")), which)
+    elif match.group("feast"):  # 到春节为止, 到过年 (the Spring Festival's day)
+        name = ZH_FEASTS.get(match.group("feast"), ZH_FEASTS["春节"])
+        target = Feast(start, end, name)
     else:
         if bare:
             return []
