@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
@@ -397,3 +398,26 @@ async def test_an_answer_to_an_expired_question_is_not_read_with_it(make_testbot
     answer = await bot.expect_reply("已过期")
     assert "1 小时内没有回答" in answer.text
     assert await bot.rows("SELECT count(*) FROM schedules") == [(0,)]
+
+
+async def test_an_end_written_after_the_task_is_on_the_card_and_in_the_job(
+    make_testbot: Any,
+) -> None:
+    """ "…，持续3天": the card says the last day, shows no fire after it, and the confirmed job
+    keeps it (before, the end stayed in the task and the job ran every day forever)."""
+    bot: TestBot = await make_testbot()
+    await bot.send("每天晚上11点检查磁盘，持续3天")
+    card = await bot.expect_reply("新的定时任务")
+    shown = card_text(card.card)
+    assert "为止" in shown
+    assert "持续" not in shown
+    await bot.click(card, CONFIRM)
+    assert await _status(bot, "active")
+    ((spec,),) = await bot.rows("SELECT spec FROM schedules")
+    assert "start" not in spec
+    last = date.fromisoformat(spec["end"])
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    runs_from = today.date() if today.hour < 23 else today.date() + timedelta(days=1)
+    assert last == runs_from + timedelta(days=2)
+    assert f"到 {last.isoformat()} 为止" in shown
+    assert (last + timedelta(days=1)).isoformat() not in shown

@@ -318,6 +318,7 @@ SPECS = [
     Calendar((TimeOfDay(0),), MonthDays((1,)), "Asia/Tokyo", (1,)),
     Every(30, "Asia/Shanghai", Window(TimeOfDay(9), TimeOfDay(18)), WORKDAYS),
     Every(90, "UTC", anchor=datetime(2026, 3, 2, 11, 30, tzinfo=UTC)),
+    Calendar((TimeOfDay(9),), Daily(), "Asia/Shanghai", (), date(2026, 3, 4), date(2026, 3, 6)),
 ]
 
 
@@ -369,11 +370,47 @@ def test_json_round_trip_keeps_everything(spec: Spec) -> None:
         {"form": "once", "timezone": "UTC", "at": "2026-05-01T09:00:00"},
         {"form": "once", "timezone": "UTC", "at": "tomorrow"},
         {"form": "weekly", "timezone": "UTC"},
+        {
+            "form": "calendar",
+            "timezone": "UTC",
+            "times": ["09:00"],
+            "days": {"type": "daily"},
+            "end": "2026-13-01",
+        },
+        {
+            "form": "calendar",
+            "timezone": "UTC",
+            "times": ["09:00"],
+            "days": {"type": "daily"},
+            "start": "2026-03-05",
+            "end": "2026-03-04",
+        },
     ],
 )
 def test_invalid_json_specs_are_refused(data: object) -> None:
     with pytest.raises(SpecError):
         from_json(data)
+
+
+def test_a_last_day_ends_the_schedule_in_its_zone() -> None:
+    """到3月6日为止: the fires of that day are the last ones, in the zone of the schedule; the
+    scheduler gets None after them (the job is done) and no cron pretends to say it."""
+    for days in (Daily(), Workdays("cn"), Weekly(WORKDAYS)):
+        spec = Calendar(
+            (TimeOfDay(9), TimeOfDay(23, 30)), days, "Asia/Shanghai", end=date(2026, 3, 6)
+        )
+        runs = next_runs(spec, MONDAY, 10)
+        assert [run.isoformat() for run in runs][-2:] == [
+            "2026-03-06T09:00:00+08:00",
+            "2026-03-06T23:30:00+08:00",
+        ]
+        assert cron_of(spec) is None
+        assert trigger_for(spec).get_next_fire_time(runs[-1], runs[-1]) is None
+        assert describe(spec, "zh").endswith("（到 2026-03-06 为止）")
+        assert describe(spec, "en").endswith("(until 2026-03-06)")
+    both = Calendar((TimeOfDay(9),), Daily(), "UTC", (), date(2026, 3, 4), date(2026, 3, 6))
+    assert describe(both, "zh") == "每天 09:00（2026-03-04 至 2026-03-06）"
+    assert describe(both, "en") == "every day at 09:00 (from 2026-03-04, until 2026-03-06)"
 
 
 # ---- the rule in words -------------------------------------------------------------------------

@@ -48,11 +48,14 @@ def problems(entry: dict[str, Any], got: dict[str, Any]) -> list[str]:
     if entry["status"] == "clarify" and not got["question"]:
         found.append("no question")
     if entry["status"] == "scheduled":
-        expected = instants(entry["runs"])
+        expected = instants(entry["runs"])[:5]
         runs = instants(got["next_runs"])[: len(expected)]
         if runs != expected:
             found.append(f"runs {got['next_runs'][: len(expected)]}")
-        if len(expected) > 1 and len(got["next_runs"]) != 5:
+        if entry.get("all_runs"):  # the schedule ends: `runs` are all its fires
+            if len(got["next_runs"]) != len(expected):
+                found.append(f"{len(got['next_runs'])} next runs, expected {len(expected)}")
+        elif len(expected) > 1 and len(got["next_runs"]) != 5:
             found.append("fewer than 5 next runs")
     return found
 

@@ -222,13 +222,15 @@ def trigger_for(spec: Spec) -> BaseTrigger:
         groups = _groups(spec.times)
         if isinstance(spec.days, Either):
             halves = [
-                Calendar(spec.times, days, spec.timezone, spec.months, spec.start)
+                Calendar(spec.times, days, spec.timezone, spec.months, spec.start, spec.end)
                 for days in (spec.days.month_days, spec.days.weekly)
             ]
             return OrTrigger([trigger_for(half) for half in halves])
         fields: dict[str, Any] = dict(_day_fields(spec))
         if spec.start is not None:
             fields["start_date"] = datetime.combine(spec.start, clock_time(0), tzinfo=zone)
+        if spec.end is not None:
+            fields["end_date"] = datetime.combine(spec.end, clock_time.max, tzinfo=zone)
         base = _crons(groups, WallClockCronTrigger, zone, **fields)
         keep = keeps(spec.days)
         return base if keep is None else DayFilterTrigger(base, keep)
@@ -314,8 +316,8 @@ def cron_of(spec: Spec) -> str | None:
         weekdays = spec.weekdays or WEEKDAYS
         dom, dow, months = "*", _cron_field([CRON_WEEKDAY[d] for d in weekdays], 0, 6, False), "*"
     else:
-        if spec.start is not None:
-            return None  # no cron field says "from that day on"
+        if spec.start is not None or spec.end is not None:
+            return None  # no cron field says "from that day on" or "up to that day"
         groups = _groups(spec.times)
         days = spec.days
         dom, dow = "*", "*"

@@ -153,3 +153,21 @@ def without_holidays(recurs: Sequence[Recur], stepping: bool) -> list[Recur] | N
     if not found and stepping:
         return []
     return found if found else None
+
+
+def without_weekends(recurs: Sequence[Recur], stepping: bool) -> list[Recur] | None:
+    """周末除外: every day (or a step's every day) becomes Monday to Friday; working days stay
+    as they are; None when the days cannot say it (every Saturday, the 1st…)."""
+    if not recurs and stepping:
+        return [Recur(0, 0, Weekly(WORKDAYS))]
+    found: list[Recur] = []
+    for recur in recurs:
+        if isinstance(recur.days, Daily):
+            found.append(Recur(recur.start, recur.end, Weekly(WORKDAYS), recur.months))
+        elif isinstance(recur.days, Workdays) or (
+            isinstance(recur.days, Weekly) and set(recur.days.weekdays) <= set(WORKDAYS)
+        ):
+            found.append(recur)
+        else:
+            return None
+    return found if found else None

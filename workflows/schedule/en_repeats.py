@@ -30,11 +30,13 @@ from workflows.schedule.en import (
 from workflows.schedule.numerals import DAY_ORDINAL, EN_NUMBER, day_ordinal, number, ordinal
 from workflows.schedule.pieces import (
     Cycle,
+    DateOf,
     Months,
     Period,
     Piece,
     Recur,
     SkipHolidays,
+    SkipWeekends,
     Step,
     Unclear,
     rule,
@@ -52,8 +54,12 @@ from workflows.schedule.spec import (
 )
 
 
-@rule(rf"\b(?:every|each)\s+(?P<list>{WEEKDAY_S}(?:{AND}(?:on\s+)?{WEEKDAY_S})*)\b", NOCASE)
+@rule(
+    rf"\b(?:every|each)\s+(?P<list>{WEEKDAY_S}(?:(?:{AND}|\s+)(?:on\s+)?{WEEKDAY_S}\b)*)\b",
+    NOCASE,
+)
 def weekly(match: re.Match[str]) -> list[Piece]:
+    """every Monday, each Tue and Thu, every monday wednesday friday (a list with spaces)."""
     return [Recur(match.start(), match.end(), Weekly(weekdays_in(match.group("list"))))]
 
 
@@ -277,6 +283,29 @@ def cycle(match: re.Match[str]) -> list[Piece]:
     return [Cycle(start, end, CYCLE_UNITS[match.group("u").lower()], count)]
 
 
+@rule(
+    r"\b(?:on\s+)?(?:the\s+)?(?P<which>first|last)\s+day\s+of\s+(?:every|each)\s+"
+    r"(?:quarter|(?P<y>year))\b"
+    r"|\b(?:on\s+)?(?:the\s+)?(?P<once>first|last)\s+day\s+of\s+(?:the|this)\s+year\b",
+    NOCASE,
+)
+def period_edge(match: re.Match[str]) -> list[Piece]:
+    """the first / last day of every quarter (or year): as 每季度第一天, 每季度最后一天; "the
+    last day of the year": this year's December 31st (the first day: the coming January 1st)."""
+    start, end = match.start(), match.end()
+    if match.group("once"):
+        if match.group("once").lower() == "last":
+            return [DateOf(start, end, 31, 12, years_ahead=0, last=True)]
+        return [DateOf(start, end, 1, 1)]
+    last = match.group("which").lower() == "last"
+    if match.group("y"):
+        months = (12,) if last else (1,)
+        return [Recur(start, end, MonthDays((), True) if last else MonthDays((1,)), months)]
+    if last:
+        return [Cycle(start, end, "quarter", last=True)]
+    return [Recur(start, end, MonthDays((1,)), (1, 4, 7, 10))]
+
+
 @rule(rf"\b(?:every|each)\s+other\s+(?P<w>{WEEKDAY_S}(?:{AND}(?:on\s+)?{WEEKDAY_S})*)\b", NOCASE)
 def other_weekday(match: re.Match[str]) -> list[Piece]:
     """every other Monday (and Thursday): those days every two weeks."""
@@ -367,6 +396,16 @@ def skip_holidays(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
+    r"\b(?:except|excluding|skipping|skip|but\s+not\s+on|not\s+on|no)\s+(?:on\s+)?weekends?\b"
+    r"|\b(?:weekdays|week\s+days)\s+only\b",
+    NOCASE,
+)
+def skip_weekends(match: re.Match[str]) -> list[Piece]:
+    """except weekends, skip weekends, weekdays only: every day becomes Monday to Friday."""
+    return [SkipWeekends(match.start(), match.end())]
+
+
+@rule(
     rf"\b(?:twice|(?P<n>{EN_NUMBER})\s+times)\s+(?:a|per|each|every)\s+day\b|\btwice\s+daily\b",
     NOCASE,
 )
@@ -390,10 +429,12 @@ RULES = [
     unsupported,
     cycle,
     other_weekday,
+    period_edge,
     month_workday,
     nth_weekday_alone,
     in_months,
     times_a_day,
     nth_weekday_of_month,
     skip_holidays,
+    skip_weekends,
 ]

@@ -100,13 +100,13 @@ EN_FEASTS.update(
 )
 
 
-def _alternatives(words: Mapping[str, object]) -> str:
+def alternatives(words: Mapping[str, object]) -> str:
     return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
 
 
 @rule(
     r"(?:(?P<y>\d{4})\s*年\s*(?:的)?|(?P<rel>今年|明年|后年)\s*(?:的)?)?"
-    rf"(?P<name>{_alternatives(ZH_FEASTS)})(?:那天|当天|这天)?(?![假期间前后])"
+    rf"(?P<name>{alternatives(ZH_FEASTS)})(?:那天|当天|这天)?(?![假期间前后])"
 )
 def zh_feast(match: re.Match[str]) -> list[Piece]:
     """除夕, 中秋节当天, 2027年春节, 明年元旦."""
@@ -117,7 +117,7 @@ def zh_feast(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    rf"\b(?:on\s+)?(?:the\s+)?(?P<w>{_alternatives(EN_FEASTS)})"
+    rf"\b(?:on\s+)?(?:the\s+)?(?P<w>{alternatives(EN_FEASTS)})"
     r"(?:\s+day)?\b(?!\s+(?:party|sale|holiday|break|week))",
     re.IGNORECASE,
 )
@@ -127,7 +127,7 @@ def en_feast(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    rf"(?:{_alternatives(ZH_NTH_FEASTS)})(?:那天|当天|这天)?"
+    rf"(?:{alternatives(ZH_NTH_FEASTS)})(?:那天|当天|这天)?"
     r"|\b(?:on\s+)?(?P<en>mother'?s\s+day|father'?s\s+day)\b",
     re.IGNORECASE,
 )
@@ -137,6 +137,3 @@ def nth_feast(match: re.Match[str]) -> list[Piece]:
     name = "母亲节" if word.startswith("mother") else "父亲节" if word else match.group(0)[:3]
     (nth, day), month = ZH_NTH_FEASTS[name]
     return [Recur(match.start(), match.end(), NthWeekdays(((nth, day),)), (month,))]
-
-
-RULES = [zh_feast, en_feast, nth_feast]

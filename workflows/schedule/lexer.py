@@ -29,6 +29,7 @@ from workflows.schedule import (
     en_clock,
     en_relative,
     en_repeats,
+    ends,
     feasts,
     zh,
     zh_repeats,
@@ -48,24 +49,34 @@ from workflows.schedule.pieces import (
     Recur,
     Rule,
     SkipHolidays,
+    SkipWeekends,
     Span,
     Step,
     Unclear,
+    Until,
     WeekdayDate,
     Zone,
+    scripted,
 )
 
 RULES: list[Rule] = [
     *zones.RULES,
     *dates.RULES,
-    *zh.RULES,
-    *zh_repeats.RULES,
-    *en.RULES,
-    *en_relative.RULES,
-    *en_clock.RULES,
-    *en_repeats.RULES,
-    *feasts.RULES,
+    *scripted("zh", ends.ZH_RULES),  # before zh: 下周每天 is a bounded week, not the vague 下周
+    *scripted("en", ends.EN_RULES),
+    *scripted("zh", zh.RULES, besides=(zh.clock, zh.window, zh.dotted)),
+    *scripted("zh", zh_repeats.RULES),
+    *scripted("en", en.RULES, besides=(en.clock, en.bare_hour, en.dash_window)),
+    *scripted("en", en_relative.RULES),
+    *scripted("en", en_clock.RULES, besides=(en_clock.dotted,)),
+    *scripted("en", en_repeats.RULES),
+    *scripted("zh", (feasts.zh_feast,)),
+    *scripted("en", (feasts.en_feast,)),
+    feasts.nth_feast,
 ]
+"""Every rule, in the order that breaks ties; Chinese rules need a Chinese character in the
+text, English ones a Latin letter, except those that also read digits alone (21:00, 9:30-17:30,
+18.45, @7), which `tests/schedule/test_lexer.py` checks."""
 _WIDE = str.maketrans(
     "０１２３４５６７８９：　點鐘後週時號個兩禮晝間鐘兒曆",
     "0123456789: 点钟后周时号个两礼昼间钟儿历",
@@ -79,8 +90,9 @@ GLUE = re.compile(
     re.IGNORECASE,
 )
 CLOCKISH = (Clock, Period, Minute)
-MODIFIERS = (SkipHolidays,)
-"""Pieces that change the main expression wherever they are written (节假日除外 in brackets)."""
+MODIFIERS = (SkipHolidays, SkipWeekends, Until)
+"""Pieces that change the main expression wherever they are written (节假日除外 in brackets,
+"…，到月底为止" after the task)."""
 DAYISH = (Recur, DayShift, WeekdayDate, DateOf, Feast, Cycle, Months)
 
 
@@ -112,6 +124,8 @@ def candidates(text: str) -> list[Candidate]:
     """Every accepted match, then the non-overlapping best (see the module docstring)."""
     found: list[Candidate] = []
     for order, item in enumerate(RULES):
+        if not item.may_match(text):
+            continue
         for match in item.pattern.finditer(text):
             if match.end() <= match.start():
                 continue

@@ -103,7 +103,10 @@ def day_ordinal(text: str) -> int | None:
 def _chinese(text: str) -> int | None:
     """Chinese numerals up to 9999 written the common ways: 十五, 二十三, 一百二十, 三零 (30)."""
     if all(char in ZH_DIGITS for char in text):
-        # digit by digit (二零二六, 零五): a plain positional number
+        # digit by digit (二零二六, 零五): a plain positional number; two digits without a zero
+        # are a guess between two (两三点, 三五天: "two or three"), not 23 or 35
+        if len(text) == 2 and not set(text) & {"零", "〇"}:
+            return None
         value = 0
         for char in text:
             value = value * 10 + ZH_DIGITS[char]

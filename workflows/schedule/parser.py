@@ -31,7 +31,7 @@ from workflows.schedule.clock import EXACT_PERIODS
 from workflows.schedule.compiler import cron_of, next_runs
 from workflows.schedule.holidays import workdays_for
 from workflows.schedule.lexer import normalise, scan
-from workflows.schedule.pieces import Language, Period, Recur, Step
+from workflows.schedule.pieces import SCRIPTS, Language, Lazy, Period, Recur, Step
 from workflows.schedule.reading import read
 from workflows.schedule.spec import Once, Spec, SpecError
 from workflows.schedule.task import task_of
@@ -44,48 +44,79 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 COMMANDS = ("/schedule", "/remind", "/定时", "/提醒")
 """Slash commands whose argument is a schedule text (others are not schedules)."""
 FALLBACK_REASONS = ("unreadable", "unsupported")
-_CJK = re.compile(r"[\u3400-\u9fff]")
-_TIMEISH = re.compile(
-    r"[点号]钟|(?:周|星期|礼拜)[一二三四五六日天]|每(?:天|日|周|星期|月|年|小时|分钟|隔|逢)"
-    r"|初[一二三四五六七八九十]|\b\d{1,2}\s*(?:am|pm)\b|o'?clock|\b(?:mondays?|tuesdays?"
-    r"|wednesdays?|thursdays?|fridays?|saturdays?|sundays?|tomorrow|tonight|noon|midnight"
-    r"|january|february|march|april|june|july|august|september|october|november|december"
-    r"|fortnight)\b",
-    re.IGNORECASE,
+_TIMEISH = (
+    Lazy(
+        r"[点号]钟|(?:周|星期|礼拜)[一二三四五六日天]|每(?:天|日|周|星期|月|年|小时|分钟|隔|逢)"
+        r"|初[一二三四五六七八九十]",
+        script="zh",
+    ),
+    Lazy(
+        r"\b\d{1,2}\s*(?:am|pm)\b|o'?clock|\b(?:mondays?|tuesdays?"
+        r"|wednesdays?|thursdays?|fridays?|saturdays?|sundays?|tomorrow|tonight|noon|midnight"
+        r"|january|february|march|april|june|july|august|september|october|november|december"
+        r"|fortnight)\b",
+        re.IGNORECASE,
+        "en",
+    ),
 )
 """Time words that suggest a time expression the rules could not read (then: unreadable)."""
-_UNREAD = re.compile(
-    r"每逢|每隔|农历|阴历|初[一二三四五六七八九十]|双周|\bevery\s+other\b|\bfortnight|\bbiweekly\b"
-    r"|(?<![\dA-Za-z.])\d{1,2}[-/]\d{1,2}(?![\dA-Za-z.])|^\d{1,2}\.\d{1,2}(?![\d.])|\d{1,4}\s*年"
-    r"|\d{1,2}\s*月\s*\d{1,2}(?!\d)"
-    r"|[一二三四五六七八九十]{1,2}月[一二三四五六七八九十]{1,3}[日号]|最后一天|(?:周|星期|礼拜)[一二三四五六日天]"
-    r"|\b\d{1,2}(?:st|nd|rd|th)\b|\bthe\s+(?:\w+-)?(?:teenth|tieth|[a-z]*(?:fourth|fifth|sixth"
-    r"|seventh|eighth|ninth|tenth|eleventh|twelfth))\b|\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b"
-    r"|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b|\bend\s+of\s+(?:the\s+)?(?:month|week|year)\b"
-    r"|\b(?:january|february|march|april|june|july|august|september|october|november|december)\b"
-    r"|\bthe\s+last\b|^[\u4e00-\u9fff]{1,4}节$|节(?:那天|当天)"
-    r"|\b(?:days?|weeks?|months?)\s+from\b|\bfrom\s+(?:today|tomorrow)\b"
-    r"|\b(?:minutes?|mins?|hours?|hrs?)\s+(?:before|after|earlier|prior)\b"
-    r"|\bevery\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?|other|second|third"
-    r"|fourth|fifth|\d+(?:st|nd|rd|th)?)\b"
-    r"|(?:提)?前\s*(?:\d+|[一二两三四五六七八九十半]+)\s*个?(?:分钟|小时)",
-    re.IGNORECASE,
+_UNREAD = (
+    Lazy(
+        r"每逢|每隔|农历|阴历|初[一二三四五六七八九十]|双周|\d{1,4}\s*年|\d{1,2}\s*月\s*\d{1,2}(?!\d)"
+        r"|[一二三四五六七八九十]{1,2}月[一二三四五六七八九十]{1,3}[日号]|最后一天"
+        r"|(?:周|星期|礼拜)[一二三四五六日天]|^[\u4e00-\u9fff]{1,4}节$|节(?:那天|当天)"
+        r"|(?:提)?前\s*(?:\d+|[一二两三四五六七八九十半]+)\s*个?(?:分钟|小时)"
+        r"|顺延|(?:节假日|周末|双休日?|调休)\s*(?:除外|不|跳过|休息|照常|也|正常|暂停)"
+        r"|每(?:个|一个)?(?:交易|休息|假|节假|非工作|营业|上班|值班|发薪|结算|开盘)日"
+        r"|每个?(?:月|季度?|年)(?:的)?(?:首|头|第|最后|倒数|末|初|中)"
+        r"|直到|为止|截止|截至|持续\s*(?:\d|[一二两三四五六七八九十半])"
+        r"|(?:工作|上班|办公|营业|值班)(?:时间|时段)",
+        script="zh",
+    ),
+    Lazy(
+        r"\bevery\s+other\b|\bfortnight|\bbiweekly\b"
+        r"|\b\d{1,2}(?:st|nd|rd|th)\b|\bthe\s+(?:\w+-)?(?:teenth|tieth|[a-z]*(?:fourth|fifth|sixth"
+        r"|seventh|eighth|ninth|tenth|eleventh|twelfth))\b|\b(?:mon|tues|wednes|thurs|fri|satur"
+        r"|sun)days?\b|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b"
+        r"|\bend\s+of\s+(?:the\s+)?(?:month|week|year)\b"
+        r"|\b(?:january|february|march|april|june|july|august|september|october|november|december)\b"
+        r"|\bthe\s+last\b|\b(?:days?|weeks?|months?)\s+from\b|\bfrom\s+(?:today|tomorrow)\b"
+        r"|\b(?:minutes?|mins?|hours?|hrs?)\s+(?:before|after|earlier|prior)\b"
+        r"|\bevery\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?|other|second|third"
+        r"|fourth|fifth|\d+(?:st|nd|rd|th)?)\b|\b(?:first|last)\s+day\s+of\b|\buntil\b|\btill\b"
+        r"|\b(?:business|working|work|office)\s+hours\b|\bweekends?\b"
+        r"|\b(?:jan|feb|apr|jun|jul|aug|sept?|oct|nov|dec)\.?\s+\d",
+        re.IGNORECASE,
+        "en",
+    ),
+    Lazy(r"(?<![\dA-Za-z.])\d{1,2}[-/]\d{1,2}(?![\dA-Za-z.])|^\d{1,2}\.\d{1,2}(?![\d.])"),
 )
 """Left in the task after reading, these mean part of the time expression was not read (a
 date or a weekday left behind would be a guess at another day: ask instead)."""
 
 
-DAYTIME = re.compile(
-    r"开会|会议|例会|站会|周会|晨会|面试|上课|下课|下班|上班|午饭|吃饭|拜访|见客户|打电话|评审|培训"
-    r"|\b(?:meeting|standup|stand-up|call|lunch|class|interview|review|sync)\b",
-    re.IGNORECASE,
+DAYTIME = (
+    Lazy(
+        r"开会|会议|例会|站会|周会|晨会|面试|上课|下课|下班|上班|午饭|吃饭|拜访|见客户|打电话|评审|培训",
+        script="zh",
+    ),
+    Lazy(
+        r"\b(?:meeting|standup|stand-up|call|lunch|class|interview|review|sync)\b",
+        re.IGNORECASE,
+        "en",
+    ),
 )
 """Tasks people do by day: a bare 1–6点 for them may well be the afternoon (then we ask)."""
 
 
+def found_in(patterns: tuple[Lazy, ...], text: str) -> bool:
+    """Whether any of `patterns` matches in `text`."""
+    return any(pattern.search(text) for pattern in patterns)
+
+
 def language_of(text: str) -> Language:
     """`zh` when the text has any CJK character, else `en`."""
-    return "zh" if _CJK.search(text) else "en"
+    return "zh" if SCRIPTS["zh"].search(text) else "en"
 
 
 @dataclass(frozen=True)
@@ -129,8 +160,14 @@ class ParseResult:
         }
 
 
+_ADDRESS = re.compile(r"^@[^\s@]+\s+")
+"""Mentions the text starts with (@bot, Feishu's @_user_1): who is addressed, not the task."""
+
+
 def _command(text: str) -> tuple[str, bool]:
-    """The text after a schedule slash command; False when it is another command."""
+    """The text after leading mentions and a schedule slash command; False when it is another
+    command."""
+    text = _ADDRESS.sub("", text)
     if not text.startswith("/"):
         return text, True
     head, _, rest = text.partition(" ")
@@ -203,17 +240,17 @@ def parse(
     if vague_only:
         if asks_nothing and not asks:
             return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
-        if _TIMEISH.search(text):
+        if found_in(_TIMEISH, text):
             return clarify("unreadable", "unreadable")
         if asks:
             return clarify("vague_period" if pieces else "no_time", "no_time", _period(pieces))
         return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
     if asks_nothing and not asks and not any(isinstance(p, Recur | Step) for p in pieces):
         return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
-    if task is not None and _UNREAD.search(task):
+    if task is not None and found_in(_UNREAD, task):
         return clarify("unreadable", "unreadable")
     try:
-        daytime = bool(DAYTIME.search(task or ""))
+        daytime = found_in(DAYTIME, task or "")
         reading = read(pieces, local_now, calendar, daytime=daytime)
     except SpecError:  # out of range for a spec (a step over a year…)
         return clarify("unsupported", "unsupported")

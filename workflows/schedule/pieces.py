@@ -8,8 +8,9 @@ A grammar rule is a regex and a function from its match to pieces (an empty list
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Literal
 
 from workflows.schedule.spec import Days
@@ -158,6 +159,25 @@ class SkipHolidays(Piece):
 
 
 @dataclass(frozen=True)
+class Until(Piece):
+    """The last day of a repetition: a day piece (到12月31日为止, 到月底, "until Dec 31"), or a
+    length from the first fire (持续一周: `days` 7, "for a month": `months` 1)."""
+
+    target: Piece | None = None
+    days: int = 0
+    months: int = 0
+
+    weight = 1
+
+
+@dataclass(frozen=True)
+class SkipWeekends(Piece):
+    """周末除外, 除了双休: every day becomes Monday to Friday."""
+
+    weight = 1
+
+
+@dataclass(frozen=True)
 class Minute(Piece):
     """A minute past each hour: "at quarter past", "on the half hour", 每小时的15分."""
 
@@ -197,19 +217,69 @@ class Unclear(Piece):
 Handler = Callable[[re.Match[str]], list[Piece]]
 
 
+Script = Literal["zh", "en", ""]
+SCRIPTS: dict[str, re.Pattern[str]] = {
+    "zh": re.compile(r"[\u3400-\u9fff]"),
+    "en": re.compile(r"[A-Za-z]"),
+}
+"""What a text must hold for a rule of that script to match in it (Chinese characters, Latin
+letters); "" is any text."""
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A regex compiled on first use, never tried on a text without its `script`'s characters
+    (most of a one-line command's start-up time was compiling regexes it did not need)."""
+
+    source: str
+    flags: int = 0
+    script: Script = ""
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(self.source, self.flags)
+
+    def may_match(self, text: str) -> bool:
+        """False when `text` lacks the characters every match holds."""
+        return not self.script or SCRIPTS[self.script].search(text) is not None
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.pattern.search(text) if self.may_match(text) else None
+
+
 @dataclass(frozen=True)
 class Rule:
-    """A regex and what its matches mean."""
+    """A regex and what its matches mean; a rule of a script is tried only on a text with that
+    script's characters, and compiled only when first tried (see `Lazy`)."""
 
-    pattern: re.Pattern[str]
+    regex: Lazy
     handler: Handler
     name: str = ""
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return self.regex.pattern
+
+    @property
+    def script(self) -> Script:
+        return self.regex.script
+
+    def may_match(self, text: str) -> bool:
+        return self.regex.may_match(text)
 
 
 def rule(pattern: str, flags: int = 0) -> Callable[[Handler], Rule]:
     """Decorate a handler into a `Rule` for `pattern`."""
 
     def make(handler: Handler) -> Rule:
-        return Rule(re.compile(pattern, flags), handler, handler.__name__)
+        return Rule(Lazy(pattern, flags), handler, handler.__name__)
 
     return make
+
+
+def scripted(script: Script, rules: Sequence[Rule], *, besides: Sequence[Rule] = ()) -> list[Rule]:
+    """`rules` as rules of `script`, except `besides` (those may match digits alone: 21:00)."""
+    return [
+        item if item in besides else replace(item, regex=replace(item.regex, script=script))
+        for item in rules
+    ]

@@ -36,6 +36,7 @@ from workflows.schedule.cycles import (
     on_calendar,
     with_months,
     without_holidays,
+    without_weekends,
 )
 from workflows.schedule.moments import date_of, instant_on, next_wall, one_off
 from workflows.schedule.pieces import (
@@ -51,9 +52,11 @@ from workflows.schedule.pieces import (
     Piece,
     Recur,
     SkipHolidays,
+    SkipWeekends,
     Span,
     Step,
     Unclear,
+    Until,
     WeekdayDate,
 )
 from workflows.schedule.spec import (
@@ -72,6 +75,7 @@ from workflows.schedule.spec import (
     Window,
     Workdays,
 )
+from workflows.schedule.until import bounded
 
 
 def _nearest_period(clock: Clock, periods: Sequence[Period]) -> str | None:
@@ -323,12 +327,42 @@ def _span_question(
     return Clarify("once_or_hourly", "vague", values, options)
 
 
+def _apart(recurs: Sequence[Recur], clocks: Sequence[Clock]) -> bool:
+    """A time of day written between two repetitions: each has its own (not 周一至周五每天18点)."""
+    first, last = min(r.start for r in recurs), max(r.start for r in recurs)
+    return any(first < clock.start < last for clock in clocks)
+
+
+def _listed_after(day: Piece, recur: Recur) -> bool:
+    """A plain weekday written after a repetition (每周一9点和周五18点) is one more day of it, not
+    the day it starts (从周五开始每周一9点, 下周一开始每天9点)."""
+    return isinstance(day, WeekdayDate) and day.week is None and day.start > recur.start
+
+
+def _month_day(piece: Piece) -> bool:
+    """A day of any month (每周一和1号: either day), not 下个月1号 (a start: 从下个月1号开始)."""
+    return isinstance(piece, DateOf) and piece.month is None and not piece.next_month
+
+
 def read(
     pieces: Sequence[Piece], now: datetime, workdays: str = "mon-fri", *, daytime: bool = False
 ) -> Reading:
     """The spec the pieces of one time expression mean at `now` (aware, in the schedule's
     zone), or the question to ask. `workdays` is the calendar 工作日 / "workday" mean;
-    `daytime`: the task is something people do by day (开会…), so a repeating bare 1–6点 asks."""
+    `daytime`: the task is something people do by day (开会…), so a repeating bare 1–6点 asks.
+    An end (到12月31日为止, 持续一周) bounds the repetition the other pieces mean."""
+    ends = [p for p in pieces if isinstance(p, Until)]
+    reading = _read([p for p in pieces if not isinstance(p, Until)], now, workdays, daytime)
+    if not ends or isinstance(reading, Clarify):
+        return reading
+    if len(ends) > 1 or isinstance(reading, Once):
+        return Clarify("conflict", "conflict")
+    if isinstance(reading, Every):
+        return Clarify("end_unsupported", "unsupported")
+    return bounded(reading, ends[0], now)
+
+
+def _read(pieces: Sequence[Piece], now: datetime, workdays: str, daytime: bool) -> Reading:
     for piece in pieces:
         if isinstance(piece, Unclear):
             return Clarify(piece.topic, piece.reason, {"text": piece.detail})
@@ -346,9 +380,16 @@ def read(
     ]
     zone = str(now.tzinfo)
     if len(recurs) > 1 and len([r for r in recurs if not isinstance(r.days, Daily)]) == 1:
+        if _apart(recurs, clocks):  # "every day at 9am and every friday at 5pm": two rules
+            return Clarify("conflict", "conflict")
         recurs = [r for r in recurs if not isinstance(r.days, Daily)]  # 周一至周五每天18点
     recurs = [Recur(r.start, r.end, on_calendar(r.days, workdays), r.months) for r in recurs]
     recurs = either(recurs)
+    if any(isinstance(p, SkipWeekends) for p in pieces):
+        weekdays = without_weekends(recurs, bool(steps))
+        if weekdays is None:
+            return Clarify("unsupported", "unsupported")
+        recurs = weekdays
     if any(isinstance(p, SkipHolidays) for p in pieces):
         skipping = without_holidays(recurs, bool(steps))
         if skipping is None:
@@ -403,11 +444,13 @@ def read(
             if isinstance(found, Clarify):
                 return found
         return Clarify("what_time", "no_time")
-    if recurs and days and all(isinstance(d, DateOf) and d.month is None for d in days):
+    if recurs and days and all(_month_day(d) for d in days):
         month_days = tuple(sorted({d.day for d in days if isinstance(d, DateOf)}))
         recurs = either([*recurs, Recur(days[0].start, days[0].end, MonthDays(month_days))])
         days = []  # the 1st and every Monday: either day
     if recurs and len(days) == 1 and len(recurs) == 1:
+        if _listed_after(days[0], recurs[0]):  # 每周一早上9点和周五下午6点: not a start
+            return Clarify("conflict", "conflict")
         return _starting_on(recurs[0], times, days[0], now)  # 从明天开始每天9点
     small = any(c.language == "zh" and c.bare and 1 <= c.hour <= 6 for c in clocks)
     small = small and len(times) == 1 and times[0].plain

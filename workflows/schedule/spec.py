@@ -146,13 +146,15 @@ class Once:
 @dataclass(frozen=True)
 class Calendar:
     """Fixed times of day on matching days (`months` empty: every month), from the day
-    `start` on when it is set (从明天开始每天9点, "starting next Monday")."""
+    `start` on when it is set (从明天开始每天9点, "starting next Monday"), up to the day `end`
+    included when it is set (到12月31日为止, "for a week")."""
 
     times: tuple[TimeOfDay, ...]
     days: Days
     timezone: str
     months: tuple[int, ...] = ()
     start: date | None = None
+    end: date | None = None
 
     def __post_init__(self) -> None:
         _zone(self.timezone)
@@ -162,6 +164,8 @@ class Calendar:
             set(self.months)
         ):
             raise SpecError("months must be sorted numbers 1-12 without repeats")
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise SpecError("the last day comes before the first")
 
     @property
     def kind(self) -> Kind:
@@ -245,6 +249,8 @@ def to_json(spec: Spec) -> dict[str, Any]:
         )
         if spec.start is not None:
             data["start"] = spec.start.isoformat()
+        if spec.end is not None:
+            data["end"] = spec.end.isoformat()
     else:
         window = None if spec.window is None else [str(spec.window.start), str(spec.window.end)]
         data.update(
@@ -271,6 +277,16 @@ def _instant(value: object, key: str) -> datetime:
     return moment
 
 
+def _day(data: Mapping[str, Any], key: str) -> date | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise SpecError(f"{key} must be an ISO date")
+    try:
+        return None if value is None else date.fromisoformat(value)
+    except ValueError:
+        raise SpecError(f"{key} is not an ISO date: {value!r}") from None
+
+
 def from_json(data: object) -> Spec:
     """A spec from its JSON; raises SpecError naming the first problem."""
     if not isinstance(data, Mapping):
@@ -287,14 +303,8 @@ def from_json(data: object) -> Spec:
         if form == "calendar":
             times = tuple(sorted({TimeOfDay.parse(item) for item in list_of(data, "times")}))
             months = numbers(list_of(data, "months"), "months")
-            start = data.get("start")
-            if start is not None and not isinstance(start, str):
-                raise SpecError("start must be an ISO date")
-            try:
-                first = None if start is None else date.fromisoformat(start)
-            except ValueError:
-                raise SpecError(f"start is not an ISO date: {start!r}") from None
-            return Calendar(times, days_from(data.get("days")), zone, months, first)
+            first, last = _day(data, "start"), _day(data, "end")
+            return Calendar(times, days_from(data.get("days")), zone, months, first, last)
         if form == "every":
             minutes = data.get("minutes")
             if not isinstance(minutes, int) or isinstance(minutes, bool):

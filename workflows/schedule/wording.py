@@ -228,11 +228,19 @@ def describe(spec: Spec, language: str) -> str:
         return f"{moment}（一次）" if language != "en" else f"once, on {moment}"
     if isinstance(spec, Every):
         return _every(spec, "en" if language == "en" else "zh")
+    first = None if spec.start is None else spec.start.isoformat()
+    last = None if spec.end is None else spec.end.isoformat()
     if language == "en":
         rule = f"{_en_days(spec.days, spec.months)} at {_times(spec.times, 'en')}"
-        return rule if spec.start is None else f"{rule} (from {spec.start.isoformat()})"
+        bounds = [f"from {first}"] if first else []
+        bounds += [f"until {last}"] if last else []
+        return f"{rule} ({', '.join(bounds)})" if bounds else rule
     rule = f"{_zh_days(spec.days, spec.months)} {_times(spec.times, 'zh')}"
-    return rule if spec.start is None else f"{rule}（从 {spec.start.isoformat()} 起）"
+    if first and last:
+        return f"{rule}（{first} 至 {last}）"
+    if last:
+        return f"{rule}（到 {last} 为止）"
+    return rule if first is None else f"{rule}（从 {first} 起）"
 
 
 # ---- questions ---------------------------------------------------------------------------------
@@ -268,6 +276,8 @@ ZH_QUESTIONS = {
     "past_this_year": "今年的 {date} 已经过了：是明年这一天 {time}，还是每年这一天 {time}？",
     "weekday_mismatch": "{date} 并不是{weekday_zh}，请确认是哪一天。",
     "once_or_hourly": "{start} 到 {end}：是在 {start} 执行一次，还是在这段时间内每小时一次？",
+    "end_before_start": "结束日期 {date} 在第一次执行之前，请确认到哪天为止。",
+    "end_unsupported": "按间隔重复的任务还不能设结束日期，请去掉“到…为止”，到时暂停或删除任务。",
 }
 EN_QUESTIONS = {
     "what_time": 'At what time{should}? For example "every day at 9am" or "tomorrow at 3pm".',
@@ -310,6 +320,9 @@ EN_QUESTIONS = {
     "past_this_year": "{date} has passed this year: next year at {time}, or every year at {time}?",
     "weekday_mismatch": "{date} is not a {weekday_en}; which day do you mean?",
     "once_or_hourly": "{start} to {end}: once at {start}, or every hour in between?",
+    "end_before_start": "The last day {date} comes before the first run; until which day?",
+    "end_unsupported": "A step (every N minutes or hours) cannot have a last day yet; leave "
+    '"until …" out and pause or delete the job then.',
 }
 
 

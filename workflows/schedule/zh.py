@@ -107,6 +107,38 @@ def clock(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
+    r"(?<=[上午晚早晨里天日号一二三四五六末])\s*(?P<h>[01]?\d|2[0-3])[.．](?P<m>[0-5]\d)(?![\d.])"
+)
+def dotted(match: re.Match[str]) -> list[Piece]:
+    """每天9.30, 早上8.45: a dot for the colon, right after a day or a part of the day (not in
+    a version number: 升级到1.20)."""
+    hour, minute = int(match.group("h")), int(match.group("m"))
+    return [Clock(match.start("h"), match.end(), hour, minute, "zh")]
+
+
+_BEFORE = rf"(?:(?P<q>一刻)|(?P<m>{NUMBER})\s*分钟?)"
+
+
+@rule(
+    rf"(?:(?P<p>{PERIOD})\s*)?(?:差\s*{_BEFORE}\s*(?P<h>{NUMBER})\s*点"
+    rf"|(?P<h2>{NUMBER})\s*点\s*差\s*{_BEFORE.replace('<q>', '<q2>').replace('<m>', '<m2>')})"
+)
+def minutes_to(match: re.Match[str]) -> list[Piece]:
+    """差五分十点, 十点差一刻: minutes before the hour (09:55, 09:45)."""
+    hour = number(match.group("h") or match.group("h2"))
+    written = match.group("m") or match.group("m2")
+    minutes = 15 if match.group("q") or match.group("q2") else number(written or "")
+    if hour is None or minutes is None or not 1 <= minutes <= 59 or not 1 <= hour <= 24:
+        return []
+    if hour == 1:  # 差五分一点: 00:55 or 12:55?
+        return [Unclear(match.start(), match.end(), "ambiguous", "noon_or_midnight")]
+    period = match.group("p")
+    name = ZH_PERIODS.get(period) if period else None
+    found = Clock(match.start(), match.end(), hour - 1, 60 - minutes, "zh", period=name)
+    return [found]
+
+
+@rule(
     rf"(?:从|在)?\s*(?:{clock_fragment('a')}|(?P<bare>\d{{1,2}})){RANGE}{clock_fragment('b')}"
     r"\s*(?:之间|期间|以内|内|这段时间)?"
 )
@@ -194,14 +226,16 @@ LAST = r"(?:的)?\s*(?:最后一天|最后1天|末日)"
 
 @rule(
     rf"(?<!每)(?:{YEAR})?(?:(?P<m>{NUMBER})\s*月(?:份)?)?{LAST}|(?P<which>下个?月|这个?月|本月){LAST}"
+    r"|(?<![每个])(?P<end>(?:下个?|这个?|本)?月(?:底|末))(?![班])"
 )
 def last_day(match: re.Match[str]) -> list[Piece]:
-    """2026年最后一天, 今年最后一天, 3月最后一天, 下个月最后一天."""
+    """2026年最后一天, 今年最后一天, 3月最后一天, 下个月最后一天, 月底, 下个月底."""
     year, ahead = _year(match)
-    if not (match.group("which") or match.group("m") or match.group("y") or match.group("rel")):
+    which = match.group("which") or match.group("end")
+    if not (which or match.group("m") or match.group("y") or match.group("rel")):
         return []
-    if match.group("which"):
-        following = match.group("which").startswith("下")
+    if which:
+        following = which.startswith("下")
         return [DateOf(match.start(), match.end(), 31, next_month=following, last=True)]
     month = 12 if match.group("m") is None else number(match.group("m"))
     if month is None or not 1 <= month <= 12:
@@ -279,12 +313,6 @@ VAGUE = (
 )
 
 
-@rule(rf"(?:下下?|这|本)个?{WEEK}{DAY_CHAR}\s*(?:到|至|~|～|-)\s*(?:{WEEK})?{DAY_CHAR}")
-def week_range(match: re.Match[str]) -> list[Piece]:
-    """下周一到周五: several days of one week (not a repetition, not one day): ask."""
-    return [Unclear(match.start(), match.end(), "vague", "when")]
-
-
 LUNAR_MONTH = rf"(?P<lm>正|冬|腊|{NUMBER})月"
 LUNAR_DAY = (
     r"(?P<ld>初[一二三四五六七八九十]|十[一二三四五六七八九]|二十[一二三四五六七八九]?"
@@ -339,6 +367,8 @@ def vague(match: re.Match[str]) -> list[Piece]:
 
 RULES = [
     clock,
+    minutes_to,
+    dotted,
     window,
     day_word,
     weekday_date,
@@ -349,7 +379,6 @@ RULES = [
     relative,
     relative_hours_minutes,
     period,
-    week_range,
     lunar_day,
     months_later,
     two_periods,

@@ -19,6 +19,7 @@ from workflows.schedule.pieces import (
     Piece,
     Recur,
     SkipHolidays,
+    SkipWeekends,
     Step,
     Unclear,
     rule,
@@ -61,11 +62,11 @@ def weekend(match: re.Match[str]) -> list[Piece]:
 @rule(
     rf"(?<![下这本上])(?:{EVERY})?{WEEK}(?P<a>{DAY_CHAR}){RANGE}{WEEK}?(?P<b>{DAY})"
     rf"|{EVERY}{WEEK}(?:的)?{WEEK}?(?P<list>{DAY}(?:(?:{JOIN})?{WEEK}?{DAY})*)"
-    rf"|(?<![下这本上每逢]){WEEK}(?P<bare>{DAY}(?:(?:{JOIN})?{WEEK}{DAY})+)"
+    rf"|(?<![下这本上每逢]){WEEK}(?P<bare>{DAY}(?:(?:{JOIN})?{WEEK}{DAY})+|{DAY}(?:(?:{JOIN})?{DAY})+)"
 )
 def weekly(match: re.Match[str]) -> list[Piece]:
-    """每周一三五, 每周二到周四, and a bare list 周二周四 / 周二和周四 (a list of days repeats:
-    there is no one-shot on several days)."""
+    """每周一三五, 每周二到周四, and a bare list 周二周四 / 周二和周四 / 周一三五 (a list of days
+    repeats: there is no one-shot on several days)."""
     days_text = match.group("list") or match.group("bare")
     if days_text is not None:
         chars = re.findall(DAY_CHAR, days_text)
@@ -95,7 +96,7 @@ def daily_period(match: re.Match[str]) -> list[Piece]:
 
 
 MONTH_PREFIX = rf"{EVERY}月(?:的|份的)?\s*"
-LAST_DAY = "(?:最后一天|月底|月末|底|末)"
+LAST_DAY = "(?:最后一天|最后1天|月底|月末|底|末)"
 
 
 @rule(
@@ -170,16 +171,32 @@ def on_the_hour(match: re.Match[str]) -> list[Piece]:
     return [Step(match.start(), match.end(), 60)]
 
 
+_AND = r"\s*(?:和|及|与|、|或|跟|/)\s*"
+_OFF = rf"(?:(?:周末|双休日?|休息日){_AND})?(?:法定)?节假日(?:{_AND}(?:周末|双休日?))?"
+_WEEKEND = r"(?:周末|双休日?|周六日|周六周日|周六、周日|星期六日)"
+_SKIP = r"(?:除外|不提醒|不执行|不发|不用发?|跳过|休息|暂停)"
+_EXCEPT = r"(?:不含|不包括|跳过|避开|除去|除了?)"
+
+
 @rule(
-    r"[（(]?\s*(?:(?:法定)?节假日(?:除外|不提醒|不执行|跳过|休息)|(?:不含|不包括|跳过|避开|除了?)\s*(?:法定)?"
-    r"节假日(?:以外|之外|外)?|遇(?:到)?(?:法定)?节假日(?:不执行|跳过|暂停))\s*[）)]?"
+    rf"[（(]?\s*(?:{_OFF}{_SKIP}|{_EXCEPT}\s*{_OFF}(?:以外|之外|外)?|遇(?:到)?{_OFF}{_SKIP})\s*[）)]?"
+    r"|[（(]\s*(?:含|包括|包含)?\s*(?:调休|补班)(?:日|上班日?)?[^（()）]{0,6}[）)]"
+    r"|[（(]\s*(?:按|以)?\s*(?:国家|国务院)?\s*法定(?:节假日|工作日|日历)?(?:安排|为准)?\s*[）)]"
+    r"|调休(?:上班|补班)日?(?:也|照常|正常)?(?:要)?(?:执行|上班|提醒|运行|发)"
 )
 def skip_holidays(match: re.Match[str]) -> list[Piece]:
-    """节假日除外, 不含节假日: only on the working days of China's calendar (see `cycles`)."""
+    """节假日除外, 不含节假日, 周末和节假日不执行, (含调休), 调休上班日也执行: only on the working
+    days of China's calendar (see `cycles`)."""
     return [SkipHolidays(match.start(), match.end())]
 
 
-UNSUPPORTED = r"单周|节假日|非工作日|法定假日|除了|除外|以外的|不包括"
+@rule(rf"[（(]?\s*(?:{_WEEKEND}{_SKIP}|{_EXCEPT}\s*{_WEEKEND}(?:以外|之外|外)?)\s*[）)]?")
+def skip_weekends(match: re.Match[str]) -> list[Piece]:
+    """周末除外, 除了周末, 跳过双休: Monday to Friday (每天9点，周末除外)."""
+    return [SkipWeekends(match.start(), match.end())]
+
+
+UNSUPPORTED = r"单周|顺延|节假日|非工作日|法定假日|除了|除外|以外的|不包括"
 
 
 @rule(UNSUPPORTED)
@@ -236,10 +253,11 @@ def quarter_or_year_edge(match: re.Match[str]) -> list[Piece]:
     return [Recur(match.start(), match.end(), MonthDays((1,)), (1, 4, 7, 10))]
 
 
-@rule(rf"{MONTH_PREFIX}(?P<n>第一个|第1个|最后一个|最后1个)工作日")
+@rule(rf"{MONTH_PREFIX}(?P<n>第一个|第1个|首个|头一个|最后一个|最后1个|末个)\s*工作日")
 def month_workday(match: re.Match[str]) -> list[Piece]:
-    """每月第一个工作日, 每月最后一个工作日 (the configured working-day calendar)."""
-    nth = 1 if match.group("n").startswith("第") else -1
+    """每月第一个工作日, 每月首个工作日, 每月最后一个工作日 (the configured working-day
+    calendar)."""
+    nth = -1 if match.group("n").startswith(("最", "末")) else 1
     return [Recur(match.start(), match.end(), MonthWorkday(nth=nth, calendar="cn"))]
 
 
@@ -276,7 +294,9 @@ def month_day_list(match: re.Match[str]) -> list[Piece]:
     return [Recur(match.start(), match.end(), MonthDays(days))]
 
 
-@rule(rf"每(?:个|一个)?(?:小时|钟头)(?:的)?\s*(?:第)?(?:(?P<m>{NUMBER})\s*分|(?P<half>半点|30分))")
+@rule(
+    rf"每(?:个|一个)?(?:小时|钟头)(?:的)?\s*(?:第)?(?:(?P<m>{NUMBER})\s*分钟?|(?P<half>半点|30分钟?))"
+)
 def minute_of_hour(match: re.Match[str]) -> list[Piece]:
     """每小时的15分, 每小时半点."""
     minute = 30 if match.group("half") else number(match.group("m") or "")
@@ -324,5 +344,6 @@ RULES = [
     minute_of_hour,
     times_a_day,
     skip_holidays,
+    skip_weekends,
     once_per,
 ]

@@ -1,0 +1,56 @@
+"""The last day of a repetition (`pieces.Until`, read by `ends`): a day named (到12月31日为止,
+"until the end of the month") or a length from the first fire (持续一周: that day and the six
+after it; "for a month": up to the day before the same date a month later)."""
+
+from __future__ import annotations
+
+import calendar as month_calendar
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+
+from workflows.schedule import dates
+from workflows.schedule.clarify import Clarify, Reading
+from workflows.schedule.compiler import next_runs
+from workflows.schedule.moments import PAST_DAYS, date_of
+from workflows.schedule.pieces import DateOf, Until
+from workflows.schedule.spec import Calendar
+
+
+def _months_later(day: date, months: int) -> date:
+    """The same date `months` later (the month's last day when it has no such date)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, month_calendar.monthrange(year, month)[1]))
+
+
+def _passed_lately(until: Until, today: date) -> date | None:
+    """This year's date of a month and day written with no year, when it passed lately (到12月1日
+    为止 said on 12月7日): a slip more likely than next year's date."""
+    target = until.target
+    if not isinstance(target, DateOf) or target.month is None or target.year is not None:
+        return None
+    if target.years_ahead is not None or target.last:
+        return None
+    passed = dates.calendar_date(today, target.month, target.day, today.year)
+    return passed if passed is not None and 0 < (today - passed).days <= PAST_DAYS else None
+
+
+def bounded(spec: Calendar, until: Until, now: datetime) -> Reading:
+    """`spec` up to the last day `until` names (included), or the question when that day comes
+    before the first fire."""
+    first = next_runs(spec, now, 1)
+    if not first:
+        return Clarify("bad_date", "impossible")
+    start = first[0].date()
+    if until.target is not None:
+        last = date_of(until.target, now)
+        if isinstance(last, Clarify):
+            return last
+    elif until.months:
+        last = _months_later(start, until.months) - timedelta(days=1)
+    else:
+        last = start + timedelta(days=until.days - 1)
+    last = _passed_lately(until, now.date()) or last
+    if last < start:
+        return Clarify("end_before_start", "conflict", {"date": last.isoformat()})
+    return replace(spec, end=last)
