@@ -121,9 +121,9 @@ class SchedulerService:
         self.sync_every = QUIET
 
     async def stop(self) -> None:
-        # the flag, not the cancellation alone, ends the loops: a cancellation that arrives while
-        # the leader reads the database can be absorbed below it (seen under load: the loop
-        # went on leading, "cancelling" for ever, and stop() never returned)
+        # the flag ends the loops too, should a cancellation ever be lost below them again (it
+        # was, in the Redis client: see storage/coordination/redis_backend.py; the heartbeat
+        # renewed on, the leader waited for it, stop() never returned)
         self._stopping = True
         self._wake.set()
         if self._task is not None:
@@ -181,8 +181,9 @@ class SchedulerService:
                     await self._sync()
         finally:
             heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            # `wait`, not `await heartbeat` under suppress(CancelledError): that would also
+            # swallow a cancellation of this task (stop()) arriving while it waits here
+            await asyncio.wait([heartbeat])
 
     async def _heartbeat(self, lease: Lease, lost: asyncio.Event) -> None:
         """Renew the lease every third of its time, whatever else is going on; on failure stop
