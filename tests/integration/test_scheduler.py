@@ -82,19 +82,20 @@ def record_acquires(service: SchedulerService) -> list[Lease | None]:
     return got
 
 
-def count_syncs(service: SchedulerService) -> list[int]:
-    """How often the leader has looked at the schedules table, as `[count]`. It looks once when
-    it takes over, catches up missed fires, then looks every `sync_every`: each look after the
-    first is a step of its loop, proof that the take-over is behind it."""
-    syncs = [0]
-    sync = service._sync
+def count_calls(service: SchedulerService, name: str) -> list[int]:
+    """How often the service has run its step `name`, as `[count]`: `_sync` (the leader looks
+    at the schedules table once when it takes over, catches up missed fires, then looks every
+    `sync_every`: each look after the first is a step of its loop, proof that the take-over is
+    behind it) or `_recover` (a look for runs of dead replicas)."""
+    calls = [0]
+    step = getattr(service, name)
 
     async def counted() -> None:
-        await sync()
-        syncs[0] += 1
+        await step()
+        calls[0] += 1
 
-    service._sync = counted  # type: ignore[method-assign]
-    return syncs
+    setattr(service, name, counted)
+    return calls
 
 
 async def _service(
@@ -181,7 +182,7 @@ async def test_missed_fires_run_once_late_and_are_reported(
     service = await _service(
         migrated_db, redis_url, prefix, "a", recorder, trigger_of=every(5), misfire_grace=1.0
     )
-    syncs = count_syncs(service)
+    syncs = count_calls(service, "_sync")
     await service.start()
     await wait_until(lambda: syncs[0] >= 3, what="the leader syncing twice after its catch-up")
     await service.stop()
@@ -212,7 +213,7 @@ async def test_missed_fires_can_be_skipped(migrated_db: Database, redis_url: str
         misfire_grace=1.0,
         missed="skip",
     )
-    syncs = count_syncs(service)
+    syncs = count_calls(service, "_sync")
     await service.start()
     await wait_until(lambda: syncs[0] >= 3, what="the leader syncing twice after its catch-up")
     await service.stop()
@@ -220,19 +221,6 @@ async def test_missed_fires_can_be_skipped(migrated_db: Database, redis_url: str
     [(_, count, ran_late)] = recorder.missed
     assert ran_late is False
     assert count >= 5
-
-
-def count_recoveries(service: SchedulerService) -> list[int]:
-    """How often the leader has looked for runs of dead replicas, as `[count]`."""
-    looks = [0]
-    recover = service._recover
-
-    async def counted() -> None:
-        await recover()
-        looks[0] += 1
-
-    service._recover = counted  # type: ignore[method-assign]
-    return looks
 
 
 def cut_off(service: SchedulerService) -> None:
@@ -293,7 +281,7 @@ async def test_a_run_whose_replica_died_is_run_again_once_by_the_new_leader(
     first = await _service(migrated_db, redis_url, prefix, "a", recorder, trigger_of=once)
     second = await _service(migrated_db, redis_url, prefix, "b", recorder, trigger_of=once)
     first.run_job, second.run_job = run_job("a"), run_job("b")
-    looks = count_recoveries(second)
+    looks = count_calls(second, "_recover")
     await first.start()
     await wait_until(lambda: first.is_leader, what="the first replica leading")
     await second.start()
@@ -397,7 +385,7 @@ async def test_runs_of_dead_replicas_that_cannot_run_again_are_interrupted_and_t
     holder = await open_coordination(redis_url, prefix)
     kept = await holder.acquire(recovery.lease_name(alive), 60)  # its replica lives
     assert kept is not None
-    looks = [count_recoveries(service) for service in services]
+    looks = [count_calls(service, "_recover") for service in services]
     for service in services:
         await service.start()
     await wait_until(lambda: len(told) >= 2, what="the chat told of both interrupted runs")
