@@ -113,6 +113,7 @@ class SchedulerService:
         self._seen: datetime | None = None
         self._applied: dict[int, tuple[datetime, str]] = {}
         self._recovered_at = 0.0  # monotonic time of the last look for runs of dead replicas
+        self._in_flight = False  # the last look saw a run whose replica still held its lease
 
     @property
     def is_leader(self) -> bool:
@@ -187,11 +188,13 @@ class SchedulerService:
             await self._catch_up()
             await self._recover()
             while not lost.is_set() and not self._stopping:
-                # `asyncio.timeout`, not `wait_for`: Python 3.11's `wait_for` returns instead of
-                # raising when it is cancelled as the wake-up arrives, so a `stop()` at that
-                # moment was lost and waited for ever (seen once in CI)
+                # while a run is in flight, look every lease time whether its replica died
+                # (otherwise a change, or the quiet time, wakes the loop). `asyncio.timeout`,
+                # not `wait_for`: Python 3.11's `wait_for` returns instead of raising when it is
+                # cancelled as the wake-up arrives, so a `stop()` at that moment was lost
+                patience = min(self.sync_every, self.lease_ttl) if self._in_flight else None
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.sync_every):
+                    async with asyncio.timeout(patience or self.sync_every):
                         await self._wake.wait()
                 self._wake.clear()
                 if not lost.is_set() and not self._stopping:
@@ -317,7 +320,7 @@ class SchedulerService:
     async def _recover(self) -> None:
         """Runs still `running` whose replica died (nobody holds their lease): each is run
         again once, or recorded `interrupted` and the chat told (`recovery.decide`)."""
-        self._recovered_at = time.monotonic()
+        self._recovered_at, self._in_flight = time.monotonic(), False
         lease = self.lease
         if lease is None:
             return
@@ -329,7 +332,8 @@ class SchedulerService:
                 log.warning("scheduler: recovery of runs paused: %s", exc)
                 return
             if held is None:
-                continue  # its replica is alive and renews the lease
+                self._in_flight = True  # its replica is alive and renews the lease
+                continue
             row = await schedules.get(self.db, run.schedule_id)
             reason = recovery.decide(row, run, datetime.now(UTC))
             if reason is None and row is not None:
