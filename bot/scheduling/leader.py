@@ -290,27 +290,25 @@ class SchedulerService:
     ) -> None:
         """Run the claimed `run` of `row` under its lease (`held`, or taken now), renewed while
         it runs; a failure is recorded on the run."""
+        name = recovery.lease_name(run.id)
         if held is None:
             try:
-                held = await self.coordination.acquire(recovery.lease_name(run.id), self.lease_ttl)
+                held = await self.coordination.acquire(name, self.lease_ttl)
             except Exception as exc:  # the keeper takes it once the backend answers
                 log.warning("scheduler: run %s starts without its lease (%s)", run.id, exc)
-        keeper = None
-        if held is not None:
-            runner = asyncio.current_task()
-            assert runner is not None
-            keeper = asyncio.create_task(
-                recovery.keep(self.coordination, held, self.lease_ttl, runner)
-            )
+        runner = asyncio.current_task()
+        assert runner is not None
+        keeper = asyncio.create_task(
+            recovery.keep(self.coordination, name, held, self.lease_ttl, runner)
+        )
         try:
             await self.run_job(row, run, late)
         except Exception as exc:
             log.exception("scheduler: job of schedule %s failed", row.id)
             await schedules.finish_run(self.db, run.id, ok=False, error=str(exc)[:500])
         finally:
-            if keeper is not None:
-                keeper.cancel()
-                await asyncio.wait([keeper])
+            keeper.cancel()
+            await asyncio.wait([keeper])
             if held is not None:
                 with contextlib.suppress(Exception):
                     await self.coordination.release(held)

@@ -15,7 +15,7 @@ over a run still `running` whose lease nobody holds any more.
 Usage::
 
     reason = decide(row, run, now)          # None: run it again
-    keeper = asyncio.create_task(keep(coordination, lease, ttl, asyncio.current_task()))
+    keeper = asyncio.create_task(keep(coordination, name, lease, ttl, asyncio.current_task()))
 """
 
 from __future__ import annotations
@@ -67,23 +67,28 @@ def decide(row: Schedule | None, run: ScheduleRun, now: datetime) -> Interruptio
 
 
 async def keep(
-    coordination: Coordination, held: Lease, ttl: float, runner: asyncio.Task[Any]
+    coordination: Coordination,
+    name: str,
+    held: Lease | None,
+    ttl: float,
+    runner: asyncio.Task[Any],
 ) -> None:
-    """Renew the run's lease every third of `ttl` while `runner` runs it. While the backend
-    cannot be reached nobody can take it either: keep trying, and take it again once it
-    answers; if another replica holds it by then (it took the run over), stop `runner`."""
+    """Renew the run's lease `name` every third of `ttl` while `runner` runs it (`held` None:
+    it could not be taken at the start). While the backend cannot be reached nobody can take it
+    either: keep trying, and take it again once it answers; if another replica holds it by then
+    (it took the run over), stop `runner`."""
     lease = held
     while True:
         await asyncio.sleep(ttl / 3)
         try:
-            if await coordination.renew(lease, ttl):
+            if lease is not None and await coordination.renew(lease, ttl):
                 continue
-            again = await coordination.acquire(lease.name, ttl)
+            again = await coordination.acquire(name, ttl)
         except Exception as exc:
-            log.warning("scheduler: run lease %s not renewed (%s); retrying", lease.name, exc)
+            log.warning("scheduler: run lease %s not renewed (%s); retrying", name, exc)
             continue
         if again is None:
-            log.error("scheduler: run lease %s taken by another replica; stopping", lease.name)
+            log.error("scheduler: run lease %s taken by another replica; stopping", name)
             runner.cancel()
             return
         lease = again
