@@ -1,5 +1,6 @@
 """Cards of scheduled jobs: the confirmation (Confirm / Edit / Cancel), the edit form, a job's
-details, the job list, a run's result (with a failure analysis), and missed runs.
+details, the job list, a run's result (with a failure analysis), missed runs and a run cut off
+by a replica's death.
 
 Pure functions: views in, Card JSON 2.0 out; times are shown in the schedule's own zone.
 
@@ -39,7 +40,7 @@ class ScheduleView:
     status: str
     created_by: str
     last_run: datetime | None = None
-    last_result: str | None = None  # succeeded | failed | missed | running
+    last_result: str | None = None  # succeeded | failed | missed | running | interrupted
     source_text: str = ""
     calendar_gaps: tuple[int, ...] = ()  # years China's working-day calendar does not cover
     by_model: bool = False  # the model read the time (the rules could not)
@@ -391,6 +392,22 @@ def missed_card(view: ScheduleView, count: int, ran_late: bool, say: Texts) -> d
     key = "schedule.missed_ran" if ran_late else "schedule.missed_skipped"
     elements = [markdown(say(key, count=count, task=inline(view.task, 200)))]
     return fit(card(say("schedule.missed_title", id=view.id), elements, template="orange"))
+
+
+def interrupted_card(
+    view: ScheduleView, fire_time: datetime, reason: str, say: Texts
+) -> dict[str, Any]:
+    """A run whose replica died mid-run and that was not run again: why not."""
+    lines = [
+        say(
+            "schedule.interrupted",
+            task=inline(view.task, 200),
+            time=_when(fire_time, view.timezone),
+        ),
+        say(f"schedule.interrupted.{reason}"),
+    ]
+    elements = [markdown("\n".join(lines))]
+    return fit(card(say("schedule.interrupted_title", id=view.id), elements, template="orange"))
 
 
 def trend_text(trend: Sequence[TrendView], say: Texts) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    SmallInteger,
     Text,
     UniqueConstraint,
     func,
@@ -465,6 +466,8 @@ class ScheduleRun(Base, _Row):
     output: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # times the run was taken over from a replica that died and run again (once at most)
+    reruns: Mapped[int] = mapped_column(SmallInteger, server_default="0")
 
 
 class Conversation(Base, _Row):

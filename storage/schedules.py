@@ -21,7 +21,7 @@ from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
-from storage.models import Schedule, ScheduleRun
+from storage.models import IncidentEvent, Schedule, ScheduleRun
 from storage.statuses import ScheduleRunStatus, ScheduleStatus
 
 LIVE = ("active", "paused")
@@ -184,6 +184,72 @@ async def finish_run(
                 finished_at=func.now(),
             )
         )
+
+
+async def stranded_runs(db: Database, older_than: timedelta) -> Sequence[ScheduleRun]:
+    """Runs still `running` that were claimed more than `older_than` ago (by database time),
+    oldest first: the candidates whose replica may have died."""
+    async with db.session() as session:
+        return (
+            await session.scalars(
+                select(ScheduleRun)
+                .where(
+                    ScheduleRun.status == "running",
+                    ScheduleRun.created_at < func.now() - older_than,
+                )
+                .order_by(ScheduleRun.id)
+            )
+        ).all()
+
+
+def _recovered(run: ScheduleRun, kind: str, by: str, reason: str) -> IncidentEvent:
+    """The audit row of a recovery decision about `run` (claimed by a replica that died)."""
+    return IncidentEvent(
+        incident_id=None,
+        kind=kind,
+        actor=by,
+        message=reason,
+        data={
+            "schedule_id": run.schedule_id,
+            "run_id": run.id,
+            "fire_time": run.fire_time.isoformat(),
+            "dead_replica": run.replica,
+        },
+    )
+
+
+async def take_over_run(db: Database, run: ScheduleRun, *, replica: str) -> ScheduleRun | None:
+    """Take `run` over from its dead replica to run it again (its `reruns` counted), with the
+    decision in the audit timeline; None when it is no longer `running` as `run` saw it."""
+    async with db.session() as session:
+        taken = await session.scalar(
+            update(ScheduleRun)
+            .where(
+                ScheduleRun.id == run.id,
+                ScheduleRun.status == "running",
+                ScheduleRun.reruns == run.reruns,
+            )
+            .values(replica=replica, reruns=ScheduleRun.reruns + 1)
+            .returning(ScheduleRun)
+        )
+        if taken is not None:
+            session.add(_recovered(run, "schedule.run_rerun", replica, "replica_gone"))
+        return taken
+
+
+async def interrupt_run(db: Database, run: ScheduleRun, *, replica: str, reason: str) -> bool:
+    """Record `run` (its replica died) as `interrupted` for `reason`, not run again, with the
+    decision in the audit timeline; False when it is no longer `running`."""
+    async with db.session() as session:
+        changed = await session.scalar(
+            update(ScheduleRun)
+            .where(ScheduleRun.id == run.id, ScheduleRun.status == "running")
+            .values(status="interrupted", error=reason, finished_at=func.now())
+            .returning(ScheduleRun.id)
+        )
+        if changed is not None:
+            session.add(_recovered(run, "schedule.run_interrupted", replica, reason))
+    return changed is not None
 
 
 async def runs(db: Database, schedule_id: int, limit: int = 10) -> Sequence[ScheduleRun]:

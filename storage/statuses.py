@@ -31,7 +31,9 @@ ActionStatus = Literal[
 ]
 ScheduleStatus = Literal["pending", "active", "paused", "completed", "deleted", "expired"]
 ScheduleKind = Literal["once", "cron", "interval", "extended"]
-ScheduleRunStatus = Literal["running", "succeeded", "failed", "missed"]
+# running (claimed; its replica holds the run's lease) → succeeded | failed; missed: recorded,
+# never run; interrupted: its replica died mid-run and it was not run again (the chat was told)
+ScheduleRunStatus = Literal["running", "succeeded", "failed", "missed", "interrupted"]
 TurnRole = Literal["user", "assistant", "tool"]
 CouncilPurpose = Literal["diagnosis", "question"]
 CouncilBatchStatus = Literal["running", "done"]

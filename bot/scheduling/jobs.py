@@ -115,7 +115,8 @@ class JobRunner:
         self.api = api
         self.operations = operations
         self.post_fix = post_fix  # async (schedule, action, fire_time): posts an approval card
-        self.post_report = post_report  # async (schedule, days) -> None: posts the hygiene report
+        # async (schedule, days, fire time) -> None: posts the hygiene report
+        self.post_report = post_report
         self.agent = agent  # the model's read-only agent, when a model is configured
         self.memory = memory  # job memory: every run kept, history recalled before the next
         self.retries = retries
@@ -227,7 +228,7 @@ class JobRunner:
         if kind == "incident_report":
             return await self._report(schedule.chat_id, int(action.get("hours", 24)))
         if kind == "hygiene_report" and self.post_report is not None:
-            await self.post_report(schedule, int(action.get("days", 7)))
+            await self.post_report(schedule, int(action.get("days", 7)), fire_time)
             return Result(True, self.say("report.job_posted"), card_posted=True)
         if kind == "agent" and self.agent is not None:
             return await self._investigate(schedule.task, history)

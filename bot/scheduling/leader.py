@@ -16,6 +16,10 @@
   them once, late, and records the others as `missed`; `missed: skip` records them all as
   `missed`. Either way the chat is told. APScheduler's own short delays are absorbed by
   `coalesce` and a misfire grace time (see `workflows.schedule.compiler`).
+- **Dead replicas**: a fire runs under a lease of its own, renewed while it runs. The leader
+  looks, when it takes over and then every lease time, for runs still `running` whose lease
+  nobody holds (their replica died), and runs each again once or records it `interrupted` and
+  tells the chat (`bot.scheduling.recovery`).
 
 Usage::
 
@@ -28,7 +32,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -37,6 +42,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from prometheus_client import Counter, Gauge, Histogram
 
+from bot.scheduling import recovery
+from bot.scheduling.recovery import Interruption
 from storage import schedules
 from storage.coordination import Coordination, Lease
 from storage.database import Database
@@ -54,12 +61,18 @@ LATENESS = Histogram(
     "From a fire's scheduled time to its run starting (catch-up runs after downtime included)",
     buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0, 86400.0),
 )
-# succeeded | failed (as the run's row says afterwards) | missed (recorded, not run)
+# succeeded | failed (as the run's row says afterwards) | missed (recorded, not run) |
+# interrupted (its replica died, not run again)
 SCHEDULE_RUNS = Counter("larkops_schedule_runs_total", "Schedule fires by outcome", ["outcome"])
 
 TriggerOf = Callable[[Schedule], BaseTrigger | None]
 RunJob = Callable[[Schedule, ScheduleRun, bool], Awaitable[None]]
 ReportMissed = Callable[[Schedule, int, bool], Awaitable[None]]
+ReportInterrupted = Callable[[Schedule, ScheduleRun, Interruption], Awaitable[None]]
+
+
+async def _nobody(row: Schedule, run: ScheduleRun, reason: Interruption) -> None:
+    """Nobody to tell of an interrupted run."""
 
 
 class SchedulerService:
@@ -77,12 +90,14 @@ class SchedulerService:
         missed: Literal["run_once", "skip"] = "run_once",
         coalesce: bool = True,
         misfire_grace: float = 300.0,
+        report_interrupted: ReportInterrupted = _nobody,
     ) -> None:
         self.db = db
         self.coordination = coordination
         self.trigger_of = trigger_of
         self.run_job = run_job
         self.report_missed = report_missed
+        self.report_interrupted = report_interrupted
         self.replica = replica
         self.lease_ttl = lease_ttl
         self.sync_every = sync_every
@@ -97,6 +112,8 @@ class SchedulerService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen: datetime | None = None
         self._applied: dict[int, tuple[datetime, str]] = {}
+        self._recovered_at = 0.0  # monotonic time of the last look for runs of dead replicas
+        self._in_flight = False  # the last look saw a run whose replica still held its lease
 
     @property
     def is_leader(self) -> bool:
@@ -121,9 +138,9 @@ class SchedulerService:
         self.sync_every = QUIET
 
     async def stop(self) -> None:
-        # the flag, not the cancellation alone, ends the loops: a cancellation that arrives while
-        # the leader reads the database can be absorbed below it (seen under load: the loop
-        # went on leading, "cancelling" for ever, and stop() never returned)
+        # the flag ends the loops too, should a cancellation ever be lost below them again (it
+        # was, in the Redis client: see storage/coordination/redis_backend.py; the heartbeat
+        # renewed on, the leader waited for it, stop() never returned)
         self._stopping = True
         self._wake.set()
         if self._task is not None:
@@ -169,20 +186,26 @@ class SchedulerService:
         try:
             await self._sync()
             await self._catch_up()
+            await self._recover()
             while not lost.is_set() and not self._stopping:
-                # `asyncio.timeout`, not `wait_for`: Python 3.11's `wait_for` returns instead of
-                # raising when it is cancelled as the wake-up arrives, so a `stop()` at that
-                # moment was lost and waited for ever (seen once in CI)
+                # while a run is in flight, look every lease time whether its replica died
+                # (otherwise a change, or the quiet time, wakes the loop). `asyncio.timeout`,
+                # not `wait_for`: Python 3.11's `wait_for` returns instead of raising when it is
+                # cancelled as the wake-up arrives, so a `stop()` at that moment was lost
+                patience = min(self.sync_every, self.lease_ttl) if self._in_flight else None
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.sync_every):
+                    async with asyncio.timeout(patience or self.sync_every):
                         await self._wake.wait()
                 self._wake.clear()
                 if not lost.is_set() and not self._stopping:
                     await self._sync()
+                if time.monotonic() - self._recovered_at >= self.lease_ttl:
+                    await self._recover()
         finally:
             heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            # `wait`, not `await heartbeat` under suppress(CancelledError): that would also
+            # swallow a cancellation of this task (stop()) arriving while it waits here
+            await asyncio.wait([heartbeat])
 
     async def _heartbeat(self, lease: Lease, lost: asyncio.Event) -> None:
         """Renew the lease every third of its time, whatever else is going on; on failure stop
@@ -241,9 +264,7 @@ class SchedulerService:
         times = list(event.scheduled_run_times or [])
         if not times:
             return
-        task = asyncio.get_running_loop().create_task(self._fire(int(event.job_id), times[-1]))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._fire(int(event.job_id), times[-1]))
 
     async def _fire(self, schedule_id: int, fire_time: datetime, *, late: bool = False) -> None:
         lease = self.lease
@@ -262,23 +283,82 @@ class SchedulerService:
             await schedules.set_status(self.db, row.id, "completed", expect=("active",))
         else:
             self._refresh_next(row)
+        await self.execute(row, run, late)
+
+    async def execute(
+        self, row: Schedule, run: ScheduleRun, late: bool, held: Lease | None = None
+    ) -> None:
+        """Run the claimed `run` of `row` under its lease (`held`, or taken now), renewed while
+        it runs; a failure is recorded on the run."""
+        name = recovery.lease_name(run.id)
+        if held is None:
+            try:
+                held = await self.coordination.acquire(name, self.lease_ttl)
+            except Exception as exc:  # the keeper takes it once the backend answers
+                log.warning("scheduler: run %s starts without its lease (%s)", run.id, exc)
+        runner = asyncio.current_task()
+        assert runner is not None
+        keeper = asyncio.create_task(
+            recovery.keep(self.coordination, name, held, self.lease_ttl, runner)
+        )
         try:
             await self.run_job(row, run, late)
         except Exception as exc:
-            log.exception("scheduler: job of schedule %s failed", schedule_id)
+            log.exception("scheduler: job of schedule %s failed", row.id)
             await schedules.finish_run(self.db, run.id, ok=False, error=str(exc)[:500])
+        finally:
+            keeper.cancel()
+            await asyncio.wait([keeper])
+            if held is not None:
+                with contextlib.suppress(Exception):
+                    await self.coordination.release(held)
         status = await schedules.run_status(self.db, run.id)
         SCHEDULE_RUNS.labels("succeeded" if status == "succeeded" else "failed").inc()
+
+    async def _recover(self) -> None:
+        """Runs still `running` whose replica died (nobody holds their lease): each is run
+        again once, or recorded `interrupted` and the chat told (`recovery.decide`)."""
+        self._recovered_at, self._in_flight = time.monotonic(), False
+        lease = self.lease
+        if lease is None:
+            return
+        me = f"{self.replica}#fence{lease.fence}"
+        for run in await schedules.stranded_runs(self.db, timedelta(seconds=self.lease_ttl)):
+            try:
+                held = await self.coordination.acquire(recovery.lease_name(run.id), self.lease_ttl)
+            except Exception as exc:  # nobody can tell the dead from the living now
+                log.warning("scheduler: recovery of runs paused: %s", exc)
+                return
+            if held is None:
+                self._in_flight = True  # its replica is alive and renews the lease
+                continue
+            row = await schedules.get(self.db, run.schedule_id)
+            reason = recovery.decide(row, run, datetime.now(UTC))
+            if reason is None and row is not None:
+                taken = await schedules.take_over_run(self.db, run, replica=me)
+                if taken is not None:
+                    log.warning("scheduler: run %s of a dead replica runs again", run.id)
+                    self._spawn(self.execute(row, taken, True, held))
+                    continue
+            elif await schedules.interrupt_run(self.db, run, replica=me, reason=str(reason)):
+                log.warning("scheduler: run %s of a dead replica interrupted (%s)", run.id, reason)
+                SCHEDULE_RUNS.labels("interrupted").inc()
+                if row is not None and reason is not None:
+                    await self.report_interrupted(row, run, reason)
+            with contextlib.suppress(Exception):
+                await self.coordination.release(held)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background (`stop` waits for it)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _refresh_next(self, row: Schedule) -> None:
         scheduler = self._scheduler
         job = scheduler.get_job(str(row.id)) if scheduler is not None else None
         if job is not None:
-            task = asyncio.get_running_loop().create_task(
-                schedules.set_next_runs(self.db, [(row.id, job.next_run_time)])
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(schedules.set_next_runs(self.db, [(row.id, job.next_run_time)]))
 
     async def _catch_up(self) -> None:
         """Fires missed while no leader ran: run the latest once (or skip), record, report."""

@@ -30,7 +30,8 @@ from bot.scheduling.advisor import ensure_reports
 from bot.scheduling.desk import ScheduleDesk
 from bot.scheduling.jobs import JobRunner
 from bot.scheduling.leader import SchedulerService
-from cards.schedules import missed_card
+from bot.scheduling.recovery import Interruption
+from cards.schedules import interrupted_card, missed_card
 from storage import schedules, tracing
 from storage.coordination import Coordination
 from storage.database import Database
@@ -118,13 +119,14 @@ def build_scheduling(
 
         await operations.post_card(outcome, send)
 
-    async def post_report(schedule: Schedule, days: int) -> None:
+    async def post_report(schedule: Schedule, days: int, fire_time: datetime | None) -> None:
         card = await reports.report(schedule.chat_id, days * 24)
-        minute = datetime.now(UTC).strftime("%Y%m%d%H%M")
+        # keyed by the firing: a firing run again (its replica died) does not post it twice
+        firing = (fire_time or datetime.now(UTC)).isoformat()
         await api.send_card(
             schedule.chat_id,
             card,
-            uuid=idempotency_key(f"schedule:{schedule.id}", "report", minute),
+            uuid=idempotency_key(f"schedule:{schedule.id}", "report", firing),
         )
 
     runner = JobRunner(
@@ -150,6 +152,14 @@ def build_scheduling(
         except Exception as exc:
             log.warning("schedule.missed_report_failed", schedule=row.id, error=str(exc))
 
+    async def report_interrupted(row: Schedule, run: ScheduleRun, reason: Interruption) -> None:
+        card = interrupted_card(parts.desk.view(row, runs=1), run.fire_time, reason, runner.say)
+        key = idempotency_key(f"schedule:{row.id}", "interrupted", run.fire_time.isoformat())
+        try:
+            await api.send_card(row.chat_id, card, uuid=key)
+        except Exception as exc:
+            log.warning("schedule.interrupted_report_failed", schedule=row.id, error=str(exc))
+
     async def fire(row: Schedule, run: ScheduleRun, late: bool) -> None:
         """One fire of a job: its own trace (the run's id names it), bound to its log lines."""
         trace_id = event_trace_id(f"schedule-run:{run.id}")
@@ -168,6 +178,7 @@ def build_scheduling(
         missed=config.missed,
         coalesce=COALESCE,
         misfire_grace=float(MISFIRE_GRACE_TIME),
+        report_interrupted=report_interrupted,
     )
 
     def run_now(row: Schedule) -> None:
@@ -175,7 +186,7 @@ def build_scheduling(
             now = datetime.now(UTC).replace(microsecond=0)
             run = await schedules.claim_run(db, row.id, now, replica=f"{replica}#manual")
             if run is not None:
-                await fire(row, run, False)
+                await service.execute(row, run, False)  # under the run's lease, as a fire
 
         parts.spawn(go())
 

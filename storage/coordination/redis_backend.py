@@ -1,10 +1,20 @@
 """Redis coordination: shared by every replica. Clocks come from the Redis server (`TIME`),
-so replicas with skewed clocks still agree on buckets; each operation is one atomic script."""
+so replicas with skewed clocks still agree on buckets; each operation is one atomic script.
+
+Every call is bounded by `PATIENCE` with `asyncio.timeout` here, not by the client's
+`socket_timeout`: with a socket timeout redis-py sends each command under `asyncio.wait_for`,
+and Python 3.11's `wait_for` returns normally when its caller is cancelled just as the send
+completes (cpython gh-86296). The cancellation was lost: the scheduler's heartbeat went on
+renewing after `stop()` cancelled it, and the leader waited for it for ever
+(`test_two_schedulers_fire_each_run_once`, 1 run in 5 under load). A cancelled call now always
+ends in `CancelledError` (tests/integration/test_coordination.py sweeps every moment)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -54,6 +64,10 @@ return wait
 """
 
 
+PATIENCE = 5.0  # seconds a Redis call (connecting included) may take before it is an error
+_T = TypeVar("_T")
+
+
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
@@ -61,18 +75,22 @@ def _ms(seconds: float) -> int:
 class RedisCoordination(Coordination):
     backend = "redis"
 
-    def __init__(self, client: Redis, prefix: str) -> None:
+    def __init__(self, client: Redis, prefix: str, patience: float = PATIENCE) -> None:
         self._redis = client
         self._prefix = prefix
+        self._patience = patience
         self._acquire_script = client.register_script(_ACQUIRE)
         self._renew_script = client.register_script(_RENEW)
         self._release_script = client.register_script(_RELEASE)
         self._take_script = client.register_script(_TAKE)
 
     @classmethod
-    async def connect(cls, url: str, prefix: str) -> RedisCoordination:
-        client = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-        coordination = cls(client, prefix)
+    async def connect(
+        cls, url: str, prefix: str, *, patience: float = PATIENCE
+    ) -> RedisCoordination:
+        # no socket_timeout (redis-py's default is 5 s): it would send under `wait_for`
+        client = Redis.from_url(url, socket_timeout=None, socket_connect_timeout=patience)
+        coordination = cls(client, prefix, patience)
         try:
             await coordination.ping()
         except CoordinationError:
@@ -83,29 +101,28 @@ class RedisCoordination(Coordination):
     def _key(self, kind: str, name: str) -> str:
         return f"{self._prefix}:{kind}:{name}"
 
-    async def _call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> int:
+    async def _bounded(self, call: Awaitable[_T], failure: str = "redis") -> _T:
+        """`call` within the patience; a Redis failure or a timeout is `CoordinationError`."""
         try:
-            return int(await script(keys=keys, args=args))
-        except RedisError as exc:
-            raise CoordinationError(f"redis: {exc}") from exc
+            async with asyncio.timeout(self._patience):
+                return await call
+        except TimeoutError as exc:
+            raise CoordinationError(f"{failure}: no answer within {self._patience:g} s") from exc
+        except (RedisError, OSError) as exc:
+            raise CoordinationError(f"{failure}: {exc}") from exc
+
+    async def _call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> int:
+        return int(await self._bounded(script(keys=keys, args=args)))
 
     async def first_seen(self, key: str, ttl: float) -> bool:
-        try:
-            return bool(await self._redis.set(self._key("seen", key), 1, nx=True, px=_ms(ttl)))
-        except RedisError as exc:
-            raise CoordinationError(f"redis: {exc}") from exc
+        key = self._key("seen", key)
+        return bool(await self._bounded(self._redis.set(key, 1, nx=True, px=_ms(ttl))))
 
     async def seen(self, key: str) -> bool:
-        try:
-            return bool(await self._redis.exists(self._key("seen", key)))
-        except RedisError as exc:
-            raise CoordinationError(f"redis: {exc}") from exc
+        return bool(await self._bounded(self._redis.exists(self._key("seen", key))))
 
     async def forget(self, key: str) -> None:
-        try:
-            await self._redis.delete(self._key("seen", key))
-        except RedisError as exc:
-            raise CoordinationError(f"redis: {exc}") from exc
+        await self._bounded(self._redis.delete(self._key("seen", key)))
 
     async def acquire(self, name: str, ttl: float) -> Lease | None:
         token = uuid.uuid4().hex
@@ -128,10 +145,7 @@ class RedisCoordination(Coordination):
         return wait / 1_000_000
 
     async def ping(self) -> None:
-        try:
-            await self._redis.ping()
-        except (RedisError, OSError) as exc:
-            raise CoordinationError(f"redis is unreachable: {exc}") from exc
+        await self._bounded(self._redis.ping(), "redis is unreachable")
 
     async def close(self) -> None:
         await self._redis.aclose()

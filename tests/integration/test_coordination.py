@@ -198,3 +198,54 @@ async def test_redis_state_is_shared_between_replicas(redis_url: str) -> None:
 async def test_unreachable_redis_is_a_clear_error() -> None:
     with pytest.raises(CoordinationError, match="unreachable"):
         await open_coordination("redis://127.0.0.1:1/0", "x")
+
+
+async def test_a_cancelled_call_always_ends_cancelled(coord: Coordination) -> None:
+    """A task cancelled during a coordination call ends in `CancelledError`, whatever moment
+    the cancellation arrives: before the command is sent, as its send completes, while the
+    answer is awaited. The call is cancelled after 0, 1, 2, … turns of the event loop until it
+    has finished before the cancellation; three sweeps. With redis-py's socket timeout, Python
+    3.11's `wait_for` returned normally when the cancellation came as the send completed: the
+    scheduler's heartbeat renewed on after `stop()`, and the leader waited for it for ever."""
+    lease = await coord.acquire("leader", ttl=30)
+    assert lease is not None
+    lost: list[int] = []
+    for _ in range(3):
+        turns = 0
+        while True:
+            call = asyncio.create_task(coord.renew(lease, ttl=30))
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            if call.done():
+                assert call.result() is True
+                break
+            call.cancel()
+            try:
+                await call
+                lost.append(turns)
+            except asyncio.CancelledError:
+                pass
+            turns += 1
+    assert lost == []  # turns at which the cancellation was lost
+    assert await coord.renew(lease, ttl=30) is True  # and the backend still works
+
+
+async def test_a_silent_redis_is_an_error_within_the_patience() -> None:
+    """A Redis that accepts the connection and never answers (a frozen process, a black-holed
+    network) is a `CoordinationError` after the patience, not a wait for ever."""
+    from storage.coordination.redis_backend import RedisCoordination
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # reads the commands, answers none until the client hangs up
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        started = time.monotonic()
+        with pytest.raises(CoordinationError, match=r"unreachable: no answer within 0\.5 s"):
+            await RedisCoordination.connect(f"redis://127.0.0.1:{port}/0", "x", patience=0.5)
+        assert time.monotonic() - started < 5
+    finally:
+        server.close()
+        await server.wait_closed()

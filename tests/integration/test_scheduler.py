@@ -1,9 +1,11 @@
 """The elected scheduler against the real Postgres and the real Redis: two schedulers fire each
-run exactly once, a dead leader is replaced within the lease time, and fires missed while no
-scheduler ran are run once late (or skipped) and reported."""
+run exactly once, a dead leader is replaced within the lease time, fires missed while no
+scheduler ran are run once late (or skipped) and reported, and a run whose replica died midway
+is run again once by the new leader, or recorded interrupted and the chat told."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,8 +13,10 @@ from typing import Any
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
 
-from bot.scheduling.leader import SchedulerService
-from storage.coordination import Lease, open_coordination
+from bot.scheduling import recovery
+from bot.scheduling.leader import LEASE, SchedulerService
+from storage import schedules
+from storage.coordination import CoordinationError, Lease, open_coordination
 from storage.database import Database
 from storage.models import Schedule, ScheduleRun
 from tests.support.wait import wait_until
@@ -63,32 +67,35 @@ def fires_of(recorder: Recorder, schedule_id: int) -> list[datetime]:
 
 
 def record_acquires(service: SchedulerService) -> list[Lease | None]:
-    """What each of the service's attempts at the leader lease got (None: somebody held it)."""
+    """What each of the service's attempts at the leader lease got (None: somebody held it);
+    the leases of its runs are not counted."""
     got: list[Lease | None] = []
     acquire = service.coordination.acquire
 
     async def recorded(name: str, ttl: float) -> Lease | None:
         lease = await acquire(name, ttl)
-        got.append(lease)
+        if name == LEASE:
+            got.append(lease)
         return lease
 
     service.coordination.acquire = recorded  # type: ignore[method-assign]
     return got
 
 
-def count_syncs(service: SchedulerService) -> list[int]:
-    """How often the leader has looked at the schedules table, as `[count]`. It looks once when
-    it takes over, catches up missed fires, then looks every `sync_every`: each look after the
-    first is a step of its loop, proof that the take-over is behind it."""
-    syncs = [0]
-    sync = service._sync
+def count_calls(service: SchedulerService, name: str) -> list[int]:
+    """How often the service has run its step `name`, as `[count]`: `_sync` (the leader looks
+    at the schedules table once when it takes over, catches up missed fires, then looks every
+    `sync_every`: each look after the first is a step of its loop, proof that the take-over is
+    behind it) or `_recover` (a look for runs of dead replicas)."""
+    calls = [0]
+    step = getattr(service, name)
 
     async def counted() -> None:
-        await sync()
-        syncs[0] += 1
+        await step()
+        calls[0] += 1
 
-    service._sync = counted  # type: ignore[method-assign]
-    return syncs
+    setattr(service, name, counted)
+    return calls
 
 
 async def _service(
@@ -175,7 +182,7 @@ async def test_missed_fires_run_once_late_and_are_reported(
     service = await _service(
         migrated_db, redis_url, prefix, "a", recorder, trigger_of=every(5), misfire_grace=1.0
     )
-    syncs = count_syncs(service)
+    syncs = count_calls(service, "_sync")
     await service.start()
     await wait_until(lambda: syncs[0] >= 3, what="the leader syncing twice after its catch-up")
     await service.stop()
@@ -206,7 +213,7 @@ async def test_missed_fires_can_be_skipped(migrated_db: Database, redis_url: str
         misfire_grace=1.0,
         missed="skip",
     )
-    syncs = count_syncs(service)
+    syncs = count_calls(service, "_sync")
     await service.start()
     await wait_until(lambda: syncs[0] >= 3, what="the leader syncing twice after its catch-up")
     await service.stop()
@@ -214,3 +221,194 @@ async def test_missed_fires_can_be_skipped(migrated_db: Database, redis_url: str
     [(_, count, ran_late)] = recorder.missed
     assert ran_late is False
     assert count >= 5
+
+
+def cut_off(service: SchedulerService) -> None:
+    """The replica dies as far as the others can tell: it renews no lease any more (its job,
+    hung, never writes again)."""
+
+    async def gone(*_: Any) -> Any:
+        raise CoordinationError("replica is dead")
+
+    for name in ("acquire", "renew", "release"):
+        setattr(service.coordination, name, gone)
+    assert service._task is not None
+    service._task.cancel()
+    service._stop_scheduler()
+
+
+async def _runs(db: Database, schedule_id: int) -> list[tuple[Any, ...]]:
+    async with db.engine.connect() as conn:
+        found = await conn.execute(
+            text(
+                "SELECT fire_time, status, reruns, replica, error FROM schedule_runs "
+                "WHERE schedule_id = :sid ORDER BY id"
+            ),
+            {"sid": schedule_id},
+        )
+        return [tuple(row) for row in found.all()]
+
+
+async def _audited(db: Database, kind: str) -> list[dict[str, Any]]:
+    async with db.engine.connect() as conn:
+        found = await conn.execute(
+            text("SELECT data FROM incident_events WHERE kind = :kind ORDER BY id"),
+            {"kind": kind},
+        )
+        return [dict(row[0]) for row in found.all()]
+
+
+async def test_a_run_whose_replica_died_is_run_again_once_by_the_new_leader(
+    migrated_db: Database, redis_url: str
+) -> None:
+    """The leader claims a fire and dies in the middle of its job (the run stays `running`,
+    its lease is no longer renewed). The replica that takes over runs it again, late, once:
+    the run ends `succeeded`, taken over once, and later looks change nothing."""
+    schedule_id = await _schedule(migrated_db)
+    prefix, recorder = f"t{uuid.uuid4().hex[:8]}:", Recorder()
+    hung = asyncio.Event()  # the dead replica's job never ends
+
+    def run_job(who: str) -> Any:
+        async def run(row: Schedule, run: ScheduleRun, late: bool) -> None:
+            recorder.runs.append((who, row.id, run.fire_time, late))
+            if who == "a":
+                await hung.wait()
+            await schedules.finish_run(migrated_db, run.id, ok=True, output=who)
+
+        return run
+
+    once = every(3600, datetime.now(UTC) + timedelta(seconds=1))  # one fire, a second from now
+    first = await _service(migrated_db, redis_url, prefix, "a", recorder, trigger_of=once)
+    second = await _service(migrated_db, redis_url, prefix, "b", recorder, trigger_of=once)
+    first.run_job, second.run_job = run_job("a"), run_job("b")
+    looks = count_calls(second, "_recover")
+    await first.start()
+    await wait_until(lambda: first.is_leader, what="the first replica leading")
+    await second.start()
+    await wait_until(lambda: recorder.runs, what="the first replica running the fire")
+    [(fire_time, status, reruns, replica, _)] = await _runs(migrated_db, schedule_id)
+    assert (status, reruns, replica) == (
+        "running",
+        0,
+        f"a#fence{first.lease and first.lease.fence}",
+    )
+    cut_off(first)
+    await wait_until(
+        lambda: any(who == "b" for who, *_ in recorder.runs),
+        timeout=20,
+        what="the new leader running the dead replica's run again",
+    )
+    await wait_until(lambda: _is_done(migrated_db, schedule_id), what="the rerun to finish")
+    seen = looks[0]
+    await wait_until(lambda: looks[0] >= seen + 2, what="two more looks for dead replicas' runs")
+    await second.stop()
+    hung.set()
+    await asyncio.wait(list(first._tasks), timeout=10)
+    done = await _runs(migrated_db, schedule_id)
+    assert len(done) == 1, done
+    [(again, status, reruns, replica, _)] = done
+    assert (again, status, reruns) == (fire_time, "succeeded", 1)
+    assert replica.startswith("b#fence"), replica
+    assert [(who, late) for who, _, fire, late in recorder.runs if fire == fire_time] == [
+        ("a", False),
+        ("b", True),
+    ]
+    [audit] = await _audited(migrated_db, "schedule.run_rerun")
+    assert audit["schedule_id"] == schedule_id
+    assert audit["dead_replica"].startswith("a#fence")
+    assert await _audited(migrated_db, "schedule.run_interrupted") == []
+
+
+async def _is_done(db: Database, schedule_id: int) -> bool:
+    return all(status != "running" for _, status, *_ in await _runs(db, schedule_id))
+
+
+async def _stranded(
+    db: Database, schedule_id: int, fire_time: datetime, *, reruns: int, ago: timedelta
+) -> int:
+    """A run left `running` by replica `dead`, claimed `ago`."""
+    async with db.session() as session:
+        row = ScheduleRun(
+            schedule_id=schedule_id,
+            fire_time=fire_time,
+            status="running",
+            replica="dead#fence1",
+            reruns=reruns,
+            created_at=datetime.now(UTC) - ago,
+        )
+        session.add(row)
+        await session.flush()
+        return int(row.id)
+
+
+async def test_runs_of_dead_replicas_that_cannot_run_again_are_interrupted_and_told(
+    migrated_db: Database, redis_url: str
+) -> None:
+    """Across two replicas, the runs left `running` by a dead replica that must not run again
+    (taken over once already; claimed more than 50 minutes ago, when Lark no longer drops a
+    repeated card) are recorded `interrupted` once, the chat told once each, with the reason;
+    a run whose replica still renews its lease is left alone."""
+    schedule_id = await _schedule(migrated_db)
+    start = datetime.now(UTC) - timedelta(hours=3)
+    rerun_already = await _stranded(
+        migrated_db, schedule_id, start, reruns=1, ago=timedelta(minutes=5)
+    )
+    too_old = await _stranded(
+        migrated_db, schedule_id, start + timedelta(hours=1), reruns=0, ago=timedelta(hours=2)
+    )
+    alive = await _stranded(
+        migrated_db, schedule_id, start + timedelta(hours=2), reruns=0, ago=timedelta(minutes=5)
+    )
+    prefix, recorder = f"t{uuid.uuid4().hex[:8]}:", Recorder()
+    told: list[tuple[str, int, str]] = []
+
+    def tell(who: str) -> Any:
+        async def report(row: Schedule, run: ScheduleRun, reason: str) -> None:
+            told.append((who, run.id, reason))
+
+        return report
+
+    later = every(3600, datetime.now(UTC) + timedelta(hours=1))  # no fire during the test
+    services = [
+        await _service(
+            migrated_db,
+            redis_url,
+            prefix,
+            who,
+            recorder,
+            trigger_of=later,
+            report_interrupted=tell(who),
+            missed="skip",
+        )
+        for who in ("a", "b")
+    ]
+    holder = await open_coordination(redis_url, prefix)
+    kept = await holder.acquire(recovery.lease_name(alive), 60)  # its replica lives
+    assert kept is not None
+    looks = [count_calls(service, "_recover") for service in services]
+    for service in services:
+        await service.start()
+    await wait_until(lambda: len(told) >= 2, what="the chat told of both interrupted runs")
+    seen = [n[0] for n in looks]
+    await wait_until(
+        lambda: any(n[0] >= s + 2 for n, s in zip(looks, seen, strict=True)),
+        what="two more looks for dead replicas' runs",
+    )
+    for service in services:
+        await service.stop()
+    await holder.release(kept)
+    assert sorted((run, reason) for _, run, reason in told) == sorted(
+        [(rerun_already, "rerun_once"), (too_old, "too_late")]
+    )
+    rows = {
+        fire: (status, error) for fire, status, _, _, error in await _runs(migrated_db, schedule_id)
+    }
+    assert rows == {
+        start: ("interrupted", "rerun_once"),
+        start + timedelta(hours=1): ("interrupted", "too_late"),
+        start + timedelta(hours=2): ("running", None),
+    }
+    assert recorder.runs == []  # nothing was run again
+    audits = await _audited(migrated_db, "schedule.run_interrupted")
+    assert sorted(a["run_id"] for a in audits) == sorted([rerun_already, too_old])
+    assert await _audited(migrated_db, "schedule.run_rerun") == []

@@ -32,7 +32,7 @@ from cards.lists import (
     timeline_card,
 )
 from cards.markup import LARK_CARD_LIMIT
-from cards.schedules import FailureView, RunView, run_card
+from cards.schedules import FailureView, RunView, ScheduleView, interrupted_card, run_card
 from cards.texts import Texts, texts
 from cards.views import (
     DiagnosisView,
@@ -323,6 +323,18 @@ RUN_NO_ANSWER = RunView(
     outcome={"code": "model_no_answer", "values": {"detail": "the step limit (6) was reached"}},
 )
 
+# a run cut off by its replica's death, not run again (taken over once already)
+JOB = ScheduleView(
+    id=5,
+    task="每天巡检 db-2",
+    rule="每天 09:00",
+    timezone="Asia/Shanghai",
+    next_runs=(),
+    action="host_load",
+    status="active",
+    created_by="ou_alice",
+)
+
 Render = Callable[[Texts], dict[str, Any]]
 
 
@@ -337,6 +349,7 @@ CARDS: dict[str, Render] = {
     "schedule-run-timeout": lambda say: run_card(RUN_TIMEOUT, "Asia/Shanghai", say),
     "schedule-run-unknown-error": lambda say: run_card(RUN_UNKNOWN, "Asia/Shanghai", say),
     "schedule-run-model-no-answer": lambda say: run_card(RUN_NO_ANSWER, "Asia/Shanghai", say),
+    "schedule-run-interrupted": lambda say: interrupted_card(JOB, T0, "rerun_once", say),
     "timeline": lambda say: timeline_card(RESOLVED, ENTRIES, say, ZONE),
     "timeline-empty": lambda say: timeline_card(NEW, (), say, ZONE),
     "incidents": lambda say: incidents_card(ROWS, "Open incidents", say, ZONE),
