@@ -84,6 +84,11 @@ async def make_testbot(world: World) -> AsyncIterator[Callable[..., Any]]:
                 timeout=30,
                 what=f"the long connection (state {runtime.state()})",
             )
+            # and started: the desks recovered what a previous process left (a row a test adds
+            # before that would be taken for such a leftover and run) and handle events
+            await wait_until(
+                lambda: runtime.dispatcher is not None, timeout=30, what="the desks started"
+            )
         return TestBot(emulator, runtime, migrated_db)
 
     yield start
