@@ -26,11 +26,13 @@ async function api(path, options = {}) {
 
 function fail(where, error) { where.insertAdjacentHTML("afterbegin", `<p class="error">${esc(t("console.error", {message: error.message}))}</p>`); }
 
-// one EventSource per page: incident, gate and job changes from every replica
+// one EventSource per page: incident, gate and job changes from every replica; a page redraws
+// when the stream opens, as a change made between its first draw and the stream's start was lost
 function live(onChange) {
   const badge = document.getElementById("live");
   const source = new EventSource("/api/v1/stream");
-  source.onopen = () => { badge.textContent = "● " + t("console.live"); badge.className = "live"; };
+  // (re)opened: draw again, for what changed between the first draw and now or while offline
+  source.onopen = () => { badge.textContent = "● " + t("console.live"); badge.className = "live"; onChange("reset", {}); };
   source.onerror = () => { badge.textContent = t("console.offline"); badge.className = "live off"; };
   for (const kind of ["incident", "gate", "job", "reset"]) source.addEventListener(kind, (e) => onChange(kind, JSON.parse(e.data)));
 }
@@ -113,7 +115,7 @@ async function jobs() {
     }).join("");
   }
   await draw();
-  live((kind) => { if (kind === "job") draw().catch((e) => fail(main, e)); });
+  live((kind) => { if (kind === "job" || kind === "reset") draw().catch((e) => fail(main, e)); });
 }
 
 async function silences() {
