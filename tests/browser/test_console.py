@@ -121,3 +121,44 @@ def test_sign_in_watch_approve_schedule_and_ask(browser: Browser, console_bot: B
         shot(page, "final")
         context.close()
     assert not errors, f"browser errors: {errors}"
+
+
+def test_a_change_made_while_the_page_was_offline_shows_once_it_is_back(
+    browser: Browser, console_bot: Bot
+) -> None:
+    """The board is drawn while its live stream cannot be reached; an alert opens an incident
+    meanwhile; when the stream comes back the board shows it, no reload, no later change."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    stream = "**/api/v1/stream"
+    try:
+        page.route(stream, lambda route: route.abort())
+        page.goto(f"{console_bot.url}/console")
+        page.locator("#signin").click()
+        page.locator("a.user", has_text="李四").click()
+        expect(page.locator(".me")).to_contain_text("李四")
+        expect(page.locator("#board")).to_be_visible()
+        alert = {
+            "title": "DiskAlmostFull",
+            "severity": "warning",
+            "labels": {"alertname": "DiskAlmostFull", "service": "db"},
+        }
+        posted = httpx.post(
+            f"{console_bot.url}/webhooks/generic",
+            json=alert,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert posted.status_code == 202
+
+        def opened() -> bool:
+            answer = page.request.get(f"{console_bot.url}/api/v1/incidents?status=active")
+            return "DiskAlmostFull" in answer.text()
+
+        wait_until_sync(opened, 30, "the incident to be opened")
+        row = page.locator("#board tbody tr", has_text="DiskAlmostFull")
+        expect(row).to_have_count(0)  # drawn before it, and offline since
+        page.unroute(stream)
+        expect(page.locator("#live")).to_contain_text("实时", timeout=20_000)
+        expect(row).to_have_count(1, timeout=10_000)
+    finally:
+        context.close()
