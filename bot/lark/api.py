@@ -303,24 +303,7 @@ class LarkApi(Collaboration):
 
     async def send(self, chat_id: str, msg_type: str, content: dict[str, Any], *, uuid: str) -> str:
         """Send to a chat; returns the message id (the same one for a repeated `uuid`)."""
-
-        async def once(sent: dict[str, Any]) -> str:
-            data = await self._retrying(
-                "im.message.create",
-                "POST",
-                "/open-apis/im/v1/messages",
-                queries=[("receive_id_type", "chat_id")],
-                body={
-                    "receive_id": chat_id,
-                    "msg_type": msg_type,
-                    "content": json.dumps(sent, ensure_ascii=False),
-                    "uuid": uuid,
-                },
-                chat_id=chat_id,
-            )
-            return _message_id(data, "im.message.create")
-
-        return await despite_strangers(msg_type, content, once)
+        return await self._create("chat_id", chat_id, msg_type, content, uuid)
 
     async def reply(
         self,
@@ -378,20 +361,26 @@ class LarkApi(Collaboration):
         self, open_id: str, msg_type: str, content: dict[str, Any], *, uuid: str
     ) -> str:
         """Send to a person (the bot's one-to-one chat with them); returns the message id."""
+        return await self._create("open_id", open_id, msg_type, content, uuid)
+
+    async def _create(
+        self, id_type: str, receive_id: str, msg_type: str, content: dict[str, Any], uuid: str
+    ) -> str:
+        """`im.message.create` to a chat or a person (its own turn in the outbox, by id)."""
 
         async def once(sent: dict[str, Any]) -> str:
             data = await self._retrying(
                 "im.message.create",
                 "POST",
                 "/open-apis/im/v1/messages",
-                queries=[("receive_id_type", "open_id")],
+                queries=[("receive_id_type", id_type)],
                 body={
-                    "receive_id": open_id,
+                    "receive_id": receive_id,
                     "msg_type": msg_type,
                     "content": json.dumps(sent, ensure_ascii=False),
                     "uuid": uuid,
                 },
-                chat_id=open_id,
+                chat_id=receive_id,
             )
             return _message_id(data, "im.message.create")
 

@@ -51,6 +51,21 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / f"console-{name}.png", full_page=True)
 
 
+def sign_in_as_bob(page: Page, bot: Bot) -> None:
+    """Open the console and sign in with Feishu as 李四 (ou_bob, an approver)."""
+    page.goto(f"{bot.url}/console")
+    page.locator("#signin").click()
+    page.locator("a.user", has_text="李四").click()
+    expect(page.locator(".me")).to_contain_text("李四")
+
+
+def post_alert(bot: Bot, alert: dict[str, object]) -> None:
+    posted = httpx.post(
+        f"{bot.url}/webhooks/generic", json=alert, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert posted.status_code == 202
+
+
 def card_texts(bot: Bot) -> list[str]:
     answer = httpx.get(f"{bot.url}/sandbox/api/chats/oc_ops/messages", timeout=5).json()
     return [json.dumps(m.get("card") or {}, ensure_ascii=False) for m in answer["messages"]]
@@ -62,10 +77,7 @@ def test_sign_in_watch_approve_schedule_and_ask(browser: Browser, console_bot: B
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(f"{console_bot.url}/console")
-        page.locator("#signin").click()
-        page.locator("a.user", has_text="李四").click()  # ou_bob, an approver
-        expect(page.locator(".me")).to_contain_text("李四")
+        sign_in_as_bob(page, console_bot)
         expect(page.locator("#live")).to_contain_text("实时", timeout=10_000)
         shot(page, "01-board")
 
@@ -76,12 +88,7 @@ def test_sign_in_watch_approve_schedule_and_ask(browser: Browser, console_bot: B
             "labels": {"alertname": "WebDown", "service": "web"},
             "annotations": {"url": "http://127.0.0.1:9/health", "summary": "web is down"},
         }
-        posted = httpx.post(
-            f"{console_bot.url}/webhooks/generic",
-            json=alert,
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        )
-        assert posted.status_code == 202
+        post_alert(console_bot, alert)
         row = page.locator("#board tbody tr", has_text="WebDown")
         expect(row).to_have_count(1, timeout=15_000)
         shot(page, "02-alert-on-board")
@@ -133,22 +140,14 @@ def test_a_change_made_while_the_page_was_offline_shows_once_it_is_back(
     stream = "**/api/v1/stream"
     try:
         page.route(stream, lambda route: route.abort())
-        page.goto(f"{console_bot.url}/console")
-        page.locator("#signin").click()
-        page.locator("a.user", has_text="李四").click()
-        expect(page.locator(".me")).to_contain_text("李四")
+        sign_in_as_bob(page, console_bot)
         expect(page.locator("#board")).to_be_visible()
         alert = {
             "title": "DiskAlmostFull",
             "severity": "warning",
             "labels": {"alertname": "DiskAlmostFull", "service": "db"},
         }
-        posted = httpx.post(
-            f"{console_bot.url}/webhooks/generic",
-            json=alert,
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        )
-        assert posted.status_code == 202
+        post_alert(console_bot, alert)
 
         def opened() -> bool:
             answer = page.request.get(f"{console_bot.url}/api/v1/incidents?status=active")

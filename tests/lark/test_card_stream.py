@@ -3,31 +3,18 @@ answer is the card people are left with, whatever patch was in flight when it ca
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from bot.chat.stream import CardStream
 from bot.lark.api import LarkApi
 from bot.lark.events import card_text
 from bot.sandbox.emulator import LarkEmulator
-from bot.sandbox.server import serve_emulator
 from cards.chat import Evidence
 from cards.texts import texts
-from storage.coordination import MemoryCoordination
+from tests.lark.test_api import lark
 from tests.support.wait import wait_until
 
+__all__ = ["lark"]  # the emulator and a client of it, as the client's own tests use
 CHAT = "oc_ops"
 MESSAGES = "/open-apis/im/v1/messages/"
-
-
-@pytest.fixture
-async def lark() -> AsyncIterator[tuple[LarkEmulator, LarkApi]]:
-    emulator = LarkEmulator()
-    async with serve_emulator(emulator) as url:
-        api = LarkApi(emulator.app_id, emulator.app_secret, url, MemoryCoordination())
-        yield emulator, api
-        await api.close()
 
 
 def shown(emulator: LarkEmulator, message_id: str) -> list[str]:

@@ -51,26 +51,31 @@ def card_update(rest: lark.Client, token: str, card: dict[str, Any]) -> lark.Bas
     return rest.request(request)
 
 
-async def test_click_returns_toast_and_card_and_updates_message(
-    emu: LarkEmulator, connect: Connect, rest: lark.Client
-) -> None:
-    seen: list[P2CardActionTrigger] = []
+def answering(card: dict[str, Any], seen: list[P2CardActionTrigger]) -> lark.EventDispatcherHandler:
+    """An SDK event handler that records each click in `seen` and answers it with a toast
+    and `card`."""
 
     def on_click(data: P2CardActionTrigger) -> P2CardActionTriggerResponse:
         seen.append(data)
         return P2CardActionTriggerResponse(
             {
                 "toast": {"type": "success", "content": "已认领"},
-                "card": {"type": "raw", "data": CLAIMED},
+                "card": {"type": "raw", "data": card},
             }
         )
 
-    handler = (
+    return (
         lark.EventDispatcherHandler.builder("", "")
         .register_p2_card_action_trigger(on_click)
         .build()
     )
-    await connect(handler)
+
+
+async def test_click_returns_toast_and_card_and_updates_message(
+    emu: LarkEmulator, connect: Connect, rest: lark.Client
+) -> None:
+    seen: list[P2CardActionTrigger] = []
+    await connect(answering(CLAIMED, seen))
     message_id = await send_card(rest)
 
     result = await emu.click(message_id, "ou_bob", {"action": "ack"}, name="claim")
@@ -144,20 +149,7 @@ async def test_a_callback_card_feishu_refuses_leaves_the_card_as_it_was(
         "body": {"elements": [{"tag": "markdown", "content": "<at id=李四></at>"}]},
     }
 
-    def on_click(data: P2CardActionTrigger) -> P2CardActionTriggerResponse:
-        return P2CardActionTriggerResponse(
-            {
-                "toast": {"type": "success", "content": "已认领"},
-                "card": {"type": "raw", "data": by_name},
-            }
-        )
-
-    handler = (
-        lark.EventDispatcherHandler.builder("", "")
-        .register_p2_card_action_trigger(on_click)
-        .build()
-    )
-    await connect(handler)
+    await connect(answering(by_name, []))
     message_id = await send_card(rest)
     result = await emu.click(message_id, "ou_bob", {"action": "ack"})
     assert result.toast == {"type": "success", "content": "已认领"}
