@@ -192,7 +192,9 @@ async def counted(bot: Bot, chat: str) -> int:
     )
 
 
-async def throughput(bot: Bot, chat: str, alerts: int, clients: int) -> dict[str, float]:
+async def throughput(
+    bot: Bot, emulator: LarkEmulator, chat: str, alerts: int, clients: int
+) -> dict[str, float]:
     """One run: every fingerprint opens first (its card and workflow), then the storm."""
     rng = random.Random(chat)
     async with httpx.AsyncClient(timeout=60) as client:
@@ -231,6 +233,12 @@ async def throughput(bot: Bot, chat: str, alerts: int, clients: int) -> dict[str
         spent = [b - a for a, b in zip(cpu0, bot.cpu(), strict=True)]
         committed = await commits(bot) - committed - polls - 1  # not the bench's own
         cpu = sum(spent)
+        patches = sum(
+            1
+            for message in emulator.transcript(chat)
+            for at in message.card_times[1:]
+            if began <= at <= began + e2e
+        )
     rows = await bot.one(
         "SELECT count(*) FROM alerts a JOIN incidents i ON i.id = a.incident_id "
         "WHERE i.chat_id = %s",
@@ -248,14 +256,15 @@ async def throughput(bot: Bot, chat: str, alerts: int, clients: int) -> dict[str
         "main": 1000 * spent[0] / max(1, done - base),
         "intake": 1000 * spent[1] / max(1, done - base),
         "postgres": 1000 * spent[2] / max(1, done - base),
+        "patches": patches / e2e,
     }
     print(
         f"  run {chat}: {sent} alerts, HTTP {result['http']:.0f}/s, end to end "
         f"{result['e2e']:.0f}/s ({e2e:.1f} s), CPU {result['cpu_per_1000']:.2f} s per 1,000 "
         f"alerts (main {result['main']:.2f}, intake {result['intake']:.2f}, Postgres "
         f"{result['postgres']:.2f}); {result['commits_per_delivery']:.1f} commits per delivery "
-        f"of {SIZE}; counted {done - base}/{sent}, alert rows "
-        f"{rows}/{sent + len(POOL)}, incidents {opened}/{len(POOL)}",
+        f"of {SIZE}; {result['patches']:.0f} card patches/s; counted {done - base}/{sent}, "
+        f"alert rows {rows}/{sent + len(POOL)}, incidents {opened}/{len(POOL)}",
         flush=True,
     )
     return result
@@ -336,7 +345,7 @@ async def main_async(args: argparse.Namespace) -> None:
             await asyncio.sleep(2)  # the intake processes come up after the main one
             print(f"ingest: larkops run --workers {args.workers}, {os.cpu_count()} cores")
             runs = [
-                await throughput(bot, RUN_CHATS[n].chat_id, args.alerts, args.clients)
+                await throughput(bot, emulator, RUN_CHATS[n].chat_id, args.alerts, args.clients)
                 for n in range(args.runs)
             ]
             rate = statistics.median(r["e2e"] for r in runs)

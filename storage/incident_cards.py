@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, select, true
+from sqlalchemy import Select, bindparam, select, true
 from sqlalchemy.orm import aliased
 
 from storage.database import Database
@@ -64,7 +65,10 @@ def _newest(model: Any, *where: Any) -> Any:
     return aliased(model, newest)
 
 
-def _statement(incident_id: int) -> Select[Any]:
+@cache
+def _statement() -> Select[Any]:
+    """The statement, built once: building it (seven lateral subqueries) cost more than
+    running it, and a statement reused keeps its compiled form's cache key."""
     newest = [
         _newest(Diagnosis),
         _newest(Proposal),
@@ -75,7 +79,7 @@ def _statement(incident_id: int) -> Select[Any]:
     query = (
         select(Incident, *newest, WarRoom, Postmortem)
         .select_from(Incident)
-        .where(Incident.id == incident_id)
+        .where(Incident.id == bindparam("incident_id"))
     )
     for row in newest:
         query = query.outerjoin(row, true())
@@ -87,7 +91,7 @@ async def card_rows(db: Database, incident_id: int, *, paging: bool = False) -> 
     """What the incident's card shows (`paging`: with its paging steps), None when there is
     no such incident."""
     async with db.session() as session:
-        found = (await session.execute(_statement(incident_id))).first()
+        found = (await session.execute(_statement(), {"incident_id": incident_id})).first()
         if found is None:
             return None
         pages: Sequence[Page] = ()

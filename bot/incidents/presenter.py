@@ -75,9 +75,7 @@ class LarkPresenter:
         """Send the card, or queue an update of it; `wait`: until the update reached Lark
         (the workflow's steps wait, see `WorkflowPresenter`)."""
         known = self._cards.get(incident_id)
-        if known is not None:  # the common case (alerts folding in): one query, for a war room
-            # the war room first: a step waiting for its card must end right as it shows
-            await self._war_room(incident_id)
+        if known is not None:  # the common case (alerts folding in): no query until it is drawn
             await self._patch(known, incident_id, wait)
             return
         incident = await incidents.get_incident(self.db, incident_id)
@@ -88,7 +86,6 @@ class LarkPresenter:
             return
         if incident.card_message_id:
             self._cards[incident_id] = incident.card_message_id
-            await self._war_room(incident_id)
             await self._patch(incident.card_message_id, incident_id, wait)
             return
         card = await self.render(incident)
@@ -101,16 +98,26 @@ class LarkPresenter:
             self.db, incident.id, "card.sent", data={"message_id": message_id}
         )
 
-    async def _war_room(self, incident_id: int) -> None:
-        """The same card in the incident's war room, when it has one (`bot.oncall.war_room`)."""
-        room = await war_rooms.of_incident(self.db, incident_id)
+    async def _war_room(self, rows: CardRows, card: dict[str, Any]) -> None:
+        """The same card in the incident's war room, when it has one (`bot.oncall.war_room`),
+        and, once the incident is resolved, its outcome said back in the alert chat.
+
+        Done as the alert chat's card is drawn, from the rows it was drawn from: a storm's
+        refreshes (the same incidents shown again and again) cost no query of their own, and
+        the war room's card follows at the pace of the alert chat's. It is queued before the
+        alert chat's card goes out, so a step waiting for that card ends with both shown."""
+        room = rows.war_room
         if room is None or not room.card_message_id:
             return
-        await self._patch(room.card_message_id, incident_id, False)
-        incident = await incidents.get_incident(self.db, incident_id)
-        if incident is None or incident.status != "resolved" or room.summary_message_id is not None:
+
+        async def drawn() -> dict[str, Any]:
+            return card
+
+        self.patcher.update(room.card_message_id, drawn)
+        incident = rows.incident
+        if incident.status != "resolved" or room.summary_message_id is not None:
             return
-        if await war_rooms.claim_summary(self.db, incident_id):  # once, whichever replica
+        if await war_rooms.claim_summary(self.db, incident.id):  # once, whichever replica
             await self._summary(incident)
 
     async def _summary(self, incident: Incident) -> None:
@@ -148,7 +155,9 @@ class LarkPresenter:
         rows = await self._rows(incident_id)
         if rows is None:
             return None
-        return incident_card(self._view(rows.incident, rows), self.say, self.zone)
+        card = incident_card(self._view(rows.incident, rows), self.say, self.zone)
+        await self._war_room(rows, card)
+        return card
 
     async def render(self, incident: Incident) -> dict[str, Any]:
         return incident_card(await self.view(incident), self.say, self.zone)

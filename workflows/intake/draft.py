@@ -46,7 +46,7 @@ def clean_mapping(value: object, *, value_limit: int, block: bool = False) -> di
     """A str -> str dict from untrusted data: keys sorted and cleaned, empty keys dropped."""
     if not isinstance(value, Mapping):
         return {}
-    scanned = itertools.islice(value.items(), MAX_SCANNED)
+    scanned = list(itertools.islice(value.items(), MAX_SCANNED))  # sized: nsmallest sorts
     items = heapq.nsmallest(MAX_LABELS * 2, scanned, key=lambda item: str(item[0])[:KEY_LIMIT])
     result: dict[str, str] = {}
     for key, item in items:

@@ -99,8 +99,16 @@ def strip_invisible(text: str) -> str:
 
 def clean_line(value: object, limit: int) -> str:
     """One line of text: invisible characters removed, whitespace collapsed, trimmed, capped."""
+    if isinstance(value, str) and len(value) <= limit and _is_clean_line(value):
+        return value  # most labels: nothing to remove, collapse, trim or cap
     text = strip_invisible(as_text(value, limit))
     return cap(_SPACES_RE.sub(" ", text).strip(), limit)
+
+
+def _is_clean_line(text: str) -> bool:
+    """`clean_line` would return `text` unchanged: printable (so no control, format, or
+    whitespace character but the ASCII space), no double space, nothing to trim."""
+    return text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " "
 
 
 def clean_block(value: object, limit: int) -> str:

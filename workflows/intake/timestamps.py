@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 
 # China has had no daylight saving time since 1991: a fixed offset is exact and needs no tzdata.
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -39,6 +40,13 @@ def parse_timestamp(value: object, *, naive_zone: tzinfo = UTC) -> datetime | No
         return _from_epoch(float(value))
     if not isinstance(value, str):
         return None
+    return _from_text(value, naive_zone)
+
+
+# An alert storm repeats the same few stamps (an alert's `startsAt` stays while it fires; the
+# zero `endsAt` of every firing one): each is read once. The results are immutable.
+@lru_cache(maxsize=4096)
+def _from_text(value: str, naive_zone: tzinfo) -> datetime | None:
     text = value.strip()
     if not text or len(text) > _MAX_LEN:
         return None
