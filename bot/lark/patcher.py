@@ -2,8 +2,15 @@
 
 A burst of updates for one card (repeats of an alert folding into its incident) becomes one
 patch a second carrying the latest card; the per-card bucket lives in the coordination
-backend, so replicas share it. The card is rendered when the patch is sent, not when the
-update is asked for, so a burst costs one rendering per second rather than one per update.
+backend, so replicas share it. In a storm, when more cards wait for a refresh than
+`REFRESH_BUDGET` a second, they take turns: each is refreshed every `cards / REFRESH_BUDGET`
+seconds (40 cards: every 4 s), so a storm's counts cost Lark a bounded share of the app's
+50 calls a second and the bot a bounded number of card drawings. A card someone waits for
+(`update_now`: a gate's buttons) keeps the one-a-second pace, and a wait for a refresh turn
+ends as soon as someone starts waiting for that card.
+
+The card is rendered when the patch is sent, not when the update is asked for, so a burst
+costs one rendering per patch rather than one per update.
 An update that cannot go out because Lark keeps answering 5xx/429, or Redis or Postgres is
 away, is kept and tried again (backing off up to 30 s, for up to `PATIENCE`), so the card
 catches up once they are back; Lark's other refusals drop it with a warning.
@@ -33,6 +40,7 @@ log = get_logger(__name__)
 
 Render = Callable[[], Awaitable[dict[str, Any] | None]]
 PATIENCE = 600.0  # seconds an update is retried while Lark, Redis or Postgres is away
+REFRESH_BUDGET = 10.0  # refreshes a second (no one waiting) this process's cards share
 
 
 class CardPatcher:
@@ -42,6 +50,7 @@ class CardPatcher:
         self._pending: dict[str, Render] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
+        self._waking: dict[str, asyncio.Event] = {}  # cards waiting for a refresh turn
 
     def update(self, message_id: str, render: Render) -> None:
         """Queue a new content for `message_id`: `render()` makes the card (None: nothing to
@@ -56,6 +65,8 @@ class CardPatcher:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(message_id, []).append(done)
         self.update(message_id, render)
+        if waking := self._waking.get(message_id):
+            waking.set()  # its refresh turn may be seconds away: someone waits now
         try:
             async with asyncio.timeout(patience):
                 return await asyncio.shield(done)
@@ -68,7 +79,7 @@ class CardPatcher:
             while message_id in self._pending:
                 render, waiting = self._pending[message_id], []
                 try:
-                    await self._coordination.throttle(f"card:{message_id}", rate=1.0, burst=1)
+                    await self._turn(message_id)
                     render = self._pending.pop(message_id)
                     waiting = self._waiters.pop(message_id, [])  # this render covers them
                     card = await render()
@@ -97,6 +108,30 @@ class CardPatcher:
             self._tasks.pop(message_id, None)
             if message_id not in self._pending:
                 _settle(self._waiters.pop(message_id, []), False)
+
+    async def _turn(self, message_id: str) -> None:
+        """Wait for the card's next patch, at its pace (`_pace`): in a storm a refresh
+        waits for its turn, unless someone starts waiting for the card meanwhile."""
+        bucket = f"card:{message_id}"
+        while (delay := await self._coordination.take(bucket, self._pace(message_id), 1)) > 0:
+            if self._waiters.get(message_id):
+                await asyncio.sleep(delay)
+                continue
+            waking = self._waking[message_id] = asyncio.Event()
+            try:
+                async with asyncio.timeout(delay):
+                    await waking.wait()
+            except TimeoutError:
+                pass
+            finally:
+                self._waking.pop(message_id, None)
+
+    def _pace(self, message_id: str) -> float:
+        """Patches a second for this card now: one while someone waits for it or the cards
+        wanting a refresh fit the budget; in a storm, its share of `REFRESH_BUDGET`."""
+        if self._waiters.get(message_id):
+            return 1.0
+        return min(1.0, REFRESH_BUDGET / max(1, len(self._tasks)))
 
     def _retry_later(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -319,6 +319,58 @@ async def test_a_new_incidents_card_goes_before_the_queued_refreshes_of_repeats(
         shown = {m.message_id: m for m in emulator.transcript(chat.chat_id)}[card_id].card
         assert shown is not None
         assert shown["header"]["title"]["content"] == f"x{counts[card_id]}" == "x4"
+
+
+async def test_a_storms_cards_take_turns_and_a_card_someone_waits_for_goes_at_once(
+    lark: tuple[LarkEmulator, LarkApi], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thirty cards refreshing at once share the refresh budget (each asks its bucket for a
+    thirtieth of it, not one a second); a card whose turn is far off (here five minutes) goes
+    out as soon as someone waits for it (a gate shown during the storm), at the one-a-second
+    pace, with its newest content."""
+    monkeypatch.setattr("bot.lark.patcher.REFRESH_BUDGET", 0.1)  # turns 300 s apart
+    emulator, api = lark
+    coordination = MemoryCoordination()
+    asked: dict[str, list[float]] = {}
+    take = coordination.take
+
+    async def noted(name: str, rate: float, burst: int, cost: int = 1) -> float:
+        if name.startswith("card:"):
+            asked.setdefault(name.removeprefix("card:"), []).append(rate)
+        return await take(name, rate, burst, cost)
+
+    coordination.take = noted  # type: ignore[method-assign]
+    patcher = CardPatcher(api, coordination)
+    cards = [await api.send_card("oc_ops", _count_card(0), uuid=f"storm-{n}") for n in range(30)]
+    for card_id in cards:  # each card's first refresh: its bucket is full, it goes at once
+        patcher.update(card_id, _rendered(_count_card(1)))
+    await wait_until(lambda: all(len(asked.get(c, [])) == 1 for c in cards), what="turns")
+    for card_id in cards:  # repeats right after: each waits for its turn
+        patcher.update(card_id, _rendered(_count_card(2)))
+    await wait_until(lambda: all(len(asked[c]) == 2 for c in cards), what="second turns")
+    assert {rates[1] for rates in asked.values()} == {0.1 / 30}
+    async with asyncio.timeout(60):  # far sooner than the turn, five minutes off
+        assert await patcher.update_now(cards[7], _rendered(_count_card(3)))
+        assert asked[cards[7]][-1] == 1.0
+        shown = {m.message_id: m.card for m in emulator.transcript("oc_ops")}
+        assert _title(shown[cards[7]]) == "x3"
+        assert {_title(shown[c]) for c in cards if c != cards[7]} == {"x1"}  # still waiting
+        waited = [patcher.update_now(c, _rendered(_count_card(4))) for c in cards]
+        assert all(await asyncio.gather(*waited))
+    shown = {m.message_id: m.card for m in emulator.transcript("oc_ops")}
+    assert {_title(shown[c]) for c in cards} == {"x4"}
+
+
+def _title(card: dict[str, Any] | None) -> str:
+    assert card is not None
+    return str(card["header"]["title"]["content"])
+
+
+def _rendered(card: dict[str, Any]) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def render() -> dict[str, Any]:
+        return card
+
+    return render
 
 
 async def test_refreshes_still_get_a_share_of_the_apps_turns_and_a_cancelled_wait_frees_it() -> (
