@@ -32,8 +32,20 @@ class _Walk:
         self.depth_limit = depth_limit
         self.cut = False
         self.chars = 0  # characters copied so far (a lower bound of the serialised size)
+        self.others = 0  # numbers, booleans, nulls and containers copied so far
+
+    @property
+    def most(self) -> int:
+        """An upper bound of the copy's serialised size, in bytes: a character takes at most
+        six (`\\u001f`), a string's quotes and separator fit in its four counted characters,
+        a number, boolean, null or container's brackets and separator in 25, and the outer
+        braces and a `"_truncated":true` in 25 more."""
+        return 6 * self.chars + 25 * (self.others + 1)
 
     def copy(self, value: object, depth: int = 0) -> Any:
+        if isinstance(value, str):  # most values: first
+            return self.string(value)
+        self.others += 1
         if value is None or isinstance(value, bool):
             return value
         if isinstance(value, int):
@@ -43,8 +55,6 @@ class _Walk:
             return value
         if isinstance(value, float):
             return value if math.isfinite(value) else repr(value)
-        if isinstance(value, str):
-            return self.string(value)
         if depth >= self.depth_limit:
             self.cut = True
             return "<nested too deep>"
@@ -62,8 +72,10 @@ class _Walk:
             if index >= self.item_limit:
                 self.cut = True
                 break
-            name = key if isinstance(key, str) else repr(key)
-            result[self.string(name[:256])] = self.copy(item, depth + 1)
+            name = self.string((key if isinstance(key, str) else repr(key))[:256])
+            result[name] = (
+                self.string(item) if isinstance(item, str) else self.copy(item, depth + 1)
+            )
         return result
 
     def string(self, value: str) -> str:
@@ -89,7 +101,7 @@ def cap_raw(item: object) -> dict[str, Any]:
             continue
         if walk.cut:
             copy[TRUNCATED_KEY] = True
-        if len(serialised(copy)) <= RAW_LIMIT:
+        if walk.most <= RAW_LIMIT or len(serialised(copy)) <= RAW_LIMIT:
             return copy
     return {TRUNCATED_KEY: True}
 

@@ -101,6 +101,11 @@ def clean_line(value: object, limit: int) -> str:
     """One line of text: invisible characters removed, whitespace collapsed, trimmed, capped."""
     if isinstance(value, str) and len(value) <= limit and _is_clean_line(value):
         return value  # most labels: nothing to remove, collapse, trim or cap
+    return cleaned_line(value, limit)
+
+
+def cleaned_line(value: object, limit: int) -> str:
+    """`clean_line` the long way, for any value."""
     text = strip_invisible(as_text(value, limit))
     return cap(_SPACES_RE.sub(" ", text).strip(), limit)
 
@@ -113,10 +118,23 @@ def _is_clean_line(text: str) -> bool:
 
 def clean_block(value: object, limit: int) -> str:
     """Multi-line text: line breaks kept (normalised to \\n), tabs to spaces, capped."""
+    if isinstance(value, str) and len(value) <= limit and _is_clean_block(value):
+        return value  # one line with nothing to remove, trim or cap (most annotations)
+    return cleaned_block(value, limit)
+
+
+def cleaned_block(value: object, limit: int) -> str:
+    """`clean_block` the long way, for any value."""
     text = strip_invisible(as_text(value, limit))
     text = text.replace("\r\n", "\n").translate(_BREAKS)
     text = _BLANK_RUN_RE.sub("\n\n", _TRAILING_RE.sub("\n", text))
     return cap(text.strip(), limit)
+
+
+def _is_clean_block(text: str) -> bool:
+    """`clean_block` would return `text` unchanged: printable (so one line, no control or
+    format character, no whitespace but the ASCII space) and nothing to trim."""
+    return text.isprintable() and text[:1] != " " and text[-1:] != " "
 
 
 def link_url(line: str) -> str | None:
