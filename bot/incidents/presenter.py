@@ -4,8 +4,7 @@ The card is a projection of the database (incident, latest diagnosis, proposal, 
 execution, verification, escalation), so any replica can redraw it and a replayed step draws
 the same card. The first `show` sends it (idempotency key per incident), later ones patch it
 in place through the `CardPatcher` (≤ 1 patch per card per second, fewer for each card when
-many refresh at once). Storm incidents share one
-summary card per chat.
+many refresh at once). Storm incidents share one summary card per chat.
 """
 
 from __future__ import annotations
