@@ -216,6 +216,16 @@ async def test_warroom_makes_a_group_with_the_card(make_testbot: Any) -> None:
     assert {oncall, "ou_carol", "ou_alice"} <= members  # on call, approver, presser
     posted = await bot.expect_reply(chat=room, contains="DiskFull")
     assert posted.msg_type == "interactive"
+    # the alert repeats: the war room's card follows the alert chat's with the new count
+    assert bot.runtime.desk is not None
+    repeat = {"title": "DiskFull", "severity": "critical"}
+    await bot.runtime.desk.receive(
+        parse_generic({**repeat, "labels": {"alertname": "DiskFull", "host": "db-1"}}), "oc_ops"
+    )
+    await shows(bot, card, "×2")
+    await bot.emulator.wait_for_bot_message(
+        room, lambda m: m.message_id == posted.message_id and "×2" in card_text(m.card), 10
+    )
     await bot.send("/warroom 1", user="ou_bob")
     await bot.expect_reply(contains="已有作战群")
     assert len(bot.emulator.paging.created) == 1
