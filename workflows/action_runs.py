@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -77,13 +78,7 @@ class ActionRuns(GraphDriver):
         # a run that died before its first checkpoint starts over; `force_approval` is not
         # known then, so it is asked for: a person decides (the safe side)
         return await self.take_up(
-            [
-                (
-                    str(run),
-                    {"action_id": action_id, "run_id": str(run), "force_approval": True},
-                )
-                for action_id, run in found
-            ]
+            [(str(run), partial(_initial, action_id, str(run))) for action_id, run in found]
         )
 
     async def sweep(self) -> None:
@@ -96,3 +91,8 @@ class ActionRuns(GraphDriver):
             await self.reclaim()
         except Exception:
             log.exception("action reclaim sweep failed")
+
+
+async def _initial(action_id: int, run_id: str) -> dict[str, Any]:
+    """The state a stranded action's run starts from (`force_approval`: see `reclaim`)."""
+    return {"action_id": action_id, "run_id": run_id, "force_approval": True}

@@ -44,6 +44,7 @@ SKIP = object()  # a plan's answer: nothing to do (another worker already did it
 TRANSITIONS = Counter("larkops_workflow_runs_total", "Incident workflow advances", ["outcome"])
 # what to feed the graph, decided under the lease from the run's current snapshot
 Plan = Callable[[StateSnapshot], Awaitable[Any]]
+Initial = Callable[[], Awaitable[Mapping[str, Any]]]  # a stranded run's initial state, read
 
 
 class LeaseLost(RuntimeError):
@@ -205,10 +206,11 @@ class GraphDriver:
             return None
         return Command(resume={str(paused[0].id): decision_of(gate)})
 
-    async def take_up(self, stranded: list[tuple[str, Mapping[str, Any]]]) -> int:
-        """Continue each stranded run (run id, initial state) in the background under its
-        lease, skipping runs a live worker holds and runs backing off after failures; how
-        many were taken up."""
+    async def take_up(self, stranded: list[tuple[str, Initial]]) -> int:
+        """Continue each stranded run (run id, its initial state when read) in the background
+        under its lease, skipping runs a live worker holds and runs backing off after
+        failures; how many were taken up. The initial state is read only for a run taken up:
+        a sweep finds the runs live workers drive too, every few seconds."""
         taken = 0
         now = time.monotonic()
         for run_id, initial in stranded:
@@ -225,9 +227,12 @@ class GraphDriver:
             self._spawn(self._taken_up(run_id, lease, initial), f"reclaim {run_id}")
         return taken
 
-    async def _taken_up(self, run_id: str, lease: Lease, initial: Mapping[str, Any]) -> None:
+    async def _taken_up(self, run_id: str, lease: Lease, initial: Initial) -> None:
+        async def plan(snapshot: StateSnapshot) -> Any:
+            return await self.continuation(await initial())(snapshot)
+
         try:
-            if await self._advance_held(run_id, lease, self.continuation(initial)):
+            if await self._advance_held(run_id, lease, plan):
                 log.warning("workflow run %s reclaimed and advanced", run_id)
             self._backoff.pop(run_id, None)
         except Exception:

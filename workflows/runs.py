@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -153,7 +154,10 @@ class RunManager(GraphDriver):
             self.deps.db, stale_after=self.reclaim_after, recent_gate=RECENT_GATE
         )
         return await self.take_up(
-            [(str(run), await self._initial(incident_id, str(run))) for incident_id, run in found]
+            [
+                (str(run), partial(self._initial, incident_id, str(run)))
+                for incident_id, run in found
+            ]
         )
 
     async def _initial(self, incident_id: int, run_id: str) -> IncidentState:
