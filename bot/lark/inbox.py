@@ -259,34 +259,54 @@ class Inbox:
         poll = self._poll if number == 0 else None
         draining = True  # at start: whatever a previous run left
         while not self._stopping:
+            woken = False
             if not draining:
                 try:
                     async with asyncio.timeout(poll):
-                        await self._signals.acquire()
+                        woken = await self._signals.acquire()
                 except TimeoutError:
                     draining = True
                 if self._stopping:
                     return
             try:
-                outcome = await self.handle_one()
+                outcome, claimed = await self._claim_and_handle()
             except Exception:
                 log.exception("inbox.worker_error", worker=number)
-                outcome = "deferred"
+                outcome, claimed = "deferred", 0
             if outcome == "deferred":  # Lark or Redis away for a while: a short pause
                 await asyncio.sleep(self._retry_pause)
                 draining = True  # and the event is claimed again
                 continue
+            owed = claimed - (1 if woken else 0)
+            if owed > 0:
+                # it took events whose wake-ups are still to come (a storm's deliveries claimed
+                # together): each would make a claim that finds nothing, a transaction a
+                # delivery; this worker takes them back and claims until nothing is left
+                await self._absorb(owed)
+                draining = True
             draining = draining and outcome == "handled"
+
+    async def _absorb(self, wakes: int) -> None:
+        """Take back up to `wakes` wake-ups that are waiting (never one of `stop`'s)."""
+        for _ in range(wakes):
+            if self._stopping or self._signals.locked():
+                return
+            await self._signals.acquire()  # one is there: returns at once
 
     async def handle_one(self) -> Handled:
         """Claim and handle the oldest pending event (with the alert deliveries pending after
         it, when it is one: triaged together): `handled`, `idle` when there was none, or
         `deferred` when it met a transient failure (the worker pauses before the next
         claim)."""
+        outcome, _ = await self._claim_and_handle()
+        return outcome
+
+    async def _claim_and_handle(self) -> tuple[Handled, int]:
+        """`handle_one`, and how many events it claimed."""
         batch = ALERT_BATCH if self.alerts is not None else 1
         async with inbound.claim_batch(self.db, worker=self.worker_id, alerts=batch) as rows:
             if not rows:
-                return "idle"
+                return "idle", 0
             row = rows[0]
             trace_id = str(row.payload.get("trace_id") or "") or event_trace_id(row.event_id)
             with (
@@ -294,8 +314,8 @@ class Inbox:
                 tracing.root_span("inbox.dispatch", trace_id, {"lark.event_type": row.event_type}),
             ):
                 if self.alerts is not None and row.event_type.startswith(inbound.ALERT_PREFIX):
-                    return await self._handle_alerts(rows)
-                return await self._handle(row)
+                    return await self._handle_alerts(rows), len(rows)
+                return await self._handle(row), 1
 
     async def _handle_alerts(self, rows: list[InboundEvent]) -> Handled:
         """Alert deliveries claimed together: triaged in one go; when that fails for another

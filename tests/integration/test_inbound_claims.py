@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.lark.inbox import Inbox
 from storage import inbound
 from storage.database import Database
+from tests.support.wait import wait_until
 
 
 async def test_a_batch_of_alert_deliveries_is_one_chats(migrated_db: Database) -> None:
@@ -25,3 +34,53 @@ async def test_a_batch_of_alert_deliveries_is_one_chats(migrated_db: Database) -
         for row in storm:
             row.status = "done"
     assert await inbound.pending_count(migrated_db) == 0
+
+
+async def test_deliveries_claimed_together_cost_no_empty_claims(
+    migrated_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten deliveries committed while the worker triages an earlier one are claimed in one
+    batch; the ten wake-ups they sent do not each make a claim that finds nothing (a
+    transaction per delivery in a storm): one claim confirms nothing is left."""
+    held, batches, empty = asyncio.Event(), list[list[str]](), [0]
+    claim = inbound.claim_batch
+
+    @contextlib.asynccontextmanager
+    async def counted(db: Database, *, worker: str, alerts: int) -> AsyncIterator[Any]:
+        async with claim(db, worker=worker, alerts=alerts) as rows:
+            empty[0] += not rows
+            yield rows
+
+    async def triage(deliveries: list[tuple[str, dict[str, Any], str]]) -> list[Any]:
+        batches.append([event_id for _, _, event_id in deliveries])
+        await held.wait()
+        return ["done"] * len(deliveries)
+
+    monkeypatch.setattr(inbound, "claim_batch", counted)
+    inbox = Inbox(migrated_db, workers=1, alerts=triage)
+
+    async def deliver(n: int) -> None:
+        payload = {"chat_id": "oc_storm", "alerts": []}
+        await inbound.record(
+            migrated_db, event_id=f"webhook:{n}", event_type="alert.am", payload=payload
+        )
+        inbox.wake()
+
+    inbox.start()
+    try:
+        await deliver(0)
+        await wait_until(lambda: batches == [["webhook:0"]], what="the first delivery claimed")
+        empty[0] = 0  # (the start's look for what a previous run left may have found nothing)
+        for n in range(1, 11):
+            await deliver(n)
+        held.set()
+        await wait_until(lambda: len(batches) == 2, what="the others claimed together")
+        assert batches[1] == [f"webhook:{n}" for n in range(1, 11)]
+        # the worker is done once no wake-up is left for it (each would be one more claim)
+        await wait_until(
+            lambda: empty[0] >= 1 and inbox._signals.locked(), what="the worker waiting again"
+        )
+        assert empty[0] == 1
+        assert await inbound.pending_count(migrated_db) == 0
+    finally:
+        await inbox.stop()
