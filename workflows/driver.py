@@ -171,21 +171,22 @@ class GraphDriver:
         self._spawn(self._advance(run_id, plan), f"resume {run_id}")
         return True
 
-    def continuation(self, initial: Mapping[str, Any]) -> Plan:
-        """The plan for a run nobody drives: start it (no checkpoint yet), continue it from its
-        last checkpoint, or resume it with the stored decision of the gate it is paused at;
-        nothing when it is finished, orphaned or still waiting for its button."""
+    def continuation(self, run_id: str, initial: Initial) -> Plan:
+        """The plan for a run nobody drives: start it (no checkpoint yet: its initial state is
+        read then), continue it from its last checkpoint, or resume it with the stored decision
+        of the gate it is paused at; nothing when it is finished, orphaned or still waiting for
+        its button (what a sweep finds most: a gate opened in the last minute)."""
 
         async def plan(snapshot: StateSnapshot) -> Any:
             if not snapshot.values and not snapshot.next:
-                return dict(initial)  # the process died before the first checkpoint
+                return dict(await initial())  # the process died before the first checkpoint
             if between_steps(snapshot):
                 return None  # the last step's writes are saved: go on from them
             if not snapshot.next or any(name not in self.nodes for name in snapshot.next):
                 return SKIP  # finished, or orphaned
             if not any(task.interrupts for task in snapshot.tasks):
                 return None  # between nodes: continue from the last checkpoint
-            decided = await self.decided(str(initial.get("run_id")), snapshot)
+            decided = await self.decided(run_id, snapshot)
             return SKIP if decided is None else decided
 
         return plan
@@ -209,8 +210,8 @@ class GraphDriver:
     async def take_up(self, stranded: list[tuple[str, Initial]]) -> int:
         """Continue each stranded run (run id, its initial state when read) in the background
         under its lease, skipping runs a live worker holds and runs backing off after
-        failures; how many were taken up. The initial state is read only for a run taken up:
-        a sweep finds the runs live workers drive too, every few seconds."""
+        failures; how many were taken up. The initial state is read only for a run that starts
+        over: a sweep finds runs live workers drive, or paused at a gate, every few seconds."""
         taken = 0
         now = time.monotonic()
         for run_id, initial in stranded:
@@ -228,11 +229,8 @@ class GraphDriver:
         return taken
 
     async def _taken_up(self, run_id: str, lease: Lease, initial: Initial) -> None:
-        async def plan(snapshot: StateSnapshot) -> Any:
-            return await self.continuation(await initial())(snapshot)
-
         try:
-            if await self._advance_held(run_id, lease, plan):
+            if await self._advance_held(run_id, lease, self.continuation(run_id, initial)):
                 log.warning("workflow run %s reclaimed and advanced", run_id)
             self._backoff.pop(run_id, None)
         except Exception:

@@ -166,7 +166,9 @@ class RunManager(GraphDriver):
         return {"incident_id": incident_id, "run_id": run_id, "requester": requester}
 
     async def _reclaim(self, incident_id: int, run_id: str) -> None:
-        await self._advance(run_id, self.continuation(await self._initial(incident_id, run_id)))
+        await self._advance(
+            run_id, self.continuation(run_id, partial(self._initial, incident_id, run_id))
+        )
 
     async def sweep(self) -> None:
         """One round: expire due gates, then reclaim runs nobody drives."""
