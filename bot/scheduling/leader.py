@@ -49,6 +49,7 @@ from storage.coordination import Coordination, Lease
 from storage.database import Database
 from storage.models import Schedule, ScheduleRun
 from storage.notices import QUIET, Notices
+from storage.tasks import cancel
 
 log = logging.getLogger(__name__)
 LEASE = "scheduler:leader"
@@ -221,10 +222,7 @@ class SchedulerService:
                 if time.monotonic() - self._recovered_at >= self.lease_ttl:
                     await self._recover()
         finally:
-            heartbeat.cancel()
-            # `wait`, not `await heartbeat` under suppress(CancelledError): that would also
-            # swallow a cancellation of this task (stop()) arriving while it waits here
-            await asyncio.wait([heartbeat])
+            await cancel(heartbeat)  # (never swallows a cancellation of this task: see there)
 
     async def _heartbeat(self, lease: Lease, lost: asyncio.Event) -> None:
         """Renew the lease every third of its time, whatever else is going on; on failure stop
@@ -326,8 +324,7 @@ class SchedulerService:
             log.exception("scheduler: job of schedule %s failed", row.id)
             await schedules.finish_run(self.db, run.id, ok=False, error=str(exc)[:500])
         finally:
-            keeper.cancel()
-            await asyncio.wait([keeper])
+            await cancel(keeper)
             if held is not None:
                 with contextlib.suppress(Exception):
                     await self.coordination.release(held)
