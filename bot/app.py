@@ -362,7 +362,8 @@ class App:
         if self._server is not None and self._server_task is not None:
             self._server.stop()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server_task, 10)
+                async with asyncio.timeout(10):  # not `wait_for`: it could eat a cancellation
+                    await self._server_task
         if self.coordination is not None:
             await self.coordination.close()
         if self.database is not None:

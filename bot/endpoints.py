@@ -42,7 +42,8 @@ class Readiness:
         # a copy: start-up adds checks while a probe may be waiting on one
         for name, check in list(self.checks.items()):
             try:
-                await asyncio.wait_for(check(), self.timeout)
+                async with asyncio.timeout(self.timeout):  # not `wait_for` (gh-86296)
+                    await check()
                 results[name] = "ok"
                 metrics.COMPONENT_UP.labels(name).set(1)
             except Exception as exc:  # any failure means "not ready"

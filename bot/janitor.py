@@ -33,6 +33,7 @@ from bot.logs import get_logger
 from storage.coordination import Coordination, Lease
 from storage.database import Database
 from storage.retention import RetentionConfig
+from storage.tasks import cancel
 from workflows.cleanup import CleanupReport, clean
 
 log = get_logger(__name__)
@@ -69,11 +70,8 @@ class Janitor:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def run_once(self) -> CleanupReport | None:
         """A pass when one is due here (the lease was free); None when another replica ran one
@@ -89,9 +87,7 @@ class Janitor:
                 await self.coordination.release(lease)
             raise
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            await cancel(heartbeat)
         for table, rows in report.tables.items():
             DELETED.labels(table).inc(rows)
         LAST_RUN.set(time.time())

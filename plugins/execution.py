@@ -82,7 +82,11 @@ async def execute(
     attributes = {"plugin.name": spec.name, "plugin.category": spec.category}
     with tracing.span("plugin.run", attributes) as current:
         try:
-            result = await asyncio.wait_for(plugin.run(ctx, model), spec.timeout)
+            # `asyncio.timeout`, not `wait_for`: Python 3.11's `wait_for` returns the result
+            # when it is cancelled as the run completes (cpython gh-86296), and the run's
+            # worker went on after a stop() or a lost run lease (`workflows.driver`) stopped it
+            async with asyncio.timeout(spec.timeout):
+                result = await plugin.run(ctx, model)
         except TimeoutError:
             outcome = "timeout"
             result = PluginResult(

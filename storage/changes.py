@@ -32,6 +32,7 @@ import asyncpg
 import structlog
 
 from storage.database import driver_url
+from storage.tasks import cancel
 
 log = structlog.get_logger(__name__)
 
@@ -131,10 +132,7 @@ class ChangeFeed:
 
     async def _stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     async def _listen(self) -> None:
         pause = 0.5

@@ -34,6 +34,7 @@ from storage.approvals import approvers_of
 from storage.coordination import Coordination, Lease
 from storage.database import Database
 from storage.models import Approval
+from storage.tasks import cancel
 from workflows.payloads import GateDecision
 
 log = logging.getLogger(__name__)
@@ -119,9 +120,7 @@ class GraphDriver:
             task.uncancel()
             raise LeaseLost(f"run {run_id}: another worker took the lease") from None
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            await cancel(keeper)
             with contextlib.suppress(Exception):
                 await self.coordination.release(held.lease)
 

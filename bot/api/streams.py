@@ -5,7 +5,6 @@ incidents, gates and jobs (`GET /stream`) as every replica's database triggers r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from bot.api.schemas import ChatIn
 from bot.context import HandlerContext
 from bot.lark.events import CardAction
 from cards.texts import texts
+from storage.tasks import cancel
 
 router = APIRouter(tags=["streams"])
 SSE: dict[int | str, dict[str, Any]] = {
@@ -89,10 +89,7 @@ async def chat(body: ChatIn, who: Annotated[Caller, Depends(caller)]) -> Streami
                 yield item
             yield task.result()
         finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel(task)
 
     await who.audit(None, "api.chat.asked", body.question[:200], chat=body.chat_id)
     return StreamingResponse(stream(), media_type="text/event-stream", headers=HEADERS)

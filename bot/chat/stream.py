@@ -27,6 +27,7 @@ from bot.lark.api import LarkApi, LarkApiError
 from bot.logs import get_logger
 from cards.chat import AnswerView, Evidence, answer_card
 from cards.texts import Texts
+from storage.tasks import cancel
 
 log = get_logger(__name__)
 
@@ -85,10 +86,7 @@ class CardStream:
         A patch in flight is let finish first, never cancelled: Lark may apply a request whose
         caller gave up after the finished card, which would leave people with a partial one."""
         async with self._sending:
-            if self._pump is not None:
-                self._pump.cancel()  # it is not patching: this holds `_sending`
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._pump
+            await cancel(self._pump)  # it is not patching: this holds `_sending`
             if text:
                 self._parts = [text]
             view = AnswerView(text=self.written, done=True, evidence=evidence, note=note)

@@ -10,7 +10,6 @@ workflow; a storm updates the chat's storm card. Clicks and commands use `decide
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from storage.coordination import Coordination
 from storage.database import Database
 from storage.models import Incident, IncidentEvent
 from storage.statuses import may_acknowledge, may_move
+from storage.tasks import cancel
 from workflows import gates
 from workflows.escalation import Cause
 from workflows.follow_ups import FollowUps
@@ -144,11 +144,7 @@ class IncidentDesk:
             )
 
     async def stop(self) -> None:
-        for loop in (self._sweeper, self._pager_loop):
-            if loop is not None:
-                loop.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loop
+        await cancel(self._sweeper, self._pager_loop)
         await self.follow_ups.drain()
         await self.pager.drain()
         await self.runs.drain()

@@ -21,7 +21,6 @@ pending: the worker pauses and the event is tried again, for up to `TRANSIENT_PA
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import socket
@@ -46,6 +45,7 @@ from storage import inbound, tracing
 from storage.database import Database
 from storage.models import InboundEvent
 from storage.statuses import InboundStatus
+from storage.tasks import cancel
 
 log = get_logger(__name__)
 
@@ -246,11 +246,7 @@ class Inbox:
         if not self._tasks:
             return
         _, busy = await asyncio.wait(self._tasks, timeout=STOP_GRACE)
-        for task in busy:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(*busy)
 
     async def _work(self, number: int) -> None:
         """Wait for a signal (an event committed in this process), claim once, and so on; after

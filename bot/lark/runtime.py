@@ -47,6 +47,7 @@ from cards.status import StatusView
 from storage.coordination import Coordination
 from storage.database import Database
 from storage.notices import Notices
+from storage.tasks import cancel
 from workflows.intake import WEBHOOK_PARSERS, AlertParseError, ParsedAlert
 from workflows.llm.advisor import ModelAdvisor
 from workflows.llm.council import Council
@@ -317,22 +318,14 @@ class LarkRuntime:
             self.gateway.wake()
 
     async def stop(self) -> None:
-        for task in (self._task, self._backlog):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel(self._task, self._backlog)
         if self.gateway is not None:
             await self.gateway.close()
         if self.dispatcher is not None:
             await self.dispatcher.drain()
         await self.chat.drain()
         await self.desk.stop()
-        for loop in (self._council_sweeper, self._sweeper, self._expirer):
-            if loop is not None:
-                loop.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loop
+        await cancel(self._council_sweeper, self._sweeper, self._expirer)
         await self.scheduling.stop()
         await self.operations.drain()
         if self.notices is not None:

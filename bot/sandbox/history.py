@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.sandbox.record import Message
+from storage.tasks import cancel
 
 if TYPE_CHECKING:
     from bot.sandbox.emulator import LarkEmulator
@@ -85,10 +85,7 @@ class ChatHistory:
                 log.warning("sandbox history not saved: %s", exc)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         try:
             self.save()
         except (OSError, TypeError, ValueError) as exc:

@@ -49,11 +49,13 @@ from storage.coordination import Coordination, Lease
 from storage.database import Database
 from storage.models import Schedule, ScheduleRun
 from storage.notices import QUIET, Notices
+from storage.tasks import cancel
 
 log = logging.getLogger(__name__)
 LEASE = "scheduler:leader"
 MAX_MISSED_ROWS = 100
-STOP_PATIENCE = 10.0  # seconds stop() waits for the leader loop to end
+STEP_PATIENCE = 5.0  # seconds stop() lets the leader's step under way take before cancelling it
+STOP_PATIENCE = 10.0  # seconds stop() then waits for the cancelled loop to end
 
 LEADER = Gauge("larkops_scheduler_leader", "1 while this replica leads the scheduler")
 LATENESS = Histogram(
@@ -107,7 +109,8 @@ class SchedulerService:
         self.lease: Lease | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._task: asyncio.Task[None] | None = None
-        self._stopping = False  # set by stop(): the loops end even if a cancellation is lost
+        self._stopping = False  # set by stop(): the loops end at their next wait
+        self._halt = asyncio.Event()  # set by stop(): a standby's wait for its next ask ends
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen: datetime | None = None
@@ -125,6 +128,7 @@ class SchedulerService:
 
     async def start(self) -> None:
         self._stopping = False
+        self._halt.clear()
         self._task = asyncio.create_task(self._run())
 
     def wake(self) -> None:
@@ -138,14 +142,24 @@ class SchedulerService:
         self.sync_every = QUIET
 
     async def stop(self) -> None:
-        # the flag ends the loops too, should a cancellation ever be lost below them again (it
-        # was, in the Redis client: see storage/coordination/redis_backend.py; the heartbeat
-        # renewed on, the leader waited for it, stop() never returned)
+        """Let the step under way end, then stop leading and free the lease at once.
+
+        The leader's loop ends on the stop flag at its next wait: a step of it cancelled
+        half-way left what it had begun (a run of a dead replica taken over but never started,
+        or recorded `interrupted` with the chat never told; a missed fire recorded but not
+        reported) and cancelled its database calls. Only a step still busy after
+        `STEP_PATIENCE` (a late fire's job run by the catch-up) is cancelled; the flag also ends
+        the loop should a cancellation ever be lost below it again (it was, in the Redis
+        client: see storage/coordination/redis_backend.py; the heartbeat renewed on, the
+        leader waited for it, stop() never returned)."""
         self._stopping = True
+        self._halt.set()
         self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            done, _ = await asyncio.wait([self._task], timeout=STOP_PATIENCE)
+            done, _ = await asyncio.wait([self._task], timeout=STEP_PATIENCE)
+            if not done:
+                self._task.cancel()
+                done, _ = await asyncio.wait([self._task], timeout=STOP_PATIENCE)
             if not done:
                 log.warning("scheduler: %s did not stop within %s s", self.replica, STOP_PATIENCE)
         self._stop_scheduler()
@@ -167,9 +181,12 @@ class SchedulerService:
             except Exception:
                 log.exception("scheduler: leadership loop failed; retrying")
             self._stop_scheduler()
+            if self._stopping:
+                return  # stop() frees the lease, if still held: the next leader need not wait
             self.lease = None
-            if not self._stopping:
-                await asyncio.sleep(self.lease_ttl / 3)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.lease_ttl / 3):
+                    await self._halt.wait()
 
     async def _lead(self, lease: Lease) -> None:
         log.info("scheduler: %s leads (fence %s)", self.replica, lease.fence)
@@ -185,8 +202,10 @@ class SchedulerService:
         heartbeat = asyncio.create_task(self._heartbeat(lease, lost))
         try:
             await self._sync()
-            await self._catch_up()
-            await self._recover()
+            if not self._stopping:
+                await self._catch_up()
+            if not self._stopping:
+                await self._recover()
             while not lost.is_set() and not self._stopping:
                 # while a run is in flight, look every lease time whether its replica died
                 # (otherwise a change, or the quiet time, wakes the loop). `asyncio.timeout`,
@@ -197,15 +216,13 @@ class SchedulerService:
                     async with asyncio.timeout(patience or self.sync_every):
                         await self._wake.wait()
                 self._wake.clear()
-                if not lost.is_set() and not self._stopping:
-                    await self._sync()
+                if lost.is_set() or self._stopping:
+                    break  # a stopping leader starts no step it would leave half-done
+                await self._sync()
                 if time.monotonic() - self._recovered_at >= self.lease_ttl:
                     await self._recover()
         finally:
-            heartbeat.cancel()
-            # `wait`, not `await heartbeat` under suppress(CancelledError): that would also
-            # swallow a cancellation of this task (stop()) arriving while it waits here
-            await asyncio.wait([heartbeat])
+            await cancel(heartbeat)  # (never swallows a cancellation of this task: see there)
 
     async def _heartbeat(self, lease: Lease, lost: asyncio.Event) -> None:
         """Renew the lease every third of its time, whatever else is going on; on failure stop
@@ -307,8 +324,7 @@ class SchedulerService:
             log.exception("scheduler: job of schedule %s failed", row.id)
             await schedules.finish_run(self.db, run.id, ok=False, error=str(exc)[:500])
         finally:
-            keeper.cancel()
-            await asyncio.wait([keeper])
+            await cancel(keeper)
             if held is not None:
                 with contextlib.suppress(Exception):
                     await self.coordination.release(held)
@@ -324,6 +340,8 @@ class SchedulerService:
             return
         me = f"{self.replica}#fence{lease.fence}"
         for run in await schedules.stranded_runs(self.db, timedelta(seconds=self.lease_ttl)):
+            if self._stopping:
+                return  # the next leader looks again
             try:
                 held = await self.coordination.acquire(recovery.lease_name(run.id), self.lease_ttl)
             except Exception as exc:  # nobody can tell the dead from the living now
@@ -365,6 +383,8 @@ class SchedulerService:
         now = datetime.now(UTC)
         last = await schedules.last_fires(self.db)
         for row in await schedules.live(self.db):
+            if self._stopping:
+                return  # the next leader catches up
             if row.status != "active":
                 continue
             trigger = self.trigger_of(row)

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from plugins.builtin.argv import BASE_RISK, SAFE_PATH, ArgvTemplate, load_template
 from plugins.contract import PluginContext, PluginResult, PluginSpec, Risk
+from storage.tasks import cancel
 
 OUTPUT_LIMIT = 64 * 1024
 DRAIN_GRACE = 1.0
@@ -187,16 +188,17 @@ async def run_argv(
     timed_out = False
     try:
         try:
-            await asyncio.wait_for(process.wait(), time_limit)
+            # not `wait_for`: on Python 3.11 it returns when cancelled as the process ends
+            # (cpython gh-86296), and a cancelled run went on as if it had not been
+            async with asyncio.timeout(time_limit):
+                await process.wait()
         except TimeoutError:
             timed_out = True
     finally:
         _kill_group(process.pid)
         await process.wait()
-        try:
-            await asyncio.wait_for(asyncio.shield(reader), DRAIN_GRACE)
-        except TimeoutError:
-            reader.cancel()
+        _, draining = await asyncio.wait([reader], timeout=DRAIN_GRACE)
+        await cancel(*draining)
     return (None if timed_out else process.returncode), capture.text(), timed_out
 
 

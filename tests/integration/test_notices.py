@@ -161,3 +161,35 @@ def test_every_incident_column_either_notifies_or_is_an_alerts_repeat() -> None:
     fixed = {"id", "run_id", "fingerprint", "first_seen_at", "created_at"}
     columns = {column.name for column in Incident.__table__.columns}
     assert columns == set(migration.WATCHED_COLUMNS) | repeat | fixed
+
+
+async def test_a_caller_cancelled_while_the_feed_closes_ends_cancelled(world: World) -> None:
+    """Closing the feed waits for its listening connection to close. A caller cancelled at
+    any moment of that wait (a `stop()` itself cancelled) ends cancelled: it never goes on as
+    if closing had simply finished (the cancellation was swallowed with the listener's)."""
+    lost: list[int] = []
+    turns = 0
+    while True:
+        feed = ChangeFeed(world.db_url)
+        await feed.open()
+        went_on: list[bool] = []
+
+        async def close(feed: ChangeFeed = feed, went_on: list[bool] = went_on) -> None:
+            await feed.close()
+            went_on.append(True)
+
+        task = asyncio.create_task(close())
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        if task.done():
+            await task
+            break
+        task.cancel()
+        await asyncio.wait([task])
+        assert task.cancelled() or went_on
+        if went_on:
+            lost.append(turns)
+        await feed.close()
+        turns += 1
+    assert lost == []  # turns at which the caller's cancellation was lost
+    assert turns > 2  # the sweep went through the close

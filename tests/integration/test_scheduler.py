@@ -45,9 +45,12 @@ class Recorder:
         self.runs: list[tuple[str, int, datetime, bool]] = []
         self.missed: list[tuple[int, int, bool]] = []
 
-    def run_job(self, who: str) -> Any:
+    def run_job(self, who: str, db: Database) -> Any:
         async def run(row: Schedule, run: ScheduleRun, late: bool) -> None:
             self.runs.append((who, row.id, run.fire_time, late))
+            # as the job runner does: a run left `running` is one whose replica died, and the
+            # next leader runs it again (a dead leader's finished fires were so run twice)
+            await schedules.finish_run(db, run.id, ok=True, output=who)
 
         return run
 
@@ -106,7 +109,7 @@ async def _service(
         db,
         coordination,
         options.pop("trigger_of", every(1)),
-        recorder.run_job(who),
+        recorder.run_job(who, db),
         recorder.report,
         replica=who,
         lease_ttl=options.pop("lease_ttl", 3.0),
@@ -412,3 +415,46 @@ async def test_runs_of_dead_replicas_that_cannot_run_again_are_interrupted_and_t
     audits = await _audited(migrated_db, "schedule.run_interrupted")
     assert sorted(a["run_id"] for a in audits) == sorted([rerun_already, too_old])
     assert await _audited(migrated_db, "schedule.run_rerun") == []
+
+
+async def test_a_leader_stopped_in_the_middle_of_a_recovery_finishes_it_and_frees_the_lease(
+    migrated_db: Database, redis_url: str
+) -> None:
+    """A stop() (a rolling restart) arriving while the new leader tells the chat of a dead
+    replica's run it recorded `interrupted` lets it finish: the chat is told (nobody would
+    tell it later: the run is no longer `running`), no other step starts, and the leader's
+    lease is free at once for the next leader."""
+    schedule_id = await _schedule(migrated_db)
+    start = datetime.now(UTC) - timedelta(hours=3)
+    stranded = await _stranded(migrated_db, schedule_id, start, reruns=1, ago=timedelta(minutes=5))
+    telling, go_on = asyncio.Event(), asyncio.Event()
+    told: list[tuple[int, str]] = []
+
+    async def tell(row: Schedule, run: ScheduleRun, reason: str) -> None:
+        telling.set()
+        await go_on.wait()  # the chat answers slowly
+        told.append((run.id, reason))
+
+    prefix, recorder = f"t{uuid.uuid4().hex[:8]}:", Recorder()
+    later = every(3600, datetime.now(UTC) + timedelta(hours=1))
+    service = await _service(
+        migrated_db,
+        redis_url,
+        prefix,
+        "a",
+        recorder,
+        trigger_of=later,
+        report_interrupted=tell,
+        missed="skip",
+    )
+    looks = count_calls(service, "_recover")
+    await service.start()
+    await telling.wait()
+    stopping = asyncio.create_task(service.stop())
+    await wait_until(lambda: service._stopping, what="the stop under way")
+    go_on.set()
+    await stopping
+    assert told == [(stranded, "rerun_once")]
+    assert looks == [1]  # the take-over's look, finished; none after the stop
+    other = await open_coordination(redis_url, prefix)
+    assert await other.acquire(LEASE, 3.0) is not None  # free, not left to expire

@@ -277,6 +277,39 @@ async def test_execute_turns_exceptions_and_timeouts_into_failures() -> None:
     assert (slow.ok, slow.summary) == (False, "say timed out after 0.05s")
 
 
+class SteppingPlugin(SayPlugin):
+    """Answers after a few awaits (a quick network round trip or two)."""
+
+    async def run(self, ctx: PluginContext, params: BaseModel) -> PluginResult:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return await super().run(ctx, params)
+
+
+async def test_a_cancelled_execution_always_ends_cancelled() -> None:
+    """Cancelled at any event-loop turn (a stop(), a run whose lease another worker took),
+    an execution ends cancelled: it never returns the plugin's result as if it had not been
+    cancelled (`asyncio.wait_for` did, on Python 3.11, when cancelled as the plugin answered)."""
+    plugin = SteppingPlugin()
+    registry = registry_with(plugin)
+    lost: list[int] = []
+    turns = 0
+    while True:
+        task = asyncio.create_task(execute(registry, "say", PluginContext(), {"word": "x"}))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        if task.done():
+            assert task.result().ok
+            break
+        task.cancel()
+        await asyncio.wait([task])
+        if not task.cancelled():
+            lost.append(turns)
+        turns += 1
+    assert lost == []  # turns at which the cancellation was lost
+    assert turns > 3  # the sweep went through the plugin's steps
+
+
 async def test_execute_caps_output_and_evidence() -> None:
     registry = registry_with(SayPlugin())
     result = await execute(registry, "say", PluginContext(), {"word": "日志" * 50, "repeat": 200})

@@ -21,7 +21,6 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -40,6 +39,7 @@ from storage.database import Database
 from storage.models import CouncilTask
 from storage.notices import paced
 from storage.statuses import CouncilPurpose
+from storage.tasks import cancel
 from workflows.llm.agent import AgentOutcome, DiagnosisAgent
 from workflows.llm.consensus import Answer, CouncilView, merge
 from workflows.llm.prompt import Scrubber
@@ -250,11 +250,7 @@ class Council:
                 else:
                     await asyncio.sleep(wait)
         finally:
-            for job in mine.values():
-                job.cancel()
-            for job in mine.values():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await job
+            await cancel(*mine.values())
         ended = await store.conclude(self.db, batch_id, self._merged)
         COUNCIL_TASKS.labels("timed_out").inc(ended.timed_out)
         return self._verdict(batch_id, ended.merged, ended.tasks)

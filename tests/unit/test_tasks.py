@@ -1,0 +1,60 @@
+"""`storage.tasks.cancel`: ending background tasks never swallows the caller's cancellation,
+and a task that fails instead of ending cancelled is logged, not raised into a shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import structlog
+
+from storage.tasks import cancel
+
+CLEANUP_TURNS = 5  # event-loop turns the background task takes to end once cancelled
+
+
+async def _background(fail: bool = False) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        for _ in range(CLEANUP_TURNS):  # closes what it holds: a few awaits
+            await asyncio.sleep(0)
+        if fail:
+            raise RuntimeError("cleanup failed")
+
+
+async def test_a_caller_cancelled_while_it_ends_a_task_always_ends_cancelled() -> None:
+    lost: list[int] = []
+    for turns in range(CLEANUP_TURNS + 3):
+        background = asyncio.create_task(_background())
+        await asyncio.sleep(0)
+        went_on: list[bool] = []
+
+        async def stop(
+            task: asyncio.Task[None] = background, went_on: list[bool] = went_on
+        ) -> None:
+            await cancel(task)
+            went_on.append(True)
+
+        stopping = asyncio.create_task(stop())
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        if stopping.done():
+            break
+        stopping.cancel()
+        await asyncio.wait([stopping])
+        if went_on or not stopping.cancelled():
+            lost.append(turns)
+        await cancel(background)  # (when `stop` was cancelled before it began)
+        assert background.cancelled()
+    assert lost == []
+
+
+async def test_a_task_failing_as_it_ends_is_logged_not_raised() -> None:
+    background = asyncio.create_task(_background(fail=True))
+    await asyncio.sleep(0)
+    with structlog.testing.capture_logs() as logs:
+        await cancel(background, None)
+    assert [(entry["event"], entry["log_level"]) for entry in logs] == [("task.failed", "error")]
+    with pytest.raises(RuntimeError):
+        background.result()
