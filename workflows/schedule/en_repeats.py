@@ -235,7 +235,27 @@ def step(match: re.Match[str]) -> list[Piece]:
     return [Step(match.start(), match.end(), int(minutes))]
 
 
-UNSUPPORTED = r"\b(?:on\s+holidays|except|excluding|but\s+not)\b"
+UNSUPPORTED = r"\b(?:except|excluding|but\s+not)\b"
+
+
+@rule(
+    rf"\bevery\s+(?:2nd|3rd|4th|second|third|fourth)\s+{WEEKDAY_S}\b"
+    r"(?!\s+(?:of|in)\s+(?:the|each|every|a)\s+month)",
+    NOCASE,
+)
+def nth_or_step(match: re.Match[str]) -> list[Piece]:
+    """every 2nd Tuesday: every two weeks, or the 2nd Tuesday of each month? (asked; with "of
+    the month" it is `nth_weekday_of_month`)."""
+    return [Unclear(match.start(), match.end(), "ambiguous", "nth_or_step", match.group(0))]
+
+
+@rule(
+    r"\b(?:on\s+|every\s+)(?:(?:public|bank|national|statutory|chinese)\s+)?holidays?\b",
+    NOCASE,
+)
+def holidays_only(match: re.Match[str]) -> list[Piece]:
+    """on public holidays, every holiday: asked (each year's arrangement sets their dates)."""
+    return [Unclear(match.start(), match.end(), "unsupported", "holidays_only")]
 
 
 @rule(UNSUPPORTED, NOCASE)
@@ -425,7 +445,9 @@ RULES = [
     month_days,
     nth_weekday,
     yearly,
+    nth_or_step,
     step,
+    holidays_only,
     unsupported,
     cycle,
     other_weekday,

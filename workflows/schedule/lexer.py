@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from workflows.schedule import (
     dates,
@@ -114,10 +114,41 @@ class Scan:
     zones: tuple[Zone, ...]
     candidates: tuple[Candidate, ...]
 
+    def within(self, positions: Sequence[int]) -> Scan:
+        """This scan of a `compact` text with its spans moved back into the original text
+        (`positions`: the original index of each compact character)."""
+        spans = tuple((positions[start], positions[end - 1] + 1) for start, end in self.spans)
+        return replace(self, spans=spans)
+
+
+_LOOSE = re.compile(
+    r"(?<=[\u4e00-\u9fff\d])(\s+)(?=[\u4e00-\u9fff])"
+    r"|(?<=[\u4e00-\u9fff])(\s+)(?=\d+\s*[点时分秒号日月年天周个小刻半:：])"
+    r"|(?<=\d)(\s*)[:：](\s*)(?=\d)"
+)
+"""Spaces the grammars do not read: inside Chinese (每 天 早 上 9 点), between Chinese and a
+number with its unit (每天 9 点, 每 2 小时), around the colon of a clock (9 : 30). Chinese puts
+no spaces between words, so dropping them changes no meaning; spaces by Latin words stay
+("每周五 5pm", "9am 检查"), as English rules need their word boundaries."""
+
 
 def normalise(text: str) -> str:
     """The text the grammars read (see `_WIDE`); same length, so spans stay valid."""
     return text.translate(_WIDE)
+
+
+def compact(text: str) -> tuple[str, tuple[int, ...]]:
+    """`text` without the spaces of `_LOOSE`, and for each character kept its index in
+    `text` (to map spans found in the compact text back: see `Scan.within`)."""
+    dropped = {
+        index
+        for match in _LOOSE.finditer(text)
+        for group in range(1, 5)
+        if match.group(group)
+        for index in range(match.start(group), match.end(group))
+    }
+    kept = [index for index in range(len(text)) if index not in dropped]
+    return "".join(text[index] for index in kept), tuple(kept)
 
 
 def candidates(text: str) -> list[Candidate]:

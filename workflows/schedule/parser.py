@@ -30,7 +30,7 @@ from workflows.schedule.clarify import Clarify
 from workflows.schedule.clock import EXACT_PERIODS
 from workflows.schedule.compiler import cron_of, next_runs
 from workflows.schedule.holidays import workdays_for
-from workflows.schedule.lexer import normalise, scan
+from workflows.schedule.lexer import compact, normalise, scan
 from workflows.schedule.pieces import SCRIPTS, Language, Lazy, Period, Recur, Step
 from workflows.schedule.reading import read
 from workflows.schedule.spec import Once, Spec, SpecError
@@ -62,7 +62,8 @@ _TIMEISH = (
 """Time words that suggest a time expression the rules could not read (then: unreadable)."""
 _UNREAD = (
     Lazy(
-        r"每逢|每隔|农历|阴历|初[一二三四五六七八九十]|双周|\d{1,4}\s*年|\d{1,2}\s*月\s*\d{1,2}(?!\d)"
+        r"每逢|每隔|农历|阴历|初[一二三四五六七八九十]|双周(?![报会刊])|\d{1,4}\s*年(?![度级终报薪])"
+        r"|\d{1,2}\s*月\s*\d{1,2}(?!\d)"
         r"|[一二三四五六七八九十]{1,2}月[一二三四五六七八九十]{1,3}[日号]|最后一天"
         r"|(?:周|星期|礼拜)[一二三四五六日天]|^[\u4e00-\u9fff]{1,4}节$|节(?:那天|当天)"
         r"|(?:提)?前\s*(?:\d+|[一二两三四五六七八九十半]+)\s*个?(?:分钟|小时)"
@@ -203,8 +204,8 @@ def parse(
     calendar = workdays or workdays_for(timezone, language)
     if not original or not is_schedule_text:
         return ParseResult("not_schedule", None, timezone, language, reason="not_schedule")
-    text = normalise(original)
-    found = scan(text)
+    text, positions = compact(normalise(original))
+    found = scan(text).within(positions)
     names = sorted({zone.name for zone in found.zones})
     zone_name = names[0] if names else timezone
     task = task_of(original, found.spans)

@@ -84,12 +84,18 @@ def _nearest_period(clock: Clock, periods: Sequence[Period]) -> str | None:
     return min(periods, key=lambda p: abs(p.start - clock.start)).name
 
 
+def _about(clock: Clock, period: str | None) -> dict[str, str]:
+    """What a question about `clock` read in `period` says: its hour and part of the day."""
+    return {"hour": str(clock.hour), "period": period or ""}
+
+
 def _times(clocks: Sequence[Clock], periods: Sequence[Period]) -> list[Resolved] | Clarify:
     found: list[Resolved] = []
     for clock in clocks:
-        result = resolve(clock, _nearest_period(clock, periods))
+        period = _nearest_period(clock, periods)
+        result = resolve(clock, period)
         if isinstance(result, Problem):
-            return Clarify(result.topic, result.reason, {"hour": str(clock.hour)})
+            return Clarify(result.topic, result.reason, _about(clock, period))
         found.append(result)
     if not clocks and periods:
         exact = [p for p in periods if p.name in EXACT_PERIODS]
@@ -98,9 +104,9 @@ def _times(clocks: Sequence[Clock], periods: Sequence[Period]) -> list[Resolved]
         hour, minute, next_day = EXACT_PERIODS[exact[0].name]
         found.append(Resolved(hour, minute, next_day))
     elif clocks and all(c.meridiem or c.period for c in clocks):
-        for period in periods:  # "at 8am, noon and 6pm": noon is a time of its own
-            if period.name in EXACT_PERIODS:
-                hour, minute, next_day = EXACT_PERIODS[period.name]
+        for written in periods:  # "at 8am, noon and 6pm": noon is a time of its own
+            if written.name in EXACT_PERIODS:
+                hour, minute, next_day = EXACT_PERIODS[written.name]
                 found.append(Resolved(hour, minute, next_day))
     return found
 
@@ -108,9 +114,10 @@ def _times(clocks: Sequence[Clock], periods: Sequence[Period]) -> list[Resolved]
 def _window(span: Span, periods: Sequence[Period]) -> Window | Clarify:
     ends: list[Resolved] = []
     for clock in (span.first, span.last):
-        result = resolve(clock, _nearest_period(clock, periods), window=True)
+        period = _nearest_period(clock, periods)
+        result = resolve(clock, period, window=True)
         if isinstance(result, Problem):
-            return Clarify(result.topic, result.reason, {"hour": str(clock.hour)})
+            return Clarify(result.topic, result.reason, _about(clock, period))
         ends.append(result)
     first, last = ends
     start = TimeOfDay(first.hour, first.minute)

@@ -47,7 +47,9 @@ EN_MONTHS: tuple[str, ...] = ("January", "February", "March", "April", "May", "J
 EN_MONTHS += ("August", "September", "October", "November", "December")
 EN_PERIODS = {"dawn": "the small hours", "morning": "the morning", "afternoon": "the afternoon"}
 EN_PERIODS.update({"dusk": "the evening", "evening": "the evening", "night": "the night"})
+EN_PERIODS.update({"noon": "the noon hour", "midnight": "midnight"})
 ZH_PERIOD_WORDS = {"dawn": "凌晨", "morning": "早上", "afternoon": "下午", "dusk": "傍晚"}
+ZH_PERIOD_WORDS.update({"noon": "中午", "midnight": "午夜"})
 ZH_PERIOD_WORDS.update({"evening": "晚上", "night": "夜里"})
 ZH_EXAMPLES = {"dawn": "凌晨3点", "morning": "早上9点", "afternoon": "下午3点", "dusk": "傍晚6点"}
 ZH_EXAMPLES.update({"evening": "晚上8点", "night": "夜里11点"})
@@ -254,6 +256,7 @@ ZH_QUESTIONS = {
     "passed_date": "{date} {time} 已经过去了，请给一个将来的时间。",
     "noon_or_midnight": "12 点是中午 12 点还是午夜 12 点？",
     "am_or_pm": "{hour} 点是上午还是下午？",
+    "period_hour": "{hour} 点不在{period}，请确认时间，例如“下午3点”或“15点”。",
     "evening_small_hours": "晚上{hour}点是指今晚还是明天凌晨{hour}点？",
     "day_month": "“{text}”是几月几日？请写成“4月5日”或“2026-04-05”。",
     "bad_date": "这个日期不存在（{month}月{day}日），请确认日期。",
@@ -270,6 +273,10 @@ ZH_QUESTIONS = {
     "how_often": "在这个时间段内多久执行一次？例如“每30分钟”。",
     "too_often": "最短间隔是 1 分钟，请换一个间隔。",
     "every_other_day": "“每隔N天”是每 N 天还是每 N+1 天？请写成“每2天”这样的说法。",
+    "nth_or_step": "“{text}”是每隔几周一次，还是每月的第几个？"
+    "请写成“每两周的周二”或“每月第二个周二”。",
+    "holidays_only": "还不能只在节假日执行（放假日期每年由国务院公布）：请给出具体日期，例如"
+    "“10月1日上午10点”，或改成“每个工作日”“每周六”。",
     "unsupported": "这个周期我还不支持，请换一种说法，例如“每周一”“每月第一个周一”“每2小时”。",
     "unreadable": "我没看懂其中的时间，请换一种说法，例如“每天9点”“每周五下午5点”“30分钟后”。",
     "past": "这个时间已经过去了，请给一个将来的时间。",
@@ -291,6 +298,7 @@ EN_QUESTIONS = {
     "passed_date": "{date} {time} is in the past; please give a time in the future.",
     "noon_or_midnight": "Do you mean 12 noon or 12 midnight?",
     "am_or_pm": "Is that {hour} am or {hour} pm?",
+    "period_hour": '{hour}:00 is not in {period}; which time do you mean, e.g. "3pm" or "15:00"?',
     "evening_small_hours": "Do you mean {hour} tonight or {hour} am tomorrow?",
     "day_month": 'Is {text} day/month or month/day? Please write the date as "April 5" or '
     '"2026-04-05", and the time with am/pm.',
@@ -312,6 +320,10 @@ EN_QUESTIONS = {
     "how_often": 'How often within that window? For example "every 30 minutes".',
     "too_often": "The shortest step is one minute; please pick another interval.",
     "every_other_day": 'Every N days or every N+1 days? Please say "every 2 days".',
+    "nth_or_step": '"{text}": every few weeks, or that weekday of each month? Please say e.g. '
+    '"every 2 weeks on Tuesday" or "the 2nd Tuesday of every month".',
+    "holidays_only": "I can't run a job only on holidays (their dates change every year); please "
+    'give the dates, e.g. "October 1 at 10am", or say "every weekday" or "every Saturday".',
     "unsupported": 'I can\'t schedule that pattern yet; try "every Monday", "the first Monday '
     'of every month" or "every 2 hours".',
     "unreadable": 'I couldn\'t read the time; try "every day at 9am", "every Friday at 5pm" '

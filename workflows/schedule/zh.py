@@ -52,7 +52,7 @@ def clock_fragment(tag: str) -> str:
         rf"(?:(?P<h{tag}>{NUMBER})\s*(?:点钟?|时(?![间候刻]))"
         rf"(?:(?P<half{tag}>半)|(?P<qa{tag}>一刻)|(?P<qc{tag}>三刻)|(?P<whole{tag}>整)"
         rf"|过?(?P<m{tag}>{NUMBER})(?:分(?!钟)|{_NOT_MINUTE}))?"
-        rf"|(?P<hh{tag}>\d{{1,2}})[:：](?P<mm{tag}>\d{{2}})(?!\d))"
+        rf"|(?P<hh{tag}>\d{{1,2}})[:：](?P<mm{tag}>\d{{2}})(?!\d)(?P<wz{tag}>\s*整)?)"
     )
 
 
@@ -62,13 +62,13 @@ def _span(match: re.Match[str], groups: tuple[str, ...]) -> tuple[int, int]:
     return min(starts), max(ends)
 
 
-WEAK_HOURS = ("一", "二", "两", "三", "几")
+WEAK_HOURS = ("一", "二", "两", "俩", "三", "几")
 """Chinese-numeral hours that are often plain words (一点, 两点建议, 三点要求)."""
 
 
 def clock_of(match: re.Match[str], tag: str = "") -> Clock | None:
     """The Clock the fragment `tag` matched, or None when its numbers are not a time."""
-    names = ("p", "h", "half", "qa", "qc", "whole", "m", "hh", "mm")
+    names = ("p", "h", "half", "qa", "qc", "whole", "m", "hh", "mm", "wz")
     start, end = _span(match, tuple(name + tag for name in names))
     period = match.group(f"p{tag}")
     period_name = ZH_PERIODS.get(period) if period else None
@@ -104,6 +104,17 @@ def clock_of(match: re.Match[str], tag: str = "") -> Clock | None:
 def clock(match: re.Match[str]) -> list[Piece]:
     found = clock_of(match)
     return [found] if found else []
+
+
+@rule(
+    r"(?:(?<![今明昨每])(?P<p>[早晚])|(?<=[今明每][早晚]))\s*(?P<h>1?\d|2[0-3])"
+    r"(?![\d点时:：.．分个次号天日月年周小秒钟位项份件%])"
+)
+def clipped(match: re.Match[str]) -> list[Piece]:
+    """早9, 晚8, 每晚8 (chat shorthand without 点): the hour in that part of the day."""
+    word = match.group("p") or match.string[match.start() - 1]
+    hour = int(match.group("h"))
+    return [Clock(match.start(), match.end(), hour, 0, "zh", period=ZH_PERIODS[word])]
 
 
 @rule(
@@ -369,6 +380,7 @@ RULES = [
     clock,
     minutes_to,
     dotted,
+    clipped,
     window,
     day_word,
     weekday_date,

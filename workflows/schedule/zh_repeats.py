@@ -199,6 +199,16 @@ def skip_weekends(match: re.Match[str]) -> list[Piece]:
 UNSUPPORTED = r"单周|顺延|节假日|非工作日|法定假日|除了|除外|以外的|不包括"
 
 
+@rule(
+    r"(?:每(?:个|一个)?|逢|在|遇到)?(?:国家|国定|法定|公共)?(?:节假日|假日|节日|放假日?|假期)"
+    r"(?:当天|那天|期间|的时候)?(?!除外|不|跳过|休息|照常|也|正常|暂停|顺延)"
+)
+def holidays_only(match: re.Match[str]) -> list[Piece]:
+    """每个法定节假日, 节假日当天: only on holidays, whose dates each year's arrangement sets
+    (asked; "节假日除外" is `skip_holidays`)."""
+    return [Unclear(match.start(), match.end(), "unsupported", "holidays_only")]
+
+
 @rule(UNSUPPORTED)
 def unsupported(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), "unsupported", "unsupported")]
@@ -335,6 +345,7 @@ RULES = [
     yearly,
     step,
     on_the_hour,
+    holidays_only,
     unsupported,
     cycle,
     quarter_or_year_edge,
