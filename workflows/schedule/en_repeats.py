@@ -238,26 +238,6 @@ def step(match: re.Match[str]) -> list[Piece]:
 UNSUPPORTED = r"\b(?:except|excluding|but\s+not)\b"
 
 
-@rule(
-    rf"\bevery\s+(?:2nd|3rd|4th|second|third|fourth)\s+{WEEKDAY_S}\b"
-    r"(?!\s+(?:of|in)\s+(?:the|each|every|a)\s+month)",
-    NOCASE,
-)
-def nth_or_step(match: re.Match[str]) -> list[Piece]:
-    """every 2nd Tuesday: every two weeks, or the 2nd Tuesday of each month? (asked; with "of
-    the month" it is `nth_weekday_of_month`)."""
-    return [Unclear(match.start(), match.end(), "ambiguous", "nth_or_step", match.group(0))]
-
-
-@rule(
-    r"\b(?:on\s+|every\s+)(?:(?:public|bank|national|statutory|chinese)\s+)?holidays?\b",
-    NOCASE,
-)
-def holidays_only(match: re.Match[str]) -> list[Piece]:
-    """on public holidays, every holiday: asked (each year's arrangement sets their dates)."""
-    return [Unclear(match.start(), match.end(), "unsupported", "holidays_only")]
-
-
 @rule(UNSUPPORTED, NOCASE)
 def unsupported(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), "unsupported", "unsupported")]
@@ -445,9 +425,7 @@ RULES = [
     month_days,
     nth_weekday,
     yearly,
-    nth_or_step,
     step,
-    holidays_only,
     unsupported,
     cycle,
     other_weekday,

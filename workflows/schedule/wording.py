@@ -18,6 +18,7 @@ from workflows.schedule.spec import (
     WEEKEND,
     WORKDAYS,
     Daily,
+    DayFromEnd,
     Days,
     Either,
     Every,
@@ -114,6 +115,8 @@ def _zh_more(days: Days, prefix: str) -> str:
         if days.near:
             return f"{prefix}离 {days.near} 日最近的工作日"
         return prefix + ("第一个工作日" if days.nth == 1 else "最后一个工作日")
+    if isinstance(days, DayFromEnd):
+        return f"{prefix}倒数第 {days.nth} 天"
     if isinstance(days, WeekStep):
         return f"每 {days.weeks} 周的" + "、".join(ZH_DAYS[d] for d in days.weekdays)
     if isinstance(days, Festival):
@@ -129,6 +132,8 @@ def _en_more(days: Days, scope: str) -> str:
         if days.near:
             return f"on the working day nearest the {_ordinal(days.near)} {scope}"
         return f"on the {'first' if days.nth == 1 else 'last'} working day {scope}"
+    if isinstance(days, DayFromEnd):
+        return f"on the {_ordinal(days.nth)}-to-last day {scope}"
     if isinstance(days, WeekStep):
         names = _en_list([EN_DAYS[d] for d in days.weekdays])
         return f"every {days.weeks} weeks on {names}"
