@@ -157,8 +157,9 @@ def _calendar(recur: Recur, times: Sequence[Resolved], zone: str) -> Reading:
         if not all(t.next_day for t in times):
             return Clarify("unsupported", "unsupported")
         shifted = _shift(days)
-        if shifted is None or recur.months:
-            return Clarify("unsupported", "unsupported")
+        if shifted is None or recur.months:  # on 1 January at midnight: its start or its end?
+            start = Calendar((TimeOfDay(0),), days, zone, recur.months)
+            return Clarify("midnight_of_day", "ambiguous", options=(start,))
         days = shifted
     clock_times = tuple(sorted({TimeOfDay(t.hour, t.minute) for t in times}))
     return Calendar(clock_times, days, zone, recur.months)

@@ -260,6 +260,8 @@ ZH_QUESTIONS = {
     "passed_today_pm": "今天 {time} 已经过了：是下午{hour}点、明天 {time}，还是每天 {time}？",
     "passed_date": "{date} {time} 已经过去了，请给一个将来的时间。",
     "noon_or_midnight": "12 点是中午 12 点还是午夜 12 点？",
+    "midnight_of_day": "午夜是指这一天开始的 00:00，还是这一天结束时（第二天 00:00）？"
+    "这一天开始请写“0点”。",
     "am_or_pm": "{hour} 点是上午还是下午？",
     "period_hour": "{hour} 点不在{period}，请确认时间，例如“下午3点”或“15点”。",
     "evening_small_hours": "晚上{hour}点是指今晚还是明天凌晨{hour}点？",
@@ -302,6 +304,8 @@ EN_QUESTIONS = {
     "at {time}, or every day at {time}?",
     "passed_date": "{date} {time} is in the past; please give a time in the future.",
     "noon_or_midnight": "Do you mean 12 noon or 12 midnight?",
+    "midnight_of_day": "Midnight at the start of that day (00:00) or at its end (00:00 the next "
+    'day)? Say "at 00:00" for the start.',
     "am_or_pm": "Is that {hour} am or {hour} pm?",
     "period_hour": '{hour}:00 is not in {period}; which time do you mean, e.g. "3pm" or "15:00"?',
     "evening_small_hours": "Do you mean {hour} tonight or {hour} am tomorrow?",

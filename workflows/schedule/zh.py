@@ -317,7 +317,9 @@ def period(match: re.Match[str]) -> list[Piece]:
 
 
 VAGUE = (
-    r"一会儿?|待会儿?|等会儿?|稍后|晚点|晚些时候|回头|过几天|改天|有空|抽空|尽快|月初|月中|年底|年初"
+    r"一会儿?|待会儿?|等会儿?|稍后|晚点|晚些时候|回头|过几天|改天|有空|抽空|尽快"
+    r"|(?:每个?|每一个)(?:月|年|季度?)(?:的)?(?:初(?![一二三四五六七八九十])|中旬|中(?=[\s,，上下早晚凌傍中午\d]|$))"
+    r"|月初|月中|年底|年初"
     r"|[上下]班[前后时]|午饭[前后]|饭[前后]|睡前|睡觉前"
     r"|这周末|本周末|下周末|下个?星期(?![一二三四五六日天1-7])|下周(?![一二三四五六日天1-7末])"
     r"|下个?月(?!\d|[零〇一二两三四五六七八九十]|的|份)"
@@ -373,7 +375,9 @@ def months_later(match: re.Match[str]) -> list[Piece]:
 
 @rule(VAGUE)
 def vague(match: re.Match[str]) -> list[Piece]:
-    return [Unclear(match.start(), match.end(), "vague", "when")]
+    """一会儿, 月初, 每月初 (a repeating day not named: which day? not when?)."""
+    topic = "which_day" if match.group(0).startswith("每") else "when"
+    return [Unclear(match.start(), match.end(), "vague", topic)]
 
 
 RULES = [
