@@ -181,11 +181,13 @@ def amount_of(text: str | None) -> float | None:
 
 
 DAY_WORDS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "大后天": 3}
+DAY_WORDS.update({"今儿": 0, "今儿个": 0, "明儿": 1, "明儿个": 1, "后儿": 2, "后儿个": 2})
+"""Days by name, with the spoken northern forms people type in chat (明儿, 今儿个)."""
 DAY_PERIODS = {"今早": (0, "morning"), "明早": (1, "morning"), "今晚": (0, "evening")}
 DAY_PERIODS.update({"明晚": (1, "evening"), "今夜": (0, "evening"), "明夜": (1, "evening")})
 
 
-@rule(r"大后天|后天|今天|今日|明天|明日|今早|明早|今晚|明晚|今夜|明夜")
+@rule(r"大后天|后天|今天|今日|明天|明日|[今明后]儿个?|今早|明早|今晚|明晚|今夜|明夜")
 def day_word(match: re.Match[str]) -> list[Piece]:
     word = match.group(0)
     if word in DAY_WORDS:
