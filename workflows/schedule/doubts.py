@@ -1,7 +1,8 @@
 """Phrases we read but will not guess, in either language, each with its own question: only on
 holidays (每个法定节假日, "on public holidays": the dates are set by each year's arrangement,
 so a standing job cannot know them), and "every 2nd Tuesday" (every two weeks, or the 2nd
-Tuesday of each month?). "节假日除外" / "except holidays" are not these: they skip holidays.
+Tuesday of each month?), "before 3pm" / "after 6pm" (a span, not a time). "节假日除外" /
+"except holidays" are not these: they skip holidays.
 """
 
 from __future__ import annotations
@@ -42,5 +43,16 @@ def en_holidays_only(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), "unsupported", "holidays_only")]
 
 
+@rule(
+    r"\b(?:before|after|no\s+later\s+than|not\s+before|sometime\s+(?:before|after))"
+    r"(?=\s+(?:\d|noon\b|midnight\b))",
+    NOCASE,
+)
+def en_before_after(match: re.Match[str]) -> list[Piece]:
+    """before 3pm, after 6pm: some time before or after it, not at it (asked; 3点之前 is
+    `zh.around`)."""
+    return [Unclear(match.start(), match.end(), "vague", "before_after")]
+
+
 ZH_RULES = [zh_holidays_only]
-EN_RULES = [en_nth_or_step, en_holidays_only]
+EN_RULES = [en_nth_or_step, en_holidays_only, en_before_after]

@@ -347,6 +347,21 @@ def _listed_after(day: Piece, recur: Recur) -> bool:
     return isinstance(day, WeekdayDate) and day.week is None and day.start > recur.start
 
 
+def _another_date(recur: Recur, day: Piece) -> Recur | Clarify | None:
+    """每年6月30日和12月31日, "every year on March 1 and September 1": a date written after a
+    yearly date is one more date of it, never the day it starts. Same day of the month: one
+    rule over both months; different days: two jobs (asked). None: not such a date."""
+    if not (recur.months and isinstance(recur.days, MonthDays) and isinstance(day, DateOf)):
+        return None
+    if day.month is None or day.year is not None or day.years_ahead is not None:
+        return None
+    if day.start < recur.start:
+        return None
+    if recur.days.days != (day.day,) or recur.days.last or day.last:
+        return Clarify("two_dates", "unsupported")
+    return Recur(recur.start, day.end, recur.days, tuple(sorted({*recur.months, day.month})))
+
+
 def _month_day(piece: Piece) -> bool:
     """A day of any month (每周一和1号: either day), not 下个月1号 (a start: 从下个月1号开始)."""
     return isinstance(piece, DateOf) and piece.month is None and not piece.next_month
@@ -459,6 +474,11 @@ def _read(pieces: Sequence[Piece], now: datetime, workdays: str, daytime: bool) 
     if recurs and len(days) == 1 and len(recurs) == 1:
         if _listed_after(days[0], recurs[0]):  # 每周一早上9点和周五下午6点: not a start
             return Clarify("conflict", "conflict")
+        yearly = _another_date(recurs[0], days[0])
+        if isinstance(yearly, Clarify):
+            return yearly
+        if yearly is not None:
+            return _calendar(yearly, times, zone)
         return _starting_on(recurs[0], times, days[0], now)  # 从明天开始每天9点
     small = any(c.language == "zh" and c.bare and 1 <= c.hour <= 6 for c in clocks)
     small = small and len(times) == 1 and times[0].plain

@@ -282,6 +282,9 @@ ZH_QUESTIONS = {
     "every_other_day": "“每隔N天”是每 N 天还是每 N+1 天？请写成“每2天”这样的说法。",
     "nth_or_step": "“{text}”是每隔几周一次，还是每月的第几个？"
     "请写成“每两周的周二”或“每月第二个周二”。",
+    "two_dates": "每年的几个日期不同，请分成几个定时任务，每条一个日期，"
+    "例如“每年6月30日下午5点对账”。",
+    "before_after": "“之前/之后”是一段时间，请给出确切的时间，例如“下午2点50分”。",
     "holidays_only": "还不能只在节假日执行（放假日期每年由国务院公布）：请给出具体日期，例如"
     "“10月1日上午10点”，或改成“每个工作日”“每周六”。",
     "unsupported": "这个周期我还不支持，请换一种说法，例如“每周一”“每月第一个周一”“每2小时”。",
@@ -331,6 +334,10 @@ EN_QUESTIONS = {
     "every_other_day": 'Every N days or every N+1 days? Please say "every 2 days".',
     "nth_or_step": '"{text}": every few weeks, or that weekday of each month? Please say e.g. '
     '"every 2 weeks on Tuesday" or "the 2nd Tuesday of every month".',
+    "two_dates": "Those yearly dates fall on different days of the month; please make one job "
+    'per date, e.g. "every year on June 30 at 5pm close the books".',
+    "before_after": '"Before" or "after" is a span of time; please give the exact time, e.g. '
+    '"at 2:50pm".',
     "holidays_only": "I can't run a job only on holidays (their dates change every year); please "
     'give the dates, e.g. "October 1 at 10am", or say "every weekday" or "every Saturday".',
     "unsupported": 'I can\'t schedule that pattern yet; try "every Monday", "the first Monday '

@@ -375,6 +375,12 @@ def months_later(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), "vague", "when")]
 
 
+@rule(r"(?<=[点半刻])\s*(?:之前|以前|前|之后|以后|后)(?![天面后年])|(?<=分)\s*(?:之前|以前)")
+def around(match: re.Match[str]) -> list[Piece]:
+    """3点半之前, 下午3点以后: some time before or after it, not at it (asked)."""
+    return [Unclear(match.start(), match.end(), "vague", "before_after")]
+
+
 @rule(VAGUE)
 def vague(match: re.Match[str]) -> list[Piece]:
     """一会儿, 月初, 每月初 (a repeating day not named: which day? not when?)."""
@@ -384,6 +390,7 @@ def vague(match: re.Match[str]) -> list[Piece]:
 
 RULES = [
     clock,
+    around,
     minutes_to,
     dotted,
     clipped,
