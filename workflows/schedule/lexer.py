@@ -90,7 +90,7 @@ _WIDE = str.maketrans(
 """Full-width digits, colon and space as ASCII, and the traditional characters of time words as
 simplified ones (one character for one: spans stay valid for the original text)."""
 GLUE = re.compile(
-    r"(?:[\s,，、;；:：]|的|在|于|和|及|与|跟|并且|并|或|到|至|起|开始|从|都|也|再|还|就|是"
+    r"(?:[\s,，、;；:：@]|的|在|于|和|及|与|跟|并且|并|或|到|至|起|开始|从|都|也|再|还|就|是"
     r"|提醒我|提醒|帮我|请|给我|叫我|记得|定时"
     r"|\b(?:and|at|on|in|of|the|from|by|then|also|please|starting|remind\s+me)\b)*",
     re.IGNORECASE,

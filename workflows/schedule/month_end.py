@@ -2,14 +2,14 @@
 "the second-to-last day of every month", "the penultimate day of each month" (`DayFromEnd`);
 倒数第一天 / 倒数第一个周五 are the last day / last Friday. The n-th weekday or working day
 from the end (倒数第二个周五, "the second-to-last Friday") is asked about, never read as the
-last one.
+last one. "every last Friday" / "every first Monday" are of each month.
 """
 
 from __future__ import annotations
 
 import re
 
-from workflows.schedule.en import NOCASE, WEEKDAY
+from workflows.schedule.en import DAY_NAMES, NOCASE, WEEKDAY
 from workflows.schedule.en_repeats import OF_EVERY_MONTH
 from workflows.schedule.numerals import NUMBER, number, ordinal
 from workflows.schedule.pieces import Piece, Recur, Unclear, rule
@@ -65,5 +65,17 @@ def en_nth_from_end(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), "unsupported", "unsupported")]
 
 
+@rule(
+    rf"\b(?:every|each)\s+(?P<n>first|1st|last)\s+(?P<w>{WEEKDAY})\b"
+    r"(?!\s+(?:of|in)\s+(?:the|each|every|a)\s+month)",
+    NOCASE,
+)
+def en_first_or_last(match: re.Match[str]) -> list[Piece]:
+    """every first Monday, every last Friday (no "of the month"): of each month."""
+    nth = -1 if match.group("n").lower() == "last" else 1
+    day = WEEKDAYS[DAY_NAMES[match.group("w").lower()[:3]]]
+    return [Recur(match.start(), match.end(), NthWeekdays(((nth, day),)))]
+
+
 ZH_RULES = [zh_from_end]
-EN_RULES = [en_from_end, en_nth_from_end]
+EN_RULES = [en_from_end, en_nth_from_end, en_first_or_last]

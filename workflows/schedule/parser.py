@@ -84,7 +84,7 @@ _UNREAD = (
         r"|\bthe\s+last\b(?!\s+(?:(?:\d+|few|couple\s+of|two|three|five|ten|fifteen|thirty"
         r"|twenty-four)\s*(?:minutes?|mins?|hours?|hrs?|days?|weeks?|months?)|hour|minute)\b)|\b(?:days?|weeks?|months?)\s+from\b|\bfrom\s+(?:today|tomorrow)\b"
         r"|\b(?:minutes?|mins?|hours?|hrs?)\s+(?:before|after|earlier|prior)\b"
-        r"|\bevery\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?|other|second|third"
+        r"|\bevery\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?|other|first|last|second|third"
         r"|fourth|fifth|\d+(?:st|nd|rd|th)?)\b|\b(?:first|last)\s+day\s+of\b|\buntil\b|\btill\b"
         r"|\b(?:business|working|work|office)\s+hours\b|\bweekends?\b"
         r"|\b(?:jan|feb|apr|jun|jul|aug|sept?|oct|nov|dec)\.?\s+\d",
