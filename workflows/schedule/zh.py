@@ -150,7 +150,8 @@ def minutes_to(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    rf"(?:从|在)?\s*(?:{clock_fragment('a')}|(?P<bare>\d{{1,2}})){RANGE}{clock_fragment('b')}"
+    rf"(?:从|在)?\s*(?:{clock_fragment('a')}|(?P<bare>\d{{1,2}})){RANGE}"
+    rf"(?:次日|第二天|隔天|翌日)?\s*{clock_fragment('b')}"
     r"\s*(?:之间|期间|以内|内|这段时间)?"
 )
 def window(match: re.Match[str]) -> list[Piece]:
