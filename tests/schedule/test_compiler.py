@@ -42,6 +42,7 @@ from workflows.schedule import (
 from workflows.schedule.compiler import DayStepTrigger, WallClockCronTrigger
 from workflows.schedule.spec import (
     WORKDAYS,
+    DayFromEnd,
     Either,
     Festival,
     MonthWorkday,
@@ -316,6 +317,7 @@ SPECS = [
     Calendar((TimeOfDay(10),), MonthDays((1, 15), True), "UTC"),
     Calendar((TimeOfDay(10),), NthWeekdays(((2, "tue"),)), "Europe/London"),
     Calendar((TimeOfDay(0),), MonthDays((1,)), "Asia/Tokyo", (1,)),
+    Calendar((TimeOfDay(17),), DayFromEnd(2), "Asia/Shanghai"),
     Every(30, "Asia/Shanghai", Window(TimeOfDay(9), TimeOfDay(18)), WORKDAYS),
     Every(90, "UTC", anchor=datetime(2026, 3, 2, 11, 30, tzinfo=UTC)),
     Calendar((TimeOfDay(9),), Daily(), "Asia/Shanghai", (), date(2026, 3, 4), date(2026, 3, 6)),
@@ -364,6 +366,12 @@ def test_json_round_trip_keeps_everything(spec: Spec) -> None:
             "timezone": "UTC",
             "times": ["09:00"],
             "days": {"type": "nth", "positions": [[6, "mon"]]},
+        },
+        {
+            "form": "calendar",
+            "timezone": "UTC",
+            "times": ["09:00"],
+            "days": {"type": "from_end", "nth": 1},
         },
         {"form": "every", "timezone": "UTC", "minutes": 0},
         {"form": "every", "timezone": "UTC", "minutes": "30"},
@@ -451,6 +459,11 @@ def test_a_last_day_ends_the_schedule_in_its_zone() -> None:
             "每年12月25日上午10点",
             "每年12月25日 10:00",
             "on the 25th of December every year at 10:00",
+        ),
+        (
+            "每月倒数第二天下午5点",
+            "每月倒数第 2 天 17:00",
+            "on the 2nd-to-last day of every month at 17:00",
         ),
         ("every 2 hours", "每 2 小时", "every 2 hours"),
         ("每天早上9点和晚上6点", "每天 09:00、18:00", "every day at 09:00 and 18:00"),

@@ -459,6 +459,7 @@ async def test_the_bots_fallback_goes_through_the_model_guard(
         ("明天下午3点至8点", ["2026-03-03T15:00:00+08:00", "2026-03-02T15:00:00+08:00"]),
         ("3月1日上午10点发通知", ["2027-03-01T10:00:00+08:00", "2027-03-01T10:00:00+08:00"]),
         ("every Wednesday 2-4pm code review", ["2026-03-04T14:00:00+08:00"] * 2),
+        ("每年1月1日午夜发祝福", ["2027-01-01T00:00:00+08:00"]),  # its start (00:00), or say
     ],
 )
 def test_a_question_lists_the_schedules_it_may_mean(text: str, firsts: list[str]) -> None:
@@ -468,3 +469,24 @@ def test_a_question_lists_the_schedules_it_may_mean(text: str, firsts: list[str]
     assert result.question
     runs = [next_runs(option, NOW, 1)[0].isoformat() for option in result.options]
     assert runs == firsts
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("明天上午15点重启nginx", "15 点不在早上"),
+        ("tomorrow morning at 15:00 restart nginx", "15:00 is not in the morning"),
+        ("每个法定节假日上午10点检查值班表", "只在节假日"),
+        ("on public holidays at 10am check the rota", "only on holidays"),
+        ("every 2nd tuesday at 10am send the report", "the 2nd Tuesday of every month"),
+        ("every second tuesday at 10am send the report", "every 2 weeks on Tuesday"),
+        ("every day at 09:00 UTC+05:30 check redis", "UTC+05:30"),
+        ("每月初上午9点发月报", "哪一天"),
+        ("every year on january 1st at midnight send greetings", "00:00 the next day"),
+    ],
+)
+def test_a_question_says_what_it_asks_about(text: str, says: str) -> None:
+    """Not the generic "I could not read the time": the question names the doubt."""
+    result = parse(text, now=NOW, timezone="Asia/Shanghai")
+    assert result.status == "clarify"
+    assert says in (result.question or ""), result.question

@@ -14,6 +14,10 @@ The rules (documented in the README of the scheduling issue and tested by the co
 - 凌晨 keeps the hour (凌晨12点 is 00:00); 早上/上午 keep it; 中午 1–3 → 13–15; 下午/傍晚 add 12;
   晚上 5–11 add 12, 晚上12点 is the midnight *ending* that day; 晚上1–4点 gets a question;
   半夜/深夜 12 is the midnight ending that day, 1–5 are the small hours after it.
+- A 24-hour hour (13–23) must fall in the part of the day written with it: 下午15点 is 15:00,
+  上午15点 / 凌晨15点 / 早上20点 / "15:00 in the morning" contradict themselves and get a question,
+  as do 凌晨9点, 中午5点, 傍晚2点 (`SMALL_CONFLICTS`). A window's end read with its start's part of
+  the day (早上9点到18点) is not held to it.
 - 零点 / 0点 is the midnight *starting* a day; 午夜, "midnight" and 今晚12点 the one *ending* it
   (so 今晚12点 and 明天零点 are the same instant).
 - 中午 / noon alone is 12:00, midnight alone the coming midnight; 早上, 下午, 晚上, "morning",
@@ -60,6 +64,10 @@ EN_PERIODS = {
     "midday": "noon",
     "midnight": "midnight",
 }
+AFTERNOON_HOURS = {"noon": (13, 14), "afternoon": (13, 19), "dusk": (16, 20)}
+AFTERNOON_HOURS.update({"evening": (17, 23), "night": (21, 23)})
+"""The 24-hour hours (13–23) each part of the day may hold: 下午15点 and 晚上21点 agree, 上午15点,
+凌晨15点 and 早上20点 contradict themselves (no part of the morning holds them) and are asked."""
 EXACT_PERIODS = {"noon": (12, 0, False), "midnight": (0, 0, True)}
 """Parts of the day that are a time on their own: (hour, minute, ends the day)."""
 
@@ -91,7 +99,13 @@ def _with_meridiem(hour: int, minute: int, meridiem: str) -> Resolved | Problem:
     return Resolved(12 if hour == 12 else hour + 12, minute)
 
 
-def _in_period(hour: int, minute: int, period: str) -> Resolved | Problem:
+SMALL_CONFLICTS = {"dawn": range(7, 12), "noon": range(4, 11), "dusk": (1, 2, 3, 9, 10, 11, 12)}
+"""12-hour hours a part of the day cannot hold: 凌晨9点, 中午5点, 傍晚2点 (asked)."""
+
+
+def _in_period(hour: int, minute: int, period: str, strict: bool) -> Resolved | Problem:
+    if strict and hour in SMALL_CONFLICTS.get(period, ()):
+        return Problem("period_hour", "conflict")
     if period == "dawn":
         return Resolved(0 if hour == 12 else hour, minute)
     if period == "morning":
@@ -122,11 +136,13 @@ def resolve(clock: Clock, period: str | None = None, *, window: bool = False) ->
         return Resolved(0, 0, True)
     if clock.meridiem is not None:
         return _with_meridiem(hour, minute, clock.meridiem)
+    strict = clock.period is not None or not window  # a window's end may borrow its start's
     period = clock.period or period
     if hour >= 13:
-        return Resolved(hour, minute)
+        low, high = AFTERNOON_HOURS.get(period, (0, 0)) if period and strict else (13, 23)
+        return Resolved(hour, minute) if low <= hour <= high else Problem("period_hour", "conflict")
     if period is not None:
-        return _in_period(hour, minute, period)
+        return _in_period(hour, minute, period, strict)
     if clock.language == "en" and clock.bare and not window:
         if hour == 12:
             return Problem("noon_or_midnight")

@@ -1,5 +1,6 @@
 """Days no cron field can say — the working days of a calendar, the first/last/nearest working
-day of a month, every N weeks, a festival — as a filter over the fires of a cron trigger.
+day of a month, every N weeks, a festival, the n-th day from the month's end — as a filter over
+the fires of a cron trigger.
 
 Usage::
 
@@ -16,7 +17,14 @@ from functools import partial
 
 from apscheduler.triggers.base import BaseTrigger
 
-from workflows.schedule.days import Days, Festival, MonthWorkday, WeekStep, Workdays
+from workflows.schedule.days import (
+    DayFromEnd,
+    Days,
+    Festival,
+    MonthWorkday,
+    WeekStep,
+    Workdays,
+)
 from workflows.schedule.holidays import festival_date, is_workday
 
 MAX_SKIPS = 5000
@@ -52,7 +60,13 @@ def keeps(days: Days) -> Callable[[date], bool] | None:
         return partial(_in_week_step, days)
     if isinstance(days, Festival):
         return partial(_is_festival, days.name)
+    if isinstance(days, DayFromEnd):
+        return partial(_from_end, days.nth)
     return None
+
+
+def _from_end(nth: int, day: date) -> bool:
+    return calendar.monthrange(day.year, day.month)[1] - day.day + 1 == nth
 
 
 def _month_workday(days: MonthWorkday, day: date) -> bool:

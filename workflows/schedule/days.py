@@ -1,4 +1,5 @@
-"""The days of a calendar schedule: every day, weekdays, days of the month, n-th weekdays, the
+"""The days of a calendar schedule: every day, weekdays, days of the month, n-th weekdays, a day
+counted from the month's end, the
 working days of a calendar, the first/last/nearest working day of the month, every N weeks, a
 festival, and a day of the month or a weekday (`spec.Calendar.days`). Weekdays are names
 (`mon` … `sun`), never numbers."""
@@ -66,6 +67,18 @@ class NthWeekdays:
         for nth, day in self.positions:
             if nth not in (1, 2, 3, 4, 5, -1) or day not in WEEKDAYS:
                 raise SpecError(f"not an n-th weekday: {nth} {day}")
+
+
+@dataclass(frozen=True)
+class DayFromEnd:
+    """The `nth` day counted back from the month's end (2: the day before the last, 倒数第二天;
+    the last day itself is `MonthDays(last=True)`)."""
+
+    nth: int
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.nth <= 28:
+            raise SpecError("a day from the month's end is 2 to 28 (the last is MonthDays last)")
 
 
 @dataclass(frozen=True)
@@ -137,6 +150,7 @@ Days = (
     | Weekly
     | MonthDays
     | NthWeekdays
+    | DayFromEnd
     | Workdays
     | MonthWorkday
     | WeekStep
@@ -178,6 +192,8 @@ def days_json(days: Days) -> dict[str, Any]:
         return {"type": "monthly", "days": list(days.days), "last": days.last}
     if isinstance(days, NthWeekdays):
         return {"type": "nth", "positions": [[nth, day] for nth, day in days.positions]}
+    if isinstance(days, DayFromEnd):
+        return {"type": "from_end", "nth": days.nth}
     if isinstance(days, Workdays):
         return {"type": "workdays", "calendar": days.calendar}
     if isinstance(days, MonthWorkday):
@@ -244,6 +260,8 @@ def _whole(data: Mapping[str, Any], key: str) -> int:
 
 
 def _more_days(data: Mapping[str, Any], kind: object) -> Days:
+    if kind == "from_end":
+        return DayFromEnd(_whole(data, "nth"))
     if kind == "workdays":
         return Workdays(_word(data, "calendar"))
     if kind == "month_workday":

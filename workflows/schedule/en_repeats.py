@@ -235,7 +235,7 @@ def step(match: re.Match[str]) -> list[Piece]:
     return [Step(match.start(), match.end(), int(minutes))]
 
 
-UNSUPPORTED = r"\b(?:on\s+holidays|except|excluding|but\s+not)\b"
+UNSUPPORTED = r"\b(?:except|excluding|but\s+not)\b"
 
 
 @rule(UNSUPPORTED, NOCASE)
@@ -286,19 +286,21 @@ def cycle(match: re.Match[str]) -> list[Piece]:
 @rule(
     r"\b(?:on\s+)?(?:the\s+)?(?P<which>first|last)\s+day\s+of\s+(?:every|each)\s+"
     r"(?:quarter|(?P<y>year))\b"
-    r"|\b(?:on\s+)?(?:the\s+)?(?P<once>first|last)\s+day\s+of\s+(?:the|this)\s+year\b",
+    r"|\b(?:on\s+)?(?:the\s+)?(?P<once>first|last)\s+day\s+of\s+(?:the|this)\s+year\b"
+    r"|\b(?:every|each)\s+(?:quarter|(?P<y2>year))\s+on\s+the\s+(?P<which2>first|last)\s+day\b",
     NOCASE,
 )
 def period_edge(match: re.Match[str]) -> list[Piece]:
-    """the first / last day of every quarter (or year): as 每季度第一天, 每季度最后一天; "the
+    """the first / last day of every quarter (or year), "every quarter on the first day": as
+    每季度第一天, 每季度最后一天; "the
     last day of the year": this year's December 31st (the first day: the coming January 1st)."""
     start, end = match.start(), match.end()
     if match.group("once"):
         if match.group("once").lower() == "last":
             return [DateOf(start, end, 31, 12, years_ahead=0, last=True)]
         return [DateOf(start, end, 1, 1)]
-    last = match.group("which").lower() == "last"
-    if match.group("y"):
+    last = (match.group("which") or match.group("which2")).lower() == "last"
+    if match.group("y") or match.group("y2"):
         months = (12,) if last else (1,)
         return [Recur(start, end, MonthDays((), True) if last else MonthDays((1,)), months)]
     if last:

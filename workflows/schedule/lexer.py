@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from workflows.schedule import (
     dates,
+    doubts,
     en,
     en_clock,
     en_relative,
     en_repeats,
     ends,
     feasts,
+    month_end,
     zh,
     zh_repeats,
     zones,
@@ -70,6 +72,10 @@ RULES: list[Rule] = [
     *scripted("en", en_relative.RULES),
     *scripted("en", en_clock.RULES, besides=(en_clock.dotted,)),
     *scripted("en", en_repeats.RULES),
+    *scripted("zh", month_end.ZH_RULES),
+    *scripted("en", month_end.EN_RULES),
+    *scripted("zh", doubts.ZH_RULES),
+    *scripted("en", doubts.EN_RULES),
     *scripted("zh", (feasts.zh_feast,)),
     *scripted("en", (feasts.en_feast,)),
     feasts.nth_feast,
@@ -84,7 +90,7 @@ _WIDE = str.maketrans(
 """Full-width digits, colon and space as ASCII, and the traditional characters of time words as
 simplified ones (one character for one: spans stay valid for the original text)."""
 GLUE = re.compile(
-    r"(?:[\s,，、;；:：]|的|在|于|和|及|与|跟|并且|并|或|到|至|起|开始|从|都|也|再|还|就|是"
+    r"(?:[\s,，、;；:：@]|的|在|于|和|及|与|跟|并且|并|或|到|至|起|开始|从|都|也|再|还|就|是"
     r"|提醒我|提醒|帮我|请|给我|叫我|记得|定时"
     r"|\b(?:and|at|on|in|of|the|from|by|then|also|please|starting|remind\s+me)\b)*",
     re.IGNORECASE,
@@ -114,10 +120,41 @@ class Scan:
     zones: tuple[Zone, ...]
     candidates: tuple[Candidate, ...]
 
+    def within(self, positions: Sequence[int]) -> Scan:
+        """This scan of a `compact` text with its spans moved back into the original text
+        (`positions`: the original index of each compact character)."""
+        spans = tuple((positions[start], positions[end - 1] + 1) for start, end in self.spans)
+        return replace(self, spans=spans)
+
+
+_LOOSE = re.compile(
+    r"(?<=[\u4e00-\u9fff\d])(\s+)(?=[\u4e00-\u9fff])"
+    r"|(?<=[\u4e00-\u9fff])(\s+)(?=\d+\s*[点时分秒号日月年天周个小刻半:：])"
+    r"|(?<=\d)(\s*)[:：](\s*)(?=\d)"
+)
+"""Spaces the grammars do not read: inside Chinese (每 天 早 上 9 点), between Chinese and a
+number with its unit (每天 9 点, 每 2 小时), around the colon of a clock (9 : 30). Chinese puts
+no spaces between words, so dropping them changes no meaning; spaces by Latin words stay
+("每周五 5pm", "9am 检查"), as English rules need their word boundaries."""
+
 
 def normalise(text: str) -> str:
     """The text the grammars read (see `_WIDE`); same length, so spans stay valid."""
     return text.translate(_WIDE)
+
+
+def compact(text: str) -> tuple[str, tuple[int, ...]]:
+    """`text` without the spaces of `_LOOSE`, and for each character kept its index in
+    `text` (to map spans found in the compact text back: see `Scan.within`)."""
+    dropped = {
+        index
+        for match in _LOOSE.finditer(text)
+        for group in range(1, 5)
+        if match.group(group)
+        for index in range(match.start(group), match.end(group))
+    }
+    kept = [index for index in range(len(text)) if index not in dropped]
+    return "".join(text[index] for index in kept), tuple(kept)
 
 
 def candidates(text: str) -> list[Candidate]:

@@ -12,9 +12,9 @@ Usage::
 
 from __future__ import annotations
 
-ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4}
+ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4}
 ZH_DIGITS.update({"五": 5, "六": 6, "七": 7, "八": 8, "九": 9})
-ZH_NUMERAL = "[零〇一二两三四五六七八九十百]"
+ZH_NUMERAL = "[零〇一二两俩三四五六七八九十百]"
 NUMBER = rf"(?:\d{{1,4}}|{ZH_NUMERAL}{{1,4}})"
 """A regex fragment: one number, in digits or Chinese numerals."""
 

@@ -30,7 +30,7 @@ from workflows.schedule.clarify import Clarify
 from workflows.schedule.clock import EXACT_PERIODS
 from workflows.schedule.compiler import cron_of, next_runs
 from workflows.schedule.holidays import workdays_for
-from workflows.schedule.lexer import normalise, scan
+from workflows.schedule.lexer import compact, normalise, scan
 from workflows.schedule.pieces import SCRIPTS, Language, Lazy, Period, Recur, Step
 from workflows.schedule.reading import read
 from workflows.schedule.spec import Once, Spec, SpecError
@@ -62,11 +62,13 @@ _TIMEISH = (
 """Time words that suggest a time expression the rules could not read (then: unreadable)."""
 _UNREAD = (
     Lazy(
-        r"每逢|每隔|农历|阴历|初[一二三四五六七八九十]|双周|\d{1,4}\s*年|\d{1,2}\s*月\s*\d{1,2}(?!\d)"
+        r"每逢|每隔|农历|阴历|初[一二三四五六七八九十]|双周(?![报会刊])|\d{1,4}\s*年(?![度级终报薪])"
+        r"|\d{1,2}\s*月\s*\d{1,2}(?!\d)"
         r"|[一二三四五六七八九十]{1,2}月[一二三四五六七八九十]{1,3}[日号]|最后一天"
         r"|(?:周|星期|礼拜)[一二三四五六日天]|^[\u4e00-\u9fff]{1,4}节$|节(?:那天|当天)"
+        r"|[节夕][前后]\s*(?:第|最后|[一二两三四五六七八九十]|\d)"
         r"|(?:提)?前\s*(?:\d+|[一二两三四五六七八九十半]+)\s*个?(?:分钟|小时)"
-        r"|顺延|(?:节假日|周末|双休日?|调休)\s*(?:除外|不|跳过|休息|照常|也|正常|暂停)"
+        r"|次日|翌日|顺延|(?:节假日|假日|周末|双休日?|调休)\s*(?:都|均|一律)?\s*(?:除外|不|跳过|休息|照常|也|正常|暂停)"
         r"|每(?:个|一个)?(?:交易|休息|假|节假|非工作|营业|上班|值班|发薪|结算|开盘)日"
         r"|每个?(?:月|季度?|年)(?:的)?(?:首|头|第|最后|倒数|末|初|中)"
         r"|直到|为止|截止|截至|持续\s*(?:\d|[一二两三四五六七八九十半])"
@@ -80,9 +82,10 @@ _UNREAD = (
         r"|sun)days?\b|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\b"
         r"|\bend\s+of\s+(?:the\s+)?(?:month|week|year)\b"
         r"|\b(?:january|february|march|april|june|july|august|september|october|november|december)\b"
-        r"|\bthe\s+last\b|\b(?:days?|weeks?|months?)\s+from\b|\bfrom\s+(?:today|tomorrow)\b"
+        r"|\bthe\s+last\b(?!\s+(?:(?:\d+|few|couple\s+of|two|three|five|ten|fifteen|thirty"
+        r"|twenty-four)\s*(?:minutes?|mins?|hours?|hrs?|days?|weeks?|months?)|hour|minute)\b)|\b(?:days?|weeks?|months?)\s+from\b|\bfrom\s+(?:today|tomorrow)\b"
         r"|\b(?:minutes?|mins?|hours?|hrs?)\s+(?:before|after|earlier|prior)\b"
-        r"|\bevery\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?|other|second|third"
+        r"|\bevery\s+(?:\w+\s+)?(?:days?|weeks?|months?|years?|hours?|minutes?|other|first|last|second|third"
         r"|fourth|fifth|\d+(?:st|nd|rd|th)?)\b|\b(?:first|last)\s+day\s+of\b|\buntil\b|\btill\b"
         r"|\b(?:business|working|work|office)\s+hours\b|\bweekends?\b"
         r"|\b(?:jan|feb|apr|jun|jul|aug|sept?|oct|nov|dec)\.?\s+\d",
@@ -203,8 +206,8 @@ def parse(
     calendar = workdays or workdays_for(timezone, language)
     if not original or not is_schedule_text:
         return ParseResult("not_schedule", None, timezone, language, reason="not_schedule")
-    text = normalise(original)
-    found = scan(text)
+    text, positions = compact(normalise(original))
+    found = scan(text).within(positions)
     names = sorted({zone.name for zone in found.zones})
     zone_name = names[0] if names else timezone
     task = task_of(original, found.spans)

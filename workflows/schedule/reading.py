@@ -84,12 +84,18 @@ def _nearest_period(clock: Clock, periods: Sequence[Period]) -> str | None:
     return min(periods, key=lambda p: abs(p.start - clock.start)).name
 
 
+def _about(clock: Clock, period: str | None) -> dict[str, str]:
+    """What a question about `clock` read in `period` says: its hour and part of the day."""
+    return {"hour": str(clock.hour), "period": period or ""}
+
+
 def _times(clocks: Sequence[Clock], periods: Sequence[Period]) -> list[Resolved] | Clarify:
     found: list[Resolved] = []
     for clock in clocks:
-        result = resolve(clock, _nearest_period(clock, periods))
+        period = _nearest_period(clock, periods)
+        result = resolve(clock, period)
         if isinstance(result, Problem):
-            return Clarify(result.topic, result.reason, {"hour": str(clock.hour)})
+            return Clarify(result.topic, result.reason, _about(clock, period))
         found.append(result)
     if not clocks and periods:
         exact = [p for p in periods if p.name in EXACT_PERIODS]
@@ -98,9 +104,9 @@ def _times(clocks: Sequence[Clock], periods: Sequence[Period]) -> list[Resolved]
         hour, minute, next_day = EXACT_PERIODS[exact[0].name]
         found.append(Resolved(hour, minute, next_day))
     elif clocks and all(c.meridiem or c.period for c in clocks):
-        for period in periods:  # "at 8am, noon and 6pm": noon is a time of its own
-            if period.name in EXACT_PERIODS:
-                hour, minute, next_day = EXACT_PERIODS[period.name]
+        for written in periods:  # "at 8am, noon and 6pm": noon is a time of its own
+            if written.name in EXACT_PERIODS:
+                hour, minute, next_day = EXACT_PERIODS[written.name]
                 found.append(Resolved(hour, minute, next_day))
     return found
 
@@ -108,9 +114,10 @@ def _times(clocks: Sequence[Clock], periods: Sequence[Period]) -> list[Resolved]
 def _window(span: Span, periods: Sequence[Period]) -> Window | Clarify:
     ends: list[Resolved] = []
     for clock in (span.first, span.last):
-        result = resolve(clock, _nearest_period(clock, periods), window=True)
+        period = _nearest_period(clock, periods)
+        result = resolve(clock, period, window=True)
         if isinstance(result, Problem):
-            return Clarify(result.topic, result.reason, {"hour": str(clock.hour)})
+            return Clarify(result.topic, result.reason, _about(clock, period))
         ends.append(result)
     first, last = ends
     start = TimeOfDay(first.hour, first.minute)
@@ -150,8 +157,9 @@ def _calendar(recur: Recur, times: Sequence[Resolved], zone: str) -> Reading:
         if not all(t.next_day for t in times):
             return Clarify("unsupported", "unsupported")
         shifted = _shift(days)
-        if shifted is None or recur.months:
-            return Clarify("unsupported", "unsupported")
+        if shifted is None or recur.months:  # on 1 January at midnight: its start or its end?
+            start = Calendar((TimeOfDay(0),), days, zone, recur.months)
+            return Clarify("midnight_of_day", "ambiguous", options=(start,))
         days = shifted
     clock_times = tuple(sorted({TimeOfDay(t.hour, t.minute) for t in times}))
     return Calendar(clock_times, days, zone, recur.months)
@@ -339,6 +347,21 @@ def _listed_after(day: Piece, recur: Recur) -> bool:
     return isinstance(day, WeekdayDate) and day.week is None and day.start > recur.start
 
 
+def _another_date(recur: Recur, day: Piece) -> Recur | Clarify | None:
+    """每年6月30日和12月31日, "every year on March 1 and September 1": a date written after a
+    yearly date is one more date of it, never the day it starts. Same day of the month: one
+    rule over both months; different days: two jobs (asked). None: not such a date."""
+    if not (recur.months and isinstance(recur.days, MonthDays) and isinstance(day, DateOf)):
+        return None
+    if day.month is None or day.year is not None or day.years_ahead is not None:
+        return None
+    if day.start < recur.start:
+        return None
+    if recur.days.days != (day.day,) or recur.days.last or day.last:
+        return Clarify("two_dates", "unsupported")
+    return Recur(recur.start, day.end, recur.days, tuple(sorted({*recur.months, day.month})))
+
+
 def _month_day(piece: Piece) -> bool:
     """A day of any month (每周一和1号: either day), not 下个月1号 (a start: 从下个月1号开始)."""
     return isinstance(piece, DateOf) and piece.month is None and not piece.next_month
@@ -451,6 +474,11 @@ def _read(pieces: Sequence[Piece], now: datetime, workdays: str, daytime: bool) 
     if recurs and len(days) == 1 and len(recurs) == 1:
         if _listed_after(days[0], recurs[0]):  # 每周一早上9点和周五下午6点: not a start
             return Clarify("conflict", "conflict")
+        yearly = _another_date(recurs[0], days[0])
+        if isinstance(yearly, Clarify):
+            return yearly
+        if yearly is not None:
+            return _calendar(yearly, times, zone)
         return _starting_on(recurs[0], times, days[0], now)  # 从明天开始每天9点
     small = any(c.language == "zh" and c.bare and 1 <= c.hour <= 6 for c in clocks)
     small = small and len(times) == 1 and times[0].plain

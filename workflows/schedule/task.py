@@ -7,7 +7,10 @@ Rules:
   "每周五下午5点发送本周的告警报告" → "发送本周的告警报告".
 - Filler is trimmed at both ends, repeatedly: leading 请/麻烦/帮我/提醒我/记得/并/然后…,
   "please", "remind me to", "can you", "to", "and", "then"…; trailing 一下/吧/哦/提醒,
-  "please", "for me", "thanks"; and punctuation and spaces at either end.
+  "please", "for me", "thanks" (a 提醒 stays when the task sends it: "发送会议提醒"); and
+  punctuation and spaces at either end.
+- 在/于 before the time and 的时候 after it frame the time and go with it: "请在明天下午3点的时候
+  帮我重启nginx" → "重启nginx" (a 在 after a task word stays: "明天9点在群里发日报").
 - Words inside the task are never touched ("检查服务器健康并发到群里" keeps its 并).
 - Nothing left → None (the time was clear; the caller asks what to do).
 """
@@ -32,6 +35,8 @@ _EN_LEAD = (
     r"|then|also|at|on|in|starting|from"
 )
 _EN_TAIL = r"please|pls|for\s+me|thanks|thank\s+you|and|at|on|by|in|then"
+_SENDS = re.compile(r"(?:发送?|推送|群发|下发|转发|发布)")
+"""A task that sends something: a 提醒 it ends with is what it sends (发送会议提醒), kept."""
 LEAD = re.compile(rf"^(?:{_EDGE}+|(?:{_ZH_LEAD})|(?:{_EN_LEAD})\b)", re.IGNORECASE)
 TAIL = re.compile(rf"(?:{_EDGE}+|(?:{_ZH_TAIL})|\b(?:{_EN_TAIL}))$", re.IGNORECASE)
 
@@ -66,11 +71,29 @@ def trim(text: str) -> str | None:
         previous = text
         text = text.strip()
         text = LEAD.sub("", text, count=1)
-        text = TAIL.sub("", text, count=1)
+        tail = TAIL.search(text)
+        if tail and not (tail.group(0).endswith("提醒") and _SENDS.match(text)):
+            text = text[: tail.start()]
     text = text.strip()
     return text or None
 
 
+_AT = re.compile(r"(?:在|于)\s*$")
+_WHEN = re.compile(r"^\s*(?:的时候|时候|之时)")
+
+
+def _widen(text: str, span: tuple[int, int]) -> tuple[int, int]:
+    """`span` with the words that only frame the time: 在/于 before it when nothing but filler
+    precedes (请在明天3点…), 的时候 right after it (3点的时候重启)."""
+    start, end = span
+    before = _AT.search(text, 0, start)
+    if before is not None and trim(text[: before.start()]) is None:
+        start = before.start()
+    after = _WHEN.match(text[end:])
+    return start, end + (after.end() if after else 0)
+
+
 def task_of(text: str, spans: Sequence[tuple[int, int]]) -> str | None:
-    """The task `text` asks for, once `spans` (the time expression) are removed."""
-    return trim(remove(text, spans))
+    """The task `text` asks for, once `spans` (the time expression, with the words that frame
+    it: see `_widen`) are removed."""
+    return trim(remove(text, [_widen(text, span) for span in spans]))

@@ -18,6 +18,7 @@ from workflows.schedule.spec import (
     WEEKEND,
     WORKDAYS,
     Daily,
+    DayFromEnd,
     Days,
     Either,
     Every,
@@ -47,7 +48,9 @@ EN_MONTHS: tuple[str, ...] = ("January", "February", "March", "April", "May", "J
 EN_MONTHS += ("August", "September", "October", "November", "December")
 EN_PERIODS = {"dawn": "the small hours", "morning": "the morning", "afternoon": "the afternoon"}
 EN_PERIODS.update({"dusk": "the evening", "evening": "the evening", "night": "the night"})
+EN_PERIODS.update({"noon": "the noon hour", "midnight": "midnight"})
 ZH_PERIOD_WORDS = {"dawn": "凌晨", "morning": "早上", "afternoon": "下午", "dusk": "傍晚"}
+ZH_PERIOD_WORDS.update({"noon": "中午", "midnight": "午夜"})
 ZH_PERIOD_WORDS.update({"evening": "晚上", "night": "夜里"})
 ZH_EXAMPLES = {"dawn": "凌晨3点", "morning": "早上9点", "afternoon": "下午3点", "dusk": "傍晚6点"}
 ZH_EXAMPLES.update({"evening": "晚上8点", "night": "夜里11点"})
@@ -112,6 +115,8 @@ def _zh_more(days: Days, prefix: str) -> str:
         if days.near:
             return f"{prefix}离 {days.near} 日最近的工作日"
         return prefix + ("第一个工作日" if days.nth == 1 else "最后一个工作日")
+    if isinstance(days, DayFromEnd):
+        return f"{prefix}倒数第 {days.nth} 天"
     if isinstance(days, WeekStep):
         return f"每 {days.weeks} 周的" + "、".join(ZH_DAYS[d] for d in days.weekdays)
     if isinstance(days, Festival):
@@ -127,6 +132,8 @@ def _en_more(days: Days, scope: str) -> str:
         if days.near:
             return f"on the working day nearest the {_ordinal(days.near)} {scope}"
         return f"on the {'first' if days.nth == 1 else 'last'} working day {scope}"
+    if isinstance(days, DayFromEnd):
+        return f"on the {_ordinal(days.nth)}-to-last day {scope}"
     if isinstance(days, WeekStep):
         names = _en_list([EN_DAYS[d] for d in days.weekdays])
         return f"every {days.weeks} weeks on {names}"
@@ -253,7 +260,10 @@ ZH_QUESTIONS = {
     "passed_today_pm": "今天 {time} 已经过了：是下午{hour}点、明天 {time}，还是每天 {time}？",
     "passed_date": "{date} {time} 已经过去了，请给一个将来的时间。",
     "noon_or_midnight": "12 点是中午 12 点还是午夜 12 点？",
+    "midnight_of_day": "午夜是指这一天开始的 00:00，还是这一天结束时（第二天 00:00）？"
+    "这一天开始请写“0点”。",
     "am_or_pm": "{hour} 点是上午还是下午？",
+    "period_hour": "{hour} 点不在{period}，请确认时间，例如“下午3点”或“15点”。",
     "evening_small_hours": "晚上{hour}点是指今晚还是明天凌晨{hour}点？",
     "day_month": "“{text}”是几月几日？请写成“4月5日”或“2026-04-05”。",
     "bad_date": "这个日期不存在（{month}月{day}日），请确认日期。",
@@ -270,6 +280,13 @@ ZH_QUESTIONS = {
     "how_often": "在这个时间段内多久执行一次？例如“每30分钟”。",
     "too_often": "最短间隔是 1 分钟，请换一个间隔。",
     "every_other_day": "“每隔N天”是每 N 天还是每 N+1 天？请写成“每2天”这样的说法。",
+    "nth_or_step": "“{text}”是每隔几周一次，还是每月的第几个？"
+    "请写成“每两周的周二”或“每月第二个周二”。",
+    "two_dates": "每年的几个日期不同，请分成几个定时任务，每条一个日期，"
+    "例如“每年6月30日下午5点对账”。",
+    "before_after": "“之前/之后”是一段时间，请给出确切的时间，例如“下午2点50分”。",
+    "holidays_only": "还不能只在节假日执行（放假日期每年由国务院公布）：请给出具体日期，例如"
+    "“10月1日上午10点”，或改成“每个工作日”“每周六”。",
     "unsupported": "这个周期我还不支持，请换一种说法，例如“每周一”“每月第一个周一”“每2小时”。",
     "unreadable": "我没看懂其中的时间，请换一种说法，例如“每天9点”“每周五下午5点”“30分钟后”。",
     "past": "这个时间已经过去了，请给一个将来的时间。",
@@ -290,7 +307,10 @@ EN_QUESTIONS = {
     "at {time}, or every day at {time}?",
     "passed_date": "{date} {time} is in the past; please give a time in the future.",
     "noon_or_midnight": "Do you mean 12 noon or 12 midnight?",
+    "midnight_of_day": "Midnight at the start of that day (00:00) or at its end (00:00 the next "
+    'day)? Say "at 00:00" for the start.',
     "am_or_pm": "Is that {hour} am or {hour} pm?",
+    "period_hour": '{hour}:00 is not in {period}; which time do you mean, e.g. "3pm" or "15:00"?',
     "evening_small_hours": "Do you mean {hour} tonight or {hour} am tomorrow?",
     "day_month": 'Is {text} day/month or month/day? Please write the date as "April 5" or '
     '"2026-04-05", and the time with am/pm.',
@@ -312,6 +332,14 @@ EN_QUESTIONS = {
     "how_often": 'How often within that window? For example "every 30 minutes".',
     "too_often": "The shortest step is one minute; please pick another interval.",
     "every_other_day": 'Every N days or every N+1 days? Please say "every 2 days".',
+    "nth_or_step": '"{text}": every few weeks, or that weekday of each month? Please say e.g. '
+    '"every 2 weeks on Tuesday" or "the 2nd Tuesday of every month".',
+    "two_dates": "Those yearly dates fall on different days of the month; please make one job "
+    'per date, e.g. "every year on June 30 at 5pm close the books".',
+    "before_after": '"Before" or "after" is a span of time; please give the exact time, e.g. '
+    '"at 2:50pm".',
+    "holidays_only": "I can't run a job only on holidays (their dates change every year); please "
+    'give the dates, e.g. "October 1 at 10am", or say "every weekday" or "every Saturday".',
     "unsupported": 'I can\'t schedule that pattern yet; try "every Monday", "the first Monday '
     'of every month" or "every 2 hours".',
     "unreadable": 'I couldn\'t read the time; try "every day at 9am", "every Friday at 5pm" '

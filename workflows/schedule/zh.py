@@ -52,7 +52,7 @@ def clock_fragment(tag: str) -> str:
         rf"(?:(?P<h{tag}>{NUMBER})\s*(?:点钟?|时(?![间候刻]))"
         rf"(?:(?P<half{tag}>半)|(?P<qa{tag}>一刻)|(?P<qc{tag}>三刻)|(?P<whole{tag}>整)"
         rf"|过?(?P<m{tag}>{NUMBER})(?:分(?!钟)|{_NOT_MINUTE}))?"
-        rf"|(?P<hh{tag}>\d{{1,2}})[:：](?P<mm{tag}>\d{{2}})(?!\d))"
+        rf"|(?P<hh{tag}>\d{{1,2}})[:：](?P<mm{tag}>\d{{2}})(?!\d)(?P<wz{tag}>\s*整)?)"
     )
 
 
@@ -62,13 +62,13 @@ def _span(match: re.Match[str], groups: tuple[str, ...]) -> tuple[int, int]:
     return min(starts), max(ends)
 
 
-WEAK_HOURS = ("一", "二", "两", "三", "几")
+WEAK_HOURS = ("一", "二", "两", "俩", "三", "几")
 """Chinese-numeral hours that are often plain words (一点, 两点建议, 三点要求)."""
 
 
 def clock_of(match: re.Match[str], tag: str = "") -> Clock | None:
     """The Clock the fragment `tag` matched, or None when its numbers are not a time."""
-    names = ("p", "h", "half", "qa", "qc", "whole", "m", "hh", "mm")
+    names = ("p", "h", "half", "qa", "qc", "whole", "m", "hh", "mm", "wz")
     start, end = _span(match, tuple(name + tag for name in names))
     period = match.group(f"p{tag}")
     period_name = ZH_PERIODS.get(period) if period else None
@@ -107,6 +107,17 @@ def clock(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
+    r"(?:(?<![今明昨每])(?P<p>[早晚])|(?<=[今明每][早晚]))\s*(?P<h>1?\d|2[0-3])"
+    r"(?![\d点时:：.．分个次号天日月年周小秒钟位项份件%])"
+)
+def clipped(match: re.Match[str]) -> list[Piece]:
+    """早9, 晚8, 每晚8 (chat shorthand without 点): the hour in that part of the day."""
+    word = match.group("p") or match.string[match.start() - 1]
+    hour = int(match.group("h"))
+    return [Clock(match.start(), match.end(), hour, 0, "zh", period=ZH_PERIODS[word])]
+
+
+@rule(
     r"(?<=[上午晚早晨里天日号一二三四五六末])\s*(?P<h>[01]?\d|2[0-3])[.．](?P<m>[0-5]\d)(?![\d.])"
 )
 def dotted(match: re.Match[str]) -> list[Piece]:
@@ -139,7 +150,8 @@ def minutes_to(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    rf"(?:从|在)?\s*(?:{clock_fragment('a')}|(?P<bare>\d{{1,2}})){RANGE}{clock_fragment('b')}"
+    rf"(?:从|在)?\s*(?:{clock_fragment('a')}|(?P<bare>\d{{1,2}})){RANGE}"
+    rf"(?:次日|第二天|隔天|翌日)?\s*{clock_fragment('b')}"
     r"\s*(?:之间|期间|以内|内|这段时间)?"
 )
 def window(match: re.Match[str]) -> list[Piece]:
@@ -170,11 +182,13 @@ def amount_of(text: str | None) -> float | None:
 
 
 DAY_WORDS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "大后天": 3}
+DAY_WORDS.update({"今儿": 0, "今儿个": 0, "明儿": 1, "明儿个": 1, "后儿": 2, "后儿个": 2})
+"""Days by name, with the spoken northern forms people type in chat (明儿, 今儿个)."""
 DAY_PERIODS = {"今早": (0, "morning"), "明早": (1, "morning"), "今晚": (0, "evening")}
 DAY_PERIODS.update({"明晚": (1, "evening"), "今夜": (0, "evening"), "明夜": (1, "evening")})
 
 
-@rule(r"大后天|后天|今天|今日|明天|明日|今早|明早|今晚|明晚|今夜|明夜")
+@rule(r"大后天|后天|今天|今日|明天|明日|[今明后]儿个?|今早|明早|今晚|明晚|今夜|明夜")
 def day_word(match: re.Match[str]) -> list[Piece]:
     word = match.group(0)
     if word in DAY_WORDS:
@@ -306,7 +320,9 @@ def period(match: re.Match[str]) -> list[Piece]:
 
 
 VAGUE = (
-    r"一会儿?|待会儿?|等会儿?|稍后|晚点|晚些时候|回头|过几天|改天|有空|抽空|尽快|月初|月中|年底|年初"
+    r"一会儿?|待会儿?|等会儿?|稍后|晚点|晚些时候|回头|过几天|改天|有空|抽空|尽快"
+    r"|(?:每个?|每一个)(?:月|年|季度?)(?:的)?(?:初(?![一二三四五六七八九十])|中旬|中(?=[\s,，上下早晚凌傍中午\d]|$))"
+    r"|月初|月中|年底|年初"
     r"|[上下]班[前后时]|午饭[前后]|饭[前后]|睡前|睡觉前"
     r"|这周末|本周末|下周末|下个?星期(?![一二三四五六日天1-7])|下周(?![一二三四五六日天1-7末])"
     r"|下个?月(?!\d|[零〇一二两三四五六七八九十]|的|份)"
@@ -360,15 +376,25 @@ def months_later(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), "vague", "when")]
 
 
+@rule(r"(?<=[点半刻])\s*(?:之前|以前|前|之后|以后|后)(?![天面后年])|(?<=分)\s*(?:之前|以前)")
+def around(match: re.Match[str]) -> list[Piece]:
+    """3点半之前, 下午3点以后: some time before or after it, not at it (asked)."""
+    return [Unclear(match.start(), match.end(), "vague", "before_after")]
+
+
 @rule(VAGUE)
 def vague(match: re.Match[str]) -> list[Piece]:
-    return [Unclear(match.start(), match.end(), "vague", "when")]
+    """一会儿, 月初, 每月初 (a repeating day not named: which day? not when?)."""
+    topic = "which_day" if match.group(0).startswith("每") else "when"
+    return [Unclear(match.start(), match.end(), "vague", topic)]
 
 
 RULES = [
     clock,
+    around,
     minutes_to,
     dotted,
+    clipped,
     window,
     day_word,
     weekday_date,

@@ -174,7 +174,9 @@ def on_the_hour(match: re.Match[str]) -> list[Piece]:
 _AND = r"\s*(?:和|及|与|、|或|跟|/)\s*"
 _OFF = rf"(?:(?:周末|双休日?|休息日){_AND})?(?:法定)?节假日(?:{_AND}(?:周末|双休日?))?"
 _WEEKEND = r"(?:周末|双休日?|周六日|周六周日|周六、周日|星期六日)"
-_SKIP = r"(?:除外|不提醒|不执行|不发|不用发?|跳过|休息|暂停)"
+_SKIP = (
+    r"(?:(?:都|均|一律)\s*)?(?:除外|不提醒|不执行|不运行|不跑|不发|不用发?|不用执行|跳过|休息|暂停)"
+)
 _EXCEPT = r"(?:不含|不包括|跳过|避开|除去|除了?)"
 
 
@@ -196,7 +198,7 @@ def skip_weekends(match: re.Match[str]) -> list[Piece]:
     return [SkipWeekends(match.start(), match.end())]
 
 
-UNSUPPORTED = r"单周|顺延|节假日|非工作日|法定假日|除了|除外|以外的|不包括"
+UNSUPPORTED = r"单周|顺延|非工作日|除了|除外|以外的|不包括"
 
 
 @rule(UNSUPPORTED)

@@ -139,16 +139,20 @@ def en_zone(match: re.Match[str]) -> list[Piece]:
 
 @rule(
     r"(?:\b(?:in\s+)?)?(?<![A-Za-z])(?P<abbr>UTC|GMT)\s*(?P<sign>[+-])\s*(?P<hours>\d{1,2})"
-    r"(?::?00)?(?![\d:])(?:\s*时间)?"
+    r"(?:[:：]?(?P<minutes>\d{2}))?(?![\d:])(?:\s*时间)?"
 )
 def offset_zone(match: re.Match[str]) -> list[Piece]:
+    """UTC+8, GMT-5, UTC+08:00; an offset with minutes (UTC+05:30) has no fixed IANA zone and
+    is asked about (its region's zone, "India time", is what to write)."""
+    if (match.group("minutes") or "00") != "00":
+        return [Unclear(match.start(), match.end(), "unsupported", "bad_zone", match.group(0))]
     name = _offset_zone(match.group("sign"), match.group("hours"))
     if name is None:
         return [Unclear(match.start(), match.end(), "impossible", "bad_zone", match.group(0))]
     return [Zone(match.start(), match.end(), name)]
 
 
-@rule(r"(?:\bin\s+)?(?<![A-Za-z])(?P<abbr>[A-Z]{2,4})(?![A-Za-z])(?:\s*时间)?")
+@rule(r"(?:\bin\s+)?(?<![A-Za-z])(?P<abbr>[A-Z]{2,4})(?![A-Za-z]|\s*[+-]\s*\d)(?:\s*时间)?")
 def abbreviation(match: re.Match[str]) -> list[Piece]:
     abbr = match.group("abbr")
     if abbr in AMBIGUOUS:
