@@ -425,6 +425,8 @@ def _escalation(escalation: EscalationView, say: Texts) -> Elements:
         f"**{say('card.escalation.heading')}**",
         say("card.escalation.reason", reason=escalation_cause(escalation, say)),
     ]
+    if escalation.nobody_on_call:
+        lines.append(say("card.escalation.nobody_on_call"))
     if escalation.mentions:
         lines.append(say("card.escalation.mentions", people=people(escalation.mentions)))
     return [markdown("\n".join(lines))]
