@@ -112,7 +112,9 @@ def _event_words(kind: str, data: Mapping[str, Any], say: Texts) -> str | None:
         if isinstance(cause, Mapping) and cause.get("code"):
             values = cause.get("values")
             given = values if isinstance(values, Mapping) else {}
-            return cause_words(str(cause["code"]), given, "", say)
+            found = cause.get("finding")
+            shown = found if isinstance(found, Mapping) else None
+            return cause_words(str(cause["code"]), given, "", say, shown)
         return None
     if kind == "gate.opened" and gate_name:
         return say("timeline.gate_opened", gate=gate_name)

@@ -170,6 +170,7 @@ class EscalationView:
     cause: str = ""  # workflows.escalation code ("gate_rejected", …), worded by the card
     values: Mapping[str, str] = field(default_factory=dict)
     nobody_on_call: bool = False  # the rotation had nobody: `mentions` are the approvers
+    finding: Mapping[str, Any] = field(default_factory=dict)  # the failed result's code
 
 
 @dataclass(frozen=True)

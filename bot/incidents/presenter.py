@@ -344,6 +344,7 @@ def _escalation(incident: Incident, reason: str, mentions: tuple[str, ...]) -> E
         reason=reason,
         mentions=tuple(str(p) for p in called) if isinstance(called, list) else mentions,
         nobody_on_call=bool(stored.get("nobody")),
+        finding=dict(stored.get("finding") or {}),
         cause=str(stored.get("code", "")),
         values={str(k): str(v) for k, v in (stored.get("values") or {}).items()},
     )

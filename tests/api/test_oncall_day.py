@@ -106,7 +106,10 @@ async def test_a_day_on_call_keeps_the_escalated_incident_in_sight(
         note = await escalated(bot, card)
         # escalated to the rotation: whoever is on call now is called on, by name
         assert f'<at user_id="{now}"></at>' in json.loads(note.content)["text"]
-        assert "修复后验证未通过" in note.text
+        said = json.loads(note.content)["text"]
+        assert "修复后验证未通过：`GET http://127.0.0.1:" in said  # the check's finding, worded
+        assert "返回 503，预期 200" in said
+        assert "expected 200" not in said
         shown = card_text((await card_with(bot, card, "已升级", f"<at id={now}></at>")).card)
         assert f"<at id={now}></at>" in shown
         assert (tmp_path / "elsewhere-web").exists()  # the fix ran, once
