@@ -69,7 +69,7 @@ TEXTS: dict[str, str] = {
     "council.ask.question": "**Question**: {question}",
     "council.ask.asking": "Asking {models} at once; waiting at most {seconds} s…",
     "council.ask.none": "No model gave a usable answer in time.",
-    "council.ask.unavailable": "No council is configured: name two or more models in llm.council.",
+    "council.ask.unavailable": "No council is configured: name two or more models in `llm.council`.",
     "council.ask.unknown": "There is no model named {name}. Choose from: {names}",
     "council.ask.two": "A council needs at least two models. Choose from: {names}",
     "council.ask.usage": "Usage: /ask [model,model…] <question>",
@@ -785,7 +785,7 @@ TEXTS: dict[str, str] = {
     "card.timeline.kind.silence.confirmed": "silence confirmed",
     "card.timeline.kind.silence.rejected": "silence rejected",
     # REST API and console (issue 19) ----------------------------------------------------
-    "api.unauthenticated": "An API key (Authorization: Bearer …) or a console sign-in is needed.",
+    "api.unauthenticated": "An API key (`Authorization: Bearer …`) or a console sign-in is needed.",
     "api.bad_key": "The API key is invalid or revoked.",
     "api.bad_session": "The sign-in expired or is not valid; sign in again.",
     "api.csrf": "The CSRF token is missing or wrong; reload the page and try again.",
