@@ -6,7 +6,6 @@ blocks = postmortem_blocks(found, say, zone)   # children of the document's root
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,31 +13,14 @@ from zoneinfo import ZoneInfo
 from cards.actions import ActionPayload, pack
 from cards.basics import button, card, markdown
 from cards.incident import finding, reported, severity_name
-from cards.lists import event_words, kind_name
-from cards.markup import clock, inline, mention, plain
-from cards.paging import page_event
+from cards.lists import event_text, kind_name
+from cards.markup import clock, inline, mention, unmarked
 from cards.report import span
 from cards.texts import Texts
 from cards.views import ActionCode, ActionSubject, PostmortemView, TasksView
 
 _TIME = "%m-%d %H:%M:%S"
 MAX_ENTRIES = 200  # timeline entries in one document (the API takes 50 blocks a call)
-
-
-_MENTION = re.compile(r"<at id=([^<>]+)></at>")
-
-
-def _text(worded: str) -> str:
-    """Card markdown (a worded finding or event) as a document's plain text: a mention reads
-    as the open_id, escapes as the characters they stand for."""
-    return plain(_MENTION.sub(r"\1", worded))
-
-
-def _event(kind: str, message: str, data: Mapping[str, Any], say: Texts) -> str:
-    """A timeline entry's words, from its codes as the /incident timeline words them."""
-    if kind == "page.sent":
-        return page_event(data, say)
-    return _text(event_words(kind, message, data, say))
 
 
 def _run(content: str) -> dict[str, Any]:
@@ -110,30 +92,30 @@ def postmortem_blocks(found: PostmortemView, say: Texts, zone: ZoneInfo) -> list
     ]
     for entry in found.timeline[:MAX_ENTRIES]:
         line = say("pm.entry", time=clock(entry.at, zone, _TIME), kind=kind_name(entry.kind, say))
-        worded = _event(entry.kind, entry.message, entry.data, say)[:300]
+        worded = event_text(entry.kind, entry.message, entry.data, say)[:300]
         message = f" {worded}" if worded else ""
         blocks.append(_block("bullet", _run(line), _who(entry.actor, say), _run(message)))
     blocks.append(_block("heading2", _run(say("pm.diagnosis_heading"))))
     codes = found.codes
     summary = finding(codes.get("summary"), say)
-    diagnosis = _text(summary) if summary else found.diagnosis[:1500]
+    diagnosis = unmarked(summary) if summary else found.diagnosis[:1500]
     blocks.append(_block("text", _run(diagnosis or say("pm.no_diagnosis"))))
     causes = list(codes.get("hypotheses") or [])
     for n, (cause, confidence) in enumerate(found.hypotheses[:5]):
         cause_found = finding(causes[n], say) if n < len(causes) else None
         text = say(
             "pm.hypothesis",
-            cause=_text(cause_found) if cause_found else cause[:300],
+            cause=unmarked(cause_found) if cause_found else cause[:300],
             confidence=round(confidence * 100),
         )
         blocks.append(_block("bullet", _run(text)))
     evidence = list(codes.get("evidence") or [])
     for n, (source, text) in enumerate(found.evidence[:10]):
-        line = _text(reported(evidence[n] if n < len(evidence) else None, text[:300], say))
+        line = unmarked(reported(evidence[n] if n < len(evidence) else None, text[:300], say))
         blocks.append(_block("bullet", _run(say("pm.evidence", source=source, text=line))))
     blocks.append(_block("heading2", _run(say("pm.fix_heading"))))
     if found.fix is not None:
-        result = _text(reported(found.fix_finding, found.fix[1], say))
+        result = unmarked(reported(found.fix_finding, found.fix[1], say))
         blocks.append(_block("text", _run(say("pm.fix", plugin=found.fix[0], summary=result))))
     else:
         blocks.append(_block("text", _run(say("pm.no_fix"))))
@@ -171,7 +153,7 @@ def action_text(code: ActionCode, subject: ActionSubject, say: Texts) -> str:
     """An action item in plain words (a check the diagnosis gave as a code, worded)."""
     if isinstance(subject, Mapping):
         worded = finding(subject, say)
-        shown = _text(worded) if worded else str(subject.get("text", ""))
+        shown = unmarked(worded) if worded else str(subject.get("text", ""))
     else:
         shown = subject
     return say(f"pm.action.{code}", subject=shown[:200])

@@ -133,7 +133,10 @@ async def test_a_day_on_call_keeps_the_escalated_incident_in_sight(
         assert [(i["id"], i["status"]) for i in active["incidents"]] == [(1, "escalated")]
         detail = (await alice.get("/incidents/1")).json()
         assert detail["incident"]["status"] == "escalated"
-        assert "workflow.escalated" in [e["kind"] for e in detail["timeline"]]
+        [why] = [e for e in detail["timeline"] if e["kind"] == "workflow.escalated"]
+        assert "修复后验证未通过" in why["words"]  # the console shows the chat's words
+        assert why["label"] == "已升级"
+        worded = [(e["label"], e["words"]) for e in detail["timeline"]]
 
         # the next shift is told what it inherits, escalated first and said so
         assert bot.runtime.desk is not None
@@ -180,4 +183,6 @@ async def test_a_day_on_call_keeps_the_escalated_incident_in_sight(
     }
     leaked = [(line, english(line, values)) for line in text.splitlines()]
     assert chat_leaks(bot.emulator, "oc_ops", values) == []
+    shown = [(pair, english(" · ".join(pair), values)) for pair in worded]
+    assert [(pair, bits) for pair, bits in shown if bits] == []
     assert [(line, bits) for line, bits in leaked if bits] == []
