@@ -39,8 +39,11 @@ function live(onChange) {
 
 async function board() {
   async function draw() {
-    const page = await api("/incidents?status=active&limit=100");
-    const rows = page.incidents.map((i) => `<tr data-id="${i.id}"><td>#${i.id}</td><td><a href="/console/incidents/${i.id}">${esc(i.title)}</a></td>
+    // escalated ones first, and all of them: a storm of newer incidents cannot push one off
+    const [escalated, active] = await Promise.all([api("/incidents?status=escalated&limit=500"), api("/incidents?status=active&limit=100")]);
+    const seen = new Set();
+    const listed = [...escalated.incidents, ...active.incidents].filter((i) => !seen.has(i.id) && seen.add(i.id));
+    const rows = listed.map((i) => `<tr data-id="${i.id}"><td>#${i.id}</td><td><a href="/console/incidents/${i.id}">${esc(i.title)}</a></td>
       <td>${status(i.status)}</td><td class="sev-${esc(i.severity)}">${esc(W["card.severity." + i.severity] || i.severity)}</td><td>${i.alert_count}</td><td>${when(i.last_seen_at)}</td></tr>`).join("");
     main.innerHTML = `<section><h2>${esc(t("console.nav.board"))}</h2><table id="board"><thead><tr><th>${t("console.col.id")}</th><th>${t("console.col.title")}</th>
       <th>${t("console.col.status")}</th><th>${t("console.col.severity")}</th><th>${t("console.col.alerts")}</th><th>${t("console.col.last_seen")}</th></tr></thead>
