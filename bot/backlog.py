@@ -76,6 +76,7 @@ class Backlog:
     oldest_seconds: float = 0.0  # age of the oldest pending row
     runs: Mapping[str, int] = field(default_factory=dict)  # running / paused
     incidents: int = 0  # active incidents, storms included
+    escalated: int = 0  # of those, escalated ones
     gates: Mapping[str, int] = field(default_factory=dict)  # pending approvals by gate
 
     @property
@@ -99,6 +100,7 @@ async def read_backlog(db: Database) -> Backlog:
         oldest_seconds=max((age for _, _, age in inbox), default=0.0),
         runs=runs,
         incidents=sum(count for _, _, count in incidents),
+        escalated=sum(count for status, _, count in incidents if status == "escalated"),
         gates=dict(gates),
     )
 

@@ -393,12 +393,21 @@ def _verification(verification: VerificationView, say: Texts) -> Elements:
 
 def escalation_cause(escalation: EscalationView, say: Texts) -> str:
     """Why people are needed, in the reader's words (the stored sentence for an old row)."""
-    return cause_words(escalation.cause, escalation.values, escalation.reason, say)
+    return cause_words(
+        escalation.cause, escalation.values, escalation.reason, say, escalation.finding
+    )
 
 
-def cause_words(cause: str | None, given: Mapping[str, str], fallback: str, say: Texts) -> str:
+def cause_words(
+    cause: str | None,
+    given: Mapping[str, str],
+    fallback: str,
+    say: Texts,
+    found: Mapping[str, Any] | None = None,
+) -> str:
     """An escalation cause code with its values in the reader's words (`fallback`, the stored
-    sentence, when the code is missing or unknown)."""
+    sentence, when the code is missing or unknown; `found`, the failed result's finding code,
+    words its summary)."""
     key = f"card.escalation.cause.{cause}"
     if not cause or not say.has(key):
         return inline(fallback, 400)
@@ -415,8 +424,8 @@ def cause_words(cause: str | None, given: Mapping[str, str], fallback: str, say:
     for name in ("reason", "steps", "run"):
         if name in values:
             values[name] = inline(values[name], 300)
-    if "summary" in values:  # a plugin's own line
-        values["summary"] = markup_code(values["summary"], 300)
+    if "summary" in values:  # a plugin's result: its finding in words, else its own line
+        values["summary"] = reported(found, values["summary"], say)
     return say(key, **values)
 
 
@@ -425,6 +434,8 @@ def _escalation(escalation: EscalationView, say: Texts) -> Elements:
         f"**{say('card.escalation.heading')}**",
         say("card.escalation.reason", reason=escalation_cause(escalation, say)),
     ]
+    if escalation.nobody_on_call:
+        lines.append(say("card.escalation.nobody_on_call"))
     if escalation.mentions:
         lines.append(say("card.escalation.mentions", people=people(escalation.mentions)))
     return [markdown("\n".join(lines))]

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from cards.basics import button, card, markdown
 from cards.incident import cause_words, colour, finding, more, severity_name, status_name
-from cards.markup import clock, fit, inline, mention
+from cards.markup import clock, fit, inline, mention, unmarked
+from cards.paging import page_event
 from cards.texts import Texts
 from cards.views import (
     IncidentRow,
@@ -91,7 +92,15 @@ def event_words(kind: str, message: str, data: Mapping[str, Any], say: Texts) ->
     return words if words is not None else inline(message, 300)
 
 
+def event_text(kind: str, message: str, data: Mapping[str, Any], say: Texts) -> str:
+    """`event_words` as plain text (a document, the REST API): a mention reads as the
+    open_id, escapes as the characters they stand for."""
+    return unmarked(event_words(kind, message, data, say))
+
+
 def _event_words(kind: str, data: Mapping[str, Any], say: Texts) -> str | None:
+    if kind == "page.sent":
+        return page_event(data, say)
     gate = str(data.get("gate") or "")
     gate_name = say(f"card.gate.name.{gate}") if say.has(f"card.gate.name.{gate}") else ""
     if kind == "click.refused":
@@ -112,7 +121,9 @@ def _event_words(kind: str, data: Mapping[str, Any], say: Texts) -> str | None:
         if isinstance(cause, Mapping) and cause.get("code"):
             values = cause.get("values")
             given = values if isinstance(values, Mapping) else {}
-            return cause_words(str(cause["code"]), given, "", say)
+            found = cause.get("finding")
+            shown = found if isinstance(found, Mapping) else None
+            return cause_words(str(cause["code"]), given, "", say, shown)
         return None
     if kind == "gate.opened" and gate_name:
         return say("timeline.gate_opened", gate=gate_name)

@@ -30,6 +30,7 @@ LARK_CARD_LIMIT = 30_000  # bytes: Lark refuses cards above 30 KB
 CARD_BUDGET = 28_000  # what we aim under, leaving room for the caller's escaping and wrapping
 ELLIPSIS = "…"
 
+_MENTION = re.compile(r"<at id=([^<>]+)></at>")
 _ESCAPES = {
     "&": "&#38;",
     "<": "&#60;",
@@ -74,6 +75,12 @@ def plain(value: str) -> str:
     inert, as `＜`; `->`, `a < b` and `[FIRING]` read as sent."""
     shown = _ESCAPED.sub(lambda m: _UNESCAPE[m.group()], value)
     return _TAG_START.sub("＜", shown)
+
+
+def unmarked(worded: str) -> str:
+    """Card markdown the bot worded, as plain text (a document, the REST API): a mention
+    reads as its open_id, escapes as the characters they stand for."""
+    return plain(_MENTION.sub(r"\1", worded))
 
 
 def inline(value: object, limit: int = 200) -> str:

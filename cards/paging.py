@@ -18,9 +18,10 @@ from cards.actions import ActionPayload, pack
 from cards.basics import button, card, markdown
 from cards.markup import clock, inline, mention
 from cards.texts import Texts
-from cards.views import OncallView, PageLine, PagingView, SwapView
+from cards.views import IncidentRow, OncallView, PageLine, PagingView, SwapView
 
 _TIME = "%m-%d %H:%M"
+MAX_WAITING = 10  # escalated incidents listed on /oncall and in a hand-over
 _CHANNELS = ("chat", "direct", "urgent_app", "urgent_sms", "urgent_phone")
 _REASONS = ("quota", "permission", "forbidden", "not_in_chat", "no_card", "nobody", "failed")
 
@@ -205,8 +206,64 @@ def paging_section(view: PagingView, say: Texts, zone: ZoneInfo) -> list[dict[st
     return elements
 
 
-def oncall_card(views: Sequence[OncallView], say: Texts, zone: ZoneInfo) -> dict[str, Any]:
-    """Who is on call in each schedule, until when, and who takes over next."""
+def _status(status: str, say: Texts) -> str:
+    key = f"card.status.{status}"
+    return say(key) if say.has(key) else inline(status, 32)
+
+
+def _more(total: int, shown: int, say: Texts) -> list[str]:
+    return [say("card.more", count=total - shown)] if total > shown else []
+
+
+def handed_over(rows: Sequence[IncidentRow], say: Texts) -> str:
+    """The unresolved incidents a shift hands over, each with its status (escalated first, as
+    `rows` come), in one line."""
+    if not rows:
+        return say("oncall.handoff_none")
+    items = [
+        say(
+            "oncall.handoff_item",
+            id=row.id,
+            title=inline(row.title, 60),
+            status=_status(row.status, say),
+        )
+        for row in rows[:MAX_WAITING]
+    ]
+    joined = say("oncall.handoff_join").join([*items, *_more(len(rows), MAX_WAITING, say)])
+    return say("oncall.handoff_open", incidents=joined)
+
+
+def _waiting(rows: Sequence[IncidentRow], say: Texts) -> str:
+    """The escalated incidents still unresolved: who acknowledged each, or nobody yet."""
+    lines = [f"**{say('oncall.escalated_heading')}**"]
+    for row in rows[:MAX_WAITING]:
+        owner = (
+            say("oncall.escalated_claimed", person=mention(row.acknowledged_by))
+            if row.acknowledged_by
+            else say("oncall.escalated_unclaimed")
+        )
+        lines.append(
+            "- "
+            + say(
+                "oncall.escalated_row",
+                id=row.id,
+                title=inline(row.title, 120),
+                status=_status(row.status, say),
+                owner=owner,
+            )
+        )
+    lines += _more(len(rows), MAX_WAITING, say)
+    return "\n".join(lines)
+
+
+def oncall_card(
+    views: Sequence[OncallView],
+    say: Texts,
+    zone: ZoneInfo,
+    escalated: Sequence[IncidentRow] = (),
+) -> dict[str, Any]:
+    """Who is on call in each schedule, until when, and who takes over next; the escalated
+    incidents not yet resolved (a person must act on them)."""
     elements: list[dict[str, Any]] = []
     for view in views:
         name = f"`{inline(view.schedule, 60)}`"
@@ -224,5 +281,7 @@ def oncall_card(views: Sequence[OncallView], say: Texts, zone: ZoneInfo) -> dict
         else:
             lines.append(say("oncall.no_next"))
         elements.append(markdown("\n".join(lines)))
+    if escalated:
+        elements.append(markdown(_waiting(escalated, say)))
     elements.append(markdown(say("oncall.hint"), size="notation"))
-    return card(say("oncall.title"), elements, template="blue")
+    return card(say("oncall.title"), elements, template="red" if escalated else "blue")

@@ -6,17 +6,18 @@ blocks = postmortem_blocks(found, say, zone)   # children of the document's root
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from cards.actions import ActionPayload, pack
 from cards.basics import button, card, markdown
-from cards.incident import severity_name
-from cards.lists import kind_name
-from cards.markup import clock, inline, mention
+from cards.incident import finding, reported, severity_name
+from cards.lists import event_text, kind_name
+from cards.markup import clock, inline, mention, unmarked
 from cards.report import span
 from cards.texts import Texts
-from cards.views import PostmortemView, TasksView
+from cards.views import ActionCode, ActionSubject, PostmortemView, TasksView
 
 _TIME = "%m-%d %H:%M:%S"
 MAX_ENTRIES = 200  # timeline entries in one document (the API takes 50 blocks a call)
@@ -91,20 +92,31 @@ def postmortem_blocks(found: PostmortemView, say: Texts, zone: ZoneInfo) -> list
     ]
     for entry in found.timeline[:MAX_ENTRIES]:
         line = say("pm.entry", time=clock(entry.at, zone, _TIME), kind=kind_name(entry.kind, say))
-        message = f" {entry.message[:300]}" if entry.message else ""
+        worded = event_text(entry.kind, entry.message, entry.data, say)[:300]
+        message = f" {worded}" if worded else ""
         blocks.append(_block("bullet", _run(line), _who(entry.actor, say), _run(message)))
     blocks.append(_block("heading2", _run(say("pm.diagnosis_heading"))))
-    blocks.append(_block("text", _run(found.diagnosis[:1500] or say("pm.no_diagnosis"))))
-    for cause, confidence in found.hypotheses[:5]:
-        text = say("pm.hypothesis", cause=cause[:300], confidence=round(confidence * 100))
+    codes = found.codes
+    summary = finding(codes.get("summary"), say)
+    diagnosis = unmarked(summary) if summary else found.diagnosis[:1500]
+    blocks.append(_block("text", _run(diagnosis or say("pm.no_diagnosis"))))
+    causes = list(codes.get("hypotheses") or [])
+    for n, (cause, confidence) in enumerate(found.hypotheses[:5]):
+        cause_found = finding(causes[n], say) if n < len(causes) else None
+        text = say(
+            "pm.hypothesis",
+            cause=unmarked(cause_found) if cause_found else cause[:300],
+            confidence=round(confidence * 100),
+        )
         blocks.append(_block("bullet", _run(text)))
-    for source, text in found.evidence[:10]:
-        blocks.append(_block("bullet", _run(say("pm.evidence", source=source, text=text[:300]))))
+    evidence = list(codes.get("evidence") or [])
+    for n, (source, text) in enumerate(found.evidence[:10]):
+        line = unmarked(reported(evidence[n] if n < len(evidence) else None, text[:300], say))
+        blocks.append(_block("bullet", _run(say("pm.evidence", source=source, text=line))))
     blocks.append(_block("heading2", _run(say("pm.fix_heading"))))
     if found.fix is not None:
-        blocks.append(
-            _block("text", _run(say("pm.fix", plugin=found.fix[0], summary=found.fix[1])))
-        )
+        result = unmarked(reported(found.fix_finding, found.fix[1], say))
+        blocks.append(_block("text", _run(say("pm.fix", plugin=found.fix[0], summary=result))))
     else:
         blocks.append(_block("text", _run(say("pm.no_fix"))))
     if found.verified is not None:
@@ -121,7 +133,7 @@ def postmortem_blocks(found: PostmortemView, say: Texts, zone: ZoneInfo) -> list
         blocks.append(_block("text", _run(say("pm.no_similar"))))
     blocks.append(_block("heading2", _run(say("pm.actions_heading"))))
     for code, subject in found.actions:
-        blocks.append(_block("bullet", _run(say(f"pm.action.{code}", subject=subject[:200]))))
+        blocks.append(_block("bullet", _run(action_text(code, subject, say))))
     if not found.actions:
         blocks.append(_block("text", _run(say("pm.no_actions"))))
     return blocks
@@ -137,8 +149,14 @@ def tasks_value(incident_id: int, key: bytes) -> dict[str, Any]:
     return pack(TasksConfirm(incident_id=incident_id), key)
 
 
-def action_text(code: str, subject: str, say: Texts) -> str:
-    return say(f"pm.action.{code}", subject=subject[:200])
+def action_text(code: ActionCode, subject: ActionSubject, say: Texts) -> str:
+    """An action item in plain words (a check the diagnosis gave as a code, worded)."""
+    if isinstance(subject, Mapping):
+        worded = finding(subject, say)
+        shown = unmarked(worded) if worded else str(subject.get("text", ""))
+    else:
+        shown = subject
+    return say(f"pm.action.{code}", subject=shown[:200])
 
 
 def tasks_card(view: TasksView, say: Texts, confirm: dict[str, Any] | None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from cards.basics import card, markdown
 from cards.markup import inline
+from cards.report import span
 from cards.texts import Texts
 
 OLD_PENDING = 60.0  # seconds: an inbox row waiting longer makes the card orange
@@ -40,6 +41,7 @@ class StatusView:
     version: str
     uptime_seconds: float
     send_backlog: int = 0  # messages this replica waits to send (Lark's rate limits)
+    incidents_escalated: int = 0  # of `incidents_active`: escalated, a person must act now
 
     @property
     def healthy(self) -> bool:
@@ -52,21 +54,6 @@ class StatusView:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def duration(seconds: float) -> str:
-    """A short age: 42s, 5m 3s, 3h 2m, 2d 4h."""
-    total = max(0, int(seconds))
-    days, rest = divmod(total, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{secs}s"
 
 
 def _state(value: str, say: Texts) -> str:
@@ -107,7 +94,7 @@ def status_card(view: StatusView, say: Texts) -> dict[str, Any]:
         say(
             "status.inbox",
             pending=view.inbox_pending,
-            age=duration(view.inbox_oldest_seconds) if view.inbox_pending else "-",
+            age=span(view.inbox_oldest_seconds, say) if view.inbox_pending else "-",
         ),
         say("status.sends", waiting=view.send_backlog),
         say("status.database", state=_state(view.database, say)),
@@ -118,13 +105,18 @@ def status_card(view: StatusView, say: Texts) -> dict[str, Any]:
         ),
         _scheduler(view, say),
         _model(view, say),
-        say("status.incidents", active=view.incidents_active, gates=view.gates_waiting),
+        say(
+            "status.incidents",
+            active=view.incidents_active,
+            escalated=view.incidents_escalated,
+            gates=view.gates_waiting,
+        ),
     ]
     footer = say(
         "status.replica",
         replica=inline(view.replica, 80),
         version=inline(view.version, 40),
-        uptime=duration(view.uptime_seconds),
+        uptime=span(view.uptime_seconds, say),
     )
     healthy = view.healthy
     return card(

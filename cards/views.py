@@ -21,6 +21,9 @@ from typing import Any, Literal
 
 Gate = Literal["diagnosis", "proposal"]
 ActionCode = Literal["check", "runbook", "faster_ack", "verify"]  # a postmortem's action items
+# what an action item is about: a name, or a check as the diagnosis gave it (a finding's code
+# and values with its own line under "text", worded by `cards.postmortem.action_text`)
+ActionSubject = str | Mapping[str, Any]
 GateStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
 
 
@@ -166,6 +169,8 @@ class EscalationView:
     mentions: tuple[str, ...]
     cause: str = ""  # workflows.escalation code ("gate_rejected", …), worded by the card
     values: Mapping[str, str] = field(default_factory=dict)
+    nobody_on_call: bool = False  # the rotation had nobody: `mentions` are the approvers
+    finding: Mapping[str, Any] = field(default_factory=dict)  # the failed result's code
 
 
 @dataclass(frozen=True)
@@ -279,6 +284,7 @@ class IncidentRow:
     status: str
     alert_count: int
     last_seen: datetime
+    acknowledged_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -327,6 +333,7 @@ class PostmortemEntry:
     kind: str
     actor: str
     message: str
+    data: Mapping[str, Any] = field(default_factory=dict)  # its codes and values
 
 
 @dataclass(frozen=True)
@@ -352,8 +359,10 @@ class PostmortemView:
     fix: tuple[str, str] | None  # (plugin, summary) of the fix that ran
     verified: bool | None
     similar: tuple[tuple[int, str, str], ...]  # (incident id, title, what fixed it)
-    actions: tuple[tuple[ActionCode, str], ...]
+    actions: tuple[tuple[ActionCode, ActionSubject], ...]
     worded: str = ""  # a model's summary of these facts (only when a model is configured)
+    codes: Mapping[str, Any] = field(default_factory=dict)  # the diagnosis' findings as codes
+    fix_finding: Mapping[str, Any] = field(default_factory=dict)  # the fix's result as a code
 
     @property
     def mtta(self) -> timedelta | None:
@@ -371,7 +380,7 @@ class TasksView:
 
     incident_id: int
     title: str
-    actions: tuple[tuple[ActionCode, str], ...]
+    actions: tuple[tuple[ActionCode, ActionSubject], ...]
     owner: str | None
     by: str | None = None
     made: int = 0

@@ -30,6 +30,9 @@ INTERRUPTED = "interrupted: outcome unknown, not run again"  # a fix a crash cut
 class Cause:
     code: CauseCode
     values: dict[str, str] = field(default_factory=dict)
+    # the failed fix's or check's result as a code with values (`PluginResult.code`): the chat
+    # words its `summary` from it
+    finding: dict[str, Any] = field(default_factory=dict)
 
     def sentence(self) -> str:
         """The English sentence of the cause (logs, API, the stored reason)."""
@@ -52,7 +55,8 @@ class Cause:
         return sentences[self.code]
 
     def as_json(self) -> dict[str, Any]:
-        return {"code": self.code, "values": dict(self.values)}
+        found = {"finding": dict(self.finding)} if self.finding else {}
+        return {"code": self.code, "values": dict(self.values), **found}
 
 
 def cause_of(state: Mapping[str, Any]) -> Cause:
@@ -81,8 +85,14 @@ def cause_of(state: Mapping[str, Any]) -> Cause:
         # the flag says it; the summary is how runs checkpointed by an earlier version said it
         if execution.get("interrupted") or summary == INTERRUPTED:
             return Cause("fix_interrupted")
-        return Cause("fix_failed", {"summary": summary})
+        return Cause("fix_failed", {"summary": summary}, _finding(execution))
     verification = state.get("verification") or {}
     if verification and not verification.get("ok"):
-        return Cause("verification_failed", {"summary": str(verification.get("summary", ""))})
+        summary = str(verification.get("summary", ""))
+        return Cause("verification_failed", {"summary": summary}, _finding(verification))
     return Cause("other")
+
+
+def _finding(result: Mapping[str, Any]) -> dict[str, Any]:
+    found = result.get("finding")
+    return dict(found) if isinstance(found, Mapping) and found.get("code") else {}

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from cards.views import ActionCode, PostmortemEntry, PostmortemView
+from cards.views import ActionCode, ActionSubject, PostmortemEntry, PostmortemView
 
 SLOW_ACK = timedelta(minutes=15)
 
@@ -43,6 +43,7 @@ def draft(
     (`IncidentEvent` rows), latest diagnosis and executions."""
     ran = [e for e in executions if e.step == "execute"]
     fix = (ran[-1].plugin, ran[-1].summary or "") if ran else None
+    fix_finding = dict((ran[-1].data or {}).get("finding") or {}) if ran else {}
     verified = next(
         (bool(e.data.get("ok")) for e in reversed(events) if e.kind == "workflow.verified"), None
     )
@@ -64,7 +65,10 @@ def draft(
         resolved_by=incident.resolved_by,
         note=incident.resolved_note,
         alerts=incident.alert_count,
-        timeline=tuple(PostmortemEntry(e.created_at, e.kind, e.actor, e.message) for e in events),
+        timeline=tuple(
+            PostmortemEntry(e.created_at, e.kind, e.actor, e.message, dict(e.data or {}))
+            for e in events
+        ),
         diagnosis=diagnosis.summary if diagnosis is not None else "",
         hypotheses=tuple(
             (str(h[0]), float(h[1]))
@@ -78,19 +82,23 @@ def draft(
         verified=verified,
         similar=similar,
         actions=(),
+        codes=dict(details.get("codes") or {}),
+        fix_finding=fix_finding,
     )
     return PostmortemView(**{**found.__dict__, "actions": _actions(found, diagnosis, details)})
 
 
 def _actions(
     found: PostmortemView, diagnosis: Any | None, details: dict[str, Any]
-) -> tuple[tuple[ActionCode, str], ...]:
+) -> tuple[tuple[ActionCode, ActionSubject], ...]:
     """What to do so it goes better next time: the diagnosis' open checks, a runbook when none
     matched, a faster acknowledgement when it was slow, a verification when the fix had none."""
-    items: list[tuple[ActionCode, str]] = [
-        ("check", str(check)) for check in (diagnosis.next_checks if diagnosis else [])[:5]
-    ]
     codes = details.get("codes") or {}
+    coded = list(codes.get("next_checks") or []) if isinstance(codes, dict) else []
+    items: list[tuple[ActionCode, ActionSubject]] = [
+        ("check", _check(str(check), coded[n] if n < len(coded) else None))
+        for n, check in enumerate((diagnosis.next_checks if diagnosis else [])[:5])
+    ]
     summary = codes.get("summary") if isinstance(codes, dict) else None
     if isinstance(summary, dict) and summary.get("code") == "no_runbook":
         items.append(("runbook", found.title))
@@ -99,6 +107,14 @@ def _actions(
     if found.fix is not None and found.verified is None:
         items.append(("verify", found.fix[0]))
     return tuple(items)
+
+
+def _check(text: str, found: Any) -> ActionSubject:
+    """A check to make: its finding code and values when the diagnosis gave one (its own line
+    kept under "text"), else its line."""
+    if isinstance(found, dict) and found.get("code"):
+        return {**found, "text": text}
+    return text
 
 
 def facts_of(found: PostmortemView) -> dict[str, Any]:

@@ -196,4 +196,4 @@ async def audit(
         before=before,
         limit=limit,
     )
-    return [EventOut.of(row) for row in rows]
+    return [EventOut.of(row, who.say) for row in rows]

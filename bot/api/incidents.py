@@ -95,7 +95,7 @@ async def show_incident(incident_id: Id, who: Annotated[Caller, Depends(caller)]
         )
     return IncidentDetail(
         incident=IncidentOut.of(row),
-        timeline=[EventOut.of(event) for event in timeline],
+        timeline=[EventOut.of(event, who.say) for event in timeline],
         gates=[GateOut.of(gate, row.chat_id) for gate in gate_rows],
         diagnosis=diagnosis,
     )

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Row
 
+from cards.lists import event_text, kind_name
+from cards.texts import Texts
 from storage.approvals import approvers_of
 from storage.models import Approval, Incident, IncidentEvent, Schedule, Silence
 
@@ -95,9 +97,13 @@ class EventOut(BaseModel):
     actor: str
     message: str
     data: dict[str, Any]
+    label: str = Field(default="", description="the kind in the caller's language")
+    words: str = Field(default="", description="what happened, in the caller's language")
 
     @classmethod
-    def of(cls, row: IncidentEvent) -> EventOut:
+    def of(cls, row: IncidentEvent, say: Texts | None = None) -> EventOut:
+        """The row; with `say`, worded as the chat's /incident timeline words it."""
+        data = dict(row.data or {})
         return cls(
             id=row.id,
             at=row.created_at,
@@ -105,7 +111,9 @@ class EventOut(BaseModel):
             kind=row.kind,
             actor=row.actor,
             message=row.message,
-            data=dict(row.data or {}),
+            data=data,
+            label=kind_name(row.kind, say) if say else "",
+            words=event_text(row.kind, row.message, data, say) if say else "",
         )
 
 

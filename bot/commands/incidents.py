@@ -20,7 +20,6 @@ from cards.actions import ActionPayload
 from cards.gates import Approve, GateAction, Reject
 from cards.lists import incidents_card, silences_card, timeline_card
 from cards.operations import action_card
-from cards.paging import page_event
 from cards.texts import Texts
 from cards.views import IncidentRow, PendingSilenceView, SilenceView, TimelineEntry
 from storage import approvals, silences
@@ -193,7 +192,7 @@ async def show_incident(ctx: HandlerContext, args: str, desk: IncidentDesk) -> N
             e.created_at,
             e.kind,
             e.actor,
-            page_event(e.data, ctx.texts) if e.kind == "page.sent" else e.message,
+            e.message,
             dict(e.data or {}),
         )
         for e in await desk.timeline(incident_id)

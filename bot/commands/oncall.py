@@ -26,7 +26,7 @@ from cards.paging import (
     swap_card,
     swap_values,
 )
-from cards.views import OncallView, SwapView
+from cards.views import IncidentRow, OncallView, SwapView
 from workflows.oncall.rotation import clock
 from workflows.oncall.spans import span
 
@@ -97,7 +97,13 @@ async def oncall(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
         raise UserFacingError(ctx.texts("oncall.usage"))
     names = [_schedule(ctx, roster, words[0])] if words else list(roster.schedules)
     views = [await _view(roster, name) for name in names]
-    await ctx.reply_card(oncall_card(views, ctx.texts, ctx.zone))
+    escalated = [
+        IncidentRow(
+            r.id, r.title, r.severity, r.status, r.alert_count, r.last_seen_at, r.acknowledged_by
+        )
+        for r in await desk.escalated()
+    ]
+    await ctx.reply_card(oncall_card(views, ctx.texts, ctx.zone, escalated))
 
 
 def _until(ctx: HandlerContext, text: str, zone: ZoneInfo) -> datetime:

@@ -92,7 +92,9 @@ def routes(backend: Backend) -> list[BaseRoute]:
             "csrf": session.csrf,
             "me": session.open_id,
             "id": request.path_params.get("incident_id"),
-            "words": say.block("console.", "card.status.", "role."),
+            "words": say.block(
+                "console.", "card.status.", "card.severity.", "card.gate.name.", "role."
+            ),
         }
         answer = HTMLResponse(_shell(say, lang, body, config))
         if request.query_params.get("lang") in ("zh", "en"):

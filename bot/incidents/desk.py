@@ -82,7 +82,10 @@ class IncidentDesk:
         self.timers = timers
         self.db = db
         self.patcher = CardPatcher(api, coordination)
-        self.presenter = LarkPresenter(db, api, self.patcher, settings, signing_key)
+        self.roster = Roster(settings, db, api)
+        self.presenter = LarkPresenter(
+            db, api, self.patcher, settings, signing_key, roster=self.roster
+        )
         policy = gate_policy(settings)
         self.runs = RunManager(
             GraphDeps(db, advisor, WorkflowPresenter(self.presenter), policy),
@@ -90,7 +93,6 @@ class IncidentDesk:
             coordination,
             reclaim_after=timers.reclaim_after,
         )
-        self.roster = Roster(settings, db, api)
         replica = f"{socket.gethostname()}:{os.getpid()}"
         self.pager = Pager(settings, db, api, self.presenter, self.roster, replica=replica)
         self.handoffs = Handoffs(settings, db, api, self.roster)
@@ -219,6 +221,12 @@ class IncidentDesk:
     async def listing(self, *, everything: bool) -> Sequence[Incident]:
         """The open incidents (`everything`: recent closed ones too), for `/incidents`."""
         return await incidents.list_incidents(self.db, active_only=not everything)
+
+    async def escalated(self) -> list[Incident]:
+        """The escalated incidents not yet resolved (at most 50, latest seen first): `/oncall`
+        lists them until someone resolves them."""
+        rows = await incidents.list_incidents(self.db, active_only=True, limit=50)
+        return [row for row in rows if row.status == "escalated"]
 
     async def timeline(self, incident_id: int) -> Sequence[IncidentEvent]:
         return await incidents.timeline(self.db, incident_id)

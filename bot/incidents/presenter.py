@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
 from bot.lark.patcher import CardPatcher
+from bot.oncall.roster import Roster
 from cards.council import council_view
 from cards.gates import gate_buttons
 from cards.incident import escalation_cause, incident_card
@@ -60,8 +61,10 @@ class LarkPresenter:
         patcher: CardPatcher,
         settings: Settings,
         signing_key: bytes,
+        roster: Roster | None = None,
     ) -> None:
         self.db = db
+        self.roster = roster  # who an escalation calls on (None: the chat's approvers)
         self.api = api
         self.patcher = patcher
         self.settings = settings
@@ -273,12 +276,24 @@ class LarkPresenter:
         return re.sub(r"<at id=([^>]+)></at>", r'<at user_id="\1"></at>', worded)
 
     async def escalate(self, incident_id: int, reason: str) -> None:
+        """Call on people for an escalated incident: whoever the rotation has on call now
+        (`Roster.called_on`), else (nobody on call, said so, or no on-call configured) the
+        chat's approvers. Who was called stays with the escalation: the card names them."""
         incident = await incidents.get_incident(self.db, incident_id)
         if incident is None or not incident.chat_id:
             return
-        mentions = " ".join(f'<at user_id="{open_id}"></at>' for open_id in self.oncall())
+        called = None
+        if self.roster is not None:
+            called = await self.roster.called_on(incident.chat_id, incident.severity)
+        people = called or self.oncall()
+        nobody = called == ()
+        stored = {**(incident.escalation or {}), "called": list(people), "nobody": nobody}
+        await incidents.update_incident(self.db, incident_id, escalation=stored)
+        await self.show(incident_id)
+        mentions = " ".join(f'<at user_id="{open_id}"></at>' for open_id in people)
         cause = self._cause(incident, reason)
-        text = self.say("incident.escalated", id=incident_id, reason=cause[:500])
+        key = "incident.escalated_nobody" if nobody else "incident.escalated"
+        text = self.say(key, id=incident_id, reason=cause[:500])
         content = {"text": f"{mentions} {text}".strip()}
         key = idempotency_key("incident-escalation", str(incident_id))
         if incident.card_message_id:
@@ -288,7 +303,10 @@ class LarkPresenter:
         else:
             await self.api.send(incident.chat_id, "text", content, uuid=key)
         await incidents.record_event(
-            self.db, incident_id, "message.escalation", data={"mentions": list(self.oncall())}
+            self.db,
+            incident_id,
+            "message.escalation",
+            data={"mentions": list(people), "nobody_on_call": nobody},
         )
 
     async def caught(self, chat_id: str, silence_id: int, title: str) -> None:
@@ -327,11 +345,15 @@ class LarkPresenter:
 
 
 def _escalation(incident: Incident, reason: str, mentions: tuple[str, ...]) -> EscalationView:
-    """The incident's escalation: its stored cause code and values, and the sentence."""
+    """The incident's escalation: its stored cause code and values, the sentence, and whom it
+    called on (`mentions` until the escalation's message stored them)."""
     stored = incident.escalation or {}
+    called = stored.get("called")
     return EscalationView(
         reason=reason,
-        mentions=mentions,
+        mentions=tuple(str(p) for p in called) if isinstance(called, list) else mentions,
+        nobody_on_call=bool(stored.get("nobody")),
+        finding=dict(stored.get("finding") or {}),
         cause=str(stored.get("code", "")),
         values={str(k): str(v) for k, v in (stored.get("values") or {}).items()},
     )

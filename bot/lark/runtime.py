@@ -250,6 +250,7 @@ class LarkRuntime:
             tokens_today=today,
             daily_budget=budget,
             incidents_active=backlog.incidents,
+            incidents_escalated=backlog.escalated,
             gates_waiting=backlog.gates_waiting,
             replica=REPLICA,
             version=package_version(),

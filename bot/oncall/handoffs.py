@@ -18,11 +18,14 @@ from zoneinfo import ZoneInfo
 from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
 from bot.oncall.roster import Roster
+from cards.paging import handed_over
 from cards.texts import texts
+from cards.views import IncidentRow
 from storage import incidents, rotas
 from storage.database import Database
 
 RECENT = timedelta(minutes=10)
+HANDED = 200  # unresolved incidents looked through for a hand-over (escalated ones first)
 
 
 class Handoffs:
@@ -53,7 +56,7 @@ class Handoffs:
             if handoff is None:
                 continue
             text = self._text(name, watch.people, watch.until, before.people)
-            text += "\n" + await self._open(chat)
+            text += "\n" + await self._open(chat, name)
             uuid = idempotency_key("handoff", name, at.isoformat())
             message_id = await self.api.send(chat, "text", {"text": text}, uuid=uuid)
             await rotas.announced(self.db, handoff, message_id)
@@ -75,9 +78,13 @@ class Handoffs:
             text += " " + self.say("oncall.handoff_from", people=previous)
         return text
 
-    async def _open(self, chat: str) -> str:
-        rows = await incidents.list_incidents(self.db, active_only=True, chat_id=chat)
-        if not rows:
-            return self.say("oncall.handoff_none")
-        shown = "、".join(f"#{r.id} {r.title[:60]}" for r in rows[:10])
-        return self.say("oncall.handoff_open", incidents=shown)
+    async def _open(self, chat: str, name: str) -> str:
+        """The unresolved incidents the shift inherits (escalated first, each with its status):
+        those of the chat it is announced in, and those anywhere its schedule is paged for."""
+        rows = await incidents.list_incidents(self.db, active_only=True, limit=HANDED)
+        mine = [
+            IncidentRow(r.id, r.title, r.severity, r.status, r.alert_count, r.last_seen_at)
+            for r in rows
+            if r.chat_id == chat or self.roster.answers_for(name, r.chat_id or "", r.severity)
+        ]
+        return handed_over(mine, self.say)

@@ -4,6 +4,7 @@ overrides made in the chat, fed to the rotation arithmetic (`workflows.oncall.ro
     roster = Roster(settings, db, api)
     watch = await roster.now("primary")                 # Watch(people=("ou_bob",), ...)
     people = await roster.people(["oncall:primary", "ou_lead"])
+    called = await roster.called_on("oc_ops", "critical")  # whom an escalation calls on
 """
 
 from __future__ import annotations
@@ -147,6 +148,29 @@ class Roster:
                 group = (target,)
             found += [person for person in group if person not in found]
         return tuple(found)
+
+    def answers_for(self, schedule: str, chat_id: str, severity: str) -> bool:
+        """Whether schedule `schedule` is paged for incidents of `chat_id` at `severity` (a
+        level of their escalation policy names `oncall:<schedule>`)."""
+        config = self.settings.escalation
+        name = config.policy_for(chat_id, severity) if config.policies else None
+        levels = config.policies[name] if name is not None else ()
+        return any(schedule in level.schedules() for level in levels)
+
+    async def called_on(
+        self, chat_id: str, severity: str, at: datetime | None = None
+    ) -> tuple[str, ...] | None:
+        """Who an escalated incident of `chat_id` at `severity` calls on now: the first level
+        of its escalation policy (whoever the rotation has on call), else, without a policy
+        for it, whoever is on call in each schedule. None when no on-call is configured at
+        all (the chat's approvers are called on); () when nobody is on call now."""
+        config = self.settings.escalation
+        name = config.policy_for(chat_id, severity) if config.policies else None
+        if name is not None:
+            return await self.people(config.policies[name][0].notify, at)
+        if not self.schedules:
+            return None
+        return await self.people([f"oncall:{schedule}" for schedule in self.schedules], at)
 
     async def on_call_anywhere(self) -> tuple[str, ...]:
         """Everybody on call now in some schedule."""

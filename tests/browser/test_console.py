@@ -161,3 +161,65 @@ def test_a_change_made_while_the_page_was_offline_shows_once_it_is_back(
         expect(row).to_have_count(1, timeout=10_000)
     finally:
         context.close()
+
+
+def test_an_escalated_incident_stays_on_the_board_under_a_flood_of_newer_ones(
+    browser: Browser, console_bot: Bot
+) -> None:
+    """An incident whose diagnosis is rejected from the console is escalated; then more than a
+    board's worth (100) of newer incidents open at once. The board still lists it, first, as
+    escalated, and its timeline reads in words, not codes."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        sign_in_as_bob(page, console_bot)
+        alert = {
+            "title": "ShopDown",
+            "severity": "critical",
+            "labels": {"alertname": "ShopDown", "service": "shop"},
+            "annotations": {"url": "http://127.0.0.1:9/health", "summary": "shop is down"},
+        }
+        post_alert(console_bot, alert)
+        row = page.locator("#board tbody tr", has_text="ShopDown")
+        expect(row.first).to_be_visible(timeout=15_000)
+        page.goto(f"{console_bot.url}/console/incidents/{row.first.get_attribute('data-id')}")
+        reject = page.locator(".gate button.reject")
+        expect(reject).to_be_visible(timeout=30_000)
+        reject.click()
+        expect(page.locator("h2 .status")).to_contain_text("已升级", timeout=30_000)
+        timeline = page.locator("table").last
+        expect(timeline).to_contain_text("拒绝了诊断", timeout=10_000)
+        expect(timeline).not_to_contain_text("workflow.escalated")
+        escalated = page.url.rsplit("/", 1)[1]
+
+        flood = {
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": f"Flood{n}", "instance": f"node-{n}"},
+                    "annotations": {"summary": f"flood {n}"},
+                }
+                for n in range(110)
+            ]
+        }
+        posted = httpx.post(
+            f"{console_bot.url}/webhooks/alertmanager",
+            json=flood,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert posted.status_code == 202
+
+        def flooded() -> bool:
+            answer = page.request.get(f"{console_bot.url}/api/v1/incidents?status=active&limit=500")
+            return sum("Flood" in i["title"] for i in answer.json()["incidents"]) == 110
+
+        wait_until_sync(flooded, 60, "the flood's incidents")
+        page.goto(f"{console_bot.url}/console")
+        first = page.locator("#board tbody tr").first
+        expect(first).to_have_attribute("data-id", escalated, timeout=15_000)
+        expect(first).to_contain_text("已升级")
+    finally:
+        context.close()
+    assert not errors, f"browser errors: {errors}"

@@ -20,6 +20,7 @@ from tests.lark.test_chat_agent import answered, with_model
 from tests.lark.test_metrics import moved, scrape, value
 from tests.lark.testbot import TestBot, wait_until
 from tests.support.fake_llm import FakeLLM, FakeTurn, fake_llm
+from tests.support.language import english
 
 
 @pytest.fixture
@@ -124,8 +125,9 @@ def test_status_card_in_both_languages_and_when_something_is_wrong() -> None:
     assert "larkops 状态：一切正常" in zh
     assert "已加载 3 个任务" in zh
     assert "模型：anthropic，今日已用 1,200 / 2,000,000 tokens" in zh
-    assert "2 个进行中，1 个审批等待中" in zh
-    assert "已运行 1h 2m" in zh
+    assert "2 个进行中（0 个已升级），1 个审批等待中" in zh
+    assert "已运行 1小时2分钟" in zh  # durations in words, not 1h 2m
+    assert english(zh, ["larkops", "anthropic", "pod-a:1", "0.1.0", "redis"]) == []
     degraded = view(
         lark="error: <at id=all></at> refused",
         inbox_pending=7,
@@ -141,6 +143,7 @@ def test_status_card_in_both_languages_and_when_something_is_wrong() -> None:
     assert card["header"]["template"] == "red"
     assert "larkops status: needs attention" in en
     assert "Inbox queue: 7 pending, oldest waiting 2m 5s" in en
+    assert "Incidents: 2 active (0 escalated), 1 approvals waiting" in en
     assert "Database: not ok (OSError: [Errno 111] refused)" in en
     assert "Scheduler: another replica leads (?)" in en
     assert "Model: none configured (rules only)" in en

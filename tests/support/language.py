@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from cards.incident import finding
 from cards.texts import en, texts
@@ -113,3 +114,22 @@ def worded(result: PluginResult) -> str:
     values = [str(value) for value in result.values.values()]
     assert english(line, values) == [], (line, english(line, values))
     return line
+
+
+def chat_leaks(emulator: Any, chat: str, values: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """Every bot message in `chat` (each version of each card, with its button labels) that
+    carries English of the bot's own, with the English found."""
+    from bot.lark.events import card_text
+    from tests.lark.testbot import card_buttons
+
+    leaked: list[tuple[str, list[str]]] = []
+    for message in emulator.transcript(chat):
+        if message.sender_type != "bot":
+            continue
+        versions = message.card_history or ([message.card] if message.card else [])
+        for text in [message.text, *(card_text(v) for v in versions)]:
+            text += " " + " ".join(label for v in versions for label in card_buttons(v))
+            found = english(text, values)
+            if found:
+                leaked.append((text, found))
+    return leaked

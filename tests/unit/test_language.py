@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import string
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from cards.incident import finding, incident_card
-from cards.texts import Texts, texts, zh
+from cards.texts import Texts, en, texts, zh
 from cards.views import DiagnosisView, Evidence, Hypothesis, IncidentView
 from plugins.builtin.host import create_plugins as host_plugins
 from plugins.builtin.net import create_plugins as net_plugins
@@ -27,10 +28,12 @@ from tests.report import test_cards as report_cards
 from tests.support.language import english, worded
 from tests.unit import test_cards as incident_cards
 from tests.unit import test_council_cards as council_cards
+from tests.unit import test_oncall_cards as oncall_cards
 
-REGISTRIES: tuple[ModuleType, ...] = (incident_cards, council_cards, report_cards)
-# values the card tests pass inline: a list title, and a model's summary (model text is a value)
-INLINE = {"Open incidents", "A calm week."}
+REGISTRIES: tuple[ModuleType, ...] = (incident_cards, council_cards, report_cards, oncall_cards)
+# values the card tests pass inline: a list title, a model's summary (model text is a value)
+INLINE = {"Open incidents", "A calm week.", "为什么 db-1 很慢"}  # and the /ask question
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")  # Chinese and its punctuation
 
 
 def leaves(node: Any, seen: set[int] | None = None) -> Iterator[str]:
@@ -121,6 +124,21 @@ def test_chinese_cards_have_no_english_of_their_own(
     card = render(texts("zh"))
     found = [(text, english(text, values)) for text in shown(card)]
     leaked = [(text, bits) for text, bits in found if bits]
+    assert not leaked, json.dumps(leaked, ensure_ascii=False, indent=1)
+
+
+@pytest.mark.parametrize(("name", "render", "values"), CASES, ids=[c[0] for c in CASES])
+def test_english_cards_have_no_chinese_of_their_own(
+    name: str, render: Callable[[Texts], dict[str, Any]], values: set[str]
+) -> None:
+    card = render(texts("en"))
+    given = sorted((v for v in values if CJK.search(v)), key=len, reverse=True)
+    leaked = []
+    for text in shown(card):
+        for value in given:
+            text = text.replace(value, " ")
+        if CJK.search(text):
+            leaked.append(text)
     assert not leaked, json.dumps(leaked, ensure_ascii=False, indent=1)
 
 
@@ -241,3 +259,26 @@ async def test_a_rules_diagnosis_over_real_plugins_reads_chinese() -> None:
     leaked = [(line, english(line, values)) for line in shown(card)]
     leaked = [(line, bits) for line, bits in leaked if bits]
     assert not leaked, json.dumps(leaked, ensure_ascii=False, indent=1)
+
+
+def stand_ins(template: str) -> dict[str, str]:
+    """A value for each placeholder of a catalogue entry (a value is never the bot's word)."""
+    names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    return {name: f"v{n}" for n, name in enumerate(sorted(names))}
+
+
+def test_every_chinese_catalogue_entry_reads_chinese() -> None:
+    """Each sentence of the zh catalogue, filled in: no English of its own (identifiers and
+    settings are code spans: `llm.council`, `Authorization: Bearer …`)."""
+    leaked = {}
+    for key, template in zh.TEXTS.items():
+        values = stand_ins(template)
+        found = english(template.format(**values), values.values())
+        if found:
+            leaked[key] = found
+    assert leaked == {}
+
+
+def test_every_english_catalogue_entry_has_no_chinese() -> None:
+    leaked = {key: CJK.findall(template) for key, template in en.TEXTS.items()}
+    assert {key: chars for key, chars in leaked.items() if chars} == {}

@@ -39,9 +39,12 @@ function live(onChange) {
 
 async function board() {
   async function draw() {
-    const page = await api("/incidents?status=active&limit=100");
-    const rows = page.incidents.map((i) => `<tr data-id="${i.id}"><td>#${i.id}</td><td><a href="/console/incidents/${i.id}">${esc(i.title)}</a></td>
-      <td>${status(i.status)}</td><td class="sev-${esc(i.severity)}">${esc(i.severity)}</td><td>${i.alert_count}</td><td>${when(i.last_seen_at)}</td></tr>`).join("");
+    // escalated ones first, and all of them: a storm of newer incidents cannot push one off
+    const [escalated, active] = await Promise.all([api("/incidents?status=escalated&limit=500"), api("/incidents?status=active&limit=100")]);
+    const seen = new Set();
+    const listed = [...escalated.incidents, ...active.incidents].filter((i) => !seen.has(i.id) && seen.add(i.id));
+    const rows = listed.map((i) => `<tr data-id="${i.id}"><td>#${i.id}</td><td><a href="/console/incidents/${i.id}">${esc(i.title)}</a></td>
+      <td>${status(i.status)}</td><td class="sev-${esc(i.severity)}">${esc(W["card.severity." + i.severity] || i.severity)}</td><td>${i.alert_count}</td><td>${when(i.last_seen_at)}</td></tr>`).join("");
     main.innerHTML = `<section><h2>${esc(t("console.nav.board"))}</h2><table id="board"><thead><tr><th>${t("console.col.id")}</th><th>${t("console.col.title")}</th>
       <th>${t("console.col.status")}</th><th>${t("console.col.severity")}</th><th>${t("console.col.alerts")}</th><th>${t("console.col.last_seen")}</th></tr></thead>
       <tbody>${rows || `<tr><td colspan="6">${esc(t("console.empty"))}</td></tr>`}</tbody></table></section>`;
@@ -54,12 +57,12 @@ async function incident() {
   async function draw() {
     const d = await api(`/incidents/${C.id}`);
     const pending = d.gates.filter((g) => g.status === "pending");
-    const gates = pending.map((g) => `<div class="gate" data-gate="${g.id}"><b>${esc(g.gate)}</b>
+    const gates = pending.map((g) => `<div class="gate" data-gate="${g.id}"><b>${esc(W["card.gate.name." + g.gate] || g.gate)}</b>
       <span>${esc(t("console.gate.progress", {have: g.approved_by.length, need: g.required_approvals}))}</span>
       <button class="approve" data-decision="approve">${esc(t("console.gate.approve"))}</button>
       <button class="reject" data-decision="reject">${esc(t("console.gate.reject"))}</button></div>`).join("");
     const diagnosis = d.diagnosis ? `<p>${esc(d.diagnosis.summary)}</p><pre>${esc(JSON.stringify(d.diagnosis.evidence, null, 2))}</pre>` : esc(t("console.empty"));
-    const timeline = d.timeline.map((e) => `<tr><td>${when(e.at)}</td><td>${esc(e.kind)}</td><td>${esc(e.actor)}${e.data.via ? " · " + esc(e.data.via) : ""}</td><td>${esc(e.message)}</td></tr>`).join("");
+    const timeline = d.timeline.map((e) => `<tr><td>${when(e.at)}</td><td>${esc(e.label || e.kind)}</td><td>${esc(e.actor)}${e.data.via ? " · " + esc(e.data.via) : ""}</td><td>${esc(e.words || e.message)}</td></tr>`).join("");
     main.innerHTML = `<section><h2>#${d.incident.id} ${esc(d.incident.title)} ${status(d.incident.status)}</h2></section>
       <section id="gates"><h2>${esc(t("console.incident.gates"))}</h2>${gates || esc(t("console.empty"))}</section>
       <section><h2>${esc(t("console.incident.diagnosis"))}</h2>${diagnosis}</section>
