@@ -203,6 +203,13 @@ def _mentions(raw: object) -> list[Mention]:
     return found
 
 
+def content_text(message_type: str, content: str) -> str:
+    """The text an alert bot's message content (as Lark delivers it) is read as: a text's
+    text, a post's title and paragraphs, a card's title and text (`MalformedEvent` when the
+    content is not a JSON object)."""
+    return _content_text(message_type, content, ())
+
+
 def _content_text(message_type: str, content: object, mentions: tuple[Mention, ...]) -> str:
     if not isinstance(content, str):
         raise MalformedEvent("message content is not a string")
