@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflows.intake.card import card_lines
+from workflows.intake.card import DIVIDER, card_lines, one_locale
 
 MAX_TEXT = 4000  # characters of a message the bot reads; the rest is cut (and the user told)
 MAX_ALERT_TEXT = 64 * 1024  # an alert bot's message is read whole, up to this many characters
@@ -230,9 +230,10 @@ def _content_text(message_type: str, content: object, mentions: tuple[Mention, .
 
 def _post_text(data: dict[str, Any], mentions: tuple[Mention, ...]) -> str:
     """Rich-text posts: flatten paragraphs; `at` elements become their mention key."""
-    if "content" not in data:  # locale-wrapped: {"zh_cn": {...}}
-        inner = next((v for v in data.values() if isinstance(v, dict) and "content" in v), {})
-        data = inner
+    if "content" not in data:  # locale-wrapped: {"zh_cn": {...}, "en_us": {...}}: Chinese first
+        locales = {k: v for k, v in data.items() if isinstance(v, dict) and "content" in v}
+        inner = one_locale(locales)
+        data = inner if isinstance(inner, dict) else {}
     by_open_id = {m.open_id: m.key for m in mentions}
     lines: list[str] = []
     title = _str(data, "title")
@@ -246,6 +247,8 @@ def _post_text(data: dict[str, Any], mentions: tuple[Mention, ...]) -> str:
             tag = element.get("tag")
             if tag in ("text", "a", "md", "code_block"):
                 parts.append(_str(element, "text"))
+            elif tag == "hr":  # a divider, as a card's: it separates alerts
+                parts.append(DIVIDER)
             elif tag == "at":
                 user = _str(element, "user_id")
                 parts.append(by_open_id.get(user, user if user.startswith("@_") else ""))

@@ -141,6 +141,23 @@ def test_hostile_shell_script_lines_stay_inert_and_capped() -> None:
     assert first[0].severity == "critical"
 
 
+def test_long_runs_of_blanks_and_brackets_are_read_at_once() -> None:
+    """A line that is mostly one long run (spaces, dashes, brackets) is read like any other:
+    a title with a lazy name before optional counts took cubic time on main (half a minute
+    for a thousand spaces, hours for these), stalling the intake."""
+    run = 60_000
+    for text in (
+        "a" + " " * run + "b",
+        "【告警】磁盘满" + " " * run + "| 主机: web-1",
+        "thing_dead [1] Firing\n**" + "x" * run + "\n" + "a ~ " * (run // 4),
+        "[FIRING:1] HighCPU" + " " * run + "is CRITICAL!",
+        "***** " + "x " * (run // 2) + "*****",
+    ):
+        alerts = parse_chat_message("text", text, None)
+        assert len(alerts) == 1
+        assert len(alerts[0].title) <= 200
+
+
 def test_card_controls_are_not_alert_text_even_deeply_nested() -> None:
     """Buttons, menus and inputs carry actions, not alert text, at any depth of a card."""
     button = {"tag": "button", "text": {"tag": "plain_text", "content": "屏蔽1小时"}}

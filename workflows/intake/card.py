@@ -64,15 +64,15 @@ def card_lines(card: Mapping[str, Any]) -> tuple[str, list[str]]:
             card = decoded
     elif card.get("type") == "template" and isinstance(data, Mapping):
         return "", _template_lines(data.get("template_variable"))
-    localised = _one_locale(card.get("i18n_elements"))
+    localised = one_locale(card.get("i18n_elements"))
     if localised is not None:  # the same alert in each language: read it once
         card = {key: value for key, value in card.items() if key != "i18n_elements"}
         card["elements"] = localised
     return _title(card), [*_subtitle(card), *_body_lines(card)]
 
 
-def _one_locale(texts: object) -> object:
-    """The Chinese (else the first) version of a card part written per language
+def one_locale(texts: object) -> object:
+    """The Chinese (else the first) version of a card part or a post written per language
     (`{"zh_cn": …, "en_us": …}`), or None when `texts` is not one."""
     if not isinstance(texts, Mapping) or not texts:
         return None
@@ -100,7 +100,7 @@ def _title(card: Mapping[str, Any]) -> str:
         if isinstance(title, Mapping):
             content = title.get("content")
             if not content:  # {"content": "", "i18n": {"zh_cn": "…"}} (or "i18n_content")
-                content = _one_locale(title.get("i18n") or title.get("i18n_content"))
+                content = one_locale(title.get("i18n") or title.get("i18n_content"))
             return content[:MAX_CHARS] if isinstance(content, str) else ""
         if isinstance(title, str):
             return title[:MAX_CHARS]

@@ -26,6 +26,7 @@ Time by default: PrometheusAlert and most Feishu templates print Beijing time).
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
 from datetime import tzinfo
@@ -38,6 +39,7 @@ from workflows.intake.card import card_lines
 from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import unglue_keys, unpipe
 from workflows.intake.grouped import group_counts, read_grouped
+from workflows.intake.notice import is_build_notice
 from workflows.intake.plain import read_plain
 from workflows.intake.prometheusalert import has_marker, read_prometheusalert, unglue
 from workflows.intake.text import clean_block, clean_line, plain_line, separator_text, title_line
@@ -49,6 +51,8 @@ MAX_INPUT_CHARS = 64 * 1024
 MAX_LINES = 500
 # @mentions at the start of a line ("@所有人 [FIRING:1] …", "<at id=all></at>"): not alert text
 _MENTIONS_RE = re.compile(r"^(?:\s*(?:@_user_\d+|@_all|@all|@所有人|@everyone)(?![\w-]))+")
+# full-width brackets read as the ASCII ones the tag readers know ("［告警］磁盘空间不足")
+_FULL_WIDTH = str.maketrans({"［": "[", "］": "]"})
 # what Lark delivers instead of a card JSON 2.0 (and shows in old clients): not alert text
 UPGRADE_PLACEHOLDERS = frozenset(
     {
@@ -72,7 +76,7 @@ def parse_chat_message(
 
     `text` is the message's plain text (for cards, what the transport extracted); `card` is the
     card JSON when the message is interactive. Raises `AlertParseError` only when the message
-    has no text at all.
+    has no text at all; returns no alert for a CI/CD notice (`workflows.intake.notice`).
 
     Example::
 
@@ -82,6 +86,8 @@ def parse_chat_message(
     lines = _message_lines(text, card)
     if not lines:
         raise AlertParseError(f"the {clean_line(message_type, 32) or 'chat'} message has no text")
+    if is_build_notice(lines):
+        return []
     raw: dict[str, Any] = {
         "message_type": message_type,
         "text": "\n".join(lines),
@@ -136,7 +142,10 @@ def _message_lines(text: object, card: object) -> list[str]:
         body = "\n".join([title, *lines]) if title else "\n".join(lines)
     if not body.strip() and isinstance(text, str):
         body = text
-    cleaned = unglue_keys(unglue(clean_block(body[: MAX_INPUT_CHARS * 2], MAX_INPUT_CHARS)))
+    body = body[: MAX_INPUT_CHARS * 2].translate(_FULL_WIDTH)
+    if "&" in body:  # "API 错误率 &gt; 5%": what the forwarder meant is what the reader sees
+        body = html.unescape(body)
+    cleaned = unglue_keys(unglue(clean_block(body, MAX_INPUT_CHARS)))
     lines = [
         piece
         for line in cleaned.split("\n")
