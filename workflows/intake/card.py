@@ -5,8 +5,9 @@ Two forms arrive: the card JSON a bot *sent* (v1 `{"header": {"title": {"content
 `"schema": "2.0"` and `"body": {"elements": …}`), and the simplified form Lark *delivers* in
 `im.message.receive_v1` (`{"title": "…", "elements": [[{"tag": "text", "text": "…"}, …], …]}`).
 A card written per language (`i18n_elements`, a title's `i18n`) is read in one language, Chinese
-first. A divider (`hr`) is read as a `---` line, which separates alerts; buttons, menus and
-inputs are not read (their words are actions, not the alert).
+first. A divider (`hr`) is read as a `---` line, which separates alerts; a table as one alert a
+row (`workflows.intake.structured`); buttons, menus and inputs are not read (their words are
+actions, not the alert).
 The walk is iterative with node and depth caps, so a hostile, deeply nested card costs little.
 """
 
@@ -16,6 +17,8 @@ import html
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from workflows.intake.structured import card_table
 
 MAX_NODES = 5000
 MAX_DEPTH = 24
@@ -136,6 +139,8 @@ def _body_lines(card: Mapping[str, Any]) -> list[str]:
             found.append(DIVIDER)
         elif isinstance(node, Mapping) and node.get("tag") in _CONTROL_TAGS:
             continue
+        elif isinstance(node, Mapping) and node.get("tag") == "table":  # JSON 2.0 table
+            found.extend(card_table(node))
         elif isinstance(node, Mapping):
             children: list[tuple[object, int]] = []
             for key, value in list(node.items())[:64]:

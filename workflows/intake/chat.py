@@ -34,14 +34,17 @@ from typing import Any
 
 from storage.redaction import Redactor
 from workflows.intake.alert import AlertParseError, ParsedAlert, Status
+from workflows.intake.alertmanager import parse_alertmanager
 from workflows.intake.bracketed import bracketed_state, has_label_sections, read_bracketed
 from workflows.intake.card import card_lines
 from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import unglue_keys, unpipe
+from workflows.intake.grafana import parse_grafana
 from workflows.intake.grouped import group_counts, read_grouped
 from workflows.intake.notice import is_build_notice
 from workflows.intake.plain import read_plain
 from workflows.intake.prometheusalert import has_marker, read_prometheusalert, unglue
+from workflows.intake.structured import json_lines, json_object, untable
 from workflows.intake.text import clean_block, clean_line, plain_line, separator_text, title_line
 from workflows.intake.timestamps import CHINA_STANDARD_TIME
 from workflows.intake.wording import reads_resolved, stated
@@ -83,6 +86,12 @@ def parse_chat_message(
         parse_chat_message("text", "[FIRING:2] HighCPU (instance=a job=b)", None)[0].labels
         # {'alertname': 'HighCPU', 'instance': 'a', 'job': 'b'}
     """
+    payload = json_object(text) if card is None and isinstance(text, str) else None
+    if payload is not None and isinstance(payload.get("alerts"), list):  # a webhook's body
+        try:
+            return (parse_grafana if "orgId" in payload else parse_alertmanager)(payload)
+        except AlertParseError:
+            pass
     lines = _message_lines(text, card)
     if not lines:
         raise AlertParseError(f"the {clean_line(message_type, 32) or 'chat'} message has no text")
@@ -143,13 +152,16 @@ def _message_lines(text: object, card: object) -> list[str]:
     if not body.strip() and isinstance(text, str):
         body = text
     body = body[: MAX_INPUT_CHARS * 2].translate(_FULL_WIDTH)
+    fielded = json_lines(body)  # '{"alertname": "HighCPU", "status": "firing", …}'
+    if fielded:
+        body = "\n".join(fielded)
     if "&" in body:  # "API 错误率 &gt; 5%": what the forwarder meant is what the reader sees
         body = html.unescape(body)
     cleaned = unglue_keys(unglue(clean_block(body, MAX_INPUT_CHARS)))
     lines = [
         piece
-        for line in cleaned.split("\n")
-        for piece in unpipe(_MENTIONS_RE.sub("", line).strip())
+        for line in untable([_MENTIONS_RE.sub("", line).strip() for line in cleaned.split("\n")])
+        for piece in unpipe(line)
     ]
     lines = [line for line in lines if plain_line(line) not in UPGRADE_PLACEHOLDERS]
     while lines and not plain_line(lines[0]):

@@ -138,6 +138,12 @@ _SUFFIX_RE = re.compile(
 _SUFFIX_SPAN = 40  # the suffix is looked for in a title's last characters only
 # the states a monitor prints after a title, besides the levels ("is DOWN", "is OK")
 _SUFFIX_STATES = frozenset({"ok", "up", "down", "unreachable", "unknown"})
+# dash-written states after a title: "HighCPU on web-1 — RESOLVED"
+_DASH_STATES = frozenset({"resolved", "recovered", "firing", "triggered", "problem", "alert"})
+# words that say the alert a generic tag ("Alert:", "ALARM") announces is over
+_NOW_RESOLVED_RE = re.compile(
+    r"(?i)\b(?:is|are|has|have)\s+(?:been\s+|now\s+)?(?:resolved|recovered)\b|已恢复|恢复正常"
+)
 # a title that only announces a notice ("Nagios 告警通知", "【睿象云】恢复通知"), not what happened
 _NOTICE_RE = re.compile(r"(?i)(?:通知|notification|notice)\s*[!！.。]?$")
 
@@ -182,7 +188,8 @@ def state_suffix(title: str) -> tuple[str, str]:
     word = match["word"]
     # "is CRITICAL!" is a monitor's level, "Disk usage is high" a sentence
     level = severity_of(word) is not None and (word.isupper() or not match["verb"])
-    if word.lower() not in _SUFFIX_STATES and not level:
+    dashed = not match["verb"] and word.lower() in _DASH_STATES
+    if word.lower() not in _SUFFIX_STATES and not level and not dashed:
         return title, ""
     return head.rstrip(), word
 
@@ -227,6 +234,8 @@ def stated(line: str) -> Status | None:
     [恢复]), its recovery words, or words that state a problem (firing, 告警中 — not 告警 or
     异常, which name alerts: "CPU使用率告警"). None when it states none."""
     found = marked(line) or state_of(untagged(line)[1])
+    if found == "firing" and _NOW_RESOLVED_RE.search(line):  # "Alert: HighLatency is resolved"
+        return "resolved"
     if found:
         return found
     if reads_resolved(line):
