@@ -150,3 +150,40 @@ async def test_a_bot_without_the_apps_checkpointer_opens_incidents_all_the_same(
     assert incident.title == "订单库连接数过高，请值班同学看一下"
     card = await bot.expect_reply(incident.title, timeout=15)
     assert card.card is not None
+
+
+NAGIOS = (
+    "***** Nagios *****\n\nNotification Type: {kind}\n\nService: HTTP\nHost: web-31\n"
+    "Address: 10.0.3.31\nState: {state}\n\nAdditional Info:\n\n{output}"
+)
+JENKINS = (
+    "Jenkins 构建通知\n项目名称: order-api\n构建编号: #128\n构建状态: FAILURE\n分支: main\n"
+    "触发人: 张三\n构建日志: http://jenkins.infra/job/order-api/128/console"
+)
+
+
+async def test_a_monitors_recovery_closes_its_incident_and_a_build_notice_opens_none(
+    make_testbot: Any,
+) -> None:
+    """A Nagios problem opens one incident titled by its check, the recovery (another state,
+    another output) resolves that incident; a CI build notice from the same bot opens none."""
+    bot = await _alert_bot(make_testbot)
+    problem = NAGIOS.format(kind="PROBLEM", state="CRITICAL", output="HTTP CRITICAL - timeout")
+    await bot.send(problem, user=SENDER, sender_type="app", mention_bot=False)
+    [incident] = await _incidents(bot, 1)
+    assert (incident.title, incident.labels["host"]) == ("HTTP", "web-31")
+    recovery = NAGIOS.format(kind="RECOVERY", state="OK", output="HTTP OK: HTTP/1.1 200 OK")
+    await bot.send(recovery, user=SENDER, sender_type="app", mention_bot=False)
+    await wait_until(
+        lambda: _at_least(bot, "SELECT id FROM incidents WHERE status = 'resolved'", 1),
+        timeout=15,
+        what="the recovery resolving the incident",
+    )
+    notice = await bot.send(JENKINS, user=SENDER, sender_type="app", mention_bot=False)
+    handled = "SELECT id FROM inbound_events WHERE message_id = '{}' AND status = 'done'"
+    await wait_until(
+        lambda: _at_least(bot, handled.format(notice.message_id), 1),
+        timeout=15,
+        what="the build notice handled",
+    )
+    assert await bot.rows("SELECT title, status FROM incidents") == [("HTTP", "resolved")]
