@@ -116,6 +116,7 @@ _TAG_STATES: dict[str, Status] = {
             "acknowledged",
             "acknowledgement",
             "异常",
+            "故障",
             "告警",
             "报警",
             "警报",
@@ -157,7 +158,8 @@ def untagged(title: str) -> tuple[str, str]:
     sender = _SENDER_RE.match(title)
     rest, words = (title[sender.end() :] if sender else title), []
     prefix = _STATE_PREFIX_RE.match(rest)
-    if prefix and _pure_state(prefix.group(1)):  # "RECOVERED: disk usage on db-3"
+    # "RECOVERED: disk usage on db-3", and a level written the same way: "CRITICAL: disk …"
+    if prefix and (_pure_state(prefix.group(1)) or level_word(prefix.group(1).strip())):
         words.append(prefix.group(1).strip())
         rest = rest[prefix.end() :]
     for _ in range(3):
