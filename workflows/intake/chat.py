@@ -14,6 +14,11 @@ Formats, tried in this order:
 4. anything else is a plain text alert, source "text" (`workflows.intake.plain`): `key: value`
    lines in any of the known vocabularies, one alert per block.
 
+Before that, a message that is one JSON object is read as its fields (an Alertmanager/Grafana
+webhook body as that webhook), a Markdown or card table as one block per row
+(`workflows.intake.structured`), HTML entities and full-width brackets as what they stand for;
+and a CI/CD notice (`workflows.intake.notice`) yields no alert at all.
+
 A plain text in which nothing was understood (no field, no label, no state) is a *fallback*:
 its alert is titled with the message's first meaningful line, keeps the message's text as its
 summary, and is marked `understood=False` so the bot counts it
