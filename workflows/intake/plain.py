@@ -46,6 +46,7 @@ from workflows.intake.wording import (
 
 _NOT_ALERT = ("annotation", "noise", "url")
 _BULLETS = ("-", "*", "•", "·")
+_BULLET_RE = re.compile(r"^[-*•·]\s+(?=\S)")
 _LEVEL_FIRST_RE = re.compile(r"^((?:S|P|SEV)\d)\b", re.I)  # "S1 - Triggered - cpu_busy"
 # identity labels that say what the alert is or where it belongs, not which target it is on
 _SCOPES = frozenset({"alertname", "env", "cluster", "project", "namespace", "region", "zone"})
@@ -66,10 +67,12 @@ def split_blocks(lines: list[str]) -> list[Block]:
     """The message's lines cut into one block per alert (see the module docstring)."""
     blocks = [Block()]
     listing = False  # bulleted items under a key without value ("*Details:*" / "• instance: x")
+    described = False  # the line after "告警详情:" is its text, whatever it reads like
     for raw in lines:
         current = blocks[-1]
         bulleted = raw.lstrip().startswith(_BULLETS)
         listing = listing and bulleted
+        value_of, described = described and bool(raw.strip()), described and not raw.strip()
         divider = separator_text(raw)
         plain = plain_line(raw)
         heading = heading_status(raw, plain) if divider is None else None
@@ -86,16 +89,17 @@ def split_blocks(lines: list[str]) -> list[Block]:
         if pair and pair[1]:
             key = _identity_key(pair[0])
             # a listed item ("*Details:*" / "• *alertname:* `DiskFull`") details the alert above
-            if key and key in current.keys and not listing:
+            if key and key in current.keys and not listing and not value_of:
                 blocks.append(Block())
                 current = blocks[-1]
-            if key:
+            if key and not value_of:
                 current.keys.add(key)
             current.alert_like = current.alert_like or (
                 well_known_key(pair[0]) and route(pair[0])[0] not in _NOT_ALERT
             )
         elif pair:
             listing = True
+            described = known_key(pair[0]) and route(pair[0])[0] == "annotation"
         current.lines.append(raw)
     return _joined([block for block in blocks if _has_text(block)])
 
@@ -157,6 +161,7 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
     heading = named or title_line(free) or header
     if not named and (not heading or is_notice(heading)):  # "Nagios 告警通知", or nothing
         heading = subject(fields.labels, fields.annotations) or heading
+    heading = _BULLET_RE.sub("", heading)  # "- HighCPU on web-1" in a list of alerts
     title, tags = untagged(heading)
     understood = understood or bool(tags)  # "【告警】磁盘满", "[Down] 订单API": a state or a level
     captions = [line for line in free if line != heading and is_caption(line)]
