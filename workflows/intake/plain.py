@@ -10,9 +10,15 @@ DIY Feishu templates). A message is split into one block per alert:
   the block it opens;
 - where a key the block already has comes again (a second `告警名称:` or `级别状态:`).
 
-Each block is one alert. Its title is its alert-name field, else its first free line, else the
-message's first line. Its state: a declared state (`状态: 已恢复`, `级别状态: S2 Recovered`) first,
-then the block's state heading, then the wording of its title (then the message's first line),
+Each block is one alert. Its title is its alert-name field (or a rule name quoted in its first
+lines: `rule 'Error logs spike' is active`), else its first free line, else the message's first
+line; a block with none of them, or only a notice title (`Nagios 告警通知`), is titled by what
+its fields say is wrong and where (`workflows.intake.titles`). A repeated key does not start a
+new alert inside a bulleted list under a key without value (`*Details:*`), nor on the line that
+is a description's value (`告警详情:` over `实例: db-1 …`).
+
+Its state: a declared state (`状态: 已恢复`, `级别状态: S2 Recovered`) first, then the block's
+state heading, then the wording of its title (then the message's first line),
 then a recovery time, then the rest of its text (`**告警描述:** 服务已恢复`). Negations such as
 未恢复 never count as a recovery.
 """
