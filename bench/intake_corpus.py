@@ -2,7 +2,9 @@
 
 For every forwarder of `tests/fixtures/forwarders/` (PrometheusAlert, Nightingale, WatchAlert,
 alertmanager-bot, alertmanager-webhook-feishu, Grafana custom titles, Uptime Kuma, Zabbix,
-SkyWalking, cloud monitors, shell scripts, card layouts, home-made Chinese templates), judged as
+SkyWalking, cloud monitors, ARMS/SLS, Nagios/Icinga, Datadog, Sentry, Kibana/OpenSearch,
+Kubernetes events, multi-alert bodies, CI notices, Feishu shapes, data in messages, shell
+scripts, card layouts, home-made Chinese templates), judged as
 `tests/unit/test_forwarders.py` judges them:
 
 1. the share of messages parsed with every field right (the number of alerts, and each alert's

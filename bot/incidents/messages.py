@@ -6,7 +6,9 @@ as nothing but "请升级至最新版本客户端，以查看内容"), so the re
 Both go through the one card reader (`workflows.intake.card`). A message nothing could be read
 from still becomes one alert (titled with its first meaningful line, its text kept) and is
 counted in `larkops_alert_parse_fallback_total{source}`, `source` being the sender's open_id
-(only configured alert senders get here), so a team sees which forwarder needs a template.
+(only configured alert senders get here), so a team sees which forwarder needs a template. A
+CI/CD notice the same bot posts (a build, a pipeline, a release) is no alert: it opens nothing
+and is logged as `alert.not_an_alert`.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ async def read_alert_message(
         alerts = parse_chat_message(event.message_type, text, card, zone=zone)
     except AlertParseError:
         alerts = [fallback_alert(event.message_type, "", untitled)]
+    if not alerts:  # a CI/CD notice: no incident, and the log says why
+        log.info("alert.not_an_alert", message_id=event.message_id, reason="build_notice")
     unread = sum(not alert.understood for alert in alerts)
     if unread:
         PARSE_FALLBACK.labels(event.sender_open_id or "unknown").inc(unread)

@@ -1,20 +1,27 @@
-"""Alert webhooks: `POST /webhooks/alertmanager`, `/webhooks/grafana`, `/webhooks/generic`.
+"""Alert webhooks: `POST /webhooks/alertmanager`, `/webhooks/grafana`, `/webhooks/generic`,
+`/webhooks/feishu`.
 
 Each request needs `Authorization: Bearer <LARKOPS_WEBHOOK_TOKEN>` (when unset, a random token
-is generated and kept in `$LARKOPS_HOME/webhook.token`). The payload is parsed at once (a bad
-one gets a 400 saying why), committed to the durable inbox and answered `202`; triage happens
-in the inbox workers. An identical delivery (Alertmanager retries) is a duplicate and starts
-nothing. Alerts go to the chat named by `?chat=`, else `incidents.sources.<source>` in the
-configuration, else `LARKOPS_ALERT_CHAT_ID`.
+is generated and kept in `$LARKOPS_HOME/webhook.token`). `/webhooks/feishu` takes a Feishu custom
+bot's body (`msg_type` text/post/interactive), so any forwarder that posts to a Feishu group hook
+can post here; such forwarders set no header, so the body may instead be signed as Feishu's
+hooks are, with the token as the hook's secret (`timestamp` + `sign`), and is answered as Feishu
+answers (200, `code` 0). The payload is parsed at once (a bad one gets a 400 saying why),
+committed to the durable inbox and answered `202`; triage happens in the inbox workers. A CI/CD
+notice (no alert) is answered `ignored` and kept nowhere. An identical delivery (Alertmanager
+retries) is a duplicate and starts nothing. Alerts go to the chat named by `?chat=`, else
+`incidents.sources.<source>` in the configuration, else `LARKOPS_ALERT_CHAT_ID`.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +38,8 @@ from workflows.intake import WEBHOOK_PARSERS, AlertParseError
 
 log = get_logger(__name__)
 MAX_BODY = 5 * 2**20
+FEISHU = "feishu"  # Feishu custom bot bodies: bearer token, or Feishu's own signature
+SIGN_WINDOW = 3600  # seconds a signed body's timestamp may be off, as Feishu allows
 
 
 def webhook_token(settings: Settings) -> str:
@@ -78,7 +87,8 @@ class WebhookSink:
         if parser is None:
             return _error(404, f"unknown source {source!r}; use {', '.join(WEBHOOK_PARSERS)}")
         given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+        bearer = hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
+        if not bearer and source != FEISHU:  # a Feishu hook body may be signed instead
             return _error(401, "missing or wrong bearer token")
         if self.db is None:
             return _error(503, "starting; retry shortly")
@@ -91,10 +101,15 @@ class WebhookSink:
             return _error(400, "body is not JSON")
         if not isinstance(payload, dict):
             return _error(400, "body is not a JSON object")
+        if not bearer and not feishu_signed(payload, self.token, time.time()):
+            return _error(401, "missing or wrong bearer token or Feishu signature")
         try:
             alerts = parser(payload)
         except AlertParseError as exc:
             return _error(400, f"no usable alert: {exc}")
+        if not alerts:  # a CI/CD notice posted by the same forwarder: nothing to open
+            log.info("webhook.not_an_alert", source=source, reason="build_notice")
+            return _answer(source, {"status": "ignored", "reason": "not_an_alert", "alerts": 0})
         chat = self._chat(request, source)
         if not chat:
             return _error(400, "no chat for these alerts: set LARKOPS_ALERT_CHAT_ID or ?chat=")
@@ -113,9 +128,35 @@ class WebhookSink:
             source="webhook",
         )
         if row is None:
-            return JSONResponse({"status": "duplicate", "alerts": len(alerts)})
+            return _answer(source, {"status": "duplicate", "alerts": len(alerts)})
         self.wake()
-        return JSONResponse({"status": "accepted", "alerts": len(alerts)}, status_code=202)
+        return _answer(source, {"status": "accepted", "alerts": len(alerts)}, 202)
+
+
+def feishu_signed(payload: dict[str, object], secret: str, now: float) -> bool:
+    """Whether a Feishu custom bot body carries the signature Feishu itself checks, with the
+    webhook token as the hook's secret: `sign` = base64(HMAC-SHA256 keyed by
+    "<timestamp>\\n<secret>" over nothing), `timestamp` (seconds) within an hour of `now`."""
+    stamp, sign = payload.get("timestamp"), payload.get("sign")
+    if not isinstance(sign, str) or not isinstance(stamp, str | int) or isinstance(stamp, bool):
+        return False
+    try:
+        seconds = int(stamp)
+    except ValueError:
+        return False
+    if abs(now - seconds) > SIGN_WINDOW:
+        return False
+    key = f"{seconds}\n{secret}".encode()
+    expected = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+    return hmac.compare_digest(sign.encode(), expected.encode())
+
+
+def _answer(source: str, body: dict[str, object], status: int = 200) -> Response:
+    """A delivery's answer; a Feishu hook body gets what Feishu answers its senders too (200,
+    `code` 0), since forwarders check it."""
+    if source == FEISHU:
+        return JSONResponse({"code": 0, "msg": "success", **body})
+    return JSONResponse(body, status_code=status)
 
 
 def _error(status: int, message: str) -> Response:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workflows.intake.card import card_lines
+from workflows.intake.post import post_text
 
 MAX_TEXT = 4000  # characters of a message the bot reads; the rest is cut (and the user told)
 MAX_ALERT_TEXT = 64 * 1024  # an alert bot's message is read whole, up to this many characters
@@ -203,6 +204,13 @@ def _mentions(raw: object) -> list[Mention]:
     return found
 
 
+def content_text(message_type: str, content: str) -> str:
+    """The text an alert bot's message content (as Lark delivers it) is read as: a text's
+    text, a post's title and paragraphs, a card's title and text (`MalformedEvent` when the
+    content is not a JSON object)."""
+    return _content_text(message_type, content, ())
+
+
 def _content_text(message_type: str, content: object, mentions: tuple[Mention, ...]) -> str:
     if not isinstance(content, str):
         raise MalformedEvent("message content is not a string")
@@ -222,28 +230,14 @@ def _content_text(message_type: str, content: object, mentions: tuple[Mention, .
 
 
 def _post_text(data: dict[str, Any], mentions: tuple[Mention, ...]) -> str:
-    """Rich-text posts: flatten paragraphs; `at` elements become their mention key."""
-    if "content" not in data:  # locale-wrapped: {"zh_cn": {...}}
-        inner = next((v for v in data.values() if isinstance(v, dict) and "content" in v), {})
-        data = inner
+    """Rich-text posts (the one post reader, `workflows.intake.post`); `at` elements become
+    their mention key."""
     by_open_id = {m.open_id: m.key for m in mentions}
-    lines: list[str] = []
-    title = _str(data, "title")
-    if title:
-        lines.append(title)
-    for paragraph in data.get("content") or []:
-        parts: list[str] = []
-        for element in paragraph if isinstance(paragraph, list) else []:
-            if not isinstance(element, dict):
-                continue
-            tag = element.get("tag")
-            if tag in ("text", "a", "md", "code_block"):
-                parts.append(_str(element, "text"))
-            elif tag == "at":
-                user = _str(element, "user_id")
-                parts.append(by_open_id.get(user, user if user.startswith("@_") else ""))
-        lines.append("".join(parts))
-    return "\n".join(lines)
+
+    def mention(user: str) -> str:
+        return by_open_id.get(user, user if user.startswith("@_") else "")
+
+    return post_text(data, mention)
 
 
 def card_text(data: object) -> str:

@@ -7,10 +7,17 @@ A message no template reads still opens an incident, and is counted.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import time
 from typing import Any
 
+import httpx
 from prometheus_client import REGISTRY
+from starlette.applications import Starlette
 
+from bot.incidents.webhooks import WebhookSink
 from bot.sandbox.degraded import UPGRADE_NOTICE, degraded_card
 from tests.lark.testbot import TestBot, wait_until
 
@@ -150,3 +157,100 @@ async def test_a_bot_without_the_apps_checkpointer_opens_incidents_all_the_same(
     assert incident.title == "订单库连接数过高，请值班同学看一下"
     card = await bot.expect_reply(incident.title, timeout=15)
     assert card.card is not None
+
+
+NAGIOS = (
+    "***** Nagios *****\n\nNotification Type: {kind}\n\nService: HTTP\nHost: web-31\n"
+    "Address: 10.0.3.31\nState: {state}\n\nAdditional Info:\n\n{output}"
+)
+JENKINS = (
+    "Jenkins 构建通知\n项目名称: order-api\n构建编号: #128\n构建状态: FAILURE\n分支: main\n"
+    "触发人: 张三\n构建日志: http://jenkins.infra/job/order-api/128/console"
+)
+
+
+async def test_a_monitors_recovery_closes_its_incident_and_a_build_notice_opens_none(
+    make_testbot: Any,
+) -> None:
+    """A Nagios problem opens one incident titled by its check, the recovery (another state,
+    another output) resolves that incident; a CI build notice from the same bot opens none."""
+    bot = await _alert_bot(make_testbot)
+    problem = NAGIOS.format(kind="PROBLEM", state="CRITICAL", output="HTTP CRITICAL - timeout")
+    await bot.send(problem, user=SENDER, sender_type="app", mention_bot=False)
+    [incident] = await _incidents(bot, 1)
+    assert (incident.title, incident.labels["host"]) == ("HTTP", "web-31")
+    recovery = NAGIOS.format(kind="RECOVERY", state="OK", output="HTTP OK: HTTP/1.1 200 OK")
+    await bot.send(recovery, user=SENDER, sender_type="app", mention_bot=False)
+    await wait_until(
+        lambda: _at_least(bot, "SELECT id FROM incidents WHERE status = 'resolved'", 1),
+        timeout=15,
+        what="the recovery resolving the incident",
+    )
+    notice = await bot.send(JENKINS, user=SENDER, sender_type="app", mention_bot=False)
+    handled = "SELECT id FROM inbound_events WHERE message_id = '{}' AND status = 'done'"
+    await wait_until(
+        lambda: _at_least(bot, handled.format(notice.message_id), 1),
+        timeout=15,
+        what="the build notice handled",
+    )
+    assert await bot.rows("SELECT title, status FROM incidents") == [("HTTP", "resolved")]
+
+
+HOOK_SECRET = "hook-secret-for-tests"
+
+
+def _signed(body: dict[str, Any], secret: str = HOOK_SECRET) -> dict[str, Any]:
+    """`body` signed as a Feishu custom bot with a secret signs it (Feishu's own algorithm)."""
+    stamp = str(int(time.time()))
+    key = f"{stamp}\n{secret}".encode()
+    sign = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+    return {"timestamp": stamp, "sign": sign, **body}
+
+
+def _card(title: str, state: str) -> dict[str, Any]:
+    markdown = f"**告警名称:** 订单库连接数过高\n**告警实例:** 10.9.0.8:3306\n**告警状态:** {state}"
+    return {
+        "msg_type": "interactive",
+        "card": {
+            "header": {"title": {"tag": "plain_text", "content": title}},
+            "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": markdown}}],
+        },
+    }
+
+
+async def test_a_forwarders_feishu_hook_body_posted_to_the_webhook_opens_and_resolves(
+    make_testbot: Any,
+) -> None:
+    """A forwarder configured with a Feishu group hook (its URL pointed at larkops, its secret
+    the webhook token) posts as it would to Feishu, signed and without a header: its firing
+    card opens an incident, its recovery resolves it, a CI notice is ignored, and a body
+    signed with another secret is refused."""
+    bot = await _alert_bot(make_testbot)
+    assert bot.runtime.gateway is not None
+    sink = WebhookSink(bot.runtime.settings, HOOK_SECRET, bot.db, bot.runtime.gateway.wake)
+    transport = httpx.ASGITransport(app=Starlette(routes=sink.routes()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
+
+        async def post(body: dict[str, Any]) -> httpx.Response:
+            return await client.post(f"/webhooks/feishu?chat={bot.chat}", json=body)
+
+        forged = await post(_signed(_card("🔥 告警触发", "firing"), secret="not-the-token"))
+        assert forged.status_code == 401
+        fired = await post(_signed(_card("🔥 告警触发", "firing")))
+        assert (fired.status_code, fired.json()["code"], fired.json()["alerts"]) == (200, 0, 1)
+        [incident] = await _incidents(bot, 1)
+        assert (incident.title, incident.labels["instance"]) == (
+            "订单库连接数过高",
+            "10.9.0.8:3306",
+        )
+        notice = {"msg_type": "text", "content": {"text": JENKINS}}
+        ignored = await post(_signed(notice))
+        assert (ignored.status_code, ignored.json()["status"]) == (200, "ignored")
+        resolved = await post(_signed(_card("✅ 告警恢复", "resolved")))
+        assert resolved.json()["status"] == "accepted"
+    await wait_until(
+        lambda: _at_least(bot, "SELECT id FROM incidents WHERE status = 'resolved'", 1),
+        timeout=15,
+        what="the recovery resolving the incident",
+    )
+    assert await bot.rows("SELECT title FROM incidents") == [("订单库连接数过高",)]

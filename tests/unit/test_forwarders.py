@@ -2,9 +2,12 @@
 
 The corpus in `tests/fixtures/forwarders/` is ours, written in the shapes PrometheusAlert,
 Nightingale, WatchAlert, alertmanager-bot, alertmanager-webhook-feishu, Grafana, Uptime Kuma,
-Zabbix, SkyWalking, Tencent Cloud and Aliyun monitoring, ElastAlert/Kibana, shell scripts and
-home-made Chinese templates produce (text, post, cards 1.0 and 2.0 as sent and as Lark delivers
-them), with ordinary chat that only mentions 告警 (read as a fallback, never as fields). Each
+Zabbix, SkyWalking, Tencent Cloud and Aliyun monitoring (ARMS, SLS), ElastAlert/Kibana,
+OpenSearch, Nagios/Icinga, Datadog, Sentry, PagerDuty-style and 睿象云-style relays, Kubernetes
+event forwarders, shell scripts and home-made Chinese templates produce (text, post given as
+Lark delivers its content, cards 1.0 and 2.0 as sent and as Lark delivers them, tables and JSON
+in a message), with ordinary chat that only mentions 告警 (read as a fallback, never as fields)
+and CI/CD notices (no alert at all). Each
 message lists the alerts it must yield (state, title, severity, labels that must be there,
 start time); each pair says whether two alerts are the same alert (a firing and its recovery)
 or not (two targets). A message that is only a title and a line is expected to be a fallback
@@ -22,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from bot.lark.events import content_text
 from workflows.intake import ParsedAlert, parse_chat_message
 
 CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "forwarders"
@@ -43,7 +47,12 @@ def messages() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def read(message: dict[str, Any]) -> list[ParsedAlert]:
-    return parse_chat_message(message["message_type"], message["text"], message["card"])
+    """The alerts of a corpus message; one given as its Lark `content` (a post as delivered)
+    is read through the transport's own reading of that content."""
+    text = message["text"]
+    if "content" in message:
+        text = content_text(message["message_type"], json.dumps(message["content"]))
+    return parse_chat_message(message["message_type"], text, message["card"])
 
 
 def problems(message: dict[str, Any], alerts: list[ParsedAlert]) -> list[str]:
@@ -123,6 +132,9 @@ def test_hostile_shell_script_lines_stay_inert_and_capped() -> None:
         numbered,
         f"Apache SkyWalking Alarm: \n {HOSTILE * 5000}",
         f"UptimeKuma Alert: [Down] {HOSTILE}\nTime ({HOSTILE}): 2024-06-03 02:00:00",
+        json.dumps({"alertname": HOSTILE * 300, "instance": HOSTILE, "labels": {"k": HOSTILE}}),
+        "| 告警名称 | 主机 |\n|---|---|\n" + f"| {HOSTILE} | web-1 |\n" * 600,
+        "【告警】&#x202e;&#0;&#27;[31m 磁盘满 &lt;at id=all&gt;&lt;/at&gt;\n主机: &#x200b;db-1",
     ):
         alerts = parse_chat_message("text", text, None)
         assert 1 <= len(alerts) <= 500
@@ -130,9 +142,30 @@ def test_hostile_shell_script_lines_stay_inert_and_capped() -> None:
             assert len(alert.title) <= 200
             assert not {"\x00", "\x1b", "\u202e", "\u200b"} & set(alert.title)
             assert not any({"\x00", "\u202e"} & set(value) for value in alert.labels.values())
+    # entities are read as the characters they stand for, and those are cleaned like any other
+    encoded = "【告警】&#x202e;磁盘满 &lt;at id=all&gt;&lt;/at&gt;\n主机: &#x200b;db-1"
+    [decoded] = parse_chat_message("text", encoded, None)
+    assert (decoded.title, decoded.labels["host"]) == ("磁盘满", "db-1")
     first = parse_chat_message("text", f"【告警】主机: {HOSTILE} | 告警: 磁盘满 | 级别: 严重", None)
     assert first[0].labels["host"] == "[31m $(rm -rf /) id ; reboot #"  # literal, never run
     assert first[0].severity == "critical"
+
+
+def test_long_runs_of_blanks_and_brackets_are_read_at_once() -> None:
+    """A line that is mostly one long run (spaces, dashes, brackets) is read like any other:
+    a title with a lazy name before optional counts took cubic time on main (half a minute
+    for a thousand spaces, hours for these), stalling the intake."""
+    run = 60_000
+    for text in (
+        "a" + " " * run + "b",
+        "【告警】磁盘满" + " " * run + "| 主机: web-1",
+        "thing_dead [1] Firing\n**" + "x" * run + "\n" + "a ~ " * (run // 4),
+        "[FIRING:1] HighCPU" + " " * run + "is CRITICAL!",
+        "***** " + "x " * (run // 2) + "*****",
+    ):
+        alerts = parse_chat_message("text", text, None)
+        assert len(alerts) == 1
+        assert len(alerts[0].title) <= 200
 
 
 def test_card_controls_are_not_alert_text_even_deeply_nested() -> None:

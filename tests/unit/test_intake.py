@@ -20,6 +20,7 @@ from workflows.intake import (
     normalise_severity,
     parse_alertmanager,
     parse_chat_message,
+    parse_feishu,
     parse_generic,
     parse_grafana,
 )
@@ -284,7 +285,26 @@ def test_webhook_parsers_are_registered_by_source() -> None:
     assert WEBHOOK_PARSERS["alertmanager"] is parse_alertmanager
     assert WEBHOOK_PARSERS["grafana"] is parse_grafana
     assert WEBHOOK_PARSERS["generic"] is parse_generic
-    assert set(WEBHOOK_PARSERS) == {"alertmanager", "grafana", "generic"}
+    assert WEBHOOK_PARSERS["feishu"] is parse_feishu
+    assert set(WEBHOOK_PARSERS) == {"alertmanager", "grafana", "generic", "feishu"}
+
+
+def test_a_feishu_hook_body_is_read_by_the_feishu_and_generic_webhooks() -> None:
+    """A forwarder that only knows Feishu group hooks posts its message body; both webhooks
+    read it as the message it carries (post per language, content as a JSON string too)."""
+    paragraphs = [[{"tag": "text", "text": "主机: db-1"}]]
+    post = {"zh_cn": {"title": "【告警】磁盘满", "content": paragraphs}}
+    bodies = [
+        {"msg_type": "post", "content": {"post": post}},
+        {"msg_type": "text", "content": json.dumps({"text": "【告警】磁盘满\n主机: db-1"})},
+    ]
+    for parser in (parse_feishu, parse_generic):
+        for body in bodies:
+            [alert] = parser(body)
+            assert (alert.title, alert.labels["host"], alert.status) == ("磁盘满", "db-1", "firing")
+    for bad in ({"msg_type": "image", "content": {}}, {"msg_type": "interactive", "card": []}):
+        with pytest.raises(AlertParseError):
+            parse_feishu(bad)
 
 
 # --- severity -------------------------------------------------------------------------------

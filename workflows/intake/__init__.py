@@ -5,7 +5,10 @@ and raises only `AlertParseError` (a `ValueError`) when nothing usable is found.
 
 - `parse_alertmanager(payload)`: Alertmanager webhook, version 4;
 - `parse_grafana(payload)`: Grafana unified alerting and legacy alert webhooks;
-- `parse_generic(payload)`: our documented JSON shape (see `workflows.intake.generic`);
+- `parse_generic(payload)`: our documented JSON shape (see `workflows.intake.generic`), or a
+  Feishu custom bot's body;
+- `parse_feishu(payload)`: a Feishu/Lark custom bot's body (`msg_type` text, post or
+  interactive), read as the same message in a group would be (`workflows.intake.feishu`);
 - `parse_chat_message(message_type, text, card)`: Alertmanager/Grafana texts, PrometheusAlert,
   Nightingale, WatchAlert, alertmanager-bot and alertmanager-webhook-feishu templates, alert
   cards and plain text posted in a Lark group;
@@ -29,6 +32,7 @@ from typing import Any
 from workflows.intake.alert import AlertParseError, ParsedAlert, Severity, Status
 from workflows.intake.alertmanager import parse_alertmanager
 from workflows.intake.chat import fallback_alert, parse_chat_message
+from workflows.intake.feishu import parse_feishu
 from workflows.intake.fingerprint import VOLATILE_LABELS
 from workflows.intake.generic import parse_generic
 from workflows.intake.grafana import parse_grafana
@@ -40,6 +44,7 @@ WEBHOOK_PARSERS: dict[str, WebhookParser] = {
     "alertmanager": parse_alertmanager,
     "grafana": parse_grafana,
     "generic": parse_generic,
+    "feishu": parse_feishu,
 }
 
 __all__ = [
@@ -54,6 +59,7 @@ __all__ = [
     "normalise_severity",
     "parse_alertmanager",
     "parse_chat_message",
+    "parse_feishu",
     "parse_generic",
     "parse_grafana",
 ]

@@ -24,19 +24,27 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from typing import NamedTuple
 
 from workflows.intake.alert import Status
 from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import FieldSet, collect, inline_pairs, read_pair, section_of
+from workflows.intake.plain import split_blocks
+from workflows.intake.severity import severity_of, severity_word
 from workflows.intake.text import plain_line
 from workflows.intake.timestamps import parse_timestamp
-from workflows.intake.wording import state_of
+from workflows.intake.wording import level_word, state_of, state_suffix
 
 # English state tags (their words: `wording.state_of`); Chinese tags (【告警】, [恢复]) are read
 # by the plain reader, so a firing and its recovery always meet the same reader
+# Datadog writes the scope after the state ("[Triggered on {host:web-01,env:prod}]") and may put
+# the monitor's priority first ("[P1] [Recovered on {service:checkout}] …")
 _STATE_RE = re.compile(
-    r"^\[(?P<state>FIRING|RESOLVED|RECOVERED|TRIGGERED|PROBLEM|ALERT|ALARM|DOWN|UP)"
-    r"(?:\s*:\s*\d+)?(?:\s*,\s*RESOLVED\s*:\s*\d+)?\]\s*(?P<rest>.*)$",
+    r"^(?:\[(?P<level>P\d|SEV\d|S\d)\]\s*)?"
+    r"\[(?P<state>FIRING|RESOLVED|RECOVERED|RECOVERY|TRIGGERED|RE-?TRIGGERED|PROBLEM|ALERT|ALARM"
+    r"|DOWN|UP|WARN|WARNING|ACK|ACKNOWLEDGED|ACKNOWLEDGEMENT)"
+    r"(?:\s*:\s*\d+)?(?:\s*,\s*RESOLVED\s*:\s*\d+)?(?:\s+on\s+\{(?P<scope>[^{}]{0,400})\})?\]"
+    r"\s*(?P<rest>.*)$",
     re.I,
 )
 _LEGACY_RE = re.compile(r"^\[(?P<state>Alerting|OK|No\s*Data)\]\s*(?P<rest>.*)$", re.I)
@@ -49,7 +57,18 @@ _HEADING_STATUS: dict[str, Status] = {
     "alerts resolved": "resolved",
 }
 _BARE_URL_RE = re.compile(r"^https?://\S+$")
+_TITLE_SCAN = 1000  # a title's label list is read in titles of up to this length
 _VALUE_LINE_RE = re.compile(r"^values?\s*[:：]", re.I)
+
+
+class Opening(NamedTuple):
+    """What a bracketed first line says: the state, the rest of the line, whether it is legacy
+    Grafana's, and the labels its tags carry (a scope, a level)."""
+
+    status: Status
+    rest: str
+    legacy: bool
+    labels: list[tuple[str, str]]
 
 
 @dataclass
@@ -59,15 +78,25 @@ class _Block:
     has_labels: bool = False
 
 
-def bracketed_state(first_line: str) -> tuple[Status, str, bool] | None:
-    """`(status, rest of the line, is legacy Grafana)` when the line opens with a state tag."""
+def bracketed_state(first_line: str) -> Opening | None:
+    """What the line says when it opens with a state tag (else None)."""
     line = plain_line(first_line)
     match = _STATE_RE.match(line)
     if match:
-        return state_of(match["state"]) or "firing", match["rest"], False
+        labels = [
+            (key.strip(), value.strip())
+            for key, _, value in (item.partition(":") for item in (match["scope"] or "").split(","))
+            if key.strip() and value.strip()
+        ]
+        for word in (match["level"], match["state"]):  # "[P1]", "[Warn on …]": levels too
+            if word and severity_of(word):
+                labels.append(("severity", word))
+                break
+        return Opening(state_of(match["state"]) or "firing", match["rest"], False, labels)
     match = _LEGACY_RE.match(line)
     if match:
-        return ("resolved" if match["state"].lower() == "ok" else "firing"), match["rest"], True
+        legacy: Status = "resolved" if match["state"].lower() == "ok" else "firing"
+        return Opening(legacy, match["rest"], True, [])
     return None
 
 
@@ -87,19 +116,29 @@ def read_bracketed(lines: list[str], zone: tzinfo) -> list[AlertDraft]:
     opened = bracketed_state(lines[0])
     if opened is None:
         first = plain_line(lines[0])
-        opened = (state_of(first) or "firing", first, False)
-    status, rest, legacy = opened
+        opened = Opening(state_of(first) or "firing", first, False, [])
+    status, rest, legacy, tag_labels = opened
     source = "grafana" if legacy or _GRAFANA_HINT_RE.search("\n".join(lines)) else "alertmanager"
     title, title_labels = _split_title(rest)
+    title, level = state_suffix(title)  # Icinga's "[PROBLEM] HTTP on web-07 is CRITICAL!"
     prefix, blocks = _blocks(lines[1:], status)
+    if not blocks:  # no Labels sections: alerts written one block each (Slack-style templates)
+        split = split_blocks(prefix)
+        if len(split) > 1:
+            blocks = [_Block(block.heading or status, block.lines) for block in split]
+            prefix = []
     common = FieldSet(free_labels=False)
-    for key, value in title_labels:
-        common.add_label(key, value)
+    level = level if level_word(level) else ""
+    for key, value in [*title_labels, *tag_labels]:
+        if key == "severity":  # a level in a tag changes with the state: not an identity
+            level = level or value
+        else:
+            common.add_label(key, value)
     if title_labels and title and " " not in title:
         common.add_label("alertname", title)  # "[FIRING:2] HighCPU (instance=a)": group name
     prefix_free = collect(prefix, common)
     if not blocks:
-        return [_draft(source, status, title, common, prefix_free, zone)]
+        return [_draft(source, status, title, common, prefix_free, zone, level)]
     drafts = []
     for block in blocks:
         fields = FieldSet(free_labels=False)
@@ -108,13 +147,13 @@ def read_bracketed(lines: list[str], zone: tzinfo) -> list[AlertDraft]:
             fields.add_label(key, value)
         for key, value in common.annotations.items():
             fields.add_annotation(key, value)
-        block_title = fields.labels.get("alertname") or title
-        drafts.append(_draft(source, block.status, block_title, fields, free, zone))
+        block_title = state_suffix(fields.labels.get("alertname", ""))[0] or title
+        drafts.append(_draft(source, block.status, block_title, fields, free, zone, level))
     return drafts
 
 
 def _split_title(rest: str) -> tuple[str, list[tuple[str, str]]]:
-    parens = _PARENS_RE.match(rest)
+    parens = _PARENS_RE.match(rest) if len(rest) <= _TITLE_SCAN else None
     if parens:
         pairs = inline_pairs(parens["inner"])
         if pairs:
@@ -150,8 +189,15 @@ def _blocks(lines: list[str], status: Status) -> tuple[list[str], list[_Block]]:
 
 
 def _draft(
-    source: str, status: Status, title: str, fields: FieldSet, free: list[str], zone: tzinfo
+    source: str,
+    status: Status,
+    title: str,
+    fields: FieldSet,
+    free: list[str],
+    zone: tzinfo,
+    level: str,
 ) -> AlertDraft:
+    """The alert of one block; `level` is the tags' level, for an alert whose fields have none."""
     annotations = dict(fields.annotations)
     url = fields.url or next((line for line in free if _BARE_URL_RE.match(line)), "")
     free = [line for line in free if line != url]
@@ -161,6 +207,7 @@ def _draft(
         source=source,
         status=status,
         title=title,
+        severity="" if severity_word(fields.labels, annotations) else level,
         labels=fields.labels,
         annotations=annotations,
         starts_at=parse_timestamp(fields.starts_at, naive_zone=zone),

@@ -5,8 +5,9 @@ Two forms arrive: the card JSON a bot *sent* (v1 `{"header": {"title": {"content
 `"schema": "2.0"` and `"body": {"elements": …}`), and the simplified form Lark *delivers* in
 `im.message.receive_v1` (`{"title": "…", "elements": [[{"tag": "text", "text": "…"}, …], …]}`).
 A card written per language (`i18n_elements`, a title's `i18n`) is read in one language, Chinese
-first. A divider (`hr`) is read as a `---` line, which separates alerts; buttons, menus and
-inputs are not read (their words are actions, not the alert).
+first. A divider (`hr`) is read as a `---` line, which separates alerts; a table as one alert a
+row (`workflows.intake.structured`); buttons, menus and inputs are not read (their words are
+actions, not the alert).
 The walk is iterative with node and depth caps, so a hostile, deeply nested card costs little.
 """
 
@@ -16,6 +17,8 @@ import html
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from workflows.intake.structured import card_table
 
 MAX_NODES = 5000
 MAX_DEPTH = 24
@@ -64,15 +67,15 @@ def card_lines(card: Mapping[str, Any]) -> tuple[str, list[str]]:
             card = decoded
     elif card.get("type") == "template" and isinstance(data, Mapping):
         return "", _template_lines(data.get("template_variable"))
-    localised = _one_locale(card.get("i18n_elements"))
+    localised = one_locale(card.get("i18n_elements"))
     if localised is not None:  # the same alert in each language: read it once
         card = {key: value for key, value in card.items() if key != "i18n_elements"}
         card["elements"] = localised
     return _title(card), [*_subtitle(card), *_body_lines(card)]
 
 
-def _one_locale(texts: object) -> object:
-    """The Chinese (else the first) version of a card part written per language
+def one_locale(texts: object) -> object:
+    """The Chinese (else the first) version of a card part or a post written per language
     (`{"zh_cn": …, "en_us": …}`), or None when `texts` is not one."""
     if not isinstance(texts, Mapping) or not texts:
         return None
@@ -100,7 +103,7 @@ def _title(card: Mapping[str, Any]) -> str:
         if isinstance(title, Mapping):
             content = title.get("content")
             if not content:  # {"content": "", "i18n": {"zh_cn": "…"}} (or "i18n_content")
-                content = _one_locale(title.get("i18n") or title.get("i18n_content"))
+                content = one_locale(title.get("i18n") or title.get("i18n_content"))
             return content[:MAX_CHARS] if isinstance(content, str) else ""
         if isinstance(title, str):
             return title[:MAX_CHARS]
@@ -136,6 +139,8 @@ def _body_lines(card: Mapping[str, Any]) -> list[str]:
             found.append(DIVIDER)
         elif isinstance(node, Mapping) and node.get("tag") in _CONTROL_TAGS:
             continue
+        elif isinstance(node, Mapping) and node.get("tag") == "table":  # JSON 2.0 table
+            found.extend(card_table(node))
         elif isinstance(node, Mapping):
             children: list[tuple[object, int]] = []
             for key, value in list(node.items())[:64]:

@@ -14,6 +14,11 @@ Formats, tried in this order:
 4. anything else is a plain text alert, source "text" (`workflows.intake.plain`): `key: value`
    lines in any of the known vocabularies, one alert per block.
 
+Before that, a message that is one JSON object is read as its fields (an Alertmanager/Grafana
+webhook body as that webhook), a Markdown or card table as one block per row
+(`workflows.intake.structured`), HTML entities and full-width brackets as what they stand for;
+and a CI/CD notice (`workflows.intake.notice`) yields no alert at all.
+
 A plain text in which nothing was understood (no field, no label, no state) is a *fallback*:
 its alert is titled with the message's first meaningful line, keeps the message's text as its
 summary, and is marked `understood=False` so the bot counts it
@@ -26,6 +31,7 @@ Time by default: PrometheusAlert and most Feishu templates print Beijing time).
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
 from datetime import tzinfo
@@ -33,13 +39,17 @@ from typing import Any
 
 from storage.redaction import Redactor
 from workflows.intake.alert import AlertParseError, ParsedAlert, Status
+from workflows.intake.alertmanager import parse_alertmanager
 from workflows.intake.bracketed import bracketed_state, has_label_sections, read_bracketed
 from workflows.intake.card import card_lines
 from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import unglue_keys, unpipe
+from workflows.intake.grafana import parse_grafana
 from workflows.intake.grouped import group_counts, read_grouped
+from workflows.intake.notice import is_build_notice
 from workflows.intake.plain import read_plain
 from workflows.intake.prometheusalert import has_marker, read_prometheusalert, unglue
+from workflows.intake.structured import json_lines, json_object, untable
 from workflows.intake.text import clean_block, clean_line, plain_line, separator_text, title_line
 from workflows.intake.timestamps import CHINA_STANDARD_TIME
 from workflows.intake.wording import reads_resolved, stated
@@ -49,6 +59,8 @@ MAX_INPUT_CHARS = 64 * 1024
 MAX_LINES = 500
 # @mentions at the start of a line ("@所有人 [FIRING:1] …", "<at id=all></at>"): not alert text
 _MENTIONS_RE = re.compile(r"^(?:\s*(?:@_user_\d+|@_all|@all|@所有人|@everyone)(?![\w-]))+")
+# full-width brackets read as the ASCII ones the tag readers know ("［告警］磁盘空间不足")
+_FULL_WIDTH = str.maketrans({"［": "[", "］": "]"})
 # what Lark delivers instead of a card JSON 2.0 (and shows in old clients): not alert text
 UPGRADE_PLACEHOLDERS = frozenset(
     {
@@ -72,16 +84,24 @@ def parse_chat_message(
 
     `text` is the message's plain text (for cards, what the transport extracted); `card` is the
     card JSON when the message is interactive. Raises `AlertParseError` only when the message
-    has no text at all.
+    has no text at all; returns no alert for a CI/CD notice (`workflows.intake.notice`).
 
     Example::
 
         parse_chat_message("text", "[FIRING:2] HighCPU (instance=a job=b)", None)[0].labels
         # {'alertname': 'HighCPU', 'instance': 'a', 'job': 'b'}
     """
+    payload = json_object(text) if card is None and isinstance(text, str) else None
+    if payload is not None and isinstance(payload.get("alerts"), list):  # a webhook's body
+        try:
+            return (parse_grafana if "orgId" in payload else parse_alertmanager)(payload)
+        except AlertParseError:
+            pass
     lines = _message_lines(text, card)
     if not lines:
         raise AlertParseError(f"the {clean_line(message_type, 32) or 'chat'} message has no text")
+    if is_build_notice(lines):
+        return []
     raw: dict[str, Any] = {
         "message_type": message_type,
         "text": "\n".join(lines),
@@ -136,11 +156,17 @@ def _message_lines(text: object, card: object) -> list[str]:
         body = "\n".join([title, *lines]) if title else "\n".join(lines)
     if not body.strip() and isinstance(text, str):
         body = text
-    cleaned = unglue_keys(unglue(clean_block(body[: MAX_INPUT_CHARS * 2], MAX_INPUT_CHARS)))
+    body = body[: MAX_INPUT_CHARS * 2].translate(_FULL_WIDTH)
+    fielded = json_lines(body)  # '{"alertname": "HighCPU", "status": "firing", …}'
+    if fielded:
+        body = "\n".join(fielded)
+    if "&" in body:  # "API 错误率 &gt; 5%": what the forwarder meant is what the reader sees
+        body = html.unescape(body)
+    cleaned = unglue_keys(unglue(clean_block(body, MAX_INPUT_CHARS)))
     lines = [
         piece
-        for line in cleaned.split("\n")
-        for piece in unpipe(_MENTIONS_RE.sub("", line).strip())
+        for line in untable([_MENTIONS_RE.sub("", line).strip() for line in cleaned.split("\n")])
+        for piece in unpipe(line)
     ]
     lines = [line for line in lines if plain_line(line) not in UPGRADE_PLACEHOLDERS]
     while lines and not plain_line(lines[0]):

@@ -9,16 +9,19 @@ empty value. Keys are never evaluated; values stay text.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from workflows.intake.fingerprint import IDENTITY_KEYS
-from workflows.intake.severity import SEVERITY_KEYS
+from workflows.intake.severity import SEVERITY_KEYS, severity_of
 from workflows.intake.text import link_url, plain_line
 from workflows.intake.vocabulary import LEVEL_STATUS_KEYS, key_zone, known_key, normalise_key, route
+from workflows.intake.wording import state_of
 
 MAX_FIELDS = 64
+_JSON_LIMIT = 16 * 1024
 _WORD = r"[\w.\-/\u3400-\u9fff]"
 # up to three words and a qualifier: "告警级别", "Rule Name", "Trigger time value", "Time (UTC)"
 _QUALIFIER = r"(?: ?[(（][^()（）:：\n]{1,24}[)）])?"  # "Time (UTC)", "告警时间（北京）"
@@ -61,7 +64,7 @@ def unglue_keys(text: str) -> str:
     return _GLUED_KEY_RE.sub(cut, text)
 
 
-_PIPE_RE = re.compile(r"\s+[|｜]\s+")
+_PIPE_RE = re.compile(r"(?<!\s)\s+[|｜]\s+")
 _LEAD_RE = re.compile(
     r"^\s*(?:(?P<number>\[\d{1,3}\]|\d{1,3}[.、)）])|(?P<tag>【[^【】]{1,40}】|\[[^\[\]]{1,40}\]))\s*"
 )
@@ -108,9 +111,12 @@ def inline_pairs(text: str) -> list[tuple[str, str]]:
 
 
 def tag_pairs(value: str) -> list[tuple[str, str]]:
-    """The pairs of a tag list: `[ident=db-1 cpu=cpu-total]`, `["a=b","c=d"]`, or Go's print of
-    a map, `map[alertname:HostDown instance:10.0.0.1:9100]`."""
+    """The pairs of a tag list: `[ident=db-1 cpu=cpu-total]`, `["a=b","c=d"]`, Go's print of
+    a map, `map[alertname:HostDown instance:10.0.0.1:9100]`, or a JSON object
+    (`{"host": "web-1"}`, SLS; only its text, number and boolean values)."""
     text = value.strip()
+    if text.startswith("{") and text.endswith("}"):
+        return _json_pairs(text)
     if text.startswith("map[") and text.endswith("]"):
         return [
             (key, item)
@@ -118,6 +124,20 @@ def tag_pairs(value: str) -> list[tuple[str, str]]:
             if key not in ("http", "https")
         ]
     return inline_pairs(text)
+
+
+def _json_pairs(text: str) -> list[tuple[str, str]]:
+    try:
+        data = json.loads(text[:_JSON_LIMIT])
+    except ValueError:
+        return inline_pairs(text)
+    if not isinstance(data, dict):
+        return []
+    return [
+        (str(key), json.dumps(item) if isinstance(item, bool) else str(item))
+        for key, item in list(data.items())[:MAX_FIELDS]
+        if isinstance(item, str | int | float)
+    ]
 
 
 def well_known_key(key: str) -> bool:
@@ -165,6 +185,8 @@ class FieldSet:
             self.starts_at = self.starts_at or _zoned(value, key)
         elif kind == "ends":
             self.ends_at = self.ends_at or _zoned(value, key)
+        elif kind == "status" and state_of(value) is None and severity_of(value):
+            self.add_label("severity", value)  # Nagios' "State: CRITICAL" is a level
         elif kind == "status":
             self.status = self.status or value
         elif kind == "url":
@@ -214,8 +236,8 @@ def collect(lines: Iterable[str], fields: FieldSet) -> list[str]:
     pending = ""
     for raw in lines:
         line = plain_line(raw)
-        if not line:
-            section = pending = ""
+        if not line:  # a key's value may follow a blank line ("Additional Info:", "", output)
+            section = ""
             continue
         pair = read_pair(line)
         opened = section_of(line)

@@ -26,6 +26,10 @@ JSON text; at most 64 labels and 64 annotations are kept.
 
 Resolve an alert by posting it again with ``"status": "resolved"`` and the same labels (or the
 same fingerprint).
+
+A body in a Feishu custom bot's shape (``{"msg_type": "text", "content": {"text": …}}``, post or
+interactive; no ``title``) is read as that message (`workflows.intake.feishu`), so a forwarder
+that only knows Feishu hooks can post here too.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 from workflows.intake.alert import AlertParseError, ParsedAlert
 from workflows.intake.alertmanager import MAX_ALERTS, status_of
 from workflows.intake.draft import AlertDraft
+from workflows.intake.feishu import parse_feishu
 from workflows.intake.text import clean_line
 from workflows.intake.timestamps import parse_timestamp
 
@@ -53,6 +58,8 @@ def parse_generic(payload: dict[str, Any]) -> list[ParsedAlert]:
     """
     if not isinstance(payload, Mapping):
         raise AlertParseError("generic payload is not a JSON object")
+    if "msg_type" in payload and "title" not in payload and "alerts" not in payload:
+        return parse_feishu(dict(payload))  # a forwarder's Feishu custom bot body
     items: object = payload.get("alerts") if "alerts" in payload else [payload]
     if not isinstance(items, list):
         raise AlertParseError("generic payload: alerts is not a list")

@@ -26,8 +26,11 @@ from workflows.intake.fingerprint import targets
 from workflows.intake.text import link_url, plain_line, separator_text
 from workflows.intake.timestamps import parse_timestamp
 
-_HEADER_RE = re.compile(
-    r"^(?P<name>.*?)\s*(?:\[(?P<firing>\d+)\]\s*Firing)?\s*(?:\[(?P<resolved>\d+)\]\s*Resolved)?$",
+# the counts end the title; searched from a literal "[" (a lazy name before optional counts
+# took cubic time on a line of spaces: 30 s for a thousand)
+_COUNTS_RE = re.compile(
+    r"\[(?P<firing>\d{1,6})\]\s*Firing(?:\s*\[(?P<resolved>\d{1,6})\]\s*Resolved)?$"
+    r"|\[(?P<only>\d{1,6})\]\s*Resolved$",
     re.I,
 )
 _BOLD_RE = re.compile(r"^\*\*(?P<summary>.+?)\*\*\s*(?P<rest>.*)$")
@@ -38,14 +41,17 @@ _FLAT_RE = re.compile(
 )
 _SPAN_RE = re.compile(r"^(?P<start>.*?)\s*~\s*(?P<end>.*)$")
 _UNRESOLVED = "to be resolved"
+_LINE_SCAN = 400  # a block's summary and time lines are read in lines up to this length
 
 
 def group_counts(title: str) -> tuple[str, int, int] | None:
     """`(group name, firing, resolved)` when a card title counts its alerts, else None."""
-    match = _HEADER_RE.match(plain_line(title))
-    if not match or not (match["firing"] or match["resolved"]):
+    line = plain_line(title)
+    match = _COUNTS_RE.search(line)
+    if not match:
         return None
-    return match["name"].strip(), int(match["firing"] or 0), int(match["resolved"] or 0)
+    resolved = match["resolved"] or match["only"] or 0
+    return line[: match.start()].strip(), int(match["firing"] or 0), int(resolved)
 
 
 def read_grouped(lines: list[str], zone: tzinfo) -> list[AlertDraft]:
@@ -75,13 +81,14 @@ def _blocks(lines: list[str]) -> list[list[str]]:
 
 
 def _span(raw: str) -> bool:
-    span = _SPAN_RE.match(plain_line(raw))
+    line = plain_line(raw)
+    span = _SPAN_RE.match(line) if len(line) <= _LINE_SCAN else None
     return bool(span and parse_timestamp(span["start"]))
 
 
 def _draft(block: list[str], name: str, placed: Status, zone: tzinfo) -> AlertDraft:
     first = block[0].strip()
-    read = _BOLD_RE.match(first) or _FLAT_RE.match(plain_line(first))
+    read = _BOLD_RE.match(first) or _FLAT_RE.match(plain_line(first)[:_LINE_SCAN])
     summary = plain_line(read["summary"]) if read else plain_line(first)
     rest = plain_line(read["rest"] or "") if read else ""
     labels: dict[str, str] = {"alertname": name} if name else {}
@@ -92,7 +99,7 @@ def _draft(block: list[str], name: str, placed: Status, zone: tzinfo) -> AlertDr
     described: list[str] = []
     for raw in block[1:]:
         line = plain_line(raw)
-        span = _SPAN_RE.match(line)
+        span = _SPAN_RE.match(line) if len(line) <= _LINE_SCAN else None
         if span and parse_timestamp(span["start"], naive_zone=zone):
             starts, ends = span["start"], span["end"]
             status = "firing" if ends.strip().lower() == _UNRESOLVED else "resolved"

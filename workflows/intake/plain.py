@@ -10,9 +10,15 @@ DIY Feishu templates). A message is split into one block per alert:
   the block it opens;
 - where a key the block already has comes again (a second `告警名称:` or `级别状态:`).
 
-Each block is one alert. Its title is its alert-name field, else its first free line, else the
-message's first line. Its state: a declared state (`状态: 已恢复`, `级别状态: S2 Recovered`) first,
-then the block's state heading, then the wording of its title (then the message's first line),
+Each block is one alert. Its title is its alert-name field (or a rule name quoted in its first
+lines: `rule 'Error logs spike' is active`), else its first free line, else the message's first
+line; a block with none of them, or only a notice title (`Nagios 告警通知`), is titled by what
+its fields say is wrong and where (`workflows.intake.titles`). A repeated key does not start a
+new alert inside a bulleted list under a key without value (`*Details:*`), nor on the line that
+is a description's value (`告警详情:` over `实例: db-1 …`).
+
+Its state: a declared state (`状态: 已恢复`, `级别状态: S2 Recovered`) first, then the block's
+state heading, then the wording of its title (then the message's first line),
 then a recovery time, then the rest of its text (`**告警描述:** 服务已恢复`). Negations such as
 未恢复 never count as a recovery.
 """
@@ -28,13 +34,16 @@ from workflows.intake.alertmanager import status_of
 from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import FieldSet, collect, inline_pairs, read_pair, well_known_key
 from workflows.intake.fingerprint import IDENTITY_KEYS, targets
-from workflows.intake.severity import severity_of, severity_word
+from workflows.intake.severity import severity_word
 from workflows.intake.text import is_caption, plain_line, separator_text, title_line
 from workflows.intake.timestamps import parse_timestamp
-from workflows.intake.vocabulary import normalise_key, route
+from workflows.intake.titles import quoted_name, subject
+from workflows.intake.vocabulary import known_key, normalise_key, route
 from workflows.intake.wording import (
     caption_state,
     heading_status,
+    is_notice,
+    level_word,
     reads_resolved,
     state_of,
     stated,
@@ -42,6 +51,8 @@ from workflows.intake.wording import (
 )
 
 _NOT_ALERT = ("annotation", "noise", "url")
+_BULLETS = ("-", "*", "•", "·")
+_BULLET_RE = re.compile(r"^[-*•·]\s+(?=\S)")
 _LEVEL_FIRST_RE = re.compile(r"^((?:S|P|SEV)\d)\b", re.I)  # "S1 - Triggered - cpu_busy"
 # identity labels that say what the alert is or where it belongs, not which target it is on
 _SCOPES = frozenset({"alertname", "env", "cluster", "project", "namespace", "region", "zone"})
@@ -61,8 +72,13 @@ class Block:
 def split_blocks(lines: list[str]) -> list[Block]:
     """The message's lines cut into one block per alert (see the module docstring)."""
     blocks = [Block()]
+    listing = False  # bulleted items under a key without value ("*Details:*" / "• instance: x")
+    described = False  # the line after "告警详情:" is its text, whatever it reads like
     for raw in lines:
         current = blocks[-1]
+        bulleted = raw.lstrip().startswith(_BULLETS)
+        listing = listing and bulleted
+        value_of, described = described and bool(raw.strip()), described and not raw.strip()
         divider = separator_text(raw)
         plain = plain_line(raw)
         heading = heading_status(raw, plain) if divider is None else None
@@ -78,14 +94,18 @@ def split_blocks(lines: list[str]) -> list[Block]:
         pair = read_pair(plain)
         if pair and pair[1]:
             key = _identity_key(pair[0])
-            if key and key in current.keys:
+            # a listed item ("*Details:*" / "• *alertname:* `DiskFull`") details the alert above
+            if key and key in current.keys and not listing and not value_of:
                 blocks.append(Block())
                 current = blocks[-1]
-            if key:
+            if key and not value_of:
                 current.keys.add(key)
             current.alert_like = current.alert_like or (
                 well_known_key(pair[0]) and route(pair[0])[0] not in _NOT_ALERT
             )
+        elif pair:
+            listing = True
+            described = known_key(pair[0]) and route(pair[0])[0] == "annotation"
         current.lines.append(raw)
     return _joined([block for block in blocks if _has_text(block)])
 
@@ -142,8 +162,12 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
         for key, value in inline_pairs(line):
             fields.add(key, value)
     understood = bool(fields.labels or fields.annotations or fields.status or fields.starts_at)
+    quoted = "" if "alertname" in fields.labels else _quoted(free, header, fields)
     named = fields.labels.get("alertname", "")
     heading = named or title_line(free) or header
+    if not named and (not heading or is_notice(heading)):  # "Nagios 告警通知", or nothing
+        heading = subject(fields.labels, fields.annotations) or heading
+    heading = _BULLET_RE.sub("", heading)  # "- HighCPU on web-1" in a list of alerts
     title, tags = untagged(heading)
     understood = understood or bool(tags)  # "【告警】磁盘满", "[Down] 订单API": a state or a level
     captions = [line for line in free if line != heading and is_caption(line)]
@@ -151,8 +175,8 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
     body = [line for line in free if line != heading]
     if not _located(fields) and not targets(title):  # "NodeDown\n节点 10.0.0.1 宕机"
         described = [
-            *body[:1],
             *(fields.annotations.get(k, "") for k in ("summary", "description")),
+            *body[:1],
         ]
         found = next((targets(text) for text in described if targets(text)), [])
         if found:
@@ -160,12 +184,13 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
     if not severity_word(fields.labels):  # "【 P1 报警中】- X", "S1 - Triggered - X" name the level
         leading = _LEVEL_FIRST_RE.match(header)
         words = (tags, untagged(header)[1], leading.group(1) if leading else "")
-        fields.add_label("severity", next((word for word in words if severity_of(word)), ""))
+        fields.add_label("severity", next((word for word in words if level_word(word)), ""))
     annotations = dict(fields.annotations)
     if body and "description" not in annotations:
         annotations["description"] = "\n".join(body)
     ends_at = parse_timestamp(fields.ends_at, naive_zone=zone)
     lines = [header] if named else [heading, header]  # an alert's name says nothing of its state
+    lines[:0] = [quoted] if quoted else []  # "alert 'CPU high' is recovered for group 'web-1':"
     marks = [raw for raw in block.lines if plain_line(raw) in (heading, header)]
     status = _status(block, lines, marks, body, fields, ended=ends_at is not None)
     draft = AlertDraft(
@@ -209,6 +234,18 @@ def _status(
     return "resolved" if reads_resolved(text) else "firing"
 
 
+def _quoted(free: list[str], header: str, fields: FieldSet) -> str:
+    """The line (of the first free ones, or the header) that quotes the alert's rule name, whose
+    name and group it adds to `fields`; "" when none does."""
+    for line in [*free[:2], header]:
+        name, group = quoted_name(line)
+        if name:
+            fields.add_label("alertname", name)
+            fields.add_label("target", group)
+            return line
+    return ""
+
+
 def _located(fields: FieldSet) -> bool:
     """Whether the fields already say where the alert is (a host, instance, service…)."""
     return any(key in IDENTITY_KEYS and key not in _SCOPES for key in fields.labels)
@@ -229,12 +266,16 @@ def _first_free_line(lines: list[str]) -> str:
     """The message's first meaningful line (not a separator, a bare state, a field or a
     caption over the line after it)."""
     free = []
+    pending = False  # a known key with no value: the next free line is its value
     for raw in lines:
         plain = plain_line(raw)
         if not plain or separator_text(raw) is not None or heading_status(raw, plain):
             continue
         pair = read_pair(plain)
         if pair and well_known_key(pair[0]):
+            pending = not pair[1] and known_key(pair[0])
             continue
-        free.append(plain)
+        if not pending:
+            free.append(plain)
+        pending = False
     return title_line(free)

@@ -41,7 +41,8 @@ _GLUED_RE = re.compile(
     rf"|(?<=[^\s*\[【#>A-Za-z\]()])(?={_MARK})"
 )
 _NOISE_RE = re.compile(r"屏蔽|静默|/silences?\b|^prometheusalert$", re.I)
-_LEFTOVER_RE = re.compile(r"^[\s\[\]【】()（）:：\-]+|[\s\[\]【】()（）:：\-]+$")
+_LEFTOVER = r"[\s\[\]【】()（）:：\-]"
+_LEFTOVER_RE = re.compile(rf"^{_LEFTOVER}+|(?<!{_LEFTOVER}){_LEFTOVER}+$")
 
 
 def has_marker(text: str) -> bool:

@@ -24,7 +24,9 @@ _INVISIBLE = (
 )
 _INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]")
 _SPACES_RE = re.compile(r"\s+")
-_TRAILING_RE = re.compile(r"[ \t]+\n")
+# each run of blanks is tried from its start only ("(?<!…)"): tried from every blank, a
+# hostile line of spaces took quadratic time
+_TRAILING_RE = re.compile(r"(?<![ \t])[ \t]+\n")
 _BLANK_RUN_RE = re.compile(r"\n{3,}")
 _BREAKS = str.maketrans({"\r": "\n", "\u2028": "\n", "\u2029": "\n", "\t": " "})
 
@@ -43,7 +45,8 @@ _DECORATION = (
     "\u2190-\u21ff\u2300-\u23ff\u2460-\u24ff\u25a0-\u27bf\u2900-\u297f\u2b00-\u2bff"
     "\u3030\u303d\u3297\u3299\ufe0f\u200d\U0001f000-\U0001faff"
 )
-_DECORATION_EDGES_RE = re.compile(f"^[{_DECORATION}\\s]+|[{_DECORATION}\\s]+$")
+_EDGE = f"[{_DECORATION}\\s]"
+_DECORATION_EDGES_RE = re.compile(f"^{_EDGE}+|(?<!{_EDGE}){_EDGE}+$")
 # Go's text/template prints a missing map key as "<no value>", and a placeholder a forwarder
 # could not fill stays as written ("${labels.instance}", "{{ .Labels.pod }}"): the value is empty
 NO_VALUE_RE = re.compile(r"<no value>|\$\{[\w.\-]{1,64}\}|\{\{[^{}\n]{1,64}\}\}", re.I)
@@ -51,8 +54,10 @@ NO_VALUE_RE = re.compile(r"<no value>|\$\{[\w.\-]{1,64}\}|\{\{[^{}\n]{1,64}\}\}"
 _SEPARATOR_EDGE = r"(?:[-=*_~]{3,}|[—–]{2,}|[·•]{3,}|[\u2500-\u257f]{2,})"  # ━━━ ═══ ───
 _SEPARATOR_START_RE = re.compile(f"^{_SEPARATOR_EDGE}")
 _SEPARATOR_EDGES_RE = re.compile(f"^{_SEPARATOR_EDGE}|{_SEPARATOR_EDGE}$")
+_SEPARATOR_END_RE = re.compile(f"\\S\\s*{_SEPARATOR_EDGE}$")
 
 # a line that only introduces the text below it: "Apache SkyWalking Alarm:", "告警内容："
+_SEPARATOR_LIMIT = 400
 _CAPTION_RE = re.compile(r"^[^:：\n]{1,60}[:：]$")
 
 _BIG_INT_BITS = 200
@@ -160,11 +165,15 @@ def plain_line(line: str) -> str:
 def separator_text(line: str) -> str | None:
     """The words of a line that only separates alerts (`-----` → "", `--- Alert ---` → "Alert",
     `==== 恢复通知 ====` → "恢复通知"), or None for any other line."""
+    if len(line) > _SEPARATOR_LIMIT:  # a separator is a short line
+        return None
     text = _HEADING_RE.sub("", _TAG_RE.sub("", line)).strip()  # "> <font>=====</font>"
     if not _SEPARATOR_START_RE.match(text):
         return None
     inner = plain_line(_SEPARATOR_EDGES_RE.sub("", text))
-    if len(inner) > 24 or re.search(r"[:：=\[\]()]", inner):
+    # a long caption needs both edges: "***** Service Monitoring on icinga-master *****"
+    limit = 60 if _SEPARATOR_END_RE.search(text) else 24
+    if len(inner) > limit or re.search(r"[:：=\[\]()]", inner):
         return None
     return inner
 

@@ -2,7 +2,8 @@
 
 Accepted: ISO 8601 / RFC 3339 with up to nanosecond fractions (Alertmanager, Grafana), Go's
 `time.Time` print form (`2024-05-01 10:00:00.123 +0800 CST`, also with its `m=+1.5` monotonic
-reading), `2024/05/01 10:00:00`, Zabbix's `2024.05.01 10:00:00`, `2024年05月01日 10:00:00`, a
+reading), `2024/05/01 10:00:00`, Zabbix's `2024.05.01 10:00:00`, `2024年05月01日 10:00:00`,
+month names (`Mon Jun 3 10:00:00 CST 2024`, `Jun 3, 2024 10:00:00 AM`), a
 zone written after the time (`2024-05-01 10:00:00 (UTC+08:00)`, `… (UTC)`), and epoch seconds
 or milliseconds as numbers or as 10/13 digits of text. Go's zero time `0001-01-01T00:00:00Z`
 (Alertmanager's "not set") is None. A time without an offset is read in `naive_zone`.
@@ -25,6 +26,14 @@ _STAMP_RE = re.compile(
     r"(?:\s+(?P<abbr>[A-Za-z]{2,5}))?"
     r"(?:\s+m=[+-]\d{1,12}\.\d{1,12})?"  # Go's monotonic clock reading, printed by time.Now()
     r"(?:\s*[(（](?:UTC|GMT)(?P<qz>[+-]\d{1,2}(?::?\d{2})?)?[)）])?$"  # "(UTC+08:00)", "(UTC)"
+)
+# month names: ctime and Nagios' $LONGDATETIME ("Mon Jun 3 10:00:00 CST 2024"), "Jun 3, 2024
+# 10:00:00 AM"; a zone abbreviation other than UTC/GMT is the naive zone's (CST: China's)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_WORDY_RE = re.compile(
+    r"^(?:[A-Za-z]{3,9},?\s+)?(?P<mo>[A-Za-z]{3})[A-Za-z]{0,6}\.?\s+(?P<d>\d{1,2}),?\s+"
+    r"(?:(?P<y>\d{4}),?\s+)?(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?"
+    r"(?:\s*(?P<ampm>[AaPp][Mm]))?(?:\s+(?P<abbr>[A-Za-z]{2,5}))?(?:\s+(?P<y2>\d{4}))?$"
 )
 _CJK_DATE_RE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})[日号]\s*")  # 2024年06月03日 10:00
 _EPOCH_TEXT_RE = re.compile(r"^\d{10}(?:\d{3})?$")
@@ -54,7 +63,7 @@ def _from_text(value: str, naive_zone: tzinfo) -> datetime | None:
         return _from_epoch(float(text))
     match = _STAMP_RE.match(_CJK_DATE_RE.sub(r"\1-\2-\3 ", text).strip())
     if not match:
-        return None
+        return _wordy(text, naive_zone)
     parts = match.groupdict()
     if int(parts["y"]) <= 1:
         return None  # Go's zero time: "not set"
@@ -78,6 +87,31 @@ def _from_text(value: str, naive_zone: tzinfo) -> datetime | None:
         return stamp.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
+
+
+def _wordy(text: str, naive_zone: tzinfo) -> datetime | None:
+    """A time written with a month name (see `_WORDY_RE`), or None."""
+    match = _WORDY_RE.match(text)
+    year = match and (match["y"] or match["y2"])
+    if not match or not year or match["mo"].lower() not in _MONTHS:
+        return None
+    hour = int(match["h"])
+    if match["ampm"]:
+        hour = hour % 12 + (12 if match["ampm"].lower() == "pm" else 0)
+    zone = _zone(None, match["abbr"], naive_zone)
+    try:
+        stamp = datetime(
+            int(year),
+            _MONTHS.index(match["mo"].lower()) + 1,
+            int(match["d"]),
+            hour,
+            int(match["mi"]),
+            int(match["s"] or 0),
+            tzinfo=zone,
+        )
+    except ValueError:
+        return None
+    return stamp.astimezone(UTC)
 
 
 def _padded(offset: str) -> str:

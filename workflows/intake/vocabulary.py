@@ -32,6 +32,7 @@ _NUMBER_RE = re.compile(
     r"(?:\s+#?|#|(?<=[\u3400-\u9fff]))\d{1,3}$"
 )  # "Alert 1", "告警2": the n-th of a list
 _RECOVERY_PREFIX = "恢复"
+_KEY_LIMIT = 128
 
 
 def _table(kind: Kind, name: str, keys: str) -> dict[str, tuple[Kind, str]]:
@@ -45,15 +46,15 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "告警名称 报警名称 告警名 报警名 告警类型 报警类型 告警规则 报警规则 规则名称 规则名 "
         "规则标题 告警标题 报警标题 告警项 报警项 监控项 策略名称 告警规则名称 事件名称 "
         "告警 报警 告警策略 策略 策略名 监控项目 规则 problemname eventname triggername trigger "
-        "alertrule alarmrule policy policyname "
-        "alertname alert_name alert alarmname rule_name rulename ruletitle rule",
+        "alertrule alarmrule policy policyname monitor monitorname 标题 title issue "
+        "reason eventreason alertname alert_name alert alarmname rule_name rulename ruletitle rule",
     ),
     **_table(
         "label",
         "severity",
         "告警级别 报警级别 级别 告警等级 报警等级 等级 严重程度 严重级别 严重性 优先级 "
         "告警优先级 事件级别 级别状态 告警级别状态 levelstatus severity 严重度 告警严重度 "
-        "alertlevel alarmlevel",
+        "alertlevel alarmlevel 事件等级",
     ),
     **_table(
         "label",
@@ -62,16 +63,17 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "实例地址 实例ip 告警实例 报警实例 告警对象 报警对象 监控对象 告警目标 报警目标 "
         "监控目标 目标 目标地址 告警地址 报警地址 故障节点 告警节点 报警节点 "
         "告警ip 报警ip 告警资源 报警资源 资源 对象 告警设备 报警设备 instance target monitortarget "
-        "实例名称 实例名 实例id 资源名称 资源id 告警资源名称 监控实例 instancename resource",
+        "实例名称 实例名 实例id 资源名称 资源id 告警资源名称 监控实例 instancename resource object "
+        "involvedobject",
     ),
     **_table(
         "label",
         "host",
         "主机 主机名 主机名称 主机信息 主机ip 主机地址 服务器 服务器ip 机器 设备名称 ip ip地址 "
-        "ipaddress server host",
+        "ipaddress server host address hostaddress 地址 ipv4 ipv6",
     ),
     **_table("label", "hostname", "hostname"),
-    **_table("label", "node", "节点 节点名称 节点ip node"),
+    **_table("label", "node", "节点 节点名称 节点ip node nodename"),
     **_table(
         "label",
         "service",
@@ -103,11 +105,17 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "告警详情 报警详情 告警描述 报警描述 描述 详情 告警内容 报警内容 内容 故障描述 问题描述 "
         "规则备注 策略备注 告警备注 备注 告警事件 报警事件 告警信息 报警信息 事件描述 详细描述 "
         "告警说明 报警说明 详细信息 "
-        "告警原因 报警原因 故障原因 reason "
+        "告警原因 报警原因 故障原因 "
         "alarmdescription rulenote description desc details detail",
     ),
     **_table("annotation", "summary", "摘要 告警摘要 报警摘要 告警主题 报警主题 主题 summary"),
     **_table("annotation", "message", "message msg"),
+    # a check's own output (Nagios, Icinga): it changes with every state, never names the alert
+    **_table(
+        "annotation",
+        "output",
+        "info additionalinfo output serviceoutput hostoutput pluginoutput 信息 输出 检查输出",
+    ),
     **_table(
         "annotation",
         "value",
@@ -129,7 +137,8 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "starts_at",
         "开始时间 触发时间 告警时间 报警时间 发生时间 故障时间 首次触发 首次触发时间 "
         "首次告警时间 告警开始时间 报警开始时间 triggertime firsttriggertime starttime startsat "
-        "starts_at started srarttime time firedat firetime triggeredat problemstarted",
+        "starts_at started srarttime time firedat firetime triggeredat problemstarted when "
+        "date/time timestamp periodstart 时间",
     ),
     **_table(
         "ends",
@@ -140,16 +149,19 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
     **_table(
         "status",
         "status",
-        "状态 告警状态 报警状态 事件状态 当前状态 status state alertstatus alarmstatus",
+        "状态 告警状态 报警状态 事件状态 当前状态 通知类型 status state alertstatus alarmstatus "
+        "notificationtype",
     ),
-    **_table("url", "generator_url", "source generatorurl generator_url"),
+    **_table(
+        "url", "generator_url", "source generatorurl generator_url link 链接 告警链接 详情链接"
+    ),
     **_table(
         "noise",
         "noise",
         "发送时间 通知时间 推送时间 持续时长 持续时间 距离首次告警 告警持续 值班人员 值班人 "
         "通知人 处理人 负责人 屏蔽 屏蔽1小时 静默 事件详情 查看详情 duration "
         "故障中心 告警次数 报警次数 通知次数 认领报警 认领告警 "
-        "sendingtime sendtime timesincefirstalert ping problemduration",
+        "sendingtime sendtime timesincefirstalert ping problemduration periodend 通知策略",
     ),
 }
 # a Nightingale "级别状态" value carries both the level and the state: "S2 Triggered"
@@ -189,6 +201,8 @@ def key_zone(key: str) -> str:
 
 
 def _lookup(key: str) -> tuple[Kind, str] | None:
+    if len(key) > _KEY_LIMIT:  # a whole line of text is no key (and is not scanned)
+        return None
     name = normalise_key(key)
     known = _CANONICAL.get(name)
     if known is None and name.startswith(_RECOVERY_PREFIX):

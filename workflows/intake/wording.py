@@ -87,11 +87,40 @@ def heading_status(raw: str, plain: str) -> Status | None:
 # a whole declared value or tag that is a state only on its own: "[Up]", "状态: 正常", "[ALERT]"
 _TAG_STATES: dict[str, Status] = {
     **dict.fromkeys(
-        ("up", "ok", "normal", "closed", "inactive", "正常", "已恢复", "恢复", "已关闭", "已解决"),
+        (
+            "up",
+            "ok",
+            "normal",
+            "closed",
+            "inactive",
+            "recovery",
+            "正常",
+            "已恢复",
+            "恢复",
+            "已关闭",
+            "已解决",
+        ),
         "resolved",
     ),
+    # an acknowledged alert still fires (PagerDuty's [Acknowledged], Nagios' ACKNOWLEDGEMENT)
     **dict.fromkeys(
-        ("down", "alert", "alarm", "active", "pending", "nodata", "异常", "告警", "报警", "警报"),
+        (
+            "down",
+            "unreachable",
+            "alert",
+            "alarm",
+            "active",
+            "pending",
+            "nodata",
+            "ack",
+            "acknowledged",
+            "acknowledgement",
+            "异常",
+            "故障",
+            "告警",
+            "报警",
+            "警报",
+        ),
         "firing",
     ),
 }
@@ -102,6 +131,22 @@ _STATE_PREFIX_RE = re.compile(
     r"^([A-Za-z\u4e00-\u9fff ]{1,16}?)(?:\s+in\s+(?:\d{1,4}[wdhms]\s*){1,5})?[:：]\s*(?=\S)"
 )
 _LEADING_TAG_RE = re.compile(r"^\s*(?:【([^【】]{0,40})】|\[([^\[\]]{0,40})\])\s*[-–—:：|]*\s*")
+# a state or level after the title: "HTTP on web-07 is CRITICAL!" (Icinga), "DiskFull - `critical`"
+_SUFFIX_RE = re.compile(
+    r"(?:\s+(?P<verb>is|are)\s+(?:now\s+)?|\s+[-–—|]\s+)"
+    r"(?P<word>[A-Za-z][A-Za-z0-9]{1,11})\s*[!！.。]*$"
+)
+_SUFFIX_SPAN = 40  # the suffix is looked for in a title's last characters only
+# the states a monitor prints after a title, besides the levels ("is DOWN", "is OK")
+_SUFFIX_STATES = frozenset({"ok", "up", "down", "unreachable", "unknown"})
+# dash-written states after a title: "HighCPU on web-1 — RESOLVED"
+_DASH_STATES = frozenset({"resolved", "recovered", "firing", "triggered", "problem", "alert"})
+# words that say the alert a generic tag ("Alert:", "ALARM") announces is over
+_NOW_RESOLVED_RE = re.compile(
+    r"(?i)\b(?:is|are|has|have)\s+(?:been\s+|now\s+)?(?:resolved|recovered)\b|已恢复|恢复正常"
+)
+# a title that only announces a notice ("Nagios 告警通知", "【睿象云】恢复通知"), not what happened
+_NOTICE_RE = re.compile(r"(?i)(?:通知|notification|notice)\s*[!！.。]?$")
 
 
 def untagged(title: str) -> tuple[str, str]:
@@ -113,7 +158,8 @@ def untagged(title: str) -> tuple[str, str]:
     sender = _SENDER_RE.match(title)
     rest, words = (title[sender.end() :] if sender else title), []
     prefix = _STATE_PREFIX_RE.match(rest)
-    if prefix and _pure_state(prefix.group(1)):  # "RECOVERED: disk usage on db-3"
+    # "RECOVERED: disk usage on db-3", and a level written the same way: "CRITICAL: disk …"
+    if prefix and (_pure_state(prefix.group(1)) or level_word(prefix.group(1).strip())):
         words.append(prefix.group(1).strip())
         rest = rest[prefix.end() :]
     for _ in range(3):
@@ -125,9 +171,39 @@ def untagged(title: str) -> tuple[str, str]:
             break
         words.append(tag.strip())
         rest = rest[match.end() :]
+    rest, suffix = state_suffix(rest)
+    if suffix:
+        words.append(suffix)
     if not words:  # "Kibana告警: [生产] 错误日志激增": no state tag, the title stays whole
         return title, ""
     return (rest.strip() or title), " ".join(words)
+
+
+def state_suffix(title: str) -> tuple[str, str]:
+    """A title without the state or level a monitor wrote after it, and that word:
+    `HTTP on web-07 is CRITICAL!` → ("HTTP on web-07", "CRITICAL"), `DiskFull - critical` →
+    ("DiskFull", "critical"); any other title as it is, and ""."""
+    match = _SUFFIX_RE.search(title, max(len(title) - _SUFFIX_SPAN, 0))
+    head = title[: match.start()] if match else ""
+    if not match or not head.strip():
+        return title, ""
+    word = match["word"]
+    # "is CRITICAL!" is a monitor's level, "Disk usage is high" a sentence
+    level = severity_of(word) is not None and (word.isupper() or not match["verb"])
+    dashed = not match["verb"] and word.lower() in _DASH_STATES
+    if word.lower() not in _SUFFIX_STATES and not level and not dashed:
+        return title, ""
+    return head.rstrip(), word
+
+
+def is_notice(title: str) -> bool:
+    """Whether a title only announces a notice (`Nagios 告警通知`, `Jenkins 构建通知`)."""
+    return _NOTICE_RE.search(title) is not None
+
+
+def level_word(word: str) -> bool:
+    """Whether a tag's word names a level rather than a state (`P1`, `严重`, not `OK`)."""
+    return severity_of(word) is not None and _pure_state(word) is None
 
 
 def caption_state(caption: str) -> Status | None:
@@ -160,6 +236,8 @@ def stated(line: str) -> Status | None:
     [恢复]), its recovery words, or words that state a problem (firing, 告警中 — not 告警 or
     异常, which name alerts: "CPU使用率告警"). None when it states none."""
     found = marked(line) or state_of(untagged(line)[1])
+    if found == "firing" and _NOW_RESOLVED_RE.search(line):  # "Alert: HighLatency is resolved"
+        return "resolved"
     if found:
         return found
     if reads_resolved(line):
