@@ -154,7 +154,8 @@ async def test_a_day_on_call_keeps_the_escalated_incident_in_sight(
         [room] = bot.emulator.paging.created
         assert now in set(bot.emulator.chats[room].members or ())
         await bot.send("/resolve 1 回滚了配置", user="ou_carol")
-        await bot.expect_reply(contains="已恢复")
+        # the confirmation, and the war room's outcome said here (sent as the card is drawn)
+        await bot.expect_replies("标记为已恢复", "作战群可以解散了")
         await bot.send("/incidents", user="ou_alice")
         assert "#1" not in (await bot.expect_reply()).text  # over: no longer listed
         active = (await alice.get("/incidents", params={"status": "active"})).json()

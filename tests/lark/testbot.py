@@ -80,6 +80,22 @@ class TestBot:
         self._seen[chat] = message.seq
         return message
 
+    async def expect_replies(
+        self, *contains: str, chat: str | None = None, timeout: float = 10.0
+    ) -> list[Message]:
+        """The next bot messages containing each of `contains`, in whichever order they come
+        (replies sent by different tasks)."""
+        chat = chat or self.chat
+        after = self._seen.get(chat, 0)
+        found = [
+            await self.emulator.wait_for_bot_message(
+                chat, lambda m, c=c: c in m.text + card_text(m.card), timeout, after=after
+            )
+            for c in contains
+        ]
+        self._seen[chat] = max(m.seq for m in found)
+        return found
+
     async def expect_silence(self, *, chat: str | None = None, within: float = 0.7) -> None:
         """No new bot message arrives in the chat for `within` seconds."""
         chat = chat or self.chat
