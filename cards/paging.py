@@ -15,12 +15,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cards.actions import ActionPayload, pack
-from cards.basics import button, card, markdown
-from cards.markup import clock, inline, mention
+from cards.basics import button, card, markdown, more
+from cards.markup import clock, fit, inline, mention
 from cards.texts import Texts
 from cards.views import OncallView, PageLine, PagingView, SwapView
 
 _TIME = "%m-%d %H:%M"
+MAX_SCHEDULES = 30  # schedules on one /oncall card; the rest are counted
 _CHANNELS = ("chat", "direct", "urgent_app", "urgent_sms", "urgent_phone")
 _REASONS = ("quota", "permission", "forbidden", "not_in_chat", "no_card", "nobody", "failed")
 
@@ -206,9 +207,10 @@ def paging_section(view: PagingView, say: Texts, zone: ZoneInfo) -> list[dict[st
 
 
 def oncall_card(views: Sequence[OncallView], say: Texts, zone: ZoneInfo) -> dict[str, Any]:
-    """Who is on call in each schedule, until when, and who takes over next."""
+    """Who is on call in each schedule, until when, and who takes over next (the first
+    `MAX_SCHEDULES`; the rest counted)."""
     elements: list[dict[str, Any]] = []
-    for view in views:
+    for view in views[:MAX_SCHEDULES]:
         name = f"`{inline(view.schedule, 60)}`"
         mark = say("oncall.override_mark") if view.override else ""
         now = people(view.people, say) + mark
@@ -224,5 +226,6 @@ def oncall_card(views: Sequence[OncallView], say: Texts, zone: ZoneInfo) -> dict
         else:
             lines.append(say("oncall.no_next"))
         elements.append(markdown("\n".join(lines)))
+    elements += [markdown(line) for line in more(len(views), MAX_SCHEDULES, say)]
     elements.append(markdown(say("oncall.hint"), size="notation"))
-    return card(say("oncall.title"), elements, template="blue")
+    return fit(card(say("oncall.title"), elements, template="blue"))
