@@ -19,6 +19,8 @@ with, the code is inferred (said so below) from the family of the refusals it re
   submit`, the only way its data reaches the bot) and `form_action_type` only `submit` or
   `reset`; a `table` never inside a column set ("分栏": 支持内嵌除表单容器和表格组件外的其它所有
   组件) — 200621 (code inferred for all but the form's placement);
+- an `i18n_content` (a text's per-language versions) or `config.locales` naming a language
+  Feishu cards do not have ("配置卡片多语言": zh_cn, en_us, ja_jp, …; 200621, code inferred);
 - containers nested more than five deep ("分栏"/"表单容器": 容器类组件最多支持嵌套五层组件):
   11310 with "nesting" (code inferred: the sub-code of the other limits).
 
@@ -122,6 +124,26 @@ TEXT_SIZES = frozenset(
         "x-small",
     }
 )
+LOCALES = frozenset(
+    {
+        "zh_cn",
+        "en_us",
+        "ja_jp",
+        "zh_hk",
+        "zh_tw",
+        "id_id",
+        "vi_vn",
+        "th_th",
+        "pt_br",
+        "es_es",
+        "ko_kr",
+        "de_de",
+        "fr_fr",
+        "it_it",
+        "ru_ru",
+        "ms_my",
+    }
+)
 FLEX_MODES = frozenset({"none", "stretch", "flow", "bisect", "trisect"})
 CONTAINERS = frozenset({"column_set", "form", "collapsible_panel", "interactive_container"})
 MAX_DEPTH = 5
@@ -186,6 +208,10 @@ def _envelope_problem(card: dict[str, Any]) -> CardProblem | None:
     config = card.get("config", {})
     if not isinstance(config, dict) or set(config) - CONFIG_KEYS:
         return parse_error(f"config.{min(set(config) - CONFIG_KEYS, default='')}")
+    locales = config.get("locales", [])
+    unknown = [x for x in locales if x not in LOCALES] if isinstance(locales, list) else [locales]
+    if unknown:
+        return parse_error(f"config.locales: {unknown[0]}")
     if config.get("update_multi") is False:
         return invalid(NOT_SHARED, "update_multi is false")
     header = card.get("header", {})
@@ -224,6 +250,11 @@ def _misplaced(tag: Any, path: str) -> str:
 def _bad_value(node: dict[str, Any], sizes: frozenset[str]) -> str:
     """The property whose value the component does not have, or ""."""
     tag = node.get("tag")
+    versions = node.get("i18n_content")
+    if versions is not None:
+        unknown = sorted(set(versions) - LOCALES) if isinstance(versions, dict) else ["?"]
+        if unknown:
+            return f"i18n_content.{unknown[0]}"
     if tag == "button":
         return _bad_button(node)
     if tag == "markdown" and "text_size" in node:

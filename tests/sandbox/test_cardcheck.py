@@ -163,6 +163,12 @@ def button(name: str) -> dict[str, Any]:
             INVALID.format(200621) + ".*flex_mode grid",
         ),
         (card(md("x"), header={"template": "red"}), INVALID.format(200621) + ".*header.title"),
+        # languages cards do not have
+        (
+            card(md("x") | {"i18n_content": {"zh_cn": "x", "english": "x"}}),
+            INVALID.format(200621) + ".*i18n_content.english",
+        ),
+        (card(md("x"), config={"locales": ["zh_cn", "en"]}), INVALID.format(200621)),
         # mentions of what is not a person of the tenant
         (card(md("oncall: <at id=ou_ghost></at>")), NOT_A_USER.format("ou_ghost")),
         (card(md("<at email=alice@corp.example></at>")), NOT_A_USER.format("alice@corp.example")),
@@ -250,6 +256,7 @@ async def test_what_feishu_accepts_is_accepted(lark: tuple[LarkEmulator, Raw]) -
         card(nested(5), columns(width="weighted", weight=5), columns(width="600px")),
         card(md("x") | {"text_size": "brand"}, config={"style": {"text_size": {"brand": {}}}}),
         card(FORM, {"tag": "column_set", "flex_mode": "bisect", "columns": []}),
+        card(md("x") | {"i18n_content": {"en_us": "x"}}, config={"locales": ["zh_cn", "en_us"]}),
     ]
     chats = ("oc_ops", "oc_dev")  # under the per-chat rate limit
     for index, good in enumerate(accepted):
