@@ -34,7 +34,8 @@ FIELD_INVALID = 99992402  # 400: missing/invalid parameter
 BAD_CONTENT = 230001  # 400: content is not valid JSON of the msg_type's shape
 NOT_IN_CHAT = 230002  # 400: unknown chat / the bot is not in it
 MESSAGE_GONE = 230011  # 400: message not found (or recalled)
-NOT_PATCHABLE = 230054  # 400: only interactive messages sent by the bot can be patched
+NOT_SENDER = 230012  # 400: "Bot is NOT the sender of the message." (the im-v1 urgent and
+# read_users pages; the patch page lists no code for another sender's card: inferred)
 TOO_OLD = 230031  # 400: a card is updated only within 14 days of its sending
 # im-v1 message patch ("更新应用发送的消息卡片", 使用限制 and error table): "仅支持更新 14 天内
 # 发送的消息", 230031 "Message can only be modified within 14 days after sending."; 230011
@@ -307,10 +308,10 @@ class RestApi:
     async def patch_message(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """`PATCH /open-apis/im/v1/messages/{message_id}`: replace a bot card."""
         message = self._live(self._message(request))
-        if message.msg_type != "interactive" or message.sender_type != "bot":
-            raise LarkError(
-                400, NOT_PATCHABLE, "only interactive messages sent by the bot can be updated"
-            )
+        if message.sender_id != self.emulator.bot.open_id:  # a person's, or another app's
+            raise LarkError(400, NOT_SENDER, "Bot is NOT the sender of the message.")
+        if message.msg_type != "interactive":  # "仅支持更新消息卡片": a parameter error
+            raise LarkError(400, BAD_CONTENT, "Your request contains an invalid request parameter.")
         if now_ms() - message.created_at > UPDATE_WINDOW_MS:
             raise LarkError(
                 400, TOO_OLD, "Message can only be modified within 14 days after sending."

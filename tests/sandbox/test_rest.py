@@ -211,7 +211,10 @@ async def test_patch_card_and_refuse_non_card(emu: LarkEmulator, rest: lark.Clie
 
     assert patched.success()
     assert (await waiter).message_id == sent.data.message_id
-    assert (refused.code, refused.raw.status_code) == (230054, 400)
+    assert (refused.code, refused.raw.status_code) == (230001, 400)  # a text is no card
+    alerting = emu.post_card("oc_ops", "ou_alice", card)  # another sender's card
+    others = await asyncio.to_thread(patch, rest, alerting.message_id, json.dumps(new))
+    assert (others.code, others.msg) == (230012, "Bot is NOT the sender of the message.")
     assert (broken.code, broken.raw.status_code) == (230001, 400)
     message = emu.store.get(sent.data.message_id)
     assert message is not None
