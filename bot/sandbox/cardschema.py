@@ -13,6 +13,9 @@ with, the code is inferred (said so below) from the family of the refusals it re
   of the sizes (or one the card defines in `config.style.text_size`); a column's `width` is
   `auto`, `weighted` or 16–600 px and its `weight` 1–5; a column set's `flex_mode` one of its
   modes (component pages "按钮", "富文本（Markdown）", "分栏"; 200621, as the button's type);
+- a `behaviors` entry of a kind interactions do not have (`callback`, `open_url`), a callback
+  without a JSON object or string `value`, an `open_url` without `default_url` ("按钮": 交互
+  配置 behaviors; 200621, code inferred);
 - a `form` only directly in `body.elements` ("表单容器": 不可被内嵌在其它组件内), with a
   `name`, no `table`, `chart` or `form` inside, every input-like component in it named
   ("输入框": 嵌套在表单容器中时，该字段必填), a button submitting it (`form_action_type:
@@ -144,6 +147,7 @@ LOCALES = frozenset(
         "ms_my",
     }
 )
+BEHAVIORS = frozenset({"callback", "open_url"})
 FLEX_MODES = frozenset({"none", "stretch", "flow", "bisect", "trisect"})
 CONTAINERS = frozenset({"column_set", "form", "collapsible_panel", "interactive_container"})
 MAX_DEPTH = 5
@@ -255,6 +259,10 @@ def _bad_value(node: dict[str, Any], sizes: frozenset[str]) -> str:
         unknown = sorted(set(versions) - LOCALES) if isinstance(versions, dict) else ["?"]
         if unknown:
             return f"i18n_content.{unknown[0]}"
+    if "behaviors" in node:
+        wrong = _bad_behaviors(node["behaviors"])
+        if wrong:
+            return wrong
     if tag == "button":
         return _bad_button(node)
     if tag == "markdown" and "text_size" in node:
@@ -280,6 +288,21 @@ def _bad_button(node: dict[str, Any]) -> str:
         return f"width {width}"
     if "form_action_type" in node and node["form_action_type"] not in FORM_ACTIONS:
         return f"form_action_type {node['form_action_type']}"
+    return ""
+
+
+def _bad_behaviors(behaviors: Any) -> str:
+    """What is wrong with a component's interactions, or ""."""
+    if not isinstance(behaviors, list):
+        return "behaviors"
+    for behavior in behaviors:
+        if not isinstance(behavior, dict) or behavior.get("type") not in BEHAVIORS:
+            return f"behaviors.type {behavior.get('type') if isinstance(behavior, dict) else ''}"
+        kind = behavior["type"]
+        if kind == "callback" and not isinstance(behavior.get("value", {}), (dict, str)):
+            return "behaviors.value"
+        if kind == "open_url" and not isinstance(behavior.get("default_url"), str):
+            return "behaviors.default_url"
     return ""
 
 

@@ -163,6 +163,19 @@ def button(name: str) -> dict[str, Any]:
             INVALID.format(200621) + ".*flex_mode grid",
         ),
         (card(md("x"), header={"template": "red"}), INVALID.format(200621) + ".*header.title"),
+        # interactions a button does not have
+        (
+            card(button("a") | {"behaviors": [{"type": "submit", "value": {}}]}),
+            INVALID.format(200621) + ".*behaviors.type submit",
+        ),
+        (
+            card(button("a") | {"behaviors": [{"type": "callback", "value": ["approve"]}]}),
+            INVALID.format(200621) + ".*behaviors.value",
+        ),
+        (
+            card(button("a") | {"behaviors": [{"type": "open_url", "url": "https://x"}]}),
+            INVALID.format(200621) + ".*behaviors.default_url",
+        ),
         # languages cards do not have
         (
             card(md("x") | {"i18n_content": {"zh_cn": "x", "english": "x"}}),
@@ -257,10 +270,11 @@ async def test_what_feishu_accepts_is_accepted(lark: tuple[LarkEmulator, Raw]) -
         card(md("x") | {"text_size": "brand"}, config={"style": {"text_size": {"brand": {}}}}),
         card(FORM, {"tag": "column_set", "flex_mode": "bisect", "columns": []}),
         card(md("x") | {"i18n_content": {"en_us": "x"}}, config={"locales": ["zh_cn", "en_us"]}),
+        card(button("a") | {"behaviors": [{"type": "open_url", "default_url": "https://x"}]}),
     ]
-    chats = ("oc_ops", "oc_dev")  # under the per-chat rate limit
+    chats = ("oc_ops", "oc_dev", "oc_p2p_alice", "oc_p2p_bob")  # under the per-chat rate limit
     for index, good in enumerate(accepted):
-        await api.send_card(chats[index % 2], good, uuid=f"good-{index}")
+        await api.send_card(chats[index % len(chats)], good, uuid=f"good-{index}")
     assert sum(len(emulator.transcript(chat)) for chat in chats) == len(accepted)
 
 
