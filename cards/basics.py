@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from cards.markup import plain
+from cards.texts import Texts
 
 
 def text(content: str) -> dict[str, Any]:
     """A plain_text field (no markdown): neutralised values show as their own characters."""
     return {"tag": "plain_text", "content": plain(content)}
+
+
+def more(items: int, shown: int, say: Texts) -> list[str]:
+    """A "…and N more" line when a list was cut."""
+    return [say("card.more", count=items - shown)] if items > shown else []
 
 
 def markdown(content: str, *, size: str | None = None) -> dict[str, Any]:

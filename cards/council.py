@@ -12,12 +12,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cards.basics import card, markdown, text
-from cards.markup import inline, prose
+from cards.basics import card, markdown, more, text
+from cards.markup import fit, inline, prose
 from cards.texts import Texts
 from cards.views import CouncilHypothesis, CouncilSeatView, CouncilView, Hypothesis
 
 MAX_CAUSES = 5
+MAX_SEATS = 8  # fold-outs on one card: more models are counted, not drawn (200 elements, 30 KB)
 STATUSES = ("pending", "running", "answered", "failed", "timed_out")
 
 
@@ -57,8 +58,9 @@ def council_causes(view: CouncilView, say: Texts) -> list[dict[str, Any]]:
 
 
 def council_panels(view: CouncilView, say: Texts) -> list[dict[str, Any]]:
-    """One folded panel per model."""
-    return [_panel(seat, say) for seat in view.members]
+    """One folded panel per model (the first `MAX_SEATS`; the rest counted)."""
+    panels = [_panel(seat, say) for seat in view.members[:MAX_SEATS]]
+    return panels + [markdown(line) for line in more(len(view.members), MAX_SEATS, say)]
 
 
 def _panel(seat: CouncilSeatView, say: Texts) -> dict[str, Any]:
@@ -124,7 +126,7 @@ def ask_card(
             "council.ask.asking", models=_names(tuple(members), say), seconds=round(seconds)
         )
         elements.append(markdown(asking))
-        return card(say("council.ask.title"), elements, template="wathet")
+        return fit(card(say("council.ask.title"), elements, template="wathet"))
     if summary:
         elements.append(markdown(prose(summary, 1000, 10)))
     if view.answered:
@@ -132,7 +134,8 @@ def ask_card(
     else:
         elements.append(markdown(say("council.ask.none")))
     elements += council_panels(view, say)
-    return card(say("council.ask.title"), elements, template="blue" if view.answered else "grey")
+    template = "blue" if view.answered else "grey"
+    return fit(card(say("council.ask.title"), elements, template=template))
 
 
 def council_view(data: object) -> CouncilView | None:

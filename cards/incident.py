@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cards.basics import button, card, markdown, text
+from cards.basics import button, card, markdown, more, text
 from cards.council import council_causes, council_panels
 from cards.markup import clock, fenced, fit, inline, mention, prose
 from cards.markup import code as markup_code
@@ -71,11 +71,6 @@ def people(open_ids: tuple[str, ...], limit: int = 10) -> str:
     """@-mentions of up to `limit` people, "—" for nobody."""
     shown = " ".join(mention(open_id) for open_id in open_ids[:limit])
     return shown + (f" +{len(open_ids) - limit}" if len(open_ids) > limit else "") or "—"
-
-
-def more(items: int, shown: int, say: Texts) -> list[str]:
-    """A "…and N more" line when a list was cut."""
-    return [say("card.more", count=items - shown)] if items > shown else []
 
 
 def incident_card(view: IncidentView, say: Texts, zone: ZoneInfo) -> dict[str, Any]:

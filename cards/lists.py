@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cards.basics import button, card, markdown
-from cards.incident import cause_words, colour, finding, more, severity_name, status_name
+from cards.basics import button, card, markdown, more
+from cards.incident import cause_words, colour, finding, severity_name, status_name
 from cards.markup import clock, fit, inline, mention, unmarked
 from cards.paging import page_event
 from cards.texts import Texts

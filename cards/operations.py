@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cards.basics import button, card, markdown
-from cards.incident import command_line, more, people, reported
+from cards.basics import button, card, markdown, more
+from cards.incident import command_line, people, reported
 from cards.markup import clock, code, fenced, fit, inline
 from cards.texts import Texts
 

@@ -15,13 +15,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cards.actions import ActionPayload, pack
-from cards.basics import button, card, markdown
-from cards.markup import clock, inline, mention
+from cards.basics import button, card, markdown, more
+from cards.markup import clock, fit, inline, mention
 from cards.texts import Texts
 from cards.views import IncidentRow, OncallView, PageLine, PagingView, SwapView
 
 _TIME = "%m-%d %H:%M"
 MAX_WAITING = 10  # escalated incidents listed on /oncall and in a hand-over
+MAX_SCHEDULES = 30  # schedules on one /oncall card; the rest are counted
 _CHANNELS = ("chat", "direct", "urgent_app", "urgent_sms", "urgent_phone")
 _REASONS = ("quota", "permission", "forbidden", "not_in_chat", "no_card", "nobody", "failed")
 
@@ -211,10 +212,6 @@ def _status(status: str, say: Texts) -> str:
     return say(key) if say.has(key) else inline(status, 32)
 
 
-def _more(total: int, shown: int, say: Texts) -> list[str]:
-    return [say("card.more", count=total - shown)] if total > shown else []
-
-
 def handed_over(rows: Sequence[IncidentRow], say: Texts) -> str:
     """The unresolved incidents a shift hands over, each with its status (escalated first, as
     `rows` come), in one line."""
@@ -229,7 +226,7 @@ def handed_over(rows: Sequence[IncidentRow], say: Texts) -> str:
         )
         for row in rows[:MAX_WAITING]
     ]
-    joined = say("oncall.handoff_join").join([*items, *_more(len(rows), MAX_WAITING, say)])
+    joined = say("oncall.handoff_join").join([*items, *more(len(rows), MAX_WAITING, say)])
     return say("oncall.handoff_open", incidents=joined)
 
 
@@ -252,7 +249,7 @@ def _waiting(rows: Sequence[IncidentRow], say: Texts) -> str:
                 owner=owner,
             )
         )
-    lines += _more(len(rows), MAX_WAITING, say)
+    lines += more(len(rows), MAX_WAITING, say)
     return "\n".join(lines)
 
 
@@ -262,10 +259,11 @@ def oncall_card(
     zone: ZoneInfo,
     escalated: Sequence[IncidentRow] = (),
 ) -> dict[str, Any]:
-    """Who is on call in each schedule, until when, and who takes over next; the escalated
-    incidents not yet resolved (a person must act on them)."""
+    """Who is on call in each schedule, until when, and who takes over next (the first
+    `MAX_SCHEDULES`; the rest counted); the escalated incidents not yet resolved (a person
+    must act on them)."""
     elements: list[dict[str, Any]] = []
-    for view in views:
+    for view in views[:MAX_SCHEDULES]:
         name = f"`{inline(view.schedule, 60)}`"
         mark = say("oncall.override_mark") if view.override else ""
         now = people(view.people, say) + mark
@@ -281,7 +279,8 @@ def oncall_card(
         else:
             lines.append(say("oncall.no_next"))
         elements.append(markdown("\n".join(lines)))
+    elements += [markdown(line) for line in more(len(views), MAX_SCHEDULES, say)]
     if escalated:
         elements.append(markdown(_waiting(escalated, say)))
     elements.append(markdown(say("oncall.hint"), size="notation"))
-    return card(say("oncall.title"), elements, template="red" if escalated else "blue")
+    return fit(card(say("oncall.title"), elements, template="red" if escalated else "blue"))

@@ -17,12 +17,13 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from cards.basics import button, card, markdown, text
-from cards.incident import finding, more, people
+from cards.basics import button, card, markdown, more, text
+from cards.incident import finding, people
 from cards.markup import code, fenced, fit, inline, prose
 from cards.texts import Texts
 
 MAX_JOBS = 30
+MAX_CHOICES = 10  # answers offered as buttons; the rest are counted
 _WHEN = "%Y-%m-%d %H:%M %Z"
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -195,10 +196,11 @@ def choice_card(
     """A question whose answers are buttons: a click creates the job it names. Unanswered, it
     expires after `expires_hours` (the card says so)."""
     elements: list[dict[str, Any]] = [markdown(prose(question, 600, 6))]
-    for choice in choices:
+    for choice in choices[:MAX_CHOICES]:
         first = _when(choice.first, choice.timezone) if choice.first else "—"
         label = say("schedule.choose.option", rule=inline(choice.rule, 80), first=first)
         elements.append(button(label, dict(choice.value), kind="default"))
+    elements += [markdown(line) for line in more(len(choices), MAX_CHOICES, say)]
     hint = say("schedule.choose.hint")
     if expires_hours is not None:
         hint += " " + say("schedule.choose.expires", hours=expires_hours)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -91,15 +92,34 @@ class LarkPresenter:
             self._cards[incident_id] = incident.card_message_id
             await self._patch(incident.card_message_id, incident_id, wait)
             return
+        await self._send(incident)
+
+    async def _send(self, incident: Incident, replacing: str = "") -> None:
+        """Send the incident's card (`replacing`: the card Lark will no longer update)."""
+        assert incident.chat_id
         card = await self.render(incident)
-        message_id = await self.api.send_card(
-            incident.chat_id, card, uuid=idempotency_key("incident-card", str(incident.id))
+        key = idempotency_key(
+            "incident-card", str(incident.id), *([replacing] if replacing else [])
         )
+        message_id = await self.api.send_card(incident.chat_id, card, uuid=key)
         await incidents.update_incident(self.db, incident.id, card_message_id=message_id)
         self._cards[incident.id] = message_id
-        await incidents.record_event(
-            self.db, incident.id, "card.sent", data={"message_id": message_id}
-        )
+        data = {"message_id": message_id, **({"replaces": replacing} if replacing else {})}
+        await incidents.record_event(self.db, incident.id, "card.sent", data=data)
+
+    async def _replace(self, gone: str, incident_id: int) -> None:
+        """Lark will never update the incident's card `gone` again (someone recalled it, or it
+        was sent more than 14 days ago): a new card takes its place, so the incident is not
+        left without one. A war room's card (or any other) is left as it is."""
+        incident = await incidents.get_incident(self.db, incident_id)
+        if incident is None or not incident.chat_id:
+            return
+        if incident.card_message_id != gone:  # another replica replaced it: show that one
+            if incident.card_message_id:
+                self._cards[incident_id] = incident.card_message_id
+                await self._patch(incident.card_message_id, incident_id, False)
+            return
+        await self._send(incident, replacing=gone)
 
     async def _war_room(self, rows: CardRows, card: dict[str, Any]) -> None:
         """The same card in the incident's war room, when it has one (`bot.oncall.war_room`),
@@ -148,10 +168,16 @@ class LarkPresenter:
         await war_rooms.summarised(self.db, incident.id, sent)
 
     async def _patch(self, message_id: str, incident_id: int, wait: bool) -> None:
+        def render() -> Awaitable[dict[str, Any] | None]:
+            return self._current(incident_id)
+
+        def lost() -> Awaitable[None]:
+            return self._replace(message_id, incident_id)
+
         if wait:
-            await self.patcher.update_now(message_id, lambda: self._current(incident_id))
+            await self.patcher.update_now(message_id, render, lost=lost)
         else:
-            self.patcher.update(message_id, lambda: self._current(incident_id))
+            self.patcher.update(message_id, render, lost)
 
     async def _current(self, incident_id: int) -> dict[str, Any] | None:
         """The card as the stored state is now (read when the patch is sent)."""

@@ -16,7 +16,8 @@ The long connection still uses the official SDK (`bot.lark.connection`).
   `background` card patch (a refresh nobody waits for) takes the app's turn after the others.
 - Every send carries the caller's idempotency `uuid`.
 - A card Feishu refuses for mentioning someone who is no user of the tenant is sent again with
-  that person as a word (`bot.lark.strangers`).
+  that person as a word (`bot.lark.strangers`); a card it refuses for anything else it holds
+  goes as its words in plain text, with a warning naming Lark's code (`bot.lark.refusals`).
 - Urgent notices, groups, pins, documents and tasks come from `bot.lark.collaboration`; the
   exceptions live in `bot.lark.errors` (and are importable from here as before).
 - Membership lookups for roles (a user's departments, a group's members) are cached in process
@@ -54,6 +55,7 @@ from bot.lark.collaboration import Collaboration
 from bot.lark.errors import LarkApiError as LarkApiError
 from bot.lark.errors import LarkRetryable as LarkRetryable
 from bot.lark.outbox import RATE_LIMITED_PATIENCE, Outbox
+from bot.lark.refusals import despite_refusal
 from bot.lark.strangers import despite_strangers
 from bot.logs import get_logger
 from storage import tracing
@@ -317,13 +319,13 @@ class LarkApi(Collaboration):
     ) -> str:
         """Reply to a message (in its thread when asked); returns the new message id."""
 
-        async def once(sent: dict[str, Any]) -> str:
+        async def once(kind: str, sent: dict[str, Any]) -> str:
             data = await self._retrying(
                 "im.message.reply",
                 "POST",
                 f"/open-apis/im/v1/messages/{message_id}/reply",
                 body={
-                    "msg_type": msg_type,
+                    "msg_type": kind,
                     "content": json.dumps(sent, ensure_ascii=False),
                     "reply_in_thread": in_thread,
                     "uuid": uuid,
@@ -332,7 +334,7 @@ class LarkApi(Collaboration):
             )
             return _message_id(data, "im.message.reply")
 
-        return await despite_strangers(msg_type, content, once)
+        return await despite_refusal(msg_type, content, once)
 
     async def send_text(self, chat_id: str, text: str, *, uuid: str) -> str:
         return await self.send(chat_id, "text", {"text": text}, uuid=uuid)
@@ -368,7 +370,7 @@ class LarkApi(Collaboration):
     ) -> str:
         """`im.message.create` to a chat or a person (its own turn in the outbox, by id)."""
 
-        async def once(sent: dict[str, Any]) -> str:
+        async def once(kind: str, sent: dict[str, Any]) -> str:
             data = await self._retrying(
                 "im.message.create",
                 "POST",
@@ -376,7 +378,7 @@ class LarkApi(Collaboration):
                 queries=[("receive_id_type", id_type)],
                 body={
                     "receive_id": receive_id,
-                    "msg_type": msg_type,
+                    "msg_type": kind,
                     "content": json.dumps(sent, ensure_ascii=False),
                     "uuid": uuid,
                 },
@@ -384,7 +386,7 @@ class LarkApi(Collaboration):
             )
             return _message_id(data, "im.message.create")
 
-        return await despite_strangers(msg_type, content, once)
+        return await despite_refusal(msg_type, content, once)
 
     # membership, for roles (bot.roles) ----------------------------------------------------
 

@@ -13,7 +13,11 @@ The card is rendered when the patch is sent, not when the update is asked for, s
 costs one rendering per patch rather than one per update.
 An update that cannot go out because Lark keeps answering 5xx/429, or Redis or Postgres is
 away, is kept and tried again (backing off up to 30 s, for up to `PATIENCE`), so the card
-catches up once they are back; Lark's other refusals drop it with a warning.
+catches up once they are back; Lark's other refusals drop it with a warning that carries
+Lark's code. A card Lark will never update again — recalled (230011) or sent more than 14 days
+ago (230031, "Message can only be modified within 14 days after sending.") — is handed
+to the update's `lost` callback, when it has one, which sends a new card in its place (the
+incident's card: `bot.incidents.presenter`).
 
 A patch nobody waits for (a refresh showing a newer count) is a background call: it takes the
 app's turn after the sends and the awaited patches (`bot.lark.outbox`), so when the app is busy
@@ -39,6 +43,8 @@ from storage.coordination import Coordination
 log = get_logger(__name__)
 
 Render = Callable[[], Awaitable[dict[str, Any] | None]]
+Lost = Callable[[], Awaitable[None]]
+GONE = frozenset({230011, 230031})  # recalled; past the 14 days a card can be updated in
 PATIENCE = 600.0  # seconds an update is retried while Lark, Redis or Postgres is away
 REFRESH_BUDGET = 10.0  # refreshes a second (no one waiting) this process's cards share
 
@@ -51,20 +57,26 @@ class CardPatcher:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
         self._waking: dict[str, asyncio.Event] = {}  # cards waiting for a refresh turn
+        self._lost: dict[str, Lost] = {}
 
-    def update(self, message_id: str, render: Render) -> None:
+    def update(self, message_id: str, render: Render, lost: Lost | None = None) -> None:
         """Queue a new content for `message_id`: `render()` makes the card (None: nothing to
-        send) when the patch goes out; a later update replaces a queued one."""
+        send) when the patch goes out; a later update replaces a queued one. `lost()` is
+        called instead when Lark will never update that message again (see the module)."""
         self._pending[message_id] = render
+        if lost is not None:
+            self._lost[message_id] = lost
         if message_id not in self._tasks:
             self._tasks[message_id] = asyncio.create_task(self._flush(message_id))
 
-    async def update_now(self, message_id: str, render: Render, patience: float = 30.0) -> bool:
+    async def update_now(
+        self, message_id: str, render: Render, patience: float = 30.0, lost: Lost | None = None
+    ) -> bool:
         """`update`, then wait until a patch with this content (or a newer one) went out:
         True; False when it failed for good or took longer than `patience` (it stays queued)."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(message_id, []).append(done)
-        self.update(message_id, render)
+        self.update(message_id, render, lost)
         if waking := self._waking.get(message_id):
             waking.set()  # its refresh turn may be seconds away: someone waits now
         try:
@@ -88,8 +100,16 @@ class CardPatcher:
                     pause, gave_up_at = 1.0, time.monotonic() + PATIENCE
                     _settle(waiting, True)
                 except LarkApiError as exc:
+                    if exc.code in GONE and message_id in self._lost:
+                        _settle(waiting, await self._replace(message_id, exc))
+                        continue
                     if not isinstance(exc, LarkRetryable) or time.monotonic() > gave_up_at:
-                        log.warning("card.patch_failed", message_id=message_id, error=str(exc))
+                        log.warning(
+                            "card.patch_failed",
+                            message_id=message_id,
+                            code=exc.code,
+                            error=str(exc),
+                        )
                         _settle(waiting, False)
                         continue
                     self._retry_later(message_id, render, waiting, exc)
@@ -107,6 +127,7 @@ class CardPatcher:
         finally:
             self._tasks.pop(message_id, None)
             if message_id not in self._pending:
+                self._lost.pop(message_id, None)
                 _settle(self._waiters.pop(message_id, []), False)
 
     async def _turn(self, message_id: str) -> None:
@@ -132,6 +153,22 @@ class CardPatcher:
         if self._waiters.get(message_id):
             return 1.0
         return min(1.0, REFRESH_BUDGET / max(1, len(self._tasks)))
+
+    async def _replace(self, message_id: str, exc: LarkApiError) -> bool:
+        """The message can no longer be updated: its `lost` callback sends a new card, which
+        shows every update asked for so far (the queued ones are dropped). True once sent."""
+        lost = self._lost.pop(message_id)
+        self._pending.pop(message_id, None)
+        waiting = self._waiters.pop(message_id, [])
+        log.warning("card.gone", message_id=message_id, code=exc.code, error=str(exc))
+        try:
+            await lost()
+        except Exception as again:  # the old card stays as it was; the failure is said
+            log.warning("card.replace_failed", message_id=message_id, error=str(again))
+            _settle(waiting, False)
+            return False
+        _settle(waiting, True)
+        return True
 
     def _retry_later(
         self,

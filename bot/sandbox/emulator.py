@@ -138,6 +138,15 @@ class LarkEmulator:
         for message in messages:
             self._rest.remember(message)
 
+    def recall(self, message_id: str) -> None:
+        """Take a message back, as its sender or a group administrator does in the client: it
+        stays listed (`deleted` true), and replying to or updating it is refused (230011)."""
+        message = self.store.get(message_id)
+        if message is None:
+            raise ValueError(f"unknown message {message_id!r}")
+        message.recalled = True
+        self.store.touch()
+
     def transcript(self, chat_id: str) -> list[Message]:
         """The chat's messages (users' and the bot's) in order."""
         return self.store.chat(chat_id)

@@ -41,7 +41,7 @@ URGENT_FORBIDDEN = 230027  # 400: the group lets only its owner/managers send ur
 SCOPE_MISSING = 99991672  # 400: the app has not been granted the scope of this channel
 FIELD_INVALID = 99992402
 MESSAGE_GONE = 230011
-NOT_BOT_MESSAGE = 230054
+NOT_BOT_MESSAGE = 230012  # the urgent pages: "Bot is NOT the sender of the message."
 NOT_OWNER = 232014  # 400: only the group's owner may dissolve it
 _SCOPES = {
     "urgent_app": "im:message.urgent",
@@ -98,8 +98,8 @@ async def urgent(emulator: LarkEmulator, request: Request, body: dict[str, Any])
     message = emulator.store.get(request.path_params["message_id"])
     if message is None:
         raise LarkError(400, MESSAGE_GONE, "The message was not found or has been recalled.")
-    if message.sender_type != "bot":
-        raise LarkError(400, NOT_BOT_MESSAGE, "only messages sent by the bot can be urgent")
+    if message.sender_id != emulator.bot.open_id:  # another app's message is no more the bot's
+        raise LarkError(400, NOT_BOT_MESSAGE, "Bot is NOT the sender of the message.")
     if kind not in paging.scopes:
         scope = _SCOPES[kind]
         raise LarkError(

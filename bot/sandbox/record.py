@@ -40,6 +40,7 @@ class Message:
     created_at: int = field(default_factory=now_ms)
     updated_at: int = 0
     uuid: str | None = None
+    recalled: bool = False  # taken back by its sender or an administrator: still listed
 
     def __post_init__(self) -> None:
         if not self.updated_at:
@@ -68,7 +69,7 @@ class Message:
             "msg_type": self.msg_type,
             "create_time": str(self.created_at),
             "update_time": str(self.updated_at),
-            "deleted": False,
+            "deleted": self.recalled,
             "updated": self.updated_at != self.created_at,
             "chat_id": self.chat_id,
             "sender": sender,

@@ -25,7 +25,7 @@ from bot.sandbox.envelopes import content_text, new_id
 from bot.sandbox.gateway import WS_PATH
 from bot.sandbox.guard import LarkError
 from bot.sandbox.model import Chat
-from bot.sandbox.record import ApiCall, Duplicate, Message
+from bot.sandbox.record import ApiCall, Duplicate, Message, now_ms
 
 if TYPE_CHECKING:
     from bot.sandbox.emulator import LarkEmulator
@@ -34,7 +34,13 @@ FIELD_INVALID = 99992402  # 400: missing/invalid parameter
 BAD_CONTENT = 230001  # 400: content is not valid JSON of the msg_type's shape
 NOT_IN_CHAT = 230002  # 400: unknown chat / the bot is not in it
 MESSAGE_GONE = 230011  # 400: message not found (or recalled)
-NOT_PATCHABLE = 230054  # 400: only interactive messages sent by the bot can be patched
+NOT_SENDER = 230012  # 400: "Bot is NOT the sender of the message." (the im-v1 urgent and
+# read_users pages; the patch page lists no code for another sender's card: inferred)
+TOO_OLD = 230031  # 400: a card is updated only within 14 days of its sending
+# im-v1 message patch ("更新应用发送的消息卡片", 使用限制 and error table): "仅支持更新 14 天内
+# 发送的消息", 230031 "Message can only be modified within 14 days after sending."; 230011
+# "The message is recalled." for a recalled one (reply answers the same: 仅支持更新未撤回的卡片)
+UPDATE_WINDOW_MS = 14 * 24 * 3600 * 1000
 APP_ID_INVALID = 10003  # 400: token request for another app
 USER_UNKNOWN = 41050  # 400: the user is not in the app's contact scope (or does not exist)
 SECRET_INVALID = 10014  # 400 (token) / 200 (ws endpoint): app secret invalid
@@ -211,7 +217,7 @@ class RestApi:
 
     async def reply_message(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """`POST /open-apis/im/v1/messages/{message_id}/reply`."""
-        parent = self._message(request)
+        parent = self._live(self._message(request))
         chat = self.emulator.chats[parent.chat_id]
         return self._store(request, body, chat, parent, bool(body.get("reply_in_thread")))
 
@@ -282,6 +288,13 @@ class RestApi:
         if message.uuid and expires > time.time():
             self._uuids[message.uuid] = (message.message_id, expires)
 
+    @staticmethod
+    def _live(message: Message) -> Message:
+        """`message`, unless it was recalled (230011: nothing is done to a recalled one)."""
+        if message.recalled:
+            raise LarkError(400, MESSAGE_GONE, "The message is recalled.")
+        return message
+
     async def get_message(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """`GET /open-apis/im/v1/messages/{message_id}`; with
         `card_msg_content_type=user_card_content` a card comes as its sender wrote it."""
@@ -294,10 +307,14 @@ class RestApi:
 
     async def patch_message(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """`PATCH /open-apis/im/v1/messages/{message_id}`: replace a bot card."""
-        message = self._message(request)
-        if message.msg_type != "interactive" or message.sender_type != "bot":
+        message = self._live(self._message(request))
+        if message.sender_id != self.emulator.bot.open_id:  # a person's, or another app's
+            raise LarkError(400, NOT_SENDER, "Bot is NOT the sender of the message.")
+        if message.msg_type != "interactive":  # "仅支持更新消息卡片": a parameter error
+            raise LarkError(400, BAD_CONTENT, "Your request contains an invalid request parameter.")
+        if now_ms() - message.created_at > UPDATE_WINDOW_MS:
             raise LarkError(
-                400, NOT_PATCHABLE, "only interactive messages sent by the bot can be updated"
+                400, TOO_OLD, "Message can only be modified within 14 days after sending."
             )
         self.emulator.guard.hit_message(message.message_id)
         card = _parse_content(body.get("content"))
@@ -314,6 +331,7 @@ class RestApi:
         message = self.emulator.store.get(self.emulator.guard.use_card_token(token))
         if message is None:
             raise LarkError(400, MESSAGE_GONE, "The message was not found or has been recalled.")
+        self._live(message)
         shown = {k: v for k, v in card.items() if k != "open_ids"}
         self._check_card(shown)
         message.set_card(shown)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from bot.lark.api import CHAT_RATE, LarkApi, LarkApiError, idempotency_key
 from bot.lark.outbox import BACKGROUND_SHARE, Outbox
@@ -429,7 +430,33 @@ async def test_a_card_mentioning_strangers_still_reaches_the_chat(
     assert sent.card == card("on call: <at id=ou_bob></at> ou_lead ou_gone")
     await api.patch_card(message_id, card("acked by <at id=ou_left></at>"))
     assert sent.card == card("acked by ou_left")
-    with pytest.raises(LarkApiError, match="ErrCode: 200621"):
-        await api.send_card("oc_ops", card(people) | {"elements": []}, uuid="broken")
     refused = [c.code for c in emulator.calls if c.path == "/open-apis/im/v1/messages"]
-    assert refused == [230099, 230099, 0, 230099]
+    assert refused == [230099, 230099, 0]
+
+
+async def test_a_card_feishu_refuses_still_reaches_the_chat_as_its_words(
+    lark: tuple[LarkEmulator, LarkApi],
+) -> None:
+    """A card Feishu refuses for what it holds (here 230099 / 11310: more than 200 elements;
+    230025: over 30 KB) is sent as text with the card's words, under the same uuid, and a
+    warning names Lark's code and sub-code; a refused update raises (the card stays)."""
+    emulator, api = lark
+    header = {"title": {"tag": "plain_text", "content": "#7 DiskFull on web-3"}}
+    lines = [{"tag": "markdown", "content": f"check {n}: /var 97%"} for n in range(201)]
+    crowded = {"schema": "2.0", "header": header, "body": {"elements": lines}}
+    huge = {**crowded, "body": {"elements": [{"tag": "markdown", "content": "磁盘" * 20_000}]}}
+    with capture_logs() as logs:
+        first = await api.send_card("oc_ops", crowded, uuid="crowded")
+        again = await api.send_card("oc_ops", crowded, uuid="crowded")  # a retry: still one
+        reply = await api.reply(first, "interactive", huge, uuid="huge", chat_id="oc_ops")
+    sent = emulator.transcript("oc_ops")
+    assert [m.msg_type for m in sent] == ["text", "text"]
+    assert first == again == sent[0].message_id
+    assert sent[0].text.startswith("#7 DiskFull on web-3\ncheck 0: /var 97%")
+    assert (reply, sent[1].parent_id) == (sent[1].message_id, first)
+    assert sent[1].text.startswith("#7 DiskFull on web-3\n磁盘磁盘")
+    warned = [(e["code"], e["sub_code"]) for e in logs if e["event"] == "lark.card_refused"]
+    assert warned == [(230099, 11310), (230025, 0)]  # the retry was answered by its uuid
+    card_message = await api.send_card("oc_ops", {**crowded, "body": {"elements": []}}, uuid="ok")
+    with pytest.raises(LarkApiError, match="ErrCode: 11310"):
+        await api.patch_card(card_message, crowded)

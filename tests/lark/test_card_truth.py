@@ -110,3 +110,36 @@ async def test_the_timeline_has_seconds_and_the_reason_of_every_refused_click(
     assert "<at id=ou_bob></at>：拒绝了诊断" in timeline
     assert "<at id=ou_carol></at>：未生效：这一步已经处理过了" in timeline
     assert "已升级 · 系统：<at id=ou_bob></at> 拒绝了诊断" in timeline
+
+
+async def test_a_recalled_incident_card_is_sent_again_showing_what_changed(
+    make_testbot: Any, health: tuple[str, Path]
+) -> None:
+    """Someone recalls the incident's card (Feishu then refuses to update it, 230011): the
+    next change of the incident brings a new card, with its gate's buttons, instead of being
+    lost on a card nobody sees."""
+    url, state = health
+    bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
+    disk = {
+        "title": "DiskFull",
+        "severity": "warning",
+        "labels": {"alertname": "DiskFull", "instance": "web-3"},
+        "annotations": {"summary": "/var 已用 91%", "url": url},
+    }
+    await fire(bot, disk)
+    card = await bot.expect_reply(contains="DiskFull")
+    await card_with(bot, card, APPROVE)
+    bot.emulator.recall(card.message_id)
+    versions = len(card.card_history)
+
+    await fire(bot, {**disk, "annotations": {**disk["annotations"], "summary": "/var 已用 97%"}})
+    again = await bot.emulator.wait_for_bot_message(
+        "oc_ops", lambda m: m.card is not None and "97%" in card_text(m.card), 15, after=card.seq
+    )
+    assert APPROVE in card_buttons(again.card)
+
+    async def replaced() -> bool:
+        return await bot.rows("SELECT card_message_id FROM incidents") == [(again.message_id,)]
+
+    await wait_until(replaced, timeout=10, what="the new card recorded")
+    assert len(card.card_history) == versions  # the recalled card was left alone

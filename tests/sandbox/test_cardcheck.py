@@ -61,10 +61,38 @@ async def lark() -> AsyncIterator[tuple[LarkEmulator, Raw]]:
         yield emulator, Raw(http, token)
 
 
-FORM = {"tag": "form", "name": "f", "elements": [{"tag": "markdown", "content": "x"}]}
+SUBMIT = {
+    "tag": "button",
+    "name": "send",
+    "text": {"tag": "plain_text", "content": "send"},
+    "form_action_type": "submit",
+    "behaviors": [{"type": "callback", "value": {"k": "v"}}],
+}
+FIELD = {"tag": "input", "name": "why"}
+FORM = {
+    "tag": "form",
+    "name": "f",
+    "elements": [{"tag": "markdown", "content": "x"}, FIELD, SUBMIT],
+}
 INVALID = "230099.*Failed to create card content, ext=ErrCode: {}"
 TABLE = "| host | load |\n|---|---:|\n| db-1 | 0.9 |"
 NOT_A_USER = INVALID.format(100290) + ".*invalid user resource.*ErrorValue: {}"
+
+
+TABLE_TAG = {"tag": "table", "rows": []}
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """Collapsible panels `levels` deep around a line of text."""
+    inner: dict[str, Any] = {"tag": "markdown", "content": "deep"}
+    for _ in range(levels):
+        inner = {"tag": "collapsible_panel", "elements": [inner]}
+    return inner
+
+
+def columns(**column: Any) -> dict[str, Any]:
+    """A column set of one column with these properties."""
+    return {"tag": "column_set", "columns": [{"tag": "column", "elements": [], **column}]}
 
 
 def md(content: str) -> dict[str, Any]:
@@ -107,6 +135,53 @@ def button(name: str) -> dict[str, Any]:
             card({"tag": "markdown", "content": "x" * 31_000}),
             "230025.*The length of the message content reaches its limit",
         ),
+        # forms: named, their fields named, submitted by a button, nothing a form cannot hold
+        (card({**FORM, "name": ""}), INVALID.format(200621) + ".*form.name"),
+        (card({**FORM, "elements": [{"tag": "input"}, SUBMIT]}), INVALID.format(200621)),
+        (card({**FORM, "elements": [FIELD]}), INVALID.format(200621) + ".*form_action_type"),
+        (
+            card({**FORM, "elements": [FIELD, SUBMIT | {"form_action_type": "send"}]}),
+            INVALID.format(200621) + ".*form_action_type send",
+        ),
+        (
+            card({**FORM, "elements": [FIELD, SUBMIT, {"tag": "table", "rows": []}]}),
+            INVALID.format(200621) + ".*table in form",
+        ),
+        # a table in a column; containers more than five deep
+        (
+            card({"tag": "column_set", "columns": [{"tag": "column", "elements": [TABLE_TAG]}]}),
+            INVALID.format(200621) + ".*table in column_set",
+        ),
+        (card(nested(6)), INVALID.format(11310) + ".*nesting exceeds the limit"),
+        # values a component does not have
+        (card(md("x") | {"text_size": "huge"}), INVALID.format(200621) + ".*text_size huge"),
+        (card(columns(width="50%")), INVALID.format(200621) + ".*width 50%"),
+        (card(columns(width="weighted", weight=8)), INVALID.format(200621) + ".*weight 8"),
+        (card(columns(width="700px")), INVALID.format(200621)),
+        (
+            card({"tag": "column_set", "flex_mode": "grid", "columns": []}),
+            INVALID.format(200621) + ".*flex_mode grid",
+        ),
+        (card(md("x"), header={"template": "red"}), INVALID.format(200621) + ".*header.title"),
+        # interactions a button does not have
+        (
+            card(button("a") | {"behaviors": [{"type": "submit", "value": {}}]}),
+            INVALID.format(200621) + ".*behaviors.type submit",
+        ),
+        (
+            card(button("a") | {"behaviors": [{"type": "callback", "value": ["approve"]}]}),
+            INVALID.format(200621) + ".*behaviors.value",
+        ),
+        (
+            card(button("a") | {"behaviors": [{"type": "open_url", "url": "https://x"}]}),
+            INVALID.format(200621) + ".*behaviors.default_url",
+        ),
+        # languages cards do not have
+        (
+            card(md("x") | {"i18n_content": {"zh_cn": "x", "english": "x"}}),
+            INVALID.format(200621) + ".*i18n_content.english",
+        ),
+        (card(md("x"), config={"locales": ["zh_cn", "en"]}), INVALID.format(200621)),
         # mentions of what is not a person of the tenant
         (card(md("oncall: <at id=ou_ghost></at>")), NOT_A_USER.format("ou_ghost")),
         (card(md("<at email=alice@corp.example></at>")), NOT_A_USER.format("alice@corp.example")),
@@ -191,10 +266,15 @@ async def test_what_feishu_accepts_is_accepted(lark: tuple[LarkEmulator, Raw]) -
         card({"tag": "img", "img_key": "img_v3_02ab_x"}, button("a"), button("b")),
         card(button("a") | {"type": "primary_filled", "size": "small", "width": "120px"}),
         card({"tag": "person", "user_id": "ou_carol"}),
+        card(nested(5), columns(width="weighted", weight=5), columns(width="600px")),
+        card(md("x") | {"text_size": "brand"}, config={"style": {"text_size": {"brand": {}}}}),
+        card(FORM, {"tag": "column_set", "flex_mode": "bisect", "columns": []}),
+        card(md("x") | {"i18n_content": {"en_us": "x"}}, config={"locales": ["zh_cn", "en_us"]}),
+        card(button("a") | {"behaviors": [{"type": "open_url", "default_url": "https://x"}]}),
     ]
-    chats = ("oc_ops", "oc_dev")  # under the per-chat rate limit
+    chats = ("oc_ops", "oc_dev", "oc_p2p_alice", "oc_p2p_bob")  # under the per-chat rate limit
     for index, good in enumerate(accepted):
-        await api.send_card(chats[index % 2], good, uuid=f"good-{index}")
+        await api.send_card(chats[index % len(chats)], good, uuid=f"good-{index}")
     assert sum(len(emulator.transcript(chat)) for chat in chats) == len(accepted)
 
 

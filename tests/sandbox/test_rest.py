@@ -53,6 +53,13 @@ def create(
     return response
 
 
+def patch(rest: lark.Client, message_id: str, content: str) -> lark.BaseResponse:
+    body = PatchMessageRequestBody.builder().content(content).build()
+    request = PatchMessageRequest.builder().message_id(message_id).request_body(body).build()
+    response: lark.BaseResponse = rest.im.v1.message.patch(request)
+    return response
+
+
 async def test_token_issuance_and_send(emu: LarkEmulator, base_url: str, rest: lark.Client) -> None:
     async with httpx.AsyncClient(base_url=base_url) as http:
         answer = await http.post(
@@ -195,25 +202,61 @@ async def test_patch_card_and_refuse_non_card(emu: LarkEmulator, rest: lark.Clie
     sent = await asyncio.to_thread(create, rest, msg_type="interactive", content=json.dumps(card))
     text = await asyncio.to_thread(create, rest, text="plain")
 
-    def patch(message_id: str, content: str) -> lark.BaseResponse:
-        body = PatchMessageRequestBody.builder().content(content).build()
-        request = PatchMessageRequest.builder().message_id(message_id).request_body(body).build()
-        return rest.im.v1.message.patch(request)
-
     waiter = asyncio.create_task(
         emu.wait_for_bot_message("oc_ops", lambda m: m.card == new, timeout=2)
     )
-    patched = await asyncio.to_thread(patch, sent.data.message_id, json.dumps(new))
-    refused = await asyncio.to_thread(patch, text.data.message_id, json.dumps(new))
-    broken = await asyncio.to_thread(patch, sent.data.message_id, "{not json")
+    patched = await asyncio.to_thread(patch, rest, sent.data.message_id, json.dumps(new))
+    refused = await asyncio.to_thread(patch, rest, text.data.message_id, json.dumps(new))
+    broken = await asyncio.to_thread(patch, rest, sent.data.message_id, "{not json")
 
     assert patched.success()
     assert (await waiter).message_id == sent.data.message_id
-    assert (refused.code, refused.raw.status_code) == (230054, 400)
+    assert (refused.code, refused.raw.status_code) == (230001, 400)  # a text is no card
+    alerting = emu.post_card("oc_ops", "ou_alice", card)  # another sender's card
+    others = await asyncio.to_thread(patch, rest, alerting.message_id, json.dumps(new))
+    assert (others.code, others.msg) == (230012, "Bot is NOT the sender of the message.")
     assert (broken.code, broken.raw.status_code) == (230001, 400)
     message = emu.store.get(sent.data.message_id)
     assert message is not None
     assert message.card_history == [card, new]
+
+
+async def test_recalled_and_two_week_old_cards_are_not_updated(
+    emu: LarkEmulator, rest: lark.Client
+) -> None:
+    """Feishu updates a card only while it is not recalled (230011) and within 14 days of its
+    sending (230031); a recalled message reads as deleted and takes no reply either."""
+    card = {"schema": "2.0", "body": {"elements": [{"tag": "markdown", "content": "v1"}]}}
+    new = json.dumps(
+        {"schema": "2.0", "body": {"elements": [{"tag": "markdown", "content": "v2"}]}}
+    )
+    kept, old, gone = [
+        await asyncio.to_thread(create, rest, msg_type="interactive", content=json.dumps(card))
+        for _ in range(3)
+    ]
+    aged = emu.store.get(old.data.message_id)
+    assert aged is not None
+    aged.created_at -= 14 * 24 * 3600 * 1000 + 60_000  # sent 14 days and a minute ago
+    emu.recall(gone.data.message_id)
+    body = ReplyMessageRequestBody.builder().msg_type("text").content('{"text": "x"}').build()
+    reply = ReplyMessageRequest.builder().message_id(gone.data.message_id).request_body(body)
+
+    updated = await asyncio.to_thread(patch, rest, kept.data.message_id, new)
+    too_old = await asyncio.to_thread(patch, rest, old.data.message_id, new)
+    recalled = await asyncio.to_thread(patch, rest, gone.data.message_id, new)
+    answered = await asyncio.to_thread(rest.im.v1.message.reply, reply.build())
+
+    assert updated.success()
+    assert (too_old.code, too_old.msg) == (
+        230031,
+        "Message can only be modified within 14 days after sending.",
+    )
+    assert (recalled.code, recalled.msg) == (230011, "The message is recalled.")
+    assert (answered.code, answered.raw.status_code) == (230011, 400)
+    assert [m.card for m in emu.transcript("oc_ops")][1:] == [card, card]
+    shown = emu.store.get(gone.data.message_id)
+    assert shown is not None
+    assert shown.to_lark(*emu.identity)["deleted"] is True
 
 
 async def test_per_chat_rate_limit(emu: LarkEmulator, rest: lark.Client) -> None:
