@@ -66,6 +66,12 @@ async def test_an_incident_moves_the_workflow_approval_plugin_and_policy_metrics
     before = scrape()
     card = await fire(bot, url)
     diagnosed = await card_with(bot, card, "http_check", APPROVE)
+    node = "await_diagnosis_approval"
+    # the gate's step ends (and is counted) just after its card shows the buttons
+    await wait_until(
+        lambda: moved(before, scrape(), "larkops_workflow_transitions_total", node=node) == 2,
+        what="the gate's step counted",
+    )
 
     # paused at the first gate: the cluster-wide gauges say so, the inbox is empty
     publish(await read_backlog(bot.db))
@@ -74,7 +80,6 @@ async def test_an_incident_moves_the_workflow_approval_plugin_and_policy_metrics
     assert value(paused, "larkops_approvals_pending", gate="diagnosis") == 1
     assert total(paused, "larkops_inbound_pending") == 0
     assert value(paused, "larkops_inbound_oldest_pending_seconds") == 0
-    node = "await_diagnosis_approval"
     assert moved(before, paused, "larkops_workflow_transitions_total", node=node) == 2
     assert (
         moved(before, paused, "larkops_workflow_transitions_total", node=node, outcome="paused")

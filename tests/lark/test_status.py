@@ -45,7 +45,7 @@ async def test_status_shows_connection_queue_leader_and_model(make_testbot: Any)
         "Coordination (memory): ok",
         "Scheduler: this replica leads",
         "Model: none configured (rules only)",
-        "Incidents: 0 active, 0 approvals waiting",
+        "Incidents: 0 active (0 escalated), 0 approvals waiting",
         f"Replica {REPLICA}",
     ):
         assert line in shown, (line, shown)
