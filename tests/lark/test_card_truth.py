@@ -41,17 +41,22 @@ async def latest(bot: TestBot, card: Message, *needles: str) -> str:
     return card_text((await card_with(bot, card, *needles)).card)
 
 
-async def test_resolved_by_its_alert_folded_value_and_no_runbook(
-    make_testbot: Any, health: tuple[str, Path]
-) -> None:
-    url, state = health
-    bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
-    disk = {
+def disk_alert(url: str) -> dict[str, Any]:
+    """A disk alert the default runbook diagnoses (its check at `url`), then a gate waits."""
+    return {
         "title": "DiskFull",
         "severity": "warning",
         "labels": {"alertname": "DiskFull", "instance": "web-3"},
         "annotations": {"summary": "/var 已用 91%", "url": url},
     }
+
+
+async def test_resolved_by_its_alert_folded_value_and_no_runbook(
+    make_testbot: Any, health: tuple[str, Path]
+) -> None:
+    url, state = health
+    bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
+    disk = disk_alert(url)
     await fire(bot, disk)
     card = await bot.expect_reply(contains="DiskFull")
     await card_with(bot, card, APPROVE)  # the default runbook diagnosed it: a gate waits
@@ -120,12 +125,7 @@ async def test_a_recalled_incident_card_is_sent_again_showing_what_changed(
     lost on a card nobody sees."""
     url, state = health
     bot: TestBot = await make_testbot(settings=settings_for(state), incidents=True)
-    disk = {
-        "title": "DiskFull",
-        "severity": "warning",
-        "labels": {"alertname": "DiskFull", "instance": "web-3"},
-        "annotations": {"summary": "/var 已用 91%", "url": url},
-    }
+    disk = disk_alert(url)
     await fire(bot, disk)
     card = await bot.expect_reply(contains="DiskFull")
     await card_with(bot, card, APPROVE)

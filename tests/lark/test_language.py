@@ -19,7 +19,7 @@ from tests.lark.test_job_memory import closed_port, fire, job
 from tests.lark.testbot import TestBot, card_buttons, wait_until
 from tests.support.fake_llm import FakeTurn, fake_llm
 from tests.support.health import health_service
-from tests.support.language import STATUS_WORDS, english
+from tests.support.language import STATUS_WORDS, chat_leaks, english
 from workflows.intake import parse_generic
 
 APPROVE, REJECT = "批准", "拒绝"
@@ -127,16 +127,7 @@ async def test_a_day_in_a_chinese_chat_has_no_english_sentence(
     values = {text for payload in sent for text in values_of(payload)}
     values |= {command for command in COMMANDS} | {url, "ou_alice"}
     values -= STATUS_WORDS  # a payload's "status": "resolved" is no licence to print the code
-    leaked: list[tuple[str, list[str]]] = []
-    for message in bot.emulator.transcript("oc_ops"):
-        if message.sender_type != "bot":
-            continue
-        versions = message.card_history or ([message.card] if message.card else [])
-        for text in [message.text, *(card_text(v) for v in versions)]:
-            text += " " + " ".join(label for v in versions for label in card_buttons(v))
-            found = english(text, values)
-            if found:
-                leaked.append((text, found))
+    leaked = chat_leaks(bot.emulator, "oc_ops", values)
     for toast in toasts:
         found = english(toast, values | {"success", "error", "info", "warning", "type", "content"})
         if found:
@@ -185,13 +176,5 @@ async def test_scheduled_jobs_failing_read_chinese(make_testbot: Any) -> None:
 
     values = {"检查数据库端口", "看看 checkout 服务为什么变慢", "checkout", f"127.0.0.1:{port}"}
     values |= {"/schedule 每天早上9点 看看 checkout 服务为什么变慢", "/job run 2", "/jobs"}
-    leaked: list[tuple[str, list[str]]] = []
-    for message in bot.emulator.transcript("oc_ops"):
-        if message.sender_type != "bot":
-            continue
-        versions = message.card_history or ([message.card] if message.card else [])
-        for text in [message.text, *(card_text(v) for v in versions)]:
-            found = english(text, values)
-            if found:
-                leaked.append((text, found))
+    leaked = chat_leaks(bot.emulator, "oc_ops", values)
     assert not leaked, json.dumps(leaked, ensure_ascii=False, indent=1)
