@@ -113,21 +113,24 @@ class Bot:
         return f"postgresql://postgres@127.0.0.1:{port}/larkops"
 
     def cpu(self) -> tuple[float, float, float]:
-        """CPU seconds so far of the main process, the intake processes and Postgres (live
-        processes)."""
+        """CPU seconds so far of the main process, the intake processes and Postgres (its live
+        processes and the backends the postmaster has reaped, so a closed connection's work still
+        counts)."""
         pidfile = self.home / "home" / "postgres" / "data" / "postmaster.pid"
         server = psutil.Process(int(pidfile.read_text().split()[0]))
         bot = psutil.Process(self.proc.pid)
 
-        def used(processes: list[psutil.Process]) -> float:
+        def used(processes: list[psutil.Process], reaped: bool = False) -> float:
             total = 0.0
             for proc in processes:
                 with contextlib.suppress(psutil.Error):
                     times = proc.cpu_times()
                     total += times.user + times.system
+                    if reaped:  # children that exited (backends whose connection closed)
+                        total += times.children_user + times.children_system
             return total
 
-        postgres = used([server, *server.children(recursive=True)])
+        postgres = used([server], reaped=True) + used(server.children(recursive=True))
         intake = []
         for child in bot.children(recursive=True):
             with contextlib.suppress(psutil.Error):
