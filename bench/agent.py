@@ -391,9 +391,11 @@ async def budget_rows(db: Database, counts: list[int]) -> None:
     print("4. Postgres: a session round trip, and the budget query vs rows written today")
     show("db.session() + SELECT 1 (pool_pre_ping on)", await round_trip(db))
     engine = create_async_engine(driver_url(db.url, "asyncpg"), pool_pre_ping=False)
-    bare = Database(db.url, engine, async_sessionmaker(engine, expire_on_commit=False))
+    bare = Database(
+        db.url, engine, async_sessionmaker(engine, expire_on_commit=False), db.autocommit
+    )
     show("db.session() + SELECT 1 (pool_pre_ping off)", await round_trip(bare))
-    await bare.close()
+    await engine.dispose()
     written = 0
     for count in counts:
         async with db.engine.begin() as conn:

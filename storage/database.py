@@ -34,6 +34,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.util import await_
 
+from storage.autocommit import Autocommit
+from storage.jsontext import dumps
+
 DRIVER = "larkops_asyncpg"  # asyncpg, closing the pool's surplus connections aside (below)
 CLOSE_PATIENCE = 2.0  # seconds a closing connection waits for the server's goodbye, then aborts
 
@@ -47,24 +50,32 @@ def driver_url(url: str, driver: str) -> str:
 
 @dataclass(frozen=True)
 class Database:
-    """The engine and session factory; cheap to pass around."""
+    """The engine and session factory, and `autocommit` for the single statements that need
+    no transaction (`storage.autocommit`); cheap to pass around."""
 
     url: str
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    autocommit: Autocommit
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 10) -> Database:
+        settings = {"server_settings": {"application_name": "larkops"}, "timeout": 10}
         engine = create_async_engine(
             driver_url(url, DRIVER),
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_recycle=1800,
-            connect_args={"server_settings": {"application_name": "larkops"}, "timeout": 10},
+            connect_args=settings,
+            json_serializer=dumps,
         )
         event.listen(engine.sync_engine.pool, "checkout", _checked_out)
+        _, connect = engine.dialect.create_connect_args(engine.url)
         return cls(
-            url=url, engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False)
+            url=url,
+            engine=engine,
+            sessions=async_sessionmaker(engine, expire_on_commit=False),
+            autocommit=Autocommit({**connect, **settings}),
         )
 
     @asynccontextmanager
@@ -78,6 +89,7 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        await self.autocommit.close()
         await self.engine.dispose()
         dialect = self.engine.dialect
         if isinstance(dialect, QuietCloseDialect) and dialect.closing:

@@ -24,9 +24,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
+from storage.jsontext import dumps
 from storage.models import InboundEvent
 from storage.statuses import InboundStatus
 
@@ -45,25 +45,24 @@ async def record(
     status: InboundStatus = "pending",
     error: str | None = None,
 ) -> int | None:
-    """Insert the event; returns its row id, or None when it was already recorded."""
-    statement = (
-        insert(InboundEvent)
-        .values(
-            event_id=event_id,
-            message_id=message_id,
-            event_type=event_type,
-            payload=payload,
-            source=source,
-            trace_id=trace_id,
-            status=status,
-            error=error,
-        )
-        .on_conflict_do_nothing()
-        .returning(InboundEvent.id)
+    """Insert the event; returns its row id, or None when it was already recorded.
+
+    One statement in a transaction of its own (`Database.autocommit`): every delivery is recorded
+    before it is answered. Sent again on a connection the server closed, it may find the row
+    its first sending stored: then None too, and the event is recorded all the same."""
+    row_id = await db.autocommit.fetchval(
+        RECORD, event_id, message_id, event_type, dumps(payload), source, trace_id, status, error
     )
-    async with db.session() as session:
-        row_id = (await session.execute(statement)).scalar_one_or_none()
     return int(row_id) if row_id is not None else None
+
+
+RECORD = """
+    INSERT INTO inbound_events
+        (event_id, message_id, event_type, payload, source, trace_id, status, error)
+    VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+"""
 
 
 @asynccontextmanager

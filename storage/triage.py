@@ -14,7 +14,6 @@ opened all or nothing::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -24,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.incidents import UNRESOLVED
+from storage.jsontext import dumps
 from storage.models import Alert, DedupeOverride, Incident, IncidentEvent, TriagedDelivery
 
 ALERTS_TABLE = cast(Table, Alert.__table__)
@@ -188,7 +188,7 @@ async def record_alerts(session: AsyncSession, rows: Sequence[Mapping[str, objec
         columns=ALERT_COLUMNS,
         records=[
             tuple(
-                json.dumps(row[column]) if column in JSON_COLUMNS else row[column]
+                dumps(row[column]) if column in JSON_COLUMNS else row[column]
                 for column in ALERT_COLUMNS
             )
             for row in rows

@@ -127,9 +127,9 @@ class WebhookSink:
             },
             source="webhook",
         )
+        self.wake()  # a duplicate too: `record` may have stored it in a try it saw no answer of
         if row is None:
             return _answer(source, {"status": "duplicate", "alerts": len(alerts)})
-        self.wake()
         return _answer(source, {"status": "accepted", "alerts": len(alerts)}, 202)
 
 

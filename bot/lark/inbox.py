@@ -164,10 +164,10 @@ class Inbox:
         EVENTS.labels(envelope.event_type, outcome).inc()
         if row is None:
             log.info("event.duplicate", event_id=envelope.event_id, message_id=envelope.message_id)
-        elif handled:
-            self._signals.release()
-        else:
+        elif not handled:
             log.warning("event.unsupported", event_type=envelope.event_type)
+        if handled:  # a duplicate too: `record` may have stored it in a try it saw no answer of
+            self._signals.release()
         ACCEPT_SECONDS.labels("message").observe(loop.time() - started)
         return None
 

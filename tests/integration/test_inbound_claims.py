@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from bot.lark.inbox import Inbox
 from storage import inbound
-from storage.database import Database
+from storage.database import Database, driver_url
 from tests.support.wait import wait_until
 
 
@@ -84,3 +86,40 @@ async def test_deliveries_claimed_together_cost_no_empty_claims(
         assert await inbound.pending_count(migrated_db) == 0
     finally:
         await inbox.stop()
+
+
+async def test_an_event_recorded_on_a_connection_the_server_closed_is_kept(
+    migrated_db: Database,
+) -> None:
+    """Postgres ends the connection `record` used last (a restart, an idle timeout, an
+    administrator) and the bot has not read the news yet: the next event is still recorded,
+    once, and a redelivery of it is still known as one."""
+
+    async def record(n: int) -> int | None:
+        return await inbound.record(
+            migrated_db, event_id=f"lark:{n}", event_type="im.message.receive_v1", payload={}
+        )
+
+    first = await record(1)
+    assert first is not None
+    # blocking calls, so that the event loop cannot read the server's goodbye in between
+    with psycopg.connect(driver_url(migrated_db.url, ""), autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT array_agg(pid) FROM (SELECT pid FROM pg_stat_activity "
+            "WHERE application_name = 'larkops' AND state = 'idle' OFFSET 0) AS idle "
+            "WHERE pg_terminate_backend(pid)"
+        ).fetchone()
+        assert ended is not None
+        assert ended[0]
+        for _ in range(1000):
+            gone = admin.execute(
+                "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = ANY(%s))", ended
+            ).fetchone()
+            if gone is not None and gone[0]:
+                break
+            time.sleep(0.005)
+    second = await record(2)
+    assert second is not None
+    assert second > first
+    assert await record(2) is None
+    assert await inbound.pending_count(migrated_db) == 2
