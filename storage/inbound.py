@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from storage.database import Database
 from storage.jsontext import dumps
@@ -115,14 +115,34 @@ async def claim_batch(
                 .with_for_update(skip_locked=True)
             )
             rows += (await session.scalars(more)).all()
-        for row in rows:
+        for row in rows:  # written back below in one statement, not in one UPDATE each
+            session.expunge(row)
             row.attempts += 1
             row.claimed_by = worker
-            row.claimed_at = func.now()
         yield rows
-        for row in rows:
-            if row.status in ("done", "failed", "ignored"):
-                row.handled_at = func.clock_timestamp()  # now() would be the claim's start
+        await session.execute(
+            WRITE_BACK,
+            {
+                "worker": worker,
+                "ids": [row.id for row in rows],
+                "statuses": [row.status for row in rows],
+                "errors": [row.error for row in rows],
+            },
+        )
+
+
+# the claim's outcome for every row claimed together; handled_at: clock_timestamp(), as now()
+# would be the claim's start
+WRITE_BACK = text("""
+    UPDATE inbound_events AS event
+    SET attempts = event.attempts + 1, claimed_by = :worker, claimed_at = now(),
+        status = claimed.status, error = claimed.error,
+        handled_at = CASE WHEN claimed.status IN ('done', 'failed', 'ignored')
+                          THEN clock_timestamp() END
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:errors AS text[]))
+        AS claimed (id, status, error)
+    WHERE event.id = claimed.id
+""")
 
 
 async def exists(db: Database, event_id: str) -> bool:

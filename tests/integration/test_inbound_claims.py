@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import text
 
 from bot.lark.inbox import Inbox
 from storage import inbound
@@ -123,3 +124,50 @@ async def test_an_event_recorded_on_a_connection_the_server_closed_is_kept(
     assert second > first
     assert await record(2) is None
     assert await inbound.pending_count(migrated_db) == 2
+
+
+async def test_a_claims_outcome_is_kept_for_each_delivery(migrated_db: Database) -> None:
+    """Each delivery claimed together keeps its own outcome: handled ones their status and
+    when, a deferred one its error and stays pending for the next try; each counts the try
+    and who made it."""
+    for n in range(3):
+        await inbound.record(
+            migrated_db,
+            event_id=f"webhook:{n}",
+            event_type="alert.alertmanager",
+            payload={"chat_id": "oc_storm", "alerts": []},
+            source="webhook",
+        )
+    async with inbound.claim_batch(migrated_db, worker="w1", alerts=20) as rows:
+        assert [row.attempts for row in rows] == [1, 1, 1]
+        rows[0].status = "done"
+        rows[1].status, rows[1].error = "pending", "retry later: Lark 503"
+        rows[2].status, rows[2].error = "failed", "bad"
+    async with migrated_db.session() as session:
+        kept = (
+            await session.execute(
+                text(
+                    "SELECT event_id, status, error, attempts, claimed_by, "
+                    "claimed_at IS NOT NULL, handled_at IS NOT NULL "
+                    "FROM inbound_events ORDER BY id"
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in kept] == [
+        ("webhook:0", "done", None, 1, "w1", True, True),
+        ("webhook:1", "pending", "retry later: Lark 503", 1, "w1", True, False),
+        ("webhook:2", "failed", "bad", 1, "w1", True, True),
+    ]
+    async with inbound.claim_batch(migrated_db, worker="w2", alerts=20) as again:
+        assert [(row.event_id, row.attempts) for row in again] == [("webhook:1", 2)]
+        again[0].status, again[0].error = "done", None
+    async with migrated_db.session() as session:
+        second = (
+            await session.execute(
+                text(
+                    "SELECT status, error, attempts, claimed_by FROM inbound_events WHERE id = :id"
+                ),
+                {"id": again[0].id},
+            )
+        ).one()
+    assert tuple(second) == ("done", None, 2, "w2")
