@@ -61,5 +61,13 @@ class Autocommit:
             return self._pool
         async with self._opening:
             if self._pool is None:
-                self._pool = await asyncpg.create_pool(min_size=0, max_size=SIZE, **self.connect)
+                self._pool = await asyncpg.create_pool(
+                    min_size=0, max_size=SIZE, reset=_kept, **self.connect
+                )
             return self._pool
+
+
+async def _kept(connection: asyncpg.Connection) -> None:
+    """A connection handed back is kept as it is: its statements leave no session state (no
+    `SET`, `LISTEN` or advisory lock), so asyncpg's reset (`RESET ALL`, `UNLISTEN *`, …) would
+    be one more round trip for every statement, for nothing."""
