@@ -39,6 +39,7 @@ from cards.texts import texts
 from storage import incidents, tracing
 from storage.approvals import APPROVALS
 from storage.coordination import CoordinationError
+from storage.tasks import finish
 
 log = get_logger(__name__)
 # failures that pass: a message that meets one goes back to the inbox and is tried again later
@@ -251,5 +252,4 @@ class Dispatcher:
 
     async def drain(self, patience: float = 10.0) -> None:
         """Wait for background work started by card actions (at shutdown)."""
-        if self._background:
-            await asyncio.wait(list(self._background), timeout=patience)
+        await finish(self._background, patience, "card actions")

@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from typing import Any
 
 import structlog
@@ -36,3 +37,16 @@ async def cancel(*tasks: asyncio.Task[Any] | None) -> None:
             error = task.exception()  # retrieved: never "exception was never retrieved"
             if error is not None:
                 log.error("task.failed", task=task.get_name(), exc_info=error)
+
+
+async def finish(tasks: Collection[asyncio.Task[Any]], patience: float, what: str) -> None:
+    """Give `tasks` up to `patience` seconds to end on their own (work a stop should let
+    finish: a card action's resume, a job's run), then cancel those still running, said in a
+    warning, and wait for them (`cancel`). Nothing of theirs is left running after a stop."""
+    running = [task for task in tasks if not task.done()]
+    if not running:
+        return
+    _, late = await asyncio.wait(running, timeout=patience)
+    if late:
+        log.warning("tasks.cancelled_at_stop", what=what, tasks=sorted(t.get_name() for t in late))
+        await cancel(*late)

@@ -49,7 +49,7 @@ from storage.coordination import Coordination, Lease
 from storage.database import Database
 from storage.models import Schedule, ScheduleRun
 from storage.notices import QUIET, Notices
-from storage.tasks import cancel
+from storage.tasks import cancel, finish
 
 log = logging.getLogger(__name__)
 LEASE = "scheduler:leader"
@@ -163,8 +163,7 @@ class SchedulerService:
             if not done:
                 log.warning("scheduler: %s did not stop within %s s", self.replica, STOP_PATIENCE)
         self._stop_scheduler()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=10)
+        await finish(self._tasks, 10, "scheduler")
         if self.lease is not None:
             with contextlib.suppress(Exception):
                 await self.coordination.release(self.lease)

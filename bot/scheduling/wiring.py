@@ -36,6 +36,7 @@ from storage import schedules, tracing
 from storage.coordination import Coordination
 from storage.database import Database
 from storage.models import Schedule, ScheduleRun
+from storage.tasks import finish
 from workflows.llm.agent import DiagnosisAgent
 from workflows.memory.jobs import JobMemory
 from workflows.schedule.compiler import COALESCE, MISFIRE_GRACE_TIME, trigger_for
@@ -81,8 +82,7 @@ class Scheduling:
 
     async def stop(self) -> None:
         await self.service.stop()
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=10)
+        await finish(self.tasks, 10, "scheduled jobs")
 
 
 def build_scheduling(

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 import structlog
 
-from storage.tasks import cancel
+from storage.tasks import cancel, finish
 
 CLEANUP_TURNS = 5  # event-loop turns the background task takes to end once cancelled
 
@@ -58,3 +58,27 @@ async def test_a_task_failing_as_it_ends_is_logged_not_raised() -> None:
     assert [(entry["event"], entry["log_level"]) for entry in logs] == [("task.failed", "error")]
     with pytest.raises(RuntimeError):
         background.result()
+
+
+async def test_a_stop_lets_work_finish_then_ends_what_overruns_its_patience() -> None:
+    """A stop gives started work its patience: work that ends in time ends on its own (not
+    cancelled); work still running after it is cancelled, said in a warning, and nothing is
+    left running once the stop returns."""
+    release = asyncio.Event()
+    finished: list[str] = []
+
+    async def work(name: str, done: asyncio.Event) -> None:
+        await done.wait()
+        finished.append(name)
+
+    quick = asyncio.create_task(work("quick", release), name="quick")
+    stuck = asyncio.create_task(work("stuck", asyncio.Event()), name="stuck")
+    asyncio.get_running_loop().call_soon(release.set)
+    with structlog.testing.capture_logs() as logs:
+        await finish({quick, stuck}, 0.2, "card actions")
+    assert finished == ["quick"]
+    assert not quick.cancelled()
+    assert stuck.cancelled()
+    assert [(entry["event"], entry["what"], entry["tasks"]) for entry in logs] == [
+        ("tasks.cancelled_at_stop", "card actions", ["stuck"])
+    ]
