@@ -154,9 +154,13 @@ class Intake:
                 if process is not None and process.returncode is None:
                     log.warning("intake.killed", pid=process.pid)
                     process.kill()
+            # a killed process's watcher ends with it; waited for so, a cancellation of this
+            # stop is never taken for a watcher's (as awaiting each one under suppress was)
+            await asyncio.wait(self._tasks)
             for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError, ProcessLookupError):
-                    await task
+                error = None if task.cancelled() else task.exception()
+                if error is not None and not isinstance(error, ProcessLookupError):
+                    log.error("intake.watch_failed", task=task.get_name(), exc_info=error)
 
 
 def watch_parent(fd: int, stop: asyncio.Event) -> None:
