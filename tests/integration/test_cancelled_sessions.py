@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import event, text
 
 from storage.database import Database
+from tests.support.cancellation import cancel_at_every_turn, ready
 from tests.support.wait import wait_until
 
 
@@ -40,29 +41,16 @@ async def test_a_session_cancelled_at_any_moment_leaves_nothing_behind(
             await session.execute(text("SELECT 1"))
             await session.execute(text("SELECT count(*) FROM schedules"))
 
-    lost: list[int] = []
-    turns = 0
-    while True:
-        task = asyncio.create_task(work())
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        if task.done():
-            task.result()
-            break
-        task.cancel()
-        try:
-            await task
-            lost.append(turns)
-        except asyncio.CancelledError:
-            pass
+    async def settled(turns: int) -> None:
         # a cancelled connection's backend may take a moment to go; one left in a transaction
         # stays (and the next session must not be stuck behind the cancelled one)
         await wait_until(
             lambda: _idle(migrated_db), what=f"no connection in a transaction (turn {turns})"
         )
-        turns += 1
-    assert lost == []  # turns at which the cancellation was lost
-    assert turns > 3  # the sweep went through the session's steps
+
+    sweep = await cancel_at_every_turn(lambda: ready(work()), after=settled)
+    assert sweep.lost == []  # turns at which the cancellation was lost
+    assert sweep.turns > 3  # the sweep went through the session's steps
 
 
 async def _only_pooled(db: Database) -> bool:

@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from storage.coordination import Coordination, CoordinationError, Lease, open_coordination
+from tests.support.cancellation import cancel_at_every_turn, ready
 from tests.support.wait import wait_until
 
 
@@ -209,24 +210,10 @@ async def test_a_cancelled_call_always_ends_cancelled(coord: Coordination) -> No
     scheduler's heartbeat renewed on after `stop()`, and the leader waited for it for ever."""
     lease = await coord.acquire("leader", ttl=30)
     assert lease is not None
-    lost: list[int] = []
     for _ in range(3):
-        turns = 0
-        while True:
-            call = asyncio.create_task(coord.renew(lease, ttl=30))
-            for _ in range(turns):
-                await asyncio.sleep(0)
-            if call.done():
-                assert call.result() is True
-                break
-            call.cancel()
-            try:
-                await call
-                lost.append(turns)
-            except asyncio.CancelledError:
-                pass
-            turns += 1
-    assert lost == []  # turns at which the cancellation was lost
+        sweep = await cancel_at_every_turn(lambda: ready(coord.renew(lease, ttl=30)))
+        assert sweep.lost == []  # turns at which the cancellation was lost
+        assert sweep.result is True
     assert await coord.renew(lease, ttl=30) is True  # and the backend still works
 
 

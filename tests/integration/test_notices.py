@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 
@@ -17,6 +19,7 @@ from storage.changes import ChangeFeed
 from storage.models import Incident
 from storage.notices import Notices, paced
 from tests.conftest import World
+from tests.support.cancellation import cancel_at_every_turn
 from tests.support.wait import wait_until
 
 QUIET = 600.0  # longer than any test: only a change can wake the loop
@@ -167,29 +170,16 @@ async def test_a_caller_cancelled_while_the_feed_closes_ends_cancelled(world: Wo
     """Closing the feed waits for its listening connection to close. A caller cancelled at
     any moment of that wait (a `stop()` itself cancelled) ends cancelled: it never goes on as
     if closing had simply finished (the cancellation was swallowed with the listener's)."""
-    lost: list[int] = []
-    turns = 0
-    while True:
-        feed = ChangeFeed(world.db_url)
-        await feed.open()
-        went_on: list[bool] = []
+    feeds: list[ChangeFeed] = []
 
-        async def close(feed: ChangeFeed = feed, went_on: list[bool] = went_on) -> None:
-            await feed.close()
-            went_on.append(True)
+    async def begin() -> Coroutine[Any, Any, None]:
+        feeds.append(ChangeFeed(world.db_url))
+        await feeds[-1].open()
+        return feeds[-1].close()
 
-        task = asyncio.create_task(close())
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        if task.done():
-            await task
-            break
-        task.cancel()
-        await asyncio.wait([task])
-        assert task.cancelled() or went_on
-        if went_on:
-            lost.append(turns)
-        await feed.close()
-        turns += 1
-    assert lost == []  # turns at which the caller's cancellation was lost
-    assert turns > 2  # the sweep went through the close
+    async def closed(_: int) -> None:
+        await feeds[-1].close()
+
+    sweep = await cancel_at_every_turn(begin, after=closed)
+    assert sweep.lost == []  # turns at which the caller's cancellation was lost
+    assert sweep.turns > 2  # the sweep went through the close

@@ -27,6 +27,7 @@ from plugins.builtin.argv import load_template
 from plugins.builtin.http_check import HttpCheckParams
 from plugins.execution import OUTPUT_LIMIT
 from storage.redaction import MASK, Redactor
+from tests.support.cancellation import cancel_at_every_turn, ready
 
 
 class Words(BaseModel):
@@ -292,22 +293,12 @@ async def test_a_cancelled_execution_always_ends_cancelled() -> None:
     cancelled (`asyncio.wait_for` did, on Python 3.11, when cancelled as the plugin answered)."""
     plugin = SteppingPlugin()
     registry = registry_with(plugin)
-    lost: list[int] = []
-    turns = 0
-    while True:
-        task = asyncio.create_task(execute(registry, "say", PluginContext(), {"word": "x"}))
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        if task.done():
-            assert task.result().ok
-            break
-        task.cancel()
-        await asyncio.wait([task])
-        if not task.cancelled():
-            lost.append(turns)
-        turns += 1
-    assert lost == []  # turns at which the cancellation was lost
-    assert turns > 3  # the sweep went through the plugin's steps
+    sweep = await cancel_at_every_turn(
+        lambda: ready(execute(registry, "say", PluginContext(), {"word": "x"}))
+    )
+    assert sweep.result.ok
+    assert sweep.lost == []  # turns at which the cancellation was lost
+    assert sweep.turns > 3  # the sweep went through the plugin's steps
 
 
 async def test_execute_caps_output_and_evidence() -> None:

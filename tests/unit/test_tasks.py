@@ -4,11 +4,14 @@ and a task that fails instead of ending cancelled is logged, not raised into a s
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 import structlog
 
 from storage.tasks import cancel, finish
+from tests.support.cancellation import cancel_at_every_turn
 
 CLEANUP_TURNS = 5  # event-loop turns the background task takes to end once cancelled
 
@@ -24,30 +27,20 @@ async def _background(fail: bool = False) -> None:
 
 
 async def test_a_caller_cancelled_while_it_ends_a_task_always_ends_cancelled() -> None:
-    lost: list[int] = []
-    for turns in range(CLEANUP_TURNS + 3):
-        background = asyncio.create_task(_background())
+    backgrounds: list[asyncio.Task[None]] = []
+
+    async def begin() -> Coroutine[Any, Any, None]:
+        backgrounds.append(asyncio.create_task(_background()))
         await asyncio.sleep(0)
-        went_on: list[bool] = []
+        return cancel(backgrounds[-1])
 
-        async def stop(
-            task: asyncio.Task[None] = background, went_on: list[bool] = went_on
-        ) -> None:
-            await cancel(task)
-            went_on.append(True)
+    async def ended(_: int) -> None:
+        await cancel(backgrounds[-1])  # (when the stop was cancelled before it began)
+        assert backgrounds[-1].cancelled()
 
-        stopping = asyncio.create_task(stop())
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        if stopping.done():
-            break
-        stopping.cancel()
-        await asyncio.wait([stopping])
-        if went_on or not stopping.cancelled():
-            lost.append(turns)
-        await cancel(background)  # (when `stop` was cancelled before it began)
-        assert background.cancelled()
-    assert lost == []
+    sweep = await cancel_at_every_turn(begin, after=ended)
+    assert sweep.lost == []
+    assert sweep.turns >= CLEANUP_TURNS  # the sweep went through the task's clean-up
 
 
 async def test_a_task_failing_as_it_ends_is_logged_not_raised() -> None:
