@@ -1,11 +1,13 @@
 """Maintenance windows: `/silence <matcher> <duration>` suppresses matching alerts.
 
 Matcher syntax (a subset of Alertmanager's): comma-separated `label=value`, `label!=value`,
-`label=~regex`, `label!~regex`, optionally in braces; a bare word is refused (write
-`alertname=word`). Values may be quoted. `{}` (no term) matches every alert, as in Alertmanager;
+`label=~regex`, `label!~regex`, optionally in braces, with spaces around commas and operators;
+a bare word is refused (write `alertname=word`). Values may be quoted (a comma in quotes is the
+value's). `{}` (no term) matches every alert, as in Alertmanager;
 such a silence, like any other that matches every alert (`matches_everything`), needs another
 approver's confirmation.
-Durations: `30m`, `2h`, `1d`, `1h30m` (at most 7 days).
+Durations: `30m`, `2h`, `1d`, `1h30m`, `2 hours`, `2小时`, `半小时` … (`workflows.silence_words`;
+at most 7 days).
 
 Usage::
 
@@ -20,12 +22,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Literal
 
+from workflows.silence_words import parse_quantity, split_terms
+
 MAX_SILENCE = timedelta(days=7)
 CONFIRM_OVER = timedelta(hours=24)  # longer silences need another approver's confirmation
 # label values no selective regex matches all of: a regex term that does, matches every alert
 _PROBES = ("WebDown", "db-7:9100", "prod", "x", "告警 1", "a.b/c-d_e")
 _TERM = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 # why a silence needs another approver's confirmation before it is in force
@@ -61,7 +64,7 @@ def parse_matcher(text: str) -> Matchers:
     if not text or len(text) > 500:
         raise SilenceError("no_matcher", "a matcher is needed")
     found: Matchers = []
-    for term in text.split(","):
+    for term in split_terms(text):
         if not term.strip():
             continue
         match = _TERM.match(term)
@@ -97,11 +100,10 @@ def matches(matchers: Matchers, labels: Mapping[str, str]) -> bool:
 
 
 def parse_duration(text: str) -> timedelta:
-    match = _DURATION.fullmatch(text.strip().lower())
-    if not text.strip() or match is None or not any(match.groups()):
+    """A silence's duration, as people write it (`workflows.silence_words`), of 1 s to 7 days."""
+    duration = parse_quantity(text.strip())
+    if duration is None:
         raise SilenceError("bad_duration", f"cannot read the duration {text!r}", term=text)
-    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     if duration <= timedelta(0) or duration > MAX_SILENCE:
         raise SilenceError("duration_range", "a silence lasts between 1 second and 7 days")
     return duration

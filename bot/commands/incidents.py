@@ -26,6 +26,7 @@ from storage import approvals, silences
 from storage.models import Silence
 from workflows import gates
 from workflows.gates import Click, Decision
+from workflows.silence_words import split_request
 from workflows.silences import SilenceError, parse_duration, parse_matcher
 
 router = Router("incidents")
@@ -260,27 +261,29 @@ async def silence(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """静默匹配的告警一段时间（维护窗口）；匹配所有告警或超过 24 小时的静默需另一位审批人确认。
     Silence matching alerts for a while (a maintenance window); one matching every alert or
     over 24 h needs another approver's confirmation."""
-    parts = args.split()
-    if len(parts) < 2:
+    said = split_request(args)
+    if not said.matcher or not said.duration:
         raise UserFacingError(ctx.texts("silence.usage"))
     try:
-        terms = parse_matcher(parts[0])
-        duration = parse_duration(parts[1])
+        terms = parse_matcher(said.matcher)
+        duration = parse_duration(said.duration)
     except SilenceError as exc:
         problem = ctx.texts(f"silence.error.{exc.code}", **exc.values)
         raise UserFacingError(f"{problem}\n{ctx.texts('silence.usage')}") from None
     asked = await desk.silencing.ask(
         chat_id=ctx.chat_id,
-        matcher=parts[0],
+        matcher=said.matcher,
         terms=terms,
         duration=duration,
-        reason=" ".join(parts[2:]),
+        reason=said.reason,
         by=ctx.user,
     )
     row = asked.silence
     if asked.gate is None:
         shown = row.ends_at.astimezone(ctx.zone).strftime("%m-%d %H:%M")
-        await ctx.reply_text(ctx.texts("silence.created", matcher=parts[0], until=shown, id=row.id))
+        await ctx.reply_text(
+            ctx.texts("silence.created", matcher=said.matcher, until=shown, id=row.id)
+        )
         return
     card = desk.silencing.card(row, ctx.texts, asked.gate)
     await desk.silencing.shown(row, await ctx.reply_card(card))

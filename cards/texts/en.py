@@ -245,7 +245,7 @@ TEXTS: dict[str, str] = {
     "silence.error.bare_word": 'Cannot create the silence: "{term}" is not a matcher; to silence an alert by name write alertname={term}.',
     "silence.error.unreadable": 'Cannot create the silence: cannot read "{term}"; write label=value, label!=value, label=~regex or label!~regex.',
     "silence.error.bad_regex": 'Cannot create the silence: the regular expression "{term}" is invalid.',
-    "silence.error.bad_duration": 'Cannot create the silence: cannot read the duration "{term}"; e.g. 30m, 2h, 1d, 1h30m.',
+    "silence.error.bad_duration": 'Cannot create the silence: cannot read the duration "{term}"; e.g. 30m, 2h, 1h30m, 2 hours, 1 day.',
     "silence.error.duration_range": "Cannot create the silence: a silence lasts between 1 second and 7 days.",
     "silence.ended": "Silence #{id} ({matcher}) ended; matching alerts open incidents again.",
     "silence.not_active": "There is no active silence #{id}.",

@@ -239,7 +239,7 @@ TEXTS: dict[str, str] = {
     "silence.error.bare_word": "无法创建静默：「{term}」不是匹配条件，要按告警名静默请写 alertname={term}。",
     "silence.error.unreadable": "无法创建静默：看不懂「{term}」，请写成 标签=值、标签!=值、标签=~正则 或 标签!~正则。",
     "silence.error.bad_regex": "无法创建静默：正则表达式「{term}」无效。",
-    "silence.error.bad_duration": "无法创建静默：看不懂时长「{term}」，例如 30m、2h、1d、1h30m。",
+    "silence.error.bad_duration": "无法创建静默：看不懂时长「{term}」，例如 30m、2h、1h30m、2小时、半小时、1天。",
     "silence.error.duration_range": "无法创建静默：静默时长须在 1 秒到 7 天之间。",
     "silence.ended": "已解除静默 #{id}（{matcher}），匹配的告警会重新开启事件。",
     "silence.not_active": "没有生效中的静默 #{id}。",

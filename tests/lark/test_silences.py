@@ -31,6 +31,28 @@ async def test_bad_matchers_are_refused_in_words_with_the_syntax(make_testbot: A
     assert await bot.rows("SELECT id FROM silences") == []
 
 
+async def test_a_matcher_copied_from_alertmanager_and_a_duration_said_in_words(
+    make_testbot: Any,
+) -> None:
+    """A braced matcher with spaces and a quoted value (as Alertmanager's UI and alert texts
+    show it) and a duration in Chinese make the silence; it holds back the alert it names and
+    not the one it does not."""
+    bot: TestBot = await make_testbot(settings=SETTINGS, incidents=True)
+    assert bot.runtime.desk is not None
+    await bot.send(
+        '/silence {alertname="Web Down", env=~"prod|staging"} 一个半小时 升级网关', user="ou_bob"
+    )
+    assert "编号 1" in (await bot.expect_reply()).text
+    rows = await bot.rows("SELECT matchers, reason, ends_at - starts_at FROM silences")
+    assert [(row[0]["terms"], row[1], row[2].total_seconds()) for row in rows] == [
+        ([["alertname", "=", "Web Down"], ["env", "=~", "prod|staging"]], "升级网关", 5400.0)
+    ]
+    named = parse_generic({"title": "x", "labels": {"alertname": "Web Down", "env": "prod"}})
+    assert (await bot.runtime.desk.receive(named, "oc_ops")).silenced == 1
+    other = parse_generic({"title": "x", "labels": {"alertname": "Web Down", "env": "dev"}})
+    assert (await bot.runtime.desk.receive(other, "oc_ops")).silenced == 0
+
+
 async def test_unsilence_ends_it_and_alerts_open_incidents_again(make_testbot: Any) -> None:
     bot: TestBot = await make_testbot(settings=SETTINGS, incidents=True)
     assert bot.runtime.desk is not None
