@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot import decisions
+from bot.commands.numbers import number_of
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.incidents.desk import IncidentDesk, IncidentRefused
@@ -143,10 +144,10 @@ async def reject(
 
 def incident_id_of(ctx: HandlerContext, args: str, command: str) -> int:
     """The incident number a command names first (`7` or `#7`), else its usage."""
-    value = args.split(" ", 1)[0].lstrip("#")
-    if not value.isdigit() or len(value) > 12:
+    number = number_of((args.split() or [""])[0])
+    if number is None:
         raise UserFacingError(ctx.texts("incident.usage_id", command=command))
-    return int(value)
+    return number
 
 
 def refused(say: Texts, exc: IncidentRefused) -> str:
@@ -340,12 +341,12 @@ async def list_silences(ctx: HandlerContext, desk: IncidentDesk) -> None:
 async def unsilence(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """提前解除一条静默。
     End a silence early."""
-    value = args.strip().lstrip("#")
-    if not value.isdigit() or len(value) > 12:
+    number = number_of(args)
+    if number is None:
         raise UserFacingError(ctx.texts("silence.unsilence_usage"))
-    ended = await desk.silencing.end(int(value), ctx.chat_id, by=ctx.user)
+    ended = await desk.silencing.end(number, ctx.chat_id, by=ctx.user)
     if ended is None:
-        raise UserFacingError(ctx.texts("silence.not_active", id=int(value)))
+        raise UserFacingError(ctx.texts("silence.not_active", id=number))
     await ctx.reply_text(ctx.texts("silence.ended", id=ended.id, matcher=ended.matcher))
 
 

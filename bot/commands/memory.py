@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.commands.numbers import number_of
 from bot.context import HandlerContext
 from bot.errors import UserFacingError
 from bot.router import Router
@@ -13,9 +14,10 @@ router = Router("memory")
 
 
 def _incident_id(ctx: HandlerContext, word: str, command: str) -> int:
-    if not word.lstrip("#").isdigit():
+    number = number_of(word)
+    if number is None:
         raise UserFacingError(ctx.texts("incident.usage_id", command=command))
-    return int(word.lstrip("#"))
+    return number
 
 
 @router.command("/similar", usage="<id>", roles=("viewer",))

@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from bot.commands.numbers import number_of
 from bot.context import ActionResult, HandlerContext, Toast
 from bot.errors import UserFacingError
 from bot.lark.events import CardAction
@@ -241,8 +242,8 @@ async def job(ctx: HandlerContext, args: str, schedules: ScheduleDesk) -> None:
     """查看或管理一个定时任务：/job 3、/job pause 3、/job run 3、/job delete 3。
     Show or manage a job: /job 3, /job pause 3, /job resume 3, /job run 3, /job delete 3."""
     words = args.split()
-    if len(words) == 1 and words[0].lstrip("#").isdigit():
-        row = await _get(schedules, int(words[0].lstrip("#")), ctx.chat_id)
+    if len(words) == 1 and (shown := number_of(words[0])) is not None:
+        row = await _get(schedules, shown, ctx.chat_id)
         latest, finished = await schedules.history(row.id)
         runs = [
             RunView(
@@ -267,12 +268,12 @@ async def job(ctx: HandlerContext, args: str, schedules: ScheduleDesk) -> None:
         return
     if len(words) != 2 or words[0] not in ("pause", "resume", "run", "delete"):
         raise UserFacingError(ctx.texts("schedule.job_usage"))
-    if not words[1].lstrip("#").isdigit():
+    number = number_of(words[1])
+    if number is None:
         raise UserFacingError(ctx.texts("schedule.job_usage"))
     if not admits(ctx.roles, ("operator",)):  # looking is a viewer's, changing an operator's
         raise UserFacingError(refusal(ctx.texts, "operator"))
     try:
-        number = int(words[1].lstrip("#"))
         row = await schedules.change(number, ctx.user, words[0], ctx.chat_id, admin=_admin(ctx))
     except ScheduleRefused as exc:
         raise UserFacingError(str(exc)) from None

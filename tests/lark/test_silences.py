@@ -51,6 +51,8 @@ async def test_a_matcher_copied_from_alertmanager_and_a_duration_said_in_words(
     assert (await bot.runtime.desk.receive(named, "oc_ops")).silenced == 1
     other = parse_generic({"title": "x", "labels": {"alertname": "Web Down", "env": "dev"}})
     assert (await bot.runtime.desk.receive(other, "oc_ops")).silenced == 0
+    await bot.send("/unsilence ＃1，", user="ou_bob")  # as a Chinese keyboard types it
+    await bot.expect_reply("已解除静默 #1")
 
 
 async def test_unsilence_ends_it_and_alerts_open_incidents_again(make_testbot: Any) -> None:
