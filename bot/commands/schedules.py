@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 from bot.commands.numbers import number_of
 from bot.context import ActionResult, HandlerContext, Toast
@@ -237,6 +237,17 @@ async def jobs(ctx: HandlerContext, schedules: ScheduleDesk) -> None:
     await ctx.reply_card(jobs_card(await schedules.jobs(ctx.chat_id), ctx.texts))
 
 
+JobChange = Literal["pause", "resume", "run", "delete"]
+# what /job does to a job, as written in English or Chinese
+JOB_VERBS: dict[str, JobChange] = {
+    **{verb: verb for verb in get_args(JobChange)},
+    **dict.fromkeys(("暂停", "停用"), "pause"),
+    **dict.fromkeys(("恢复", "继续", "启用"), "resume"),
+    **dict.fromkeys(("运行", "执行", "立即执行", "跑一次"), "run"),
+    **dict.fromkeys(("删除", "删掉"), "delete"),
+}
+
+
 @router.command("/job", usage="<id> | pause|resume|run|delete <id>", roles=("viewer",))
 async def job(ctx: HandlerContext, args: str, schedules: ScheduleDesk) -> None:
     """查看或管理一个定时任务：/job 3、/job pause 3、/job run 3、/job delete 3。
@@ -266,18 +277,19 @@ async def job(ctx: HandlerContext, args: str, schedules: ScheduleDesk) -> None:
         ]
         await ctx.reply_card(job_card(schedules.view(row), ctx.texts, runs, trend))
         return
-    if len(words) != 2 or words[0] not in ("pause", "resume", "run", "delete"):
-        raise UserFacingError(ctx.texts("schedule.job_usage"))
-    number = number_of(words[1])
-    if number is None:
+    if len(words) == 2 and number_of(words[0]) is not None:
+        words.reverse()  # /job 3 pause
+    verb = JOB_VERBS.get(words[0].lower()) if len(words) == 2 else None
+    number = number_of(words[1]) if len(words) == 2 else None
+    if verb is None or number is None:
         raise UserFacingError(ctx.texts("schedule.job_usage"))
     if not admits(ctx.roles, ("operator",)):  # looking is a viewer's, changing an operator's
         raise UserFacingError(refusal(ctx.texts, "operator"))
     try:
-        row = await schedules.change(number, ctx.user, words[0], ctx.chat_id, admin=_admin(ctx))
+        row = await schedules.change(number, ctx.user, verb, ctx.chat_id, admin=_admin(ctx))
     except ScheduleRefused as exc:
         raise UserFacingError(str(exc)) from None
-    await ctx.reply_text(ctx.texts(f"schedule.done.{words[0]}", id=row.id))
+    await ctx.reply_text(ctx.texts(f"schedule.done.{verb}", id=row.id))
 
 
 def _admin(ctx: HandlerContext) -> bool:

@@ -616,7 +616,7 @@ TEXTS: dict[str, str] = {
     "schedule.jobs_row": "#{id} {task} · {rule} · 下次 {next} · 上次 {last} · {status}",
     "schedule.jobs_hint": "/job <编号> 查看详情；/job pause|resume|run|delete <编号>",
     "schedule.none": "本群还没有定时任务。",
-    "schedule.job_usage": "用法：/job <编号>，或 /job pause|resume|run|delete <编号>",
+    "schedule.job_usage": "用法：/job <编号>，或 /job 暂停|恢复|执行|删除 <编号>（也可写 pause|resume|run|delete）",
     "schedule.action.checks": "运行 {plugins} 并把结果发到群里",
     "schedule.action.plugin": "发起审批后运行 {plugin}",
     "schedule.action.report": "汇总最近 {hours} 小时的事件",

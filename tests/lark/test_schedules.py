@@ -120,6 +120,12 @@ async def test_cancel_and_job_commands(make_testbot: Any) -> None:
     assert await _status(bot, "paused")
     await bot.send(f"/job {job_id}")
     assert "已暂停" in card_text((await bot.expect_reply(f"#{job_id}")).card)
+    await bot.send(f"/job 恢复 ＃{job_id}")  # the verb and the number as typed in Chinese
+    await bot.expect_reply("已恢复")
+    assert await _status(bot, "active")
+    await bot.send(f"/job {job_id} 暂停")
+    await bot.expect_reply("已暂停")
+    assert await _status(bot, "paused")
 
 
 async def test_edit_form_makes_a_new_confirmation(make_testbot: Any) -> None:
