@@ -71,6 +71,11 @@ class Database:
         )
         event.listen(engine.sync_engine.pool, "checkout", _checked_out)
         _, connect = engine.dialect.create_connect_args(engine.url)
+        # SQLAlchemy's own keywords: its statement cache size (0 behind a pooler that cannot
+        # keep prepared statements) is asyncpg's
+        connect.pop("prepared_statement_name_func", None)
+        if "prepared_statement_cache_size" in connect:
+            connect["statement_cache_size"] = connect.pop("prepared_statement_cache_size")
         return cls(
             url=url,
             engine=engine,

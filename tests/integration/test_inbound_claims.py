@@ -171,3 +171,20 @@ async def test_a_claims_outcome_is_kept_for_each_delivery(migrated_db: Database)
             )
         ).one()
     assert tuple(second) == ("done", None, 2, "w2")
+
+
+async def test_events_are_recorded_behind_a_pooler_without_prepared_statements(
+    migrated_db: Database,
+) -> None:
+    """`DATABASE_URL` may turn SQLAlchemy's prepared-statement cache off (a PgBouncer in
+    transaction mode): `record`'s own connections follow it, and still record."""
+    url = (
+        f"{migrated_db.url}{'&' if '?' in migrated_db.url else '?'}prepared_statement_cache_size=0"
+    )
+    db = await Database.open(url)
+    try:
+        assert db.autocommit.connect["statement_cache_size"] == 0
+        assert await inbound.record(db, event_id="lark:1", event_type="x", payload={}) is not None
+    finally:
+        await db.close()
+    assert await inbound.pending_count(migrated_db) == 1
