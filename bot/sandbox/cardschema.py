@@ -6,7 +6,10 @@ with, the code is inferred (said so below) from the family of the refusals it re
 - the root holds only `schema`, `config`, `card_link`, `header`, `body` (no root `elements`, no
   `i18n_elements`: "卡片 JSON 2.0 结构"); `body` has `elements` and only its own properties;
   `config` and `header` only theirs; a header has a `title` (required there; code inferred);
-  a header `template` is one of its colours — 230099 / 200621 "parse card json err";
+  a header `template` is one of its colours; its `title` and `subtitle` are texts
+  (`plain_text` or `lark_md` with a string `content`), each `text_tag_list` entry a
+  `text_tag` with a `plain_text` text and one of the tag colours ("标题": 后缀标签最多 3 个,
+  more are not shown, not refused; codes inferred) — 230099 / 200621 "parse card json err";
 - `config.update_multi` false: 300302 "update_multi is false" (2.0 cards are shared only);
 - the 1.0 components 2.0 removed (`note`, `action`): 200861 with the `ErrPath`;
 - a button's `type`, `size`, `width` are the button's own values; a markdown `text_size` is one
@@ -93,6 +96,24 @@ TEMPLATES = frozenset(
         "default",
     }
 )
+TAG_COLOURS = frozenset(
+    {
+        "neutral",
+        "blue",
+        "turquoise",
+        "lime",
+        "orange",
+        "violet",
+        "indigo",
+        "wathet",
+        "green",
+        "yellow",
+        "red",
+        "purple",
+        "carmine",
+    }
+)
+TEXT_TAGS = frozenset({"plain_text", "lark_md"})
 BUTTON_TYPES = frozenset(
     {
         "default",
@@ -225,11 +246,43 @@ def _envelope_problem(card: dict[str, Any]) -> CardProblem | None:
         return parse_error(f"header.template: {header['template']}")
     if "header" in card and not isinstance(header.get("title"), dict):
         return parse_error("header.title")
+    wrong = _bad_header(header)
+    if wrong:
+        return parse_error(f"header.{wrong}")
     body = card.get("body")
     if not isinstance(body, dict) or not isinstance(body.get("elements"), list):
         return parse_error("body.elements")
     extra = sorted(set(body) - BODY_KEYS)
     return parse_error(f"body.{extra[0]}") if extra else None
+
+
+def _bad_header(header: dict[str, Any]) -> str:
+    """The header text or suffix tag 2.0 does not take, or ""."""
+    for key in ("title", "subtitle"):
+        if key in header and not _is_text(header[key]):
+            return key
+    tags = header.get("text_tag_list", [])
+    if not isinstance(tags, list):
+        return "text_tag_list"
+    for index, tag in enumerate(tags):
+        if not isinstance(tag, dict) or tag.get("tag") != "text_tag":
+            return f"text_tag_list[{index}].tag"
+        text = tag.get("text")
+        if not _is_text(text) or text.get("tag") != "plain_text":
+            return f"text_tag_list[{index}].text"
+        if tag.get("color", "neutral") not in TAG_COLOURS:
+            return f"text_tag_list[{index}].color {tag.get('color')}"
+    return ""
+
+
+def _is_text(node: Any) -> bool:
+    """A text object: `plain_text` or `lark_md` with a string content (or per-language
+    versions in `i18n_content`)."""
+    return (
+        isinstance(node, dict)
+        and node.get("tag") in TEXT_TAGS
+        and (isinstance(node.get("content"), str) or isinstance(node.get("i18n_content"), dict))
+    )
 
 
 def _custom_sizes(config: dict[str, Any]) -> frozenset[str]:
