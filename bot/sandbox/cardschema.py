@@ -268,7 +268,7 @@ def _bad_header(header: dict[str, Any]) -> str:
         if not isinstance(tag, dict) or tag.get("tag") != "text_tag":
             return f"text_tag_list[{index}].tag"
         text = tag.get("text")
-        if not _is_text(text) or text.get("tag") != "plain_text":
+        if not _is_text(text) or not isinstance(text, dict) or text["tag"] != "plain_text":
             return f"text_tag_list[{index}].text"
         if tag.get("color", "neutral") not in TAG_COLOURS:
             return f"text_tag_list[{index}].color {tag.get('color')}"
