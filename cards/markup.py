@@ -6,7 +6,10 @@ it reaches a card it goes through one of these functions:
 
 - `inline(value, limit)`: one line (newlines folded), neutralised, capped;
 - `prose(value, limit, lines)`: several lines, neutralised, capped;
-- `fenced(value, limit)`: a code block whose content cannot close the fence.
+- `fenced(value, limit)`: a code block whose content cannot close the fence;
+- `said(value, limit)`: one line for a text message (not a card): Feishu text has no escapes
+  to show `&#60;` with, but an `<at user_id=…>` in it notifies that person, or everyone
+  (`all`), so no tag may start there; `calls(people)` writes the mentions the bot means.
 
 Neutralising escapes `&`, `<`, `>`, `[`, `]`, `|` and backticks as the numeric character references
 the card markdown format documents for showing them (`&#60;` shows `<`): no tag, mention, link,
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -113,6 +117,18 @@ def fenced(value: object, limit: int = 3000, lines: int = 60) -> str:
     safe = _FENCE.sub(lambda m: "ˋ" * len(m.group()), cap(shown.strip("\n"), limit))
     safe = _ENTITY.sub("＆", safe.replace("<", "＜").replace(">", "＞"))
     return f"```\n{safe}\n```"
+
+
+def said(value: object, limit: int = 200) -> str:
+    """One line of untrusted text for a text message: folded, capped, shown as written, but a
+    `<` that could open a tag (`<at user_id="all">`, `</at>`) is the inert `＜`."""
+    return plain(inline(value, limit))
+
+
+def calls(people: Iterable[str]) -> str:
+    """The text-message mentions (`<at user_id="ou_…"></at>`) of these people's open_ids, so
+    Lark notifies them; anything else (`all`, a name, a chat id) is no one to call."""
+    return " ".join(f'<at user_id="{p}"></at>' for p in people if _OPEN_ID.fullmatch(p))
 
 
 def mention(open_id: str) -> str:
