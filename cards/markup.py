@@ -125,6 +125,14 @@ def said(value: object, limit: int = 200) -> str:
     return plain(inline(value, limit))
 
 
+def spoken(worded: str) -> str:
+    """Card markdown the bot worded, for a text message: its mentions (`<at id=ou_…>`) as the
+    text message's (`<at user_id="ou_…">`), escapes as the characters they stand for, any
+    other `<` that could open a tag inert (`＜`)."""
+    parts = _MENTION.split(worded)  # text, id, text, id, …, text
+    return "".join(calls([part]) if index % 2 else plain(part) for index, part in enumerate(parts))
+
+
 def calls(people: Iterable[str]) -> str:
     """The text-message mentions (`<at user_id="ou_…"></at>`) of these people's open_ids, so
     Lark notifies them; anything else (`all`, a name, a chat id) is no one to call."""

@@ -9,7 +9,6 @@ many refresh at once). Storm incidents share one summary card per chat.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from cards.council import council_view
 from cards.gates import gate_buttons
 from cards.incident import escalation_cause, incident_card
 from cards.lists import storm_card
-from cards.markup import calls, said
+from cards.markup import calls, said, spoken
 from cards.paging import ack_value, war_room_value
 from cards.texts import texts
 from cards.views import (
@@ -298,8 +297,7 @@ class LarkPresenter:
 
     def _cause(self, incident: Incident, reason: str) -> str:
         """The escalation's cause in the chat's words (plain text: no mention markup)."""
-        worded = escalation_cause(_escalation(incident, reason, ()), self.say)
-        return re.sub(r"<at id=([^>]+)></at>", r'<at user_id="\1"></at>', worded)
+        return spoken(escalation_cause(_escalation(incident, reason, ()), self.say))
 
     async def escalate(self, incident_id: int, reason: str) -> None:
         """Call on people for an escalated incident: whoever the rotation has on call now
