@@ -25,7 +25,7 @@ import re
 from collections.abc import Collection, Iterator
 from typing import Any
 
-from bot.sandbox.cardschema import LOCALES
+from bot.sandbox.cardenvelope import LOCALES
 
 EVERYONE = "all"
 NODE_FIELDS: dict[str, tuple[str, ...]] = {
