@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -152,16 +152,24 @@ def unmention(card: dict[str, Any], person: str) -> dict[str, Any]:
     """The card with every mention of `person` as their id in words, the rest untouched: what
     is sent again when Feishu refuses a card for mentioning someone it does not know."""
     tag, word = mention(person), inline(person, 64)
-    return _replaced(card, tag, word) if tag != word else card
+    return _mapped(card, lambda text: text.replace(tag, word)) if tag != word else card
 
 
-def _replaced(node: Any, old: str, new: str) -> Any:
+def spoken_card(card: dict[str, Any]) -> dict[str, Any]:
+    """The card with every text `spoken`: its words as a text message may say them (the bot's
+    mentions kept, no other tag live), for a card Feishu refused."""
+    shown: dict[str, Any] = _mapped(card, spoken)
+    return shown
+
+
+def _mapped(node: Any, change: Callable[[str], str]) -> Any:
+    """`node` with every string in it changed by `change`."""
     if isinstance(node, str):
-        return node.replace(old, new)
+        return change(node)
     if isinstance(node, dict):
-        return {key: _replaced(value, old, new) for key, value in node.items()}
+        return {key: _mapped(value, change) for key, value in node.items()}
     if isinstance(node, list):
-        return [_replaced(item, old, new) for item in node]
+        return [_mapped(item, change) for item in node]
     return node
 
 
