@@ -131,7 +131,7 @@ def envelope_problem(card: dict[str, Any]) -> CardProblem | None:
         return parse_error(f"header.template: {header['template']}")
     if "header" in card and not isinstance(header.get("title"), dict):
         return parse_error("header.title")
-    wrong = _bad_header(header)
+    wrong = _bad_header(header, _custom_colours(config))
     if wrong:
         return parse_error(f"header.{wrong}")
     body = card.get("body")
@@ -160,7 +160,14 @@ def _bad_config(config: dict[str, Any]) -> str:
     return ""
 
 
-def _bad_header(header: dict[str, Any]) -> str:
+def _custom_colours(config: dict[str, Any]) -> frozenset[str]:
+    """The colours a card defines itself (`config.style.color`), usable as a tag's colour."""
+    style = config.get("style")
+    defined = style.get("color") if isinstance(style, dict) else None
+    return frozenset(defined) if isinstance(defined, dict) else frozenset()
+
+
+def _bad_header(header: dict[str, Any], colours: frozenset[str]) -> str:
     """The header text or suffix tag 2.0 does not take, or ""."""
     for key in ("title", "subtitle"):
         if key in header and not _is_text(header[key]):
@@ -174,7 +181,7 @@ def _bad_header(header: dict[str, Any]) -> str:
         text = tag.get("text")
         if not _is_text(text) or not isinstance(text, dict) or text["tag"] != "plain_text":
             return f"text_tag_list[{index}].text"
-        if tag.get("color", "neutral") not in TAG_COLOURS:
+        if tag.get("color", "neutral") not in TAG_COLOURS | colours:
             return f"text_tag_list[{index}].color {tag.get('color')}"
     return ""
 

@@ -297,6 +297,11 @@ async def test_what_feishu_accepts_is_accepted(lark: tuple[LarkEmulator, Raw]) -
         card(button("a") | {"behaviors": [{"type": "open_url", "default_url": "https://x"}]}),
         card(md("x"), header={"title": PLAIN, "subtitle": PLAIN, "text_tag_list": [TAG] * 4}),
         card(md("x"), config={"width_mode": "fill", "streaming_mode": False, "summary": PLAIN}),
+        card(
+            md("x"),
+            config={"style": {"color": {"cus-red": {"light_mode": "rgba(255,0,0,1)"}}}},
+            header={"title": PLAIN, "text_tag_list": [TAG | {"color": "cus-red"}]},
+        ),
     ]
     chats = ("oc_ops", "oc_dev", "oc_p2p_alice", "oc_p2p_bob")  # under the per-chat rate limit
     for index, good in enumerate(accepted):
