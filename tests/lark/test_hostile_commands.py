@@ -23,6 +23,7 @@ COMMANDS = (
     f"/plugin x{EVIL}",
     f"/ask {EVIL}",
     f"/nosuch{EVIL}",
+    '/nosuch<at\tuser_id="all"></at>',  # one word: the whole tag is the command's name
     "/incidents",
 )
 _CARD_MENTION = re.compile(r"<at\s+(?:id|ids|user_id|open_id|email)\s*=\s*\"?([^\"\s>]*)")
