@@ -6,7 +6,10 @@ it reaches a card it goes through one of these functions:
 
 - `inline(value, limit)`: one line (newlines folded), neutralised, capped;
 - `prose(value, limit, lines)`: several lines, neutralised, capped;
-- `fenced(value, limit)`: a code block whose content cannot close the fence.
+- `fenced(value, limit)`: a code block whose content cannot close the fence;
+- `said(value, limit)`: one line for a text message (not a card): Feishu text has no escapes
+  to show `&#60;` with, but an `<at user_id=…>` in it notifies that person, or everyone
+  (`all`), so no tag may start there; `calls(people)` writes the mentions the bot means.
 
 Neutralising escapes `&`, `<`, `>`, `[`, `]`, `|` and backticks as the numeric character references
 the card markdown format documents for showing them (`&#60;` shows `<`): no tag, mention, link,
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -115,6 +119,26 @@ def fenced(value: object, limit: int = 3000, lines: int = 60) -> str:
     return f"```\n{safe}\n```"
 
 
+def said(value: object, limit: int = 200) -> str:
+    """One line of untrusted text for a text message: folded, capped, shown as written, but a
+    `<` that could open a tag (`<at user_id="all">`, `</at>`) is the inert `＜`."""
+    return plain(inline(value, limit))
+
+
+def spoken(worded: str) -> str:
+    """Card markdown the bot worded, for a text message: its mentions (`<at id=ou_…>`) as the
+    text message's (`<at user_id="ou_…">`), escapes as the characters they stand for, any
+    other `<` that could open a tag inert (`＜`)."""
+    parts = _MENTION.split(worded)  # text, id, text, id, …, text
+    return "".join(calls([part]) if index % 2 else plain(part) for index, part in enumerate(parts))
+
+
+def calls(people: Iterable[str]) -> str:
+    """The text-message mentions (`<at user_id="ou_…"></at>`) of these people's open_ids, so
+    Lark notifies them; anything else (`all`, a name, a chat id) is no one to call."""
+    return " ".join(f'<at user_id="{p}"></at>' for p in people if _OPEN_ID.fullmatch(p))
+
+
 def mention(open_id: str) -> str:
     """`<at id=…></at>` (Lark shows the person's name) for a person's open_id (`ou_…`); any
     other actor (`system`, `alert`, `scheduler`) is a word: Feishu refuses a whole card that
@@ -128,16 +152,24 @@ def unmention(card: dict[str, Any], person: str) -> dict[str, Any]:
     """The card with every mention of `person` as their id in words, the rest untouched: what
     is sent again when Feishu refuses a card for mentioning someone it does not know."""
     tag, word = mention(person), inline(person, 64)
-    return _replaced(card, tag, word) if tag != word else card
+    return _mapped(card, lambda text: text.replace(tag, word)) if tag != word else card
 
 
-def _replaced(node: Any, old: str, new: str) -> Any:
+def spoken_card(card: dict[str, Any]) -> dict[str, Any]:
+    """The card with every text `spoken`: its words as a text message may say them (the bot's
+    mentions kept, no other tag live), for a card Feishu refused."""
+    shown: dict[str, Any] = _mapped(card, spoken)
+    return shown
+
+
+def _mapped(node: Any, change: Callable[[str], str]) -> Any:
+    """`node` with every string in it changed by `change`."""
     if isinstance(node, str):
-        return node.replace(old, new)
+        return change(node)
     if isinstance(node, dict):
-        return {key: _replaced(value, old, new) for key, value in node.items()}
+        return {key: _mapped(value, change) for key, value in node.items()}
     if isinstance(node, list):
-        return [_replaced(item, old, new) for item in node]
+        return [_mapped(item, change) for item in node]
     return node
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from cards.actions import ActionPayload, pack
 from cards.basics import button, card, markdown, more
-from cards.markup import clock, fit, inline, mention
+from cards.markup import clock, fit, inline, mention, said
 from cards.texts import Texts
 from cards.views import IncidentRow, OncallView, PageLine, PagingView, SwapView
 
@@ -214,14 +214,14 @@ def _status(status: str, say: Texts) -> str:
 
 def handed_over(rows: Sequence[IncidentRow], say: Texts) -> str:
     """The unresolved incidents a shift hands over, each with its status (escalated first, as
-    `rows` come), in one line."""
+    `rows` come), in one line of a text message (titles as `said`: no escapes there)."""
     if not rows:
         return say("oncall.handoff_none")
     items = [
         say(
             "oncall.handoff_item",
             id=row.id,
-            title=inline(row.title, 60),
+            title=said(row.title, 60),
             status=_status(row.status, say),
         )
         for row in rows[:MAX_WAITING]

@@ -18,11 +18,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cards.basics import button, card, markdown
+from cards.basics import button, card, markdown, more
 from cards.incident import people
 from cards.markup import clock, fenced, fit, inline, prose
 from cards.texts import Texts
 
+ROWS = 30  # lines of each table (noisy alerts, flapping, failing jobs): the rest are counted
+SUGGESTIONS = 20  # suggestions drawn, each a line and a button: the rest are counted
 UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 _SHORT = "%m-%d %H:%M"
 
@@ -118,14 +120,16 @@ def report_card(view: ReportView, say: Texts, zone: ZoneInfo) -> dict[str, Any]:
         ("report.jobs_title", [_job(job, say) for job in view.jobs]),
     ):
         if lines:
-            elements.append(markdown("\n".join([f"**{say(title)}**", *(f"- {x}" for x in lines)])))
+            shown = [f"**{say(title)}**", *(f"- {x}" for x in lines[:ROWS])]
+            elements.append(markdown("\n".join([*shown, *more(len(lines), ROWS, say)])))
     elements.append(markdown(f"**{say('report.suggestions_title')}**"))
     if not view.suggestions:
         elements.append(markdown(say("report.none_suggested")))
-    for suggestion in view.suggestions:
+    for suggestion in view.suggestions[:SUGGESTIONS]:
         elements.append(markdown(describe(suggestion, say)))
         label = say(f"report.button.{suggestion.kind}", name=inline(suggestion.alertname, 24))
         elements.append(button(label, dict(suggestion.value)))
+    elements.extend(markdown(line) for line in more(len(view.suggestions), SUGGESTIONS, say))
     notes = [say("report.hint")] if view.suggestions else []
     if view.summary.strip():
         notes.append(say("report.model_note"))

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from cards.basics import button, card, markdown, more, text
 from cards.incident import finding, people
-from cards.markup import code, fenced, fit, inline, prose
+from cards.markup import code, fenced, fit, inline, prose, said
 from cards.texts import Texts
 
 MAX_JOBS = 30
@@ -268,13 +268,13 @@ def edit_form_card(
                 "name": "when",
                 "label": text(say("schedule.form.when")),
                 "placeholder": text(say("schedule.form.when_hint")),
-                "default_value": inline(view.source_text or view.rule, 200),
+                "default_value": said(view.source_text or view.rule, 200),  # no markdown
             },
             {
                 "tag": "input",
                 "name": "task",
                 "label": text(say("schedule.form.task")),
-                "default_value": inline(view.task, 200),
+                "default_value": said(view.task, 200),
             },
             {
                 "tag": "button",

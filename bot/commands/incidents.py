@@ -20,6 +20,7 @@ from bot.router import Router
 from cards.actions import ActionPayload
 from cards.gates import Approve, GateAction, Reject
 from cards.lists import incidents_card, silences_card, timeline_card
+from cards.markup import calls, said
 from cards.operations import action_card
 from cards.texts import Texts
 from cards.views import IncidentRow, PendingSilenceView, SilenceView, TimelineEntry
@@ -214,11 +215,11 @@ async def ack(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     except IncidentRefused as exc:
         raise UserFacingError(refused(ctx.texts, exc)) from None
     if first != ctx.user:
-        who = f'<at user_id="{first}"></at>' if first.startswith("ou_") else first
+        who = calls([first]) or said(first, 64)
         await ctx.reply_text(ctx.texts("incident.already_acked", id=incident_id, who=who))
         return
     await ctx.reply_text(
-        ctx.texts("incident.acked", id=incident_id, who=f'<at user_id="{ctx.user}"></at>')
+        ctx.texts("incident.acked", id=incident_id, who=calls([ctx.user]) or said(ctx.user, 64))
     )
 
 

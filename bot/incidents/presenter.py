@@ -9,7 +9,6 @@ many refresh at once). Storm incidents share one summary card per chat.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from cards.council import council_view
 from cards.gates import gate_buttons
 from cards.incident import escalation_cause, incident_card
 from cards.lists import storm_card
-from cards.markup import inline
+from cards.markup import calls, said, spoken
 from cards.paging import ack_value, war_room_value
 from cards.texts import texts
 from cards.views import (
@@ -151,9 +150,9 @@ class LarkPresenter:
         text = self.say(
             "warroom.summary",
             id=incident.id,
-            title=incident.title[:100],
+            title=said(incident.title, 100),
             minutes=minutes,
-            acked=f'<at user_id="{acked}"></at>' if acked else self.say("oncall.nobody"),
+            acked=calls([acked]) if acked else self.say("oncall.nobody"),
         )
         key = idempotency_key("war-room-summary", str(incident.id))
         content = {"text": text}
@@ -298,8 +297,7 @@ class LarkPresenter:
 
     def _cause(self, incident: Incident, reason: str) -> str:
         """The escalation's cause in the chat's words (plain text: no mention markup)."""
-        worded = escalation_cause(_escalation(incident, reason, ()), self.say)
-        return re.sub(r"<at id=([^>]+)></at>", r'<at user_id="\1"></at>', worded)
+        return spoken(escalation_cause(_escalation(incident, reason, ()), self.say))
 
     async def escalate(self, incident_id: int, reason: str) -> None:
         """Call on people for an escalated incident: whoever the rotation has on call now
@@ -316,7 +314,7 @@ class LarkPresenter:
         stored = {**(incident.escalation or {}), "called": list(people), "nobody": nobody}
         await incidents.update_incident(self.db, incident_id, escalation=stored)
         await self.show(incident_id)
-        mentions = " ".join(f'<at user_id="{open_id}"></at>' for open_id in people)
+        mentions = calls(people)
         cause = self._cause(incident, reason)
         key = "incident.escalated_nobody" if nobody else "incident.escalated"
         text = self.say(key, id=incident_id, reason=cause[:500])
@@ -338,7 +336,7 @@ class LarkPresenter:
     async def caught(self, chat_id: str, silence_id: int, title: str) -> None:
         """One line in the chat: a critical alert was held back by silence `silence_id`; once
         an hour per silence and alert (a repeat within the hour is the same message to Lark)."""
-        text = self.say("silence.caught", id=silence_id, title=inline(title, 120))
+        text = self.say("silence.caught", id=silence_id, title=said(title, 120))
         hour = str(int(time.time() // 3600))
         key = idempotency_key("silence-caught", chat_id, str(silence_id), title, hour)
         await self.api.send(chat_id, "text", {"text": text}, uuid=key)

@@ -7,7 +7,8 @@ Feishu refuses a card for its content — 230099 "Failed to create card content"
 but a stranger's mention, which `bot.lark.strangers` handles by sending the card again) or
 230025 "The length of the message content reaches its limit." — the same message goes as
 plain text: the card's words as a reader sees them (`bot.lark.events.card_text`, already in
-the chat's language), with the same `uuid` (the refused card was not stored). A warning
+the chat's language; its mentions the text message's, any other tag in its words inert:
+`cards.markup.spoken_card`), with the same `uuid` (the refused card was not stored). A warning
 `lark.card_refused` names the call, Lark's code and the sub-code, so the card can be fixed.
 
 A refused update (`patch_card`, `update_card`) is not replaced: the card keeps what it showed,
@@ -26,6 +27,7 @@ from bot.lark.errors import LarkApiError
 from bot.lark.events import card_text
 from bot.lark.strangers import CARD_REFUSED, despite_strangers
 from bot.logs import get_logger
+from cards.markup import spoken_card
 
 log = get_logger(__name__)
 
@@ -66,5 +68,5 @@ async def despite_refusal(
             sub_code=sub_code(exc),
             error=exc.msg[:300],
         )
-        words = card_text(content)[:MAX_WORDS].strip() or "…"
+        words = card_text(spoken_card(content))[:MAX_WORDS].strip() or "…"
         return await once("text", {"text": words})

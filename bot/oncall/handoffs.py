@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from bot.config import Settings
 from bot.lark.api import LarkApi, idempotency_key
 from bot.oncall.roster import Roster
+from cards.markup import calls
 from cards.paging import handed_over
 from cards.texts import texts
 from cards.views import IncidentRow
@@ -70,11 +71,11 @@ class Handoffs:
         until: datetime | None,
         before: tuple[str, ...],
     ) -> str:
-        shown = " ".join(f'<at user_id="{p}"></at>' for p in people) or self.say("oncall.nobody")
+        shown = calls(people) or self.say("oncall.nobody")
         end = until.astimezone(self.zone).strftime("%m-%d %H:%M") if until else "—"
         text = self.say("oncall.handoff", schedule=name, people=shown, until=end)
         if before:
-            previous = " ".join(f'<at user_id="{p}"></at>' for p in before)
+            previous = calls(before)
             text += " " + self.say("oncall.handoff_from", people=previous)
         return text
 

@@ -32,6 +32,7 @@ from bot.incidents.presenter import LarkPresenter
 from bot.lark.api import LarkApi, LarkApiError, idempotency_key
 from bot.logs import get_logger
 from bot.oncall.roster import Roster
+from cards.markup import calls, said
 from cards.texts import texts
 from storage import incidents, pages
 from storage.database import Database
@@ -215,10 +216,9 @@ class Pager:
         return None
 
     async def _mention(self, incident: Incident, people: tuple[str, ...], page: Page) -> None:
-        mentions = " ".join(f'<at user_id="{p}"></at>' for p in people)
         key = "page.chat" if people else "page.chat_nobody"
-        text = self.say(key, id=incident.id, level=page.level, title=incident.title[:100])
-        content = {"text": f"{mentions} {text}".strip()}
+        text = self.say(key, id=incident.id, level=page.level, title=said(incident.title, 100))
+        content = {"text": f"{calls(people)} {text}".strip()}
         uuid = idempotency_key("page", str(incident.id), str(page.step))
         if incident.card_message_id and incident.chat_id:
             await self.api.reply(
@@ -228,7 +228,8 @@ class Pager:
             await self.api.send(incident.chat_id, "text", content, uuid=uuid)
 
     async def _direct(self, incident: Incident, people: tuple[str, ...], page: Page) -> None:
-        text = self.say("page.direct", id=incident.id, level=page.level, title=incident.title[:100])
+        title = said(incident.title, 100)
+        text = self.say("page.direct", id=incident.id, level=page.level, title=title)
         failed: LarkApiError | None = None
         sent = 0
         for person in people:

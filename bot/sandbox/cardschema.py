@@ -6,7 +6,13 @@ with, the code is inferred (said so below) from the family of the refusals it re
 - the root holds only `schema`, `config`, `card_link`, `header`, `body` (no root `elements`, no
   `i18n_elements`: "卡片 JSON 2.0 结构"); `body` has `elements` and only its own properties;
   `config` and `header` only theirs; a header has a `title` (required there; code inferred);
-  a header `template` is one of its colours — 230099 / 200621 "parse card json err";
+  a header `template` is one of its colours; its `title` and `subtitle` are texts
+  (`plain_text` or `lark_md` with a string `content`), each `text_tag_list` entry a
+  `text_tag` with a `plain_text` text and one of the tag colours ("标题": 后缀标签最多 3 个,
+  more are not shown, not refused; codes inferred); `config.width_mode` is `default`,
+  `compact` or `fill`, its switches (`update_multi`, `streaming_mode`, …) booleans and its
+  `summary` a `{"content": …}` ("卡片 JSON 2.0 结构" config; code inferred) — 230099 / 200621
+  "parse card json err";
 - `config.update_multi` false: 300302 "update_multi is false" (2.0 cards are shared only);
 - the 1.0 components 2.0 removed (`note`, `action`): 200861 with the `ErrPath`;
 - a button's `type`, `size`, `width` are the button's own values; a markdown `text_size` is one
@@ -35,8 +41,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.sandbox.cardenvelope import LOCALES, envelope_problem
 from bot.sandbox.cardtree import (
-    NOT_SHARED,
     OVER_LIMIT,
     REMOVED_TAG,
     CardProblem,
@@ -47,52 +53,6 @@ from bot.sandbox.cardtree import (
 )
 
 REMOVED_IN_V2 = frozenset({"note", "action"})
-ROOT_KEYS = frozenset({"schema", "config", "card_link", "header", "body"})
-BODY_KEYS = frozenset(
-    {
-        "elements",
-        "direction",
-        "padding",
-        "horizontal_spacing",
-        "horizontal_align",
-        "vertical_spacing",
-        "vertical_align",
-    }
-)
-HEADER_KEYS = frozenset(
-    {"title", "subtitle", "text_tag_list", "i18n_text_tag_list", "template", "icon", "padding"}
-)
-CONFIG_KEYS = frozenset(
-    {
-        "streaming_mode",
-        "streaming_config",
-        "summary",
-        "locales",
-        "enable_forward",
-        "update_multi",
-        "width_mode",
-        "use_custom_translation",
-        "enable_forward_interaction",
-        "style",
-    }
-)
-TEMPLATES = frozenset(
-    {
-        "blue",
-        "wathet",
-        "turquoise",
-        "green",
-        "yellow",
-        "orange",
-        "red",
-        "carmine",
-        "violet",
-        "purple",
-        "indigo",
-        "grey",
-        "default",
-    }
-)
 BUTTON_TYPES = frozenset(
     {
         "default",
@@ -127,26 +87,6 @@ TEXT_SIZES = frozenset(
         "x-small",
     }
 )
-LOCALES = frozenset(
-    {
-        "zh_cn",
-        "en_us",
-        "ja_jp",
-        "zh_hk",
-        "zh_tw",
-        "id_id",
-        "vi_vn",
-        "th_th",
-        "pt_br",
-        "es_es",
-        "ko_kr",
-        "de_de",
-        "fr_fr",
-        "it_it",
-        "ru_ru",
-        "ms_my",
-    }
-)
 BEHAVIORS = frozenset({"callback", "open_url"})
 FLEX_MODES = frozenset({"none", "stretch", "flow", "bisect", "trisect"})
 CONTAINERS = frozenset({"column_set", "form", "collapsible_panel", "interactive_container"})
@@ -173,7 +113,7 @@ _PIXELS = re.compile(r"[1-9][0-9]*px")
 
 def v2_problem(card: dict[str, Any]) -> CardProblem | None:
     """The first JSON 2.0 rule `card` breaks (see the module), or None."""
-    problem = _envelope_problem(card)
+    problem = envelope_problem(card)
     if problem is not None:
         return problem
     body = card["body"]
@@ -202,34 +142,6 @@ def v2_problem(card: dict[str, Any]) -> CardProblem | None:
     ):
         return invalid(OVER_LIMIT, f"component nesting exceeds the limit; ErrorValue: {MAX_DEPTH}")
     return None
-
-
-def _envelope_problem(card: dict[str, Any]) -> CardProblem | None:
-    """The root, config, header and body: known properties only, shared, a titled header."""
-    stray = sorted(set(card) - ROOT_KEYS)
-    if stray:
-        return parse_error(stray[0])
-    config = card.get("config", {})
-    if not isinstance(config, dict) or set(config) - CONFIG_KEYS:
-        return parse_error(f"config.{min(set(config) - CONFIG_KEYS, default='')}")
-    locales = config.get("locales", [])
-    unknown = [x for x in locales if x not in LOCALES] if isinstance(locales, list) else [locales]
-    if unknown:
-        return parse_error(f"config.locales: {unknown[0]}")
-    if config.get("update_multi") is False:
-        return invalid(NOT_SHARED, "update_multi is false")
-    header = card.get("header", {})
-    if not isinstance(header, dict) or set(header) - HEADER_KEYS:
-        return parse_error(f"header.{min(set(header) - HEADER_KEYS, default='')}")
-    if "template" in header and header["template"] not in TEMPLATES:
-        return parse_error(f"header.template: {header['template']}")
-    if "header" in card and not isinstance(header.get("title"), dict):
-        return parse_error("header.title")
-    body = card.get("body")
-    if not isinstance(body, dict) or not isinstance(body.get("elements"), list):
-        return parse_error("body.elements")
-    extra = sorted(set(body) - BODY_KEYS)
-    return parse_error(f"body.{extra[0]}") if extra else None
 
 
 def _custom_sizes(config: dict[str, Any]) -> frozenset[str]:

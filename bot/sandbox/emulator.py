@@ -109,11 +109,12 @@ class LarkEmulator:
         self._control = ControlApi(self)
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def people(self) -> set[str]:
-        """The ids a card may mention: the users' open_ids and user_ids, and the bot's."""
+    def people(self, *, union: bool = False) -> set[str]:
+        """The ids a card may mention: the users' open_ids and user_ids, and the bot's; with
+        `union` their union_ids too (a text message's `<at user_id=…>` takes any of the three)."""
         found = {self.bot.open_id}
         for user in self.users.values():
-            found.update((user.open_id, user.user_id))
+            found.update((user.open_id, user.user_id, *((user.union_id,) if union else ())))
         return found
 
     @property

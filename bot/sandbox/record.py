@@ -37,6 +37,7 @@ class Message:
     root_id: str = ""
     thread_id: str = ""
     mentions: list[dict[str, Any]] = field(default_factory=list)
+    notified: list[str] = field(default_factory=list)  # whom a bot's text/post @-mentions
     created_at: int = field(default_factory=now_ms)
     updated_at: int = 0
     uuid: str | None = None

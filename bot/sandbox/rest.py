@@ -24,6 +24,7 @@ from bot.sandbox.cardcheck import TOO_LONG, card_problem
 from bot.sandbox.envelopes import content_text, new_id
 from bot.sandbox.gateway import WS_PATH
 from bot.sandbox.guard import LarkError
+from bot.sandbox.messagecheck import content_problem, mentioned
 from bot.sandbox.model import Chat
 from bot.sandbox.record import ApiCall, Duplicate, Message, now_ms
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 FIELD_INVALID = 99992402  # 400: missing/invalid parameter
 BAD_CONTENT = 230001  # 400: content is not valid JSON of the msg_type's shape
+INVALID_PARAMETER = "Your request contains an invalid request parameter."  # 230001's msg
 NOT_IN_CHAT = 230002  # 400: unknown chat / the bot is not in it
 MESSAGE_GONE = 230011  # 400: message not found (or recalled)
 NOT_SENDER = 230012  # 400: "Bot is NOT the sender of the message." (the im-v1 urgent and
@@ -254,6 +256,9 @@ class RestApi:
             self._check_card(parsed)
         elif len(content.encode()) > CONTENT_LIMITS[msg_type]:
             raise LarkError(400, TOO_LONG, "The length of the message content reaches its limit.")
+        wrong = content_problem(msg_type, parsed)
+        if wrong:
+            raise LarkError(400, BAD_CONTENT, f"{INVALID_PARAMETER} ErrorValue: {wrong}")
         emu.guard.hit_chat(chat.chat_id)
         message = Message(
             seq=emu.store.next_seq(),
@@ -266,6 +271,7 @@ class RestApi:
             content=content,
             text=content_text(msg_type, parsed),
             uuid=uuid if isinstance(uuid, str) and uuid else None,
+            notified=mentioned(msg_type, parsed, emu.people(union=True)),
         )
         if msg_type == "interactive":
             message.card, message.card_history = parsed, [parsed]
@@ -311,7 +317,7 @@ class RestApi:
         if message.sender_id != self.emulator.bot.open_id:  # a person's, or another app's
             raise LarkError(400, NOT_SENDER, "Bot is NOT the sender of the message.")
         if message.msg_type != "interactive":  # "仅支持更新消息卡片": a parameter error
-            raise LarkError(400, BAD_CONTENT, "Your request contains an invalid request parameter.")
+            raise LarkError(400, BAD_CONTENT, INVALID_PARAMETER)
         if now_ms() - message.created_at > UPDATE_WINDOW_MS:
             raise LarkError(
                 400, TOO_OLD, "Message can only be modified within 14 days after sending."
@@ -319,6 +325,8 @@ class RestApi:
         self.emulator.guard.hit_message(message.message_id)
         card = _parse_content(body.get("content"))
         self._check_card(card)
+        if not (shared(message.card) and shared(card)):
+            raise LarkError(400, BAD_CONTENT, f"{INVALID_PARAMETER} ErrorValue: update_multi")
         message.set_card(card)
         self.emulator.store.touch()
         return {"code": 0, "msg": "success", "data": {}}
@@ -410,6 +418,15 @@ def _lark_response(payload: dict[str, Any], status: int, headers: dict[str, str]
     ]
     response.raw_headers.append((b"X-Tt-Logid", new_id("", 16).encode()))
     return response
+
+
+def shared(card: dict[str, Any] | None) -> bool:
+    """A shared card (`config.update_multi` true; a 2.0 card is one unless it says false),
+    the only kind `PATCH` updates: "更新前后卡片的 config 属性中，均显式声明 update_multi:true"
+    (im-v1 patch, 注意事项; the code, 230001, is inferred: the page lists none for it)."""
+    config = card.get("config") if isinstance(card, dict) else None
+    flag = config.get("update_multi") if isinstance(config, dict) else None
+    return flag is True or (flag is None and isinstance(card, dict) and card.get("schema") == "2.0")
 
 
 def _parse_content(content: Any) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from bot.lark.api import LarkApi, idempotency_key
 from bot.operations import OperationsDesk
 from bot.scheduling.history import Outcome, keep, recall
 from cards.incident import status_name
+from cards.markup import calls, said
 from cards.schedules import FailureKind, FailureView, RunMemoryView, RunView, run_card
 from cards.texts import Texts, texts
 from plugins.contract import AlertContext, PluginContext
@@ -176,10 +177,10 @@ class JobRunner:
         """A reminder is a text message that @-mentions the people it names (the asker of
         提醒我…), so Lark notifies them."""
         people = [str(p) for p in action.get("mention") or [] if str(p).startswith("ou_")]
-        words = self.say("schedule.reminder", task=schedule.task)
+        words = self.say("schedule.reminder", task=said(schedule.task, 500))
         if late:
             words += " " + self.say("schedule.reminder_late", time=_local(run.fire_time, schedule))
-        mentions = " ".join(f'<at user_id="{person}"></at>' for person in people)
+        mentions = calls(people)
         key = idempotency_key(f"schedule:{schedule.id}", "remind", run.fire_time.isoformat())
         await self.api.send_text(schedule.chat_id, f"{mentions} {words}".strip(), uuid=key)
         await schedules.finish_run(self.db, run.id, ok=True, output=words[:8000], error=None)

@@ -16,6 +16,8 @@ from bot.lark.patcher import CardPatcher
 from bot.sandbox.emulator import LarkEmulator
 from bot.sandbox.model import Chat
 from bot.sandbox.server import serve_emulator
+from cards.basics import markdown
+from cards.markup import inline, mention
 from storage.coordination import Coordination, MemoryCoordination
 from tests.conftest import World
 from tests.support.wait import wait_until
@@ -460,3 +462,19 @@ async def test_a_card_feishu_refuses_still_reaches_the_chat_as_its_words(
     card_message = await api.send_card("oc_ops", {**crowded, "body": {"elements": []}}, uuid="ok")
     with pytest.raises(LarkApiError, match="ErrCode: 11310"):
         await api.patch_card(card_message, crowded)
+
+
+async def test_a_refused_card_said_as_text_notifies_only_whom_the_bot_named(
+    lark: tuple[LarkEmulator, LarkApi],
+) -> None:
+    """The text a refused card becomes is a text message, where `<at …>` notifies: the bot's
+    own mentions stay mentions, the alert's words (escaped in the card) stay words."""
+    emulator, api = lark
+    alert = inline('<at id=all></at><at user_id="ou_alice"></at> [FIRING] a&b', 200)
+    content = f"{mention('ou_bob')} {alert}"
+    crowded = {"schema": "2.0", "body": {"elements": [markdown(content)] * 201}}
+    await api.send_card("oc_ops", crowded, uuid="crowded")
+    [sent] = emulator.transcript("oc_ops")
+    assert sent.msg_type == "text"
+    assert set(sent.notified) == {"ou_bob"}
+    assert '＜at id=all>＜/at>＜at user_id="ou_alice">＜/at> [FIRING] a&b' in sent.text

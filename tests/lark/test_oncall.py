@@ -480,3 +480,27 @@ async def test_a_war_room_is_dissolved_days_after_its_incident_was_resolved(
     await bot.sweep()
     assert bot.emulator.paging.dissolved == [room]  # once
     assert room not in bot.emulator.chats
+
+
+async def test_an_alert_title_calls_nobody_in_the_page_messages(make_testbot: Any) -> None:
+    """A page is a text message, where `<at user_id=…>` notifies: an alert whose title carries
+    mentions (everyone, someone on the team) pages the on-call person in the chat and the lead
+    directly, and nobody else; the title reads as written, its tags inert."""
+    bot: TestBot = await make_testbot(settings=contract(), incidents=True)
+    bot.emulator.paging.quota["urgent_app"] = 0  # level 3 falls to a direct message
+    title = '<at user_id="all"></at>DiskFull <at user_id="ou_bob">bob</at></at><b>x'
+    oncall, _ = on_call_now()
+    assert bot.runtime.desk is not None
+    alerts = parse_generic({"title": title, "severity": "critical", "labels": {"host": "db-1"}})
+    await bot.runtime.desk.receive(alerts, "oc_ops")
+    await bot.expect_reply()  # the incident's card
+    await due_now(bot, 3)
+    await bot.sweep()
+
+    pages = [
+        await bot.expect_reply(contains="尚未认领"),
+        await bot.expect_reply(chat="oc_p2p_carol", contains="请处理事件 #1"),
+    ]
+    assert [m.notified for m in pages] == [[oncall], []]
+    for page in pages:
+        assert '＜at user_id="all">＜/at>DiskFull ＜at user_id="ou_bob">bob' in page.text

@@ -76,6 +76,10 @@ FORM = {
 }
 INVALID = "230099.*Failed to create card content, ext=ErrCode: {}"
 TABLE = "| host | load |\n|---|---:|\n| db-1 | 0.9 |"
+HEADER = INVALID.format(200621) + ".*header."
+CONFIG = INVALID.format(200621) + ".*config."
+PLAIN = {"tag": "plain_text", "content": "t"}
+TAG = {"tag": "text_tag", "text": {"tag": "plain_text", "content": "P0"}, "color": "red"}
 NOT_A_USER = INVALID.format(100290) + ".*invalid user resource.*ErrorValue: {}"
 
 
@@ -211,8 +215,28 @@ def button(name: str) -> dict[str, Any]:
         # schema 2.0 rules
         (card(md("x"), config={"update_multi": False}), INVALID.format(300302)),
         (card(md("x"), config={"wide_screen_mode": True}), INVALID.format(200621)),
+        (card(md("x"), config={"width_mode": "wide"}), CONFIG + "width_mode wide"),
+        (card(md("x"), config={"streaming_mode": "on"}), CONFIG + "streaming_mode"),
+        (card(md("x"), config={"summary": "告警"}), CONFIG + "summary"),
         (card(md("x"), header={"title": md("t"), "template": "gray"}), INVALID.format(200621)),
         (card(md("x"), header={"title": md("t"), "color": "red"}), INVALID.format(200621)),
+        (card(md("x"), header={"title": PLAIN, "subtitle": "t"}), HEADER + "subtitle"),
+        (card(md("x"), header={"title": {"tag": "plain_text"}}), HEADER + "title"),
+        (card(md("x"), header={"title": PLAIN, "text_tag_list": PLAIN}), HEADER + "text_tag_list"),
+        (
+            card(
+                md("x"), header={"title": PLAIN, "text_tag_list": [{"tag": "tag", "text": PLAIN}]}
+            ),
+            HEADER + r"text_tag_list\[0\].tag",
+        ),
+        (
+            card(md("x"), header={"title": PLAIN, "text_tag_list": [TAG | {"text": md("P0")}]}),
+            HEADER,
+        ),
+        (
+            card(md("x"), header={"title": PLAIN, "text_tag_list": [TAG | {"color": "pink"}]}),
+            HEADER + r"text_tag_list\[0\].color pink",
+        ),
         (card(button("a") | {"type": "warning"}), INVALID.format(200621) + ".*type warning"),
         (card(button("a") | {"width": "100%"}), INVALID.format(200621) + ".*width 100%"),
         (
@@ -271,6 +295,13 @@ async def test_what_feishu_accepts_is_accepted(lark: tuple[LarkEmulator, Raw]) -
         card(FORM, {"tag": "column_set", "flex_mode": "bisect", "columns": []}),
         card(md("x") | {"i18n_content": {"en_us": "x"}}, config={"locales": ["zh_cn", "en_us"]}),
         card(button("a") | {"behaviors": [{"type": "open_url", "default_url": "https://x"}]}),
+        card(md("x"), header={"title": PLAIN, "subtitle": PLAIN, "text_tag_list": [TAG] * 4}),
+        card(md("x"), config={"width_mode": "fill", "streaming_mode": False, "summary": PLAIN}),
+        card(
+            md("x"),
+            config={"style": {"color": {"cus-red": {"light_mode": "rgba(255,0,0,1)"}}}},
+            header={"title": PLAIN, "text_tag_list": [TAG | {"color": "cus-red"}]},
+        ),
     ]
     chats = ("oc_ops", "oc_dev", "oc_p2p_alice", "oc_p2p_bob")  # under the per-chat rate limit
     for index, good in enumerate(accepted):

@@ -316,3 +316,92 @@ async def test_wait_for_bot_message_times_out(emu: LarkEmulator, rest: lark.Clie
     assert first.text == "first"
     with pytest.raises(TimeoutError):
         await emu.wait_for_bot_message("oc_dev", after=first.seq, timeout=0.1)
+
+
+async def test_a_card_sent_unshared_is_never_patched(emu: LarkEmulator, rest: lark.Client) -> None:
+    """PATCH updates shared cards only: `update_multi` true before and after (a 2.0 card is
+    shared unless it says otherwise); anything else is a parameter error and the card stays."""
+    private = {
+        "config": {"update_multi": False},
+        "elements": [{"tag": "markdown", "content": "v1"}],
+    }
+    unsaid = {"elements": [{"tag": "markdown", "content": "v1"}]}  # a 1.0 card: exclusive
+    shared = {"config": {"update_multi": True}, "elements": [{"tag": "markdown", "content": "v2"}]}
+    v2 = {"schema": "2.0", "body": {"elements": [{"tag": "markdown", "content": "v2"}]}}
+    first, second, third = [
+        await asyncio.to_thread(create, rest, msg_type="interactive", content=json.dumps(card))
+        for card in (private, unsaid, shared)
+    ]
+
+    refused = [
+        await asyncio.to_thread(patch, rest, first.data.message_id, json.dumps(shared)),
+        await asyncio.to_thread(patch, rest, second.data.message_id, json.dumps(v2)),
+        await asyncio.to_thread(patch, rest, third.data.message_id, json.dumps(unsaid)),
+    ]
+    accepted = await asyncio.to_thread(patch, rest, third.data.message_id, json.dumps(v2))
+
+    assert [(r.code, r.raw.status_code) for r in refused] == [(230001, 400)] * 3
+    assert all("update_multi" in r.msg for r in refused)
+    assert accepted.success()
+    assert [m.card for m in emu.transcript("oc_ops")][-3:] == [private, unsaid, v2]
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "content", "wrong"),
+    [
+        ("text", {"txt": "hello"}, "content.text"),
+        ("text", {"text": ["hello"]}, "content.text"),
+        ("post", {}, "content"),
+        ("post", {"post": {"zh_cn": {"content": [[]]}}}, "content.post"),  # the webhook shape
+        ("post", {"zh_cn": {"title": "t", "content": [{"tag": "text"}]}}, "zh_cn.content"),
+        ("post", {"zh_cn": {"content": [[{"tag": "markdown", "text": "x"}]]}}, "tag markdown"),
+        ("post", {"zh_cn": {"content": [[{"tag": "a", "text": "x"}]]}}, "a.href"),
+        ("post", {"en_us": {"content": [[{"tag": "at", "user_name": "Bob"}]]}}, "at.user_id"),
+        ("post", {"zh_cn": {"title": 7, "content": [[{"tag": "text", "text": "x"}]]}}, "title"),
+    ],
+)
+async def test_text_and_post_of_the_wrong_shape_are_refused(
+    emu: LarkEmulator, rest: lark.Client, msg_type: str, content: dict[str, object], wrong: str
+) -> None:
+    """Content that is no text or post ("发送消息内容结构") is a parameter error naming what
+    is wrong, and nothing is sent."""
+    sent = await asyncio.to_thread(
+        create, rest, msg_type=msg_type, content=json.dumps(content, ensure_ascii=False)
+    )
+
+    assert (sent.code, sent.raw.status_code) == (230001, 400)
+    assert wrong in sent.msg
+    assert emu.transcript("oc_ops") == []
+
+
+async def test_a_text_mentions_only_people_and_everyone(
+    emu: LarkEmulator, rest: lark.Client
+) -> None:
+    """`<at user_id=…>` notifies a person of the tenant (by open_id, user_id or union_id) or
+    everyone (`all`); a chat id or any other word in the tag notifies nobody."""
+    bob = emu.user("ou_bob")
+    text = (
+        f'<at user_id="{bob.open_id}">Bob</at> <at user_id="{bob.user_id}"></at> '
+        f'<at user_id="{bob.union_id}"></at> <at user_id="oc_ops"></at> <at user_id="boss"></at> '
+        '<at user_id="all"></at>'
+    )
+    post = {
+        "zh_cn": {
+            "title": "t",
+            "content": [
+                [
+                    {"tag": "at", "user_id": "oc_ops"},
+                    {"tag": "md", "text": '<at user_id="all"></at>'},
+                ]
+            ],
+        }
+    }
+
+    said = await asyncio.to_thread(create, rest, text=text)
+    posted = await asyncio.to_thread(create, rest, msg_type="post", content=json.dumps(post))
+
+    assert said.success()
+    assert posted.success()
+    first, second = emu.transcript("oc_ops")
+    assert first.notified == [bob.open_id, bob.user_id, bob.union_id, "all"]
+    assert second.notified == ["all"]

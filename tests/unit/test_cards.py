@@ -32,7 +32,14 @@ from cards.lists import (
     timeline_card,
 )
 from cards.markup import LARK_CARD_LIMIT
-from cards.schedules import FailureView, RunView, ScheduleView, interrupted_card, run_card
+from cards.schedules import (
+    FailureView,
+    RunView,
+    ScheduleView,
+    edit_form_card,
+    interrupted_card,
+    run_card,
+)
 from cards.texts import Texts, texts
 from cards.views import (
     DiagnosisView,
@@ -612,3 +619,12 @@ def test_a_checks_run_words_each_check_in_the_chat_language() -> None:
     assert "❌ `command`：不是诊断插件，未执行" in zh
     en = marked(run_card(RUN, "Asia/Shanghai", texts("en")))
     assert "✅ `dns_resolve`: `db-2` resolves to `10.0.0.7` (1.2 ms)" in en
+
+
+def test_the_edit_form_starts_with_the_words_as_written() -> None:
+    """An input holds plain text (no markdown): the form starts with the schedule's own words,
+    not their markdown escapes (saving the form unchanged would store `&#91;prod&#93;`)."""
+    job = replace(JOB, task="备份 [prod] a|b & `x` <at id=all>", source_text="每天 09:00 [工作日]")
+    form = edit_form_card(job, texts("zh"), submit_value={"v": 1})["body"]["elements"][0]
+    values = [e["default_value"] for e in form["elements"] if e["tag"] == "input"]
+    assert values == ["每天 09:00 [工作日]", "备份 [prod] a|b & `x` ＜at id=all>"]

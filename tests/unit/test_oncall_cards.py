@@ -13,8 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.lark.events import card_text
+from bot.sandbox.messagecheck import mentioned
 from cards.basics import card, markdown
 from cards.incident import incident_card
+from cards.markup import inline, mention, spoken
 from cards.paging import handed_over, oncall_card, page_event, swap_card
 from cards.postmortem import postmortem_blocks, tasks_card
 from cards.status import StatusView, status_card
@@ -269,3 +271,19 @@ def test_the_postmortem_words_its_codes_and_falls_back_to_the_stored_lines() -> 
         for run in value["elements"]
     )
     assert "Runbook db: 1 of 1 checks failed." in older  # rows from before codes: as stored
+
+
+def test_a_hand_over_reads_titles_as_written_and_calls_nobody() -> None:
+    """The hand-over is a text message: no escapes there (`&#91;` would show as typed) but an
+    `<at user_id=…>` notifies, so a title shows its brackets and its tags stay inert."""
+    title = '[FIRING:2] disk<at user_id="all"></at> a|b'
+    line = handed_over((IncidentRow(3, title, "critical", "open", 1, T0),), texts("en"))
+    assert '[FIRING:2] disk＜at user_id="all">＜/at> a|b' in line
+    assert mentioned("text", {"text": line}, {"ou_alice", "ou_bob"}) == []
+
+
+def test_worded_card_text_said_in_a_text_message_keeps_only_the_bot_mentions() -> None:
+    worded = f"{mention('ou_alice')} {inline('<at id=all></at> [x] `y`', 80)} {mention('boss')}"
+    said = spoken(worded)
+    assert said.startswith('<at user_id="ou_alice"></at> ＜at id=all>＜/at> [x] `y` boss')
+    assert mentioned("text", {"text": said}, {"ou_alice"}) == ["ou_alice"]
