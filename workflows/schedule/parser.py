@@ -10,8 +10,9 @@
 
 What is a schedule: a text whose time expression the rules read (see `lexer`, `reading`).
 Not a schedule: no time expression and no request for one (提醒/remind…), a question or a
-remark about the past without such a request ("昨天3点的告警是什么？"), a slash command other
-than /schedule. A request without a time (提醒我开会) or with a time we will not guess gets a
+remark about the past without such a request ("昨天3点的告警是什么？"), a repetition said of
+what happens rather than asked for (这个告警每天都有, "the job ran every 5 minutes"), a slash
+command other than /schedule. A request without a time (提醒我开会) or with a time we will not guess gets a
 question (`status` clarify) in the language of the text (any CJK character → Chinese).
 `reason` says why: vague | ambiguous | passed | impossible | conflict | no_time | unreadable |
 unsupported. Only unreadable and unsupported texts may go to a model (`fallback`).
@@ -238,6 +239,8 @@ def parse(
     asks_nothing = bool(
         zh.QUESTION.search(text) or en.QUESTION.search(text) or zh.PAST.search(text)
     ) or bool(en.PAST.search(text))
+    if not asks and (zh.REMARK.search(text) or en.REMARK.search(text)):
+        return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
     pieces = found.pieces
     vague_only = all(isinstance(p, Period) and p.name not in EXACT_PERIODS for p in pieces)
     if vague_only:

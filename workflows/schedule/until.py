@@ -1,6 +1,7 @@
 """The last day of a repetition (`pieces.Until`, read by `ends`): a day named (到12月31日为止,
 "until the end of the month") or a length from the first fire (持续一周: that day and the six
-after it; "for a month": up to the day before the same date a month later)."""
+after it; "for a month": up to the day before the same date a month later), or a number of
+fires (共4次: up to the day of the 4th)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,18 @@ def _passed_lately(until: Until, today: date) -> date | None:
     return passed if passed is not None and 0 < (today - passed).days <= PAST_DAYS else None
 
 
+def _counted(spec: Calendar, runs: int, now: datetime) -> Reading:
+    """`spec` ending on the day of its `runs`-th fire; asked when more fires fall on that day
+    (共3次 of a job that runs twice a day: the end would split a day)."""
+    fires = next_runs(spec, now, runs + 1)
+    if len(fires) < runs:  # fewer fires than counted ever come: the spec as it is
+        return spec
+    last = fires[runs - 1].date()
+    if len(fires) > runs and fires[runs].date() == last:
+        return Clarify("end_unsupported", "unsupported")
+    return replace(spec, end=last)
+
+
 def bounded(spec: Calendar, until: Until, now: datetime) -> Reading:
     """`spec` up to the last day `until` names (included), or the question when that day comes
     before the first fire."""
@@ -46,6 +59,8 @@ def bounded(spec: Calendar, until: Until, now: datetime) -> Reading:
         last = date_of(until.target, now)
         if isinstance(last, Clarify):
             return last
+    elif until.runs:
+        return _counted(spec, until.runs, now)
     elif until.months:
         last = _months_later(start, until.months) - timedelta(days=1)
     else:

@@ -21,6 +21,7 @@ from workflows.schedule.pieces import (
     Feast,
     Period,
     Piece,
+    Routine,
     Span,
     Unclear,
     WeekdayDate,
@@ -151,7 +152,7 @@ def minutes_to(match: re.Match[str]) -> list[Piece]:
 
 @rule(
     rf"(?:从|在)?\s*(?:{clock_fragment('a')}|(?P<bare>\d{{1,2}})){RANGE}"
-    rf"(?:次日|第二天|隔天|翌日)?\s*{clock_fragment('b')}"
+    rf"(?:次日|第二天|隔天|翌日|明天|明日)?\s*{clock_fragment('b')}"
     r"\s*(?:之间|期间|以内|内|这段时间)?"
 )
 def window(match: re.Match[str]) -> list[Piece]:
@@ -323,7 +324,6 @@ VAGUE = (
     r"一会儿?|待会儿?|等会儿?|稍后|晚点|晚些时候|回头|过几天|改天|有空|抽空|尽快"
     r"|(?:每个?|每一个)(?:月|年|季度?)(?:的)?(?:初(?![一二三四五六七八九十])|中旬|中(?=[\s,，上下早晚凌傍中午\d]|$))"
     r"|月初|月中|年底|年初"
-    r"|[上下]班[前后时]|午饭[前后]|饭[前后]|睡前|睡觉前"
     r"|这周末|本周末|下周末|下个?星期(?![一二三四五六日天1-7])|下周(?![一二三四五六日天1-7末])"
     r"|下个?月(?!\d|[零〇一二两三四五六七八九十]|的|份)"
 )
@@ -382,6 +382,15 @@ def around(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), "vague", "before_after")]
 
 
+ROUTINE = r"[上下]班[前后时]|午饭[前后]|饭[前后]|睡前|睡觉前"
+
+
+@rule(ROUTINE)
+def routine(match: re.Match[str]) -> list[Piece]:
+    """下班前, 饭后: when exactly? (asked, unless a time of day is written with it)."""
+    return [Routine(match.start(), match.end(), "vague", "when")]
+
+
 @rule(VAGUE)
 def vague(match: re.Match[str]) -> list[Piece]:
     """一会儿, 月初, 每月初 (a repeating day not named: which day? not when?)."""
@@ -409,8 +418,14 @@ RULES = [
     months_later,
     two_periods,
     vague,
+    routine,
 ]
 CUES = re.compile(r"提醒|定时|定期|闹钟|叫我|通知我|记得|别忘|日程|预约")
 """Words asking for a schedule even when no time could be read (then: ask when)."""
 PAST = re.compile(r"昨天|前天|昨晚|上周|上个?月|刚才|去年")
 QUESTION = re.compile(r"[?？]|什么|吗|为什么|怎么|多少|哪些|哪个|是否|有没有|几点了")
+REMARK = re.compile(
+    r"(?:每|天天|总是|老是)[^，。,.!！?？;；]{0,8}?(?:都|总|老|一直|经常|又)\s*(?:会|在)?\s*"
+    r"(?:有|是|这样|那样|报错|报警|告警|出问题|出错|挂|炸|超时|失败|卡|抖)"
+)
+"""A repetition said of what happens, not asked for (这个告警每天都有, 每次都超时): a remark."""
