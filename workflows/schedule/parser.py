@@ -12,8 +12,9 @@ What is a schedule: a text whose time expression the rules read (see `lexer`, `r
 Not a schedule: no time expression and no request for one (提醒/remind…), a question or a
 remark about the past without such a request ("昨天3点的告警是什么？"), a repetition said of
 what happens rather than asked for (这个告警每天都有, "the job ran every 5 minutes"), a slash
-command other than /schedule. A request without a time (提醒我开会) or with a time we will not guess gets a
-question (`status` clarify) in the language of the text (any CJK character → Chinese).
+command other than /schedule. A request without a time (提醒我开会) or with a time we will
+not guess gets a question (`status` clarify) in the language of the text (any CJK character →
+Chinese).
 `reason` says why: vague | ambiguous | passed | impossible | conflict | no_time | unreadable |
 unsupported. Only unreadable and unsupported texts may go to a model (`fallback`).
 """
