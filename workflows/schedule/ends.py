@@ -212,6 +212,9 @@ _COUNT_MAX = 1000
 """More fires than this are no count a person means to bound a job with."""
 
 
+_RUN = "执行|运行|提醒|发送?|跑|触发|重复"
+
+
 def _count(match: re.Match[str], written: str | None) -> list[Piece]:
     value = None if written is None else _EN_COUNTS.get(written.lower(), number(written))
     if value is None or not 1 <= value <= _COUNT_MAX:
@@ -220,9 +223,10 @@ def _count(match: re.Match[str], written: str | None) -> list[Piece]:
 
 
 @rule(
-    rf"(?:共|一共|总共|累计|合计)\s*(?:执行|运行|提醒|发送?|跑|触发)?\s*(?P<n>{NUMBER})\s*(?:次|遍|回)"
+    rf"(?:共|一共|总共|累计|合计)\s*(?:{_RUN})?\s*(?P<n>{NUMBER})\s*(?:次|遍|回)"
     rf"(?:\s*(?:就|后|以后|之后)?\s*(?:停止?|结束|为止))?"
-    rf"|(?P<n2>{NUMBER})\s*次\s*(?:就|后|以后|之后)\s*(?:停止?|结束|为止)|(?P<n3>{NUMBER})\s*次为止"
+    rf"|(?:{_RUN})?\s*(?P<n2>{NUMBER})\s*次\s*(?:就|后|以后|之后)\s*(?:停止?|结束|为止)"
+    rf"|(?:{_RUN})?\s*(?P<n3>{NUMBER})\s*次为止"
 )
 def zh_count(match: re.Match[str]) -> list[Piece]:
     """共4次, 一共执行3次, 5次后停止: the repetition ends with that fire."""
