@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.schedule.test_compiler import fires, utc
-from workflows.schedule import cron_of, parse, trigger_for, trigger_for_cron
+from workflows.schedule import (
+    Every,
+    cron_of,
+    from_json,
+    parse,
+    to_json,
+    trigger_for,
+    trigger_for_cron,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TUESDAY = datetime(2026, 3, 3, 10, 7, tzinfo=SHANGHAI)
@@ -85,3 +93,29 @@ def test_a_window_said_after_the_task_bounds_the_step() -> None:
     found = fires(trigger("每隔10分钟检查一次，从早上9点到晚上6点"), TUESDAY, 49)
     assert found[0] == at("03-03", "10:10")
     assert found[-2:] == [at("03-03", "18:00"), at("03-04", "09:00")]
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "first", "last", "count"),
+    [
+        ("每隔30分钟检查一次，到18点为止", "Asia/Shanghai", "03-03 10:30", "03-03 18:00", 16),
+        ("每隔1小时检查，直到凌晨2点", "Asia/Shanghai", "03-03 11:00", "03-04 02:00", 16),
+        ("every 30 minutes until 6pm check the deploy", "UTC", "03-03 10:30", "03-03 18:00", 16),
+        ("每5分钟检查一次，共3次", "Asia/Shanghai", "03-03 10:10", "03-03 10:20", 3),
+        ("每隔2小时检查一次，持续2天", "Asia/Shanghai", "03-03 12:00", "03-04 22:00", 18),
+    ],
+)
+def test_a_step_with_an_end_stops_there(
+    text: str, zone: str, first: str, last: str, count: int
+) -> None:
+    """每隔30分钟…到18点为止, "until 6pm", 共3次, 持续2天: the step's fires up to the end, then
+    None (the scheduler drops the job); the end survives the spec's JSON."""
+    local = ZoneInfo(zone)
+    now = TUESDAY.replace(tzinfo=local)
+    result = parse(text, now=now, timezone=zone)
+    assert isinstance(result.spec, Every), (text, result.question)
+    assert from_json(to_json(result.spec)) == result.spec
+    assert cron_of(result.spec) is None
+    found = fires(trigger_for(from_json(to_json(result.spec))), now, count + 5)
+    stamp = [run.astimezone(local).strftime("%m-%d %H:%M") for run in found]
+    assert (stamp[0], stamp[-1], len(stamp)) == (first, last, count)

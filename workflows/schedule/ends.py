@@ -10,8 +10,11 @@ next Monday, "下个月" the 1st of next month.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from workflows.schedule.en import MONTH, MONTHS, NOCASE
+from workflows.schedule.en import clock_fragment as en_clock_fragment
+from workflows.schedule.en import clock_of as en_clock_of
 from workflows.schedule.feasts import ZH_FEASTS, alternatives
 from workflows.schedule.numerals import NUMBER, number
 from workflows.schedule.pieces import (
@@ -26,6 +29,8 @@ from workflows.schedule.pieces import (
 )
 from workflows.schedule.spec import WEEKDAYS, Weekly
 from workflows.schedule.zh import DAY_CHAR, WEEK, weekday_index
+from workflows.schedule.zh import clock_fragment as zh_clock_fragment
+from workflows.schedule.zh import clock_of as zh_clock_of
 
 _ZH_UNITS = {"天": 1, "日": 1, "周": 7, "星期": 7, "礼拜": 7, "月": 0}
 _EN_UNITS = {"day": 1, "week": 7, "month": 0}
@@ -208,6 +213,32 @@ def en_scope(match: re.Match[str]) -> list[Piece]:
     return [*first, Until(start, end, last)]
 
 
+@rule(
+    rf"(?P<pre>(?:一直)?(?:直到|到|至|截止到?|截至))\s*(?P<today>今天|今日|今晚)?\s*"
+    rf"{zh_clock_fragment('u')}\s*(?P<post>为止|止|结束|截止)?"
+)
+def zh_until_time(match: re.Match[str]) -> list[Piece]:
+    """直到晚上10点, 到18点为止: a step ends at that time (a bare 到18点 is a window's end)."""
+    if match.group("pre") in ("到", "至") and not match.group("post"):
+        return []
+    clock = zh_clock_of(match, "u")
+    if clock is None:
+        return []
+    if match.group("today") == "今晚" and clock.period is None:
+        clock = replace(clock, period="evening", bare=False)
+    return [Until(match.start(), match.end(), clock)]
+
+
+@rule(
+    rf"\b(?:until|till|til|up\s+to)\s+(?:{en_clock_fragment('u')})(?:\s+(?:today|tonight)\b)?",
+    NOCASE,
+)
+def en_until_time(match: re.Match[str]) -> list[Piece]:
+    """ "every 30 minutes until 6pm": a step ends at that time (bare "until 6" is not read)."""
+    clock = en_clock_of(match, "u", bare_ok=False)
+    return [] if clock is None else [Until(match.start(), match.end(), clock)]
+
+
 _COUNT_MAX = 1000
 """More fires than this are no count a person means to bound a job with."""
 
@@ -246,5 +277,5 @@ def en_count(match: re.Match[str]) -> list[Piece]:
     return _count(match, match.group("n"))
 
 
-ZH_RULES = [zh_until, zh_scope, zh_week_days, zh_count]
-EN_RULES = [en_until, en_start, en_scope, en_count]
+ZH_RULES = [zh_until, zh_until_time, zh_scope, zh_week_days, zh_count]
+EN_RULES = [en_until, en_until_time, en_start, en_scope, en_count]

@@ -380,8 +380,6 @@ def read(
         return reading
     if len(ends) > 1 or isinstance(reading, Once):
         return Clarify("conflict", "conflict")
-    if isinstance(reading, Every):
-        return Clarify("end_unsupported", "unsupported")
     return bounded(reading, ends[0], now)
 
 

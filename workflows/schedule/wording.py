@@ -11,6 +11,7 @@ day of the month" or "first Monday"). Usage::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import time
 
 from workflows.schedule.clarify import Clarify
 from workflows.schedule.spec import (
@@ -200,6 +201,15 @@ def _step(minutes: int, language: str) -> str:
 
 
 def _every(spec: Every, language: str) -> str:
+    rule = _every_rule(spec, language)
+    if spec.end is None:
+        return rule
+    whole_day = spec.end.time() == time.max  # 持续3天: up to that day's end
+    last = spec.end.strftime("%Y-%m-%d" if whole_day else "%Y-%m-%d %H:%M")
+    return f"{rule} (until {last})" if language == "en" else f"{rule}（到 {last} 为止）"
+
+
+def _every_rule(spec: Every, language: str) -> str:
     step = _step(spec.minutes, language)
     if spec.anchor is not None and spec.minutes % 1440 == 0:
         at = spec.anchor.strftime("%H:%M")
