@@ -119,3 +119,20 @@ def test_a_step_with_an_end_stops_there(
     found = fires(trigger_for(from_json(to_json(result.spec))), now, count + 5)
     stamp = [run.astimezone(local).strftime("%m-%d %H:%M") for run in found]
     assert (stamp[0], stamp[-1], len(stamp)) == (first, last, count)
+
+
+def test_a_count_ends_with_a_whole_day_or_is_asked() -> None:
+    """Twice a day from 10:07 (18:00, then 09:00 and 18:00 each day): 3 runs end with the
+    second day whole; 4 would stop after the third day's 09:00, so that is asked."""
+    whole = parse("每天9点和18点发日报，共3次", now=TUESDAY, timezone="Asia/Shanghai")
+    assert whole.spec is not None
+    found = fires(trigger_for(whole.spec), TUESDAY, 5)
+    assert found == [at("03-03", "18:00"), at("03-04", "09:00"), at("03-04", "18:00")]
+    for text, words in (
+        ("每天9点和18点发日报，共4次", "“共4次”会停在某一天的中途"),
+        ("every day at 9am and 6pm, 4 times, send the digest", "4 runs would stop partway"),
+    ):
+        asked = parse(text, now=TUESDAY, timezone="Asia/Shanghai")
+        assert asked.status == "clarify", text
+        assert asked.question is not None
+        assert words in asked.question

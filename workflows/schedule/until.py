@@ -48,7 +48,7 @@ def _counted(spec: Calendar | Every, runs: int, now: datetime) -> Spec | Clarify
         return replace(spec, end=fires[runs - 1])
     last = fires[runs - 1].date()
     if len(fires) > runs and fires[runs].date() == last:
-        return Clarify("end_unsupported", "unsupported")
+        return Clarify("count_splits_day", "unsupported", {"runs": str(runs)})
     return replace(spec, end=last)
 
 

@@ -304,7 +304,8 @@ ZH_QUESTIONS = {
     "weekday_mismatch": "{date} 并不是{weekday_zh}，请确认是哪一天。",
     "once_or_hourly": "{start} 到 {end}：是在 {start} 执行一次，还是在这段时间内每小时一次？",
     "end_before_start": "结束日期 {date} 在第一次执行之前，请确认到哪天为止。",
-    "end_unsupported": "按间隔重复的任务还不能设结束日期，请去掉“到…为止”，到时暂停或删除任务。",
+    "count_splits_day": "这个任务每天执行不止一次，“共{runs}次”会停在某一天的中途："
+    "请改成到哪天为止，例如“到3月31日为止”。",
 }
 EN_QUESTIONS = {
     "what_time": 'At what time{should}? For example "every day at 9am" or "tomorrow at 3pm".',
@@ -359,8 +360,8 @@ EN_QUESTIONS = {
     "weekday_mismatch": "{date} is not a {weekday_en}; which day do you mean?",
     "once_or_hourly": "{start} to {end}: once at {start}, or every hour in between?",
     "end_before_start": "The last day {date} comes before the first run; until which day?",
-    "end_unsupported": "A step (every N minutes or hours) cannot have a last day yet; leave "
-    '"until …" out and pause or delete the job then.',
+    "count_splits_day": "This job runs more than once a day, so {runs} runs would stop partway "
+    'through a day; say the last day instead, e.g. "until March 31".',
 }
 
 
