@@ -189,7 +189,8 @@ def fraction_hour(match: re.Match[str]) -> list[Piece]:
             return []
         hour, minutes = (hour - 1) % 24 or 12, 45
     meridiem = _meridiem(match.group("ap"))
-    return [Clock(match.start(), match.end(), hour, minutes, "en", meridiem)]
+    bare = meridiem is None  # "half past 3": 03:30 or 15:30, like "at 3" (see `clock`)
+    return [Clock(match.start(), match.end(), hour, minutes, "en", meridiem, bare=bare)]
 
 
 @rule(r"\b(?:at\s+)?(?:12\s*)?(?P<w>noon|midday|midnight)\b", NOCASE)
