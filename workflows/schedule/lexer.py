@@ -98,6 +98,8 @@ GLUE = re.compile(
     re.IGNORECASE,
 )
 CLOCKISH = (Clock, Period, Minute)
+_TRAILER = re.compile(r"[\s,，.。;；!！~～]*(?:吧|哦|啊|哈)?[\s,，.。!！~～]*")
+"""What may follow a repetition said last (…，每周。): punctuation and a particle."""
 MODIFIERS = (SkipHolidays, SkipWeekends, Until)
 """Pieces that change the main expression wherever they are written (节假日除外 in brackets,
 "…，到月底为止" after the task)."""
@@ -251,10 +253,15 @@ def scan(text: str) -> Scan:
         strong = not any(isinstance(p, Clock) and p.weak for p in _pieces(group))
         adds_clock = clocks_missing and strong and _only(group, CLOCKISH)
         adds_days = days_missing and _only(group, DAYISH) and _has(merged, (Clock,))
+        adds_repeat = (  # 周五下午4点写周报，每周: the repetition said last, after the task
+            _only(group, (Recur, Cycle))
+            and not _has(merged, (Recur, Cycle, Step, After))
+            and _TRAILER.fullmatch(text, group[-1].end) is not None
+        )
         adds_window = (  # 每隔10分钟检查一次，从9点到18点: the step's window, said after the task
             _only(group, (Span, Period)) and _has(group, (Span,)) and _has(merged, (Step,))
         ) and not _has(merged, (Span, Clock))
-        if adds_clock or adds_days or adds_window:
+        if adds_clock or adds_days or adds_window or adds_repeat:
             chosen.append(group)
     chosen.sort(key=lambda g: g[0].start)
     pieces = tuple(p for g in chosen for c in g for p in c.pieces if not isinstance(p, Zone))

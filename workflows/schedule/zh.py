@@ -53,7 +53,8 @@ def clock_fragment(tag: str) -> str:
         rf"(?:(?P<h{tag}>{NUMBER})\s*(?:点钟?|时(?![间候刻]))"
         rf"(?:(?P<half{tag}>半)|(?P<qa{tag}>一刻)|(?P<qc{tag}>三刻)|(?P<whole{tag}>整)"
         rf"|过?(?P<m{tag}>{NUMBER})(?:分(?!钟)|{_NOT_MINUTE}))?"
-        rf"|(?P<hh{tag}>\d{{1,2}})[:：](?P<mm{tag}>\d{{2}})(?!\d)(?P<wz{tag}>\s*整)?)"
+        rf"|(?P<hh{tag}>\d{{1,2}})[:：](?P<mm{tag}>\d{{2}})(?!\d)(?P<mf{tag}>分(?!钟))?"
+        rf"(?P<wz{tag}>\s*整)?)"
     )
 
 
@@ -69,7 +70,7 @@ WEAK_HOURS = ("一", "二", "两", "俩", "三", "几")
 
 def clock_of(match: re.Match[str], tag: str = "") -> Clock | None:
     """The Clock the fragment `tag` matched, or None when its numbers are not a time."""
-    names = ("p", "h", "half", "qa", "qc", "whole", "m", "hh", "mm", "wz")
+    names = ("p", "h", "half", "qa", "qc", "whole", "m", "hh", "mm", "mf", "wz")
     start, end = _span(match, tuple(name + tag for name in names))
     period = match.group(f"p{tag}")
     period_name = ZH_PERIODS.get(period) if period else None
