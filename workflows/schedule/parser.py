@@ -254,6 +254,8 @@ def parse(
         return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
     if asks_nothing and not asks and not any(isinstance(p, Recur | Step) for p in pieces):
         return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
+    if not asks and _names_a_thing(original, found.spans) and zh.DONE.search(text):
+        return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
     if task is not None and found_in(_UNREAD, task):
         return clarify("unreadable", "unreadable")
     try:
@@ -270,6 +272,11 @@ def parse(
     if not first:
         return clarify("bad_date", "impossible")
     return ParseResult("scheduled", task, zone_name, language, spec=reading, workdays=calendar)
+
+
+def _names_a_thing(text: str, spans: tuple[tuple[int, int], ...]) -> bool:
+    """Whether the time is written as an attribute (明天10点的会议: 的 right after it)."""
+    return any(text[end:].lstrip().startswith("的") for _, end in spans)
 
 
 def _period(pieces: tuple[object, ...]) -> dict[str, str]:

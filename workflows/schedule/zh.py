@@ -279,6 +279,18 @@ def bare_day(match: re.Match[str]) -> list[Piece]:
     return [DateOf(match.start(), match.end(), day)]
 
 
+LATIN_UNIT = r"(?i:min(?:ute)?s?|m|hours?|hrs?|h|days?|d|sec(?:ond)?s?|s)(?![A-Za-z])"
+"""每隔 15 min, 2h后: the Latin units people mix into Chinese (`unit_word` names them)."""
+_LATIN_UNITS = {"m": "分钟", "h": "小时", "d": "天", "s": "秒"}
+
+
+def unit_word(written: str) -> str:
+    """The Chinese unit word of a unit as written (a Latin one as its Chinese word)."""
+    if not written.isascii():
+        return written
+    return _LATIN_UNITS[written.lower()[0]]
+
+
 RELATIVE_UNITS = {"分钟": 1, "分": 1, "小时": 60, "钟头": 60, "刻钟": 15}
 RELATIVE_UNITS.update({"天": 1440, "日": 1440, "周": 10080, "星期": 10080, "礼拜": 10080})
 
@@ -297,12 +309,14 @@ def relative_hours_minutes(match: re.Match[str]) -> list[Piece]:
 
 @rule(
     rf"(?:过\s*)?(?P<n>{NUMBER}|半|一个半|{NUMBER}个半|几)\s*个?\s*"
-    r"(?P<u>分钟|小时|钟头|刻钟|天|日|周|星期|礼拜)\s*(?:后|以后|之后)"
+    rf"(?P<u>分钟|小时|钟头|刻钟|天|日|周|星期|礼拜|{LATIN_UNIT})\s*(?:后|以后|之后)"
     rf"|过\s*(?P<n2>{NUMBER}|半|几)\s*个?\s*(?P<u2>分钟|小时|钟头|刻钟|天|周|星期|礼拜)"
 )
 def relative(match: re.Match[str]) -> list[Piece]:
     amount = match.group("n") or match.group("n2")
-    unit = match.group("u") or match.group("u2")
+    unit = unit_word(match.group("u") or match.group("u2"))
+    if unit not in RELATIVE_UNITS:  # 30s后: seconds are no delay a job takes
+        return []
     if amount == "几":
         return [Unclear(match.start(), match.end(), "vague", "when")]
     value = amount_of(amount)
@@ -428,5 +442,10 @@ QUESTION = re.compile(r"[?？]|什么|吗|为什么|怎么|多少|哪些|哪个|
 REMARK = re.compile(
     r"(?:每|天天|总是|老是)[^，。,.!！?？;；]{0,8}?(?:都|总|老|一直|经常|又)\s*(?:会|在)?\s*"
     r"(?:有|是|这样|那样|报错|报警|告警|出问题|出错|挂|炸|超时|失败|卡|抖)"
+    r"|(?<!别)(?<!不要)太(?:频繁|多|吵|烦|密)了|[烦吵]死了"
 )
-"""A repetition said of what happens, not asked for (这个告警每天都有, 每次都超时): a remark."""
+"""A repetition said of what happens, not asked for (这个告警每天都有, 每次都超时), or judged
+(每5分钟跑一次，太频繁了): a remark."""
+DONE = re.compile(r"(?:了[吗吧呢没啊]?|没有?)[\s。.!！?？~～]*$")
+"""A sentence ending on what was done or not (取消了, 处理了没): with the time naming a thing
+(明天10点的会议取消了), news about it, not a request."""

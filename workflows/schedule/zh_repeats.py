@@ -40,9 +40,11 @@ from workflows.schedule.zh import (
     DAY_CHAR,
     EVERY,
     JOIN,
+    LATIN_UNIT,
     RANGE,
     WEEK,
     amount_of,
+    unit_word,
     weekday_index,
 )
 
@@ -147,25 +149,15 @@ def yearly(match: re.Match[str]) -> list[Piece]:
 STEP_UNITS = {"分钟": 1, "分": 1, "小时": 60, "钟头": 60, "刻钟": 15, "天": 1440, "日": 1440}
 
 
-_LATIN_UNITS = {"m": "分钟", "h": "小时", "d": "天", "s": "秒"}
-"""每隔 15 min, 每2h: the Latin unit people mix in, as its Chinese word."""
-
-
-def _unit(written: str) -> str:
-    if not written.isascii():
-        return written
-    return _LATIN_UNITS[written.lower()[0]]
-
-
 @rule(
     rf"每(?P<gap>隔)?\s*(?:(?P<n>{NUMBER}|半|一个半|{NUMBER}个半)\s*)?个?\s*"
     r"(?P<u>分钟|分(?!之)|小时|钟头|刻钟|天|日|秒钟?"
-    r"|(?i:min(?:ute)?s?|m|hours?|hrs?|h|days?|d|sec(?:ond)?s?|s)(?![A-Za-z]))(?:一次|一回)?"
+    rf"|{LATIN_UNIT})(?:一次|一回)?"
 )
 def step(match: re.Match[str]) -> list[Piece]:
     if match.group("u").isascii() and match.group("n") is None:
         return []  # 每 h…, 每s3: a Latin letter is a unit only after a number
-    unit, amount = _unit(match.group("u")), match.group("n")
+    unit, amount = unit_word(match.group("u")), match.group("n")
     if unit.startswith("秒"):
         return [Unclear(match.start(), match.end(), "unsupported", "too_often")]
     if unit in ("天", "日") and amount is None and not match.group("gap"):
