@@ -282,6 +282,7 @@ ZH_QUESTIONS = {
     "bad_zone": "无法识别时区“{text}”，请写成“北京时间”或“UTC+8”。",
     "which_zone": "“{text}”可以指多个时区，请写明城市，例如“北京时间”“芝加哥时间”。",
     "short_month": "不是每个月都有 {day} 日：是每月最后一天，还是只在有 {day} 日的月份执行？",
+    "leap_day": "2月{day}日只有闰年才有：是每年2月的最后一天，还是只在闰年执行？",
     "dst_gap": "{time} 因夏令时切换并不存在，请换一个时间。",
     "one_time": "给了多个时间：是每天都在这些时间执行，还是只执行一次？请说明日期或“每天”。",
     "conflict": "时间说法有冲突，请只给一个时间，例如“每周一上午10点”或“明天下午3点”。",
@@ -331,6 +332,8 @@ EN_QUESTIONS = {
     "bad_zone": 'I don\'t know the time zone "{text}"; try "UTC+8" or "London time".',
     "which_zone": '"{text}" names several time zones; which city\'s time do you mean '
     '(e.g. "Chicago time", "Beijing time")?',
+    "leap_day": "February has a {day}th only in leap years: the last day of February each "
+    "year, or only in leap years?",
     "short_month": "Not every month has a {day}th: the last day of each month, or only the "
     "months that have one?",
     "dst_gap": "{time} does not exist (daylight saving time starts); please pick another time.",
