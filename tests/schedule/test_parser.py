@@ -490,3 +490,20 @@ def test_a_question_says_what_it_asks_about(text: str, says: str) -> None:
     result = parse(text, now=NOW, timezone="Asia/Shanghai")
     assert result.status == "clarify"
     assert says in (result.question or ""), result.question
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("每年2月29号 上午9点 巡检", "只有闰年才有"),
+        ("every year on Feb 29 at 9am run the audit", "only in leap years"),
+        ("每月29号 上午9点 巡检", "不是每个月都有 29 日"),
+    ],
+)
+def test_a_leap_day_is_asked_about_as_a_leap_day(text: str, words: str) -> None:
+    """每年2月29号: the question is about leap years, not about short months."""
+    now = datetime(2026, 3, 3, 10, 7, tzinfo=ZoneInfo("Asia/Shanghai"))
+    result = parse(text, now=now, timezone="Asia/Shanghai")
+    assert result.status == "clarify"
+    assert result.question is not None
+    assert words in result.question

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from functools import partial
@@ -57,7 +58,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from workflows.schedule.day_filters import DayFilterTrigger, keeps
+from workflows.schedule.day_filters import DayFilterTrigger, EndingTrigger, keeps
 from workflows.schedule.holidays import festival_months, is_workday
 from workflows.schedule.spec import (
     MINUTES_PER_DAY,
@@ -234,6 +235,8 @@ def trigger_for(spec: Spec) -> BaseTrigger:
         base = _crons(groups, WallClockCronTrigger, zone, **fields)
         keep = keeps(spec.days)
         return base if keep is None else DayFilterTrigger(base, keep)
+    if spec.end is not None:  # 每隔30分钟…直到晚上10点: the step's fires, none after the end
+        return EndingTrigger(trigger_for(replace(spec, end=None)), spec.end.astimezone(zone))
     if _uses_interval(spec) and not spec.workdays:
         if spec.anchor is None:
             raise SpecError(f"every {spec.minutes} minutes needs an anchor (the first fire)")
@@ -305,7 +308,7 @@ def cron_of(spec: Spec) -> str | None:
     if isinstance(spec, Once):
         return None
     if isinstance(spec, Every):
-        if _uses_interval(spec) or spec.workdays:
+        if _uses_interval(spec) or spec.workdays or spec.end is not None:
             return None
         if spec.window is None and not spec.weekdays:
             if spec.minutes < 60:
@@ -341,7 +344,7 @@ def kind_of(spec: Spec) -> Kind:
     """`storage.models.Schedule.kind` for `spec` (see `spec.Spec.kind`)."""
     if isinstance(spec, Once):
         return "once"
-    if isinstance(spec, Every) and _uses_interval(spec):
+    if isinstance(spec, Every) and _uses_interval(spec) and spec.end is None:
         return "interval"
     return "cron" if cron_of(spec) is not None else "extended"
 

@@ -1,6 +1,6 @@
 """Days no cron field can say — the working days of a calendar, the first/last/nearest working
 day of a month, every N weeks, a festival, the n-th day from the month's end — as a filter over
-the fires of a cron trigger.
+the fires of a cron trigger; and an end no trigger of a step has (`EndingTrigger`).
 
 Usage::
 
@@ -48,6 +48,20 @@ class DayFilterTrigger(BaseTrigger):  # type: ignore[misc]
                 return fire
             fire = self.base.get_next_fire_time(fire, fire)
         return None
+
+
+class EndingTrigger(BaseTrigger):  # type: ignore[misc]
+    """The fires of `base` up to `end` (included); None after it: the scheduler drops the job."""
+
+    def __init__(self, base: BaseTrigger, end: datetime) -> None:
+        self.base = base
+        self.end = end
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        fire: datetime | None = self.base.get_next_fire_time(previous_fire_time, now)
+        return fire if fire is not None and fire <= self.end else None
 
 
 def keeps(days: Days) -> Callable[[date], bool] | None:

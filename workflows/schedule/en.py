@@ -81,6 +81,10 @@ def weekdays_in(text: str) -> tuple[str, ...]:
     return tuple(WEEKDAYS[index] for index in sorted(found))
 
 
+SHARP = r"(?:\s+sharp\b|\s+on\s+the\s+dot\b)?"
+"""3pm sharp, at 9 on the dot: exactly that time (the words go with it, not into the task)."""
+
+
 def clock_fragment(t: str) -> str:
     """An English time of day (hour with am/pm, or HH:MM) with groups suffixed by `t`."""
     return (
@@ -127,7 +131,7 @@ def clock_of(match: re.Match[str], t: str, bare_ok: bool) -> Clock | None:
 
 @rule(
     rf"\b{AT}(?:(?P<h>\d{{1,2}})(?:[:.](?P<m>\d{{2}}))?\s*{MERIDIEM.format(t='')}"
-    rf"|(?P<hh>\d{{1,2}}):(?P<mm>\d{{2}})(?![\d:])|(?P<oc>\d{{1,2}})\s*o'?clock\b)",
+    rf"|(?P<hh>\d{{1,2}}):(?P<mm>\d{{2}})(?![\d:])|(?P<oc>\d{{1,2}})\s*o'?clock\b){SHARP}",
     NOCASE,
 )
 def clock(match: re.Match[str]) -> list[Piece]:
@@ -139,15 +143,14 @@ def clock(match: re.Match[str]) -> list[Piece]:
     return [Clock(match.start(), match.end(), found.hour, found.minute, "en", found.meridiem)]
 
 
-BARE = r"\d{1,2}(?![\d:.]|\s*(?:%|min|hour|hr|day|week|month|year|[ap]\.?m\b))"
+BARE = r"\d{1,2}(?![\d:.]|\s*(?:%|min|hour|hr|day|week|month|year|times?\b|[ap]\.?m\b))"
 
 
-@rule(rf"\b(?:at|@)\s+(?P<bare>{BARE})(?P<more>(?:{AND}{BARE})*)", NOCASE)
+@rule(rf"\b(?:at|@)\s+(?P<bare>{BARE})(?P<more>(?:{AND}{BARE})*){SHARP}", NOCASE)
 def bare_hour(match: re.Match[str]) -> list[Piece]:
-    """at 9; at 9, 12 and 15 (several hours)."""
-    found: list[Piece] = [
-        Clock(match.start(), match.end("bare"), int(match.group("bare")), 0, "en", bare=True)
-    ]
+    """at 9; at 9, 12 and 15 (several hours); at 9 sharp."""
+    end = match.end("bare") if match.group("more") else match.end()
+    found: list[Piece] = [Clock(match.start(), end, int(match.group("bare")), 0, "en", bare=True)]
     for item in re.finditer(r"\d{1,2}", match.group("more") or ""):
         start = match.start("more") + item.start()
         found.append(Clock(start, start + len(item.group()), int(item.group()), 0, "en", bare=True))
@@ -186,7 +189,8 @@ def fraction_hour(match: re.Match[str]) -> list[Piece]:
             return []
         hour, minutes = (hour - 1) % 24 or 12, 45
     meridiem = _meridiem(match.group("ap"))
-    return [Clock(match.start(), match.end(), hour, minutes, "en", meridiem)]
+    bare = meridiem is None  # "half past 3": 03:30 or 15:30, like "at 3" (see `clock`)
+    return [Clock(match.start(), match.end(), hour, minutes, "en", meridiem, bare=bare)]
 
 
 @rule(r"\b(?:at\s+)?(?:12\s*)?(?P<w>noon|midday|midnight)\b", NOCASE)
@@ -231,9 +235,14 @@ def _window(match: re.Match[str], opened: bool) -> list[Piece]:
     return [Span(match.start(), match.end(), first, last)]
 
 
+NEXT_DAY = r"(?:,?\s+(?:on\s+)?(?:the\s+)?(?:next|following)\s+(?:morning|day)\b)?"
+"""A window's end said to fall on the next day ("from 10pm to 6am the next morning"): the
+window wraps past midnight, which its two times already say (not a day of its own)."""
+
+
 @rule(
     rf"\b(?:between|from)\s+(?:{clock_fragment('a')})\s*(?:and|to|until|till|through|-|–|—)"
-    rf"\s*(?:{clock_fragment('b')})",
+    rf"\s*(?:{clock_fragment('b')}){NEXT_DAY}",
     NOCASE,
 )
 def window(match: re.Match[str]) -> list[Piece]:
@@ -242,7 +251,7 @@ def window(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    rf"\b(?:{clock_fragment('a')})\s*(?:-|–|—|to|until|till)\s*(?:{clock_fragment('b')})",
+    rf"\b(?:{clock_fragment('a')})\s*(?:-|–|—|to|until|till)\s*(?:{clock_fragment('b')}){NEXT_DAY}",
     NOCASE,
 )
 def dash_window(match: re.Match[str]) -> list[Piece]:
@@ -382,6 +391,14 @@ CUES = re.compile(
     NOCASE,
 )
 """Words asking for a schedule even when no time could be read (then: ask when)."""
+REMARK = re.compile(
+    r"\b(?:ran|was|were|fired|went\s+off|happened|failed|crashed|restarted|alerted|paged"
+    r"|triggered|spiked|flapped|timed\s+out|(?:has|have|had)\s+been\s+\w+ing|keeps?\s+\w+ing"
+    r"|kept\s+\w+ing)\s+(?:again\s+)?(?:every|each|hourly|daily|nightly|twice|once\s+an?)\b",
+    NOCASE,
+)
+"""A repetition said of what happened, not asked for ("the job ran every 5 minutes", "it keeps
+failing every night"): a remark."""
 PAST = re.compile(r"\b(?:yesterday|last\s+(?:night|week|month|year)|ago|earlier\s+today)\b", NOCASE)
 QUESTION = re.compile(
     r"\?|^\s*(?:why|what|how|who|which|when\s+(?:did|was|were|is)|is|are|was|were|did|does)\b",

@@ -122,13 +122,15 @@ def spelled(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    rf"\b(?:(?:at|@|by|around)\s+)?(?P<n>\d{{1,2}}|{TEN_WORD}(?:[\s-]+(?:{ONE_WORD}))?|{TEEN_WORD}"
+    rf"(?<!every )(?<!each )\b(?:(?:at|@|by|around)\s+)?(?P<n>\d{{1,2}}"
+    rf"|{TEN_WORD}(?:[\s-]+(?:{ONE_WORD}))?|{TEEN_WORD}"
     rf"|{ONE_WORD}|ten)(?:\s+minutes?)?\s+(?P<rel>past|after|to|before|till|til)\s+"
-    rf"(?P<h>\d{{1,2}}|{HOUR_WORD})\b(?:{AMPM})?",
+    rf"(?P<h>\d{{1,2}}|{HOUR_WORD})(?:{AMPM}|\b(?![:.]\d))",
     NOCASE,
 )
 def minutes_to(match: re.Match[str]) -> list[Piece]:
-    """twenty past nine, ten to five, 5 past 10 am."""
+    """twenty past nine, ten to five, 5 past 10 am (not "every 15 minutes till 5:30pm": a step
+    and its end)."""
     written = match.group("n")
     minute = int(written) if written.isdigit() else minute_words(written)
     if minute is None and written.lower() in ONES:
@@ -138,10 +140,13 @@ def minutes_to(match: re.Match[str]) -> list[Piece]:
     hour = number(match.group("h"))
     if minute is None or hour is None or not 1 <= minute <= 59 or not 1 <= hour <= 12:
         return []
-    if match.group("rel").lower() in ("to", "before", "till", "til"):
+    if match.group("rel").lower() == "before":  # 20 minutes before 3pm: a lead time, asked
+        return []
+    if match.group("rel").lower() in ("to", "till", "til"):
         hour, minute = (hour - 1) or 12, 60 - minute
     meridiem = _meridiem(match)
-    return [Clock(match.start(), match.end(), hour, minute, "en", meridiem)]
+    bare = meridiem is None  # "ten to five": 04:50 or 16:50, like "at 5"
+    return [Clock(match.start(), match.end(), hour, minute, "en", meridiem, bare=bare)]
 
 
 @rule(rf"\b(?:at\s+)?half\s+(?P<h>{HOUR_WORD}|\d{{1,2}})\b(?!\s+(?:an?\s+)?hours?)", NOCASE)

@@ -123,6 +123,8 @@ def daily_period(match: re.Match[str]) -> list[Piece]:
     return [Recur(match.start(), match.end(), Daily()), Period(match.start(), match.end(), name)]
 
 
+ORD_JOIN = rf"(?:{AND}|\s+)"
+"""Between two days of a list: and, a comma, or a space alone ("the 5th 15th 25th")."""
 OF_EVERY_MONTH = r"\s+(?:day\s+)?of\s+(?:every|each|the|every\s+single)\s+month\b"
 EVERY_MONTH_ON = r"\b(?:(?:every|each)\s+month|monthly)\s+on\s+(?:the\s+)?"
 
@@ -142,9 +144,9 @@ def _month_days(text: str) -> tuple[tuple[int, ...], bool] | None:
 
 
 @rule(
-    rf"\b(?:on\s+)?(?:the\s+|every\s+|each\s+)?(?P<list>{ORD}(?:\s+day)?(?:{AND}(?:the\s+)?{ORD}(?:\s+day)?)*)"
+    rf"\b(?:on\s+)?(?:the\s+|every\s+|each\s+)?(?P<list>{ORD}(?:\s+day)?(?:{ORD_JOIN}(?:the\s+)?{ORD}(?:\s+day)?)*)"
     rf"{OF_EVERY_MONTH}"
-    rf"|{EVERY_MONTH_ON}(?P<list2>{ORD}(?:\s+day)?(?:{AND}(?:the\s+)?{ORD}(?:\s+day)?)*)"
+    rf"|{EVERY_MONTH_ON}(?P<list2>{ORD}(?:\s+day)?(?:{ORD_JOIN}(?:the\s+)?{ORD}(?:\s+day)?)*)"
     rf"(?!\s+(?:{WEEKDAY}|week\s*day|business|working|work\s*day))"
     r"|\b(?:at\s+)?(?:the\s+)?end\s+of\s+(?:every|each|the)\s+month\b",
     NOCASE,

@@ -10,8 +10,11 @@ next Monday, "下个月" the 1st of next month.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from workflows.schedule.en import MONTH, MONTHS, NOCASE
+from workflows.schedule.en import clock_fragment as en_clock_fragment
+from workflows.schedule.en import clock_of as en_clock_of
 from workflows.schedule.feasts import ZH_FEASTS, alternatives
 from workflows.schedule.numerals import NUMBER, number
 from workflows.schedule.pieces import (
@@ -26,10 +29,13 @@ from workflows.schedule.pieces import (
 )
 from workflows.schedule.spec import WEEKDAYS, Weekly
 from workflows.schedule.zh import DAY_CHAR, WEEK, weekday_index
+from workflows.schedule.zh import clock_fragment as zh_clock_fragment
+from workflows.schedule.zh import clock_of as zh_clock_of
 
 _ZH_UNITS = {"天": 1, "日": 1, "周": 7, "星期": 7, "礼拜": 7, "月": 0}
 _EN_UNITS = {"day": 1, "week": 7, "month": 0}
 _EN_COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "six": 6}
+_EN_COUNTS.update({"five": 5, "seven": 7, "eight": 8, "nine": 9, "ten": 10})
 
 
 def _length(start: int, end: int, count: int | None, days: int) -> list[Piece]:
@@ -54,6 +60,7 @@ def _which_week(which: str) -> int | None:
     r"(?P<pre>(?:一直)?(?:直到|到|至|截止到?|截至))\s*(?:"
     rf"(?:(?P<y>\d{{4}})\s*年)?(?P<m>{NUMBER})\s*月\s*(?P<d>{NUMBER})\s*[日号]?"
     r"|(?P<which_m>这个?|本|下个?)?(?P<me>月底|月末)|(?P<ye>(?:今)?年底|年末)"
+    rf"|(?P<mo>{NUMBER})\s*月(?:份)?\s*(?:底|末|最后一天)"
     rf"|(?P<which_w>下下个?|下个?|这个?|本)?{WEEK}(?P<w>{DAY_CHAR})"
     r"|(?P<shift>明天|后天)|(?P<feast>" + alternatives(ZH_FEASTS) + r"|过年)(?:那天|当天)?)"
     r"\s*(?P<post>为止|止|结束|截止)?"
@@ -75,6 +82,11 @@ def zh_until(match: re.Match[str]) -> list[Piece]:
     elif match.group("me"):
         following = (match.group("which_m") or "").startswith("下")
         target = DateOf(start, end, 31, next_month=following, last=True)
+    elif match.group("mo"):  # 到3月底为止: the last day of that month
+        month = number(match.group("mo"))
+        if month is None or not 1 <= month <= 12:
+            return []
+        target = DateOf(start, end, 31, month, last=True)
     elif match.group("ye"):
         target = DateOf(start, end, 31, 12, years_ahead=0, last=True)
     elif match.group("w"):
@@ -143,7 +155,8 @@ def zh_week_days(match: re.Match[str]) -> list[Piece]:
     rf"(?P<m>{MONTH})\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<y>\d{{4}}))?"
     rf"|(?:the\s+)?(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m2>{MONTH})\b\.?"
     r"|(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?(?P<eo>month|year)"
-    r"|(?:the\s+)?end\s+of\s+next\s+(?P<en>month))\b"
+    r"|(?:the\s+)?end\s+of\s+next\s+(?P<en>month)"
+    rf"|(?:the\s+)?end\s+of\s+(?P<me>{MONTH}))\b"
     r"|\bfor\s+(?:the\s+next\s+)?(?P<n>a|an|one|two|three|four|six|\d{1,3})\s+"
     r"(?P<u>day|week|month)s?\b",
     NOCASE,
@@ -162,6 +175,8 @@ def en_until(match: re.Match[str]) -> list[Piece]:
         target = DateOf(
             start, end, 31, month, years_ahead=ahead, next_month=bool(match.group("en")), last=True
         )
+    elif match.group("me"):  # until the end of March
+        target = DateOf(start, end, 31, MONTHS[match.group("me").lower()[:3]], last=True)
     else:
         month = MONTHS[(match.group("m") or match.group("m2")).lower()[:3]]
         day = int(match.group("d") or match.group("d2"))
@@ -198,5 +213,69 @@ def en_scope(match: re.Match[str]) -> list[Piece]:
     return [*first, Until(start, end, last)]
 
 
-ZH_RULES = [zh_until, zh_scope, zh_week_days]
-EN_RULES = [en_until, en_start, en_scope]
+@rule(
+    rf"(?P<pre>(?:一直)?(?:直到|到|至|截止到?|截至))\s*(?P<today>今天|今日|今晚)?\s*"
+    rf"{zh_clock_fragment('u')}\s*(?P<post>为止|止|结束|截止)?"
+)
+def zh_until_time(match: re.Match[str]) -> list[Piece]:
+    """直到晚上10点, 到18点为止: a step ends at that time (a bare 到18点 is a window's end)."""
+    if match.group("pre") in ("到", "至") and not match.group("post"):
+        return []
+    clock = zh_clock_of(match, "u")
+    if clock is None:
+        return []
+    if match.group("today") == "今晚" and clock.period is None:
+        clock = replace(clock, period="evening", bare=False)
+    return [Until(match.start(), match.end(), clock)]
+
+
+@rule(
+    rf"\b(?:until|till|til|up\s+to)\s+(?:{en_clock_fragment('u')})(?:\s+(?:today|tonight)\b)?",
+    NOCASE,
+)
+def en_until_time(match: re.Match[str]) -> list[Piece]:
+    """ "every 30 minutes until 6pm": a step ends at that time (bare "until 6" is not read)."""
+    clock = en_clock_of(match, "u", bare_ok=False)
+    return [] if clock is None else [Until(match.start(), match.end(), clock)]
+
+
+_COUNT_MAX = 1000
+"""More fires than this are no count a person means to bound a job with."""
+
+
+_RUN = "执行|运行|提醒|发送?|跑|触发|重复"
+
+
+def _count(match: re.Match[str], written: str | None) -> list[Piece]:
+    value = None if written is None else _EN_COUNTS.get(written.lower(), number(written))
+    if value is None or not 1 <= value <= _COUNT_MAX:
+        return []
+    return [Until(match.start(), match.end(), runs=value)]
+
+
+@rule(
+    rf"(?:共|一共|总共|累计|合计)\s*(?:{_RUN})?\s*(?P<n>{NUMBER})\s*(?:次|遍|回)"
+    rf"(?:\s*(?:就|后|以后|之后)?\s*(?:停止?|结束|为止))?"
+    rf"|(?:{_RUN})?\s*(?P<n2>{NUMBER})\s*次\s*(?:就|后|以后|之后)\s*(?:停止?|结束|为止)"
+    rf"|(?:{_RUN})?\s*(?P<n3>{NUMBER})\s*次为止"
+)
+def zh_count(match: re.Match[str]) -> list[Piece]:
+    """共4次, 一共执行3次, 5次后停止: the repetition ends with that fire."""
+    return _count(match, match.group("n") or match.group("n2") or match.group("n3"))
+
+
+@rule(
+    r"(?:\b(?:for|a\s+total\s+of|only)\s+|(?<=,)\s*|(?<=;)\s*|\(\s*)"
+    r"(?P<n>\d{1,4}|two|three|four|five|six|seven|eight|nine|ten)\s+(?:times|runs|occurrences)\b"
+    r"(?:\s+(?:in\s+total|total|only|(?:and|then)\s+(?:then\s+)?stop))?\s*\)?"
+    r"(?!\s*(?:a|an|per|each|every|daily|weekly|hourly)\b)",
+    NOCASE,
+)
+def en_count(match: re.Match[str]) -> list[Piece]:
+    """ "…, 4 times", "for 10 runs", "a total of 3 times": the repetition ends with that fire
+    (not "3 times a day", a frequency)."""
+    return _count(match, match.group("n"))
+
+
+ZH_RULES = [zh_until, zh_until_time, zh_scope, zh_week_days, zh_count]
+EN_RULES = [en_until, en_until_time, en_start, en_scope, en_count]

@@ -7,8 +7,9 @@
 3. Kept candidates separated only by *glue* (spaces, punctuation, 的/在/和/提醒我/at/on/and …)
    form one *cluster*: one time expression. The cluster with the most weight is the schedule;
    a cluster holding only the missing half (a time of day when the main one has only days,
-   or the reverse) joins it. Other clusters stay in the task: in "每天9点检查3号机器" the
-   "3号" is part of the task, not a date.
+   or the reverse, or the window of a step) joins it. Other clusters stay in the task: in
+   "每天9点检查3号机器" the "3号" is part of the task, not a date. A routine moment (下班前) at
+   the edge of a cluster with a clock time is task, not time.
 
 Usage::
 
@@ -49,6 +50,7 @@ from workflows.schedule.pieces import (
     Period,
     Piece,
     Recur,
+    Routine,
     Rule,
     SkipHolidays,
     SkipWeekends,
@@ -96,6 +98,8 @@ GLUE = re.compile(
     re.IGNORECASE,
 )
 CLOCKISH = (Clock, Period, Minute)
+_TRAILER = re.compile(r"[\s,，.。;；!！~～]*(?:吧|哦|啊|哈)?[\s,，.。!！~～]*")
+"""What may follow a repetition said last (…，每周。): punctuation and a particle."""
 MODIFIERS = (SkipHolidays, SkipWeekends, Until)
 """Pieces that change the main expression wherever they are written (节假日除外 in brackets,
 "…，到月底为止" after the task)."""
@@ -216,11 +220,22 @@ def _meaningful(group: Sequence[Candidate]) -> bool:
     return not all(isinstance(piece, Clock) and piece.weak for piece in pieces)
 
 
+def _timed(group: list[Candidate]) -> list[Candidate]:
+    """`group` without the routine moments (下班前) at its ends when a clock time says when."""
+    if not any(isinstance(p, Clock) and not p.weak for p in _pieces(group)):
+        return group
+    while _only(group[-1:], (Routine,)) and len(group) > 1:
+        group = group[:-1]
+    while _only(group[:1], (Routine,)) and len(group) > 1:
+        group = group[1:]
+    return group
+
+
 def scan(text: str) -> Scan:
     """The main time expression of `text` (already `normalise`d)."""
     kept = candidates(text)
     found_zones = tuple(p for c in kept for p in c.pieces if isinstance(p, Zone))
-    groups = [group for group in _clusters(text, kept) if _meaningful(group)]
+    groups = [_timed(group) for group in _clusters(text, kept) if _meaningful(group)]
     if not groups:
         zone_spans = tuple((c.start, c.end) for c in kept if _only([c], (Zone,)))
         return Scan((), zone_spans, found_zones, tuple(kept))
@@ -238,7 +253,15 @@ def scan(text: str) -> Scan:
         strong = not any(isinstance(p, Clock) and p.weak for p in _pieces(group))
         adds_clock = clocks_missing and strong and _only(group, CLOCKISH)
         adds_days = days_missing and _only(group, DAYISH) and _has(merged, (Clock,))
-        if adds_clock or adds_days:
+        adds_repeat = (  # 周五下午4点写周报，每周: the repetition said last, after the task
+            _only(group, (Recur, Cycle))
+            and not _has(merged, (Recur, Cycle, Step, After))
+            and _TRAILER.fullmatch(text, group[-1].end) is not None
+        )
+        adds_window = (  # 每隔10分钟检查一次，从9点到18点: the step's window, said after the task
+            _only(group, (Span, Period)) and _has(group, (Span,)) and _has(merged, (Step,))
+        ) and not _has(merged, (Span, Clock))
+        if adds_clock or adds_days or adds_window or adds_repeat:
             chosen.append(group)
     chosen.sort(key=lambda g: g[0].start)
     pieces = tuple(p for g in chosen for c in g for p in c.pieces if not isinstance(p, Zone))

@@ -10,9 +10,11 @@
 
 What is a schedule: a text whose time expression the rules read (see `lexer`, `reading`).
 Not a schedule: no time expression and no request for one (提醒/remind…), a question or a
-remark about the past without such a request ("昨天3点的告警是什么？"), a slash command other
-than /schedule. A request without a time (提醒我开会) or with a time we will not guess gets a
-question (`status` clarify) in the language of the text (any CJK character → Chinese).
+remark about the past without such a request ("昨天3点的告警是什么？"), a repetition said of
+what happens rather than asked for (这个告警每天都有, "the job ran every 5 minutes"), a slash
+command other than /schedule. A request without a time (提醒我开会) or with a time we will
+not guess gets a question (`status` clarify) in the language of the text (any CJK character →
+Chinese).
 `reason` says why: vague | ambiguous | passed | impossible | conflict | no_time | unreadable |
 unsupported. Only unreadable and unsupported texts may go to a model (`fallback`).
 """
@@ -71,7 +73,7 @@ _UNREAD = (
         r"|次日|翌日|顺延|(?:节假日|假日|周末|双休日?|调休)\s*(?:都|均|一律)?\s*(?:除外|不|跳过|休息|照常|也|正常|暂停)"
         r"|每(?:个|一个)?(?:交易|休息|假|节假|非工作|营业|上班|值班|发薪|结算|开盘)日"
         r"|每个?(?:月|季度?|年)(?:的)?(?:首|头|第|最后|倒数|末|初|中)"
-        r"|直到|为止|截止|截至|持续\s*(?:\d|[一二两三四五六七八九十半])"
+        r"|直到|为止|截止|截至|持续\s*(?:\d|[一二两三四五六七八九十半])|每半个?月"
         r"|(?:工作|上班|办公|营业|值班)(?:时间|时段)",
         script="zh",
     ),
@@ -238,6 +240,8 @@ def parse(
     asks_nothing = bool(
         zh.QUESTION.search(text) or en.QUESTION.search(text) or zh.PAST.search(text)
     ) or bool(en.PAST.search(text))
+    if not asks and (zh.REMARK.search(text) or en.REMARK.search(text)):
+        return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
     pieces = found.pieces
     vague_only = all(isinstance(p, Period) and p.name not in EXACT_PERIODS for p in pieces)
     if vague_only:
@@ -249,6 +253,8 @@ def parse(
             return clarify("vague_period" if pieces else "no_time", "no_time", _period(pieces))
         return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
     if asks_nothing and not asks and not any(isinstance(p, Recur | Step) for p in pieces):
+        return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
+    if not asks and _names_a_thing(original, found.spans) and zh.DONE.search(text):
         return ParseResult("not_schedule", None, zone_name, language, reason="not_schedule")
     if task is not None and found_in(_UNREAD, task):
         return clarify("unreadable", "unreadable")
@@ -266,6 +272,11 @@ def parse(
     if not first:
         return clarify("bad_date", "impossible")
     return ParseResult("scheduled", task, zone_name, language, spec=reading, workdays=calendar)
+
+
+def _names_a_thing(text: str, spans: tuple[tuple[int, int], ...]) -> bool:
+    """Whether the time is written as an attribute (明天10点的会议: 的 right after it)."""
+    return any(text[end:].lstrip().startswith("的") for _, end in spans)
 
 
 def _period(pieces: tuple[object, ...]) -> dict[str, str]:

@@ -160,12 +160,15 @@ class SkipHolidays(Piece):
 
 @dataclass(frozen=True)
 class Until(Piece):
-    """The last day of a repetition: a day piece (到12月31日为止, 到月底, "until Dec 31"), or a
-    length from the first fire (持续一周: `days` 7, "for a month": `months` 1)."""
+    """The last day of a repetition: a day piece (到12月31日为止, 到月底, "until Dec 31"), a
+    length from the first fire (持续一周: `days` 7, "for a month": `months` 1), or a number of
+    fires (共4次: `runs` 4)."""
 
     target: Piece | None = None
     days: int = 0
     months: int = 0
+    runs: int = 0
+    """共4次, "4 times": the repetition ends with its `runs`-th fire."""
 
     weight = 1
 
@@ -212,6 +215,12 @@ class Unclear(Piece):
     reason: str
     topic: str
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Routine(Unclear):
+    """A moment of the day's routine (下班前, 饭后, 睡前): asked about alone; beside a time of
+    day that says when (每天18点提醒下班前检查工单) it is part of the task."""
 
 
 Handler = Callable[[re.Match[str]], list[Piece]]

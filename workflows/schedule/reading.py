@@ -152,7 +152,10 @@ def _short(days: Sequence[int], months: Sequence[int]) -> bool:
 def _calendar(recur: Recur, times: Sequence[Resolved], zone: str) -> Reading:
     days: Days = recur.days
     if isinstance(days, MonthDays) and _short(days.days, recur.months):
-        return Clarify("short_month", "ambiguous", {"day": str(max(days.days))})
+        day = str(max(days.days))
+        if recur.months == (2,):  # 每年2月29号: a leap day, not a short month every month
+            return Clarify("leap_day", "ambiguous", {"day": day})
+        return Clarify("short_month", "ambiguous", {"day": day})
     if any(t.next_day for t in times):
         if not all(t.next_day for t in times):
             return Clarify("unsupported", "unsupported")
@@ -380,8 +383,6 @@ def read(
         return reading
     if len(ends) > 1 or isinstance(reading, Once):
         return Clarify("conflict", "conflict")
-    if isinstance(reading, Every):
-        return Clarify("end_unsupported", "unsupported")
     return bounded(reading, ends[0], now)
 
 

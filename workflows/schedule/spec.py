@@ -7,9 +7,9 @@ Three forms, each a frozen dataclass that keeps its IANA zone:
 - `Calendar(times, days, months, timezone)`: fixed times of day on matching days; `days` is
   one of `days.Days` (every day, weekdays, days of the month, n-th weekdays, working days of a
   calendar, a working day of the month, every N weeks, a festival, or either of two).
-- `Every(minutes, window, weekdays, anchor, timezone)`: a fixed step, optionally only inside a
-  daily window (ends included: `09:00–18:00` every 30 min fires 09:00 … 18:00) and on some
-  weekdays, or only on working days.
+- `Every(minutes, window, weekdays, anchor, timezone, end)`: a fixed step, optionally only
+  inside a daily window (ends included: `09:00–18:00` every 30 min fires 09:00 … 18:00) and on
+  some weekdays, or only on working days, and up to an `end` instant.
 
 `spec.kind` is the `storage.models.Schedule.kind` of the trigger it compiles to: `once`,
 `cron` (one cron trigger that a standard 5-field cron also expresses), `interval` (an
@@ -207,9 +207,13 @@ class Every:
     anchor: datetime | None = None
     workdays: str = ""
     """`cn` or `mon-fri`: only on that calendar's working days (then no `weekdays`)."""
+    end: datetime | None = None
+    """The last instant a fire may fall on (直到晚上10点, 持续3天, 共5次), or None."""
 
     def __post_init__(self) -> None:
         _zone(self.timezone)
+        if self.end is not None and self.end.utcoffset() is None:
+            raise SpecError("the end needs a UTC offset")
         if self.workdays:
             Workdays(self.workdays)
         if not 1 <= self.minutes <= MAX_STEP_MINUTES:
@@ -264,6 +268,8 @@ def to_json(spec: Spec) -> dict[str, Any]:
         )
         if spec.workdays:
             data["workdays"] = spec.workdays
+        if spec.end is not None:
+            data["end"] = spec.end.isoformat()
     return data
 
 
@@ -323,7 +329,9 @@ def from_json(data: object) -> Spec:
             workdays = data.get("workdays") or ""
             if not isinstance(workdays, str):
                 raise SpecError("workdays must be cn or mon-fri")
-            return Every(minutes, zone, window, weekdays, anchor, workdays)
+            raw_end = data.get("end")
+            end = None if raw_end is None else _instant(raw_end, "end")
+            return Every(minutes, zone, window, weekdays, anchor, workdays, end)
     except TypeError as exc:
         raise SpecError(str(exc)) from None
     raise SpecError(f"unknown form {form!r} (once, calendar or every)")

@@ -11,6 +11,7 @@ day of the month" or "first Monday"). Usage::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import time
 
 from workflows.schedule.clarify import Clarify
 from workflows.schedule.spec import (
@@ -200,6 +201,15 @@ def _step(minutes: int, language: str) -> str:
 
 
 def _every(spec: Every, language: str) -> str:
+    rule = _every_rule(spec, language)
+    if spec.end is None:
+        return rule
+    whole_day = spec.end.time() == time.max  # 持续3天: up to that day's end
+    last = spec.end.strftime("%Y-%m-%d" if whole_day else "%Y-%m-%d %H:%M")
+    return f"{rule} (until {last})" if language == "en" else f"{rule}（到 {last} 为止）"
+
+
+def _every_rule(spec: Every, language: str) -> str:
     step = _step(spec.minutes, language)
     if spec.anchor is not None and spec.minutes % 1440 == 0:
         at = spec.anchor.strftime("%H:%M")
@@ -272,6 +282,7 @@ ZH_QUESTIONS = {
     "bad_zone": "无法识别时区“{text}”，请写成“北京时间”或“UTC+8”。",
     "which_zone": "“{text}”可以指多个时区，请写明城市，例如“北京时间”“芝加哥时间”。",
     "short_month": "不是每个月都有 {day} 日：是每月最后一天，还是只在有 {day} 日的月份执行？",
+    "leap_day": "2月{day}日只有闰年才有：是每年2月的最后一天，还是只在闰年执行？",
     "dst_gap": "{time} 因夏令时切换并不存在，请换一个时间。",
     "one_time": "给了多个时间：是每天都在这些时间执行，还是只执行一次？请说明日期或“每天”。",
     "conflict": "时间说法有冲突，请只给一个时间，例如“每周一上午10点”或“明天下午3点”。",
@@ -294,7 +305,8 @@ ZH_QUESTIONS = {
     "weekday_mismatch": "{date} 并不是{weekday_zh}，请确认是哪一天。",
     "once_or_hourly": "{start} 到 {end}：是在 {start} 执行一次，还是在这段时间内每小时一次？",
     "end_before_start": "结束日期 {date} 在第一次执行之前，请确认到哪天为止。",
-    "end_unsupported": "按间隔重复的任务还不能设结束日期，请去掉“到…为止”，到时暂停或删除任务。",
+    "count_splits_day": "这个任务每天执行不止一次，“共{runs}次”会停在某一天的中途："
+    "请改成到哪天为止，例如“到3月31日为止”。",
 }
 EN_QUESTIONS = {
     "what_time": 'At what time{should}? For example "every day at 9am" or "tomorrow at 3pm".',
@@ -320,6 +332,8 @@ EN_QUESTIONS = {
     "bad_zone": 'I don\'t know the time zone "{text}"; try "UTC+8" or "London time".',
     "which_zone": '"{text}" names several time zones; which city\'s time do you mean '
     '(e.g. "Chicago time", "Beijing time")?',
+    "leap_day": "February has a {day}th only in leap years: the last day of February each "
+    "year, or only in leap years?",
     "short_month": "Not every month has a {day}th: the last day of each month, or only the "
     "months that have one?",
     "dst_gap": "{time} does not exist (daylight saving time starts); please pick another time.",
@@ -349,8 +363,8 @@ EN_QUESTIONS = {
     "weekday_mismatch": "{date} is not a {weekday_en}; which day do you mean?",
     "once_or_hourly": "{start} to {end}: once at {start}, or every hour in between?",
     "end_before_start": "The last day {date} comes before the first run; until which day?",
-    "end_unsupported": "A step (every N minutes or hours) cannot have a last day yet; leave "
-    '"until …" out and pause or delete the job then.',
+    "count_splits_day": "This job runs more than once a day, so {runs} runs would stop partway "
+    'through a day; say the last day instead, e.g. "until March 31".',
 }
 
 

@@ -21,6 +21,7 @@ from workflows.schedule.pieces import (
     Feast,
     Period,
     Piece,
+    Routine,
     Span,
     Unclear,
     WeekdayDate,
@@ -52,7 +53,8 @@ def clock_fragment(tag: str) -> str:
         rf"(?:(?P<h{tag}>{NUMBER})\s*(?:点钟?|时(?![间候刻]))"
         rf"(?:(?P<half{tag}>半)|(?P<qa{tag}>一刻)|(?P<qc{tag}>三刻)|(?P<whole{tag}>整)"
         rf"|过?(?P<m{tag}>{NUMBER})(?:分(?!钟)|{_NOT_MINUTE}))?"
-        rf"|(?P<hh{tag}>\d{{1,2}})[:：](?P<mm{tag}>\d{{2}})(?!\d)(?P<wz{tag}>\s*整)?)"
+        rf"|(?P<hh{tag}>\d{{1,2}})[:：](?P<mm{tag}>\d{{2}})(?!\d)(?P<mf{tag}>分(?!钟))?"
+        rf"(?P<wz{tag}>\s*整)?)"
     )
 
 
@@ -68,7 +70,7 @@ WEAK_HOURS = ("一", "二", "两", "俩", "三", "几")
 
 def clock_of(match: re.Match[str], tag: str = "") -> Clock | None:
     """The Clock the fragment `tag` matched, or None when its numbers are not a time."""
-    names = ("p", "h", "half", "qa", "qc", "whole", "m", "hh", "mm", "wz")
+    names = ("p", "h", "half", "qa", "qc", "whole", "m", "hh", "mm", "mf", "wz")
     start, end = _span(match, tuple(name + tag for name in names))
     period = match.group(f"p{tag}")
     period_name = ZH_PERIODS.get(period) if period else None
@@ -151,7 +153,7 @@ def minutes_to(match: re.Match[str]) -> list[Piece]:
 
 @rule(
     rf"(?:从|在)?\s*(?:{clock_fragment('a')}|(?P<bare>\d{{1,2}})){RANGE}"
-    rf"(?:次日|第二天|隔天|翌日)?\s*{clock_fragment('b')}"
+    rf"(?:次日|第二天|隔天|翌日|明天|明日)?\s*{clock_fragment('b')}"
     r"\s*(?:之间|期间|以内|内|这段时间)?"
 )
 def window(match: re.Match[str]) -> list[Piece]:
@@ -277,6 +279,18 @@ def bare_day(match: re.Match[str]) -> list[Piece]:
     return [DateOf(match.start(), match.end(), day)]
 
 
+LATIN_UNIT = r"(?i:min(?:ute)?s?|m|hours?|hrs?|h|days?|d|sec(?:ond)?s?|s)(?![A-Za-z])"
+"""每隔 15 min, 2h后: the Latin units people mix into Chinese (`unit_word` names them)."""
+_LATIN_UNITS = {"m": "分钟", "h": "小时", "d": "天", "s": "秒"}
+
+
+def unit_word(written: str) -> str:
+    """The Chinese unit word of a unit as written (a Latin one as its Chinese word)."""
+    if not written.isascii():
+        return written
+    return _LATIN_UNITS[written.lower()[0]]
+
+
 RELATIVE_UNITS = {"分钟": 1, "分": 1, "小时": 60, "钟头": 60, "刻钟": 15}
 RELATIVE_UNITS.update({"天": 1440, "日": 1440, "周": 10080, "星期": 10080, "礼拜": 10080})
 
@@ -295,12 +309,14 @@ def relative_hours_minutes(match: re.Match[str]) -> list[Piece]:
 
 @rule(
     rf"(?:过\s*)?(?P<n>{NUMBER}|半|一个半|{NUMBER}个半|几)\s*个?\s*"
-    r"(?P<u>分钟|小时|钟头|刻钟|天|日|周|星期|礼拜)\s*(?:后|以后|之后)"
+    rf"(?P<u>分钟|小时|钟头|刻钟|天|日|周|星期|礼拜|{LATIN_UNIT})\s*(?:后|以后|之后)"
     rf"|过\s*(?P<n2>{NUMBER}|半|几)\s*个?\s*(?P<u2>分钟|小时|钟头|刻钟|天|周|星期|礼拜)"
 )
 def relative(match: re.Match[str]) -> list[Piece]:
     amount = match.group("n") or match.group("n2")
-    unit = match.group("u") or match.group("u2")
+    unit = unit_word(match.group("u") or match.group("u2"))
+    if unit not in RELATIVE_UNITS:  # 30s后: seconds are no delay a job takes
+        return []
     if amount == "几":
         return [Unclear(match.start(), match.end(), "vague", "when")]
     value = amount_of(amount)
@@ -323,7 +339,6 @@ VAGUE = (
     r"一会儿?|待会儿?|等会儿?|稍后|晚点|晚些时候|回头|过几天|改天|有空|抽空|尽快"
     r"|(?:每个?|每一个)(?:月|年|季度?)(?:的)?(?:初(?![一二三四五六七八九十])|中旬|中(?=[\s,，上下早晚凌傍中午\d]|$))"
     r"|月初|月中|年底|年初"
-    r"|[上下]班[前后时]|午饭[前后]|饭[前后]|睡前|睡觉前"
     r"|这周末|本周末|下周末|下个?星期(?![一二三四五六日天1-7])|下周(?![一二三四五六日天1-7末])"
     r"|下个?月(?!\d|[零〇一二两三四五六七八九十]|的|份)"
 )
@@ -382,6 +397,15 @@ def around(match: re.Match[str]) -> list[Piece]:
     return [Unclear(match.start(), match.end(), "vague", "before_after")]
 
 
+ROUTINE = r"[上下]班[前后时]|午饭[前后]|饭[前后]|睡前|睡觉前"
+
+
+@rule(ROUTINE)
+def routine(match: re.Match[str]) -> list[Piece]:
+    """下班前, 饭后: when exactly? (asked, unless a time of day is written with it)."""
+    return [Routine(match.start(), match.end(), "vague", "when")]
+
+
 @rule(VAGUE)
 def vague(match: re.Match[str]) -> list[Piece]:
     """一会儿, 月初, 每月初 (a repeating day not named: which day? not when?)."""
@@ -409,8 +433,19 @@ RULES = [
     months_later,
     two_periods,
     vague,
+    routine,
 ]
 CUES = re.compile(r"提醒|定时|定期|闹钟|叫我|通知我|记得|别忘|日程|预约")
 """Words asking for a schedule even when no time could be read (then: ask when)."""
 PAST = re.compile(r"昨天|前天|昨晚|上周|上个?月|刚才|去年")
 QUESTION = re.compile(r"[?？]|什么|吗|为什么|怎么|多少|哪些|哪个|是否|有没有|几点了")
+REMARK = re.compile(
+    r"(?:每|天天|总是|老是)[^，。,.!！?？;；]{0,8}?(?:都|总|老|一直|经常|又)\s*(?:会|在)?\s*"
+    r"(?:有|是|这样|那样|报错|报警|告警|出问题|出错|挂|炸|超时|失败|卡|抖)"
+    r"|(?<!别)(?<!不要)太(?:频繁|多|吵|烦|密)了|[烦吵]死了"
+)
+"""A repetition said of what happens, not asked for (这个告警每天都有, 每次都超时), or judged
+(每5分钟跑一次，太频繁了): a remark."""
+DONE = re.compile(r"(?:了[吗吧呢没啊]?|没有?)[\s。.!！?？~～]*$")
+"""A sentence ending on what was done or not (取消了, 处理了没): with the time naming a thing
+(明天10点的会议取消了), news about it, not a request."""

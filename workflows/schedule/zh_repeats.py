@@ -40,9 +40,11 @@ from workflows.schedule.zh import (
     DAY_CHAR,
     EVERY,
     JOIN,
+    LATIN_UNIT,
     RANGE,
     WEEK,
     amount_of,
+    unit_word,
     weekday_index,
 )
 
@@ -96,11 +98,13 @@ def daily_period(match: re.Match[str]) -> list[Piece]:
 
 
 MONTH_PREFIX = rf"{EVERY}月(?:的|份的)?\s*"
+DAY_JOIN = rf"(?:\s*[号日]?{JOIN}|\s*[号日]\s*)"
+"""Between two days of a list: 和/、/, (the 号 optional), or a 号 alone (5号15号25号)."""
 LAST_DAY = "(?:最后一天|最后1天|月底|月末|底|末)"
 
 
 @rule(
-    rf"{MONTH_PREFIX}(?P<days>{NUMBER}(?:\s*[号日]?{JOIN}{NUMBER})*)\s*[号日]"
+    rf"{MONTH_PREFIX}(?P<days>{NUMBER}(?:{DAY_JOIN}{NUMBER})*)\s*[号日]"
     rf"(?:{JOIN}(?P<last>最后一天|月底))?|{MONTH_PREFIX}(?P<only_last>{LAST_DAY})"
 )
 def month_days(match: re.Match[str]) -> list[Piece]:
@@ -147,10 +151,13 @@ STEP_UNITS = {"分钟": 1, "分": 1, "小时": 60, "钟头": 60, "刻钟": 15, "
 
 @rule(
     rf"每(?P<gap>隔)?\s*(?:(?P<n>{NUMBER}|半|一个半|{NUMBER}个半)\s*)?个?\s*"
-    r"(?P<u>分钟|分(?!之)|小时|钟头|刻钟|天|日|秒钟?)(?:一次|一回)?"
+    r"(?P<u>分钟|分(?!之)|小时|钟头|刻钟|天|日|秒钟?"
+    rf"|{LATIN_UNIT})(?:一次|一回)?"
 )
 def step(match: re.Match[str]) -> list[Piece]:
-    unit, amount = match.group("u"), match.group("n")
+    if match.group("u").isascii() and match.group("n") is None:
+        return []  # 每 h…, 每s3: a Latin letter is a unit only after a number
+    unit, amount = unit_word(match.group("u")), match.group("n")
     if unit.startswith("秒"):
         return [Unclear(match.start(), match.end(), "unsupported", "too_often")]
     if unit in ("天", "日") and amount is None and not match.group("gap"):
@@ -284,7 +291,7 @@ def in_months(match: re.Match[str]) -> list[Piece]:
 
 
 @rule(
-    rf"(?<![\d月第每])(?P<list>{NUMBER}\s*[号日]?(?:{JOIN}{NUMBER}\s*[号日]?)+)\s*[号日]"
+    rf"(?<![\d月第每])(?P<list>{NUMBER}(?:{DAY_JOIN}{NUMBER})+)\s*[号日]"
     r"(?![机楼线库台服房柜位口端池盘卡区门车志报期常内前后来之子元])"
 )
 def month_day_list(match: re.Match[str]) -> list[Piece]:
