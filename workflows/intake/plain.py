@@ -52,7 +52,8 @@ from workflows.intake.wording import (
 
 _NOT_ALERT = ("annotation", "noise", "url")
 _BULLETS = ("-", "*", "•", "·")
-_BULLET_RE = re.compile(r"^[-*•·]\s+(?=\S)")
+# a list item's mark: "- ", "• ", "1. ", "2) ", "3、"
+_BULLET_RE = re.compile(r"^(?:[-*•·]|\d{1,3}[.)、])\s+(?=\S)")
 _LEVEL_FIRST_RE = re.compile(r"^((?:S|P|SEV)\d)\b", re.I)  # "S1 - Triggered - cpu_busy"
 # identity labels that say what the alert is or where it belongs, not which target it is on
 _SCOPES = frozenset({"alertname", "env", "cluster", "project", "namespace", "region", "zone"})
@@ -67,6 +68,7 @@ class Block:
     keys: set[str] = field(default_factory=set)
     alert_like: bool = False  # a field that describes an alert (name, target, level, state…)
     named: bool = False  # opened by a heading or a separator with words ("--- Alert ---")
+    item: bool = False  # one item of a list of alerts ("- HighCPU web-1", "2. alertname=X …")
 
 
 def split_blocks(lines: list[str]) -> list[Block]:
@@ -74,8 +76,18 @@ def split_blocks(lines: list[str]) -> list[Block]:
     blocks = [Block()]
     listing = False  # bulleted items under a key without value ("*Details:*" / "• instance: x")
     described = False  # the line after "告警详情:" is its text, whatever it reads like
-    for raw in lines:
+    items = _alert_items(lines)
+    announced: Status | None = None  # the state of the latest heading, for the items below it
+    for index, raw in enumerate(lines):
         current = blocks[-1]
+        if index in items:
+            if _has_text(current):
+                blocks.append(Block(heading=announced, item=True, alert_like=True))
+            else:
+                current.heading = current.heading or announced
+                current.item = current.alert_like = True
+            blocks[-1].lines.append(raw)
+            continue
         bulleted = raw.lstrip().startswith(_BULLETS)
         listing = listing and bulleted
         value_of, described = described and bool(raw.strip()), described and not raw.strip()
@@ -110,6 +122,29 @@ def split_blocks(lines: list[str]) -> list[Block]:
     return _joined([block for block in blocks if _has_text(block)])
 
 
+def _alert_items(lines: list[str]) -> set[int]:
+    """The indexes of lines that are items of a list of alerts: two or more bulleted or
+    numbered lines in a row (blank lines between allowed) that are not `key: value` fields,
+    after a line that is no field either (a state heading, a caption such as "【告警汇总】当前
+    2 条告警", or nothing). Bullets under a field ("告警详情:" / "*Details:*") detail one alert."""
+    found: set[int] = set()
+    run: list[int] = []
+    before: str | None = ""  # the line before the current run (None: a field)
+    for index, raw in enumerate([*lines, ""]):
+        plain = plain_line(raw)
+        if not plain and index < len(lines):
+            continue
+        item = _BULLET_RE.match(raw.strip())
+        if item and not read_pair(plain_line(raw.strip()[item.end() :])):
+            run.append(index)
+            continue
+        if len(run) >= 2 and before is not None:
+            found.update(run)
+        run = []
+        before = None if read_pair(plain) else plain
+    return found
+
+
 def _joined(blocks: list[Block]) -> list[Block]:
     """Blocks that are not alerts joined to their neighbours: a header to the alert after it,
     a card's note or a footer to the alert before it. Where no block has alert fields, text
@@ -117,16 +152,18 @@ def _joined(blocks: list[Block]) -> list[Block]:
     fielded = any(block.alert_like for block in blocks)
     kept: list[Block] = []
     prefix: list[str] = []
+    listed = any(block.item for block in blocks)
     for block in blocks:
         if block.alert_like or block.heading is not None or (not fielded and block.named):
-            block.lines[:0] = prefix
+            # a list's caption ("【告警汇总】当前 2 条告警") is no part of its first item
+            block.lines[:0] = [] if block.item else prefix
             prefix = []
             kept.append(block)
         elif kept:
             kept[-1].lines.extend(block.lines)
         else:
             prefix.extend(block.lines)
-    if prefix:
+    if prefix and not listed:
         kept.append(Block(lines=prefix))
     return kept
 
