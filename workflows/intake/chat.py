@@ -46,7 +46,7 @@ from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import unglue_keys, unpipe
 from workflows.intake.grafana import parse_grafana
 from workflows.intake.grouped import group_counts, read_grouped
-from workflows.intake.notice import is_build_notice
+from workflows.intake.notice import is_chatter, not_an_alert
 from workflows.intake.plain import read_plain
 from workflows.intake.prometheusalert import has_marker, read_prometheusalert, unglue
 from workflows.intake.structured import json_lines, json_object, untable
@@ -100,7 +100,7 @@ def parse_chat_message(
     lines = _message_lines(text, card)
     if not lines:
         raise AlertParseError(f"the {clean_line(message_type, 32) or 'chat'} message has no text")
-    if is_build_notice(lines):
+    if not_an_alert(lines):
         return []
     raw: dict[str, Any] = {
         "message_type": message_type,
@@ -124,6 +124,8 @@ def parse_chat_message(
     alerts = [draft.finish() for draft in drafts]
     if understood:
         return alerts
+    if is_chatter(lines):  # people talking ("测试一下", "这个告警是误报吗？"): no alert
+        return []
     return [fallback_alert(message_type, "\n".join(lines), alerts[0].title)]
 
 
