@@ -30,7 +30,7 @@ from workflows.intake.alert import Status
 from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import FieldSet, collect, inline_pairs, read_pair, section_of
 from workflows.intake.plain import split_blocks
-from workflows.intake.severity import severity_of, severity_word
+from workflows.intake.severity import severity_of, severity_word, state_level
 from workflows.intake.text import plain_line
 from workflows.intake.timestamps import parse_timestamp
 from workflows.intake.wording import level_word, state_of, state_suffix
@@ -128,7 +128,8 @@ def read_bracketed(lines: list[str], zone: tzinfo) -> list[AlertDraft]:
             blocks = [_Block(block.heading or status, block.lines) for block in split]
             prefix = []
     common = FieldSet(free_labels=False)
-    level = level if level_word(level) else ""
+    # "is CRITICAL!" names a level; "is OK!" / "is DOWN!" imply one (`state_level`)
+    level = level if level_word(level) else state_level(level)
     for key, value in [*title_labels, *tag_labels]:
         if key == "severity":  # a level in a tag changes with the state: not an identity
             level = level or value

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from workflows.intake.fingerprint import IDENTITY_KEYS
-from workflows.intake.severity import SEVERITY_KEYS, severity_of
+from workflows.intake.severity import SEVERITY_KEYS, severity_of, state_level
 from workflows.intake.text import link_url, plain_line
 from workflows.intake.vocabulary import LEVEL_STATUS_KEYS, key_zone, known_key, normalise_key, route
 from workflows.intake.wording import state_of
@@ -162,6 +162,7 @@ class FieldSet:
     starts_at: str = ""
     ends_at: str = ""
     status: str = ""
+    state_level: str = ""  # the level a monitor's state implies ("State: DOWN"), if any
     url: str = ""
 
     def add(self, key: str, value: str, *, url: str | None = None) -> None:
@@ -189,6 +190,7 @@ class FieldSet:
             self.add_label("severity", value)  # Nagios' "State: CRITICAL" is a level
         elif kind == "status":
             self.status = self.status or value
+            self.state_level = self.state_level or state_level(value)
         elif kind == "url":
             self.url = self.url or url or value
 

@@ -34,7 +34,7 @@ from workflows.intake.alertmanager import status_of
 from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import FieldSet, collect, inline_pairs, read_pair, well_known_key
 from workflows.intake.fingerprint import IDENTITY_KEYS, targets
-from workflows.intake.severity import severity_word
+from workflows.intake.severity import severity_word, state_level
 from workflows.intake.text import is_caption, plain_line, separator_text, title_line
 from workflows.intake.timestamps import parse_timestamp
 from workflows.intake.titles import quoted_name, subject
@@ -46,6 +46,7 @@ from workflows.intake.wording import (
     level_word,
     reads_resolved,
     state_of,
+    state_suffix,
     stated,
     untagged,
 )
@@ -221,7 +222,10 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
     if not severity_word(fields.labels):  # "【 P1 报警中】- X", "S1 - Triggered - X" name the level
         leading = _LEVEL_FIRST_RE.match(header)
         words = (tags, untagged(header)[1], leading.group(1) if leading else "")
-        fields.add_label("severity", next((word for word in words if level_word(word)), ""))
+        level = next((word for word in words if level_word(word)), "")
+        # else the level a monitor's state implies: "State: DOWN", "… is OK!" (not "[Down]")
+        implied = fields.state_level or state_level(state_suffix(heading)[1])
+        fields.add_label("severity", level or implied)
     annotations = dict(fields.annotations)
     if body and "description" not in annotations:
         annotations["description"] = "\n".join(body)
