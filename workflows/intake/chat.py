@@ -59,6 +59,8 @@ MAX_INPUT_CHARS = 64 * 1024
 MAX_LINES = 500
 # @mentions at the start of a line ("@所有人 [FIRING:1] …", "<at id=all></at>"): not alert text
 _MENTIONS_RE = re.compile(r"^(?:\s*(?:@_user_\d+|@_all|@all|@所有人|@everyone)(?![\w-]))+")
+# a Lark mention tag anywhere, its name included ("<at user_id=\"all\">所有人</at>")
+_AT_TAG_RE = re.compile(r"<at\b[^<>]{0,200}>[^<>]{0,100}</at>", re.I)
 # full-width brackets read as the ASCII ones the tag readers know ("［告警］磁盘空间不足")
 _FULL_WIDTH = str.maketrans({"［": "[", "］": "]"})
 # what Lark delivers instead of a card JSON 2.0 (and shows in old clients): not alert text
@@ -164,6 +166,8 @@ def _message_lines(text: object, card: object) -> list[str]:
         body = "\n".join(fielded)
     if "&" in body:  # "API 错误率 &gt; 5%": what the forwarder meant is what the reader sees
         body = html.unescape(body)
+    if "<at" in body:  # who is mentioned is no part of the alert
+        body = _AT_TAG_RE.sub("", body)
     cleaned = unglue_keys(unglue(clean_block(body, MAX_INPUT_CHARS)))
     lines = [
         piece

@@ -101,12 +101,20 @@ def json_object(text: str) -> dict[str, object] | None:
 
 
 def json_lines(text: str) -> list[str] | None:
-    """The fields of a message that is one JSON object, as `key: value` lines; None for any
-    other text."""
-    data = json_object(text)
+    """The fields of a message that is one JSON object, as `key: value` lines, after the lines
+    of text that introduce it ("告警推送：" over the object, or over a ```json fence); None for
+    any other text."""
+    head, data = "", json_object(text)
+    start = text.find("\n{")
+    if data is None and start >= 0:  # the object runs from a line's start to the end
+        head, tail = text[:start], text[start:].strip()
+        fence = head.rstrip().rsplit("\n", 1)[-1].strip()
+        if fence.startswith("```") and tail.endswith("```"):
+            head, tail = head.rstrip()[: -len(fence)], tail[:-3]
+        data = json_object(tail)
     if data is None:
         return None
-    lines: list[str] = []
+    lines: list[str] = [line for line in head.split("\n") if line.strip()]
     for key, value in list(data.items())[: MAX_CELLS * 2]:
         if isinstance(value, Mapping):
             lines.extend(
@@ -114,7 +122,7 @@ def json_lines(text: str) -> list[str] | None:
             )
         else:
             lines.append(f"{key}: {_scalar(value)}")
-    return [line for line in lines if read_pair(line)]
+    return [line for line in lines if read_pair(line) or line in head]
 
 
 def _row(line: str) -> bool:
