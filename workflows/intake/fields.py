@@ -37,6 +37,13 @@ _URL_RE = re.compile(r"https?://\S+")
 _BARE_URL_RE = re.compile(r"^https?://\S+$")
 _GO_MAP_ITEM_RE = re.compile(r"(?:^|\s)([A-Za-z_][\w.\-]{0,63}):(\S{1,512})")
 _PORT_RE = re.compile(r"^\d{1,5}\s*[:：]")
+# a sentence that says when the problem started or ended (Zabbix: "Problem started at 10:00:00
+# on 2024.06.03", "Problem has been resolved at …")
+_WHEN_SPAN = 100  # looked for in a line's last characters only
+_WHEN_RE = re.compile(
+    r"(?i)\b(?:(?P<start>started|began|occurred)|(?P<end>resolved|recovered|ended))"
+    r"\s+(?:at|on)\s+(?P<when>\S.{6,58})$"
+)
 _SECTIONS = {
     "labels": "labels",
     "标签": "labels",
@@ -270,5 +277,15 @@ def collect(lines: Iterable[str], fields: FieldSet) -> list[str]:
             fields.add(pending, line, url=link_url(raw))
             pending = ""
         else:
+            _dated(line, fields)
             free.append(line)
     return free
+
+
+def _dated(line: str, fields: FieldSet) -> None:
+    """The start or end time a free sentence states, into `fields`."""
+    found = _WHEN_RE.search(line[-_WHEN_SPAN:])
+    if found and found["start"]:
+        fields.starts_at = fields.starts_at or found["when"]
+    elif found:
+        fields.ends_at = fields.ends_at or found["when"]

@@ -138,7 +138,8 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "开始时间 触发时间 告警时间 报警时间 发生时间 故障时间 首次触发 首次触发时间 "
         "首次告警时间 告警开始时间 报警开始时间 triggertime firsttriggertime starttime startsat "
         "starts_at started srarttime time firedat firetime triggeredat problemstarted when "
-        "date/time timestamp periodstart 时间",
+        "date/time timestamp periodstart 时间 date firsttimestamp firstseen first_seen "
+        "eventtime 事件时间",
     ),
     **_table(
         "ends",
