@@ -130,6 +130,14 @@ IDENTITY_KEYS: frozenset[str] = frozenset(
         "queue",
         "url",
         "domain",
+        # what part of a target: a mount, a disk, a NIC, an endpoint, a consumer group
+        "path",
+        "mount",
+        "disk",
+        "interface",
+        "endpoint",
+        "consumergroup",
+        "consumer_group",
     }
 )
 

@@ -293,11 +293,10 @@ def _located(fields: FieldSet) -> bool:
 
 
 def _identity_key(key: str) -> str:
-    """The name under which a repeated key starts a new alert: the key itself, or "alertname"
-    for any of its synonyms (告警名称 / 规则名称 / 报警类型…)."""
+    """The name under which a repeated key starts a new alert: the key as written (normalised).
+    Two synonyms of a name in one block (告警名称 and 告警策略, a cloud monitor's rule and its
+    policy) are two facts of one alert, not two alerts."""
     kind, name = route(key)
-    if kind == "label" and name == "alertname":
-        return "alertname"
     if kind in ("annotation", "noise") and name not in ("source_fingerprint",):
         return ""  # descriptions may repeat, and noise says nothing
     return normalise_key(key)

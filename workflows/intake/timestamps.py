@@ -4,7 +4,7 @@ Accepted: ISO 8601 / RFC 3339 with up to nanosecond fractions (Alertmanager, Gra
 `time.Time` print form (`2024-05-01 10:00:00.123 +0800 CST`, also with its `m=+1.5` monotonic
 reading), `2024/05/01 10:00:00`, Zabbix's `2024.05.01 10:00:00`, `2024年05月01日 10:00:00`,
 month names (`Mon Jun 3 10:00:00 CST 2024`, `Jun 3, 2024 10:00:00 AM`), RFC 2822 (`Mon, 03 Jun
-2024 02:00:00 +0000`), Zabbix's `10:00:00 on 2024.06.03`, a
+2024 02:00:00 +0000`), Zabbix's `10:00:00 on 2024.06.03`, `… GMT+08:00`, a
 zone written after the time (`2024-05-01 10:00:00 (UTC+08:00)`, `… (UTC)`), and epoch seconds
 or milliseconds as numbers or as 10/13 digits of text. Go's zero time `0001-01-01T00:00:00Z`
 (Alertmanager's "not set") is None. A time without an offset is read in `naive_zone`.
@@ -43,6 +43,8 @@ _RFC2822_RE = re.compile(
 )
 # Zabbix's default messages: "10:00:00 on 2024.06.03"
 _TIME_ON_DATE_RE = re.compile(r"^(\d{1,2}:\d{2}(?::\d{2})?)\s+on\s+(\d{4}[-/.]\d{1,2}[-/.]\d{1,2})$")
+# an offset written after GMT/UTC (Huawei Cloud): "2024/06/03 10:00:00 GMT+08:00"
+_GMT_OFFSET_RE = re.compile(r"\s(?:GMT|UTC)([+-]\d{1,2}(?::?\d{2})?)$", re.I)
 _CJK_DATE_RE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})[日号]\s*")  # 2024年06月03日 10:00
 _EPOCH_TEXT_RE = re.compile(r"^\d{10}(?:\d{3})?$")
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # numbers above this are milliseconds
@@ -108,6 +110,7 @@ def _dated_first(text: str) -> str:
     zabbix = _TIME_ON_DATE_RE.match(text)
     if zabbix:
         return f"{zabbix[2]} {zabbix[1]}"
+    text = _GMT_OFFSET_RE.sub(r" (UTC\1)", text)
     return _CJK_DATE_RE.sub(r"\1-\2-\3 ", text).strip()
 
 
