@@ -15,8 +15,9 @@ alert report), and a *work notice* whose title tells of a deploy, release or syn
 (`Deployment succeeded: …`, `发布通知 … 发布成功`, `Application x has been successfully synced`).
 And a message in which nothing could be read (no field, no state, no tag) is *chat* when it
 reads as people talking: a test (测试一下, "test, please ignore"), a question (是误报吗？), words
-to people (大家, 各位, 请问, 我…) or a plan (今晚 22:00 升级…). Anything else unreadable still
-opens an incident (a fallback): "订单服务 502 了" may be an alert.
+to people (大家, 各位, 请问, 我…) or a plan (今晚 22:00 升级…), and tells of no problem (出问题,
+挂了, 502, down…). Anything else unreadable still opens an incident (a fallback): "订单服务 502
+了" and "线上好像出问题了，大家看一下" may be alerts.
 """
 
 from __future__ import annotations
@@ -129,6 +130,11 @@ _CHATTER_RE = re.compile(
     r"大家|各位|请问|麻烦|谢谢|辛苦|我们|(?<![自本])我(?!方)|你们?|"
     r"今晚|明天|明早|后天|下周|计划|预计"
 )
+# ...unless they tell of a problem: "线上好像出问题了，大家看一下" is someone raising an alert
+_PROBLEM_RE = re.compile(
+    r"(?i)出问题|出故障|挂了|宕机|故障|不可用|打不开|报错|超时|\b5\d\d\b|"
+    r"\b(?:down|outage|broken|error|failing|timeout)\b"
+)
 _CHATTER_LINES = 3
 _CHATTER_CHARS = 200
 
@@ -156,6 +162,8 @@ def is_chatter(lines: list[str]) -> bool:
     """Whether a message nothing could be read from is people talking, not an alert."""
     plain = [line for line in (plain_line(line) for line in lines) if line]
     if not plain or len(plain) > _CHATTER_LINES or sum(map(len, plain)) > _CHATTER_CHARS:
+        return False
+    if any(_PROBLEM_RE.search(line) for line in plain):
         return False
     return any(_CHATTER_RE.search(line) for line in plain)
 

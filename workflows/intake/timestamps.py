@@ -42,7 +42,9 @@ _RFC2822_RE = re.compile(
     r"(?P<t>\d{1,2}:\d{2}(?::\d{2})?)(?P<rest>\s+\S{1,6})?$"
 )
 # Zabbix's default messages: "10:00:00 on 2024.06.03"
-_TIME_ON_DATE_RE = re.compile(r"^(\d{1,2}:\d{2}(?::\d{2})?)\s+on\s+(\d{4}[-/.]\d{1,2}[-/.]\d{1,2})$")
+_TIME_ON_DATE_RE = re.compile(
+    r"^(\d{1,2}:\d{2}(?::\d{2})?)\s+on\s+(\d{4}[-/.]\d{1,2}[-/.]\d{1,2})$"
+)
 # an offset written after GMT/UTC (Huawei Cloud): "2024/06/03 10:00:00 GMT+08:00"
 _GMT_OFFSET_RE = re.compile(r"\s(?:GMT|UTC)([+-]\d{1,2}(?::?\d{2})?)$", re.I)
 _CJK_DATE_RE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})[日号]\s*")  # 2024年06月03日 10:00
