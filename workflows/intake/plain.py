@@ -70,6 +70,7 @@ class Block:
     alert_like: bool = False  # a field that describes an alert (name, target, level, state…)
     named: bool = False  # opened by a heading or a separator with words ("--- Alert ---")
     item: bool = False  # one item of a list of alerts ("- HighCPU web-1", "2. alertname=X …")
+    tagged: bool = False  # has a free line led by a level or state tag ("**[warning]** …")
 
 
 def split_blocks(lines: list[str]) -> list[Block]:
@@ -119,8 +120,20 @@ def split_blocks(lines: list[str]) -> list[Block]:
         elif pair:
             listing = True
             described = known_key(pair[0]) and route(pair[0])[0] == "annotation"
+        elif not value_of and _tag_led(plain):
+            # "**[warning]** Lag is high" again: each alert of the list opens with its level
+            if current.tagged:
+                blocks.append(Block(heading=announced))
+                current = blocks[-1]
+            current.tagged = True
         current.lines.append(raw)
     return _joined([block for block in blocks if _has_text(block)])
+
+
+def _tag_led(plain: str) -> bool:
+    """Whether a free line opens with a level or state tag: "[warning] Lag is high",
+    "【P1】磁盘满" (not "[订单服务] 接口超时", nor "Resolved: X")."""
+    return plain.startswith(("[", "【")) and bool(untagged(_BULLET_RE.sub("", plain))[1])
 
 
 def _alert_items(lines: list[str]) -> set[int]:

@@ -47,6 +47,7 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "规则标题 告警标题 报警标题 告警项 报警项 监控项 策略名称 告警规则名称 事件名称 "
         "告警 报警 告警策略 策略 策略名 监控项目 规则 problemname eventname triggername trigger "
         "alertrule alarmrule policy policyname monitor monitorname 标题 title "
+        "newissue regression newalert newerror 新问题 新异常 "
         "reason eventreason alertname alert_name alert alarmname rule_name rulename ruletitle rule",
     ),
     **_table(
