@@ -169,10 +169,13 @@ def test_long_runs_of_blanks_and_brackets_are_read_at_once() -> None:
         "告警推送：\n{" + '"a": ' * (run // 5),  # a JSON object after a caption
         "<at id=all>" + "<at " * (run // 3) + "</at> 磁盘满",  # mention tags
         "date: Mon, 03 Jun 2024" + " " * run + "02:00:00 +0000",
+        "Watch " + " " * run + "[" * run,  # a bracketed rule name
+        "[FIRING:1] HighCPU (" + "web-1 " * (run // 6) + ")",  # the subject's common values
     ):
         alerts = parse_chat_message("text", text, None)
         assert len(alerts) == 1
         assert len(alerts[0].title) <= 200
+    assert parse_chat_message("text", "【变更通知】" + "今晚 " * (run // 3), None) == []
 
 
 def test_card_controls_are_not_alert_text_even_deeply_nested() -> None:

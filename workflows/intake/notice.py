@@ -12,7 +12,8 @@ such as 【告警】). `Jenkins 服务不可用` with `主机: ci-01` is an aler
 Two more kinds of message report on no system's health, whatever fields they carry, as long as
 they have no alert name, level or host: a *report*, titled as one (【告警日报】, 巡检报告, Weekly
 alert report), and a *work notice* whose title tells of a deploy, release or sync and how it went
-(`Deployment succeeded: …`, `发布通知 … 发布成功`, `Application x has been successfully synced`).
+(`Deployment succeeded: …`, `发布通知 … 发布成功`, `Application x has been successfully synced`),
+and planned work announced ahead (`【变更通知】今晚 23:00 ~ 01:00 订单库扩容`).
 And a message in which nothing could be read (no field, no state, no tag) is *chat* when it
 reads as people talking: a test (测试一下, "test, please ignore"), a question (是误报吗？), words
 to people (大家, 各位, 请问, 我…) or a plan (今晚 22:00 升级…), and tells of no problem (出问题,
@@ -127,7 +128,7 @@ _OUTCOME_RE = re.compile(
 _CHATTER_RE = re.compile(
     r"(?i)^(?:测试|test(?:ing)?\b|ping\b|hello\b|hi\b)|please\s+ignore|请忽略|忽略即可|"
     r"[?？]\s*$|[吗呢么嘛]\s*[?？!！。~]?\s*$|"
-    r"大家|各位|请问|麻烦|谢谢|辛苦|我们|(?<![自本])我(?!方)|你们?|"
+    r"大家|各位|请问|麻烦|谢谢|辛苦|我们|(?<![自本])我(?!方)|你们?|知悉|交接|"
     r"今晚|明天|明早|后天|下周|计划|预计"
 )
 # ...unless they tell of a problem: "线上好像出问题了，大家看一下" is someone raising an alert
@@ -135,13 +136,18 @@ _PROBLEM_RE = re.compile(
     r"(?i)出问题|出故障|挂了|宕机|故障|不可用|打不开|报错|超时|\b5\d\d\b|"
     r"\b(?:down|outage|broken|error|failing|timeout)\b"
 )
+# planned work announced ahead: "【变更通知】今晚 23:00 ~ 01:00 订单库扩容"
+_PLANNED_RE = re.compile(r"(?i)变更|维护|割接|演练|扩容|升级|\bmaintenance\b|\bscheduled\b")
+_AHEAD_RE = re.compile(
+    r"(?i)今晚|今天|明天|明早|后天|下周|本周|计划|预计|将于|期间|\bwill\b|\bplanned\b|window"
+)
 _CHATTER_LINES = 3
 _CHATTER_CHARS = 200
 
 
 def not_an_alert(lines: list[str]) -> str:
     """Why the message is no alert whatever it says ("build_notice", "report",
-    "work_notice"), or "" when it may be one (see the module docstring)."""
+    "work_notice", "planned_work"), or "" when it may be one (see the module docstring)."""
     if is_build_notice(lines):
         return "build_notice"
     plain = [plain_line(line) for line in lines]
@@ -155,6 +161,8 @@ def not_an_alert(lines: list[str]) -> str:
         return ""
     if _WORK_RE.search(title) and (_OUTCOME_RE.search(title) or _outcome_field(plain)):
         return "work_notice"
+    if _PLANNED_RE.search(tagged or title) and _AHEAD_RE.search(" ".join(plain[:3])):
+        return "planned_work"
     return ""
 
 

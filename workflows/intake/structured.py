@@ -115,13 +115,14 @@ def json_lines(text: str) -> list[str] | None:
     if data is None:
         return None
     lines: list[str] = [line for line in head.split("\n") if line.strip()]
+    seen: set[str] = set()  # a nested key the object already has is another object's fact
     for key, value in list(data.items())[: MAX_CELLS * 2]:
-        if isinstance(value, Mapping):
-            lines.extend(
-                f"{inner}: {_scalar(item)}" for inner, item in list(value.items())[: MAX_CELLS * 2]
-            )
-        else:
-            lines.append(f"{key}: {_scalar(value)}")
+        items = list(value.items()) if isinstance(value, Mapping) else [(key, value)]
+        for inner, item in items[: MAX_CELLS * 2]:
+            if isinstance(item, Mapping) or inner in seen:
+                continue
+            seen.add(inner)
+            lines.append(f"{inner}: {_scalar(item)}")
     return [line for line in lines if read_pair(line) or line in head]
 
 
