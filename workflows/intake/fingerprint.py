@@ -202,7 +202,8 @@ def text_fingerprint(source: str, title: str, labels: Mapping[str, str]) -> str:
     identity = sorted(
         (key, value)
         for key, value in labels.items()
-        if value and key.lower() in IDENTITY_KEYS
+        if value
+        and key.lower() in IDENTITY_KEYS
         # the name the title already is ("告警名称: 内存不足" / "【告警已解除】内存不足")
         and not (key == "alertname" and normalise_title(value) == name)
     )
