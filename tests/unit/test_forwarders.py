@@ -171,6 +171,8 @@ def test_long_runs_of_blanks_and_brackets_are_read_at_once() -> None:
         "date: Mon, 03 Jun 2024" + " " * run + "02:00:00 +0000",
         "Watch " + " " * run + "[" * run,  # a bracketed rule name
         "[FIRING:1] HighCPU (" + "web-1 " * (run // 6) + ")",  # the subject's common values
+        "🔥 FIRING\n- X " + "a=" * (run // 2),  # a listed alert's labels after its name
+        "Resolved: " + "a" * run,  # a state written as the key of the alert's name
     ):
         alerts = parse_chat_message("text", text, None)
         assert len(alerts) == 1

@@ -52,6 +52,11 @@ _SECTIONS = {
     "附加信息": "annotations",
 }
 _BULLETS = ("-", "*", "•", "·")
+# keys that are a state, whose value names the alert: "Resolved: X", "已恢复：X"
+_STATE_KEYS = frozenset(
+    {"resolved", "recovered", "firing", "triggered", "alerting", "problem", "已恢复", "告警恢复"}
+)
+_WORDY_RE = re.compile(r"[A-Za-z\u3400-\u9fff]")  # a name, not a count ("Resolved: 1")
 _STATE_WORDS_RE = re.compile(
     r"(?i)\b(?:triggered|recovered|firing|resolved)\b|已恢复|恢复|告警中|报警中|已触发|触发"
 )
@@ -174,6 +179,11 @@ class FieldSet:
 
     def add(self, key: str, value: str, *, url: str | None = None) -> None:
         """Route `key: value`; `url` is the line's link target, for link-valued keys."""
+        if normalise_key(key) in _STATE_KEYS and _WORDY_RE.search(value):
+            # "Resolved: ValueError: …": the key is the state, the value the alert's name
+            self.status = self.status or key
+            self.add_label("alertname", value)
+            return
         kind, name = route(key)
         if normalise_key(key) in LEVEL_STATUS_KEYS:  # Nightingale: "S2 Triggered"
             self.status = self.status or value

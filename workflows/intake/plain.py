@@ -56,6 +56,9 @@ _BULLETS = ("-", "*", "•", "·")
 # a list item's mark: "- ", "• ", "1. ", "2) ", "3、"
 _BULLET_RE = re.compile(r"^(?:[-*•·]|\d{1,3}[.)、])\s+(?=\S)")
 _LEVEL_FIRST_RE = re.compile(r"^((?:S|P|SEV)\d)\b", re.I)  # "S1 - Triggered - cpu_busy"
+_LISTING_RE = re.compile(r"(?i)\d|告警|报警|\balerts?\b|\bfiring\b|\bresolved\b|恢复")
+# "KubeNodeNotReady node=k8s-w-07": the k=v pairs after a listed alert's name are its labels
+_PAIR_TOKEN_RE = re.compile(r"[A-Za-z_][\w.\-]{0,63}=\S{1,512}")
 # identity labels that say what the alert is or where it belongs, not which target it is on
 _SCOPES = frozenset({"alertname", "env", "cluster", "project", "namespace", "region", "zone"})
 
@@ -130,6 +133,12 @@ def split_blocks(lines: list[str]) -> list[Block]:
     return _joined([block for block in blocks if _has_text(block)])
 
 
+def _lists_alerts(key: str) -> bool:
+    """Whether a caption ending in a colon introduces alerts ("当前告警 3 条：", "Firing
+    alerts:"), not a field's items ("可能原因：", "告警详情：")."""
+    return not known_key(key) and _LISTING_RE.search(key) is not None
+
+
 def _tag_led(plain: str) -> bool:
     """Whether a free line opens with a level or state tag: "[warning] Lag is high",
     "【P1】磁盘满" (not "[订单服务] 接口超时", nor "Resolved: X")."""
@@ -137,26 +146,38 @@ def _tag_led(plain: str) -> bool:
 
 
 def _alert_items(lines: list[str]) -> set[int]:
-    """The indexes of lines that are items of a list of alerts: two or more bulleted or
-    numbered lines in a row (blank lines between allowed) that are not `key: value` fields,
-    after a line that is no field either (a state heading, a caption such as "【告警汇总】当前
-    2 条告警", or nothing). Bullets under a field ("告警详情:" / "*Details:*") detail one alert."""
+    """The indexes of lines that are items of a list of alerts: bulleted or numbered lines
+    in a row (blank lines between allowed) that are not `key: value` fields, two or more, or
+    one under a state heading (`🔥 告警中 (3)`); under such a heading or a caption that speaks
+    of alerts (`【告警汇总】当前 2 条告警`, `当前告警 3 条：`), or each carrying labels or a level
+    (`- [critical] X node=a`). Bullets under a field ("告警详情:" / "*Details:*") detail one
+    alert; bullets under any other line ("大家注意：") are no alerts by themselves."""
     found: set[int] = set()
-    run: list[int] = []
+    run: list[tuple[int, str]] = []
     before: str | None = ""  # the line before the current run (None: a field)
     for index, raw in enumerate([*lines, ""]):
         plain = plain_line(raw)
         if not plain and index < len(lines):
             continue
         item = _BULLET_RE.match(raw.strip())
-        if item and not read_pair(plain_line(raw.strip()[item.end() :])):
-            run.append(index)
+        text = plain_line(raw.strip()[item.end() :]) if item else ""
+        if item and not read_pair(text):
+            run.append((index, text))
             continue
-        if len(run) >= 2 and before is not None:
-            found.update(run)
+        headed = before is not None and heading_status(before, before) is not None
+        if (len(run) >= 2 or headed) and before is not None and _introduces(before, run):
+            found.update(index for index, _ in run)
         run = []
-        before = None if read_pair(plain) else plain
+        pair = read_pair(plain)
+        before = None if pair and (pair[1] or not _lists_alerts(pair[0])) else plain
     return found
+
+
+def _introduces(before: str, run: list[tuple[int, str]]) -> bool:
+    """Whether the items of `run` after the line `before` are alerts (see `_alert_items`)."""
+    if before and (heading_status(before, before) or _LISTING_RE.search(before)):
+        return True
+    return all(inline_pairs(item) or _tag_led(item) for _, item in run)
 
 
 def _joined(blocks: list[Block]) -> list[Block]:
@@ -196,7 +217,7 @@ def read_plain(lines: list[str], zone: tzinfo) -> tuple[list[AlertDraft], bool]:
     for block in blocks:
         draft, read = _read_block(block, header, zone)
         drafts.append(draft)
-        understood = understood or read or block.heading is not None
+        understood = understood or read or block.heading is not None or block.item
     return drafts, understood
 
 
@@ -220,6 +241,7 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
         heading = subject(fields.labels, fields.annotations) or heading
     heading = _BULLET_RE.sub("", heading)  # "- HighCPU on web-1" in a list of alerts
     title, tags = untagged(heading)
+    title = _without_pairs(title) if block.item else title  # a listed alert: "X node=a"
     understood = understood or bool(tags)  # "【告警】磁盘满", "[Down] 订单API": a state or a level
     captions = [line for line in free if line != heading and is_caption(line)]
     understood = understood or any(caption_state(line) for line in captions[:1])  # "… Alarm:"
@@ -286,6 +308,15 @@ def _status(
         return "resolved"
     text = "\n".join([*body, *fields.annotations.values()])
     return "resolved" if reads_resolved(text) else "firing"
+
+
+def _without_pairs(title: str) -> str:
+    """A title without the `k=v` labels written after its name ("KubeNodeNotReady
+    node=k8s-w-07" → "KubeNodeNotReady"); a title of nothing but pairs stays as it is."""
+    words = title.split(" ")
+    while len(words) > 1 and _PAIR_TOKEN_RE.fullmatch(words[-1]):
+        words.pop()
+    return " ".join(words) if len(words) < len(title.split(" ")) else title
 
 
 def _quoted(free: list[str], header: str, fields: FieldSet) -> str:

@@ -181,12 +181,13 @@ def route(key: str) -> tuple[Kind, str]:
 
     A recovery message's key names the same fact as its alert's (恢复主机 is 告警主机, 恢复级别
     告警级别), except its times. Unknown keys that look like label names (ASCII identifiers) are
-    labels, others annotations.
+    labels, lower-cased ("Region" → region), others annotations.
     """
     known = _lookup(key)
     if known:
         return known
-    return ("label", key) if _LABEL_NAME_RE.match(key) else ("annotation", key)
+    # "Region: eu-west-1" is the label region, as Prometheus would name it
+    return ("label", key.lower()) if _LABEL_NAME_RE.match(key) else ("annotation", key)
 
 
 def known_key(key: str) -> bool:
