@@ -56,6 +56,8 @@ _BULLETS = ("-", "*", "•", "·")
 _STATE_KEYS = frozenset(
     {"resolved", "recovered", "firing", "triggered", "alerting", "problem", "已恢复", "告警恢复"}
 )
+# names of what is monitored, not of the rule that fired: a rule's name wins over them
+_ITEM_KEYS = frozenset({"监控项", "监控项目", "告警项", "报警项", "monitoritem", "item"})
 _WORDY_RE = re.compile(r"[A-Za-z\u3400-\u9fff]")  # a name, not a count ("Resolved: 1")
 _STATE_WORDS_RE = re.compile(
     r"(?i)\b(?:triggered|recovered|firing|resolved)\b|已恢复|恢复|告警中|报警中|已触发|触发"
@@ -175,6 +177,7 @@ class FieldSet:
     ends_at: str = ""
     status: str = ""
     state_level: str = ""  # the level a monitor's state implies ("State: DOWN"), if any
+    weakly_named: bool = False  # the alert name came from a monitored item (监控项), not a rule
     url: str = ""
 
     def add(self, key: str, value: str, *, url: str | None = None) -> None:
@@ -190,7 +193,9 @@ class FieldSet:
             value = _STATE_WORDS_RE.sub(" ", value).strip()
         if kind == "label" and not self.free_labels and not well_known_key(key):
             kind = "annotation"
-        if kind == "label":
+        if kind == "label" and name == "alertname":
+            self._add_name(normalise_key(key), value)
+        elif kind == "label":
             self.add_label(name, value)
         elif kind == "tags":
             for tag, tag_value in tag_pairs(value):
@@ -210,6 +215,17 @@ class FieldSet:
             self.state_level = self.state_level or state_level(value)
         elif kind == "url":
             self.url = self.url or url or value
+
+    def _add_name(self, key: str, value: str) -> None:
+        """The alert's name: a rule's (报警规则: ecs_cpu_high) over a monitored item's (监控项:
+        CPU使用率), whichever comes first; else the first one given."""
+        weak = key in _ITEM_KEYS
+        if self.weakly_named and not weak and value:
+            self.labels["alertname"] = value
+            self.weakly_named = False
+        elif "alertname" not in self.labels and value:
+            self.add_label("alertname", value)
+            self.weakly_named = weak
 
     def add_label(self, key: str, value: str) -> None:
         """Set a label verbatim (a `Labels:` section item), unless already set or full."""

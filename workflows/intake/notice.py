@@ -128,7 +128,7 @@ _OUTCOME_RE = re.compile(
 _CHATTER_RE = re.compile(
     r"(?i)^(?:测试|test(?:ing)?\b|ping\b|hello\b|hi\b)|please\s+ignore|请忽略|忽略即可|"
     r"[?？]\s*$|[吗呢么嘛]\s*[?？!！。~]?\s*$|"
-    r"大家|各位|请问|麻烦|谢谢|辛苦|我们|(?<![自本])我(?!方)|你们?|知悉|交接|"
+    r"大家|各位|请问|麻烦|谢谢|辛苦|我们|(?<![自本])我(?!方)|你们?|知悉|交接|值班表|排班|"
     r"今晚|明天|明早|后天|下周|计划|预计"
 )
 # ...unless they tell of a problem: "线上好像出问题了，大家看一下" is someone raising an alert
