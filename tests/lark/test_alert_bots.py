@@ -2,7 +2,8 @@
 
 Another bot's card reaches us only as a degraded render (a JSON 2.0 card as nothing but the
 upgrade notice); the bot fetches the card itself and falls back to the render when it cannot.
-A message no template reads still opens an incident, and is counted.
+A message no template reads still opens an incident, and is counted; chat, reports and CI notices
+the same bot posts open none.
 """
 
 from __future__ import annotations

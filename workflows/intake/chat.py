@@ -17,12 +17,14 @@ Formats, tried in this order:
 Before that, a message that is one JSON object is read as its fields (an Alertmanager/Grafana
 webhook body as that webhook), a Markdown or card table as one block per row
 (`workflows.intake.structured`), HTML entities and full-width brackets as what they stand for;
-and a CI/CD notice (`workflows.intake.notice`) yields no alert at all.
+and a CI/CD notice, a deploy or planned-work notice or a report (`workflows.intake.notice`)
+yields no alert at all.
 
 A plain text in which nothing was understood (no field, no label, no state) is a *fallback*:
 its alert is titled with the message's first meaningful line, keeps the message's text as its
 summary, and is marked `understood=False` so the bot counts it
-(`larkops_alert_parse_fallback_total`).
+(`larkops_alert_parse_fallback_total`) — unless it reads as people talking (测试一下, a question
+to the group, words to people, a plan), which yields no alert.
 
 Cards: the header title is read as the first line, then the card's text. Input is capped at
 64 KiB and 500 lines before parsing. Times without an offset are read in `zone` (China Standard
@@ -86,7 +88,8 @@ def parse_chat_message(
 
     `text` is the message's plain text (for cards, what the transport extracted); `card` is the
     card JSON when the message is interactive. Raises `AlertParseError` only when the message
-    has no text at all; returns no alert for a CI/CD notice (`workflows.intake.notice`).
+    has no text at all; returns no alert for a CI/CD notice, a report or chat
+    (`workflows.intake.notice`).
 
     Example::
 

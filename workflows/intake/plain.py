@@ -8,7 +8,13 @@ DIY Feishu templates). A message is split into one block per alert:
   never a title;
 - at a line that is only a state (`🔥 FIRING 🔥`, `RESOLVED`, `【恢复】`), which sets the state of
   the block it opens;
-- where a key the block already has comes again (a second `告警名称:` or `级别状态:`).
+- where a key the block already has comes again (a second `告警名称:` or `级别状态:`; two
+  synonyms, 告警名称 and 告警策略, are two facts of one alert);
+- at each item of a list of alerts (`- HighCPU web-1`, `2. alertname=X …`, `• [critical] X
+  node=a`) under a state heading or a caption that speaks of alerts (`当前告警 3 条：`); each
+  item takes the state of the heading above it, and its trailing `k=v` labels leave its title;
+- at a free line led by a level tag when the block already has one (`**[warning]** Lag is
+  high` opening each alert of a dingtalk-style list).
 
 Each block is one alert. Its title is its alert-name field (or a rule name quoted in its first
 lines: `rule 'Error logs spike' is active`), else its first free line, else the message's first
@@ -16,6 +22,9 @@ line; a block with none of them, or only a notice title (`Nagios 告警通知`),
 its fields say is wrong and where (`workflows.intake.titles`). A repeated key does not start a
 new alert inside a bulleted list under a key without value (`*Details:*`), nor on the line that
 is a description's value (`告警详情:` over `实例: db-1 …`).
+
+Its level: a level field, else a level tag in its title or the message's header, else the level
+its monitor state implies (`State: DOWN` critical, a recovery's `OK`/`UP` info).
 
 Its state: a declared state (`状态: 已恢复`, `级别状态: S2 Recovered`) first, then the block's
 state heading, then the wording of its title (then the message's first line),
