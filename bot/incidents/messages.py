@@ -7,8 +7,9 @@ Both go through the one card reader (`workflows.intake.card`). A message nothing
 from still becomes one alert (titled with its first meaningful line, its text kept) and is
 counted in `larkops_alert_parse_fallback_total{source}`, `source` being the sender's open_id
 (only configured alert senders get here), so a team sees which forwarder needs a template. A
-CI/CD notice the same bot posts (a build, a pipeline, a release) is no alert: it opens nothing
-and is logged as `alert.not_an_alert`.
+CI/CD notice the same bot posts (a build, a pipeline, a release), a report (日报) or chat
+(测试一下, a question to the group) is no alert: it opens nothing and is logged as
+`alert.not_an_alert`.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ async def read_alert_message(
         alerts = parse_chat_message(event.message_type, text, card, zone=zone)
     except AlertParseError:
         alerts = [fallback_alert(event.message_type, "", untitled)]
-    if not alerts:  # a CI/CD notice: no incident, and the log says why
-        log.info("alert.not_an_alert", message_id=event.message_id, reason="build_notice")
+    if not alerts:  # a CI/CD notice, a report or chat: no incident, and the log says so
+        log.info("alert.not_an_alert", message_id=event.message_id, reason="notice_or_chat")
     unread = sum(not alert.understood for alert in alerts)
     if unread:
         PARSE_FALLBACK.labels(event.sender_open_id or "unknown").inc(unread)

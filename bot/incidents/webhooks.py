@@ -107,8 +107,8 @@ class WebhookSink:
             alerts = parser(payload)
         except AlertParseError as exc:
             return _error(400, f"no usable alert: {exc}")
-        if not alerts:  # a CI/CD notice posted by the same forwarder: nothing to open
-            log.info("webhook.not_an_alert", source=source, reason="build_notice")
+        if not alerts:  # a CI/CD notice, a report or chat posted by the forwarder: nothing to open
+            log.info("webhook.not_an_alert", source=source, reason="notice_or_chat")
             return _answer(source, {"status": "ignored", "reason": "not_an_alert", "alerts": 0})
         chat = self._chat(request, source)
         if not chat:

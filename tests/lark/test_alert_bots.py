@@ -2,7 +2,8 @@
 
 Another bot's card reaches us only as a degraded render (a JSON 2.0 card as nothing but the
 upgrade notice); the bot fetches the card itself and falls back to the render when it cannot.
-A message no template reads still opens an incident, and is counted.
+A message no template reads still opens an incident, and is counted; chat, reports and CI notices
+the same bot posts open none.
 """
 
 from __future__ import annotations
@@ -254,3 +255,46 @@ async def test_a_forwarders_feishu_hook_body_posted_to_the_webhook_opens_and_res
         what="the recovery resolving the incident",
     )
     assert await bot.rows("SELECT title FROM incidents") == [("订单库连接数过高",)]
+
+
+BATCH = "🔥 告警中 (2)\n- HighCPU web-1 CPU 95%\n- DiskFull db-1 /data 91%"
+
+
+async def test_chat_and_reports_open_nothing_a_repeat_dedupes_and_a_listed_recovery_resolves(
+    make_testbot: Any,
+) -> None:
+    """What an alert bot posts beside its alerts (a test message, a question to the group, a
+    daily report) opens no incident; a list of two alerts under one state heading opens two,
+    the same list posted again opens no more, and a recovery list naming one of them resolves
+    that one only."""
+    bot = await _alert_bot(make_testbot)
+    handled = "SELECT id FROM inbound_events WHERE message_id = '{}' AND status = 'done'"
+    for text in (
+        "测试一下",
+        "@张三 这个告警你看一下是不是误报？",
+        "【告警日报】2024-06-03\n告警总数：32\n已恢复：30\n未恢复：2\n最多告警：HighCPU（12 次）",
+    ):
+        sent = await bot.send(text, user=SENDER, sender_type="app", mention_bot=False)
+        await wait_until(
+            lambda sent=sent: _at_least(bot, handled.format(sent.message_id), 1),
+            timeout=15,
+            what=f"{text[:8]!r} handled",
+        )
+    assert await bot.rows("SELECT id FROM incidents") == []
+    await bot.send(BATCH, user=SENDER, sender_type="app", mention_bot=False)
+    await _incidents(bot, 2)
+    again = await bot.send(BATCH, user=SENDER, sender_type="app", mention_bot=False)
+    await wait_until(
+        lambda: _at_least(bot, handled.format(again.message_id), 1),
+        timeout=15,
+        what="the repeated list handled",
+    )
+    recovery = "✅ 已恢复 (1)\n- DiskFull db-1 /data 70%"
+    await bot.send(recovery, user=SENDER, sender_type="app", mention_bot=False)
+    resolved = "SELECT title FROM incidents WHERE status = 'resolved'"
+    await wait_until(lambda: _at_least(bot, resolved, 1), timeout=15, what="one resolved")
+    rows = await bot.rows("SELECT title, status = 'resolved' FROM incidents ORDER BY title")
+    assert [tuple(row) for row in rows] == [
+        ("DiskFull db-1 /data 91%", True),
+        ("HighCPU web-1 CPU 95%", False),  # still open (or being diagnosed)
+    ]

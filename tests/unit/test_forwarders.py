@@ -1,17 +1,18 @@
 """What real forwarders post into a Feishu group, read as the alerts they are.
 
 The corpus in `tests/fixtures/forwarders/` is ours, written in the shapes PrometheusAlert,
-Nightingale, WatchAlert, alertmanager-bot, alertmanager-webhook-feishu, Grafana, Uptime Kuma,
-Zabbix, SkyWalking, Tencent Cloud and Aliyun monitoring (ARMS, SLS), ElastAlert/Kibana,
-OpenSearch, Nagios/Icinga, Datadog, Sentry, PagerDuty-style and 睿象云-style relays, Kubernetes
-event forwarders, shell scripts and home-made Chinese templates produce (text, post given as
-Lark delivers its content, cards 1.0 and 2.0 as sent and as Lark delivers them, tables and JSON
-in a message), with ordinary chat that only mentions 告警 (read as a fallback, never as fields)
-and CI/CD notices (no alert at all). Each
-message lists the alerts it must yield (state, title, severity, labels that must be there,
-start time); each pair says whether two alerts are the same alert (a firing and its recovery)
-or not (two targets). A message that is only a title and a line is expected to be a fallback
-(counted as unreadable) that still opens, and resolves, its incident. `bench/intake_corpus.py`
+Nightingale (v5–v7), WatchAlert, alertmanager-bot, alertmanager-webhook-feishu, Grafana (legacy
+and 11's default bodies), Uptime Kuma, Zabbix, SkyWalking, Tencent Cloud, Huawei Cloud CES and
+Aliyun monitoring (ARMS, SLS), ElastAlert/Kibana, Graylog, OpenSearch, Nagios/Icinga, Datadog,
+Sentry, Loki/Thanos rulers, Argo CD, PagerDuty-style and 睿象云-style relays, Kubernetes event
+forwarders, shell scripts and home-made Chinese templates produce (text, post given as Lark
+delivers its content, cards 1.0 and 2.0 as sent and as Lark delivers them, tables, bulleted
+lists of alerts and JSON in a message), with messages that are no alert at all: chat, CI/CD
+and deploy notices, reports. Each message lists the alerts it must yield (state, title,
+severity, labels that must be there, start time); each pair says whether two alerts are the
+same alert (a firing and its recovery) or not (two targets). A message that is only a title
+and a line is expected to be a fallback (counted as unreadable) that still opens, and
+resolves, its incident. `bench/intake_corpus.py`
 scores the same corpus with `problems` and `pair_problem`.
 """
 
@@ -162,10 +163,21 @@ def test_long_runs_of_blanks_and_brackets_are_read_at_once() -> None:
         "thing_dead [1] Firing\n**" + "x" * run + "\n" + "a ~ " * (run // 4),
         "[FIRING:1] HighCPU" + " " * run + "is CRITICAL!",
         "***** " + "x " * (run // 2) + "*****",
+        "告警中" + " " * run + "(3",  # a state heading's count
+        "- a\n" + "- " * (run // 2) + "\n- b",  # a list of alerts
+        "Problem started at " + " " * run + "x",  # a sentence stating a start time
+        "告警推送：\n{" + '"a": ' * (run // 5),  # a JSON object after a caption
+        "<at id=all>" + "<at " * (run // 3) + "</at> 磁盘满",  # mention tags
+        "date: Mon, 03 Jun 2024" + " " * run + "02:00:00 +0000",
+        "Watch " + " " * run + "[" * run,  # a bracketed rule name
+        "[FIRING:1] HighCPU (" + "web-1 " * (run // 6) + ")",  # the subject's common values
+        "🔥 FIRING\n- X " + "a=" * (run // 2),  # a listed alert's labels after its name
+        "Resolved: " + "a" * run,  # a state written as the key of the alert's name
     ):
         alerts = parse_chat_message("text", text, None)
         assert len(alerts) == 1
         assert len(alerts[0].title) <= 200
+    assert parse_chat_message("text", "【变更通知】" + "今晚 " * (run // 3), None) == []
 
 
 def test_card_controls_are_not_alert_text_even_deeply_nested() -> None:

@@ -394,7 +394,9 @@ def test_delivered_card_form_reads_title_and_fields() -> None:
     [alert] = chat("chat_card_delivered.json")
 
     assert alert.source == "alertmanager"
-    assert alert.title == "KubePodCrashLooping (payments checkout-7d9f8b6c5-x2kqp critical)"
+    # Alertmanager's default subject: the common labels' values in parentheses, not the name
+    assert alert.title == "KubePodCrashLooping"
+    assert alert.labels["target"] == "payments checkout-7d9f8b6c5-x2kqp"
     assert alert.severity == "critical"  # "**告警级别：**" with the value on the next line
     assert alert.labels["namespace"] == "payments"
     assert "CrashLoopBackOff" in alert.summary

@@ -29,8 +29,9 @@ from typing import NamedTuple
 from workflows.intake.alert import Status
 from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import FieldSet, collect, inline_pairs, read_pair, section_of
+from workflows.intake.fingerprint import targets
 from workflows.intake.plain import split_blocks
-from workflows.intake.severity import severity_of, severity_word
+from workflows.intake.severity import severity_of, severity_word, state_level
 from workflows.intake.text import plain_line
 from workflows.intake.timestamps import parse_timestamp
 from workflows.intake.wording import level_word, state_of, state_suffix
@@ -48,6 +49,7 @@ _STATE_RE = re.compile(
     re.I,
 )
 _LEGACY_RE = re.compile(r"^\[(?P<state>Alerting|OK|No\s*Data)\]\s*(?P<rest>.*)$", re.I)
+_MAX_VALUES = 12
 _PARENS_RE = re.compile(r"^(?P<head>.*?)\s*\((?P<inner>[^()]*)\)\s*$")
 _GRAFANA_HINT_RE = re.compile(r"(?i)grafana|/alerting/(?:silence|grafana|list)")
 _HEADING_STATUS: dict[str, Status] = {
@@ -128,10 +130,13 @@ def read_bracketed(lines: list[str], zone: tzinfo) -> list[AlertDraft]:
             blocks = [_Block(block.heading or status, block.lines) for block in split]
             prefix = []
     common = FieldSet(free_labels=False)
-    level = level if level_word(level) else ""
+    # "is CRITICAL!" names a level; "is OK!" / "is DOWN!" imply one (`state_level`)
+    level = level if level_word(level) else state_level(level)
     for key, value in [*title_labels, *tag_labels]:
         if key == "severity":  # a level in a tag changes with the state: not an identity
             level = level or value
+        elif key == "target" and blocks:  # the subject's values: each alert's labels say more
+            continue
         else:
             common.add_label(key, value)
     if title_labels and title and " " not in title:
@@ -160,7 +165,25 @@ def _split_title(rest: str) -> tuple[str, list[tuple[str, str]]]:
             return parens["head"], pairs
         if not parens["head"]:  # "[FIRING:2]  (HighCPU prod)": no group labels, common values
             return parens["inner"], []
+        values = _common_values(parens["inner"])
+        if values:
+            return parens["head"], values
     return rest, []
+
+
+def _common_values(inner: str) -> list[tuple[str, str]]:
+    """The labels of Alertmanager's default subject, which prints the common labels' values
+    only: `HighCPU (web-1:9100 node critical)` → a level and the values as the target; [] when
+    the parenthesis reads as part of the title (`(for 3m)`, `(85%)`)."""
+    words = inner.split()
+    if "=" in inner or not 1 <= len(words) <= _MAX_VALUES:
+        return []
+    levels = [word for word in words if level_word(word)]
+    others = [word for word in words if word not in levels]
+    if not levels and not targets(inner):
+        return []
+    found = [("severity", levels[0])] if levels else []
+    return found + ([("target", " ".join(others))] if others else [])
 
 
 def _blocks(lines: list[str], status: Status) -> tuple[list[str], list[_Block]]:

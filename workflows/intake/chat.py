@@ -17,12 +17,14 @@ Formats, tried in this order:
 Before that, a message that is one JSON object is read as its fields (an Alertmanager/Grafana
 webhook body as that webhook), a Markdown or card table as one block per row
 (`workflows.intake.structured`), HTML entities and full-width brackets as what they stand for;
-and a CI/CD notice (`workflows.intake.notice`) yields no alert at all.
+and a CI/CD notice, a deploy or planned-work notice or a report (`workflows.intake.notice`)
+yields no alert at all.
 
 A plain text in which nothing was understood (no field, no label, no state) is a *fallback*:
 its alert is titled with the message's first meaningful line, keeps the message's text as its
 summary, and is marked `understood=False` so the bot counts it
-(`larkops_alert_parse_fallback_total`).
+(`larkops_alert_parse_fallback_total`) — unless it reads as people talking (测试一下, a question
+to the group, words to people, a plan), which yields no alert.
 
 Cards: the header title is read as the first line, then the card's text. Input is capped at
 64 KiB and 500 lines before parsing. Times without an offset are read in `zone` (China Standard
@@ -46,7 +48,7 @@ from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import unglue_keys, unpipe
 from workflows.intake.grafana import parse_grafana
 from workflows.intake.grouped import group_counts, read_grouped
-from workflows.intake.notice import is_build_notice
+from workflows.intake.notice import is_chatter, not_an_alert
 from workflows.intake.plain import read_plain
 from workflows.intake.prometheusalert import has_marker, read_prometheusalert, unglue
 from workflows.intake.structured import json_lines, json_object, untable
@@ -59,6 +61,8 @@ MAX_INPUT_CHARS = 64 * 1024
 MAX_LINES = 500
 # @mentions at the start of a line ("@所有人 [FIRING:1] …", "<at id=all></at>"): not alert text
 _MENTIONS_RE = re.compile(r"^(?:\s*(?:@_user_\d+|@_all|@all|@所有人|@everyone)(?![\w-]))+")
+# a Lark mention tag anywhere, its name included ("<at user_id=\"all\">所有人</at>")
+_AT_TAG_RE = re.compile(r"<at\b[^<>]{0,200}>[^<>]{0,100}</at>", re.I)
 # full-width brackets read as the ASCII ones the tag readers know ("［告警］磁盘空间不足")
 _FULL_WIDTH = str.maketrans({"［": "[", "］": "]"})
 # what Lark delivers instead of a card JSON 2.0 (and shows in old clients): not alert text
@@ -84,7 +88,8 @@ def parse_chat_message(
 
     `text` is the message's plain text (for cards, what the transport extracted); `card` is the
     card JSON when the message is interactive. Raises `AlertParseError` only when the message
-    has no text at all; returns no alert for a CI/CD notice (`workflows.intake.notice`).
+    has no text at all; returns no alert for a CI/CD notice, a report or chat
+    (`workflows.intake.notice`).
 
     Example::
 
@@ -100,7 +105,7 @@ def parse_chat_message(
     lines = _message_lines(text, card)
     if not lines:
         raise AlertParseError(f"the {clean_line(message_type, 32) or 'chat'} message has no text")
-    if is_build_notice(lines):
+    if not_an_alert(lines):
         return []
     raw: dict[str, Any] = {
         "message_type": message_type,
@@ -124,6 +129,8 @@ def parse_chat_message(
     alerts = [draft.finish() for draft in drafts]
     if understood:
         return alerts
+    if is_chatter(lines):  # people talking ("测试一下", "这个告警是误报吗？"): no alert
+        return []
     return [fallback_alert(message_type, "\n".join(lines), alerts[0].title)]
 
 
@@ -162,6 +169,8 @@ def _message_lines(text: object, card: object) -> list[str]:
         body = "\n".join(fielded)
     if "&" in body:  # "API 错误率 &gt; 5%": what the forwarder meant is what the reader sees
         body = html.unescape(body)
+    if "<at" in body:  # who is mentioned is no part of the alert
+        body = _AT_TAG_RE.sub("", body)
     cleaned = unglue_keys(unglue(clean_block(body, MAX_INPUT_CHARS)))
     lines = [
         piece

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from workflows.intake.fingerprint import IDENTITY_KEYS
-from workflows.intake.severity import SEVERITY_KEYS, severity_of
+from workflows.intake.severity import SEVERITY_KEYS, severity_of, state_level
 from workflows.intake.text import link_url, plain_line
 from workflows.intake.vocabulary import LEVEL_STATUS_KEYS, key_zone, known_key, normalise_key, route
 from workflows.intake.wording import state_of
@@ -37,6 +37,13 @@ _URL_RE = re.compile(r"https?://\S+")
 _BARE_URL_RE = re.compile(r"^https?://\S+$")
 _GO_MAP_ITEM_RE = re.compile(r"(?:^|\s)([A-Za-z_][\w.\-]{0,63}):(\S{1,512})")
 _PORT_RE = re.compile(r"^\d{1,5}\s*[:：]")
+# a sentence that says when the problem started or ended (Zabbix: "Problem started at 10:00:00
+# on 2024.06.03", "Problem has been resolved at …")
+_WHEN_SPAN = 100  # looked for in a line's last characters only
+_WHEN_RE = re.compile(
+    r"(?i)\b(?:(?P<start>started|began|occurred)|(?P<end>resolved|recovered|ended))"
+    r"\s+(?:at|on)\s+(?P<when>\S.{6,58})$"
+)
 _SECTIONS = {
     "labels": "labels",
     "标签": "labels",
@@ -45,6 +52,13 @@ _SECTIONS = {
     "附加信息": "annotations",
 }
 _BULLETS = ("-", "*", "•", "·")
+# keys that are a state, whose value names the alert: "Resolved: X", "已恢复：X"
+_STATE_KEYS = frozenset(
+    {"resolved", "recovered", "firing", "triggered", "alerting", "problem", "已恢复", "告警恢复"}
+)
+# names of what is monitored, not of the rule that fired: a rule's name wins over them
+_ITEM_KEYS = frozenset({"监控项", "监控项目", "告警项", "报警项", "monitoritem", "item"})
+_WORDY_RE = re.compile(r"[A-Za-z\u3400-\u9fff]")  # a name, not a count ("Resolved: 1")
 _STATE_WORDS_RE = re.compile(
     r"(?i)\b(?:triggered|recovered|firing|resolved)\b|已恢复|恢复|告警中|报警中|已触发|触发"
 )
@@ -162,17 +176,26 @@ class FieldSet:
     starts_at: str = ""
     ends_at: str = ""
     status: str = ""
+    state_level: str = ""  # the level a monitor's state implies ("State: DOWN"), if any
+    weakly_named: bool = False  # the alert name came from a monitored item (监控项), not a rule
     url: str = ""
 
     def add(self, key: str, value: str, *, url: str | None = None) -> None:
         """Route `key: value`; `url` is the line's link target, for link-valued keys."""
+        if normalise_key(key) in _STATE_KEYS and _WORDY_RE.search(value):
+            # "Resolved: ValueError: …": the key is the state, the value the alert's name
+            self.status = self.status or key
+            self.add_label("alertname", value)
+            return
         kind, name = route(key)
         if normalise_key(key) in LEVEL_STATUS_KEYS:  # Nightingale: "S2 Triggered"
             self.status = self.status or value
             value = _STATE_WORDS_RE.sub(" ", value).strip()
         if kind == "label" and not self.free_labels and not well_known_key(key):
             kind = "annotation"
-        if kind == "label":
+        if kind == "label" and name == "alertname":
+            self._add_name(normalise_key(key), value)
+        elif kind == "label":
             self.add_label(name, value)
         elif kind == "tags":
             for tag, tag_value in tag_pairs(value):
@@ -189,8 +212,20 @@ class FieldSet:
             self.add_label("severity", value)  # Nagios' "State: CRITICAL" is a level
         elif kind == "status":
             self.status = self.status or value
+            self.state_level = self.state_level or state_level(value)
         elif kind == "url":
             self.url = self.url or url or value
+
+    def _add_name(self, key: str, value: str) -> None:
+        """The alert's name: a rule's (报警规则: ecs_cpu_high) over a monitored item's (监控项:
+        CPU使用率), whichever comes first; else the first one given."""
+        weak = key in _ITEM_KEYS
+        if self.weakly_named and not weak and value:
+            self.labels["alertname"] = value
+            self.weakly_named = False
+        elif "alertname" not in self.labels and value:
+            self.add_label("alertname", value)
+            self.weakly_named = weak
 
     def add_label(self, key: str, value: str) -> None:
         """Set a label verbatim (a `Labels:` section item), unless already set or full."""
@@ -268,5 +303,15 @@ def collect(lines: Iterable[str], fields: FieldSet) -> list[str]:
             fields.add(pending, line, url=link_url(raw))
             pending = ""
         else:
+            _dated(line, fields)
             free.append(line)
     return free
+
+
+def _dated(line: str, fields: FieldSet) -> None:
+    """The start or end time a free sentence states, into `fields`."""
+    found = _WHEN_RE.search(line[-_WHEN_SPAN:])
+    if found and found["start"]:
+        fields.starts_at = fields.starts_at or found["when"]
+    elif found:
+        fields.ends_at = fields.ends_at or found["when"]

@@ -32,8 +32,9 @@ the title stand in: IP addresses (with their port) and host-like names that carr
 (`db-1`, `node03`, `web-2.example.com`), so "Instance 10.0.0.1:9100 down" and
 "Instance 10.0.0.2:9100 down" stay apart while a value such as "93%" never counts. So
 "磁盘快满了 93% host=db-1" and "已恢复: 磁盘快满了 host=db-1" share a fingerprint, while
-host=db-2 gets its own. Empty values (Go's `<no value>` is read as empty) are never part of a
-fingerprint.
+host=db-2 gets its own. An alert name equal to the title is the title, not a second identity
+("告警名称: 内存不足" and "【告警已解除】内存不足" share a fingerprint). Empty values (Go's
+`<no value>` is read as empty) are never part of a fingerprint.
 
 A caller's own fingerprint (generic webhook `fingerprint` field) wins: 16 lowercase hex
 characters are used as they are, anything else is hashed (`override_fingerprint`).
@@ -130,6 +131,14 @@ IDENTITY_KEYS: frozenset[str] = frozenset(
         "queue",
         "url",
         "domain",
+        # what part of a target: a mount, a disk, a NIC, an endpoint, a consumer group
+        "path",
+        "mount",
+        "disk",
+        "interface",
+        "endpoint",
+        "consumergroup",
+        "consumer_group",
     }
 )
 
@@ -189,12 +198,18 @@ def targets(text: str) -> list[str]:
 
 def text_fingerprint(source: str, title: str, labels: Mapping[str, str]) -> str:
     """The fingerprint of a text alert (see the module docstring)."""
+    name = normalise_title(title)
     identity = sorted(
-        (key, value) for key, value in labels.items() if value and key.lower() in IDENTITY_KEYS
+        (key, value)
+        for key, value in labels.items()
+        if value
+        and key.lower() in IDENTITY_KEYS
+        # the name the title already is ("告警名称: 内存不足" / "【告警已解除】内存不足")
+        and not (key == "alertname" and normalise_title(value) == name)
     )
     if not any(key != "alertname" for key, _ in identity):
         identity.extend(("target", target) for target in targets(title))
-    return _digest([source, normalise_title(title), identity])
+    return _digest([source, name, identity])
 
 
 def override_fingerprint(value: str) -> str:

@@ -8,7 +8,13 @@ DIY Feishu templates). A message is split into one block per alert:
   never a title;
 - at a line that is only a state (`🔥 FIRING 🔥`, `RESOLVED`, `【恢复】`), which sets the state of
   the block it opens;
-- where a key the block already has comes again (a second `告警名称:` or `级别状态:`).
+- where a key the block already has comes again (a second `告警名称:` or `级别状态:`; two
+  synonyms, 告警名称 and 告警策略, are two facts of one alert);
+- at each item of a list of alerts (`- HighCPU web-1`, `2. alertname=X …`, `• [critical] X
+  node=a`) under a state heading or a caption that speaks of alerts (`当前告警 3 条：`); each
+  item takes the state of the heading above it, and its trailing `k=v` labels leave its title;
+- at a free line led by a level tag when the block already has one (`**[warning]** Lag is
+  high` opening each alert of a dingtalk-style list).
 
 Each block is one alert. Its title is its alert-name field (or a rule name quoted in its first
 lines: `rule 'Error logs spike' is active`), else its first free line, else the message's first
@@ -16,6 +22,9 @@ line; a block with none of them, or only a notice title (`Nagios 告警通知`),
 its fields say is wrong and where (`workflows.intake.titles`). A repeated key does not start a
 new alert inside a bulleted list under a key without value (`*Details:*`), nor on the line that
 is a description's value (`告警详情:` over `实例: db-1 …`).
+
+Its level: a level field, else a level tag in its title or the message's header, else the level
+its monitor state implies (`State: DOWN` critical, a recovery's `OK`/`UP` info).
 
 Its state: a declared state (`状态: 已恢复`, `级别状态: S2 Recovered`) first, then the block's
 state heading, then the wording of its title (then the message's first line),
@@ -34,7 +43,7 @@ from workflows.intake.alertmanager import status_of
 from workflows.intake.draft import AlertDraft
 from workflows.intake.fields import FieldSet, collect, inline_pairs, read_pair, well_known_key
 from workflows.intake.fingerprint import IDENTITY_KEYS, targets
-from workflows.intake.severity import severity_word
+from workflows.intake.severity import severity_word, state_level
 from workflows.intake.text import is_caption, plain_line, separator_text, title_line
 from workflows.intake.timestamps import parse_timestamp
 from workflows.intake.titles import quoted_name, subject
@@ -46,14 +55,19 @@ from workflows.intake.wording import (
     level_word,
     reads_resolved,
     state_of,
+    state_suffix,
     stated,
     untagged,
 )
 
 _NOT_ALERT = ("annotation", "noise", "url")
 _BULLETS = ("-", "*", "•", "·")
-_BULLET_RE = re.compile(r"^[-*•·]\s+(?=\S)")
+# a list item's mark: "- ", "• ", "1. ", "2) ", "3、"
+_BULLET_RE = re.compile(r"^(?:[-*•·]|\d{1,3}[.)、])\s+(?=\S)")
 _LEVEL_FIRST_RE = re.compile(r"^((?:S|P|SEV)\d)\b", re.I)  # "S1 - Triggered - cpu_busy"
+_LISTING_RE = re.compile(r"(?i)\d|告警|报警|\balerts?\b|\bfiring\b|\bresolved\b|恢复")
+# "KubeNodeNotReady node=k8s-w-07": the k=v pairs after a listed alert's name are its labels
+_PAIR_TOKEN_RE = re.compile(r"[A-Za-z_][\w.\-]{0,63}=\S{1,512}")
 # identity labels that say what the alert is or where it belongs, not which target it is on
 _SCOPES = frozenset({"alertname", "env", "cluster", "project", "namespace", "region", "zone"})
 
@@ -67,6 +81,8 @@ class Block:
     keys: set[str] = field(default_factory=set)
     alert_like: bool = False  # a field that describes an alert (name, target, level, state…)
     named: bool = False  # opened by a heading or a separator with words ("--- Alert ---")
+    item: bool = False  # one item of a list of alerts ("- HighCPU web-1", "2. alertname=X …")
+    tagged: bool = False  # has a free line led by a level or state tag ("**[warning]** …")
 
 
 def split_blocks(lines: list[str]) -> list[Block]:
@@ -74,8 +90,18 @@ def split_blocks(lines: list[str]) -> list[Block]:
     blocks = [Block()]
     listing = False  # bulleted items under a key without value ("*Details:*" / "• instance: x")
     described = False  # the line after "告警详情:" is its text, whatever it reads like
-    for raw in lines:
+    items = _alert_items(lines)
+    announced: Status | None = None  # the state of the latest heading, for the items below it
+    for index, raw in enumerate(lines):
         current = blocks[-1]
+        if index in items:
+            if _has_text(current):
+                blocks.append(Block(heading=announced, item=True, alert_like=True))
+            else:
+                current.heading = current.heading or announced
+                current.item = current.alert_like = True
+            blocks[-1].lines.append(raw)
+            continue
         bulleted = raw.lstrip().startswith(_BULLETS)
         listing = listing and bulleted
         value_of, described = described and bool(raw.strip()), described and not raw.strip()
@@ -106,8 +132,61 @@ def split_blocks(lines: list[str]) -> list[Block]:
         elif pair:
             listing = True
             described = known_key(pair[0]) and route(pair[0])[0] == "annotation"
+        elif not value_of and _tag_led(plain):
+            # "**[warning]** Lag is high" again: each alert of the list opens with its level
+            if current.tagged:
+                blocks.append(Block(heading=announced))
+                current = blocks[-1]
+            current.tagged = True
         current.lines.append(raw)
     return _joined([block for block in blocks if _has_text(block)])
+
+
+def _lists_alerts(key: str) -> bool:
+    """Whether a caption ending in a colon introduces alerts ("当前告警 3 条：", "Firing
+    alerts:"), not a field's items ("可能原因：", "告警详情：")."""
+    return not known_key(key) and _LISTING_RE.search(key) is not None
+
+
+def _tag_led(plain: str) -> bool:
+    """Whether a free line opens with a level or state tag: "[warning] Lag is high",
+    "【P1】磁盘满" (not "[订单服务] 接口超时", nor "Resolved: X")."""
+    return plain.startswith(("[", "【")) and bool(untagged(_BULLET_RE.sub("", plain))[1])
+
+
+def _alert_items(lines: list[str]) -> set[int]:
+    """The indexes of lines that are items of a list of alerts: bulleted or numbered lines
+    in a row (blank lines between allowed) that are not `key: value` fields, two or more, or
+    one under a state heading (`🔥 告警中 (3)`); under such a heading or a caption that speaks
+    of alerts (`【告警汇总】当前 2 条告警`, `当前告警 3 条：`), or each carrying labels or a level
+    (`- [critical] X node=a`). Bullets under a field ("告警详情:" / "*Details:*") detail one
+    alert; bullets under any other line ("大家注意：") are no alerts by themselves."""
+    found: set[int] = set()
+    run: list[tuple[int, str]] = []
+    before: str | None = ""  # the line before the current run (None: a field)
+    for index, raw in enumerate([*lines, ""]):
+        plain = plain_line(raw)
+        if not plain and index < len(lines):
+            continue
+        item = _BULLET_RE.match(raw.strip())
+        text = plain_line(raw.strip()[item.end() :]) if item else ""
+        if item and not read_pair(text):
+            run.append((index, text))
+            continue
+        headed = before is not None and heading_status(before, before) is not None
+        if (len(run) >= 2 or headed) and before is not None and _introduces(before, run):
+            found.update(index for index, _ in run)
+        run = []
+        pair = read_pair(plain)
+        before = None if pair and (pair[1] or not _lists_alerts(pair[0])) else plain
+    return found
+
+
+def _introduces(before: str, run: list[tuple[int, str]]) -> bool:
+    """Whether the items of `run` after the line `before` are alerts (see `_alert_items`)."""
+    if before and (heading_status(before, before) or _LISTING_RE.search(before)):
+        return True
+    return all(inline_pairs(item) or _tag_led(item) for _, item in run)
 
 
 def _joined(blocks: list[Block]) -> list[Block]:
@@ -117,16 +196,18 @@ def _joined(blocks: list[Block]) -> list[Block]:
     fielded = any(block.alert_like for block in blocks)
     kept: list[Block] = []
     prefix: list[str] = []
+    listed = any(block.item for block in blocks)
     for block in blocks:
         if block.alert_like or block.heading is not None or (not fielded and block.named):
-            block.lines[:0] = prefix
+            # a list's caption ("【告警汇总】当前 2 条告警") is no part of its first item
+            block.lines[:0] = [] if block.item else prefix
             prefix = []
             kept.append(block)
         elif kept:
             kept[-1].lines.extend(block.lines)
         else:
             prefix.extend(block.lines)
-    if prefix:
+    if prefix and not listed:
         kept.append(Block(lines=prefix))
     return kept
 
@@ -145,7 +226,7 @@ def read_plain(lines: list[str], zone: tzinfo) -> tuple[list[AlertDraft], bool]:
     for block in blocks:
         draft, read = _read_block(block, header, zone)
         drafts.append(draft)
-        understood = understood or read or block.heading is not None
+        understood = understood or read or block.heading is not None or block.item
     return drafts, understood
 
 
@@ -169,6 +250,7 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
         heading = subject(fields.labels, fields.annotations) or heading
     heading = _BULLET_RE.sub("", heading)  # "- HighCPU on web-1" in a list of alerts
     title, tags = untagged(heading)
+    title = _without_pairs(title) if block.item else title  # a listed alert: "X node=a"
     understood = understood or bool(tags)  # "【告警】磁盘满", "[Down] 订单API": a state or a level
     captions = [line for line in free if line != heading and is_caption(line)]
     understood = understood or any(caption_state(line) for line in captions[:1])  # "… Alarm:"
@@ -184,7 +266,10 @@ def _read_block(block: Block, header: str, zone: tzinfo) -> tuple[AlertDraft, bo
     if not severity_word(fields.labels):  # "【 P1 报警中】- X", "S1 - Triggered - X" name the level
         leading = _LEVEL_FIRST_RE.match(header)
         words = (tags, untagged(header)[1], leading.group(1) if leading else "")
-        fields.add_label("severity", next((word for word in words if level_word(word)), ""))
+        level = next((word for word in words if level_word(word)), "")
+        # else the level a monitor's state implies: "State: DOWN", "… is OK!" (not "[Down]")
+        implied = fields.state_level or state_level(state_suffix(heading)[1])
+        fields.add_label("severity", level or implied)
     annotations = dict(fields.annotations)
     if body and "description" not in annotations:
         annotations["description"] = "\n".join(body)
@@ -234,6 +319,15 @@ def _status(
     return "resolved" if reads_resolved(text) else "firing"
 
 
+def _without_pairs(title: str) -> str:
+    """A title without the `k=v` labels written after its name ("KubeNodeNotReady
+    node=k8s-w-07" → "KubeNodeNotReady"); a title of nothing but pairs stays as it is."""
+    words = title.split(" ")
+    while len(words) > 1 and _PAIR_TOKEN_RE.fullmatch(words[-1]):
+        words.pop()
+    return " ".join(words) if len(words) < len(title.split(" ")) else title
+
+
 def _quoted(free: list[str], header: str, fields: FieldSet) -> str:
     """The line (of the first free ones, or the header) that quotes the alert's rule name, whose
     name and group it adds to `fields`; "" when none does."""
@@ -252,11 +346,10 @@ def _located(fields: FieldSet) -> bool:
 
 
 def _identity_key(key: str) -> str:
-    """The name under which a repeated key starts a new alert: the key itself, or "alertname"
-    for any of its synonyms (告警名称 / 规则名称 / 报警类型…)."""
+    """The name under which a repeated key starts a new alert: the key as written (normalised).
+    Two synonyms of a name in one block (告警名称 and 告警策略, a cloud monitor's rule and its
+    policy) are two facts of one alert, not two alerts."""
     kind, name = route(key)
-    if kind == "label" and name == "alertname":
-        return "alertname"
     if kind in ("annotation", "noise") and name not in ("source_fingerprint",):
         return ""  # descriptions may repeat, and noise says nothing
     return normalise_key(key)

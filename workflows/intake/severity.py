@@ -3,7 +3,8 @@
 Rules: P0/P1, critical, emergency, fatal, disaster, high, error, 紧急, 严重, 致命, 灾难, 一级 →
 critical; P2, warning, average, medium, minor, 警告, 一般, 重要, 次要, 二级 → warning; P3/P4, info,
 low, notice, 提示, 信息, 通知, 提醒, 三级 → info (高危/中危/低危 likewise). Anything unknown or
-missing → warning (a human looks, nothing pages).
+missing → warning (a human looks, nothing pages); where no level is named, a monitor's state
+implies one (`state_level`: DOWN/UNREACHABLE → critical, OK/UP → info).
 
 Usage::
 
@@ -95,6 +96,26 @@ def severity_of(value: object) -> Severity | None:
         if token in _WORDS:
             return _WORDS[token]
     return None
+
+
+# the level a monitor's state implies where nothing else names one: a host DOWN or UNREACHABLE
+# is the gravest a host can be; a state back to OK or UP (a recovery) is news, nothing to page
+_STATE_LEVELS: dict[str, Severity] = {
+    "down": "critical",
+    "unreachable": "critical",
+    "ok": "info",
+    "up": "info",
+}
+
+
+def state_level(*words: str) -> str:
+    """The level (critical/info) the first monitor state among `words` implies ("State: DOWN",
+    the "is OK" of an Icinga subject), or ""."""
+    for text in words:
+        for word in text.lower().split():
+            if word in _STATE_LEVELS:
+                return _STATE_LEVELS[word]
+    return ""
 
 
 def severity_word(*sources: Mapping[str, str]) -> str:

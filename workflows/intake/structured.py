@@ -101,20 +101,29 @@ def json_object(text: str) -> dict[str, object] | None:
 
 
 def json_lines(text: str) -> list[str] | None:
-    """The fields of a message that is one JSON object, as `key: value` lines; None for any
-    other text."""
-    data = json_object(text)
+    """The fields of a message that is one JSON object, as `key: value` lines, after the lines
+    of text that introduce it ("告警推送：" over the object, or over a ```json fence); None for
+    any other text."""
+    head, data = "", json_object(text)
+    start = text.find("\n{")
+    if data is None and start >= 0:  # the object runs from a line's start to the end
+        head, tail = text[:start], text[start:].strip()
+        fence = head.rstrip().rsplit("\n", 1)[-1].strip()
+        if fence.startswith("```") and tail.endswith("```"):
+            head, tail = head.rstrip()[: -len(fence)], tail[:-3]
+        data = json_object(tail)
     if data is None:
         return None
-    lines: list[str] = []
+    lines: list[str] = [line for line in head.split("\n") if line.strip()]
+    seen: set[str] = set()  # a nested key the object already has is another object's fact
     for key, value in list(data.items())[: MAX_CELLS * 2]:
-        if isinstance(value, Mapping):
-            lines.extend(
-                f"{inner}: {_scalar(item)}" for inner, item in list(value.items())[: MAX_CELLS * 2]
-            )
-        else:
-            lines.append(f"{key}: {_scalar(value)}")
-    return [line for line in lines if read_pair(line)]
+        items = list(value.items()) if isinstance(value, Mapping) else [(key, value)]
+        for inner, item in items[: MAX_CELLS * 2]:
+            if isinstance(item, Mapping) or inner in seen:
+                continue
+            seen.add(inner)
+            lines.append(f"{inner}: {_scalar(item)}")
+    return [line for line in lines if read_pair(line) or line in head]
 
 
 def _row(line: str) -> bool:

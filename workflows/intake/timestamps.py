@@ -3,7 +3,8 @@
 Accepted: ISO 8601 / RFC 3339 with up to nanosecond fractions (Alertmanager, Grafana), Go's
 `time.Time` print form (`2024-05-01 10:00:00.123 +0800 CST`, also with its `m=+1.5` monotonic
 reading), `2024/05/01 10:00:00`, Zabbix's `2024.05.01 10:00:00`, `2024年05月01日 10:00:00`,
-month names (`Mon Jun 3 10:00:00 CST 2024`, `Jun 3, 2024 10:00:00 AM`), a
+month names (`Mon Jun 3 10:00:00 CST 2024`, `Jun 3, 2024 10:00:00 AM`), RFC 2822 (`Mon, 03 Jun
+2024 02:00:00 +0000`), Zabbix's `10:00:00 on 2024.06.03`, `… GMT+08:00`, a
 zone written after the time (`2024-05-01 10:00:00 (UTC+08:00)`, `… (UTC)`), and epoch seconds
 or milliseconds as numbers or as 10/13 digits of text. Go's zero time `0001-01-01T00:00:00Z`
 (Alertmanager's "not set") is None. A time without an offset is read in `naive_zone`.
@@ -35,6 +36,17 @@ _WORDY_RE = re.compile(
     r"(?:(?P<y>\d{4}),?\s+)?(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?"
     r"(?:\s*(?P<ampm>[AaPp][Mm]))?(?:\s+(?P<abbr>[A-Za-z]{2,5}))?(?:\s+(?P<y2>\d{4}))?$"
 )
+# RFC 2822 (mail, Elastic Watcher): "Mon, 03 Jun 2024 02:00:00 +0000"
+_RFC2822_RE = re.compile(
+    r"^(?:[A-Za-z]{3},\s*)?(?P<d>\d{1,2})\s+(?P<mo>[A-Za-z]{3})\s+(?P<y>\d{4})\s+"
+    r"(?P<t>\d{1,2}:\d{2}(?::\d{2})?)(?P<rest>\s+\S{1,6})?$"
+)
+# Zabbix's default messages: "10:00:00 on 2024.06.03"
+_TIME_ON_DATE_RE = re.compile(
+    r"^(\d{1,2}:\d{2}(?::\d{2})?)\s+on\s+(\d{4}[-/.]\d{1,2}[-/.]\d{1,2})$"
+)
+# an offset written after GMT/UTC (Huawei Cloud): "2024/06/03 10:00:00 GMT+08:00"
+_GMT_OFFSET_RE = re.compile(r"\s(?:GMT|UTC)([+-]\d{1,2}(?::?\d{2})?)$", re.I)
 _CJK_DATE_RE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})[日号]\s*")  # 2024年06月03日 10:00
 _EPOCH_TEXT_RE = re.compile(r"^\d{10}(?:\d{3})?$")
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # numbers above this are milliseconds
@@ -61,7 +73,7 @@ def _from_text(value: str, naive_zone: tzinfo) -> datetime | None:
         return None
     if _EPOCH_TEXT_RE.match(text):  # "1717380000" / "1717380000000" printed as text
         return _from_epoch(float(text))
-    match = _STAMP_RE.match(_CJK_DATE_RE.sub(r"\1-\2-\3 ", text).strip())
+    match = _STAMP_RE.match(_dated_first(text))
     if not match:
         return _wordy(text, naive_zone)
     parts = match.groupdict()
@@ -87,6 +99,21 @@ def _from_text(value: str, naive_zone: tzinfo) -> datetime | None:
         return stamp.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
+
+
+def _dated_first(text: str) -> str:
+    """`text` rewritten date first, as `_STAMP_RE` reads it: 2024年06月03日 10:00 →
+    2024-06-03 10:00, RFC 2822 → 2024-06-03 02:00:00 +0000, Zabbix's "10:00:00 on 2024.06.03"
+    → 2024.06.03 10:00:00."""
+    mail = _RFC2822_RE.match(text)
+    if mail and mail["mo"].lower() in _MONTHS:
+        month = _MONTHS.index(mail["mo"].lower()) + 1
+        return f"{mail['y']}-{month:02d}-{int(mail['d']):02d} {mail['t']}{mail['rest'] or ''}"
+    zabbix = _TIME_ON_DATE_RE.match(text)
+    if zabbix:
+        return f"{zabbix[2]} {zabbix[1]}"
+    text = _GMT_OFFSET_RE.sub(r" (UTC\1)", text)
+    return _CJK_DATE_RE.sub(r"\1-\2-\3 ", text).strip()
 
 
 def _wordy(text: str, naive_zone: tzinfo) -> datetime | None:

@@ -6,6 +6,7 @@ it fired for::
 
     Elasticsearch query rule 'Error logs spike' is active:
     alert 'CPU high' is active for group 'web-1':
+    Watch [es-disk-watermark] has triggered
 
 Monitors such as Nagios print no alert name at all, only the checked service and its host
 (`Service: HTTP` / `Host: web-01`), and notice forwarders title every message the same
@@ -24,6 +25,10 @@ _QUOTED_RE = re.compile(
     rf"(?i)\b(?:rule|alert|monitor|check|规则|告警|监控)\s*[{_QUOTES}]"
     rf"(?P<name>[^{_QUOTES}\n]{{1,120}})[{_QUOTES}]"
 )
+# Elastic Watcher and others name it in brackets: "Watch [es-disk-watermark] has triggered"
+_BRACKETED_RE = re.compile(
+    r"(?i)\b(?:watch|monitor|rule|alert|check|trigger)\s{0,3}\[(?P<name>[^\[\]\n]{1,120})\]"
+)
 _GROUP_RE = re.compile(
     rf"(?i)\bfor\s+group\s+[{_QUOTES}](?P<group>[^{_QUOTES}\n]{{1,120}})[{_QUOTES}]"
 )
@@ -35,7 +40,7 @@ _TARGETS = ("host", "hostname", "instance", "node", "target", "pod", "container"
 def quoted_name(line: str) -> tuple[str, str]:
     """The rule name quoted in a sentence, and the group it fired for (each "" when absent):
     `alert 'CPU high' is active for group 'web-1':` → ("CPU high", "web-1")."""
-    found = _QUOTED_RE.search(line)
+    found = _QUOTED_RE.search(line) or _BRACKETED_RE.search(line)
     if not found:
         return "", ""
     group = _GROUP_RE.search(line)

@@ -46,7 +46,8 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "告警名称 报警名称 告警名 报警名 告警类型 报警类型 告警规则 报警规则 规则名称 规则名 "
         "规则标题 告警标题 报警标题 告警项 报警项 监控项 策略名称 告警规则名称 事件名称 "
         "告警 报警 告警策略 策略 策略名 监控项目 规则 problemname eventname triggername trigger "
-        "alertrule alarmrule policy policyname monitor monitorname 标题 title issue "
+        "alertrule alarmrule policy policyname monitor monitorname 标题 title "
+        "newissue regression newalert newerror 新问题 新异常 "
         "reason eventreason alertname alert_name alert alarmname rule_name rulename ruletitle rule",
     ),
     **_table(
@@ -138,7 +139,8 @@ _CANONICAL: dict[str, tuple[Kind, str]] = {
         "开始时间 触发时间 告警时间 报警时间 发生时间 故障时间 首次触发 首次触发时间 "
         "首次告警时间 告警开始时间 报警开始时间 triggertime firsttriggertime starttime startsat "
         "starts_at started srarttime time firedat firetime triggeredat problemstarted when "
-        "date/time timestamp periodstart 时间",
+        "date/time timestamp periodstart 时间 date firsttimestamp firstseen first_seen "
+        "eventtime 事件时间",
     ),
     **_table(
         "ends",
@@ -179,12 +181,13 @@ def route(key: str) -> tuple[Kind, str]:
 
     A recovery message's key names the same fact as its alert's (恢复主机 is 告警主机, 恢复级别
     告警级别), except its times. Unknown keys that look like label names (ASCII identifiers) are
-    labels, others annotations.
+    labels, lower-cased ("Region" → region), others annotations.
     """
     known = _lookup(key)
     if known:
         return known
-    return ("label", key) if _LABEL_NAME_RE.match(key) else ("annotation", key)
+    # "Region: eu-west-1" is the label region, as Prometheus would name it
+    return ("label", key.lower()) if _LABEL_NAME_RE.match(key) else ("annotation", key)
 
 
 def known_key(key: str) -> bool:

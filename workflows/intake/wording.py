@@ -36,10 +36,16 @@ _RECOVERED_RE = re.compile(
     r"\bresolved\b|\brecovered\b|\[ok\]"
 )
 # a line that is only a state, the heading of the alerts below it
+# a count after the state: "FIRING: 2", "Firing 2/5", "告警中 (3)", "已恢复：1 条"
+# (blanks bounded: runs of optional blanks side by side would backtrack over a long blank run)
+_COUNT = (
+    r"(?: {0,3}[:：]? {0,3}[(（]? {0,3}\d{1,4}(?: {0,3}/ {0,3}\d{1,4})?"
+    r" {0,3}[条个]? {0,3}[)）]?)?"
+)
 _HEADING_RE = re.compile(
-    r"(?i)^\[?(?:alerts?\s+)?(firing|resolved|recovered|triggered|alerting|problem|ok)"
-    r"(?:\s*[:：]?\s*\d+(?:\s*/\s*\d+)?)?\]?$|^【?(告警|报警|告警中|报警中|恢复|已恢复|"
-    r"告警恢复|报警恢复|恢复通知|告警触发|恢复信息|故障恢复)】?$"
+    rf"(?i)^\[?(?:alerts?\s+)?(firing|resolved|recovered|triggered|alerting|problem|ok)"
+    rf"{_COUNT}\]?$|^【?(告警|报警|告警中|报警中|恢复|已恢复|"
+    rf"告警恢复|报警恢复|恢复通知|告警触发|恢复信息|故障恢复)】?{_COUNT}$"
 )
 
 
