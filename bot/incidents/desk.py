@@ -95,6 +95,7 @@ class IncidentDesk:
         )
         replica = f"{socket.gethostname()}:{os.getpid()}"
         self.pager = Pager(settings, db, api, self.presenter, self.roster, replica=replica)
+        self.presenter.paging = self.pager.escalated
         self.handoffs = Handoffs(settings, db, api, self.roster)
         self.war_rooms = WarRooms(settings, db, api, self.presenter, self.roster)
         words = None

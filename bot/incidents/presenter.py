@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -74,6 +74,8 @@ class LarkPresenter:
         self.zone = ZoneInfo(settings.timezone)
         self._storm_cards: dict[tuple[str, int], str] = {}
         self._cards: dict[int, str] = {}  # incident id -> its card's message id (never changes)
+        # after an escalation's message: page again if the paging had stopped (`Pager.escalated`)
+        self.paging: Callable[[int], Awaitable[object]] | None = None
 
     async def show(self, incident_id: int, *, wait: bool = False) -> None:
         """Send the card, or queue an update of it; `wait`: until the update reached Lark
@@ -254,13 +256,14 @@ class LarkPresenter:
         if rows is None or not rows.pages:
             return None
         over = incident.status in incidents.FINAL
-        open_ = incident.acknowledged_at is None and not over
+        open_ = incidents.awaits_ack(incident)
         roomless = not over and rows.war_room is None
         return PagingView(
             lines=tuple(_page_line(row, settled=not open_) for row in rows.pages),
             acknowledged_by=incident.acknowledged_by,
             acknowledged_at=incident.acknowledged_at,
             ack_value=ack_value(incident.id, self.key) if open_ else None,
+            before_escalation=open_ and incident.acknowledged_at is not None,
             room_value=war_room_value(incident.id, self.key) if roomless else None,
         )
 
@@ -334,6 +337,8 @@ class LarkPresenter:
             "message.escalation",
             data={"mentions": list(people), "nobody_on_call": nobody},
         )
+        if self.paging is not None:  # its paging starts again if it had stopped
+            await self.paging(incident_id)
 
     async def caught(self, chat_id: str, silence_id: int, title: str) -> None:
         """One line in the chat: a critical alert was held back by silence `silence_id`; once
