@@ -17,8 +17,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
-from bot.lark.api import LarkApi, idempotency_key
+from bot.lark.api import LarkApi, LarkApiError, idempotency_key
 from bot.lark.patcher import CardPatcher
+from bot.logs import get_logger
 from bot.oncall.roster import Roster
 from cards.council import council_view
 from cards.gates import gate_buttons
@@ -50,6 +51,8 @@ from storage.incident_cards import CardRows, card_rows
 from storage.models import Incident, Page
 
 STORM_SPAN = timedelta(hours=1)
+
+log = get_logger(__name__)
 
 
 class LarkPresenter:
@@ -112,7 +115,7 @@ class LarkPresenter:
     async def _replace(self, gone: str, incident_id: int) -> None:
         """Lark will never update the incident's card `gone` again (someone recalled it, or it
         was sent more than 14 days ago): a new card takes its place, so the incident is not
-        left without one. A war room's card (or any other) is left as it is."""
+        left without one (a war room's card: `_replace_room_card`)."""
         incident = await incidents.get_incident(self.db, incident_id)
         if incident is None or not incident.chat_id:
             return
@@ -138,12 +141,35 @@ class LarkPresenter:
         async def drawn() -> dict[str, Any]:
             return card
 
-        self.patcher.update(room.card_message_id, drawn)
+        gone, chat_id = room.card_message_id, room.chat_id
+
+        async def lost() -> None:  # recalled, or sent 14 days ago: a new card in the room
+            if chat_id:
+                await self._replace_room_card(rows.incident.id, chat_id, gone, card)
+
+        self.patcher.update(gone, drawn, lost)
         incident = rows.incident
         if incident.status != "resolved" or room.summary_message_id is not None:
             return
         if await war_rooms.claim_summary(self.db, incident.id):  # once, whichever replica
             await self._summary(incident)
+
+    async def _replace_room_card(
+        self, incident_id: int, chat_id: str, gone: str, card: dict[str, Any]
+    ) -> None:
+        """Lark will never update the war room's card `gone` again: the card as it is now goes
+        to the room as a new message (the same one from every replica: its `uuid` names the
+        card it replaces), pinned in its place, and the room's later updates go to it."""
+        key = idempotency_key("war-room-card", str(incident_id), gone)
+        message_id = await self.api.send_card(chat_id, card, uuid=key)
+        if not await war_rooms.card_replaced(self.db, incident_id, gone, message_id):
+            return
+        data = {"message_id": message_id, "replaces": gone, "chat_id": chat_id}
+        await incidents.record_event(self.db, incident_id, "warroom.card_sent", data=data)
+        try:
+            await self.api.pin(message_id)
+        except LarkApiError as exc:
+            log.warning("warroom.pin_refused", code=exc.code, msg=exc.msg[:200])
 
     async def _summary(self, incident: Incident) -> None:
         """The war room's outcome, said back in the alert chat."""
