@@ -135,7 +135,7 @@ TEXTS: dict[str, str] = {
     "oncall.unknown": "There is no schedule named {name}; there are: {names}.",
     "oncall.usage": "Usage: /oncall [schedule]; /oncall override @someone <length|HH:MM> [schedule]; /oncall swap @someone [schedule]",
     "oncall.override_done": "{person} is on call for {schedule} until {until}.",
-    "oncall.bad_length": 'Cannot read the length "{text}": e.g. 30m, 2h, 1d, or an end time such as 18:00.',
+    "oncall.bad_length": 'Cannot read when the cover ends in "{text}": e.g. 30m, 2h, 1d, or an end time such as 18:00 (31 days at most).',
     "oncall.swap.title": "🔁 Shift swap ({schedule})",
     "oncall.swap.ask": "{asker} asks {other} to swap: {other} covers {asker} from {mine_from} to {mine_to}, {asker} covers {other} from {theirs_from} to {theirs_to}.",
     "oncall.swap.accept": "Accept swap",
