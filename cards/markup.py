@@ -115,6 +115,14 @@ def fenced(value: object, limit: int = 3000, lines: int = 60) -> str:
     return f"```\n{safe}\n```"
 
 
+def text_mention(open_id: str) -> str:
+    """`<at user_id="…"></at>`: a person's mention in a text message (a card's is `mention`);
+    any other actor is a word."""
+    if _OPEN_ID.fullmatch(open_id):
+        return f'<at user_id="{open_id}"></at>'
+    return inline(open_id, 64)
+
+
 def mention(open_id: str) -> str:
     """`<at id=…></at>` (Lark shows the person's name) for a person's open_id (`ou_…`); any
     other actor (`system`, `alert`, `scheduler`) is a word: Feishu refuses a whole card that

@@ -16,7 +16,7 @@ from bot.lark.events import MessageEvent
 from bot.oncall.roster import Roster
 from bot.roles import admits, refusal
 from bot.router import Router
-from cards.markup import inline, mention
+from cards.markup import inline, text_mention
 from cards.paging import (
     Ack,
     SwapAccept,
@@ -159,7 +159,7 @@ async def _override(ctx: HandlerContext, roster: Roster, args: str) -> None:
     await roster.override(name, person, until, by=ctx.user)
     shown = until.astimezone(ctx.zone).strftime("%m-%d %H:%M")
     await ctx.reply_text(
-        ctx.texts("oncall.override_done", person=mention(person), schedule=name, until=shown)
+        ctx.texts("oncall.override_done", person=text_mention(person), schedule=name, until=shown)
     )
 
 
@@ -177,7 +177,7 @@ async def _swap(ctx: HandlerContext, roster: Roster, words: list[str]) -> None:
     theirs = await roster.next_shift(name, other)
     if theirs is None:
         raise UserFacingError(
-            ctx.texts("oncall.swap.no_shift", other=mention(other), schedule=name)
+            ctx.texts("oncall.swap.no_shift", other=text_mention(other), schedule=name)
         )
     mine = (datetime.now(UTC).replace(microsecond=0), now.until)
     view = SwapView(name, ctx.user, other, mine, theirs)
@@ -248,7 +248,7 @@ async def warroom(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     if not room.created:
         await ctx.reply_text(ctx.texts("warroom.exists", id=incident.id))
         return
-    people = " ".join(mention(p) for p in room.people)
+    people = " ".join(text_mention(p) for p in room.people)
     await ctx.reply_text(
         ctx.texts("warroom.created", id=incident.id, name=room.name, people=people)
     )

@@ -730,6 +730,7 @@ TEXTS: dict[str, str] = {
     "status.model": "Model: {provider}, {used} of {budget} tokens used today",
     "status.model.exhausted": "Model: {provider}, today's budget is used up ({used} of {budget} tokens); diagnoses use the rules",
     "status.model.rules": "Model: none configured (rules only)",
+    "status.escalated_row": "🚨 #{id} {title} · escalated, needs a person",
     "status.incidents": "Incidents: {active} active ({escalated} escalated), {gates} approvals waiting",
     "status.replica": "Replica {replica} · version {version} · up {uptime}",
     "role.viewer": "viewer",

@@ -721,6 +721,7 @@ TEXTS: dict[str, str] = {
     "status.model": "模型：{provider}，今日已用 {used} / {budget} tokens",
     "status.model.exhausted": "模型：{provider}，今日预算已用完（{used} / {budget} tokens），诊断改用规则",
     "status.model.rules": "模型：未配置（仅规则）",
+    "status.escalated_row": "🚨 #{id} {title} · 已升级，需要人工处理",
     "status.incidents": "事件：{active} 个进行中（{escalated} 个已升级），{gates} 个审批等待中",
     "status.replica": "副本 {replica} · 版本 {version} · 已运行 {uptime}",
     "role.viewer": "查看者",

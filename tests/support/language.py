@@ -133,3 +133,36 @@ def chat_leaks(emulator: Any, chat: str, values: Iterable[str]) -> list[tuple[st
             if found:
                 leaked.append((text, found))
     return leaked
+
+
+# words that only make sense to a developer, outside code, tags, links and the given values
+_DEVELOPER = (
+    re.compile(r"(?<![\w/.-])[a-z]+(?:_[a-z0-9]+)+(?![\w/.-])"),  # snake_case: awaiting_approval
+    re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"),  # a UUID
+    re.compile(r"\b[0-9a-f]{32}\b"),  # a run or trace id
+    re.compile(r"Traceback|\b\w*(?:Error|Exception)\b|\bNone\b|\bnull\b"),  # a stack trace
+    re.compile(r"\b(?:230\d{3}|9999\d{4})\b"),  # Lark's error codes
+)
+
+
+def developer_words(emulator: Any, chat: str, values: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """Every bot message in `chat` (each version of each card, with its buttons) that shows a
+    developer's word: snake_case, an id where a #number is due, an exception, Lark's code, a
+    card's mention markup in a text message (shown as it is, not as the person)."""
+    from bot.lark.events import card_text
+    from tests.lark.testbot import card_buttons
+
+    shown: list[tuple[str, list[str]]] = []
+    for message in emulator.transcript(chat):
+        if message.sender_type != "bot":
+            continue
+        versions = message.card_history or ([message.card] if message.card else [])
+        for text in [message.text, *(card_text(v) for v in versions)]:
+            text += " " + " ".join(label for v in versions for label in card_buttons(v))
+            plain = _strip(text, values)
+            found = [m.group() for pattern in _DEVELOPER for m in pattern.finditer(plain)]
+            if message.msg_type == "text":
+                found += re.findall(r"<at id=[^>]*>", text)
+            if found:
+                shown.append((text, found))
+    return shown
