@@ -113,6 +113,7 @@ class IncidentDesk:
                 dedupe_window=timedelta(minutes=config.dedupe_window_minutes),
                 storm_threshold=config.storm_threshold,
                 storm_window=timedelta(seconds=config.storm_window_seconds),
+                join_by_service=config.join_by_service,
             ),
             Hooks(
                 on_new=self._opened,

@@ -217,6 +217,7 @@ TEXTS: dict[str, str] = {
     "card.timeline.kind.page.sent": "On-call paged",
     "card.timeline.kind.page.stopped": "Escalation stopped",
     "card.timeline.kind.warroom.opened": "War room created",
+    "card.timeline.kind.alert.joined": "An alert of the same service joined",
     "card.timeline.kind.warroom.card_sent": "War room card sent again",
     "card.timeline.kind.page.escalated": "Paging again after the escalation",
     "incident.escalated": "Incident #{id} was escalated and needs on-call attention: {reason}",

@@ -211,6 +211,7 @@ TEXTS: dict[str, str] = {
     "card.timeline.kind.page.sent": "值班通知",
     "card.timeline.kind.page.stopped": "停止升级",
     "card.timeline.kind.warroom.opened": "创建作战群",
+    "card.timeline.kind.alert.joined": "同一服务的告警并入",
     "card.timeline.kind.warroom.card_sent": "作战群卡片已重新发送",
     "card.timeline.kind.page.escalated": "升级后重新通知",
     "incident.escalated": "事件 #{id} 已升级，请值班同学处理：{reason}",

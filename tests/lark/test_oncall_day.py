@@ -190,3 +190,42 @@ async def _repaged(bot: TestBot) -> bool:
 
 async def _count(bot: TestBot, wanted: int) -> bool:
     return await bot.rows("SELECT count(*) FROM incidents") == [(wanted,)]
+
+
+async def test_a_second_alert_of_the_same_service_joins_the_incident(make_testbot: Any) -> None:
+    """With `incidents.join_by_service`, another alert of the service that already has an
+    open incident is counted on it (no second card, no second page) and shows in its
+    timeline; the incident recovers only when both alerts have."""
+    settings = day()
+    settings["incidents"]["join_by_service"] = True
+    bot: TestBot = await make_testbot(emulator=team(), settings=settings, incidents=True)
+    await alert(bot, DISK)
+    card = await bot.expect_reply(contains="DiskFull")
+    await bot.sweep()
+    await bot.expect_reply(contains="尚未认领")
+    latency = {"alertname": "SlowQueries", "service": "db", "host": "db-1"}
+    await alert(bot, latency)
+    await shows(bot, card, "×2")
+    await bot.sweep()
+    await bot.expect_silence()  # nothing new to page about
+    assert await bot.rows("SELECT count(*) FROM incidents") == [(1,)]
+    assert await bot.rows("SELECT incident_id FROM alerts ORDER BY id") == [(1,), (1,)]
+    await alert(bot, DISK)  # the disk repeats: still #1
+    await shows(bot, card, "×3")
+
+    assert bot.runtime.desk is not None
+    resolved = {"title": "DiskFull", "severity": "critical", "labels": DISK, "status": "resolved"}
+    await bot.runtime.desk.receive(parse_generic(resolved), "oc_ops")
+    await bot.send("/incident 1")
+    timeline = card_text((await bot.expect_reply(contains="时间线")).card)
+    assert "同一服务的告警并入" in timeline
+    # the slow queries still fire: not over yet
+    assert await bot.rows("SELECT count(*) FROM incidents WHERE status = 'resolved'") == [(0,)]
+    done = {"title": "SlowQueries", "severity": "critical", "labels": latency, "status": "resolved"}
+    await bot.runtime.desk.receive(parse_generic(done), "oc_ops")
+    await wait_until(lambda: _resolved(bot), what="the incident recovered with its last alert")
+    await shows(bot, card, "已恢复")
+
+
+async def _resolved(bot: TestBot) -> bool:
+    return await bot.rows("SELECT status FROM incidents") == [("resolved",)]
