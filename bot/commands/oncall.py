@@ -28,6 +28,7 @@ from cards.paging import (
     swap_values,
 )
 from cards.views import IncidentRow, OncallView, SwapView
+from storage.incidents import awaits_ack
 from workflows.oncall.cover import until
 
 router = Router("oncall")
@@ -103,9 +104,15 @@ async def oncall(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
         raise UserFacingError(ctx.texts("oncall.usage"))
     names = [_schedule(ctx, roster, words[0])] if words else list(roster.schedules)
     views = [await _view(roster, name) for name in names]
-    escalated = [
+    escalated = [  # an acknowledgement from before the escalation no longer owns it
         IncidentRow(
-            r.id, r.title, r.severity, r.status, r.alert_count, r.last_seen_at, r.acknowledged_by
+            r.id,
+            r.title,
+            r.severity,
+            r.status,
+            r.alert_count,
+            r.last_seen_at,
+            None if awaits_ack(r) else r.acknowledged_by,
         )
         for r in await desk.escalated()
     ]

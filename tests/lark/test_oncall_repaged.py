@@ -79,6 +79,9 @@ async def test_an_escalation_after_the_ack_pages_the_next_level_across_restarts(
     again = await shows(first, card, "升级后重新通知")  # whoever takes it over acks it anew
     assert ACK in card_buttons(again.card)
     assert "已升级，需要人工处理" in card_text(again.card)
+    await first.send("/oncall", user=LEAD)  # nobody owns it since the escalation
+    shown = card_text((await first.expect_reply(contains="当前值班")).card)
+    assert "#1 DiskFull · 已升级 · 尚无人认领" in shown
 
     await first.runtime.stop()  # the replica that escalated it is gone
     base = first.runtime.target.domain
