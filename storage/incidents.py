@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import case, exists, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from storage import statuses
@@ -78,13 +78,16 @@ async def set_status(
 
 
 def awaits_ack(incident: Incident) -> bool:
-    """Whether nobody has acknowledged the unresolved incident since it was escalated (or,
-    never escalated, at all): its paging goes on and its card offers the Ack button. An
-    acknowledgement made before the escalation no longer counts (`acknowledge`)."""
+    """Whether nobody has acknowledged the unresolved incident (since its escalation paged
+    again): its paging goes on and its card offers the Ack button. An acknowledgement made
+    before an escalation that paged people again (`escalation.repaged`, set by
+    `storage.pages.plan_escalation`) no longer counts (`acknowledge`); without paging the
+    first acknowledgement stays."""
     if incident.status in FINAL:
         return False
     acked, escalated = incident.acknowledged_at, incident.escalated_at
-    return acked is None or (escalated is not None and acked < escalated)
+    repaged = bool((incident.escalation or {}).get("repaged"))
+    return acked is None or (repaged and escalated is not None and acked < escalated)
 
 
 async def acknowledge(db: Database, incident_id: int, who: str) -> str:
@@ -94,7 +97,11 @@ async def acknowledge(db: Database, incident_id: int, who: str) -> str:
     ("" when no row)."""
     stale = or_(
         Incident.acknowledged_at.is_(None),
-        Incident.acknowledged_at < func.coalesce(Incident.escalated_at, Incident.acknowledged_at),
+        and_(
+            Incident.escalation["repaged"].as_boolean().is_(True),
+            Incident.acknowledged_at
+            < func.coalesce(Incident.escalated_at, Incident.acknowledged_at),
+        ),
     )
     statement = (
         update(Incident)

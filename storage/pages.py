@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
@@ -90,6 +90,12 @@ async def plan_escalation(
             for n, (level, delay) in enumerate(steps, 1)
         ]
         await session.execute(insert(Page).values(rows))
+        repaged = func.coalesce(Incident.escalation, text("'{}'::jsonb")).op("||")(
+            text("""'{"repaged": true}'::jsonb""")
+        )
+        await session.execute(
+            update(Incident).where(Incident.id == incident_id).values(escalation=repaged)
+        )
         return len(rows)
 
 

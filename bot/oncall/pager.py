@@ -99,7 +99,7 @@ class Pager:
         has fired), it starts again (`restart_level`): that level now, the later ones on
         their timers counted from the escalation. How many steps were planned."""
         incident = await incidents.get_incident(self.db, incident_id)
-        if incident is None or not self.enabled or not incidents.awaits_ack(incident):
+        if incident is None or not self.enabled or incident.status in incidents.FINAL:
             return 0
         config = self.settings.escalation
         name = config.policy_for(incident.chat_id or "", incident.severity)
@@ -117,6 +117,7 @@ class Pager:
             await incidents.record_event(
                 self.db, incident_id, "page.escalated", data={"level": start, "steps": added}
             )
+            await self.presenter.show(incident_id)  # its Ack button is back
             self.wake()
         return added
 
