@@ -74,6 +74,8 @@ class IncidentSettings(BaseModel):
     dedupe_window_minutes: int = Field(default=240, ge=1, le=7 * 24 * 60)
     storm_threshold: int = Field(default=5, ge=2, le=1000)
     storm_window_seconds: int = Field(default=120, ge=10, le=3600)
+    # a firing alert with no incident of its own joins its service's active incident
+    join_by_service: bool = False
     sources: dict[str, str] = Field(default_factory=dict)  # webhook source -> chat id
     # chat id -> open_ids who may approve that chat's incidents (besides LARKOPS_APPROVERS)
     approvers_by_chat: dict[str, list[str]] = Field(default_factory=dict)

@@ -139,6 +139,12 @@ def calls(people: Iterable[str]) -> str:
     return " ".join(f'<at user_id="{p}"></at>' for p in people if _OPEN_ID.fullmatch(p))
 
 
+def text_mention(open_id: str) -> str:
+    """A person's mention in a text message (`calls`; a card's is `mention`); any other actor
+    is a word, shown inert."""
+    return calls([open_id]) or plain(inline(open_id, 64))
+
+
 def mention(open_id: str) -> str:
     """`<at id=…></at>` (Lark shows the person's name) for a person's open_id (`ou_…`); any
     other actor (`system`, `alert`, `scheduler`) is a word: Feishu refuses a whole card that

@@ -191,7 +191,8 @@ def paging_section(view: PagingView, say: Texts, zone: ZoneInfo) -> list[dict[st
         lines += [f"- {worded[0]}", *(f"  - {more}" for more in worded[1:])]
     if view.acknowledged_by:
         when = clock(view.acknowledged_at, zone, _TIME) if view.acknowledged_at else "—"
-        lines.append(say("card.paging.acked", person=mention(view.acknowledged_by), time=when))
+        key = "card.paging.acked_before" if view.before_escalation else "card.paging.acked"
+        lines.append(say(key, person=mention(view.acknowledged_by), time=when))
     elements: list[dict[str, Any]] = [markdown("\n".join(lines))]
     pressed = [
         button(label, dict(value), kind=kind)

@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cards.basics import card, markdown
+from cards.basics import card, markdown, more
 from cards.markup import inline
 from cards.report import span
 from cards.texts import Texts
 
 OLD_PENDING = 60.0  # seconds: an inbox row waiting longer makes the card orange
+SHOWN = 5  # escalated incidents named on the card (the rest are counted)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class StatusView:
     uptime_seconds: float
     send_backlog: int = 0  # messages this replica waits to send (Lark's rate limits)
     incidents_escalated: int = 0  # of `incidents_active`: escalated, a person must act now
+    # the escalated ones, (#id, title), latest seen first: named on the card before the rest
+    escalated: tuple[tuple[int, str], ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -111,6 +114,11 @@ def status_card(view: StatusView, say: Texts) -> dict[str, Any]:
             escalated=view.incidents_escalated,
             gates=view.gates_waiting,
         ),
+        *(
+            say("status.escalated_row", id=number, title=inline(title, 80))
+            for number, title in view.escalated[:SHOWN]
+        ),
+        *more(max(view.incidents_escalated, len(view.escalated)), SHOWN, say),
     ]
     footer = say(
         "status.replica",

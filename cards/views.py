@@ -225,6 +225,8 @@ class PagingView:
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
     ack_value: Mapping[str, Any] | None = None
+    # acknowledged before its escalation: that acknowledgement no longer stops the paging
+    before_escalation: bool = False
     room_value: Mapping[str, Any] | None = None  # the 建群 button, while it has no war room
 
 

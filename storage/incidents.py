@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import case, exists, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from storage import statuses
@@ -70,20 +70,45 @@ async def set_status(
     )
     if status == "resolved":
         fields.setdefault("resolved_at", func.now())
+    if status == "escalated":
+        fields.setdefault("escalated_at", func.now())
     async with db.session() as session:
         result = await session.execute(statement.values(status=status, **fields))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def awaits_ack(incident: Incident) -> bool:
+    """Whether nobody has acknowledged the unresolved incident (since its escalation paged
+    again): its paging goes on and its card offers the Ack button. An acknowledgement made
+    before an escalation that paged people again (`escalation.repaged`, set by
+    `storage.pages.plan_escalation`) no longer counts (`acknowledge`); without paging the
+    first acknowledgement stays."""
+    if incident.status in FINAL:
+        return False
+    acked, escalated = incident.acknowledged_at, incident.escalated_at
+    repaged = bool((incident.escalation or {}).get("repaged"))
+    return acked is None or (repaged and escalated is not None and acked < escalated)
+
+
 async def acknowledge(db: Database, incident_id: int, who: str) -> str:
     """Record the first acknowledgement (a person's /ack, approval or rejection) of an
-    incident: the earlier one stays. Returns who acknowledged it first ("" when no row)."""
+    incident: the earlier one stays, unless it came before the incident's escalation (then
+    this one takes the incident over: `awaits_ack`). Returns who holds the acknowledgement
+    ("" when no row)."""
+    stale = or_(
+        Incident.acknowledged_at.is_(None),
+        and_(
+            Incident.escalation["repaged"].as_boolean().is_(True),
+            Incident.acknowledged_at
+            < func.coalesce(Incident.escalated_at, Incident.acknowledged_at),
+        ),
+    )
     statement = (
         update(Incident)
         .where(Incident.id == incident_id, Incident.status.in_(UNRESOLVED))  # may_acknowledge
         .values(
-            acknowledged_at=func.coalesce(Incident.acknowledged_at, func.now()),
-            acknowledged_by=func.coalesce(Incident.acknowledged_by, who),
+            acknowledged_at=case((stale, func.now()), else_=Incident.acknowledged_at),
+            acknowledged_by=case((stale, who), else_=Incident.acknowledged_by),
         )
         .returning(Incident.acknowledged_by)
     )

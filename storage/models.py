@@ -145,6 +145,8 @@ class Incident(Base, _Row):
     )
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by: Mapped[str | None] = mapped_column(Text)
+    # when it was escalated: an acknowledgement before then no longer stops its paging
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # why it was escalated, as a code with values the chat words (`workflows.escalation`)
     escalation: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -589,6 +591,8 @@ class Page(Base, _Row):
     fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # who was paged, through which channel, which channels Lark refused and why
     outcome: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    # planned by the incident's escalation (due from `Incident.escalated_at`), not its opening
+    after_escalation: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class OncallOverride(Base, _Row):

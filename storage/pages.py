@@ -1,6 +1,7 @@
 """Paging steps: the durable timers of incident escalation (`pages` rows with a due time).
 
-`plan` writes every step of an incident's policy when it opens (idempotent). Any replica calls
+`plan` writes every step of an incident's policy when it opens (idempotent);
+`plan_escalation` the steps its escalation adds, due from the escalation (once). Any replica calls
 `claim_due`: one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING` moves due
 rows to `firing`, so two replicas never take the same row; a step whose incident has no card yet
 waits for it (its urgent notices go on the card), at most `CARD_GRACE`. `finish` records what
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from storage.database import Database
@@ -58,6 +59,44 @@ async def plan(
             .returning(Page.id)
         )
         return len(result.all())
+
+
+async def plan_escalation(
+    db: Database, incident_id: int, policy: str, steps: Sequence[tuple[int, float]]
+) -> int:
+    """Write the steps `(level, seconds after the escalation)` its escalation adds to an
+    incident's paging, numbered after its earlier steps and due from `escalated_at`; once per
+    incident (the row lock keeps a second writer out; a replayed call writes nothing).
+    Returns how many were written."""
+    async with db.session() as session:
+        escalated = await session.scalar(
+            select(Incident.escalated_at).where(Incident.id == incident_id).with_for_update()
+        )
+        if escalated is None or not steps:
+            return 0
+        mine = Page.incident_id == incident_id
+        if await session.scalar(select(exists().where(mine, Page.after_escalation))):
+            return 0
+        last = await session.scalar(select(func.coalesce(func.max(Page.step), 0)).where(mine))
+        rows = [
+            {
+                "incident_id": incident_id,
+                "policy": policy,
+                "step": int(last or 0) + n,
+                "level": level,
+                "due_at": escalated + timedelta(seconds=delay),
+                "after_escalation": True,
+            }
+            for n, (level, delay) in enumerate(steps, 1)
+        ]
+        await session.execute(insert(Page).values(rows))
+        repaged = func.coalesce(Incident.escalation, text("'{}'::jsonb")).op("||")(
+            text("""'{"repaged": true}'::jsonb""")
+        )
+        await session.execute(
+            update(Incident).where(Incident.id == incident_id).values(escalation=repaged)
+        )
+        return len(rows)
 
 
 async def claim_due(db: Database, replica: str, limit: int = BATCH) -> list[Page]:

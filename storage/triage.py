@@ -18,9 +18,10 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, text, tuple_
+from sqlalchemy import Table, exists, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.incidents import UNRESOLVED
 from storage.jsontext import dumps
@@ -100,6 +101,72 @@ async def lock_and_load(
     return {(incident.chat_id or "", incident.fingerprint): incident for incident in found}
 
 
+async def lock_services(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Incident]:
+    """Lock every (chat, service) of the batch (after its fingerprints, in one order) and load
+    the newest active incident of each that is not part of a storm: the one an alert of that
+    service with no incident of its own joins (`incidents.join_by_service`)."""
+    if not keys:
+        return {}
+    await session.execute(
+        _LOCK_FINGERPRINTS,
+        {"chats": [chat for chat, _ in keys], "fps": [f"service:{s}" for _, s in keys]},
+    )
+    found = await session.scalars(
+        select(Incident)
+        .where(
+            tuple_(Incident.chat_id, Incident.service).in_(list(keys)),
+            Incident.status.in_(UNRESOLVED),
+            Incident.storm.is_(False),
+        )
+        .order_by(Incident.id)
+        .with_for_update(key_share=True)
+    )
+    return {(incident.chat_id or "", incident.service or ""): incident for incident in found}
+
+
+async def joined(session: AsyncSession, chat_id: str, fingerprint: str) -> Incident | None:
+    """The active incident of `chat_id` that alerts of `fingerprint` joined (its own are found
+    by `lock_and_load`), locked like those."""
+    found: Incident | None = await session.scalar(
+        select(Incident)
+        .join(Alert, Alert.incident_id == Incident.id)
+        .where(
+            Alert.fingerprint == fingerprint,
+            Incident.chat_id == chat_id,
+            Incident.status.in_(UNRESOLVED),
+        )
+        .order_by(Alert.id.desc())
+        .limit(1)
+        .with_for_update(key_share=True, of=Incident)
+    )
+    return found
+
+
+async def others_firing(session: AsyncSession, incident_id: int, fingerprint: str) -> bool:
+    """Whether an alert of the incident other than `fingerprint` still fires (its latest
+    notification says so)."""
+    later = aliased(Alert)
+    newer = exists().where(
+        later.incident_id == Alert.incident_id,
+        later.fingerprint == Alert.fingerprint,
+        later.id > Alert.id,
+    )
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    Alert.incident_id == incident_id,
+                    Alert.fingerprint != fingerprint,
+                    Alert.status == "firing",
+                    ~newer,
+                )
+            )
+        )
+    )
+
+
 async def dedupe_windows(
     session: AsyncSession, fingerprints: Sequence[str]
 ) -> dict[str, timedelta]:
@@ -143,6 +210,16 @@ async def open_incident(session: AsyncSession, event: Mapping[str, Any], **field
         )
     )
     return created
+
+
+def note_join(session: AsyncSession, incident: Incident, title: str, source: str) -> None:
+    """An alert of the incident's service joined it (its audit event; written when the
+    triage transaction commits)."""
+    session.add(
+        IncidentEvent(
+            incident_id=incident.id, kind="alert.joined", message=title, data={"source": source}
+        )
+    )
 
 
 def resolve_by_alert(session: AsyncSession, incident: Incident, title: str, source: str) -> None:

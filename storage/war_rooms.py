@@ -53,6 +53,18 @@ async def opened(db: Database, incident_id: int, *, chat_id: str, card_message_i
         )
 
 
+async def card_replaced(db: Database, incident_id: int, gone: str, card_message_id: str) -> bool:
+    """The room's card `gone` (Lark will not update it again) gave way to `card_message_id`;
+    False when another replica had replaced it already."""
+    async with db.session() as session:
+        result = await session.execute(
+            update(WarRoom)
+            .where(WarRoom.incident_id == incident_id, WarRoom.card_message_id == gone)
+            .values(card_message_id=card_message_id)
+        )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def claim_summary(db: Database, incident_id: int) -> bool:
     """Take the right to post the room's summary (once, whichever replica asks first)."""
     statement = (

@@ -38,7 +38,7 @@ from storage import silences
 from storage import triage as store
 from storage.database import Database
 from storage.models import Incident, Silence
-from storage.statuses import may_move
+from storage.statuses import UNRESOLVED, may_move
 from workflows.intake.alert import ParsedAlert
 from workflows.silences import matches
 
@@ -53,6 +53,10 @@ class TriageSettings:
     dedupe_window: timedelta = timedelta(hours=4)
     storm_threshold: int = 5  # new incidents in one chat ...
     storm_window: timedelta = timedelta(minutes=2)  # ... within this long
+    # a firing alert with no incident of its own joins its service's active incident in the
+    # chat (seen within the dedupe window) instead of opening one; that incident is resolved
+    # by the alerts once none of them fires any more
+    join_by_service: bool = False
 
 
 @dataclass
@@ -100,6 +104,7 @@ class _Batch:
     storms: list[str] = field(default_factory=list)  # chats whose storm card must change
     folds: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     latest: dict[int, str] = field(default_factory=dict)  # incident -> latest fold's summary
+    services: dict[tuple[str, str], Incident] = field(default_factory=dict)  # (chat, service)
     rows: list[dict[str, object]] = field(default_factory=list)
 
 
@@ -146,6 +151,11 @@ class Triage:
                         notices.append((delivery.chat_id, silence_id, title))
             keys = sorted({(chat, fp) for chat, groups in grouped for fp, _ in groups})
             batch = _Batch(*await self._lock_and_load(session, keys))
+            if self.settings.join_by_service:
+                services = {(c, a.service) for c, gs in grouped for g in gs.values() for a in g}
+                batch.services = await store.lock_services(
+                    session, sorted((c, s) for c, s in services if s)
+                )
             batch.rows.extend(_alert_row(a, None) for a in silenced)
             outcome.silenced = len(silenced)
             # chats in one order: the storm locks are taken in it (no deadlock between batches)
@@ -217,6 +227,10 @@ class Triage:
         fingerprint, status = kind
         key = (chat_id, fingerprint)
         incident = batch.current.get(key)
+        if incident is None and self.settings.join_by_service:
+            incident = await self._joined(session, batch, chat_id, group[-1])
+            if incident is not None:
+                batch.current[key] = incident
         incident_id: int | None
         if status == "resolved":
             incident_id = await self._resolve(session, incident, group, outcome)
@@ -238,6 +252,20 @@ class Triage:
             batch.seen.add(opened.id)
             incident_id = opened.id
         batch.rows.extend(_alert_row(a, incident_id) for a in group)
+
+    async def _joined(
+        self, session: AsyncSession, batch: _Batch, chat_id: str, alert: ParsedAlert
+    ) -> Incident | None:
+        """The incident an alert with none of its own belongs to: the one its fingerprint
+        joined before, else (firing) the active incident of its service, which it joins."""
+        found = await store.joined(session, chat_id, alert.fingerprint)
+        if found is not None or alert.status != "firing" or not alert.service:
+            return found
+        found = batch.services.get((chat_id, alert.service))
+        if found is not None and found.status in UNRESOLVED:
+            store.note_join(session, found, alert.title, alert.source)
+            return found
+        return None
 
     async def _lock_and_load(
         self, session: AsyncSession, keys: list[tuple[str, str]]
@@ -275,6 +303,8 @@ class Triage:
             storm=storm,
         )
         (outcome.stormed if storm else outcome.new).append(created.id)
+        if self.settings.join_by_service and last.service and not storm:
+            batch.services[(chat_id, last.service)] = created
         if storm and chat_id not in batch.storms:
             batch.storms.append(chat_id)
         return created
@@ -297,6 +327,10 @@ class Triage:
     ) -> int | None:
         if current is None:
             return None
+        if self.settings.join_by_service and await store.others_firing(
+            session, current.id, group[0].fingerprint
+        ):
+            return current.id  # another alert of the incident still fires
         # a running fix finishes and verifies itself (the life cycle, `storage.statuses.MOVES`)
         if may_move(current.status, "resolved", "alert"):
             store.resolve_by_alert(session, current, group[0].title, group[0].source)

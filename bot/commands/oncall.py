@@ -4,6 +4,7 @@ same acknowledgement as /ack)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,7 @@ from bot.lark.events import MessageEvent
 from bot.oncall.roster import Roster
 from bot.roles import admits, refusal
 from bot.router import Router
-from cards.markup import mention
+from cards.markup import inline, text_mention
 from cards.paging import (
     Ack,
     SwapAccept,
@@ -27,11 +28,16 @@ from cards.paging import (
     swap_values,
 )
 from cards.views import IncidentRow, OncallView, SwapView
-from workflows.oncall.rotation import clock
-from workflows.oncall.spans import span
+from storage.incidents import awaits_ack
+from workflows.oncall.cover import until
 
 router = Router("oncall")
 MAX_OVERRIDE = timedelta(days=31)
+# a sentence asking someone to cover a shift (besides `override …`)
+_COVER = re.compile(r"替班|代班|顶班|替我|代我|帮我值|顶我|我来值|我值|临时值班|值班到|值到|覆盖")
+_VERB = re.compile(rf"^\s*override\b|{_COVER.pattern}|让|请|帮忙|一下|吧", re.IGNORECASE)
+_MYSELF = re.compile(r"我来|我替|我顶|我代|我值|我接")
+_OPEN_ID = re.compile(r"\bou_[A-Za-z0-9_-]{1,64}")
 
 
 def _roster(ctx: HandlerContext, desk: IncidentDesk) -> Roster:
@@ -83,11 +89,12 @@ async def oncall(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     """查看当前值班人和下一次交接；override 临时替班；swap 与他人换班。
     Who is on call now and the next hand-off; override to cover; swap to trade shifts."""
     words = args.split()
-    changing = bool(words) and words[0].lower() in ("override", "swap")
+    covering = bool(words) and (words[0].lower() == "override" or bool(_COVER.search(args)))
+    changing = covering or (bool(words) and words[0].lower() == "swap")
     if changing and not admits(ctx.roles, ("operator",)):  # looking is a viewer's
         raise UserFacingError(refusal(ctx.texts, "operator"))
-    if words and words[0].lower() == "override":
-        await _override(ctx, _roster(ctx, desk), words[1:])
+    if covering:
+        await _override(ctx, _roster(ctx, desk), args)
         return
     if words and words[0].lower() == "swap":
         await _swap(ctx, _roster(ctx, desk), words[1:])
@@ -97,9 +104,15 @@ async def oncall(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
         raise UserFacingError(ctx.texts("oncall.usage"))
     names = [_schedule(ctx, roster, words[0])] if words else list(roster.schedules)
     views = [await _view(roster, name) for name in names]
-    escalated = [
+    escalated = [  # an acknowledgement from before the escalation no longer owns it
         IncidentRow(
-            r.id, r.title, r.severity, r.status, r.alert_count, r.last_seen_at, r.acknowledged_by
+            r.id,
+            r.title,
+            r.severity,
+            r.status,
+            r.alert_count,
+            r.last_seen_at,
+            None if awaits_ack(r) else r.acknowledged_by,
         )
         for r in await desk.escalated()
     ]
@@ -107,37 +120,53 @@ async def oncall(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
 
 
 def _until(ctx: HandlerContext, text: str, zone: ZoneInfo) -> datetime:
-    """The end of an override: a length (`2h`) from now, or a time of day (`18:00`, the next
-    one)."""
+    """The end of an override as the sentence says it (`workflows.oncall.cover`): a length
+    from now, or a time of day."""
     now = datetime.now(UTC)
     try:
-        if ":" in text:
-            local = now.astimezone(zone)
-            end = datetime.combine(local.date(), clock(text), tzinfo=zone)
-            end = end if end > local else end + timedelta(days=1)
-            return end.astimezone(UTC)
-        length = span(text)
+        end = until(text, now.astimezone(zone))
     except ValueError:
-        raise UserFacingError(ctx.texts("oncall.bad_length", text=text[:40])) from None
-    if length > MAX_OVERRIDE:
-        raise UserFacingError(ctx.texts("oncall.bad_length", text=text[:40]))
-    return now + length
+        end = None
+    if end is None or end - now > MAX_OVERRIDE:
+        raise UserFacingError(ctx.texts("oncall.bad_length", text=inline(text, 40) or "—"))
+    return end.astimezone(UTC)
 
 
-async def _override(ctx: HandlerContext, roster: Roster, words: list[str]) -> None:
-    """/oncall override <who> <length|HH:MM> [schedule]."""
-    if len(words) not in (2, 3):
-        raise UserFacingError(ctx.texts("oncall.usage"))
-    person = _person(ctx, words[0])
+def _cover_of(ctx: HandlerContext, roster: Roster, args: str) -> tuple[str | None, str, str]:
+    """Who covers (an @mention, an open_id, or the sender saying 我来…), which schedule (a
+    configured name in the sentence, else the first), and the words left for when it ends."""
+    rest = _VERB.sub(" ", args)
+    person: str | None = None
+    event = ctx.event
+    for found in event.mentions if isinstance(event, MessageEvent) else ():
+        if found.open_id and f"@{found.name}" in rest:  # (the bot's own mention is gone)
+            person = person or found.open_id
+            rest = rest.replace(f"@{found.name}", " ")
+    if (typed := _OPEN_ID.search(rest)) is not None:
+        person = person or typed.group(0)
+        rest = rest.replace(typed.group(0), " ")
+    if person is None and _MYSELF.search(rest):
+        person = ctx.user
+    name = None
+    for known in roster.schedules:
+        pattern = re.compile(rf"(?<![\w.-]){re.escape(known)}(?![\w.-])")
+        if pattern.search(rest):
+            name, rest = known, pattern.sub(" ", rest)
+            break
+    return person, _schedule(ctx, roster, name), rest.strip()
+
+
+async def _override(ctx: HandlerContext, roster: Roster, args: str) -> None:
+    """/oncall override <who> <length|HH:MM> [schedule], or a sentence saying the same
+    (`/oncall @李四 替我值班到明天早上9点`)."""
+    person, name, rest = _cover_of(ctx, roster, args)
     if person is None:
         raise UserFacingError(ctx.texts("oncall.usage"))
-    name = _schedule(ctx, roster, words[2] if len(words) == 3 else None)
-    zone = ctx.zone
-    until = _until(ctx, words[1], zone)
+    until = _until(ctx, rest, ctx.zone)
     await roster.override(name, person, until, by=ctx.user)
-    shown = until.astimezone(zone).strftime("%m-%d %H:%M")
+    shown = until.astimezone(ctx.zone).strftime("%m-%d %H:%M")
     await ctx.reply_text(
-        ctx.texts("oncall.override_done", person=mention(person), schedule=name, until=shown)
+        ctx.texts("oncall.override_done", person=text_mention(person), schedule=name, until=shown)
     )
 
 
@@ -155,7 +184,7 @@ async def _swap(ctx: HandlerContext, roster: Roster, words: list[str]) -> None:
     theirs = await roster.next_shift(name, other)
     if theirs is None:
         raise UserFacingError(
-            ctx.texts("oncall.swap.no_shift", other=mention(other), schedule=name)
+            ctx.texts("oncall.swap.no_shift", other=text_mention(other), schedule=name)
         )
     mine = (datetime.now(UTC).replace(microsecond=0), now.until)
     view = SwapView(name, ctx.user, other, mine, theirs)
@@ -226,7 +255,7 @@ async def warroom(ctx: HandlerContext, args: str, desk: IncidentDesk) -> None:
     if not room.created:
         await ctx.reply_text(ctx.texts("warroom.exists", id=incident.id))
         return
-    people = " ".join(mention(p) for p in room.people)
+    people = " ".join(text_mention(p) for p in room.people)
     await ctx.reply_text(
         ctx.texts("warroom.created", id=incident.id, name=room.name, people=people)
     )

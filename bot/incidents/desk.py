@@ -95,6 +95,7 @@ class IncidentDesk:
         )
         replica = f"{socket.gethostname()}:{os.getpid()}"
         self.pager = Pager(settings, db, api, self.presenter, self.roster, replica=replica)
+        self.presenter.paging = self.pager.escalated
         self.handoffs = Handoffs(settings, db, api, self.roster)
         self.war_rooms = WarRooms(settings, db, api, self.presenter, self.roster)
         words = None
@@ -112,6 +113,7 @@ class IncidentDesk:
                 dedupe_window=timedelta(minutes=config.dedupe_window_minutes),
                 storm_threshold=config.storm_threshold,
                 storm_window=timedelta(seconds=config.storm_window_seconds),
+                join_by_service=config.join_by_service,
             ),
             Hooks(
                 on_new=self._opened,

@@ -10,14 +10,15 @@ many refresh at once). Storm incidents share one summary card per chat.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
-from bot.lark.api import LarkApi, idempotency_key
+from bot.lark.api import LarkApi, LarkApiError, idempotency_key
 from bot.lark.patcher import CardPatcher
+from bot.logs import get_logger
 from bot.oncall.roster import Roster
 from cards.council import council_view
 from cards.gates import gate_buttons
@@ -50,6 +51,8 @@ from storage.models import Incident, Page
 
 STORM_SPAN = timedelta(hours=1)
 
+log = get_logger(__name__)
+
 
 class LarkPresenter:
     """Draws incident cards in Lark (the workflow talks to it through `WorkflowPresenter`)."""
@@ -73,6 +76,8 @@ class LarkPresenter:
         self.zone = ZoneInfo(settings.timezone)
         self._storm_cards: dict[tuple[str, int], str] = {}
         self._cards: dict[int, str] = {}  # incident id -> its card's message id (never changes)
+        # after an escalation's message: page again if the paging had stopped (`Pager.escalated`)
+        self.paging: Callable[[int], Awaitable[object]] | None = None
 
     async def show(self, incident_id: int, *, wait: bool = False) -> None:
         """Send the card, or queue an update of it; `wait`: until the update reached Lark
@@ -109,7 +114,7 @@ class LarkPresenter:
     async def _replace(self, gone: str, incident_id: int) -> None:
         """Lark will never update the incident's card `gone` again (someone recalled it, or it
         was sent more than 14 days ago): a new card takes its place, so the incident is not
-        left without one. A war room's card (or any other) is left as it is."""
+        left without one (a war room's card: `_replace_room_card`)."""
         incident = await incidents.get_incident(self.db, incident_id)
         if incident is None or not incident.chat_id:
             return
@@ -135,12 +140,35 @@ class LarkPresenter:
         async def drawn() -> dict[str, Any]:
             return card
 
-        self.patcher.update(room.card_message_id, drawn)
+        gone, chat_id = room.card_message_id, room.chat_id
+
+        async def lost() -> None:  # recalled, or sent 14 days ago: a new card in the room
+            if chat_id:
+                await self._replace_room_card(rows.incident.id, chat_id, gone, card)
+
+        self.patcher.update(gone, drawn, lost)
         incident = rows.incident
         if incident.status != "resolved" or room.summary_message_id is not None:
             return
         if await war_rooms.claim_summary(self.db, incident.id):  # once, whichever replica
             await self._summary(incident)
+
+    async def _replace_room_card(
+        self, incident_id: int, chat_id: str, gone: str, card: dict[str, Any]
+    ) -> None:
+        """Lark will never update the war room's card `gone` again: the card as it is now goes
+        to the room as a new message (the same one from every replica: its `uuid` names the
+        card it replaces), pinned in its place, and the room's later updates go to it."""
+        key = idempotency_key("war-room-card", str(incident_id), gone)
+        message_id = await self.api.send_card(chat_id, card, uuid=key)
+        if not await war_rooms.card_replaced(self.db, incident_id, gone, message_id):
+            return
+        data = {"message_id": message_id, "replaces": gone, "chat_id": chat_id}
+        await incidents.record_event(self.db, incident_id, "warroom.card_sent", data=data)
+        try:
+            await self.api.pin(message_id)
+        except LarkApiError as exc:
+            log.warning("warroom.pin_refused", code=exc.code, msg=exc.msg[:200])
 
     async def _summary(self, incident: Incident) -> None:
         """The war room's outcome, said back in the alert chat."""
@@ -253,13 +281,14 @@ class LarkPresenter:
         if rows is None or not rows.pages:
             return None
         over = incident.status in incidents.FINAL
-        open_ = incident.acknowledged_at is None and not over
+        open_ = incidents.awaits_ack(incident)
         roomless = not over and rows.war_room is None
         return PagingView(
             lines=tuple(_page_line(row, settled=not open_) for row in rows.pages),
             acknowledged_by=incident.acknowledged_by,
             acknowledged_at=incident.acknowledged_at,
             ack_value=ack_value(incident.id, self.key) if open_ else None,
+            before_escalation=open_ and incident.acknowledged_at is not None,
             room_value=war_room_value(incident.id, self.key) if roomless else None,
         )
 
@@ -332,6 +361,8 @@ class LarkPresenter:
             "message.escalation",
             data={"mentions": list(people), "nobody_on_call": nobody},
         )
+        if self.paging is not None:  # its paging starts again if it had stopped
+            await self.paging(incident_id)
 
     async def caught(self, chat_id: str, silence_id: int, title: str) -> None:
         """One line in the chat: a critical alert was held back by silence `silence_id`; once

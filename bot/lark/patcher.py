@@ -17,7 +17,7 @@ catches up once they are back; Lark's other refusals drop it with a warning that
 Lark's code. A card Lark will never update again — recalled (230011) or sent more than 14 days
 ago (230031, "Message can only be modified within 14 days after sending.") — is handed
 to the update's `lost` callback, when it has one, which sends a new card in its place (the
-incident's card: `bot.incidents.presenter`).
+incident's card and its war room's: `bot.incidents.presenter`).
 
 A patch nobody waits for (a refresh showing a newer count) is a background call: it takes the
 app's turn after the sends and the awaited patches (`bot.lark.outbox`), so when the app is busy

@@ -12,7 +12,10 @@ the chat's language; its mentions the text message's, any other tag in its words
 `lark.card_refused` names the call, Lark's code and the sub-code, so the card can be fixed.
 
 A refused update (`patch_card`, `update_card`) is not replaced: the card keeps what it showed,
-and the patcher logs the refusal with its code (`card.patch_failed`).
+and the patcher logs the refusal with its code (`card.patch_failed`). A card Feishu will never
+update again (recalled, or sent 14 days ago: `bot.lark.patcher.GONE`) is sent anew instead:
+an incident's card and its war room's (`bot.incidents.presenter`), an expiring draft's
+(`bot.scheduling.desk`).
 
     message_id = await despite_refusal("interactive", card, send)   # send(msg_type, content)
 """

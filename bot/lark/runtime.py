@@ -223,9 +223,11 @@ class LarkRuntime:
         database = await _probe(self.db.ping)
         coordination = await _probe(self.coordination.ping)
         backlog = Backlog()
+        escalated: tuple[tuple[int, str], ...] = ()
         if database == "ok":
             try:
                 backlog = await read_backlog(self.db)
+                escalated = tuple((row.id, row.title) for row in await self.desk.escalated())
             except Exception as exc:
                 database = f"{type(exc).__name__}: {exc}"
         service = self.scheduling.service
@@ -251,6 +253,7 @@ class LarkRuntime:
             daily_budget=budget,
             incidents_active=backlog.incidents,
             incidents_escalated=backlog.escalated,
+            escalated=escalated,
             gates_waiting=backlog.gates_waiting,
             replica=REPLICA,
             version=package_version(),

@@ -6,7 +6,10 @@ claims the due rows (`storage.pages.claim_due`, `SKIP LOCKED`: each fires once) 
 the level's people (`Roster.people`) are tried through its channels in order
 (`workflows.oncall.paging.chain`); a channel Lark refuses gives way to the next, and the card
 and the timeline say which and why. `stop` (an acknowledgement) cancels what is still pending;
-a step claimed after an acknowledgement or a resolution is closed without paging anyone.
+a step claimed after an acknowledgement or a resolution is closed without paging anyone. An
+escalation (`escalated`) starts paging again when it had stopped: an acknowledgement made
+before the escalation no longer counts (`storage.incidents.awaits_ack`), and the new steps are
+due from the stored escalation time, so a restart or a second replica reads the same deadlines.
 
 In production `run` sweeps every `Timers.page_every` seconds and at once after `plan`; tests
 call `LarkRuntime.sweep()` instead.
@@ -22,7 +25,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from prometheus_client import Counter, Histogram
@@ -90,6 +93,49 @@ class Pager:
             return 0
         steps = [(s.number, s.level, s.delay.total_seconds()) for s in config.steps(name)]
         return await pages.plan(self.db, incident_id, name, steps)
+
+    async def escalated(self, incident_id: int) -> int:
+        """The incident was just escalated. Its paging still waiting on its timers (nobody
+        acknowledged it) goes on as planned; stopped (someone acknowledged it, or every level
+        has fired), it starts again (`restart_level`): that level now, the later ones on
+        their timers counted from the escalation. How many steps were planned."""
+        incident = await incidents.get_incident(self.db, incident_id)
+        if incident is None or not self.enabled or incident.status in incidents.FINAL:
+            return 0
+        config = self.settings.escalation
+        name = config.policy_for(incident.chat_id or "", incident.severity)
+        if name is None:
+            return 0
+        earlier = await pages.of_incident(self.db, incident_id)
+        if any(p.status in ("pending", "firing") for p in earlier):
+            return 0
+        start = await self.restart_level(incident, name, earlier)
+        steps = [s for s in config.steps(name) if s.number >= start]
+        first = steps[0].delay if steps else None
+        planned = [(s.level, (s.delay - first).total_seconds()) for s in steps if first is not None]
+        added = await pages.plan_escalation(self.db, incident_id, name, planned)
+        if added:
+            await incidents.record_event(
+                self.db, incident_id, "page.escalated", data={"level": start, "steps": added}
+            )
+            await self.presenter.show(incident_id)  # its Ack button is back
+            self.wake()
+        return added
+
+    async def restart_level(self, incident: Incident, name: str, earlier: Sequence[Page]) -> int:
+        """The level an escalation pages first: acknowledged by someone who is not on call
+        now, the first level (whoever is on call); else the first level after the highest
+        one paged that reaches someone besides whoever acknowledged it (the last level when
+        none does)."""
+        levels = self.settings.escalation.policies[name]
+        acker = incident.acknowledged_by if incident.acknowledged_at is not None else None
+        if acker is not None and acker not in await self.roster.people(levels[0].notify):
+            return 1
+        top = max((p.level for p in earlier if p.status == "done"), default=0)
+        for number in range(top + 1, len(levels) + 1):
+            if set(await self.roster.people(levels[number - 1].notify)) - {acker}:
+                return number
+        return len(levels)
 
     def wake(self) -> None:
         """Look for due steps now (an incident just got its plan and its card)."""
@@ -217,6 +263,8 @@ class Pager:
 
     async def _mention(self, incident: Incident, people: tuple[str, ...], page: Page) -> None:
         key = "page.chat" if people else "page.chat_nobody"
+        if people and page.after_escalation:
+            key = "page.chat_escalated"
         text = self.say(key, id=incident.id, level=page.level, title=said(incident.title, 100))
         content = {"text": f"{calls(people)} {text}".strip()}
         uuid = idempotency_key("page", str(incident.id), str(page.step))
@@ -247,8 +295,8 @@ def _settled(incident: Incident | None) -> str | None:
     """Why an incident needs no more paging (None: it still does)."""
     if incident is None:
         return "gone"
-    if incident.acknowledged_at is not None:
-        return "acknowledged"
     if incident.status in incidents.FINAL:
         return "resolved"
+    if not incidents.awaits_ack(incident):
+        return "acknowledged"
     return None

@@ -27,6 +27,7 @@ from bot.sandbox.envelopes import (
     mention,
     message_event,
     new_id,
+    people_keys,
     user_content,
 )
 from bot.sandbox.gateway import WS_PATH, Gateway
@@ -216,7 +217,8 @@ class LarkEmulator:
             raise ValueError(f"unknown chat {chat_id!r}")
         author = self.user(sender)
         mentioned = self.bot if mention_bot else None
-        content, display = user_content(msg_type, text, mentioned)
+        others = people_keys(text, list(self.users.values())) if msg_type == "text" else []
+        content, display = user_content(msg_type, text, mentioned, others)
         message = Message(
             seq=self.store.next_seq(),
             message_id=message_id or new_id("om_"),
@@ -235,6 +237,7 @@ class LarkEmulator:
             message.thread_id = parent.thread_id
         if mentioned:
             message.mentions = [mention(mentioned, self.tenant_key)]
+        message.mentions += [mention(person, self.tenant_key, key) for key, person in others]
         self.store.add(message)
         envelope = message_event(
             App(self.app_id, self.tenant_key),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +43,23 @@ def mention(user: User, tenant_key: str, key: str = MENTION_KEY) -> dict[str, An
     return {"key": key, "id": user.ids(), "name": user.name, "tenant_key": tenant_key}
 
 
-def user_content(msg_type: str, text: str, mentioned: User | None) -> tuple[str, str]:
-    """(content JSON, display text) of a user's text or post message."""
+def people_keys(text: str, people: Sequence[User]) -> list[tuple[str, User]]:
+    """The tenant users a typed text @-names (`@李四`), with the keys Lark gives their
+    mentions (`@_user_2`, … after the bot's), as a client does when someone is picked from
+    the @ list."""
+    named = [p for p in sorted(people, key=lambda p: -len(p.name)) if f"@{p.name}" in text]
+    return [(f"@_user_{n}", person) for n, person in enumerate(named, 2)]
+
+
+def user_content(
+    msg_type: str, text: str, mentioned: User | None, others: Sequence[tuple[str, User]] = ()
+) -> tuple[str, str]:
+    """(content JSON, display text) of a user's text or post message; `others`: the people
+    it @-names in a text message, by their mention keys (`people_keys`)."""
     display = f"@{mentioned.name} {text}" if mentioned else text
     if msg_type == "text":
+        for key, person in others:
+            text = text.replace(f"@{person.name}", key)
         body = f"{MENTION_KEY} {text}" if mentioned else text
         return json.dumps({"text": body}, ensure_ascii=False), display
     if msg_type == "post":

@@ -23,7 +23,8 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
-from bot.lark.api import LarkApi
+from bot.lark.api import LarkApi, LarkApiError, idempotency_key
+from bot.lark.patcher import GONE
 from bot.logs import get_logger
 from bot.operations import OperationsDesk
 from bot.scheduling.jobs import describe_action
@@ -296,9 +297,26 @@ class ScheduleDesk:
             card = confirm_card(self.view(row), self.say, **NO_BUTTONS)
             try:
                 await self.api.patch_card(row.card_message_id, card)
-            except Exception as exc:  # the card stays stale; a click still says 已过期
+            except LarkApiError as exc:
+                if exc.code in GONE:  # recalled, or 14 days old: the chat still sees it expired
+                    await self._card_again(row, row.card_message_id, card)
+                else:  # the card stays stale; a click still says 已过期
+                    log.warning("schedule.card_update_failed", schedule=row.id, code=exc.code)
+            except Exception as exc:
                 log.warning("schedule.card_update_failed", schedule=row.id, error=str(exc)[:200])
         return expired
+
+    async def _card_again(self, row: Schedule, gone: str, card: dict[str, Any]) -> None:
+        """Lark will never update the draft's card `gone` again: the card goes to its chat as
+        a new message (once, whichever replica: its `uuid` names the card it replaces)."""
+        assert self.api is not None
+        key = idempotency_key("schedule-card", str(row.id), gone)
+        try:
+            message_id = await self.api.send_card(row.chat_id, card, uuid=key)
+        except LarkApiError as exc:
+            log.warning("schedule.card_update_failed", schedule=row.id, code=exc.code)
+            return
+        await schedules.update_fields(self.db, row.id, card_message_id=message_id)
 
     async def shown(self, schedule_id: int, message_id: str) -> None:
         """Remember the message that shows a draft's confirmation card."""

@@ -16,7 +16,7 @@ names, commands the scenario typed or sent). What is left is English when it has
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from cards.incident import finding
@@ -116,20 +116,48 @@ def worded(result: PluginResult) -> str:
     return line
 
 
-def chat_leaks(emulator: Any, chat: str, values: Iterable[str]) -> list[tuple[str, list[str]]]:
-    """Every bot message in `chat` (each version of each card, with its button labels) that
-    carries English of the bot's own, with the English found."""
+def bot_texts(emulator: Any, chat: str) -> Iterator[tuple[Any, str]]:
+    """Every text the bot showed in `chat`: each message, each version of each card with its
+    button labels, as (message, text)."""
     from bot.lark.events import card_text
     from tests.lark.testbot import card_buttons
 
-    leaked: list[tuple[str, list[str]]] = []
     for message in emulator.transcript(chat):
         if message.sender_type != "bot":
             continue
         versions = message.card_history or ([message.card] if message.card else [])
+        labels = " ".join(label for v in versions for label in card_buttons(v))
         for text in [message.text, *(card_text(v) for v in versions)]:
-            text += " " + " ".join(label for v in versions for label in card_buttons(v))
-            found = english(text, values)
-            if found:
-                leaked.append((text, found))
-    return leaked
+            yield message, f"{text} {labels}"
+
+
+def chat_leaks(emulator: Any, chat: str, values: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """Every bot message in `chat` (each version of each card, with its button labels) that
+    carries English of the bot's own, with the English found."""
+    leaked = [(text, english(text, values)) for _, text in bot_texts(emulator, chat)]
+    return [(text, found) for text, found in leaked if found]
+
+
+# words that only make sense to a developer, outside code, tags, links and the given values
+_DEVELOPER = (
+    re.compile(r"(?<![\w/.-])[a-z]+(?:_[a-z0-9]+)+(?![\w/.-])"),  # snake_case: awaiting_approval
+    re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"),  # a UUID
+    re.compile(r"\b[0-9a-f]{32}\b"),  # a run or trace id
+    re.compile(r"Traceback|\b\w*(?:Error|Exception)\b|\bNone\b|\bnull\b"),  # a stack trace
+    re.compile(r"\b(?:230\d{3}|9999\d{4})\b"),  # Lark's error codes
+)
+
+
+def developer_words(emulator: Any, chat: str, values: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """Every bot message in `chat` (each version of each card, with its buttons) that shows a
+    developer's word: snake_case, an id where a #number is due, an exception, Lark's code, a
+    card's mention markup in a text message (shown as it is, not as the person)."""
+    shown: list[tuple[str, list[str]]] = []
+    for message, text in bot_texts(emulator, chat):
+        plain = _strip(text, values)
+        found = [m.group() for pattern in _DEVELOPER for m in pattern.finditer(plain)]
+        if message.msg_type == "text":
+            found += re.findall(r"<at id=[^>]*>", text)
+        if found:
+            shown.append((text, found))
+    return shown
