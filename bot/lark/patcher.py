@@ -31,7 +31,6 @@ repeats the step, and with it the patch, instead of leaving a card without its b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,6 +38,7 @@ from typing import Any
 from bot.lark.api import LarkApi, LarkApiError, LarkRetryable
 from bot.logs import get_logger
 from storage.coordination import Coordination
+from storage.tasks import finish
 
 log = get_logger(__name__)
 
@@ -183,10 +183,17 @@ class CardPatcher:
         log.info("card.patch_deferred", message_id=message_id, error=str(error)[:200])
 
     async def drain(self, patience: float = 10.0) -> None:
-        if self._tasks:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(patience):
-                    await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        """Send what is queued, each card's latest content, for up to `patience` seconds (at a
+        stop). A refresh asked for meanwhile (a war room's copy, drawn with its incident's
+        card) is waited for too; what is still running after the patience is cancelled,
+        said in a warning (`storage.tasks.finish`)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        while (running := [task for task in self._tasks.values() if not task.done()]) and (
+            left := deadline - loop.time()
+        ) > 0:
+            await asyncio.wait(running, timeout=left)
+        await finish(list(self._tasks.values()), 0, "card refreshes")
 
 
 def _settle(waiting: list[asyncio.Future[bool]], sent: bool) -> None:

@@ -478,3 +478,33 @@ async def test_a_refused_card_said_as_text_notifies_only_whom_the_bot_named(
     assert sent.msg_type == "text"
     assert set(sent.notified) == {"ou_bob"}
     assert '＜at id=all>＜/at>＜at user_id="ou_alice">＜/at> [FIRING] a&b' in sent.text
+
+
+async def test_a_stop_sends_the_refreshes_asked_for_while_it_drains() -> None:
+    """At a stop the patcher sends what is queued; a refresh that drawing one card asks for
+    (a war room's copy of its incident's card) is sent too, and nothing of the patcher is
+    left running once `drain` returns."""
+    chats = [Chat("oc_ops", "ops"), Chat("oc_room", "war room")]
+    emulator = LarkEmulator(chats=chats)
+    async with serve_emulator(emulator) as url:
+        api = LarkApi(emulator.app_id, emulator.app_secret, url, MemoryCoordination())
+        patcher = CardPatcher(api, MemoryCoordination())
+        incident = await api.send_card("oc_ops", _count_card(1), uuid="card-incident")
+        room = await api.send_card("oc_room", _count_card(1), uuid="card-room")
+
+        async def copy() -> dict[str, Any]:
+            return _count_card(2)
+
+        async def drawn() -> dict[str, Any]:
+            patcher.update(room, copy)  # drawn with the incident's card, as the presenter does
+            return _count_card(2)
+
+        patcher.update(incident, drawn)
+        await patcher.drain(patience=30.0)
+        running = [task for task in asyncio.all_tasks() if "_flush" in repr(task.get_coro())]
+        await api.close()
+    assert running == []
+    for chat, card_id in (("oc_ops", incident), ("oc_room", room)):
+        shown = {m.message_id: m for m in emulator.transcript(chat)}[card_id].card
+        assert shown is not None
+        assert shown["header"]["title"]["content"] == "x2"
