@@ -80,6 +80,19 @@ async def due_now(bot: TestBot, step: int) -> None:
         )
 
 
+async def successors(first: TestBot, make_testbot: Any, settings: dict[str, Any]) -> list[TestBot]:
+    """`first` stops (its replica is gone); two replicas with `settings` take over its chats
+    and database."""
+    await first.runtime.stop()
+    base = first.runtime.target.domain
+    return [
+        await make_testbot(
+            emulator=first.emulator, base_url=base, settings=settings, incidents=True
+        )
+        for _ in range(2)
+    ]
+
+
 def urgent_calls(bot: TestBot, kind: str = "urgent_app") -> list[Any]:
     return [c for c in bot.emulator.calls if c.method == "PATCH" and c.path.endswith(f"/{kind}")]
 
@@ -254,14 +267,7 @@ async def test_steps_survive_a_restart_and_two_replicas_fire_each_once(
     first: TestBot = await make_testbot(settings=contract(), incidents=True)
     await fire(first)
     await first.sweep()
-    await first.runtime.stop()  # the replica that planned the steps is gone
-    base = first.runtime.target.domain
-    replicas = [
-        await make_testbot(
-            emulator=first.emulator, base_url=base, settings=contract(), incidents=True
-        )
-        for _ in range(2)
-    ]
+    replicas = await successors(first, make_testbot, contract())  # the planner is gone
     await due_now(first, 2)
     await due_now(first, 3)
     await asyncio.gather(*(r.sweep() for r in replicas), *(r.sweep() for r in replicas))

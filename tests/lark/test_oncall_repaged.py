@@ -11,7 +11,16 @@ import json
 from typing import Any
 
 from bot.lark.events import card_text
-from tests.lark.test_oncall import ACK, LEAD, contract, due_now, fire, on_call_now, shows
+from tests.lark.test_oncall import (
+    ACK,
+    LEAD,
+    contract,
+    due_now,
+    fire,
+    on_call_now,
+    shows,
+    successors,
+)
 from tests.lark.testbot import TestBot, card_buttons, wait_until
 
 STEPS = "SELECT step, level, status, after_escalation FROM pages ORDER BY step"
@@ -83,14 +92,7 @@ async def test_an_escalation_after_the_ack_pages_the_next_level_across_restarts(
     shown = card_text((await first.expect_reply(contains="当前值班")).card)
     assert "#1 DiskFull · 已升级 · 尚无人认领" in shown
 
-    await first.runtime.stop()  # the replica that escalated it is gone
-    base = first.runtime.target.domain
-    replicas = [
-        await make_testbot(
-            emulator=first.emulator, base_url=base, settings=repeating(), incidents=True
-        )
-        for _ in range(2)
-    ]
+    replicas = await successors(first, make_testbot, repeating())  # the escalator is gone
     await due_now(first, 6)
     await asyncio.gather(*(r.sweep() for r in replicas), *(r.sweep() for r in replicas))
     await wait_until(lambda: _done(first, 3), what="the repeat, once")
